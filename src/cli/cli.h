@@ -1,0 +1,29 @@
+/*
+ * The rouse subcommands. Each takes the arguments after its own name
+ * (argv[0] is the subcommand name) and returns the process exit status:
+ * 0 ok, 1 the operation failed, 2 usage error (DESIGN.md §5).
+ */
+#ifndef ROUSE_CLI_H
+#define ROUSE_CLI_H
+
+#include <stdio.h>
+
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary; /* one line for `rouse help` */
+    int (*main)(int argc, char **argv);
+    void (*usage)(FILE *out); /* full help for `rouse <cmd> --help` */
+} cli_command;
+
+/* The table of subcommands, terminated by an entry with name == NULL. */
+extern const cli_command cli_commands[];
+
+/* Top-level usage (the list of subcommands). */
+void cli_usage(FILE *out);
+
+/* True when argv[1..] contains -h or --help before a "--". */
+int cli_wants_help(int argc, char **argv);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * The subcommand table and the top-level help. Adding a subcommand means one
+ * row here and one cli_<name>.c file with its main and usage.
+ */
+#include "cli/cli.h"
+
+#include <string.h>
+
+#ifndef ROUSE_VERSION
+#error "ROUSE_VERSION must be defined by the build"
+#endif
+
+static int help_main(int argc, char **argv);
+static void help_usage(FILE *out);
+static int version_main(int argc, char **argv);
+static void version_usage(FILE *out);
+
+const cli_command cli_commands[] = {
+    {"help", "show help for rouse or one of its commands", help_main, help_usage},
+    {"version", "print the version", version_main, version_usage},
+    {NULL, NULL, NULL, NULL},
+};
+
+void cli_usage(FILE *out)
+{
+    fprintf(out, "rouse %s: serverless inference that wakes in a millisecond\n\n"
+                 "usage: rouse <command> [options]\n"
+                 "       rouse --version\n\n"
+                 "commands:\n",
+            ROUSE_VERSION);
+    for (const cli_command *c = cli_commands; c->name; c++)
+        fprintf(out, "  %-10s %s\n", c->name, c->summary);
+    fprintf(out, "\nRun 'rouse <command> --help' for a command's options.\n");
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) return 0;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return 1;
+    }
+    return 0;
+}
+
+static void help_usage(FILE *out)
+{
+    fprintf(out, "usage: rouse help [command]\n\n"
+                 "Without a command, lists the commands; with one, shows its options.\n");
+}
+
+static int help_main(int argc, char **argv)
+{
+    if (argc <= 1) {
+        cli_usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    for (const cli_command *c = cli_commands; c->name; c++) {
+        if (strcmp(c->name, argv[1]) == 0) {
+            c->usage(stdout);
+            return CLI_EXIT_OK;
+        }
+    }
+    fprintf(stderr, "rouse: unknown command '%s'\n\n", argv[1]);
+    cli_usage(stderr);
+    return CLI_EXIT_USAGE;
+}
+
+static void version_usage(FILE *out)
+{
+    fprintf(out, "usage: rouse version\n       rouse --version\n");
+}
+
+static int version_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("rouse %s\n", ROUSE_VERSION);
+    return CLI_EXIT_OK;
+}
