@@ -1,0 +1,231 @@
+/*
+ * The engine's graph IR: values (tensors) and nodes (operators with parsed
+ * attributes), built from a decoded ONNX model and rewritten by the optimizer.
+ *
+ * Invariants once eng_graph_build() succeeds:
+ *   - nodes are in topological order (every input is a graph input, a
+ *     constant, or produced by an earlier node); cycles are rejected;
+ *   - every value has exactly one producer (a node, the caller, or a constant);
+ *   - constants have const_data aligned to their element size;
+ *   - every node's attributes are parsed and validated for its opset.
+ * Shapes here are the static ones (-1 = unknown dim, rank -1 = unknown rank);
+ * concrete shapes are inferred per input signature when a session prepares.
+ */
+#ifndef ROUSE_ENGINE_GRAPH_H
+#define ROUSE_ENGINE_GRAPH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/arena.h"
+#include "engine/tensor.h"
+#include "rouse/err.h"
+
+struct onnx_model;
+struct onnx_node;
+
+#define ENG_MAX_SPATIAL 3 /* Conv/pool spatial dims: 1-D, 2-D or 3-D */
+#define ENG_MAX_POSTOPS 4
+
+typedef enum eng_op {
+    ENG_OP_CONV,
+    ENG_OP_GEMM,
+    ENG_OP_MATMUL,
+    ENG_OP_RELU,
+    ENG_OP_CLIP,
+    ENG_OP_LEAKY_RELU,
+    ENG_OP_SIGMOID,
+    ENG_OP_TANH,
+    ENG_OP_ADD,
+    ENG_OP_SUB,
+    ENG_OP_MUL,
+    ENG_OP_DIV,
+    ENG_OP_MAXPOOL,
+    ENG_OP_AVGPOOL,
+    ENG_OP_GLOBAL_AVGPOOL,
+    ENG_OP_FLATTEN,
+    ENG_OP_RESHAPE,
+    ENG_OP_TRANSPOSE,
+    ENG_OP_CONCAT,
+    ENG_OP_BATCHNORM,
+    ENG_OP_SOFTMAX,
+    ENG_OP_IDENTITY,
+    ENG_OP_DROPOUT,
+    ENG_OP_CONSTANT,
+    ENG_OP_COUNT
+} eng_op;
+
+/* ONNX op_type of an op ("Conv"). */
+const char *eng_op_name(eng_op op);
+
+typedef enum eng_auto_pad {
+    ENG_AUTOPAD_NOTSET = 0,
+    ENG_AUTOPAD_SAME_UPPER,
+    ENG_AUTOPAD_SAME_LOWER,
+    ENG_AUTOPAD_VALID,
+} eng_auto_pad;
+
+/* Conv. After shape inference (eng_infer_node's `resolved`), auto_pad is
+ * NOTSET and pad_begin/pad_end hold the explicit pads; n_spatial and kernel
+ * are known (taken from the weight shape when kernel_shape is absent). */
+typedef struct eng_conv_attrs {
+    int n_spatial; /* 0 until known */
+    int64_t kernel[ENG_MAX_SPATIAL];
+    int64_t stride[ENG_MAX_SPATIAL];
+    int64_t dilation[ENG_MAX_SPATIAL];
+    int64_t pad_begin[ENG_MAX_SPATIAL];
+    int64_t pad_end[ENG_MAX_SPATIAL];
+    int64_t group;
+    int auto_pad; /* eng_auto_pad */
+} eng_conv_attrs;
+
+/* MaxPool / AveragePool, same resolution rules as Conv. */
+typedef struct eng_pool_attrs {
+    int n_spatial;
+    int64_t kernel[ENG_MAX_SPATIAL];
+    int64_t stride[ENG_MAX_SPATIAL];
+    int64_t dilation[ENG_MAX_SPATIAL];
+    int64_t pad_begin[ENG_MAX_SPATIAL];
+    int64_t pad_end[ENG_MAX_SPATIAL];
+    int auto_pad;
+    int ceil_mode;
+    int count_include_pad; /* AveragePool */
+    int storage_order;     /* MaxPool indices output: 0 row-major, 1 column-major */
+} eng_pool_attrs;
+
+typedef struct eng_gemm_attrs {
+    int trans_a, trans_b;
+    float alpha, beta;
+} eng_gemm_attrs;
+
+/* Clip bounds: from attributes (opset < 11) or from constant inputs 1 and 2
+ * (opset >= 11; resolved during shape inference when the inputs are known).
+ * Absent bounds are -inf / +inf (or the type's limits for integers). */
+typedef struct eng_clip_attrs {
+    double min, max;
+    bool has_min, has_max;
+} eng_clip_attrs;
+
+typedef struct eng_alpha_attrs {
+    float alpha; /* LeakyRelu */
+} eng_alpha_attrs;
+
+/* Softmax (axis; legacy = opset < 13 coerces the input to 2-D at axis),
+ * Flatten (axis), Concat (axis). Axes are stored as given (may be negative). */
+typedef struct eng_axis_attrs {
+    int64_t axis;
+    bool legacy;
+} eng_axis_attrs;
+
+typedef struct eng_transpose_attrs {
+    int n_perm; /* 0 = default (reverse the dims) */
+    int64_t perm[ENG_MAX_RANK];
+} eng_transpose_attrs;
+
+typedef struct eng_bn_attrs {
+    float epsilon;
+} eng_bn_attrs;
+
+typedef struct eng_reshape_attrs {
+    int allowzero;
+} eng_reshape_attrs;
+
+typedef struct eng_dropout_attrs {
+    float ratio; /* opset < 12 attribute; from input 1 otherwise */
+} eng_dropout_attrs;
+
+typedef union eng_attrs {
+    eng_conv_attrs conv;
+    eng_pool_attrs pool;
+    eng_gemm_attrs gemm;
+    eng_clip_attrs clip;
+    eng_alpha_attrs alpha;
+    eng_axis_attrs axis;
+    eng_transpose_attrs transpose;
+    eng_bn_attrs bn;
+    eng_reshape_attrs reshape;
+    eng_dropout_attrs dropout;
+} eng_attrs;
+
+/* An operation fused after a Conv or Gemm (oneDNN post-op). Applied in order
+ * to the node's result y: ELTWISE y = f(y); SUM y = y + in[sum_input]. */
+typedef enum eng_postop_kind {
+    ENG_POST_ELTWISE,
+    ENG_POST_SUM,
+} eng_postop_kind;
+
+typedef struct eng_postop {
+    int kind;      /* eng_postop_kind */
+    eng_op eltwise; /* RELU, CLIP, LEAKY_RELU, SIGMOID or TANH */
+    float alpha, beta; /* CLIP: min, max; LEAKY_RELU: alpha */
+    int sum_input; /* SUM: index into the node's inputs of the addend */
+} eng_postop;
+
+typedef struct eng_value {
+    const char *name;
+    int dtype;
+    int rank;                      /* -1 when unknown */
+    int64_t shape[ENG_MAX_RANK];   /* -1 for unknown dims */
+    const void *const_data;        /* constants only; aligned to the element size */
+    bool is_input, is_output;
+    int producer;                  /* node index, or -1 */
+} eng_value;
+
+typedef struct eng_node {
+    const char *name;   /* "" when the model gave none */
+    eng_op op;
+    int opset;          /* default-domain opset of the model */
+    int n_in;
+    int *in;            /* value ids; -1 for an omitted optional input */
+    int n_out;
+    int *out;           /* value ids; -1 for an omitted optional output */
+    eng_attrs attrs;
+    int n_post;
+    eng_postop post[ENG_MAX_POSTOPS];
+    bool dead;          /* removed by the optimizer; skipped everywhere */
+} eng_node;
+
+typedef struct eng_graph {
+    rouse_arena arena; /* owns names, arrays, folded constants */
+    int n_values, cap_values;
+    eng_value *values; /* heap array (grows); ids are indices */
+    int n_nodes, cap_nodes;
+    eng_node *nodes;   /* heap array; topological order */
+    int n_inputs;
+    int *inputs;       /* value ids of the runtime inputs (initializers excluded) */
+    int n_outputs;
+    int *outputs;
+    int opset;
+} eng_graph;
+
+/* Maps op_type/domain/opset to an op; ROUSE_EUNSUPPORTED with
+ * "unsupported operator Foo (opset 19) at node 'bar'" otherwise. */
+int eng_op_lookup(const char *op_type, const char *domain, int64_t opset, const char *node_name,
+                  eng_op *op, rouse_errbuf *eb);
+
+/* Fills n->attrs from the ONNX attributes of `on` (defaults per the ONNX spec
+ * for n->opset), validating every value: wrong types, negative strides,
+ * kernel ranks that disagree, unknown auto_pad strings... are ROUSE_EFORMAT
+ * errors naming the node and the attribute. Unknown attributes are ignored. */
+int eng_attrs_parse(const struct onnx_node *on, eng_node *n, rouse_arena *arena, rouse_errbuf *eb);
+
+/* Concrete shape inference for one node. in[i] is NULL for an omitted input;
+ * in[i]->data is non-NULL when the value is known (constants, and graph
+ * inputs during prepare), which Reshape's shape and Clip's bounds need.
+ * Fills out[0..n_out) (dtype, rank, shape; data untouched) and `resolved`,
+ * a copy of n->attrs with pads and bounds made explicit for these shapes.
+ * Rejects mismatches with ROUSE_EMISMATCH naming the node and the input. */
+int eng_infer_node(const eng_node *n, const eng_tensor *const *in, eng_tensor *out,
+                   eng_attrs *resolved, rouse_errbuf *eb);
+
+/* Builds a graph from a decoded model: creates values for inputs,
+ * initializers (in place when aligned, copied otherwise) and node outputs,
+ * parses attributes, converts Constant nodes to constants, checks that
+ * every referenced name exists, and orders the nodes topologically. */
+int eng_graph_build(const struct onnx_model *m, eng_graph *g, rouse_errbuf *eb);
+void eng_graph_fini(eng_graph *g);
+
+/* Adds a value (id returned in *id); the graph's arrays may move. */
+int eng_graph_add_value(eng_graph *g, const char *name, int dtype, int *id);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * Plain C reference kernels: one per operator, written for clarity rather
+ * than speed. They define what each op computes; the oneDNN kernels are
+ * tested against them, and they run ops that have no oneDNN kernel.
+ *
+ * Contract of every kernel: the caller has inferred the output shape and
+ * set y->dtype, y->rank, y->shape and y->data (zeroed or not; the kernel
+ * writes every element). Inputs and outputs are dense row-major and must not
+ * alias unless a kernel says so. Attributes are the *resolved* ones from
+ * eng_infer_node (explicit pads, known bounds). Returns 0, or
+ * ROUSE_EUNSUPPORTED for an element type the kernel does not handle.
+ * Kernels never allocate except where noted.
+ */
+#ifndef ROUSE_ENGINE_REF_H
+#define ROUSE_ENGINE_REF_H
+
+#include "engine/graph.h"
+#include "engine/tensor.h"
+
+/* Conv, float. x [N, C, D1..Dn], w [M, C/group, k1..kn], b [M] or NULL,
+ * y [N, M, O1..On]. */
+int ref_conv(const eng_conv_attrs *a, const eng_tensor *x, const eng_tensor *w,
+             const eng_tensor *b, eng_tensor *y);
+
+/* Gemm, float: Y = alpha * op(A) * op(B) + beta * C, C broadcast
+ * unidirectionally to [M, N] (C may be NULL). */
+int ref_gemm(const eng_gemm_attrs *a, const eng_tensor *A, const eng_tensor *B,
+             const eng_tensor *C, eng_tensor *Y);
+
+/* MatMul with numpy semantics (1-D promotion, batch broadcasting); float,
+ * double, int32, int64, uint32, uint64. */
+int ref_matmul(const eng_tensor *a, const eng_tensor *b, eng_tensor *y);
+
+/* Element-wise unary ops: RELU, CLIP (float and all integer types; bounds in
+ * attrs->clip), LEAKY_RELU (attrs->alpha), SIGMOID, TANH on float (and double).
+ * y may alias x. */
+int ref_unary(eng_op op, const eng_attrs *attrs, const eng_tensor *x, eng_tensor *y);
+
+/* ADD, SUB, MUL, DIV with multidirectional broadcasting, for float, double
+ * and every integer type (DIV truncates toward zero for integers; integer
+ * division by zero yields 0 rather than trapping). */
+int ref_binary(eng_op op, const eng_tensor *a, const eng_tensor *b, eng_tensor *y);
+
+/* MaxPool on float, double, int8, uint8 (indices may be NULL; when given it
+ * is int64 of y's shape, flattened per ONNX with storage_order). */
+int ref_maxpool(const eng_pool_attrs *a, const eng_tensor *x, eng_tensor *y,
+                eng_tensor *indices);
+
+/* AveragePool on float (count_include_pad honoured; padding beyond the
+ * explicit pads that ceil_mode adds is never counted). */
+int ref_avgpool(const eng_pool_attrs *a, const eng_tensor *x, eng_tensor *y);
+
+/* GlobalAveragePool on float: y [N, C, 1, ..., 1]. */
+int ref_global_avgpool(const eng_tensor *x, eng_tensor *y);
+
+/* Transpose of any element size; perm has x->rank entries. */
+int ref_transpose(const int64_t *perm, const eng_tensor *x, eng_tensor *y);
+
+/* Concat along axis (already normalized to 0..rank-1) of n inputs, any element size. */
+int ref_concat(int64_t axis, int n, const eng_tensor *const *xs, eng_tensor *y);
+
+/* BatchNormalization (inference): y = scale * (x - mean) / sqrt(var + eps) + bias,
+ * per channel (dim 1); float. */
+int ref_batchnorm(float epsilon, const eng_tensor *x, const eng_tensor *scale,
+                  const eng_tensor *bias, const eng_tensor *mean, const eng_tensor *var,
+                  eng_tensor *y);
+
+/* Softmax on float along axis (normalized); legacy (opset < 13) treats the
+ * input as 2-D [prod(dims < axis), prod(dims >= axis)]. Numerically stable
+ * (subtracts the max). */
+int ref_softmax(int64_t axis, bool legacy, const eng_tensor *x, eng_tensor *y);
+
+/* Byte copy of x into y (Identity, Reshape, Flatten, Dropout in inference);
+ * sizes must match. y may alias x (then nothing is copied). */
+int ref_copy(const eng_tensor *x, eng_tensor *y);
+
+/* Applies fused post-ops to y in place (float): ELTWISE f(y), SUM y += in.
+ * `sum_src` is the addend for a SUM post-op, already broadcast-compatible
+ * with y (same shape). */
+int ref_postops(int n_post, const eng_postop *post, const eng_tensor *sum_src, eng_tensor *y);
+
+#endif
