@@ -1,0 +1,104 @@
+/*
+ * rouse engine: load ONNX models and run them on the CPU.
+ *
+ * Typical use:
+ *   rouse_model *m;   rouse_model_load("model.onnx", &m, &eb);
+ *   rouse_session *s; rouse_session_create(m, &(rouse_session_options){.threads = 1}, &s, &eb);
+ *   rouse_session_run(s, inputs, n_inputs, &eb);
+ *   rouse_session_output(s, 0, &out);   (borrowed until the next run)
+ *   rouse_session_destroy(s); rouse_model_destroy(m);
+ *
+ * Every call returns 0 or a negative ROUSE_E* code; the rouse_errbuf says
+ * which node, field or tensor is at fault. A model may back several
+ * sessions; a session is used by one thread at a time.
+ */
+#ifndef ROUSE_ENGINE_H
+#define ROUSE_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rouse/err.h"
+
+#define ROUSE_MAX_RANK 8
+
+/* Element types: the numbers of ONNX TensorProto.DataType. */
+typedef enum rouse_dtype {
+    ROUSE_DT_FLOAT = 1,
+    ROUSE_DT_UINT8 = 2,
+    ROUSE_DT_INT8 = 3,
+    ROUSE_DT_UINT16 = 4,
+    ROUSE_DT_INT16 = 5,
+    ROUSE_DT_INT32 = 6,
+    ROUSE_DT_INT64 = 7,
+    ROUSE_DT_BOOL = 9,
+    ROUSE_DT_FLOAT16 = 10,
+    ROUSE_DT_DOUBLE = 11,
+    ROUSE_DT_UINT32 = 12,
+    ROUSE_DT_UINT64 = 13,
+    ROUSE_DT_BFLOAT16 = 16,
+} rouse_dtype;
+
+/* Bytes per element, 0 for an unknown type; ONNX name ("float"). */
+size_t rouse_dtype_size(int dtype);
+const char *rouse_dtype_name(int dtype);
+
+typedef struct rouse_model rouse_model;
+typedef struct rouse_session rouse_session;
+
+/* Declared input or output of a model. Borrowed: valid while the model lives. */
+typedef struct rouse_tensor_info {
+    const char *name;
+    int dtype;
+    int rank;             /* -1 when the model does not declare it */
+    const int64_t *shape; /* rank entries; -1 for a dynamic dim */
+} rouse_tensor_info;
+
+/* A tensor passed to or returned from a run: dense, row-major. */
+typedef struct rouse_tensor {
+    const char *name;
+    int dtype;
+    int rank;
+    int64_t shape[ROUSE_MAX_RANK];
+    const void *data;
+    size_t nbytes;
+} rouse_tensor;
+
+/* Loads an .onnx file: mmaps it, decodes, validates and optimizes the graph.
+ * Owned: free with rouse_model_destroy. */
+int rouse_model_load(const char *path, rouse_model **out, rouse_errbuf *eb);
+
+/* Same from memory; buf is borrowed and must outlive the model. */
+int rouse_model_load_memory(const void *buf, size_t len, rouse_model **out, rouse_errbuf *eb);
+
+void rouse_model_destroy(rouse_model *m);
+
+int rouse_model_n_inputs(const rouse_model *m);
+int rouse_model_n_outputs(const rouse_model *m);
+/* 0, or ROUSE_ERANGE for a bad index. */
+int rouse_model_input(const rouse_model *m, int i, rouse_tensor_info *out);
+int rouse_model_output(const rouse_model *m, int i, rouse_tensor_info *out);
+
+typedef struct rouse_session_options {
+    int threads; /* kernel threads for this session; 0 means 1 */
+} rouse_session_options;
+
+/* Creates a session (activation memory, kernels for the declared shapes when
+ * they are static). opts may be NULL. The model must outlive the session.
+ * Owned: free with rouse_session_destroy. */
+int rouse_session_create(rouse_model *m, const rouse_session_options *opts, rouse_session **out,
+                         rouse_errbuf *eb);
+
+/* Runs the model. Every model input must be given once, by name, with the
+ * declared type and a shape compatible with the declared one; errors name the
+ * input. A new input shape re-plans the session (kernels and memory). */
+int rouse_session_run(rouse_session *s, const rouse_tensor *inputs, int n_inputs,
+                      rouse_errbuf *eb);
+
+/* Output i of the last successful run. Borrowed: valid until the next run or
+ * destroy. ROUSE_ESTATE before the first run, ROUSE_ERANGE for a bad index. */
+int rouse_session_output(const rouse_session *s, int i, rouse_tensor *out);
+
+void rouse_session_destroy(rouse_session *s);
+
+#endif
