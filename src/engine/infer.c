@@ -179,15 +179,18 @@ static int arity(struct ictx *c)
 
     if (n->n_in < oi->min_in || (max_in >= 0 && n->n_in > max_in)) {
         if (max_in == oi->min_in)
-            return fail(c, ROUSE_EFORMAT, "expects %d inputs, got %d", max_in, n->n_in);
+            return fail(c, ROUSE_EFORMAT, "expects %d input%s, got %d", max_in,
+                        max_in == 1 ? "" : "s", n->n_in);
         if (max_in < 0)
             return fail(c, ROUSE_EFORMAT, "expects at least %d inputs, got %d", oi->min_in,
                         n->n_in);
         return fail(c, ROUSE_EFORMAT, "expects %d to %d inputs, got %d", oi->min_in, max_in,
                     n->n_in);
     }
-    if (n->n_out < 1 || n->n_out > max_out)
+    if (n->n_out < 1 || n->n_out > max_out) {
+        if (max_out == 1) return fail(c, ROUSE_EFORMAT, "expects 1 output, got %d", n->n_out);
         return fail(c, ROUSE_EFORMAT, "expects 1 to %d outputs, got %d", max_out, n->n_out);
+    }
     if (!want_out(c, 0)) return fail(c, ROUSE_EFORMAT, "output 0 is required");
 
     int required = n->op == ENG_OP_CONCAT ? n->n_in : oi->min_in;
