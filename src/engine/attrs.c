@@ -31,8 +31,8 @@ struct actx {
 
 static int attr_err(const struct actx *c, int rc, const char *attr, const char *what)
 {
-    return rouse_err_set(c->eb, rc, "node '%s' (%s): attribute '%s' %s", c->n->name,
-                         eng_op_name(c->n->op), attr, what);
+    return rouse_err_set(c->eb, rc, "node '%s' (%s): attribute '%s' %s",
+                         c->n->name ? c->n->name : "", eng_op_name(c->n->op), attr, what);
 }
 
 /* Looked up here rather than through the decoder so that attribute parsing
@@ -319,7 +319,6 @@ static int parse_clip(const struct actx *c, eng_clip_attrs *a)
 static int parse_axis(const struct actx *c, eng_axis_attrs *a)
 {
     int opset = c->n->opset;
-    int rc;
     a->legacy = false;
     switch (c->n->op) {
     case ENG_OP_SOFTMAX:
@@ -331,8 +330,7 @@ static int parse_axis(const struct actx *c, eng_axis_attrs *a)
         /* Concat-1 defaulted to axis 1; from opset 4 the axis is required. */
         if (opset < 4) return get_int(c, "axis", 1, &a->axis);
         if (!find_attr(c->on, "axis")) return attr_err(c, ROUSE_EFORMAT, "axis", "is required");
-        rc = get_int(c, "axis", 0, &a->axis);
-        return rc;
+        return get_int(c, "axis", 0, &a->axis);
     default:
         return 0;
     }
@@ -407,7 +405,6 @@ int eng_attrs_parse(const struct onnx_node *on, eng_node *n, rouse_arena *arena,
     struct actx c = {on, n, eb};
     eng_attrs *a = &n->attrs;
     memset(a, 0, sizeof(*a));
-    if (!n->name) n->name = "";
 
     switch (n->op) {
     case ENG_OP_CONV:
@@ -448,7 +445,7 @@ int eng_attrs_parse(const struct onnx_node *on, eng_node *n, rouse_arena *arena,
     case ENG_OP_CONSTANT: /* the graph builder reads its value itself */
         return 0;
     default:
-        return rouse_err_set(eb, ROUSE_EINVAL, "node '%s': unknown operator number %d", n->name,
-                             (int)n->op);
+        return rouse_err_set(eb, ROUSE_EINVAL, "node '%s': unknown operator number %d",
+                             n->name ? n->name : "", (int)n->op);
     }
 }

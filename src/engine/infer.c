@@ -306,13 +306,18 @@ static int infer_conv(struct ictx *c)
     a->n_spatial = ns;
 
     int64_t m = w->shape[0], per_group = w->shape[1], want_c;
-    if (__builtin_mul_overflow(per_group, a->group, &want_c) || x->shape[1] != want_c) {
+    bool overflow = __builtin_mul_overflow(per_group, a->group, &want_c);
+    if (overflow || x->shape[1] != want_c) {
+        if (overflow)
+            return fail(c, ROUSE_EMISMATCH,
+                        "input 'X' has %lld channels, weight expects %lld per group x %lld groups",
+                        (long long)x->shape[1], (long long)per_group, (long long)a->group);
         if (a->group > 1)
             return fail(c, ROUSE_EMISMATCH,
                         "input 'X' has %lld channels, weight expects %lld (%lld per group x %lld "
                         "groups)",
-                        (long long)x->shape[1], (long long)per_group * a->group,
-                        (long long)per_group, (long long)a->group);
+                        (long long)x->shape[1], (long long)want_c, (long long)per_group,
+                        (long long)a->group);
         return fail(c, ROUSE_EMISMATCH, "input 'X' has %lld channels, weight expects %lld",
                     (long long)x->shape[1], (long long)per_group);
     }
