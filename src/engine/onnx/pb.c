@@ -157,9 +157,18 @@ int pb_count(const pb_field *f, int elem_wire, size_t *n, rouse_errbuf *eb)
         *n = f->len / w;
         return 0;
     }
-    size_t c = 0;
-    for (size_t i = 0; i < f->len; i++)
-        c += !(f->data[i] & 0x80);
+    size_t c = 0, start = 0;
+    for (size_t i = 0; i < f->len; i++) {
+        if (!(f->data[i] & 0x80)) {
+            c++;
+            start = i + 1;
+        }
+    }
+    /* Caught here rather than when decoding so that the message names the
+     * real fault, not the value count it leads to. */
+    if (start != f->len)
+        return rouse_err_set(eb, ROUSE_EFORMAT, "truncated varint at offset %zu",
+                             f->data_off + start);
     *n = c;
     return 0;
 }
