@@ -26,11 +26,12 @@ int ref_transpose(const int64_t *perm, const eng_tensor *x, eng_tensor *y)
         step *= x->shape[d];
     }
     for (int d = 0; d < r; d++) {
-        int64_t p = perm[d];
-        if (p < 0 || p >= r || seen[p]) return ROUSE_EINVAL;
-        seen[p] = true;
-        if (y->shape[d] != x->shape[p]) return ROUSE_EMISMATCH;
-        sx[d] = xstride[p];
+        if (perm[d] < 0 || perm[d] >= r || seen[perm[d]]) return ROUSE_EINVAL;
+        seen[perm[d]] = true;
+    }
+    for (int d = 0; d < r; d++) {
+        if (y->shape[d] != x->shape[perm[d]]) return ROUSE_EMISMATCH;
+        sx[d] = xstride[perm[d]];
     }
     step = 1;
     for (int d = r - 1; d >= 0; d--) {
