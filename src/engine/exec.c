@@ -228,9 +228,9 @@ bool eng_graph_input_value_matters(const eng_graph *g, int i)
 
 /* --- building ---------------------------------------------------------------------- */
 
-/* Reshape/Flatten/Identity and inference Dropout on a plain value: the output
- * is a view of the input's bytes, no step. */
-static bool is_view(const eng_plan *p, const eng_node *n, int in_pv)
+/* Reshape/Flatten/Identity and inference Dropout: the output is a view of
+ * the (plain) input's bytes, no step. */
+static bool is_view_op(const eng_node *n)
 {
     switch (n->op) {
     case ENG_OP_RESHAPE:
@@ -242,9 +242,7 @@ static bool is_view(const eng_plan *p, const eng_node *n, int in_pv)
         break;
     default: return false;
     }
-    const exec_pv *v = &p->pvs[in_pv];
-    /* Inputs and constants are not viewed: an output must live in the arena. */
-    return v->plain && v->storage >= 0 && !p->g->values[n->out[0]].is_output;
+    return true;
 }
 
 static int build_view(eng_plan *p, const eng_node *n, int in_pv, const eng_tensor *shape)
@@ -322,8 +320,9 @@ static int build_node(eng_plan *p, const eng_node *n, const eng_tensor *inputs, 
             return rouse_err_set(eb, ROUSE_ERANGE, "node '%s' (%s): output %d is too large",
                                  n->name, eng_op_name(n->op), k);
 
-    if (in[0] >= 0 && is_view(p, n, in[0])) {
-        rc = build_view(p, n, in[0], &out_t[0]);
+    /* Inputs and constants are not viewed: outputs must live in the arena. */
+    if (in[0] >= 0 && is_view_op(n) && p->pvs[in[0]].storage >= 0) {
+        if ((rc = plan_pv_plain(p, in[0], eb)) >= 0) rc = build_view(p, n, rc, &out_t[0]);
     } else {
         int out_pv[8];
         rc = p->reference ? 0 : exec_dnnl_build(p, n, &resolved, in, out_t, out_pv, eb);
