@@ -26,4 +26,8 @@ void cli_usage(FILE *out);
 /* True when argv[1..] contains -h or --help before a "--". */
 int cli_wants_help(int argc, char **argv);
 
+/* Subcommands implemented in their own cli_<name>.c files. */
+int cli_run_main(int argc, char **argv);
+void cli_run_usage(FILE *out);
+
 #endif

@@ -17,16 +17,19 @@ static void version_usage(FILE *out);
 
 const cli_command cli_commands[] = {
     {"help", "show help for rouse or one of its commands", help_main, help_usage},
+    {"run", "run a model with the engine alone: outputs, timings, test sets", cli_run_main,
+     cli_run_usage},
     {"version", "print the version", version_main, version_usage},
     {NULL, NULL, NULL, NULL},
 };
 
 void cli_usage(FILE *out)
 {
-    fprintf(out, "rouse %s: serverless inference that wakes in a millisecond\n\n"
-                 "usage: rouse <command> [options]\n"
-                 "       rouse --version\n\n"
-                 "commands:\n",
+    fprintf(out,
+            "rouse %s: serverless inference that wakes in a millisecond\n\n"
+            "usage: rouse <command> [options]\n"
+            "       rouse --version\n\n"
+            "commands:\n",
             ROUSE_VERSION);
     for (const cli_command *c = cli_commands; c->name; c++)
         fprintf(out, "  %-10s %s\n", c->name, c->summary);

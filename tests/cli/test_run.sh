@@ -1,0 +1,90 @@
+#!/bin/sh
+# `rouse run` from the outside: usage errors exit 2 with usage on stderr,
+# failures exit 1 with "rouse run: <message>", and, when the shared models
+# are present ($MODELS), the script-facing output lines keep their form.
+set -u
+fail=0
+check() { # check DESCRIPTION CONDITION...
+    desc=$1; shift
+    if "$@"; then echo "ok: $desc"; else echo "FAIL: $desc"; fail=1; fi
+}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+usage_case() { # usage_case DESCRIPTION ARGS...
+    desc=$1; shift
+    "$ROUSE" run "$@" >"$out/o" 2>"$out/e"; rc=$?
+    check "$desc exits 2" [ $rc -eq 2 ]
+    check "$desc prints usage on stderr" grep -q 'usage: rouse run' "$out/e"
+    check "$desc prints nothing on stdout" [ ! -s "$out/o" ]
+}
+usage_case "no arguments"
+usage_case "unknown option" model.onnx --frobnicate
+usage_case "two models" a.onnx b.onnx
+usage_case "--repeat without a value" model.onnx --repeat
+usage_case "--repeat 0" model.onnx --repeat 0
+usage_case "--repeat abc" model.onnx --repeat abc
+usage_case "--threads 0" model.onnx --threads 0
+usage_case "--threads=x" model.onnx --threads=x
+usage_case "--warmup -1" model.onnx --repeat 3 --warmup -1
+usage_case "--input with an empty name" model.onnx --input =x.npy
+usage_case "--input with an empty file" model.onnx --input x=
+
+"$ROUSE" run --help >"$out/o" 2>&1; rc=$?
+check "--help exits 0" [ $rc -eq 0 ]
+check "--help explains load_ms" grep -q 'load_ms' "$out/o"
+"$ROUSE" help >"$out/o" 2>&1
+check "help lists run" grep -q '^  run ' "$out/o"
+
+"$ROUSE" run "$out/missing.onnx" >"$out/o" 2>"$out/e"; rc=$?
+check "missing model exits 1" [ $rc -eq 1 ]
+check "missing model names it" grep -q "^rouse run: cannot open $out/missing.onnx" "$out/e"
+
+printf 'this is not an onnx model' >"$out/garbage.onnx"
+"$ROUSE" run "$out/garbage.onnx" >"$out/o" 2>"$out/e"; rc=$?
+check "malformed model exits 1" [ $rc -eq 1 ]
+check "malformed model explains on stderr" grep -q '^rouse run: ' "$out/e"
+
+mkdir "$out/empty"
+"$ROUSE" run "$out/empty" >"$out/o" 2>"$out/e"; rc=$?
+check "folder without model.onnx exits 1" [ $rc -eq 1 ]
+check "folder without model.onnx says so" grep -q 'no model.onnx' "$out/e"
+usage_case "--repeat with a test folder" "$out/empty" --repeat 3
+
+if [ -n "${MODELS:-}" ] && [ -f "$MODELS/mlp/model.onnx" ]; then
+    mlp=$MODELS/mlp
+    "$ROUSE" run "$mlp/model.onnx" --repeat 5 --threads 1 >"$out/o" 2>"$out/e"; rc=$?
+    check "mlp --repeat exits 0" [ $rc -eq 0 ]
+    check "mlp prints load_ms" grep -Eq '^load_ms [0-9]+\.[0-9]{3}$' "$out/o"
+    check "mlp prints one latency line" [ "$(grep -c '^latency_ms' "$out/o")" -eq 1 ]
+    check "latency line has its form" grep -Eq \
+        '^latency_ms min=[0-9]+\.[0-9]{3} median=[0-9]+\.[0-9]{3} p99=[0-9]+\.[0-9]{3} runs=5 threads=1$' \
+        "$out/o"
+    check "mlp prints its output" grep -Eq '^output logits float \[1, 10\] min=' "$out/o"
+
+    "$ROUSE" run "$mlp/model.onnx" --input "input=$mlp/test_data_set_0/input_0.pb" >"$out/o" 2>"$out/e"
+    check "--input NAME=FILE.pb runs" [ $? -eq 0 ]
+    "$ROUSE" run "$mlp/model.onnx" --input "$mlp/test_data_set_0/input_0.pb" >"$out/o2" 2>"$out/e"
+    check "--input FILE.pb uses the TensorProto name" [ $? -eq 0 ]
+    grep ^output "$out/o" >"$out/a"; grep ^output "$out/o2" >"$out/b"
+    check "both feed the same tensor" cmp -s "$out/a" "$out/b"
+
+    "$ROUSE" run "$mlp/model.onnx" --input "nosuch=$mlp/test_data_set_0/input_0.pb" >"$out/o" 2>"$out/e"; rc=$?
+    check "unknown input name exits 1" [ $rc -eq 1 ]
+    check "unknown input name lists the inputs" grep -q "no input 'nosuch' (inputs: 'input')" "$out/e"
+    "$ROUSE" run "$mlp/model.onnx" --input "input=$out/none.npy" >"$out/o" 2>"$out/e"; rc=$?
+    check "missing input file exits 1" [ $rc -eq 1 ]
+    check "missing input file names it" grep -q "none.npy" "$out/e"
+    "$ROUSE" run "$mlp/model.onnx" --input "input=$out/garbage.onnx" >"$out/o" 2>"$out/e"; rc=$?
+    check "wrong-shaped input exits 1" [ $rc -eq 1 ]
+    check "wrong-shaped input explains on stderr" grep -q '^rouse run: ' "$out/e"
+
+    "$ROUSE" run "$mlp" >"$out/o" 2>"$out/e"; rc=$?
+    check "mlp test folder passes" [ $rc -eq 0 ]
+    check "mlp test folder prints a PASS line per set" \
+        [ "$(grep -Ec '^test_data_set_[0-9]+: PASS max_abs=' "$out/o")" -eq 3 ]
+else
+    echo "skipped model checks: ../shared/models not found"
+fi
+
+exit $fail
