@@ -631,8 +631,13 @@ static int infer_dropout(struct ictx *c)
     if (mode) {
         if (mode->dtype != ENG_DT_BOOL || mode->rank > 1 || eng_tensor_numel(mode) != 1)
             return fail(c, ROUSE_EMISMATCH, "input 'training_mode' must be a bool scalar");
-        if (read_scalar(mode, &v) && v != 0)
-            return fail(c, ROUSE_EUNSUPPORTED, "training_mode = true is not supported");
+        /* Training mode drops at random, except with ratio 0, where it is
+         * the identity (and the mask all true). */
+        if (read_scalar(mode, &v) && v != 0 && c->res->dropout.ratio != 0.0f)
+            return fail(c, ROUSE_EUNSUPPORTED,
+                        "training_mode = true with ratio %g drops at random and is not "
+                        "supported for inference",
+                        (double)c->res->dropout.ratio);
     }
     set_out(c, 0, x->dtype, x->rank, x->shape);
     /* The mask became bool in opset 10; before that it had the data's type. */
