@@ -985,7 +985,7 @@ static const struct scase cases[] = {
      {{0}},
      {T(2, 3), OMIT, {.set = true, .dtype = ENG_DT_BOOL, .rank = 0, .data = (const uint8_t[]){1}}},
      .rc = ROUSE_EUNSUPPORTED,
-     .msg = "training_mode = true is not supported"},
+     .msg = "training_mode = true with ratio 0.5 drops at random"},
     {"dropout inference mode",
      ENG_OP_DROPOUT,
      13,
