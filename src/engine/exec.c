@@ -93,6 +93,7 @@ int plan_new_pv(eng_plan *p, const eng_tensor *shape, int *out)
     v->plain = true;
     v->input_index = -1;
     v->plain_pv = -1;
+    v->value = -1;
     v->has_md = plan_md_plain(shape->dtype, shape->rank, shape->shape, &v->md) == 0 &&
                 shape->dtype == ENG_DT_FLOAT;
     exec_storage *s = &p->st[p->n_st];
@@ -102,6 +103,12 @@ int plan_new_pv(eng_plan *p, const eng_tensor *shape, int *out)
     v->storage = p->n_st++;
     *out = p->n_pvs++;
     return 0;
+}
+
+void plan_bind_value(eng_plan *p, int value, int pv)
+{
+    p->val_pv[value] = pv;
+    p->pvs[pv].value = value;
 }
 
 int plan_add_step(eng_plan *p, exec_step **out)
@@ -253,7 +260,7 @@ static int build_view(eng_plan *p, const eng_node *n, int in_pv, const eng_tenso
     p->n_st--; /* drop the storage plan_new_pv made: share the input's */
     v->storage = p->pvs[in_pv].storage;
     p->st[v->storage].n_pvs++;
-    p->val_pv[n->out[0]] = id;
+    plan_bind_value(p, n->out[0], id);
     return 0;
 }
 
@@ -276,7 +283,7 @@ static int build_ref(eng_plan *p, const eng_node *n, const eng_attrs *resolved, 
         if (n->out[k] < 0) continue;
         if ((rc = plan_new_pv(p, &outs[k], &out_pv[k])) < 0)
             return rouse_err_set(eb, rc, "out of memory");
-        p->val_pv[n->out[k]] = out_pv[k];
+        plan_bind_value(p, n->out[k], out_pv[k]);
     }
     if ((rc = plan_add_step(p, &s)) < 0) return rouse_err_set(eb, rc, "out of memory");
     s->kind = STEP_REF;
@@ -506,7 +513,7 @@ int eng_plan_create(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inp
         p->n_st--;
         p->pvs[id].storage = -1;
         p->pvs[id].t.data = (void *)v->const_data;
-        p->val_pv[i] = id;
+        plan_bind_value(p, i, id);
     }
     for (int i = 0; i < g->n_inputs; i++) {
         int id;
@@ -516,7 +523,7 @@ int eng_plan_create(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inp
         p->n_st--;
         p->pvs[id].storage = -1;
         p->pvs[id].input_index = i;
-        p->val_pv[g->inputs[i]] = id;
+        plan_bind_value(p, g->inputs[i], id);
     }
 
     for (int i = 0; i < g->n_nodes; i++) {

@@ -281,6 +281,19 @@ static void plan_sum_fusion(eng_plan *p, const eng_node *n, const eng_tensor *ou
     p->uses_left[av]--;
 }
 
+/* True when no graph value held in `storage` will be read again: then a
+ * kernel may overwrite it. Temporaries (reorders) are read only by the step
+ * they were made for, which is already planned. */
+static bool storage_dead_after(const eng_plan *p, int storage)
+{
+    for (int i = 0; i < p->n_pvs; i++) {
+        const exec_pv *q = &p->pvs[i];
+        if (q->storage != storage || q->value < 0) continue;
+        if (p->uses_left[q->value] != 0 || p->g->values[q->value].is_output) return false;
+    }
+    return true;
+}
+
 static int build_conv(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
                       const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
 {
@@ -373,10 +386,8 @@ static int build_conv(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
     int dst;
     if (addend_pv >= 0) {
         const exec_pv *o = &p->pvs[addend_pv];
-        bool in_place = p->uses_left[fus.addend_value] == 0 && o->storage >= 0 &&
-                        p->st[o->storage].n_pvs == 1 && o->has_md &&
-                        dnnl_memory_desc_equal(&o->md, dst_md) &&
-                        !g->values[fus.addend_value].is_output && src != addend_pv;
+        bool in_place = o->storage >= 0 && o->has_md && dnnl_memory_desc_equal(&o->md, dst_md) &&
+                        src != addend_pv && storage_dead_after(p, o->storage);
         if (in_place) {
             int storage = o->storage;
             if ((rc = new_pv_md(p, &outs[0], dst_md, &dst)) < 0) goto out_nomem;
@@ -402,7 +413,7 @@ static int build_conv(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
     if (has_bias) args[na++] = (argspec){DNNL_ARG_BIAS, ARG_FIXED, bias_mem};
     args[na++] = (argspec){DNNL_ARG_DST, dst, NULL};
     if ((rc = add_prim_step(p, n, ra, pd, args, na, dst, eb)) < 0) return rc;
-    p->val_pv[fus.final_value] = dst;
+    plan_bind_value(p, fus.final_value, dst);
     out_pv[0] = dst;
     return 1;
 out_nomem:
@@ -497,7 +508,7 @@ static int build_gemm(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
     if (has_c) args[na++] = (argspec){DNNL_ARG_BIAS, ARG_FIXED, bias_mem};
     args[na++] = (argspec){DNNL_ARG_DST, dst, NULL};
     if ((rc = add_prim_step(p, n, ra, pd, args, na, dst, eb)) < 0) return rc;
-    p->val_pv[n->out[0]] = dst;
+    plan_bind_value(p, n->out[0], dst);
     out_pv[0] = dst;
     return 1;
 out_nomem:
@@ -566,7 +577,7 @@ static int build_pool(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
     }
     argspec args[2] = {{DNNL_ARG_SRC, in[0], NULL}, {DNNL_ARG_DST, dst, NULL}};
     if ((rc = add_prim_step(p, n, ra, pd, args, 2, dst, eb)) < 0) return rc;
-    p->val_pv[n->out[0]] = dst;
+    plan_bind_value(p, n->out[0], dst);
     out_pv[0] = dst;
     return 1;
 }
@@ -604,7 +615,7 @@ static int build_eltwise(eng_plan *p, const eng_node *n, const eng_attrs *ra, co
     }
     argspec args[2] = {{DNNL_ARG_SRC, in[0], NULL}, {DNNL_ARG_DST, dst, NULL}};
     if ((rc = add_prim_step(p, n, ra, pd, args, 2, dst, eb)) < 0) return rc;
-    p->val_pv[n->out[0]] = dst;
+    plan_bind_value(p, n->out[0], dst);
     out_pv[0] = dst;
     return 1;
 }
@@ -640,7 +651,7 @@ static int build_binary(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
     argspec args[3] = {
         {DNNL_ARG_SRC_0, in[0], NULL}, {DNNL_ARG_SRC_1, src1, NULL}, {DNNL_ARG_DST, dst, NULL}};
     if ((rc = add_prim_step(p, n, ra, pd, args, 3, dst, eb)) < 0) return rc;
-    p->val_pv[n->out[0]] = dst;
+    plan_bind_value(p, n->out[0], dst);
     out_pv[0] = dst;
     return 1;
 }
@@ -675,7 +686,7 @@ static int build_concat(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
     for (int i = 0; i < k; i++) args[i] = (argspec){DNNL_ARG_MULTIPLE_SRC + i, in[i], NULL};
     args[k] = (argspec){DNNL_ARG_DST, dst, NULL};
     if ((rc = add_prim_step(p, n, ra, pd, args, k + 1, dst, eb)) < 0) return rc;
-    p->val_pv[n->out[0]] = dst;
+    plan_bind_value(p, n->out[0], dst);
     out_pv[0] = dst;
     return 1;
 }

@@ -24,6 +24,7 @@ typedef struct exec_pv {
     int storage;            /* arena storage index; -1 for constants and inputs */
     int input_index;        /* graph input slot bound at run time, or -1 */
     int plain_pv;           /* cached plain copy of a blocked value, or -1 */
+    int value;              /* graph value it holds, or -1 for a temporary */
     dnnl_memory_t mem;      /* created on demand once data is bound */
 } exec_pv;
 
@@ -93,6 +94,8 @@ int plan_pv_as(eng_plan *p, int id, const dnnl_memory_desc_t *md, rouse_errbuf *
 int plan_reorder_new(eng_plan *p, int src, const dnnl_memory_desc_t *md, int *out,
                      rouse_errbuf *eb);
 int plan_add_step(eng_plan *p, exec_step **out);
+/* Records that graph value `value` is now held by prepared value pv. */
+void plan_bind_value(eng_plan *p, int value, int pv);
 int plan_own(eng_plan *p, void *ptr);
 int plan_fixed_mem(eng_plan *p, const dnnl_memory_desc_t *md, void *handle, dnnl_memory_t *out);
 void plan_note_scratch(eng_plan *p, const_dnnl_primitive_desc_t pd);
