@@ -24,13 +24,13 @@
 
 /* Conv, float. x [N, C, D1..Dn], w [M, C/group, k1..kn], b [M] or NULL,
  * y [N, M, O1..On]. */
-int ref_conv(const eng_conv_attrs *a, const eng_tensor *x, const eng_tensor *w, const eng_tensor *b,
-             eng_tensor *y);
+int ref_conv(const eng_conv_attrs *a, const eng_tensor *x, const eng_tensor *w,
+             const eng_tensor *b, eng_tensor *y);
 
 /* Gemm, float: Y = alpha * op(A) * op(B) + beta * C, C broadcast
  * unidirectionally to [M, N] (C may be NULL). */
-int ref_gemm(const eng_gemm_attrs *a, const eng_tensor *A, const eng_tensor *B, const eng_tensor *C,
-             eng_tensor *Y);
+int ref_gemm(const eng_gemm_attrs *a, const eng_tensor *A, const eng_tensor *B,
+             const eng_tensor *C, eng_tensor *Y);
 
 /* MatMul with numpy semantics (1-D promotion, batch broadcasting); float,
  * double, int32, int64, uint32, uint64 (integer sums wrap modulo 2^bits). */
@@ -50,7 +50,8 @@ int ref_binary(eng_op op, const eng_tensor *a, const eng_tensor *b, eng_tensor *
  * is int64 of y's shape, flattened per ONNX with storage_order). The first
  * maximum in window order wins ties. Output extents use the ONNX ceil_mode
  * rule: a last window that would start past input + begin pad is dropped. */
-int ref_maxpool(const eng_pool_attrs *a, const eng_tensor *x, eng_tensor *y, eng_tensor *indices);
+int ref_maxpool(const eng_pool_attrs *a, const eng_tensor *x, eng_tensor *y,
+                eng_tensor *indices);
 
 /* AveragePool on float (count_include_pad honoured; padding beyond the
  * explicit pads that ceil_mode adds is never counted). A window with nothing
