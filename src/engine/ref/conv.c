@@ -1,5 +1,5 @@
 /*
- * Reference Conv (ONNX Conv, opsets 1-11+): direct convolution over 1-D,
+ * Reference Conv (ONNX Conv): direct convolution over 1-D,
  * 2-D or 3-D spatial dims with groups, strides, dilations and asymmetric
  * explicit pads. Accumulates in double so that it can serve as the
  * yardstick for the oneDNN kernel.
