@@ -264,6 +264,26 @@ static int build_view(eng_plan *p, const eng_node *n, int in_pv, const eng_tenso
     return 0;
 }
 
+/* Reference kernels read typed elements: a constant left misaligned in the
+ * model file gets an aligned copy owned by the plan. */
+static int pv_aligned(eng_plan *p, int id, rouse_errbuf *eb)
+{
+    exec_pv *v = &p->pvs[id];
+    size_t es = eng_dtype_size(v->t.dtype);
+    if (v->storage >= 0 || v->input_index >= 0 || !v->t.data || !es ||
+        (uintptr_t)v->t.data % es == 0)
+        return id;
+    size_t nbytes = (size_t)eng_tensor_nbytes(&v->t);
+    void *copy = aligned_alloc(64, (nbytes + 63) / 64 * 64);
+    if (!copy || plan_own(p, copy) < 0) {
+        free(copy);
+        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    }
+    memcpy(copy, v->t.data, nbytes);
+    v->t.data = copy; /* the plan's constant pvs are its own */
+    return id;
+}
+
 static int build_ref(eng_plan *p, const eng_node *n, const eng_attrs *resolved, const int *in,
                      const eng_tensor *outs, rouse_errbuf *eb)
 {
@@ -276,6 +296,7 @@ static int build_ref(eng_plan *p, const eng_node *n, const eng_attrs *resolved, 
         in_pv[k] = -1;
         if (in[k] < 0) continue;
         if ((rc = plan_pv_plain(p, in[k], eb)) < 0) return rc;
+        if ((rc = pv_aligned(p, rc, eb)) < 0) return rc;
         in_pv[k] = rc;
     }
     for (int k = 0; k < n->n_out; k++) {

@@ -350,20 +350,40 @@ static int build_conv(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
         }
         dnnl_memory_desc_init_by_strides(&wei_plain, wnd, wei_d, dnnl_f32, ws);
     }
+    if (getenv("ROUSE_EXP_BLOCKED") && rank == 4) {
+        if (src_d[1] % 16 == 0) dnnl_memory_desc_init_by_tag(&src_any, rank, src_d, dnnl_f32, dnnl_aBcd16b);
+        if (dst_d[1] % 16 == 0) dnnl_memory_desc_init_by_tag(&dst_any, rank, dst_d, dnnl_f32, dnnl_aBcd16b);
+    }
     /* With a fused sum, the destination takes the addend's layout so that it
      * can be written in place. */
     int addend_pv = fus.addend_value >= 0 ? p->val_pv[fus.addend_value] : -1;
     if (addend_pv >= 0 && p->pvs[addend_pv].has_md) dst_any = p->pvs[addend_pv].md;
 
     dnnl_convolution_desc_t cd;
-    dnnl_status_t st = dnnl_dilated_convolution_forward_desc_init(
-        &cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any, &wei_any,
-        has_bias ? &bias_md : NULL, &dst_any, strides, dil, pl, pr);
-    if (st != dnnl_success) return dnnl_fail(eb, n, "convolution descriptor", st);
     dnnl_primitive_attr_t attr;
     if (make_attr(n_post, post, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
-    dnnl_primitive_desc_t pd;
-    st = dnnl_primitive_desc_create(&pd, &cd, attr, p->ctx->engine, NULL);
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_success;
+    const char *exp = getenv("ROUSE_EXP_ALG");
+    if (exp) {
+        dnnl_alg_kind_t alg = exp[0] == 'w' ? dnnl_convolution_winograd : dnnl_convolution_auto;
+        st = dnnl_dilated_convolution_forward_desc_init(
+            &cd, dnnl_forward_inference, alg, &src_any, &wei_any,
+            has_bias ? &bias_md : NULL, &dst_any, strides, dil, pl, pr);
+        if (st == dnnl_success &&
+            dnnl_primitive_desc_create(&pd, &cd, attr, p->ctx->engine, NULL) != dnnl_success)
+            pd = NULL;
+    }
+    if (!pd) {
+        st = dnnl_dilated_convolution_forward_desc_init(
+            &cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any, &wei_any,
+            has_bias ? &bias_md : NULL, &dst_any, strides, dil, pl, pr);
+        if (st != dnnl_success) {
+            dnnl_primitive_attr_destroy(attr);
+            return dnnl_fail(eb, n, "convolution descriptor", st);
+        }
+        st = dnnl_primitive_desc_create(&pd, &cd, attr, p->ctx->engine, NULL);
+    }
     dnnl_primitive_attr_destroy(attr);
     if (st != dnnl_success) return dnnl_fail(eb, n, "convolution", st);
 
@@ -476,7 +496,8 @@ static int build_gemm(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
             free(scaled);
             goto out_nomem;
         }
-        for (int64_t i = 0; i < N * K; i++) scaled[i] = wdata[i] * a->alpha;
+        memcpy(scaled, wdata, sizeof(float) * (size_t)(N * K)); /* wdata may be misaligned */
+        for (int64_t i = 0; i < N * K; i++) scaled[i] *= a->alpha;
         wdata = scaled;
     }
     dnnl_memory_t wei_mem, bias_mem = NULL;
@@ -491,7 +512,8 @@ static int build_gemm(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
             free(bias);
             goto out_nomem;
         }
-        for (int64_t i = 0; i < N; i++) bias[i] = c[i] * a->beta;
+        memcpy(bias, c, sizeof(float) * (size_t)N); /* c may be misaligned */
+        for (int64_t i = 0; i < N; i++) bias[i] *= a->beta;
         if (plan_fixed_mem(p, &bias_md, bias, &bias_mem) < 0) goto out_nomem;
     }
     int src = plan_pv_as(p, in[0], src_q, eb);

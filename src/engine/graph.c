@@ -90,8 +90,12 @@ static int set_const(eng_graph *g, int id, const onnx_tensor *t, rouse_errbuf *e
     v->dtype = t->data_type;
     v->rank = t->n_dims;
     for (int i = 0; i < t->n_dims; i++) v->shape[i] = t->dims[i];
+    /* Large payloads stay in place even when misaligned: copying a model's
+     * weights would cost more than the whole load. Consumers that need typed
+     * access ask for an aligned view (eng_graph_const_aligned, or the plan's
+     * own copy); oneDNN reorders read them as they are. */
     const void *data = t->data;
-    if (!data || ((uintptr_t)data % es) != 0) {
+    if (!data || (((uintptr_t)data % es) != 0 && t->nbytes <= ENG_CONST_COPY_MAX)) {
         void *copy = rouse_arena_alloc(&g->arena, t->nbytes ? t->nbytes : 1, 64);
         if (!copy) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory copying '%s'", v->name);
         if (t->nbytes) memcpy(copy, t->data, t->nbytes);
@@ -409,6 +413,27 @@ out:
     free(queue);
     free(sorted);
     return rc;
+}
+
+bool eng_value_const_aligned(const eng_value *v)
+{
+    size_t es = eng_dtype_size(v->dtype);
+    return v->const_data && es && ((uintptr_t)v->const_data % es) == 0;
+}
+
+const void *eng_graph_const_aligned(eng_graph *g, int id, rouse_errbuf *eb)
+{
+    eng_value *v = &g->values[id];
+    if (!v->const_data || eng_value_const_aligned(v)) return v->const_data;
+    int64_t nbytes = eng_shape_numel(v->rank, v->shape) * (int64_t)eng_dtype_size(v->dtype);
+    void *copy = rouse_arena_alloc(&g->arena, (size_t)(nbytes > 0 ? nbytes : 1), 64);
+    if (!copy) {
+        rouse_err_set(eb, ROUSE_ENOMEM, "out of memory copying '%s'", v->name);
+        return NULL;
+    }
+    memcpy(copy, v->const_data, (size_t)(nbytes > 0 ? nbytes : 0));
+    v->const_data = copy;
+    return copy;
 }
 
 void eng_graph_fini(eng_graph *g)

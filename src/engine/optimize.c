@@ -89,6 +89,7 @@ static int fold_constants(eng_graph *g, eng_opt_stats *st, rouse_errbuf *eb)
         for (int k = 0; k < n->n_in; k++) {
             in_p[k] = NULL;
             if (n->in[k] < 0) continue;
+            if (!eng_graph_const_aligned(g, n->in[k], eb)) return ROUSE_ENOMEM;
             const eng_value *v = &g->values[n->in[k]];
             in_t[k].dtype = v->dtype;
             in_t[k].rank = v->rank;
@@ -163,6 +164,9 @@ static int fold_batchnorm(eng_graph *g, eng_opt_stats *st, rouse_errbuf *eb)
         for (int k = 1; k < 5; k++) ok &= const_float_vector(g, bn->in[k], m);
         if (!ok) continue;
 
+        int ids[6] = {bn->in[1], bn->in[2], bn->in[3], bn->in[4], w, b};
+        for (int k = 0; k < 6; k++)
+            if (ids[k] >= 0 && !eng_graph_const_aligned(g, ids[k], eb)) return ROUSE_ENOMEM;
         const float *scale = g->values[bn->in[1]].const_data;
         const float *beta = g->values[bn->in[2]].const_data;
         const float *mean = g->values[bn->in[3]].const_data;
