@@ -152,11 +152,8 @@ static int reorder_const(eng_plan *p, const eng_node *n, const dnnl_memory_desc_
                          rouse_errbuf *eb)
 {
     size_t sz = dnnl_memory_desc_get_size(to);
-    void *buf = aligned_alloc(64, (sz + 63) / 64 * 64);
-    if (!buf || plan_own(p, buf) < 0) {
-        free(buf);
-        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory for weights");
-    }
+    void *buf = plan_weight_alloc(p, sz);
+    if (!buf) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory for weights");
     dnnl_memory_t src_mem, dst_mem;
     if (plan_fixed_mem(p, to, buf, &dst_mem) < 0)
         return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a memory");
@@ -350,9 +347,13 @@ static int build_conv(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
         }
         dnnl_memory_desc_init_by_strides(&wei_plain, wnd, wei_d, dnnl_f32, ws);
     }
-    if (getenv("ROUSE_EXP_BLOCKED") && rank == 4) {
-        if (src_d[1] % 16 == 0) dnnl_memory_desc_init_by_tag(&src_any, rank, src_d, dnnl_f32, dnnl_aBcd16b);
-        if (dst_d[1] % 16 == 0) dnnl_memory_desc_init_by_tag(&dst_any, rank, dst_d, dnnl_f32, dnnl_aBcd16b);
+    /* See plan_prefers_blocked(): blocked channels-of-16 layouts let every
+     * eligible 3x3 convolution run as Winograd. */
+    if (p->blocked_convs && rank == 4) {
+        if (src_d[1] % 16 == 0)
+            dnnl_memory_desc_init_by_tag(&src_any, rank, src_d, dnnl_f32, dnnl_aBcd16b);
+        if (dst_d[1] % 16 == 0)
+            dnnl_memory_desc_init_by_tag(&dst_any, rank, dst_d, dnnl_f32, dnnl_aBcd16b);
     }
     /* With a fused sum, the destination takes the addend's layout so that it
      * can be written in place. */
@@ -364,11 +365,11 @@ static int build_conv(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
     if (make_attr(n_post, post, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
     dnnl_primitive_desc_t pd = NULL;
     dnnl_status_t st = dnnl_success;
-    const char *exp = getenv("ROUSE_EXP_ALG");
-    if (exp) {
-        dnnl_alg_kind_t alg = exp[0] == 'w' ? dnnl_convolution_winograd : dnnl_convolution_auto;
+    if (exec_conv_winograd_eligible(rank, a, src_d[1], dst_d[1])) {
+        /* Winograd F(4x4,3x3) or F(2x2,3x3) needs about half the
+         * multiplications; oneDNN declines shapes it cannot run that way. */
         st = dnnl_dilated_convolution_forward_desc_init(
-            &cd, dnnl_forward_inference, alg, &src_any, &wei_any,
+            &cd, dnnl_forward_inference, dnnl_convolution_winograd, &src_any, &wei_any,
             has_bias ? &bias_md : NULL, &dst_any, strides, dil, pl, pr);
         if (st == dnnl_success &&
             dnnl_primitive_desc_create(&pd, &cd, attr, p->ctx->engine, NULL) != dnnl_success)

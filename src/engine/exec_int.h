@@ -82,8 +82,10 @@ struct eng_plan {
     dnnl_memory_t *fixed_mems;
     int n_fixed, cap_fixed;
     rouse_arena mem; /* small per-plan arrays */
+    struct weight_chunk *chunks; /* see plan_weight_alloc */
     eng_plan_stats stats;
     bool reference; /* no oneDNN kernels */
+    bool blocked_convs; /* convolutions keep activations in aBcd16b */
 };
 
 /* exec.c services used by the kernel builders. */
@@ -97,9 +99,17 @@ int plan_add_step(eng_plan *p, exec_step **out);
 /* Records that graph value `value` is now held by prepared value pv. */
 void plan_bind_value(eng_plan *p, int value, int pv);
 int plan_own(eng_plan *p, void *ptr);
+/* Memory for reordered weights, 64-byte aligned, from large chunks backed by
+ * transparent huge pages where the kernel allows (a 44 MB model then faults
+ * in 22 pages, not 11,000). NULL when out of memory. */
+void *plan_weight_alloc(eng_plan *p, size_t size);
 int plan_fixed_mem(eng_plan *p, const dnnl_memory_desc_t *md, void *handle, dnnl_memory_t *out);
 void plan_note_scratch(eng_plan *p, const_dnnl_primitive_desc_t pd);
 int plan_md_plain(int dtype, int rank, const int64_t *shape, dnnl_memory_desc_t *md);
+
+/* A 2-D 3x3, stride 1, undilated, ungrouped convolution with channel counts
+ * that oneDNN's Winograd kernels accept. */
+bool exec_conv_winograd_eligible(int rank, const eng_conv_attrs *a, int64_t c_in, int64_t c_out);
 
 /* Builds a oneDNN step for node n when one fits: returns 1 when built, 0 when
  * the node should run on the reference kernels, negative on error. `in` are
