@@ -32,6 +32,7 @@ struct rouse_model {
     rouse_tensor_info *inputs, *outputs;
     int64_t *shapes; /* backing store of the infos' shapes */
     bool *value_matters; /* per input: values feed shape inference */
+    eng_packed_set packed; /* weights in kernel layouts (compiled plans) */
 };
 
 struct rouse_session {
@@ -198,7 +199,7 @@ static int prepare(rouse_session *s, const eng_tensor *inputs, rouse_errbuf *eb)
     const rouse_model *m = s->model;
     drop_plan(s);
     set_threads(s);
-    int rc = eng_plan_create(&m->graph, s->dnnl, inputs, s->reference, &s->plan, eb);
+    int rc = eng_plan_create(&m->graph, s->dnnl, inputs, s->reference, &m->packed, &s->plan, eb);
     if (rc < 0) return rc;
     for (int i = 0; i < m->graph.n_inputs; i++) {
         s->key[i] = inputs[i];
