@@ -80,7 +80,9 @@ int rouse_model_input(const rouse_model *m, int i, rouse_tensor_info *out);
 int rouse_model_output(const rouse_model *m, int i, rouse_tensor_info *out);
 
 typedef struct rouse_session_options {
-    int threads; /* kernel threads for this session; 0 means 1 */
+    int threads;           /* kernel threads for this session; 0 means 1 */
+    int reference_kernels; /* nonzero: run every node on the plain C reference
+                              kernels (slow; for testing and debugging) */
 } rouse_session_options;
 
 /* Creates a session (activation memory, kernels for the declared shapes when
@@ -98,6 +100,20 @@ int rouse_session_run(rouse_session *s, const rouse_tensor *inputs, int n_inputs
 /* Output i of the last successful run. Borrowed: valid until the next run or
  * destroy. ROUSE_ESTATE before the first run, ROUSE_ERANGE for a bad index. */
 int rouse_session_output(const rouse_session *s, int i, rouse_tensor *out);
+
+/* What the current plan looks like: kernel counts and memory. */
+typedef struct rouse_session_stats {
+    int steps;          /* kernels run per inference */
+    int dnnl_steps;     /* of which oneDNN primitives */
+    int ref_steps;      /* of which plain C reference kernels */
+    int reorders;       /* layout conversions between kernels */
+    int sum_fused;      /* residual Adds fused into convolutions */
+    size_t arena_bytes; /* activation memory */
+    size_t weight_bytes;/* weights reordered for the kernels */
+} rouse_session_stats;
+
+/* ROUSE_ESTATE when nothing is prepared yet (dynamic shapes before a run). */
+int rouse_session_get_stats(const rouse_session *s, rouse_session_stats *out);
 
 void rouse_session_destroy(rouse_session *s);
 

@@ -6,7 +6,9 @@
  *   - nodes are in topological order (every input is a graph input, a
  *     constant, or produced by an earlier node); cycles are rejected;
  *   - every value has exactly one producer (a node, the caller, or a constant);
- *   - constants have const_data aligned to their element size;
+ *   - constants of at most ENG_CONST_COPY_MAX bytes have const_data aligned
+ *     to their element size; larger ones may sit misaligned in the model file
+ *     (see eng_graph_const_aligned);
  *   - every node's attributes are parsed and validated for its opset.
  * Shapes here are the static ones (-1 = unknown dim, rank -1 = unknown rank);
  * concrete shapes are inferred per input signature when a session prepares.
@@ -26,6 +28,7 @@ struct onnx_node;
 
 #define ENG_MAX_SPATIAL 3 /* Conv/pool spatial dims: 1-D, 2-D or 3-D */
 #define ENG_MAX_POSTOPS 4
+#define ENG_CONST_COPY_MAX (64 * 1024) /* misaligned constants up to this size are copied */
 
 typedef enum eng_op {
     ENG_OP_CONV,
@@ -166,7 +169,7 @@ typedef struct eng_value {
     int dtype;
     int rank;                      /* -1 when unknown */
     int64_t shape[ENG_MAX_RANK];   /* -1 for unknown dims */
-    const void *const_data;        /* constants only; aligned to the element size */
+    const void *const_data;        /* constants only; see ENG_CONST_COPY_MAX */
     bool is_input, is_output;
     int producer;                  /* node index, or -1 */
 } eng_value;
@@ -224,6 +227,14 @@ int eng_infer_node(const eng_node *n, const eng_tensor *const *in, eng_tensor *o
  * every referenced name exists, and orders the nodes topologically. */
 int eng_graph_build(const struct onnx_model *m, eng_graph *g, rouse_errbuf *eb);
 void eng_graph_fini(eng_graph *g);
+
+/* True when v is a constant whose data is aligned to its element size. */
+bool eng_value_const_aligned(const eng_value *v);
+
+/* The data of constant `id`, aligned: copied into the graph's arena the first
+ * time when it sits misaligned in the file. For load-time passes only (it
+ * changes the graph). NULL when out of memory. */
+const void *eng_graph_const_aligned(eng_graph *g, int id, rouse_errbuf *eb);
 
 /* Adds a value (id returned in *id); the graph's arrays may move. */
 int eng_graph_add_value(eng_graph *g, const char *name, int dtype, int *id);

@@ -51,7 +51,8 @@ typedef struct onnx_tensor {
     int32_t data_type;  /* eng_dtype numbers */
     int n_dims;
     int64_t *dims;      /* n_dims entries, each >= 0 */
-    const void *data;   /* n_elems * eng_dtype_size(data_type) bytes, little-endian; may be unaligned */
+    const void *data;   /* n_elems * eng_dtype_size(data_type) bytes, little-endian; may be unaligned;
+                           never NULL, even when nbytes is 0 */
     size_t nbytes;
     int64_t n_elems;    /* product of dims (1 for a scalar) */
     bool in_place;      /* true when data points into the decoded buffer */
@@ -90,6 +91,8 @@ typedef struct onnx_attr {
     int64_t *ints;
     int n_strings;
     const char **strings;
+    int n_tensors;         /* TENSORS */
+    onnx_tensor *tensors;
     bool has_graph;        /* GRAPH/GRAPHS: present but not decoded further */
 } onnx_attr;
 
@@ -141,7 +144,8 @@ int onnx_model_decode(const uint8_t *buf, size_t len, onnx_model *m, rouse_errbu
 void onnx_model_fini(onnx_model *m);
 
 /* Decodes a standalone TensorProto (the .pb files of the ONNX backend-test
- * layout). Strings and decoded arrays come from `arena`; `data` may point into buf. */
+ * layout). Strings and decoded arrays come from `arena`; `data` may point into buf.
+ * On failure *t is zeroed; what was allocated stays in `arena` until its fini. */
 int onnx_tensor_decode(const uint8_t *buf, size_t len, rouse_arena *arena, onnx_tensor *t,
                        rouse_errbuf *eb);
 

@@ -9,7 +9,12 @@
  * alias unless a kernel says so. Attributes are the *resolved* ones from
  * eng_infer_node (explicit pads, known bounds). Returns 0, or
  * ROUSE_EUNSUPPORTED for an element type the kernel does not handle.
- * Kernels never allocate except where noted.
+ * Kernels also check the shapes they are given and return ROUSE_EMISMATCH
+ * when they contradict the contract (including output extents that differ
+ * from the Conv/pooling formulas), and ROUSE_EINVAL for attributes they
+ * cannot run (stride or dilation below 1, a perm that is not a permutation).
+ * Float Conv, Gemm, MatMul, pooling and normalisation sums are accumulated
+ * in double. Kernels never allocate except where noted.
  */
 #ifndef ROUSE_ENGINE_REF_H
 #define ROUSE_ENGINE_REF_H
@@ -28,12 +33,12 @@ int ref_gemm(const eng_gemm_attrs *a, const eng_tensor *A, const eng_tensor *B,
              const eng_tensor *C, eng_tensor *Y);
 
 /* MatMul with numpy semantics (1-D promotion, batch broadcasting); float,
- * double, int32, int64, uint32, uint64. */
+ * double, int32, int64, uint32, uint64 (integer sums wrap modulo 2^bits). */
 int ref_matmul(const eng_tensor *a, const eng_tensor *b, eng_tensor *y);
 
 /* Element-wise unary ops: RELU, CLIP (float and all integer types; bounds in
  * attrs->clip), LEAKY_RELU (attrs->alpha), SIGMOID, TANH on float (and double).
- * y may alias x. */
+ * y may alias x. attrs may be NULL (no Clip bounds, LeakyRelu alpha 0.01). */
 int ref_unary(eng_op op, const eng_attrs *attrs, const eng_tensor *x, eng_tensor *y);
 
 /* ADD, SUB, MUL, DIV with multidirectional broadcasting, for float, double
@@ -42,12 +47,15 @@ int ref_unary(eng_op op, const eng_attrs *attrs, const eng_tensor *x, eng_tensor
 int ref_binary(eng_op op, const eng_tensor *a, const eng_tensor *b, eng_tensor *y);
 
 /* MaxPool on float, double, int8, uint8 (indices may be NULL; when given it
- * is int64 of y's shape, flattened per ONNX with storage_order). */
+ * is int64 of y's shape, flattened per ONNX with storage_order). The first
+ * maximum in window order wins ties. Output extents use the ONNX ceil_mode
+ * rule: a last window that would start past input + begin pad is dropped. */
 int ref_maxpool(const eng_pool_attrs *a, const eng_tensor *x, eng_tensor *y,
                 eng_tensor *indices);
 
 /* AveragePool on float (count_include_pad honoured; padding beyond the
- * explicit pads that ceil_mode adds is never counted). */
+ * explicit pads that ceil_mode adds is never counted). A window with nothing
+ * to count yields 0. */
 int ref_avgpool(const eng_pool_attrs *a, const eng_tensor *x, eng_tensor *y);
 
 /* GlobalAveragePool on float: y [N, C, 1, ..., 1]. */

@@ -1,0 +1,91 @@
+/*
+ * libFuzzer target for the ONNX decoder: the bytes are decoded as a
+ * ModelProto and as a standalone TensorProto. On success every string is
+ * walked and every tensor payload touched at both ends, so that ASan reports
+ * any pointer the decoder hands out beyond its buffer.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "engine/onnx/onnx.h"
+
+/* Folds bytes into a value the optimizer cannot drop. */
+static size_t touch(const void *p, size_t n)
+{
+    const volatile uint8_t *b = p;
+    return n ? (size_t)b[0] + b[n - 1] : 0;
+}
+
+static size_t touch_tensor(const onnx_tensor *t)
+{
+    size_t acc = strlen(t->name) + touch(t->data, t->nbytes);
+    for (int i = 0; i < t->n_dims; i++)
+        acc += (size_t)t->dims[i];
+    return acc;
+}
+
+static size_t touch_value_infos(const onnx_value_info *v, int n)
+{
+    size_t acc = 0;
+    for (int i = 0; i < n; i++) {
+        acc += strlen(v[i].name);
+        for (int k = 0; k < v[i].rank; k++)
+            acc += v[i].dims[k].param ? strlen(v[i].dims[k].param) : (size_t)v[i].dims[k].value;
+    }
+    return acc;
+}
+
+static size_t touch_model(const onnx_model *m)
+{
+    const onnx_graph *g = &m->graph;
+    size_t acc = strlen(m->producer_name) + strlen(m->producer_version) + strlen(g->name);
+    acc += (size_t)onnx_model_default_opset(m);
+    for (int i = 0; i < m->n_opsets; i++)
+        acc += strlen(m->opsets[i].domain);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const onnx_node *n = &g->nodes[i];
+        acc += strlen(n->name) + strlen(n->op_type) + strlen(n->domain);
+        for (int k = 0; k < n->n_inputs; k++)
+            acc += strlen(n->inputs[k]);
+        for (int k = 0; k < n->n_outputs; k++)
+            acc += strlen(n->outputs[k]);
+        for (int k = 0; k < n->n_attrs; k++) {
+            const onnx_attr *a = &n->attrs[k];
+            acc += (onnx_node_attr(n, a->name) != NULL);
+            if (a->s) acc += touch(a->s, a->s_len + 1);
+            if (a->t) acc += touch_tensor(a->t);
+            acc += touch(a->floats, sizeof(*a->floats) * (size_t)a->n_floats);
+            acc += touch(a->ints, sizeof(*a->ints) * (size_t)a->n_ints);
+            for (int j = 0; j < a->n_strings; j++)
+                acc += strlen(a->strings[j]);
+            for (int j = 0; j < a->n_tensors; j++)
+                acc += touch_tensor(&a->tensors[j]);
+        }
+    }
+    for (int i = 0; i < g->n_initializers; i++)
+        acc += touch_tensor(&g->initializers[i]);
+    acc += touch_value_infos(g->inputs, g->n_inputs);
+    acc += touch_value_infos(g->outputs, g->n_outputs);
+    acc += touch_value_infos(g->value_infos, g->n_value_infos);
+    return acc;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    volatile size_t sink = 0;
+    rouse_errbuf eb;
+    onnx_model m;
+    if (onnx_model_decode(data, size, &m, &eb) == 0) {
+        sink += touch_model(&m);
+        onnx_model_fini(&m);
+    }
+
+    rouse_arena arena;
+    onnx_tensor t;
+    rouse_arena_init(&arena, 0);
+    if (onnx_tensor_decode(data, size, &arena, &t, &eb) == 0) sink += touch_tensor(&t);
+    rouse_arena_fini(&arena);
+    (void)sink;
+    return 0;
+}

@@ -1,0 +1,375 @@
+/*
+ * The public engine API (include/rouse/engine.h): models are mmapped,
+ * decoded in place, built into a graph and optimized once; sessions prepare
+ * execution plans for concrete input shapes and run them.
+ *
+ * A session keeps one plan, keyed by the input shapes (and by the values of
+ * the few inputs that shapes depend on); a run with another key re-prepares.
+ * Thread count: oneDNN runs on OpenMP, whose team size is per calling
+ * thread, so a session sets it before preparing and before every run.
+ */
+#include "rouse/engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/exec.h"
+#include "engine/graph.h"
+#include "engine/onnx/onnx.h"
+#include "engine/optimize.h"
+
+struct rouse_model {
+    void *map; /* mmap of the file, or NULL for a borrowed buffer */
+    size_t map_len;
+    onnx_model onnx;
+    eng_graph graph;
+    rouse_tensor_info *inputs, *outputs;
+    int64_t *shapes; /* backing store of the infos' shapes */
+    bool *value_matters; /* per input: values feed shape inference */
+};
+
+struct rouse_session {
+    rouse_model *model;
+    int threads;
+    bool reference;
+    eng_dnnl_ctx *dnnl;
+    eng_plan *plan;
+    eng_tensor *key;     /* inputs the plan was prepared for (shapes, small values) */
+    void **key_values;   /* copies of value-dependent inputs */
+    eng_tensor *bound;   /* inputs of the current run, graph order */
+    bool has_output;
+};
+
+size_t rouse_dtype_size(int dtype)
+{
+    return eng_dtype_size(dtype);
+}
+
+const char *rouse_dtype_name(int dtype)
+{
+    return eng_dtype_name(dtype);
+}
+
+/* --- models ---------------------------------------------------------------------------- */
+
+static int fill_info(rouse_model *m, rouse_errbuf *eb)
+{
+    const eng_graph *g = &m->graph;
+    size_t n = (size_t)g->n_inputs + (size_t)g->n_outputs;
+    m->inputs = calloc((size_t)g->n_inputs + 1, sizeof(*m->inputs));
+    m->outputs = calloc((size_t)g->n_outputs + 1, sizeof(*m->outputs));
+    m->shapes = calloc(n * ENG_MAX_RANK + 1, sizeof(int64_t));
+    m->value_matters = calloc((size_t)g->n_inputs + 1, sizeof(bool));
+    if (!m->inputs || !m->outputs || !m->shapes || !m->value_matters)
+        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    int64_t *sh = m->shapes;
+    for (int i = 0; i < g->n_inputs + g->n_outputs; i++) {
+        bool is_in = i < g->n_inputs;
+        const eng_value *v = &g->values[is_in ? g->inputs[i] : g->outputs[i - g->n_inputs]];
+        rouse_tensor_info *ti = is_in ? &m->inputs[i] : &m->outputs[i - g->n_inputs];
+        ti->name = v->name;
+        ti->dtype = v->dtype;
+        ti->rank = v->rank;
+        if (v->rank > 0) memcpy(sh, v->shape, sizeof(int64_t) * (size_t)v->rank);
+        ti->shape = sh;
+        sh += ENG_MAX_RANK;
+    }
+    for (int i = 0; i < g->n_inputs; i++) m->value_matters[i] = eng_graph_input_value_matters(g, i);
+    return 0;
+}
+
+int rouse_model_load_memory(const void *buf, size_t len, rouse_model **out, rouse_errbuf *eb)
+{
+    rouse_model *m = calloc(1, sizeof(*m));
+    if (!m) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    int rc = onnx_model_decode(buf, len, &m->onnx, eb);
+    if (rc < 0) {
+        free(m);
+        return rc;
+    }
+    if ((rc = eng_graph_build(&m->onnx, &m->graph, eb)) < 0) {
+        onnx_model_fini(&m->onnx);
+        free(m);
+        return rc;
+    }
+    if ((rc = eng_graph_optimize(&m->graph, NULL, eb)) < 0 || (rc = fill_info(m, eb)) < 0) {
+        rouse_model_destroy(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+int rouse_model_load(const char *path, rouse_model **out, rouse_errbuf *eb)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return rouse_err_set(eb, errno == ENOENT ? ROUSE_ENOTFOUND : ROUSE_EIO, "%s: %s", path,
+                             strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return rouse_err_set(eb, ROUSE_EIO, "%s: not a regular file", path);
+    }
+    if (sb.st_size == 0) {
+        close(fd);
+        return rouse_err_set(eb, ROUSE_EFORMAT, "%s: empty file", path);
+    }
+    size_t len = (size_t)sb.st_size;
+    void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) return rouse_err_set(eb, ROUSE_EIO, "%s: mmap: %s", path, strerror(errno));
+    rouse_model *m;
+    int rc = rouse_model_load_memory(map, len, &m, eb);
+    if (rc < 0) {
+        munmap(map, len);
+        return rouse_err_wrap(eb, rc, "%s", path);
+    }
+    m->map = map;
+    m->map_len = len;
+    *out = m;
+    return 0;
+}
+
+void rouse_model_destroy(rouse_model *m)
+{
+    if (!m) return;
+    eng_graph_fini(&m->graph);
+    onnx_model_fini(&m->onnx);
+    if (m->map) munmap(m->map, m->map_len);
+    free(m->inputs);
+    free(m->outputs);
+    free(m->shapes);
+    free(m->value_matters);
+    free(m);
+}
+
+int rouse_model_n_inputs(const rouse_model *m)
+{
+    return m->graph.n_inputs;
+}
+
+int rouse_model_n_outputs(const rouse_model *m)
+{
+    return m->graph.n_outputs;
+}
+
+int rouse_model_input(const rouse_model *m, int i, rouse_tensor_info *out)
+{
+    if (i < 0 || i >= m->graph.n_inputs) return ROUSE_ERANGE;
+    *out = m->inputs[i];
+    return 0;
+}
+
+int rouse_model_output(const rouse_model *m, int i, rouse_tensor_info *out)
+{
+    if (i < 0 || i >= m->graph.n_outputs) return ROUSE_ERANGE;
+    *out = m->outputs[i];
+    return 0;
+}
+
+/* --- sessions --------------------------------------------------------------------------- */
+
+static void set_threads(const rouse_session *s)
+{
+    omp_set_num_threads(s->threads);
+}
+
+static void drop_plan(rouse_session *s)
+{
+    eng_plan_destroy(s->plan);
+    s->plan = NULL;
+    s->has_output = false;
+    for (int i = 0; i < s->model->graph.n_inputs; i++) {
+        free(s->key_values[i]);
+        s->key_values[i] = NULL;
+    }
+}
+
+/* Prepares for `inputs` and remembers them as the plan's key. */
+static int prepare(rouse_session *s, const eng_tensor *inputs, rouse_errbuf *eb)
+{
+    const rouse_model *m = s->model;
+    drop_plan(s);
+    set_threads(s);
+    int rc = eng_plan_create(&m->graph, s->dnnl, inputs, s->reference, &s->plan, eb);
+    if (rc < 0) return rc;
+    for (int i = 0; i < m->graph.n_inputs; i++) {
+        s->key[i] = inputs[i];
+        s->key[i].data = NULL;
+        if (m->value_matters[i] && inputs[i].data) {
+            size_t nb = (size_t)eng_tensor_nbytes(&inputs[i]);
+            s->key_values[i] = malloc(nb ? nb : 1);
+            if (!s->key_values[i]) {
+                drop_plan(s);
+                return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+            }
+            memcpy(s->key_values[i], inputs[i].data, nb);
+        }
+    }
+    return 0;
+}
+
+static bool key_matches(const rouse_session *s, const eng_tensor *inputs)
+{
+    const rouse_model *m = s->model;
+    if (!s->plan) return false;
+    for (int i = 0; i < m->graph.n_inputs; i++) {
+        const eng_tensor *k = &s->key[i];
+        if (k->dtype != inputs[i].dtype ||
+            !eng_shape_equal(k->rank, k->shape, inputs[i].rank, inputs[i].shape))
+            return false;
+        if (m->value_matters[i] &&
+            (!s->key_values[i] || memcmp(s->key_values[i], inputs[i].data,
+                                         (size_t)eng_tensor_nbytes(&inputs[i])) != 0))
+            return false;
+    }
+    return true;
+}
+
+int rouse_session_create(rouse_model *m, const rouse_session_options *opts, rouse_session **out,
+                         rouse_errbuf *eb)
+{
+    rouse_session *s = calloc(1, sizeof(*s));
+    if (!s) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    s->model = m;
+    s->threads = opts && opts->threads > 0 ? opts->threads : 1;
+    s->reference = opts && opts->reference_kernels;
+    int n = m->graph.n_inputs;
+    s->key = calloc((size_t)n + 1, sizeof(*s->key));
+    s->key_values = calloc((size_t)n + 1, sizeof(void *));
+    s->bound = calloc((size_t)n + 1, sizeof(*s->bound));
+    int rc;
+    if (!s->key || !s->key_values || !s->bound) {
+        rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+        goto out_fail;
+    }
+    if ((rc = eng_dnnl_ctx_create(&s->dnnl, eb)) < 0) goto out_fail;
+
+    /* Static shapes: prepare now, so the first run pays nothing extra. */
+    bool is_static = true;
+    for (int i = 0; i < n && is_static; i++) {
+        const rouse_tensor_info *ti = &m->inputs[i];
+        is_static = ti->rank >= 0 && !m->value_matters[i];
+        for (int k = 0; k < ti->rank && is_static; k++) is_static = ti->shape[k] >= 0;
+        s->bound[i].dtype = ti->dtype;
+        s->bound[i].rank = ti->rank;
+        if (ti->rank > 0) memcpy(s->bound[i].shape, ti->shape, sizeof(int64_t) * (size_t)ti->rank);
+        s->bound[i].data = NULL;
+    }
+    if (is_static && (rc = prepare(s, s->bound, eb)) < 0) goto out_fail;
+    *out = s;
+    return 0;
+out_fail:
+    rouse_session_destroy(s);
+    return rc;
+}
+
+/* Matches the caller's inputs to the model's by name and checks them. */
+static int bind_inputs(rouse_session *s, const rouse_tensor *inputs, int n_inputs, rouse_errbuf *eb)
+{
+    const rouse_model *m = s->model;
+    int n = m->graph.n_inputs;
+    for (int i = 0; i < n; i++) s->bound[i].data = NULL;
+    for (int j = 0; j < n_inputs; j++) {
+        const rouse_tensor *t = &inputs[j];
+        int i = 0;
+        while (i < n && (!t->name || strcmp(t->name, m->inputs[i].name) != 0)) i++;
+        if (i == n)
+            return rouse_err_set(eb, ROUSE_EINVAL, "unknown input '%s' (the model's first input is '%s')",
+                                 t->name ? t->name : "(null)", n ? m->inputs[0].name : "");
+        if (s->bound[i].data)
+            return rouse_err_set(eb, ROUSE_EINVAL, "input '%s' is given twice", t->name);
+        const rouse_tensor_info *ti = &m->inputs[i];
+        if (t->dtype != ti->dtype)
+            return rouse_err_set(eb, ROUSE_EMISMATCH, "input '%s' must be %s, got %s", ti->name,
+                                 eng_dtype_name(ti->dtype), eng_dtype_name(t->dtype));
+        if (t->rank < 0 || t->rank > ROUSE_MAX_RANK)
+            return rouse_err_set(eb, ROUSE_EINVAL, "input '%s' has invalid rank %d", ti->name, t->rank);
+        char want[128], got[128];
+        bool ok = ti->rank < 0 || ti->rank == t->rank;
+        for (int k = 0; ok && k < t->rank; k++)
+            ok = t->shape[k] >= 0 && (ti->rank < 0 || ti->shape[k] < 0 || ti->shape[k] == t->shape[k]);
+        if (!ok)
+            return rouse_err_set(eb, ROUSE_EMISMATCH, "input '%s' must have shape %s, got %s",
+                                 ti->name, eng_shape_str(ti->rank, ti->shape, want, sizeof(want)),
+                                 eng_shape_str(t->rank, t->shape, got, sizeof(got)));
+        eng_tensor *b = &s->bound[i];
+        b->dtype = t->dtype;
+        b->rank = t->rank;
+        memcpy(b->shape, t->shape, sizeof(int64_t) * (size_t)t->rank);
+        int64_t nb = eng_tensor_nbytes(b);
+        if (nb < 0 || (size_t)nb != t->nbytes)
+            return rouse_err_set(eb, ROUSE_EMISMATCH,
+                                 "input '%s': shape %s of %s needs %lld bytes, got %zu", ti->name,
+                                 eng_shape_str(t->rank, t->shape, got, sizeof(got)),
+                                 eng_dtype_name(t->dtype), (long long)nb, t->nbytes);
+        if (!t->data && nb > 0)
+            return rouse_err_set(eb, ROUSE_EINVAL, "input '%s' has no data", ti->name);
+        /* A zero-size input still needs a non-NULL pointer to count as given. */
+        b->data = t->data ? (void *)t->data : (void *)b;
+    }
+    for (int i = 0; i < n; i++)
+        if (!s->bound[i].data)
+            return rouse_err_set(eb, ROUSE_EINVAL, "missing input '%s'", m->inputs[i].name);
+    return 0;
+}
+
+int rouse_session_run(rouse_session *s, const rouse_tensor *inputs, int n_inputs, rouse_errbuf *eb)
+{
+    int rc = bind_inputs(s, inputs, n_inputs, eb);
+    if (rc < 0) return rc;
+    s->has_output = false;
+    if (!key_matches(s, s->bound) && (rc = prepare(s, s->bound, eb)) < 0) return rc;
+    set_threads(s);
+    if ((rc = eng_plan_run(s->plan, s->bound, eb)) < 0) return rc;
+    s->has_output = true;
+    return 0;
+}
+
+int rouse_session_output(const rouse_session *s, int i, rouse_tensor *out)
+{
+    if (!s->has_output) return ROUSE_ESTATE;
+    if (i < 0 || i >= s->model->graph.n_outputs) return ROUSE_ERANGE;
+    const eng_tensor *t = eng_plan_output(s->plan, i);
+    memset(out, 0, sizeof(*out));
+    out->name = s->model->outputs[i].name;
+    out->dtype = t->dtype;
+    out->rank = t->rank;
+    memcpy(out->shape, t->shape, sizeof(int64_t) * (size_t)t->rank);
+    out->data = t->data;
+    out->nbytes = (size_t)eng_tensor_nbytes(t);
+    return 0;
+}
+
+int rouse_session_get_stats(const rouse_session *s, rouse_session_stats *out)
+{
+    if (!s->plan) return ROUSE_ESTATE;
+    eng_plan_stats st;
+    eng_plan_get_stats(s->plan, &st);
+    out->steps = st.n_steps;
+    out->dnnl_steps = st.n_dnnl;
+    out->ref_steps = st.n_ref;
+    out->reorders = st.n_reorders;
+    out->sum_fused = st.n_sum_fused;
+    out->arena_bytes = st.arena_bytes;
+    out->weight_bytes = st.weight_bytes;
+    return 0;
+}
+
+void rouse_session_destroy(rouse_session *s)
+{
+    if (!s) return;
+    if (s->key_values) drop_plan(s);
+    eng_dnnl_ctx_destroy(s->dnnl);
+    free(s->key);
+    free(s->key_values);
+    free(s->bound);
+    free(s);
+}

@@ -1,0 +1,797 @@
+/*
+ * Execution plans: building (shape inference, kernel choice, layouts),
+ * memory planning and running. See exec.h; oneDNN kernel builders live in
+ * exec_dnnl.c.
+ *
+ * Invariants of a finished plan: steps run in order and only read prepared
+ * values written by earlier steps, constants or inputs; two storages share
+ * arena bytes only when their lifetimes [first, last] do not intersect; every
+ * output value is plain (row-major) and alive until the end.
+ */
+#include "engine/exec_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "engine/ref_dispatch.h"
+
+#define ALIGN 64
+
+/* --- oneDNN context ------------------------------------------------------------ */
+
+int eng_dnnl_ctx_create(eng_dnnl_ctx **out, rouse_errbuf *eb)
+{
+    eng_dnnl_ctx *c = calloc(1, sizeof(*c));
+    if (!c) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    if (dnnl_engine_create(&c->engine, dnnl_cpu, 0) != dnnl_success) {
+        free(c);
+        return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a CPU engine");
+    }
+    if (dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags) != dnnl_success) {
+        dnnl_engine_destroy(c->engine);
+        free(c);
+        return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a stream");
+    }
+    *out = c;
+    return 0;
+}
+
+void eng_dnnl_ctx_destroy(eng_dnnl_ctx *c)
+{
+    if (!c) return;
+    dnnl_stream_destroy(c->stream);
+    dnnl_engine_destroy(c->engine);
+    free(c);
+}
+
+/* --- small services -------------------------------------------------------------- */
+
+static int grow(void **arr, int *cap, int need, size_t elem)
+{
+    if (need <= *cap) return 0;
+    int cap2 = *cap ? *cap * 2 : 32;
+    while (cap2 < need) cap2 *= 2;
+    void *a = realloc(*arr, elem * (size_t)cap2);
+    if (!a) return ROUSE_ENOMEM;
+    *arr = a;
+    *cap = cap2;
+    return 0;
+}
+
+int plan_md_plain(int dtype, int rank, const int64_t *shape, dnnl_memory_desc_t *md)
+{
+    dnnl_data_type_t dt;
+    switch (dtype) {
+    case ENG_DT_FLOAT: dt = dnnl_f32; break;
+    case ENG_DT_INT8: dt = dnnl_s8; break;
+    case ENG_DT_UINT8: dt = dnnl_u8; break;
+    case ENG_DT_INT32: dt = dnnl_s32; break;
+    default: return ROUSE_EUNSUPPORTED;
+    }
+    dnnl_dims_t dims, strides;
+    int nd = rank ? rank : 1;
+    for (int i = 0; i < nd; i++) dims[i] = rank ? shape[i] : 1;
+    int64_t s = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        strides[i] = s;
+        s *= dims[i] ? dims[i] : 1;
+    }
+    return dnnl_memory_desc_init_by_strides(md, nd, dims, dt, strides) == dnnl_success
+               ? 0
+               : ROUSE_EUNSUPPORTED;
+}
+
+int plan_new_pv(eng_plan *p, const eng_tensor *shape, int *out)
+{
+    if (grow((void **)&p->pvs, &p->cap_pvs, p->n_pvs + 1, sizeof(exec_pv)) < 0 ||
+        grow((void **)&p->st, &p->cap_st, p->n_st + 1, sizeof(exec_storage)) < 0)
+        return ROUSE_ENOMEM;
+    exec_pv *v = &p->pvs[p->n_pvs];
+    memset(v, 0, sizeof(*v));
+    v->t = *shape;
+    v->t.data = NULL;
+    v->plain = true;
+    v->input_index = -1;
+    v->plain_pv = -1;
+    v->value = -1;
+    v->has_md = plan_md_plain(shape->dtype, shape->rank, shape->shape, &v->md) == 0 &&
+                shape->dtype == ENG_DT_FLOAT;
+    exec_storage *s = &p->st[p->n_st];
+    memset(s, 0, sizeof(*s));
+    s->first = s->last = -1;
+    s->n_pvs = 1;
+    v->storage = p->n_st++;
+    *out = p->n_pvs++;
+    return 0;
+}
+
+void plan_bind_value(eng_plan *p, int value, int pv)
+{
+    p->val_pv[value] = pv;
+    p->pvs[pv].value = value;
+}
+
+int plan_add_step(eng_plan *p, exec_step **out)
+{
+    if (grow((void **)&p->steps, &p->cap_steps, p->n_steps + 1, sizeof(exec_step)) < 0)
+        return ROUSE_ENOMEM;
+    exec_step *s = &p->steps[p->n_steps++];
+    memset(s, 0, sizeof(*s));
+    s->write = -1;
+    *out = s;
+    return 0;
+}
+
+int plan_own(eng_plan *p, void *ptr)
+{
+    if (grow((void **)&p->owned, &p->cap_owned, p->n_owned + 1, sizeof(void *)) < 0)
+        return ROUSE_ENOMEM;
+    p->owned[p->n_owned++] = ptr;
+    return 0;
+}
+
+struct weight_chunk {
+    struct weight_chunk *next;
+    size_t size, used;
+    void *base;
+};
+
+#define CHUNK_ALIGN ((size_t)2 << 20)
+
+void *plan_weight_alloc(eng_plan *p, size_t size)
+{
+    size = (size + ALIGN - 1) / ALIGN * ALIGN;
+    struct weight_chunk *c = p->chunks;
+    if (!c || c->size - c->used < size) {
+        size_t want = size > 16 * CHUNK_ALIGN ? size : 16 * CHUNK_ALIGN;
+        want = (want + CHUNK_ALIGN - 1) / CHUNK_ALIGN * CHUNK_ALIGN;
+        c = malloc(sizeof(*c));
+        if (!c) return NULL;
+        /* Over-map by 2 MiB so the chunk starts on a huge-page boundary. */
+        void *raw = mmap(NULL, want + CHUNK_ALIGN, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (raw == MAP_FAILED) {
+            free(c);
+            return NULL;
+        }
+        uintptr_t start = ((uintptr_t)raw + CHUNK_ALIGN - 1) & ~(uintptr_t)(CHUNK_ALIGN - 1);
+        size_t head = start - (uintptr_t)raw;
+        if (head) munmap(raw, head);
+        if (CHUNK_ALIGN - head) munmap((char *)start + want, CHUNK_ALIGN - head);
+        /* No MADV_HUGEPAGE: with the usual defrag=madvise setting, faults in
+         * such regions compact memory synchronously and a load could stall
+         * for 100 ms. */
+        c->base = (void *)start;
+        c->size = want;
+        c->used = 0;
+        c->next = p->chunks;
+        p->chunks = c;
+    }
+    void *ptr = (char *)c->base + c->used;
+    c->used += size;
+    return ptr;
+}
+
+int plan_fixed_mem(eng_plan *p, const dnnl_memory_desc_t *md, void *handle, dnnl_memory_t *out)
+{
+    if (grow((void **)&p->fixed_mems, &p->cap_fixed, p->n_fixed + 1, sizeof(dnnl_memory_t)) < 0)
+        return ROUSE_ENOMEM;
+    if (dnnl_memory_create(out, md, p->ctx->engine, handle) != dnnl_success)
+        return ROUSE_EINTERNAL;
+    p->fixed_mems[p->n_fixed++] = *out;
+    return 0;
+}
+
+void plan_note_scratch(eng_plan *p, const_dnnl_primitive_desc_t pd)
+{
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t sz = md ? dnnl_memory_desc_get_size(md) : 0;
+    if (sz > p->scratch_size) p->scratch_size = sz;
+}
+
+/* A reorder step from pv `src` into a new pv laid out as `md`. */
+int plan_reorder_new(eng_plan *p, int src, const dnnl_memory_desc_t *md, int *out,
+                     rouse_errbuf *eb)
+{
+    dnnl_primitive_desc_t pd;
+    if (dnnl_reorder_primitive_desc_create(&pd, &p->pvs[src].md, p->ctx->engine, md,
+                                           p->ctx->engine, NULL) != dnnl_success)
+        return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: no reorder between two layouts");
+    int id, rc;
+    exec_step *s;
+    dnnl_primitive_t prim;
+    if (dnnl_primitive_create(&prim, pd) != dnnl_success) {
+        dnnl_primitive_desc_destroy(pd);
+        return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a reorder");
+    }
+    dnnl_primitive_desc_destroy(pd);
+    eng_tensor shape = p->pvs[src].t; /* plan_new_pv may move p->pvs */
+    if ((rc = plan_new_pv(p, &shape, &id)) < 0 || (rc = plan_add_step(p, &s)) < 0) {
+        dnnl_primitive_destroy(prim);
+        return rouse_err_set(eb, rc, "out of memory");
+    }
+    exec_pv *v = &p->pvs[id];
+    v->md = *md;
+    v->has_md = true;
+    dnnl_memory_desc_t plain;
+    v->plain = plan_md_plain(v->t.dtype, v->t.rank, v->t.shape, &plain) == 0 &&
+               dnnl_memory_desc_equal(&plain, md);
+    s->kind = STEP_DNNL;
+    s->prim = prim;
+    s->n_args = 2;
+    s->args = rouse_arena_alloc(&p->mem, sizeof(*s->args) * 2, 8);
+    s->arg_pv = rouse_arena_alloc(&p->mem, sizeof(int) * 2, 8);
+    s->reads = rouse_arena_alloc(&p->mem, sizeof(int) * 2, 8);
+    if (!s->args || !s->arg_pv || !s->reads) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
+    s->args[0].arg = DNNL_ARG_FROM;
+    s->arg_pv[0] = src;
+    s->args[1].arg = DNNL_ARG_TO;
+    s->arg_pv[1] = id;
+    s->reads[0] = src;
+    s->reads[1] = -1;
+    s->write = id;
+    p->stats.n_reorders++;
+    *out = id;
+    return 0;
+}
+
+int plan_pv_plain(eng_plan *p, int id, rouse_errbuf *eb)
+{
+    exec_pv *v = &p->pvs[id];
+    if (v->plain || !v->has_md) return id;
+    if (v->plain_pv >= 0) return v->plain_pv;
+    dnnl_memory_desc_t md;
+    if (plan_md_plain(v->t.dtype, v->t.rank, v->t.shape, &md) < 0)
+        return rouse_err_set(eb, ROUSE_EINTERNAL, "no plain layout for a value");
+    int out, rc;
+    if ((rc = plan_reorder_new(p, id, &md, &out, eb)) < 0) return rc;
+    p->pvs[id].plain_pv = out;
+    return out;
+}
+
+int plan_pv_as(eng_plan *p, int id, const dnnl_memory_desc_t *md, rouse_errbuf *eb)
+{
+    exec_pv *v = &p->pvs[id];
+    if (v->has_md && dnnl_memory_desc_equal(&v->md, md)) return id;
+    if (v->plain_pv >= 0 && dnnl_memory_desc_equal(&p->pvs[v->plain_pv].md, md))
+        return v->plain_pv;
+    int out, rc;
+    if ((rc = plan_reorder_new(p, id, md, &out, eb)) < 0) return rc;
+    return out;
+}
+
+bool eng_graph_input_value_matters(const eng_graph *g, int i)
+{
+    int v = g->inputs[i];
+    for (int k = 0; k < g->n_nodes; k++) {
+        const eng_node *n = &g->nodes[k];
+        if (n->dead) continue;
+        for (int j = 1; j < n->n_in; j++) {
+            if (n->in[j] != v) continue;
+            if (n->op == ENG_OP_RESHAPE || n->op == ENG_OP_CLIP || n->op == ENG_OP_DROPOUT)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* --- building ---------------------------------------------------------------------- */
+
+/* Reshape/Flatten/Identity and inference Dropout: the output is a view of
+ * the (plain) input's bytes, no step. */
+static bool is_view_op(const eng_node *n)
+{
+    switch (n->op) {
+    case ENG_OP_RESHAPE:
+    case ENG_OP_FLATTEN: break;
+    case ENG_OP_IDENTITY:
+    case ENG_OP_DROPOUT:
+        if (n->n_out > 1 && n->out[1] >= 0) return false;
+        if (n->op == ENG_OP_DROPOUT && n->n_in > 2 && n->in[2] >= 0) return false;
+        break;
+    default: return false;
+    }
+    return true;
+}
+
+static int build_view(eng_plan *p, const eng_node *n, int in_pv, const eng_tensor *shape)
+{
+    int id, rc;
+    if ((rc = plan_new_pv(p, shape, &id)) < 0) return rc;
+    exec_pv *v = &p->pvs[id];
+    p->n_st--; /* drop the storage plan_new_pv made: share the input's */
+    v->storage = p->pvs[in_pv].storage;
+    p->st[v->storage].n_pvs++;
+    plan_bind_value(p, n->out[0], id);
+    return 0;
+}
+
+/* Reference kernels read typed elements: a constant left misaligned in the
+ * model file gets an aligned copy owned by the plan. */
+static int pv_aligned(eng_plan *p, int id, rouse_errbuf *eb)
+{
+    exec_pv *v = &p->pvs[id];
+    size_t es = eng_dtype_size(v->t.dtype);
+    if (v->storage >= 0 || v->input_index >= 0 || !v->t.data || !es ||
+        (uintptr_t)v->t.data % es == 0)
+        return id;
+    size_t nbytes = (size_t)eng_tensor_nbytes(&v->t);
+    void *copy = aligned_alloc(64, (nbytes + 63) / 64 * 64);
+    if (!copy || plan_own(p, copy) < 0) {
+        free(copy);
+        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    }
+    memcpy(copy, v->t.data, nbytes);
+    v->t.data = copy; /* the plan's constant pvs are its own */
+    return id;
+}
+
+static int build_ref(eng_plan *p, const eng_node *n, const eng_attrs *resolved, const int *in,
+                     const eng_tensor *outs, rouse_errbuf *eb)
+{
+    exec_step *s;
+    int rc;
+    int *in_pv = rouse_arena_alloc(&p->mem, sizeof(int) * (size_t)(n->n_in + 1), 8);
+    int *out_pv = rouse_arena_alloc(&p->mem, sizeof(int) * (size_t)(n->n_out + 1), 8);
+    if (!in_pv || !out_pv) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    for (int k = 0; k < n->n_in; k++) {
+        in_pv[k] = -1;
+        if (in[k] < 0) continue;
+        if ((rc = plan_pv_plain(p, in[k], eb)) < 0) return rc;
+        if ((rc = pv_aligned(p, rc, eb)) < 0) return rc;
+        in_pv[k] = rc;
+    }
+    for (int k = 0; k < n->n_out; k++) {
+        out_pv[k] = -1;
+        if (n->out[k] < 0) continue;
+        if ((rc = plan_new_pv(p, &outs[k], &out_pv[k])) < 0)
+            return rouse_err_set(eb, rc, "out of memory");
+        plan_bind_value(p, n->out[k], out_pv[k]);
+    }
+    if ((rc = plan_add_step(p, &s)) < 0) return rouse_err_set(eb, rc, "out of memory");
+    s->kind = STEP_REF;
+    s->node = n;
+    s->resolved = *resolved;
+    s->n_in = n->n_in;
+    s->n_out = n->n_out;
+    s->in_pv = in_pv;
+    s->out_pv = out_pv;
+    p->stats.n_ref++;
+    return 0;
+}
+
+static int build_node(eng_plan *p, const eng_node *n, const eng_tensor *inputs, rouse_errbuf *eb)
+{
+    const eng_graph *g = p->g;
+    int in[64];
+    eng_tensor in_t[64], out_t[8];
+    const eng_tensor *in_p[64];
+    if (n->n_in > 64 || n->n_out > 8)
+        return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "node '%s' (%s): too many inputs/outputs",
+                             n->name, eng_op_name(n->op));
+    for (int k = 0; k < n->n_in; k++) {
+        in[k] = n->in[k] >= 0 ? p->val_pv[n->in[k]] : -1;
+        in_p[k] = NULL;
+        if (in[k] < 0) continue;
+        const exec_pv *v = &p->pvs[in[k]];
+        in_t[k] = v->t;
+        /* Values are visible to shape inference only for constants and inputs. */
+        in_t[k].data = NULL;
+        if (g->values[n->in[k]].const_data) in_t[k].data = (void *)g->values[n->in[k]].const_data;
+        if (v->input_index >= 0) in_t[k].data = inputs[v->input_index].data;
+        in_p[k] = &in_t[k];
+    }
+    memset(out_t, 0, sizeof(out_t));
+    eng_attrs resolved;
+    int rc = eng_infer_node(n, in_p, out_t, &resolved, eb);
+    if (rc < 0) return rc;
+    for (int k = 0; k < n->n_out; k++)
+        if (n->out[k] >= 0 && eng_tensor_nbytes(&out_t[k]) < 0)
+            return rouse_err_set(eb, ROUSE_ERANGE, "node '%s' (%s): output %d is too large",
+                                 n->name, eng_op_name(n->op), k);
+
+    /* Inputs and constants are not viewed: outputs must live in the arena. */
+    if (in[0] >= 0 && is_view_op(n) && p->pvs[in[0]].storage >= 0) {
+        if ((rc = plan_pv_plain(p, in[0], eb)) >= 0) rc = build_view(p, n, rc, &out_t[0]);
+    } else {
+        int out_pv[8];
+        rc = p->reference ? 0 : exec_dnnl_build(p, n, &resolved, in, out_t, out_pv, eb);
+        if (rc == 0) rc = build_ref(p, n, &resolved, in, out_t, eb);
+        else if (rc > 0) rc = 0;
+    }
+    if (rc < 0) return rc;
+    for (int k = 0; k < n->n_in; k++)
+        if (n->in[k] >= 0) p->uses_left[n->in[k]]--;
+    return 0;
+}
+
+/* --- memory planning ---------------------------------------------------------------- */
+
+static void mark_read(eng_plan *p, int pv, int step)
+{
+    if (pv < 0) return;
+    int s = p->pvs[pv].storage;
+    if (s < 0) return;
+    if (p->st[s].last < step) p->st[s].last = step;
+    if (p->st[s].first < 0) p->st[s].first = step;
+}
+
+static void mark_write(eng_plan *p, int pv, int step)
+{
+    if (pv < 0) return;
+    int s = p->pvs[pv].storage;
+    if (s < 0) return;
+    if (p->st[s].first < 0 || p->st[s].first > step) p->st[s].first = step;
+    if (p->st[s].last < step) p->st[s].last = step;
+}
+
+static int cmp_size_desc(const void *a, const void *b, void *ctx)
+{
+    const exec_storage *st = ctx;
+    size_t sa = st[*(const int *)a].size, sb = st[*(const int *)b].size;
+    return sa < sb ? 1 : sa > sb ? -1 : 0;
+}
+
+/* Greedy best-fit by decreasing size: each storage goes at the lowest offset
+ * that does not overlap a placed storage alive at the same time. */
+static int plan_memory(eng_plan *p, rouse_errbuf *eb)
+{
+    for (int i = 0; i < p->n_pvs; i++) {
+        exec_pv *v = &p->pvs[i];
+        if (v->storage < 0) continue;
+        size_t sz = v->has_md ? dnnl_memory_desc_get_size(&v->md)
+                              : (size_t)eng_tensor_nbytes(&v->t);
+        sz = (sz + ALIGN - 1) / ALIGN * ALIGN;
+        if (sz == 0) sz = ALIGN;
+        if (sz > p->st[v->storage].size) p->st[v->storage].size = sz;
+    }
+    for (int s = 0; s < p->n_steps; s++) {
+        exec_step *st = &p->steps[s];
+        if (st->kind == STEP_DNNL) {
+            for (int k = 0; st->reads && st->reads[k] >= 0; k++) mark_read(p, st->reads[k], s);
+            mark_write(p, st->write, s);
+        } else {
+            for (int k = 0; k < st->n_in; k++) mark_read(p, st->in_pv[k], s);
+            for (int k = 0; k < st->n_out; k++) mark_write(p, st->out_pv[k], s);
+        }
+    }
+    for (int i = 0; i < p->g->n_outputs; i++) {
+        int pv = p->out_pv[i];
+        if (pv >= 0 && p->pvs[pv].storage >= 0) p->st[p->pvs[pv].storage].last = p->n_steps;
+    }
+    int *order = malloc(sizeof(int) * (size_t)(p->n_st + 1));
+    int *placed = malloc(sizeof(int) * (size_t)(p->n_st + 1));
+    if (!order || !placed) {
+        free(order);
+        free(placed);
+        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory planning memory");
+    }
+    int n = 0;
+    for (int i = 0; i < p->n_st; i++)
+        if (p->st[i].first >= 0 && p->st[i].n_pvs > 0) order[n++] = i;
+    qsort_r(order, (size_t)n, sizeof(int), cmp_size_desc, p->st);
+    size_t total = 0;
+    int n_placed = 0;
+    for (int i = 0; i < n; i++) {
+        exec_storage *s = &p->st[order[i]];
+        size_t off = 0;
+        bool moved = true;
+        /* Repeat until the candidate offset clears every conflicting block. */
+        while (moved) {
+            moved = false;
+            for (int j = 0; j < n_placed; j++) {
+                const exec_storage *o = &p->st[placed[j]];
+                if (o->last < s->first || s->last < o->first) continue;
+                if (off < o->offset + o->size && o->offset < off + s->size) {
+                    off = o->offset + o->size;
+                    moved = true;
+                }
+            }
+        }
+        s->offset = off;
+        placed[n_placed++] = order[i];
+        if (off + s->size > total) total = off + s->size;
+    }
+    free(order);
+    free(placed);
+    p->arena_size = total;
+    p->stats.arena_bytes = total;
+    if (total) {
+        p->arena = aligned_alloc(ALIGN, total);
+        if (!p->arena) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory (%zu-byte arena)", total);
+    }
+    return 0;
+}
+
+/* Binds data pointers and oneDNN memories once the arena exists. */
+static int bind(eng_plan *p, rouse_errbuf *eb)
+{
+    for (int i = 0; i < p->n_pvs; i++) {
+        exec_pv *v = &p->pvs[i];
+        if (v->storage >= 0) v->t.data = (char *)p->arena + p->st[v->storage].offset;
+    }
+    if (p->scratch_size) {
+        p->scratch = aligned_alloc(ALIGN, (p->scratch_size + ALIGN - 1) / ALIGN * ALIGN);
+        if (!p->scratch) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory (scratchpad)");
+        dnnl_memory_desc_t md;
+        dnnl_dims_t d = {(dnnl_dim_t)p->scratch_size};
+        if (dnnl_memory_desc_init_by_tag(&md, 1, d, dnnl_u8, dnnl_a) != dnnl_success ||
+            dnnl_memory_create(&p->scratch_mem, &md, p->ctx->engine, p->scratch) != dnnl_success)
+            return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create the scratchpad");
+    }
+    for (int s = 0; s < p->n_steps; s++) {
+        exec_step *st = &p->steps[s];
+        if (st->kind != STEP_DNNL) continue;
+        for (int k = 0; k < st->n_args; k++) {
+            int pv = st->arg_pv[k];
+            if (pv == ARG_FIXED) continue;
+            if (pv == ARG_SCRATCH) {
+                st->args[k].memory = p->scratch_mem;
+                continue;
+            }
+            exec_pv *v = &p->pvs[pv];
+            if (!v->mem &&
+                dnnl_memory_create(&v->mem, &v->md, p->ctx->engine, v->t.data) != dnnl_success)
+                return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a memory");
+            st->args[k].memory = v->mem;
+        }
+    }
+    return 0;
+}
+
+bool exec_conv_winograd_eligible(int rank, const eng_conv_attrs *a, int64_t c_in, int64_t c_out)
+{
+    return rank == 4 && a->n_spatial == 2 && a->group == 1 && a->kernel[0] == 3 &&
+           a->kernel[1] == 3 && a->stride[0] == 1 && a->stride[1] == 1 && a->dilation[0] == 1 &&
+           a->dilation[1] == 1 && c_in % 16 == 0 && c_out % 16 == 0;
+}
+
+/* Layout policy, measured on resnet18, squeezenet1_1 and mobilenet_v2:
+ * oneDNN's Winograd kernels want blocked (aBcd16b) activations. When nearly
+ * all convolution work can run as Winograd (resnet18: 83% of the FLOPs),
+ * keeping every activation blocked is fastest (1.5x); when only part can
+ * (squeezenet1_1: 54%), the channels-last layouts oneDNN picks by itself are
+ * (1.3x), with Winograd used where it fits behind a reorder. A dry run of
+ * shape inference gives the FLOPs. */
+static bool plan_prefers_blocked(const eng_graph *g, const eng_tensor *inputs)
+{
+    eng_tensor *vals = calloc((size_t)g->n_values + 1, sizeof(*vals));
+    bool *known = calloc((size_t)g->n_values + 1, sizeof(bool));
+    double total = 0, wino = 0;
+    if (!vals || !known) goto out;
+    for (int i = 0; i < g->n_values; i++) {
+        const eng_value *v = &g->values[i];
+        if (!v->const_data) continue;
+        vals[i] = (eng_tensor){.dtype = v->dtype, .rank = v->rank, .data = (void *)v->const_data};
+        memcpy(vals[i].shape, v->shape, sizeof(v->shape));
+        known[i] = true;
+    }
+    for (int i = 0; i < g->n_inputs; i++) {
+        vals[g->inputs[i]] = inputs[i];
+        known[g->inputs[i]] = true;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const eng_node *n = &g->nodes[i];
+        const eng_tensor *in[64];
+        eng_tensor out[8];
+        eng_attrs res;
+        if (n->dead || n->n_in > 64 || n->n_out > 8) continue;
+        bool ok = true;
+        for (int k = 0; k < n->n_in; k++) {
+            in[k] = n->in[k] >= 0 ? &vals[n->in[k]] : NULL;
+            if (n->in[k] >= 0 && !known[n->in[k]]) ok = false;
+        }
+        memset(out, 0, sizeof(out));
+        if (!ok || eng_infer_node(n, in, out, &res, NULL) < 0) break; /* build reports it */
+        for (int k = 0; k < n->n_out; k++) {
+            if (n->out[k] < 0) continue;
+            vals[n->out[k]] = out[k];
+            vals[n->out[k]].data = NULL;
+            known[n->out[k]] = true;
+        }
+        if (n->op != ENG_OP_CONV || in[0]->rank < 3) continue;
+        const eng_conv_attrs *a = &res.conv;
+        double flops = (double)eng_tensor_numel(&out[0]) * (double)(in[0]->shape[1] / a->group);
+        for (int k = 0; k < a->n_spatial; k++) flops *= (double)a->kernel[k];
+        total += flops;
+        if (exec_conv_winograd_eligible(in[0]->rank, a, in[0]->shape[1], out[0].shape[1]))
+            wino += flops;
+    }
+out:
+    free(vals);
+    free(known);
+    return total > 0 && wino >= 0.75 * total;
+}
+
+/* --- create / run / destroy ------------------------------------------------------------ */
+
+int eng_plan_create(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inputs,
+                    bool reference, eng_plan **out, rouse_errbuf *eb)
+{
+    eng_plan *p = calloc(1, sizeof(*p));
+    if (!p) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    p->g = g;
+    p->ctx = ctx;
+    p->reference = reference;
+    p->blocked_convs = !reference && plan_prefers_blocked(g, inputs);
+    rouse_arena_init(&p->mem, 0);
+    int rc;
+    p->val_pv = malloc(sizeof(int) * (size_t)(g->n_values + 1));
+    p->uses_left = calloc((size_t)g->n_values + 1, sizeof(int));
+    p->skip = calloc((size_t)g->n_nodes + 1, sizeof(bool));
+    p->out_pv = malloc(sizeof(int) * (size_t)(g->n_outputs + 1));
+    p->outputs = calloc((size_t)g->n_outputs + 1, sizeof(eng_tensor));
+    if (!p->val_pv || !p->uses_left || !p->skip || !p->out_pv || !p->outputs) goto out_nomem;
+    for (int i = 0; i < g->n_values; i++) p->val_pv[i] = -1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i].dead) continue;
+        for (int k = 0; k < g->nodes[i].n_in; k++)
+            if (g->nodes[i].in[k] >= 0) p->uses_left[g->nodes[i].in[k]]++;
+    }
+    for (int i = 0; i < g->n_outputs; i++) p->uses_left[g->outputs[i]]++;
+
+    /* Constants and inputs. */
+    for (int i = 0; i < g->n_values; i++) {
+        const eng_value *v = &g->values[i];
+        if (!v->const_data) continue;
+        eng_tensor t = {.dtype = v->dtype, .rank = v->rank};
+        memcpy(t.shape, v->shape, sizeof(t.shape));
+        int id;
+        if ((rc = plan_new_pv(p, &t, &id)) < 0) goto out_nomem;
+        p->n_st--;
+        p->pvs[id].storage = -1;
+        p->pvs[id].t.data = (void *)v->const_data;
+        plan_bind_value(p, i, id);
+    }
+    for (int i = 0; i < g->n_inputs; i++) {
+        int id;
+        eng_tensor t = inputs[i];
+        t.data = NULL;
+        if ((rc = plan_new_pv(p, &t, &id)) < 0) goto out_nomem;
+        p->n_st--;
+        p->pvs[id].storage = -1;
+        p->pvs[id].input_index = i;
+        plan_bind_value(p, g->inputs[i], id);
+    }
+
+    for (int i = 0; i < g->n_nodes; i++) {
+        const eng_node *n = &g->nodes[i];
+        if (n->dead || p->skip[i]) continue;
+        if ((rc = build_node(p, n, inputs, eb)) < 0) goto out_fail;
+    }
+
+    /* Outputs: plain, in the arena. */
+    for (int i = 0; i < g->n_outputs; i++) {
+        int pv = p->val_pv[g->outputs[i]];
+        if (pv < 0) {
+            rc = rouse_err_set(eb, ROUSE_EINTERNAL, "output '%s' was not computed",
+                               g->values[g->outputs[i]].name);
+            goto out_fail;
+        }
+        if ((rc = plan_pv_plain(p, pv, eb)) < 0) goto out_fail;
+        pv = rc;
+        if (p->pvs[pv].storage < 0) {
+            /* An input or constant returned as-is: copy, so that the output
+             * stays valid after the caller frees its input. */
+            exec_step *s;
+            int id;
+            eng_tensor shape = p->pvs[pv].t; /* plan_new_pv may move p->pvs */
+            if ((rc = plan_new_pv(p, &shape, &id)) < 0 || (rc = plan_add_step(p, &s)) < 0)
+                goto out_nomem;
+            s->kind = STEP_COPY;
+            s->n_in = s->n_out = 1;
+            s->in_pv = rouse_arena_alloc(&p->mem, sizeof(int), 8);
+            s->out_pv = rouse_arena_alloc(&p->mem, sizeof(int), 8);
+            if (!s->in_pv || !s->out_pv) goto out_nomem;
+            s->in_pv[0] = pv;
+            s->out_pv[0] = id;
+            pv = id;
+        }
+        p->out_pv[i] = pv;
+    }
+
+    if ((rc = plan_memory(p, eb)) < 0) goto out_fail;
+    if ((rc = bind(p, eb)) < 0) goto out_fail;
+    p->stats.n_steps = p->n_steps;
+    for (int i = 0; i < g->n_outputs; i++) p->outputs[i] = p->pvs[p->out_pv[i]].t;
+    free(p->uses_left);
+    p->uses_left = NULL;
+    free(p->skip);
+    p->skip = NULL;
+    *out = p;
+    return 0;
+
+out_nomem:
+    rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory preparing the model");
+out_fail:
+    eng_plan_destroy(p);
+    return rc;
+}
+
+int eng_plan_run(eng_plan *p, const eng_tensor *inputs, rouse_errbuf *eb)
+{
+    /* Bind the caller's input buffers. */
+    for (int i = 0; i < p->n_pvs; i++) {
+        exec_pv *v = &p->pvs[i];
+        if (v->input_index < 0) continue;
+        v->t.data = inputs[v->input_index].data;
+        if (v->mem) dnnl_memory_set_data_handle(v->mem, v->t.data);
+    }
+    for (int s = 0; s < p->n_steps; s++) {
+        exec_step *st = &p->steps[s];
+        if (st->kind == STEP_DNNL) {
+            if (dnnl_primitive_execute(st->prim, p->ctx->stream, st->n_args, st->args) !=
+                dnnl_success)
+                return rouse_err_set(eb, ROUSE_EINTERNAL, "node '%s': oneDNN execution failed",
+                                     st->node ? st->node->name : "(reorder)");
+            continue;
+        }
+        if (st->kind == STEP_COPY) {
+            const exec_pv *src = &p->pvs[st->in_pv[0]];
+            memcpy(p->pvs[st->out_pv[0]].t.data, src->t.data, (size_t)eng_tensor_nbytes(&src->t));
+            continue;
+        }
+        eng_tensor in_t[64], out_t[8];
+        const eng_tensor *in_p[64];
+        eng_tensor *out_p[8];
+        for (int k = 0; k < st->n_in; k++) {
+            in_p[k] = NULL;
+            if (st->in_pv[k] < 0) continue;
+            in_t[k] = p->pvs[st->in_pv[k]].t;
+            in_p[k] = &in_t[k];
+        }
+        for (int k = 0; k < st->n_out; k++) {
+            out_p[k] = NULL;
+            if (st->out_pv[k] < 0) continue;
+            out_t[k] = p->pvs[st->out_pv[k]].t;
+            out_p[k] = &out_t[k];
+        }
+        int rc = eng_ref_run_node(st->node, &st->resolved, in_p, out_p, eb);
+        if (rc < 0) return rc;
+    }
+    dnnl_stream_wait(p->ctx->stream);
+    return 0;
+}
+
+const eng_tensor *eng_plan_output(const eng_plan *p, int i)
+{
+    return &p->outputs[i];
+}
+
+void eng_plan_get_stats(const eng_plan *p, eng_plan_stats *st)
+{
+    *st = p->stats;
+}
+
+void eng_plan_destroy(eng_plan *p)
+{
+    if (!p) return;
+    for (int s = 0; s < p->n_steps; s++)
+        if (p->steps[s].prim) dnnl_primitive_destroy(p->steps[s].prim);
+    for (int i = 0; i < p->n_pvs; i++)
+        if (p->pvs[i].mem) dnnl_memory_destroy(p->pvs[i].mem);
+    for (int i = 0; i < p->n_fixed; i++) dnnl_memory_destroy(p->fixed_mems[i]);
+    for (int i = 0; i < p->n_owned; i++) free(p->owned[i]);
+    while (p->chunks) {
+        struct weight_chunk *c = p->chunks;
+        p->chunks = c->next;
+        munmap(c->base, c->size);
+        free(c);
+    }
+    if (p->scratch_mem) dnnl_memory_destroy(p->scratch_mem);
+    free(p->scratch);
+    free(p->arena);
+    free(p->pvs);
+    free(p->st);
+    free(p->steps);
+    free(p->val_pv);
+    free(p->uses_left);
+    free(p->skip);
+    free(p->out_pv);
+    free(p->outputs);
+    free(p->owned);
+    free(p->fixed_mems);
+    rouse_arena_fini(&p->mem);
+    free(p);
+}

@@ -1,0 +1,64 @@
+/*
+ * Execution plans: the graph prepared for one set of concrete input shapes.
+ *
+ * Preparing walks the optimized graph in order, infers every shape, picks a
+ * kernel per node (a oneDNN primitive where one fits, the plain C reference
+ * otherwise), lets oneDNN choose activation layouts (blocked layouts flow
+ * from one convolution to the next; reorders are inserted only where a
+ * consumer needs another layout), reorders constant weights once, fuses a
+ * residual Add (and the activation after it) into the convolution as a sum
+ * post-op, and plans all activation memory into one arena with offsets
+ * computed from value lifetimes. Running then only executes steps: no
+ * allocation, no shape logic.
+ */
+#ifndef ROUSE_ENGINE_EXEC_H
+#define ROUSE_ENGINE_EXEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "engine/graph.h"
+#include "engine/tensor.h"
+#include "rouse/err.h"
+
+typedef struct eng_plan eng_plan;
+
+/* Shared per-session oneDNN state (engine and stream). */
+typedef struct eng_dnnl_ctx eng_dnnl_ctx;
+
+int eng_dnnl_ctx_create(eng_dnnl_ctx **out, rouse_errbuf *eb);
+void eng_dnnl_ctx_destroy(eng_dnnl_ctx *c);
+
+/* Statistics of a prepared plan, for logs and tests. */
+typedef struct eng_plan_stats {
+    int n_steps;
+    int n_dnnl;      /* steps run by oneDNN primitives */
+    int n_ref;       /* steps run by the reference kernels */
+    int n_reorders;  /* layout conversions inserted */
+    int n_sum_fused; /* residual Adds fused as sum post-ops */
+    size_t arena_bytes;
+    size_t weight_bytes;
+} eng_plan_stats;
+
+/* Prepares g for the given inputs (one per g->inputs entry, in that order;
+ * shapes concrete, data used only where shapes depend on values). With
+ * `reference`, every node runs on the reference kernels.
+ * Owned: free with eng_plan_destroy. */
+int eng_plan_create(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inputs,
+                    bool reference, eng_plan **out, rouse_errbuf *eb);
+void eng_plan_destroy(eng_plan *p);
+
+/* Runs the plan on inputs with the same shapes it was prepared for. */
+int eng_plan_run(eng_plan *p, const eng_tensor *inputs, rouse_errbuf *eb);
+
+/* Output i (in g->outputs order) of the last run: borrowed until the next run. */
+const eng_tensor *eng_plan_output(const eng_plan *p, int i);
+
+void eng_plan_get_stats(const eng_plan *p, eng_plan_stats *st);
+
+/* True when g reads the *values* (not only shapes) of graph input i while
+ * preparing (Reshape shapes, Clip bounds fed by graph inputs): then the plan
+ * is keyed by those values too. */
+bool eng_graph_input_value_matters(const eng_graph *g, int i);
+
+#endif

@@ -1,0 +1,739 @@
+/*
+ * oneDNN kernel builders for execution plans.
+ *
+ * Each builder decides whether its node fits a oneDNN primitive (float
+ * data, constant weights, shapes the primitive supports) and otherwise
+ * returns 0 so that the node runs on the reference kernels. Activation
+ * layouts are left to oneDNN (format_tag_any) and flow from producer to
+ * consumer; weights are reordered once, here, into the layout the chosen
+ * implementation wants. A Conv whose only reader is an Add of a same-shape
+ * value absorbs it as a sum post-op (and the activation after it), writing
+ * in place over the addend when that value has no other reader.
+ */
+#include "engine/exec_int.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct argspec {
+    int arg;
+    int pv;               /* prepared value, or ARG_FIXED */
+    dnnl_memory_t fixed;  /* with ARG_FIXED */
+} argspec;
+
+static int dnnl_fail(rouse_errbuf *eb, const eng_node *n, const char *what, dnnl_status_t st)
+{
+    return rouse_err_set(eb, ROUSE_EINTERNAL, "node '%s' (%s): oneDNN %s failed (status %d)",
+                         n ? n->name : "", n ? eng_op_name(n->op) : "reorder", what, (int)st);
+}
+
+static bool is_const_value(const eng_plan *p, int v)
+{
+    return v >= 0 && p->g->values[v].const_data != NULL;
+}
+
+static float finite_or(float x, float big)
+{
+    return isinf(x) ? big : x;
+}
+
+static int eltwise_alg(eng_op op, float *alpha, float *beta, dnnl_alg_kind_t *alg)
+{
+    switch (op) {
+    case ENG_OP_RELU: *alg = dnnl_eltwise_relu; *alpha = 0; *beta = 0; return 0;
+    case ENG_OP_LEAKY_RELU: *alg = dnnl_eltwise_relu; *beta = 0; return 0;
+    case ENG_OP_SIGMOID: *alg = dnnl_eltwise_logistic; *alpha = *beta = 0; return 0;
+    case ENG_OP_TANH: *alg = dnnl_eltwise_tanh; *alpha = *beta = 0; return 0;
+    case ENG_OP_CLIP:
+        *alg = dnnl_eltwise_clip;
+        *alpha = finite_or(*alpha, -FLT_MAX);
+        *beta = finite_or(*beta, FLT_MAX);
+        return 0;
+    default: return ROUSE_EUNSUPPORTED;
+    }
+}
+
+/* Attributes: user scratchpad (no allocation while running) and post-ops. */
+static int make_attr(int n_post, const eng_postop *post, dnnl_primitive_attr_t *out)
+{
+    dnnl_primitive_attr_t attr;
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success) return ROUSE_ENOMEM;
+    dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (n_post) {
+        dnnl_post_ops_t po;
+        if (dnnl_post_ops_create(&po) != dnnl_success) {
+            dnnl_primitive_attr_destroy(attr);
+            return ROUSE_ENOMEM;
+        }
+        for (int i = 0; i < n_post; i++) {
+            if (post[i].kind == ENG_POST_SUM) {
+                dnnl_post_ops_append_sum(po, 1.0f);
+                continue;
+            }
+            float alpha = post[i].alpha, beta = post[i].beta;
+            dnnl_alg_kind_t alg;
+            if (eltwise_alg(post[i].eltwise, &alpha, &beta, &alg) < 0) {
+                dnnl_post_ops_destroy(po);
+                dnnl_primitive_attr_destroy(attr);
+                return ROUSE_EUNSUPPORTED;
+            }
+            dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, beta);
+        }
+        dnnl_primitive_attr_set_post_ops(attr, po);
+        dnnl_post_ops_destroy(po);
+    }
+    *out = attr;
+    return 0;
+}
+
+/* New prepared value with layout md. */
+static int new_pv_md(eng_plan *p, const eng_tensor *shape, const dnnl_memory_desc_t *md, int *out)
+{
+    int rc = plan_new_pv(p, shape, out);
+    if (rc < 0) return rc;
+    exec_pv *v = &p->pvs[*out];
+    dnnl_memory_desc_t plain;
+    v->plain = plan_md_plain(shape->dtype, shape->rank, shape->shape, &plain) == 0 &&
+               dnnl_memory_desc_equal(&plain, md);
+    v->md = *md;
+    v->has_md = true;
+    return 0;
+}
+
+/* Creates the primitive and appends its step. Takes ownership of pd. */
+static int add_prim_step(eng_plan *p, const eng_node *n, const eng_attrs *resolved,
+                         dnnl_primitive_desc_t pd, const argspec *a, int n_a, int write_pv,
+                         rouse_errbuf *eb)
+{
+    dnnl_primitive_t prim;
+    dnnl_status_t st = dnnl_primitive_create(&prim, pd);
+    if (st != dnnl_success) {
+        dnnl_primitive_desc_destroy(pd);
+        return dnnl_fail(eb, n, "primitive creation", st);
+    }
+    plan_note_scratch(p, pd);
+    dnnl_primitive_desc_destroy(pd);
+    exec_step *s;
+    int rc = plan_add_step(p, &s);
+    if (rc < 0) {
+        dnnl_primitive_destroy(prim);
+        return rouse_err_set(eb, rc, "out of memory");
+    }
+    s->kind = STEP_DNNL;
+    s->node = n;
+    if (resolved) s->resolved = *resolved;
+    s->prim = prim;
+    s->args = rouse_arena_alloc(&p->mem, sizeof(*s->args) * (size_t)(n_a + 1), 8);
+    s->arg_pv = rouse_arena_alloc(&p->mem, sizeof(int) * (size_t)(n_a + 1), 8);
+    s->reads = rouse_arena_alloc(&p->mem, sizeof(int) * (size_t)(n_a + 2), 8);
+    if (!s->args || !s->arg_pv || !s->reads) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
+    int nr = 0;
+    for (int i = 0; i < n_a; i++) {
+        s->args[i].arg = a[i].arg;
+        s->arg_pv[i] = a[i].pv;
+        if (a[i].pv == ARG_FIXED) s->args[i].memory = a[i].fixed;
+        else s->reads[nr++] = a[i].pv;
+    }
+    s->args[n_a].arg = DNNL_ARG_SCRATCHPAD;
+    s->arg_pv[n_a] = ARG_SCRATCH;
+    s->n_args = n_a + 1;
+    s->reads[nr] = -1;
+    s->write = write_pv;
+    p->stats.n_dnnl++;
+    return 0;
+}
+
+/* Reorders constant data (plain layout `from`) into layout `to`, now.
+ * The result is owned by the plan. */
+static int reorder_const(eng_plan *p, const eng_node *n, const dnnl_memory_desc_t *from,
+                         const void *data, const dnnl_memory_desc_t *to, dnnl_memory_t *out,
+                         rouse_errbuf *eb)
+{
+    size_t sz = dnnl_memory_desc_get_size(to);
+    void *buf = plan_weight_alloc(p, sz);
+    if (!buf) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory for weights");
+    dnnl_memory_t src_mem, dst_mem;
+    if (plan_fixed_mem(p, to, buf, &dst_mem) < 0)
+        return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a memory");
+    if (dnnl_memory_desc_equal(from, to)) {
+        memcpy(buf, data, sz);
+    } else {
+        dnnl_primitive_desc_t pd;
+        dnnl_primitive_t prim;
+        dnnl_status_t st;
+        if (dnnl_memory_create(&src_mem, from, p->ctx->engine, (void *)data) != dnnl_success)
+            return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a memory");
+        st = dnnl_reorder_primitive_desc_create(&pd, from, p->ctx->engine, to, p->ctx->engine, NULL);
+        if (st != dnnl_success) {
+            dnnl_memory_destroy(src_mem);
+            return dnnl_fail(eb, n, "weight reorder", st);
+        }
+        st = dnnl_primitive_create(&prim, pd);
+        dnnl_primitive_desc_destroy(pd);
+        if (st != dnnl_success) {
+            dnnl_memory_destroy(src_mem);
+            return dnnl_fail(eb, n, "weight reorder", st);
+        }
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src_mem}, {DNNL_ARG_TO, dst_mem}};
+        st = dnnl_primitive_execute(prim, p->ctx->stream, 2, args);
+        dnnl_stream_wait(p->ctx->stream);
+        dnnl_primitive_destroy(prim);
+        dnnl_memory_destroy(src_mem);
+        if (st != dnnl_success) return dnnl_fail(eb, n, "weight reorder", st);
+    }
+    p->stats.weight_bytes += sz;
+    *out = dst_mem;
+    return 0;
+}
+
+/* --- Conv (+ fused residual Add and activation) ------------------------------------ */
+
+/* The live node after `from` that reads value v, or -1. */
+static int find_consumer(const eng_plan *p, int from, int v)
+{
+    for (int i = from + 1; i < p->g->n_nodes; i++) {
+        const eng_node *c = &p->g->nodes[i];
+        if (c->dead || p->skip[i]) continue;
+        for (int k = 0; k < c->n_in; k++)
+            if (c->in[k] == v) return i;
+    }
+    return -1;
+}
+
+static bool eltwise_fusable(const eng_plan *p, const eng_node *c, eng_postop *po)
+{
+    po->kind = ENG_POST_ELTWISE;
+    po->eltwise = c->op;
+    po->alpha = po->beta = 0;
+    switch (c->op) {
+    case ENG_OP_RELU:
+    case ENG_OP_SIGMOID:
+    case ENG_OP_TANH: return true;
+    case ENG_OP_LEAKY_RELU: po->alpha = c->attrs.alpha.alpha; return true;
+    case ENG_OP_CLIP:
+        if (c->opset < 11) {
+            po->alpha = c->attrs.clip.has_min ? (float)c->attrs.clip.min : -INFINITY;
+            po->beta = c->attrs.clip.has_max ? (float)c->attrs.clip.max : INFINITY;
+            return true;
+        }
+        for (int k = 1; k < 3; k++) {
+            float *dst = k == 1 ? &po->alpha : &po->beta;
+            *dst = k == 1 ? -INFINITY : INFINITY;
+            if (c->n_in <= k || c->in[k] < 0) continue;
+            const eng_value *v = &p->g->values[c->in[k]];
+            if (!v->const_data || v->dtype != ENG_DT_FLOAT ||
+                eng_shape_numel(v->rank, v->shape) != 1)
+                return false;
+            *dst = *(const float *)v->const_data;
+        }
+        return true;
+    default: return false;
+    }
+}
+
+typedef struct sum_fusion {
+    int addend_value; /* graph value added, -1 when no fusion */
+    int final_value;  /* graph value the conv now produces */
+} sum_fusion;
+
+static void plan_sum_fusion(eng_plan *p, const eng_node *n, const eng_tensor *out,
+                            eng_postop *post, int *n_post, sum_fusion *f)
+{
+    const eng_graph *g = p->g;
+    int self = (int)(n - g->nodes);
+    int v = n->out[0];
+    f->addend_value = -1;
+    f->final_value = v;
+    if (*n_post >= ENG_MAX_POSTOPS - 1 || g->values[v].is_output || p->uses_left[v] != 1) return;
+    int ci = find_consumer(p, self, v);
+    if (ci < 0) return;
+    const eng_node *add = &g->nodes[ci];
+    if (add->op != ENG_OP_ADD || add->n_in != 2 || add->in[0] == add->in[1]) return;
+    int other = add->in[0] == v ? add->in[1] : add->in[0];
+    int opv = p->val_pv[other];
+    if (opv < 0) return; /* computed after this conv */
+    const exec_pv *o = &p->pvs[opv];
+    if (o->t.dtype != ENG_DT_FLOAT || !eng_shape_equal(o->t.rank, o->t.shape, out->rank, out->shape))
+        return;
+    post[(*n_post)++] = (eng_postop){.kind = ENG_POST_SUM};
+    f->addend_value = other;
+    f->final_value = add->out[0];
+    p->skip[ci] = true;
+    p->uses_left[v]--;
+    p->uses_left[other]--;
+    p->stats.n_sum_fused++;
+
+    /* An activation right after the Add joins too. */
+    int av = add->out[0];
+    if (*n_post >= ENG_MAX_POSTOPS || g->values[av].is_output || p->uses_left[av] != 1) return;
+    int ri = find_consumer(p, ci, av);
+    if (ri < 0) return;
+    eng_postop po;
+    if (!eltwise_fusable(p, &g->nodes[ri], &po) || g->nodes[ri].in[0] != av) return;
+    post[(*n_post)++] = po;
+    f->final_value = g->nodes[ri].out[0];
+    p->skip[ri] = true;
+    p->uses_left[av]--;
+}
+
+/* True when no graph value held in `storage` will be read again: then a
+ * kernel may overwrite it. Temporaries (reorders) are read only by the step
+ * they were made for, which is already planned. */
+static bool storage_dead_after(const eng_plan *p, int storage)
+{
+    for (int i = 0; i < p->n_pvs; i++) {
+        const exec_pv *q = &p->pvs[i];
+        if (q->storage != storage || q->value < 0) continue;
+        if (p->uses_left[q->value] != 0 || p->g->values[q->value].is_output) return false;
+    }
+    return true;
+}
+
+static int build_conv(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
+                      const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
+{
+    const eng_graph *g = p->g;
+    const eng_conv_attrs *a = &ra->conv;
+    if (n->n_in < 2 || !is_const_value(p, n->in[1])) return 0;
+    bool has_bias = n->n_in > 2 && n->in[2] >= 0;
+    if (has_bias && !is_const_value(p, n->in[2])) return 0;
+    const exec_pv *x = &p->pvs[in[0]];
+    int rank = x->t.rank;
+    if (x->t.dtype != ENG_DT_FLOAT || rank < 3 || rank > 5 || a->n_spatial != rank - 2) return 0;
+    const eng_value *w = &g->values[n->in[1]];
+    if (w->dtype != ENG_DT_FLOAT) return 0;
+
+    eng_postop post[ENG_MAX_POSTOPS];
+    int n_post = n->n_post;
+    memcpy(post, n->post, sizeof(post[0]) * (size_t)n_post);
+    sum_fusion fus;
+    plan_sum_fusion(p, n, &outs[0], post, &n_post, &fus);
+
+    int nsp = a->n_spatial;
+    int64_t group = a->group;
+    dnnl_dims_t src_d, wei_d, dst_d, bias_d, strides, dil, pl, pr;
+    for (int i = 0; i < rank; i++) {
+        src_d[i] = x->t.shape[i];
+        dst_d[i] = outs[0].shape[i];
+    }
+    int wnd = group > 1 ? rank + 1 : rank;
+    if (group > 1) {
+        wei_d[0] = group;
+        wei_d[1] = w->shape[0] / group;
+        for (int i = 1; i < rank; i++) wei_d[i + 1] = w->shape[i];
+    } else {
+        for (int i = 0; i < rank; i++) wei_d[i] = w->shape[i];
+    }
+    bias_d[0] = w->shape[0];
+    for (int i = 0; i < nsp; i++) {
+        strides[i] = a->stride[i];
+        dil[i] = a->dilation[i] - 1;
+        pl[i] = a->pad_begin[i];
+        pr[i] = a->pad_end[i];
+    }
+    dnnl_memory_desc_t src_any, wei_any, dst_any, bias_md, wei_plain;
+    dnnl_memory_desc_init_by_tag(&src_any, rank, src_d, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&wei_any, wnd, wei_d, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst_any, rank, dst_d, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_d, dnnl_f32, dnnl_a);
+    {
+        dnnl_dims_t ws;
+        int64_t s = 1;
+        for (int i = wnd - 1; i >= 0; i--) {
+            ws[i] = s;
+            s *= wei_d[i];
+        }
+        dnnl_memory_desc_init_by_strides(&wei_plain, wnd, wei_d, dnnl_f32, ws);
+    }
+    /* See plan_prefers_blocked(): blocked channels-of-16 layouts let every
+     * eligible 3x3 convolution run as Winograd. */
+    if (p->blocked_convs && rank == 4) {
+        if (src_d[1] % 16 == 0)
+            dnnl_memory_desc_init_by_tag(&src_any, rank, src_d, dnnl_f32, dnnl_aBcd16b);
+        if (dst_d[1] % 16 == 0)
+            dnnl_memory_desc_init_by_tag(&dst_any, rank, dst_d, dnnl_f32, dnnl_aBcd16b);
+    }
+    /* With a fused sum, the destination takes the addend's layout so that it
+     * can be written in place. */
+    int addend_pv = fus.addend_value >= 0 ? p->val_pv[fus.addend_value] : -1;
+    if (addend_pv >= 0 && p->pvs[addend_pv].has_md) dst_any = p->pvs[addend_pv].md;
+
+    dnnl_convolution_desc_t cd;
+    dnnl_primitive_attr_t attr;
+    if (make_attr(n_post, post, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_success;
+    if (exec_conv_winograd_eligible(rank, a, src_d[1], dst_d[1])) {
+        /* Winograd F(4x4,3x3) or F(2x2,3x3) needs about half the
+         * multiplications; oneDNN declines shapes it cannot run that way. */
+        st = dnnl_dilated_convolution_forward_desc_init(
+            &cd, dnnl_forward_inference, dnnl_convolution_winograd, &src_any, &wei_any,
+            has_bias ? &bias_md : NULL, &dst_any, strides, dil, pl, pr);
+        if (st == dnnl_success &&
+            dnnl_primitive_desc_create(&pd, &cd, attr, p->ctx->engine, NULL) != dnnl_success)
+            pd = NULL;
+    }
+    if (!pd) {
+        st = dnnl_dilated_convolution_forward_desc_init(
+            &cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any, &wei_any,
+            has_bias ? &bias_md : NULL, &dst_any, strides, dil, pl, pr);
+        if (st != dnnl_success) {
+            dnnl_primitive_attr_destroy(attr);
+            return dnnl_fail(eb, n, "convolution descriptor", st);
+        }
+        st = dnnl_primitive_desc_create(&pd, &cd, attr, p->ctx->engine, NULL);
+    }
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) return dnnl_fail(eb, n, "convolution", st);
+
+    const dnnl_memory_desc_t *src_md = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *wei_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    dnnl_memory_t wei_mem, bias_mem = NULL;
+    int rc;
+    if ((rc = reorder_const(p, n, &wei_plain, w->const_data, wei_md, &wei_mem, eb)) < 0 ||
+        (has_bias && (rc = reorder_const(p, n, &bias_md, g->values[n->in[2]].const_data, &bias_md,
+                                         &bias_mem, eb)) < 0)) {
+        dnnl_primitive_desc_destroy(pd);
+        return rc;
+    }
+    int src = plan_pv_as(p, in[0], src_md, eb);
+    if (src < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return src;
+    }
+    int dst;
+    if (addend_pv >= 0) {
+        const exec_pv *o = &p->pvs[addend_pv];
+        bool in_place = o->storage >= 0 && o->has_md && dnnl_memory_desc_equal(&o->md, dst_md) &&
+                        src != addend_pv && storage_dead_after(p, o->storage);
+        if (in_place) {
+            int storage = o->storage;
+            if ((rc = new_pv_md(p, &outs[0], dst_md, &dst)) < 0) goto out_nomem;
+            p->n_st--;
+            p->pvs[dst].storage = storage;
+            p->st[storage].n_pvs++;
+        } else {
+            /* Copy the addend into the destination first: it is read later. */
+            int tmp;
+            if ((rc = plan_reorder_new(p, addend_pv, dst_md, &tmp, eb)) < 0) {
+                dnnl_primitive_desc_destroy(pd);
+                return rc;
+            }
+            dst = tmp;
+        }
+    } else {
+        if ((rc = new_pv_md(p, &outs[0], dst_md, &dst)) < 0) goto out_nomem;
+    }
+    argspec args[5];
+    int na = 0;
+    args[na++] = (argspec){DNNL_ARG_SRC, src, NULL};
+    args[na++] = (argspec){DNNL_ARG_WEIGHTS, ARG_FIXED, wei_mem};
+    if (has_bias) args[na++] = (argspec){DNNL_ARG_BIAS, ARG_FIXED, bias_mem};
+    args[na++] = (argspec){DNNL_ARG_DST, dst, NULL};
+    if ((rc = add_prim_step(p, n, ra, pd, args, na, dst, eb)) < 0) return rc;
+    plan_bind_value(p, fus.final_value, dst);
+    out_pv[0] = dst;
+    return 1;
+out_nomem:
+    dnnl_primitive_desc_destroy(pd);
+    return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+}
+
+/* --- Gemm as inner product ----------------------------------------------------------- */
+
+static int build_gemm(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
+                      const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
+{
+    const eng_graph *g = p->g;
+    const eng_gemm_attrs *a = &ra->gemm;
+    const exec_pv *A = &p->pvs[in[0]];
+    if (A->t.dtype != ENG_DT_FLOAT || A->t.rank != 2 || a->trans_a) return 0;
+    if (!is_const_value(p, n->in[1])) return 0;
+    const eng_value *B = &g->values[n->in[1]];
+    if (B->dtype != ENG_DT_FLOAT || B->rank != 2) return 0;
+    int64_t M = A->t.shape[0], K = A->t.shape[1], N = outs[0].shape[1];
+    bool has_c = n->n_in > 2 && n->in[2] >= 0 && a->beta != 0.0f;
+    if (has_c) {
+        if (!is_const_value(p, n->in[2])) return 0;
+        const eng_value *C = &g->values[n->in[2]];
+        if (C->dtype != ENG_DT_FLOAT) return 0;
+        bool row = (C->rank == 1 && C->shape[0] == N) ||
+                   (C->rank == 2 && C->shape[0] == 1 && C->shape[1] == N);
+        if (!row) return 0;
+    }
+    /* Weights as [N, K]: B is [N, K] with transB, [K, N] (so strided) without. */
+    dnnl_dims_t wd = {N, K}, ws = {a->trans_b ? K : 1, a->trans_b ? 1 : N};
+    dnnl_dims_t sd = {M, K}, dd = {M, N}, bd = {N};
+    dnnl_memory_desc_t src_md, wei_plain, wei_any, dst_any, bias_md;
+    dnnl_memory_desc_init_by_tag(&src_md, 2, sd, dnnl_f32, dnnl_ab);
+    dnnl_memory_desc_init_by_strides(&wei_plain, 2, wd, dnnl_f32, ws);
+    dnnl_memory_desc_init_by_tag(&wei_any, 2, wd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst_any, 2, dd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&bias_md, 1, bd, dnnl_f32, dnnl_a);
+    dnnl_inner_product_desc_t ipd;
+    dnnl_status_t st = dnnl_inner_product_forward_desc_init(
+        &ipd, dnnl_forward_inference, &src_md, &wei_any, has_c ? &bias_md : NULL, &dst_any);
+    if (st != dnnl_success) return 0;
+    dnnl_primitive_attr_t attr;
+    if (make_attr(n->n_post, n->post, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
+    dnnl_primitive_desc_t pd;
+    st = dnnl_primitive_desc_create(&pd, &ipd, attr, p->ctx->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) return 0;
+    const dnnl_memory_desc_t *wei_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    const dnnl_memory_desc_t *src_q = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+
+    /* alpha scales the weights and beta the bias, once, here. */
+    const float *wdata = B->const_data;
+    float *scaled = NULL, *bias = NULL;
+    int rc;
+    if (a->alpha != 1.0f) {
+        scaled = malloc(sizeof(float) * (size_t)(N * K));
+        if (!scaled || plan_own(p, scaled) < 0) {
+            free(scaled);
+            goto out_nomem;
+        }
+        memcpy(scaled, wdata, sizeof(float) * (size_t)(N * K)); /* wdata may be misaligned */
+        for (int64_t i = 0; i < N * K; i++) scaled[i] *= a->alpha;
+        wdata = scaled;
+    }
+    dnnl_memory_t wei_mem, bias_mem = NULL;
+    if ((rc = reorder_const(p, n, &wei_plain, wdata, wei_md, &wei_mem, eb)) < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return rc;
+    }
+    if (has_c) {
+        const float *c = g->values[n->in[2]].const_data;
+        bias = malloc(sizeof(float) * (size_t)N);
+        if (!bias || plan_own(p, bias) < 0) {
+            free(bias);
+            goto out_nomem;
+        }
+        memcpy(bias, c, sizeof(float) * (size_t)N); /* c may be misaligned */
+        for (int64_t i = 0; i < N; i++) bias[i] *= a->beta;
+        if (plan_fixed_mem(p, &bias_md, bias, &bias_mem) < 0) goto out_nomem;
+    }
+    int src = plan_pv_as(p, in[0], src_q, eb);
+    if (src < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return src;
+    }
+    int dst;
+    if ((rc = new_pv_md(p, &outs[0], dst_md, &dst)) < 0) goto out_nomem;
+    argspec args[4];
+    int na = 0;
+    args[na++] = (argspec){DNNL_ARG_SRC, src, NULL};
+    args[na++] = (argspec){DNNL_ARG_WEIGHTS, ARG_FIXED, wei_mem};
+    if (has_c) args[na++] = (argspec){DNNL_ARG_BIAS, ARG_FIXED, bias_mem};
+    args[na++] = (argspec){DNNL_ARG_DST, dst, NULL};
+    if ((rc = add_prim_step(p, n, ra, pd, args, na, dst, eb)) < 0) return rc;
+    plan_bind_value(p, n->out[0], dst);
+    out_pv[0] = dst;
+    return 1;
+out_nomem:
+    dnnl_primitive_desc_destroy(pd);
+    return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+}
+
+/* --- pooling ----------------------------------------------------------------------------- */
+
+static int build_pool(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
+                      const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
+{
+    const exec_pv *x = &p->pvs[in[0]];
+    int rank = x->t.rank;
+    if (!x->has_md || x->t.dtype != ENG_DT_FLOAT || rank < 3 || rank > 5) return 0;
+    if (n->n_out > 1 && n->out[1] >= 0) return 0; /* MaxPool indices: reference kernel */
+    int nsp = rank - 2;
+    dnnl_dims_t strides, kernel, dil, pl, pr, dd;
+    dnnl_alg_kind_t alg;
+    for (int i = 0; i < rank; i++) dd[i] = outs[0].shape[i];
+    if (n->op == ENG_OP_GLOBAL_AVGPOOL) {
+        alg = dnnl_pooling_avg_exclude_padding;
+        for (int i = 0; i < nsp; i++) {
+            strides[i] = 1;
+            kernel[i] = x->t.shape[i + 2];
+            dil[i] = pl[i] = pr[i] = 0;
+        }
+    } else {
+        const eng_pool_attrs *a = &ra->pool;
+        if (a->n_spatial != nsp) return 0;
+        alg = n->op == ENG_OP_MAXPOOL ? dnnl_pooling_max
+              : a->count_include_pad  ? dnnl_pooling_avg_include_padding
+                                      : dnnl_pooling_avg_exclude_padding;
+        for (int i = 0; i < nsp; i++) {
+            strides[i] = a->stride[i];
+            kernel[i] = a->kernel[i];
+            dil[i] = n->op == ENG_OP_MAXPOOL ? a->dilation[i] - 1 : 0;
+            pl[i] = a->pad_begin[i];
+            /* Right padding that makes oneDNN's output size equal the inferred
+             * one (ceil_mode adds to it). */
+            int64_t span = (kernel[i] - 1) * (dil[i] + 1) + 1;
+            pr[i] = (dd[i + 2] - 1) * strides[i] + span - x->t.shape[i + 2] - pl[i];
+            if (pr[i] < 0) return 0;
+            /* Padding that ceil_mode adds must never be counted. */
+            if (alg == dnnl_pooling_avg_include_padding && pr[i] != a->pad_end[i]) return 0;
+            if (n->op == ENG_OP_AVGPOOL && a->dilation[i] != 1) return 0;
+        }
+    }
+    dnnl_memory_desc_t dst_any;
+    dnnl_memory_desc_init_by_tag(&dst_any, rank, dd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_pooling_v2_desc_t pdsc;
+    if (dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, alg, &x->md, &dst_any,
+                                          strides, kernel, dil, pl, pr) != dnnl_success)
+        return 0;
+    dnnl_primitive_attr_t attr;
+    if (make_attr(0, NULL, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
+    dnnl_primitive_desc_t pd;
+    dnnl_status_t st = dnnl_primitive_desc_create(&pd, &pdsc, attr, p->ctx->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) return 0;
+    const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    int dst, rc;
+    if ((rc = new_pv_md(p, &outs[0], dst_md, &dst)) < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return rouse_err_set(eb, rc, "out of memory");
+    }
+    argspec args[2] = {{DNNL_ARG_SRC, in[0], NULL}, {DNNL_ARG_DST, dst, NULL}};
+    if ((rc = add_prim_step(p, n, ra, pd, args, 2, dst, eb)) < 0) return rc;
+    plan_bind_value(p, n->out[0], dst);
+    out_pv[0] = dst;
+    return 1;
+}
+
+/* --- element-wise, binary, concat -------------------------------------------------------- */
+
+static int build_eltwise(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
+                         const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
+{
+    const exec_pv *x = &p->pvs[in[0]];
+    if (!x->has_md || x->t.dtype != ENG_DT_FLOAT) return 0;
+    float alpha = 0, beta = 0;
+    if (n->op == ENG_OP_LEAKY_RELU) alpha = ra->alpha.alpha;
+    if (n->op == ENG_OP_CLIP) {
+        alpha = ra->clip.has_min ? (float)ra->clip.min : -INFINITY;
+        beta = ra->clip.has_max ? (float)ra->clip.max : INFINITY;
+    }
+    dnnl_alg_kind_t alg;
+    if (eltwise_alg(n->op, &alpha, &beta, &alg) < 0) return 0;
+    dnnl_eltwise_desc_t ed;
+    if (dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, alg, &x->md, alpha, beta) !=
+        dnnl_success)
+        return 0;
+    dnnl_primitive_attr_t attr;
+    if (make_attr(0, NULL, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
+    dnnl_primitive_desc_t pd;
+    dnnl_status_t st = dnnl_primitive_desc_create(&pd, &ed, attr, p->ctx->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) return 0;
+    const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    int dst, rc;
+    if ((rc = new_pv_md(p, &outs[0], dst_md, &dst)) < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return rouse_err_set(eb, rc, "out of memory");
+    }
+    argspec args[2] = {{DNNL_ARG_SRC, in[0], NULL}, {DNNL_ARG_DST, dst, NULL}};
+    if ((rc = add_prim_step(p, n, ra, pd, args, 2, dst, eb)) < 0) return rc;
+    plan_bind_value(p, n->out[0], dst);
+    out_pv[0] = dst;
+    return 1;
+}
+
+static int build_binary(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
+                        const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
+{
+    if (in[0] < 0 || in[1] < 0) return 0;
+    const exec_pv *a = &p->pvs[in[0]], *b = &p->pvs[in[1]];
+    if (!a->has_md || !b->has_md || a->t.dtype != ENG_DT_FLOAT || b->t.dtype != ENG_DT_FLOAT)
+        return 0;
+    if (!eng_shape_equal(a->t.rank, a->t.shape, b->t.rank, b->t.shape)) return 0;
+    dnnl_alg_kind_t alg = n->op == ENG_OP_ADD   ? dnnl_binary_add
+                          : n->op == ENG_OP_SUB ? dnnl_binary_sub
+                          : n->op == ENG_OP_MUL ? dnnl_binary_mul
+                                                : dnnl_binary_div;
+    dnnl_memory_desc_t md0 = a->md;
+    int src1 = plan_pv_as(p, in[1], &md0, eb);
+    if (src1 < 0) return src1;
+    dnnl_binary_desc_t bdsc;
+    if (dnnl_binary_desc_init(&bdsc, alg, &md0, &md0, &md0) != dnnl_success) return 0;
+    dnnl_primitive_attr_t attr;
+    if (make_attr(0, NULL, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
+    dnnl_primitive_desc_t pd;
+    dnnl_status_t st = dnnl_primitive_desc_create(&pd, &bdsc, attr, p->ctx->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) return 0;
+    int dst, rc;
+    if ((rc = new_pv_md(p, &outs[0], &md0, &dst)) < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return rouse_err_set(eb, rc, "out of memory");
+    }
+    argspec args[3] = {
+        {DNNL_ARG_SRC_0, in[0], NULL}, {DNNL_ARG_SRC_1, src1, NULL}, {DNNL_ARG_DST, dst, NULL}};
+    if ((rc = add_prim_step(p, n, ra, pd, args, 3, dst, eb)) < 0) return rc;
+    plan_bind_value(p, n->out[0], dst);
+    out_pv[0] = dst;
+    return 1;
+}
+
+static int build_concat(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
+                        const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
+{
+    int k = n->n_in;
+    if (k < 1 || k > 32) return 0;
+    dnnl_memory_desc_t mds[32];
+    for (int i = 0; i < k; i++) {
+        if (in[i] < 0) return 0;
+        const exec_pv *x = &p->pvs[in[i]];
+        if (!x->has_md || x->t.dtype != ENG_DT_FLOAT || x->t.rank < 1) return 0;
+        mds[i] = x->md;
+    }
+    int64_t axis = ra->axis.axis < 0 ? ra->axis.axis + outs[0].rank : ra->axis.axis;
+    dnnl_primitive_attr_t attr;
+    if (make_attr(0, NULL, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
+    dnnl_primitive_desc_t pd;
+    dnnl_status_t st =
+        dnnl_concat_primitive_desc_create(&pd, NULL, k, (int)axis, mds, attr, p->ctx->engine);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) return 0;
+    const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    int dst, rc;
+    if ((rc = new_pv_md(p, &outs[0], dst_md, &dst)) < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return rouse_err_set(eb, rc, "out of memory");
+    }
+    argspec args[33];
+    for (int i = 0; i < k; i++) args[i] = (argspec){DNNL_ARG_MULTIPLE_SRC + i, in[i], NULL};
+    args[k] = (argspec){DNNL_ARG_DST, dst, NULL};
+    if ((rc = add_prim_step(p, n, ra, pd, args, k + 1, dst, eb)) < 0) return rc;
+    plan_bind_value(p, n->out[0], dst);
+    out_pv[0] = dst;
+    return 1;
+}
+
+int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, const int *in,
+                    const eng_tensor *out_shapes, int *out_pv, rouse_errbuf *eb)
+{
+    if (n->n_in < 1 || in[0] < 0) return 0;
+    switch (n->op) {
+    case ENG_OP_CONV: return build_conv(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_GEMM: return build_gemm(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_MAXPOOL:
+    case ENG_OP_AVGPOOL:
+    case ENG_OP_GLOBAL_AVGPOOL: return build_pool(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_RELU:
+    case ENG_OP_CLIP:
+    case ENG_OP_LEAKY_RELU:
+    case ENG_OP_SIGMOID:
+    case ENG_OP_TANH: return build_eltwise(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_ADD:
+    case ENG_OP_SUB:
+    case ENG_OP_MUL:
+    case ENG_OP_DIV: return build_binary(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_CONCAT: return build_concat(p, n, resolved, in, out_shapes, out_pv, eb);
+    default: return 0;
+    }
+}

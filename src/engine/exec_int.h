@@ -1,0 +1,121 @@
+/*
+ * Private parts of the execution plan, shared by exec.c (plan building,
+ * memory planning, running) and exec_dnnl.c (oneDNN kernel builders).
+ */
+#ifndef ROUSE_ENGINE_EXEC_INT_H
+#define ROUSE_ENGINE_EXEC_INT_H
+
+#include <dnnl.h>
+
+#include "engine/exec.h"
+
+struct eng_dnnl_ctx {
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+};
+
+/* A prepared value: a graph value (or a temporary) with concrete shape and
+ * physical layout. */
+typedef struct exec_pv {
+    eng_tensor t;           /* logical dtype and shape; data bound after planning */
+    dnnl_memory_desc_t md;  /* physical layout; valid when has_md */
+    bool has_md;            /* float values only */
+    bool plain;             /* dense row-major */
+    int storage;            /* arena storage index; -1 for constants and inputs */
+    int input_index;        /* graph input slot bound at run time, or -1 */
+    int plain_pv;           /* cached plain copy of a blocked value, or -1 */
+    int value;              /* graph value it holds, or -1 for a temporary */
+    dnnl_memory_t mem;      /* created on demand once data is bound */
+} exec_pv;
+
+typedef struct exec_storage {
+    size_t size;
+    int first, last; /* step indices of the first write and the last read */
+    size_t offset;
+    int n_pvs;       /* prepared values living in this storage */
+} exec_storage;
+
+enum { STEP_DNNL, STEP_REF, STEP_COPY };
+
+/* Special arg_pv values of a oneDNN step. */
+#define ARG_FIXED (-1)   /* a memory made at prepare time (weights, bias) */
+#define ARG_SCRATCH (-2) /* the plan's scratchpad */
+
+typedef struct exec_step {
+    int kind;
+    const eng_node *node; /* NULL for inserted reorders and copies */
+    eng_attrs resolved;
+    /* STEP_DNNL */
+    dnnl_primitive_t prim;
+    int n_args;
+    dnnl_exec_arg_t *args;
+    int *arg_pv;
+    int *reads;  /* pvs read, for lifetimes (-1 terminated) */
+    int write;   /* pv written */
+    /* STEP_REF / STEP_COPY */
+    int n_in, n_out;
+    int *in_pv;  /* -1 for omitted */
+    int *out_pv;
+} exec_step;
+
+struct eng_plan {
+    const eng_graph *g;
+    eng_dnnl_ctx *ctx;
+    exec_pv *pvs;
+    int n_pvs, cap_pvs;
+    exec_storage *st;
+    int n_st, cap_st;
+    exec_step *steps;
+    int n_steps, cap_steps;
+    int *val_pv;      /* graph value -> its current prepared value, -1 */
+    int *uses_left;   /* graph value -> reads not yet planned (prepare only) */
+    bool *skip;       /* node consumed by a fusion (prepare only) */
+    int *out_pv;      /* per graph output */
+    eng_tensor *outputs;
+    void *arena;
+    size_t arena_size;
+    void *scratch;
+    size_t scratch_size;
+    dnnl_memory_t scratch_mem;
+    void **owned; /* weight buffers and fixed memories to release */
+    int n_owned, cap_owned;
+    dnnl_memory_t *fixed_mems;
+    int n_fixed, cap_fixed;
+    rouse_arena mem; /* small per-plan arrays */
+    struct weight_chunk *chunks; /* see plan_weight_alloc */
+    eng_plan_stats stats;
+    bool reference; /* no oneDNN kernels */
+    bool blocked_convs; /* convolutions keep activations in aBcd16b */
+};
+
+/* exec.c services used by the kernel builders. */
+int plan_new_pv(eng_plan *p, const eng_tensor *shape, int *out);
+int plan_pv_plain(eng_plan *p, int id, rouse_errbuf *eb);
+int plan_pv_as(eng_plan *p, int id, const dnnl_memory_desc_t *md, rouse_errbuf *eb);
+/* Always a new value: a reorder (or copy, for equal layouts) of src into md. */
+int plan_reorder_new(eng_plan *p, int src, const dnnl_memory_desc_t *md, int *out,
+                     rouse_errbuf *eb);
+int plan_add_step(eng_plan *p, exec_step **out);
+/* Records that graph value `value` is now held by prepared value pv. */
+void plan_bind_value(eng_plan *p, int value, int pv);
+int plan_own(eng_plan *p, void *ptr);
+/* Memory for reordered weights, 64-byte aligned, from large chunks backed by
+ * transparent huge pages where the kernel allows (a 44 MB model then faults
+ * in 22 pages, not 11,000). NULL when out of memory. */
+void *plan_weight_alloc(eng_plan *p, size_t size);
+int plan_fixed_mem(eng_plan *p, const dnnl_memory_desc_t *md, void *handle, dnnl_memory_t *out);
+void plan_note_scratch(eng_plan *p, const_dnnl_primitive_desc_t pd);
+int plan_md_plain(int dtype, int rank, const int64_t *shape, dnnl_memory_desc_t *md);
+
+/* A 2-D 3x3, stride 1, undilated, ungrouped convolution with channel counts
+ * that oneDNN's Winograd kernels accept. */
+bool exec_conv_winograd_eligible(int rank, const eng_conv_attrs *a, int64_t c_in, int64_t c_out);
+
+/* Builds a oneDNN step for node n when one fits: returns 1 when built, 0 when
+ * the node should run on the reference kernels, negative on error. `in` are
+ * the node's input pvs (-1 omitted), `out_shapes` its inferred outputs. On
+ * success the node's output pvs are stored in out_pv. */
+int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, const int *in,
+                    const eng_tensor *out_shapes, int *out_pv, rouse_errbuf *eb);
+
+#endif

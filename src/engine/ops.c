@@ -1,0 +1,85 @@
+/*
+ * The operator table: ONNX op_type names <-> eng_op, and which opsets of the
+ * default domain the engine implements.
+ *
+ * Guarantees: eng_op_lookup() accepts an op only when its semantics at the
+ * model's opset are the ones the rest of the engine implements; anything else
+ * is ROUSE_EUNSUPPORTED with one sentence naming the operator, the opset and
+ * the node, so that a user sees at load time which part of the model is out
+ * of reach.
+ */
+#include <string.h>
+
+#include "engine/graph.h"
+
+/* The default-domain opsets the engine was written against. */
+#define OPS_MIN_OPSET 1
+#define OPS_MAX_OPSET 17
+
+struct op_row {
+    const char *name;
+    int since; /* first opset whose semantics we implement */
+};
+
+/* Indexed by eng_op. Reshape before opset 5 took its shape as an attribute,
+ * which the engine does not model, so it starts at 5. */
+static const struct op_row op_table[ENG_OP_COUNT] = {
+    [ENG_OP_CONV] = {"Conv", 1},
+    [ENG_OP_GEMM] = {"Gemm", 1},
+    [ENG_OP_MATMUL] = {"MatMul", 1},
+    [ENG_OP_RELU] = {"Relu", 1},
+    [ENG_OP_CLIP] = {"Clip", 1},
+    [ENG_OP_LEAKY_RELU] = {"LeakyRelu", 1},
+    [ENG_OP_SIGMOID] = {"Sigmoid", 1},
+    [ENG_OP_TANH] = {"Tanh", 1},
+    [ENG_OP_ADD] = {"Add", 1},
+    [ENG_OP_SUB] = {"Sub", 1},
+    [ENG_OP_MUL] = {"Mul", 1},
+    [ENG_OP_DIV] = {"Div", 1},
+    [ENG_OP_MAXPOOL] = {"MaxPool", 1},
+    [ENG_OP_AVGPOOL] = {"AveragePool", 1},
+    [ENG_OP_GLOBAL_AVGPOOL] = {"GlobalAveragePool", 1},
+    [ENG_OP_FLATTEN] = {"Flatten", 1},
+    [ENG_OP_RESHAPE] = {"Reshape", 5},
+    [ENG_OP_TRANSPOSE] = {"Transpose", 1},
+    [ENG_OP_CONCAT] = {"Concat", 1},
+    [ENG_OP_BATCHNORM] = {"BatchNormalization", 1},
+    [ENG_OP_SOFTMAX] = {"Softmax", 1},
+    [ENG_OP_IDENTITY] = {"Identity", 1},
+    [ENG_OP_DROPOUT] = {"Dropout", 1},
+    [ENG_OP_CONSTANT] = {"Constant", 1},
+};
+
+const char *eng_op_name(eng_op op)
+{
+    if ((int)op < 0 || op >= ENG_OP_COUNT) return "Unknown";
+    return op_table[op].name;
+}
+
+static bool is_default_domain(const char *domain)
+{
+    return !domain || !domain[0] || !strcmp(domain, "ai.onnx");
+}
+
+int eng_op_lookup(const char *op_type, const char *domain, int64_t opset, const char *node_name,
+                  eng_op *op, rouse_errbuf *eb)
+{
+    const char *name = op_type ? op_type : "";
+    const char *node = node_name ? node_name : "";
+
+    if (!is_default_domain(domain))
+        return rouse_err_set(eb, ROUSE_EUNSUPPORTED,
+                             "unsupported operator %s.%s (opset %lld) at node '%s'", domain, name,
+                             (long long)opset, node);
+    if (opset >= OPS_MIN_OPSET && opset <= OPS_MAX_OPSET) {
+        for (int i = 0; i < ENG_OP_COUNT; i++) {
+            if (strcmp(op_table[i].name, name) != 0) continue;
+            if (opset < op_table[i].since) break;
+            *op = (eng_op)i;
+            return 0;
+        }
+    }
+    return rouse_err_set(eb, ROUSE_EUNSUPPORTED,
+                         "unsupported operator %s (opset %lld) at node '%s'", name,
+                         (long long)opset, node);
+}

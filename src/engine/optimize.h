@@ -1,0 +1,32 @@
+/*
+ * Load-time graph rewrites that do not depend on input shapes:
+ *   - Identity and inference-mode Dropout removed;
+ *   - constant folding (nodes whose inputs are all constants run once, with
+ *     the reference kernels, and become constants);
+ *   - BatchNormalization folded into the Conv that feeds it;
+ *   - Relu / Clip / LeakyRelu / Sigmoid / Tanh fused into the producing
+ *     Conv or Gemm as eltwise post-ops;
+ *   - dead nodes (nothing uses their outputs) removed.
+ * Rewrites keep every graph output's name and value. Fusions that need
+ * concrete shapes (a residual Add as a sum post-op) happen when a session
+ * prepares.
+ */
+#ifndef ROUSE_ENGINE_OPTIMIZE_H
+#define ROUSE_ENGINE_OPTIMIZE_H
+
+#include "engine/graph.h"
+
+typedef struct eng_opt_stats {
+    int removed_identity;
+    int folded_constants;
+    int folded_batchnorm;
+    int fused_activations;
+    int removed_dead;
+} eng_opt_stats;
+
+int eng_graph_optimize(eng_graph *g, eng_opt_stats *stats, rouse_errbuf *eb);
+
+/* Number of live nodes reading value v (each input slot counts). */
+int eng_graph_count_uses(const eng_graph *g, int v);
+
+#endif
