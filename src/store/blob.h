@@ -1,0 +1,40 @@
+/*
+ * Content-addressed blob store: blobs/sha256/<2 hex>/<62 hex> under the data
+ * directory. Uploads stream into a temporary file while being hashed; commit
+ * fsyncs the file, renames it into place and fsyncs the directory, so a blob
+ * whose digest was returned survives kill -9. Writing a blob that already
+ * exists is a no-op that returns the same digest.
+ */
+#ifndef ROUSE_STORE_BLOB_H
+#define ROUSE_STORE_BLOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rouse/err.h"
+
+#define BLOB_DIGEST_LEN 71 /* "sha256:" + 64 lower-case hex */
+
+typedef struct blobstore blobstore;
+typedef struct blob_writer blob_writer;
+
+int blob_open(const char *data_dir, blobstore **out, rouse_errbuf *eb);
+void blob_close(blobstore *b);
+
+/* True for "sha256:<64 lower-case hex>". */
+int blob_digest_valid(const char *digest);
+
+/* Starts an upload of at most max_bytes (ROUSE_ETOOBIG past it). */
+int blob_write_begin(blobstore *b, uint64_t max_bytes, blob_writer **out, rouse_errbuf *eb);
+int blob_write(blob_writer *w, const void *data, size_t len, rouse_errbuf *eb);
+/* Makes the blob durable; digest is "sha256:<hex>" (BLOB_DIGEST_LEN + 1 bytes). Frees w. */
+int blob_write_commit(blob_writer *w, char *digest, uint64_t *size, rouse_errbuf *eb);
+/* Drops an unfinished upload and its temporary file. Frees w; NULL is a no-op. */
+void blob_write_abort(blob_writer *w);
+
+/* 0 and the size, ROUSE_ENOTFOUND, or ROUSE_EINVAL for a malformed digest. */
+int blob_stat(blobstore *b, const char *digest, uint64_t *size);
+/* The file path of a blob into path[path_len]. */
+int blob_path(blobstore *b, const char *digest, char *path, size_t path_len);
+
+#endif

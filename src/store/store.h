@@ -1,0 +1,97 @@
+/*
+ * The registry: functions, their immutable versions and aliases.
+ *
+ * A small backend-neutral interface (no SQLite types here): the embedded
+ * backend is SQLite in WAL mode (store_sqlite.c); PostgreSQL can implement
+ * the same operations later. Every call that returns 0 after a write has
+ * made that write durable (it survives kill -9 of the process).
+ *
+ * Model: a function has versions 1, 2, 3... Each version is immutable: the
+ * model blob digest plus the canonical JSON of its config. Aliases map a
+ * name to weighted routes over versions; the alias "latest" is the default
+ * one that deploys move and rollback moves back.
+ */
+#ifndef ROUSE_STORE_H
+#define ROUSE_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rouse/err.h"
+
+#define STORE_DEFAULT_ALIAS "latest"
+#define STORE_MAX_ROUTES 8
+#define STORE_NAME_MAX 63   /* function and alias names: [a-z0-9][a-z0-9_-]* */
+#define STORE_DIGEST_LEN 71 /* "sha256:" + 64 hex */
+
+typedef struct store store;
+
+typedef struct store_route {
+    int64_t version;
+    int weight; /* > 0; weights of an alias need not sum to 100 */
+} store_route;
+
+typedef struct store_alias {
+    char name[STORE_NAME_MAX + 1];
+    int n_routes;
+    store_route routes[STORE_MAX_ROUTES];
+} store_alias;
+
+typedef struct store_version {
+    int64_t version;
+    char model_digest[STORE_DIGEST_LEN + 1];
+    char *config_json; /* owned by the enclosing object */
+    int64_t created_ms; /* wall clock, ms since the epoch */
+} store_version;
+
+typedef struct store_function {
+    char name[STORE_NAME_MAX + 1];
+    int64_t created_ms;
+    int n_versions;
+    store_version *versions; /* ascending */
+    int n_aliases;
+    store_alias *aliases;
+} store_function;
+
+/* Frees what a store_function_get filled. */
+void store_function_fini(store_function *f);
+
+/* Opens (creating if needed) the registry in data_dir; runs migrations. */
+int store_open(const char *data_dir, store **out, rouse_errbuf *eb);
+void store_close(store *s);
+
+/* True when name is a valid function or alias name. */
+bool store_name_valid(const char *name);
+
+/* Deploy: if the function's "latest" version has the same digest and config,
+ * returns it with *created false; otherwise creates version N+1 (creating
+ * the function if needed), points "latest" at it, *created true. */
+int store_deploy(store *s, const char *name, const char *model_digest, const char *config_json,
+                 int64_t *version, bool *created, rouse_errbuf *eb);
+
+/* ROUSE_ENOTFOUND for an unknown function. */
+int store_function_get(store *s, const char *name, store_function *out, rouse_errbuf *eb);
+
+/* Calls fn for each function, by name; stops early when fn returns nonzero. */
+int store_function_list(store *s, int (*fn)(void *user, const store_function *f), void *user,
+                        rouse_errbuf *eb);
+
+/* Deletes a function with its versions and aliases (blobs stay). */
+int store_function_delete(store *s, const char *name, rouse_errbuf *eb);
+
+/* Creates or replaces an alias. Every routed version must exist (ROUSE_ENOTFOUND). */
+int store_alias_set(store *s, const char *function, const store_alias *alias, rouse_errbuf *eb);
+
+/* Points "latest" at the highest version below the one it routes to now
+ * (its first route). ROUSE_ESTATE when there is none. */
+int store_rollback(store *s, const char *function, int64_t *version, rouse_errbuf *eb);
+
+/* Picks a version for a request through alias `alias` (NULL = "latest"),
+ * using r in [0, 1) against the weights. ROUSE_ENOTFOUND for unknown
+ * function or alias. Also checks that an explicit version exists. */
+int store_resolve(store *s, const char *function, const char *alias, double r, int64_t *version,
+                  rouse_errbuf *eb);
+int store_version_get(store *s, const char *function, int64_t version, store_version *out,
+                      rouse_errbuf *eb); /* free out->config_json with free() */
+
+#endif
