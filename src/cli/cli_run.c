@@ -84,13 +84,10 @@ static int usage_error(const char *fmt, const char *arg)
     return CLI_EXIT_USAGE;
 }
 
-static int fail(const char *what, const rouse_errbuf *eb)
+/* Engine and file errors: their messages already name the file, node or input. */
+static int fail(const rouse_errbuf *eb)
 {
-    if (what)
-        fprintf(stderr, "rouse run: %s: %s\n", what,
-                eb->msg[0] ? eb->msg : rouse_strerror(eb->code));
-    else
-        fprintf(stderr, "rouse run: %s\n", eb->msg[0] ? eb->msg : rouse_strerror(eb->code));
+    fprintf(stderr, "rouse run: %s\n", eb->msg[0] ? eb->msg : rouse_strerror(eb->code));
     return CLI_EXIT_FAIL;
 }
 
@@ -442,25 +439,32 @@ static int run_model(const run_opts *o)
     memset(feeds, 0, sizeof(feeds));
 
     uint64_t t0 = rouse_now_ns();
-    if (rouse_model_load(o->target, &m, &eb) < 0) return fail(o->target, &eb);
+    if (rouse_model_load(o->target, &m, &eb) < 0) return fail(&eb);
     rouse_session_options so = {.threads = (int)o->threads};
     if (rouse_session_create(m, &so, &s, &eb) < 0) {
-        fail(o->target, &eb);
+        fail(&eb);
         goto out_model;
     }
     printf("load_ms %.3f\n", rouse_ms_since(t0));
 
     n_in = rouse_model_n_inputs(m);
     if (build_inputs(m, o, feeds, &eb) < 0) {
-        fail(NULL, &eb);
+        fail(&eb);
         goto out_feeds;
     }
-    for (int i = 0; i < n_in; i++)
-        views[i] = cli_tensor_view(&feeds[i], NULL);
+    for (int i = 0; i < n_in; i++) {
+        /* Files name their tensor as they like (.npy not at all): feed by the model's name. */
+        rouse_tensor_info info;
+        if (rouse_model_input(m, i, &info) < 0) {
+            fprintf(stderr, "rouse run: cannot describe model input %d\n", i);
+            goto out_feeds;
+        }
+        views[i] = cli_tensor_view(&feeds[i], info.name);
+    }
 
     uint64_t t1 = rouse_now_ns();
     if (rouse_session_run(s, views, n_in, &eb) < 0) {
-        fail(NULL, &eb);
+        fail(&eb);
         goto out_feeds;
     }
     printf("first_run_ms %.3f\n", rouse_ms_since(t1));
@@ -473,14 +477,14 @@ static int run_model(const run_opts *o)
         }
         for (long r = 0; r < warmup; r++) {
             if (rouse_session_run(s, views, n_in, &eb) < 0) {
-                fail(NULL, &eb);
+                fail(&eb);
                 goto out_lat;
             }
         }
         for (long r = 0; r < o->repeat; r++) {
             uint64_t tr = rouse_now_ns();
             if (rouse_session_run(s, views, n_in, &eb) < 0) {
-                fail(NULL, &eb);
+                fail(&eb);
                 goto out_lat;
             }
             lat[r] = rouse_ms_since(tr);
@@ -528,7 +532,7 @@ static int run_dir(const run_opts *o)
     }
     char **sets = NULL;
     int n_sets = 0, status = CLI_EXIT_FAIL;
-    if (cli_testdata_list_sets(o->target, &sets, &n_sets, &eb) < 0) return fail(NULL, &eb);
+    if (cli_testdata_list_sets(o->target, &sets, &n_sets, &eb) < 0) return fail(&eb);
     if (n_sets == 0) {
         fprintf(stderr, "rouse run: no test_data_set_* folders in %s\n", o->target);
         goto out_sets;
@@ -538,12 +542,12 @@ static int run_dir(const run_opts *o)
     rouse_session *s = NULL;
     uint64_t t0 = rouse_now_ns();
     if (rouse_model_load(model_path, &m, &eb) < 0) {
-        fail(model_path, &eb);
+        fail(&eb);
         goto out_sets;
     }
     rouse_session_options so = {.threads = (int)o->threads};
     if (rouse_session_create(m, &so, &s, &eb) < 0) {
-        fail(model_path, &eb);
+        fail(&eb);
         goto out_model;
     }
     printf("load_ms %.3f\n", rouse_ms_since(t0));
