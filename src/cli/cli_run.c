@@ -30,7 +30,7 @@
 
 #define RUN_MAX_INPUTS 64
 #define RUN_DEFAULT_SEED 42
-#define RUN_SUMMARY_VALUES 5
+#define RUN_SUMMARY_VALUES 10 /* all of a 10-class output, for a quick argmax */
 
 typedef struct run_input_arg {
     const char *name; /* NULL when given as a bare FILE */
@@ -455,8 +455,13 @@ static int run_model(const run_opts *o)
         fail(NULL, &eb);
         goto out_feeds;
     }
-    for (int i = 0; i < n_in; i++)
-        views[i] = cli_tensor_view(&feeds[i], NULL);
+    /* feeds[i] belongs to model input i, so it goes by that input's name:
+     * a .npy file names no tensor and a .pb file may name another one. */
+    for (int i = 0; i < n_in; i++) {
+        rouse_tensor_info info;
+        views[i] =
+            cli_tensor_view(&feeds[i], rouse_model_input(m, i, &info) == 0 ? info.name : NULL);
+    }
 
     uint64_t t1 = rouse_now_ns();
     if (rouse_session_run(s, views, n_in, &eb) < 0) {
