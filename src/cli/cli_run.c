@@ -30,7 +30,7 @@
 
 #define RUN_MAX_INPUTS 64
 #define RUN_DEFAULT_SEED 42
-#define RUN_SUMMARY_VALUES 5
+#define RUN_SUMMARY_VALUES 10 /* all of a 10-class output, for a quick argmax */
 
 typedef struct run_input_arg {
     const char *name; /* NULL when given as a bare FILE */
