@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -234,6 +235,7 @@ int eng_plan_file_write(const char *path, const eng_graph *g, const uint8_t mode
         rc = rouse_err_set(eb, ROUSE_EIO, "%s: %s", path, strerror(errno));
         goto out;
     }
+    fchmod(fd, 0644); /* a plan is read by every instance, whoever runs them */
     char page[PLAN_HEADER_SIZE];
     memset(page, 0, sizeof(page));
     memcpy(page, &h, sizeof(h));
