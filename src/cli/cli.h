@@ -12,7 +12,7 @@ enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
 
 typedef struct cli_command {
     const char *name;
-    const char *summary; /* one line for `rouse help` */
+    const char *summary; /* one line for `rouse help`; NULL hides the command */
     int (*main)(int argc, char **argv);
     void (*usage)(FILE *out); /* full help for `rouse <cmd> --help` */
 } cli_command;
@@ -29,6 +29,10 @@ int cli_wants_help(int argc, char **argv);
 /* Subcommands implemented in their own cli_<name>.c files. */
 int cli_run_main(int argc, char **argv);
 void cli_run_usage(FILE *out);
+int cli_serve_main(int argc, char **argv);
+void cli_serve_usage(FILE *out);
+int cli_instance_main(int argc, char **argv);
+void cli_instance_usage(FILE *out);
 
 /* rouse compile */
 int cli_compile_main(int argc, char **argv);

@@ -21,7 +21,9 @@ const cli_command cli_commands[] = {
      cli_run_usage},
     {"compile", "compile an .onnx model into a plan that loads in a millisecond", cli_compile_main,
      cli_compile_usage},
+    {"serve", "run the daemon: HTTP API and instances", cli_serve_main, cli_serve_usage},
     {"version", "print the version", version_main, version_usage},
+    {"__instance", NULL, cli_instance_main, cli_instance_usage}, /* started by serve */
     {NULL, NULL, NULL, NULL},
 };
 
@@ -34,7 +36,7 @@ void cli_usage(FILE *out)
             "commands:\n",
             ROUSE_VERSION);
     for (const cli_command *c = cli_commands; c->name; c++)
-        fprintf(out, "  %-10s %s\n", c->name, c->summary);
+        if (c->summary) fprintf(out, "  %-10s %s\n", c->name, c->summary);
     fprintf(out, "\nRun 'rouse <command> --help' for a command's options.\n");
 }
 

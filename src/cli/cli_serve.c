@@ -1,0 +1,129 @@
+/*
+ * `rouse serve`: runs the daemon in the foreground. The first line on
+ * stdout is "listening on ADDR:PORT" (with --port 0, the port the kernel
+ * chose), flushed, so scripts and tests can wait for it.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/log.h"
+#include "server/server.h"
+
+void cli_serve_usage(FILE *out)
+{
+    fprintf(
+        out,
+        "usage: rouse serve [--port N] [--bind ADDR] [--data DIR] [--max-body-bytes N]\n"
+        "                   [--max-blob-bytes N] [--grace-ms MS] [--log-level LEVEL]\n\n"
+        "Runs the rouse daemon: the HTTP API (Open Inference Protocol v2 under /v2,\n"
+        "management under /v1) and the instance processes that run the models.\n\n"
+        "  --port N            TCP port (default 8080; 0 picks a free one)\n"
+        "  --bind ADDR         IPv4 address to listen on (default 127.0.0.1)\n"
+        "  --data DIR          state: registry and blobs (default ./rouse-data)\n"
+        "  --max-body-bytes N  largest request body, blob uploads aside (default 64 MiB)\n"
+        "  --max-blob-bytes N  largest blob upload (default 8 GiB)\n"
+        "  --grace-ms MS       on SIGTERM, how long in-flight requests may finish (default 10000)\n"
+        "  --log-level LEVEL   error, warn, info or debug (default info)\n\n"
+        "Prints \"listening on ADDR:PORT\" once it accepts connections. SIGTERM or\n"
+        "SIGINT stop it gracefully (exit status 0).\n");
+}
+
+static int usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "rouse serve: %s%s%s\n\n", msg, arg ? ": " : "", arg ? arg : "");
+    cli_serve_usage(stderr);
+    return CLI_EXIT_USAGE;
+}
+
+static bool parse_u64(const char *s, unsigned long long lo, unsigned long long hi,
+                      unsigned long long *out)
+{
+    if (!s || !*s || *s == '-') return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+int cli_serve_main(int argc, char **argv)
+{
+    server_opts o = {.bind = "127.0.0.1",
+                     .port = 8080,
+                     .data_dir = "./rouse-data",
+                     .max_body_bytes = 64ull << 20,
+                     .max_blob_bytes = 8ull << 30,
+                     .grace_ms = 10000,
+                     .log_level = ROUSE_LOG_INFO};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        unsigned long long n;
+        if (strcmp(a, "--port") == 0) {
+            if (!parse_u64(v, 0, 65535, &n)) return usage_error("--port needs 0..65535", v);
+            o.port = (int)n;
+        } else if (strcmp(a, "--bind") == 0) {
+            if (!v) return usage_error("--bind needs an address", NULL);
+            o.bind = v;
+        } else if (strcmp(a, "--data") == 0) {
+            if (!v || !*v) return usage_error("--data needs a directory", NULL);
+            o.data_dir = v;
+        } else if (strcmp(a, "--max-body-bytes") == 0) {
+            if (!parse_u64(v, 1, 1ull << 40, &n))
+                return usage_error("--max-body-bytes needs a positive byte count", v);
+            o.max_body_bytes = n;
+        } else if (strcmp(a, "--max-blob-bytes") == 0) {
+            if (!parse_u64(v, 1, 1ull << 50, &n))
+                return usage_error("--max-blob-bytes needs a positive byte count", v);
+            o.max_blob_bytes = n;
+        } else if (strcmp(a, "--grace-ms") == 0) {
+            if (!parse_u64(v, 0, 3600000, &n)) return usage_error("--grace-ms needs 0..3600000", v);
+            o.grace_ms = (int)n;
+        } else if (strcmp(a, "--log-level") == 0) {
+            rouse_log_level lvl;
+            if (!v || rouse_log_level_parse(v, &lvl) < 0)
+                return usage_error("--log-level needs error, warn, info or debug", v);
+            o.log_level = lvl;
+        } else {
+            return usage_error("unknown option", a);
+        }
+        i++;
+    }
+    rouse_log_set_level(o.log_level);
+
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0) {
+        fprintf(stderr, "rouse serve: cannot find its own binary: %s\n", strerror(errno));
+        return CLI_EXIT_FAIL;
+    }
+    exe[n] = '\0';
+    o.exe_path = exe;
+    signal(SIGPIPE, SIG_IGN);
+
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    server *s;
+    if (server_create(&o, &s, &eb) < 0) {
+        fprintf(stderr, "rouse serve: %s\n", eb.msg);
+        return CLI_EXIT_FAIL;
+    }
+    printf("listening on %s:%d\n", o.bind, server_port(s));
+    fflush(stdout);
+    LOG_INFO("serve", "listening on %s:%d, data in %s", o.bind, server_port(s), o.data_dir);
+    int rc = server_run(s, &eb);
+    server_destroy(s);
+    if (rc < 0) {
+        fprintf(stderr, "rouse serve: %s\n", eb.msg);
+        return CLI_EXIT_FAIL;
+    }
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,435 @@
+/*
+ * The management API (/v1): blobs, functions, versions, aliases, rollback.
+ * Each write answers 2xx only after the store made it durable. A deploy
+ * that changes something first loads the model in a separate process
+ * (pool_validate), so a bad model is a 400 with the engine's message and
+ * never touches serve itself.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/arena.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "server/server_int.h"
+
+#define MOD "admin"
+
+static void reply_rc(http_req *req, int rc, const rouse_errbuf *eb)
+{
+    http_reply_error(req, http_status_of(rc), "%s", eb->msg[0] ? eb->msg : rouse_strerror(rc));
+}
+
+static bool check_name(http_req *req, const char *what, const char *name, int status)
+{
+    if (!req->r.param_too_long && store_name_valid(name)) return true;
+    if (status == 404)
+        http_reply_error(req, 404, "no %s named '%s'", what, name);
+    else
+        http_reply_error(req, 400,
+                         "%s name '%s' is invalid: use 1 to %d characters of a-z, 0-9, '_' and "
+                         "'-', starting with a letter or digit",
+                         what, name, STORE_NAME_MAX);
+    return false;
+}
+
+/* --- blobs --------------------------------------------------------------------- */
+
+static int blob_post(http_req *req)
+{
+    server *s = req->srv;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    int rc = 0;
+    if (!req->blob) rc = blob_write_begin(s->blobs, req->body_limit, &req->blob, &eb);
+    char digest[BLOB_DIGEST_LEN + 1];
+    uint64_t size = 0;
+    if (rc == 0) {
+        rc = blob_write_commit(req->blob, digest, &size, &eb);
+        req->blob = NULL; /* commit frees the writer either way */
+    }
+    if (rc < 0) {
+        reply_rc(req, rc, &eb);
+        return 0;
+    }
+    rouse_buf b;
+    rouse_buf_init(&b);
+    rouse_buf_appendf(&b, "{\"digest\":\"%s\",\"size\":%" PRIu64 "}\n", digest, size);
+    http_reply_json(req, 201, &b);
+    rouse_buf_fini(&b);
+    return 0;
+}
+
+static int blob_head(http_req *req)
+{
+    uint64_t size;
+    int rc = blob_stat(req->srv->blobs, req->r.digest, &size);
+    if (rc == ROUSE_EINVAL || req->r.param_too_long) {
+        http_reply_error(req, 400, "'%s' is not a blob digest (sha256:<64 lower-case hex>)",
+                         req->r.digest);
+        return 0;
+    }
+    if (rc < 0) {
+        http_reply_error(req, 404, "no blob %s", req->r.digest);
+        return 0;
+    }
+    rouse_buf b;
+    rouse_buf_init(&b);
+    rouse_buf_appendf(&b, "{\"digest\":\"%s\",\"size\":%" PRIu64 "}\n", req->r.digest, size);
+    http_reply_json(req, 200, &b);
+    rouse_buf_fini(&b);
+    return 0;
+}
+
+/* --- functions ----------------------------------------------------------------- */
+
+static int64_t latest_of(const store_function *f)
+{
+    for (int i = 0; i < f->n_aliases; i++)
+        if (strcmp(f->aliases[i].name, STORE_DEFAULT_ALIAS) == 0 && f->aliases[i].n_routes > 0)
+            return f->aliases[i].routes[0].version;
+    return f->n_versions > 0 ? f->versions[f->n_versions - 1].version : 0;
+}
+
+static int write_routes(rouse_buf *b, const store_alias *a)
+{
+    int rc = rouse_buf_append_str(b, "[");
+    for (int j = 0; rc == 0 && j < a->n_routes; j++)
+        rc = rouse_buf_appendf(b, "%s{\"version\":%" PRId64 ",\"weight\":%d}", j ? "," : "",
+                               a->routes[j].version, a->routes[j].weight);
+    if (rc == 0) rc = rouse_buf_append_str(b, "]");
+    return rc;
+}
+
+typedef struct list_ctx {
+    rouse_buf *b;
+    int n;
+} list_ctx;
+
+static int list_one(void *user, const store_function *f)
+{
+    list_ctx *ctx = user;
+    return rouse_buf_appendf(ctx->b,
+                             "%s{\"name\":\"%s\",\"latest\":%" PRId64 ",\"versions\":%d,"
+                             "\"created_ms\":%" PRId64 "}",
+                             ctx->n++ ? "," : "", f->name, latest_of(f), f->n_versions,
+                             f->created_ms) < 0;
+}
+
+static int fn_list(http_req *req)
+{
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    rouse_buf b;
+    rouse_buf_init(&b);
+    list_ctx ctx = {.b = &b};
+    rouse_buf_append_str(&b, "{\"functions\":[");
+    int rc = store_function_list(req->srv->st, list_one, &ctx, &eb);
+    if (rc < 0) {
+        rouse_buf_fini(&b);
+        reply_rc(req, rc, &eb);
+        return 0;
+    }
+    rouse_buf_append_str(&b, "]}\n");
+    http_reply_json(req, 200, &b);
+    rouse_buf_fini(&b);
+    return 0;
+}
+
+static int fn_get(http_req *req)
+{
+    if (!check_name(req, "function", req->r.name, 404)) return 0;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    store_function f;
+    memset(&f, 0, sizeof(f));
+    int rc = store_function_get(req->srv->st, req->r.name, &f, &eb);
+    if (rc < 0) {
+        reply_rc(req, rc, &eb);
+        return 0;
+    }
+    rouse_buf b;
+    rouse_buf_init(&b);
+    rouse_buf_appendf(
+        &b, "{\"name\":\"%s\",\"created_ms\":%" PRId64 ",\"latest\":%" PRId64 ",\"versions\":[",
+        f.name, f.created_ms, latest_of(&f));
+    for (int i = 0; i < f.n_versions; i++) {
+        const store_version *v = &f.versions[i];
+        /* config_json is our own canonical JSON: embedded as it is. */
+        rouse_buf_appendf(&b,
+                          "%s{\"version\":%" PRId64 ",\"model\":\"%s\",\"created_ms\":%" PRId64
+                          ",\"config\":%s}",
+                          i ? "," : "", v->version, v->model_digest, v->created_ms,
+                          v->config_json ? v->config_json : "null");
+    }
+    rouse_buf_append_str(&b, "],\"aliases\":[");
+    for (int i = 0; i < f.n_aliases; i++) {
+        rouse_buf_appendf(&b, "%s{\"name\":\"%s\",\"routes\":", i ? "," : "", f.aliases[i].name);
+        write_routes(&b, &f.aliases[i]);
+        rouse_buf_append_str(&b, "}");
+    }
+    rouse_buf_append_str(&b, "],\"instances\":");
+    pool_describe(req->srv, f.name, &b);
+    rouse_buf_append_str(&b, "}\n");
+    store_function_fini(&f);
+    http_reply_json(req, 200, &b);
+    rouse_buf_fini(&b);
+    return 0;
+}
+
+static void reply_deployed(http_req *req, int64_t version, bool created)
+{
+    rouse_buf b;
+    rouse_buf_init(&b);
+    rouse_buf_appendf(&b, "{\"name\":\"%s\",\"version\":%" PRId64 ",\"created\":%s}\n", req->r.name,
+                      version, created ? "true" : "false");
+    http_reply_json(req, created ? 201 : 200, &b);
+    rouse_buf_fini(&b);
+    req->reply.version = version;
+}
+
+/* Whether the function's "latest" version already has this model and config. */
+static bool unchanged(server *s, const char *name, const char *digest, const char *cfg,
+                      int64_t *version)
+{
+    store_function f;
+    memset(&f, 0, sizeof(f));
+    if (store_function_get(s->st, name, &f, NULL) < 0) return false;
+    int64_t latest = latest_of(&f);
+    bool same = false;
+    for (int i = 0; i < f.n_versions; i++) {
+        const store_version *v = &f.versions[i];
+        if (v->version == latest && strcmp(v->model_digest, digest) == 0 && v->config_json &&
+            strcmp(v->config_json, cfg) == 0)
+            same = true;
+    }
+    store_function_fini(&f);
+    *version = latest;
+    return same;
+}
+
+static int fn_put(http_req *req)
+{
+    server *s = req->srv;
+    if (!check_name(req, "function", req->r.name, 400)) return 0;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    fn_config *cfg = &req->pending_cfg;
+    int rc = fn_config_parse(req->body.data ? req->body.data : "", req->body.len, cfg, &eb);
+    if (rc < 0) {
+        reply_rc(req, rc, &eb);
+        return 0;
+    }
+    uint64_t size;
+    if (blob_stat(s->blobs, cfg->model, &size) < 0) {
+        http_reply_error(req, 400, "model: no blob %s; upload the model with POST /v1/blobs first",
+                         cfg->model);
+        return 0;
+    }
+    rouse_buf canon;
+    rouse_buf_init(&canon);
+    if (fn_config_write(cfg, &canon) < 0) {
+        rouse_buf_fini(&canon);
+        http_reply_error(req, 500, "out of memory");
+        return 0;
+    }
+    int64_t version;
+    if (unchanged(s, req->r.name, cfg->model, canon.data, &version)) {
+        rouse_buf_fini(&canon);
+        reply_deployed(req, version, false);
+        return 0;
+    }
+    req->pending_cfg_json = rouse_buf_detach(&canon, NULL);
+    rouse_buf_fini(&canon);
+    char path[PATH_MAX];
+    if ((rc = blob_path(s->blobs, cfg->model, path, sizeof(path))) < 0 ||
+        (rc = pool_validate(s, req, path, &eb)) < 0) {
+        reply_rc(req, rc, &eb);
+        return 0;
+    }
+    return 1; /* api_admin_validated answers */
+}
+
+void api_admin_validated(http_req *req, int status, const char *msg)
+{
+    server *s = req->srv;
+    if (status != 0) {
+        if (status == 400)
+            http_reply_error(req, 400, "model: %s cannot be loaded: %s", req->pending_cfg.model,
+                             msg);
+        else
+            http_reply_error(req, status, "%s", msg);
+        http_req_resume(req);
+        return;
+    }
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    int64_t version;
+    bool created;
+    int rc = store_deploy(s->st, req->r.name, req->pending_cfg.model, req->pending_cfg_json,
+                          &version, &created, &eb);
+    if (rc < 0) {
+        reply_rc(req, rc, &eb);
+    } else {
+        LOG_INFO(MOD, "function %s: version %" PRId64 "%s", req->r.name, version,
+                 created ? " created" : " unchanged");
+        reply_deployed(req, version, created);
+    }
+    http_req_resume(req);
+}
+
+static int fn_delete(http_req *req)
+{
+    if (!check_name(req, "function", req->r.name, 404)) return 0;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    int rc = store_function_delete(req->srv->st, req->r.name, &eb);
+    if (rc < 0) {
+        reply_rc(req, rc, &eb);
+        return 0;
+    }
+    pool_forget_function(req->srv, req->r.name);
+    rouse_buf b;
+    rouse_buf_init(&b);
+    rouse_buf_appendf(&b, "{\"name\":\"%s\",\"deleted\":true}\n", req->r.name);
+    http_reply_json(req, 200, &b);
+    rouse_buf_fini(&b);
+    return 0;
+}
+
+static int fn_rollback(http_req *req)
+{
+    if (!check_name(req, "function", req->r.name, 404)) return 0;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    int64_t version;
+    int rc = store_rollback(req->srv->st, req->r.name, &version, &eb);
+    if (rc < 0) {
+        reply_rc(req, rc, &eb);
+        return 0;
+    }
+    rouse_buf b;
+    rouse_buf_init(&b);
+    rouse_buf_appendf(&b, "{\"name\":\"%s\",\"version\":%" PRId64 "}\n", req->r.name, version);
+    http_reply_json(req, 200, &b);
+    rouse_buf_fini(&b);
+    req->reply.version = version;
+    return 0;
+}
+
+/* {"version":N} or {"routes":[{"version":N,"weight":W},...]} into a. */
+static int parse_alias(const char *text, size_t len, store_alias *a, rouse_errbuf *eb)
+{
+    rouse_arena arena;
+    rouse_arena_init(&arena, 0);
+    json_value *root;
+    int rc = json_parse(text, len, &arena, &root, eb);
+    if (rc < 0) {
+        rc = rouse_err_wrap(eb, ROUSE_EINVAL, "alias is not valid JSON");
+        goto out_arena;
+    }
+    rc = ROUSE_EINVAL;
+    if (root->type != JSON_OBJECT) {
+        rouse_err_set(eb, rc, "alias must be a JSON object");
+        goto out_arena;
+    }
+    const json_value *v = json_get(root, "version");
+    const json_value *routes = json_get(root, "routes");
+    for (size_t i = 0; i < root->u.obj.n; i++) {
+        const char *k = root->u.obj.members[i].key;
+        if (strcmp(k, "version") != 0 && strcmp(k, "routes") != 0) {
+            rouse_err_set(eb, rc, "%s: unknown field (expected \"version\" or \"routes\")", k);
+            goto out_arena;
+        }
+    }
+    if ((v != NULL) == (routes != NULL)) {
+        rouse_err_set(eb, rc, "give either \"version\" or \"routes\"");
+        goto out_arena;
+    }
+    a->n_routes = 0;
+    if (v) {
+        if (!json_as_int64(v, &a->routes[0].version) || a->routes[0].version < 1) {
+            rouse_err_set(eb, rc, "version: must be a positive integer");
+            goto out_arena;
+        }
+        a->routes[0].weight = 100;
+        a->n_routes = 1;
+        rc = 0;
+        goto out_arena;
+    }
+    if (routes->type != JSON_ARRAY || routes->u.arr.n == 0 || routes->u.arr.n > STORE_MAX_ROUTES) {
+        rouse_err_set(eb, rc, "routes: must be an array of 1 to %d routes", STORE_MAX_ROUTES);
+        goto out_arena;
+    }
+    for (size_t i = 0; i < routes->u.arr.n; i++) {
+        const json_value *r = routes->u.arr.items[i];
+        int64_t ver, w;
+        if (!json_as_int64(json_get(r, "version"), &ver) || ver < 1) {
+            rouse_err_set(eb, rc, "routes[%zu].version: must be a positive integer", i);
+            goto out_arena;
+        }
+        if (!json_as_int64(json_get(r, "weight"), &w) || w < 1 || w > 1000000) {
+            rouse_err_set(eb, rc, "routes[%zu].weight: must be an integer from 1 to 1000000", i);
+            goto out_arena;
+        }
+        a->routes[a->n_routes].version = ver;
+        a->routes[a->n_routes].weight = (int)w;
+        a->n_routes++;
+    }
+    rc = 0;
+out_arena:
+    rouse_arena_fini(&arena);
+    return rc;
+}
+
+static int alias_put(http_req *req)
+{
+    if (!check_name(req, "function", req->r.name, 404)) return 0;
+    if (!check_name(req, "alias", req->r.alias, 400)) return 0;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    store_alias a;
+    memset(&a, 0, sizeof(a));
+    snprintf(a.name, sizeof(a.name), "%s", req->r.alias);
+    int rc = parse_alias(req->body.data ? req->body.data : "", req->body.len, &a, &eb);
+    if (rc == 0) rc = store_alias_set(req->srv->st, req->r.name, &a, &eb);
+    if (rc < 0) {
+        reply_rc(req, rc, &eb);
+        return 0;
+    }
+    rouse_buf b;
+    rouse_buf_init(&b);
+    rouse_buf_appendf(&b, "{\"name\":\"%s\",\"alias\":\"%s\",\"routes\":", req->r.name, a.name);
+    write_routes(&b, &a);
+    rouse_buf_append_str(&b, "}\n");
+    http_reply_json(req, 200, &b);
+    rouse_buf_fini(&b);
+    return 0;
+}
+
+int api_admin_handle(http_req *req)
+{
+    switch (req->r.id) {
+    case R_BLOB_POST:
+        return blob_post(req);
+    case R_BLOB_HEAD:
+        return blob_head(req);
+    case R_FN_LIST:
+        return fn_list(req);
+    case R_FN_PUT:
+        return fn_put(req);
+    case R_FN_GET:
+        return fn_get(req);
+    case R_FN_DELETE:
+        return fn_delete(req);
+    case R_FN_ROLLBACK:
+        return fn_rollback(req);
+    case R_ALIAS_PUT:
+        return alias_put(req);
+    default:
+        http_reply_error(req, 404, "no such endpoint");
+        return 0;
+    }
+}

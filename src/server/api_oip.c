@@ -1,0 +1,141 @@
+/*
+ * Open Inference Protocol v2 endpoints: health, server and model metadata,
+ * readiness and inference with version routing. Inference bodies are never
+ * parsed here: the memfd that received the body goes to an instance, which
+ * decodes it and encodes the response (worker/instance.c).
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/server_int.h"
+#include "worker/ipc.h"
+
+static int reply_text(http_req *req, int status, const char *json)
+{
+    rouse_buf b;
+    rouse_buf_init(&b);
+    rouse_buf_append_str(&b, json);
+    http_reply_json(req, status, &b);
+    rouse_buf_fini(&b);
+    return 0;
+}
+
+static bool all_digits(const char *s)
+{
+    if (!*s || strlen(s) > 18) return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9') return false;
+    return true;
+}
+
+/* The version a request for req->r goes to: explicit, through an alias, or
+ * through "latest". Sets a 404/400 reply and returns < 0 when there is none. */
+static int resolve(http_req *req, int64_t *version)
+{
+    server *s = req->srv;
+    const route *r = &req->r;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (r->param_too_long || !store_name_valid(r->name)) {
+        http_reply_error(req, 404, "no function named '%s'", r->name);
+        return ROUSE_ENOTFOUND;
+    }
+    int rc;
+    if (r->ver[0] && all_digits(r->ver)) {
+        *version = strtoll(r->ver, NULL, 10);
+        store_version sv;
+        memset(&sv, 0, sizeof(sv));
+        rc = store_version_get(s->st, r->name, *version, &sv, &eb);
+        free(sv.config_json);
+    } else {
+        rc = store_resolve(s->st, r->name, r->ver[0] ? r->ver : NULL, server_random(s), version,
+                           &eb);
+    }
+    if (rc < 0) http_reply_error(req, http_status_of(rc), "%s", eb.msg);
+    return rc;
+}
+
+static int model_meta(http_req *req)
+{
+    server *s = req->srv;
+    int64_t version;
+    if (resolve(req, &version) < 0) return 0;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    store_function f;
+    memset(&f, 0, sizeof(f));
+    int rc = store_function_get(s->st, req->r.name, &f, &eb);
+    if (rc < 0) {
+        http_reply_error(req, http_status_of(rc), "%s", eb.msg);
+        return 0;
+    }
+    int64_t *versions = calloc((size_t)f.n_versions + 1, sizeof(int64_t));
+    for (int i = 0; versions && i < f.n_versions; i++)
+        versions[i] = f.versions[i].version;
+    int fd = -1;
+    if (versions)
+        rc = ipc_memfd_from(versions, (size_t)f.n_versions * sizeof(int64_t), &fd, &eb);
+    else
+        rc = rouse_err_set(&eb, ROUSE_ENOMEM, "out of memory");
+    uint64_t len = (uint64_t)f.n_versions * sizeof(int64_t);
+    free(versions);
+    store_function_fini(&f);
+    if (rc < 0) {
+        http_reply_error(req, 500, "%s", eb.msg);
+        return 0;
+    }
+    return pool_submit(s, req, req->r.name, version, IPC_META, fd, len, -1) == 0 ? 1 : 0;
+}
+
+static int infer(http_req *req)
+{
+    int64_t version;
+    if (resolve(req, &version) < 0) return 0;
+    if (req->body_len == 0 || req->body_fd < 0) {
+        http_reply_error(req, 400, "empty request body: expected an inference request");
+        req->reply.version = version;
+        return 0;
+    }
+    int fd = req->body_fd;
+    req->body_fd = -1; /* the call owns it now */
+    return pool_submit(req->srv, req, req->r.name, version, IPC_INFER, fd, req->body_len,
+                       req->json_len) == 0
+               ? 1
+               : 0;
+}
+
+int api_oip_handle(http_req *req)
+{
+    switch (req->r.id) {
+    case R_HEALTH_LIVE:
+        return reply_text(req, 200, "{\"live\":true}\n");
+    case R_HEALTH_READY:
+        if (req->srv->stopping) return reply_text(req, 503, "{\"ready\":false}\n");
+        return reply_text(req, 200, "{\"ready\":true}\n");
+    case R_SERVER_META:
+        return reply_text(req, 200,
+                          "{\"name\":\"rouse\",\"version\":\"" ROUSE_VERSION
+                          "\",\"extensions\":[\"binary_tensor_data\"]}\n");
+    case R_MODEL_READY: {
+        int64_t version;
+        if (resolve(req, &version) < 0) return 0;
+        rouse_buf b;
+        rouse_buf_init(&b);
+        rouse_buf_appendf(&b, "{\"name\":\"%s\",\"version\":\"%" PRId64 "\",\"ready\":true}\n",
+                          req->r.name, version);
+        http_reply_json(req, 200, &b);
+        rouse_buf_fini(&b);
+        req->reply.version = version;
+        return 0;
+    }
+    case R_MODEL_META:
+        return model_meta(req);
+    case R_INFER:
+        return infer(req);
+    default:
+        http_reply_error(req, 404, "no such endpoint");
+        return 0;
+    }
+}

@@ -1,0 +1,184 @@
+/*
+ * Function configuration parsing and canonical form (see config.h). The
+ * field table below is the single place that names a field, its range and
+ * its default, so messages, defaults and the canonical form cannot drift.
+ */
+#include "server/config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/arena.h"
+#include "common/json.h"
+#include "store/blob.h"
+
+typedef struct int_field {
+    const char *section; /* NULL at top level */
+    const char *key;
+    size_t offset;
+    int64_t lo, hi, def;
+} int_field;
+
+#define F(sec, key, member, lo, hi, def)                                                           \
+    {                                                                                              \
+        sec, key, offsetof(fn_config, member), lo, hi, def                                         \
+    }
+static const int_field int_fields[] = {
+    F(NULL, "memory_mb", memory_mb, 16, 1 << 20, 512),
+    F(NULL, "timeout_ms", timeout_ms, 1, 3600000, 30000),
+    F("scaling", "min", scaling.min, 0, 1024, 0),
+    F("scaling", "max", scaling.max, 1, 1024, 4),
+    F("scaling", "concurrency", scaling.concurrency, 1, 1024, 1),
+    F("scaling", "idle_timeout_ms", scaling.idle_timeout_ms, 0, 86400000, 60000),
+    F("scaling", "template_ttl_ms", scaling.template_ttl_ms, 0, 86400000 * 7LL, 600000),
+    F("scaling", "queue_depth", scaling.queue_depth, 0, 1 << 20, 64),
+    F("batching", "max_batch", batching.max_batch, 1, 4096, 8),
+    F("batching", "max_delay_us", batching.max_delay_us, 0, 10000000, 2000),
+};
+#undef F
+#define N_INT_FIELDS (sizeof(int_fields) / sizeof(int_fields[0]))
+
+static int64_t *field_ptr(fn_config *c, const int_field *f)
+{
+    return (int64_t *)((char *)c + f->offset);
+}
+
+void fn_config_defaults(fn_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->runtime, sizeof(c->runtime), "onnx");
+    for (size_t i = 0; i < N_INT_FIELDS; i++)
+        *field_ptr(c, &int_fields[i]) = int_fields[i].def;
+}
+
+static const int_field *find_field(const char *section, const char *key)
+{
+    for (size_t i = 0; i < N_INT_FIELDS; i++) {
+        const int_field *f = &int_fields[i];
+        if ((section == NULL) != (f->section == NULL)) continue;
+        if (section && strcmp(section, f->section) != 0) continue;
+        if (strcmp(key, f->key) == 0) return f;
+    }
+    return NULL;
+}
+
+static int parse_int(const json_value *v, const int_field *f, fn_config *out, rouse_errbuf *eb)
+{
+    int64_t x;
+    char name[64];
+    snprintf(name, sizeof(name), "%s%s%s", f->section ? f->section : "", f->section ? "." : "",
+             f->key);
+    if (!json_as_int64(v, &x) || x < f->lo || x > f->hi)
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "%s: must be an integer from %" PRId64 " to %" PRId64, name, f->lo,
+                             f->hi);
+    *field_ptr(out, f) = x;
+    return 0;
+}
+
+static int parse_section(const json_value *obj, const char *section, fn_config *out,
+                         rouse_errbuf *eb)
+{
+    if (obj->type != JSON_OBJECT)
+        return rouse_err_set(eb, ROUSE_EINVAL, "%s: must be an object, not %s", section,
+                             json_type_name(obj->type));
+    for (size_t i = 0; i < obj->u.obj.n; i++) {
+        const json_member *m = &obj->u.obj.members[i];
+        const int_field *f = find_field(section, m->key);
+        if (!f) return rouse_err_set(eb, ROUSE_EINVAL, "%s.%s: unknown field", section, m->key);
+        int rc = parse_int(m->value, f, out, eb);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+int fn_config_parse(const char *json, size_t len, fn_config *out, rouse_errbuf *eb)
+{
+    fn_config_defaults(out);
+    rouse_arena arena;
+    rouse_arena_init(&arena, 0);
+    json_value *root;
+    int rc = json_parse(json, len, &arena, &root, eb);
+    if (rc < 0) {
+        rc = rouse_err_wrap(eb, ROUSE_EINVAL, "config is not valid JSON");
+        goto out_arena;
+    }
+    if (root->type != JSON_OBJECT) {
+        rc = rouse_err_set(eb, ROUSE_EINVAL, "config must be a JSON object, not %s",
+                           json_type_name(root->type));
+        goto out_arena;
+    }
+    bool have_model = false;
+    for (size_t i = 0; i < root->u.obj.n; i++) {
+        const json_member *m = &root->u.obj.members[i];
+        const char *k = m->key;
+        if (strcmp(k, "model") == 0) {
+            const char *d = json_as_string(m->value);
+            if (!d || !blob_digest_valid(d)) {
+                rc = rouse_err_set(eb, ROUSE_EINVAL,
+                                   "model: must be a blob digest \"sha256:<64 lower-case hex>\"");
+                goto out_arena;
+            }
+            snprintf(out->model, sizeof(out->model), "%s", d);
+            have_model = true;
+        } else if (strcmp(k, "runtime") == 0) {
+            const char *r = json_as_string(m->value);
+            if (!r || strcmp(r, "onnx") != 0) {
+                rc = rouse_err_set(eb, ROUSE_EINVAL, "runtime: must be \"onnx\"");
+                goto out_arena;
+            }
+        } else if (strcmp(k, "scaling") == 0 || strcmp(k, "batching") == 0) {
+            if ((rc = parse_section(m->value, k, out, eb)) < 0) goto out_arena;
+        } else {
+            const int_field *f = find_field(NULL, k);
+            if (!f) {
+                rc = rouse_err_set(eb, ROUSE_EINVAL, "%s: unknown field", k);
+                goto out_arena;
+            }
+            if ((rc = parse_int(m->value, f, out, eb)) < 0) goto out_arena;
+        }
+    }
+    if (!have_model) {
+        rc = rouse_err_set(eb, ROUSE_EINVAL, "model: missing (the digest of an uploaded blob)");
+        goto out_arena;
+    }
+    if (out->scaling.min > out->scaling.max) {
+        rc =
+            rouse_err_set(eb, ROUSE_EINVAL, "scaling.min: %" PRId64 " exceeds scaling.max %" PRId64,
+                          out->scaling.min, out->scaling.max);
+        goto out_arena;
+    }
+    rc = 0;
+out_arena:
+    rouse_arena_fini(&arena);
+    return rc;
+}
+
+int fn_config_write(const fn_config *c, rouse_buf *out)
+{
+    int rc = rouse_buf_appendf(out, "{\"model\":\"%s\",\"runtime\":\"%s\"", c->model, c->runtime);
+    const char *open = NULL;
+    for (size_t i = 0; rc == 0 && i < N_INT_FIELDS; i++) {
+        const int_field *f = &int_fields[i];
+        const char *sec = f->section;
+        if (open && (!sec || strcmp(sec, open) != 0)) {
+            rc = rouse_buf_append_str(out, "}");
+            open = NULL;
+        }
+        if (rc == 0 && sec && !open) {
+            rc = rouse_buf_appendf(out, ",\"%s\":{", sec);
+            open = sec;
+            if (rc == 0)
+                rc = rouse_buf_appendf(out, "\"%s\":%" PRId64, f->key,
+                                       *(const int64_t *)((const char *)c + f->offset));
+            continue;
+        }
+        if (rc == 0)
+            rc = rouse_buf_appendf(out, ",\"%s\":%" PRId64, f->key,
+                                   *(const int64_t *)((const char *)c + f->offset));
+    }
+    if (rc == 0 && open) rc = rouse_buf_append_str(out, "}");
+    if (rc == 0) rc = rouse_buf_append_str(out, "}");
+    return rc;
+}

@@ -1,0 +1,43 @@
+/*
+ * Function configuration (the body of PUT /v1/functions/{name}): parsing
+ * with field-level error messages, defaults (DESIGN.md §4) and the canonical
+ * JSON stored in the registry, so that two configs that mean the same thing
+ * compare equal byte for byte.
+ */
+#ifndef ROUSE_SERVER_CONFIG_H
+#define ROUSE_SERVER_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "rouse/err.h"
+
+#define FN_CONFIG_DIGEST_MAX 72
+
+typedef struct fn_config {
+    char model[FN_CONFIG_DIGEST_MAX]; /* "sha256:<hex>" */
+    char runtime[16];                 /* "onnx" */
+    int64_t memory_mb;
+    int64_t timeout_ms;
+    struct {
+        int64_t min, max, concurrency, idle_timeout_ms, template_ttl_ms, queue_depth;
+    } scaling;
+    struct {
+        int64_t max_batch, max_delay_us;
+    } batching;
+} fn_config;
+
+/* The defaults of every field (model empty). */
+void fn_config_defaults(fn_config *c);
+
+/* Parses a config document. Every field is optional except "model"; unknown
+ * fields, wrong types and out-of-range values are ROUSE_EINVAL with a
+ * message naming the field ("scaling.max: must be an integer from 1 to 1024").
+ * The digest's format is checked here, its existence by the caller. */
+int fn_config_parse(const char *json, size_t len, fn_config *out, rouse_errbuf *eb);
+
+/* Appends the canonical JSON of c (fixed key order, every field). */
+int fn_config_write(const fn_config *c, rouse_buf *out);
+
+#endif

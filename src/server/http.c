@@ -1,0 +1,339 @@
+/*
+ * The HTTP layer: libmicrohttpd in external epoll mode, per-request state,
+ * body sinks with our size limits, and replies.
+ *
+ * Invariants:
+ * - A response is queued only on a handler call after the first one for a
+ *   request (queuing on the first breaks keep-alive in MHD).
+ * - A body never grows past req->body_limit: the request is answered 413
+ *   (Content-Length is checked up front; chunked bodies when they cross it).
+ * - A suspended connection is resumed exactly once, by whoever owns the
+ *   pending work; the next handler call queues its reply.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "common/log.h"
+#include "server/http.h"
+#include "server/server_int.h"
+#include "worker/ipc.h"
+
+#define MOD "http"
+
+int http_status_of(int rc)
+{
+    switch (rc) {
+    case ROUSE_EINVAL:
+    case ROUSE_EFORMAT:
+    case ROUSE_EMISMATCH:
+    case ROUSE_ERANGE:
+    case ROUSE_EUNSUPPORTED:
+        return 400;
+    case ROUSE_ENOTFOUND:
+        return 404;
+    case ROUSE_EEXISTS:
+    case ROUSE_ESTATE:
+        return 409;
+    case ROUSE_ETOOBIG:
+        return 413;
+    case ROUSE_EBUSY:
+        return 429;
+    case ROUSE_ETIMEOUT:
+        return 504;
+    default:
+        return 500;
+    }
+}
+
+static void reply_clear(http_reply *r)
+{
+    free(r->body);
+    if (r->fd >= 0) close(r->fd);
+    memset(r, 0, sizeof(*r));
+    r->fd = -1;
+    r->json_len = -1;
+}
+
+void http_reply_json(http_req *req, int status, rouse_buf *json)
+{
+    reply_clear(&req->reply);
+    req->reply.status = status;
+    snprintf(req->reply.content_type, sizeof(req->reply.content_type), "application/json");
+    req->reply.body = rouse_buf_detach(json, &req->reply.len);
+    req->have_reply = true;
+}
+
+void http_reply_error(http_req *req, int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    rouse_buf b;
+    rouse_buf_init(&b);
+    int rc = rouse_buf_append_str(&b, "{\"error\":");
+    if (rc == 0) rc = json_write_string(&b, msg, strlen(msg));
+    if (rc == 0) rc = rouse_buf_append_str(&b, "}\n");
+    http_reply_json(req, status, &b);
+    rouse_buf_fini(&b);
+    if (status >= 500) LOG_WARN(MOD, "%d %s", status, msg);
+}
+
+const char *http_req_header(http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+void http_req_resume(http_req *req)
+{
+    if (!req->suspended) return;
+    req->suspended = false;
+    MHD_resume_connection(req->conn);
+    req->srv->mhd_kick = true;
+}
+
+static enum MHD_Result queue_reply(http_req *req)
+{
+    http_reply *r = &req->reply;
+    struct MHD_Response *resp;
+    if (r->fd >= 0 && r->fd_len > 0) {
+        /* MHD owns the memfd from here and sends it with sendfile. */
+        resp = MHD_create_response_from_fd64(r->fd_len, r->fd);
+        if (resp) r->fd = -1;
+    } else {
+        resp = MHD_create_response_from_buffer(r->len, r->body ? r->body : (void *)"",
+                                               r->body ? MHD_RESPMEM_MUST_FREE
+                                                       : MHD_RESPMEM_PERSISTENT);
+        if (resp) r->body = NULL;
+    }
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->content_type[0] ? r->content_type : "application/json");
+    char num[32];
+    if (r->version > 0) {
+        snprintf(num, sizeof(num), "%" PRId64, r->version);
+        MHD_add_response_header(resp, "X-Rouse-Version", num);
+    }
+    if (r->json_len >= 0) {
+        snprintf(num, sizeof(num), "%" PRId64, r->json_len);
+        MHD_add_response_header(resp, "Inference-Header-Content-Length", num);
+    }
+    if (r->retry_after > 0) {
+        snprintf(num, sizeof(num), "%d", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
+    }
+    if (req->early_error) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    LOG_DEBUG(MOD, "%s %d", req->method, r->status);
+    return ret;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s) return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || s[0] == '-') return false;
+    *out = v;
+    return true;
+}
+
+/* First call: state, route, limits. Nothing is queued here. */
+static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char *url,
+                           const char *method)
+{
+    http_req *req = calloc(1, sizeof(*req));
+    if (!req) return NULL;
+    req->srv = srv;
+    req->conn = conn;
+    req->body_fd = -1;
+    req->json_len = -1;
+    req->reply.fd = -1;
+    req->reply.json_len = -1;
+    rouse_buf_init(&req->body);
+    snprintf(req->method, sizeof(req->method), "%s", method);
+    srv->n_reqs++;
+    route_match(method, url, &req->r);
+    req->sink = route_sink(req->r.id);
+    req->body_limit = req->sink == BODY_BLOB ? srv->opts.max_blob_bytes : srv->opts.max_body_bytes;
+    uint64_t declared;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    if (parse_u64(cl, &declared) && declared > req->body_limit) {
+        req->early_error = true;
+        http_reply_error(req, 413,
+                         "request body of %" PRIu64 " bytes exceeds the limit of %" PRIu64 " bytes",
+                         declared, req->body_limit);
+    }
+    const char *ihcl = http_req_header(req, "Inference-Header-Content-Length");
+    if (ihcl) {
+        uint64_t v;
+        if (!parse_u64(ihcl, &v) || v > INT64_MAX) {
+            req->early_error = true;
+            http_reply_error(req, 400, "Inference-Header-Content-Length: not a byte count: %s",
+                             ihcl);
+        } else {
+            req->json_len = (int64_t)v;
+        }
+    }
+    return req;
+}
+
+/* Takes one piece of the body into the route's sink. */
+static void req_body(http_req *req, const char *data, size_t len)
+{
+    if (req->have_reply) return; /* already answered: discard */
+    if (req->body_len + len > req->body_limit) {
+        req->early_error = true;
+        http_reply_error(req, 413, "request body exceeds the limit of %" PRIu64 " bytes",
+                         req->body_limit);
+        return;
+    }
+    req->body_len += len;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    int rc = 0;
+    switch (req->sink) {
+    case BODY_NONE:
+    case BODY_BUF:
+        rc = rouse_buf_append(&req->body, data, len);
+        break;
+    case BODY_MEMFD:
+        if (req->body_fd < 0) rc = ipc_memfd_create("rouse-request", &req->body_fd, &eb);
+        if (rc == 0) rc = ipc_memfd_write(req->body_fd, data, len, &eb);
+        break;
+    case BODY_BLOB:
+        if (!req->blob) rc = blob_write_begin(req->srv->blobs, req->body_limit, &req->blob, &eb);
+        if (rc == 0) rc = blob_write(req->blob, data, len, &eb);
+        break;
+    }
+    if (rc < 0) {
+        req->early_error = true;
+        http_reply_error(req, http_status_of(rc), "%s", eb.msg[0] ? eb.msg : rouse_strerror(rc));
+    }
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    server *srv = cls;
+    http_req *req = *con_cls;
+    if (!req) {
+        req = req_begin(srv, conn, url, method);
+        if (!req) return MHD_NO;
+        *con_cls = req;
+        /* A declared body over the limit: answer before reading it (MHD
+         * accepts a response only now or once the body is in). This breaks
+         * keep-alive, which is fine: the connection closes after it anyway. */
+        if (req->early_error && req->have_reply) {
+            req->handled = true;
+            return queue_reply(req);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        /* Past the limit (chunked bodies): the rest is read and dropped,
+         * the 413 goes out when the body ends. */
+        req_body(req, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (req->handled && req->early_error) return MHD_YES; /* answered on the first call */
+    if (req->handled) {
+        /* Resumed after a suspension (or a repeated call): the reply is ready. */
+        if (req->suspended) return MHD_YES;
+        return req->have_reply ? queue_reply(req) : MHD_NO;
+    }
+    req->handled = true;
+    if (!req->have_reply && route_handle(req) == 1) {
+        req->suspended = true;
+        MHD_suspend_connection(conn);
+        return MHD_YES;
+    }
+    if (!req->have_reply) http_reply_error(req, 500, "internal error: no reply");
+    return queue_reply(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    server *srv = cls;
+    http_req *req = *con_cls;
+    if (!req) return;
+    *con_cls = NULL;
+    if (req->body_fd >= 0) close(req->body_fd);
+    blob_write_abort(req->blob);
+    rouse_buf_fini(&req->body);
+    reply_clear(&req->reply);
+    free(req->pending_cfg_json);
+    free(req);
+    srv->n_reqs--;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    LOG_DEBUG("mhd", "%s", msg);
+}
+
+int http_start(server *srv, rouse_errbuf *eb)
+{
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER,
+                                on_mhd_log, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
+                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
+    if (!srv->mhd) return rouse_err_set(eb, ROUSE_EIO, "cannot start the HTTP daemon");
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    if (!info) {
+        MHD_stop_daemon(srv->mhd);
+        srv->mhd = NULL;
+        return rouse_err_set(eb, ROUSE_EIO, "HTTP daemon has no epoll descriptor");
+    }
+    return info->epoll_fd;
+}
+
+void http_run(server *srv)
+{
+    MHD_run(srv->mhd);
+}
+
+int http_timeout_ms(server *srv)
+{
+    MHD_UNSIGNED_LONG_LONG t;
+    if (MHD_get_timeout(srv->mhd, &t) != MHD_YES) return -1;
+    return t > INT32_MAX ? INT32_MAX : (int)t;
+}
+
+void http_stop_accepting(server *srv)
+{
+    if (srv->listen_fd < 0) return;
+    MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+    srv->listen_fd = -1;
+}
+
+void http_stop(server *srv)
+{
+    if (srv->mhd) MHD_stop_daemon(srv->mhd);
+    srv->mhd = NULL;
+}

@@ -1,0 +1,233 @@
+/*
+ * The server's life and its epoll loop. One thread owns everything: MHD's
+ * epoll descriptor, a signalfd (SIGTERM/SIGINT: shut down; SIGCHLD: reap
+ * instances) and one socket per instance are all watched here, and each
+ * wait is bounded by the nearest deadline (MHD timeouts, request deadlines,
+ * idle instances, the shutdown grace period).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "server/http.h"
+#include "server/server_int.h"
+
+#define MOD "serve"
+
+double server_random(server *s)
+{
+    /* xorshift64*: plenty for spreading requests over weighted routes. */
+    uint64_t x = s->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    s->rng = x;
+    return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
+static int make_listen_socket(const char *bind_addr, int port, int *out_fd, int *out_port,
+                              rouse_errbuf *eb)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, bind_addr, &sa.sin_addr) != 1)
+        return rouse_err_set(eb, ROUSE_EINVAL, "--bind: not an IPv4 address: %s", bind_addr);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return rouse_err_set(eb, ROUSE_EIO, "socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1024) < 0) {
+        int e = errno;
+        close(fd);
+        return rouse_err_set(eb, ROUSE_EIO, "cannot listen on %s:%d: %s", bind_addr, port,
+                             strerror(e));
+    }
+    socklen_t len = sizeof(sa);
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    *out_fd = fd;
+    *out_port = ntohs(sa.sin_port);
+    return 0;
+}
+
+static int ep_add(int epfd, int fd, ep_tag *tag)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = tag};
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
+{
+    server *s = calloc(1, sizeof(*s));
+    if (!s) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    s->opts = *o;
+    s->listen_fd = s->epfd = s->sigfd = -1;
+    s->tag_mhd.kind = EP_MHD;
+    s->tag_sig.kind = EP_SIGNAL;
+    s->rng = rouse_now_ns() | 1;
+    s->next_call_id = 1;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    s->max_instances = cores > 0 ? (int)(2 * cores) : 4;
+    if (s->max_instances < 4) s->max_instances = 4;
+    snprintf(s->exe, sizeof(s->exe), "%s", o->exe_path);
+    snprintf(s->data_dir, sizeof(s->data_dir), "%s", o->data_dir);
+    snprintf(s->log_level, sizeof(s->log_level), "%s", rouse_log_level_name(o->log_level));
+    s->opts.exe_path = s->exe;
+    s->opts.data_dir = s->data_dir;
+
+    int rc;
+    if (mkdir(o->data_dir, 0755) < 0 && errno != EEXIST) {
+        rc = rouse_err_set(eb, ROUSE_EIO, "cannot create data directory %s: %s", o->data_dir,
+                           strerror(errno));
+        goto out_free;
+    }
+    if ((rc = store_open(o->data_dir, &s->st, eb)) < 0) goto out_free;
+    if ((rc = blob_open(o->data_dir, &s->blobs, eb)) < 0) goto out_store;
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    s->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (s->sigfd < 0) {
+        rc = rouse_err_set(eb, ROUSE_EIO, "signalfd: %s", strerror(errno));
+        goto out_blobs;
+    }
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (s->epfd < 0) {
+        rc = rouse_err_set(eb, ROUSE_EIO, "epoll_create1: %s", strerror(errno));
+        goto out_sigfd;
+    }
+    if ((rc = make_listen_socket(o->bind, o->port, &s->listen_fd, &s->port, eb)) < 0)
+        goto out_epoll;
+    int mhd_ep = http_start(s, eb);
+    if (mhd_ep < 0) {
+        rc = mhd_ep;
+        goto out_listen;
+    }
+    if (ep_add(s->epfd, mhd_ep, &s->tag_mhd) < 0 || ep_add(s->epfd, s->sigfd, &s->tag_sig) < 0) {
+        rc = rouse_err_set(eb, ROUSE_EIO, "epoll_ctl: %s", strerror(errno));
+        goto out_http;
+    }
+    *out = s;
+    return 0;
+
+out_http:
+    http_stop(s);
+out_listen:
+    if (s->listen_fd >= 0) close(s->listen_fd);
+out_epoll:
+    close(s->epfd);
+out_sigfd:
+    close(s->sigfd);
+out_blobs:
+    blob_close(s->blobs);
+out_store:
+    store_close(s->st);
+out_free:
+    free(s);
+    return rc;
+}
+
+int server_port(const server *s)
+{
+    return s->port;
+}
+
+static void begin_shutdown(server *s)
+{
+    if (s->stopping) return;
+    s->stopping = true;
+    s->stop_deadline_ns = rouse_now_ns() + (uint64_t)s->opts.grace_ms * 1000000ull;
+    http_stop_accepting(s);
+    LOG_INFO(MOD, "shutting down: %d request(s) in progress", s->n_reqs);
+}
+
+static void on_signal(server *s)
+{
+    struct signalfd_siginfo si;
+    while (read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGCHLD)
+            pool_reap(s);
+        else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+            begin_shutdown(s);
+    }
+}
+
+static int min_timeout(int a, int b)
+{
+    if (a < 0) return b;
+    if (b < 0) return a;
+    return a < b ? a : b;
+}
+
+int server_run(server *s, rouse_errbuf *eb)
+{
+    (void)eb;
+    struct epoll_event evs[64];
+    bool failed_rest = false;
+    for (;;) {
+        int timeout = min_timeout(http_timeout_ms(s), pool_tick(s));
+        if (s->mhd_kick) timeout = 0;
+        if (s->stopping) {
+            uint64_t now = rouse_now_ns();
+            int left = now >= s->stop_deadline_ns
+                           ? 0
+                           : (int)((s->stop_deadline_ns - now) / 1000000ull) + 1;
+            timeout = min_timeout(timeout, left > 100 ? 100 : left);
+        }
+        int n = epoll_wait(s->epfd, evs, 64, timeout);
+        if (n < 0 && errno != EINTR) {
+            LOG_ERROR(MOD, "epoll_wait: %s", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            ep_tag *tag = evs[i].data.ptr;
+            if (tag->kind == EP_SIGNAL)
+                on_signal(s);
+            else if (tag->kind == EP_INSTANCE)
+                pool_on_instance(s, (instance *)tag, evs[i].events);
+        }
+        s->mhd_kick = false;
+        http_run(s);
+        if (s->stopping) {
+            if (s->n_reqs == 0 && pool_pending(s) == 0) break;
+            uint64_t now = rouse_now_ns();
+            if (now >= s->stop_deadline_ns && !failed_rest) {
+                pool_fail_all(s, "server is shutting down");
+                failed_rest = true;
+            }
+            /* Whatever MHD still holds after the grace period plus a second is
+             * a connection that stopped reading: give up on it. */
+            if (now >= s->stop_deadline_ns + 1000000000ull) break;
+        }
+    }
+    pool_stop_all(s);
+    LOG_INFO(MOD, "stopped");
+    return 0;
+}
+
+void server_destroy(server *s)
+{
+    if (!s) return;
+    pool_stop_all(s);
+    http_stop(s);
+    if (s->listen_fd >= 0) close(s->listen_fd);
+    close(s->epfd);
+    close(s->sigfd);
+    blob_close(s->blobs);
+    store_close(s->st);
+    free(s);
+}

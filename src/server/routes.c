@@ -1,0 +1,157 @@
+/*
+ * Path and method dispatch (DESIGN.md §4). Matching happens on the first
+ * handler call, before the body arrives, so that the body goes straight to
+ * the right sink (a blob file, a memfd for an instance, or memory).
+ * Path parameters are copied into fixed fields; a parameter too long for
+ * its field can name nothing that exists, so the request is answered 404.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "server/server_int.h"
+
+#define MAX_SEGS 8
+
+/* Splits "/a/b/c" into segments (no empty ones; a trailing slash is ignored). */
+static int split(const char *url, char segs[MAX_SEGS][96], bool *too_long)
+{
+    int n = 0;
+    const char *p = url;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        if (!*p) break;
+        const char *e = strchr(p, '/');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (n == MAX_SEGS) return -1;
+        if (len >= 96) {
+            *too_long = true;
+            len = 95;
+        }
+        memcpy(segs[n], p, len);
+        segs[n][len] = '\0';
+        n++;
+        p += e ? (size_t)(e - p) : len;
+        if (!e) break;
+    }
+    return n;
+}
+
+static void copy_param(char *dst, size_t cap, const char *src, route *out)
+{
+    size_t n = strlen(src);
+    if (n >= cap) {
+        out->param_too_long = true;
+        n = cap - 1;
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+#define IS(m) (strcmp(method, m) == 0)
+#define SEG(i, s) (strcmp(segs[i], s) == 0)
+
+static route_id pick(const char *method, const char *want, route_id id)
+{
+    if (strcmp(method, want) == 0) return id;
+    if (strcmp(want, "GET") == 0 && strcmp(method, "HEAD") == 0) return id;
+    return R_NOT_ALLOWED;
+}
+
+void route_match(const char *method, const char *url, route *out)
+{
+    memset(out, 0, sizeof(*out));
+    char segs[MAX_SEGS][96];
+    bool too_long = false;
+    int n = split(url, segs, &too_long);
+    out->param_too_long = too_long;
+    if (n < 1) return;
+    if (SEG(0, "v2")) {
+        if (n == 1) {
+            out->id = pick(method, "GET", R_SERVER_META);
+        } else if (n == 3 && SEG(1, "health") && SEG(2, "live")) {
+            out->id = pick(method, "GET", R_HEALTH_LIVE);
+        } else if (n == 3 && SEG(1, "health") && SEG(2, "ready")) {
+            out->id = pick(method, "GET", R_HEALTH_READY);
+        } else if (n >= 3 && SEG(1, "models")) {
+            copy_param(out->name, sizeof(out->name), segs[2], out);
+            int rest = 3;
+            if (n >= 5 && SEG(3, "versions")) {
+                copy_param(out->ver, sizeof(out->ver), segs[4], out);
+                rest = 5;
+            }
+            if (n == rest)
+                out->id = pick(method, "GET", R_MODEL_META);
+            else if (n == rest + 1 && SEG(rest, "ready"))
+                out->id = pick(method, "GET", R_MODEL_READY);
+            else if (n == rest + 1 && SEG(rest, "infer"))
+                out->id = pick(method, "POST", R_INFER);
+        }
+        return;
+    }
+    if (!SEG(0, "v1") || n < 2) return;
+    if (SEG(1, "blobs")) {
+        if (n == 2)
+            out->id = pick(method, "POST", R_BLOB_POST);
+        else if (n == 3) {
+            copy_param(out->digest, sizeof(out->digest), segs[2], out);
+            out->id = pick(method, "HEAD", R_BLOB_HEAD);
+            if (IS("GET")) out->id = R_BLOB_HEAD;
+        }
+        return;
+    }
+    if (!SEG(1, "functions")) return;
+    if (n == 2) {
+        out->id = pick(method, "GET", R_FN_LIST);
+        return;
+    }
+    copy_param(out->name, sizeof(out->name), segs[2], out);
+    if (n == 3) {
+        if (IS("PUT"))
+            out->id = R_FN_PUT;
+        else if (IS("GET") || IS("HEAD"))
+            out->id = R_FN_GET;
+        else if (IS("DELETE"))
+            out->id = R_FN_DELETE;
+        else
+            out->id = R_NOT_ALLOWED;
+    } else if (n == 4 && SEG(3, "rollback")) {
+        out->id = pick(method, "POST", R_FN_ROLLBACK);
+    } else if (n == 5 && SEG(3, "aliases")) {
+        copy_param(out->alias, sizeof(out->alias), segs[4], out);
+        out->id = pick(method, "PUT", R_ALIAS_PUT);
+    }
+}
+
+body_sink route_sink(route_id id)
+{
+    switch (id) {
+    case R_INFER:
+        return BODY_MEMFD;
+    case R_BLOB_POST:
+        return BODY_BLOB;
+    default:
+        return BODY_BUF;
+    }
+}
+
+int route_handle(http_req *req)
+{
+    switch (req->r.id) {
+    case R_NONE:
+        http_reply_error(req, 404, "no such endpoint");
+        return 0;
+    case R_NOT_ALLOWED:
+        http_reply_error(req, 405, "method %s is not allowed here", req->method);
+        return 0;
+    case R_HEALTH_LIVE:
+    case R_HEALTH_READY:
+    case R_SERVER_META:
+    case R_MODEL_META:
+    case R_MODEL_READY:
+    case R_INFER:
+        return api_oip_handle(req);
+    default:
+        return api_admin_handle(req);
+    }
+}

@@ -1,0 +1,42 @@
+/*
+ * rouse serve: the daemon. One process, one epoll loop that owns all state:
+ * the HTTP gateway (libmicrohttpd driven from our loop), the registry and
+ * blob store, and the pools of instance processes that run the models.
+ */
+#ifndef ROUSE_SERVER_H
+#define ROUSE_SERVER_H
+
+#include <stdint.h>
+
+#include "common/log.h"
+#include "rouse/err.h"
+
+typedef struct server server;
+
+typedef struct server_opts {
+    const char *bind;          /* IPv4 address to listen on, e.g. "127.0.0.1" */
+    int port;                  /* 0 picks a free port (see server_port) */
+    const char *data_dir;      /* created if missing */
+    uint64_t max_body_bytes;   /* request bodies other than blob uploads */
+    uint64_t max_blob_bytes;   /* POST /v1/blobs */
+    int grace_ms;              /* SIGTERM: how long in-flight requests may take */
+    const char *exe_path;      /* the rouse binary that instances exec ("__instance") */
+    rouse_log_level log_level; /* handed down to instances */
+} server_opts;
+
+/* Opens the store, binds the socket and starts the HTTP daemon (not yet
+ * serving: that is server_run). Blocks SIGTERM, SIGINT and SIGCHLD in the
+ * calling thread: they are read through a signalfd by the loop.
+ * Owned: free with server_destroy. */
+int server_create(const server_opts *o, server **out, rouse_errbuf *eb);
+
+/* The bound TCP port (useful with port 0). */
+int server_port(const server *s);
+
+/* Serves until SIGTERM or SIGINT, then stops accepting, finishes in-flight
+ * requests (bounded by grace_ms) and stops every instance. 0 on a clean stop. */
+int server_run(server *s, rouse_errbuf *eb);
+
+void server_destroy(server *s);
+
+#endif

@@ -1,0 +1,244 @@
+/*
+ * Private parts of src/server shared by its files: the server state, the
+ * per-request state of the HTTP layer, instances and version pools.
+ *
+ * Everything here is owned by the single event-loop thread; nothing is
+ * locked. An http_req lives from the first handler call of a request to
+ * MHD's completion callback; while its connection is suspended, exactly one
+ * pool call or validator refers to it and will resume it.
+ */
+#ifndef ROUSE_SERVER_INT_H
+#define ROUSE_SERVER_INT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/buf.h"
+#include "server/config.h"
+#include "server/server.h"
+#include "store/blob.h"
+#include "store/store.h"
+
+struct MHD_Daemon;
+struct MHD_Connection;
+
+/* What an epoll event's data.ptr points at: the first member of each. */
+typedef enum ep_kind { EP_MHD = 1, EP_SIGNAL, EP_INSTANCE } ep_kind;
+typedef struct ep_tag {
+    ep_kind kind;
+} ep_tag;
+
+typedef struct instance instance;
+typedef struct vpool vpool;
+typedef struct call call;
+typedef struct http_req http_req;
+
+/* --- HTTP ------------------------------------------------------------------ */
+
+/* The response to a request, built by a handler or a completion. */
+typedef struct http_reply {
+    int status;
+    char content_type[48];
+    char *body; /* malloc'd, or NULL */
+    size_t len;
+    int fd; /* a memfd body instead of `body` (owned), or -1 */
+    uint64_t fd_len;
+    int64_t version;  /* X-Rouse-Version when > 0 */
+    int64_t json_len; /* Inference-Header-Content-Length when >= 0 */
+    int retry_after;  /* Retry-After seconds when > 0 */
+} http_reply;
+
+typedef enum route_id {
+    R_NONE = 0,
+    R_HEALTH_LIVE,
+    R_HEALTH_READY,
+    R_SERVER_META,
+    R_MODEL_META,
+    R_MODEL_READY,
+    R_INFER,
+    R_BLOB_POST,
+    R_BLOB_HEAD,
+    R_FN_LIST,
+    R_FN_PUT,
+    R_FN_GET,
+    R_FN_DELETE,
+    R_FN_ROLLBACK,
+    R_ALIAS_PUT,
+    R_NOT_ALLOWED, /* a known path with another method: 405 */
+} route_id;
+
+typedef enum body_sink { BODY_NONE, BODY_BUF, BODY_MEMFD, BODY_BLOB } body_sink;
+
+typedef struct route {
+    route_id id;
+    char name[STORE_NAME_MAX + 1];  /* function */
+    char ver[STORE_NAME_MAX + 1];   /* /versions/{v}: a number or an alias; "" when absent */
+    char alias[STORE_NAME_MAX + 1]; /* /aliases/{alias} */
+    char digest[BLOB_DIGEST_LEN + 2];
+    bool param_too_long; /* a path segment did not fit: answered 404 */
+} route;
+
+struct http_req {
+    server *srv;
+    struct MHD_Connection *conn;
+    char method[8];
+    route r;
+    body_sink sink;
+    rouse_buf body;    /* BODY_BUF */
+    int body_fd;       /* BODY_MEMFD, -1 until the first byte */
+    uint64_t body_len; /* bytes received so far */
+    uint64_t body_limit;
+    blob_writer *blob; /* BODY_BLOB */
+    int64_t json_len;  /* Inference-Header-Content-Length, -1 when absent */
+    bool handled;      /* the route handler ran */
+    bool suspended;    /* waiting for a pool call or a validator */
+    bool have_reply;
+    bool early_error; /* reply decided before the body ended; the body is discarded */
+    http_reply reply;
+    /* PUT /v1/functions: the config waiting for its model check. */
+    fn_config pending_cfg;
+    char *pending_cfg_json;
+};
+
+/* Sets a JSON error reply {"error": msg}. */
+void http_reply_error(http_req *req, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Sets a reply taking ownership of the malloc'd text (the buf is emptied). */
+void http_reply_json(http_req *req, int status, rouse_buf *json);
+/* The status for a ROUSE_E* code. */
+int http_status_of(int rc);
+/* Completes a suspended request whose reply is set: resumes the connection. */
+void http_req_resume(http_req *req);
+/* A header of the request, or NULL. */
+const char *http_req_header(http_req *req, const char *name);
+
+/* --- routes ---------------------------------------------------------------- */
+
+void route_match(const char *method, const char *url, route *out);
+body_sink route_sink(route_id id);
+/* Runs the handler of req->r. Returns 0 when req has a reply, 1 when the
+ * reply will come later (the caller suspends the connection). */
+int route_handle(http_req *req);
+
+int api_admin_handle(http_req *req);
+int api_oip_handle(http_req *req);
+
+/* --- instances and pools --------------------------------------------------- */
+
+typedef enum inst_state {
+    INST_STARTING, /* spawned, waiting for READY */
+    INST_READY,    /* serving: idle when n_inflight == 0 */
+    INST_STOPPING, /* told to stop or killed; waiting to be reaped */
+} inst_state;
+
+/* The result a call completes with. */
+typedef struct call_result {
+    int status;
+    const char *content_type;
+    int fd; /* body memfd (ownership passes to the callee) or -1 */
+    uint64_t len;
+    int64_t json_len;
+    const char *error; /* a serve-side error message (fd is -1 then) */
+} call_result;
+
+struct call {
+    http_req *req;
+    vpool *vp;
+    uint64_t id;
+    int type; /* IPC_INFER / IPC_META */
+    int body_fd;
+    uint64_t body_len;
+    int64_t json_len;
+    uint64_t deadline_ns;
+    instance *inst; /* when dispatched */
+    call *next;
+};
+
+struct instance {
+    ep_tag tag;
+    server *srv;
+    vpool *vp; /* NULL for a deploy validator */
+    http_req *validate_req;
+    pid_t pid;
+    int sock; /* -1 once closed */
+    inst_state state;
+    int n_inflight;
+    call *inflight, *inflight_tail; /* in dispatch order = reply order */
+    uint64_t started_ns, ready_ns, idle_since_ns;
+    bool killed_timeout;
+    char fail_msg[256]; /* READY error message */
+    instance *next;
+};
+
+struct vpool {
+    char name[STORE_NAME_MAX + 1];
+    int64_t version;
+    char model_path[PATH_MAX];
+    fn_config cfg;
+    int n_instances; /* not counting stopping ones */
+    call *queue, *queue_tail;
+    int n_queued;
+    vpool *next;
+};
+
+/* Submits an IPC_INFER or IPC_META call for req to version `version` of
+ * function `name`. Takes body_fd (closed when the call ends). 0: the reply
+ * comes later through the call's completion (req->reply, resumed); < 0: req
+ * has an error reply set now. */
+int pool_submit(server *s, http_req *req, const char *name, int64_t version, int type, int body_fd,
+                uint64_t body_len, int64_t json_len);
+/* Starts a validator process loading model_path for req (PUT /v1/functions);
+ * completion calls api_admin_validated. 0 or < 0 with eb set. */
+int pool_validate(server *s, http_req *req, const char *model_path, rouse_errbuf *eb);
+void pool_on_instance(server *s, instance *inst, uint32_t events);
+void pool_reap(server *s);
+/* Deadlines and idle instances; returns ms until the next deadline or -1. */
+int pool_tick(server *s);
+/* Stops and forgets every pool of a deleted function; waiting requests get 404. */
+void pool_forget_function(server *s, const char *name);
+/* Requests queued or in flight, plus validators. */
+int pool_pending(const server *s);
+/* Answers every waiting request with 503 (shutdown grace over). */
+void pool_fail_all(server *s, const char *why);
+/* Closes every instance's socket (they exit) and waits for them, bounded. */
+void pool_stop_all(server *s);
+/* Appends `[{"version":N,"pid":P,"state":"idle"},...]` for a function. */
+int pool_describe(const server *s, const char *name, rouse_buf *out);
+
+/* Completion of a deploy validation: status 0 when the model loaded, else
+ * the status to answer with and the loader's message. */
+void api_admin_validated(http_req *req, int status, const char *msg);
+
+/* --- the server ------------------------------------------------------------ */
+
+struct server {
+    server_opts opts;
+    char exe[PATH_MAX];
+    char data_dir[PATH_MAX];
+    char log_level[16];
+    store *st;
+    blobstore *blobs;
+    struct MHD_Daemon *mhd;
+    int listen_fd;
+    int port;
+    int epfd;
+    int sigfd;
+    ep_tag tag_mhd, tag_sig;
+    bool stopping;
+    uint64_t stop_deadline_ns;
+    int n_reqs;    /* live http_req */
+    bool mhd_kick; /* a connection was resumed: run MHD again soon */
+    uint64_t rng;  /* xorshift state for weighted routes */
+    uint64_t next_call_id;
+    vpool *pools;
+    instance *instances;
+    int n_instances; /* live instances (global cap) */
+    int max_instances;
+};
+
+/* A uniform double in [0, 1) from the server's generator. */
+double server_random(server *s);
+
+#endif

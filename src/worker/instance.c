@@ -1,0 +1,185 @@
+/*
+ * The instance main loop (see instance.h). Invariants: exactly one reply per
+ * request, in order; per-request memory lives in one arena reset between
+ * requests; every error becomes a JSON {"error": ...} reply.
+ */
+#include "worker/instance.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "common/arena.h"
+#include "common/buf.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "rouse/engine.h"
+#include "worker/ipc.h"
+#include "worker/oip.h"
+
+#define MOD "instance"
+
+/* HTTP status for an error code from decoding or running. */
+static int status_of(int rc)
+{
+    switch (rc) {
+    case ROUSE_EINVAL:
+    case ROUSE_EFORMAT:
+    case ROUSE_EMISMATCH:
+    case ROUSE_ERANGE:
+    case ROUSE_EUNSUPPORTED:
+    case ROUSE_ENOTFOUND:
+        return 400;
+    case ROUSE_ETOOBIG:
+        return 413;
+    default:
+        return 500;
+    }
+}
+
+/* Sends a reply whose body is out[0..len) (may be empty). */
+static int send_reply(int sock, ipc_type type, uint64_t id, int status, const char *content_type,
+                      const void *body, size_t len, int64_t json_len)
+{
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    ipc_msg m;
+    ipc_msg_init(&m, type, id);
+    m.status = status;
+    m.pid = (uint32_t)getpid();
+    m.json_len = json_len;
+    m.body_len = len;
+    snprintf(m.content_type, sizeof(m.content_type), "%s", content_type);
+    int fd = -1, rc;
+    if (len > 0 && (rc = ipc_memfd_from(body, len, &fd, &eb)) < 0) {
+        LOG_ERROR(MOD, "%s", eb.msg);
+        return rc;
+    }
+    rc = ipc_send(sock, &m, fd, &eb);
+    if (fd >= 0) close(fd);
+    if (rc < 0) LOG_ERROR(MOD, "%s", eb.msg);
+    return rc;
+}
+
+static int send_error(int sock, ipc_type type, uint64_t id, int status, const char *msg)
+{
+    rouse_buf b;
+    rouse_buf_init(&b);
+    int rc = rouse_buf_append_str(&b, "{\"error\":");
+    if (rc == 0) rc = json_write_string(&b, msg, strlen(msg));
+    if (rc == 0) rc = rouse_buf_append_str(&b, "}");
+    if (rc == 0) rc = send_reply(sock, type, id, status, "application/json", b.data, b.len, -1);
+    rouse_buf_fini(&b);
+    return rc;
+}
+
+/* Handles one request; the reply (success or error) is already sent when it
+ * returns 0. A negative return means the socket failed. */
+static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body_fd, rouse_model *m,
+                  rouse_session *s, rouse_arena *arena, rouse_buf *out)
+{
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    const void *body = NULL;
+    int rc = ipc_map(body_fd, req->body_len, &body, &eb);
+    if (rc < 0) return send_error(sock, IPC_REPLY, req->id, 500, eb.msg);
+    rouse_arena_reset(arena);
+    rouse_buf_clear(out);
+    if (req->type == IPC_META) {
+        int n = (int)(req->body_len / sizeof(int64_t));
+        int64_t *versions = rouse_arena_calloc(arena, (size_t)n + 1, sizeof(int64_t), 8);
+        if (versions && n > 0) memcpy(versions, body, (size_t)n * sizeof(int64_t));
+        rc = versions ? oip_model_metadata(m, o->name, versions, n, out) : ROUSE_ENOMEM;
+        ipc_unmap(body, req->body_len);
+        if (rc < 0) return send_error(sock, IPC_REPLY, req->id, 500, rouse_strerror(rc));
+        return send_reply(sock, IPC_REPLY, req->id, 200, "application/json", out->data, out->len,
+                          -1);
+    }
+    if (req->type != IPC_INFER) {
+        ipc_unmap(body, req->body_len);
+        return send_error(sock, IPC_REPLY, req->id, 500, "unknown request type");
+    }
+    oip_request oreq;
+    memset(&oreq, 0, sizeof(oreq));
+    int64_t json_len = -1;
+    if ((rc = oip_decode_request(body, req->body_len, req->json_len, m, arena, &oreq, &eb)) < 0)
+        goto out_error;
+    if ((rc = rouse_session_run(s, oreq.inputs, oreq.n_inputs, &eb)) < 0) goto out_error;
+    if ((rc = oip_encode_response(&oreq, o->name, o->version, m, s, out, &json_len, &eb)) < 0)
+        goto out_error;
+    ipc_unmap(body, req->body_len);
+    return send_reply(sock, IPC_REPLY, req->id, 200,
+                      json_len >= 0 ? "application/octet-stream" : "application/json", out->data,
+                      out->len, json_len);
+out_error:
+    ipc_unmap(body, req->body_len);
+    return send_error(sock, IPC_REPLY, req->id, status_of(rc),
+                      eb.msg[0] ? eb.msg : rouse_strerror(rc));
+}
+
+int instance_main(const instance_opts *o)
+{
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    int sock = o->fd;
+    /* Serve may die without closing us: die with it. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+
+    rouse_model *m = NULL;
+    rouse_session *s = NULL;
+    int rc = rouse_model_load(o->model_path, &m, &eb);
+    if (rc == 0) {
+        rouse_session_options so = {.threads = o->threads > 0 ? o->threads : 1};
+        rc = rouse_session_create(m, &so, &s, &eb);
+    }
+    if (rc < 0) {
+        /* The path is serve's business (a blob file); the user knows the digest. */
+        const char *msg = eb.msg[0] ? eb.msg : rouse_strerror(rc);
+        size_t pl = strlen(o->model_path);
+        if (strncmp(msg, o->model_path, pl) == 0 && strncmp(msg + pl, ": ", 2) == 0) msg += pl + 2;
+        send_error(sock, IPC_READY, 0, 400, msg);
+        rouse_model_destroy(m);
+        return 1;
+    }
+    if (send_reply(sock, IPC_READY, 0, 0, "", NULL, 0, -1) < 0 || o->check_only) {
+        rouse_session_destroy(s);
+        rouse_model_destroy(m);
+        return o->check_only ? 0 : 2;
+    }
+
+    rouse_arena arena;
+    rouse_arena_init(&arena, 0);
+    rouse_buf out;
+    rouse_buf_init(&out);
+    int status = 0;
+    for (;;) {
+        ipc_msg req;
+        int body_fd = -1;
+        rc = ipc_recv(sock, &req, &body_fd, &eb);
+        if (rc == ROUSE_ENOTFOUND) break; /* serve closed the socket: we are done */
+        if (rc == ROUSE_EFORMAT) {
+            LOG_WARN(MOD, "%s", eb.msg);
+            continue;
+        }
+        if (rc < 0) {
+            LOG_ERROR(MOD, "%s", eb.msg);
+            status = 2;
+            break;
+        }
+        rc = handle(o, sock, &req, body_fd, m, s, &arena, &out);
+        if (body_fd >= 0) close(body_fd);
+        if (rc < 0) {
+            status = 2;
+            break;
+        }
+    }
+    rouse_buf_fini(&out);
+    rouse_arena_fini(&arena);
+    rouse_session_destroy(s);
+    rouse_model_destroy(m);
+    return status;
+}

@@ -1,0 +1,145 @@
+/*
+ * The serve <-> instance packet protocol (see ipc.h). Invariant: a packet is
+ * accepted only when it is exactly one ipc_msg with the right magic, and a
+ * passed descriptor is never leaked, whatever the packet looked like.
+ */
+#include "worker/ipc.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void ipc_msg_init(ipc_msg *m, ipc_type type, uint64_t id)
+{
+    memset(m, 0, sizeof(*m));
+    m->magic = IPC_MAGIC;
+    m->type = (uint32_t)type;
+    m->id = id;
+    m->json_len = -1;
+}
+
+int ipc_send(int sock, const ipc_msg *m, int body_fd, rouse_errbuf *eb)
+{
+    struct iovec iov = {.iov_base = (void *)m, .iov_len = sizeof(*m)};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (body_fd >= 0) {
+        memset(&ctl, 0, sizeof(ctl));
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = sizeof(ctl.buf);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &body_fd, sizeof(int));
+    }
+    for (;;) {
+        ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+        if (n == (ssize_t)sizeof(*m)) return 0;
+        if (n < 0 && errno == EINTR) continue;
+        return rouse_err_set(eb, ROUSE_EIO, "cannot send to the instance socket: %s",
+                             n < 0 ? strerror(errno) : "short write");
+    }
+}
+
+int ipc_recv(int sock, ipc_msg *m, int *body_fd, rouse_errbuf *eb)
+{
+    *body_fd = -1;
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * 4)];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = m, .iov_len = sizeof(*m)};
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = ctl.buf,
+                        .msg_controllen = sizeof(ctl.buf)};
+    ssize_t n;
+    do {
+        n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return ROUSE_EBUSY;
+        return rouse_err_set(eb, ROUSE_EIO, "cannot read the instance socket: %s", strerror(errno));
+    }
+    /* Collect every passed descriptor first so that none leaks on a bad packet. */
+    int fds[4], n_fds = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k && n_fds < 4; i++)
+            memcpy(&fds[n_fds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+    }
+    if (n == 0 && n_fds == 0)
+        return rouse_err_set(eb, ROUSE_ENOTFOUND, "the peer closed the socket");
+    int ok = n == (ssize_t)sizeof(*m) && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
+             m->magic == IPC_MAGIC && n_fds <= 1;
+    if (!ok) {
+        for (int i = 0; i < n_fds; i++)
+            close(fds[i]);
+        return rouse_err_set(eb, ROUSE_EFORMAT,
+                             "malformed packet on the instance socket (%zd bytes)", n);
+    }
+    m->content_type[IPC_CONTENT_TYPE_MAX - 1] = '\0';
+    if (n_fds == 1) *body_fd = fds[0];
+    return 0;
+}
+
+int ipc_memfd_create(const char *name, int *fd, rouse_errbuf *eb)
+{
+    *fd = memfd_create(name, MFD_CLOEXEC);
+    if (*fd < 0) return rouse_err_set(eb, ROUSE_EIO, "memfd_create: %s", strerror(errno));
+    return 0;
+}
+
+int ipc_memfd_write(int fd, const void *data, size_t len, rouse_errbuf *eb)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0)
+            return rouse_err_set(eb, ROUSE_EIO, "cannot write a shared buffer: %s",
+                                 n < 0 ? strerror(errno) : "no progress");
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int ipc_memfd_from(const void *data, size_t len, int *fd, rouse_errbuf *eb)
+{
+    int rc = ipc_memfd_create("rouse-body", fd, eb);
+    if (rc < 0) return rc;
+    if ((rc = ipc_memfd_write(*fd, data, len, eb)) < 0) {
+        close(*fd);
+        *fd = -1;
+    }
+    return rc;
+}
+
+int ipc_map(int fd, uint64_t body_len, const void **map, rouse_errbuf *eb)
+{
+    *map = NULL;
+    if (body_len == 0) return 0;
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || (uint64_t)st.st_size < body_len)
+        return rouse_err_set(eb, ROUSE_EFORMAT,
+                             "shared body buffer is missing or shorter than %llu bytes",
+                             (unsigned long long)body_len);
+    void *p = mmap(NULL, body_len, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) return rouse_err_set(eb, ROUSE_EIO, "mmap of a body: %s", strerror(errno));
+    *map = p;
+    return 0;
+}
+
+void ipc_unmap(const void *map, uint64_t body_len)
+{
+    if (map) munmap((void *)map, body_len);
+}

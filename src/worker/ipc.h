@@ -1,0 +1,71 @@
+/*
+ * The framed protocol between serve and its instances.
+ *
+ * One SOCK_SEQPACKET unix socketpair per instance: every message is one
+ * packet holding a fixed ipc_msg header, and, when the message has a body,
+ * one memfd passed with SCM_RIGHTS whose first body_len bytes are the body.
+ * Bodies (request payloads, encoded responses) therefore never travel
+ * through the socket, and serve never parses tensor data.
+ *
+ * Conversation: the instance sends IPC_READY once its model is loaded
+ * (status 0) or failed to load (status 400, body {"error": ...}, then it
+ * exits). serve then sends IPC_INFER / IPC_META requests; the instance
+ * answers each with one IPC_REPLY carrying the same id, in order.
+ */
+#ifndef ROUSE_WORKER_IPC_H
+#define ROUSE_WORKER_IPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rouse/err.h"
+
+#define IPC_MAGIC 0x72737531u /* "rsu1" */
+#define IPC_CONTENT_TYPE_MAX 48
+
+typedef enum ipc_type {
+    IPC_READY = 1, /* instance -> serve: model loaded (status 0) or not */
+    IPC_INFER = 2, /* serve -> instance: body is an OIP infer request */
+    IPC_META = 3,  /* serve -> instance: body is int64 versions; reply is model metadata */
+    IPC_REPLY = 4, /* instance -> serve: HTTP status, content type, body */
+} ipc_type;
+
+/* The fixed header of every packet. Plain data, same process image on both
+ * sides (the instance is an exec of the same binary), so no byte swapping. */
+typedef struct ipc_msg {
+    uint32_t magic;
+    uint32_t type;     /* ipc_type */
+    uint64_t id;       /* request id, echoed by the reply */
+    int32_t status;    /* replies: HTTP status; READY: 0 or 400 */
+    uint32_t pid;      /* READY: the instance's pid */
+    int64_t json_len;  /* Inference-Header-Content-Length, -1 when all JSON */
+    uint64_t body_len; /* bytes of the memfd that belong to the body */
+    char content_type[IPC_CONTENT_TYPE_MAX];
+} ipc_msg;
+
+/* Initializes a header of the given type (magic set, json_len -1). */
+void ipc_msg_init(ipc_msg *m, ipc_type type, uint64_t id);
+
+/* Sends one packet; body_fd >= 0 is passed along (the caller keeps its own
+ * copy and closes it). Retries on EINTR. ROUSE_EIO with errno text. */
+int ipc_send(int sock, const ipc_msg *m, int body_fd, rouse_errbuf *eb);
+
+/* Receives one packet. *body_fd is the passed memfd or -1 (owned by the
+ * caller). ROUSE_ENOTFOUND at end of stream (peer gone), ROUSE_EFORMAT for
+ * a packet that is not a well-formed header, ROUSE_EIO otherwise. With
+ * nonblocking sockets, ROUSE_EBUSY when nothing is waiting. */
+int ipc_recv(int sock, ipc_msg *m, int *body_fd, rouse_errbuf *eb);
+
+/* A memfd holding a copy of data[0..len). Owned: close(). */
+int ipc_memfd_from(const void *data, size_t len, int *fd, rouse_errbuf *eb);
+
+/* An empty memfd for a body that is written in pieces (ipc_memfd_write). */
+int ipc_memfd_create(const char *name, int *fd, rouse_errbuf *eb);
+int ipc_memfd_write(int fd, const void *data, size_t len, rouse_errbuf *eb);
+
+/* Maps body_len bytes of a body memfd read-only; *map is NULL for an empty
+ * body. Unmap with ipc_unmap. ROUSE_EFORMAT when the file is shorter. */
+int ipc_map(int fd, uint64_t body_len, const void **map, rouse_errbuf *eb);
+void ipc_unmap(const void *map, uint64_t body_len);
+
+#endif
