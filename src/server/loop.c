@@ -203,15 +203,23 @@ int server_run(server *s, rouse_errbuf *eb)
         s->mhd_kick = false;
         http_run(s);
         if (s->stopping) {
-            if (s->n_reqs == 0 && pool_pending(s) == 0) break;
+            if (s->n_reqs == 0 && pool_pending(s) == 0) {
+                LOG_INFO(MOD, "every request is answered");
+                break;
+            }
             uint64_t now = rouse_now_ns();
             if (now >= s->stop_deadline_ns && !failed_rest) {
+                LOG_WARN(MOD, "grace period over: %d request(s) still waiting get 503",
+                         pool_pending(s));
                 pool_fail_all(s, "server is shutting down");
                 failed_rest = true;
             }
             /* Whatever MHD still holds after the grace period plus a second is
              * a connection that stopped reading: give up on it. */
-            if (now >= s->stop_deadline_ns + 1000000000ull) break;
+            if (now >= s->stop_deadline_ns + 1000000000ull) {
+                LOG_WARN(MOD, "grace period over: leaving %d connection(s) behind", s->n_reqs);
+                break;
+            }
         }
     }
     pool_stop_all(s);

@@ -307,6 +307,24 @@ static int start_instance(server *s, vpool *vp)
     return rc;
 }
 
+/* Makes room under the global cap: stops the instance of another pool that
+ * has been idle the longest (never below that pool's min). */
+static bool evict_idle(server *s, const vpool *for_vp)
+{
+    instance *victim = NULL;
+    for (instance *i = s->instances; i; i = i->next) {
+        if (!i->vp || i->vp == for_vp || i->state != INST_READY || i->n_inflight > 0) continue;
+        if (i->vp->n_instances <= i->vp->cfg.scaling.min) continue;
+        if (!victim || i->idle_since_ns < victim->idle_since_ns) victim = i;
+    }
+    if (!victim) return false;
+    LOG_INFO(MOD, "function %s v%" PRId64 ": stopping idle instance %d to make room",
+             victim->vp->name, victim->vp->version, (int)victim->pid);
+    inst_uncount(s, victim);
+    inst_close_socket(s, victim);
+    return true;
+}
+
 /* Moves waiting calls to free slots, and starts instances while the queue
  * holds more than the capacity on its way. */
 static void pump(server *s, vpool *vp)
@@ -323,6 +341,7 @@ static void pump(server *s, vpool *vp)
     while (vp->queue) {
         pool_view v = view_of(s, vp);
         v.n_queued--; /* the policy asks about the newest waiting call */
+        if (pool_blocked_by_global_cap(&v) && evict_idle(s, vp)) v = view_of(s, vp), v.n_queued--;
         if (pool_decide(&v) != POOL_START_QUEUE) break;
         if (start_instance(s, vp) < 0) {
             if (vp->n_instances == 0)
@@ -565,7 +584,8 @@ static void on_exit_status(server *s, instance *inst, int wstatus)
         validator_done(s, inst, 400, msg);
     }
     call *c = inst_take_inflight(inst);
-    bool clean = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
+    /* A load failure was already reported with its message. */
+    bool clean = (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) || inst->fail_msg[0];
     if (c || !clean) {
         LOG_WARN(MOD, "instance %d %s (%s)", (int)inst->pid,
                  inst->killed_timeout ? "killed after a timeout" : "ended", how);

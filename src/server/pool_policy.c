@@ -14,6 +14,13 @@ pool_decision pool_decide(const pool_view *v)
     return POOL_QUEUE;
 }
 
+bool pool_blocked_by_global_cap(const pool_view *v)
+{
+    int incoming = v->n_starting * v->concurrency;
+    return v->n_queued + 1 > incoming + v->free_slots && v->n_instances < v->max &&
+           v->global_instances >= v->global_max;
+}
+
 bool pool_should_stop_idle(int n_instances, int min, long long idle_ms, long long idle_timeout_ms)
 {
     return n_instances > min && idle_ms >= idle_timeout_ms;

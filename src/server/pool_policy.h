@@ -30,6 +30,11 @@ typedef enum pool_decision {
 /* What to do with one new request. */
 pool_decision pool_decide(const pool_view *v);
 
+/* Whether the pool would start an instance for its newest waiting request
+ * if only the global cap allowed it (then an idle instance of another pool
+ * may make room). */
+bool pool_blocked_by_global_cap(const pool_view *v);
+
 /* Whether a ready instance idle for idle_ms should stop, given the pool's
  * instance count, scaling.min and scaling.idle_timeout_ms. */
 bool pool_should_stop_idle(int n_instances, int min, long long idle_ms, long long idle_timeout_ms);

@@ -66,6 +66,7 @@ int ipc_recv(int sock, ipc_msg *m, int *body_fd, rouse_errbuf *eb)
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return ROUSE_EBUSY;
+        if (errno == ECONNRESET) return rouse_err_set(eb, ROUSE_ENOTFOUND, "the peer is gone");
         return rouse_err_set(eb, ROUSE_EIO, "cannot read the instance socket: %s", strerror(errno));
     }
     /* Collect every passed descriptor first so that none leaks on a bad packet. */
