@@ -274,8 +274,8 @@ int eng_plan_file_read(const void *buf, size_t len, eng_plan_file *pf, rouse_err
     }
     g->values = calloc((size_t)n_values + 1, sizeof(*g->values));
     g->nodes = calloc((size_t)n_nodes + 1, sizeof(*g->nodes));
-    g->inputs = calloc((size_t)n_inputs + 1, sizeof(int));
-    g->outputs = calloc((size_t)n_outputs + 1, sizeof(int));
+    g->inputs = rouse_arena_calloc(&g->arena, (size_t)n_inputs + 1, sizeof(int), 8);
+    g->outputs = rouse_arena_calloc(&g->arena, (size_t)n_outputs + 1, sizeof(int), 8);
     if (!g->values || !g->nodes || !g->inputs || !g->outputs) {
         c.rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
         goto out_fail;
