@@ -141,6 +141,17 @@ static void open_creates_schema(void **state)
     assert_int_equal(store_open(file, &s, &eb), ROUSE_EIO);
     assert_non_null(strstr(eb.msg, "plain"));
     assert_int_equal(store_open("", &s, &eb), ROUSE_EINVAL);
+
+    /* A rouse.db that is not a database. */
+    char junk_dir[300], junk[400];
+    snprintf(junk_dir, sizeof(junk_dir), "%s/junk", base);
+    assert_int_equal(mkdir(junk_dir, 0755), 0);
+    snprintf(junk, sizeof(junk), "%s/rouse.db", junk_dir);
+    fp = fopen(junk, "w");
+    for (int i = 0; i < 200; i++) fputs("this is not a database ", fp);
+    fclose(fp);
+    assert_int_equal(store_open(junk_dir, &s, &eb), ROUSE_EFORMAT);
+    assert_non_null(strstr(eb.msg, "not a database"));
     testdir_remove(base);
 }
 
