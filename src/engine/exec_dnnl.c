@@ -158,14 +158,13 @@ static int reorder_const(eng_plan *p, const eng_node *n, int value, const dnnl_m
         const eng_packed *pk = &p->packed->items[i];
         if (pk->value != value) continue;
         const dnnl_memory_desc_t *md = pk->md;
-        if (dnnl_memory_desc_equal(md, to)) {
+        if (dnnl_memory_desc_equal(md, to) && dnnl_memory_desc_get_size(to) == pk->size) {
             if (plan_fixed_mem(p, to, (void *)pk->data, out) < 0)
                 return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a memory");
             return 0;
         }
-        /* Another layout (other shapes than compiled for): reorder from it. */
-        from = md;
-        data = pk->data;
+        /* Another layout (other shapes than compiled for): the plain copy
+         * below is the source; a stored layout is never trusted as one. */
         break;
     }
     size_t sz = dnnl_memory_desc_get_size(to);
