@@ -35,7 +35,7 @@ test-asan: setup
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS) -LE nosan
 
 run: build
-	./$(BUILD)/rouse --help
+	@scripts/run-demo ./$(BUILD)/rouse
 
 fuzz:
 	@scripts/setup fuzz

@@ -33,6 +33,17 @@ int cli_serve_main(int argc, char **argv);
 void cli_serve_usage(FILE *out);
 int cli_instance_main(int argc, char **argv);
 void cli_instance_usage(FILE *out);
+/* Client commands of a running server (cli_client.c). */
+int cli_deploy_main(int argc, char **argv);
+void cli_deploy_usage(FILE *out);
+int cli_invoke_main(int argc, char **argv);
+void cli_invoke_usage(FILE *out);
+int cli_ls_main(int argc, char **argv);
+void cli_ls_usage(FILE *out);
+int cli_status_main(int argc, char **argv);
+void cli_status_usage(FILE *out);
+int cli_rollback_main(int argc, char **argv);
+void cli_rollback_usage(FILE *out);
 
 /* rouse compile */
 int cli_compile_main(int argc, char **argv);

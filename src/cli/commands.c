@@ -22,6 +22,13 @@ const cli_command cli_commands[] = {
     {"compile", "compile an .onnx model into a plan that loads in a millisecond", cli_compile_main,
      cli_compile_usage},
     {"serve", "run the daemon: HTTP API and instances", cli_serve_main, cli_serve_usage},
+    {"deploy", "upload a model and deploy it as a function", cli_deploy_main, cli_deploy_usage},
+    {"invoke", "call a function and print its response", cli_invoke_main, cli_invoke_usage},
+    {"ls", "list the deployed functions", cli_ls_main, cli_ls_usage},
+    {"status", "show a function's versions, aliases and instances", cli_status_main,
+     cli_status_usage},
+    {"rollback", "move a function back to its previous version", cli_rollback_main,
+     cli_rollback_usage},
     {"version", "print the version", version_main, version_usage},
     {"__instance", NULL, cli_instance_main, cli_instance_usage}, /* started by serve */
     {NULL, NULL, NULL, NULL},
