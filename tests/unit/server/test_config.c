@@ -1,0 +1,95 @@
+/*
+ * Function config: defaults, field-level messages, canonical form.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "server/config.h"
+
+#define DIGEST "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static int parse(const char *json, fn_config *c, rouse_errbuf *eb)
+{
+    rouse_errbuf_clear(eb);
+    return fn_config_parse(json, strlen(json), c, eb);
+}
+
+static void test_defaults_and_canonical(void **state)
+{
+    (void)state;
+    fn_config c;
+    rouse_errbuf eb;
+    assert_int_equal(parse("{\"model\":\"" DIGEST "\"}", &c, &eb), 0);
+    assert_int_equal(c.memory_mb, 512);
+    assert_int_equal(c.timeout_ms, 30000);
+    assert_int_equal(c.scaling.min, 0);
+    assert_int_equal(c.scaling.max, 4);
+    assert_int_equal(c.scaling.concurrency, 1);
+    assert_int_equal(c.scaling.queue_depth, 64);
+    rouse_buf a, b;
+    rouse_buf_init(&a);
+    rouse_buf_init(&b);
+    assert_int_equal(fn_config_write(&c, &a), 0);
+    assert_string_equal(a.data,
+                        "{\"model\":\"" DIGEST "\",\"runtime\":\"onnx\",\"memory_mb\":512,"
+                        "\"timeout_ms\":30000,\"scaling\":{\"min\":0,\"max\":4,\"concurrency\":1,"
+                        "\"idle_timeout_ms\":60000,\"template_ttl_ms\":600000,\"queue_depth\":64},"
+                        "\"batching\":{\"max_batch\":8,\"max_delay_us\":2000}}");
+    /* Same meaning, other spelling: same canonical bytes; and it round-trips. */
+    fn_config d;
+    assert_int_equal(parse("{\"scaling\":{\"max\":4},\"runtime\":\"onnx\",\"model\":\"" DIGEST
+                           "\",\"timeout_ms\":30000}",
+                           &d, &eb),
+                     0);
+    assert_int_equal(fn_config_write(&d, &b), 0);
+    assert_string_equal(a.data, b.data);
+    assert_int_equal(parse(a.data, &d, &eb), 0);
+    assert_memory_equal(&c, &d, sizeof(c));
+    rouse_buf_fini(&a);
+    rouse_buf_fini(&b);
+}
+
+static void test_field_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json;
+        const char *needle;
+    } cases[] = {
+        {"{}", "model: missing"},
+        {"[]", "JSON object"},
+        {"{\"model\":", "not valid JSON"},
+        {"{\"model\":\"sha256:abc\"}", "model:"},
+        {"{\"model\":\"" DIGEST "\",\"runtime\":\"tf\"}", "runtime"},
+        {"{\"model\":\"" DIGEST "\",\"memory\":1}", "memory: unknown field"},
+        {"{\"model\":\"" DIGEST "\",\"timeout_ms\":0}", "timeout_ms: must be an integer"},
+        {"{\"model\":\"" DIGEST "\",\"timeout_ms\":1.5}", "timeout_ms"},
+        {"{\"model\":\"" DIGEST "\",\"timeout_ms\":\"5\"}", "timeout_ms"},
+        {"{\"model\":\"" DIGEST "\",\"scaling\":{\"max\":0}}", "scaling.max"},
+        {"{\"model\":\"" DIGEST "\",\"scaling\":{\"maxx\":1}}", "scaling.maxx: unknown field"},
+        {"{\"model\":\"" DIGEST "\",\"scaling\":3}", "scaling: must be an object"},
+        {"{\"model\":\"" DIGEST "\",\"scaling\":{\"min\":5,\"max\":2}}", "scaling.min"},
+        {"{\"model\":\"" DIGEST "\",\"batching\":{\"max_batch\":0}}", "batching.max_batch"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fn_config c;
+        rouse_errbuf eb;
+        assert_int_equal(parse(cases[i].json, &c, &eb), ROUSE_EINVAL);
+        if (!strstr(eb.msg, cases[i].needle))
+            fail_msg("%s: message '%s' lacks '%s'", cases[i].json, eb.msg, cases[i].needle);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_and_canonical),
+        cmocka_unit_test(test_field_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,80 @@
+/*
+ * Route matching: a table of (method, path) -> route and parameters.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "server/server_int.h"
+
+static void test_table(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *method, *path;
+        route_id id;
+        const char *name, *ver, *alias, *digest;
+    } cases[] = {
+        {"GET", "/v2/health/live", R_HEALTH_LIVE, "", "", "", ""},
+        {"GET", "/v2/health/ready", R_HEALTH_READY, "", "", "", ""},
+        {"GET", "/v2", R_SERVER_META, "", "", "", ""},
+        {"GET", "/v2/", R_SERVER_META, "", "", "", ""},
+        {"GET", "/v2/models/digits", R_MODEL_META, "digits", "", "", ""},
+        {"GET", "/v2/models/digits/ready", R_MODEL_READY, "digits", "", "", ""},
+        {"POST", "/v2/models/digits/infer", R_INFER, "digits", "", "", ""},
+        {"POST", "/v2/models/digits/versions/3/infer", R_INFER, "digits", "3", "", ""},
+        {"POST", "/v2/models/digits/versions/canary/infer", R_INFER, "digits", "canary", "", ""},
+        {"GET", "/v2/models/digits/versions/2", R_MODEL_META, "digits", "2", "", ""},
+        {"GET", "/v2/models/digits/infer", R_NOT_ALLOWED, "digits", "", "", ""},
+        {"POST", "/v1/blobs", R_BLOB_POST, "", "", "", ""},
+        {"HEAD", "/v1/blobs/sha256:ab", R_BLOB_HEAD, "", "", "", "sha256:ab"},
+        {"GET", "/v1/functions", R_FN_LIST, "", "", "", ""},
+        {"PUT", "/v1/functions/f", R_FN_PUT, "f", "", "", ""},
+        {"GET", "/v1/functions/f", R_FN_GET, "f", "", "", ""},
+        {"DELETE", "/v1/functions/f", R_FN_DELETE, "f", "", "", ""},
+        {"POST", "/v1/functions/f", R_NOT_ALLOWED, "f", "", "", ""},
+        {"POST", "/v1/functions/f/rollback", R_FN_ROLLBACK, "f", "", "", ""},
+        {"PUT", "/v1/functions/f/aliases/canary", R_ALIAS_PUT, "f", "", "canary", ""},
+        {"GET", "/", R_NONE, "", "", "", ""},
+        {"GET", "/v3/x", R_NONE, "", "", "", ""},
+        {"GET", "/v2/models/a/b/c/d/e/f/g/h/i", R_NONE, "", "", "", ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        route r;
+        route_match(cases[i].method, cases[i].path, &r);
+        if (r.id != cases[i].id) fail_msg("%s %s: route %d", cases[i].method, cases[i].path, r.id);
+        if (r.id == R_NONE) continue;
+        assert_string_equal(r.name, cases[i].name);
+        assert_string_equal(r.ver, cases[i].ver);
+        assert_string_equal(r.alias, cases[i].alias);
+        assert_string_equal(r.digest, cases[i].digest);
+        assert_false(r.param_too_long);
+    }
+}
+
+static void test_long_names(void **state)
+{
+    (void)state;
+    char path[400];
+    memset(path, 0, sizeof(path));
+    strcpy(path, "/v2/models/");
+    memset(path + strlen(path), 'a', 200);
+    strcat(path, "/infer");
+    route r;
+    route_match("POST", path, &r);
+    assert_int_equal(r.id, R_INFER);
+    assert_true(r.param_too_long);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_long_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
