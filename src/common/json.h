@@ -7,6 +7,11 @@
  * the last), and reports the byte offset and the reason of the first error
  * ("at byte 17: expected ',' or '}'"). All nodes and decoded strings live in
  * a caller-provided arena, freed in one call.
+ *
+ * Numbers with up to 19 significant digits and small exponents (what tensor
+ * data is made of) convert without allocation or locale; longer ones go
+ * through strtod, and the writer through printf, both of which assume the
+ * "C" locale's decimal point: rouse never calls setlocale().
  */
 #ifndef ROUSE_COMMON_JSON_H
 #define ROUSE_COMMON_JSON_H
