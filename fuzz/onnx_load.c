@@ -1,14 +1,17 @@
 /*
- * libFuzzer target for the ONNX decoder: the bytes are decoded as a
- * ModelProto and as a standalone TensorProto. On success every string is
- * walked and every tensor payload touched at both ends, so that ASan reports
- * any pointer the decoder hands out beyond its buffer.
+ * libFuzzer target for loading ONNX models: the bytes are decoded as a
+ * ModelProto and as a standalone TensorProto, and loaded through the public
+ * engine API (graph building, attribute parsing, optimization with constant
+ * folding). On success every string is walked and every tensor payload
+ * touched at both ends, so that ASan reports any pointer handed out beyond
+ * its buffer.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "engine/onnx/onnx.h"
+#include "rouse/engine.h"
 
 /* Folds bytes into a value the optimizer cannot drop. */
 static size_t touch(const void *p, size_t n)
@@ -79,6 +82,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (onnx_model_decode(data, size, &m, &eb) == 0) {
         sink += touch_model(&m);
         onnx_model_fini(&m);
+        rouse_model *model;
+        if (rouse_model_load_memory(data, size, &model, &eb) == 0) {
+            for (int i = 0; i < rouse_model_n_inputs(model); i++) {
+                rouse_tensor_info info;
+                if (rouse_model_input(model, i, &info) == 0) sink += strlen(info.name);
+            }
+            rouse_model_destroy(model);
+        }
     }
 
     rouse_arena arena;

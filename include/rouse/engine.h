@@ -73,6 +73,33 @@ int rouse_model_load_memory(const void *buf, size_t len, rouse_model **out, rous
 
 void rouse_model_destroy(rouse_model *m);
 
+/* --- compiled plans ---------------------------------------------------------
+ * `rouse_model_compile` writes what loading and preparing work out once (the
+ * optimized graph, weights already in the kernels' layouts) to a plan file;
+ * `rouse_model_open_plan` maps it read-only and reads only its metadata, so
+ * opening costs O(nodes) whatever the weights weigh, and processes that open
+ * the same plan share its pages. rouse_session_create then only creates the
+ * kernels. Outputs are bit-identical to running the .onnx in the same build. */
+
+/* Writes a plan for m (loaded from ONNX) to path, atomically. */
+int rouse_model_compile(rouse_model *m, const char *path, rouse_errbuf *eb);
+
+/* Opens a plan. ROUSE_EMISMATCH when it was made for another CPU, oneDNN
+ * version or format (recompile from the .onnx); ROUSE_EFORMAT when damaged.
+ * Owned: free with rouse_model_destroy. */
+int rouse_model_open_plan(const char *path, rouse_model **out, rouse_errbuf *eb);
+/* Same from memory; buf is borrowed and must outlive the model. */
+int rouse_model_open_plan_memory(const void *buf, size_t len, rouse_model **out, rouse_errbuf *eb);
+
+/* Loads onnx_path through a plan cache: <cache_dir>/<sha256 of the file>.plan
+ * is opened when valid, else compiled (and written) first. *from_cache says
+ * which happened. */
+int rouse_model_load_cached(const char *onnx_path, const char *cache_dir, rouse_model **out,
+                            int *from_cache, rouse_errbuf *eb);
+
+/* sha256 of the source .onnx bytes (recorded in a plan). */
+int rouse_model_source_sha256(const rouse_model *m, uint8_t out[32]);
+
 int rouse_model_n_inputs(const rouse_model *m);
 int rouse_model_n_outputs(const rouse_model *m);
 /* 0, or ROUSE_ERANGE for a bad index. */

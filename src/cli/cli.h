@@ -30,4 +30,8 @@ int cli_wants_help(int argc, char **argv);
 int cli_run_main(int argc, char **argv);
 void cli_run_usage(FILE *out);
 
+/* rouse compile */
+int cli_compile_main(int argc, char **argv);
+void cli_compile_usage(FILE *out);
+
 #endif

@@ -30,7 +30,7 @@
 
 #define RUN_MAX_INPUTS 64
 #define RUN_DEFAULT_SEED 42
-#define RUN_SUMMARY_VALUES 5
+#define RUN_SUMMARY_VALUES 10 /* all of a 10-class output, for a quick argmax */
 
 typedef struct run_input_arg {
     const char *name; /* NULL when given as a bare FILE */
@@ -45,18 +45,20 @@ typedef struct run_opts {
     long warmup; /* -1: default (2 when repeating) */
     long threads;
     uint64_t seed;
+    const char *plan_cache; /* --plan-cache DIR, or NULL */
 } run_opts;
 
 void cli_run_usage(FILE *out)
 {
     fprintf(out,
-            "usage: rouse run MODEL.onnx [--input NAME=FILE]... [--repeat N] [--warmup W]\n"
-            "                 [--threads T] [--seed S]\n"
-            "       rouse run DIR [--threads T]\n\n"
+            "usage: rouse run MODEL.onnx|MODEL.plan [--input NAME=FILE]... [--repeat N]\n"
+            "                 [--warmup W] [--threads T] [--seed S] [--plan-cache DIR]\n"
+            "       rouse run DIR [--threads T] [--plan-cache DIR]\n\n"
             "Runs a model on this machine with the engine alone (no daemon).\n\n"
-            "With MODEL.onnx, prints `load_ms <x>` (model load plus session creation:\n"
-            "decoding, optimizing and preparing kernels), `first_run_ms <x>`, and for each\n"
-            "output its name, type, shape, min, max, mean and first values.\n\n"
+            "With a model, prints `load_ms <x>` (reading the model: decoding and optimizing\n"
+            "an .onnx, or mapping a compiled .plan), `prepare_ms <x>` (creating the\n"
+            "kernels), `first_run_ms <x>`, and for each output its name, type, shape, min,\n"
+            "max, mean and first values.\n\n"
             "  --input NAME=FILE  feed input NAME from FILE: a .npy array (little-endian,\n"
             "                     C order) or an ONNX TensorProto .pb. A bare FILE feeds the\n"
             "                     input its TensorProto names, else the next unfed input.\n"
@@ -66,7 +68,9 @@ void cli_run_usage(FILE *out)
             "                     `latency_ms min=<x> median=<x> p99=<x> runs=<N> threads=<T>`\n"
             "  --warmup W         untimed runs before the timed ones (default 2 with --repeat)\n"
             "  --threads T        kernel threads (default 1)\n"
-            "  --seed S           seed of the random inputs (default %d)\n\n"
+            "  --seed S           seed of the random inputs (default %d)\n"
+            "  --plan-cache DIR   run an .onnx through its compiled plan DIR/<sha256>.plan,\n"
+            "                     compiling it first when missing or stale\n\n"
             "With DIR, an ONNX backend-test folder (model.onnx and test_data_set_*/ holding\n"
             "input_N.pb and output_N.pb), runs every test set and prints one line per set:\n"
             "`test_data_set_K: PASS max_abs=<x> max_rel=<x>` or `... FAIL <reason>`. An\n"
@@ -84,13 +88,10 @@ static int usage_error(const char *fmt, const char *arg)
     return CLI_EXIT_USAGE;
 }
 
-static int fail(const char *what, const rouse_errbuf *eb)
+/* Engine and file errors: their messages already name the file, node or input. */
+static int fail(const rouse_errbuf *eb)
 {
-    if (what)
-        fprintf(stderr, "rouse run: %s: %s\n", what,
-                eb->msg[0] ? eb->msg : rouse_strerror(eb->code));
-    else
-        fprintf(stderr, "rouse run: %s\n", eb->msg[0] ? eb->msg : rouse_strerror(eb->code));
+    fprintf(stderr, "rouse run: %s\n", eb->msg[0] ? eb->msg : rouse_strerror(eb->code));
     return CLI_EXIT_FAIL;
 }
 
@@ -162,6 +163,9 @@ static int parse_args(int argc, char **argv, run_opts *o)
             if (!parse_long(v, 1, 1024, &num))
                 return usage_error("--threads wants a count in 1..1024, not '%s'", v ? v : "");
             o->threads = num;
+        } else if (opt_value(argc, argv, &i, "--plan-cache", &v)) {
+            if (!v || !*v) return usage_error("%s needs a folder", "--plan-cache");
+            o->plan_cache = v;
         } else if (opt_value(argc, argv, &i, "--seed", &v)) {
             if (!parse_long(v, 0, LONG_MAX, &num))
                 return usage_error("--seed wants a non-negative integer, not '%s'", v ? v : "");
@@ -429,6 +433,40 @@ static int build_inputs(const rouse_model *m, const run_opts *o, cli_tensor *fee
     return 0;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Reads the model (a plan, an .onnx, or an .onnx through the plan cache) and
+ * prepares a session, printing load_ms and prepare_ms. */
+static int open_and_prepare(const run_opts *o, const char *path, rouse_model **m,
+                            rouse_session **s, rouse_errbuf *eb)
+{
+    uint64_t t0 = rouse_now_ns();
+    int from_cache = 0, rc;
+    if (ends_with(path, ".plan"))
+        rc = rouse_model_open_plan(path, m, eb);
+    else if (o->plan_cache)
+        rc = rouse_model_load_cached(path, o->plan_cache, m, &from_cache, eb);
+    else
+        rc = rouse_model_load(path, m, eb);
+    if (rc < 0) return rc;
+    printf("load_ms %.3f\n", rouse_ms_since(t0));
+    if (o->plan_cache && !ends_with(path, ".plan"))
+        printf("plan_cache %s\n", from_cache ? "hit" : "compiled");
+    uint64_t t1 = rouse_now_ns();
+    rouse_session_options so = {.threads = (int)o->threads};
+    if ((rc = rouse_session_create(*m, &so, s, eb)) < 0) {
+        rouse_model_destroy(*m);
+        *m = NULL;
+        return rc;
+    }
+    printf("prepare_ms %.3f\n", rouse_ms_since(t1));
+    return 0;
+}
+
 static int run_model(const run_opts *o)
 {
     rouse_errbuf eb;
@@ -441,26 +479,26 @@ static int run_model(const run_opts *o)
     int status = CLI_EXIT_FAIL, n_in = 0;
     memset(feeds, 0, sizeof(feeds));
 
-    uint64_t t0 = rouse_now_ns();
-    if (rouse_model_load(o->target, &m, &eb) < 0) return fail(o->target, &eb);
-    rouse_session_options so = {.threads = (int)o->threads};
-    if (rouse_session_create(m, &so, &s, &eb) < 0) {
-        fail(o->target, &eb);
-        goto out_model;
-    }
-    printf("load_ms %.3f\n", rouse_ms_since(t0));
+    if (open_and_prepare(o, o->target, &m, &s, &eb) < 0) return fail(&eb);
 
     n_in = rouse_model_n_inputs(m);
     if (build_inputs(m, o, feeds, &eb) < 0) {
-        fail(NULL, &eb);
+        fail(&eb);
         goto out_feeds;
     }
-    for (int i = 0; i < n_in; i++)
-        views[i] = cli_tensor_view(&feeds[i], NULL);
+    for (int i = 0; i < n_in; i++) {
+        /* Files name their tensor as they like (.npy not at all): feed by the model's name. */
+        rouse_tensor_info info;
+        if (rouse_model_input(m, i, &info) < 0) {
+            fprintf(stderr, "rouse run: cannot describe model input %d\n", i);
+            goto out_feeds;
+        }
+        views[i] = cli_tensor_view(&feeds[i], info.name);
+    }
 
     uint64_t t1 = rouse_now_ns();
     if (rouse_session_run(s, views, n_in, &eb) < 0) {
-        fail(NULL, &eb);
+        fail(&eb);
         goto out_feeds;
     }
     printf("first_run_ms %.3f\n", rouse_ms_since(t1));
@@ -473,14 +511,14 @@ static int run_model(const run_opts *o)
         }
         for (long r = 0; r < warmup; r++) {
             if (rouse_session_run(s, views, n_in, &eb) < 0) {
-                fail(NULL, &eb);
+                fail(&eb);
                 goto out_lat;
             }
         }
         for (long r = 0; r < o->repeat; r++) {
             uint64_t tr = rouse_now_ns();
             if (rouse_session_run(s, views, n_in, &eb) < 0) {
-                fail(NULL, &eb);
+                fail(&eb);
                 goto out_lat;
             }
             lat[r] = rouse_ms_since(tr);
@@ -504,7 +542,6 @@ out_feeds:
     for (int i = 0; i < n_in && i < RUN_MAX_INPUTS; i++)
         cli_tensor_fini(&feeds[i]);
     rouse_session_destroy(s);
-out_model:
     rouse_model_destroy(m);
     return status;
 }
@@ -528,7 +565,7 @@ static int run_dir(const run_opts *o)
     }
     char **sets = NULL;
     int n_sets = 0, status = CLI_EXIT_FAIL;
-    if (cli_testdata_list_sets(o->target, &sets, &n_sets, &eb) < 0) return fail(NULL, &eb);
+    if (cli_testdata_list_sets(o->target, &sets, &n_sets, &eb) < 0) return fail(&eb);
     if (n_sets == 0) {
         fprintf(stderr, "rouse run: no test_data_set_* folders in %s\n", o->target);
         goto out_sets;
@@ -536,17 +573,10 @@ static int run_dir(const run_opts *o)
 
     rouse_model *m = NULL;
     rouse_session *s = NULL;
-    uint64_t t0 = rouse_now_ns();
-    if (rouse_model_load(model_path, &m, &eb) < 0) {
-        fail(model_path, &eb);
+    if (open_and_prepare(o, model_path, &m, &s, &eb) < 0) {
+        fail(&eb);
         goto out_sets;
     }
-    rouse_session_options so = {.threads = (int)o->threads};
-    if (rouse_session_create(m, &so, &s, &eb) < 0) {
-        fail(model_path, &eb);
-        goto out_model;
-    }
-    printf("load_ms %.3f\n", rouse_ms_since(t0));
 
     int n_fail = 0;
     for (int i = 0; i < n_sets; i++) {
@@ -570,7 +600,6 @@ static int run_dir(const run_opts *o)
     }
     status = n_fail ? CLI_EXIT_FAIL : CLI_EXIT_OK;
     rouse_session_destroy(s);
-out_model:
     rouse_model_destroy(m);
 out_sets:
     cli_testdata_free_list(sets, n_sets);

@@ -19,6 +19,8 @@ const cli_command cli_commands[] = {
     {"help", "show help for rouse or one of its commands", help_main, help_usage},
     {"run", "run a model with the engine alone: outputs, timings, test sets", cli_run_main,
      cli_run_usage},
+    {"compile", "compile an .onnx model into a plan that loads in a millisecond", cli_compile_main,
+     cli_compile_usage},
     {"version", "print the version", version_main, version_usage},
     {NULL, NULL, NULL, NULL},
 };

@@ -31,28 +31,42 @@ void cli_tensor_fini(cli_tensor *t)
     memset(t, 0, sizeof(*t));
 }
 
-int cli_tensor_alloc(cli_tensor *t, const char *name, int dtype, int rank, const int64_t *shape,
-                     rouse_errbuf *eb)
+/* Byte size of a dense tensor; ROUSE_ETOOBIG on overflow. Checked before any
+ * allocation so that a header claiming a huge shape costs nothing. */
+static int shape_nbytes(int dtype, int rank, const int64_t *shape, size_t *nbytes, rouse_errbuf *eb)
 {
-    memset(t, 0, sizeof(*t));
     size_t es = rouse_dtype_size(dtype);
     if (es == 0)
         return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "element type %d has no fixed size", dtype);
     if (rank < 0 || rank > ROUSE_MAX_RANK)
         return rouse_err_set(eb, ROUSE_ERANGE, "rank %d is outside 0..%d", rank, ROUSE_MAX_RANK);
-    size_t n = 1;
+    size_t n = es;
     for (int i = 0; i < rank; i++) {
         if (shape[i] < 0)
             return rouse_err_set(eb, ROUSE_EINVAL, "dimension %d is negative (%lld)", i,
                                  (long long)shape[i]);
-        if (shape[i] && n > SIZE_MAX / es / (size_t)shape[i])
+        if (shape[i] && n > SIZE_MAX / (size_t)shape[i])
             return rouse_err_set(eb, ROUSE_ETOOBIG, "tensor of that shape is too large");
         n *= (size_t)shape[i];
-        t->shape[i] = shape[i];
     }
+    *nbytes = n;
+    return 0;
+}
+
+int cli_tensor_alloc(cli_tensor *t, const char *name, int dtype, int rank, const int64_t *shape,
+                     rouse_errbuf *eb)
+{
+    memset(t, 0, sizeof(*t));
+    size_t nbytes;
+    int rc = shape_nbytes(dtype, rank, shape, &nbytes, eb);
+    if (rc < 0) return rc;
+    if (nbytes > SIZE_MAX - TENSOR_ALIGN)
+        return rouse_err_set(eb, ROUSE_ETOOBIG, "tensor of that shape is too large");
     t->dtype = dtype;
     t->rank = rank;
-    t->nbytes = n * es;
+    for (int i = 0; i < rank; i++)
+        t->shape[i] = shape[i];
+    t->nbytes = nbytes;
     /* aligned_alloc wants a size that is a multiple of the alignment. */
     size_t cap = (t->nbytes + TENSOR_ALIGN - 1) / TENSOR_ALIGN * TENSOR_ALIGN;
     if (cap == 0) cap = TENSOR_ALIGN;
@@ -301,15 +315,13 @@ int cli_npy_parse(const uint8_t *buf, size_t len, cli_tensor *out, rouse_errbuf 
         return rouse_err_set(eb, ROUSE_EUNSUPPORTED,
                              "npy: Fortran-order arrays are not supported; save with "
                              "np.ascontiguousarray(a)");
-    if ((rc = cli_tensor_alloc(out, "", dtype, rank, shape, eb)) < 0) return rc;
-    size_t data_len = len - off - hlen;
-    if (data_len != out->nbytes) {
-        size_t want = out->nbytes;
-        cli_tensor_fini(out);
+    size_t want, data_len = len - off - hlen;
+    if ((rc = shape_nbytes(dtype, rank, shape, &want, eb)) < 0) return rc;
+    if (data_len != want)
         return rouse_err_set(
             eb, ROUSE_EFORMAT, "npy: %s data: the shape needs %zu bytes, the file holds %zu",
             data_len < want ? "truncated" : "unexpected bytes after the", want, data_len);
-    }
+    if ((rc = cli_tensor_alloc(out, "", dtype, rank, shape, eb)) < 0) return rc;
     memcpy(out->data, buf + off + hlen, out->nbytes);
     return 0;
 }
@@ -332,13 +344,14 @@ int cli_pb_parse(const uint8_t *buf, size_t len, cli_tensor *out, rouse_errbuf *
                            t.name, rouse_dtype_name(t.data_type), (int)t.data_type);
         goto out_arena;
     }
-    if ((rc = cli_tensor_alloc(out, t.name, t.data_type, t.n_dims, t.dims, eb)) < 0) goto out_arena;
-    if (t.nbytes != out->nbytes) {
+    size_t want;
+    if ((rc = shape_nbytes(t.data_type, t.n_dims, t.dims, &want, eb)) < 0) goto out_arena;
+    if (t.nbytes != want) {
         rc = rouse_err_set(eb, ROUSE_EFORMAT, "TensorProto '%s': %zu data bytes for %zu expected",
-                           t.name, t.nbytes, out->nbytes);
-        cli_tensor_fini(out);
+                           t.name, t.nbytes, want);
         goto out_arena;
     }
+    if ((rc = cli_tensor_alloc(out, t.name, t.data_type, t.n_dims, t.dims, eb)) < 0) goto out_arena;
     if (t.nbytes) memcpy(out->data, t.data, t.nbytes);
 out_arena:
     rouse_arena_fini(&arena);

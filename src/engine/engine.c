@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <omp.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -23,15 +25,23 @@
 #include "engine/graph.h"
 #include "engine/onnx/onnx.h"
 #include "engine/optimize.h"
+#include "engine/plan_file.h"
+#include "common/log.h"
+#include "common/sha256.h"
 
 struct rouse_model {
     void *map; /* mmap of the file, or NULL for a borrowed buffer */
     size_t map_len;
+    const void *src; /* the ONNX bytes (NULL for a compiled plan) */
+    size_t src_len;
+    bool from_plan;
+    uint8_t plan_sha256[32]; /* source digest recorded in the plan */
     onnx_model onnx;
     eng_graph graph;
     rouse_tensor_info *inputs, *outputs;
     int64_t *shapes; /* backing store of the infos' shapes */
     bool *value_matters; /* per input: values feed shape inference */
+    eng_packed_set packed; /* weights in kernel layouts (compiled plans) */
 };
 
 struct rouse_session {
@@ -88,6 +98,8 @@ int rouse_model_load_memory(const void *buf, size_t len, rouse_model **out, rous
 {
     rouse_model *m = calloc(1, sizeof(*m));
     if (!m) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    m->src = buf;
+    m->src_len = len;
     int rc = onnx_model_decode(buf, len, &m->onnx, eb);
     if (rc < 0) {
         free(m);
@@ -174,6 +186,162 @@ int rouse_model_output(const rouse_model *m, int i, rouse_tensor_info *out)
     return 0;
 }
 
+/* --- compiled plans ----------------------------------------------------------------------- */
+
+static int map_file(const char *path, void **map, size_t *len, rouse_errbuf *eb)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return rouse_err_set(eb, errno == ENOENT ? ROUSE_ENOTFOUND : ROUSE_EIO, "%s: %s", path,
+                             strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return rouse_err_set(eb, ROUSE_EIO, "%s: not a regular file", path);
+    }
+    if (sb.st_size == 0) {
+        close(fd);
+        return rouse_err_set(eb, ROUSE_EFORMAT, "%s: empty file", path);
+    }
+    *len = (size_t)sb.st_size;
+    /* Shared and read-only: every process that opens the same file uses the
+     * same physical pages. */
+    *map = mmap(NULL, *len, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (*map == MAP_FAILED) return rouse_err_set(eb, ROUSE_EIO, "%s: mmap: %s", path, strerror(errno));
+    return 0;
+}
+
+int rouse_model_open_plan_memory(const void *buf, size_t len, rouse_model **out, rouse_errbuf *eb)
+{
+    rouse_model *m = calloc(1, sizeof(*m));
+    if (!m) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    eng_plan_file pf;
+    int rc = eng_plan_file_read(buf, len, &pf, eb);
+    if (rc < 0) {
+        free(m);
+        return rc;
+    }
+    m->graph = pf.graph; /* the model owns the graph (and the arena with the layouts) now */
+    m->packed.n = pf.n_packed;
+    m->packed.items = pf.packed;
+    m->from_plan = true;
+    memcpy(m->plan_sha256, pf.model_sha256, 32);
+    if ((rc = fill_info(m, eb)) < 0) {
+        rouse_model_destroy(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+int rouse_model_open_plan(const char *path, rouse_model **out, rouse_errbuf *eb)
+{
+    void *map = NULL;
+    size_t len = 0;
+    int rc = map_file(path, &map, &len, eb);
+    if (rc < 0) return rc;
+    rouse_model *m;
+    if ((rc = rouse_model_open_plan_memory(map, len, &m, eb)) < 0) {
+        munmap(map, len);
+        return rouse_err_wrap(eb, rc, "%s", path);
+    }
+    m->map = map;
+    m->map_len = len;
+    *out = m;
+    return 0;
+}
+
+int rouse_model_source_sha256(const rouse_model *m, uint8_t out[32])
+{
+    if (m->from_plan) {
+        memcpy(out, m->plan_sha256, 32);
+        return 0;
+    }
+    return rouse_sha256_digest(m->src, m->src_len, out);
+}
+
+/* Defined with the sessions below. */
+static int session_create_for(rouse_model *m, const rouse_session_options *opts,
+                              const eng_tensor *shapes, rouse_session **out, rouse_errbuf *eb);
+static const eng_plan *session_plan(const rouse_session *s);
+
+int rouse_model_compile(rouse_model *m, const char *path, rouse_errbuf *eb)
+{
+    if (m->from_plan)
+        return rouse_err_set(eb, ROUSE_ESTATE, "compile needs a model loaded from ONNX");
+    uint8_t sha[32];
+    int rc = rouse_model_source_sha256(m, sha);
+    if (rc < 0) return rouse_err_set(eb, rc, "cannot hash the model");
+
+    /* Prepare once for the declared shapes (a dynamic dim counts as 1) so the
+     * file carries the weights in the layouts the kernels chose. */
+    const eng_graph *g = &m->graph;
+    eng_tensor *shapes = calloc((size_t)g->n_inputs + 1, sizeof(*shapes));
+    if (!shapes) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    bool preparable = true;
+    for (int i = 0; i < g->n_inputs; i++) {
+        const rouse_tensor_info *ti = &m->inputs[i];
+        preparable &= ti->rank >= 0 && !m->value_matters[i];
+        shapes[i].dtype = ti->dtype;
+        shapes[i].rank = ti->rank < 0 ? 0 : ti->rank;
+        for (int k = 0; k < ti->rank; k++) shapes[i].shape[k] = ti->shape[k] < 0 ? 1 : ti->shape[k];
+    }
+    rouse_session *s = NULL;
+    eng_packed_set made = {0, NULL};
+    if (preparable) {
+        rc = session_create_for(m, NULL, shapes, &s, eb);
+        if (rc < 0) {
+            free(shapes);
+            return rc;
+        }
+        eng_plan_get_made(session_plan(s), &made);
+    }
+    rc = eng_plan_file_write(path, g, sha, &made, eb);
+    rouse_session_destroy(s);
+    free(shapes);
+    return rc;
+}
+
+int rouse_model_load_cached(const char *onnx_path, const char *cache_dir, rouse_model **out,
+                            int *from_cache, rouse_errbuf *eb)
+{
+    rouse_model *src;
+    int rc = rouse_model_load(onnx_path, &src, eb);
+    if (rc < 0) return rc;
+    uint8_t sha[32];
+    char hex[65], path[4096];
+    if ((rc = rouse_model_source_sha256(src, sha)) < 0) {
+        rouse_model_destroy(src);
+        return rouse_err_set(eb, rc, "cannot hash %s", onnx_path);
+    }
+    rouse_sha256_hex(sha, hex);
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s.plan", cache_dir, hex) >= sizeof(path)) {
+        rouse_model_destroy(src);
+        return rouse_err_set(eb, ROUSE_EINVAL, "plan cache path too long");
+    }
+    rouse_model *m;
+    rouse_errbuf ignored;
+    rc = rouse_model_open_plan(path, &m, &ignored);
+    if (rc == 0 && memcmp(m->plan_sha256, sha, 32) == 0) {
+        rouse_model_destroy(src);
+        *from_cache = 1;
+        *out = m;
+        return 0;
+    }
+    if (rc == 0) rouse_model_destroy(m);
+    /* Missing, stale (another machine or build) or damaged: compile anew. */
+    *from_cache = 0;
+    if (mkdir(cache_dir, 0755) < 0 && errno != EEXIST) {
+        rouse_model_destroy(src);
+        return rouse_err_set(eb, ROUSE_EIO, "%s: %s", cache_dir, strerror(errno));
+    }
+    rc = rouse_model_compile(src, path, eb);
+    rouse_model_destroy(src);
+    if (rc < 0) return rc;
+    return rouse_model_open_plan(path, out, eb);
+}
+
 /* --- sessions --------------------------------------------------------------------------- */
 
 static void set_threads(const rouse_session *s)
@@ -198,7 +366,7 @@ static int prepare(rouse_session *s, const eng_tensor *inputs, rouse_errbuf *eb)
     const rouse_model *m = s->model;
     drop_plan(s);
     set_threads(s);
-    int rc = eng_plan_create(&m->graph, s->dnnl, inputs, s->reference, &s->plan, eb);
+    int rc = eng_plan_create(&m->graph, s->dnnl, inputs, s->reference, &m->packed, &s->plan, eb);
     if (rc < 0) return rc;
     for (int i = 0; i < m->graph.n_inputs; i++) {
         s->key[i] = inputs[i];
@@ -233,13 +401,28 @@ static bool key_matches(const rouse_session *s, const eng_tensor *inputs)
     return true;
 }
 
-int rouse_session_create(rouse_model *m, const rouse_session_options *opts, rouse_session **out,
-                         rouse_errbuf *eb)
+static const eng_plan *session_plan(const rouse_session *s)
+{
+    return s->plan;
+}
+
+/* A session, prepared now for `shapes` when given (graph input order). */
+static int session_create_for(rouse_model *m, const rouse_session_options *opts,
+                              const eng_tensor *shapes, rouse_session **out, rouse_errbuf *eb)
 {
     rouse_session *s = calloc(1, sizeof(*s));
     if (!s) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     s->model = m;
     s->threads = opts && opts->threads > 0 ? opts->threads : 1;
+    /* More threads than CPUs this process may use would make every barrier
+     * wait for a descheduled thread (tens of times slower, measured). */
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0 && CPU_COUNT(&allowed) > 0 &&
+        s->threads > CPU_COUNT(&allowed)) {
+        LOG_WARN("engine", "%d threads requested, %d CPUs available: using %d", s->threads,
+                 CPU_COUNT(&allowed), CPU_COUNT(&allowed));
+        s->threads = CPU_COUNT(&allowed);
+    }
     s->reference = opts && opts->reference_kernels;
     int n = m->graph.n_inputs;
     s->key = calloc((size_t)n + 1, sizeof(*s->key));
@@ -251,23 +434,32 @@ int rouse_session_create(rouse_model *m, const rouse_session_options *opts, rous
         goto out_fail;
     }
     if ((rc = eng_dnnl_ctx_create(&s->dnnl, eb)) < 0) goto out_fail;
+    if (shapes && (rc = prepare(s, shapes, eb)) < 0) goto out_fail;
+    *out = s;
+    return 0;
+out_fail:
+    rouse_session_destroy(s);
+    return rc;
+}
 
+int rouse_session_create(rouse_model *m, const rouse_session_options *opts, rouse_session **out,
+                         rouse_errbuf *eb)
+{
     /* Static shapes: prepare now, so the first run pays nothing extra. */
+    int n = m->graph.n_inputs;
+    eng_tensor *shapes = calloc((size_t)n + 1, sizeof(*shapes));
+    if (!shapes) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     bool is_static = true;
     for (int i = 0; i < n && is_static; i++) {
         const rouse_tensor_info *ti = &m->inputs[i];
         is_static = ti->rank >= 0 && !m->value_matters[i];
         for (int k = 0; k < ti->rank && is_static; k++) is_static = ti->shape[k] >= 0;
-        s->bound[i].dtype = ti->dtype;
-        s->bound[i].rank = ti->rank;
-        if (ti->rank > 0) memcpy(s->bound[i].shape, ti->shape, sizeof(int64_t) * (size_t)ti->rank);
-        s->bound[i].data = NULL;
+        shapes[i].dtype = ti->dtype;
+        shapes[i].rank = ti->rank;
+        if (ti->rank > 0) memcpy(shapes[i].shape, ti->shape, sizeof(int64_t) * (size_t)ti->rank);
     }
-    if (is_static && (rc = prepare(s, s->bound, eb)) < 0) goto out_fail;
-    *out = s;
-    return 0;
-out_fail:
-    rouse_session_destroy(s);
+    int rc = session_create_for(m, opts, is_static ? shapes : NULL, out, eb);
+    free(shapes);
     return rc;
 }
 

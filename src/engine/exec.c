@@ -607,13 +607,15 @@ out:
 /* --- create / run / destroy ------------------------------------------------------------ */
 
 int eng_plan_create(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inputs,
-                    bool reference, eng_plan **out, rouse_errbuf *eb)
+                    bool reference, const eng_packed_set *packed, eng_plan **out,
+                    rouse_errbuf *eb)
 {
     eng_plan *p = calloc(1, sizeof(*p));
     if (!p) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     p->g = g;
     p->ctx = ctx;
     p->reference = reference;
+    p->packed = packed;
     p->blocked_convs = !reference && plan_prefers_blocked(g, inputs);
     rouse_arena_init(&p->mem, 0);
     int rc;
@@ -764,6 +766,17 @@ void eng_plan_get_stats(const eng_plan *p, eng_plan_stats *st)
     *st = p->stats;
 }
 
+void eng_plan_get_made(const eng_plan *p, eng_packed_set *out)
+{
+    out->n = p->n_made;
+    out->items = p->made;
+}
+
+size_t eng_packed_md_size(void)
+{
+    return sizeof(dnnl_memory_desc_t);
+}
+
 void eng_plan_destroy(eng_plan *p)
 {
     if (!p) return;
@@ -792,6 +805,8 @@ void eng_plan_destroy(eng_plan *p)
     free(p->outputs);
     free(p->owned);
     free(p->fixed_mems);
+    free(p->made);
+    free(p->made_md);
     rouse_arena_fini(&p->mem);
     free(p);
 }

@@ -23,6 +23,21 @@
 
 typedef struct eng_plan eng_plan;
 
+/* A constant already laid out for a kernel: the weights a compiled plan
+ * file carries, used in place (no copy, no reorder) when a kernel wants
+ * exactly this layout. `md` is a dnnl_memory_desc_t kept opaque here. */
+typedef struct eng_packed {
+    int value;        /* graph value id of the constant */
+    const void *md;   /* dnnl_memory_desc_t */
+    const void *data;
+    size_t size;
+} eng_packed;
+
+typedef struct eng_packed_set {
+    int n;
+    const eng_packed *items;
+} eng_packed_set;
+
 /* Shared per-session oneDNN state (engine and stream). */
 typedef struct eng_dnnl_ctx eng_dnnl_ctx;
 
@@ -42,10 +57,12 @@ typedef struct eng_plan_stats {
 
 /* Prepares g for the given inputs (one per g->inputs entry, in that order;
  * shapes concrete, data used only where shapes depend on values). With
- * `reference`, every node runs on the reference kernels.
+ * `reference`, every node runs on the reference kernels. `packed` (may be
+ * NULL) offers constants already in kernel layouts.
  * Owned: free with eng_plan_destroy. */
 int eng_plan_create(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inputs,
-                    bool reference, eng_plan **out, rouse_errbuf *eb);
+                    bool reference, const eng_packed_set *packed, eng_plan **out,
+                    rouse_errbuf *eb);
 void eng_plan_destroy(eng_plan *p);
 
 /* Runs the plan on inputs with the same shapes it was prepared for. */
@@ -55,6 +72,13 @@ int eng_plan_run(eng_plan *p, const eng_tensor *inputs, rouse_errbuf *eb);
 const eng_tensor *eng_plan_output(const eng_plan *p, int i);
 
 void eng_plan_get_stats(const eng_plan *p, eng_plan_stats *st);
+
+/* The weights this plan reordered itself (not taken from `packed`), for
+ * writing a compiled plan. Borrowed: valid while the plan lives. */
+void eng_plan_get_made(const eng_plan *p, eng_packed_set *out);
+
+/* Size of the opaque layout descriptor in eng_packed.md. */
+size_t eng_packed_md_size(void);
 
 /* True when g reads the *values* (not only shapes) of graph input i while
  * preparing (Reshape shapes, Clip bounds fed by graph inputs): then the plan

@@ -145,12 +145,28 @@ static int add_prim_step(eng_plan *p, const eng_node *n, const eng_attrs *resolv
     return 0;
 }
 
-/* Reorders constant data (plain layout `from`) into layout `to`, now.
- * The result is owned by the plan. */
-static int reorder_const(eng_plan *p, const eng_node *n, const dnnl_memory_desc_t *from,
+/* Reorders constant data (plain layout `from`) into layout `to`, now, unless
+ * the plan was offered constant `value` already in layout `to` (a compiled
+ * plan's weights): then that memory is used in place. value is -1 for data
+ * that is not a graph constant as it stands (scaled weights). The result is
+ * owned by the plan or by the offer. */
+static int reorder_const(eng_plan *p, const eng_node *n, int value, const dnnl_memory_desc_t *from,
                          const void *data, const dnnl_memory_desc_t *to, dnnl_memory_t *out,
                          rouse_errbuf *eb)
 {
+    for (int i = 0; value >= 0 && p->packed && i < p->packed->n; i++) {
+        const eng_packed *pk = &p->packed->items[i];
+        if (pk->value != value) continue;
+        const dnnl_memory_desc_t *md = pk->md;
+        if (dnnl_memory_desc_equal(md, to) && dnnl_memory_desc_get_size(to) == pk->size) {
+            if (plan_fixed_mem(p, to, (void *)pk->data, out) < 0)
+                return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a memory");
+            return 0;
+        }
+        /* Another layout (other shapes than compiled for): the plain copy
+         * below is the source; a stored layout is never trusted as one. */
+        break;
+    }
     size_t sz = dnnl_memory_desc_get_size(to);
     void *buf = plan_weight_alloc(p, sz);
     if (!buf) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory for weights");
@@ -184,6 +200,22 @@ static int reorder_const(eng_plan *p, const eng_node *n, const dnnl_memory_desc_
         if (st != dnnl_success) return dnnl_fail(eb, n, "weight reorder", st);
     }
     p->stats.weight_bytes += sz;
+    if (value >= 0) {
+        /* Remember it for compiled plans. */
+        if (p->n_made == p->cap_made) {
+            int cap = p->cap_made ? p->cap_made * 2 : 32;
+            eng_packed *m = realloc(p->made, sizeof(*m) * (size_t)cap);
+            if (m) p->made = m;
+            dnnl_memory_desc_t *md = realloc(p->made_md, sizeof(*md) * (size_t)cap);
+            if (md) p->made_md = md;
+            if (!m || !md) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+            p->cap_made = cap;
+            for (int i = 0; i < p->n_made; i++) p->made[i].md = &p->made_md[i];
+        }
+        p->made_md[p->n_made] = *to;
+        p->made[p->n_made] = (eng_packed){value, &p->made_md[p->n_made], buf, sz};
+        p->n_made++;
+    }
     *out = dst_mem;
     return 0;
 }
@@ -393,8 +425,9 @@ static int build_conv(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
     const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     dnnl_memory_t wei_mem, bias_mem = NULL;
     int rc;
-    if ((rc = reorder_const(p, n, &wei_plain, w->const_data, wei_md, &wei_mem, eb)) < 0 ||
-        (has_bias && (rc = reorder_const(p, n, &bias_md, g->values[n->in[2]].const_data, &bias_md,
+    if ((rc = reorder_const(p, n, n->in[1], &wei_plain, w->const_data, wei_md, &wei_mem, eb)) <
+            0 ||
+        (has_bias && (rc = reorder_const(p, n, -1, &bias_md, g->values[n->in[2]].const_data, &bias_md,
                                          &bias_mem, eb)) < 0)) {
         dnnl_primitive_desc_destroy(pd);
         return rc;
@@ -502,7 +535,8 @@ static int build_gemm(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
         wdata = scaled;
     }
     dnnl_memory_t wei_mem, bias_mem = NULL;
-    if ((rc = reorder_const(p, n, &wei_plain, wdata, wei_md, &wei_mem, eb)) < 0) {
+    if ((rc = reorder_const(p, n, a->alpha == 1.0f ? n->in[1] : -1, &wei_plain, wdata, wei_md,
+                            &wei_mem, eb)) < 0) {
         dnnl_primitive_desc_destroy(pd);
         return rc;
     }

@@ -86,6 +86,10 @@ struct eng_plan {
     eng_plan_stats stats;
     bool reference; /* no oneDNN kernels */
     bool blocked_convs; /* convolutions keep activations in aBcd16b */
+    const eng_packed_set *packed; /* constants offered in kernel layouts */
+    eng_packed *made;             /* constants this plan reordered itself */
+    dnnl_memory_desc_t *made_md;
+    int n_made, cap_made;
 };
 
 /* exec.c services used by the kernel builders. */

@@ -11,6 +11,8 @@
 
 #include "engine/ref_dispatch.h"
 
+#define ENG_FOLD_MAX_BYTES (16 << 20)
+
 int eng_graph_count_uses(const eng_graph *g, int v)
 {
     int uses = 0;
@@ -109,6 +111,10 @@ static int fold_constants(eng_graph *g, eng_opt_stats *st, rouse_errbuf *eb)
                 return rouse_err_set(eb, ROUSE_EUNSUPPORTED,
                                      "node '%s' (%s): output %d has no fixed size", n->name,
                                      eng_op_name(n->op), k);
+            /* A constant that would grow the model a lot is computed at run
+             * time instead (and a hostile file cannot make loading allocate
+             * gigabytes). */
+            if (nbytes > ENG_FOLD_MAX_BYTES) goto next_node;
             out_t[k].data = rouse_arena_alloc(&g->arena, (size_t)nbytes, 64);
             if (!out_t[k].data) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory folding");
             out_p[k] = &out_t[k];
@@ -125,6 +131,7 @@ static int fold_constants(eng_graph *g, eng_opt_stats *st, rouse_errbuf *eb)
         }
         n->dead = true;
         st->folded_constants++;
+    next_node:;
     }
     return 0;
 }

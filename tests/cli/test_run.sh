@@ -12,11 +12,11 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 usage_case() { # usage_case DESCRIPTION ARGS...
-    desc=$1; shift
+    what=$1; shift
     "$ROUSE" run "$@" >"$out/o" 2>"$out/e"; rc=$?
-    check "$desc exits 2" [ $rc -eq 2 ]
-    check "$desc prints usage on stderr" grep -q 'usage: rouse run' "$out/e"
-    check "$desc prints nothing on stdout" [ ! -s "$out/o" ]
+    check "$what exits 2" [ $rc -eq 2 ]
+    check "$what prints usage on stderr" grep -q 'usage: rouse run' "$out/e"
+    check "$what prints nothing on stdout" [ ! -s "$out/o" ]
 }
 usage_case "no arguments"
 usage_case "unknown option" model.onnx --frobnicate
@@ -68,6 +68,14 @@ if [ -n "${MODELS:-}" ] && [ -f "$MODELS/mlp/model.onnx" ]; then
     check "--input FILE.pb uses the TensorProto name" [ $? -eq 0 ]
     grep ^output "$out/o" >"$out/a"; grep ^output "$out/o2" >"$out/b"
     check "both feed the same tensor" cmp -s "$out/a" "$out/b"
+
+    # A float32 [1, 784] .npy of zeros, header padded to 128 bytes as numpy does.
+    { printf '\223NUMPY\001\000\166\000'
+      printf "%-117s\n" "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 784), }"
+      head -c 3136 /dev/zero; } >"$out/zeros.npy"
+    "$ROUSE" run "$mlp/model.onnx" --input "input=$out/zeros.npy" >"$out/o" 2>"$out/e"; rc=$?
+    check "--input NAME=FILE.npy runs" [ $rc -eq 0 ]
+    check "--input NAME=FILE.npy prints the output" grep -q '^output logits float \[1, 10\]' "$out/o"
 
     "$ROUSE" run "$mlp/model.onnx" --input "nosuch=$mlp/test_data_set_0/input_0.pb" >"$out/o" 2>"$out/e"; rc=$?
     check "unknown input name exits 1" [ $rc -eq 1 ]

@@ -214,6 +214,18 @@ static void rejects_bad_framing_and_sizes(void **state)
     expect_error(b, len - 1, ROUSE_EFORMAT, "truncated data");
     expect_error(b, len - sizeof(v), ROUSE_EFORMAT, "truncated data");
     expect_error(b, 9, ROUSE_EFORMAT, "truncated header");
+    free(b);
+
+    /* A header claiming a huge shape is refused before anything is allocated. */
+    b = make_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (516590437, 2, 2), }", v,
+                 sizeof(v), &len);
+    expect_error(b, len, ROUSE_EFORMAT, "the shape needs 8265446992 bytes");
+    free(b);
+    b = make_npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }",
+                 v, sizeof(v), &len);
+    expect_error(b, len, ROUSE_ETOOBIG, "too large");
+    free(b);
+    b = make_npy(1, dict, v, sizeof(v), &len);
     expect_error(b, 30, ROUSE_EFORMAT, "header says");
     expect_error(b, 4, ROUSE_EFORMAT, "magic");
 
