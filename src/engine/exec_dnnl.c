@@ -46,6 +46,7 @@ static int eltwise_alg(eng_op op, float *alpha, float *beta, dnnl_alg_kind_t *al
     case ENG_OP_LEAKY_RELU: *alg = dnnl_eltwise_relu; *beta = 0; return 0;
     case ENG_OP_SIGMOID: *alg = dnnl_eltwise_logistic; *alpha = *beta = 0; return 0;
     case ENG_OP_TANH: *alg = dnnl_eltwise_tanh; *alpha = *beta = 0; return 0;
+    case ENG_OP_SQRT: *alg = dnnl_eltwise_sqrt; *alpha = *beta = 0; return 0;
     case ENG_OP_CLIP:
         *alg = dnnl_eltwise_clip;
         *alpha = finite_or(*alpha, -FLT_MAX);
@@ -763,7 +764,8 @@ int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, c
     case ENG_OP_CLIP:
     case ENG_OP_LEAKY_RELU:
     case ENG_OP_SIGMOID:
-    case ENG_OP_TANH: return build_eltwise(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_TANH:
+    case ENG_OP_SQRT: return build_eltwise(p, n, resolved, in, out_shapes, out_pv, eb);
     case ENG_OP_ADD:
     case ENG_OP_SUB:
     case ENG_OP_MUL:
