@@ -575,6 +575,137 @@ out_nomem:
     return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
 }
 
+/* --- MatMul (+ fused bias Add) ------------------------------------------------------- */
+
+/* The Add right after a MatMul that adds a constant float vector of N values
+ * along the last dim (the Linear-layer bias, however the exporter ordered
+ * the Add's inputs) becomes the primitive's bias. Returns the constant's
+ * value id, or -1. */
+static int matmul_bias_fusion(eng_plan *p, const eng_node *n, const eng_tensor *out, int *add_out)
+{
+    const eng_graph *g = p->g;
+    int self = (int)(n - g->nodes);
+    int v = n->out[0];
+    if (g->values[v].is_output || p->uses_left[v] != 1 || out->rank < 1) return -1;
+    int ci = find_consumer(p, self, v);
+    if (ci < 0) return -1;
+    const eng_node *add = &g->nodes[ci];
+    if (add->op != ENG_OP_ADD || add->n_in != 2 || add->in[0] == add->in[1] || add->n_post)
+        return -1;
+    int other = add->in[0] == v ? add->in[1] : add->in[0];
+    if (!is_const_value(p, other)) return -1;
+    const eng_value *b = &g->values[other];
+    int64_t nn = out->shape[out->rank - 1];
+    if (b->dtype != ENG_DT_FLOAT || b->rank < 1 || b->rank > out->rank ||
+        b->shape[b->rank - 1] != nn || eng_shape_numel(b->rank, b->shape) != nn)
+        return -1;
+    p->skip[ci] = true;
+    p->uses_left[v]--;
+    p->uses_left[other]--;
+    *add_out = add->out[0];
+    return other;
+}
+
+/* MatMul of float tensors of rank >= 2 as a oneDNN matmul: batch dims
+ * broadcast, a constant B reordered once into the layout the primitive
+ * wants (a Linear layer), or two activations (attention scores and
+ * context). A rank-2 constant B is seen as [1, ..., K, N]. 1-D operands
+ * (numpy promotion) run on the reference kernel. */
+static int build_matmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
+                        const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
+{
+    const eng_graph *g = p->g;
+    if (n->n_in < 2 || in[1] < 0 || n->n_post) return 0;
+    const exec_pv *A = &p->pvs[in[0]], *B = &p->pvs[in[1]];
+    const int r = outs[0].rank;
+    if (A->t.dtype != ENG_DT_FLOAT || B->t.dtype != ENG_DT_FLOAT || A->t.rank < 2 ||
+        B->t.rank < 2 || A->t.rank != r || r > DNNL_MAX_NDIMS)
+        return 0;
+    const bool b_const = is_const_value(p, n->in[1]);
+    if (!b_const && B->t.rank != r) return 0;
+    if (eng_tensor_numel(&outs[0]) == 0 || eng_tensor_numel(&A->t) == 0) return 0;
+
+    int a_pv = plan_pv_plain(p, in[0], eb);
+    if (a_pv < 0) return a_pv;
+    int b_pv = -1;
+    if (!b_const && (b_pv = plan_pv_plain(p, in[1], eb)) < 0) return b_pv;
+
+    dnnl_dims_t wd, dd, bd;
+    const int rb = B->t.rank;
+    for (int i = 0; i < r; i++) {
+        wd[i] = i < r - rb ? 1 : B->t.shape[i - (r - rb)];
+        dd[i] = outs[0].shape[i];
+        bd[i] = i == r - 1 ? dd[i] : 1;
+    }
+    dnnl_memory_desc_t src_md = p->pvs[a_pv].md, wei_md, dst_md, bias_md;
+    if (b_const) {
+        dnnl_memory_desc_init_by_tag(&wei_md, r, wd, dnnl_f32, dnnl_format_tag_any);
+    } else {
+        wei_md = p->pvs[b_pv].md;
+    }
+    if (plan_md_plain(ENG_DT_FLOAT, r, outs[0].shape, &dst_md) < 0) return 0;
+    int add_out = -1, bias_v = -1;
+    if (b_const) bias_v = matmul_bias_fusion(p, n, &outs[0], &add_out);
+    if (bias_v >= 0) plan_md_plain(ENG_DT_FLOAT, r, bd, &bias_md);
+
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr;
+    dnnl_status_t st =
+        dnnl_matmul_desc_init(&md, &src_md, &wei_md, bias_v >= 0 ? &bias_md : NULL, &dst_md);
+    if (st == dnnl_success) {
+        if (make_attr(0, NULL, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
+        st = dnnl_primitive_desc_create(&pd, &md, attr, p->ctx->engine, NULL);
+        dnnl_primitive_attr_destroy(attr);
+    }
+    if (st != dnnl_success) {
+        if (bias_v >= 0) {
+            /* Undo the fusion: the Add runs on its own. */
+            int ci = g->values[add_out].producer;
+            p->skip[ci] = false;
+            p->uses_left[n->out[0]]++;
+            p->uses_left[bias_v]++;
+        }
+        return 0;
+    }
+
+    int rc;
+    dnnl_memory_t wei_mem = NULL, bias_mem = NULL;
+    if (b_const) {
+        const eng_value *bv = &g->values[n->in[1]];
+        dnnl_memory_desc_t wei_plain;
+        plan_md_plain(ENG_DT_FLOAT, r, wd, &wei_plain);
+        const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+        if ((rc = reorder_const(p, n, n->in[1], &wei_plain, bv->const_data, want, &wei_mem, eb)) <
+            0) {
+            dnnl_primitive_desc_destroy(pd);
+            return rc;
+        }
+    }
+    if (bias_v >= 0 &&
+        (rc = reorder_const(p, n, bias_v, &bias_md, g->values[bias_v].const_data, &bias_md,
+                            &bias_mem, eb)) < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return rc;
+    }
+    int dst;
+    if ((rc = new_pv_md(p, &outs[0], &dst_md, &dst)) < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return rouse_err_set(eb, rc, "out of memory");
+    }
+    argspec args[4];
+    int na = 0;
+    args[na++] = (argspec){DNNL_ARG_SRC, a_pv, NULL};
+    args[na++] = b_const ? (argspec){DNNL_ARG_WEIGHTS, ARG_FIXED, wei_mem}
+                         : (argspec){DNNL_ARG_WEIGHTS, b_pv, NULL};
+    if (bias_v >= 0) args[na++] = (argspec){DNNL_ARG_BIAS, ARG_FIXED, bias_mem};
+    args[na++] = (argspec){DNNL_ARG_DST, dst, NULL};
+    if ((rc = add_prim_step(p, n, ra, pd, args, na, dst, eb)) < 0) return rc;
+    plan_bind_value(p, bias_v >= 0 ? add_out : n->out[0], dst);
+    out_pv[0] = dst;
+    return 1;
+}
+
 /* --- pooling ----------------------------------------------------------------------------- */
 
 static int build_pool(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
@@ -757,6 +888,7 @@ int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, c
     switch (n->op) {
     case ENG_OP_CONV: return build_conv(p, n, resolved, in, out_shapes, out_pv, eb);
     case ENG_OP_GEMM: return build_gemm(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_MATMUL: return build_matmul(p, n, resolved, in, out_shapes, out_pv, eb);
     case ENG_OP_MAXPOOL:
     case ENG_OP_AVGPOOL:
     case ENG_OP_GLOBAL_AVGPOOL: return build_pool(p, n, resolved, in, out_shapes, out_pv, eb);
