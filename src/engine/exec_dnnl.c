@@ -810,23 +810,57 @@ static int build_eltwise(eng_plan *p, const eng_node *n, const eng_attrs *ra, co
     return 1;
 }
 
+/* Add/Sub/Mul/Div of float values. src1 may broadcast into src0's shape
+ * (a bias, a LayerNorm mean or scale, an attention mask): oneDNN binary
+ * stretches src1's dims of size 1. When only src0 broadcasts, Add and Mul
+ * swap their operands. A broadcast src1 that is not a constant must have
+ * the output's rank and a plain layout. */
 static int build_binary(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
                         const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
 {
     if (in[0] < 0 || in[1] < 0) return 0;
-    const exec_pv *a = &p->pvs[in[0]], *b = &p->pvs[in[1]];
+    int i0 = in[0], i1 = in[1], v1 = n->in[1];
+    const exec_pv *a = &p->pvs[i0], *b = &p->pvs[i1];
     if (!a->has_md || !b->has_md || a->t.dtype != ENG_DT_FLOAT || b->t.dtype != ENG_DT_FLOAT)
         return 0;
-    if (!eng_shape_equal(a->t.rank, a->t.shape, b->t.rank, b->t.shape)) return 0;
+    const eng_tensor *o = &outs[0];
+    if (!eng_shape_equal(a->t.rank, a->t.shape, o->rank, o->shape)) {
+        if ((n->op != ENG_OP_ADD && n->op != ENG_OP_MUL) ||
+            !eng_shape_equal(b->t.rank, b->t.shape, o->rank, o->shape))
+            return 0;
+        i0 = in[1];
+        i1 = in[0];
+        v1 = n->in[0];
+        a = &p->pvs[i0];
+        b = &p->pvs[i1];
+    }
     dnnl_alg_kind_t alg = n->op == ENG_OP_ADD   ? dnnl_binary_add
                           : n->op == ENG_OP_SUB ? dnnl_binary_sub
                           : n->op == ENG_OP_MUL ? dnnl_binary_mul
                                                 : dnnl_binary_div;
-    dnnl_memory_desc_t md0 = a->md;
-    int src1 = plan_pv_as(p, in[1], &md0, eb);
-    if (src1 < 0) return src1;
+    dnnl_memory_desc_t md0 = a->md, md1;
+    int src1;
+    dnnl_memory_t fixed1 = NULL;
+    bool bcast = !eng_shape_equal(b->t.rank, b->t.shape, o->rank, o->shape);
+    if (!bcast) {
+        md1 = md0;
+        src1 = plan_pv_as(p, i1, &md1, eb);
+        if (src1 < 0) return src1;
+    } else {
+        if (!a->plain || o->rank < 1 || b->t.rank > o->rank) return 0;
+        int64_t bd[ENG_MAX_RANK];
+        for (int i = 0; i < o->rank; i++)
+            bd[i] = i < o->rank - b->t.rank ? 1 : b->t.shape[i - (o->rank - b->t.rank)];
+        if (plan_md_plain(ENG_DT_FLOAT, o->rank, bd, &md1) < 0) return 0;
+        if (is_const_value(p, v1)) {
+            src1 = ARG_FIXED;
+        } else {
+            if (b->t.rank != o->rank) return 0;
+            if ((src1 = plan_pv_plain(p, i1, eb)) < 0) return src1;
+        }
+    }
     dnnl_binary_desc_t bdsc;
-    if (dnnl_binary_desc_init(&bdsc, alg, &md0, &md0, &md0) != dnnl_success) return 0;
+    if (dnnl_binary_desc_init(&bdsc, alg, &md0, &md1, &md0) != dnnl_success) return 0;
     dnnl_primitive_attr_t attr;
     if (make_attr(0, NULL, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
     dnnl_primitive_desc_t pd;
@@ -834,12 +868,20 @@ static int build_binary(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
     dnnl_primitive_attr_destroy(attr);
     if (st != dnnl_success) return 0;
     int dst, rc;
-    if ((rc = new_pv_md(p, &outs[0], &md0, &dst)) < 0) {
+    if (src1 == ARG_FIXED) {
+        /* A constant operand is used in place when aligned, else copied. */
+        const eng_value *cv = &p->g->values[v1];
+        if ((rc = reorder_const(p, n, v1, &md1, cv->const_data, &md1, &fixed1, eb)) < 0) {
+            dnnl_primitive_desc_destroy(pd);
+            return rc;
+        }
+    }
+    if ((rc = new_pv_md(p, o, &md0, &dst)) < 0) {
         dnnl_primitive_desc_destroy(pd);
         return rouse_err_set(eb, rc, "out of memory");
     }
     argspec args[3] = {
-        {DNNL_ARG_SRC_0, in[0], NULL}, {DNNL_ARG_SRC_1, src1, NULL}, {DNNL_ARG_DST, dst, NULL}};
+        {DNNL_ARG_SRC_0, i0, NULL}, {DNNL_ARG_SRC_1, src1, fixed1}, {DNNL_ARG_DST, dst, NULL}};
     if ((rc = add_prim_step(p, n, ra, pd, args, 3, dst, eb)) < 0) return rc;
     plan_bind_value(p, n->out[0], dst);
     out_pv[0] = dst;

@@ -326,27 +326,48 @@ int ref_pow(const eng_tensor *a, const eng_tensor *b, eng_tensor *y)
         (rc = ref_bcast_strides(b->rank, b->shape, r, shape, sb)) < 0 ||
         (rc = ref_bcast_strides(r, shape, r, shape, sy)) < 0)
         return rc;
+    /* The common LayerNorm case, a float squared: x * x rounds exactly as
+     * pow() in double does (the square of a float is exact in double). */
+    if (a->dtype == ENG_DT_FLOAT && eng_tensor_numel(b) == 1 &&
+        load_pow(b->dtype, b->data, 0) == 2.0) {
+        const float *xs = a->data;
+        float *ys = y->data;
+        const int64_t n = eng_tensor_numel(a), total = eng_tensor_numel(y);
+        for (int64_t i = 0; i < total; i++) {
+            float v = xs[n == total ? i : 0];
+            ys[i] = v * v;
+        }
+        return 0;
+    }
+    /* Innermost dim as a row, outer dims by index (as ref_binary). */
+    const int outer = r > 0 ? r - 1 : 0;
+    const int64_t len = r > 0 ? shape[r - 1] : 1;
+    const int64_t ia = r > 0 ? sa[r - 1] : 0, ib = r > 0 ? sb[r - 1] : 0;
     const int64_t *const strides[3] = {sa, sb, sy};
     int64_t idx[ENG_MAX_RANK] = {0}, off[3] = {0, 0, 0};
     do {
-        /* pow() in double, rounded once: exact for the common x^2 of a
-         * float, and exact for integer powers that fit in 53 bits. */
-        double v = pow(load_pow(a->dtype, a->data, off[0]), load_pow(b->dtype, b->data, off[1]));
-        switch (y->dtype) {
-        case ENG_DT_FLOAT:
-            ((float *)y->data)[off[2]] = (float)v;
-            break;
-        case ENG_DT_DOUBLE:
-            ((double *)y->data)[off[2]] = v;
-            break;
-        case ENG_DT_INT32:
-            ((int32_t *)y->data)[off[2]] = SAT_POW(int32_t, INT32_MIN, INT32_MAX, v);
-            break;
-        default:
-            ((int64_t *)y->data)[off[2]] = SAT_POW(int64_t, INT64_MIN, INT64_MAX, v);
-            break;
+        for (int64_t i = 0; i < len; i++) {
+            /* pow() in double, rounded once: exact for integer powers that
+             * fit in 53 bits. */
+            double v = pow(load_pow(a->dtype, a->data, off[0] + i * ia),
+                           load_pow(b->dtype, b->data, off[1] + i * ib));
+            int64_t at = off[2] + i;
+            switch (y->dtype) {
+            case ENG_DT_FLOAT:
+                ((float *)y->data)[at] = (float)v;
+                break;
+            case ENG_DT_DOUBLE:
+                ((double *)y->data)[at] = v;
+                break;
+            case ENG_DT_INT32:
+                ((int32_t *)y->data)[at] = SAT_POW(int32_t, INT32_MIN, INT32_MAX, v);
+                break;
+            default:
+                ((int64_t *)y->data)[at] = SAT_POW(int64_t, INT64_MIN, INT64_MAX, v);
+                break;
+            }
         }
-    } while (ref_index_next(r, shape, idx, 3, strides, off));
+    } while (ref_index_next(outer, shape, idx, 3, strides, off));
     return 0;
 }
 #undef SAT_POW
