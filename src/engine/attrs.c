@@ -404,11 +404,11 @@ static int parse_cast(const struct actx *c, eng_cast_attrs *a)
     case ENG_DT_INT64:
     case ENG_DT_UINT64:
     case ENG_DT_BOOL:
+    case ENG_DT_FLOAT16:
+    case ENG_DT_BFLOAT16:
         a->to = (int)to;
         return 0;
     case ENG_DT_STRING:
-    case ENG_DT_FLOAT16:
-    case ENG_DT_BFLOAT16:
     case ENG_DT_COMPLEX64:
     case ENG_DT_COMPLEX128: {
         char what[96];

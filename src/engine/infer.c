@@ -71,7 +71,7 @@ static const struct op_info op_infos[ENG_OP_COUNT] = {
     /* Dropout is a copy in inference, whatever the element type. */
     [ENG_OP_DROPOUT] = {1, 3, 2, {"data", "ratio", "training_mode"}, DT_ANY},
     [ENG_OP_CONSTANT] = {0, 0, 1, {NULL}, 0},
-    [ENG_OP_CAST] = {1, 1, 1, {"input"}, DT_FLOATS | DT_INTS | DT(BOOL)},
+    [ENG_OP_CAST] = {1, 1, 1, {"input"}, DT_ANY},
     [ENG_OP_ERF] = {1, 1, 1, {"input"}, DT_FLOATS},
     [ENG_OP_GATHER] = {2, 2, 1, {"data", "indices"}, DT_ANY},
     [ENG_OP_POW] = {2, 2, 1, {"X", "Y"}, DT_FLOATS | DT(INT32) | DT(INT64)},
@@ -887,7 +887,7 @@ static int infer_pow(struct ictx *c)
     if ((rc = check_dtype(c, 0)) < 0) return rc;
     /* Before opset 12 the exponent had the base's type. */
     if (c->n->opset < 12 && (rc = same_dtype(c, 1, 0)) < 0) return rc;
-    unsigned ok = DT_FLOATS | DT(INT32) | DT(INT64);
+    unsigned ok = DT_FLOATS | DT(INT32) | DT(INT64) | DT(UINT32) | DT(UINT64);
     if (B->dtype <= 0 || B->dtype >= 32 || !(ok & (1u << B->dtype)))
         return fail(c, ROUSE_EUNSUPPORTED, "element type %s of input 'Y' is not supported",
                     eng_dtype_name(B->dtype));

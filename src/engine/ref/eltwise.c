@@ -292,6 +292,10 @@ static double load_pow(int dtype, const void *base, int64_t i)
         return ((const double *)base)[i];
     case ENG_DT_INT32:
         return ((const int32_t *)base)[i];
+    case ENG_DT_UINT32:
+        return ((const uint32_t *)base)[i];
+    case ENG_DT_UINT64:
+        return (double)((const uint64_t *)base)[i];
     default:
         return (double)((const int64_t *)base)[i];
     }
@@ -303,6 +307,12 @@ static bool pow_dtype_ok(int dtype)
            dtype == ENG_DT_INT64;
 }
 
+/* Exponents may also be unsigned (opset >= 12). */
+static bool pow_exp_dtype_ok(int dtype)
+{
+    return pow_dtype_ok(dtype) || dtype == ENG_DT_UINT32 || dtype == ENG_DT_UINT64;
+}
+
 /* An integer result of pow() saturated into T (NaN gives 0). */
 #define SAT_POW(T, TMIN, TMAX, v)                                                                  \
     (isnan(v)                ? (T)0                                                                \
@@ -312,7 +322,7 @@ static bool pow_dtype_ok(int dtype)
 
 int ref_pow(const eng_tensor *a, const eng_tensor *b, eng_tensor *y)
 {
-    if (!pow_dtype_ok(a->dtype) || !pow_dtype_ok(b->dtype) || y->dtype != a->dtype)
+    if (!pow_dtype_ok(a->dtype) || !pow_exp_dtype_ok(b->dtype) || y->dtype != a->dtype)
         return ROUSE_EUNSUPPORTED;
     int r;
     int64_t shape[ENG_MAX_RANK];

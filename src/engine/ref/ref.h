@@ -84,12 +84,14 @@ int ref_softmax(int64_t axis, bool legacy, const eng_tensor *x, eng_tensor *y);
 int ref_copy(const eng_tensor *x, eng_tensor *y);
 
 /* Pow with multidirectional broadcasting: base float, double, int32 or
- * int64; exponent any of those (opset >= 12 lets it differ from the base).
+ * int64; exponent any of those or uint32, uint64 (opset >= 12 lets it
+ * differ from the base).
  * Computed as pow() in double and rounded once to y's type (integers
  * truncated and saturated). */
 int ref_pow(const eng_tensor *a, const eng_tensor *b, eng_tensor *y);
 
-/* Cast between float, double, bool and every integer type (see convert.c
+/* Cast between float, double, float16, bfloat16, bool and every integer
+ * type (float16 and bfloat16 round to nearest even; see convert.c
  * for the rules: saturating float -> int, wrapping int -> int, bool is
  * "not zero"). y->dtype must be `to`. */
 int ref_cast(int to, const eng_tensor *x, eng_tensor *y);

@@ -76,10 +76,23 @@ static void cast_ints_wrap_and_bool(void **state)
     assert_int_equal(ref_cast(ENG_DT_UINT32, &tx, &t32), 0);
     assert_int_equal(u32[2], UINT32_MAX);
 
-    /* Unsupported targets and shape mismatches. */
+    /* float16 and bfloat16 round to nearest even. */
+    const float hf[] = {1.0f, -2.5f, 65520.0f, 0x1p-24f, 1.0f + 0x1p-11f, NAN};
+    eng_tensor thf = rt_tensor(ENG_DT_FLOAT, 2, s, hf);
     uint16_t h[6];
     eng_tensor th = rt_tensor(ENG_DT_FLOAT16, 2, s, h);
-    assert_int_equal(ref_cast(ENG_DT_FLOAT16, &tx, &th), ROUSE_EUNSUPPORTED);
+    assert_int_equal(ref_cast(ENG_DT_FLOAT16, &thf, &th), 0);
+    const uint16_t wanth[] = {0x3c00, 0xc100, 0x7c00, 0x0001, 0x3c00};
+    assert_memory_equal(h, wanth, sizeof(wanth));
+    assert_true((h[5] & 0x7c00) == 0x7c00 && (h[5] & 0x3ff));
+    assert_int_equal(ref_cast(ENG_DT_FLOAT, &th, &tf), 0);
+    assert_true(f[1] == -2.5f && isinf(f[2]) && f[3] == 0x1p-24f && isnan(f[5]));
+    eng_tensor tbf = rt_tensor(ENG_DT_BFLOAT16, 2, s, h);
+    assert_int_equal(ref_cast(ENG_DT_BFLOAT16, &thf, &tbf), 0);
+    assert_int_equal(h[0], 0x3f80);
+    assert_int_equal(h[1], 0xc020);
+
+    /* Shape mismatches. */
     const int64_t s5[] = {5};
     eng_tensor tbad = rt_tensor(ENG_DT_FLOAT, 1, s5, f);
     assert_int_equal(ref_cast(ENG_DT_FLOAT, &tx, &tbad), ROUSE_EMISMATCH);
