@@ -3,7 +3,7 @@
 # on the same models and inputs, at 1 and 2 threads:
 #   latency: warm median of RUNS runs after 2 untimed ones (rouse run --repeat;
 #            ort_bench.js --warm), both fed test_data_set_0/input_0.pb;
-#   load:    rouse's model load + session create (`load_ms`) against ORT's
+#   load:    rouse's model load + kernel preparation (`load_ms` + `prepare_ms`) against ORT's
 #            InferenceSession.create (`create_ms`), each in a fresh process.
 # For each model and thread count rouse and ORT run back to back, ROUNDS times
 # alternating, so that noise on a shared machine hits both; the best median of
@@ -73,7 +73,7 @@ for model in "$@"; do
             "$rouse" run "$dir/model.onnx" --input "$input" --repeat "$runs" --threads "$t" \
                 >"$tmp/rouse" 2>"$tmp/rouse.err" || die "rouse run failed: $(cat "$tmp/rouse.err")"
             lat=$(sed -n 's/^latency_ms .*median=\([0-9.]*\) .*/\1/p' "$tmp/rouse")
-            load=$(sed -n 's/^load_ms \([0-9.]*\)$/\1/p' "$tmp/rouse")
+            load=$(awk '/^load_ms / { l = $2 } /^prepare_ms / { p = $2 } END { if (l != "" && p != "") print l + p }' "$tmp/rouse")
             [ -n "$lat" ] && [ -n "$load" ] || die "unexpected rouse output: $(cat "$tmp/rouse")"
             r_lat=$(min_of "$r_lat" "$lat")
             r_load=$(min_of "$r_load" "$load")
@@ -99,5 +99,5 @@ echo
 echo "| model | threads | rouse warm | ORT warm | rouse/ORT | rouse load | ORT create | rouse/ORT |"
 echo "|---|---|---|---|---|---|---|---|$rows"
 echo
-echo "rouse load = rouse_model_load + rouse_session_create; ORT create = InferenceSession.create."
+echo "rouse load = rouse_model_load + rouse_session_create from the .onnx; ORT create = InferenceSession.create."
 [ -z "$notes" ] || printf 'Notes:%s\n' "$notes"

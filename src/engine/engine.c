@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <omp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "engine/onnx/onnx.h"
 #include "engine/optimize.h"
 #include "engine/plan_file.h"
+#include "common/log.h"
 #include "common/sha256.h"
 
 struct rouse_model {
@@ -412,6 +414,15 @@ static int session_create_for(rouse_model *m, const rouse_session_options *opts,
     if (!s) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     s->model = m;
     s->threads = opts && opts->threads > 0 ? opts->threads : 1;
+    /* More threads than CPUs this process may use would make every barrier
+     * wait for a descheduled thread (tens of times slower, measured). */
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0 && CPU_COUNT(&allowed) > 0 &&
+        s->threads > CPU_COUNT(&allowed)) {
+        LOG_WARN("engine", "%d threads requested, %d CPUs available: using %d", s->threads,
+                 CPU_COUNT(&allowed), CPU_COUNT(&allowed));
+        s->threads = CPU_COUNT(&allowed);
+    }
     s->reference = opts && opts->reference_kernels;
     int n = m->graph.n_inputs;
     s->key = calloc((size_t)n + 1, sizeof(*s->key));

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "engine/ref_dispatch.h"
 
@@ -75,7 +76,9 @@ int plan_md_plain(int dtype, int rank, const int64_t *shape, dnnl_memory_desc_t 
     int64_t s = 1;
     for (int i = nd - 1; i >= 0; i--) {
         strides[i] = s;
-        s *= dims[i] ? dims[i] : 1;
+        int64_t d = dims[i] ? dims[i] : 1;
+        if (d < 0 || s > INT64_MAX / d) return ROUSE_ERANGE;
+        s *= d;
     }
     return dnnl_memory_desc_init_by_strides(md, nd, dims, dt, strides) == dnnl_success
                ? 0
@@ -500,6 +503,14 @@ static int plan_memory(eng_plan *p, rouse_errbuf *eb)
     free(placed);
     p->arena_size = total;
     p->stats.arena_bytes = total;
+    /* Shapes come from callers and model files: refuse what cannot fit rather
+     * than let the allocator (or the OOM killer) decide. */
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0 && total > (size_t)pages * (size_t)page)
+        return rouse_err_set(eb, ROUSE_ETOOBIG,
+                             "the model needs %.1f GiB of activation memory for these input "
+                             "shapes, more than this machine has",
+                             (double)total / (1 << 30));
     if (total) {
         p->arena = aligned_alloc(ALIGN, total);
         if (!p->arena) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory (%zu-byte arena)", total);
@@ -652,6 +663,13 @@ int eng_plan_create(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inp
     for (int i = 0; i < g->n_inputs; i++) {
         int id;
         eng_tensor t = inputs[i];
+        if (eng_tensor_nbytes(&t) < 0) {
+            char sh[128];
+            rc = rouse_err_set(eb, ROUSE_ERANGE, "input '%s' has an impossible size %s",
+                               g->values[g->inputs[i]].name,
+                               eng_shape_str(t.rank, t.shape, sh, sizeof(sh)));
+            goto out_fail;
+        }
         t.data = NULL;
         if ((rc = plan_new_pv(p, &t, &id)) < 0) goto out_nomem;
         p->n_st--;

@@ -14,6 +14,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,6 +147,35 @@ static int add_prim_step(eng_plan *p, const eng_node *n, const eng_attrs *resolv
     return 0;
 }
 
+/* Reorders data (layout `from`) into dst_mem now. */
+static dnnl_status_t reorder_now(eng_plan *p, const eng_node *n, const dnnl_memory_desc_t *from,
+                                 const void *data, const dnnl_memory_desc_t *to,
+                                 dnnl_memory_t dst_mem, rouse_errbuf *eb)
+{
+    dnnl_memory_t src_mem;
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+    dnnl_status_t st = dnnl_memory_create(&src_mem, from, p->ctx->engine, (void *)data);
+    if (st != dnnl_success) {
+        rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a memory");
+        return st;
+    }
+    st = dnnl_reorder_primitive_desc_create(&pd, from, p->ctx->engine, to, p->ctx->engine, NULL);
+    if (st == dnnl_success) {
+        st = dnnl_primitive_create(&prim, pd);
+        dnnl_primitive_desc_destroy(pd);
+    }
+    if (st == dnnl_success) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src_mem}, {DNNL_ARG_TO, dst_mem}};
+        st = dnnl_primitive_execute(prim, p->ctx->stream, 2, args);
+        dnnl_stream_wait(p->ctx->stream);
+        dnnl_primitive_destroy(prim);
+    }
+    dnnl_memory_destroy(src_mem);
+    if (st != dnnl_success) dnnl_fail(eb, n, "weight reorder", st);
+    return st;
+}
+
 /* Reorders constant data (plain layout `from`) into layout `to`, now, unless
  * the plan was offered constant `value` already in layout `to` (a compiled
  * plan's weights): then that memory is used in place. value is -1 for data
@@ -159,47 +189,34 @@ static int reorder_const(eng_plan *p, const eng_node *n, int value, const dnnl_m
         const eng_packed *pk = &p->packed->items[i];
         if (pk->value != value) continue;
         const dnnl_memory_desc_t *md = pk->md;
-        if (dnnl_memory_desc_equal(md, to)) {
+        if (dnnl_memory_desc_equal(md, to) && dnnl_memory_desc_get_size(to) == pk->size) {
             if (plan_fixed_mem(p, to, (void *)pk->data, out) < 0)
                 return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a memory");
             return 0;
         }
-        /* Another layout (other shapes than compiled for): reorder from it. */
-        from = md;
-        data = pk->data;
+        /* Another layout (other shapes than compiled for): the plain copy
+         * below is the source; a stored layout is never trusted as one. */
         break;
     }
     size_t sz = dnnl_memory_desc_get_size(to);
     void *buf = plan_weight_alloc(p, sz);
     if (!buf) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory for weights");
-    dnnl_memory_t src_mem, dst_mem;
+    dnnl_memory_t dst_mem;
     if (plan_fixed_mem(p, to, buf, &dst_mem) < 0)
         return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a memory");
     if (dnnl_memory_desc_equal(from, to)) {
         memcpy(buf, data, sz);
     } else {
-        dnnl_primitive_desc_t pd;
-        dnnl_primitive_t prim;
-        dnnl_status_t st;
-        if (dnnl_memory_create(&src_mem, from, p->ctx->engine, (void *)data) != dnnl_success)
-            return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a memory");
-        st = dnnl_reorder_primitive_desc_create(&pd, from, p->ctx->engine, to, p->ctx->engine, NULL);
-        if (st != dnnl_success) {
-            dnnl_memory_destroy(src_mem);
-            return dnnl_fail(eb, n, "weight reorder", st);
-        }
-        st = dnnl_primitive_create(&prim, pd);
-        dnnl_primitive_desc_destroy(pd);
-        if (st != dnnl_success) {
-            dnnl_memory_destroy(src_mem);
-            return dnnl_fail(eb, n, "weight reorder", st);
-        }
-        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src_mem}, {DNNL_ARG_TO, dst_mem}};
-        st = dnnl_primitive_execute(prim, p->ctx->stream, 2, args);
-        dnnl_stream_wait(p->ctx->stream);
-        dnnl_primitive_destroy(prim);
-        dnnl_memory_destroy(src_mem);
-        if (st != dnnl_success) return dnnl_fail(eb, n, "weight reorder", st);
+        /* One thread, from creation on (a primitive keeps the team size it
+         * was created with): preparing must never start an OpenMP team, so
+         * that a prepared process can fork() instances safely (libgomp does
+         * not survive fork after a multi-threaded region). The kernels
+         * created after this still see the session's thread count. */
+        int team = omp_get_max_threads();
+        omp_set_num_threads(1);
+        dnnl_status_t st = reorder_now(p, n, from, data, to, dst_mem, eb);
+        omp_set_num_threads(team);
+        if (st != dnnl_success) return ROUSE_EINTERNAL;
     }
     p->stats.weight_bytes += sz;
     if (value >= 0) {

@@ -26,8 +26,13 @@ int blob_digest_valid(const char *digest);
 
 /* Starts an upload of at most max_bytes (ROUSE_ETOOBIG past it). */
 int blob_write_begin(blobstore *b, uint64_t max_bytes, blob_writer **out, rouse_errbuf *eb);
+/* Appends to the upload. On failure (ROUSE_ETOOBIG, ROUSE_EIO for a full disk
+ * or an I/O error) the temporary file is already removed and the writer
+ * refuses further use (ROUSE_ESTATE); it must still be freed with
+ * blob_write_abort. */
 int blob_write(blob_writer *w, const void *data, size_t len, rouse_errbuf *eb);
-/* Makes the blob durable; digest is "sha256:<hex>" (BLOB_DIGEST_LEN + 1 bytes). Frees w. */
+/* Makes the blob durable; digest is "sha256:<hex>" (BLOB_DIGEST_LEN + 1 bytes).
+ * Frees w, also when it fails. */
 int blob_write_commit(blob_writer *w, char *digest, uint64_t *size, rouse_errbuf *eb);
 /* Drops an unfinished upload and its temporary file. Frees w; NULL is a no-op. */
 void blob_write_abort(blob_writer *w);

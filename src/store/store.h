@@ -88,7 +88,9 @@ int store_rollback(store *s, const char *function, int64_t *version, rouse_errbu
 
 /* Picks a version for a request through alias `alias` (NULL = "latest"),
  * using r in [0, 1) against the weights. ROUSE_ENOTFOUND for unknown
- * function or alias. Also checks that an explicit version exists. */
+ * function or alias. An all-digit alias ("3") is an explicit version, which
+ * must exist (ROUSE_ENOTFOUND); store_alias_set refuses all-digit alias names
+ * so the two never clash. ROUSE_EINVAL when r is outside [0, 1). */
 int store_resolve(store *s, const char *function, const char *alias, double r, int64_t *version,
                   rouse_errbuf *eb);
 int store_version_get(store *s, const char *function, int64_t version, store_version *out,
