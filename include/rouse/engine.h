@@ -110,6 +110,9 @@ typedef struct rouse_session_options {
     int threads;           /* kernel threads for this session; 0 means 1 */
     int reference_kernels; /* nonzero: run every node on the plain C reference
                               kernels (slow; for testing and debugging) */
+    int pin_threads;       /* nonzero with threads > 1: on the first run, pin the
+                              kernel threads (the calling thread included) to
+                              distinct CPUs of the process's affinity mask */
 } rouse_session_options;
 
 /* Creates a session (activation memory, kernels for the declared shapes when

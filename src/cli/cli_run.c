@@ -46,13 +46,14 @@ typedef struct run_opts {
     long threads;
     uint64_t seed;
     const char *plan_cache; /* --plan-cache DIR, or NULL */
+    bool pin;               /* --pin */
 } run_opts;
 
 void cli_run_usage(FILE *out)
 {
     fprintf(out,
             "usage: rouse run MODEL.onnx|MODEL.plan [--input NAME=FILE]... [--repeat N]\n"
-            "                 [--warmup W] [--threads T] [--seed S] [--plan-cache DIR]\n"
+            "                 [--warmup W] [--threads T] [--pin] [--seed S] [--plan-cache DIR]\n"
             "       rouse run DIR [--threads T] [--plan-cache DIR]\n\n"
             "Runs a model on this machine with the engine alone (no daemon).\n\n"
             "With a model, prints `load_ms <x>` (reading the model: decoding and optimizing\n"
@@ -69,6 +70,7 @@ void cli_run_usage(FILE *out)
             "  --warmup W         untimed runs before the timed ones (default 2 with --repeat)\n"
             "  --threads T        kernel threads (default 1)\n"
             "  --seed S           seed of the random inputs (default %d)\n"
+            "  --pin              pin the kernel threads to distinct CPUs (with --threads > 1)\n"
             "  --plan-cache DIR   run an .onnx through its compiled plan DIR/<sha256>.plan,\n"
             "                     compiling it first when missing or stale\n\n"
             "With DIR, an ONNX backend-test folder (model.onnx and test_data_set_*/ holding\n"
@@ -163,6 +165,8 @@ static int parse_args(int argc, char **argv, run_opts *o)
             if (!parse_long(v, 1, 1024, &num))
                 return usage_error("--threads wants a count in 1..1024, not '%s'", v ? v : "");
             o->threads = num;
+        } else if (strcmp(a, "--pin") == 0) {
+            o->pin = true;
         } else if (opt_value(argc, argv, &i, "--plan-cache", &v)) {
             if (!v || !*v) return usage_error("%s needs a folder", "--plan-cache");
             o->plan_cache = v;
@@ -457,7 +461,7 @@ static int open_and_prepare(const run_opts *o, const char *path, rouse_model **m
     if (o->plan_cache && !ends_with(path, ".plan"))
         printf("plan_cache %s\n", from_cache ? "hit" : "compiled");
     uint64_t t1 = rouse_now_ns();
-    rouse_session_options so = {.threads = (int)o->threads};
+    rouse_session_options so = {.threads = (int)o->threads, .pin_threads = o->pin};
     if ((rc = rouse_session_create(*m, &so, s, eb)) < 0) {
         rouse_model_destroy(*m);
         *m = NULL;

@@ -7,6 +7,11 @@
  * the last), and reports the byte offset and the reason of the first error
  * ("at byte 17: expected ',' or '}'"). All nodes and decoded strings live in
  * a caller-provided arena, freed in one call.
+ *
+ * Numbers with up to 19 significant digits and small exponents (what tensor
+ * data is made of) convert without allocation or locale; longer ones go
+ * through strtod, and the writer through printf, both of which assume the
+ * "C" locale's decimal point: rouse never calls setlocale().
  */
 #ifndef ROUSE_COMMON_JSON_H
 #define ROUSE_COMMON_JSON_H
@@ -43,12 +48,14 @@ struct json_value {
     json_type type;
     union {
         struct {
-            double d;       /* the number as a double */
-            int64_t i;      /* exact value when is_int */
-            bool is_int;    /* integer literal (no fraction/exponent) that fits int64 */
+            double d;     /* the number as a double */
+            int64_t i;    /* exact value when is_int */
+            bool is_int;  /* integer literal (no fraction/exponent) that fits int64 */
+            bool is_uint; /* integer literal >= 0 that fits uint64: (uint64_t)i is
+                             exact (above INT64_MAX is_int is false, i wraps) */
         } num;
         struct {
-            const char *s;  /* decoded UTF-8, NUL-terminated */
+            const char *s; /* decoded UTF-8, NUL-terminated */
             size_t len;
         } str;
         struct {
@@ -72,8 +79,11 @@ int json_parse(const char *text, size_t len, rouse_arena *arena, json_value **ou
 const json_value *json_get(const json_value *v, const char *key);
 
 /* Typed accessors: true and *out set when v has that type (and, for ints, an
- * exact integer value in range). */
+ * exact integer value in range). Integer literals convert exactly; a number
+ * written with a fraction or exponent ("2.0", "1e3") counts when its value is
+ * integral and within +-2^53, where doubles hold every integer. */
 bool json_as_int64(const json_value *v, int64_t *out);
+bool json_as_uint64(const json_value *v, uint64_t *out);
 bool json_as_double(const json_value *v, double *out);
 bool json_as_bool(const json_value *v, bool *out);
 const char *json_as_string(const json_value *v); /* NULL unless a string */

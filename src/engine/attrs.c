@@ -326,6 +326,8 @@ static int parse_axis(const struct actx *c, eng_axis_attrs *a)
         return get_int(c, "axis", opset < 13 ? 1 : -1, &a->axis);
     case ENG_OP_FLATTEN:
         return get_int(c, "axis", 1, &a->axis);
+    case ENG_OP_GATHER:
+        return get_int(c, "axis", 0, &a->axis);
     case ENG_OP_CONCAT:
         /* Concat-1 defaulted to axis 1; from opset 4 the axis is required. */
         if (opset < 4) return get_int(c, "axis", 1, &a->axis);
@@ -383,6 +385,75 @@ static int parse_dropout(const struct actx *c, eng_dropout_attrs *a)
     return 0;
 }
 
+/* Cast's target: the element types the Cast kernel converts between. */
+static int parse_cast(const struct actx *c, eng_cast_attrs *a)
+{
+    int64_t to;
+    int rc;
+    if (!find_attr(c->on, "to")) return attr_err(c, ROUSE_EFORMAT, "to", "is required");
+    if ((rc = get_int(c, "to", 0, &to)) < 0) return rc;
+    switch (to) {
+    case ENG_DT_FLOAT:
+    case ENG_DT_DOUBLE:
+    case ENG_DT_INT8:
+    case ENG_DT_UINT8:
+    case ENG_DT_INT16:
+    case ENG_DT_UINT16:
+    case ENG_DT_INT32:
+    case ENG_DT_UINT32:
+    case ENG_DT_INT64:
+    case ENG_DT_UINT64:
+    case ENG_DT_BOOL:
+    case ENG_DT_FLOAT16:
+    case ENG_DT_BFLOAT16:
+        a->to = (int)to;
+        return 0;
+    case ENG_DT_STRING:
+    case ENG_DT_COMPLEX64:
+    case ENG_DT_COMPLEX128: {
+        char what[96];
+        snprintf(what, sizeof(what), "= %s is not supported", eng_dtype_name((int)to));
+        return attr_err(c, ROUSE_EUNSUPPORTED, "to", what);
+    }
+    default: {
+        char what[96];
+        snprintf(what, sizeof(what), "has unknown element type %lld", (long long)to);
+        return attr_err(c, ROUSE_EFORMAT, "to", what);
+    }
+    }
+}
+
+/* ReduceMean, Unsqueeze and Squeeze. Range and duplicate checks need the
+ * input rank and happen in shape inference. */
+static int parse_axes(const struct actx *c, eng_axes_attrs *a)
+{
+    int opset = c->n->opset, rc;
+    a->n_axes = -1;
+    a->keepdims = 1;
+    switch (c->n->op) {
+    case ENG_OP_REDUCE_MEAN:
+        if ((rc = get_ints(c, "axes", ENG_MAX_RANK, &a->n_axes, a->axes)) < 0) return rc;
+        return get_flag(c, "keepdims", 1, &a->keepdims);
+    case ENG_OP_UNSQUEEZE:
+        if (opset >= 13) return 0; /* axes are input 1 */
+        if ((rc = get_ints(c, "axes", ENG_MAX_RANK, &a->n_axes, a->axes)) < 0) return rc;
+        if (a->n_axes < 0) return attr_err(c, ROUSE_EFORMAT, "axes", "is required");
+        if (a->n_axes == 0) return attr_err(c, ROUSE_EFORMAT, "axes", "must not be empty");
+        break;
+    case ENG_OP_SQUEEZE:
+        if (opset >= 13) return 0;
+        if ((rc = get_ints(c, "axes", ENG_MAX_RANK, &a->n_axes, a->axes)) < 0) return rc;
+        break;
+    default:
+        return 0;
+    }
+    /* Negative axes arrived in opset 11. */
+    for (int i = 0; opset < 11 && i < a->n_axes; i++)
+        if (a->axes[i] < 0)
+            return attr_err(c, ROUSE_EFORMAT, "axes", "must not be negative before opset 11");
+    return 0;
+}
+
 /* Before opset 7 the binary ops broadcast only when asked, and `axis` aligned
  * B at an arbitrary dimension of A. Without `axis` the alignment is the
  * trailing one, which numpy broadcasting reproduces; with it, the result can
@@ -421,7 +492,14 @@ int eng_attrs_parse(const struct onnx_node *on, eng_node *n, rouse_arena *arena,
     case ENG_OP_SOFTMAX:
     case ENG_OP_FLATTEN:
     case ENG_OP_CONCAT:
+    case ENG_OP_GATHER:
         return parse_axis(&c, &a->axis);
+    case ENG_OP_CAST:
+        return parse_cast(&c, &a->cast);
+    case ENG_OP_REDUCE_MEAN:
+    case ENG_OP_UNSQUEEZE:
+    case ENG_OP_SQUEEZE:
+        return parse_axes(&c, &a->axes);
     case ENG_OP_TRANSPOSE:
         return parse_transpose(&c, &a->transpose);
     case ENG_OP_BATCHNORM:
@@ -442,6 +520,10 @@ int eng_attrs_parse(const struct onnx_node *on, eng_node *n, rouse_arena *arena,
     case ENG_OP_TANH:
     case ENG_OP_GLOBAL_AVGPOOL:
     case ENG_OP_IDENTITY:
+    case ENG_OP_ERF:
+    case ENG_OP_POW:
+    case ENG_OP_SQRT:
+    case ENG_OP_WHERE:
     case ENG_OP_CONSTANT: /* the graph builder reads its value itself */
         return 0;
     default:

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <omp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,8 @@ struct rouse_model {
 struct rouse_session {
     rouse_model *model;
     int threads;
+    bool pin;    /* pin the team's threads to distinct CPUs on the first run */
+    bool pinned;
     bool reference;
     eng_dnnl_ctx *dnnl;
     eng_plan *plan;
@@ -349,6 +352,26 @@ static void set_threads(const rouse_session *s)
     omp_set_num_threads(s->threads);
 }
 
+/* Pins thread k of the OpenMP team to the k-th CPU this process may use, so
+ * that two of the session's threads never share a core. Runs a parallel
+ * region: call it only when running, never while preparing (fork safety). */
+static void pin_team(rouse_session *s)
+{
+    s->pinned = true;
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0 || CPU_COUNT(&allowed) < 2) return;
+    int cpus[CPU_SETSIZE], n = 0;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &allowed)) cpus[n++] = c;
+#pragma omp parallel num_threads(s->threads)
+    {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpus[omp_get_thread_num() % n], &one);
+        pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+    }
+}
+
 static void drop_plan(rouse_session *s)
 {
     eng_plan_destroy(s->plan);
@@ -424,6 +447,7 @@ static int session_create_for(rouse_model *m, const rouse_session_options *opts,
         s->threads = CPU_COUNT(&allowed);
     }
     s->reference = opts && opts->reference_kernels;
+    s->pin = opts && opts->pin_threads && s->threads > 1;
     int n = m->graph.n_inputs;
     s->key = calloc((size_t)n + 1, sizeof(*s->key));
     s->key_values = calloc((size_t)n + 1, sizeof(void *));
@@ -520,6 +544,7 @@ int rouse_session_run(rouse_session *s, const rouse_tensor *inputs, int n_inputs
     s->has_output = false;
     if (!key_matches(s, s->bound) && (rc = prepare(s, s->bound, eb)) < 0) return rc;
     set_threads(s);
+    if (s->pin && !s->pinned) pin_team(s);
     if ((rc = eng_plan_run(s->plan, s->bound, eb)) < 0) return rc;
     s->has_output = true;
     return 0;

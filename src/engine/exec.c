@@ -272,7 +272,8 @@ bool eng_graph_input_value_matters(const eng_graph *g, int i)
         if (n->dead) continue;
         for (int j = 1; j < n->n_in; j++) {
             if (n->in[j] != v) continue;
-            if (n->op == ENG_OP_RESHAPE || n->op == ENG_OP_CLIP || n->op == ENG_OP_DROPOUT)
+            if (n->op == ENG_OP_RESHAPE || n->op == ENG_OP_CLIP || n->op == ENG_OP_DROPOUT ||
+                n->op == ENG_OP_UNSQUEEZE || n->op == ENG_OP_SQUEEZE)
                 return true;
         }
     }
@@ -281,13 +282,15 @@ bool eng_graph_input_value_matters(const eng_graph *g, int i)
 
 /* --- building ---------------------------------------------------------------------- */
 
-/* Reshape/Flatten/Identity and inference Dropout: the output is a view of
- * the (plain) input's bytes, no step. */
+/* Reshape/Flatten/Unsqueeze/Squeeze/Identity and inference Dropout: the
+ * output is a view of the (plain) input's bytes, no step. */
 static bool is_view_op(const eng_node *n)
 {
     switch (n->op) {
     case ENG_OP_RESHAPE:
-    case ENG_OP_FLATTEN: break;
+    case ENG_OP_FLATTEN:
+    case ENG_OP_UNSQUEEZE:
+    case ENG_OP_SQUEEZE: break;
     case ENG_OP_IDENTITY:
     case ENG_OP_DROPOUT:
         if (n->n_out > 1 && n->out[1] >= 0) return false;

@@ -14,6 +14,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,7 @@ static int eltwise_alg(eng_op op, float *alpha, float *beta, dnnl_alg_kind_t *al
     case ENG_OP_LEAKY_RELU: *alg = dnnl_eltwise_relu; *beta = 0; return 0;
     case ENG_OP_SIGMOID: *alg = dnnl_eltwise_logistic; *alpha = *beta = 0; return 0;
     case ENG_OP_TANH: *alg = dnnl_eltwise_tanh; *alpha = *beta = 0; return 0;
+    case ENG_OP_SQRT: *alg = dnnl_eltwise_sqrt; *alpha = *beta = 0; return 0;
     case ENG_OP_CLIP:
         *alg = dnnl_eltwise_clip;
         *alpha = finite_or(*alpha, -FLT_MAX);
@@ -145,6 +147,35 @@ static int add_prim_step(eng_plan *p, const eng_node *n, const eng_attrs *resolv
     return 0;
 }
 
+/* Reorders data (layout `from`) into dst_mem now. */
+static dnnl_status_t reorder_now(eng_plan *p, const eng_node *n, const dnnl_memory_desc_t *from,
+                                 const void *data, const dnnl_memory_desc_t *to,
+                                 dnnl_memory_t dst_mem, rouse_errbuf *eb)
+{
+    dnnl_memory_t src_mem;
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+    dnnl_status_t st = dnnl_memory_create(&src_mem, from, p->ctx->engine, (void *)data);
+    if (st != dnnl_success) {
+        rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a memory");
+        return st;
+    }
+    st = dnnl_reorder_primitive_desc_create(&pd, from, p->ctx->engine, to, p->ctx->engine, NULL);
+    if (st == dnnl_success) {
+        st = dnnl_primitive_create(&prim, pd);
+        dnnl_primitive_desc_destroy(pd);
+    }
+    if (st == dnnl_success) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src_mem}, {DNNL_ARG_TO, dst_mem}};
+        st = dnnl_primitive_execute(prim, p->ctx->stream, 2, args);
+        dnnl_stream_wait(p->ctx->stream);
+        dnnl_primitive_destroy(prim);
+    }
+    dnnl_memory_destroy(src_mem);
+    if (st != dnnl_success) dnnl_fail(eb, n, "weight reorder", st);
+    return st;
+}
+
 /* Reorders constant data (plain layout `from`) into layout `to`, now, unless
  * the plan was offered constant `value` already in layout `to` (a compiled
  * plan's weights): then that memory is used in place. value is -1 for data
@@ -170,34 +201,22 @@ static int reorder_const(eng_plan *p, const eng_node *n, int value, const dnnl_m
     size_t sz = dnnl_memory_desc_get_size(to);
     void *buf = plan_weight_alloc(p, sz);
     if (!buf) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory for weights");
-    dnnl_memory_t src_mem, dst_mem;
+    dnnl_memory_t dst_mem;
     if (plan_fixed_mem(p, to, buf, &dst_mem) < 0)
         return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a memory");
     if (dnnl_memory_desc_equal(from, to)) {
         memcpy(buf, data, sz);
     } else {
-        dnnl_primitive_desc_t pd;
-        dnnl_primitive_t prim;
-        dnnl_status_t st;
-        if (dnnl_memory_create(&src_mem, from, p->ctx->engine, (void *)data) != dnnl_success)
-            return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a memory");
-        st = dnnl_reorder_primitive_desc_create(&pd, from, p->ctx->engine, to, p->ctx->engine, NULL);
-        if (st != dnnl_success) {
-            dnnl_memory_destroy(src_mem);
-            return dnnl_fail(eb, n, "weight reorder", st);
-        }
-        st = dnnl_primitive_create(&prim, pd);
-        dnnl_primitive_desc_destroy(pd);
-        if (st != dnnl_success) {
-            dnnl_memory_destroy(src_mem);
-            return dnnl_fail(eb, n, "weight reorder", st);
-        }
-        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src_mem}, {DNNL_ARG_TO, dst_mem}};
-        st = dnnl_primitive_execute(prim, p->ctx->stream, 2, args);
-        dnnl_stream_wait(p->ctx->stream);
-        dnnl_primitive_destroy(prim);
-        dnnl_memory_destroy(src_mem);
-        if (st != dnnl_success) return dnnl_fail(eb, n, "weight reorder", st);
+        /* One thread, from creation on (a primitive keeps the team size it
+         * was created with): preparing must never start an OpenMP team, so
+         * that a prepared process can fork() instances safely (libgomp does
+         * not survive fork after a multi-threaded region). The kernels
+         * created after this still see the session's thread count. */
+        int team = omp_get_max_threads();
+        omp_set_num_threads(1);
+        dnnl_status_t st = reorder_now(p, n, from, data, to, dst_mem, eb);
+        omp_set_num_threads(team);
+        if (st != dnnl_success) return ROUSE_EINTERNAL;
     }
     p->stats.weight_bytes += sz;
     if (value >= 0) {
@@ -573,6 +592,137 @@ out_nomem:
     return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
 }
 
+/* --- MatMul (+ fused bias Add) ------------------------------------------------------- */
+
+/* The Add right after a MatMul that adds a constant float vector of N values
+ * along the last dim (the Linear-layer bias, however the exporter ordered
+ * the Add's inputs) becomes the primitive's bias. Returns the constant's
+ * value id, or -1. */
+static int matmul_bias_fusion(eng_plan *p, const eng_node *n, const eng_tensor *out, int *add_out)
+{
+    const eng_graph *g = p->g;
+    int self = (int)(n - g->nodes);
+    int v = n->out[0];
+    if (g->values[v].is_output || p->uses_left[v] != 1 || out->rank < 1) return -1;
+    int ci = find_consumer(p, self, v);
+    if (ci < 0) return -1;
+    const eng_node *add = &g->nodes[ci];
+    if (add->op != ENG_OP_ADD || add->n_in != 2 || add->in[0] == add->in[1] || add->n_post)
+        return -1;
+    int other = add->in[0] == v ? add->in[1] : add->in[0];
+    if (!is_const_value(p, other)) return -1;
+    const eng_value *b = &g->values[other];
+    int64_t nn = out->shape[out->rank - 1];
+    if (b->dtype != ENG_DT_FLOAT || b->rank < 1 || b->rank > out->rank ||
+        b->shape[b->rank - 1] != nn || eng_shape_numel(b->rank, b->shape) != nn)
+        return -1;
+    p->skip[ci] = true;
+    p->uses_left[v]--;
+    p->uses_left[other]--;
+    *add_out = add->out[0];
+    return other;
+}
+
+/* MatMul of float tensors of rank >= 2 as a oneDNN matmul: batch dims
+ * broadcast, a constant B reordered once into the layout the primitive
+ * wants (a Linear layer), or two activations (attention scores and
+ * context). A rank-2 constant B is seen as [1, ..., K, N]. 1-D operands
+ * (numpy promotion) run on the reference kernel. */
+static int build_matmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
+                        const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
+{
+    const eng_graph *g = p->g;
+    if (n->n_in < 2 || in[1] < 0 || n->n_post) return 0;
+    const exec_pv *A = &p->pvs[in[0]], *B = &p->pvs[in[1]];
+    const int r = outs[0].rank;
+    if (A->t.dtype != ENG_DT_FLOAT || B->t.dtype != ENG_DT_FLOAT || A->t.rank < 2 ||
+        B->t.rank < 2 || A->t.rank != r || r > DNNL_MAX_NDIMS)
+        return 0;
+    const bool b_const = is_const_value(p, n->in[1]);
+    if (!b_const && B->t.rank != r) return 0;
+    if (eng_tensor_numel(&outs[0]) == 0 || eng_tensor_numel(&A->t) == 0) return 0;
+
+    int a_pv = plan_pv_plain(p, in[0], eb);
+    if (a_pv < 0) return a_pv;
+    int b_pv = -1;
+    if (!b_const && (b_pv = plan_pv_plain(p, in[1], eb)) < 0) return b_pv;
+
+    dnnl_dims_t wd, dd, bd;
+    const int rb = B->t.rank;
+    for (int i = 0; i < r; i++) {
+        wd[i] = i < r - rb ? 1 : B->t.shape[i - (r - rb)];
+        dd[i] = outs[0].shape[i];
+        bd[i] = i == r - 1 ? dd[i] : 1;
+    }
+    dnnl_memory_desc_t src_md = p->pvs[a_pv].md, wei_md, dst_md, bias_md;
+    if (b_const) {
+        dnnl_memory_desc_init_by_tag(&wei_md, r, wd, dnnl_f32, dnnl_format_tag_any);
+    } else {
+        wei_md = p->pvs[b_pv].md;
+    }
+    if (plan_md_plain(ENG_DT_FLOAT, r, outs[0].shape, &dst_md) < 0) return 0;
+    int add_out = -1, bias_v = -1;
+    if (b_const) bias_v = matmul_bias_fusion(p, n, &outs[0], &add_out);
+    if (bias_v >= 0) plan_md_plain(ENG_DT_FLOAT, r, bd, &bias_md);
+
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr;
+    dnnl_status_t st =
+        dnnl_matmul_desc_init(&md, &src_md, &wei_md, bias_v >= 0 ? &bias_md : NULL, &dst_md);
+    if (st == dnnl_success) {
+        if (make_attr(0, NULL, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
+        st = dnnl_primitive_desc_create(&pd, &md, attr, p->ctx->engine, NULL);
+        dnnl_primitive_attr_destroy(attr);
+    }
+    if (st != dnnl_success) {
+        if (bias_v >= 0) {
+            /* Undo the fusion: the Add runs on its own. */
+            int ci = g->values[add_out].producer;
+            p->skip[ci] = false;
+            p->uses_left[n->out[0]]++;
+            p->uses_left[bias_v]++;
+        }
+        return 0;
+    }
+
+    int rc;
+    dnnl_memory_t wei_mem = NULL, bias_mem = NULL;
+    if (b_const) {
+        const eng_value *bv = &g->values[n->in[1]];
+        dnnl_memory_desc_t wei_plain;
+        plan_md_plain(ENG_DT_FLOAT, r, wd, &wei_plain);
+        const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+        if ((rc = reorder_const(p, n, n->in[1], &wei_plain, bv->const_data, want, &wei_mem, eb)) <
+            0) {
+            dnnl_primitive_desc_destroy(pd);
+            return rc;
+        }
+    }
+    if (bias_v >= 0 &&
+        (rc = reorder_const(p, n, bias_v, &bias_md, g->values[bias_v].const_data, &bias_md,
+                            &bias_mem, eb)) < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return rc;
+    }
+    int dst;
+    if ((rc = new_pv_md(p, &outs[0], &dst_md, &dst)) < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return rouse_err_set(eb, rc, "out of memory");
+    }
+    argspec args[4];
+    int na = 0;
+    args[na++] = (argspec){DNNL_ARG_SRC, a_pv, NULL};
+    args[na++] = b_const ? (argspec){DNNL_ARG_WEIGHTS, ARG_FIXED, wei_mem}
+                         : (argspec){DNNL_ARG_WEIGHTS, b_pv, NULL};
+    if (bias_v >= 0) args[na++] = (argspec){DNNL_ARG_BIAS, ARG_FIXED, bias_mem};
+    args[na++] = (argspec){DNNL_ARG_DST, dst, NULL};
+    if ((rc = add_prim_step(p, n, ra, pd, args, na, dst, eb)) < 0) return rc;
+    plan_bind_value(p, bias_v >= 0 ? add_out : n->out[0], dst);
+    out_pv[0] = dst;
+    return 1;
+}
+
 /* --- pooling ----------------------------------------------------------------------------- */
 
 static int build_pool(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
@@ -677,23 +827,57 @@ static int build_eltwise(eng_plan *p, const eng_node *n, const eng_attrs *ra, co
     return 1;
 }
 
+/* Add/Sub/Mul/Div of float values. src1 may broadcast into src0's shape
+ * (a bias, a LayerNorm mean or scale, an attention mask): oneDNN binary
+ * stretches src1's dims of size 1. When only src0 broadcasts, Add and Mul
+ * swap their operands. A broadcast src1 that is not a constant must have
+ * the output's rank and a plain layout. */
 static int build_binary(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
                         const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
 {
     if (in[0] < 0 || in[1] < 0) return 0;
-    const exec_pv *a = &p->pvs[in[0]], *b = &p->pvs[in[1]];
+    int i0 = in[0], i1 = in[1], v1 = n->in[1];
+    const exec_pv *a = &p->pvs[i0], *b = &p->pvs[i1];
     if (!a->has_md || !b->has_md || a->t.dtype != ENG_DT_FLOAT || b->t.dtype != ENG_DT_FLOAT)
         return 0;
-    if (!eng_shape_equal(a->t.rank, a->t.shape, b->t.rank, b->t.shape)) return 0;
+    const eng_tensor *o = &outs[0];
+    if (!eng_shape_equal(a->t.rank, a->t.shape, o->rank, o->shape)) {
+        if ((n->op != ENG_OP_ADD && n->op != ENG_OP_MUL) ||
+            !eng_shape_equal(b->t.rank, b->t.shape, o->rank, o->shape))
+            return 0;
+        i0 = in[1];
+        i1 = in[0];
+        v1 = n->in[0];
+        a = &p->pvs[i0];
+        b = &p->pvs[i1];
+    }
     dnnl_alg_kind_t alg = n->op == ENG_OP_ADD   ? dnnl_binary_add
                           : n->op == ENG_OP_SUB ? dnnl_binary_sub
                           : n->op == ENG_OP_MUL ? dnnl_binary_mul
                                                 : dnnl_binary_div;
-    dnnl_memory_desc_t md0 = a->md;
-    int src1 = plan_pv_as(p, in[1], &md0, eb);
-    if (src1 < 0) return src1;
+    dnnl_memory_desc_t md0 = a->md, md1;
+    int src1;
+    dnnl_memory_t fixed1 = NULL;
+    bool bcast = !eng_shape_equal(b->t.rank, b->t.shape, o->rank, o->shape);
+    if (!bcast) {
+        md1 = md0;
+        src1 = plan_pv_as(p, i1, &md1, eb);
+        if (src1 < 0) return src1;
+    } else {
+        if (!a->plain || o->rank < 1 || b->t.rank > o->rank) return 0;
+        int64_t bd[ENG_MAX_RANK];
+        for (int i = 0; i < o->rank; i++)
+            bd[i] = i < o->rank - b->t.rank ? 1 : b->t.shape[i - (o->rank - b->t.rank)];
+        if (plan_md_plain(ENG_DT_FLOAT, o->rank, bd, &md1) < 0) return 0;
+        if (is_const_value(p, v1)) {
+            src1 = ARG_FIXED;
+        } else {
+            if (b->t.rank != o->rank) return 0;
+            if ((src1 = plan_pv_plain(p, i1, eb)) < 0) return src1;
+        }
+    }
     dnnl_binary_desc_t bdsc;
-    if (dnnl_binary_desc_init(&bdsc, alg, &md0, &md0, &md0) != dnnl_success) return 0;
+    if (dnnl_binary_desc_init(&bdsc, alg, &md0, &md1, &md0) != dnnl_success) return 0;
     dnnl_primitive_attr_t attr;
     if (make_attr(0, NULL, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
     dnnl_primitive_desc_t pd;
@@ -701,12 +885,20 @@ static int build_binary(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
     dnnl_primitive_attr_destroy(attr);
     if (st != dnnl_success) return 0;
     int dst, rc;
-    if ((rc = new_pv_md(p, &outs[0], &md0, &dst)) < 0) {
+    if (src1 == ARG_FIXED) {
+        /* A constant operand is used in place when aligned, else copied. */
+        const eng_value *cv = &p->g->values[v1];
+        if ((rc = reorder_const(p, n, v1, &md1, cv->const_data, &md1, &fixed1, eb)) < 0) {
+            dnnl_primitive_desc_destroy(pd);
+            return rc;
+        }
+    }
+    if ((rc = new_pv_md(p, o, &md0, &dst)) < 0) {
         dnnl_primitive_desc_destroy(pd);
         return rouse_err_set(eb, rc, "out of memory");
     }
     argspec args[3] = {
-        {DNNL_ARG_SRC_0, in[0], NULL}, {DNNL_ARG_SRC_1, src1, NULL}, {DNNL_ARG_DST, dst, NULL}};
+        {DNNL_ARG_SRC_0, i0, NULL}, {DNNL_ARG_SRC_1, src1, fixed1}, {DNNL_ARG_DST, dst, NULL}};
     if ((rc = add_prim_step(p, n, ra, pd, args, 3, dst, eb)) < 0) return rc;
     plan_bind_value(p, n->out[0], dst);
     out_pv[0] = dst;
@@ -755,6 +947,7 @@ int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, c
     switch (n->op) {
     case ENG_OP_CONV: return build_conv(p, n, resolved, in, out_shapes, out_pv, eb);
     case ENG_OP_GEMM: return build_gemm(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_MATMUL: return build_matmul(p, n, resolved, in, out_shapes, out_pv, eb);
     case ENG_OP_MAXPOOL:
     case ENG_OP_AVGPOOL:
     case ENG_OP_GLOBAL_AVGPOOL: return build_pool(p, n, resolved, in, out_shapes, out_pv, eb);
@@ -762,7 +955,8 @@ int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, c
     case ENG_OP_CLIP:
     case ENG_OP_LEAKY_RELU:
     case ENG_OP_SIGMOID:
-    case ENG_OP_TANH: return build_eltwise(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_TANH:
+    case ENG_OP_SQRT: return build_eltwise(p, n, resolved, in, out_shapes, out_pv, eb);
     case ENG_OP_ADD:
     case ENG_OP_SUB:
     case ENG_OP_MUL:

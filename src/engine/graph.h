@@ -55,6 +55,15 @@ typedef enum eng_op {
     ENG_OP_IDENTITY,
     ENG_OP_DROPOUT,
     ENG_OP_CONSTANT,
+    ENG_OP_CAST,
+    ENG_OP_ERF,
+    ENG_OP_GATHER,
+    ENG_OP_POW,
+    ENG_OP_REDUCE_MEAN,
+    ENG_OP_SQRT,
+    ENG_OP_UNSQUEEZE,
+    ENG_OP_SQUEEZE,
+    ENG_OP_WHERE,
     ENG_OP_COUNT
 } eng_op;
 
@@ -114,7 +123,8 @@ typedef struct eng_alpha_attrs {
 } eng_alpha_attrs;
 
 /* Softmax (axis; legacy = opset < 13 coerces the input to 2-D at axis),
- * Flatten (axis), Concat (axis). Axes are stored as given (may be negative). */
+ * Flatten (axis), Concat (axis), Gather (axis). Axes are stored as given
+ * (may be negative); shape inference normalizes them in `resolved`. */
 typedef struct eng_axis_attrs {
     int64_t axis;
     bool legacy;
@@ -133,6 +143,22 @@ typedef struct eng_reshape_attrs {
     int allowzero;
 } eng_reshape_attrs;
 
+/* ReduceMean (axes attribute, keepdims), Unsqueeze and Squeeze (axes from
+ * the attribute before opset 13, from input 1 since). n_axes -1 = absent:
+ * ReduceMean then reduces every dim, Squeeze removes every dim of size 1.
+ * As parsed, axes may be negative; after shape inference (`resolved`) they
+ * are normalized to 0..rank-1 (for Unsqueeze: of the output) and sorted. */
+typedef struct eng_axes_attrs {
+    int n_axes;
+    int64_t axes[ENG_MAX_RANK];
+    int keepdims; /* ReduceMean */
+} eng_axes_attrs;
+
+/* Cast: the target element type (an eng_dtype the engine can convert to). */
+typedef struct eng_cast_attrs {
+    int to;
+} eng_cast_attrs;
+
 typedef struct eng_dropout_attrs {
     float ratio; /* opset < 12 attribute; from input 1 otherwise */
 } eng_dropout_attrs;
@@ -148,6 +174,8 @@ typedef union eng_attrs {
     eng_bn_attrs bn;
     eng_reshape_attrs reshape;
     eng_dropout_attrs dropout;
+    eng_axes_attrs axes;
+    eng_cast_attrs cast;
 } eng_attrs;
 
 /* An operation fused after a Conv or Gemm (oneDNN post-op). Applied in order
@@ -158,34 +186,34 @@ typedef enum eng_postop_kind {
 } eng_postop_kind;
 
 typedef struct eng_postop {
-    int kind;      /* eng_postop_kind */
-    eng_op eltwise; /* RELU, CLIP, LEAKY_RELU, SIGMOID or TANH */
+    int kind;          /* eng_postop_kind */
+    eng_op eltwise;    /* RELU, CLIP, LEAKY_RELU, SIGMOID or TANH */
     float alpha, beta; /* CLIP: min, max; LEAKY_RELU: alpha */
-    int sum_input; /* SUM: index into the node's inputs of the addend */
+    int sum_input;     /* SUM: index into the node's inputs of the addend */
 } eng_postop;
 
 typedef struct eng_value {
     const char *name;
     int dtype;
-    int rank;                      /* -1 when unknown */
-    int64_t shape[ENG_MAX_RANK];   /* -1 for unknown dims */
-    const void *const_data;        /* constants only; see ENG_CONST_COPY_MAX */
+    int rank;                    /* -1 when unknown */
+    int64_t shape[ENG_MAX_RANK]; /* -1 for unknown dims */
+    const void *const_data;      /* constants only; see ENG_CONST_COPY_MAX */
     bool is_input, is_output;
-    int producer;                  /* node index, or -1 */
+    int producer; /* node index, or -1 */
 } eng_value;
 
 typedef struct eng_node {
-    const char *name;   /* "" when the model gave none */
+    const char *name; /* "" when the model gave none */
     eng_op op;
-    int opset;          /* default-domain opset of the model */
+    int opset; /* default-domain opset of the model */
     int n_in;
-    int *in;            /* value ids; -1 for an omitted optional input */
+    int *in; /* value ids; -1 for an omitted optional input */
     int n_out;
-    int *out;           /* value ids; -1 for an omitted optional output */
+    int *out; /* value ids; -1 for an omitted optional output */
     eng_attrs attrs;
     int n_post;
     eng_postop post[ENG_MAX_POSTOPS];
-    bool dead;          /* removed by the optimizer; skipped everywhere */
+    bool dead; /* removed by the optimizer; skipped everywhere */
 } eng_node;
 
 typedef struct eng_graph {
@@ -193,9 +221,9 @@ typedef struct eng_graph {
     int n_values, cap_values;
     eng_value *values; /* heap array (grows); ids are indices */
     int n_nodes, cap_nodes;
-    eng_node *nodes;   /* heap array; topological order */
+    eng_node *nodes; /* heap array; topological order */
     int n_inputs;
-    int *inputs;       /* value ids of the runtime inputs (initializers excluded) */
+    int *inputs; /* value ids of the runtime inputs (initializers excluded) */
     int n_outputs;
     int *outputs;
     int opset;

@@ -6,7 +6,8 @@
  * "resolved" attributes the kernels run with: auto_pad turned into explicit
  * pads, Conv's kernel taken from the weight, Clip's bounds and Dropout's
  * ratio read from constant inputs, Transpose's default permutation spelled
- * out, and axes normalized to 0..rank-1.
+ * out, Unsqueeze/Squeeze axes read from their input (opset >= 13), and
+ * axes normalized to 0..rank-1 (lists of axes also sorted).
  *
  * Guarantees: on success every output shape has a dense byte size that fits
  * in int64, every input a kernel reads has the shape and element type the
@@ -20,6 +21,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/graph.h"
@@ -69,6 +71,16 @@ static const struct op_info op_infos[ENG_OP_COUNT] = {
     /* Dropout is a copy in inference, whatever the element type. */
     [ENG_OP_DROPOUT] = {1, 3, 2, {"data", "ratio", "training_mode"}, DT_ANY},
     [ENG_OP_CONSTANT] = {0, 0, 1, {NULL}, 0},
+    [ENG_OP_CAST] = {1, 1, 1, {"input"}, DT_ANY},
+    [ENG_OP_ERF] = {1, 1, 1, {"input"}, DT_FLOATS},
+    [ENG_OP_GATHER] = {2, 2, 1, {"data", "indices"}, DT_ANY},
+    [ENG_OP_POW] = {2, 2, 1, {"X", "Y"}, DT_FLOATS | DT(INT32) | DT(INT64)},
+    [ENG_OP_REDUCE_MEAN] = {1, 1, 1, {"data"}, DT_FLOATS},
+    [ENG_OP_SQRT] = {1, 1, 1, {"X"}, DT_FLOATS},
+    [ENG_OP_UNSQUEEZE] = {1, 2, 1, {"data", "axes"}, DT_ANY},
+    [ENG_OP_SQUEEZE] = {1, 2, 1, {"data", "axes"}, DT_ANY},
+    /* Where's X and Y may have any type; input 0 is the bool condition. */
+    [ENG_OP_WHERE] = {3, 3, 1, {"condition", "X", "Y"}, DT(BOOL)},
 };
 
 struct ictx {
@@ -176,16 +188,17 @@ static int arity(struct ictx *c)
     if (n->op == ENG_OP_CLIP && n->opset < 11) max_in = 1;
     if (n->op == ENG_OP_MAXPOOL && n->opset < 8) max_out = 1;
     if (n->op == ENG_OP_DROPOUT && n->opset < 12) max_in = 1;
+    if ((n->op == ENG_OP_UNSQUEEZE || n->op == ENG_OP_SQUEEZE) && n->opset < 13) max_in = 1;
+    int min_in = oi->min_in;
+    if (n->op == ENG_OP_UNSQUEEZE && n->opset >= 13) min_in = 2;
 
-    if (n->n_in < oi->min_in || (max_in >= 0 && n->n_in > max_in)) {
-        if (max_in == oi->min_in)
+    if (n->n_in < min_in || (max_in >= 0 && n->n_in > max_in)) {
+        if (max_in == min_in)
             return fail(c, ROUSE_EFORMAT, "expects %d input%s, got %d", max_in,
                         max_in == 1 ? "" : "s", n->n_in);
         if (max_in < 0)
-            return fail(c, ROUSE_EFORMAT, "expects at least %d inputs, got %d", oi->min_in,
-                        n->n_in);
-        return fail(c, ROUSE_EFORMAT, "expects %d to %d inputs, got %d", oi->min_in, max_in,
-                    n->n_in);
+            return fail(c, ROUSE_EFORMAT, "expects at least %d inputs, got %d", min_in, n->n_in);
+        return fail(c, ROUSE_EFORMAT, "expects %d to %d inputs, got %d", min_in, max_in, n->n_in);
     }
     if (n->n_out < 1 || n->n_out > max_out) {
         if (max_out == 1) return fail(c, ROUSE_EFORMAT, "expects 1 output, got %d", n->n_out);
@@ -193,7 +206,7 @@ static int arity(struct ictx *c)
     }
     if (!want_out(c, 0)) return fail(c, ROUSE_EFORMAT, "output 0 is required");
 
-    int required = n->op == ENG_OP_CONCAT ? n->n_in : oi->min_in;
+    int required = n->op == ENG_OP_CONCAT ? n->n_in : min_in;
     for (int i = 0; i < n->n_in; i++) {
         const eng_tensor *t = c->in[i];
         if (!t) {
@@ -813,6 +826,235 @@ static int infer_batchnorm(struct ictx *c)
     return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Transformer building blocks: Cast, Gather, Pow, ReduceMean, Unsqueeze,
+ * Squeeze, Where. */
+
+static int infer_cast(struct ictx *c)
+{
+    const eng_tensor *x = c->in[0];
+    int rc;
+    if ((rc = check_dtype(c, 0)) < 0) return rc;
+    set_out(c, 0, c->res->cast.to, x->rank, x->shape);
+    return 0;
+}
+
+static int infer_gather(struct ictx *c)
+{
+    const eng_tensor *x = c->in[0], *idx = c->in[1];
+    struct shapebuf sb;
+    int64_t axis;
+    int rc;
+
+    if (eng_dtype_size(x->dtype) == 0)
+        return fail(c, ROUSE_EUNSUPPORTED, "element type %s of input 'data' is not supported",
+                    eng_dtype_name(x->dtype));
+    if (idx->dtype != ENG_DT_INT64 && idx->dtype != ENG_DT_INT32)
+        return fail(c, ROUSE_EMISMATCH, "input 'indices' must be int32 or int64, got %s",
+                    eng_dtype_name(idx->dtype));
+    if (x->rank < 1)
+        return fail(c, ROUSE_EMISMATCH, "input 'data' must have rank >= 1, got a scalar");
+    if ((rc = norm_axis(c, c->res->axis.axis, x->rank, false, &axis)) < 0) return rc;
+    c->res->axis.axis = axis;
+    int r = x->rank - 1 + idx->rank;
+    if (r > ENG_MAX_RANK)
+        return fail(c, ROUSE_EUNSUPPORTED,
+                    "output rank %d (input 'data' %s, input 'indices' %s) exceeds the maximum %d",
+                    r, shp(&sb, 0, x->rank, x->shape), shp(&sb, 1, idx->rank, idx->shape),
+                    ENG_MAX_RANK);
+    if (x->shape[axis] == 0 && eng_tensor_numel(idx) > 0)
+        return fail(c, ROUSE_EMISMATCH, "input 'data' %s is empty along axis %lld",
+                    shp(&sb, 0, x->rank, x->shape), (long long)axis);
+    int64_t y[ENG_MAX_RANK];
+    int k = 0;
+    for (int d = 0; d < axis; d++)
+        y[k++] = x->shape[d];
+    for (int d = 0; d < idx->rank; d++)
+        y[k++] = idx->shape[d];
+    for (int d = (int)axis + 1; d < x->rank; d++)
+        y[k++] = x->shape[d];
+    set_out(c, 0, x->dtype, r, y);
+    return 0;
+}
+
+static int infer_pow(struct ictx *c)
+{
+    const eng_tensor *A = c->in[0], *B = c->in[1];
+    struct shapebuf sb;
+    int rc, r;
+    int64_t y[ENG_MAX_RANK];
+
+    if ((rc = check_dtype(c, 0)) < 0) return rc;
+    /* Before opset 12 the exponent had the base's type. */
+    if (c->n->opset < 12 && (rc = same_dtype(c, 1, 0)) < 0) return rc;
+    unsigned ok = DT_FLOATS | DT(INT32) | DT(INT64) | DT(UINT32) | DT(UINT64);
+    if (B->dtype <= 0 || B->dtype >= 32 || !(ok & (1u << B->dtype)))
+        return fail(c, ROUSE_EUNSUPPORTED, "element type %s of input 'Y' is not supported",
+                    eng_dtype_name(B->dtype));
+    if (!broadcast(A->rank, A->shape, B->rank, B->shape, &r, y))
+        return fail(c, ROUSE_EMISMATCH, "input 'X' %s and input 'Y' %s cannot be broadcast",
+                    shp(&sb, 0, A->rank, A->shape), shp(&sb, 1, B->rank, B->shape));
+    set_out(c, 0, A->dtype, r, y);
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Normalizes n axes in place against `rank`, rejects duplicates, sorts. */
+static int norm_axes(struct ictx *c, const char *what, int64_t *axes, int n, int rank)
+{
+    for (int i = 0; i < n; i++) {
+        if (axes[i] < -(int64_t)rank || axes[i] >= rank)
+            return fail(c, ROUSE_EMISMATCH, "%s %lld is out of range for rank %d", what,
+                        (long long)axes[i], rank);
+        if (axes[i] < 0) axes[i] += rank;
+    }
+    qsort(axes, (size_t)n, sizeof(axes[0]), cmp_i64);
+    for (int i = 1; i < n; i++)
+        if (axes[i] == axes[i - 1])
+            return fail(c, ROUSE_EMISMATCH, "%s %lld appears more than once", what,
+                        (long long)axes[i]);
+    return 0;
+}
+
+static int infer_reduce_mean(struct ictx *c)
+{
+    const eng_tensor *x = c->in[0];
+    eng_axes_attrs *a = &c->res->axes;
+    int rc;
+
+    if ((rc = check_dtype(c, 0)) < 0) return rc;
+    if (a->n_axes <= 0) { /* absent or empty: every dim */
+        a->n_axes = x->rank;
+        for (int i = 0; i < x->rank; i++)
+            a->axes[i] = i;
+    } else if ((rc = norm_axes(c, "attribute 'axes' value", a->axes, a->n_axes, x->rank)) < 0) {
+        return rc;
+    }
+    bool red[ENG_MAX_RANK] = {false};
+    for (int i = 0; i < a->n_axes; i++)
+        red[a->axes[i]] = true;
+    int64_t y[ENG_MAX_RANK];
+    int r = 0;
+    for (int d = 0; d < x->rank; d++) {
+        if (!red[d])
+            y[r++] = x->shape[d];
+        else if (a->keepdims)
+            y[r++] = 1;
+    }
+    set_out(c, 0, x->dtype, r, y);
+    return 0;
+}
+
+/* Unsqueeze/Squeeze axes: the attribute before opset 13, input 1 since
+ * (which must be known while preparing, like Reshape's shape). */
+static int axes_from_input(struct ictx *c)
+{
+    const eng_tensor *t = input(c, 1);
+    eng_axes_attrs *a = &c->res->axes;
+    struct shapebuf sb;
+    if (c->n->opset < 13 || !t) return 0;
+    if (t->dtype != ENG_DT_INT64)
+        return fail(c, ROUSE_EMISMATCH, "input 'axes' must be int64, got %s",
+                    eng_dtype_name(t->dtype));
+    if (t->rank > 1)
+        return fail(c, ROUSE_EMISMATCH, "input 'axes' must be 1-D, got %s",
+                    shp(&sb, 0, t->rank, t->shape));
+    int64_t n = eng_tensor_numel(t);
+    if (n > ENG_MAX_RANK)
+        return fail(c, ROUSE_EUNSUPPORTED, "input 'axes' has %lld values, at most %d are supported",
+                    (long long)n, ENG_MAX_RANK);
+    if (!t->data)
+        return fail(c, ROUSE_EUNSUPPORTED, "input 'axes' must be a constant or a graph input");
+    memcpy(a->axes, t->data, sizeof(int64_t) * (size_t)n); /* may be unaligned */
+    a->n_axes = (int)n;
+    return 0;
+}
+
+static int infer_unsqueeze(struct ictx *c)
+{
+    const eng_tensor *x = c->in[0];
+    eng_axes_attrs *a = &c->res->axes;
+    int rc;
+
+    if ((rc = check_dtype(c, 0)) < 0 || (rc = axes_from_input(c)) < 0) return rc;
+    if (a->n_axes <= 0) return fail(c, ROUSE_EMISMATCH, "axes must not be empty");
+    int r = x->rank + a->n_axes;
+    if (r > ENG_MAX_RANK)
+        return fail(c, ROUSE_EUNSUPPORTED, "output rank %d exceeds the maximum %d", r,
+                    ENG_MAX_RANK);
+    if ((rc = norm_axes(c, "axis", a->axes, a->n_axes, r)) < 0) return rc;
+    int64_t y[ENG_MAX_RANK];
+    for (int d = 0, k = 0, s = 0; d < r; d++) {
+        if (k < a->n_axes && a->axes[k] == d) {
+            y[d] = 1;
+            k++;
+        } else {
+            y[d] = x->shape[s++];
+        }
+    }
+    set_out(c, 0, x->dtype, r, y);
+    return 0;
+}
+
+static int infer_squeeze(struct ictx *c)
+{
+    const eng_tensor *x = c->in[0];
+    eng_axes_attrs *a = &c->res->axes;
+    struct shapebuf sb;
+    int rc;
+
+    if ((rc = check_dtype(c, 0)) < 0 || (rc = axes_from_input(c)) < 0) return rc;
+    if (a->n_axes <= 0) { /* absent or empty: every dim of size 1 */
+        a->n_axes = 0;
+        for (int d = 0; d < x->rank; d++)
+            if (x->shape[d] == 1) a->axes[a->n_axes++] = d;
+    } else if ((rc = norm_axes(c, "axis", a->axes, a->n_axes, x->rank)) < 0) {
+        return rc;
+    }
+    bool drop[ENG_MAX_RANK] = {false};
+    for (int i = 0; i < a->n_axes; i++) {
+        if (x->shape[a->axes[i]] != 1)
+            return fail(c, ROUSE_EMISMATCH,
+                        "cannot squeeze axis %lld of input 'data' %s: size is not 1",
+                        (long long)a->axes[i], shp(&sb, 0, x->rank, x->shape));
+        drop[a->axes[i]] = true;
+    }
+    int64_t y[ENG_MAX_RANK];
+    int r = 0;
+    for (int d = 0; d < x->rank; d++)
+        if (!drop[d]) y[r++] = x->shape[d];
+    set_out(c, 0, x->dtype, r, y);
+    return 0;
+}
+
+static int infer_where(struct ictx *c)
+{
+    const eng_tensor *cond = c->in[0], *X = c->in[1], *Y = c->in[2];
+    struct shapebuf sb;
+    int rc, r1, r;
+    int64_t y1[ENG_MAX_RANK], y[ENG_MAX_RANK];
+
+    if ((rc = check_dtype(c, 0)) < 0) return rc;
+    if ((rc = same_dtype(c, 2, 1)) < 0) return rc;
+    if (eng_dtype_size(X->dtype) == 0)
+        return fail(c, ROUSE_EUNSUPPORTED, "element type %s of input 'X' is not supported",
+                    eng_dtype_name(X->dtype));
+    if (!broadcast(X->rank, X->shape, Y->rank, Y->shape, &r1, y1))
+        return fail(c, ROUSE_EMISMATCH, "input 'X' %s and input 'Y' %s cannot be broadcast",
+                    shp(&sb, 0, X->rank, X->shape), shp(&sb, 1, Y->rank, Y->shape));
+    if (!broadcast(cond->rank, cond->shape, r1, y1, &r, y))
+        return fail(c, ROUSE_EMISMATCH,
+                    "input 'condition' %s cannot be broadcast with inputs 'X' and 'Y' (%s)",
+                    shp(&sb, 0, cond->rank, cond->shape), shp(&sb, 1, r1, y1));
+    set_out(c, 0, X->dtype, r, y);
+    return 0;
+}
+
 int eng_infer_node(const eng_node *n, const eng_tensor *const *in, eng_tensor *out,
                    eng_attrs *resolved, rouse_errbuf *eb)
 {
@@ -842,7 +1084,30 @@ int eng_infer_node(const eng_node *n, const eng_tensor *const *in, eng_tensor *o
     case ENG_OP_SIGMOID:
     case ENG_OP_TANH:
     case ENG_OP_IDENTITY:
+    case ENG_OP_ERF:
+    case ENG_OP_SQRT:
         rc = infer_same(&c);
+        break;
+    case ENG_OP_CAST:
+        rc = infer_cast(&c);
+        break;
+    case ENG_OP_GATHER:
+        rc = infer_gather(&c);
+        break;
+    case ENG_OP_POW:
+        rc = infer_pow(&c);
+        break;
+    case ENG_OP_REDUCE_MEAN:
+        rc = infer_reduce_mean(&c);
+        break;
+    case ENG_OP_UNSQUEEZE:
+        rc = infer_unsqueeze(&c);
+        break;
+    case ENG_OP_SQUEEZE:
+        rc = infer_squeeze(&c);
+        break;
+    case ENG_OP_WHERE:
+        rc = infer_where(&c);
         break;
     case ENG_OP_CLIP:
         rc = infer_clip(&c);

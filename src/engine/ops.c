@@ -22,7 +22,10 @@ struct op_row {
 };
 
 /* Indexed by eng_op. Reshape before opset 5 took its shape as an attribute,
- * which the engine does not model, so it starts at 5. */
+ * which the engine does not model, so it starts at 5. Cast before opset 6
+ * named its target type with a string; Pow before 7 had the legacy
+ * broadcast attributes; Erf and Where arrived in opset 9. ReduceMean keeps
+ * its axes an attribute through opset 17 (the input form is opset 18). */
 static const struct op_row op_table[ENG_OP_COUNT] = {
     [ENG_OP_CONV] = {"Conv", 1},
     [ENG_OP_GEMM] = {"Gemm", 1},
@@ -48,6 +51,15 @@ static const struct op_row op_table[ENG_OP_COUNT] = {
     [ENG_OP_IDENTITY] = {"Identity", 1},
     [ENG_OP_DROPOUT] = {"Dropout", 1},
     [ENG_OP_CONSTANT] = {"Constant", 1},
+    [ENG_OP_CAST] = {"Cast", 6},
+    [ENG_OP_ERF] = {"Erf", 9},
+    [ENG_OP_GATHER] = {"Gather", 1},
+    [ENG_OP_POW] = {"Pow", 7},
+    [ENG_OP_REDUCE_MEAN] = {"ReduceMean", 1},
+    [ENG_OP_SQRT] = {"Sqrt", 1},
+    [ENG_OP_UNSQUEEZE] = {"Unsqueeze", 1},
+    [ENG_OP_SQUEEZE] = {"Squeeze", 1},
+    [ENG_OP_WHERE] = {"Where", 9},
 };
 
 const char *eng_op_name(eng_op op)

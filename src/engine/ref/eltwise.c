@@ -1,7 +1,8 @@
 /*
  * Reference element-wise kernels: the unary activations (Relu, Clip,
- * LeakyRelu, Sigmoid, Tanh) and the arithmetic binaries (Add, Sub, Mul, Div)
- * with numpy multidirectional broadcasting.
+ * LeakyRelu, Sigmoid, Tanh, Erf, Sqrt), the arithmetic binaries (Add, Sub,
+ * Mul, Div) with numpy multidirectional broadcasting, and Pow (whose
+ * exponent may have another type than the base).
  *
  * Integer arithmetic never invokes undefined behaviour: sums, differences
  * and products are computed in uint64 and truncated (two's-complement
@@ -279,3 +280,104 @@ int ref_binary(eng_op op, const eng_tensor *a, const eng_tensor *b, eng_tensor *
     } while (ref_index_next(outer, shape, idx, 3, strides, off));
     return 0;
 }
+
+/* ---- Pow --------------------------------------------------------------- */
+
+static double load_pow(int dtype, const void *base, int64_t i)
+{
+    switch (dtype) {
+    case ENG_DT_FLOAT:
+        return ((const float *)base)[i];
+    case ENG_DT_DOUBLE:
+        return ((const double *)base)[i];
+    case ENG_DT_INT32:
+        return ((const int32_t *)base)[i];
+    case ENG_DT_UINT32:
+        return ((const uint32_t *)base)[i];
+    case ENG_DT_UINT64:
+        return (double)((const uint64_t *)base)[i];
+    default:
+        return (double)((const int64_t *)base)[i];
+    }
+}
+
+static bool pow_dtype_ok(int dtype)
+{
+    return dtype == ENG_DT_FLOAT || dtype == ENG_DT_DOUBLE || dtype == ENG_DT_INT32 ||
+           dtype == ENG_DT_INT64;
+}
+
+/* Exponents may also be unsigned (opset >= 12). */
+static bool pow_exp_dtype_ok(int dtype)
+{
+    return pow_dtype_ok(dtype) || dtype == ENG_DT_UINT32 || dtype == ENG_DT_UINT64;
+}
+
+/* An integer result of pow() saturated into T (NaN gives 0). */
+#define SAT_POW(T, TMIN, TMAX, v)                                                                  \
+    (isnan(v)                ? (T)0                                                                \
+     : (v) <= (double)(TMIN) ? (T)(TMIN)                                                           \
+     : (v) >= (double)(TMAX) ? (T)(TMAX)                                                           \
+                             : (T)(v))
+
+int ref_pow(const eng_tensor *a, const eng_tensor *b, eng_tensor *y)
+{
+    if (!pow_dtype_ok(a->dtype) || !pow_exp_dtype_ok(b->dtype) || y->dtype != a->dtype)
+        return ROUSE_EUNSUPPORTED;
+    int r;
+    int64_t shape[ENG_MAX_RANK];
+    int rc = ref_bcast_shape(a->rank, a->shape, b->rank, b->shape, &r, shape);
+    if (rc < 0) return rc;
+    if (!eng_shape_equal(r, shape, y->rank, y->shape)) return ROUSE_EMISMATCH;
+    if (eng_shape_numel(r, shape) == 0) return 0;
+
+    int64_t sa[ENG_MAX_RANK], sb[ENG_MAX_RANK], sy[ENG_MAX_RANK];
+    if ((rc = ref_bcast_strides(a->rank, a->shape, r, shape, sa)) < 0 ||
+        (rc = ref_bcast_strides(b->rank, b->shape, r, shape, sb)) < 0 ||
+        (rc = ref_bcast_strides(r, shape, r, shape, sy)) < 0)
+        return rc;
+    /* The common LayerNorm case, a float squared: x * x rounds exactly as
+     * pow() in double does (the square of a float is exact in double). */
+    if (a->dtype == ENG_DT_FLOAT && eng_tensor_numel(b) == 1 &&
+        load_pow(b->dtype, b->data, 0) == 2.0) {
+        const float *xs = a->data;
+        float *ys = y->data;
+        const int64_t n = eng_tensor_numel(a), total = eng_tensor_numel(y);
+        for (int64_t i = 0; i < total; i++) {
+            float v = xs[n == total ? i : 0];
+            ys[i] = v * v;
+        }
+        return 0;
+    }
+    /* Innermost dim as a row, outer dims by index (as ref_binary). */
+    const int outer = r > 0 ? r - 1 : 0;
+    const int64_t len = r > 0 ? shape[r - 1] : 1;
+    const int64_t ia = r > 0 ? sa[r - 1] : 0, ib = r > 0 ? sb[r - 1] : 0;
+    const int64_t *const strides[3] = {sa, sb, sy};
+    int64_t idx[ENG_MAX_RANK] = {0}, off[3] = {0, 0, 0};
+    do {
+        for (int64_t i = 0; i < len; i++) {
+            /* pow() in double, rounded once: exact for integer powers that
+             * fit in 53 bits. */
+            double v = pow(load_pow(a->dtype, a->data, off[0] + i * ia),
+                           load_pow(b->dtype, b->data, off[1] + i * ib));
+            int64_t at = off[2] + i;
+            switch (y->dtype) {
+            case ENG_DT_FLOAT:
+                ((float *)y->data)[at] = (float)v;
+                break;
+            case ENG_DT_DOUBLE:
+                ((double *)y->data)[at] = v;
+                break;
+            case ENG_DT_INT32:
+                ((int32_t *)y->data)[at] = SAT_POW(int32_t, INT32_MIN, INT32_MAX, v);
+                break;
+            default:
+                ((int64_t *)y->data)[at] = SAT_POW(int64_t, INT64_MIN, INT64_MAX, v);
+                break;
+            }
+        }
+    } while (ref_index_next(outer, shape, idx, 3, strides, off));
+    return 0;
+}
+#undef SAT_POW

@@ -24,20 +24,21 @@
 
 /* Conv, float. x [N, C, D1..Dn], w [M, C/group, k1..kn], b [M] or NULL,
  * y [N, M, O1..On]. */
-int ref_conv(const eng_conv_attrs *a, const eng_tensor *x, const eng_tensor *w,
-             const eng_tensor *b, eng_tensor *y);
+int ref_conv(const eng_conv_attrs *a, const eng_tensor *x, const eng_tensor *w, const eng_tensor *b,
+             eng_tensor *y);
 
 /* Gemm, float: Y = alpha * op(A) * op(B) + beta * C, C broadcast
  * unidirectionally to [M, N] (C may be NULL). */
-int ref_gemm(const eng_gemm_attrs *a, const eng_tensor *A, const eng_tensor *B,
-             const eng_tensor *C, eng_tensor *Y);
+int ref_gemm(const eng_gemm_attrs *a, const eng_tensor *A, const eng_tensor *B, const eng_tensor *C,
+             eng_tensor *Y);
 
 /* MatMul with numpy semantics (1-D promotion, batch broadcasting); float,
  * double, int32, int64, uint32, uint64 (integer sums wrap modulo 2^bits). */
 int ref_matmul(const eng_tensor *a, const eng_tensor *b, eng_tensor *y);
 
 /* Element-wise unary ops: RELU, CLIP (float and all integer types; bounds in
- * attrs->clip), LEAKY_RELU (attrs->alpha), SIGMOID, TANH on float (and double).
+ * attrs->clip), LEAKY_RELU (attrs->alpha), SIGMOID, TANH, ERF, SQRT on float
+ * (and double).
  * y may alias x. attrs may be NULL (no Clip bounds, LeakyRelu alpha 0.01). */
 int ref_unary(eng_op op, const eng_attrs *attrs, const eng_tensor *x, eng_tensor *y);
 
@@ -50,8 +51,7 @@ int ref_binary(eng_op op, const eng_tensor *a, const eng_tensor *b, eng_tensor *
  * is int64 of y's shape, flattened per ONNX with storage_order). The first
  * maximum in window order wins ties. Output extents use the ONNX ceil_mode
  * rule: a last window that would start past input + begin pad is dropped. */
-int ref_maxpool(const eng_pool_attrs *a, const eng_tensor *x, eng_tensor *y,
-                eng_tensor *indices);
+int ref_maxpool(const eng_pool_attrs *a, const eng_tensor *x, eng_tensor *y, eng_tensor *indices);
 
 /* AveragePool on float (count_include_pad honoured; padding beyond the
  * explicit pads that ceil_mode adds is never counted). A window with nothing
@@ -78,9 +78,39 @@ int ref_batchnorm(float epsilon, const eng_tensor *x, const eng_tensor *scale,
  * (subtracts the max). */
 int ref_softmax(int64_t axis, bool legacy, const eng_tensor *x, eng_tensor *y);
 
-/* Byte copy of x into y (Identity, Reshape, Flatten, Dropout in inference);
+/* Byte copy of x into y (Identity, Reshape, Flatten, Unsqueeze, Squeeze,
+ * Dropout in inference);
  * sizes must match. y may alias x (then nothing is copied). */
 int ref_copy(const eng_tensor *x, eng_tensor *y);
+
+/* Pow with multidirectional broadcasting: base float, double, int32 or
+ * int64; exponent any of those or uint32, uint64 (opset >= 12 lets it
+ * differ from the base).
+ * Computed as pow() in double and rounded once to y's type (integers
+ * truncated and saturated). */
+int ref_pow(const eng_tensor *a, const eng_tensor *b, eng_tensor *y);
+
+/* Cast between float, double, float16, bfloat16, bool and every integer
+ * type (float16 and bfloat16 round to nearest even; see convert.c
+ * for the rules: saturating float -> int, wrapping int -> int, bool is
+ * "not zero"). y->dtype must be `to`. */
+int ref_cast(int to, const eng_tensor *x, eng_tensor *y);
+
+/* Gather along axis (normalized): y = data[..., indices[...], ...] with
+ * indices int32 or int64, negative ones counting from the end. An index
+ * outside [-len, len) is ROUSE_ERANGE with its value in *bad_index (may be
+ * NULL), and nothing is written. */
+int ref_gather(int64_t axis, const eng_tensor *data, const eng_tensor *indices, eng_tensor *y,
+               int64_t *bad_index);
+
+/* Where: out = cond ? x : y element-wise, all three broadcast (numpy rules);
+ * cond is bool, x and y any element type with a size. */
+int ref_where(const eng_tensor *cond, const eng_tensor *x, const eng_tensor *y, eng_tensor *out);
+
+/* ReduceMean over n_axes distinct normalized axes (float, double; sums in
+ * double). keepdims keeps reduced dims as 1. n_axes 0 copies x. */
+int ref_reduce_mean(int n_axes, const int64_t *axes, bool keepdims, const eng_tensor *x,
+                    eng_tensor *y);
 
 /* Applies fused post-ops to y in place (float): ELTWISE f(y), SUM y += in.
  * `sum_src` is the addend for a SUM post-op, already broadcast-compatible

@@ -114,6 +114,8 @@ bool ref_act_supported(eng_op op)
     case ENG_OP_LEAKY_RELU:
     case ENG_OP_SIGMOID:
     case ENG_OP_TANH:
+    case ENG_OP_ERF:
+    case ENG_OP_SQRT:
         return true;
     default:
         return false;
@@ -144,6 +146,10 @@ float ref_act_f32(eng_op op, float alpha, float beta, float x)
         }
     case ENG_OP_TANH:
         return tanhf(x);
+    case ENG_OP_ERF:
+        return erff(x);
+    case ENG_OP_SQRT:
+        return sqrtf(x); /* NaN for x < 0, as ONNX says */
     default:
         return x;
     }
@@ -169,6 +175,10 @@ double ref_act_f64(eng_op op, double alpha, double beta, double x)
         }
     case ENG_OP_TANH:
         return tanh(x);
+    case ENG_OP_ERF:
+        return erf(x);
+    case ENG_OP_SQRT:
+        return sqrt(x);
     default:
         return x;
     }

@@ -39,14 +39,16 @@ static float *rand_floats(int64_t n)
 {
     float *p = malloc(sizeof(float) * (size_t)(n ? n : 1));
     assert_non_null(p);
-    for (int64_t i = 0; i < n; i++) p[i] = (float)(next_u32() % 20001) / 10000.0f - 1.0f;
+    for (int64_t i = 0; i < n; i++)
+        p[i] = (float)(next_u32() % 20001) / 10000.0f - 1.0f;
     return p;
 }
 
 static int64_t numel(int rank, const int64_t *d)
 {
     int64_t n = 1;
-    for (int i = 0; i < rank; i++) n *= d[i];
+    for (int i = 0; i < rank; i++)
+        n *= d[i];
     return n;
 }
 
@@ -95,15 +97,16 @@ typedef struct conv_case {
     int64_t size[3], k[3], s[3], d[3], pb[3], pe[3];
     const char *auto_pad; /* NULL for explicit pads */
     bool bias;
-    const char *act;      /* NULL, "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh" */
-    bool residual;        /* Add(conv, x2) where x2 = second conv of the same input */
+    const char *act; /* NULL, "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh" */
+    bool residual;   /* Add(conv, x2) where x2 = second conv of the same input */
 } conv_case;
 
 static void add_conv(ob_model *m, const conv_case *c, const char *in, const char *wname,
                      const char *bname, const char *out, const char *name)
 {
     int64_t wd[5] = {c->m, c->c / c->group};
-    for (int i = 0; i < c->n_sp; i++) wd[2 + i] = c->k[i];
+    for (int i = 0; i < c->n_sp; i++)
+        wd[2 + i] = c->k[i];
     int64_t wn = numel(2 + c->n_sp, wd);
     float *w = rand_floats(wn);
     ob_initializer(m, wname, ROUSE_DT_FLOAT, 2 + c->n_sp, wd, w, sizeof(float) * (size_t)wn);
@@ -135,7 +138,8 @@ static rouse_session_stats run_conv_case(const conv_case *c, int threads)
 {
     ob_model *m = ob_model_new(13);
     int64_t xd[5] = {c->n, c->c};
-    for (int i = 0; i < c->n_sp; i++) xd[2 + i] = c->size[i];
+    for (int i = 0; i < c->n_sp; i++)
+        xd[2 + i] = c->size[i];
     int rank = 2 + c->n_sp;
     ob_input(m, "x", ROUSE_DT_FLOAT, rank, xd);
     const char *conv_out = c->act || c->residual ? "conv" : "y";
@@ -360,6 +364,157 @@ static void layouts_flow_between_kernels(void **state)
     rouse_buf_fini(&bytes);
 }
 
+/* MatMul with a constant B (a Linear layer): A of rank 2..4 times B [K, N]
+ * (or B with the same rank), with and without the bias Add that the plan
+ * fuses, in either operand order. */
+static void matmul_const_random(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 24; iter++) {
+        int rank = 2 + iter % 3;
+        int64_t ad[4], bd[4];
+        for (int i = 0; i < rank - 2; i++)
+            ad[i] = rand_int(1, 3);
+        int64_t M = rand_int(1, 33), K = rand_int(1, 70), N = rand_int(1, 40);
+        ad[rank - 2] = M;
+        ad[rank - 1] = K;
+        int brank = iter % 4 == 3 ? rank : 2;
+        for (int i = 0; i < brank - 2; i++)
+            bd[i] = iter % 8 == 3 ? 1 : ad[i];
+        bd[brank - 2] = K;
+        bd[brank - 1] = N;
+        int bias = iter % 3; /* none, Add(mm, b), Add(b, mm) */
+        ob_model *m = ob_model_new(13);
+        ob_input(m, "a", ROUSE_DT_FLOAT, rank, ad);
+        float *b = rand_floats(numel(brank, bd));
+        ob_initializer(m, "b", ROUSE_DT_FLOAT, brank, bd, b,
+                       sizeof(float) * (size_t)numel(brank, bd));
+        free(b);
+        const char *ins[2] = {"a", "b"}, *mm = bias ? "mm" : "y", *y = "y";
+        ob_add_node(m, "MatMul", "mm0", 2, ins, 1, &mm);
+        if (bias) {
+            float *c = rand_floats(N);
+            ob_initializer(m, "c", ROUSE_DT_FLOAT, 1, &N, c, sizeof(float) * (size_t)N);
+            free(c);
+            const char *add_in[2] = {bias == 1 ? "mm" : "c", bias == 1 ? "c" : "mm"};
+            ob_add_node(m, "Add", "add0", 2, add_in, 1, &y);
+        }
+        ob_output_any(m, "y", ROUSE_DT_FLOAT);
+        rouse_buf bytes;
+        rouse_buf_init(&bytes);
+        ob_serialize(m, &bytes);
+        ob_model_free(m);
+        float *x = rand_floats(numel(rank, ad));
+        rouse_session_stats st = run_both(&bytes, "a", rank, ad, x, 1 + iter % 2);
+        assert_int_equal(st.ref_steps, 0);
+        assert_int_equal(st.dnnl_steps, 1); /* the bias Add is fused */
+        free(x);
+        rouse_buf_fini(&bytes);
+    }
+}
+
+/* MatMul of two activations with batch dims, as in attention:
+ * x [B, H, S, D] times Transpose(x) [B, H, D, S], then scaled, masked by a
+ * broadcast constant and multiplied back: x [B,H,S,D] -> [B,H,S,D]. */
+static void matmul_batched_random(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 12; iter++) {
+        int64_t xd[4] = {rand_int(1, 2), rand_int(1, 4), rand_int(1, 33), rand_int(1, 20)};
+        int64_t S = xd[2];
+        ob_model *m = ob_model_new(13);
+        ob_input(m, "x", ROUSE_DT_FLOAT, 4, xd);
+        const char *xt = "xt";
+        ob_node *n = ob_add_node(m, "Transpose", "tr0", 1, (const char *[]){"x"}, 1, &xt);
+        int64_t perm[4] = {0, 1, 3, 2};
+        ob_attr_ints(n, "perm", 4, perm);
+        const char *s_in[2] = {"x", "xt"}, *sc = "sc";
+        ob_add_node(m, "MatMul", "mm0", 2, s_in, 1, &sc);
+        float scale = 0.125f;
+        ob_initializer(m, "scale", ROUSE_DT_FLOAT, 0, NULL, &scale, sizeof(scale));
+        const char *d_in[2] = {"sc", "scale"}, *dv = "dv";
+        ob_add_node(m, "Div", "div0", 2, d_in, 1, &dv);
+        int64_t md[4] = {1, 1, 1, S};
+        float *mask = rand_floats(S);
+        ob_initializer(m, "mask", ROUSE_DT_FLOAT, 4, md, mask, sizeof(float) * (size_t)S);
+        free(mask);
+        const char *a_in[2] = {"dv", "mask"}, *ad = "ad";
+        ob_add_node(m, "Add", "add0", 2, a_in, 1, &ad);
+        const char *sm = "sm";
+        n = ob_add_node(m, "Softmax", "sm0", 1, &ad, 1, &sm);
+        ob_attr_int(n, "axis", -1);
+        const char *c_in[2] = {"sm", "x"}, *y = "y";
+        ob_add_node(m, "MatMul", "mm1", 2, c_in, 1, &y);
+        ob_output_any(m, "y", ROUSE_DT_FLOAT);
+        rouse_buf bytes;
+        rouse_buf_init(&bytes);
+        ob_serialize(m, &bytes);
+        ob_model_free(m);
+        float *x = rand_floats(numel(4, xd));
+        rouse_session_stats st = run_both(&bytes, "x", 4, xd, x, 1);
+        assert_true(st.dnnl_steps >= 4); /* both MatMuls, the Div and the Add */
+        free(x);
+        rouse_buf_fini(&bytes);
+    }
+}
+
+/* Binary ops whose second operand broadcasts (bias, LayerNorm statistics,
+ * scalars), with the broadcast operand first for Add/Mul (swapped) and for
+ * Sub/Div (reference kernel), against constants and activations. */
+static void binary_broadcast_random(void **state)
+{
+    (void)state;
+    static const char *ops[4] = {"Add", "Sub", "Mul", "Div"};
+    for (int iter = 0; iter < 32; iter++) {
+        int rank = 1 + iter % 4;
+        int64_t xd[4], bd[4];
+        for (int i = 0; i < rank; i++)
+            xd[i] = rand_int(1, 9);
+        int brank = rand_int(0, rank);
+        for (int i = 0; i < brank; i++)
+            bd[i] = rand_int(0, 1) ? xd[rank - brank + i] : 1;
+        bool first = iter % 8 >= 4, act = iter % 3 == 0;
+        ob_model *m = ob_model_new(13);
+        ob_input(m, "x", ROUSE_DT_FLOAT, rank, xd);
+        const char *bname = "b";
+        if (act) {
+            /* An activation operand of the same rank: ReduceMean over the
+             * dims where bd is 1 keeps them as 1. */
+            int64_t axes[4];
+            int na = 0;
+            for (int i = 0; i < rank; i++) {
+                int bi = i - (rank - brank);
+                if (bi < 0 || bd[bi] == 1) axes[na++] = i;
+            }
+            if (na == 0) axes[na++] = rank - 1;
+            ob_node *n = ob_add_node(m, "ReduceMean", "rm0", 1, (const char *[]){"x"}, 1,
+                                     (const char *[]){"rb"});
+            ob_attr_ints(n, "axes", na, axes);
+            bname = "rb";
+        } else {
+            float *b = rand_floats(numel(brank, bd));
+            for (int64_t i = 0; i < numel(brank, bd); i++)
+                b[i] += b[i] >= 0 ? 0.5f : -0.5f;
+            ob_initializer(m, "b", ROUSE_DT_FLOAT, brank, bd, b,
+                           sizeof(float) * (size_t)numel(brank, bd));
+            free(b);
+        }
+        const char *ins[2] = {first ? bname : "x", first ? "x" : bname}, *y = "y";
+        ob_add_node(m, ops[iter % 4], "bin0", 2, ins, 1, &y);
+        ob_output_any(m, "y", ROUSE_DT_FLOAT);
+        rouse_buf bytes;
+        rouse_buf_init(&bytes);
+        ob_serialize(m, &bytes);
+        ob_model_free(m);
+        float *x = rand_floats(numel(rank, xd));
+        for (int64_t i = 0; i < numel(rank, xd); i++)
+            x[i] += x[i] >= 0 ? 0.5f : -0.5f;
+        run_both(&bytes, "x", rank, xd, x, 1);
+        free(x);
+        rouse_buf_fini(&bytes);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -368,6 +523,9 @@ int main(void)
         cmocka_unit_test(gemm_random),
         cmocka_unit_test(pool_random),
         cmocka_unit_test(layouts_flow_between_kernels),
+        cmocka_unit_test(matmul_const_random),
+        cmocka_unit_test(matmul_batched_random),
+        cmocka_unit_test(binary_broadcast_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,6 +65,23 @@ static const struct lookup_case lookup_cases[] = {
     {"conv", "", 13, "c", ROUSE_EUNSUPPORTED, 0,
      "unsupported operator conv (opset 13) at node 'c'"},
     {"Relu", "", 13, "", 0, ENG_OP_RELU, NULL},
+    {"Cast", "", 6, "c", 0, ENG_OP_CAST, NULL},
+    {"Cast", "", 5, "c", ROUSE_EUNSUPPORTED, 0, "unsupported operator Cast (opset 5) at node 'c'"},
+    {"Erf", "", 9, "e", 0, ENG_OP_ERF, NULL},
+    {"Erf", "", 8, "e", ROUSE_EUNSUPPORTED, 0, "unsupported operator Erf (opset 8) at node 'e'"},
+    {"Gather", "", 13, "g", 0, ENG_OP_GATHER, NULL},
+    {"Pow", "", 15, "p", 0, ENG_OP_POW, NULL},
+    {"Pow", "", 6, "p", ROUSE_EUNSUPPORTED, 0, "unsupported operator Pow (opset 6) at node 'p'"},
+    {"ReduceMean", "", 17, "r", 0, ENG_OP_REDUCE_MEAN, NULL},
+    {"ReduceMean", "", 18, "r", ROUSE_EUNSUPPORTED, 0,
+     "unsupported operator ReduceMean (opset 18) at node 'r'"},
+    {"Sqrt", "", 13, "s", 0, ENG_OP_SQRT, NULL},
+    {"Unsqueeze", "", 11, "u", 0, ENG_OP_UNSQUEEZE, NULL},
+    {"Unsqueeze", "", 13, "u", 0, ENG_OP_UNSQUEEZE, NULL},
+    {"Squeeze", "", 13, "s", 0, ENG_OP_SQUEEZE, NULL},
+    {"Where", "", 16, "w", 0, ENG_OP_WHERE, NULL},
+    {"Where", "", 8, "w", ROUSE_EUNSUPPORTED, 0,
+     "unsupported operator Where (opset 8) at node 'w'"},
 };
 
 static void lookup_table(void **state)
