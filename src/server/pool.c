@@ -228,8 +228,10 @@ static int spawn(server *s, vpool *vp, const char *model_path, const char *name,
         vp->n_instances++;
         s->n_instances++;
     }
-    LOG_INFO(MOD, "%s %s v%" PRId64 ": instance %d starting", check ? "validating" : "function",
-             name, version, (int)pid);
+    if (check)
+        LOG_INFO(MOD, "function %s: checking a new model in process %d", name, (int)pid);
+    else
+        LOG_INFO(MOD, "function %s v%" PRId64 ": instance %d starting", name, version, (int)pid);
     *out = inst;
     return 0;
 }
