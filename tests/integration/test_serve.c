@@ -47,7 +47,7 @@ static char g_digits_digest[80];
 static const char *const g_serve_args[] = {"--max-body-bytes", BODY_LIMIT, "--log-level", "warn",
                                            "--grace-ms",       "30000",    NULL};
 
-/* --- helpers ------------------------------------------------------------------ */
+/* --- utilities ------------------------------------------------------------------ */
 
 static int req(const char *method, const char *path, const char *const *headers, const void *body,
                size_t len, http_response *r)
