@@ -21,7 +21,8 @@ void cli_serve_usage(FILE *out)
     fprintf(
         out,
         "usage: rouse serve [--port N] [--bind ADDR] [--data DIR] [--max-body-bytes N]\n"
-        "                   [--max-blob-bytes N] [--grace-ms MS] [--log-level LEVEL]\n\n"
+        "                   [--max-blob-bytes N] [--grace-ms MS] [--max-instances N]\n"
+        "                   [--log-level LEVEL]\n\n"
         "Runs the rouse daemon: the HTTP API (Open Inference Protocol v2 under /v2,\n"
         "management under /v1) and the instance processes that run the models.\n\n"
         "  --port N            TCP port (default 8080; 0 picks a free one)\n"
@@ -30,6 +31,8 @@ void cli_serve_usage(FILE *out)
         "  --max-body-bytes N  largest request body, blob uploads aside (default 64 MiB)\n"
         "  --max-blob-bytes N  largest blob upload (default 8 GiB)\n"
         "  --grace-ms MS       on SIGTERM, how long in-flight requests may finish (default 10000)\n"
+        "  --max-instances N   instances of all functions together (default 2 x cores, at least "
+        "4)\n"
         "  --log-level LEVEL   error, warn, info or debug (default info)\n\n"
         "Prints \"listening on ADDR:PORT\" once it accepts connections. SIGTERM or\n"
         "SIGINT stop it gracefully (exit status 0).\n");
@@ -87,6 +90,10 @@ int cli_serve_main(int argc, char **argv)
         } else if (strcmp(a, "--grace-ms") == 0) {
             if (!parse_u64(v, 0, 3600000, &n)) return usage_error("--grace-ms needs 0..3600000", v);
             o.grace_ms = (int)n;
+        } else if (strcmp(a, "--max-instances") == 0) {
+            if (!parse_u64(v, 1, 65536, &n))
+                return usage_error("--max-instances needs 1..65536", v);
+            o.max_instances = (int)n;
         } else if (strcmp(a, "--log-level") == 0) {
             rouse_log_level lvl;
             if (!v || rouse_log_level_parse(v, &lvl) < 0)

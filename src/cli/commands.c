@@ -31,6 +31,7 @@ const cli_command cli_commands[] = {
      cli_rollback_usage},
     {"version", "print the version", version_main, version_usage},
     {"__instance", NULL, cli_instance_main, cli_instance_usage}, /* started by serve */
+    {"__template", NULL, cli_template_main, cli_template_usage}, /* started by serve */
     {NULL, NULL, NULL, NULL},
 };
 

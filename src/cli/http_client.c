@@ -122,6 +122,10 @@ static void parse_header(http_response *r, const char *line, size_t len)
         r->infer_json_len = strtoll(val, NULL, 10);
     else if (IS("Retry-After"))
         r->retry_after = atoi(val);
+    else if (IS("Rouse-Start"))
+        snprintf(r->rouse_start, sizeof(r->rouse_start), "%.15s", val);
+    else if (IS("Server-Timing"))
+        snprintf(r->server_timing, sizeof(r->server_timing), "%s", val);
 #undef IS
 }
 

@@ -24,10 +24,12 @@ int http_target_parse(const char *url, http_target *out, rouse_errbuf *eb);
 typedef struct http_response {
     int status;
     char content_type[128];
-    int64_t rouse_version;  /* X-Rouse-Version, or -1 */
-    int64_t infer_json_len; /* Inference-Header-Content-Length, or -1 */
-    int retry_after;        /* Retry-After, or -1 */
-    rouse_buf body;         /* NUL-terminated */
+    int64_t rouse_version;   /* X-Rouse-Version, or -1 */
+    int64_t infer_json_len;  /* Inference-Header-Content-Length, or -1 */
+    int retry_after;         /* Retry-After, or -1 */
+    char rouse_start[16];    /* Rouse-Start (warm, template, zero), or "" */
+    char server_timing[128]; /* Server-Timing, or "" */
+    rouse_buf body;          /* NUL-terminated */
 } http_response;
 
 void http_response_init(http_response *r);

@@ -170,7 +170,7 @@ static int fn_get(http_req *req)
         write_routes(&b, &f.aliases[i]);
         rouse_buf_append_str(&b, "}");
     }
-    rouse_buf_append_str(&b, "],\"instances\":");
+    rouse_buf_append_str(&b, "],");
     pool_describe(req->srv, f.name, &b);
     rouse_buf_append_str(&b, "}\n");
     store_function_fini(&f);
@@ -276,6 +276,7 @@ void api_admin_validated(http_req *req, int status, const char *msg)
         LOG_INFO(MOD, "function %s: version %" PRId64 "%s", req->r.name, version,
                  created ? " created" : " unchanged");
         reply_deployed(req, version, created);
+        if (created) pool_deployed(s, req->r.name, version);
     }
     http_req_resume(req);
 }

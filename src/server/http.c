@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "common/json.h"
@@ -92,8 +93,42 @@ const char *http_req_header(http_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+/* Watches the client socket of a request waiting for a pool, so that a
+ * client hanging up is noticed while MHD does not look at the connection
+ * (MHD polls no suspended connection). Only hang-ups are asked for. */
+static void watch_client(http_req *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return;
+    struct epoll_event ev = {.events = EPOLLRDHUP, .data.ptr = &req->ctag};
+    if (epoll_ctl(req->srv->epfd, EPOLL_CTL_ADD, ci->connect_fd, &ev) == 0)
+        req->watch_fd = ci->connect_fd;
+}
+
+static void unwatch_client(http_req *req)
+{
+    if (req->watch_fd < 0) return;
+    epoll_ctl(req->srv->epfd, EPOLL_CTL_DEL, req->watch_fd, NULL);
+    req->watch_fd = -1;
+}
+
+void http_client_gone(http_req *req)
+{
+    if (req->watch_fd < 0) return; /* already resumed in this round */
+    unwatch_client(req);
+    if (!req->pending) return;
+    LOG_DEBUG(MOD, "client hung up while its request waited");
+    if (pool_cancel(req->srv, req)) {
+        /* Dropped from the queue: let MHD find the closed connection. */
+        http_reply_error(req, 503, "client went away");
+        http_req_resume(req);
+    }
+}
+
 void http_req_resume(http_req *req)
 {
+    unwatch_client(req);
     if (!req->suspended) return;
     req->suspended = false;
     MHD_resume_connection(req->conn);
@@ -130,6 +165,8 @@ static enum MHD_Result queue_reply(http_req *req)
         snprintf(num, sizeof(num), "%d", r->retry_after);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
     }
+    if (r->start[0]) MHD_add_response_header(resp, "Rouse-Start", r->start);
+    if (r->timing[0]) MHD_add_response_header(resp, "Server-Timing", r->timing);
     if (req->early_error) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
@@ -156,6 +193,8 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
     if (!req) return NULL;
     req->srv = srv;
     req->conn = conn;
+    req->ctag.kind = EP_CLIENT;
+    req->watch_fd = -1;
     req->body_fd = -1;
     req->json_len = -1;
     req->reply.fd = -1;
@@ -259,6 +298,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (!req->have_reply && route_handle(req) == 1) {
         req->suspended = true;
         MHD_suspend_connection(conn);
+        if (req->pending) watch_client(req);
         return MHD_YES;
     }
     if (!req->have_reply) http_reply_error(req, 500, "internal error: no reply");
@@ -274,6 +314,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     http_req *req = *con_cls;
     if (!req) return;
     *con_cls = NULL;
+    unwatch_client(req);
+    if (req->pending) pool_cancel(srv, req);
     if (req->body_fd >= 0) close(req->body_fd);
     blob_write_abort(req->blob);
     rouse_buf_fini(&req->body);

@@ -1,7 +1,9 @@
 /*
  * The server's life and its epoll loop. One thread owns everything: MHD's
  * epoll descriptor, a signalfd (SIGTERM/SIGINT: shut down; SIGCHLD: reap
- * instances) and one socket per instance are all watched here, and each
+ * instances) and one socket per instance and template are all watched here,
+ * as are the sockets of clients waiting for an instance (to notice when they
+ * hang up), and each
  * wait is bounded by the nearest deadline (MHD timeouts, request deadlines,
  * idle instances, the shutdown grace period).
  */
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -79,6 +82,9 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     s->max_instances = cores > 0 ? (int)(2 * cores) : 4;
     if (s->max_instances < 4) s->max_instances = 4;
+    if (o->max_instances > 0) s->max_instances = o->max_instances;
+    s->next_spawn_id = 1;
+    snprintf(s->plan_dir, sizeof(s->plan_dir), "%s/plans", o->data_dir);
     snprintf(s->exe, sizeof(s->exe), "%s", o->exe_path);
     snprintf(s->data_dir, sizeof(s->data_dir), "%s", o->data_dir);
     snprintf(s->log_level, sizeof(s->log_level), "%s", rouse_log_level_name(o->log_level));
@@ -89,6 +95,17 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     if (mkdir(o->data_dir, 0755) < 0 && errno != EEXIST) {
         rc = rouse_err_set(eb, ROUSE_EIO, "cannot create data directory %s: %s", o->data_dir,
                            strerror(errno));
+        goto out_free;
+    }
+    if (mkdir(s->plan_dir, 0755) < 0 && errno != EEXIST) {
+        rc = rouse_err_set(eb, ROUSE_EIO, "cannot create plan directory %s: %s", s->plan_dir,
+                           strerror(errno));
+        goto out_free;
+    }
+    /* Instances are forked by templates (twice over) and so reparented to
+     * us: we reap them and learn how they ended. */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+        rc = rouse_err_set(eb, ROUSE_EIO, "prctl(PR_SET_CHILD_SUBREAPER): %s", strerror(errno));
         goto out_free;
     }
     if ((rc = store_open(o->data_dir, &s->st, eb)) < 0) goto out_free;
@@ -199,6 +216,8 @@ int server_run(server *s, rouse_errbuf *eb)
                 on_signal(s);
             else if (tag->kind == EP_INSTANCE)
                 pool_on_instance(s, (instance *)tag, evs[i].events);
+            else if (tag->kind == EP_CLIENT)
+                http_client_gone((http_req *)tag);
         }
         s->mhd_kick = false;
         http_run(s);

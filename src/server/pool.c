@@ -1,9 +1,17 @@
 /*
  * Instance pools: one per function version that has been called, each with
- * its instances (worker processes) and a FIFO of waiting requests. The
- * decisions (dispatch, start, queue, reject, stop idle) come from the pure
- * policy in pool_policy.c; this file does the mechanics: spawning,
+ * its template process, its instances and a FIFO of waiting requests. The
+ * decisions (dispatch, start, queue, reject, stop idle, keep min warm, share
+ * the global cap fairly, stop the template) come from the pure policy in
+ * pool_policy.c; this file does the mechanics: templates and spawning,
  * talking IPC, deadlines, reaping, crash and timeout handling.
+ *
+ * An instance starts as a fork of its pool's template (worker/template.h):
+ * serve makes a socketpair, passes one end to the template with IPC_SPAWN
+ * and learns the pid from the template's reply or the instance's READY.
+ * With no template, one is exec'd first ("from zero") and the instance
+ * waits for it holding its socket end (peer_fd). Instances are reparented to
+ * serve (a child subreaper), so serve reaps them like its own children.
  *
  * Invariants:
  * - Every call ends exactly once (call_end): reply set, connection resumed,
@@ -13,7 +21,12 @@
  * - vp->n_instances and s->n_instances count starting and ready instances;
  *   stopping ones (closed or killed, not yet reaped) are not counted.
  * - An instance is freed only after waitpid reaped it, so a pid is never
- *   confused with a later process.
+ *   confused with a later process; one that never had a process (its
+ *   template died first) is freed when its socket reports end of stream.
+ * - Templates are in the instance list with is_template set; they are not
+ *   counted in any cap, never dispatched to, and a pool has at most one.
+ * - A call's req, when set, points back at the call (req->pending) until the
+ *   call ends; a client that hangs up unlinks both.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +47,7 @@
 #include "common/timeutil.h"
 #include "server/pool_policy.h"
 #include "server/server_int.h"
+#include "store/store.h"
 #include "worker/ipc.h"
 
 #define MOD "pool"
@@ -47,6 +61,13 @@ static void call_end(server *s, call *c, const call_result *res)
 {
     (void)s;
     http_req *req = c->req;
+    if (!req) { /* the client went away: nobody to answer */
+        if (res->fd >= 0) close(res->fd);
+        if (c->body_fd >= 0) close(c->body_fd);
+        free(c);
+        return;
+    }
+    req->pending = NULL;
     if (res->error) {
         http_reply_error(req, res->status, "%s", res->error);
     } else {
@@ -64,8 +85,10 @@ static void call_end(server *s, call *c, const call_result *res)
         r->json_len = res->json_len;
         req->have_reply = true;
     }
-    if (c->vp) req->reply.version = c->vp->version;
+    if (c->version > 0) req->reply.version = c->version;
     if (res->status == 429) req->reply.retry_after = 1;
+    if (res->start) snprintf(req->reply.start, sizeof(req->reply.start), "%s", res->start);
+    if (res->timing) snprintf(req->reply.timing, sizeof(req->reply.timing), "%s", res->timing);
     if (c->body_fd >= 0) close(c->body_fd);
     http_req_resume(req);
     free(c);
@@ -115,6 +138,22 @@ static call *queue_pop(vpool *vp)
 
 /* --- instances ------------------------------------------------------------- */
 
+/* A serving instance (not a template, not a validator). */
+static bool is_worker(const instance *i)
+{
+    return i->vp && !i->is_template;
+}
+
+static const char *kind_name(start_kind k)
+{
+    return k == START_ZERO ? "zero" : k == START_TEMPLATE ? "template" : "warm";
+}
+
+static int64_t eff_min(const vpool *vp)
+{
+    return vp->retired ? 0 : vp->cfg.scaling.min;
+}
+
 static void inst_close_socket(server *s, instance *inst)
 {
     if (inst->sock < 0) return;
@@ -128,10 +167,11 @@ static void inst_uncount(server *s, instance *inst)
 {
     if (inst->state == INST_STOPPING) return;
     inst->state = INST_STOPPING;
-    if (inst->vp) {
+    if (is_worker(inst)) {
         inst->vp->n_instances--;
         s->n_instances--;
     }
+    if (inst->is_template && inst->vp && inst->vp->tmpl == inst) inst->vp->tmpl = NULL;
 }
 
 /* Takes the in-flight calls away from an instance (oldest first). */
@@ -160,8 +200,31 @@ static void requeue(vpool *vp, call *list)
     }
 }
 
-static int spawn(server *s, vpool *vp, const char *model_path, const char *name, int64_t version,
-                 bool check, instance **out, rouse_errbuf *eb)
+static instance *inst_new(server *s, vpool *vp, int sock)
+{
+    instance *inst = calloc(1, sizeof(*inst));
+    if (!inst) return NULL;
+    inst->tag.kind = EP_INSTANCE;
+    inst->srv = s;
+    inst->vp = vp;
+    inst->sock = sock;
+    inst->peer_fd = -1;
+    inst->state = INST_STARTING;
+    inst->started_ns = rouse_now_ns();
+    fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &inst->tag};
+    epoll_ctl(s->epfd, EPOLL_CTL_ADD, sock, &ev);
+    inst->next = s->instances;
+    s->instances = inst;
+    return inst;
+}
+
+typedef enum exec_mode { EXEC_CHECK, EXEC_TEMPLATE } exec_mode;
+
+/* fork+exec of `rouse __instance --check` (deploy validation, which also
+ * compiles the plan) or `rouse __template` for a pool. */
+static int spawn_exec(server *s, vpool *vp, const char *model_path, const char *name,
+                      int64_t version, exec_mode mode, instance **out, rouse_errbuf *eb)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -169,7 +232,7 @@ static int spawn(server *s, vpool *vp, const char *model_path, const char *name,
     char ver[32];
     snprintf(ver, sizeof(ver), "%" PRId64, version);
     char *argv[] = {s->exe,
-                    "__instance",
+                    mode == EXEC_TEMPLATE ? "__template" : "__instance",
                     "--fd",
                     "3",
                     "--model",
@@ -178,9 +241,11 @@ static int spawn(server *s, vpool *vp, const char *model_path, const char *name,
                     (char *)name,
                     "--version",
                     ver,
+                    "--plan-cache",
+                    s->plan_dir,
                     "--log-level",
                     s->log_level,
-                    check ? "--check" : NULL,
+                    mode == EXEC_CHECK ? "--check" : NULL,
                     NULL};
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -206,47 +271,48 @@ static int spawn(server *s, vpool *vp, const char *model_path, const char *name,
         _exit(127);
     }
     close(sv[1]);
-    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
-    instance *inst = calloc(1, sizeof(*inst));
+    instance *inst = inst_new(s, vp, sv[0]);
     if (!inst) {
         kill(pid, SIGKILL);
         close(sv[0]);
         return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     }
-    inst->tag.kind = EP_INSTANCE;
-    inst->srv = s;
-    inst->vp = vp;
     inst->pid = pid;
-    inst->sock = sv[0];
-    inst->state = INST_STARTING;
-    inst->started_ns = rouse_now_ns();
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &inst->tag};
-    epoll_ctl(s->epfd, EPOLL_CTL_ADD, inst->sock, &ev);
-    inst->next = s->instances;
-    s->instances = inst;
-    if (vp) {
-        vp->n_instances++;
-        s->n_instances++;
-    }
-    if (check)
+    inst->is_template = mode == EXEC_TEMPLATE;
+    inst->last_used_ns = inst->started_ns;
+    if (mode == EXEC_CHECK)
         LOG_INFO(MOD, "function %s: checking a new model in process %d", name, (int)pid);
     else
-        LOG_INFO(MOD, "function %s v%" PRId64 ": instance %d starting", name, version, (int)pid);
+        LOG_INFO(MOD, "function %s v%" PRId64 ": template %d starting", name, version, (int)pid);
     *out = inst;
     return 0;
 }
 
 static int inst_free_slots(const instance *inst)
 {
-    if (inst->state != INST_READY || inst->sock < 0) return 0;
+    if (inst->state != INST_READY || inst->sock < 0 || !is_worker(inst)) return 0;
     int c = (int)inst->vp->cfg.scaling.concurrency;
     return c > inst->n_inflight ? c - inst->n_inflight : 0;
 }
 
 static void kill_instance(server *s, instance *inst, const char *why)
 {
-    LOG_WARN(MOD, "killing instance %d: %s", (int)inst->pid, why);
-    kill(inst->pid, SIGKILL);
+    LOG_WARN(MOD, "killing %s %d: %s", inst->is_template ? "template" : "instance", (int)inst->pid,
+             why);
+    if (inst->pid > 0) kill(inst->pid, SIGKILL);
+    inst_uncount(s, inst);
+    inst_close_socket(s, inst);
+}
+
+/* Stops an instance gently: it exits at end of stream. */
+static void stop_instance(server *s, instance *inst, const char *why)
+{
+    if (is_worker(inst))
+        LOG_INFO(MOD, "function %s v%" PRId64 ": stopping %s instance %d (%s)", inst->vp->name,
+                 inst->vp->version, inst->n_inflight ? "busy" : "idle", (int)inst->pid, why);
+    else if (inst->vp)
+        LOG_INFO(MOD, "function %s v%" PRId64 ": stopping template %d (%s)", inst->vp->name,
+                 inst->vp->version, (int)inst->pid, why);
     inst_uncount(s, inst);
     inst_close_socket(s, inst);
 }
@@ -260,8 +326,12 @@ static void dispatch(server *s, instance *inst, call *c)
     ipc_msg_init(&m, (ipc_type)c->type, c->id);
     m.json_len = c->json_len;
     m.body_len = c->body_len;
+    m.version = c->version;
     c->inst = inst;
     c->next = NULL;
+    c->dispatch_ns = rouse_now_ns();
+    c->first = !inst->served_first;
+    inst->served_first = true;
     if (inst->inflight_tail)
         inst->inflight_tail->next = c;
     else
@@ -271,7 +341,10 @@ static void dispatch(server *s, instance *inst, call *c)
     if (ipc_send(inst->sock, &m, c->body_fd, &eb) < 0) {
         vpool *vp = inst->vp;
         kill_instance(s, inst, eb.msg);
-        requeue(vp, inst_take_inflight(inst));
+        call *list = inst_take_inflight(inst);
+        for (call *k = list; k; k = k->next)
+            k->first = false;
+        requeue(vp, list);
     }
 }
 
@@ -291,7 +364,7 @@ static pool_view view_of(const server *s, const vpool *vp)
                    .global_instances = s->n_instances,
                    .global_max = s->max_instances};
     for (const instance *i = s->instances; i; i = i->next) {
-        if (i->vp != vp || i->state == INST_STOPPING) continue;
+        if (i->vp != vp || !is_worker(i) || i->state == INST_STOPPING) continue;
         v.n_instances++;
         if (i->state == INST_STARTING) v.n_starting++;
         v.free_slots += inst_free_slots(i);
@@ -299,36 +372,115 @@ static pool_view view_of(const server *s, const vpool *vp)
     return v;
 }
 
+/* The view for the newest waiting call (it is already in the queue). */
+static pool_view waiting_view(const server *s, const vpool *vp)
+{
+    pool_view v = view_of(s, vp);
+    if (v.n_queued > 0) v.n_queued--;
+    return v;
+}
+
+/* Pools that hold instances or have requests waiting share the global cap. */
+static int fair_share(const server *s)
+{
+    int n = 0;
+    for (const vpool *vp = s->pools; vp; vp = vp->next)
+        if (vp->n_instances > 0 || vp->n_queued > 0) n++;
+    return pool_fair_share(s->max_instances, n);
+}
+
+static int n_starved_except(const server *s, const vpool *except, int share)
+{
+    int n = 0;
+    for (const vpool *vp = s->pools; vp; vp = vp->next) {
+        if (vp == except || vp->n_queued == 0) continue;
+        pool_view v = waiting_view(s, vp);
+        if (pool_is_starved(&v, share)) n++;
+    }
+    return n;
+}
+
+/* Asks the template for one instance. A failure breaks the template: kill it
+ * (the instance's socket then ends and the instance is dropped). */
+static void send_spawn(server *s, instance *inst)
+{
+    instance *t = inst->tmpl;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    ipc_msg m;
+    inst->spawn_id = s->next_spawn_id++;
+    ipc_msg_init(&m, IPC_SPAWN, inst->spawn_id);
+    inst->spawn_ns = t->last_used_ns = rouse_now_ns();
+    int rc = ipc_send(t->sock, &m, inst->peer_fd, &eb);
+    close(inst->peer_fd);
+    inst->peer_fd = -1;
+    if (rc < 0) kill_instance(s, t, eb.msg);
+}
+
 static int start_instance(server *s, vpool *vp)
 {
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
-    instance *inst;
-    int rc = spawn(s, vp, vp->model_path, vp->name, vp->version, false, &inst, &eb);
-    if (rc < 0) LOG_ERROR(MOD, "cannot start an instance of %s: %s", vp->name, eb.msg);
-    return rc;
+    int rc;
+    if (!vp->tmpl) {
+        instance *t;
+        rc = spawn_exec(s, vp, vp->model_path, vp->name, vp->version, EXEC_TEMPLATE, &t, &eb);
+        if (rc < 0) {
+            LOG_ERROR(MOD, "cannot start a template of %s: %s", vp->name, eb.msg);
+            return rc;
+        }
+        vp->tmpl = t;
+    }
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        LOG_ERROR(MOD, "socketpair: %s", strerror(errno));
+        return ROUSE_EIO;
+    }
+    instance *inst = inst_new(s, vp, sv[0]);
+    if (!inst) {
+        close(sv[0]);
+        close(sv[1]);
+        return ROUSE_ENOMEM;
+    }
+    inst->peer_fd = sv[1];
+    inst->tmpl = vp->tmpl;
+    inst->kind = vp->tmpl->state == INST_READY ? START_TEMPLATE : START_ZERO;
+    vp->n_instances++;
+    s->n_instances++;
+    if (vp->tmpl->state == INST_READY) send_spawn(s, inst);
+    return 0;
 }
 
 /* Makes room under the global cap: stops the instance of another pool that
- * has been idle the longest (never below that pool's min). */
+ * has been idle the longest, as far as the fair-share policy allows. */
 static bool evict_idle(server *s, const vpool *for_vp)
 {
+    int share = fair_share(s);
     instance *victim = NULL;
     for (instance *i = s->instances; i; i = i->next) {
-        if (!i->vp || i->vp == for_vp || i->state != INST_READY || i->n_inflight > 0) continue;
-        if (i->vp->n_instances <= i->vp->cfg.scaling.min) continue;
+        if (!is_worker(i) || i->vp == for_vp || i->state != INST_READY || i->n_inflight > 0)
+            continue;
+        if (!pool_may_evict(for_vp->n_instances, share, i->vp->n_instances, (int)eff_min(i->vp),
+                            share))
+            continue;
         if (!victim || i->idle_since_ns < victim->idle_since_ns) victim = i;
     }
     if (!victim) return false;
-    LOG_INFO(MOD, "function %s v%" PRId64 ": stopping idle instance %d to make room",
-             victim->vp->name, victim->vp->version, (int)victim->pid);
-    inst_uncount(s, victim);
-    inst_close_socket(s, victim);
+    stop_instance(s, victim, "making room under the global cap");
     return true;
 }
 
-/* Moves waiting calls to free slots, and starts instances while the queue
- * holds more than the capacity on its way. */
+/* Starts what `min` asks for (not while backing off after a failure). */
+static void ensure_min(server *s, vpool *vp)
+{
+    if (rouse_now_ns() < vp->no_start_until_ns) return;
+    int n = pool_missing_warm(vp->n_instances, (int)eff_min(vp), s->n_instances, s->max_instances);
+    for (int k = 0; k < n; k++)
+        if (start_instance(s, vp) < 0) break;
+}
+
+/* Moves waiting calls to free slots, keeps min warm, and starts instances
+ * while the queue holds more than the capacity on its way. */
 static void pump(server *s, vpool *vp)
 {
     while (vp->queue) {
@@ -340,10 +492,10 @@ static void pump(server *s, vpool *vp)
         if (!best) break;
         dispatch(s, best, queue_pop(vp));
     }
+    ensure_min(s, vp);
     while (vp->queue) {
-        pool_view v = view_of(s, vp);
-        v.n_queued--; /* the policy asks about the newest waiting call */
-        if (pool_blocked_by_global_cap(&v) && evict_idle(s, vp)) v = view_of(s, vp), v.n_queued--;
+        pool_view v = waiting_view(s, vp);
+        if (pool_blocked_by_global_cap(&v) && evict_idle(s, vp)) v = waiting_view(s, vp);
         if (pool_decide(&v) != POOL_START_QUEUE) break;
         if (start_instance(s, vp) < 0) {
             if (vp->n_instances == 0)
@@ -353,6 +505,12 @@ static void pump(server *s, vpool *vp)
     }
 }
 
+static void pump_all(server *s)
+{
+    for (vpool *vp = s->pools; vp; vp = vp->next)
+        pump(s, vp);
+}
+
 static vpool *find_pool(server *s, const char *name, int64_t version)
 {
     for (vpool *vp = s->pools; vp; vp = vp->next)
@@ -360,26 +518,33 @@ static vpool *find_pool(server *s, const char *name, int64_t version)
     return NULL;
 }
 
-static int make_pool(server *s, const char *name, int64_t version, vpool **out, rouse_errbuf *eb)
+static int load_config(server *s, const char *name, int64_t version, fn_config *cfg,
+                       char *model_path, size_t cap, rouse_errbuf *eb)
 {
     store_version sv;
     memset(&sv, 0, sizeof(sv));
     int rc = store_version_get(s->st, name, version, &sv, eb);
     if (rc < 0) return rc;
-    vpool *vp = calloc(1, sizeof(*vp));
-    if (!vp) {
-        free(sv.config_json);
-        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
-    }
-    rc = fn_config_parse(sv.config_json, strlen(sv.config_json), &vp->cfg, eb);
-    if (rc == 0) rc = blob_path(s->blobs, sv.model_digest, vp->model_path, sizeof(vp->model_path));
+    rc = fn_config_parse(sv.config_json, strlen(sv.config_json), cfg, eb);
+    if (rc == 0 && model_path) rc = blob_path(s->blobs, sv.model_digest, model_path, cap);
     free(sv.config_json);
+    if (rc < 0)
+        return rouse_err_wrap(eb, ROUSE_EINTERNAL, "stored config of %s v%" PRId64, name, version);
+    return 0;
+}
+
+static int make_pool(server *s, const char *name, int64_t version, vpool **out, rouse_errbuf *eb)
+{
+    vpool *vp = calloc(1, sizeof(*vp));
+    if (!vp) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    int rc = load_config(s, name, version, &vp->cfg, vp->model_path, sizeof(vp->model_path), eb);
     if (rc < 0) {
         free(vp);
-        return rouse_err_wrap(eb, ROUSE_EINTERNAL, "stored config of %s v%" PRId64, name, version);
+        return rc;
     }
     snprintf(vp->name, sizeof(vp->name), "%s", name);
     vp->version = version;
+    vp->last_request_ns = rouse_now_ns();
     vp->next = s->pools;
     s->pools = vp;
     *out = vp;
@@ -398,6 +563,8 @@ int pool_submit(server *s, http_req *req, const char *name, int64_t version, int
         http_reply_error(req, http_status_of(rc), "%s", eb.msg);
         return rc;
     }
+    vp->retired = false; /* asked for by name: it serves again */
+    vp->last_request_ns = rouse_now_ns();
     pool_view v = view_of(s, vp);
     pool_decision d = pool_decide(&v);
     if (d == POOL_REJECT) {
@@ -422,22 +589,104 @@ int pool_submit(server *s, http_req *req, const char *name, int64_t version, int
     c->body_fd = body_fd;
     c->body_len = body_len;
     c->json_len = json_len;
-    c->deadline_ns = rouse_now_ns() + (uint64_t)vp->cfg.timeout_ms * 1000000ull;
+    c->version = version;
+    c->enq_ns = rouse_now_ns();
+    c->deadline_ns = c->enq_ns + (uint64_t)vp->cfg.timeout_ms * 1000000ull;
+    req->pending = c;
     queue_push(vp, c, false);
     pump(s, vp);
     return 0;
 }
 
+bool pool_cancel(server *s, http_req *req)
+{
+    (void)s;
+    call *c = req->pending;
+    req->pending = NULL;
+    if (!c) return false;
+    if (c->inst) {
+        c->req = NULL; /* its reply is discarded */
+        return false;
+    }
+    vpool *vp = c->vp;
+    call *prev = NULL;
+    for (call *k = vp->queue; k; prev = k, k = k->next) {
+        if (k != c) continue;
+        if (prev)
+            prev->next = c->next;
+        else
+            vp->queue = c->next;
+        if (vp->queue_tail == c) vp->queue_tail = prev;
+        vp->n_queued--;
+        break;
+    }
+    if (c->body_fd >= 0) close(c->body_fd);
+    free(c);
+    return true;
+}
+
 int pool_validate(server *s, http_req *req, const char *model_path, rouse_errbuf *eb)
 {
     instance *inst;
-    int rc = spawn(s, NULL, model_path, req->r.name, 0, true, &inst, eb);
+    int rc = spawn_exec(s, NULL, model_path, req->r.name, 0, EXEC_CHECK, &inst, eb);
     if (rc < 0) return rc;
     inst->validate_req = req;
     return 0;
 }
 
-/* --- events from instances ------------------------------------------------- */
+/* Whether a version is named by any alias of the function. */
+static bool aliased(const store_function *f, int64_t version)
+{
+    for (int i = 0; i < f->n_aliases; i++)
+        for (int j = 0; j < f->aliases[i].n_routes; j++)
+            if (f->aliases[i].routes[j].version == version) return true;
+    return false;
+}
+
+void pool_deployed(server *s, const char *name, int64_t version)
+{
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    fn_config cfg;
+    store_function f;
+    memset(&f, 0, sizeof(f));
+    if (load_config(s, name, version, &cfg, NULL, 0, &eb) < 0 ||
+        store_function_get(s->st, name, &f, &eb) < 0) {
+        LOG_ERROR(MOD, "function %s v%" PRId64 ": %s", name, version, eb.msg);
+        store_function_fini(&f);
+        return;
+    }
+    /* The newest pool of the same model (same memory) that no alias names
+     * any more takes the new config: a scaling change applies live, with
+     * its instances, template and waiting requests. */
+    vpool *same = NULL;
+    if (!find_pool(s, name, version)) {
+        for (vpool *vp = s->pools; vp; vp = vp->next) {
+            if (strcmp(vp->name, name) != 0 || aliased(&f, vp->version)) continue;
+            if (strcmp(vp->cfg.model, cfg.model) != 0 || vp->cfg.memory_mb != cfg.memory_mb)
+                continue;
+            if (!same || vp->version > same->version) same = vp;
+        }
+    }
+    if (same) {
+        LOG_INFO(MOD, "function %s: v%" PRId64 " takes over the instances of v%" PRId64, name,
+                 version, same->version);
+        same->version = version;
+        same->cfg = cfg;
+        same->retired = false;
+    }
+    /* Versions no alias names finish what they hold, then stop. */
+    for (vpool *vp = s->pools; vp; vp = vp->next)
+        if (strcmp(vp->name, name) == 0 && vp->version != version && !aliased(&f, vp->version))
+            vp->retired = true;
+    store_function_fini(&f);
+    vpool *vp = find_pool(s, name, version);
+    if (!vp && cfg.scaling.min > 0 && make_pool(s, name, version, &vp, &eb) < 0)
+        LOG_ERROR(MOD, "function %s v%" PRId64 ": %s", name, version, eb.msg);
+    pump_all(s);
+}
+
+/* --- events from instances and templates ----------------------------------- */
 
 /* The "error" member of a JSON error body, into msg. */
 static void error_text(int fd, uint64_t len, char *msg, size_t cap)
@@ -464,7 +713,112 @@ static void validator_done(server *s, instance *inst, int status, const char *ms
     if (req) api_admin_validated(req, status, msg);
 }
 
-static void on_ready(server *s, instance *inst, const ipc_msg *m, int fd)
+static void on_exit_status(server *s, instance *inst, int wstatus, bool no_process);
+
+/* Learns an instance's pid; false when that process already ended (it was
+ * reaped before and has now been settled: inst is freed). */
+static bool learn_pid(server *s, instance *inst, pid_t pid)
+{
+    if (inst->pid > 0 || pid <= 0) return true;
+    inst->pid = pid;
+    for (int k = 0; k < ORPHANS_KEPT; k++) {
+        if (s->orphans[k].pid != pid) continue;
+        s->orphans[k].pid = 0;
+        on_exit_status(s, inst, s->orphans[k].wstatus, false);
+        return false;
+    }
+    return true;
+}
+
+/* The pool cannot start instances for now: fail what waits on it. */
+static void start_failed(server *s, vpool *vp, const char *msg)
+{
+    vp->no_start_until_ns = rouse_now_ns() + 1000000000ull;
+    if (vp->n_instances == 0 && vp->queue) {
+        char text[400];
+        snprintf(text, sizeof(text), "instance failed to start: %s", msg);
+        fail_queue(s, vp, 500, text);
+    }
+}
+
+static void unlink_instance(server *s, instance *inst)
+{
+    for (instance **p = &s->instances; *p; p = &(*p)->next) {
+        if (*p == inst) {
+            *p = inst->next;
+            return;
+        }
+    }
+}
+
+/* A template is gone or broken: instances still waiting for it have no
+ * process and never will. */
+static void orphan_waiters(server *s, instance *t)
+{
+    for (instance *i = s->instances, *nx; i; i = nx) {
+        nx = i->next;
+        if (i->tmpl != t) continue;
+        i->tmpl = NULL;
+        if (i->peer_fd >= 0) {
+            close(i->peer_fd);
+            i->peer_fd = -1;
+            on_exit_status(s, i, 0, true);
+        }
+    }
+}
+
+static void on_template_ready(server *s, instance *t, const ipc_msg *m, int fd)
+{
+    vpool *vp = t->vp;
+    if (m->status != 0) {
+        error_text(fd, m->body_len, t->fail_msg, sizeof(t->fail_msg));
+        if (vp) LOG_ERROR(MOD, "template of %s failed to load: %s", vp->name, t->fail_msg);
+        inst_uncount(s, t);
+        orphan_waiters(s, t);
+        if (vp) start_failed(s, vp, t->fail_msg);
+        return;
+    }
+    if (t->state != INST_STARTING) return;
+    t->state = INST_READY;
+    t->ready_ns = t->last_used_ns = rouse_now_ns();
+    t->plan_ns = m->dur_ns[0];
+    t->prepare_ns = m->dur_ns[1];
+    t->plan_cached = m->dur_ns[2] != 0;
+    if (vp)
+        LOG_INFO(MOD,
+                 "function %s v%" PRId64 ": template %d ready in %.1f ms (plan %s %.1f ms, "
+                 "prepare %.1f ms)",
+                 vp->name, vp->version, (int)t->pid, rouse_ns_to_ms(t->ready_ns - t->started_ns),
+                 t->plan_cached ? "opened in" : "compiled in", rouse_ns_to_ms(t->plan_ns),
+                 rouse_ns_to_ms(t->prepare_ns));
+    for (instance *i = s->instances; i; i = i->next) {
+        if (i->tmpl != t || i->peer_fd < 0) continue;
+        i->tmpl_start_ns = t->ready_ns - t->started_ns;
+        i->tmpl_plan_ns = t->plan_ns;
+        i->tmpl_prepare_ns = t->prepare_ns;
+        send_spawn(s, i);
+        if (t->sock < 0) break; /* the template broke: orphaned at its reap */
+    }
+}
+
+static void on_spawned(server *s, instance *t, const ipc_msg *m, int fd)
+{
+    instance *inst = s->instances;
+    while (inst && !(inst->tmpl == t && inst->spawn_id == m->id && !inst->is_template))
+        inst = inst->next;
+    if (m->status != 0) {
+        char msg[256];
+        error_text(fd, m->body_len, msg, sizeof(msg));
+        LOG_ERROR(MOD, "template %d: %s", (int)t->pid, msg);
+        return; /* its socket ends and the instance is dropped */
+    }
+    if (!inst) return;
+    inst->fork_ns = m->dur_ns[0];
+    learn_pid(s, inst, (pid_t)m->pid);
+}
+
+/* Returns false when inst was settled and freed (its process had ended). */
+static bool on_ready(server *s, instance *inst, const ipc_msg *m, int fd)
 {
     if (m->status != 0) {
         error_text(fd, m->body_len, inst->fail_msg, sizeof(inst->fail_msg));
@@ -475,25 +829,59 @@ static void on_ready(server *s, instance *inst, const ipc_msg *m, int fd)
             LOG_ERROR(MOD, "instance %d of %s failed to load: %s", (int)inst->pid, vp->name,
                       inst->fail_msg);
             inst_uncount(s, inst);
-            if (vp->n_instances == 0) {
-                char msg[400];
-                snprintf(msg, sizeof(msg), "instance failed to start: %s", inst->fail_msg);
-                fail_queue(s, vp, 500, msg);
-            }
+            start_failed(s, vp, inst->fail_msg);
         }
-        return;
+        return true;
     }
     if (inst->validate_req) {
         validator_done(s, inst, 0, NULL);
         inst_close_socket(s, inst);
-        return;
+        return true;
     }
-    if (inst->state != INST_STARTING || !inst->vp) return;
+    if (!learn_pid(s, inst, (pid_t)m->pid)) return false;
+    if (inst->state != INST_STARTING || !inst->vp) return true;
     inst->state = INST_READY;
     inst->ready_ns = inst->idle_since_ns = rouse_now_ns();
-    LOG_INFO(MOD, "function %s v%" PRId64 ": instance %d ready in %.1f ms", inst->vp->name,
-             inst->vp->version, (int)inst->pid, rouse_ns_to_ms(inst->ready_ns - inst->started_ns));
+    LOG_DEBUG(MOD, "function %s v%" PRId64 ": instance %d ready in %.2f ms (%s)", inst->vp->name,
+              inst->vp->version, (int)inst->pid, rouse_ns_to_ms(inst->ready_ns - inst->started_ns),
+              kind_name(inst->kind));
     pump(s, inst->vp);
+    return true;
+}
+
+static void record_cold_start(server *s, const instance *inst, const call *c, uint64_t infer_ns)
+{
+    cold_start *r = &s->cold[s->cold_head];
+    s->cold_head = (s->cold_head + 1) % COLD_STARTS_KEPT;
+    if (s->n_cold < COLD_STARTS_KEPT) s->n_cold++;
+    memset(r, 0, sizeof(*r));
+    snprintf(r->name, sizeof(r->name), "%s", inst->vp->name);
+    r->version = c->version;
+    r->pid = (int)inst->pid;
+    r->kind = inst->kind;
+    r->at_ms = rouse_wall_ms();
+    r->queue_ms = rouse_ns_to_ms(c->dispatch_ns - c->enq_ns);
+    if (inst->kind == START_ZERO) {
+        r->template_ms = rouse_ns_to_ms(inst->tmpl_start_ns);
+        r->plan_open_ms = rouse_ns_to_ms(inst->tmpl_plan_ns);
+        r->prepare_ms = rouse_ns_to_ms(inst->tmpl_prepare_ns);
+    }
+    r->spawn_ms = rouse_ns_to_ms(inst->ready_ns - inst->spawn_ns);
+    r->fork_ms = rouse_ns_to_ms(inst->fork_ns);
+    r->first_infer_ms = rouse_ns_to_ms(infer_ns);
+}
+
+/* An instance of a pool above its fair share just went idle while another
+ * pool starves: it stops and its place goes to the starving pool. */
+static bool maybe_yield(server *s, instance *inst)
+{
+    if (inst->n_inflight > 0 || inst->state != INST_READY) return false;
+    vpool *vp = inst->vp;
+    int share = fair_share(s);
+    int starved = n_starved_except(s, vp, share);
+    if (!pool_should_yield(vp->n_instances, (int)eff_min(vp), share, starved)) return false;
+    stop_instance(s, inst, "another function needs its share of the instance cap");
+    return true;
 }
 
 static void on_reply(server *s, instance *inst, const ipc_msg *m, int *fd)
@@ -507,19 +895,38 @@ static void on_reply(server *s, instance *inst, const ipc_msg *m, int *fd)
     inst->inflight = c->next;
     if (!inst->inflight) inst->inflight_tail = NULL;
     inst->n_inflight--;
-    if (inst->n_inflight == 0) inst->idle_since_ns = rouse_now_ns();
+    uint64_t now = rouse_now_ns();
+    if (inst->n_inflight == 0) inst->idle_since_ns = now;
+    /* Server-Timing: the wait, split into the part spent starting this
+     * request's instance and the rest; the instance's own time. */
+    uint64_t wait = c->dispatch_ns - c->enq_ns, start = 0;
+    bool cold = c->first && inst->kind != START_WARM;
+    if (cold) {
+        uint64_t from = inst->started_ns > c->enq_ns ? inst->started_ns : c->enq_ns;
+        start = inst->ready_ns > from ? inst->ready_ns - from : 0;
+        if (start > wait) start = wait;
+        record_cold_start(s, inst, c, m->dur_ns[0]);
+    }
+    char timing[96];
+    snprintf(timing, sizeof(timing), "queue;dur=%.3f, start;dur=%.3f, infer;dur=%.3f",
+             rouse_ns_to_ms(wait - start), rouse_ns_to_ms(start), rouse_ns_to_ms(m->dur_ns[0]));
     call_result res = {.status = m->status,
                        .content_type = m->content_type,
                        .fd = *fd,
                        .len = m->body_len,
-                       .json_len = m->json_len};
+                       .json_len = m->json_len,
+                       .start = cold ? kind_name(inst->kind) : "warm",
+                       .timing = timing};
     *fd = -1;
     vpool *vp = c->vp;
     call_end(s, c, &res);
-    pump(s, vp);
+    if (maybe_yield(s, inst))
+        pump_all(s); /* the starving pools first take the freed place */
+    else
+        pump(s, vp);
 }
 
-/* Reads every packet waiting on an instance's socket. */
+/* Reads every packet waiting on an instance's or template's socket. */
 static void drain(server *s, instance *inst)
 {
     while (inst->sock >= 0) {
@@ -532,14 +939,25 @@ static void drain(server *s, instance *inst)
         if (rc < 0) {
             if (rc != ROUSE_ENOTFOUND) LOG_WARN(MOD, "instance %d: %s", (int)inst->pid, eb.msg);
             if (rc == ROUSE_EFORMAT) continue;
-            /* Gone: the reap (SIGCHLD) will settle its calls. */
             inst_close_socket(s, inst);
+            /* Gone: the reap (SIGCHLD) settles its calls, unless it never
+             * had a process that serve knows of. */
+            if (inst->pid == 0) on_exit_status(s, inst, 0, true);
             return;
         }
-        if (m.type == IPC_READY)
-            on_ready(s, inst, &m, fd);
-        else if (m.type == IPC_REPLY)
+        if (inst->is_template) {
+            if (m.type == IPC_READY)
+                on_template_ready(s, inst, &m, fd);
+            else if (m.type == IPC_REPLY)
+                on_spawned(s, inst, &m, fd);
+        } else if (m.type == IPC_READY) {
+            if (!on_ready(s, inst, &m, fd)) { /* settled and freed */
+                if (fd >= 0) close(fd);
+                return;
+            }
+        } else if (m.type == IPC_REPLY) {
             on_reply(s, inst, &m, &fd);
+        }
         if (fd >= 0) close(fd);
     }
 }
@@ -550,9 +968,11 @@ void pool_on_instance(server *s, instance *inst, uint32_t events)
     drain(s, inst);
 }
 
-static void describe_status(int wstatus, char *buf, size_t cap)
+static void describe_status(int wstatus, bool no_process, char *buf, size_t cap)
 {
-    if (WIFSIGNALED(wstatus))
+    if (no_process)
+        snprintf(buf, cap, "its template ended before it was forked");
+    else if (WIFSIGNALED(wstatus))
         snprintf(buf, cap, "signal %d, %s", WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)));
     else if (WIFEXITED(wstatus))
         snprintf(buf, cap, "exit status %d", WEXITSTATUS(wstatus));
@@ -560,23 +980,42 @@ static void describe_status(int wstatus, char *buf, size_t cap)
         snprintf(buf, cap, "status %d", wstatus);
 }
 
-static void unlink_instance(server *s, instance *inst)
+/* A template process ended. Its instances live on (they are serve's now);
+ * the next start needs a new template. */
+static void template_exited(server *s, instance *t, const char *how)
 {
-    for (instance **p = &s->instances; *p; p = &(*p)->next) {
-        if (*p == inst) {
-            *p = inst->next;
-            return;
-        }
+    vpool *vp = t->vp;
+    bool was_starting = t->state == INST_STARTING;
+    if (t->state != INST_STOPPING || t->fail_msg[0])
+        LOG_WARN(MOD, "template %d ended (%s)", (int)t->pid, how);
+    inst_close_socket(s, t);
+    inst_uncount(s, t);
+    orphan_waiters(s, t);
+    for (instance *i = s->instances; i; i = i->next)
+        if (i->tmpl == t) i->tmpl = NULL;
+    if (vp && was_starting && !t->fail_msg[0]) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "its template ended while loading (%s)", how);
+        start_failed(s, vp, msg);
     }
+    unlink_instance(s, t);
+    free(t);
+    if (vp) pump(s, vp);
 }
 
-/* An instance process ended: settle what it held, forget it. */
-static void on_exit_status(server *s, instance *inst, int wstatus)
+/* An instance process ended (or, no_process, will never exist): settle
+ * what it held, forget it. */
+static void on_exit_status(server *s, instance *inst, int wstatus, bool no_process)
 {
-    drain(s, inst); /* replies it sent before it died still count */
-    inst_close_socket(s, inst);
     char how[96];
-    describe_status(wstatus, how, sizeof(how));
+    describe_status(wstatus, no_process, how, sizeof(how));
+    if (inst->is_template) {
+        template_exited(s, inst, how);
+        return;
+    }
+    if (!no_process) drain(s, inst); /* replies it sent before it died still count */
+    inst_close_socket(s, inst);
+    if (inst->peer_fd >= 0) close(inst->peer_fd);
     bool was_starting = inst->state == INST_STARTING;
     vpool *vp = inst->vp;
     inst_uncount(s, inst);
@@ -587,14 +1026,15 @@ static void on_exit_status(server *s, instance *inst, int wstatus)
     }
     call *c = inst_take_inflight(inst);
     /* A load failure was already reported with its message. */
-    bool clean = (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) || inst->fail_msg[0];
+    bool clean =
+        no_process || (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) || inst->fail_msg[0];
     if (c || !clean) {
         LOG_WARN(MOD, "instance %d %s (%s)", (int)inst->pid,
                  inst->killed_timeout ? "killed after a timeout" : "ended", how);
     }
     while (c) {
         call *n = c->next;
-        int sig = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
+        int sig = !no_process && WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
         if (sig)
             call_fail(s, c, 500,
                       "instance crashed (signal %d) while running this request; the next "
@@ -604,11 +1044,10 @@ static void on_exit_status(server *s, instance *inst, int wstatus)
             call_fail(s, c, 500, "instance ended (%s) while running this request", how);
         c = n;
     }
-    if (vp && was_starting && vp->n_instances == 0 && vp->queue) {
-        char msg[400];
-        snprintf(msg, sizeof(msg), "instance failed to start (%s)%s%s", how,
-                 inst->fail_msg[0] ? ": " : "", inst->fail_msg);
-        fail_queue(s, vp, 500, msg);
+    if (vp && was_starting && !no_process && !inst->fail_msg[0]) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "it ended while starting (%s)", how);
+        start_failed(s, vp, msg);
     }
     unlink_instance(s, inst);
     free(inst);
@@ -617,6 +1056,11 @@ static void on_exit_status(server *s, instance *inst, int wstatus)
 
 void pool_reap(server *s)
 {
+    /* Pids of fresh instances may still sit in their templates' replies. */
+    for (instance *t = s->instances, *nx; t; t = nx) {
+        nx = t->next;
+        if (t->is_template) drain(s, t);
+    }
     for (;;) {
         int wstatus;
         pid_t pid = waitpid(-1, &wstatus, WNOHANG);
@@ -624,7 +1068,13 @@ void pool_reap(server *s)
         instance *inst = s->instances;
         while (inst && inst->pid != pid)
             inst = inst->next;
-        if (inst) on_exit_status(s, inst, wstatus);
+        if (inst) {
+            on_exit_status(s, inst, wstatus, false);
+        } else {
+            s->orphans[s->orphan_head].pid = pid;
+            s->orphans[s->orphan_head].wstatus = wstatus;
+            s->orphan_head = (s->orphan_head + 1) % ORPHANS_KEPT;
+        }
     }
 }
 
@@ -636,21 +1086,41 @@ static void note_deadline(int64_t *next, uint64_t at, uint64_t now)
     if (*next < 0 || ms < *next) *next = ms;
 }
 
+/* Waiting calls past their deadline get 504 (deadlines need not ascend: a
+ * live change may alter timeout_ms). */
+static void expire_queue(server *s, vpool *vp, uint64_t now, int64_t *next)
+{
+    call *prev = NULL;
+    for (call *c = vp->queue, *n; c; c = n) {
+        n = c->next;
+        if (!pool_deadline_passed(now, c->deadline_ns)) {
+            note_deadline(next, c->deadline_ns, now);
+            prev = c;
+            continue;
+        }
+        if (prev)
+            prev->next = n;
+        else
+            vp->queue = n;
+        if (vp->queue_tail == c) vp->queue_tail = prev;
+        vp->n_queued--;
+        c->next = NULL;
+        call_fail(s, c, 504,
+                  "deadline of %" PRId64 " ms (timeout_ms) passed while waiting for an instance",
+                  vp->cfg.timeout_ms);
+    }
+}
+
 int pool_tick(server *s)
 {
     uint64_t now = rouse_now_ns();
     int64_t next = -1;
     for (vpool *vp = s->pools; vp; vp = vp->next) {
-        /* Waiting calls past their deadline. The queue is FIFO with one
-         * timeout per pool, so deadlines ascend: stop at the first live one. */
-        while (vp->queue && vp->queue->deadline_ns <= now) {
-            call *c = queue_pop(vp);
-            call_fail(s, c, 504,
-                      "deadline of %" PRId64
-                      " ms (timeout_ms) passed while waiting for an instance",
-                      vp->cfg.timeout_ms);
+        expire_queue(s, vp, now, &next);
+        if ((int)eff_min(vp) > vp->n_instances) {
+            ensure_min(s, vp);
+            if (vp->no_start_until_ns > now) note_deadline(&next, vp->no_start_until_ns, now);
         }
-        if (vp->queue) note_deadline(&next, vp->queue->deadline_ns, now);
     }
     for (instance *inst = s->instances, *nx; inst; inst = nx) {
         nx = inst->next;
@@ -665,6 +1135,19 @@ int pool_tick(server *s)
         }
         if (inst->state != INST_READY || !inst->vp) continue;
         vpool *vp = inst->vp;
+        if (inst->is_template) {
+            uint64_t used =
+                inst->last_used_ns > vp->last_request_ns ? inst->last_used_ns : vp->last_request_ns;
+            int64_t ttl = vp->retired ? 0 : vp->cfg.scaling.template_ttl_ms;
+            int waiting = 0;
+            for (const instance *i = s->instances; i; i = i->next)
+                if (i->tmpl == inst && i->pid == 0) waiting++;
+            if (pool_should_stop_template(waiting, (long long)((now - used) / 1000000ull), ttl))
+                stop_instance(s, inst, "unused for template_ttl_ms");
+            else
+                note_deadline(&next, used + (uint64_t)ttl * 1000000ull, now);
+            continue;
+        }
         call *late = NULL;
         for (call *c = inst->inflight; c; c = c->next) {
             if (c->deadline_ns <= now) {
@@ -689,6 +1172,7 @@ int pool_tick(server *s)
                               vp->cfg.timeout_ms);
                 } else {
                     c->next = NULL;
+                    c->first = false;
                     *tail = c;
                     tail = &c->next;
                 }
@@ -699,17 +1183,13 @@ int pool_tick(server *s)
         }
         if (inst->n_inflight == 0) {
             long long idle_ms = (long long)((now - inst->idle_since_ns) / 1000000ull);
-            if (pool_should_stop_idle(vp->n_instances, (int)vp->cfg.scaling.min, idle_ms,
-                                      vp->cfg.scaling.idle_timeout_ms)) {
-                LOG_INFO(MOD, "function %s v%" PRId64 ": stopping idle instance %d", vp->name,
-                         vp->version, (int)inst->pid);
-                inst_uncount(s, inst);
-                inst_close_socket(s, inst); /* it exits on end of stream */
-            } else if (vp->n_instances > vp->cfg.scaling.min) {
-                note_deadline(&next,
-                              inst->idle_since_ns +
-                                  (uint64_t)vp->cfg.scaling.idle_timeout_ms * 1000000ull,
-                              now);
+            int64_t timeout = vp->retired ? 0 : vp->cfg.scaling.idle_timeout_ms;
+            if (pool_over_max(vp->n_instances, (int)vp->cfg.scaling.max)) {
+                stop_instance(s, inst, "above scaling.max");
+            } else if (pool_should_stop_idle(vp->n_instances, (int)eff_min(vp), idle_ms, timeout)) {
+                stop_instance(s, inst, vp->retired ? "its version was replaced" : "idle");
+            } else if (vp->n_instances > eff_min(vp)) {
+                note_deadline(&next, inst->idle_since_ns + (uint64_t)timeout * 1000000ull, now);
             }
         }
     }
@@ -724,8 +1204,8 @@ static void free_pool(server *s, vpool *vp, int status, const char *why)
     for (instance *inst = s->instances; inst; inst = inst->next) {
         if (inst->vp != vp) continue;
         call *c = inst_take_inflight(inst);
-        /* Busy instances cannot be interrupted: kill them. Idle ones exit
-         * when their socket closes. */
+        /* Busy instances cannot be interrupted: kill them. Idle ones and
+         * templates exit when their socket closes. */
         if (c && inst->state != INST_STOPPING) kill_instance(s, inst, why);
         inst_uncount(s, inst);
         inst_close_socket(s, inst);
@@ -778,8 +1258,18 @@ void pool_fail_all(server *s, const char *why)
 void pool_stop_all(server *s)
 {
     pool_fail_all(s, "server is shutting down");
-    for (instance *inst = s->instances; inst; inst = inst->next)
+    for (instance **p = &s->instances; *p;) {
+        instance *inst = *p;
         inst_close_socket(s, inst);
+        if (inst->peer_fd >= 0) close(inst->peer_fd);
+        inst->peer_fd = -1;
+        if (inst->pid <= 0) { /* no process serve knows of */
+            *p = inst->next;
+            free(inst);
+            continue;
+        }
+        p = &inst->next;
+    }
     /* Instances exit at end of stream; give them a moment, then insist. */
     uint64_t until = rouse_now_ns() + 2000000000ull;
     while (s->instances) {
@@ -814,19 +1304,49 @@ void pool_stop_all(server *s)
 static const char *state_name(const instance *i)
 {
     if (i->state == INST_STARTING) return "starting";
-    if (i->state == INST_STOPPING) return "stopping";
+    if (i->state == INST_STOPPING) return i->n_inflight > 0 ? "draining" : "stopping";
+    if (i->is_template) return "ready";
     return i->n_inflight > 0 ? "busy" : "idle";
 }
 
 int pool_describe(const server *s, const char *name, rouse_buf *out)
 {
-    int rc = rouse_buf_append_str(out, "[");
+    int rc = 0;
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        rc = rouse_buf_append_str(out, pass == 0 ? "\"instances\":[" : ",\"templates\":[");
+        bool first = true;
+        for (const instance *i = s->instances; rc == 0 && i; i = i->next) {
+            if (!i->vp || strcmp(i->vp->name, name) != 0 || i->is_template != (pass == 1)) continue;
+            rc = rouse_buf_appendf(out, "%s{\"version\":%" PRId64 ",\"pid\":%d,\"state\":\"%s\"",
+                                   first ? "" : ",", i->vp->version, (int)i->pid, state_name(i));
+            if (rc == 0 && pass == 0)
+                rc = rouse_buf_appendf(out, ",\"start\":\"%s\",\"in_flight\":%d",
+                                       kind_name(i->kind), i->n_inflight);
+            if (rc == 0) rc = rouse_buf_append_str(out, "}");
+            first = false;
+        }
+        if (rc == 0) rc = rouse_buf_append_str(out, "]");
+    }
+    int queued = 0;
+    for (const vpool *vp = s->pools; vp; vp = vp->next)
+        if (strcmp(vp->name, name) == 0) queued += vp->n_queued;
+    if (rc == 0) rc = rouse_buf_appendf(out, ",\"queued\":%d,\"cold_starts\":[", queued);
+    /* The most recent ten, newest first. */
     bool first = true;
-    for (const instance *i = s->instances; rc == 0 && i; i = i->next) {
-        if (!i->vp || strcmp(i->vp->name, name) != 0) continue;
-        rc = rouse_buf_appendf(out, "%s{\"version\":%" PRId64 ",\"pid\":%d,\"state\":\"%s\"}",
-                               first ? "" : ",", i->vp->version, (int)i->pid, state_name(i));
+    int shown = 0;
+    for (int k = 1; rc == 0 && k <= s->n_cold && shown < 10; k++) {
+        const cold_start *c = &s->cold[(s->cold_head - k + COLD_STARTS_KEPT) % COLD_STARTS_KEPT];
+        if (strcmp(c->name, name) != 0) continue;
+        rc = rouse_buf_appendf(
+            out,
+            "%s{\"version\":%" PRId64 ",\"pid\":%d,\"start\":\"%s\",\"at_ms\":%" PRId64
+            ",\"queue_ms\":%.3f,\"template_ms\":%.3f,\"plan_open_ms\":%.3f,\"prepare_ms\":%.3f,"
+            "\"spawn_ms\":%.3f,\"fork_ms\":%.3f,\"first_infer_ms\":%.3f}",
+            first ? "" : ",", c->version, c->pid, kind_name(c->kind), c->at_ms, c->queue_ms,
+            c->template_ms, c->plan_open_ms, c->prepare_ms, c->spawn_ms, c->fork_ms,
+            c->first_infer_ms);
         first = false;
+        shown++;
     }
     if (rc == 0) rc = rouse_buf_append_str(out, "]");
     return rc;

@@ -25,3 +25,49 @@ bool pool_should_stop_idle(int n_instances, int min, long long idle_ms, long lon
 {
     return n_instances > min && idle_ms >= idle_timeout_ms;
 }
+
+bool pool_over_max(int n_instances, int max)
+{
+    return n_instances > max;
+}
+
+int pool_missing_warm(int n_instances, int min, int global_instances, int global_max)
+{
+    int want = min - n_instances;
+    int room = global_max - global_instances;
+    if (want > room) want = room;
+    return want > 0 ? want : 0;
+}
+
+int pool_fair_share(int global_max, int n_active)
+{
+    if (n_active < 1) n_active = 1;
+    int share = global_max / n_active;
+    return share > 0 ? share : 1;
+}
+
+bool pool_is_starved(const pool_view *v, int fair_share)
+{
+    return pool_blocked_by_global_cap(v) && v->n_instances < fair_share;
+}
+
+bool pool_should_yield(int n_instances, int min, int fair_share, int n_starved_others)
+{
+    return n_starved_others > 0 && n_instances > fair_share && n_instances > min;
+}
+
+bool pool_may_evict(int req_n, int req_share, int victim_n, int victim_min, int victim_share)
+{
+    if (victim_n <= victim_min) return false;
+    return req_n < req_share || victim_n > victim_share;
+}
+
+bool pool_should_stop_template(int n_waiting_spawns, long long unused_ms, long long ttl_ms)
+{
+    return n_waiting_spawns == 0 && unused_ms >= ttl_ms;
+}
+
+bool pool_deadline_passed(unsigned long long now_ns, unsigned long long deadline_ns)
+{
+    return now_ns >= deadline_ns;
+}

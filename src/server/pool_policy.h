@@ -39,4 +39,40 @@ bool pool_blocked_by_global_cap(const pool_view *v);
  * instance count, scaling.min and scaling.idle_timeout_ms. */
 bool pool_should_stop_idle(int n_instances, int min, long long idle_ms, long long idle_timeout_ms);
 
+/* Whether an idle instance should stop at once because the pool has more
+ * instances than scaling.max (max was lowered by a live change). */
+bool pool_over_max(int n_instances, int max);
+
+/* How many instances to start now so that `min` stay warm (provisioned
+ * concurrency), within what the global cap leaves free. */
+int pool_missing_warm(int n_instances, int min, int global_instances, int global_max);
+
+/* The fair share of the global cap for each of n_active pools (pools with
+ * instances or waiting requests): an equal split, at least 1. */
+int pool_fair_share(int global_max, int n_active);
+
+/* Whether a pool is starved: it would start an instance but the global cap
+ * stops it, and it holds less than its fair share. */
+bool pool_is_starved(const pool_view *v, int fair_share);
+
+/* Whether an instance of a pool holding n_instances (scaling.min `min`) that
+ * just became idle should stop instead of taking more work, because another
+ * pool is starved and this one holds more than its fair share. This is what
+ * keeps a hot function from holding the whole cap forever. */
+bool pool_should_yield(int n_instances, int min, int fair_share, int n_starved_others);
+
+/* Whether a pool asking for room (holding req_n, share req_share) may stop
+ * an idle instance of a victim pool (victim_n, victim_min, victim_share):
+ * never below the victim's min, and only when the asker is below its share
+ * or the victim above its own, so two pools cannot evict each other back
+ * and forth below their shares. */
+bool pool_may_evict(int req_n, int req_share, int victim_n, int victim_min, int victim_share);
+
+/* Whether a ready template should stop: nothing waits on it and it has been
+ * unused (no spawn, no request to its pool) for template_ttl_ms. */
+bool pool_should_stop_template(int n_waiting_spawns, long long unused_ms, long long ttl_ms);
+
+/* Whether a request enqueued with a deadline has run out of time. */
+bool pool_deadline_passed(unsigned long long now_ns, unsigned long long deadline_ns);
+
 #endif

@@ -25,7 +25,7 @@ struct MHD_Daemon;
 struct MHD_Connection;
 
 /* What an epoll event's data.ptr points at: the first member of each. */
-typedef enum ep_kind { EP_MHD = 1, EP_SIGNAL, EP_INSTANCE } ep_kind;
+typedef enum ep_kind { EP_MHD = 1, EP_SIGNAL, EP_INSTANCE, EP_CLIENT } ep_kind;
 typedef struct ep_tag {
     ep_kind kind;
 } ep_tag;
@@ -48,6 +48,8 @@ typedef struct http_reply {
     int64_t version;  /* X-Rouse-Version when > 0 */
     int64_t json_len; /* Inference-Header-Content-Length when >= 0 */
     int retry_after;  /* Retry-After seconds when > 0 */
+    char start[12];   /* Rouse-Start when set: warm, template or zero */
+    char timing[96];  /* Server-Timing when set */
 } http_reply;
 
 typedef enum route_id {
@@ -81,6 +83,7 @@ typedef struct route {
 } route;
 
 struct http_req {
+    ep_tag ctag; /* EP_CLIENT: the client's socket, watched while waiting for a pool */
     server *srv;
     struct MHD_Connection *conn;
     char method[8];
@@ -100,6 +103,8 @@ struct http_req {
     /* PUT /v1/functions: the config waiting for its model check. */
     fn_config pending_cfg;
     char *pending_cfg_json;
+    call *pending; /* the pool call answering this request, queued or in flight */
+    int watch_fd;  /* the client socket while registered in serve's epoll, else -1 */
 };
 
 /* Sets a JSON error reply {"error": msg}. */
@@ -113,6 +118,8 @@ int http_status_of(int rc);
 void http_req_resume(http_req *req);
 /* A header of the request, or NULL. */
 const char *http_req_header(http_req *req, const char *name);
+/* The client of a suspended request hung up (EP_CLIENT event). */
+void http_client_gone(http_req *req);
 
 /* --- routes ---------------------------------------------------------------- */
 
@@ -127,6 +134,13 @@ int api_oip_handle(http_req *req);
 
 /* --- instances and pools --------------------------------------------------- */
 
+/* How an instance came to be, for Rouse-Start and the cold-start record. */
+typedef enum start_kind {
+    START_WARM = 0, /* (a request served by an instance that was already up) */
+    START_TEMPLATE, /* forked from a template that was ready */
+    START_ZERO,     /* its template had to be started first */
+} start_kind;
+
 typedef enum inst_state {
     INST_STARTING, /* spawned, waiting for READY */
     INST_READY,    /* serving: idle when n_inflight == 0 */
@@ -140,7 +154,9 @@ typedef struct call_result {
     int fd; /* body memfd (ownership passes to the callee) or -1 */
     uint64_t len;
     int64_t json_len;
-    const char *error; /* a serve-side error message (fd is -1 then) */
+    const char *error;  /* a serve-side error message (fd is -1 then) */
+    const char *start;  /* Rouse-Start, or NULL */
+    const char *timing; /* Server-Timing, or NULL */
 } call_result;
 
 struct call {
@@ -152,7 +168,10 @@ struct call {
     uint64_t body_len;
     int64_t json_len;
     uint64_t deadline_ns;
-    instance *inst; /* when dispatched */
+    uint64_t enq_ns, dispatch_ns;
+    int64_t version; /* the version named in the response */
+    bool first;      /* the first request of a freshly started instance */
+    instance *inst;  /* when dispatched */
     call *next;
 };
 
@@ -169,8 +188,36 @@ struct instance {
     uint64_t started_ns, ready_ns, idle_since_ns;
     bool killed_timeout;
     char fail_msg[256]; /* READY error message */
+    /* Templates (is_template): not counted in any cap, never dispatched to. */
+    bool is_template;
+    uint64_t last_used_ns;        /* template: last spawn */
+    uint64_t plan_ns, prepare_ns; /* template: its phase times (READY) */
+    bool plan_cached;             /* template: the plan was already compiled */
+    /* Instances forked from a template. pid is 0 until the template (or the
+     * instance's READY) says it. */
+    instance *tmpl;    /* the template it comes from, NULL once that is gone */
+    int peer_fd;       /* the socket end to pass once the template is ready, else -1 */
+    uint64_t spawn_id; /* the IPC_SPAWN request that makes it */
+    uint64_t spawn_ns; /* when IPC_SPAWN was sent */
+    uint64_t fork_ns;  /* the fork, as the template measured it */
+    uint64_t tmpl_start_ns, tmpl_plan_ns, tmpl_prepare_ns; /* START_ZERO: its template's */
+    start_kind kind;
+    bool served_first;
     instance *next;
 };
+
+/* One recorded cold start (GET /v1/functions/{name}). */
+typedef struct cold_start {
+    char name[STORE_NAME_MAX + 1];
+    int64_t version;
+    int pid;
+    start_kind kind;
+    int64_t at_ms; /* wall clock */
+    double queue_ms, template_ms, plan_open_ms, prepare_ms, spawn_ms, fork_ms, first_infer_ms;
+} cold_start;
+
+#define COLD_STARTS_KEPT 64
+#define ORPHANS_KEPT 16
 
 struct vpool {
     char name[STORE_NAME_MAX + 1];
@@ -180,6 +227,10 @@ struct vpool {
     int n_instances; /* not counting stopping ones */
     call *queue, *queue_tail;
     int n_queued;
+    instance *tmpl;             /* its template (starting or ready), or NULL */
+    bool retired;               /* another version took over: no min, stop when idle */
+    uint64_t last_request_ns;   /* keeps the template alive (template_ttl_ms) */
+    uint64_t no_start_until_ns; /* back-off after a failed start (min keeps trying) */
     vpool *next;
 };
 
@@ -204,8 +255,16 @@ int pool_pending(const server *s);
 void pool_fail_all(server *s, const char *why);
 /* Closes every instance's socket (they exit) and waits for them, bounded. */
 void pool_stop_all(server *s);
-/* Appends `[{"version":N,"pid":P,"state":"idle"},...]` for a function. */
+/* Appends `"instances":[{"version":N,"pid":P,"state":"idle","start":"zero"},...],
+ * "templates":[...],"queued":N,"cold_starts":[...]` for a function. */
 int pool_describe(const server *s, const char *name, rouse_buf *out);
+/* A version of `name` was deployed: a pool of the same model takes the new
+ * scaling config live (renamed to the new version), pools of versions no
+ * alias names retire, and a new `min` starts warming. */
+void pool_deployed(server *s, const char *name, int64_t version);
+/* The client of req went away: a queued call is dropped (true), an
+ * in-flight one forgets req and its reply is discarded (false). */
+bool pool_cancel(server *s, http_req *req);
 
 /* Completion of a deploy validation: status 0 when the model loaded, else
  * the status to answer with and the loader's message. */
@@ -236,6 +295,17 @@ struct server {
     instance *instances;
     int n_instances; /* live instances (global cap) */
     int max_instances;
+    char plan_dir[PATH_MAX + 8]; /* <data>/plans: compiled plans by model digest */
+    uint64_t next_spawn_id;
+    cold_start cold[COLD_STARTS_KEPT]; /* ring, newest at cold_head - 1 */
+    int cold_head, n_cold;
+    /* Processes reaped before serve learned their pid (a template's reply
+     * still unread): matched when the pid arrives. */
+    struct {
+        pid_t pid;
+        int wstatus;
+    } orphans[ORPHANS_KEPT];
+    int orphan_head;
 };
 
 /* A uniform double in [0, 1) from the server's generator. */

@@ -17,6 +17,7 @@
 #include "common/buf.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "rouse/engine.h"
 #include "worker/ipc.h"
 #include "worker/oip.h"
@@ -41,18 +42,18 @@ static int status_of(int rc)
     }
 }
 
-/* Sends a reply whose body is out[0..len) (may be empty). */
-static int send_reply(int sock, ipc_type type, uint64_t id, int status, const char *content_type,
-                      const void *body, size_t len, int64_t json_len)
+int worker_send_reply(int sock, int type, uint64_t id, int status, const char *content_type,
+                      const void *body, size_t len, int64_t json_len, const uint64_t *dur_ns)
 {
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     ipc_msg m;
-    ipc_msg_init(&m, type, id);
+    ipc_msg_init(&m, (ipc_type)type, id);
     m.status = status;
     m.pid = (uint32_t)getpid();
     m.json_len = json_len;
     m.body_len = len;
+    if (dur_ns) memcpy(m.dur_ns, dur_ns, sizeof(m.dur_ns));
     snprintf(m.content_type, sizeof(m.content_type), "%s", content_type);
     int fd = -1, rc;
     if (len > 0 && (rc = ipc_memfd_from(body, len, &fd, &eb)) < 0) {
@@ -65,16 +66,29 @@ static int send_reply(int sock, ipc_type type, uint64_t id, int status, const ch
     return rc;
 }
 
-static int send_error(int sock, ipc_type type, uint64_t id, int status, const char *msg)
+int worker_send_error(int sock, int type, uint64_t id, int status, const char *msg)
 {
     rouse_buf b;
     rouse_buf_init(&b);
     int rc = rouse_buf_append_str(&b, "{\"error\":");
     if (rc == 0) rc = json_write_string(&b, msg, strlen(msg));
     if (rc == 0) rc = rouse_buf_append_str(&b, "}");
-    if (rc == 0) rc = send_reply(sock, type, id, status, "application/json", b.data, b.len, -1);
+    if (rc == 0)
+        rc = worker_send_reply(sock, type, id, status, "application/json", b.data, b.len, -1, NULL);
     rouse_buf_fini(&b);
     return rc;
+}
+
+static int send_reply(int sock, ipc_type type, uint64_t id, int status, const char *content_type,
+                      const void *body, size_t len, int64_t json_len, uint64_t t0)
+{
+    uint64_t dur[3] = {rouse_now_ns() - t0, 0, 0};
+    return worker_send_reply(sock, type, id, status, content_type, body, len, json_len, dur);
+}
+
+static int send_error(int sock, ipc_type type, uint64_t id, int status, const char *msg)
+{
+    return worker_send_error(sock, type, id, status, msg);
 }
 
 /* Handles one request; the reply (success or error) is already sent when it
@@ -82,6 +96,7 @@ static int send_error(int sock, ipc_type type, uint64_t id, int status, const ch
 static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body_fd, rouse_model *m,
                   rouse_session *s, rouse_arena *arena, rouse_buf *out)
 {
+    uint64_t t0 = rouse_now_ns();
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     const void *body = NULL;
@@ -97,7 +112,7 @@ static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body
         ipc_unmap(body, req->body_len);
         if (rc < 0) return send_error(sock, IPC_REPLY, req->id, 500, rouse_strerror(rc));
         return send_reply(sock, IPC_REPLY, req->id, 200, "application/json", out->data, out->len,
-                          -1);
+                          -1, t0);
     }
     if (req->type != IPC_INFER) {
         ipc_unmap(body, req->body_len);
@@ -109,12 +124,16 @@ static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body
     if ((rc = oip_decode_request(body, req->body_len, req->json_len, m, arena, &oreq, &eb)) < 0)
         goto out_error;
     if ((rc = rouse_session_run(s, oreq.inputs, oreq.n_inputs, &eb)) < 0) goto out_error;
-    if ((rc = oip_encode_response(&oreq, o->name, o->version, m, s, out, &json_len, &eb)) < 0)
+    /* A pool renamed by a live scaling change names its current version. */
+    char ver[24];
+    snprintf(ver, sizeof(ver), "%lld", (long long)req->version);
+    if ((rc = oip_encode_response(&oreq, o->name, req->version > 0 ? ver : o->version, m, s, out,
+                                  &json_len, &eb)) < 0)
         goto out_error;
     ipc_unmap(body, req->body_len);
     return send_reply(sock, IPC_REPLY, req->id, 200,
                       json_len >= 0 ? "application/octet-stream" : "application/json", out->data,
-                      out->len, json_len);
+                      out->len, json_len, t0);
 out_error:
     ipc_unmap(body, req->body_len);
     return send_error(sock, IPC_REPLY, req->id, status_of(rc),
@@ -131,7 +150,10 @@ int instance_main(const instance_opts *o)
 
     rouse_model *m = NULL;
     rouse_session *s = NULL;
-    int rc = rouse_model_load(o->model_path, &m, &eb);
+    int from_cache = 0;
+    int rc = o->plan_cache
+                 ? rouse_model_load_cached(o->model_path, o->plan_cache, &m, &from_cache, &eb)
+                 : rouse_model_load(o->model_path, &m, &eb);
     if (rc == 0) {
         rouse_session_options so = {.threads = o->threads > 0 ? o->threads : 1};
         rc = rouse_session_create(m, &so, &s, &eb);
@@ -145,11 +167,18 @@ int instance_main(const instance_opts *o)
         rouse_model_destroy(m);
         return 1;
     }
-    if (send_reply(sock, IPC_READY, 0, 0, "", NULL, 0, -1) < 0 || o->check_only) {
-        rouse_session_destroy(s);
-        rouse_model_destroy(m);
+    int status = instance_serve(o, sock, m, s);
+    rouse_session_destroy(s);
+    rouse_model_destroy(m);
+    return status;
+}
+
+int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_session *s)
+{
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (worker_send_reply(sock, IPC_READY, 0, 0, "", NULL, 0, -1, NULL) < 0 || o->check_only)
         return o->check_only ? 0 : 2;
-    }
 
     rouse_arena arena;
     rouse_arena_init(&arena, 0);
@@ -159,7 +188,7 @@ int instance_main(const instance_opts *o)
     for (;;) {
         ipc_msg req;
         int body_fd = -1;
-        rc = ipc_recv(sock, &req, &body_fd, &eb);
+        int rc = ipc_recv(sock, &req, &body_fd, &eb);
         if (rc == ROUSE_ENOTFOUND) break; /* serve closed the socket: we are done */
         if (rc == ROUSE_EFORMAT) {
             LOG_WARN(MOD, "%s", eb.msg);
@@ -179,7 +208,5 @@ int instance_main(const instance_opts *o)
     }
     rouse_buf_fini(&out);
     rouse_arena_fini(&arena);
-    rouse_session_destroy(s);
-    rouse_model_destroy(m);
     return status;
 }

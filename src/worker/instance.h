@@ -10,6 +10,8 @@
 #define ROUSE_WORKER_INSTANCE_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 typedef struct instance_opts {
     int fd;                 /* the SOCK_SEQPACKET end inherited from serve */
@@ -18,11 +20,30 @@ typedef struct instance_opts {
     const char *version;    /* version, echoed as model_version */
     int threads;            /* kernel threads; 0 means 1 */
     bool check_only;        /* load, report READY or the error, exit: deploy validation */
+    const char *plan_cache; /* directory of compiled plans (compiled when missing), or NULL */
 } instance_opts;
 
 /* Runs the instance until its socket closes. Returns the process exit
  * status: 0 after a clean end, 1 when the model failed to load (already
  * reported to serve), 2 when the socket itself failed. */
 int instance_main(const instance_opts *o);
+
+struct rouse_model;
+struct rouse_session;
+
+/* The serving loop of an instance whose model and session are ready (an
+ * exec'd instance after loading, or a child forked from a template): sends
+ * IPC_READY on sock, then answers requests until the socket closes. Borrows
+ * m and s. Returns the exit status as instance_main does. */
+int instance_serve(const instance_opts *o, int sock, struct rouse_model *m,
+                   struct rouse_session *s);
+
+/* Sends a reply packet of `type` whose body is body[0..len) (may be empty);
+ * dur_ns (3 values, or NULL) goes into the header. 0 or < 0 (logged). */
+int worker_send_reply(int sock, int type, uint64_t id, int status, const char *content_type,
+                      const void *body, size_t len, int64_t json_len, const uint64_t *dur_ns);
+
+/* Sends a {"error": msg} reply packet of `type`. */
+int worker_send_error(int sock, int type, uint64_t id, int status, const char *msg);
 
 #endif

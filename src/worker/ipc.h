@@ -11,6 +11,13 @@
  * (status 0) or failed to load (status 400, body {"error": ...}, then it
  * exits). serve then sends IPC_INFER / IPC_META requests; the instance
  * answers each with one IPC_REPLY carrying the same id, in order.
+ *
+ * A template speaks the same protocol on its control socket: IPC_READY once
+ * its plan is open and its session prepared (dur_ns: plan open, prepare),
+ * then for each IPC_SPAWN (whose passed descriptor is the new instance's
+ * socket) one IPC_REPLY with the same id and the instance's pid (status 0)
+ * or an error status. The forked instance then sends its own IPC_READY on
+ * the passed socket, as an exec'd instance does.
  */
 #ifndef ROUSE_WORKER_IPC_H
 #define ROUSE_WORKER_IPC_H
@@ -28,6 +35,7 @@ typedef enum ipc_type {
     IPC_INFER = 2, /* serve -> instance: body is an OIP infer request */
     IPC_META = 3,  /* serve -> instance: body is int64 versions; reply is model metadata */
     IPC_REPLY = 4, /* instance -> serve: HTTP status, content type, body */
+    IPC_SPAWN = 5, /* serve -> template: fork an instance serving the passed socket */
 } ipc_type;
 
 /* The fixed header of every packet. Plain data, same process image on both
@@ -41,6 +49,11 @@ typedef struct ipc_msg {
     int64_t json_len;  /* Inference-Header-Content-Length, -1 when all JSON */
     uint64_t body_len; /* bytes of the memfd that belong to the body */
     char content_type[IPC_CONTENT_TYPE_MAX];
+    int64_t version; /* INFER: the version the response names (0: the instance's own) */
+    /* Timings in ns. Template READY: [0] plan open, [1] session prepare,
+     * [2] 1 when the plan came from the cache. REPLY: [0] time spent on the
+     * request in the instance (decode, run, encode). SPAWN reply: [0] fork. */
+    uint64_t dur_ns[3];
 } ipc_msg;
 
 /* Initializes a header of the given type (magic set, json_len -1). */

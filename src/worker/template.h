@@ -1,0 +1,32 @@
+/*
+ * The template process of one function version: opens the model's compiled
+ * plan, prepares a session (every kernel created, no OpenMP team started),
+ * reports IPC_READY with the phase times, then only forks instances when
+ * serve asks (IPC_SPAWN over its control socket; see ipc.h).
+ *
+ * Each instance is forked twice over (an intermediate child forks it and
+ * exits at once) so that it is reparented to serve, which is a child
+ * subreaper: serve reaps it and learns how it ended, and the instance keeps
+ * serving when its template is killed. The instance uses the prepared
+ * session directly; its activation memory is its own (copy-on-write pages)
+ * and the plan's weights stay in the shared read-only file mapping.
+ */
+#ifndef ROUSE_WORKER_TEMPLATE_H
+#define ROUSE_WORKER_TEMPLATE_H
+
+typedef struct template_opts {
+    int fd;                 /* the control socket inherited from serve */
+    const char *model_path; /* the model file (a blob) */
+    const char *plan_cache; /* directory of compiled plans, or NULL to load the .onnx */
+    const char *name;       /* function name, echoed as model_name by instances */
+    const char *version;    /* version, echoed as model_version */
+    int threads;            /* kernel threads of each instance; 0 means 1 */
+} template_opts;
+
+/* Runs the template until its control socket closes. Returns the process
+ * exit status: 0 after a clean end, 1 when the model failed to load
+ * (reported to serve), 2 when the socket failed. Returns in forked
+ * instances too, with the instance's status. */
+int template_main(const template_opts *o);
+
+#endif
