@@ -900,12 +900,14 @@ static void on_reply(server *s, instance *inst, const ipc_msg *m, int *fd)
     /* Server-Timing: the wait, split into the part spent starting this
      * request's instance and the rest; the instance's own time. */
     uint64_t wait = c->dispatch_ns - c->enq_ns, start = 0;
-    bool cold = c->first && inst->kind != START_WARM;
+    /* Cold for this request only when it waited for its instance to start
+     * (an instance that min kept warm was ready before it came). */
+    bool cold = c->first && inst->kind != START_WARM && inst->ready_ns > c->enq_ns;
+    if (c->first) record_cold_start(s, inst, c, m->dur_ns[0]);
     if (cold) {
         uint64_t from = inst->started_ns > c->enq_ns ? inst->started_ns : c->enq_ns;
         start = inst->ready_ns > from ? inst->ready_ns - from : 0;
         if (start > wait) start = wait;
-        record_cold_start(s, inst, c, m->dur_ns[0]);
     }
     char timing[96];
     snprintf(timing, sizeof(timing), "queue;dur=%.3f, start;dur=%.3f, infer;dur=%.3f",

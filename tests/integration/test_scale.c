@@ -1,0 +1,586 @@
+/*
+ * Integration tests of scaling in `rouse serve` (DESIGN.md §2): templates,
+ * scale from zero and back to zero (checked in the process table), bursts
+ * against the queue, min warm instances, a killed busy instance, a killed
+ * template, a client hanging up while queued, live scaling changes and the
+ * fair share of the global instance cap between two functions.
+ *
+ * The real daemon on a free loopback port with a temporary data directory
+ * and --max-instances 4. Each test deletes its functions at the end, so the
+ * next starts from an empty cap. Waits are bounded loops over real state,
+ * never timing thresholds.
+ *
+ * Environment: ROUSE (the binary), DIGITS (examples/digits).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli/http_client.h"
+#include "cli/tensor_file.h"
+#include "common/arena.h"
+#include "common/json.h"
+#include "serve_proc.h"
+
+#define TIMEOUT_MS 120000
+#define WAIT_TRIES 4000 /* x 5 ms: 20 s at most for any awaited state */
+
+static const char *g_rouse, *g_digits;
+static char g_dir[256], g_data[300], g_digest[80];
+static serve_proc g_srv;
+static char *g_samples[10];
+
+static const char *const g_serve_args[] = {"--max-instances", "4", "--log-level", "warn", NULL};
+
+/* --- utilities ------------------------------------------------------------------ */
+
+static int request(const char *method, const char *path, const char *body, http_response *r)
+{
+    http_response_init(r);
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    int rc = http_request(&g_srv.target, method, path, NULL, body, body ? strlen(body) : 0,
+                          TIMEOUT_MS, r, &eb);
+    if (rc < 0) fprintf(stderr, "%s %s: %s\n", method, path, eb.msg);
+    return rc < 0 ? -1 : r->status;
+}
+
+static void deploy(const char *name, const char *scaling)
+{
+    char path[128], body[512];
+    snprintf(path, sizeof(path), "/v1/functions/%s", name);
+    snprintf(body, sizeof(body), "{\"model\":\"%s\",\"scaling\":{%s}}", g_digest, scaling);
+    http_response r;
+    int st = request("PUT", path, body, &r);
+    if (st != 201 && st != 200) fprintf(stderr, "deploy %s: %d %s\n", name, st, r.body.data);
+    assert_true(st == 201 || st == 200);
+    http_response_fini(&r);
+}
+
+static void undeploy(const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/functions/%s", name);
+    http_response r;
+    assert_int_equal(request("DELETE", path, NULL, &r), 200);
+    http_response_fini(&r);
+}
+
+/* The index of the largest logit of a digits response, or -1. */
+static int argmax(const http_response *r)
+{
+    rouse_arena a;
+    rouse_arena_init(&a, 0);
+    json_value *root = NULL;
+    int best = -1;
+    if (json_parse(r->body.data, r->body.len, &a, &root, NULL) == 0) {
+        const json_value *outs = json_get(root, "outputs");
+        for (size_t i = 0; outs && i < outs->u.arr.n; i++) {
+            const json_value *o = outs->u.arr.items[i];
+            if (strcmp(json_as_string(json_get(o, "name")), "logits") != 0) continue;
+            const json_value *d = json_get(o, "data");
+            double bv = -1e300;
+            for (size_t k = 0; k < d->u.arr.n; k++) {
+                double x = 0;
+                json_as_double(d->u.arr.items[k], &x);
+                if (x > bv) bv = x, best = (int)k;
+            }
+        }
+    }
+    rouse_arena_fini(&a);
+    return best;
+}
+
+/* One inference of digit d on fn; the response stays in r (caller frees). */
+static int infer(const char *fn, int d, http_response *r)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "/v2/models/%s/infer", fn);
+    int st = request("POST", url, g_samples[d], r);
+    if (st == 200) assert_int_equal(argmax(r), d);
+    return st;
+}
+
+static void infer_ok(const char *fn, int d, const char *want_start)
+{
+    http_response r;
+    int st = infer(fn, d, &r);
+    if (st != 200) fprintf(stderr, "%s: %d %s\n", fn, st, r.body.data);
+    assert_int_equal(st, 200);
+    assert_non_null(strstr(r.server_timing, "queue;dur="));
+    assert_non_null(strstr(r.server_timing, "start;dur="));
+    assert_non_null(strstr(r.server_timing, "infer;dur="));
+    if (want_start) {
+        if (strcmp(r.rouse_start, want_start) != 0)
+            fprintf(stderr, "%s: Rouse-Start %s, wanted %s\n", fn, r.rouse_start, want_start);
+        assert_string_equal(r.rouse_start, want_start);
+    }
+    http_response_fini(&r);
+}
+
+/* What GET /v1/functions/{fn} says about its processes. */
+typedef struct fn_state {
+    int n_inst, n_idle, n_busy, n_tmpl, queued;
+    int inst_pids[16], tmpl_pids[4];
+    char body[8192];
+} fn_state;
+
+static void fn_get(const char *fn, fn_state *st)
+{
+    memset(st, 0, sizeof(*st));
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/functions/%s", fn);
+    http_response r;
+    assert_int_equal(request("GET", path, NULL, &r), 200);
+    snprintf(st->body, sizeof(st->body), "%s", r.body.data);
+    rouse_arena a;
+    rouse_arena_init(&a, 0);
+    json_value *root;
+    assert_int_equal(json_parse(r.body.data, r.body.len, &a, &root, NULL), 0);
+    const json_value *is = json_get(root, "instances");
+    for (size_t i = 0; is && i < is->u.arr.n; i++) {
+        const char *s = json_as_string(json_get(is->u.arr.items[i], "state"));
+        int64_t pid = 0;
+        json_as_int64(json_get(is->u.arr.items[i], "pid"), &pid);
+        if (strcmp(s, "stopping") == 0) continue;
+        if (st->n_inst < 16) st->inst_pids[st->n_inst] = (int)pid;
+        st->n_inst++;
+        if (strcmp(s, "idle") == 0) st->n_idle++;
+        if (strcmp(s, "busy") == 0) st->n_busy++;
+    }
+    const json_value *ts = json_get(root, "templates");
+    for (size_t i = 0; ts && i < ts->u.arr.n; i++) {
+        int64_t pid = 0;
+        json_as_int64(json_get(ts->u.arr.items[i], "pid"), &pid);
+        if (st->n_tmpl < 4) st->tmpl_pids[st->n_tmpl] = (int)pid;
+        st->n_tmpl++;
+    }
+    int64_t q = 0;
+    json_as_int64(json_get(root, "queued"), &q);
+    st->queued = (int)q;
+    rouse_arena_fini(&a);
+    http_response_fini(&r);
+}
+
+/* Children of serve whose command line names function fn (templates, and
+ * the instances forked from them, which keep the template's command line). */
+static int processes_of(const char *fn)
+{
+    char needle[80];
+    int nl = snprintf(needle, sizeof(needle), "--name%c%s%c", 0, fn, 0);
+    DIR *d = opendir("/proc");
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int pid = atoi(e->d_name);
+        if (pid <= 0) continue;
+        char path[64], buf[4096];
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        const char *rp = strrchr(buf, ')');
+        char state;
+        int ppid;
+        if (!rp || sscanf(rp + 2, "%c %d", &state, &ppid) != 2) continue;
+        if (ppid != g_srv.pid || state == 'Z') continue;
+        snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+        f = fopen(path, "r");
+        if (!f) continue;
+        len = fread(buf, 1, sizeof(buf), f);
+        fclose(f);
+        for (size_t i = 0; i + (size_t)nl <= len; i++) {
+            if (memcmp(buf + i, needle, (size_t)nl) == 0) {
+                n++;
+                break;
+            }
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static bool alive(int pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    char buf[512];
+    size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    const char *rp = strrchr(buf, ')');
+    return rp && rp[2] != 'Z';
+}
+
+typedef struct bg {
+    const char *fn;
+    int digit;
+    int status;
+    int retry_after;
+    char start[16];
+    char body[512];
+    pthread_t th;
+} bg;
+
+static void *bg_main(void *p)
+{
+    bg *a = p;
+    http_response r;
+    char url[128];
+    snprintf(url, sizeof(url), "/v2/models/%s/infer", a->fn);
+    a->status = request("POST", url, g_samples[a->digit], &r);
+    if (a->status == 200 && argmax(&r) != a->digit) a->status = -2; /* wrong answer */
+    a->retry_after = r.retry_after;
+    snprintf(a->start, sizeof(a->start), "%s", r.rouse_start);
+    snprintf(a->body, sizeof(a->body), "%s", r.body.data ? r.body.data : "");
+    http_response_fini(&r);
+    return NULL;
+}
+
+static void bg_start(bg *a, const char *fn, int digit)
+{
+    memset(a, 0, sizeof(*a));
+    a->fn = fn;
+    a->digit = digit;
+    assert_int_equal(pthread_create(&a->th, NULL, bg_main, a), 0);
+}
+
+#define WAIT_FOR(fn, st, cond)                                                                     \
+    do {                                                                                           \
+        int tries_ = 0;                                                                            \
+        for (;; tries_++) {                                                                        \
+            fn_get(fn, &st);                                                                       \
+            if (cond) break;                                                                       \
+            if (tries_ >= WAIT_TRIES) {                                                            \
+                fprintf(stderr, "waited in vain for %s: %s\n", #cond, st.body);                    \
+                fail();                                                                            \
+            }                                                                                      \
+            usleep(5000);                                                                          \
+        }                                                                                          \
+    } while (0)
+
+/* --- setup ------------------------------------------------------------------------ */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    g_rouse = getenv("ROUSE");
+    g_digits = getenv("DIGITS");
+    if (!g_rouse || !g_digits) {
+        fprintf(stderr, "ROUSE and DIGITS must be set\n");
+        return -1;
+    }
+    for (int d = 0; d < 10; d++) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s/samples/digit-%d.json", g_digits, d);
+        uint8_t *buf;
+        size_t len;
+        rouse_errbuf eb;
+        if (cli_file_slurp(path, &buf, &len, &eb) < 0) return -1;
+        g_samples[d] = malloc(len + 1);
+        memcpy(g_samples[d], buf, len);
+        g_samples[d][len] = '\0';
+        free(buf);
+    }
+    snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-scale-test-XXXXXX");
+    if (!mkdtemp(g_dir)) return -1;
+    snprintf(g_data, sizeof(g_data), "%s/data", g_dir);
+    if (serve_proc_start(&g_srv, g_rouse, g_data, g_serve_args) < 0) return -1;
+    /* Upload the model once. */
+    char model[512];
+    snprintf(model, sizeof(model), "%s/model.onnx", g_digits);
+    uint8_t *buf;
+    size_t len;
+    rouse_errbuf eb;
+    if (cli_file_slurp(model, &buf, &len, &eb) < 0) return -1;
+    http_response r;
+    http_response_init(&r);
+    int rc = http_request(&g_srv.target, "POST", "/v1/blobs", NULL, buf, len, TIMEOUT_MS, &r, &eb);
+    free(buf);
+    if (rc < 0 || r.status != 201) return -1;
+    rouse_arena a;
+    rouse_arena_init(&a, 0);
+    json_value *v;
+    if (json_parse(r.body.data, r.body.len, &a, &v, NULL) < 0) return -1;
+    snprintf(g_digest, sizeof(g_digest), "%s", json_as_string(json_get(v, "digest")));
+    rouse_arena_fini(&a);
+    http_response_fini(&r);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    serve_proc_kill9(&g_srv);
+    for (int d = 0; d < 10; d++)
+        free(g_samples[d]);
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* --- tests ------------------------------------------------------------------------ */
+
+/* 200 concurrent requests against a function at zero with max 4. */
+static void burst(const char *fn, int queue_depth, int *ok, int *rejected)
+{
+    enum { N = 200 };
+    static bg calls[N];
+    for (int i = 0; i < N; i++)
+        bg_start(&calls[i], fn, i % 10);
+    *ok = *rejected = 0;
+    int zero = 0;
+    char want[64];
+    snprintf(want, sizeof(want), "(%d requests waiting)", queue_depth);
+    for (int i = 0; i < N; i++) {
+        pthread_join(calls[i].th, NULL);
+        if (calls[i].status == 200) {
+            (*ok)++;
+            if (strcmp(calls[i].start, "zero") == 0) zero++;
+        } else if (calls[i].status == 429) {
+            (*rejected)++;
+            /* Rejected only when the queue was full, always with Retry-After. */
+            assert_true(calls[i].retry_after > 0);
+            if (!strstr(calls[i].body, want)) fprintf(stderr, "429: %s\n", calls[i].body);
+            assert_non_null(strstr(calls[i].body, want));
+        } else {
+            fprintf(stderr, "burst: %d %s\n", calls[i].status, calls[i].body);
+        }
+    }
+    fprintf(stderr, "burst on %s (queue_depth %d): %d ok, %d rejected, %d from zero\n", fn,
+            queue_depth, *ok, *rejected, zero);
+    assert_int_equal(*ok + *rejected, N);
+    assert_true(zero >= 1);
+}
+
+static void test_burst_from_zero(void **state)
+{
+    (void)state;
+    int ok, rejected;
+    deploy("burst", "\"max\":4,\"queue_depth\":256,\"idle_timeout_ms\":300,"
+                    "\"template_ttl_ms\":400");
+    assert_int_equal(processes_of("burst"), 0); /* nothing runs before the first request */
+    burst("burst", 256, &ok, &rejected);
+    assert_int_equal(ok, 200); /* the queue holds the whole burst */
+    fn_state st;
+    fn_get("burst", &st);
+    assert_true(st.n_inst <= 4);
+    assert_non_null(strstr(st.body, "\"start\":\"zero\""));
+    assert_non_null(strstr(st.body, "\"plan_open_ms\""));
+
+    deploy("burst8", "\"max\":4,\"queue_depth\":8,\"idle_timeout_ms\":300,"
+                     "\"template_ttl_ms\":400");
+    burst("burst8", 8, &ok, &rejected);
+    undeploy("burst8");
+}
+
+static void test_back_to_zero(void **state)
+{
+    (void)state;
+    fn_state st;
+    /* Idle instances stop after 300 ms, the template 400 ms after its last use. */
+    WAIT_FOR("burst", st, st.n_inst == 0 && st.n_tmpl == 0 && processes_of("burst") == 0);
+    assert_int_equal(processes_of("burst"), 0);
+    /* The next request starts from zero and succeeds. */
+    infer_ok("burst", 3, "zero");
+    fn_get("burst", &st);
+    assert_int_equal(st.n_tmpl, 1);
+    assert_true(processes_of("burst") >= 2); /* the template and an instance */
+    infer_ok("burst", 4, "warm");
+    undeploy("burst");
+    int tries = 0;
+    while (processes_of("burst") > 0 && tries++ < WAIT_TRIES)
+        usleep(5000);
+    assert_int_equal(processes_of("burst"), 0);
+}
+
+static void test_min_keeps_warm(void **state)
+{
+    (void)state;
+    fn_state st;
+    deploy("warm", "\"min\":2,\"max\":4,\"idle_timeout_ms\":200,\"template_ttl_ms\":300");
+    WAIT_FOR("warm", st, st.n_idle == 2);
+    int a = st.inst_pids[0], b = st.inst_pids[1];
+    /* Across several idle periods and the template's end, the two stay. */
+    WAIT_FOR("warm", st, st.n_tmpl == 0);
+    usleep(600000);
+    fn_get("warm", &st);
+    assert_int_equal(st.n_idle, 2);
+    assert_true(alive(a) && alive(b));
+    assert_int_equal(processes_of("warm"), 2);
+    infer_ok("warm", 5, "warm");
+    /* One dies: min brings a replacement (from zero: the template is gone). */
+    assert_int_equal(kill(a, SIGKILL), 0);
+    WAIT_FOR("warm", st, st.n_idle == 2 && st.inst_pids[0] != a && st.inst_pids[1] != a);
+    assert_true(alive(b));
+    undeploy("warm");
+}
+
+static void test_kill_busy_instance(void **state)
+{
+    (void)state;
+    fn_state st;
+    deploy("victim", "\"max\":1,\"idle_timeout_ms\":60000");
+    infer_ok("victim", 1, "zero");
+    WAIT_FOR("victim", st, st.n_idle == 1);
+    int pid = st.inst_pids[0];
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+    bg busy, queued;
+    bg_start(&busy, "victim", 2);
+    WAIT_FOR("victim", st, st.n_busy == 1);
+    bg_start(&queued, "victim", 3);
+    WAIT_FOR("victim", st, st.queued == 1);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    pthread_join(busy.th, NULL);
+    pthread_join(queued.th, NULL);
+    /* 500 for the request it was running only; the queued one goes to a
+     * replacement. */
+    if (busy.status != 500) fprintf(stderr, "busy: %d %s\n", busy.status, busy.body);
+    assert_int_equal(busy.status, 500);
+    assert_non_null(strstr(busy.body, "signal 9"));
+    if (queued.status != 200) fprintf(stderr, "queued: %d %s\n", queued.status, queued.body);
+    assert_int_equal(queued.status, 200);
+    assert_string_equal(queued.start, "template");
+    fn_get("victim", &st);
+    assert_int_equal(st.n_inst, 1);
+    assert_true(st.inst_pids[0] != pid);
+}
+
+static void test_client_hangs_up_while_queued(void **state)
+{
+    (void)state;
+    fn_state st;
+    WAIT_FOR("victim", st, st.n_idle == 1);
+    int pid = st.inst_pids[0];
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+    bg busy;
+    bg_start(&busy, "victim", 2);
+    WAIT_FOR("victim", st, st.n_busy == 1);
+    /* A raw client that sends a request and hangs up while it waits. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_srv.port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    char head[256];
+    int hl = snprintf(head, sizeof(head),
+                      "POST /v2/models/victim/infer HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                      "%zu\r\n\r\n",
+                      strlen(g_samples[7]));
+    assert_int_equal(write(fd, head, (size_t)hl), hl);
+    assert_int_equal(write(fd, g_samples[7], strlen(g_samples[7])), (ssize_t)strlen(g_samples[7]));
+    WAIT_FOR("victim", st, st.queued == 1);
+    close(fd);
+    WAIT_FOR("victim", st, st.queued == 0); /* dropped from the queue */
+    kill(pid, SIGCONT);
+    pthread_join(busy.th, NULL);
+    assert_int_equal(busy.status, 200);
+    infer_ok("victim", 8, "warm");
+}
+
+static void test_killed_template(void **state)
+{
+    (void)state;
+    fn_state st;
+    /* A live scaling change: same model, shorter idle timeout; the running
+     * instance carries on under the new version. */
+    fn_get("victim", &st);
+    int pid = st.inst_pids[0];
+    deploy("victim", "\"max\":1,\"idle_timeout_ms\":300,\"template_ttl_ms\":60000");
+    infer_ok("victim", 6, "warm");
+    fn_get("victim", &st);
+    assert_int_equal(st.inst_pids[0], pid);
+    WAIT_FOR("victim", st, st.n_tmpl == 1);
+    int tpid = st.tmpl_pids[0];
+    assert_int_equal(kill(tpid, SIGKILL), 0);
+    WAIT_FOR("victim", st, st.n_tmpl == 0);
+    /* Its instance keeps serving until idle. */
+    infer_ok("victim", 9, NULL);
+    WAIT_FOR("victim", st, st.n_inst == 0);
+    assert_int_equal(processes_of("victim"), 0);
+    /* The next start needs a new template: from zero, and it succeeds. */
+    infer_ok("victim", 0, "zero");
+    fn_get("victim", &st);
+    assert_int_equal(st.n_tmpl, 1);
+    assert_true(st.tmpl_pids[0] != tpid);
+    undeploy("victim");
+}
+
+/* Cap 4. "hot" holds all four instances, each frozen with a request, and
+ * four more requests wait; "cold" then gets four requests. When hot's
+ * instances finish, hot gives back instances down to its fair share (2) and
+ * cold gets its share, while hot's own queue is not yet empty. */
+static void test_fair_share(void **state)
+{
+    (void)state;
+    fn_state hs, cs;
+    deploy("hot", "\"min\":4,\"max\":4,\"idle_timeout_ms\":60000");
+    WAIT_FOR("hot", hs, hs.n_idle == 4);
+    /* Same model, min 0: a live change; the four instances stay. */
+    deploy("hot", "\"min\":0,\"max\":4,\"idle_timeout_ms\":60000");
+    fn_get("hot", &hs);
+    assert_int_equal(hs.n_idle, 4);
+    int pids[4];
+    memcpy(pids, hs.inst_pids, sizeof(pids));
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(kill(pids[i], SIGSTOP), 0);
+    bg hot[8], cold[4];
+    for (int i = 0; i < 8; i++)
+        bg_start(&hot[i], "hot", i % 10);
+    WAIT_FOR("hot", hs, hs.n_busy == 4 && hs.queued == 4);
+    deploy("cold", "\"max\":4,\"idle_timeout_ms\":60000");
+    for (int i = 0; i < 4; i++)
+        bg_start(&cold[i], "cold", (i + 3) % 10);
+    WAIT_FOR("cold", cs, cs.queued == 4);
+    fn_get("cold", &cs);
+    assert_int_equal(cs.n_inst, 0); /* starved: the cap is full of busy hot instances */
+    for (int i = 0; i < 4; i++)
+        kill(pids[i], SIGCONT);
+    for (int i = 0; i < 8; i++) {
+        pthread_join(hot[i].th, NULL);
+        assert_int_equal(hot[i].status, 200);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(cold[i].th, NULL);
+        assert_int_equal(cold[i].status, 200);
+    }
+    fn_get("hot", &hs);
+    fn_get("cold", &cs);
+    fprintf(stderr, "after the contention: hot %d instances, cold %d\n", hs.n_inst, cs.n_inst);
+    assert_int_equal(hs.n_inst, 2);
+    assert_int_equal(cs.n_inst, 2);
+    undeploy("hot");
+    undeploy("cold");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_burst_from_zero),
+        cmocka_unit_test(test_back_to_zero),
+        cmocka_unit_test(test_min_keeps_warm),
+        cmocka_unit_test(test_kill_busy_instance),
+        cmocka_unit_test(test_client_hangs_up_while_queued),
+        cmocka_unit_test(test_killed_template),
+        cmocka_unit_test(test_fair_share),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
