@@ -219,6 +219,7 @@ int server_run(server *s, rouse_errbuf *eb)
             else if (tag->kind == EP_CLIENT)
                 http_client_gone((http_req *)tag);
         }
+        pool_collect(s);
         s->mhd_kick = false;
         http_run(s);
         if (s->stopping) {

@@ -751,6 +751,24 @@ static void unlink_instance(server *s, instance *inst)
     }
 }
 
+/* Unlinks a settled instance; pool_collect frees it after the epoll batch. */
+static void bury(server *s, instance *inst)
+{
+    unlink_instance(s, inst);
+    inst->dead = true;
+    inst->next = s->dead;
+    s->dead = inst;
+}
+
+void pool_collect(server *s)
+{
+    while (s->dead) {
+        instance *n = s->dead->next;
+        free(s->dead);
+        s->dead = n;
+    }
+}
+
 /* A template is gone or broken: instances still waiting for it have no
  * process and never will. */
 static void orphan_waiters(server *s, instance *t)
@@ -967,6 +985,7 @@ static void drain(server *s, instance *inst)
 void pool_on_instance(server *s, instance *inst, uint32_t events)
 {
     (void)events;
+    if (inst->dead) return;
     drain(s, inst);
 }
 
@@ -1000,8 +1019,7 @@ static void template_exited(server *s, instance *t, const char *how)
         snprintf(msg, sizeof(msg), "its template ended while loading (%s)", how);
         start_failed(s, vp, msg);
     }
-    unlink_instance(s, t);
-    free(t);
+    bury(s, t);
     if (vp) pump(s, vp);
 }
 
@@ -1051,8 +1069,7 @@ static void on_exit_status(server *s, instance *inst, int wstatus, bool no_proce
         snprintf(msg, sizeof(msg), "it ended while starting (%s)", how);
         start_failed(s, vp, msg);
     }
-    unlink_instance(s, inst);
-    free(inst);
+    bury(s, inst);
     if (vp) pump(s, vp);
 }
 
@@ -1260,6 +1277,7 @@ void pool_fail_all(server *s, const char *why)
 void pool_stop_all(server *s)
 {
     pool_fail_all(s, "server is shutting down");
+    pool_collect(s);
     for (instance **p = &s->instances; *p;) {
         instance *inst = *p;
         inst_close_socket(s, inst);
@@ -1300,6 +1318,7 @@ void pool_stop_all(server *s)
         free(s->instances);
         s->instances = n;
     }
+    pool_collect(s);
     s->n_instances = 0;
 }
 

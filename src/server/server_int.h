@@ -203,6 +203,7 @@ struct instance {
     uint64_t tmpl_start_ns, tmpl_plan_ns, tmpl_prepare_ns; /* START_ZERO: its template's */
     start_kind kind;
     bool served_first;
+    bool dead; /* settled and unlinked: freed at the end of the loop iteration */
     instance *next;
 };
 
@@ -244,6 +245,9 @@ int pool_submit(server *s, http_req *req, const char *name, int64_t version, int
  * completion calls api_admin_validated. 0 or < 0 with eb set. */
 int pool_validate(server *s, http_req *req, const char *model_path, rouse_errbuf *eb);
 void pool_on_instance(server *s, instance *inst, uint32_t events);
+/* Frees settled instances; called once per loop iteration, after the epoll
+ * batch, so that no event of the batch points at freed memory. */
+void pool_collect(server *s);
 void pool_reap(server *s);
 /* Deadlines and idle instances; returns ms until the next deadline or -1. */
 int pool_tick(server *s);
@@ -293,6 +297,7 @@ struct server {
     uint64_t next_call_id;
     vpool *pools;
     instance *instances;
+    instance *dead;  /* settled instances whose events may still be in this epoll batch */
     int n_instances; /* live instances (global cap) */
     int max_instances;
     char plan_dir[PATH_MAX + 8]; /* <data>/plans: compiled plans by model digest */
