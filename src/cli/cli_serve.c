@@ -66,7 +66,8 @@ int cli_serve_main(int argc, char **argv)
                      .max_blob_bytes = 8ull << 30,
                      .grace_ms = 10000,
                      .log_level = ROUSE_LOG_INFO};
-    for (int i = 1; i < argc; i++) {
+    /* Every option takes a value: step over pairs. */
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         unsigned long long n;
@@ -102,7 +103,6 @@ int cli_serve_main(int argc, char **argv)
         } else {
             return usage_error("unknown option", a);
         }
-        i++;
     }
     rouse_log_set_level(o.log_level);
 
