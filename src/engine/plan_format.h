@@ -9,7 +9,7 @@
  * All integers little-endian. Offsets in the metadata are relative to the
  * data section. The header names what the file depends on (format version,
  * CPU ISA, oneDNN version, sizes of the in-memory attribute records) and a
- * sha256 of the metadata; a mismatch means "recompile", never a crash.
+ * CRC-32C of the metadata; a mismatch means "recompile", never a crash.
  * Opening reads the header and the metadata only: O(nodes), not O(weights).
  *
  * Constants are stored plain (row-major) so that any consumer can use them;
@@ -40,7 +40,8 @@ typedef struct plan_header {
     uint32_t md_size;         /* sizeof(dnnl_memory_desc_t) */
     uint8_t model_sha256[32]; /* of the source .onnx file */
     uint64_t meta_offset, meta_size;
-    uint8_t meta_sha256[32];
+    uint32_t meta_crc32c;     /* CRC-32C of the metadata: catches damage cheaply */
+    uint32_t reserved;
     uint64_t data_offset, data_size;
     uint64_t file_size;
 } plan_header;

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
-#include "common/sha256.h"
+#include "common/crc32c.h"
 #include "engine/optimize.h"
 #include "engine/plan_format.h"
 
@@ -215,10 +215,7 @@ int eng_plan_file_write(const char *path, const eng_graph *g, const uint8_t mode
     memcpy(h.model_sha256, model_sha256, 32);
     h.meta_offset = PLAN_HEADER_SIZE;
     h.meta_size = meta.len;
-    if ((rc = rouse_sha256_digest(meta.data, meta.len, h.meta_sha256)) < 0) {
-        rc = rouse_err_set(eb, rc, "cannot hash the plan metadata");
-        goto out;
-    }
+    h.meta_crc32c = rouse_crc32c(0, meta.data, meta.len);
     h.data_offset = align_up(PLAN_HEADER_SIZE + meta.len, PLAN_PAGE_ALIGN);
     h.data_size = data_size;
     h.file_size = h.data_offset + data_size;
