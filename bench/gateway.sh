@@ -15,7 +15,8 @@
 # model with --max set to the number of cores.
 #
 # Added latency = rouse p50 at 1 connection - the engine's in-process median
-# (`rouse run MODEL --input input_0.pb --repeat RUNS`) for the same input.
+# (`rouse run MODEL --input input_0.pb --repeat N`, about 2 s of runs taken
+# just before) for the same input.
 #
 # Prints a Markdown table. A benchmark, not a test: wrk shares the machine's
 # cores with the servers, so absolute numbers depend on the machine.
@@ -24,7 +25,7 @@
 #
 # Environment: ROUSE (default build/rouse), SHARED (default ../shared beside
 # the source tree), DURATION (seconds per measured run, 10), WARMUP (2),
-# CONNS (32), THREADS (wrk threads, 1), RUNS (engine repeats, 2000), MAX
+# CONNS (32), THREADS (wrk threads, 1), RUNS (most engine repeats, 2000), MAX
 # (rouse instances, default the core count), PEER_DIR (writable copy of the
 # ORT peer, default build/peer-ort; `npm install` runs there once).
 # Needs wrk (`scripts/setup bench`), node and npm.
@@ -147,6 +148,9 @@ rouse_addr=$(wait_listening "$tmp/rouse.out" "$rouse_pid") ||
 
 rows=""
 added=""
+targets=""
+target_lat=""
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 notes=""
 for model in "$@"; do
     dir=$shared/models/$model
@@ -179,18 +183,27 @@ for model in "$@"; do
     post "$r_url" "$tmp/$model/body.bin" "$hlen" "$tmp/r.bin"
     post "$n_url" "$tmp/$model/body.bin" "$hlen" "$tmp/n.bin"
 
-    say "$model: engine in process ($runs runs)"
-    "$rouse" run "$dir/model.onnx" --input "$input" --repeat "$runs" >"$tmp/run" 2>&1 ||
+    # Engine runs for about 2 s (RUNS caps them), measured right before
+    # each 1-connection run of rouse so that both see the same machine load.
+    "$rouse" run "$dir/model.onnx" --input "$input" --repeat 3 >"$tmp/run" 2>&1 ||
         die "rouse run failed: $(cat "$tmp/run")"
-    engine_ms=$(sed -n 's/^latency_ms .*median=\([0-9.]*\) .*/\1/p' "$tmp/run")
-    [ -n "$engine_ms" ] || die "unexpected rouse run output: $(cat "$tmp/run")"
-    engine_us=$(awk -v m="$engine_ms" 'BEGIN { printf "%d", m * 1000 + 0.5 }')
+    probe_ms=$(sed -n 's/^latency_ms .*median=\([0-9.]*\) .*/\1/p' "$tmp/run")
+    model_runs=$(awk -v m="$probe_ms" -v cap="$runs" \
+        'BEGIN { n = m > 0 ? int(2000 / m) : cap; if (n > cap) n = cap; if (n < 20) n = 20; print n }')
 
     for body in binary json; do
         if [ "$body" = binary ]; then b=$tmp/$model/body.bin h=$hlen; else b=$tmp/$model/body.json h=""; fi
         for c in 1 "$conns"; do
             set_rows=""
             r_rps=""
+            if [ "$c" = 1 ]; then
+                say "$model: engine in process ($model_runs runs)"
+                "$rouse" run "$dir/model.onnx" --input "$input" --repeat "$model_runs" \
+                    >"$tmp/run" 2>&1 || die "rouse run failed: $(cat "$tmp/run")"
+                engine_ms=$(sed -n 's/^latency_ms .*median=\([0-9.]*\) .*/\1/p' "$tmp/run")
+                [ -n "$engine_ms" ] || die "unexpected rouse run output: $(cat "$tmp/run")"
+                engine_us=$(awk -v m="$engine_ms" 'BEGIN { printf "%d", m * 1000 + 0.5 }')
+            fi
             for srv in rouse node; do
                 if [ "$srv" = rouse ]; then url=$r_url name=rouse; else url=$n_url name="Node+ORT"; fi
                 say "$model $body $name: $c connection(s), ${duration}s"
@@ -211,7 +224,11 @@ for model in "$@"; do
             rows="$rows$set_rows"
             if [ "$c" = 1 ]; then
                 added="$added
-- $model, $body: rouse p50 $r_p50 µs at 1 connection - engine median $engine_us µs = **$((r_p50 - engine_us)) µs** added"
+- $model, $body: rouse p50 $r_p50 µs at 1 connection - engine median $engine_us µs ($model_runs runs) = **$((r_p50 - engine_us)) µs** added"
+                [ "$model/$body" != mlp/binary ] || target_lat=$((r_p50 - engine_us))
+            elif [ "$model" = mlp ]; then
+                targets="$targets
+- throughput on mlp ($body, $c connections) >= 2x Node+ORT: $(ratio "$r_rps" "$rps")x"
             fi
         done
     done
@@ -223,9 +240,14 @@ done
 ort_version=$(node -e 'process.stdout.write(require("onnxruntime-node/package.json").version)')
 echo "rouse serve vs Node.js $(node --version) + onnxruntime-node $ort_version (1 intra-op thread), OIP v2 infer on loopback"
 echo "wrk with $wrk_threads thread, keep-alive, ${duration} s per run after a ${warmup} s warm-up; rouse --max $max; $cores cores shared by the servers and wrk"
+echo "load average (1, 5, 15 min) before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| model | body | conns | server | req/s | p50 | p99 | rouse/Node req/s |"
 echo "|---|---|---|---|---|---|---|---|$rows"
 echo
-echo "Added latency (rouse p50 at 1 connection minus the in-process engine median, rouse run --repeat $runs):$added"
+echo "Added latency (rouse p50 at 1 connection minus the in-process engine median, rouse run --repeat):$added"
+echo
+echo "Targets:"
+[ -z "$target_lat" ] || echo "- added latency on mlp (binary) <= 50 µs: $target_lat µs"
+[ -z "$targets" ] || echo "${targets#?}"
 [ -z "$notes" ] || printf '\nNotes:%s\n' "$notes"
