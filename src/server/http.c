@@ -135,10 +135,40 @@ void http_req_resume(http_req *req)
     req->srv->mhd_kick = true;
 }
 
+/* Replies up to this size are read out of their memfd and sent from memory:
+ * MHD then writes the status line, headers and body with one system call
+ * (one TCP segment), while an fd response costs a second send per reply. */
+#define SMALL_REPLY_BYTES (64u * 1024u)
+
+/* Moves a small memfd reply into r->body. False (reply untouched) when the
+ * read fails; the fd path then sends it. */
+static bool reply_fd_to_body(http_reply *r)
+{
+    char *body = malloc((size_t)r->fd_len);
+    if (!body) return false;
+    size_t got = 0;
+    while (got < r->fd_len) {
+        ssize_t n = pread(r->fd, body + got, (size_t)r->fd_len - got, (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            free(body);
+            return false;
+        }
+        got += (size_t)n;
+    }
+    close(r->fd);
+    r->fd = -1;
+    free(r->body);
+    r->body = body;
+    r->len = (size_t)r->fd_len;
+    return true;
+}
+
 static enum MHD_Result queue_reply(http_req *req)
 {
     http_reply *r = &req->reply;
     struct MHD_Response *resp;
+    if (r->fd >= 0 && r->fd_len > 0 && r->fd_len <= SMALL_REPLY_BYTES) reply_fd_to_body(r);
     if (r->fd >= 0 && r->fd_len > 0) {
         /* MHD owns the memfd from here and sends it with sendfile. */
         resp = MHD_create_response_from_fd64(r->fd_len, r->fd);

@@ -1,0 +1,253 @@
+#!/bin/sh
+# The inference gateway under load: `rouse serve` against a plain Node.js HTTP
+# server around onnxruntime-node (bench/peers/node_ort_server.js: one process,
+# one InferenceSession, 1 intra-op thread), both answering the Open Inference
+# Protocol v2 `infer` endpoint on loopback.
+#
+# For each model (default mlp and squeezenet1_1 from ../shared/models; missing
+# ones are skipped) and each body (JSON; binary data extension asking for
+# binary outputs, both made from test_data_set_0/input_0.pb), wrk POSTs the
+# same body over keep-alive connections, rouse and Node back to back:
+#   low load:  1 connection                 -> p50 and p99 latency
+#   load:      CONNS connections (default 32) -> throughput and tails
+# Each measured run follows an untimed warm-up run of WARMUP seconds, so that
+# rouse's instances are started and Node's JIT is warm. rouse deploys each
+# model with --max set to the number of cores.
+#
+# Added latency = rouse p50 at 1 connection - the engine's in-process median
+# (`rouse run MODEL --input input_0.pb --repeat N`, about 2 s of runs taken
+# just before) for the same input.
+#
+# Prints a Markdown table. A benchmark, not a test: wrk shares the machine's
+# cores with the servers, so absolute numbers depend on the machine.
+#
+#   bench/gateway.sh [MODEL...]
+#
+# Environment: ROUSE (default build/rouse), SHARED (default ../shared beside
+# the source tree), DURATION (seconds per measured run, 10), WARMUP (2),
+# CONNS (32), THREADS (wrk threads, 1), RUNS (most engine repeats, 2000), MAX
+# (rouse instances, default the core count), PEER_DIR (writable copy of the
+# ORT peer, default build/peer-ort; `npm install` runs there once).
+# Needs wrk (`scripts/setup bench`), node and npm.
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+rouse=${ROUSE:-$root/build/rouse}
+shared=${SHARED:-$root/../shared}
+duration=${DURATION:-10}
+warmup=${WARMUP:-2}
+conns=${CONNS:-32}
+wrk_threads=${THREADS:-1}
+runs=${RUNS:-2000}
+cores=$(nproc)
+max=${MAX:-$cores}
+peer=${PEER_DIR:-$root/build/peer-ort}
+lua=$root/bench/gateway_post.lua
+[ $# -gt 0 ] || set -- mlp squeezenet1_1
+
+die() { echo "gateway: $*" >&2; exit 1; }
+say() { echo "gateway: $*" >&2; }
+[ -x "$rouse" ] || die "no rouse binary at $rouse (run make first)"
+[ -d "$shared/peer/ort" ] || die "$shared/peer/ort not found"
+command -v wrk >/dev/null 2>&1 || die "wrk is not installed (scripts/setup bench)"
+command -v node >/dev/null 2>&1 || die "node is not installed"
+command -v npm >/dev/null 2>&1 || die "npm is not installed"
+command -v curl >/dev/null 2>&1 || die "curl is not installed"
+
+# The shared peer folder is read-only: work in a copy, refreshed when the
+# originals change, and install its packages once.
+mkdir -p "$peer"
+for f in package.json ort_bench.js .npmrc; do
+    [ -f "$shared/peer/ort/$f" ] || continue
+    cmp -s "$shared/peer/ort/$f" "$peer/$f" 2>/dev/null || cp "$shared/peer/ort/$f" "$peer/$f"
+done
+if [ ! -d "$peer/node_modules/onnxruntime-node" ]; then
+    say "npm install in $peer (once)"
+    (cd "$peer" && npm install --no-audit --no-fund >&2) || die "npm install failed in $peer"
+fi
+NODE_PATH=$peer/node_modules
+export NODE_PATH
+
+tmp=$(mktemp -d)
+rouse_pid=""
+node_pid=""
+stop_all() {
+    for p in $node_pid $rouse_pid; do
+        kill "$p" 2>/dev/null || true
+    done
+    for p in $node_pid $rouse_pid; do
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$tmp"
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+# wait_listening FILE PID: the ADDR:PORT a server printed on its first line.
+wait_listening() {
+    i=0
+    while [ "$i" -lt 300 ]; do
+        addr=$(sed -n '1s/^listening on //p' "$1")
+        [ -n "$addr" ] && { echo "$addr"; return 0; }
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# load URL BODY HLEN CONNS SECONDS: one wrk run; prints its RESULT line.
+load() {
+    BODY_FILE=$2 HLEN=$3 wrk -t "$(( $4 < wrk_threads ? $4 : wrk_threads ))" -c "$4" -d "${5}s" \
+        --timeout 10s -s "$lua" "$1" >"$tmp/wrk" 2>&1 || die "wrk failed: $(cat "$tmp/wrk")"
+    line=$(grep '^RESULT ' "$tmp/wrk") || die "no RESULT from wrk: $(cat "$tmp/wrk")"
+    errors=$(echo "$line" | sed 's/.* errors=\([0-9]*\).*/\1/')
+    [ "$errors" -eq 0 ] || die "$errors failed requests against $1: $(cat "$tmp/wrk")"
+    echo "$line"
+}
+field() { echo "$1" | sed "s/.* $2=\([0-9.]*\).*/\1/"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+fmt_us() { awk -v u="$1" 'BEGIN { if (u >= 10000) printf "%.1f ms", u / 1000; else printf "%d µs", u }'; }
+
+# post URL BODY HLEN OUT: one request with curl; fails unless it answers 200.
+post() {
+    if [ -n "$3" ]; then
+        set -- "$1" "$2" "$3" "$4" -H "Content-Type: application/octet-stream" \
+            -H "Inference-Header-Content-Length: $3"
+    else
+        set -- "$1" "$2" "$3" "$4" -H "Content-Type: application/json"
+    fi
+    url=$1 body=$2 out=$4
+    shift 4
+    code=$(curl -s -o "$out" -w '%{http_code}' -X POST "$@" --data-binary "@$body" "$url") || code=000
+    [ "$code" = 200 ] || die "POST $url answered $code: $(head -c 300 "$out")"
+}
+
+# same_outputs A B: exits non-zero unless the JSON responses A and B carry the
+# same outputs within the engine's tolerance.
+same_outputs() {
+    node -e '
+        const fs = require("fs");
+        const [a, b] = process.argv.slice(1).map((f) => JSON.parse(fs.readFileSync(f, "utf8")).outputs);
+        if (a.length !== b.length) { console.error("output counts differ"); process.exit(1); }
+        for (let i = 0; i < a.length; i++) {
+            const x = a[i].data.flat(Infinity), y = b[i].data.flat(Infinity);
+            if (x.length !== y.length) { console.error(a[i].name + ": sizes differ"); process.exit(1); }
+            for (let k = 0; k < x.length; k++)
+                if (Math.abs(x[k] - y[k]) > 1e-4 + 1e-3 * Math.abs(y[k])) {
+                    console.error(a[i].name + "[" + k + "]: " + x[k] + " vs " + y[k]); process.exit(1);
+                }
+        }' "$1" "$2"
+}
+
+say "starting rouse serve"
+"$rouse" serve --port 0 --data "$tmp/data" --log-level warn >"$tmp/rouse.out" 2>"$tmp/rouse.err" &
+rouse_pid=$!
+rouse_addr=$(wait_listening "$tmp/rouse.out" "$rouse_pid") ||
+    die "rouse serve did not start: $(cat "$tmp/rouse.err")"
+
+rows=""
+added=""
+targets=""
+target_lat=""
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+notes=""
+for model in "$@"; do
+    dir=$shared/models/$model
+    input=$dir/test_data_set_0/input_0.pb
+    if [ ! -f "$dir/model.onnx" ] || [ ! -f "$input" ]; then
+        say "skipping $model: no $dir/model.onnx or its test_data_set_0/input_0.pb"
+        notes="$notes
+- $model skipped: not found"
+        continue
+    fi
+    mkdir -p "$tmp/$model"
+    node "$root/bench/gateway_bodies.js" "$tmp/$model" "$input" || die "cannot make bodies for $model"
+    hlen=$(cat "$tmp/$model/body.bin.hlen")
+
+    say "$model: deploying (max $max instances), starting the Node+ORT server"
+    "$rouse" deploy "$model" "$dir/model.onnx" --max "$max" --queue-depth 1024 \
+        --server "http://$rouse_addr" >"$tmp/deploy" 2>&1 || die "deploy failed: $(cat "$tmp/deploy")"
+    node "$root/bench/peers/node_ort_server.js" "$dir/model.onnx" --name "$model" \
+        >"$tmp/node.out" 2>"$tmp/node.err" &
+    node_pid=$!
+    node_addr=$(wait_listening "$tmp/node.out" "$node_pid") ||
+        die "the Node+ORT server did not start: $(cat "$tmp/node.err")"
+    r_url=http://$rouse_addr/v2/models/$model/infer
+    n_url=http://$node_addr/v2/models/$model/infer
+
+    # Both answer, and agree, before anything is timed.
+    post "$r_url" "$tmp/$model/body.json" "" "$tmp/r.json"
+    post "$n_url" "$tmp/$model/body.json" "" "$tmp/n.json"
+    same_outputs "$tmp/r.json" "$tmp/n.json" || die "$model: rouse and Node+ORT disagree"
+    post "$r_url" "$tmp/$model/body.bin" "$hlen" "$tmp/r.bin"
+    post "$n_url" "$tmp/$model/body.bin" "$hlen" "$tmp/n.bin"
+
+    # Engine runs for about 2 s (RUNS caps them), measured right before
+    # each 1-connection run of rouse so that both see the same machine load.
+    "$rouse" run "$dir/model.onnx" --input "$input" --repeat 3 >"$tmp/run" 2>&1 ||
+        die "rouse run failed: $(cat "$tmp/run")"
+    probe_ms=$(sed -n 's/^latency_ms .*median=\([0-9.]*\) .*/\1/p' "$tmp/run")
+    model_runs=$(awk -v m="$probe_ms" -v cap="$runs" \
+        'BEGIN { n = m > 0 ? int(2000 / m) : cap; if (n > cap) n = cap; if (n < 20) n = 20; print n }')
+
+    for body in binary json; do
+        if [ "$body" = binary ]; then b=$tmp/$model/body.bin h=$hlen; else b=$tmp/$model/body.json h=""; fi
+        for c in 1 "$conns"; do
+            set_rows=""
+            r_rps=""
+            if [ "$c" = 1 ]; then
+                say "$model: engine in process ($model_runs runs)"
+                "$rouse" run "$dir/model.onnx" --input "$input" --repeat "$model_runs" \
+                    >"$tmp/run" 2>&1 || die "rouse run failed: $(cat "$tmp/run")"
+                engine_ms=$(sed -n 's/^latency_ms .*median=\([0-9.]*\) .*/\1/p' "$tmp/run")
+                [ -n "$engine_ms" ] || die "unexpected rouse run output: $(cat "$tmp/run")"
+                engine_us=$(awk -v m="$engine_ms" 'BEGIN { printf "%d", m * 1000 + 0.5 }')
+            fi
+            for srv in rouse node; do
+                if [ "$srv" = rouse ]; then url=$r_url name=rouse; else url=$n_url name="Node+ORT"; fi
+                say "$model $body $name: $c connection(s), ${duration}s"
+                load "$url" "$b" "$h" "$c" "$warmup" >/dev/null
+                res=$(load "$url" "$b" "$h" "$c" "$duration")
+                rps=$(field "$res" rps)
+                p50=$(field "$res" p50_us)
+                p99=$(field "$res" p99_us)
+                if [ "$srv" = rouse ]; then
+                    r_rps=$rps r_p50=$p50
+                    vs=""
+                else
+                    vs=$(ratio "$r_rps" "$rps")
+                fi
+                set_rows="$set_rows
+| $model | $body | $c | $name | $(printf '%.0f' "$rps") | $(fmt_us "$p50") | $(fmt_us "$p99") | $vs |"
+            done
+            rows="$rows$set_rows"
+            if [ "$c" = 1 ]; then
+                added="$added
+- $model, $body: rouse p50 $r_p50 µs at 1 connection - engine median $engine_us µs ($model_runs runs) = **$((r_p50 - engine_us)) µs** added"
+                [ "$model/$body" != mlp/binary ] || target_lat=$((r_p50 - engine_us))
+            elif [ "$model" = mlp ]; then
+                targets="$targets
+- throughput on mlp ($body, $c connections) >= 2x Node+ORT: $(ratio "$r_rps" "$rps")x"
+            fi
+        done
+    done
+    kill "$node_pid" 2>/dev/null || true
+    wait "$node_pid" 2>/dev/null || true
+    node_pid=""
+done
+
+ort_version=$(node -e 'process.stdout.write(require("onnxruntime-node/package.json").version)')
+echo "rouse serve vs Node.js $(node --version) + onnxruntime-node $ort_version (1 intra-op thread), OIP v2 infer on loopback"
+echo "wrk with $wrk_threads thread, keep-alive, ${duration} s per run after a ${warmup} s warm-up; rouse --max $max; $cores cores shared by the servers and wrk"
+echo "load average (1, 5, 15 min) before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| model | body | conns | server | req/s | p50 | p99 | rouse/Node req/s |"
+echo "|---|---|---|---|---|---|---|---|$rows"
+echo
+echo "Added latency (rouse p50 at 1 connection minus the in-process engine median, rouse run --repeat):$added"
+echo
+echo "Targets:"
+[ -z "$target_lat" ] || echo "- added latency on mlp (binary) <= 50 µs: $target_lat µs"
+[ -z "$targets" ] || echo "${targets#?}"
+[ -z "$notes" ] || printf '\nNotes:%s\n' "$notes"
