@@ -48,6 +48,7 @@ static int eltwise_alg(eng_op op, float *alpha, float *beta, dnnl_alg_kind_t *al
     case ENG_OP_SIGMOID: *alg = dnnl_eltwise_logistic; *alpha = *beta = 0; return 0;
     case ENG_OP_TANH: *alg = dnnl_eltwise_tanh; *alpha = *beta = 0; return 0;
     case ENG_OP_SQRT: *alg = dnnl_eltwise_sqrt; *alpha = *beta = 0; return 0;
+    case ENG_OP_GELU: *alg = dnnl_eltwise_gelu_erf; *alpha = *beta = 0; return 0;
     case ENG_OP_CLIP:
         *alg = dnnl_eltwise_clip;
         *alpha = finite_or(*alpha, -FLT_MAX);
@@ -261,7 +262,8 @@ static bool eltwise_fusable(const eng_plan *p, const eng_node *c, eng_postop *po
     switch (c->op) {
     case ENG_OP_RELU:
     case ENG_OP_SIGMOID:
-    case ENG_OP_TANH: return true;
+    case ENG_OP_TANH:
+    case ENG_OP_GELU: return true;
     case ENG_OP_LEAKY_RELU: po->alpha = c->attrs.alpha.alpha; return true;
     case ENG_OP_CLIP:
         if (c->opset < 11) {
@@ -940,6 +942,115 @@ static int build_concat(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
     return 1;
 }
 
+/* --- LayerNorm, Softmax ------------------------------------------------------------- */
+
+/* A LayerNorm scale or bias as a oneDNN memory of c floats: the constant
+ * itself when it holds c values, else its one value repeated. */
+static int norm_param(eng_plan *p, const eng_node *n, int v, int64_t c, dnnl_memory_t *out,
+                      rouse_errbuf *eb)
+{
+    const eng_value *cv = &p->g->values[v];
+    dnnl_memory_desc_t md;
+    dnnl_dims_t d = {c};
+    dnnl_memory_desc_init_by_tag(&md, 1, d, dnnl_f32, dnnl_a);
+    if (eng_shape_numel(cv->rank, cv->shape) == c)
+        return reorder_const(p, n, v, &md, cv->const_data, &md, out, eb);
+    float *buf = plan_weight_alloc(p, sizeof(float) * (size_t)c);
+    if (!buf) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    float one;
+    memcpy(&one, cv->const_data, sizeof(one)); /* may be misaligned */
+    for (int64_t i = 0; i < c; i++)
+        buf[i] = one;
+    if (plan_fixed_mem(p, &md, buf, out) < 0)
+        return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a memory");
+    return 0;
+}
+
+/* LayerNorm over the last dim with constant scale and bias; normalizing
+ * more dims than the last runs on the reference kernel. */
+static int build_layernorm(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
+                           const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
+{
+    const exec_pv *x = &p->pvs[in[0]];
+    int r = x->t.rank;
+    if (!x->has_md || x->t.dtype != ENG_DT_FLOAT || r < 1 || r > DNNL_MAX_NDIMS ||
+        ra->norm.axis != r - 1 || eng_tensor_numel(&x->t) == 0)
+        return 0;
+    int scale = n->n_in > 1 ? n->in[1] : -1, shift = n->n_in > 2 ? n->in[2] : -1;
+    if ((scale >= 0 && !is_const_value(p, scale)) || (shift >= 0 && !is_const_value(p, shift)))
+        return 0;
+    int src = plan_pv_plain(p, in[0], eb);
+    if (src < 0) return src;
+    dnnl_memory_desc_t md = p->pvs[src].md;
+    unsigned flags = (scale >= 0 ? dnnl_use_scale : 0) | (shift >= 0 ? dnnl_use_shift : 0);
+    dnnl_layer_normalization_desc_t ld;
+    if (dnnl_layer_normalization_forward_desc_init(&ld, dnnl_forward_inference, &md, NULL,
+                                                   ra->norm.epsilon, flags) != dnnl_success)
+        return 0;
+    dnnl_primitive_attr_t attr;
+    if (make_attr(0, NULL, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
+    dnnl_primitive_desc_t pd;
+    dnnl_status_t st = dnnl_primitive_desc_create(&pd, &ld, attr, p->ctx->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) return 0;
+    int64_t c = x->t.shape[r - 1];
+    dnnl_memory_t scale_mem = NULL, shift_mem = NULL;
+    int rc, dst;
+    if ((scale >= 0 && (rc = norm_param(p, n, scale, c, &scale_mem, eb)) < 0) ||
+        (shift >= 0 && (rc = norm_param(p, n, shift, c, &shift_mem, eb)) < 0) ||
+        (rc = new_pv_md(p, &outs[0], &md, &dst)) < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return rc;
+    }
+    argspec args[4];
+    int na = 0;
+    args[na++] = (argspec){DNNL_ARG_SRC, src, NULL};
+    if (scale_mem) args[na++] = (argspec){DNNL_ARG_SCALE, ARG_FIXED, scale_mem};
+    if (shift_mem) args[na++] = (argspec){DNNL_ARG_SHIFT, ARG_FIXED, shift_mem};
+    args[na++] = (argspec){DNNL_ARG_DST, dst, NULL};
+    if ((rc = add_prim_step(p, n, ra, pd, args, na, dst, eb)) < 0) return rc;
+    plan_bind_value(p, n->out[0], dst);
+    out_pv[0] = dst;
+    return 1;
+}
+
+/* Softmax along one axis of a plain float tensor. The legacy form (opset
+ * < 13) coerces the input to 2-D at the axis, which is the same as the
+ * single-axis form when the axis is the last; other legacy axes run on the
+ * reference kernel. */
+static int build_softmax(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
+                         const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
+{
+    const exec_pv *x = &p->pvs[in[0]];
+    int r = x->t.rank, axis = (int)ra->axis.axis;
+    if (!x->has_md || x->t.dtype != ENG_DT_FLOAT || r < 1 || r > DNNL_MAX_NDIMS ||
+        eng_tensor_numel(&x->t) == 0 || (ra->axis.legacy && axis != r - 1))
+        return 0;
+    int src = plan_pv_plain(p, in[0], eb);
+    if (src < 0) return src;
+    dnnl_memory_desc_t md = p->pvs[src].md;
+    dnnl_softmax_v2_desc_t sd;
+    if (dnnl_softmax_v2_forward_desc_init(&sd, dnnl_forward_inference, dnnl_softmax_accurate, &md,
+                                          &md, axis) != dnnl_success)
+        return 0;
+    dnnl_primitive_attr_t attr;
+    if (make_attr(0, NULL, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
+    dnnl_primitive_desc_t pd;
+    dnnl_status_t st = dnnl_primitive_desc_create(&pd, &sd, attr, p->ctx->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) return 0;
+    int rc, dst;
+    if ((rc = new_pv_md(p, &outs[0], &md, &dst)) < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return rouse_err_set(eb, rc, "out of memory");
+    }
+    argspec args[2] = {{DNNL_ARG_SRC, src, NULL}, {DNNL_ARG_DST, dst, NULL}};
+    if ((rc = add_prim_step(p, n, ra, pd, args, 2, dst, eb)) < 0) return rc;
+    plan_bind_value(p, n->out[0], dst);
+    out_pv[0] = dst;
+    return 1;
+}
+
 int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, const int *in,
                     const eng_tensor *out_shapes, int *out_pv, rouse_errbuf *eb)
 {
@@ -956,7 +1067,10 @@ int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, c
     case ENG_OP_LEAKY_RELU:
     case ENG_OP_SIGMOID:
     case ENG_OP_TANH:
-    case ENG_OP_SQRT: return build_eltwise(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_SQRT:
+    case ENG_OP_GELU: return build_eltwise(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_LAYERNORM: return build_layernorm(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_SOFTMAX: return build_softmax(p, n, resolved, in, out_shapes, out_pv, eb);
     case ENG_OP_ADD:
     case ENG_OP_SUB:
     case ENG_OP_MUL:
