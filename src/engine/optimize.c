@@ -344,14 +344,14 @@ static bool const_vector(const eng_graph *g, int v)
 }
 
 /* ReduceMean over the last dim only, keeping it: axes [-1], or [r-1] when
- * the input's rank r is known here. */
-static bool reduces_last_dim(const eng_graph *g, const eng_node *m)
+ * the rank r of x (whose shape the input has) is known here. */
+static bool reduces_last_dim(const eng_graph *g, const eng_node *m, int x)
 {
     if (m->op != ENG_OP_REDUCE_MEAN || m->n_in != 1 || m->n_out != 1 || m->n_post ||
         !m->attrs.axes.keepdims || m->attrs.axes.n_axes != 1)
         return false;
     int64_t ax = m->attrs.axes.axes[0];
-    int r = m->in[0] >= 0 ? g->values[m->in[0]].rank : -1;
+    int r = g->values[x].rank;
     return ax == -1 || (r > 0 && ax == r - 1);
 }
 
@@ -384,7 +384,9 @@ static int fuse_layernorm(eng_graph *g, eng_opt_stats *st, rouse_errbuf *eb)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         eng_node *m1 = &g->nodes[i];
-        if (m1->dead || !reduces_last_dim(g, m1) || m1->in[0] < 0) continue;
+        if (m1->dead || m1->op != ENG_OP_REDUCE_MEAN || m1->n_in != 1 || m1->in[0] < 0 ||
+            !reduces_last_dim(g, m1, m1->in[0]))
+            continue;
         int x = m1->in[0], mean = m1->out[0];
         eng_node *sub = sole_reader(g, mean);
         if (!is_binary(sub, ENG_OP_SUB) || sub->in[0] != x || sub->in[1] != mean) continue;
@@ -409,7 +411,7 @@ static int fuse_layernorm(eng_graph *g, eng_opt_stats *st, rouse_errbuf *eb)
                                  : d_uses != 3)
             continue;
         eng_node *m2 = sole_reader(g, sq->out[0]);
-        if (!m2 || m2->dead || !reduces_last_dim(g, m2) ||
+        if (!m2 || m2->dead || !reduces_last_dim(g, m2, x) ||
             m2->attrs.axes.axes[0] != m1->attrs.axes.axes[0])
             continue;
         eng_node *add = sole_reader(g, m2->out[0]);
