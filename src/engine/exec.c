@@ -313,6 +313,56 @@ static int build_view(eng_plan *p, const eng_node *n, int in_pv, const eng_tenso
     return 0;
 }
 
+bool plan_md_strided(const dnnl_memory_desc_t *md)
+{
+    return md->format_kind == dnnl_blocked && md->format_desc.blocking.inner_nblks == 0 &&
+           md->offset0 == 0 && md->extra.flags == 0;
+}
+
+/* Transpose of a float value in a strided layout: a view with permuted dims
+ * and strides, no step. oneDNN kernels (MatMul) read such views directly;
+ * a consumer that needs the dense row-major form gets it from
+ * plan_pv_plain() as one reorder, which is the transpose itself. */
+static int build_transpose_view(eng_plan *p, const eng_node *n, const eng_attrs *ra, int in_pv,
+                                const eng_tensor *shape)
+{
+    dnnl_memory_desc_t md = p->pvs[in_pv].md;
+    const dnnl_memory_desc_t *src = &p->pvs[in_pv].md;
+    for (int i = 0; i < md.ndims; i++) {
+        int64_t k = ra->transpose.perm[i];
+        md.dims[i] = src->dims[k];
+        md.padded_dims[i] = src->padded_dims[k];
+        md.padded_offsets[i] = src->padded_offsets[k];
+        md.format_desc.blocking.strides[i] = src->format_desc.blocking.strides[k];
+    }
+    int id, rc;
+    if ((rc = plan_new_pv(p, shape, &id)) < 0) return rc;
+    exec_pv *v = &p->pvs[id];
+    p->n_st--; /* shares the input's storage */
+    v->storage = p->pvs[in_pv].storage;
+    p->st[v->storage].n_pvs++;
+    dnnl_memory_desc_t plain;
+    v->plain = plan_md_plain(shape->dtype, shape->rank, shape->shape, &plain) == 0 &&
+               dnnl_memory_desc_equal(&plain, &md);
+    v->md = md;
+    v->has_md = true;
+    plan_bind_value(p, n->out[0], id);
+    return 0;
+}
+
+static bool transpose_viewable(const eng_plan *p, const eng_node *n, const eng_attrs *ra,
+                               int in_pv)
+{
+    if (p->reference || n->op != ENG_OP_TRANSPOSE || in_pv < 0) return false;
+    const exec_pv *x = &p->pvs[in_pv];
+    if (x->storage < 0 || !x->has_md || x->t.dtype != ENG_DT_FLOAT || x->t.rank < 2 ||
+        x->md.ndims != x->t.rank || !plan_md_strided(&x->md))
+        return false;
+    for (int i = 0; i < x->t.rank; i++)
+        if (ra->transpose.perm[i] < 0 || ra->transpose.perm[i] >= x->t.rank) return false;
+    return true;
+}
+
 /* Reference kernels read typed elements: a constant left misaligned in the
  * model file gets an aligned copy owned by the plan. */
 static int pv_aligned(eng_plan *p, int id, rouse_errbuf *eb)
@@ -400,6 +450,8 @@ static int build_node(eng_plan *p, const eng_node *n, const eng_tensor *inputs, 
     /* Inputs and constants are not viewed: outputs must live in the arena. */
     if (in[0] >= 0 && is_view_op(n) && p->pvs[in[0]].storage >= 0) {
         if ((rc = plan_pv_plain(p, in[0], eb)) >= 0) rc = build_view(p, n, rc, &out_t[0]);
+    } else if (transpose_viewable(p, n, &resolved, in[0])) {
+        rc = build_transpose_view(p, n, &resolved, in[0], &out_t[0]);
     } else {
         int out_pv[8];
         rc = p->reference ? 0 : exec_dnnl_build(p, n, &resolved, in, out_t, out_pv, eb);

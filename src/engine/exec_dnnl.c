@@ -48,6 +48,7 @@ static int eltwise_alg(eng_op op, float *alpha, float *beta, dnnl_alg_kind_t *al
     case ENG_OP_SIGMOID: *alg = dnnl_eltwise_logistic; *alpha = *beta = 0; return 0;
     case ENG_OP_TANH: *alg = dnnl_eltwise_tanh; *alpha = *beta = 0; return 0;
     case ENG_OP_SQRT: *alg = dnnl_eltwise_sqrt; *alpha = *beta = 0; return 0;
+    case ENG_OP_GELU: *alg = dnnl_eltwise_gelu_erf; *alpha = *beta = 0; return 0;
     case ENG_OP_CLIP:
         *alg = dnnl_eltwise_clip;
         *alpha = finite_or(*alpha, -FLT_MAX);
@@ -261,7 +262,8 @@ static bool eltwise_fusable(const eng_plan *p, const eng_node *c, eng_postop *po
     switch (c->op) {
     case ENG_OP_RELU:
     case ENG_OP_SIGMOID:
-    case ENG_OP_TANH: return true;
+    case ENG_OP_TANH:
+    case ENG_OP_GELU: return true;
     case ENG_OP_LEAKY_RELU: po->alpha = c->attrs.alpha.alpha; return true;
     case ENG_OP_CLIP:
         if (c->opset < 11) {
@@ -592,42 +594,236 @@ out_nomem:
     return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
 }
 
-/* --- MatMul (+ fused bias Add) ------------------------------------------------------- */
+/* --- MatMul (+ fused bias, scaling, Adds and activation) ---------------------------- */
 
-/* The Add right after a MatMul that adds a constant float vector of N values
- * along the last dim (the Linear-layer bias, however the exporter ordered
- * the Add's inputs) becomes the primitive's bias. Returns the constant's
- * value id, or -1. */
-static int matmul_bias_fusion(eng_plan *p, const eng_node *n, const eng_tensor *out, int *add_out)
+/* What a MatMul absorbs from the nodes after it, in order: the Linear
+ * layer's constant bias, then post-ops: Div/Mul by a constant scalar
+ * (attention's 1/sqrt(d)), Add of an already computed value that
+ * broadcasts into the result (attention mask, residual), and an
+ * activation (GELU). */
+#define MM_MAX_FUSED 6
+
+typedef struct mm_fused {
+    int node;     /* fused node */
+    int in_value; /* the value of the chain it read */
+    int other;    /* its other input value (bias, addend, scalar), or -1 */
+    int kind;     /* MM_BIAS, MM_LINEAR, MM_ADD, MM_ELTWISE */
+    float alpha, beta;
+    eng_op eltwise;
+    int addend_pv; /* MM_ADD */
+} mm_fused;
+
+enum { MM_BIAS, MM_LINEAR, MM_ADD, MM_ELTWISE };
+
+typedef struct mm_chain {
+    int n;
+    mm_fused f[MM_MAX_FUSED];
+    int final_value; /* graph value the MatMul now produces */
+} mm_chain;
+
+/* A constant float with one element: its value. */
+static bool const_scalar_value(const eng_plan *p, int v, float *out)
+{
+    if (!is_const_value(p, v)) return false;
+    const eng_value *c = &p->g->values[v];
+    if (c->dtype != ENG_DT_FLOAT || eng_shape_numel(c->rank, c->shape) != 1) return false;
+    memcpy(out, c->const_data, sizeof(float)); /* may be misaligned */
+    return true;
+}
+
+/* A value that broadcasts into shape out[r] (numpy rules, no growth). */
+static bool broadcasts_into(const exec_pv *x, const eng_tensor *out)
+{
+    if (x->t.rank > out->rank) return false;
+    for (int i = 0; i < x->t.rank; i++) {
+        int64_t d = x->t.shape[x->t.rank - 1 - i], o = out->shape[out->rank - 1 - i];
+        if (d != o && d != 1) return false;
+    }
+    return true;
+}
+
+static void mm_chain_plan(eng_plan *p, const eng_node *n, const eng_tensor *out, bool allow_bias,
+                          mm_chain *c)
 {
     const eng_graph *g = p->g;
-    int self = (int)(n - g->nodes);
-    int v = n->out[0];
-    if (g->values[v].is_output || p->uses_left[v] != 1 || out->rank < 1) return -1;
+    c->n = 0;
+    c->final_value = n->out[0];
+    int at = (int)(n - g->nodes);
+    while (c->n < MM_MAX_FUSED) {
+        int v = c->final_value;
+        if (g->values[v].is_output || p->uses_left[v] != 1) return;
+        int ci = find_consumer(p, at, v);
+        if (ci < 0) return;
+        const eng_node *x = &g->nodes[ci];
+        mm_fused f = {.node = ci, .in_value = v, .other = -1, .addend_pv = -1};
+        if (x->op == ENG_OP_ADD && x->n_in == 2 && x->in[0] != x->in[1] && !x->n_post) {
+            int other = x->in[0] == v ? x->in[1] : x->in[0];
+            const eng_value *b = &g->values[other];
+            int64_t nn = out->shape[out->rank - 1];
+            if (allow_bias && c->n == 0 && is_const_value(p, other) && b->dtype == ENG_DT_FLOAT &&
+                b->rank >= 1 && b->rank <= out->rank && b->shape[b->rank - 1] == nn &&
+                eng_shape_numel(b->rank, b->shape) == nn) {
+                f.kind = MM_BIAS;
+            } else {
+                int opv = p->val_pv[other];
+                if (is_const_value(p, other) || opv < 0) return; /* computed later */
+                const exec_pv *o = &p->pvs[opv];
+                if (o->t.dtype != ENG_DT_FLOAT || !o->has_md || !broadcasts_into(o, out)) return;
+                f.kind = MM_ADD;
+                f.addend_pv = opv;
+            }
+            f.other = other;
+        } else if ((x->op == ENG_OP_DIV || x->op == ENG_OP_MUL) && x->n_in == 2 &&
+                   x->in[0] == v && x->in[1] != v && !x->n_post) {
+            float k;
+            if (!const_scalar_value(p, x->in[1], &k) || !isfinite(k) || k == 0.0f) return;
+            f.kind = MM_LINEAR;
+            f.alpha = x->op == ENG_OP_DIV ? 1.0f / k : k;
+            f.other = x->in[1];
+        } else if (x->n_in >= 1 && x->in[0] == v) {
+            eng_postop po;
+            if (!eltwise_fusable(p, x, &po)) return;
+            f.kind = MM_ELTWISE;
+            f.eltwise = po.eltwise;
+            f.alpha = po.alpha;
+            f.beta = po.beta;
+        } else {
+            return;
+        }
+        /* Clip's bound inputs are not read by the fused form either. */
+        for (int k = 0; k < x->n_in; k++) {
+            int u = x->in[k];
+            if (u >= 0 && u != v && u != f.other) p->uses_left[u]--;
+        }
+        p->skip[ci] = true;
+        p->uses_left[v]--;
+        if (f.other >= 0) p->uses_left[f.other]--;
+        c->f[c->n++] = f;
+        c->final_value = x->out[0];
+        at = ci;
+    }
+}
+
+static void mm_chain_undo(eng_plan *p, mm_chain *c)
+{
+    const eng_graph *g = p->g;
+    for (int i = c->n - 1; i >= 0; i--) {
+        const mm_fused *f = &c->f[i];
+        const eng_node *x = &g->nodes[f->node];
+        for (int k = 0; k < x->n_in; k++) {
+            int u = x->in[k];
+            if (u >= 0 && u != f->in_value && u != f->other) p->uses_left[u]++;
+        }
+        p->skip[f->node] = false;
+        p->uses_left[f->in_value]++;
+        if (f->other >= 0) p->uses_left[f->other]++;
+    }
+    c->n = 0;
+}
+
+/* Post-ops of the chain (everything after the bias), with the memory
+ * descriptors of the Adds' operands. */
+static int mm_chain_attr(eng_plan *p, const mm_chain *c, int r, dnnl_primitive_attr_t *out)
+{
+    dnnl_primitive_attr_t attr;
+    dnnl_post_ops_t po;
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success) return ROUSE_ENOMEM;
+    dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (dnnl_post_ops_create(&po) != dnnl_success) {
+        dnnl_primitive_attr_destroy(attr);
+        return ROUSE_ENOMEM;
+    }
+    int rc = 0;
+    for (int i = 0; i < c->n && !rc; i++) {
+        const mm_fused *f = &c->f[i];
+        float alpha = f->alpha, beta = f->beta;
+        dnnl_alg_kind_t alg;
+        switch (f->kind) {
+        case MM_BIAS: break;
+        case MM_LINEAR:
+            dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear, alpha, 0.0f);
+            break;
+        case MM_ELTWISE:
+            if (eltwise_alg(f->eltwise, &alpha, &beta, &alg) < 0) rc = ROUSE_EUNSUPPORTED;
+            else dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, beta);
+            break;
+        case MM_ADD: {
+            const exec_pv *o = &p->pvs[f->addend_pv];
+            int64_t bd[ENG_MAX_RANK];
+            for (int k = 0; k < r; k++)
+                bd[k] = k < r - o->t.rank ? 1 : o->t.shape[k - (r - o->t.rank)];
+            dnnl_memory_desc_t md;
+            if (plan_md_plain(ENG_DT_FLOAT, r, bd, &md) < 0) rc = ROUSE_EUNSUPPORTED;
+            else if (dnnl_post_ops_append_binary(po, dnnl_binary_add, &md) != dnnl_success)
+                rc = ROUSE_EUNSUPPORTED;
+            break;
+        }
+        }
+    }
+    if (!rc) dnnl_primitive_attr_set_post_ops(attr, po);
+    dnnl_post_ops_destroy(po);
+    if (rc) {
+        dnnl_primitive_attr_destroy(attr);
+        return rc;
+    }
+    *out = attr;
+    return 0;
+}
+
+/* A MatMul activation operand: as it is when strided, else plain. */
+static int matmul_operand(eng_plan *p, int pv, rouse_errbuf *eb)
+{
+    if (p->pvs[pv].has_md && plan_md_strided(&p->pvs[pv].md)) return pv;
+    return plan_pv_plain(p, pv, eb);
+}
+
+static bool impl_is_reference(const_dnnl_primitive_desc_t pd)
+{
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl)
+        return false;
+    return strncmp(impl, "ref", 3) == 0;
+}
+
+/* When the only reader of the MatMul's result v is a Transpose (merging
+ * attention heads back), the MatMul writes v in the layout whose transpose
+ * is plain: the Transpose then becomes a free view (see
+ * build_transpose_view) and the Reshape after it too. */
+static void matmul_dst_for_transpose(eng_plan *p, int self, int v, dnnl_memory_desc_t *dst_md)
+{
+    const eng_graph *g = p->g;
+    if (g->values[v].is_output || p->uses_left[v] != 1) return;
     int ci = find_consumer(p, self, v);
-    if (ci < 0) return -1;
-    const eng_node *add = &g->nodes[ci];
-    if (add->op != ENG_OP_ADD || add->n_in != 2 || add->in[0] == add->in[1] || add->n_post)
-        return -1;
-    int other = add->in[0] == v ? add->in[1] : add->in[0];
-    if (!is_const_value(p, other)) return -1;
-    const eng_value *b = &g->values[other];
-    int64_t nn = out->shape[out->rank - 1];
-    if (b->dtype != ENG_DT_FLOAT || b->rank < 1 || b->rank > out->rank ||
-        b->shape[b->rank - 1] != nn || eng_shape_numel(b->rank, b->shape) != nn)
-        return -1;
-    p->skip[ci] = true;
-    p->uses_left[v]--;
-    p->uses_left[other]--;
-    *add_out = add->out[0];
-    return other;
+    if (ci < 0) return;
+    const eng_node *t = &g->nodes[ci];
+    int r = dst_md->ndims;
+    if (t->op != ENG_OP_TRANSPOSE || t->in[0] != v || t->attrs.transpose.n_perm != r) return;
+    int64_t tdims[DNNL_MAX_NDIMS], ts[DNNL_MAX_NDIMS];
+    bool seen[DNNL_MAX_NDIMS] = {false};
+    for (int i = 0; i < r; i++) {
+        int64_t k = t->attrs.transpose.perm[i];
+        if (k < 0 || k >= r || seen[k]) return;
+        seen[k] = true;
+        tdims[i] = dst_md->dims[k];
+    }
+    int64_t s = 1;
+    for (int i = r - 1; i >= 0; i--) {
+        ts[i] = s;
+        s *= tdims[i];
+    }
+    dnnl_dims_t strides;
+    for (int i = 0; i < r; i++) strides[t->attrs.transpose.perm[i]] = ts[i];
+    dnnl_memory_desc_t md;
+    if (dnnl_memory_desc_init_by_strides(&md, r, dst_md->dims, dnnl_f32, strides) == dnnl_success)
+        *dst_md = md;
 }
 
 /* MatMul of float tensors of rank >= 2 as a oneDNN matmul: batch dims
  * broadcast, a constant B reordered once into the layout the primitive
  * wants (a Linear layer), or two activations (attention scores and
- * context). A rank-2 constant B is seen as [1, ..., K, N]. 1-D operands
- * (numpy promotion) run on the reference kernel. */
+ * context), which may be transposed views. A rank-2 constant B is seen as
+ * [1, ..., K, N]. 1-D operands (numpy promotion) run on the reference
+ * kernel. */
 static int build_matmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
                         const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
 {
@@ -642,10 +838,12 @@ static int build_matmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
     if (!b_const && B->t.rank != r) return 0;
     if (eng_tensor_numel(&outs[0]) == 0 || eng_tensor_numel(&A->t) == 0) return 0;
 
-    int a_pv = plan_pv_plain(p, in[0], eb);
+    /* Activations in a strided layout (a transposed view: attention heads)
+     * are read in place; blocked ones are made plain first. */
+    int a_pv = matmul_operand(p, in[0], eb);
     if (a_pv < 0) return a_pv;
     int b_pv = -1;
-    if (!b_const && (b_pv = plan_pv_plain(p, in[1], eb)) < 0) return b_pv;
+    if (!b_const && (b_pv = matmul_operand(p, in[1], eb)) < 0) return b_pv;
 
     dnnl_dims_t wd, dd, bd;
     const int rb = B->t.rank;
@@ -654,35 +852,53 @@ static int build_matmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
         dd[i] = outs[0].shape[i];
         bd[i] = i == r - 1 ? dd[i] : 1;
     }
-    dnnl_memory_desc_t src_md = p->pvs[a_pv].md, wei_md, dst_md, bias_md;
-    if (b_const) {
-        dnnl_memory_desc_init_by_tag(&wei_md, r, wd, dnnl_f32, dnnl_format_tag_any);
-    } else {
-        wei_md = p->pvs[b_pv].md;
-    }
-    if (plan_md_plain(ENG_DT_FLOAT, r, outs[0].shape, &dst_md) < 0) return 0;
-    int add_out = -1, bias_v = -1;
-    if (b_const) bias_v = matmul_bias_fusion(p, n, &outs[0], &add_out);
+    mm_chain chain;
+    mm_chain_plan(p, n, &outs[0], b_const, &chain);
+    int bias_v = chain.n && chain.f[0].kind == MM_BIAS ? chain.f[0].other : -1;
+    dnnl_memory_desc_t src_md, wei_md, dst_md, bias_md;
     if (bias_v >= 0) plan_md_plain(ENG_DT_FLOAT, r, bd, &bias_md);
-
-    dnnl_matmul_desc_t md;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr;
-    dnnl_status_t st =
-        dnnl_matmul_desc_init(&md, &src_md, &wei_md, bias_v >= 0 ? &bias_md : NULL, &dst_md);
-    if (st == dnnl_success) {
-        if (make_attr(0, NULL, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
+    dnnl_status_t st = dnnl_unimplemented;
+    for (int attempt = 0; attempt < 2 && st != dnnl_success; attempt++) {
+        if (attempt == 1) {
+            /* oneDNN's fast kernels declined a strided layout: plain
+             * operands then, rather than its slow reference kernel. */
+            if (p->pvs[a_pv].plain && (b_pv < 0 || p->pvs[b_pv].plain)) break;
+            if ((a_pv = plan_pv_plain(p, a_pv, eb)) < 0 ||
+                (b_pv >= 0 && (b_pv = plan_pv_plain(p, b_pv, eb)) < 0)) {
+                mm_chain_undo(p, &chain);
+                return a_pv < 0 ? a_pv : b_pv;
+            }
+        }
+        src_md = p->pvs[a_pv].md;
+        if (b_const) dnnl_memory_desc_init_by_tag(&wei_md, r, wd, dnnl_f32, dnnl_format_tag_any);
+        else wei_md = p->pvs[b_pv].md;
+        if (plan_md_plain(ENG_DT_FLOAT, r, outs[0].shape, &dst_md) < 0) break;
+        if (attempt == 0) matmul_dst_for_transpose(p, (int)(n - g->nodes), chain.final_value, &dst_md);
+        dnnl_matmul_desc_t md;
+        dnnl_primitive_attr_t attr;
+        st = dnnl_matmul_desc_init(&md, &src_md, &wei_md, bias_v >= 0 ? &bias_md : NULL, &dst_md);
+        if (st != dnnl_success) continue;
+        int rc = mm_chain_attr(p, &chain, r, &attr);
+        if (rc == ROUSE_ENOMEM) {
+            mm_chain_undo(p, &chain);
+            return rouse_err_set(eb, rc, "oom");
+        }
+        if (rc < 0) {
+            st = dnnl_unimplemented;
+            break;
+        }
         st = dnnl_primitive_desc_create(&pd, &md, attr, p->ctx->engine, NULL);
         dnnl_primitive_attr_destroy(attr);
+        if (st == dnnl_success && impl_is_reference(pd)) {
+            dnnl_primitive_desc_destroy(pd);
+            pd = NULL;
+            st = dnnl_unimplemented;
+        }
     }
     if (st != dnnl_success) {
-        if (bias_v >= 0) {
-            /* Undo the fusion: the Add runs on its own. */
-            int ci = g->values[add_out].producer;
-            p->skip[ci] = false;
-            p->uses_left[n->out[0]]++;
-            p->uses_left[bias_v]++;
-        }
+        /* The fused nodes run on their own. */
+        mm_chain_undo(p, &chain);
         return 0;
     }
 
@@ -710,15 +926,28 @@ static int build_matmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
         dnnl_primitive_desc_destroy(pd);
         return rouse_err_set(eb, rc, "out of memory");
     }
-    argspec args[4];
+    argspec args[4 + MM_MAX_FUSED];
     int na = 0;
     args[na++] = (argspec){DNNL_ARG_SRC, a_pv, NULL};
     args[na++] = b_const ? (argspec){DNNL_ARG_WEIGHTS, ARG_FIXED, wei_mem}
                          : (argspec){DNNL_ARG_WEIGHTS, b_pv, NULL};
     if (bias_v >= 0) args[na++] = (argspec){DNNL_ARG_BIAS, ARG_FIXED, bias_mem};
+    for (int i = 0, k = 0; i < chain.n; i++) {
+        if (chain.f[i].kind == MM_BIAS) continue;
+        /* Post-op k: the primitive counts post-ops, not fused nodes. */
+        if (chain.f[i].kind == MM_ADD)
+            args[na++] = (argspec){DNNL_ARG_ATTR_MULTIPLE_POST_OP(k) | DNNL_ARG_SRC_1,
+                                   plan_pv_plain(p, chain.f[i].addend_pv, eb), NULL};
+        k++;
+    }
     args[na++] = (argspec){DNNL_ARG_DST, dst, NULL};
+    for (int i = 0; i < na; i++)
+        if (args[i].pv < 0 && args[i].pv != ARG_FIXED) {
+            dnnl_primitive_desc_destroy(pd);
+            return args[i].pv;
+        }
     if ((rc = add_prim_step(p, n, ra, pd, args, na, dst, eb)) < 0) return rc;
-    plan_bind_value(p, bias_v >= 0 ? add_out : n->out[0], dst);
+    plan_bind_value(p, chain.final_value, dst);
     out_pv[0] = dst;
     return 1;
 }
@@ -940,6 +1169,115 @@ static int build_concat(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
     return 1;
 }
 
+/* --- LayerNorm, Softmax ------------------------------------------------------------- */
+
+/* A LayerNorm scale or bias as a oneDNN memory of c floats: the constant
+ * itself when it holds c values, else its one value repeated. */
+static int norm_param(eng_plan *p, const eng_node *n, int v, int64_t c, dnnl_memory_t *out,
+                      rouse_errbuf *eb)
+{
+    const eng_value *cv = &p->g->values[v];
+    dnnl_memory_desc_t md;
+    dnnl_dims_t d = {c};
+    dnnl_memory_desc_init_by_tag(&md, 1, d, dnnl_f32, dnnl_a);
+    if (eng_shape_numel(cv->rank, cv->shape) == c)
+        return reorder_const(p, n, v, &md, cv->const_data, &md, out, eb);
+    float *buf = plan_weight_alloc(p, sizeof(float) * (size_t)c);
+    if (!buf) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    float one;
+    memcpy(&one, cv->const_data, sizeof(one)); /* may be misaligned */
+    for (int64_t i = 0; i < c; i++)
+        buf[i] = one;
+    if (plan_fixed_mem(p, &md, buf, out) < 0)
+        return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a memory");
+    return 0;
+}
+
+/* LayerNorm over the last dim with constant scale and bias; normalizing
+ * more dims than the last runs on the reference kernel. */
+static int build_layernorm(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
+                           const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
+{
+    const exec_pv *x = &p->pvs[in[0]];
+    int r = x->t.rank;
+    if (!x->has_md || x->t.dtype != ENG_DT_FLOAT || r < 1 || r > DNNL_MAX_NDIMS ||
+        ra->norm.axis != r - 1 || eng_tensor_numel(&x->t) == 0)
+        return 0;
+    int scale = n->n_in > 1 ? n->in[1] : -1, shift = n->n_in > 2 ? n->in[2] : -1;
+    if ((scale >= 0 && !is_const_value(p, scale)) || (shift >= 0 && !is_const_value(p, shift)))
+        return 0;
+    int src = plan_pv_plain(p, in[0], eb);
+    if (src < 0) return src;
+    dnnl_memory_desc_t md = p->pvs[src].md;
+    unsigned flags = (scale >= 0 ? dnnl_use_scale : 0) | (shift >= 0 ? dnnl_use_shift : 0);
+    dnnl_layer_normalization_desc_t ld;
+    if (dnnl_layer_normalization_forward_desc_init(&ld, dnnl_forward_inference, &md, NULL,
+                                                   ra->norm.epsilon, flags) != dnnl_success)
+        return 0;
+    dnnl_primitive_attr_t attr;
+    if (make_attr(0, NULL, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
+    dnnl_primitive_desc_t pd;
+    dnnl_status_t st = dnnl_primitive_desc_create(&pd, &ld, attr, p->ctx->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) return 0;
+    int64_t c = x->t.shape[r - 1];
+    dnnl_memory_t scale_mem = NULL, shift_mem = NULL;
+    int rc, dst;
+    if ((scale >= 0 && (rc = norm_param(p, n, scale, c, &scale_mem, eb)) < 0) ||
+        (shift >= 0 && (rc = norm_param(p, n, shift, c, &shift_mem, eb)) < 0) ||
+        (rc = new_pv_md(p, &outs[0], &md, &dst)) < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return rc;
+    }
+    argspec args[4];
+    int na = 0;
+    args[na++] = (argspec){DNNL_ARG_SRC, src, NULL};
+    if (scale_mem) args[na++] = (argspec){DNNL_ARG_SCALE, ARG_FIXED, scale_mem};
+    if (shift_mem) args[na++] = (argspec){DNNL_ARG_SHIFT, ARG_FIXED, shift_mem};
+    args[na++] = (argspec){DNNL_ARG_DST, dst, NULL};
+    if ((rc = add_prim_step(p, n, ra, pd, args, na, dst, eb)) < 0) return rc;
+    plan_bind_value(p, n->out[0], dst);
+    out_pv[0] = dst;
+    return 1;
+}
+
+/* Softmax along one axis of a plain float tensor. The legacy form (opset
+ * < 13) coerces the input to 2-D at the axis, which is the same as the
+ * single-axis form when the axis is the last; other legacy axes run on the
+ * reference kernel. */
+static int build_softmax(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
+                         const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
+{
+    const exec_pv *x = &p->pvs[in[0]];
+    int r = x->t.rank, axis = (int)ra->axis.axis;
+    if (!x->has_md || x->t.dtype != ENG_DT_FLOAT || r < 1 || r > DNNL_MAX_NDIMS ||
+        eng_tensor_numel(&x->t) == 0 || (ra->axis.legacy && axis != r - 1))
+        return 0;
+    int src = plan_pv_plain(p, in[0], eb);
+    if (src < 0) return src;
+    dnnl_memory_desc_t md = p->pvs[src].md;
+    dnnl_softmax_v2_desc_t sd;
+    if (dnnl_softmax_v2_forward_desc_init(&sd, dnnl_forward_inference, dnnl_softmax_accurate, &md,
+                                          &md, axis) != dnnl_success)
+        return 0;
+    dnnl_primitive_attr_t attr;
+    if (make_attr(0, NULL, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
+    dnnl_primitive_desc_t pd;
+    dnnl_status_t st = dnnl_primitive_desc_create(&pd, &sd, attr, p->ctx->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) return 0;
+    int rc, dst;
+    if ((rc = new_pv_md(p, &outs[0], &md, &dst)) < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return rouse_err_set(eb, rc, "out of memory");
+    }
+    argspec args[2] = {{DNNL_ARG_SRC, src, NULL}, {DNNL_ARG_DST, dst, NULL}};
+    if ((rc = add_prim_step(p, n, ra, pd, args, 2, dst, eb)) < 0) return rc;
+    plan_bind_value(p, n->out[0], dst);
+    out_pv[0] = dst;
+    return 1;
+}
+
 int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, const int *in,
                     const eng_tensor *out_shapes, int *out_pv, rouse_errbuf *eb)
 {
@@ -956,7 +1294,10 @@ int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, c
     case ENG_OP_LEAKY_RELU:
     case ENG_OP_SIGMOID:
     case ENG_OP_TANH:
-    case ENG_OP_SQRT: return build_eltwise(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_SQRT:
+    case ENG_OP_GELU: return build_eltwise(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_LAYERNORM: return build_layernorm(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_SOFTMAX: return build_softmax(p, n, resolved, in, out_shapes, out_pv, eb);
     case ENG_OP_ADD:
     case ENG_OP_SUB:
     case ENG_OP_MUL:

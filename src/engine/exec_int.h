@@ -110,6 +110,9 @@ void *plan_weight_alloc(eng_plan *p, size_t size);
 int plan_fixed_mem(eng_plan *p, const dnnl_memory_desc_t *md, void *handle, dnnl_memory_t *out);
 void plan_note_scratch(eng_plan *p, const_dnnl_primitive_desc_t pd);
 int plan_md_plain(int dtype, int rank, const int64_t *shape, dnnl_memory_desc_t *md);
+/* A layout given by dims and strides alone (plain, or a permutation of
+ * plain such as a transposed view), not blocked. */
+bool plan_md_strided(const dnnl_memory_desc_t *md);
 
 /* A 2-D 3x3, stride 1, undilated, ungrouped convolution with channel counts
  * that oneDNN's Winograd kernels accept. */

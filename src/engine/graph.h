@@ -64,6 +64,10 @@ typedef enum eng_op {
     ENG_OP_UNSQUEEZE,
     ENG_OP_SQUEEZE,
     ENG_OP_WHERE,
+    /* Internal ops, made by the optimizer from the patterns the exporters
+     * write (never looked up from a model's op_type). */
+    ENG_OP_LAYERNORM, /* (x, scale?, bias?): attrs.norm */
+    ENG_OP_GELU,      /* x * 0.5 * (1 + erf(x / sqrt(2))) */
     ENG_OP_COUNT
 } eng_op;
 
@@ -159,6 +163,16 @@ typedef struct eng_cast_attrs {
     int to;
 } eng_cast_attrs;
 
+/* LayerNorm (internal): normalizes over the dims from `axis` to the last
+ * (negative, counted from the end, as the optimizer matched it; normalized
+ * by shape inference), y = (x - mean) / sqrt(var + epsilon) * scale + bias
+ * with the biased variance. scale and bias hold 1 or prod(normalized dims)
+ * values. */
+typedef struct eng_norm_attrs {
+    int64_t axis;
+    float epsilon;
+} eng_norm_attrs;
+
 typedef struct eng_dropout_attrs {
     float ratio; /* opset < 12 attribute; from input 1 otherwise */
 } eng_dropout_attrs;
@@ -176,6 +190,7 @@ typedef union eng_attrs {
     eng_dropout_attrs dropout;
     eng_axes_attrs axes;
     eng_cast_attrs cast;
+    eng_norm_attrs norm;
 } eng_attrs;
 
 /* An operation fused after a Conv or Gemm (oneDNN post-op). Applied in order
@@ -187,7 +202,7 @@ typedef enum eng_postop_kind {
 
 typedef struct eng_postop {
     int kind;          /* eng_postop_kind */
-    eng_op eltwise;    /* RELU, CLIP, LEAKY_RELU, SIGMOID or TANH */
+    eng_op eltwise;    /* RELU, CLIP, LEAKY_RELU, SIGMOID, TANH or GELU */
     float alpha, beta; /* CLIP: min, max; LEAKY_RELU: alpha */
     int sum_input;     /* SUM: index into the node's inputs of the addend */
 } eng_postop;

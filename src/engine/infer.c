@@ -81,6 +81,8 @@ static const struct op_info op_infos[ENG_OP_COUNT] = {
     [ENG_OP_SQUEEZE] = {1, 2, 1, {"data", "axes"}, DT_ANY},
     /* Where's X and Y may have any type; input 0 is the bool condition. */
     [ENG_OP_WHERE] = {3, 3, 1, {"condition", "X", "Y"}, DT(BOOL)},
+    [ENG_OP_LAYERNORM] = {1, 3, 1, {"X", "scale", "bias"}, DT(FLOAT)},
+    [ENG_OP_GELU] = {1, 1, 1, {"X"}, DT(FLOAT)},
 };
 
 struct ictx {
@@ -623,6 +625,30 @@ static int infer_softmax(struct ictx *c)
     return 0;
 }
 
+/* LayerNorm: scale and bias hold one value, or one per element of the
+ * last dim (they broadcast along it). */
+static int infer_layernorm(struct ictx *c)
+{
+    const eng_tensor *x = c->in[0];
+    struct shapebuf sb;
+    int rc;
+    if ((rc = check_dtype(c, 0)) < 0) return rc;
+    if (x->rank < 1) return fail(c, ROUSE_EMISMATCH, "input 'X' must have rank >= 1, got a scalar");
+    if ((rc = norm_axis(c, c->res->norm.axis, x->rank, false, &c->res->norm.axis)) < 0) return rc;
+    for (int i = 1; i < c->n->n_in; i++) {
+        const eng_tensor *p = c->in[i];
+        if (!p) continue;
+        if ((rc = same_dtype(c, i, 0)) < 0) return rc;
+        int64_t cnt = eng_tensor_numel(p);
+        if (p->rank > 1 || (cnt != 1 && cnt != x->shape[x->rank - 1]))
+            return fail(c, ROUSE_EMISMATCH, "input '%s' has shape %s, input 'X' has %s",
+                        in_name(c, i), shp(&sb, 0, p->rank, p->shape),
+                        shp(&sb, 1, x->rank, x->shape));
+    }
+    set_out(c, 0, x->dtype, x->rank, x->shape);
+    return 0;
+}
+
 static int infer_dropout(struct ictx *c)
 {
     const eng_tensor *x = c->in[0], *ratio = input(c, 1), *mode = input(c, 2);
@@ -1086,7 +1112,11 @@ int eng_infer_node(const eng_node *n, const eng_tensor *const *in, eng_tensor *o
     case ENG_OP_IDENTITY:
     case ENG_OP_ERF:
     case ENG_OP_SQRT:
+    case ENG_OP_GELU:
         rc = infer_same(&c);
+        break;
+    case ENG_OP_LAYERNORM:
+        rc = infer_layernorm(&c);
         break;
     case ENG_OP_CAST:
         rc = infer_cast(&c);

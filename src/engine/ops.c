@@ -8,6 +8,7 @@
  * the node, so that a user sees at load time which part of the model is out
  * of reach.
  */
+#include <stdbool.h>
 #include <string.h>
 
 #include "engine/graph.h"
@@ -18,7 +19,8 @@
 
 struct op_row {
     const char *name;
-    int since; /* first opset whose semantics we implement */
+    int since;     /* first opset whose semantics we implement */
+    bool internal; /* made by the optimizer only: never matched by name */
 };
 
 /* Indexed by eng_op. Reshape before opset 5 took its shape as an attribute,
@@ -60,6 +62,10 @@ static const struct op_row op_table[ENG_OP_COUNT] = {
     [ENG_OP_UNSQUEEZE] = {"Unsqueeze", 1},
     [ENG_OP_SQUEEZE] = {"Squeeze", 1},
     [ENG_OP_WHERE] = {"Where", 9},
+    /* ONNX has ops of these names in later opsets (LayerNormalization 17,
+     * Gelu 20) with more inputs and attributes than the fused forms. */
+    [ENG_OP_LAYERNORM] = {"LayerNormalization", 1, true},
+    [ENG_OP_GELU] = {"Gelu", 1, true},
 };
 
 const char *eng_op_name(eng_op op)
@@ -85,7 +91,7 @@ int eng_op_lookup(const char *op_type, const char *domain, int64_t opset, const 
                              (long long)opset, node);
     if (opset >= OPS_MIN_OPSET && opset <= OPS_MAX_OPSET) {
         for (int i = 0; i < ENG_OP_COUNT; i++) {
-            if (strcmp(op_table[i].name, name) != 0) continue;
+            if (op_table[i].internal || strcmp(op_table[i].name, name) != 0) continue;
             if (opset < op_table[i].since) break;
             *op = (eng_op)i;
             return 0;

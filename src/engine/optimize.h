@@ -4,7 +4,11 @@
  *   - constant folding (nodes whose inputs are all constants run once, with
  *     the reference kernels, and become constants);
  *   - BatchNormalization folded into the Conv that feeds it;
- *   - Relu / Clip / LeakyRelu / Sigmoid / Tanh fused into the producing
+ *   - LayerNorm over the last dim, written out as ReduceMean, Sub, Pow,
+ *     ReduceMean, Add(eps), Sqrt, Div (then Mul by a scale and Add of a
+ *     bias), becomes one ENG_OP_LAYERNORM node;
+ *   - GELU written as x * 0.5 * (1 + erf(x / sqrt(2))) becomes ENG_OP_GELU;
+ *   - Relu / Clip / LeakyRelu / Sigmoid / Tanh / GELU fused into the producing
  *     Conv or Gemm as eltwise post-ops;
  *   - dead nodes (nothing uses their outputs) removed.
  * Rewrites keep every graph output's name and value. Fusions that need
@@ -21,6 +25,8 @@ typedef struct eng_opt_stats {
     int folded_constants;
     int folded_batchnorm;
     int fused_activations;
+    int fused_layernorm;
+    int fused_gelu;
     int removed_dead;
 } eng_opt_stats;
 

@@ -23,7 +23,9 @@
 #include <stdint.h>
 
 #define PLAN_MAGIC "ROUSEPLN"
-#define PLAN_FORMAT_VERSION 1
+/* 2: the optimized graph may hold the fused LayerNorm and GELU ops; plans
+ * of version 1 lack those rewrites and are recompiled. */
+#define PLAN_FORMAT_VERSION 2
 #define PLAN_HEADER_SIZE 4096
 #define PLAN_BLOCK_ALIGN 64
 #define PLAN_PAGE_ALIGN 4096

@@ -8,6 +8,7 @@
 #include "engine/plan_file.h"
 
 #include <dnnl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,6 +177,8 @@ static bool attrs_valid(const eng_node *n)
         return true;
     case ENG_OP_TRANSPOSE:
         return a->transpose.n_perm >= 0 && a->transpose.n_perm <= ENG_MAX_RANK;
+    case ENG_OP_LAYERNORM:
+        return isfinite(a->norm.epsilon);
     default: return true;
     }
 }
@@ -234,7 +237,7 @@ static int read_nodes(cursor *c, eng_graph *g, int n_nodes)
                           : po->kind == ENG_POST_ELTWISE &&
                                 (po->eltwise == ENG_OP_RELU || po->eltwise == ENG_OP_CLIP ||
                                  po->eltwise == ENG_OP_LEAKY_RELU || po->eltwise == ENG_OP_SIGMOID ||
-                                 po->eltwise == ENG_OP_TANH);
+                                 po->eltwise == ENG_OP_TANH || po->eltwise == ENG_OP_GELU);
             if (!ok) return fail(c, "node '%s': bad fused operation %lld", n->name, k);
         }
         if (!c->rc && !attrs_valid(n)) return fail(c, "node '%s': bad attributes%.0lld", n->name, 0);

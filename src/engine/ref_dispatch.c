@@ -22,7 +22,11 @@ static int run_kernel(const eng_node *n, const eng_attrs *a, const eng_tensor *c
     case ENG_OP_TANH:
     case ENG_OP_ERF:
     case ENG_OP_SQRT:
+    case ENG_OP_GELU:
         return ref_unary(n->op, a, in[0], out[0]);
+    case ENG_OP_LAYERNORM:
+        return ref_layernorm(a->norm.axis, a->norm.epsilon, in[0], n->n_in > 1 ? in[1] : NULL,
+                             n->n_in > 2 ? in[2] : NULL, out[0]);
     case ENG_OP_POW:
         return ref_pow(in[0], in[1], out[0]);
     case ENG_OP_CAST:

@@ -32,14 +32,20 @@ static int check_model(const char *models, const char *name)
     if (rouse_session_create(m, NULL, &s1, &eb) < 0 || rouse_session_create(pm, NULL, &s2, &eb) < 0)
         return fail("prepare", name, &eb);
     int bad = 0;
+    int n_in = rouse_model_n_inputs(m);
+    if (n_in < 1 || n_in > 4) return fail("inputs", name, NULL);
     for (int set = 0; set < 3; set++) {
-        snprintf(in_path, sizeof(in_path), "%s/%s/test_data_set_%d/input_0.pb", models, name, set);
-        cli_tensor t;
-        if (cli_tensor_read_file(in_path, &t, &eb) < 0) return fail("input", name, &eb);
-        rouse_tensor_info info;
-        rouse_model_input(m, 0, &info);
-        rouse_tensor in = cli_tensor_view(&t, info.name);
-        if (rouse_session_run(s1, &in, 1, &eb) < 0 || rouse_session_run(s2, &in, 1, &eb) < 0)
+        cli_tensor t[4];
+        rouse_tensor in[4];
+        for (int i = 0; i < n_in; i++) {
+            snprintf(in_path, sizeof(in_path), "%s/%s/test_data_set_%d/input_%d.pb", models, name,
+                     set, i);
+            if (cli_tensor_read_file(in_path, &t[i], &eb) < 0) return fail("input", name, &eb);
+            rouse_tensor_info info;
+            rouse_model_input(m, i, &info);
+            in[i] = cli_tensor_view(&t[i], info.name);
+        }
+        if (rouse_session_run(s1, in, n_in, &eb) < 0 || rouse_session_run(s2, in, n_in, &eb) < 0)
             return fail("run", name, &eb);
         for (int o = 0; o < rouse_model_n_outputs(m); o++) {
             rouse_tensor a, b;
@@ -51,7 +57,7 @@ static int check_model(const char *models, const char *name)
                 bad = 1;
             }
         }
-        cli_tensor_fini(&t);
+        for (int i = 0; i < n_in; i++) cli_tensor_fini(&t[i]);
     }
     printf("%s: %s\n", name, bad ? "FAIL" : "plan outputs identical to .onnx on 3 sets");
     rouse_session_destroy(s1);
@@ -69,7 +75,8 @@ int main(int argc, char **argv)
         printf("skipped: ../shared/models not found\n");
         return 77;
     }
-    static const char *models[] = {"mlp", "mnist_cnn", "squeezenet1_1", "mobilenet_v2", "resnet18"};
+    static const char *models[] = {"mlp",          "mnist_cnn", "squeezenet1_1",
+                                   "mobilenet_v2", "resnet18",  "bert_tiny"};
     int bad = 0;
     for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++) bad |= check_model(argv[1], models[i]);
     return bad;

@@ -1,7 +1,8 @@
 /*
- * Reference normalisations: BatchNormalization in inference mode and
- * Softmax (both the opset >= 13 single-axis form and the legacy coerce-to-2-D
- * form). Intermediate values are computed in double.
+ * Reference normalisations: BatchNormalization in inference mode, the
+ * fused LayerNorm, and Softmax (both the opset >= 13 single-axis form and
+ * the legacy coerce-to-2-D form). Intermediate values are computed in
+ * double.
  */
 #include "engine/ref/ref.h"
 
@@ -39,6 +40,53 @@ int ref_batchnorm(float epsilon, const eng_tensor *x, const eng_tensor *scale,
             for (int64_t s = 0; s < sp; s++)
                 yd[base + s] =
                     (float)((double)sd[ch] * ((double)xd[base + s] - md[ch]) * inv_std + bd[ch]);
+        }
+    }
+    return 0;
+}
+
+/* A LayerNorm parameter: NULL, one value, or one per element of the last dim. */
+static bool ln_param_ok(const eng_tensor *t, int64_t last)
+{
+    if (!t) return true;
+    int64_t n = eng_tensor_numel(t);
+    return t->dtype == ENG_DT_FLOAT && t->rank <= 1 && (n == 1 || n == last);
+}
+
+int ref_layernorm(int64_t axis, float epsilon, const eng_tensor *x, const eng_tensor *scale,
+                  const eng_tensor *bias, eng_tensor *y)
+{
+    if (x->dtype != ENG_DT_FLOAT || y->dtype != ENG_DT_FLOAT) return ROUSE_EUNSUPPORTED;
+    if (!eng_shape_equal(x->rank, x->shape, y->rank, y->shape)) return ROUSE_EMISMATCH;
+    if (x->rank < 1 || axis < 0 || axis >= x->rank) return ROUSE_EINVAL;
+    const int64_t last = x->shape[x->rank - 1];
+    if (!ln_param_ok(scale, last) || !ln_param_ok(bias, last)) return ROUSE_EMISMATCH;
+
+    const int64_t outer = eng_shape_numel((int)axis, x->shape);
+    const int64_t len = eng_shape_numel(x->rank - (int)axis, x->shape + axis);
+    if (len == 0) return 0;
+    const float *xd = x->data;
+    const float *sd = scale ? scale->data : NULL, *bd = bias ? bias->data : NULL;
+    const int64_t s_step = scale && eng_tensor_numel(scale) > 1;
+    const int64_t b_step = bias && eng_tensor_numel(bias) > 1;
+    float *yd = y->data;
+    for (int64_t o = 0; o < outer; o++) {
+        const float *xs = xd + o * len;
+        float *ys = yd + o * len;
+        double mean = 0.0, var = 0.0;
+        for (int64_t i = 0; i < len; i++)
+            mean += xs[i];
+        mean /= (double)len;
+        for (int64_t i = 0; i < len; i++)
+            var += ((double)xs[i] - mean) * ((double)xs[i] - mean);
+        var /= (double)len;
+        const double inv_std = 1.0 / sqrt(var + (double)epsilon);
+        for (int64_t i = 0; i < len; i++) {
+            int64_t c = i % last;
+            double v = ((double)xs[i] - mean) * inv_std;
+            if (sd) v *= sd[c * s_step];
+            if (bd) v += bd[c * b_step];
+            ys[i] = (float)v;
         }
     }
     return 0;

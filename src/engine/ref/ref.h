@@ -37,7 +37,7 @@ int ref_gemm(const eng_gemm_attrs *a, const eng_tensor *A, const eng_tensor *B, 
 int ref_matmul(const eng_tensor *a, const eng_tensor *b, eng_tensor *y);
 
 /* Element-wise unary ops: RELU, CLIP (float and all integer types; bounds in
- * attrs->clip), LEAKY_RELU (attrs->alpha), SIGMOID, TANH, ERF, SQRT on float
+ * attrs->clip), LEAKY_RELU (attrs->alpha), SIGMOID, TANH, ERF, SQRT, GELU on float
  * (and double).
  * y may alias x. attrs may be NULL (no Clip bounds, LeakyRelu alpha 0.01). */
 int ref_unary(eng_op op, const eng_attrs *attrs, const eng_tensor *x, eng_tensor *y);
@@ -72,6 +72,13 @@ int ref_concat(int64_t axis, int n, const eng_tensor *const *xs, eng_tensor *y);
 int ref_batchnorm(float epsilon, const eng_tensor *x, const eng_tensor *scale,
                   const eng_tensor *bias, const eng_tensor *mean, const eng_tensor *var,
                   eng_tensor *y);
+
+/* LayerNorm on float over the dims [axis, rank) (axis normalized): per
+ * group, y = (x - mean) / sqrt(var + epsilon) * scale + bias with the biased
+ * variance, in double. scale and bias (either may be NULL) hold one value or
+ * one per element of the last dim. */
+int ref_layernorm(int64_t axis, float epsilon, const eng_tensor *x, const eng_tensor *scale,
+                  const eng_tensor *bias, eng_tensor *y);
 
 /* Softmax on float along axis (normalized); legacy (opset < 13) treats the
  * input as 2-D [prod(dims < axis), prod(dims >= axis)]. Numerically stable

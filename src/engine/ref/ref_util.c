@@ -5,6 +5,8 @@
 
 #include "rouse/err.h"
 
+#define REF_SQRT1_2 0.70710678118654752440 /* 1 / sqrt(2) */
+
 int ref_bcast_strides(int rank, const int64_t *shape, int out_rank, const int64_t *out_shape,
                       int64_t *strides)
 {
@@ -116,6 +118,7 @@ bool ref_act_supported(eng_op op)
     case ENG_OP_TANH:
     case ENG_OP_ERF:
     case ENG_OP_SQRT:
+    case ENG_OP_GELU:
         return true;
     default:
         return false;
@@ -150,6 +153,8 @@ float ref_act_f32(eng_op op, float alpha, float beta, float x)
         return erff(x);
     case ENG_OP_SQRT:
         return sqrtf(x); /* NaN for x < 0, as ONNX says */
+    case ENG_OP_GELU:
+        return (float)(0.5 * (double)x * (1.0 + erf((double)x * REF_SQRT1_2)));
     default:
         return x;
     }
@@ -179,6 +184,8 @@ double ref_act_f64(eng_op op, double alpha, double beta, double x)
         return erf(x);
     case ENG_OP_SQRT:
         return sqrt(x);
+    case ENG_OP_GELU:
+        return 0.5 * x * (1.0 + erf(x * REF_SQRT1_2));
     default:
         return x;
     }

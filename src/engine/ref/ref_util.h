@@ -57,7 +57,8 @@ int64_t ref_window_out_dim(int64_t in, int64_t kernel, int64_t stride, int64_t d
 void ref_window_taps(const ref_window *w, int d, int64_t o, int64_t *k_lo, int64_t *k_hi);
 
 /* Scalar activation f(x) for RELU, CLIP (alpha = min, beta = max),
- * LEAKY_RELU (alpha), SIGMOID, TANH, ERF and SQRT, in float and double. Any other op
+ * LEAKY_RELU (alpha), SIGMOID, TANH, ERF, SQRT and GELU (exact, with erf;
+ * computed in double), in float and double. Any other op
  * returns x unchanged; callers validate the op first. */
 float ref_act_f32(eng_op op, float alpha, float beta, float x);
 double ref_act_f64(eng_op op, double alpha, double beta, double x);

@@ -53,9 +53,11 @@ static int64_t numel(int rank, const int64_t *d)
 }
 
 /* Runs the model with both kernel sets on input x and compares output 0.
- * Returns the session stats of the optimized run. */
-static rouse_session_stats run_both(rouse_buf *model, const char *in_name, int rank,
-                                    const int64_t *dims, const float *x, int threads)
+ * Returns the session stats of the optimized run; with ref_out, also a copy
+ * of the reference output (owned: free()). */
+static rouse_session_stats run_both_copy(rouse_buf *model, const char *in_name, int rank,
+                                         const int64_t *dims, const float *x, int threads,
+                                         float **ref_out)
 {
     rouse_errbuf eb;
     rouse_model *m;
@@ -83,12 +85,23 @@ static rouse_session_stats run_both(rouse_buf *model, const char *in_name, int r
         if (!(fabsf(pa[i] - pb[i]) <= tol))
             fail_msg("element %zu: optimized %g, reference %g", i, (double)pa[i], (double)pb[i]);
     }
+    if (ref_out) {
+        *ref_out = malloc(b.nbytes ? b.nbytes : 1);
+        assert_non_null(*ref_out);
+        memcpy(*ref_out, b.data, b.nbytes);
+    }
     rouse_session_stats st;
     assert_int_equal(rouse_session_get_stats(fast, &st), 0);
     rouse_session_destroy(fast);
     rouse_session_destroy(ref);
     rouse_model_destroy(m);
     return st;
+}
+
+static rouse_session_stats run_both(rouse_buf *model, const char *in_name, int rank,
+                                    const int64_t *dims, const float *x, int threads)
+{
+    return run_both_copy(model, in_name, rank, dims, x, threads, NULL);
 }
 
 typedef struct conv_case {
@@ -515,6 +528,445 @@ static void binary_broadcast_random(void **state)
     }
 }
 
+/* --- transformer blocks: LayerNorm, GELU, Softmax, attention ---------------------- */
+
+static void serialize(ob_model *m, rouse_buf *bytes)
+{
+    rouse_buf_init(bytes);
+    ob_serialize(m, bytes);
+    ob_model_free(m);
+}
+
+static void add_scalar(ob_model *m, const char *name, float v)
+{
+    ob_initializer(m, name, ROUSE_DT_FLOAT, 0, NULL, &v, sizeof(v));
+}
+
+static void add_vector(ob_model *m, const char *name, int64_t n)
+{
+    float *v = rand_floats(n);
+    ob_initializer(m, name, ROUSE_DT_FLOAT, 1, &n, v, sizeof(float) * (size_t)n);
+    free(v);
+}
+
+static ob_node *node1(ob_model *m, const char *op, const char *name, const char *a,
+                      const char *out)
+{
+    return ob_add_node(m, op, name, 1, (const char *[]){a}, 1, (const char *[]){out});
+}
+
+static ob_node *node2(ob_model *m, const char *op, const char *name, const char *a,
+                      const char *b, const char *out)
+{
+    return ob_add_node(m, op, name, 2, (const char *[]){a, b}, 1, (const char *[]){out});
+}
+
+/* How an exporter may spell LayerNorm, and the variants that must not fuse. */
+typedef struct ln_case {
+    bool mul_square;   /* d * d instead of Pow(d, 2) */
+    bool swap;         /* constants first in Add(eps) and Mul(scale) */
+    bool scale, bias;
+    int64_t axes1, axes2; /* ReduceMean axes (fuses when both are -1 / rank-1) */
+    float exponent;       /* Pow exponent (2 fuses) */
+    bool d_is_output;     /* x - mean is also a graph output: cannot vanish */
+} ln_case;
+
+/* x -> LayerNorm written out -> y (output 0). */
+static void build_layernorm(ob_model *m, const ln_case *c, const char *x, const char *y,
+                            int64_t last, const char *pfx)
+{
+    char n[16][48];
+    for (int i = 0; i < 16; i++)
+        snprintf(n[i], sizeof(n[i]), "%s%d", pfx, i);
+    ob_attr_ints(node1(m, "ReduceMean", n[0], x, n[1]), "axes", 1, &c->axes1);
+    node2(m, "Sub", n[2], x, n[1], n[3]); /* d = n3 */
+    if (c->mul_square) {
+        node2(m, "Mul", n[4], n[3], n[3], n[5]);
+    } else {
+        add_scalar(m, n[6], c->exponent);
+        node2(m, "Pow", n[4], n[3], n[6], n[5]);
+    }
+    ob_attr_ints(node1(m, "ReduceMean", n[7], n[5], n[8]), "axes", 1, &c->axes2);
+    add_scalar(m, n[9], 1e-5f);
+    node2(m, "Add", n[10], c->swap ? n[9] : n[8], c->swap ? n[8] : n[9], n[11]);
+    node1(m, "Sqrt", n[12], n[11], n[13]);
+    const char *div_out = c->scale || c->bias ? n[14] : y;
+    node2(m, "Div", n[15], n[3], n[13], div_out);
+    const char *cur = div_out;
+    char sname[64], bname[64], mo[64];
+    snprintf(sname, sizeof(sname), "%s_scale", pfx);
+    snprintf(bname, sizeof(bname), "%s_bias", pfx);
+    snprintf(mo, sizeof(mo), "%s_mul", pfx);
+    if (c->scale) {
+        add_vector(m, sname, last);
+        const char *o = c->bias ? mo : y;
+        node2(m, "Mul", sname, c->swap ? sname : cur, c->swap ? cur : sname, o);
+        cur = o;
+    }
+    if (c->bias) {
+        add_vector(m, bname, last);
+        node2(m, "Add", bname, cur, bname, y);
+    }
+    if (c->d_is_output) ob_output_any(m, n[3], ROUSE_DT_FLOAT);
+}
+
+/* LayerNorm over the last dim, computed here in double. */
+static void expect_layernorm(const float *x, int64_t rows, int64_t len, const float *scale,
+                             const float *bias, const float *got)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xs = x + r * len;
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < len; i++)
+            mean += xs[i];
+        mean /= (double)len;
+        for (int64_t i = 0; i < len; i++)
+            var += (xs[i] - mean) * (xs[i] - mean);
+        var /= (double)len;
+        for (int64_t i = 0; i < len; i++) {
+            double want = (xs[i] - mean) / sqrt(var + 1e-5);
+            if (scale) want *= scale[i];
+            if (bias) want += bias[i];
+            float tol = 1e-4f + 1e-3f * fabsf((float)want);
+            if (!(fabsf(got[r * len + i] - (float)want) <= tol))
+                fail_msg("row %lld element %lld: got %g, want %g", (long long)r, (long long)i,
+                         (double)got[r * len + i], want);
+        }
+    }
+}
+
+/* The written-out LayerNorm fuses into one step (oneDNN's layer
+ * normalization) whatever the operand order, with or without scale and
+ * bias, and computes what the formula says. */
+static void layernorm_fused_random(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 24; iter++) {
+        int rank = 1 + iter % 4;
+        int64_t xd[4];
+        for (int i = 0; i < rank; i++)
+            xd[i] = rand_int(1, 5);
+        xd[rank - 1] = rand_int(1, 70);
+        int64_t last = xd[rank - 1];
+        ln_case c = {.mul_square = iter % 5 == 1, .swap = iter % 2 == 1,
+                     .scale = iter % 4 != 3, .bias = iter % 4 < 2 || iter % 4 == 3,
+                     .axes1 = iter % 3 == 2 ? rank - 1 : -1, .exponent = 2.0f};
+        c.axes2 = c.axes1;
+        ob_model *m = ob_model_new(13);
+        ob_input(m, "x", ROUSE_DT_FLOAT, rank, xd);
+        /* Known scale and bias, to check the formula: rebuild them the same way. */
+        uint64_t seed = rng;
+        build_layernorm(m, &c, "x", "y", last, "ln");
+        ob_output_any(m, "y", ROUSE_DT_FLOAT);
+        rouse_buf bytes;
+        serialize(m, &bytes);
+        uint64_t after = rng;
+        rng = seed;
+        float *scale = c.scale ? rand_floats(last) : NULL;
+        float *bias = c.bias ? rand_floats(last) : NULL;
+        rng = after;
+        float *x = rand_floats(numel(rank, xd)), *y;
+        rouse_session_stats st = run_both_copy(&bytes, "x", rank, xd, x, 1, &y);
+        assert_int_equal(st.steps, 1);
+        assert_int_equal(st.dnnl_steps, rank > 1); /* oneDNN wants rank >= 2 */
+        expect_layernorm(x, numel(rank, xd) / last, last, scale, bias, y);
+        free(scale);
+        free(bias);
+        free(x);
+        free(y);
+        rouse_buf_fini(&bytes);
+    }
+}
+
+/* Graphs that look like LayerNorm but are not (another axis, other axes in
+ * the two means, another exponent, an intermediate that is an output) stay
+ * as written and still agree with the reference kernels. */
+static void layernorm_variants_not_fused(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 16; iter++) {
+        int64_t xd[3] = {rand_int(1, 3), rand_int(2, 6), rand_int(2, 20)};
+        ln_case c = {.scale = true, .bias = true, .axes1 = -1, .axes2 = -1, .exponent = 2.0f};
+        switch (iter % 4) {
+        case 0: c.axes1 = c.axes2 = -2; break;
+        case 1: c.axes2 = -2; break;
+        case 2: c.exponent = 4.0f; break;
+        case 3: c.d_is_output = true; break;
+        }
+        ob_model *m = ob_model_new(13);
+        ob_input(m, "x", ROUSE_DT_FLOAT, 3, xd);
+        build_layernorm(m, &c, "x", "y", xd[2], "ln");
+        rouse_buf bytes;
+        ob_output_any(m, "y", ROUSE_DT_FLOAT);
+        serialize(m, &bytes);
+        float *x = rand_floats(numel(3, xd));
+        rouse_session_stats st = run_both(&bytes, "x", 3, xd, x, 1);
+        assert_true(st.steps >= 6);
+        free(x);
+        rouse_buf_fini(&bytes);
+    }
+}
+
+/* x -> GELU written out in one of the exporters' orders -> y. order 3 uses
+ * x * (1/sqrt(2)); half != 0.5 makes a look-alike that must not fuse. */
+static void build_gelu(ob_model *m, int order, float half, const char *x, const char *y,
+                       const char *pfx)
+{
+    char n[12][48];
+    for (int i = 0; i < 12; i++)
+        snprintf(n[i], sizeof(n[i]), "%s%d", pfx, i);
+    if (order == 3) {
+        add_scalar(m, n[0], 0.70710678f);
+        node2(m, "Mul", n[1], n[0], x, n[2]);
+    } else {
+        add_scalar(m, n[0], 1.41421356f);
+        node2(m, "Div", n[1], x, n[0], n[2]);
+    }
+    node1(m, "Erf", n[3], n[2], n[4]);
+    add_scalar(m, n[5], 1.0f);
+    node2(m, "Add", n[6], n[5], n[4], n[7]); /* a = 1 + erf */
+    add_scalar(m, n[8], half);
+    switch (order) {
+    case 0:
+    case 3: /* (x * 0.5) * a */
+        node2(m, "Mul", n[9], x, n[8], n[10]);
+        node2(m, "Mul", n[11], n[10], n[7], y);
+        break;
+    case 1: /* (x * a) * 0.5 */
+        node2(m, "Mul", n[9], x, n[7], n[10]);
+        node2(m, "Mul", n[11], n[10], n[8], y);
+        break;
+    default: /* x * (a * 0.5) */
+        node2(m, "Mul", n[9], n[7], n[8], n[10]);
+        node2(m, "Mul", n[11], x, n[10], y);
+        break;
+    }
+}
+
+/* GELU fuses into one eltwise step, or into the MatMul (+ bias) before it;
+ * a look-alike with another constant does not fuse. */
+static void gelu_random(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 24; iter++) {
+        int rank = 1 + iter % 3, order = iter % 4;
+        bool after_matmul = iter % 8 >= 4 && rank >= 2, fake = iter % 6 == 5;
+        int64_t xd[3];
+        for (int i = 0; i < rank; i++)
+            xd[i] = rand_int(1, 9);
+        int64_t K = xd[rank - 1], N = rand_int(1, 40);
+        ob_model *m = ob_model_new(13);
+        ob_input(m, "x", ROUSE_DT_FLOAT, rank, xd);
+        const char *g_in = "x";
+        if (after_matmul) {
+            int64_t wd[2] = {K, N};
+            float *w = rand_floats(K * N);
+            ob_initializer(m, "w", ROUSE_DT_FLOAT, 2, wd, w, sizeof(float) * (size_t)(K * N));
+            free(w);
+            add_vector(m, "bias", N);
+            node2(m, "MatMul", "mm", "x", "w", "mm_out");
+            node2(m, "Add", "badd", "bias", "mm_out", "h");
+            g_in = "h";
+        }
+        build_gelu(m, order, fake ? 0.6f : 0.5f, g_in, "y", "g");
+        ob_output_any(m, "y", ROUSE_DT_FLOAT);
+        rouse_buf bytes;
+        serialize(m, &bytes);
+        float *x = rand_floats(numel(rank, xd)), *y;
+        for (int64_t i = 0; i < numel(rank, xd); i++)
+            x[i] *= 4.0f; /* reach both tails */
+        rouse_session_stats st = run_both_copy(&bytes, "x", rank, xd, x, 1, &y);
+        if (fake) {
+            assert_true(st.steps >= 5);
+        } else {
+            assert_int_equal(st.steps, 1);
+            assert_int_equal(st.dnnl_steps, 1);
+        }
+        if (!after_matmul) {
+            double half = fake ? 0.6 : 0.5;
+            for (int64_t i = 0; i < numel(rank, xd); i++) {
+                double want = half * x[i] * (1.0 + erf(x[i] / sqrt(2.0)));
+                float tol = 1e-4f + 1e-3f * fabsf((float)want);
+                if (!(fabsf(y[i] - (float)want) <= tol))
+                    fail_msg("element %lld: got %g, want %g", (long long)i, (double)y[i], want);
+            }
+        }
+        free(x);
+        free(y);
+        rouse_buf_fini(&bytes);
+    }
+}
+
+/* Softmax on any axis through oneDNN; the legacy form (opset 11) only on the
+ * last axis, where coercing to 2-D changes nothing. */
+static void softmax_random(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 24; iter++) {
+        int rank = 1 + iter % 4;
+        bool legacy = iter % 3 == 2;
+        int64_t xd[4];
+        for (int i = 0; i < rank; i++)
+            xd[i] = rand_int(1, 12);
+        int64_t axis = rand_int(-rank, rank - 1);
+        ob_model *m = ob_model_new(legacy ? 11 : 13);
+        ob_input(m, "x", ROUSE_DT_FLOAT, rank, xd);
+        ob_node *n = node1(m, "Softmax", "sm", "x", "y");
+        ob_attr_int(n, "axis", axis);
+        ob_output_any(m, "y", ROUSE_DT_FLOAT);
+        rouse_buf bytes;
+        serialize(m, &bytes);
+        float *x = rand_floats(numel(rank, xd));
+        for (int64_t i = 0; i < numel(rank, xd); i++)
+            x[i] *= 20.0f;
+        rouse_session_stats st = run_both(&bytes, "x", rank, xd, x, 1);
+        bool last = axis == rank - 1 || axis == -1;
+        assert_int_equal(st.dnnl_steps, !legacy || last);
+        free(x);
+        rouse_buf_fini(&bytes);
+    }
+}
+
+/* A Transpose of a value in the arena is a view with permuted strides; every
+ * kind of reader gets the right elements: oneDNN eltwise and binary kernels
+ * on the strided layout, a reference kernel and a graph output through a
+ * reorder to plain. */
+static void transpose_views_random(void **state)
+{
+    (void)state;
+    static const char *readers[4] = {"output", "Sigmoid", "Add", "ReduceMean"};
+    for (int iter = 0; iter < 24; iter++) {
+        int rank = 2 + iter % 3;
+        int64_t xd[4], perm[4];
+        for (int i = 0; i < rank; i++) {
+            xd[i] = rand_int(1, 7);
+            perm[i] = i;
+        }
+        for (int i = rank - 1; i > 0; i--) {
+            int j = rand_int(0, i);
+            int64_t t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        const char *reader = readers[iter % 4];
+        ob_model *m = ob_model_new(13);
+        ob_input(m, "x", ROUSE_DT_FLOAT, rank, xd);
+        node1(m, "Relu", "relu", "x", "r"); /* puts the value in the arena */
+        bool out_is_t = strcmp(reader, "output") == 0;
+        ob_attr_ints(node1(m, "Transpose", "tr", "r", out_is_t ? "y" : "t"), "perm", rank, perm);
+        if (strcmp(reader, "Sigmoid") == 0) {
+            node1(m, "Sigmoid", "sig", "t", "y");
+        } else if (strcmp(reader, "Add") == 0) {
+            node2(m, "Add", "add", "t", "t2", "y");
+            ob_attr_ints(node1(m, "Transpose", "tr2", "x", "t2"), "perm", rank, perm);
+        } else if (!out_is_t) {
+            int64_t ax = 0;
+            ob_attr_ints(node1(m, "ReduceMean", "rm", "t", "y"), "axes", 1, &ax);
+        }
+        ob_output_any(m, "y", ROUSE_DT_FLOAT);
+        rouse_buf bytes;
+        serialize(m, &bytes);
+        float *x = rand_floats(numel(rank, xd));
+        rouse_session_stats st = run_both(&bytes, "x", rank, xd, x, 1);
+        /* Only ReduceMean, and the Transpose of the graph input (not in the
+         * arena), run on reference kernels. */
+        assert_int_equal(st.ref_steps, iter % 4 >= 2);
+        free(x);
+        rouse_buf_fini(&bytes);
+    }
+}
+
+/* A Linear layer on h [B, S, E]: MatMul with a constant [E, N] plus bias. */
+static void add_linear(ob_model *m, const char *pfx, const char *in, int64_t e, int64_t n,
+                       const char *out)
+{
+    char w[48], b[48], mm[48], mmn[48], an[48];
+    snprintf(w, sizeof(w), "%s_w", pfx);
+    snprintf(b, sizeof(b), "%s_b", pfx);
+    snprintf(mm, sizeof(mm), "%s_mm", pfx);
+    snprintf(mmn, sizeof(mmn), "%s_mmn", pfx);
+    snprintf(an, sizeof(an), "%s_add", pfx);
+    int64_t wd[2] = {e, n};
+    float *wv = rand_floats(e * n);
+    for (int64_t i = 0; i < e * n; i++)
+        wv[i] *= 0.3f;
+    ob_initializer(m, w, ROUSE_DT_FLOAT, 2, wd, wv, sizeof(float) * (size_t)(e * n));
+    free(wv);
+    add_vector(m, b, n);
+    node2(m, "MatMul", mmn, in, w, mm);
+    node2(m, "Add", an, b, mm, out);
+}
+
+static void add_shape(ob_model *m, const char *name, int n, const int64_t *d)
+{
+    int64_t len = n;
+    ob_initializer(m, name, ROUSE_DT_INT64, 1, &len, d, sizeof(int64_t) * (size_t)n);
+}
+
+/* One BERT encoder layer as exporters write it: heads split by Reshape and
+ * Transpose, scaled scores plus a mask computed at run time, Softmax,
+ * heads merged, residual Adds, written-out LayerNorm and GELU. The plan
+ * must need no reference kernel except the mask's ReduceMean and no
+ * reorder, and agree with the reference kernels. */
+static void attention_layer_random(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 8; iter++) {
+        int64_t B = rand_int(1, 2), S = rand_int(1, 20), H = rand_int(1, 3), D = rand_int(1, 17);
+        int64_t E = H * D, F = rand_int(1, 50);
+        int64_t hd[3] = {B, S, E};
+        ob_model *m = ob_model_new(13);
+        ob_input(m, "h", ROUSE_DT_FLOAT, 3, hd);
+        int64_t split[4] = {B, S, H, D}, merged[3] = {B, S, E}, maskd[4] = {B, 1, 1, S};
+        add_shape(m, "split", 4, split);
+        add_shape(m, "merged", 3, merged);
+        add_shape(m, "maskd", 4, maskd);
+        int64_t p_qv[4] = {0, 2, 1, 3}, p_k[4] = {0, 2, 3, 1};
+        add_linear(m, "q", "h", E, E, "q");
+        add_linear(m, "k", "h", E, E, "k");
+        add_linear(m, "v", "h", E, E, "v");
+        node2(m, "Reshape", "qr", "q", "split", "q4");
+        node2(m, "Reshape", "kr", "k", "split", "k4");
+        node2(m, "Reshape", "vr", "v", "split", "v4");
+        ob_attr_ints(node1(m, "Transpose", "qt", "q4", "qh"), "perm", 4, p_qv);
+        ob_attr_ints(node1(m, "Transpose", "kt", "k4", "kh"), "perm", 4, p_k);
+        ob_attr_ints(node1(m, "Transpose", "vt", "v4", "vh"), "perm", 4, p_qv);
+        node2(m, "MatMul", "scores", "qh", "kh", "s0");
+        add_scalar(m, "sqrt_d", sqrtf((float)D));
+        node2(m, "Div", "scale", "s0", "sqrt_d", "s1");
+        /* A mask that depends on the input: [B, S, 1] -> [B, 1, 1, S]. */
+        int64_t ax = 2;
+        ob_attr_ints(node1(m, "ReduceMean", "mrm", "h", "mr"), "axes", 1, &ax);
+        node2(m, "Reshape", "mrs", "mr", "maskd", "mask");
+        node2(m, "Add", "masked", "s1", "mask", "s2");
+        ob_attr_int(node1(m, "Softmax", "sm", "s2", "p"), "axis", -1);
+        node2(m, "MatMul", "ctx", "p", "vh", "c4");
+        ob_attr_ints(node1(m, "Transpose", "ct", "c4", "ct4"), "perm", 4, p_qv);
+        node2(m, "Reshape", "cr", "ct4", "merged", "c");
+        add_linear(m, "o", "c", E, E, "o");
+        node2(m, "Add", "res1", "h", "o", "r1");
+        ln_case ln = {.scale = true, .bias = true, .axes1 = -1, .axes2 = -1, .exponent = 2.0f};
+        build_layernorm(m, &ln, "r1", "n1", E, "ln1");
+        add_linear(m, "f1", "n1", E, F, "f1");
+        build_gelu(m, iter % 4, 0.5f, "f1", "g", "gelu");
+        add_linear(m, "f2", "g", F, E, "f2");
+        node2(m, "Add", "res2", "n1", "f2", "r2");
+        build_layernorm(m, &ln, "r2", "y", E, "ln2");
+        ob_output_any(m, "y", ROUSE_DT_FLOAT);
+        rouse_buf bytes;
+        serialize(m, &bytes);
+        float *x = rand_floats(numel(3, hd));
+        rouse_session_stats st = run_both(&bytes, "h", 3, hd, x, 1 + iter % 2);
+        assert_int_equal(st.ref_steps, 1);
+        assert_int_equal(st.reorders, 0);
+        /* Q, K, V, scores (+scale, +mask), softmax, context, output (+residual),
+         * LayerNorm, FFN in (+GELU), FFN out (+residual), LayerNorm. */
+        assert_int_equal(st.dnnl_steps, 11);
+        free(x);
+        rouse_buf_fini(&bytes);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -526,6 +978,12 @@ int main(void)
         cmocka_unit_test(matmul_const_random),
         cmocka_unit_test(matmul_batched_random),
         cmocka_unit_test(binary_broadcast_random),
+        cmocka_unit_test(layernorm_fused_random),
+        cmocka_unit_test(layernorm_variants_not_fused),
+        cmocka_unit_test(gelu_random),
+        cmocka_unit_test(softmax_random),
+        cmocka_unit_test(transpose_views_random),
+        cmocka_unit_test(attention_layer_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
