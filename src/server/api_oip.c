@@ -1,8 +1,9 @@
 /*
  * Open Inference Protocol v2 endpoints: health, server and model metadata,
  * readiness and inference with version routing. Inference bodies are never
- * parsed here: the memfd that received the body goes to an instance, which
- * decodes it and encodes the response (worker/instance.c).
+ * parsed here: the bytes received go to an instance (through its shared
+ * region, or the memfd they spilled into), which decodes them and encodes
+ * the response (worker/instance.c).
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -74,33 +75,39 @@ static int model_meta(http_req *req)
     int64_t *versions = calloc((size_t)f.n_versions + 1, sizeof(int64_t));
     for (int i = 0; versions && i < f.n_versions; i++)
         versions[i] = f.versions[i].version;
-    int fd = -1;
-    if (versions)
-        rc = ipc_memfd_from(versions, (size_t)f.n_versions * sizeof(int64_t), &fd, &eb);
-    else
-        rc = rouse_err_set(&eb, ROUSE_ENOMEM, "out of memory");
     uint64_t len = (uint64_t)f.n_versions * sizeof(int64_t);
-    free(versions);
     store_function_fini(&f);
-    if (rc < 0) {
-        http_reply_error(req, 500, "%s", eb.msg);
+    if (!versions) {
+        http_reply_error(req, 500, "out of memory");
         return 0;
     }
-    return pool_submit(s, req, req->r.name, version, IPC_META, fd, len, -1) == 0 ? 1 : 0;
+    return pool_submit(s, req, req->r.name, version, IPC_META, (char *)versions, -1, len, -1) == 0
+               ? 1
+               : 0;
 }
 
 static int infer(http_req *req)
 {
     int64_t version;
     if (resolve(req, &version) < 0) return 0;
-    if (req->body_len == 0 || req->body_fd < 0) {
+    if (req->body_len == 0) {
         http_reply_error(req, 400, "empty request body: expected an inference request");
         req->reply.version = version;
         return 0;
     }
+    /* The call owns the body from here: in memory, or spilled to a memfd. */
     int fd = req->body_fd;
-    req->body_fd = -1; /* the call owns it now */
-    return pool_submit(req->srv, req, req->r.name, version, IPC_INFER, fd, req->body_len,
+    req->body_fd = -1;
+    char *body = NULL;
+    if (fd < 0) {
+        size_t len;
+        body = rouse_buf_detach(&req->body, &len);
+        if (!body) {
+            http_reply_error(req, 500, "out of memory");
+            return 0;
+        }
+    }
+    return pool_submit(req->srv, req, req->r.name, version, IPC_INFER, body, fd, req->body_len,
                        req->json_len) == 0
                ? 1
                : 0;

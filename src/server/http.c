@@ -237,11 +237,14 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
     req->body_limit = req->sink == BODY_BLOB ? srv->opts.max_blob_bytes : srv->opts.max_body_bytes;
     uint64_t declared;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-    if (parse_u64(cl, &declared) && declared > req->body_limit) {
+    bool have_length = parse_u64(cl, &declared);
+    if (have_length && declared > req->body_limit) {
         req->early_error = true;
         http_reply_error(req, 413,
                          "request body of %" PRIu64 " bytes exceeds the limit of %" PRIu64 " bytes",
                          declared, req->body_limit);
+    } else if (have_length && req->sink == BODY_INSTANCE && declared <= REGION_MAX_BYTES) {
+        rouse_buf_reserve(&req->body, (size_t)declared); /* one allocation for the body */
     }
     const char *ihcl = http_req_header(req, "Inference-Header-Content-Length");
     if (ihcl) {
@@ -276,8 +279,18 @@ static void req_body(http_req *req, const char *data, size_t len)
     case BODY_BUF:
         rc = rouse_buf_append(&req->body, data, len);
         break;
-    case BODY_MEMFD:
-        if (req->body_fd < 0) rc = ipc_memfd_create("rouse-request", &req->body_fd, &eb);
+    case BODY_INSTANCE:
+        if (req->body_fd < 0 && req->body_len <= REGION_MAX_BYTES) {
+            rc = rouse_buf_append(&req->body, data, len);
+            break;
+        }
+        /* Too big for a shared region: spill into a memfd of its own. */
+        if (req->body_fd < 0) {
+            rc = ipc_memfd_create("rouse-request", &req->body_fd, &eb);
+            if (rc == 0) rc = ipc_memfd_write(req->body_fd, req->body.data, req->body.len, &eb);
+            rouse_buf_fini(&req->body);
+            rouse_buf_init(&req->body);
+        }
         if (rc == 0) rc = ipc_memfd_write(req->body_fd, data, len, &eb);
         break;
     case BODY_BLOB:

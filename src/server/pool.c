@@ -57,14 +57,22 @@ static void pump(server *s, vpool *vp);
 
 /* --- calls ----------------------------------------------------------------- */
 
+static void call_free(call *c)
+{
+    if (c->body_fd >= 0) close(c->body_fd);
+    free(c->body);
+    free(c);
+}
+
+/* Ends a call; takes res->fd and res->body. */
 static void call_end(server *s, call *c, const call_result *res)
 {
     (void)s;
     http_req *req = c->req;
     if (!req) { /* the client went away: nobody to answer */
         if (res->fd >= 0) close(res->fd);
-        if (c->body_fd >= 0) close(c->body_fd);
-        free(c);
+        free(res->body);
+        call_free(c);
         return;
     }
     req->pending = NULL;
@@ -81,7 +89,9 @@ static void call_end(server *s, call *c, const call_result *res)
                  res->content_type && res->content_type[0] ? res->content_type
                                                            : "application/json");
         r->fd = res->fd;
-        r->fd_len = res->len;
+        r->fd_len = res->fd >= 0 ? res->len : 0;
+        r->body = res->body;
+        r->len = res->body ? res->len : 0;
         r->json_len = res->json_len;
         req->have_reply = true;
     }
@@ -89,9 +99,8 @@ static void call_end(server *s, call *c, const call_result *res)
     if (res->status == 429) req->reply.retry_after = 1;
     if (res->start) snprintf(req->reply.start, sizeof(req->reply.start), "%s", res->start);
     if (res->timing) snprintf(req->reply.timing, sizeof(req->reply.timing), "%s", res->timing);
-    if (c->body_fd >= 0) close(c->body_fd);
     http_req_resume(req);
-    free(c);
+    call_free(c);
 }
 
 static void call_fail(server *s, call *c, int status, const char *fmt, ...)
@@ -200,6 +209,13 @@ static void requeue(vpool *vp, call *list)
     }
 }
 
+static void inst_free(instance *inst)
+{
+    ipc_region_unmap(inst->region, inst->region_size);
+    if (inst->region_fd >= 0) close(inst->region_fd);
+    free(inst);
+}
+
 static instance *inst_new(server *s, vpool *vp, int sock)
 {
     instance *inst = calloc(1, sizeof(*inst));
@@ -209,6 +225,7 @@ static instance *inst_new(server *s, vpool *vp, int sock)
     inst->vp = vp;
     inst->sock = sock;
     inst->peer_fd = -1;
+    inst->region_fd = -1;
     inst->state = INST_STARTING;
     inst->started_ns = rouse_now_ns();
     fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
@@ -317,6 +334,54 @@ static void stop_instance(server *s, instance *inst, const char *why)
     inst_close_socket(s, inst);
 }
 
+/* Makes inst's region hold at least `need` bytes: a new, bigger one replaces
+ * it (sent with the next request that uses it). */
+static int region_fit(instance *inst, uint64_t need, rouse_errbuf *eb)
+{
+    if (inst->region && need <= inst->region_size) return 0;
+    uint64_t size = REGION_MIN_BYTES;
+    while (size < need)
+        size *= 2;
+    int fd;
+    void *map;
+    int rc = ipc_region_create(size, &fd, &map, eb);
+    if (rc < 0) return rc;
+    ipc_region_unmap(inst->region, inst->region_size);
+    if (inst->region_fd >= 0) close(inst->region_fd);
+    inst->region = map;
+    inst->region_size = size;
+    inst->region_fd = fd;
+    return 0;
+}
+
+/* Puts c's body where inst will read it: into the shared region when the
+ * region is free and the body (and the biggest reply seen) fits under
+ * REGION_MAX_BYTES, else into a memfd of its own. Sets m's flags and the
+ * descriptor to pass (-1 for none). */
+static int place_body(instance *inst, call *c, ipc_msg *m, int *pass_fd, rouse_errbuf *eb)
+{
+    *pass_fd = c->body_fd;
+    if (!c->body) return 0; /* spilled into a memfd, or no body */
+    uint64_t need = c->body_len > inst->reply_hint ? c->body_len : inst->reply_hint;
+    if (!inst->region_call && need <= REGION_MAX_BYTES && region_fit(inst, need, eb) == 0) {
+        if (c->body_len > 0) memcpy(inst->region, c->body, c->body_len);
+        m->flags |= IPC_F_IN_REGION;
+        if (inst->region_fd >= 0) {
+            m->flags |= IPC_F_REGION;
+            m->region_size = inst->region_size;
+            *pass_fd = inst->region_fd;
+        }
+        inst->region_call = c;
+        return 0;
+    }
+    if (c->body_fd < 0) {
+        int rc = ipc_memfd_from(c->body, c->body_len, &c->body_fd, eb);
+        if (rc < 0) return rc;
+    }
+    *pass_fd = c->body_fd;
+    return 0;
+}
+
 /* Sends c to inst; on failure the instance is broken: kill it and requeue. */
 static void dispatch(server *s, instance *inst, call *c)
 {
@@ -327,6 +392,12 @@ static void dispatch(server *s, instance *inst, call *c)
     m.json_len = c->json_len;
     m.body_len = c->body_len;
     m.version = c->version;
+    int fd;
+    if (place_body(inst, c, &m, &fd, &eb) < 0) {
+        /* Nothing was sent: the instance is fine, the request cannot go. */
+        call_fail(s, c, 500, "%s", eb.msg);
+        return;
+    }
     c->inst = inst;
     c->next = NULL;
     c->dispatch_ns = rouse_now_ns();
@@ -338,7 +409,12 @@ static void dispatch(server *s, instance *inst, call *c)
         inst->inflight = c;
     inst->inflight_tail = c;
     inst->n_inflight++;
-    if (ipc_send(inst->sock, &m, c->body_fd, &eb) < 0) {
+    int rc = ipc_send(inst->sock, &m, fd, &eb);
+    if (m.flags & IPC_F_REGION) { /* the instance has its own descriptor now */
+        close(inst->region_fd);
+        inst->region_fd = -1;
+    }
+    if (rc < 0) {
         vpool *vp = inst->vp;
         kill_instance(s, inst, eb.msg);
         call *list = inst_take_inflight(inst);
@@ -551,8 +627,8 @@ static int make_pool(server *s, const char *name, int64_t version, vpool **out, 
     return 0;
 }
 
-int pool_submit(server *s, http_req *req, const char *name, int64_t version, int type, int body_fd,
-                uint64_t body_len, int64_t json_len)
+int pool_submit(server *s, http_req *req, const char *name, int64_t version, int type, char *body,
+                int body_fd, uint64_t body_len, int64_t json_len)
 {
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
@@ -560,6 +636,7 @@ int pool_submit(server *s, http_req *req, const char *name, int64_t version, int
     int rc;
     if (!vp && (rc = make_pool(s, name, version, &vp, &eb)) < 0) {
         if (body_fd >= 0) close(body_fd);
+        free(body);
         http_reply_error(req, http_status_of(rc), "%s", eb.msg);
         return rc;
     }
@@ -569,6 +646,7 @@ int pool_submit(server *s, http_req *req, const char *name, int64_t version, int
     pool_decision d = pool_decide(&v);
     if (d == POOL_REJECT) {
         if (body_fd >= 0) close(body_fd);
+        free(body);
         http_reply_error(req, 429,
                          "function %s version %" PRId64 " is overloaded (%d requests waiting)",
                          name, version, vp->n_queued);
@@ -579,6 +657,7 @@ int pool_submit(server *s, http_req *req, const char *name, int64_t version, int
     call *c = calloc(1, sizeof(*c));
     if (!c) {
         if (body_fd >= 0) close(body_fd);
+        free(body);
         http_reply_error(req, 500, "out of memory");
         return ROUSE_ENOMEM;
     }
@@ -586,6 +665,7 @@ int pool_submit(server *s, http_req *req, const char *name, int64_t version, int
     c->vp = vp;
     c->id = s->next_call_id++;
     c->type = type;
+    c->body = body;
     c->body_fd = body_fd;
     c->body_len = body_len;
     c->json_len = json_len;
@@ -620,8 +700,7 @@ bool pool_cancel(server *s, http_req *req)
         vp->n_queued--;
         break;
     }
-    if (c->body_fd >= 0) close(c->body_fd);
-    free(c);
+    call_free(c);
     return true;
 }
 
@@ -764,7 +843,7 @@ void pool_collect(server *s)
 {
     while (s->dead) {
         instance *n = s->dead->next;
-        free(s->dead);
+        inst_free(s->dead);
         s->dead = n;
     }
 }
@@ -938,6 +1017,27 @@ static void on_reply(server *s, instance *inst, const ipc_msg *m, int *fd)
                        .start = cold ? kind_name(inst->kind) : "warm",
                        .timing = timing};
     *fd = -1;
+    /* The reply gives the region back. A reply in it is copied out now: the
+     * next request may be written there as soon as this returns. */
+    bool lent = inst->region_call == c;
+    if (lent) inst->region_call = NULL;
+    if (m->flags & IPC_F_IN_REGION) {
+        char *body = NULL;
+        if (lent && m->body_len <= inst->region_size && (body = malloc(m->body_len + 1))) {
+            memcpy(body, inst->region, m->body_len);
+            res.body = body;
+        } else {
+            res.error = !lent || m->body_len > inst->region_size
+                            ? "the instance sent a reply outside its shared region"
+                            : "out of memory";
+            res.status = 500;
+        }
+        if (res.fd >= 0) close(res.fd);
+        res.fd = -1;
+    } else if (lent && m->body_len > inst->region_size && m->body_len > inst->reply_hint &&
+               m->body_len <= REGION_MAX_BYTES) {
+        inst->reply_hint = m->body_len; /* the next region holds replies this big */
+    }
     vpool *vp = c->vp;
     call_end(s, c, &res);
     if (maybe_yield(s, inst))
@@ -1285,7 +1385,7 @@ void pool_stop_all(server *s)
         inst->peer_fd = -1;
         if (inst->pid <= 0) { /* no process serve knows of */
             *p = inst->next;
-            free(inst);
+            inst_free(inst);
             continue;
         }
         p = &inst->next;
@@ -1301,7 +1401,7 @@ void pool_stop_all(server *s)
                 inst = inst->next;
             if (inst) {
                 unlink_instance(s, inst);
-                free(inst);
+                inst_free(inst);
             }
             continue;
         }
@@ -1315,7 +1415,7 @@ void pool_stop_all(server *s)
     }
     while (s->instances) {
         instance *n = s->instances->next;
-        free(s->instances);
+        inst_free(s->instances);
         s->instances = n;
     }
     pool_collect(s);

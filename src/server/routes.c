@@ -127,7 +127,7 @@ body_sink route_sink(route_id id)
 {
     switch (id) {
     case R_INFER:
-        return BODY_MEMFD;
+        return BODY_INSTANCE;
     case R_BLOB_POST:
         return BODY_BLOB;
     default:

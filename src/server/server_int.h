@@ -71,7 +71,19 @@ typedef enum route_id {
     R_NOT_ALLOWED, /* a known path with another method: 405 */
 } route_id;
 
-typedef enum body_sink { BODY_NONE, BODY_BUF, BODY_MEMFD, BODY_BLOB } body_sink;
+/* Where a request body goes while it arrives. BODY_INSTANCE (bodies that an
+ * instance will decode) stays in memory up to REGION_MAX_BYTES, so that
+ * dispatch copies it into the instance's shared region, and spills into a
+ * memfd past that (passed to the instance as is). */
+typedef enum body_sink { BODY_NONE, BODY_BUF, BODY_INSTANCE, BODY_BLOB } body_sink;
+
+/* Shared regions between serve and an instance (worker/ipc.h) start at
+ * REGION_MIN_BYTES (pages are only allocated when touched) and grow to the
+ * next power of two that holds a body or a reply, up to REGION_MAX_BYTES;
+ * bigger bodies and replies travel in memfds of their own, whose per-request
+ * cost is small next to their size. */
+#define REGION_MIN_BYTES (1u << 20)
+#define REGION_MAX_BYTES (32u << 20)
 
 typedef struct route {
     route_id id;
@@ -89,8 +101,8 @@ struct http_req {
     char method[8];
     route r;
     body_sink sink;
-    rouse_buf body;    /* BODY_BUF */
-    int body_fd;       /* BODY_MEMFD, -1 until the first byte */
+    rouse_buf body;    /* BODY_BUF, BODY_INSTANCE until it spills */
+    int body_fd;       /* BODY_INSTANCE past REGION_MAX_BYTES, else -1 */
     uint64_t body_len; /* bytes received so far */
     uint64_t body_limit;
     blob_writer *blob; /* BODY_BLOB */
@@ -151,7 +163,8 @@ typedef enum inst_state {
 typedef struct call_result {
     int status;
     const char *content_type;
-    int fd; /* body memfd (ownership passes to the callee) or -1 */
+    int fd;     /* body memfd (ownership passes to the callee) or -1 */
+    char *body; /* or a malloc'd body (ownership passes to the callee), or NULL */
     uint64_t len;
     int64_t json_len;
     const char *error;  /* a serve-side error message (fd is -1 then) */
@@ -163,8 +176,9 @@ struct call {
     http_req *req;
     vpool *vp;
     uint64_t id;
-    int type; /* IPC_INFER / IPC_META */
-    int body_fd;
+    int type;    /* IPC_INFER / IPC_META */
+    char *body;  /* malloc'd body, copied into the region at dispatch, or NULL */
+    int body_fd; /* the body in a memfd (spilled, or made when the region was busy), or -1 */
     uint64_t body_len;
     int64_t json_len;
     uint64_t deadline_ns;
@@ -204,6 +218,14 @@ struct instance {
     start_kind kind;
     bool served_first;
     bool dead; /* settled and unlinked: freed at the end of the loop iteration */
+    /* The shared region (worker/ipc.h), mapped read-write; NULL until the
+     * first request that fits. region_fd is kept only until the instance has
+     * been sent it. region_call is the call it is lent to, or NULL. */
+    void *region;
+    uint64_t region_size;
+    int region_fd;
+    const call *region_call;
+    uint64_t reply_hint; /* the largest reply that did not fit the region */
     instance *next;
 };
 
@@ -236,11 +258,12 @@ struct vpool {
 };
 
 /* Submits an IPC_INFER or IPC_META call for req to version `version` of
- * function `name`. Takes body_fd (closed when the call ends). 0: the reply
- * comes later through the call's completion (req->reply, resumed); < 0: req
- * has an error reply set now. */
-int pool_submit(server *s, http_req *req, const char *name, int64_t version, int type, int body_fd,
-                uint64_t body_len, int64_t json_len);
+ * function `name`, whose body_len bytes are either `body` (malloc'd) or in
+ * body_fd (a memfd); takes both (freed or closed when the call ends). 0: the
+ * reply comes later through the call's completion (req->reply, resumed);
+ * < 0: req has an error reply set now. */
+int pool_submit(server *s, http_req *req, const char *name, int64_t version, int type, char *body,
+                int body_fd, uint64_t body_len, int64_t json_len);
 /* Starts a validator process loading model_path for req (PUT /v1/functions);
  * completion calls api_admin_validated. 0 or < 0 with eb set. */
 int pool_validate(server *s, http_req *req, const char *model_path, rouse_errbuf *eb);

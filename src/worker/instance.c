@@ -1,12 +1,16 @@
 /*
  * The instance main loop (see instance.h). Invariants: exactly one reply per
  * request, in order; per-request memory lives in one arena reset between
- * requests; every error becomes a JSON {"error": ...} reply.
+ * requests; every error becomes a JSON {"error": ...} reply. The shared
+ * region (ipc.h) is mapped once and kept until serve passes a bigger one;
+ * it is written only while serve has lent it to the request being answered,
+ * and only after that request's body is no longer read.
  */
 #include "worker/instance.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,29 +83,91 @@ int worker_send_error(int sock, int type, uint64_t id, int status, const char *m
     return rc;
 }
 
-static int send_reply(int sock, ipc_type type, uint64_t id, int status, const char *content_type,
+/* The shared region as this instance has it mapped, and whether serve lent
+ * it to the request being handled. */
+typedef struct region {
+    void *map;
+    uint64_t size;
+    bool lent;
+} region;
+
+/* Replies through the region when it is lent and the body fits, else
+ * through a memfd of its own. */
+static int send_reply(int sock, const region *rg, uint64_t id, int status, const char *content_type,
                       const void *body, size_t len, int64_t json_len, uint64_t t0)
 {
-    uint64_t dur[3] = {rouse_now_ns() - t0, 0, 0};
-    return worker_send_reply(sock, type, id, status, content_type, body, len, json_len, dur);
+    uint64_t dur[3] = {t0 ? rouse_now_ns() - t0 : 0, 0, 0};
+    if (!rg->lent || len > rg->size)
+        return worker_send_reply(sock, IPC_REPLY, id, status, content_type, body, len, json_len,
+                                 t0 ? dur : NULL);
+    if (len > 0) memcpy(rg->map, body, len);
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    ipc_msg m;
+    ipc_msg_init(&m, IPC_REPLY, id);
+    m.status = status;
+    m.pid = (uint32_t)getpid();
+    m.json_len = json_len;
+    m.body_len = len;
+    m.flags = IPC_F_IN_REGION;
+    if (t0) memcpy(m.dur_ns, dur, sizeof(m.dur_ns));
+    snprintf(m.content_type, sizeof(m.content_type), "%s", content_type);
+    int rc = ipc_send(sock, &m, -1, &eb);
+    if (rc < 0) LOG_ERROR(MOD, "%s", eb.msg);
+    return rc;
 }
 
-static int send_error(int sock, ipc_type type, uint64_t id, int status, const char *msg)
+static int send_error(int sock, const region *rg, uint64_t id, int status, const char *msg)
 {
-    return worker_send_error(sock, type, id, status, msg);
+    if (!rg->lent) return worker_send_error(sock, IPC_REPLY, id, status, msg);
+    rouse_buf b;
+    rouse_buf_init(&b);
+    int rc = rouse_buf_append_str(&b, "{\"error\":");
+    if (rc == 0) rc = json_write_string(&b, msg, strlen(msg));
+    if (rc == 0) rc = rouse_buf_append_str(&b, "}");
+    if (rc == 0) rc = send_reply(sock, rg, id, status, "application/json", b.data, b.len, -1, 0);
+    rouse_buf_fini(&b);
+    return rc;
+}
+
+/* Takes a region passed with the request (replacing the old one) and finds
+ * the body: in the region or in a memfd of its own. */
+static int request_body(const ipc_msg *req, int body_fd, region *rg, const void **body,
+                        rouse_errbuf *eb)
+{
+    *body = NULL;
+    rg->lent = false;
+    if (req->flags & IPC_F_REGION) {
+        void *map;
+        int rc = ipc_region_map(body_fd, req->region_size, &map, eb);
+        if (rc < 0) return rc;
+        ipc_region_unmap(rg->map, rg->size);
+        rg->map = map;
+        rg->size = req->region_size;
+    }
+    if (!(req->flags & IPC_F_IN_REGION)) return ipc_map(body_fd, req->body_len, body, eb);
+    if (!rg->map || req->body_len > rg->size)
+        return rouse_err_set(eb, ROUSE_EFORMAT,
+                             "request body of %llu bytes is not in the shared region",
+                             (unsigned long long)req->body_len);
+    rg->lent = true;
+    *body = rg->map;
+    return 0;
 }
 
 /* Handles one request; the reply (success or error) is already sent when it
  * returns 0. A negative return means the socket failed. */
-static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body_fd, rouse_model *m,
-                  rouse_session *s, rouse_arena *arena, rouse_buf *out)
+static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body_fd, region *rg,
+                  rouse_model *m, rouse_session *s, rouse_arena *arena, rouse_buf *out)
 {
     uint64_t t0 = rouse_now_ns();
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     const void *body = NULL;
-    int rc = ipc_map(body_fd, req->body_len, &body, &eb);
-    if (rc < 0) return send_error(sock, IPC_REPLY, req->id, 500, eb.msg);
+    int rc = request_body(req, body_fd, rg, &body, &eb);
+    if (rc < 0) return send_error(sock, rg, req->id, 500, eb.msg);
+    /* A body of its own is unmapped once done with; the region stays. */
+    const void *own = rg->lent ? NULL : body;
     rouse_arena_reset(arena);
     rouse_buf_clear(out);
     if (req->type == IPC_META) {
@@ -109,14 +175,13 @@ static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body
         int64_t *versions = rouse_arena_calloc(arena, (size_t)n + 1, sizeof(int64_t), 8);
         if (versions && n > 0) memcpy(versions, body, (size_t)n * sizeof(int64_t));
         rc = versions ? oip_model_metadata(m, o->name, versions, n, out) : ROUSE_ENOMEM;
-        ipc_unmap(body, req->body_len);
-        if (rc < 0) return send_error(sock, IPC_REPLY, req->id, 500, rouse_strerror(rc));
-        return send_reply(sock, IPC_REPLY, req->id, 200, "application/json", out->data, out->len,
-                          -1, t0);
+        ipc_unmap(own, req->body_len);
+        if (rc < 0) return send_error(sock, rg, req->id, 500, rouse_strerror(rc));
+        return send_reply(sock, rg, req->id, 200, "application/json", out->data, out->len, -1, t0);
     }
     if (req->type != IPC_INFER) {
-        ipc_unmap(body, req->body_len);
-        return send_error(sock, IPC_REPLY, req->id, 500, "unknown request type");
+        ipc_unmap(own, req->body_len);
+        return send_error(sock, rg, req->id, 500, "unknown request type");
     }
     oip_request oreq;
     memset(&oreq, 0, sizeof(oreq));
@@ -130,14 +195,13 @@ static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body
     if ((rc = oip_encode_response(&oreq, o->name, req->version > 0 ? ver : o->version, m, s, out,
                                   &json_len, &eb)) < 0)
         goto out_error;
-    ipc_unmap(body, req->body_len);
-    return send_reply(sock, IPC_REPLY, req->id, 200,
+    ipc_unmap(own, req->body_len);
+    return send_reply(sock, rg, req->id, 200,
                       json_len >= 0 ? "application/octet-stream" : "application/json", out->data,
                       out->len, json_len, t0);
 out_error:
-    ipc_unmap(body, req->body_len);
-    return send_error(sock, IPC_REPLY, req->id, status_of(rc),
-                      eb.msg[0] ? eb.msg : rouse_strerror(rc));
+    ipc_unmap(own, req->body_len);
+    return send_error(sock, rg, req->id, status_of(rc), eb.msg[0] ? eb.msg : rouse_strerror(rc));
 }
 
 int instance_main(const instance_opts *o)
@@ -163,7 +227,7 @@ int instance_main(const instance_opts *o)
         const char *msg = eb.msg[0] ? eb.msg : rouse_strerror(rc);
         size_t pl = strlen(o->model_path);
         if (strncmp(msg, o->model_path, pl) == 0 && strncmp(msg + pl, ": ", 2) == 0) msg += pl + 2;
-        send_error(sock, IPC_READY, 0, 400, msg);
+        worker_send_error(sock, IPC_READY, 0, 400, msg);
         rouse_model_destroy(m);
         return 1;
     }
@@ -184,6 +248,7 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
     rouse_arena_init(&arena, 0);
     rouse_buf out;
     rouse_buf_init(&out);
+    region rg = {NULL, 0, false};
     int status = 0;
     for (;;) {
         ipc_msg req;
@@ -199,13 +264,14 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
             status = 2;
             break;
         }
-        rc = handle(o, sock, &req, body_fd, m, s, &arena, &out);
+        rc = handle(o, sock, &req, body_fd, &rg, m, s, &arena, &out);
         if (body_fd >= 0) close(body_fd);
         if (rc < 0) {
             status = 2;
             break;
         }
     }
+    ipc_region_unmap(rg.map, rg.size);
     rouse_buf_fini(&out);
     rouse_arena_fini(&arena);
     return status;

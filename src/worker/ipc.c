@@ -6,6 +6,7 @@
 #include "worker/ipc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -143,4 +144,49 @@ int ipc_map(int fd, uint64_t body_len, const void **map, rouse_errbuf *eb)
 void ipc_unmap(const void *map, uint64_t body_len)
 {
     if (map) munmap((void *)map, body_len);
+}
+
+int ipc_region_create(uint64_t size, int *fd, void **map, rouse_errbuf *eb)
+{
+    *map = NULL;
+    *fd = memfd_create("rouse-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (*fd < 0) return rouse_err_set(eb, ROUSE_EIO, "memfd_create: %s", strerror(errno));
+    int rc;
+    if (ftruncate(*fd, (off_t)size) < 0 ||
+        fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+        rc = rouse_err_set(eb, ROUSE_EIO, "cannot size a shared region of %llu bytes: %s",
+                           (unsigned long long)size, strerror(errno));
+        goto out_close;
+    }
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+    if (p == MAP_FAILED) {
+        rc = rouse_err_set(eb, ROUSE_EIO, "mmap of a shared region: %s", strerror(errno));
+        goto out_close;
+    }
+    *map = p;
+    return 0;
+out_close:
+    close(*fd);
+    *fd = -1;
+    return rc;
+}
+
+int ipc_region_map(int fd, uint64_t size, void **map, rouse_errbuf *eb)
+{
+    *map = NULL;
+    struct stat st;
+    if (fd < 0 || size == 0 || fstat(fd, &st) < 0 || (uint64_t)st.st_size < size)
+        return rouse_err_set(eb, ROUSE_EFORMAT,
+                             "shared region is missing or shorter than %llu bytes",
+                             (unsigned long long)size);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return rouse_err_set(eb, ROUSE_EIO, "mmap of a shared region: %s", strerror(errno));
+    *map = p;
+    return 0;
+}
+
+void ipc_region_unmap(void *map, uint64_t size)
+{
+    if (map) munmap(map, size);
 }

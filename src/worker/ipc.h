@@ -2,10 +2,21 @@
  * The framed protocol between serve and its instances.
  *
  * One SOCK_SEQPACKET unix socketpair per instance: every message is one
- * packet holding a fixed ipc_msg header, and, when the message has a body,
- * one memfd passed with SCM_RIGHTS whose first body_len bytes are the body.
- * Bodies (request payloads, encoded responses) therefore never travel
- * through the socket, and serve never parses tensor data.
+ * packet holding a fixed ipc_msg header. A body (request payload, encoded
+ * response) never travels through the socket; it is either
+ * - in the instance's shared region (IPC_F_IN_REGION): one sealed memfd per
+ *   instance, created by serve, mapped once on both sides and passed along
+ *   (IPC_F_REGION) only with the first request that uses it or when serve
+ *   replaces it by a bigger one. Serve lends the whole region to one request
+ *   at a time: it writes the body at offset 0, and the instance may write the
+ *   reply at offset 0 once it has encoded it (the body is dead by then). The
+ *   region returns to serve with that request's reply. Steady-state requests
+ *   therefore cost no memfd_create, mmap or close on either side; or
+ * - in a memfd of its own passed with SCM_RIGHTS (first body_len bytes):
+ *   bodies too big for the region, requests that find the region lent to an
+ *   earlier request of the same instance (concurrency > 1), replies that do
+ *   not fit, and the template and READY messages.
+ * Serve never parses tensor data either way.
  *
  * Conversation: the instance sends IPC_READY once its model is loaded
  * (status 0) or failed to load (status 400, body {"error": ...}, then it
@@ -30,6 +41,10 @@
 #define IPC_MAGIC 0x72737531u /* "rsu1" */
 #define IPC_CONTENT_TYPE_MAX 48
 
+/* ipc_msg.flags */
+#define IPC_F_REGION 1u    /* the passed descriptor is the instance's new shared region */
+#define IPC_F_IN_REGION 2u /* the body is bytes [0, body_len) of the shared region */
+
 typedef enum ipc_type {
     IPC_READY = 1, /* instance -> serve: model loaded (status 0) or not */
     IPC_INFER = 2, /* serve -> instance: body is an OIP infer request */
@@ -47,7 +62,10 @@ typedef struct ipc_msg {
     int32_t status;    /* replies: HTTP status; READY: 0 or 400 */
     uint32_t pid;      /* READY: the instance's pid */
     int64_t json_len;  /* Inference-Header-Content-Length, -1 when all JSON */
-    uint64_t body_len; /* bytes of the memfd that belong to the body */
+    uint64_t body_len; /* bytes of the memfd (or the region) that belong to the body */
+    uint32_t flags;    /* IPC_F_* */
+    uint32_t reserved;
+    uint64_t region_size; /* IPC_F_REGION: bytes of the passed region */
     char content_type[IPC_CONTENT_TYPE_MAX];
     int64_t version; /* INFER: the version the response names (0: the instance's own) */
     /* Timings in ns. Template READY: [0] plan open, [1] session prepare,
@@ -80,5 +98,15 @@ int ipc_memfd_write(int fd, const void *data, size_t len, rouse_errbuf *eb);
  * body. Unmap with ipc_unmap. ROUSE_EFORMAT when the file is shorter. */
 int ipc_map(int fd, uint64_t body_len, const void **map, rouse_errbuf *eb);
 void ipc_unmap(const void *map, uint64_t body_len);
+
+/* A new shared region of `size` bytes mapped read-write: a memfd sealed
+ * against shrinking and growing, so that the peer cannot truncate it under
+ * our mapping. Owned: close(*fd) once passed, ipc_region_unmap(*map, size). */
+int ipc_region_create(uint64_t size, int *fd, void **map, rouse_errbuf *eb);
+
+/* Maps a region received with IPC_F_REGION read-write. ROUSE_EFORMAT when the
+ * file is shorter than size. The descriptor may be closed afterwards. */
+int ipc_region_map(int fd, uint64_t size, void **map, rouse_errbuf *eb);
+void ipc_region_unmap(void *map, uint64_t size);
 
 #endif
