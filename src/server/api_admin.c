@@ -270,6 +270,7 @@ void api_admin_validated(http_req *req, int status, const char *msg)
     bool created;
     int rc = store_deploy(s->st, req->r.name, req->pending_cfg.model, req->pending_cfg_json,
                           &version, &created, &eb);
+    route_cache_clear(s);
     if (rc < 0) {
         reply_rc(req, rc, &eb);
     } else {
@@ -287,6 +288,7 @@ static int fn_delete(http_req *req)
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     int rc = store_function_delete(req->srv->st, req->r.name, &eb);
+    route_cache_clear(req->srv);
     if (rc < 0) {
         reply_rc(req, rc, &eb);
         return 0;
@@ -307,6 +309,7 @@ static int fn_rollback(http_req *req)
     rouse_errbuf_clear(&eb);
     int64_t version;
     int rc = store_rollback(req->srv->st, req->r.name, &version, &eb);
+    route_cache_clear(req->srv);
     if (rc < 0) {
         reply_rc(req, rc, &eb);
         return 0;
@@ -395,7 +398,10 @@ static int alias_put(http_req *req)
     memset(&a, 0, sizeof(a));
     snprintf(a.name, sizeof(a.name), "%s", req->r.alias);
     int rc = parse_alias(req->body.data ? req->body.data : "", req->body.len, &a, &eb);
-    if (rc == 0) rc = store_alias_set(req->srv->st, req->r.name, &a, &eb);
+    if (rc == 0) {
+        rc = store_alias_set(req->srv->st, req->r.name, &a, &eb);
+        route_cache_clear(req->srv);
+    }
     if (rc < 0) {
         reply_rc(req, rc, &eb);
         return 0;

@@ -43,6 +43,7 @@ static int resolve(http_req *req, int64_t *version)
         http_reply_error(req, 404, "no function named '%s'", r->name);
         return ROUSE_ENOTFOUND;
     }
+    if (route_cache_resolve(s, r->name, r->ver, version) == 0) return 0;
     int rc;
     if (r->ver[0] && all_digits(r->ver)) {
         *version = strtoll(r->ver, NULL, 10);

@@ -341,7 +341,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (!req->have_reply && route_handle(req) == 1) {
         req->suspended = true;
         MHD_suspend_connection(conn);
-        if (req->pending) watch_client(req);
+        /* Only a queued request is watched: one already with an instance
+         * ends within its deadline anyway, and MHD then sees the hang-up. */
+        if (req->pending && !req->pending->inst) watch_client(req);
         return MHD_YES;
     }
     if (!req->have_reply) http_reply_error(req, 500, "internal error: no reply");
@@ -399,7 +401,15 @@ int http_start(server *srv, rouse_errbuf *eb)
 
 void http_run(server *srv)
 {
-    MHD_run(srv->mhd);
+    /* MHD asks to run again at once (timeout 0) while a connection it woke
+     * has more to do, typically right after a reply went out: do it here
+     * rather than through another round of the outer loop. Bounded, so
+     * instances and signals are never starved. */
+    MHD_UNSIGNED_LONG_LONG t;
+    for (int round = 0; round < 4; round++) {
+        MHD_run(srv->mhd);
+        if (MHD_get_timeout(srv->mhd, &t) != MHD_YES || t > 0) break;
+    }
 }
 
 int http_timeout_ms(server *srv)

@@ -255,6 +255,7 @@ void server_destroy(server *s)
     if (s->listen_fd >= 0) close(s->listen_fd);
     close(s->epfd);
     close(s->sigfd);
+    route_cache_clear(s);
     blob_close(s->blobs);
     store_close(s->st);
     free(s);

@@ -1077,6 +1077,10 @@ static void drain(server *s, instance *inst)
             }
         } else if (m.type == IPC_REPLY) {
             on_reply(s, inst, &m, &fd);
+            /* Nothing more is due from an idle instance: skip the read that
+             * would only say so (epoll is level-triggered and reports any
+             * packet or end of stream that is there after all). */
+            if (fd < 0 && inst->n_inflight == 0 && inst->state == INST_READY) return;
         }
         if (fd >= 0) close(fd);
     }

@@ -297,6 +297,26 @@ bool pool_cancel(server *s, http_req *req);
  * the status to answer with and the loader's message. */
 void api_admin_validated(http_req *req, int status, const char *msg);
 
+/* --- the routing cache ----------------------------------------------------- */
+
+/* Functions as the registry last described them (versions and aliases), so
+ * that resolving the version of an infer request touches no database. Only
+ * serve writes the registry, and every write it makes clears the cache
+ * (route_cache_clear), so an entry is never stale. Direct-mapped by name. */
+#define ROUTE_CACHE_SLOTS 64
+typedef struct route_cache_entry {
+    bool used;
+    store_function f; /* owned */
+} route_cache_entry;
+
+/* The version a request for function `name` through `ver` (a version number,
+ * an alias, or "" for latest) goes to, answered from memory when the cache
+ * knows it: 0 and *version set. ROUSE_ENOTFOUND when it does not (the
+ * caller asks the store, which also words the errors). */
+int route_cache_resolve(server *s, const char *name, const char *ver, int64_t *version);
+/* Forgets everything; called after every registry write. */
+void route_cache_clear(server *s);
+
 /* --- the server ------------------------------------------------------------ */
 
 struct server {
@@ -317,6 +337,7 @@ struct server {
     int n_reqs;    /* live http_req */
     bool mhd_kick; /* a connection was resumed: run MHD again soon */
     uint64_t rng;  /* xorshift state for weighted routes */
+    route_cache_entry rcache[ROUTE_CACHE_SLOTS];
     uint64_t next_call_id;
     vpool *pools;
     instance *instances;

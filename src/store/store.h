@@ -40,7 +40,7 @@ typedef struct store_alias {
 typedef struct store_version {
     int64_t version;
     char model_digest[STORE_DIGEST_LEN + 1];
-    char *config_json; /* owned by the enclosing object */
+    char *config_json;  /* owned by the enclosing object */
     int64_t created_ms; /* wall clock, ms since the epoch */
 } store_version;
 
@@ -95,5 +95,10 @@ int store_resolve(store *s, const char *function, const char *alias, double r, i
                   rouse_errbuf *eb);
 int store_version_get(store *s, const char *function, int64_t version, store_version *out,
                       rouse_errbuf *eb); /* free out->config_json with free() */
+
+/* The index of the route that r in [0, 1) picks: routes cover consecutive
+ * shares of [0, total weight) in their order (the choice store_resolve
+ * makes, for callers that keep an alias's routes in memory). n > 0. */
+int store_route_pick(const store_route *routes, int n, double r);
 
 #endif

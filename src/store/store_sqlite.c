@@ -826,9 +826,7 @@ int store_rollback(store *s, const char *function, int64_t *version, rouse_errbu
     return rc;
 }
 
-/* Index of the route that r in [0, 1) falls on: routes cover consecutive
- * shares of [0, total) in their order. */
-static int pick_route(const store_route *routes, int n, double r)
+int store_route_pick(const store_route *routes, int n, double r)
 {
     int64_t total = 0;
     for (int i = 0; i < n; i++)
@@ -865,7 +863,7 @@ static int resolve_locked(store *s, const char *function, const char *alias, dou
         return rouse_err_set(eb, ROUSE_ENOTFOUND, "function '%s' has no alias '%s'", function,
                              alias);
     }
-    *version = routes[pick_route(routes, n, r)].version;
+    *version = routes[store_route_pick(routes, n, r)].version;
     return 0;
 }
 
