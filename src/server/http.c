@@ -93,11 +93,9 @@ const char *http_req_header(http_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
-/* Watches the client socket of a request waiting for a pool, so that a
- * client hanging up is noticed while MHD does not look at the connection
- * (MHD polls no suspended connection). Only hang-ups are asked for. */
-static void watch_client(http_req *req)
+void http_req_watch(http_req *req)
 {
+    if (req->watch_fd >= 0) return;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci) return;
@@ -117,7 +115,9 @@ void http_client_gone(http_req *req)
 {
     if (req->watch_fd < 0) return; /* already resumed in this round */
     unwatch_client(req);
-    if (!req->pending) return;
+    /* A request already with an instance stays attached: its reply resumes
+     * the connection, and MHD then finds it closed and completes it. */
+    if (!req->pending || req->pending->inst) return;
     LOG_DEBUG(MOD, "client hung up while its request waited");
     if (pool_cancel(req->srv, req)) {
         /* Dropped from the queue: let MHD find the closed connection. */
@@ -339,11 +339,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     req->handled = true;
     if (!req->have_reply && route_handle(req) == 1) {
+        /* A request that waits long in a queue gets its client watched
+         * (pool_tick, http_req_watch); most never wait that long. */
         req->suspended = true;
         MHD_suspend_connection(conn);
-        /* Only a queued request is watched: one already with an instance
-         * ends within its deadline anyway, and MHD then sees the hang-up. */
-        if (req->pending && !req->pending->inst) watch_client(req);
         return MHD_YES;
     }
     if (!req->have_reply) http_reply_error(req, 500, "internal error: no reply");

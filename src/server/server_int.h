@@ -132,6 +132,15 @@ void http_req_resume(http_req *req);
 const char *http_req_header(http_req *req, const char *name);
 /* The client of a suspended request hung up (EP_CLIENT event). */
 void http_client_gone(http_req *req);
+/* Watches the client socket of a request waiting in a queue, so that a
+ * client hanging up is noticed while MHD does not look at the connection
+ * (MHD polls no suspended connection): http_client_gone then drops it. Only
+ * hang-ups are asked for; resuming unwatches. Two epoll_ctl calls, so it is
+ * done only for requests queued longer than WATCH_AFTER_NS: one that gets
+ * an instance sooner ends within its deadline anyway, and MHD then sees the
+ * hang-up. */
+void http_req_watch(http_req *req);
+#define WATCH_AFTER_NS (20ull * 1000000ull)
 
 /* --- routes ---------------------------------------------------------------- */
 
