@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +184,29 @@ static void on_signal(server *s)
     }
 }
 
+void server_expect_reply(server *s, const vpool *vp, uint64_t now)
+{
+    if (vp->reply_ewma_ns > SPIN_REPLY_MAX_NS) return;
+    uint64_t until = now + 2 * vp->reply_ewma_ns + SPIN_SLACK_NS;
+    if (until > s->spin_until_ns) s->spin_until_ns = until;
+}
+
+/* epoll_wait that first polls while a fast reply is due (spin_until_ns),
+ * yielding the CPU between polls, and only then sleeps. */
+static int wait_events(server *s, struct epoll_event *evs, int cap, int timeout)
+{
+    while (timeout != 0 && s->spin_until_ns) {
+        int n = epoll_wait(s->epfd, evs, cap, 0);
+        if (n != 0) return n;
+        if (rouse_now_ns() >= s->spin_until_ns) {
+            s->spin_until_ns = 0;
+            break;
+        }
+        sched_yield();
+    }
+    return epoll_wait(s->epfd, evs, cap, timeout);
+}
+
 static int min_timeout(int a, int b)
 {
     if (a < 0) return b;
@@ -205,7 +229,7 @@ int server_run(server *s, rouse_errbuf *eb)
                            : (int)((s->stop_deadline_ns - now) / 1000000ull) + 1;
             timeout = min_timeout(timeout, left > 100 ? 100 : left);
         }
-        int n = epoll_wait(s->epfd, evs, 64, timeout);
+        int n = wait_events(s, evs, 64, timeout);
         if (n < 0 && errno != EINTR) {
             LOG_ERROR(MOD, "epoll_wait: %s", strerror(errno));
             break;

@@ -401,6 +401,7 @@ static void dispatch(server *s, instance *inst, call *c)
     c->inst = inst;
     c->next = NULL;
     c->dispatch_ns = rouse_now_ns();
+    server_expect_reply(s, inst->vp, c->dispatch_ns);
     c->first = !inst->served_first;
     inst->served_first = true;
     if (inst->inflight_tail)
@@ -993,6 +994,9 @@ static void on_reply(server *s, instance *inst, const ipc_msg *m, int *fd)
     if (!inst->inflight) inst->inflight_tail = NULL;
     inst->n_inflight--;
     uint64_t now = rouse_now_ns();
+    /* An exponential average over about eight replies. */
+    uint64_t took = now - c->dispatch_ns;
+    c->vp->reply_ewma_ns = c->vp->reply_ewma_ns ? (c->vp->reply_ewma_ns * 7 + took) / 8 : took;
     if (inst->n_inflight == 0) inst->idle_since_ns = now;
     /* Server-Timing: the wait, split into the part spent starting this
      * request's instance and the rest; the instance's own time. */

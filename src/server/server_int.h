@@ -263,6 +263,7 @@ struct vpool {
     bool retired;               /* another version took over: no min, stop when idle */
     uint64_t last_request_ns;   /* keeps the template alive (template_ttl_ms) */
     uint64_t no_start_until_ns; /* back-off after a failed start (min keeps trying) */
+    uint64_t reply_ewma_ns;     /* dispatch to reply, smoothed: decides spinning */
     vpool *next;
 };
 
@@ -346,6 +347,10 @@ struct server {
     int n_reqs;    /* live http_req */
     bool mhd_kick; /* a connection was resumed: run MHD again soon */
     uint64_t rng;  /* xorshift state for weighted routes */
+    /* Until then the loop polls instead of sleeping (see SPIN_* in loop.c):
+     * a reply expected within microseconds is picked up without paying a
+     * wake-up of serve. 0 when no fast reply is expected. */
+    uint64_t spin_until_ns;
     route_cache_entry rcache[ROUTE_CACHE_SLOTS];
     uint64_t next_call_id;
     vpool *pools;
@@ -365,6 +370,18 @@ struct server {
     } orphans[ORPHANS_KEPT];
     int orphan_head;
 };
+
+/* Replies expected sooner than SPIN_REPLY_MAX_NS after dispatch (by the
+ * pool's average) make serve poll for up to twice that average plus
+ * SPIN_SLACK_NS before it sleeps. On virtual machines a cross-CPU wake-up
+ * costs tens of microseconds, more than a small model's whole inference;
+ * polling for a reply that is about to come saves one of them per request.
+ * The poll yields the CPU to any other runnable task on each round, and
+ * slower models never spin at all. */
+#define SPIN_REPLY_MAX_NS (200ull * 1000ull)
+#define SPIN_SLACK_NS (20ull * 1000ull)
+/* Notes that a reply to a call of vp dispatched now is due soon. */
+void server_expect_reply(server *s, const vpool *vp, uint64_t now);
 
 /* A uniform double in [0, 1) from the server's generator. */
 double server_random(server *s);
