@@ -346,6 +346,7 @@ static int region_fit(instance *inst, uint64_t need, rouse_errbuf *eb)
     void *map;
     int rc = ipc_region_create(size, &fd, &map, eb);
     if (rc < 0) return rc;
+    LOG_DEBUG(MOD, "instance %d: shared region of %" PRIu64 " bytes", (int)inst->pid, size);
     ipc_region_unmap(inst->region, inst->region_size);
     if (inst->region_fd >= 0) close(inst->region_fd);
     inst->region = map;
