@@ -393,6 +393,14 @@ static void dispatch(server *s, instance *inst, call *c)
     m.json_len = c->json_len;
     m.body_len = c->body_len;
     m.version = c->version;
+    /* How soon this instance's next request usually comes after a reply. */
+    vpool *pv = inst->vp;
+    if (inst->n_inflight == 0 && inst->served_first) {
+        uint64_t gap = rouse_now_ns() - inst->idle_since_ns;
+        pv->gap_ewma_ns = pv->gap_ewma_ns ? (pv->gap_ewma_ns * 7 + gap) / 8 : gap;
+    }
+    if (pv->gap_ewma_ns && pv->gap_ewma_ns <= POLL_GAP_MAX_NS)
+        m.poll_us = (uint32_t)((2 * pv->gap_ewma_ns + POLL_SLACK_NS) / 1000u);
     int fd;
     if (place_body(inst, c, &m, &fd, &eb) < 0) {
         /* Nothing was sent: the instance is fine, the request cannot go. */

@@ -264,6 +264,7 @@ struct vpool {
     uint64_t last_request_ns;   /* keeps the template alive (template_ttl_ms) */
     uint64_t no_start_until_ns; /* back-off after a failed start (min keeps trying) */
     uint64_t reply_ewma_ns;     /* dispatch to reply, smoothed: decides spinning */
+    uint64_t gap_ewma_ns;       /* an instance's reply to its next request, smoothed */
     vpool *next;
 };
 
@@ -380,6 +381,11 @@ struct server {
  * slower models never spin at all. */
 #define SPIN_REPLY_MAX_NS (200ull * 1000ull)
 #define SPIN_SLACK_NS (20ull * 1000ull)
+/* Instances of a pool whose next request usually follows a reply within
+ * POLL_GAP_MAX_NS poll for it (twice the average gap plus POLL_SLACK_NS)
+ * instead of sleeping: the same wake-up saving on the instance's side. */
+#define POLL_GAP_MAX_NS (60ull * 1000ull)
+#define POLL_SLACK_NS (10ull * 1000ull)
 /* Notes that a reply to a call of vp dispatched now is due soon. */
 void server_expect_reply(server *s, const vpool *vp, uint64_t now);
 

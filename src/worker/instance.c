@@ -9,6 +9,7 @@
 #include "worker/instance.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -250,10 +251,21 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
     rouse_buf_init(&out);
     region rg = {NULL, 0, false};
     int status = 0;
+    uint64_t poll_until = 0;
     for (;;) {
         ipc_msg req;
         int body_fd = -1;
-        int rc = ipc_recv(sock, &req, &body_fd, &eb);
+        int rc = ROUSE_EBUSY;
+        /* Serve asks for a short poll when its next request for us usually
+         * follows within microseconds: a sleeping instance would make it
+         * pay a wake-up, which on virtual machines costs more than a small
+         * model's inference. Each round yields the CPU to whoever needs it. */
+        while (poll_until && (rc = ipc_recv_nowait(sock, &req, &body_fd, &eb)) == ROUSE_EBUSY) {
+            if (rouse_now_ns() >= poll_until) break;
+            sched_yield();
+        }
+        poll_until = 0;
+        if (rc == ROUSE_EBUSY) rc = ipc_recv(sock, &req, &body_fd, &eb);
         if (rc == ROUSE_ENOTFOUND) break; /* serve closed the socket: we are done */
         if (rc == ROUSE_EFORMAT) {
             LOG_WARN(MOD, "%s", eb.msg);
@@ -266,6 +278,9 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
         }
         rc = handle(o, sock, &req, body_fd, &rg, m, s, &arena, &out);
         if (body_fd >= 0) close(body_fd);
+        if (req.poll_us > 0)
+            poll_until =
+                rouse_now_ns() + (uint64_t)(req.poll_us > 1000 ? 1000 : req.poll_us) * 1000u;
         if (rc < 0) {
             status = 2;
             break;

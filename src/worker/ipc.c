@@ -49,7 +49,19 @@ int ipc_send(int sock, const ipc_msg *m, int body_fd, rouse_errbuf *eb)
     }
 }
 
+static int recv_flags(int sock, ipc_msg *m, int *body_fd, int flags, rouse_errbuf *eb);
+
 int ipc_recv(int sock, ipc_msg *m, int *body_fd, rouse_errbuf *eb)
+{
+    return recv_flags(sock, m, body_fd, 0, eb);
+}
+
+int ipc_recv_nowait(int sock, ipc_msg *m, int *body_fd, rouse_errbuf *eb)
+{
+    return recv_flags(sock, m, body_fd, MSG_DONTWAIT, eb);
+}
+
+static int recv_flags(int sock, ipc_msg *m, int *body_fd, int flags, rouse_errbuf *eb)
 {
     *body_fd = -1;
     union {
@@ -63,7 +75,7 @@ int ipc_recv(int sock, ipc_msg *m, int *body_fd, rouse_errbuf *eb)
                         .msg_controllen = sizeof(ctl.buf)};
     ssize_t n;
     do {
-        n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+        n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | flags);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return ROUSE_EBUSY;

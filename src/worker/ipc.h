@@ -57,14 +57,14 @@ typedef enum ipc_type {
  * sides (the instance is an exec of the same binary), so no byte swapping. */
 typedef struct ipc_msg {
     uint32_t magic;
-    uint32_t type;     /* ipc_type */
-    uint64_t id;       /* request id, echoed by the reply */
-    int32_t status;    /* replies: HTTP status; READY: 0 or 400 */
-    uint32_t pid;      /* READY: the instance's pid */
-    int64_t json_len;  /* Inference-Header-Content-Length, -1 when all JSON */
-    uint64_t body_len; /* bytes of the memfd (or the region) that belong to the body */
-    uint32_t flags;    /* IPC_F_* */
-    uint32_t reserved;
+    uint32_t type;        /* ipc_type */
+    uint64_t id;          /* request id, echoed by the reply */
+    int32_t status;       /* replies: HTTP status; READY: 0 or 400 */
+    uint32_t pid;         /* READY: the instance's pid */
+    int64_t json_len;     /* Inference-Header-Content-Length, -1 when all JSON */
+    uint64_t body_len;    /* bytes of the memfd (or the region) that belong to the body */
+    uint32_t flags;       /* IPC_F_* */
+    uint32_t poll_us;     /* INFER: poll this long for the next request after replying */
     uint64_t region_size; /* IPC_F_REGION: bytes of the passed region */
     char content_type[IPC_CONTENT_TYPE_MAX];
     int64_t version; /* INFER: the version the response names (0: the instance's own) */
@@ -86,6 +86,8 @@ int ipc_send(int sock, const ipc_msg *m, int body_fd, rouse_errbuf *eb);
  * a packet that is not a well-formed header, ROUSE_EIO otherwise. With
  * nonblocking sockets, ROUSE_EBUSY when nothing is waiting. */
 int ipc_recv(int sock, ipc_msg *m, int *body_fd, rouse_errbuf *eb);
+/* ipc_recv that never blocks: ROUSE_EBUSY when nothing is waiting. */
+int ipc_recv_nowait(int sock, ipc_msg *m, int *body_fd, rouse_errbuf *eb);
 
 /* A memfd holding a copy of data[0..len). Owned: close(). */
 int ipc_memfd_from(const void *data, size_t len, int *fd, rouse_errbuf *eb);
