@@ -15,7 +15,10 @@
  *
  * Invariants:
  * - Every call ends exactly once (call_end): reply set, connection resumed,
- *   body memfd closed, call freed.
+ *   body freed or its memfd closed, call freed.
+ * - An instance's shared region is lent to at most one call at a time
+ *   (region_call); serve writes it only while it is not lent, and takes it
+ *   back when that call's reply arrives.
  * - A call is either in its pool's queue or in one instance's in-flight
  *   list, never both; in-flight order is reply order.
  * - vp->n_instances and s->n_instances count starting and ready instances;

@@ -1,7 +1,8 @@
 /*
  * Path and method dispatch (DESIGN.md §4). Matching happens on the first
  * handler call, before the body arrives, so that the body goes straight to
- * the right sink (a blob file, a memfd for an instance, or memory).
+ * the right sink (a blob file, memory bound for an instance's shared
+ * region, or memory).
  * Path parameters are copied into fixed fields; a parameter too long for
  * its field can name nothing that exists, so the request is answered 404.
  */
