@@ -345,6 +345,38 @@ int rouse_model_load_cached(const char *onnx_path, const char *cache_dir, rouse_
     return rouse_model_open_plan(path, out, eb);
 }
 
+int rouse_model_load_cached_known(const char *onnx_path, const char *sha256_hex,
+                                  const char *cache_dir, rouse_model **out, int *from_cache,
+                                  rouse_errbuf *eb)
+{
+    /* Reading and hashing the .onnx costs O(weight bytes) (tens of ms for
+     * resnet18); a caller that knows the digest skips both when the plan is
+     * there. The plan must record that digest, so a stale or foreign file
+     * under the name is never taken; any miss takes the full path. */
+    bool hex_ok = sha256_hex && strlen(sha256_hex) == 64;
+    for (int i = 0; hex_ok && i < 64; i++) {
+        char c = sha256_hex[i];
+        hex_ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    }
+    char path[4096];
+    if (hex_ok &&
+        (size_t)snprintf(path, sizeof(path), "%s/%s.plan", cache_dir, sha256_hex) < sizeof(path)) {
+        rouse_model *m;
+        rouse_errbuf ignored;
+        if (rouse_model_open_plan(path, &m, &ignored) == 0) {
+            char got[65];
+            rouse_sha256_hex(m->plan_sha256, got);
+            if (strcmp(got, sha256_hex) == 0) {
+                *from_cache = 1;
+                *out = m;
+                return 0;
+            }
+            rouse_model_destroy(m);
+        }
+    }
+    return rouse_model_load_cached(onnx_path, cache_dir, out, from_cache, eb);
+}
+
 /* --- sessions --------------------------------------------------------------------------- */
 
 static void set_threads(const rouse_session *s)
