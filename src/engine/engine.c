@@ -132,7 +132,7 @@ static int load_mapped(const char *path, rouse_model **out, rouse_errbuf *eb,
     size_t len = 0;
     int rc = map_file(path, &map, &len, eb);
     if (rc < 0) return rc;
-    rouse_model *m;
+    rouse_model *m = NULL;
     if ((rc = from_memory(map, len, &m, eb)) < 0) {
         munmap(map, len);
         return rouse_err_wrap(eb, rc, "%s", path);
@@ -238,11 +238,6 @@ int rouse_model_open_plan(const char *path, rouse_model **out, rouse_errbuf *eb)
 {
     return load_mapped(path, out, eb, rouse_model_open_plan_memory);
 }
-    m->map = map;
-    m->map_len = len;
-    *out = m;
-    return 0;
-}
 
 int rouse_model_source_sha256(const rouse_model *m, uint8_t out[32])
 {
@@ -298,7 +293,7 @@ int rouse_model_compile(rouse_model *m, const char *path, rouse_errbuf *eb)
 int rouse_model_load_cached(const char *onnx_path, const char *cache_dir, rouse_model **out,
                             int *from_cache, rouse_errbuf *eb)
 {
-    rouse_model *src;
+    rouse_model *src = NULL;
     int rc = rouse_model_load(onnx_path, &src, eb);
     if (rc < 0) return rc;
     uint8_t sha[32];
@@ -312,7 +307,7 @@ int rouse_model_load_cached(const char *onnx_path, const char *cache_dir, rouse_
         rouse_model_destroy(src);
         return rouse_err_set(eb, ROUSE_EINVAL, "plan cache path too long");
     }
-    rouse_model *m;
+    rouse_model *m = NULL;
     rouse_errbuf ignored;
     rc = rouse_model_open_plan(path, &m, &ignored);
     if (rc == 0 && memcmp(m->plan_sha256, sha, 32) == 0) {
