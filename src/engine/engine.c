@@ -345,9 +345,9 @@ int rouse_model_load_cached_known(const char *onnx_path, const char *sha256_hex,
     char path[4096];
     if (hex_ok &&
         (size_t)snprintf(path, sizeof(path), "%s/%s.plan", cache_dir, sha256_hex) < sizeof(path)) {
-        rouse_model *m;
+        rouse_model *m = NULL;
         rouse_errbuf ignored;
-        if (rouse_model_open_plan(path, &m, &ignored) == 0) {
+        if (rouse_model_open_plan(path, &m, &ignored) == 0 && m) {
             char got[65];
             rouse_sha256_hex(m->plan_sha256, got);
             if (strcmp(got, sha256_hex) == 0) {
