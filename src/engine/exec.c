@@ -491,10 +491,10 @@ static int cmp_size_desc(const void *a, const void *b, void *ctx)
     return sa < sb ? 1 : sa > sb ? -1 : 0;
 }
 
-/* Activation and scratch memory: 2 MiB aligned and advised as transparent
- * huge pages. The first run after a fork (a new instance) zero-fills this
- * memory; with 4 KiB pages that was ~2,200 page faults and 4 ms of resnet18's
- * first inference. NULL when out of memory. */
+/* Activation memory: 2 MiB aligned and advised as transparent huge pages.
+ * The first run after a fork (a new instance) zero-fills it, and every byte
+ * of it is used; with 4 KiB pages that was ~1,000 of the ~2,200 page faults
+ * of resnet18's first inference. NULL when out of memory. */
 static void *big_alloc(size_t size)
 {
     size_t len = (size + CHUNK_ALIGN - 1) / CHUNK_ALIGN * CHUNK_ALIGN;
@@ -601,7 +601,11 @@ static int bind(eng_plan *p, rouse_errbuf *eb)
         if (v->storage >= 0) v->t.data = (char *)p->arena + p->st[v->storage].offset;
     }
     if (p->scratch_size) {
-        p->scratch = big_alloc(p->scratch_size);
+        /* 4 KiB pages here: the scratchpad is sized for the most demanding
+         * kernel (10 MB for resnet18's Winograd convolutions) and most runs
+         * touch a fraction of it; huge pages would make every instance pay
+         * for all of it. */
+        p->scratch = aligned_alloc(ALIGN, (p->scratch_size + ALIGN - 1) / ALIGN * ALIGN);
         if (!p->scratch) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory (scratchpad)");
         dnnl_memory_desc_t md;
         dnnl_dims_t d = {(dnnl_dim_t)p->scratch_size};
@@ -889,7 +893,7 @@ void eng_plan_destroy(eng_plan *p)
         free(c);
     }
     if (p->scratch_mem) dnnl_memory_destroy(p->scratch_mem);
-    big_free(p->scratch, p->scratch_size);
+    free(p->scratch);
     big_free(p->arena, p->arena_size);
     free(p->pvs);
     free(p->st);
