@@ -97,6 +97,15 @@ int rouse_model_open_plan_memory(const void *buf, size_t len, rouse_model **out,
 int rouse_model_load_cached(const char *onnx_path, const char *cache_dir, rouse_model **out,
                             int *from_cache, rouse_errbuf *eb);
 
+/* rouse_model_load_cached for a caller that knows the file's sha256 (lower-case
+ * hex; a content-addressed blob is named by it): a valid cached plan that
+ * records that digest opens without reading or hashing the .onnx; anything
+ * else (NULL or malformed hex, no plan, a plan for other bytes, another CPU)
+ * falls back to rouse_model_load_cached. */
+int rouse_model_load_cached_known(const char *onnx_path, const char *sha256_hex,
+                                  const char *cache_dir, rouse_model **out, int *from_cache,
+                                  rouse_errbuf *eb);
+
 /* sha256 of the source .onnx bytes (recorded in a plan). */
 int rouse_model_source_sha256(const rouse_model *m, uint8_t out[32]);
 

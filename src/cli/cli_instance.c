@@ -67,7 +67,8 @@ int cli_instance_main(int argc, char **argv)
 void cli_template_usage(FILE *out)
 {
     fprintf(out, "usage: rouse __template --fd N --model PATH --name NAME --version V\n"
-                 "                        [--threads T] [--plan-cache DIR] [--log-level L]\n"
+                 "                        [--threads T] [--plan-cache DIR] [--sha256 HEX]\n"
+                 "                        [--log-level L]\n"
                  "(started by rouse serve)\n");
 }
 
@@ -93,6 +94,8 @@ int cli_template_main(int argc, char **argv)
             o.threads = atoi(v);
         else if (strcmp(a, "--plan-cache") == 0)
             o.plan_cache = v;
+        else if (strcmp(a, "--sha256") == 0)
+            o.model_sha256 = v;
         else if (strcmp(a, "--log-level") == 0) {
             rouse_log_level lvl;
             if (rouse_log_level_parse(v, &lvl) == 0) rouse_log_set_level(lvl);

@@ -121,28 +121,19 @@ int rouse_model_load_memory(const void *buf, size_t len, rouse_model **out, rous
     return 0;
 }
 
-int rouse_model_load(const char *path, rouse_model **out, rouse_errbuf *eb)
+static int map_file(const char *path, void **map, size_t *len, rouse_errbuf *eb);
+
+/* A model file's pages: opened read-only, mapped, the model (decoded in place
+ * or a plan) keeps the mapping until it is destroyed. */
+static int load_mapped(const char *path, rouse_model **out, rouse_errbuf *eb,
+                       int (*from_memory)(const void *, size_t, rouse_model **, rouse_errbuf *))
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return rouse_err_set(eb, errno == ENOENT ? ROUSE_ENOTFOUND : ROUSE_EIO, "%s: %s", path,
-                             strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return rouse_err_set(eb, ROUSE_EIO, "%s: not a regular file", path);
-    }
-    if (sb.st_size == 0) {
-        close(fd);
-        return rouse_err_set(eb, ROUSE_EFORMAT, "%s: empty file", path);
-    }
-    size_t len = (size_t)sb.st_size;
-    void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) return rouse_err_set(eb, ROUSE_EIO, "%s: mmap: %s", path, strerror(errno));
-    rouse_model *m;
-    int rc = rouse_model_load_memory(map, len, &m, eb);
-    if (rc < 0) {
+    void *map = NULL;
+    size_t len = 0;
+    int rc = map_file(path, &map, &len, eb);
+    if (rc < 0) return rc;
+    rouse_model *m = NULL;
+    if ((rc = from_memory(map, len, &m, eb)) < 0) {
         munmap(map, len);
         return rouse_err_wrap(eb, rc, "%s", path);
     }
@@ -150,6 +141,11 @@ int rouse_model_load(const char *path, rouse_model **out, rouse_errbuf *eb)
     m->map_len = len;
     *out = m;
     return 0;
+}
+
+int rouse_model_load(const char *path, rouse_model **out, rouse_errbuf *eb)
+{
+    return load_mapped(path, out, eb, rouse_model_load_memory);
 }
 
 void rouse_model_destroy(rouse_model *m)
@@ -240,19 +236,7 @@ int rouse_model_open_plan_memory(const void *buf, size_t len, rouse_model **out,
 
 int rouse_model_open_plan(const char *path, rouse_model **out, rouse_errbuf *eb)
 {
-    void *map = NULL;
-    size_t len = 0;
-    int rc = map_file(path, &map, &len, eb);
-    if (rc < 0) return rc;
-    rouse_model *m;
-    if ((rc = rouse_model_open_plan_memory(map, len, &m, eb)) < 0) {
-        munmap(map, len);
-        return rouse_err_wrap(eb, rc, "%s", path);
-    }
-    m->map = map;
-    m->map_len = len;
-    *out = m;
-    return 0;
+    return load_mapped(path, out, eb, rouse_model_open_plan_memory);
 }
 
 int rouse_model_source_sha256(const rouse_model *m, uint8_t out[32])
@@ -309,7 +293,7 @@ int rouse_model_compile(rouse_model *m, const char *path, rouse_errbuf *eb)
 int rouse_model_load_cached(const char *onnx_path, const char *cache_dir, rouse_model **out,
                             int *from_cache, rouse_errbuf *eb)
 {
-    rouse_model *src;
+    rouse_model *src = NULL;
     int rc = rouse_model_load(onnx_path, &src, eb);
     if (rc < 0) return rc;
     uint8_t sha[32];
@@ -323,7 +307,7 @@ int rouse_model_load_cached(const char *onnx_path, const char *cache_dir, rouse_
         rouse_model_destroy(src);
         return rouse_err_set(eb, ROUSE_EINVAL, "plan cache path too long");
     }
-    rouse_model *m;
+    rouse_model *m = NULL;
     rouse_errbuf ignored;
     rc = rouse_model_open_plan(path, &m, &ignored);
     if (rc == 0 && memcmp(m->plan_sha256, sha, 32) == 0) {
@@ -343,6 +327,38 @@ int rouse_model_load_cached(const char *onnx_path, const char *cache_dir, rouse_
     rouse_model_destroy(src);
     if (rc < 0) return rc;
     return rouse_model_open_plan(path, out, eb);
+}
+
+int rouse_model_load_cached_known(const char *onnx_path, const char *sha256_hex,
+                                  const char *cache_dir, rouse_model **out, int *from_cache,
+                                  rouse_errbuf *eb)
+{
+    /* Reading and hashing the .onnx costs O(weight bytes) (tens of ms for
+     * resnet18); a caller that knows the digest skips both when the plan is
+     * there. The plan must record that digest, so a stale or foreign file
+     * under the name is never taken; any miss takes the full path. */
+    bool hex_ok = sha256_hex && strlen(sha256_hex) == 64;
+    for (int i = 0; hex_ok && i < 64; i++) {
+        char c = sha256_hex[i];
+        hex_ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    }
+    char path[4096];
+    if (hex_ok &&
+        (size_t)snprintf(path, sizeof(path), "%s/%s.plan", cache_dir, sha256_hex) < sizeof(path)) {
+        rouse_model *m = NULL;
+        rouse_errbuf ignored;
+        if (rouse_model_open_plan(path, &m, &ignored) == 0 && m) {
+            char got[65];
+            rouse_sha256_hex(m->plan_sha256, got);
+            if (strcmp(got, sha256_hex) == 0) {
+                *from_cache = 1;
+                *out = m;
+                return 0;
+            }
+            rouse_model_destroy(m);
+        }
+    }
+    return rouse_model_load_cached(onnx_path, cache_dir, out, from_cache, eb);
 }
 
 /* --- sessions --------------------------------------------------------------------------- */

@@ -687,7 +687,7 @@ static int infer_dropout(struct ictx *c)
 static int infer_flatten(struct ictx *c)
 {
     const eng_tensor *x = c->in[0];
-    int64_t axis;
+    int64_t axis = 0;
     int rc;
     if ((rc = check_dtype(c, 0)) < 0) return rc;
     if ((rc = norm_axis(c, c->res->axis.axis, x->rank, true, &axis)) < 0) return rc;
@@ -801,7 +801,7 @@ static int infer_concat(struct ictx *c)
 {
     const eng_tensor *x = c->in[0];
     struct shapebuf sb;
-    int64_t axis;
+    int64_t axis = 0;
     int rc;
 
     if ((rc = check_dtype(c, 0)) < 0) return rc;
@@ -869,7 +869,7 @@ static int infer_gather(struct ictx *c)
 {
     const eng_tensor *x = c->in[0], *idx = c->in[1];
     struct shapebuf sb;
-    int64_t axis;
+    int64_t axis = 0;
     int rc;
 
     if (eng_dtype_size(x->dtype) == 0)

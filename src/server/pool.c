@@ -251,6 +251,9 @@ static int spawn_exec(server *s, vpool *vp, const char *model_path, const char *
         return rouse_err_set(eb, ROUSE_EIO, "socketpair: %s", strerror(errno));
     char ver[32];
     snprintf(ver, sizeof(ver), "%" PRId64, version);
+    /* A template is told its blob's digest (the blob's sha256), so that it
+     * opens the cached plan without hashing the model file again. */
+    const char *digest = vp && strncmp(vp->cfg.model, "sha256:", 7) == 0 ? vp->cfg.model + 7 : NULL;
     char *argv[] = {s->exe,
                     mode == EXEC_TEMPLATE ? "__template" : "__instance",
                     "--fd",
@@ -265,8 +268,15 @@ static int spawn_exec(server *s, vpool *vp, const char *model_path, const char *
                     s->plan_dir,
                     "--log-level",
                     s->log_level,
-                    mode == EXEC_CHECK ? "--check" : NULL,
+                    NULL,
+                    NULL,
                     NULL};
+    int argc = 14;
+    if (mode == EXEC_CHECK) argv[argc++] = "--check";
+    if (mode == EXEC_TEMPLATE && digest) {
+        argv[argc++] = "--sha256";
+        argv[argc++] = (char *)digest;
+    }
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {

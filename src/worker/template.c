@@ -64,9 +64,9 @@ int template_main(const template_opts *o)
     rouse_session *s = NULL;
     int from_cache = 0;
     uint64_t t0 = rouse_now_ns();
-    int rc = o->plan_cache
-                 ? rouse_model_load_cached(o->model_path, o->plan_cache, &m, &from_cache, &eb)
-                 : rouse_model_load(o->model_path, &m, &eb);
+    int rc = o->plan_cache ? rouse_model_load_cached_known(o->model_path, o->model_sha256,
+                                                           o->plan_cache, &m, &from_cache, &eb)
+                           : rouse_model_load(o->model_path, &m, &eb);
     uint64_t t1 = rouse_now_ns();
     if (rc == 0) {
         rouse_session_options so = {.threads = o->threads > 0 ? o->threads : 1};

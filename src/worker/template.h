@@ -15,12 +15,13 @@
 #define ROUSE_WORKER_TEMPLATE_H
 
 typedef struct template_opts {
-    int fd;                 /* the control socket inherited from serve */
-    const char *model_path; /* the model file (a blob) */
-    const char *plan_cache; /* directory of compiled plans, or NULL to load the .onnx */
-    const char *name;       /* function name, echoed as model_name by instances */
-    const char *version;    /* version, echoed as model_version */
-    int threads;            /* kernel threads of each instance; 0 means 1 */
+    int fd;                   /* the control socket inherited from serve */
+    const char *model_path;   /* the model file (a blob) */
+    const char *plan_cache;   /* directory of compiled plans, or NULL to load the .onnx */
+    const char *model_sha256; /* the model file's sha256 in hex when known, or NULL */
+    const char *name;         /* function name, echoed as model_name by instances */
+    const char *version;      /* version, echoed as model_version */
+    int threads;              /* kernel threads of each instance; 0 means 1 */
 } template_opts;
 
 /* Runs the template until its control socket closes. Returns the process

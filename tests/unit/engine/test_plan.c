@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/crc32c.h"
+#include "common/sha256.h"
 #include "engine/plan_format.h"
 #include "onnx_builder.h"
 #include "rouse/engine.h"
@@ -252,6 +253,69 @@ static void hostile_metadata_with_valid_checksum(void **state)
     free(buf);
 }
 
+/* A known digest opens the cached plan directly; a wrong, malformed or
+ * missing one falls back to hashing the file, which finds the right plan. */
+static void cached_plan_by_known_digest(void **state)
+{
+    (void)state;
+    rouse_buf onnx;
+    small_cnn(&onnx);
+    char *onnx_path = temp_path("known.onnx");
+    char *cache = temp_path("cache");
+    FILE *f = fopen(onnx_path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(onnx.data, 1, onnx.len, f), onnx.len);
+    fclose(f);
+    uint8_t sha[32];
+    assert_int_equal(rouse_sha256_digest(onnx.data, onnx.len, sha), 0);
+    char hex[65];
+    rouse_sha256_hex(sha, hex);
+    rouse_buf_fini(&onnx);
+
+    rouse_errbuf eb;
+    rouse_model *m;
+    int from_cache = -1;
+    /* No plan yet: compiled, whatever the caller claims. */
+    if (rouse_model_load_cached_known(onnx_path, hex, cache, &m, &from_cache, &eb) < 0)
+        fail_msg("first load: %s", eb.msg);
+    assert_int_equal(from_cache, 0);
+    rouse_model_destroy(m);
+
+    const char *claims[] = {hex, NULL, "not-hex",
+                            "0000000000000000000000000000000000000000000000000000000000000000"};
+    for (size_t i = 0; i < sizeof(claims) / sizeof(claims[0]); i++) {
+        from_cache = -1;
+        if (rouse_model_load_cached_known(onnx_path, claims[i], cache, &m, &from_cache, &eb) < 0)
+            fail_msg("load %zu: %s", i, eb.msg);
+        assert_int_equal(from_cache, 1);
+        uint8_t got[32];
+        assert_int_equal(rouse_model_source_sha256(m, got), 0);
+        assert_memory_equal(got, sha, 32);
+        rouse_model_destroy(m);
+    }
+
+    /* A plan of other bytes filed under the claimed name is not taken. */
+    char plan[512], other[512];
+    snprintf(plan, sizeof(plan), "%s/%s.plan", cache, hex);
+    snprintf(other, sizeof(other), "%s/%s.plan", cache, claims[3]);
+    assert_int_equal(rename(plan, other), 0);
+    from_cache = -1;
+    if (rouse_model_load_cached_known(onnx_path, claims[3], cache, &m, &from_cache, &eb) < 0)
+        fail_msg("load under a wrong name: %s", eb.msg);
+    assert_int_equal(from_cache, 0);
+    uint8_t got[32];
+    assert_int_equal(rouse_model_source_sha256(m, got), 0);
+    assert_memory_equal(got, sha, 32);
+    rouse_model_destroy(m);
+
+    unlink(plan);
+    unlink(other);
+    rmdir(cache);
+    unlink(onnx_path);
+    free(cache);
+    free(onnx_path);
+}
+
 static void cleanup_plan(void **state)
 {
     (void)state;
@@ -267,6 +331,7 @@ int main(void)
         cmocka_unit_test(mismatched_headers_ask_for_recompilation),
         cmocka_unit_test(truncated_and_damaged_plans_fail_cleanly),
         cmocka_unit_test(hostile_metadata_with_valid_checksum),
+        cmocka_unit_test(cached_plan_by_known_digest),
         cmocka_unit_test(cleanup_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
