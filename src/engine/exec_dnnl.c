@@ -952,6 +952,40 @@ static int build_matmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
     return 1;
 }
 
+/* --- shared tails of the single-input builders ------------------------------------------ */
+
+/* Primitive descriptor for op_desc with the plan's default attributes (user
+ * scratchpad, no post-ops). 1 when created, 0 when oneDNN declines (the
+ * node then runs on the reference kernel), negative on error. */
+static int create_pd(eng_plan *p, const_dnnl_op_desc_t op_desc, dnnl_primitive_desc_t *pd,
+                     rouse_errbuf *eb)
+{
+    dnnl_primitive_attr_t attr;
+    if (make_attr(0, NULL, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
+    dnnl_status_t st = dnnl_primitive_desc_create(pd, op_desc, attr, p->ctx->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    return st == dnnl_success;
+}
+
+/* One src -> one dst step from pd: the output value gets layout dst_md (the
+ * primitive's own when NULL). Takes ownership of pd. Returns 1. */
+static int src_dst_step(eng_plan *p, const eng_node *n, const eng_attrs *ra,
+                        dnnl_primitive_desc_t pd, int src, const eng_tensor *out,
+                        const dnnl_memory_desc_t *dst_md, int *out_pv, rouse_errbuf *eb)
+{
+    if (!dst_md) dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    int dst, rc;
+    if ((rc = new_pv_md(p, out, dst_md, &dst)) < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return rouse_err_set(eb, rc, "out of memory");
+    }
+    argspec args[2] = {{DNNL_ARG_SRC, src, NULL}, {DNNL_ARG_DST, dst, NULL}};
+    if ((rc = add_prim_step(p, n, ra, pd, args, 2, dst, eb)) < 0) return rc;
+    plan_bind_value(p, n->out[0], dst);
+    out_pv[0] = dst;
+    return 1;
+}
+
 /* --- pooling ----------------------------------------------------------------------------- */
 
 static int build_pool(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
@@ -999,23 +1033,10 @@ static int build_pool(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
     if (dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, alg, &x->md, &dst_any,
                                           strides, kernel, dil, pl, pr) != dnnl_success)
         return 0;
-    dnnl_primitive_attr_t attr;
-    if (make_attr(0, NULL, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
     dnnl_primitive_desc_t pd;
-    dnnl_status_t st = dnnl_primitive_desc_create(&pd, &pdsc, attr, p->ctx->engine, NULL);
-    dnnl_primitive_attr_destroy(attr);
-    if (st != dnnl_success) return 0;
-    const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    int dst, rc;
-    if ((rc = new_pv_md(p, &outs[0], dst_md, &dst)) < 0) {
-        dnnl_primitive_desc_destroy(pd);
-        return rouse_err_set(eb, rc, "out of memory");
-    }
-    argspec args[2] = {{DNNL_ARG_SRC, in[0], NULL}, {DNNL_ARG_DST, dst, NULL}};
-    if ((rc = add_prim_step(p, n, ra, pd, args, 2, dst, eb)) < 0) return rc;
-    plan_bind_value(p, n->out[0], dst);
-    out_pv[0] = dst;
-    return 1;
+    int rc = create_pd(p, &pdsc, &pd, eb);
+    if (rc <= 0) return rc;
+    return src_dst_step(p, n, ra, pd, in[0], &outs[0], NULL, out_pv, eb);
 }
 
 /* --- element-wise, binary, concat -------------------------------------------------------- */
@@ -1037,23 +1058,10 @@ static int build_eltwise(eng_plan *p, const eng_node *n, const eng_attrs *ra, co
     if (dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, alg, &x->md, alpha, beta) !=
         dnnl_success)
         return 0;
-    dnnl_primitive_attr_t attr;
-    if (make_attr(0, NULL, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
     dnnl_primitive_desc_t pd;
-    dnnl_status_t st = dnnl_primitive_desc_create(&pd, &ed, attr, p->ctx->engine, NULL);
-    dnnl_primitive_attr_destroy(attr);
-    if (st != dnnl_success) return 0;
-    const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    int dst, rc;
-    if ((rc = new_pv_md(p, &outs[0], dst_md, &dst)) < 0) {
-        dnnl_primitive_desc_destroy(pd);
-        return rouse_err_set(eb, rc, "out of memory");
-    }
-    argspec args[2] = {{DNNL_ARG_SRC, in[0], NULL}, {DNNL_ARG_DST, dst, NULL}};
-    if ((rc = add_prim_step(p, n, ra, pd, args, 2, dst, eb)) < 0) return rc;
-    plan_bind_value(p, n->out[0], dst);
-    out_pv[0] = dst;
-    return 1;
+    int rc = create_pd(p, &ed, &pd, eb);
+    if (rc <= 0) return rc;
+    return src_dst_step(p, n, ra, pd, in[0], &outs[0], NULL, out_pv, eb);
 }
 
 /* Add/Sub/Mul/Div of float values. src1 may broadcast into src0's shape
@@ -1214,15 +1222,12 @@ static int build_layernorm(eng_plan *p, const eng_node *n, const eng_attrs *ra, 
     if (dnnl_layer_normalization_forward_desc_init(&ld, dnnl_forward_inference, &md, NULL,
                                                    ra->norm.epsilon, flags) != dnnl_success)
         return 0;
-    dnnl_primitive_attr_t attr;
-    if (make_attr(0, NULL, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
     dnnl_primitive_desc_t pd;
-    dnnl_status_t st = dnnl_primitive_desc_create(&pd, &ld, attr, p->ctx->engine, NULL);
-    dnnl_primitive_attr_destroy(attr);
-    if (st != dnnl_success) return 0;
+    int rc = create_pd(p, &ld, &pd, eb);
+    if (rc <= 0) return rc;
     int64_t c = x->t.shape[r - 1];
     dnnl_memory_t scale_mem = NULL, shift_mem = NULL;
-    int rc, dst;
+    int dst;
     if ((scale >= 0 && (rc = norm_param(p, n, scale, c, &scale_mem, eb)) < 0) ||
         (shift >= 0 && (rc = norm_param(p, n, shift, c, &shift_mem, eb)) < 0) ||
         (rc = new_pv_md(p, &outs[0], &md, &dst)) < 0) {
@@ -1260,22 +1265,10 @@ static int build_softmax(eng_plan *p, const eng_node *n, const eng_attrs *ra, co
     if (dnnl_softmax_v2_forward_desc_init(&sd, dnnl_forward_inference, dnnl_softmax_accurate, &md,
                                           &md, axis) != dnnl_success)
         return 0;
-    dnnl_primitive_attr_t attr;
-    if (make_attr(0, NULL, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
     dnnl_primitive_desc_t pd;
-    dnnl_status_t st = dnnl_primitive_desc_create(&pd, &sd, attr, p->ctx->engine, NULL);
-    dnnl_primitive_attr_destroy(attr);
-    if (st != dnnl_success) return 0;
-    int rc, dst;
-    if ((rc = new_pv_md(p, &outs[0], &md, &dst)) < 0) {
-        dnnl_primitive_desc_destroy(pd);
-        return rouse_err_set(eb, rc, "out of memory");
-    }
-    argspec args[2] = {{DNNL_ARG_SRC, src, NULL}, {DNNL_ARG_DST, dst, NULL}};
-    if ((rc = add_prim_step(p, n, ra, pd, args, 2, dst, eb)) < 0) return rc;
-    plan_bind_value(p, n->out[0], dst);
-    out_pv[0] = dst;
-    return 1;
+    int rc = create_pd(p, &sd, &pd, eb);
+    if (rc <= 0) return rc;
+    return src_dst_step(p, n, ra, pd, src, &outs[0], &md, out_pv, eb);
 }
 
 int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, const int *in,
