@@ -30,21 +30,10 @@ models_dir=$shared/models
 
 die() { echo "engine_vs_ort: $*" >&2; exit 1; }
 [ -x "$rouse" ] || die "no rouse binary at $rouse (run make first)"
-[ -d "$shared/peer/ort" ] || die "$shared/peer/ort not found"
 command -v node >/dev/null 2>&1 || die "node is not installed"
-command -v npm >/dev/null 2>&1 || die "npm is not installed"
 
-# The shared peer folder is read-only: work in a copy, refreshed when the
-# originals change, and install its packages once.
-mkdir -p "$peer"
-for f in package.json ort_bench.js .npmrc; do
-    [ -f "$shared/peer/ort/$f" ] || continue
-    cmp -s "$shared/peer/ort/$f" "$peer/$f" 2>/dev/null || cp "$shared/peer/ort/$f" "$peer/$f"
-done
-if [ ! -d "$peer/node_modules/onnxruntime-node" ]; then
-    echo "engine_vs_ort: npm install in $peer (once)" >&2
-    (cd "$peer" && npm install --no-audit --no-fund >&2) || die "npm install failed in $peer"
-fi
+. "$root/bench/ort_peer.sh"
+ort_peer_install "$shared" "$peer"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

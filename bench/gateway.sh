@@ -48,23 +48,12 @@ lua=$root/bench/gateway_post.lua
 die() { echo "gateway: $*" >&2; exit 1; }
 say() { echo "gateway: $*" >&2; }
 [ -x "$rouse" ] || die "no rouse binary at $rouse (run make first)"
-[ -d "$shared/peer/ort" ] || die "$shared/peer/ort not found"
 command -v wrk >/dev/null 2>&1 || die "wrk is not installed (scripts/setup bench)"
 command -v node >/dev/null 2>&1 || die "node is not installed"
-command -v npm >/dev/null 2>&1 || die "npm is not installed"
 command -v curl >/dev/null 2>&1 || die "curl is not installed"
 
-# The shared peer folder is read-only: work in a copy, refreshed when the
-# originals change, and install its packages once.
-mkdir -p "$peer"
-for f in package.json ort_bench.js .npmrc; do
-    [ -f "$shared/peer/ort/$f" ] || continue
-    cmp -s "$shared/peer/ort/$f" "$peer/$f" 2>/dev/null || cp "$shared/peer/ort/$f" "$peer/$f"
-done
-if [ ! -d "$peer/node_modules/onnxruntime-node" ]; then
-    say "npm install in $peer (once)"
-    (cd "$peer" && npm install --no-audit --no-fund >&2) || die "npm install failed in $peer"
-fi
+. "$root/bench/ort_peer.sh"
+ort_peer_install "$shared" "$peer"
 NODE_PATH=$peer/node_modules
 export NODE_PATH
 
