@@ -151,6 +151,12 @@ typedef struct rouse_session_stats {
     size_t weight_bytes;/* weights reordered for the kernels */
 } rouse_session_stats;
 
+/* Runs the session once on zeros of the shapes it was prepared for, so that
+ * its memory is touched and its kernels initialized before a real request
+ * comes. Runs kernels (an OpenMP team with threads > 1): never call it in a
+ * process that will fork afterwards. ROUSE_ESTATE when nothing is prepared. */
+int rouse_session_warm_up(rouse_session *s, rouse_errbuf *eb);
+
 /* ROUSE_ESTATE when nothing is prepared yet (dynamic shapes before a run). */
 int rouse_session_get_stats(const rouse_session *s, rouse_session_stats *out);
 

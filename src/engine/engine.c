@@ -581,6 +581,43 @@ int rouse_session_output(const rouse_session *s, int i, rouse_tensor *out)
     return 0;
 }
 
+int rouse_session_warm_up(rouse_session *s, rouse_errbuf *eb)
+{
+    const rouse_model *m = s->model;
+    int n = m->graph.n_inputs;
+    if (!s->plan)
+        return rouse_err_set(eb, ROUSE_ESTATE, "warm-up needs static input shapes (nothing prepared)");
+    rouse_tensor *in = calloc((size_t)n + 1, sizeof(*in));
+    void **bufs = calloc((size_t)n + 1, sizeof(void *));
+    int rc = 0;
+    if (!in || !bufs) {
+        rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* Zeros of the shapes the session was prepared for: every index input
+     * (Gather) stays in range, and the run touches exactly the memory a real
+     * one does. */
+    for (int i = 0; i < n; i++) {
+        const eng_tensor *k = &s->key[i];
+        size_t nb = (size_t)eng_tensor_nbytes(k);
+        bufs[i] = calloc(1, nb ? nb : 1);
+        if (!bufs[i]) {
+            rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+            goto out;
+        }
+        in[i] = (rouse_tensor){.name = m->inputs[i].name, .dtype = k->dtype, .rank = k->rank,
+                               .data = bufs[i], .nbytes = nb};
+        memcpy(in[i].shape, k->shape, sizeof(int64_t) * (size_t)k->rank);
+    }
+    rc = rouse_session_run(s, in, n, eb);
+    s->has_output = false; /* nobody asked for these outputs */
+out:
+    for (int i = 0; bufs && i < n; i++) free(bufs[i]);
+    free(bufs);
+    free(in);
+    return rc;
+}
+
 int rouse_session_get_stats(const rouse_session *s, rouse_session_stats *out)
 {
     if (!s->plan) return ROUSE_ESTATE;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,12 +27,14 @@
 /* In the intermediate child: forks the instance, reports its pid, exits.
  * In the instance: serves and returns its exit status (*is_instance set). */
 static int fork_instance(const template_opts *o, int ctl, const ipc_msg *req, int sock,
-                         rouse_model *m, rouse_session *s, uint64_t t0, bool *is_instance)
+                         rouse_model *m, rouse_session *s, uint64_t t0, int spare_chan,
+                         bool *is_instance)
 {
     pid_t pid = fork();
     if (pid == 0) {
         *is_instance = true;
         close(ctl);
+        if (spare_chan >= 0) close(spare_chan); /* the spare must see EOF when the template ends */
         instance_opts io = {
             .fd = sock, .name = o->name, .version = o->version, .threads = o->threads};
         return instance_serve(&io, sock, m, s);
@@ -49,6 +52,87 @@ static int fork_instance(const template_opts *o, int ctl, const ipc_msg *req, in
     memcpy(r.dur_ns, dur, sizeof(dur));
     rouse_errbuf eb;
     _exit(ipc_send(ctl, &r, -1, &eb) == 0 ? 0 : 1);
+}
+
+/* The spare: an instance forked ahead of need. It warms up (one run on zeros:
+ * its memory touched, its kernels initialized), says so on its channel, and
+ * waits there for the socket of its first request; a template asked to spawn
+ * hands it that socket, so the request finds an instance that runs like a
+ * warm one. EOF on the channel (the template ended) ends the spare. */
+static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m, rouse_session *s)
+{
+    rouse_errbuf eb;
+    if (rouse_session_warm_up(s, &eb) < 0) LOG_DEBUG(MOD, "spare warm-up: %s", eb.msg);
+    ipc_msg msg;
+    ipc_msg_init(&msg, IPC_READY, 0);
+    int sock = -1;
+    if (ipc_send(chan, &msg, -1, &eb) < 0 || ipc_recv(chan, &msg, &sock, &eb) < 0 || sock < 0)
+        return 0;
+    close(chan);
+    ipc_msg r;
+    ipc_msg_init(&r, IPC_REPLY, msg.id);
+    r.pid = (uint32_t)getpid();
+    uint64_t now = rouse_now_ns();
+    r.dur_ns[0] = now > msg.dur_ns[0] ? now - msg.dur_ns[0] : 0; /* the template's clock */
+    int rc = ipc_send(ctl, &r, -1, &eb);
+    close(ctl);
+    if (rc < 0) {
+        close(sock);
+        return 1;
+    }
+    instance_opts io = {.fd = sock, .name = o->name, .version = o->version, .threads = o->threads};
+    return instance_serve(&io, sock, m, s);
+}
+
+/* Forks a spare through an intermediate process (so serve, the subreaper,
+ * adopts it). In the template: sets *chan, returns 0. In the spare: returns
+ * its exit status with *is_spare set. */
+static int spare_start(const template_opts *o, int ctl, rouse_model *m, rouse_session *s,
+                       int *chan, bool *is_spare)
+{
+    int sv[2];
+    *chan = -1;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return 0;
+    pid_t mid = fork();
+    if (mid == 0) {
+        pid_t sp = fork();
+        if (sp == 0) {
+            *is_spare = true;
+            close(sv[0]);
+            return spare_main(o, ctl, sv[1], m, s);
+        }
+        _exit(sp < 0);
+    }
+    close(sv[1]);
+    if (mid < 0) {
+        close(sv[0]);
+        return 0;
+    }
+    int ws;
+    while (waitpid(mid, &ws, 0) < 0 && errno == EINTR)
+        ;
+    *chan = sv[0];
+    return 0;
+}
+
+/* Hands the spawn request to the spare when it is warm. True when it took it. */
+static bool spare_take(int *chan, bool *ready, ipc_msg *req, int sock, uint64_t f0)
+{
+    rouse_errbuf eb;
+    if (*chan < 0) return false;
+    if (!*ready) {
+        ipc_msg m;
+        int fd = -1;
+        if (ipc_recv_nowait(*chan, &m, &fd, &eb) == 0 && m.type == IPC_READY) *ready = true;
+        if (fd >= 0) close(fd);
+        if (!*ready) return false; /* still warming up: fork directly this time */
+    }
+    req->dur_ns[0] = f0;
+    bool ok = ipc_send(*chan, req, sock, &eb) == 0;
+    close(*chan);
+    *chan = -1;
+    *ready = false;
+    return ok;
 }
 
 int template_main(const template_opts *o)
@@ -87,6 +171,10 @@ int template_main(const template_opts *o)
         status = 2;
         goto out_session;
     }
+    int spare_chan = -1;
+    bool spare_ready = false, is_spare = false;
+    status = spare_start(o, ctl, m, s, &spare_chan, &is_spare);
+    if (is_spare) goto out_session;
     for (;;) {
         ipc_msg req;
         int sock = -1;
@@ -107,10 +195,16 @@ int template_main(const template_opts *o)
             continue;
         }
         uint64_t f0 = rouse_now_ns();
+        if (spare_take(&spare_chan, &spare_ready, &req, sock, f0)) {
+            close(sock);
+            status = spare_start(o, ctl, m, s, &spare_chan, &is_spare);
+            if (is_spare) goto out_session; /* only the new spare gets here */
+            continue;
+        }
         pid_t mid = fork();
         if (mid == 0) {
             bool is_instance = false;
-            status = fork_instance(o, ctl, &req, sock, m, s, f0, &is_instance);
+            status = fork_instance(o, ctl, &req, sock, m, s, f0, spare_chan, &is_instance);
             close(sock);
             goto out_session; /* only the instance gets here */
         }
@@ -126,6 +220,10 @@ int template_main(const template_opts *o)
             ;
         if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
             LOG_WARN(MOD, "spawning an instance failed (intermediate status %d)", ws);
+        if (spare_chan < 0) { /* the spare was lost: make another */
+            status = spare_start(o, ctl, m, s, &spare_chan, &is_spare);
+            if (is_spare) goto out_session;
+        }
     }
 out_session:
     rouse_session_destroy(s);

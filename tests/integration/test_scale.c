@@ -416,6 +416,29 @@ static void test_back_to_zero(void **state)
     assert_int_equal(processes_of("burst"), 0);
 }
 
+/* A template keeps one warmed spare: after the instance of a function has
+ * stopped, the template and its spare are the function's processes; the
+ * next request is served from the template by that spare, and the template
+ * forks a new one. */
+static void test_template_spare(void **state)
+{
+    (void)state;
+    fn_state st;
+    deploy("spare", "\"max\":2,\"idle_timeout_ms\":100,\"template_ttl_ms\":60000");
+    infer_ok("spare", 3, "zero");
+    WAIT_FOR("spare", st, st.n_inst == 0 && st.n_tmpl == 1 && processes_of("spare") == 2);
+    infer_ok("spare", 4, "template");
+    /* template + the instance (the former spare) + a new spare */
+    WAIT_FOR("spare", st, st.n_inst == 1 && processes_of("spare") == 3);
+    infer_ok("spare", 6, "warm");
+    undeploy("spare");
+    /* The function is gone (GET says 404): watch the process table alone. */
+    int tries = 0;
+    while (processes_of("spare") > 0 && tries++ < WAIT_TRIES)
+        usleep(5000);
+    assert_int_equal(processes_of("spare"), 0);
+}
+
 static void test_min_keeps_warm(void **state)
 {
     (void)state;
@@ -579,6 +602,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_burst_from_zero),
         cmocka_unit_test(test_back_to_zero),
+        cmocka_unit_test(test_template_spare),
         cmocka_unit_test(test_min_keeps_warm),
         cmocka_unit_test(test_kill_busy_instance),
         cmocka_unit_test(test_client_hangs_up_while_queued),
