@@ -8,6 +8,8 @@
 #include "worker/template.h"
 
 #include <errno.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,6 +64,12 @@ static int fork_instance(const template_opts *o, int ctl, const ipc_msg *req, in
 static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m, rouse_session *s)
 {
     rouse_errbuf eb;
+    /* Warm up on idle CPU only: a template starting from zero forks its
+     * spare while the instance for the waiting request runs, and the spare
+     * must not slow that one down. Only root may come back from SCHED_IDLE
+     * for sure, so other users warm up at normal priority. */
+    struct sched_param prio = {0};
+    bool idle_prio = geteuid() == 0 && sched_setscheduler(0, SCHED_IDLE, &prio) == 0;
     if (rouse_session_warm_up(s, &eb) < 0) LOG_DEBUG(MOD, "spare warm-up: %s", eb.msg);
     ipc_msg msg;
     ipc_msg_init(&msg, IPC_READY, 0);
@@ -69,6 +77,8 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
     if (ipc_send(chan, &msg, -1, &eb) < 0 || ipc_recv(chan, &msg, &sock, &eb) < 0 || sock < 0)
         return 0;
     close(chan);
+    if (idle_prio && sched_setscheduler(0, SCHED_OTHER, &prio) < 0)
+        LOG_WARN(MOD, "spare: cannot leave idle priority: %s", strerror(errno));
     ipc_msg r;
     ipc_msg_init(&r, IPC_REPLY, msg.id);
     r.pid = (uint32_t)getpid();
