@@ -133,8 +133,7 @@ int rouse_session_create(rouse_model *m, const rouse_session_options *opts, rous
 /* Runs the model. Every model input must be given once, by name, with the
  * declared type and a shape compatible with the declared one; errors name the
  * input. A new input shape re-plans the session (kernels and memory). */
-int rouse_session_run(rouse_session *s, const rouse_tensor *inputs, int n_inputs,
-                      rouse_errbuf *eb);
+int rouse_session_run(rouse_session *s, const rouse_tensor *inputs, int n_inputs, rouse_errbuf *eb);
 
 /* Output i of the last successful run. Borrowed: valid until the next run or
  * destroy. ROUSE_ESTATE before the first run, ROUSE_ERANGE for a bad index. */
@@ -142,13 +141,13 @@ int rouse_session_output(const rouse_session *s, int i, rouse_tensor *out);
 
 /* What the current plan looks like: kernel counts and memory. */
 typedef struct rouse_session_stats {
-    int steps;          /* kernels run per inference */
-    int dnnl_steps;     /* of which oneDNN primitives */
-    int ref_steps;      /* of which plain C reference kernels */
-    int reorders;       /* layout conversions between kernels */
-    int sum_fused;      /* residual Adds fused into convolutions */
-    size_t arena_bytes; /* activation memory */
-    size_t weight_bytes;/* weights reordered for the kernels */
+    int steps;           /* kernels run per inference */
+    int dnnl_steps;      /* of which oneDNN primitives */
+    int ref_steps;       /* of which plain C reference kernels */
+    int reorders;        /* layout conversions between kernels */
+    int sum_fused;       /* residual Adds fused into convolutions */
+    size_t arena_bytes;  /* activation memory */
+    size_t weight_bytes; /* weights reordered for the kernels */
 } rouse_session_stats;
 
 /* Runs the session once on zeros of the shapes it was prepared for, so that

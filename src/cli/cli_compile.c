@@ -13,15 +13,14 @@
 
 void cli_compile_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: rouse compile MODEL.onnx [-o FILE.plan]\n\n"
-            "Compiles MODEL.onnx for this machine: the optimized graph, the weights already\n"
-            "reordered into the layouts the kernels use, in one file that `rouse run` (and\n"
-            "the server) map read-only and use in place. The default output replaces the\n"
-            "model's .onnx suffix with .plan. A plan records the CPU instruction set and\n"
-            "the oneDNN version it was made for; elsewhere it is refused and must be\n"
-            "compiled again.\n\n"
-            "Exit status: 0 ok, 1 the model could not be compiled, 2 usage.\n");
+    fprintf(out, "usage: rouse compile MODEL.onnx [-o FILE.plan]\n\n"
+                 "Compiles MODEL.onnx for this machine: the optimized graph, the weights already\n"
+                 "reordered into the layouts the kernels use, in one file that `rouse run` (and\n"
+                 "the server) map read-only and use in place. The default output replaces the\n"
+                 "model's .onnx suffix with .plan. A plan records the CPU instruction set and\n"
+                 "the oneDNN version it was made for; elsewhere it is refused and must be\n"
+                 "compiled again.\n\n"
+                 "Exit status: 0 ok, 1 the model could not be compiled, 2 usage.\n");
 }
 
 int cli_compile_main(int argc, char **argv)

@@ -445,8 +445,8 @@ static bool ends_with(const char *s, const char *suffix)
 
 /* Reads the model (a plan, an .onnx, or an .onnx through the plan cache) and
  * prepares a session, printing load_ms and prepare_ms. */
-static int open_and_prepare(const run_opts *o, const char *path, rouse_model **m,
-                            rouse_session **s, rouse_errbuf *eb)
+static int open_and_prepare(const run_opts *o, const char *path, rouse_model **m, rouse_session **s,
+                            rouse_errbuf *eb)
 {
     uint64_t t0 = rouse_now_ns();
     int from_cache = 0, rc;

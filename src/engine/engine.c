@@ -40,22 +40,22 @@ struct rouse_model {
     onnx_model onnx;
     eng_graph graph;
     rouse_tensor_info *inputs, *outputs;
-    int64_t *shapes; /* backing store of the infos' shapes */
-    bool *value_matters; /* per input: values feed shape inference */
+    int64_t *shapes;       /* backing store of the infos' shapes */
+    bool *value_matters;   /* per input: values feed shape inference */
     eng_packed_set packed; /* weights in kernel layouts (compiled plans) */
 };
 
 struct rouse_session {
     rouse_model *model;
     int threads;
-    bool pin;    /* pin the team's threads to distinct CPUs on the first run */
+    bool pin; /* pin the team's threads to distinct CPUs on the first run */
     bool pinned;
     bool reference;
     eng_dnnl_ctx *dnnl;
     eng_plan *plan;
-    eng_tensor *key;     /* inputs the plan was prepared for (shapes, small values) */
-    void **key_values;   /* copies of value-dependent inputs */
-    eng_tensor *bound;   /* inputs of the current run, graph order */
+    eng_tensor *key;   /* inputs the plan was prepared for (shapes, small values) */
+    void **key_values; /* copies of value-dependent inputs */
+    eng_tensor *bound; /* inputs of the current run, graph order */
     bool has_output;
 };
 
@@ -93,7 +93,8 @@ static int fill_info(rouse_model *m, rouse_errbuf *eb)
         ti->shape = sh;
         sh += ENG_MAX_RANK;
     }
-    for (int i = 0; i < g->n_inputs; i++) m->value_matters[i] = eng_graph_input_value_matters(g, i);
+    for (int i = 0; i < g->n_inputs; i++)
+        m->value_matters[i] = eng_graph_input_value_matters(g, i);
     return 0;
 }
 
@@ -207,7 +208,8 @@ static int map_file(const char *path, void **map, size_t *len, rouse_errbuf *eb)
      * same physical pages. */
     *map = mmap(NULL, *len, PROT_READ, MAP_SHARED, fd, 0);
     close(fd);
-    if (*map == MAP_FAILED) return rouse_err_set(eb, ROUSE_EIO, "%s: mmap: %s", path, strerror(errno));
+    if (*map == MAP_FAILED)
+        return rouse_err_set(eb, ROUSE_EIO, "%s: mmap: %s", path, strerror(errno));
     return 0;
 }
 
@@ -272,7 +274,8 @@ int rouse_model_compile(rouse_model *m, const char *path, rouse_errbuf *eb)
         preparable &= ti->rank >= 0 && !m->value_matters[i];
         shapes[i].dtype = ti->dtype;
         shapes[i].rank = ti->rank < 0 ? 0 : ti->rank;
-        for (int k = 0; k < ti->rank; k++) shapes[i].shape[k] = ti->shape[k] < 0 ? 1 : ti->shape[k];
+        for (int k = 0; k < ti->rank; k++)
+            shapes[i].shape[k] = ti->shape[k] < 0 ? 1 : ti->shape[k];
     }
     rouse_session *s = NULL;
     eng_packed_set made = {0, NULL};
@@ -433,8 +436,8 @@ static bool key_matches(const rouse_session *s, const eng_tensor *inputs)
             !eng_shape_equal(k->rank, k->shape, inputs[i].rank, inputs[i].shape))
             return false;
         if (m->value_matters[i] &&
-            (!s->key_values[i] || memcmp(s->key_values[i], inputs[i].data,
-                                         (size_t)eng_tensor_nbytes(&inputs[i])) != 0))
+            (!s->key_values[i] ||
+             memcmp(s->key_values[i], inputs[i].data, (size_t)eng_tensor_nbytes(&inputs[i])) != 0))
             return false;
     }
     return true;
@@ -493,7 +496,8 @@ int rouse_session_create(rouse_model *m, const rouse_session_options *opts, rous
     for (int i = 0; i < n && is_static; i++) {
         const rouse_tensor_info *ti = &m->inputs[i];
         is_static = ti->rank >= 0 && !m->value_matters[i];
-        for (int k = 0; k < ti->rank && is_static; k++) is_static = ti->shape[k] >= 0;
+        for (int k = 0; k < ti->rank && is_static; k++)
+            is_static = ti->shape[k] >= 0;
         shapes[i].dtype = ti->dtype;
         shapes[i].rank = ti->rank;
         if (ti->rank > 0) memcpy(shapes[i].shape, ti->shape, sizeof(int64_t) * (size_t)ti->rank);
@@ -508,13 +512,16 @@ static int bind_inputs(rouse_session *s, const rouse_tensor *inputs, int n_input
 {
     const rouse_model *m = s->model;
     int n = m->graph.n_inputs;
-    for (int i = 0; i < n; i++) s->bound[i].data = NULL;
+    for (int i = 0; i < n; i++)
+        s->bound[i].data = NULL;
     for (int j = 0; j < n_inputs; j++) {
         const rouse_tensor *t = &inputs[j];
         int i = 0;
-        while (i < n && (!t->name || strcmp(t->name, m->inputs[i].name) != 0)) i++;
+        while (i < n && (!t->name || strcmp(t->name, m->inputs[i].name) != 0))
+            i++;
         if (i == n)
-            return rouse_err_set(eb, ROUSE_EINVAL, "unknown input '%s' (the model's first input is '%s')",
+            return rouse_err_set(eb, ROUSE_EINVAL,
+                                 "unknown input '%s' (the model's first input is '%s')",
                                  t->name ? t->name : "(null)", n ? m->inputs[0].name : "");
         if (s->bound[i].data)
             return rouse_err_set(eb, ROUSE_EINVAL, "input '%s' is given twice", t->name);
@@ -523,11 +530,13 @@ static int bind_inputs(rouse_session *s, const rouse_tensor *inputs, int n_input
             return rouse_err_set(eb, ROUSE_EMISMATCH, "input '%s' must be %s, got %s", ti->name,
                                  eng_dtype_name(ti->dtype), eng_dtype_name(t->dtype));
         if (t->rank < 0 || t->rank > ROUSE_MAX_RANK)
-            return rouse_err_set(eb, ROUSE_EINVAL, "input '%s' has invalid rank %d", ti->name, t->rank);
+            return rouse_err_set(eb, ROUSE_EINVAL, "input '%s' has invalid rank %d", ti->name,
+                                 t->rank);
         char want[128], got[128];
         bool ok = ti->rank < 0 || ti->rank == t->rank;
         for (int k = 0; ok && k < t->rank; k++)
-            ok = t->shape[k] >= 0 && (ti->rank < 0 || ti->shape[k] < 0 || ti->shape[k] == t->shape[k]);
+            ok = t->shape[k] >= 0 &&
+                 (ti->rank < 0 || ti->shape[k] < 0 || ti->shape[k] == t->shape[k]);
         if (!ok)
             return rouse_err_set(eb, ROUSE_EMISMATCH, "input '%s' must have shape %s, got %s",
                                  ti->name, eng_shape_str(ti->rank, ti->shape, want, sizeof(want)),
@@ -586,7 +595,8 @@ int rouse_session_warm_up(rouse_session *s, rouse_errbuf *eb)
     const rouse_model *m = s->model;
     int n = m->graph.n_inputs;
     if (!s->plan)
-        return rouse_err_set(eb, ROUSE_ESTATE, "warm-up needs static input shapes (nothing prepared)");
+        return rouse_err_set(eb, ROUSE_ESTATE,
+                             "warm-up needs static input shapes (nothing prepared)");
     rouse_tensor *in = calloc((size_t)n + 1, sizeof(*in));
     void **bufs = calloc((size_t)n + 1, sizeof(void *));
     int rc = 0;
@@ -605,14 +615,18 @@ int rouse_session_warm_up(rouse_session *s, rouse_errbuf *eb)
             rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
             goto out;
         }
-        in[i] = (rouse_tensor){.name = m->inputs[i].name, .dtype = k->dtype, .rank = k->rank,
-                               .data = bufs[i], .nbytes = nb};
+        in[i] = (rouse_tensor){.name = m->inputs[i].name,
+                               .dtype = k->dtype,
+                               .rank = k->rank,
+                               .data = bufs[i],
+                               .nbytes = nb};
         memcpy(in[i].shape, k->shape, sizeof(int64_t) * (size_t)k->rank);
     }
     rc = rouse_session_run(s, in, n, eb);
     s->has_output = false; /* nobody asked for these outputs */
 out:
-    for (int i = 0; bufs && i < n; i++) free(bufs[i]);
+    for (int i = 0; bufs && i < n; i++)
+        free(bufs[i]);
     free(bufs);
     free(in);
     return rc;

@@ -52,7 +52,8 @@ static int grow(void **arr, int *cap, int need, size_t elem)
 {
     if (need <= *cap) return 0;
     int cap2 = *cap ? *cap * 2 : 32;
-    while (cap2 < need) cap2 *= 2;
+    while (cap2 < need)
+        cap2 *= 2;
     void *a = realloc(*arr, elem * (size_t)cap2);
     if (!a) return ROUSE_ENOMEM;
     *arr = a;
@@ -64,15 +65,25 @@ int plan_md_plain(int dtype, int rank, const int64_t *shape, dnnl_memory_desc_t 
 {
     dnnl_data_type_t dt;
     switch (dtype) {
-    case ENG_DT_FLOAT: dt = dnnl_f32; break;
-    case ENG_DT_INT8: dt = dnnl_s8; break;
-    case ENG_DT_UINT8: dt = dnnl_u8; break;
-    case ENG_DT_INT32: dt = dnnl_s32; break;
-    default: return ROUSE_EUNSUPPORTED;
+    case ENG_DT_FLOAT:
+        dt = dnnl_f32;
+        break;
+    case ENG_DT_INT8:
+        dt = dnnl_s8;
+        break;
+    case ENG_DT_UINT8:
+        dt = dnnl_u8;
+        break;
+    case ENG_DT_INT32:
+        dt = dnnl_s32;
+        break;
+    default:
+        return ROUSE_EUNSUPPORTED;
     }
     dnnl_dims_t dims, strides;
     int nd = rank ? rank : 1;
-    for (int i = 0; i < nd; i++) dims[i] = rank ? shape[i] : 1;
+    for (int i = 0; i < nd; i++)
+        dims[i] = rank ? shape[i] : 1;
     int64_t s = 1;
     for (int i = nd - 1; i >= 0; i--) {
         strides[i] = s;
@@ -180,8 +191,7 @@ int plan_fixed_mem(eng_plan *p, const dnnl_memory_desc_t *md, void *handle, dnnl
 {
     if (grow((void **)&p->fixed_mems, &p->cap_fixed, p->n_fixed + 1, sizeof(dnnl_memory_t)) < 0)
         return ROUSE_ENOMEM;
-    if (dnnl_memory_create(out, md, p->ctx->engine, handle) != dnnl_success)
-        return ROUSE_EINTERNAL;
+    if (dnnl_memory_create(out, md, p->ctx->engine, handle) != dnnl_success) return ROUSE_EINTERNAL;
     p->fixed_mems[p->n_fixed++] = *out;
     return 0;
 }
@@ -194,12 +204,11 @@ void plan_note_scratch(eng_plan *p, const_dnnl_primitive_desc_t pd)
 }
 
 /* A reorder step from pv `src` into a new pv laid out as `md`. */
-int plan_reorder_new(eng_plan *p, int src, const dnnl_memory_desc_t *md, int *out,
-                     rouse_errbuf *eb)
+int plan_reorder_new(eng_plan *p, int src, const dnnl_memory_desc_t *md, int *out, rouse_errbuf *eb)
 {
     dnnl_primitive_desc_t pd;
-    if (dnnl_reorder_primitive_desc_create(&pd, &p->pvs[src].md, p->ctx->engine, md,
-                                           p->ctx->engine, NULL) != dnnl_success)
+    if (dnnl_reorder_primitive_desc_create(&pd, &p->pvs[src].md, p->ctx->engine, md, p->ctx->engine,
+                                           NULL) != dnnl_success)
         return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: no reorder between two layouts");
     int id, rc;
     exec_step *s;
@@ -257,8 +266,7 @@ int plan_pv_as(eng_plan *p, int id, const dnnl_memory_desc_t *md, rouse_errbuf *
 {
     exec_pv *v = &p->pvs[id];
     if (v->has_md && dnnl_memory_desc_equal(&v->md, md)) return id;
-    if (v->plain_pv >= 0 && dnnl_memory_desc_equal(&p->pvs[v->plain_pv].md, md))
-        return v->plain_pv;
+    if (v->plain_pv >= 0 && dnnl_memory_desc_equal(&p->pvs[v->plain_pv].md, md)) return v->plain_pv;
     int out, rc;
     if ((rc = plan_reorder_new(p, id, md, &out, eb)) < 0) return rc;
     return out;
@@ -290,13 +298,15 @@ static bool is_view_op(const eng_node *n)
     case ENG_OP_RESHAPE:
     case ENG_OP_FLATTEN:
     case ENG_OP_UNSQUEEZE:
-    case ENG_OP_SQUEEZE: break;
+    case ENG_OP_SQUEEZE:
+        break;
     case ENG_OP_IDENTITY:
     case ENG_OP_DROPOUT:
         if (n->n_out > 1 && n->out[1] >= 0) return false;
         if (n->op == ENG_OP_DROPOUT && n->n_in > 2 && n->in[2] >= 0) return false;
         break;
-    default: return false;
+    default:
+        return false;
     }
     return true;
 }
@@ -350,8 +360,7 @@ static int build_transpose_view(eng_plan *p, const eng_node *n, const eng_attrs 
     return 0;
 }
 
-static bool transpose_viewable(const eng_plan *p, const eng_node *n, const eng_attrs *ra,
-                               int in_pv)
+static bool transpose_viewable(const eng_plan *p, const eng_node *n, const eng_attrs *ra, int in_pv)
 {
     if (p->reference || n->op != ENG_OP_TRANSPOSE || in_pv < 0) return false;
     const exec_pv *x = &p->pvs[in_pv];
@@ -455,8 +464,10 @@ static int build_node(eng_plan *p, const eng_node *n, const eng_tensor *inputs, 
     } else {
         int out_pv[8];
         rc = p->reference ? 0 : exec_dnnl_build(p, n, &resolved, in, out_t, out_pv, eb);
-        if (rc == 0) rc = build_ref(p, n, &resolved, in, out_t, eb);
-        else if (rc > 0) rc = 0;
+        if (rc == 0)
+            rc = build_ref(p, n, &resolved, in, out_t, eb);
+        else if (rc > 0)
+            rc = 0;
     }
     if (rc < 0) return rc;
     for (int k = 0; k < n->n_in; k++)
@@ -498,8 +509,8 @@ static int cmp_size_desc(const void *a, const void *b, void *ctx)
 static void *big_alloc(size_t size)
 {
     size_t len = (size + CHUNK_ALIGN - 1) / CHUNK_ALIGN * CHUNK_ALIGN;
-    void *raw = mmap(NULL, len + CHUNK_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     -1, 0);
+    void *raw =
+        mmap(NULL, len + CHUNK_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) return NULL;
     uintptr_t start = ((uintptr_t)raw + CHUNK_ALIGN - 1) & ~(uintptr_t)(CHUNK_ALIGN - 1);
     size_t head = start - (uintptr_t)raw;
@@ -521,8 +532,8 @@ static int plan_memory(eng_plan *p, rouse_errbuf *eb)
     for (int i = 0; i < p->n_pvs; i++) {
         exec_pv *v = &p->pvs[i];
         if (v->storage < 0) continue;
-        size_t sz = v->has_md ? dnnl_memory_desc_get_size(&v->md)
-                              : (size_t)eng_tensor_nbytes(&v->t);
+        size_t sz =
+            v->has_md ? dnnl_memory_desc_get_size(&v->md) : (size_t)eng_tensor_nbytes(&v->t);
         sz = (sz + ALIGN - 1) / ALIGN * ALIGN;
         if (sz == 0) sz = ALIGN;
         if (sz > p->st[v->storage].size) p->st[v->storage].size = sz;
@@ -530,11 +541,14 @@ static int plan_memory(eng_plan *p, rouse_errbuf *eb)
     for (int s = 0; s < p->n_steps; s++) {
         exec_step *st = &p->steps[s];
         if (st->kind == STEP_DNNL) {
-            for (int k = 0; st->reads && st->reads[k] >= 0; k++) mark_read(p, st->reads[k], s);
+            for (int k = 0; st->reads && st->reads[k] >= 0; k++)
+                mark_read(p, st->reads[k], s);
             mark_write(p, st->write, s);
         } else {
-            for (int k = 0; k < st->n_in; k++) mark_read(p, st->in_pv[k], s);
-            for (int k = 0; k < st->n_out; k++) mark_write(p, st->out_pv[k], s);
+            for (int k = 0; k < st->n_in; k++)
+                mark_read(p, st->in_pv[k], s);
+            for (int k = 0; k < st->n_out; k++)
+                mark_write(p, st->out_pv[k], s);
         }
     }
     for (int i = 0; i < p->g->n_outputs; i++) {
@@ -588,7 +602,8 @@ static int plan_memory(eng_plan *p, rouse_errbuf *eb)
                              (double)total / (1 << 30));
     if (total) {
         p->arena = big_alloc(total);
-        if (!p->arena) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory (%zu-byte arena)", total);
+        if (!p->arena)
+            return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory (%zu-byte arena)", total);
     }
     return 0;
 }
@@ -686,7 +701,8 @@ static bool plan_prefers_blocked(const eng_graph *g, const eng_tensor *inputs)
         if (n->op != ENG_OP_CONV || in[0]->rank < 3) continue;
         const eng_conv_attrs *a = &res.conv;
         double flops = (double)eng_tensor_numel(&out[0]) * (double)(in[0]->shape[1] / a->group);
-        for (int k = 0; k < a->n_spatial; k++) flops *= (double)a->kernel[k];
+        for (int k = 0; k < a->n_spatial; k++)
+            flops *= (double)a->kernel[k];
         total += flops;
         if (exec_conv_winograd_eligible(in[0]->rank, a, in[0]->shape[1], out[0].shape[1]))
             wino += flops;
@@ -699,9 +715,8 @@ out:
 
 /* --- create / run / destroy ------------------------------------------------------------ */
 
-int eng_plan_create(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inputs,
-                    bool reference, const eng_packed_set *packed, eng_plan **out,
-                    rouse_errbuf *eb)
+int eng_plan_create(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inputs, bool reference,
+                    const eng_packed_set *packed, eng_plan **out, rouse_errbuf *eb)
 {
     eng_plan *p = calloc(1, sizeof(*p));
     if (!p) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
@@ -718,13 +733,15 @@ int eng_plan_create(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inp
     p->out_pv = malloc(sizeof(int) * (size_t)(g->n_outputs + 1));
     p->outputs = calloc((size_t)g->n_outputs + 1, sizeof(eng_tensor));
     if (!p->val_pv || !p->uses_left || !p->skip || !p->out_pv || !p->outputs) goto out_nomem;
-    for (int i = 0; i < g->n_values; i++) p->val_pv[i] = -1;
+    for (int i = 0; i < g->n_values; i++)
+        p->val_pv[i] = -1;
     for (int i = 0; i < g->n_nodes; i++) {
         if (g->nodes[i].dead) continue;
         for (int k = 0; k < g->nodes[i].n_in; k++)
             if (g->nodes[i].in[k] >= 0) p->uses_left[g->nodes[i].in[k]]++;
     }
-    for (int i = 0; i < g->n_outputs; i++) p->uses_left[g->outputs[i]]++;
+    for (int i = 0; i < g->n_outputs; i++)
+        p->uses_left[g->outputs[i]]++;
 
     /* Constants and inputs. */
     for (int i = 0; i < g->n_values; i++) {
@@ -796,7 +813,8 @@ int eng_plan_create(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inp
     if ((rc = plan_memory(p, eb)) < 0) goto out_fail;
     if ((rc = bind(p, eb)) < 0) goto out_fail;
     p->stats.n_steps = p->n_steps;
-    for (int i = 0; i < g->n_outputs; i++) p->outputs[i] = p->pvs[p->out_pv[i]].t;
+    for (int i = 0; i < g->n_outputs; i++)
+        p->outputs[i] = p->pvs[p->out_pv[i]].t;
     free(p->uses_left);
     p->uses_left = NULL;
     free(p->skip);
@@ -884,8 +902,10 @@ void eng_plan_destroy(eng_plan *p)
         if (p->steps[s].prim) dnnl_primitive_destroy(p->steps[s].prim);
     for (int i = 0; i < p->n_pvs; i++)
         if (p->pvs[i].mem) dnnl_memory_destroy(p->pvs[i].mem);
-    for (int i = 0; i < p->n_fixed; i++) dnnl_memory_destroy(p->fixed_mems[i]);
-    for (int i = 0; i < p->n_owned; i++) free(p->owned[i]);
+    for (int i = 0; i < p->n_fixed; i++)
+        dnnl_memory_destroy(p->fixed_mems[i]);
+    for (int i = 0; i < p->n_owned; i++)
+        free(p->owned[i]);
     while (p->chunks) {
         struct weight_chunk *c = p->chunks;
         p->chunks = c->next;

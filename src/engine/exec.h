@@ -27,8 +27,8 @@ typedef struct eng_plan eng_plan;
  * file carries, used in place (no copy, no reorder) when a kernel wants
  * exactly this layout. `md` is a dnnl_memory_desc_t kept opaque here. */
 typedef struct eng_packed {
-    int value;        /* graph value id of the constant */
-    const void *md;   /* dnnl_memory_desc_t */
+    int value;      /* graph value id of the constant */
+    const void *md; /* dnnl_memory_desc_t */
     const void *data;
     size_t size;
 } eng_packed;
@@ -60,9 +60,8 @@ typedef struct eng_plan_stats {
  * `reference`, every node runs on the reference kernels. `packed` (may be
  * NULL) offers constants already in kernel layouts.
  * Owned: free with eng_plan_destroy. */
-int eng_plan_create(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inputs,
-                    bool reference, const eng_packed_set *packed, eng_plan **out,
-                    rouse_errbuf *eb);
+int eng_plan_create(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inputs, bool reference,
+                    const eng_packed_set *packed, eng_plan **out, rouse_errbuf *eb);
 void eng_plan_destroy(eng_plan *p);
 
 /* Runs the plan on inputs with the same shapes it was prepared for. */

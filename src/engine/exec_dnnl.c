@@ -20,8 +20,8 @@
 
 typedef struct argspec {
     int arg;
-    int pv;               /* prepared value, or ARG_FIXED */
-    dnnl_memory_t fixed;  /* with ARG_FIXED */
+    int pv;              /* prepared value, or ARG_FIXED */
+    dnnl_memory_t fixed; /* with ARG_FIXED */
 } argspec;
 
 static int dnnl_fail(rouse_errbuf *eb, const eng_node *n, const char *what, dnnl_status_t st)
@@ -43,18 +43,38 @@ static float finite_or(float x, float big)
 static int eltwise_alg(eng_op op, float *alpha, float *beta, dnnl_alg_kind_t *alg)
 {
     switch (op) {
-    case ENG_OP_RELU: *alg = dnnl_eltwise_relu; *alpha = 0; *beta = 0; return 0;
-    case ENG_OP_LEAKY_RELU: *alg = dnnl_eltwise_relu; *beta = 0; return 0;
-    case ENG_OP_SIGMOID: *alg = dnnl_eltwise_logistic; *alpha = *beta = 0; return 0;
-    case ENG_OP_TANH: *alg = dnnl_eltwise_tanh; *alpha = *beta = 0; return 0;
-    case ENG_OP_SQRT: *alg = dnnl_eltwise_sqrt; *alpha = *beta = 0; return 0;
-    case ENG_OP_GELU: *alg = dnnl_eltwise_gelu_erf; *alpha = *beta = 0; return 0;
+    case ENG_OP_RELU:
+        *alg = dnnl_eltwise_relu;
+        *alpha = 0;
+        *beta = 0;
+        return 0;
+    case ENG_OP_LEAKY_RELU:
+        *alg = dnnl_eltwise_relu;
+        *beta = 0;
+        return 0;
+    case ENG_OP_SIGMOID:
+        *alg = dnnl_eltwise_logistic;
+        *alpha = *beta = 0;
+        return 0;
+    case ENG_OP_TANH:
+        *alg = dnnl_eltwise_tanh;
+        *alpha = *beta = 0;
+        return 0;
+    case ENG_OP_SQRT:
+        *alg = dnnl_eltwise_sqrt;
+        *alpha = *beta = 0;
+        return 0;
+    case ENG_OP_GELU:
+        *alg = dnnl_eltwise_gelu_erf;
+        *alpha = *beta = 0;
+        return 0;
     case ENG_OP_CLIP:
         *alg = dnnl_eltwise_clip;
         *alpha = finite_or(*alpha, -FLT_MAX);
         *beta = finite_or(*beta, FLT_MAX);
         return 0;
-    default: return ROUSE_EUNSUPPORTED;
+    default:
+        return ROUSE_EUNSUPPORTED;
     }
 }
 
@@ -136,8 +156,10 @@ static int add_prim_step(eng_plan *p, const eng_node *n, const eng_attrs *resolv
     for (int i = 0; i < n_a; i++) {
         s->args[i].arg = a[i].arg;
         s->arg_pv[i] = a[i].pv;
-        if (a[i].pv == ARG_FIXED) s->args[i].memory = a[i].fixed;
-        else s->reads[nr++] = a[i].pv;
+        if (a[i].pv == ARG_FIXED)
+            s->args[i].memory = a[i].fixed;
+        else
+            s->reads[nr++] = a[i].pv;
     }
     s->args[n_a].arg = DNNL_ARG_SCRATCHPAD;
     s->arg_pv[n_a] = ARG_SCRATCH;
@@ -230,7 +252,8 @@ static int reorder_const(eng_plan *p, const eng_node *n, int value, const dnnl_m
             if (md) p->made_md = md;
             if (!m || !md) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
             p->cap_made = cap;
-            for (int i = 0; i < p->n_made; i++) p->made[i].md = &p->made_md[i];
+            for (int i = 0; i < p->n_made; i++)
+                p->made[i].md = &p->made_md[i];
         }
         p->made_md[p->n_made] = *to;
         p->made[p->n_made] = (eng_packed){value, &p->made_md[p->n_made], buf, sz};
@@ -263,8 +286,11 @@ static bool eltwise_fusable(const eng_plan *p, const eng_node *c, eng_postop *po
     case ENG_OP_RELU:
     case ENG_OP_SIGMOID:
     case ENG_OP_TANH:
-    case ENG_OP_GELU: return true;
-    case ENG_OP_LEAKY_RELU: po->alpha = c->attrs.alpha.alpha; return true;
+    case ENG_OP_GELU:
+        return true;
+    case ENG_OP_LEAKY_RELU:
+        po->alpha = c->attrs.alpha.alpha;
+        return true;
     case ENG_OP_CLIP:
         if (c->opset < 11) {
             po->alpha = c->attrs.clip.has_min ? (float)c->attrs.clip.min : -INFINITY;
@@ -282,7 +308,8 @@ static bool eltwise_fusable(const eng_plan *p, const eng_node *c, eng_postop *po
             *dst = *(const float *)v->const_data;
         }
         return true;
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -291,8 +318,8 @@ typedef struct sum_fusion {
     int final_value;  /* graph value the conv now produces */
 } sum_fusion;
 
-static void plan_sum_fusion(eng_plan *p, const eng_node *n, const eng_tensor *out,
-                            eng_postop *post, int *n_post, sum_fusion *f)
+static void plan_sum_fusion(eng_plan *p, const eng_node *n, const eng_tensor *out, eng_postop *post,
+                            int *n_post, sum_fusion *f)
 {
     const eng_graph *g = p->g;
     int self = (int)(n - g->nodes);
@@ -308,7 +335,8 @@ static void plan_sum_fusion(eng_plan *p, const eng_node *n, const eng_tensor *ou
     int opv = p->val_pv[other];
     if (opv < 0) return; /* computed after this conv */
     const exec_pv *o = &p->pvs[opv];
-    if (o->t.dtype != ENG_DT_FLOAT || !eng_shape_equal(o->t.rank, o->t.shape, out->rank, out->shape))
+    if (o->t.dtype != ENG_DT_FLOAT ||
+        !eng_shape_equal(o->t.rank, o->t.shape, out->rank, out->shape))
         return;
     post[(*n_post)++] = (eng_postop){.kind = ENG_POST_SUM};
     f->addend_value = other;
@@ -375,9 +403,11 @@ static int build_conv(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
     if (group > 1) {
         wei_d[0] = group;
         wei_d[1] = w->shape[0] / group;
-        for (int i = 1; i < rank; i++) wei_d[i + 1] = w->shape[i];
+        for (int i = 1; i < rank; i++)
+            wei_d[i + 1] = w->shape[i];
     } else {
-        for (int i = 0; i < rank; i++) wei_d[i] = w->shape[i];
+        for (int i = 0; i < rank; i++)
+            wei_d[i] = w->shape[i];
     }
     bias_d[0] = w->shape[0];
     for (int i = 0; i < nsp; i++) {
@@ -446,10 +476,9 @@ static int build_conv(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
     const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     dnnl_memory_t wei_mem, bias_mem = NULL;
     int rc;
-    if ((rc = reorder_const(p, n, n->in[1], &wei_plain, w->const_data, wei_md, &wei_mem, eb)) <
-            0 ||
-        (has_bias && (rc = reorder_const(p, n, -1, &bias_md, g->values[n->in[2]].const_data, &bias_md,
-                                         &bias_mem, eb)) < 0)) {
+    if ((rc = reorder_const(p, n, n->in[1], &wei_plain, w->const_data, wei_md, &wei_mem, eb)) < 0 ||
+        (has_bias && (rc = reorder_const(p, n, -1, &bias_md, g->values[n->in[2]].const_data,
+                                         &bias_md, &bias_mem, eb)) < 0)) {
         dnnl_primitive_desc_destroy(pd);
         return rc;
     }
@@ -552,7 +581,8 @@ static int build_gemm(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
             goto out_nomem;
         }
         memcpy(scaled, wdata, sizeof(float) * (size_t)(N * K)); /* wdata may be misaligned */
-        for (int64_t i = 0; i < N * K; i++) scaled[i] *= a->alpha;
+        for (int64_t i = 0; i < N * K; i++)
+            scaled[i] *= a->alpha;
         wdata = scaled;
     }
     dnnl_memory_t wei_mem, bias_mem = NULL;
@@ -569,7 +599,8 @@ static int build_gemm(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
             goto out_nomem;
         }
         memcpy(bias, c, sizeof(float) * (size_t)N); /* c may be misaligned */
-        for (int64_t i = 0; i < N; i++) bias[i] *= a->beta;
+        for (int64_t i = 0; i < N; i++)
+            bias[i] *= a->beta;
         if (plan_fixed_mem(p, &bias_md, bias, &bias_mem) < 0) goto out_nomem;
     }
     int src = plan_pv_as(p, in[0], src_q, eb);
@@ -673,8 +704,8 @@ static void mm_chain_plan(eng_plan *p, const eng_node *n, const eng_tensor *out,
                 f.addend_pv = opv;
             }
             f.other = other;
-        } else if ((x->op == ENG_OP_DIV || x->op == ENG_OP_MUL) && x->n_in == 2 &&
-                   x->in[0] == v && x->in[1] != v && !x->n_post) {
+        } else if ((x->op == ENG_OP_DIV || x->op == ENG_OP_MUL) && x->n_in == 2 && x->in[0] == v &&
+                   x->in[1] != v && !x->n_post) {
             float k;
             if (!const_scalar_value(p, x->in[1], &k) || !isfinite(k) || k == 0.0f) return;
             f.kind = MM_LINEAR;
@@ -739,13 +770,16 @@ static int mm_chain_attr(eng_plan *p, const mm_chain *c, int r, dnnl_primitive_a
         float alpha = f->alpha, beta = f->beta;
         dnnl_alg_kind_t alg;
         switch (f->kind) {
-        case MM_BIAS: break;
+        case MM_BIAS:
+            break;
         case MM_LINEAR:
             dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear, alpha, 0.0f);
             break;
         case MM_ELTWISE:
-            if (eltwise_alg(f->eltwise, &alpha, &beta, &alg) < 0) rc = ROUSE_EUNSUPPORTED;
-            else dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, beta);
+            if (eltwise_alg(f->eltwise, &alpha, &beta, &alg) < 0)
+                rc = ROUSE_EUNSUPPORTED;
+            else
+                dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, beta);
             break;
         case MM_ADD: {
             const exec_pv *o = &p->pvs[f->addend_pv];
@@ -753,7 +787,8 @@ static int mm_chain_attr(eng_plan *p, const mm_chain *c, int r, dnnl_primitive_a
             for (int k = 0; k < r; k++)
                 bd[k] = k < r - o->t.rank ? 1 : o->t.shape[k - (r - o->t.rank)];
             dnnl_memory_desc_t md;
-            if (plan_md_plain(ENG_DT_FLOAT, r, bd, &md) < 0) rc = ROUSE_EUNSUPPORTED;
+            if (plan_md_plain(ENG_DT_FLOAT, r, bd, &md) < 0)
+                rc = ROUSE_EUNSUPPORTED;
             else if (dnnl_post_ops_append_binary(po, dnnl_binary_add, &md) != dnnl_success)
                 rc = ROUSE_EUNSUPPORTED;
             break;
@@ -812,7 +847,8 @@ static void matmul_dst_for_transpose(eng_plan *p, int self, int v, dnnl_memory_d
         s *= tdims[i];
     }
     dnnl_dims_t strides;
-    for (int i = 0; i < r; i++) strides[t->attrs.transpose.perm[i]] = ts[i];
+    for (int i = 0; i < r; i++)
+        strides[t->attrs.transpose.perm[i]] = ts[i];
     dnnl_memory_desc_t md;
     if (dnnl_memory_desc_init_by_strides(&md, r, dst_md->dims, dnnl_f32, strides) == dnnl_success)
         *dst_md = md;
@@ -871,10 +907,13 @@ static int build_matmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
             }
         }
         src_md = p->pvs[a_pv].md;
-        if (b_const) dnnl_memory_desc_init_by_tag(&wei_md, r, wd, dnnl_f32, dnnl_format_tag_any);
-        else wei_md = p->pvs[b_pv].md;
+        if (b_const)
+            dnnl_memory_desc_init_by_tag(&wei_md, r, wd, dnnl_f32, dnnl_format_tag_any);
+        else
+            wei_md = p->pvs[b_pv].md;
         if (plan_md_plain(ENG_DT_FLOAT, r, outs[0].shape, &dst_md) < 0) break;
-        if (attempt == 0) matmul_dst_for_transpose(p, (int)(n - g->nodes), chain.final_value, &dst_md);
+        if (attempt == 0)
+            matmul_dst_for_transpose(p, (int)(n - g->nodes), chain.final_value, &dst_md);
         dnnl_matmul_desc_t md;
         dnnl_primitive_attr_t attr;
         st = dnnl_matmul_desc_init(&md, &src_md, &wei_md, bias_v >= 0 ? &bias_md : NULL, &dst_md);
@@ -915,9 +954,8 @@ static int build_matmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
             return rc;
         }
     }
-    if (bias_v >= 0 &&
-        (rc = reorder_const(p, n, bias_v, &bias_md, g->values[bias_v].const_data, &bias_md,
-                            &bias_mem, eb)) < 0) {
+    if (bias_v >= 0 && (rc = reorder_const(p, n, bias_v, &bias_md, g->values[bias_v].const_data,
+                                           &bias_md, &bias_mem, eb)) < 0) {
         dnnl_primitive_desc_destroy(pd);
         return rc;
     }
@@ -998,7 +1036,8 @@ static int build_pool(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
     int nsp = rank - 2;
     dnnl_dims_t strides, kernel, dil, pl, pr, dd;
     dnnl_alg_kind_t alg;
-    for (int i = 0; i < rank; i++) dd[i] = outs[0].shape[i];
+    for (int i = 0; i < rank; i++)
+        dd[i] = outs[0].shape[i];
     if (n->op == ENG_OP_GLOBAL_AVGPOOL) {
         alg = dnnl_pooling_avg_exclude_padding;
         for (int i = 0; i < nsp; i++) {
@@ -1169,7 +1208,8 @@ static int build_concat(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
         return rouse_err_set(eb, rc, "out of memory");
     }
     argspec args[33];
-    for (int i = 0; i < k; i++) args[i] = (argspec){DNNL_ARG_MULTIPLE_SRC + i, in[i], NULL};
+    for (int i = 0; i < k; i++)
+        args[i] = (argspec){DNNL_ARG_MULTIPLE_SRC + i, in[i], NULL};
     args[k] = (argspec){DNNL_ARG_DST, dst, NULL};
     if ((rc = add_prim_step(p, n, ra, pd, args, k + 1, dst, eb)) < 0) return rc;
     plan_bind_value(p, n->out[0], dst);
@@ -1276,26 +1316,36 @@ int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, c
 {
     if (n->n_in < 1 || in[0] < 0) return 0;
     switch (n->op) {
-    case ENG_OP_CONV: return build_conv(p, n, resolved, in, out_shapes, out_pv, eb);
-    case ENG_OP_GEMM: return build_gemm(p, n, resolved, in, out_shapes, out_pv, eb);
-    case ENG_OP_MATMUL: return build_matmul(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_CONV:
+        return build_conv(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_GEMM:
+        return build_gemm(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_MATMUL:
+        return build_matmul(p, n, resolved, in, out_shapes, out_pv, eb);
     case ENG_OP_MAXPOOL:
     case ENG_OP_AVGPOOL:
-    case ENG_OP_GLOBAL_AVGPOOL: return build_pool(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_GLOBAL_AVGPOOL:
+        return build_pool(p, n, resolved, in, out_shapes, out_pv, eb);
     case ENG_OP_RELU:
     case ENG_OP_CLIP:
     case ENG_OP_LEAKY_RELU:
     case ENG_OP_SIGMOID:
     case ENG_OP_TANH:
     case ENG_OP_SQRT:
-    case ENG_OP_GELU: return build_eltwise(p, n, resolved, in, out_shapes, out_pv, eb);
-    case ENG_OP_LAYERNORM: return build_layernorm(p, n, resolved, in, out_shapes, out_pv, eb);
-    case ENG_OP_SOFTMAX: return build_softmax(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_GELU:
+        return build_eltwise(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_LAYERNORM:
+        return build_layernorm(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_SOFTMAX:
+        return build_softmax(p, n, resolved, in, out_shapes, out_pv, eb);
     case ENG_OP_ADD:
     case ENG_OP_SUB:
     case ENG_OP_MUL:
-    case ENG_OP_DIV: return build_binary(p, n, resolved, in, out_shapes, out_pv, eb);
-    case ENG_OP_CONCAT: return build_concat(p, n, resolved, in, out_shapes, out_pv, eb);
-    default: return 0;
+    case ENG_OP_DIV:
+        return build_binary(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_CONCAT:
+        return build_concat(p, n, resolved, in, out_shapes, out_pv, eb);
+    default:
+        return 0;
     }
 }

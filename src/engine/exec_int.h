@@ -17,22 +17,22 @@ struct eng_dnnl_ctx {
 /* A prepared value: a graph value (or a temporary) with concrete shape and
  * physical layout. */
 typedef struct exec_pv {
-    eng_tensor t;           /* logical dtype and shape; data bound after planning */
-    dnnl_memory_desc_t md;  /* physical layout; valid when has_md */
-    bool has_md;            /* float values only */
-    bool plain;             /* dense row-major */
-    int storage;            /* arena storage index; -1 for constants and inputs */
-    int input_index;        /* graph input slot bound at run time, or -1 */
-    int plain_pv;           /* cached plain copy of a blocked value, or -1 */
-    int value;              /* graph value it holds, or -1 for a temporary */
-    dnnl_memory_t mem;      /* created on demand once data is bound */
+    eng_tensor t;          /* logical dtype and shape; data bound after planning */
+    dnnl_memory_desc_t md; /* physical layout; valid when has_md */
+    bool has_md;           /* float values only */
+    bool plain;            /* dense row-major */
+    int storage;           /* arena storage index; -1 for constants and inputs */
+    int input_index;       /* graph input slot bound at run time, or -1 */
+    int plain_pv;          /* cached plain copy of a blocked value, or -1 */
+    int value;             /* graph value it holds, or -1 for a temporary */
+    dnnl_memory_t mem;     /* created on demand once data is bound */
 } exec_pv;
 
 typedef struct exec_storage {
     size_t size;
     int first, last; /* step indices of the first write and the last read */
     size_t offset;
-    int n_pvs;       /* prepared values living in this storage */
+    int n_pvs; /* prepared values living in this storage */
 } exec_storage;
 
 enum { STEP_DNNL, STEP_REF, STEP_COPY };
@@ -50,11 +50,11 @@ typedef struct exec_step {
     int n_args;
     dnnl_exec_arg_t *args;
     int *arg_pv;
-    int *reads;  /* pvs read, for lifetimes (-1 terminated) */
-    int write;   /* pv written */
+    int *reads; /* pvs read, for lifetimes (-1 terminated) */
+    int write;  /* pv written */
     /* STEP_REF / STEP_COPY */
     int n_in, n_out;
-    int *in_pv;  /* -1 for omitted */
+    int *in_pv; /* -1 for omitted */
     int *out_pv;
 } exec_step;
 
@@ -67,10 +67,10 @@ struct eng_plan {
     int n_st, cap_st;
     exec_step *steps;
     int n_steps, cap_steps;
-    int *val_pv;      /* graph value -> its current prepared value, -1 */
-    int *uses_left;   /* graph value -> reads not yet planned (prepare only) */
-    bool *skip;       /* node consumed by a fusion (prepare only) */
-    int *out_pv;      /* per graph output */
+    int *val_pv;    /* graph value -> its current prepared value, -1 */
+    int *uses_left; /* graph value -> reads not yet planned (prepare only) */
+    bool *skip;     /* node consumed by a fusion (prepare only) */
+    int *out_pv;    /* per graph output */
     eng_tensor *outputs;
     void *arena;
     size_t arena_size;
@@ -81,11 +81,11 @@ struct eng_plan {
     int n_owned, cap_owned;
     dnnl_memory_t *fixed_mems;
     int n_fixed, cap_fixed;
-    rouse_arena mem; /* small per-plan arrays */
+    rouse_arena mem;             /* small per-plan arrays */
     struct weight_chunk *chunks; /* see plan_weight_alloc */
     eng_plan_stats stats;
-    bool reference; /* no oneDNN kernels */
-    bool blocked_convs; /* convolutions keep activations in aBcd16b */
+    bool reference;               /* no oneDNN kernels */
+    bool blocked_convs;           /* convolutions keep activations in aBcd16b */
     const eng_packed_set *packed; /* constants offered in kernel layouts */
     eng_packed *made;             /* constants this plan reordered itself */
     dnnl_memory_desc_t *made_md;

@@ -25,14 +25,16 @@ typedef struct name_table {
 static uint64_t hash_str(const char *s)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
     return h;
 }
 
 static int table_init(name_table *t, size_t n)
 {
     size_t cap = 16;
-    while (cap < n * 2 + 1) cap *= 2;
+    while (cap < n * 2 + 1)
+        cap *= 2;
     t->slots = calloc(cap, sizeof(*t->slots));
     t->cap = cap;
     return t->slots ? 0 : ROUSE_ENOMEM;
@@ -51,7 +53,8 @@ static int table_find(const name_table *t, const eng_graph *g, const char *name)
 static void table_put(name_table *t, const eng_graph *g, int id)
 {
     size_t i = hash_str(g->values[id].name) & (t->cap - 1);
-    while (t->slots[i]) i = (i + 1) & (t->cap - 1);
+    while (t->slots[i])
+        i = (i + 1) & (t->cap - 1);
     t->slots[i] = id + 1;
 }
 
@@ -85,11 +88,12 @@ static int set_const(eng_graph *g, int id, const onnx_tensor *t, rouse_errbuf *e
         return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "constant '%s' has unsupported type %s",
                              v->name, eng_dtype_name(t->data_type));
     if (t->n_dims > ENG_MAX_RANK)
-        return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "constant '%s' has rank %d (max %d)",
-                             v->name, t->n_dims, ENG_MAX_RANK);
+        return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "constant '%s' has rank %d (max %d)", v->name,
+                             t->n_dims, ENG_MAX_RANK);
     v->dtype = t->data_type;
     v->rank = t->n_dims;
-    for (int i = 0; i < t->n_dims; i++) v->shape[i] = t->dims[i];
+    for (int i = 0; i < t->n_dims; i++)
+        v->shape[i] = t->dims[i];
     /* Large payloads stay in place even when misaligned: copying a model's
      * weights would cost more than the whole load. Consumers that need typed
      * access ask for an aligned view (eng_graph_const_aligned, or the plan's
@@ -154,15 +158,17 @@ static int constant_node_tensor(const onnx_node *on, rouse_arena *a, onnx_tensor
 static int set_declared_shape(eng_value *v, const onnx_value_info *vi, rouse_errbuf *eb)
 {
     if (!vi->is_tensor)
-        return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "'%s' is not a tensor (sequence, map and "
-                                                     "optional values are not supported)",
+        return rouse_err_set(eb, ROUSE_EUNSUPPORTED,
+                             "'%s' is not a tensor (sequence, map and "
+                             "optional values are not supported)",
                              vi->name);
     v->dtype = vi->elem_type;
     if (vi->rank > ENG_MAX_RANK)
         return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "'%s' has rank %d (max %d)", vi->name,
                              vi->rank, ENG_MAX_RANK);
     v->rank = vi->rank;
-    for (int i = 0; i < vi->rank; i++) v->shape[i] = vi->dims[i].value;
+    for (int i = 0; i < vi->rank; i++)
+        v->shape[i] = vi->dims[i].value;
     return 0;
 }
 
@@ -187,7 +193,8 @@ int eng_graph_build(const onnx_model *m, eng_graph *g, rouse_errbuf *eb)
     }
 
     size_t n_names = (size_t)og->n_initializers + (size_t)og->n_inputs;
-    for (int i = 0; i < og->n_nodes; i++) n_names += (size_t)og->nodes[i].n_outputs;
+    for (int i = 0; i < og->n_nodes; i++)
+        n_names += (size_t)og->nodes[i].n_outputs;
     if ((rc = table_init(&tab, n_names)) < 0) goto out_fail;
 
     /* Initializers: constants. */
@@ -322,7 +329,8 @@ int eng_graph_build(const onnx_model *m, eng_graph *g, rouse_errbuf *eb)
         eng_value *v = &g->values[id];
         if (!v->const_data && !v->is_input && vi->rank >= 0 && vi->rank <= ENG_MAX_RANK) {
             v->rank = vi->rank;
-            for (int k = 0; k < vi->rank; k++) v->shape[k] = vi->dims[k].value;
+            for (int k = 0; k < vi->rank; k++)
+                v->shape[k] = vi->dims[k].value;
             v->dtype = vi->elem_type;
         }
         v->is_output = true;
@@ -353,7 +361,8 @@ static int topo_sort(eng_graph *g, rouse_errbuf *eb)
     int n = g->n_nodes;
     if (n == 0) return 0;
     size_t n_edges = 0;
-    for (int i = 0; i < n; i++) n_edges += (size_t)g->nodes[i].n_in;
+    for (int i = 0; i < n; i++)
+        n_edges += (size_t)g->nodes[i].n_in;
     int *indeg = calloc((size_t)n, sizeof(int));
     int *start = calloc((size_t)n + 1, sizeof(int));
     int *adj = malloc(sizeof(int) * (n_edges + 1));
@@ -374,7 +383,8 @@ static int topo_sort(eng_graph *g, rouse_errbuf *eb)
                 indeg[i]++;
             }
         }
-    for (int i = 0; i < n; i++) start[i + 1] += start[i];
+    for (int i = 0; i < n; i++)
+        start[i + 1] += start[i];
     for (int i = 0; i < n; i++)
         for (int k = 0; k < g->nodes[i].n_in; k++) {
             int v = g->nodes[i].in[k];
@@ -393,12 +403,14 @@ static int topo_sort(eng_graph *g, rouse_errbuf *eb)
     }
     if (tail < n) {
         int bad = 0;
-        while (!indeg[bad]) bad++;
+        while (!indeg[bad])
+            bad++;
         rc = rouse_err_set(eb, ROUSE_EFORMAT, "the graph has a cycle through node '%s' (%s)",
                            g->nodes[bad].name, eng_op_name(g->nodes[bad].op));
         goto out;
     }
-    for (int i = 0; i < n; i++) sorted[i] = g->nodes[queue[i]];
+    for (int i = 0; i < n; i++)
+        sorted[i] = g->nodes[queue[i]];
     free(g->nodes);
     g->nodes = sorted;
     sorted = NULL;

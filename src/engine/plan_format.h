@@ -35,14 +35,14 @@ typedef struct plan_header {
     char magic[8];
     uint32_t format_version;
     uint32_t header_size;
-    uint32_t cpu_isa;         /* dnnl_cpu_isa_t the kernels were chosen for */
+    uint32_t cpu_isa; /* dnnl_cpu_isa_t the kernels were chosen for */
     uint32_t dnnl_major, dnnl_minor, dnnl_patch;
     uint32_t attrs_size;      /* sizeof(eng_attrs) */
     uint32_t postop_size;     /* sizeof(eng_postop) */
     uint32_t md_size;         /* sizeof(dnnl_memory_desc_t) */
     uint8_t model_sha256[32]; /* of the source .onnx file */
     uint64_t meta_offset, meta_size;
-    uint32_t meta_crc32c;     /* CRC-32C of the metadata: catches damage cheaply */
+    uint32_t meta_crc32c; /* CRC-32C of the metadata: catches damage cheaply */
     uint32_t reserved;
     uint64_t data_offset, data_size;
     uint64_t file_size;

@@ -91,10 +91,9 @@ static int check_header(const plan_header *h, size_t len, rouse_errbuf *eb)
     const dnnl_version_t *v = dnnl_version();
     if (h->dnnl_major != (uint32_t)v->major || h->dnnl_minor != (uint32_t)v->minor ||
         h->dnnl_patch != (uint32_t)v->patch)
-        return rouse_err_set(eb, ROUSE_EMISMATCH,
-                             "plan made for oneDNN %u.%u.%u, this is %d.%d.%d; recompile it",
-                             h->dnnl_major, h->dnnl_minor, h->dnnl_patch, v->major, v->minor,
-                             v->patch);
+        return rouse_err_set(
+            eb, ROUSE_EMISMATCH, "plan made for oneDNN %u.%u.%u, this is %d.%d.%d; recompile it",
+            h->dnnl_major, h->dnnl_minor, h->dnnl_patch, v->major, v->minor, v->patch);
     if (h->cpu_isa != (uint32_t)dnnl_get_effective_cpu_isa())
         return rouse_err_set(eb, ROUSE_EMISMATCH,
                              "plan made for another CPU instruction set (0x%x, this machine "
@@ -121,7 +120,8 @@ static int read_values(cursor *c, eng_graph *g, const uint8_t *data, uint64_t da
         v->dtype = get_i32(c, "value type");
         v->rank = get_i32(c, "value rank");
         if (c->rc) break;
-        if (v->rank < -1 || v->rank > ENG_MAX_RANK) return fail(c, "value '%s': rank %lld", v->name, v->rank);
+        if (v->rank < -1 || v->rank > ENG_MAX_RANK)
+            return fail(c, "value '%s': rank %lld", v->name, v->rank);
         for (int k = 0; k < v->rank; k++) {
             v->shape[k] = (int64_t)get_u64(c, "value shape");
             if (v->shape[k] < -1) return fail(c, "value '%s': dim %lld", v->name, v->shape[k]);
@@ -135,7 +135,8 @@ static int read_values(cursor *c, eng_graph *g, const uint8_t *data, uint64_t da
         size_t es = eng_dtype_size(v->dtype);
         int64_t n = eng_shape_numel(v->rank, v->shape);
         if (c->rc) break;
-        if (!es || n < 0 || v->rank < 0 || (uint64_t)n > UINT64_MAX / es || (uint64_t)n * es != size)
+        if (!es || n < 0 || v->rank < 0 || (uint64_t)n > UINT64_MAX / es ||
+            (uint64_t)n * es != size)
             return fail(c, "constant '%s': size %lld does not match its shape", v->name,
                         (long long)size);
         if (off > data_size || size > data_size - off || off % PLAN_BLOCK_ALIGN)
@@ -179,7 +180,8 @@ static bool attrs_valid(const eng_node *n)
         return a->transpose.n_perm >= 0 && a->transpose.n_perm <= ENG_MAX_RANK;
     case ENG_OP_LAYERNORM:
         return isfinite(a->norm.epsilon);
-    default: return true;
+    default:
+        return true;
     }
 }
 
@@ -193,31 +195,37 @@ static int read_nodes(cursor *c, eng_graph *g, int n_nodes)
         n->opset = get_i32(c, "node opset");
         uint32_t n_in = get_u32(c, "node inputs");
         if (c->rc) break;
-        if (op >= ENG_OP_COUNT || op == ENG_OP_CONSTANT) return fail(c, "node '%s': bad operator %lld", n->name, op);
-        if (n_in > 4096 || !need(c, 4 * (size_t)n_in, "node inputs")) return fail(c, "node '%s': %lld inputs", n->name, n_in);
+        if (op >= ENG_OP_COUNT || op == ENG_OP_CONSTANT)
+            return fail(c, "node '%s': bad operator %lld", n->name, op);
+        if (n_in > 4096 || !need(c, 4 * (size_t)n_in, "node inputs"))
+            return fail(c, "node '%s': %lld inputs", n->name, n_in);
         n->op = (eng_op)op;
         n->n_in = (int)n_in;
         n->in = rouse_arena_alloc(&g->arena, sizeof(int) * (n_in + 1), 8);
         if (!n->in) return c->rc = rouse_err_set(c->eb, ROUSE_ENOMEM, "out of memory");
         for (uint32_t k = 0; k < n_in; k++) {
             n->in[k] = get_i32(c, "node input");
-            if (n->in[k] < -1 || n->in[k] >= g->n_values) return fail(c, "node '%s': input id %lld", n->name, n->in[k]);
+            if (n->in[k] < -1 || n->in[k] >= g->n_values)
+                return fail(c, "node '%s': input id %lld", n->name, n->in[k]);
             if (n->in[k] >= 0) {
                 const eng_value *v = &g->values[n->in[k]];
                 /* Topological order: inputs are constants, graph inputs or earlier outputs. */
                 if (!v->const_data && !v->is_input && v->producer < 0)
-                    return fail(c, "node '%s': reads value %lld before it is produced", n->name, n->in[k]);
+                    return fail(c, "node '%s': reads value %lld before it is produced", n->name,
+                                n->in[k]);
             }
         }
         uint32_t n_out = get_u32(c, "node outputs");
         if (c->rc) break;
-        if (n_out > 64 || !need(c, 4 * (size_t)n_out, "node outputs")) return fail(c, "node '%s': %lld outputs", n->name, n_out);
+        if (n_out > 64 || !need(c, 4 * (size_t)n_out, "node outputs"))
+            return fail(c, "node '%s': %lld outputs", n->name, n_out);
         n->n_out = (int)n_out;
         n->out = rouse_arena_alloc(&g->arena, sizeof(int) * (n_out + 1), 8);
         if (!n->out) return c->rc = rouse_err_set(c->eb, ROUSE_ENOMEM, "out of memory");
         for (uint32_t k = 0; k < n_out; k++) {
             n->out[k] = get_i32(c, "node output");
-            if (n->out[k] < -1 || n->out[k] >= g->n_values) return fail(c, "node '%s': output id %lld", n->name, n->out[k]);
+            if (n->out[k] < -1 || n->out[k] >= g->n_values)
+                return fail(c, "node '%s': output id %lld", n->name, n->out[k]);
             if (n->out[k] < 0) continue;
             eng_value *v = &g->values[n->out[k]];
             if (v->const_data || v->is_input || v->producer >= 0)
@@ -227,20 +235,23 @@ static int read_nodes(cursor *c, eng_graph *g, int n_nodes)
         get_bytes(c, &n->attrs, sizeof(n->attrs), "node attributes");
         uint32_t n_post = get_u32(c, "node post-ops");
         if (c->rc) break;
-        if (n_post > ENG_MAX_POSTOPS) return fail(c, "node '%s': %lld fused operations", n->name, n_post);
+        if (n_post > ENG_MAX_POSTOPS)
+            return fail(c, "node '%s': %lld fused operations", n->name, n_post);
         n->n_post = (int)n_post;
         get_bytes(c, n->post, sizeof(n->post[0]) * n_post, "node post-ops");
         for (int k = 0; k < n->n_post && !c->rc; k++) {
             const eng_postop *po = &n->post[k];
-            bool ok = po->kind == ENG_POST_SUM
-                          ? po->sum_input >= 0 && po->sum_input < n->n_in
-                          : po->kind == ENG_POST_ELTWISE &&
-                                (po->eltwise == ENG_OP_RELU || po->eltwise == ENG_OP_CLIP ||
-                                 po->eltwise == ENG_OP_LEAKY_RELU || po->eltwise == ENG_OP_SIGMOID ||
-                                 po->eltwise == ENG_OP_TANH || po->eltwise == ENG_OP_GELU);
+            bool ok =
+                po->kind == ENG_POST_SUM
+                    ? po->sum_input >= 0 && po->sum_input < n->n_in
+                    : po->kind == ENG_POST_ELTWISE &&
+                          (po->eltwise == ENG_OP_RELU || po->eltwise == ENG_OP_CLIP ||
+                           po->eltwise == ENG_OP_LEAKY_RELU || po->eltwise == ENG_OP_SIGMOID ||
+                           po->eltwise == ENG_OP_TANH || po->eltwise == ENG_OP_GELU);
             if (!ok) return fail(c, "node '%s': bad fused operation %lld", n->name, k);
         }
-        if (!c->rc && !attrs_valid(n)) return fail(c, "node '%s': bad attributes%.0lld", n->name, 0);
+        if (!c->rc && !attrs_valid(n))
+            return fail(c, "node '%s': bad attributes%.0lld", n->name, 0);
     }
     return c->rc;
 }
@@ -285,12 +296,14 @@ int eng_plan_file_read(const void *buf, size_t len, eng_plan_file *pf, rouse_err
     if (read_values(&c, g, base + h.data_offset, h.data_size)) goto out_fail;
     for (uint32_t i = 0; i < n_inputs && !c.rc; i++) {
         uint32_t id = get_u32(&c, "inputs");
-        if (!c.rc && (id >= n_values || !g->values[id].is_input)) fail(&c, "graph input %s%lld is not an input", "", id);
+        if (!c.rc && (id >= n_values || !g->values[id].is_input))
+            fail(&c, "graph input %s%lld is not an input", "", id);
         g->inputs[g->n_inputs++] = (int)id;
     }
     for (uint32_t i = 0; i < n_outputs && !c.rc; i++) {
         uint32_t id = get_u32(&c, "outputs");
-        if (!c.rc && (id >= n_values || !g->values[id].is_output)) fail(&c, "graph output %s%lld is not an output", "", id);
+        if (!c.rc && (id >= n_values || !g->values[id].is_output))
+            fail(&c, "graph output %s%lld is not an output", "", id);
         g->outputs[g->n_outputs++] = (int)id;
     }
     if (c.rc || read_nodes(&c, g, (int)n_nodes)) goto out_fail;

@@ -105,7 +105,8 @@ static int build_meta(const eng_graph *g, const bool *live, const eng_packed_set
     int rc = 0;
     uint64_t cursor = 0;
     int live_nodes = 0;
-    for (int i = 0; i < g->n_nodes; i++) live_nodes += !g->nodes[i].dead;
+    for (int i = 0; i < g->n_nodes; i++)
+        live_nodes += !g->nodes[i].dead;
     int n_packed = packed ? packed->n : 0;
 
     rc |= put_u32(m, (uint32_t)g->n_values);
@@ -115,13 +116,14 @@ static int build_meta(const eng_graph *g, const bool *live, const eng_packed_set
     rc |= put_i32(m, g->opset);
     for (int i = 0; i < g->n_values; i++) {
         const eng_value *v = &g->values[i];
-        uint8_t flags = (uint8_t)((v->is_input ? PLAN_VALUE_INPUT : 0) |
-                                  (v->is_output ? PLAN_VALUE_OUTPUT : 0) |
-                                  (live[i] ? PLAN_VALUE_CONST : 0));
+        uint8_t flags =
+            (uint8_t)((v->is_input ? PLAN_VALUE_INPUT : 0) |
+                      (v->is_output ? PLAN_VALUE_OUTPUT : 0) | (live[i] ? PLAN_VALUE_CONST : 0));
         rc |= put_str(m, v->name);
         rc |= put_i32(m, v->dtype);
         rc |= put_i32(m, v->rank);
-        for (int k = 0; k < v->rank && k < ENG_MAX_RANK; k++) rc |= put_u64(m, (uint64_t)v->shape[k]);
+        for (int k = 0; k < v->rank && k < ENG_MAX_RANK; k++)
+            rc |= put_u64(m, (uint64_t)v->shape[k]);
         rc |= put(m, &flags, 1);
         if (live[i]) {
             int64_t nb = eng_shape_numel(v->rank, v->shape) * (int64_t)eng_dtype_size(v->dtype);
@@ -133,8 +135,10 @@ static int build_meta(const eng_graph *g, const bool *live, const eng_packed_set
             rc |= put_u64(m, it->size);
         }
     }
-    for (int i = 0; i < g->n_inputs; i++) rc |= put_u32(m, (uint32_t)g->inputs[i]);
-    for (int i = 0; i < g->n_outputs; i++) rc |= put_u32(m, (uint32_t)g->outputs[i]);
+    for (int i = 0; i < g->n_inputs; i++)
+        rc |= put_u32(m, (uint32_t)g->inputs[i]);
+    for (int i = 0; i < g->n_outputs; i++)
+        rc |= put_u32(m, (uint32_t)g->outputs[i]);
     for (int i = 0; i < g->n_nodes; i++) {
         const eng_node *n = &g->nodes[i];
         if (n->dead) continue;
@@ -142,9 +146,11 @@ static int build_meta(const eng_graph *g, const bool *live, const eng_packed_set
         rc |= put_u32(m, (uint32_t)n->op);
         rc |= put_i32(m, n->opset);
         rc |= put_u32(m, (uint32_t)n->n_in);
-        for (int k = 0; k < n->n_in; k++) rc |= put_i32(m, n->in[k]);
+        for (int k = 0; k < n->n_in; k++)
+            rc |= put_i32(m, n->in[k]);
         rc |= put_u32(m, (uint32_t)n->n_out);
-        for (int k = 0; k < n->n_out; k++) rc |= put_i32(m, n->out[k]);
+        for (int k = 0; k < n->n_out; k++)
+            rc |= put_i32(m, n->out[k]);
         rc |= put(m, &n->attrs, sizeof(n->attrs));
         rc |= put_u32(m, (uint32_t)n->n_post);
         rc |= put(m, n->post, sizeof(n->post[0]) * (size_t)n->n_post);

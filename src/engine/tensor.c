@@ -7,43 +7,74 @@
 size_t eng_dtype_size(int dtype)
 {
     switch (dtype) {
-    case ENG_DT_FLOAT: return 4;
-    case ENG_DT_UINT8: return 1;
-    case ENG_DT_INT8: return 1;
-    case ENG_DT_UINT16: return 2;
-    case ENG_DT_INT16: return 2;
-    case ENG_DT_INT32: return 4;
-    case ENG_DT_INT64: return 8;
-    case ENG_DT_BOOL: return 1;
-    case ENG_DT_FLOAT16: return 2;
-    case ENG_DT_DOUBLE: return 8;
-    case ENG_DT_UINT32: return 4;
-    case ENG_DT_UINT64: return 8;
-    case ENG_DT_BFLOAT16: return 2;
-    default: return 0;
+    case ENG_DT_FLOAT:
+        return 4;
+    case ENG_DT_UINT8:
+        return 1;
+    case ENG_DT_INT8:
+        return 1;
+    case ENG_DT_UINT16:
+        return 2;
+    case ENG_DT_INT16:
+        return 2;
+    case ENG_DT_INT32:
+        return 4;
+    case ENG_DT_INT64:
+        return 8;
+    case ENG_DT_BOOL:
+        return 1;
+    case ENG_DT_FLOAT16:
+        return 2;
+    case ENG_DT_DOUBLE:
+        return 8;
+    case ENG_DT_UINT32:
+        return 4;
+    case ENG_DT_UINT64:
+        return 8;
+    case ENG_DT_BFLOAT16:
+        return 2;
+    default:
+        return 0;
     }
 }
 
 const char *eng_dtype_name(int dtype)
 {
     switch (dtype) {
-    case ENG_DT_FLOAT: return "float";
-    case ENG_DT_UINT8: return "uint8";
-    case ENG_DT_INT8: return "int8";
-    case ENG_DT_UINT16: return "uint16";
-    case ENG_DT_INT16: return "int16";
-    case ENG_DT_INT32: return "int32";
-    case ENG_DT_INT64: return "int64";
-    case ENG_DT_STRING: return "string";
-    case ENG_DT_BOOL: return "bool";
-    case ENG_DT_FLOAT16: return "float16";
-    case ENG_DT_DOUBLE: return "double";
-    case ENG_DT_UINT32: return "uint32";
-    case ENG_DT_UINT64: return "uint64";
-    case ENG_DT_COMPLEX64: return "complex64";
-    case ENG_DT_COMPLEX128: return "complex128";
-    case ENG_DT_BFLOAT16: return "bfloat16";
-    default: return "undefined";
+    case ENG_DT_FLOAT:
+        return "float";
+    case ENG_DT_UINT8:
+        return "uint8";
+    case ENG_DT_INT8:
+        return "int8";
+    case ENG_DT_UINT16:
+        return "uint16";
+    case ENG_DT_INT16:
+        return "int16";
+    case ENG_DT_INT32:
+        return "int32";
+    case ENG_DT_INT64:
+        return "int64";
+    case ENG_DT_STRING:
+        return "string";
+    case ENG_DT_BOOL:
+        return "bool";
+    case ENG_DT_FLOAT16:
+        return "float16";
+    case ENG_DT_DOUBLE:
+        return "double";
+    case ENG_DT_UINT32:
+        return "uint32";
+    case ENG_DT_UINT64:
+        return "uint64";
+    case ENG_DT_COMPLEX64:
+        return "complex64";
+    case ENG_DT_COMPLEX128:
+        return "complex128";
+    case ENG_DT_BFLOAT16:
+        return "bfloat16";
+    default:
+        return "undefined";
     }
 }
 
@@ -78,8 +109,8 @@ char *eng_shape_str(int rank, const int64_t *shape, char *buf, size_t buf_len)
     buf[0] = '\0';
     off += (size_t)snprintf(buf + off, buf_len - off, "[");
     for (int i = 0; i < rank && off < buf_len; i++)
-        off += (size_t)snprintf(buf + off, buf_len - off, i ? ", %lld" : "%lld",
-                                (long long)shape[i]);
+        off +=
+            (size_t)snprintf(buf + off, buf_len - off, i ? ", %lld" : "%lld", (long long)shape[i]);
     if (off < buf_len) snprintf(buf + off, buf_len - off, "]");
     return buf;
 }

@@ -97,8 +97,8 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
 /* Forks a spare through an intermediate process (so serve, the subreaper,
  * adopts it). In the template: sets *chan, returns 0. In the spare: returns
  * its exit status with *is_spare set. */
-static int spare_start(const template_opts *o, int ctl, rouse_model *m, rouse_session *s,
-                       int *chan, bool *is_spare)
+static int spare_start(const template_opts *o, int ctl, rouse_model *m, rouse_session *s, int *chan,
+                       bool *is_spare)
 {
     int sv[2];
     *chan = -1;

@@ -52,12 +52,13 @@ static int check_model(const char *models, const char *name)
             rouse_session_output(s1, o, &a);
             rouse_session_output(s2, o, &b);
             if (a.nbytes != b.nbytes || memcmp(a.data, b.data, a.nbytes) != 0) {
-                fprintf(stderr, "FAIL %s: set %d output %s differs between .onnx and .plan\n",
-                        name, set, a.name);
+                fprintf(stderr, "FAIL %s: set %d output %s differs between .onnx and .plan\n", name,
+                        set, a.name);
                 bad = 1;
             }
         }
-        for (int i = 0; i < n_in; i++) cli_tensor_fini(&t[i]);
+        for (int i = 0; i < n_in; i++)
+            cli_tensor_fini(&t[i]);
     }
     printf("%s: %s\n", name, bad ? "FAIL" : "plan outputs identical to .onnx on 3 sets");
     rouse_session_destroy(s1);
@@ -78,6 +79,7 @@ int main(int argc, char **argv)
     static const char *models[] = {"mlp",          "mnist_cnn", "squeezenet1_1",
                                    "mobilenet_v2", "resnet18",  "bert_tiny"};
     int bad = 0;
-    for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++) bad |= check_model(argv[1], models[i]);
+    for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++)
+        bad |= check_model(argv[1], models[i]);
     return bad;
 }

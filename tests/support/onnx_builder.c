@@ -135,7 +135,8 @@ void ob_initializer(ob_model *m, const char *name, int dtype, int rank, const in
 {
     rouse_buf t;
     rouse_buf_init(&t);
-    for (int i = 0; i < rank; i++) pb_put_int(&t, 1, dims[i]);
+    for (int i = 0; i < rank; i++)
+        pb_put_int(&t, 1, dims[i]);
     pb_put_int(&t, 2, dtype);
     put_str(&t, 8, name);
     pb_put_bytes(&t, 9, data, nbytes);
@@ -149,8 +150,10 @@ ob_node *ob_add_node(ob_model *m, const char *op_type, const char *name, int n_i
     ob_node *n = calloc(1, sizeof(*n));
     if (!n) abort();
     rouse_buf_init(&n->msg);
-    for (int i = 0; i < n_in; i++) put_str(&n->msg, 1, inputs[i]);
-    for (int i = 0; i < n_out; i++) put_str(&n->msg, 2, outputs[i]);
+    for (int i = 0; i < n_in; i++)
+        put_str(&n->msg, 1, inputs[i]);
+    for (int i = 0; i < n_out; i++)
+        put_str(&n->msg, 2, outputs[i]);
     put_str(&n->msg, 3, name);
     put_str(&n->msg, 4, op_type);
     m->nodes[m->n_nodes++] = n;
@@ -185,7 +188,8 @@ void ob_attr_ints(ob_node *n, const char *name, int count, const int64_t *v)
 {
     rouse_buf a;
     attr_head(&a, name, 7);
-    for (int i = 0; i < count; i++) pb_put_int(&a, 8, v[i]);
+    for (int i = 0; i < count; i++)
+        pb_put_int(&a, 8, v[i]);
     put_msg(&n->msg, 5, &a);
 }
 

@@ -27,8 +27,8 @@
 #include "rouse/err.h"
 
 /* Limits that keep hostile files from asking for absurd allocations. */
-#define ONNX_MAX_RANK 8          /* a tensor or value_info with more dims is rejected */
-#define ONNX_MAX_NESTING 8       /* GRAPH attributes (subgraphs) nested deeper are rejected */
+#define ONNX_MAX_RANK 8    /* a tensor or value_info with more dims is rejected */
+#define ONNX_MAX_NESTING 8 /* GRAPH attributes (subgraphs) nested deeper are rejected */
 
 /* One dimension of a declared shape: a number, or a symbolic name. */
 typedef struct onnx_dim {
@@ -47,15 +47,15 @@ typedef struct onnx_value_info {
 
 /* TensorProto. */
 typedef struct onnx_tensor {
-    const char *name;   /* "" when absent */
-    int32_t data_type;  /* eng_dtype numbers */
+    const char *name;  /* "" when absent */
+    int32_t data_type; /* eng_dtype numbers */
     int n_dims;
-    int64_t *dims;      /* n_dims entries, each >= 0 */
-    const void *data;   /* n_elems * eng_dtype_size(data_type) bytes, little-endian; may be unaligned;
-                           never NULL, even when nbytes is 0 */
+    int64_t *dims;    /* n_dims entries, each >= 0 */
+    const void *data; /* n_elems * eng_dtype_size(data_type) bytes, little-endian; may be unaligned;
+                         never NULL, even when nbytes is 0 */
     size_t nbytes;
-    int64_t n_elems;    /* product of dims (1 for a scalar) */
-    bool in_place;      /* true when data points into the decoded buffer */
+    int64_t n_elems; /* product of dims (1 for a scalar) */
+    bool in_place;   /* true when data points into the decoded buffer */
 } onnx_tensor;
 
 /* AttributeProto.AttributeType numbers. */
@@ -79,29 +79,29 @@ typedef enum onnx_attr_type {
 
 typedef struct onnx_attr {
     const char *name;
-    int type;              /* onnx_attr_type; inferred from the populated field when 0 */
+    int type; /* onnx_attr_type; inferred from the populated field when 0 */
     float f;
     int64_t i;
-    const char *s;         /* NUL-terminated copy; s_len bytes (may contain NULs) */
+    const char *s; /* NUL-terminated copy; s_len bytes (may contain NULs) */
     size_t s_len;
-    onnx_tensor *t;        /* TENSOR */
+    onnx_tensor *t; /* TENSOR */
     int n_floats;
     float *floats;
     int n_ints;
     int64_t *ints;
     int n_strings;
     const char **strings;
-    int n_tensors;         /* TENSORS */
+    int n_tensors; /* TENSORS */
     onnx_tensor *tensors;
-    bool has_graph;        /* GRAPH/GRAPHS: present but not decoded further */
+    bool has_graph; /* GRAPH/GRAPHS: present but not decoded further */
 } onnx_attr;
 
 typedef struct onnx_node {
-    const char *name;      /* "" when absent */
+    const char *name; /* "" when absent */
     const char *op_type;
-    const char *domain;    /* "" for the default ONNX domain */
+    const char *domain; /* "" for the default ONNX domain */
     int n_inputs;
-    const char **inputs;   /* "" marks an omitted optional input */
+    const char **inputs; /* "" marks an omitted optional input */
     int n_outputs;
     const char **outputs;
     int n_attrs;
@@ -115,7 +115,7 @@ typedef struct onnx_graph {
     int n_initializers;
     onnx_tensor *initializers;
     int n_inputs;
-    onnx_value_info *inputs;   /* may include initializers (IR < 4 style) */
+    onnx_value_info *inputs; /* may include initializers (IR < 4 style) */
     int n_outputs;
     onnx_value_info *outputs;
     int n_value_infos;
@@ -123,7 +123,7 @@ typedef struct onnx_graph {
 } onnx_graph;
 
 typedef struct onnx_opset {
-    const char *domain;    /* "" or "ai.onnx" for the default domain */
+    const char *domain; /* "" or "ai.onnx" for the default domain */
     int64_t version;
 } onnx_opset;
 
@@ -134,8 +134,8 @@ typedef struct onnx_model {
     int n_opsets;
     onnx_opset *opsets;
     onnx_graph graph;
-    bool has_functions;    /* model-local functions present (not supported by the engine) */
-    rouse_arena arena;     /* owns every string and array above */
+    bool has_functions; /* model-local functions present (not supported by the engine) */
+    rouse_arena arena;  /* owns every string and array above */
 } onnx_model;
 
 /* Decodes a ModelProto from buf[0..len). m is caller-owned; on success release

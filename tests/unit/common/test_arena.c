@@ -33,10 +33,12 @@ static void grows_past_one_block_and_keeps_old_data(void **state)
     for (uint32_t i = 0; i < 500; i++) {
         ptrs[i] = rouse_arena_alloc(&a, sizeof(uint32_t) * 4, 16);
         assert_non_null(ptrs[i]);
-        for (int k = 0; k < 4; k++) ptrs[i][k] = i * 4 + (uint32_t)k;
+        for (int k = 0; k < 4; k++)
+            ptrs[i][k] = i * 4 + (uint32_t)k;
     }
     for (uint32_t i = 0; i < 500; i++)
-        for (int k = 0; k < 4; k++) assert_int_equal(ptrs[i][k], i * 4 + (uint32_t)k);
+        for (int k = 0; k < 4; k++)
+            assert_int_equal(ptrs[i][k], i * 4 + (uint32_t)k);
     assert_int_equal(a.total, 500 * 16);
     rouse_arena_fini(&a);
     assert_null(a.head);
@@ -71,7 +73,8 @@ static void overflow_and_zero_sizes(void **state)
     assert_non_null(z1);
     assert_ptr_not_equal(z1, z2);
     int *zeros = rouse_arena_calloc(&a, 100, sizeof(int), sizeof(int));
-    for (int i = 0; i < 100; i++) assert_int_equal(zeros[i], 0);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(zeros[i], 0);
     rouse_arena_fini(&a);
 }
 
@@ -83,7 +86,8 @@ static void strdup_and_reset(void **state)
     char *s = rouse_arena_strndup(&a, "conv1_weight_extra", 12);
     assert_string_equal(s, "conv1_weight");
     assert_string_equal(rouse_arena_strdup(&a, "relu"), "relu");
-    for (int i = 0; i < 100; i++) assert_non_null(rouse_arena_alloc(&a, 50, 8));
+    for (int i = 0; i < 100; i++)
+        assert_non_null(rouse_arena_alloc(&a, 50, 8));
     rouse_arena_reset(&a);
     assert_int_equal(a.total, 0);
     assert_non_null(a.head);

@@ -15,11 +15,13 @@ static void grows_and_stays_terminated(void **state)
     (void)state;
     rouse_buf b;
     rouse_buf_init(&b);
-    for (int i = 0; i < 10000; i++) assert_int_equal(rouse_buf_append_byte(&b, 'a' + i % 26), 0);
+    for (int i = 0; i < 10000; i++)
+        assert_int_equal(rouse_buf_append_byte(&b, 'a' + i % 26), 0);
     assert_int_equal(b.len, 10000);
     assert_true(b.cap > b.len);
     assert_int_equal(b.data[b.len], '\0');
-    for (int i = 0; i < 10000; i++) assert_int_equal(b.data[i], 'a' + i % 26);
+    for (int i = 0; i < 10000; i++)
+        assert_int_equal(b.data[i], 'a' + i % 26);
     rouse_buf_fini(&b);
     assert_null(b.data);
 }

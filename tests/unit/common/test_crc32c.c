@@ -18,7 +18,8 @@ static void known_values(void **state)
     assert_int_equal(rouse_crc32c(0, zeros, 32), 0x8A9136AAu);
     assert_int_equal(rouse_crc32c(0, ones, 32), 0x62A8AB43u);
     unsigned char inc[32];
-    for (int i = 0; i < 32; i++) inc[i] = (unsigned char)i;
+    for (int i = 0; i < 32; i++)
+        inc[i] = (unsigned char)i;
     assert_int_equal(rouse_crc32c(0, inc, 32), 0x46DD794Eu);
     assert_int_equal(rouse_crc32c(0, "", 0), 0u);
 }
@@ -27,10 +28,12 @@ static void parts_equal_whole(void **state)
 {
     (void)state;
     unsigned char buf[1000];
-    for (int i = 0; i < 1000; i++) buf[i] = (unsigned char)(i * 31 + 7);
+    for (int i = 0; i < 1000; i++)
+        buf[i] = (unsigned char)(i * 31 + 7);
     uint32_t whole = rouse_crc32c(0, buf, sizeof(buf));
     for (size_t cut = 0; cut <= sizeof(buf); cut += 37)
-        assert_int_equal(rouse_crc32c(rouse_crc32c(0, buf, cut), buf + cut, sizeof(buf) - cut), whole);
+        assert_int_equal(rouse_crc32c(rouse_crc32c(0, buf, cut), buf + cut, sizeof(buf) - cut),
+                         whole);
     buf[500] ^= 1;
     assert_int_not_equal(rouse_crc32c(0, buf, sizeof(buf)), whole);
 }

@@ -34,7 +34,8 @@ static void expect_load_error(ob_model *om, int code, const char *fragment)
     rouse_model *m = NULL;
     rouse_errbuf eb;
     int rc = load(&b, &m, &eb);
-    if (rc != code) fail_msg("expected %s, got %s: %s", rouse_err_name(code), rouse_err_name(rc), eb.msg);
+    if (rc != code)
+        fail_msg("expected %s, got %s: %s", rouse_err_name(code), rouse_err_name(rc), eb.msg);
     if (!strstr(eb.msg, fragment)) fail_msg("message '%s' lacks '%s'", eb.msg, fragment);
     rouse_buf_fini(&b);
 }
@@ -142,8 +143,12 @@ static void wrong_inputs_at_run_time(void **state)
     assert_int_equal(rouse_model_input(model, 1, &info), ROUSE_ERANGE);
 
     float data[12] = {-1, 2, -3, 4, 5, -6, 7, -8, 9, 10, -11, 12};
-    rouse_tensor t = {.name = "x", .dtype = ROUSE_DT_FLOAT, .rank = 2, .shape = {3, 4},
-                      .data = data, .nbytes = sizeof(data)};
+    rouse_tensor t = {.name = "x",
+                      .dtype = ROUSE_DT_FLOAT,
+                      .rank = 2,
+                      .shape = {3, 4},
+                      .data = data,
+                      .nbytes = sizeof(data)};
     rouse_tensor out;
     assert_int_equal(rouse_session_output(s, 0, &out), ROUSE_ESTATE);
 
@@ -174,7 +179,8 @@ static void wrong_inputs_at_run_time(void **state)
     assert_int_equal(rouse_session_output(s, 0, &out), 0);
     assert_int_equal(out.shape[0], 3);
     const float *o = out.data;
-    for (int i = 0; i < 12; i++) assert_true(o[i] == (data[i] > 0 ? data[i] : 0));
+    for (int i = 0; i < 12; i++)
+        assert_true(o[i] == (data[i] > 0 ? data[i] : 0));
     t.shape[0] = 1;
     t.nbytes = 16;
     assert_int_equal(rouse_session_run(s, &t, 1, &eb), 0);
@@ -194,7 +200,8 @@ static void truncated_models_never_crash(void **state)
     int64_t xd[4] = {1, 2, 5, 5}, wd[4] = {3, 2, 3, 3};
     ob_input(m, "x", ROUSE_DT_FLOAT, 4, xd);
     float w[3 * 2 * 9];
-    for (int i = 0; i < 54; i++) w[i] = (float)i / 54.0f;
+    for (int i = 0; i < 54; i++)
+        w[i] = (float)i / 54.0f;
     ob_initializer(m, "w", ROUSE_DT_FLOAT, 4, wd, w, sizeof(w));
     const char *ins[2] = {"x", "w"}, *c = "c", *y = "y";
     ob_node *n = ob_add_node(m, "Conv", "conv0", 2, ins, 1, &c);

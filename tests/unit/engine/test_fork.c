@@ -43,7 +43,8 @@ static rouse_model *conv_model(rouse_buf *bytes)
     ob_input(m, "x", ROUSE_DT_FLOAT, 4, xd);
     float *w = malloc(sizeof(float) * C * C * 9);
     assert_non_null(w);
-    for (int i = 0; i < C * C * 9; i++) w[i] = (float)((i * 37) % 101) / 101.0f - 0.5f;
+    for (int i = 0; i < C * C * 9; i++)
+        w[i] = (float)((i * 37) % 101) / 101.0f - 0.5f;
     ob_initializer(m, "w", ROUSE_DT_FLOAT, 4, wd, w, sizeof(float) * C * C * 9);
     ob_initializer(m, "w2", ROUSE_DT_FLOAT, 4, wd, w, sizeof(float) * C * C * 9);
     free(w);
@@ -70,8 +71,12 @@ static float x[C * HW * HW];
 static int run(rouse_session *s, float *y)
 {
     rouse_errbuf eb;
-    rouse_tensor in = {.name = "x", .dtype = ROUSE_DT_FLOAT, .rank = 4, .shape = {1, C, HW, HW},
-                       .data = x, .nbytes = sizeof(x)};
+    rouse_tensor in = {.name = "x",
+                       .dtype = ROUSE_DT_FLOAT,
+                       .rank = 4,
+                       .shape = {1, C, HW, HW},
+                       .data = x,
+                       .nbytes = sizeof(x)};
     if (rouse_session_run(s, &in, 1, &eb) < 0) return -1;
     rouse_tensor out;
     if (rouse_session_output(s, 0, &out) < 0) return -1;
@@ -81,7 +86,8 @@ static int run(rouse_session *s, float *y)
 
 static void fork_from_prepared_session(int threads)
 {
-    for (int i = 0; i < C * HW * HW; i++) x[i] = (float)(i % 17) / 17.0f - 0.3f;
+    for (int i = 0; i < C * HW * HW; i++)
+        x[i] = (float)(i % 17) / 17.0f - 0.3f;
     rouse_buf bytes;
     rouse_model *m = conv_model(&bytes);
     rouse_errbuf eb;
@@ -118,18 +124,21 @@ static void fork_from_prepared_session(int threads)
         size_t got = 0;
         char *p = (char *)child_y[c];
         ssize_t r;
-        while (got < sizeof(child_y[c]) && (r = read(fds[c][0], p + got, sizeof(child_y[c]) - got)) > 0)
+        while (got < sizeof(child_y[c]) &&
+               (r = read(fds[c][0], p + got, sizeof(child_y[c]) - got)) > 0)
             got += (size_t)r;
         int st;
         assert_int_equal(waitpid(pid[c], &st, 0), pid[c]);
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-            fail_msg("child %d with %d threads did not finish cleanly (status 0x%x)", c, threads, st);
+            fail_msg("child %d with %d threads did not finish cleanly (status 0x%x)", c, threads,
+                     st);
         assert_int_equal(got, sizeof(child_y[c]));
         close(fds[c][0]);
     }
     static float parent_y[C * HW * HW];
     assert_int_equal(run(s, parent_y), 0);
-    for (int c = 0; c < 2; c++) assert_memory_equal(child_y[c], parent_y, sizeof(parent_y));
+    for (int c = 0; c < 2; c++)
+        assert_memory_equal(child_y[c], parent_y, sizeof(parent_y));
     rouse_session_destroy(s);
     rouse_model_destroy(m);
     rouse_buf_fini(&bytes);

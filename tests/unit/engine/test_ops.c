@@ -549,22 +549,21 @@ static void add_vector(ob_model *m, const char *name, int64_t n)
     free(v);
 }
 
-static ob_node *node1(ob_model *m, const char *op, const char *name, const char *a,
-                      const char *out)
+static ob_node *node1(ob_model *m, const char *op, const char *name, const char *a, const char *out)
 {
     return ob_add_node(m, op, name, 1, (const char *[]){a}, 1, (const char *[]){out});
 }
 
-static ob_node *node2(ob_model *m, const char *op, const char *name, const char *a,
-                      const char *b, const char *out)
+static ob_node *node2(ob_model *m, const char *op, const char *name, const char *a, const char *b,
+                      const char *out)
 {
     return ob_add_node(m, op, name, 2, (const char *[]){a, b}, 1, (const char *[]){out});
 }
 
 /* How an exporter may spell LayerNorm, and the variants that must not fuse. */
 typedef struct ln_case {
-    bool mul_square;   /* d * d instead of Pow(d, 2) */
-    bool swap;         /* constants first in Add(eps) and Mul(scale) */
+    bool mul_square; /* d * d instead of Pow(d, 2) */
+    bool swap;       /* constants first in Add(eps) and Mul(scale) */
     bool scale, bias;
     int64_t axes1, axes2; /* ReduceMean axes (fuses when both are -1 / rank-1) */
     float exponent;       /* Pow exponent (2 fuses) */
@@ -648,9 +647,12 @@ static void layernorm_fused_random(void **state)
             xd[i] = rand_int(1, 5);
         xd[rank - 1] = rand_int(1, 70);
         int64_t last = xd[rank - 1];
-        ln_case c = {.mul_square = iter % 5 == 1, .swap = iter % 2 == 1,
-                     .scale = iter % 4 != 3, .bias = iter % 4 < 2 || iter % 4 == 3,
-                     .axes1 = iter % 3 == 2 ? rank - 1 : -1, .exponent = 2.0f};
+        ln_case c = {.mul_square = iter % 5 == 1,
+                     .swap = iter % 2 == 1,
+                     .scale = iter % 4 != 3,
+                     .bias = iter % 4 < 2 || iter % 4 == 3,
+                     .axes1 = iter % 3 == 2 ? rank - 1 : -1,
+                     .exponent = 2.0f};
         c.axes2 = c.axes1;
         ob_model *m = ob_model_new(13);
         ob_input(m, "x", ROUSE_DT_FLOAT, rank, xd);
@@ -688,10 +690,18 @@ static void layernorm_variants_not_fused(void **state)
         int64_t xd[3] = {rand_int(1, 3), rand_int(2, 6), rand_int(2, 20)};
         ln_case c = {.scale = true, .bias = true, .axes1 = -1, .axes2 = -1, .exponent = 2.0f};
         switch (iter % 4) {
-        case 0: c.axes1 = c.axes2 = -2; break;
-        case 1: c.axes2 = -2; break;
-        case 2: c.exponent = 4.0f; break;
-        case 3: c.d_is_output = true; break;
+        case 0:
+            c.axes1 = c.axes2 = -2;
+            break;
+        case 1:
+            c.axes2 = -2;
+            break;
+        case 2:
+            c.exponent = 4.0f;
+            break;
+        case 3:
+            c.d_is_output = true;
+            break;
         }
         ob_model *m = ob_model_new(13);
         ob_input(m, "x", ROUSE_DT_FLOAT, 3, xd);

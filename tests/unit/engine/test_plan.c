@@ -33,7 +33,8 @@ static float *rand_floats(int64_t n, uint32_t seed)
 static void add_weight(ob_model *m, const char *name, int rank, const int64_t *d, uint32_t seed)
 {
     int64_t n = 1;
-    for (int i = 0; i < rank; i++) n *= d[i];
+    for (int i = 0; i < rank; i++)
+        n *= d[i];
     float *w = rand_floats(n, seed);
     ob_initializer(m, name, ROUSE_DT_FLOAT, rank, d, w, sizeof(float) * (size_t)n);
     free(w);
@@ -87,8 +88,12 @@ static void run_once(rouse_model *m, const float *x, float *y_out, size_t *y_byt
     rouse_errbuf eb;
     rouse_session *s;
     if (rouse_session_create(m, NULL, &s, &eb) < 0) fail_msg("session: %s", eb.msg);
-    rouse_tensor in = {.name = "x", .dtype = ROUSE_DT_FLOAT, .rank = 4, .shape = {1, 16, 12, 12},
-                       .data = x, .nbytes = sizeof(float) * 16 * 144};
+    rouse_tensor in = {.name = "x",
+                       .dtype = ROUSE_DT_FLOAT,
+                       .rank = 4,
+                       .shape = {1, 16, 12, 12},
+                       .data = x,
+                       .nbytes = sizeof(float) * 16 * 144};
     if (rouse_session_run(s, &in, 1, &eb) < 0) fail_msg("run: %s", eb.msg);
     rouse_tensor out;
     assert_int_equal(rouse_session_output(s, 0, &out), 0);

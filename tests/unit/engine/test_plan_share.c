@@ -62,7 +62,8 @@ static void write_plan(void)
     ob_input(m, "x", ROUSE_DT_FLOAT, 2, xd);
     float *w = malloc(sizeof(float) * K_IN * N_OUT);
     assert_non_null(w);
-    for (long i = 0; i < (long)K_IN * N_OUT; i++) w[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+    for (long i = 0; i < (long)K_IN * N_OUT; i++)
+        w[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
     ob_initializer(m, "w", ROUSE_DT_FLOAT, 2, wd, w, sizeof(float) * K_IN * N_OUT);
     free(w);
     const char *ins[2] = {"x", "w"}, *g = "g", *y = "y";
@@ -94,9 +95,14 @@ static void child(int report_fd, int wait_fd)
     rouse_session *s;
     if (rouse_session_create(m, NULL, &s, &eb) < 0) _exit(11);
     static float x[K_IN];
-    for (int i = 0; i < K_IN; i++) x[i] = (float)(i % 13) / 13.0f;
-    rouse_tensor in = {.name = "x", .dtype = ROUSE_DT_FLOAT, .rank = 2, .shape = {1, K_IN},
-                       .data = x, .nbytes = sizeof(x)};
+    for (int i = 0; i < K_IN; i++)
+        x[i] = (float)(i % 13) / 13.0f;
+    rouse_tensor in = {.name = "x",
+                       .dtype = ROUSE_DT_FLOAT,
+                       .rank = 2,
+                       .shape = {1, K_IN},
+                       .data = x,
+                       .nbytes = sizeof(x)};
     if (rouse_session_run(s, &in, 1, &eb) < 0) _exit(12);
     long growth = after - before;
     if (write(report_fd, &growth, sizeof(growth)) != sizeof(growth)) _exit(13);
@@ -133,7 +139,8 @@ static void weights_are_shared_clean_pages(void **state)
     const char *base = strrchr(plan_path, '/') + 1;
     for (int i = 0; i < 2; i++) {
         long shared = smaps_kb(pids[i], base, "Shared_Clean:");
-        long dirty = smaps_kb(pids[i], base, "Private_Dirty:") + smaps_kb(pids[i], base, "Shared_Dirty:");
+        long dirty =
+            smaps_kb(pids[i], base, "Private_Dirty:") + smaps_kb(pids[i], base, "Shared_Dirty:");
         print_message("process %d: plan pages shared clean %ld kB of %ld kB weights; "
                       "private growth on open %ld kB\n",
                       i, shared, WEIGHT_KB, growth[i]);

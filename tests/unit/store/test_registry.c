@@ -148,7 +148,8 @@ static void open_creates_schema(void **state)
     assert_int_equal(mkdir(junk_dir, 0755), 0);
     snprintf(junk, sizeof(junk), "%s/rouse.db", junk_dir);
     fp = fopen(junk, "w");
-    for (int i = 0; i < 200; i++) fputs("this is not a database ", fp);
+    for (int i = 0; i < 200; i++)
+        fputs("this is not a database ", fp);
     fclose(fp);
     assert_int_equal(store_open(junk_dir, &s, &eb), ROUSE_EFORMAT);
     assert_non_null(strstr(eb.msg, "not a database"));
