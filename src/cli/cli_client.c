@@ -391,7 +391,8 @@ int cli_ls_main(int argc, char **argv)
 void cli_status_usage(FILE *out)
 {
     fprintf(out, "usage: rouse status NAME [--server URL] [--json]\n\n"
-                 "Shows a function: its versions, aliases and live instances.\n");
+                 "Shows a function: its versions, aliases, live instances and templates,\n"
+                 "and its last cold starts phase by phase.\n");
 }
 
 int cli_status_main(int argc, char **argv)
@@ -449,7 +450,41 @@ int cli_status_main(int argc, char **argv)
             json_as_int64(json_get(is->u.arr.items[i], "version"), &ver);
             json_as_int64(json_get(is->u.arr.items[i], "pid"), &pid);
             const char *st = json_as_string(json_get(is->u.arr.items[i], "state"));
-            printf("  pid %" PRId64 "  v%" PRId64 "  %s\n", pid, ver, st ? st : "?");
+            const char *how = json_as_string(json_get(is->u.arr.items[i], "start"));
+            printf("  pid %" PRId64 "  v%" PRId64 "  %s%s%s\n", pid, ver, st ? st : "?",
+                   how ? "  started " : "", how ? how : "");
+        }
+        const json_value *ts = json_get(v, "templates");
+        for (size_t i = 0; ts && ts->type == JSON_ARRAY && i < ts->u.arr.n; i++) {
+            int64_t ver = 0, pid = 0;
+            json_as_int64(json_get(ts->u.arr.items[i], "version"), &ver);
+            json_as_int64(json_get(ts->u.arr.items[i], "pid"), &pid);
+            const char *st = json_as_string(json_get(ts->u.arr.items[i], "state"));
+            printf("  pid %" PRId64 "  v%" PRId64 "  template, %s\n", pid, ver, st ? st : "?");
+        }
+        /* Cold starts, phase by phase (ms): what a user tunes min and the
+         * idle/template timeouts against. */
+        const json_value *cs = json_get(v, "cold_starts");
+        if (cs && cs->type == JSON_ARRAY && cs->u.arr.n) {
+            static const char *const phases[] = {"queue_ms", "template_ms", "plan_open_ms",
+                                                 "prepare_ms", "spawn_ms", "first_infer_ms"};
+            printf("last cold starts (ms): queue, template, plan open, prepare, spawn, first "
+                   "inference\n");
+            for (size_t i = 0; i < cs->u.arr.n; i++) {
+                const json_value *cold = cs->u.arr.items[i];
+                const char *how = json_as_string(json_get(cold, "start"));
+                int64_t ver = 0;
+                json_as_int64(json_get(cold, "version"), &ver);
+                printf("  v%" PRId64 " %-8s", ver, how ? how : "?");
+                for (size_t k = 0; k < sizeof(phases) / sizeof(phases[0]); k++) {
+                    double ms;
+                    if (json_as_double(json_get(cold, phases[k]), &ms))
+                        printf(" %8.3f", ms);
+                    else
+                        printf(" %8s", "-");
+                }
+                printf("\n");
+            }
         }
         rc = CLI_EXIT_OK;
     }

@@ -43,6 +43,8 @@ check "invoke --input --version 1" grep -q '"model_version":"1"' "$tmp/o"
 check "ls lists digits at 2" grep -Eq '^digits +2 +2$' "$tmp/o"
 "$ROUSE" status digits >"$tmp/o" 2>"$tmp/e"
 check "status shows the alias" grep -q 'latest -> v2' "$tmp/o"
+check "status shows how the instance started" grep -Eq '^  pid [0-9]+  v[12]  (idle|busy)  started (zero|template|warm)$' "$tmp/o"
+check "status lists the cold starts" grep -Eq '^  v[12] zero +[0-9.]+ ' "$tmp/o"
 "$ROUSE" rollback digits >"$tmp/o" 2>"$tmp/e"
 check "rollback moves to 1" grep -q 'now at version 1' "$tmp/o"
 "$ROUSE" rollback digits >"$tmp/o" 2>"$tmp/e"; rc=$?
