@@ -466,8 +466,8 @@ int cli_status_main(int argc, char **argv)
          * idle/template timeouts against. */
         const json_value *cs = json_get(v, "cold_starts");
         if (cs && cs->type == JSON_ARRAY && cs->u.arr.n) {
-            static const char *const phases[] = {"queue_ms", "template_ms", "plan_open_ms",
-                                                 "prepare_ms", "spawn_ms", "first_infer_ms"};
+            static const char *const phases[] = {"queue_ms",   "template_ms", "plan_open_ms",
+                                                 "prepare_ms", "spawn_ms",    "first_infer_ms"};
             printf("last cold starts (ms): queue, template, plan open, prepare, spawn, first "
                    "inference\n");
             for (size_t i = 0; i < cs->u.arr.n; i++) {
