@@ -205,34 +205,48 @@ out_error:
     return send_error(sock, rg, req->id, status_of(rc), eb.msg[0] ? eb.msg : rouse_strerror(rc));
 }
 
-int instance_main(const instance_opts *o)
+int worker_open_model(int sock, const char *path, const char *sha256, const char *plan_cache,
+                      int threads, rouse_model **m, rouse_session **s, uint64_t dur[3])
 {
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
-    int sock = o->fd;
-    /* Serve may die without closing us: die with it. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-
-    rouse_model *m = NULL;
-    rouse_session *s = NULL;
+    *m = NULL;
+    *s = NULL;
     int from_cache = 0;
-    int rc = o->plan_cache
-                 ? rouse_model_load_cached(o->model_path, o->plan_cache, &m, &from_cache, &eb)
-                 : rouse_model_load(o->model_path, &m, &eb);
+    uint64_t t0 = rouse_now_ns();
+    int rc = plan_cache
+                 ? rouse_model_load_cached_known(path, sha256, plan_cache, m, &from_cache, &eb)
+                 : rouse_model_load(path, m, &eb);
+    uint64_t t1 = rouse_now_ns();
     if (rc == 0) {
-        rouse_session_options so = {.threads = o->threads > 0 ? o->threads : 1};
-        rc = rouse_session_create(m, &so, &s, &eb);
+        rouse_session_options so = {.threads = threads > 0 ? threads : 1};
+        rc = rouse_session_create(*m, &so, s, &eb);
     }
     if (rc < 0) {
-        /* The path is serve's business (a blob file); the user knows the digest. */
         const char *msg = eb.msg[0] ? eb.msg : rouse_strerror(rc);
-        size_t pl = strlen(o->model_path);
-        if (strncmp(msg, o->model_path, pl) == 0 && strncmp(msg + pl, ": ", 2) == 0) msg += pl + 2;
+        size_t pl = strlen(path);
+        if (strncmp(msg, path, pl) == 0 && strncmp(msg + pl, ": ", 2) == 0) msg += pl + 2;
         worker_send_error(sock, IPC_READY, 0, 400, msg);
-        rouse_model_destroy(m);
-        return 1;
+        rouse_model_destroy(*m);
+        *m = NULL;
+        return rc;
     }
-    int status = instance_serve(o, sock, m, s);
+    dur[0] = t1 - t0;
+    dur[1] = rouse_now_ns() - t1;
+    dur[2] = from_cache ? 1u : 0u;
+    return 0;
+}
+
+int instance_main(const instance_opts *o)
+{
+    /* Serve may die without closing us: die with it. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    rouse_model *m;
+    rouse_session *s;
+    uint64_t dur[3];
+    if (worker_open_model(o->fd, o->model_path, NULL, o->plan_cache, o->threads, &m, &s, dur) < 0)
+        return 1;
+    int status = instance_serve(o, o->fd, m, s);
     rouse_session_destroy(s);
     rouse_model_destroy(m);
     return status;

@@ -154,29 +154,13 @@ int template_main(const template_opts *o)
      * to serve) end when their own socket closes. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 
-    rouse_model *m = NULL;
-    rouse_session *s = NULL;
-    int from_cache = 0;
-    uint64_t t0 = rouse_now_ns();
-    int rc = o->plan_cache ? rouse_model_load_cached_known(o->model_path, o->model_sha256,
-                                                           o->plan_cache, &m, &from_cache, &eb)
-                           : rouse_model_load(o->model_path, &m, &eb);
-    uint64_t t1 = rouse_now_ns();
-    if (rc == 0) {
-        rouse_session_options so = {.threads = o->threads > 0 ? o->threads : 1};
-        rc = rouse_session_create(m, &so, &s, &eb);
-    }
-    uint64_t t2 = rouse_now_ns();
-    if (rc < 0) {
-        const char *msg = eb.msg[0] ? eb.msg : rouse_strerror(rc);
-        size_t pl = strlen(o->model_path);
-        if (strncmp(msg, o->model_path, pl) == 0 && strncmp(msg + pl, ": ", 2) == 0) msg += pl + 2;
-        worker_send_error(ctl, IPC_READY, 0, 400, msg);
-        rouse_model_destroy(m);
+    rouse_model *m;
+    rouse_session *s;
+    uint64_t dur[3];
+    if (worker_open_model(ctl, o->model_path, o->model_sha256, o->plan_cache, o->threads, &m, &s,
+                          dur) < 0)
         return 1;
-    }
-    uint64_t dur[3] = {t1 - t0, t2 - t1, from_cache ? 1u : 0u};
-    int status = 0;
+    int status = 0, rc;
     if (worker_send_reply(ctl, IPC_READY, 0, 0, "", NULL, 0, -1, dur) < 0) {
         status = 2;
         goto out_session;
