@@ -314,6 +314,7 @@ static int fn_rollback(http_req *req)
         reply_rc(req, rc, &eb);
         return 0;
     }
+    pool_routes_changed(req->srv, req->r.name);
     rouse_buf b;
     rouse_buf_init(&b);
     rouse_buf_appendf(&b, "{\"name\":\"%s\",\"version\":%" PRId64 "}\n", req->r.name, version);
@@ -401,6 +402,7 @@ static int alias_put(http_req *req)
     if (rc == 0) {
         rc = store_alias_set(req->srv->st, req->r.name, &a, &eb);
         route_cache_clear(req->srv);
+        if (rc == 0) pool_routes_changed(req->srv, req->r.name);
     }
     if (rc < 0) {
         reply_rc(req, rc, &eb);

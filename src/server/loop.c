@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -64,6 +65,38 @@ static int make_listen_socket(const char *bind_addr, int port, int *out_fd, int 
     return 0;
 }
 
+/* One daemon per data directory: the registry cache, upload temporaries and
+ * plan files assume that nothing else writes there. The lock is an flock on
+ * data_dir/serve.lock, released by the kernel however the daemon ends (a
+ * SIGKILLed daemon does not block its restart); the file holds the owner's
+ * pid for the message. Instances and templates never inherit it (CLOEXEC). */
+static int lock_data_dir(server *s, rouse_errbuf *eb)
+{
+    char path[sizeof(s->data_dir) + 16];
+    snprintf(path, sizeof(path), "%s/serve.lock", s->data_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return rouse_err_set(eb, ROUSE_EIO, "cannot open %s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        char owner[32] = "";
+        ssize_t n = pread(fd, owner, sizeof(owner) - 1, 0);
+        owner[n > 0 ? n : 0] = '\0';
+        owner[strcspn(owner, "\n")] = '\0';
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return rouse_err_set(eb, ROUSE_ESTATE,
+                                 "data directory %s is in use by another rouse serve%s%s%s",
+                                 s->data_dir, owner[0] ? " (pid " : "", owner, owner[0] ? ")" : "");
+        return rouse_err_set(eb, ROUSE_EIO, "cannot lock %s: %s", path, strerror(e));
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        LOG_WARN(MOD, "cannot write the pid into %s: %s", path, strerror(errno));
+    s->lock_fd = fd;
+    return 0;
+}
+
 static int ep_add(int epfd, int fd, ep_tag *tag)
 {
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = tag};
@@ -75,7 +108,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     server *s = calloc(1, sizeof(*s));
     if (!s) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     s->opts = *o;
-    s->listen_fd = s->epfd = s->sigfd = -1;
+    s->listen_fd = s->epfd = s->sigfd = s->lock_fd = -1;
     s->tag_mhd.kind = EP_MHD;
     s->tag_sig.kind = EP_SIGNAL;
     s->rng = rouse_now_ns() | 1;
@@ -98,6 +131,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
                            strerror(errno));
         goto out_free;
     }
+    if ((rc = lock_data_dir(s, eb)) < 0) goto out_free;
     if (mkdir(s->plan_dir, 0755) < 0 && errno != EEXIST) {
         rc = rouse_err_set(eb, ROUSE_EIO, "cannot create plan directory %s: %s", s->plan_dir,
                            strerror(errno));
@@ -139,6 +173,12 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
         rc = rouse_err_set(eb, ROUSE_EIO, "epoll_ctl: %s", strerror(errno));
         goto out_http;
     }
+    /* Warm what `min` asks for, as before a restart. A failure here is
+     * logged per function and never stops the daemon. */
+    rouse_errbuf restore_eb;
+    rouse_errbuf_clear(&restore_eb);
+    if (pool_restore(s, &restore_eb) < 0)
+        LOG_ERROR(MOD, "restoring warm instances: %s", restore_eb.msg);
     *out = s;
     return 0;
 
@@ -155,6 +195,7 @@ out_blobs:
 out_store:
     store_close(s->st);
 out_free:
+    if (s->lock_fd >= 0) close(s->lock_fd);
     free(s);
     return rc;
 }
@@ -282,5 +323,6 @@ void server_destroy(server *s)
     route_cache_clear(s);
     blob_close(s->blobs);
     store_close(s->st);
+    if (s->lock_fd >= 0) close(s->lock_fd);
     free(s);
 }

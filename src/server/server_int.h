@@ -300,6 +300,13 @@ int pool_describe(const server *s, const char *name, rouse_buf *out);
  * scaling config live (renamed to the new version), pools of versions no
  * alias names retire, and a new `min` starts warming. */
 void pool_deployed(server *s, const char *name, int64_t version);
+/* The aliases of `name` changed (deploy, rollback, alias set): pools of
+ * versions no alias names retire (no min, stop when idle), and each routed
+ * version with a `min` starts warming now. */
+void pool_routes_changed(server *s, const char *name);
+/* At start: every function's routed versions get their `min` warm again, as
+ * before the restart, without waiting for a request. */
+int pool_restore(server *s, rouse_errbuf *eb);
 /* The client of req went away: a queued call is dropped (true), an
  * in-flight one forgets req and its reply is discarded (false). */
 bool pool_cancel(server *s, http_req *req);
@@ -339,6 +346,7 @@ struct server {
     blobstore *blobs;
     struct MHD_Daemon *mhd;
     int listen_fd;
+    int lock_fd; /* data_dir/serve.lock, held (flock) while we run */
     int port;
     int epfd;
     int sigfd;

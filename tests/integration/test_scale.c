@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli/http_client.h"
@@ -462,6 +463,81 @@ static void test_min_keeps_warm(void **state)
     undeploy("warm");
 }
 
+/* Instances of `version` that GET /v1/functions/{fn} lists as idle. */
+static int idle_of_version(const fn_state *st, int version)
+{
+    char pat[48];
+    int n = 0;
+    snprintf(pat, sizeof(pat), "{\"version\":%d,\"pid\":", version);
+    for (const char *p = strstr(st->body, pat); p; p = strstr(p + 1, pat)) {
+        const char *state = strstr(p, "\"state\":\"");
+        if (state && strncmp(state + 9, "idle", 4) == 0) n++;
+    }
+    return n;
+}
+
+/* min follows the routes: after a rollback the version "latest" names again
+ * gets its warm instance without waiting for a request, and the version it
+ * left stops keeping one. */
+static void test_min_follows_rollback(void **state)
+{
+    (void)state;
+    fn_state st;
+    deploy("roll", "\"min\":1,\"max\":2");
+    WAIT_FOR("roll", st, idle_of_version(&st, 1) == 1);
+    deploy("roll", "\"min\":1,\"max\":3"); /* v2 takes over v1's instance */
+    WAIT_FOR("roll", st, idle_of_version(&st, 2) == 1 && idle_of_version(&st, 1) == 0);
+    http_response r;
+    assert_int_equal(request("POST", "/v1/functions/roll/rollback", NULL, &r), 200);
+    http_response_fini(&r);
+    WAIT_FOR("roll", st, idle_of_version(&st, 1) == 1);
+    infer_ok("roll", 4, "warm");
+    /* v2 is no longer routed: its instance is not kept. */
+    deploy("roll", "\"min\":1,\"max\":3,\"idle_timeout_ms\":100");
+    undeploy("roll");
+}
+
+/* Output of `rouse serve` on the data directory in use: exit status and
+ * stderr. */
+static int second_daemon(char *err, size_t cap)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "'%s' serve --port 0 --data '%s' 2>&1 >/dev/null", g_rouse, g_data);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t n = fread(err, 1, cap - 1, f);
+    err[n] = '\0';
+    int st = pclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* A restarted daemon warms `min` again by itself, and a second daemon on the
+ * same data directory is refused with the owner's pid. */
+static void test_min_survives_restart(void **state)
+{
+    (void)state;
+    fn_state st;
+    char err[512], want[64];
+    assert_int_equal(second_daemon(err, sizeof(err)), 1);
+    snprintf(want, sizeof(want), "in use by another rouse serve (pid %d)", (int)g_srv.pid);
+    if (!strstr(err, want)) fprintf(stderr, "second daemon said: %s\n", err);
+    assert_non_null(strstr(err, want));
+
+    deploy("keep", "\"min\":1,\"max\":2");
+    WAIT_FOR("keep", st, st.n_idle == 1);
+    assert_int_equal(serve_proc_stop(&g_srv), 0);
+    assert_int_equal(serve_proc_start(&g_srv, g_rouse, g_data, g_serve_args), 0);
+    /* No request: the restarted daemon starts the instance on its own. */
+    WAIT_FOR("keep", st, st.n_idle == 1);
+    infer_ok("keep", 7, "warm");
+    /* After a SIGKILL too: the kernel released the lock with the process. */
+    serve_proc_kill9(&g_srv);
+    assert_int_equal(serve_proc_start(&g_srv, g_rouse, g_data, g_serve_args), 0);
+    WAIT_FOR("keep", st, st.n_idle == 1);
+    infer_ok("keep", 2, "warm");
+    undeploy("keep");
+}
+
 static void test_kill_busy_instance(void **state)
 {
     (void)state;
@@ -604,6 +680,8 @@ int main(void)
         cmocka_unit_test(test_back_to_zero),
         cmocka_unit_test(test_template_spare),
         cmocka_unit_test(test_min_keeps_warm),
+        cmocka_unit_test(test_min_follows_rollback),
+        cmocka_unit_test(test_min_survives_restart),
         cmocka_unit_test(test_kill_busy_instance),
         cmocka_unit_test(test_client_hangs_up_while_queued),
         cmocka_unit_test(test_killed_template),
