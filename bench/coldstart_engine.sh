@@ -12,7 +12,8 @@
 #   bench/coldstart_engine.sh [MODEL...]   default: mlp squeezenet1_1 mobilenet_v2 resnet18 bert_tiny
 #
 # Environment: ROUSE (default build/rouse), SHARED (default ../shared beside
-# the source tree), TRIES (10), PEER_DIR (writable copy of the ORT peer,
+# the source tree), TRIES (10), THREADS (1: kernel threads of rouse and
+# intra-op threads of ONNX Runtime, the same on both sides), PEER_DIR (writable copy of the ORT peer,
 # default build/peer-ort; `npm install` runs there once).
 set -eu
 
@@ -20,6 +21,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 rouse=${ROUSE:-$root/build/rouse}
 shared=${SHARED:-$root/../shared}
 tries=${TRIES:-10}
+threads=${THREADS:-1}
 peer=${PEER_DIR:-$root/build/peer-ort}
 [ $# -gt 0 ] || set -- mlp squeezenet1_1 mobilenet_v2 resnet18 bert_tiny
 
@@ -60,7 +62,8 @@ for model in "$@"; do
             src=$dir/model.onnx
             [ "$kind" = b ] && src=$plan
             t0=$(now_ns)
-            "$rouse" run "$src" >"$tmp/out" 2>"$tmp/err" || die "rouse run $src: $(cat "$tmp/err")"
+            "$rouse" run "$src" --threads "$threads" >"$tmp/out" 2>"$tmp/err" ||
+                die "rouse run $src: $(cat "$tmp/err")"
             t1=$(now_ns)
             l=$(field load_ms "$tmp/out"); p=$(field prepare_ms "$tmp/out"); f=$(field first_run_ms "$tmp/out")
             awk -v l="$l" -v p="$p" -v f="$f" 'BEGIN { print l + p + f }' >>"$tmp/${kind}_total"
@@ -70,7 +73,7 @@ for model in "$@"; do
             fi
         done
         rc=0
-        node "$peer/ort_bench.js" "$dir" --threads 1 --warm 1 --json >"$tmp/ort" 2>"$tmp/ort.err" || rc=$?
+        node "$peer/ort_bench.js" "$dir" --threads "$threads" --warm 1 --json >"$tmp/ort" 2>"$tmp/ort.err" || rc=$?
         [ "$rc" -le 1 ] || die "ort_bench.js failed: $(cat "$tmp/ort.err")"
         node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).results[0];
                  console.log(j.create_ms + j.first_run_ms)' "$tmp/ort" >>"$tmp/c_total"
@@ -84,7 +87,7 @@ for model in "$@"; do
 | $model | $(fmt "$(median <"$tmp/b_open")") | $(fmt "$(median <"$tmp/b_prep")") | $(fmt "$(median <"$tmp/b_first")") | $(du -k "$plan" | cut -f1) |"
 done
 
-echo "Cold start to the first output, 1 thread, median of $tries fresh processes (ms)."
+echo "Cold start to the first output, $threads thread(s), median of $tries fresh processes (ms)."
 echo
 echo "| model | (a) .onnx | (a) process | (b) .plan | (b) process | (c) ORT create+run | (b)/(c) | (a)/(c) |"
 echo "|---|---|---|---|---|---|---|---|$rows"

@@ -67,6 +67,15 @@ static void call_free(call *c)
     free(c);
 }
 
+/* Seconds a client turned away from vp's full queue should wait. */
+static int retry_after(const server *s, const vpool *vp)
+{
+    int64_t inst = vp->cfg.scaling.max < s->max_instances ? vp->cfg.scaling.max : s->max_instances;
+    int64_t slots = inst * (vp->cfg.scaling.concurrency > 0 ? vp->cfg.scaling.concurrency : 1);
+    return pool_retry_after_s(vp->n_queued, vp->reply_ewma_ns,
+                              slots > INT32_MAX ? INT32_MAX : (int)slots);
+}
+
 /* Ends a call; takes res->fd and res->body. */
 static void call_end(server *s, call *c, const call_result *res)
 {
@@ -99,7 +108,7 @@ static void call_end(server *s, call *c, const call_result *res)
         req->have_reply = true;
     }
     if (c->version > 0) req->reply.version = c->version;
-    if (res->status == 429) req->reply.retry_after = 1;
+    if (res->status == 429) req->reply.retry_after = c->vp ? retry_after(s, c->vp) : 1;
     if (res->start) snprintf(req->reply.start, sizeof(req->reply.start), "%s", res->start);
     if (res->timing) snprintf(req->reply.timing, sizeof(req->reply.timing), "%s", res->timing);
     http_req_resume(req);
@@ -673,7 +682,7 @@ int pool_submit(server *s, http_req *req, const char *name, int64_t version, int
         http_reply_error(req, 429,
                          "function %s version %" PRId64 " is overloaded (%d requests waiting)",
                          name, version, vp->n_queued);
-        req->reply.retry_after = 1;
+        req->reply.retry_after = retry_after(s, vp);
         req->reply.version = version;
         return ROUSE_EBUSY;
     }

@@ -71,3 +71,15 @@ bool pool_deadline_passed(unsigned long long now_ns, unsigned long long deadline
 {
     return now_ns >= deadline_ns;
 }
+
+int pool_retry_after_s(int queued, unsigned long long service_ns, int slots)
+{
+    const unsigned long long sec = 1000000000ull, most = 60;
+    if (queued < 1) queued = 1;
+    if (slots < 1) slots = 1;
+    if (service_ns > most * sec) service_ns = most * sec;
+    /* queued is bounded by a queue depth; the product stays far below 2^64. */
+    unsigned long long wait = (unsigned long long)queued * service_ns / (unsigned long long)slots;
+    unsigned long long s = (wait + sec - 1) / sec;
+    return s < 1 ? 1 : s > most ? (int)most : (int)s;
+}

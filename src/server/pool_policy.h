@@ -72,6 +72,12 @@ bool pool_may_evict(int req_n, int req_share, int victim_n, int victim_min, int 
  * unused (no spawn, no request to its pool) for template_ttl_ms. */
 bool pool_should_stop_template(int n_waiting_spawns, long long unused_ms, long long ttl_ms);
 
+/* Retry-After for a request rejected with a full queue, in whole seconds:
+ * the time the `queued` requests ahead need on `slots` parallel slots
+ * (instances x concurrency at the pool's max) at `service_ns` each (the
+ * smoothed reply time; 0 when unknown), rounded up, from 1 to 60. */
+int pool_retry_after_s(int queued, unsigned long long service_ns, int slots);
+
 /* Whether a request enqueued with a deadline has run out of time. */
 bool pool_deadline_passed(unsigned long long now_ns, unsigned long long deadline_ns);
 

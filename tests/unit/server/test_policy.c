@@ -200,6 +200,25 @@ static void test_fair_share(void **state)
     assert_false(pool_may_evict(0, 2, 1, 1, 2)); /* never below the victim's min */
 }
 
+static void test_retry_after(void **state)
+{
+    (void)state;
+    const unsigned long long ms = 1000000ull;
+    /* Unknown service time, empty queue: the least, 1 s. */
+    assert_int_equal(pool_retry_after_s(0, 0, 4), 1);
+    assert_int_equal(pool_retry_after_s(100, 0, 4), 1);
+    /* 100 queued x 50 ms on 4 slots = 1.25 s -> 2 s (rounded up). */
+    assert_int_equal(pool_retry_after_s(100, 50 * ms, 4), 2);
+    /* Exactly 3 s stays 3 s. */
+    assert_int_equal(pool_retry_after_s(60, 100 * ms, 2), 3);
+    /* More slots, shorter wait; a bad slot count counts as one. */
+    assert_int_equal(pool_retry_after_s(100, 50 * ms, 8), 1);
+    assert_int_equal(pool_retry_after_s(10, 300 * ms, 0), 3);
+    /* Capped at a minute, also for absurd service times. */
+    assert_int_equal(pool_retry_after_s(1000, 1000 * ms, 1), 60);
+    assert_int_equal(pool_retry_after_s(1 << 30, ~0ull, 1), 60);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,6 +229,7 @@ int main(void)
         cmocka_unit_test(test_queue_and_deadline),
         cmocka_unit_test(test_burst_from_zero),
         cmocka_unit_test(test_fair_share),
+        cmocka_unit_test(test_retry_after),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
