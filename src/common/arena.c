@@ -20,20 +20,35 @@ struct arena_block {
 void rouse_arena_init(rouse_arena *a, size_t block_size)
 {
     a->head = NULL;
+    a->spare = NULL;
     a->block_size = block_size ? block_size : 64 * 1024;
     a->total = 0;
+    a->keep = 0;
+    a->kept = 0;
 }
 
-void rouse_arena_fini(rouse_arena *a)
+static void free_chain(struct arena_block *b)
 {
-    struct arena_block *b = a->head;
     while (b) {
         struct arena_block *prev = b->prev;
         free(b);
         b = prev;
     }
+}
+
+void rouse_arena_fini(rouse_arena *a)
+{
+    free_chain(a->head);
+    free_chain(a->spare);
     a->head = NULL;
+    a->spare = NULL;
     a->total = 0;
+    a->kept = 0;
+}
+
+void rouse_arena_keep(rouse_arena *a, size_t bytes)
+{
+    a->keep = bytes;
 }
 
 void rouse_arena_reset(rouse_arena *a)
@@ -42,12 +57,32 @@ void rouse_arena_reset(rouse_arena *a)
     struct arena_block *b = a->head->prev;
     while (b) {
         struct arena_block *prev = b->prev;
-        free(b);
+        if (a->kept <= a->keep && b->cap <= a->keep - a->kept) {
+            b->prev = a->spare;
+            a->spare = b;
+            a->kept += b->cap;
+        } else {
+            free(b);
+        }
         b = prev;
     }
     a->head->prev = NULL;
     a->head->used = 0;
     a->total = 0;
+}
+
+/* A kept block of at least cap bytes, unlinked from the spare list, or NULL.
+ * The first that fits: most are regular blocks, all the same size. */
+static struct arena_block *take_spare(rouse_arena *a, size_t cap)
+{
+    for (struct arena_block **link = &a->spare; *link; link = &(*link)->prev) {
+        struct arena_block *b = *link;
+        if (b->cap < cap) continue;
+        *link = b->prev;
+        a->kept -= b->cap;
+        return b;
+    }
+    return NULL;
 }
 
 static uintptr_t align_up(uintptr_t p, size_t align)
@@ -73,9 +108,13 @@ void *rouse_arena_alloc(rouse_arena *a, size_t size, size_t align)
     if (size > SIZE_MAX - align - sizeof(struct arena_block)) return NULL;
     size_t cap = size + align;
     if (cap < a->block_size) cap = a->block_size;
-    struct arena_block *nb = malloc(sizeof(*nb) + cap);
-    if (!nb) return NULL;
-    nb->cap = cap;
+    struct arena_block *nb = take_spare(a, cap);
+    if (nb) {
+        cap = nb->cap;
+    } else {
+        if (!(nb = malloc(sizeof(*nb) + cap))) return NULL;
+        nb->cap = cap;
+    }
     nb->used = 0;
     /* A big one-off block goes behind the current head so that the head's free
      * space stays usable for later small allocations. */

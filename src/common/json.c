@@ -273,6 +273,13 @@ static bool is_digit(unsigned c)
  * full (then and for every later digit: the caller only tracks the exponent). */
 static bool mant_push(uint64_t *m, bool *full, unsigned d)
 {
+    /* Up to this, m * 10 + 9 fits: the common case needs no division. A full
+     * mantissa is always above it. */
+    const uint64_t safe = (UINT64_MAX - 9) / 10;
+    if (*m <= safe) {
+        *m = *m * 10 + d;
+        return true;
+    }
     if (*full || *m > (UINT64_MAX - d) / 10) {
         *full = true;
         return false;

@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include <stdbool.h>
 #include <string.h>
 
 #include "common/arena.h"
@@ -95,6 +97,58 @@ static void strdup_and_reset(void **state)
     rouse_arena_fini(&a);
 }
 
+static bool one_of(void *const *set, int n, const void *p)
+{
+    for (int i = 0; i < n; i++)
+        if (set[i] == p) return true;
+    return false;
+}
+
+static void reset_keeps_blocks_for_reuse(void **state)
+{
+    (void)state;
+    rouse_arena a;
+    rouse_arena_init(&a, 1024);
+    rouse_arena_keep(&a, 8 * 1024);
+    /* 20 regular blocks of 1024 bytes, one allocation filling each. */
+    void *first[20];
+    for (int i = 0; i < 20; i++) {
+        first[i] = rouse_arena_alloc(&a, 1000, 8);
+        assert_non_null(first[i]);
+        memset(first[i], i, 1000);
+    }
+    rouse_arena_reset(&a);
+    /* The head stays; of the 19 others, 8 fit the budget exactly. */
+    assert_int_equal(a.kept, 8 * 1024);
+    /* The next allocations reuse the head, then the 8 kept blocks. */
+    for (int i = 0; i < 9; i++) {
+        void *p = rouse_arena_alloc(&a, 1000, 8);
+        assert_true(one_of(first, 20, p));
+        memset(p, 0xee, 1000);
+    }
+    assert_int_equal(a.kept, 0);
+    void *fresh = rouse_arena_alloc(&a, 1000, 8);
+    assert_non_null(fresh);
+    /* A one-off block larger than the budget is freed, not kept; a smaller
+     * kept block never serves a larger request. */
+    assert_non_null(rouse_arena_alloc(&a, 100000, 8));
+    rouse_arena_reset(&a);
+    assert_true(a.kept <= 8 * 1024);
+    assert_non_null(rouse_arena_alloc(&a, 5000, 64));
+    rouse_arena_fini(&a);
+    assert_int_equal(a.kept, 0);
+    assert_null(a.spare);
+
+    /* Without a budget, reset keeps nothing but the head. */
+    rouse_arena_init(&a, 1024);
+    for (int i = 0; i < 5; i++)
+        assert_non_null(rouse_arena_alloc(&a, 1000, 8));
+    rouse_arena_reset(&a);
+    assert_int_equal(a.kept, 0);
+    assert_null(a.spare);
+    rouse_arena_fini(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -103,6 +157,7 @@ int main(void)
         cmocka_unit_test(big_allocation_keeps_head_usable),
         cmocka_unit_test(overflow_and_zero_sizes),
         cmocka_unit_test(strdup_and_reset),
+        cmocka_unit_test(reset_keeps_blocks_for_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
