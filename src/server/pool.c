@@ -578,10 +578,32 @@ static bool evict_idle(server *s, const vpool *for_vp)
     return true;
 }
 
+/* Makes room under the global cap for vp's min: stops the instance that has
+ * been idle the longest among those other pools hold beyond their own min. */
+static bool evict_for_min(server *s, const vpool *for_vp)
+{
+    instance *victim = NULL;
+    for (instance *i = s->instances; i; i = i->next) {
+        if (!is_worker(i) || i->vp == for_vp || i->state != INST_READY || i->n_inflight > 0)
+            continue;
+        if (!pool_may_evict_for_min(i->vp->n_instances, (int)eff_min(i->vp))) continue;
+        if (!victim || i->idle_since_ns < victim->idle_since_ns) victim = i;
+    }
+    if (!victim) return false;
+    stop_instance(s, victim, "making room for another function's min");
+    return true;
+}
+
 /* Starts what `min` asks for (not while backing off after a failure). */
 static void ensure_min(server *s, vpool *vp)
 {
     if (rouse_now_ns() < vp->no_start_until_ns) return;
+    int want = (int)eff_min(vp) - vp->n_instances;
+    while (want > 0 &&
+           pool_missing_warm(vp->n_instances, (int)eff_min(vp), s->n_instances, s->max_instances) <
+               want &&
+           evict_for_min(s, vp)) {
+    }
     int n = pool_missing_warm(vp->n_instances, (int)eff_min(vp), s->n_instances, s->max_instances);
     for (int k = 0; k < n; k++)
         if (start_instance(s, vp) < 0) break;

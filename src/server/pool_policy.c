@@ -83,3 +83,8 @@ int pool_retry_after_s(int queued, unsigned long long service_ns, int slots)
     unsigned long long s = (wait + sec - 1) / sec;
     return s < 1 ? 1 : s > most ? (int)most : (int)s;
 }
+
+bool pool_may_evict_for_min(int victim_n, int victim_min)
+{
+    return victim_n > victim_min;
+}

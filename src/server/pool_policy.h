@@ -68,6 +68,14 @@ bool pool_should_yield(int n_instances, int min, int fair_share, int n_starved_o
  * and forth below their shares. */
 bool pool_may_evict(int req_n, int req_share, int victim_n, int victim_min, int victim_share);
 
+/* Whether an idle instance of a pool holding victim_n instances (its min
+ * victim_min) may stop to make room under the global cap for another pool's
+ * `min`: min is a reservation and wins over instances kept only because they
+ * have not timed out yet, never over another pool's own min (so two pools
+ * whose mins do not both fit cannot take instances from each other back and
+ * forth). */
+bool pool_may_evict_for_min(int victim_n, int victim_min);
+
 /* Whether a ready template should stop: nothing waits on it and it has been
  * unused (no spawn, no request to its pool) for template_ttl_ms. */
 bool pool_should_stop_template(int n_waiting_spawns, long long unused_ms, long long ttl_ms);

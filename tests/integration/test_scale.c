@@ -492,9 +492,36 @@ static void test_min_follows_rollback(void **state)
     http_response_fini(&r);
     WAIT_FOR("roll", st, idle_of_version(&st, 1) == 1);
     infer_ok("roll", 4, "warm");
-    /* v2 is no longer routed: its instance is not kept. */
-    deploy("roll", "\"min\":1,\"max\":3,\"idle_timeout_ms\":100");
+    /* v2 is no longer routed: its idle instance is not kept. */
+    WAIT_FOR("roll", st, idle_of_version(&st, 2) == 0);
     undeploy("roll");
+}
+
+/* min is a reservation: with the global cap (4) full of another function's
+ * idle instances, a new min takes one of them, but never one that function's
+ * own min keeps. */
+static void test_min_takes_room_from_idle(void **state)
+{
+    (void)state;
+    fn_state st, fs;
+    deploy("filler", "\"min\":4,\"max\":4,\"idle_timeout_ms\":600000");
+    WAIT_FOR("filler", fs, fs.n_idle == 4);
+    /* Same model, min 3: the instances stay, one of them now beyond min. */
+    deploy("filler", "\"min\":3,\"max\":4,\"idle_timeout_ms\":600000");
+    WAIT_FOR("filler", fs, fs.n_idle == 4);
+    deploy("reserved", "\"min\":2,\"max\":2");
+    WAIT_FOR("reserved", st, st.n_idle == 1);
+    fn_get("filler", &fs);
+    assert_int_equal(fs.n_inst, 3);
+    /* The second instance of reserved's min does not fit: filler is at its min. */
+    usleep(300000);
+    fn_get("reserved", &st);
+    assert_int_equal(st.n_inst, 1);
+    fn_get("filler", &fs);
+    assert_int_equal(fs.n_inst, 3);
+    infer_ok("reserved", 8, "warm");
+    undeploy("reserved");
+    undeploy("filler");
 }
 
 /* Output of `rouse serve` on the data directory in use: exit status and
@@ -682,6 +709,7 @@ int main(void)
         cmocka_unit_test(test_min_keeps_warm),
         cmocka_unit_test(test_min_follows_rollback),
         cmocka_unit_test(test_min_survives_restart),
+        cmocka_unit_test(test_min_takes_room_from_idle),
         cmocka_unit_test(test_kill_busy_instance),
         cmocka_unit_test(test_client_hangs_up_while_queued),
         cmocka_unit_test(test_killed_template),

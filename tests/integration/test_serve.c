@@ -735,8 +735,13 @@ static void test_timeout(void **state)
 {
     (void)state;
     int64_t v;
+    /* timeout_ms also bounds a request's wait for an instance to start,
+     * which on a loaded machine (or under sanitizers) can take longer than
+     * 300 ms: min keeps one ready, so no request here waits for a start. */
     assert_int_equal(
-        deploy("hang", g_digits_digest, "\"timeout_ms\":300,\"scaling\":{\"max\":1}", &v), 201);
+        deploy("hang", g_digits_digest, "\"timeout_ms\":300,\"scaling\":{\"max\":1,\"min\":1}", &v),
+        201);
+    assert_true(instance_pid("hang", "idle") > 0);
     bg_call call = {0};
     int pid = freeze_and_call("hang", &call);
     pthread_join(call.th, NULL);
@@ -744,10 +749,14 @@ static void test_timeout(void **state)
     if (call.status != 504) fprintf(stderr, "timeout: %d %s\n", call.status, call.body);
     assert_int_equal(call.status, 504);
     assert_non_null(strstr(call.body, "timeout_ms"));
-    /* The hung instance was killed; the next request gets a fresh one. */
-    infer_digit("/v2/models/hang/infer", 4, 200);
-    int pid2 = instance_pid("hang", "idle");
+    /* The hung instance was killed; a fresh one takes its place and serves. */
+    int pid2 = -1;
+    for (int tries = 0; tries < 2000 && (pid2 <= 0 || pid2 == pid); tries++) {
+        pid2 = instance_pid("hang", "idle");
+        if (pid2 == pid) usleep(5000);
+    }
     assert_true(pid2 > 0 && pid2 != pid);
+    infer_digit("/v2/models/hang/infer", 4, 200);
 }
 
 static void test_crash_and_recovery(void **state)

@@ -219,6 +219,18 @@ static void test_retry_after(void **state)
     assert_int_equal(pool_retry_after_s(1 << 30, ~0ull, 1), 60);
 }
 
+static void test_evict_for_min(void **state)
+{
+    (void)state;
+    /* Instances beyond their pool's min make room for another min... */
+    assert_true(pool_may_evict_for_min(4, 0));
+    assert_true(pool_may_evict_for_min(3, 2));
+    /* ...a pool at or below its own min keeps them. */
+    assert_false(pool_may_evict_for_min(2, 2));
+    assert_false(pool_may_evict_for_min(1, 3));
+    assert_false(pool_may_evict_for_min(0, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -230,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_burst_from_zero),
         cmocka_unit_test(test_fair_share),
         cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_evict_for_min),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
