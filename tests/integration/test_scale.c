@@ -529,7 +529,9 @@ static void test_min_takes_room_from_idle(void **state)
 static int second_daemon(char *err, size_t cap)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "'%s' serve --port 0 --data '%s' 2>&1 >/dev/null", g_rouse, g_data);
+    /* Bounded: a daemon that took the directory anyway would never exit. */
+    snprintf(cmd, sizeof(cmd), "timeout 20 '%s' serve --port 0 --data '%s' 2>&1 >/dev/null",
+             g_rouse, g_data);
     FILE *f = popen(cmd, "r");
     assert_non_null(f);
     size_t n = fread(err, 1, cap - 1, f);
