@@ -776,6 +776,29 @@ static bool aliased(const store_function *f, int64_t version)
     return false;
 }
 
+/* The pools of f after its aliases changed: versions no alias names finish
+ * what they hold, then stop (a version an alias names again keeps its min
+ * again), and every routed version with a min gets a pool, whose warm
+ * instances the next pump starts, not its first request. */
+static void apply_routes(server *s, const store_function *f)
+{
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    for (vpool *vp = s->pools; vp; vp = vp->next)
+        if (strcmp(vp->name, f->name) == 0) vp->retired = !aliased(f, vp->version);
+    for (int i = 0; i < f->n_aliases; i++) {
+        for (int j = 0; j < f->aliases[i].n_routes; j++) {
+            int64_t version = f->aliases[i].routes[j].version;
+            fn_config cfg;
+            vpool *vp;
+            if (find_pool(s, f->name, version)) continue;
+            if (load_config(s, f->name, version, &cfg, NULL, 0, &eb) < 0 ||
+                (cfg.scaling.min > 0 && make_pool(s, f->name, version, &vp, &eb) < 0))
+                LOG_ERROR(MOD, "function %s v%" PRId64 ": %s", f->name, version, eb.msg);
+        }
+    }
+}
+
 void pool_deployed(server *s, const char *name, int64_t version)
 {
     rouse_errbuf eb;
@@ -808,8 +831,9 @@ void pool_deployed(server *s, const char *name, int64_t version)
         same->cfg = cfg;
         same->retired = false;
     }
+    apply_routes(s, &f);
     store_function_fini(&f);
-    pool_routes_changed(s, name);
+    pump_all(s);
 }
 
 void pool_routes_changed(server *s, const char *name)
@@ -818,41 +842,25 @@ void pool_routes_changed(server *s, const char *name)
     rouse_errbuf_clear(&eb);
     store_function f;
     memset(&f, 0, sizeof(f));
-    if (store_function_get(s->st, name, &f, &eb) < 0) {
+    if (store_function_get(s->st, name, &f, &eb) < 0)
         LOG_ERROR(MOD, "function %s: %s", name, eb.msg);
-        store_function_fini(&f);
-        return;
-    }
-    /* Versions no alias names finish what they hold, then stop; a version an
-     * alias names again keeps its min again. */
-    for (vpool *vp = s->pools; vp; vp = vp->next)
-        if (strcmp(vp->name, name) == 0) vp->retired = !aliased(&f, vp->version);
-    /* Every routed version with a min gets its warm instances now, not at
-     * its first request. */
-    for (int i = 0; i < f.n_aliases; i++) {
-        for (int j = 0; j < f.aliases[i].n_routes; j++) {
-            int64_t version = f.aliases[i].routes[j].version;
-            fn_config cfg;
-            vpool *vp;
-            if (find_pool(s, name, version)) continue;
-            if (load_config(s, name, version, &cfg, NULL, 0, &eb) < 0 ||
-                (cfg.scaling.min > 0 && make_pool(s, name, version, &vp, &eb) < 0))
-                LOG_ERROR(MOD, "function %s v%" PRId64 ": %s", name, version, eb.msg);
-        }
-    }
+    else
+        apply_routes(s, &f);
     store_function_fini(&f);
     pump_all(s);
 }
 
 static int restore_one(void *user, const store_function *f)
 {
-    pool_routes_changed(user, f->name);
+    apply_routes(user, f);
     return 0;
 }
 
 int pool_restore(server *s, rouse_errbuf *eb)
 {
-    return store_function_list(s->st, restore_one, s, eb);
+    int rc = store_function_list(s->st, restore_one, s, eb);
+    pump_all(s);
+    return rc;
 }
 
 /* --- events from instances and templates ----------------------------------- */

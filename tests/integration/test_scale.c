@@ -136,6 +136,7 @@ static void infer_ok(const char *fn, int d, const char *want_start)
 /* What GET /v1/functions/{fn} says about its processes. */
 typedef struct fn_state {
     int n_inst, n_idle, n_busy, n_tmpl, queued;
+    int idle_by_version[8]; /* idle instances of versions 0..7 */
     int inst_pids[16], tmpl_pids[4];
     char body[8192];
 } fn_state;
@@ -160,7 +161,12 @@ static void fn_get(const char *fn, fn_state *st)
         if (strcmp(s, "stopping") == 0) continue;
         if (st->n_inst < 16) st->inst_pids[st->n_inst] = (int)pid;
         st->n_inst++;
-        if (strcmp(s, "idle") == 0) st->n_idle++;
+        if (strcmp(s, "idle") == 0) {
+            int64_t v = -1;
+            st->n_idle++;
+            json_as_int64(json_get(is->u.arr.items[i], "version"), &v);
+            if (v >= 0 && v < 8) st->idle_by_version[v]++;
+        }
         if (strcmp(s, "busy") == 0) st->n_busy++;
     }
     const json_value *ts = json_get(root, "templates");
@@ -463,19 +469,6 @@ static void test_min_keeps_warm(void **state)
     undeploy("warm");
 }
 
-/* Instances of `version` that GET /v1/functions/{fn} lists as idle. */
-static int idle_of_version(const fn_state *st, int version)
-{
-    char pat[48];
-    int n = 0;
-    snprintf(pat, sizeof(pat), "{\"version\":%d,\"pid\":", version);
-    for (const char *p = strstr(st->body, pat); p; p = strstr(p + 1, pat)) {
-        const char *state = strstr(p, "\"state\":\"");
-        if (state && strncmp(state + 9, "idle", 4) == 0) n++;
-    }
-    return n;
-}
-
 /* min follows the routes: after a rollback the version "latest" names again
  * gets its warm instance without waiting for a request, and the version it
  * left stops keeping one. */
@@ -484,16 +477,16 @@ static void test_min_follows_rollback(void **state)
     (void)state;
     fn_state st;
     deploy("roll", "\"min\":1,\"max\":2");
-    WAIT_FOR("roll", st, idle_of_version(&st, 1) == 1);
+    WAIT_FOR("roll", st, st.idle_by_version[1] == 1);
     deploy("roll", "\"min\":1,\"max\":3"); /* v2 takes over v1's instance */
-    WAIT_FOR("roll", st, idle_of_version(&st, 2) == 1 && idle_of_version(&st, 1) == 0);
+    WAIT_FOR("roll", st, st.idle_by_version[2] == 1 && st.idle_by_version[1] == 0);
     http_response r;
     assert_int_equal(request("POST", "/v1/functions/roll/rollback", NULL, &r), 200);
     http_response_fini(&r);
-    WAIT_FOR("roll", st, idle_of_version(&st, 1) == 1);
+    WAIT_FOR("roll", st, st.idle_by_version[1] == 1);
     infer_ok("roll", 4, "warm");
     /* v2 is no longer routed: its idle instance is not kept. */
-    WAIT_FOR("roll", st, idle_of_version(&st, 2) == 0);
+    WAIT_FOR("roll", st, st.idle_by_version[2] == 0);
     undeploy("roll");
 }
 
