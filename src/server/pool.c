@@ -559,38 +559,27 @@ static int start_instance(server *s, vpool *vp)
     return 0;
 }
 
-/* Makes room under the global cap: stops the instance of another pool that
- * has been idle the longest, as far as the fair-share policy allows. */
-static bool evict_idle(server *s, const vpool *for_vp)
+/* Makes room under the global cap for for_vp: stops the instance of another
+ * pool that has been idle the longest, among those the policy lets go: for
+ * waiting requests, as far as the fair shares allow (pool_may_evict); for
+ * for_vp's min, any held beyond its own pool's min (pool_may_evict_for_min). */
+static bool evict_idle(server *s, const vpool *for_vp, bool for_min)
 {
     int share = fair_share(s);
     instance *victim = NULL;
     for (instance *i = s->instances; i; i = i->next) {
         if (!is_worker(i) || i->vp == for_vp || i->state != INST_READY || i->n_inflight > 0)
             continue;
-        if (!pool_may_evict(for_vp->n_instances, share, i->vp->n_instances, (int)eff_min(i->vp),
-                            share))
+        int n = i->vp->n_instances, min = (int)eff_min(i->vp);
+        if (for_min ? !pool_may_evict_for_min(n, min)
+                    : !pool_may_evict(for_vp->n_instances, share, n, min, share))
             continue;
         if (!victim || i->idle_since_ns < victim->idle_since_ns) victim = i;
     }
     if (!victim) return false;
-    stop_instance(s, victim, "making room under the global cap");
-    return true;
-}
-
-/* Makes room under the global cap for vp's min: stops the instance that has
- * been idle the longest among those other pools hold beyond their own min. */
-static bool evict_for_min(server *s, const vpool *for_vp)
-{
-    instance *victim = NULL;
-    for (instance *i = s->instances; i; i = i->next) {
-        if (!is_worker(i) || i->vp == for_vp || i->state != INST_READY || i->n_inflight > 0)
-            continue;
-        if (!pool_may_evict_for_min(i->vp->n_instances, (int)eff_min(i->vp))) continue;
-        if (!victim || i->idle_since_ns < victim->idle_since_ns) victim = i;
-    }
-    if (!victim) return false;
-    stop_instance(s, victim, "making room for another function's min");
+    stop_instance(s, victim,
+                  for_min ? "making room for another function's min"
+                          : "making room under the global cap");
     return true;
 }
 
@@ -599,10 +588,8 @@ static void ensure_min(server *s, vpool *vp)
 {
     if (rouse_now_ns() < vp->no_start_until_ns) return;
     int want = (int)eff_min(vp) - vp->n_instances;
-    while (want > 0 &&
-           pool_missing_warm(vp->n_instances, (int)eff_min(vp), s->n_instances, s->max_instances) <
-               want &&
-           evict_for_min(s, vp)) {
+    /* min is a reservation: what the cap lacks comes from idle instances. */
+    while (want > 0 && s->max_instances - s->n_instances < want && evict_idle(s, vp, true)) {
     }
     int n = pool_missing_warm(vp->n_instances, (int)eff_min(vp), s->n_instances, s->max_instances);
     for (int k = 0; k < n; k++)
@@ -625,7 +612,7 @@ static void pump(server *s, vpool *vp)
     ensure_min(s, vp);
     while (vp->queue) {
         pool_view v = waiting_view(s, vp);
-        if (pool_blocked_by_global_cap(&v) && evict_idle(s, vp)) v = waiting_view(s, vp);
+        if (pool_blocked_by_global_cap(&v) && evict_idle(s, vp, false)) v = waiting_view(s, vp);
         if (pool_decide(&v) != POOL_START_QUEUE) break;
         if (start_instance(s, vp) < 0) {
             if (vp->n_instances == 0)
