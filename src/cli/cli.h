@@ -35,6 +35,8 @@ int cli_instance_main(int argc, char **argv);
 void cli_instance_usage(FILE *out);
 int cli_template_main(int argc, char **argv);
 void cli_template_usage(FILE *out);
+int cli_zygote_main(int argc, char **argv);
+void cli_zygote_usage(FILE *out);
 /* Client commands of a running server (cli_client.c). */
 int cli_deploy_main(int argc, char **argv);
 void cli_deploy_usage(FILE *out);

@@ -1,9 +1,9 @@
 /*
- * `rouse __instance` and `rouse __template`: the hidden subcommands that
- * serve execs for deploy-time model checks (which also compile the plan)
- * and for the template process of each function version, which forks the
- * instances. Not for users: their arguments are serve's business and may
- * change.
+ * `rouse __instance`, `rouse __template` and `rouse __zygote`: the hidden
+ * subcommands that serve starts for deploy-time model checks (which also
+ * compile the plan), for the template process of each function version,
+ * which forks the instances, and for the zygote, which forks templates.
+ * Not for users: their arguments are serve's business and may change.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +11,10 @@
 
 #include "cli/cli.h"
 #include "common/log.h"
+#include "common/proctitle.h"
 #include "worker/instance.h"
 #include "worker/template.h"
+#include "worker/zygote.h"
 
 void cli_instance_usage(FILE *out)
 {
@@ -109,4 +111,49 @@ int cli_template_main(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     return template_main(&o);
+}
+
+void cli_zygote_usage(FILE *out)
+{
+    fprintf(out, "usage: rouse __zygote --fd N [--log-level L] [--title-room PADDING]\n"
+                 "(started by rouse serve)\n");
+}
+
+int cli_zygote_main(int argc, char **argv)
+{
+    int fd = -1;
+    int own = argc; /* its arguments before the padding (--title-room) */
+    for (int i = 1; i < argc; i += 2) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            cli_zygote_usage(stderr);
+            return CLI_EXIT_USAGE;
+        }
+        if (strcmp(a, "--fd") == 0) {
+            fd = atoi(v);
+        } else if (strcmp(a, "--log-level") == 0) {
+            rouse_log_level lvl;
+            if (rouse_log_level_parse(v, &lvl) == 0) rouse_log_set_level(lvl);
+        } else if (strcmp(a, "--title-room") == 0) {
+            if (own == argc) own = i;
+        } else {
+            cli_zygote_usage(stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (fd < 0) {
+        cli_zygote_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    /* The templates it forks are `rouse __template` started without exec;
+     * each takes that title over the room the padding made. */
+    rouse_proc_title_init(argc, argv);
+    char *title[16];
+    int n = 0;
+    for (int i = 0; i < own && n < 15; i++)
+        title[n++] = argv[i];
+    title[n] = NULL;
+    rouse_proc_title_set(n, title);
+    return zygote_main(fd, cli_template_main);
 }

@@ -32,6 +32,7 @@ const cli_command cli_commands[] = {
     {"version", "print the version", version_main, version_usage},
     {"__instance", NULL, cli_instance_main, cli_instance_usage}, /* started by serve */
     {"__template", NULL, cli_template_main, cli_template_usage}, /* started by serve */
+    {"__zygote", NULL, cli_zygote_main, cli_zygote_usage},       /* started by serve */
     {NULL, NULL, NULL, NULL},
 };
 

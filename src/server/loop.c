@@ -108,7 +108,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     server *s = calloc(1, sizeof(*s));
     if (!s) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     s->opts = *o;
-    s->listen_fd = s->epfd = s->sigfd = s->lock_fd = -1;
+    s->listen_fd = s->epfd = s->sigfd = s->lock_fd = s->zygote_sock = -1;
     s->tag_mhd.kind = EP_MHD;
     s->tag_sig.kind = EP_SIGNAL;
     s->rng = rouse_now_ns() | 1;
@@ -173,6 +173,8 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
         rc = rouse_err_set(eb, ROUSE_EIO, "epoll_ctl: %s", strerror(errno));
         goto out_http;
     }
+    /* Templates are forked by the zygote from now on (exec'd without it). */
+    zygote_start(s);
     /* Warm what `min` asks for, as before a restart. A failure here is
      * logged per function and never stops the daemon. */
     rouse_errbuf restore_eb;

@@ -255,6 +255,7 @@ typedef enum exec_mode { EXEC_CHECK, EXEC_TEMPLATE } exec_mode;
 static int spawn_exec(server *s, vpool *vp, const char *model_path, const char *name,
                       int64_t version, exec_mode mode, instance **out, rouse_errbuf *eb)
 {
+    uint64_t t0 = rouse_now_ns();
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return rouse_err_set(eb, ROUSE_EIO, "socketpair: %s", strerror(errno));
@@ -286,28 +287,21 @@ static int spawn_exec(server *s, vpool *vp, const char *model_path, const char *
         argv[argc++] = "--sha256";
         argv[argc++] = (char *)digest;
     }
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
+    pid_t pid = 0;
+    bool forked =
+        mode == EXEC_TEMPLATE && zygote_fork_template(s, argc - 1, argv + 1, sv[1], &pid) == 0;
+    if (!forked && mode == EXEC_TEMPLATE) {
+        /* Whatever a lost zygote may still do with the old socket, the
+         * exec'd template gets a new one. */
         close(sv[0]);
         close(sv[1]);
-        return rouse_err_set(eb, ROUSE_EIO, "fork: %s", strerror(e));
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+            return rouse_err_set(eb, ROUSE_EIO, "socketpair: %s", strerror(errno));
     }
-    if (pid == 0) {
-        /* Child: only async-signal-safe calls until exec. */
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(1);
-        if (sv[1] == 3)
-            fcntl(3, F_SETFD, 0);
-        else if (dup2(sv[1], 3) < 0)
-            _exit(1);
-        execv(s->exe, argv);
-        _exit(127);
+    if (!forked && server_fork_exec(s, argv, sv[1], &pid, eb) < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return eb->code;
     }
     close(sv[1]);
     instance *inst = inst_new(s, vp, sv[0]);
@@ -318,11 +312,13 @@ static int spawn_exec(server *s, vpool *vp, const char *model_path, const char *
     }
     inst->pid = pid;
     inst->is_template = mode == EXEC_TEMPLATE;
-    inst->last_used_ns = inst->started_ns;
+    inst->forked = forked;
+    inst->started_ns = inst->last_used_ns = t0; /* the start includes the fork or exec */
     if (mode == EXEC_CHECK)
         LOG_INFO(MOD, "function %s: checking a new model in process %d", name, (int)pid);
     else
-        LOG_INFO(MOD, "function %s v%" PRId64 ": template %d starting", name, version, (int)pid);
+        LOG_INFO(MOD, "function %s v%" PRId64 ": template %d starting (%s)", name, version,
+                 (int)pid, forked ? "forked by the zygote" : "exec");
     *out = inst;
     return 0;
 }
@@ -978,6 +974,7 @@ static void on_template_ready(server *s, instance *t, const ipc_msg *m, int fd)
         i->tmpl_start_ns = t->ready_ns - t->started_ns;
         i->tmpl_plan_ns = t->plan_ns;
         i->tmpl_prepare_ns = t->prepare_ns;
+        i->tmpl_forked = t->forked;
         send_spawn(s, i);
         if (t->sock < 0) break; /* the template broke: orphaned at its reap */
     }
@@ -1047,6 +1044,7 @@ static void record_cold_start(server *s, const instance *inst, const call *c, ui
         r->template_ms = rouse_ns_to_ms(inst->tmpl_start_ns);
         r->plan_open_ms = rouse_ns_to_ms(inst->tmpl_plan_ns);
         r->prepare_ms = rouse_ns_to_ms(inst->tmpl_prepare_ns);
+        r->template_forked = inst->tmpl_forked;
     }
     r->spawn_ms = rouse_ns_to_ms(inst->ready_ns - inst->spawn_ns);
     r->fork_ms = rouse_ns_to_ms(inst->fork_ns);
@@ -1280,6 +1278,7 @@ void pool_reap(server *s)
         int wstatus;
         pid_t pid = waitpid(-1, &wstatus, WNOHANG);
         if (pid <= 0) return;
+        if (zygote_reaped(s, pid, wstatus)) continue;
         instance *inst = s->instances;
         while (inst && inst->pid != pid)
             inst = inst->next;
@@ -1478,6 +1477,7 @@ void pool_fail_all(server *s, const char *why)
 
 void pool_stop_all(server *s)
 {
+    zygote_stop(s);
     pool_fail_all(s, "server is shutting down");
     pool_collect(s);
     for (instance **p = &s->instances; *p;) {
@@ -1564,10 +1564,13 @@ int pool_describe(const server *s, const char *name, rouse_buf *out)
             out,
             "%s{\"version\":%" PRId64 ",\"pid\":%d,\"start\":\"%s\",\"at_ms\":%" PRId64
             ",\"queue_ms\":%.3f,\"template_ms\":%.3f,\"plan_open_ms\":%.3f,\"prepare_ms\":%.3f,"
-            "\"spawn_ms\":%.3f,\"fork_ms\":%.3f,\"first_infer_ms\":%.3f}",
+            "\"spawn_ms\":%.3f,\"fork_ms\":%.3f,\"first_infer_ms\":%.3f%s}",
             first ? "" : ",", c->version, c->pid, kind_name(c->kind), c->at_ms, c->queue_ms,
             c->template_ms, c->plan_open_ms, c->prepare_ms, c->spawn_ms, c->fork_ms,
-            c->first_infer_ms);
+            c->first_infer_ms,
+            c->kind != START_ZERO ? ""
+            : c->template_forked  ? ",\"template_start\":\"zygote\""
+                                  : ",\"template_start\":\"exec\"");
         first = false;
         shown++;
     }

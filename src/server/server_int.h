@@ -216,6 +216,7 @@ struct instance {
     uint64_t last_used_ns;        /* template: last spawn */
     uint64_t plan_ns, prepare_ns; /* template: its phase times (READY) */
     bool plan_cached;             /* template: the plan was already compiled */
+    bool forked;                  /* template: forked by the zygote, not exec'd */
     /* Instances forked from a template. pid is 0 until the template (or the
      * instance's READY) says it. */
     instance *tmpl;    /* the template it comes from, NULL once that is gone */
@@ -224,6 +225,7 @@ struct instance {
     uint64_t spawn_ns; /* when IPC_SPAWN was sent */
     uint64_t fork_ns;  /* the fork, as the template measured it */
     uint64_t tmpl_start_ns, tmpl_plan_ns, tmpl_prepare_ns; /* START_ZERO: its template's */
+    bool tmpl_forked;                                      /* START_ZERO: its template's */
     start_kind kind;
     bool served_first;
     bool dead; /* settled and unlinked: freed at the end of the loop iteration */
@@ -246,6 +248,7 @@ typedef struct cold_start {
     start_kind kind;
     int64_t at_ms; /* wall clock */
     double queue_ms, template_ms, plan_open_ms, prepare_ms, spawn_ms, fork_ms, first_infer_ms;
+    bool template_forked; /* START_ZERO: the template came from the zygote */
 } cold_start;
 
 #define COLD_STARTS_KEPT 64
@@ -327,6 +330,23 @@ typedef struct route_cache_entry {
     store_function f; /* owned */
 } route_cache_entry;
 
+/* --- processes serve starts (zygote_proc.c) ---------------------------------- */
+
+/* fork+exec of s->exe with argv (argv[0] the executable), child_fd as the
+ * child's descriptor 3. */
+int server_fork_exec(server *s, char *const argv[], int child_fd, pid_t *pid, rouse_errbuf *eb);
+/* Starts the zygote; on failure logs it and leaves templates to exec. */
+void zygote_start(server *s);
+/* Forks a template through the zygote: argv from the subcommand on, child_fd
+ * its control socket. 0 and *pid set; < 0 when there is no zygote or it
+ * failed (then it is dropped, and the caller execs the template with a new
+ * socket: a late fork by the lost zygote must find its own socket closed). */
+int zygote_fork_template(server *s, int argc, char *const argv[], int child_fd, pid_t *pid);
+/* True when pid was the zygote (reaped): it is forgotten. */
+bool zygote_reaped(server *s, pid_t pid, int wstatus);
+/* Ends the zygote and reaps it (shutdown). */
+void zygote_stop(server *s);
+
 /* The version a request for function `name` through `ver` (a version number,
  * an alias, or "" for latest) goes to, answered from memory when the cache
  * knows it: 0 and *version set. ROUSE_ENOTFOUND when it does not (the
@@ -347,6 +367,12 @@ struct server {
     struct MHD_Daemon *mhd;
     int listen_fd;
     int lock_fd; /* data_dir/serve.lock, held (flock) while we run */
+    /* The zygote (worker/zygote.h): its control socket (-1 when there is
+     * none: templates are then exec'd), its pid (0 once reaped), and when
+     * serve may start the next (a second after the last start). */
+    int zygote_sock;
+    pid_t zygote_pid;
+    uint64_t zygote_retry_ns;
     int port;
     int epfd;
     int sigfd;

@@ -138,6 +138,7 @@ typedef struct fn_state {
     int n_inst, n_idle, n_busy, n_tmpl, queued;
     int idle_by_version[8]; /* idle instances of versions 0..7 */
     int inst_pids[16], tmpl_pids[4];
+    char template_start[16]; /* the newest cold start's: "zygote", "exec" or "" */
     char body[8192];
 } fn_state;
 
@@ -179,18 +180,19 @@ static void fn_get(const char *fn, fn_state *st)
     int64_t q = 0;
     json_as_int64(json_get(root, "queued"), &q);
     st->queued = (int)q;
+    const json_value *cs = json_get(root, "cold_starts");
+    const char *how = cs && cs->u.arr.n > 0
+                          ? json_as_string(json_get(cs->u.arr.items[0], "template_start"))
+                          : NULL;
+    snprintf(st->template_start, sizeof(st->template_start), "%s", how ? how : "");
     rouse_arena_fini(&a);
     http_response_fini(&r);
 }
 
-/* Children of serve whose command line names function fn: templates, and
- * the instances forked from them, which keep the template's command line.
- * (Deploy-time model checks are other, short-lived processes.) */
-static int processes_of(const char *fn)
+/* Live children of serve whose command line holds `kind` and, unless
+ * needle is NULL, the nl bytes of needle; *last is one of their pids. */
+static int children_with(const char *kind, const char *needle, int nl, int *last)
 {
-    char needle[80];
-    int nl = snprintf(needle, sizeof(needle), "--name%c%s%c", 0, fn, 0);
-    const char kind[] = "__template";
     DIR *d = opendir("/proc");
     assert_non_null(d);
     int n = 0;
@@ -215,16 +217,30 @@ static int processes_of(const char *fn)
         if (!f) continue;
         len = fread(buf, 1, sizeof(buf), f);
         fclose(f);
-        if (!memmem(buf, len, kind, sizeof(kind))) continue;
-        for (size_t i = 0; i + (size_t)nl <= len; i++) {
-            if (memcmp(buf + i, needle, (size_t)nl) == 0) {
-                n++;
-                break;
-            }
-        }
+        if (!memmem(buf, len, kind, strlen(kind) + 1)) continue;
+        if (needle && !memmem(buf, len, needle, (size_t)nl)) continue;
+        n++;
+        if (last) *last = pid;
     }
     closedir(d);
     return n;
+}
+
+/* Children of serve whose command line names function fn: templates, and
+ * the instances forked from them, which keep the template's command line.
+ * (Deploy-time model checks are other, short-lived processes.) */
+static int processes_of(const char *fn)
+{
+    char needle[80];
+    int nl = snprintf(needle, sizeof(needle), "--name%c%s%c", 0, fn, 0);
+    return children_with("__template", needle, nl, NULL);
+}
+
+/* The pid of serve's zygote, 0 when there is none (or, briefly, two). */
+static int zygote_pid(void)
+{
+    int pid = 0;
+    return children_with("__zygote", NULL, 0, &pid) == 1 ? pid : 0;
 }
 
 static bool alive(int pid)
@@ -444,6 +460,54 @@ static void test_template_spare(void **state)
     while (processes_of("spare") > 0 && tries++ < WAIT_TRIES)
         usleep(5000);
     assert_int_equal(processes_of("spare"), 0);
+}
+
+/* Waits for a zygote other than `old`: its pid, or 0. */
+static int next_zygote(int old)
+{
+    for (int tries = 0; tries < WAIT_TRIES; tries++) {
+        int z = zygote_pid();
+        if (z > 0 && z != old) return z;
+        usleep(5000);
+    }
+    return 0;
+}
+
+/* Templates are forked by the zygote. One that stops answering costs a
+ * second: serve execs the template, kills the zygote and starts another; one
+ * that dies is replaced at once. */
+static void test_zygote(void **state)
+{
+    (void)state;
+    fn_state st;
+    deploy("zyg", "\"max\":1,\"idle_timeout_ms\":50,\"template_ttl_ms\":50");
+    int z = zygote_pid();
+    assert_true(z > 0);
+    infer_ok("zyg", 1, "zero");
+    fn_get("zyg", &st);
+    assert_string_equal(st.template_start, "zygote");
+    WAIT_FOR("zyg", st, st.n_inst == 0 && st.n_tmpl == 0 && processes_of("zyg") == 0);
+
+    assert_int_equal(kill(z, SIGSTOP), 0);
+    infer_ok("zyg", 2, "zero");
+    fn_get("zyg", &st);
+    assert_string_equal(st.template_start, "exec");
+    int z2 = next_zygote(z);
+    assert_true(z2 > 0);
+    assert_false(alive(z));
+    WAIT_FOR("zyg", st, st.n_inst == 0 && st.n_tmpl == 0 && processes_of("zyg") == 0);
+    infer_ok("zyg", 3, "zero");
+    fn_get("zyg", &st);
+    assert_string_equal(st.template_start, "zygote");
+
+    usleep(1100000); /* serve starts at most one zygote a second */
+    assert_int_equal(kill(z2, SIGKILL), 0);
+    assert_true(next_zygote(z2) > 0);
+    WAIT_FOR("zyg", st, st.n_inst == 0 && st.n_tmpl == 0 && processes_of("zyg") == 0);
+    infer_ok("zyg", 4, "zero");
+    fn_get("zyg", &st);
+    assert_string_equal(st.template_start, "zygote");
+    undeploy("zyg");
 }
 
 static void test_min_keeps_warm(void **state)
@@ -701,6 +765,7 @@ int main(void)
         cmocka_unit_test(test_burst_from_zero),
         cmocka_unit_test(test_back_to_zero),
         cmocka_unit_test(test_template_spare),
+        cmocka_unit_test(test_zygote),
         cmocka_unit_test(test_min_keeps_warm),
         cmocka_unit_test(test_min_follows_rollback),
         cmocka_unit_test(test_min_survives_restart),

@@ -1,0 +1,43 @@
+/*
+ * The zygote: one process per serve, started once by exec like any worker,
+ * that starts templates by fork() instead of exec. A template exec'd from
+ * zero pays the dynamic linking of oneDNN and of serve's libraries and
+ * their start-up (about 6 ms here) before it opens its plan; forked from the
+ * zygote, which paid that once, it starts in a fraction of a millisecond.
+ *
+ * The zygote never runs a model and never starts an OpenMP team, so its
+ * children may use any thread count (see template.h). It forks each
+ * template through an intermediate process that exits at once, so the
+ * template is reparented to serve (a child subreaper) and serve reaps it as
+ * it reaps an exec'd one.
+ *
+ * Conversation on the zygote's control socket (SOCK_SEQPACKET): serve sends
+ * one spawn packet (the template's arguments, NUL-separated, as they would
+ * be passed to exec, with the template's control socket attached); the
+ * zygote answers with one reply packet: the template's pid, or an errno.
+ * One request at a time: serve waits for the reply.
+ */
+#ifndef ROUSE_WORKER_ZYGOTE_H
+#define ROUSE_WORKER_ZYGOTE_H
+
+#include <sys/types.h>
+
+#include "rouse/err.h"
+
+/* What a forked child runs: argv[0] is the subcommand name, like main's. */
+typedef int (*zygote_child_fn)(int argc, char **argv);
+
+/* Serves spawn requests on control socket fd until serve closes it (0) or a
+ * read fails (1). In each forked child, returns child's exit status
+ * instead; the caller exits with it. The attached socket arrives as
+ * descriptor 3 in the child, whatever else the zygote had open. */
+int zygote_main(int fd, zygote_child_fn child);
+
+/* serve's side: asks the zygote on `sock` to fork a child running argv
+ * (argc entries, argv[0] the subcommand) with `child_fd` as its descriptor
+ * 3, waiting at most timeout_ms for the answer. 0 and *pid set, or < 0 with
+ * eb set: then the zygote is to be considered lost. */
+int zygote_spawn(int sock, int argc, char *const argv[], int child_fd, int timeout_ms, pid_t *pid,
+                 rouse_errbuf *eb);
+
+#endif

@@ -1,0 +1,157 @@
+/*
+ * Unit tests of the zygote (worker/zygote.h) over a real socketpair, with
+ * this process as serve (a child subreaper): a spawn forks a child that
+ * runs the given arguments with the passed socket as descriptor 3, is
+ * adopted by us (its pid is the one reported, and we reap it); a malformed
+ * request gets an error reply and the zygote goes on; end of stream ends
+ * it. Also the process title rewrite it relies on (common/proctitle.h).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/proctitle.h"
+#include "worker/zygote.h"
+
+/* The forked child: reports what it got on descriptor 3. */
+static int child_main(int argc, char **argv)
+{
+    char msg[256];
+    int n =
+        snprintf(msg, sizeof(msg), "%d %s %s %d", argc, argv[0], argv[argc - 1], (int)getppid());
+    return write(3, msg, (size_t)n) == n ? 7 : 1;
+}
+
+typedef struct zy {
+    int ctl;
+    pid_t pid;
+} zy;
+
+static zy zygote_up(void)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(sv[0]);
+        _exit(zygote_main(sv[1], child_main)); /* the zygote, or its child */
+    }
+    close(sv[1]);
+    return (zy){sv[0], pid};
+}
+
+static int zygote_down(zy *z)
+{
+    close(z->ctl);
+    int ws;
+    assert_int_equal(waitpid(z->pid, &ws, 0), z->pid);
+    return WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
+}
+
+static void spawn_and_check(zy *z, const char *last)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    char *argv[] = {"__test", "--fd", "3", (char *)last};
+    pid_t pid = 0;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    assert_int_equal(zygote_spawn(z->ctl, 4, argv, sv[1], 5000, &pid, &eb), 0);
+    close(sv[1]);
+    assert_true(pid > 0 && pid != z->pid);
+    char got[256] = {0}, want[256];
+    assert_true(read(sv[0], got, sizeof(got) - 1) > 0);
+    snprintf(want, sizeof(want), "4 __test %s %d", last, (int)getpid());
+    assert_string_equal(got, want); /* adopted by us before it ran */
+    int ws;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 7);
+    close(sv[0]);
+}
+
+static void test_spawn(void **state)
+{
+    (void)state;
+    zy z = zygote_up();
+    spawn_and_check(&z, "first");
+    spawn_and_check(&z, "second");
+    assert_int_equal(zygote_down(&z), 0);
+}
+
+static void test_malformed_request(void **state)
+{
+    (void)state;
+    zy z = zygote_up();
+    const char junk[] = "not a spawn request";
+    assert_int_equal(send(z.ctl, junk, sizeof(junk), 0), (ssize_t)sizeof(junk));
+    char reply[64];
+    assert_int_equal(recv(z.ctl, reply, sizeof(reply), 0), 16); /* an error reply */
+    spawn_and_check(&z, "after");
+    assert_int_equal(zygote_down(&z), 0);
+}
+
+static void test_no_answer(void **state)
+{
+    (void)state;
+    zy z = zygote_up();
+    assert_int_equal(kill(z.pid, SIGSTOP), 0);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    char *argv[] = {"__test", "x"};
+    pid_t pid = 0;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    assert_int_equal(zygote_spawn(z.ctl, 2, argv, sv[1], 50, &pid, &eb), ROUSE_ETIMEOUT);
+    assert_non_null(strstr(eb.msg, "no answer"));
+    close(sv[0]);
+    close(sv[1]);
+    kill(z.pid, SIGKILL);
+    zygote_down(&z);
+}
+
+static void test_title(void **state)
+{
+    (void)state;
+    /* Laid out as the kernel lays out arguments: contiguous strings. */
+    char area[] = "__zygote\0--fd\0"
+                  "3\0--title-room\0..........................";
+    char *argv[] = {area, area + 9, area + 14, area + 16, area + 29};
+    rouse_proc_title_init(5, argv);
+    char *title[] = {"__template", "--name", "fn"};
+    rouse_proc_title_set(3, title);
+    assert_memory_equal(area, "__template\0--name\0fn\0", 21);
+    for (size_t i = 21; i < sizeof(area); i++)
+        assert_int_equal(area[i], 0);
+    /* Too long: cut at the room, still NUL-terminated. */
+    char *longer[] = {"__template", "--model",
+                      "/a/very/long/path/to/a/model/file/that/does/not/fit"};
+    rouse_proc_title_set(3, longer);
+    assert_int_equal(area[sizeof(area) - 1], 0);
+    assert_memory_equal(area, "__template\0--model\0/a/very", 26);
+}
+
+int main(void)
+{
+    /* Like serve: orphaned descendants come to us. */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spawn),
+        cmocka_unit_test(test_malformed_request),
+        cmocka_unit_test(test_no_answer),
+        cmocka_unit_test(test_title),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
