@@ -11,8 +11,9 @@
 #   template  idle_timeout_ms = IDLE_MS: the instance stops between tries, the
 #             template stays (template_ttl_ms long);
 #   zero      idle_timeout_ms = template_ttl_ms = IDLE_MS: nothing is left
-#             between tries, so each request execs a template (plan from the
-#             plan cache, in the page cache), forks an instance and runs.
+#             between tries, so each request starts a template (forked by
+#             serve's zygote, or exec'd without one; plan from the plan
+#             cache, in the page cache), which forks an instance that runs.
 # A try sends one request to each (warm, template, zero), then waits until
 # GET /v1/functions/{name} lists no instance of `template` and nothing of
 # `zero` and those processes are gone from /proc. TRIES tries; the response
@@ -407,8 +408,9 @@ echo "|---|---|---|---|---|---|---|---|$lat_rows"
 echo
 echo "p99 is the nearest rank: with 50 tries, the slowest try."
 echo
-echo "Cold-start phases as serve records them (medians, ms): template = exec of the"
-echo "template until it is ready (plan open and prepare included); spawn = from asking the"
+echo "Cold-start phases as serve records them (medians, ms): template = from starting the"
+echo "template (a fork by serve's zygote) until it is ready (plan open and prepare"
+echo "included); spawn = from asking the"
 echo "template to the instance's READY (fork included); first infer = the new instance's"
 echo "first inference, against a warm instance's."
 echo
