@@ -469,7 +469,7 @@ int cli_status_main(int argc, char **argv)
             static const char *const phases[] = {"queue_ms",   "template_ms", "plan_open_ms",
                                                  "prepare_ms", "spawn_ms",    "first_infer_ms"};
             printf("last cold starts (ms): queue, template, plan open, prepare, spawn, first "
-                   "inference\n");
+                   "inference; how the template started\n");
             for (size_t i = 0; i < cs->u.arr.n; i++) {
                 const json_value *cold = cs->u.arr.items[i];
                 const char *how = json_as_string(json_get(cold, "start"));
@@ -483,7 +483,8 @@ int cli_status_main(int argc, char **argv)
                     else
                         printf(" %8s", "-");
                 }
-                printf("\n");
+                const char *tmpl = json_as_string(json_get(cold, "template_start"));
+                printf("%s%s\n", tmpl ? "  " : "", tmpl ? tmpl : "");
             }
         }
         rc = CLI_EXIT_OK;

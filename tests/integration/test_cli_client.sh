@@ -45,6 +45,7 @@ check "ls lists digits at 2" grep -Eq '^digits +2 +2$' "$tmp/o"
 check "status shows the alias" grep -q 'latest -> v2' "$tmp/o"
 check "status shows how the instance started" grep -Eq '^  pid [0-9]+  v[12]  (idle|busy)  started (zero|template|warm)$' "$tmp/o"
 check "status lists the cold starts" grep -Eq '^  v[12] zero +[0-9.]+ ' "$tmp/o"
+check "status says the template came from the zygote" grep -Eq '^  v[12] zero .* zygote$' "$tmp/o"
 "$ROUSE" rollback digits >"$tmp/o" 2>"$tmp/e"
 check "rollback moves to 1" grep -q 'now at version 1' "$tmp/o"
 "$ROUSE" rollback digits >"$tmp/o" 2>"$tmp/e"; rc=$?
