@@ -1,9 +1,19 @@
 /*
- * The zygote (see zygote.h). Invariants: the zygote handles one spawn at a
- * time and reaps its intermediate child before reading the next, so it
- * never holds zombies; every well-formed spawn gets exactly one reply, from
- * the intermediate (the template's pid, or why its fork failed) or from the
- * zygote (why the intermediate could not be forked).
+ * The zygote (see zygote.h). Forking a child takes two forks (the second
+ * from an intermediate that exits, so that serve adopts the child) and a
+ * wait for the adoption: about 1 ms on the machines measured, most of it
+ * waking processes on other CPUs. So the zygote keeps one spare child made
+ * ahead of need, already adopted, waiting on a channel of its own; a spawn
+ * request is handed to it as it came (arguments and socket), the spare
+ * answers serve itself and becomes the child, and the zygote makes the next
+ * spare while that child starts. Without a spare (lost, or not made yet)
+ * the zygote forks the child directly.
+ *
+ * Invariants: the zygote handles one request at a time and reaps each
+ * intermediate before reading the next, so it never holds zombies; every
+ * well-formed request gets exactly one reply, from the spare or the
+ * intermediate (the child's pid, or why a fork failed) or from the zygote
+ * (why the intermediate could not be forked).
  */
 #include "worker/zygote.h"
 
@@ -42,6 +52,24 @@ typedef struct zy_reply {
     uint32_t reserved;
 } zy_reply;
 
+/* A request as read: the packet, its arguments split, the passed socket. */
+typedef struct zy_packet {
+    char buf[sizeof(zy_req) + ZYGOTE_ARGS_MAX];
+    size_t len;
+    int argc;
+    char *argv[ZYGOTE_ARGC_MAX + 1];
+    int fd;
+} zy_packet;
+
+/* The zygote's state: serve's pid and its control socket, what a child
+ * runs, and the spare's channel (-1: none). */
+typedef struct zygote {
+    int ctl;
+    pid_t serve;
+    zygote_child_fn child;
+    int spare_chan;
+} zygote;
+
 static void send_reply(int ctl, int err, pid_t pid)
 {
     zy_reply r = {.magic = ZYGOTE_MAGIC, .err = err, .pid = (int32_t)pid};
@@ -64,97 +92,190 @@ static bool split_args(char *args, uint32_t len, uint32_t argc, char **argv)
     return k == argc;
 }
 
-/* In the template-to-be: waits to be adopted by serve, then puts its socket
- * at descriptor 3. False when serve is gone. */
-static bool become_child(int ctl, int fd, pid_t serve, pid_t mid)
+/* Reads one request from sock. 1: a well-formed one in *p; 0: end of
+ * stream; -1: a read error (errno); -2: a malformed packet (dropped, its
+ * descriptor closed). */
+static int read_request(int sock, zy_packet *p)
 {
-    close(ctl);
-    /* The intermediate exits right after its reply; until it has, a parent
-     * death signal would be tied to it. */
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } cm;
+    struct iovec iov = {.iov_base = p->buf, .iov_len = sizeof(p->buf)};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm)};
+    ssize_t n;
+    do
+        n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) return n == 0 ? 0 : -1;
+    p->fd = -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+            c->cmsg_len == CMSG_LEN(sizeof(int)))
+            memcpy(&p->fd, CMSG_DATA(c), sizeof(int));
+    zy_req req;
+    bool ok = (size_t)n >= sizeof(req) && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && p->fd >= 0;
+    if (ok) {
+        memcpy(&req, p->buf, sizeof(req));
+        ok = req.magic == ZYGOTE_MAGIC && req.len == (size_t)n - sizeof(req) &&
+             split_args(p->buf + sizeof(req), req.len, req.argc, p->argv);
+    }
+    if (!ok) {
+        LOG_WARN(MOD, "malformed spawn request (%zd bytes) ignored", n);
+        if (p->fd >= 0) close(p->fd);
+        return -2;
+    }
+    p->len = (size_t)n;
+    p->argc = (int)req.argc;
+    return 1;
+}
+
+/* Sends a packet of len bytes with descriptor fd. 0, or -1 with errno. */
+static int send_packet(int sock, const void *buf, size_t len, int fd)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } cm;
+    memset(&cm, 0, sizeof(cm));
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    ssize_t n;
+    do
+        n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -1 : 0;
+}
+
+/* In a grandchild of the zygote: waits to be adopted by serve. False when
+ * serve is gone. */
+static bool wait_adopted(pid_t serve, pid_t mid)
+{
+    /* The intermediate exits right away; until it has, a parent death
+     * signal would be tied to it. */
     while (getppid() == mid) {
         struct timespec ts = {0, 20000};
         nanosleep(&ts, NULL);
     }
-    if (getppid() != serve) return false;
-    if (fd != 3) {
-        if (dup2(fd, 3) < 0) return false;
-        close(fd);
-    }
-    return true;
+    return getppid() == serve;
 }
 
-/* The intermediate: forks the child, replies with its pid, exits. In the
- * child: returns its exit status with *is_child set. */
-static int fork_child(int ctl, int fd, pid_t serve, char **argv, int argc, zygote_child_fn child,
-                      bool *is_child)
+/* In the new child: puts its socket at descriptor 3, takes its title and
+ * runs. Returns the child's exit status. */
+static int become_child(const zygote *z, zy_packet *p)
+{
+    if (p->fd != 3) {
+        if (dup2(p->fd, 3) < 0) _exit(1);
+        close(p->fd);
+    }
+    rouse_proc_title_set(p->argc, p->argv);
+    return z->child(p->argc, p->argv);
+}
+
+/* The spare: adopted ahead of need, waits for one request on chan. Returns
+ * the child's exit status; exits when the zygote ends first. */
+static int spare_main(const zygote *z, int chan, pid_t mid)
+{
+    if (!wait_adopted(z->serve, mid)) _exit(1);
+    char *title[] = {"__zygote-spare", NULL};
+    rouse_proc_title_set(1, title);
+    static zy_packet p;
+    int rc = read_request(chan, &p);
+    if (rc <= 0) _exit(rc == 0 ? 0 : 1); /* the zygote ended, or garbage from it */
+    close(chan);
+    send_reply(z->ctl, 0, getpid());
+    close(z->ctl);
+    return become_child(z, &p);
+}
+
+/* The intermediate of a direct fork: forks the child, replies with its pid,
+ * exits. In the child: returns its exit status with *is_child set. */
+static int fork_child(const zygote *z, zy_packet *p, bool *is_child)
 {
     pid_t mid = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         *is_child = true;
-        if (!become_child(ctl, fd, serve, mid)) _exit(1);
-        rouse_proc_title_set(argc, argv);
-        return child(argc, argv);
+        close(z->ctl);
+        if (!wait_adopted(z->serve, mid)) _exit(1);
+        return become_child(z, p);
     }
-    send_reply(ctl, pid < 0 ? errno : 0, pid < 0 ? 0 : pid);
+    send_reply(z->ctl, pid < 0 ? errno : 0, pid < 0 ? 0 : pid);
     _exit(0);
+}
+
+/* Forks a new spare through an intermediate. In the zygote: sets
+ * z->spare_chan (or leaves it -1), returns 0. In the spare: returns its
+ * exit status with *is_child set. */
+static int spare_start(zygote *z, bool *is_child)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return 0;
+    pid_t mid = fork();
+    if (mid == 0) {
+        mid = getpid();
+        pid_t sp = fork();
+        if (sp == 0) {
+            *is_child = true;
+            close(sv[0]);
+            return spare_main(z, sv[1], mid);
+        }
+        _exit(sp < 0);
+    }
+    close(sv[1]);
+    if (mid < 0) {
+        close(sv[0]);
+        return 0;
+    }
+    int ws;
+    while (waitpid(mid, &ws, 0) < 0 && errno == EINTR)
+        ;
+    z->spare_chan = sv[0];
+    return 0;
 }
 
 int zygote_main(int ctl, zygote_child_fn child)
 {
     /* Serve may die without closing us: die with it. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    pid_t serve = getppid();
-    static char buf[sizeof(zy_req) + ZYGOTE_ARGS_MAX];
+    zygote z = {.ctl = ctl, .serve = getppid(), .child = child, .spare_chan = -1};
+    static zy_packet p;
+    bool is_child = false;
+    int status = spare_start(&z, &is_child);
+    if (is_child) return status;
     LOG_DEBUG(MOD, "ready");
     for (;;) {
-        union {
-            char buf[CMSG_SPACE(sizeof(int))];
-            struct cmsghdr align;
-        } cm;
-        struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-        struct msghdr mh = {
-            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm)};
-        ssize_t n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
-        if (n < 0 && errno == EINTR) continue;
-        if (n == 0) return 0; /* serve closed the socket: we are done */
-        if (n < 0) {
+        int rc = read_request(ctl, &p);
+        if (rc == 0) return 0; /* serve closed the socket: we are done */
+        if (rc == -1) {
             LOG_ERROR(MOD, "reading a request: %s", strerror(errno));
             return 1;
         }
-        int fd = -1;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-                c->cmsg_len == CMSG_LEN(sizeof(int)))
-                memcpy(&fd, CMSG_DATA(c), sizeof(int));
-        zy_req req;
-        char *argv[ZYGOTE_ARGC_MAX + 1];
-        bool ok = (size_t)n >= sizeof(req) && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && fd >= 0;
-        if (ok) {
-            memcpy(&req, buf, sizeof(req));
-            ok = req.magic == ZYGOTE_MAGIC && req.len == (size_t)n - sizeof(req) &&
-                 split_args(buf + sizeof(req), req.len, req.argc, argv);
-        }
-        if (!ok) {
-            LOG_WARN(MOD, "malformed spawn request (%zd bytes) ignored", n);
-            if (fd >= 0) close(fd);
+        if (rc == -2) {
             send_reply(ctl, EINVAL, 0);
             continue;
         }
-        pid_t mid = fork();
-        if (mid == 0) {
-            bool is_child = false;
-            int status = fork_child(ctl, fd, serve, argv, (int)req.argc, child, &is_child);
-            return status; /* only the child gets here */
+        bool handed = z.spare_chan >= 0 && send_packet(z.spare_chan, p.buf, p.len, p.fd) == 0;
+        if (z.spare_chan >= 0) close(z.spare_chan); /* used, or lost */
+        z.spare_chan = -1;
+        if (!handed) {
+            pid_t mid = fork();
+            if (mid == 0) return fork_child(&z, &p, &is_child); /* only the child returns */
+            if (mid < 0) send_reply(ctl, errno, 0);
+            int ws;
+            while (mid > 0 && waitpid(mid, &ws, 0) < 0 && errno == EINTR)
+                ;
         }
-        close(fd);
-        if (mid < 0) {
-            send_reply(ctl, errno, 0);
-            continue;
-        }
-        int ws;
-        while (waitpid(mid, &ws, 0) < 0 && errno == EINTR)
-            ;
+        close(p.fd);
+        status = spare_start(&z, &is_child);
+        if (is_child) return status;
     }
 }
 
@@ -174,31 +295,16 @@ int zygote_spawn(int sock, int argc, char *const argv[], int child_fd, int timeo
     }
     zy_req req = {.magic = ZYGOTE_MAGIC, .argc = (uint32_t)argc, .len = (uint32_t)len};
     memcpy(buf, &req, sizeof(req));
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } cm;
-    memset(&cm, 0, sizeof(cm));
-    struct iovec iov = {.iov_base = buf, .iov_len = sizeof(req) + len};
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm)};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &child_fd, sizeof(int));
-    ssize_t n;
-    do
-        n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) return rouse_err_set(eb, ROUSE_EIO, "zygote: send: %s", strerror(errno));
-    struct pollfd p = {.fd = sock, .events = POLLIN};
+    if (send_packet(sock, buf, sizeof(req) + len, child_fd) < 0)
+        return rouse_err_set(eb, ROUSE_EIO, "zygote: send: %s", strerror(errno));
+    struct pollfd pf = {.fd = sock, .events = POLLIN};
     int r;
     do
-        r = poll(&p, 1, timeout_ms);
+        r = poll(&pf, 1, timeout_ms);
     while (r < 0 && errno == EINTR);
     if (r == 0) return rouse_err_set(eb, ROUSE_ETIMEOUT, "zygote: no answer in %d ms", timeout_ms);
     zy_reply rep;
+    ssize_t n;
     do
         n = recv(sock, &rep, sizeof(rep), MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);

@@ -2,7 +2,9 @@
  * Unit tests of the zygote (worker/zygote.h) over a real socketpair, with
  * this process as serve (a child subreaper): a spawn forks a child that
  * runs the given arguments with the passed socket as descriptor 3, is
- * adopted by us (its pid is the one reported, and we reap it); a malformed
+ * adopted by us (its pid is the one reported, and we reap it); the spare
+ * made ahead of need becomes that child, and a lost spare is replaced; a
+ * malformed
  * request gets an error reply and the zygote goes on; end of stream ends
  * it. Also the process title rewrite it relies on (common/proctitle.h).
  */
@@ -12,6 +14,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,10 +60,15 @@ static int zygote_down(zy *z)
     close(z->ctl);
     int ws;
     assert_int_equal(waitpid(z->pid, &ws, 0), z->pid);
+    /* Its spare ends when it does (end of its channel); reap it too, so the
+     * next test finds no process of this one's. */
+    while (waitpid(-1, NULL, 0) > 0)
+        ;
     return WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
 }
 
-static void spawn_and_check(zy *z, const char *last)
+/* Spawns a child through the zygote and checks what it saw; its pid. */
+static pid_t spawn_and_check(zy *z, const char *last)
 {
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
@@ -80,6 +88,39 @@ static void spawn_and_check(zy *z, const char *last)
     assert_true(WIFEXITED(ws));
     assert_int_equal(WEXITSTATUS(ws), 7);
     close(sv[0]);
+    return pid;
+}
+
+/* A live child of ours other than the zygote (its spare), or 0 after 5 s. */
+static pid_t spare_of(const zy *z, pid_t not )
+{
+    for (int tries = 0; tries < 1000; tries++) {
+        DIR *d = opendir("/proc");
+        assert_non_null(d);
+        struct dirent *e;
+        pid_t found = 0;
+        while (!found && (e = readdir(d))) {
+            int pid = atoi(e->d_name);
+            if (pid <= 0 || pid == z->pid || pid == not ) continue;
+            char path[64], buf[512];
+            snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+            FILE *f = fopen(path, "r");
+            if (!f) continue;
+            size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+            fclose(f);
+            buf[len] = '\0';
+            const char *rp = strrchr(buf, ')');
+            char state;
+            int ppid;
+            if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == (int)getpid() &&
+                state != 'Z')
+                found = pid;
+        }
+        closedir(d);
+        if (found) return found;
+        usleep(5000);
+    }
+    return 0;
 }
 
 static void test_spawn(void **state)
@@ -88,6 +129,25 @@ static void test_spawn(void **state)
     zy z = zygote_up();
     spawn_and_check(&z, "first");
     spawn_and_check(&z, "second");
+    assert_int_equal(zygote_down(&z), 0);
+}
+
+/* A spawn is handed to the spare made ahead of need; a lost spare costs
+ * only the direct fork, and another is made. */
+static void test_spare(void **state)
+{
+    (void)state;
+    zy z = zygote_up();
+    pid_t s1 = spare_of(&z, 0);
+    assert_true(s1 > 0);
+    assert_int_equal(spawn_and_check(&z, "from-spare"), s1);
+    pid_t s2 = spare_of(&z, s1);
+    assert_true(s2 > 0);
+    assert_int_equal(kill(s2, SIGKILL), 0);
+    assert_int_equal(waitpid(s2, NULL, 0), s2);
+    pid_t direct = spawn_and_check(&z, "direct");
+    assert_true(direct != s2);
+    assert_true(spare_of(&z, s2) > 0);
     assert_int_equal(zygote_down(&z), 0);
 }
 
@@ -149,6 +209,7 @@ int main(void)
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spawn),
+        cmocka_unit_test(test_spare),
         cmocka_unit_test(test_malformed_request),
         cmocka_unit_test(test_no_answer),
         cmocka_unit_test(test_title),
