@@ -5,6 +5,7 @@
  * which forks the instances, and for the zygote, which forks templates.
  * Not for users: their arguments are serve's business and may change.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,43 +75,56 @@ void cli_template_usage(FILE *out)
                  "(started by rouse serve)\n");
 }
 
-int cli_template_main(int argc, char **argv)
+/* Parses `__template` arguments into o. False on a usage error. */
+static bool parse_template_opts(int argc, char **argv, template_opts *o)
 {
-    template_opts o = {.fd = -1, .name = "", .version = "1", .threads = 1};
+    *o = (template_opts){.fd = -1, .name = "", .version = "1", .threads = 1};
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) {
-            cli_template_usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
+        if (!v) return false;
         if (strcmp(a, "--fd") == 0)
-            o.fd = atoi(v);
+            o->fd = atoi(v);
         else if (strcmp(a, "--model") == 0)
-            o.model_path = v;
+            o->model_path = v;
         else if (strcmp(a, "--name") == 0)
-            o.name = v;
+            o->name = v;
         else if (strcmp(a, "--version") == 0)
-            o.version = v;
+            o->version = v;
         else if (strcmp(a, "--threads") == 0)
-            o.threads = atoi(v);
+            o->threads = atoi(v);
         else if (strcmp(a, "--plan-cache") == 0)
-            o.plan_cache = v;
+            o->plan_cache = v;
         else if (strcmp(a, "--sha256") == 0)
-            o.model_sha256 = v;
+            o->model_sha256 = v;
         else if (strcmp(a, "--log-level") == 0) {
             rouse_log_level lvl;
             if (rouse_log_level_parse(v, &lvl) == 0) rouse_log_set_level(lvl);
         } else {
-            cli_template_usage(stderr);
-            return CLI_EXIT_USAGE;
+            return false;
         }
     }
-    if (o.fd < 0 || !o.model_path) {
+    return o->fd >= 0 && o->model_path;
+}
+
+int cli_template_main(int argc, char **argv)
+{
+    template_opts o;
+    if (!parse_template_opts(argc, argv, &o)) {
         cli_template_usage(stderr);
         return CLI_EXIT_USAGE;
     }
     return template_main(&o);
+}
+
+/* In the zygote, after it started a template: warms that model's kernels. */
+static int warm_template(int argc, char **argv)
+{
+    rouse_log_level keep = rouse_log_get_level();
+    template_opts o;
+    bool ok = parse_template_opts(argc, argv, &o);
+    rouse_log_set_level(keep); /* the template's --log-level is not the zygote's */
+    return ok ? template_warm(&o) : ROUSE_EINVAL;
 }
 
 void cli_zygote_usage(FILE *out)
@@ -155,5 +169,5 @@ int cli_zygote_main(int argc, char **argv)
         title[n++] = argv[i];
     title[n] = NULL;
     rouse_proc_title_set(n, title);
-    return zygote_main(fd, cli_template_main);
+    return zygote_main(fd, cli_template_main, warm_template);
 }

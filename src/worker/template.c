@@ -8,6 +8,7 @@
 #include "worker/template.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <signal.h>
@@ -223,4 +224,40 @@ out_session:
     rouse_session_destroy(s);
     rouse_model_destroy(m);
     return status;
+}
+
+int template_warm(const template_opts *o)
+{
+    /* Models warmed before, by plan and thread count (a kernel is made for
+     * a team size). A model evicted from oneDNN's cache since is warmed
+     * again only after TEMPLATE_WARM_KEPT others: rare, and harmless. */
+    static char warmed[TEMPLATE_WARM_KEPT][PATH_MAX + 16];
+    static int next;
+    if (!o->plan_cache || !o->model_sha256) return ROUSE_EINVAL;
+    char path[PATH_MAX], key[PATH_MAX + 16];
+    int threads = o->threads > 0 ? o->threads : 1;
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s.plan", o->plan_cache, o->model_sha256) >=
+            sizeof(path) ||
+        (size_t)snprintf(key, sizeof(key), "%s|%d", path, threads) >= sizeof(key))
+        return ROUSE_EINVAL;
+    for (int i = 0; i < TEMPLATE_WARM_KEPT; i++)
+        if (strcmp(warmed[i], key) == 0) return 0;
+    uint64_t t0 = rouse_now_ns();
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    rouse_model *m = NULL;
+    rouse_session *s = NULL;
+    rouse_session_options so = {.threads = threads};
+    int rc = rouse_model_open_plan(path, &m, &eb);
+    if (rc == 0) rc = rouse_session_create(m, &so, &s, &eb);
+    rouse_session_destroy(s);
+    rouse_model_destroy(m);
+    if (rc < 0) {
+        LOG_DEBUG(MOD, "kernels of %s not warmed: %s", path, eb.msg);
+        return rc;
+    }
+    snprintf(warmed[next], sizeof(warmed[next]), "%s", key);
+    next = (next + 1) % TEMPLATE_WARM_KEPT;
+    LOG_DEBUG(MOD, "kernels of %s warm in %.2f ms", path, rouse_ns_to_ms(rouse_now_ns() - t0));
+    return 1;
 }

@@ -30,4 +30,16 @@ typedef struct template_opts {
  * instances too, with the instance's status. */
 int template_main(const template_opts *o);
 
+/* Prepares, in the calling process, the kernels a template of o would
+ * create, and throws the session away: oneDNN's primitive cache keeps the
+ * generated code, so a process forked from the caller afterwards prepares
+ * from it. Only an existing compiled plan is opened (<plan_cache>/<sha256>
+ * .plan; never compiled here). 1 when it prepared, 0 when the model was
+ * warmed before (the last TEMPLATE_WARM_KEPT models are remembered), < 0
+ * when it could not (no plan, a plan for another CPU). Starts no OpenMP
+ * team. */
+int template_warm(const template_opts *o);
+
+#define TEMPLATE_WARM_KEPT 64
+
 #endif

@@ -3,17 +3,25 @@
  * from an intermediate that exits, so that serve adopts the child) and a
  * wait for the adoption: about 1 ms on the machines measured, most of it
  * waking processes on other CPUs. So the zygote keeps one spare child made
- * ahead of need, already adopted, waiting on a channel of its own; a spawn
- * request is handed to it as it came (arguments and socket), the spare
- * answers serve itself and becomes the child, and the zygote makes the next
- * spare while that child starts. Without a spare (lost, or not made yet)
- * the zygote forks the child directly.
+ * ahead of need, already adopted, that reads serve's next request itself,
+ * answers it and becomes the child; it tells the zygote what it started on
+ * a channel of its own, and the zygote makes the next spare. Without a
+ * spare (its fork failed) the zygote reads the request and forks the child
+ * directly.
  *
- * Invariants: the zygote handles one request at a time and reaps each
- * intermediate before reading the next, so it never holds zombies; every
- * well-formed request gets exactly one reply, from the spare or the
- * intermediate (the child's pid, or why a fork failed) or from the zygote
- * (why the intermediate could not be forked).
+ * After each start the zygote may warm that model (zygote_warm_fn): it
+ * prepares the model's kernels in its own process, where oneDNN's primitive
+ * cache keeps the generated code, and then replaces its spare, so that the
+ * next template of that model, forked with the cache, prepares from it.
+ * The spare it made before warming keeps serving meanwhile: serve never
+ * waits for a warm-up.
+ *
+ * Invariants: only one process reads serve's requests at a time (the
+ * spare, or the zygote when it has none; a spare being replaced may still
+ * take one it already polled, which is then a start like any other); every
+ * well-formed request gets exactly one reply (the child's pid, or why a
+ * fork failed); the zygote reaps each intermediate at once, so it never
+ * holds zombies.
  */
 #include "worker/zygote.h"
 
@@ -62,11 +70,12 @@ typedef struct zy_packet {
 } zy_packet;
 
 /* The zygote's state: serve's pid and its control socket, what a child
- * runs, and the spare's channel (-1: none). */
+ * runs, what warms a model, and the spare's channel (-1: none). */
 typedef struct zygote {
     int ctl;
     pid_t serve;
     zygote_child_fn child;
+    zygote_warm_fn warm;
     int spare_chan;
 } zygote;
 
@@ -92,10 +101,13 @@ static bool split_args(char *args, uint32_t len, uint32_t argc, char **argv)
     return k == argc;
 }
 
-/* Reads one request from sock. 1: a well-formed one in *p; 0: end of
- * stream; -1: a read error (errno); -2: a malformed packet (dropped, its
- * descriptor closed). */
-static int read_request(int sock, zy_packet *p)
+#define READ_AGAIN (-3)
+
+/* Reads one request from sock (recvmsg flags; want_fd: a socket must come
+ * with it). 1: a well-formed one in *p; 0: end of stream; -1: a read error
+ * (errno); -2: a malformed packet (dropped, its descriptor closed);
+ * READ_AGAIN: nothing there (MSG_DONTWAIT). */
+static int read_request(int sock, zy_packet *p, int flags, bool want_fd)
 {
     union {
         char buf[CMSG_SPACE(sizeof(int))];
@@ -106,8 +118,9 @@ static int read_request(int sock, zy_packet *p)
         .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm)};
     ssize_t n;
     do
-        n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+        n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | flags);
     while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return READ_AGAIN;
     if (n <= 0) return n == 0 ? 0 : -1;
     p->fd = -1;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
@@ -115,7 +128,8 @@ static int read_request(int sock, zy_packet *p)
             c->cmsg_len == CMSG_LEN(sizeof(int)))
             memcpy(&p->fd, CMSG_DATA(c), sizeof(int));
     zy_req req;
-    bool ok = (size_t)n >= sizeof(req) && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && p->fd >= 0;
+    bool ok = (size_t)n >= sizeof(req) && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
+              (p->fd >= 0) == want_fd;
     if (ok) {
         memcpy(&req, p->buf, sizeof(req));
         ok = req.magic == ZYGOTE_MAGIC && req.len == (size_t)n - sizeof(req) &&
@@ -131,7 +145,8 @@ static int read_request(int sock, zy_packet *p)
     return 1;
 }
 
-/* Sends a packet of len bytes with descriptor fd. 0, or -1 with errno. */
+/* Sends a packet of len bytes, with descriptor fd unless it is -1. 0, or
+ * -1 with errno. */
 static int send_packet(int sock, const void *buf, size_t len, int fd)
 {
     union {
@@ -142,11 +157,16 @@ static int send_packet(int sock, const void *buf, size_t len, int fd)
     struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
     struct msghdr mh = {
         .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm)};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    if (fd >= 0) {
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    } else {
+        mh.msg_control = NULL;
+        mh.msg_controllen = 0;
+    }
     ssize_t n;
     do
         n = sendmsg(sock, &mh, MSG_NOSIGNAL);
@@ -179,20 +199,38 @@ static int become_child(const zygote *z, zy_packet *p)
     return z->child(p->argc, p->argv);
 }
 
-/* The spare: adopted ahead of need, waits for one request on chan. Returns
- * the child's exit status; exits when the zygote ends first. */
+/* The spare: adopted ahead of need, takes the next request from serve.
+ * Returns the child's exit status; exits when the zygote ends or closes
+ * the channel (it is being replaced), or when serve ends. */
 static int spare_main(const zygote *z, int chan, pid_t mid)
 {
     if (!wait_adopted(z->serve, mid)) _exit(1);
     char *title[] = {"__zygote-spare", NULL};
     rouse_proc_title_set(1, title);
     static zy_packet p;
-    int rc = read_request(chan, &p);
-    if (rc <= 0) _exit(rc == 0 ? 0 : 1); /* the zygote ended, or garbage from it */
-    close(chan);
-    send_reply(z->ctl, 0, getpid());
-    close(z->ctl);
-    return become_child(z, &p);
+    for (;;) {
+        struct pollfd pf[2] = {{.fd = chan, .events = POLLIN}, {.fd = z->ctl, .events = POLLIN}};
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            _exit(1);
+        }
+        if (pf[0].revents) _exit(0); /* the zygote ended, or replaces us */
+        if (!pf[1].revents) continue;
+        int rc = read_request(z->ctl, &p, MSG_DONTWAIT, true);
+        if (rc == READ_AGAIN) continue;
+        if (rc == 0 || rc == -1) _exit(rc == 0 ? 0 : 1);
+        if (rc == -2) {
+            send_reply(z->ctl, EINVAL, 0);
+            continue;
+        }
+        send_reply(z->ctl, 0, getpid());
+        /* What started, for the zygote to warm (no socket with it). */
+        if (send_packet(chan, p.buf, p.len, -1) < 0)
+            LOG_DEBUG(MOD, "spare: cannot tell the zygote: %s", strerror(errno));
+        close(chan);
+        close(z->ctl);
+        return become_child(z, &p);
+    }
 }
 
 /* The intermediate of a direct fork: forks the child, replies with its pid,
@@ -241,18 +279,60 @@ static int spare_start(zygote *z, bool *is_child)
     return 0;
 }
 
-int zygote_main(int ctl, zygote_child_fn child)
+/* Warms the model that argv started and, when that made new kernels,
+ * replaces the spare by one forked with them. In a new spare: returns its
+ * exit status with *is_child set. */
+static int after_start(zygote *z, zy_packet *p, bool *is_child)
+{
+    if (!z->warm || z->warm(p->argc, p->argv) <= 0) return 0;
+    if (z->spare_chan >= 0) close(z->spare_chan);
+    z->spare_chan = -1;
+    return spare_start(z, is_child);
+}
+
+int zygote_main(int ctl, zygote_child_fn child, zygote_warm_fn warm)
 {
     /* Serve may die without closing us: die with it. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    zygote z = {.ctl = ctl, .serve = getppid(), .child = child, .spare_chan = -1};
+    zygote z = {.ctl = ctl, .serve = getppid(), .child = child, .warm = warm, .spare_chan = -1};
     static zy_packet p;
     bool is_child = false;
-    int status = spare_start(&z, &is_child);
-    if (is_child) return status;
+    int status;
     LOG_DEBUG(MOD, "ready");
     for (;;) {
-        int rc = read_request(ctl, &p);
+        if (z.spare_chan < 0) {
+            status = spare_start(&z, &is_child);
+            if (is_child) return status;
+        }
+        bool spare = z.spare_chan >= 0;
+        /* With a spare, serve's requests are its to read: only the end of
+         * serve's socket (always reported) matters here. */
+        struct pollfd pf[2] = {{.fd = ctl, .events = spare ? 0 : POLLIN},
+                               {.fd = z.spare_chan, .events = POLLIN}};
+        if (poll(pf, spare ? 2 : 1, -1) < 0) {
+            if (errno == EINTR) continue;
+            LOG_ERROR(MOD, "poll: %s", strerror(errno));
+            return 1;
+        }
+        if (spare && pf[1].revents) {
+            /* The spare started a child (what, follows) or died. */
+            int rc = read_request(z.spare_chan, &p, MSG_DONTWAIT, false);
+            close(z.spare_chan);
+            z.spare_chan = -1;
+            status = spare_start(&z, &is_child);
+            if (is_child) return status;
+            if (rc == 1) {
+                status = after_start(&z, &p, &is_child);
+                if (is_child) return status;
+            }
+            continue;
+        }
+        if (spare) {
+            if (pf[0].revents & (POLLHUP | POLLERR)) return 0; /* serve is gone */
+            continue;
+        }
+        int rc = read_request(ctl, &p, MSG_DONTWAIT, true);
+        if (rc == READ_AGAIN) continue;
         if (rc == 0) return 0; /* serve closed the socket: we are done */
         if (rc == -1) {
             LOG_ERROR(MOD, "reading a request: %s", strerror(errno));
@@ -262,20 +342,17 @@ int zygote_main(int ctl, zygote_child_fn child)
             send_reply(ctl, EINVAL, 0);
             continue;
         }
-        bool handed = z.spare_chan >= 0 && send_packet(z.spare_chan, p.buf, p.len, p.fd) == 0;
-        if (z.spare_chan >= 0) close(z.spare_chan); /* used, or lost */
-        z.spare_chan = -1;
-        if (!handed) {
-            pid_t mid = fork();
-            if (mid == 0) return fork_child(&z, &p, &is_child); /* only the child returns */
-            if (mid < 0) send_reply(ctl, errno, 0);
-            int ws;
-            while (mid > 0 && waitpid(mid, &ws, 0) < 0 && errno == EINTR)
-                ;
-        }
+        pid_t mid = fork();
+        if (mid == 0) return fork_child(&z, &p, &is_child); /* only the child returns */
+        if (mid < 0) send_reply(ctl, errno, 0);
+        int ws;
+        while (mid > 0 && waitpid(mid, &ws, 0) < 0 && errno == EINTR)
+            ;
         close(p.fd);
-        status = spare_start(&z, &is_child);
-        if (is_child) return status;
+        if (mid > 0) {
+            status = after_start(&z, &p, &is_child);
+            if (is_child) return status;
+        }
     }
 }
 

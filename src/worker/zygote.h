@@ -14,8 +14,9 @@
  * Conversation on the zygote's control socket (SOCK_SEQPACKET): serve sends
  * one spawn packet (the template's arguments, NUL-separated, as they would
  * be passed to exec, with the template's control socket attached); the
- * zygote answers with one reply packet: the template's pid, or an errno.
- * One request at a time: serve waits for the reply.
+ * zygote (or its spare, see zygote.c) answers with one reply packet: the
+ * template's pid, or an errno. One request at a time: serve waits for the
+ * reply.
  */
 #ifndef ROUSE_WORKER_ZYGOTE_H
 #define ROUSE_WORKER_ZYGOTE_H
@@ -27,11 +28,18 @@
 /* What a forked child runs: argv[0] is the subcommand name, like main's. */
 typedef int (*zygote_child_fn)(int argc, char **argv);
 
+/* Run in the zygote after it started a child with argv: prepares that
+ * model's kernels there, so that later children find them in oneDNN's
+ * primitive cache. 1 when it made new ones, 0 when there was nothing to do,
+ * < 0 when it could not. It must never start an OpenMP team. */
+typedef int (*zygote_warm_fn)(int argc, char **argv);
+
 /* Serves spawn requests on control socket fd until serve closes it (0) or a
  * read fails (1). In each forked child, returns child's exit status
  * instead; the caller exits with it. The attached socket arrives as
- * descriptor 3 in the child, whatever else the zygote had open. */
-int zygote_main(int fd, zygote_child_fn child);
+ * descriptor 3 in the child, whatever else the zygote had open. warm may be
+ * NULL. */
+int zygote_main(int fd, zygote_child_fn child, zygote_warm_fn warm);
 
 /* serve's side: asks the zygote on `sock` to fork a child running argv
  * (argc entries, argv[0] the subcommand) with `child_fd` as its descriptor

@@ -474,9 +474,9 @@ static int next_zygote(int old)
     return 0;
 }
 
-/* Templates are forked by the zygote. One that stops answering costs a
- * second: serve execs the template, kills the zygote and starts another; one
- * that dies is replaced at once. */
+/* Templates are forked by the zygote (its spare). A zygote that stops
+ * answering costs a second: serve execs the template, kills the zygote and
+ * starts another; one that dies is replaced at once. */
 static void test_zygote(void **state)
 {
     (void)state;
@@ -489,13 +489,25 @@ static void test_zygote(void **state)
     assert_string_equal(st.template_start, "zygote");
     WAIT_FOR("zyg", st, st.n_inst == 0 && st.n_tmpl == 0 && processes_of("zyg") == 0);
 
+    /* The zygote's spare reads requests for it: stop both. */
+    int spare = 0;
+    for (int tries = 0; tries < WAIT_TRIES && children_with("__zygote-spare", NULL, 0, &spare) != 1;
+         tries++)
+        usleep(5000);
+    assert_true(spare > 0);
     assert_int_equal(kill(z, SIGSTOP), 0);
+    assert_int_equal(kill(spare, SIGSTOP), 0);
     infer_ok("zyg", 2, "zero");
     fn_get("zyg", &st);
     assert_string_equal(st.template_start, "exec");
     int z2 = next_zygote(z);
     assert_true(z2 > 0);
     assert_false(alive(z));
+    /* The stopped spare, once resumed, finds its zygote gone and ends. */
+    assert_int_equal(kill(spare, SIGCONT), 0);
+    for (int tries = 0; tries < WAIT_TRIES && alive(spare); tries++)
+        usleep(5000);
+    assert_false(alive(spare));
     WAIT_FOR("zyg", st, st.n_inst == 0 && st.n_tmpl == 0 && processes_of("zyg") == 0);
     infer_ok("zyg", 3, "zero");
     fn_get("zyg", &st);

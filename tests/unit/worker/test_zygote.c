@@ -3,8 +3,8 @@
  * this process as serve (a child subreaper): a spawn forks a child that
  * runs the given arguments with the passed socket as descriptor 3, is
  * adopted by us (its pid is the one reported, and we reap it); the spare
- * made ahead of need becomes that child, and a lost spare is replaced; a
- * malformed
+ * made ahead of need becomes that child, and a lost spare is replaced;
+ * after each start the zygote warms that model; a malformed
  * request gets an error reply and the zygote goes on; end of stream ends
  * it. Also the process title rewrite it relies on (common/proctitle.h).
  */
@@ -41,7 +41,17 @@ typedef struct zy {
     pid_t pid;
 } zy;
 
-static zy zygote_up(void)
+/* The warm-up callback: says what it was given on g_warm_pipe. */
+static int g_warm_pipe = -1;
+
+static int warm_main(int argc, char **argv)
+{
+    char msg[128];
+    int n = snprintf(msg, sizeof(msg), "warm %s", argv[argc - 1]);
+    return write(g_warm_pipe, msg, (size_t)n) == n ? 1 : -1;
+}
+
+static zy zygote_up_with(zygote_warm_fn warm)
 {
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
@@ -49,10 +59,15 @@ static zy zygote_up(void)
     assert_true(pid >= 0);
     if (pid == 0) {
         close(sv[0]);
-        _exit(zygote_main(sv[1], child_main)); /* the zygote, or its child */
+        _exit(zygote_main(sv[1], child_main, warm)); /* the zygote, or its child */
     }
     close(sv[1]);
     return (zy){sv[0], pid};
+}
+
+static zy zygote_up(void)
+{
+    return zygote_up_with(NULL);
 }
 
 static int zygote_down(zy *z)
@@ -151,6 +166,28 @@ static void test_spare(void **state)
     assert_int_equal(zygote_down(&z), 0);
 }
 
+/* After each start the zygote warms that child's model, then replaces its
+ * spare; starts go on meanwhile and after. */
+static void test_warm(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    g_warm_pipe = p[1];
+    zy z = zygote_up_with(warm_main);
+    close(p[1]);
+    spawn_and_check(&z, "model-a");
+    char got[64] = {0};
+    assert_true(read(p[0], got, sizeof(got) - 1) > 0);
+    assert_string_equal(got, "warm model-a");
+    spawn_and_check(&z, "model-b");
+    memset(got, 0, sizeof(got));
+    assert_true(read(p[0], got, sizeof(got) - 1) > 0);
+    assert_string_equal(got, "warm model-b");
+    assert_int_equal(zygote_down(&z), 0);
+    close(p[0]);
+}
+
 static void test_malformed_request(void **state)
 {
     (void)state;
@@ -167,7 +204,10 @@ static void test_no_answer(void **state)
 {
     (void)state;
     zy z = zygote_up();
+    pid_t spare = spare_of(&z, 0);
+    assert_true(spare > 0);
     assert_int_equal(kill(z.pid, SIGSTOP), 0);
+    assert_int_equal(kill(spare, SIGSTOP), 0);
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
     char *argv[] = {"__test", "x"};
@@ -178,6 +218,7 @@ static void test_no_answer(void **state)
     assert_non_null(strstr(eb.msg, "no answer"));
     close(sv[0]);
     close(sv[1]);
+    kill(spare, SIGKILL);
     kill(z.pid, SIGKILL);
     zygote_down(&z);
 }
@@ -208,11 +249,9 @@ int main(void)
     /* Like serve: orphaned descendants come to us. */
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spawn),
-        cmocka_unit_test(test_spare),
-        cmocka_unit_test(test_malformed_request),
-        cmocka_unit_test(test_no_answer),
-        cmocka_unit_test(test_title),
+        cmocka_unit_test(test_spawn),     cmocka_unit_test(test_spare),
+        cmocka_unit_test(test_warm),      cmocka_unit_test(test_malformed_request),
+        cmocka_unit_test(test_no_answer), cmocka_unit_test(test_title),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
