@@ -13,7 +13,9 @@
 #   zero      idle_timeout_ms = template_ttl_ms = IDLE_MS: nothing is left
 #             between tries, so each request starts a template (forked by
 #             serve's zygote, or exec'd without one; plan from the plan
-#             cache, in the page cache), which forks an instance that runs.
+#             cache, in the page cache; from the second try on, its kernels
+#             from the zygote's oneDNN cache), which forks an instance that
+#             runs.
 # A try sends one request to each (warm, template, zero), then waits until
 # GET /v1/functions/{name} lists no instance of `template` and nothing of
 # `zero` and those processes are gone from /proc. TRIES tries; the response
