@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "rouse/engine.h"
+#include "worker/detach.h"
 #include "worker/instance.h"
 #include "worker/ipc.h"
 
@@ -104,24 +105,18 @@ static int spare_start(const template_opts *o, int ctl, rouse_model *m, rouse_se
     int sv[2];
     *chan = -1;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return 0;
-    pid_t mid = fork();
-    if (mid == 0) {
-        pid_t sp = fork();
-        if (sp == 0) {
-            *is_spare = true;
-            close(sv[0]);
-            return spare_main(o, ctl, sv[1], m, s);
-        }
-        _exit(sp < 0);
+    pid_t mid;
+    int r = worker_fork_detached(&mid);
+    if (r == 0) {
+        *is_spare = true;
+        close(sv[0]);
+        return spare_main(o, ctl, sv[1], m, s);
     }
     close(sv[1]);
-    if (mid < 0) {
+    if (r < 0) {
         close(sv[0]);
         return 0;
     }
-    int ws;
-    while (waitpid(mid, &ws, 0) < 0 && errno == EINTR)
-        ;
     *chan = sv[0];
     return 0;
 }

@@ -40,6 +40,7 @@
 
 #include "common/log.h"
 #include "common/proctitle.h"
+#include "worker/detach.h"
 
 #define MOD "zygote"
 #define ZYGOTE_MAGIC 0x7273757au /* "rsuz" */
@@ -256,25 +257,18 @@ static int spare_start(zygote *z, bool *is_child)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return 0;
-    pid_t mid = fork();
-    if (mid == 0) {
-        mid = getpid();
-        pid_t sp = fork();
-        if (sp == 0) {
-            *is_child = true;
-            close(sv[0]);
-            return spare_main(z, sv[1], mid);
-        }
-        _exit(sp < 0);
+    pid_t mid;
+    int r = worker_fork_detached(&mid);
+    if (r == 0) {
+        *is_child = true;
+        close(sv[0]);
+        return spare_main(z, sv[1], mid);
     }
     close(sv[1]);
-    if (mid < 0) {
+    if (r < 0) {
         close(sv[0]);
         return 0;
     }
-    int ws;
-    while (waitpid(mid, &ws, 0) < 0 && errno == EINTR)
-        ;
     z->spare_chan = sv[0];
     return 0;
 }

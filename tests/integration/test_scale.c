@@ -35,6 +35,7 @@
 #include "cli/tensor_file.h"
 #include "common/arena.h"
 #include "common/json.h"
+#include "proc_info.h"
 #include "serve_proc.h"
 
 #define TIMEOUT_MS 120000
@@ -200,22 +201,14 @@ static int children_with(const char *kind, const char *needle, int nl, int *last
     while ((e = readdir(d))) {
         int pid = atoi(e->d_name);
         if (pid <= 0) continue;
-        char path[64], buf[4096];
-        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        const char *rp = strrchr(buf, ')');
         char state;
         int ppid;
-        if (!rp || sscanf(rp + 2, "%c %d", &state, &ppid) != 2) continue;
-        if (ppid != g_srv.pid || state == 'Z') continue;
+        if (!proc_stat(pid, &state, &ppid) || ppid != g_srv.pid || state == 'Z') continue;
+        char path[64], buf[4096];
         snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-        f = fopen(path, "r");
+        FILE *f = fopen(path, "r");
         if (!f) continue;
-        len = fread(buf, 1, sizeof(buf), f);
+        size_t len = fread(buf, 1, sizeof(buf), f);
         fclose(f);
         if (!memmem(buf, len, kind, strlen(kind) + 1)) continue;
         if (needle && !memmem(buf, len, needle, (size_t)nl)) continue;
@@ -246,16 +239,7 @@ static int zygote_pid(void)
 
 static bool alive(int pid)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return false;
-    char buf[512];
-    size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[len] = '\0';
-    const char *rp = strrchr(buf, ')');
-    return rp && rp[2] != 'Z';
+    return proc_alive(pid);
 }
 
 typedef struct bg {

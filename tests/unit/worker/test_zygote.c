@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "common/proctitle.h"
+#include "proc_info.h"
 #include "worker/zygote.h"
 
 /* The forked child: reports what it got on descriptor 3. */
@@ -117,19 +118,9 @@ static pid_t spare_of(const zy *z, pid_t not )
         while (!found && (e = readdir(d))) {
             int pid = atoi(e->d_name);
             if (pid <= 0 || pid == z->pid || pid == not ) continue;
-            char path[64], buf[512];
-            snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-            FILE *f = fopen(path, "r");
-            if (!f) continue;
-            size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-            fclose(f);
-            buf[len] = '\0';
-            const char *rp = strrchr(buf, ')');
             char state;
             int ppid;
-            if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == (int)getpid() &&
-                state != 'Z')
-                found = pid;
+            if (proc_stat(pid, &state, &ppid) && ppid == (int)getpid() && state != 'Z') found = pid;
         }
         closedir(d);
         if (found) return found;

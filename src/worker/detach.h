@@ -1,0 +1,17 @@
+/*
+ * Forking a process that is not the caller's child: an intermediate child
+ * forks it and exits at once, so the kernel hands it to the nearest child
+ * subreaper among its ancestors (serve), which reaps it and learns how it
+ * ended. Templates, spare instances and the zygote's spares start this way.
+ */
+#ifndef ROUSE_WORKER_DETACH_H
+#define ROUSE_WORKER_DETACH_H
+
+#include <sys/types.h>
+
+/* 0 in the new process (*mid: the intermediate's pid, whose exit ends the
+ * wait for the adoption); 1 in the caller, once the intermediate has been
+ * reaped; -1 when a fork failed (errno set). */
+int worker_fork_detached(pid_t *mid);
+
+#endif
