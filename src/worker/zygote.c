@@ -17,8 +17,9 @@
  * waits for a warm-up.
  *
  * Invariants: only one process reads serve's requests at a time (the
- * spare, or the zygote when it has none; a spare being replaced may still
- * take one it already polled, which is then a start like any other); every
+ * spare, or the zygote when it has none); the zygote learns of every start
+ * a spare makes (a spare being replaced either exits or reports the start
+ * it made first); every
  * well-formed request gets exactly one reply (the child's pid, or why a
  * fork failed); the zygote reaps each intermediate at once, so it never
  * holds zombies.
@@ -273,15 +274,29 @@ static int spare_start(zygote *z, bool *is_child)
     return 0;
 }
 
-/* Warms the model that argv started and, when that made new kernels,
- * replaces the spare by one forked with them. In a new spare: returns its
- * exit status with *is_child set. */
+/* Ends the spare, which exits at the end of its channel unless it took a
+ * request first: then that start's arguments land in *p. True when it did. */
+static bool spare_stop(zygote *z, zy_packet *p)
+{
+    shutdown(z->spare_chan, SHUT_WR);
+    int rc = read_request(z->spare_chan, p, 0, false); /* its start, or its end */
+    close(z->spare_chan);
+    z->spare_chan = -1;
+    return rc == 1;
+}
+
+/* Warms the model that *p started and, when that made new kernels,
+ * replaces the spare by one forked with them; a start the old spare made
+ * meanwhile is warmed the same way. In a new spare: returns its exit status
+ * with *is_child set. */
 static int after_start(zygote *z, zy_packet *p, bool *is_child)
 {
-    if (!z->warm || z->warm(p->argc, p->argv) <= 0) return 0;
-    if (z->spare_chan >= 0) close(z->spare_chan);
-    z->spare_chan = -1;
-    return spare_start(z, is_child);
+    while (z->warm && z->warm(p->argc, p->argv) > 0) {
+        bool took = z->spare_chan >= 0 && spare_stop(z, p);
+        int status = spare_start(z, is_child);
+        if (*is_child || !took) return status;
+    }
+    return 0;
 }
 
 int zygote_main(int ctl, zygote_child_fn child, zygote_warm_fn warm)
