@@ -380,7 +380,12 @@ static void burst(const char *fn, int queue_depth, int *ok, int *rejected)
     fprintf(stderr, "burst on %s (queue_depth %d): %d ok, %d rejected, %d from zero\n", fn,
             queue_depth, *ok, *rejected, zero);
     assert_int_equal(*ok + *rejected, N);
-    assert_true(zero >= 1);
+    /* The instance that started from zero need not answer first (an
+     * instance started once the template was up may be ready before it):
+     * the function's cold starts say it started, whatever the headers say. */
+    fn_state st;
+    fn_get(fn, &st);
+    assert_non_null(strstr(st.body, "\"start\":\"zero\""));
 }
 
 static void test_burst_from_zero(void **state)
