@@ -129,13 +129,14 @@ static int warm_template(int argc, char **argv)
 
 void cli_zygote_usage(FILE *out)
 {
-    fprintf(out, "usage: rouse __zygote --fd N [--log-level L] [--title-room PADDING]\n"
-                 "(started by rouse serve)\n");
+    fprintf(out,
+            "usage: rouse __zygote --fd N [--warm-fd N] [--log-level L] [--title-room PADDING]\n"
+            "(started by rouse serve)\n");
 }
 
 int cli_zygote_main(int argc, char **argv)
 {
-    int fd = -1;
+    int fd = -1, warm_fd = -1;
     int own = argc; /* its arguments before the padding (--title-room) */
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
@@ -146,6 +147,8 @@ int cli_zygote_main(int argc, char **argv)
         }
         if (strcmp(a, "--fd") == 0) {
             fd = atoi(v);
+        } else if (strcmp(a, "--warm-fd") == 0) {
+            warm_fd = atoi(v);
         } else if (strcmp(a, "--log-level") == 0) {
             rouse_log_level lvl;
             if (rouse_log_level_parse(v, &lvl) == 0) rouse_log_set_level(lvl);
@@ -169,5 +172,5 @@ int cli_zygote_main(int argc, char **argv)
         title[n++] = argv[i];
     title[n] = NULL;
     rouse_proc_title_set(n, title);
-    return zygote_main(fd, cli_template_main, warm_template);
+    return zygote_main(fd, warm_fd, cli_template_main, warm_template);
 }

@@ -108,7 +108,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     server *s = calloc(1, sizeof(*s));
     if (!s) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     s->opts = *o;
-    s->listen_fd = s->epfd = s->sigfd = s->lock_fd = s->zygote_sock = -1;
+    s->listen_fd = s->epfd = s->sigfd = s->lock_fd = s->zygote_sock = s->zygote_warm_sock = -1;
     s->tag_mhd.kind = EP_MHD;
     s->tag_sig.kind = EP_SIGNAL;
     s->rng = rouse_now_ns() | 1;

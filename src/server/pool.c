@@ -250,8 +250,45 @@ static instance *inst_new(server *s, vpool *vp, int sock)
 
 typedef enum exec_mode { EXEC_CHECK, EXEC_TEMPLATE } exec_mode;
 
+#define WORKER_ARGV_MAX 18
+
+/* The arguments of `rouse __template` for a model, or of `rouse __instance
+ * --check` (EXEC_CHECK); argv[0] is the executable, ver the room for the
+ * version. digest: the model blob's sha256 in hex, or NULL. Returns argc. */
+static int worker_argv(server *s, const char *model_path, const char *name, int64_t version,
+                       const char *digest, exec_mode mode, char ver[32],
+                       char *argv[WORKER_ARGV_MAX])
+{
+    snprintf(ver, 32, "%" PRId64, version);
+    char *head[] = {s->exe,         mode == EXEC_TEMPLATE ? "__template" : "__instance",
+                    "--fd",         "3",
+                    "--model",      (char *)model_path,
+                    "--name",       (char *)name,
+                    "--version",    ver,
+                    "--plan-cache", s->plan_dir,
+                    "--log-level",  s->log_level};
+    int argc = (int)(sizeof(head) / sizeof(head[0]));
+    memcpy(argv, head, sizeof(head));
+    if (mode == EXEC_CHECK) argv[argc++] = "--check";
+    /* A template is told its blob's digest, so that it opens the cached
+     * plan without hashing the model file again. */
+    if (mode == EXEC_TEMPLATE && digest) {
+        argv[argc++] = "--sha256";
+        argv[argc++] = (char *)digest;
+    }
+    argv[argc] = NULL;
+    return argc;
+}
+
+/* The model digest of a version's config ("sha256:HEX"), or NULL. */
+static const char *config_digest(const fn_config *cfg)
+{
+    return strncmp(cfg->model, "sha256:", 7) == 0 ? cfg->model + 7 : NULL;
+}
+
 /* fork+exec of `rouse __instance --check` (deploy validation, which also
- * compiles the plan) or `rouse __template` for a pool. */
+ * compiles the plan), or the start of `rouse __template` for a pool: forked
+ * by the zygote, exec'd without one. */
 static int spawn_exec(server *s, vpool *vp, const char *model_path, const char *name,
                       int64_t version, exec_mode mode, instance **out, rouse_errbuf *eb)
 {
@@ -260,33 +297,9 @@ static int spawn_exec(server *s, vpool *vp, const char *model_path, const char *
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return rouse_err_set(eb, ROUSE_EIO, "socketpair: %s", strerror(errno));
     char ver[32];
-    snprintf(ver, sizeof(ver), "%" PRId64, version);
-    /* A template is told its blob's digest (the blob's sha256), so that it
-     * opens the cached plan without hashing the model file again. */
-    const char *digest = vp && strncmp(vp->cfg.model, "sha256:", 7) == 0 ? vp->cfg.model + 7 : NULL;
-    char *argv[] = {s->exe,
-                    mode == EXEC_TEMPLATE ? "__template" : "__instance",
-                    "--fd",
-                    "3",
-                    "--model",
-                    (char *)model_path,
-                    "--name",
-                    (char *)name,
-                    "--version",
-                    ver,
-                    "--plan-cache",
-                    s->plan_dir,
-                    "--log-level",
-                    s->log_level,
-                    NULL,
-                    NULL,
-                    NULL};
-    int argc = 14;
-    if (mode == EXEC_CHECK) argv[argc++] = "--check";
-    if (mode == EXEC_TEMPLATE && digest) {
-        argv[argc++] = "--sha256";
-        argv[argc++] = (char *)digest;
-    }
+    char *argv[WORKER_ARGV_MAX];
+    int argc = worker_argv(s, model_path, name, version, vp ? config_digest(&vp->cfg) : NULL, mode,
+                           ver, argv);
     pid_t pid = 0;
     bool forked =
         mode == EXEC_TEMPLATE && zygote_fork_template(s, argc - 1, argv + 1, sv[1], &pid) == 0;
@@ -298,7 +311,7 @@ static int spawn_exec(server *s, vpool *vp, const char *model_path, const char *
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
             return rouse_err_set(eb, ROUSE_EIO, "socketpair: %s", strerror(errno));
     }
-    if (!forked && server_fork_exec(s, argv, sv[1], &pid, eb) < 0) {
+    if (!forked && server_fork_exec(s, argv, sv[1], -1, &pid, eb) < 0) {
         close(sv[0]);
         close(sv[1]);
         return eb->code;
@@ -789,12 +802,20 @@ void pool_deployed(server *s, const char *name, int64_t version)
     fn_config cfg;
     store_function f;
     memset(&f, 0, sizeof(f));
-    if (load_config(s, name, version, &cfg, NULL, 0, &eb) < 0 ||
+    char model_path[PATH_MAX];
+    if (load_config(s, name, version, &cfg, model_path, sizeof(model_path), &eb) < 0 ||
         store_function_get(s->st, name, &f, &eb) < 0) {
         LOG_ERROR(MOD, "function %s v%" PRId64 ": %s", name, version, eb.msg);
         store_function_fini(&f);
         return;
     }
+    /* Its kernels are generated now, in the zygote, not at its first
+     * request (the deploy check has just written the plan). */
+    char ver[32];
+    char *argv[WORKER_ARGV_MAX];
+    int argc =
+        worker_argv(s, model_path, name, version, config_digest(&cfg), EXEC_TEMPLATE, ver, argv);
+    zygote_warm(s, argc - 1, argv + 1);
     /* The newest pool of the same model (same memory) that no alias names
      * any more takes the new config: a scaling change applies live, with
      * its instances, template and waiting requests. */

@@ -333,8 +333,9 @@ typedef struct route_cache_entry {
 /* --- processes serve starts (zygote_proc.c) ---------------------------------- */
 
 /* fork+exec of s->exe with argv (argv[0] the executable), child_fd as the
- * child's descriptor 3. */
-int server_fork_exec(server *s, char *const argv[], int child_fd, pid_t *pid, rouse_errbuf *eb);
+ * child's descriptor 3 and extra_fd (unless -1) as its descriptor 4. */
+int server_fork_exec(server *s, char *const argv[], int child_fd, int extra_fd, pid_t *pid,
+                     rouse_errbuf *eb);
 /* Starts the zygote; on failure logs it and leaves templates to exec. */
 void zygote_start(server *s);
 /* Forks a template through the zygote: argv from the subcommand on, child_fd
@@ -342,6 +343,9 @@ void zygote_start(server *s);
  * failed (then it is dropped, and the caller execs the template with a new
  * socket: a late fork by the lost zygote must find its own socket closed). */
 int zygote_fork_template(server *s, int argc, char *const argv[], int child_fd, pid_t *pid);
+/* Asks the zygote to warm the kernels of the model a template with these
+ * arguments (from the subcommand on) would run; does not wait. */
+void zygote_warm(server *s, int argc, char *const argv[]);
 /* True when pid was the zygote (reaped): it is forgotten. */
 bool zygote_reaped(server *s, pid_t pid, int wstatus);
 /* Ends the zygote and reaps it (shutdown). */
@@ -371,6 +375,7 @@ struct server {
      * none: templates are then exec'd), its pid (0 once reaped), and when
      * serve may start the next (a second after the last start). */
     int zygote_sock;
+    int zygote_warm_sock; /* models to warm ahead of their first start (a deploy) */
     pid_t zygote_pid;
     uint64_t zygote_retry_ns;
     int port;

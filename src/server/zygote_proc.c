@@ -24,7 +24,8 @@
 #define ZYGOTE_ANSWER_MS 1000
 #define ZYGOTE_RETRY_NS 1000000000ull
 
-int server_fork_exec(server *s, char *const argv[], int child_fd, pid_t *pid, rouse_errbuf *eb)
+int server_fork_exec(server *s, char *const argv[], int child_fd, int extra_fd, pid_t *pid,
+                     rouse_errbuf *eb)
 {
     pid_t parent = getpid();
     pid_t p = fork();
@@ -37,10 +38,12 @@ int server_fork_exec(server *s, char *const argv[], int child_fd, pid_t *pid, ro
         signal(SIGPIPE, SIG_DFL);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(1);
-        if (child_fd == 3)
-            fcntl(3, F_SETFD, 0);
-        else if (dup2(child_fd, 3) < 0)
-            _exit(1);
+        /* Copies out of the way first (close-on-exec), so that neither
+         * descriptor is overwritten before it is moved. */
+        int a = fcntl(child_fd, F_DUPFD_CLOEXEC, 10);
+        int b = extra_fd >= 0 ? fcntl(extra_fd, F_DUPFD_CLOEXEC, 10) : -1;
+        if (a < 0 || dup2(a, 3) < 0) _exit(1);
+        if (extra_fd >= 0 && (b < 0 || dup2(b, 4) < 0)) _exit(1);
         execv(s->exe, argv);
         _exit(127);
     }
@@ -50,38 +53,57 @@ int server_fork_exec(server *s, char *const argv[], int child_fd, pid_t *pid, ro
 
 void zygote_start(server *s)
 {
-    int sv[2];
+    int sv[2], wv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         LOG_WARN(MOD, "socketpair: %s; templates will be exec'd", strerror(errno));
+        return;
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, wv) < 0) {
+        LOG_WARN(MOD, "socketpair: %s; templates will be exec'd", strerror(errno));
+        close(sv[0]);
+        close(sv[1]);
         return;
     }
     /* Room for the titles of the templates it forks (common/proctitle.h). */
     static char room[2048];
     memset(room, ' ', sizeof(room) - 1);
-    char *argv[] = {s->exe,       "__zygote",     "--fd", "3", "--log-level",
-                    s->log_level, "--title-room", room,   NULL};
+    char *argv[] = {s->exe,        "__zygote",   "--fd",         "3",  "--warm-fd", "4",
+                    "--log-level", s->log_level, "--title-room", room, NULL};
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     pid_t pid;
-    int rc = server_fork_exec(s, argv, sv[1], &pid, &eb);
+    int rc = server_fork_exec(s, argv, sv[1], wv[1], &pid, &eb);
     close(sv[1]);
+    close(wv[1]);
     if (rc < 0) {
         close(sv[0]);
+        close(wv[0]);
         LOG_WARN(MOD, "cannot start the zygote: %s; templates will be exec'd", eb.msg);
         s->zygote_retry_ns = rouse_now_ns() + ZYGOTE_RETRY_NS;
         return;
     }
     s->zygote_sock = sv[0];
+    s->zygote_warm_sock = wv[0];
     s->zygote_pid = pid;
     s->zygote_retry_ns = rouse_now_ns() + ZYGOTE_RETRY_NS;
     LOG_DEBUG(MOD, "zygote %d started", (int)pid);
+}
+
+void zygote_warm(server *s, int argc, char *const argv[])
+{
+    if (s->zygote_warm_sock < 0) return;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (zygote_warm_request(s->zygote_warm_sock, argc, argv, &eb) < 0)
+        LOG_DEBUG(MOD, "no warm-up asked: %s", eb.msg);
 }
 
 /* Stops using the zygote: it ends at end of stream, or now. */
 static void zygote_drop(server *s, bool kill_it)
 {
     if (s->zygote_sock >= 0) close(s->zygote_sock);
-    s->zygote_sock = -1;
+    if (s->zygote_warm_sock >= 0) close(s->zygote_warm_sock);
+    s->zygote_sock = s->zygote_warm_sock = -1;
     if (kill_it && s->zygote_pid > 0) kill(s->zygote_pid, SIGKILL);
 }
 

@@ -75,6 +75,7 @@ typedef struct zy_packet {
  * runs, what warms a model, and the spare's channel (-1: none). */
 typedef struct zygote {
     int ctl;
+    int warm_in; /* serve's warm-up requests, or -1 */
     pid_t serve;
     zygote_child_fn child;
     zygote_warm_fn warm;
@@ -206,6 +207,7 @@ static int become_child(const zygote *z, zy_packet *p)
  * the channel (it is being replaced), or when serve ends. */
 static int spare_main(const zygote *z, int chan, pid_t mid)
 {
+    if (z->warm_in >= 0) close(z->warm_in);
     if (!wait_adopted(z->serve, mid)) _exit(1);
     char *title[] = {"__zygote-spare", NULL};
     rouse_proc_title_set(1, title);
@@ -244,6 +246,7 @@ static int fork_child(const zygote *z, zy_packet *p, bool *is_child)
     if (pid == 0) {
         *is_child = true;
         close(z->ctl);
+        if (z->warm_in >= 0) close(z->warm_in);
         if (!wait_adopted(z->serve, mid)) _exit(1);
         return become_child(z, p);
     }
@@ -299,11 +302,16 @@ static int after_start(zygote *z, zy_packet *p, bool *is_child)
     return 0;
 }
 
-int zygote_main(int ctl, zygote_child_fn child, zygote_warm_fn warm)
+int zygote_main(int ctl, int warm_in, zygote_child_fn child, zygote_warm_fn warm)
 {
     /* Serve may die without closing us: die with it. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    zygote z = {.ctl = ctl, .serve = getppid(), .child = child, .warm = warm, .spare_chan = -1};
+    zygote z = {.ctl = ctl,
+                .warm_in = warm_in,
+                .serve = getppid(),
+                .child = child,
+                .warm = warm,
+                .spare_chan = -1};
     static zy_packet p;
     bool is_child = false;
     int status;
@@ -316,14 +324,15 @@ int zygote_main(int ctl, zygote_child_fn child, zygote_warm_fn warm)
         bool spare = z.spare_chan >= 0;
         /* With a spare, serve's requests are its to read: only the end of
          * serve's socket (always reported) matters here. */
-        struct pollfd pf[2] = {{.fd = ctl, .events = spare ? 0 : POLLIN},
+        struct pollfd pf[3] = {{.fd = ctl, .events = spare ? 0 : POLLIN},
+                               {.fd = z.warm_in, .events = POLLIN},
                                {.fd = z.spare_chan, .events = POLLIN}};
-        if (poll(pf, spare ? 2 : 1, -1) < 0) {
+        if (poll(pf, spare ? 3 : 2, -1) < 0) {
             if (errno == EINTR) continue;
             LOG_ERROR(MOD, "poll: %s", strerror(errno));
             return 1;
         }
-        if (spare && pf[1].revents) {
+        if (spare && pf[2].revents) {
             /* The spare started a child (what, follows) or died. */
             int rc = read_request(z.spare_chan, &p, MSG_DONTWAIT, false);
             close(z.spare_chan);
@@ -336,10 +345,23 @@ int zygote_main(int ctl, zygote_child_fn child, zygote_warm_fn warm)
             }
             continue;
         }
+        if (pf[1].revents) {
+            /* A model to warm before its first start (a deploy). */
+            int rc = read_request(z.warm_in, &p, MSG_DONTWAIT, false);
+            if (rc == 0 || rc == -1) { /* serve stopped sending them: go on without */
+                close(z.warm_in);
+                z.warm_in = -1;
+            } else if (rc == 1) {
+                status = after_start(&z, &p, &is_child);
+                if (is_child) return status;
+            }
+            continue;
+        }
         if (spare) {
             if (pf[0].revents & (POLLHUP | POLLERR)) return 0; /* serve is gone */
             continue;
         }
+        if (!pf[0].revents) continue;
         int rc = read_request(ctl, &p, MSG_DONTWAIT, true);
         if (rc == READ_AGAIN) continue;
         if (rc == 0) return 0; /* serve closed the socket: we are done */
@@ -365,23 +387,34 @@ int zygote_main(int ctl, zygote_child_fn child, zygote_warm_fn warm)
     }
 }
 
+/* Lays out a request for argv in buf (sizeof(zy_req) + ZYGOTE_ARGS_MAX
+ * bytes); *len its size. */
+static int pack_request(char *buf, size_t *len, int argc, char *const argv[], rouse_errbuf *eb)
+{
+    size_t at = 0;
+    if (argc < 1 || argc > ZYGOTE_ARGC_MAX)
+        return rouse_err_set(eb, ROUSE_EINVAL, "zygote: %d arguments", argc);
+    for (int i = 0; i < argc; i++) {
+        size_t l = strlen(argv[i]) + 1;
+        if (at + l > ZYGOTE_ARGS_MAX)
+            return rouse_err_set(eb, ROUSE_EINVAL, "zygote: arguments too long");
+        memcpy(buf + sizeof(zy_req) + at, argv[i], l);
+        at += l;
+    }
+    zy_req req = {.magic = ZYGOTE_MAGIC, .argc = (uint32_t)argc, .len = (uint32_t)at};
+    memcpy(buf, &req, sizeof(req));
+    *len = sizeof(req) + at;
+    return 0;
+}
+
 int zygote_spawn(int sock, int argc, char *const argv[], int child_fd, int timeout_ms, pid_t *pid,
                  rouse_errbuf *eb)
 {
     static char buf[sizeof(zy_req) + ZYGOTE_ARGS_MAX];
     size_t len = 0;
-    if (argc < 1 || argc > ZYGOTE_ARGC_MAX)
-        return rouse_err_set(eb, ROUSE_EINVAL, "zygote: %d arguments", argc);
-    for (int i = 0; i < argc; i++) {
-        size_t l = strlen(argv[i]) + 1;
-        if (len + l > ZYGOTE_ARGS_MAX)
-            return rouse_err_set(eb, ROUSE_EINVAL, "zygote: arguments too long");
-        memcpy(buf + sizeof(zy_req) + len, argv[i], l);
-        len += l;
-    }
-    zy_req req = {.magic = ZYGOTE_MAGIC, .argc = (uint32_t)argc, .len = (uint32_t)len};
-    memcpy(buf, &req, sizeof(req));
-    if (send_packet(sock, buf, sizeof(req) + len, child_fd) < 0)
+    int rc = pack_request(buf, &len, argc, argv, eb);
+    if (rc < 0) return rc;
+    if (send_packet(sock, buf, len, child_fd) < 0)
         return rouse_err_set(eb, ROUSE_EIO, "zygote: send: %s", strerror(errno));
     struct pollfd pf = {.fd = sock, .events = POLLIN};
     int r;
@@ -400,5 +433,19 @@ int zygote_spawn(int sock, int argc, char *const argv[], int child_fd, int timeo
     if (rep.err != 0) return rouse_err_set(eb, ROUSE_EIO, "zygote: fork: %s", strerror(rep.err));
     if (rep.pid <= 0) return rouse_err_set(eb, ROUSE_EIO, "zygote: bad pid %d", (int)rep.pid);
     *pid = rep.pid;
+    return 0;
+}
+
+int zygote_warm_request(int sock, int argc, char *const argv[], rouse_errbuf *eb)
+{
+    static char buf[sizeof(zy_req) + ZYGOTE_ARGS_MAX];
+    size_t len = 0;
+    int rc = pack_request(buf, &len, argc, argv, eb);
+    if (rc < 0) return rc;
+    ssize_t n;
+    do
+        n = send(sock, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return rouse_err_set(eb, ROUSE_EIO, "zygote: send: %s", strerror(errno));
     return 0;
 }

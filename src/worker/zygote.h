@@ -38,8 +38,9 @@ typedef int (*zygote_warm_fn)(int argc, char **argv);
  * read fails (1). In each forked child, returns child's exit status
  * instead; the caller exits with it. The attached socket arrives as
  * descriptor 3 in the child, whatever else the zygote had open. warm may be
- * NULL. */
-int zygote_main(int fd, zygote_child_fn child, zygote_warm_fn warm);
+ * NULL; warm_in (or -1) is a socket on which serve names models to warm
+ * ahead of their first start (zygote_warm_request), unanswered. */
+int zygote_main(int fd, int warm_in, zygote_child_fn child, zygote_warm_fn warm);
 
 /* serve's side: asks the zygote on `sock` to fork a child running argv
  * (argc entries, argv[0] the subcommand) with `child_fd` as its descriptor
@@ -47,5 +48,10 @@ int zygote_main(int fd, zygote_child_fn child, zygote_warm_fn warm);
  * eb set: then the zygote is to be considered lost. */
 int zygote_spawn(int sock, int argc, char *const argv[], int child_fd, int timeout_ms, pid_t *pid,
                  rouse_errbuf *eb);
+
+/* serve's side: asks the zygote, on its warm-up socket, to warm the model
+ * that a child with these arguments would run (a new deploy). Does not
+ * wait; a full socket drops the request (ROUSE_EIO). */
+int zygote_warm_request(int sock, int argc, char *const argv[], rouse_errbuf *eb);
 
 #endif

@@ -4,7 +4,8 @@
  * runs the given arguments with the passed socket as descriptor 3, is
  * adopted by us (its pid is the one reported, and we reap it); the spare
  * made ahead of need becomes that child, and a lost spare is replaced;
- * after each start the zygote warms that model; a malformed
+ * after each start (and when serve names a model on its warm-up socket)
+ * the zygote warms that model; a malformed
  * request gets an error reply and the zygote goes on; end of stream ends
  * it. Also the process title rewrite it relies on (common/proctitle.h).
  */
@@ -52,23 +53,31 @@ static int warm_main(int argc, char **argv)
     return write(g_warm_pipe, msg, (size_t)n) == n ? 1 : -1;
 }
 
-static zy zygote_up_with(zygote_warm_fn warm)
+/* A zygote on a new socketpair; with warm_sock, also a warm-up socket
+ * (serve's end in *warm_sock). */
+static zy zygote_up_with(zygote_warm_fn warm, int *warm_sock)
 {
-    int sv[2];
+    int sv[2], wv[2] = {-1, -1};
     assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    if (warm_sock) assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, wv), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         close(sv[0]);
-        _exit(zygote_main(sv[1], child_main, warm)); /* the zygote, or its child */
+        if (warm_sock) close(wv[0]);
+        _exit(zygote_main(sv[1], wv[1], child_main, warm)); /* the zygote, or its child */
     }
     close(sv[1]);
+    if (warm_sock) {
+        close(wv[1]);
+        *warm_sock = wv[0];
+    }
     return (zy){sv[0], pid};
 }
 
 static zy zygote_up(void)
 {
-    return zygote_up_with(NULL);
+    return zygote_up_with(NULL, NULL);
 }
 
 static int zygote_down(zy *z)
@@ -165,7 +174,7 @@ static void test_warm(void **state)
     int p[2];
     assert_int_equal(pipe(p), 0);
     g_warm_pipe = p[1];
-    zy z = zygote_up_with(warm_main);
+    zy z = zygote_up_with(warm_main, NULL);
     close(p[1]);
     spawn_and_check(&z, "model-a");
     char got[64] = {0};
@@ -175,6 +184,32 @@ static void test_warm(void **state)
     memset(got, 0, sizeof(got));
     assert_true(read(p[0], got, sizeof(got) - 1) > 0);
     assert_string_equal(got, "warm model-b");
+    assert_int_equal(zygote_down(&z), 0);
+    close(p[0]);
+}
+
+/* A model named on the warm-up socket is warmed without any start; the
+ * zygote goes on when serve closes that socket. */
+static void test_warm_ahead(void **state)
+{
+    (void)state;
+    int p[2], ws;
+    assert_int_equal(pipe(p), 0);
+    g_warm_pipe = p[1];
+    zy z = zygote_up_with(warm_main, &ws);
+    close(p[1]);
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    char *argv[] = {"__test", "--fd", "3", "deployed"};
+    assert_int_equal(zygote_warm_request(ws, 4, argv, &eb), 0);
+    char got[64] = {0};
+    assert_true(read(p[0], got, sizeof(got) - 1) > 0);
+    assert_string_equal(got, "warm deployed");
+    close(ws);
+    spawn_and_check(&z, "after");
+    memset(got, 0, sizeof(got));
+    assert_true(read(p[0], got, sizeof(got) - 1) > 0);
+    assert_string_equal(got, "warm after");
     assert_int_equal(zygote_down(&z), 0);
     close(p[0]);
 }
@@ -240,9 +275,13 @@ int main(void)
     /* Like serve: orphaned descendants come to us. */
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spawn),     cmocka_unit_test(test_spare),
-        cmocka_unit_test(test_warm),      cmocka_unit_test(test_malformed_request),
-        cmocka_unit_test(test_no_answer), cmocka_unit_test(test_title),
+        cmocka_unit_test(test_spawn),
+        cmocka_unit_test(test_spare),
+        cmocka_unit_test(test_warm),
+        cmocka_unit_test(test_warm_ahead),
+        cmocka_unit_test(test_malformed_request),
+        cmocka_unit_test(test_no_answer),
+        cmocka_unit_test(test_title),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
