@@ -774,8 +774,9 @@ static bool aliased(const store_function *f, int64_t version)
 
 /* The pools of f after its aliases changed: versions no alias names finish
  * what they hold, then stop (a version an alias names again keeps its min
- * again), and every routed version with a min gets a pool, whose warm
- * instances the next pump starts, not its first request. */
+ * again), every routed version with a min gets a pool, whose warm
+ * instances the next pump starts, not its first request, and every other
+ * routed version without a pool gets its kernels generated in the zygote. */
 static void apply_routes(server *s, const store_function *f)
 {
     rouse_errbuf eb;
@@ -787,10 +788,22 @@ static void apply_routes(server *s, const store_function *f)
             int64_t version = f->aliases[i].routes[j].version;
             fn_config cfg;
             vpool *vp;
+            char model_path[PATH_MAX];
             if (find_pool(s, f->name, version)) continue;
-            if (load_config(s, f->name, version, &cfg, NULL, 0, &eb) < 0 ||
-                (cfg.scaling.min > 0 && make_pool(s, f->name, version, &vp, &eb) < 0))
+            if (load_config(s, f->name, version, &cfg, model_path, sizeof(model_path), &eb) < 0 ||
+                (cfg.scaling.min > 0 && make_pool(s, f->name, version, &vp, &eb) < 0)) {
                 LOG_ERROR(MOD, "function %s v%" PRId64 ": %s", f->name, version, eb.msg);
+                continue;
+            }
+            if (cfg.scaling.min > 0) continue; /* its template starts now */
+            /* Routed but at zero (a deploy, a rollback, a restart): its
+             * kernels are generated now, in the zygote, not at its first
+             * request. A version warmed before costs the zygote a lookup. */
+            char ver[32];
+            char *argv[WORKER_ARGV_MAX];
+            int argc = worker_argv(s, model_path, f->name, version, config_digest(&cfg),
+                                   EXEC_TEMPLATE, ver, argv);
+            zygote_warm(s, argc - 1, argv + 1);
         }
     }
 }
@@ -802,20 +815,12 @@ void pool_deployed(server *s, const char *name, int64_t version)
     fn_config cfg;
     store_function f;
     memset(&f, 0, sizeof(f));
-    char model_path[PATH_MAX];
-    if (load_config(s, name, version, &cfg, model_path, sizeof(model_path), &eb) < 0 ||
+    if (load_config(s, name, version, &cfg, NULL, 0, &eb) < 0 ||
         store_function_get(s->st, name, &f, &eb) < 0) {
         LOG_ERROR(MOD, "function %s v%" PRId64 ": %s", name, version, eb.msg);
         store_function_fini(&f);
         return;
     }
-    /* Its kernels are generated now, in the zygote, not at its first
-     * request (the deploy check has just written the plan). */
-    char ver[32];
-    char *argv[WORKER_ARGV_MAX];
-    int argc =
-        worker_argv(s, model_path, name, version, config_digest(&cfg), EXEC_TEMPLATE, ver, argv);
-    zygote_warm(s, argc - 1, argv + 1);
     /* The newest pool of the same model (same memory) that no alias names
      * any more takes the new config: a scaling change applies live, with
      * its instances, template and waiting requests. */
