@@ -9,17 +9,19 @@
  * spare (its fork failed) the zygote reads the request and forks the child
  * directly.
  *
- * After each start the zygote may warm that model (zygote_warm_fn): it
- * prepares the model's kernels in its own process, where oneDNN's primitive
- * cache keeps the generated code, and then replaces its spare, so that the
- * next template of that model, forked with the cache, prepares from it.
- * The spare it made before warming keeps serving meanwhile: serve never
- * waits for a warm-up.
+ * After each start, and for each model serve names on the warm-up socket
+ * (a deploy, a route change, serve's start), the zygote may warm that model
+ * (zygote_warm_fn): it prepares the model's kernels in its own process,
+ * where oneDNN's primitive cache keeps the generated code, and then
+ * replaces its spare, so that the next template of that model, forked with
+ * the cache, prepares from it. The spare it had keeps serving meanwhile:
+ * serve waits for a warm-up only when that spare has been used up during
+ * it, and then for that one warm-up at most.
  *
  * Invariants: only one process reads serve's requests at a time (the
  * spare, or the zygote when it has none); the zygote learns of every start
  * a spare makes (a spare being replaced either exits or reports the start
- * it made first); every
+ * it made first), and handles its spare's reports before warm-ups; every
  * well-formed request gets exactly one reply (the child's pid, or why a
  * fork failed); the zygote reaps each intermediate at once, so it never
  * holds zombies.
