@@ -50,8 +50,11 @@ static int status_of(int rc)
     }
 }
 
-int worker_send_reply(int sock, int type, uint64_t id, int status, const char *content_type,
-                      const void *body, size_t len, int64_t json_len, const uint64_t *dur_ns)
+/* Sends one message whose body is body[0..len): written into `region`
+ * (IPC_F_IN_REGION) when given, else passed in a memfd of its own. */
+static int send_msg(int sock, int type, uint64_t id, int status, const char *content_type,
+                    const void *body, size_t len, int64_t json_len, const uint64_t *dur_ns,
+                    void *region)
 {
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
@@ -64,7 +67,10 @@ int worker_send_reply(int sock, int type, uint64_t id, int status, const char *c
     if (dur_ns) memcpy(m.dur_ns, dur_ns, sizeof(m.dur_ns));
     snprintf(m.content_type, sizeof(m.content_type), "%s", content_type);
     int fd = -1, rc;
-    if (len > 0 && (rc = ipc_memfd_from(body, len, &fd, &eb)) < 0) {
+    if (region) {
+        if (len > 0) memcpy(region, body, len);
+        m.flags = IPC_F_IN_REGION;
+    } else if (len > 0 && (rc = ipc_memfd_from(body, len, &fd, &eb)) < 0) {
         LOG_ERROR(MOD, "%s", eb.msg);
         return rc;
     }
@@ -74,13 +80,26 @@ int worker_send_reply(int sock, int type, uint64_t id, int status, const char *c
     return rc;
 }
 
+int worker_send_reply(int sock, int type, uint64_t id, int status, const char *content_type,
+                      const void *body, size_t len, int64_t json_len, const uint64_t *dur_ns)
+{
+    return send_msg(sock, type, id, status, content_type, body, len, json_len, dur_ns, NULL);
+}
+
+/* {"error": msg} into b. */
+static int error_body(rouse_buf *b, const char *msg)
+{
+    int rc = rouse_buf_append_str(b, "{\"error\":");
+    if (rc == 0) rc = json_write_string(b, msg, strlen(msg));
+    if (rc == 0) rc = rouse_buf_append_str(b, "}");
+    return rc;
+}
+
 int worker_send_error(int sock, int type, uint64_t id, int status, const char *msg)
 {
     rouse_buf b;
     rouse_buf_init(&b);
-    int rc = rouse_buf_append_str(&b, "{\"error\":");
-    if (rc == 0) rc = json_write_string(&b, msg, strlen(msg));
-    if (rc == 0) rc = rouse_buf_append_str(&b, "}");
+    int rc = error_body(&b, msg);
     if (rc == 0)
         rc = worker_send_reply(sock, type, id, status, "application/json", b.data, b.len, -1, NULL);
     rouse_buf_fini(&b);
@@ -101,34 +120,15 @@ static int send_reply(int sock, const region *rg, uint64_t id, int status, const
                       const void *body, size_t len, int64_t json_len, uint64_t t0)
 {
     uint64_t dur[3] = {t0 ? rouse_now_ns() - t0 : 0, 0, 0};
-    if (!rg->lent || len > rg->size)
-        return worker_send_reply(sock, IPC_REPLY, id, status, content_type, body, len, json_len,
-                                 t0 ? dur : NULL);
-    if (len > 0) memcpy(rg->map, body, len);
-    rouse_errbuf eb;
-    rouse_errbuf_clear(&eb);
-    ipc_msg m;
-    ipc_msg_init(&m, IPC_REPLY, id);
-    m.status = status;
-    m.pid = (uint32_t)getpid();
-    m.json_len = json_len;
-    m.body_len = len;
-    m.flags = IPC_F_IN_REGION;
-    if (t0) memcpy(m.dur_ns, dur, sizeof(m.dur_ns));
-    snprintf(m.content_type, sizeof(m.content_type), "%s", content_type);
-    int rc = ipc_send(sock, &m, -1, &eb);
-    if (rc < 0) LOG_ERROR(MOD, "%s", eb.msg);
-    return rc;
+    return send_msg(sock, IPC_REPLY, id, status, content_type, body, len, json_len, t0 ? dur : NULL,
+                    rg->lent && len <= rg->size ? rg->map : NULL);
 }
 
 static int send_error(int sock, const region *rg, uint64_t id, int status, const char *msg)
 {
-    if (!rg->lent) return worker_send_error(sock, IPC_REPLY, id, status, msg);
     rouse_buf b;
     rouse_buf_init(&b);
-    int rc = rouse_buf_append_str(&b, "{\"error\":");
-    if (rc == 0) rc = json_write_string(&b, msg, strlen(msg));
-    if (rc == 0) rc = rouse_buf_append_str(&b, "}");
+    int rc = error_body(&b, msg);
     if (rc == 0) rc = send_reply(sock, rg, id, status, "application/json", b.data, b.len, -1, 0);
     rouse_buf_fini(&b);
     return rc;
