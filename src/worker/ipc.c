@@ -22,15 +22,15 @@ void ipc_msg_init(ipc_msg *m, ipc_type type, uint64_t id)
     m->json_len = -1;
 }
 
-int ipc_send(int sock, const ipc_msg *m, int body_fd, rouse_errbuf *eb)
+int ipc_send_packet(int sock, const void *buf, size_t len, int fd)
 {
-    struct iovec iov = {.iov_base = (void *)m, .iov_len = sizeof(*m)};
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
     union {
         char buf[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } ctl;
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (body_fd >= 0) {
+    if (fd >= 0) {
         memset(&ctl, 0, sizeof(ctl));
         mh.msg_control = ctl.buf;
         mh.msg_controllen = sizeof(ctl.buf);
@@ -38,15 +38,57 @@ int ipc_send(int sock, const ipc_msg *m, int body_fd, rouse_errbuf *eb)
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
         c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &body_fd, sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
     }
     for (;;) {
         ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-        if (n == (ssize_t)sizeof(*m)) return 0;
+        if (n == (ssize_t)len) return 0;
         if (n < 0 && errno == EINTR) continue;
-        return rouse_err_set(eb, ROUSE_EIO, "cannot send to the instance socket: %s",
-                             n < 0 ? strerror(errno) : "short write");
+        if (n >= 0) errno = EMSGSIZE;
+        return -1;
     }
+}
+
+ssize_t ipc_recv_packet(int sock, void *buf, size_t cap, int *fd, int flags)
+{
+    *fd = -1;
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * 4)];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = buf, .iov_len = cap};
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = ctl.buf,
+                        .msg_controllen = sizeof(ctl.buf)};
+    ssize_t n;
+    do {
+        n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | flags);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return -1;
+    /* Collect every passed descriptor first so that none leaks on a bad packet. */
+    int fds[4], n_fds = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k && n_fds < 4; i++)
+            memcpy(&fds[n_fds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+    }
+    if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || n_fds > 1) {
+        for (int i = 0; i < n_fds; i++)
+            close(fds[i]);
+        errno = EMSGSIZE;
+        return -1;
+    }
+    if (n_fds == 1) *fd = fds[0];
+    return n;
+}
+
+int ipc_send(int sock, const ipc_msg *m, int body_fd, rouse_errbuf *eb)
+{
+    if (ipc_send_packet(sock, m, sizeof(*m), body_fd) == 0) return 0;
+    return rouse_err_set(eb, ROUSE_EIO, "cannot send to the instance socket: %s",
+                         errno == EMSGSIZE ? "short write" : strerror(errno));
 }
 
 static int recv_flags(int sock, ipc_msg *m, int *body_fd, int flags, rouse_errbuf *eb);
@@ -63,45 +105,28 @@ int ipc_recv_nowait(int sock, ipc_msg *m, int *body_fd, rouse_errbuf *eb)
 
 static int recv_flags(int sock, ipc_msg *m, int *body_fd, int flags, rouse_errbuf *eb)
 {
+    int fd;
+    ssize_t n = ipc_recv_packet(sock, m, sizeof(*m), &fd, flags);
     *body_fd = -1;
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * 4)];
-        struct cmsghdr align;
-    } ctl;
-    struct iovec iov = {.iov_base = m, .iov_len = sizeof(*m)};
-    struct msghdr mh = {.msg_iov = &iov,
-                        .msg_iovlen = 1,
-                        .msg_control = ctl.buf,
-                        .msg_controllen = sizeof(ctl.buf)};
-    ssize_t n;
-    do {
-        n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | flags);
-    } while (n < 0 && errno == EINTR);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return ROUSE_EBUSY;
         if (errno == ECONNRESET) return rouse_err_set(eb, ROUSE_ENOTFOUND, "the peer is gone");
+        if (errno == EMSGSIZE)
+            return rouse_err_set(eb, ROUSE_EFORMAT,
+                                 "malformed packet on the instance socket "
+                                 "(too long, or more than one descriptor)");
         return rouse_err_set(eb, ROUSE_EIO, "cannot read the instance socket: %s", strerror(errno));
     }
-    /* Collect every passed descriptor first so that none leaks on a bad packet. */
-    int fds[4], n_fds = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < k && n_fds < 4; i++)
-            memcpy(&fds[n_fds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-    }
-    if (n == 0 && n_fds == 0)
+    if (n == 0 && fd < 0) {
         return rouse_err_set(eb, ROUSE_ENOTFOUND, "the peer closed the socket");
-    int ok = n == (ssize_t)sizeof(*m) && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
-             m->magic == IPC_MAGIC && n_fds <= 1;
-    if (!ok) {
-        for (int i = 0; i < n_fds; i++)
-            close(fds[i]);
+    }
+    if (n != (ssize_t)sizeof(*m) || m->magic != IPC_MAGIC) {
+        if (fd >= 0) close(fd);
         return rouse_err_set(eb, ROUSE_EFORMAT,
                              "malformed packet on the instance socket (%zd bytes)", n);
     }
     m->content_type[IPC_CONTENT_TYPE_MAX - 1] = '\0';
-    if (n_fds == 1) *body_fd = fds[0];
+    *body_fd = fd;
     return 0;
 }
 

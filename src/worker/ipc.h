@@ -35,6 +35,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "rouse/err.h"
 
@@ -76,6 +77,23 @@ typedef struct ipc_msg {
 
 /* Initializes a header of the given type (magic set, json_len -1). */
 void ipc_msg_init(ipc_msg *m, ipc_type type, uint64_t id);
+
+/* The packet layer under both the ipc_msg protocol and the zygote's
+ * (worker/zygote.c): one SOCK_SEQPACKET packet with at most one passed
+ * descriptor.
+ *
+ * Sends buf[0..len) with descriptor fd unless it is -1 (the caller keeps
+ * its own copy). Retries on EINTR. 0, or -1 with errno set (EMSGSIZE for a
+ * short write). */
+int ipc_send_packet(int sock, const void *buf, size_t len, int fd);
+
+/* Receives one packet into buf[0..cap) (recvmsg flags, e.g. MSG_DONTWAIT,
+ * besides MSG_CMSG_CLOEXEC); *fd is the passed descriptor or -1 (owned by
+ * the caller). Returns its length (0 with *fd -1: end of stream), or -1
+ * with errno set: EMSGSIZE for a packet cut short or passing more than one
+ * descriptor (all of them closed), EAGAIN when nothing waits. Retries on
+ * EINTR. */
+ssize_t ipc_recv_packet(int sock, void *buf, size_t cap, int *fd, int flags);
 
 /* Sends one packet; body_fd >= 0 is passed along (the caller keeps its own
  * copy and closes it). Retries on EINTR. ROUSE_EIO with errno text. */

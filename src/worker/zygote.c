@@ -44,6 +44,7 @@
 #include "common/log.h"
 #include "common/proctitle.h"
 #include "worker/detach.h"
+#include "worker/ipc.h"
 
 #define MOD "zygote"
 #define ZYGOTE_MAGIC 0x7273757au /* "rsuz" */
@@ -114,27 +115,12 @@ static bool split_args(char *args, uint32_t len, uint32_t argc, char **argv)
  * READ_AGAIN: nothing there (MSG_DONTWAIT). */
 static int read_request(int sock, zy_packet *p, int flags, bool want_fd)
 {
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } cm;
-    struct iovec iov = {.iov_base = p->buf, .iov_len = sizeof(p->buf)};
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm)};
-    ssize_t n;
-    do
-        n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | flags);
-    while (n < 0 && errno == EINTR);
+    ssize_t n = ipc_recv_packet(sock, p->buf, sizeof(p->buf), &p->fd, flags);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return READ_AGAIN;
-    if (n <= 0) return n == 0 ? 0 : -1;
-    p->fd = -1;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-            c->cmsg_len == CMSG_LEN(sizeof(int)))
-            memcpy(&p->fd, CMSG_DATA(c), sizeof(int));
+    if (n < 0 && errno != EMSGSIZE) return -1;
+    if (n == 0 && p->fd < 0) return 0;
     zy_req req;
-    bool ok = (size_t)n >= sizeof(req) && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
-              (p->fd >= 0) == want_fd;
+    bool ok = n >= (ssize_t)sizeof(req) && (p->fd >= 0) == want_fd;
     if (ok) {
         memcpy(&req, p->buf, sizeof(req));
         ok = req.magic == ZYGOTE_MAGIC && req.len == (size_t)n - sizeof(req) &&
@@ -148,35 +134,6 @@ static int read_request(int sock, zy_packet *p, int flags, bool want_fd)
     p->len = (size_t)n;
     p->argc = (int)req.argc;
     return 1;
-}
-
-/* Sends a packet of len bytes, with descriptor fd unless it is -1. 0, or
- * -1 with errno. */
-static int send_packet(int sock, const void *buf, size_t len, int fd)
-{
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } cm;
-    memset(&cm, 0, sizeof(cm));
-    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm)};
-    if (fd >= 0) {
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    } else {
-        mh.msg_control = NULL;
-        mh.msg_controllen = 0;
-    }
-    ssize_t n;
-    do
-        n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    return n < 0 ? -1 : 0;
 }
 
 /* In a grandchild of the zygote: waits to be adopted by serve. False when
@@ -231,7 +188,7 @@ static int spare_main(const zygote *z, int chan, pid_t mid)
         }
         send_reply(z->ctl, 0, getpid());
         /* What started, for the zygote to warm (no socket with it). */
-        if (send_packet(chan, p.buf, p.len, -1) < 0)
+        if (ipc_send_packet(chan, p.buf, p.len, -1) < 0)
             LOG_DEBUG(MOD, "spare: cannot tell the zygote: %s", strerror(errno));
         close(chan);
         close(z->ctl);
@@ -416,7 +373,7 @@ int zygote_spawn(int sock, int argc, char *const argv[], int child_fd, int timeo
     size_t len = 0;
     int rc = pack_request(buf, &len, argc, argv, eb);
     if (rc < 0) return rc;
-    if (send_packet(sock, buf, len, child_fd) < 0)
+    if (ipc_send_packet(sock, buf, len, child_fd) < 0)
         return rouse_err_set(eb, ROUSE_EIO, "zygote: send: %s", strerror(errno));
     struct pollfd pf = {.fd = sock, .events = POLLIN};
     int r;
