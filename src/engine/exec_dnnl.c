@@ -1154,13 +1154,9 @@ static int build_binary(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
     }
     dnnl_binary_desc_t bdsc;
     if (dnnl_binary_desc_init(&bdsc, alg, &md0, &md1, &md0) != dnnl_success) return 0;
-    dnnl_primitive_attr_t attr;
-    if (make_attr(0, NULL, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
     dnnl_primitive_desc_t pd;
-    dnnl_status_t st = dnnl_primitive_desc_create(&pd, &bdsc, attr, p->ctx->engine, NULL);
-    dnnl_primitive_attr_destroy(attr);
-    if (st != dnnl_success) return 0;
-    int dst, rc;
+    int dst, rc = create_pd(p, &bdsc, &pd, eb);
+    if (rc <= 0) return rc;
     if (src1 == ARG_FIXED) {
         /* A constant operand is used in place when aligned, else copied. */
         const eng_value *cv = &p->g->values[v1];

@@ -351,7 +351,7 @@ static bool reduces_last_dim(const eng_graph *g, const eng_node *m, int x)
         !m->attrs.axes.keepdims || m->attrs.axes.n_axes != 1)
         return false;
     int64_t ax = m->attrs.axes.axes[0];
-    int r = g->values[x].rank;
+    int r = x >= 0 ? g->values[x].rank : -1;
     return ax == -1 || (r > 0 && ax == r - 1);
 }
 
@@ -384,9 +384,7 @@ static int fuse_layernorm(eng_graph *g, eng_opt_stats *st, rouse_errbuf *eb)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         eng_node *m1 = &g->nodes[i];
-        if (m1->dead || m1->op != ENG_OP_REDUCE_MEAN || m1->n_in != 1 || m1->in[0] < 0 ||
-            !reduces_last_dim(g, m1, m1->in[0]))
-            continue;
+        if (m1->dead || !reduces_last_dim(g, m1, m1->in[0])) continue;
         int x = m1->in[0], mean = m1->out[0];
         eng_node *sub = sole_reader(g, mean);
         if (!is_binary(sub, ENG_OP_SUB) || sub->in[0] != x || sub->in[1] != mean) continue;
