@@ -23,14 +23,6 @@ static int reply_text(http_req *req, int status, const char *json)
     return 0;
 }
 
-static bool all_digits(const char *s)
-{
-    if (!*s || strlen(s) > 18) return false;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9') return false;
-    return true;
-}
-
 /* The version a request for req->r goes to: explicit, through an alias, or
  * through "latest". Sets a 404/400 reply and returns < 0 when there is none. */
 static int resolve(http_req *req, int64_t *version)
@@ -45,8 +37,7 @@ static int resolve(http_req *req, int64_t *version)
     }
     if (route_cache_resolve(s, r->name, r->ver, version) == 0) return 0;
     int rc;
-    if (r->ver[0] && all_digits(r->ver)) {
-        *version = strtoll(r->ver, NULL, 10);
+    if (store_version_parse(r->ver, version)) {
         store_version sv;
         memset(&sv, 0, sizeof(sv));
         rc = store_version_get(s->st, r->name, *version, &sv, &eb);

@@ -1232,8 +1232,6 @@ static void template_exited(server *s, instance *t, const char *how)
     inst_close_socket(s, t);
     inst_uncount(s, t);
     orphan_waiters(s, t);
-    for (instance *i = s->instances; i; i = i->next)
-        if (i->tmpl == t) i->tmpl = NULL;
     if (vp && was_starting && !t->fail_msg[0]) {
         char msg[160];
         snprintf(msg, sizeof(msg), "its template ended while loading (%s)", how);

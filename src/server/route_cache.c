@@ -20,14 +20,6 @@ static unsigned slot_of(const char *name)
     return h % ROUTE_CACHE_SLOTS;
 }
 
-static bool all_digits(const char *s)
-{
-    if (!*s || strlen(s) > 18) return false;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9') return false;
-    return true;
-}
-
 int route_cache_resolve(server *s, const char *name, const char *ver, int64_t *version)
 {
     route_cache_entry *e = &s->rcache[slot_of(name)];
@@ -45,8 +37,8 @@ int route_cache_resolve(server *s, const char *name, const char *ver, int64_t *v
         e->used = true;
     }
     const store_function *f = &e->f;
-    if (all_digits(ver)) {
-        int64_t v = strtoll(ver, NULL, 10);
+    int64_t v;
+    if (store_version_parse(ver, &v)) {
         for (int i = 0; i < f->n_versions; i++) {
             if (f->versions[i].version == v) {
                 *version = v;

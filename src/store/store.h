@@ -93,6 +93,10 @@ int store_rollback(store *s, const char *function, int64_t *version, rouse_errbu
  * so the two never clash. ROUSE_EINVAL when r is outside [0, 1). */
 int store_resolve(store *s, const char *function, const char *alias, double r, int64_t *version,
                   rouse_errbuf *eb);
+/* An all-digit alias means an explicit version ("3"), so aliases may not be
+ * named like that. True, with *version set, when s is such a number (one
+ * that fits an int64_t). */
+bool store_version_parse(const char *s, int64_t *version);
 int store_version_get(store *s, const char *function, int64_t version, store_version *out,
                       rouse_errbuf *eb); /* free out->config_json with free() */
 

@@ -130,9 +130,7 @@ bool store_name_valid(const char *name)
     return i > 0;
 }
 
-/* An all-digit alias means an explicit version ("3"), so aliases may not be
- * named like that. Sets *version when the text is such a number. */
-static bool parse_version(const char *s, int64_t *version)
+bool store_version_parse(const char *s, int64_t *version)
 {
     int64_t v = 0;
     if (!*s) return false;
@@ -740,7 +738,7 @@ static int check_alias(const char *function, const store_alias *alias, rouse_err
     int rc = check_name("alias", alias->name, eb);
     if (rc < 0) return rc;
     int64_t v;
-    if (parse_version(alias->name, &v))
+    if (store_version_parse(alias->name, &v))
         return rouse_err_set(eb, ROUSE_EINVAL,
                              "alias name '%s' is a number; numbers stand for versions",
                              alias->name);
@@ -844,7 +842,7 @@ static int resolve_locked(store *s, const char *function, const char *alias, dou
                           int64_t *version, rouse_errbuf *eb)
 {
     int64_t explicit_version;
-    if (parse_version(alias, &explicit_version)) {
+    if (store_version_parse(alias, &explicit_version)) {
         store_version v;
         rouse_errbuf inner;
         int rc = version_get(s, function, explicit_version, &v, &inner);
