@@ -659,14 +659,23 @@ static int load_config(server *s, const char *name, int64_t version, fn_config *
     return 0;
 }
 
-static int make_pool(server *s, const char *name, int64_t version, vpool **out, rouse_errbuf *eb)
+/* A new pool of name/version, with its config and model path as the caller
+ * read them, or read from the store when cfg is NULL. */
+static int make_pool(server *s, const char *name, int64_t version, const fn_config *cfg,
+                     const char *model_path, vpool **out, rouse_errbuf *eb)
 {
     vpool *vp = calloc(1, sizeof(*vp));
     if (!vp) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
-    int rc = load_config(s, name, version, &vp->cfg, vp->model_path, sizeof(vp->model_path), eb);
-    if (rc < 0) {
-        free(vp);
-        return rc;
+    if (cfg) {
+        vp->cfg = *cfg;
+        snprintf(vp->model_path, sizeof(vp->model_path), "%s", model_path);
+    } else {
+        int rc =
+            load_config(s, name, version, &vp->cfg, vp->model_path, sizeof(vp->model_path), eb);
+        if (rc < 0) {
+            free(vp);
+            return rc;
+        }
     }
     snprintf(vp->name, sizeof(vp->name), "%s", name);
     vp->version = version;
@@ -684,7 +693,7 @@ int pool_submit(server *s, http_req *req, const char *name, int64_t version, int
     rouse_errbuf_clear(&eb);
     vpool *vp = find_pool(s, name, version);
     int rc;
-    if (!vp && (rc = make_pool(s, name, version, &vp, &eb)) < 0) {
+    if (!vp && (rc = make_pool(s, name, version, NULL, NULL, &vp, &eb)) < 0) {
         if (body_fd >= 0) close(body_fd);
         free(body);
         http_reply_error(req, http_status_of(rc), "%s", eb.msg);
@@ -777,6 +786,17 @@ static bool aliased(const store_function *f, int64_t version)
  * again), every routed version with a min gets a pool, whose warm
  * instances the next pump starts, not its first request, and every other
  * routed version without a pool gets its kernels generated in the zygote. */
+/* True when route j of alias i names a version an earlier route of f
+ * (in alias order) already names: "latest" and "prod" often agree. */
+static bool routed_before(const store_function *f, int i, int j)
+{
+    int64_t version = f->aliases[i].routes[j].version;
+    for (int a = 0; a <= i; a++)
+        for (int r = 0; r < (a < i ? f->aliases[a].n_routes : j); r++)
+            if (f->aliases[a].routes[r].version == version) return true;
+    return false;
+}
+
 static void apply_routes(server *s, const store_function *f)
 {
     rouse_errbuf eb;
@@ -789,9 +809,10 @@ static void apply_routes(server *s, const store_function *f)
             fn_config cfg;
             vpool *vp;
             char model_path[PATH_MAX];
-            if (find_pool(s, f->name, version)) continue;
+            if (find_pool(s, f->name, version) || routed_before(f, i, j)) continue;
             if (load_config(s, f->name, version, &cfg, model_path, sizeof(model_path), &eb) < 0 ||
-                (cfg.scaling.min > 0 && make_pool(s, f->name, version, &vp, &eb) < 0)) {
+                (cfg.scaling.min > 0 &&
+                 make_pool(s, f->name, version, &cfg, model_path, &vp, &eb) < 0)) {
                 LOG_ERROR(MOD, "function %s v%" PRId64 ": %s", f->name, version, eb.msg);
                 continue;
             }
