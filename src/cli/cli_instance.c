@@ -25,45 +25,73 @@ void cli_instance_usage(FILE *out)
             "(started by rouse serve)\n");
 }
 
-int cli_instance_main(int argc, char **argv)
+/* The flags `__instance` and `__template` share: serve passes them the
+ * same way (see worker_argv in server/pool.c). */
+typedef struct worker_args {
+    int fd;
+    const char *model_path, *name, *version, *plan_cache, *sha256, *log_level;
+    int threads;
+    bool check;
+} worker_args;
+
+/* Parses argv into w; `extra` is the one flag the subcommand adds
+ * ("--check", a switch, or "--sha256 HEX"). The log level is left for the
+ * caller to apply. False on a usage error. */
+static bool parse_worker_args(int argc, char **argv, const char *extra, worker_args *w)
 {
-    instance_opts o = {.fd = -1, .name = "", .version = "1", .threads = 1};
+    *w = (worker_args){.fd = -1, .name = "", .version = "1", .threads = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--check") == 0) {
-            o.check_only = true;
+        if (strcmp(a, "--check") == 0 && strcmp(extra, a) == 0) {
+            w->check = true;
             continue;
         }
-        if (!v) {
-            cli_instance_usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
+        if (!v) return false;
         if (strcmp(a, "--fd") == 0)
-            o.fd = atoi(v);
+            w->fd = atoi(v);
         else if (strcmp(a, "--model") == 0)
-            o.model_path = v;
+            w->model_path = v;
         else if (strcmp(a, "--name") == 0)
-            o.name = v;
+            w->name = v;
         else if (strcmp(a, "--version") == 0)
-            o.version = v;
+            w->version = v;
         else if (strcmp(a, "--threads") == 0)
-            o.threads = atoi(v);
+            w->threads = atoi(v);
         else if (strcmp(a, "--plan-cache") == 0)
-            o.plan_cache = v;
-        else if (strcmp(a, "--log-level") == 0) {
-            rouse_log_level lvl;
-            if (rouse_log_level_parse(v, &lvl) == 0) rouse_log_set_level(lvl);
-        } else {
-            cli_instance_usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
+            w->plan_cache = v;
+        else if (strcmp(a, "--sha256") == 0 && strcmp(extra, a) == 0)
+            w->sha256 = v;
+        else if (strcmp(a, "--log-level") == 0)
+            w->log_level = v;
+        else
+            return false;
         i++;
     }
-    if (o.fd < 0 || !o.model_path) {
+    return w->fd >= 0 && w->model_path;
+}
+
+static void apply_log_level(const worker_args *w)
+{
+    rouse_log_level lvl;
+    if (w->log_level && rouse_log_level_parse(w->log_level, &lvl) == 0) rouse_log_set_level(lvl);
+}
+
+int cli_instance_main(int argc, char **argv)
+{
+    worker_args w;
+    if (!parse_worker_args(argc, argv, "--check", &w)) {
         cli_instance_usage(stderr);
         return CLI_EXIT_USAGE;
     }
+    apply_log_level(&w);
+    instance_opts o = {.fd = w.fd,
+                       .model_path = w.model_path,
+                       .name = w.name,
+                       .version = w.version,
+                       .threads = w.threads,
+                       .check_only = w.check,
+                       .plan_cache = w.plan_cache};
     return instance_main(&o);
 }
 
@@ -75,56 +103,37 @@ void cli_template_usage(FILE *out)
                  "(started by rouse serve)\n");
 }
 
-/* Parses `__template` arguments into o. False on a usage error. */
-static bool parse_template_opts(int argc, char **argv, template_opts *o)
+static template_opts template_opts_of(const worker_args *w)
 {
-    *o = (template_opts){.fd = -1, .name = "", .version = "1", .threads = 1};
-    for (int i = 1; i < argc; i += 2) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) return false;
-        if (strcmp(a, "--fd") == 0)
-            o->fd = atoi(v);
-        else if (strcmp(a, "--model") == 0)
-            o->model_path = v;
-        else if (strcmp(a, "--name") == 0)
-            o->name = v;
-        else if (strcmp(a, "--version") == 0)
-            o->version = v;
-        else if (strcmp(a, "--threads") == 0)
-            o->threads = atoi(v);
-        else if (strcmp(a, "--plan-cache") == 0)
-            o->plan_cache = v;
-        else if (strcmp(a, "--sha256") == 0)
-            o->model_sha256 = v;
-        else if (strcmp(a, "--log-level") == 0) {
-            rouse_log_level lvl;
-            if (rouse_log_level_parse(v, &lvl) == 0) rouse_log_set_level(lvl);
-        } else {
-            return false;
-        }
-    }
-    return o->fd >= 0 && o->model_path;
+    return (template_opts){.fd = w->fd,
+                           .model_path = w->model_path,
+                           .plan_cache = w->plan_cache,
+                           .model_sha256 = w->sha256,
+                           .name = w->name,
+                           .version = w->version,
+                           .threads = w->threads};
 }
 
 int cli_template_main(int argc, char **argv)
 {
-    template_opts o;
-    if (!parse_template_opts(argc, argv, &o)) {
+    worker_args w;
+    if (!parse_worker_args(argc, argv, "--sha256", &w)) {
         cli_template_usage(stderr);
         return CLI_EXIT_USAGE;
     }
+    apply_log_level(&w);
+    template_opts o = template_opts_of(&w);
     return template_main(&o);
 }
 
-/* In the zygote, after it started a template: warms that model's kernels. */
+/* In the zygote, after it started a template: warms that model's kernels
+ * (the template's --log-level is its own, not the zygote's). */
 static int warm_template(int argc, char **argv)
 {
-    rouse_log_level keep = rouse_log_get_level();
-    template_opts o;
-    bool ok = parse_template_opts(argc, argv, &o);
-    rouse_log_set_level(keep); /* the template's --log-level is not the zygote's */
-    return ok ? template_warm(&o) : ROUSE_EINVAL;
+    worker_args w;
+    if (!parse_worker_args(argc, argv, "--sha256", &w)) return ROUSE_EINVAL;
+    template_opts o = template_opts_of(&w);
+    return template_warm(&o);
 }
 
 void cli_zygote_usage(FILE *out)
