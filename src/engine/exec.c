@@ -153,6 +153,22 @@ struct weight_chunk {
 
 #define CHUNK_ALIGN ((size_t)2 << 20)
 
+/* size bytes (a multiple of CHUNK_ALIGN) of anonymous memory starting on a
+ * huge-page boundary (over-mapped by 2 MiB, the ends trimmed), advised as
+ * transparent huge pages when `huge`. NULL when out of memory. */
+static void *map_2m_aligned(size_t size, bool huge)
+{
+    void *raw =
+        mmap(NULL, size + CHUNK_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    uintptr_t start = ((uintptr_t)raw + CHUNK_ALIGN - 1) & ~(uintptr_t)(CHUNK_ALIGN - 1);
+    size_t head = start - (uintptr_t)raw;
+    if (head) munmap(raw, head);
+    if (CHUNK_ALIGN - head) munmap((char *)start + size, CHUNK_ALIGN - head);
+    if (huge) madvise((void *)start, size, MADV_HUGEPAGE);
+    return (void *)start;
+}
+
 void *plan_weight_alloc(eng_plan *p, size_t size)
 {
     size = (size + ALIGN - 1) / ALIGN * ALIGN;
@@ -162,21 +178,15 @@ void *plan_weight_alloc(eng_plan *p, size_t size)
         want = (want + CHUNK_ALIGN - 1) / CHUNK_ALIGN * CHUNK_ALIGN;
         c = malloc(sizeof(*c));
         if (!c) return NULL;
-        /* Over-map by 2 MiB so the chunk starts on a huge-page boundary. */
-        void *raw = mmap(NULL, want + CHUNK_ALIGN, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (raw == MAP_FAILED) {
-            free(c);
-            return NULL;
-        }
-        uintptr_t start = ((uintptr_t)raw + CHUNK_ALIGN - 1) & ~(uintptr_t)(CHUNK_ALIGN - 1);
-        size_t head = start - (uintptr_t)raw;
-        if (head) munmap(raw, head);
-        if (CHUNK_ALIGN - head) munmap((char *)start + want, CHUNK_ALIGN - head);
         /* No MADV_HUGEPAGE: with the usual defrag=madvise setting, faults in
          * such regions compact memory synchronously and a load could stall
          * for 100 ms. */
-        c->base = (void *)start;
+        void *start = map_2m_aligned(want, false);
+        if (!start) {
+            free(c);
+            return NULL;
+        }
+        c->base = start;
         c->size = want;
         c->used = 0;
         c->next = p->chunks;
@@ -508,16 +518,7 @@ static int cmp_size_desc(const void *a, const void *b, void *ctx)
  * of resnet18's first inference. NULL when out of memory. */
 static void *big_alloc(size_t size)
 {
-    size_t len = (size + CHUNK_ALIGN - 1) / CHUNK_ALIGN * CHUNK_ALIGN;
-    void *raw =
-        mmap(NULL, len + CHUNK_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) return NULL;
-    uintptr_t start = ((uintptr_t)raw + CHUNK_ALIGN - 1) & ~(uintptr_t)(CHUNK_ALIGN - 1);
-    size_t head = start - (uintptr_t)raw;
-    if (head) munmap(raw, head);
-    if (CHUNK_ALIGN - head) munmap((char *)start + len, CHUNK_ALIGN - head);
-    madvise((void *)start, len, MADV_HUGEPAGE);
-    return (void *)start;
+    return map_2m_aligned((size + CHUNK_ALIGN - 1) / CHUNK_ALIGN * CHUNK_ALIGN, true);
 }
 
 static void big_free(void *p, size_t size)
