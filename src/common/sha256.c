@@ -59,3 +59,11 @@ void rouse_sha256_hex(const uint8_t digest[ROUSE_SHA256_LEN], char hex[ROUSE_SHA
     }
     hex[ROUSE_SHA256_HEX_LEN] = '\0';
 }
+
+bool rouse_sha256_hex_valid(const char *s)
+{
+    if (!s) return false;
+    for (int i = 0; i < ROUSE_SHA256_HEX_LEN; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
+    return s[ROUSE_SHA256_HEX_LEN] == '\0';
+}

@@ -6,6 +6,7 @@
 #ifndef ROUSE_COMMON_SHA256_H
 #define ROUSE_COMMON_SHA256_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,5 +30,9 @@ int rouse_sha256_digest(const void *data, size_t len, uint8_t out[ROUSE_SHA256_L
 
 /* Lower-case hex of a digest into hex[65] (NUL-terminated). */
 void rouse_sha256_hex(const uint8_t digest[ROUSE_SHA256_LEN], char hex[ROUSE_SHA256_HEX_LEN + 1]);
+
+/* True when s is exactly 64 lower-case hex digits (what rouse_sha256_hex
+ * writes). */
+bool rouse_sha256_hex_valid(const char *s);
 
 #endif

@@ -340,13 +340,8 @@ int rouse_model_load_cached_known(const char *onnx_path, const char *sha256_hex,
      * resnet18); a caller that knows the digest skips both when the plan is
      * there. The plan must record that digest, so a stale or foreign file
      * under the name is never taken; any miss takes the full path. */
-    bool hex_ok = sha256_hex && strlen(sha256_hex) == 64;
-    for (int i = 0; hex_ok && i < 64; i++) {
-        char c = sha256_hex[i];
-        hex_ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-    }
     char path[4096];
-    if (hex_ok &&
+    if (rouse_sha256_hex_valid(sha256_hex) &&
         (size_t)snprintf(path, sizeof(path), "%s/%s.plan", cache_dir, sha256_hex) < sizeof(path)) {
         rouse_model *m = NULL;
         rouse_errbuf ignored;

@@ -57,12 +57,7 @@ struct blob_writer {
 int blob_digest_valid(const char *digest)
 {
     if (!digest || strncmp(digest, DIGEST_PREFIX, DIGEST_PREFIX_LEN) != 0) return 0;
-    const char *hex = digest + DIGEST_PREFIX_LEN;
-    for (int i = 0; i < ROUSE_SHA256_HEX_LEN; i++) {
-        char c = hex[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return 0;
-    }
-    return hex[ROUSE_SHA256_HEX_LEN] == '\0';
+    return rouse_sha256_hex_valid(digest + DIGEST_PREFIX_LEN);
 }
 
 /* Deletes every entry of tmp/: uploads that a crash interrupted. */

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/sha256.h"
@@ -54,11 +55,31 @@ static void streamed_million_a(void **state)
     rouse_sha256_fini(&h);
 }
 
+static void hex_valid(void **state)
+{
+    (void)state;
+    const char *ok = "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0";
+    assert_true(rouse_sha256_hex_valid(ok));
+    char buf[80];
+    snprintf(buf, sizeof(buf), "%s0", ok); /* one digit too many */
+    assert_false(rouse_sha256_hex_valid(buf));
+    snprintf(buf, sizeof(buf), "%.63s", ok); /* one too few */
+    assert_false(rouse_sha256_hex_valid(buf));
+    snprintf(buf, sizeof(buf), "%s", ok);
+    buf[10] = 'C'; /* upper case is not what rouse writes */
+    assert_false(rouse_sha256_hex_valid(buf));
+    buf[10] = 'g';
+    assert_false(rouse_sha256_hex_valid(buf));
+    assert_false(rouse_sha256_hex_valid(""));
+    assert_false(rouse_sha256_hex_valid(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(known_vectors),
         cmocka_unit_test(streamed_million_a),
+        cmocka_unit_test(hex_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
