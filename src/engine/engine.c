@@ -36,7 +36,8 @@ struct rouse_model {
     const void *src; /* the ONNX bytes (NULL for a compiled plan) */
     size_t src_len;
     bool from_plan;
-    uint8_t plan_sha256[32]; /* source digest recorded in the plan */
+    bool sha_known;          /* plan_sha256 holds the source digest */
+    uint8_t plan_sha256[32]; /* source digest: recorded in the plan, or computed once */
     onnx_model onnx;
     eng_graph graph;
     rouse_tensor_info *inputs, *outputs;
@@ -228,6 +229,7 @@ int rouse_model_open_plan_memory(const void *buf, size_t len, rouse_model **out,
     m->packed.items = pf.packed;
     m->from_plan = true;
     memcpy(m->plan_sha256, pf.model_sha256, 32);
+    m->sha_known = true;
     if ((rc = fill_info(m, eb)) < 0) {
         rouse_model_destroy(m);
         return rc;
@@ -243,11 +245,23 @@ int rouse_model_open_plan(const char *path, rouse_model **out, rouse_errbuf *eb)
 
 int rouse_model_source_sha256(const rouse_model *m, uint8_t out[32])
 {
-    if (m->from_plan) {
+    if (m->sha_known) {
         memcpy(out, m->plan_sha256, 32);
         return 0;
     }
     return rouse_sha256_digest(m->src, m->src_len, out);
+}
+
+/* rouse_model_source_sha256 that hashes an .onnx once per model: looking
+ * up its plan and compiling it both need the digest. */
+static int source_sha256_once(rouse_model *m, uint8_t out[32])
+{
+    int rc = rouse_model_source_sha256(m, out);
+    if (rc == 0 && !m->sha_known) {
+        memcpy(m->plan_sha256, out, 32);
+        m->sha_known = true;
+    }
+    return rc;
 }
 
 /* Defined with the sessions below. */
@@ -260,7 +274,7 @@ int rouse_model_compile(rouse_model *m, const char *path, rouse_errbuf *eb)
     if (m->from_plan)
         return rouse_err_set(eb, ROUSE_ESTATE, "compile needs a model loaded from ONNX");
     uint8_t sha[32];
-    int rc = rouse_model_source_sha256(m, sha);
+    int rc = source_sha256_once(m, sha);
     if (rc < 0) return rouse_err_set(eb, rc, "cannot hash the model");
 
     /* Prepare once for the declared shapes (a dynamic dim counts as 1) so the
@@ -301,7 +315,7 @@ int rouse_model_load_cached(const char *onnx_path, const char *cache_dir, rouse_
     if (rc < 0) return rc;
     uint8_t sha[32];
     char hex[65], path[4096];
-    if ((rc = rouse_model_source_sha256(src, sha)) < 0) {
+    if ((rc = source_sha256_once(src, sha)) < 0) {
         rouse_model_destroy(src);
         return rouse_err_set(eb, rc, "cannot hash %s", onnx_path);
     }
