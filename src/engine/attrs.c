@@ -17,19 +17,16 @@
 
 #include "engine/graph.h"
 #include "engine/onnx/onnx.h"
+#include "engine/op.h"
 
 /* Attribute values above this are rejected: no real kernel, stride or pad is
  * that large, and the bound keeps shape arithmetic far from int64 overflow. */
 #define ATTR_MAX_DIM ((int64_t)1 << 31)
 
-/* What the helpers below need to name the culprit in a message. */
-struct actx {
-    const struct onnx_node *on;
-    const eng_node *n;
-    rouse_errbuf *eb;
-};
+/* The helpers below take an eng_attr_ctx (engine/op.h): what they need to
+ * name the culprit in a message. */
 
-static int attr_err(const struct actx *c, int rc, const char *attr, const char *what)
+static int attr_err(const eng_attr_ctx *c, int rc, const char *attr, const char *what)
 {
     return rouse_err_set(c->eb, rc, "node '%s' (%s): attribute '%s' %s",
                          c->n->name ? c->n->name : "", eng_op_name(c->n->op), attr, what);
@@ -64,7 +61,7 @@ static const char *type_word(int type)
     }
 }
 
-static int check_type(const struct actx *c, const onnx_attr *a, int want)
+static int check_type(const eng_attr_ctx *c, const onnx_attr *a, int want)
 {
     if (a->type == want) return 0;
     char what[96];
@@ -73,7 +70,7 @@ static int check_type(const struct actx *c, const onnx_attr *a, int want)
 }
 
 /* *out keeps `def` when the attribute is absent. */
-static int get_int(const struct actx *c, const char *name, int64_t def, int64_t *out)
+static int get_int(const eng_attr_ctx *c, const char *name, int64_t def, int64_t *out)
 {
     const onnx_attr *a = find_attr(c->on, name);
     *out = def;
@@ -85,7 +82,7 @@ static int get_int(const struct actx *c, const char *name, int64_t def, int64_t 
 }
 
 /* A 0/1 flag; anything else is a malformed model, not "true". */
-static int get_flag(const struct actx *c, const char *name, int def, int *out)
+static int get_flag(const eng_attr_ctx *c, const char *name, int def, int *out)
 {
     int64_t v;
     int rc = get_int(c, name, def, &v);
@@ -99,7 +96,7 @@ static int get_flag(const struct actx *c, const char *name, int def, int *out)
     return 0;
 }
 
-static int get_float(const struct actx *c, const char *name, float def, float *out)
+static int get_float(const eng_attr_ctx *c, const char *name, float def, float *out)
 {
     const onnx_attr *a = find_attr(c->on, name);
     *out = def;
@@ -112,7 +109,7 @@ static int get_float(const struct actx *c, const char *name, float def, float *o
 }
 
 /* A finite float, for values that feed arithmetic (alpha, epsilon). */
-static int get_finite(const struct actx *c, const char *name, float def, float *out)
+static int get_finite(const eng_attr_ctx *c, const char *name, float def, float *out)
 {
     int rc = get_float(c, name, def, out);
     if (rc < 0) return rc;
@@ -121,7 +118,7 @@ static int get_finite(const struct actx *c, const char *name, float def, float *
 }
 
 /* An INTS attribute with at most `max` values; *count is -1 when absent. */
-static int get_ints(const struct actx *c, const char *name, int max, int *count, int64_t *vals)
+static int get_ints(const eng_attr_ctx *c, const char *name, int max, int *count, int64_t *vals)
 {
     const onnx_attr *a = find_attr(c->on, name);
     *count = -1;
@@ -139,7 +136,7 @@ static int get_ints(const struct actx *c, const char *name, int max, int *count,
     return 0;
 }
 
-static int get_auto_pad(const struct actx *c, int *out)
+static int get_auto_pad(const eng_attr_ctx *c, int *out)
 {
     static const struct {
         const char *s;
@@ -177,7 +174,7 @@ struct window {
 
 /* Settles n_spatial from the first list that gives it and checks that the
  * others agree; `expect_mul` is 2 for pads ([begin..., end...]). */
-static int agree_count(const struct actx *c, const char *name, int count, int expect_mul,
+static int agree_count(const eng_attr_ctx *c, const char *name, int count, int expect_mul,
                        int *n_spatial)
 {
     if (count < 0) return 0;
@@ -208,7 +205,7 @@ static int agree_count(const struct actx *c, const char *name, int count, int ex
     return 0;
 }
 
-static int check_range(const struct actx *c, const char *name, const int64_t *v, int count,
+static int check_range(const eng_attr_ctx *c, const char *name, const int64_t *v, int count,
                        int64_t lo)
 {
     for (int i = 0; i < count; i++) {
@@ -222,7 +219,7 @@ static int check_range(const struct actx *c, const char *name, const int64_t *v,
     return 0;
 }
 
-static int parse_window(const struct actx *c, const struct window *w, bool need_kernel,
+static int parse_window(const eng_attr_ctx *c, const struct window *w, bool need_kernel,
                         bool has_dilations)
 {
     /* Room for more values than any supported window, so that a wrong count
@@ -259,7 +256,7 @@ static int parse_window(const struct actx *c, const struct window *w, bool need_
     return 0;
 }
 
-static int parse_conv(const struct actx *c, eng_conv_attrs *a)
+static int parse_conv(const eng_attr_ctx *c, eng_conv_attrs *a)
 {
     struct window w = {&a->n_spatial, a->kernel, a->stride, a->dilation, a->pad_begin, a->pad_end};
     int rc;
@@ -273,7 +270,7 @@ static int parse_conv(const struct actx *c, eng_conv_attrs *a)
     return get_auto_pad(c, &a->auto_pad);
 }
 
-static int parse_pool(const struct actx *c, eng_pool_attrs *a)
+static int parse_pool(const eng_attr_ctx *c, eng_pool_attrs *a)
 {
     bool max = c->n->op == ENG_OP_MAXPOOL;
     int opset = c->n->opset;
@@ -291,7 +288,7 @@ static int parse_pool(const struct actx *c, eng_pool_attrs *a)
     return 0;
 }
 
-static int parse_gemm(const struct actx *c, eng_gemm_attrs *a)
+static int parse_gemm(const eng_attr_ctx *c, eng_gemm_attrs *a)
 {
     int rc;
     if ((rc = get_flag(c, "transA", 0, &a->trans_a)) < 0) return rc;
@@ -300,7 +297,7 @@ static int parse_gemm(const struct actx *c, eng_gemm_attrs *a)
     return get_finite(c, "beta", 1.0f, &a->beta);
 }
 
-static int parse_clip(const struct actx *c, eng_clip_attrs *a)
+static int parse_clip(const eng_attr_ctx *c, eng_clip_attrs *a)
 {
     a->min = -INFINITY;
     a->max = INFINITY;
@@ -316,7 +313,7 @@ static int parse_clip(const struct actx *c, eng_clip_attrs *a)
     return 0;
 }
 
-static int parse_axis(const struct actx *c, eng_axis_attrs *a)
+static int parse_axis(const eng_attr_ctx *c, eng_axis_attrs *a)
 {
     int opset = c->n->opset;
     a->legacy = false;
@@ -338,7 +335,7 @@ static int parse_axis(const struct actx *c, eng_axis_attrs *a)
     }
 }
 
-static int parse_transpose(const struct actx *c, eng_transpose_attrs *a)
+static int parse_transpose(const eng_attr_ctx *c, eng_transpose_attrs *a)
 {
     int64_t perm[ENG_MAX_RANK];
     int n, rc;
@@ -354,7 +351,7 @@ static int parse_transpose(const struct actx *c, eng_transpose_attrs *a)
     return 0;
 }
 
-static int parse_batchnorm(const struct actx *c, eng_bn_attrs *a)
+static int parse_batchnorm(const eng_attr_ctx *c, eng_bn_attrs *a)
 {
     int opset = c->n->opset;
     int64_t v;
@@ -374,7 +371,7 @@ static int parse_batchnorm(const struct actx *c, eng_bn_attrs *a)
     return 0;
 }
 
-static int parse_dropout(const struct actx *c, eng_dropout_attrs *a)
+static int parse_dropout(const eng_attr_ctx *c, eng_dropout_attrs *a)
 {
     int rc;
     a->ratio = 0.5f;
@@ -386,7 +383,7 @@ static int parse_dropout(const struct actx *c, eng_dropout_attrs *a)
 }
 
 /* Cast's target: the element types the Cast kernel converts between. */
-static int parse_cast(const struct actx *c, eng_cast_attrs *a)
+static int parse_cast(const eng_attr_ctx *c, eng_cast_attrs *a)
 {
     int64_t to;
     int rc;
@@ -425,7 +422,7 @@ static int parse_cast(const struct actx *c, eng_cast_attrs *a)
 
 /* ReduceMean, Unsqueeze and Squeeze. Range and duplicate checks need the
  * input rank and happen in shape inference. */
-static int parse_axes(const struct actx *c, eng_axes_attrs *a)
+static int parse_axes(const eng_attr_ctx *c, eng_axes_attrs *a)
 {
     int opset = c->n->opset, rc;
     a->n_axes = -1;
@@ -458,7 +455,7 @@ static int parse_axes(const struct actx *c, eng_axes_attrs *a)
  * B at an arbitrary dimension of A. Without `axis` the alignment is the
  * trailing one, which numpy broadcasting reproduces; with it, the result can
  * differ, so we refuse rather than compute something else. */
-static int parse_legacy_binary(const struct actx *c)
+static int parse_legacy_binary(const eng_attr_ctx *c)
 {
     if (c->n->opset >= 7) return 0;
     int64_t bcast;
@@ -470,12 +467,109 @@ static int parse_legacy_binary(const struct actx *c)
     return 0;
 }
 
+/* --- the attribute API of the op descriptors (engine/op.h) --------------- */
+
+const onnx_attr *eng_attr_find(const eng_attr_ctx *c, const char *name)
+{
+    return find_attr(c->on, name);
+}
+
+int eng_attr_err(const eng_attr_ctx *c, int rc, const char *name, const char *what)
+{
+    return attr_err(c, rc, name, what);
+}
+
+int eng_attr_int(const eng_attr_ctx *c, const char *name, int64_t def, int64_t *out)
+{
+    return get_int(c, name, def, out);
+}
+
+int eng_attr_flag(const eng_attr_ctx *c, const char *name, int def, int *out)
+{
+    return get_flag(c, name, def, out);
+}
+
+int eng_attr_float(const eng_attr_ctx *c, const char *name, float def, float *out)
+{
+    return get_float(c, name, def, out);
+}
+
+int eng_attr_finite(const eng_attr_ctx *c, const char *name, float def, float *out)
+{
+    return get_finite(c, name, def, out);
+}
+
+int eng_attr_ints(const eng_attr_ctx *c, const char *name, int max, int *count, int64_t *vals)
+{
+    return get_ints(c, name, max, count, vals);
+}
+
+int eng_attr_floats(const eng_attr_ctx *c, const char *name, int max, int *count, float *vals)
+{
+    const onnx_attr *a = find_attr(c->on, name);
+    *count = -1;
+    if (!a) return 0;
+    int rc = check_type(c, a, ONNX_ATTR_FLOATS);
+    if (rc < 0) return rc;
+    if (a->n_floats < 0 || a->n_floats > max || (a->n_floats && !a->floats)) {
+        char what[96];
+        snprintf(what, sizeof(what), "has %d values, at most %d are supported", a->n_floats, max);
+        return attr_err(c, ROUSE_EUNSUPPORTED, name, what);
+    }
+    for (int i = 0; i < a->n_floats; i++) {
+        if (isnan(a->floats[i])) return attr_err(c, ROUSE_EFORMAT, name, "holds NaN");
+        vals[i] = a->floats[i];
+    }
+    *count = a->n_floats;
+    return 0;
+}
+
+int eng_attr_choice(const eng_attr_ctx *c, const char *name, const char *const *choices, int def,
+                    int *out)
+{
+    const onnx_attr *a = find_attr(c->on, name);
+    *out = def;
+    if (!a) return 0;
+    int rc = check_type(c, a, ONNX_ATTR_STRING);
+    if (rc < 0) return rc;
+    const char *s = a->s ? a->s : "";
+    for (int i = 0; choices[i]; i++) {
+        if (strlen(choices[i]) == a->s_len && !memcmp(choices[i], s, a->s_len)) {
+            *out = i;
+            return 0;
+        }
+    }
+    char what[160];
+    snprintf(what, sizeof(what), "has unknown value '%.100s'", s);
+    return attr_err(c, ROUSE_EFORMAT, name, what);
+}
+
+int eng_attr_tensor(const eng_attr_ctx *c, const char *name, const onnx_tensor **out)
+{
+    const onnx_attr *a = find_attr(c->on, name);
+    *out = NULL;
+    if (!a) return 0;
+    int rc = check_type(c, a, ONNX_ATTR_TENSOR);
+    if (rc < 0) return rc;
+    if (!a->t) return attr_err(c, ROUSE_EFORMAT, name, "has no tensor");
+    *out = a->t;
+    return 0;
+}
+
 int eng_attrs_parse(const struct onnx_node *on, eng_node *n, rouse_arena *arena, rouse_errbuf *eb)
 {
     (void)arena; /* every attribute fits in eng_attrs */
-    struct actx c = {on, n, eb};
+    eng_attr_ctx c = {on, n, eb};
     eng_attrs *a = &n->attrs;
     memset(a, 0, sizeof(*a));
+
+    const eng_op_desc *d = eng_op_desc_get(n->op);
+    if (d) {
+        int rc = 0;
+        if (d->parse) rc = d->parse(&c, a);
+        if (rc == 0 && d->check) rc = d->check(n, eb);
+        return rc;
+    }
 
     switch (n->op) {
     case ENG_OP_CONV:

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "engine/op.h"
 #include "engine/ref_dispatch.h"
 
 #define ALIGN 64
@@ -288,6 +289,9 @@ bool eng_graph_input_value_matters(const eng_graph *g, int i)
     for (int k = 0; k < g->n_nodes; k++) {
         const eng_node *n = &g->nodes[k];
         if (n->dead) continue;
+        const eng_op_desc *d = eng_op_desc_get(n->op);
+        for (int j = 0; j < n->n_in && d; j++)
+            if (n->in[j] == v && j < 32 && (d->value_inputs & (1u << j))) return true;
         for (int j = 1; j < n->n_in; j++) {
             if (n->in[j] != v) continue;
             if (n->op == ENG_OP_RESHAPE || n->op == ENG_OP_CLIP || n->op == ENG_OP_DROPOUT ||

@@ -68,6 +68,116 @@ typedef enum eng_op {
      * write (never looked up from a model's op_type). */
     ENG_OP_LAYERNORM, /* (x, scale?, bias?): attrs.norm */
     ENG_OP_GELU,      /* x * 0.5 * (1 + erf(x / sqrt(2))) */
+    /* Ops described by an eng_op_desc in src/engine/ops/ (see engine/op.h),
+     * grouped by family. */
+    /* logic, comparison, math, activations (ops/logic.c, ops/math.c) */
+    ENG_OP_EQUAL,
+    ENG_OP_LESS,
+    ENG_OP_GREATER,
+    ENG_OP_LESS_OR_EQUAL,
+    ENG_OP_GREATER_OR_EQUAL,
+    ENG_OP_AND,
+    ENG_OP_OR,
+    ENG_OP_XOR,
+    ENG_OP_NOT,
+    ENG_OP_BITSHIFT,
+    ENG_OP_ISNAN,
+    ENG_OP_ISINF,
+    ENG_OP_ABS,
+    ENG_OP_NEG,
+    ENG_OP_EXP,
+    ENG_OP_LOG,
+    ENG_OP_SIN,
+    ENG_OP_COS,
+    ENG_OP_TAN,
+    ENG_OP_ASIN,
+    ENG_OP_ACOS,
+    ENG_OP_ATAN,
+    ENG_OP_SINH,
+    ENG_OP_COSH,
+    ENG_OP_ASINH,
+    ENG_OP_ACOSH,
+    ENG_OP_ATANH,
+    ENG_OP_FLOOR,
+    ENG_OP_CEIL,
+    ENG_OP_ROUND,
+    ENG_OP_SIGN,
+    ENG_OP_RECIPROCAL,
+    ENG_OP_MOD,
+    ENG_OP_MIN,
+    ENG_OP_MAX,
+    ENG_OP_MEAN,
+    ENG_OP_SUM,
+    ENG_OP_HARD_SIGMOID,
+    ENG_OP_HARD_SWISH,
+    ENG_OP_ELU,
+    ENG_OP_SELU,
+    ENG_OP_CELU,
+    ENG_OP_PRELU,
+    ENG_OP_SOFTPLUS,
+    ENG_OP_SOFTSIGN,
+    ENG_OP_THRESHOLDED_RELU,
+    ENG_OP_SHRINK,
+    ENG_OP_MISH,
+    ENG_OP_LOG_SOFTMAX,
+    ENG_OP_HARDMAX,
+    ENG_OP_CAST_LIKE,
+    /* reductions, index selection, normalizations, Einsum (ops/reduce.c, ops/norm.c) */
+    ENG_OP_REDUCE_SUM,
+    ENG_OP_REDUCE_MAX,
+    ENG_OP_REDUCE_MIN,
+    ENG_OP_REDUCE_PROD,
+    ENG_OP_REDUCE_L1,
+    ENG_OP_REDUCE_L2,
+    ENG_OP_REDUCE_LOG_SUM,
+    ENG_OP_REDUCE_LOG_SUM_EXP,
+    ENG_OP_REDUCE_SUM_SQUARE,
+    ENG_OP_ARGMAX,
+    ENG_OP_ARGMIN,
+    ENG_OP_TOPK,
+    ENG_OP_CUMSUM,
+    ENG_OP_LAYER_NORMALIZATION, /* the ONNX op (opset 17); LAYERNORM is the fused form */
+    ENG_OP_INSTANCE_NORMALIZATION,
+    ENG_OP_LP_NORMALIZATION,
+    ENG_OP_MEAN_VARIANCE_NORMALIZATION,
+    ENG_OP_EINSUM,
+    /* shapes and data movement (ops/shape.c, ops/index.c) */
+    ENG_OP_SHAPE,
+    ENG_OP_SIZE,
+    ENG_OP_SLICE,
+    ENG_OP_SPLIT,
+    ENG_OP_TILE,
+    ENG_OP_EXPAND,
+    ENG_OP_CONSTANT_OF_SHAPE,
+    ENG_OP_RANGE,
+    ENG_OP_GATHER_ELEMENTS,
+    ENG_OP_GATHER_ND,
+    ENG_OP_SCATTER_ELEMENTS,
+    ENG_OP_SCATTER_ND,
+    ENG_OP_ONE_HOT,
+    ENG_OP_NONZERO,
+    ENG_OP_TRILU,
+    ENG_OP_DEPTH_TO_SPACE,
+    ENG_OP_SPACE_TO_DEPTH,
+    ENG_OP_PAD,
+    ENG_OP_COMPRESS,
+    ENG_OP_EYE_LIKE,
+    ENG_OP_REVERSE_SEQUENCE,
+    /* spatial: resampling, transposed convolution, more pools (ops/spatial.c) */
+    ENG_OP_RESIZE,
+    ENG_OP_UPSAMPLE,
+    ENG_OP_CONV_TRANSPOSE,
+    ENG_OP_GLOBAL_MAXPOOL,
+    ENG_OP_LPPOOL,
+    ENG_OP_GLOBAL_LPPOOL,
+    /* quantization (ops/quant.c) */
+    ENG_OP_QUANTIZE_LINEAR,
+    ENG_OP_DEQUANTIZE_LINEAR,
+    ENG_OP_DYNAMIC_QUANTIZE_LINEAR,
+    ENG_OP_QLINEAR_CONV,
+    ENG_OP_QLINEAR_MATMUL,
+    ENG_OP_MATMUL_INTEGER,
+    ENG_OP_CONV_INTEGER,
     ENG_OP_COUNT
 } eng_op;
 
@@ -177,6 +287,8 @@ typedef struct eng_dropout_attrs {
     float ratio; /* opset < 12 attribute; from input 1 otherwise */
 } eng_dropout_attrs;
 
+#include "engine/op_attrs.h"
+
 typedef union eng_attrs {
     eng_conv_attrs conv;
     eng_pool_attrs pool;
@@ -191,6 +303,18 @@ typedef union eng_attrs {
     eng_axes_attrs axes;
     eng_cast_attrs cast;
     eng_norm_attrs norm;
+    /* Attribute records of the ops in src/engine/ops/, one block per family
+     * (their structs are declared in engine/op_attrs.h). */
+    /* logic, math, activations */
+    eng_act_attrs act;
+    /* reductions, normalizations */
+    eng_reduce_attrs reduce;
+    /* shapes and data movement */
+    eng_shape_attrs shape;
+    /* spatial */
+    eng_spatial_attrs spatial;
+    /* quantization */
+    eng_quant_attrs quant;
 } eng_attrs;
 
 /* An operation fused after a Conv or Gemm (oneDNN post-op). Applied in order

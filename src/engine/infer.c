@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "engine/graph.h"
+#include "engine/op.h"
 
 #define DT(x) (1u << ENG_DT_##x)
 #define DT_FLOATS (DT(FLOAT) | DT(DOUBLE))
@@ -85,19 +86,12 @@ static const struct op_info op_infos[ENG_OP_COUNT] = {
     [ENG_OP_GELU] = {1, 1, 1, {"X"}, DT(FLOAT)},
 };
 
-struct ictx {
-    const eng_node *n;
-    const eng_tensor *const *in;
-    eng_tensor *out;
-    eng_attrs *res;
-    rouse_errbuf *eb;
-    char names[2][32]; /* scratch for in_name() of variadic inputs */
-    int next_name;
-};
+/* Helpers take the eng_infer_ctx of engine/op.h; its `names` are scratch
+ * for in_name() of variadic inputs. */
 
-static int fail(struct ictx *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(eng_infer_ctx *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static int fail(struct ictx *c, int rc, const char *fmt, ...)
+static int fail(eng_infer_ctx *c, int rc, const char *fmt, ...)
 {
     char msg[400];
     va_list ap;
@@ -110,27 +104,32 @@ static int fail(struct ictx *c, int rc, const char *fmt, ...)
 
 /* The ONNX name of input i ("X", "W"...); for Concat "inputs[i]". Two
  * scratch slots let one message name two inputs. */
-static const char *in_name(struct ictx *c, int i)
+static const char *in_name(eng_infer_ctx *c, int i)
 {
-    const struct op_info *oi = &op_infos[c->n->op];
-    if (i < MAX_IN_NAMES && oi->in_names[i]) return oi->in_names[i];
+    const eng_op_desc *d = eng_op_desc_get(c->n->op);
+    if (d) {
+        if (i < ENG_OP_MAX_IN_NAMES && d->in_names[i]) return d->in_names[i];
+    } else {
+        const struct op_info *oi = &op_infos[c->n->op];
+        if (i < MAX_IN_NAMES && oi->in_names[i]) return oi->in_names[i];
+    }
     char *buf = c->names[c->next_name];
     c->next_name ^= 1;
     snprintf(buf, sizeof(c->names[0]), "inputs[%d]", i);
     return buf;
 }
 
-static const eng_tensor *input(const struct ictx *c, int i)
+static const eng_tensor *input(const eng_infer_ctx *c, int i)
 {
     return i < c->n->n_in ? c->in[i] : NULL;
 }
 
-static bool want_out(const struct ictx *c, int i)
+static bool want_out(const eng_infer_ctx *c, int i)
 {
     return i < c->n->n_out && c->n->out && c->n->out[i] >= 0;
 }
 
-static void set_out(struct ictx *c, int i, int dtype, int rank, const int64_t *shape)
+static void set_out(eng_infer_ctx *c, int i, int dtype, int rank, const int64_t *shape)
 {
     if (!want_out(c, i)) return;
     eng_tensor *o = &c->out[i];
@@ -151,7 +150,7 @@ static const char *shp(struct shapebuf *b, int slot, int rank, const int64_t *sh
 }
 
 /* Normalizes an axis in [-r, r-1] (or [-r, r] when `inclusive`). */
-static int norm_axis(struct ictx *c, int64_t axis, int rank, bool inclusive, int64_t *out)
+static int norm_axis(eng_infer_ctx *c, int64_t axis, int rank, bool inclusive, int64_t *out)
 {
     int64_t hi = inclusive ? rank : rank - 1;
     if (axis < -(int64_t)rank || axis > hi)
@@ -161,7 +160,7 @@ static int norm_axis(struct ictx *c, int64_t axis, int rank, bool inclusive, int
     return 0;
 }
 
-static int check_dtype(struct ictx *c, int i)
+static int check_dtype(eng_infer_ctx *c, int i)
 {
     int dt = c->in[i]->dtype;
     if (dt > 0 && dt < 32 && (op_infos[c->n->op].dtypes & (1u << dt))) return 0;
@@ -170,7 +169,7 @@ static int check_dtype(struct ictx *c, int i)
 }
 
 /* Inputs that share the type variable T of input 0 must have its type. */
-static int same_dtype(struct ictx *c, int i, int j)
+static int same_dtype(eng_infer_ctx *c, int i, int j)
 {
     if (c->in[i]->dtype == c->in[j]->dtype) return 0;
     const char *a = in_name(c, i);
@@ -181,17 +180,24 @@ static int same_dtype(struct ictx *c, int i, int j)
 
 /* Input and output counts, required inputs present, and input shapes that
  * are concrete and sized. */
-static int arity(struct ictx *c)
+static int arity(eng_infer_ctx *c)
 {
     const eng_node *n = c->n;
     const struct op_info *oi = &op_infos[n->op];
     int max_in = oi->max_in, max_out = oi->max_out;
+    int min_in = oi->min_in;
+    const eng_op_desc *d = eng_op_desc_get(n->op);
+    if (d) {
+        min_in = d->min_in;
+        max_in = d->max_in;
+        max_out = d->max_out;
+        if (d->counts) d->counts(n, &min_in, &max_in, &max_out);
+    }
 
     if (n->op == ENG_OP_CLIP && n->opset < 11) max_in = 1;
     if (n->op == ENG_OP_MAXPOOL && n->opset < 8) max_out = 1;
     if (n->op == ENG_OP_DROPOUT && n->opset < 12) max_in = 1;
     if ((n->op == ENG_OP_UNSQUEEZE || n->op == ENG_OP_SQUEEZE) && n->opset < 13) max_in = 1;
-    int min_in = oi->min_in;
     if (n->op == ENG_OP_UNSQUEEZE && n->opset >= 13) min_in = 2;
 
     if (n->n_in < min_in || (max_in >= 0 && n->n_in > max_in)) {
@@ -208,7 +214,7 @@ static int arity(struct ictx *c)
     }
     if (!want_out(c, 0)) return fail(c, ROUSE_EFORMAT, "output 0 is required");
 
-    int required = n->op == ENG_OP_CONCAT ? n->n_in : min_in;
+    int required = n->op == ENG_OP_CONCAT || (d && max_in < 0) ? n->n_in : min_in;
     for (int i = 0; i < n->n_in; i++) {
         const eng_tensor *t = c->in[i];
         if (!t) {
@@ -217,8 +223,8 @@ static int arity(struct ictx *c)
             continue;
         }
         bool ok = t->rank >= 0 && t->rank <= ENG_MAX_RANK;
-        for (int d = 0; ok && d < t->rank; d++)
-            ok = t->shape[d] >= 0;
+        for (int k = 0; ok && k < t->rank; k++)
+            ok = t->shape[k] >= 0;
         if (!ok || eng_tensor_numel(t) < 0) {
             if (t->rank > ENG_MAX_RANK)
                 return fail(c, ROUSE_EUNSUPPORTED,
@@ -245,7 +251,7 @@ struct window {
  * Kernel, stride, dilation and pads are <= 2^31 (attribute parsing bounds
  * them, weights cannot be that large in a dense tensor), so only the input
  * size needs overflow care. */
-static int window_out(struct ictx *c, int dim, int64_t size, const struct window *w, int64_t *out)
+static int window_out(eng_infer_ctx *c, int dim, int64_t size, const struct window *w, int64_t *out)
 {
     int64_t ext = (w->kernel - 1) * w->dilation + 1; /* dilated kernel extent */
     int64_t s = w->stride;
@@ -284,7 +290,7 @@ static int window_out(struct ictx *c, int dim, int64_t size, const struct window
     return 0;
 }
 
-static int infer_conv(struct ictx *c)
+static int infer_conv(eng_infer_ctx *c)
 {
     const eng_tensor *x = c->in[0], *w = c->in[1], *b = input(c, 2);
     eng_conv_attrs *a = &c->res->conv;
@@ -360,7 +366,7 @@ static int infer_conv(struct ictx *c)
     return 0;
 }
 
-static int infer_pool(struct ictx *c)
+static int infer_pool(eng_infer_ctx *c)
 {
     const eng_tensor *x = c->in[0];
     eng_pool_attrs *a = &c->res->pool;
@@ -392,7 +398,7 @@ static int infer_pool(struct ictx *c)
     return 0;
 }
 
-static int infer_global_pool(struct ictx *c)
+static int infer_global_pool(eng_infer_ctx *c)
 {
     const eng_tensor *x = c->in[0];
     struct shapebuf sb;
@@ -429,7 +435,7 @@ static bool broadcast(int ra, const int64_t *a, int rb, const int64_t *b, int *r
     return true;
 }
 
-static int infer_gemm(struct ictx *c)
+static int infer_gemm(eng_infer_ctx *c)
 {
     const eng_tensor *A = c->in[0], *B = c->in[1], *C = input(c, 2);
     const eng_gemm_attrs *g = &c->res->gemm;
@@ -467,7 +473,7 @@ static int infer_gemm(struct ictx *c)
     return 0;
 }
 
-static int infer_matmul(struct ictx *c)
+static int infer_matmul(eng_infer_ctx *c)
 {
     const eng_tensor *A = c->in[0], *B = c->in[1];
     struct shapebuf sb;
@@ -498,7 +504,7 @@ static int infer_matmul(struct ictx *c)
     return 0;
 }
 
-static int infer_binary(struct ictx *c)
+static int infer_binary(eng_infer_ctx *c)
 {
     const eng_tensor *A = c->in[0], *B = c->in[1];
     struct shapebuf sb;
@@ -573,7 +579,7 @@ static bool read_scalar(const eng_tensor *t, double *v)
     }
 }
 
-static int infer_clip(struct ictx *c)
+static int infer_clip(eng_infer_ctx *c)
 {
     const eng_tensor *x = c->in[0];
     eng_clip_attrs *a = &c->res->clip;
@@ -606,7 +612,7 @@ static int infer_clip(struct ictx *c)
     return 0;
 }
 
-static int infer_same(struct ictx *c)
+static int infer_same(eng_infer_ctx *c)
 {
     const eng_tensor *x = c->in[0];
     int rc;
@@ -615,7 +621,7 @@ static int infer_same(struct ictx *c)
     return 0;
 }
 
-static int infer_softmax(struct ictx *c)
+static int infer_softmax(eng_infer_ctx *c)
 {
     const eng_tensor *x = c->in[0];
     int rc;
@@ -627,7 +633,7 @@ static int infer_softmax(struct ictx *c)
 
 /* LayerNorm: scale and bias hold one value, or one per element of the
  * last dim (they broadcast along it). */
-static int infer_layernorm(struct ictx *c)
+static int infer_layernorm(eng_infer_ctx *c)
 {
     const eng_tensor *x = c->in[0];
     struct shapebuf sb;
@@ -649,7 +655,7 @@ static int infer_layernorm(struct ictx *c)
     return 0;
 }
 
-static int infer_dropout(struct ictx *c)
+static int infer_dropout(eng_infer_ctx *c)
 {
     const eng_tensor *x = c->in[0], *ratio = input(c, 1), *mode = input(c, 2);
     struct shapebuf sb;
@@ -684,7 +690,7 @@ static int infer_dropout(struct ictx *c)
     return 0;
 }
 
-static int infer_flatten(struct ictx *c)
+static int infer_flatten(eng_infer_ctx *c)
 {
     const eng_tensor *x = c->in[0];
     int64_t axis = 0;
@@ -701,7 +707,7 @@ static int infer_flatten(struct ictx *c)
     return 0;
 }
 
-static int infer_reshape(struct ictx *c)
+static int infer_reshape(eng_infer_ctx *c)
 {
     const eng_tensor *x = c->in[0], *s = c->in[1];
     bool allowzero = c->n->opset >= 14 && c->res->reshape.allowzero;
@@ -769,7 +775,7 @@ static int infer_reshape(struct ictx *c)
     return 0;
 }
 
-static int infer_transpose(struct ictx *c)
+static int infer_transpose(eng_infer_ctx *c)
 {
     const eng_tensor *x = c->in[0];
     eng_transpose_attrs *a = &c->res->transpose;
@@ -797,7 +803,7 @@ static int infer_transpose(struct ictx *c)
     return 0;
 }
 
-static int infer_concat(struct ictx *c)
+static int infer_concat(eng_infer_ctx *c)
 {
     const eng_tensor *x = c->in[0];
     struct shapebuf sb;
@@ -828,7 +834,7 @@ static int infer_concat(struct ictx *c)
     return 0;
 }
 
-static int infer_batchnorm(struct ictx *c)
+static int infer_batchnorm(eng_infer_ctx *c)
 {
     const eng_tensor *x = c->in[0];
     struct shapebuf sb;
@@ -856,7 +862,7 @@ static int infer_batchnorm(struct ictx *c)
 /* Transformer building blocks: Cast, Gather, Pow, ReduceMean, Unsqueeze,
  * Squeeze, Where. */
 
-static int infer_cast(struct ictx *c)
+static int infer_cast(eng_infer_ctx *c)
 {
     const eng_tensor *x = c->in[0];
     int rc;
@@ -865,7 +871,7 @@ static int infer_cast(struct ictx *c)
     return 0;
 }
 
-static int infer_gather(struct ictx *c)
+static int infer_gather(eng_infer_ctx *c)
 {
     const eng_tensor *x = c->in[0], *idx = c->in[1];
     struct shapebuf sb;
@@ -903,7 +909,7 @@ static int infer_gather(struct ictx *c)
     return 0;
 }
 
-static int infer_pow(struct ictx *c)
+static int infer_pow(eng_infer_ctx *c)
 {
     const eng_tensor *A = c->in[0], *B = c->in[1];
     struct shapebuf sb;
@@ -931,7 +937,7 @@ static int cmp_i64(const void *a, const void *b)
 }
 
 /* Normalizes n axes in place against `rank`, rejects duplicates, sorts. */
-static int norm_axes(struct ictx *c, const char *what, int64_t *axes, int n, int rank)
+static int norm_axes(eng_infer_ctx *c, const char *what, int64_t *axes, int n, int rank)
 {
     for (int i = 0; i < n; i++) {
         if (axes[i] < -(int64_t)rank || axes[i] >= rank)
@@ -947,7 +953,7 @@ static int norm_axes(struct ictx *c, const char *what, int64_t *axes, int n, int
     return 0;
 }
 
-static int infer_reduce_mean(struct ictx *c)
+static int infer_reduce_mean(eng_infer_ctx *c)
 {
     const eng_tensor *x = c->in[0];
     eng_axes_attrs *a = &c->res->axes;
@@ -978,7 +984,7 @@ static int infer_reduce_mean(struct ictx *c)
 
 /* Unsqueeze/Squeeze axes: the attribute before opset 13, input 1 since
  * (which must be known while preparing, like Reshape's shape). */
-static int axes_from_input(struct ictx *c)
+static int axes_from_input(eng_infer_ctx *c)
 {
     const eng_tensor *t = input(c, 1);
     eng_axes_attrs *a = &c->res->axes;
@@ -1001,7 +1007,7 @@ static int axes_from_input(struct ictx *c)
     return 0;
 }
 
-static int infer_unsqueeze(struct ictx *c)
+static int infer_unsqueeze(eng_infer_ctx *c)
 {
     const eng_tensor *x = c->in[0];
     eng_axes_attrs *a = &c->res->axes;
@@ -1027,7 +1033,7 @@ static int infer_unsqueeze(struct ictx *c)
     return 0;
 }
 
-static int infer_squeeze(struct ictx *c)
+static int infer_squeeze(eng_infer_ctx *c)
 {
     const eng_tensor *x = c->in[0];
     eng_axes_attrs *a = &c->res->axes;
@@ -1058,7 +1064,7 @@ static int infer_squeeze(struct ictx *c)
     return 0;
 }
 
-static int infer_where(struct ictx *c)
+static int infer_where(eng_infer_ctx *c)
 {
     const eng_tensor *cond = c->in[0], *X = c->in[1], *Y = c->in[2];
     struct shapebuf sb;
@@ -1081,10 +1087,12 @@ static int infer_where(struct ictx *c)
     return 0;
 }
 
+static int infer_legacy(eng_infer_ctx *c);
+
 int eng_infer_node(const eng_node *n, const eng_tensor *const *in, eng_tensor *out,
                    eng_attrs *resolved, rouse_errbuf *eb)
 {
-    struct ictx c = {.n = n, .in = in, .out = out, .res = resolved, .eb = eb};
+    eng_infer_ctx c = {.n = n, .in = in, .out = out, .res = resolved, .eb = eb};
     int rc;
 
     if ((int)n->op < 0 || n->op >= ENG_OP_COUNT)
@@ -1095,90 +1103,12 @@ int eng_infer_node(const eng_node *n, const eng_tensor *const *in, eng_tensor *o
     *resolved = n->attrs;
     if ((rc = arity(&c)) < 0) return rc;
 
-    switch (n->op) {
-    case ENG_OP_CONV:
-        rc = infer_conv(&c);
-        break;
-    case ENG_OP_GEMM:
-        rc = infer_gemm(&c);
-        break;
-    case ENG_OP_MATMUL:
-        rc = infer_matmul(&c);
-        break;
-    case ENG_OP_RELU:
-    case ENG_OP_LEAKY_RELU:
-    case ENG_OP_SIGMOID:
-    case ENG_OP_TANH:
-    case ENG_OP_IDENTITY:
-    case ENG_OP_ERF:
-    case ENG_OP_SQRT:
-    case ENG_OP_GELU:
-        rc = infer_same(&c);
-        break;
-    case ENG_OP_LAYERNORM:
-        rc = infer_layernorm(&c);
-        break;
-    case ENG_OP_CAST:
-        rc = infer_cast(&c);
-        break;
-    case ENG_OP_GATHER:
-        rc = infer_gather(&c);
-        break;
-    case ENG_OP_POW:
-        rc = infer_pow(&c);
-        break;
-    case ENG_OP_REDUCE_MEAN:
-        rc = infer_reduce_mean(&c);
-        break;
-    case ENG_OP_UNSQUEEZE:
-        rc = infer_unsqueeze(&c);
-        break;
-    case ENG_OP_SQUEEZE:
-        rc = infer_squeeze(&c);
-        break;
-    case ENG_OP_WHERE:
-        rc = infer_where(&c);
-        break;
-    case ENG_OP_CLIP:
-        rc = infer_clip(&c);
-        break;
-    case ENG_OP_ADD:
-    case ENG_OP_SUB:
-    case ENG_OP_MUL:
-    case ENG_OP_DIV:
-        rc = infer_binary(&c);
-        break;
-    case ENG_OP_MAXPOOL:
-    case ENG_OP_AVGPOOL:
-        rc = infer_pool(&c);
-        break;
-    case ENG_OP_GLOBAL_AVGPOOL:
-        rc = infer_global_pool(&c);
-        break;
-    case ENG_OP_FLATTEN:
-        rc = infer_flatten(&c);
-        break;
-    case ENG_OP_RESHAPE:
-        rc = infer_reshape(&c);
-        break;
-    case ENG_OP_TRANSPOSE:
-        rc = infer_transpose(&c);
-        break;
-    case ENG_OP_CONCAT:
-        rc = infer_concat(&c);
-        break;
-    case ENG_OP_BATCHNORM:
-        rc = infer_batchnorm(&c);
-        break;
-    case ENG_OP_SOFTMAX:
-        rc = infer_softmax(&c);
-        break;
-    case ENG_OP_DROPOUT:
-        rc = infer_dropout(&c);
-        break;
-    default:
-        rc = fail(&c, ROUSE_EINTERNAL, "no shape inference for this operator");
-        break;
+    const eng_op_desc *d = eng_op_desc_get(n->op);
+    if (d) {
+        if (d->dtypes && in[0] && (rc = eng_infer_check_dtype(&c, 0, d->dtypes)) < 0) return rc;
+        rc = d->infer ? d->infer(&c) : fail(&c, ROUSE_EINTERNAL, "no shape inference");
+    } else {
+        rc = infer_legacy(&c);
     }
     if (rc < 0) return rc;
 
@@ -1192,4 +1122,190 @@ int eng_infer_node(const eng_node *n, const eng_tensor *const *in, eng_tensor *o
         }
     }
     return 0;
+}
+
+/* The ops not yet described by an eng_op_desc. */
+static int infer_legacy(eng_infer_ctx *c)
+{
+    int rc;
+    switch (c->n->op) {
+    case ENG_OP_CONV:
+        rc = infer_conv(c);
+        break;
+    case ENG_OP_GEMM:
+        rc = infer_gemm(c);
+        break;
+    case ENG_OP_MATMUL:
+        rc = infer_matmul(c);
+        break;
+    case ENG_OP_RELU:
+    case ENG_OP_LEAKY_RELU:
+    case ENG_OP_SIGMOID:
+    case ENG_OP_TANH:
+    case ENG_OP_IDENTITY:
+    case ENG_OP_ERF:
+    case ENG_OP_SQRT:
+    case ENG_OP_GELU:
+        rc = infer_same(c);
+        break;
+    case ENG_OP_LAYERNORM:
+        rc = infer_layernorm(c);
+        break;
+    case ENG_OP_CAST:
+        rc = infer_cast(c);
+        break;
+    case ENG_OP_GATHER:
+        rc = infer_gather(c);
+        break;
+    case ENG_OP_POW:
+        rc = infer_pow(c);
+        break;
+    case ENG_OP_REDUCE_MEAN:
+        rc = infer_reduce_mean(c);
+        break;
+    case ENG_OP_UNSQUEEZE:
+        rc = infer_unsqueeze(c);
+        break;
+    case ENG_OP_SQUEEZE:
+        rc = infer_squeeze(c);
+        break;
+    case ENG_OP_WHERE:
+        rc = infer_where(c);
+        break;
+    case ENG_OP_CLIP:
+        rc = infer_clip(c);
+        break;
+    case ENG_OP_ADD:
+    case ENG_OP_SUB:
+    case ENG_OP_MUL:
+    case ENG_OP_DIV:
+        rc = infer_binary(c);
+        break;
+    case ENG_OP_MAXPOOL:
+    case ENG_OP_AVGPOOL:
+        rc = infer_pool(c);
+        break;
+    case ENG_OP_GLOBAL_AVGPOOL:
+        rc = infer_global_pool(c);
+        break;
+    case ENG_OP_FLATTEN:
+        rc = infer_flatten(c);
+        break;
+    case ENG_OP_RESHAPE:
+        rc = infer_reshape(c);
+        break;
+    case ENG_OP_TRANSPOSE:
+        rc = infer_transpose(c);
+        break;
+    case ENG_OP_CONCAT:
+        rc = infer_concat(c);
+        break;
+    case ENG_OP_BATCHNORM:
+        rc = infer_batchnorm(c);
+        break;
+    case ENG_OP_SOFTMAX:
+        rc = infer_softmax(c);
+        break;
+    case ENG_OP_DROPOUT:
+        rc = infer_dropout(c);
+        break;
+    default:
+        rc = fail(c, ROUSE_EINTERNAL, "no shape inference for this operator");
+        break;
+    }
+    return rc;
+}
+
+/* --- the inference API of the op descriptors (engine/op.h) ---------------- */
+
+int eng_infer_fail(eng_infer_ctx *c, int rc, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return fail(c, rc, "%s", msg);
+}
+
+const char *eng_infer_in_name(eng_infer_ctx *c, int i)
+{
+    return in_name(c, i);
+}
+
+const eng_tensor *eng_infer_input(const eng_infer_ctx *c, int i)
+{
+    return input(c, i);
+}
+
+bool eng_infer_want_out(const eng_infer_ctx *c, int i)
+{
+    return want_out(c, i);
+}
+
+void eng_infer_set_out(eng_infer_ctx *c, int i, int dtype, int rank, const int64_t *shape)
+{
+    set_out(c, i, dtype, rank, shape);
+}
+
+int eng_infer_norm_axis(eng_infer_ctx *c, int64_t axis, int rank, bool inclusive, int64_t *out)
+{
+    return norm_axis(c, axis, rank, inclusive, out);
+}
+
+int eng_infer_same_dtype(eng_infer_ctx *c, int i, int j)
+{
+    return same_dtype(c, i, j);
+}
+
+int eng_infer_check_dtype(eng_infer_ctx *c, int i, unsigned mask)
+{
+    int dt = c->in[i]->dtype;
+    if (dt > 0 && dt < 32 && (mask & (1u << dt))) return 0;
+    return fail(c, ROUSE_EUNSUPPORTED, "element type %s of input '%s' is not supported",
+                eng_dtype_name(dt), in_name(c, i));
+}
+
+int eng_infer_read_ints(eng_infer_ctx *c, int i, int max, int *count, int64_t *vals)
+{
+    const eng_tensor *t = input(c, i);
+    *count = 0;
+    if (!t) return fail(c, ROUSE_EFORMAT, "input '%s' is required", in_name(c, i));
+    if (t->dtype != ENG_DT_INT64 && t->dtype != ENG_DT_INT32)
+        return fail(c, ROUSE_EFORMAT, "input '%s' must be int32 or int64, got %s", in_name(c, i),
+                    eng_dtype_name(t->dtype));
+    if (!t->data)
+        return fail(c, ROUSE_EUNSUPPORTED,
+                    "input '%s' must be known when the model is prepared (a constant, a graph "
+                    "input, or computed from shapes)",
+                    in_name(c, i));
+    int64_t n = eng_tensor_numel(t);
+    if (n < 0 || n > max)
+        return fail(c, ROUSE_EFORMAT, "input '%s' has %lld values, at most %d are supported",
+                    in_name(c, i), (long long)n, max);
+    for (int64_t k = 0; k < n; k++) {
+        if (t->dtype == ENG_DT_INT64) {
+            int64_t v;
+            memcpy(&v, (const char *)t->data + 8 * k, 8);
+            vals[k] = v;
+        } else {
+            int32_t v;
+            memcpy(&v, (const char *)t->data + 4 * k, 4);
+            vals[k] = v;
+        }
+    }
+    *count = (int)n;
+    return 0;
+}
+
+bool eng_infer_read_scalar(const eng_infer_ctx *c, int i, double *v)
+{
+    const eng_tensor *t = input(c, i);
+    if (!t || eng_tensor_numel(t) != 1) return false;
+    return read_scalar(t, v);
+}
+
+bool eng_broadcast_shapes(int ra, const int64_t *a, int rb, const int64_t *b, int *r, int64_t *y)
+{
+    return broadcast(ra, a, rb, b, r, y);
 }

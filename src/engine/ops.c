@@ -8,10 +8,12 @@
  * the node, so that a user sees at load time which part of the model is out
  * of reach.
  */
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 
 #include "engine/graph.h"
+#include "engine/op.h"
 
 /* The default-domain opsets the engine was written against. */
 #define OPS_MIN_OPSET 1
@@ -68,10 +70,35 @@ static const struct op_row op_table[ENG_OP_COUNT] = {
     [ENG_OP_GELU] = {"Gelu", 1, true},
 };
 
+/* The families of described ops (engine/op.h), each NULL-terminated. */
+static const eng_op_desc *const *const families[] = {
+    eng_ops_logic, eng_ops_math,  eng_ops_reduce,  eng_ops_norm,
+    eng_ops_shape, eng_ops_index, eng_ops_spatial, eng_ops_quant,
+};
+
+static const eng_op_desc *descs[ENG_OP_COUNT];
+static pthread_once_t descs_once = PTHREAD_ONCE_INIT;
+
+static void descs_init(void)
+{
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++)
+        for (const eng_op_desc *const *d = families[f]; *d; d++)
+            if ((int)(*d)->op >= 0 && (*d)->op < ENG_OP_COUNT) descs[(*d)->op] = *d;
+}
+
+const eng_op_desc *eng_op_desc_get(eng_op op)
+{
+    if ((int)op < 0 || op >= ENG_OP_COUNT) return NULL;
+    pthread_once(&descs_once, descs_init);
+    return descs[op];
+}
+
 const char *eng_op_name(eng_op op)
 {
     if ((int)op < 0 || op >= ENG_OP_COUNT) return "Unknown";
-    return op_table[op].name;
+    const eng_op_desc *d = eng_op_desc_get(op);
+    if (d) return d->name;
+    return op_table[op].name ? op_table[op].name : "Unknown";
 }
 
 static bool is_default_domain(const char *domain)
@@ -91,8 +118,16 @@ int eng_op_lookup(const char *op_type, const char *domain, int64_t opset, const 
                              (long long)opset, node);
     if (opset >= OPS_MIN_OPSET && opset <= OPS_MAX_OPSET) {
         for (int i = 0; i < ENG_OP_COUNT; i++) {
-            if (op_table[i].internal || strcmp(op_table[i].name, name) != 0) continue;
+            if (!op_table[i].name || op_table[i].internal || strcmp(op_table[i].name, name) != 0)
+                continue;
             if (opset < op_table[i].since) break;
+            *op = (eng_op)i;
+            return 0;
+        }
+        for (int i = 0; i < ENG_OP_COUNT; i++) {
+            const eng_op_desc *d = eng_op_desc_get((eng_op)i);
+            if (!d || d->internal || strcmp(d->name, name) != 0) continue;
+            if (opset < d->since) break;
             *op = (eng_op)i;
             return 0;
         }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/crc32c.h"
+#include "engine/op.h"
 #include "engine/plan_format.h"
 
 typedef struct cursor {
@@ -150,6 +151,8 @@ static int read_values(cursor *c, eng_graph *g, const uint8_t *data, uint64_t da
 static bool attrs_valid(const eng_node *n)
 {
     const eng_attrs *a = &n->attrs;
+    const eng_op_desc *d = eng_op_desc_get(n->op);
+    if (d) return !d->check || d->check(n, NULL) == 0;
     switch (n->op) {
     case ENG_OP_CONV:
         if (a->conv.n_spatial < 0 || a->conv.n_spatial > ENG_MAX_SPATIAL || a->conv.group < 1 ||

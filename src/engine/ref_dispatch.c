@@ -1,8 +1,11 @@
 /* Node -> reference kernel dispatch. */
 #include "engine/ref_dispatch.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "engine/op.h"
 #include "engine/ref/ref.h"
 
 static int run_kernel(const eng_node *n, const eng_attrs *a, const eng_tensor *const *in,
@@ -79,8 +82,7 @@ static int run_kernel(const eng_node *n, const eng_attrs *a, const eng_tensor *c
         }
         return rc;
     }
-    case ENG_OP_CONSTANT:
-    case ENG_OP_COUNT:
+    default: /* Constant is folded at load; described ops run through their descriptor */
         break;
     }
     return ROUSE_EUNSUPPORTED;
@@ -95,8 +97,18 @@ int eng_ref_run_node(const eng_node *n, const eng_attrs *resolved, const eng_ten
                              "node '%s' (Dropout): training mode with ratio %g is random and "
                              "not supported for inference",
                              n->name, (double)resolved->dropout.ratio);
+    const eng_op_desc *d = eng_op_desc_get(n->op);
     int64_t bad = 0;
-    int rc = run_kernel(n, resolved, in, out, &bad);
+    int rc;
+    if (d) {
+        if (!d->run)
+            return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "node '%s' (%s): no reference kernel",
+                                 n->name, d->name);
+        rc = d->run(n, resolved, in, out, eb);
+        if (rc < 0) return rc;
+        goto postops;
+    }
+    rc = run_kernel(n, resolved, in, out, &bad);
     if (rc == ROUSE_ERANGE && n->op == ENG_OP_GATHER)
         return rouse_err_set(eb, rc,
                              "node '%s' (Gather): index %lld of input 'indices' is out of range "
@@ -109,6 +121,7 @@ int eng_ref_run_node(const eng_node *n, const eng_attrs *resolved, const eng_ten
     if (rc < 0)
         return rouse_err_set(eb, rc, "node '%s' (%s): %s", n->name, eng_op_name(n->op),
                              rouse_strerror(rc));
+postops:
     if (n->n_post) {
         const eng_tensor *sum_src = NULL;
         for (int i = 0; i < n->n_post; i++)
@@ -119,4 +132,15 @@ int eng_ref_run_node(const eng_node *n, const eng_attrs *resolved, const eng_ten
                                  eng_op_name(n->op), rouse_strerror(rc));
     }
     return 0;
+}
+
+int eng_run_fail(const eng_node *n, rouse_errbuf *eb, int rc, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return rouse_err_set(eb, rc, "node '%s' (%s): %s", n->name ? n->name : "", eng_op_name(n->op),
+                         msg);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/graph.h"
+#include "engine/op.h"
 
 static void every_op_round_trips_through_its_name(void **state)
 {
@@ -15,12 +16,16 @@ static void every_op_round_trips_through_its_name(void **state)
     for (int i = 0; i < ENG_OP_COUNT; i++) {
         rouse_errbuf eb;
         if (i == ENG_OP_LAYERNORM || i == ENG_OP_GELU) continue; /* internal: below */
+        const eng_op_desc *d = eng_op_desc_get((eng_op)i);
+        if (i > ENG_OP_GELU && !d) continue; /* declared, not implemented yet */
         eng_op op = ENG_OP_COUNT;
         const char *name = eng_op_name((eng_op)i);
         assert_non_null(name);
         /* Reshape only exists from opset 5 in the form we implement. */
-        assert_int_equal(eng_op_lookup(name, "", 13, "n", &op, &eb), 0);
-        assert_int_equal(op, i);
+        if (!d || d->since <= 13) {
+            assert_int_equal(eng_op_lookup(name, "", 13, "n", &op, &eb), 0);
+            assert_int_equal(op, i);
+        }
         assert_int_equal(eng_op_lookup(name, "ai.onnx", 17, "n", &op, &eb), 0);
         assert_int_equal(op, i);
     }

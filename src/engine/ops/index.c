@@ -1,0 +1,10 @@
+/*
+ * Operator descriptors of the index family (see engine/op.h).
+ */
+#include <stddef.h>
+
+#include "engine/op.h"
+
+const eng_op_desc *const eng_ops_index[] = {
+    NULL,
+};
