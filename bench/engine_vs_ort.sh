@@ -11,6 +11,11 @@
 # (below 1 means rouse is faster). A benchmark, not a test.
 #
 #   bench/engine_vs_ort.sh [MODEL...]     default: squeezenet1_1 mobilenet_v2 resnet18
+#   bench/engine_vs_ort.sh --exported     the PyTorch-exported model families
+#                                         (tests/models; export them first with ctest -L models)
+#
+# A MODEL is a name under ../shared/models or a backend-test folder's path;
+# every input_N.pb of its test_data_set_0 is fed, in order.
 #
 # Environment: ROUSE (rouse binary, default build/rouse), SHARED (default
 # ../shared beside the source tree), RUNS (50), ROUNDS (1), THREADS ("1 2"),
@@ -26,6 +31,11 @@ rounds=${ROUNDS:-1}
 threads_list=${THREADS:-1 2}
 peer=${PEER_DIR:-$root/build/peer-ort}
 models_dir=$shared/models
+exported_dir=${TORCH_MODELS:-$root/build-models}
+if [ "${1:-}" = --exported ]; then
+    shift
+    set -- $(for d in "$exported_dir"/*/; do [ -f "$d/model.onnx" ] && echo "${d%/}"; done)
+fi
 [ $# -gt 0 ] || set -- squeezenet1_1 mobilenet_v2 resnet18
 
 die() { echo "engine_vs_ort: $*" >&2; exit 1; }
@@ -50,17 +60,26 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 rows=""
 notes=""
 for model in "$@"; do
-    dir=$models_dir/$model
+    case "$model" in
+        */*) dir=$model; model=$(basename "$model") ;;
+        *) dir=$models_dir/$model ;;
+    esac
     [ -f "$dir/model.onnx" ] || die "no model at $dir/model.onnx"
-    input=$dir/test_data_set_0/input_0.pb
+    inputs=""
+    for f in "$dir"/test_data_set_0/input_*.pb; do inputs="$inputs --input $f"; done
     for t in $threads_list; do
         r_lat="" r_load="" o_lat="" o_load=""
         round=0
         while [ "$round" -lt "$rounds" ]; do
             round=$((round + 1))
             echo "engine_vs_ort: $model threads=$t round $round/$rounds" >&2
-            "$rouse" run "$dir/model.onnx" --input "$input" --repeat "$runs" --threads "$t" \
-                >"$tmp/rouse" 2>"$tmp/rouse.err" || die "rouse run failed: $(cat "$tmp/rouse.err")"
+            # shellcheck disable=SC2086
+            if ! "$rouse" run "$dir/model.onnx" $inputs --repeat "$runs" --threads "$t" \
+                >"$tmp/rouse" 2>"$tmp/rouse.err"; then
+                notes="$notes
+- rouse cannot run $model: $(head -c 200 "$tmp/rouse.err")"
+                continue 2
+            fi
             lat=$(sed -n 's/^latency_ms .*median=\([0-9.]*\) .*/\1/p' "$tmp/rouse")
             load=$(awk '/^load_ms / { l = $2 } /^prepare_ms / { p = $2 } END { if (l != "" && p != "") print l + p }' "$tmp/rouse")
             [ -n "$lat" ] && [ -n "$load" ] || die "unexpected rouse output: $(cat "$tmp/rouse")"
