@@ -19,6 +19,16 @@
 
 /* ---- Cast -------------------------------------------------------------- */
 
+/* Cast to bfloat16 keeps the float's upper half (truncation), the rule of
+ * ONNX's reference for Cast before opset 19 (every opset the engine loads);
+ * a NaN stays a quiet NaN. */
+static uint16_t bf16_truncate(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof(u));
+    return (uint16_t)(u >> 16) | (isnan(f) ? 0x40 : 0);
+}
+
 enum num_kind { NUM_FLOAT, NUM_SIGNED, NUM_UNSIGNED };
 
 /* One element, widened without loss to the kind's 64-bit carrier. */
@@ -116,7 +126,9 @@ static bool store_num(int dtype, const num *v, void *p)
         *(uint16_t *)p = ref_double_to_half(as_double(v));
         return true;
     case ENG_DT_BFLOAT16:
-        *(uint16_t *)p = ref_float_to_bf16((float)as_double(v));
+        *(uint16_t *)p = bf16_truncate(v->kind == NUM_SIGNED     ? (float)v->i
+                                       : v->kind == NUM_UNSIGNED ? (float)v->u
+                                                                 : (float)f);
         return true;
     case ENG_DT_BOOL:
         *(uint8_t *)p = !is_zero(v);
