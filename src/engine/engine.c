@@ -131,7 +131,10 @@ static int fill_info(rouse_model *m, rouse_errbuf *eb)
     return 0;
 }
 
-int rouse_model_load_memory(const void *buf, size_t len, rouse_model **out, rouse_errbuf *eb)
+/* An .onnx from memory; `dir` (NULL for none) is the folder its external
+ * data files are found in. */
+static int load_onnx(const void *buf, size_t len, const char *dir, rouse_model **out,
+                     rouse_errbuf *eb)
 {
     rouse_model *m = calloc(1, sizeof(*m));
     if (!m) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
@@ -142,7 +145,8 @@ int rouse_model_load_memory(const void *buf, size_t len, rouse_model **out, rous
         free(m);
         return rc;
     }
-    if ((rc = eng_graph_build(&m->onnx, &m->graph, eb)) < 0) {
+    if ((rc = onnx_model_map_external(&m->onnx, dir, eb)) < 0 ||
+        (rc = eng_graph_build(&m->onnx, &m->graph, eb)) < 0) {
         onnx_model_fini(&m->onnx);
         free(m);
         return rc;
@@ -153,6 +157,11 @@ int rouse_model_load_memory(const void *buf, size_t len, rouse_model **out, rous
     }
     *out = m;
     return 0;
+}
+
+int rouse_model_load_memory(const void *buf, size_t len, rouse_model **out, rouse_errbuf *eb)
+{
+    return load_onnx(buf, len, NULL, out, eb);
 }
 
 static int map_file(const char *path, void **map, size_t *len, rouse_errbuf *eb);
@@ -179,7 +188,34 @@ static int load_mapped(const char *path, rouse_model **out, rouse_errbuf *eb,
 
 int rouse_model_load(const char *path, rouse_model **out, rouse_errbuf *eb)
 {
-    return load_mapped(path, out, eb, rouse_model_load_memory);
+    void *map = NULL;
+    size_t len = 0;
+    int rc = map_file(path, &map, &len, eb);
+    if (rc < 0) return rc;
+    /* External data files are named relative to the model's folder. */
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    size_t dl = slash ? (size_t)(slash - path) : 0;
+    if (dl >= sizeof(dir)) {
+        munmap(map, len);
+        return rouse_err_set(eb, ROUSE_EINVAL, "%s: path too long", path);
+    }
+    if (slash) {
+        memcpy(dir, path, dl);
+        dir[dl] = '\0';
+        if (!dl) strcpy(dir, "/");
+    } else {
+        strcpy(dir, ".");
+    }
+    rouse_model *m = NULL;
+    if ((rc = load_onnx(map, len, dir, &m, eb)) < 0) {
+        munmap(map, len);
+        return rouse_err_wrap(eb, rc, "%s", path);
+    }
+    m->map = map;
+    m->map_len = len;
+    *out = m;
+    return 0;
 }
 
 void rouse_model_destroy(rouse_model *m)
