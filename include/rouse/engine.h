@@ -52,6 +52,9 @@ typedef struct rouse_tensor_info {
     int dtype;
     int rank;             /* -1 when the model does not declare it */
     const int64_t *shape; /* rank entries; -1 for a dynamic dim */
+    const char *const *dim_names; /* rank entries (NULL when rank < 0): the
+                                     model's name for a symbolic dim ("batch"),
+                                     NULL for a fixed or unnamed one */
 } rouse_tensor_info;
 
 /* A tensor passed to or returned from a run: dense, row-major. */
@@ -122,7 +125,13 @@ typedef struct rouse_session_options {
     int pin_threads;       /* nonzero with threads > 1: on the first run, pin the
                               kernel threads (the calling thread included) to
                               distinct CPUs of the process's affinity mask */
+    int plan_cache_size;   /* prepared plans kept for distinct input shapes (each
+                              holds its kernels and activation memory); the least
+                              recently used is dropped; 0 means
+                              ROUSE_PLAN_CACHE_DEFAULT */
 } rouse_session_options;
+
+#define ROUSE_PLAN_CACHE_DEFAULT 4
 
 /* Creates a session (activation memory, kernels for the declared shapes when
  * they are static). opts may be NULL. The model must outlive the session.
@@ -131,8 +140,11 @@ int rouse_session_create(rouse_model *m, const rouse_session_options *opts, rous
                          rouse_errbuf *eb);
 
 /* Runs the model. Every model input must be given once, by name, with the
- * declared type and a shape compatible with the declared one; errors name the
- * input. A new input shape re-plans the session (kernels and memory). */
+ * declared type and a shape compatible with the declared one (a symbolic dim
+ * takes the same size in every input that names it); errors name the input
+ * and the dim. An input shape not seen before prepares a plan for it (kernels,
+ * memory, shape computations folded to constants), kept in the session's
+ * plan cache. */
 int rouse_session_run(rouse_session *s, const rouse_tensor *inputs, int n_inputs, rouse_errbuf *eb);
 
 /* Output i of the last successful run. Borrowed: valid until the next run or
@@ -146,6 +158,7 @@ typedef struct rouse_session_stats {
     int ref_steps;       /* of which plain C reference kernels */
     int reorders;        /* layout conversions between kernels */
     int sum_fused;       /* residual Adds fused into convolutions */
+    int folded;          /* nodes computed once while preparing (shape arithmetic) */
     size_t arena_bytes;  /* activation memory */
     size_t weight_bytes; /* weights reordered for the kernels */
 } rouse_session_stats;
@@ -158,6 +171,17 @@ int rouse_session_warm_up(rouse_session *s, rouse_errbuf *eb);
 
 /* ROUSE_ESTATE when nothing is prepared yet (dynamic shapes before a run). */
 int rouse_session_get_stats(const rouse_session *s, rouse_session_stats *out);
+
+/* The session's plan cache: one plan per input signature seen (shapes and
+ * dtypes, plus the values of inputs that shapes depend on). A hit is a run
+ * whose plan was cached; a miss prepared one. */
+typedef struct rouse_plan_cache_stats {
+    int capacity; /* rouse_session_options.plan_cache_size */
+    int entries;  /* plans held now */
+    uint64_t hits, misses, evictions;
+} rouse_plan_cache_stats;
+
+void rouse_session_get_plan_cache(const rouse_session *s, rouse_plan_cache_stats *out);
 
 void rouse_session_destroy(rouse_session *s);
 

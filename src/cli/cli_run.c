@@ -538,7 +538,16 @@ static int run_model(const run_opts *o)
         }
         print_output(&out);
     }
-    if (o->repeat > 0) print_latency(lat, o->repeat, o->threads);
+    if (o->repeat > 0) {
+        print_latency(lat, o->repeat, o->threads);
+        /* Runs of more than one input shape: how the session's plans served them. */
+        rouse_plan_cache_stats cs;
+        rouse_session_get_plan_cache(s, &cs);
+        if (cs.misses > 1)
+            printf("plan_cache entries=%d capacity=%d hits=%llu misses=%llu evictions=%llu\n",
+                   cs.entries, cs.capacity, (unsigned long long)cs.hits,
+                   (unsigned long long)cs.misses, (unsigned long long)cs.evictions);
+    }
     status = CLI_EXIT_OK;
 out_lat:
     free(lat);

@@ -167,6 +167,14 @@ static int find_io(const rouse_model *m, bool outputs, const char *name)
     return -1;
 }
 
+/* ONNX's backend tests store bfloat16 tensors as uint16 bit patterns
+ * (numpy has no bfloat16): data of type uint16 stands for a bfloat16 model
+ * input or output. */
+static void bf16_from_uint16(rouse_tensor *t, int model_dtype)
+{
+    if (t->dtype == ROUSE_DT_UINT16 && model_dtype == ROUSE_DT_BFLOAT16) t->dtype = model_dtype;
+}
+
 int cli_testdata_run_set(rouse_model *m, rouse_session *s, const char *set_dir, cli_tolerance tol,
                          cli_set_result *res, rouse_errbuf *eb)
 {
@@ -194,6 +202,7 @@ int cli_testdata_run_set(rouse_model *m, rouse_session *s, const char *set_dir, 
             goto out_feeds;
         }
         feeds[i] = cli_tensor_view(&in[i], info.name);
+        bf16_from_uint16(&feeds[i], info.dtype);
     }
     if ((rc = rouse_session_run(s, feeds, n_in, eb)) < 0) {
         res->engine_error = true;
@@ -214,6 +223,7 @@ int cli_testdata_run_set(rouse_model *m, rouse_session *s, const char *set_dir, 
             goto out_feeds;
         }
         rouse_tensor want = cli_tensor_view(&ref[i], NULL);
+        bf16_from_uint16(&want, got.dtype);
         cli_compare_result cr;
         rouse_errbuf ceb;
         rouse_errbuf_clear(&ceb);

@@ -6,7 +6,8 @@
  * Matching rules (those of the ONNX backend runner): input_N.pb feeds the
  * model input named in its TensorProto, or model input N when that name is
  * empty or unknown; output_N.pb is compared with the output of the same name,
- * or with output N.
+ * or with output N. Data of type uint16 for a bfloat16 input or output is
+ * read as bfloat16 (ONNX writes bfloat16 test data as uint16 bit patterns).
  */
 #ifndef ROUSE_CLI_TESTDATA_H
 #define ROUSE_CLI_TESTDATA_H

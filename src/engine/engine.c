@@ -3,8 +3,10 @@
  * decoded in place, built into a graph and optimized once; sessions prepare
  * execution plans for concrete input shapes and run them.
  *
- * A session keeps one plan, keyed by the input shapes (and by the values of
- * the few inputs that shapes depend on); a run with another key re-prepares.
+ * A session keeps a bounded cache of plans (least recently used evicted),
+ * each keyed by the input shapes and dtypes (and by the values of the few
+ * inputs that shapes depend on, eng_graph_input_value_matters); a run whose
+ * key is not cached prepares a new plan.
  * Thread count: oneDNN runs on OpenMP, whose team size is per calling
  * thread, so a session sets it before preparing and before every run.
  */
@@ -42,9 +44,18 @@ struct rouse_model {
     eng_graph graph;
     rouse_tensor_info *inputs, *outputs;
     int64_t *shapes;       /* backing store of the infos' shapes */
+    const char **dim_names; /* backing store of the infos' dim names (borrowed strings) */
     bool *value_matters;   /* per input: values feed shape inference */
     eng_packed_set packed; /* weights in kernel layouts (compiled plans) */
 };
+
+/* One prepared plan and the inputs it was prepared for. */
+typedef struct plan_slot {
+    eng_plan *plan;    /* NULL: free slot */
+    eng_tensor *key;   /* inputs the plan was prepared for (shapes; data NULL) */
+    void **key_values; /* copies of value-dependent inputs */
+    uint64_t last_use; /* session tick of its last run, for LRU eviction */
+} plan_slot;
 
 struct rouse_session {
     rouse_model *model;
@@ -53,9 +64,11 @@ struct rouse_session {
     bool pinned;
     bool reference;
     eng_dnnl_ctx *dnnl;
-    eng_plan *plan;
-    eng_tensor *key;   /* inputs the plan was prepared for (shapes, small values) */
-    void **key_values; /* copies of value-dependent inputs */
+    plan_slot *slots; /* n_slots entries: the bounded plan cache */
+    int n_slots;
+    int cur;           /* slot of the last prepared or run plan, -1 */
+    uint64_t tick;     /* advances on every lookup */
+    uint64_t hits, misses, evictions;
     eng_tensor *bound; /* inputs of the current run, graph order */
     bool has_output;
 };
@@ -72,6 +85,17 @@ const char *rouse_dtype_name(int dtype)
 
 /* --- models ---------------------------------------------------------------------------- */
 
+/* The ONNX declaration of graph input or output `name` (models loaded from
+ * ONNX; a compiled plan keeps no declarations), or NULL. */
+static const onnx_value_info *declared(const onnx_model *om, const char *name, bool is_in)
+{
+    int n = is_in ? om->graph.n_inputs : om->graph.n_outputs;
+    const onnx_value_info *vi = is_in ? om->graph.inputs : om->graph.outputs;
+    for (int i = 0; i < n && vi; i++)
+        if (vi[i].name && strcmp(vi[i].name, name) == 0) return &vi[i];
+    return NULL;
+}
+
 static int fill_info(rouse_model *m, rouse_errbuf *eb)
 {
     const eng_graph *g = &m->graph;
@@ -80,9 +104,11 @@ static int fill_info(rouse_model *m, rouse_errbuf *eb)
     m->outputs = calloc((size_t)g->n_outputs + 1, sizeof(*m->outputs));
     m->shapes = calloc(n * ENG_MAX_RANK + 1, sizeof(int64_t));
     m->value_matters = calloc((size_t)g->n_inputs + 1, sizeof(bool));
-    if (!m->inputs || !m->outputs || !m->shapes || !m->value_matters)
+    m->dim_names = calloc(n * ENG_MAX_RANK + 1, sizeof(*m->dim_names));
+    if (!m->inputs || !m->outputs || !m->shapes || !m->value_matters || !m->dim_names)
         return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     int64_t *sh = m->shapes;
+    const char **dn = m->dim_names;
     for (int i = 0; i < g->n_inputs + g->n_outputs; i++) {
         bool is_in = i < g->n_inputs;
         const eng_value *v = &g->values[is_in ? g->inputs[i] : g->outputs[i - g->n_inputs]];
@@ -92,14 +118,23 @@ static int fill_info(rouse_model *m, rouse_errbuf *eb)
         ti->rank = v->rank;
         if (v->rank > 0) memcpy(sh, v->shape, sizeof(int64_t) * (size_t)v->rank);
         ti->shape = sh;
+        ti->dim_names = v->rank >= 0 ? dn : NULL;
+        const onnx_value_info *vi = declared(&m->onnx, v->name, is_in);
+        for (int k = 0; vi && vi->rank == v->rank && k < v->rank; k++)
+            if (v->shape[k] < 0 && vi->dims[k].param && vi->dims[k].param[0])
+                dn[k] = vi->dims[k].param;
         sh += ENG_MAX_RANK;
+        dn += ENG_MAX_RANK;
     }
     for (int i = 0; i < g->n_inputs; i++)
         m->value_matters[i] = eng_graph_input_value_matters(g, i);
     return 0;
 }
 
-int rouse_model_load_memory(const void *buf, size_t len, rouse_model **out, rouse_errbuf *eb)
+/* An .onnx from memory; `dir` (NULL for none) is the folder its external
+ * data files are found in. */
+static int load_onnx(const void *buf, size_t len, const char *dir, rouse_model **out,
+                     rouse_errbuf *eb)
 {
     rouse_model *m = calloc(1, sizeof(*m));
     if (!m) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
@@ -110,7 +145,8 @@ int rouse_model_load_memory(const void *buf, size_t len, rouse_model **out, rous
         free(m);
         return rc;
     }
-    if ((rc = eng_graph_build(&m->onnx, &m->graph, eb)) < 0) {
+    if ((rc = onnx_model_map_external(&m->onnx, dir, eb)) < 0 ||
+        (rc = eng_graph_build(&m->onnx, &m->graph, eb)) < 0) {
         onnx_model_fini(&m->onnx);
         free(m);
         return rc;
@@ -121,6 +157,11 @@ int rouse_model_load_memory(const void *buf, size_t len, rouse_model **out, rous
     }
     *out = m;
     return 0;
+}
+
+int rouse_model_load_memory(const void *buf, size_t len, rouse_model **out, rouse_errbuf *eb)
+{
+    return load_onnx(buf, len, NULL, out, eb);
 }
 
 static int map_file(const char *path, void **map, size_t *len, rouse_errbuf *eb);
@@ -147,7 +188,34 @@ static int load_mapped(const char *path, rouse_model **out, rouse_errbuf *eb,
 
 int rouse_model_load(const char *path, rouse_model **out, rouse_errbuf *eb)
 {
-    return load_mapped(path, out, eb, rouse_model_load_memory);
+    void *map = NULL;
+    size_t len = 0;
+    int rc = map_file(path, &map, &len, eb);
+    if (rc < 0) return rc;
+    /* External data files are named relative to the model's folder. */
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    size_t dl = slash ? (size_t)(slash - path) : 0;
+    if (dl >= sizeof(dir)) {
+        munmap(map, len);
+        return rouse_err_set(eb, ROUSE_EINVAL, "%s: path too long", path);
+    }
+    if (slash) {
+        memcpy(dir, path, dl);
+        dir[dl] = '\0';
+        if (!dl) strcpy(dir, "/");
+    } else {
+        strcpy(dir, ".");
+    }
+    rouse_model *m = NULL;
+    if ((rc = load_onnx(map, len, dir, &m, eb)) < 0) {
+        munmap(map, len);
+        return rouse_err_wrap(eb, rc, "%s", path);
+    }
+    m->map = map;
+    m->map_len = len;
+    *out = m;
+    return 0;
 }
 
 void rouse_model_destroy(rouse_model *m)
@@ -159,6 +227,7 @@ void rouse_model_destroy(rouse_model *m)
     free(m->inputs);
     free(m->outputs);
     free(m->shapes);
+    free(m->dim_names);
     free(m->value_matters);
     free(m);
 }
@@ -278,28 +347,36 @@ int rouse_model_compile(rouse_model *m, const char *path, rouse_errbuf *eb)
     if (rc < 0) return rouse_err_set(eb, rc, "cannot hash the model");
 
     /* Prepare once for the declared shapes (a dynamic dim counts as 1) so the
-     * file carries the weights in the layouts the kernels chose. */
+     * file carries the weights in the layouts the kernels chose. The plan
+     * keeps the whole graph: sessions over it prepare for each input shape
+     * they see, as over the .onnx, and use these layouts where they fit. */
     const eng_graph *g = &m->graph;
     eng_tensor *shapes = calloc((size_t)g->n_inputs + 1, sizeof(*shapes));
     if (!shapes) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
-    bool preparable = true;
+    bool preparable = true, dynamic = false;
     for (int i = 0; i < g->n_inputs; i++) {
         const rouse_tensor_info *ti = &m->inputs[i];
         preparable &= ti->rank >= 0 && !m->value_matters[i];
         shapes[i].dtype = ti->dtype;
         shapes[i].rank = ti->rank < 0 ? 0 : ti->rank;
-        for (int k = 0; k < ti->rank; k++)
+        for (int k = 0; k < ti->rank; k++) {
+            dynamic |= ti->shape[k] < 0;
             shapes[i].shape[k] = ti->shape[k] < 0 ? 1 : ti->shape[k];
+        }
     }
     rouse_session *s = NULL;
     eng_packed_set made = {0, NULL};
     if (preparable) {
         rc = session_create_for(m, NULL, shapes, &s, eb);
-        if (rc < 0) {
+        if (rc < 0 && !dynamic) {
             free(shapes);
             return rc;
         }
-        eng_plan_get_made(session_plan(s), &made);
+        /* A size of 1 may be no valid size of a dynamic dim (a 3x3
+         * convolution without padding needs 3): the plan then carries the
+         * plain weights only, and kernels lay them out when preparing. */
+        if (rc < 0 && eb) rouse_errbuf_clear(eb);
+        if (s) eng_plan_get_made(session_plan(s), &made);
     }
     rc = eng_plan_file_write(path, g, sha, &made, eb);
     rouse_session_destroy(s);
@@ -400,61 +477,94 @@ static void pin_team(rouse_session *s)
     }
 }
 
-static void drop_plan(rouse_session *s)
+static void slot_clear(const rouse_model *m, plan_slot *sl)
 {
-    eng_plan_destroy(s->plan);
-    s->plan = NULL;
-    s->has_output = false;
-    for (int i = 0; i < s->model->graph.n_inputs; i++) {
-        free(s->key_values[i]);
-        s->key_values[i] = NULL;
+    eng_plan_destroy(sl->plan);
+    sl->plan = NULL;
+    for (int i = 0; i < m->graph.n_inputs; i++) {
+        free(sl->key_values[i]);
+        sl->key_values[i] = NULL;
     }
 }
 
-/* Prepares for `inputs` and remembers them as the plan's key. */
-static int prepare(rouse_session *s, const eng_tensor *inputs, rouse_errbuf *eb)
+static bool slot_matches(const rouse_model *m, const plan_slot *sl, const eng_tensor *inputs)
 {
-    const rouse_model *m = s->model;
-    drop_plan(s);
-    set_threads(s);
-    int rc = eng_plan_create(&m->graph, s->dnnl, inputs, s->reference, &m->packed, &s->plan, eb);
-    if (rc < 0) return rc;
+    if (!sl->plan) return false;
     for (int i = 0; i < m->graph.n_inputs; i++) {
-        s->key[i] = inputs[i];
-        s->key[i].data = NULL;
-        if (m->value_matters[i] && inputs[i].data) {
-            size_t nb = (size_t)eng_tensor_nbytes(&inputs[i]);
-            s->key_values[i] = malloc(nb ? nb : 1);
-            if (!s->key_values[i]) {
-                drop_plan(s);
-                return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
-            }
-            memcpy(s->key_values[i], inputs[i].data, nb);
-        }
-    }
-    return 0;
-}
-
-static bool key_matches(const rouse_session *s, const eng_tensor *inputs)
-{
-    const rouse_model *m = s->model;
-    if (!s->plan) return false;
-    for (int i = 0; i < m->graph.n_inputs; i++) {
-        const eng_tensor *k = &s->key[i];
+        const eng_tensor *k = &sl->key[i];
         if (k->dtype != inputs[i].dtype ||
             !eng_shape_equal(k->rank, k->shape, inputs[i].rank, inputs[i].shape))
             return false;
         if (m->value_matters[i] &&
-            (!s->key_values[i] ||
-             memcmp(s->key_values[i], inputs[i].data, (size_t)eng_tensor_nbytes(&inputs[i])) != 0))
+            (!sl->key_values[i] ||
+             memcmp(sl->key_values[i], inputs[i].data, (size_t)eng_tensor_nbytes(&inputs[i])) != 0))
             return false;
     }
     return true;
 }
 
+/* The slot a new plan goes to: a free one, else the least recently used. */
+static int slot_victim(rouse_session *s)
+{
+    int v = 0;
+    for (int i = 0; i < s->n_slots; i++) {
+        if (!s->slots[i].plan) return i;
+        if (s->slots[i].last_use < s->slots[v].last_use) v = i;
+    }
+    s->evictions++;
+    return v;
+}
+
+/* Prepares for `inputs` into a slot (evicting the least recently used plan
+ * when all are taken) and makes it current. */
+static int prepare(rouse_session *s, const eng_tensor *inputs, rouse_errbuf *eb)
+{
+    const rouse_model *m = s->model;
+    set_threads(s);
+    eng_plan *plan = NULL;
+    int rc = eng_plan_create(&m->graph, s->dnnl, inputs, s->reference, &m->packed, &plan, eb);
+    if (rc < 0) return rc;
+    int v = slot_victim(s);
+    plan_slot *sl = &s->slots[v];
+    slot_clear(m, sl);
+    sl->plan = plan;
+    sl->last_use = s->tick;
+    s->cur = v;
+    for (int i = 0; i < m->graph.n_inputs; i++) {
+        sl->key[i] = inputs[i];
+        sl->key[i].data = NULL;
+        if (m->value_matters[i] && inputs[i].data) {
+            size_t nb = (size_t)eng_tensor_nbytes(&inputs[i]);
+            sl->key_values[i] = malloc(nb ? nb : 1);
+            if (!sl->key_values[i]) {
+                slot_clear(m, sl);
+                s->cur = -1;
+                return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+            }
+            memcpy(sl->key_values[i], inputs[i].data, nb);
+        }
+    }
+    return 0;
+}
+
+/* Makes the plan for `inputs` current: from the cache, or prepared now. */
+static int plan_for(rouse_session *s, const eng_tensor *inputs, rouse_errbuf *eb)
+{
+    s->tick++;
+    for (int i = 0; i < s->n_slots; i++) {
+        if (!slot_matches(s->model, &s->slots[i], inputs)) continue;
+        s->slots[i].last_use = s->tick;
+        s->cur = i;
+        s->hits++;
+        return 0;
+    }
+    s->misses++;
+    return prepare(s, inputs, eb);
+}
+
 static const eng_plan *session_plan(const rouse_session *s)
 {
-    return s->plan;
+    return s->cur >= 0 ? s->slots[s->cur].plan : NULL;
 }
 
 /* A session, prepared now for `shapes` when given (graph input order). */
@@ -476,17 +586,31 @@ static int session_create_for(rouse_model *m, const rouse_session_options *opts,
     }
     s->reference = opts && opts->reference_kernels;
     s->pin = opts && opts->pin_threads && s->threads > 1;
-    int n = m->graph.n_inputs;
-    s->key = calloc((size_t)n + 1, sizeof(*s->key));
-    s->key_values = calloc((size_t)n + 1, sizeof(void *));
+    int n = m->graph.n_inputs, rc;
+    s->cur = -1;
+    if (opts && opts->plan_cache_size < 0) {
+        rc = rouse_err_set(eb, ROUSE_EINVAL, "plan_cache_size must be >= 0, got %d",
+                           opts->plan_cache_size);
+        goto out_fail;
+    }
+    s->n_slots = opts && opts->plan_cache_size > 0 ? opts->plan_cache_size
+                                                   : ROUSE_PLAN_CACHE_DEFAULT;
+    s->slots = calloc((size_t)s->n_slots, sizeof(*s->slots));
     s->bound = calloc((size_t)n + 1, sizeof(*s->bound));
-    int rc;
-    if (!s->key || !s->key_values || !s->bound) {
+    if (!s->slots || !s->bound) {
         rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
         goto out_fail;
     }
+    for (int i = 0; i < s->n_slots; i++) {
+        s->slots[i].key = calloc((size_t)n + 1, sizeof(eng_tensor));
+        s->slots[i].key_values = calloc((size_t)n + 1, sizeof(void *));
+        if (!s->slots[i].key || !s->slots[i].key_values) {
+            rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+            goto out_fail;
+        }
+    }
     if ((rc = eng_dnnl_ctx_create(&s->dnnl, eb)) < 0) goto out_fail;
-    if (shapes && (rc = prepare(s, shapes, eb)) < 0) goto out_fail;
+    if (shapes && (rc = plan_for(s, shapes, eb)) < 0) goto out_fail;
     *out = s;
     return 0;
 out_fail:
@@ -516,6 +640,52 @@ int rouse_session_create(rouse_model *m, const rouse_session_options *opts, rous
     return rc;
 }
 
+/* A declared shape with symbolic dims by name: "[batch, 3, height, width]". */
+static const char *declared_str(const rouse_tensor_info *ti, char *buf, size_t len)
+{
+    if (ti->rank < 0) return "(any)";
+    size_t off = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < ti->rank && off < len; k++) {
+        const char *sep = k ? ", " : "[";
+        if (ti->dim_names && ti->dim_names[k])
+            off += (size_t)snprintf(buf + off, len - off, "%s%s", sep, ti->dim_names[k]);
+        else if (ti->shape[k] < 0)
+            off += (size_t)snprintf(buf + off, len - off, "%s?", sep);
+        else
+            off += (size_t)snprintf(buf + off, len - off, "%s%lld", sep, (long long)ti->shape[k]);
+    }
+    if (off < len) snprintf(buf + off, len - off, ti->rank ? "]" : "[]");
+    return buf;
+}
+
+/* A symbolic dim names one size: every input that declares it must give it
+ * the same size in a run. */
+static int check_symbols(const rouse_model *m, const eng_tensor *bound, rouse_errbuf *eb)
+{
+    int n = m->graph.n_inputs;
+    for (int i = 0; i < n; i++) {
+        const rouse_tensor_info *a = &m->inputs[i];
+        for (int k = 0; a->dim_names && k < a->rank; k++) {
+            if (!a->dim_names[k]) continue;
+            for (int j = 0; j <= i; j++) {
+                const rouse_tensor_info *b = &m->inputs[j];
+                for (int l = 0; b->dim_names && l < b->rank && (j < i || l < k); l++) {
+                    if (!b->dim_names[l] || strcmp(a->dim_names[k], b->dim_names[l]) != 0 ||
+                        bound[i].shape[k] == bound[j].shape[l])
+                        continue;
+                    return rouse_err_set(eb, ROUSE_EMISMATCH,
+                                         "dim '%s' is %lld in input '%s' (dim %d) but %lld in "
+                                         "input '%s' (dim %d)",
+                                         a->dim_names[k], (long long)bound[i].shape[k], a->name, k,
+                                         (long long)bound[j].shape[l], b->name, l);
+                }
+            }
+        }
+    }
+    return 0;
+}
+
 /* Matches the caller's inputs to the model's by name and checks them. */
 static int bind_inputs(rouse_session *s, const rouse_tensor *inputs, int n_inputs, rouse_errbuf *eb)
 {
@@ -541,14 +711,14 @@ static int bind_inputs(rouse_session *s, const rouse_tensor *inputs, int n_input
         if (t->rank < 0 || t->rank > ROUSE_MAX_RANK)
             return rouse_err_set(eb, ROUSE_EINVAL, "input '%s' has invalid rank %d", ti->name,
                                  t->rank);
-        char want[128], got[128];
+        char want[256], got[128];
         bool ok = ti->rank < 0 || ti->rank == t->rank;
         for (int k = 0; ok && k < t->rank; k++)
             ok = t->shape[k] >= 0 &&
                  (ti->rank < 0 || ti->shape[k] < 0 || ti->shape[k] == t->shape[k]);
         if (!ok)
             return rouse_err_set(eb, ROUSE_EMISMATCH, "input '%s' must have shape %s, got %s",
-                                 ti->name, eng_shape_str(ti->rank, ti->shape, want, sizeof(want)),
+                                 ti->name, declared_str(ti, want, sizeof(want)),
                                  eng_shape_str(t->rank, t->shape, got, sizeof(got)));
         eng_tensor *b = &s->bound[i];
         b->dtype = t->dtype;
@@ -568,7 +738,7 @@ static int bind_inputs(rouse_session *s, const rouse_tensor *inputs, int n_input
     for (int i = 0; i < n; i++)
         if (!s->bound[i].data)
             return rouse_err_set(eb, ROUSE_EINVAL, "missing input '%s'", m->inputs[i].name);
-    return 0;
+    return check_symbols(m, s->bound, eb);
 }
 
 int rouse_session_run(rouse_session *s, const rouse_tensor *inputs, int n_inputs, rouse_errbuf *eb)
@@ -576,10 +746,10 @@ int rouse_session_run(rouse_session *s, const rouse_tensor *inputs, int n_inputs
     int rc = bind_inputs(s, inputs, n_inputs, eb);
     if (rc < 0) return rc;
     s->has_output = false;
-    if (!key_matches(s, s->bound) && (rc = prepare(s, s->bound, eb)) < 0) return rc;
+    if ((rc = plan_for(s, s->bound, eb)) < 0) return rc;
     set_threads(s);
     if (s->pin && !s->pinned) pin_team(s);
-    if ((rc = eng_plan_run(s->plan, s->bound, eb)) < 0) return rc;
+    if ((rc = eng_plan_run(s->slots[s->cur].plan, s->bound, eb)) < 0) return rc;
     s->has_output = true;
     return 0;
 }
@@ -588,7 +758,7 @@ int rouse_session_output(const rouse_session *s, int i, rouse_tensor *out)
 {
     if (!s->has_output) return ROUSE_ESTATE;
     if (i < 0 || i >= s->model->graph.n_outputs) return ROUSE_ERANGE;
-    const eng_tensor *t = eng_plan_output(s->plan, i);
+    const eng_tensor *t = eng_plan_output(session_plan(s), i);
     memset(out, 0, sizeof(*out));
     out->name = s->model->outputs[i].name;
     out->dtype = t->dtype;
@@ -603,9 +773,10 @@ int rouse_session_warm_up(rouse_session *s, rouse_errbuf *eb)
 {
     const rouse_model *m = s->model;
     int n = m->graph.n_inputs;
-    if (!s->plan)
+    if (s->cur < 0)
         return rouse_err_set(eb, ROUSE_ESTATE,
                              "warm-up needs static input shapes (nothing prepared)");
+    const eng_tensor *key = s->slots[s->cur].key;
     rouse_tensor *in = calloc((size_t)n + 1, sizeof(*in));
     void **bufs = calloc((size_t)n + 1, sizeof(void *));
     int rc = 0;
@@ -617,7 +788,7 @@ int rouse_session_warm_up(rouse_session *s, rouse_errbuf *eb)
      * (Gather) stays in range, and the run touches exactly the memory a real
      * one does. */
     for (int i = 0; i < n; i++) {
-        const eng_tensor *k = &s->key[i];
+        const eng_tensor *k = &key[i];
         size_t nb = (size_t)eng_tensor_nbytes(k);
         bufs[i] = calloc(1, nb ? nb : 1);
         if (!bufs[i]) {
@@ -643,26 +814,41 @@ out:
 
 int rouse_session_get_stats(const rouse_session *s, rouse_session_stats *out)
 {
-    if (!s->plan) return ROUSE_ESTATE;
+    if (s->cur < 0) return ROUSE_ESTATE;
     eng_plan_stats st;
-    eng_plan_get_stats(s->plan, &st);
+    eng_plan_get_stats(s->slots[s->cur].plan, &st);
     out->steps = st.n_steps;
     out->dnnl_steps = st.n_dnnl;
     out->ref_steps = st.n_ref;
     out->reorders = st.n_reorders;
     out->sum_fused = st.n_sum_fused;
+    out->folded = st.n_folded;
     out->arena_bytes = st.arena_bytes;
     out->weight_bytes = st.weight_bytes;
     return 0;
 }
 
+void rouse_session_get_plan_cache(const rouse_session *s, rouse_plan_cache_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->capacity = s->n_slots;
+    for (int i = 0; i < s->n_slots; i++)
+        out->entries += s->slots[i].plan != NULL;
+    out->hits = s->hits;
+    out->misses = s->misses;
+    out->evictions = s->evictions;
+}
+
 void rouse_session_destroy(rouse_session *s)
 {
     if (!s) return;
-    if (s->key_values) drop_plan(s);
+    for (int i = 0; s->slots && i < s->n_slots; i++) {
+        if (s->slots[i].key_values) slot_clear(s->model, &s->slots[i]);
+        free(s->slots[i].key);
+        free(s->slots[i].key_values);
+    }
+    free(s->slots);
     eng_dnnl_ctx_destroy(s->dnnl);
-    free(s->key);
-    free(s->key_values);
     free(s->bound);
     free(s);
 }

@@ -283,23 +283,54 @@ int plan_pv_as(eng_plan *p, int id, const dnnl_memory_desc_t *md, rouse_errbuf *
     return out;
 }
 
-bool eng_graph_input_value_matters(const eng_graph *g, int i)
+/* True when node n's shape inference reads the values of its input j. */
+static bool reads_value_of(const eng_node *n, int j)
 {
-    int v = g->inputs[i];
-    for (int k = 0; k < g->n_nodes; k++) {
+    const eng_op_desc *d = eng_op_desc_get(n->op);
+    if (d) return j < 32 && (d->value_inputs & (1u << j));
+    /* The ops still inferred by infer.c: Reshape's shape, Clip's bounds,
+     * Dropout's ratio and training flag, Unsqueeze/Squeeze's axes. */
+    return j >= 1 && (n->op == ENG_OP_RESHAPE || n->op == ENG_OP_CLIP || n->op == ENG_OP_DROPOUT ||
+                      n->op == ENG_OP_UNSQUEEZE || n->op == ENG_OP_SQUEEZE);
+}
+
+/* Shape and Size read only the shape of their input, which preparing knows
+ * for every value. */
+static bool reads_shape_only(const eng_node *n)
+{
+    return n->op == ENG_OP_SHAPE || n->op == ENG_OP_SIZE;
+}
+
+int eng_graph_value_needs(const eng_graph *g, bool *need)
+{
+    memset(need, 0, sizeof(bool) * (size_t)g->n_values);
+    /* Nodes are in topological order, so walking them backwards sees every
+     * consumer of a value before its producer: one pass reaches the fixed
+     * point. A needed output of a node makes all its inputs needed (the node
+     * is folded from them), except through Shape and Size. */
+    for (int k = g->n_nodes - 1; k >= 0; k--) {
         const eng_node *n = &g->nodes[k];
         if (n->dead) continue;
-        const eng_op_desc *d = eng_op_desc_get(n->op);
-        for (int j = 0; j < n->n_in && d; j++)
-            if (n->in[j] == v && j < 32 && (d->value_inputs & (1u << j))) return true;
-        for (int j = 1; j < n->n_in; j++) {
-            if (n->in[j] != v) continue;
-            if (n->op == ENG_OP_RESHAPE || n->op == ENG_OP_CLIP || n->op == ENG_OP_DROPOUT ||
-                n->op == ENG_OP_UNSQUEEZE || n->op == ENG_OP_SQUEEZE)
-                return true;
+        bool out_needed = false;
+        for (int j = 0; j < n->n_out; j++)
+            out_needed |= n->out[j] >= 0 && need[n->out[j]];
+        for (int j = 0; j < n->n_in; j++) {
+            if (n->in[j] < 0) continue;
+            if (reads_value_of(n, j) || (out_needed && !reads_shape_only(n)))
+                need[n->in[j]] = true;
         }
     }
-    return false;
+    return 0;
+}
+
+bool eng_graph_input_value_matters(const eng_graph *g, int i)
+{
+    bool *need = calloc((size_t)g->n_values + 1, sizeof(bool));
+    if (!need) return true; /* keying by value is always correct, only slower */
+    eng_graph_value_needs(g, need);
+    bool r = need[g->inputs[i]];
+    free(need);
+    return r;
 }
 
 /* --- building ---------------------------------------------------------------------- */
@@ -440,9 +471,87 @@ static int build_ref(eng_plan *p, const eng_node *n, const eng_attrs *resolved, 
     return 0;
 }
 
+/* The data of pv id when preparing knows it: constants, values folded
+ * before, graph inputs whose values key the plan. NULL otherwise: shape
+ * inference must not see values the plan is not keyed by. */
+static void *known_data(const eng_plan *p, int id, const eng_tensor *inputs)
+{
+    const exec_pv *v = &p->pvs[id];
+    if (v->storage >= 0) return NULL;
+    if (v->input_index >= 0)
+        return p->input_known[v->input_index] ? inputs[v->input_index].data : NULL;
+    return v->t.data;
+}
+
+/* Evaluates n now when all it reads is known and its outputs are small
+ * (ENG_PREPARE_FOLD_MAX_BYTES): its outputs become constants of the plan and
+ * no step runs it. Returns 1 when folded, 0 when n must be built as a step,
+ * negative on error (shape errors are left to build_node to report). */
+static int fold_node(eng_plan *p, const eng_node *n, const eng_tensor *inputs, rouse_errbuf *eb)
+{
+    eng_tensor in_t[64], out_t[8];
+    const eng_tensor *in_p[64];
+    eng_tensor *out_p[8];
+    if (n->n_in > 64 || n->n_out > 8 || n->n_in == 0) return 0;
+    bool shape_only = reads_shape_only(n);
+    for (int k = 0; k < n->n_in; k++) {
+        in_p[k] = NULL;
+        if (n->in[k] < 0) continue;
+        int pv = p->val_pv[n->in[k]];
+        if (pv < 0) return 0;
+        in_t[k] = p->pvs[pv].t;
+        in_t[k].data = known_data(p, pv, inputs);
+        if (!in_t[k].data && !shape_only) return 0;
+        if (in_t[k].data && p->pvs[pv].input_index < 0) {
+            int rc = pv_aligned(p, pv, eb); /* reference kernels read typed elements */
+            if (rc < 0) return rc;
+            in_t[k].data = p->pvs[pv].t.data;
+        }
+        in_p[k] = &in_t[k];
+    }
+    memset(out_t, 0, sizeof(out_t));
+    eng_attrs resolved;
+    rouse_errbuf ignored;
+    if (eng_infer_node(n, in_p, out_t, &resolved, &ignored) < 0) return 0;
+    int64_t total = 0;
+    for (int k = 0; k < n->n_out; k++) {
+        out_p[k] = NULL;
+        if (n->out[k] < 0) continue;
+        int64_t nb = eng_tensor_nbytes(&out_t[k]);
+        if (nb < 0 || nb > ENG_PREPARE_FOLD_MAX_BYTES - total) return 0;
+        total += nb;
+    }
+    for (int k = 0; k < n->n_out; k++) {
+        if (n->out[k] < 0) continue;
+        size_t nb = (size_t)eng_tensor_nbytes(&out_t[k]);
+        void *buf = aligned_alloc(ALIGN, (nb + ALIGN - 1) / ALIGN * ALIGN + ALIGN);
+        if (!buf || plan_own(p, buf) < 0) {
+            free(buf);
+            return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+        }
+        out_t[k].data = buf;
+        out_p[k] = &out_t[k];
+    }
+    int rc = eng_ref_run_node(n, &resolved, in_p, out_p, eb);
+    if (rc < 0) return rc;
+    for (int k = 0; k < n->n_out; k++) {
+        if (n->out[k] < 0) continue;
+        int id;
+        if ((rc = plan_new_pv(p, &out_t[k], &id)) < 0)
+            return rouse_err_set(eb, rc, "out of memory");
+        p->n_st--; /* a constant of the plan: no arena storage */
+        p->pvs[id].storage = -1;
+        p->pvs[id].t.data = out_t[k].data;
+        plan_bind_value(p, n->out[k], id);
+    }
+    for (int k = 0; k < n->n_in; k++)
+        if (n->in[k] >= 0) p->uses_left[n->in[k]]--;
+    p->stats.n_folded++;
+    return 1;
+}
+
 static int build_node(eng_plan *p, const eng_node *n, const eng_tensor *inputs, rouse_errbuf *eb)
 {
-    const eng_graph *g = p->g;
     int in[64];
     eng_tensor in_t[64], out_t[8];
     const eng_tensor *in_p[64];
@@ -453,12 +562,8 @@ static int build_node(eng_plan *p, const eng_node *n, const eng_tensor *inputs, 
         in[k] = n->in[k] >= 0 ? p->val_pv[n->in[k]] : -1;
         in_p[k] = NULL;
         if (in[k] < 0) continue;
-        const exec_pv *v = &p->pvs[in[k]];
-        in_t[k] = v->t;
-        /* Values are visible to shape inference only for constants and inputs. */
-        in_t[k].data = NULL;
-        if (g->values[n->in[k]].const_data) in_t[k].data = (void *)g->values[n->in[k]].const_data;
-        if (v->input_index >= 0) in_t[k].data = inputs[v->input_index].data;
+        in_t[k] = p->pvs[in[k]].t;
+        in_t[k].data = known_data(p, in[k], inputs);
         in_p[k] = &in_t[k];
     }
     memset(out_t, 0, sizeof(out_t));
@@ -742,7 +847,17 @@ int eng_plan_create(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inp
     p->skip = calloc((size_t)g->n_nodes + 1, sizeof(bool));
     p->out_pv = malloc(sizeof(int) * (size_t)(g->n_outputs + 1));
     p->outputs = calloc((size_t)g->n_outputs + 1, sizeof(eng_tensor));
-    if (!p->val_pv || !p->uses_left || !p->skip || !p->out_pv || !p->outputs) goto out_nomem;
+    p->input_known = calloc((size_t)g->n_inputs + 1, sizeof(bool));
+    bool *need = calloc((size_t)g->n_values + 1, sizeof(bool));
+    if (!p->val_pv || !p->uses_left || !p->skip || !p->out_pv || !p->outputs ||
+        !p->input_known || !need) {
+        free(need);
+        goto out_nomem;
+    }
+    eng_graph_value_needs(g, need);
+    for (int i = 0; i < g->n_inputs; i++)
+        p->input_known[i] = need[g->inputs[i]] && inputs[i].data;
+    free(need);
     for (int i = 0; i < g->n_values; i++)
         p->val_pv[i] = -1;
     for (int i = 0; i < g->n_nodes; i++) {
@@ -787,7 +902,8 @@ int eng_plan_create(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inp
     for (int i = 0; i < g->n_nodes; i++) {
         const eng_node *n = &g->nodes[i];
         if (n->dead || p->skip[i]) continue;
-        if ((rc = build_node(p, n, inputs, eb)) < 0) goto out_fail;
+        if ((rc = fold_node(p, n, inputs, eb)) < 0) goto out_fail;
+        if (rc == 0 && (rc = build_node(p, n, inputs, eb)) < 0) goto out_fail;
     }
 
     /* Outputs: plain, in the arena. */
@@ -829,6 +945,8 @@ int eng_plan_create(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inp
     p->uses_left = NULL;
     free(p->skip);
     p->skip = NULL;
+    free(p->input_known);
+    p->input_known = NULL;
     *out = p;
     return 0;
 
@@ -931,6 +1049,7 @@ void eng_plan_destroy(eng_plan *p)
     free(p->val_pv);
     free(p->uses_left);
     free(p->skip);
+    free(p->input_known);
     free(p->out_pv);
     free(p->outputs);
     free(p->owned);

@@ -51,6 +51,7 @@ typedef struct eng_plan_stats {
     int n_ref;       /* steps run by the reference kernels */
     int n_reorders;  /* layout conversions inserted */
     int n_sum_fused; /* residual Adds fused as sum post-ops */
+    int n_folded;    /* nodes evaluated while preparing (not run per inference) */
     size_t arena_bytes;
     size_t weight_bytes;
 } eng_plan_stats;
@@ -79,9 +80,25 @@ void eng_plan_get_made(const eng_plan *p, eng_packed_set *out);
 /* Size of the opaque layout descriptor in eng_packed.md. */
 size_t eng_packed_md_size(void);
 
-/* True when g reads the *values* (not only shapes) of graph input i while
- * preparing (Reshape shapes, Clip bounds fed by graph inputs): then the plan
- * is keyed by those values too. */
+/* Marks need[v] (g->n_values entries) for every value whose *data* preparing
+ * reads: the inputs shape inference reads values of (Reshape's shape, axes,
+ * pads, Clip's bounds: eng_op_desc.value_inputs), and, transitively, the
+ * inputs of every node computing such a value (folded at prepare time),
+ * except through Shape and Size, which read shapes only. Returns 0. */
+int eng_graph_value_needs(const eng_graph *g, bool *need);
+
+/* True when preparing reads the values (not only the shape) of graph input
+ * i, directly or through values derived from it (eng_graph_value_needs):
+ * then the plan is keyed by those values too. */
 bool eng_graph_input_value_matters(const eng_graph *g, int i);
+
+/* Prepare-time folding: a node whose inputs are all known while preparing
+ * (constants, graph inputs whose values key the plan, values folded before;
+ * Shape and Size need only the shape of theirs) is evaluated once by the
+ * reference kernels when its outputs hold at most this many bytes together,
+ * and its outputs become constants of the plan. Shape arithmetic is a few
+ * int64s; the bound keeps a hostile graph from making preparing compute or
+ * hold large tensors. */
+#define ENG_PREPARE_FOLD_MAX_BYTES (64 * 1024)
 
 #endif

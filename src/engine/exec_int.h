@@ -70,6 +70,7 @@ struct eng_plan {
     int *val_pv;    /* graph value -> its current prepared value, -1 */
     int *uses_left; /* graph value -> reads not yet planned (prepare only) */
     bool *skip;     /* node consumed by a fusion (prepare only) */
+    bool *input_known; /* graph input slot -> its values key the plan (prepare only) */
     int *out_pv;    /* per graph output */
     eng_tensor *outputs;
     void *arena;

@@ -70,7 +70,7 @@ typedef enum eng_op {
     ENG_OP_GELU,      /* x * 0.5 * (1 + erf(x / sqrt(2))) */
     /* Ops described by an eng_op_desc in src/engine/ops/ (see engine/op.h),
      * grouped by family. */
-    /* logic, comparison, math, activations (ops/logic.c, ops/math.c) */
+    /* logic, comparison, math, activations (ops/logic.c, ops/math.c, ops/act.c) */
     ENG_OP_EQUAL,
     ENG_OP_LESS,
     ENG_OP_GREATER,

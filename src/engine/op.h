@@ -161,6 +161,7 @@ const eng_op_desc *eng_op_desc_get(eng_op op);
 /* Family tables (NULL-terminated), listed once in ops.c. */
 extern const eng_op_desc *const eng_ops_logic[];
 extern const eng_op_desc *const eng_ops_math[];
+extern const eng_op_desc *const eng_ops_act[];
 extern const eng_op_desc *const eng_ops_reduce[];
 extern const eng_op_desc *const eng_ops_norm[];
 extern const eng_op_desc *const eng_ops_shape[];

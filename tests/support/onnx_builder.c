@@ -85,7 +85,7 @@ void ob_model_free(ob_model *m)
 }
 
 static void value_info(ob_model *m, int field, const char *name, int dtype, int rank,
-                       const int64_t *dims)
+                       const int64_t *dims, const char *const *dim_names)
 {
     rouse_buf vi, type, tt, shape;
     rouse_buf_init(&vi);
@@ -103,7 +103,7 @@ static void value_info(ob_model *m, int field, const char *name, int dtype, int 
             } else {
                 char p[16];
                 snprintf(p, sizeof(p), "d%d", i);
-                put_str(&dim, 2, p);
+                put_str(&dim, 2, dim_names && dim_names[i] ? dim_names[i] : p);
             }
             put_msg(&shape, 1, &dim);
         }
@@ -117,17 +117,23 @@ static void value_info(ob_model *m, int field, const char *name, int dtype, int 
 
 void ob_input(ob_model *m, const char *name, int dtype, int rank, const int64_t *dims)
 {
-    value_info(m, 11, name, dtype, rank, dims);
+    value_info(m, 11, name, dtype, rank, dims, NULL);
+}
+
+void ob_input_named(ob_model *m, const char *name, int dtype, int rank, const int64_t *dims,
+                    const char *const *dim_names)
+{
+    value_info(m, 11, name, dtype, rank, dims, dim_names);
 }
 
 void ob_output(ob_model *m, const char *name, int dtype, int rank, const int64_t *dims)
 {
-    value_info(m, 12, name, dtype, rank, dims);
+    value_info(m, 12, name, dtype, rank, dims, NULL);
 }
 
 void ob_output_any(ob_model *m, const char *name, int dtype)
 {
-    value_info(m, 12, name, dtype, -1, NULL);
+    value_info(m, 12, name, dtype, -1, NULL, NULL);
 }
 
 void ob_initializer(ob_model *m, const char *name, int dtype, int rank, const int64_t *dims,
@@ -140,6 +146,39 @@ void ob_initializer(ob_model *m, const char *name, int dtype, int rank, const in
     pb_put_int(&t, 2, dtype);
     put_str(&t, 8, name);
     pb_put_bytes(&t, 9, data, nbytes);
+    put_msg(&m->graph, 5, &t);
+}
+
+static void put_entry(rouse_buf *t, const char *key, const char *value)
+{
+    rouse_buf e;
+    rouse_buf_init(&e);
+    put_str(&e, 1, key);
+    put_str(&e, 2, value);
+    put_msg(t, 13, &e);
+}
+
+void ob_initializer_external(ob_model *m, const char *name, int dtype, int rank,
+                             const int64_t *dims, const char *location, int64_t offset,
+                             int64_t length)
+{
+    rouse_buf t;
+    char num[32];
+    rouse_buf_init(&t);
+    for (int i = 0; i < rank; i++)
+        pb_put_int(&t, 1, dims[i]);
+    pb_put_int(&t, 2, dtype);
+    put_str(&t, 8, name);
+    put_entry(&t, "location", location);
+    if (offset >= 0) {
+        snprintf(num, sizeof(num), "%lld", (long long)offset);
+        put_entry(&t, "offset", num);
+    }
+    if (length >= 0) {
+        snprintf(num, sizeof(num), "%lld", (long long)length);
+        put_entry(&t, "length", num);
+    }
+    pb_put_int(&t, 14, 1); /* data_location = EXTERNAL */
     put_msg(&m->graph, 5, &t);
 }
 

@@ -20,12 +20,22 @@ void ob_model_free(ob_model *m);
 /* Graph input / output with a declared shape (dims < 0 become dim_param "d<i>"). */
 void ob_input(ob_model *m, const char *name, int dtype, int rank, const int64_t *dims);
 void ob_output(ob_model *m, const char *name, int dtype, int rank, const int64_t *dims);
+/* Graph input whose dynamic dims (dims < 0) are named by dim_names[i]
+ * (NULL entries fall back to "d<i>"). */
+void ob_input_named(ob_model *m, const char *name, int dtype, int rank, const int64_t *dims,
+                    const char *const *dim_names);
 /* Graph output without a shape. */
 void ob_output_any(ob_model *m, const char *name, int dtype);
 
 /* Initializer with raw_data. */
 void ob_initializer(ob_model *m, const char *name, int dtype, int rank, const int64_t *dims,
                     const void *data, size_t nbytes);
+
+/* Initializer whose data lives in another file (data_location EXTERNAL):
+ * external_data entries "location", and "offset"/"length" when >= 0. */
+void ob_initializer_external(ob_model *m, const char *name, int dtype, int rank,
+                             const int64_t *dims, const char *location, int64_t offset,
+                             int64_t length);
 
 /* Node; inputs may include "" for omitted optional inputs. */
 ob_node *ob_add_node(ob_model *m, const char *op_type, const char *name, int n_in,

@@ -16,6 +16,7 @@
 
 #include <limits.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "engine/onnx/pb.h"
 #include "engine/tensor.h"
@@ -200,12 +201,55 @@ typedef struct tensor_scan {
     int32_t data_type;
     int64_t data_location;
     bool has_external, has_strings, has_raw;
+    const char *location; /* external_data entries */
+    const char *offset, *length;
     pb_field raw;
     const typed_src *src; /* the typed field in use, or NULL */
     size_t n_vals;        /* values across all its records */
     size_t n_recs;        /* records of it */
     pb_field first;       /* its first record */
 } tensor_scan;
+
+/* One StringStringEntryProto of external_data: key 1, value 2. The keys
+ * the engine uses are kept (the last one wins); others (checksum) are
+ * ignored. */
+static int external_entry(dec *d, const pb_field *msg, tensor_scan *s)
+{
+    pb_reader r;
+    pb_field f;
+    const char *key = NULL, *value = NULL;
+    int rc;
+    if ((rc = expect(d, msg, "external_data", PB_LEN)) < 0) return rc;
+    pb_reader_sub(&r, msg);
+    while (pb_more(&r)) {
+        if ((rc = pb_next(&r, &f, d->eb)) < 0) return rouse_err_wrap(d->eb, rc, "external_data");
+        if (f.num == 1 && (rc = get_ident(d, &f, "external_data.key", &key)) < 0) return rc;
+        if (f.num == 2 && (rc = get_ident(d, &f, "external_data.value", &value)) < 0) return rc;
+    }
+    if (!key || !value)
+        return rouse_err_set(d->eb, ROUSE_EFORMAT, "external_data entry at offset %zu lacks a %s",
+                             msg->off, key ? "value" : "key");
+    if (!strcmp(key, "location")) s->location = value;
+    else if (!strcmp(key, "offset")) s->offset = value;
+    else if (!strcmp(key, "length")) s->length = value;
+    return 0;
+}
+
+/* A decimal external_data number: digits only, at most INT64_MAX. */
+static int external_number(dec *d, const char *key, const char *text, int64_t *out)
+{
+    int64_t v = 0;
+    if (!text[0]) goto bad;
+    for (const char *c = text; *c; c++) {
+        if (*c < '0' || *c > '9' || v > (INT64_MAX - (*c - '0')) / 10) goto bad;
+        v = v * 10 + (*c - '0');
+    }
+    *out = v;
+    return 0;
+bad:
+    return rouse_err_set(d->eb, ROUSE_EFORMAT,
+                         "external_data '%s' is \"" NAME_FMT "\", not a byte count", key, text);
+}
 
 static int tensor_scan_fields(dec *d, const pb_field *msg, onnx_tensor *t, tensor_scan *s)
 {
@@ -236,6 +280,7 @@ static int tensor_scan_fields(dec *d, const pb_field *msg, onnx_tensor *t, tenso
             break;
         case T_EXTERNAL_DATA:
             s->has_external = true;
+            if ((rc = external_entry(d, &f, s)) < 0) return rc;
             break;
         case T_DATA_LOCATION:
             if ((rc = get_int64(d, &f, "data_location", &s->data_location)) < 0) return rc;
@@ -324,9 +369,14 @@ static int tensor_decode(dec *d, const pb_field *msg, onnx_tensor *t)
     if ((rc = tensor_scan_fields(d, msg, t, &s)) < 0) return rc;
     if (!t->name) t->name = "";
 
-    if (s.data_location == 1 || s.has_external)
-        return rouse_err_set(d->eb, ROUSE_EUNSUPPORTED,
-                             "external data (weights in a separate file) is not supported");
+    bool external = s.data_location == 1;
+    if (s.data_location != 0 && !external)
+        return rouse_err_set(d->eb, ROUSE_EFORMAT, "data_location %lld is invalid",
+                             (long long)s.data_location);
+    if (external != s.has_external)
+        return rouse_err_set(d->eb, ROUSE_EFORMAT,
+                             external ? "data_location is EXTERNAL but external_data is empty"
+                                      : "external_data is set but data_location is not EXTERNAL");
     if (s.data_type == ENG_DT_STRING || s.has_strings)
         return rouse_err_set(d->eb, ROUSE_EUNSUPPORTED, "string tensors are not supported");
     if (s.data_type <= 0)
@@ -349,6 +399,24 @@ static int tensor_decode(dec *d, const pb_field *msg, onnx_tensor *t)
     t->n_elems = n;
     t->nbytes = (size_t)n * es;
 
+    if (external) {
+        if (s.has_raw || s.src)
+            return rouse_err_set(d->eb, ROUSE_EFORMAT, "external data and %s both hold values",
+                                 s.has_raw ? "raw_data" : s.src->name);
+        if (!s.location || !s.location[0])
+            return rouse_err_set(d->eb, ROUSE_EFORMAT, "external_data has no 'location'");
+        int64_t off = 0, len = -1;
+        if (s.offset && (rc = external_number(d, "offset", s.offset, &off)) < 0) return rc;
+        if (s.length && (rc = external_number(d, "length", s.length, &len)) < 0) return rc;
+        if (len >= 0 && (uint64_t)len != (uint64_t)t->nbytes)
+            return rouse_err_set(d->eb, ROUSE_EFORMAT,
+                                 "external_data length %lld, dims %s need %zu bytes",
+                                 (long long)len, shape, t->nbytes);
+        t->location = s.location;
+        t->ext_offset = (uint64_t)off;
+        t->ext_length = len;
+        return 0; /* data stays NULL until mapped */
+    }
     if (s.has_raw && s.src)
         return rouse_err_set(d->eb, ROUSE_EFORMAT, "both raw_data and %s hold values", s.src->name);
     if (s.has_raw) {
@@ -383,6 +451,15 @@ static int tensor_decode(dec *d, const pb_field *msg, onnx_tensor *t)
                              (long long)n);
     t->data = alloc_array(d, 0, 1, "tensor", &rc);
     return t->data ? 0 : rc;
+}
+
+/* External data is for initializers: a tensor anywhere else must hold its
+ * values. */
+static int not_external(dec *d, const onnx_tensor *t)
+{
+    if (!t->location) return 0;
+    return rouse_err_set(d->eb, ROUSE_EUNSUPPORTED,
+                         "external data is supported for initializers only");
 }
 
 /* "<what> '<name>'" when the tensor has a name, "<what> <idx>" otherwise. */
@@ -541,7 +618,8 @@ static int attr_fill(dec *d, const pb_field *msg, onnx_attr *a, const attr_scan 
         }
         case A_TENSORS:
             if (nt >= s->n_tensors) break;
-            if ((rc = tensor_decode(d, &f, &a->tensors[nt])) < 0)
+            if ((rc = tensor_decode(d, &f, &a->tensors[nt])) < 0 ||
+                (rc = not_external(d, &a->tensors[nt])) < 0)
                 return wrap_tensor(d, rc, "tensors", (int)nt, &a->tensors[nt]);
             nt++;
             break;
@@ -579,7 +657,8 @@ static int attr_decode(dec *d, const pb_field *msg, onnx_attr *a)
     if (s.has_t) {
         onnx_tensor *t = rouse_arena_calloc(d->arena, 1, sizeof(*t), 16);
         if (!t) return nomem(d, "t");
-        if ((rc = tensor_decode(d, &s.t, t)) < 0) return wrap_tensor(d, rc, "t", 0, t);
+        if ((rc = tensor_decode(d, &s.t, t)) < 0 || (rc = not_external(d, t)) < 0)
+            return wrap_tensor(d, rc, "t", 0, t);
         a->t = t;
     }
     return attr_fill(d, msg, a, &s);
@@ -998,6 +1077,8 @@ int onnx_model_decode(const uint8_t *buf, size_t len, onnx_model *m, rouse_errbu
 void onnx_model_fini(onnx_model *m)
 {
     if (!m) return;
+    for (int i = 0; i < m->n_maps; i++)
+        munmap(m->maps[i].addr, m->maps[i].len);
     rouse_arena_fini(&m->arena);
     memset(m, 0, sizeof(*m));
 }
@@ -1016,6 +1097,7 @@ int onnx_tensor_decode(const uint8_t *buf, size_t len, rouse_arena *arena, onnx_
     whole.data = buf;
     whole.len = len;
     int rc = tensor_decode(&d, &whole, t);
+    if (rc == 0) rc = not_external(&d, t);
     if (rc < 0) {
         if (t->name && t->name[0])
             rouse_err_wrap(eb, rc, "tensor '" NAME_FMT "'", t->name);

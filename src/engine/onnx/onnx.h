@@ -7,7 +7,7 @@
  *
  * Guarantees: every length, index, count, type, rank and dimension is checked
  * against the buffer before use; malformed input yields ROUSE_EFORMAT (or
- * ROUSE_EUNSUPPORTED for valid features we do not handle, e.g. external data)
+ * ROUSE_EUNSUPPORTED for valid features we do not handle, e.g. string tensors)
  * with a message naming the message and field at fault, never a crash.
  *
  * Lifetime: strings and arrays live in the model's arena; tensor `data`
@@ -56,6 +56,13 @@ typedef struct onnx_tensor {
     size_t nbytes;
     int64_t n_elems; /* product of dims (1 for a scalar) */
     bool in_place;   /* true when data points into the decoded buffer */
+    /* External data (data_location EXTERNAL, initializers only): the file
+     * named by `location` (relative to the model's folder, as written) holds
+     * the nbytes at `ext_offset`. `data` stays NULL until
+     * onnx_model_map_external() maps it. */
+    const char *location; /* NULL for data held in the model */
+    uint64_t ext_offset;
+    int64_t ext_length; /* -1 when absent: the rest of the file */
 } onnx_tensor;
 
 /* AttributeProto.AttributeType numbers. */
@@ -136,12 +143,30 @@ typedef struct onnx_model {
     onnx_graph graph;
     bool has_functions; /* model-local functions present (not supported by the engine) */
     rouse_arena arena;  /* owns every string and array above */
+    int n_maps;
+    struct onnx_mapping *maps; /* external data files mapped (onnx_model_map_external) */
 } onnx_model;
+
+/* One mapped external data file. */
+typedef struct onnx_mapping {
+    void *addr;
+    size_t len;
+} onnx_mapping;
 
 /* Decodes a ModelProto from buf[0..len). m is caller-owned; on success release
  * it with onnx_model_fini(). On failure m holds nothing to release. */
 int onnx_model_decode(const uint8_t *buf, size_t len, onnx_model *m, rouse_errbuf *eb);
 void onnx_model_fini(onnx_model *m);
+
+/* Maps the external data of m's initializers in place (read-only, shared
+ * mmap of each file, no copy) and points their `data` at it. `dir` is the
+ * folder of the model file; a location must be a relative path inside it
+ * (no absolute path, no ".." component, no symbolic link leaving it), and
+ * offset + length must lie inside the file and match the tensor's size:
+ * ROUSE_EFORMAT naming the initializer otherwise. dir NULL (a model loaded
+ * from memory) is ROUSE_EUNSUPPORTED when m has external data. The mappings
+ * are released by onnx_model_fini. */
+int onnx_model_map_external(onnx_model *m, const char *dir, rouse_errbuf *eb);
 
 /* Decodes a standalone TensorProto (the .pb files of the ONNX backend-test
  * layout). Strings and decoded arrays come from `arena`; `data` may point into buf.

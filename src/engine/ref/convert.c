@@ -19,49 +19,14 @@
 
 /* ---- Cast -------------------------------------------------------------- */
 
-/* IEEE half precision <-> double, rounding to nearest even (numpy's astype). */
-static double half_to_double(uint16_t h)
-{
-    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-    double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m + 1024, e - 25);
-    return (h & 0x8000) ? -v : v;
-}
-
-static uint16_t double_to_half(double d)
-{
-    uint16_t sign = signbit(d) ? 0x8000 : 0;
-    if (isnan(d)) return 0x7e00;
-    d = fabs(d);
-    if (d >= 65520.0) return sign | 0x7c00; /* past the midpoint above 65504: inf */
-    if (d < 0x1p-14) /* subnormal, in units of 2^-24; 1024 is the smallest normal */
-        return sign | (uint16_t)nearbyint(d * 0x1p24);
-    int e;
-    double m = nearbyint((frexp(d, &e) * 2.0 - 1.0) * 1024.0); /* exact scaling */
-    int biased = e - 1 + 15;
-    if (m == 1024) {
-        m = 0;
-        biased++;
-    }
-    if (biased >= 31) return sign | 0x7c00;
-    return sign | (uint16_t)(biased << 10) | (uint16_t)m;
-}
-
-/* bfloat16 is the top half of a float; rounding to nearest even. */
-static uint16_t float_to_bf16(float f)
+/* Cast to bfloat16 keeps the float's upper half (truncation), the rule of
+ * ONNX's reference for Cast before opset 19 (every opset the engine loads);
+ * a NaN stays a quiet NaN. */
+static uint16_t bf16_truncate(float f)
 {
     uint32_t u;
     memcpy(&u, &f, sizeof(u));
-    if (isnan(f)) return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7fff + ((u >> 16) & 1);
-    return (uint16_t)(u >> 16);
-}
-
-static double bf16_to_double(uint16_t b)
-{
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, sizeof(f));
-    return f;
+    return (uint16_t)(u >> 16) | (isnan(f) ? 0x40 : 0);
 }
 
 enum num_kind { NUM_FLOAT, NUM_SIGNED, NUM_UNSIGNED };
@@ -111,10 +76,10 @@ static bool load_num(int dtype, const void *p, num *v)
         *v = (num){NUM_UNSIGNED, 0, 0, *(const uint8_t *)p != 0};
         return true;
     case ENG_DT_FLOAT16:
-        *v = (num){NUM_FLOAT, half_to_double(*(const uint16_t *)p), 0, 0};
+        *v = (num){NUM_FLOAT, ref_half_to_double(*(const uint16_t *)p), 0, 0};
         return true;
     case ENG_DT_BFLOAT16:
-        *v = (num){NUM_FLOAT, bf16_to_double(*(const uint16_t *)p), 0, 0};
+        *v = (num){NUM_FLOAT, ref_bf16_to_double(*(const uint16_t *)p), 0, 0};
         return true;
     default:
         return false;
@@ -158,10 +123,12 @@ static bool store_num(int dtype, const num *v, void *p)
         *(double *)p = as_double(v);
         return true;
     case ENG_DT_FLOAT16:
-        *(uint16_t *)p = double_to_half(as_double(v));
+        *(uint16_t *)p = ref_double_to_half(as_double(v));
         return true;
     case ENG_DT_BFLOAT16:
-        *(uint16_t *)p = float_to_bf16((float)as_double(v));
+        *(uint16_t *)p = bf16_truncate(v->kind == NUM_SIGNED     ? (float)v->i
+                                       : v->kind == NUM_UNSIGNED ? (float)v->u
+                                                                 : (float)f);
         return true;
     case ENG_DT_BOOL:
         *(uint8_t *)p = !is_zero(v);

@@ -98,7 +98,8 @@ int ref_copy(const eng_tensor *x, eng_tensor *y);
 int ref_pow(const eng_tensor *a, const eng_tensor *b, eng_tensor *y);
 
 /* Cast between float, double, float16, bfloat16, bool and every integer
- * type (float16 and bfloat16 round to nearest even; see convert.c
+ * type (float16 rounds to nearest even, bfloat16 truncates as ONNX's
+ * reference does before opset 19; see convert.c
  * for the rules: saturating float -> int, wrapping int -> int, bool is
  * "not zero"). y->dtype must be `to`. */
 int ref_cast(int to, const eng_tensor *x, eng_tensor *y);

@@ -2,6 +2,7 @@
 #include "engine/ref/ref_util.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "rouse/err.h"
 
@@ -189,4 +190,48 @@ double ref_act_f64(eng_op op, double alpha, double beta, double x)
     default:
         return x;
     }
+}
+
+double ref_half_to_double(uint16_t h)
+{
+    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m + 1024, e - 25);
+    return (h & 0x8000) ? -v : v;
+}
+
+uint16_t ref_double_to_half(double d)
+{
+    uint16_t sign = signbit(d) ? 0x8000 : 0;
+    if (isnan(d)) return 0x7e00;
+    d = fabs(d);
+    if (d >= 65520.0) return sign | 0x7c00; /* past the midpoint above 65504: inf */
+    if (d < 0x1p-14) /* subnormal, in units of 2^-24; 1024 is the smallest normal */
+        return sign | (uint16_t)nearbyint(d * 0x1p24);
+    int e;
+    double m = nearbyint((frexp(d, &e) * 2.0 - 1.0) * 1024.0); /* exact scaling */
+    int biased = e - 1 + 15;
+    if (m == 1024) {
+        m = 0;
+        biased++;
+    }
+    if (biased >= 31) return sign | 0x7c00;
+    return sign | (uint16_t)(biased << 10) | (uint16_t)m;
+}
+
+/* bfloat16 is the top half of a float. */
+uint16_t ref_float_to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof(u));
+    if (isnan(f)) return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fff + ((u >> 16) & 1);
+    return (uint16_t)(u >> 16);
+}
+
+double ref_bf16_to_double(uint16_t b)
+{
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, sizeof(f));
+    return f;
 }

@@ -1,8 +1,8 @@
 /*
  * Private helpers shared by the reference kernels: broadcast strides, an
  * N-d index odometer, the canonical 3-D window geometry used by conv and
- * pooling, and the scalar activation functions used by both the unary
- * kernels and the post-ops. Nothing here allocates.
+ * pooling, the half-precision conversions, and the scalar activation functions used by both the
+ * unary kernels and the post-ops. Nothing here allocates.
  */
 #ifndef ROUSE_ENGINE_REF_UTIL_H
 #define ROUSE_ENGINE_REF_UTIL_H
@@ -55,6 +55,13 @@ int64_t ref_window_out_dim(int64_t in, int64_t kernel, int64_t stride, int64_t d
 /* The kernel taps [*k_lo, *k_hi) of output position o in dim d that land
  * inside the input (the others read padding). Empty when *k_lo >= *k_hi. */
 void ref_window_taps(const ref_window *w, int d, int64_t o, int64_t *k_lo, int64_t *k_hi);
+
+/* IEEE half precision and bfloat16 <-> double/float, rounding to nearest
+ * even (numpy's astype); NaN stays NaN, overflow goes to infinity. */
+double ref_half_to_double(uint16_t h);
+uint16_t ref_double_to_half(double d);
+double ref_bf16_to_double(uint16_t b);
+uint16_t ref_float_to_bf16(float f);
 
 /* Scalar activation f(x) for RELU, CLIP (alpha = min, beta = max),
  * LEAKY_RELU (alpha), SIGMOID, TANH, ERF, SQRT and GELU (exact, with erf;

@@ -164,7 +164,7 @@ static void wrong_inputs_at_run_time(void **state)
     bad.shape[1] = 5;
     bad.nbytes = 15 * 4;
     assert_int_equal(rouse_session_run(s, &bad, 1, &eb), ROUSE_EMISMATCH);
-    assert_non_null(strstr(eb.msg, "input 'x' must have shape [-1, 4], got [3, 5]"));
+    assert_non_null(strstr(eb.msg, "input 'x' must have shape [d0, 4], got [3, 5]"));
     bad = t;
     bad.nbytes = 4;
     assert_int_equal(rouse_session_run(s, &bad, 1, &eb), ROUSE_EMISMATCH);

@@ -19,6 +19,10 @@ static void every_op_round_trips_through_its_name(void **state)
         const eng_op_desc *d = eng_op_desc_get((eng_op)i);
         if (i > ENG_OP_GELU && !d) continue; /* declared, not implemented yet */
         eng_op op = ENG_OP_COUNT;
+        if (d && d->since > 17) { /* Mish (18): beyond the opsets loaded today */
+            assert_int_equal(eng_op_lookup(d->name, "", 17, "n", &op, &eb), ROUSE_EUNSUPPORTED);
+            continue;
+        }
         const char *name = eng_op_name((eng_op)i);
         assert_non_null(name);
         /* Reshape only exists from opset 5 in the form we implement. */

@@ -667,14 +667,26 @@ static void bad_tensors(void **state)
 
     tensor_head(&t, "ext", ENG_DT_FLOAT, d4, 1);
     enc_int(&t, 14, 1);
-    expect_init_err(&t, ROUSE_EUNSUPPORTED, "initializer 'ext': external data");
+    expect_init_err(&t, ROUSE_EFORMAT,
+                    "initializer 'ext': data_location is EXTERNAL but external_data is empty");
 
     enc kv = {0};
     enc_str(&kv, 1, "location");
     enc_str(&kv, 2, "weights.bin");
     tensor_head(&t, "ext2", ENG_DT_FLOAT, d4, 1);
     enc_msg(&t, 13, &kv);
-    expect_init_err(&t, ROUSE_EUNSUPPORTED, "external data");
+    expect_init_err(&t, ROUSE_EFORMAT, "external_data is set but data_location is not EXTERNAL");
+
+    /* Well-formed external data decodes; what it names is checked when the
+     * files are mapped (tests/unit/engine/test_external.c). Without a
+     * location it is refused here. */
+    enc kv2 = {0};
+    enc_str(&kv2, 1, "offset");
+    enc_str(&kv2, 2, "0");
+    tensor_head(&t, "ext3", ENG_DT_FLOAT, d4, 1);
+    enc_msg(&t, 13, &kv2);
+    enc_int(&t, 14, 1);
+    expect_init_err(&t, ROUSE_EFORMAT, "initializer 'ext3': external_data has no 'location'");
 
     tensor_head(&t, "str", ENG_DT_STRING, d4, 1);
     enc_str(&t, 6, "a");

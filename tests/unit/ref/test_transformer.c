@@ -76,7 +76,7 @@ static void cast_ints_wrap_and_bool(void **state)
     assert_int_equal(ref_cast(ENG_DT_UINT32, &tx, &t32), 0);
     assert_int_equal(u32[2], UINT32_MAX);
 
-    /* float16 and bfloat16 round to nearest even. */
+    /* float16 rounds to nearest even (bfloat16: below). */
     const float hf[] = {1.0f, -2.5f, 65520.0f, 0x1p-24f, 1.0f + 0x1p-11f, NAN};
     eng_tensor thf = rt_tensor(ENG_DT_FLOAT, 2, s, hf);
     uint16_t h[6];
@@ -91,6 +91,14 @@ static void cast_ints_wrap_and_bool(void **state)
     assert_int_equal(ref_cast(ENG_DT_BFLOAT16, &thf, &tbf), 0);
     assert_int_equal(h[0], 0x3f80);
     assert_int_equal(h[1], 0xc020);
+    /* bfloat16 keeps the float's top half: 1 + 2^-8 + 2^-9 is not rounded up. */
+    const float bf[] = {1.0f + 0x1p-8f + 0x1p-9f, -(1.0f + 0x1p-7f + 0x1p-8f)};
+    const int64_t s2[] = {2};
+    eng_tensor tbf_in = rt_tensor(ENG_DT_FLOAT, 1, s2, bf),
+               tbf2 = rt_tensor(ENG_DT_BFLOAT16, 1, s2, h);
+    assert_int_equal(ref_cast(ENG_DT_BFLOAT16, &tbf_in, &tbf2), 0);
+    assert_int_equal(h[0], 0x3f80);
+    assert_int_equal(h[1], 0xbf81);
 
     /* Shape mismatches. */
     const int64_t s5[] = {5};
