@@ -163,6 +163,7 @@ extern const eng_op_desc *const eng_ops_logic[];
 extern const eng_op_desc *const eng_ops_math[];
 extern const eng_op_desc *const eng_ops_act[];
 extern const eng_op_desc *const eng_ops_reduce[];
+extern const eng_op_desc *const eng_ops_einsum[]; /* ops/reduce_einsum.c */
 extern const eng_op_desc *const eng_ops_norm[];
 extern const eng_op_desc *const eng_ops_shape[];
 extern const eng_op_desc *const eng_ops_index[];
