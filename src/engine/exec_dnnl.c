@@ -18,11 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct argspec {
-    int arg;
-    int pv;              /* prepared value, or ARG_FIXED */
-    dnnl_memory_t fixed; /* with ARG_FIXED */
-} argspec;
+typedef exec_dnnl_arg argspec;
 
 static int dnnl_fail(rouse_errbuf *eb, const eng_node *n, const char *what, dnnl_status_t st)
 {
@@ -1307,10 +1303,32 @@ static int build_softmax(eng_plan *p, const eng_node *n, const eng_attrs *ra, co
     return src_dst_step(p, n, ra, pd, src, &outs[0], &md, out_pv, eb);
 }
 
+/* --- services of the builders in other files (exec_int.h) -------------------------- */
+
+int exec_dnnl_pd(eng_plan *p, const_dnnl_op_desc_t op_desc, dnnl_primitive_desc_t *pd,
+                 rouse_errbuf *eb)
+{
+    return create_pd(p, op_desc, pd, eb);
+}
+
+int exec_dnnl_new_pv(eng_plan *p, const eng_tensor *shape, const dnnl_memory_desc_t *md, int *out)
+{
+    return new_pv_md(p, shape, md, out);
+}
+
+int exec_dnnl_add_step(eng_plan *p, const eng_node *n, const eng_attrs *resolved,
+                       dnnl_primitive_desc_t pd, const exec_dnnl_arg *a, int n_a, int write_pv,
+                       rouse_errbuf *eb)
+{
+    return add_prim_step(p, n, resolved, pd, a, n_a, write_pv, eb);
+}
+
 int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, const int *in,
                     const eng_tensor *out_shapes, int *out_pv, rouse_errbuf *eb)
 {
     if (n->n_in < 1 || in[0] < 0) return 0;
+    int rc = exec_dnnl_norm_build(p, n, resolved, in, out_shapes, out_pv, eb);
+    if (rc != 0) return rc;
     switch (n->op) {
     case ENG_OP_CONV:
         return build_conv(p, n, resolved, in, out_shapes, out_pv, eb);

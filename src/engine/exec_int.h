@@ -119,6 +119,31 @@ bool plan_md_strided(const dnnl_memory_desc_t *md);
  * that oneDNN's Winograd kernels accept. */
 bool exec_conv_winograd_eligible(int rank, const eng_conv_attrs *a, int64_t c_in, int64_t c_out);
 
+/* One argument of a oneDNN step: a prepared value, or a fixed memory. */
+typedef struct exec_dnnl_arg {
+    int arg;
+    int pv;              /* prepared value, or ARG_FIXED */
+    dnnl_memory_t fixed; /* with ARG_FIXED */
+} exec_dnnl_arg;
+
+/* exec_dnnl.c services used by the builders in other files. */
+/* 1 when oneDNN has an implementation of op_desc (*pd then owned by the
+ * caller), 0 when not, negative on error. The plan's scratchpad is used. */
+int exec_dnnl_pd(eng_plan *p, const_dnnl_op_desc_t op_desc, dnnl_primitive_desc_t *pd,
+                 rouse_errbuf *eb);
+/* A new prepared value of shape `shape` with layout md. */
+int exec_dnnl_new_pv(eng_plan *p, const eng_tensor *shape, const dnnl_memory_desc_t *md, int *out);
+/* Creates the primitive of pd and appends its step writing write_pv; takes
+ * ownership of pd. */
+int exec_dnnl_add_step(eng_plan *p, const eng_node *n, const eng_attrs *resolved,
+                       dnnl_primitive_desc_t pd, const exec_dnnl_arg *a, int n_a, int write_pv,
+                       rouse_errbuf *eb);
+
+/* oneDNN builders of the reductions and normalizations (exec_dnnl_norm.c),
+ * same contract as exec_dnnl_build: 1 built, 0 not handled, < 0 error. */
+int exec_dnnl_norm_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, const int *in,
+                         const eng_tensor *out_shapes, int *out_pv, rouse_errbuf *eb);
+
 /* Builds a oneDNN step for node n when one fits: returns 1 when built, 0 when
  * the node should run on the reference kernels, negative on error. `in` are
  * the node's input pvs (-1 omitted), `out_shapes` its inferred outputs. On
