@@ -469,6 +469,106 @@ static void reductions_dnnl_match_reference(void **state)
     free(x);
 }
 
+/* One model with every op of the family that a fuzzer should start from
+ * (fuzz/corpus/onnx_load/reduce_norm_ops.onnx holds these bytes, written
+ * with ROUSE_SEED_OUT set, and fuzz/corpus/plan_open/reduce_norm_ops.plan
+ * their compiled plan): both kernel sets agree on each of its ten outputs. */
+static void seed_model_runs(void **state)
+{
+    (void)state;
+    ob_model *m = ob_model_new(17);
+    int64_t xs[3] = {2, 3, 4}, s4[1] = {4}, s3[1] = {3}, s1[1] = {1};
+    ob_input(m, "x", ROUSE_DT_FLOAT, 3, xs);
+    float sc4[4] = {1, 2, 3, 4}, b4[4] = {0, 0.5f, 0, 0}, sc3[3] = {1, 1, 2}, b3[3] = {0, 1, 0};
+    int64_t axes1[1] = {1}, k2[1] = {2}, ax2 = 2, ax2l[1] = {2}, ax02[2] = {0, 2};
+    ob_initializer(m, "axes", ROUSE_DT_INT64, 1, s1, axes1, 8);
+    ob_initializer(m, "scale", ROUSE_DT_FLOAT, 1, s4, sc4, 16);
+    ob_initializer(m, "bias", ROUSE_DT_FLOAT, 1, s4, b4, 16);
+    ob_initializer(m, "k", ROUSE_DT_INT64, 1, s1, k2, 8);
+    ob_initializer(m, "cax", ROUSE_DT_INT64, 0, NULL, &ax2, 8);
+    ob_initializer(m, "is", ROUSE_DT_FLOAT, 1, s3, sc3, 12);
+    ob_initializer(m, "ib", ROUSE_DT_FLOAT, 1, s3, b3, 12);
+    ob_node *n;
+    n = ob_add_node(m, "ReduceSum", "rs", 2, (const char *[]){"x", "axes"}, 1, (const char *[]){"r"});
+    n = ob_add_node(m, "LayerNormalization", "ln", 3, (const char *[]){"x", "scale", "bias"}, 1,
+                    (const char *[]){"l"});
+    ob_attr_float(n, "epsilon", 1e-3f);
+    n = ob_add_node(m, "TopK", "tk", 2, (const char *[]){"l", "k"}, 2, (const char *[]){"v", "vi"});
+    ob_attr_int(n, "largest", 0);
+    n = ob_add_node(m, "ArgMax", "am", 1, (const char *[]){"x"}, 1, (const char *[]){"a"});
+    ob_attr_int(n, "axis", 2);
+    ob_attr_int(n, "select_last_index", 1);
+    n = ob_add_node(m, "CumSum", "cs", 2, (const char *[]){"x", "cax"}, 1, (const char *[]){"c"});
+    ob_attr_int(n, "reverse", 1);
+    n = ob_add_node(m, "Einsum", "es", 1, (const char *[]){"x"}, 1, (const char *[]){"e"});
+    ob_attr_string(n, "equation", "...ij->...ji");
+    n = ob_add_node(m, "ReduceLogSumExp", "lse", 1, (const char *[]){"x"}, 1, (const char *[]){"lse"});
+    ob_attr_ints(n, "axes", 1, ax2l);
+    ob_attr_int(n, "keepdims", 0);
+    ob_add_node(m, "InstanceNormalization", "inorm", 3, (const char *[]){"x", "is", "ib"}, 1,
+                (const char *[]){"in"});
+    n = ob_add_node(m, "LpNormalization", "lp", 1, (const char *[]){"x"}, 1, (const char *[]){"lp"});
+    ob_attr_int(n, "p", 1);
+    n = ob_add_node(m, "MeanVarianceNormalization", "mvn", 1, (const char *[]){"x"}, 1,
+                    (const char *[]){"mvn"});
+    ob_attr_ints(n, "axes", 2, ax02);
+    static const char *outs[10] = {"r", "v", "vi", "a", "c", "e", "lse", "in", "lp", "mvn"};
+    static const int dts[10] = {1, 1, 7, 7, 1, 1, 1, 1, 1, 1};
+    for (int i = 0; i < 10; i++)
+        ob_output_any(m, outs[i], dts[i]);
+    rouse_buf b;
+    rouse_buf_init(&b);
+    ob_serialize(m, &b);
+    ob_model_free(m);
+    /* ROUSE_SEED_OUT=FILE writes the model, to refresh the fuzz seed. */
+    const char *seed_out = getenv("ROUSE_SEED_OUT");
+    if (seed_out) {
+        FILE *f = fopen(seed_out, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(b.data, 1, b.len, f), b.len);
+        assert_int_equal(fclose(f), 0);
+    }
+
+    float *x = h_rand(24);
+    rouse_tensor in = {.name = "x", .dtype = ROUSE_DT_FLOAT, .rank = 3, .shape = {2, 3, 4},
+                       .data = x, .nbytes = sizeof(float) * 24};
+    rouse_errbuf eb;
+    rouse_model *model;
+    rouse_session *fast, *ref;
+    rouse_session_options fo = {.threads = 1}, ro = {.threads = 1, .reference_kernels = 1};
+    if (rouse_model_load_memory(b.data, b.len, &model, &eb) < 0) fail_msg("load: %s", eb.msg);
+    if (rouse_session_create(model, &fo, &fast, &eb) < 0) fail_msg("session: %s", eb.msg);
+    if (rouse_session_create(model, &ro, &ref, &eb) < 0) fail_msg("session: %s", eb.msg);
+    if (rouse_session_run(fast, &in, 1, &eb) < 0) fail_msg("run: %s", eb.msg);
+    if (rouse_session_run(ref, &in, 1, &eb) < 0) fail_msg("run: %s", eb.msg);
+    assert_int_equal(rouse_model_n_outputs(model), 10);
+    for (int i = 0; i < 10; i++) {
+        rouse_tensor ta, tb;
+        assert_int_equal(rouse_session_output(fast, i, &ta), 0);
+        assert_int_equal(rouse_session_output(ref, i, &tb), 0);
+        assert_int_equal(ta.nbytes, tb.nbytes);
+        assert_true(ta.nbytes > 0);
+        if (dts[i] == ROUSE_DT_INT64) {
+            assert_memory_equal(ta.data, tb.data, ta.nbytes);
+            continue;
+        }
+        const float *pa = ta.data, *pb = tb.data;
+        for (size_t j = 0; j < ta.nbytes / 4; j++)
+            if (!(fabsf(pa[j] - pb[j]) <= 1e-4f + 1e-3f * fabsf(pb[j])))
+                fail_msg("output %s element %zu: %g vs %g", outs[i], j, (double)pa[j],
+                         (double)pb[j]);
+    }
+    rouse_session_stats st;
+    assert_int_equal(rouse_session_get_stats(fast, &st), 0);
+    assert_int_equal(st.dnnl_steps, 2); /* ReduceSum, LayerNormalization (a batch of 2 keeps
+                                           InstanceNormalization on the reference) */
+    rouse_session_destroy(fast);
+    rouse_session_destroy(ref);
+    rouse_model_destroy(model);
+    rouse_buf_fini(&b);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -483,6 +583,7 @@ int main(void)
         cmocka_unit_test(bad_attributes_and_shapes),
         cmocka_unit_test(check_hooks_refuse_bad_records),
         cmocka_unit_test(reductions_dnnl_match_reference),
+        cmocka_unit_test(seed_model_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
