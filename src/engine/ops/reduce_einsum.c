@@ -8,7 +8,8 @@
  * broadcasting against the same label elsewhere, and the implicit output
  * (no "->": the broadcast dims, then the labels used once, in ASCII order).
  * Anything else (other characters, a label repeated in the output, an
- * output label absent from the inputs) is a clear ROUSE_EFORMAT.
+ * output label absent from the inputs, broadcast dims missing from an
+ * explicit output) is a clear error naming the equation.
  *
  * Guarantees: the equation is parsed and checked against the input shapes
  * by shape inference, and parsed again by the kernel from the same text
@@ -175,6 +176,9 @@ static const char *ein_resolve(const ein_eq *e, int n_in, const eng_tensor *cons
     }
     /* Output labels. */
     if (e->explicit_out) {
+        /* numpy refuses to sum broadcast dims away silently; so do we. */
+        if (p->n_ell > 0 && !e->out.ell)
+            return "has broadcast dims ('...') in its inputs but none in its output";
         for (int j = 0; j < e->out.n; j++) {
             int l = e->out.lab[j];
             if (l < 0) {
@@ -300,6 +304,13 @@ static int run_einsum(const eng_node *nd, const eng_attrs *a, const eng_tensor *
     int64_t sum_count = 1;
     for (int j = 0; j < p.n_sum; j++)
         sum_count *= p.dim[p.sum_lab[j]];
+    /* The last contracted label is walked by a plain loop (len, step[k]),
+     * the others by the odometer. */
+    int n_outer = p.n_sum > 0 ? p.n_sum - 1 : 0;
+    int last = p.n_sum > 0 ? p.sum_lab[p.n_sum - 1] : -1;
+    int64_t len = last >= 0 ? p.dim[last] : 1, step[EIN_MAX_OPS] = {0};
+    for (int k = 0; last >= 0 && k < p.n_ops; k++)
+        step[k] = p.stride[k][last];
     int64_t oidx[EIN_MAX_LABELS] = {0}, ooff[EIN_MAX_OPS] = {0};
     int64_t o = 0;
     do {
@@ -309,18 +320,27 @@ static int run_einsum(const eng_node *nd, const eng_attrs *a, const eng_tensor *
             int64_t sidx[EIN_MAX_LABELS] = {0}, off[EIN_MAX_OPS];
             memcpy(off, ooff, sizeof(off));
             do {
-                if (fl) {
-                    double v = 1.0;
-                    for (int k = 0; k < p.n_ops; k++)
-                        v *= red_load_f(dt, in[k]->data, off[k]);
-                    fs += v;
+                if (dt == ENG_DT_FLOAT && p.n_ops == 2) {
+                    const float *x0 = (const float *)in[0]->data + off[0];
+                    const float *x1 = (const float *)in[1]->data + off[1];
+                    for (int64_t j = 0; j < len; j++)
+                        fs += (double)x0[j * step[0]] * x1[j * step[1]];
+                } else if (fl) {
+                    for (int64_t j = 0; j < len; j++) {
+                        double v = 1.0;
+                        for (int k = 0; k < p.n_ops; k++)
+                            v *= red_load_f(dt, in[k]->data, off[k] + j * step[k]);
+                        fs += v;
+                    }
                 } else {
-                    uint64_t v = 1;
-                    for (int k = 0; k < p.n_ops; k++)
-                        v *= (uint64_t)red_load_i(dt, in[k]->data, off[k]);
-                    is += v;
+                    for (int64_t j = 0; j < len; j++) {
+                        uint64_t v = 1;
+                        for (int k = 0; k < p.n_ops; k++)
+                            v *= (uint64_t)red_load_i(dt, in[k]->data, off[k] + j * step[k]);
+                        is += v;
+                    }
                 }
-            } while (ein_next(&p, p.n_sum, p.sum_lab, sidx, off));
+            } while (ein_next(&p, n_outer, p.sum_lab, sidx, off));
         }
         if (fl)
             red_store_f(dt, out[0]->data, o, fs);

@@ -337,6 +337,19 @@ static void einsum_forms(void **state)
     h_expect(&r, 0, ROUSE_DT_FLOAT, 1, (int64_t[]){2}, (double[]){1, 4});
     h_free(&r);
 
+    /* Three int32 operands: sum of cubes, 1 + 8 + 27. */
+    static const int32_t v[3] = {1, 2, 3};
+    n = einsum_node("i,i,i->", 3, (const float *[]){NULL, NULL, NULL}, (int[]){1, 1, 1},
+                    (const int64_t[][3]){{3}, {3}, {3}});
+    for (int i = 0; i < 3; i++) {
+        n.in[i].dtype = ROUSE_DT_INT32;
+        n.in[i].data = v;
+    }
+    n.out_dtype[0] = ROUSE_DT_INT32;
+    h_ok(&n, &r);
+    h_expect(&r, 0, ROUSE_DT_INT32, 0, NULL, (double[]){36});
+    h_free(&r);
+
     /* Errors: sizes that disagree, characters that are not labels, a
      * repeated output label, more operands than inputs. */
     n = einsum_node("ij,jk->ik", 2, (const float *[]){a, a}, (int[]){2, 2},
@@ -348,6 +361,8 @@ static void einsum_forms(void **state)
     h_err(&n, ROUSE_EFORMAT, "repeats a label in the output");
     n = einsum_node("ij,jk", 1, (const float *[]){a}, (int[]){2}, (const int64_t[][3]){{2, 3}});
     h_err(&n, ROUSE_EMISMATCH, "names a different number of operands");
+    n = einsum_node("...j->j", 1, (const float *[]){a}, (int[]){2}, (const int64_t[][3]){{2, 3}});
+    h_err(&n, ROUSE_EMISMATCH, "has broadcast dims ('...') in its inputs but none in its output");
     n = einsum_node("ijk", 1, (const float *[]){a}, (int[]){2}, (const int64_t[][3]){{2, 3}});
     h_err(&n, ROUSE_EMISMATCH, "does not match the operand's rank");
 }
