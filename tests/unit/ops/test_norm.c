@@ -25,7 +25,7 @@ static void add_const(h_node *n, const char *name, int rank, const int64_t *shap
 {
     h_in *t = &n->in[n->n_in++];
     *t = (h_in){.name = name, .dtype = ROUSE_DT_FLOAT, .rank = rank, .data = v, .init = true};
-    memcpy(t->shape, shape, sizeof(int64_t) * (size_t)rank);
+    if (rank > 0) memcpy(t->shape, shape, sizeof(int64_t) * (size_t)rank);
 }
 
 static void layer_normalization_values(void **state)
