@@ -2,7 +2,8 @@
  * Private helpers of the reduce and norm families (ops/reduce*.c,
  * ops/norm.c): one element of any dense type read as a double or as a
  * 64-bit integer and written back, so that one kernel serves every element
- * type. Half types go through float, as ONNX Runtime computes them.
+ * type. Half types go through float, as ONNX Runtime computes them (the
+ * conversions of ref_util.h).
  * Integers are stored modulo 2^bits (numpy's wrap); doubles going to an
  * integer type are truncated toward zero and saturated (NaN gives 0).
  */
@@ -14,51 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "engine/ref/ref_util.h"
 #include "engine/tensor.h"
-
-static inline float red_half_to_float(uint16_t h)
-{
-    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-    float v = e == 0 ? ldexpf((float)m, -24)
-                     : e == 31 ? (m ? NAN : INFINITY) : ldexpf((float)(m + 1024), e - 25);
-    return (h & 0x8000) ? -v : v;
-}
-
-/* Round to nearest even, as numpy's astype(float16). */
-static inline uint16_t red_float_to_half(float f)
-{
-    uint16_t sign = signbit(f) ? 0x8000 : 0;
-    if (isnan(f)) return 0x7e00;
-    double d = fabs((double)f);
-    if (d >= 65520.0) return sign | 0x7c00;
-    if (d < 0x1p-14) return sign | (uint16_t)nearbyint(d * 0x1p24);
-    int e;
-    double m = nearbyint((frexp(d, &e) * 2.0 - 1.0) * 1024.0);
-    int biased = e - 1 + 15;
-    if (m == 1024) {
-        m = 0;
-        biased++;
-    }
-    if (biased >= 31) return sign | 0x7c00;
-    return sign | (uint16_t)(biased << 10) | (uint16_t)m;
-}
-
-static inline float red_bf16_to_float(uint16_t b)
-{
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, sizeof(f));
-    return f;
-}
-
-static inline uint16_t red_float_to_bf16(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof(u));
-    if (isnan(f)) return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7fff + ((u >> 16) & 1);
-    return (uint16_t)(u >> 16);
-}
 
 static inline bool red_is_float(int dt)
 {
@@ -81,9 +39,9 @@ static inline double red_load_f(int dt, const void *p, int64_t i)
     case ENG_DT_DOUBLE:
         return ((const double *)p)[i];
     case ENG_DT_FLOAT16:
-        return red_half_to_float(((const uint16_t *)p)[i]);
+        return ref_half_to_double(((const uint16_t *)p)[i]);
     case ENG_DT_BFLOAT16:
-        return red_bf16_to_float(((const uint16_t *)p)[i]);
+        return ref_bf16_to_double(((const uint16_t *)p)[i]);
     case ENG_DT_INT8:
         return ((const int8_t *)p)[i];
     case ENG_DT_INT16:
@@ -187,10 +145,10 @@ static inline void red_store_f(int dt, void *p, int64_t i, double v)
         ((double *)p)[i] = v;
         break;
     case ENG_DT_FLOAT16:
-        ((uint16_t *)p)[i] = red_float_to_half((float)v);
+        ((uint16_t *)p)[i] = ref_double_to_half((float)v);
         break;
     case ENG_DT_BFLOAT16:
-        ((uint16_t *)p)[i] = red_float_to_bf16((float)v);
+        ((uint16_t *)p)[i] = ref_float_to_bf16((float)v);
         break;
     default:
         red_store_i(dt, p, i, red_f_to_i(dt, v));
