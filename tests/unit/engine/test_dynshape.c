@@ -464,8 +464,8 @@ static void compiled_plans_specialise_per_shape(void **state)
     assert_non_null(mkdtemp(dir));
     rouse_errbuf eb;
 
-    /* Image: a 3x3 unpadded-free compile at the placeholder size 1x1 would
-     * still work (pads 1), but the plan must serve every size. */
+    /* Image: compiling prepares at the placeholder size 1x1 (fine with
+     * pads 1); the plan must serve every size. */
     rouse_buf b;
     image_model(&b);
     rouse_model *src = load(&b);
@@ -473,6 +473,11 @@ static void compiled_plans_specialise_per_shape(void **state)
     if (rouse_model_compile(src, path, &eb) < 0) fail_msg("compile: %s", eb.msg);
     rouse_model *pm = NULL;
     if (rouse_model_open_plan(path, &pm, &eb) < 0) fail_msg("open: %s", eb.msg);
+    rouse_tensor_info ti;
+    assert_int_equal(rouse_model_input(pm, 0, &ti), 0); /* the plan keeps the dims' names */
+    assert_null(ti.dim_names[1]);
+    assert_string_equal(ti.dim_names[2], "height");
+    assert_string_equal(ti.dim_names[3], "width");
     rouse_session *ps = NULL, *os = NULL;
     assert_int_equal(rouse_session_create(pm, NULL, &ps, &eb), 0);
     assert_int_equal(rouse_session_create(src, NULL, &os, &eb), 0);
