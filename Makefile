@@ -9,7 +9,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build setup test test-asan run fuzz clean format
+.PHONY: all build setup test test-asan test-long run fuzz clean format
 
 all: build
 
@@ -27,6 +27,10 @@ test: build
 ifeq ($(CI),true)
 	$(MAKE) --no-print-directory test-asan
 endif
+
+# Tests labelled long (minutes, gigabytes): a model over 2 GiB of weights.
+test-long: build
+	ROUSE_LONG_TESTS=1 ctest --test-dir $(BUILD) --output-on-failure -L long
 
 test-asan: setup
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DROUSE_SANITIZE=ON $(CMAKE_FLAGS)

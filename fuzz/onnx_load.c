@@ -5,10 +5,20 @@
  * folding). On success every string is walked and every tensor payload
  * touched at both ends, so that ASan reports any pointer handed out beyond
  * its buffer.
+ *
+ * External data: a decoded model's external initializers are mapped from a
+ * folder made once per process (weights.bin of 64 KiB, a subfolder, a link
+ * leading out of the folder), so the fuzzer reaches location checks and
+ * range checks with the file names, offsets and lengths it invents; every
+ * mapped payload is touched at both ends.
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine/onnx/onnx.h"
 #include "rouse/engine.h"
@@ -74,13 +84,41 @@ static size_t touch_model(const onnx_model *m)
     return acc;
 }
 
+static char data_dir[64];
+
+/* The folder external locations resolve in: weights.bin, sub/w.bin, and
+ * out.bin, a link to a file outside. */
+static const char *external_dir(void)
+{
+    if (data_dir[0]) return data_dir;
+    strcpy(data_dir, "/tmp/rouse-fuzz-ext-XXXXXX");
+    if (!mkdtemp(data_dir)) abort();
+    char path[128];
+    static uint8_t bytes[64 * 1024];
+    for (size_t i = 0; i < sizeof(bytes); i++)
+        bytes[i] = (uint8_t)(i * 31 + 7);
+    snprintf(path, sizeof(path), "%s/weights.bin", data_dir);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(bytes, 1, sizeof(bytes), f) != sizeof(bytes)) abort();
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/sub", data_dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/sub/w.bin", data_dir);
+    if (!(f = fopen(path, "wb")) || fwrite(bytes, 1, 4096, f) != 4096) abort();
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/out.bin", data_dir);
+    if (symlink("/etc/hostname", path) < 0) { /* an existing folder keeps its link */
+    }
+    return data_dir;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     volatile size_t sink = 0;
     rouse_errbuf eb;
     onnx_model m;
     if (onnx_model_decode(data, size, &m, &eb) == 0) {
-        sink += touch_model(&m);
+        if (onnx_model_map_external(&m, external_dir(), &eb) == 0) sink += touch_model(&m);
         onnx_model_fini(&m);
         rouse_model *model;
         if (rouse_model_load_memory(data, size, &model, &eb) == 0) {

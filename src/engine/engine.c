@@ -85,17 +85,6 @@ const char *rouse_dtype_name(int dtype)
 
 /* --- models ---------------------------------------------------------------------------- */
 
-/* The ONNX declaration of graph input or output `name` (models loaded from
- * ONNX; a compiled plan keeps no declarations), or NULL. */
-static const onnx_value_info *declared(const onnx_model *om, const char *name, bool is_in)
-{
-    int n = is_in ? om->graph.n_inputs : om->graph.n_outputs;
-    const onnx_value_info *vi = is_in ? om->graph.inputs : om->graph.outputs;
-    for (int i = 0; i < n && vi; i++)
-        if (vi[i].name && strcmp(vi[i].name, name) == 0) return &vi[i];
-    return NULL;
-}
-
 static int fill_info(rouse_model *m, rouse_errbuf *eb)
 {
     const eng_graph *g = &m->graph;
@@ -119,10 +108,8 @@ static int fill_info(rouse_model *m, rouse_errbuf *eb)
         if (v->rank > 0) memcpy(sh, v->shape, sizeof(int64_t) * (size_t)v->rank);
         ti->shape = sh;
         ti->dim_names = v->rank >= 0 ? dn : NULL;
-        const onnx_value_info *vi = declared(&m->onnx, v->name, is_in);
-        for (int k = 0; vi && vi->rank == v->rank && k < v->rank; k++)
-            if (v->shape[k] < 0 && vi->dims[k].param && vi->dims[k].param[0])
-                dn[k] = vi->dims[k].param;
+        for (int k = 0; k < v->rank; k++)
+            dn[k] = v->shape[k] < 0 ? v->dim_names[k] : NULL;
         sh += ENG_MAX_RANK;
         dn += ENG_MAX_RANK;
     }

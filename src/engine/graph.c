@@ -167,8 +167,12 @@ static int set_declared_shape(eng_value *v, const onnx_value_info *vi, rouse_err
         return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "'%s' has rank %d (max %d)", vi->name,
                              vi->rank, ENG_MAX_RANK);
     v->rank = vi->rank;
-    for (int i = 0; i < vi->rank; i++)
+    for (int i = 0; i < vi->rank; i++) {
         v->shape[i] = vi->dims[i].value;
+        v->dim_names[i] = v->shape[i] < 0 && vi->dims[i].param && vi->dims[i].param[0]
+                              ? vi->dims[i].param
+                              : NULL;
+    }
     return 0;
 }
 
@@ -329,8 +333,12 @@ int eng_graph_build(const onnx_model *m, eng_graph *g, rouse_errbuf *eb)
         eng_value *v = &g->values[id];
         if (!v->const_data && !v->is_input && vi->rank >= 0 && vi->rank <= ENG_MAX_RANK) {
             v->rank = vi->rank;
-            for (int k = 0; k < vi->rank; k++)
+            for (int k = 0; k < vi->rank; k++) {
                 v->shape[k] = vi->dims[k].value;
+                v->dim_names[k] = v->shape[k] < 0 && vi->dims[k].param && vi->dims[k].param[0]
+                                      ? vi->dims[k].param
+                                      : NULL;
+            }
             v->dtype = vi->elem_type;
         }
         v->is_output = true;

@@ -336,6 +336,8 @@ typedef struct eng_value {
     int dtype;
     int rank;                    /* -1 when unknown */
     int64_t shape[ENG_MAX_RANK]; /* -1 for unknown dims */
+    const char *dim_names[ENG_MAX_RANK]; /* graph inputs and outputs: the symbolic
+                                            name (dim_param) of a dynamic dim, or NULL */
     const void *const_data;      /* constants only; see ENG_CONST_COPY_MAX */
     bool is_input, is_output;
     int producer; /* node index, or -1 */

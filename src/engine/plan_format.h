@@ -24,8 +24,10 @@
 
 #define PLAN_MAGIC "ROUSEPLN"
 /* 2: the optimized graph may hold the fused LayerNorm and GELU ops; plans
- * of version 1 lack those rewrites and are recompiled. */
-#define PLAN_FORMAT_VERSION 2
+ * of version 1 lack those rewrites and are recompiled. 3: graph inputs and
+ * outputs carry the names of their symbolic dims ("" for none) after their
+ * flags. */
+#define PLAN_FORMAT_VERSION 3
 #define PLAN_HEADER_SIZE 4096
 #define PLAN_BLOCK_ALIGN 64
 #define PLAN_PAGE_ALIGN 4096

@@ -131,6 +131,10 @@ static int read_values(cursor *c, eng_graph *g, const uint8_t *data, uint64_t da
         get_bytes(c, &flags, 1, "value flags");
         v->is_input = flags & PLAN_VALUE_INPUT;
         v->is_output = flags & PLAN_VALUE_OUTPUT;
+        for (int k = 0; (v->is_input || v->is_output) && k < v->rank && !c->rc; k++) {
+            const char *dn = get_str(c, "dim name");
+            v->dim_names[k] = dn[0] ? dn : NULL;
+        }
         if (!(flags & PLAN_VALUE_CONST)) continue;
         uint64_t off = get_u64(c, "constant offset"), size = get_u64(c, "constant size");
         size_t es = eng_dtype_size(v->dtype);

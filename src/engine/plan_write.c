@@ -125,6 +125,8 @@ static int build_meta(const eng_graph *g, const bool *live, const eng_packed_set
         for (int k = 0; k < v->rank && k < ENG_MAX_RANK; k++)
             rc |= put_u64(m, (uint64_t)v->shape[k]);
         rc |= put(m, &flags, 1);
+        for (int k = 0; (v->is_input || v->is_output) && k < v->rank && k < ENG_MAX_RANK; k++)
+            rc |= put_str(m, v->dim_names[k] ? v->dim_names[k] : "");
         if (live[i]) {
             int64_t nb = eng_shape_numel(v->rank, v->shape) * (int64_t)eng_dtype_size(v->dtype);
             data_item *it = &items[(*n_items)++];
