@@ -117,7 +117,8 @@ static int infer_elements(eng_infer_ctx *c)
         return rc;
     char a[160], b[160];
     if (idx->rank != x->rank)
-        return eng_infer_fail(c, ROUSE_EMISMATCH, "input 'indices' %s and input 'data' %s differ in rank",
+        return eng_infer_fail(c, ROUSE_EMISMATCH,
+                              "input 'indices' %s and input 'data' %s differ in rank",
                               eng_shape_str(idx->rank, idx->shape, a, sizeof(a)),
                               eng_shape_str(x->rank, x->shape, b, sizeof(b)));
     for (int d = 0; d < x->rank; d++)
@@ -184,7 +185,8 @@ static int nd_geometry(eng_infer_ctx *c, int64_t b, int64_t *m)
     int rc;
     if ((rc = eng_infer_check_dtype(c, 1, INDEX_TYPES)) < 0) return rc;
     if (idx->rank < 1 || x->rank < 1)
-        return eng_infer_fail(c, ROUSE_EMISMATCH, "inputs 'data' and 'indices' must not be scalars");
+        return eng_infer_fail(c, ROUSE_EMISMATCH,
+                              "inputs 'data' and 'indices' must not be scalars");
     if (b >= idx->rank || b >= x->rank)
         return eng_infer_fail(c, ROUSE_EMISMATCH,
                               "batch_dims %lld must be below the ranks of 'data' (%d) and "
@@ -272,8 +274,7 @@ static int run_nd(const eng_node *nd, const eng_attrs *a, const eng_tensor *cons
                     reduce_into(x->dtype, a->shape.index.reduction, es, y + (size_t)(off + e) * es,
                                 src + (size_t)(row * slice + e) * es);
             } else {
-                memcpy(y + (size_t)(row * slice) * es, src + (size_t)off * es,
-                       (size_t)slice * es);
+                memcpy(y + (size_t)(row * slice) * es, src + (size_t)off * es, (size_t)slice * es);
             }
         }
     }
@@ -657,7 +658,6 @@ static const eng_op_desc op_reverse_sequence = {
 };
 
 const eng_op_desc *const eng_ops_index[] = {
-    &op_gather_elements, &op_scatter_elements, &op_gather_nd, &op_scatter_nd,
-    &op_one_hot,         &op_nonzero,          &op_compress,  &op_reverse_sequence,
-    NULL,
+    &op_gather_elements, &op_scatter_elements, &op_gather_nd,        &op_scatter_nd, &op_one_hot,
+    &op_nonzero,         &op_compress,         &op_reverse_sequence, NULL,
 };

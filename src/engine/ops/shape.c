@@ -137,8 +137,9 @@ static int infer_constant_of_shape(eng_infer_ctx *c)
     return 0;
 }
 
-static int run_constant_of_shape(const eng_node *nd, const eng_attrs *a, const eng_tensor *const *in,
-                                 eng_tensor *const *out, rouse_errbuf *eb)
+static int run_constant_of_shape(const eng_node *nd, const eng_attrs *a,
+                                 const eng_tensor *const *in, eng_tensor *const *out,
+                                 rouse_errbuf *eb)
 {
     (void)nd;
     (void)in;
@@ -306,8 +307,8 @@ static int run_expand(const eng_node *nd, const eng_attrs *a, const eng_tensor *
     if (in[0]->rank > out[0]->rank)
         return eng_run_fail(nd, eb, ROUSE_EINTERNAL, "output rank below the input's");
     bcast_strides(in[0], out[0], st);
-    sx_copy_strided(out[0]->rank, out[0]->shape, st, 0, eng_dtype_size(in[0]->dtype),
-                    in[0]->data, out[0]->data);
+    sx_copy_strided(out[0]->rank, out[0]->shape, st, 0, eng_dtype_size(in[0]->dtype), in[0]->data,
+                    out[0]->data);
     return 0;
 }
 
@@ -531,6 +532,6 @@ static const eng_op_desc op_trilu = {
 };
 
 const eng_op_desc *const eng_ops_shape[] = {
-    &op_shape, &op_size, &op_constant_of_shape, &op_eye_like, &op_range,
-    &op_expand, &op_tile, &op_trilu, NULL,
+    &op_shape, &op_size, &op_constant_of_shape, &op_eye_like, &op_range, &op_expand, &op_tile,
+    &op_trilu, NULL,
 };

@@ -35,7 +35,8 @@ static int parse_slice(const eng_attr_ctx *c, eng_attrs *a)
         (rc = eng_attr_ints(c, "axes", ENG_MAX_RANK, &na, axes)) < 0)
         return rc;
     if (ns < 0) return eng_attr_err(c, ROUSE_EFORMAT, "starts", "is required");
-    if (ne != ns) return eng_attr_err(c, ROUSE_EFORMAT, "ends", "must have as many values as starts");
+    if (ne != ns)
+        return eng_attr_err(c, ROUSE_EFORMAT, "ends", "must have as many values as starts");
     if (na >= 0 && na != ns)
         return eng_attr_err(c, ROUSE_EFORMAT, "axes", "must have as many values as starts");
     s->n = ns;
@@ -107,7 +108,8 @@ static int infer_slice(eng_infer_ctx *c)
             (rc = eng_infer_read_ints(c, 2, ENG_MAX_RANK, &ne, ends)) < 0)
             return rc;
         if (ne != n)
-            return eng_infer_fail(c, ROUSE_EMISMATCH, "inputs 'starts' and 'ends' differ in length");
+            return eng_infer_fail(c, ROUSE_EMISMATCH,
+                                  "inputs 'starts' and 'ends' differ in length");
         if (eng_infer_input(c, 3)) {
             if ((rc = eng_infer_read_ints(c, 3, ENG_MAX_RANK, &na, axes)) < 0) return rc;
             if (na != n)

@@ -51,9 +51,9 @@ int sx_attr_bad(const eng_node *n, rouse_errbuf *eb, const char *attr, const cha
  * at prepare, or a ROUSE_EFORMAT one when it is absent. */
 const void *sx_infer_data(eng_infer_ctx *c, int i, int *rc);
 
-/* y (dense, shape[rank], rank at most 2 * ENG_MAX_RANK) from x: element idx of y is x[base + sum idx[d] *
- * xstrides[d]] (strides in elements, may be zero or negative). The caller
- * guarantees every such offset lies inside x. es is the element size. */
+/* y (dense, shape[rank], rank at most 2 * ENG_MAX_RANK) from x: element idx of y is x[base + sum
+ * idx[d] * xstrides[d]] (strides in elements, may be zero or negative). The caller guarantees every
+ * such offset lies inside x. es is the element size. */
 void sx_copy_strided(int rank, const int64_t *shape, const int64_t *xstrides, int64_t base,
                      size_t es, const void *x, void *y);
 
