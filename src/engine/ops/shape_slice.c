@@ -407,7 +407,17 @@ static int run_pad(const eng_node *nd, const eng_attrs *a, const eng_tensor *con
             if (i < 0) constant = true;
             off += i * xs[d];
         }
+        /* The input's row lands in [lo, hi) in one piece; the borders are
+         * mapped element by element. */
+        int64_t lo = constant ? inner : b < 0 ? 0 : b > inner ? inner : b;
+        int64_t hi = constant ? inner : b + xn < lo ? lo : b + xn > inner ? inner : b + xn;
         for (int64_t o = 0; o < inner; o++) {
+            if (o == lo && hi > lo) {
+                memcpy(dst + (size_t)o * es, src + (size_t)(off + o - b) * es,
+                       (size_t)(hi - lo) * es);
+                o = hi - 1;
+                continue;
+            }
             int64_t i = constant ? -1 : pad_map(p->mode, o, b, xn);
             if (i < 0)
                 memcpy(dst + (size_t)o * es, fill, es);

@@ -530,6 +530,19 @@ static void pad_modes(void **state)
     ST_EQ(&r, 0, far);
     st_free(&r);
 
+    /* Both borders around a copied middle; a crop on one side only. */
+    eng_tensor wide[2] = {st_tensor(ENG_DT_INT32, DIMS(1, 4), I32(1, 2, 3, 4)),
+                          st_tensor(ENG_DT_INT64, DIMS(4), I64(0, 2, 0, 3))};
+    assert_int_equal(st_op(&r, ENG_OP_PAD, 13, edge, 2, wide, 1), 0);
+    const int32_t wedge[] = {1, 1, 1, 2, 3, 4, 4, 4, 4};
+    ST_EQ(&r, 0, wedge);
+    st_free(&r);
+    wide[1] = st_tensor(ENG_DT_INT64, DIMS(4), I64(0, -1, 0, 2));
+    assert_int_equal(st_op(&r, ENG_OP_PAD, 13, NULL, 2, wide, 1), 0);
+    const int32_t wcrop[] = {2, 3, 4, 0, 0};
+    ST_EQ(&r, 0, wcrop);
+    st_free(&r);
+
     /* Negative pads crop; default fill 0. */
     eng_tensor crop[2] = {in[0], st_tensor(ENG_DT_INT64, DIMS(4), I64(-1, 1, 0, -1))};
     assert_int_equal(st_op(&r, ENG_OP_PAD, 13, NULL, 2, crop, 1), 0);
