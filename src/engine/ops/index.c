@@ -29,6 +29,8 @@ static int check_axis_attr(const eng_node *n, rouse_errbuf *eb)
     /* OneHot's axis counts in the output, one rank more than its input. */
     int64_t hi = n->op == ENG_OP_ONE_HOT ? ENG_MAX_RANK : ENG_MAX_RANK - 1;
     if (x->axis < -(hi + 1) || x->axis > hi) return sx_attr_bad(n, eb, "axis", "is out of range");
+    if (x->has_axis != 0 && x->has_axis != 1)
+        return sx_attr_bad(n, eb, "axis", "has a bad presence flag %d", x->has_axis);
     if (x->reduction < ENG_SCATTER_NONE || x->reduction > ENG_SCATTER_MUL)
         return sx_attr_bad(n, eb, "reduction", "has an unknown value %d", x->reduction);
     return 0;

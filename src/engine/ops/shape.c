@@ -33,6 +33,12 @@ static int parse_shape(const eng_attr_ctx *c, eng_attrs *a)
     return eng_attr_int(c, "end", 0, &r->end);
 }
 
+static int check_shape(const eng_node *n, rouse_errbuf *eb)
+{
+    int f = n->attrs.shape.range.has_end;
+    return f == 0 || f == 1 ? 0 : sx_attr_bad(n, eb, "end", "has a bad presence flag %d", f);
+}
+
 /* Shape's start/end are clamped to [0, rank] after adding rank to negative
  * ones; an empty range is an empty output. */
 static int infer_shape(eng_infer_ctx *c)
@@ -47,7 +53,7 @@ static int infer_shape(eng_infer_ctx *c)
     if (end < start) end = start;
     r->start = start;
     r->end = end;
-    r->has_end = true;
+    r->has_end = 1;
     int64_t n = end - start;
     eng_infer_set_out(c, 0, ENG_DT_INT64, 1, &n);
     return 0;
@@ -110,6 +116,7 @@ static int parse_constant_of_shape(const eng_attr_ctx *c, eng_attrs *a)
     if (t->n_elems != 1 || t->nbytes != es)
         return eng_attr_err(c, ROUSE_EFORMAT, "value", "must hold exactly one element");
     memcpy(f->value, t->data, es);
+    if (f->dtype == ENG_DT_BOOL) f->value[0] = f->value[0] != 0;
     return 0;
 }
 
@@ -367,6 +374,12 @@ static int parse_trilu(const eng_attr_ctx *c, eng_attrs *a)
     return 0;
 }
 
+static int check_trilu(const eng_node *n, rouse_errbuf *eb)
+{
+    int u = n->attrs.shape.trilu.upper;
+    return u == 0 || u == 1 ? 0 : sx_attr_bad(n, eb, "upper", "must be 0 or 1, got %d", u);
+}
+
 static int infer_trilu(eng_infer_ctx *c)
 {
     const eng_tensor *x = c->in[0];
@@ -427,6 +440,7 @@ static const eng_op_desc op_shape = {
     .in_names = {"data"},
     .dtypes = ENG_DTM_ANY,
     .parse = parse_shape,
+    .check = check_shape,
     .infer = infer_shape,
     .run = run_shape,
 };
@@ -527,6 +541,7 @@ static const eng_op_desc op_trilu = {
     .in_names = {"input", "k"},
     .dtypes = ENG_DTM_ANY,
     .parse = parse_trilu,
+    .check = check_trilu,
     .infer = infer_trilu,
     .run = run_trilu,
 };

@@ -3,6 +3,9 @@
  * ops/slice.c, ops/index.c). Plain data: compiled plans store the bytes and
  * the ops' check hooks validate them.
  *
+ * Flags are ints holding 0 or 1 (a stored bool of another value would be
+ * undefined behaviour to read), checked like every other field.
+ *
  * Each record is what the op's parse hook made of the ONNX attributes;
  * after shape inference (`resolved`) some fields are normalized for the
  * concrete shapes, as each record says.
@@ -10,7 +13,6 @@
 #ifndef ROUSE_ENGINE_OPS_SHAPE_ATTRS_H
 #define ROUSE_ENGINE_OPS_SHAPE_ATTRS_H
 
-#include <stdbool.h>
 #include <stdint.h>
 
 #include "engine/tensor.h"
@@ -21,7 +23,7 @@
 /* Shape (start/end since opset 15). Resolved: 0 <= start <= end <= rank. */
 typedef struct eng_shape_range_attrs {
     int64_t start, end;
-    bool has_end; /* false: to the last dim */
+    int has_end; /* 0: to the last dim */
 } eng_shape_range_attrs;
 
 /* Slice. Before opset 10 starts/ends/axes are attributes (n entries,
@@ -82,20 +84,20 @@ typedef enum eng_scatter_reduce {
  * ScatterND (reduction only), GatherND (batch_dims in axis). */
 typedef struct eng_index_attrs {
     int64_t axis;
-    bool has_axis;
+    int has_axis;  /* 0 or 1 */
     int reduction; /* eng_scatter_reduce */
 } eng_index_attrs;
 
 /* DepthToSpace / SpaceToDepth. crd: DepthToSpace mode CRD (else DCR). */
 typedef struct eng_block_attrs {
     int64_t blocksize;
-    bool crd;
+    int crd; /* 0 or 1 */
 } eng_block_attrs;
 
 /* Trilu: keep the upper (or lower) triangle from diagonal k; k comes from
  * the optional input 'k' at run time. */
 typedef struct eng_trilu_attrs {
-    bool upper;
+    int upper; /* 0 or 1 */
 } eng_trilu_attrs;
 
 /* ReverseSequence: batch_axis and time_axis, 0 and 1 in some order. */

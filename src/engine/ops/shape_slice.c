@@ -456,6 +456,7 @@ static int check_block(const eng_node *n, rouse_errbuf *eb)
     if (b->blocksize < 1 || b->blocksize > INT32_MAX)
         return sx_attr_bad(n, eb, "blocksize", "must be between 1 and 2^31-1, got %lld",
                            (long long)b->blocksize);
+    if (b->crd != 0 && b->crd != 1) return sx_attr_bad(n, eb, "mode", "has a bad value %d", b->crd);
     if (b->crd && n->op != ENG_OP_DEPTH_TO_SPACE)
         return sx_attr_bad(n, eb, "mode", "applies to DepthToSpace only");
     return 0;

@@ -300,6 +300,11 @@ static void trilu_upper_and_lower(void **state)
     eng_tensor vec = st_tensor(ENG_DT_INT32, DIMS(4), x);
     int rc = st_op(&r, ENG_OP_TRILU, 14, NULL, 1, &vec, 1);
     st_assert_fails(&r, rc, 2, ROUSE_EMISMATCH, "rank 2 or more");
+    /* A stored flag that is neither 0 nor 1 (a bad plan). */
+    assert_int_equal(st_parse(&r, ENG_OP_TRILU, 14, NULL, 1, 1), 0);
+    r.node.attrs.shape.trilu.upper = 2;
+    assert_int_equal(eng_op_desc_get(ENG_OP_TRILU)->check(&r.node, &r.eb), ROUSE_EFORMAT);
+    assert_non_null(strstr(r.eb.msg, "attribute 'upper' must be 0 or 1, got 2"));
 }
 
 /* --- Slice ------------------------------------------------------------------ */
