@@ -1,11 +1,14 @@
 /*
  * Helpers private to the shape and index ops: see ops/shape_util.h.
  *
- * Element conversions follow the engine's Cast (ref/convert.c): float16 and
- * bfloat16 round to nearest even, floats going to integers truncate toward
+ * Element conversions follow the engine's Cast (ref/convert.c) and use its
+ * half-precision helpers (ref/ref_util.h): float16 and bfloat16 round to
+ * nearest even, floats going to integers truncate toward
  * zero and saturate, NaN gives 0, integers wrap.
  */
 #include "engine/ops/shape_util.h"
+
+#include "engine/ref/ref_util.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -68,48 +71,6 @@ bool sx_is_float(int dtype)
            dtype == ENG_DT_BFLOAT16;
 }
 
-static double half_to_double(uint16_t h)
-{
-    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-    double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m + 1024, e - 25);
-    return (h & 0x8000) ? -v : v;
-}
-
-static uint16_t double_to_half(double d)
-{
-    uint16_t sign = signbit(d) ? 0x8000 : 0;
-    if (isnan(d)) return 0x7e00;
-    d = fabs(d);
-    if (d >= 65520.0) return sign | 0x7c00;
-    if (d < 0x1p-14) return sign | (uint16_t)nearbyint(d * 0x1p24);
-    int e;
-    double m = nearbyint((frexp(d, &e) * 2.0 - 1.0) * 1024.0);
-    int biased = e - 1 + 15;
-    if (m == 1024) {
-        m = 0;
-        biased++;
-    }
-    if (biased >= 31) return sign | 0x7c00;
-    return sign | (uint16_t)(biased << 10) | (uint16_t)m;
-}
-
-static uint16_t float_to_bf16(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof(u));
-    if (isnan(f)) return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7fff + ((u >> 16) & 1);
-    return (uint16_t)(u >> 16);
-}
-
-static double bf16_to_double(uint16_t b)
-{
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, sizeof(f));
-    return f;
-}
-
 double sx_load_f64(int dtype, const void *p)
 {
     switch (dtype) {
@@ -126,12 +87,12 @@ double sx_load_f64(int dtype, const void *p)
     case ENG_DT_FLOAT16: {
         uint16_t h;
         memcpy(&h, p, 2);
-        return half_to_double(h);
+        return ref_half_to_double(h);
     }
     case ENG_DT_BFLOAT16: {
         uint16_t h;
         memcpy(&h, p, 2);
-        return bf16_to_double(h);
+        return ref_bf16_to_double(h);
     }
     default:
         return 0.0;
@@ -150,12 +111,12 @@ void sx_store_f64(int dtype, void *p, double v)
         memcpy(p, &v, 8);
         break;
     case ENG_DT_FLOAT16: {
-        uint16_t h = double_to_half(v);
+        uint16_t h = ref_double_to_half(v);
         memcpy(p, &h, 2);
         break;
     }
     case ENG_DT_BFLOAT16: {
-        uint16_t h = float_to_bf16((float)v);
+        uint16_t h = ref_float_to_bf16((float)v);
         memcpy(p, &h, 2);
         break;
     }
