@@ -166,6 +166,7 @@ extern const eng_op_desc *const eng_ops_reduce[];
 extern const eng_op_desc *const eng_ops_einsum[]; /* ops/reduce_einsum.c */
 extern const eng_op_desc *const eng_ops_norm[];
 extern const eng_op_desc *const eng_ops_shape[];
+extern const eng_op_desc *const eng_ops_shape_slice[];
 extern const eng_op_desc *const eng_ops_index[];
 extern const eng_op_desc *const eng_ops_spatial[];
 extern const eng_op_desc *const eng_ops_quant[];
