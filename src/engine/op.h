@@ -167,6 +167,7 @@ extern const eng_op_desc *const eng_ops_norm[];
 extern const eng_op_desc *const eng_ops_shape[];
 extern const eng_op_desc *const eng_ops_index[];
 extern const eng_op_desc *const eng_ops_spatial[];
+extern const eng_op_desc *const eng_ops_spatial_conv[];
 extern const eng_op_desc *const eng_ops_quant[];
 
 #endif

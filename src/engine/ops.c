@@ -74,6 +74,7 @@ static const struct op_row op_table[ENG_OP_COUNT] = {
 static const eng_op_desc *const *const families[] = {
     eng_ops_logic, eng_ops_math,  eng_ops_reduce,  eng_ops_norm,
     eng_ops_shape, eng_ops_index, eng_ops_spatial, eng_ops_quant, eng_ops_act,
+    eng_ops_spatial_conv,
 };
 
 static const eng_op_desc *descs[ENG_OP_COUNT];
