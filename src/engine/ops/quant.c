@@ -26,6 +26,13 @@
 
 #define DTM_Q8 (ENG_DTM(INT8) | ENG_DTM(UINT8))
 
+/* Element i of an int8 or uint8 tensor (the types shape inference lets
+ * through to the integer products). */
+static inline int32_t q8(int dtype, const void *base, int64_t i)
+{
+    return dtype == ENG_DT_INT8 ? ((const int8_t *)base)[i] : ((const uint8_t *)base)[i];
+}
+
 /* 1 element (a scalar or a 1-element vector): per tensor. */
 static bool is_single(const eng_tensor *t)
 {
@@ -300,8 +307,8 @@ static void imm_run(const imm *p, imm_store store, const void *ctx)
             for (int64_t j = 0; j < N; j++) {
                 int64_t acc = 0, za = (int64_t)param(p->za, i, 0), zb = (int64_t)param(p->zb, j, 0);
                 for (int64_t k = 0; k < K; k++) {
-                    int64_t av = (int64_t)elem_get_f(a->dtype, a->data, (oa * M + i) * K + k);
-                    int64_t bv = (int64_t)elem_get_f(b->dtype, b->data, (ob * K + k) * N + j);
+                    int64_t av = q8(a->dtype, a->data, (oa * M + i) * K + k);
+                    int64_t bv = q8(b->dtype, b->data, (ob * K + k) * N + j);
                     acc += (av - za) * (bv - zb);
                 }
                 store(p, yi++, i, j, acc, ctx);
@@ -496,11 +503,11 @@ static int iconv_run(const eng_conv_attrs *a, const eng_tensor *x, const eng_ten
                                     op[1] * win.stride[1] - win.pad_begin[1] + k1 * win.dilation[1];
                                 int64_t i2 =
                                     op[2] * win.stride[2] - win.pad_begin[2] + k2 * win.dilation[2];
-                                int64_t xv = (int64_t)elem_get_f(
-                                    x->dtype, x->data, xb + (i0 * win.in[1] + i1) * win.in[2] + i2);
-                                int64_t wv = (int64_t)elem_get_f(
-                                    w->dtype, w->data,
-                                    wb + (k0 * win.kernel[1] + k1) * win.kernel[2] + k2);
+                                int64_t xv = q8(x->dtype, x->data,
+                                                xb + (i0 * win.in[1] + i1) * win.in[2] + i2);
+                                int64_t wv =
+                                    q8(w->dtype, w->data,
+                                       wb + (k0 * win.kernel[1] + k1) * win.kernel[2] + k2);
                                 acc += (xv - xz) * (wv - wz);
                             }
                 }
