@@ -1359,7 +1359,55 @@ int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, c
         return build_binary(p, n, resolved, in, out_shapes, out_pv, eb);
     case ENG_OP_CONCAT:
         return build_concat(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_RESIZE:
+    case ENG_OP_UPSAMPLE:
+    case ENG_OP_CONV_TRANSPOSE:
+        return exec_dnnl_build_spatial(p, n, resolved, in, out_shapes, out_pv, eb);
     default:
         return 0;
     }
+}
+
+/* --- services for the builders in other files (exec_int.h) ----------------------------- */
+
+int exec_dnnl_create_pd(eng_plan *p, const_dnnl_op_desc_t op_desc, dnnl_primitive_desc_t *pd,
+                        rouse_errbuf *eb)
+{
+    return create_pd(p, op_desc, pd, eb);
+}
+
+int exec_dnnl_src_dst_step(eng_plan *p, const eng_node *n, const eng_attrs *ra,
+                           dnnl_primitive_desc_t pd, int src, const eng_tensor *out, int *out_pv,
+                           rouse_errbuf *eb)
+{
+    return src_dst_step(p, n, ra, pd, src, out, NULL, out_pv, eb);
+}
+
+int exec_dnnl_const_mem(eng_plan *p, const eng_node *n, int value, const dnnl_memory_desc_t *from,
+                        const void *data, const dnnl_memory_desc_t *to, dnnl_memory_t *out,
+                        rouse_errbuf *eb)
+{
+    return reorder_const(p, n, value, from, data, to, out, eb);
+}
+
+int exec_dnnl_weights_step(eng_plan *p, const eng_node *n, const eng_attrs *ra,
+                           dnnl_primitive_desc_t pd, int src, dnnl_memory_t wei, dnnl_memory_t bias,
+                           const eng_tensor *out, int *out_pv, rouse_errbuf *eb)
+{
+    const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    int dst, rc;
+    if ((rc = new_pv_md(p, out, dst_md, &dst)) < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return rouse_err_set(eb, rc, "out of memory");
+    }
+    argspec args[4];
+    int na = 0;
+    args[na++] = (argspec){DNNL_ARG_SRC, src, NULL};
+    args[na++] = (argspec){DNNL_ARG_WEIGHTS, ARG_FIXED, wei};
+    if (bias) args[na++] = (argspec){DNNL_ARG_BIAS, ARG_FIXED, bias};
+    args[na++] = (argspec){DNNL_ARG_DST, dst, NULL};
+    if ((rc = add_prim_step(p, n, ra, pd, args, na, dst, eb)) < 0) return rc;
+    plan_bind_value(p, n->out[0], dst);
+    out_pv[0] = dst;
+    return 1;
 }

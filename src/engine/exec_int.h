@@ -151,4 +151,31 @@ int exec_dnnl_norm_build(eng_plan *p, const eng_node *n, const eng_attrs *resolv
 int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, const int *in,
                     const eng_tensor *out_shapes, int *out_pv, rouse_errbuf *eb);
 
+/* The same contract for Resize, Upsample and ConvTranspose
+ * (exec_dnnl_spatial.c): oneDNN resampling and deconvolution where their
+ * arithmetic matches the ONNX op's. */
+int exec_dnnl_build_spatial(eng_plan *p, const eng_node *n, const eng_attrs *resolved,
+                            const int *in, const eng_tensor *out_shapes, int *out_pv,
+                            rouse_errbuf *eb);
+
+/* exec_dnnl.c services for builders in other files. */
+/* A primitive descriptor with the plan's attributes: 1 created, 0 declined. */
+int exec_dnnl_create_pd(eng_plan *p, const_dnnl_op_desc_t op_desc, dnnl_primitive_desc_t *pd,
+                        rouse_errbuf *eb);
+/* One src -> dst step of node n from pd (owned); its output 0 takes the
+ * primitive's dst layout. Returns 1. */
+int exec_dnnl_src_dst_step(eng_plan *p, const eng_node *n, const eng_attrs *ra,
+                           dnnl_primitive_desc_t pd, int src, const eng_tensor *out, int *out_pv,
+                           rouse_errbuf *eb);
+/* Constant data of layout `from` as a memory of layout `to`, made once
+ * (reused from a compiled plan when it offers graph value `value` in that
+ * layout; value -1 for derived data). */
+int exec_dnnl_const_mem(eng_plan *p, const eng_node *n, int value, const dnnl_memory_desc_t *from,
+                        const void *data, const dnnl_memory_desc_t *to, dnnl_memory_t *out,
+                        rouse_errbuf *eb);
+/* A src, weights (, bias) -> dst step of node n from pd (owned). Returns 1. */
+int exec_dnnl_weights_step(eng_plan *p, const eng_node *n, const eng_attrs *ra,
+                           dnnl_primitive_desc_t pd, int src, dnnl_memory_t wei, dnnl_memory_t bias,
+                           const eng_tensor *out, int *out_pv, rouse_errbuf *eb);
+
 #endif

@@ -169,6 +169,7 @@ extern const eng_op_desc *const eng_ops_shape[];
 extern const eng_op_desc *const eng_ops_shape_slice[];
 extern const eng_op_desc *const eng_ops_index[];
 extern const eng_op_desc *const eng_ops_spatial[];
+extern const eng_op_desc *const eng_ops_spatial_conv[];
 extern const eng_op_desc *const eng_ops_quant[];
 
 #endif

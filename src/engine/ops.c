@@ -76,6 +76,7 @@ static const eng_op_desc *const *const families[] = {
     eng_ops_shape, eng_ops_index, eng_ops_spatial, eng_ops_quant, eng_ops_act,
     eng_ops_einsum,
     eng_ops_shape_slice,
+    eng_ops_spatial_conv,
 };
 
 static const eng_op_desc *descs[ENG_OP_COUNT];

@@ -232,6 +232,17 @@ void ob_attr_ints(ob_node *n, const char *name, int count, const int64_t *v)
     put_msg(&n->msg, 5, &a);
 }
 
+void ob_attr_floats(ob_node *n, const char *name, int count, const float *v)
+{
+    rouse_buf a;
+    attr_head(&a, name, 6);
+    for (int i = 0; i < count; i++) {
+        pb_put_tag(&a, 7, 5);
+        check(rouse_buf_append(&a, &v[i], 4));
+    }
+    put_msg(&n->msg, 5, &a);
+}
+
 void ob_attr_string(ob_node *n, const char *name, const char *s)
 {
     rouse_buf a;

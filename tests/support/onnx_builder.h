@@ -43,6 +43,7 @@ ob_node *ob_add_node(ob_model *m, const char *op_type, const char *name, int n_i
 void ob_attr_int(ob_node *n, const char *name, int64_t v);
 void ob_attr_float(ob_node *n, const char *name, float v);
 void ob_attr_ints(ob_node *n, const char *name, int count, const int64_t *v);
+void ob_attr_floats(ob_node *n, const char *name, int count, const float *v);
 void ob_attr_string(ob_node *n, const char *name, const char *s);
 
 /* Serializes the model into out (appended). */
