@@ -11,6 +11,8 @@
  */
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/graph.h"
@@ -78,4 +80,68 @@ int eng_op_lookup(const char *op_type, const char *domain, int64_t opset, const 
     return rouse_err_set(eb, ROUSE_EUNSUPPORTED,
                          "unsupported operator %s (opset %lld) at node '%s'", name,
                          (long long)opset, node);
+}
+
+static bool same_kind(const struct onnx_node *a, const struct onnx_node *b)
+{
+    const char *da = is_default_domain(a->domain) ? "" : a->domain;
+    const char *db = is_default_domain(b->domain) ? "" : b->domain;
+    return !strcmp(da, db) && !strcmp(a->op_type ? a->op_type : "", b->op_type ? b->op_type : "");
+}
+
+int eng_op_lookup_all(const struct onnx_graph *og, int64_t opset, rouse_errbuf *eb)
+{
+    int n = og->n_nodes, n_bad = 0, first = -1;
+    eng_op op;
+    for (int i = 0; i < n; i++) {
+        const onnx_node *on = &og->nodes[i];
+        if (eng_op_lookup(on->op_type, on->domain, opset, on->name, &op, NULL) < 0) {
+            if (first < 0) first = i;
+            n_bad++;
+        }
+    }
+    if (n_bad == 0) return 0;
+    const onnx_node *f = &og->nodes[first];
+    if (n_bad == 1) return eng_op_lookup(f->op_type, f->domain, opset, f->name, &op, eb);
+
+    /* One entry per operator, in order of first appearance: count and the
+     * first few nodes. */
+    bool *done = calloc((size_t)n + 1, sizeof(bool));
+    if (!done) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    char msg[sizeof(((rouse_errbuf *)0)->msg)];
+    size_t len = 0;
+#define ADD(...)                                                                                   \
+    do {                                                                                           \
+        if (len < sizeof(msg)) {                                                                   \
+            int w_ = snprintf(msg + len, sizeof(msg) - len, __VA_ARGS__);                          \
+            len = w_ < 0 ? sizeof(msg) : len + (size_t)w_;                                         \
+        }                                                                                          \
+    } while (0)
+    ADD("unsupported operators: ");
+    for (int i = first; i < n; i++) {
+        const onnx_node *on = &og->nodes[i];
+        if (done[i] || eng_op_lookup(on->op_type, on->domain, opset, on->name, &op, NULL) == 0)
+            continue;
+        int count = 0;
+        for (int j = i; j < n; j++)
+            if (!done[j] && same_kind(on, &og->nodes[j])) done[j] = true, count++;
+        if (i != first) ADD("; ");
+        if (is_default_domain(on->domain))
+            ADD("%s", on->op_type ? on->op_type : "");
+        else
+            ADD("%s.%s", on->domain, on->op_type ? on->op_type : "");
+        ADD(" (opset %lld) x%d at node%s ", (long long)opset, count, count > 1 ? "s" : "");
+        int shown = 0;
+        for (int j = i; j < n && shown < 3; j++) {
+            if (!same_kind(on, &og->nodes[j])) continue;
+            const char *nm = og->nodes[j].name ? og->nodes[j].name : "";
+            ADD("%s'%.40s'", shown ? ", " : "", nm);
+            shown++;
+        }
+        if (count > shown) ADD("...");
+    }
+#undef ADD
+    free(done);
+    if (len >= sizeof(msg) && sizeof(msg) > 4) memcpy(msg + sizeof(msg) - 4, "...", 4);
+    return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "%s", msg);
 }
