@@ -31,6 +31,8 @@
  *          input k is); writes every output element; on error sets eb with
  *          a sentence naming the node (eng_run_fail) and returns < 0.
  *          Indices read from tensors at run time are range-checked.
+ *   macs   (optional) the multiply-accumulates of one run, from the
+ *          inferred shapes; ops without it count as 0.
  */
 #ifndef ROUSE_ENGINE_OP_H
 #define ROUSE_ENGINE_OP_H
@@ -157,6 +159,10 @@ typedef struct eng_op_desc {
     int (*infer)(eng_infer_ctx *c);
     int (*run)(const eng_node *n, const eng_attrs *a, const eng_tensor *const *in,
                eng_tensor *const *out, rouse_errbuf *eb);
+    /* Optional: multiply-accumulates of one run at these inferred shapes
+     * (convolutions and matrix products; `rouse inspect` sums them). */
+    int64_t (*macs)(const eng_node *n, const eng_attrs *a, const eng_tensor *const *in,
+                    const eng_tensor *out);
 } eng_op_desc;
 
 /* The descriptor of op: never NULL for an op the engine implements; NULL

@@ -505,6 +505,36 @@ static int run_reduce_mean(const eng_node *n, const eng_attrs *a, const eng_tens
     return rc < 0 ? ops_ref_status(n, eb, rc, in[0]) : 0;
 }
 
+/* --- multiply-accumulates ------------------------------------------------- */
+
+/* Each output element of a Conv sums C/group x prod(kernel) products: the
+ * size of one output channel's weights. */
+static int64_t macs_conv(const eng_node *n, const eng_attrs *a, const eng_tensor *const *in,
+                         const eng_tensor *out)
+{
+    (void)n;
+    (void)a;
+    int64_t per = in[1]->shape[0] ? eng_tensor_numel(in[1]) / in[1]->shape[0] : 0;
+    return eng_tensor_numel(&out[0]) * per;
+}
+
+/* Gemm and MatMul: each output element sums K products. */
+static int64_t macs_gemm(const eng_node *n, const eng_attrs *a, const eng_tensor *const *in,
+                         const eng_tensor *out)
+{
+    (void)n;
+    int64_t k = in[0]->shape[a->gemm.trans_a ? 0 : 1];
+    return eng_tensor_numel(&out[0]) * k;
+}
+
+static int64_t macs_matmul(const eng_node *n, const eng_attrs *a, const eng_tensor *const *in,
+                           const eng_tensor *out)
+{
+    (void)n;
+    (void)a;
+    return eng_tensor_numel(&out[0]) * in[0]->shape[in[0]->rank - 1];
+}
+
 /* --- descriptors ---------------------------------------------------------- */
 
 #define FLOATS (ENG_DTM(FLOAT) | ENG_DTM(DOUBLE))
@@ -530,6 +560,7 @@ static const eng_op_desc op_conv = {
     .check = check_conv,
     .infer = infer_conv,
     .run = run_conv,
+    .macs = macs_conv,
 };
 
 static const eng_op_desc op_gemm = {
@@ -545,6 +576,7 @@ static const eng_op_desc op_gemm = {
     .check = check_gemm,
     .infer = infer_gemm,
     .run = run_gemm,
+    .macs = macs_gemm,
 };
 
 static const eng_op_desc op_matmul = {
@@ -558,6 +590,7 @@ static const eng_op_desc op_matmul = {
     .dtypes = FLOATS | ENG_DTM(INT32) | ENG_DTM(INT64) | ENG_DTM(UINT32) | ENG_DTM(UINT64),
     .infer = infer_matmul,
     .run = run_matmul,
+    .macs = macs_matmul,
 };
 
 static const eng_op_desc op_maxpool = {
