@@ -87,6 +87,23 @@ void rouse_model_destroy(rouse_model *m);
 /* Writes a plan for m (loaded from ONNX) to path, atomically. */
 int rouse_model_compile(rouse_model *m, const char *path, rouse_errbuf *eb);
 
+/* A plan stores each constant once in its plain form and once per layout
+ * a kernel chose for it (Winograd transforms of 3x3 convolutions are the
+ * largest, about 4x their weights), plus metadata: a sound plan stays
+ * within a few times its model. The default limit leaves room for that;
+ * a plan beyond it means something is stored over and over. */
+#define ROUSE_DEFAULT_MAX_PLAN_RATIO 8.0
+
+typedef struct rouse_compile_options {
+    /* Refuse (ROUSE_ETOOBIG, nothing written) a plan larger than this
+     * many times the .onnx file plus 1 MiB of metadata; 0 = the default. */
+    double max_plan_ratio;
+} rouse_compile_options;
+
+/* rouse_model_compile with options (opts may be NULL). */
+int rouse_model_compile_with(rouse_model *m, const char *path, const rouse_compile_options *opts,
+                             rouse_errbuf *eb);
+
 /* Opens a plan. ROUSE_EMISMATCH when it was made for another CPU, oneDNN
  * version or format (recompile from the .onnx); ROUSE_EFORMAT when damaged.
  * Owned: free with rouse_model_destroy. */

@@ -53,4 +53,8 @@ void cli_rollback_usage(FILE *out);
 int cli_compile_main(int argc, char **argv);
 void cli_compile_usage(FILE *out);
 
+/* rouse inspect */
+int cli_inspect_main(int argc, char **argv);
+void cli_inspect_usage(FILE *out);
+
 #endif

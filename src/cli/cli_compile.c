@@ -13,21 +13,37 @@
 
 void cli_compile_usage(FILE *out)
 {
-    fprintf(out, "usage: rouse compile MODEL.onnx [-o FILE.plan]\n\n"
-                 "Compiles MODEL.onnx for this machine: the optimized graph, the weights already\n"
-                 "reordered into the layouts the kernels use, in one file that `rouse run` (and\n"
-                 "the server) map read-only and use in place. The default output replaces the\n"
-                 "model's .onnx suffix with .plan. A plan records the CPU instruction set and\n"
-                 "the oneDNN version it was made for; elsewhere it is refused and must be\n"
-                 "compiled again.\n\n"
-                 "Exit status: 0 ok, 1 the model could not be compiled, 2 usage.\n");
+    fprintf(out,
+            "usage: rouse compile MODEL.onnx [-o FILE.plan] [--max-plan-ratio X]\n\n"
+            "Compiles MODEL.onnx for this machine: the optimized graph, the weights already\n"
+            "reordered into the layouts the kernels use, in one file that `rouse run` (and\n"
+            "the server) map read-only and use in place. The default output replaces the\n"
+            "model's .onnx suffix with .plan. A plan records the CPU instruction set and\n"
+            "the oneDNN version it was made for; elsewhere it is refused and must be\n"
+            "compiled again.\n\n"
+            "A plan stores each weight once in its plain form and once per layout a kernel\n"
+            "chose (Winograd 3x3 convolutions take about 4x their weights), so it stays\n"
+            "within a few times the model. --max-plan-ratio X (default %.0f) refuses, with\n"
+            "nothing written, a plan larger than X times the .onnx file plus 1 MiB.\n\n"
+            "Exit status: 0 ok, 1 the model could not be compiled, 2 usage.\n",
+            ROUSE_DEFAULT_MAX_PLAN_RATIO);
 }
 
 int cli_compile_main(int argc, char **argv)
 {
     const char *model = NULL, *out = NULL;
+    rouse_compile_options opts = {0};
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) {
+        if (strcmp(argv[i], "--max-plan-ratio") == 0) {
+            char *end = NULL;
+            if (++i < argc) opts.max_plan_ratio = strtod(argv[i], &end);
+            if (i == argc || end == argv[i] || *end || !(opts.max_plan_ratio > 0) ||
+                opts.max_plan_ratio > 1e6) {
+                fprintf(stderr, "rouse compile: --max-plan-ratio needs a number > 0\n\n");
+                cli_compile_usage(stderr);
+                return CLI_EXIT_USAGE;
+            }
+        } else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) {
             if (++i == argc) {
                 fprintf(stderr, "rouse compile: %s needs a file name\n\n", argv[i - 1]);
                 cli_compile_usage(stderr);
@@ -70,8 +86,9 @@ int cli_compile_main(int argc, char **argv)
         fprintf(stderr, "rouse compile: %s\n", eb.msg);
         goto out_free;
     }
-    if (rouse_model_compile(m, out, &eb) < 0) {
-        fprintf(stderr, "rouse compile: %s\n", eb.msg);
+    if (rouse_model_compile_with(m, out, &opts, &eb) < 0) {
+        fprintf(stderr, "rouse compile: %s%s\n", eb.msg,
+                eb.code == ROUSE_ETOOBIG ? " (see --max-plan-ratio)" : "");
         goto out_model;
     }
     printf("wrote %s in %.1f ms\n", out, rouse_ms_since(t0));

@@ -21,6 +21,8 @@ const cli_command cli_commands[] = {
      cli_run_usage},
     {"compile", "compile an .onnx model into a plan that loads in a millisecond", cli_compile_main,
      cli_compile_usage},
+    {"inspect", "what a model holds: inputs, operators and their support, weights, cost",
+     cli_inspect_main, cli_inspect_usage},
     {"serve", "run the daemon: HTTP API and instances", cli_serve_main, cli_serve_usage},
     {"deploy", "upload a model and deploy it as a function", cli_deploy_main, cli_deploy_usage},
     {"invoke", "call a function and print its response", cli_invoke_main, cli_invoke_usage},

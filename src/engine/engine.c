@@ -327,8 +327,16 @@ static const eng_plan *session_plan(const rouse_session *s);
 
 int rouse_model_compile(rouse_model *m, const char *path, rouse_errbuf *eb)
 {
+    return rouse_model_compile_with(m, path, NULL, eb);
+}
+
+int rouse_model_compile_with(rouse_model *m, const char *path, const rouse_compile_options *opts,
+                             rouse_errbuf *eb)
+{
     if (m->from_plan)
         return rouse_err_set(eb, ROUSE_ESTATE, "compile needs a model loaded from ONNX");
+    double ratio =
+        opts && opts->max_plan_ratio > 0 ? opts->max_plan_ratio : ROUSE_DEFAULT_MAX_PLAN_RATIO;
     uint8_t sha[32];
     int rc = source_sha256_once(m, sha);
     if (rc < 0) return rouse_err_set(eb, rc, "cannot hash the model");
@@ -365,7 +373,12 @@ int rouse_model_compile(rouse_model *m, const char *path, rouse_errbuf *eb)
         if (rc < 0 && eb) rouse_errbuf_clear(eb);
         if (s) eng_plan_get_made(session_plan(s), &made);
     }
-    rc = eng_plan_file_write(path, g, sha, &made, eb);
+    /* The model's size counts its external data files: the plan holds those
+     * weights too. */
+    uint64_t model_bytes = (uint64_t)m->src_len;
+    for (int i = 0; i < m->onnx.n_maps; i++)
+        model_bytes += m->onnx.maps[i].len;
+    rc = eng_plan_file_write(path, g, sha, &made, model_bytes, ratio, eb);
     rouse_session_destroy(s);
     free(shapes);
     return rc;

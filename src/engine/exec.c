@@ -287,11 +287,7 @@ int plan_pv_as(eng_plan *p, int id, const dnnl_memory_desc_t *md, rouse_errbuf *
 static bool reads_value_of(const eng_node *n, int j)
 {
     const eng_op_desc *d = eng_op_desc_get(n->op);
-    if (d) return j < 32 && (d->value_inputs & (1u << j));
-    /* The ops still inferred by infer.c: Reshape's shape, Clip's bounds,
-     * Dropout's ratio and training flag, Unsqueeze/Squeeze's axes. */
-    return j >= 1 && (n->op == ENG_OP_RESHAPE || n->op == ENG_OP_CLIP || n->op == ENG_OP_DROPOUT ||
-                      n->op == ENG_OP_UNSQUEEZE || n->op == ENG_OP_SQUEEZE);
+    return d && j < 32 && (d->value_inputs & (1u << j));
 }
 
 /* Shape and Size read only the shape of their input, which preparing knows

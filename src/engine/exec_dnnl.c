@@ -197,7 +197,8 @@ static dnnl_status_t reorder_now(eng_plan *p, const eng_node *n, const dnnl_memo
 
 /* Reorders constant data (plain layout `from`) into layout `to`, now, unless
  * the plan was offered constant `value` already in layout `to` (a compiled
- * plan's weights): then that memory is used in place. value is -1 for data
+ * plan's weights) or made it for another node: then that memory is used in
+ * place. value is -1 for data
  * that is not a graph constant as it stands (scaled weights). The result is
  * owned by the plan or by the offer. */
 static int reorder_const(eng_plan *p, const eng_node *n, int value, const dnnl_memory_desc_t *from,
@@ -213,9 +214,18 @@ static int reorder_const(eng_plan *p, const eng_node *n, int value, const dnnl_m
                 return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a memory");
             return 0;
         }
-        /* Another layout (other shapes than compiled for): the plain copy
-         * below is the source; a stored layout is never trusted as one. */
-        break;
+        /* Another layout (other shapes than compiled for, or another
+         * kernel): look further; failing that, the plain copy below is the
+         * source (a stored layout is never trusted as one). */
+    }
+    /* A constant read by several nodes in one layout (a shared weight) is
+     * reordered once: the nodes share the memory. */
+    for (int i = 0; value >= 0 && i < p->n_made; i++) {
+        const eng_packed *pk = &p->made[i];
+        if (pk->value != value || !dnnl_memory_desc_equal(pk->md, to)) continue;
+        if (plan_fixed_mem(p, to, (void *)pk->data, out) < 0)
+            return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a memory");
+        return 0;
     }
     size_t sz = dnnl_memory_desc_get_size(to);
     void *buf = plan_weight_alloc(p, sz);

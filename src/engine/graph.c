@@ -242,6 +242,9 @@ int eng_graph_build(const onnx_model *m, eng_graph *g, rouse_errbuf *eb)
         table_put(&tab, g, id);
     }
 
+    /* Every unsupported operator at once, before anything else about the nodes. */
+    if ((rc = eng_op_lookup_all(og, opset, eb)) < 0) goto out_fail;
+
     /* Pass 1: every node output becomes a value (or a constant for Constant nodes). */
     g->nodes = calloc((size_t)og->n_nodes + 1, sizeof(*g->nodes));
     if (!g->nodes) goto out_nomem;

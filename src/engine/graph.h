@@ -375,6 +375,14 @@ typedef struct eng_graph {
 int eng_op_lookup(const char *op_type, const char *domain, int64_t opset, const char *node_name,
                   eng_op *op, rouse_errbuf *eb);
 
+/* eng_op_lookup for every node of og: 0 when all are supported; otherwise
+ * ROUSE_EUNSUPPORTED naming them all at once. One unsupported node gets
+ * eng_op_lookup's sentence; several get "unsupported operators: Foo (opset
+ * 19) x3 at nodes 'a', 'b', 'c'; Bar (opset 19) x1 at node 'd'", one entry
+ * per operator in order of first appearance, at most three node names each. */
+struct onnx_graph;
+int eng_op_lookup_all(const struct onnx_graph *og, int64_t opset, rouse_errbuf *eb);
+
 /* Fills n->attrs from the ONNX attributes of `on` (defaults per the ONNX spec
  * for n->opset), validating every value: wrong types, negative strides,
  * kernel ranks that disagree, unknown auto_pad strings... are ROUSE_EFORMAT

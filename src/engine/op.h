@@ -31,6 +31,8 @@
  *          input k is); writes every output element; on error sets eb with
  *          a sentence naming the node (eng_run_fail) and returns < 0.
  *          Indices read from tensors at run time are range-checked.
+ *   macs   (optional) the multiply-accumulates of one run, from the
+ *          inferred shapes; ops without it count as 0.
  */
 #ifndef ROUSE_ENGINE_OP_H
 #define ROUSE_ENGINE_OP_H
@@ -87,6 +89,11 @@ int eng_attr_choice(const eng_attr_ctx *c, const char *name, const char *const *
 /* A TENSOR attribute (borrowed from the model), or *out NULL when absent. */
 int eng_attr_tensor(const eng_attr_ctx *c, const char *name, const onnx_tensor **out);
 
+/* For check hooks: "node 'x' (Op): attribute 'name' <message>" with code
+ * rc (eb may be NULL); returns rc. */
+int eng_check_fail(const eng_node *n, rouse_errbuf *eb, int rc, const char *name, const char *fmt,
+                   ...) __attribute__((format(printf, 5, 6)));
+
 /* --- shape inference -------------------------------------------------------- */
 
 typedef struct eng_infer_ctx {
@@ -138,9 +145,9 @@ int eng_run_fail(const eng_node *n, rouse_errbuf *eb, int rc, const char *fmt, .
 
 typedef struct eng_op_desc {
     eng_op op;
-    const char *name; /* ONNX op_type */
-    int since;        /* first default-domain opset whose semantics are implemented */
-    bool internal;    /* made by the optimizer only: never matched by name */
+    const char *name;            /* ONNX op_type */
+    int since;                   /* first default-domain opset whose semantics are implemented */
+    bool internal;               /* made by the optimizer only: never matched by name */
     int min_in, max_in, max_out; /* max_in -1 = variadic */
     const char *in_names[ENG_OP_MAX_IN_NAMES];
     unsigned dtypes;       /* accepted element types of input 0; 0 = infer checks */
@@ -152,13 +159,21 @@ typedef struct eng_op_desc {
     int (*infer)(eng_infer_ctx *c);
     int (*run)(const eng_node *n, const eng_attrs *a, const eng_tensor *const *in,
                eng_tensor *const *out, rouse_errbuf *eb);
+    /* Optional: multiply-accumulates of one run at these inferred shapes
+     * (convolutions and matrix products; `rouse inspect` sums them). */
+    int64_t (*macs)(const eng_node *n, const eng_attrs *a, const eng_tensor *const *in,
+                    const eng_tensor *out);
 } eng_op_desc;
 
-/* The descriptor of op, or NULL for ops still handled by the switch
- * statements in attrs.c, infer.c and ref_dispatch.c. */
+/* The descriptor of op: never NULL for an op the engine implements; NULL
+ * for values outside eng_op and for ops declared but not implemented yet. */
 const eng_op_desc *eng_op_desc_get(eng_op op);
 
 /* Family tables (NULL-terminated), listed once in ops.c. */
+extern const eng_op_desc *const eng_ops_nn[];
+extern const eng_op_desc *const eng_ops_elementwise[];
+extern const eng_op_desc *const eng_ops_tensor[];
+extern const eng_op_desc *const eng_ops_fused[];
 extern const eng_op_desc *const eng_ops_logic[];
 extern const eng_op_desc *const eng_ops_math[];
 extern const eng_op_desc *const eng_ops_act[];

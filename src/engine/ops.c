@@ -1,6 +1,7 @@
 /*
- * The operator table: ONNX op_type names <-> eng_op, and which opsets of the
- * default domain the engine implements.
+ * The operator table: every op's descriptor (engine/op.h), gathered from
+ * the family tables under src/engine/ops/, and the lookup of ONNX op_type
+ * names at the opsets of the default domain the engine implements.
  *
  * Guarantees: eng_op_lookup() accepts an op only when its semantics at the
  * model's opset are the ones the rest of the engine implements; anything else
@@ -10,6 +11,8 @@
  */
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/graph.h"
@@ -19,63 +22,11 @@
 #define OPS_MIN_OPSET 1
 #define OPS_MAX_OPSET 17
 
-struct op_row {
-    const char *name;
-    int since;     /* first opset whose semantics we implement */
-    bool internal; /* made by the optimizer only: never matched by name */
-};
-
-/* Indexed by eng_op. Reshape before opset 5 took its shape as an attribute,
- * which the engine does not model, so it starts at 5. Cast before opset 6
- * named its target type with a string; Pow before 7 had the legacy
- * broadcast attributes; Erf and Where arrived in opset 9. ReduceMean keeps
- * its axes an attribute through opset 17 (the input form is opset 18). */
-static const struct op_row op_table[ENG_OP_COUNT] = {
-    [ENG_OP_CONV] = {"Conv", 1, false},
-    [ENG_OP_GEMM] = {"Gemm", 1, false},
-    [ENG_OP_MATMUL] = {"MatMul", 1, false},
-    [ENG_OP_RELU] = {"Relu", 1, false},
-    [ENG_OP_CLIP] = {"Clip", 1, false},
-    [ENG_OP_LEAKY_RELU] = {"LeakyRelu", 1, false},
-    [ENG_OP_SIGMOID] = {"Sigmoid", 1, false},
-    [ENG_OP_TANH] = {"Tanh", 1, false},
-    [ENG_OP_ADD] = {"Add", 1, false},
-    [ENG_OP_SUB] = {"Sub", 1, false},
-    [ENG_OP_MUL] = {"Mul", 1, false},
-    [ENG_OP_DIV] = {"Div", 1, false},
-    [ENG_OP_MAXPOOL] = {"MaxPool", 1, false},
-    [ENG_OP_AVGPOOL] = {"AveragePool", 1, false},
-    [ENG_OP_GLOBAL_AVGPOOL] = {"GlobalAveragePool", 1, false},
-    [ENG_OP_FLATTEN] = {"Flatten", 1, false},
-    [ENG_OP_RESHAPE] = {"Reshape", 5, false},
-    [ENG_OP_TRANSPOSE] = {"Transpose", 1, false},
-    [ENG_OP_CONCAT] = {"Concat", 1, false},
-    [ENG_OP_BATCHNORM] = {"BatchNormalization", 1, false},
-    [ENG_OP_SOFTMAX] = {"Softmax", 1, false},
-    [ENG_OP_IDENTITY] = {"Identity", 1, false},
-    [ENG_OP_DROPOUT] = {"Dropout", 1, false},
-    [ENG_OP_CONSTANT] = {"Constant", 1, false},
-    [ENG_OP_CAST] = {"Cast", 6, false},
-    [ENG_OP_ERF] = {"Erf", 9, false},
-    [ENG_OP_GATHER] = {"Gather", 1, false},
-    [ENG_OP_POW] = {"Pow", 7, false},
-    [ENG_OP_REDUCE_MEAN] = {"ReduceMean", 1, false},
-    [ENG_OP_SQRT] = {"Sqrt", 1, false},
-    [ENG_OP_UNSQUEEZE] = {"Unsqueeze", 1, false},
-    [ENG_OP_SQUEEZE] = {"Squeeze", 1, false},
-    [ENG_OP_WHERE] = {"Where", 9, false},
-    /* ONNX has ops of these names in later opsets (LayerNormalization 17,
-     * Gelu 20) with more inputs and attributes than the fused forms. */
-    [ENG_OP_LAYERNORM] = {"LayerNormalization", 1, true},
-    [ENG_OP_GELU] = {"Gelu", 1, true},
-};
-
 /* The families of described ops (engine/op.h), each NULL-terminated. */
 static const eng_op_desc *const *const families[] = {
-    eng_ops_logic, eng_ops_math,  eng_ops_reduce,  eng_ops_norm,
-    eng_ops_shape, eng_ops_index, eng_ops_spatial, eng_ops_quant, eng_ops_act,
-    eng_ops_einsum,
-    eng_ops_shape_slice,
+    eng_ops_nn,    eng_ops_elementwise, eng_ops_tensor,  eng_ops_fused, eng_ops_logic,
+    eng_ops_math,  eng_ops_act,         eng_ops_reduce,  eng_ops_norm,  eng_ops_shape,
+    eng_ops_index, eng_ops_spatial,     eng_ops_quant,   eng_ops_einsum, eng_ops_shape_slice,
     eng_ops_spatial_conv,
 };
 
@@ -100,8 +51,7 @@ const char *eng_op_name(eng_op op)
 {
     if ((int)op < 0 || op >= ENG_OP_COUNT) return "Unknown";
     const eng_op_desc *d = eng_op_desc_get(op);
-    if (d) return d->name;
-    return op_table[op].name ? op_table[op].name : "Unknown";
+    return d ? d->name : "Unknown";
 }
 
 static bool is_default_domain(const char *domain)
@@ -121,13 +71,6 @@ int eng_op_lookup(const char *op_type, const char *domain, int64_t opset, const 
                              (long long)opset, node);
     if (opset >= OPS_MIN_OPSET && opset <= OPS_MAX_OPSET) {
         for (int i = 0; i < ENG_OP_COUNT; i++) {
-            if (!op_table[i].name || op_table[i].internal || strcmp(op_table[i].name, name) != 0)
-                continue;
-            if (opset < op_table[i].since) break;
-            *op = (eng_op)i;
-            return 0;
-        }
-        for (int i = 0; i < ENG_OP_COUNT; i++) {
             const eng_op_desc *d = eng_op_desc_get((eng_op)i);
             if (!d || d->internal || strcmp(d->name, name) != 0) continue;
             if (opset < d->since) break;
@@ -138,4 +81,68 @@ int eng_op_lookup(const char *op_type, const char *domain, int64_t opset, const 
     return rouse_err_set(eb, ROUSE_EUNSUPPORTED,
                          "unsupported operator %s (opset %lld) at node '%s'", name,
                          (long long)opset, node);
+}
+
+static bool same_kind(const struct onnx_node *a, const struct onnx_node *b)
+{
+    const char *da = is_default_domain(a->domain) ? "" : a->domain;
+    const char *db = is_default_domain(b->domain) ? "" : b->domain;
+    return !strcmp(da, db) && !strcmp(a->op_type ? a->op_type : "", b->op_type ? b->op_type : "");
+}
+
+int eng_op_lookup_all(const struct onnx_graph *og, int64_t opset, rouse_errbuf *eb)
+{
+    int n = og->n_nodes, n_bad = 0, first = -1;
+    eng_op op;
+    for (int i = 0; i < n; i++) {
+        const onnx_node *on = &og->nodes[i];
+        if (eng_op_lookup(on->op_type, on->domain, opset, on->name, &op, NULL) < 0) {
+            if (first < 0) first = i;
+            n_bad++;
+        }
+    }
+    if (n_bad == 0) return 0;
+    const onnx_node *f = &og->nodes[first];
+    if (n_bad == 1) return eng_op_lookup(f->op_type, f->domain, opset, f->name, &op, eb);
+
+    /* One entry per operator, in order of first appearance: count and the
+     * first few nodes. */
+    bool *done = calloc((size_t)n + 1, sizeof(bool));
+    if (!done) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    char msg[sizeof(((rouse_errbuf *)0)->msg)];
+    size_t len = 0;
+#define ADD(...)                                                                                   \
+    do {                                                                                           \
+        if (len < sizeof(msg)) {                                                                   \
+            int w_ = snprintf(msg + len, sizeof(msg) - len, __VA_ARGS__);                          \
+            len = w_ < 0 ? sizeof(msg) : len + (size_t)w_;                                         \
+        }                                                                                          \
+    } while (0)
+    ADD("unsupported operators: ");
+    for (int i = first; i < n; i++) {
+        const onnx_node *on = &og->nodes[i];
+        if (done[i] || eng_op_lookup(on->op_type, on->domain, opset, on->name, &op, NULL) == 0)
+            continue;
+        int count = 0;
+        for (int j = i; j < n; j++)
+            if (!done[j] && same_kind(on, &og->nodes[j])) done[j] = true, count++;
+        if (i != first) ADD("; ");
+        if (is_default_domain(on->domain))
+            ADD("%s", on->op_type ? on->op_type : "");
+        else
+            ADD("%s.%s", on->domain, on->op_type ? on->op_type : "");
+        ADD(" (opset %lld) x%d at node%s ", (long long)opset, count, count > 1 ? "s" : "");
+        int shown = 0;
+        for (int j = i; j < n && shown < 3; j++) {
+            if (!same_kind(on, &og->nodes[j])) continue;
+            const char *nm = og->nodes[j].name ? og->nodes[j].name : "";
+            ADD("%s'%.40s'", shown ? ", " : "", nm);
+            shown++;
+        }
+        if (count > shown) ADD("...");
+    }
+#undef ADD
+    free(done);
+    if (len >= sizeof(msg) && sizeof(msg) > 4) memcpy(msg + sizeof(msg) - 4, "...", 4);
+    return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "%s", msg);
 }

@@ -13,9 +13,13 @@
 
 /* Writes the optimized graph g, its live constants and the packed weights to
  * path: into a temporary file in the same directory, fsynced, then renamed,
- * so a reader never sees half a plan. */
+ * so a reader never sees half a plan. Each constant is stored once, and
+ * each (constant, layout) pair of `packed` once. A plan larger than
+ * max_ratio x model_bytes + PLAN_SIZE_SLACK is refused (ROUSE_ETOOBIG,
+ * nothing written); max_ratio <= 0 means no limit. */
 int eng_plan_file_write(const char *path, const eng_graph *g, const uint8_t model_sha256[32],
-                        const eng_packed_set *packed, rouse_errbuf *eb);
+                        const eng_packed_set *packed, uint64_t model_bytes, double max_ratio,
+                        rouse_errbuf *eb);
 
 /* A plan read from memory (normally an mmap of the file). The graph's names
  * and constants point into buf, which must outlive it. */

@@ -14,8 +14,8 @@
  *
  * Constants are stored plain (row-major) so that any consumer can use them;
  * weights that a kernel wants in another layout are stored a second time in
- * that layout. Pages of the plain copies that no kernel reads are never
- * faulted in, so the duplication costs disk, not memory.
+ * that layout, once per layout whatever the number of nodes reading them. Pages of the plain copies
+ * that no kernel reads are never faulted in, so the duplication costs disk, not memory.
  */
 #ifndef ROUSE_ENGINE_PLAN_FORMAT_H
 #define ROUSE_ENGINE_PLAN_FORMAT_H
@@ -24,14 +24,18 @@
 
 #define PLAN_MAGIC "ROUSEPLN"
 /* 2: the optimized graph may hold the fused LayerNorm and GELU ops; plans
- * of version 1 lack those rewrites and are recompiled. 3: graph inputs and
- * outputs carry the names of their symbolic dims ("" for none) after their
- * flags. */
+ * of version 1 lack those rewrites and are recompiled.
+ * 3: graph inputs and outputs carry the names of their symbolic dims ("" for
+ * none) after their flags; node records are checked by each op's descriptor
+ * (a Conv kernel of 0 means "from the weight"), the records of the operator
+ * families share eng_attrs, and each (constant, layout) pair is stored once. */
 #define PLAN_FORMAT_VERSION 3
 #define PLAN_HEADER_SIZE 4096
 #define PLAN_BLOCK_ALIGN 64
 #define PLAN_PAGE_ALIGN 4096
 #define PLAN_PAGE_ALIGN_FROM (64 * 1024)
+/* Room for metadata and alignment in the plan size limit (plan_file.h). */
+#define PLAN_SIZE_SLACK (1024 * 1024)
 
 typedef struct plan_header {
     char magic[8];

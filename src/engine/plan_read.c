@@ -8,7 +8,6 @@
 #include "engine/plan_file.h"
 
 #include <dnnl.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,46 +151,6 @@ static int read_values(cursor *c, eng_graph *g, const uint8_t *data, uint64_t da
     return c->rc;
 }
 
-static bool attrs_valid(const eng_node *n)
-{
-    const eng_attrs *a = &n->attrs;
-    const eng_op_desc *d = eng_op_desc_get(n->op);
-    if (d) return !d->check || d->check(n, NULL) == 0;
-    switch (n->op) {
-    case ENG_OP_CONV:
-        if (a->conv.n_spatial < 0 || a->conv.n_spatial > ENG_MAX_SPATIAL || a->conv.group < 1 ||
-            a->conv.auto_pad < 0 || a->conv.auto_pad > ENG_AUTOPAD_VALID)
-            return false;
-        for (int i = 0; i < a->conv.n_spatial; i++)
-            if (a->conv.kernel[i] < 1 || a->conv.stride[i] < 1 || a->conv.dilation[i] < 1 ||
-                a->conv.pad_begin[i] < 0 || a->conv.pad_end[i] < 0 ||
-                a->conv.kernel[i] > INT32_MAX || a->conv.stride[i] > INT32_MAX ||
-                a->conv.dilation[i] > INT32_MAX || a->conv.pad_begin[i] > INT32_MAX ||
-                a->conv.pad_end[i] > INT32_MAX)
-                return false;
-        return true;
-    case ENG_OP_MAXPOOL:
-    case ENG_OP_AVGPOOL:
-        if (a->pool.n_spatial < 1 || a->pool.n_spatial > ENG_MAX_SPATIAL || a->pool.auto_pad < 0 ||
-            a->pool.auto_pad > ENG_AUTOPAD_VALID)
-            return false;
-        for (int i = 0; i < a->pool.n_spatial; i++)
-            if (a->pool.kernel[i] < 1 || a->pool.stride[i] < 1 || a->pool.dilation[i] < 1 ||
-                a->pool.pad_begin[i] < 0 || a->pool.pad_end[i] < 0 ||
-                a->pool.kernel[i] > INT32_MAX || a->pool.stride[i] > INT32_MAX ||
-                a->pool.dilation[i] > INT32_MAX || a->pool.pad_begin[i] > INT32_MAX ||
-                a->pool.pad_end[i] > INT32_MAX)
-                return false;
-        return true;
-    case ENG_OP_TRANSPOSE:
-        return a->transpose.n_perm >= 0 && a->transpose.n_perm <= ENG_MAX_RANK;
-    case ENG_OP_LAYERNORM:
-        return isfinite(a->norm.epsilon);
-    default:
-        return true;
-    }
-}
-
 static int read_nodes(cursor *c, eng_graph *g, int n_nodes)
 {
     for (int i = 0; i < n_nodes && !c->rc; i++) {
@@ -202,7 +161,7 @@ static int read_nodes(cursor *c, eng_graph *g, int n_nodes)
         n->opset = get_i32(c, "node opset");
         uint32_t n_in = get_u32(c, "node inputs");
         if (c->rc) break;
-        if (op >= ENG_OP_COUNT || op == ENG_OP_CONSTANT)
+        if (op >= ENG_OP_COUNT || op == ENG_OP_CONSTANT || !eng_op_desc_get((eng_op)op))
             return fail(c, "node '%s': bad operator %lld", n->name, op);
         if (n_in > 4096 || !need(c, 4 * (size_t)n_in, "node inputs"))
             return fail(c, "node '%s': %lld inputs", n->name, n_in);
@@ -257,8 +216,13 @@ static int read_nodes(cursor *c, eng_graph *g, int n_nodes)
                            po->eltwise == ENG_OP_TANH || po->eltwise == ENG_OP_GELU);
             if (!ok) return fail(c, "node '%s': bad fused operation %lld", n->name, k);
         }
-        if (!c->rc && !attrs_valid(n))
-            return fail(c, "node '%s': bad attributes%.0lld", n->name, 0);
+        /* The op's own check, the one the loader runs after parsing. */
+        const eng_op_desc *d = eng_op_desc_get(n->op);
+        if (!c->rc && d->check && d->check(n, c->eb) < 0) {
+            c->rc = ROUSE_EFORMAT;
+            rouse_err_wrap(c->eb, ROUSE_EFORMAT, "bad attributes");
+            return c->rc;
+        }
     }
     return c->rc;
 }

@@ -99,6 +99,19 @@ static bool *live_constants(const eng_graph *g)
     return live;
 }
 
+/* True when packed item i repeats an earlier (constant, layout) pair: a
+ * weight read by many nodes is stored once. */
+static bool packed_seen_before(const eng_packed_set *packed, int i)
+{
+    const eng_packed *pk = &packed->items[i];
+    for (int j = 0; j < i; j++) {
+        const eng_packed *o = &packed->items[j];
+        if (o->value == pk->value && o->size == pk->size && dnnl_memory_desc_equal(o->md, pk->md))
+            return true;
+    }
+    return false;
+}
+
 static int build_meta(const eng_graph *g, const bool *live, const eng_packed_set *packed,
                       data_item *items, int *n_items, uint64_t *data_size, rouse_buf *m)
 {
@@ -107,7 +120,9 @@ static int build_meta(const eng_graph *g, const bool *live, const eng_packed_set
     int live_nodes = 0;
     for (int i = 0; i < g->n_nodes; i++)
         live_nodes += !g->nodes[i].dead;
-    int n_packed = packed ? packed->n : 0;
+    int n_packed = packed ? packed->n : 0, n_unique = 0;
+    for (int i = 0; i < n_packed; i++)
+        n_unique += !packed_seen_before(packed, i);
 
     rc |= put_u32(m, (uint32_t)g->n_values);
     rc |= put_u32(m, (uint32_t)live_nodes);
@@ -157,9 +172,10 @@ static int build_meta(const eng_graph *g, const bool *live, const eng_packed_set
         rc |= put_u32(m, (uint32_t)n->n_post);
         rc |= put(m, n->post, sizeof(n->post[0]) * (size_t)n->n_post);
     }
-    rc |= put_u32(m, (uint32_t)n_packed);
+    rc |= put_u32(m, (uint32_t)n_unique);
     for (int i = 0; i < n_packed; i++) {
         const eng_packed *pk = &packed->items[i];
+        if (packed_seen_before(packed, i)) continue;
         data_item *it = &items[(*n_items)++];
         it->data = pk->data;
         it->size = pk->size;
@@ -186,7 +202,8 @@ static int fsync_dir_of(const char *path)
 }
 
 int eng_plan_file_write(const char *path, const eng_graph *g, const uint8_t model_sha256[32],
-                        const eng_packed_set *packed, rouse_errbuf *eb)
+                        const eng_packed_set *packed, uint64_t model_bytes, double max_ratio,
+                        rouse_errbuf *eb)
 {
     int rc;
     bool *live = live_constants(g);
@@ -228,6 +245,15 @@ int eng_plan_file_write(const char *path, const eng_graph *g, const uint8_t mode
     h.data_size = data_size;
     h.file_size = h.data_offset + data_size;
 
+    if (max_ratio > 0 && (double)h.file_size > max_ratio * (double)model_bytes + PLAN_SIZE_SLACK) {
+        rc = rouse_err_set(eb, ROUSE_ETOOBIG,
+                           "the plan would take %llu bytes, %.1f times the model (%llu bytes), "
+                           "over the limit of %.1f times the model plus %d KiB",
+                           (unsigned long long)h.file_size,
+                           model_bytes ? (double)h.file_size / (double)model_bytes : 0.0,
+                           (unsigned long long)model_bytes, max_ratio, PLAN_SIZE_SLACK / 1024);
+        goto out;
+    }
     size_t tl = strlen(path) + 16;
     tmp = malloc(tl);
     if (!tmp) {

@@ -12,7 +12,7 @@ struct ob_node {
 struct ob_model {
     int64_t opset;
     rouse_buf graph; /* GraphProto fields except nodes */
-    ob_node *nodes[256];
+    ob_node *nodes[1024];
     int n_nodes;
 };
 
@@ -185,7 +185,7 @@ void ob_initializer_external(ob_model *m, const char *name, int dtype, int rank,
 ob_node *ob_add_node(ob_model *m, const char *op_type, const char *name, int n_in,
                      const char *const *inputs, int n_out, const char *const *outputs)
 {
-    if (m->n_nodes == 256) abort();
+    if (m->n_nodes == 1024) abort();
     ob_node *n = calloc(1, sizeof(*n));
     if (!n) abort();
     rouse_buf_init(&n->msg);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,42 @@ static void unsupported_operator_is_named(void **state)
     ob_add_node(m, "Relu", "r", 1, &in, 1, &out);
     ob_output_any(m, "y", ROUSE_DT_FLOAT);
     expect_load_error(m, ROUSE_EUNSUPPORTED, "unsupported operator Relu (opset 19) at node 'r'");
+}
+
+/* A model with several gaps names them all in one message, grouped by
+ * operator with counts and the first nodes, so that a user learns at once
+ * everything that stands between the model and the engine. */
+static void every_unsupported_operator_is_named_at_once(void **state)
+{
+    (void)state;
+    ob_model *m = ob_model_new(13);
+    int64_t d[2] = {1, 4};
+    ob_input(m, "x", ROUSE_DT_FLOAT, 2, d);
+    const char *names[] = {"f1", "r1", "f2", "b1", "f3", "f4"};
+    const char *ops[] = {"Foo", "Relu", "Foo", "Bar", "Foo", "Foo"};
+    const char *in = "x";
+    char outs[6][8];
+    for (int i = 0; i < 6; i++) {
+        snprintf(outs[i], sizeof(outs[i]), "y%d", i);
+        const char *out = outs[i];
+        ob_add_node(m, ops[i], names[i], 1, &in, 1, &out);
+        in = outs[i];
+    }
+    ob_output_any(m, "y5", ROUSE_DT_FLOAT);
+    expect_load_error(m, ROUSE_EUNSUPPORTED,
+                      "unsupported operators: Foo (opset 13) x4 at nodes 'f1', 'f2', 'f3'...; "
+                      "Bar (opset 13) x1 at node 'b1'");
+
+    /* Two nodes of one operator: both named, no ellipsis. (A single gap
+     * keeps the one-node sentence, above.) */
+    m = ob_model_new(13);
+    ob_input(m, "x", ROUSE_DT_FLOAT, 2, d);
+    const char *x = "x", *y = "y", *z = "z";
+    ob_add_node(m, "Foo", "a", 1, &x, 1, &y);
+    ob_add_node(m, "Foo", "b", 1, &y, 1, &z);
+    ob_output_any(m, "z", ROUSE_DT_FLOAT);
+    expect_load_error(m, ROUSE_EUNSUPPORTED,
+                      "unsupported operators: Foo (opset 13) x2 at nodes 'a', 'b'");
 }
 
 static void dangling_names_and_cycles(void **state)
@@ -240,6 +277,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(unsupported_operator_is_named),
+        cmocka_unit_test(every_unsupported_operator_is_named_at_once),
         cmocka_unit_test(dangling_names_and_cycles),
         cmocka_unit_test(mismatched_weights_are_rejected_at_prepare),
         cmocka_unit_test(wrong_inputs_at_run_time),
