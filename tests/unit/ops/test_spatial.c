@@ -173,6 +173,37 @@ static void resize_opset10_and_upsample(void **state)
     nt_result_free(&r);
 }
 
+/* Rank 1 and rank 6 take the per-element path of the reference kernel
+ * (rows of ranks 2 to 5 the row path): the same linear result. */
+static void resize_element_path(void **state)
+{
+    (void)state;
+    static const float x[] = {1, 2};
+    static const float s1[] = {2}, s6[] = {1, 1, 1, 1, 1, 2};
+    static const float want[] = {1, 1.25f, 1.75f, 2};
+    nt_case c = {.opset = 13, .op = "Resize", .n_in = 3, .n_out = 1, .out_dtype = {ROUSE_DT_FLOAT}};
+    c.in[0] = (nt_in){"x", ROUSE_DT_FLOAT, 1, {2}, x, false};
+    c.in[1] = NT_NONE;
+    c.in[2] = (nt_in){"scales", ROUSE_DT_FLOAT, 1, {1}, s1, true};
+    nt_build(&c);
+    ob_attr_string(c.node, "mode", "linear");
+    nt_result r = nt_run_ok(&c);
+    nt_expect_floats(&r.out[0], want, 4, 1e-6f);
+    nt_result_free(&r);
+
+    c = (nt_case){
+        .opset = 13, .op = "Resize", .n_in = 3, .n_out = 1, .out_dtype = {ROUSE_DT_FLOAT}};
+    c.in[0] = (nt_in){"x", ROUSE_DT_FLOAT, 6, {1, 1, 1, 1, 1, 2}, x, false};
+    c.in[1] = NT_NONE;
+    c.in[2] = (nt_in){"scales", ROUSE_DT_FLOAT, 1, {6}, s6, true};
+    nt_build(&c);
+    ob_attr_string(c.node, "mode", "linear");
+    r = nt_run_ok(&c);
+    nt_expect_shape(&r.out[0], 6, (int64_t[]){1, 1, 1, 1, 1, 4});
+    nt_expect_floats(&r.out[0], want, 4, 1e-6f);
+    nt_result_free(&r);
+}
+
 static void resize_float16(void **state)
 {
     (void)state;
@@ -641,6 +672,7 @@ int main(void)
         cmocka_unit_test(resize_cubic_align_corners),
         cmocka_unit_test(resize_tf_crop_and_resize),
         cmocka_unit_test(resize_opset10_and_upsample),
+        cmocka_unit_test(resize_element_path),
         cmocka_unit_test(resize_float16),
         cmocka_unit_test(resize_errors),
         cmocka_unit_test(convtr_hand),
