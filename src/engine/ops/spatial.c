@@ -342,6 +342,144 @@ static void dim_taps(const eng_resize_attrs *r, int64_t o, int64_t in, int64_t o
     compact(t);
 }
 
+/* Element i of x as a double; float read directly. */
+static inline double ld(const eng_tensor *x, int64_t i)
+{
+    return x->dtype == ENG_DT_FLOAT ? ((const float *)x->data)[i]
+                                    : elem_get_f(x->dtype, x->data, i);
+}
+
+static inline void st(eng_tensor *y, int64_t i, double v)
+{
+    if (y->dtype == ENG_DT_FLOAT)
+        ((float *)y->data)[i] = (float)v;
+    else
+        set_rounded(y->dtype, y->data, i, v);
+}
+
+/* Advances the output index idx over dims [0, n_dims) and recomputes the
+ * taps of every dim that moved. */
+static void next_index(const eng_resize_attrs *r, const eng_tensor *x, const eng_tensor *y,
+                       const double *roi, int n_dims, int64_t *idx, taps *t)
+{
+    int rank = x->rank;
+    for (int d = n_dims - 1; d >= 0; d--) {
+        bool carry = ++idx[d] == y->shape[d];
+        if (carry) idx[d] = 0;
+        dim_taps(r, idx[d], x->shape[d], y->shape[d], r->scales[d], roi[d], roi[rank + d], &t[d]);
+        if (!carry) break;
+    }
+}
+
+/* Every output element as the sum over the product of all dims' taps. t
+ * holds the taps of output element 0. */
+static void resize_elems(const eng_resize_attrs *r, const eng_tensor *x, eng_tensor *y,
+                         const int64_t *xstr, const double *roi, taps *t)
+{
+    const int rank = x->rank;
+    const int64_t n = eng_tensor_numel(y);
+    int64_t idx[ENG_MAX_RANK] = {0};
+    for (int64_t e = 0; e < n; e++) {
+        bool outside = false;
+        int64_t cnt = 1;
+        for (int d = 0; d < rank; d++) {
+            outside |= t[d].outside;
+            cnt *= t[d].n;
+        }
+        double acc = 0;
+        if (outside) {
+            acc = r->extrapolation;
+        } else {
+            int k[ENG_MAX_RANK] = {0};
+            for (int64_t q = 0; q < cnt; q++) {
+                double w = 1;
+                int64_t off = 0;
+                for (int d = 0; d < rank; d++) {
+                    w *= t[d].w[k[d]];
+                    off += t[d].idx[k[d]] * xstr[d];
+                }
+                acc += w * ld(x, off);
+                for (int d = rank - 1; d >= 0; d--) {
+                    if (++k[d] < t[d].n) break;
+                    k[d] = 0;
+                }
+            }
+        }
+        st(y, e, acc);
+        next_index(r, x, y, roi, rank, idx, t);
+    }
+}
+
+enum { ROW_TAPS = 256, LAST_TAPS = 256 };
+
+/* Row by row (all dims but the last): the input rows a row reads, with
+ * their weights, are gathered once, and the last dim's taps computed once
+ * for all rows (when the extent allows). False, with nothing written, when
+ * a row reads more than ROW_TAPS input rows: resize_elems then runs. */
+static bool resize_rows(const eng_resize_attrs *r, const eng_tensor *x, eng_tensor *y,
+                        const int64_t *xstr, const double *roi, taps *t)
+{
+    const int rank = x->rank, last = rank - 1;
+    const int64_t ylast = y->shape[last], xlast = x->shape[last];
+    const int64_t rows = eng_tensor_numel(y) / ylast;
+    int64_t cnt = 1;
+    for (int d = 0; d < last; d++)
+        cnt *= 4; /* the most taps a dim can have */
+    if (cnt > ROW_TAPS) return false;
+    taps lt[LAST_TAPS];
+    const bool cached = ylast <= LAST_TAPS;
+    for (int64_t o = 0; cached && o < ylast; o++)
+        dim_taps(r, o, xlast, ylast, r->scales[last], roi[last], roi[rank + last], &lt[o]);
+    int64_t idx[ENG_MAX_RANK] = {0};
+    for (int64_t row = 0; row < rows; row++) {
+        int64_t roff[ROW_TAPS];
+        double rw[ROW_TAPS];
+        int nr = 0, k[ENG_MAX_RANK] = {0};
+        bool outside = false;
+        int64_t combos = 1;
+        for (int d = 0; d < last; d++) {
+            outside |= t[d].outside;
+            combos *= t[d].n;
+        }
+        for (int64_t q = 0; q < combos; q++) {
+            double w = 1;
+            int64_t off = 0;
+            for (int d = 0; d < last; d++) {
+                w *= t[d].w[k[d]];
+                off += t[d].idx[k[d]] * xstr[d];
+            }
+            roff[nr] = off;
+            rw[nr++] = w;
+            for (int d = last - 1; d >= 0; d--) {
+                if (++k[d] < t[d].n) break;
+                k[d] = 0;
+            }
+        }
+        for (int64_t o = 0; o < ylast; o++) {
+            taps one;
+            const taps *tl = &lt[o];
+            if (!cached) {
+                dim_taps(r, o, xlast, ylast, r->scales[last], roi[last], roi[rank + last], &one);
+                tl = &one;
+            }
+            double acc = 0;
+            if (outside || tl->outside) {
+                acc = r->extrapolation;
+            } else {
+                for (int i = 0; i < nr; i++) {
+                    double sum = 0;
+                    for (int j = 0; j < tl->n; j++)
+                        sum += tl->w[j] * ld(x, roff[i] + tl->idx[j]);
+                    acc += rw[i] * sum;
+                }
+            }
+            st(y, row * ylast + o, acc);
+        }
+        next_index(r, x, y, roi, last, idx, t);
+    }
+    return true;
+}
+
 static int run_resize(const eng_node *nd, const eng_attrs *a, const eng_tensor *const *in,
                       eng_tensor *const *out, rouse_errbuf *eb)
 {
@@ -371,7 +509,7 @@ static int run_resize(const eng_node *nd, const eng_attrs *a, const eng_tensor *
     int64_t n = eng_tensor_numel(y);
     if (n == 0) return 0;
 
-    int64_t xstr[ENG_MAX_RANK], idx[ENG_MAX_RANK] = {0};
+    int64_t xstr[ENG_MAX_RANK];
     int64_t s = 1;
     for (int d = rank - 1; d >= 0; d--) {
         xstr[d] = s;
@@ -380,44 +518,7 @@ static int run_resize(const eng_node *nd, const eng_attrs *a, const eng_tensor *
     taps t[ENG_MAX_RANK];
     for (int d = 0; d < rank; d++)
         dim_taps(r, 0, x->shape[d], y->shape[d], r->scales[d], roi[d], roi[rank + d], &t[d]);
-    for (int64_t e = 0; e < n; e++) {
-        bool outside = false;
-        int64_t cnt = 1;
-        for (int d = 0; d < rank; d++) {
-            outside |= t[d].outside;
-            cnt *= t[d].n;
-        }
-        double acc;
-        if (outside) {
-            acc = r->extrapolation;
-        } else {
-            /* Sum over the product of every dim's taps. */
-            int k[ENG_MAX_RANK] = {0};
-            acc = 0;
-            for (int64_t q = 0; q < cnt; q++) {
-                double w = 1;
-                int64_t off = 0;
-                for (int d = 0; d < rank; d++) {
-                    w *= t[d].w[k[d]];
-                    off += t[d].idx[k[d]] * xstr[d];
-                }
-                if (w != 0) acc += w * elem_get_f(x->dtype, x->data, off);
-                for (int d = rank - 1; d >= 0; d--) {
-                    if (++k[d] < t[d].n) break;
-                    k[d] = 0;
-                }
-            }
-        }
-        set_rounded(y->dtype, y->data, e, acc);
-        /* Next output index: recompute the taps of every dim that moved. */
-        for (int d = rank - 1; d >= 0; d--) {
-            bool carry = ++idx[d] == y->shape[d];
-            if (carry) idx[d] = 0;
-            dim_taps(r, idx[d], x->shape[d], y->shape[d], r->scales[d], roi[d], roi[rank + d],
-                     &t[d]);
-            if (!carry) break;
-        }
-    }
+    if (rank == 1 || !resize_rows(r, x, y, xstr, roi, t)) resize_elems(r, x, y, xstr, roi, t);
     return 0;
 }
 

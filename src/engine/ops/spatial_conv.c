@@ -212,6 +212,7 @@ static int run_convtr(const eng_node *nd, const eng_attrs *at, const eng_tensor 
     const int64_t cg = ch / g, m = y->shape[1], mg = m / g;
     const int64_t in_sp = xi[0] * xi[1] * xi[2], out_sp = yo[0] * yo[1] * yo[2];
     const int64_t k_sp = k[0] * k[1] * k[2];
+    const bool fast = x->dtype == ENG_DT_FLOAT; /* W has x's type */
     for (int64_t n = 0; n < n_img; n++)
         for (int64_t oc = 0; oc < m; oc++) {
             int64_t gi = oc / mg, mo = oc % mg;
@@ -230,14 +231,18 @@ static int run_convtr(const eng_node *nd, const eng_attrs *at, const eng_tensor 
                             if (t2 < 0 || t2 % s[2] || t2 / s[2] >= xi[2]) continue;
                             int64_t xoff = ((t0 / s[0]) * xi[1] + t1 / s[1]) * xi[2] + t2 / s[2];
                             int64_t koff = (k0 * k[1] + k1) * k[2] + k2;
-                            for (int64_t ci = 0; ci < cg; ci++) {
-                                int64_t cc = gi * cg + ci;
-                                double xv =
-                                    elem_get_f(x->dtype, x->data, (n * ch + cc) * in_sp + xoff);
-                                double wv =
-                                    elem_get_f(w->dtype, w->data, (cc * mg + mo) * k_sp + koff);
-                                acc += xv * wv;
+                            int64_t xo = (n * ch + gi * cg) * in_sp + xoff;
+                            int64_t wo = (gi * cg * mg + mo) * k_sp + koff;
+                            if (fast) {
+                                const float *xf = (const float *)x->data + xo;
+                                const float *wf = (const float *)w->data + wo;
+                                for (int64_t ci = 0; ci < cg; ci++)
+                                    acc += (double)xf[ci * in_sp] * (double)wf[ci * mg * k_sp];
+                                continue;
                             }
+                            for (int64_t ci = 0; ci < cg; ci++)
+                                acc += elem_get_f(x->dtype, x->data, xo + ci * in_sp) *
+                                       elem_get_f(w->dtype, w->data, wo + ci * mg * k_sp);
                         }
                     }
                 }

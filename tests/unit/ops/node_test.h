@@ -14,8 +14,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "onnx_builder.h"
 #include "rouse/engine.h"
@@ -89,9 +91,10 @@ static inline void nt_result_free(nt_result *r)
     r->n_out = 0;
 }
 
-/* Serializes c->m (freed), loads it, runs it once. rc is the first error
- * (load, session, or run) with its message in eb. */
-static inline nt_result nt_run(nt_case *c, bool reference, int threads)
+/* Serializes c->m (freed), loads it (through a compiled plan with
+ * via_plan), runs it once. rc is the first error (load, compile, open,
+ * session, or run) with its message in eb. */
+static inline nt_result nt_run_via(nt_case *c, bool reference, int threads, bool via_plan)
 {
     nt_result r;
     memset(&r, 0, sizeof(r));
@@ -104,6 +107,15 @@ static inline nt_result nt_run(nt_case *c, bool reference, int threads)
     rouse_session *s = NULL;
     rouse_session_options o = {.threads = threads, .reference_kernels = reference};
     r.rc = rouse_model_load_memory(b.data, b.len, &m, &r.eb);
+    if (r.rc == 0 && via_plan) {
+        char path[64];
+        snprintf(path, sizeof(path), "/tmp/rouse-node-test-%d.plan", (int)getpid());
+        r.rc = rouse_model_compile(m, path, &r.eb);
+        rouse_model_destroy(m);
+        m = NULL;
+        if (r.rc == 0) r.rc = rouse_model_open_plan(path, &m, &r.eb);
+        unlink(path);
+    }
     if (r.rc == 0) r.rc = rouse_session_create(m, &o, &s, &r.eb);
     if (r.rc == 0) {
         rouse_tensor in[NT_MAX_IN];
@@ -140,6 +152,11 @@ static inline nt_result nt_run(nt_case *c, bool reference, int threads)
     return r;
 }
 
+static inline nt_result nt_run(nt_case *c, bool reference, int threads)
+{
+    return nt_run_via(c, reference, threads, false);
+}
+
 /* Runs on the reference kernels and requires success. */
 static inline nt_result nt_run_ok(nt_case *c)
 {
@@ -165,6 +182,27 @@ static inline void nt_expect_shape(const rouse_tensor *t, int rank, const int64_
         if (t->shape[i] != dims[i])
             fail_msg("dim %d: got %lld, expected %lld", i, (long long)t->shape[i],
                      (long long)dims[i]);
+}
+
+/* Builds the case twice with make(c, arg), runs it from the .onnx and
+ * through a compiled plan (optimized kernels), and requires the same
+ * bytes of every output: the stored attribute records pass the plan
+ * reader's checks and mean the same thing. */
+static inline void nt_plan_same(void (*make)(nt_case *, const void *), const void *arg)
+{
+    nt_case a, b;
+    make(&a, arg);
+    make(&b, arg);
+    nt_result x = nt_run_via(&a, false, 1, false), y = nt_run_via(&b, false, 1, true);
+    if (x.rc < 0) fail_msg("from the .onnx: %s", x.eb.msg);
+    if (y.rc < 0) fail_msg("through a plan: %s", y.eb.msg);
+    for (int i = 0; i < x.n_out; i++) {
+        assert_int_equal(x.out[i].dtype, y.out[i].dtype);
+        assert_int_equal(x.out[i].nbytes, y.out[i].nbytes);
+        assert_memory_equal(x.out[i].data, y.out[i].data, x.out[i].nbytes);
+    }
+    nt_result_free(&x);
+    nt_result_free(&y);
 }
 
 static inline void nt_expect_floats(const rouse_tensor *t, const float *want, size_t n, float tol)

@@ -400,6 +400,66 @@ static void quant_errors(void **state)
     nt_run_fails(&c, ROUSE_EUNSUPPORTED, "element type uint8 of input 'x' is not supported");
 }
 
+/* Case *(const int *)arg through a compiled plan and from the .onnx. */
+static void make_plan_case(nt_case *c, const void *arg)
+{
+    static const float x[12] = {0.5f, -1, 2, 0.25f, 3, -2, 1, 0, 1.5f, -0.5f, 2.5f, 4};
+    static const float s3[] = {0.5f, 0.25f, 2};
+    static const int8_t z3[] = {-3, 0, 7};
+    static const uint8_t xq[18] = {1, 9, 4, 200, 33, 7, 0, 255, 128, 12, 99, 3, 5, 6, 70, 8, 1, 2};
+    static const int8_t wq[8] = {1, -2, 3, -4, 5, -6, 7, -8};
+    static const float xs = 0.1f, ws[] = {0.2f, 0.05f}, ys = 0.3f;
+    static const uint8_t xz = 3, yz = 128;
+    static const int8_t wz[] = {0, 1};
+    int which = *(const int *)arg;
+    switch (which) {
+    case 0:
+        *c = qcase(13, "QuantizeLinear", ROUSE_DT_INT8);
+        c->n_in = 3;
+        c->in[0] = (nt_in){"x", ROUSE_DT_FLOAT, 2, {4, 3}, x, false};
+        c->in[1] = (nt_in){"s", ROUSE_DT_FLOAT, 1, {3}, s3, true};
+        c->in[2] = (nt_in){"z", ROUSE_DT_INT8, 1, {3}, z3, true};
+        nt_build(c);
+        ob_attr_int(c->node, "axis", -1);
+        break;
+    case 1:
+        /* x [1, 2, 3, 3] uint8, w [2, 1, 2, 2] int8, group 2 */
+        *c = qcase(10, "QLinearConv", ROUSE_DT_UINT8);
+        c->n_in = 8;
+        c->in[0] = (nt_in){"x", ROUSE_DT_UINT8, 4, {1, 2, 3, 3}, xq, false};
+        c->in[1] = (nt_in){"xs", ROUSE_DT_FLOAT, 0, {0}, &xs, true};
+        c->in[2] = (nt_in){"xz", ROUSE_DT_UINT8, 0, {0}, &xz, true};
+        c->in[3] = (nt_in){"w", ROUSE_DT_INT8, 4, {2, 1, 2, 2}, wq, true};
+        c->in[4] = (nt_in){"ws", ROUSE_DT_FLOAT, 1, {2}, ws, true};
+        c->in[5] = (nt_in){"wz", ROUSE_DT_INT8, 1, {2}, wz, true};
+        c->in[6] = (nt_in){"ys", ROUSE_DT_FLOAT, 0, {0}, &ys, true};
+        c->in[7] = (nt_in){"yz", ROUSE_DT_UINT8, 0, {0}, &yz, true};
+        nt_build(c);
+        ob_attr_int(c->node, "group", 2);
+        ob_attr_ints(c->node, "strides", 2, (int64_t[]){2, 1});
+        ob_attr_string(c->node, "auto_pad", "SAME_UPPER");
+        break;
+    default:
+        *c = qcase(10, "ConvInteger", ROUSE_DT_INT32);
+        c->n_in = 3;
+        c->in[0] = (nt_in){"x", ROUSE_DT_UINT8, 4, {1, 2, 3, 3}, xq, false};
+        c->in[1] = (nt_in){"w", ROUSE_DT_INT8, 4, {2, 1, 2, 2}, wq, true};
+        c->in[2] = (nt_in){"xz", ROUSE_DT_UINT8, 0, {0}, &xz, true};
+        nt_build(c);
+        ob_attr_int(c->node, "group", 2);
+        ob_attr_ints(c->node, "dilations", 2, (int64_t[]){2, 1});
+        ob_attr_ints(c->node, "pads", 4, (int64_t[]){1, 1, 0, 0});
+        break;
+    }
+}
+
+static void records_through_plans(void **state)
+{
+    (void)state;
+    for (int which = 0; which < 3; which++)
+        nt_plan_same(make_plan_case, &which);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -412,6 +472,7 @@ int main(void)
         cmocka_unit_test(conv_integer),
         cmocka_unit_test(qlinear_conv),
         cmocka_unit_test(quant_errors),
+        cmocka_unit_test(records_through_plans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -173,6 +173,37 @@ static void resize_opset10_and_upsample(void **state)
     nt_result_free(&r);
 }
 
+/* Rank 1 and rank 6 take the per-element path of the reference kernel
+ * (rows of ranks 2 to 5 the row path): the same linear result. */
+static void resize_element_path(void **state)
+{
+    (void)state;
+    static const float x[] = {1, 2};
+    static const float s1[] = {2}, s6[] = {1, 1, 1, 1, 1, 2};
+    static const float want[] = {1, 1.25f, 1.75f, 2};
+    nt_case c = {.opset = 13, .op = "Resize", .n_in = 3, .n_out = 1, .out_dtype = {ROUSE_DT_FLOAT}};
+    c.in[0] = (nt_in){"x", ROUSE_DT_FLOAT, 1, {2}, x, false};
+    c.in[1] = NT_NONE;
+    c.in[2] = (nt_in){"scales", ROUSE_DT_FLOAT, 1, {1}, s1, true};
+    nt_build(&c);
+    ob_attr_string(c.node, "mode", "linear");
+    nt_result r = nt_run_ok(&c);
+    nt_expect_floats(&r.out[0], want, 4, 1e-6f);
+    nt_result_free(&r);
+
+    c = (nt_case){
+        .opset = 13, .op = "Resize", .n_in = 3, .n_out = 1, .out_dtype = {ROUSE_DT_FLOAT}};
+    c.in[0] = (nt_in){"x", ROUSE_DT_FLOAT, 6, {1, 1, 1, 1, 1, 2}, x, false};
+    c.in[1] = NT_NONE;
+    c.in[2] = (nt_in){"scales", ROUSE_DT_FLOAT, 1, {6}, s6, true};
+    nt_build(&c);
+    ob_attr_string(c.node, "mode", "linear");
+    r = nt_run_ok(&c);
+    nt_expect_shape(&r.out[0], 6, (int64_t[]){1, 1, 1, 1, 1, 4});
+    nt_expect_floats(&r.out[0], want, 4, 1e-6f);
+    nt_result_free(&r);
+}
+
 static void resize_float16(void **state)
 {
     (void)state;
@@ -633,6 +664,111 @@ static void convtr_dnnl_random(void **state)
     }
 }
 
+/* --- compiled plans ------------------------------------------------------------------ */
+
+static const float plan_x[48] = {0.5f, -1, 2,     0.25f, 3,  -2,   1, 0, 1.5f,  -0.5f, 2.5f, 4,
+                                 -3,   1,  0.75f, 2,     -1, 0.5f, 1, 3, -2.5f, 0,     1,    2,
+                                 0.5f, -1, 2,     0.25f, 3,  -2,   1, 0, 1.5f,  -0.5f, 2.5f, 4,
+                                 -3,   1,  0.75f, 2,     -1, 0.5f, 1, 3, -2.5f, 0,     1,    2};
+
+/* Case *(const int *)arg: one node with most of its attributes set. */
+static void make_plan_case(nt_case *c, const void *arg)
+{
+    static const int64_t sizes[] = {1, 2, 5, 7};
+    static const float roi[] = {0, 0, 0.1f, -0.2f, 1, 1, 0.9f, 1.3f};
+    static const float w[2 * 3 * 2 * 3] = {1, -1, 0.5f, 2,  0,  1,  -0.5f, 1,     1, 0.25f, 2, -1,
+                                           1, 2,  3,    -1, -2, -3, 0.5f,  0.5f,  1, 1,     0, 2,
+                                           1, 0,  -1,   2,  1,  0,  0.5f,  -0.5f, 1, 1,     2, 3};
+    static const float b[3] = {0.5f, -1, 2};
+    int which = *(const int *)arg;
+    *c = (nt_case){.opset = 13, .n_out = 1, .out_dtype = {ROUSE_DT_FLOAT}};
+    c->in[0] = (nt_in){"x", ROUSE_DT_FLOAT, 4, {1, 2, 4, 6}, plan_x, false};
+    switch (which) {
+    case 0:
+        c->op = "Resize";
+        c->n_in = 4;
+        c->in[1] = NT_NONE;
+        c->in[2] = NT_NONE;
+        c->in[3] = (nt_in){"sizes", ROUSE_DT_INT64, 1, {4}, sizes, true};
+        nt_build(c);
+        ob_attr_string(c->node, "mode", "cubic");
+        ob_attr_string(c->node, "coordinate_transformation_mode", "align_corners");
+        ob_attr_float(c->node, "cubic_coeff_a", -0.5f);
+        ob_attr_int(c->node, "exclude_outside", 1);
+        break;
+    case 1:
+        c->op = "Resize";
+        c->n_in = 4;
+        c->in[1] = (nt_in){"roi", ROUSE_DT_FLOAT, 1, {8}, roi, true};
+        c->in[2] = NT_NONE;
+        c->in[3] = (nt_in){"sizes", ROUSE_DT_INT64, 1, {4}, sizes, true};
+        nt_build(c);
+        ob_attr_string(c->node, "coordinate_transformation_mode", "tf_crop_and_resize");
+        ob_attr_string(c->node, "nearest_mode", "round_prefer_ceil");
+        ob_attr_float(c->node, "extrapolation_value", -7);
+        break;
+    case 2:
+        c->opset = 7;
+        c->op = "Upsample";
+        c->n_in = 1;
+        nt_build(c);
+        ob_attr_floats(c->node, "scales", 4, (const float[]){1, 1, 2, 1.5f});
+        ob_attr_string(c->node, "mode", "linear");
+        break;
+    case 3:
+        /* x [1, 2, 4, 6], W [2, 3, 2, 3]: group 2 makes 6 outputs */
+        c->op = "ConvTranspose";
+        c->n_in = 2;
+        c->in[1] = (nt_in){"w", ROUSE_DT_FLOAT, 4, {2, 3, 2, 3}, w, true};
+        nt_build(c);
+        ob_attr_int(c->node, "group", 2);
+        ob_attr_ints(c->node, "strides", 2, (int64_t[]){2, 3});
+        ob_attr_ints(c->node, "dilations", 2, (int64_t[]){2, 1});
+        ob_attr_ints(c->node, "output_shape", 2, (int64_t[]){9, 17});
+        ob_attr_string(c->node, "auto_pad", "SAME_LOWER");
+        break;
+    case 4:
+        c->op = "ConvTranspose";
+        c->n_in = 3;
+        c->in[0] = (nt_in){"x", ROUSE_DT_FLOAT, 4, {1, 2, 4, 6}, plan_x, false};
+        c->in[1] = (nt_in){"w", ROUSE_DT_FLOAT, 4, {2, 3, 2, 3}, w, true};
+        c->in[2] = (nt_in){"b", ROUSE_DT_FLOAT, 1, {3}, b, true};
+        nt_build(c);
+        ob_attr_ints(c->node, "strides", 2, (int64_t[]){2, 2});
+        ob_attr_ints(c->node, "pads", 4, (int64_t[]){1, 0, 0, 2});
+        ob_attr_ints(c->node, "output_padding", 2, (int64_t[]){1, 1});
+        break;
+    case 5:
+        c->opset = 11;
+        c->op = "LpPool";
+        c->n_in = 1;
+        nt_build(c);
+        ob_attr_ints(c->node, "kernel_shape", 2, (int64_t[]){3, 2});
+        ob_attr_ints(c->node, "strides", 2, (int64_t[]){1, 2});
+        ob_attr_ints(c->node, "pads", 4, (int64_t[]){1, 0, 1, 1});
+        ob_attr_int(c->node, "p", 3);
+        break;
+    case 6:
+        c->op = "GlobalLpPool";
+        c->n_in = 1;
+        nt_build(c);
+        ob_attr_int(c->node, "p", 1);
+        break;
+    default:
+        c->op = "GlobalMaxPool";
+        c->n_in = 1;
+        nt_build(c);
+        break;
+    }
+}
+
+static void records_through_plans(void **state)
+{
+    (void)state;
+    for (int which = 0; which < 8; which++)
+        nt_plan_same(make_plan_case, &which);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -641,6 +777,7 @@ int main(void)
         cmocka_unit_test(resize_cubic_align_corners),
         cmocka_unit_test(resize_tf_crop_and_resize),
         cmocka_unit_test(resize_opset10_and_upsample),
+        cmocka_unit_test(resize_element_path),
         cmocka_unit_test(resize_float16),
         cmocka_unit_test(resize_errors),
         cmocka_unit_test(convtr_hand),
@@ -649,6 +786,7 @@ int main(void)
         cmocka_unit_test(pools_hand),
         cmocka_unit_test(resize_dnnl_random),
         cmocka_unit_test(convtr_dnnl_random),
+        cmocka_unit_test(records_through_plans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
