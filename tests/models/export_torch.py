@@ -183,9 +183,30 @@ def calibrate_batchnorm(m, size):
     m.eval()
 
 
+def randomize_zero_weights(m):
+    """Some families start layers at zero (ViT's classification head, the
+    last BatchNorm of residual branches with zero_init_residual): their
+    outputs would then be constants that any engine reproduces. Such weights
+    get random values instead."""
+    with torch.no_grad():
+        for mod in m.modules():
+            w = getattr(mod, "weight", None)
+            if isinstance(w, torch.Tensor) and w.numel() > 1 and not w.any():
+                w.normal_(0.0, 0.05)
+
+
+def check_outputs(name, ys):
+    """A check against outputs that barely vary would pass whatever rouse
+    computed: refuse to write such a test."""
+    for i, y in enumerate(ys):
+        if y.is_floating_point() and y.numel() > 1 and float(y.std()) < 1e-3:
+            raise RuntimeError("%s output %d is degenerate (std %.3g)" % (name, i, float(y.std())))
+
+
 def export_vision(out, name, ctor, size):
     torch.manual_seed(0)
     m = ctor()
+    randomize_zero_weights(m)
     if isinstance(m, nn.Module) and "segmentation" in type(m).__module__:
         m = _SegOut(m)
     calibrate_batchnorm(m, size)
@@ -196,7 +217,9 @@ def export_vision(out, name, ctor, size):
     export(m, (x,), os.path.join(folder, "model.onnx"), ["input"], ["output"])
     with torch.no_grad():
         y = flat_outputs(m(x))
+    check_outputs(name, y)
     write_set(folder, 0, [x], y)
+    return y
 
 
 # --- GPT-style decoder -------------------------------------------------------------
@@ -288,6 +311,7 @@ def export_gpt(out):
     with torch.no_grad():
         write_set(folder, 0, [ids], [g(ids)])
         ids2 = torch.randint(0, 96, (1, 30))
+        check_outputs("gpt_tiny", [g(ids)])
         write_set(folder, 1, [ids2], [g(ids2)])
 
     folder = os.path.join(out, "gpt_tiny_kv")
@@ -365,7 +389,9 @@ def export_encoder(out):
             ids = torch.randint(0, 128, (b, t))
             am = torch.ones(b, t, dtype=torch.long)
             am[0, t // 2:] = 0  # one padded row
-            write_set(folder, k, [ids, am], [m(ids, am)])
+            y = m(ids, am)
+            check_outputs("encoder_tiny", [y])
+            write_set(folder, k, [ids, am], [y])
             k += 1
 
 
@@ -395,8 +421,11 @@ def main(argv):
         if not names and is_long and not want_long:
             continue
         try:
-            fn()
-            print("%s: exported" % name, flush=True)
+            ys = fn()
+            std = ""
+            if ys:
+                std = " (output std %s)" % ", ".join("%.3g" % float(y.float().std()) for y in ys)
+            print("%s: exported%s" % (name, std), flush=True)
             done += 1
         except Exception as e:  # report and go on: the list says which do not export
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
