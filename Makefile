@@ -23,12 +23,13 @@ build: setup $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
 test: build
-	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -LE long
 ifeq ($(CI),true)
 	$(MAKE) --no-print-directory test-asan
 endif
 
-# Tests labelled long (minutes, gigabytes): a model over 2 GiB of weights.
+# Tests labelled long (minutes, gigabytes), left out of `make test`: a model
+# over 2 GiB of weights, and the larger variants of the PyTorch model families.
 test-long: build
 	ROUSE_LONG_TESTS=1 ctest --test-dir $(BUILD) --output-on-failure -L long
 
@@ -36,7 +37,7 @@ test-asan: setup
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DROUSE_SANITIZE=ON $(CMAKE_FLAGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS) -LE nosan
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS) -LE "nosan|long"
 
 run: build
 	@scripts/run-demo ./$(BUILD)/rouse
