@@ -76,7 +76,10 @@ void cli_run_usage(FILE *out)
             "With DIR, an ONNX backend-test folder (model.onnx and test_data_set_*/ holding\n"
             "input_N.pb and output_N.pb), runs every test set and prints one line per set:\n"
             "`test_data_set_K: PASS max_abs=<x> max_rel=<x>` or `... FAIL <reason>`. An\n"
-            "element passes when |out - ref| <= 1e-4 + 1e-3 * |ref| (integers exactly).\n\n"
+            "element passes when |out - ref| <= 1e-4 + 1e-3 * |ref| (integers exactly).\n"
+            "When the runs saw more than one input shape (test sets of several batch sizes),\n"
+            "a last line says how the session's plans served them: `plan_cache entries=<n>\n"
+            "capacity=<n> hits=<n> misses=<n> evictions=<n>` (one plan per shape).\n\n"
             "Exit status: 0 ok, 1 a failure (engine error, or a test set failed), 2 usage.\n",
             RUN_DEFAULT_SEED);
 }
@@ -359,6 +362,18 @@ static void print_latency(double *ms, long n, long threads)
            threads);
 }
 
+/* After runs of more than one input shape: how the session's plan cache
+ * served them (one plan per shape, see rouse_session_options). */
+static void print_plan_cache(const rouse_session *s)
+{
+    rouse_plan_cache_stats cs;
+    rouse_session_get_plan_cache(s, &cs);
+    if (cs.misses > 1)
+        printf("plan_cache entries=%d capacity=%d hits=%llu misses=%llu evictions=%llu\n",
+               cs.entries, cs.capacity, (unsigned long long)cs.hits, (unsigned long long)cs.misses,
+               (unsigned long long)cs.evictions);
+}
+
 /* --- MODEL.onnx ----------------------------------------------------------- */
 
 /* Index of the model input called name, or -1. */
@@ -540,13 +555,7 @@ static int run_model(const run_opts *o)
     }
     if (o->repeat > 0) {
         print_latency(lat, o->repeat, o->threads);
-        /* Runs of more than one input shape: how the session's plans served them. */
-        rouse_plan_cache_stats cs;
-        rouse_session_get_plan_cache(s, &cs);
-        if (cs.misses > 1)
-            printf("plan_cache entries=%d capacity=%d hits=%llu misses=%llu evictions=%llu\n",
-                   cs.entries, cs.capacity, (unsigned long long)cs.hits,
-                   (unsigned long long)cs.misses, (unsigned long long)cs.evictions);
+        print_plan_cache(s);
     }
     status = CLI_EXIT_OK;
 out_lat:
@@ -611,6 +620,7 @@ static int run_dir(const run_opts *o)
         }
         fflush(stdout);
     }
+    print_plan_cache(s);
     status = n_fail ? CLI_EXIT_FAIL : CLI_EXIT_OK;
     rouse_session_destroy(s);
     rouse_model_destroy(m);

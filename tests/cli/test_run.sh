@@ -91,6 +91,12 @@ if [ -n "${MODELS:-}" ] && [ -f "$MODELS/mlp/model.onnx" ]; then
     check "mlp test folder passes" [ $rc -eq 0 ]
     check "mlp test folder prints a PASS line per set" \
         [ "$(grep -Ec '^test_data_set_[0-9]+: PASS max_abs=' "$out/o")" -eq 3 ]
+    check "one input shape prints no plan cache line" [ "$(grep -c '^plan_cache' "$out/o")" -eq 0 ]
+    dyn=$(dirname "$mlp")/resnet18_dynbatch
+    "$ROUSE" run "$dyn" >"$out/o" 2>"$out/e"; rc=$?
+    check "dynamic-batch folder passes" [ $rc -eq 0 ]
+    check "three batch sizes print the plan cache" grep -Eq \
+        '^plan_cache entries=3 capacity=4 hits=0 misses=3 evictions=0$' "$out/o"
 else
     echo "skipped model checks: ../shared/models not found"
 fi
