@@ -352,14 +352,21 @@ static bool is_view_op(const eng_node *n)
     return true;
 }
 
+int plan_view_pv(eng_plan *p, int src, const eng_tensor *shape, int *out)
+{
+    int rc = plan_new_pv(p, shape, out);
+    if (rc < 0) return rc;
+    exec_pv *v = &p->pvs[*out];
+    p->n_st--; /* drop the storage plan_new_pv made: share the source's */
+    v->storage = p->pvs[src].storage;
+    p->st[v->storage].n_pvs++;
+    return 0;
+}
+
 static int build_view(eng_plan *p, const eng_node *n, int in_pv, const eng_tensor *shape)
 {
     int id, rc;
-    if ((rc = plan_new_pv(p, shape, &id)) < 0) return rc;
-    exec_pv *v = &p->pvs[id];
-    p->n_st--; /* drop the storage plan_new_pv made: share the input's */
-    v->storage = p->pvs[in_pv].storage;
-    p->st[v->storage].n_pvs++;
+    if ((rc = plan_view_pv(p, in_pv, shape, &id)) < 0) return rc;
     plan_bind_value(p, n->out[0], id);
     return 0;
 }

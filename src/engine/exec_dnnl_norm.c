@@ -1,8 +1,8 @@
 /*
  * oneDNN builders of the reductions and normalizations described in
  * src/engine/ops/reduce.c and ops/norm.c:
- *   ReduceSum/Max/Min/Prod/L1/L2/SumSquare -> the reduction primitive, when
- *     the output keeps the input's rank (keepdims, or nothing to drop);
+ *   ReduceSum/Max/Min/Prod/L1/L2/SumSquare -> the reduction primitive (which
+ *     keeps the rank: without keepdims the output is a view of its result);
  *   LayerNormalization -> layer normalization over the last dim (the
  *     kernel of the optimizer's fused LayerNorm), when only Y is wanted;
  *   InstanceNormalization of a batch of one -> batch normalization with
@@ -126,17 +126,31 @@ static int build_reduction(eng_plan *p, const eng_node *n, const eng_attrs *ra, 
     const eng_reduce_axes_attrs *r = &ra->reduce.red;
     if (!reduction_alg(n->op, &alg, &pw) || !float_pv(p, in[0]) || r->n_axes <= 0) return 0;
     const exec_pv *x = &p->pvs[in[0]];
-    if (outs[0].rank != x->t.rank || eng_tensor_numel(&outs[0]) <= 0) return 0;
+    if (eng_tensor_numel(&outs[0]) <= 0) return 0;
+    /* The primitive keeps the rank; without keepdims the output is a view
+     * of its plain result. */
+    eng_tensor kept = x->t;
+    kept.data = NULL;
+    for (int i = 0; i < r->n_axes; i++)
+        kept.shape[r->axes[i]] = 1;
     int src = plan_pv_plain(p, in[0], eb);
     if (src < 0) return src;
     dnnl_memory_desc_t src_md = p->pvs[src].md, dst_md;
-    if (plan_md_plain(ENG_DT_FLOAT, outs[0].rank, outs[0].shape, &dst_md) < 0) return 0;
+    if (plan_md_plain(ENG_DT_FLOAT, kept.rank, kept.shape, &dst_md) < 0) return 0;
     dnnl_reduction_desc_t rd;
     if (dnnl_reduction_desc_init(&rd, alg, &src_md, &dst_md, pw, 0.0f) != dnnl_success) return 0;
     dnnl_primitive_desc_t pd;
     int rc = exec_dnnl_pd(p, &rd, &pd, eb);
     if (rc <= 0) return rc;
-    return norm_step(p, n, ra, pd, src, NULL, NULL, &outs[0], &dst_md, out_pv, eb);
+    if ((rc = norm_step(p, n, ra, pd, src, NULL, NULL, &kept, &dst_md, out_pv, eb)) < 0)
+        return rc;
+    if (outs[0].rank == kept.rank) return 1;
+    int view;
+    if ((rc = plan_view_pv(p, out_pv[0], &outs[0], &view)) < 0)
+        return rouse_err_set(eb, rc, "out of memory");
+    plan_bind_value(p, n->out[0], view);
+    out_pv[0] = view;
+    return 1;
 }
 
 /* --- LayerNormalization ----------------------------------------------------------------- */

@@ -457,7 +457,8 @@ static void check_hooks_refuse_bad_records(void **state)
 }
 
 /* ReduceSum/Max/Min/Prod/L1/L2/SumSquare on oneDNN agree with the
- * reference kernels (keepdims, several axis sets, odd shapes). */
+ * reference kernels (with and without keepdims, several axis sets, odd
+ * shapes). */
 static void reductions_dnnl_match_reference(void **state)
 {
     (void)state;
@@ -471,16 +472,75 @@ static void reductions_dnnl_match_reference(void **state)
     float *x = h_rand(3 * 5 * 7);
     for (size_t o = 0; o < sizeof(ops) / sizeof(ops[0]); o++) {
         for (size_t s = 0; s < sizeof(sets) / sizeof(sets[0]); s++) {
-            h_node n = reduce_node(ops[o], 13, x, 3, shape);
-            if (!strcmp(ops[o], "ReduceSum")) {
-                n.opset = 11; /* the attribute form */
+            for (int keep = 0; keep < 2; keep++) {
+                h_node n = reduce_node(ops[o], 13, x, 3, shape);
+                if (!strcmp(ops[o], "ReduceSum")) n.opset = 11; /* the attribute form */
+                add_ints(&n, "axes", sets[s].n, sets[s].axes);
+                add_int(&n, "keepdims", keep);
+                rouse_session_stats st = h_both(&n);
+                assert_int_equal(st.dnnl_steps, 1);
+                assert_int_equal(st.ref_steps, 0);
             }
-            add_ints(&n, "axes", sets[s].n, sets[s].axes);
-            rouse_session_stats st = h_both(&n);
-            assert_int_equal(st.dnnl_steps, 1);
-            assert_int_equal(st.ref_steps, 0);
         }
     }
+    free(x);
+}
+
+/* A reduction without keepdims is a view of oneDNN's result: a second
+ * reduction (oneDNN) and a graph output read it correctly. */
+static void reduction_views_chain(void **state)
+{
+    (void)state;
+    ob_model *m = ob_model_new(11);
+    int64_t xs[3] = {3, 5, 7}, a2[1] = {2}, a1[1] = {1};
+    ob_input(m, "x", ROUSE_DT_FLOAT, 3, xs);
+    ob_node *n = ob_add_node(m, "ReduceSum", "s", 1, (const char *[]){"x"}, 1, (const char *[]){"s"});
+    ob_attr_ints(n, "axes", 1, a2);
+    ob_attr_int(n, "keepdims", 0);
+    n = ob_add_node(m, "ReduceMax", "m", 1, (const char *[]){"s"}, 1, (const char *[]){"y"});
+    ob_attr_ints(n, "axes", 1, a1);
+    ob_attr_int(n, "keepdims", 0);
+    ob_output_any(m, "s", ROUSE_DT_FLOAT);
+    ob_output_any(m, "y", ROUSE_DT_FLOAT);
+    rouse_buf b;
+    rouse_buf_init(&b);
+    ob_serialize(m, &b);
+    ob_model_free(m);
+    float *x = h_rand(105);
+    rouse_tensor in = {.name = "x", .dtype = ROUSE_DT_FLOAT, .rank = 3, .shape = {3, 5, 7},
+                       .data = x, .nbytes = sizeof(float) * 105};
+    rouse_errbuf eb;
+    rouse_model *model;
+    rouse_session *fast;
+    rouse_session_options fo = {.threads = 1};
+    if (rouse_model_load_memory(b.data, b.len, &model, &eb) < 0) fail_msg("load: %s", eb.msg);
+    if (rouse_session_create(model, &fo, &fast, &eb) < 0) fail_msg("session: %s", eb.msg);
+    if (rouse_session_run(fast, &in, 1, &eb) < 0) fail_msg("run: %s", eb.msg);
+    rouse_tensor ts, ty;
+    assert_int_equal(rouse_session_output(fast, 0, &ts), 0);
+    assert_int_equal(rouse_session_output(fast, 1, &ty), 0);
+    assert_int_equal(ts.rank, 2);
+    assert_int_equal(ty.rank, 1);
+    assert_int_equal(ty.shape[0], 3);
+    for (int i = 0; i < 3; i++) {
+        double best = -INFINITY;
+        for (int j = 0; j < 5; j++) {
+            double sum = 0;
+            for (int k = 0; k < 7; k++)
+                sum += x[(i * 5 + j) * 7 + k];
+            float got = ((const float *)ts.data)[i * 5 + j];
+            if (fabs(got - sum) > 1e-5) fail_msg("s[%d][%d]: %g, want %g", i, j, got, sum);
+            if (sum > best) best = sum;
+        }
+        float got = ((const float *)ty.data)[i];
+        if (fabs(got - best) > 1e-5) fail_msg("y[%d]: %g, want %g", i, got, best);
+    }
+    rouse_session_stats st;
+    assert_int_equal(rouse_session_get_stats(fast, &st), 0);
+    assert_int_equal(st.dnnl_steps, 2);
+    rouse_session_destroy(fast);
+    rouse_model_destroy(model);
+    rouse_buf_fini(&b);
     free(x);
 }
 
@@ -598,6 +658,7 @@ int main(void)
         cmocka_unit_test(bad_attributes_and_shapes),
         cmocka_unit_test(check_hooks_refuse_bad_records),
         cmocka_unit_test(reductions_dnnl_match_reference),
+        cmocka_unit_test(reduction_views_chain),
         cmocka_unit_test(seed_model_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
