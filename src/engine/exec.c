@@ -10,6 +10,7 @@
  */
 #include "engine/exec_int.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -354,6 +355,7 @@ static bool is_view_op(const eng_node *n)
 
 int plan_view_pv(eng_plan *p, int src, const eng_tensor *shape, int *out)
 {
+    assert(p->pvs[src].storage >= 0 && p->pvs[src].plain);
     int rc = plan_new_pv(p, shape, out);
     if (rc < 0) return rc;
     exec_pv *v = &p->pvs[*out];

@@ -3,8 +3,10 @@
  * src/engine/ops/reduce.c and ops/norm.c:
  *   ReduceSum/Max/Min/Prod/L1/L2/SumSquare -> the reduction primitive (which
  *     keeps the rank: without keepdims the output is a view of its result);
- *   LayerNormalization -> layer normalization over the last dim (the
- *     kernel of the optimizer's fused LayerNorm), when only Y is wanted;
+ *   LayerNormalization -> layer normalization (the kernel of the
+ *     optimizer's fused LayerNorm) over X viewed as [outer, inner], when
+ *     only Y is wanted and scale and bias hold one value or one per
+ *     normalized element;
  *   InstanceNormalization of a batch of one -> batch normalization with
  *     statistics computed per call (per channel over the spatial dims).
  * Everything else (other types, empty tensors, scale or bias that are not
@@ -24,16 +26,16 @@ static bool float_pv(const eng_plan *p, int pv)
            eng_tensor_numel(&p->pvs[pv].t) > 0;
 }
 
-/* A float constant broadcast (numpy, right-aligned) to c values along the
- * last dim, as a oneDNN memory; 0 when the value is not such a constant. */
+/* A float constant of c values (or one, repeated c times) as a oneDNN
+ * memory; 0 when the value is not such a constant. */
 static int const_vector(eng_plan *p, int v, int64_t c, dnnl_memory_t *out, rouse_errbuf *eb)
 {
     if (v < 0) return 0;
     const eng_value *cv = &p->g->values[v];
     if (!cv->const_data || cv->dtype != ENG_DT_FLOAT || cv->rank < 0) return 0;
+    /* Shape inference checked that it broadcasts to the normalized dims:
+     * c values are those dims' own, one value is repeated. */
     int64_t n = eng_shape_numel(cv->rank, cv->shape);
-    for (int d = 0; d + 1 < cv->rank; d++)
-        if (cv->shape[d] != 1) return 0;
     if (n != c && n != 1) return 0;
     float *buf = plan_weight_alloc(p, sizeof(float) * (size_t)c);
     if (!buf) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
@@ -163,8 +165,12 @@ static int build_layer_normalization(eng_plan *p, const eng_node *n, const eng_a
     if (!float_pv(p, in[0]) || !only_first_output(n)) return 0;
     const exec_pv *x = &p->pvs[in[0]];
     int rank = x->t.rank;
-    if (r->axis != rank - 1) return 0;
-    int64_t c = x->t.shape[rank - 1];
+    if (r->axis < 0 || r->axis >= rank) return 0;
+    /* oneDNN normalizes over the last dim: X is viewed as [outer, inner]. */
+    eng_tensor flat = {.dtype = ENG_DT_FLOAT, .rank = 2, .shape = {1, 1}};
+    for (int d = 0; d < rank; d++)
+        flat.shape[d < r->axis ? 0 : 1] *= x->t.shape[d];
+    int64_t c = flat.shape[1];
     dnnl_memory_t scale = NULL, shift = NULL;
     int rc = const_vector(p, n->in[1], c, &scale, eb);
     if (rc <= 0) return rc;
@@ -172,7 +178,17 @@ static int build_layer_normalization(eng_plan *p, const eng_node *n, const eng_a
         return rc;
     int src = plan_pv_plain(p, in[0], eb);
     if (src < 0) return src;
+    /* Over the last dim the primitive takes X as it is; over more dims it
+     * reads a view of X, which only arena values have (not inputs or
+     * constants: those stay on the reference kernel). */
+    bool last = r->axis == rank - 1;
+    if (!last && p->pvs[src].storage < 0) return 0;
     dnnl_memory_desc_t md = p->pvs[src].md;
+    if (!last) {
+        if ((rc = plan_view_pv(p, src, &flat, &src)) < 0)
+            return rouse_err_set(eb, rc, "out of memory");
+        if (plan_md_plain(ENG_DT_FLOAT, 2, flat.shape, &md) < 0) return 0;
+    }
     unsigned flags = dnnl_use_scale | (shift ? dnnl_use_shift : 0);
     dnnl_layer_normalization_desc_t ld;
     if (dnnl_layer_normalization_forward_desc_init(&ld, dnnl_forward_inference, &md, NULL,
@@ -180,7 +196,16 @@ static int build_layer_normalization(eng_plan *p, const eng_node *n, const eng_a
         return 0;
     dnnl_primitive_desc_t pd;
     if ((rc = exec_dnnl_pd(p, &ld, &pd, eb)) <= 0) return rc;
-    return norm_step(p, n, ra, pd, src, scale, shift, &outs[0], &md, out_pv, eb);
+    if ((rc = norm_step(p, n, ra, pd, src, scale, shift, last ? &outs[0] : &flat, &md, out_pv,
+                        eb)) < 0)
+        return rc;
+    if (last) return 1;
+    int view;
+    if ((rc = plan_view_pv(p, out_pv[0], &outs[0], &view)) < 0)
+        return rouse_err_set(eb, rc, "out of memory");
+    plan_bind_value(p, n->out[0], view);
+    out_pv[0] = view;
+    return 1;
 }
 
 /* --- InstanceNormalization --------------------------------------------------------------- */

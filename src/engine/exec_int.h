@@ -97,7 +97,8 @@ struct eng_plan {
 int plan_new_pv(eng_plan *p, const eng_tensor *shape, int *out);
 int plan_pv_plain(eng_plan *p, int id, rouse_errbuf *eb);
 /* A new value of shape `shape` over the bytes of plain value src (same
- * element count): a reshape without a step. */
+ * element count), which must live in the arena (not an input or a
+ * constant): a reshape without a step. */
 int plan_view_pv(eng_plan *p, int src, const eng_tensor *shape, int *out);
 int plan_pv_as(eng_plan *p, int id, const dnnl_memory_desc_t *md, rouse_errbuf *eb);
 /* Always a new value: a reorder (or copy, for equal layouts) of src into md. */

@@ -189,7 +189,8 @@ static void dnnl_builders_match_reference(void **state)
     assert_int_equal(st.dnnl_steps, 1);
     assert_int_equal(st.ref_steps, 0);
 
-    /* Without bias, and normalizing over two dims (the reference kernel). */
+    /* Without bias; normalizing over two dims of a graph input (which has
+     * no view: the reference kernel). */
     n.n_in = 2;
     st = h_both(&n);
     assert_int_equal(st.dnnl_steps, 1);
@@ -221,6 +222,59 @@ static void dnnl_builders_match_reference(void **state)
     free(bias);
 }
 
+/* LayerNormalization over two dims of a value the plan computed runs on
+ * oneDNN through views ([outer, inner]); the output matches the reference. */
+static void layer_normalization_views(void **state)
+{
+    (void)state;
+    ob_model *m = ob_model_new(17);
+    int64_t xs[3] = {3, 5, 17}, ns[2] = {5, 17};
+    ob_input(m, "x", ROUSE_DT_FLOAT, 3, xs);
+    float *scale = h_rand(85), *bias = h_rand(85), *x = h_rand(255);
+    ob_initializer(m, "s", ROUSE_DT_FLOAT, 2, ns, scale, sizeof(float) * 85);
+    ob_initializer(m, "b", ROUSE_DT_FLOAT, 2, ns, bias, sizeof(float) * 85);
+    ob_add_node(m, "Relu", "r", 1, (const char *[]){"x"}, 1, (const char *[]){"h"});
+    ob_node *n = ob_add_node(m, "LayerNormalization", "ln", 3, (const char *[]){"h", "s", "b"}, 1,
+                             (const char *[]){"y"});
+    ob_attr_int(n, "axis", 1);
+    ob_output_any(m, "y", ROUSE_DT_FLOAT);
+    rouse_buf b;
+    rouse_buf_init(&b);
+    ob_serialize(m, &b);
+    ob_model_free(m);
+    rouse_tensor in = {.name = "x", .dtype = ROUSE_DT_FLOAT, .rank = 3, .shape = {3, 5, 17},
+                       .data = x, .nbytes = sizeof(float) * 255};
+    rouse_errbuf eb;
+    rouse_model *model;
+    rouse_session *fast, *ref;
+    rouse_session_options fo = {.threads = 1}, ro = {.threads = 1, .reference_kernels = 1};
+    if (rouse_model_load_memory(b.data, b.len, &model, &eb) < 0) fail_msg("load: %s", eb.msg);
+    if (rouse_session_create(model, &fo, &fast, &eb) < 0) fail_msg("session: %s", eb.msg);
+    if (rouse_session_create(model, &ro, &ref, &eb) < 0) fail_msg("session: %s", eb.msg);
+    if (rouse_session_run(fast, &in, 1, &eb) < 0) fail_msg("run: %s", eb.msg);
+    if (rouse_session_run(ref, &in, 1, &eb) < 0) fail_msg("run: %s", eb.msg);
+    rouse_tensor ta, tb;
+    assert_int_equal(rouse_session_output(fast, 0, &ta), 0);
+    assert_int_equal(rouse_session_output(ref, 0, &tb), 0);
+    assert_int_equal(ta.rank, 3);
+    assert_int_equal(ta.nbytes, tb.nbytes);
+    const float *pa = ta.data, *pb = tb.data;
+    for (size_t i = 0; i < ta.nbytes / 4; i++)
+        if (!(fabsf(pa[i] - pb[i]) <= 1e-4f + 1e-3f * fabsf(pb[i])))
+            fail_msg("element %zu: %g vs %g", i, (double)pa[i], (double)pb[i]);
+    rouse_session_stats st;
+    assert_int_equal(rouse_session_get_stats(fast, &st), 0);
+    assert_int_equal(st.dnnl_steps, 2);
+    assert_int_equal(st.ref_steps, 0);
+    rouse_session_destroy(fast);
+    rouse_session_destroy(ref);
+    rouse_model_destroy(model);
+    rouse_buf_fini(&b);
+    free(x);
+    free(scale);
+    free(bias);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +283,7 @@ int main(void)
         cmocka_unit_test(half_types),
         cmocka_unit_test(bad_attributes_and_shapes),
         cmocka_unit_test(dnnl_builders_match_reference),
+        cmocka_unit_test(layer_normalization_views),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
