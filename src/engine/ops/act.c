@@ -278,11 +278,12 @@ ACT_DESC(op_shrink, ENG_OP_SHRINK, "Shrink", 9, ENG_DTM_NUMERIC);
 ACT_DESC(op_mish, ENG_OP_MISH, "Mish", 18, ENG_DTM_FLOATS);
 #undef ACT_DESC
 
-/* Opset 7 made PRelu broadcast (numpy, slope to X); 9 added integers. */
+/* Opset 6's slope had X's shape or one element, both special cases of the
+ * unidirectional broadcast of opset 7; 9 added integers. */
 static const eng_op_desc op_prelu = {
     .op = ENG_OP_PRELU,
     .name = "PRelu",
-    .since = 7,
+    .since = 6,
     .min_in = 2,
     .max_in = 2,
     .max_out = 1,

@@ -274,6 +274,46 @@ static void conv_fusions_described_acts(void **state)
     }
 }
 
+/* The same activations after a MatMul with a constant weight (fused into
+ * its chain) and after a Gemm (fused by the optimizer): one oneDNN step. */
+static void matmul_gemm_described_acts(void **state)
+{
+    (void)state;
+    static const char *acts[] = {"HardSigmoid", "HardSwish", "Elu", "Softplus", "Abs"};
+    for (int i = 0; i < 10; i++) {
+        const char *act = acts[i % 5];
+        bool gemm = i >= 5;
+        int64_t M = rand_int(1, 9), K = rand_int(1, 20), N = rand_int(1, 12);
+        int64_t ad[2] = {M, K}, bd[2] = {K, N};
+        ob_model *m = ob_model_new(14);
+        ob_input(m, "a", ROUSE_DT_FLOAT, 2, ad);
+        float *b = rand_floats(K * N);
+        ob_initializer(m, "b", ROUSE_DT_FLOAT, 2, bd, b, sizeof(float) * (size_t)(K * N));
+        free(b);
+        float *c = rand_floats(N);
+        ob_initializer(m, "c", ROUSE_DT_FLOAT, 1, &N, c, sizeof(float) * (size_t)N);
+        free(c);
+        const char *ins[3] = {"a", "b", "c"}, *mm = "mm", *y = "y";
+        ob_add_node(m, gemm ? "Gemm" : "MatMul", "mm0", gemm ? 3 : 2, ins, 1, &mm);
+        ob_node *n = ob_add_node(m, act, "act0", 1, &mm, 1, &y);
+        if (strcmp(act, "HardSigmoid") == 0) ob_attr_float(n, "beta", 0.3f);
+        if (strcmp(act, "Elu") == 0) ob_attr_float(n, "alpha", 0.5f);
+        ob_output_any(m, "y", ROUSE_DT_FLOAT);
+        rouse_buf bytes;
+        rouse_buf_init(&bytes);
+        ob_serialize(m, &bytes);
+        ob_model_free(m);
+        float *x = rand_floats(M * K);
+        for (int64_t k = 0; k < M * K; k++)
+            x[k] *= 3.0f; /* reach both sides of HardSigmoid's and HardSwish's clamps */
+        rouse_session_stats st = run_both(&bytes, "a", 2, ad, x, 1);
+        assert_int_equal(st.ref_steps, 0);
+        assert_int_equal(st.dnnl_steps, 1);
+        free(x);
+        rouse_buf_fini(&bytes);
+    }
+}
+
 /* The same activations alone on a graph input: one oneDNN eltwise step
  * each, equal to the reference kernel. (Exp and Log stay on the reference:
  * oneDNN's exp turns NaN into inf, its log(1) is -1.4e-6.) */
@@ -1043,6 +1083,7 @@ int main(void)
         cmocka_unit_test(conv_fusions),
         cmocka_unit_test(conv_fusions_described_acts),
         cmocka_unit_test(described_acts_standalone),
+        cmocka_unit_test(matmul_gemm_described_acts),
         cmocka_unit_test(gemm_random),
         cmocka_unit_test(pool_random),
         cmocka_unit_test(layouts_flow_between_kernels),
