@@ -69,9 +69,43 @@ static int eltwise_alg(eng_op op, float *alpha, float *beta, dnnl_alg_kind_t *al
         *alpha = finite_or(*alpha, -FLT_MAX);
         *beta = finite_or(*beta, FLT_MAX);
         return 0;
+    case ENG_OP_ELU:
+        *alg = dnnl_eltwise_elu;
+        *beta = 0;
+        return 0;
+    case ENG_OP_HARD_SWISH: /* x * relu6(x + 3) / 6, ONNX's definition */
+        *alg = dnnl_eltwise_hardswish;
+        *alpha = *beta = 0;
+        return 0;
+    case ENG_OP_SOFTPLUS: /* log(1 + exp(x)) */
+        *alg = dnnl_eltwise_soft_relu;
+        *alpha = *beta = 0;
+        return 0;
+    case ENG_OP_ABS:
+        *alg = dnnl_eltwise_abs;
+        *alpha = *beta = 0;
+        return 0;
     default:
         return ROUSE_EUNSUPPORTED;
     }
+}
+
+/* Appends activation `op` to po: one oneDNN eltwise, or for HardSigmoid
+ * (no single oneDNN algorithm) linear(alpha, beta) then clip(0, 1). */
+static int append_eltwise(dnnl_post_ops_t po, eng_op op, float alpha, float beta)
+{
+    dnnl_alg_kind_t alg;
+    if (op == ENG_OP_HARD_SIGMOID) {
+        if (dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear, alpha, beta) !=
+                dnnl_success ||
+            dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, 0.0f, 1.0f) != dnnl_success)
+            return ROUSE_EUNSUPPORTED;
+        return 0;
+    }
+    if (eltwise_alg(op, &alpha, &beta, &alg) < 0 ||
+        dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, beta) != dnnl_success)
+        return ROUSE_EUNSUPPORTED;
+    return 0;
 }
 
 /* Attributes: user scratchpad (no allocation while running) and post-ops. */
@@ -91,14 +125,11 @@ static int make_attr(int n_post, const eng_postop *post, dnnl_primitive_attr_t *
                 dnnl_post_ops_append_sum(po, 1.0f);
                 continue;
             }
-            float alpha = post[i].alpha, beta = post[i].beta;
-            dnnl_alg_kind_t alg;
-            if (eltwise_alg(post[i].eltwise, &alpha, &beta, &alg) < 0) {
+            if (append_eltwise(po, post[i].eltwise, post[i].alpha, post[i].beta) < 0) {
                 dnnl_post_ops_destroy(po);
                 dnnl_primitive_attr_destroy(attr);
                 return ROUSE_EUNSUPPORTED;
             }
-            dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, beta);
         }
         dnnl_primitive_attr_set_post_ops(attr, po);
         dnnl_post_ops_destroy(po);
@@ -293,9 +324,17 @@ static bool eltwise_fusable(const eng_plan *p, const eng_node *c, eng_postop *po
     case ENG_OP_SIGMOID:
     case ENG_OP_TANH:
     case ENG_OP_GELU:
+    case ENG_OP_HARD_SWISH:
+    case ENG_OP_SOFTPLUS:
+    case ENG_OP_ABS:
         return true;
     case ENG_OP_LEAKY_RELU:
         po->alpha = c->attrs.alpha.alpha;
+        return true;
+    case ENG_OP_ELU:
+    case ENG_OP_HARD_SIGMOID:
+        po->alpha = c->attrs.act.params.alpha;
+        po->beta = c->attrs.act.params.beta;
         return true;
     case ENG_OP_CLIP:
         if (c->opset < 11) {
@@ -774,7 +813,6 @@ static int mm_chain_attr(eng_plan *p, const mm_chain *c, int r, dnnl_primitive_a
     for (int i = 0; i < c->n && !rc; i++) {
         const mm_fused *f = &c->f[i];
         float alpha = f->alpha, beta = f->beta;
-        dnnl_alg_kind_t alg;
         switch (f->kind) {
         case MM_BIAS:
             break;
@@ -782,10 +820,7 @@ static int mm_chain_attr(eng_plan *p, const mm_chain *c, int r, dnnl_primitive_a
             dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear, alpha, 0.0f);
             break;
         case MM_ELTWISE:
-            if (eltwise_alg(f->eltwise, &alpha, &beta, &alg) < 0)
-                rc = ROUSE_EUNSUPPORTED;
-            else
-                dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, beta);
+            rc = append_eltwise(po, f->eltwise, alpha, beta);
             break;
         case MM_ADD: {
             const exec_pv *o = &p->pvs[f->addend_pv];
@@ -921,7 +956,7 @@ static int build_matmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
         if (attempt == 0)
             matmul_dst_for_transpose(p, (int)(n - g->nodes), chain.final_value, &dst_md);
         dnnl_matmul_desc_t md;
-        dnnl_primitive_attr_t attr;
+        dnnl_primitive_attr_t attr = NULL;
         st = dnnl_matmul_desc_init(&md, &src_md, &wei_md, bias_v >= 0 ? &bias_md : NULL, &dst_md);
         if (st != dnnl_success) continue;
         int rc = mm_chain_attr(p, &chain, r, &attr);
@@ -1093,6 +1128,7 @@ static int build_eltwise(eng_plan *p, const eng_node *n, const eng_attrs *ra, co
     if (!x->has_md || x->t.dtype != ENG_DT_FLOAT) return 0;
     float alpha = 0, beta = 0;
     if (n->op == ENG_OP_LEAKY_RELU) alpha = ra->alpha.alpha;
+    if (n->op == ENG_OP_ELU) alpha = ra->act.params.alpha;
     if (n->op == ENG_OP_CLIP) {
         alpha = ra->clip.has_min ? (float)ra->clip.min : -INFINITY;
         beta = ra->clip.has_max ? (float)ra->clip.max : INFINITY;
@@ -1357,6 +1393,10 @@ int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, c
     case ENG_OP_TANH:
     case ENG_OP_SQRT:
     case ENG_OP_GELU:
+    case ENG_OP_ELU:
+    case ENG_OP_HARD_SWISH:
+    case ENG_OP_SOFTPLUS:
+    case ENG_OP_ABS:
         return build_eltwise(p, n, resolved, in, out_shapes, out_pv, eb);
     case ENG_OP_LAYERNORM:
         return build_layernorm(p, n, resolved, in, out_shapes, out_pv, eb);

@@ -326,8 +326,9 @@ typedef enum eng_postop_kind {
 
 typedef struct eng_postop {
     int kind;          /* eng_postop_kind */
-    eng_op eltwise;    /* RELU, CLIP, LEAKY_RELU, SIGMOID, TANH or GELU */
-    float alpha, beta; /* CLIP: min, max; LEAKY_RELU: alpha */
+    eng_op eltwise;    /* RELU, CLIP, LEAKY_RELU, SIGMOID, TANH, GELU, HARD_SIGMOID,
+                          HARD_SWISH, ELU, SOFTPLUS or ABS */
+    float alpha, beta; /* CLIP: min, max; LEAKY_RELU, ELU: alpha; HARD_SIGMOID: alpha, beta */
     int sum_input;     /* SUM: index into the node's inputs of the addend */
 } eng_postop;
 

@@ -256,9 +256,17 @@ static int fuse_activations(eng_graph *g, eng_opt_stats *st)
         case ENG_OP_SIGMOID:
         case ENG_OP_TANH:
         case ENG_OP_GELU:
+        case ENG_OP_HARD_SWISH:
+        case ENG_OP_SOFTPLUS:
+        case ENG_OP_ABS:
             break;
         case ENG_OP_LEAKY_RELU:
             po.alpha = act->attrs.alpha.alpha;
+            break;
+        case ENG_OP_ELU:
+        case ENG_OP_HARD_SIGMOID:
+            po.alpha = act->attrs.act.params.alpha;
+            po.beta = act->attrs.act.params.beta;
             break;
         case ENG_OP_CLIP:
             if (act->opset < 11) {

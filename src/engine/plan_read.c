@@ -207,13 +207,15 @@ static int read_nodes(cursor *c, eng_graph *g, int n_nodes)
         get_bytes(c, n->post, sizeof(n->post[0]) * n_post, "node post-ops");
         for (int k = 0; k < n->n_post && !c->rc; k++) {
             const eng_postop *po = &n->post[k];
-            bool ok =
-                po->kind == ENG_POST_SUM
-                    ? po->sum_input >= 0 && po->sum_input < n->n_in
-                    : po->kind == ENG_POST_ELTWISE &&
-                          (po->eltwise == ENG_OP_RELU || po->eltwise == ENG_OP_CLIP ||
-                           po->eltwise == ENG_OP_LEAKY_RELU || po->eltwise == ENG_OP_SIGMOID ||
-                           po->eltwise == ENG_OP_TANH || po->eltwise == ENG_OP_GELU);
+            bool ok = po->kind == ENG_POST_SUM
+                          ? po->sum_input >= 0 && po->sum_input < n->n_in
+                          : po->kind == ENG_POST_ELTWISE &&
+                                (po->eltwise == ENG_OP_RELU || po->eltwise == ENG_OP_CLIP ||
+                                 po->eltwise == ENG_OP_LEAKY_RELU ||
+                                 po->eltwise == ENG_OP_SIGMOID || po->eltwise == ENG_OP_TANH ||
+                                 po->eltwise == ENG_OP_GELU || po->eltwise == ENG_OP_HARD_SIGMOID ||
+                                 po->eltwise == ENG_OP_HARD_SWISH || po->eltwise == ENG_OP_ELU ||
+                                 po->eltwise == ENG_OP_SOFTPLUS || po->eltwise == ENG_OP_ABS);
             if (!ok) return fail(c, "node '%s': bad fused operation %lld", n->name, k);
         }
         /* The op's own check, the one the loader runs after parsing. */

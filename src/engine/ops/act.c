@@ -14,6 +14,7 @@
 
 #include "engine/op.h"
 #include "engine/ops/elem.h"
+#include "engine/ref/ref_util.h"
 
 static int infer_same(eng_infer_ctx *c)
 {
@@ -24,38 +25,27 @@ static int infer_same(eng_infer_ctx *c)
 
 /* --- point-wise activations ------------------------------------------------ */
 
-static double softplus(double x)
-{
-    return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
-}
-
+/* The activations that can be fused after a Conv or Gemm share their
+ * definition with the post-op reference (ref_act_f64). */
 static double act_eval(eng_op op, const eng_act_params *p, double x)
 {
     switch (op) {
-    case ENG_OP_HARD_SIGMOID: {
-        double v = p->alpha * x + p->beta;
-        return v < 0 ? 0 : v > 1 ? 1 : v;
-    }
-    case ENG_OP_HARD_SWISH: {
-        double v = x / 6.0 + 0.5;
-        return x * (v < 0 ? 0 : v > 1 ? 1 : v);
-    }
+    case ENG_OP_HARD_SIGMOID:
+    case ENG_OP_HARD_SWISH:
     case ENG_OP_ELU:
-        return x < 0 ? p->alpha * expm1(x) : x;
+    case ENG_OP_SOFTPLUS:
+    case ENG_OP_MISH:
+        return ref_act_f64(op, p->alpha, p->beta, x);
     case ENG_OP_SELU:
         return x <= 0 ? p->gamma * p->alpha * expm1(x) : p->gamma * x;
     case ENG_OP_CELU:
         return (x > 0 ? x : 0) + fmin(0.0, p->alpha * expm1(x / p->alpha));
-    case ENG_OP_SOFTPLUS:
-        return softplus(x);
     case ENG_OP_SOFTSIGN:
         return x / (1.0 + fabs(x));
     case ENG_OP_THRESHOLDED_RELU:
         return x > p->alpha ? x : 0;
     case ENG_OP_SHRINK:
         return x < -p->beta ? x + p->alpha : x > p->beta ? x - p->alpha : 0;
-    case ENG_OP_MISH:
-        return x * tanh(softplus(x));
     default:
         return x;
     }
@@ -288,11 +278,12 @@ ACT_DESC(op_shrink, ENG_OP_SHRINK, "Shrink", 9, ENG_DTM_NUMERIC);
 ACT_DESC(op_mish, ENG_OP_MISH, "Mish", 18, ENG_DTM_FLOATS);
 #undef ACT_DESC
 
-/* Opset 7 made PRelu broadcast (numpy, slope to X); 9 added integers. */
+/* Opset 6's slope had X's shape or one element, both special cases of the
+ * unidirectional broadcast of opset 7; 9 added integers. */
 static const eng_op_desc op_prelu = {
     .op = ENG_OP_PRELU,
     .name = "PRelu",
-    .since = 7,
+    .since = 6,
     .min_in = 2,
     .max_in = 2,
     .max_out = 1,

@@ -324,9 +324,6 @@ static int run_mod(const eng_node *nd, const eng_attrs *a, const eng_tensor *con
 static int infer_variadic(eng_infer_ctx *c)
 {
     const eng_node *n = c->n;
-    if (n->n_in + 1 > ELEM_MAX_OPS)
-        return eng_infer_fail(c, ROUSE_EUNSUPPORTED, "has %d inputs, at most %d are supported",
-                              n->n_in, ELEM_MAX_OPS - 1);
     int r = c->in[0]->rank;
     int64_t y[ENG_MAX_RANK];
     for (int d = 0; d < r; d++)
@@ -360,7 +357,8 @@ static double fold_f(eng_op op, double acc, double v)
     }
 }
 
-/* y = in[0] broadcast, then y = op(y, in[k]) for each further input. */
+/* y = in[0] broadcast, then y = op(y, in[k]) for each further input (one
+ * walk per input, so the number of inputs is not bounded). */
 static int run_variadic(const eng_node *nd, const eng_attrs *a, const eng_tensor *const *in,
                         eng_tensor *const *out, rouse_errbuf *eb)
 {

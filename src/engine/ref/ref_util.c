@@ -120,15 +120,35 @@ bool ref_act_supported(eng_op op)
     case ENG_OP_ERF:
     case ENG_OP_SQRT:
     case ENG_OP_GELU:
+    case ENG_OP_HARD_SIGMOID:
+    case ENG_OP_HARD_SWISH:
+    case ENG_OP_ELU:
+    case ENG_OP_SOFTPLUS:
+    case ENG_OP_MISH:
+    case ENG_OP_ABS:
         return true;
     default:
         return false;
     }
 }
 
+/* log(1 + exp(x)) without overflow for large x. */
+static double softplus(double x)
+{
+    return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+}
+
 float ref_act_f32(eng_op op, float alpha, float beta, float x)
 {
     switch (op) {
+    case ENG_OP_HARD_SIGMOID:
+    case ENG_OP_HARD_SWISH:
+    case ENG_OP_ELU:
+    case ENG_OP_SOFTPLUS:
+    case ENG_OP_MISH:
+        return (float)ref_act_f64(op, alpha, beta, x);
+    case ENG_OP_ABS:
+        return fabsf(x);
     case ENG_OP_RELU:
         return x < 0.0f ? 0.0f : x; /* keeps NaN, like max(x, 0) in numpy */
     case ENG_OP_CLIP: {
@@ -187,6 +207,22 @@ double ref_act_f64(eng_op op, double alpha, double beta, double x)
         return sqrt(x);
     case ENG_OP_GELU:
         return 0.5 * x * (1.0 + erf(x * REF_SQRT1_2));
+    case ENG_OP_HARD_SIGMOID: {
+        double v = alpha * x + beta;
+        return v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+    case ENG_OP_HARD_SWISH: {
+        double v = x / 6.0 + 0.5;
+        return x * (v < 0 ? 0 : v > 1 ? 1 : v);
+    }
+    case ENG_OP_ELU:
+        return x < 0 ? alpha * expm1(x) : x;
+    case ENG_OP_SOFTPLUS:
+        return softplus(x);
+    case ENG_OP_MISH:
+        return x * tanh(softplus(x));
+    case ENG_OP_ABS:
+        return fabs(x);
     default:
         return x;
     }

@@ -64,9 +64,12 @@ double ref_bf16_to_double(uint16_t b);
 uint16_t ref_float_to_bf16(float f);
 
 /* Scalar activation f(x) for RELU, CLIP (alpha = min, beta = max),
- * LEAKY_RELU (alpha), SIGMOID, TANH, ERF, SQRT and GELU (exact, with erf;
- * computed in double), in float and double. Any other op
- * returns x unchanged; callers validate the op first. */
+ * LEAKY_RELU (alpha), SIGMOID, TANH, ERF, SQRT, GELU (exact, with erf;
+ * computed in double), HARD_SIGMOID (alpha, beta), HARD_SWISH, ELU (alpha),
+ * SOFTPLUS, MISH and ABS (computed in double), in float
+ * and double: the one definition shared by the ops' reference kernels and
+ * their fused post-op forms. Any other op returns x unchanged; callers
+ * validate the op first. */
 float ref_act_f32(eng_op op, float alpha, float beta, float x);
 double ref_act_f64(eng_op op, double alpha, double beta, double x);
 

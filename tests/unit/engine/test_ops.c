@@ -149,7 +149,8 @@ static void add_conv(ob_model *m, const conv_case *c, const char *in, const char
 
 static rouse_session_stats run_conv_case(const conv_case *c, int threads)
 {
-    ob_model *m = ob_model_new(13);
+    /* HardSwish arrived in opset 14. */
+    ob_model *m = ob_model_new(c->act && strcmp(c->act, "HardSwish") == 0 ? 14 : 13);
     int64_t xd[5] = {c->n, c->c};
     for (int i = 0; i < c->n_sp; i++)
         xd[2 + i] = c->size[i];
@@ -178,6 +179,11 @@ static rouse_session_stats run_conv_case(const conv_case *c, int threads)
         } else {
             ob_node *a = ob_add_node(m, c->act, "act0", 1, &cur, 1, &o);
             if (strcmp(c->act, "LeakyRelu") == 0) ob_attr_float(a, "alpha", 0.2f);
+            if (strcmp(c->act, "Elu") == 0) ob_attr_float(a, "alpha", 0.7f);
+            if (strcmp(c->act, "HardSigmoid") == 0) {
+                ob_attr_float(a, "alpha", 0.3f);
+                ob_attr_float(a, "beta", 0.4f);
+            }
         }
     }
     ob_output_any(m, "y", ROUSE_DT_FLOAT);
@@ -240,6 +246,99 @@ static void conv_fusions(void **state)
         if (c.residual) assert_int_equal(st.sum_fused, 1);
         /* Everything but the final layout change runs in oneDNN. */
         assert_int_equal(st.ref_steps, 0);
+    }
+}
+
+/* The activations of the described families that oneDNN runs as post-ops:
+ * fused after a Conv (alone and after a residual Add), the optimized result
+ * must equal the reference (Conv, then the op's own scalar definition). */
+static void conv_fusions_described_acts(void **state)
+{
+    (void)state;
+    static const char *acts[] = {"HardSigmoid", "HardSwish", "Elu", "Softplus", "Abs"};
+    const int n_acts = (int)(sizeof(acts) / sizeof(acts[0]));
+    for (int i = 0; i < 2 * n_acts; i++) {
+        conv_case c = {.n_sp = 2, .n = 1, .c = 8, .m = 16, .group = 1, .bias = true};
+        for (int k = 0; k < 2; k++) {
+            c.size[k] = 5 + i % 4;
+            c.k[k] = 3;
+            c.s[k] = 1;
+            c.d[k] = 1;
+            c.pb[k] = c.pe[k] = 1;
+        }
+        c.act = acts[i % n_acts];
+        c.residual = i >= n_acts;
+        rouse_session_stats st = run_conv_case(&c, 1);
+        if (c.residual) assert_int_equal(st.sum_fused, 1);
+        assert_int_equal(st.ref_steps, 0);
+    }
+}
+
+/* The same activations after a MatMul with a constant weight (fused into
+ * its chain) and after a Gemm (fused by the optimizer): one oneDNN step. */
+static void matmul_gemm_described_acts(void **state)
+{
+    (void)state;
+    static const char *acts[] = {"HardSigmoid", "HardSwish", "Elu", "Softplus", "Abs"};
+    for (int i = 0; i < 10; i++) {
+        const char *act = acts[i % 5];
+        bool gemm = i >= 5;
+        int64_t M = rand_int(1, 9), K = rand_int(1, 20), N = rand_int(1, 12);
+        int64_t ad[2] = {M, K}, bd[2] = {K, N};
+        ob_model *m = ob_model_new(14);
+        ob_input(m, "a", ROUSE_DT_FLOAT, 2, ad);
+        float *b = rand_floats(K * N);
+        ob_initializer(m, "b", ROUSE_DT_FLOAT, 2, bd, b, sizeof(float) * (size_t)(K * N));
+        free(b);
+        float *c = rand_floats(N);
+        ob_initializer(m, "c", ROUSE_DT_FLOAT, 1, &N, c, sizeof(float) * (size_t)N);
+        free(c);
+        const char *ins[3] = {"a", "b", "c"}, *mm = "mm", *y = "y";
+        ob_add_node(m, gemm ? "Gemm" : "MatMul", "mm0", gemm ? 3 : 2, ins, 1, &mm);
+        ob_node *n = ob_add_node(m, act, "act0", 1, &mm, 1, &y);
+        if (strcmp(act, "HardSigmoid") == 0) ob_attr_float(n, "beta", 0.3f);
+        if (strcmp(act, "Elu") == 0) ob_attr_float(n, "alpha", 0.5f);
+        ob_output_any(m, "y", ROUSE_DT_FLOAT);
+        rouse_buf bytes;
+        rouse_buf_init(&bytes);
+        ob_serialize(m, &bytes);
+        ob_model_free(m);
+        float *x = rand_floats(M * K);
+        for (int64_t k = 0; k < M * K; k++)
+            x[k] *= 3.0f; /* reach both sides of HardSigmoid's and HardSwish's clamps */
+        rouse_session_stats st = run_both(&bytes, "a", 2, ad, x, 1);
+        assert_int_equal(st.ref_steps, 0);
+        assert_int_equal(st.dnnl_steps, 1);
+        free(x);
+        rouse_buf_fini(&bytes);
+    }
+}
+
+/* The same activations alone on a graph input: one oneDNN eltwise step
+ * each, equal to the reference kernel. (Exp and Log stay on the reference:
+ * oneDNN's exp turns NaN into inf, its log(1) is -1.4e-6.) */
+static void described_acts_standalone(void **state)
+{
+    (void)state;
+    static const char *acts[] = {"HardSwish", "Elu", "Softplus", "Abs"};
+    for (int i = 0; i < (int)(sizeof(acts) / sizeof(acts[0])); i++) {
+        ob_model *m = ob_model_new(14);
+        int64_t xd[3] = {2, rand_int(1, 9), rand_int(1, 17)};
+        ob_input(m, "x", ROUSE_DT_FLOAT, 3, xd);
+        const char *in = "x", *out = "y";
+        ob_node *n = ob_add_node(m, acts[i], "act", 1, &in, 1, &out);
+        if (strcmp(acts[i], "Elu") == 0) ob_attr_float(n, "alpha", 1.5f);
+        ob_output_any(m, "y", ROUSE_DT_FLOAT);
+        rouse_buf bytes;
+        rouse_buf_init(&bytes);
+        ob_serialize(m, &bytes);
+        ob_model_free(m);
+        float *x = rand_floats(numel(3, xd));
+        rouse_session_stats st = run_both(&bytes, "x", 3, xd, x, 1);
+        assert_int_equal(st.ref_steps, 0);
+        assert_int_equal(st.dnnl_steps, 1);
+        free(x);
+        rouse_buf_fini(&bytes);
     }
 }
 
@@ -982,6 +1081,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conv_random_shapes),
         cmocka_unit_test(conv_fusions),
+        cmocka_unit_test(conv_fusions_described_acts),
+        cmocka_unit_test(described_acts_standalone),
+        cmocka_unit_test(matmul_gemm_described_acts),
         cmocka_unit_test(gemm_random),
         cmocka_unit_test(pool_random),
         cmocka_unit_test(layouts_flow_between_kernels),

@@ -22,7 +22,7 @@
 #include "onnx_builder.h"
 #include "rouse/engine.h"
 
-#define OT_MAX_IN 4
+#define OT_MAX_IN 16
 
 /* One input: its type, shape and data (borrowed). */
 typedef struct ot_in {
@@ -41,7 +41,7 @@ typedef struct ot_out {
     size_t nbytes;
 } ot_out;
 
-static const char *const ot_names[OT_MAX_IN] = {"a", "b", "c", "d"};
+static const char *const ot_names[] = {"a", "b", "c", "d"};
 
 static inline size_t ot_nbytes(const ot_in *t)
 {
@@ -66,10 +66,12 @@ static inline ob_model *ot_model(int64_t opset, const char *op_type, int n, cons
 }
 
 /* Serializes and frees om, loads it (optionally through a compiled plan),
- * runs it once on `in`; 0 and *out filled, or the error with eb set. */
-static inline int ot_run_model(ob_model *om, int n, const ot_in *in, bool via_plan, ot_out *out,
-                               rouse_errbuf *eb)
+ * runs it once on `in` fed to the inputs `names`; 0 and *out filled, or the
+ * error with eb set. */
+static inline int ot_run_names(ob_model *om, int n, const char *const *names, const ot_in *in,
+                               bool via_plan, ot_out *out, rouse_errbuf *eb)
 {
+    assert_true(n <= OT_MAX_IN);
     rouse_buf b;
     rouse_buf_init(&b);
     ob_serialize(om, &b);
@@ -92,7 +94,7 @@ static inline int ot_run_model(ob_model *om, int n, const ot_in *in, bool via_pl
     rouse_tensor t[OT_MAX_IN];
     for (int i = 0; rc == 0 && i < n; i++) {
         memset(&t[i], 0, sizeof(t[i]));
-        t[i].name = ot_names[i];
+        t[i].name = names[i];
         t[i].dtype = in[i].dtype;
         t[i].rank = in[i].rank;
         memcpy(t[i].shape, in[i].shape, sizeof(int64_t) * (size_t)in[i].rank);
@@ -117,6 +119,13 @@ static inline int ot_run_model(ob_model *om, int n, const ot_in *in, bool via_pl
     return rc;
 }
 
+/* ot_run_names on inputs "a", "b", "c", "d". */
+static inline int ot_run_model(ob_model *om, int n, const ot_in *in, bool via_plan, ot_out *out,
+                               rouse_errbuf *eb)
+{
+    return ot_run_names(om, n, ot_names, in, via_plan, out, eb);
+}
+
 static inline void ot_out_fini(ot_out *o)
 {
     free(o->data);
@@ -129,6 +138,15 @@ static inline ot_out ot_run_ok(ob_model *om, int n, const ot_in *in)
     ot_out o;
     rouse_errbuf eb;
     if (ot_run_model(om, n, in, false, &o, &eb) < 0) fail_msg("run: %s", eb.msg);
+    return o;
+}
+
+/* Runs a model with its own input names and fails the test on any error. */
+static inline ot_out ot_run_named(ob_model *om, int n, const char *const *names, const ot_in *in)
+{
+    ot_out o;
+    rouse_errbuf eb;
+    if (ot_run_names(om, n, names, in, false, &o, &eb) < 0) fail_msg("run: %s", eb.msg);
     return o;
 }
 

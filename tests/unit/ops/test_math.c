@@ -172,6 +172,21 @@ static void variadic_broadcast(void **state)
     o = ot_run_ok(ot_model(13, "Max", 2, inu, ROUSE_DT_UINT16, NULL), 2, inu);
     assert_memory_equal(o.data, ((const uint16_t[]){65535, 2}), 4);
     ot_out_fini(&o);
+    /* Nine inputs: no bound on the count. */
+    const float one[] = {1.0f}, two[] = {2.0f, -2.0f};
+    ot_in nine[9];
+    for (int k = 0; k < 9; k++)
+        nine[k] = k == 4 ? ot_t1(ROUSE_DT_FLOAT, 2, two) : ot_t1(ROUSE_DT_FLOAT, 1, one);
+    ob_model *m9 = ob_model_new(13);
+    const char *names9[9] = {"i0", "i1", "i2", "i3", "i4", "i5", "i6", "i7", "i8"};
+    for (int k = 0; k < 9; k++)
+        ob_input(m9, names9[k], ROUSE_DT_FLOAT, 1, nine[k].shape);
+    const char *y9 = "y";
+    ob_add_node(m9, "Sum", "sum9", 9, names9, 1, &y9);
+    ob_output_any(m9, "y", ROUSE_DT_FLOAT);
+    o = ot_run_named(m9, 9, names9, nine);
+    assert_memory_equal(o.data, ((const float[]){10.0f, 6.0f}), 8);
+    ot_out_fini(&o);
     /* One input is a copy. */
     o = ot_run_ok(ot_model(13, "Max", 1, inu, ROUSE_DT_UINT16, NULL), 1, inu);
     assert_memory_equal(o.data, u, 4);
