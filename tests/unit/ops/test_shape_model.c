@@ -260,6 +260,66 @@ static void runtime_index_out_of_range(void **state)
     rouse_buf_fini(&b);
 }
 
+/* Shape and Size are known once the input's shape is: the values computed
+ * from them (a Reshape target, ConstantOfShape's shape, Range's limit) are
+ * folded while preparing, for each input shape. */
+static void shapes_fold_at_prepare(void **state)
+{
+    (void)state;
+    ob_model *m = ob_model_new(13);
+    ob_input(m, "X", ENG_DT_FLOAT, 3, D(-1, 3, 4));
+    INIT("zero", ENG_DT_INT64, 1, D(1), int64_t, 0);
+    INIT("one", ENG_DT_INT64, 1, D(1), int64_t, 1);
+    INIT("minus_one", ENG_DT_INT64, 1, D(1), int64_t, -1);
+    INIT("start", ENG_DT_INT64, 0, NULL, int64_t, 0);
+    INIT("delta", ENG_DT_INT64, 0, NULL, int64_t, 5);
+    NODE("Shape", ("X"), ("shape"));
+    NODE("Size", ("X"), ("size"));
+    NODE("Slice", ("shape", "zero", "one"), ("batch"));
+    ob_attr_int(NODE("Concat", ("batch", "minus_one"), ("target")), "axis", 0);
+    NODE("Reshape", ("X", "target"), ("flat"));
+    NODE("ConstantOfShape", ("shape"), ("zeros"));
+    NODE("Range", ("start", "size", "delta"), ("steps"));
+    ob_output_any(m, "flat", ENG_DT_FLOAT);
+    ob_output_any(m, "zeros", ENG_DT_FLOAT);
+    ob_output_any(m, "steps", ENG_DT_INT64);
+    rouse_buf b;
+    rouse_buf_init(&b);
+    ob_serialize(m, &b);
+    ob_model_free(m);
+
+    rouse_errbuf eb;
+    rouse_model *model;
+    rouse_session *s;
+    if (rouse_model_load_memory(b.data, b.len, &model, &eb) < 0) fail_msg("load: %s", eb.msg);
+    assert_int_equal(rouse_session_create(model, NULL, &s, &eb), 0);
+    static float x[3 * 12];
+    for (int batch = 1; batch <= 3; batch += 2) {
+        rouse_tensor in = {.name = "X",
+                           .dtype = ROUSE_DT_FLOAT,
+                           .rank = 3,
+                           .shape = {batch, 3, 4},
+                           .data = x,
+                           .nbytes = sizeof(float) * 12 * (size_t)batch};
+        if (rouse_session_run(s, &in, 1, &eb) < 0) fail_msg("run (batch %d): %s", batch, eb.msg);
+        rouse_tensor flat, zeros, steps;
+        assert_int_equal(rouse_session_output(s, 0, &flat), 0);
+        assert_int_equal(flat.rank, 2);
+        assert_int_equal(flat.shape[0], batch);
+        assert_int_equal(flat.shape[1], 12);
+        assert_int_equal(rouse_session_output(s, 1, &zeros), 0);
+        assert_int_equal(zeros.rank, 3);
+        assert_int_equal(zeros.shape[0], batch);
+        assert_int_equal(rouse_session_output(s, 2, &steps), 0);
+        assert_int_equal(steps.shape[0], (12 * batch + 4) / 5);
+        assert_int_equal(((const int64_t *)steps.data)[steps.shape[0] - 1],
+                         5 * (steps.shape[0] - 1));
+    }
+    rouse_session_destroy(s);
+    rouse_model_destroy(model);
+    rouse_buf_fini(&b);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--write-seed")) {
@@ -274,6 +334,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(model_runs_from_onnx_and_plan),
         cmocka_unit_test(runtime_index_out_of_range),
+        cmocka_unit_test(shapes_fold_at_prepare),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
