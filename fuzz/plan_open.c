@@ -6,8 +6,9 @@
  * repaired: that is what a hostile file would carry. A plan that opens is
  * then prepared and run once on zeros at its declared input shapes
  * (dynamic dims as 2), so that the stored attributes go through shape
- * inference, kernel creation and the kernels, end to end: with the plain C
- * reference kernels for odd-sized inputs, with oneDNN for even ones.
+ * inference, kernel creation and the kernels, end to end: with oneDNN for
+ * inputs whose size is a multiple of 8, the plain C reference kernels for
+ * the others.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -78,7 +79,9 @@ static void try_open(const uint8_t *data, size_t size)
             rouse_tensor_info info;
             if (rouse_model_output(m, i, &info) == 0 && !info.name) abort();
         }
-        try_run(m, size % 2 == 1);
+        /* Kernel creation (oneDNN's JIT) costs far more than the reference
+         * kernels: one input in eight takes that path. */
+        try_run(m, size % 8 != 0);
         rouse_model_destroy(m);
     }
 }
@@ -102,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h.dnnl_minor = (uint32_t)v->minor;
     h.dnnl_patch = (uint32_t)v->patch;
     memcpy(copy, &h, sizeof(h));
-    try_open(copy, size);
+    if (memcmp(copy, data, sizeof(h)) != 0) try_open(copy, size); /* else tried above */
     free(copy);
     return 0;
 }

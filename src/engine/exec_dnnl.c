@@ -15,6 +15,7 @@
 #include <float.h>
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1369,10 +1370,53 @@ int exec_dnnl_add_step(eng_plan *p, const eng_node *n, const eng_attrs *resolved
     return add_prim_step(p, n, resolved, pd, a, n_a, write_pv, eb);
 }
 
+/* oneDNN's kernels compute offsets and blocking in 32-bit ints in places:
+ * a tensor of 2^31 or more elements (or a window of absurd extent, which
+ * a hostile model can state within the attribute bounds) makes primitive
+ * creation divide by zero. Such nodes take the reference kernels, which
+ * index in 64 bits (and memory planning refuses what cannot fit). */
+#define DNNL_SAFE_ELEMS ((int64_t)INT32_MAX)
+#define DNNL_SAFE_WINDOW ((int64_t)1 << 16)
+
+static bool window_in_range(const int64_t *k, const int64_t *s, const int64_t *d, const int64_t *pb,
+                            const int64_t *pe)
+{
+    for (int i = 0; i < ENG_MAX_SPATIAL; i++)
+        if (k[i] > DNNL_SAFE_WINDOW || s[i] > DNNL_SAFE_WINDOW || d[i] > DNNL_SAFE_WINDOW ||
+            pb[i] > DNNL_SAFE_WINDOW || pe[i] > DNNL_SAFE_WINDOW)
+            return false;
+    return true;
+}
+
+static bool sizes_in_range(const eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
+                           const eng_tensor *outs)
+{
+    for (int k = 0; k < n->n_in; k++) {
+        if (in[k] < 0) continue;
+        int64_t c = eng_tensor_numel(&p->pvs[in[k]].t);
+        if (c < 0 || c > DNNL_SAFE_ELEMS) return false;
+    }
+    for (int k = 0; k < n->n_out; k++) {
+        if (n->out[k] < 0) continue;
+        int64_t c = eng_tensor_numel(&outs[k]);
+        if (c < 0 || c > DNNL_SAFE_ELEMS) return false;
+    }
+    if (n->op == ENG_OP_CONV) {
+        const eng_conv_attrs *a = &ra->conv;
+        return window_in_range(a->kernel, a->stride, a->dilation, a->pad_begin, a->pad_end);
+    }
+    if (n->op == ENG_OP_MAXPOOL || n->op == ENG_OP_AVGPOOL) {
+        const eng_pool_attrs *a = &ra->pool;
+        return window_in_range(a->kernel, a->stride, a->dilation, a->pad_begin, a->pad_end);
+    }
+    return true;
+}
+
 int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, const int *in,
                     const eng_tensor *out_shapes, int *out_pv, rouse_errbuf *eb)
 {
     if (n->n_in < 1 || in[0] < 0) return 0;
+    if (!sizes_in_range(p, n, resolved, in, out_shapes)) return 0;
     int rc = exec_dnnl_norm_build(p, n, resolved, in, out_shapes, out_pv, eb);
     if (rc != 0) return rc;
     switch (n->op) {

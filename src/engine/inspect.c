@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@ typedef struct report_priv {
     size_t map_len;
     onnx_model om;
     bool decoded;
+    const char *path; /* the caller's, during rouse_model_inspect */
 } report_priv;
 
 static const char *domain_name(const char *d)
@@ -263,7 +265,7 @@ static int measure_arena(report_priv *p, rouse_errbuf *eb)
     rouse_session *s = NULL;
     rouse_tensor *ins = NULL;
     void **bufs = NULL;
-    int n = 0, rc = rouse_model_load_memory(p->map, p->map_len, &m, eb);
+    int n = 0, rc = rouse_model_load(p->path, &m, eb);
     if (rc < 0) return rc;
     n = rouse_model_n_inputs(m);
     ins = calloc((size_t)n + 1, sizeof(*ins));
@@ -319,6 +321,7 @@ int rouse_model_inspect(const char *path, const rouse_tensor *shapes, int n_shap
 {
     report_priv *p = calloc(1, sizeof(*p));
     if (!p) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    p->path = path;
     int rc;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -345,6 +348,16 @@ int rouse_model_inspect(const char *path, const rouse_tensor *shapes, int n_shap
         goto out_fail;
     }
     p->decoded = true;
+    /* Weights in external data files (location/offset/length) are mapped in
+     * place, as loading does; their bytes count as weights either way. */
+    char *dir = strdup(path);
+    if (!dir) {
+        rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+        goto out_fail;
+    }
+    rc = onnx_model_map_external(&p->om, dirname(dir), eb);
+    free(dir);
+    if (rc < 0) goto out_fail;
     if ((rc = fill_declarations(p)) < 0) {
         rc = rouse_err_set(eb, rc, "out of memory");
         goto out_fail;
@@ -360,6 +373,7 @@ int rouse_model_inspect(const char *path, const rouse_tensor *shapes, int n_shap
     } else if (measure_arena(p, &why) < 0) {
         snprintf(p->r.why_unknown, sizeof(p->r.why_unknown), "%s", why.msg);
     }
+    p->path = NULL;
     *out = &p->r;
     return 0;
 

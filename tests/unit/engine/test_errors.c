@@ -154,6 +154,35 @@ static void mismatched_weights_are_rejected_at_prepare(void **state)
     rouse_buf_fini(&b);
 }
 
+/* Pads within the attribute bounds (2^31) but absurd for the input: the
+ * output is petabytes. Preparing must say so; oneDNN, which computes some
+ * sizes in 32 bits, once divided by zero creating the kernel. */
+static void absurd_pads_are_refused_at_prepare(void **state)
+{
+    (void)state;
+    ob_model *m = ob_model_new(13);
+    int64_t xd[4] = {1, 3, 8, 8}, wd[4] = {4, 3, 3, 3};
+    int64_t pads[4] = {0, 0, (int64_t)1 << 16, (int64_t)1 << 31};
+    ob_input(m, "x", ROUSE_DT_FLOAT, 4, xd);
+    float w[4 * 3 * 9] = {0};
+    ob_initializer(m, "w", ROUSE_DT_FLOAT, 4, wd, w, sizeof(w));
+    const char *ins[2] = {"x", "w"}, *out = "y";
+    ob_node *n = ob_add_node(m, "Conv", "conv_huge", 2, ins, 1, &out);
+    ob_attr_ints(n, "pads", 4, pads);
+    ob_output_any(m, "y", ROUSE_DT_FLOAT);
+    rouse_buf b;
+    serialize(m, &b);
+    rouse_model *model;
+    rouse_errbuf eb;
+    assert_int_equal(load(&b, &model, &eb), 0);
+    rouse_session *s;
+    int rc = rouse_session_create(model, NULL, &s, &eb);
+    if (rc != ROUSE_ETOOBIG) fail_msg("expected ETOOBIG, got %d: %s", rc, eb.msg);
+    assert_non_null(strstr(eb.msg, "activation memory"));
+    rouse_model_destroy(model);
+    rouse_buf_fini(&b);
+}
+
 static void wrong_inputs_at_run_time(void **state)
 {
     (void)state;
@@ -280,6 +309,7 @@ int main(void)
         cmocka_unit_test(every_unsupported_operator_is_named_at_once),
         cmocka_unit_test(dangling_names_and_cycles),
         cmocka_unit_test(mismatched_weights_are_rejected_at_prepare),
+        cmocka_unit_test(absurd_pads_are_refused_at_prepare),
         cmocka_unit_test(wrong_inputs_at_run_time),
         cmocka_unit_test(truncated_models_never_crash),
     };
