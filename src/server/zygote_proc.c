@@ -17,15 +17,15 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
-#include "server/server_int.h"
+#include "server/zygote_proc.h"
 #include "worker/zygote.h"
 
 #define MOD "zygote"
 #define ZYGOTE_ANSWER_MS 1000
 #define ZYGOTE_RETRY_NS 1000000000ull
 
-int server_fork_exec(server *s, char *const argv[], int child_fd, int extra_fd, pid_t *pid,
-                     rouse_errbuf *eb)
+int proc_fork_exec(const char *exe, char *const argv[], int child_fd, int extra_fd, pid_t *pid,
+                   rouse_errbuf *eb)
 {
     pid_t parent = getpid();
     pid_t p = fork();
@@ -44,14 +44,24 @@ int server_fork_exec(server *s, char *const argv[], int child_fd, int extra_fd, 
         int b = extra_fd >= 0 ? fcntl(extra_fd, F_DUPFD_CLOEXEC, 10) : -1;
         if (a < 0 || dup2(a, 3) < 0) _exit(1);
         if (extra_fd >= 0 && (b < 0 || dup2(b, 4) < 0)) _exit(1);
-        execv(s->exe, argv);
+        execv(exe, argv);
         _exit(127);
     }
     *pid = p;
     return 0;
 }
 
-void zygote_start(server *s)
+void zygote_init(zygote_proc *z, const char *exe, const char *log_level)
+{
+    z->exe = exe;
+    z->log_level = log_level;
+    z->sock = z->warm_sock = -1;
+    z->pid = 0;
+    z->retry_ns = 0;
+    z->stopping = false;
+}
+
+void zygote_start(zygote_proc *z)
 {
     int sv[2], wv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -67,91 +77,91 @@ void zygote_start(server *s)
     /* Room for the titles of the templates it forks (common/proctitle.h). */
     static char room[2048];
     memset(room, ' ', sizeof(room) - 1);
-    char *argv[] = {s->exe,        "__zygote",   "--fd",         "3",  "--warm-fd", "4",
-                    "--log-level", s->log_level, "--title-room", room, NULL};
+    char *argv[] = {(char *)z->exe,          "__zygote",     "--fd", "3", "--warm-fd", "4",
+                    "--log-level",           (char *)z->log_level, "--title-room", room, NULL};
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     pid_t pid;
-    int rc = server_fork_exec(s, argv, sv[1], wv[1], &pid, &eb);
+    int rc = proc_fork_exec(z->exe, argv, sv[1], wv[1], &pid, &eb);
     close(sv[1]);
     close(wv[1]);
     if (rc < 0) {
         close(sv[0]);
         close(wv[0]);
         LOG_WARN(MOD, "cannot start the zygote: %s; templates will be exec'd", eb.msg);
-        s->zygote_retry_ns = rouse_now_ns() + ZYGOTE_RETRY_NS;
+        z->retry_ns = rouse_now_ns() + ZYGOTE_RETRY_NS;
         return;
     }
-    s->zygote_sock = sv[0];
-    s->zygote_warm_sock = wv[0];
-    s->zygote_pid = pid;
-    s->zygote_retry_ns = rouse_now_ns() + ZYGOTE_RETRY_NS;
+    z->sock = sv[0];
+    z->warm_sock = wv[0];
+    z->pid = pid;
+    z->retry_ns = rouse_now_ns() + ZYGOTE_RETRY_NS;
     LOG_DEBUG(MOD, "zygote %d started", (int)pid);
 }
 
-void zygote_warm(server *s, int argc, char *const argv[])
+void zygote_warm(zygote_proc *z, int argc, char *const argv[])
 {
-    if (s->zygote_warm_sock < 0) return;
+    if (z->warm_sock < 0) return;
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
-    if (zygote_warm_request(s->zygote_warm_sock, argc, argv, &eb) < 0)
+    if (zygote_warm_request(z->warm_sock, argc, argv, &eb) < 0)
         LOG_DEBUG(MOD, "no warm-up asked: %s", eb.msg);
 }
 
 /* Stops using the zygote: it ends at end of stream, or now. */
-static void zygote_drop(server *s, bool kill_it)
+static void zygote_drop(zygote_proc *z, bool kill_it)
 {
-    if (s->zygote_sock >= 0) close(s->zygote_sock);
-    if (s->zygote_warm_sock >= 0) close(s->zygote_warm_sock);
-    s->zygote_sock = s->zygote_warm_sock = -1;
-    if (kill_it && s->zygote_pid > 0) kill(s->zygote_pid, SIGKILL);
+    if (z->sock >= 0) close(z->sock);
+    if (z->warm_sock >= 0) close(z->warm_sock);
+    z->sock = z->warm_sock = -1;
+    if (kill_it && z->pid > 0) kill(z->pid, SIGKILL);
 }
 
-int zygote_fork_template(server *s, int argc, char *const argv[], int child_fd, pid_t *pid)
+int zygote_fork_template(zygote_proc *z, int argc, char *const argv[], int child_fd, pid_t *pid)
 {
-    if (s->zygote_sock < 0) {
-        if (!s->stopping && s->zygote_pid <= 0 && rouse_now_ns() >= s->zygote_retry_ns)
-            zygote_start(s); /* for the next template: this one is exec'd */
+    if (z->sock < 0) {
+        if (!z->stopping && z->pid <= 0 && rouse_now_ns() >= z->retry_ns)
+            zygote_start(z); /* for the next template: this one is exec'd */
         return ROUSE_ESTATE;
     }
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
-    int rc = zygote_spawn(s->zygote_sock, argc, argv, child_fd, ZYGOTE_ANSWER_MS, pid, &eb);
+    int rc = zygote_spawn(z->sock, argc, argv, child_fd, ZYGOTE_ANSWER_MS, pid, &eb);
     if (rc < 0) {
         LOG_WARN(MOD, "zygote %d: %s; templates will be exec'd until a new one starts",
-                 (int)s->zygote_pid, eb.msg);
-        zygote_drop(s, true);
+                 (int)z->pid, eb.msg);
+        zygote_drop(z, true);
     }
     return rc;
 }
 
-bool zygote_reaped(server *s, pid_t pid, int wstatus)
+bool zygote_reaped(zygote_proc *z, pid_t pid, int wstatus)
 {
-    if (pid <= 0 || pid != s->zygote_pid) return false;
-    if (!s->stopping && s->zygote_sock >= 0)
+    if (pid <= 0 || pid != z->pid) return false;
+    if (!z->stopping && z->sock >= 0)
         LOG_WARN(MOD, "zygote %d ended (%s %d); templates will be exec'd until a new one starts",
                  (int)pid, WIFSIGNALED(wstatus) ? "signal" : "status",
                  WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : WEXITSTATUS(wstatus));
-    zygote_drop(s, false);
-    s->zygote_pid = 0;
-    if (!s->stopping && rouse_now_ns() >= s->zygote_retry_ns) zygote_start(s);
+    zygote_drop(z, false);
+    z->pid = 0;
+    if (!z->stopping && rouse_now_ns() >= z->retry_ns) zygote_start(z);
     return true;
 }
 
-void zygote_stop(server *s)
+void zygote_stop(zygote_proc *z)
 {
-    if (s->zygote_pid <= 0) return;
-    zygote_drop(s, false);
+    if (z->pid <= 0) return;
+    zygote_drop(z, false);
     /* It exits at end of stream; give it a moment, then insist. */
     for (int i = 0; i < 500; i++) {
-        pid_t r = waitpid(s->zygote_pid, NULL, WNOHANG);
+        pid_t r = waitpid(z->pid, NULL, WNOHANG);
         if (r != 0) { /* reaped, or not ours to reap any more */
-            s->zygote_pid = 0;
+            z->pid = 0;
             return;
         }
         usleep(2000);
     }
-    kill(s->zygote_pid, SIGKILL);
-    waitpid(s->zygote_pid, NULL, 0);
-    s->zygote_pid = 0;
+    kill(z->pid, SIGKILL);
+    waitpid(z->pid, NULL, 0);
+    z->pid = 0;
 }
