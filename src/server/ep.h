@@ -12,6 +12,7 @@ typedef enum ep_kind {
     EP_MHD = 1, /* the HTTP daemon's epoll descriptor (http.h) */
     EP_SIGNAL,  /* serve's signalfd (loop.c) */
     EP_PROC,    /* the socket of a process of the pool (pool.h) */
+    EP_ZYGOTE,  /* the pool's zygote's control socket (pool.h) */
     EP_CLIENT,  /* the socket of a client waiting for the pool (http.h) */
 } ep_kind;
 

@@ -41,6 +41,10 @@ typedef struct pool_opts {
     int max_instances;     /* global cap on instances */
     store *st;             /* the registry: configs and routes of function versions */
     blobstore *blobs;      /* model files */
+    /* The clock in ns (monotonic); NULL for rouse_now_ns. Unit tests pass
+     * one they move by hand. */
+    uint64_t (*clock)(void *user);
+    void *clock_user;
 } pool_opts;
 
 /* How a call ended. fd and body belong to the callback (close / free them),
@@ -81,7 +85,9 @@ int pool_create(const pool_opts *o, pool **out, rouse_errbuf *eb);
 /* Stops every process (pool_stop_all) and frees the pool; NULL is a no-op. */
 void pool_destroy(pool *p);
 
-/* Submits a call. 0: *out is its handle until done runs or pool_cancel.
+/* Submits a call. 0: *out is its handle until done runs or pool_cancel
+ * (done may already have run when pool_submit returns: a pool that cannot
+ * start any instance ends the call at once).
  * < 0 with eb set: ROUSE_EBUSY (queue full; *retry_after set), or the
  * version cannot be loaded (ROUSE_ENOTFOUND, ...). */
 int pool_submit(pool *p, const pool_request *rq, pool_call **out, int *retry_after,

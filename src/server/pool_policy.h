@@ -2,7 +2,7 @@
  * Scheduling policy of one function version's instance pool, as a pure
  * function of a snapshot of its state, so that it can be tested from
  * tables and grown (templates, scale-to-zero, batching) without touching
- * the mechanics in pool.c.
+ * the mechanics in pool_sched.c, its only caller.
  */
 #ifndef ROUSE_SERVER_POOL_POLICY_H
 #define ROUSE_SERVER_POOL_POLICY_H

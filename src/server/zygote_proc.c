@@ -1,13 +1,15 @@
 /*
- * The processes serve starts itself: fork+exec of a rouse subcommand, and
- * the zygote (worker/zygote.h) that forks templates so that a start from
- * zero does not pay an exec. Losing the zygote costs only speed: templates
- * are exec'd until a new one is up. Serve starts a new one as soon as it
+ * The processes serve starts itself (see zygote_proc.h): fork+exec of a
+ * rouse subcommand, the zygote's spawn queue, and the system calls that
+ * start, signal and reap the pool's processes. Losing the zygote costs only
+ * speed: templates are exec'd until a new one is up. Serve starts a new one as soon as it
  * reaps the last, or, when that one lived less than a second, when a
  * template is next needed a second after its start: at most one a second.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -21,7 +23,6 @@
 #include "worker/zygote.h"
 
 #define MOD "zygote"
-#define ZYGOTE_ANSWER_MS 1000
 #define ZYGOTE_RETRY_NS 1000000000ull
 
 int proc_fork_exec(const char *exe, char *const argv[], int child_fd, int extra_fd, pid_t *pid,
@@ -51,8 +52,21 @@ int proc_fork_exec(const char *exe, char *const argv[], int child_fd, int extra_
     return 0;
 }
 
-void zygote_init(zygote_proc *z, const char *exe, const char *log_level)
+/* One queued spawn: its arguments in one block, its socket end. */
+struct zygote_job {
+    void *owner;
+    int child_fd;
+    int argc;
+    char **argv;
+    zygote_job *next;
+};
+
+void zygote_init(zygote_proc *z, int epfd, const char *exe, const char *log_level)
 {
+    z->tag.kind = EP_ZYGOTE;
+    z->epfd = epfd;
+    z->head = z->tail = z->lost = NULL;
+    z->sent_ns = 0;
     z->exe = exe;
     z->log_level = log_level;
     z->sock = z->warm_sock = -1;
@@ -95,6 +109,9 @@ void zygote_start(zygote_proc *z)
     z->sock = sv[0];
     z->warm_sock = wv[0];
     z->pid = pid;
+    fcntl(z->sock, F_SETFL, fcntl(z->sock, F_GETFL) | O_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &z->tag};
+    epoll_ctl(z->epfd, EPOLL_CTL_ADD, z->sock, &ev);
     z->retry_ns = rouse_now_ns() + ZYGOTE_RETRY_NS;
     LOG_DEBUG(MOD, "zygote %d started", (int)pid);
 }
@@ -108,31 +125,134 @@ void zygote_warm(zygote_proc *z, int argc, char *const argv[])
         LOG_DEBUG(MOD, "no warm-up asked: %s", eb.msg);
 }
 
-/* Stops using the zygote: it ends at end of stream, or now. */
+static void job_free(zygote_job *j)
+{
+    if (j->child_fd >= 0) close(j->child_fd);
+    free(j->argv);
+    free(j);
+}
+
+/* Stops using the zygote: it ends at end of stream, or now. Every queued
+ * spawn is handed back, the one it was answering included. */
 static void zygote_drop(zygote_proc *z, bool kill_it)
 {
-    if (z->sock >= 0) close(z->sock);
+    if (z->sock >= 0) {
+        epoll_ctl(z->epfd, EPOLL_CTL_DEL, z->sock, NULL);
+        close(z->sock);
+    }
     if (z->warm_sock >= 0) close(z->warm_sock);
     z->sock = z->warm_sock = -1;
     if (kill_it && z->pid > 0) kill(z->pid, SIGKILL);
+    if (z->head) {
+        z->tail->next = z->lost;
+        z->lost = z->head;
+    }
+    z->head = z->tail = NULL;
+    z->sent_ns = 0;
 }
 
-int zygote_fork_template(zygote_proc *z, int argc, char *const argv[], int child_fd, pid_t *pid)
+/* Sends the oldest spawn unless it is out already. */
+static void send_next(zygote_proc *z, uint64_t now)
+{
+    zygote_job *j = z->head;
+    if (!j || z->sent_ns || z->sock < 0) return;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (zygote_spawn_request(z->sock, j->argc, j->argv, j->child_fd, &eb) < 0) {
+        LOG_WARN(MOD, "zygote %d: %s; templates will be exec'd until a new one starts",
+                 (int)z->pid, eb.msg);
+        zygote_drop(z, true);
+        return;
+    }
+    close(j->child_fd); /* the zygote holds it now */
+    j->child_fd = -1;
+    z->sent_ns = now ? now : 1;
+}
+
+bool zygote_submit(zygote_proc *z, void *owner, int argc, char *const argv[], int child_fd,
+                   uint64_t now)
 {
     if (z->sock < 0) {
         if (!z->stopping && z->pid <= 0 && rouse_now_ns() >= z->retry_ns)
             zygote_start(z); /* for the next template: this one is exec'd */
-        return ROUSE_ESTATE;
+        return false;
     }
-    rouse_errbuf eb;
-    rouse_errbuf_clear(&eb);
-    int rc = zygote_spawn(z->sock, argc, argv, child_fd, ZYGOTE_ANSWER_MS, pid, &eb);
-    if (rc < 0) {
-        LOG_WARN(MOD, "zygote %d: %s; templates will be exec'd until a new one starts",
-                 (int)z->pid, eb.msg);
-        zygote_drop(z, true);
+    size_t size = (size_t)(argc + 1) * sizeof(char *);
+    for (int i = 0; i < argc; i++)
+        size += strlen(argv[i]) + 1;
+    zygote_job *j = calloc(1, sizeof(*j));
+    char **copy = malloc(size);
+    if (!j || !copy) {
+        free(j);
+        free(copy);
+        return false;
     }
-    return rc;
+    char *at = (char *)(copy + argc + 1);
+    for (int i = 0; i < argc; i++) {
+        size_t n = strlen(argv[i]) + 1;
+        memcpy(at, argv[i], n);
+        copy[i] = at;
+        at += n;
+    }
+    copy[argc] = NULL;
+    j->owner = owner;
+    j->child_fd = child_fd;
+    j->argc = argc;
+    j->argv = copy;
+    if (z->tail)
+        z->tail->next = j;
+    else
+        z->head = j;
+    z->tail = j;
+    send_next(z, now);
+    return true;
+}
+
+bool zygote_poll(zygote_proc *z, uint64_t now, zygote_outcome *out)
+{
+    if (z->head && z->sent_ns) {
+        rouse_errbuf eb;
+        rouse_errbuf_clear(&eb);
+        pid_t pid = 0;
+        int rc = zygote_spawn_answer(z->sock, &pid, &eb);
+        if (rc == 0) {
+            zygote_job *j = z->head;
+            z->head = j->next;
+            if (!z->head) z->tail = NULL;
+            z->sent_ns = 0;
+            out->owner = j->owner;
+            out->pid = pid;
+            job_free(j);
+            send_next(z, now);
+            return true;
+        }
+        if (rc == ROUSE_EBUSY && now - z->sent_ns > ZYGOTE_ANSWER_NS) {
+            LOG_WARN(MOD, "zygote %d did not answer a spawn in %llu ms: killed; templates "
+                          "will be exec'd until a new one starts",
+                     (int)z->pid, ZYGOTE_ANSWER_NS / 1000000ull);
+            zygote_drop(z, true);
+        } else if (rc != ROUSE_EBUSY) {
+            LOG_WARN(MOD, "zygote %d: %s; templates will be exec'd until a new one starts",
+                     (int)z->pid, eb.msg);
+            zygote_drop(z, true);
+        }
+    }
+    send_next(z, now);
+    if (!z->lost) return false;
+    zygote_job *j = z->lost;
+    z->lost = j->next;
+    out->owner = j->owner;
+    out->pid = 0;
+    job_free(j);
+    return true;
+}
+
+int zygote_timeout_ms(const zygote_proc *z, uint64_t now)
+{
+    if (z->lost) return 0;
+    if (!z->head || !z->sent_ns) return -1;
+    uint64_t due = z->sent_ns + ZYGOTE_ANSWER_NS;
+    return due <= now ? 0 : (int)((due - now) / 1000000ull) + 1;
 }
 
 bool zygote_reaped(zygote_proc *z, pid_t pid, int wstatus)
@@ -150,8 +270,13 @@ bool zygote_reaped(zygote_proc *z, pid_t pid, int wstatus)
 
 void zygote_stop(zygote_proc *z)
 {
-    if (z->pid <= 0) return;
     zygote_drop(z, false);
+    while (z->lost) {
+        zygote_job *j = z->lost;
+        z->lost = j->next;
+        job_free(j);
+    }
+    if (z->pid <= 0) return;
     /* It exits at end of stream; give it a moment, then insist. */
     for (int i = 0; i < 500; i++) {
         pid_t r = waitpid(z->pid, NULL, WNOHANG);
@@ -164,4 +289,19 @@ void zygote_stop(zygote_proc *z)
     kill(z->pid, SIGKILL);
     waitpid(z->pid, NULL, 0);
     z->pid = 0;
+}
+
+void proc_kill_pid(pid_t pid)
+{
+    if (pid > 0) kill(pid, SIGKILL);
+}
+
+pid_t proc_reap_one(zygote_proc *z, int *wstatus)
+{
+    for (;;) {
+        pid_t pid = waitpid(-1, wstatus, WNOHANG);
+        if (pid < 0) return errno == EINTR ? 0 : -1;
+        if (pid == 0) return 0;
+        if (!zygote_reaped(z, pid, *wstatus)) return pid;
+    }
 }

@@ -2,7 +2,7 @@
  * Integration tests of scaling in `rouse serve` (DESIGN.md §2): templates,
  * scale from zero and back to zero (checked in the process table), bursts
  * against the queue, min warm instances, a killed busy instance, a killed
- * template, a client hanging up while queued, live scaling changes and the
+ * or stopped template, a client hanging up while queued, live scaling changes and the
  * fair share of the global instance cap between two functions.
  *
  * The real daemon on a free loopback port with a temporary data directory
@@ -512,6 +512,29 @@ static void test_zygote(void **state)
     undeploy("zyg");
 }
 
+/* A stopped template (SIGSTOP) never answers a spawn. serve kills it
+ * within a bound and starts another, so a request that needs a new instance
+ * is served from zero instead of waiting for timeout_ms (30 s) and a 504. */
+static void test_stopped_template(void **state)
+{
+    (void)state;
+    fn_state st;
+    deploy("stuck", "\"max\":1,\"idle_timeout_ms\":50,\"template_ttl_ms\":600000");
+    infer_ok("stuck", 1, "zero");
+    WAIT_FOR("stuck", st, st.n_inst == 0 && st.n_tmpl == 1);
+    int tpid = st.tmpl_pids[0];
+    assert_int_equal(kill(tpid, SIGSTOP), 0);
+    infer_ok("stuck", 2, "zero");
+    for (int tries = 0; tries < WAIT_TRIES && alive(tpid); tries++)
+        usleep(5000);
+    assert_false(alive(tpid));
+    fn_get("stuck", &st);
+    assert_int_equal(st.n_tmpl, 1);
+    assert_true(st.tmpl_pids[0] != tpid);
+    infer_ok("stuck", 3, NULL);
+    undeploy("stuck");
+}
+
 static void test_min_keeps_warm(void **state)
 {
     (void)state;
@@ -768,6 +791,7 @@ int main(void)
         cmocka_unit_test(test_back_to_zero),
         cmocka_unit_test(test_template_spare),
         cmocka_unit_test(test_zygote),
+        cmocka_unit_test(test_stopped_template),
         cmocka_unit_test(test_min_keeps_warm),
         cmocka_unit_test(test_min_follows_rollback),
         cmocka_unit_test(test_min_survives_restart),
