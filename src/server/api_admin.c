@@ -243,6 +243,12 @@ static int fn_put(http_req *req)
         reply_deployed(req, version, false);
         return 0;
     }
+    /* min counts against the instance cap like every other instance. */
+    if ((rc = pool_check_min(s->pool, req->r.name, cfg->scaling.min, &eb)) < 0) {
+        rouse_buf_fini(&canon);
+        reply_rc(req, rc, &eb);
+        return 0;
+    }
     req->pending_cfg_json = rouse_buf_detach(&canon, NULL);
     rouse_buf_fini(&canon);
     char path[PATH_MAX];

@@ -147,6 +147,11 @@ void pool_forget_function(pool *p, const char *name);
 /* At start: every function's routed versions get their `min` warm again, as
  * before the restart, without waiting for a request. */
 int pool_restore(pool *p, rouse_errbuf *eb);
+/* Whether a deploy of `name` whose new version keeps `min` instances warm
+ * keeps the sum of scaling.min over every routed version (of every
+ * function, each version once; the new one in place of what "latest" routes
+ * now) within the instance cap: 0, or ROUSE_EINVAL naming both numbers. */
+int pool_check_min(pool *p, const char *name, int64_t min, rouse_errbuf *eb);
 
 /* Asserts the pool's invariants (counts, queues, region ownership, process
  * lists). Compiled in sanitizer builds (ROUSE_POOL_CHECK), a no-op

@@ -184,3 +184,55 @@ void pool_forget_function(pool *p, const char *name)
         if (strcmp(vp->name, name) == 0) sched_free_pool(p, vp, 503, "the function was deleted");
     }
 }
+
+/* Summing scaling.min over every function's routed versions. */
+typedef struct min_sum {
+    pool *p;
+    const char *name; /* being deployed: its "latest" will route the new version alone */
+    int64_t total;
+    int rc; /* a stored config that cannot be read */
+    rouse_errbuf *eb;
+} min_sum;
+
+/* Whether alias i of f counts: a deploy of f points "latest" elsewhere. */
+static bool alias_counts(const min_sum *m, const store_function *f, int i)
+{
+    return strcmp(f->name, m->name) != 0 ||
+           strcmp(f->aliases[i].name, STORE_DEFAULT_ALIAS) != 0;
+}
+
+static int add_mins(void *user, const store_function *f)
+{
+    min_sum *m = user;
+    for (int i = 0; i < f->n_aliases; i++) {
+        if (!alias_counts(m, f, i)) continue;
+        for (int j = 0; j < f->aliases[i].n_routes; j++) {
+            int64_t version = f->aliases[i].routes[j].version;
+            bool counted = false; /* by an earlier route that counts */
+            for (int a = 0; a <= i && !counted; a++) {
+                if (!alias_counts(m, f, a)) continue;
+                for (int r = 0; r < (a < i ? f->aliases[a].n_routes : j); r++)
+                    if (f->aliases[a].routes[r].version == version) counted = true;
+            }
+            if (counted) continue;
+            fn_config cfg;
+            if ((m->rc = load_config(m->p, f->name, version, &cfg, NULL, 0, m->eb)) < 0) return 1;
+            m->total += cfg.scaling.min;
+        }
+    }
+    return 0;
+}
+
+int pool_check_min(pool *p, const char *name, int64_t min, rouse_errbuf *eb)
+{
+    if (min <= 0) return 0;
+    min_sum m = {.p = p, .name = name, .total = min, .eb = eb};
+    int rc = store_function_list(p->st, add_mins, &m, eb);
+    if (rc < 0) return rc;
+    if (m.rc < 0) return m.rc;
+    if (m.total <= p->max_instances) return 0;
+    return rouse_err_set(eb, ROUSE_EINVAL,
+                         "scaling.min: the routed versions of all functions would keep %" PRId64
+                         " instances warm, above the instance cap of %d (serve --max-instances)",
+                         m.total, p->max_instances);
+}

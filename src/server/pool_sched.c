@@ -566,12 +566,13 @@ static pool_view waiting_view(const pool *p, const vpool *vp)
     return v;
 }
 
-/* Pools that hold instances or have requests waiting share the global cap. */
+/* Pools that hold instances, have requests waiting or keep a min share the
+ * global cap. */
 static int fair_share(const pool *p)
 {
     int n = 0;
     for (const vpool *vp = p->pools; vp; vp = vp->next)
-        if (vp->n_instances > 0 || vp->n_queued > 0) n++;
+        if (vp->n_instances > 0 || vp->n_queued > 0 || eff_min(vp) > 0) n++;
     return pool_fair_share(p->max_instances, n);
 }
 
@@ -596,7 +597,9 @@ static bool evict_idle(pool *p, const vpool *for_vp, bool for_min)
     for (worker *w = p->idle_head; w; w = w->inext) {
         if (w->vp == for_vp) continue;
         int n = w->vp->n_instances, min = (int)eff_min(w->vp);
-        if (for_min ? !pool_may_evict_for_min(n, min)
+        /* A min takes room from instances beyond another pool's min, as
+         * far as that pool stays at its fair share. */
+        if (for_min ? !pool_may_evict_for_min(n, min) || n <= share
                     : !pool_may_evict(for_vp->n_instances, share, n, min, share))
             continue;
         stop_worker(p, w,

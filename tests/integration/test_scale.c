@@ -591,19 +591,45 @@ static void test_min_takes_room_from_idle(void **state)
     /* Same model, min 3: the instances stay, one of them now beyond min. */
     deploy("filler", "\"min\":3,\"max\":4,\"idle_timeout_ms\":600000");
     WAIT_FOR("filler", fs, fs.n_idle == 4);
-    deploy("reserved", "\"min\":2,\"max\":2");
+    /* min counts against the cap: 3 + 2 do not fit under 4, and the
+     * refusal names both numbers. */
+    http_response r;
+    char body[256];
+    snprintf(body, sizeof(body), "{\"model\":\"%s\",\"scaling\":{\"min\":2,\"max\":2}}", g_digest);
+    assert_int_equal(request("PUT", "/v1/functions/reserved", body, &r), 400);
+    assert_non_null(strstr(r.body.data, "keep 5 instances warm"));
+    assert_non_null(strstr(r.body.data, "cap of 4"));
+    http_response_fini(&r);
+    deploy("reserved", "\"min\":1,\"max\":2");
     WAIT_FOR("reserved", st, st.n_idle == 1);
-    fn_get("filler", &fs);
-    assert_int_equal(fs.n_inst, 3);
-    /* The second instance of reserved's min does not fit: filler is at its min. */
-    usleep(300000);
-    fn_get("reserved", &st);
-    assert_int_equal(st.n_inst, 1);
     fn_get("filler", &fs);
     assert_int_equal(fs.n_inst, 3);
     infer_ok("reserved", 8, "warm");
     undeploy("reserved");
     undeploy("filler");
+}
+
+/* Mins that fill the cap do not starve a function without one: a min above
+ * the fair share gives way to a function that waits, down to that share. */
+static void test_min_gives_way_to_fair_share(void **state)
+{
+    (void)state;
+    fn_state a, b, c;
+    deploy("mina", "\"min\":2,\"max\":2,\"idle_timeout_ms\":600000");
+    deploy("minb", "\"min\":2,\"max\":2,\"idle_timeout_ms\":600000");
+    WAIT_FOR("mina", a, a.n_idle == 2);
+    WAIT_FOR("minb", b, b.n_idle == 2);
+    deploy("nomin", "\"max\":2,\"idle_timeout_ms\":600000");
+    infer_ok("nomin", 5, "zero");
+    infer_ok("nomin", 6, "warm");
+    fn_get("nomin", &c);
+    fn_get("mina", &a);
+    fn_get("minb", &b);
+    assert_int_equal(c.n_inst, 1);
+    assert_int_equal(a.n_inst + b.n_inst, 3);
+    undeploy("nomin");
+    undeploy("mina");
+    undeploy("minb");
 }
 
 /* Output of `rouse serve` on the data directory in use: exit status and
@@ -796,6 +822,7 @@ int main(void)
         cmocka_unit_test(test_min_follows_rollback),
         cmocka_unit_test(test_min_survives_restart),
         cmocka_unit_test(test_min_takes_room_from_idle),
+        cmocka_unit_test(test_min_gives_way_to_fair_share),
         cmocka_unit_test(test_kill_busy_instance),
         cmocka_unit_test(test_client_hangs_up_while_queued),
         cmocka_unit_test(test_killed_template),
