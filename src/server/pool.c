@@ -58,6 +58,7 @@ void pool_stop_all(pool *p)
     p->templates = NULL;
     p->idle_head = p->idle_tail = NULL;
     p->n_instances = 0;
+    p->n_spares = 0;
 }
 
 void pool_destroy(pool *p)

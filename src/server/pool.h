@@ -128,7 +128,7 @@ void pool_fail_all(pool *p, const char *why);
 /* Closes every process's socket (they exit) and waits for them, bounded. */
 void pool_stop_all(pool *p);
 
-/* Appends `"instances":[...],"templates":[...],"queued":N,"cold_starts":[...]`
+/* Appends `"instances":[...],"templates":[...],"spares":[...],"queued":N,"cold_starts":[...]`
  * for a function (GET /v1/functions/{name}). */
 int pool_describe(const pool *p, const char *name, rouse_buf *out);
 

@@ -77,8 +77,13 @@ void pool_check(const pool *p)
         n_idle++;
     }
     assert(p->idle_tail == prev);
+    int n_spares = 0;
     for (const tmpl *t = p->templates; t; t = t->next) {
         assert(t->h.kind == PROC_TEMPLATE && !t->h.dead);
+        if (t->spare) {
+            assert(t->vp);
+            n_spares++;
+        }
         if (t->vp) assert(t->vp->tmpl == t);
         int n = 0;
         for (const worker *w = t->waiting; w; w = w->tnext) {
@@ -88,6 +93,7 @@ void pool_check(const pool *p)
         assert(n == t->n_waiting);
         if (t->next) assert(t->next->prev == t);
     }
+    assert(n_spares == p->n_spares);
     for (const validator *v = p->validators; v; v = v->next) {
         assert(v->h.kind == PROC_VALIDATOR && !v->answered);
         if (v->next) assert(v->next->prev == v);

@@ -20,6 +20,8 @@
  *   until the template answered its spawn or went away.
  * - A worker's region is lent to at most one call, which is in its
  *   in-flight list.
+ * - p->n_spares is the number of templates with `spare` set; only a
+ *   template that is its pool's (t->vp set) keeps one.
  */
 #ifndef ROUSE_SERVER_POOL_INT_H
 #define ROUSE_SERVER_POOL_INT_H
@@ -95,6 +97,11 @@ struct tmpl {
     bool forked;                  /* forked by the zygote, not exec'd */
     worker *waiting;              /* workers waiting for its answer */
     int n_waiting;
+    /* Its spare (an instance forked ahead of need, worker/template.c): kept
+     * only while serve allows it one (counted in p->n_spares against the
+     * instance cap); spare_pid once the spare said it is warm. */
+    bool spare;
+    pid_t spare_pid;
     tmpl *prev, *next; /* on p->templates until reaped */
     /* Whose it is, kept for the description after it left its pool. */
     char name[STORE_NAME_MAX + 1];
@@ -148,6 +155,7 @@ struct pool {
     validator *validators;
     worker *idle_head, *idle_tail; /* ready workers with nothing in flight, oldest first */
     int n_instances;               /* starting and ready workers (global cap) */
+    int n_spares;                  /* templates allowed a spare: the cap counts them too */
     int max_instances;
     cold_log cold;
 };

@@ -203,10 +203,16 @@ static void worker_uncount(pool *p, worker *w)
     idle_update(p, w);
 }
 
-/* A template stops being its pool's. */
-static void tmpl_leave(tmpl *t)
+/* A template stops being its pool's (and keeps no spare any more: the
+ * spare ends with it, or sees its channel close). */
+static void tmpl_leave(pool *p, tmpl *t)
 {
     t->h.state = PROC_STOPPING;
+    if (t->spare) {
+        t->spare = false;
+        t->spare_pid = 0;
+        p->n_spares--;
+    }
     if (t->vp) t->version = t->vp->version; /* a live change may have renamed its pool */
     if (t->vp && t->vp->tmpl == t) t->vp->tmpl = NULL;
     t->vp = NULL;
@@ -309,7 +315,7 @@ static void bury_worker(pool *p, worker *w)
 static void bury_template(pool *p, tmpl *t)
 {
     assert(!t->waiting);
-    tmpl_leave(t);
+    tmpl_leave(p, t);
     if (t->prev)
         t->prev->next = t->next;
     else
@@ -350,7 +356,7 @@ static void stop_worker(pool *p, worker *w, const char *why)
 static void kill_template(pool *p, tmpl *t, const char *why)
 {
     LOG_WARN(MOD, "killing template %d: %s", (int)t->h.pid, why);
-    tmpl_leave(t);
+    tmpl_leave(p, t);
     proc_kill(&p->procs, &t->h);
 }
 
@@ -359,7 +365,7 @@ static void stop_template(pool *p, tmpl *t, const char *why)
     if (t->vp)
         LOG_INFO(MOD, "function %s v%" PRId64 ": stopping template %d (%s)", t->vp->name,
                  t->vp->version, (int)t->h.pid, why);
-    tmpl_leave(t);
+    tmpl_leave(p, t);
     proc_close(&p->procs, &t->h);
 }
 
@@ -485,6 +491,60 @@ static int start_worker(pool *p, vpool *vp)
     return 0;
 }
 
+/* --- spares ------------------------------------------------------------------ */
+
+/* Instances and spares: what the global cap bounds. */
+static int global_used(const pool *p)
+{
+    return p->n_instances + p->n_spares;
+}
+
+/* Tells a template to keep a spare or to drop it. */
+static void spare_set(pool *p, tmpl *t, bool on)
+{
+    if (t->spare == on) return;
+    if (t->h.sock >= 0) {
+        rouse_errbuf eb;
+        rouse_errbuf_clear(&eb);
+        ipc_msg m;
+        ipc_msg_init(&m, IPC_SPARE, 0);
+        m.status = on ? 1 : 0;
+        if (ipc_send(t->h.sock, &m, -1, &eb) < 0 && on) return;
+    } else if (on) {
+        return;
+    }
+    t->spare = on;
+    t->spare_pid = 0;
+    p->n_spares += on ? 1 : -1;
+}
+
+/* A ready template gets a spare when the cap has room for one. */
+static void maybe_allow_spare(pool *p, tmpl *t)
+{
+    if (!t || t->spare || t->h.state != PROC_READY || t->h.sock < 0 || !t->vp) return;
+    if (global_used(p) >= p->max_instances) return;
+    spare_set(p, t, true);
+}
+
+/* Under pressure a spare goes first: one of another pool's templates if
+ * there is one, else `own`'s. True when one was dropped. */
+static bool drop_spare(pool *p, const tmpl *own)
+{
+    tmpl *last = NULL;
+    for (tmpl *t = p->templates; t; t = t->next) {
+        if (!t->spare) continue;
+        if (t != own) {
+            spare_set(p, t, false);
+            LOG_DEBUG(MOD, "template %d: spare dropped to make room", (int)t->h.pid);
+            return true;
+        }
+        last = t;
+    }
+    if (!last) return false;
+    spare_set(p, last, false);
+    return true;
+}
+
 /* --- dispatch and the policy ----------------------------------------------- */
 
 /* Notes that a reply to a call of vp dispatched now is due soon. */
@@ -547,7 +607,7 @@ static pool_view view_of(const pool *p, const vpool *vp)
                    .max = (int)vp->cfg.scaling.max,
                    .n_queued = vp->n_queued,
                    .queue_depth = (int)vp->cfg.scaling.queue_depth,
-                   .global_instances = p->n_instances,
+                   .global_instances = global_used(p),
                    .global_max = p->max_instances};
     for (const worker *w = vp->workers; w; w = w->vnext) {
         if (w->h.state == PROC_STOPPING) continue;
@@ -615,10 +675,12 @@ static void ensure_min(pool *p, vpool *vp)
 {
     if (pool_now(p) < vp->no_start_until_ns) return;
     int want = (int)eff_min(vp) - vp->n_instances;
-    /* min is a reservation: what the cap lacks comes from idle instances. */
-    while (want > 0 && p->max_instances - p->n_instances < want && evict_idle(p, vp, true)) {
+    /* min is a reservation: what the cap lacks comes from spares first, then
+     * from idle instances. */
+    while (want > 0 && p->max_instances - global_used(p) < want &&
+           (drop_spare(p, vp->tmpl) || evict_idle(p, vp, true))) {
     }
-    int n = pool_missing_warm(vp->n_instances, (int)eff_min(vp), p->n_instances, p->max_instances);
+    int n = pool_missing_warm(vp->n_instances, (int)eff_min(vp), global_used(p), p->max_instances);
     for (int k = 0; k < n; k++)
         if (start_worker(p, vp) < 0) break;
 }
@@ -637,7 +699,9 @@ void sched_pump(pool *p, vpool *vp)
     ensure_min(p, vp);
     while (vp->queue) {
         pool_view v = waiting_view(p, vp);
-        if (pool_blocked_by_global_cap(&v) && evict_idle(p, vp, false)) v = waiting_view(p, vp);
+        if (pool_blocked_by_global_cap(&v) &&
+            (drop_spare(p, vp->tmpl) || evict_idle(p, vp, false)))
+            v = waiting_view(p, vp);
         if (pool_decide(&v) != POOL_START_QUEUE) break;
         if (start_worker(p, vp) < 0) {
             if (vp->n_instances == 0)
@@ -814,6 +878,10 @@ static void lifecycle_events(pool *p);
 
 static void template_ready(pool *p, tmpl *t, const ipc_msg *m, int fd)
 {
+    if (m->flags & IPC_F_SPARE) { /* its spare is warm */
+        if (t->spare) t->spare_pid = (pid_t)m->pid;
+        return;
+    }
     /* The zygote's answer (the pid, and that it forked the template) is
      * sent before the template can say READY: read it first. */
     if (t->h.start_argv) lifecycle_events(p);
@@ -821,7 +889,7 @@ static void template_ready(pool *p, tmpl *t, const ipc_msg *m, int fd)
     if (m->status != 0) {
         pool_ipc_error_text(fd, m->body_len, t->h.fail_msg, sizeof(t->h.fail_msg));
         if (vp) LOG_ERROR(MOD, "template of %s failed to load: %s", vp->name, t->h.fail_msg);
-        tmpl_leave(t);
+        tmpl_leave(p, t);
         orphan_waiters(p, t);
         if (vp) start_failed(p, vp, t->h.fail_msg);
         return;
@@ -849,6 +917,7 @@ static void template_ready(pool *p, tmpl *t, const ipc_msg *m, int fd)
         send_spawn(p, w);
         if (t->h.sock < 0) break; /* the template broke: orphaned at its reap */
     }
+    maybe_allow_spare(p, t); /* after the spawns: those go first */
 }
 
 static void template_spawned(pool *p, tmpl *t, const ipc_msg *m, int fd)
@@ -862,6 +931,7 @@ static void template_spawned(pool *p, tmpl *t, const ipc_msg *m, int fd)
         LOG_ERROR(MOD, "template %d: %s", (int)t->h.pid, msg);
         return; /* its socket ends and the worker is dropped */
     }
+    if (m->pid > 0 && (pid_t)m->pid == t->spare_pid) t->spare_pid = 0; /* it became w */
     if (!w) return;
     w->fork_ns = m->dur_ns[0];
     waiting_remove(w);
@@ -917,13 +987,15 @@ static void record_cold_start(pool *p, const worker *w, const call *c, uint64_t 
 }
 
 /* A worker of a pool above its fair share just went idle while another
- * pool starves: it stops and its place goes to the starving pool. */
+ * pool starves: a spare is dropped if there is one, else the worker stops,
+ * and the place goes to the starving pool. True when a place was made. */
 static bool maybe_yield(pool *p, worker *w)
 {
     if (w->n_inflight > 0 || w->h.state != PROC_READY) return false;
     vpool *vp = w->vp;
     int share = fair_share(p);
     int starved = n_starved_except(p, vp, share);
+    if (starved > 0 && drop_spare(p, NULL)) return true; /* a spare goes first */
     if (!pool_should_yield(vp->n_instances, (int)eff_min(vp), share, starved)) return false;
     stop_worker(p, w, "another function needs its share of the instance cap");
     return true;
@@ -1067,7 +1139,7 @@ static void template_exited(pool *p, tmpl *t, const char *how)
     if (t->h.state != PROC_STOPPING || t->h.fail_msg[0])
         LOG_WARN(MOD, "template %d ended (%s)", (int)t->h.pid, how);
     proc_close(&p->procs, &t->h);
-    tmpl_leave(t);
+    tmpl_leave(p, t);
     orphan_waiters(p, t);
     if (was_starting && !t->h.fail_msg[0]) {
         char msg[160];
@@ -1135,7 +1207,7 @@ static void template_failed(pool *p, tmpl *t, const char *msg)
 {
     vpool *vp = t->vp;
     LOG_ERROR(MOD, "cannot start a template%s%s: %s", vp ? " of " : "", vp ? vp->name : "", msg);
-    tmpl_leave(t);
+    tmpl_leave(p, t);
     orphan_waiters(p, t);
     if (vp) start_failed(p, vp, msg);
     bury_template(p, t);
@@ -1304,6 +1376,7 @@ int pool_tick(pool *p)
             if (vp->no_start_until_ns > now) note_deadline(&next, vp->no_start_until_ns, now);
         }
         tick_template(p, vp, now, &next);
+        maybe_allow_spare(p, vp->tmpl);
         /* New workers go to the head of the list: the walk never meets them. */
         for (worker *w = vp->workers, *nx; w; w = nx) {
             nx = w->vnext;
@@ -1345,7 +1418,7 @@ void sched_free_pool(pool *p, vpool *vp, int status, const char *why)
     }
     if (vp->tmpl) {
         tmpl *t = vp->tmpl;
-        tmpl_leave(t);
+        tmpl_leave(p, t);
         proc_close(&p->procs, &t->h);
     }
     for (vpool **pp = &p->pools; *pp; pp = &(*pp)->next) {

@@ -66,6 +66,18 @@ int pool_describe(const pool *p, const char *name, rouse_buf *out)
                                (int)t->h.pid, state_name(t->h.state, true, 0));
         first = false;
     }
+    if (rc == 0) rc = rouse_buf_append_str(out, "],\"spares\":[");
+    /* Spares count against the instance cap: listed with their template. */
+    first = true;
+    for (const tmpl *t = p->templates; rc == 0 && t; t = t->next) {
+        if (!t->spare || !t->vp || strcmp(t->name, name) != 0) continue;
+        rc = rouse_buf_appendf(out,
+                               "%s{\"version\":%" PRId64
+                               ",\"template\":%d,\"pid\":%d,\"state\":\"%s\"}",
+                               first ? "" : ",", t->vp->version, (int)t->h.pid, (int)t->spare_pid,
+                               t->spare_pid > 0 ? "warm" : "starting");
+        first = false;
+    }
     if (rc == 0) rc = rouse_buf_append_str(out, "]");
     int queued = 0;
     for (const vpool *vp = p->pools; vp; vp = vp->next)

@@ -37,6 +37,7 @@ typedef struct fake_proc {
     pid_t pid;
     int fd;        /* the process's end of its control socket */
     int region_fd; /* an instance's shared region, once sent */
+    bool spare_wanted; /* a template told to keep a spare (IPC_SPARE) */
     bool is_template;
     bool killed;
 } fake_proc;
@@ -299,7 +300,12 @@ static fake_proc *template_take_spawn(fake_proc *t, uint64_t *spawn_id)
     int fd = -1;
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
-    assert_int_equal(ipc_recv_nowait(t->fd, &m, &fd, &eb), 0);
+    /* serve also tells the template whether to keep a spare: noted. */
+    for (;;) {
+        assert_int_equal(ipc_recv_nowait(t->fd, &m, &fd, &eb), 0);
+        if (m.type != IPC_SPARE) break;
+        t->spare_wanted = m.status != 0;
+    }
     assert_int_equal(m.type, IPC_SPAWN);
     assert_true(fd >= 0);
     fake_proc *f = &fk.procs[fk.n++];
