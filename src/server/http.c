@@ -10,6 +10,7 @@
  * - A suspended connection is resumed exactly once, by whoever owns the
  *   pending work; the next handler call queues its reply.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
@@ -187,6 +188,7 @@ void http_req_resume(http_req *req)
 static void on_call_done(void *user, pool_result *res)
 {
     http_req *req = user;
+    assert(req->pending); /* the call it waits for, which ends once */
     req->pending = NULL;
     if (res->error) {
         http_reply_error(req, res->status, "%s", res->error);
@@ -369,6 +371,7 @@ static void req_body(http_req *req, const char *data, size_t len)
         return;
     }
     req->body_len += len;
+    assert(req->body_len <= req->body_limit);
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     int rc = 0;
@@ -433,6 +436,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (req->handled) {
         /* Resumed after a suspension (or a repeated call): the reply is ready. */
         if (req->suspended) return MHD_YES;
+        assert(!req->pending || !req->have_reply);
         return req->have_reply ? queue_reply(req) : MHD_NO;
     }
     req->handled = true;
@@ -460,6 +464,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     unwatch_client(req);
     waiting_remove(req);
     if (req->pending) pool_cancel(srv->pool, req->pending);
+    req->pending = NULL;
     if (req->body_fd >= 0) close(req->body_fd);
     blob_write_abort(req->blob);
     rouse_buf_fini(&req->body);

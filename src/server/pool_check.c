@@ -94,6 +94,7 @@ void pool_check(const pool *p)
         if (t->next) assert(t->next->prev == t);
     }
     assert(n_spares == p->n_spares);
+    assert(p->n_instances + p->n_spares <= p->max_instances);
     for (const validator *v = p->validators; v; v = v->next) {
         assert(v->h.kind == PROC_VALIDATOR && !v->answered);
         if (v->next) assert(v->next->prev == v);

@@ -22,6 +22,8 @@
  *   in-flight list.
  * - p->n_spares is the number of templates with `spare` set; only a
  *   template that is its pool's (t->vp set) keeps one.
+ * - Instances and spares together never exceed the global cap:
+ *   p->n_instances + p->n_spares <= p->max_instances.
  */
 #ifndef ROUSE_SERVER_POOL_INT_H
 #define ROUSE_SERVER_POOL_INT_H

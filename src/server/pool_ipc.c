@@ -55,11 +55,13 @@ int pool_ipc_send_request(int sock, pool_region *r, ipc_msg *m, const void *owne
                           const char *body, int *body_fd, uint64_t body_len, bool *sent,
                           rouse_errbuf *eb)
 {
+    assert(owner);
     *sent = false;
     int pass_fd = *body_fd;
     if (body) {
         uint64_t need = body_len > r->reply_hint ? body_len : r->reply_hint;
         if (!r->lent_to && need <= REGION_MAX_BYTES && region_fit(r, need, eb) == 0) {
+            assert(r->map && body_len <= r->size);
             if (body_len > 0) memcpy(r->map, body, body_len);
             m->flags |= IPC_F_IN_REGION;
             pass_fd = -1;

@@ -195,6 +195,7 @@ static void idle_update(pool *p, worker *w)
 static void worker_uncount(pool *p, worker *w)
 {
     if (w->h.state == PROC_STOPPING) return;
+    assert(!w->vp || (w->vp->n_instances > 0 && p->n_instances > 0));
     w->h.state = PROC_STOPPING;
     if (w->vp) {
         w->vp->n_instances--;
@@ -558,6 +559,7 @@ static void expect_reply(pool *p, const vpool *vp, uint64_t now)
 /* Sends c to w; on failure the worker is broken: kill it and requeue. */
 static void dispatch(pool *p, worker *w, call *c)
 {
+    assert(worker_free_slots(w) > 0 && c->vp == w->vp && !c->w);
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     vpool *vp = w->vp;
@@ -1009,6 +1011,7 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
                   m->id);
         return;
     }
+    assert(c->w == w && w->n_inflight > 0);
     w->inflight = c->next;
     if (!w->inflight) w->inflight_tail = NULL;
     w->n_inflight--;

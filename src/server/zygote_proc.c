@@ -6,6 +6,7 @@
  * reaps the last, or, when that one lived less than a second, when a
  * template is next needed a second after its start: at most one a second.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -210,6 +211,8 @@ bool zygote_submit(zygote_proc *z, void *owner, int argc, char *const argv[], in
 
 bool zygote_poll(zygote_proc *z, uint64_t now, zygote_outcome *out)
 {
+    /* Only the oldest spawn is out, and only to an open socket. */
+    assert(!z->sent_ns || (z->head && z->sock >= 0));
     if (z->head && z->sent_ns) {
         rouse_errbuf eb;
         rouse_errbuf_clear(&eb);
