@@ -45,7 +45,7 @@
 /* A template answers a spawn with the new worker's pid after one fork
  * (about a millisecond); one that has not answered in this long is stopped
  * or hung, and is replaced. */
-#define SPAWN_ANSWER_NS (2000ull * 1000000ull)
+#define SPAWN_ANSWER_NS (5000ull * 1000000ull)
 
 /* Replies expected sooner than SPIN_REPLY_MAX_NS after dispatch (by the
  * pool's average) make serve poll for up to twice that average plus

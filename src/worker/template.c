@@ -73,6 +73,11 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
     struct sched_param prio = {0};
     bool idle_prio = geteuid() == 0 && sched_setscheduler(0, SCHED_IDLE, &prio) == 0;
     if (rouse_session_warm_up(s, &eb) < 0) LOG_DEBUG(MOD, "spare warm-up: %s", eb.msg);
+    /* Warm: back to normal priority before waiting, so that a request
+     * handed over is not starved behind other work (at SCHED_IDLE, a busy
+     * machine can hold it off for seconds). */
+    if (idle_prio && sched_setscheduler(0, SCHED_OTHER, &prio) < 0)
+        LOG_WARN(MOD, "spare: cannot leave idle priority: %s", strerror(errno));
     ipc_msg msg;
     ipc_msg_init(&msg, IPC_READY, 0);
     msg.flags = IPC_F_SPARE;
@@ -84,8 +89,6 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
     if (ipc_send(chan, &msg, -1, &eb) < 0 || ipc_recv(chan, &msg, &sock, &eb) < 0 || sock < 0)
         return 0;
     close(chan);
-    if (idle_prio && sched_setscheduler(0, SCHED_OTHER, &prio) < 0)
-        LOG_WARN(MOD, "spare: cannot leave idle priority: %s", strerror(errno));
     ipc_msg r;
     ipc_msg_init(&r, IPC_REPLY, msg.id);
     r.pid = (uint32_t)getpid();
