@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "server/config.h"
-#include "server/server_int.h"
+#include "server/http_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

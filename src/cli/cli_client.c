@@ -391,7 +391,7 @@ int cli_ls_main(int argc, char **argv)
 void cli_status_usage(FILE *out)
 {
     fprintf(out, "usage: rouse status NAME [--server URL] [--json]\n\n"
-                 "Shows a function: its versions, aliases, live instances and templates,\n"
+                 "Shows a function: its versions, aliases, live instances, templates, spares,\n"
                  "and its last cold starts phase by phase.\n");
 }
 
@@ -461,6 +461,14 @@ int cli_status_main(int argc, char **argv)
             json_as_int64(json_get(ts->u.arr.items[i], "pid"), &pid);
             const char *st = json_as_string(json_get(ts->u.arr.items[i], "state"));
             printf("  pid %" PRId64 "  v%" PRId64 "  template, %s\n", pid, ver, st ? st : "?");
+        }
+        const json_value *sp = json_get(v, "spares");
+        for (size_t i = 0; sp && sp->type == JSON_ARRAY && i < sp->u.arr.n; i++) {
+            int64_t ver = 0, pid = 0;
+            json_as_int64(json_get(sp->u.arr.items[i], "version"), &ver);
+            json_as_int64(json_get(sp->u.arr.items[i], "pid"), &pid);
+            const char *st = json_as_string(json_get(sp->u.arr.items[i], "state"));
+            printf("  pid %" PRId64 "  v%" PRId64 "  spare, %s\n", pid, ver, st ? st : "?");
         }
         /* Cold starts, phase by phase (ms): what a user tunes min and the
          * idle/template timeouts against. */

@@ -26,7 +26,7 @@ void cli_instance_usage(FILE *out)
 }
 
 /* The flags `__instance` and `__template` share: serve passes them the
- * same way (see worker_argv in server/pool.c). */
+ * same way (see worker_argv in server/pool_sched.c). */
 typedef struct worker_args {
     int fd;
     const char *model_path, *name, *version, *plan_cache, *sha256, *log_level;

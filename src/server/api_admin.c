@@ -13,7 +13,7 @@
 #include "common/arena.h"
 #include "common/json.h"
 #include "common/log.h"
-#include "server/server_int.h"
+#include "server/http_int.h"
 
 #define MOD "admin"
 
@@ -171,7 +171,7 @@ static int fn_get(http_req *req)
         rouse_buf_append_str(&b, "}");
     }
     rouse_buf_append_str(&b, "],");
-    pool_describe(req->srv, f.name, &b);
+    pool_describe(req->srv->pool, f.name, &b);
     rouse_buf_append_str(&b, "}\n");
     store_function_fini(&f);
     http_reply_json(req, 200, &b);
@@ -210,6 +210,8 @@ static bool unchanged(server *s, const char *name, const char *digest, const cha
     return same;
 }
 
+static void api_admin_validated(void *user, pool_result *res);
+
 static int fn_put(http_req *req)
 {
     server *s = req->srv;
@@ -241,20 +243,30 @@ static int fn_put(http_req *req)
         reply_deployed(req, version, false);
         return 0;
     }
+    /* min counts against the instance cap like every other instance. */
+    if ((rc = pool_check_min(s->pool, req->r.name, cfg->scaling.min, &eb)) < 0) {
+        rouse_buf_fini(&canon);
+        reply_rc(req, rc, &eb);
+        return 0;
+    }
     req->pending_cfg_json = rouse_buf_detach(&canon, NULL);
     rouse_buf_fini(&canon);
     char path[PATH_MAX];
     if ((rc = blob_path(s->blobs, cfg->model, path, sizeof(path))) < 0 ||
-        (rc = pool_validate(s, req, path, &eb)) < 0) {
+        (rc = pool_validate(s->pool, req->r.name, path, api_admin_validated, req, &eb)) < 0) {
         reply_rc(req, rc, &eb);
         return 0;
     }
     return 1; /* api_admin_validated answers */
 }
 
-void api_admin_validated(http_req *req, int status, const char *msg)
+/* The completion of fn_put's model check. */
+static void api_admin_validated(void *user, pool_result *res)
 {
+    http_req *req = user;
     server *s = req->srv;
+    int status = res->status;
+    const char *msg = res->error ? res->error : "";
     if (status != 0) {
         if (status == 400)
             http_reply_error(req, 400, "model: %s cannot be loaded: %s", req->pending_cfg.model,
@@ -277,7 +289,7 @@ void api_admin_validated(http_req *req, int status, const char *msg)
         LOG_INFO(MOD, "function %s: version %" PRId64 "%s", req->r.name, version,
                  created ? " created" : " unchanged");
         reply_deployed(req, version, created);
-        if (created) pool_deployed(s, req->r.name, version);
+        if (created) pool_deployed(s->pool, req->r.name, version);
     }
     http_req_resume(req);
 }
@@ -293,7 +305,7 @@ static int fn_delete(http_req *req)
         reply_rc(req, rc, &eb);
         return 0;
     }
-    pool_forget_function(req->srv, req->r.name);
+    pool_forget_function(req->srv->pool, req->r.name);
     rouse_buf b;
     rouse_buf_init(&b);
     rouse_buf_appendf(&b, "{\"name\":\"%s\",\"deleted\":true}\n", req->r.name);
@@ -314,7 +326,7 @@ static int fn_rollback(http_req *req)
         reply_rc(req, rc, &eb);
         return 0;
     }
-    pool_routes_changed(req->srv, req->r.name);
+    pool_routes_changed(req->srv->pool, req->r.name);
     rouse_buf b;
     rouse_buf_init(&b);
     rouse_buf_appendf(&b, "{\"name\":\"%s\",\"version\":%" PRId64 "}\n", req->r.name, version);
@@ -402,7 +414,7 @@ static int alias_put(http_req *req)
     if (rc == 0) {
         rc = store_alias_set(req->srv->st, req->r.name, &a, &eb);
         route_cache_clear(req->srv);
-        if (rc == 0) pool_routes_changed(req->srv, req->r.name);
+        if (rc == 0) pool_routes_changed(req->srv->pool, req->r.name);
     }
     if (rc < 0) {
         reply_rc(req, rc, &eb);

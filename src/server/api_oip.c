@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server/server_int.h"
+#include "server/http_int.h"
 #include "worker/ipc.h"
 
 static int reply_text(http_req *req, int status, const char *json)
@@ -73,9 +73,14 @@ static int model_meta(http_req *req)
         http_reply_error(req, 500, "out of memory");
         return 0;
     }
-    return pool_submit(s, req, req->r.name, version, IPC_META, (char *)versions, -1, len, -1) == 0
-               ? 1
-               : 0;
+    pool_request rq = {.name = req->r.name,
+                       .version = version,
+                       .type = IPC_META,
+                       .body = (char *)versions,
+                       .body_fd = -1,
+                       .body_len = len,
+                       .json_len = -1};
+    return http_req_submit(req, &rq);
 }
 
 static int infer(http_req *req)
@@ -99,10 +104,14 @@ static int infer(http_req *req)
             return 0;
         }
     }
-    return pool_submit(req->srv, req, req->r.name, version, IPC_INFER, body, fd, req->body_len,
-                       req->json_len) == 0
-               ? 1
-               : 0;
+    pool_request rq = {.name = req->r.name,
+                       .version = version,
+                       .type = IPC_INFER,
+                       .body = body,
+                       .body_fd = fd,
+                       .body_len = req->body_len,
+                       .json_len = req->json_len};
+    return http_req_submit(req, &rq);
 }
 
 int api_oip_handle(http_req *req)

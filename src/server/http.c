@@ -10,6 +10,7 @@
  * - A suspended connection is resumed exactly once, by whoever owns the
  *   pending work; the next handler call queues its reply.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
@@ -22,8 +23,9 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "server/http.h"
-#include "server/server_int.h"
+#include "server/http_int.h"
 #include "worker/ipc.h"
 
 #define MOD "http"
@@ -93,7 +95,9 @@ const char *http_req_header(http_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
-void http_req_watch(http_req *req)
+/* Watches the client socket of a suspended request for a hang-up (EPOLLRDHUP
+ * only); resuming unwatches. */
+static void watch_client(http_req *req)
 {
     if (req->watch_fd >= 0) return;
     const union MHD_ConnectionInfo *ci =
@@ -111,28 +115,124 @@ static void unwatch_client(http_req *req)
     req->watch_fd = -1;
 }
 
-void http_client_gone(http_req *req)
+/* The list of suspended requests not watched yet, oldest first. */
+static void waiting_add(http_req *req)
 {
+    server *srv = req->srv;
+    req->suspended_ns = rouse_now_ns();
+    req->wnext = NULL;
+    req->wprev = srv->waiting_tail;
+    if (srv->waiting_tail)
+        srv->waiting_tail->wnext = req;
+    else
+        srv->waiting_head = req;
+    srv->waiting_tail = req;
+}
+
+static void waiting_remove(http_req *req)
+{
+    server *srv = req->srv;
+    if (req->suspended_ns == 0) return;
+    req->suspended_ns = 0;
+    if (req->wprev)
+        req->wprev->wnext = req->wnext;
+    else
+        srv->waiting_head = req->wnext;
+    if (req->wnext)
+        req->wnext->wprev = req->wprev;
+    else
+        srv->waiting_tail = req->wprev;
+    req->wprev = req->wnext = NULL;
+}
+
+int http_tick(server *srv)
+{
+    uint64_t now = rouse_now_ns();
+    http_req *req;
+    while ((req = srv->waiting_head) && now - req->suspended_ns >= WATCH_AFTER_NS) {
+        waiting_remove(req);
+        watch_client(req);
+    }
+    if (!req) return -1;
+    return (int)((req->suspended_ns + WATCH_AFTER_NS - now) / 1000000ull) + 1;
+}
+
+void http_on_client_event(ep_tag *tag)
+{
+    http_req *req = (http_req *)tag;
     if (req->watch_fd < 0) return; /* already resumed in this round */
     unwatch_client(req);
     /* A request already with an instance stays attached: its reply resumes
-     * the connection, and MHD then finds it closed and completes it. */
-    if (!req->pending || req->pending->inst) return;
+     * the connection, and MHD then finds it closed and completes it. A
+     * deploy's model check runs to its end as well. */
+    if (!req->pending || !pool_call_queued(req->pending)) return;
     LOG_DEBUG(MOD, "client hung up while its request waited");
-    if (pool_cancel(req->srv, req)) {
-        /* Dropped from the queue: let MHD find the closed connection. */
-        http_reply_error(req, 503, "client went away");
-        http_req_resume(req);
-    }
+    pool_cancel(req->srv->pool, req->pending);
+    req->pending = NULL;
+    /* Dropped from the queue: let MHD find the closed connection. */
+    http_reply_error(req, 503, "client went away");
+    http_req_resume(req);
 }
 
 void http_req_resume(http_req *req)
 {
     unwatch_client(req);
+    waiting_remove(req);
     if (!req->suspended) return;
     req->suspended = false;
     MHD_resume_connection(req->conn);
     req->srv->mhd_kick = true;
+}
+
+/* A pool call of req ended: its result becomes the reply. */
+static void on_call_done(void *user, pool_result *res)
+{
+    http_req *req = user;
+    assert(req->pending); /* the call it waits for, which ends once */
+    req->pending = NULL;
+    if (res->error) {
+        http_reply_error(req, res->status, "%s", res->error);
+    } else {
+        http_reply *r = &req->reply;
+        free(r->body);
+        r->body = NULL;
+        r->len = 0;
+        if (r->fd >= 0) close(r->fd);
+        r->status = res->status;
+        snprintf(r->content_type, sizeof(r->content_type), "%s",
+                 res->content_type && res->content_type[0] ? res->content_type
+                                                           : "application/json");
+        r->fd = res->fd;
+        r->fd_len = res->fd >= 0 ? res->len : 0;
+        r->body = res->body;
+        r->len = res->body ? res->len : 0;
+        r->json_len = res->json_len;
+        req->have_reply = true;
+    }
+    res->fd = -1;
+    res->body = NULL;
+    if (res->version > 0) req->reply.version = res->version;
+    if (res->retry_after > 0) req->reply.retry_after = res->retry_after;
+    if (res->start) snprintf(req->reply.start, sizeof(req->reply.start), "%s", res->start);
+    if (res->timing) snprintf(req->reply.timing, sizeof(req->reply.timing), "%s", res->timing);
+    http_req_resume(req);
+}
+
+int http_req_submit(http_req *req, const pool_request *rq)
+{
+    pool_request r = *rq;
+    r.done = on_call_done;
+    r.user = req;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    int retry_after = 0;
+    int rc = pool_submit(req->srv->pool, &r, &req->pending, &retry_after, &eb);
+    /* A call whose instance cannot be started at all ends at once. */
+    if (rc == 0) return req->pending ? 1 : 0;
+    http_reply_error(req, http_status_of(rc), "%s", eb.msg[0] ? eb.msg : rouse_strerror(rc));
+    if (retry_after > 0) req->reply.retry_after = retry_after;
+    if (rc == ROUSE_EBUSY) req->reply.version = rq->version;
+    return 0;
 }
 
 /* Replies up to this size are read out of their memfd and sent from memory:
@@ -243,7 +343,7 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
         http_reply_error(req, 413,
                          "request body of %" PRIu64 " bytes exceeds the limit of %" PRIu64 " bytes",
                          declared, req->body_limit);
-    } else if (have_length && req->sink == BODY_INSTANCE && declared <= REGION_MAX_BYTES) {
+    } else if (have_length && req->sink == BODY_INSTANCE && declared <= POOL_BODY_INLINE_MAX) {
         rouse_buf_reserve(&req->body, (size_t)declared); /* one allocation for the body */
     }
     const char *ihcl = http_req_header(req, "Inference-Header-Content-Length");
@@ -271,6 +371,7 @@ static void req_body(http_req *req, const char *data, size_t len)
         return;
     }
     req->body_len += len;
+    assert(req->body_len <= req->body_limit);
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     int rc = 0;
@@ -280,7 +381,7 @@ static void req_body(http_req *req, const char *data, size_t len)
         rc = rouse_buf_append(&req->body, data, len);
         break;
     case BODY_INSTANCE:
-        if (req->body_fd < 0 && req->body_len <= REGION_MAX_BYTES) {
+        if (req->body_fd < 0 && req->body_len <= POOL_BODY_INLINE_MAX) {
             rc = rouse_buf_append(&req->body, data, len);
             break;
         }
@@ -335,13 +436,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (req->handled) {
         /* Resumed after a suspension (or a repeated call): the reply is ready. */
         if (req->suspended) return MHD_YES;
+        assert(!req->pending || !req->have_reply);
         return req->have_reply ? queue_reply(req) : MHD_NO;
     }
     req->handled = true;
     if (!req->have_reply && route_handle(req) == 1) {
-        /* A request that waits long in a queue gets its client watched
-         * (pool_tick, http_req_watch); most never wait that long. */
+        /* A request that waits long gets its client watched (http_tick);
+         * most never wait that long. */
         req->suspended = true;
+        waiting_add(req);
         MHD_suspend_connection(conn);
         return MHD_YES;
     }
@@ -359,7 +462,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req) return;
     *con_cls = NULL;
     unwatch_client(req);
-    if (req->pending) pool_cancel(srv, req);
+    waiting_remove(req);
+    if (req->pending) pool_cancel(srv->pool, req->pending);
+    req->pending = NULL;
     if (req->body_fd >= 0) close(req->body_fd);
     blob_write_abort(req->blob);
     rouse_buf_fini(&req->body);

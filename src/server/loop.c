@@ -1,7 +1,7 @@
 /*
  * The server's life and its epoll loop. One thread owns everything: MHD's
  * epoll descriptor, a signalfd (SIGTERM/SIGINT: shut down; SIGCHLD: reap
- * instances) and one socket per instance and template are all watched here,
+ * instances) and one socket per process of the pool are all watched here,
  * as are the sockets of clients waiting for an instance (to notice when they
  * hang up), and each
  * wait is bounded by the nearest deadline (MHD timeouts, request deadlines,
@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "server/http.h"
+#include "server/pool.h"
 #include "server/server_int.h"
 
 #define MOD "serve"
@@ -108,16 +109,14 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     server *s = calloc(1, sizeof(*s));
     if (!s) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     s->opts = *o;
-    s->listen_fd = s->epfd = s->sigfd = s->lock_fd = s->zygote_sock = s->zygote_warm_sock = -1;
+    s->listen_fd = s->epfd = s->sigfd = s->lock_fd = -1;
     s->tag_mhd.kind = EP_MHD;
     s->tag_sig.kind = EP_SIGNAL;
     s->rng = rouse_now_ns() | 1;
-    s->next_call_id = 1;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     s->max_instances = cores > 0 ? (int)(2 * cores) : 4;
     if (s->max_instances < 4) s->max_instances = 4;
     if (o->max_instances > 0) s->max_instances = o->max_instances;
-    s->next_spawn_id = 1;
     snprintf(s->plan_dir, sizeof(s->plan_dir), "%s/plans", o->data_dir);
     snprintf(s->exe, sizeof(s->exe), "%s", o->exe_path);
     snprintf(s->data_dir, sizeof(s->data_dir), "%s", o->data_dir);
@@ -173,13 +172,21 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
         rc = rouse_err_set(eb, ROUSE_EIO, "epoll_ctl: %s", strerror(errno));
         goto out_http;
     }
-    /* Templates are forked by the zygote from now on (exec'd without it). */
-    zygote_start(s);
+    /* Templates are forked by the pool's zygote from now on (exec'd
+     * without it). */
+    pool_opts po = {.epfd = s->epfd,
+                    .exe = s->exe,
+                    .plan_dir = s->plan_dir,
+                    .log_level = s->log_level,
+                    .max_instances = s->max_instances,
+                    .st = s->st,
+                    .blobs = s->blobs};
+    if ((rc = pool_create(&po, &s->pool, eb)) < 0) goto out_http;
     /* Warm what `min` asks for, as before a restart. A failure here is
      * logged per function and never stops the daemon. */
     rouse_errbuf restore_eb;
     rouse_errbuf_clear(&restore_eb);
-    if (pool_restore(s, &restore_eb) < 0)
+    if (pool_restore(s->pool, &restore_eb) < 0)
         LOG_ERROR(MOD, "restoring warm instances: %s", restore_eb.msg);
     *out = s;
     return 0;
@@ -213,6 +220,7 @@ static void begin_shutdown(server *s)
     s->stopping = true;
     s->stop_deadline_ns = rouse_now_ns() + (uint64_t)s->opts.grace_ms * 1000000ull;
     http_stop_accepting(s);
+    pool_stopping(s->pool);
     LOG_INFO(MOD, "shutting down: %d request(s) in progress", s->n_reqs);
 }
 
@@ -221,31 +229,23 @@ static void on_signal(server *s)
     struct signalfd_siginfo si;
     while (read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGCHLD)
-            pool_reap(s);
+            pool_reap(s->pool);
         else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
             begin_shutdown(s);
     }
 }
 
-void server_expect_reply(server *s, const vpool *vp, uint64_t now)
-{
-    if (vp->reply_ewma_ns > SPIN_REPLY_MAX_NS) return;
-    uint64_t until = now + 2 * vp->reply_ewma_ns + SPIN_SLACK_NS;
-    if (until > s->spin_until_ns) s->spin_until_ns = until;
-}
-
-/* epoll_wait that first polls while a fast reply is due (spin_until_ns),
+/* epoll_wait that first polls while a fast reply is due (pool_reply_due_ns),
  * yielding the CPU between polls, and only then sleeps. */
 static int wait_events(server *s, struct epoll_event *evs, int cap, int timeout)
 {
-    while (timeout != 0 && s->spin_until_ns) {
-        int n = epoll_wait(s->epfd, evs, cap, 0);
-        if (n != 0) return n;
-        if (rouse_now_ns() >= s->spin_until_ns) {
-            s->spin_until_ns = 0;
-            break;
+    if (timeout != 0) {
+        uint64_t until = pool_reply_due_ns(s->pool);
+        while (rouse_now_ns() < until) {
+            int n = epoll_wait(s->epfd, evs, cap, 0);
+            if (n != 0) return n;
+            sched_yield();
         }
-        sched_yield();
     }
     return epoll_wait(s->epfd, evs, cap, timeout);
 }
@@ -263,7 +263,8 @@ int server_run(server *s, rouse_errbuf *eb)
     struct epoll_event evs[64];
     bool failed_rest = false;
     for (;;) {
-        int timeout = min_timeout(http_timeout_ms(s), pool_tick(s));
+        int timeout = min_timeout(http_timeout_ms(s), pool_tick(s->pool));
+        timeout = min_timeout(timeout, http_tick(s));
         if (s->mhd_kick) timeout = 0;
         if (s->stopping) {
             uint64_t now = rouse_now_ns();
@@ -281,24 +282,25 @@ int server_run(server *s, rouse_errbuf *eb)
             ep_tag *tag = evs[i].data.ptr;
             if (tag->kind == EP_SIGNAL)
                 on_signal(s);
-            else if (tag->kind == EP_INSTANCE)
-                pool_on_instance(s, (instance *)tag, evs[i].events);
+            else if (tag->kind == EP_PROC || tag->kind == EP_ZYGOTE)
+                pool_on_event(s->pool, tag, evs[i].events);
             else if (tag->kind == EP_CLIENT)
-                http_client_gone((http_req *)tag);
+                http_on_client_event(tag);
         }
-        pool_collect(s);
+        pool_collect(s->pool);
         s->mhd_kick = false;
         http_run(s);
+        pool_check(s->pool);
         if (s->stopping) {
-            if (s->n_reqs == 0 && pool_pending(s) == 0) {
+            if (s->n_reqs == 0 && pool_pending(s->pool) == 0) {
                 LOG_INFO(MOD, "every request is answered");
                 break;
             }
             uint64_t now = rouse_now_ns();
             if (now >= s->stop_deadline_ns && !failed_rest) {
                 LOG_WARN(MOD, "grace period over: %d request(s) still waiting get 503",
-                         pool_pending(s));
-                pool_fail_all(s, "server is shutting down");
+                         pool_pending(s->pool));
+                pool_fail_all(s->pool, "server is shutting down");
                 failed_rest = true;
             }
             /* Whatever MHD still holds after the grace period plus a second is
@@ -309,7 +311,7 @@ int server_run(server *s, rouse_errbuf *eb)
             }
         }
     }
-    pool_stop_all(s);
+    pool_stop_all(s->pool);
     LOG_INFO(MOD, "stopped");
     return 0;
 }
@@ -317,8 +319,9 @@ int server_run(server *s, rouse_errbuf *eb)
 void server_destroy(server *s)
 {
     if (!s) return;
-    pool_stop_all(s);
+    pool_stop_all(s->pool);
     http_stop(s);
+    pool_destroy(s->pool);
     if (s->listen_fd >= 0) close(s->listen_fd);
     close(s->epfd);
     close(s->sigfd);

@@ -53,12 +53,16 @@ bool pool_is_starved(const pool_view *v, int fair_share)
 
 bool pool_should_yield(int n_instances, int min, int fair_share, int n_starved_others)
 {
-    return n_starved_others > 0 && n_instances > fair_share && n_instances > min;
+    /* min counts against the cap like any instance: above the fair share it
+     * holds no starving pool off. */
+    (void)min;
+    return n_starved_others > 0 && n_instances > fair_share;
 }
 
 bool pool_may_evict(int req_n, int req_share, int victim_n, int victim_min, int victim_share)
 {
-    if (victim_n <= victim_min) return false;
+    int keep = victim_min < victim_share ? victim_min : victim_share;
+    if (victim_n <= keep) return false;
     return req_n < req_share || victim_n > victim_share;
 }
 

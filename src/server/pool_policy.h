@@ -2,7 +2,7 @@
  * Scheduling policy of one function version's instance pool, as a pure
  * function of a snapshot of its state, so that it can be tested from
  * tables and grown (templates, scale-to-zero, batching) without touching
- * the mechanics in pool.c.
+ * the mechanics in pool_sched.c, its only caller.
  */
 #ifndef ROUSE_SERVER_POOL_POLICY_H
 #define ROUSE_SERVER_POOL_POLICY_H
@@ -58,14 +58,16 @@ bool pool_is_starved(const pool_view *v, int fair_share);
 /* Whether an instance of a pool holding n_instances (scaling.min `min`) that
  * just became idle should stop instead of taking more work, because another
  * pool is starved and this one holds more than its fair share. This is what
- * keeps a hot function from holding the whole cap forever. */
+ * keeps a hot function from holding the whole cap forever; a min above the
+ * fair share does not either (min counts against the cap like any
+ * instance; serve refuses mins that do not fit under it together). */
 bool pool_should_yield(int n_instances, int min, int fair_share, int n_starved_others);
 
 /* Whether a pool asking for room (holding req_n, share req_share) may stop
  * an idle instance of a victim pool (victim_n, victim_min, victim_share):
- * never below the victim's min, and only when the asker is below its share
- * or the victim above its own, so two pools cannot evict each other back
- * and forth below their shares. */
+ * never below the victim's min or its share, whichever is smaller, and only
+ * when the asker is below its share or the victim above its own, so two
+ * pools cannot evict each other back and forth below their shares. */
 bool pool_may_evict(int req_n, int req_share, int victim_n, int victim_min, int victim_share);
 
 /* Whether an idle instance of a pool holding victim_n instances (its min

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "server/server_int.h"
+#include "server/http_int.h"
 
 #define MAX_SEGS 8
 

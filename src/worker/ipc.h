@@ -45,6 +45,7 @@
 /* ipc_msg.flags */
 #define IPC_F_REGION 1u    /* the passed descriptor is the instance's new shared region */
 #define IPC_F_IN_REGION 2u /* the body is bytes [0, body_len) of the shared region */
+#define IPC_F_SPARE 4u     /* READY from a template's spare, warm (pid: its own) */
 
 typedef enum ipc_type {
     IPC_READY = 1, /* instance -> serve: model loaded (status 0) or not */
@@ -52,6 +53,7 @@ typedef enum ipc_type {
     IPC_META = 3,  /* serve -> instance: body is int64 versions; reply is model metadata */
     IPC_REPLY = 4, /* instance -> serve: HTTP status, content type, body */
     IPC_SPAWN = 5, /* serve -> template: fork an instance serving the passed socket */
+    IPC_SPARE = 6, /* serve -> template: keep a spare (status 1) or not (status 0) */
 } ipc_type;
 
 /* The fixed header of every packet. Plain data, same process image on both

@@ -73,14 +73,22 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
     struct sched_param prio = {0};
     bool idle_prio = geteuid() == 0 && sched_setscheduler(0, SCHED_IDLE, &prio) == 0;
     if (rouse_session_warm_up(s, &eb) < 0) LOG_DEBUG(MOD, "spare warm-up: %s", eb.msg);
+    /* Warm: back to normal priority before waiting, so that a request
+     * handed over is not starved behind other work (at SCHED_IDLE, a busy
+     * machine can hold it off for seconds). */
+    if (idle_prio && sched_setscheduler(0, SCHED_OTHER, &prio) < 0)
+        LOG_WARN(MOD, "spare: cannot leave idle priority: %s", strerror(errno));
     ipc_msg msg;
     ipc_msg_init(&msg, IPC_READY, 0);
+    msg.flags = IPC_F_SPARE;
+    msg.pid = (uint32_t)getpid();
+    /* serve counts and lists spares: it learns this one's pid here. */
+    if (ipc_send(ctl, &msg, -1, &eb) < 0) return 0;
     int sock = -1;
+    ipc_msg_init(&msg, IPC_READY, 0);
     if (ipc_send(chan, &msg, -1, &eb) < 0 || ipc_recv(chan, &msg, &sock, &eb) < 0 || sock < 0)
         return 0;
     close(chan);
-    if (idle_prio && sched_setscheduler(0, SCHED_OTHER, &prio) < 0)
-        LOG_WARN(MOD, "spare: cannot leave idle priority: %s", strerror(errno));
     ipc_msg r;
     ipc_msg_init(&r, IPC_REPLY, msg.id);
     r.pid = (uint32_t)getpid();
@@ -161,10 +169,10 @@ int template_main(const template_opts *o)
         status = 2;
         goto out_session;
     }
+    /* A spare is kept only while serve says so (IPC_SPARE): it counts
+     * against serve's instance cap, and goes first when the cap is full. */
     int spare_chan = -1;
-    bool spare_ready = false, is_spare = false;
-    status = spare_start(o, ctl, m, s, &spare_chan, &is_spare);
-    if (is_spare) goto out_session;
+    bool spare_ready = false, is_spare = false, spare_wanted = false;
     for (;;) {
         ipc_msg req;
         int sock = -1;
@@ -178,6 +186,19 @@ int template_main(const template_opts *o)
             LOG_ERROR(MOD, "%s", eb.msg);
             status = 2;
             break;
+        }
+        if (req.type == IPC_SPARE) {
+            if (sock >= 0) close(sock);
+            spare_wanted = req.status != 0;
+            if (!spare_wanted && spare_chan >= 0) { /* EOF on its channel ends it */
+                close(spare_chan);
+                spare_chan = -1;
+                spare_ready = false;
+            } else if (spare_wanted && spare_chan < 0) {
+                status = spare_start(o, ctl, m, s, &spare_chan, &is_spare);
+                if (is_spare) goto out_session;
+            }
+            continue;
         }
         if (req.type != IPC_SPAWN || sock < 0) {
             if (sock >= 0) close(sock);
@@ -210,7 +231,7 @@ int template_main(const template_opts *o)
             ;
         if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
             LOG_WARN(MOD, "spawning an instance failed (intermediate status %d)", ws);
-        if (spare_chan < 0) { /* the spare was lost: make another */
+        if (spare_wanted && spare_chan < 0) { /* the spare was lost: make another */
             status = spare_start(o, ctl, m, s, &spare_chan, &is_spare);
             if (is_spare) goto out_session;
         }

@@ -366,8 +366,7 @@ static int pack_request(char *buf, size_t *len, int argc, char *const argv[], ro
     return 0;
 }
 
-int zygote_spawn(int sock, int argc, char *const argv[], int child_fd, int timeout_ms, pid_t *pid,
-                 rouse_errbuf *eb)
+int zygote_spawn_request(int sock, int argc, char *const argv[], int child_fd, rouse_errbuf *eb)
 {
     static char buf[sizeof(zy_req) + ZYGOTE_ARGS_MAX];
     size_t len = 0;
@@ -375,17 +374,18 @@ int zygote_spawn(int sock, int argc, char *const argv[], int child_fd, int timeo
     if (rc < 0) return rc;
     if (ipc_send_packet(sock, buf, len, child_fd) < 0)
         return rouse_err_set(eb, ROUSE_EIO, "zygote: send: %s", strerror(errno));
-    struct pollfd pf = {.fd = sock, .events = POLLIN};
-    int r;
-    do
-        r = poll(&pf, 1, timeout_ms);
-    while (r < 0 && errno == EINTR);
-    if (r == 0) return rouse_err_set(eb, ROUSE_ETIMEOUT, "zygote: no answer in %d ms", timeout_ms);
+    return 0;
+}
+
+int zygote_spawn_answer(int sock, pid_t *pid, rouse_errbuf *eb)
+{
     zy_reply rep;
     ssize_t n;
     do
         n = recv(sock, &rep, sizeof(rep), MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return ROUSE_EBUSY;
+    if (n < 0) return rouse_err_set(eb, ROUSE_EIO, "zygote: recv: %s", strerror(errno));
     if (n == 0) return rouse_err_set(eb, ROUSE_EIO, "zygote: gone");
     if (n != (ssize_t)sizeof(rep) || rep.magic != ZYGOTE_MAGIC)
         return rouse_err_set(eb, ROUSE_EIO, "zygote: bad answer (%zd bytes)", n);
@@ -393,6 +393,22 @@ int zygote_spawn(int sock, int argc, char *const argv[], int child_fd, int timeo
     if (rep.pid <= 0) return rouse_err_set(eb, ROUSE_EIO, "zygote: bad pid %d", (int)rep.pid);
     *pid = rep.pid;
     return 0;
+}
+
+int zygote_spawn(int sock, int argc, char *const argv[], int child_fd, int timeout_ms, pid_t *pid,
+                 rouse_errbuf *eb)
+{
+    int rc = zygote_spawn_request(sock, argc, argv, child_fd, eb);
+    if (rc < 0) return rc;
+    struct pollfd pf = {.fd = sock, .events = POLLIN};
+    int r;
+    do
+        r = poll(&pf, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    if (r == 0) return rouse_err_set(eb, ROUSE_ETIMEOUT, "zygote: no answer in %d ms", timeout_ms);
+    rc = zygote_spawn_answer(sock, pid, eb);
+    if (rc == ROUSE_EBUSY) return rouse_err_set(eb, ROUSE_EIO, "zygote: no answer");
+    return rc;
 }
 
 int zygote_warm_request(int sock, int argc, char *const argv[], rouse_errbuf *eb)

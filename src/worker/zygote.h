@@ -15,8 +15,10 @@
  * one spawn packet (the template's arguments, NUL-separated, as they would
  * be passed to exec, with the template's control socket attached); the
  * zygote (or its spare, see zygote.c) answers with one reply packet: the
- * template's pid, or an errno. One request at a time: serve waits for the
- * reply.
+ * template's pid, or an errno. Requests are answered in order; serve sends
+ * the next once the last is answered, and never waits for an answer on its
+ * loop (zygote_spawn_request, then zygote_spawn_answer when the socket is
+ * readable).
  */
 #ifndef ROUSE_WORKER_ZYGOTE_H
 #define ROUSE_WORKER_ZYGOTE_H
@@ -42,10 +44,17 @@ typedef int (*zygote_warm_fn)(int argc, char **argv);
  * ahead of their first start (zygote_warm_request), unanswered. */
 int zygote_main(int fd, int warm_in, zygote_child_fn child, zygote_warm_fn warm);
 
-/* serve's side: asks the zygote on `sock` to fork a child running argv
- * (argc entries, argv[0] the subcommand) with `child_fd` as its descriptor
- * 3, waiting at most timeout_ms for the answer. 0 and *pid set, or < 0 with
- * eb set: then the zygote is to be considered lost. */
+/* serve's side, without waiting: asks the zygote on `sock` to fork a child
+ * running argv (argc entries, argv[0] the subcommand) with `child_fd` as its
+ * descriptor 3. The answer comes later (zygote_spawn_answer). */
+int zygote_spawn_request(int sock, int argc, char *const argv[], int child_fd, rouse_errbuf *eb);
+/* Reads the answer to the oldest request: 0 and *pid set; ROUSE_EBUSY when
+ * none has come yet; another < 0 with eb set: the zygote is lost. */
+int zygote_spawn_answer(int sock, pid_t *pid, rouse_errbuf *eb);
+
+/* Both of the above, blocking (for tests and tools, never serve's loop):
+ * waits at most timeout_ms for the answer. 0 and *pid set, or < 0 with eb
+ * set: then the zygote is to be considered lost. */
 int zygote_spawn(int sock, int argc, char *const argv[], int child_fd, int timeout_ms, pid_t *pid,
                  rouse_errbuf *eb);
 

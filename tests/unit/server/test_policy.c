@@ -190,7 +190,8 @@ static void test_fair_share(void **state)
     assert_int_equal(a, 2);
     assert_int_equal(b.n_instances, 2);
     assert_false(pool_should_yield(a, 0, share, 1)); /* at its share: keeps the rest */
-    assert_false(pool_should_yield(3, 3, share, 1)); /* never below min */
+    assert_true(pool_should_yield(3, 3, share, 1));  /* a min above the share yields... */
+    assert_false(pool_should_yield(2, 3, share, 1)); /* ...down to the share */
     assert_false(pool_should_yield(4, 0, share, 0)); /* nobody starves: keep */
 
     /* Eviction of idle instances: (asker n, asker share, victim n, min, share). */
@@ -198,6 +199,8 @@ static void test_fair_share(void **state)
     assert_true(pool_may_evict(3, 2, 3, 0, 2));  /* victim above share */
     assert_false(pool_may_evict(3, 2, 2, 0, 2)); /* hot asker, victim at share */
     assert_false(pool_may_evict(0, 2, 1, 1, 2)); /* never below the victim's min */
+    assert_true(pool_may_evict(0, 1, 2, 2, 1));  /* a min above the share gives way... */
+    assert_false(pool_may_evict(0, 1, 1, 2, 1)); /* ...down to the share */
 }
 
 static void test_retry_after(void **state)

@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-#include "server/server_int.h"
+#include "server/http_int.h"
 
 static void test_table(void **state)
 {

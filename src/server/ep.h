@@ -1,0 +1,23 @@
+/*
+ * What an epoll event of serve's loop points at: every watched descriptor
+ * is registered with the address of an ep_tag that is the first member of
+ * its owner (the HTTP daemon, the signalfd, a child process, a waiting
+ * client), so that the loop hands each event to the part that owns it
+ * without knowing that part's types.
+ */
+#ifndef ROUSE_SERVER_EP_H
+#define ROUSE_SERVER_EP_H
+
+typedef enum ep_kind {
+    EP_MHD = 1, /* the HTTP daemon's epoll descriptor (http.h) */
+    EP_SIGNAL,  /* serve's signalfd (loop.c) */
+    EP_PROC,    /* the socket of a process of the pool (pool.h) */
+    EP_ZYGOTE,  /* the pool's zygote's control socket (pool.h) */
+    EP_CLIENT,  /* the socket of a client waiting for the pool (http.h) */
+} ep_kind;
+
+typedef struct ep_tag {
+    ep_kind kind;
+} ep_tag;
+
+#endif

@@ -1,0 +1,140 @@
+/*
+ * Private parts of the HTTP layer of serve (http.c, routes.c, api_oip.c,
+ * api_admin.c): the per-request state, replies and route handlers. Nothing
+ * below the HTTP layer (the pool, the loop) includes this header.
+ *
+ * Everything here is owned by the single event-loop thread. An http_req
+ * lives from the first handler call of a request to MHD's completion
+ * callback; while its connection is suspended, exactly one pool call or
+ * validation refers to it (through its user pointer) and its completion
+ * resumes it.
+ */
+#ifndef ROUSE_SERVER_HTTP_INT_H
+#define ROUSE_SERVER_HTTP_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "server/config.h"
+#include "server/pool.h"
+#include "server/server_int.h"
+#include "store/blob.h"
+#include "store/store.h"
+
+struct MHD_Connection;
+
+typedef struct http_req http_req;
+
+/* The response to a request, built by a handler or a completion. */
+typedef struct http_reply {
+    int status;
+    char content_type[48];
+    char *body; /* malloc'd, or NULL */
+    size_t len;
+    int fd; /* a memfd body instead of `body` (owned), or -1 */
+    uint64_t fd_len;
+    int64_t version;  /* X-Rouse-Version when > 0 */
+    int64_t json_len; /* Inference-Header-Content-Length when >= 0 */
+    int retry_after;  /* Retry-After seconds when > 0 */
+    char start[12];   /* Rouse-Start when set: warm, template or zero */
+    char timing[96];  /* Server-Timing when set */
+} http_reply;
+
+typedef enum route_id {
+    R_NONE = 0,
+    R_HEALTH_LIVE,
+    R_HEALTH_READY,
+    R_SERVER_META,
+    R_MODEL_META,
+    R_MODEL_READY,
+    R_INFER,
+    R_BLOB_POST,
+    R_BLOB_HEAD,
+    R_FN_LIST,
+    R_FN_PUT,
+    R_FN_GET,
+    R_FN_DELETE,
+    R_FN_ROLLBACK,
+    R_ALIAS_PUT,
+    R_NOT_ALLOWED, /* a known path with another method: 405 */
+} route_id;
+
+/* Where a request body goes while it arrives. BODY_INSTANCE (bodies that an
+ * instance will decode) stays in memory up to POOL_BODY_INLINE_MAX, so that
+ * dispatch copies it into the instance's shared region, and spills into a
+ * memfd past that (passed to the instance as is). */
+typedef enum body_sink { BODY_NONE, BODY_BUF, BODY_INSTANCE, BODY_BLOB } body_sink;
+
+typedef struct route {
+    route_id id;
+    char name[STORE_NAME_MAX + 1];  /* function */
+    char ver[STORE_NAME_MAX + 1];   /* /versions/{v}: a number or an alias; "" when absent */
+    char alias[STORE_NAME_MAX + 1]; /* /aliases/{alias} */
+    char digest[BLOB_DIGEST_LEN + 2];
+    bool param_too_long; /* a path segment did not fit: answered 404 */
+} route;
+
+struct http_req {
+    ep_tag ctag; /* EP_CLIENT: the client's socket, watched while waiting for a pool */
+    server *srv;
+    struct MHD_Connection *conn;
+    char method[8];
+    route r;
+    body_sink sink;
+    rouse_buf body;    /* BODY_BUF, BODY_INSTANCE until it spills */
+    int body_fd;       /* BODY_INSTANCE past POOL_BODY_INLINE_MAX, else -1 */
+    uint64_t body_len; /* bytes received so far */
+    uint64_t body_limit;
+    blob_writer *blob; /* BODY_BLOB */
+    int64_t json_len;  /* Inference-Header-Content-Length, -1 when absent */
+    bool handled;      /* the route handler ran */
+    bool suspended;    /* waiting for a pool call or a validator */
+    bool have_reply;
+    bool early_error; /* reply decided before the body ended; the body is discarded */
+    http_reply reply;
+    /* PUT /v1/functions: the config waiting for its model check. */
+    fn_config pending_cfg;
+    char *pending_cfg_json;
+    pool_call *pending; /* the pool call answering this request, queued or in flight */
+    int watch_fd;       /* the client socket while registered in serve's epoll, else -1 */
+    /* Suspended and not watched yet: in srv's list of such requests, oldest
+     * first (http_tick watches them after WATCH_AFTER_NS). */
+    uint64_t suspended_ns;
+    http_req *wprev, *wnext;
+};
+
+/* Sets a JSON error reply {"error": msg}. */
+void http_reply_error(http_req *req, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Sets a reply taking ownership of the malloc'd text (the buf is emptied). */
+void http_reply_json(http_req *req, int status, rouse_buf *json);
+/* The status for a ROUSE_E* code. */
+int http_status_of(int rc);
+/* Completes a suspended request whose reply is set: resumes the connection. */
+void http_req_resume(http_req *req);
+/* Hands a call to the pool for req (pool_request without done and user,
+ * which are req's): 1 when its reply comes later (the handler returns 1
+ * and the connection is suspended), 0 when req has an error reply now. */
+int http_req_submit(http_req *req, const pool_request *rq);
+/* A header of the request, or NULL. */
+const char *http_req_header(http_req *req, const char *name);
+/* A request suspended this long gets its client socket watched in serve's
+ * epoll (MHD polls no suspended connection), so that a client hanging up
+ * while it waits is noticed and its queued call dropped. Two epoll_ctl
+ * calls, so only for requests that wait that long: one answered sooner
+ * ends within its deadline anyway, and MHD then sees the hang-up. */
+#define WATCH_AFTER_NS (20ull * 1000000ull)
+
+/* --- routes ---------------------------------------------------------------- */
+
+void route_match(const char *method, const char *url, route *out);
+body_sink route_sink(route_id id);
+/* Runs the handler of req->r. Returns 0 when req has a reply, 1 when the
+ * reply will come later (the caller suspends the connection). */
+int route_handle(http_req *req);
+
+int api_admin_handle(http_req *req);
+int api_oip_handle(http_req *req);
+
+#endif

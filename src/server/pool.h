@@ -1,0 +1,161 @@
+/*
+ * The pool: every process serve runs models in (the zygote, one template
+ * per function version in use, their instances, deploy validators) and the
+ * requests waiting for them. This is its whole interface; the layer above
+ * (the HTTP part) submits calls and gets one result per call back through a
+ * callback, and the loop hands it its events and asks it for its next
+ * deadline. The pool knows nothing of HTTP: only a pool_result crosses
+ * back, and turning it into a reply is the caller's job.
+ *
+ * Everything runs on serve's loop thread. Callbacks run from inside pool
+ * calls (pool_on_event, pool_tick, pool_reap, pool_fail_all, ...), never
+ * from pool_submit or pool_validate themselves: if those return an error,
+ * the callback never runs (libuv's rule). After pool_cancel the callback
+ * never runs either.
+ */
+#ifndef ROUSE_SERVER_POOL_H
+#define ROUSE_SERVER_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "rouse/err.h"
+#include "server/ep.h"
+#include "store/blob.h"
+#include "store/store.h"
+
+typedef struct pool pool;
+typedef struct pool_call pool_call;
+
+/* Bodies up to this size are best handed to pool_submit in memory: they
+ * are copied into the instance's shared region. Bigger ones travel in a
+ * memfd of their own (see worker/ipc.h). */
+#define POOL_BODY_INLINE_MAX (32u << 20)
+
+typedef struct pool_opts {
+    int epfd;              /* serve's epoll: process sockets are registered with EP_PROC tags */
+    const char *exe;       /* the rouse binary that templates and validators exec */
+    const char *plan_dir;  /* compiled plans by model digest */
+    const char *log_level; /* handed down to the processes */
+    int max_instances;     /* global cap on instances */
+    store *st;             /* the registry: configs and routes of function versions */
+    blobstore *blobs;      /* model files */
+    /* The clock in ns (monotonic); NULL for rouse_now_ns. Unit tests pass
+     * one they move by hand. */
+    uint64_t (*clock)(void *user);
+    void *clock_user;
+} pool_opts;
+
+/* How a call ended. fd and body belong to the callback (close / free them),
+ * the strings only for the duration of the call. */
+typedef struct pool_result {
+    int status;               /* HTTP status; a validation: 0 when the model loaded */
+    const char *content_type; /* of the body, or NULL */
+    int fd;                   /* the body in a memfd, or -1 */
+    char *body;               /* or a malloc'd body, or NULL */
+    uint64_t len;             /* body length */
+    int64_t json_len;         /* Inference-Header-Content-Length, or -1 */
+    const char *error;        /* a serve-side error message (no body then), or NULL */
+    const char *start;        /* how the instance started: warm, template, zero; or NULL */
+    const char *timing;       /* queue, start and infer times (Server-Timing), or NULL */
+    int64_t version;          /* the version that answered, when > 0 */
+    int retry_after;          /* seconds a client turned away should wait, when > 0 */
+} pool_result;
+
+typedef void (*pool_done_fn)(void *user, pool_result *res);
+
+/* One call to a function version. The pool takes body (malloc'd) and
+ * body_fd (a memfd) whatever pool_submit returns. */
+typedef struct pool_request {
+    const char *name;
+    int64_t version;
+    int type; /* IPC_INFER or IPC_META (worker/ipc.h) */
+    char *body;
+    int body_fd;
+    uint64_t body_len;
+    int64_t json_len; /* Inference-Header-Content-Length, or -1 */
+    pool_done_fn done;
+    void *user;
+} pool_request;
+
+/* Starts the zygote (logged and left to exec templates when it fails).
+ * Owned: free with pool_destroy. */
+int pool_create(const pool_opts *o, pool **out, rouse_errbuf *eb);
+/* Stops every process (pool_stop_all) and frees the pool; NULL is a no-op. */
+void pool_destroy(pool *p);
+
+/* Submits a call. 0: *out is its handle until done runs or pool_cancel
+ * (done may already have run when pool_submit returns: a pool that cannot
+ * start any instance ends the call at once).
+ * < 0 with eb set: ROUSE_EBUSY (queue full; *retry_after set), or the
+ * version cannot be loaded (ROUSE_ENOTFOUND, ...). */
+int pool_submit(pool *p, const pool_request *rq, pool_call **out, int *retry_after,
+                rouse_errbuf *eb);
+/* Whether a call still waits in its queue (not yet sent to an instance). */
+bool pool_call_queued(const pool_call *c);
+/* Forgets a call: a queued one is dropped, an in-flight one finishes and
+ * its reply is discarded. done never runs for it. */
+void pool_cancel(pool *p, pool_call *c);
+
+/* Loads model_path in a separate process (`__instance --check`, which also
+ * compiles the plan). done gets status 0 when it loaded, or the status to
+ * answer with and the loader's message in error. */
+int pool_validate(pool *p, const char *name, const char *model_path, pool_done_fn done, void *user,
+                  rouse_errbuf *eb);
+
+/* An EP_PROC event. */
+void pool_on_event(pool *p, ep_tag *tag, uint32_t events);
+/* Frees settled processes; once per loop iteration, after the epoll batch,
+ * so that no event of the batch points at freed memory. */
+void pool_collect(pool *p);
+/* SIGCHLD: reaps every ended child. */
+void pool_reap(pool *p);
+/* Deadlines, idle instances, min, template TTLs; returns ms until the pool
+ * next needs a tick, or -1. */
+int pool_tick(pool *p);
+/* When a reply is expected within microseconds, the time until which the
+ * loop should poll for it instead of sleeping (a cross-CPU wake-up costs
+ * more than a small model's inference); 0 or a past time otherwise. */
+uint64_t pool_reply_due_ns(const pool *p);
+/* serve is shutting down: no new zygote is started. */
+void pool_stopping(pool *p);
+
+/* Calls queued or in flight, plus validations. */
+int pool_pending(const pool *p);
+/* Every waiting call and validation ends with 503 and `why`. */
+void pool_fail_all(pool *p, const char *why);
+/* Closes every process's socket (they exit) and waits for them, bounded. */
+void pool_stop_all(pool *p);
+
+/* Appends `"instances":[...],"templates":[...],"spares":[...],"queued":N,"cold_starts":[...]`
+ * for a function (GET /v1/functions/{name}). */
+int pool_describe(const pool *p, const char *name, rouse_buf *out);
+
+/* Registry changes the pool follows (it reads the registry itself). */
+/* A version of `name` was deployed: a pool of the same model takes the new
+ * scaling config live (renamed to the new version), pools of versions no
+ * alias names retire, and a new `min` starts warming. */
+void pool_deployed(pool *p, const char *name, int64_t version);
+/* The aliases of `name` changed (deploy, rollback, alias set): pools of
+ * versions no alias names retire (no min, stop when idle), and each routed
+ * version with a `min` starts warming now. */
+void pool_routes_changed(pool *p, const char *name);
+/* Stops and forgets every pool of a deleted function; waiting calls end
+ * with 503. */
+void pool_forget_function(pool *p, const char *name);
+/* At start: every function's routed versions get their `min` warm again, as
+ * before the restart, without waiting for a request. */
+int pool_restore(pool *p, rouse_errbuf *eb);
+/* Whether a deploy of `name` whose new version keeps `min` instances warm
+ * keeps the sum of scaling.min over every routed version (of every
+ * function, each version once; the new one in place of what "latest" routes
+ * now) within the instance cap: 0, or ROUSE_EINVAL naming both numbers. */
+int pool_check_min(pool *p, const char *name, int64_t min, rouse_errbuf *eb);
+
+/* Asserts the pool's invariants (counts, queues, region ownership, process
+ * lists). Compiled in sanitizer builds (ROUSE_POOL_CHECK), a no-op
+ * otherwise; serve's loop runs it after every iteration. */
+void pool_check(const pool *p);
+
+#endif

@@ -1,0 +1,170 @@
+/*
+ * What the parts of the pool share (pool_sched.c, pool_registry.c,
+ * pool_stats.c, pool_check.c): the pool itself, version pools, calls, and
+ * the three kinds of process, each a struct that embeds the lifecycle's
+ * proc header first. Nothing outside the pool includes this header.
+ *
+ * Everything here is owned by serve's loop thread; nothing is locked.
+ *
+ * Invariants (checked by pool_check):
+ * - A call is either in its pool's queue (w == NULL) or in one worker's
+ *   in-flight list (w set), never both; in-flight order is reply order.
+ * - vp->n_instances counts the starting and ready workers on vp->workers;
+ *   p->n_instances is the sum over pools (the global cap); stopping ones
+ *   (closed or killed, not yet reaped) are not counted.
+ * - A worker is on p->idle exactly when it is ready, open and has nothing
+ *   in flight; the list is oldest idle first.
+ * - A pool has at most one template (vp->tmpl, starting or ready), and
+ *   t->vp == vp exactly for that one; a template that stops leaves its pool.
+ * - A worker is on its template's waiting list (w->t set) from its start
+ *   until the template answered its spawn or went away.
+ * - A worker's region is lent to at most one call, which is in its
+ *   in-flight list.
+ * - p->n_spares is the number of templates with `spare` set; only a
+ *   template that is its pool's (t->vp set) keeps one.
+ * - Instances and spares together never exceed the global cap:
+ *   p->n_instances + p->n_spares <= p->max_instances.
+ */
+#ifndef ROUSE_SERVER_POOL_INT_H
+#define ROUSE_SERVER_POOL_INT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/timeutil.h"
+#include "server/config.h"
+#include "server/pool.h"
+#include "server/pool_ipc.h"
+#include "server/pool_proc.h"
+#include "server/pool_stats.h"
+
+typedef struct vpool vpool;
+typedef struct pool_call call;
+typedef struct worker worker;
+typedef struct tmpl tmpl;
+typedef struct validator validator;
+
+struct pool_call {
+    pool_done_fn done; /* NULL once cancelled: the reply is discarded */
+    void *user;
+    vpool *vp;
+    uint64_t id;
+    int type;    /* IPC_INFER / IPC_META */
+    char *body;  /* malloc'd body, copied into the region at dispatch, or NULL */
+    int body_fd; /* the body in a memfd (spilled, or made when the region was busy), or -1 */
+    uint64_t body_len;
+    int64_t json_len;
+    uint64_t deadline_ns;
+    uint64_t enq_ns, dispatch_ns;
+    int64_t version; /* the version named in the response */
+    bool first;      /* the first request of a freshly started instance */
+    worker *w;       /* when dispatched */
+    call *next;
+};
+
+/* An instance: serves the calls of one version pool. */
+struct worker {
+    proc h;
+    vpool *vp;             /* NULL once its pool is gone */
+    worker *vprev, *vnext; /* on vp->workers */
+    worker *iprev, *inext; /* on p->idle while idle */
+    bool idle;
+    int n_inflight;
+    call *inflight, *inflight_tail; /* in dispatch order = reply order */
+    uint64_t idle_since_ns;
+    bool killed_timeout;
+    /* Forked by a template: pid is 0 until the template (or READY) says it. */
+    tmpl *t;               /* the template whose answer it waits for, or NULL */
+    worker *tprev, *tnext; /* on t->waiting */
+    int peer_fd;           /* the socket end to pass once the template is ready, else -1 */
+    uint64_t spawn_id;     /* the IPC_SPAWN request that makes it */
+    uint64_t spawn_ns;     /* when IPC_SPAWN was sent */
+    uint64_t fork_ns;      /* the fork, as the template measured it */
+    uint64_t tmpl_start_ns, tmpl_plan_ns, tmpl_prepare_ns; /* START_ZERO: its template's */
+    bool tmpl_forked;                                      /* START_ZERO: its template's */
+    start_kind kind;
+    bool served_first;
+    pool_region region;
+};
+
+/* A function version's template: forks its workers; not counted in any cap,
+ * never dispatched to. */
+struct tmpl {
+    proc h;
+    vpool *vp;                    /* its pool while it is vp->tmpl, else NULL */
+    uint64_t last_used_ns;        /* last spawn */
+    uint64_t plan_ns, prepare_ns; /* its phase times (READY) */
+    bool plan_cached;             /* the plan was already compiled */
+    bool forked;                  /* forked by the zygote, not exec'd */
+    worker *waiting;              /* workers waiting for its answer */
+    int n_waiting;
+    /* Its spare (an instance forked ahead of need, worker/template.c): kept
+     * only while serve allows it one (counted in p->n_spares against the
+     * instance cap); spare_pid once the spare said it is warm. */
+    bool spare;
+    pid_t spare_pid;
+    tmpl *prev, *next; /* on p->templates until reaped */
+    /* Whose it is, kept for the description after it left its pool. */
+    char name[STORE_NAME_MAX + 1];
+    int64_t version;
+};
+
+/* A deploy's model check. */
+struct validator {
+    proc h;
+    validator *prev, *next; /* on p->validators while it has not answered */
+    bool answered;
+    pool_done_fn done;
+    void *user;
+};
+
+struct vpool {
+    char name[STORE_NAME_MAX + 1];
+    int64_t version;
+    char model_path[PATH_MAX];
+    fn_config cfg;
+    worker *workers;  /* every worker of this pool not yet reaped */
+    int n_instances;  /* starting and ready ones among them */
+    call *queue, *queue_tail;
+    int n_queued;
+    tmpl *tmpl;                 /* its template (starting or ready), or NULL */
+    bool retired;               /* another version took over: no min, stop when idle */
+    uint64_t last_request_ns;   /* keeps the template alive (template_ttl_ms) */
+    uint64_t no_start_until_ns; /* back-off after a failed start (min keeps trying) */
+    uint64_t reply_ewma_ns;     /* dispatch to reply, smoothed: decides spinning */
+    uint64_t gap_ewma_ns;       /* an instance's reply to its next request, smoothed */
+    vpool *next;
+};
+
+struct pool {
+    proc_table procs;
+    char exe[PATH_MAX];
+    char plan_dir[PATH_MAX + 8];
+    char log_level[16];
+    store *st;
+    blobstore *blobs;
+    uint64_t (*clock)(void *user); /* NULL: the monotonic clock */
+    void *clock_user;
+    /* Until then the loop polls instead of sleeping (see SPIN_* in
+     * pool_sched.c): a reply expected within microseconds is picked up
+     * without paying a wake-up of serve. */
+    uint64_t reply_due_ns;
+    uint64_t next_call_id;
+    uint64_t next_spawn_id;
+    vpool *pools;
+    tmpl *templates; /* every template not yet reaped */
+    validator *validators;
+    worker *idle_head, *idle_tail; /* ready workers with nothing in flight, oldest first */
+    int n_instances;               /* starting and ready workers (global cap) */
+    int n_spares;                  /* templates allowed a spare: the cap counts them too */
+    int max_instances;
+    cold_log cold;
+};
+
+static inline uint64_t pool_now(const pool *p)
+{
+    return p->clock ? p->clock(p->clock_user) : rouse_now_ns();
+}
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * The pool's side of the instance protocol (worker/ipc.h): the shared
+ * region serve lends to one request at a time, sending a request (its body
+ * in the region or in a memfd), taking a reply (and the region) back,
+ * spawn requests to a template, and error bodies. It knows nothing of
+ * pools, calls or scheduling; the scheduler calls it.
+ *
+ * Invariants:
+ * - A region is lent to at most one request (lent_to) at a time; serve
+ *   writes it only while it is not lent and takes it back with that
+ *   request's reply.
+ * - fd >= 0 only until the instance has been sent the region.
+ */
+#ifndef ROUSE_SERVER_POOL_IPC_H
+#define ROUSE_SERVER_POOL_IPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rouse/err.h"
+#include "server/pool.h"
+#include "worker/ipc.h"
+
+/* Shared regions between serve and an instance start at REGION_MIN_BYTES
+ * (pages are only allocated when touched) and grow to the next power of two
+ * that holds a body or a reply, up to REGION_MAX_BYTES; bigger bodies and
+ * replies travel in memfds of their own, whose per-request cost is small
+ * next to their size. */
+#define REGION_MIN_BYTES (1u << 20)
+#define REGION_MAX_BYTES POOL_BODY_INLINE_MAX
+
+typedef struct pool_region {
+    void *map; /* mapped read-write, or NULL until the first request that fits */
+    uint64_t size;
+    int fd;               /* kept only until the instance has been sent it, else -1 */
+    const void *lent_to;  /* the request it is lent to, or NULL */
+    uint64_t reply_hint;  /* the largest reply that did not fit */
+} pool_region;
+
+void pool_region_init(pool_region *r);
+void pool_region_release(pool_region *r);
+
+/* Sends request m (its type, id and metadata set) to the instance on sock,
+ * on behalf of `owner`: the body (body_len bytes, in `body` or, when body
+ * is NULL, in *body_fd) goes into the region when it is free and the body
+ * (and the biggest reply seen) fits, else into a memfd (made into *body_fd
+ * when needed). < 0 with *sent false: nothing was sent (the request cannot
+ * go, the instance is fine); with *sent true: the instance is broken. */
+int pool_ipc_send_request(int sock, pool_region *r, ipc_msg *m, const void *owner,
+                          const char *body, int *body_fd, uint64_t body_len, bool *sent,
+                          rouse_errbuf *eb);
+
+/* The reply m of `owner`, with *fd its memfd (or -1): gives the region back
+ * and fills res's body: a reply in the region is copied out (res->body),
+ * else *fd passes to res->fd. On a bad reply res->error is set. */
+void pool_ipc_take_reply(pool_region *r, const void *owner, const ipc_msg *m, int *fd,
+                         pool_result *res);
+
+/* Asks a template on tmpl_sock to fork an instance whose control socket is
+ * peer_fd (closed here either way). < 0: the template is broken. */
+int pool_ipc_send_spawn(int tmpl_sock, uint64_t spawn_id, int peer_fd, rouse_errbuf *eb);
+
+/* The "error" member of a JSON error body in memfd fd, into msg. */
+void pool_ipc_error_text(int fd, uint64_t len, char *msg, size_t cap);
+
+#endif

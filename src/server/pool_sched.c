@@ -1,0 +1,1458 @@
+/*
+ * Scheduling of the pool (see pool_sched.h): one version pool per function
+ * version in use, each with its template, its workers and a FIFO of waiting
+ * calls. The decisions (dispatch, start, queue, reject, stop idle, keep min
+ * warm, share the global cap fairly, stop the template) come from the pure
+ * policy in pool_policy.c; this file applies them, and settles what the
+ * processes' messages and ends mean for the calls.
+ *
+ * A worker starts as a fork of its pool's template (worker/template.h):
+ * serve makes a socketpair, passes one end to the template with IPC_SPAWN
+ * and learns the pid from the template's reply or the worker's READY.
+ * With no template, one is started first ("from zero") and the worker
+ * waits for it holding its socket end (peer_fd). Workers are reparented
+ * to serve (a child subreaper), so serve reaps them like its own children.
+ *
+ * Invariants (besides those of pool_int.h):
+ * - Every call ends exactly once (call_end): its completion runs unless it
+ *   was cancelled, its body is freed or its memfd closed, it is freed.
+ * - A worker, template or validator is freed only after it was reaped (so
+ *   a pid is never confused with a later process), or, when it never had a
+ *   process (its template died first), when its socket reports end of
+ *   stream.
+ * - Nothing on the request path (submit, pump, dispatch, replies) walks
+ *   more than the workers of one pool, or the idle list under the cap.
+ */
+#include "server/pool_sched.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "server/pool_policy.h"
+#include "worker/ipc.h"
+
+#define MOD "pool"
+#define VALIDATE_TIMEOUT_NS (600ull * 1000000000ull)
+/* A template answers a spawn with the new worker's pid after one fork
+ * (about a millisecond); one that has not answered in this long is stopped
+ * or hung, and is replaced. */
+#define SPAWN_ANSWER_NS (5000ull * 1000000ull)
+
+/* Replies expected sooner than SPIN_REPLY_MAX_NS after dispatch (by the
+ * pool's average) make serve poll for up to twice that average plus
+ * SPIN_SLACK_NS before it sleeps (pool_reply_due_ns). On virtual machines a
+ * cross-CPU wake-up costs tens of microseconds, more than a small model's
+ * whole inference; polling for a reply that is about to come saves one of
+ * them per request. The loop's poll yields the CPU on each round, and
+ * slower models never spin at all. */
+#define SPIN_REPLY_MAX_NS (200ull * 1000ull)
+#define SPIN_SLACK_NS (20ull * 1000ull)
+/* Instances of a pool whose next request usually follows a reply within
+ * POLL_GAP_MAX_NS poll for it (twice the average gap plus POLL_SLACK_NS)
+ * instead of sleeping: the same wake-up saving on the instance's side. */
+#define POLL_GAP_MAX_NS (60ull * 1000ull)
+#define POLL_SLACK_NS (10ull * 1000ull)
+
+static void worker_exited(pool *p, worker *w, int wstatus, bool no_process);
+
+/* --- calls ----------------------------------------------------------------- */
+
+static void call_free(call *c)
+{
+    if (c->body_fd >= 0) close(c->body_fd);
+    free(c->body);
+    free(c);
+}
+
+/* Seconds a client turned away from vp's full queue should wait. */
+static int retry_after(const pool *p, const vpool *vp)
+{
+    int64_t inst = vp->cfg.scaling.max < p->max_instances ? vp->cfg.scaling.max : p->max_instances;
+    int64_t slots = inst * (vp->cfg.scaling.concurrency > 0 ? vp->cfg.scaling.concurrency : 1);
+    return pool_retry_after_s(vp->n_queued, vp->reply_ewma_ns,
+                              slots > INT32_MAX ? INT32_MAX : (int)slots);
+}
+
+/* Ends a call: its completion gets the result (and res->fd, res->body). */
+static void call_end(pool *p, call *c, pool_result *res)
+{
+    res->version = c->version;
+    if (res->status == 429) res->retry_after = c->vp ? retry_after(p, c->vp) : 1;
+    if (c->done) {
+        c->done(c->user, res);
+    } else { /* cancelled: nobody to answer */
+        if (res->fd >= 0) close(res->fd);
+        free(res->body);
+    }
+    call_free(c);
+}
+
+static void call_fail(pool *p, call *c, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void call_fail(pool *p, call *c, int status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    pool_result res = {.status = status, .fd = -1, .json_len = -1, .error = msg};
+    call_end(p, c, &res);
+}
+
+static void queue_push(vpool *vp, call *c, bool front)
+{
+    c->w = NULL;
+    if (front) {
+        c->next = vp->queue;
+        vp->queue = c;
+        if (!vp->queue_tail) vp->queue_tail = c;
+    } else {
+        c->next = NULL;
+        if (vp->queue_tail)
+            vp->queue_tail->next = c;
+        else
+            vp->queue = c;
+        vp->queue_tail = c;
+    }
+    vp->n_queued++;
+}
+
+static call *queue_pop(vpool *vp)
+{
+    call *c = vp->queue;
+    if (!c) return NULL;
+    vp->queue = c->next;
+    if (!vp->queue) vp->queue_tail = NULL;
+    vp->n_queued--;
+    c->next = NULL;
+    return c;
+}
+
+/* Takes c out of vp's queue (prev is the call before it, or NULL). */
+static void queue_unlink(vpool *vp, call *prev, call *c)
+{
+    if (prev)
+        prev->next = c->next;
+    else
+        vp->queue = c->next;
+    if (vp->queue_tail == c) vp->queue_tail = prev;
+    vp->n_queued--;
+    c->next = NULL;
+}
+
+static void fail_queue(pool *p, vpool *vp, int status, const char *msg)
+{
+    call *c;
+    while ((c = queue_pop(vp)))
+        call_fail(p, c, status, "%s", msg);
+}
+
+/* --- workers and templates ----------------------------------------------- */
+
+static int64_t eff_min(const vpool *vp)
+{
+    return vp->retired ? 0 : vp->cfg.scaling.min;
+}
+
+/* Puts w on the idle list or takes it off, as its state says. */
+static void idle_update(pool *p, worker *w)
+{
+    bool idle = w->vp && w->h.state == PROC_READY && w->h.sock >= 0 && w->n_inflight == 0;
+    if (idle == w->idle) return;
+    w->idle = idle;
+    if (idle) {
+        w->inext = NULL;
+        w->iprev = p->idle_tail;
+        if (p->idle_tail)
+            p->idle_tail->inext = w;
+        else
+            p->idle_head = w;
+        p->idle_tail = w;
+    } else {
+        if (w->iprev)
+            w->iprev->inext = w->inext;
+        else
+            p->idle_head = w->inext;
+        if (w->inext)
+            w->inext->iprev = w->iprev;
+        else
+            p->idle_tail = w->iprev;
+        w->iprev = w->inext = NULL;
+    }
+}
+
+/* Leaves the counted states (starting/ready) for stopping. */
+static void worker_uncount(pool *p, worker *w)
+{
+    if (w->h.state == PROC_STOPPING) return;
+    assert(!w->vp || (w->vp->n_instances > 0 && p->n_instances > 0));
+    w->h.state = PROC_STOPPING;
+    if (w->vp) {
+        w->vp->n_instances--;
+        p->n_instances--;
+    }
+    idle_update(p, w);
+}
+
+/* A template stops being its pool's (and keeps no spare any more: the
+ * spare ends with it, or sees its channel close). */
+static void tmpl_leave(pool *p, tmpl *t)
+{
+    t->h.state = PROC_STOPPING;
+    if (t->spare) {
+        t->spare = false;
+        t->spare_pid = 0;
+        p->n_spares--;
+    }
+    if (t->vp) t->version = t->vp->version; /* a live change may have renamed its pool */
+    if (t->vp && t->vp->tmpl == t) t->vp->tmpl = NULL;
+    t->vp = NULL;
+}
+
+/* Takes the in-flight calls away from a worker (oldest first); its region
+ * is not lent any more (the worker is being stopped). */
+static call *worker_take_inflight(pool *p, worker *w)
+{
+    call *list = w->inflight;
+    w->inflight = w->inflight_tail = NULL;
+    w->n_inflight = 0;
+    w->region.lent_to = NULL;
+    idle_update(p, w);
+    return list;
+}
+
+/* Puts calls back at the front of their pool's queue, keeping their order. */
+static void requeue(vpool *vp, call *list)
+{
+    call *rev = NULL;
+    while (list) {
+        call *n = list->next;
+        list->next = rev;
+        rev = list;
+        list = n;
+    }
+    while (rev) {
+        call *n = rev->next;
+        rev->first = false;
+        queue_push(vp, rev, true);
+        rev = n;
+    }
+}
+
+static void waiting_add(tmpl *t, worker *w)
+{
+    w->t = t;
+    w->tprev = NULL;
+    w->tnext = t->waiting;
+    if (t->waiting) t->waiting->tprev = w;
+    t->waiting = w;
+    t->n_waiting++;
+}
+
+static void waiting_remove(worker *w)
+{
+    tmpl *t = w->t;
+    if (!t) return;
+    if (w->tprev)
+        w->tprev->tnext = w->tnext;
+    else
+        t->waiting = w->tnext;
+    if (w->tnext) w->tnext->tprev = w->tprev;
+    w->tprev = w->tnext = NULL;
+    w->t = NULL;
+    t->n_waiting--;
+}
+
+static void vp_workers_remove(worker *w)
+{
+    vpool *vp = w->vp;
+    if (!vp) return;
+    if (w->vprev)
+        w->vprev->vnext = w->vnext;
+    else
+        vp->workers = w->vnext;
+    if (w->vnext) w->vnext->vprev = w->vprev;
+    w->vprev = w->vnext = NULL;
+}
+
+static worker *worker_new(pool *p, vpool *vp, int sock)
+{
+    worker *w = calloc(1, sizeof(*w));
+    if (!w) return NULL;
+    proc_add(&p->procs, &w->h, PROC_WORKER, sock, 0, pool_now(p));
+    w->vp = vp;
+    w->peer_fd = -1;
+    pool_region_init(&w->region);
+    w->vnext = vp->workers;
+    if (vp->workers) vp->workers->vprev = w;
+    vp->workers = w;
+    return w;
+}
+
+/* Unlinks a settled worker; freed after the epoll batch. */
+static void bury_worker(pool *p, worker *w)
+{
+    waiting_remove(w);
+    worker_uncount(p, w);
+    vp_workers_remove(w);
+    w->vp = NULL;
+    idle_update(p, w);
+    pool_region_release(&w->region);
+    if (w->peer_fd >= 0) close(w->peer_fd);
+    w->peer_fd = -1;
+    proc_bury(&p->procs, &w->h);
+}
+
+static void bury_template(pool *p, tmpl *t)
+{
+    assert(!t->waiting);
+    tmpl_leave(p, t);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        p->templates = t->next;
+    if (t->next) t->next->prev = t->prev;
+    proc_bury(&p->procs, &t->h);
+}
+
+static void validators_remove(pool *p, validator *v)
+{
+    if (v->prev)
+        v->prev->next = v->next;
+    else if (p->validators == v)
+        p->validators = v->next;
+    if (v->next) v->next->prev = v->prev;
+    v->prev = v->next = NULL;
+}
+
+static void kill_worker(pool *p, worker *w, const char *why)
+{
+    LOG_WARN(MOD, "killing instance %d: %s", (int)w->h.pid, why);
+    worker_uncount(p, w);
+    proc_kill(&p->procs, &w->h);
+    idle_update(p, w);
+}
+
+/* Stops a worker gently: it exits at end of stream. */
+static void stop_worker(pool *p, worker *w, const char *why)
+{
+    if (w->vp)
+        LOG_INFO(MOD, "function %s v%" PRId64 ": stopping %s instance %d (%s)", w->vp->name,
+                 w->vp->version, w->n_inflight ? "busy" : "idle", (int)w->h.pid, why);
+    worker_uncount(p, w);
+    proc_close(&p->procs, &w->h);
+    idle_update(p, w);
+}
+
+static void kill_template(pool *p, tmpl *t, const char *why)
+{
+    LOG_WARN(MOD, "killing template %d: %s", (int)t->h.pid, why);
+    tmpl_leave(p, t);
+    proc_kill(&p->procs, &t->h);
+}
+
+static void stop_template(pool *p, tmpl *t, const char *why)
+{
+    if (t->vp)
+        LOG_INFO(MOD, "function %s v%" PRId64 ": stopping template %d (%s)", t->vp->name,
+                 t->vp->version, (int)t->h.pid, why);
+    tmpl_leave(p, t);
+    proc_close(&p->procs, &t->h);
+}
+
+static int worker_free_slots(const worker *w)
+{
+    if (w->h.state != PROC_READY || w->h.sock < 0 || !w->vp) return 0;
+    int c = (int)w->vp->cfg.scaling.concurrency;
+    return c > w->n_inflight ? c - w->n_inflight : 0;
+}
+
+/* --- starting processes ---------------------------------------------------- */
+
+const char *sched_config_digest(const fn_config *cfg)
+{
+    return strncmp(cfg->model, "sha256:", 7) == 0 ? cfg->model + 7 : NULL;
+}
+
+/* The arguments of `rouse __template` or `rouse __instance --check`. */
+static int worker_argv(pool *p, const char *model_path, const char *name, int64_t version,
+                       const char *digest, bool check, char ver[32],
+                       char *argv[TEMPLATE_ARGV_MAX])
+{
+    snprintf(ver, 32, "%" PRId64, version);
+    char *head[] = {p->exe,         check ? "__instance" : "__template",
+                    "--fd",         "3",
+                    "--model",      (char *)model_path,
+                    "--name",       (char *)name,
+                    "--version",    ver,
+                    "--plan-cache", p->plan_dir,
+                    "--log-level",  p->log_level};
+    int argc = (int)(sizeof(head) / sizeof(head[0]));
+    memcpy(argv, head, sizeof(head));
+    if (check) argv[argc++] = "--check";
+    /* A template is told its blob's digest, so that it opens the cached
+     * plan without hashing the model file again. */
+    if (!check && digest) {
+        argv[argc++] = "--sha256";
+        argv[argc++] = (char *)digest;
+    }
+    argv[argc] = NULL;
+    return argc;
+}
+
+int sched_template_argv(pool *p, const char *model_path, const char *name, int64_t version,
+                        const char *digest, char ver[32], char *argv[TEMPLATE_ARGV_MAX])
+{
+    return worker_argv(p, model_path, name, version, digest, false, ver, argv);
+}
+
+/* Starts vp's template: forked by the zygote, exec'd without one. */
+static int start_template(pool *p, vpool *vp, rouse_errbuf *eb)
+{
+    uint64_t t0 = pool_now(p);
+    tmpl *t = calloc(1, sizeof(*t));
+    if (!t) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    char ver[32];
+    char *argv[TEMPLATE_ARGV_MAX];
+    int argc = worker_argv(p, vp->model_path, vp->name, vp->version,
+                           sched_config_digest(&vp->cfg), false, ver, argv);
+    bool pending;
+    int rc = proc_spawn(&p->procs, &t->h, PROC_TEMPLATE, argv, argc, t0, &pending, eb);
+    if (rc < 0) {
+        free(t);
+        return rc;
+    }
+    t->vp = vp;
+    snprintf(t->name, sizeof(t->name), "%s", vp->name);
+    t->version = vp->version;
+    t->last_used_ns = t0; /* the start includes the fork or exec */
+    t->next = p->templates;
+    if (p->templates) p->templates->prev = t;
+    p->templates = t;
+    vp->tmpl = t;
+    if (pending)
+        LOG_DEBUG(MOD, "function %s v%" PRId64 ": template asked of the zygote", vp->name,
+                  vp->version);
+    else
+        LOG_INFO(MOD, "function %s v%" PRId64 ": template %d starting (exec)", vp->name,
+                 vp->version, (int)t->h.pid);
+    return 0;
+}
+
+/* Asks the template for one worker. A failure breaks the template: kill it
+ * (the worker's socket then ends and the worker is dropped). */
+static void send_spawn(pool *p, worker *w)
+{
+    tmpl *t = w->t;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    w->spawn_id = p->next_spawn_id++;
+    w->spawn_ns = t->last_used_ns = pool_now(p);
+    int rc = pool_ipc_send_spawn(t->h.sock, w->spawn_id, w->peer_fd, &eb);
+    w->peer_fd = -1;
+    if (rc < 0) kill_template(p, t, eb.msg);
+}
+
+static int start_worker(pool *p, vpool *vp)
+{
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    int rc;
+    if (!vp->tmpl && (rc = start_template(p, vp, &eb)) < 0) {
+        LOG_ERROR(MOD, "cannot start a template of %s: %s", vp->name, eb.msg);
+        return rc;
+    }
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        LOG_ERROR(MOD, "socketpair: %s", strerror(errno));
+        return ROUSE_EIO;
+    }
+    worker *w = worker_new(p, vp, sv[0]);
+    if (!w) {
+        close(sv[0]);
+        close(sv[1]);
+        return ROUSE_ENOMEM;
+    }
+    w->peer_fd = sv[1];
+    waiting_add(vp->tmpl, w);
+    w->kind = vp->tmpl->h.state == PROC_READY ? START_TEMPLATE : START_ZERO;
+    vp->n_instances++;
+    p->n_instances++;
+    if (vp->tmpl->h.state == PROC_READY) send_spawn(p, w);
+    return 0;
+}
+
+/* --- spares ------------------------------------------------------------------ */
+
+/* Instances and spares: what the global cap bounds. */
+static int global_used(const pool *p)
+{
+    return p->n_instances + p->n_spares;
+}
+
+/* Tells a template to keep a spare or to drop it. */
+static void spare_set(pool *p, tmpl *t, bool on)
+{
+    if (t->spare == on) return;
+    if (t->h.sock >= 0) {
+        rouse_errbuf eb;
+        rouse_errbuf_clear(&eb);
+        ipc_msg m;
+        ipc_msg_init(&m, IPC_SPARE, 0);
+        m.status = on ? 1 : 0;
+        if (ipc_send(t->h.sock, &m, -1, &eb) < 0 && on) return;
+    } else if (on) {
+        return;
+    }
+    t->spare = on;
+    t->spare_pid = 0;
+    p->n_spares += on ? 1 : -1;
+}
+
+/* A ready template gets a spare when the cap has room for one. */
+static void maybe_allow_spare(pool *p, tmpl *t)
+{
+    if (!t || t->spare || t->h.state != PROC_READY || t->h.sock < 0 || !t->vp) return;
+    if (global_used(p) >= p->max_instances) return;
+    spare_set(p, t, true);
+}
+
+/* Under pressure a spare goes first: one of another pool's templates if
+ * there is one, else `own`'s. True when one was dropped. */
+static bool drop_spare(pool *p, const tmpl *own)
+{
+    tmpl *last = NULL;
+    for (tmpl *t = p->templates; t; t = t->next) {
+        if (!t->spare) continue;
+        if (t != own) {
+            spare_set(p, t, false);
+            LOG_DEBUG(MOD, "template %d: spare dropped to make room", (int)t->h.pid);
+            return true;
+        }
+        last = t;
+    }
+    if (!last) return false;
+    spare_set(p, last, false);
+    return true;
+}
+
+/* --- dispatch and the policy ----------------------------------------------- */
+
+/* Notes that a reply to a call of vp dispatched now is due soon. */
+static void expect_reply(pool *p, const vpool *vp, uint64_t now)
+{
+    if (vp->reply_ewma_ns > SPIN_REPLY_MAX_NS) return;
+    uint64_t until = now + 2 * vp->reply_ewma_ns + SPIN_SLACK_NS;
+    if (until > p->reply_due_ns) p->reply_due_ns = until;
+}
+
+/* Sends c to w; on failure the worker is broken: kill it and requeue. */
+static void dispatch(pool *p, worker *w, call *c)
+{
+    assert(worker_free_slots(w) > 0 && c->vp == w->vp && !c->w);
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    vpool *vp = w->vp;
+    uint64_t now = pool_now(p);
+    ipc_msg m;
+    ipc_msg_init(&m, (ipc_type)c->type, c->id);
+    m.json_len = c->json_len;
+    m.body_len = c->body_len;
+    m.version = c->version;
+    /* How soon this worker's next request usually comes after a reply. */
+    if (w->n_inflight == 0 && w->served_first) {
+        uint64_t gap = now - w->idle_since_ns;
+        vp->gap_ewma_ns = vp->gap_ewma_ns ? (vp->gap_ewma_ns * 7 + gap) / 8 : gap;
+    }
+    if (vp->gap_ewma_ns && vp->gap_ewma_ns <= POLL_GAP_MAX_NS)
+        m.poll_us = (uint32_t)((2 * vp->gap_ewma_ns + POLL_SLACK_NS) / 1000u);
+    bool sent;
+    int rc = pool_ipc_send_request(w->h.sock, &w->region, &m, c, c->body, &c->body_fd,
+                                   c->body_len, &sent, &eb);
+    if (rc < 0 && !sent) {
+        /* Nothing was sent: the worker is fine, the request cannot go. */
+        call_fail(p, c, 500, "%s", eb.msg);
+        return;
+    }
+    c->w = w;
+    c->next = NULL;
+    c->dispatch_ns = now;
+    expect_reply(p, vp, now);
+    c->first = !w->served_first;
+    w->served_first = true;
+    if (w->inflight_tail)
+        w->inflight_tail->next = c;
+    else
+        w->inflight = c;
+    w->inflight_tail = c;
+    w->n_inflight++;
+    idle_update(p, w);
+    if (rc < 0) {
+        kill_worker(p, w, eb.msg);
+        requeue(vp, worker_take_inflight(p, w));
+    }
+}
+
+static pool_view view_of(const pool *p, const vpool *vp)
+{
+    pool_view v = {.concurrency = (int)vp->cfg.scaling.concurrency,
+                   .max = (int)vp->cfg.scaling.max,
+                   .n_queued = vp->n_queued,
+                   .queue_depth = (int)vp->cfg.scaling.queue_depth,
+                   .global_instances = global_used(p),
+                   .global_max = p->max_instances};
+    for (const worker *w = vp->workers; w; w = w->vnext) {
+        if (w->h.state == PROC_STOPPING) continue;
+        v.n_instances++;
+        if (w->h.state == PROC_STARTING) v.n_starting++;
+        v.free_slots += worker_free_slots(w);
+    }
+    return v;
+}
+
+/* The view for the newest waiting call (it is already in the queue). */
+static pool_view waiting_view(const pool *p, const vpool *vp)
+{
+    pool_view v = view_of(p, vp);
+    if (v.n_queued > 0) v.n_queued--;
+    return v;
+}
+
+/* Pools that hold instances, have requests waiting or keep a min share the
+ * global cap. */
+static int fair_share(const pool *p)
+{
+    int n = 0;
+    for (const vpool *vp = p->pools; vp; vp = vp->next)
+        if (vp->n_instances > 0 || vp->n_queued > 0 || eff_min(vp) > 0) n++;
+    return pool_fair_share(p->max_instances, n);
+}
+
+static int n_starved_except(const pool *p, const vpool *except, int share)
+{
+    int n = 0;
+    for (const vpool *vp = p->pools; vp; vp = vp->next) {
+        if (vp == except || vp->n_queued == 0) continue;
+        pool_view v = waiting_view(p, vp);
+        if (pool_is_starved(&v, share)) n++;
+    }
+    return n;
+}
+
+/* Makes room under the global cap for for_vp: stops the worker of another
+ * pool that has been idle the longest, among those the policy lets go: for
+ * waiting requests, as far as the fair shares allow (pool_may_evict); for
+ * for_vp's min, any held beyond its own pool's min (pool_may_evict_for_min). */
+static bool evict_idle(pool *p, const vpool *for_vp, bool for_min)
+{
+    int share = fair_share(p);
+    for (worker *w = p->idle_head; w; w = w->inext) {
+        if (w->vp == for_vp) continue;
+        int n = w->vp->n_instances, min = (int)eff_min(w->vp);
+        /* A min takes room from instances beyond another pool's min, as
+         * far as that pool stays at its fair share. */
+        if (for_min ? !pool_may_evict_for_min(n, min) || n <= share
+                    : !pool_may_evict(for_vp->n_instances, share, n, min, share))
+            continue;
+        stop_worker(p, w,
+                    for_min ? "making room for another function's min"
+                            : "making room under the global cap");
+        return true;
+    }
+    return false;
+}
+
+/* Starts what `min` asks for (not while backing off after a failure). */
+static void ensure_min(pool *p, vpool *vp)
+{
+    if (pool_now(p) < vp->no_start_until_ns) return;
+    int want = (int)eff_min(vp) - vp->n_instances;
+    /* min is a reservation: what the cap lacks comes from spares first, then
+     * from idle instances. */
+    while (want > 0 && p->max_instances - global_used(p) < want &&
+           (drop_spare(p, vp->tmpl) || evict_idle(p, vp, true))) {
+    }
+    int n = pool_missing_warm(vp->n_instances, (int)eff_min(vp), global_used(p), p->max_instances);
+    for (int k = 0; k < n; k++)
+        if (start_worker(p, vp) < 0) break;
+}
+
+void sched_pump(pool *p, vpool *vp)
+{
+    while (vp->queue) {
+        worker *best = NULL;
+        for (worker *w = vp->workers; w; w = w->vnext) {
+            if (worker_free_slots(w) == 0) continue;
+            if (!best || w->n_inflight < best->n_inflight) best = w;
+        }
+        if (!best) break;
+        dispatch(p, best, queue_pop(vp));
+    }
+    ensure_min(p, vp);
+    while (vp->queue) {
+        pool_view v = waiting_view(p, vp);
+        if (pool_blocked_by_global_cap(&v) &&
+            (drop_spare(p, vp->tmpl) || evict_idle(p, vp, false)))
+            v = waiting_view(p, vp);
+        if (pool_decide(&v) != POOL_START_QUEUE) break;
+        if (start_worker(p, vp) < 0) {
+            if (vp->n_instances == 0)
+                fail_queue(p, vp, 503, "cannot start an instance of this function");
+            break;
+        }
+    }
+}
+
+void sched_pump_all(pool *p)
+{
+    for (vpool *vp = p->pools; vp; vp = vp->next)
+        sched_pump(p, vp);
+}
+
+/* --- pools and calls ------------------------------------------------------- */
+
+vpool *sched_find(pool *p, const char *name, int64_t version)
+{
+    for (vpool *vp = p->pools; vp; vp = vp->next)
+        if (vp->version == version && strcmp(vp->name, name) == 0) return vp;
+    return NULL;
+}
+
+vpool *sched_add_pool(pool *p, const char *name, int64_t version, const fn_config *cfg,
+                      const char *model_path)
+{
+    vpool *vp = calloc(1, sizeof(*vp));
+    if (!vp) return NULL;
+    vp->cfg = *cfg;
+    snprintf(vp->model_path, sizeof(vp->model_path), "%s", model_path);
+    snprintf(vp->name, sizeof(vp->name), "%s", name);
+    vp->version = version;
+    vp->last_request_ns = pool_now(p);
+    vp->next = p->pools;
+    p->pools = vp;
+    return vp;
+}
+
+int sched_submit(pool *p, vpool *vp, const pool_request *rq, pool_call **out, int *retry_after_s,
+                 rouse_errbuf *eb)
+{
+    vp->retired = false; /* asked for by name: it serves again */
+    vp->last_request_ns = pool_now(p);
+    pool_view v = view_of(p, vp);
+    if (pool_decide(&v) == POOL_REJECT) {
+        if (rq->body_fd >= 0) close(rq->body_fd);
+        free(rq->body);
+        *retry_after_s = retry_after(p, vp);
+        return rouse_err_set(eb, ROUSE_EBUSY,
+                             "function %s version %" PRId64 " is overloaded (%d requests waiting)",
+                             rq->name, rq->version, vp->n_queued);
+    }
+    call *c = calloc(1, sizeof(*c));
+    if (!c) {
+        if (rq->body_fd >= 0) close(rq->body_fd);
+        free(rq->body);
+        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    }
+    c->done = rq->done;
+    c->user = rq->user;
+    c->vp = vp;
+    c->id = p->next_call_id++;
+    c->type = rq->type;
+    c->body = rq->body;
+    c->body_fd = rq->body_fd;
+    c->body_len = rq->body_len;
+    c->json_len = rq->json_len;
+    c->version = rq->version;
+    c->enq_ns = pool_now(p);
+    c->deadline_ns = c->enq_ns + (uint64_t)vp->cfg.timeout_ms * 1000000ull;
+    *out = c; /* before the pump: a start that fails at once ends the call there */
+    queue_push(vp, c, false);
+    sched_pump(p, vp);
+    return 0;
+}
+
+bool pool_call_queued(const pool_call *c)
+{
+    return c && !c->w;
+}
+
+void pool_cancel(pool *p, pool_call *c)
+{
+    (void)p;
+    if (!c) return;
+    if (c->w) {
+        c->done = NULL; /* its reply is discarded */
+        return;
+    }
+    vpool *vp = c->vp;
+    call *prev = NULL;
+    for (call *k = vp->queue; k; prev = k, k = k->next) {
+        if (k == c) {
+            queue_unlink(vp, prev, c);
+            break;
+        }
+    }
+    call_free(c);
+}
+
+int pool_validate(pool *p, const char *name, const char *model_path, pool_done_fn done, void *user,
+                  rouse_errbuf *eb)
+{
+    validator *v = calloc(1, sizeof(*v));
+    if (!v) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    char ver[32];
+    char *argv[TEMPLATE_ARGV_MAX];
+    int argc = worker_argv(p, model_path, name, 0, NULL, true, ver, argv);
+    bool forked;
+    int rc = proc_spawn(&p->procs, &v->h, PROC_VALIDATOR, argv, argc, pool_now(p), &forked, eb);
+    if (rc < 0) {
+        free(v);
+        return rc;
+    }
+    LOG_INFO(MOD, "function %s: checking a new model in process %d", name, (int)v->h.pid);
+    v->done = done;
+    v->user = user;
+    v->next = p->validators;
+    if (p->validators) p->validators->prev = v;
+    p->validators = v;
+    return 0;
+}
+
+/* --- what processes say ---------------------------------------------------- */
+
+/* status 0: the model loaded; otherwise the HTTP status to answer with. */
+static void validator_done(pool *p, validator *v, int status, const char *msg)
+{
+    if (v->answered) return;
+    v->answered = true;
+    validators_remove(p, v);
+    pool_result res = {.status = status, .fd = -1, .json_len = -1, .error = msg};
+    if (v->done) v->done(v->user, &res);
+}
+
+/* Learns a worker's pid; false when that process already ended (it was
+ * reaped before and has now been settled: w is buried). */
+static bool learn_pid(pool *p, worker *w, pid_t pid)
+{
+    int wstatus;
+    if (!proc_set_pid(&p->procs, &w->h, pid, &wstatus)) return true;
+    worker_exited(p, w, wstatus, false);
+    return false;
+}
+
+/* The pool cannot start instances for now: fail what waits on it. */
+static void start_failed(pool *p, vpool *vp, const char *msg)
+{
+    vp->no_start_until_ns = pool_now(p) + 1000000000ull;
+    if (vp->n_instances == 0 && vp->queue) {
+        char text[400];
+        snprintf(text, sizeof(text), "instance failed to start: %s", msg);
+        fail_queue(p, vp, 500, text);
+    }
+}
+
+/* A template is gone or broken: workers still waiting for it have no
+ * process and never will. */
+static void orphan_waiters(pool *p, tmpl *t)
+{
+    for (worker *w = t->waiting, *nx; w; w = nx) {
+        nx = w->tnext;
+        waiting_remove(w);
+        if (w->peer_fd >= 0) {
+            close(w->peer_fd);
+            w->peer_fd = -1;
+            worker_exited(p, w, 0, true);
+        }
+    }
+}
+
+static void lifecycle_events(pool *p);
+
+static void template_ready(pool *p, tmpl *t, const ipc_msg *m, int fd)
+{
+    if (m->flags & IPC_F_SPARE) { /* its spare is warm */
+        if (t->spare) t->spare_pid = (pid_t)m->pid;
+        return;
+    }
+    /* The zygote's answer (the pid, and that it forked the template) is
+     * sent before the template can say READY: read it first. */
+    if (t->h.start_argv) lifecycle_events(p);
+    vpool *vp = t->vp;
+    if (m->status != 0) {
+        pool_ipc_error_text(fd, m->body_len, t->h.fail_msg, sizeof(t->h.fail_msg));
+        if (vp) LOG_ERROR(MOD, "template of %s failed to load: %s", vp->name, t->h.fail_msg);
+        tmpl_leave(p, t);
+        orphan_waiters(p, t);
+        if (vp) start_failed(p, vp, t->h.fail_msg);
+        return;
+    }
+    if (t->h.state != PROC_STARTING) return;
+    t->h.state = PROC_READY;
+    t->h.ready_ns = t->last_used_ns = pool_now(p);
+    t->plan_ns = m->dur_ns[0];
+    t->prepare_ns = m->dur_ns[1];
+    t->plan_cached = m->dur_ns[2] != 0;
+    if (vp)
+        LOG_INFO(MOD,
+                 "function %s v%" PRId64 ": template %d ready in %.1f ms (plan %s %.1f ms, "
+                 "prepare %.1f ms)",
+                 vp->name, vp->version, (int)t->h.pid,
+                 rouse_ns_to_ms(t->h.ready_ns - t->h.started_ns),
+                 t->plan_cached ? "opened in" : "compiled in", rouse_ns_to_ms(t->plan_ns),
+                 rouse_ns_to_ms(t->prepare_ns));
+    for (worker *w = t->waiting; w; w = w->tnext) {
+        if (w->peer_fd < 0) continue;
+        w->tmpl_start_ns = t->h.ready_ns - t->h.started_ns;
+        w->tmpl_plan_ns = t->plan_ns;
+        w->tmpl_prepare_ns = t->prepare_ns;
+        w->tmpl_forked = t->forked;
+        send_spawn(p, w);
+        if (t->h.sock < 0) break; /* the template broke: orphaned at its reap */
+    }
+    maybe_allow_spare(p, t); /* after the spawns: those go first */
+}
+
+static void template_spawned(pool *p, tmpl *t, const ipc_msg *m, int fd)
+{
+    worker *w = t->waiting;
+    while (w && w->spawn_id != m->id)
+        w = w->tnext;
+    if (m->status != 0) {
+        char msg[256];
+        pool_ipc_error_text(fd, m->body_len, msg, sizeof(msg));
+        LOG_ERROR(MOD, "template %d: %s", (int)t->h.pid, msg);
+        return; /* its socket ends and the worker is dropped */
+    }
+    if (m->pid > 0 && (pid_t)m->pid == t->spare_pid) t->spare_pid = 0; /* it became w */
+    if (!w) return;
+    w->fork_ns = m->dur_ns[0];
+    waiting_remove(w);
+    learn_pid(p, w, (pid_t)m->pid);
+}
+
+/* Returns false when w was settled (its process had ended). */
+static bool worker_ready(pool *p, worker *w, const ipc_msg *m, int fd)
+{
+    if (m->status != 0) {
+        pool_ipc_error_text(fd, m->body_len, w->h.fail_msg, sizeof(w->h.fail_msg));
+        if (w->vp) {
+            vpool *vp = w->vp;
+            LOG_ERROR(MOD, "instance %d of %s failed to load: %s", (int)w->h.pid, vp->name,
+                      w->h.fail_msg);
+            worker_uncount(p, w);
+            start_failed(p, vp, w->h.fail_msg);
+        }
+        return true;
+    }
+    if (!learn_pid(p, w, (pid_t)m->pid)) return false;
+    if (w->h.state != PROC_STARTING || !w->vp) return true;
+    w->h.state = PROC_READY;
+    w->h.ready_ns = w->idle_since_ns = pool_now(p);
+    idle_update(p, w);
+    LOG_DEBUG(MOD, "function %s v%" PRId64 ": instance %d ready in %.2f ms (%s)", w->vp->name,
+              w->vp->version, (int)w->h.pid, rouse_ns_to_ms(w->h.ready_ns - w->h.started_ns),
+              start_kind_name(w->kind));
+    sched_pump(p, w->vp);
+    return true;
+}
+
+static void record_cold_start(pool *p, const worker *w, const call *c, uint64_t infer_ns)
+{
+    cold_start r;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.name, sizeof(r.name), "%s", w->vp->name);
+    r.version = c->version;
+    r.pid = (int)w->h.pid;
+    r.kind = w->kind;
+    r.at_ms = rouse_wall_ms();
+    r.queue_ms = rouse_ns_to_ms(c->dispatch_ns - c->enq_ns);
+    if (w->kind == START_ZERO) {
+        r.template_ms = rouse_ns_to_ms(w->tmpl_start_ns);
+        r.plan_open_ms = rouse_ns_to_ms(w->tmpl_plan_ns);
+        r.prepare_ms = rouse_ns_to_ms(w->tmpl_prepare_ns);
+        r.template_forked = w->tmpl_forked;
+    }
+    r.spawn_ms = rouse_ns_to_ms(w->h.ready_ns - w->spawn_ns);
+    r.fork_ms = rouse_ns_to_ms(w->fork_ns);
+    r.first_infer_ms = rouse_ns_to_ms(infer_ns);
+    stats_record_cold(&p->cold, &r);
+}
+
+/* A worker of a pool above its fair share just went idle while another
+ * pool starves: a spare is dropped if there is one, else the worker stops,
+ * and the place goes to the starving pool. True when a place was made. */
+static bool maybe_yield(pool *p, worker *w)
+{
+    if (w->n_inflight > 0 || w->h.state != PROC_READY) return false;
+    vpool *vp = w->vp;
+    int share = fair_share(p);
+    int starved = n_starved_except(p, vp, share);
+    if (starved > 0 && drop_spare(p, NULL)) return true; /* a spare goes first */
+    if (!pool_should_yield(vp->n_instances, (int)eff_min(vp), share, starved)) return false;
+    stop_worker(p, w, "another function needs its share of the instance cap");
+    return true;
+}
+
+static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
+{
+    call *c = w->inflight;
+    if (!c || c->id != m->id) {
+        LOG_ERROR(MOD, "instance %d answered request %" PRIu64 " out of order", (int)w->h.pid,
+                  m->id);
+        return;
+    }
+    assert(c->w == w && w->n_inflight > 0);
+    w->inflight = c->next;
+    if (!w->inflight) w->inflight_tail = NULL;
+    w->n_inflight--;
+    uint64_t now = pool_now(p);
+    vpool *vp = c->vp;
+    /* An exponential average over about eight replies. */
+    uint64_t took = now - c->dispatch_ns;
+    vp->reply_ewma_ns = vp->reply_ewma_ns ? (vp->reply_ewma_ns * 7 + took) / 8 : took;
+    if (w->n_inflight == 0) w->idle_since_ns = now;
+    /* The wait, split into the part spent starting this request's worker
+     * and the rest. Cold for this request only when it waited for its
+     * worker to start (one that min kept warm was ready before it came). */
+    uint64_t wait = c->dispatch_ns - c->enq_ns, start = 0;
+    bool cold = c->first && w->kind != START_WARM && w->h.ready_ns > c->enq_ns;
+    if (c->first) record_cold_start(p, w, c, m->dur_ns[0]);
+    if (cold) {
+        uint64_t from = w->h.started_ns > c->enq_ns ? w->h.started_ns : c->enq_ns;
+        start = w->h.ready_ns > from ? w->h.ready_ns - from : 0;
+        if (start > wait) start = wait;
+    }
+    char timing[96];
+    stats_timing(timing, wait - start, start, m->dur_ns[0]);
+    pool_result res = {.status = m->status,
+                       .content_type = m->content_type,
+                       .len = m->body_len,
+                       .json_len = m->json_len,
+                       .start = cold ? start_kind_name(w->kind) : "warm",
+                       .timing = timing};
+    pool_ipc_take_reply(&w->region, c, m, fd, &res);
+    idle_update(p, w);
+    call_end(p, c, &res);
+    if (maybe_yield(p, w))
+        sched_pump_all(p); /* the starving pools first take the freed place */
+    else
+        sched_pump(p, vp);
+}
+
+static void validator_message(pool *p, validator *v, const ipc_msg *m, int fd)
+{
+    if (m->type != IPC_READY) return;
+    if (m->status != 0) {
+        pool_ipc_error_text(fd, m->body_len, v->h.fail_msg, sizeof(v->h.fail_msg));
+        validator_done(p, v, 400, v->h.fail_msg);
+        return;
+    }
+    validator_done(p, v, 0, NULL);
+    proc_close(&p->procs, &v->h);
+}
+
+/* Reads every packet waiting on a process's socket. */
+static void drain(pool *p, proc *pr)
+{
+    while (pr->sock >= 0) {
+        ipc_msg m;
+        int fd = -1;
+        rouse_errbuf eb;
+        rouse_errbuf_clear(&eb);
+        int rc = ipc_recv(pr->sock, &m, &fd, &eb);
+        if (rc == ROUSE_EBUSY) return;
+        if (rc < 0) {
+            if (rc != ROUSE_ENOTFOUND) LOG_WARN(MOD, "process %d: %s", (int)pr->pid, eb.msg);
+            if (rc == ROUSE_EFORMAT) continue;
+            proc_close(&p->procs, pr);
+            /* Gone: the reap (SIGCHLD) settles its calls, unless it never
+             * had a process that serve knows of. */
+            if (pr->kind == PROC_WORKER) {
+                idle_update(p, (worker *)pr);
+                if (pr->pid == 0) worker_exited(p, (worker *)pr, 0, true);
+            }
+            return;
+        }
+        if (pr->kind == PROC_TEMPLATE) {
+            if (m.type == IPC_READY)
+                template_ready(p, (tmpl *)pr, &m, fd);
+            else if (m.type == IPC_REPLY)
+                template_spawned(p, (tmpl *)pr, &m, fd);
+        } else if (pr->kind == PROC_VALIDATOR) {
+            validator_message(p, (validator *)pr, &m, fd);
+        } else if (m.type == IPC_READY) {
+            if (!worker_ready(p, (worker *)pr, &m, fd)) { /* settled */
+                if (fd >= 0) close(fd);
+                return;
+            }
+        } else if (m.type == IPC_REPLY) {
+            worker *w = (worker *)pr;
+            worker_reply(p, w, &m, &fd);
+            /* Nothing more is due from an idle worker: skip the read that
+             * would only say so (epoll is level-triggered and reports any
+             * packet or end of stream that is there after all). */
+            if (fd < 0 && w->n_inflight == 0 && w->h.state == PROC_READY) return;
+        }
+        if (fd >= 0) close(fd);
+    }
+}
+
+void pool_on_event(pool *p, ep_tag *tag, uint32_t events)
+{
+    (void)events;
+    if (tag->kind == EP_ZYGOTE) {
+        lifecycle_events(p);
+        return;
+    }
+    proc *pr = (proc *)tag;
+    if (pr->dead) return;
+    drain(p, pr);
+}
+
+/* --- how processes end ----------------------------------------------------- */
+
+static void describe_status(int wstatus, bool no_process, char *buf, size_t cap)
+{
+    if (no_process)
+        snprintf(buf, cap, "its template ended before it was forked");
+    else if (WIFSIGNALED(wstatus))
+        snprintf(buf, cap, "signal %d, %s", WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)));
+    else if (WIFEXITED(wstatus))
+        snprintf(buf, cap, "exit status %d", WEXITSTATUS(wstatus));
+    else
+        snprintf(buf, cap, "status %d", wstatus);
+}
+
+/* A template process ended. Its workers live on (they are serve's now);
+ * the next start needs a new template. */
+static void template_exited(pool *p, tmpl *t, const char *how)
+{
+    vpool *vp = t->vp;
+    bool was_starting = vp && t->h.state == PROC_STARTING;
+    if (t->h.state != PROC_STOPPING || t->h.fail_msg[0])
+        LOG_WARN(MOD, "template %d ended (%s)", (int)t->h.pid, how);
+    proc_close(&p->procs, &t->h);
+    tmpl_leave(p, t);
+    orphan_waiters(p, t);
+    if (was_starting && !t->h.fail_msg[0]) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "its template ended while loading (%s)", how);
+        start_failed(p, vp, msg);
+    }
+    bury_template(p, t);
+    if (vp) sched_pump(p, vp);
+}
+
+/* A worker's process ended (or, no_process, will never exist): settle
+ * what it held, forget it. */
+static void worker_exited(pool *p, worker *w, int wstatus, bool no_process)
+{
+    char how[96];
+    describe_status(wstatus, no_process, how, sizeof(how));
+    if (!no_process) drain(p, &w->h); /* replies it sent before it died still count */
+    proc_close(&p->procs, &w->h);
+    if (w->peer_fd >= 0) close(w->peer_fd);
+    w->peer_fd = -1;
+    bool was_starting = w->h.state == PROC_STARTING;
+    vpool *vp = w->vp;
+    worker_uncount(p, w);
+    call *c = worker_take_inflight(p, w);
+    /* A load failure was already reported with its message. */
+    bool clean =
+        no_process || (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) || w->h.fail_msg[0];
+    if (c || !clean)
+        LOG_WARN(MOD, "instance %d %s (%s)", (int)w->h.pid,
+                 w->killed_timeout ? "killed after a timeout" : "ended", how);
+    int sig = !no_process && WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
+    while (c) {
+        call *n = c->next;
+        if (sig)
+            call_fail(p, c, 500,
+                      "instance crashed (signal %d) while running this request; the next "
+                      "request gets a fresh instance",
+                      sig);
+        else
+            call_fail(p, c, 500, "instance ended (%s) while running this request", how);
+        c = n;
+    }
+    if (vp && was_starting && !no_process && !w->h.fail_msg[0]) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "it ended while starting (%s)", how);
+        start_failed(p, vp, msg);
+    }
+    bury_worker(p, w);
+    if (vp) sched_pump(p, vp);
+}
+
+static void validator_exited(pool *p, validator *v, const char *how)
+{
+    drain(p, &v->h); /* its answer may be waiting on its socket */
+    char msg[160];
+    snprintf(msg, sizeof(msg), "the model loader crashed (%s)", how);
+    validator_done(p, v, 400, msg);
+    validators_remove(p, v);
+    proc_bury(&p->procs, &v->h);
+}
+
+/* A template the zygote could not fork and exec could not start either:
+ * what waits for it fails like a template that ended while loading. */
+static void template_failed(pool *p, tmpl *t, const char *msg)
+{
+    vpool *vp = t->vp;
+    LOG_ERROR(MOD, "cannot start a template%s%s: %s", vp ? " of " : "", vp ? vp->name : "", msg);
+    tmpl_leave(p, t);
+    orphan_waiters(p, t);
+    if (vp) start_failed(p, vp, msg);
+    bury_template(p, t);
+    if (vp) sched_pump(p, vp);
+}
+
+/* What became of the templates asked of the zygote. */
+static void lifecycle_events(pool *p)
+{
+    proc_event ev;
+    while (proc_next_event(&p->procs, pool_now(p), &ev)) {
+        tmpl *t = (tmpl *)ev.pr;
+        if (ev.type == PROC_EV_FAILED) {
+            template_failed(p, t, ev.msg);
+        } else if (ev.type == PROC_EV_ENDED) {
+            char how[96];
+            describe_status(ev.wstatus, false, how, sizeof(how));
+            template_exited(p, t, how);
+        } else {
+            t->forked = ev.forked;
+            if (t->vp)
+                LOG_INFO(MOD, "function %s v%" PRId64 ": template %d starting (%s)", t->vp->name,
+                         t->vp->version, (int)t->h.pid,
+                         ev.forked ? "forked by the zygote" : "exec");
+        }
+    }
+}
+
+void pool_reap(pool *p)
+{
+    /* Pids of fresh workers may still sit in their templates' replies. */
+    for (tmpl *t = p->templates, *nx; t; t = nx) {
+        nx = t->next;
+        drain(p, &t->h);
+    }
+    int wstatus;
+    proc *pr;
+    while ((pr = proc_reap(&p->procs, &wstatus))) {
+        char how[96];
+        describe_status(wstatus, false, how, sizeof(how));
+        if (pr->kind == PROC_WORKER)
+            worker_exited(p, (worker *)pr, wstatus, false);
+        else if (pr->kind == PROC_TEMPLATE)
+            template_exited(p, (tmpl *)pr, how);
+        else
+            validator_exited(p, (validator *)pr, how);
+    }
+    lifecycle_events(p); /* the zygote may be among the ended */
+}
+
+void pool_collect(pool *p)
+{
+    proc_collect(&p->procs);
+}
+
+/* --- time ------------------------------------------------------------------ */
+
+static void note_deadline(int64_t *next, uint64_t at, uint64_t now)
+{
+    int64_t ms = at <= now ? 0 : (int64_t)((at - now) / 1000000ull) + 1;
+    if (*next < 0 || ms < *next) *next = ms;
+}
+
+/* Waiting calls past their deadline get 504 (deadlines need not ascend: a
+ * live change may alter timeout_ms). */
+static void expire_queue(pool *p, vpool *vp, uint64_t now, int64_t *next)
+{
+    call *prev = NULL;
+    for (call *c = vp->queue, *n; c; c = n) {
+        n = c->next;
+        if (!pool_deadline_passed(now, c->deadline_ns)) {
+            note_deadline(next, c->deadline_ns, now);
+            prev = c;
+            continue;
+        }
+        queue_unlink(vp, prev, c);
+        call_fail(p, c, 504,
+                  "deadline of %" PRId64 " ms (timeout_ms) passed while waiting for an instance",
+                  vp->cfg.timeout_ms);
+    }
+}
+
+static void tick_template(pool *p, vpool *vp, uint64_t now, int64_t *next)
+{
+    tmpl *t = vp->tmpl;
+    if (!t || t->h.state != PROC_READY) return;
+    /* A template that does not answer a spawn (stopped, hung) is killed:
+     * the workers it owed end with it (orphan_waiters at its reap), and the
+     * calls they were for, still queued, get a new template. */
+    for (const worker *w = t->waiting; w; w = w->tnext) {
+        if (w->peer_fd >= 0) continue; /* not asked yet */
+        if (now - w->spawn_ns > SPAWN_ANSWER_NS) {
+            char why[96];
+            snprintf(why, sizeof(why), "no answer to a spawn in %llu ms",
+                     SPAWN_ANSWER_NS / 1000000ull);
+            kill_template(p, t, why);
+            return;
+        }
+        note_deadline(next, w->spawn_ns + SPAWN_ANSWER_NS, now);
+    }
+    uint64_t used = t->last_used_ns > vp->last_request_ns ? t->last_used_ns : vp->last_request_ns;
+    int64_t ttl = vp->retired ? 0 : vp->cfg.scaling.template_ttl_ms;
+    if (pool_should_stop_template(t->n_waiting, (long long)((now - used) / 1000000ull), ttl))
+        stop_template(p, t, "unused for template_ttl_ms");
+    else
+        note_deadline(next, used + (uint64_t)ttl * 1000000ull, now);
+}
+
+static void tick_worker(pool *p, vpool *vp, worker *w, uint64_t now, int64_t *next)
+{
+    if (w->h.state != PROC_READY) return;
+    call *late = NULL;
+    for (call *c = w->inflight; c; c = c->next) {
+        if (c->deadline_ns <= now) {
+            late = c;
+            break;
+        }
+        note_deadline(next, c->deadline_ns, now);
+    }
+    if (late) {
+        /* The worker cannot be interrupted mid-run: kill it. Its other
+         * calls did nothing wrong and go back to the queue. */
+        w->killed_timeout = true;
+        kill_worker(p, w, "a request exceeded timeout_ms");
+        call *list = worker_take_inflight(p, w);
+        call *keep = NULL, **tail = &keep;
+        for (call *c = list, *n; c; c = n) {
+            n = c->next;
+            c->next = NULL;
+            if (c == late) {
+                call_fail(p, c, 504,
+                          "request exceeded the function's timeout_ms (%" PRId64
+                          " ms); its instance was stopped",
+                          vp->cfg.timeout_ms);
+            } else {
+                *tail = c;
+                tail = &c->next;
+            }
+        }
+        requeue(vp, keep);
+        sched_pump(p, vp);
+        return;
+    }
+    if (w->n_inflight == 0) {
+        long long idle_ms = (long long)((now - w->idle_since_ns) / 1000000ull);
+        int64_t timeout = vp->retired ? 0 : vp->cfg.scaling.idle_timeout_ms;
+        if (pool_over_max(vp->n_instances, (int)vp->cfg.scaling.max)) {
+            stop_worker(p, w, "above scaling.max");
+        } else if (pool_should_stop_idle(vp->n_instances, (int)eff_min(vp), idle_ms, timeout)) {
+            stop_worker(p, w, vp->retired ? "its version was replaced" : "idle");
+        } else if (vp->n_instances > eff_min(vp)) {
+            note_deadline(next, w->idle_since_ns + (uint64_t)timeout * 1000000ull, now);
+        }
+    }
+}
+
+int pool_tick(pool *p)
+{
+    lifecycle_events(p); /* a zygote too slow to answer is given up here */
+    uint64_t now = pool_now(p);
+    int64_t next = proc_timeout_ms(&p->procs, now);
+    for (vpool *vp = p->pools; vp; vp = vp->next) {
+        expire_queue(p, vp, now, &next);
+        if ((int)eff_min(vp) > vp->n_instances) {
+            ensure_min(p, vp);
+            if (vp->no_start_until_ns > now) note_deadline(&next, vp->no_start_until_ns, now);
+        }
+        tick_template(p, vp, now, &next);
+        maybe_allow_spare(p, vp->tmpl);
+        /* New workers go to the head of the list: the walk never meets them. */
+        for (worker *w = vp->workers, *nx; w; w = nx) {
+            nx = w->vnext;
+            tick_worker(p, vp, w, now, &next);
+        }
+    }
+    for (validator *v = p->validators, *nx; v; v = nx) {
+        nx = v->next;
+        if (now - v->h.started_ns > VALIDATE_TIMEOUT_NS) {
+            proc_kill(&p->procs, &v->h);
+            validator_done(p, v, 400, "loading the model took longer than 600 s");
+        } else {
+            note_deadline(&next, v->h.started_ns + VALIDATE_TIMEOUT_NS, now);
+        }
+    }
+    return next > INT32_MAX ? INT32_MAX : (int)next;
+}
+
+/* --- bulk operations ------------------------------------------------------- */
+
+void sched_free_pool(pool *p, vpool *vp, int status, const char *why)
+{
+    fail_queue(p, vp, status, why);
+    while (vp->workers) {
+        worker *w = vp->workers;
+        call *c = worker_take_inflight(p, w);
+        /* Busy workers cannot be interrupted: kill them. Idle ones exit
+         * when their socket closes. */
+        if (c && w->h.state != PROC_STOPPING) kill_worker(p, w, why);
+        worker_uncount(p, w);
+        proc_close(&p->procs, &w->h);
+        vp_workers_remove(w);
+        w->vp = NULL;
+        while (c) {
+            call *n = c->next;
+            call_fail(p, c, status, "%s", why);
+            c = n;
+        }
+    }
+    if (vp->tmpl) {
+        tmpl *t = vp->tmpl;
+        tmpl_leave(p, t);
+        proc_close(&p->procs, &t->h);
+    }
+    for (vpool **pp = &p->pools; *pp; pp = &(*pp)->next) {
+        if (*pp == vp) {
+            *pp = vp->next;
+            break;
+        }
+    }
+    free(vp);
+}
+
+int pool_pending(const pool *p)
+{
+    int n = 0;
+    for (const vpool *vp = p->pools; vp; vp = vp->next) {
+        n += vp->n_queued;
+        for (const worker *w = vp->workers; w; w = w->vnext)
+            n += w->n_inflight;
+    }
+    for (const validator *v = p->validators; v; v = v->next)
+        n++;
+    return n;
+}
+
+void pool_fail_all(pool *p, const char *why)
+{
+    while (p->validators) {
+        validator *v = p->validators;
+        proc_kill(&p->procs, &v->h);
+        validator_done(p, v, 503, why);
+    }
+    while (p->pools)
+        sched_free_pool(p, p->pools, 503, why);
+}

@@ -1,0 +1,38 @@
+/*
+ * The pool's scheduling (pool_sched.c): version pools, their queues,
+ * dispatch to workers, starting workers and templates, min and idle
+ * instances, deadlines, the fair share of the global cap, and what the
+ * processes' messages and ends mean for the calls. It is the only caller of
+ * the pure policy (pool_policy.h). It calls down into the lifecycle
+ * (pool_proc.h), the protocol (pool_ipc.h) and the statistics
+ * (pool_stats.h); the registry part (pool_registry.c) calls it.
+ */
+#ifndef ROUSE_SERVER_POOL_SCHED_H
+#define ROUSE_SERVER_POOL_SCHED_H
+
+#include "server/pool_int.h"
+
+/* The pool of name/version, or NULL. */
+vpool *sched_find(pool *p, const char *name, int64_t version);
+/* A new version pool with its config and model file; NULL when out of memory. */
+vpool *sched_add_pool(pool *p, const char *name, int64_t version, const fn_config *cfg,
+                      const char *model_path);
+/* Ends every call of vp with status/why, stops its processes and frees it. */
+void sched_free_pool(pool *p, vpool *vp, int status, const char *why);
+/* pool_submit for a known pool. */
+int sched_submit(pool *p, vpool *vp, const pool_request *rq, pool_call **out, int *retry_after,
+                 rouse_errbuf *eb);
+/* Moves waiting calls to free slots and starts what the pools need. */
+void sched_pump(pool *p, vpool *vp);
+void sched_pump_all(pool *p);
+
+#define TEMPLATE_ARGV_MAX 18
+/* The arguments of `rouse __template` for a version (argv[0] the executable;
+ * ver is room for the version). digest: the model's sha256 in hex, or
+ * NULL. Returns argc. */
+int sched_template_argv(pool *p, const char *model_path, const char *name, int64_t version,
+                        const char *digest, char ver[32], char *argv[TEMPLATE_ARGV_MAX]);
+/* The model digest of a version's config ("sha256:HEX"), or NULL. */
+const char *sched_config_digest(const fn_config *cfg);
+
+#endif

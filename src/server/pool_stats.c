@@ -1,0 +1,109 @@
+/*
+ * The pool's statistics (see pool_stats.h) and the description of a
+ * function's processes for GET /v1/functions/{name}. Reads the pool, never
+ * changes it.
+ */
+#include "server/pool_stats.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "server/pool_int.h"
+
+const char *start_kind_name(start_kind k)
+{
+    return k == START_ZERO ? "zero" : k == START_TEMPLATE ? "template" : "warm";
+}
+
+void stats_record_cold(cold_log *log, const cold_start *c)
+{
+    log->ring[log->head] = *c;
+    log->head = (log->head + 1) % COLD_STARTS_KEPT;
+    if (log->n < COLD_STARTS_KEPT) log->n++;
+}
+
+void stats_timing(char out[96], uint64_t queue_ns, uint64_t start_ns, uint64_t infer_ns)
+{
+    /* Milliseconds with three decimals, in integers: this runs per request. */
+    unsigned long long q_us = (queue_ns + 500) / 1000, s_us = (start_ns + 500) / 1000,
+                       i_us = (infer_ns + 500) / 1000;
+    snprintf(out, 96, "queue;dur=%llu.%03llu, start;dur=%llu.%03llu, infer;dur=%llu.%03llu",
+             q_us / 1000, q_us % 1000, s_us / 1000, s_us % 1000, i_us / 1000, i_us % 1000);
+}
+
+static const char *state_name(proc_state st, bool is_template, int n_inflight)
+{
+    if (st == PROC_STARTING) return "starting";
+    if (st == PROC_STOPPING) return n_inflight > 0 ? "draining" : "stopping";
+    if (is_template) return "ready";
+    return n_inflight > 0 ? "busy" : "idle";
+}
+
+int pool_describe(const pool *p, const char *name, rouse_buf *out)
+{
+    int rc = rouse_buf_append_str(out, "\"instances\":[");
+    bool first = true;
+    for (const vpool *vp = p->pools; rc == 0 && vp; vp = vp->next) {
+        if (strcmp(vp->name, name) != 0) continue;
+        for (const worker *w = vp->workers; rc == 0 && w; w = w->vnext) {
+            rc = rouse_buf_appendf(out,
+                                   "%s{\"version\":%" PRId64
+                                   ",\"pid\":%d,\"state\":\"%s\",\"start\":\"%s\",\"in_flight\":%d}",
+                                   first ? "" : ",", vp->version, (int)w->h.pid,
+                                   state_name(w->h.state, false, w->n_inflight),
+                                   start_kind_name(w->kind), w->n_inflight);
+            first = false;
+        }
+    }
+    if (rc == 0) rc = rouse_buf_append_str(out, "],\"templates\":[");
+    first = true;
+    /* Stopping templates too, until they are reaped. */
+    for (const tmpl *t = p->templates; rc == 0 && t; t = t->next) {
+        if (strcmp(t->name, name) != 0) continue;
+        rc = rouse_buf_appendf(out, "%s{\"version\":%" PRId64 ",\"pid\":%d,\"state\":\"%s\"}",
+                               first ? "" : ",", t->vp ? t->vp->version : t->version,
+                               (int)t->h.pid, state_name(t->h.state, true, 0));
+        first = false;
+    }
+    if (rc == 0) rc = rouse_buf_append_str(out, "],\"spares\":[");
+    /* Spares count against the instance cap: listed with their template. */
+    first = true;
+    for (const tmpl *t = p->templates; rc == 0 && t; t = t->next) {
+        if (!t->spare || !t->vp || strcmp(t->name, name) != 0) continue;
+        rc = rouse_buf_appendf(out,
+                               "%s{\"version\":%" PRId64
+                               ",\"template\":%d,\"pid\":%d,\"state\":\"%s\"}",
+                               first ? "" : ",", t->vp->version, (int)t->h.pid, (int)t->spare_pid,
+                               t->spare_pid > 0 ? "warm" : "starting");
+        first = false;
+    }
+    if (rc == 0) rc = rouse_buf_append_str(out, "]");
+    int queued = 0;
+    for (const vpool *vp = p->pools; vp; vp = vp->next)
+        if (strcmp(vp->name, name) == 0) queued += vp->n_queued;
+    if (rc == 0) rc = rouse_buf_appendf(out, ",\"queued\":%d,\"cold_starts\":[", queued);
+    /* The most recent ten, newest first. */
+    first = true;
+    int shown = 0;
+    const cold_log *log = &p->cold;
+    for (int k = 1; rc == 0 && k <= log->n && shown < 10; k++) {
+        const cold_start *c = &log->ring[(log->head - k + COLD_STARTS_KEPT) % COLD_STARTS_KEPT];
+        if (strcmp(c->name, name) != 0) continue;
+        rc = rouse_buf_appendf(
+            out,
+            "%s{\"version\":%" PRId64 ",\"pid\":%d,\"start\":\"%s\",\"at_ms\":%" PRId64
+            ",\"queue_ms\":%.3f,\"template_ms\":%.3f,\"plan_open_ms\":%.3f,\"prepare_ms\":%.3f,"
+            "\"spawn_ms\":%.3f,\"fork_ms\":%.3f,\"first_infer_ms\":%.3f%s}",
+            first ? "" : ",", c->version, c->pid, start_kind_name(c->kind), c->at_ms, c->queue_ms,
+            c->template_ms, c->plan_open_ms, c->prepare_ms, c->spawn_ms, c->fork_ms,
+            c->first_infer_ms,
+            c->kind != START_ZERO ? ""
+            : c->template_forked  ? ",\"template_start\":\"zygote\""
+                                  : ",\"template_start\":\"exec\"");
+        first = false;
+        shown++;
+    }
+    if (rc == 0) rc = rouse_buf_append_str(out, "]");
+    return rc;
+}
