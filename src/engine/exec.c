@@ -330,6 +330,13 @@ bool eng_graph_input_value_matters(const eng_graph *g, int i)
     return r;
 }
 
+/* Physical memory of the machine in bytes (UINT64_MAX when unknown). */
+static uint64_t phys_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : UINT64_MAX;
+}
+
 /* --- building ---------------------------------------------------------------------- */
 
 /* Reshape/Flatten/Unsqueeze/Squeeze/Identity and inference Dropout: the
@@ -575,10 +582,20 @@ static int build_node(eng_plan *p, const eng_node *n, const eng_tensor *inputs, 
     eng_attrs resolved;
     int rc = eng_infer_node(n, in_p, out_t, &resolved, eb);
     if (rc < 0) return rc;
-    for (int k = 0; k < n->n_out; k++)
-        if (n->out[k] >= 0 && eng_tensor_nbytes(&out_t[k]) < 0)
+    for (int k = 0; k < n->n_out; k++) {
+        if (n->out[k] < 0) continue;
+        int64_t nb = eng_tensor_nbytes(&out_t[k]);
+        if (nb < 0)
             return rouse_err_set(eb, ROUSE_ERANGE, "node '%s' (%s): output %d is too large",
                                  n->name, eng_op_name(n->op), k);
+        /* Refused before any kernel is made for it: oneDNN's primitive
+         * creation itself touches memory in proportion to absurd extents. */
+        if ((uint64_t)nb > phys_bytes())
+            return rouse_err_set(eb, ROUSE_ETOOBIG,
+                                 "node '%s' (%s): output %d needs %.1f GiB for these input "
+                                 "shapes, more than this machine has",
+                                 n->name, eng_op_name(n->op), k, (double)nb / (1 << 30));
+    }
 
     /* Inputs and constants are not viewed: outputs must live in the arena. */
     if (in[0] >= 0 && is_view_op(n) && p->pvs[in[0]].storage >= 0) {
@@ -714,8 +731,7 @@ static int plan_memory(eng_plan *p, rouse_errbuf *eb)
     p->stats.arena_bytes = total;
     /* Shapes come from callers and model files: refuse what cannot fit rather
      * than let the allocator (or the OOM killer) decide. */
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    if (pages > 0 && page > 0 && total > (size_t)pages * (size_t)page)
+    if (total > phys_bytes())
         return rouse_err_set(eb, ROUSE_ETOOBIG,
                              "the model needs %.1f GiB of activation memory for these input "
                              "shapes, more than this machine has",

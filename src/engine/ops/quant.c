@@ -87,8 +87,7 @@ static int check_qaxis(const eng_node *n, rouse_errbuf *eb)
 {
     int64_t ax = n->attrs.quant.q.axis;
     if (ax >= -ENG_MAX_RANK && ax < ENG_MAX_RANK) return 0;
-    return rouse_err_set(eb, ROUSE_EFORMAT, "node '%s' (%s): bad attributes", n->name,
-                         eng_op_name(n->op));
+    return eng_check_fail(n, eb, ROUSE_EFORMAT, "axis", "is out of range (%lld)", (long long)ax);
 }
 
 /* Shared by QuantizeLinear and DequantizeLinear: the scale (input 1) and
@@ -411,9 +410,7 @@ static int parse_conv(const eng_attr_ctx *c, eng_attrs *a)
 
 static int check_conv(const eng_node *n, rouse_errbuf *eb)
 {
-    if (window_valid(&n->attrs.quant.conv)) return 0;
-    return rouse_err_set(eb, ROUSE_EFORMAT, "node '%s' (%s): bad attributes", n->name,
-                         eng_op_name(n->op));
+    return window_check(n, eb, &n->attrs.quant.conv, false);
 }
 
 /* Conv's shape rule for x at input ix and w at input iw. */
@@ -434,7 +431,7 @@ static int infer_conv_shape(eng_infer_ctx *c, int ix, int iw, int dtype, int64_t
                               eng_infer_in_name(c, iw), w->rank, eng_infer_in_name(c, ix), r);
     for (int i = 0; i < ns; i++) {
         int64_t k = w->shape[2 + i];
-        if (k < 1 || k > WINDOW_MAX_DIM || (a->kernel[i] && a->kernel[i] != k))
+        if (k < 1 || k > OPS_MAX_DIM || (a->kernel[i] && a->kernel[i] != k))
             return eng_infer_fail(c, ROUSE_EMISMATCH,
                                   "input '%s' has kernel size %lld at spatial dim %d, attribute "
                                   "'kernel_shape' says %lld",

@@ -99,16 +99,27 @@ static int parse_upsample(const eng_attr_ctx *c, eng_attrs *a)
 static int check_resize(const eng_node *n, rouse_errbuf *eb)
 {
     const eng_resize_attrs *r = &n->attrs.spatial.resize;
-    bool ok = r->mode >= ENG_RESIZE_NEAREST && r->mode <= ENG_RESIZE_CUBIC &&
-              r->coord >= ENG_COORD_HALF_PIXEL && r->coord <= ENG_COORD_TF_CROP_AND_RESIZE &&
-              r->nearest >= ENG_NEAREST_ROUND_PREFER_FLOOR && r->nearest <= ENG_NEAREST_SIMPLE &&
-              (r->exclude_outside == 0 || r->exclude_outside == 1) && isfinite(r->cubic_a) &&
-              !isnan(r->extrapolation) && r->n_scales >= -1 && r->n_scales <= ENG_MAX_RANK;
-    for (int i = 0; ok && i < r->n_scales; i++)
-        ok = isfinite(r->scales[i]) && r->scales[i] > 0;
-    if (ok) return 0;
-    return rouse_err_set(eb, ROUSE_EFORMAT, "node '%s' (%s): bad attributes", n->name,
-                         eng_op_name(n->op));
+    if (r->mode < ENG_RESIZE_NEAREST || r->mode > ENG_RESIZE_CUBIC)
+        return eng_check_fail(n, eb, ROUSE_EFORMAT, "mode", "has unknown value %d", r->mode);
+    if (r->coord < ENG_COORD_HALF_PIXEL || r->coord > ENG_COORD_TF_CROP_AND_RESIZE)
+        return eng_check_fail(n, eb, ROUSE_EFORMAT, "coordinate_transformation_mode",
+                              "has unknown value %d", r->coord);
+    if (r->nearest < ENG_NEAREST_ROUND_PREFER_FLOOR || r->nearest > ENG_NEAREST_SIMPLE)
+        return eng_check_fail(n, eb, ROUSE_EFORMAT, "nearest_mode", "has unknown value %d",
+                              r->nearest);
+    if (r->exclude_outside != 0 && r->exclude_outside != 1)
+        return eng_check_fail(n, eb, ROUSE_EFORMAT, "exclude_outside", "must be 0 or 1");
+    if (!isfinite(r->cubic_a))
+        return eng_check_fail(n, eb, ROUSE_EFORMAT, "cubic_coeff_a", "must be finite");
+    if (isnan(r->extrapolation))
+        return eng_check_fail(n, eb, ROUSE_EFORMAT, "extrapolation_value", "is NaN");
+    if (r->n_scales < -1 || r->n_scales > ENG_MAX_RANK)
+        return eng_check_fail(n, eb, ROUSE_EFORMAT, "scales", "has %d values", r->n_scales);
+    for (int i = 0; i < r->n_scales; i++)
+        if (!isfinite(r->scales[i]) || r->scales[i] <= 0)
+            return eng_check_fail(n, eb, ROUSE_EFORMAT, "scales",
+                                  "must hold positive finite values");
+    return 0;
 }
 
 static void resize_counts(const eng_node *n, int *min_in, int *max_in, int *max_out)

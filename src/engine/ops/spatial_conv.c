@@ -30,12 +30,6 @@ static void set_rounded(int dtype, void *base, int64_t i, double v)
 #include "engine/ops/window.h"
 #include "engine/ref/ref_util.h"
 
-static int bad_attrs(const eng_node *n, rouse_errbuf *eb)
-{
-    return rouse_err_set(eb, ROUSE_EFORMAT, "node '%s' (%s): bad attributes", n->name,
-                         eng_op_name(n->op));
-}
-
 static int check_float_elem(const eng_node *nd, const eng_tensor *t, rouse_errbuf *eb)
 {
     if (t->dtype == ENG_DT_FLOAT || t->dtype == ENG_DT_DOUBLE || t->dtype == ENG_DT_FLOAT16 ||
@@ -63,7 +57,7 @@ static int parse_convtr(const eng_attr_ctx *c, eng_attrs *at)
         }
         a->w.n_spatial = n;
         for (int i = 0; i < n; i++) {
-            if (v[i] < 0 || v[i] > WINDOW_MAX_DIM)
+            if (v[i] < 0 || v[i] > OPS_MAX_DIM)
                 return eng_attr_err(c, ROUSE_EFORMAT, "output_padding",
                                     "holds a negative or too large value");
             a->output_padding[i] = v[i];
@@ -81,7 +75,7 @@ static int parse_convtr(const eng_attr_ctx *c, eng_attrs *at)
         a->w.n_spatial = ns;
         a->n_output_shape = ns;
         for (int i = 0; i < ns; i++) {
-            if (v[skip + i] < 1 || v[skip + i] > WINDOW_MAX_DIM)
+            if (v[skip + i] < 1 || v[skip + i] > OPS_MAX_DIM)
                 return eng_attr_err(c, ROUSE_EFORMAT, "output_shape",
                                     "holds a value below 1 or too large");
             a->output_shape[i] = v[skip + i];
@@ -93,13 +87,22 @@ static int parse_convtr(const eng_attr_ctx *c, eng_attrs *at)
 static int check_convtr(const eng_node *n, rouse_errbuf *eb)
 {
     const eng_convtr_attrs *a = &n->attrs.spatial.convtr;
-    bool ok =
-        window_valid(&a->w) && (a->n_output_shape == 0 || a->n_output_shape == a->w.n_spatial);
-    for (int i = 0; ok && i < ENG_MAX_SPATIAL; i++)
-        ok = a->output_padding[i] >= 0 && a->output_padding[i] <= WINDOW_MAX_DIM &&
-             (i >= a->n_output_shape ||
-              (a->output_shape[i] >= 1 && a->output_shape[i] <= WINDOW_MAX_DIM));
-    return ok ? 0 : bad_attrs(n, eb);
+    int rc = window_check(n, eb, &a->w, false);
+    if (rc < 0) return rc;
+    if (a->n_output_shape != 0 && a->n_output_shape != a->w.n_spatial)
+        return eng_check_fail(n, eb, ROUSE_EFORMAT, "output_shape", "has %d values for %d dims",
+                              a->n_output_shape, a->w.n_spatial);
+    for (int i = 0; i < ENG_MAX_SPATIAL; i++) {
+        if (a->output_padding[i] < 0 || a->output_padding[i] > OPS_MAX_DIM)
+            return eng_check_fail(n, eb, ROUSE_EFORMAT, "output_padding",
+                                  "has invalid value %lld at index %d",
+                                  (long long)a->output_padding[i], i);
+        if (i < a->n_output_shape && (a->output_shape[i] < 1 || a->output_shape[i] > OPS_MAX_DIM))
+            return eng_check_fail(n, eb, ROUSE_EFORMAT, "output_shape",
+                                  "has invalid value %lld at index %d",
+                                  (long long)a->output_shape[i], i);
+    }
+    return 0;
 }
 
 static int infer_convtr(eng_infer_ctx *c)
@@ -123,7 +126,7 @@ static int infer_convtr(eng_infer_ctx *c)
                               w->rank, r);
     for (int i = 0; i < ns; i++) {
         int64_t k = w->shape[2 + i];
-        if (k < 1 || k > WINDOW_MAX_DIM)
+        if (k < 1 || k > OPS_MAX_DIM)
             return eng_infer_fail(c, ROUSE_EMISMATCH, "input 'W' has an invalid kernel size %lld",
                                   (long long)k);
         if (a->w.kernel[i] && a->w.kernel[i] != k)
@@ -142,7 +145,7 @@ static int infer_convtr(eng_infer_ctx *c)
         return eng_infer_fail(c, ROUSE_EMISMATCH,
                               "input 'X' has %lld channels, not a multiple of group %lld",
                               (long long)ch, (long long)g);
-    if (__builtin_mul_overflow(mg, g, &m) || m > WINDOW_MAX_DIM)
+    if (__builtin_mul_overflow(mg, g, &m) || m > OPS_MAX_DIM)
         return eng_infer_fail(c, ROUSE_EMISMATCH, "too many output channels");
     if (b && (b->rank != 1 || b->shape[0] != m))
         return eng_infer_fail(c, ROUSE_EMISMATCH, "input 'B' must have shape [%lld]", (long long)m);
@@ -157,7 +160,7 @@ static int infer_convtr(eng_infer_ctx *c)
                                   "attribute 'output_padding' %lld at spatial dim %d must be "
                                   "smaller than the stride or the dilation",
                                   (long long)op, i);
-        if (in > WINDOW_MAX_DIM)
+        if (in > OPS_MAX_DIM)
             return eng_infer_fail(c, ROUSE_ETOOBIG, "input 'X' is too large at spatial dim %d", i);
         int64_t full = s * (in > 0 ? in - 1 : 0) + op + ext; /* below 2^63: factors below 2^31 */
         int64_t want = -1;
@@ -326,11 +329,10 @@ static int parse_global_lp(const eng_attr_ctx *c, eng_attrs *at)
 static int check_lppool(const eng_node *n, rouse_errbuf *eb)
 {
     const eng_lppool_attrs *a = &n->attrs.spatial.lppool;
-    bool ok = window_valid(&a->w) && a->p >= 1.0f && a->p <= 64.0f;
-    for (int i = 0; ok && n->op == ENG_OP_LPPOOL && i < a->w.n_spatial; i++)
-        ok = a->w.kernel[i] >= 1;
-    if (n->op == ENG_OP_LPPOOL && a->w.n_spatial < 1) ok = false;
-    return ok ? 0 : bad_attrs(n, eb);
+    int rc = window_check(n, eb, &a->w, n->op == ENG_OP_LPPOOL);
+    if (rc < 0) return rc;
+    if (a->p >= 1.0f && a->p <= 64.0f) return 0;
+    return eng_check_fail(n, eb, ROUSE_EFORMAT, "p", "must be in 1..64");
 }
 
 static int infer_lppool(eng_infer_ctx *c)

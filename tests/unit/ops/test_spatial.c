@@ -7,6 +7,8 @@
  */
 #include "node_test.h"
 
+#include "engine/op.h"
+
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 
 static uint32_t next_u32(void)
@@ -769,6 +771,81 @@ static void records_through_plans(void **state)
         nt_plan_same(make_plan_case, &which);
 }
 
+/* A record as a compiled plan could hold it: the op's check hook (the plan
+ * reader's) refuses out-of-range values naming the attribute. */
+static void expect_record_refused(eng_op op, const eng_attrs *a, const char *fragment)
+{
+    eng_node n;
+    memset(&n, 0, sizeof(n));
+    n.name = "n";
+    n.op = op;
+    n.opset = 13;
+    n.attrs = *a;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    const eng_op_desc *d = eng_op_desc_get(op);
+    assert_non_null(d);
+    assert_non_null(d->check);
+    int rc = d->check(&n, &eb);
+    if (rc != ROUSE_EFORMAT) fail_msg("expected ROUSE_EFORMAT, got %d", rc);
+    if (!strstr(eb.msg, fragment)) fail_msg("message '%s' lacks '%s'", eb.msg, fragment);
+}
+
+static void stored_records_checked(void **state)
+{
+    (void)state;
+    eng_attrs good, a;
+    memset(&good, 0, sizeof(good));
+    good.spatial.resize.n_scales = -1;
+    good.spatial.resize.cubic_a = -0.75f;
+    a = good;
+    a.spatial.resize.mode = 7;
+    expect_record_refused(ENG_OP_RESIZE, &a, "attribute 'mode'");
+    a = good;
+    a.spatial.resize.coord = -1;
+    expect_record_refused(ENG_OP_RESIZE, &a, "coordinate_transformation_mode");
+    a = good;
+    a.spatial.resize.n_scales = 1;
+    a.spatial.resize.scales[0] = -2;
+    expect_record_refused(ENG_OP_UPSAMPLE, &a, "attribute 'scales'");
+
+    memset(&good, 0, sizeof(good));
+    eng_convtr_attrs *t = &good.spatial.convtr;
+    t->w.group = 1;
+    for (int i = 0; i < 3; i++)
+        t->w.stride[i] = t->w.dilation[i] = 1;
+    a = good;
+    a.spatial.convtr.w.stride[1] = 0;
+    expect_record_refused(ENG_OP_CONV_TRANSPOSE, &a, "attribute 'strides'");
+    a = good;
+    a.spatial.convtr.output_padding[0] = -1;
+    expect_record_refused(ENG_OP_CONV_TRANSPOSE, &a, "attribute 'output_padding'");
+    a = good;
+    a.spatial.convtr.w.group = 0;
+    expect_record_refused(ENG_OP_CONV_TRANSPOSE, &a, "attribute 'group'");
+
+    memset(&a, 0, sizeof(a));
+    a.spatial.lppool.w.group = 1;
+    a.spatial.lppool.w.n_spatial = 1;
+    for (int i = 0; i < 3; i++)
+        a.spatial.lppool.w.stride[i] = a.spatial.lppool.w.dilation[i] = 1;
+    a.spatial.lppool.p = 2;
+    expect_record_refused(ENG_OP_LPPOOL, &a, "attribute 'kernel_shape'"); /* kernel 0 */
+    a.spatial.lppool.w.kernel[0] = 2;
+    a.spatial.lppool.p = 0;
+    expect_record_refused(ENG_OP_LPPOOL, &a, "attribute 'p'");
+
+    memset(&a, 0, sizeof(a));
+    a.quant.conv.group = 1;
+    for (int i = 0; i < 3; i++)
+        a.quant.conv.stride[i] = a.quant.conv.dilation[i] = 1;
+    a.quant.conv.pad_end[2] = -3;
+    expect_record_refused(ENG_OP_QLINEAR_CONV, &a, "attribute 'pads'");
+    memset(&a, 0, sizeof(a));
+    a.quant.q.axis = 100;
+    expect_record_refused(ENG_OP_QUANTIZE_LINEAR, &a, "attribute 'axis'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -787,6 +864,7 @@ int main(void)
         cmocka_unit_test(resize_dnnl_random),
         cmocka_unit_test(convtr_dnnl_random),
         cmocka_unit_test(records_through_plans),
+        cmocka_unit_test(stored_records_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
