@@ -1150,7 +1150,8 @@ static int build_eltwise(eng_plan *p, const eng_node *n, const eng_attrs *ra, co
  * (a bias, a LayerNorm mean or scale, an attention mask): oneDNN binary
  * stretches src1's dims of size 1. When only src0 broadcasts, Add and Mul
  * swap their operands. A broadcast src1 that is not a constant must have
- * the output's rank and a plain layout. */
+ * the output's rank and a plain layout; src0 may be blocked (a
+ * convolution's output scaled per channel by a squeeze-excitation gate). */
 static int build_binary(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
                         const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
 {
@@ -1183,7 +1184,7 @@ static int build_binary(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
         src1 = plan_pv_as(p, i1, &md1, eb);
         if (src1 < 0) return src1;
     } else {
-        if (!a->plain || o->rank < 1 || b->t.rank > o->rank) return 0;
+        if (o->rank < 1 || b->t.rank > o->rank) return 0;
         int64_t bd[ENG_MAX_RANK];
         for (int i = 0; i < o->rank; i++)
             bd[i] = i < o->rank - b->t.rank ? 1 : b->t.shape[i - (o->rank - b->t.rank)];
@@ -1199,6 +1200,21 @@ static int build_binary(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
     if (dnnl_binary_desc_init(&bdsc, alg, &md0, &md1, &md0) != dnnl_success) return 0;
     dnnl_primitive_desc_t pd;
     int dst, rc = create_pd(p, &bdsc, &pd, eb);
+    if (rc > 0 && bcast && !plan_md_strided(&md0) && impl_is_reference(pd)) {
+        dnnl_primitive_desc_destroy(pd);
+        rc = 0;
+    }
+    if (rc == 0 && bcast && !plan_md_strided(&md0)) {
+        /* The large operand arrives blocked (a convolution's output) and
+         * oneDNN has no vectorized kernel broadcasting onto that layout
+         * (aBcd8b: only its element-by-element ref:any, 100x slower): it
+         * takes the plain form, one reorder, still cheaper than the
+         * reference kernel, which needs the plain form as well. */
+        if ((i0 = plan_pv_plain(p, i0, eb)) < 0) return i0;
+        md0 = p->pvs[i0].md;
+        if (dnnl_binary_desc_init(&bdsc, alg, &md0, &md1, &md0) != dnnl_success) return 0;
+        rc = create_pd(p, &bdsc, &pd, eb);
+    }
     if (rc <= 0) return rc;
     if (src1 == ARG_FIXED) {
         /* A constant operand is used in place when aligned, else copied. */
