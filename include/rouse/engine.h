@@ -200,6 +200,30 @@ typedef struct rouse_plan_cache_stats {
 
 void rouse_session_get_plan_cache(const rouse_session *s, rouse_plan_cache_stats *out);
 
+/* --- profiling ---------------------------------------------------------------
+ * With profiling on, every run times each kernel of the plan it runs (one
+ * clock read per kernel; off by default). Entries cover the current plan
+ * (the last one run), one per kernel in execution order; totals add up over
+ * the runs since profiling was turned on or that plan was prepared. */
+typedef struct rouse_profile_entry {
+    const char *node;   /* the node's name ("" when unnamed, "(reorder)" for a
+                           layout conversion between kernels) */
+    const char *op;     /* ONNX op_type, or "Reorder" */
+    const char *kernel; /* "onednn", "reference" (plain C) or "copy" */
+    int fused;          /* activations and residual Adds fused into it */
+    uint64_t total_ns;  /* wall time summed over `runs` runs */
+    uint64_t min_ns;    /* its fastest run: what it costs when nothing else
+                           takes the CPU away */
+    uint64_t runs;
+} rouse_profile_entry;
+
+/* 0, or ROUSE_ENOMEM. Turning it off drops the totals. */
+int rouse_session_set_profiling(rouse_session *s, int on);
+/* Number of entries of the current plan: 0 before a profiled run. */
+int rouse_session_profile_count(const rouse_session *s);
+/* 0, or ROUSE_ERANGE for a bad index. Strings borrowed like the outputs. */
+int rouse_session_profile_entry(const rouse_session *s, int i, rouse_profile_entry *out);
+
 void rouse_session_destroy(rouse_session *s);
 
 #endif

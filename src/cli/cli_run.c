@@ -9,6 +9,9 @@
  *   load_ms <x>
  *   latency_ms min=<x> median=<x> p99=<x> runs=<N> threads=<T>
  *   test_data_set_K: PASS max_abs=<x> max_rel=<x>
+ *   profile runs=<N> ms=<x> min_ms=<x>
+ *   profile_op <op> kernel=<k> steps=<n> ms=<x> min_ms=<x> share=<pct>%
+ *   profile_node <op> kernel=<k> fused=<n> ms=<x> min_ms=<x> share=<pct>% name=<node>
  */
 #include "cli/cli.h"
 
@@ -47,6 +50,7 @@ typedef struct run_opts {
     uint64_t seed;
     const char *plan_cache; /* --plan-cache DIR, or NULL */
     bool pin;               /* --pin */
+    bool profile;           /* --profile */
 } run_opts;
 
 void cli_run_usage(FILE *out)
@@ -54,6 +58,7 @@ void cli_run_usage(FILE *out)
     fprintf(out,
             "usage: rouse run MODEL.onnx|MODEL.plan [--input NAME=FILE]... [--repeat N]\n"
             "                 [--warmup W] [--threads T] [--pin] [--seed S] [--plan-cache DIR]\n"
+            "                 [--profile]\n"
             "       rouse run DIR [--threads T] [--plan-cache DIR]\n\n"
             "Runs a model on this machine with the engine alone (no daemon).\n\n"
             "With a model, prints `load_ms <x>` (reading the model: decoding and optimizing\n"
@@ -72,7 +77,17 @@ void cli_run_usage(FILE *out)
             "  --seed S           seed of the random inputs (default %d)\n"
             "  --pin              pin the kernel threads to distinct CPUs (with --threads > 1)\n"
             "  --plan-cache DIR   run an .onnx through its compiled plan DIR/<sha256>.plan,\n"
-            "                     compiling it first when missing or stale\n\n"
+            "                     compiling it first when missing or stale\n"
+            "  --profile          with --repeat, N more runs timing every kernel (apart from\n"
+            "                     the latency runs), then per operator type and kernel\n"
+            "                     (onednn, reference: plain C, copy) and per kernel the mean\n"
+            "                     ms per run and the fastest run (min_ms, summed per type;\n"
+            "                     shares and order, slowest first, follow it):\n"
+            "                     `profile runs=<N> ms=<x> min_ms=<x>`,\n"
+            "                     `profile_op <op> kernel=<k> steps=<n> ms=<x> min_ms=<x>\n"
+            "                     share=<pct>%%`, `profile_node <op> kernel=<k> fused=<n> ms=<x>\n"
+            "                     min_ms=<x> share=<pct>%% name=<node>` (fused: activations\n"
+            "                     and Adds run inside it)\n\n"
             "With DIR, an ONNX backend-test folder (model.onnx and test_data_set_*/ holding\n"
             "input_N.pb and output_N.pb), runs every test set and prints one line per set:\n"
             "`test_data_set_K: PASS max_abs=<x> max_rel=<x>` or `... FAIL <reason>`. An\n"
@@ -170,6 +185,8 @@ static int parse_args(int argc, char **argv, run_opts *o)
             o->threads = num;
         } else if (strcmp(a, "--pin") == 0) {
             o->pin = true;
+        } else if (strcmp(a, "--profile") == 0) {
+            o->profile = true;
         } else if (opt_value(argc, argv, &i, "--plan-cache", &v)) {
             if (!v || !*v) return usage_error("%s needs a folder", "--plan-cache");
             o->plan_cache = v;
@@ -182,6 +199,7 @@ static int parse_args(int argc, char **argv, run_opts *o)
         }
     }
     if (!o->target) return usage_error("%s", "missing MODEL.onnx or test folder");
+    if (o->profile && !o->repeat) return usage_error("%s", "--profile needs --repeat");
     return CLI_EXIT_OK;
 }
 
@@ -360,6 +378,71 @@ static void print_latency(double *ms, long n, long threads)
     double p99 = ms[rank > 0 ? rank - 1 : 0];
     printf("latency_ms min=%.3f median=%.3f p99=%.3f runs=%ld threads=%ld\n", ms[0], median, p99, n,
            threads);
+}
+
+/* --- profile ------------------------------------------------------------ */
+
+typedef struct prof_row {
+    const char *op, *kernel, *name;
+    int fused, steps;
+    uint64_t ns, min_ns;
+} prof_row;
+
+static int cmp_prof(const void *a, const void *b)
+{
+    const prof_row *x = a, *y = b;
+    return x->min_ns < y->min_ns ? 1 : x->min_ns > y->min_ns ? -1 : 0;
+}
+
+/* The session's profile per operator type and kernel, then per kernel:
+ * the mean time per run, and the fastest run of each kernel (summed over
+ * the kernels of a type), which the shares and the order (slowest first)
+ * follow, as other processes taking the CPU inflate the mean. */
+static int print_profile(const rouse_session *s)
+{
+    int n = rouse_session_profile_count(s);
+    prof_row *nodes = calloc((size_t)n + 1, sizeof(*nodes));
+    prof_row *ops = calloc((size_t)n + 1, sizeof(*ops));
+    if (!nodes || !ops) {
+        free(nodes);
+        free(ops);
+        fprintf(stderr, "rouse run: out of memory\n");
+        return -1;
+    }
+    int n_ops = 0;
+    uint64_t total = 0, total_min = 0, runs = 1;
+    for (int i = 0; i < n; i++) {
+        rouse_profile_entry e;
+        if (rouse_session_profile_entry(s, i, &e) < 0) continue;
+        runs = e.runs ? e.runs : 1;
+        nodes[i] = (prof_row){e.op, e.kernel, e.node, e.fused, 1, e.total_ns, e.min_ns};
+        total += e.total_ns;
+        total_min += e.min_ns;
+        int k = 0;
+        while (k < n_ops && !(strcmp(ops[k].op, e.op) == 0 && strcmp(ops[k].kernel, e.kernel) == 0))
+            k++;
+        if (k == n_ops) ops[n_ops++] = (prof_row){e.op, e.kernel, "", 0, 0, 0, 0};
+        ops[k].steps++;
+        ops[k].ns += e.total_ns;
+        ops[k].min_ns += e.min_ns;
+    }
+    qsort(ops, (size_t)n_ops, sizeof(*ops), cmp_prof);
+    qsort(nodes, (size_t)n, sizeof(*nodes), cmp_prof);
+    double per_run = 1e6 * (double)runs;
+    double pct = total_min ? 100.0 / (double)total_min : 0;
+    printf("profile runs=%llu ms=%.3f min_ms=%.3f\n", (unsigned long long)runs,
+           (double)total / per_run, (double)total_min / 1e6);
+    for (int k = 0; k < n_ops; k++)
+        printf("profile_op %s kernel=%s steps=%d ms=%.3f min_ms=%.3f share=%.1f%%\n", ops[k].op,
+               ops[k].kernel, ops[k].steps, (double)ops[k].ns / per_run,
+               (double)ops[k].min_ns / 1e6, (double)ops[k].min_ns * pct);
+    for (int i = 0; i < n; i++)
+        printf("profile_node %s kernel=%s fused=%d ms=%.3f min_ms=%.3f share=%.1f%% name=%s\n",
+               nodes[i].op, nodes[i].kernel, nodes[i].fused, (double)nodes[i].ns / per_run,
+               (double)nodes[i].min_ns / 1e6, (double)nodes[i].min_ns * pct, nodes[i].name);
+    free(nodes);
+    free(ops);
+    return 0;
 }
 
 /* After runs of more than one input shape: how the session's plan cache
@@ -542,6 +625,17 @@ static int run_model(const run_opts *o)
             }
             lat[r] = rouse_ms_since(tr);
         }
+        /* Profiled runs come after the timed ones: reading the clock around
+         * every kernel must not count in the latency. */
+        if (o->profile) {
+            rouse_session_set_profiling(s, 1);
+            for (long r = 0; r < o->repeat; r++) {
+                if (rouse_session_run(s, views, n_in, &eb) < 0) {
+                    fail(&eb);
+                    goto out_lat;
+                }
+            }
+        }
     }
 
     int n_out = rouse_model_n_outputs(m);
@@ -556,6 +650,7 @@ static int run_model(const run_opts *o)
     if (o->repeat > 0) {
         print_latency(lat, o->repeat, o->threads);
         print_plan_cache(s);
+        if (o->profile && print_profile(s) < 0) goto out_lat;
     }
     status = CLI_EXIT_OK;
 out_lat:
@@ -640,8 +735,8 @@ int cli_run_main(int argc, char **argv)
         return CLI_EXIT_FAIL;
     }
     if (S_ISDIR(st.st_mode)) {
-        if (o.n_inputs || o.repeat || o.warmup >= 0)
-            return usage_error("%s", "--input, --repeat and --warmup need MODEL.onnx, "
+        if (o.n_inputs || o.repeat || o.warmup >= 0 || o.profile)
+            return usage_error("%s", "--input, --repeat, --warmup and --profile need MODEL.onnx, "
                                      "not a test folder");
         return run_dir(&o);
     }

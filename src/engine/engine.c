@@ -71,6 +71,7 @@ struct rouse_session {
     uint64_t hits, misses, evictions;
     eng_tensor *bound; /* inputs of the current run, graph order */
     bool has_output;
+    bool profile; /* time every kernel of the plans run (rouse_session_set_profiling) */
 };
 
 size_t rouse_dtype_size(int dtype)
@@ -749,6 +750,8 @@ int rouse_session_run(rouse_session *s, const rouse_tensor *inputs, int n_inputs
     if ((rc = plan_for(s, s->bound, eb)) < 0) return rc;
     set_threads(s);
     if (s->pin && !s->pinned) pin_team(s);
+    if (s->profile && eng_plan_set_profiling(s->slots[s->cur].plan, true) < 0)
+        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     if ((rc = eng_plan_run(s->slots[s->cur].plan, s->bound, eb)) < 0) return rc;
     s->has_output = true;
     return 0;
@@ -810,6 +813,35 @@ out:
     free(bufs);
     free(in);
     return rc;
+}
+
+int rouse_session_set_profiling(rouse_session *s, int on)
+{
+    s->profile = on != 0;
+    if (!s->profile)
+        for (int i = 0; i < s->n_slots; i++)
+            if (s->slots[i].plan) eng_plan_set_profiling(s->slots[i].plan, false);
+    return 0;
+}
+
+int rouse_session_profile_count(const rouse_session *s)
+{
+    return s->cur >= 0 ? eng_plan_profile_count(s->slots[s->cur].plan) : 0;
+}
+
+int rouse_session_profile_entry(const rouse_session *s, int i, rouse_profile_entry *out)
+{
+    if (i < 0 || i >= rouse_session_profile_count(s)) return ROUSE_ERANGE;
+    eng_step_profile sp;
+    eng_plan_profile_step(s->slots[s->cur].plan, i, &sp);
+    *out = (rouse_profile_entry){.node = sp.node,
+                                 .op = sp.op,
+                                 .kernel = sp.kernel,
+                                 .fused = sp.fused,
+                                 .total_ns = sp.ns,
+                                 .min_ns = sp.min_ns,
+                                 .runs = sp.runs};
+    return 0;
 }
 
 int rouse_session_get_stats(const rouse_session *s, rouse_session_stats *out)

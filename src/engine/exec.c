@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/op.h"
@@ -978,6 +979,44 @@ out_fail:
     return rc;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int run_step(eng_plan *p, exec_step *st, rouse_errbuf *eb)
+{
+    if (st->kind == STEP_DNNL) {
+        if (dnnl_primitive_execute(st->prim, p->ctx->stream, st->n_args, st->args) != dnnl_success)
+            return rouse_err_set(eb, ROUSE_EINTERNAL, "node '%s': oneDNN execution failed",
+                                 st->node ? st->node->name : "(reorder)");
+        return 0;
+    }
+    if (st->kind == STEP_COPY) {
+        const exec_pv *src = &p->pvs[st->in_pv[0]];
+        memcpy(p->pvs[st->out_pv[0]].t.data, src->t.data, (size_t)eng_tensor_nbytes(&src->t));
+        return 0;
+    }
+    eng_tensor in_t[64], out_t[8];
+    const eng_tensor *in_p[64];
+    eng_tensor *out_p[8];
+    for (int k = 0; k < st->n_in; k++) {
+        in_p[k] = NULL;
+        if (st->in_pv[k] < 0) continue;
+        in_t[k] = p->pvs[st->in_pv[k]].t;
+        in_p[k] = &in_t[k];
+    }
+    for (int k = 0; k < st->n_out; k++) {
+        out_p[k] = NULL;
+        if (st->out_pv[k] < 0) continue;
+        out_t[k] = p->pvs[st->out_pv[k]].t;
+        out_p[k] = &out_t[k];
+    }
+    return eng_ref_run_node(st->node, &st->resolved, in_p, out_p, eb);
+}
+
 int eng_plan_run(eng_plan *p, const eng_tensor *inputs, rouse_errbuf *eb)
 {
     /* Bind the caller's input buffers. */
@@ -987,40 +1026,71 @@ int eng_plan_run(eng_plan *p, const eng_tensor *inputs, rouse_errbuf *eb)
         v->t.data = inputs[v->input_index].data;
         if (v->mem) dnnl_memory_set_data_handle(v->mem, v->t.data);
     }
-    for (int s = 0; s < p->n_steps; s++) {
-        exec_step *st = &p->steps[s];
-        if (st->kind == STEP_DNNL) {
-            if (dnnl_primitive_execute(st->prim, p->ctx->stream, st->n_args, st->args) !=
-                dnnl_success)
-                return rouse_err_set(eb, ROUSE_EINTERNAL, "node '%s': oneDNN execution failed",
-                                     st->node ? st->node->name : "(reorder)");
-            continue;
+    if (p->prof_ns) {
+        /* The CPU stream executes each primitive before returning, so a
+         * step's wall time is its kernel's. */
+        for (int s = 0; s < p->n_steps; s++) {
+            uint64_t t0 = now_ns();
+            int rc = run_step(p, &p->steps[s], eb);
+            if (rc < 0) return rc;
+            uint64_t dt = now_ns() - t0;
+            p->prof_ns[s] += dt;
+            if (!p->prof_runs || dt < p->prof_min[s]) p->prof_min[s] = dt;
         }
-        if (st->kind == STEP_COPY) {
-            const exec_pv *src = &p->pvs[st->in_pv[0]];
-            memcpy(p->pvs[st->out_pv[0]].t.data, src->t.data, (size_t)eng_tensor_nbytes(&src->t));
-            continue;
+        p->prof_runs++;
+    } else {
+        for (int s = 0; s < p->n_steps; s++) {
+            int rc = run_step(p, &p->steps[s], eb);
+            if (rc < 0) return rc;
         }
-        eng_tensor in_t[64], out_t[8];
-        const eng_tensor *in_p[64];
-        eng_tensor *out_p[8];
-        for (int k = 0; k < st->n_in; k++) {
-            in_p[k] = NULL;
-            if (st->in_pv[k] < 0) continue;
-            in_t[k] = p->pvs[st->in_pv[k]].t;
-            in_p[k] = &in_t[k];
-        }
-        for (int k = 0; k < st->n_out; k++) {
-            out_p[k] = NULL;
-            if (st->out_pv[k] < 0) continue;
-            out_t[k] = p->pvs[st->out_pv[k]].t;
-            out_p[k] = &out_t[k];
-        }
-        int rc = eng_ref_run_node(st->node, &st->resolved, in_p, out_p, eb);
-        if (rc < 0) return rc;
     }
     dnnl_stream_wait(p->ctx->stream);
     return 0;
+}
+
+int eng_plan_set_profiling(eng_plan *p, bool on)
+{
+    if (!on) {
+        free(p->prof_ns);
+        p->prof_ns = p->prof_min = NULL;
+        p->prof_runs = 0;
+        return 0;
+    }
+    if (p->prof_ns) return 0;
+    size_t n = (size_t)p->n_steps + 1;
+    p->prof_ns = calloc(2 * n, sizeof(uint64_t)); /* totals, then minimums */
+    if (!p->prof_ns) return ROUSE_ENOMEM;
+    p->prof_min = p->prof_ns + n;
+    return 0;
+}
+
+int eng_plan_profile_count(const eng_plan *p)
+{
+    return p->prof_ns ? p->n_steps : 0;
+}
+
+void eng_plan_profile_step(const eng_plan *p, int i, eng_step_profile *out)
+{
+    const exec_step *st = &p->steps[i];
+    memset(out, 0, sizeof(*out));
+    out->ns = p->prof_ns ? p->prof_ns[i] : 0;
+    out->min_ns = p->prof_ns ? p->prof_min[i] : 0;
+    out->runs = p->prof_runs;
+    if (st->kind == STEP_COPY) {
+        out->node = st->node ? st->node->name : "(copy)";
+        out->op = st->node ? eng_op_name(st->node->op) : "Copy";
+        out->kernel = "copy";
+        return;
+    }
+    out->kernel = st->kind == STEP_DNNL ? "onednn" : "reference";
+    if (!st->node) {
+        out->node = "(reorder)";
+        out->op = "Reorder";
+        return;
+    }
+    out->node = st->node->name;
+    out->op = eng_op_name(st->node->op);
+    out->fused = st->node->n_post;
 }
 
 const eng_tensor *eng_plan_output(const eng_plan *p, int i)
@@ -1077,6 +1147,7 @@ void eng_plan_destroy(eng_plan *p)
     free(p->fixed_mems);
     free(p->made);
     free(p->made_md);
+    free(p->prof_ns);
     rouse_arena_fini(&p->mem);
     free(p);
 }

@@ -68,6 +68,26 @@ void eng_plan_destroy(eng_plan *p);
 /* Runs the plan on inputs with the same shapes it was prepared for. */
 int eng_plan_run(eng_plan *p, const eng_tensor *inputs, rouse_errbuf *eb);
 
+/* Per-step timing: with `on`, every later run adds each step's wall time
+ * to its total (and resets nothing); off drops the totals. Returns 0, or
+ * ROUSE_ENOMEM. */
+int eng_plan_set_profiling(eng_plan *p, bool on);
+
+/* One step's share of the profiled runs. */
+typedef struct eng_step_profile {
+    const char *node;   /* node name ("" unnamed; "(reorder)" for an inserted layout change) */
+    const char *op;     /* ONNX op_type, "Reorder" or "Copy" */
+    const char *kernel; /* "onednn", "reference" or "copy" */
+    int fused;          /* activations and Adds fused into this step */
+    uint64_t ns;        /* summed over runs */
+    uint64_t min_ns;    /* its fastest run */
+    uint64_t runs;
+} eng_step_profile;
+
+/* Number of steps; fills *out for step i (0 <= i < count). 0 when profiling is off. */
+int eng_plan_profile_count(const eng_plan *p);
+void eng_plan_profile_step(const eng_plan *p, int i, eng_step_profile *out);
+
 /* Output i (in g->outputs order) of the last run: borrowed until the next run. */
 const eng_tensor *eng_plan_output(const eng_plan *p, int i);
 

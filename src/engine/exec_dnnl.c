@@ -933,6 +933,43 @@ static int build_matmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
     mm_chain chain;
     mm_chain_plan(p, n, &outs[0], b_const, &chain);
     int bias_v = chain.n && chain.f[0].kind == MM_BIAS ? chain.f[0].other : -1;
+
+    /* A Linear layer on a sequence-first activation ([S, 1, K] x [K, N]:
+     * nn.MultiheadAttention's in-projection, as torchvision's ViT exports
+     * it) is to oneDNN S products of one row each, every one reading the
+     * whole weight: 50x slower than one [S, K] x [K, N] product. When B is
+     * a constant without batch dims and A is dense in the arena, A's
+     * leading dims fold into its rows, over the same bytes (views, no
+     * copy); a fused residual Add keeps the unfolded form (its operand has
+     * the output's dims). */
+    const eng_tensor *mo = &outs[0];
+    eng_tensor folded_out;
+    bool fold = b_const && r > 2 && p->pvs[a_pv].plain && p->pvs[a_pv].storage >= 0;
+    int64_t lead = 1;
+    for (int i = 0; fold && i < r - 2; i++) {
+        fold = wd[i] == 1;
+        lead *= A->t.shape[i];
+    }
+    for (int i = 0; fold && i < chain.n; i++)
+        fold = chain.f[i].kind != MM_ADD;
+    if (fold && lead > 1) {
+        eng_tensor fa = p->pvs[a_pv].t;
+        folded_out = outs[0];
+        for (int i = 0; i < r - 2; i++)
+            fa.shape[i] = folded_out.shape[i] = 1;
+        fa.shape[r - 2] *= lead;
+        folded_out.shape[r - 2] *= lead;
+        int rc = plan_view_pv(p, a_pv, &fa, &a_pv);
+        if (rc < 0) {
+            mm_chain_undo(p, &chain);
+            return rouse_err_set(eb, rc, "out of memory");
+        }
+        A = &p->pvs[in[0]]; /* plan_view_pv may move p->pvs */
+        B = &p->pvs[in[1]];
+        mo = &folded_out;
+    } else {
+        fold = false;
+    }
     dnnl_memory_desc_t src_md, wei_md, dst_md, bias_md;
     if (bias_v >= 0) plan_md_plain(ENG_DT_FLOAT, r, bd, &bias_md);
     dnnl_primitive_desc_t pd = NULL;
@@ -953,8 +990,8 @@ static int build_matmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
             dnnl_memory_desc_init_by_tag(&wei_md, r, wd, dnnl_f32, dnnl_format_tag_any);
         else
             wei_md = p->pvs[b_pv].md;
-        if (plan_md_plain(ENG_DT_FLOAT, r, outs[0].shape, &dst_md) < 0) break;
-        if (attempt == 0)
+        if (plan_md_plain(ENG_DT_FLOAT, r, mo->shape, &dst_md) < 0) break;
+        if (attempt == 0 && !fold)
             matmul_dst_for_transpose(p, (int)(n - g->nodes), chain.final_value, &dst_md);
         dnnl_matmul_desc_t md;
         dnnl_primitive_attr_t attr = NULL;
@@ -1002,7 +1039,7 @@ static int build_matmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
         return rc;
     }
     int dst;
-    if ((rc = new_pv_md(p, &outs[0], &dst_md, &dst)) < 0) {
+    if ((rc = new_pv_md(p, mo, &dst_md, &dst)) < 0) {
         dnnl_primitive_desc_destroy(pd);
         return rouse_err_set(eb, rc, "out of memory");
     }
@@ -1027,6 +1064,8 @@ static int build_matmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
             return args[i].pv;
         }
     if ((rc = add_prim_step(p, n, ra, pd, args, na, dst, eb)) < 0) return rc;
+    if (fold && (rc = plan_view_pv(p, dst, &outs[0], &dst)) < 0)
+        return rouse_err_set(eb, rc, "out of memory");
     plan_bind_value(p, chain.final_value, dst);
     out_pv[0] = dst;
     return 1;
@@ -1150,7 +1189,8 @@ static int build_eltwise(eng_plan *p, const eng_node *n, const eng_attrs *ra, co
  * (a bias, a LayerNorm mean or scale, an attention mask): oneDNN binary
  * stretches src1's dims of size 1. When only src0 broadcasts, Add and Mul
  * swap their operands. A broadcast src1 that is not a constant must have
- * the output's rank and a plain layout. */
+ * the output's rank and a plain layout; src0 may be blocked (a
+ * convolution's output scaled per channel by a squeeze-excitation gate). */
 static int build_binary(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
                         const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
 {
@@ -1183,7 +1223,7 @@ static int build_binary(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
         src1 = plan_pv_as(p, i1, &md1, eb);
         if (src1 < 0) return src1;
     } else {
-        if (!a->plain || o->rank < 1 || b->t.rank > o->rank) return 0;
+        if (o->rank < 1 || b->t.rank > o->rank) return 0;
         int64_t bd[ENG_MAX_RANK];
         for (int i = 0; i < o->rank; i++)
             bd[i] = i < o->rank - b->t.rank ? 1 : b->t.shape[i - (o->rank - b->t.rank)];
@@ -1199,6 +1239,23 @@ static int build_binary(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
     if (dnnl_binary_desc_init(&bdsc, alg, &md0, &md1, &md0) != dnnl_success) return 0;
     dnnl_primitive_desc_t pd;
     int dst, rc = create_pd(p, &bdsc, &pd, eb);
+    bool src0_plain = p->pvs[i0].plain;
+    if (rc > 0 && bcast && !src0_plain && impl_is_reference(pd)) {
+        dnnl_primitive_desc_destroy(pd);
+        rc = 0;
+    }
+    if (rc == 0 && bcast && !src0_plain) {
+        /* The large operand arrives blocked (a convolution's output) or as
+         * a transposed view (attention heads scaled by a constant), and
+         * oneDNN has no vectorized kernel broadcasting onto that layout
+         * (aBcd8b, or bac: only its element-by-element ref:any, 100x
+         * slower): it takes the plain form, one reorder, still cheaper
+         * than the reference kernel, which needs the plain form as well. */
+        if ((i0 = plan_pv_plain(p, i0, eb)) < 0) return i0;
+        md0 = p->pvs[i0].md;
+        if (dnnl_binary_desc_init(&bdsc, alg, &md0, &md1, &md0) != dnnl_success) return 0;
+        rc = create_pd(p, &bdsc, &pd, eb);
+    }
     if (rc <= 0) return rc;
     if (src1 == ARG_FIXED) {
         /* A constant operand is used in place when aligned, else copied. */

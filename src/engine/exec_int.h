@@ -91,6 +91,9 @@ struct eng_plan {
     eng_packed *made;             /* constants this plan reordered itself */
     dnnl_memory_desc_t *made_md;
     int n_made, cap_made;
+    uint64_t *prof_ns;  /* per step: nanoseconds summed over profiled runs, or NULL */
+    uint64_t *prof_min; /* per step: its fastest profiled run (after prof_ns) */
+    uint64_t prof_runs;
 };
 
 /* exec.c services used by the kernel builders. */

@@ -29,6 +29,7 @@ usage_case "--threads=x" model.onnx --threads=x
 usage_case "--warmup -1" model.onnx --repeat 3 --warmup -1
 usage_case "--input with an empty name" model.onnx --input =x.npy
 usage_case "--input with an empty file" model.onnx --input x=
+usage_case "--profile without --repeat" model.onnx --profile
 
 "$ROUSE" run --help >"$out/o" 2>&1; rc=$?
 check "--help exits 0" [ $rc -eq 0 ]
@@ -50,6 +51,7 @@ mkdir "$out/empty"
 check "folder without model.onnx exits 1" [ $rc -eq 1 ]
 check "folder without model.onnx says so" grep -q 'no model.onnx' "$out/e"
 usage_case "--repeat with a test folder" "$out/empty" --repeat 3
+usage_case "--profile with a test folder" "$out/empty" --repeat 2 --profile
 
 if [ -n "${MODELS:-}" ] && [ -f "$MODELS/mlp/model.onnx" ]; then
     mlp=$MODELS/mlp
@@ -97,6 +99,33 @@ if [ -n "${MODELS:-}" ] && [ -f "$MODELS/mlp/model.onnx" ]; then
     check "dynamic-batch folder passes" [ $rc -eq 0 ]
     check "three batch sizes print the plan cache" grep -Eq \
         '^plan_cache entries=3 capacity=4 hits=0 misses=3 evictions=0$' "$out/o"
+
+    # --profile: mean time per run of each operator type and of each kernel.
+    "$ROUSE" run "$mlp/model.onnx" --repeat 4 --profile >"$out/o" 2>"$out/e"; rc=$?
+    check "--profile exits 0" [ $rc -eq 0 ]
+    check "--profile keeps one latency line" [ "$(grep -c '^latency_ms' "$out/o")" -eq 1 ]
+    check "--profile prints its runs" grep -Eq '^profile runs=4 ms=[0-9]+\.[0-9]{3} min_ms=[0-9]+\.[0-9]{3}$' "$out/o"
+    check "profile_op lines have their form" awk '/^profile_op / { n++;
+        if ($0 !~ /^profile_op [A-Za-z]+ kernel=(onednn|reference|copy) steps=[0-9]+ ms=[0-9.]+ min_ms=[0-9.]+ share=[0-9.]+%$/) bad = 1 }
+        END { exit !(n > 0 && !bad) }' "$out/o"
+    check "profile_node lines have their form" awk '/^profile_node / { n++;
+        if ($0 !~ /^profile_node [A-Za-z]+ kernel=(onednn|reference|copy) fused=[0-9]+ ms=[0-9.]+ min_ms=[0-9.]+ share=[0-9.]+% name=/) bad = 1 }
+        END { exit !(n > 0 && !bad) }' "$out/o"
+    check "every kernel is counted once by operator type" awk '
+        /^profile_op / { sub("steps=", "", $4); s += $4 } /^profile_node / { n++ }
+        END { exit !(s == n) }' "$out/o"
+    check "the shares add up to 100%" awk '/^profile_node / { sub("share=", "", $7); sub("%", "", $7); t += $7 }
+        END { exit !(t > 99 && t < 101) }' "$out/o"
+    check "the profile is slowest first" awk '/^profile_node / { sub("min_ms=", "", $6);
+        if (seen && $6 + 0 > last + 0) bad = 1; last = $6; seen = 1 } END { exit bad }' "$out/o"
+    check "mlp's Gemm runs on oneDNN" grep -Eq '^profile_op (Gemm|MatMul) kernel=onednn ' "$out/o"
+    bert=$(dirname "$mlp")/bert_tiny
+    if [ -f "$bert/model.onnx" ]; then
+        "$ROUSE" run "$bert/model.onnx" --repeat 2 --profile >"$out/o" 2>"$out/e"; rc=$?
+        check "bert_tiny --profile exits 0" [ $rc -eq 0 ]
+        check "bert_tiny's Gather runs on the reference kernels" \
+            grep -Eq '^profile_op Gather kernel=reference ' "$out/o"
+    fi
 else
     echo "skipped model checks: ../shared/models not found"
 fi

@@ -476,6 +476,56 @@ static void layouts_flow_between_kernels(void **state)
     rouse_buf_fini(&bytes);
 }
 
+/* A squeeze-excitation block (MobileNetV3, EfficientNet, RegNet): a
+ * convolution's output, in a blocked layout, times a per-channel gate
+ * [N, C, 1, 1] computed from it, in either operand order, with channel
+ * counts that fill the 16-channel blocks and that do not. The Mul runs on
+ * oneDNN binary straight on the blocked layout. */
+static void squeeze_excitation_random(void **state)
+{
+    (void)state;
+    static const int64_t chans[] = {32, 24, 40};
+    for (int iter = 0; iter < 6; iter++) {
+        int64_t ch = chans[iter % 3], batch = 1 + iter / 3;
+        ob_model *m = ob_model_new(13);
+        int64_t xd[4] = {batch, 3, 11 + iter, 9 + iter};
+        ob_input(m, "x", ROUSE_DT_FLOAT, 4, xd);
+        conv_case c = {.n_sp = 2, .n = batch, .c = 3, .m = ch, .group = 1, .bias = true};
+        for (int k = 0; k < 2; k++) {
+            c.k[k] = 3;
+            c.s[k] = 1;
+            c.d[k] = 1;
+            c.pb[k] = c.pe[k] = 1;
+        }
+        add_conv(m, &c, "x", "w0", "b0", "c0", "conv0");
+        const char *c0 = "c0", *gap = "gap", *gate = "gate";
+        ob_add_node(m, "GlobalAveragePool", "gap0", 1, &c0, 1, &gap);
+        conv_case g = {.n_sp = 2, .n = batch, .c = ch, .m = ch, .group = 1, .bias = true};
+        for (int k = 0; k < 2; k++) {
+            g.k[k] = g.s[k] = g.d[k] = 1;
+            g.pb[k] = g.pe[k] = 0;
+        }
+        add_conv(m, &g, "gap", "wg", "bg", "gl", "convg");
+        const char *gl = "gl";
+        ob_add_node(m, "Sigmoid", "sig0", 1, &gl, 1, &gate);
+        const char *mul_ab[2] = {"c0", "gate"}, *mul_ba[2] = {"gate", "c0"}, *se = "se";
+        ob_add_node(m, "Mul", "mul0", 2, iter % 2 ? mul_ba : mul_ab, 1, &se);
+        c.c = ch;
+        c.m = 16;
+        add_conv(m, &c, "se", "w1", "b1", "y", "conv1");
+        ob_output_any(m, "y", ROUSE_DT_FLOAT);
+        rouse_buf bytes;
+        rouse_buf_init(&bytes);
+        ob_serialize(m, &bytes);
+        ob_model_free(m);
+        float *x = rand_floats(numel(4, xd));
+        rouse_session_stats st = run_both(&bytes, "x", 4, xd, x, 1);
+        assert_int_equal(st.ref_steps, 0);
+        free(x);
+        rouse_buf_fini(&bytes);
+    }
+}
+
 /* MatMul with a constant B (a Linear layer): A of rank 2..4 times B [K, N]
  * (or B with the same rank), with and without the bias Add that the plan
  * fuses, in either operand order. */
@@ -1087,6 +1137,7 @@ int main(void)
         cmocka_unit_test(gemm_random),
         cmocka_unit_test(pool_random),
         cmocka_unit_test(layouts_flow_between_kernels),
+        cmocka_unit_test(squeeze_excitation_random),
         cmocka_unit_test(matmul_const_random),
         cmocka_unit_test(matmul_batched_random),
         cmocka_unit_test(binary_broadcast_random),
