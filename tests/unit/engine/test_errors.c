@@ -178,7 +178,10 @@ static void absurd_pads_are_refused_at_prepare(void **state)
     rouse_session *s;
     int rc = rouse_session_create(model, NULL, &s, &eb);
     if (rc != ROUSE_ETOOBIG) fail_msg("expected ETOOBIG, got %d: %s", rc, eb.msg);
-    assert_non_null(strstr(eb.msg, "activation memory"));
+    /* Refused either when the node's output is inferred (larger than the
+     * machine) or when the activation arena is planned. */
+    if (!strstr(eb.msg, "more than this machine has") && !strstr(eb.msg, "activation memory"))
+        fail_msg("unexpected message: %s", eb.msg);
     rouse_model_destroy(model);
     rouse_buf_fini(&b);
 }
