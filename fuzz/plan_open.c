@@ -19,6 +19,7 @@
 #include <dnnl.h>
 
 #include "common/crc32c.h"
+#include "engine/graph.h"
 #include "engine/plan_format.h"
 #include "rouse/engine.h"
 
@@ -110,6 +111,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h.dnnl_major = (uint32_t)v->major;
     h.dnnl_minor = (uint32_t)v->minor;
     h.dnnl_patch = (uint32_t)v->patch;
+    /* And the format and record sizes, so that seeds compiled by an earlier
+     * build (before a format bump, or before eng_attrs grew) still reach the
+     * metadata parser rather than stopping at the version check. */
+    h.format_version = PLAN_FORMAT_VERSION;
+    h.attrs_size = (uint32_t)sizeof(eng_attrs);
+    h.postop_size = (uint32_t)sizeof(eng_postop);
+    h.md_size = (uint32_t)sizeof(dnnl_memory_desc_t);
     memcpy(copy, &h, sizeof(h));
     if (memcmp(copy, data, sizeof(h)) != 0) try_open(copy, size); /* else tried above */
     free(copy);
