@@ -20,6 +20,7 @@
 #include <dnnl.h>
 
 #include "common/crc32c.h"
+#include "engine/graph.h"
 #include "engine/plan_format.h"
 #include "rouse/engine.h"
 
@@ -28,8 +29,9 @@
 #define FEED_MAX_INPUTS 16
 /* Plans whose activations need more than this are prepared but not run: a
  * mutated constant (Pad's pads, Tile's repeats, ConstantOfShape's shape) can
- * validly ask for gigabytes, which tests the machine, not the plan. */
-#define RUN_ARENA_MAX_BYTES ((size_t)256 * 1024 * 1024)
+ * validly ask for gigabytes, which tests the machine, not the plan; large
+ * ones would also spend the fuzzer's time on one input. */
+#define RUN_ARENA_MAX_BYTES ((size_t)16 << 20)
 
 static void try_run(rouse_model *m, bool reference)
 {
@@ -111,6 +113,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h.dnnl_major = (uint32_t)v->major;
     h.dnnl_minor = (uint32_t)v->minor;
     h.dnnl_patch = (uint32_t)v->patch;
+    /* And the format and record sizes, so that seeds compiled by an earlier
+     * build (before a format bump, or before eng_attrs grew) still reach the
+     * metadata parser rather than stopping at the version check. */
+    h.format_version = PLAN_FORMAT_VERSION;
+    h.attrs_size = (uint32_t)sizeof(eng_attrs);
+    h.postop_size = (uint32_t)sizeof(eng_postop);
+    h.md_size = (uint32_t)sizeof(dnnl_memory_desc_t);
     memcpy(copy, &h, sizeof(h));
     if (memcmp(copy, data, sizeof(h)) != 0) try_open(copy, size); /* else tried above */
     free(copy);
