@@ -1,5 +1,5 @@
 /*
- * Path and method dispatch (DESIGN.md §4). Matching happens on the first
+ * Path and method dispatch (docs/architecture.md, "HTTP API"). Matching happens on the first
  * handler call, before the body arrives, so that the body goes straight to
  * the right sink (a blob file, memory bound for an instance's shared
  * region, or memory).
