@@ -259,6 +259,8 @@ void api_admin_validated(http_req *req, int status, const char *msg)
         if (status == 400)
             http_reply_error(req, 400, "model: %s cannot be loaded: %s", req->pending_cfg.model,
                              msg);
+        else if (status == 507)
+            http_reply_error(req, 507, "storage: %s", msg);
         else
             http_reply_error(req, status, "%s", msg);
         http_req_resume(req);

@@ -30,27 +30,7 @@
 
 int http_status_of(int rc)
 {
-    switch (rc) {
-    case ROUSE_EINVAL:
-    case ROUSE_EFORMAT:
-    case ROUSE_EMISMATCH:
-    case ROUSE_ERANGE:
-    case ROUSE_EUNSUPPORTED:
-        return 400;
-    case ROUSE_ENOTFOUND:
-        return 404;
-    case ROUSE_EEXISTS:
-    case ROUSE_ESTATE:
-        return 409;
-    case ROUSE_ETOOBIG:
-        return 413;
-    case ROUSE_EBUSY:
-        return 429;
-    case ROUSE_ETIMEOUT:
-        return 504;
-    default:
-        return 500;
-    }
+    return rouse_err_http_status(rc); /* the one table: include/rouse/err.h */
 }
 
 static void reply_clear(http_reply *r)

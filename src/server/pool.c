@@ -651,7 +651,7 @@ static int load_config(server *s, const char *name, int64_t version, fn_config *
     memset(&sv, 0, sizeof(sv));
     int rc = store_version_get(s->st, name, version, &sv, eb);
     if (rc < 0) return rc;
-    rc = fn_config_parse(sv.config_json, strlen(sv.config_json), cfg, eb);
+    rc = fn_config_load(sv.config_json, strlen(sv.config_json), cfg, eb);
     if (rc == 0 && model_path) rc = blob_path(s->blobs, sv.model_digest, model_path, cap);
     free(sv.config_json);
     if (rc < 0)
@@ -1049,7 +1049,7 @@ static bool on_ready(server *s, instance *inst, const ipc_msg *m, int fd)
     if (m->status != 0) {
         error_text(fd, m->body_len, inst->fail_msg, sizeof(inst->fail_msg));
         if (inst->validate_req) {
-            validator_done(s, inst, 400, inst->fail_msg);
+            validator_done(s, inst, m->status == 507 ? 507 : 400, inst->fail_msg);
         } else if (inst->vp) {
             vpool *vp = inst->vp;
             LOG_ERROR(MOD, "instance %d of %s failed to load: %s", (int)inst->pid, vp->name,
