@@ -262,6 +262,7 @@ int server_run(server *s, rouse_errbuf *eb)
     (void)eb;
     struct epoll_event evs[64];
     bool failed_rest = false;
+    uint64_t woke_ns = 0; /* when epoll_wait last returned */
     for (;;) {
         int timeout = min_timeout(http_timeout_ms(s), pool_tick(s));
         if (s->mhd_kick) timeout = 0;
@@ -272,7 +273,13 @@ int server_run(server *s, rouse_errbuf *eb)
                            : (int)((s->stop_deadline_ns - now) / 1000000ull) + 1;
             timeout = min_timeout(timeout, left > 100 ? 100 : left);
         }
+        if (woke_ns) {
+            uint64_t busy = rouse_now_ns() - woke_ns;
+            if (busy > s->loop_stall_max_ns) s->loop_stall_max_ns = busy;
+            s->loop_iterations++;
+        }
         int n = wait_events(s, evs, 64, timeout);
+        woke_ns = rouse_now_ns();
         if (n < 0 && errno != EINTR) {
             LOG_ERROR(MOD, "epoll_wait: %s", strerror(errno));
             break;

@@ -91,6 +91,13 @@ void route_match(const char *method, const char *url, route *out)
         return;
     }
     if (!SEG(0, "v1") || n < 2) return;
+    if (SEG(1, "stats")) {
+        if (n == 2)
+            out->id = pick(method, "GET", R_STATS);
+        else if (n == 3 && SEG(2, "reset"))
+            out->id = pick(method, "POST", R_STATS_RESET);
+        return;
+    }
     if (SEG(1, "blobs")) {
         if (n == 2)
             out->id = pick(method, "POST", R_BLOB_POST);
@@ -152,6 +159,9 @@ int route_handle(http_req *req)
     case R_MODEL_READY:
     case R_INFER:
         return api_oip_handle(req);
+    case R_STATS:
+    case R_STATS_RESET:
+        return api_stats_handle(req);
     default:
         return api_admin_handle(req);
     }

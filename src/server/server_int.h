@@ -68,6 +68,8 @@ typedef enum route_id {
     R_FN_DELETE,
     R_FN_ROLLBACK,
     R_ALIAS_PUT,
+    R_STATS,       /* GET /v1/stats */
+    R_STATS_RESET, /* POST /v1/stats/reset */
     R_NOT_ALLOWED, /* a known path with another method: 405 */
 } route_id;
 
@@ -152,6 +154,7 @@ int route_handle(http_req *req);
 
 int api_admin_handle(http_req *req);
 int api_oip_handle(http_req *req);
+int api_stats_handle(http_req *req);
 
 /* --- instances and pools --------------------------------------------------- */
 
@@ -391,6 +394,11 @@ struct server {
      * a reply expected within microseconds is picked up without paying a
      * wake-up of serve. 0 when no fast reply is expected. */
     uint64_t spin_until_ns;
+    /* The loop's own health (GET /v1/stats): iterations, and the longest
+     * time from epoll_wait returning to the loop calling it again, since
+     * start or the last POST /v1/stats/reset. */
+    uint64_t loop_iterations;
+    uint64_t loop_stall_max_ns;
     route_cache_entry rcache[ROUTE_CACHE_SLOTS];
     uint64_t next_call_id;
     vpool *pools;

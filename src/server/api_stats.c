@@ -1,0 +1,30 @@
+/*
+ * GET /v1/stats: serve's own health, for benchmarks and operators. Today the
+ * event loop: how many iterations it ran and the longest one
+ * (`loop_stall_max_us`: from epoll_wait returning to the next call, i.e.
+ * the longest time nothing else could be served). POST /v1/stats/reset
+ * answers the same and starts the maxima again, so that a benchmark can
+ * measure one window.
+ */
+#include <inttypes.h>
+
+#include "server/server_int.h"
+
+static void write_stats(const server *s, rouse_buf *b)
+{
+    rouse_buf_appendf(b,
+                      "{\"loop\":{\"iterations\":%" PRIu64 ",\"loop_stall_max_us\":%" PRIu64 "}}\n",
+                      s->loop_iterations, s->loop_stall_max_ns / 1000u);
+}
+
+int api_stats_handle(http_req *req)
+{
+    server *s = req->srv;
+    rouse_buf b;
+    rouse_buf_init(&b);
+    write_stats(s, &b);
+    if (req->r.id == R_STATS_RESET) s->loop_stall_max_ns = 0;
+    http_reply_json(req, 200, &b);
+    rouse_buf_fini(&b);
+    return 0;
+}
