@@ -2,7 +2,10 @@
  * GET /v1/stats: serve's own health, for benchmarks and operators. Today the
  * event loop: how many iterations it ran and the longest one
  * (`loop_stall_max_us`: from epoll_wait returning to the next call, i.e.
- * the longest time nothing else could be served). POST /v1/stats/reset
+ * the longest time nothing else could be served); and the durable writes:
+ * how many the registry's writer and the blob syncer completed, in how many
+ * groups (commits), the largest group, and how many wait now. POST
+ * /v1/stats/reset
  * answers the same and starts the maxima again, so that a benchmark can
  * measure one window.
  */
@@ -12,9 +15,20 @@
 
 static void write_stats(const server *s, rouse_buf *b)
 {
-    rouse_buf_appendf(b,
-                      "{\"loop\":{\"iterations\":%" PRIu64 ",\"loop_stall_max_us\":%" PRIu64 "}}\n",
+    rouse_buf_appendf(b, "{\"loop\":{\"iterations\":%" PRIu64 ",\"loop_stall_max_us\":%" PRIu64 "}",
                       s->loop_iterations, s->loop_stall_max_ns / 1000u);
+    const ep_writer *ws[2] = {&s->writer, &s->syncer};
+    const char *names[2] = {"registry_writes", "blob_commits"};
+    for (int i = 0; i < 2; i++) {
+        store_writer_stats st = {0};
+        if (ws[i]->w) store_writer_stats_get(ws[i]->w, &st);
+        rouse_buf_appendf(b,
+                          ",\"%s\":{\"writes\":%" PRIu64 ",\"groups\":%" PRIu64
+                          ",\"max_group\":%" PRIu64 ",\"pending\":%d}",
+                          names[i], st.n_writes, st.n_groups, st.max_group,
+                          ws[i]->w ? store_writer_pending(ws[i]->w) : 0);
+    }
+    rouse_buf_append_str(b, "}\n");
 }
 
 int api_stats_handle(http_req *req)

@@ -340,6 +340,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     unwatch_client(req);
     if (req->pending) pool_cancel(srv, req);
+    if (req->write_ticket) store_writer_cancel(req->write_by, req->write_ticket);
     if (req->body_fd >= 0) close(req->body_fd);
     blob_write_abort(req->blob);
     rouse_buf_fini(&req->body);

@@ -173,6 +173,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
         rc = rouse_err_set(eb, ROUSE_EIO, "epoll_ctl: %s", strerror(errno));
         goto out_http;
     }
+    if ((rc = durable_start(s, eb)) < 0) goto out_http;
     /* Templates are forked by the zygote from now on (exec'd without it). */
     zygote_start(s);
     /* Warm what `min` asks for, as before a restart. A failure here is
@@ -292,6 +293,8 @@ int server_run(server *s, rouse_errbuf *eb)
                 pool_on_instance(s, (instance *)tag, evs[i].events);
             else if (tag->kind == EP_CLIENT)
                 http_client_gone((http_req *)tag);
+            else if (tag->kind == EP_WRITER)
+                store_writer_complete(((ep_writer *)tag)->w);
         }
         pool_collect(s);
         s->mhd_kick = false;
@@ -329,6 +332,7 @@ void server_destroy(server *s)
     if (s->listen_fd >= 0) close(s->listen_fd);
     close(s->epfd);
     close(s->sigfd);
+    durable_stop(s); /* after MHD: no request waits for a write any more */
     route_cache_clear(s);
     blob_close(s->blobs);
     store_close(s->st);

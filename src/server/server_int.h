@@ -20,15 +20,22 @@
 #include "server/server.h"
 #include "store/blob.h"
 #include "store/store.h"
+#include "store/writer.h"
 
 struct MHD_Daemon;
 struct MHD_Connection;
 
 /* What an epoll event's data.ptr points at: the first member of each. */
-typedef enum ep_kind { EP_MHD = 1, EP_SIGNAL, EP_INSTANCE, EP_CLIENT } ep_kind;
+typedef enum ep_kind { EP_MHD = 1, EP_SIGNAL, EP_INSTANCE, EP_CLIENT, EP_WRITER } ep_kind;
 typedef struct ep_tag {
     ep_kind kind;
 } ep_tag;
+
+/* EP_WRITER: the eventfd of a writer thread (store/writer.h). */
+typedef struct ep_writer {
+    ep_tag tag;
+    store_writer *w;
+} ep_writer;
 
 typedef struct instance instance;
 typedef struct vpool vpool;
@@ -118,7 +125,11 @@ struct http_req {
     fn_config pending_cfg;
     char *pending_cfg_json;
     call *pending; /* the pool call answering this request, queued or in flight */
-    int watch_fd;  /* the client socket while registered in serve's epoll, else -1 */
+    /* The durable write this request waits for (its callback resumes it),
+     * cancelled if the request ends first; ticket 0 when none. */
+    store_writer *write_by;
+    uint64_t write_ticket;
+    int watch_fd; /* the client socket while registered in serve's epoll, else -1 */
 };
 
 /* Sets a JSON error reply {"error": msg}. */
@@ -321,6 +332,22 @@ bool pool_cancel(server *s, http_req *req);
  * the status to answer with and the loader's message. */
 void api_admin_validated(http_req *req, int status, const char *msg);
 
+/* --- durable writes (durable.c) ------------------------------------------- */
+
+/* Starts the registry's writer (its own connection) and the blob syncer,
+ * both watched by the loop. */
+int durable_start(server *s, rouse_errbuf *eb);
+/* Finishes their queued writes and stops them (after MHD stopped). */
+void durable_stop(server *s);
+/* Submits a write for req to w (s->writer.w or s->syncer.w): done(req, ...)
+ * runs on the loop once it is durable or failed. 0: req waits (the caller
+ * returns 1 from its handler, or keeps it suspended); < 0: req has an
+ * error reply and done never runs. */
+int durable_submit(http_req *req, store_writer *w, store_write_apply apply, const void *arg,
+                   size_t arg_len, store_write_done done);
+/* Called first by every completion of durable_submit: req no longer waits. */
+void durable_done(http_req *req);
+
 /* --- the routing cache ----------------------------------------------------- */
 
 /* Functions as the registry last described them (versions and aliases), so
@@ -359,6 +386,10 @@ void zygote_stop(server *s);
  * knows it: 0 and *version set. ROUSE_ENOTFOUND when it does not (the
  * caller asks the store, which also words the errors). */
 int route_cache_resolve(server *s, const char *name, const char *ver, int64_t *version);
+/* The function as the registry last described it (versions without their
+ * configs, aliases), or NULL when it does not exist. Borrowed: valid until
+ * the next route_cache_* call. */
+const store_function *route_cache_function(server *s, const char *name);
 /* Forgets everything; called after every registry write. */
 void route_cache_clear(server *s);
 
@@ -369,8 +400,11 @@ struct server {
     char exe[PATH_MAX];
     char data_dir[PATH_MAX];
     char log_level[16];
-    store *st;
+    store *st; /* the loop's connection: reads only */
     blobstore *blobs;
+    /* Every registry write goes through `writer` (its own connection, group
+     * commit); blob commits (fsyncs) through `syncer`. */
+    ep_writer writer, syncer;
     struct MHD_Daemon *mhd;
     int listen_fd;
     int lock_fd; /* data_dir/serve.lock, held (flock) while we run */
