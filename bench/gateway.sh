@@ -60,12 +60,10 @@ command -v wrk >/dev/null 2>&1 || die "wrk is not installed (scripts/setup bench
 command -v node >/dev/null 2>&1 || die "node is not installed"
 command -v curl >/dev/null 2>&1 || die "curl is not installed"
 
-if [ "$stall_only" != 1 ]; then
-    . "$root/bench/ort_peer.sh"
-    ort_peer_install "$shared" "$peer"
-    NODE_PATH=$peer/node_modules
-    export NODE_PATH
-fi
+. "$root/bench/ort_peer.sh"
+ort_peer_install "$shared" "$peer" # its protobufjs makes the request bodies
+NODE_PATH=$peer/node_modules
+export NODE_PATH
 
 tmp=$(mktemp -d)
 rouse_pid=""

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/arena.h"
 #include "common/json.h"
@@ -108,6 +109,68 @@ static int blob_head(http_req *req)
     http_reply_json(req, 200, &b);
     rouse_buf_fini(&b);
     return 0;
+}
+
+typedef struct blob_delete_arg {
+    blobstore *blobs;
+    char plan_dir[PATH_MAX + 8];
+    char digest[BLOB_DIGEST_LEN + 2]; /* as route.digest */
+} blob_delete_arg;
+
+/* On the writer: the reference count and the removal in one transaction. */
+static int apply_blob_delete(store *st, void *p, rouse_errbuf *eb)
+{
+    blob_delete_arg *a = p;
+    int64_t refs;
+    int rc = blob_stat(a->blobs, a->digest, NULL);
+    if (rc == ROUSE_ENOTFOUND) return rouse_err_set(eb, rc, "no blob %s", a->digest);
+    if ((rc = store_blob_refs_tx(st, a->digest, &refs, eb)) < 0) return rc;
+    if (refs > 0)
+        return rouse_err_set(eb, ROUSE_ESTATE,
+                             "blob %s is in use: %lld function version(s) name it as their model",
+                             a->digest, (long long)refs);
+    if ((rc = blob_remove(a->blobs, a->digest, eb)) < 0) return rc;
+    char plan[PATH_MAX + 96];
+    if (gc_plan_path(a->plan_dir, a->digest, plan, sizeof(plan)) == 0) unlink(plan);
+    return 0;
+}
+
+static void blob_deleted(void *user, int rc, const rouse_errbuf *eb, void *p)
+{
+    http_req *req = user;
+    const blob_delete_arg *a = p;
+    durable_done(req);
+    if (rc < 0) {
+        reply_rc(req, rc, eb);
+    } else {
+        rouse_buf b;
+        rouse_buf_init(&b);
+        rouse_buf_appendf(&b, "{\"digest\":\"%s\",\"deleted\":true}\n", a->digest);
+        http_reply_json(req, 200, &b);
+        rouse_buf_fini(&b);
+    }
+    http_req_resume(req);
+}
+
+static int blob_delete(http_req *req)
+{
+    if (req->r.param_too_long || !blob_digest_valid(req->r.digest)) {
+        http_reply_error(req, 400, "'%s' is not a blob digest (sha256:<64 lower-case hex>)",
+                         req->r.digest);
+        return 0;
+    }
+    blob_delete_arg *a = calloc(1, sizeof(*a));
+    if (!a) {
+        http_reply_error(req, 500, "out of memory");
+        return 0;
+    }
+    a->blobs = req->srv->blobs;
+    snprintf(a->plan_dir, sizeof(a->plan_dir), "%s", req->srv->plan_dir);
+    snprintf(a->digest, sizeof(a->digest), "%s", req->r.digest);
+    int rc =
+        durable_submit(req, req->srv->writer.w, apply_blob_delete, a, sizeof(*a), blob_deleted);
+    free(a);
+    return rc < 0 ? 0 : 1;
 }
 
 /* --- functions ----------------------------------------------------------------- */
@@ -281,6 +344,7 @@ static int fn_put(http_req *req)
 
 /* The registry writes of this file, as the writer thread runs them. */
 typedef struct deploy_arg {
+    blobstore *blobs;
     char name[STORE_NAME_MAX + 1];
     char digest[STORE_DIGEST_LEN + 1];
     int64_t version;
@@ -291,6 +355,12 @@ typedef struct deploy_arg {
 static int apply_deploy(store *st, void *p, rouse_errbuf *eb)
 {
     deploy_arg *a = p;
+    /* In the writer's transaction, the blob cannot be collected between
+     * this check and the commit (gc.c). */
+    if (blob_stat(a->blobs, a->digest, NULL) < 0)
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "model: no blob %s; upload the model with POST /v1/blobs first",
+                             a->digest);
     return store_deploy_tx(st, a->name, a->digest, a->config, &a->version, &a->created, eb);
 }
 
@@ -322,6 +392,7 @@ void api_admin_validated(http_req *req, int status, const char *msg)
         else
             http_reply_error(req, status, "%s", msg);
         http_req_resume(req);
+        gc_request(req->srv); /* the model's blob may be unused now */
         return;
     }
     size_t cfg_len = strlen(req->pending_cfg_json);
@@ -331,6 +402,7 @@ void api_admin_validated(http_req *req, int status, const char *msg)
         http_req_resume(req);
         return;
     }
+    a->blobs = req->srv->blobs;
     snprintf(a->name, sizeof(a->name), "%s", req->r.name);
     snprintf(a->digest, sizeof(a->digest), "%s", req->pending_cfg.model);
     memcpy(a->config, req->pending_cfg_json, cfg_len + 1);
@@ -360,6 +432,7 @@ static void deleted(void *user, int rc, const rouse_errbuf *eb, void *p)
         reply_rc(req, rc, eb);
     } else {
         pool_forget_function(req->srv, a->name);
+        gc_request(req->srv); /* its blobs and plans, unless others use them */
         rouse_buf b;
         rouse_buf_init(&b);
         rouse_buf_appendf(&b, "{\"name\":\"%s\",\"deleted\":true}\n", a->name);
@@ -539,6 +612,8 @@ int api_admin_handle(http_req *req)
         return blob_post(req);
     case R_BLOB_HEAD:
         return blob_head(req);
+    case R_BLOB_DELETE:
+        return blob_delete(req);
     case R_FN_LIST:
         return fn_list(req);
     case R_FN_PUT:

@@ -109,6 +109,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     if (!s) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     s->opts = *o;
     s->listen_fd = s->epfd = s->sigfd = s->lock_fd = s->zygote_sock = s->zygote_warm_sock = -1;
+    s->gc_timer_fd = -1;
     s->tag_mhd.kind = EP_MHD;
     s->tag_sig.kind = EP_SIGNAL;
     s->rng = rouse_now_ns() | 1;
@@ -137,6 +138,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
                            strerror(errno));
         goto out_free;
     }
+    if ((rc = gc_clean_temporaries(s->plan_dir, eb)) < 0) goto out_free;
     /* Instances are forked by templates (twice over) and so reparented to
      * us: we reap them and learn how they ended. */
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
@@ -169,11 +171,14 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
         rc = mhd_ep;
         goto out_listen;
     }
-    if (ep_add(s->epfd, mhd_ep, &s->tag_mhd) < 0 || ep_add(s->epfd, s->sigfd, &s->tag_sig) < 0) {
+    s->tag_listen.kind = EP_LISTEN;
+    if (ep_add(s->epfd, mhd_ep, &s->tag_mhd) < 0 || ep_add(s->epfd, s->sigfd, &s->tag_sig) < 0 ||
+        ep_add(s->epfd, s->listen_fd, &s->tag_listen) < 0) {
         rc = rouse_err_set(eb, ROUSE_EIO, "epoll_ctl: %s", strerror(errno));
         goto out_http;
     }
     if ((rc = durable_start(s, eb)) < 0) goto out_http;
+    if ((rc = gc_start(s, eb)) < 0) goto out_durable;
     /* Templates are forked by the zygote from now on (exec'd without it). */
     zygote_start(s);
     /* Warm what `min` asks for, as before a restart. A failure here is
@@ -185,6 +190,8 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     *out = s;
     return 0;
 
+out_durable:
+    durable_stop(s);
 out_http:
     http_stop(s);
 out_listen:
@@ -295,6 +302,12 @@ int server_run(server *s, rouse_errbuf *eb)
                 http_client_gone((http_req *)tag);
             else if (tag->kind == EP_WRITER)
                 store_writer_complete(((ep_writer *)tag)->w);
+            else if (tag->kind == EP_LISTEN)
+                http_gate_accept(s);
+            else if (tag->kind == EP_TIMER)
+                gc_on_timer(s);
+            else if (tag->kind == EP_GATE)
+                http_gate_on_conn(s, (gate_conn *)tag, evs[i].events);
         }
         pool_collect(s);
         s->mhd_kick = false;
@@ -328,10 +341,12 @@ void server_destroy(server *s)
 {
     if (!s) return;
     pool_stop_all(s);
+    http_stop_accepting(s);
+    http_gate_close_all(s);
     http_stop(s);
-    if (s->listen_fd >= 0) close(s->listen_fd);
     close(s->epfd);
     close(s->sigfd);
+    gc_stop(s);
     durable_stop(s); /* after MHD: no request waits for a write any more */
     route_cache_clear(s);
     blob_close(s->blobs);

@@ -105,6 +105,7 @@ void route_match(const char *method, const char *url, route *out)
             copy_param(out->digest, sizeof(out->digest), segs[2], out);
             out->id = pick(method, "HEAD", R_BLOB_HEAD);
             if (IS("GET")) out->id = R_BLOB_HEAD;
+            if (IS("DELETE")) out->id = R_BLOB_DELETE;
         }
         return;
     }

@@ -26,7 +26,16 @@ struct MHD_Daemon;
 struct MHD_Connection;
 
 /* What an epoll event's data.ptr points at: the first member of each. */
-typedef enum ep_kind { EP_MHD = 1, EP_SIGNAL, EP_INSTANCE, EP_CLIENT, EP_WRITER } ep_kind;
+typedef enum ep_kind {
+    EP_MHD = 1,
+    EP_SIGNAL,
+    EP_INSTANCE,
+    EP_CLIENT,
+    EP_WRITER,
+    EP_LISTEN, /* the listening socket (http_gate.c accepts) */
+    EP_GATE,   /* a new connection whose first request head is awaited */
+    EP_TIMER,  /* the storage collection's timerfd (gc.c) */
+} ep_kind;
 typedef struct ep_tag {
     ep_kind kind;
 } ep_tag;
@@ -41,6 +50,7 @@ typedef struct instance instance;
 typedef struct vpool vpool;
 typedef struct call call;
 typedef struct http_req http_req;
+typedef struct gate_conn gate_conn;
 
 /* --- HTTP ------------------------------------------------------------------ */
 
@@ -69,6 +79,7 @@ typedef enum route_id {
     R_INFER,
     R_BLOB_POST,
     R_BLOB_HEAD,
+    R_BLOB_DELETE,
     R_FN_LIST,
     R_FN_PUT,
     R_FN_GET,
@@ -348,6 +359,21 @@ int durable_submit(http_req *req, store_writer *w, store_write_apply apply, cons
 /* Called first by every completion of durable_submit: req no longer waits. */
 void durable_done(http_req *req);
 
+/* --- storage collection (gc.c) -------------------------------------------- */
+
+/* Removes plan temporaries (<hex>.plan.tmp*) a killed serve left in
+ * plan_dir; run at start, before any compile. */
+int gc_clean_temporaries(const char *plan_dir, rouse_errbuf *eb);
+/* Arms the periodic sweep and asks for a first one. */
+int gc_start(server *s, rouse_errbuf *eb);
+void gc_on_timer(server *s);
+void gc_stop(server *s);
+/* Asks for a sweep of unreferenced blobs and plans (once queued, further
+ * requests wait for it). */
+void gc_request(server *s);
+/* <plan_dir>/<hex>.plan for a blob digest. */
+int gc_plan_path(const char *plan_dir, const char *digest, char *out, size_t len);
+
 /* --- the routing cache ----------------------------------------------------- */
 
 /* Functions as the registry last described them (versions and aliases), so
@@ -405,8 +431,14 @@ struct server {
     /* Every registry write goes through `writer` (its own connection, group
      * commit); blob commits (fsyncs) through `syncer`. */
     ep_writer writer, syncer;
+    ep_tag gc_timer;
+    int gc_timer_fd;
+    bool gc_queued; /* a sweep waits in the writer */
     struct MHD_Daemon *mhd;
     int listen_fd;
+    ep_tag tag_listen;
+    gate_conn *gate_conns; /* connections at the gate (http_gate.c) */
+    int n_gate;
     int lock_fd; /* data_dir/serve.lock, held (flock) while we run */
     /* The zygote (worker/zygote.h): its control socket (-1 when there is
      * none: templates are then exec'd), its pid (0 once reaped), and when

@@ -125,4 +125,11 @@ int store_function_delete_tx(store *s, const char *name, rouse_errbuf *eb);
 int store_alias_set_tx(store *s, const char *function, const store_alias *alias, rouse_errbuf *eb);
 int store_rollback_tx(store *s, const char *function, int64_t *version, rouse_errbuf *eb);
 
+/* The references the registry holds to a blob ("sha256:<hex>"): the one
+ * count that decides whether a blob (and the plan compiled from it) may be
+ * removed. Versions whose model it is, today; jobs and batches that refer
+ * to it add theirs here when they come. Inside the writer's transaction,
+ * so that no write can add a reference between the count and the removal. */
+int store_blob_refs_tx(store *s, const char *digest, int64_t *n, rouse_errbuf *eb);
+
 #endif

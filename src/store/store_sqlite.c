@@ -101,7 +101,8 @@ static const char *const migrations[] = {
     X(ROUTES_GET, "SELECT version, weight FROM alias_routes"                                       \
                   " WHERE function = ?1 AND alias = ?2 ORDER BY position")                         \
     X(ROUTES_ALL, "SELECT alias, version, weight FROM alias_routes"                                \
-                  " WHERE function = ?1 ORDER BY alias, position")
+                  " WHERE function = ?1 ORDER BY alias, position")                                 \
+    X(BLOB_REFS, "SELECT COUNT(*) FROM versions WHERE model_digest = ?1")
 
 enum stmt_id {
 #define STMT_ENUM_(id, sql) ST_##id,
@@ -878,6 +879,18 @@ int store_rollback_tx(store *s, const char *function, int64_t *version, rouse_er
 {
     int rc = check_name("function", function, eb);
     return rc < 0 ? rc : rollback_locked(s, function, version, eb);
+}
+
+int store_blob_refs_tx(store *s, const char *digest, int64_t *n, rouse_errbuf *eb)
+{
+    /* Every table that names a blob adds its count here (jobs, batches). */
+    sqlite3_stmt *st = s->st[ST_BLOB_REFS];
+    bind_text(st, 1, digest);
+    int src = sqlite3_step(st);
+    *n = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    int rc = src == SQLITE_ROW ? 0 : db_err(s, eb, src, "counting the references to a blob");
+    stmt_done(st);
+    return rc;
 }
 
 /* --- transactions of the writer (store/writer.c) -------------------------- */
