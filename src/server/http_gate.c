@@ -117,7 +117,7 @@ static void hand_to_mhd(server *s, gate_conn *g)
 
 void http_gate_on_conn(server *s, gate_conn *g, uint32_t events)
 {
-    static char buf[HTTP_HEAD_MAX + 1];
+    char buf[HTTP_HEAD_MAX + 1]; /* 16 KiB of the loop thread's stack */
     ssize_t n = recv(g->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
         drop(s, g); /* gone before it asked anything */

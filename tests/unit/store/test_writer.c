@@ -80,6 +80,7 @@ typedef struct seen {
 typedef struct tag {
     seen *s;
     int id;
+    bool deploy; /* arg is a deploy_arg */
 } tag;
 
 static void on_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
@@ -89,7 +90,7 @@ static void on_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
     int i = s->n++;
     s->order[i] = t->id;
     s->rc[i] = rc;
-    s->version[i] = arg ? ((deploy_arg *)arg)->version : 0;
+    s->version[i] = t->deploy ? ((deploy_arg *)arg)->version : 0;
     snprintf(s->msg[i], sizeof(s->msg[i]), "%s", rc < 0 ? eb->msg : "");
     s->on_main[i] = pthread_equal(pthread_self(), s->main);
 }
@@ -155,7 +156,7 @@ static void group_commit_order_and_thread(void **state)
     s->main = pthread_self();
     tag tags[16];
     for (int i = 0; i < 16; i++)
-        tags[i] = (tag){s, i};
+        tags[i] = (tag){s, i, i > 0};
     gate_reset();
     assert_int_equal(store_writer_submit(f->w, apply_wait, NULL, 0, on_done, &tags[0], NULL), 0);
     gate_wait_entered();
@@ -210,7 +211,7 @@ static void failure_is_reported_and_alone(void **state)
     fixture *f = *state;
     seen *s = calloc(1, sizeof(*s));
     s->main = pthread_self();
-    tag tags[4] = {{s, 0}, {s, 1}, {s, 2}, {s, 3}};
+    tag tags[4] = {{s, 0, false}, {s, 1, true}, {s, 2, false}, {s, 3, true}};
     gate_reset();
     assert_int_equal(store_writer_submit(f->w, apply_wait, NULL, 0, on_done, &tags[0], NULL), 0);
     gate_wait_entered();
@@ -243,7 +244,7 @@ static void cancel_keeps_the_write(void **state)
     fixture *f = *state;
     seen *s = calloc(1, sizeof(*s));
     s->main = pthread_self();
-    tag tags[2] = {{s, 0}, {s, 1}};
+    tag tags[2] = {{s, 0, true}, {s, 1, true}};
     deploy_arg a = {.name = "quiet", .config = "{}"};
     uint64_t ticket;
     assert_int_equal(
@@ -283,7 +284,7 @@ static void without_registry_each_alone(void **state)
     assert_int_equal(store_writer_create(NULL, "blobs", &w, &eb), 0);
     seen *s = calloc(1, sizeof(*s));
     s->main = pthread_self();
-    tag tags[4] = {{s, 0}, {s, 1}, {s, 2}, {s, 3}};
+    tag tags[4] = {{s, 0, false}, {s, 1, false}, {s, 2, false}, {s, 3, false}};
     for (int i = 0; i < 4; i++)
         assert_int_equal(
             store_writer_submit(w, apply_count, &i, sizeof(i), on_done, &tags[i], NULL), 0);
@@ -307,7 +308,7 @@ static void destroy_finishes_queued(void **state)
 {
     fixture *f = *state;
     seen *s = calloc(1, sizeof(*s));
-    tag t = {s, 0};
+    tag t = {s, 0, true};
     for (int i = 0; i < 5; i++) {
         deploy_arg a = {.name = "late"};
         snprintf(a.config, sizeof(a.config), "{\"n\":%d}", i);
