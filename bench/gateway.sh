@@ -22,7 +22,10 @@
 # DURATION seconds against rouse while `rouse deploy` deploys a new version
 # of it every second (upload, model check, registry write); serve's
 # `loop_stall_max_us` (GET /v1/stats, reset just before the run) is the
-# longest its event loop went without waiting for events in that window.
+# longest its event loop went without waiting for events in that window,
+# and `loop_block_max_us` the longest such iteration in which the loop
+# thread slept (blocked on the disk or another process; the rest of the
+# stall is preemption by other processes on a busy machine).
 #
 # Prints a Markdown table. A benchmark, not a test: wrk shares the machine's
 # cores with the servers, so absolute numbers depend on the machine.
@@ -267,7 +270,8 @@ for model in "$@"; do
     wait "$deployer" 2>/dev/null || true
     stats=$(curl -s "http://$rouse_addr/v1/stats")
     stall_us=$(echo "$stats" | sed -n 's/.*"loop_stall_max_us":\([0-9]*\).*/\1/p')
-    stall_line="loop_stall_max_us: $stall_us ($model binary, $conns connections, ${duration} s, a deploy every second; $(printf '%.0f' "$(field "$res" rps)") req/s, p99 $(fmt_us "$(field "$res" p99_us)"))"
+    block_us=$(echo "$stats" | sed -n 's/.*"loop_block_max_us":\([0-9]*\).*/\1/p')
+    stall_line="loop_stall_max_us: $stall_us, loop_block_max_us: $block_us ($model binary, $conns connections, ${duration} s, a deploy every second; $(printf '%.0f' "$(field "$res" rps)") req/s, p99 $(fmt_us "$(field "$res" p99_us)"))"
     break
 done
 

@@ -19,6 +19,7 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -258,6 +259,13 @@ static int wait_events(server *s, struct epoll_event *evs, int cap, int timeout)
     return epoll_wait(s->epfd, evs, cap, timeout);
 }
 
+/* The loop thread's voluntary context switches so far. */
+static long thread_nvcsw(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nvcsw : 0;
+}
+
 static int min_timeout(int a, int b)
 {
     if (a < 0) return b;
@@ -271,6 +279,7 @@ int server_run(server *s, rouse_errbuf *eb)
     struct epoll_event evs[64];
     bool failed_rest = false;
     uint64_t woke_ns = 0; /* when epoll_wait last returned */
+    long woke_nvcsw = 0;  /* the thread's voluntary context switches then */
     for (;;) {
         int timeout = min_timeout(http_timeout_ms(s), pool_tick(s));
         if (s->mhd_kick) timeout = 0;
@@ -284,10 +293,16 @@ int server_run(server *s, rouse_errbuf *eb)
         if (woke_ns) {
             uint64_t busy = rouse_now_ns() - woke_ns;
             if (busy > s->loop_stall_max_ns) s->loop_stall_max_ns = busy;
+            /* An iteration in which the thread went to sleep (a voluntary
+             * context switch: an fsync, a wait for another process, a page
+             * read from disk) blocked; one that was only preempted did not. */
+            if (busy > s->loop_block_max_ns && thread_nvcsw() != woke_nvcsw)
+                s->loop_block_max_ns = busy;
             s->loop_iterations++;
         }
         int n = wait_events(s, evs, 64, timeout);
         woke_ns = rouse_now_ns();
+        woke_nvcsw = thread_nvcsw();
         if (n < 0 && errno != EINTR) {
             LOG_ERROR(MOD, "epoll_wait: %s", strerror(errno));
             break;

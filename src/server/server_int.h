@@ -462,9 +462,11 @@ struct server {
     uint64_t spin_until_ns;
     /* The loop's own health (GET /v1/stats): iterations, and the longest
      * time from epoll_wait returning to the loop calling it again, since
-     * start or the last POST /v1/stats/reset. */
+     * start or the last POST /v1/stats/reset; preemption by other
+     * processes counts in the first, only blocking in the second. */
     uint64_t loop_iterations;
     uint64_t loop_stall_max_ns;
+    uint64_t loop_block_max_ns; /* the same, counting iterations that slept only */
     route_cache_entry rcache[ROUTE_CACHE_SLOTS];
     uint64_t next_call_id;
     vpool *pools;
