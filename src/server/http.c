@@ -209,16 +209,6 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return http_target_has_nul(uri, strlen(uri)) ? &nul_in_path : NULL;
 }
 
-static bool method_valid(const char *m)
-{
-    size_t n = strlen(m);
-    if (n == 0 || n > 16) return false;
-    for (const char *c = m; *c; c++)
-        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || *c == '-' || *c == '_'))
-            return false;
-    return true;
-}
-
 /* First call: state, route, limits. Nothing is queued here. */
 static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char *url,
                            const char *method)
@@ -253,7 +243,7 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
     /* The gate checked the first request of the connection; these are for
      * the requests after it on a kept-alive connection. */
     const char *te = http_req_header(req, "Transfer-Encoding");
-    if (!method_valid(method)) {
+    if (!http_method_valid(method)) {
         req->early_error = true;
         http_reply_error(req, 400, "malformed request line: expected METHOD /path HTTP/1.1");
     } else if (te && strcasecmp(te, "chunked") != 0) {

@@ -31,6 +31,15 @@ static void reject(http_head_check *out, int status, const char *msg)
     snprintf(out->msg, sizeof(out->msg), "%s", msg);
 }
 
+int http_method_valid(const char *method)
+{
+    size_t n = strlen(method);
+    if (n == 0 || n > 16) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_tchar((unsigned char)method[i])) return 0;
+    return 1;
+}
+
 int http_target_has_nul(const char *target, size_t len)
 {
     for (size_t i = 0; i + 2 < len && target[i] != '?'; i++)

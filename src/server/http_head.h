@@ -32,6 +32,9 @@ typedef struct http_head_check {
 /* Checks buf[0..len), the first bytes of a connection. */
 void http_head_inspect(const char *buf, size_t len, http_head_check *out);
 
+/* True for an HTTP method: 1 to 16 token characters (RFC 9110 5.6.2). */
+int http_method_valid(const char *method);
+
 /* True when a request target's path (before any '?') holds "%00", which
  * decodes to a NUL that would silently cut the path short. */
 int http_target_has_nul(const char *target, size_t len);

@@ -83,11 +83,23 @@ static void test_too_long(void **state)
     free(buf);
 }
 
+static void test_methods(void **state)
+{
+    (void)state;
+    assert_true(http_method_valid("GET"));
+    assert_true(http_method_valid("M-SEARCH"));
+    assert_false(http_method_valid(""));
+    assert_false(http_method_valid("\x01\x02"));
+    assert_false(http_method_valid("GE T"));
+    assert_false(http_method_valid("AVERYLONGMETHODNAME"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_too_long),
+        cmocka_unit_test(test_methods),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
