@@ -593,8 +593,8 @@ static int build_node(eng_plan *p, const eng_node *n, const eng_tensor *inputs, 
          * creation itself touches memory in proportion to absurd extents. */
         if ((uint64_t)nb > phys_bytes())
             return rouse_err_set(eb, ROUSE_ETOOBIG,
-                                 "node '%s' (%s): output %d needs %.1f GiB for these input "
-                                 "shapes, more than this machine has",
+                                 "node '%s' (%s): output %d needs %.1f GiB of activation memory "
+                                 "for these input shapes, more than this machine has",
                                  n->name, eng_op_name(n->op), k, (double)nb / (1 << 30));
     }
 

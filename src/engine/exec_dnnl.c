@@ -1240,7 +1240,11 @@ static int build_binary(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
     dnnl_primitive_desc_t pd;
     int dst, rc = create_pd(p, &bdsc, &pd, eb);
     bool src0_plain = p->pvs[i0].plain;
-    if (rc > 0 && bcast && !src0_plain && impl_is_reference(pd)) {
+    if (rc > 0 && bcast && impl_is_reference(pd)) {
+        /* ref:any computes every element's offsets from scratch: on plain
+         * operands broadcasting along a middle dim (Swin's window mask,
+         * [1, W, H, 49, 49] + [1, W, 1, 49, 49]) the reference kernel's
+         * broadcast walk is faster. */
         dnnl_primitive_desc_destroy(pd);
         rc = 0;
     }
@@ -1255,6 +1259,10 @@ static int build_binary(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
         md0 = p->pvs[i0].md;
         if (dnnl_binary_desc_init(&bdsc, alg, &md0, &md1, &md0) != dnnl_success) return 0;
         rc = create_pd(p, &bdsc, &pd, eb);
+        if (rc > 0 && impl_is_reference(pd)) {
+            dnnl_primitive_desc_destroy(pd);
+            rc = 0;
+        }
     }
     if (rc <= 0) return rc;
     if (src1 == ARG_FIXED) {
