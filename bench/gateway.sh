@@ -18,6 +18,15 @@
 # (`rouse run MODEL --input input_0.pb --repeat N`, about 2 s of runs taken
 # just before) for the same input.
 #
+# Loop stall: then, for the first model, wrk runs CONNS connections for
+# DURATION seconds against rouse while `rouse deploy` deploys a new version
+# of it every second (upload, model check, registry write); serve's
+# `loop_stall_max_us` (GET /v1/stats, reset just before the run) is the
+# longest its event loop went without waiting for events in that window,
+# and `loop_block_max_us` the longest such iteration in which the loop
+# thread slept (blocked on the disk or another process; the rest of the
+# stall is preemption by other processes on a busy machine).
+#
 # Prints a Markdown table. A benchmark, not a test: wrk shares the machine's
 # cores with the servers, so absolute numbers depend on the machine.
 #
@@ -27,7 +36,8 @@
 # the source tree), DURATION (seconds per measured run, 10), WARMUP (2),
 # CONNS (32), THREADS (wrk threads, 1), RUNS (most engine repeats, 2000), MAX
 # (rouse instances, default the core count), PEER_DIR (writable copy of the
-# ORT peer, default build/peer-ort; `npm install` runs there once).
+# ORT peer, default build/peer-ort; `npm install` runs there once), STALL_ONLY
+# (1: only the loop-stall run, no Node+ORT).
 # Needs wrk (`scripts/setup bench`), node and npm.
 set -eu
 
@@ -41,6 +51,7 @@ wrk_threads=${THREADS:-1}
 runs=${RUNS:-2000}
 cores=$(nproc)
 max=${MAX:-$cores}
+stall_only=${STALL_ONLY:-0}
 peer=${PEER_DIR:-$root/build/peer-ort}
 lua=$root/bench/gateway_post.lua
 [ $# -gt 0 ] || set -- mlp squeezenet1_1
@@ -53,7 +64,7 @@ command -v node >/dev/null 2>&1 || die "node is not installed"
 command -v curl >/dev/null 2>&1 || die "curl is not installed"
 
 . "$root/bench/ort_peer.sh"
-ort_peer_install "$shared" "$peer"
+ort_peer_install "$shared" "$peer" # its protobufjs makes the request bodies
 NODE_PATH=$peer/node_modules
 export NODE_PATH
 
@@ -141,7 +152,9 @@ targets=""
 target_lat=""
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 notes=""
+stall_model=""
 for model in "$@"; do
+    [ "$stall_only" != 1 ] || break
     dir=$shared/models/$model
     input=$dir/test_data_set_0/input_0.pb
     if [ ! -f "$dir/model.onnx" ] || [ ! -f "$input" ]; then
@@ -226,6 +239,48 @@ for model in "$@"; do
     node_pid=""
 done
 
+# The loop stall under load plus a deploy every second, on the first model.
+for model in "$@"; do
+    dir=$shared/models/$model
+    [ -f "$dir/model.onnx" ] && [ -f "$dir/test_data_set_0/input_0.pb" ] || continue
+    stall_model=$model
+    mkdir -p "$tmp/$model"
+    [ -f "$tmp/$model/body.bin" ] ||
+        node "$root/bench/gateway_bodies.js" "$tmp/$model" "$dir/test_data_set_0/input_0.pb" ||
+        die "cannot make bodies for $model"
+    hlen=$(cat "$tmp/$model/body.bin.hlen")
+    "$rouse" deploy "$model" "$dir/model.onnx" --max "$max" --queue-depth 1024 \
+        --server "http://$rouse_addr" >"$tmp/deploy" 2>&1 || die "deploy failed: $(cat "$tmp/deploy")"
+    r_url=http://$rouse_addr/v2/models/$model/infer
+    load "$r_url" "$tmp/$model/body.bin" "$hlen" "$conns" "$warmup" >/dev/null
+    say "$model binary rouse: $conns connections, ${duration}s, a deploy every second"
+    (
+        i=0
+        while :; do
+            i=$((i + 1))
+            "$rouse" deploy "$model" "$dir/model.onnx" --max "$max" --queue-depth $((1024 + i % 2)) \
+                --server "http://$rouse_addr" >/dev/null 2>&1 || echo "deploy $i failed" >&2
+            sleep 1
+        done
+    ) &
+    deployer=$!
+    curl -s -X POST "http://$rouse_addr/v1/stats/reset" >/dev/null
+    res=$(load "$r_url" "$tmp/$model/body.bin" "$hlen" "$conns" "$duration")
+    kill "$deployer" 2>/dev/null || true
+    wait "$deployer" 2>/dev/null || true
+    stats=$(curl -s "http://$rouse_addr/v1/stats")
+    stall_us=$(echo "$stats" | sed -n 's/.*"loop_stall_max_us":\([0-9]*\).*/\1/p')
+    block_us=$(echo "$stats" | sed -n 's/.*"loop_block_max_us":\([0-9]*\).*/\1/p')
+    stall_line="loop_stall_max_us: $stall_us, loop_block_max_us: $block_us ($model binary, $conns connections, ${duration} s, a deploy every second; $(printf '%.0f' "$(field "$res" rps)") req/s, p99 $(fmt_us "$(field "$res" p99_us)"))"
+    break
+done
+
+if [ "$stall_only" = 1 ]; then
+    [ -n "$stall_model" ] || die "no model found for the loop-stall run"
+    echo "$stall_line"
+    exit 0
+fi
+
 ort_version=$(node -e 'process.stdout.write(require("onnxruntime-node/package.json").version)')
 echo "rouse serve vs Node.js $(node --version) + onnxruntime-node $ort_version (1 intra-op thread), OIP v2 infer on loopback"
 echo "wrk with $wrk_threads thread, keep-alive, ${duration} s per run after a ${warmup} s warm-up; rouse --max $max; $cores cores shared by the servers and wrk"
@@ -239,4 +294,5 @@ echo
 echo "Targets:"
 [ -z "$target_lat" ] || echo "- added latency on mlp (binary) <= 50 µs: $target_lat µs"
 [ -z "$targets" ] || echo "${targets#?}"
+[ -z "$stall_model" ] || { echo; echo "$stall_line"; }
 [ -z "$notes" ] || printf '\nNotes:%s\n' "$notes"

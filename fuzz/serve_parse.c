@@ -1,6 +1,8 @@
 /*
  * libFuzzer target for what rouse serve parses from the network outside the
- * instance: function configs (PUT /v1/functions) and request paths.
+ * instance: function configs (PUT /v1/functions, and as stored: a config
+ * read back from the registry takes the same parser with old fields
+ * accepted) and request paths.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fn_config_write(&c, &b);
         rouse_buf_fini(&b);
     }
+    fn_config_load((const char *)data, size, &c, &eb);
     char *path = malloc(size + 1);
     if (!path) return 0;
     memcpy(path, data, size);

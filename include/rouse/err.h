@@ -14,27 +14,30 @@
 
 #include <stddef.h>
 
-/* X(name, number, message): ROUSE_E<name> == -number. Numbers never change. */
+/* X(name, number, message, http): ROUSE_E<name> == -number; http is the HTTP
+ * status that serve and its instances answer with for the code (the one
+ * table of it). Numbers never change; 13 (a crashed process, which nothing
+ * returned) is retired and must not be reused. */
 #define ROUSE_ERR_MAP(X)                                                                           \
-    X(NOMEM, 1, "out of memory")                                                                   \
-    X(INVAL, 2, "invalid argument")                                                                \
-    X(IO, 3, "input/output error")                                                                 \
-    X(FORMAT, 4, "malformed data")                                                                 \
-    X(UNSUPPORTED, 5, "not supported")                                                             \
-    X(NOTFOUND, 6, "not found")                                                                    \
-    X(RANGE, 7, "value out of range")                                                              \
-    X(EXISTS, 8, "already exists")                                                                 \
-    X(MISMATCH, 9, "shape or type mismatch")                                                       \
-    X(TOOBIG, 10, "too large")                                                                     \
-    X(TIMEOUT, 11, "deadline exceeded")                                                            \
-    X(BUSY, 12, "overloaded, try again later")                                                     \
-    X(CRASHED, 13, "process crashed")                                                              \
-    X(STATE, 14, "operation not allowed in the current state")                                     \
-    X(INTERNAL, 15, "internal error")
+    X(NOMEM, 1, "out of memory", 500)                                                              \
+    X(INVAL, 2, "invalid argument", 400)                                                           \
+    X(IO, 3, "input/output error", 500)                                                            \
+    X(FORMAT, 4, "malformed data", 400)                                                            \
+    X(UNSUPPORTED, 5, "not supported", 400)                                                        \
+    X(NOTFOUND, 6, "not found", 404)                                                               \
+    X(RANGE, 7, "value out of range", 400)                                                         \
+    X(EXISTS, 8, "already exists", 409)                                                            \
+    X(MISMATCH, 9, "shape or type mismatch", 400)                                                  \
+    X(TOOBIG, 10, "too large", 413)                                                                \
+    X(TIMEOUT, 11, "deadline exceeded", 504)                                                       \
+    X(BUSY, 12, "overloaded, try again later", 429)                                                \
+    X(STATE, 14, "operation not allowed in the current state", 409)                                \
+    X(INTERNAL, 15, "internal error", 500)                                                         \
+    X(NOSPACE, 16, "no space left on the storage device", 507)
 
 enum rouse_err {
     ROUSE_OK = 0,
-#define ROUSE_ERR_ENUM_(name, num, msg) ROUSE_E##name = -(num),
+#define ROUSE_ERR_ENUM_(name, num, msg, http) ROUSE_E##name = -(num),
     ROUSE_ERR_MAP(ROUSE_ERR_ENUM_)
 #undef ROUSE_ERR_ENUM_
 };
@@ -44,6 +47,9 @@ enum rouse_err {
 
 /* Message for a code; "unknown error" for anything not in the table. Static string. */
 const char *rouse_strerror(int rc);
+
+/* The HTTP status for a code (500 for anything not in the table, 200 for 0). */
+int rouse_err_http_status(int rc);
 
 /* Symbolic name ("ROUSE_ENOMEM") for a code; "ROUSE_EUNKNOWN" if not in the table. */
 const char *rouse_err_name(int rc);

@@ -1,7 +1,7 @@
 /*
  * The rouse subcommands. Each takes the arguments after its own name
  * (argv[0] is the subcommand name) and returns the process exit status:
- * 0 ok, 1 the operation failed, 2 usage error (DESIGN.md §5).
+ * 0 ok, 1 the operation failed, 2 usage error (docs/architecture.md).
  */
 #ifndef ROUSE_CLI_H
 #define ROUSE_CLI_H

@@ -1,6 +1,6 @@
 /*
  * The client subcommands that talk to a running `rouse serve`: deploy,
- * invoke, ls, status, rollback (DESIGN.md §5). The server comes from
+ * invoke, ls, status, rollback (docs/architecture.md). The server comes from
  * --server URL, else $ROUSE_SERVER, else http://127.0.0.1:8080.
  * Exit status: 0 ok, 1 the request failed (the server's message on
  * stderr), 2 usage error.

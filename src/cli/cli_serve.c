@@ -22,7 +22,7 @@ void cli_serve_usage(FILE *out)
         out,
         "usage: rouse serve [--port N] [--bind ADDR] [--data DIR] [--max-body-bytes N]\n"
         "                   [--max-blob-bytes N] [--grace-ms MS] [--max-instances N]\n"
-        "                   [--log-level LEVEL]\n\n"
+        "                   [--blob-grace-ms MS] [--log-level LEVEL]\n\n"
         "Runs the rouse daemon: the HTTP API (Open Inference Protocol v2 under /v2,\n"
         "management under /v1) and the instance processes that run the models.\n\n"
         "  --port N            TCP port (default 8080; 0 picks a free one)\n"
@@ -31,6 +31,8 @@ void cli_serve_usage(FILE *out)
         "  --max-body-bytes N  largest request body, blob uploads aside (default 64 MiB)\n"
         "  --max-blob-bytes N  largest blob upload (default 8 GiB)\n"
         "  --grace-ms MS       on SIGTERM, how long in-flight requests may finish (default 10000)\n"
+        "  --blob-grace-ms MS  how long a blob nothing refers to is kept after its upload\n"
+        "                      (default 600000); then it and its compiled plan are removed\n"
         "  --max-instances N   instances of all functions together (default 2 x cores, at least "
         "4)\n"
         "  --log-level LEVEL   error, warn, info or debug (default info)\n\n"
@@ -65,6 +67,7 @@ int cli_serve_main(int argc, char **argv)
                      .max_body_bytes = 64ull << 20,
                      .max_blob_bytes = 8ull << 30,
                      .grace_ms = 10000,
+                     .blob_grace_ms = 600000,
                      .log_level = ROUSE_LOG_INFO};
     /* Every option takes a value: step over pairs. */
     for (int i = 1; i < argc; i += 2) {
@@ -91,6 +94,10 @@ int cli_serve_main(int argc, char **argv)
         } else if (strcmp(a, "--grace-ms") == 0) {
             if (!parse_u64(v, 0, 3600000, &n)) return usage_error("--grace-ms needs 0..3600000", v);
             o.grace_ms = (int)n;
+        } else if (strcmp(a, "--blob-grace-ms") == 0) {
+            if (!parse_u64(v, 0, 7 * 86400000ull, &n))
+                return usage_error("--blob-grace-ms needs 0..604800000", v);
+            o.blob_grace_ms = (int64_t)n;
         } else if (strcmp(a, "--max-instances") == 0) {
             if (!parse_u64(v, 1, 65536, &n))
                 return usage_error("--max-instances needs 1..65536", v);

@@ -12,10 +12,11 @@ struct err_entry {
     int code;
     const char *name;
     const char *msg;
+    int http;
 };
 
 static const struct err_entry err_table[] = {
-#define ERR_ROW_(name, num, msg) {-(num), "ROUSE_E" #name, msg},
+#define ERR_ROW_(name, num, msg, http) {-(num), "ROUSE_E" #name, msg, http},
     ROUSE_ERR_MAP(ERR_ROW_)
 #undef ERR_ROW_
 };
@@ -35,6 +36,13 @@ const char *rouse_strerror(int rc)
     if (rc == ROUSE_OK) return "success";
     const struct err_entry *e = err_find(rc);
     return e ? e->msg : "unknown error";
+}
+
+int rouse_err_http_status(int rc)
+{
+    if (rc == ROUSE_OK) return 200;
+    const struct err_entry *e = err_find(rc);
+    return e ? e->http : 500;
 }
 
 const char *rouse_err_name(int rc)

@@ -276,6 +276,11 @@ int eng_plan_file_write(const char *path, const eng_graph *g, const uint8_t mode
         err = write_all(fd, items[i].data, (size_t)items[i].size, h.data_offset + items[i].offset);
     if (!err && ftruncate(fd, (off_t)h.file_size) < 0) err = -errno;
     if (!err && fsync(fd) < 0) err = -errno;
+    if (err == -ENOSPC || err == -EDQUOT) {
+        rc =
+            rouse_err_set(eb, ROUSE_ENOSPACE, "%s: no space left on the device for the plan", path);
+        goto out_unlink;
+    }
     if (err) {
         rc = rouse_err_set(eb, ROUSE_EIO, "%s: %s", path, strerror(-err));
         goto out_unlink;

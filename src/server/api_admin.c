@@ -1,6 +1,9 @@
 /*
  * The management API (/v1): blobs, functions, versions, aliases, rollback.
- * Each write answers 2xx only after the store made it durable. A deploy
+ * Each write answers 2xx only after the store made it durable: the write
+ * goes to a writer thread (durable.c) and the request stays suspended until
+ * its completion, which runs on the loop, answers and resumes it; the loop
+ * itself never waits for a disk. A deploy
  * that changes something first loads the model in a separate process
  * (pool_validate), so a bad model is a 400 with the engine's message and
  * never touches serve itself.
@@ -9,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/arena.h"
 #include "common/json.h"
@@ -37,6 +41,37 @@ static bool check_name(http_req *req, const char *what, const char *name, int st
 
 /* --- blobs --------------------------------------------------------------------- */
 
+/* A blob commit on the syncer thread: the writer is the job's from here. */
+typedef struct blob_commit_arg {
+    blob_writer *bw;
+    char digest[BLOB_DIGEST_LEN + 1];
+    uint64_t size;
+} blob_commit_arg;
+
+static int apply_blob_commit(store *st, void *p, rouse_errbuf *eb)
+{
+    (void)st;
+    blob_commit_arg *a = p;
+    return blob_write_commit(a->bw, a->digest, &a->size, eb);
+}
+
+static void blob_committed(void *user, int rc, const rouse_errbuf *eb, void *p)
+{
+    http_req *req = user;
+    const blob_commit_arg *a = p;
+    durable_done(req);
+    if (rc < 0) {
+        reply_rc(req, rc, eb);
+    } else {
+        rouse_buf b;
+        rouse_buf_init(&b);
+        rouse_buf_appendf(&b, "{\"digest\":\"%s\",\"size\":%" PRIu64 "}\n", a->digest, a->size);
+        http_reply_json(req, 201, &b);
+        rouse_buf_fini(&b);
+    }
+    http_req_resume(req);
+}
+
 static int blob_post(http_req *req)
 {
     server *s = req->srv;
@@ -44,22 +79,15 @@ static int blob_post(http_req *req)
     rouse_errbuf_clear(&eb);
     int rc = 0;
     if (!req->blob) rc = blob_write_begin(s->blobs, req->body_limit, &req->blob, &eb);
-    char digest[BLOB_DIGEST_LEN + 1];
-    uint64_t size = 0;
-    if (rc == 0) {
-        rc = blob_write_commit(req->blob, digest, &size, &eb);
-        req->blob = NULL; /* commit frees the writer either way */
-    }
     if (rc < 0) {
         reply_rc(req, rc, &eb);
         return 0;
     }
-    rouse_buf b;
-    rouse_buf_init(&b);
-    rouse_buf_appendf(&b, "{\"digest\":\"%s\",\"size\":%" PRIu64 "}\n", digest, size);
-    http_reply_json(req, 201, &b);
-    rouse_buf_fini(&b);
-    return 0;
+    blob_commit_arg a = {.bw = req->blob};
+    if (durable_submit(req, s->syncer.w, apply_blob_commit, &a, sizeof(a), blob_committed) < 0)
+        return 0; /* req->blob is still ours: freed with the request */
+    req->blob = NULL;
+    return 1;
 }
 
 static int blob_head(http_req *req)
@@ -81,6 +109,68 @@ static int blob_head(http_req *req)
     http_reply_json(req, 200, &b);
     rouse_buf_fini(&b);
     return 0;
+}
+
+typedef struct blob_delete_arg {
+    blobstore *blobs;
+    char plan_dir[PATH_MAX + 8];
+    char digest[BLOB_DIGEST_LEN + 2]; /* as route.digest */
+} blob_delete_arg;
+
+/* On the writer: the reference count and the removal in one transaction. */
+static int apply_blob_delete(store *st, void *p, rouse_errbuf *eb)
+{
+    blob_delete_arg *a = p;
+    int64_t refs;
+    int rc = blob_stat(a->blobs, a->digest, NULL);
+    if (rc == ROUSE_ENOTFOUND) return rouse_err_set(eb, rc, "no blob %s", a->digest);
+    if ((rc = store_blob_refs_tx(st, a->digest, &refs, eb)) < 0) return rc;
+    if (refs > 0)
+        return rouse_err_set(eb, ROUSE_ESTATE,
+                             "blob %s is in use: %lld function version(s) name it as their model",
+                             a->digest, (long long)refs);
+    if ((rc = blob_remove(a->blobs, a->digest, eb)) < 0) return rc;
+    char plan[PATH_MAX + 96];
+    if (gc_plan_path(a->plan_dir, a->digest, plan, sizeof(plan)) == 0) unlink(plan);
+    return 0;
+}
+
+static void blob_deleted(void *user, int rc, const rouse_errbuf *eb, void *p)
+{
+    http_req *req = user;
+    const blob_delete_arg *a = p;
+    durable_done(req);
+    if (rc < 0) {
+        reply_rc(req, rc, eb);
+    } else {
+        rouse_buf b;
+        rouse_buf_init(&b);
+        rouse_buf_appendf(&b, "{\"digest\":\"%s\",\"deleted\":true}\n", a->digest);
+        http_reply_json(req, 200, &b);
+        rouse_buf_fini(&b);
+    }
+    http_req_resume(req);
+}
+
+static int blob_delete(http_req *req)
+{
+    if (req->r.param_too_long || !blob_digest_valid(req->r.digest)) {
+        http_reply_error(req, 400, "'%s' is not a blob digest (sha256:<64 lower-case hex>)",
+                         req->r.digest);
+        return 0;
+    }
+    blob_delete_arg *a = calloc(1, sizeof(*a));
+    if (!a) {
+        http_reply_error(req, 500, "out of memory");
+        return 0;
+    }
+    a->blobs = req->srv->blobs;
+    snprintf(a->plan_dir, sizeof(a->plan_dir), "%s", req->srv->plan_dir);
+    snprintf(a->digest, sizeof(a->digest), "%s", req->r.digest);
+    int rc =
+        durable_submit(req, req->srv->writer.w, apply_blob_delete, a, sizeof(*a), blob_deleted);
+    free(a);
+    return rc < 0 ? 0 : 1;
 }
 
 /* --- functions ----------------------------------------------------------------- */
@@ -260,36 +350,106 @@ static int fn_put(http_req *req)
     return 1; /* api_admin_validated answers */
 }
 
+/* The registry writes of this file, as the writer thread runs them. */
+typedef struct deploy_arg {
+    blobstore *blobs;
+    char name[STORE_NAME_MAX + 1];
+    char digest[STORE_DIGEST_LEN + 1];
+    int64_t version;
+    bool created;
+    char config[]; /* canonical JSON */
+} deploy_arg;
+
+static int apply_deploy(store *st, void *p, rouse_errbuf *eb)
+{
+    deploy_arg *a = p;
+    /* In the writer's transaction, the blob cannot be collected between
+     * this check and the commit (gc.c). */
+    if (blob_stat(a->blobs, a->digest, NULL) < 0)
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "model: no blob %s; upload the model with POST /v1/blobs first",
+                             a->digest);
+    return store_deploy_tx(st, a->name, a->digest, a->config, &a->version, &a->created, eb);
+}
+
+static void deployed(void *user, int rc, const rouse_errbuf *eb, void *p)
+{
+    http_req *req = user;
+    const deploy_arg *a = p;
+    durable_done(req);
+    route_cache_clear(req->srv);
+    if (rc < 0) {
+        reply_rc(req, rc, eb);
+    } else {
+        LOG_INFO(MOD, "function %s: version %" PRId64 "%s", a->name, a->version,
+                 a->created ? " created" : " unchanged");
+        reply_deployed(req, a->version, a->created);
+        if (a->created) pool_deployed(req->srv->pool, a->name, a->version);
+    }
+    http_req_resume(req);
+}
+
 /* The completion of fn_put's model check. */
 static void api_admin_validated(void *user, pool_result *res)
 {
     http_req *req = user;
-    server *s = req->srv;
     int status = res->status;
     const char *msg = res->error ? res->error : "";
     if (status != 0) {
         if (status == 400)
             http_reply_error(req, 400, "model: %s cannot be loaded: %s", req->pending_cfg.model,
                              msg);
+        else if (status == 507)
+            http_reply_error(req, 507, "storage: %s", msg);
         else
             http_reply_error(req, status, "%s", msg);
         http_req_resume(req);
+        gc_request(req->srv); /* the model's blob may be unused now */
         return;
     }
-    rouse_errbuf eb;
-    rouse_errbuf_clear(&eb);
-    int64_t version;
-    bool created;
-    int rc = store_deploy(s->st, req->r.name, req->pending_cfg.model, req->pending_cfg_json,
-                          &version, &created, &eb);
-    route_cache_clear(s);
+    size_t cfg_len = strlen(req->pending_cfg_json);
+    deploy_arg *a = calloc(1, sizeof(*a) + cfg_len + 1);
+    if (!a) {
+        http_reply_error(req, 500, "out of memory");
+        http_req_resume(req);
+        return;
+    }
+    a->blobs = req->srv->blobs;
+    snprintf(a->name, sizeof(a->name), "%s", req->r.name);
+    snprintf(a->digest, sizeof(a->digest), "%s", req->pending_cfg.model);
+    memcpy(a->config, req->pending_cfg_json, cfg_len + 1);
+    int rc = durable_submit(req, req->srv->writer.w, apply_deploy, a, sizeof(*a) + cfg_len + 1,
+                            deployed);
+    free(a);
+    if (rc < 0) http_req_resume(req); /* the error reply is set */
+}
+
+typedef struct name_arg {
+    char name[STORE_NAME_MAX + 1];
+    int64_t version; /* rollback: the version "latest" routes to now */
+} name_arg;
+
+static int apply_delete(store *st, void *p, rouse_errbuf *eb)
+{
+    return store_function_delete_tx(st, ((name_arg *)p)->name, eb);
+}
+
+static void deleted(void *user, int rc, const rouse_errbuf *eb, void *p)
+{
+    http_req *req = user;
+    const name_arg *a = p;
+    durable_done(req);
+    route_cache_clear(req->srv);
     if (rc < 0) {
-        reply_rc(req, rc, &eb);
+        reply_rc(req, rc, eb);
     } else {
-        LOG_INFO(MOD, "function %s: version %" PRId64 "%s", req->r.name, version,
-                 created ? " created" : " unchanged");
-        reply_deployed(req, version, created);
-        if (created) pool_deployed(s->pool, req->r.name, version);
+        pool_forget_function(req->srv->pool, a->name);
+        gc_request(req->srv); /* its blobs and plans, unless others use them */
+        rouse_buf b;
+        rouse_buf_init(&b);
+        rouse_buf_appendf(&b, "{\"name\":\"%s\",\"deleted\":true}\n", a->name);
+        http_reply_json(req, 200, &b);
+        rouse_buf_fini(&b);
     }
     http_req_resume(req);
 }
@@ -297,43 +457,46 @@ static void api_admin_validated(void *user, pool_result *res)
 static int fn_delete(http_req *req)
 {
     if (!check_name(req, "function", req->r.name, 404)) return 0;
-    rouse_errbuf eb;
-    rouse_errbuf_clear(&eb);
-    int rc = store_function_delete(req->srv->st, req->r.name, &eb);
+    name_arg a = {.version = 0};
+    snprintf(a.name, sizeof(a.name), "%s", req->r.name);
+    return durable_submit(req, req->srv->writer.w, apply_delete, &a, sizeof(a), deleted) < 0 ? 0
+                                                                                             : 1;
+}
+
+static int apply_rollback(store *st, void *p, rouse_errbuf *eb)
+{
+    name_arg *a = p;
+    return store_rollback_tx(st, a->name, &a->version, eb);
+}
+
+static void rolled_back(void *user, int rc, const rouse_errbuf *eb, void *p)
+{
+    http_req *req = user;
+    const name_arg *a = p;
+    durable_done(req);
     route_cache_clear(req->srv);
     if (rc < 0) {
-        reply_rc(req, rc, &eb);
-        return 0;
+        reply_rc(req, rc, eb);
+    } else {
+        pool_routes_changed(req->srv->pool, a->name);
+        rouse_buf b;
+        rouse_buf_init(&b);
+        rouse_buf_appendf(&b, "{\"name\":\"%s\",\"version\":%" PRId64 "}\n", a->name, a->version);
+        http_reply_json(req, 200, &b);
+        rouse_buf_fini(&b);
+        req->reply.version = a->version;
     }
-    pool_forget_function(req->srv->pool, req->r.name);
-    rouse_buf b;
-    rouse_buf_init(&b);
-    rouse_buf_appendf(&b, "{\"name\":\"%s\",\"deleted\":true}\n", req->r.name);
-    http_reply_json(req, 200, &b);
-    rouse_buf_fini(&b);
-    return 0;
+    http_req_resume(req);
 }
 
 static int fn_rollback(http_req *req)
 {
     if (!check_name(req, "function", req->r.name, 404)) return 0;
-    rouse_errbuf eb;
-    rouse_errbuf_clear(&eb);
-    int64_t version;
-    int rc = store_rollback(req->srv->st, req->r.name, &version, &eb);
-    route_cache_clear(req->srv);
-    if (rc < 0) {
-        reply_rc(req, rc, &eb);
-        return 0;
-    }
-    pool_routes_changed(req->srv->pool, req->r.name);
-    rouse_buf b;
-    rouse_buf_init(&b);
-    rouse_buf_appendf(&b, "{\"name\":\"%s\",\"version\":%" PRId64 "}\n", req->r.name, version);
-    http_reply_json(req, 200, &b);
-    rouse_buf_fini(&b);
-    req->reply.version = version;
-    return 0;
+    name_arg a = {.version = 0};
+    snprintf(a.name, sizeof(a.name), "%s", req->r.name);
+    return durable_submit(req, req->srv->writer.w, apply_rollback, &a, sizeof(a), rolled_back) < 0
+               ? 0
+               : 1;
 }
 
 /* {"version":N} or {"routes":[{"version":N,"weight":W},...]} into a. */
@@ -401,33 +564,57 @@ out_arena:
     return rc;
 }
 
+typedef struct alias_arg {
+    char name[STORE_NAME_MAX + 1];
+    store_alias alias;
+} alias_arg;
+
+static int apply_alias(store *st, void *p, rouse_errbuf *eb)
+{
+    alias_arg *a = p;
+    return store_alias_set_tx(st, a->name, &a->alias, eb);
+}
+
+static void alias_written(void *user, int rc, const rouse_errbuf *eb, void *p)
+{
+    http_req *req = user;
+    const alias_arg *a = p;
+    durable_done(req);
+    route_cache_clear(req->srv);
+    if (rc < 0) {
+        reply_rc(req, rc, eb);
+    } else {
+        pool_routes_changed(req->srv->pool, a->name);
+        rouse_buf b;
+        rouse_buf_init(&b);
+        rouse_buf_appendf(&b, "{\"name\":\"%s\",\"alias\":\"%s\",\"routes\":", a->name,
+                          a->alias.name);
+        write_routes(&b, &a->alias);
+        rouse_buf_append_str(&b, "}\n");
+        http_reply_json(req, 200, &b);
+        rouse_buf_fini(&b);
+    }
+    http_req_resume(req);
+}
+
 static int alias_put(http_req *req)
 {
     if (!check_name(req, "function", req->r.name, 404)) return 0;
     if (!check_name(req, "alias", req->r.alias, 400)) return 0;
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
-    store_alias a;
+    alias_arg a;
     memset(&a, 0, sizeof(a));
-    snprintf(a.name, sizeof(a.name), "%s", req->r.alias);
-    int rc = parse_alias(req->body.data ? req->body.data : "", req->body.len, &a, &eb);
-    if (rc == 0) {
-        rc = store_alias_set(req->srv->st, req->r.name, &a, &eb);
-        route_cache_clear(req->srv);
-        if (rc == 0) pool_routes_changed(req->srv->pool, req->r.name);
-    }
+    snprintf(a.name, sizeof(a.name), "%s", req->r.name);
+    snprintf(a.alias.name, sizeof(a.alias.name), "%s", req->r.alias);
+    int rc = parse_alias(req->body.data ? req->body.data : "", req->body.len, &a.alias, &eb);
     if (rc < 0) {
         reply_rc(req, rc, &eb);
         return 0;
     }
-    rouse_buf b;
-    rouse_buf_init(&b);
-    rouse_buf_appendf(&b, "{\"name\":\"%s\",\"alias\":\"%s\",\"routes\":", req->r.name, a.name);
-    write_routes(&b, &a);
-    rouse_buf_append_str(&b, "}\n");
-    http_reply_json(req, 200, &b);
-    rouse_buf_fini(&b);
-    return 0;
+    return durable_submit(req, req->srv->writer.w, apply_alias, &a, sizeof(a), alias_written) < 0
+               ? 0
+               : 1;
 }
 
 int api_admin_handle(http_req *req)
@@ -437,6 +624,8 @@ int api_admin_handle(http_req *req)
         return blob_post(req);
     case R_BLOB_HEAD:
         return blob_head(req);
+    case R_BLOB_DELETE:
+        return blob_delete(req);
     case R_FN_LIST:
         return fn_list(req);
     case R_FN_PUT:

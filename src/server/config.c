@@ -6,6 +6,7 @@
 #include "server/config.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,8 +34,6 @@ static const int_field int_fields[] = {
     F("scaling", "idle_timeout_ms", scaling.idle_timeout_ms, 0, 86400000, 60000),
     F("scaling", "template_ttl_ms", scaling.template_ttl_ms, 0, 86400000 * 7LL, 600000),
     F("scaling", "queue_depth", scaling.queue_depth, 0, 1 << 20, 64),
-    F("batching", "max_batch", batching.max_batch, 1, 4096, 8),
-    F("batching", "max_delay_us", batching.max_delay_us, 0, 10000000, 2000),
 };
 #undef F
 #define N_INT_FIELDS (sizeof(int_fields) / sizeof(int_fields[0]))
@@ -93,7 +92,9 @@ static int parse_section(const json_value *obj, const char *section, fn_config *
     return 0;
 }
 
-int fn_config_parse(const char *json, size_t len, fn_config *out, rouse_errbuf *eb)
+/* Parses a config; `stored` accepts what earlier versions of rouse stored
+ * (a "batching" block, which is skipped) and a request must not send. */
+static int parse_config(const char *json, size_t len, bool stored, fn_config *out, rouse_errbuf *eb)
 {
     fn_config_defaults(out);
     rouse_arena arena;
@@ -128,8 +129,14 @@ int fn_config_parse(const char *json, size_t len, fn_config *out, rouse_errbuf *
                 rc = rouse_err_set(eb, ROUSE_EINVAL, "runtime: must be \"onnx\"");
                 goto out_arena;
             }
-        } else if (strcmp(k, "scaling") == 0 || strcmp(k, "batching") == 0) {
+        } else if (strcmp(k, "scaling") == 0) {
             if ((rc = parse_section(m->value, k, out, eb)) < 0) goto out_arena;
+        } else if (strcmp(k, "batching") == 0) {
+            /* Accepted once and never implemented: versions stored then
+             * still load, new configs are told. */
+            if (stored) continue;
+            rc = rouse_err_set(eb, ROUSE_EINVAL, "batching: not supported yet");
+            goto out_arena;
         } else {
             const int_field *f = find_field(NULL, k);
             if (!f) {
@@ -153,6 +160,16 @@ int fn_config_parse(const char *json, size_t len, fn_config *out, rouse_errbuf *
 out_arena:
     rouse_arena_fini(&arena);
     return rc;
+}
+
+int fn_config_parse(const char *json, size_t len, fn_config *out, rouse_errbuf *eb)
+{
+    return parse_config(json, len, false, out, eb);
+}
+
+int fn_config_load(const char *json, size_t len, fn_config *out, rouse_errbuf *eb)
+{
+    return parse_config(json, len, true, out, eb);
 }
 
 int fn_config_write(const fn_config *c, rouse_buf *out)

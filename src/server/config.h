@@ -1,6 +1,6 @@
 /*
  * Function configuration (the body of PUT /v1/functions/{name}): parsing
- * with field-level error messages, defaults (DESIGN.md §4) and the canonical
+ * with field-level error messages, defaults (docs/architecture.md) and the canonical
  * JSON stored in the registry, so that two configs that mean the same thing
  * compare equal byte for byte.
  */
@@ -23,19 +23,22 @@ typedef struct fn_config {
     struct {
         int64_t min, max, concurrency, idle_timeout_ms, template_ttl_ms, queue_depth;
     } scaling;
-    struct {
-        int64_t max_batch, max_delay_us;
-    } batching;
 } fn_config;
 
 /* The defaults of every field (model empty). */
 void fn_config_defaults(fn_config *c);
 
 /* Parses a config document. Every field is optional except "model"; unknown
- * fields, wrong types and out-of-range values are ROUSE_EINVAL with a
+ * fields, wrong types, out-of-range values and a "batching" block ("batching:
+ * not supported yet") are ROUSE_EINVAL with a
  * message naming the field ("scaling.max: must be an integer from 1 to 1024").
  * The digest's format is checked here, its existence by the caller. */
 int fn_config_parse(const char *json, size_t len, fn_config *out, rouse_errbuf *eb);
+
+/* Parses a config as stored in the registry: like fn_config_parse, but a
+ * "batching" block (stored by earlier versions, never implemented) is
+ * skipped instead of refused. */
+int fn_config_load(const char *json, size_t len, fn_config *out, rouse_errbuf *eb);
 
 /* Appends the canonical JSON of c (fixed key order, every field). */
 int fn_config_write(const fn_config *c, rouse_buf *out);

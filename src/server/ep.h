@@ -14,6 +14,10 @@ typedef enum ep_kind {
     EP_PROC,    /* the socket of a process of the pool (pool.h) */
     EP_ZYGOTE,  /* the pool's zygote's control socket (pool.h) */
     EP_CLIENT,  /* the socket of a client waiting for the pool (http.h) */
+    EP_WRITER,  /* the eventfd of a writer thread (store/writer.h; server_int.h) */
+    EP_LISTEN,  /* the listening socket (http_gate.c accepts) */
+    EP_GATE,    /* a new connection whose first request head is awaited (http_gate.c) */
+    EP_TIMER,   /* the storage collection's timerfd (gc.c) */
 } ep_kind;
 
 typedef struct ep_tag {

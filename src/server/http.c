@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "server/http.h"
+#include "server/http_head.h"
 #include "server/http_int.h"
 #include "worker/ipc.h"
 
@@ -32,27 +34,7 @@
 
 int http_status_of(int rc)
 {
-    switch (rc) {
-    case ROUSE_EINVAL:
-    case ROUSE_EFORMAT:
-    case ROUSE_EMISMATCH:
-    case ROUSE_ERANGE:
-    case ROUSE_EUNSUPPORTED:
-        return 400;
-    case ROUSE_ENOTFOUND:
-        return 404;
-    case ROUSE_EEXISTS:
-    case ROUSE_ESTATE:
-        return 409;
-    case ROUSE_ETOOBIG:
-        return 413;
-    case ROUSE_EBUSY:
-        return 429;
-    case ROUSE_ETIMEOUT:
-        return 504;
-    default:
-        return 500;
-    }
+    return rouse_err_http_status(rc); /* the one table: include/rouse/err.h */
 }
 
 static void reply_clear(http_reply *r)
@@ -315,6 +297,18 @@ static bool parse_u64(const char *s, uint64_t *out)
     return true;
 }
 
+/* What the URI hook leaves in *con_cls for a request whose path holds
+ * "%00": MHD would decode it into a NUL and hand on_access a path cut
+ * short there ("a%00b" naming "a"). */
+static char nul_in_path;
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    return http_target_has_nul(uri, strlen(uri)) ? &nul_in_path : NULL;
+}
+
 /* First call: state, route, limits. Nothing is queued here. */
 static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char *url,
                            const char *method)
@@ -345,6 +339,18 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
                          declared, req->body_limit);
     } else if (have_length && req->sink == BODY_INSTANCE && declared <= POOL_BODY_INLINE_MAX) {
         rouse_buf_reserve(&req->body, (size_t)declared); /* one allocation for the body */
+    }
+    /* The gate checked the first request of the connection; these are for
+     * the requests after it on a kept-alive connection. */
+    const char *te = http_req_header(req, "Transfer-Encoding");
+    if (!http_method_valid(method)) {
+        req->early_error = true;
+        http_reply_error(req, 400, "malformed request line: expected METHOD /path HTTP/1.1");
+    } else if (te && strcasecmp(te, "chunked") != 0) {
+        req->early_error = true;
+        http_reply_error(req, 501,
+                         "Transfer-Encoding: only chunked is supported (no other "
+                         "coding, no list of codings)");
     }
     const char *ihcl = http_req_header(req, "Inference-Header-Content-Length");
     if (ihcl) {
@@ -412,10 +418,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     (void)version;
     server *srv = cls;
     http_req *req = *con_cls;
-    if (!req) {
+    if (!req || *con_cls == &nul_in_path) {
+        bool nul = req != NULL;
         req = req_begin(srv, conn, url, method);
         if (!req) return MHD_NO;
         *con_cls = req;
+        if (nul) {
+            req->early_error = true;
+            http_reply_error(req, 400, "the request path contains %%00 (a NUL byte)");
+        }
         /* A declared body over the limit: answer before reading it (MHD
          * accepts a response only now or once the body is in). This breaks
          * keep-alive, which is fine: the connection closes after it anyway. */
@@ -459,12 +470,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     server *srv = cls;
     http_req *req = *con_cls;
-    if (!req) return;
     *con_cls = NULL;
+    if (!req || req == (void *)&nul_in_path) return;
     unwatch_client(req);
     waiting_remove(req);
     if (req->pending) pool_cancel(srv->pool, req->pending);
     req->pending = NULL;
+    if (req->write_ticket) store_writer_cancel(req->write_by, req->write_ticket);
     if (req->body_fd >= 0) close(req->body_fd);
     blob_write_abort(req->blob);
     rouse_buf_fini(&req->body);
@@ -487,9 +499,10 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 int http_start(server *srv, rouse_errbuf *eb)
 {
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
     srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER,
-                                on_mhd_log, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
+                                on_mhd_log, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
@@ -518,17 +531,26 @@ void http_run(server *srv)
 
 int http_timeout_ms(server *srv)
 {
+    int gate = http_gate_tick(srv);
     MHD_UNSIGNED_LONG_LONG t;
-    if (MHD_get_timeout(srv->mhd, &t) != MHD_YES) return -1;
-    return t > INT32_MAX ? INT32_MAX : (int)t;
+    if (MHD_get_timeout(srv->mhd, &t) != MHD_YES) return gate;
+    int mhd = t > INT32_MAX ? INT32_MAX : (int)t;
+    return gate >= 0 && gate < mhd ? gate : mhd;
+}
+
+bool http_add_connection(server *srv, int fd, const struct sockaddr *sa, socklen_t sl)
+{
+    return MHD_add_connection(srv->mhd, fd, sa, sl) == MHD_YES;
 }
 
 void http_stop_accepting(server *srv)
 {
     if (srv->listen_fd < 0) return;
-    MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
-    if (fd != MHD_INVALID_SOCKET) close(fd);
+    epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listen_fd, NULL);
+    close(srv->listen_fd);
     srv->listen_fd = -1;
+    /* Connections at the gate stay: they may still have events in this
+     * epoll batch, and get their answer or MHD as usual. */
 }
 
 void http_stop(server *srv)

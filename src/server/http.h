@@ -5,15 +5,20 @@
 #ifndef ROUSE_SERVER_HTTP_H
 #define ROUSE_SERVER_HTTP_H
 
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
 #include "rouse/err.h"
 #include "server/ep.h"
 
 struct server;
 
-/* Starts MHD on srv->listen_fd in external epoll mode. Returns MHD's epoll
- * descriptor (to watch for EPOLLIN) or a negative code. */
+/* Starts MHD in external epoll mode without a listening socket of its own
+ * (the gate hands it connections). Returns MHD's epoll descriptor (to watch
+ * for EPOLLIN) or a negative code. */
 int http_start(struct server *srv, rouse_errbuf *eb);
-/* Lets MHD do whatever is ready (accept, read, call handlers, write). */
+/* Lets MHD do whatever is ready (read, call handlers, write). */
 void http_run(struct server *srv);
 /* ms until MHD needs to run for its own timeouts, or -1. */
 int http_timeout_ms(struct server *srv);
@@ -25,5 +30,18 @@ void http_on_client_event(ep_tag *tag);
 /* Closes the listening socket; existing connections continue. */
 void http_stop_accepting(struct server *srv);
 void http_stop(struct server *srv);
+/* Gives MHD a connection the gate let through (MHD owns fd from here,
+ * also when this fails). */
+bool http_add_connection(struct server *srv, int fd, const struct sockaddr *sa, socklen_t sl);
+
+/* The gate (http_gate.c): serve accepts connections on srv->listen_fd and
+ * checks each first request head before MHD sees it. */
+struct gate_conn;
+void http_gate_accept(struct server *srv);
+void http_gate_on_conn(struct server *srv, struct gate_conn *g, uint32_t events);
+/* Closes connections that sent no head in time; ms to the next such
+ * deadline, or -1. */
+int http_gate_tick(struct server *srv);
+void http_gate_close_all(struct server *srv);
 
 #endif

@@ -21,6 +21,7 @@
 #include "server/server_int.h"
 #include "store/blob.h"
 #include "store/store.h"
+#include "store/writer.h"
 
 struct MHD_Connection;
 
@@ -51,12 +52,15 @@ typedef enum route_id {
     R_INFER,
     R_BLOB_POST,
     R_BLOB_HEAD,
+    R_BLOB_DELETE,
     R_FN_LIST,
     R_FN_PUT,
     R_FN_GET,
     R_FN_DELETE,
     R_FN_ROLLBACK,
     R_ALIAS_PUT,
+    R_STATS,       /* GET /v1/stats */
+    R_STATS_RESET, /* POST /v1/stats/reset */
     R_NOT_ALLOWED, /* a known path with another method: 405 */
 } route_id;
 
@@ -98,6 +102,10 @@ struct http_req {
     char *pending_cfg_json;
     pool_call *pending; /* the pool call answering this request, queued or in flight */
     int watch_fd;       /* the client socket while registered in serve's epoll, else -1 */
+    /* The durable write this request waits for (its callback resumes it),
+     * cancelled if the request ends first; ticket 0 when none. */
+    store_writer *write_by;
+    uint64_t write_ticket;
     /* Suspended and not watched yet: in srv's list of such requests, oldest
      * first (http_tick watches them after WATCH_AFTER_NS). */
     uint64_t suspended_ns;
@@ -136,5 +144,19 @@ int route_handle(http_req *req);
 
 int api_admin_handle(http_req *req);
 int api_oip_handle(http_req *req);
+int api_stats_handle(http_req *req);
+
+/* --- durable writes (durable.c) ------------------------------------------- */
+
+/* (durable_start and durable_stop, for the loop: server_int.h.) */
+
+/* Submits a write for req to w (s->writer.w or s->syncer.w): done(req, ...)
+ * runs on the loop once it is durable or failed. 0: req waits (the caller
+ * returns 1 from its handler, or keeps it suspended); < 0: req has an
+ * error reply and done never runs. */
+int durable_submit(http_req *req, store_writer *w, store_write_apply apply, const void *arg,
+                   size_t arg_len, store_write_done done);
+/* Called first by every completion of durable_submit: req no longer waits. */
+void durable_done(http_req *req);
 
 #endif

@@ -1,11 +1,14 @@
 /*
  * The server's life and its epoll loop. One thread owns everything: MHD's
  * epoll descriptor, a signalfd (SIGTERM/SIGINT: shut down; SIGCHLD: reap
- * instances) and one socket per process of the pool are all watched here,
- * as are the sockets of clients waiting for an instance (to notice when they
- * hang up), and each
- * wait is bounded by the nearest deadline (MHD timeouts, request deadlines,
- * idle instances, the shutdown grace period).
+ * instances), the listening socket and the connections at the gate, the
+ * eventfds of the two writer threads, the storage collection's timerfd and
+ * one socket per process of the pool are all watched here, as are the
+ * sockets of clients waiting for an instance (to notice when they hang up),
+ * and each wait is bounded by the nearest deadline (MHD timeouts, the gate's
+ * head timeouts, request deadlines, idle instances, the shutdown grace
+ * period). The loop measures itself: the longest iteration, and the longest
+ * one in which it slept (GET /v1/stats).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -109,7 +113,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     server *s = calloc(1, sizeof(*s));
     if (!s) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     s->opts = *o;
-    s->listen_fd = s->epfd = s->sigfd = s->lock_fd = -1;
+    s->listen_fd = s->epfd = s->sigfd = s->lock_fd = s->gc_timer_fd = -1;
     s->tag_mhd.kind = EP_MHD;
     s->tag_sig.kind = EP_SIGNAL;
     s->rng = rouse_now_ns() | 1;
@@ -136,6 +140,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
                            strerror(errno));
         goto out_free;
     }
+    if ((rc = gc_clean_temporaries(s->plan_dir, eb)) < 0) goto out_free;
     /* Instances are forked by templates (twice over) and so reparented to
      * us: we reap them and learn how they ended. */
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
@@ -168,10 +173,14 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
         rc = mhd_ep;
         goto out_listen;
     }
-    if (ep_add(s->epfd, mhd_ep, &s->tag_mhd) < 0 || ep_add(s->epfd, s->sigfd, &s->tag_sig) < 0) {
+    s->tag_listen.kind = EP_LISTEN;
+    if (ep_add(s->epfd, mhd_ep, &s->tag_mhd) < 0 || ep_add(s->epfd, s->sigfd, &s->tag_sig) < 0 ||
+        ep_add(s->epfd, s->listen_fd, &s->tag_listen) < 0) {
         rc = rouse_err_set(eb, ROUSE_EIO, "epoll_ctl: %s", strerror(errno));
         goto out_http;
     }
+    if ((rc = durable_start(s, eb)) < 0) goto out_http;
+    if ((rc = gc_start(s, eb)) < 0) goto out_durable;
     /* Templates are forked by the pool's zygote from now on (exec'd
      * without it). */
     pool_opts po = {.epfd = s->epfd,
@@ -181,7 +190,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
                     .max_instances = s->max_instances,
                     .st = s->st,
                     .blobs = s->blobs};
-    if ((rc = pool_create(&po, &s->pool, eb)) < 0) goto out_http;
+    if ((rc = pool_create(&po, &s->pool, eb)) < 0) goto out_gc;
     /* Warm what `min` asks for, as before a restart. A failure here is
      * logged per function and never stops the daemon. */
     rouse_errbuf restore_eb;
@@ -191,6 +200,10 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     *out = s;
     return 0;
 
+out_gc:
+    gc_stop(s);
+out_durable:
+    durable_stop(s);
 out_http:
     http_stop(s);
 out_listen:
@@ -250,6 +263,13 @@ static int wait_events(server *s, struct epoll_event *evs, int cap, int timeout)
     return epoll_wait(s->epfd, evs, cap, timeout);
 }
 
+/* The loop thread's voluntary context switches so far. */
+static long thread_nvcsw(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nvcsw : 0;
+}
+
 static int min_timeout(int a, int b)
 {
     if (a < 0) return b;
@@ -262,6 +282,8 @@ int server_run(server *s, rouse_errbuf *eb)
     (void)eb;
     struct epoll_event evs[64];
     bool failed_rest = false;
+    uint64_t woke_ns = 0; /* when epoll_wait last returned */
+    long woke_nvcsw = 0;  /* the thread's voluntary context switches then */
     for (;;) {
         int timeout = min_timeout(http_timeout_ms(s), pool_tick(s->pool));
         timeout = min_timeout(timeout, http_tick(s));
@@ -273,7 +295,19 @@ int server_run(server *s, rouse_errbuf *eb)
                            : (int)((s->stop_deadline_ns - now) / 1000000ull) + 1;
             timeout = min_timeout(timeout, left > 100 ? 100 : left);
         }
+        if (woke_ns) {
+            uint64_t busy = rouse_now_ns() - woke_ns;
+            if (busy > s->loop_stall_max_ns) s->loop_stall_max_ns = busy;
+            /* An iteration in which the thread went to sleep (a voluntary
+             * context switch: an fsync, a wait for another process, a page
+             * read from disk) blocked; one that was only preempted did not. */
+            if (busy > s->loop_block_max_ns && thread_nvcsw() != woke_nvcsw)
+                s->loop_block_max_ns = busy;
+            s->loop_iterations++;
+        }
         int n = wait_events(s, evs, 64, timeout);
+        woke_ns = rouse_now_ns();
+        woke_nvcsw = thread_nvcsw();
         if (n < 0 && errno != EINTR) {
             LOG_ERROR(MOD, "epoll_wait: %s", strerror(errno));
             break;
@@ -286,6 +320,14 @@ int server_run(server *s, rouse_errbuf *eb)
                 pool_on_event(s->pool, tag, evs[i].events);
             else if (tag->kind == EP_CLIENT)
                 http_on_client_event(tag);
+            else if (tag->kind == EP_WRITER)
+                store_writer_complete(((ep_writer *)tag)->w);
+            else if (tag->kind == EP_LISTEN)
+                http_gate_accept(s);
+            else if (tag->kind == EP_TIMER)
+                gc_on_timer(s);
+            else if (tag->kind == EP_GATE)
+                http_gate_on_conn(s, (struct gate_conn *)tag, evs[i].events);
         }
         pool_collect(s->pool);
         s->mhd_kick = false;
@@ -320,11 +362,14 @@ void server_destroy(server *s)
 {
     if (!s) return;
     pool_stop_all(s->pool);
+    http_stop_accepting(s);
+    http_gate_close_all(s);
     http_stop(s);
     pool_destroy(s->pool);
-    if (s->listen_fd >= 0) close(s->listen_fd);
     close(s->epfd);
     close(s->sigfd);
+    gc_stop(s);
+    durable_stop(s); /* after MHD: no request waits for a write any more */
     route_cache_clear(s);
     blob_close(s->blobs);
     store_close(s->st);

@@ -28,7 +28,7 @@ static int load_config(pool *p, const char *name, int64_t version, fn_config *cf
     memset(&sv, 0, sizeof(sv));
     int rc = store_version_get(p->st, name, version, &sv, eb);
     if (rc < 0) return rc;
-    rc = fn_config_parse(sv.config_json, strlen(sv.config_json), cfg, eb);
+    rc = fn_config_load(sv.config_json, strlen(sv.config_json), cfg, eb);
     if (rc == 0 && model_path) rc = blob_path(p->blobs, sv.model_digest, model_path, cap);
     free(sv.config_json);
     if (rc < 0)

@@ -1054,7 +1054,7 @@ static void validator_message(pool *p, validator *v, const ipc_msg *m, int fd)
     if (m->type != IPC_READY) return;
     if (m->status != 0) {
         pool_ipc_error_text(fd, m->body_len, v->h.fail_msg, sizeof(v->h.fail_msg));
-        validator_done(p, v, 400, v->h.fail_msg);
+        validator_done(p, v, m->status == 507 ? 507 : 400, v->h.fail_msg);
         return;
     }
     validator_done(p, v, 0, NULL);

@@ -20,13 +20,13 @@ static unsigned slot_of(const char *name)
     return h % ROUTE_CACHE_SLOTS;
 }
 
-int route_cache_resolve(server *s, const char *name, const char *ver, int64_t *version)
+const store_function *route_cache_function(server *s, const char *name)
 {
     route_cache_entry *e = &s->rcache[slot_of(name)];
     if (!e->used || strcmp(e->f.name, name) != 0) {
         store_function f;
         memset(&f, 0, sizeof(f));
-        if (store_function_get(s->st, name, &f, NULL) < 0) return ROUSE_ENOTFOUND;
+        if (store_function_get(s->st, name, &f, NULL) < 0) return NULL;
         if (e->used) store_function_fini(&e->f);
         /* Configs are not needed here: keep only what routing reads. */
         for (int i = 0; i < f.n_versions; i++) {
@@ -36,7 +36,13 @@ int route_cache_resolve(server *s, const char *name, const char *ver, int64_t *v
         e->f = f;
         e->used = true;
     }
-    const store_function *f = &e->f;
+    return &e->f;
+}
+
+int route_cache_resolve(server *s, const char *name, const char *ver, int64_t *version)
+{
+    const store_function *f = route_cache_function(s, name);
+    if (!f) return ROUSE_ENOTFOUND;
     int64_t v;
     if (store_version_parse(ver, &v)) {
         for (int i = 0; i < f->n_versions; i++) {

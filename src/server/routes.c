@@ -1,5 +1,5 @@
 /*
- * Path and method dispatch (DESIGN.md §4). Matching happens on the first
+ * Path and method dispatch (docs/architecture.md, "HTTP API"). Matching happens on the first
  * handler call, before the body arrives, so that the body goes straight to
  * the right sink (a blob file, memory bound for an instance's shared
  * region, or memory).
@@ -91,6 +91,13 @@ void route_match(const char *method, const char *url, route *out)
         return;
     }
     if (!SEG(0, "v1") || n < 2) return;
+    if (SEG(1, "stats")) {
+        if (n == 2)
+            out->id = pick(method, "GET", R_STATS);
+        else if (n == 3 && SEG(2, "reset"))
+            out->id = pick(method, "POST", R_STATS_RESET);
+        return;
+    }
     if (SEG(1, "blobs")) {
         if (n == 2)
             out->id = pick(method, "POST", R_BLOB_POST);
@@ -98,6 +105,7 @@ void route_match(const char *method, const char *url, route *out)
             copy_param(out->digest, sizeof(out->digest), segs[2], out);
             out->id = pick(method, "HEAD", R_BLOB_HEAD);
             if (IS("GET")) out->id = R_BLOB_HEAD;
+            if (IS("DELETE")) out->id = R_BLOB_DELETE;
         }
         return;
     }
@@ -152,6 +160,9 @@ int route_handle(http_req *req)
     case R_MODEL_READY:
     case R_INFER:
         return api_oip_handle(req);
+    case R_STATS:
+    case R_STATS_RESET:
+        return api_stats_handle(req);
     default:
         return api_admin_handle(req);
     }

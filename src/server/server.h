@@ -23,6 +23,7 @@ typedef struct server_opts {
     const char *exe_path;      /* the rouse binary that instances exec ("__instance") */
     rouse_log_level log_level; /* handed down to instances */
     int max_instances;         /* global cap on instances; 0: 2 x cores (at least 4) */
+    int64_t blob_grace_ms;     /* an unreferenced blob stays this long after its upload */
 } server_opts;
 
 /* Opens the store, binds the socket and starts the HTTP daemon (not yet

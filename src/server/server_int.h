@@ -1,11 +1,14 @@
 /*
- * The server's own state, shared by the loop (loop.c) and the HTTP layer
- * above the pool (http.c, routes.c, api_*.c, route_cache.c). The pool
- * (pool.h) does not include this header: it gets what it needs at
- * pool_create and hands results back through callbacks.
+ * The server's own state, shared by the loop (loop.c), the HTTP layer
+ * above the pool (http.c, http_gate.c, routes.c, api_*.c, route_cache.c)
+ * and what makes writes durable (durable.c, gc.c). The pool (pool.h) does
+ * not include this header: it gets what it needs at pool_create and hands
+ * results back through callbacks.
  *
  * Everything here is owned by the single event-loop thread; nothing is
- * locked.
+ * locked. The writer threads (store/writer.h) see none of it: they get
+ * copies of their arguments and hand completions back through an eventfd
+ * that the loop reads.
  */
 #ifndef ROUSE_SERVER_INT_H
 #define ROUSE_SERVER_INT_H
@@ -19,9 +22,41 @@
 #include "server/server.h"
 #include "store/blob.h"
 #include "store/store.h"
+#include "store/writer.h"
 
 struct MHD_Daemon;
 struct http_req;
+typedef struct gate_conn gate_conn;
+
+/* EP_WRITER: the eventfd of a writer thread (store/writer.h). */
+typedef struct ep_writer {
+    ep_tag tag;
+    store_writer *w;
+} ep_writer;
+
+/* --- durable writes (durable.c) ------------------------------------------- */
+
+/* Starts the registry's writer (its own connection) and the blob syncer,
+ * both watched by the loop. */
+int durable_start(server *s, rouse_errbuf *eb);
+/* Finishes their queued writes and stops them (after MHD stopped). */
+void durable_stop(server *s);
+/* Requests submit their writes through durable_submit (http_int.h). */
+
+/* --- storage collection (gc.c) -------------------------------------------- */
+
+/* Removes plan temporaries (<hex>.plan.tmp*) a killed serve left in
+ * plan_dir; run at start, before any compile. */
+int gc_clean_temporaries(const char *plan_dir, rouse_errbuf *eb);
+/* Arms the periodic sweep and asks for a first one. */
+int gc_start(server *s, rouse_errbuf *eb);
+void gc_on_timer(server *s);
+void gc_stop(server *s);
+/* Asks for a sweep of unreferenced blobs and plans (once queued, further
+ * requests wait for it). */
+void gc_request(server *s);
+/* <plan_dir>/<hex>.plan for a blob digest. */
+int gc_plan_path(const char *plan_dir, const char *digest, char *out, size_t len);
 
 /* --- the routing cache ----------------------------------------------------- */
 
@@ -40,6 +75,10 @@ typedef struct route_cache_entry {
  * knows it: 0 and *version set. ROUSE_ENOTFOUND when it does not (the
  * caller asks the store, which also words the errors). */
 int route_cache_resolve(server *s, const char *name, const char *ver, int64_t *version);
+/* The function as the registry last described it (versions without their
+ * configs, aliases), or NULL when it does not exist. Borrowed: valid until
+ * the next route_cache_* call. */
+const store_function *route_cache_function(server *s, const char *name);
 /* Forgets everything; called after every registry write. */
 void route_cache_clear(server *s);
 
@@ -50,11 +89,20 @@ struct server {
     char exe[PATH_MAX];
     char data_dir[PATH_MAX];
     char log_level[16];
-    store *st;
+    store *st; /* the loop's connection: reads only */
     blobstore *blobs;
     pool *pool;
+    /* Every registry write goes through `writer` (its own connection, group
+     * commit); blob commits (fsyncs) through `syncer`. */
+    ep_writer writer, syncer;
+    ep_tag gc_timer;
+    int gc_timer_fd;
+    bool gc_queued; /* a sweep waits in the writer */
     struct MHD_Daemon *mhd;
     int listen_fd;
+    ep_tag tag_listen;
+    gate_conn *gate_conns; /* connections at the gate (http_gate.c) */
+    int n_gate;
     int lock_fd; /* data_dir/serve.lock, held (flock) while we run */
     int port;
     int epfd;
@@ -68,6 +116,13 @@ struct server {
     /* Suspended requests whose client is not watched yet, oldest first
      * (http.c). */
     struct http_req *waiting_head, *waiting_tail;
+    /* The loop's own health (GET /v1/stats): iterations, and the longest
+     * time from epoll_wait returning to the loop calling it again, since
+     * start or the last POST /v1/stats/reset; preemption by other
+     * processes counts in the first, only blocking in the second. */
+    uint64_t loop_iterations;
+    uint64_t loop_stall_max_ns;
+    uint64_t loop_block_max_ns; /* the same, counting iterations that slept only */
     route_cache_entry rcache[ROUTE_CACHE_SLOTS];
     int max_instances;
     char plan_dir[PATH_MAX + 8]; /* <data>/plans: compiled plans by model digest */

@@ -327,7 +327,10 @@ int blob_write_commit(blob_writer *w, char *digest, uint64_t *size, rouse_errbuf
 
     struct stat st;
     if (fstatat(dir_fd, rest, &st, 0) == 0) {
-        /* Already stored: its name proves its content, the upload is redundant. */
+        /* Already stored: its name proves its content, the upload is redundant.
+         * Its time restarts, so that a grace period before removal counts
+         * from this upload. */
+        utimensat(dir_fd, rest, NULL, 0);
         close(dir_fd);
         goto out_done;
     }
@@ -395,5 +398,60 @@ int blob_path(blobstore *b, const char *digest, char *path, size_t path_len)
     rel_path(digest, rel);
     int n = snprintf(path, path_len, "%s/sha256/%s", b->root, rel);
     if (n < 0 || (size_t)n >= path_len) return ROUSE_ERANGE;
+    return 0;
+}
+
+int blob_remove(blobstore *b, const char *digest, rouse_errbuf *eb)
+{
+    if (!blob_digest_valid(digest))
+        return rouse_err_set(eb, ROUSE_EINVAL, "'%.80s' is not a blob digest", digest);
+    char rel[ROUSE_SHA256_HEX_LEN + 2];
+    rel_path(digest, rel);
+    if (unlinkat(b->sha_fd, rel, 0) == 0) return 0;
+    if (errno == ENOENT) return rouse_err_set(eb, ROUSE_ENOTFOUND, "no blob %s", digest);
+    return rouse_err_set(eb, ROUSE_EIO, "cannot remove blob %s: %s", digest, strerror(errno));
+}
+
+static bool all_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
+    return s[n] == '\0';
+}
+
+int blob_each(blobstore *b, int (*fn)(void *user, const char *digest, int64_t uploaded_ms),
+              void *user, rouse_errbuf *eb)
+{
+    int fd = openat(b->sha_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *top = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!top) {
+        if (fd >= 0) close(fd);
+        return rouse_err_set(eb, ROUSE_EIO, "cannot read %s/sha256: %s", b->root, strerror(errno));
+    }
+    int stop = 0;
+    struct dirent *e;
+    while (!stop && (e = readdir(top)) != NULL) {
+        if (!all_hex(e->d_name, 2)) continue;
+        int sub_fd = openat(b->sha_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *sub = sub_fd >= 0 ? fdopendir(sub_fd) : NULL;
+        if (!sub) {
+            if (sub_fd >= 0) close(sub_fd);
+            continue;
+        }
+        struct dirent *f;
+        while (!stop && (f = readdir(sub)) != NULL) {
+            if (!all_hex(f->d_name, ROUSE_SHA256_HEX_LEN - 2)) continue;
+            struct stat st;
+            if (fstatat(dirfd(sub), f->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode)) continue;
+            char digest[BLOB_DIGEST_LEN + 1];
+            memcpy(digest, DIGEST_PREFIX, DIGEST_PREFIX_LEN);
+            memcpy(digest + DIGEST_PREFIX_LEN, e->d_name, 2);
+            memcpy(digest + DIGEST_PREFIX_LEN + 2, f->d_name, ROUSE_SHA256_HEX_LEN - 2 + 1);
+            int64_t ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+            stop = fn(user, digest, ms);
+        }
+        closedir(sub);
+    }
+    closedir(top);
     return 0;
 }

@@ -3,7 +3,8 @@
  * directory. Uploads stream into a temporary file while being hashed; commit
  * fsyncs the file, renames it into place and fsyncs the directory, so a blob
  * whose digest was returned survives kill -9. Writing a blob that already
- * exists is a no-op that returns the same digest.
+ * exists is a no-op that returns the same digest (and counts as a fresh
+ * upload for blob_each's time, so a grace period restarts).
  */
 #ifndef ROUSE_STORE_BLOB_H
 #define ROUSE_STORE_BLOB_H
@@ -39,6 +40,15 @@ void blob_write_abort(blob_writer *w);
 
 /* 0 and the size, ROUSE_ENOTFOUND, or ROUSE_EINVAL for a malformed digest. */
 int blob_stat(blobstore *b, const char *digest, uint64_t *size);
+/* Calls fn for every stored blob with its digest and the time it was last
+ * uploaded (ms since the epoch); stops when fn returns nonzero. */
+int blob_each(blobstore *b, int (*fn)(void *user, const char *digest, int64_t uploaded_ms),
+              void *user, rouse_errbuf *eb);
+/* Removes a blob: 0, ROUSE_ENOTFOUND, ROUSE_EINVAL (malformed digest) or
+ * ROUSE_EIO. Whether anything still refers to it is the caller's check
+ * (store_blob_refs_tx). */
+int blob_remove(blobstore *b, const char *digest, rouse_errbuf *eb);
+
 /* The file path of a blob into path[path_len]. */
 int blob_path(blobstore *b, const char *digest, char *path, size_t path_len);
 

@@ -105,4 +105,31 @@ int store_version_get(store *s, const char *function, int64_t version, store_ver
  * makes, for callers that keep an alias's routes in memory). n > 0. */
 int store_route_pick(const store_route *routes, int n, double r);
 
+/* --- writes in groups -----------------------------------------------------
+ * What the writer thread (store/writer.h) calls to put many writes into one
+ * transaction, and so one fsync. Between store_tx_begin and
+ * store_tx_commit (or store_tx_rollback) the connection is the caller's
+ * alone. Each write runs between store_tx_savepoint and
+ * store_tx_savepoint_end, which undoes it alone when keep is false. The
+ * *_tx forms are the writes above without a transaction of their own;
+ * nothing they did is durable before store_tx_commit returns 0. Later
+ * writes (usage records, jobs) add *_tx forms here. */
+int store_tx_begin(store *s, rouse_errbuf *eb);
+int store_tx_commit(store *s, rouse_errbuf *eb);
+void store_tx_rollback(store *s);
+int store_tx_savepoint(store *s, rouse_errbuf *eb);
+int store_tx_savepoint_end(store *s, bool keep, rouse_errbuf *eb);
+int store_deploy_tx(store *s, const char *name, const char *model_digest, const char *config_json,
+                    int64_t *version, bool *created, rouse_errbuf *eb);
+int store_function_delete_tx(store *s, const char *name, rouse_errbuf *eb);
+int store_alias_set_tx(store *s, const char *function, const store_alias *alias, rouse_errbuf *eb);
+int store_rollback_tx(store *s, const char *function, int64_t *version, rouse_errbuf *eb);
+
+/* The references the registry holds to a blob ("sha256:<hex>"): the one
+ * count that decides whether a blob (and the plan compiled from it) may be
+ * removed. Versions whose model it is, today; jobs and batches that refer
+ * to it add theirs here when they come. Inside the writer's transaction,
+ * so that no write can add a reference between the count and the removal. */
+int store_blob_refs_tx(store *s, const char *digest, int64_t *n, rouse_errbuf *eb);
+
 #endif

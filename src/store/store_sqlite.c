@@ -16,7 +16,11 @@
  * - SQL is constant text; user data only travels through sqlite3_bind_*.
  *
  * One connection per store, its prepared statements cached; a mutex makes
- * the store safe to share between threads.
+ * the store safe to share between threads. serve opens two: one that its
+ * event loop reads through, and one that its writer thread (store/writer.c)
+ * owns and writes through, in groups: store_tx_begin, a savepoint per
+ * write (one failing write is undone alone), one COMMIT for the group. WAL
+ * lets the reader go on while the writer commits.
  */
 #include "store/store.h"
 
@@ -75,6 +79,9 @@ static const char *const migrations[] = {
     X(BEGIN_READ, "BEGIN")                                                                         \
     X(COMMIT, "COMMIT")                                                                            \
     X(ROLLBACK, "ROLLBACK")                                                                        \
+    X(SAVEPOINT, "SAVEPOINT op")                                                                   \
+    X(SP_RELEASE, "RELEASE op")                                                                    \
+    X(SP_ROLLBACK, "ROLLBACK TO op")                                                               \
     X(FN_GET, "SELECT created_ms FROM functions WHERE name = ?1")                                  \
     X(FN_INSERT, "INSERT INTO functions(name, created_ms) VALUES (?1, ?2)")                        \
     X(FN_DELETE, "DELETE FROM functions WHERE name = ?1")                                          \
@@ -94,7 +101,8 @@ static const char *const migrations[] = {
     X(ROUTES_GET, "SELECT version, weight FROM alias_routes"                                       \
                   " WHERE function = ?1 AND alias = ?2 ORDER BY position")                         \
     X(ROUTES_ALL, "SELECT alias, version, weight FROM alias_routes"                                \
-                  " WHERE function = ?1 ORDER BY alias, position")
+                  " WHERE function = ?1 ORDER BY alias, position")                                 \
+    X(BLOB_REFS, "SELECT COUNT(*) FROM versions WHERE model_digest = ?1")
 
 enum stmt_id {
 #define STMT_ENUM_(id, sql) ST_##id,
@@ -551,8 +559,8 @@ static int deploy_locked(store *s, const char *name, const char *digest, const c
     return 0;
 }
 
-int store_deploy(store *s, const char *name, const char *model_digest, const char *config_json,
-                 int64_t *version, bool *created, rouse_errbuf *eb)
+static int check_deploy(const char *name, const char *model_digest, const char *config_json,
+                        rouse_errbuf *eb)
 {
     int rc = check_name("function", name, eb);
     if (rc < 0) return rc;
@@ -562,6 +570,14 @@ int store_deploy(store *s, const char *name, const char *model_digest, const cha
                              "64 lower-case hex digits",
                              model_digest ? model_digest : "(null)", name);
     if (!config_json) return rouse_err_set(eb, ROUSE_EINVAL, "function '%s' has no config", name);
+    return 0;
+}
+
+int store_deploy(store *s, const char *name, const char *model_digest, const char *config_json,
+                 int64_t *version, bool *created, rouse_errbuf *eb)
+{
+    int rc = check_deploy(name, model_digest, config_json, eb);
+    if (rc < 0) return rc;
 
     pthread_mutex_lock(&s->lock);
     if ((rc = tx_begin(s, true, eb)) == 0) {
@@ -570,6 +586,14 @@ int store_deploy(store *s, const char *name, const char *model_digest, const cha
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+int store_deploy_tx(store *s, const char *name, const char *model_digest, const char *config_json,
+                    int64_t *version, bool *created, rouse_errbuf *eb)
+{
+    int rc = check_deploy(name, model_digest, config_json, eb);
+    if (rc < 0) return rc;
+    return deploy_locked(s, name, model_digest, config_json, version, created, eb);
 }
 
 void store_function_fini(store_function *f)
@@ -716,21 +740,33 @@ int store_function_list(store *s, int (*fn)(void *user, const store_function *f)
     return rc;
 }
 
+static int delete_locked(store *s, const char *name, rouse_errbuf *eb)
+{
+    sqlite3_stmt *st = s->st[ST_FN_DELETE];
+    bind_text(st, 1, name);
+    int rc = exec_stmt(s, st, "deleting a function", eb);
+    if (rc == 0 && sqlite3_changes(s->db) == 0)
+        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no function named '%s'", name);
+    return rc;
+}
+
 int store_function_delete(store *s, const char *name, rouse_errbuf *eb)
 {
     int rc = check_name("function", name, eb);
     if (rc < 0) return rc;
     pthread_mutex_lock(&s->lock);
     if ((rc = tx_begin(s, true, eb)) == 0) {
-        sqlite3_stmt *st = s->st[ST_FN_DELETE];
-        bind_text(st, 1, name);
-        rc = exec_stmt(s, st, "deleting a function", eb);
-        if (rc == 0 && sqlite3_changes(s->db) == 0)
-            rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no function named '%s'", name);
+        rc = delete_locked(s, name, eb);
         rc = tx_end(s, rc, eb);
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+int store_function_delete_tx(store *s, const char *name, rouse_errbuf *eb)
+{
+    int rc = check_name("function", name, eb);
+    return rc < 0 ? rc : delete_locked(s, name, eb);
 }
 
 static int check_alias(const char *function, const store_alias *alias, rouse_errbuf *eb)
@@ -762,6 +798,19 @@ static int check_alias(const char *function, const store_alias *alias, rouse_err
     return 0;
 }
 
+static int alias_set_locked(store *s, const char *function, const store_alias *alias,
+                            rouse_errbuf *eb)
+{
+    int rc = function_exists(s, function, NULL, eb);
+    for (int i = 0; rc == 0 && i < alias->n_routes; i++) {
+        store_version v;
+        rc = version_get(s, function, alias->routes[i].version, &v, eb);
+        free(v.config_json);
+    }
+    if (rc == 0) rc = routes_put(s, function, alias->name, alias->routes, alias->n_routes, eb);
+    return rc;
+}
+
 int store_alias_set(store *s, const char *function, const store_alias *alias, rouse_errbuf *eb)
 {
     int rc = check_name("function", function, eb);
@@ -769,17 +818,19 @@ int store_alias_set(store *s, const char *function, const store_alias *alias, ro
     if ((rc = check_alias(function, alias, eb)) < 0) return rc;
     pthread_mutex_lock(&s->lock);
     if ((rc = tx_begin(s, true, eb)) == 0) {
-        rc = function_exists(s, function, NULL, eb);
-        for (int i = 0; rc == 0 && i < alias->n_routes; i++) {
-            store_version v;
-            rc = version_get(s, function, alias->routes[i].version, &v, eb);
-            free(v.config_json);
-        }
-        if (rc == 0) rc = routes_put(s, function, alias->name, alias->routes, alias->n_routes, eb);
+        rc = alias_set_locked(s, function, alias, eb);
         rc = tx_end(s, rc, eb);
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+int store_alias_set_tx(store *s, const char *function, const store_alias *alias, rouse_errbuf *eb)
+{
+    int rc = check_name("function", function, eb);
+    if (rc < 0) return rc;
+    if ((rc = check_alias(function, alias, eb)) < 0) return rc;
+    return alias_set_locked(s, function, alias, eb);
 }
 
 static int rollback_locked(store *s, const char *function, int64_t *version, rouse_errbuf *eb)
@@ -822,6 +873,60 @@ int store_rollback(store *s, const char *function, int64_t *version, rouse_errbu
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+int store_rollback_tx(store *s, const char *function, int64_t *version, rouse_errbuf *eb)
+{
+    int rc = check_name("function", function, eb);
+    return rc < 0 ? rc : rollback_locked(s, function, version, eb);
+}
+
+int store_blob_refs_tx(store *s, const char *digest, int64_t *n, rouse_errbuf *eb)
+{
+    /* Every table that names a blob adds its count here (jobs, batches). */
+    sqlite3_stmt *st = s->st[ST_BLOB_REFS];
+    bind_text(st, 1, digest);
+    int src = sqlite3_step(st);
+    *n = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    int rc = src == SQLITE_ROW ? 0 : db_err(s, eb, src, "counting the references to a blob");
+    stmt_done(st);
+    return rc;
+}
+
+/* --- transactions of the writer (store/writer.c) -------------------------- */
+
+int store_tx_begin(store *s, rouse_errbuf *eb)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = tx_begin(s, true, eb);
+    if (rc < 0) pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int store_tx_commit(store *s, rouse_errbuf *eb)
+{
+    int rc = tx_commit(s, eb);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+void store_tx_rollback(store *s)
+{
+    tx_rollback(s);
+    pthread_mutex_unlock(&s->lock);
+}
+
+int store_tx_savepoint(store *s, rouse_errbuf *eb)
+{
+    return exec_stmt(s, s->st[ST_SAVEPOINT], "opening a savepoint", eb);
+}
+
+int store_tx_savepoint_end(store *s, bool keep, rouse_errbuf *eb)
+{
+    int rc = 0;
+    if (!keep) rc = exec_stmt(s, s->st[ST_SP_ROLLBACK], "undoing a failed write", eb);
+    int rc2 = exec_stmt(s, s->st[ST_SP_RELEASE], "closing a savepoint", eb);
+    return rc < 0 ? rc : rc2;
 }
 
 int store_route_pick(const store_route *routes, int n, double r)

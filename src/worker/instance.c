@@ -32,24 +32,6 @@
  * request (1.8 MB) needs 9 MB; a larger one beyond this is freed after it. */
 #define INSTANCE_ARENA_KEEP ((size_t)32 << 20)
 
-/* HTTP status for an error code from decoding or running. */
-static int status_of(int rc)
-{
-    switch (rc) {
-    case ROUSE_EINVAL:
-    case ROUSE_EFORMAT:
-    case ROUSE_EMISMATCH:
-    case ROUSE_ERANGE:
-    case ROUSE_EUNSUPPORTED:
-    case ROUSE_ENOTFOUND:
-        return 400;
-    case ROUSE_ETOOBIG:
-        return 413;
-    default:
-        return 500;
-    }
-}
-
 /* Sends one message whose body is body[0..len): written into `region`
  * (IPC_F_IN_REGION) when given, else passed in a memfd of its own. */
 static int send_msg(int sock, int type, uint64_t id, int status, const char *content_type,
@@ -205,7 +187,8 @@ static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body
                       out->len, json_len, t0);
 out_error:
     ipc_unmap(own, req->body_len);
-    return send_error(sock, rg, req->id, status_of(rc), eb.msg[0] ? eb.msg : rouse_strerror(rc));
+    return send_error(sock, rg, req->id, rouse_err_http_status(rc),
+                      eb.msg[0] ? eb.msg : rouse_strerror(rc));
 }
 
 int worker_open_model(int sock, const char *path, const char *sha256, const char *plan_cache,
@@ -229,7 +212,10 @@ int worker_open_model(int sock, const char *path, const char *sha256, const char
         const char *msg = eb.msg[0] ? eb.msg : rouse_strerror(rc);
         size_t pl = strlen(path);
         if (strncmp(msg, path, pl) == 0 && strncmp(msg + pl, ": ", 2) == 0) msg += pl + 2;
-        worker_send_error(sock, IPC_READY, 0, 400, msg);
+        /* A model that does not load is the model's fault (400), except
+         * when the plan could not be stored: that is serve's storage (507). */
+        int status = rc == ROUSE_ENOSPACE ? rouse_err_http_status(rc) : 400;
+        worker_send_error(sock, IPC_READY, 0, status, msg);
         rouse_model_destroy(*m);
         *m = NULL;
         return rc;

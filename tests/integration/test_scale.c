@@ -1,6 +1,6 @@
 /*
- * Integration tests of scaling in `rouse serve` (DESIGN.md §2): templates,
- * scale from zero and back to zero (checked in the process table), bursts
+ * Integration tests of scaling in `rouse serve` (docs/architecture.md, "Lifecycle of a function
+ * version"): templates, scale from zero and back to zero (checked in the process table), bursts
  * against the queue, min warm instances, a killed busy instance, a killed
  * or stopped template, a client hanging up while queued, live scaling changes and the
  * fair share of the global instance cap between two functions.

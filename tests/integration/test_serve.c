@@ -2,7 +2,7 @@
  * Integration tests of `rouse serve`: the real daemon on a free loopback
  * port with a temporary data directory, driven over HTTP. Covers deploy and
  * inference (JSON and binary, outputs against references), versions,
- * rollback, weighted aliases, concurrency, every error of DESIGN.md §4,
+ * rollback, weighted aliases, concurrency, every error the API documents (docs/architecture.md),
  * timeouts and crashed instances, graceful SIGTERM and SIGKILL durability.
  *
  * Environment: ROUSE (the binary), DIGITS (examples/digits), MODELS

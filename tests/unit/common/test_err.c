@@ -12,7 +12,7 @@ static void every_code_has_a_unique_name_and_message(void **state)
 {
     (void)state;
     static const int codes[] = {
-#define CODE_(name, num, msg) ROUSE_E##name,
+#define CODE_(name, num, msg, http) ROUSE_E##name,
         ROUSE_ERR_MAP(CODE_)
 #undef CODE_
     };
@@ -37,6 +37,11 @@ static void known_codes_map_to_their_text(void **state)
     assert_string_equal(rouse_strerror(0), "success");
     assert_string_equal(rouse_strerror(-9999), "unknown error");
     assert_string_equal(rouse_strerror(5), "unknown error");
+    /* One status table for serve and its instances. */
+    assert_int_equal(rouse_err_http_status(ROUSE_ENOTFOUND), 404);
+    assert_int_equal(rouse_err_http_status(ROUSE_EINVAL), 400);
+    assert_int_equal(rouse_err_http_status(ROUSE_ENOSPACE), 507);
+    assert_int_equal(rouse_err_http_status(-13), 500); /* retired */
 }
 
 static void errbuf_set_and_wrap(void **state)
