@@ -591,7 +591,7 @@ static int build_node(eng_plan *p, const eng_node *n, const eng_tensor *inputs, 
                                  n->name, eng_op_name(n->op), k);
         /* Refused before any kernel is made for it: oneDNN's primitive
          * creation itself touches memory in proportion to absurd extents. */
-        if ((uint64_t)nb > phys_bytes())
+        if ((uint64_t)nb > p->phys_bytes)
             return rouse_err_set(eb, ROUSE_ETOOBIG,
                                  "node '%s' (%s): output %d needs %.1f GiB of activation memory "
                                  "for these input shapes, more than this machine has",
@@ -732,7 +732,7 @@ static int plan_memory(eng_plan *p, rouse_errbuf *eb)
     p->stats.arena_bytes = total;
     /* Shapes come from callers and model files: refuse what cannot fit rather
      * than let the allocator (or the OOM killer) decide. */
-    if (total > phys_bytes())
+    if (total > p->phys_bytes)
         return rouse_err_set(eb, ROUSE_ETOOBIG,
                              "the model needs %.1f GiB of activation memory for these input "
                              "shapes, more than this machine has",
@@ -860,6 +860,7 @@ int eng_plan_create(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inp
     p->g = g;
     p->ctx = ctx;
     p->reference = reference;
+    p->phys_bytes = phys_bytes(); /* not once per node: a system call each time */
     p->packed = packed;
     p->blocked_convs = !reference && plan_prefers_blocked(g, inputs);
     rouse_arena_init(&p->mem, 0);

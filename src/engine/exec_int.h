@@ -86,6 +86,7 @@ struct eng_plan {
     struct weight_chunk *chunks; /* see plan_weight_alloc */
     eng_plan_stats stats;
     bool reference;               /* no oneDNN kernels */
+    uint64_t phys_bytes;          /* the machine's memory, read once per plan */
     bool blocked_convs;           /* convolutions keep activations in aBcd16b */
     const eng_packed_set *packed; /* constants offered in kernel layouts */
     eng_packed *made;             /* constants this plan reordered itself */
