@@ -30,68 +30,6 @@ int elem_kind(int dtype)
     }
 }
 
-double elem_get_f(int dtype, const void *base, int64_t i)
-{
-    switch (dtype) {
-    case ENG_DT_FLOAT:
-        return ((const float *)base)[i];
-    case ENG_DT_DOUBLE:
-        return ((const double *)base)[i];
-    case ENG_DT_FLOAT16:
-        return ref_half_to_double(((const uint16_t *)base)[i]);
-    case ENG_DT_BFLOAT16:
-        return ref_bf16_to_double(((const uint16_t *)base)[i]);
-    case ENG_DT_INT8:
-    case ENG_DT_INT16:
-    case ENG_DT_INT32:
-    case ENG_DT_INT64:
-        return (double)elem_get_i(dtype, base, i);
-    default:
-        return (double)elem_get_u(dtype, base, i);
-    }
-}
-
-int64_t elem_get_i(int dtype, const void *base, int64_t i)
-{
-    switch (dtype) {
-    case ENG_DT_INT8:
-        return ((const int8_t *)base)[i];
-    case ENG_DT_INT16:
-        return ((const int16_t *)base)[i];
-    case ENG_DT_INT32:
-        return ((const int32_t *)base)[i];
-    case ENG_DT_INT64:
-        return ((const int64_t *)base)[i];
-    default:
-        return (int64_t)elem_get_u(dtype, base, i);
-    }
-}
-
-uint64_t elem_get_u(int dtype, const void *base, int64_t i)
-{
-    switch (dtype) {
-    case ENG_DT_UINT8:
-        return ((const uint8_t *)base)[i];
-    case ENG_DT_BOOL:
-        return ((const uint8_t *)base)[i] != 0;
-    case ENG_DT_UINT16:
-        return ((const uint16_t *)base)[i];
-    case ENG_DT_UINT32:
-        return ((const uint32_t *)base)[i];
-    case ENG_DT_UINT64:
-        return ((const uint64_t *)base)[i];
-    case ENG_DT_INT8:
-    case ENG_DT_INT16:
-    case ENG_DT_INT32:
-    case ENG_DT_INT64:
-        return (uint64_t)elem_get_i(dtype, base, i);
-    default: {
-        double f = elem_get_f(dtype, base, i);
-        return isnan(f) || f <= 0 ? 0 : f >= 0x1p64 ? UINT64_MAX : (uint64_t)f;
-    }
-    }
-}
-
 /* A double truncated and saturated into [lo, hi]; the comparisons are in
  * double, where hi may round up (2^63, 2^64), so `>=` keeps the cast in range. */
 #define SAT(T, lo, hi, f)                                                                          \

@@ -24,10 +24,10 @@ static void moments(const red_geom *g, int dt, const void *x, int64_t base, doub
                     double *var)
 {
     double s = 0.0, q = 0.0;
-    RED_WALK(g, base, s += red_load_f(dt, x, off));
+    RED_WALK(g, base, s += elem_get_f(dt, x, off));
     double m = g->count > 0 ? s / (double)g->count : 0.0;
     RED_WALK(g, base, {
-        double d = red_load_f(dt, x, off) - m;
+        double d = elem_get_f(dt, x, off) - m;
         q += d * d;
     });
     *mean = m;
@@ -153,9 +153,9 @@ static int run_lnorm(const eng_node *nd, const eng_attrs *a, const eng_tensor *c
         if (io) ((float *)io->data)[o] = (float)inv;
         int64_t idx[ENG_MAX_RANK] = {0}, soff = 0, boff = 0, idx2[ENG_MAX_RANK] = {0};
         for (int64_t j = 0; j < inner; j++) {
-            double v = (red_load_f(dt, x->data, base + j) - mean) * inv;
-            v *= red_load_f(dt, scale->data, soff);
-            if (bias) v += red_load_f(dt, bias->data, boff);
+            double v = (elem_get_f(dt, x->data, base + j) - mean) * inv;
+            v *= elem_get_f(dt, scale->data, soff);
+            if (bias) v += elem_get_f(dt, bias->data, boff);
             red_store_f(dt, out[0]->data, base + j, v);
             red_next(nr, ns, sst, idx, &soff);
             if (bias) red_next(nr, ns, bst, idx2, &boff);
@@ -237,10 +237,10 @@ static int run_inorm(const eng_node *nd, const eng_attrs *a, const eng_tensor *c
         double mean, var;
         int64_t base = o * inner;
         moments(&g, dt, x->data, base, &mean, &var);
-        double k = red_load_f(dt, scale->data, o % ch) / sqrt(var + (double)a->reduce.inorm.epsilon);
-        double b = red_load_f(dt, bias->data, o % ch);
+        double k = elem_get_f(dt, scale->data, o % ch) / sqrt(var + (double)a->reduce.inorm.epsilon);
+        double b = elem_get_f(dt, bias->data, o % ch);
         for (int64_t j = 0; j < inner; j++)
-            red_store_f(dt, out[0]->data, base + j, (red_load_f(dt, x->data, base + j) - mean) * k + b);
+            red_store_f(dt, out[0]->data, base + j, (elem_get_f(dt, x->data, base + j) - mean) * k + b);
     }
     return 0;
 }
@@ -315,11 +315,11 @@ static int run_lpnorm(const eng_node *nd, const eng_attrs *a, const eng_tensor *
     do {
         double s = 0.0;
         if (r->p == 1)
-            RED_WALK(&g, koff, s += fabs(red_load_f(dt, x->data, off)));
+            RED_WALK(&g, koff, s += fabs(elem_get_f(dt, x->data, off)));
         else
-            RED_WALK(&g, koff, s += red_load_f(dt, x->data, off) * red_load_f(dt, x->data, off));
+            RED_WALK(&g, koff, s += elem_get_f(dt, x->data, off) * elem_get_f(dt, x->data, off));
         double norm = r->p == 1 ? s : sqrt(s);
-        RED_WALK(&g, koff, red_store_f(dt, out[0]->data, off, red_load_f(dt, x->data, off) / norm));
+        RED_WALK(&g, koff, red_store_f(dt, out[0]->data, off, elem_get_f(dt, x->data, off) / norm));
     } while (red_next(g.nk, g.kshape, g.kstride, kidx, &koff));
     return 0;
 }
@@ -413,7 +413,7 @@ static int run_mvn(const eng_node *nd, const eng_attrs *a, const eng_tensor *con
         double mean, var;
         moments(&g, dt, x->data, koff, &mean, &var);
         double d = sqrt(var) + 1e-9;
-        RED_WALK(&g, koff, red_store_f(dt, out[0]->data, off, (red_load_f(dt, x->data, off) - mean) / d));
+        RED_WALK(&g, koff, red_store_f(dt, out[0]->data, off, (elem_get_f(dt, x->data, off) - mean) / d));
     } while (red_next(g.nk, g.kshape, g.kstride, kidx, &koff));
     return 0;
 }

@@ -205,7 +205,7 @@ reduce_one_f_impl(const red_geom *g, int kind, int dt, const void *x, int64_t ba
     case RK_MAX:
         acc = -INFINITY;
         RED_WALK(g, base, {
-            double v = red_load_f(dt, x, off);
+            double v = elem_get_f(dt, x, off);
             if (v > acc || isnan(v)) acc = v;
             if (isnan(acc)) return acc;
         });
@@ -213,24 +213,24 @@ reduce_one_f_impl(const red_geom *g, int kind, int dt, const void *x, int64_t ba
     case RK_MIN:
         acc = INFINITY;
         RED_WALK(g, base, {
-            double v = red_load_f(dt, x, off);
+            double v = elem_get_f(dt, x, off);
             if (v < acc || isnan(v)) acc = v;
             if (isnan(acc)) return acc;
         });
         return acc;
     case RK_PROD:
         acc = 1.0;
-        RED_WALK(g, base, acc *= red_load_f(dt, x, off));
+        RED_WALK(g, base, acc *= elem_get_f(dt, x, off));
         return acc;
     case RK_L1:
         acc = 0.0;
-        RED_WALK(g, base, acc += fabs(red_load_f(dt, x, off)));
+        RED_WALK(g, base, acc += fabs(elem_get_f(dt, x, off)));
         return acc;
     case RK_L2:
     case RK_SUM_SQUARE:
         acc = 0.0;
         RED_WALK(g, base, {
-            double v = red_load_f(dt, x, off);
+            double v = elem_get_f(dt, x, off);
             acc += v * v;
         });
         return kind == RK_L2 ? sqrt(acc) : acc;
@@ -238,17 +238,17 @@ reduce_one_f_impl(const red_geom *g, int kind, int dt, const void *x, int64_t ba
         /* Shifted by the maximum so that large inputs do not overflow. */
         double m = -INFINITY;
         RED_WALK(g, base, {
-            double v = red_load_f(dt, x, off);
+            double v = elem_get_f(dt, x, off);
             if (v > m || isnan(v)) m = v;
         });
         if (isnan(m) || isinf(m)) return m;
         acc = 0.0;
-        RED_WALK(g, base, acc += exp(red_load_f(dt, x, off) - m));
+        RED_WALK(g, base, acc += exp(elem_get_f(dt, x, off) - m));
         return m + log(acc);
     }
     default: /* SUM, MEAN, LOG_SUM */
         acc = 0.0;
-        RED_WALK(g, base, acc += red_load_f(dt, x, off));
+        RED_WALK(g, base, acc += elem_get_f(dt, x, off));
         if (kind == RK_MEAN) return acc / (double)g->count;
         if (kind == RK_LOG_SUM) return log(acc);
         return acc;
@@ -305,7 +305,7 @@ static int64_t reduce_one_i(const red_geom *g, int kind, int dt, const void *x, 
     case RK_MAX: {
         int64_t m = lo;
         RED_WALK(g, base, {
-            int64_t v = red_load_i(dt, x, off);
+            int64_t v = elem_get_i(dt, x, off);
             if (u64 ? (uint64_t)v > (uint64_t)m : v > m) m = v;
         });
         return m;
@@ -313,7 +313,7 @@ static int64_t reduce_one_i(const red_geom *g, int kind, int dt, const void *x, 
     case RK_MIN: {
         int64_t m = hi;
         RED_WALK(g, base, {
-            int64_t v = red_load_i(dt, x, off);
+            int64_t v = elem_get_i(dt, x, off);
             if (u64 ? (uint64_t)v < (uint64_t)m : v < m) m = v;
         });
         return m;
@@ -321,32 +321,32 @@ static int64_t reduce_one_i(const red_geom *g, int kind, int dt, const void *x, 
     case RK_PROD:
         if (g->count == 0) return 1;
         acc = 1;
-        RED_WALK(g, base, acc *= (uint64_t)red_load_i(dt, x, off));
+        RED_WALK(g, base, acc *= (uint64_t)elem_get_i(dt, x, off));
         return (int64_t)acc;
     case RK_L1:
         acc = 0;
         RED_WALK(g, base, {
-            int64_t v = red_load_i(dt, x, off);
+            int64_t v = elem_get_i(dt, x, off);
             acc += !u64 && v < 0 ? -(uint64_t)v : (uint64_t)v;
         });
         return (int64_t)acc;
     case RK_SUM_SQUARE:
         acc = 0;
         RED_WALK(g, base, {
-            uint64_t v = (uint64_t)red_load_i(dt, x, off);
+            uint64_t v = (uint64_t)elem_get_i(dt, x, off);
             acc += v * v;
         });
         return (int64_t)acc;
     case RK_MEAN:
         acc = 0;
-        RED_WALK(g, base, acc += (uint64_t)red_load_i(dt, x, off));
+        RED_WALK(g, base, acc += (uint64_t)elem_get_i(dt, x, off));
         if (g->count == 0) return 0;
         if (u64) return (int64_t)(acc / (uint64_t)g->count);
         return (int64_t)acc / g->count;
     default:
         if (g->count == 0) return 0;
         acc = 0;
-        RED_WALK(g, base, acc += (uint64_t)red_load_i(dt, x, off));
+        RED_WALK(g, base, acc += (uint64_t)elem_get_i(dt, x, off));
         return (int64_t)acc;
     }
 }
@@ -469,11 +469,11 @@ static int infer_arg(eng_infer_ctx *c)
 static int cmp_elem(int dt, const void *p, int64_t i, int64_t j)
 {
     if (red_is_float(dt)) {
-        double a = red_load_f(dt, p, i), b = red_load_f(dt, p, j);
+        double a = elem_get_f(dt, p, i), b = elem_get_f(dt, p, j);
         if (isnan(a) || isnan(b)) return isnan(a) - isnan(b);
         return (a > b) - (a < b);
     }
-    int64_t a = red_load_i(dt, p, i), b = red_load_i(dt, p, j);
+    int64_t a = elem_get_i(dt, p, i), b = elem_get_i(dt, p, j);
     if (dt == ENG_DT_UINT64) return ((uint64_t)a > (uint64_t)b) - ((uint64_t)a < (uint64_t)b);
     return (a > b) - (a < b);
 }
@@ -766,12 +766,12 @@ static int run_cumsum(const eng_node *nd, const eng_attrs *a, const eng_tensor *
                 int64_t k = r->reverse ? len - 1 - s : s;
                 int64_t at = o * len * inner + k * inner + i;
                 if (fl) {
-                    double v = red_load_f(dt, x->data, at);
+                    double v = elem_get_f(dt, x->data, at);
                     if (!r->exclusive) fs += v;
                     red_store_f(dt, out[0]->data, at, fs);
                     if (r->exclusive) fs += v;
                 } else {
-                    uint64_t v = (uint64_t)red_load_i(dt, x->data, at);
+                    uint64_t v = (uint64_t)elem_get_i(dt, x->data, at);
                     if (!r->exclusive) is += v;
                     red_store_i(dt, out[0]->data, at, (int64_t)is);
                     if (r->exclusive) is += v;

@@ -329,14 +329,14 @@ static int run_einsum(const eng_node *nd, const eng_attrs *a, const eng_tensor *
                     for (int64_t j = 0; j < len; j++) {
                         double v = 1.0;
                         for (int k = 0; k < p.n_ops; k++)
-                            v *= red_load_f(dt, in[k]->data, off[k] + j * step[k]);
+                            v *= elem_get_f(dt, in[k]->data, off[k] + j * step[k]);
                         fs += v;
                     }
                 } else {
                     for (int64_t j = 0; j < len; j++) {
                         uint64_t v = 1;
                         for (int k = 0; k < p.n_ops; k++)
-                            v *= (uint64_t)red_load_i(dt, in[k]->data, off[k] + j * step[k]);
+                            v *= (uint64_t)elem_get_i(dt, in[k]->data, off[k] + j * step[k]);
                         is += v;
                     }
                 }

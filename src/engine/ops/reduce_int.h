@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "engine/ops/elem.h"
 #include "engine/ref/ref_util.h"
 #include "engine/tensor.h"
 
@@ -30,65 +31,8 @@ static inline bool red_is_unsigned(int dt)
            dt == ENG_DT_UINT64 || dt == ENG_DT_BOOL;
 }
 
-/* Element i of p (type dt) as a double. */
-static inline double red_load_f(int dt, const void *p, int64_t i)
-{
-    switch (dt) {
-    case ENG_DT_FLOAT:
-        return ((const float *)p)[i];
-    case ENG_DT_DOUBLE:
-        return ((const double *)p)[i];
-    case ENG_DT_FLOAT16:
-        return ref_half_to_double(((const uint16_t *)p)[i]);
-    case ENG_DT_BFLOAT16:
-        return ref_bf16_to_double(((const uint16_t *)p)[i]);
-    case ENG_DT_INT8:
-        return ((const int8_t *)p)[i];
-    case ENG_DT_INT16:
-        return ((const int16_t *)p)[i];
-    case ENG_DT_INT32:
-        return ((const int32_t *)p)[i];
-    case ENG_DT_INT64:
-        return (double)((const int64_t *)p)[i];
-    case ENG_DT_UINT8:
-    case ENG_DT_BOOL:
-        return ((const uint8_t *)p)[i];
-    case ENG_DT_UINT16:
-        return ((const uint16_t *)p)[i];
-    case ENG_DT_UINT32:
-        return ((const uint32_t *)p)[i];
-    case ENG_DT_UINT64:
-        return (double)((const uint64_t *)p)[i];
-    default:
-        return 0.0;
-    }
-}
-
-/* Element i of an integer tensor as int64 (uint64 values keep their bits). */
-static inline int64_t red_load_i(int dt, const void *p, int64_t i)
-{
-    switch (dt) {
-    case ENG_DT_INT8:
-        return ((const int8_t *)p)[i];
-    case ENG_DT_INT16:
-        return ((const int16_t *)p)[i];
-    case ENG_DT_INT32:
-        return ((const int32_t *)p)[i];
-    case ENG_DT_INT64:
-        return ((const int64_t *)p)[i];
-    case ENG_DT_UINT8:
-    case ENG_DT_BOOL:
-        return ((const uint8_t *)p)[i];
-    case ENG_DT_UINT16:
-        return ((const uint16_t *)p)[i];
-    case ENG_DT_UINT32:
-        return ((const uint32_t *)p)[i];
-    case ENG_DT_UINT64:
-        return (int64_t)((const uint64_t *)p)[i];
-    default:
-        return 0;
-    }
-}
+/* Elements are read with elem_get_f / elem_get_i (ops/elem.h); the stores
+ * below keep this family's conversions (integers wrap modulo 2^bits). */
 
 /* Stores the integer v (modulo 2^bits) as element i. */
 static inline void red_store_i(int dt, void *p, int64_t i, int64_t v)
