@@ -83,6 +83,12 @@ void elem_set_f(int dtype, void *base, int64_t i, double v)
 }
 #undef SAT
 
+void elem_set_rounded(int dtype, void *base, int64_t i, double v)
+{
+    if (elem_kind(dtype) != ELEM_FLOAT) v = nearbyint(v);
+    elem_set_f(dtype, base, i, v);
+}
+
 void elem_set_u(int dtype, void *base, int64_t i, uint64_t v)
 {
     switch (dtype) {

@@ -99,6 +99,10 @@ static inline uint64_t elem_get_u(int dtype, const void *base, int64_t i)
 void elem_set_f(int dtype, void *base, int64_t i, double v);
 /* Stores the low bits of v (two's complement) into an integer or bool element. */
 void elem_set_u(int dtype, void *base, int64_t i, uint64_t v);
+/* Stores v rounded half to even first for integer types (then saturated,
+ * as elem_set_f does), as is for float types: the resampling and pooling
+ * kernels' conversion. */
+void elem_set_rounded(int dtype, void *base, int64_t i, double v);
 
 #define ELEM_MAX_OPS 8 /* the output and up to 7 inputs per walk */
 

@@ -24,13 +24,6 @@
 #include "engine/op.h"
 #include "engine/ops/elem.h"
 
-/* Stores v: rounded half to even first for integer types (then saturated),
- * as is for float types. */
-static void set_rounded(int dtype, void *base, int64_t i, double v)
-{
-    if (elem_kind(dtype) != ELEM_FLOAT) v = nearbyint(v);
-    elem_set_f(dtype, base, i, v);
-}
 
 /* Output extents above this are refused: no image or feature map is that
  * large, and it keeps floor(in * scale) exact in double. */
@@ -365,7 +358,7 @@ static inline void st(eng_tensor *y, int64_t i, double v)
     if (y->dtype == ENG_DT_FLOAT)
         ((float *)y->data)[i] = (float)v;
     else
-        set_rounded(y->dtype, y->data, i, v);
+        elem_set_rounded(y->dtype, y->data, i, v);
 }
 
 /* Advances the output index idx over dims [0, n_dims) and recomputes the

@@ -19,14 +19,6 @@
 
 #include "engine/op.h"
 #include "engine/ops/elem.h"
-
-/* Stores v: rounded half to even first for integer types (then saturated),
- * as is for float types. */
-static void set_rounded(int dtype, void *base, int64_t i, double v)
-{
-    if (elem_kind(dtype) != ELEM_FLOAT) v = nearbyint(v);
-    elem_set_f(dtype, base, i, v);
-}
 #include "engine/ops/window.h"
 #include "engine/ref/ref_util.h"
 
@@ -249,7 +241,7 @@ static int run_convtr(const eng_node *nd, const eng_attrs *at, const eng_tensor 
                         }
                     }
                 }
-                set_rounded(y->dtype, y->data, (n * m + oc) * out_sp + o, acc);
+                elem_set_rounded(y->dtype, y->data, (n * m + oc) * out_sp + o, acc);
             }
         }
     return 0;
@@ -289,7 +281,7 @@ static int run_global_max(const eng_node *nd, const eng_attrs *a, const eng_tens
             if (v > m || isnan(v)) m = v;
             if (isnan(v)) break;
         }
-        set_rounded(out[0]->dtype, out[0]->data, i, m);
+        elem_set_rounded(out[0]->dtype, out[0]->data, i, m);
     }
     return 0;
 }
@@ -401,7 +393,7 @@ static int run_lppool(const eng_node *nd, const eng_attrs *at, const eng_tensor 
                                               i * in_sp + (i0 * win.in[1] + i1) * win.in[2] + i2);
                         sum += lp_term(v, p);
                     }
-            set_rounded(y->dtype, y->data, i * out_sp + o, lp_root(sum, p));
+            elem_set_rounded(y->dtype, y->data, i * out_sp + o, lp_root(sum, p));
         }
     return 0;
 }
@@ -419,7 +411,7 @@ static int run_global_lp(const eng_node *nd, const eng_attrs *at, const eng_tens
         double sum = 0;
         for (int64_t j = 0; j < sp; j++)
             sum += lp_term(elem_get_f(x->dtype, x->data, i * sp + j), p);
-        set_rounded(out[0]->dtype, out[0]->data, i, lp_root(sum, p));
+        elem_set_rounded(out[0]->dtype, out[0]->data, i, lp_root(sum, p));
     }
     return 0;
 }
