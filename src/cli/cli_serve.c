@@ -22,7 +22,7 @@ void cli_serve_usage(FILE *out)
         out,
         "usage: rouse serve [--port N] [--bind ADDR] [--data DIR] [--max-body-bytes N]\n"
         "                   [--max-blob-bytes N] [--grace-ms MS] [--max-instances N]\n"
-        "                   [--blob-grace-ms MS] [--log-level LEVEL]\n\n"
+        "                   [--blob-grace-ms MS] [--callback-allow HOSTS] [--log-level LEVEL]\n\n"
         "Runs the rouse daemon: the HTTP API (Open Inference Protocol v2 under /v2,\n"
         "management under /v1) and the instance processes that run the models.\n\n"
         "  --port N            TCP port (default 8080; 0 picks a free one)\n"
@@ -35,6 +35,8 @@ void cli_serve_usage(FILE *out)
         "                      (default 600000); then it and its compiled plan are removed\n"
         "  --max-instances N   instances of all functions together (default 2 x cores, at least "
         "4)\n"
+        "  --callback-allow HOSTS  hosts a job's Callback-Url may name, comma-separated\n"
+        "                      (default 127.0.0.1,localhost,::1: loopback only)\n"
         "  --log-level LEVEL   error, warn, info or debug (default info)\n\n"
         "Prints \"listening on ADDR:PORT\" once it accepts connections. SIGTERM or\n"
         "SIGINT stop it gracefully (exit status 0).\n");
@@ -102,6 +104,9 @@ int cli_serve_main(int argc, char **argv)
             if (!parse_u64(v, 1, 65536, &n))
                 return usage_error("--max-instances needs 1..65536", v);
             o.max_instances = (int)n;
+        } else if (strcmp(a, "--callback-allow") == 0) {
+            if (!v || !*v) return usage_error("--callback-allow needs a list of hosts", NULL);
+            o.callback_allow = v;
         } else if (strcmp(a, "--log-level") == 0) {
             rouse_log_level lvl;
             if (!v || rouse_log_level_parse(v, &lvl) < 0)

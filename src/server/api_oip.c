@@ -88,6 +88,7 @@ static int infer(http_req *req)
         req->reply.version = version;
         return 0;
     }
+    if (api_jobs_wants_async(req)) return api_jobs_enqueue(req, version);
     /* The call owns the body from here: in memory, or spilled to a memfd. */
     int fd = req->body_fd;
     req->body_fd = -1;

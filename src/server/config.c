@@ -34,6 +34,11 @@ static const int_field int_fields[] = {
     F("scaling", "idle_timeout_ms", scaling.idle_timeout_ms, 0, 86400000, 60000),
     F("scaling", "template_ttl_ms", scaling.template_ttl_ms, 0, 86400000 * 7LL, 600000),
     F("scaling", "queue_depth", scaling.queue_depth, 0, 1 << 20, 64),
+    F("async", "max_attempts", async.max_attempts, 1, 100, 3),
+    F("async", "max_age_ms", async.max_age_ms, 1000, 86400000 * 30LL, 86400000),
+    F("async", "max_concurrency", async.max_concurrency, 0, 1 << 16, 0),
+    F("async", "queue_limit", async.queue_limit, 1, 10000000, 100000),
+    F("async", "result_ttl_ms", async.result_ttl_ms, 100, 86400000 * 30LL, 86400000),
 };
 #undef F
 #define N_INT_FIELDS (sizeof(int_fields) / sizeof(int_fields[0]))
@@ -129,7 +134,7 @@ static int parse_config(const char *json, size_t len, bool stored, fn_config *ou
                 rc = rouse_err_set(eb, ROUSE_EINVAL, "runtime: must be \"onnx\"");
                 goto out_arena;
             }
-        } else if (strcmp(k, "scaling") == 0) {
+        } else if (strcmp(k, "scaling") == 0 || strcmp(k, "async") == 0) {
             if ((rc = parse_section(m->value, k, out, eb)) < 0) goto out_arena;
         } else if (strcmp(k, "batching") == 0) {
             /* Accepted once and never implemented: versions stored then
@@ -172,13 +177,29 @@ int fn_config_load(const char *json, size_t len, fn_config *out, rouse_errbuf *e
     return parse_config(json, len, true, out, eb);
 }
 
+/* Whether every field of a section holds its default: the "async" section
+ * is then left out of the canonical form, so that configs stored before it
+ * existed still compare equal to the same config sent again. */
+static bool section_default(const fn_config *c, const char *sec)
+{
+    for (size_t i = 0; i < N_INT_FIELDS; i++) {
+        const int_field *f = &int_fields[i];
+        if (f->section && strcmp(f->section, sec) == 0 &&
+            *(const int64_t *)((const char *)c + f->offset) != f->def)
+            return false;
+    }
+    return true;
+}
+
 int fn_config_write(const fn_config *c, rouse_buf *out)
 {
     int rc = rouse_buf_appendf(out, "{\"model\":\"%s\",\"runtime\":\"%s\"", c->model, c->runtime);
     const char *open = NULL;
+    bool skip_async = section_default(c, "async");
     for (size_t i = 0; rc == 0 && i < N_INT_FIELDS; i++) {
         const int_field *f = &int_fields[i];
         const char *sec = f->section;
+        if (skip_async && sec && strcmp(sec, "async") == 0) continue;
         if (open && (!sec || strcmp(sec, open) != 0)) {
             rc = rouse_buf_append_str(out, "}");
             open = NULL;

@@ -23,6 +23,11 @@ typedef struct fn_config {
     struct {
         int64_t min, max, concurrency, idle_timeout_ms, template_ttl_ms, queue_depth;
     } scaling;
+    /* Asynchronous jobs (docs/architecture.md, "Asynchronous jobs"):
+     * max_concurrency 0 means scaling.max x scaling.concurrency. */
+    struct {
+        int64_t max_attempts, max_age_ms, max_concurrency, queue_limit, result_ttl_ms;
+    } async;
 } fn_config;
 
 /* The defaults of every field (model empty). */

@@ -28,6 +28,7 @@
 #include "server/http.h"
 #include "server/http_head.h"
 #include "server/http_int.h"
+#include "server/jobq.h"
 #include "worker/ipc.h"
 
 #define MOD "http"
@@ -75,6 +76,11 @@ void http_reply_error(http_req *req, int status, const char *fmt, ...)
 const char *http_req_header(http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_req_query(http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 /* Watches the client socket of a suspended request for a hang-up (EPOLLRDHUP
@@ -277,6 +283,7 @@ static enum MHD_Result queue_reply(http_req *req)
         snprintf(num, sizeof(num), "%d", r->retry_after);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
     }
+    if (r->location[0]) MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
     if (r->start[0]) MHD_add_response_header(resp, "Rouse-Start", r->start);
     if (r->timing[0]) MHD_add_response_header(resp, "Server-Timing", r->timing);
     if (req->early_error) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -477,6 +484,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (req->pending) pool_cancel(srv->pool, req->pending);
     req->pending = NULL;
     if (req->write_ticket) store_writer_cancel(req->write_by, req->write_ticket);
+    if (req->jobq_ticket) jobq_forget(srv->jobq, req->jobq_ticket);
     if (req->body_fd >= 0) close(req->body_fd);
     blob_write_abort(req->blob);
     rouse_buf_fini(&req->body);

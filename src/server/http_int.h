@@ -40,6 +40,7 @@ typedef struct http_reply {
     int retry_after;  /* Retry-After seconds when > 0 */
     char start[12];   /* Rouse-Start when set: warm, template or zero */
     char timing[96];  /* Server-Timing when set */
+    char location[64]; /* Location when set */
 } http_reply;
 
 typedef enum route_id {
@@ -61,6 +62,14 @@ typedef enum route_id {
     R_ALIAS_PUT,
     R_STATS,       /* GET /v1/stats */
     R_STATS_RESET, /* POST /v1/stats/reset */
+    R_JOB_LIST,     /* GET /v1/jobs?function=&status= */
+    R_JOB_GET,      /* GET /v1/jobs/{id} */
+    R_JOB_DELETE,   /* DELETE /v1/jobs/{id}: cancel */
+    R_JOB_RETRY,    /* POST /v1/jobs/{id}/retry */
+    R_JOB_RESULT,   /* GET /v1/jobs/{id}/result: the reply as the instance gave it */
+    R_BATCH_POST,   /* POST /v1/batches */
+    R_BATCH_GET,    /* GET /v1/batches/{id} */
+    R_BATCH_OUTPUT, /* GET /v1/batches/{id}/output and /errors (alias: which) */
     R_NOT_ALLOWED, /* a known path with another method: 405 */
 } route_id;
 
@@ -76,6 +85,7 @@ typedef struct route {
     char ver[STORE_NAME_MAX + 1];   /* /versions/{v}: a number or an alias; "" when absent */
     char alias[STORE_NAME_MAX + 1]; /* /aliases/{alias} */
     char digest[BLOB_DIGEST_LEN + 2];
+    char ref[24]; /* the {id} of /v1/jobs/{id}, /v1/batches/{id} */
     bool param_too_long; /* a path segment did not fit: answered 404 */
 } route;
 
@@ -106,6 +116,8 @@ struct http_req {
      * cancelled if the request ends first; ticket 0 when none. */
     store_writer *write_by;
     uint64_t write_ticket;
+    /* The same for a change of the job queue (api_jobs.c). */
+    uint64_t jobq_ticket;
     /* Suspended and not watched yet: in srv's list of such requests, oldest
      * first (http_tick watches them after WATCH_AFTER_NS). */
     uint64_t suspended_ns;
@@ -145,6 +157,14 @@ int route_handle(http_req *req);
 int api_admin_handle(http_req *req);
 int api_oip_handle(http_req *req);
 int api_stats_handle(http_req *req);
+/* /v1/jobs and /v1/batches (api_jobs.c). */
+int api_jobs_handle(http_req *req);
+/* An infer request with Prefer: respond-async, for a resolved version. */
+int api_jobs_enqueue(http_req *req, int64_t version);
+/* Whether a request asks for an asynchronous answer (Prefer: respond-async). */
+bool api_jobs_wants_async(http_req *req);
+/* A query-string argument of the request, or NULL. */
+const char *http_req_query(http_req *req, const char *name);
 
 /* --- durable writes (durable.c) ------------------------------------------- */
 

@@ -191,6 +191,10 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
                     .st = s->st,
                     .blobs = s->blobs};
     if ((rc = pool_create(&po, &s->pool, eb)) < 0) goto out_gc;
+    if ((rc = async_start(s, eb)) < 0) {
+        pool_destroy(s->pool);
+        goto out_gc;
+    }
     /* Warm what `min` asks for, as before a restart. A failure here is
      * logged per function and never stops the daemon. */
     rouse_errbuf restore_eb;
@@ -234,6 +238,7 @@ static void begin_shutdown(server *s)
     s->stop_deadline_ns = rouse_now_ns() + (uint64_t)s->opts.grace_ms * 1000000ull;
     http_stop_accepting(s);
     pool_stopping(s->pool);
+    async_begin_stop(s);
     LOG_INFO(MOD, "shutting down: %d request(s) in progress", s->n_reqs);
 }
 
@@ -287,6 +292,7 @@ int server_run(server *s, rouse_errbuf *eb)
     for (;;) {
         int timeout = min_timeout(http_timeout_ms(s), pool_tick(s->pool));
         timeout = min_timeout(timeout, http_tick(s));
+        timeout = min_timeout(timeout, async_loop_tick(s));
         if (s->mhd_kick) timeout = 0;
         if (s->stopping) {
             uint64_t now = rouse_now_ns();
@@ -326,6 +332,8 @@ int server_run(server *s, rouse_errbuf *eb)
                 http_gate_accept(s);
             else if (tag->kind == EP_TIMER)
                 gc_on_timer(s);
+            else if (tag->kind == EP_CALLBACK)
+                async_on_callbacks(s);
             else if (tag->kind == EP_GATE)
                 http_gate_on_conn(s, (struct gate_conn *)tag, evs[i].events);
         }
@@ -334,7 +342,7 @@ int server_run(server *s, rouse_errbuf *eb)
         http_run(s);
         pool_check(s->pool);
         if (s->stopping) {
-            if (s->n_reqs == 0 && pool_pending(s->pool) == 0) {
+            if (s->n_reqs == 0 && pool_pending(s->pool) == 0 && async_loop_pending(s) == 0) {
                 LOG_INFO(MOD, "every request is answered");
                 break;
             }
@@ -366,6 +374,7 @@ void server_destroy(server *s)
     http_gate_close_all(s);
     http_stop(s);
     pool_destroy(s->pool);
+    async_stop(s); /* before the writer: its changes in flight are dropped with it */
     close(s->epfd);
     close(s->sigfd);
     gc_stop(s);

@@ -75,6 +75,11 @@ typedef struct pool_request {
     int body_fd;
     uint64_t body_len;
     int64_t json_len; /* Inference-Header-Content-Length, or -1 */
+    /* Work that can wait (an asynchronous job): it waits behind every
+     * synchronous call of its pool, is never refused for a full queue (its
+     * submitter bounds it with pool_free_capacity) and takes none of the
+     * queue room (scaling.queue_depth) synchronous calls have. */
+    bool background;
     pool_done_fn done;
     void *user;
 } pool_request;
@@ -92,6 +97,13 @@ void pool_destroy(pool *p);
  * version cannot be loaded (ROUSE_ENOTFOUND, ...). */
 int pool_submit(pool *p, const pool_request *rq, pool_call **out, int *retry_after,
                 rouse_errbuf *eb);
+/* How many more background calls a version could take now without any
+ * waiting longer than an instance start: free slots of ready instances and
+ * of instances starting, plus the instances that scaling.max and the
+ * global cap still allow, less the calls already waiting; 0 while a
+ * synchronous call waits. A version without a pool (at zero, never called)
+ * can take 1: that call starts it. */
+int pool_free_capacity(pool *p, const char *name, int64_t version);
 /* Whether a call still waits in its queue (not yet sent to an instance). */
 bool pool_call_queued(const pool_call *c);
 /* Forgets a call: a queued one is dropped, an in-flight one finishes and

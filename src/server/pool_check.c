@@ -38,15 +38,17 @@ static void check_worker(const pool *p, const vpool *vp, const worker *w, int *c
 
 static void check_pool(const pool *p, const vpool *vp, int *total)
 {
-    int n = 0;
+    int n = 0, n_bg = 0;
     const call *last = NULL;
     for (const call *c = vp->queue; c; c = c->next) {
         assert(c->w == NULL);
         assert(c->vp == vp);
         last = c;
         n++;
+        n_bg += c->background;
     }
     assert(n == vp->n_queued);
+    assert(n_bg == vp->n_bg_queued);
     assert(vp->queue_tail == last);
     if (vp->tmpl) {
         assert(vp->tmpl->h.kind == PROC_TEMPLATE && !vp->tmpl->h.dead);

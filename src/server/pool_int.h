@@ -59,6 +59,7 @@ struct pool_call {
     uint64_t enq_ns, dispatch_ns;
     int64_t version; /* the version named in the response */
     bool first;      /* the first request of a freshly started instance */
+    bool background; /* waits behind synchronous calls (pool_request.background) */
     worker *w;       /* when dispatched */
     call *next;
 };
@@ -126,8 +127,9 @@ struct vpool {
     fn_config cfg;
     worker *workers;  /* every worker of this pool not yet reaped */
     int n_instances;  /* starting and ready ones among them */
-    call *queue, *queue_tail;
+    call *queue, *queue_tail; /* synchronous calls first, then background ones */
     int n_queued;
+    int n_bg_queued; /* background calls among them */
     tmpl *tmpl;                 /* its template (starting or ready), or NULL */
     bool retired;               /* another version took over: no min, stop when idle */
     uint64_t last_request_ns;   /* keeps the template alive (template_ttl_ms) */

@@ -55,6 +55,12 @@ int pool_submit(pool *p, const pool_request *rq, pool_call **out, int *retry_aft
     return sched_submit(p, vp, rq, out, retry_after, eb);
 }
 
+int pool_free_capacity(pool *p, const char *name, int64_t version)
+{
+    vpool *vp = sched_find(p, name, version);
+    return vp ? sched_free_capacity(p, vp) : 1;
+}
+
 /* Whether a version is named by any alias of the function. */
 static bool aliased(const store_function *f, int64_t version)
 {

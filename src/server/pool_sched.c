@@ -112,6 +112,22 @@ static void call_fail(pool *p, call *c, int status, const char *fmt, ...)
 static void queue_push(vpool *vp, call *c, bool front)
 {
     c->w = NULL;
+    if (c->background) vp->n_bg_queued++;
+    if (!c->background && vp->n_bg_queued > 0 && !front) {
+        /* Synchronous calls go ahead of every background one. */
+        call *prev = NULL, *k = vp->queue;
+        while (k && !k->background) {
+            prev = k;
+            k = k->next;
+        }
+        c->next = k;
+        if (prev)
+            prev->next = c;
+        else
+            vp->queue = c;
+        vp->n_queued++;
+        return;
+    }
     if (front) {
         c->next = vp->queue;
         vp->queue = c;
@@ -134,6 +150,7 @@ static call *queue_pop(vpool *vp)
     vp->queue = c->next;
     if (!vp->queue) vp->queue_tail = NULL;
     vp->n_queued--;
+    if (c->background) vp->n_bg_queued--;
     c->next = NULL;
     return c;
 }
@@ -147,6 +164,7 @@ static void queue_unlink(vpool *vp, call *prev, call *c)
         vp->queue = c->next;
     if (vp->queue_tail == c) vp->queue_tail = prev;
     vp->n_queued--;
+    if (c->background) vp->n_bg_queued--;
     c->next = NULL;
 }
 
@@ -749,7 +767,8 @@ int sched_submit(pool *p, vpool *vp, const pool_request *rq, pool_call **out, in
     vp->retired = false; /* asked for by name: it serves again */
     vp->last_request_ns = pool_now(p);
     pool_view v = view_of(p, vp);
-    if (pool_decide(&v) == POOL_REJECT) {
+    v.n_queued -= vp->n_bg_queued; /* background calls take no queue room */
+    if (!rq->background && pool_decide(&v) == POOL_REJECT) {
         if (rq->body_fd >= 0) close(rq->body_fd);
         free(rq->body);
         *retry_after_s = retry_after(p, vp);
@@ -773,12 +792,25 @@ int sched_submit(pool *p, vpool *vp, const pool_request *rq, pool_call **out, in
     c->body_len = rq->body_len;
     c->json_len = rq->json_len;
     c->version = rq->version;
+    c->background = rq->background;
     c->enq_ns = pool_now(p);
     c->deadline_ns = c->enq_ns + (uint64_t)vp->cfg.timeout_ms * 1000000ull;
     *out = c; /* before the pump: a start that fails at once ends the call there */
     queue_push(vp, c, false);
     sched_pump(p, vp);
     return 0;
+}
+
+int sched_free_capacity(const pool *p, const vpool *vp)
+{
+    if (vp->n_queued > vp->n_bg_queued) return 0; /* synchronous calls wait */
+    pool_view v = view_of(p, vp);
+    int startable = v.max - v.n_instances;
+    int global_free = p->max_instances - global_used(p);
+    if (startable > global_free) startable = global_free;
+    if (startable < 0) startable = 0;
+    int cap = v.free_slots + (v.n_starting + startable) * v.concurrency - vp->n_queued;
+    return cap > 0 ? cap : 0;
 }
 
 bool pool_call_queued(const pool_call *c)

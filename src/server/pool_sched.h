@@ -22,6 +22,8 @@ void sched_free_pool(pool *p, vpool *vp, int status, const char *why);
 /* pool_submit for a known pool. */
 int sched_submit(pool *p, vpool *vp, const pool_request *rq, pool_call **out, int *retry_after,
                  rouse_errbuf *eb);
+/* pool_free_capacity for a known pool. */
+int sched_free_capacity(const pool *p, const vpool *vp);
 /* Moves waiting calls to free slots and starts what the pools need. */
 void sched_pump(pool *p, vpool *vp);
 void sched_pump_all(pool *p);

@@ -98,6 +98,36 @@ void route_match(const char *method, const char *url, route *out)
             out->id = pick(method, "POST", R_STATS_RESET);
         return;
     }
+    if (SEG(1, "jobs")) {
+        if (n == 2) {
+            out->id = pick(method, "GET", R_JOB_LIST);
+            return;
+        }
+        copy_param(out->ref, sizeof(out->ref), segs[2], out);
+        if (n == 3) {
+            out->id = pick(method, "GET", R_JOB_GET);
+            if (IS("DELETE")) out->id = R_JOB_DELETE;
+        } else if (n == 4 && SEG(3, "retry")) {
+            out->id = pick(method, "POST", R_JOB_RETRY);
+        } else if (n == 4 && SEG(3, "result")) {
+            out->id = pick(method, "GET", R_JOB_RESULT);
+        }
+        return;
+    }
+    if (SEG(1, "batches")) {
+        if (n == 2) {
+            out->id = pick(method, "POST", R_BATCH_POST);
+            return;
+        }
+        copy_param(out->ref, sizeof(out->ref), segs[2], out);
+        if (n == 3) {
+            out->id = pick(method, "GET", R_BATCH_GET);
+        } else if (n == 4 && (SEG(3, "output") || SEG(3, "errors"))) {
+            copy_param(out->alias, sizeof(out->alias), segs[3], out);
+            out->id = pick(method, "GET", R_BATCH_OUTPUT);
+        }
+        return;
+    }
     if (SEG(1, "blobs")) {
         if (n == 2)
             out->id = pick(method, "POST", R_BLOB_POST);
@@ -163,6 +193,15 @@ int route_handle(http_req *req)
     case R_STATS:
     case R_STATS_RESET:
         return api_stats_handle(req);
+    case R_JOB_LIST:
+    case R_JOB_GET:
+    case R_JOB_DELETE:
+    case R_JOB_RETRY:
+    case R_JOB_RESULT:
+    case R_BATCH_POST:
+    case R_BATCH_GET:
+    case R_BATCH_OUTPUT:
+        return api_jobs_handle(req);
     default:
         return api_admin_handle(req);
     }

@@ -24,6 +24,10 @@ typedef struct server_opts {
     rouse_log_level log_level; /* handed down to instances */
     int max_instances;         /* global cap on instances; 0: 2 x cores (at least 4) */
     int64_t blob_grace_ms;     /* an unreferenced blob stays this long after its upload */
+    /* Hosts a job's Callback-Url may name, comma-separated (names or
+     * addresses, matched exactly, case-insensitively); NULL: loopback
+     * only ("127.0.0.1,localhost,::1"). */
+    const char *callback_allow;
 } server_opts;
 
 /* Opens the store, binds the socket and starts the HTTP daemon (not yet

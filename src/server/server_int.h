@@ -25,6 +25,9 @@
 #include "store/writer.h"
 
 struct MHD_Daemon;
+struct jobq;
+struct async_dispatch;
+struct callbacks;
 struct http_req;
 typedef struct gate_conn gate_conn;
 
@@ -57,6 +60,21 @@ void gc_stop(server *s);
 void gc_request(server *s);
 /* <plan_dir>/<hex>.plan for a blob digest. */
 int gc_plan_path(const char *plan_dir, const char *digest, char *out, size_t len);
+
+/* --- asynchronous jobs (async_glue.c) -------------------------------------- */
+
+/* Starts the job queue, the dispatcher and the callback thread (after the
+ * writer and the pool); queues again what a previous serve left running. */
+int async_start(server *s, rouse_errbuf *eb);
+/* Their next deadline (ms, or -1); run every loop iteration. */
+int async_loop_tick(server *s);
+/* The callback thread's eventfd is readable. */
+void async_on_callbacks(server *s);
+/* Writes and runs of jobs in flight (shutdown waits for them). */
+int async_loop_pending(server *s);
+void async_begin_stop(server *s);
+/* After the pool stopped, before the writer stops. */
+void async_stop(server *s);
 
 /* --- the routing cache ----------------------------------------------------- */
 
@@ -124,6 +142,11 @@ struct server {
     uint64_t loop_stall_max_ns;
     uint64_t loop_block_max_ns; /* the same, counting iterations that slept only */
     route_cache_entry rcache[ROUTE_CACHE_SLOTS];
+    /* Asynchronous jobs: the queue, its dispatcher, callback delivery. */
+    struct jobq *jobq;
+    struct async_dispatch *ad;
+    struct callbacks *cb;
+    ep_tag tag_cb;
     int max_instances;
     char plan_dir[PATH_MAX + 8]; /* <data>/plans: compiled plans by model digest */
 };

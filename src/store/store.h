@@ -127,8 +127,8 @@ int store_rollback_tx(store *s, const char *function, int64_t *version, rouse_er
 
 /* The references the registry holds to a blob ("sha256:<hex>"): the one
  * count that decides whether a blob (and the plan compiled from it) may be
- * removed. Versions whose model it is, today; jobs and batches that refer
- * to it add theirs here when they come. Inside the writer's transaction,
+ * removed: versions whose model it is, jobs whose result it holds, batches
+ * whose input, output or errors it is (store/jobs.h). Inside the writer's transaction,
  * so that no write can add a reference between the count and the removal. */
 int store_blob_refs_tx(store *s, const char *digest, int64_t *n, rouse_errbuf *eb);
 

@@ -35,6 +35,7 @@
 #include "common/timeutil.h"
 #include "store/blob.h"
 #include "store/fsutil.h"
+#include "store/store_sqlite_int.h"
 
 #define DB_FILE "rouse.db"
 #define BUSY_TIMEOUT_MS 5000
@@ -70,6 +71,53 @@ static const char *const migrations[] = {
     "  FOREIGN KEY (function, alias) REFERENCES aliases(function, name) ON DELETE CASCADE,"
     "  FOREIGN KEY (function, version) REFERENCES versions(function, version) ON DELETE CASCADE"
     ") WITHOUT ROWID;",
+    /* 2: asynchronous jobs and batch files (jobs_sqlite.c). A job's id is
+     * its place in the FIFO order of acceptance; ids are never reused. */
+    "CREATE TABLE jobs("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  function TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  created_ms INTEGER NOT NULL,"
+    "  started_ms INTEGER,"
+    "  finished_ms INTEGER,"
+    "  run_after_ms INTEGER NOT NULL DEFAULT 0,"
+    "  body BLOB NOT NULL,"
+    "  json_len INTEGER NOT NULL DEFAULT -1,"
+    "  idem_key TEXT,"
+    "  body_sha TEXT,"
+    "  callback TEXT,"
+    "  cb_state INTEGER NOT NULL DEFAULT 0,"
+    "  cb_attempts INTEGER NOT NULL DEFAULT 0,"
+    "  cb_error TEXT,"
+    "  status INTEGER,"
+    "  last_error TEXT,"
+    "  result BLOB,"
+    "  result_digest TEXT,"
+    "  result_type TEXT,"
+    "  result_json_len INTEGER,"
+    "  expires_ms INTEGER,"
+    "  batch INTEGER,"
+    "  batch_index INTEGER"
+    ");"
+    "CREATE INDEX jobs_queue ON jobs(function, state, id);"
+    "CREATE UNIQUE INDEX jobs_idem ON jobs(function, idem_key) WHERE idem_key IS NOT NULL;"
+    "CREATE INDEX jobs_batch ON jobs(batch, batch_index) WHERE batch IS NOT NULL;"
+    "CREATE INDEX jobs_expiry ON jobs(expires_ms) WHERE expires_ms IS NOT NULL;"
+    "CREATE INDEX jobs_result_blob ON jobs(result_digest) WHERE result_digest IS NOT NULL;"
+    "CREATE TABLE batches("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  function TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  input_digest TEXT NOT NULL,"
+    "  n_items INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  finished_ms INTEGER,"
+    "  output_digest TEXT,"
+    "  errors_digest TEXT,"
+    "  expires_ms INTEGER"
+    ");",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -102,7 +150,10 @@ static const char *const migrations[] = {
                   " WHERE function = ?1 AND alias = ?2 ORDER BY position")                         \
     X(ROUTES_ALL, "SELECT alias, version, weight FROM alias_routes"                                \
                   " WHERE function = ?1 ORDER BY alias, position")                                 \
-    X(BLOB_REFS, "SELECT COUNT(*) FROM versions WHERE model_digest = ?1")
+    X(BLOB_REFS, "SELECT (SELECT COUNT(*) FROM versions WHERE model_digest = ?1)"                \
+                 " + (SELECT COUNT(*) FROM jobs WHERE result_digest = ?1)"                          \
+                 " + (SELECT COUNT(*) FROM batches WHERE input_digest = ?1"                         \
+                 "    OR output_digest = ?1 OR errors_digest = ?1)")
 
 enum stmt_id {
 #define STMT_ENUM_(id, sql) ST_##id,
@@ -117,10 +168,16 @@ static const char *const stmt_sql[ST_COUNT] = {
 #undef STMT_SQL_
 };
 
+/* Statements of the other SQLite-backed files (store_sqlite_int.h). */
+#define EXT_STMT_MAX 64
+
 struct store {
     sqlite3 *db;
     pthread_mutex_t lock; /* one call at a time on the connection */
     sqlite3_stmt *st[ST_COUNT];
+    const char *ext_sql[EXT_STMT_MAX];
+    sqlite3_stmt *ext_st[EXT_STMT_MAX];
+    int n_ext;
 };
 
 /* --- small helpers ------------------------------------------------------- */
@@ -497,6 +554,8 @@ void store_close(store *s)
     if (!s) return;
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
+    for (int i = 0; i < s->n_ext; i++)
+        sqlite3_finalize(s->ext_st[i]);
     sqlite3_close(s->db);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -883,7 +942,8 @@ int store_rollback_tx(store *s, const char *function, int64_t *version, rouse_er
 
 int store_blob_refs_tx(store *s, const char *digest, int64_t *n, rouse_errbuf *eb)
 {
-    /* Every table that names a blob adds its count here (jobs, batches). */
+    /* Every table that names a blob adds its count here: versions (their
+     * model), jobs (a large result), batches (input, output, errors). */
     sqlite3_stmt *st = s->st[ST_BLOB_REFS];
     bind_text(st, 1, digest);
     int src = sqlite3_step(st);
@@ -891,6 +951,49 @@ int store_blob_refs_tx(store *s, const char *digest, int64_t *n, rouse_errbuf *e
     int rc = src == SQLITE_ROW ? 0 : db_err(s, eb, src, "counting the references to a blob");
     stmt_done(st);
     return rc;
+}
+
+/* --- for the other SQLite-backed files (store_sqlite_int.h) ----------------- */
+
+sqlite3 *store_sqlite_db(store *s)
+{
+    return s->db;
+}
+
+int store_sqlite_stmt(store *s, const char *sql, sqlite3_stmt **out, rouse_errbuf *eb)
+{
+    for (int i = 0; i < s->n_ext; i++) {
+        if (s->ext_sql[i] != sql) continue;
+        *out = s->ext_st[i];
+        return 0;
+    }
+    if (s->n_ext == EXT_STMT_MAX)
+        return rouse_err_set(eb, ROUSE_EINTERNAL, "registry database: too many statements");
+    int src = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+    if (src != SQLITE_OK) return db_err(s, eb, src, "preparing a statement");
+    s->ext_sql[s->n_ext] = sql;
+    s->ext_st[s->n_ext++] = *out;
+    return 0;
+}
+
+void store_sqlite_done(sqlite3_stmt *st)
+{
+    stmt_done(st);
+}
+
+int store_sqlite_err(store *s, rouse_errbuf *eb, int src, const char *what)
+{
+    return db_err(s, eb, src, what);
+}
+
+void store_sqlite_lock(store *s)
+{
+    pthread_mutex_lock(&s->lock);
+}
+
+void store_sqlite_unlock(store *s)
+{
+    pthread_mutex_unlock(&s->lock);
 }
 
 /* --- transactions of the writer (store/writer.c) -------------------------- */

@@ -75,6 +75,12 @@ static void test_field_errors(void **state)
         {"{\"model\":\"" DIGEST "\",\"scaling\":{\"min\":5,\"max\":2}}", "scaling.min"},
         {"{\"model\":\"" DIGEST "\",\"batching\":{\"max_batch\":8}}",
          "batching: not supported yet"},
+        {"{\"model\":\"" DIGEST "\",\"async\":{\"max_attempts\":0}}",
+         "async.max_attempts: must be an integer from 1 to 100"},
+        {"{\"model\":\"" DIGEST "\",\"async\":{\"queue_limit\":-1}}", "async.queue_limit"},
+        {"{\"model\":\"" DIGEST "\",\"async\":{\"retries\":2}}", "async.retries: unknown field"},
+        {"{\"model\":\"" DIGEST "\",\"async\":[]}", "async: must be an object"},
+        {"{\"model\":\"" DIGEST "\",\"async\":{\"result_ttl_ms\":5}}", "async.result_ttl_ms"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         fn_config c;
@@ -83,6 +89,36 @@ static void test_field_errors(void **state)
         if (!strstr(eb.msg, cases[i].needle))
             fail_msg("%s: message '%s' lacks '%s'", cases[i].json, eb.msg, cases[i].needle);
     }
+}
+
+/* The async section: defaults, its own values, and a canonical form that
+ * leaves it out while every field holds its default (so configs stored
+ * before it existed compare equal to the same config sent again). */
+static void test_async_section(void **state)
+{
+    (void)state;
+    fn_config c;
+    rouse_errbuf eb;
+    assert_int_equal(parse("{\"model\":\"" DIGEST "\"}", &c, &eb), 0);
+    assert_int_equal(c.async.max_attempts, 3);
+    assert_int_equal(c.async.max_concurrency, 0);
+    assert_int_equal(c.async.queue_limit, 100000);
+    assert_int_equal(parse("{\"model\":\"" DIGEST "\",\"async\":{\"max_attempts\":5,"
+                           "\"queue_limit\":10,\"result_ttl_ms\":1000}}",
+                           &c, &eb),
+                     0);
+    assert_int_equal(c.async.max_attempts, 5);
+    assert_int_equal(c.async.queue_limit, 10);
+    rouse_buf b;
+    rouse_buf_init(&b);
+    assert_int_equal(fn_config_write(&c, &b), 0);
+    assert_non_null(strstr(b.data, ",\"async\":{\"max_attempts\":5,\"max_age_ms\":86400000,"
+                                   "\"max_concurrency\":0,\"queue_limit\":10,"
+                                   "\"result_ttl_ms\":1000}}"));
+    fn_config d;
+    assert_int_equal(parse(b.data, &d, &eb), 0);
+    assert_memory_equal(&c, &d, sizeof(c));
+    rouse_buf_fini(&b);
 }
 
 /* Versions stored while "batching" was accepted still load, and their
@@ -112,6 +148,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_canonical),
         cmocka_unit_test(test_field_errors),
+        cmocka_unit_test(test_async_section),
         cmocka_unit_test(test_stored_batching_loads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

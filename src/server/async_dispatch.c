@@ -1,0 +1,696 @@
+/*
+ * The dispatcher of asynchronous jobs (async_dispatch.h).
+ *
+ * Per function it keeps: how many jobs it holds (queued or running, plus
+ * those admitted and not yet durable: what async.queue_limit bounds), a
+ * buffer of leased jobs waiting for capacity (oldest first), how many are
+ * in the pool, and whether the queue may hold jobs due now. A lease is one
+ * write (up to JOBQ_LEASE_MAX jobs) and at most one is in flight per
+ * function; the buffer holds up to LEASE_AHEAD jobs so that instances
+ * never wait for a commit between jobs.
+ *
+ * Invariants:
+ * - A leased job is in exactly one place: the buffer, the pool (call set)
+ *   or a settle write in flight (settling set).
+ * - n_running counts the jobs in the pool; it never exceeds the function's
+ *   async concurrency except when that was lowered by a deploy.
+ */
+#include "server/async_dispatch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/arena.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "worker/ipc.h"
+
+#define MOD "async"
+#define LEASE_AHEAD 512
+#define EXPIRE_EVERY_MS 1000
+#define BATCH_CHECK_MS 100
+
+typedef struct afn afn;
+
+typedef struct ajob {
+    job_lease l;
+    afn *f;
+    async_dispatch *d;
+    pool_call *call;
+    int state; /* while its end is being recorded: the state it moves to */
+    int64_t run_after_ms;
+    struct ajob *next;           /* in its function's buffer */
+    struct ajob *aprev, *anext;  /* on d->all */
+} ajob;
+
+typedef struct abatch {
+    int64_t id;
+    int64_t due_ms; /* when to check it; -1 not due; -2 written (forget it) */
+    bool writing;
+    struct abatch *next;
+} abatch;
+
+struct afn {
+    char name[STORE_NAME_MAX + 1];
+    int64_t n_active;
+    ajob *buf, *buf_tail;
+    int n_buf;
+    int n_running;
+    bool leasing;
+    bool more;      /* queued jobs may be due now */
+    int64_t due_ms; /* a queued job that is not due yet becomes due then, or -1 */
+    bool have_cfg;
+    int64_t cfg_version;
+    fn_config cfg;
+    /* Jobs finished per second, smoothed: what Retry-After is made from. */
+    double rate;
+    int64_t rate_ms;
+    int64_t rate_n;
+    async_dispatch *d;
+    afn *next;
+};
+
+struct async_dispatch {
+    async_opts o;
+    afn *fns;
+    abatch *batches;
+    ajob *all; /* every leased job in memory, wherever it is */
+    int n_writes;  /* lease, settle, batch and expiry writes in flight */
+    int n_calls;   /* jobs in the pool */
+    bool stopping;
+    bool expiring;
+    int64_t next_expiry_ms; /* -1: nothing expires */
+    int64_t last_expire_ms;
+    uint64_t rng;
+};
+
+static int64_t now_ms(void)
+{
+    return rouse_wall_ms();
+}
+
+static double rnd(async_dispatch *d)
+{
+    uint64_t x = d->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    d->rng = x;
+    return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
+/* --- pure decisions -------------------------------------------------------- */
+
+async_outcome async_decide(int status, int attempts, int max_attempts, int64_t age_ms,
+                           int64_t max_age_ms)
+{
+    if (status >= 200 && status < 300) return ASYNC_SUCCEEDED;
+    /* A request the model refuses (bad tensor, wrong shape) fails the same
+     * way every time; a timeout or an overload may not. */
+    bool transient = status >= 500 || status == 429 || status == 408;
+    if (!transient) return ASYNC_FAILED;
+    if (attempts >= max_attempts || age_ms >= max_age_ms) return ASYNC_FAILED;
+    return ASYNC_RETRY;
+}
+
+int64_t async_backoff_ms(int attempts, double r)
+{
+    int64_t d = ASYNC_BACKOFF_BASE_MS;
+    for (int i = 1; i < attempts && d < ASYNC_BACKOFF_MAX_MS; i++)
+        d *= 2;
+    if (d > ASYNC_BACKOFF_MAX_MS) d = ASYNC_BACKOFF_MAX_MS;
+    return d / 2 + (int64_t)((double)(d - d / 2) * r);
+}
+
+/* --- functions ------------------------------------------------------------- */
+
+static afn *fn_find(async_dispatch *d, const char *name, bool create)
+{
+    for (afn *f = d->fns; f; f = f->next)
+        if (strcmp(f->name, name) == 0) return f;
+    if (!create) return NULL;
+    afn *f = calloc(1, sizeof(*f));
+    if (!f) return NULL;
+    snprintf(f->name, sizeof(f->name), "%s", name);
+    f->due_ms = -1;
+    f->d = d;
+    f->next = d->fns;
+    d->fns = f;
+    return f;
+}
+
+int async_config(async_dispatch *d, const char *function, int64_t version, fn_config *out,
+                 rouse_errbuf *eb)
+{
+    afn *f = fn_find(d, function, true);
+    if (f && f->have_cfg && f->cfg_version == version) {
+        *out = f->cfg;
+        return 0;
+    }
+    store_version sv;
+    memset(&sv, 0, sizeof(sv));
+    int rc = store_version_get(d->o.st, function, version, &sv, eb);
+    if (rc == 0) {
+        rc = fn_config_load(sv.config_json, strlen(sv.config_json), out, eb);
+        if (rc < 0) rc = rouse_err_wrap(eb, ROUSE_EINTERNAL, "stored config of %s", function);
+    }
+    free(sv.config_json);
+    if (rc == 0 && f) {
+        f->cfg = *out;
+        f->cfg_version = version;
+        f->have_cfg = true;
+    }
+    return rc;
+}
+
+static int fn_limit(const afn *f)
+{
+    if (!f->have_cfg) return 1;
+    if (f->cfg.async.max_concurrency > 0) return (int)f->cfg.async.max_concurrency;
+    return (int)(f->cfg.scaling.max * f->cfg.scaling.concurrency);
+}
+
+/* A job finished: the drain rate Retry-After is made from. */
+static void note_finished(afn *f)
+{
+    int64_t now = now_ms();
+    if (f->rate_ms == 0) f->rate_ms = now;
+    f->rate_n++;
+    int64_t span = now - f->rate_ms;
+    if (span >= 1000) {
+        double r = (double)f->rate_n * 1000.0 / (double)span;
+        f->rate = f->rate > 0 ? 0.7 * f->rate + 0.3 * r : r;
+        f->rate_ms = now;
+        f->rate_n = 0;
+    }
+}
+
+int async_admit(async_dispatch *d, const char *function, const fn_config *cfg, int64_t n,
+                int *retry_after_s, rouse_errbuf *eb)
+{
+    afn *f = fn_find(d, function, true);
+    if (!f) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    if (f->n_active + n > cfg->async.queue_limit) {
+        /* The time the jobs ahead need at the rate jobs finish now. */
+        double rate = f->rate > 0 ? f->rate : 1.0;
+        double s = (double)(f->n_active + n - cfg->async.queue_limit) / rate;
+        int ra = (int)s + 1;
+        *retry_after_s = ra < 1 ? 1 : ra > 60 ? 60 : ra;
+        return rouse_err_set(eb, ROUSE_EBUSY,
+                             "function %s has %lld jobs queued or running, its async.queue_limit "
+                             "is %lld",
+                             function, (long long)f->n_active, (long long)cfg->async.queue_limit);
+    }
+    f->n_active += n;
+    return 0;
+}
+
+void async_unadmit(async_dispatch *d, const char *function, int64_t n)
+{
+    afn *f = fn_find(d, function, false);
+    if (f) f->n_active = f->n_active > n ? f->n_active - n : 0;
+}
+
+int64_t async_room(async_dispatch *d, const char *function, const fn_config *cfg)
+{
+    afn *f = fn_find(d, function, false);
+    int64_t used = f ? f->n_active : 0;
+    return cfg->async.queue_limit > used ? cfg->async.queue_limit - used : 0;
+}
+
+void async_queued(async_dispatch *d, const char *function, int64_t n_new)
+{
+    afn *f = fn_find(d, function, true);
+    if (!f) return;
+    f->more = true;
+    f->n_active += n_new;
+}
+
+/* --- batches ---------------------------------------------------------------- */
+
+static void batch_touch(async_dispatch *d, int64_t id)
+{
+    if (id <= 0) return;
+    for (abatch *b = d->batches; b; b = b->next)
+        if (b->id == id) {
+            if (b->due_ms < 0) b->due_ms = now_ms() + BATCH_CHECK_MS;
+            return;
+        }
+    abatch *b = calloc(1, sizeof(*b));
+    if (!b) return; /* checked again at the next start */
+    b->id = id;
+    b->due_ms = now_ms() + BATCH_CHECK_MS;
+    b->next = d->batches;
+    d->batches = b;
+}
+
+void async_cancelled(async_dispatch *d, const char *function, int64_t batch)
+{
+    async_unadmit(d, function, 1);
+    batch_touch(d, batch);
+}
+
+static void batch_forget(async_dispatch *d, abatch *gone)
+{
+    for (abatch **pp = &d->batches; *pp; pp = &(*pp)->next)
+        if (*pp == gone) {
+            *pp = gone->next;
+            free(gone);
+            return;
+        }
+}
+
+static void on_batch_finished(void *user, int rc, const rouse_errbuf *eb, const jobq_reply *r)
+{
+    abatch *b = user;
+    b->writing = false;
+    if (rc < 0) {
+        LOG_WARN(MOD, "batch %lld: writing its output: %s", (long long)b->id, eb->msg);
+        b->due_ms = now_ms() + 1000;
+        return;
+    }
+    if (r->done) b->due_ms = -2; /* written: forget it */
+}
+
+static void tick_batches(async_dispatch *d, int64_t now, int64_t *next)
+{
+    abatch *b = d->batches;
+    while (b) {
+        abatch *n = b->next;
+        if (b->due_ms == -2 && !b->writing) {
+            batch_forget(d, b);
+        } else if (!b->writing && b->due_ms >= 0 && b->due_ms <= now && !d->stopping) {
+            batch_info bi;
+            rouse_errbuf eb;
+            int64_t ttl = 86400000;
+            if (jobq_batch_get(d->o.q, b->id, &bi, &eb) == 0) {
+                fn_config cfg;
+                if (async_config(d, bi.function, bi.version, &cfg, &eb) == 0)
+                    ttl = cfg.async.result_ttl_ms;
+            }
+            b->due_ms = -1;
+            if (jobq_batch_finish(d->o.q, b->id, now, now + ttl, on_batch_finished, b) == 0)
+                b->writing = true;
+        } else if (b->due_ms >= 0 && (*next < 0 || b->due_ms < *next)) {
+            *next = b->due_ms;
+        }
+        b = n;
+    }
+}
+
+/* --- runs ---------------------------------------------------------------------- */
+
+static void settle_done(void *user, int rc, const rouse_errbuf *eb, const jobq_reply *r);
+
+/* Reads a memfd reply into memory. */
+static char *read_fd(int fd, uint64_t len)
+{
+    char *b = malloc(len ? (size_t)len : 1);
+    if (!b) return NULL;
+    uint64_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(fd, b + got, (size_t)(len - got), (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            free(b);
+            return NULL;
+        }
+        got += (uint64_t)n;
+    }
+    return b;
+}
+
+static ajob *job_new_lease(async_dispatch *d, afn *f, const job_lease *l)
+{
+    ajob *j = calloc(1, sizeof(*j));
+    if (!j) return NULL;
+    j->l = *l;
+    j->f = f;
+    j->d = d;
+    j->anext = d->all;
+    if (d->all) d->all->aprev = j;
+    d->all = j;
+    return j;
+}
+
+static void job_free(ajob *j)
+{
+    async_dispatch *d = j->d;
+    if (j->aprev)
+        j->aprev->anext = j->anext;
+    else
+        d->all = j->anext;
+    if (j->anext) j->anext->aprev = j->aprev;
+    free(j);
+}
+
+/* The "error" of a JSON error reply. */
+static bool error_of(const char *body, uint64_t len, char *out, size_t cap)
+{
+    rouse_arena a;
+    rouse_arena_init(&a, 0);
+    json_value *v;
+    bool ok = false;
+    if (json_parse(body, (size_t)len, &a, &v, NULL) == 0) {
+        const char *e = json_as_string(json_get(v, "error"));
+        if (e) {
+            snprintf(out, cap, "%s", e);
+            ok = true;
+        }
+    }
+    rouse_arena_fini(&a);
+    return ok;
+}
+
+/* Records how a run of j ended (status and either a result or an error). */
+static void settle(async_dispatch *d, ajob *j, int status, const char *error, const char *body,
+                   uint64_t len, const char *type, int64_t json_len)
+{
+    afn *f = j->f;
+    int64_t now = now_ms();
+    fn_config cfg;
+    rouse_errbuf eb;
+    if (async_config(d, f->name, j->l.version, &cfg, &eb) < 0) fn_config_defaults(&cfg);
+    async_outcome o = async_decide(status, j->l.attempts, (int)cfg.async.max_attempts,
+                                   now - j->l.created_ms, cfg.async.max_age_ms);
+    job_settle s = {.id = j->l.id,
+                    .now_ms = now,
+                    .status = status,
+                    .error = error,
+                    .result_json_len = json_len,
+                    .result_type = type};
+    if (o == ASYNC_SUCCEEDED) {
+        s.state = JOB_SUCCEEDED;
+        s.result = body ? body : "";
+        s.result_len = body ? len : 0;
+    } else if (o == ASYNC_RETRY) {
+        s.state = JOB_QUEUED;
+        s.run_after_ms = now + async_backoff_ms(j->l.attempts, rnd(d));
+    } else {
+        s.state = JOB_FAILED;
+    }
+    /* A reply that is an error says why in its body ({"error": ...}). */
+    char why[JOB_ERROR_MAX + 1];
+    if (o != ASYNC_SUCCEEDED && !error && body && len) {
+        if (o == ASYNC_FAILED) {
+            s.result = body;
+            s.result_len = len;
+        }
+        if (error_of(body, len, why, sizeof(why))) s.error = why;
+    }
+    s.expires_ms = now + cfg.async.result_ttl_ms;
+    j->state = s.state;
+    j->run_after_ms = s.run_after_ms;
+    int rc = jobq_settle(d->o.q, &s, settle_done, j);
+    if (rc < 0) {
+        /* Left running: the next start queues it again. */
+        LOG_ERROR(MOD, "job %lld: cannot record its end: %s", (long long)j->l.id,
+                  rouse_strerror(rc));
+        job_free(j);
+        return;
+    }
+    d->n_writes++;
+}
+
+static void settle_done(void *user, int rc, const rouse_errbuf *eb, const jobq_reply *r)
+{
+    (void)r;
+    ajob *j = user;
+    async_dispatch *d = j->d;
+    afn *f = j->f;
+    d->n_writes--;
+    if (rc < 0) {
+        /* Cancelled meanwhile cannot happen to a running job; a failed
+         * commit leaves it running until the next start. */
+        LOG_WARN(MOD, "job %lld: recording its end: %s", (long long)j->l.id, eb->msg);
+    } else if (j->state == JOB_QUEUED) {
+        f->more = true;
+        if (f->due_ms < 0 || j->run_after_ms < f->due_ms) f->due_ms = j->run_after_ms;
+    } else {
+        f->n_active = f->n_active > 0 ? f->n_active - 1 : 0;
+        note_finished(f);
+        batch_touch(d, j->l.batch);
+        if (d->next_expiry_ms < 0) d->next_expiry_ms = now_ms() + EXPIRE_EVERY_MS;
+        if (j->l.has_callback && d->o.on_final) d->o.on_final(d->o.final_user, j->l.id);
+    }
+    job_free(j);
+}
+
+static void on_call_done(void *user, pool_result *res)
+{
+    ajob *j = user;
+    afn *f = j->f;
+    async_dispatch *disp = j->d;
+    j->call = NULL;
+    f->n_running--;
+    disp->n_calls--;
+    if (disp->stopping && res->status == 503 && res->error) {
+        /* Cut short by the stop: stays leased, queued again at the next start. */
+        if (res->fd >= 0) close(res->fd);
+        free(res->body);
+        res->fd = -1;
+        res->body = NULL;
+        job_free(j);
+        return;
+    }
+    char *body = res->body;
+    uint64_t len = res->len;
+    if (res->fd >= 0) {
+        body = read_fd(res->fd, res->len);
+        close(res->fd);
+        res->fd = -1;
+        if (!body) {
+            settle(disp, j, 500, "cannot read the reply", NULL, 0, NULL, -1);
+            return;
+        }
+    }
+    res->body = NULL;
+    settle(disp, j, res->status, res->error, body, body ? len : 0, res->content_type,
+           res->json_len);
+    free(body);
+}
+
+/* Hands a leased job to the pool. */
+static void run(async_dispatch *d, ajob *j)
+{
+    afn *f = j->f;
+    char *body;
+    size_t len;
+    int64_t json_len = -1;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    int rc = jobq_body(d->o.q, j->l.id, &body, &len, &json_len, &eb);
+    if (rc < 0) {
+        settle(d, j, rouse_err_http_status(rc), eb.msg, NULL, 0, NULL, -1);
+        return;
+    }
+    pool_request rq = {.name = f->name,
+                       .version = j->l.version,
+                       .type = IPC_INFER,
+                       .body = body,
+                       .body_fd = -1,
+                       .body_len = len,
+                       .json_len = json_len,
+                       .background = true,
+                       .done = on_call_done,
+                       .user = j};
+    int retry_after = 0;
+    f->n_running++;
+    d->n_calls++;
+    pool_call *c = NULL;
+    rc = pool_submit(d->o.pool, &rq, &c, &retry_after, &eb);
+    if (rc < 0) {
+        f->n_running--;
+        d->n_calls--;
+        /* The version is gone (deleted function) or cannot be loaded. */
+        settle(d, j, rouse_err_http_status(rc), eb.msg, NULL, 0, NULL, -1);
+        return;
+    }
+    j->call = c;
+}
+
+static void lease_done(void *user, int rc, const rouse_errbuf *eb, const jobq_reply *r)
+{
+    afn *f = user;
+    async_dispatch *disp = f->d;
+    f->leasing = false;
+    disp->n_writes--;
+    if (rc < 0) {
+        LOG_WARN(MOD, "leasing jobs of %s: %s", f->name, eb->msg);
+        return; /* f->more stays: tried again at the next tick */
+    }
+    for (int i = 0; i < r->n; i++) {
+        ajob *j = job_new_lease(disp, f, &r->leases[i]);
+        if (!j) break; /* left running: queued again at the next start */
+        if (f->buf_tail)
+            f->buf_tail->next = j;
+        else
+            f->buf = j;
+        f->buf_tail = j;
+        f->n_buf++;
+    }
+    /* Fewer than asked: nothing more is due now. */
+    if (r->n == 0) f->more = false;
+    f->due_ms = r->next_ms;
+}
+
+/* Sends what capacity allows and leases more when the buffer runs low. */
+static void pump(async_dispatch *d, afn *f, int64_t now, int64_t *next)
+{
+    int limit = fn_limit(f);
+    while (f->buf && f->n_running < limit) {
+        ajob *j = f->buf;
+        if (!f->have_cfg || f->cfg_version != j->l.version) {
+            fn_config cfg;
+            rouse_errbuf eb;
+            async_config(d, f->name, j->l.version, &cfg, &eb);
+            limit = fn_limit(f);
+            if (f->n_running >= limit) break;
+        }
+        if (pool_free_capacity(d->o.pool, f->name, j->l.version) <= 0) break;
+        f->buf = j->next;
+        if (!f->buf) f->buf_tail = NULL;
+        f->n_buf--;
+        j->next = NULL;
+        run(d, j);
+    }
+    if (f->due_ms >= 0 && f->due_ms <= now) f->more = true;
+    if (f->due_ms > now && (*next < 0 || f->due_ms < *next)) *next = f->due_ms;
+    if (d->stopping || f->leasing || !f->more || f->n_buf >= LEASE_AHEAD) return;
+    int want = LEASE_AHEAD - f->n_buf;
+    if (want > JOBQ_LEASE_MAX) want = JOBQ_LEASE_MAX;
+    if (jobq_lease(d->o.q, f->name, now, want, lease_done, f) == 0) {
+        f->leasing = true;
+        d->n_writes++;
+    }
+}
+
+/* --- expiry ---------------------------------------------------------------------- */
+
+static void expire_done(void *user, int rc, const rouse_errbuf *eb, const jobq_reply *r)
+{
+    async_dispatch *d = user;
+    d->expiring = false;
+    d->n_writes--;
+    if (rc < 0) {
+        LOG_WARN(MOD, "removing expired jobs: %s", eb->msg);
+        return;
+    }
+    if (r->n_items > 0) LOG_DEBUG(MOD, "%lld expired job(s) removed", (long long)r->n_items);
+    rouse_errbuf e2;
+    if (jobq_next_expiry(d->o.q, &d->next_expiry_ms, &e2) < 0) d->next_expiry_ms = -1;
+}
+
+static void tick_expiry(async_dispatch *d, int64_t now, int64_t *next)
+{
+    if (d->next_expiry_ms < 0 || d->expiring || d->stopping) return;
+    /* At most one sweep a second: expiry is a matter of seconds. */
+    int64_t at = d->next_expiry_ms;
+    if (at < d->last_expire_ms + EXPIRE_EVERY_MS) at = d->last_expire_ms + EXPIRE_EVERY_MS;
+    if (at > now) {
+        if (*next < 0 || at < *next) *next = at;
+        return;
+    }
+    d->last_expire_ms = now;
+    if (jobq_expire(d->o.q, now, expire_done, d) == 0) {
+        d->expiring = true;
+        d->n_writes++;
+    }
+}
+
+int async_tick(async_dispatch *d)
+{
+    int64_t now = now_ms();
+    int64_t next = -1;
+    for (afn *f = d->fns; f; f = f->next)
+        pump(d, f, now, &next);
+    tick_batches(d, now, &next);
+    tick_expiry(d, now, &next);
+    if (next < 0) return -1;
+    return next <= now ? 0 : (int)(next - now);
+}
+
+/* --- life ------------------------------------------------------------------------- */
+
+static int count_active(void *user, const char *function, int64_t n)
+{
+    async_dispatch *d = user;
+    afn *f = fn_find(d, function, true);
+    if (f) {
+        f->n_active = n;
+        f->more = true;
+    }
+    return 0;
+}
+
+static int pending_batch(void *user, int64_t id)
+{
+    batch_touch(user, id);
+    return 0;
+}
+
+static void reset_done(void *user, int rc, const rouse_errbuf *eb, const jobq_reply *r)
+{
+    async_dispatch *d = user;
+    d->n_writes--;
+    if (rc < 0)
+        LOG_ERROR(MOD, "queueing again the jobs a previous serve left running: %s", eb->msg);
+    else if (r->n_items > 0)
+        LOG_INFO(MOD, "%lld job(s) left running by a previous serve are queued again",
+                 (long long)r->n_items);
+}
+
+int async_create(const async_opts *o, async_dispatch **out, rouse_errbuf *eb)
+{
+    async_dispatch *d = calloc(1, sizeof(*d));
+    if (!d) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    d->o = *o;
+    d->rng = rouse_now_ns() | 1;
+    int rc = jobq_active_counts(o->q, count_active, d, eb);
+    if (rc == 0) rc = jobq_pending_batches(o->q, pending_batch, d, eb);
+    if (rc == 0) rc = jobq_next_expiry(o->q, &d->next_expiry_ms, eb);
+    /* Leases wait for the reset: it is the first write of this serve. */
+    if (rc == 0 && (rc = jobq_reset_running(o->q, reset_done, d)) < 0)
+        rouse_err_set(eb, rc, "cannot queue the jobs of a previous serve again");
+    if (rc < 0) {
+        async_destroy(d);
+        return rc;
+    }
+    d->n_writes++;
+    *out = d;
+    return 0;
+}
+
+void async_stopping(async_dispatch *d)
+{
+    d->stopping = true;
+}
+
+int async_pending(const async_dispatch *d)
+{
+    return d->n_calls + d->n_writes;
+}
+
+void async_destroy(async_dispatch *d)
+{
+    if (!d) return;
+    /* Jobs in buffers and in writes that will not complete now: still
+     * running in the store, queued again at the next start. */
+    while (d->all)
+        job_free(d->all);
+    while (d->fns) {
+        afn *f = d->fns;
+        d->fns = f->next;
+        free(f);
+    }
+    while (d->batches) {
+        abatch *b = d->batches;
+        d->batches = b->next;
+        free(b);
+    }
+    free(d);
+}

@@ -1,0 +1,130 @@
+/*
+ * The asynchronous path wired into serve: the job queue over the registry's
+ * writer (jobq.h), the dispatcher over the pool (async_dispatch.h) and the
+ * callback thread (callback.h), whose outcomes are recorded on the jobs.
+ *
+ * When a job with a Callback-Url reaches its final state, its document
+ * (job_json.h, the result included) is POSTed to the URL; the delivery's
+ * outcome is recorded on the job. Deliveries a stopped serve did not
+ * finish are sent again at the next start (at-least-once).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "common/log.h"
+#include "server/async_dispatch.h"
+#include "server/callback.h"
+#include "server/job_json.h"
+#include "server/jobq.h"
+#include "server/server_int.h"
+
+#define MOD "async"
+
+/* Sends job id's document to its callback. */
+static void deliver(server *s, int64_t id)
+{
+    job_info j;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (jobq_get(s->jobq, id, true, &j, &eb) < 0) {
+        LOG_WARN(MOD, "job %lld: cannot read it for its callback: %s", (long long)id, eb.msg);
+        return;
+    }
+    rouse_buf b;
+    rouse_buf_init(&b);
+    if (j.callback[0] && job_json_write(&j, &b) == 0) {
+        size_t len;
+        char *body = rouse_buf_detach(&b, &len);
+        if (body) callbacks_send(s->cb, id, j.callback, body, len);
+    }
+    rouse_buf_fini(&b);
+    free(j.result);
+}
+
+static void on_final(void *user, int64_t id)
+{
+    deliver(user, id);
+}
+
+static int resend(void *user, int64_t id)
+{
+    deliver(user, id);
+    return 0;
+}
+
+int async_start(server *s, rouse_errbuf *eb)
+{
+    int rc = jobq_create(s->writer.w, s->st, s->data_dir, &s->jobq, eb);
+    if (rc < 0) return rc;
+    if ((rc = callbacks_create(&s->cb, eb)) < 0) goto out_jobq;
+    s->tag_cb.kind = EP_CALLBACK;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->tag_cb};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, callbacks_fd(s->cb), &ev) < 0) {
+        rc = rouse_err_set(eb, ROUSE_EIO, "cannot watch the callback thread");
+        goto out_cb;
+    }
+    async_opts o = {.pool = s->pool, .q = s->jobq, .st = s->st, .on_final = on_final,
+                    .final_user = s};
+    if ((rc = async_create(&o, &s->ad, eb)) < 0) goto out_cb;
+    rouse_errbuf e2;
+    if (jobq_pending_callbacks(s->jobq, resend, s, &e2) < 0)
+        LOG_WARN(MOD, "callbacks not yet delivered: %s", e2.msg);
+    return 0;
+
+out_cb:
+    callbacks_destroy(s->cb);
+    s->cb = NULL;
+out_jobq:
+    jobq_destroy(s->jobq);
+    s->jobq = NULL;
+    return rc;
+}
+
+int async_loop_tick(server *s)
+{
+    return async_tick(s->ad);
+}
+
+static void recorded(void *user, int rc, const rouse_errbuf *eb, const jobq_reply *r)
+{
+    (void)user;
+    (void)r;
+    if (rc < 0) LOG_WARN(MOD, "recording a callback delivery: %s", eb->msg);
+}
+
+void async_on_callbacks(server *s)
+{
+    callback_outcome out[32];
+    int n;
+    while ((n = callbacks_take(s->cb, out, 32)) > 0) {
+        for (int i = 0; i < n; i++) {
+            if (!out[i].delivered)
+                LOG_WARN(MOD, "job %lld: callback not delivered after %d attempts: %s",
+                         (long long)out[i].id, out[i].attempts, out[i].error);
+            jobq_callback_status(s->jobq, out[i].id,
+                                 out[i].delivered ? JOB_CB_DELIVERED : JOB_CB_FAILED,
+                                 out[i].attempts, out[i].error, recorded, NULL);
+        }
+    }
+}
+
+int async_loop_pending(server *s)
+{
+    return s->ad ? async_pending(s->ad) : 0;
+}
+
+void async_begin_stop(server *s)
+{
+    if (s->ad) async_stopping(s->ad);
+}
+
+void async_stop(server *s)
+{
+    async_destroy(s->ad);
+    s->ad = NULL;
+    callbacks_destroy(s->cb);
+    s->cb = NULL;
+    jobq_destroy(s->jobq);
+    s->jobq = NULL;
+}

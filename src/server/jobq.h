@@ -1,0 +1,95 @@
+/*
+ * The job queue: what serve's asynchronous path (the HTTP handlers in
+ * api_jobs.c and the dispatcher in async_dispatch.c) asks of durable job
+ * storage. No SQL and no thread crosses this interface, so that a
+ * networked queue (NATS JetStream, for several nodes) can implement it
+ * beside the embedded one without touching its callers.
+ *
+ * The embedded backend (jobq_local.c) runs every change as a write on the
+ * registry's writer thread (store/writer.h): it joins the group commit of
+ * whatever else is being written, so many accepted jobs share one fsync,
+ * and the loop never waits for a disk. The records themselves are
+ * store/jobs.h (SQLite).
+ *
+ * Changes complete through a callback on the loop thread, once durable
+ * (rc 0) or failed (rc < 0, eb says why); if a call returns an error, its
+ * callback never runs, nor after jobq_forget. Reads answer at once from
+ * the loop's own connection (small primary-key and index lookups).
+ */
+#ifndef ROUSE_SERVER_JOBQ_H
+#define ROUSE_SERVER_JOBQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rouse/err.h"
+#include "store/jobs.h"
+#include "store/store.h"
+#include "store/writer.h"
+
+typedef struct jobq jobq;
+
+/* Leased at most this many at a time. */
+#define JOBQ_LEASE_MAX 256
+/* Results up to this size stay in the job's record, bigger ones go to the
+ * blob store (referenced by the job until it expires). */
+#define JOBQ_RESULT_INLINE_MAX (256u << 10)
+
+/* What a change reports back (the fields its call fills). */
+typedef struct jobq_reply {
+    int64_t id;       /* enqueue, batch_create */
+    bool existed;     /* enqueue: the idempotency key named an earlier job */
+    int state;        /* cancel, retry: the state the job was in */
+    char function[STORE_NAME_MAX + 1]; /* retry */
+    int n;                             /* lease */
+    const job_lease *leases;
+    int64_t next_ms;  /* lease: when the next queued job is due, or -1 */
+    int64_t n_items;  /* batch_create; expire: jobs removed */
+    bool done;        /* batch_finish */
+} jobq_reply;
+
+typedef void (*jobq_done_fn)(void *user, int rc, const rouse_errbuf *eb, const jobq_reply *r);
+
+/* w: the registry's writer (borrowed; outlives the queue's last change),
+ * st: the loop's reading connection, data_dir: where blobs are written.
+ * Owned: free with jobq_destroy. */
+int jobq_create(store_writer *w, store *st, const char *data_dir, jobq **out, rouse_errbuf *eb);
+void jobq_destroy(jobq *q);
+
+/* Changes. *ticket (optional) names the change for jobq_forget. */
+int jobq_enqueue(jobq *q, const job_new *j, jobq_done_fn done, void *user, uint64_t *ticket);
+int jobq_lease(jobq *q, const char *function, int64_t now_ms, int max, jobq_done_fn done,
+               void *user);
+int jobq_settle(jobq *q, const job_settle *s, jobq_done_fn done, void *user);
+int jobq_cancel(jobq *q, int64_t id, int64_t now_ms, int64_t expires_ms, jobq_done_fn done,
+                void *user, uint64_t *ticket);
+int jobq_retry(jobq *q, int64_t id, int64_t now_ms, jobq_done_fn done, void *user,
+               uint64_t *ticket);
+int jobq_reset_running(jobq *q, jobq_done_fn done, void *user);
+int jobq_expire(jobq *q, int64_t now_ms, jobq_done_fn done, void *user);
+int jobq_callback_status(jobq *q, int64_t id, int cb_state, int attempts, const char *error,
+                         jobq_done_fn done, void *user);
+int jobq_batch_create(jobq *q, const batch_new *b, jobq_done_fn done, void *user,
+                      uint64_t *ticket);
+int jobq_batch_finish(jobq *q, int64_t id, int64_t now_ms, int64_t expires_ms, jobq_done_fn done,
+                      void *user);
+/* The change's callback will not run (its user went away). */
+void jobq_forget(jobq *q, uint64_t ticket);
+
+/* Reads (jobs.h has their contracts). */
+int jobq_get(jobq *q, int64_t id, bool with_result, job_info *out, rouse_errbuf *eb);
+int jobq_body(jobq *q, int64_t id, char **body, size_t *len, int64_t *json_len, rouse_errbuf *eb);
+int jobq_list(jobq *q, const char *function, int state, int64_t after_id, int limit,
+              int (*fn)(void *user, const job_info *j), void *user, rouse_errbuf *eb);
+int jobq_active_counts(jobq *q, int (*fn)(void *user, const char *function, int64_t n_active),
+                       void *user, rouse_errbuf *eb);
+int jobq_batch_get(jobq *q, int64_t id, batch_info *out, rouse_errbuf *eb);
+/* Batches without output yet, and the earliest expiry of anything (-1). */
+int jobq_pending_batches(jobq *q, int (*fn)(void *user, int64_t id), void *user,
+                         rouse_errbuf *eb);
+int jobq_next_expiry(jobq *q, int64_t *ms, rouse_errbuf *eb);
+/* Final jobs whose callback is still to be delivered. */
+int jobq_pending_callbacks(jobq *q, int (*fn)(void *user, int64_t id), void *user,
+                           rouse_errbuf *eb);
+
+#endif

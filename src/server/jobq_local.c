@@ -1,0 +1,480 @@
+/*
+ * The embedded job queue (jobq.h): every change is an apply function over
+ * a copy of its arguments, run by the registry's writer thread inside its
+ * group transaction (store/writer.h), over the SQLite records of
+ * store/jobs.h; reads go through the loop's connection.
+ *
+ * Arguments travel by value into the writer (it copies arg_len bytes), so
+ * variable parts (a body, a result) sit at the end of the argument struct
+ * and nothing in an argument is owned: a change whose callback is
+ * forgotten, or dropped when the writer stops, leaks nothing.
+ */
+#include "server/jobq.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/blob.h"
+
+struct jobq {
+    store_writer *w;
+    store *st;
+    char *data_dir;
+};
+
+int jobq_create(store_writer *w, store *st, const char *data_dir, jobq **out, rouse_errbuf *eb)
+{
+    jobq *q = calloc(1, sizeof(*q));
+    if (!q || !(q->data_dir = strdup(data_dir))) {
+        free(q);
+        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    }
+    q->w = w;
+    q->st = st;
+    *out = q;
+    return 0;
+}
+
+void jobq_destroy(jobq *q)
+{
+    if (!q) return;
+    free(q->data_dir);
+    free(q);
+}
+
+void jobq_forget(jobq *q, uint64_t ticket)
+{
+    store_writer_cancel(q->w, ticket);
+}
+
+/* Every argument starts with this: the caller's callback. */
+typedef struct arg_head {
+    jobq_done_fn done;
+    void *user;
+} arg_head;
+
+/* Submits apply over arg (whose first member is an arg_head); complete
+ * turns the argument, as apply left it, into the caller's reply. */
+static int submit(jobq *q, store_write_apply apply, store_write_done complete, void *arg,
+                  size_t len, jobq_done_fn done, void *user, uint64_t *ticket)
+{
+    arg_head *h = arg;
+    h->done = done;
+    h->user = user;
+    return store_writer_submit(q->w, apply, arg, len, complete, NULL, ticket);
+}
+
+static void reply_init(jobq_reply *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->next_ms = -1;
+}
+
+/* --- enqueue --------------------------------------------------------------- */
+
+typedef struct enq_arg {
+    arg_head h;
+    char function[STORE_NAME_MAX + 1];
+    int64_t version, json_len, now_ms, window_ms;
+    char idem_key[JOB_IDEM_KEY_MAX + 1];
+    char body_sha[65];
+    char callback[JOB_CALLBACK_MAX + 1];
+    int64_t id; /* result */
+    bool existed;
+    size_t body_len;
+    char body[];
+} enq_arg;
+
+static int enq_apply(store *st, void *arg, rouse_errbuf *eb)
+{
+    enq_arg *a = arg;
+    job_new j = {.function = a->function,
+                 .version = a->version,
+                 .body = a->body,
+                 .body_len = a->body_len,
+                 .json_len = a->json_len,
+                 .idem_key = a->idem_key,
+                 .body_sha = a->body_sha,
+                 .callback = a->callback,
+                 .now_ms = a->now_ms,
+                 .idem_window_ms = a->window_ms};
+    return jobs_enqueue_tx(st, &j, &a->id, &a->existed, eb);
+}
+
+static void enq_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
+{
+    (void)user;
+    enq_arg *a = arg;
+    jobq_reply r;
+    reply_init(&r);
+    r.id = a->id;
+    r.existed = a->existed;
+    a->h.done(a->h.user, rc, eb, &r);
+}
+
+int jobq_enqueue(jobq *q, const job_new *j, jobq_done_fn done, void *user, uint64_t *ticket)
+{
+    size_t len = sizeof(enq_arg) + j->body_len;
+    enq_arg *a = calloc(1, len);
+    if (!a) return ROUSE_ENOMEM;
+    snprintf(a->function, sizeof(a->function), "%s", j->function);
+    a->version = j->version;
+    a->json_len = j->json_len;
+    a->now_ms = j->now_ms;
+    a->window_ms = j->idem_window_ms;
+    snprintf(a->idem_key, sizeof(a->idem_key), "%s", j->idem_key ? j->idem_key : "");
+    snprintf(a->body_sha, sizeof(a->body_sha), "%s", j->body_sha ? j->body_sha : "");
+    snprintf(a->callback, sizeof(a->callback), "%s", j->callback ? j->callback : "");
+    a->body_len = j->body_len;
+    if (j->body_len) memcpy(a->body, j->body, j->body_len);
+    int rc = submit(q, enq_apply, enq_done, a, len, done, user, ticket);
+    free(a);
+    return rc;
+}
+
+/* --- lease ----------------------------------------------------------------- */
+
+typedef struct lease_arg {
+    arg_head h;
+    char function[STORE_NAME_MAX + 1];
+    int64_t now_ms;
+    int max;
+    int n; /* results */
+    int64_t next_ms;
+    job_lease leases[JOBQ_LEASE_MAX];
+} lease_arg;
+
+static int lease_apply(store *st, void *arg, rouse_errbuf *eb)
+{
+    lease_arg *a = arg;
+    return jobs_lease_tx(st, a->function, a->now_ms, a->max, a->leases, &a->n, &a->next_ms, eb);
+}
+
+static void lease_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
+{
+    (void)user;
+    lease_arg *a = arg;
+    jobq_reply r;
+    reply_init(&r);
+    r.n = rc == 0 ? a->n : 0;
+    r.leases = a->leases;
+    r.next_ms = a->next_ms;
+    a->h.done(a->h.user, rc, eb, &r);
+}
+
+int jobq_lease(jobq *q, const char *function, int64_t now_ms, int max, jobq_done_fn done,
+               void *user)
+{
+    lease_arg a;
+    memset(&a, 0, sizeof(a));
+    snprintf(a.function, sizeof(a.function), "%s", function);
+    a.now_ms = now_ms;
+    a.max = max < 1 ? 1 : max > JOBQ_LEASE_MAX ? JOBQ_LEASE_MAX : max;
+    return submit(q, lease_apply, lease_done, &a, sizeof(a), done, user, NULL);
+}
+
+/* --- settle ---------------------------------------------------------------- */
+
+typedef struct settle_arg {
+    arg_head h;
+    const char *data_dir; /* the queue's, which outlives the writer's work */
+    int64_t id, now_ms, run_after_ms, expires_ms, result_json_len;
+    int state, status;
+    bool uncount;
+    char error[JOB_ERROR_MAX + 1];
+    char result_type[64];
+    bool has_result;
+    size_t result_len;
+    char result[];
+} settle_arg;
+
+/* A large result goes to the blob store first (written and fsynced on the
+ * writer thread, inside the group: the job's record then names a blob that
+ * is durable, and collection counts the reference from the same commit). */
+static int result_to_blob(const settle_arg *a, char *digest, rouse_errbuf *eb)
+{
+    blobstore *bs;
+    int rc = blob_open(a->data_dir, &bs, eb);
+    if (rc < 0) return rc;
+    blob_writer *w;
+    if ((rc = blob_write_begin(bs, UINT64_MAX, &w, eb)) == 0) {
+        if ((rc = blob_write(w, a->result, a->result_len, eb)) < 0)
+            blob_write_abort(w);
+        else {
+            uint64_t size;
+            rc = blob_write_commit(w, digest, &size, eb);
+        }
+    }
+    blob_close(bs);
+    return rc;
+}
+
+static int settle_apply(store *st, void *arg, rouse_errbuf *eb)
+{
+    settle_arg *a = arg;
+    job_settle s = {.id = a->id,
+                    .state = a->state,
+                    .now_ms = a->now_ms,
+                    .run_after_ms = a->run_after_ms,
+                    .expires_ms = a->expires_ms,
+                    .status = a->status,
+                    .error = a->error[0] ? a->error : NULL,
+                    .result_type = a->result_type[0] ? a->result_type : NULL,
+                    .result_json_len = a->result_json_len,
+                    .uncount = a->uncount};
+    char digest[BLOB_DIGEST_LEN + 1];
+    if (a->has_result && a->result_len > JOBQ_RESULT_INLINE_MAX) {
+        int rc = result_to_blob(a, digest, eb);
+        if (rc < 0) return rc;
+        s.result_digest = digest;
+    } else if (a->has_result) {
+        s.result = a->result;
+        s.result_len = a->result_len;
+    }
+    return jobs_settle_tx(st, &s, eb);
+}
+
+static void plain_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
+{
+    (void)user;
+    arg_head *h = arg;
+    jobq_reply r;
+    reply_init(&r);
+    if (h->done) h->done(h->user, rc, eb, &r);
+}
+
+int jobq_settle(jobq *q, const job_settle *s, jobq_done_fn done, void *user)
+{
+    size_t rlen = s->result ? s->result_len : 0;
+    size_t len = sizeof(settle_arg) + rlen;
+    settle_arg *a = calloc(1, len);
+    if (!a) return ROUSE_ENOMEM;
+    a->data_dir = q->data_dir;
+    a->id = s->id;
+    a->now_ms = s->now_ms;
+    a->run_after_ms = s->run_after_ms;
+    a->expires_ms = s->expires_ms;
+    a->result_json_len = s->result_json_len;
+    a->state = s->state;
+    a->status = s->status;
+    a->uncount = s->uncount;
+    snprintf(a->error, sizeof(a->error), "%s", s->error ? s->error : "");
+    snprintf(a->result_type, sizeof(a->result_type), "%s", s->result_type ? s->result_type : "");
+    a->has_result = s->result != NULL;
+    a->result_len = rlen;
+    if (rlen) memcpy(a->result, s->result, rlen);
+    int rc = submit(q, settle_apply, plain_done, a, len, done, user, NULL);
+    free(a);
+    return rc;
+}
+
+/* --- small changes ----------------------------------------------------------- */
+
+typedef struct id_arg {
+    arg_head h;
+    const char *data_dir;
+    int64_t id, now_ms, expires_ms;
+    int state, attempts; /* in: callback state; out: the job's state */
+    char text[JOB_ERROR_MAX + 1];
+    char function[STORE_NAME_MAX + 1];
+    int64_t n;
+    bool done;
+} id_arg;
+
+static int cancel_apply(store *st, void *arg, rouse_errbuf *eb)
+{
+    id_arg *a = arg;
+    return jobs_cancel_tx(st, a->id, a->now_ms, a->expires_ms, &a->state, eb);
+}
+
+static int retry_apply(store *st, void *arg, rouse_errbuf *eb)
+{
+    id_arg *a = arg;
+    return jobs_retry_tx(st, a->id, a->now_ms, a->function, &a->state, eb);
+}
+
+static int reset_apply(store *st, void *arg, rouse_errbuf *eb)
+{
+    id_arg *a = arg;
+    return jobs_reset_running_tx(st, &a->n, eb);
+}
+
+static int expire_apply(store *st, void *arg, rouse_errbuf *eb)
+{
+    id_arg *a = arg;
+    return jobs_expire_tx(st, a->now_ms, &a->n, eb);
+}
+
+static int callback_apply(store *st, void *arg, rouse_errbuf *eb)
+{
+    id_arg *a = arg;
+    return jobs_callback_tx(st, a->id, a->state, a->attempts, a->text[0] ? a->text : NULL, eb);
+}
+
+static int finish_apply(store *st, void *arg, rouse_errbuf *eb)
+{
+    id_arg *a = arg;
+    return jobs_batch_finish_tx(st, a->id, a->data_dir, a->now_ms, a->expires_ms, &a->done, eb);
+}
+
+static void id_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
+{
+    (void)user;
+    id_arg *a = arg;
+    jobq_reply r;
+    reply_init(&r);
+    r.id = a->id;
+    r.state = a->state;
+    snprintf(r.function, sizeof(r.function), "%s", a->function);
+    r.n_items = a->n;
+    r.done = a->done;
+    if (a->h.done) a->h.done(a->h.user, rc, eb, &r);
+}
+
+static int submit_id(jobq *q, store_write_apply apply, id_arg *a, jobq_done_fn done, void *user,
+                     uint64_t *ticket)
+{
+    a->data_dir = q->data_dir;
+    return submit(q, apply, id_done, a, sizeof(*a), done, user, ticket);
+}
+
+int jobq_cancel(jobq *q, int64_t id, int64_t now_ms, int64_t expires_ms, jobq_done_fn done,
+                void *user, uint64_t *ticket)
+{
+    id_arg a = {.id = id, .now_ms = now_ms, .expires_ms = expires_ms};
+    return submit_id(q, cancel_apply, &a, done, user, ticket);
+}
+
+int jobq_retry(jobq *q, int64_t id, int64_t now_ms, jobq_done_fn done, void *user,
+               uint64_t *ticket)
+{
+    id_arg a = {.id = id, .now_ms = now_ms};
+    return submit_id(q, retry_apply, &a, done, user, ticket);
+}
+
+int jobq_reset_running(jobq *q, jobq_done_fn done, void *user)
+{
+    id_arg a = {0};
+    return submit_id(q, reset_apply, &a, done, user, NULL);
+}
+
+int jobq_expire(jobq *q, int64_t now_ms, jobq_done_fn done, void *user)
+{
+    id_arg a = {.now_ms = now_ms};
+    return submit_id(q, expire_apply, &a, done, user, NULL);
+}
+
+int jobq_callback_status(jobq *q, int64_t id, int cb_state, int attempts, const char *error,
+                         jobq_done_fn done, void *user)
+{
+    id_arg a = {.id = id, .state = cb_state, .attempts = attempts};
+    snprintf(a.text, sizeof(a.text), "%s", error ? error : "");
+    return submit_id(q, callback_apply, &a, done, user, NULL);
+}
+
+int jobq_batch_finish(jobq *q, int64_t id, int64_t now_ms, int64_t expires_ms, jobq_done_fn done,
+                      void *user)
+{
+    id_arg a = {.id = id, .now_ms = now_ms, .expires_ms = expires_ms};
+    return submit_id(q, finish_apply, &a, done, user, NULL);
+}
+
+/* --- batches ----------------------------------------------------------------- */
+
+typedef struct batch_arg {
+    arg_head h;
+    char function[STORE_NAME_MAX + 1];
+    int64_t version, now_ms, max_line, max_items;
+    char input_digest[STORE_DIGEST_LEN + 1];
+    char input_path[4096 + 128];
+    int64_t id, n_items; /* results */
+} batch_arg;
+
+static int batch_apply(store *st, void *arg, rouse_errbuf *eb)
+{
+    batch_arg *a = arg;
+    batch_new b = {.function = a->function,
+                   .version = a->version,
+                   .input_digest = a->input_digest,
+                   .input_path = a->input_path,
+                   .now_ms = a->now_ms,
+                   .max_line = a->max_line,
+                   .max_items = a->max_items};
+    return jobs_batch_create_tx(st, &b, &a->id, &a->n_items, eb);
+}
+
+static void batch_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
+{
+    (void)user;
+    batch_arg *a = arg;
+    jobq_reply r;
+    reply_init(&r);
+    r.id = a->id;
+    r.n_items = a->n_items;
+    a->h.done(a->h.user, rc, eb, &r);
+}
+
+int jobq_batch_create(jobq *q, const batch_new *b, jobq_done_fn done, void *user,
+                      uint64_t *ticket)
+{
+    batch_arg *a = calloc(1, sizeof(*a));
+    if (!a) return ROUSE_ENOMEM;
+    snprintf(a->function, sizeof(a->function), "%s", b->function);
+    a->version = b->version;
+    a->now_ms = b->now_ms;
+    a->max_line = b->max_line;
+    a->max_items = b->max_items;
+    snprintf(a->input_digest, sizeof(a->input_digest), "%s", b->input_digest);
+    snprintf(a->input_path, sizeof(a->input_path), "%s", b->input_path);
+    int rc = submit(q, batch_apply, batch_done, a, sizeof(*a), done, user, ticket);
+    free(a);
+    return rc;
+}
+
+/* --- reads ---------------------------------------------------------------------- */
+
+int jobq_get(jobq *q, int64_t id, bool with_result, job_info *out, rouse_errbuf *eb)
+{
+    return jobs_get(q->st, id, with_result, out, eb);
+}
+
+int jobq_body(jobq *q, int64_t id, char **body, size_t *len, int64_t *json_len, rouse_errbuf *eb)
+{
+    return jobs_body_get(q->st, id, body, len, json_len, eb);
+}
+
+int jobq_list(jobq *q, const char *function, int state, int64_t after_id, int limit,
+              int (*fn)(void *user, const job_info *j), void *user, rouse_errbuf *eb)
+{
+    return jobs_list(q->st, function, state, after_id, limit, fn, user, eb);
+}
+
+int jobq_active_counts(jobq *q, int (*fn)(void *user, const char *function, int64_t n_active),
+                       void *user, rouse_errbuf *eb)
+{
+    return jobs_active_counts(q->st, fn, user, eb);
+}
+
+int jobq_batch_get(jobq *q, int64_t id, batch_info *out, rouse_errbuf *eb)
+{
+    return jobs_batch_get(q->st, id, out, eb);
+}
+
+int jobq_pending_batches(jobq *q, int (*fn)(void *user, int64_t id), void *user,
+                         rouse_errbuf *eb)
+{
+    return jobs_pending_batches(q->st, fn, user, eb);
+}
+
+int jobq_next_expiry(jobq *q, int64_t *ms, rouse_errbuf *eb)
+{
+    return jobs_next_expiry(q->st, ms, eb);
+}
+
+int jobq_pending_callbacks(jobq *q, int (*fn)(void *user, int64_t id), void *user,
+                           rouse_errbuf *eb)
+{
+    return jobs_pending_callbacks(q->st, fn, user, eb);
+}

@@ -1,0 +1,794 @@
+/*
+ * Jobs and batch files on the registry's SQLite database (jobs.h; the
+ * schema is migration 2 in store_sqlite.c).
+ *
+ * Invariants:
+ * - A job's state only moves along the edges jobs.h lists; every UPDATE
+ *   names the state it moves from, so a late write (a run settling a job
+ *   cancelled meanwhile) changes nothing and says so.
+ * - attempts counts the runs leased; a lease that serve did not finish is
+ *   uncounted when it is reset at start.
+ * - Finished jobs carry expires_ms; queued and running ones never do, so
+ *   expiry never removes work that is still to be done.
+ * - SQL is constant text; user data only travels through sqlite3_bind_*.
+ */
+#include "store/jobs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/json.h"
+#include "store/blob.h"
+#include "store/store_sqlite_int.h"
+
+static const char *const state_names[JOB_STATE_COUNT] = {"queued", "running", "succeeded",
+                                                         "failed", "cancelled"};
+
+const char *job_state_name(int state)
+{
+    return state >= 0 && state < JOB_STATE_COUNT ? state_names[state] : NULL;
+}
+
+int job_state_parse(const char *s)
+{
+    for (int i = 0; i < JOB_STATE_COUNT; i++)
+        if (strcmp(s, state_names[i]) == 0) return i;
+    return -1;
+}
+
+const char *job_cb_state_name(int state)
+{
+    static const char *const names[] = {"none", "pending", "delivered", "failed"};
+    return state >= 0 && state < 4 ? names[state] : "none";
+}
+
+/* --- helpers --------------------------------------------------------------- */
+
+static int stmt(store *s, const char *sql, sqlite3_stmt **out, rouse_errbuf *eb)
+{
+    return store_sqlite_stmt(s, sql, out, eb);
+}
+
+static void bind_opt_text(sqlite3_stmt *st, int i, const char *t)
+{
+    if (t && *t)
+        sqlite3_bind_text(st, i, t, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static int step_done(store *s, sqlite3_stmt *st, const char *what, rouse_errbuf *eb)
+{
+    int src = sqlite3_step(st);
+    int rc = src == SQLITE_DONE ? 0 : store_sqlite_err(s, eb, src, what);
+    store_sqlite_done(st);
+    return rc;
+}
+
+static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t cap)
+{
+    const char *t = (const char *)sqlite3_column_text(st, col);
+    snprintf(dst, cap, "%s", t ? t : "");
+}
+
+/* --- enqueue --------------------------------------------------------------- */
+
+static const char SQL_IDEM_GET[] =
+    "SELECT id, body_sha, created_ms FROM jobs WHERE function = ?1 AND idem_key = ?2";
+static const char SQL_IDEM_FREE[] =
+    "UPDATE jobs SET idem_key = NULL WHERE function = ?1 AND idem_key = ?2";
+static const char SQL_INSERT[] =
+    "INSERT INTO jobs(function, version, state, created_ms, body, json_len, idem_key, body_sha,"
+    " callback, cb_state) VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+int jobs_enqueue_tx(store *s, const job_new *j, int64_t *id, bool *existed, rouse_errbuf *eb)
+{
+    sqlite3_stmt *st;
+    int rc;
+    *existed = false;
+    bool keyed = j->idem_key && *j->idem_key;
+    if (keyed) {
+        if ((rc = stmt(s, SQL_IDEM_GET, &st, eb)) < 0) return rc;
+        sqlite3_bind_text(st, 1, j->function, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, j->idem_key, -1, SQLITE_STATIC);
+        int src = sqlite3_step(st);
+        if (src == SQLITE_ROW) {
+            int64_t old = sqlite3_column_int64(st, 0);
+            const char *sha = (const char *)sqlite3_column_text(st, 1);
+            int64_t created = sqlite3_column_int64(st, 2);
+            bool same = sha && j->body_sha && strcmp(sha, j->body_sha) == 0;
+            store_sqlite_done(st);
+            if (j->now_ms - created < j->idem_window_ms) {
+                if (!same)
+                    return rouse_err_set(eb, ROUSE_ESTATE,
+                                         "Idempotency-Key '%s' was used for job %lld with a "
+                                         "different body",
+                                         j->idem_key, (long long)old);
+                *id = old;
+                *existed = true;
+                return 0;
+            }
+            /* The key's window passed: it names the new job from now on. */
+            if ((rc = stmt(s, SQL_IDEM_FREE, &st, eb)) < 0) return rc;
+            sqlite3_bind_text(st, 1, j->function, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, j->idem_key, -1, SQLITE_STATIC);
+            if ((rc = step_done(s, st, "freeing an idempotency key", eb)) < 0) return rc;
+        } else {
+            store_sqlite_done(st);
+            if (src != SQLITE_DONE)
+                return store_sqlite_err(s, eb, src, "looking up an idempotency key");
+        }
+    }
+    if ((rc = stmt(s, SQL_INSERT, &st, eb)) < 0) return rc;
+    sqlite3_bind_text(st, 1, j->function, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, j->version);
+    sqlite3_bind_int64(st, 3, j->now_ms);
+    sqlite3_bind_blob64(st, 4, j->body ? j->body : "", j->body_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, j->json_len);
+    bind_opt_text(st, 6, keyed ? j->idem_key : NULL);
+    bind_opt_text(st, 7, keyed ? j->body_sha : NULL);
+    bind_opt_text(st, 8, j->callback);
+    sqlite3_bind_int(st, 9, j->callback && *j->callback ? JOB_CB_PENDING : JOB_CB_NONE);
+    if ((rc = step_done(s, st, "recording a job", eb)) < 0) return rc;
+    *id = sqlite3_last_insert_rowid(store_sqlite_db(s));
+    return 0;
+}
+
+/* --- lease, settle, cancel, retry, reset, expire ---------------------------- */
+
+static const char SQL_LEASE[] =
+    "UPDATE jobs SET state = 1, attempts = attempts + 1, started_ms = ?2 WHERE id IN"
+    " (SELECT id FROM jobs WHERE function = ?1 AND state = 0 AND run_after_ms <= ?2"
+    "  ORDER BY id LIMIT ?3) RETURNING id, version, attempts, created_ms, batch,"
+    " callback IS NOT NULL";
+static const char SQL_NEXT_DUE[] =
+    "SELECT MIN(run_after_ms) FROM jobs WHERE function = ?1 AND state = 0";
+
+static int cmp_lease(const void *a, const void *b)
+{
+    int64_t x = ((const job_lease *)a)->id, y = ((const job_lease *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+int jobs_lease_tx(store *s, const char *function, int64_t now_ms, int max, job_lease *out, int *n,
+                  int64_t *next_ms, rouse_errbuf *eb)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, SQL_LEASE, &st, eb);
+    *n = 0;
+    *next_ms = -1;
+    if (rc < 0) return rc;
+    sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    sqlite3_bind_int(st, 3, max);
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+        job_lease *l = &out[(*n)++];
+        l->id = sqlite3_column_int64(st, 0);
+        l->version = sqlite3_column_int64(st, 1);
+        l->attempts = sqlite3_column_int(st, 2);
+        l->created_ms = sqlite3_column_int64(st, 3);
+        l->batch = sqlite3_column_int64(st, 4);
+        l->has_callback = sqlite3_column_int(st, 5) != 0;
+    }
+    rc = src == SQLITE_DONE || src == SQLITE_ROW ? 0 : store_sqlite_err(s, eb, src, "leasing jobs");
+    store_sqlite_done(st);
+    if (rc < 0) return rc;
+    /* RETURNING gives no order: FIFO is id order. */
+    qsort(out, (size_t)*n, sizeof(*out), cmp_lease);
+    if ((rc = stmt(s, SQL_NEXT_DUE, &st, eb)) < 0) return rc;
+    sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        *next_ms = sqlite3_column_int64(st, 0);
+    rc = src == SQLITE_ROW ? 0 : store_sqlite_err(s, eb, src, "reading the next due job");
+    store_sqlite_done(st);
+    return rc;
+}
+
+static const char SQL_SETTLE_FINAL[] =
+    "UPDATE jobs SET state = ?2, finished_ms = ?3, expires_ms = ?4, status = ?5, last_error = ?6,"
+    " result = ?7, result_digest = ?8, result_type = ?9, result_json_len = ?10"
+    " WHERE id = ?1 AND state = 1";
+static const char SQL_SETTLE_RETRY[] =
+    "UPDATE jobs SET state = 0, run_after_ms = ?2, status = ?3, last_error = ?4,"
+    " attempts = attempts - ?5 WHERE id = ?1 AND state = 1";
+
+int jobs_settle_tx(store *s, const job_settle *x, rouse_errbuf *eb)
+{
+    sqlite3_stmt *st;
+    int rc;
+    if (x->state == JOB_QUEUED) {
+        if ((rc = stmt(s, SQL_SETTLE_RETRY, &st, eb)) < 0) return rc;
+        sqlite3_bind_int64(st, 1, x->id);
+        sqlite3_bind_int64(st, 2, x->run_after_ms);
+        sqlite3_bind_int(st, 3, x->status);
+        bind_opt_text(st, 4, x->error);
+        sqlite3_bind_int(st, 5, x->uncount ? 1 : 0);
+    } else {
+        if ((rc = stmt(s, SQL_SETTLE_FINAL, &st, eb)) < 0) return rc;
+        sqlite3_bind_int64(st, 1, x->id);
+        sqlite3_bind_int(st, 2, x->state);
+        sqlite3_bind_int64(st, 3, x->now_ms);
+        sqlite3_bind_int64(st, 4, x->expires_ms);
+        sqlite3_bind_int(st, 5, x->status);
+        bind_opt_text(st, 6, x->error);
+        if (x->result)
+            sqlite3_bind_blob64(st, 7, x->result, x->result_len, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 7);
+        bind_opt_text(st, 8, x->result_digest);
+        bind_opt_text(st, 9, x->result_type);
+        sqlite3_bind_int64(st, 10, x->result_json_len);
+    }
+    if ((rc = step_done(s, st, "recording the end of a job's run", eb)) < 0) return rc;
+    if (sqlite3_changes(store_sqlite_db(s)) == 0)
+        return rouse_err_set(eb, ROUSE_ESTATE, "job %lld is no longer running", (long long)x->id);
+    return 0;
+}
+
+static const char SQL_STATE_GET[] = "SELECT state, function FROM jobs WHERE id = ?1";
+
+/* The state (and function) of job id: 0, or ROUSE_ENOTFOUND. */
+static int state_get(store *s, int64_t id, int *state, char *function, rouse_errbuf *eb)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, SQL_STATE_GET, &st, eb);
+    if (rc < 0) return rc;
+    sqlite3_bind_int64(st, 1, id);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        *state = sqlite3_column_int(st, 0);
+        if (function) copy_col(st, 1, function, STORE_NAME_MAX + 1);
+        rc = 0;
+    } else if (src == SQLITE_DONE) {
+        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no job %lld", (long long)id);
+    } else {
+        rc = store_sqlite_err(s, eb, src, "reading a job");
+    }
+    store_sqlite_done(st);
+    return rc;
+}
+
+static const char SQL_CANCEL[] =
+    "UPDATE jobs SET state = 4, finished_ms = ?2, expires_ms = ?3 WHERE id = ?1 AND state = 0";
+
+int jobs_cancel_tx(store *s, int64_t id, int64_t now_ms, int64_t expires_ms, int *state,
+                   rouse_errbuf *eb)
+{
+    int rc = state_get(s, id, state, NULL, eb);
+    if (rc < 0) return rc;
+    if (*state != JOB_QUEUED)
+        return rouse_err_set(eb, ROUSE_ESTATE, "job %lld is %s: only a queued job can be cancelled",
+                             (long long)id, job_state_name(*state));
+    sqlite3_stmt *st;
+    if ((rc = stmt(s, SQL_CANCEL, &st, eb)) < 0) return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now_ms);
+    sqlite3_bind_int64(st, 3, expires_ms);
+    return step_done(s, st, "cancelling a job", eb);
+}
+
+static const char SQL_RETRY[] =
+    "UPDATE jobs SET state = 0, attempts = 0, run_after_ms = 0, started_ms = NULL,"
+    " finished_ms = NULL, expires_ms = NULL, status = NULL, last_error = NULL, result = NULL,"
+    " result_digest = NULL, result_type = NULL, result_json_len = NULL,"
+    " cb_state = CASE WHEN callback IS NULL THEN 0 ELSE 1 END, cb_attempts = 0, cb_error = NULL"
+    " WHERE id = ?1 AND state IN (3, 4)";
+
+int jobs_retry_tx(store *s, int64_t id, int64_t now_ms, char *function, int *state,
+                  rouse_errbuf *eb)
+{
+    (void)now_ms;
+    int rc = state_get(s, id, state, function, eb);
+    if (rc < 0) return rc;
+    if (*state != JOB_FAILED && *state != JOB_CANCELLED)
+        return rouse_err_set(eb, ROUSE_ESTATE,
+                             "job %lld is %s: only a failed or cancelled job can be retried",
+                             (long long)id, job_state_name(*state));
+    sqlite3_stmt *st;
+    if ((rc = stmt(s, SQL_RETRY, &st, eb)) < 0) return rc;
+    sqlite3_bind_int64(st, 1, id);
+    return step_done(s, st, "re-driving a job", eb);
+}
+
+static const char SQL_RESET[] =
+    "UPDATE jobs SET state = 0, attempts = MAX(attempts - 1, 0) WHERE state = 1";
+
+int jobs_reset_running_tx(store *s, int64_t *n, rouse_errbuf *eb)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, SQL_RESET, &st, eb);
+    if (rc < 0) return rc;
+    rc = step_done(s, st, "resetting running jobs", eb);
+    *n = rc == 0 ? sqlite3_changes(store_sqlite_db(s)) : 0;
+    return rc;
+}
+
+/* A batch's items go with their batch (its output is built from them). */
+static const char SQL_EXPIRE_JOBS[] =
+    "DELETE FROM jobs WHERE expires_ms IS NOT NULL AND expires_ms <= ?1"
+    " AND (batch IS NULL OR batch NOT IN (SELECT id FROM batches))";
+static const char SQL_EXPIRE_BATCHES[] =
+    "DELETE FROM batches WHERE expires_ms IS NOT NULL AND expires_ms <= ?1";
+
+int jobs_expire_tx(store *s, int64_t now_ms, int64_t *n, rouse_errbuf *eb)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, SQL_EXPIRE_BATCHES, &st, eb);
+    *n = 0;
+    if (rc < 0) return rc;
+    sqlite3_bind_int64(st, 1, now_ms);
+    if ((rc = step_done(s, st, "removing expired batches", eb)) < 0) return rc;
+    if ((rc = stmt(s, SQL_EXPIRE_JOBS, &st, eb)) < 0) return rc;
+    sqlite3_bind_int64(st, 1, now_ms);
+    if ((rc = step_done(s, st, "removing expired jobs", eb)) < 0) return rc;
+    *n = sqlite3_changes(store_sqlite_db(s));
+    return 0;
+}
+
+static const char SQL_CALLBACK[] =
+    "UPDATE jobs SET cb_state = ?2, cb_attempts = ?3, cb_error = ?4 WHERE id = ?1";
+
+int jobs_callback_tx(store *s, int64_t id, int cb_state, int attempts, const char *error,
+                     rouse_errbuf *eb)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, SQL_CALLBACK, &st, eb);
+    if (rc < 0) return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, cb_state);
+    sqlite3_bind_int(st, 3, attempts);
+    bind_opt_text(st, 4, error);
+    return step_done(s, st, "recording a callback delivery", eb);
+}
+
+/* --- reads ----------------------------------------------------------------- */
+
+#define JOB_COLS                                                                                   \
+    "id, function, version, state, attempts, created_ms, started_ms, finished_ms, run_after_ms,"  \
+    " expires_ms, status, last_error, callback, cb_state, cb_attempts, cb_error, result_type,"    \
+    " result_json_len, result_digest, batch, batch_index"
+
+static void read_job(sqlite3_stmt *st, job_info *j)
+{
+    memset(j, 0, sizeof(*j));
+    j->id = sqlite3_column_int64(st, 0);
+    copy_col(st, 1, j->function, sizeof(j->function));
+    j->version = sqlite3_column_int64(st, 2);
+    j->state = sqlite3_column_int(st, 3);
+    j->attempts = sqlite3_column_int(st, 4);
+    j->created_ms = sqlite3_column_int64(st, 5);
+    j->started_ms = sqlite3_column_int64(st, 6);
+    j->finished_ms = sqlite3_column_int64(st, 7);
+    j->run_after_ms = sqlite3_column_int64(st, 8);
+    j->expires_ms = sqlite3_column_int64(st, 9);
+    j->status = sqlite3_column_int(st, 10);
+    copy_col(st, 11, j->last_error, sizeof(j->last_error));
+    copy_col(st, 12, j->callback, sizeof(j->callback));
+    j->cb_state = sqlite3_column_int(st, 13);
+    j->cb_attempts = sqlite3_column_int(st, 14);
+    copy_col(st, 15, j->cb_error, sizeof(j->cb_error));
+    copy_col(st, 16, j->result_type, sizeof(j->result_type));
+    j->result_json_len =
+        sqlite3_column_type(st, 17) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 17);
+    copy_col(st, 18, j->result_digest, sizeof(j->result_digest));
+    j->batch = sqlite3_column_int64(st, 19);
+    j->batch_index = sqlite3_column_type(st, 20) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 20);
+}
+
+static const char SQL_GET[] = "SELECT " JOB_COLS ", result FROM jobs WHERE id = ?1";
+
+int jobs_get(store *s, int64_t id, bool with_result, job_info *out, rouse_errbuf *eb)
+{
+    store_sqlite_lock(s);
+    sqlite3_stmt *st;
+    int rc = stmt(s, SQL_GET, &st, eb);
+    if (rc < 0) goto out_unlock;
+    sqlite3_bind_int64(st, 1, id);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        read_job(st, out);
+        if (with_result && sqlite3_column_type(st, 21) != SQLITE_NULL) {
+            size_t n = (size_t)sqlite3_column_bytes(st, 21);
+            out->result = malloc(n + 1);
+            if (!out->result) {
+                rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory reading a job's result");
+            } else {
+                if (n) memcpy(out->result, sqlite3_column_blob(st, 21), n);
+                out->result[n] = '\0';
+                out->result_len = n;
+            }
+        }
+    } else if (src == SQLITE_DONE) {
+        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no job %lld", (long long)id);
+    } else {
+        rc = store_sqlite_err(s, eb, src, "reading a job");
+    }
+    store_sqlite_done(st);
+out_unlock:
+    store_sqlite_unlock(s);
+    return rc;
+}
+
+static const char SQL_BODY[] = "SELECT body, json_len FROM jobs WHERE id = ?1";
+
+int jobs_body_get(store *s, int64_t id, char **body, size_t *len, int64_t *json_len,
+                  rouse_errbuf *eb)
+{
+    store_sqlite_lock(s);
+    sqlite3_stmt *st;
+    *body = NULL;
+    *len = 0;
+    int rc = stmt(s, SQL_BODY, &st, eb);
+    if (rc < 0) goto out_unlock;
+    sqlite3_bind_int64(st, 1, id);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        *body = malloc(n ? n : 1);
+        if (!*body) {
+            rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory reading a job");
+        } else {
+            if (n) memcpy(*body, sqlite3_column_blob(st, 0), n);
+            *len = n;
+            *json_len = sqlite3_column_int64(st, 1);
+        }
+    } else if (src == SQLITE_DONE) {
+        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no job %lld", (long long)id);
+    } else {
+        rc = store_sqlite_err(s, eb, src, "reading a job's body");
+    }
+    store_sqlite_done(st);
+out_unlock:
+    store_sqlite_unlock(s);
+    return rc;
+}
+
+static const char SQL_LIST[] =
+    "SELECT " JOB_COLS " FROM jobs WHERE (?1 IS NULL OR function = ?1) AND (?2 < 0 OR state = ?2)"
+    " AND id > ?3 ORDER BY id LIMIT ?4";
+
+int jobs_list(store *s, const char *function, int state, int64_t after_id, int limit,
+              int (*fn)(void *user, const job_info *j), void *user, rouse_errbuf *eb)
+{
+    job_info *j = malloc(sizeof(*j));
+    if (!j) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    store_sqlite_lock(s);
+    sqlite3_stmt *st;
+    int rc = stmt(s, SQL_LIST, &st, eb);
+    if (rc < 0) goto out_unlock;
+    bind_opt_text(st, 1, function);
+    sqlite3_bind_int(st, 2, state);
+    sqlite3_bind_int64(st, 3, after_id);
+    sqlite3_bind_int(st, 4, limit);
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        read_job(st, j);
+        if (fn(user, j)) {
+            src = SQLITE_DONE;
+            break;
+        }
+    }
+    if (src != SQLITE_DONE) rc = store_sqlite_err(s, eb, src, "listing jobs");
+    store_sqlite_done(st);
+out_unlock:
+    store_sqlite_unlock(s);
+    free(j);
+    return rc;
+}
+
+static const char SQL_ACTIVE[] =
+    "SELECT function, COUNT(*) FROM jobs WHERE state IN (0, 1) GROUP BY function";
+
+int jobs_active_counts(store *s, int (*fn)(void *user, const char *function, int64_t n_active),
+                       void *user, rouse_errbuf *eb)
+{
+    store_sqlite_lock(s);
+    sqlite3_stmt *st;
+    int rc = stmt(s, SQL_ACTIVE, &st, eb);
+    if (rc < 0) goto out_unlock;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *f = (const char *)sqlite3_column_text(st, 0);
+        if (f && fn(user, f, sqlite3_column_int64(st, 1))) {
+            src = SQLITE_DONE;
+            break;
+        }
+    }
+    if (src != SQLITE_DONE) rc = store_sqlite_err(s, eb, src, "counting jobs");
+    store_sqlite_done(st);
+out_unlock:
+    store_sqlite_unlock(s);
+    return rc;
+}
+
+/* Runs a query whose rows are one integer each, calling fn per row. */
+static int each_id(store *s, const char *sql, int (*fn)(void *user, int64_t id), void *user,
+                   const char *what, rouse_errbuf *eb)
+{
+    store_sqlite_lock(s);
+    sqlite3_stmt *st;
+    int rc = stmt(s, sql, &st, eb);
+    if (rc < 0) goto out_unlock;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (fn(user, sqlite3_column_int64(st, 0))) {
+            src = SQLITE_DONE;
+            break;
+        }
+    }
+    if (src != SQLITE_DONE) rc = store_sqlite_err(s, eb, src, what);
+    store_sqlite_done(st);
+out_unlock:
+    store_sqlite_unlock(s);
+    return rc;
+}
+
+static const char SQL_PENDING_BATCHES[] = "SELECT id FROM batches WHERE output_digest IS NULL";
+static const char SQL_PENDING_CALLBACKS[] =
+    "SELECT id FROM jobs WHERE cb_state = 1 AND state IN (2, 3, 4) ORDER BY id";
+
+int jobs_pending_batches(store *s, int (*fn)(void *user, int64_t id), void *user, rouse_errbuf *eb)
+{
+    return each_id(s, SQL_PENDING_BATCHES, fn, user, "listing pending batches", eb);
+}
+
+int jobs_pending_callbacks(store *s, int (*fn)(void *user, int64_t id), void *user,
+                           rouse_errbuf *eb)
+{
+    return each_id(s, SQL_PENDING_CALLBACKS, fn, user, "listing pending callbacks", eb);
+}
+
+static int take_min(void *user, int64_t v)
+{
+    *(int64_t *)user = v;
+    return 1;
+}
+
+static const char SQL_NEXT_EXPIRY[] =
+    "SELECT MIN(x) FROM (SELECT MIN(expires_ms) AS x FROM jobs WHERE expires_ms IS NOT NULL"
+    " UNION ALL SELECT MIN(expires_ms) FROM batches WHERE expires_ms IS NOT NULL)"
+    " WHERE x IS NOT NULL HAVING MIN(x) IS NOT NULL";
+
+int jobs_next_expiry(store *s, int64_t *ms, rouse_errbuf *eb)
+{
+    *ms = -1;
+    return each_id(s, SQL_NEXT_EXPIRY, take_min, ms, "reading the next expiry", eb);
+}
+
+/* --- batches --------------------------------------------------------------- */
+
+static const char SQL_BATCH_INSERT[] =
+    "INSERT INTO batches(function, version, input_digest, n_items, created_ms)"
+    " VALUES (?1, ?2, ?3, 0, ?4)";
+static const char SQL_BATCH_ITEM[] =
+    "INSERT INTO jobs(function, version, state, created_ms, body, json_len, batch, batch_index)"
+    " VALUES (?1, ?2, 0, ?3, ?4, -1, ?5, ?6)";
+static const char SQL_BATCH_COUNT[] = "UPDATE batches SET n_items = ?2 WHERE id = ?1";
+
+static int batch_item(store *s, const batch_new *b, int64_t batch, int64_t index, const char *line,
+                      size_t len, rouse_errbuf *eb)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, SQL_BATCH_ITEM, &st, eb);
+    if (rc < 0) return rc;
+    sqlite3_bind_text(st, 1, b->function, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, b->version);
+    sqlite3_bind_int64(st, 3, b->now_ms);
+    sqlite3_bind_blob64(st, 4, line, len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, batch);
+    sqlite3_bind_int64(st, 6, index);
+    return step_done(s, st, "recording a batch item", eb);
+}
+
+int jobs_batch_create_tx(store *s, const batch_new *b, int64_t *id, int64_t *n_items,
+                         rouse_errbuf *eb)
+{
+    FILE *f = fopen(b->input_path, "rb");
+    if (!f)
+        return rouse_err_set(eb, errno == ENOENT ? ROUSE_ENOTFOUND : ROUSE_EIO,
+                             "input: cannot open blob %s: %s", b->input_digest, strerror(errno));
+    sqlite3_stmt *st;
+    int rc = stmt(s, SQL_BATCH_INSERT, &st, eb);
+    if (rc < 0) goto out_close;
+    sqlite3_bind_text(st, 1, b->function, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, b->version);
+    sqlite3_bind_text(st, 3, b->input_digest, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, b->now_ms);
+    if ((rc = step_done(s, st, "recording a batch", eb)) < 0) goto out_close;
+    *id = sqlite3_last_insert_rowid(store_sqlite_db(s));
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    int64_t n = 0, lineno = 0;
+    while ((got = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        size_t len = (size_t)got;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            len--;
+        size_t lead = 0;
+        while (lead < len && (line[lead] == ' ' || line[lead] == '\t'))
+            lead++;
+        if (lead == len) continue; /* blank lines carry no request */
+        if ((int64_t)len > b->max_line) {
+            rc = rouse_err_set(eb, ROUSE_ETOOBIG, "input line %lld: %zu bytes, over the limit of %lld",
+                               (long long)lineno, len, (long long)b->max_line);
+            break;
+        }
+        if (n == b->max_items) {
+            rc = rouse_err_set(eb, ROUSE_EBUSY,
+                               "input: more than %lld requests, over the function's queue room",
+                               (long long)b->max_items);
+            break;
+        }
+        if ((rc = batch_item(s, b, *id, n, line, len, eb)) < 0) break;
+        n++;
+    }
+    if (rc == 0 && ferror(f))
+        rc = rouse_err_set(eb, ROUSE_EIO, "input: reading blob %s failed", b->input_digest);
+    if (rc == 0 && n == 0)
+        rc = rouse_err_set(eb, ROUSE_EINVAL, "input: the file holds no request (one per line)");
+    free(line);
+    if (rc < 0) goto out_close;
+    if ((rc = stmt(s, SQL_BATCH_COUNT, &st, eb)) < 0) goto out_close;
+    sqlite3_bind_int64(st, 1, *id);
+    sqlite3_bind_int64(st, 2, n);
+    if ((rc = step_done(s, st, "recording a batch", eb)) < 0) goto out_close;
+    *n_items = n;
+out_close:
+    fclose(f);
+    return rc;
+}
+
+static const char SQL_BATCH_GET[] =
+    "SELECT function, version, input_digest, n_items, created_ms, finished_ms, output_digest,"
+    " errors_digest, expires_ms FROM batches WHERE id = ?1";
+static const char SQL_BATCH_STATES[] =
+    "SELECT state, COUNT(*) FROM jobs WHERE batch = ?1 GROUP BY state";
+
+/* The batch row and its counts by state; lock held. */
+static int batch_read(store *s, int64_t id, batch_info *out, rouse_errbuf *eb)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = id;
+    sqlite3_stmt *st;
+    int rc = stmt(s, SQL_BATCH_GET, &st, eb);
+    if (rc < 0) return rc;
+    sqlite3_bind_int64(st, 1, id);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        copy_col(st, 0, out->function, sizeof(out->function));
+        out->version = sqlite3_column_int64(st, 1);
+        copy_col(st, 2, out->input_digest, sizeof(out->input_digest));
+        out->n_items = sqlite3_column_int64(st, 3);
+        out->created_ms = sqlite3_column_int64(st, 4);
+        out->finished_ms = sqlite3_column_int64(st, 5);
+        copy_col(st, 6, out->output_digest, sizeof(out->output_digest));
+        copy_col(st, 7, out->errors_digest, sizeof(out->errors_digest));
+        out->expires_ms = sqlite3_column_int64(st, 8);
+    } else if (src == SQLITE_DONE) {
+        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no batch %lld", (long long)id);
+    } else {
+        rc = store_sqlite_err(s, eb, src, "reading a batch");
+    }
+    store_sqlite_done(st);
+    if (rc < 0) return rc;
+    if ((rc = stmt(s, SQL_BATCH_STATES, &st, eb)) < 0) return rc;
+    sqlite3_bind_int64(st, 1, id);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        int k = sqlite3_column_int(st, 0);
+        if (k >= 0 && k < JOB_STATE_COUNT) out->counts[k] = sqlite3_column_int64(st, 1);
+    }
+    if (src != SQLITE_DONE) rc = store_sqlite_err(s, eb, src, "counting a batch's items");
+    store_sqlite_done(st);
+    return rc;
+}
+
+int jobs_batch_get(store *s, int64_t id, batch_info *out, rouse_errbuf *eb)
+{
+    store_sqlite_lock(s);
+    int rc = batch_read(s, id, out, eb);
+    store_sqlite_unlock(s);
+    return rc;
+}
+
+static const char SQL_BATCH_RESULTS[] =
+    "SELECT batch_index, id, state, result, last_error, status, result_digest FROM jobs"
+    " WHERE batch = ?1 ORDER BY batch_index";
+static const char SQL_BATCH_DONE[] =
+    "UPDATE batches SET finished_ms = ?2, expires_ms = ?3, output_digest = ?4,"
+    " errors_digest = ?5 WHERE id = ?1";
+
+/* Appends a result line: the stored reply when it is one line of JSON,
+ * else a JSON string of it. */
+static int append_result(rouse_buf *b, const char *data, size_t len)
+{
+    bool one_line = len > 0 && (data[0] == '{' || data[0] == '[') && !memchr(data, '\n', len - 1);
+    while (one_line && len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+        len--;
+    if (one_line) return rouse_buf_append(b, data, len);
+    return json_write_string(b, data, len);
+}
+
+static int write_blob(blobstore *bs, const rouse_buf *b, char *digest, rouse_errbuf *eb)
+{
+    blob_writer *w;
+    int rc = blob_write_begin(bs, UINT64_MAX, &w, eb);
+    if (rc < 0) return rc;
+    if ((rc = blob_write(w, b->data ? b->data : "", b->len, eb)) < 0) {
+        blob_write_abort(w);
+        return rc;
+    }
+    uint64_t size;
+    return blob_write_commit(w, digest, &size, eb);
+}
+
+int jobs_batch_finish_tx(store *s, int64_t id, const char *data_dir, int64_t now_ms,
+                         int64_t expires_ms, bool *done, rouse_errbuf *eb)
+{
+    batch_info bi;
+    *done = false;
+    int rc = batch_read(s, id, &bi, eb);
+    if (rc < 0) return rc;
+    if (bi.output_digest[0]) {
+        *done = true;
+        return 0;
+    }
+    if (bi.counts[JOB_QUEUED] + bi.counts[JOB_RUNNING] > 0) return 0;
+    rouse_buf out, errs;
+    rouse_buf_init(&out);
+    rouse_buf_init(&errs);
+    sqlite3_stmt *st;
+    if ((rc = stmt(s, SQL_BATCH_RESULTS, &st, eb)) < 0) goto out_bufs;
+    sqlite3_bind_int64(st, 1, id);
+    int src;
+    while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        int state = sqlite3_column_int(st, 2);
+        if (state == JOB_SUCCEEDED && sqlite3_column_type(st, 3) != SQLITE_NULL) {
+            rc = append_result(&out, (const char *)sqlite3_column_blob(st, 3),
+                               (size_t)sqlite3_column_bytes(st, 3));
+        } else if (state == JOB_SUCCEEDED) {
+            const char *d = (const char *)sqlite3_column_text(st, 6);
+            rc = rouse_buf_appendf(&out, "{\"result_blob\":\"%s\"}", d ? d : "");
+        } else {
+            const char *e = (const char *)sqlite3_column_text(st, 4);
+            if (!e) e = state == JOB_CANCELLED ? "cancelled" : "failed";
+            rc = rouse_buf_append_str(&out, "null");
+            if (rc == 0)
+                rc = rouse_buf_appendf(&errs, "{\"index\":%lld,\"id\":\"%lld\",\"status\":%d,\"error\":",
+                                       (long long)sqlite3_column_int64(st, 0),
+                                       (long long)sqlite3_column_int64(st, 1),
+                                       sqlite3_column_int(st, 5));
+            if (rc == 0) rc = json_write_string(&errs, e, strlen(e));
+            if (rc == 0) rc = rouse_buf_append_str(&errs, "}\n");
+        }
+        if (rc == 0) rc = rouse_buf_append_str(&out, "\n");
+    }
+    if (rc == 0 && src != SQLITE_DONE) rc = store_sqlite_err(s, eb, src, "reading batch results");
+    else if (rc < 0) rc = rouse_err_set(eb, rc, "out of memory writing a batch's output");
+    store_sqlite_done(st);
+    if (rc < 0) goto out_bufs;
+    blobstore *bs;
+    if ((rc = blob_open(data_dir, &bs, eb)) < 0) goto out_bufs;
+    char out_digest[BLOB_DIGEST_LEN + 1], err_digest[BLOB_DIGEST_LEN + 1];
+    rc = write_blob(bs, &out, out_digest, eb);
+    if (rc == 0) rc = write_blob(bs, &errs, err_digest, eb);
+    blob_close(bs);
+    if (rc < 0) goto out_bufs;
+    if ((rc = stmt(s, SQL_BATCH_DONE, &st, eb)) < 0) goto out_bufs;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now_ms);
+    sqlite3_bind_int64(st, 3, expires_ms);
+    sqlite3_bind_text(st, 4, out_digest, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, err_digest, -1, SQLITE_STATIC);
+    if ((rc = step_done(s, st, "recording a batch's output", eb)) < 0) goto out_bufs;
+    *done = true;
+out_bufs:
+    rouse_buf_fini(&out);
+    rouse_buf_fini(&errs);
+    return rc;
+}
