@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "rouse/engine.h"
+#include "worker/fault.h"
 #include "worker/ipc.h"
 #include "worker/oip.h"
 
@@ -174,6 +175,7 @@ static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body
     int64_t json_len = -1;
     if ((rc = oip_decode_request(body, req->body_len, req->json_len, m, arena, &oreq, &eb)) < 0)
         goto out_error;
+    worker_fault_hook(oreq.id);
     if ((rc = rouse_session_run(s, oreq.inputs, oreq.n_inputs, &eb)) < 0) goto out_error;
     /* A pool renamed by a live scaling change names its current version. */
     char ver[24];
