@@ -249,7 +249,7 @@ static void state_changed(void *user, int rc, const rouse_errbuf *eb, const jobq
         rouse_errbuf e2;
         if (jobq_get(req->srv->jobq, r->id, false, &j, &e2) == 0) {
             if (req->r.id == R_JOB_DELETE)
-                async_cancelled(req->srv->ad, j.function, j.batch);
+                async_cancelled(req->srv->ad, j.function, j.batch, j.expires_ms);
             else
                 async_queued(req->srv->ad, j.function, 1);
             rouse_buf b;
@@ -282,7 +282,11 @@ static int job_change(http_req *req)
         int64_t ttl = 86400000;
         if (async_config(s->ad, j.function, j.version, &cfg, &eb) == 0)
             ttl = cfg.async.result_ttl_ms;
-        rc = jobq_cancel(s->jobq, id, now, now + ttl, state_changed, req, &req->jobq_ticket);
+        /* A job leased but still waiting for capacity has not run: taken
+         * back, it is cancelled like a queued one. */
+        bool unleased = j.state == JOB_RUNNING && async_unlease(s->ad, j.function, id);
+        rc = jobq_cancel(s->jobq, id, now, now + ttl, unleased, state_changed, req,
+                         &req->jobq_ticket);
     } else {
         rc = jobq_retry(s->jobq, id, now, state_changed, req, &req->jobq_ticket);
     }

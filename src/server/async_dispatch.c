@@ -42,7 +42,7 @@ typedef struct ajob {
     async_dispatch *d;
     pool_call *call;
     int state; /* while its end is being recorded: the state it moves to */
-    int64_t run_after_ms;
+    int64_t run_after_ms, expires_ms;
     struct ajob *next;           /* in its function's buffer */
     struct ajob *aprev, *anext;  /* on d->all */
 } ajob;
@@ -125,6 +125,8 @@ int64_t async_backoff_ms(int attempts, double r)
     if (d > ASYNC_BACKOFF_MAX_MS) d = ASYNC_BACKOFF_MAX_MS;
     return d / 2 + (int64_t)((double)(d - d / 2) * r);
 }
+
+static void job_free(ajob *j);
 
 /* --- functions ------------------------------------------------------------- */
 
@@ -248,10 +250,30 @@ static void batch_touch(async_dispatch *d, int64_t id)
     d->batches = b;
 }
 
-void async_cancelled(async_dispatch *d, const char *function, int64_t batch)
+void async_cancelled(async_dispatch *d, const char *function, int64_t batch, int64_t expires_ms)
 {
     async_unadmit(d, function, 1);
     batch_touch(d, batch);
+    if (d->next_expiry_ms < 0 || expires_ms < d->next_expiry_ms) d->next_expiry_ms = expires_ms;
+}
+
+bool async_unlease(async_dispatch *d, const char *function, int64_t id)
+{
+    afn *f = fn_find(d, function, false);
+    if (!f) return false;
+    ajob *prev = NULL;
+    for (ajob *j = f->buf; j; prev = j, j = j->next) {
+        if (j->l.id != id) continue;
+        if (prev)
+            prev->next = j->next;
+        else
+            f->buf = j->next;
+        if (f->buf_tail == j) f->buf_tail = prev;
+        f->n_buf--;
+        job_free(j);
+        return true;
+    }
+    return false;
 }
 
 static void batch_forget(async_dispatch *d, abatch *gone)
@@ -405,6 +427,7 @@ static void settle(async_dispatch *d, ajob *j, int status, const char *error, co
     s.expires_ms = now + cfg.async.result_ttl_ms;
     j->state = s.state;
     j->run_after_ms = s.run_after_ms;
+    j->expires_ms = s.expires_ms;
     int rc = jobq_settle(d->o.q, &s, settle_done, j);
     if (rc < 0) {
         /* Left running: the next start queues it again. */
@@ -434,7 +457,8 @@ static void settle_done(void *user, int rc, const rouse_errbuf *eb, const jobq_r
         f->n_active = f->n_active > 0 ? f->n_active - 1 : 0;
         note_finished(f);
         batch_touch(d, j->l.batch);
-        if (d->next_expiry_ms < 0) d->next_expiry_ms = now_ms() + EXPIRE_EVERY_MS;
+        if (d->next_expiry_ms < 0 || j->expires_ms < d->next_expiry_ms)
+            d->next_expiry_ms = j->expires_ms;
         if (j->l.has_callback && d->o.on_final) d->o.on_final(d->o.final_user, j->l.id);
     }
     job_free(j);

@@ -77,8 +77,12 @@ int64_t async_room(async_dispatch *d, const char *function, const fn_config *cfg
 /* Jobs of a function are durably queued: lease them. n_new of them were
  * not admitted before (a re-drive, a batch's items). */
 void async_queued(async_dispatch *d, const char *function, int64_t n_new);
-/* A queued job left the queue without running (cancelled). */
-void async_cancelled(async_dispatch *d, const char *function, int64_t batch);
+/* A queued job left the queue without running (cancelled); it expires then. */
+void async_cancelled(async_dispatch *d, const char *function, int64_t batch, int64_t expires_ms);
+/* Takes a leased job that waits for capacity back out of the dispatcher
+ * (it will not run): true when it was there. Its record is still running:
+ * the caller cancels it (jobq_cancel with leased_ok). */
+bool async_unlease(async_dispatch *d, const char *function, int64_t id);
 
 /* --- pure decisions -------------------------------------------------------- */
 

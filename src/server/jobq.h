@@ -61,8 +61,8 @@ int jobq_enqueue(jobq *q, const job_new *j, jobq_done_fn done, void *user, uint6
 int jobq_lease(jobq *q, const char *function, int64_t now_ms, int max, jobq_done_fn done,
                void *user);
 int jobq_settle(jobq *q, const job_settle *s, jobq_done_fn done, void *user);
-int jobq_cancel(jobq *q, int64_t id, int64_t now_ms, int64_t expires_ms, jobq_done_fn done,
-                void *user, uint64_t *ticket);
+int jobq_cancel(jobq *q, int64_t id, int64_t now_ms, int64_t expires_ms, bool leased_ok,
+                jobq_done_fn done, void *user, uint64_t *ticket);
 int jobq_retry(jobq *q, int64_t id, int64_t now_ms, jobq_done_fn done, void *user,
                uint64_t *ticket);
 int jobq_reset_running(jobq *q, jobq_done_fn done, void *user);

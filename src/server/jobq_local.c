@@ -277,6 +277,7 @@ typedef struct id_arg {
     const char *data_dir;
     int64_t id, now_ms, expires_ms;
     int state, attempts; /* in: callback state; out: the job's state */
+    bool leased_ok;
     char text[JOB_ERROR_MAX + 1];
     char function[STORE_NAME_MAX + 1];
     int64_t n;
@@ -286,7 +287,7 @@ typedef struct id_arg {
 static int cancel_apply(store *st, void *arg, rouse_errbuf *eb)
 {
     id_arg *a = arg;
-    return jobs_cancel_tx(st, a->id, a->now_ms, a->expires_ms, &a->state, eb);
+    return jobs_cancel_tx(st, a->id, a->now_ms, a->expires_ms, a->leased_ok, &a->state, eb);
 }
 
 static int retry_apply(store *st, void *arg, rouse_errbuf *eb)
@@ -340,10 +341,10 @@ static int submit_id(jobq *q, store_write_apply apply, id_arg *a, jobq_done_fn d
     return submit(q, apply, id_done, a, sizeof(*a), done, user, ticket);
 }
 
-int jobq_cancel(jobq *q, int64_t id, int64_t now_ms, int64_t expires_ms, jobq_done_fn done,
-                void *user, uint64_t *ticket)
+int jobq_cancel(jobq *q, int64_t id, int64_t now_ms, int64_t expires_ms, bool leased_ok,
+                jobq_done_fn done, void *user, uint64_t *ticket)
 {
-    id_arg a = {.id = id, .now_ms = now_ms, .expires_ms = expires_ms};
+    id_arg a = {.id = id, .now_ms = now_ms, .expires_ms = expires_ms, .leased_ok = leased_ok};
     return submit_id(q, cancel_apply, &a, done, user, ticket);
 }
 

@@ -810,6 +810,9 @@ int sched_free_capacity(const pool *p, const vpool *vp)
     if (startable > global_free) startable = global_free;
     if (startable < 0) startable = 0;
     int cap = v.free_slots + (v.n_starting + startable) * v.concurrency - vp->n_queued;
+    /* Held off by the global cap alone: one call may wait in the queue,
+     * where the fair share makes room for it as for any waiting call. */
+    if (cap <= 0 && vp->n_queued == 0 && v.n_instances < v.max && global_free <= 0) cap = 1;
     return cap > 0 ? cap : 0;
 }
 

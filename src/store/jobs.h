@@ -112,10 +112,11 @@ typedef struct job_settle {
  * not running (cancelled meanwhile, or gone). */
 int jobs_settle_tx(store *s, const job_settle *st, rouse_errbuf *eb);
 
-/* Cancels a queued job (kept, visible, until expires_ms): 0; ROUSE_ESTATE
- * with *state set when it is in another state; ROUSE_ENOTFOUND. */
-int jobs_cancel_tx(store *s, int64_t id, int64_t now_ms, int64_t expires_ms, int *state,
-                   rouse_errbuf *eb);
+/* Cancels a queued job (kept, visible, until expires_ms), or a running one
+ * when leased_ok (a lease its holder gave back before running it): 0;
+ * ROUSE_ESTATE with *state set when it is in another state; ROUSE_ENOTFOUND. */
+int jobs_cancel_tx(store *s, int64_t id, int64_t now_ms, int64_t expires_ms, bool leased_ok,
+                   int *state, rouse_errbuf *eb);
 
 /* Re-drives a failed or cancelled job: queued again, attempts 0, its
  * result and errors cleared. *function set (STORE_NAME_MAX + 1 bytes).

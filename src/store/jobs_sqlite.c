@@ -254,14 +254,14 @@ static int state_get(store *s, int64_t id, int *state, char *function, rouse_err
 }
 
 static const char SQL_CANCEL[] =
-    "UPDATE jobs SET state = 4, finished_ms = ?2, expires_ms = ?3 WHERE id = ?1 AND state = 0";
+    "UPDATE jobs SET state = 4, finished_ms = ?2, expires_ms = ?3 WHERE id = ?1 AND state IN (0, 1)";
 
-int jobs_cancel_tx(store *s, int64_t id, int64_t now_ms, int64_t expires_ms, int *state,
-                   rouse_errbuf *eb)
+int jobs_cancel_tx(store *s, int64_t id, int64_t now_ms, int64_t expires_ms, bool leased_ok,
+                   int *state, rouse_errbuf *eb)
 {
     int rc = state_get(s, id, state, NULL, eb);
     if (rc < 0) return rc;
-    if (*state != JOB_QUEUED)
+    if (*state != JOB_QUEUED && !(leased_ok && *state == JOB_RUNNING))
         return rouse_err_set(eb, ROUSE_ESTATE, "job %lld is %s: only a queued job can be cancelled",
                              (long long)id, job_state_name(*state));
     sqlite3_stmt *st;

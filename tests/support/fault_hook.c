@@ -8,7 +8,9 @@
  * (one write(2) with O_APPEND: lines of concurrent instances never mix),
  * before it runs: the tests count executions per job from it. With
  * ROUSE_FAULT_CRASH_FIRST=N too, a request whose id starts with "crash"
- * kills its instance (SIGKILL) on its first N executions.
+ * kills its instance (SIGKILL) on its first N executions, and one whose id
+ * starts with "crash-always" on every execution. ROUSE_FAULT_DELAY_US
+ * makes every recorded execution take that much longer (a slow model).
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -47,7 +49,10 @@ void worker_fault_hook(const char *request_id)
         /* A short record only makes the test's count fail, visibly. */
     }
     close(fd);
+    const char *delay = getenv("ROUSE_FAULT_DELAY_US");
+    if (delay) usleep((useconds_t)atoi(delay));
     const char *first = getenv("ROUSE_FAULT_CRASH_FIRST");
     if (!first || strncmp(request_id, "crash", 5) != 0) return;
+    if (strncmp(request_id, "crash-always", 12) == 0) kill(getpid(), SIGKILL);
     if (count_lines(path, request_id) <= atoi(first)) kill(getpid(), SIGKILL);
 }
