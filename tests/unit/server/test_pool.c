@@ -390,11 +390,13 @@ static void instance_reply(world *w, fake_proc *i, uint64_t id, const char *body
     run(w);
 }
 
-static pool_call *submit(world *w, const char *name, const char *body, result *r)
+static pool_call *submit_as(world *w, const char *name, const char *body, result *r,
+                            bool background)
 {
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     pool_request rq = {.name = name,
+                       .background = background,
                        .version = 1,
                        .type = IPC_INFER,
                        .body = strdup(body),
@@ -408,6 +410,11 @@ static pool_call *submit(world *w, const char *name, const char *body, result *r
     assert_int_equal(pool_submit(w->p, &rq, &c, &retry, &eb), 0);
     run(w);
     return c;
+}
+
+static pool_call *submit(world *w, const char *name, const char *body, result *r)
+{
+    return submit_as(w, name, body, r, false);
 }
 
 /* True when the process's end of its socket sees end of stream. */
@@ -448,6 +455,33 @@ static void test_queue_and_dispatch(void **state)
     assert_true(r2.done);
     assert_string_equal(r2.start, "warm");
     assert_int_equal(fk.n, 2); /* no other process was started */
+}
+
+/* Background calls (asynchronous jobs): a version at zero has room for
+ * one, which starts it; they wait behind synchronous calls and take none
+ * of the queue room (queue_depth 1 here: the synchronous call still fits);
+ * while a synchronous call waits, the free capacity is 0. */
+static void test_background_behind_sync(void **state)
+{
+    world *w = *state;
+    deploy(w, "f", "\"max\":1,\"queue_depth\":1", 5000);
+    assert_int_equal(pool_free_capacity(w->p, "f", 1), 1);
+    result bg = {0}, sync = {0};
+    submit_as(w, "f", "{\"bg\":1}", &bg, true);
+    assert_int_equal(pool_free_capacity(w->p, "f", 1), 0); /* the one starting is taken */
+    submit(w, "f", "{\"sync\":1}", &sync);
+    assert_int_equal(pool_free_capacity(w->p, "f", 1), 0);
+    fake_proc *i = start_one(w);
+    uint64_t id = instance_take(i, "{\"sync\":1}"); /* the synchronous call first */
+    instance_reply(w, i, id, "{\"out\":1}");
+    assert_true(sync.done);
+    assert_false(bg.done);
+    id = instance_take(i, "{\"bg\":1}");
+    instance_reply(w, i, id, "{\"out\":2}");
+    assert_true(bg.done);
+    assert_int_equal(bg.status, 200);
+    /* Idle with a free slot: room for one. */
+    assert_int_equal(pool_free_capacity(w->p, "f", 1), 1);
 }
 
 /* A call that waits past timeout_ms gets 504 from the tick. */
@@ -600,6 +634,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_queue_and_dispatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_background_behind_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_instance_crash, setup, teardown),
