@@ -6,6 +6,7 @@
 #ifndef ROUSE_CLI_H
 #define ROUSE_CLI_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
@@ -48,6 +49,19 @@ int cli_status_main(int argc, char **argv);
 void cli_status_usage(FILE *out);
 int cli_rollback_main(int argc, char **argv);
 void cli_rollback_usage(FILE *out);
+
+/* Asynchronous jobs and batch files (cli_jobs.c). */
+int cli_job_main(int argc, char **argv);
+void cli_job_usage(FILE *out);
+int cli_jobs_main(int argc, char **argv);
+void cli_jobs_usage(FILE *out);
+int cli_batch_main(int argc, char **argv);
+void cli_batch_usage(FILE *out);
+struct http_target;
+/* `rouse invoke --async`: submits the request with Prefer: respond-async
+ * and prints the job id. */
+int cli_jobs_submit(const struct http_target *t, const char *path, const char *const *headers,
+                    const void *body, size_t len);
 
 /* rouse compile */
 int cli_compile_main(int argc, char **argv);

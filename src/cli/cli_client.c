@@ -229,11 +229,12 @@ out_bufs:
 void cli_invoke_usage(FILE *out)
 {
     fprintf(out, "usage: rouse invoke NAME (--json FILE | --input NAME=FILE...) [--version V]\n"
-                 "                    [--server URL]\n\n"
+                 "                    [--async] [--server URL]\n\n"
                  "Calls function NAME and prints the Open Inference Protocol response (JSON).\n"
                  "  --json FILE        the request body: an OIP v2 inference request\n"
                  "  --input NAME=FILE  input NAME from a .npy or TensorProto .pb file\n"
-                 "  --version V        a version number or an alias (default: the latest)\n");
+                 "  --version V        a version number or an alias (default: the latest)\n"
+                 "  --async            run it as a durable job: print the job id (see rouse job)\n");
 }
 
 /* A binary-extension request from tensor files; outputs come back as JSON. */
@@ -278,9 +279,12 @@ int cli_invoke_main(int argc, char **argv)
     const char *name = NULL, *json_file = NULL, *version = NULL;
     char *inputs[MAX_INPUTS];
     int n_inputs = 0;
+    bool async = false;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(argv[i], "--json") == 0) {
+        if (strcmp(argv[i], "--async") == 0) {
+            async = true;
+        } else if (strcmp(argv[i], "--json") == 0) {
             if (!v) return usage("invoke", cli_invoke_usage, "--json needs a file", NULL);
             json_file = v;
             i++;
@@ -333,6 +337,11 @@ int cli_invoke_main(int argc, char **argv)
         snprintf(path, sizeof(path), "/v2/models/%s/infer", name);
     const char *h_json[] = {"Content-Type: application/json", NULL};
     const char *h_bin[] = {"Content-Type: application/octet-stream", ihcl, NULL};
+    if (async) {
+        rc = cli_jobs_submit(&c.target, path, json_file ? h_json : h_bin, body.data, body.len);
+        rouse_buf_fini(&body);
+        return rc;
+    }
     http_response r;
     rc = call(&c, "POST", path, json_file ? h_json : h_bin, body.data, body.len, &r);
     rouse_buf_fini(&body);
