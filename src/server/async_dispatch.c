@@ -30,7 +30,7 @@
 #include "worker/ipc.h"
 
 #define MOD "async"
-#define LEASE_AHEAD 512
+#define LEASE_AHEAD 2048
 #define EXPIRE_EVERY_MS 1000
 #define BATCH_CHECK_MS 100
 

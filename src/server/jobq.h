@@ -30,7 +30,7 @@
 typedef struct jobq jobq;
 
 /* Leased at most this many at a time. */
-#define JOBQ_LEASE_MAX 256
+#define JOBQ_LEASE_MAX 1024
 /* Results up to this size stay in the job's record, bigger ones go to the
  * blob store (referenced by the job until it expires). */
 #define JOBQ_RESULT_INLINE_MAX (256u << 10)

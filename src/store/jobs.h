@@ -87,7 +87,7 @@ typedef struct job_lease {
 
 /* Takes up to max queued jobs of `function` due at now_ms, oldest first,
  * into running (attempts + 1): *n of them in out. *next_ms: when the next
- * queued job not yet due becomes due, or -1. */
+ * queued job becomes due (now_ms when max were taken: more may be), or -1. */
 int jobs_lease_tx(store *s, const char *function, int64_t now_ms, int max, job_lease *out, int *n,
                   int64_t *next_ms, rouse_errbuf *eb);
 

@@ -81,8 +81,23 @@ static const char SQL_IDEM_GET[] =
 static const char SQL_IDEM_FREE[] =
     "UPDATE jobs SET idem_key = NULL WHERE function = ?1 AND idem_key = ?2";
 static const char SQL_INSERT[] =
-    "INSERT INTO jobs(function, version, state, created_ms, body, json_len, idem_key, body_sha,"
-    " callback, cb_state) VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    "INSERT INTO jobs(function, version, state, created_ms, idem_key, body_sha, callback, cb_state)"
+    " VALUES (?1, ?2, 0, ?3, ?6, ?7, ?8, ?9)";
+static const char SQL_INSERT_BODY[] =
+    "INSERT INTO job_bodies(id, json_len, body) VALUES (?1, ?2, ?3)";
+
+/* The body of the job just inserted. */
+static int insert_body(store *s, int64_t id, const void *body, size_t len, int64_t json_len,
+                       rouse_errbuf *eb)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, SQL_INSERT_BODY, &st, eb);
+    if (rc < 0) return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, json_len);
+    sqlite3_bind_blob64(st, 3, body ? body : "", len, SQLITE_STATIC);
+    return step_done(s, st, "recording a job's body", eb);
+}
 
 int jobs_enqueue_tx(store *s, const job_new *j, int64_t *id, bool *existed, rouse_errbuf *eb)
 {
@@ -126,15 +141,13 @@ int jobs_enqueue_tx(store *s, const job_new *j, int64_t *id, bool *existed, rous
     sqlite3_bind_text(st, 1, j->function, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, j->version);
     sqlite3_bind_int64(st, 3, j->now_ms);
-    sqlite3_bind_blob64(st, 4, j->body ? j->body : "", j->body_len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, j->json_len);
     bind_opt_text(st, 6, keyed ? j->idem_key : NULL);
     bind_opt_text(st, 7, keyed ? j->body_sha : NULL);
     bind_opt_text(st, 8, j->callback);
     sqlite3_bind_int(st, 9, j->callback && *j->callback ? JOB_CB_PENDING : JOB_CB_NONE);
     if ((rc = step_done(s, st, "recording a job", eb)) < 0) return rc;
     *id = sqlite3_last_insert_rowid(store_sqlite_db(s));
-    return 0;
+    return insert_body(s, *id, j->body, j->body_len, j->json_len, eb);
 }
 
 /* --- lease, settle, cancel, retry, reset, expire ---------------------------- */
@@ -179,6 +192,10 @@ int jobs_lease_tx(store *s, const char *function, int64_t now_ms, int max, job_l
     if (rc < 0) return rc;
     /* RETURNING gives no order: FIFO is id order. */
     qsort(out, (size_t)*n, sizeof(*out), cmp_lease);
+    if (*n == max) {
+        *next_ms = now_ms; /* more may be due: no need to look */
+        return 0;
+    }
     if ((rc = stmt(s, SQL_NEXT_DUE, &st, eb)) < 0) return rc;
     sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
     src = sqlite3_step(st);
@@ -414,7 +431,7 @@ out_unlock:
     return rc;
 }
 
-static const char SQL_BODY[] = "SELECT body, json_len FROM jobs WHERE id = ?1";
+static const char SQL_BODY[] = "SELECT body, json_len FROM job_bodies WHERE id = ?1";
 
 int jobs_body_get(store *s, int64_t id, char **body, size_t *len, int64_t *json_len,
                   rouse_errbuf *eb)
@@ -566,8 +583,8 @@ static const char SQL_BATCH_INSERT[] =
     "INSERT INTO batches(function, version, input_digest, n_items, created_ms)"
     " VALUES (?1, ?2, ?3, 0, ?4)";
 static const char SQL_BATCH_ITEM[] =
-    "INSERT INTO jobs(function, version, state, created_ms, body, json_len, batch, batch_index)"
-    " VALUES (?1, ?2, 0, ?3, ?4, -1, ?5, ?6)";
+    "INSERT INTO jobs(function, version, state, created_ms, batch, batch_index)"
+    " VALUES (?1, ?2, 0, ?3, ?5, ?6)";
 static const char SQL_BATCH_COUNT[] = "UPDATE batches SET n_items = ?2 WHERE id = ?1";
 
 static int batch_item(store *s, const batch_new *b, int64_t batch, int64_t index, const char *line,
@@ -579,10 +596,10 @@ static int batch_item(store *s, const batch_new *b, int64_t batch, int64_t index
     sqlite3_bind_text(st, 1, b->function, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, b->version);
     sqlite3_bind_int64(st, 3, b->now_ms);
-    sqlite3_bind_blob64(st, 4, line, len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, batch);
     sqlite3_bind_int64(st, 6, index);
-    return step_done(s, st, "recording a batch item", eb);
+    if ((rc = step_done(s, st, "recording a batch item", eb)) < 0) return rc;
+    return insert_body(s, sqlite3_last_insert_rowid(store_sqlite_db(s)), line, len, -1, eb);
 }
 
 int jobs_batch_create_tx(store *s, const batch_new *b, int64_t *id, int64_t *n_items,

@@ -83,8 +83,6 @@ static const char *const migrations[] = {
     "  started_ms INTEGER,"
     "  finished_ms INTEGER,"
     "  run_after_ms INTEGER NOT NULL DEFAULT 0,"
-    "  body BLOB NOT NULL,"
-    "  json_len INTEGER NOT NULL DEFAULT -1,"
     "  idem_key TEXT,"
     "  body_sha TEXT,"
     "  callback TEXT,"
@@ -102,6 +100,13 @@ static const char *const migrations[] = {
     "  batch_index INTEGER"
     ");"
     "CREATE INDEX jobs_queue ON jobs(function, state, id);"
+    /* Bodies apart: a job's row is rewritten at each change of state, its
+     * body never. */
+    "CREATE TABLE job_bodies("
+    "  id INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,"
+    "  json_len INTEGER NOT NULL DEFAULT -1,"
+    "  body BLOB NOT NULL"
+    ");"
     "CREATE UNIQUE INDEX jobs_idem ON jobs(function, idem_key) WHERE idem_key IS NOT NULL;"
     "CREATE INDEX jobs_batch ON jobs(batch, batch_index) WHERE batch IS NOT NULL;"
     "CREATE INDEX jobs_expiry ON jobs(expires_ms) WHERE expires_ms IS NOT NULL;"

@@ -1,0 +1,126 @@
+#!/bin/sh
+# Asynchronous inference against synchronous, on one `rouse serve`:
+#   sync:     wrk POSTs mlp requests over CONNS keep-alive connections for
+#             DURATION seconds (after a warm-up): requests/s answered.
+#   accepted: the same request with Prefer: respond-async, to a function of
+#             the same model: jobs/s answered 202, each committed durably
+#             (group commit, synchronous=FULL) before its answer, while the
+#             dispatcher drains them on the instances.
+#   drain:    a batch file of BATCH (10,000) mlp requests, uploaded and
+#             posted to a third function at zero: jobs/s from the POST to
+#             the batch's completion (results and output blob written),
+#             polled every 20 ms, and its ratio to the sync rate.
+# Every function has scaling.max = the core count (MAX). The mlp request is
+# one 784-float input (a JSON body, values from a fixed seed).
+#
+# Prints a Markdown table. A benchmark, not a test: wrk shares the cores
+# with serve and its instances; measure on a quiet machine and say its load.
+#
+#   bench/async.sh
+#
+# Environment: ROUSE (default build/rouse), SHARED (default ../shared beside
+# the source tree), DURATION (seconds, 10), WARMUP (2), CONNS (32), THREADS
+# (wrk threads, 1), BATCH (10000), MAX (instances, default the core count).
+# Needs wrk (`scripts/setup bench`), curl and python3.
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+rouse=${ROUSE:-$root/build/rouse}
+shared=${SHARED:-$root/../shared}
+duration=${DURATION:-10}
+warmup=${WARMUP:-2}
+conns=${CONNS:-32}
+wrk_threads=${THREADS:-1}
+batch=${BATCH:-10000}
+max=${MAX:-$(nproc)}
+lua=$root/bench/async_post.lua
+model=$shared/models/mlp/model.onnx
+
+die() { echo "async: $*" >&2; exit 1; }
+say() { echo "async: $*" >&2; }
+[ -x "$rouse" ] || die "no rouse binary at $rouse (run make first)"
+[ -f "$model" ] || die "no mlp model at $model"
+command -v wrk >/dev/null 2>&1 || die "wrk is not installed (scripts/setup bench)"
+command -v curl >/dev/null 2>&1 || die "curl is not installed"
+
+tmp=$(mktemp -d)
+pid=""
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+"$rouse" serve --port 0 --data "$tmp/data" --log-level warn >"$tmp/serve.out" 2>"$tmp/serve.err" &
+pid=$!
+i=0
+until grep -q '^listening on ' "$tmp/serve.out" 2>/dev/null; do
+    i=$((i + 1))
+    [ $i -le 100 ] && kill -0 $pid 2>/dev/null || die "serve did not start"
+    sleep 0.1
+done
+port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/serve.out")
+url=http://127.0.0.1:$port
+export ROUSE_SERVER=$url
+
+python3 - "$tmp" "$batch" <<'PY'
+import json, random, sys
+d, n = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(0)
+body = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 784],
+                    "data": [round(rnd.random(), 4) for _ in range(784)]}]}
+line = json.dumps(body, separators=(",", ":"))
+open(d + "/body.json", "w").write(line)
+with open(d + "/batch.jsonl", "w") as f:
+    for _ in range(n):
+        f.write(line + "\n")
+PY
+
+digest=$(curl -sf --data-binary @"$model" "$url/v1/blobs" | sed -n 's/.*"digest":"\([^"]*\)".*/\1/p')
+deploy() { # deploy NAME [ASYNC-SECTION]
+    curl -sf -X PUT -d "{\"model\":\"$digest\",\"scaling\":{\"max\":$max}${2:+,$2}}" \
+        "$url/v1/functions/$1" >/dev/null || die "deploy $1 failed"
+}
+deploy mlp
+deploy mlpa '"async":{"queue_limit":10000000}'
+deploy mlpb
+
+run_wrk() { # run_wrk PATH ASYNC SECONDS -> RESULT line
+    BODY_FILE=$tmp/body.json ASYNC=$2 wrk -t "$wrk_threads" -c "$conns" -d "${3}s" -s "$lua" \
+        "$url$1" | grep '^RESULT'
+}
+field() { echo "$1" | sed -n "s/.* $2=\([^ ]*\).*/\1/p"; }
+
+say "sync: warm-up ${warmup}s, then ${duration}s at $conns connections"
+run_wrk /v2/models/mlp/infer 0 "$warmup" >/dev/null
+sync=$(run_wrk /v2/models/mlp/infer 0 "$duration")
+say "accepted: warm-up ${warmup}s, then ${duration}s at $conns connections"
+run_wrk /v2/models/mlpa/infer 1 "$warmup" >/dev/null
+acc=$(run_wrk /v2/models/mlpa/infer 1 "$duration")
+
+# Let the accepted jobs drain before the batch runs.
+while curl -sf "$url/v1/jobs?function=mlpa&status=queued&limit=1" | grep -q '"id"'; do sleep 0.5; done
+while curl -sf "$url/v1/jobs?function=mlpa&status=running&limit=1" | grep -q '"id"'; do sleep 0.2; done
+
+say "drain: a batch of $batch requests"
+input=$(curl -sf --data-binary @"$tmp/batch.jsonl" "$url/v1/blobs" | sed -n 's/.*"digest":"\([^"]*\)".*/\1/p')
+t0=$(date +%s%N)
+bid=$(curl -sf -d "{\"function\":\"mlpb\",\"input\":\"$input\"}" "$url/v1/batches" |
+    sed -n 's/.*"id":"\([0-9]*\)".*/\1/p')
+[ -n "$bid" ] || die "the batch was not accepted"
+until curl -sf "$url/v1/batches/$bid" | grep -q '"completed"'; do sleep 0.02; done
+t1=$(date +%s%N)
+doc=$(curl -sf "$url/v1/batches/$bid")
+echo "$doc" | grep -q "\"succeeded\":$batch" || die "batch did not succeed whole: $doc"
+
+sync_rps=$(field "$sync" rps)
+acc_rps=$(field "$acc" rps)
+drain=$(python3 -c "print(f'{$batch / (($t1 - $t0) / 1e9):.1f}')")
+echo
+echo "| measure (mlp, max $max instances, $conns connections) | per second | vs sync |"
+echo "|---|---:|---:|"
+echo "| synchronous requests answered | $sync_rps | 1.00 |"
+echo "| jobs accepted (202 after a durable commit), errors $(field "$acc" errors) | $acc_rps | $(python3 -c "print(f'{$acc_rps / $sync_rps:.2f}')") |"
+echo "| batch of $batch drained (POST to output written) | $drain | $(python3 -c "print(f'{$drain / $sync_rps:.2f}')") |"
+echo
+echo "registry writer: $(curl -sf "$url/v1/stats" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin).get("registry_writes")))')"
