@@ -23,7 +23,7 @@
  * beside the registry's, so that syncing a large upload never holds the
  * registry's transaction open.
  *
- * Later durable writes (usage records, job states) are further apply
+ * Other durable writes (job states: server/jobq_local.c; usage records) are further apply
  * functions over *_tx forms of the store: they join the same groups.
  *
  * Threads: submit, complete, cancel and destroy belong to one thread (the
