@@ -234,7 +234,7 @@ void cli_invoke_usage(FILE *out)
                  "  --json FILE        the request body: an OIP v2 inference request\n"
                  "  --input NAME=FILE  input NAME from a .npy or TensorProto .pb file\n"
                  "  --version V        a version number or an alias (default: the latest)\n"
-                 "  --async            run it as a durable job: print the job id (see rouse job)\n");
+                 "  --async            run it as a durable job and print its id (rouse job)\n");
 }
 
 /* A binary-extension request from tensor files; outputs come back as JSON. */

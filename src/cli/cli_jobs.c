@@ -70,8 +70,9 @@ static int call(jclient *c, const char *method, const char *path, const char *co
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     if (http_request(&c->target, method, path, headers, body, len, TIMEOUT_MS, r, &eb) < 0) {
-        fprintf(stderr, "rouse %s: %s (is `rouse serve` running there? set --server or "
-                        "ROUSE_SERVER)\n",
+        fprintf(stderr,
+                "rouse %s: %s (is `rouse serve` running there? set --server or "
+                "ROUSE_SERVER)\n",
                 c->cmd, eb.msg);
         http_response_fini(r);
         return -1;
@@ -262,8 +263,8 @@ int cli_jobs_main(int argc, char **argv)
     rouse_arena_init(&a, 0);
     json_value *v;
     rc = CLI_EXIT_OK;
-    if (json_parse(r.body.data, r.body.len, &a, &v, NULL) == 0 &&
-        json_get(v, "jobs") && json_get(v, "jobs")->type == JSON_ARRAY) {
+    if (json_parse(r.body.data, r.body.len, &a, &v, NULL) == 0 && json_get(v, "jobs") &&
+        json_get(v, "jobs")->type == JSON_ARRAY) {
         const json_value *jobs = json_get(v, "jobs");
         printf("%-10s %-10s %-8s %s\n", "ID", "STATUS", "ATTEMPTS", "LAST ERROR");
         for (size_t i = 0; i < jobs->u.arr.n; i++) {
@@ -289,15 +290,16 @@ int cli_jobs_main(int argc, char **argv)
 
 void cli_batch_usage(FILE *out)
 {
-    fprintf(out, "usage: rouse batch NAME REQUESTS.jsonl [--wait] [--output FILE] [--server URL]\n\n"
-                 "Runs a batch file: one Open Inference Protocol request per line, each run\n"
-                 "as an asynchronous job of function NAME. Prints the batch id.\n"
-                 "  --wait         follow its progress (a bar on a terminal, plain lines\n"
-                 "                 otherwise) and write the results when it is done\n"
-                 "  --output FILE  where the results go, one line per request in input\n"
-                 "                 order, null for a request that failed (default\n"
-                 "                 REQUESTS.out.jsonl); the failures, with their errors, go\n"
-                 "                 to FILE.errors.jsonl\n");
+    fprintf(out,
+            "usage: rouse batch NAME REQUESTS.jsonl [--wait] [--output FILE] [--server URL]\n\n"
+            "Runs a batch file: one Open Inference Protocol request per line, each run\n"
+            "as an asynchronous job of function NAME. Prints the batch id.\n"
+            "  --wait         follow its progress (a bar on a terminal, plain lines\n"
+            "                 otherwise) and write the results when it is done\n"
+            "  --output FILE  where the results go, one line per request in input\n"
+            "                 order, null for a request that failed (default\n"
+            "                 REQUESTS.out.jsonl); the failures, with their errors, go\n"
+            "                 to FILE.errors.jsonl\n");
 }
 
 static int64_t count_of(const json_value *v, const char *key)
@@ -316,13 +318,14 @@ static void progress(bool tty, int64_t done, int64_t total, int64_t ok, int64_t 
         for (int i = 0; i < width; i++)
             bar[i] = i < fill ? '#' : '.';
         bar[width] = '\0';
-        fprintf(stderr, "\r[%s] %" PRId64 "/%" PRId64 " (%" PRId64 " succeeded, %" PRId64
-                        " failed)",
-                bar, done, total, ok, failed);
+        fprintf(stderr,
+                "\r[%s] %" PRId64 "/%" PRId64 " (%" PRId64 " succeeded, %" PRId64 " failed)", bar,
+                done, total, ok, failed);
         fflush(stderr);
     } else {
-        fprintf(stderr, "%" PRId64 "/%" PRId64 " done (%" PRId64 " succeeded, %" PRId64 " failed)\n",
-                done, total, ok, failed);
+        fprintf(stderr,
+                "%" PRId64 "/%" PRId64 " done (%" PRId64 " succeeded, %" PRId64 " failed)\n", done,
+                total, ok, failed);
     }
 }
 
@@ -367,7 +370,8 @@ int cli_batch_main(int argc, char **argv)
             return usage("batch", cli_batch_usage, "unexpected argument", argv[i]);
         }
     }
-    if (!name || !file) return usage("batch", cli_batch_usage, "needs NAME and a .jsonl file", NULL);
+    if (!name || !file)
+        return usage("batch", cli_batch_usage, "needs NAME and a .jsonl file", NULL);
     if (strlen(name) > 63) return usage("batch", cli_batch_usage, "NAME too long", name);
     uint8_t *buf;
     size_t len;

@@ -434,7 +434,8 @@ static int batch_post(http_req *req)
     }
     char path[4096 + 128];
     uint64_t size;
-    if (blob_stat(s->blobs, input, &size) < 0 || blob_path(s->blobs, input, path, sizeof(path)) < 0) {
+    if (blob_stat(s->blobs, input, &size) < 0 ||
+        blob_path(s->blobs, input, path, sizeof(path)) < 0) {
         http_reply_error(req, 404, "input: no blob %s (upload it first)", input);
         goto out_arena;
     }

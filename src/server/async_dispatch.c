@@ -43,8 +43,8 @@ typedef struct ajob {
     pool_call *call;
     int state; /* while its end is being recorded: the state it moves to */
     int64_t run_after_ms, expires_ms;
-    struct ajob *next;           /* in its function's buffer */
-    struct ajob *aprev, *anext;  /* on d->all */
+    struct ajob *next;          /* in its function's buffer */
+    struct ajob *aprev, *anext; /* on d->all */
 } ajob;
 
 typedef struct abatch {
@@ -78,9 +78,9 @@ struct async_dispatch {
     async_opts o;
     afn *fns;
     abatch *batches;
-    ajob *all; /* every leased job in memory, wherever it is */
-    int n_writes;  /* lease, settle, batch and expiry writes in flight */
-    int n_calls;   /* jobs in the pool */
+    ajob *all;    /* every leased job in memory, wherever it is */
+    int n_writes; /* lease, settle, batch and expiry writes in flight */
+    int n_calls;  /* jobs in the pool */
     bool stopping;
     bool expiring;
     int64_t next_expiry_ms; /* -1: nothing expires */

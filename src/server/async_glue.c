@@ -64,8 +64,8 @@ int async_start(server *s, rouse_errbuf *eb)
         rc = rouse_err_set(eb, ROUSE_EIO, "cannot watch the callback thread");
         goto out_cb;
     }
-    async_opts o = {.pool = s->pool, .q = s->jobq, .st = s->st, .on_final = on_final,
-                    .final_user = s};
+    async_opts o = {
+        .pool = s->pool, .q = s->jobq, .st = s->st, .on_final = on_final, .final_user = s};
     if ((rc = async_create(&o, &s->ad, eb)) < 0) goto out_cb;
     rouse_errbuf e2;
     if (jobq_pending_callbacks(s->jobq, resend, s, &e2) < 0)

@@ -278,8 +278,10 @@ static bool host_allowed(const char *host, size_t len, const char *allow)
     while (*p) {
         const char *e = strchr(p, ',');
         size_t n = e ? (size_t)(e - p) : strlen(p);
-        while (n > 0 && p[0] == ' ') p++, n--;
-        while (n > 0 && p[n - 1] == ' ') n--;
+        while (n > 0 && p[0] == ' ')
+            p++, n--;
+        while (n > 0 && p[n - 1] == ' ')
+            n--;
         if (n == len && strncasecmp(p, host, len) == 0) return true;
         if (!e) break;
         p = e + 1;
@@ -300,7 +302,8 @@ int callback_url_check(const char *url, const char *allow, rouse_errbuf *eb)
         if ((unsigned char)*q <= ' ' || (unsigned char)*q >= 0x7f)
             return rouse_err_set(eb, ROUSE_EINVAL,
                                  "Callback-Url: spaces and control characters are not allowed");
-    if (strchr(rest, '@') && strchr(rest, '@') < (strchr(rest, '/') ? strchr(rest, '/') : rest + strlen(rest)))
+    if (strchr(rest, '@') &&
+        strchr(rest, '@') < (strchr(rest, '/') ? strchr(rest, '/') : rest + strlen(rest)))
         return rouse_err_set(eb, ROUSE_EINVAL, "Callback-Url: user information is not allowed");
     const char *host = rest, *end;
     size_t len;

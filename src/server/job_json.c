@@ -27,7 +27,8 @@ static bool embeddable(const job_info *j)
     if (!j->result || j->result_len == 0 || j->result_json_len >= 0) return false;
     if (j->result_type[0] && !strstr(j->result_type, "json")) return false;
     size_t i = 0;
-    while (i < j->result_len && (j->result[i] == ' ' || j->result[i] == '\n')) i++;
+    while (i < j->result_len && (j->result[i] == ' ' || j->result[i] == '\n'))
+        i++;
     return i < j->result_len && (j->result[i] == '{' || j->result[i] == '[');
 }
 
@@ -60,8 +61,10 @@ int job_json_write(const job_info *j, rouse_buf *b)
     if (rc == 0 && j->result_digest[0]) rc = str_field(b, "response_blob", j->result_digest);
     if (rc == 0 && embeddable(j)) {
         size_t len = j->result_len;
-        while (len > 0 && (j->result[len - 1] == '\n' || j->result[len - 1] == ' ')) len--;
-        rc = rouse_buf_appendf(b, ",\"%s\":", j->state == JOB_SUCCEEDED ? "response" : "error_response");
+        while (len > 0 && (j->result[len - 1] == '\n' || j->result[len - 1] == ' '))
+            len--;
+        rc = rouse_buf_appendf(
+            b, ",\"%s\":", j->state == JOB_SUCCEEDED ? "response" : "error_response");
         if (rc == 0) rc = rouse_buf_append(b, j->result, len);
     } else if (rc == 0 && j->result && j->result_len > 0 && j->result_type[0]) {
         rc = str_field(b, "response_content_type", j->result_type);
@@ -72,7 +75,8 @@ int job_json_write(const job_info *j, rouse_buf *b)
 
 int batch_json_write(const batch_info *bi, rouse_buf *b)
 {
-    int64_t finished = bi->counts[JOB_SUCCEEDED] + bi->counts[JOB_FAILED] + bi->counts[JOB_CANCELLED];
+    int64_t finished =
+        bi->counts[JOB_SUCCEEDED] + bi->counts[JOB_FAILED] + bi->counts[JOB_CANCELLED];
     bool done = bi->output_digest[0] != '\0';
     int rc = rouse_buf_appendf(b, "{\"id\":\"%" PRId64 "\"", bi->id);
     if (rc == 0) rc = str_field(b, "function", bi->function);
@@ -82,7 +86,8 @@ int batch_json_write(const batch_info *bi, rouse_buf *b)
     if (rc == 0) rc = rouse_buf_appendf(b, ",\"total\":%" PRId64, bi->n_items);
     if (rc == 0) rc = rouse_buf_append_str(b, ",\"counts\":{");
     for (int k = 0; rc == 0 && k < JOB_STATE_COUNT; k++)
-        rc = rouse_buf_appendf(b, "%s\"%s\":%" PRId64, k ? "," : "", job_state_name(k), bi->counts[k]);
+        rc = rouse_buf_appendf(b, "%s\"%s\":%" PRId64, k ? "," : "", job_state_name(k),
+                               bi->counts[k]);
     if (rc == 0)
         rc = rouse_buf_appendf(b, "},\"progress\":%.4f",
                                bi->n_items > 0 ? (double)finished / (double)bi->n_items : 1.0);

@@ -37,15 +37,15 @@ typedef struct jobq jobq;
 
 /* What a change reports back (the fields its call fills). */
 typedef struct jobq_reply {
-    int64_t id;       /* enqueue, batch_create */
-    bool existed;     /* enqueue: the idempotency key named an earlier job */
-    int state;        /* cancel, retry: the state the job was in */
+    int64_t id;                        /* enqueue, batch_create */
+    bool existed;                      /* enqueue: the idempotency key named an earlier job */
+    int state;                         /* cancel, retry: the state the job was in */
     char function[STORE_NAME_MAX + 1]; /* retry */
     int n;                             /* lease */
     const job_lease *leases;
-    int64_t next_ms;  /* lease: when the next queued job is due, or -1 */
-    int64_t n_items;  /* batch_create; expire: jobs removed */
-    bool done;        /* batch_finish */
+    int64_t next_ms; /* lease: when the next queued job is due, or -1 */
+    int64_t n_items; /* batch_create; expire: jobs removed */
+    bool done;       /* batch_finish */
 } jobq_reply;
 
 typedef void (*jobq_done_fn)(void *user, int rc, const rouse_errbuf *eb, const jobq_reply *r);
@@ -69,8 +69,7 @@ int jobq_reset_running(jobq *q, jobq_done_fn done, void *user);
 int jobq_expire(jobq *q, int64_t now_ms, jobq_done_fn done, void *user);
 int jobq_callback_status(jobq *q, int64_t id, int cb_state, int attempts, const char *error,
                          jobq_done_fn done, void *user);
-int jobq_batch_create(jobq *q, const batch_new *b, jobq_done_fn done, void *user,
-                      uint64_t *ticket);
+int jobq_batch_create(jobq *q, const batch_new *b, jobq_done_fn done, void *user, uint64_t *ticket);
 int jobq_batch_finish(jobq *q, int64_t id, int64_t now_ms, int64_t expires_ms, jobq_done_fn done,
                       void *user);
 /* The change's callback will not run (its user went away). */
@@ -85,8 +84,7 @@ int jobq_active_counts(jobq *q, int (*fn)(void *user, const char *function, int6
                        void *user, rouse_errbuf *eb);
 int jobq_batch_get(jobq *q, int64_t id, batch_info *out, rouse_errbuf *eb);
 /* Batches without output yet, and the earliest expiry of anything (-1). */
-int jobq_pending_batches(jobq *q, int (*fn)(void *user, int64_t id), void *user,
-                         rouse_errbuf *eb);
+int jobq_pending_batches(jobq *q, int (*fn)(void *user, int64_t id), void *user, rouse_errbuf *eb);
 int jobq_next_expiry(jobq *q, int64_t *ms, rouse_errbuf *eb);
 /* Final jobs whose callback is still to be delivered. */
 int jobq_pending_callbacks(jobq *q, int (*fn)(void *user, int64_t id), void *user,

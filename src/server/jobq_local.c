@@ -348,8 +348,7 @@ int jobq_cancel(jobq *q, int64_t id, int64_t now_ms, int64_t expires_ms, bool le
     return submit_id(q, cancel_apply, &a, done, user, ticket);
 }
 
-int jobq_retry(jobq *q, int64_t id, int64_t now_ms, jobq_done_fn done, void *user,
-               uint64_t *ticket)
+int jobq_retry(jobq *q, int64_t id, int64_t now_ms, jobq_done_fn done, void *user, uint64_t *ticket)
 {
     id_arg a = {.id = id, .now_ms = now_ms};
     return submit_id(q, retry_apply, &a, done, user, ticket);
@@ -417,8 +416,7 @@ static void batch_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
     a->h.done(a->h.user, rc, eb, &r);
 }
 
-int jobq_batch_create(jobq *q, const batch_new *b, jobq_done_fn done, void *user,
-                      uint64_t *ticket)
+int jobq_batch_create(jobq *q, const batch_new *b, jobq_done_fn done, void *user, uint64_t *ticket)
 {
     batch_arg *a = calloc(1, sizeof(*a));
     if (!a) return ROUSE_ENOMEM;
@@ -463,8 +461,7 @@ int jobq_batch_get(jobq *q, int64_t id, batch_info *out, rouse_errbuf *eb)
     return jobs_batch_get(q->st, id, out, eb);
 }
 
-int jobq_pending_batches(jobq *q, int (*fn)(void *user, int64_t id), void *user,
-                         rouse_errbuf *eb)
+int jobq_pending_batches(jobq *q, int (*fn)(void *user, int64_t id), void *user, rouse_errbuf *eb)
 {
     return jobs_pending_batches(q->st, fn, user, eb);
 }
@@ -474,8 +471,7 @@ int jobq_next_expiry(jobq *q, int64_t *ms, rouse_errbuf *eb)
     return jobs_next_expiry(q->st, ms, eb);
 }
 
-int jobq_pending_callbacks(jobq *q, int (*fn)(void *user, int64_t id), void *user,
-                           rouse_errbuf *eb)
+int jobq_pending_callbacks(jobq *q, int (*fn)(void *user, int64_t id), void *user, rouse_errbuf *eb)
 {
     return jobs_pending_callbacks(q->st, fn, user, eb);
 }

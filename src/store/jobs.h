@@ -94,7 +94,7 @@ int jobs_lease_tx(store *s, const char *function, int64_t now_ms, int max, job_l
 /* How a run ended. */
 typedef struct job_settle {
     int64_t id;
-    int state;           /* JOB_SUCCEEDED, JOB_FAILED or JOB_QUEUED (retry) */
+    int state; /* JOB_SUCCEEDED, JOB_FAILED or JOB_QUEUED (retry) */
     int64_t now_ms;
     int64_t run_after_ms; /* JOB_QUEUED: not before */
     int64_t expires_ms;   /* final states: when the job and its result go */
@@ -152,7 +152,7 @@ typedef struct job_info {
     int64_t result_json_len;
     char result_digest[STORE_DIGEST_LEN + 1];
     int64_t batch, batch_index; /* 0 and -1 when not in a batch */
-    char *result; /* with_result: owned, free() */
+    char *result;               /* with_result: owned, free() */
     size_t result_len;
 } job_info;
 

@@ -24,8 +24,8 @@
 #include "store/blob.h"
 #include "store/store_sqlite_int.h"
 
-static const char *const state_names[JOB_STATE_COUNT] = {"queued", "running", "succeeded",
-                                                         "failed", "cancelled"};
+static const char *const state_names[JOB_STATE_COUNT] = {"queued", "running", "succeeded", "failed",
+                                                         "cancelled"};
 
 const char *job_state_name(int state)
 {
@@ -270,8 +270,8 @@ static int state_get(store *s, int64_t id, int *state, char *function, rouse_err
     return rc;
 }
 
-static const char SQL_CANCEL[] =
-    "UPDATE jobs SET state = 4, finished_ms = ?2, expires_ms = ?3 WHERE id = ?1 AND state IN (0, 1)";
+static const char SQL_CANCEL[] = "UPDATE jobs SET state = 4, finished_ms = ?2, expires_ms = ?3 "
+                                 "WHERE id = ?1 AND state IN (0, 1)";
 
 int jobs_cancel_tx(store *s, int64_t id, int64_t now_ms, int64_t expires_ms, bool leased_ok,
                    int *state, rouse_errbuf *eb)
@@ -366,8 +366,8 @@ int jobs_callback_tx(store *s, int64_t id, int cb_state, int attempts, const cha
 /* --- reads ----------------------------------------------------------------- */
 
 #define JOB_COLS                                                                                   \
-    "id, function, version, state, attempts, created_ms, started_ms, finished_ms, run_after_ms,"  \
-    " expires_ms, status, last_error, callback, cb_state, cb_attempts, cb_error, result_type,"    \
+    "id, function, version, state, attempts, created_ms, started_ms, finished_ms, run_after_ms,"   \
+    " expires_ms, status, last_error, callback, cb_state, cb_attempts, cb_error, result_type,"     \
     " result_json_len, result_digest, batch, batch_index"
 
 static void read_job(sqlite3_stmt *st, job_info *j)
@@ -632,7 +632,8 @@ int jobs_batch_create_tx(store *s, const batch_new *b, int64_t *id, int64_t *n_i
             lead++;
         if (lead == len) continue; /* blank lines carry no request */
         if ((int64_t)len > b->max_line) {
-            rc = rouse_err_set(eb, ROUSE_ETOOBIG, "input line %lld: %zu bytes, over the limit of %lld",
+            rc = rouse_err_set(eb, ROUSE_ETOOBIG,
+                               "input line %lld: %zu bytes, over the limit of %lld",
                                (long long)lineno, len, (long long)b->max_line);
             break;
         }
@@ -776,17 +777,19 @@ int jobs_batch_finish_tx(store *s, int64_t id, const char *data_dir, int64_t now
             if (!e) e = state == JOB_CANCELLED ? "cancelled" : "failed";
             rc = rouse_buf_append_str(&out, "null");
             if (rc == 0)
-                rc = rouse_buf_appendf(&errs, "{\"index\":%lld,\"id\":\"%lld\",\"status\":%d,\"error\":",
-                                       (long long)sqlite3_column_int64(st, 0),
-                                       (long long)sqlite3_column_int64(st, 1),
-                                       sqlite3_column_int(st, 5));
+                rc = rouse_buf_appendf(
+                    &errs, "{\"index\":%lld,\"id\":\"%lld\",\"status\":%d,\"error\":",
+                    (long long)sqlite3_column_int64(st, 0), (long long)sqlite3_column_int64(st, 1),
+                    sqlite3_column_int(st, 5));
             if (rc == 0) rc = json_write_string(&errs, e, strlen(e));
             if (rc == 0) rc = rouse_buf_append_str(&errs, "}\n");
         }
         if (rc == 0) rc = rouse_buf_append_str(&out, "\n");
     }
-    if (rc == 0 && src != SQLITE_DONE) rc = store_sqlite_err(s, eb, src, "reading batch results");
-    else if (rc < 0) rc = rouse_err_set(eb, rc, "out of memory writing a batch's output");
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = store_sqlite_err(s, eb, src, "reading batch results");
+    else if (rc < 0)
+        rc = rouse_err_set(eb, rc, "out of memory writing a batch's output");
     store_sqlite_done(st);
     if (rc < 0) goto out_bufs;
     blobstore *bs;

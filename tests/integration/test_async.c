@@ -62,8 +62,8 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static int req_h(const char *method, const char *path, const char *const *headers,
-                 const void *body, size_t len, http_response *r)
+static int req_h(const char *method, const char *path, const char *const *headers, const void *body,
+                 size_t len, http_response *r)
 {
     http_response_init(r);
     rouse_errbuf eb;
@@ -126,8 +126,9 @@ static void deploy(const char *name, const char *extra)
 /* An OIP request for digits with id `id`; bad: a tensor of the wrong shape. */
 static void body_of(const char *id, bool bad, char *out, size_t cap)
 {
-    int n = snprintf(out, cap, "{\"id\":\"%s\",\"inputs\":[{\"name\":\"pixels\",\"datatype\":\"FP32\","
-                               "\"shape\":[1,%d],\"data\":[",
+    int n = snprintf(out, cap,
+                     "{\"id\":\"%s\",\"inputs\":[{\"name\":\"pixels\",\"datatype\":\"FP32\","
+                     "\"shape\":[1,%d],\"data\":[",
                      id, bad ? 3 : 64);
     for (int i = 0; i < (bad ? 3 : 64); i++)
         n += snprintf(out + n, cap - (size_t)n, "%s0.%d", i ? "," : "", i % 10);
@@ -379,10 +380,11 @@ static void *receiver_main(void *arg)
         char *end = strstr(buf, "\r\n\r\n");
         snprintf(rc->last_body, sizeof(rc->last_body), "%s", end ? end + 4 : "");
         pthread_mutex_unlock(&rc->lock);
-        const char *resp = k <= rc->fail_first
-                               ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
-                                 "Connection: close\r\n\r\n"
-                               : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        const char *resp =
+            k <= rc->fail_first
+                ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+                  "Connection: close\r\n\r\n"
+                : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         if (write(c, resp, strlen(resp)) < 0) {
         }
         close(c);
@@ -634,8 +636,8 @@ static void test_crash_safety(void **state)
     pthread_t th[N_CLIENTS];
     submitter sub[N_CLIENTS];
     for (int k = 0; k < N_CLIENTS; k++) {
-        sub[k] = (submitter){.from = k * N_CRASH / N_CLIENTS, .to = (k + 1) * N_CRASH / N_CLIENTS,
-                             .ids = ids};
+        sub[k] = (submitter){
+            .from = k * N_CRASH / N_CLIENTS, .to = (k + 1) * N_CRASH / N_CLIENTS, .ids = ids};
         pthread_create(&th[k], NULL, submit_range, &sub[k]);
     }
     for (int k = 0; k < N_CLIENTS; k++)

@@ -25,10 +25,10 @@ static void test_decide(void **state)
         {504, 2, 3, 0, 1000, ASYNC_RETRY},        /* a timeout */
         {429, 1, 3, 0, 1000, ASYNC_RETRY},        /* an overload */
         {503, 1, 3, 0, 1000, ASYNC_RETRY},
-        {500, 3, 3, 0, 1000, ASYNC_FAILED},       /* out of attempts */
-        {500, 1, 3, 1000, 1000, ASYNC_FAILED},    /* too old */
-        {500, 1, 1, 0, 1000, ASYNC_FAILED},       /* max_attempts 1: no retry */
-        {400, 1, 3, 0, 1000, ASYNC_FAILED},       /* a bad tensor fails at once */
+        {500, 3, 3, 0, 1000, ASYNC_FAILED},    /* out of attempts */
+        {500, 1, 3, 1000, 1000, ASYNC_FAILED}, /* too old */
+        {500, 1, 1, 0, 1000, ASYNC_FAILED},    /* max_attempts 1: no retry */
+        {400, 1, 3, 0, 1000, ASYNC_FAILED},    /* a bad tensor fails at once */
         {404, 1, 3, 0, 1000, ASYNC_FAILED},
         {413, 1, 3, 0, 1000, ASYNC_FAILED},
         {408, 1, 3, 0, 1000, ASYNC_RETRY},

@@ -1,0 +1,327 @@
+/*
+ * The job records (store/jobs.h) on a real SQLite registry: each *_tx call
+ * inside a transaction as the writer thread runs it. Covers the state
+ * machine's edges (queued -> running -> succeeded | failed | queued again;
+ * cancel; re-drive; the reset at start), FIFO leases and due times,
+ * idempotency keys and their window, expiry, blob references of results
+ * and batches, and a batch file split into jobs with its output written in
+ * input order.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "store/blob.h"
+#include "store/jobs.h"
+#include "store/store.h"
+#include "testdir.h"
+
+typedef struct fixture {
+    char dir[256];
+    store *st;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    testdir_make(f->dir, sizeof(f->dir));
+    rouse_errbuf eb;
+    if (store_open(f->dir, &f->st, &eb) < 0) return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    store_close(f->st);
+    testdir_remove(f->dir);
+    free(f);
+    return 0;
+}
+
+static void tx_begin(store *st)
+{
+    rouse_errbuf eb;
+    assert_int_equal(store_tx_begin(st, &eb), 0);
+}
+
+static void tx_commit(store *st)
+{
+    rouse_errbuf eb;
+    assert_int_equal(store_tx_commit(st, &eb), 0);
+}
+
+static int64_t enqueue(store *st, const char *fn, const char *body, const char *key, int64_t now,
+                       int *rc_out, bool *existed)
+{
+    job_new j = {.function = fn,
+                 .version = 1,
+                 .body = body,
+                 .body_len = strlen(body),
+                 .json_len = -1,
+                 .idem_key = key,
+                 .body_sha = body, /* any text that differs with the body */
+                 .now_ms = now,
+                 .idem_window_ms = 1000};
+    int64_t id = 0;
+    bool ex = false;
+    rouse_errbuf eb;
+    tx_begin(st);
+    int rc = jobs_enqueue_tx(st, &j, &id, &ex, &eb);
+    tx_commit(st);
+    if (rc_out) *rc_out = rc;
+    if (existed) *existed = ex;
+    if (!rc_out) assert_int_equal(rc, 0);
+    return id;
+}
+
+static int lease(store *st, const char *fn, int64_t now, int max, job_lease *out, int64_t *next)
+{
+    int n;
+    rouse_errbuf eb;
+    tx_begin(st);
+    assert_int_equal(jobs_lease_tx(st, fn, now, max, out, &n, next, &eb), 0);
+    tx_commit(st);
+    return n;
+}
+
+static int settle(store *st, int64_t id, int state, int64_t now, int64_t run_after, const char *res)
+{
+    job_settle s = {.id = id,
+                    .state = state,
+                    .now_ms = now,
+                    .run_after_ms = run_after,
+                    .expires_ms = now + 100,
+                    .status = state == JOB_SUCCEEDED ? 200 : 500,
+                    .error = state == JOB_SUCCEEDED ? NULL : "instance crashed",
+                    .result = res,
+                    .result_len = res ? strlen(res) : 0,
+                    .result_json_len = -1};
+    rouse_errbuf eb;
+    tx_begin(st);
+    int rc = jobs_settle_tx(st, &s, &eb);
+    tx_commit(st);
+    return rc;
+}
+
+static int state_of(store *st, int64_t id)
+{
+    job_info j;
+    rouse_errbuf eb;
+    int rc = jobs_get(st, id, false, &j, &eb);
+    return rc < 0 ? rc : j.state;
+}
+
+static void test_lifecycle_fifo(void **state)
+{
+    fixture *f = *state;
+    int64_t a = enqueue(f->st, "fn", "{\"a\":1}", NULL, 1000, NULL, NULL);
+    int64_t b = enqueue(f->st, "fn", "{\"b\":2}", NULL, 1001, NULL, NULL);
+    int64_t c = enqueue(f->st, "other", "{\"c\":3}", NULL, 1002, NULL, NULL);
+    assert_true(a < b);
+    job_lease l[4];
+    int64_t next;
+    /* Oldest first, one function only. */
+    assert_int_equal(lease(f->st, "fn", 2000, 1, l, &next), 1);
+    assert_int_equal(l[0].id, a);
+    assert_int_equal(l[0].attempts, 1);
+    assert_int_equal(state_of(f->st, a), JOB_RUNNING);
+    /* A retry is due later; b comes first. */
+    assert_int_equal(settle(f->st, a, JOB_QUEUED, 2100, 5000, NULL), 0);
+    assert_int_equal(lease(f->st, "fn", 2200, 4, l, &next), 1);
+    assert_int_equal(l[0].id, b);
+    assert_int_equal(next, 5000);
+    assert_int_equal(settle(f->st, b, JOB_SUCCEEDED, 2300, 0, "{\"out\":2}"), 0);
+    /* A second end of the same run changes nothing. */
+    assert_int_equal(settle(f->st, b, JOB_FAILED, 2301, 0, NULL), ROUSE_ESTATE);
+    assert_int_equal(lease(f->st, "fn", 4999, 4, l, &next), 0);
+    assert_int_equal(lease(f->st, "fn", 5000, 4, l, &next), 1);
+    assert_int_equal(l[0].id, a);
+    assert_int_equal(l[0].attempts, 2);
+    assert_int_equal(settle(f->st, a, JOB_FAILED, 5100, 0, NULL), 0);
+    job_info j;
+    rouse_errbuf eb;
+    assert_int_equal(jobs_get(f->st, b, true, &j, &eb), 0);
+    assert_int_equal(j.state, JOB_SUCCEEDED);
+    assert_string_equal(j.result, "{\"out\":2}");
+    assert_int_equal(j.expires_ms, 2400);
+    free(j.result);
+    assert_int_equal(jobs_get(f->st, a, false, &j, &eb), 0);
+    assert_string_equal(j.last_error, "instance crashed");
+    assert_int_equal(j.attempts, 2);
+    /* Re-drive: queued, attempts from 0, the error gone. */
+    char fn[STORE_NAME_MAX + 1];
+    int st;
+    tx_begin(f->st);
+    assert_int_equal(jobs_retry_tx(f->st, a, 6000, fn, &st, &eb), 0);
+    assert_int_equal(jobs_retry_tx(f->st, b, 6000, fn, &st, &eb), ROUSE_ESTATE);
+    tx_commit(f->st);
+    assert_string_equal(fn, "fn");
+    assert_int_equal(jobs_get(f->st, a, false, &j, &eb), 0);
+    assert_int_equal(j.state, JOB_QUEUED);
+    assert_int_equal(j.attempts, 0);
+    assert_string_equal(j.last_error, "");
+    /* Cancel: queued only, or a lease given back. */
+    tx_begin(f->st);
+    assert_int_equal(jobs_cancel_tx(f->st, c, 6000, 7000, false, &st, &eb), 0);
+    assert_int_equal(jobs_cancel_tx(f->st, b, 6000, 7000, false, &st, &eb), ROUSE_ESTATE);
+    assert_int_equal(st, JOB_SUCCEEDED);
+    tx_commit(f->st);
+    assert_int_equal(state_of(f->st, c), JOB_CANCELLED);
+    /* The body stays readable. */
+    char *body;
+    size_t len;
+    int64_t json_len;
+    assert_int_equal(jobs_body_get(f->st, a, &body, &len, &json_len, &eb), 0);
+    assert_int_equal(len, strlen("{\"a\":1}"));
+    assert_memory_equal(body, "{\"a\":1}", len);
+    free(body);
+}
+
+static void test_reset_and_expiry(void **state)
+{
+    fixture *f = *state;
+    int64_t a = enqueue(f->st, "fn", "{}", NULL, 1000, NULL, NULL);
+    int64_t b = enqueue(f->st, "fn", "{}", NULL, 1000, NULL, NULL);
+    job_lease l[2];
+    int64_t next, n;
+    rouse_errbuf eb;
+    assert_int_equal(lease(f->st, "fn", 1000, 2, l, &next), 2);
+    assert_int_equal(settle(f->st, b, JOB_SUCCEEDED, 1100, 0, "{}"), 0);
+    /* A serve that ended left a running: queued again, the attempt uncounted. */
+    tx_begin(f->st);
+    assert_int_equal(jobs_reset_running_tx(f->st, &n, &eb), 0);
+    tx_commit(f->st);
+    assert_int_equal(n, 1);
+    job_info j;
+    assert_int_equal(jobs_get(f->st, a, false, &j, &eb), 0);
+    assert_int_equal(j.state, JOB_QUEUED);
+    assert_int_equal(j.attempts, 0);
+    assert_int_equal(jobs_next_expiry(f->st, &next, &eb), 0);
+    assert_int_equal(next, 1200);
+    /* Expiry takes finished jobs only. */
+    tx_begin(f->st);
+    assert_int_equal(jobs_expire_tx(f->st, 1199, &n, &eb), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(jobs_expire_tx(f->st, 1200, &n, &eb), 0);
+    assert_int_equal(n, 1);
+    tx_commit(f->st);
+    assert_int_equal(state_of(f->st, b), ROUSE_ENOTFOUND);
+    assert_int_equal(state_of(f->st, a), JOB_QUEUED);
+    assert_int_equal(jobs_body_get(f->st, b, &(char *){NULL}, &(size_t){0}, &next, &eb),
+                     ROUSE_ENOTFOUND);
+}
+
+static void test_idempotency_window(void **state)
+{
+    fixture *f = *state;
+    bool existed;
+    int rc;
+    int64_t a = enqueue(f->st, "fn", "{\"x\":1}", "k", 1000, NULL, &existed);
+    assert_false(existed);
+    assert_int_equal(enqueue(f->st, "fn", "{\"x\":1}", "k", 1500, NULL, &existed), a);
+    assert_true(existed);
+    enqueue(f->st, "fn", "{\"x\":2}", "k", 1500, &rc, &existed);
+    assert_int_equal(rc, ROUSE_ESTATE);
+    /* The same key on another function is another job. */
+    int64_t o = enqueue(f->st, "other", "{\"x\":2}", "k", 1500, NULL, &existed);
+    assert_false(existed);
+    assert_true(o != a);
+    /* Past the window the key is free again. */
+    int64_t b = enqueue(f->st, "fn", "{\"x\":2}", "k", 2000, NULL, &existed);
+    assert_false(existed);
+    assert_true(b != a);
+}
+
+static void test_batch_and_blob_refs(void **state)
+{
+    fixture *f = *state;
+    char path[400];
+    snprintf(path, sizeof(path), "%s/in.jsonl", f->dir);
+    FILE *in = fopen(path, "w");
+    fputs("{\"i\":0}\n\n{\"i\":1}\r\n  \n{\"i\":2}", in);
+    fclose(in);
+    const char *digest = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    batch_new b = {.function = "fn",
+                   .version = 1,
+                   .input_digest = digest,
+                   .input_path = path,
+                   .now_ms = 1000,
+                   .max_line = 100,
+                   .max_items = 10};
+    int64_t id, n, refs;
+    rouse_errbuf eb;
+    tx_begin(f->st);
+    assert_int_equal(jobs_batch_create_tx(f->st, &b, &id, &n, &eb), 0);
+    assert_int_equal(store_blob_refs_tx(f->st, digest, &refs, &eb), 0);
+    tx_commit(f->st);
+    assert_int_equal(n, 3); /* blank lines carry nothing */
+    assert_int_equal(refs, 1);
+    /* Too many lines for the room left: refused whole. */
+    b.max_items = 2;
+    int64_t id2;
+    tx_begin(f->st);
+    assert_int_equal(jobs_batch_create_tx(f->st, &b, &id2, &n, &eb), ROUSE_EBUSY);
+    store_tx_rollback(f->st);
+    job_lease l[4];
+    int64_t next;
+    assert_int_equal(lease(f->st, "fn", 2000, 4, l, &next), 3);
+    assert_int_equal(l[0].batch, id);
+    bool done;
+    tx_begin(f->st);
+    assert_int_equal(jobs_batch_finish_tx(f->st, id, f->dir, 2000, 9000, &done, &eb), 0);
+    tx_commit(f->st);
+    assert_false(done); /* items still running */
+    assert_int_equal(settle(f->st, l[2].id, JOB_SUCCEEDED, 2100, 0, "{\"r\":2}\n"), 0);
+    assert_int_equal(settle(f->st, l[0].id, JOB_SUCCEEDED, 2100, 0, "{\"r\":0}"), 0);
+    assert_int_equal(settle(f->st, l[1].id, JOB_FAILED, 2100, 0, NULL), 0);
+    tx_begin(f->st);
+    assert_int_equal(jobs_batch_finish_tx(f->st, id, f->dir, 2200, 9000, &done, &eb), 0);
+    tx_commit(f->st);
+    assert_true(done);
+    batch_info bi;
+    assert_int_equal(jobs_batch_get(f->st, id, &bi, &eb), 0);
+    assert_int_equal(bi.counts[JOB_SUCCEEDED], 2);
+    assert_int_equal(bi.counts[JOB_FAILED], 1);
+    assert_true(bi.output_digest[0] != '\0');
+    /* The output, in input order, with null for the failed line. */
+    blobstore *bs;
+    assert_int_equal(blob_open(f->dir, &bs, &eb), 0);
+    char out_path[600];
+    assert_int_equal(blob_path(bs, bi.output_digest, out_path, sizeof(out_path)), 0);
+    FILE *o = fopen(out_path, "r");
+    char text[256] = "";
+    size_t got = fread(text, 1, sizeof(text) - 1, o);
+    text[got] = '\0';
+    fclose(o);
+    assert_string_equal(text, "{\"r\":0}\nnull\n{\"r\":2}\n");
+    tx_begin(f->st);
+    assert_int_equal(store_blob_refs_tx(f->st, bi.output_digest, &refs, &eb), 0);
+    assert_int_equal(refs, 1);
+    assert_int_equal(store_blob_refs_tx(f->st, bi.errors_digest, &refs, &eb), 0);
+    assert_int_equal(refs, 1);
+    /* Once expired, nothing refers to them any more. */
+    assert_int_equal(jobs_expire_tx(f->st, 9000, &n, &eb), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(store_blob_refs_tx(f->st, bi.output_digest, &refs, &eb), 0);
+    assert_int_equal(refs, 0);
+    tx_commit(f->st);
+    blob_close(bs);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_lifecycle_fifo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset_and_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_and_blob_refs, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
