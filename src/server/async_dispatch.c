@@ -566,7 +566,8 @@ static void lease_done(void *user, int rc, const rouse_errbuf *eb, const jobq_re
 static void pump(async_dispatch *d, afn *f, int64_t now, int64_t *next)
 {
     int limit = fn_limit(f);
-    while (f->buf && f->n_running < limit) {
+    /* Stopping: what is leased stays leased, queued again at the next start. */
+    while (!d->stopping && f->buf && f->n_running < limit) {
         ajob *j = f->buf;
         if (!f->have_cfg || f->cfg_version != j->l.version) {
             fn_config cfg;
