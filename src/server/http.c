@@ -193,6 +193,11 @@ static void on_call_done(void *user, pool_result *res)
     }
     res->fd = -1;
     res->body = NULL;
+    req->start_kind = inv_start_parse(res->start);
+    req->queue_ns = res->queue_ns;
+    req->start_ns = res->start_ns;
+    req->run_ns = res->run_ns;
+    req->memory_mb = res->memory_mb;
     if (res->version > 0) req->reply.version = res->version;
     if (res->retry_after > 0) req->reply.retry_after = res->retry_after;
     if (res->start) snprintf(req->reply.start, sizeof(req->reply.start), "%s", res->start);
@@ -279,6 +284,7 @@ static enum MHD_Result queue_reply(http_req *req)
     }
     if (r->start[0]) MHD_add_response_header(resp, "Rouse-Start", r->start);
     if (r->timing[0]) MHD_add_response_header(resp, "Server-Timing", r->timing);
+    if (req->request_id[0]) MHD_add_response_header(resp, "X-Request-Id", req->request_id);
     if (req->early_error) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
@@ -323,6 +329,10 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
     req->json_len = -1;
     req->reply.fd = -1;
     req->reply.json_len = -1;
+    req->begin_ns = rouse_now_ns();
+    req->begin_wall_us = rouse_wall_us();
+    snprintf(req->request_id, sizeof(req->request_id), "%08" PRIx32 "%08" PRIx64,
+             srv->req_id_base, ++srv->req_seq & 0xffffffffu);
     rouse_buf_init(&req->body);
     snprintf(req->method, sizeof(req->method), "%s", method);
     srv->n_reqs++;
@@ -463,6 +473,42 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return queue_reply(req);
 }
 
+static uint64_t ns_to_us(uint64_t ns)
+{
+    return (ns + 500) / 1000;
+}
+
+/* The one place where a finished inference request becomes its invocation
+ * record (invocation.h), handed to every sink. Requests answered before
+ * their handler ran (a body over the limit, a bad header) count too. */
+static void emit_invocation(server *srv, http_req *req)
+{
+    if (req->r.id != R_INFER || srv->sinks.n == 0) return;
+    if (!req->handled && !req->have_reply) return; /* the connection ended first */
+    const http_reply *r = &req->reply;
+    invocation inv;
+    memset(&inv, 0, sizeof(inv));
+    memcpy(inv.request_id, req->request_id, sizeof(inv.request_id));
+    snprintf(inv.function, sizeof(inv.function), "%s", req->r.name);
+    inv.version = r->version > 0 ? r->version : 0;
+    inv.start = req->start_kind;
+    inv.queue_us = ns_to_us(req->queue_ns);
+    inv.start_us = ns_to_us(req->start_ns);
+    /* Any run bills at least 1 ms, also one shorter than half a µs. */
+    inv.run_us = req->run_ns > 0 && req->run_ns < 500 ? 1 : ns_to_us(req->run_ns);
+    inv.total_us = ns_to_us(rouse_now_ns() - req->begin_ns);
+    inv.billed_ms = inv_billed_ms(inv.run_us);
+    inv.memory_mb = req->memory_mb;
+    inv.bytes_in = req->body_len;
+    inv.bytes_out = r->fd_len ? r->fd_len : r->len;
+    /* No reply: the client went away while its call was with an instance. */
+    inv.status = req->have_reply && r->status ? r->status : 503;
+    inv.error = inv_error_of(inv.status);
+    memcpy(inv.trace_id, req->trace_id, sizeof(inv.trace_id));
+    inv.ts_us = req->begin_wall_us;
+    invocation_emit(&srv->sinks, &inv);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -472,6 +518,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     http_req *req = *con_cls;
     *con_cls = NULL;
     if (!req || req == (void *)&nul_in_path) return;
+    emit_invocation(srv, req);
     unwatch_client(req);
     waiting_remove(req);
     if (req->pending) pool_cancel(srv->pool, req->pending);

@@ -17,6 +17,7 @@
 
 #include "common/buf.h"
 #include "server/config.h"
+#include "server/invocation.h"
 #include "server/pool.h"
 #include "server/server_int.h"
 #include "store/blob.h"
@@ -110,6 +111,16 @@ struct http_req {
      * first (http_tick watches them after WATCH_AFTER_NS). */
     uint64_t suspended_ns;
     http_req *wprev, *wnext;
+    /* For the invocation record (invocation.h), built when the request
+     * completes: when it began (monotonic ns, wall-clock µs), its id, its
+     * trace id ("" when untraced), and what its pool call reported. */
+    uint64_t begin_ns;
+    int64_t begin_wall_us;
+    char request_id[INV_REQUEST_ID_LEN + 1];
+    char trace_id[INV_TRACE_ID_LEN + 1];
+    inv_start start_kind;
+    uint64_t queue_ns, start_ns, run_ns;
+    int64_t memory_mb;
 };
 
 /* Sets a JSON error reply {"error": msg}. */

@@ -117,6 +117,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     s->tag_mhd.kind = EP_MHD;
     s->tag_sig.kind = EP_SIGNAL;
     s->rng = rouse_now_ns() | 1;
+    s->req_id_base = (uint32_t)(server_random(s) * 4294967296.0);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     s->max_instances = cores > 0 ? (int)(2 * cores) : 4;
     if (s->max_instances < 4) s->max_instances = 4;

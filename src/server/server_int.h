@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "server/ep.h"
+#include "server/invocation.h"
 #include "server/pool.h"
 #include "server/server.h"
 #include "store/blob.h"
@@ -126,6 +127,11 @@ struct server {
     route_cache_entry rcache[ROUTE_CACHE_SLOTS];
     int max_instances;
     char plan_dir[PATH_MAX + 8]; /* <data>/plans: compiled plans by model digest */
+    /* Every finished inference request becomes one invocation record,
+     * handed to these (http.c); request ids are req_id_base then a count. */
+    invocation_sinks sinks;
+    uint32_t req_id_base;
+    uint64_t req_seq;
 };
 
 /* A uniform double in [0, 1) from the server's generator. */
