@@ -62,6 +62,7 @@ typedef enum route_id {
     R_ALIAS_PUT,
     R_STATS,       /* GET /v1/stats */
     R_STATS_RESET, /* POST /v1/stats/reset */
+    R_USAGE,       /* GET /v1/usage */
     R_NOT_ALLOWED, /* a known path with another method: 405 */
 } route_id;
 
@@ -156,6 +157,7 @@ int route_handle(http_req *req);
 int api_admin_handle(http_req *req);
 int api_oip_handle(http_req *req);
 int api_stats_handle(http_req *req);
+int api_usage_handle(http_req *req);
 
 /* --- durable writes (durable.c) ------------------------------------------- */
 

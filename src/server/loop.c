@@ -182,6 +182,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     }
     if ((rc = durable_start(s, eb)) < 0) goto out_http;
     if ((rc = gc_start(s, eb)) < 0) goto out_durable;
+    if ((rc = usage_start(s, eb)) < 0) goto out_gc;
     /* Templates are forked by the pool's zygote from now on (exec'd
      * without it). */
     pool_opts po = {.epfd = s->epfd,
@@ -191,7 +192,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
                     .max_instances = s->max_instances,
                     .st = s->st,
                     .blobs = s->blobs};
-    if ((rc = pool_create(&po, &s->pool, eb)) < 0) goto out_gc;
+    if ((rc = pool_create(&po, &s->pool, eb)) < 0) goto out_usage;
     /* Warm what `min` asks for, as before a restart. A failure here is
      * logged per function and never stops the daemon. */
     rouse_errbuf restore_eb;
@@ -201,6 +202,8 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     *out = s;
     return 0;
 
+out_usage:
+    usage_stop(s);
 out_gc:
     gc_stop(s);
 out_durable:
@@ -288,6 +291,7 @@ int server_run(server *s, rouse_errbuf *eb)
     for (;;) {
         int timeout = min_timeout(http_timeout_ms(s), pool_tick(s->pool));
         timeout = min_timeout(timeout, http_tick(s));
+        timeout = min_timeout(timeout, usage_tick(s));
         if (s->mhd_kick) timeout = 0;
         if (s->stopping) {
             uint64_t now = rouse_now_ns();
@@ -370,6 +374,7 @@ void server_destroy(server *s)
     close(s->epfd);
     close(s->sigfd);
     gc_stop(s);
+    usage_stop(s);   /* after MHD: every request's record is in the buffer */
     durable_stop(s); /* after MHD: no request waits for a write any more */
     route_cache_clear(s);
     blob_close(s->blobs);

@@ -59,6 +59,22 @@ void gc_request(server *s);
 /* <plan_dir>/<hex>.plan for a blob digest. */
 int gc_plan_path(const char *plan_dir, const char *digest, char *out, size_t len);
 
+/* --- usage metering (usage.c) -------------------------------------------- */
+
+/* Registers the metering sink, opens the usage query connection and its
+ * thread (watched by the loop), and asks for a first roll-up. */
+int usage_start(server *s, rouse_errbuf *eb);
+/* Writes what is buffered (one submission to the registry's writer), then
+ * stops the query thread; before durable_stop, which finishes the write. */
+void usage_stop(server *s);
+/* Writes the buffer when its interval is over and starts due roll-ups;
+ * returns ms until it next needs to run, or -1. */
+int usage_tick(server *s);
+/* The query thread (GET /v1/usage runs there, api_usage.c) and its
+ * connection. */
+store_writer *usage_query_writer(server *s);
+store *usage_query_store(server *s);
+
 /* --- the routing cache ----------------------------------------------------- */
 
 /* Functions as the registry last described them (versions and aliases), so
@@ -130,6 +146,7 @@ struct server {
     /* Every finished inference request becomes one invocation record,
      * handed to these (http.c); request ids are req_id_base then a count. */
     invocation_sinks sinks;
+    struct usage *usage; /* usage.c */
     uint32_t req_id_base;
     uint64_t req_seq;
 };
