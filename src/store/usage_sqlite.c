@@ -133,6 +133,7 @@ static int peaks_add(peaks *p, const char *function, int64_t hour_us, int64_t pe
         p->cap = ncap;
     }
     usage_peak *e = &p->v[p->n++];
+    memset(e, 0, sizeof(*e));
     snprintf(e->function, sizeof(e->function), "%s", function);
     e->hour_us = hour_us;
     e->peak = peak;

@@ -107,9 +107,13 @@ static void open_creates_schema(void **state)
     rouse_errbuf eb = {0};
     assert_int_equal(store_open(dir, &s, &eb), 0);
     store_close(s);
-    assert_int_equal(db_int(dir, "SELECT version FROM schema_version"), 1);
+    assert_int_equal(db_int(dir, "SELECT version FROM schema_version"), 2);
     assert_int_equal(db_int(dir, "SELECT count(*) FROM sqlite_master WHERE name IN "
                                  "('functions','versions','aliases','alias_routes')"),
+                     4);
+    assert_int_equal(db_int(dir, "SELECT count(*) FROM sqlite_master WHERE name IN "
+                                 "('usage_records','usage_hourly','usage_hourly_latency',"
+                                 "'usage_hourly_peak')"),
                      4);
     /* WAL is a persistent property of the database file. */
     char path[400];
@@ -125,7 +129,7 @@ static void open_creates_schema(void **state)
     /* Reopening migrates nothing and keeps the version. */
     assert_int_equal(store_open(dir, &s, &eb), 0);
     store_close(s);
-    assert_int_equal(db_int(dir, "SELECT version FROM schema_version"), 1);
+    assert_int_equal(db_int(dir, "SELECT version FROM schema_version"), 2);
 
     /* A database from a newer rouse is refused, not damaged. */
     db_exec(dir, "UPDATE schema_version SET version = 99");
