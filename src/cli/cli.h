@@ -49,6 +49,10 @@ void cli_status_usage(FILE *out);
 int cli_rollback_main(int argc, char **argv);
 void cli_rollback_usage(FILE *out);
 
+/* rouse usage (cli_usage.c) */
+int cli_usage_main(int argc, char **argv);
+void cli_usage_usage(FILE *out);
+
 /* rouse compile */
 int cli_compile_main(int argc, char **argv);
 void cli_compile_usage(FILE *out);

@@ -31,6 +31,8 @@ const cli_command cli_commands[] = {
      cli_status_usage},
     {"rollback", "move a function back to its previous version", cli_rollback_main,
      cli_rollback_usage},
+    {"usage", "what the recorded invocations cost, and always-on for comparison", cli_usage_main,
+     cli_usage_usage},
     {"version", "print the version", version_main, version_usage},
     {"__instance", NULL, cli_instance_main, cli_instance_usage}, /* started by serve */
     {"__template", NULL, cli_template_main, cli_template_usage}, /* started by serve */
