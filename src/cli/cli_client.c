@@ -12,87 +12,22 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/http_client.h"
+#include "cli/client.h"
 #include "cli/tensor_file.h"
 #include "common/arena.h"
 #include "common/json.h"
 #include "common/sha256.h"
 #include "worker/oip.h"
 
-#define DEFAULT_SERVER "http://127.0.0.1:8080"
-#define CLIENT_TIMEOUT_MS 600000
 #define MAX_INPUTS 16
-
-/* Options every client command shares. */
-typedef struct client {
-    const char *cmd;
-    http_target target;
-    bool json; /* print the server's JSON as it is */
-} client;
 
 static int usage(const char *cmd, void (*usage_fn)(FILE *), const char *msg, const char *arg)
 {
-    fprintf(stderr, "rouse %s: %s%s%s\n\n", cmd, msg, arg ? ": " : "", arg ? arg : "");
-    usage_fn(stderr);
-    return CLI_EXIT_USAGE;
+    return cli_usage_error(cmd, usage_fn, msg, arg);
 }
 
-/* Takes --server URL and --json out of argv (compacting it). */
-static int client_init(client *c, const char *cmd, int *argc, char **argv, void (*usage_fn)(FILE *))
-{
-    memset(c, 0, sizeof(*c));
-    c->cmd = cmd;
-    const char *url = getenv("ROUSE_SERVER");
-    if (!url || !*url) url = DEFAULT_SERVER;
-    int out = 1;
-    for (int i = 1; i < *argc; i++) {
-        if (strcmp(argv[i], "--server") == 0) {
-            if (i + 1 >= *argc) return usage(cmd, usage_fn, "--server needs a URL", NULL);
-            url = argv[++i];
-        } else if (strcmp(argv[i], "--json") == 0 && strcmp(cmd, "invoke") != 0) {
-            c->json = true;
-        } else {
-            argv[out++] = argv[i];
-        }
-    }
-    *argc = out;
-    rouse_errbuf eb;
-    if (http_target_parse(url, &c->target, &eb) < 0) return usage(cmd, usage_fn, eb.msg, NULL);
-    return 0;
-}
-
-/* One request; on transport failure prints and returns -1. */
-static int call(client *c, const char *method, const char *path, const char *const *headers,
-                const void *body, size_t len, http_response *r)
-{
-    http_response_init(r);
-    rouse_errbuf eb;
-    rouse_errbuf_clear(&eb);
-    if (http_request(&c->target, method, path, headers, body, len, CLIENT_TIMEOUT_MS, r, &eb) < 0) {
-        fprintf(stderr,
-                "rouse %s: %s (is `rouse serve` running there? set --server or "
-                "ROUSE_SERVER)\n",
-                c->cmd, eb.msg);
-        http_response_fini(r);
-        return -1;
-    }
-    return 0;
-}
-
-/* Prints the server's error sentence for a failed response. */
-static int fail_response(client *c, http_response *r)
-{
-    rouse_arena a;
-    rouse_arena_init(&a, 0);
-    json_value *v;
-    const char *msg = NULL;
-    if (json_parse(r->body.data ? r->body.data : "", r->body.len, &a, &v, NULL) == 0)
-        msg = json_as_string(json_get(v, "error"));
-    fprintf(stderr, "rouse %s: %d: %s\n", c->cmd, r->status, msg ? msg : r->body.data);
-    rouse_arena_fini(&a);
-    http_response_fini(r);
-    return CLI_EXIT_FAIL;
-}
+#define call cli_call
+#define fail_response cli_fail_response
 
 static bool parse_count(const char *s, long long lo, long long hi, long long *out)
 {
@@ -116,11 +51,21 @@ void cli_deploy_usage(FILE *out)
                  "changed; the function's default alias moves to it.\n");
 }
 
+static int deploy_run(cli_client *cc, int argc, char **argv);
+
 int cli_deploy_main(int argc, char **argv)
 {
-    client c;
-    int rc = client_init(&c, "deploy", &argc, argv, cli_deploy_usage);
-    if (rc) return rc;
+    cli_client c;
+    int rc = cli_client_init(&c, "deploy", cli_deploy_usage, &argc, argv);
+    if (rc == 0) rc = deploy_run(&c, argc, argv);
+    cli_client_fini(&c);
+    return rc;
+}
+
+static int deploy_run(cli_client *cc, int argc, char **argv)
+{
+    cli_client c = *cc;
+    int rc;
     const char *name = NULL, *model = NULL;
     rouse_buf scaling, top;
     rouse_buf_init(&scaling);
@@ -228,10 +173,10 @@ out_bufs:
 
 void cli_invoke_usage(FILE *out)
 {
-    fprintf(out, "usage: rouse invoke NAME (--json FILE | --input NAME=FILE...) [--version V]\n"
+    fprintf(out, "usage: rouse invoke NAME (--request FILE | --input NAME=FILE...) [--version V]\n"
                  "                    [--server URL]\n\n"
                  "Calls function NAME and prints the Open Inference Protocol response (JSON).\n"
-                 "  --json FILE        the request body: an OIP v2 inference request\n"
+                 "  --request FILE     the request body: an OIP v2 inference request\n"
                  "  --input NAME=FILE  input NAME from a .npy or TensorProto .pb file\n"
                  "  --version V        a version number or an alias (default: the latest)\n");
 }
@@ -270,18 +215,28 @@ static int build_binary(char **specs, int n, rouse_buf *body, size_t *json_len, 
     return rc;
 }
 
+static int invoke_run(cli_client *cc, int argc, char **argv);
+
 int cli_invoke_main(int argc, char **argv)
 {
-    client c;
-    int rc = client_init(&c, "invoke", &argc, argv, cli_invoke_usage);
-    if (rc) return rc;
+    cli_client c;
+    int rc = cli_client_init(&c, "invoke", cli_invoke_usage, &argc, argv);
+    if (rc == 0) rc = invoke_run(&c, argc, argv);
+    cli_client_fini(&c);
+    return rc;
+}
+
+static int invoke_run(cli_client *cc, int argc, char **argv)
+{
+    cli_client c = *cc;
+    int rc;
     const char *name = NULL, *json_file = NULL, *version = NULL;
     char *inputs[MAX_INPUTS];
     int n_inputs = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(argv[i], "--json") == 0) {
-            if (!v) return usage("invoke", cli_invoke_usage, "--json needs a file", NULL);
+        if (strcmp(argv[i], "--request") == 0) {
+            if (!v) return usage("invoke", cli_invoke_usage, "--request needs a file", NULL);
             json_file = v;
             i++;
         } else if (strcmp(argv[i], "--version") == 0) {
@@ -302,7 +257,7 @@ int cli_invoke_main(int argc, char **argv)
         }
     }
     if (!name || (!json_file) == (n_inputs == 0))
-        return usage("invoke", cli_invoke_usage, "needs NAME and either --json or --input", NULL);
+        return usage("invoke", cli_invoke_usage, "needs NAME and either --request or --input", NULL);
 
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
@@ -352,11 +307,21 @@ void cli_ls_usage(FILE *out)
                  "Lists the deployed functions with their latest version.\n");
 }
 
+static int ls_run(cli_client *cc, int argc, char **argv);
+
 int cli_ls_main(int argc, char **argv)
 {
-    client c;
-    int rc = client_init(&c, "ls", &argc, argv, cli_ls_usage);
-    if (rc) return rc;
+    cli_client c;
+    int rc = cli_client_init(&c, "ls", cli_ls_usage, &argc, argv);
+    if (rc == 0) rc = ls_run(&c, argc, argv);
+    cli_client_fini(&c);
+    return rc;
+}
+
+static int ls_run(cli_client *cc, int argc, char **argv)
+{
+    cli_client c = *cc;
+    int rc;
     if (argc > 1) return usage("ls", cli_ls_usage, "unexpected argument", argv[1]);
     http_response r;
     if (call(&c, "GET", "/v1/functions", NULL, NULL, 0, &r) < 0) return CLI_EXIT_FAIL;
@@ -395,11 +360,21 @@ void cli_status_usage(FILE *out)
                  "and its last cold starts phase by phase.\n");
 }
 
+static int status_run(cli_client *cc, int argc, char **argv);
+
 int cli_status_main(int argc, char **argv)
 {
-    client c;
-    int rc = client_init(&c, "status", &argc, argv, cli_status_usage);
-    if (rc) return rc;
+    cli_client c;
+    int rc = cli_client_init(&c, "status", cli_status_usage, &argc, argv);
+    if (rc == 0) rc = status_run(&c, argc, argv);
+    cli_client_fini(&c);
+    return rc;
+}
+
+static int status_run(cli_client *cc, int argc, char **argv)
+{
+    cli_client c = *cc;
+    int rc;
     if (argc != 2 || argv[1][0] == '-')
         return usage("status", cli_status_usage, "needs exactly one NAME", NULL);
     char path[256];
@@ -508,11 +483,20 @@ void cli_rollback_usage(FILE *out)
                  "Moves the function's default alias back to the previous version.\n");
 }
 
+static int rollback_run(cli_client *cc, int argc, char **argv);
+
 int cli_rollback_main(int argc, char **argv)
 {
-    client c;
-    int rc = client_init(&c, "rollback", &argc, argv, cli_rollback_usage);
-    if (rc) return rc;
+    cli_client c;
+    int rc = cli_client_init(&c, "rollback", cli_rollback_usage, &argc, argv);
+    if (rc == 0) rc = rollback_run(&c, argc, argv);
+    cli_client_fini(&c);
+    return rc;
+}
+
+static int rollback_run(cli_client *cc, int argc, char **argv)
+{
+    cli_client c = *cc;
     if (argc != 2 || argv[1][0] == '-')
         return usage("rollback", cli_rollback_usage, "needs exactly one NAME", NULL);
     char path[256];
