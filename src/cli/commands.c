@@ -31,6 +31,11 @@ const cli_command cli_commands[] = {
      cli_status_usage},
     {"rollback", "move a function back to its previous version", cli_rollback_main,
      cli_rollback_usage},
+    {"versions", "list a function's versions and the aliases that route to them",
+     cli_versions_main, cli_versions_usage},
+    {"alias", "point an alias at a version, or split its traffic by weight", cli_alias_main,
+     cli_alias_usage},
+    {"rm", "delete a function", cli_rm_main, cli_rm_usage},
     {"version", "print the version", version_main, version_usage},
     {"__instance", NULL, cli_instance_main, cli_instance_usage}, /* started by serve */
     {"__template", NULL, cli_template_main, cli_template_usage}, /* started by serve */

@@ -29,18 +29,18 @@ model="$DIGITS/model.onnx"
 check "deploy exits 0" [ $rc -eq 0 ]
 check "deploy reports version 1" grep -q '^digits: deployed version 1$' "$tmp/o"
 "$ROUSE" deploy digits "$model" >"$tmp/o" 2>"$tmp/e"
-check "unchanged deploy keeps version 1" grep -q 'unchanged at version 1' "$tmp/o"
+check "unchanged deploy keeps version 1" grep -q '^digits: unchanged (version 1)$' "$tmp/o"
 "$ROUSE" deploy digits "$model" --max 2 --timeout 5000 >"$tmp/o" 2>"$tmp/e"
 check "changed settings make version 2" grep -q 'deployed version 2' "$tmp/o"
 
 "$ROUSE" invoke digits --request "$DIGITS/samples/digit-7.json" >"$tmp/o" 2>"$tmp/e"; rc=$?
 check "invoke --request exits 0" [ $rc -eq 0 ]
-check "invoke prints the outputs" grep -q '"model_version":"2"' "$tmp/o"
-"$ROUSE" invoke digits --input "pixels=$DIGITS/samples/digit-7.npy" --version 1 >"$tmp/o" 2>"$tmp/e"
-check "invoke --input --version 1" grep -q '"model_version":"1"' "$tmp/o"
+check "invoke prints the version and the top class" grep -q '^digits version 2' "$tmp/o"
+"$ROUSE" invoke digits --input "pixels=$DIGITS/samples/digit-7.npy" --version 1 --json >"$tmp/o" 2>"$tmp/e"
+check "invoke --input --version 1 --json" grep -q '"model_version":"1"' "$tmp/o"
 
 "$ROUSE" ls >"$tmp/o" 2>"$tmp/e"
-check "ls lists digits at 2" grep -Eq '^digits +2 +2$' "$tmp/o"
+check "ls lists digits at 2" grep -Eq '^digits +2 +2 ' "$tmp/o"
 "$ROUSE" status digits >"$tmp/o" 2>"$tmp/e"
 check "status shows the alias" grep -q 'latest -> v2' "$tmp/o"
 check "status shows how the instance started" grep -Eq '^  pid [0-9]+  v[12]  (idle|busy)  started (zero|template|warm)$' "$tmp/o"
