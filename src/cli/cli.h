@@ -55,6 +55,11 @@ int cli_rm_main(int argc, char **argv);
 void cli_rm_usage(FILE *out);
 int cli_alias_main(int argc, char **argv);
 void cli_alias_usage(FILE *out);
+/* Manifests (cli_apply.c). */
+int cli_apply_main(int argc, char **argv);
+void cli_apply_usage(FILE *out);
+int cli_diff_main(int argc, char **argv);
+void cli_diff_usage(FILE *out);
 
 /* rouse compile */
 int cli_compile_main(int argc, char **argv);

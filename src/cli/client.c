@@ -105,7 +105,7 @@ int cli_call(cli_client *c, const char *method, const char *path, const char *co
     return cli_call_full(c, &call, r);
 }
 
-int cli_fail_response(cli_client *c, http_response *r)
+void cli_error_message(const http_response *r, char *out, size_t cap)
 {
     rouse_arena a;
     rouse_arena_init(&a, 0);
@@ -113,15 +113,23 @@ int cli_fail_response(cli_client *c, http_response *r)
     const char *msg = NULL;
     if (r->body.data && json_parse(r->body.data, r->body.len, &a, &v, NULL) == 0)
         msg = json_as_string(json_get(v, "error"));
-    if (!msg && r->body.len) {
+    if (msg) {
+        snprintf(out, cap, "%s", msg);
+    } else if (r->body.len) {
         /* Not rouse's JSON (a proxy's page?): its first line. */
         size_t n = strcspn(r->body.data, "\r\n");
-        fprintf(stderr, "rouse %s: %.*s (HTTP %d)\n", c->cmd, (int)(n > 200 ? 200 : n),
-                r->body.data, r->status);
+        snprintf(out, cap, "%.*s", (int)(n > 200 ? 200 : n), r->body.data);
     } else {
-        fprintf(stderr, "rouse %s: %s (HTTP %d)\n", c->cmd, msg ? msg : "no message", r->status);
+        snprintf(out, cap, "no message");
     }
     rouse_arena_fini(&a);
+}
+
+int cli_fail_response(cli_client *c, http_response *r)
+{
+    char msg[1024];
+    cli_error_message(r, msg, sizeof(msg));
+    fprintf(stderr, "rouse %s: %s (HTTP %d)\n", c->cmd, msg, r->status);
     http_response_fini(r);
     return CLI_EXIT_FAIL;
 }

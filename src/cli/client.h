@@ -57,6 +57,10 @@ int cli_call(cli_client *c, const char *method, const char *path, const char *co
 /* The same with a full call (streaming, progress). */
 int cli_call_full(cli_client *c, const http_call *call, http_response *r);
 
+/* The server's error sentence of a failed response ({"error": ...}, else
+ * the body's first line). */
+void cli_error_message(const http_response *r, char *out, size_t cap);
+
 /* Prints the server's error message of a failed response, releases r and
  * returns 1. */
 int cli_fail_response(cli_client *c, http_response *r);
