@@ -23,6 +23,7 @@ typedef struct fn_config {
     struct {
         int64_t min, max, concurrency, idle_timeout_ms, template_ttl_ms, queue_depth;
     } scaling;
+    char manifest[64]; /* the label of the manifest that declared it (rouse apply), or "" */
 } fn_config;
 
 /* The defaults of every field (model empty). */

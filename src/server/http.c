@@ -77,6 +77,11 @@ const char *http_req_header(http_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+const char *http_req_query(http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
 /* Watches the client socket of a suspended request for a hang-up (EPOLLRDHUP
  * only); resuming unwatches. */
 static void watch_client(http_req *req)

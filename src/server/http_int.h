@@ -139,6 +139,9 @@ void http_req_resume(http_req *req);
 int http_req_submit(http_req *req, const pool_request *rq);
 /* A header of the request, or NULL. */
 const char *http_req_header(http_req *req, const char *name);
+/* A query argument of the request (decoded), "" when given without a
+ * value, or NULL. */
+const char *http_req_query(http_req *req, const char *name);
 /* A request suspended this long gets its client socket watched in serve's
  * epoll (MHD polls no suspended connection), so that a client hanging up
  * while it waits is noticed and its queued call dropped. Two epoll_ctl
