@@ -82,14 +82,30 @@ const char *http_req_query(http_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* Watches the client socket of a suspended request for a hang-up (EPOLLRDHUP
- * only); resuming unwatches. */
+/* The gate's record of a connection (http_gate.c), or NULL. */
+static gate_keep *keep_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Watches the client socket of a suspended request for a hang-up
+ * (EPOLLRDHUP only): through the gate's registration of the connection
+ * when it has one (epoll takes one per descriptor), else a registration of
+ * its own; resuming unwatches. */
 static void watch_client(http_req *req)
 {
     if (req->watch_fd >= 0) return;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci) return;
+    gate_keep *k = keep_of(req->conn);
+    if (http_gate_keep_watch(req->srv, k, &req->ctag)) {
+        req->watch_keep = k;
+        req->watch_fd = ci->connect_fd;
+        return;
+    }
     struct epoll_event ev = {.events = EPOLLRDHUP, .data.ptr = &req->ctag};
     if (epoll_ctl(req->srv->epfd, EPOLL_CTL_ADD, ci->connect_fd, &ev) == 0)
         req->watch_fd = ci->connect_fd;
@@ -98,7 +114,11 @@ static void watch_client(http_req *req)
 static void unwatch_client(http_req *req)
 {
     if (req->watch_fd < 0) return;
-    epoll_ctl(req->srv->epfd, EPOLL_CTL_DEL, req->watch_fd, NULL);
+    if (req->watch_keep)
+        http_gate_keep_unwatch(req->watch_keep);
+    else
+        epoll_ctl(req->srv->epfd, EPOLL_CTL_DEL, req->watch_fd, NULL);
+    req->watch_keep = NULL;
     req->watch_fd = -1;
 }
 
@@ -517,11 +537,12 @@ static void emit_invocation(server *srv, http_req *req)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
-    (void)toe;
     server *srv = cls;
     http_req *req = *con_cls;
     *con_cls = NULL;
+    /* The connection may stay open for another request: the gate checks
+     * its head (if MHD closes it instead, on_connection forgets it). */
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) http_gate_keep_done(keep_of(conn));
     if (!req || req == (void *)&nul_in_path) return;
     emit_invocation(srv, req);
     unwatch_client(req);
@@ -536,6 +557,23 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(req->pending_cfg_json);
     free(req);
     srv->n_reqs--;
+}
+
+/* MHD's connection notices: the gate's record of each connection lives
+ * exactly as long as MHD's (MHD sends the closing notice before it closes
+ * the socket). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = http_gate_keep_open(srv, ci ? ci->connect_fd : -1);
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        http_gate_keep_close(srv, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -553,11 +591,11 @@ int http_start(server *srv, rouse_errbuf *eb)
 {
     unsigned flags =
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
-    srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER,
-                                on_mhd_log, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
+    srv->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
     if (!srv->mhd) return rouse_err_set(eb, ROUSE_EIO, "cannot start the HTTP daemon");
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     if (!info) {

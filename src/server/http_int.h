@@ -102,8 +102,9 @@ struct http_req {
     /* PUT /v1/functions: the config waiting for its model check. */
     fn_config pending_cfg;
     char *pending_cfg_json;
-    pool_call *pending; /* the pool call answering this request, queued or in flight */
-    int watch_fd;       /* the client socket while registered in serve's epoll, else -1 */
+    pool_call *pending;    /* the pool call answering this request, queued or in flight */
+    int watch_fd;          /* the client socket while registered in serve's epoll, else -1 */
+    gate_keep *watch_keep; /* the registration watch_fd is watched through, or NULL */
     /* The durable write this request waits for (its callback resumes it),
      * cancelled if the request ends first; ticket 0 when none. */
     store_writer *write_by;

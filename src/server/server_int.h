@@ -28,6 +28,7 @@
 struct MHD_Daemon;
 struct http_req;
 typedef struct gate_conn gate_conn;
+typedef struct gate_keep gate_keep;
 
 /* EP_WRITER: the eventfd of a writer thread (store/writer.h). */
 typedef struct ep_writer {
@@ -120,6 +121,9 @@ struct server {
     ep_tag tag_listen;
     gate_conn *gate_conns; /* connections at the gate (http_gate.c) */
     int n_gate;
+    /* Bytes of the first request of the connection being handed to MHD
+     * (-1: unknown), for the gate_keep MHD's notice opens. */
+    int64_t gate_handoff_len;
     int lock_fd; /* data_dir/serve.lock, held (flock) while we run */
     int port;
     int epfd;
