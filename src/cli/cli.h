@@ -38,7 +38,8 @@ int cli_template_main(int argc, char **argv);
 void cli_template_usage(FILE *out);
 int cli_zygote_main(int argc, char **argv);
 void cli_zygote_usage(FILE *out);
-/* Client commands of a running server (cli_client.c). */
+/* Client commands of a running server: cli_deploy.c, cli_invoke.c, and
+ * cli_functions.c (ls, status, versions, rollback, rm, alias). */
 int cli_deploy_main(int argc, char **argv);
 void cli_deploy_usage(FILE *out);
 int cli_invoke_main(int argc, char **argv);
@@ -49,6 +50,21 @@ int cli_status_main(int argc, char **argv);
 void cli_status_usage(FILE *out);
 int cli_rollback_main(int argc, char **argv);
 void cli_rollback_usage(FILE *out);
+int cli_versions_main(int argc, char **argv);
+void cli_versions_usage(FILE *out);
+int cli_rm_main(int argc, char **argv);
+void cli_rm_usage(FILE *out);
+int cli_alias_main(int argc, char **argv);
+void cli_alias_usage(FILE *out);
+/* Manifests (cli_apply.c). */
+int cli_apply_main(int argc, char **argv);
+void cli_apply_usage(FILE *out);
+int cli_diff_main(int argc, char **argv);
+void cli_diff_usage(FILE *out);
+
+/* rouse usage (cli_usage.c) */
+int cli_usage_main(int argc, char **argv);
+void cli_usage_usage(FILE *out);
 
 /* Asynchronous jobs and batch files (cli_jobs.c). */
 int cli_job_main(int argc, char **argv);
@@ -57,10 +73,10 @@ int cli_jobs_main(int argc, char **argv);
 void cli_jobs_usage(FILE *out);
 int cli_batch_main(int argc, char **argv);
 void cli_batch_usage(FILE *out);
-struct http_target;
+struct cli_client;
 /* `rouse invoke --async`: submits the request with Prefer: respond-async
- * and prints the job id. */
-int cli_jobs_submit(const struct http_target *t, const char *path, const char *const *headers,
+ * and prints the job id (the 202's JSON with --json). */
+int cli_jobs_submit(struct cli_client *c, const char *path, const char *const *headers,
                     const void *body, size_t len);
 
 /* rouse compile */

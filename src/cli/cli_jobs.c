@@ -2,10 +2,9 @@
  * The asynchronous client commands: `rouse job ID [--wait]`, `rouse job
  * retry ID`, `rouse jobs NAME [--status S]`, `rouse batch NAME FILE.jsonl
  * [--wait] [--output FILE]`, and the submission behind `rouse invoke
- * --async` (cli_jobs_submit). The server comes from --server URL, else
- * $ROUSE_SERVER, else http://127.0.0.1:8080, as for the other client
- * commands. Exit status: 0 ok (a waited-for job or batch succeeded), 1 the
- * request failed or the job did, 2 usage error.
+ * --async` (cli_jobs_submit). Server, API key and error conventions are
+ * every client command's (client.h). Exit status: 0 ok (a waited-for job
+ * or batch succeeded), 1 the request failed or the job did, 2 usage error.
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -16,83 +15,12 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/http_client.h"
+#include "cli/client.h"
 #include "cli/tensor_file.h"
 #include "common/arena.h"
 #include "common/json.h"
 
-#define DEFAULT_SERVER "http://127.0.0.1:8080"
-#define TIMEOUT_MS 600000
 #define POLL_MS 200
-
-typedef struct jclient {
-    const char *cmd;
-    http_target target;
-    bool json;
-} jclient;
-
-static int usage(const char *cmd, void (*usage_fn)(FILE *), const char *msg, const char *arg)
-{
-    fprintf(stderr, "rouse %s: %s%s%s\n\n", cmd, msg, arg ? ": " : "", arg ? arg : "");
-    usage_fn(stderr);
-    return CLI_EXIT_USAGE;
-}
-
-/* Takes --server URL and --json out of argv. */
-static int jclient_init(jclient *c, const char *cmd, int *argc, char **argv,
-                        void (*usage_fn)(FILE *))
-{
-    memset(c, 0, sizeof(*c));
-    c->cmd = cmd;
-    const char *url = getenv("ROUSE_SERVER");
-    if (!url || !*url) url = DEFAULT_SERVER;
-    int out = 1;
-    for (int i = 1; i < *argc; i++) {
-        if (strcmp(argv[i], "--server") == 0) {
-            if (i + 1 >= *argc) return usage(cmd, usage_fn, "--server needs a URL", NULL);
-            url = argv[++i];
-        } else if (strcmp(argv[i], "--json") == 0) {
-            c->json = true;
-        } else {
-            argv[out++] = argv[i];
-        }
-    }
-    *argc = out;
-    rouse_errbuf eb;
-    if (http_target_parse(url, &c->target, &eb) < 0) return usage(cmd, usage_fn, eb.msg, NULL);
-    return 0;
-}
-
-static int call(jclient *c, const char *method, const char *path, const char *const *headers,
-                const void *body, size_t len, http_response *r)
-{
-    http_response_init(r);
-    rouse_errbuf eb;
-    rouse_errbuf_clear(&eb);
-    if (http_request(&c->target, method, path, headers, body, len, TIMEOUT_MS, r, &eb) < 0) {
-        fprintf(stderr,
-                "rouse %s: %s (is `rouse serve` running there? set --server or "
-                "ROUSE_SERVER)\n",
-                c->cmd, eb.msg);
-        http_response_fini(r);
-        return -1;
-    }
-    return 0;
-}
-
-static int fail_response(jclient *c, http_response *r)
-{
-    rouse_arena a;
-    rouse_arena_init(&a, 0);
-    json_value *v;
-    const char *msg = NULL;
-    if (json_parse(r->body.data ? r->body.data : "", r->body.len, &a, &v, NULL) == 0)
-        msg = json_as_string(json_get(v, "error"));
-    fprintf(stderr, "rouse %s: %d: %s\n", c->cmd, r->status, msg ? msg : r->body.data);
-    rouse_arena_fini(&a);
-    http_response_fini(r);
-    return CLI_EXIT_FAIL;
-}
 
 static void sleep_ms(int ms)
 {
@@ -122,10 +50,9 @@ static void print_body(const http_response *r)
 
 /* --- invoke --async ---------------------------------------------------------- */
 
-int cli_jobs_submit(const http_target *t, const char *path, const char *const *headers,
-                    const void *body, size_t len)
+int cli_jobs_submit(cli_client *c, const char *path, const char *const *headers, const void *body,
+                    size_t len)
 {
-    jclient c = {.cmd = "invoke", .target = *t};
     const char *h[8];
     int n = 0;
     for (int i = 0; headers && headers[i] && n < 6; i++)
@@ -133,11 +60,15 @@ int cli_jobs_submit(const http_target *t, const char *path, const char *const *h
     h[n++] = "Prefer: respond-async";
     h[n] = NULL;
     http_response r;
-    if (call(&c, "POST", path, h, body, len, &r) < 0) return CLI_EXIT_FAIL;
-    if (r.status != 202) return fail_response(&c, &r);
-    char id[32];
-    get_str(r.body.data, r.body.len, "id", id, sizeof(id));
-    printf("%s\n", id);
+    if (cli_call(c, "POST", path, h, body, len, &r) < 0) return CLI_EXIT_FAIL;
+    if (r.status != 202) return cli_fail_response(c, &r);
+    if (c->json) {
+        print_body(&r);
+    } else {
+        char id[32];
+        get_str(r.body.data, r.body.len, "id", id, sizeof(id));
+        printf("%s\n", id);
+    }
     http_response_fini(&r);
     return CLI_EXIT_OK;
 }
@@ -161,42 +92,39 @@ static bool is_final(const char *status)
            strcmp(status, "cancelled") == 0;
 }
 
-int cli_job_main(int argc, char **argv)
+static int job_run(cli_client *c, int argc, char **argv)
 {
-    jclient c;
-    int rc = jclient_init(&c, "job", &argc, argv, cli_job_usage);
-    if (rc) return rc;
     bool wait = false, retry = false;
     const char *id = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--wait") == 0)
             wait = true;
         else if (argv[i][0] == '-')
-            return usage("job", cli_job_usage, "unknown option", argv[i]);
+            return cli_usage_error("job", cli_job_usage, "unknown option", argv[i]);
         else if (!id && !retry && strcmp(argv[i], "retry") == 0)
             retry = true;
         else if (!id)
             id = argv[i];
         else
-            return usage("job", cli_job_usage, "unexpected argument", argv[i]);
+            return cli_usage_error("job", cli_job_usage, "unexpected argument", argv[i]);
     }
-    if (!id) return usage("job", cli_job_usage, "needs a job ID", NULL);
+    if (!id) return cli_usage_error("job", cli_job_usage, "needs a job ID", NULL);
     if (strlen(id) > 20 || strspn(id, "0123456789") != strlen(id))
-        return usage("job", cli_job_usage, "a job ID is a number", id);
+        return cli_usage_error("job", cli_job_usage, "a job ID is a number", id);
     char path[96];
     http_response r;
     if (retry) {
         snprintf(path, sizeof(path), "/v1/jobs/%s/retry", id);
-        if (call(&c, "POST", path, NULL, NULL, 0, &r) < 0) return CLI_EXIT_FAIL;
-        if (r.status != 200) return fail_response(&c, &r);
+        if (cli_call(c, "POST", path, NULL, NULL, 0, &r) < 0) return CLI_EXIT_FAIL;
+        if (r.status != 200) return cli_fail_response(c, &r);
         print_body(&r);
         http_response_fini(&r);
         return CLI_EXIT_OK;
     }
     snprintf(path, sizeof(path), "/v1/jobs/%s", id);
     for (;;) {
-        if (call(&c, "GET", path, NULL, NULL, 0, &r) < 0) return CLI_EXIT_FAIL;
-        if (r.status != 200) return fail_response(&c, &r);
+        if (cli_call(c, "GET", path, NULL, NULL, 0, &r) < 0) return CLI_EXIT_FAIL;
+        if (r.status != 200) return cli_fail_response(c, &r);
         char status[32];
         get_str(r.body.data, r.body.len, "status", status, sizeof(status));
         if (!wait || is_final(status)) {
@@ -207,6 +135,16 @@ int cli_job_main(int argc, char **argv)
         http_response_fini(&r);
         sleep_ms(POLL_MS);
     }
+}
+
+int cli_job_main(int argc, char **argv)
+{
+    cli_client c;
+    int rc = cli_client_init(&c, "job", cli_job_usage, &argc, argv);
+    if (rc) return rc;
+    rc = job_run(&c, argc, argv);
+    cli_client_fini(&c);
+    return rc;
 }
 
 /* --- jobs --------------------------------------------------------------------- */
@@ -221,40 +159,38 @@ void cli_jobs_usage(FILE *out)
                  "  --limit N   at most N jobs (default 100, at most 1000)\n");
 }
 
-int cli_jobs_main(int argc, char **argv)
+static int jobs_run(cli_client *c, int argc, char **argv)
 {
-    jclient c;
-    int rc = jclient_init(&c, "jobs", &argc, argv, cli_jobs_usage);
-    if (rc) return rc;
+    int rc;
     const char *name = NULL, *status = NULL, *limit = "100";
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--status") == 0) {
-            if (!v) return usage("jobs", cli_jobs_usage, "--status needs a value", NULL);
+            if (!v) return cli_usage_error("jobs", cli_jobs_usage, "--status needs a value", NULL);
             status = v;
             i++;
         } else if (strcmp(argv[i], "--limit") == 0) {
-            if (!v) return usage("jobs", cli_jobs_usage, "--limit needs a number", NULL);
+            if (!v) return cli_usage_error("jobs", cli_jobs_usage, "--limit needs a number", NULL);
             limit = v;
             i++;
         } else if (argv[i][0] == '-') {
-            return usage("jobs", cli_jobs_usage, "unknown option", argv[i]);
+            return cli_usage_error("jobs", cli_jobs_usage, "unknown option", argv[i]);
         } else if (!name) {
             name = argv[i];
         } else {
-            return usage("jobs", cli_jobs_usage, "unexpected argument", argv[i]);
+            return cli_usage_error("jobs", cli_jobs_usage, "unexpected argument", argv[i]);
         }
     }
-    if (!name) return usage("jobs", cli_jobs_usage, "needs a function NAME", NULL);
+    if (!name) return cli_usage_error("jobs", cli_jobs_usage, "needs a function NAME", NULL);
     if (strlen(name) > 63 || strlen(limit) > 8 || (status && strlen(status) > 16))
-        return usage("jobs", cli_jobs_usage, "argument too long", NULL);
+        return cli_usage_error("jobs", cli_jobs_usage, "argument too long", NULL);
     char path[256];
     snprintf(path, sizeof(path), "/v1/jobs?function=%s&limit=%s%s%s", name, limit,
              status ? "&status=" : "", status ? status : "");
     http_response r;
-    if (call(&c, "GET", path, NULL, NULL, 0, &r) < 0) return CLI_EXIT_FAIL;
-    if (r.status != 200) return fail_response(&c, &r);
-    if (c.json) {
+    if (cli_call(c, "GET", path, NULL, NULL, 0, &r) < 0) return CLI_EXIT_FAIL;
+    if (r.status != 200) return cli_fail_response(c, &r);
+    if (c->json) {
         print_body(&r);
         http_response_fini(&r);
         return CLI_EXIT_OK;
@@ -283,6 +219,16 @@ int cli_jobs_main(int argc, char **argv)
     }
     rouse_arena_fini(&a);
     http_response_fini(&r);
+    return rc;
+}
+
+int cli_jobs_main(int argc, char **argv)
+{
+    cli_client c;
+    int rc = cli_client_init(&c, "jobs", cli_jobs_usage, &argc, argv);
+    if (rc) return rc;
+    rc = jobs_run(&c, argc, argv);
+    cli_client_fini(&c);
     return rc;
 }
 
@@ -329,11 +275,11 @@ static void progress(bool tty, int64_t done, int64_t total, int64_t ok, int64_t 
     }
 }
 
-static int download(jclient *c, const char *path, const char *file)
+static int download(cli_client *c, const char *path, const char *file)
 {
     http_response r;
-    if (call(c, "GET", path, NULL, NULL, 0, &r) < 0) return CLI_EXIT_FAIL;
-    if (r.status != 200) return fail_response(c, &r);
+    if (cli_call(c, "GET", path, NULL, NULL, 0, &r) < 0) return CLI_EXIT_FAIL;
+    if (r.status != 200) return cli_fail_response(c, &r);
     FILE *f = fopen(file, "wb");
     int rc = CLI_EXIT_OK;
     if (!f || fwrite(r.body.data, 1, r.body.len, f) != r.body.len) {
@@ -345,11 +291,9 @@ static int download(jclient *c, const char *path, const char *file)
     return rc;
 }
 
-int cli_batch_main(int argc, char **argv)
+static int batch_run(cli_client *c, int argc, char **argv)
 {
-    jclient c;
-    int rc = jclient_init(&c, "batch", &argc, argv, cli_batch_usage);
-    if (rc) return rc;
+    int rc;
     const char *name = NULL, *file = NULL, *output = NULL;
     bool wait = false;
     for (int i = 1; i < argc; i++) {
@@ -357,22 +301,22 @@ int cli_batch_main(int argc, char **argv)
         if (strcmp(argv[i], "--wait") == 0) {
             wait = true;
         } else if (strcmp(argv[i], "--output") == 0) {
-            if (!v) return usage("batch", cli_batch_usage, "--output needs a file", NULL);
+            if (!v) return cli_usage_error("batch", cli_batch_usage, "--output needs a file", NULL);
             output = v;
             i++;
         } else if (argv[i][0] == '-') {
-            return usage("batch", cli_batch_usage, "unknown option", argv[i]);
+            return cli_usage_error("batch", cli_batch_usage, "unknown option", argv[i]);
         } else if (!name) {
             name = argv[i];
         } else if (!file) {
             file = argv[i];
         } else {
-            return usage("batch", cli_batch_usage, "unexpected argument", argv[i]);
+            return cli_usage_error("batch", cli_batch_usage, "unexpected argument", argv[i]);
         }
     }
     if (!name || !file)
-        return usage("batch", cli_batch_usage, "needs NAME and a .jsonl file", NULL);
-    if (strlen(name) > 63) return usage("batch", cli_batch_usage, "NAME too long", name);
+        return cli_usage_error("batch", cli_batch_usage, "needs NAME and a .jsonl file", NULL);
+    if (strlen(name) > 63) return cli_usage_error("batch", cli_batch_usage, "NAME too long", name);
     uint8_t *buf;
     size_t len;
     rouse_errbuf eb;
@@ -382,17 +326,17 @@ int cli_batch_main(int argc, char **argv)
         return CLI_EXIT_FAIL;
     }
     http_response r;
-    rc = call(&c, "POST", "/v1/blobs", NULL, buf, len, &r);
+    rc = cli_call(c, "POST", "/v1/blobs", NULL, buf, len, &r);
     free(buf);
     if (rc < 0) return CLI_EXIT_FAIL;
-    if (r.status != 201 && r.status != 200) return fail_response(&c, &r);
+    if (r.status != 201 && r.status != 200) return cli_fail_response(c, &r);
     char digest[80];
     get_str(r.body.data, r.body.len, "digest", digest, sizeof(digest));
     http_response_fini(&r);
     char body[256];
     snprintf(body, sizeof(body), "{\"function\":\"%s\",\"input\":\"%s\"}", name, digest);
-    if (call(&c, "POST", "/v1/batches", NULL, body, strlen(body), &r) < 0) return CLI_EXIT_FAIL;
-    if (r.status != 202) return fail_response(&c, &r);
+    if (cli_call(c, "POST", "/v1/batches", NULL, body, strlen(body), &r) < 0) return CLI_EXIT_FAIL;
+    if (r.status != 202) return cli_fail_response(c, &r);
     char id[32];
     get_str(r.body.data, r.body.len, "id", id, sizeof(id));
     http_response_fini(&r);
@@ -405,8 +349,8 @@ int cli_batch_main(int argc, char **argv)
     snprintf(path, sizeof(path), "/v1/batches/%s", id);
     int64_t last_done = -1, failed = 0;
     for (;;) {
-        if (call(&c, "GET", path, NULL, NULL, 0, &r) < 0) return CLI_EXIT_FAIL;
-        if (r.status != 200) return fail_response(&c, &r);
+        if (cli_call(c, "GET", path, NULL, NULL, 0, &r) < 0) return CLI_EXIT_FAIL;
+        if (r.status != 200) return cli_fail_response(c, &r);
         rouse_arena a;
         rouse_arena_init(&a, 0);
         json_value *v;
@@ -438,13 +382,23 @@ int cli_batch_main(int argc, char **argv)
                  file);
     snprintf(err_file, sizeof(err_file), "%s.errors.jsonl", out_file);
     snprintf(path, sizeof(path), "/v1/batches/%s/output", id);
-    if ((rc = download(&c, path, out_file)) != CLI_EXIT_OK) return rc;
+    if ((rc = download(c, path, out_file)) != CLI_EXIT_OK) return rc;
     fprintf(stderr, "results in %s\n", out_file);
     if (failed > 0) {
         snprintf(path, sizeof(path), "/v1/batches/%s/errors", id);
-        if ((rc = download(&c, path, err_file)) != CLI_EXIT_OK) return rc;
+        if ((rc = download(c, path, err_file)) != CLI_EXIT_OK) return rc;
         fprintf(stderr, "%" PRId64 " request(s) failed: errors in %s\n", failed, err_file);
         return CLI_EXIT_FAIL;
     }
     return CLI_EXIT_OK;
+}
+
+int cli_batch_main(int argc, char **argv)
+{
+    cli_client c;
+    int rc = cli_client_init(&c, "batch", cli_batch_usage, &argc, argv);
+    if (rc) return rc;
+    rc = batch_run(&c, argc, argv);
+    cli_client_fini(&c);
+    return rc;
 }

@@ -22,7 +22,10 @@ void cli_serve_usage(FILE *out)
         out,
         "usage: rouse serve [--port N] [--bind ADDR] [--data DIR] [--max-body-bytes N]\n"
         "                   [--max-blob-bytes N] [--grace-ms MS] [--max-instances N]\n"
-        "                   [--blob-grace-ms MS] [--callback-allow HOSTS] [--log-level LEVEL]\n\n"
+        "                   [--blob-grace-ms MS] [--callback-allow HOSTS] [--log-level LEVEL]\n"
+        "                   [--usage-retention DURATION] [--usage-flush-ms MS]\n"
+        "                   [--price-gb-s USD] [--price-per-million USD]\n"
+        "                   [--price-instance-hour USD]\n\n"
         "Runs the rouse daemon: the HTTP API (Open Inference Protocol v2 under /v2,\n"
         "management under /v1) and the instance processes that run the models.\n\n"
         "  --port N            TCP port (default 8080; 0 picks a free one)\n"
@@ -38,6 +41,17 @@ void cli_serve_usage(FILE *out)
         "  --callback-allow HOSTS  hosts a job's Callback-Url may name, comma-separated\n"
         "                      (default 127.0.0.1,localhost,::1: loopback only)\n"
         "  --log-level LEVEL   error, warn, info or debug (default info)\n\n"
+        "Metering (GET /v1/usage, rouse usage):\n"
+        "  --usage-retention DURATION  usage records older than this roll up into hourly\n"
+        "                      aggregates (default 7d; units ms, s, m, h, d)\n"
+        "  --usage-flush-ms MS records are written at least this often (default 200):\n"
+        "                      SIGKILL loses at most this interval's records\n"
+        "  --price-gb-s USD    price of a GB-second (default 0.0000166667: AWS Lambda's\n"
+        "                      public x86 price in us-east-1)\n"
+        "  --price-per-million USD  price of a million requests (default 0.20: AWS\n"
+        "                      Lambda's public price in us-east-1)\n"
+        "  --price-instance-hour USD  an always-on instance's hour, for the comparison\n"
+        "                      (default 0.0416: AWS EC2 t3.medium on demand, us-east-1)\n\n"
         "Prints \"listening on ADDR:PORT\" once it accepts connections. SIGTERM or\n"
         "SIGINT stop it gracefully (exit status 0).\n");
 }
@@ -61,6 +75,37 @@ static bool parse_u64(const char *s, unsigned long long lo, unsigned long long h
     return true;
 }
 
+/* A price in USD: a finite number from 0 to 1e6. */
+static bool parse_price(const char *s, double *out)
+{
+    if (!s || !*s) return false;
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (errno || *end || !(d >= 0 && d <= 1e6)) return false;
+    *out = d;
+    return true;
+}
+
+/* A duration: digits and a unit (ms, s, m, h, d), at most 100 years. */
+static bool parse_duration_ms(const char *s, int64_t *out)
+{
+    if (!s) return false;
+    size_t digits = strspn(s, "0123456789");
+    if (digits == 0 || digits > 12) return false;
+    long long n = strtoll(s, NULL, 10);
+    const char *u = s + digits;
+    long long unit = strcmp(u, "ms") == 0  ? 1
+                     : strcmp(u, "s") == 0 ? 1000
+                     : strcmp(u, "m") == 0 ? 60000
+                     : strcmp(u, "h") == 0 ? 3600000
+                     : strcmp(u, "d") == 0 ? 86400000
+                                           : 0;
+    if (unit == 0 || n < 1 || n > 36500LL * 86400000LL / unit) return false;
+    *out = (int64_t)(n * unit);
+    return true;
+}
+
 int cli_serve_main(int argc, char **argv)
 {
     server_opts o = {.bind = "127.0.0.1",
@@ -70,7 +115,12 @@ int cli_serve_main(int argc, char **argv)
                      .max_blob_bytes = 8ull << 30,
                      .grace_ms = 10000,
                      .blob_grace_ms = 600000,
-                     .log_level = ROUSE_LOG_INFO};
+                     .log_level = ROUSE_LOG_INFO,
+                     .usage_retention_ms = ROUSE_USAGE_RETENTION_MS_DEFAULT,
+                     .usage_flush_ms = ROUSE_USAGE_FLUSH_MS_DEFAULT,
+                     .price_gb_s = ROUSE_PRICE_GB_S_DEFAULT,
+                     .price_per_million = ROUSE_PRICE_PER_MILLION_DEFAULT,
+                     .price_instance_hour = ROUSE_PRICE_INSTANCE_HOUR_DEFAULT};
     /* Every option takes a value: step over pairs. */
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
@@ -104,6 +154,22 @@ int cli_serve_main(int argc, char **argv)
             if (!parse_u64(v, 1, 65536, &n))
                 return usage_error("--max-instances needs 1..65536", v);
             o.max_instances = (int)n;
+        } else if (strcmp(a, "--usage-retention") == 0) {
+            if (!parse_duration_ms(v, &o.usage_retention_ms))
+                return usage_error("--usage-retention needs a duration like 7d, 24h, 90s", v);
+        } else if (strcmp(a, "--usage-flush-ms") == 0) {
+            if (!parse_u64(v, 1, 60000, &n)) return usage_error("--usage-flush-ms needs 1..60000", v);
+            o.usage_flush_ms = (int)n;
+        } else if (strcmp(a, "--price-gb-s") == 0) {
+            if (!parse_price(v, &o.price_gb_s))
+                return usage_error("--price-gb-s needs a price in USD from 0 to 1000000", v);
+        } else if (strcmp(a, "--price-per-million") == 0) {
+            if (!parse_price(v, &o.price_per_million))
+                return usage_error("--price-per-million needs a price in USD from 0 to 1000000", v);
+        } else if (strcmp(a, "--price-instance-hour") == 0) {
+            if (!parse_price(v, &o.price_instance_hour))
+                return usage_error("--price-instance-hour needs a price in USD from 0 to 1000000",
+                                   v);
         } else if (strcmp(a, "--callback-allow") == 0) {
             if (!v || !*v) return usage_error("--callback-allow needs a list of hosts", NULL);
             o.callback_allow = v;

@@ -24,6 +24,9 @@ const cli_command cli_commands[] = {
     {"inspect", "what a model holds: inputs, operators and their support, weights, cost",
      cli_inspect_main, cli_inspect_usage},
     {"serve", "run the daemon: HTTP API and instances", cli_serve_main, cli_serve_usage},
+    {"apply", "make the server match a manifest (rouse.yaml)", cli_apply_main, cli_apply_usage},
+    {"diff", "show what apply would change; exit 1 when something would", cli_diff_main,
+     cli_diff_usage},
     {"deploy", "upload a model and deploy it as a function", cli_deploy_main, cli_deploy_usage},
     {"invoke", "call a function and print its response", cli_invoke_main, cli_invoke_usage},
     {"ls", "list the deployed functions", cli_ls_main, cli_ls_usage},
@@ -37,6 +40,13 @@ const cli_command cli_commands[] = {
      cli_status_usage},
     {"rollback", "move a function back to its previous version", cli_rollback_main,
      cli_rollback_usage},
+    {"usage", "what the recorded invocations cost, and always-on for comparison", cli_usage_main,
+     cli_usage_usage},
+    {"versions", "list a function's versions and the aliases that route to them",
+     cli_versions_main, cli_versions_usage},
+    {"alias", "point an alias at a version, or split its traffic by weight", cli_alias_main,
+     cli_alias_usage},
+    {"rm", "delete a function", cli_rm_main, cli_rm_usage},
     {"version", "print the version", version_main, version_usage},
     {"__instance", NULL, cli_instance_main, cli_instance_usage}, /* started by serve */
     {"__template", NULL, cli_template_main, cli_template_usage}, /* started by serve */

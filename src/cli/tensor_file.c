@@ -423,3 +423,64 @@ int cli_tensor_read_file(const char *path, cli_tensor *out, rouse_errbuf *eb)
     free(buf);
     return rc;
 }
+
+/* --- .npy writer ------------------------------------------------------------ */
+
+static const char *npy_descr_of(int dtype)
+{
+    switch (dtype) {
+    case ROUSE_DT_FLOAT: return "<f4";
+    case ROUSE_DT_DOUBLE: return "<f8";
+    case ROUSE_DT_FLOAT16: return "<f2";
+    case ROUSE_DT_BFLOAT16: return "<u2"; /* no numpy type: the bit patterns, as ONNX does */
+    case ROUSE_DT_INT8: return "|i1";
+    case ROUSE_DT_UINT8: return "|u1";
+    case ROUSE_DT_INT16: return "<i2";
+    case ROUSE_DT_UINT16: return "<u2";
+    case ROUSE_DT_INT32: return "<i4";
+    case ROUSE_DT_UINT32: return "<u4";
+    case ROUSE_DT_INT64: return "<i8";
+    case ROUSE_DT_UINT64: return "<u8";
+    case ROUSE_DT_BOOL: return "|b1";
+    default: return NULL;
+    }
+}
+
+int cli_npy_write(const char *path, int dtype, int rank, const int64_t *shape, const void *data,
+                  size_t nbytes, rouse_errbuf *eb)
+{
+    const char *descr = npy_descr_of(dtype);
+    if (!descr) return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "%s: element type %d has no .npy form", path, dtype);
+    size_t want;
+    int rc = shape_nbytes(dtype, rank, shape, &want, eb);
+    if (rc < 0) return rc;
+    if (want != nbytes)
+        return rouse_err_set(eb, ROUSE_EINVAL, "%s: %zu bytes do not fill the shape (%zu)", path,
+                             nbytes, want);
+    char dict[512];
+    int n = snprintf(dict, sizeof(dict), "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
+    for (int i = 0; i < rank; i++)
+        n += snprintf(dict + n, sizeof(dict) - (size_t)n, "%lld%s", (long long)shape[i],
+                      rank == 1 ? "," : i + 1 < rank ? ", " : "");
+    n += snprintf(dict + n, sizeof(dict) - (size_t)n, "), }");
+    /* Magic, version 1.0, 2-byte length, dict padded with spaces to a
+     * multiple of 64 and ended by a newline. */
+    size_t total = NPY_MAGIC_LEN + 4 + (size_t)n + 1;
+    size_t pad = (64 - total % 64) % 64;
+    size_t hlen = (size_t)n + pad + 1;
+    FILE *f = fopen(path, "wb");
+    if (!f) return rouse_err_set(eb, ROUSE_EIO, "%s: %s", path, strerror(errno));
+    unsigned char pre[NPY_MAGIC_LEN + 4];
+    memcpy(pre, NPY_MAGIC, NPY_MAGIC_LEN);
+    pre[6] = 1;
+    pre[7] = 0;
+    pre[8] = (unsigned char)(hlen & 0xff);
+    pre[9] = (unsigned char)(hlen >> 8);
+    bool ok = fwrite(pre, 1, sizeof(pre), f) == sizeof(pre) && fwrite(dict, 1, (size_t)n, f) == (size_t)n;
+    for (size_t i = 0; ok && i < pad; i++)
+        ok = fputc(' ', f) != EOF;
+    ok = ok && fputc('\n', f) != EOF && (nbytes == 0 || fwrite(data, 1, nbytes, f) == nbytes);
+    if (fclose(f) != 0) ok = false;
+    if (!ok) return rouse_err_set(eb, ROUSE_EIO, "%s: cannot write: %s", path, strerror(errno));
+    return 0;
+}

@@ -54,6 +54,12 @@ int cli_tensor_read_file(const char *path, cli_tensor *out, rouse_errbuf *eb);
  * NULL to keep t's own name. */
 rouse_tensor cli_tensor_view(const cli_tensor *t, const char *name);
 
+/* Writes a .npy file (version 1.0, C order, little-endian) of the given
+ * type and shape from data[0..nbytes). bfloat16 is written as uint16 bit
+ * patterns. Errors name the path. */
+int cli_npy_write(const char *path, int dtype, int rank, const int64_t *shape, const void *data,
+                  size_t nbytes, rouse_errbuf *eb);
+
 /* Reads a whole file into a malloc'd buffer. Owned: free with free(). */
 int cli_file_slurp(const char *path, uint8_t **buf, size_t *len, rouse_errbuf *eb);
 

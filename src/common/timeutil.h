@@ -21,5 +21,7 @@ static inline double rouse_ns_to_ms(uint64_t ns)
 
 /* Wall-clock milliseconds since the Unix epoch, for timestamps stored or shown. */
 int64_t rouse_wall_ms(void);
+/* Wall-clock time in microseconds since the epoch. */
+int64_t rouse_wall_us(void);
 
 #endif

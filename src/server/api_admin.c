@@ -314,8 +314,10 @@ static int fn_put(http_req *req)
         reply_rc(req, rc, &eb);
         return 0;
     }
+    const char *dry = http_req_query(req, "dry_run");
+    bool dry_run = dry && strcmp(dry, "0") != 0 && strcmp(dry, "false") != 0;
     uint64_t size;
-    if (blob_stat(s->blobs, cfg->model, &size) < 0) {
+    if (!dry_run && blob_stat(s->blobs, cfg->model, &size) < 0) {
         http_reply_error(req, 400, "model: no blob %s; upload the model with POST /v1/blobs first",
                          cfg->model);
         return 0;
@@ -327,7 +329,23 @@ static int fn_put(http_req *req)
         http_reply_error(req, 500, "out of memory");
         return 0;
     }
-    int64_t version;
+    int64_t version = 0; /* 0: no such function yet */
+    if (dry_run) {
+        /* What a deploy would do, without doing it (rouse diff): the
+         * canonical config and whether it differs from the latest. The
+         * model is neither required nor loaded. */
+        bool same = unchanged(s, req->r.name, cfg->model, canon.data, &version);
+        rouse_buf b;
+        rouse_buf_init(&b);
+        rouse_buf_appendf(&b,
+                          "{\"name\":\"%s\",\"dry_run\":true,\"changed\":%s,\"version\":%" PRId64
+                          ",\"config\":%s}\n",
+                          req->r.name, same ? "false" : "true", version, canon.data);
+        rouse_buf_fini(&canon);
+        http_reply_json(req, 200, &b);
+        rouse_buf_fini(&b);
+        return 0;
+    }
     if (unchanged(s, req->r.name, cfg->model, canon.data, &version)) {
         rouse_buf_fini(&canon);
         reply_deployed(req, version, false);

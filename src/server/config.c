@@ -13,6 +13,7 @@
 #include "common/arena.h"
 #include "common/json.h"
 #include "store/blob.h"
+#include "store/store.h"
 
 typedef struct int_field {
     const char *section; /* NULL at top level */
@@ -134,6 +135,18 @@ static int parse_config(const char *json, size_t len, bool stored, fn_config *ou
                 rc = rouse_err_set(eb, ROUSE_EINVAL, "runtime: must be \"onnx\"");
                 goto out_arena;
             }
+        } else if (strcmp(k, "manifest") == 0) {
+            /* A label (rouse apply --prune deletes what its manifest no
+             * longer lists): a name, like a function's. */
+            const char *l = json_as_string(m->value);
+            if (!l || !store_name_valid(l)) {
+                rc = rouse_err_set(eb, ROUSE_EINVAL,
+                                   "manifest: must be a name of 1 to %d characters of a-z, 0-9, "
+                                   "'_' and '-', starting with a letter or digit",
+                                   STORE_NAME_MAX);
+                goto out_arena;
+            }
+            snprintf(out->manifest, sizeof(out->manifest), "%s", l);
         } else if (strcmp(k, "scaling") == 0 || strcmp(k, "async") == 0) {
             if ((rc = parse_section(m->value, k, out, eb)) < 0) goto out_arena;
         } else if (strcmp(k, "batching") == 0) {
@@ -217,6 +230,9 @@ int fn_config_write(const fn_config *c, rouse_buf *out)
                                    *(const int64_t *)((const char *)c + f->offset));
     }
     if (rc == 0 && open) rc = rouse_buf_append_str(out, "}");
+    /* Only when set, so that configs written before the label existed keep
+     * their canonical form (and no redeploy makes a version for nothing). */
+    if (rc == 0 && c->manifest[0]) rc = rouse_buf_appendf(out, ",\"manifest\":\"%s\"", c->manifest);
     if (rc == 0) rc = rouse_buf_append_str(out, "}");
     return rc;
 }

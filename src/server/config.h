@@ -23,6 +23,7 @@ typedef struct fn_config {
     struct {
         int64_t min, max, concurrency, idle_timeout_ms, template_ttl_ms, queue_depth;
     } scaling;
+    char manifest[64]; /* the label of the manifest that declared it (rouse apply), or "" */
     /* Asynchronous jobs (docs/architecture.md, "Asynchronous jobs"):
      * max_concurrency 0 means scaling.max x scaling.concurrency. */
     struct {

@@ -18,6 +18,7 @@ typedef enum ep_kind {
     EP_LISTEN,  /* the listening socket (http_gate.c accepts) */
     EP_GATE,    /* a new connection whose first request head is awaited (http_gate.c) */
     EP_TIMER,   /* the storage collection's timerfd (gc.c) */
+    EP_KEEP,    /* a connection MHD holds, between its requests (http_gate.c) */
     EP_CALLBACK, /* the eventfd of the callback thread (callback.h; async_glue.c) */
 } ep_kind;
 

@@ -83,14 +83,30 @@ const char *http_req_query(http_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* Watches the client socket of a suspended request for a hang-up (EPOLLRDHUP
- * only); resuming unwatches. */
+/* The gate's record of a connection (http_gate.c), or NULL. */
+static gate_keep *keep_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Watches the client socket of a suspended request for a hang-up
+ * (EPOLLRDHUP only): through the gate's registration of the connection
+ * when it has one (epoll takes one per descriptor), else a registration of
+ * its own; resuming unwatches. */
 static void watch_client(http_req *req)
 {
     if (req->watch_fd >= 0) return;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci) return;
+    gate_keep *k = keep_of(req->conn);
+    if (http_gate_keep_watch(req->srv, k, &req->ctag)) {
+        req->watch_keep = k;
+        req->watch_fd = ci->connect_fd;
+        return;
+    }
     struct epoll_event ev = {.events = EPOLLRDHUP, .data.ptr = &req->ctag};
     if (epoll_ctl(req->srv->epfd, EPOLL_CTL_ADD, ci->connect_fd, &ev) == 0)
         req->watch_fd = ci->connect_fd;
@@ -99,7 +115,11 @@ static void watch_client(http_req *req)
 static void unwatch_client(http_req *req)
 {
     if (req->watch_fd < 0) return;
-    epoll_ctl(req->srv->epfd, EPOLL_CTL_DEL, req->watch_fd, NULL);
+    if (req->watch_keep)
+        http_gate_keep_unwatch(req->watch_keep);
+    else
+        epoll_ctl(req->srv->epfd, EPOLL_CTL_DEL, req->watch_fd, NULL);
+    req->watch_keep = NULL;
     req->watch_fd = -1;
 }
 
@@ -199,6 +219,11 @@ static void on_call_done(void *user, pool_result *res)
     }
     res->fd = -1;
     res->body = NULL;
+    req->start_kind = inv_start_parse(res->start);
+    req->queue_ns = res->queue_ns;
+    req->start_ns = res->start_ns;
+    req->run_ns = res->run_ns;
+    req->memory_mb = res->memory_mb;
     if (res->version > 0) req->reply.version = res->version;
     if (res->retry_after > 0) req->reply.retry_after = res->retry_after;
     if (res->start) snprintf(req->reply.start, sizeof(req->reply.start), "%s", res->start);
@@ -286,6 +311,7 @@ static enum MHD_Result queue_reply(http_req *req)
     if (r->location[0]) MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
     if (r->start[0]) MHD_add_response_header(resp, "Rouse-Start", r->start);
     if (r->timing[0]) MHD_add_response_header(resp, "Server-Timing", r->timing);
+    if (req->request_id[0]) MHD_add_response_header(resp, "X-Request-Id", req->request_id);
     if (req->early_error) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
@@ -330,6 +356,10 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
     req->json_len = -1;
     req->reply.fd = -1;
     req->reply.json_len = -1;
+    req->begin_ns = rouse_now_ns();
+    req->begin_wall_us = rouse_wall_us();
+    snprintf(req->request_id, sizeof(req->request_id), "%08" PRIx32 "%08" PRIx64,
+             srv->req_id_base, ++srv->req_seq & 0xffffffffu);
     rouse_buf_init(&req->body);
     snprintf(req->method, sizeof(req->method), "%s", method);
     srv->n_reqs++;
@@ -470,15 +500,53 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return queue_reply(req);
 }
 
+static uint64_t ns_to_us(uint64_t ns)
+{
+    return (ns + 500) / 1000;
+}
+
+/* The one place where a finished inference request becomes its invocation
+ * record (invocation.h), handed to every sink. Requests answered before
+ * their handler ran (a body over the limit, a bad header) count too. */
+static void emit_invocation(server *srv, http_req *req)
+{
+    if (req->r.id != R_INFER || srv->sinks.n == 0) return;
+    if (!req->handled && !req->have_reply) return; /* the connection ended first */
+    const http_reply *r = &req->reply;
+    invocation inv;
+    memset(&inv, 0, sizeof(inv));
+    memcpy(inv.request_id, req->request_id, sizeof(inv.request_id));
+    snprintf(inv.function, sizeof(inv.function), "%s", req->r.name);
+    inv.version = r->version > 0 ? r->version : 0;
+    inv.start = req->start_kind;
+    inv.queue_us = ns_to_us(req->queue_ns);
+    inv.start_us = ns_to_us(req->start_ns);
+    /* Any run bills at least 1 ms, also one shorter than half a µs. */
+    inv.run_us = req->run_ns > 0 && req->run_ns < 500 ? 1 : ns_to_us(req->run_ns);
+    inv.total_us = ns_to_us(rouse_now_ns() - req->begin_ns);
+    inv.billed_ms = inv_billed_ms(inv.run_us);
+    inv.memory_mb = req->memory_mb;
+    inv.bytes_in = req->body_len;
+    inv.bytes_out = r->fd_len ? r->fd_len : r->len;
+    /* No reply: the client went away while its call was with an instance. */
+    inv.status = req->have_reply && r->status ? r->status : 503;
+    inv.error = inv_error_of(inv.status);
+    memcpy(inv.trace_id, req->trace_id, sizeof(inv.trace_id));
+    inv.ts_us = req->begin_wall_us;
+    invocation_emit(&srv->sinks, &inv);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
-    (void)toe;
     server *srv = cls;
     http_req *req = *con_cls;
     *con_cls = NULL;
+    /* The connection may stay open for another request: the gate checks
+     * its head (if MHD closes it instead, on_connection forgets it). */
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) http_gate_keep_done(keep_of(conn));
     if (!req || req == (void *)&nul_in_path) return;
+    emit_invocation(srv, req);
     unwatch_client(req);
     waiting_remove(req);
     if (req->pending) pool_cancel(srv->pool, req->pending);
@@ -492,6 +560,23 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(req->pending_cfg_json);
     free(req);
     srv->n_reqs--;
+}
+
+/* MHD's connection notices: the gate's record of each connection lives
+ * exactly as long as MHD's (MHD sends the closing notice before it closes
+ * the socket). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = http_gate_keep_open(srv, ci ? ci->connect_fd : -1);
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        http_gate_keep_close(srv, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -509,11 +594,11 @@ int http_start(server *srv, rouse_errbuf *eb)
 {
     unsigned flags =
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
-    srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER,
-                                on_mhd_log, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
+    srv->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
     if (!srv->mhd) return rouse_err_set(eb, ROUSE_EIO, "cannot start the HTTP daemon");
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     if (!info) {

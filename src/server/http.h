@@ -44,4 +44,21 @@ void http_gate_on_conn(struct server *srv, struct gate_conn *g, uint32_t events)
 int http_gate_tick(struct server *srv);
 void http_gate_close_all(struct server *srv);
 
+/* The gate's check of later requests on a connection MHD holds (see
+ * http_gate.c): one gate_keep per connection, opened and closed by MHD's
+ * connection notices (keep_open returns NULL when out of memory: the
+ * connection then goes unchecked). */
+struct gate_keep;
+struct gate_keep *http_gate_keep_open(struct server *srv, int fd);
+void http_gate_keep_close(struct server *srv, struct gate_keep *k);
+/* A request on the connection completed and the connection stays open. */
+void http_gate_keep_done(struct gate_keep *k);
+/* An EP_KEEP event: bytes arrived, or the client hung up. */
+void http_gate_on_keep(struct server *srv, struct gate_keep *k, uint32_t events);
+/* Watches the connection for a hang-up, reported as an EP_CLIENT event
+ * to http_on_client_event(client); false when the connection has no
+ * registration to do it with. */
+bool http_gate_keep_watch(struct server *srv, struct gate_keep *k, ep_tag *client);
+void http_gate_keep_unwatch(struct gate_keep *k);
+
 #endif

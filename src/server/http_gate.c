@@ -8,19 +8,55 @@
  * silence, and a malformed Content-Length gets one JSON error instead of
  * MHD's HTML page with its status line and headers sent twice.
  *
- * Limits: later requests on a kept-alive connection are read by MHD alone
- * (a NUL in their path is still refused by http.c's URI hook). A
- * connection that sends no complete head within GATE_TIMEOUT_NS is closed.
+ * Later requests on a kept-alive connection: MHD reads them, but each
+ * connection MHD holds has a gate_keep, registered once in serve's epoll
+ * set (EPOLLIN | EPOLLRDHUP, edge-triggered: no system call per request to
+ * arm it). When a request completes and the connection stays open
+ * (http_gate_keep_done), the next arrival of bytes is peeked at here,
+ * before MHD runs in the same loop iteration (the loop hands out every
+ * event before it runs MHD), and a head that http_head_inspect rejects is
+ * answered with the same JSON error; the socket is then shut down in both
+ * directions, so MHD reads the end of the stream, sends nothing more, and
+ * closes and frees the connection itself.
+ * The peek only knows that it sees the start of a request because the gate
+ * counts the bytes of every request on the connection (heads it saw, plus
+ * Content-Length bodies) and, before it answers, compares them with the
+ * bytes MHD has read (TCP_INFO's bytes received minus what still waits in
+ * the socket): when they differ, MHD holds bytes of the next request
+ * already, and the gate leaves the connection to MHD for good ("lost").
+ *
+ * Limits (what MHD alone still reads, as before): a later request whose
+ * bytes MHD had read before the previous one completed (pipelining), a
+ * later head that arrives in several pieces (the first piece is not a
+ * complete head: MHD reads it), and every request after a chunked body or
+ * one of those on the same connection. A NUL in their path and an
+ * unsupported Transfer-Encoding are still refused by http.c's hooks; a
+ * malformed Content-Length there gets MHD's HTML page (status line sent
+ * twice) and a garbage request line no answer. A connection that sends no
+ * complete first head within GATE_TIMEOUT_NS is closed.
+ *
+ * The same registration watches the client of a suspended request for a
+ * hang-up (http_gate_keep_watch), as epoll takes one registration per
+ * descriptor.
  *
  * Invariants: every gate_conn is on s->gate_conns and registered in the
  * epoll set under its tag until it is closed or handed to MHD, which then
- * owns the socket; at most GATE_MAX connections wait here.
+ * owns the socket; at most GATE_MAX connections wait here. A gate_keep
+ * lives exactly as long as MHD's connection (MHD's connection notices
+ * open and free it) and is registered while its socket is open, so no
+ * system call of the gate ever names a closed (and maybe reused)
+ * descriptor.
  */
+#include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <linux/tcp.h> /* tcp_info with tcpi_bytes_received (Linux 4.1) */
+#include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,6 +76,15 @@ struct gate_conn {
     int fd;
     uint64_t deadline_ns;
     gate_conn *prev, *next;
+};
+
+struct gate_keep {
+    ep_tag tag;       /* EP_KEEP */
+    int fd;           /* MHD's socket, or -1 when not registered */
+    bool between;     /* a request completed: the next bytes to arrive start the next one */
+    bool lost;        /* the byte count is unknown: leave the connection to MHD */
+    uint64_t counted; /* bytes of the requests so far: heads and bodies */
+    ep_tag *watch;    /* a suspended request's client tag, watched for a hang-up */
 };
 
 static void unlink_conn(server *s, gate_conn *g)
@@ -76,13 +121,12 @@ static const char *reason(int status)
     }
 }
 
-/* Answers status with {"error": msg} and closes: reads what the client
- * sent first, so that closing does not reset the connection under the
- * answer. */
-static void answer_and_close(server *s, gate_conn *g, int status, const char *msg)
+/* Answers status with {"error": msg} on fd: reads what the client sent
+ * first, so that closing does not reset the connection under the answer. */
+static void answer(int fd, int status, const char *msg)
 {
     char sink[4096];
-    while (recv(g->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0) {
+    while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0) {
     }
     rouse_buf body, out;
     rouse_buf_init(&body);
@@ -95,23 +139,38 @@ static void answer_and_close(server *s, gate_conn *g, int status, const char *ms
                                "Content-Length: %zu\r\nConnection: close\r\n\r\n",
                                status, reason(status), body.len);
     if (rc == 0) rc = rouse_buf_append(&out, body.data, body.len);
-    if (rc == 0 && send(g->fd, out.data, out.len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+    if (rc == 0 && send(fd, out.data, out.len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
         LOG_DEBUG(MOD, "cannot answer a rejected request: %s", strerror(errno));
     rouse_buf_fini(&body);
     rouse_buf_fini(&out);
-    shutdown(g->fd, SHUT_WR);
     LOG_DEBUG(MOD, "%d before MHD: %s", status, msg);
+}
+
+static void answer_and_close(server *s, gate_conn *g, int status, const char *msg)
+{
+    answer(g->fd, status, msg);
+    shutdown(g->fd, SHUT_WR);
     drop(s, g);
 }
 
-static void hand_to_mhd(server *s, gate_conn *g)
+/* The bytes a head and its body take, or -1 when a chunked body leaves
+ * that unknown. */
+static int64_t wire_len(const http_head_check *c)
+{
+    if (c->chunked || c->body_len > (unsigned long long)INT64_MAX - c->head_len) return -1;
+    return (int64_t)(c->head_len + c->body_len);
+}
+
+static void hand_to_mhd(server *s, gate_conn *g, const http_head_check *c)
 {
     unlink_conn(s, g);
+    s->gate_handoff_len = wire_len(c); /* for http_gate_keep_open, called by MHD */
     struct sockaddr_storage sa;
     socklen_t sl = sizeof(sa);
     if (getpeername(g->fd, (struct sockaddr *)&sa, &sl) < 0 ||
         !http_add_connection(s, g->fd, (struct sockaddr *)&sa, sl))
         LOG_DEBUG(MOD, "MHD did not take a connection: %s", strerror(errno));
+    s->gate_handoff_len = -1;
     free(g); /* MHD owns (or closed) the socket */
 }
 
@@ -132,7 +191,7 @@ void http_gate_on_conn(server *s, gate_conn *g, uint32_t events)
     if (c.verdict == HTTP_HEAD_REJECT)
         answer_and_close(s, g, c.status, c.msg);
     else if (c.verdict == HTTP_HEAD_OK)
-        hand_to_mhd(s, g);
+        hand_to_mhd(s, g, &c);
     else if (events & (EPOLLHUP | EPOLLRDHUP))
         drop(s, g); /* half a head and the client stopped sending */
 }
@@ -185,4 +244,100 @@ void http_gate_close_all(server *s)
 {
     while (s->gate_conns)
         drop(s, s->gate_conns);
+}
+
+/* --- later requests on a connection MHD holds ------------------------------ */
+
+#define KEEP_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLET)
+
+gate_keep *http_gate_keep_open(server *s, int fd)
+{
+    gate_keep *k = calloc(1, sizeof(*k));
+    if (!k) return NULL;
+    k->tag.kind = EP_KEEP;
+    k->fd = fd;
+    if (s->gate_handoff_len < 0)
+        k->lost = true;
+    else
+        k->counted = (uint64_t)s->gate_handoff_len;
+    /* An event for the first head, already there, comes at once and is
+     * ignored: nothing completed yet. */
+    struct epoll_event ev = {.events = KEEP_EVENTS, .data.ptr = &k->tag};
+    if (fd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        LOG_DEBUG(MOD, "a connection goes unchecked: %s", strerror(errno));
+        k->fd = -1;
+        k->lost = true;
+    }
+    return k;
+}
+
+void http_gate_keep_close(server *s, gate_keep *k)
+{
+    if (!k) return;
+    assert(!k->watch); /* the watching request ended before its connection */
+    if (k->fd >= 0) epoll_ctl(s->epfd, EPOLL_CTL_DEL, k->fd, NULL);
+    free(k);
+}
+
+void http_gate_keep_done(gate_keep *k)
+{
+    if (k && !k->lost) k->between = true;
+}
+
+bool http_gate_keep_watch(server *s, gate_keep *k, ep_tag *client)
+{
+    if (!k || k->fd < 0) return false;
+    /* Edge-triggered: re-arming makes a hang-up that happened already
+     * report now. */
+    struct epoll_event ev = {.events = KEEP_EVENTS, .data.ptr = &k->tag};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, k->fd, &ev) < 0) return false;
+    k->watch = client;
+    return true;
+}
+
+void http_gate_keep_unwatch(gate_keep *k)
+{
+    if (k) k->watch = NULL;
+}
+
+/* True when MHD has read exactly the bytes of the requests counted so far:
+ * what waits in the socket is where the next request starts. */
+static bool at_request_start(const gate_keep *k)
+{
+    struct tcp_info ti;
+    socklen_t tl = sizeof(ti);
+    int inq;
+    if (getsockopt(k->fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0 ||
+        tl < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received) ||
+        ioctl(k->fd, FIONREAD, &inq) < 0 || inq < 0)
+        return false;
+    uint64_t received = ti.tcpi_bytes_received;
+    /* The client's FIN counts as one byte received and none waiting (8:
+     * TCP_CLOSE_WAIT, which this header does not name). */
+    if (ti.tcpi_state == 8 && received > 0) received--;
+    return received >= (uint64_t)inq && received - (uint64_t)inq == k->counted;
+}
+
+void http_gate_on_keep(server *s, gate_keep *k, uint32_t events)
+{
+    (void)s;
+    if (k->watch && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+        http_on_client_event(k->watch); /* unwatches */
+    if (!k->between || !(events & EPOLLIN)) return;
+    char buf[HTTP_HEAD_MAX + 1]; /* 16 KiB of the loop thread's stack */
+    ssize_t n = recv(k->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0) return; /* nothing after all: wait for the next arrival */
+    k->between = false;
+    if (n == 0) return; /* the end of the stream: MHD closes */
+    http_head_check c;
+    http_head_inspect(buf, (size_t)n, &c);
+    int64_t len = c.verdict == HTTP_HEAD_OK ? wire_len(&c) : -1;
+    if (len >= 0) {
+        k->counted += (uint64_t)len;
+        return;
+    }
+    k->lost = true; /* a chunked body, or a head in pieces: MHD reads on */
+    if (c.verdict != HTTP_HEAD_REJECT || !at_request_start(k)) return;
+    answer(k->fd, c.status, c.msg);
+    shutdown(k->fd, SHUT_RDWR);
 }

@@ -156,5 +156,7 @@ void http_head_inspect(const char *buf, size_t len, http_head_check *out)
         }
     }
     out->head_len = (size_t)(lf + 1 - buf);
+    out->body_len = cl;
+    out->chunked = have_te;
     out->verdict = HTTP_HEAD_OK;
 }

@@ -27,9 +27,14 @@ typedef struct http_head_check {
     int status;      /* HTTP_HEAD_REJECT: 400, 431 or 501 */
     char msg[160];   /* HTTP_HEAD_REJECT: the error sentence */
     size_t head_len; /* HTTP_HEAD_OK / REJECT: bytes of the head, when complete */
+    /* HTTP_HEAD_OK: the body that follows the head on the wire:
+     * Content-Length (0 without one), or chunked (length unknown here). */
+    unsigned long long body_len;
+    int chunked;
 } http_head_check;
 
-/* Checks buf[0..len), the first bytes of a connection. */
+/* Checks buf[0..len), the first bytes of a connection or of a later
+ * request on it. */
 void http_head_inspect(const char *buf, size_t len, http_head_check *out);
 
 /* True for an HTTP method: 1 to 16 token characters (RFC 9110 5.6.2). */

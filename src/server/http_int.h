@@ -17,6 +17,7 @@
 
 #include "common/buf.h"
 #include "server/config.h"
+#include "server/invocation.h"
 #include "server/pool.h"
 #include "server/server_int.h"
 #include "store/blob.h"
@@ -62,6 +63,7 @@ typedef enum route_id {
     R_ALIAS_PUT,
     R_STATS,       /* GET /v1/stats */
     R_STATS_RESET, /* POST /v1/stats/reset */
+    R_USAGE,       /* GET /v1/usage */
     R_JOB_LIST,     /* GET /v1/jobs?function=&status= */
     R_JOB_GET,      /* GET /v1/jobs/{id} */
     R_JOB_DELETE,   /* DELETE /v1/jobs/{id}: cancel */
@@ -110,8 +112,9 @@ struct http_req {
     /* PUT /v1/functions: the config waiting for its model check. */
     fn_config pending_cfg;
     char *pending_cfg_json;
-    pool_call *pending; /* the pool call answering this request, queued or in flight */
-    int watch_fd;       /* the client socket while registered in serve's epoll, else -1 */
+    pool_call *pending;    /* the pool call answering this request, queued or in flight */
+    int watch_fd;          /* the client socket while registered in serve's epoll, else -1 */
+    gate_keep *watch_keep; /* the registration watch_fd is watched through, or NULL */
     /* The durable write this request waits for (its callback resumes it),
      * cancelled if the request ends first; ticket 0 when none. */
     store_writer *write_by;
@@ -122,6 +125,16 @@ struct http_req {
      * first (http_tick watches them after WATCH_AFTER_NS). */
     uint64_t suspended_ns;
     http_req *wprev, *wnext;
+    /* For the invocation record (invocation.h), built when the request
+     * completes: when it began (monotonic ns, wall-clock µs), its id, its
+     * trace id ("" when untraced), and what its pool call reported. */
+    uint64_t begin_ns;
+    int64_t begin_wall_us;
+    char request_id[INV_REQUEST_ID_LEN + 1];
+    char trace_id[INV_TRACE_ID_LEN + 1];
+    inv_start start_kind;
+    uint64_t queue_ns, start_ns, run_ns;
+    int64_t memory_mb;
 };
 
 /* Sets a JSON error reply {"error": msg}. */
@@ -139,6 +152,9 @@ void http_req_resume(http_req *req);
 int http_req_submit(http_req *req, const pool_request *rq);
 /* A header of the request, or NULL. */
 const char *http_req_header(http_req *req, const char *name);
+/* A query argument of the request (decoded), "" when given without a
+ * value, or NULL. */
+const char *http_req_query(http_req *req, const char *name);
 /* A request suspended this long gets its client socket watched in serve's
  * epoll (MHD polls no suspended connection), so that a client hanging up
  * while it waits is noticed and its queued call dropped. Two epoll_ctl
@@ -157,6 +173,7 @@ int route_handle(http_req *req);
 int api_admin_handle(http_req *req);
 int api_oip_handle(http_req *req);
 int api_stats_handle(http_req *req);
+int api_usage_handle(http_req *req);
 /* /v1/jobs and /v1/batches (api_jobs.c). */
 int api_jobs_handle(http_req *req);
 /* An infer request with Prefer: respond-async, for a resolved version. */

@@ -114,9 +114,11 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     if (!s) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     s->opts = *o;
     s->listen_fd = s->epfd = s->sigfd = s->lock_fd = s->gc_timer_fd = -1;
+    s->gate_handoff_len = -1;
     s->tag_mhd.kind = EP_MHD;
     s->tag_sig.kind = EP_SIGNAL;
     s->rng = rouse_now_ns() | 1;
+    s->req_id_base = (uint32_t)(server_random(s) * 4294967296.0);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     s->max_instances = cores > 0 ? (int)(2 * cores) : 4;
     if (s->max_instances < 4) s->max_instances = 4;
@@ -181,6 +183,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     }
     if ((rc = durable_start(s, eb)) < 0) goto out_http;
     if ((rc = gc_start(s, eb)) < 0) goto out_durable;
+    if ((rc = usage_start(s, eb)) < 0) goto out_gc;
     /* Templates are forked by the pool's zygote from now on (exec'd
      * without it). */
     pool_opts po = {.epfd = s->epfd,
@@ -190,10 +193,10 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
                     .max_instances = s->max_instances,
                     .st = s->st,
                     .blobs = s->blobs};
-    if ((rc = pool_create(&po, &s->pool, eb)) < 0) goto out_gc;
+    if ((rc = pool_create(&po, &s->pool, eb)) < 0) goto out_usage;
     if ((rc = async_start(s, eb)) < 0) {
         pool_destroy(s->pool);
-        goto out_gc;
+        goto out_usage;
     }
     /* Warm what `min` asks for, as before a restart. A failure here is
      * logged per function and never stops the daemon. */
@@ -204,6 +207,8 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     *out = s;
     return 0;
 
+out_usage:
+    usage_stop(s);
 out_gc:
     gc_stop(s);
 out_durable:
@@ -292,6 +297,7 @@ int server_run(server *s, rouse_errbuf *eb)
     for (;;) {
         int timeout = min_timeout(http_timeout_ms(s), pool_tick(s->pool));
         timeout = min_timeout(timeout, http_tick(s));
+        timeout = min_timeout(timeout, usage_tick(s));
         timeout = min_timeout(timeout, async_loop_tick(s));
         if (s->mhd_kick) timeout = 0;
         if (s->stopping) {
@@ -336,6 +342,8 @@ int server_run(server *s, rouse_errbuf *eb)
                 async_on_callbacks(s);
             else if (tag->kind == EP_GATE)
                 http_gate_on_conn(s, (struct gate_conn *)tag, evs[i].events);
+            else if (tag->kind == EP_KEEP)
+                http_gate_on_keep(s, (struct gate_keep *)tag, evs[i].events);
         }
         pool_collect(s->pool);
         s->mhd_kick = false;
@@ -378,6 +386,7 @@ void server_destroy(server *s)
     close(s->epfd);
     close(s->sigfd);
     gc_stop(s);
+    usage_stop(s);   /* after MHD: every request's record is in the buffer */
     durable_stop(s); /* after MHD: no request waits for a write any more */
     route_cache_clear(s);
     blob_close(s->blobs);

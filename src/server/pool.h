@@ -61,6 +61,12 @@ typedef struct pool_result {
     const char *timing;       /* queue, start and infer times (Server-Timing), or NULL */
     int64_t version;          /* the version that answered, when > 0 */
     int retry_after;          /* seconds a client turned away should wait, when > 0 */
+    /* For metering (server/invocation.h): the call's wait in the queue
+     * (not counting start_ns), the start of the instance it waited for, its
+     * inference in the instance, and the version's memory_mb (0 when the
+     * call had no version pool). */
+    uint64_t queue_ns, start_ns, run_ns;
+    int64_t memory_mb;
 } pool_result;
 
 typedef void (*pool_done_fn)(void *user, pool_result *res);

@@ -86,6 +86,13 @@ static int retry_after(const pool *p, const vpool *vp)
 static void call_end(pool *p, call *c, pool_result *res)
 {
     res->version = c->version;
+    if (c->vp) res->memory_mb = c->vp->cfg.memory_mb;
+    /* A call that ends without a reply (failed, timed out) waited until now
+     * or until its dispatch. */
+    if (res->run_ns == 0 && res->queue_ns == 0 && c->enq_ns) {
+        uint64_t until = c->dispatch_ns ? c->dispatch_ns : pool_now(p);
+        res->queue_ns = until > c->enq_ns ? until - c->enq_ns : 0;
+    }
     if (res->status == 429) res->retry_after = c->vp ? retry_after(p, c->vp) : 1;
     if (c->done) {
         c->done(c->user, res);
@@ -1074,7 +1081,10 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
                        .len = m->body_len,
                        .json_len = m->json_len,
                        .start = cold ? start_kind_name(w->kind) : "warm",
-                       .timing = timing};
+                       .timing = timing,
+                       .queue_ns = wait - start,
+                       .start_ns = start,
+                       .run_ns = m->dur_ns[0]};
     pool_ipc_take_reply(&w->region, c, m, fd, &res);
     idle_update(p, w);
     call_end(p, c, &res);

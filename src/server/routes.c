@@ -98,6 +98,10 @@ void route_match(const char *method, const char *url, route *out)
             out->id = pick(method, "POST", R_STATS_RESET);
         return;
     }
+    if (SEG(1, "usage")) {
+        if (n == 2) out->id = pick(method, "GET", R_USAGE);
+        return;
+    }
     if (SEG(1, "jobs")) {
         if (n == 2) {
             out->id = pick(method, "GET", R_JOB_LIST);
@@ -193,6 +197,8 @@ int route_handle(http_req *req)
     case R_STATS:
     case R_STATS_RESET:
         return api_stats_handle(req);
+    case R_USAGE:
+        return api_usage_handle(req);
     case R_JOB_LIST:
     case R_JOB_GET:
     case R_JOB_DELETE:

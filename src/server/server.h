@@ -24,11 +24,27 @@ typedef struct server_opts {
     rouse_log_level log_level; /* handed down to instances */
     int max_instances;         /* global cap on instances; 0: 2 x cores (at least 4) */
     int64_t blob_grace_ms;     /* an unreferenced blob stays this long after its upload */
+    /* Metering (usage.c): records older than usage_retention_ms roll up
+     * into hourly aggregates; buffered records are written at least every
+     * usage_flush_ms (0: the defaults below). Prices in USD. */
+    int64_t usage_retention_ms;
+    int usage_flush_ms;
+    double price_gb_s, price_per_million, price_instance_hour;
     /* Hosts a job's Callback-Url may name, comma-separated (names or
      * addresses, matched exactly, case-insensitively); NULL: loopback
      * only ("127.0.0.1,localhost,::1"). */
     const char *callback_allow;
 } server_opts;
+
+/* AWS Lambda's public x86 list prices in us-east-1: USD per GB-second and
+ * per million requests. */
+#define ROUSE_PRICE_GB_S_DEFAULT 0.0000166667
+#define ROUSE_PRICE_PER_MILLION_DEFAULT 0.20
+/* AWS EC2's public on-demand price of a t3.medium (2 vCPU, 4 GiB) in
+ * us-east-1, USD per hour: the always-on instance of the comparison. */
+#define ROUSE_PRICE_INSTANCE_HOUR_DEFAULT 0.0416
+#define ROUSE_USAGE_RETENTION_MS_DEFAULT (7ll * 86400000ll)
+#define ROUSE_USAGE_FLUSH_MS_DEFAULT 200
 
 /* Opens the store, binds the socket and starts the HTTP daemon (not yet
  * serving: that is server_run). Blocks SIGTERM, SIGINT and SIGCHLD in the

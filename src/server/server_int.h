@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "server/ep.h"
+#include "server/invocation.h"
 #include "server/pool.h"
 #include "server/server.h"
 #include "store/blob.h"
@@ -30,6 +31,7 @@ struct async_dispatch;
 struct callbacks;
 struct http_req;
 typedef struct gate_conn gate_conn;
+typedef struct gate_keep gate_keep;
 
 /* EP_WRITER: the eventfd of a writer thread (store/writer.h). */
 typedef struct ep_writer {
@@ -61,6 +63,21 @@ void gc_request(server *s);
 /* <plan_dir>/<hex>.plan for a blob digest. */
 int gc_plan_path(const char *plan_dir, const char *digest, char *out, size_t len);
 
+/* --- usage metering (usage.c) -------------------------------------------- */
+
+/* Registers the metering sink, opens the usage query connection and its
+ * thread (watched by the loop), and asks for a first roll-up. */
+int usage_start(server *s, rouse_errbuf *eb);
+/* Writes what is buffered (one submission to the registry's writer), then
+ * stops the query thread; before durable_stop, which finishes the write. */
+void usage_stop(server *s);
+/* Writes the buffer when its interval is over and starts due roll-ups;
+ * returns ms until it next needs to run, or -1. */
+int usage_tick(server *s);
+/* The query thread (GET /v1/usage runs there, api_usage.c) and its
+ * connection. */
+store_writer *usage_query_writer(server *s);
+store *usage_query_store(server *s);
 /* --- asynchronous jobs (async_glue.c) -------------------------------------- */
 
 /* Starts the job queue, the dispatcher and the callback thread (after the
@@ -121,6 +138,9 @@ struct server {
     ep_tag tag_listen;
     gate_conn *gate_conns; /* connections at the gate (http_gate.c) */
     int n_gate;
+    /* Bytes of the first request of the connection being handed to MHD
+     * (-1: unknown), for the gate_keep MHD's notice opens. */
+    int64_t gate_handoff_len;
     int lock_fd; /* data_dir/serve.lock, held (flock) while we run */
     int port;
     int epfd;
@@ -149,6 +169,12 @@ struct server {
     ep_tag tag_cb;
     int max_instances;
     char plan_dir[PATH_MAX + 8]; /* <data>/plans: compiled plans by model digest */
+    /* Every finished inference request becomes one invocation record,
+     * handed to these (http.c); request ids are req_id_base then a count. */
+    invocation_sinks sinks;
+    struct usage *usage; /* usage.c */
+    uint32_t req_id_base;
+    uint64_t req_seq;
 };
 
 /* A uniform double in [0, 1) from the server's generator. */

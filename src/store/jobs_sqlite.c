@@ -1,6 +1,6 @@
 /*
  * Jobs and batch files on the registry's SQLite database (jobs.h; the
- * schema is migration 2 in store_sqlite.c).
+ * schema is migration 3 in store_sqlite.c).
  *
  * Invariants:
  * - A job's state only moves along the edges jobs.h lists; every UPDATE
@@ -22,7 +22,7 @@
 #include "common/buf.h"
 #include "common/json.h"
 #include "store/blob.h"
-#include "store/store_sqlite_int.h"
+#include "store/store_int.h"
 
 static const char *const state_names[JOB_STATE_COUNT] = {"queued", "running", "succeeded", "failed",
                                                          "cancelled"};
@@ -49,7 +49,7 @@ const char *job_cb_state_name(int state)
 
 static int stmt(store *s, const char *sql, sqlite3_stmt **out, rouse_errbuf *eb)
 {
-    return store_sqlite_stmt(s, sql, out, eb);
+    return store_stmt(s, sql, out, eb);
 }
 
 static void bind_opt_text(sqlite3_stmt *st, int i, const char *t)
@@ -63,8 +63,8 @@ static void bind_opt_text(sqlite3_stmt *st, int i, const char *t)
 static int step_done(store *s, sqlite3_stmt *st, const char *what, rouse_errbuf *eb)
 {
     int src = sqlite3_step(st);
-    int rc = src == SQLITE_DONE ? 0 : store_sqlite_err(s, eb, src, what);
-    store_sqlite_done(st);
+    int rc = src == SQLITE_DONE ? 0 : store_db_error(s, eb, src, what);
+    store_stmt_done(st);
     return rc;
 }
 
@@ -115,7 +115,7 @@ int jobs_enqueue_tx(store *s, const job_new *j, int64_t *id, bool *existed, rous
             const char *sha = (const char *)sqlite3_column_text(st, 1);
             int64_t created = sqlite3_column_int64(st, 2);
             bool same = sha && j->body_sha && strcmp(sha, j->body_sha) == 0;
-            store_sqlite_done(st);
+            store_stmt_done(st);
             if (j->now_ms - created < j->idem_window_ms) {
                 if (!same)
                     return rouse_err_set(eb, ROUSE_ESTATE,
@@ -132,9 +132,9 @@ int jobs_enqueue_tx(store *s, const job_new *j, int64_t *id, bool *existed, rous
             sqlite3_bind_text(st, 2, j->idem_key, -1, SQLITE_STATIC);
             if ((rc = step_done(s, st, "freeing an idempotency key", eb)) < 0) return rc;
         } else {
-            store_sqlite_done(st);
+            store_stmt_done(st);
             if (src != SQLITE_DONE)
-                return store_sqlite_err(s, eb, src, "looking up an idempotency key");
+                return store_db_error(s, eb, src, "looking up an idempotency key");
         }
     }
     if ((rc = stmt(s, SQL_INSERT, &st, eb)) < 0) return rc;
@@ -146,7 +146,7 @@ int jobs_enqueue_tx(store *s, const job_new *j, int64_t *id, bool *existed, rous
     bind_opt_text(st, 8, j->callback);
     sqlite3_bind_int(st, 9, j->callback && *j->callback ? JOB_CB_PENDING : JOB_CB_NONE);
     if ((rc = step_done(s, st, "recording a job", eb)) < 0) return rc;
-    *id = sqlite3_last_insert_rowid(store_sqlite_db(s));
+    *id = sqlite3_last_insert_rowid(store_db(s));
     return insert_body(s, *id, j->body, j->body_len, j->json_len, eb);
 }
 
@@ -187,8 +187,8 @@ int jobs_lease_tx(store *s, const char *function, int64_t now_ms, int max, job_l
         l->batch = sqlite3_column_int64(st, 4);
         l->has_callback = sqlite3_column_int(st, 5) != 0;
     }
-    rc = src == SQLITE_DONE || src == SQLITE_ROW ? 0 : store_sqlite_err(s, eb, src, "leasing jobs");
-    store_sqlite_done(st);
+    rc = src == SQLITE_DONE || src == SQLITE_ROW ? 0 : store_db_error(s, eb, src, "leasing jobs");
+    store_stmt_done(st);
     if (rc < 0) return rc;
     /* RETURNING gives no order: FIFO is id order. */
     qsort(out, (size_t)*n, sizeof(*out), cmp_lease);
@@ -201,8 +201,8 @@ int jobs_lease_tx(store *s, const char *function, int64_t now_ms, int max, job_l
     src = sqlite3_step(st);
     if (src == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
         *next_ms = sqlite3_column_int64(st, 0);
-    rc = src == SQLITE_ROW ? 0 : store_sqlite_err(s, eb, src, "reading the next due job");
-    store_sqlite_done(st);
+    rc = src == SQLITE_ROW ? 0 : store_db_error(s, eb, src, "reading the next due job");
+    store_stmt_done(st);
     return rc;
 }
 
@@ -242,7 +242,7 @@ int jobs_settle_tx(store *s, const job_settle *x, rouse_errbuf *eb)
         sqlite3_bind_int64(st, 10, x->result_json_len);
     }
     if ((rc = step_done(s, st, "recording the end of a job's run", eb)) < 0) return rc;
-    if (sqlite3_changes(store_sqlite_db(s)) == 0)
+    if (sqlite3_changes(store_db(s)) == 0)
         return rouse_err_set(eb, ROUSE_ESTATE, "job %lld is no longer running", (long long)x->id);
     return 0;
 }
@@ -264,9 +264,9 @@ static int state_get(store *s, int64_t id, int *state, char *function, rouse_err
     } else if (src == SQLITE_DONE) {
         rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no job %lld", (long long)id);
     } else {
-        rc = store_sqlite_err(s, eb, src, "reading a job");
+        rc = store_db_error(s, eb, src, "reading a job");
     }
-    store_sqlite_done(st);
+    store_stmt_done(st);
     return rc;
 }
 
@@ -321,7 +321,7 @@ int jobs_reset_running_tx(store *s, int64_t *n, rouse_errbuf *eb)
     int rc = stmt(s, SQL_RESET, &st, eb);
     if (rc < 0) return rc;
     rc = step_done(s, st, "resetting running jobs", eb);
-    *n = rc == 0 ? sqlite3_changes(store_sqlite_db(s)) : 0;
+    *n = rc == 0 ? sqlite3_changes(store_db(s)) : 0;
     return rc;
 }
 
@@ -343,7 +343,7 @@ int jobs_expire_tx(store *s, int64_t now_ms, int64_t *n, rouse_errbuf *eb)
     if ((rc = stmt(s, SQL_EXPIRE_JOBS, &st, eb)) < 0) return rc;
     sqlite3_bind_int64(st, 1, now_ms);
     if ((rc = step_done(s, st, "removing expired jobs", eb)) < 0) return rc;
-    *n = sqlite3_changes(store_sqlite_db(s));
+    *n = sqlite3_changes(store_db(s));
     return 0;
 }
 
@@ -401,7 +401,7 @@ static const char SQL_GET[] = "SELECT " JOB_COLS ", result FROM jobs WHERE id = 
 
 int jobs_get(store *s, int64_t id, bool with_result, job_info *out, rouse_errbuf *eb)
 {
-    store_sqlite_lock(s);
+    store_lock(s);
     sqlite3_stmt *st;
     int rc = stmt(s, SQL_GET, &st, eb);
     if (rc < 0) goto out_unlock;
@@ -423,11 +423,11 @@ int jobs_get(store *s, int64_t id, bool with_result, job_info *out, rouse_errbuf
     } else if (src == SQLITE_DONE) {
         rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no job %lld", (long long)id);
     } else {
-        rc = store_sqlite_err(s, eb, src, "reading a job");
+        rc = store_db_error(s, eb, src, "reading a job");
     }
-    store_sqlite_done(st);
+    store_stmt_done(st);
 out_unlock:
-    store_sqlite_unlock(s);
+    store_unlock(s);
     return rc;
 }
 
@@ -436,7 +436,7 @@ static const char SQL_BODY[] = "SELECT body, json_len FROM job_bodies WHERE id =
 int jobs_body_get(store *s, int64_t id, char **body, size_t *len, int64_t *json_len,
                   rouse_errbuf *eb)
 {
-    store_sqlite_lock(s);
+    store_lock(s);
     sqlite3_stmt *st;
     *body = NULL;
     *len = 0;
@@ -457,11 +457,11 @@ int jobs_body_get(store *s, int64_t id, char **body, size_t *len, int64_t *json_
     } else if (src == SQLITE_DONE) {
         rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no job %lld", (long long)id);
     } else {
-        rc = store_sqlite_err(s, eb, src, "reading a job's body");
+        rc = store_db_error(s, eb, src, "reading a job's body");
     }
-    store_sqlite_done(st);
+    store_stmt_done(st);
 out_unlock:
-    store_sqlite_unlock(s);
+    store_unlock(s);
     return rc;
 }
 
@@ -474,7 +474,7 @@ int jobs_list(store *s, const char *function, int state, int64_t after_id, int l
 {
     job_info *j = malloc(sizeof(*j));
     if (!j) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
-    store_sqlite_lock(s);
+    store_lock(s);
     sqlite3_stmt *st;
     int rc = stmt(s, SQL_LIST, &st, eb);
     if (rc < 0) goto out_unlock;
@@ -490,10 +490,10 @@ int jobs_list(store *s, const char *function, int state, int64_t after_id, int l
             break;
         }
     }
-    if (src != SQLITE_DONE) rc = store_sqlite_err(s, eb, src, "listing jobs");
-    store_sqlite_done(st);
+    if (src != SQLITE_DONE) rc = store_db_error(s, eb, src, "listing jobs");
+    store_stmt_done(st);
 out_unlock:
-    store_sqlite_unlock(s);
+    store_unlock(s);
     free(j);
     return rc;
 }
@@ -504,7 +504,7 @@ static const char SQL_ACTIVE[] =
 int jobs_active_counts(store *s, int (*fn)(void *user, const char *function, int64_t n_active),
                        void *user, rouse_errbuf *eb)
 {
-    store_sqlite_lock(s);
+    store_lock(s);
     sqlite3_stmt *st;
     int rc = stmt(s, SQL_ACTIVE, &st, eb);
     if (rc < 0) goto out_unlock;
@@ -516,10 +516,10 @@ int jobs_active_counts(store *s, int (*fn)(void *user, const char *function, int
             break;
         }
     }
-    if (src != SQLITE_DONE) rc = store_sqlite_err(s, eb, src, "counting jobs");
-    store_sqlite_done(st);
+    if (src != SQLITE_DONE) rc = store_db_error(s, eb, src, "counting jobs");
+    store_stmt_done(st);
 out_unlock:
-    store_sqlite_unlock(s);
+    store_unlock(s);
     return rc;
 }
 
@@ -527,7 +527,7 @@ out_unlock:
 static int each_id(store *s, const char *sql, int (*fn)(void *user, int64_t id), void *user,
                    const char *what, rouse_errbuf *eb)
 {
-    store_sqlite_lock(s);
+    store_lock(s);
     sqlite3_stmt *st;
     int rc = stmt(s, sql, &st, eb);
     if (rc < 0) goto out_unlock;
@@ -538,10 +538,10 @@ static int each_id(store *s, const char *sql, int (*fn)(void *user, int64_t id),
             break;
         }
     }
-    if (src != SQLITE_DONE) rc = store_sqlite_err(s, eb, src, what);
-    store_sqlite_done(st);
+    if (src != SQLITE_DONE) rc = store_db_error(s, eb, src, what);
+    store_stmt_done(st);
 out_unlock:
-    store_sqlite_unlock(s);
+    store_unlock(s);
     return rc;
 }
 
@@ -599,7 +599,7 @@ static int batch_item(store *s, const batch_new *b, int64_t batch, int64_t index
     sqlite3_bind_int64(st, 5, batch);
     sqlite3_bind_int64(st, 6, index);
     if ((rc = step_done(s, st, "recording a batch item", eb)) < 0) return rc;
-    return insert_body(s, sqlite3_last_insert_rowid(store_sqlite_db(s)), line, len, -1, eb);
+    return insert_body(s, sqlite3_last_insert_rowid(store_db(s)), line, len, -1, eb);
 }
 
 int jobs_batch_create_tx(store *s, const batch_new *b, int64_t *id, int64_t *n_items,
@@ -617,7 +617,7 @@ int jobs_batch_create_tx(store *s, const batch_new *b, int64_t *id, int64_t *n_i
     sqlite3_bind_text(st, 3, b->input_digest, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, b->now_ms);
     if ((rc = step_done(s, st, "recording a batch", eb)) < 0) goto out_close;
-    *id = sqlite3_last_insert_rowid(store_sqlite_db(s));
+    *id = sqlite3_last_insert_rowid(store_db(s));
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
@@ -691,9 +691,9 @@ static int batch_read(store *s, int64_t id, batch_info *out, rouse_errbuf *eb)
     } else if (src == SQLITE_DONE) {
         rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no batch %lld", (long long)id);
     } else {
-        rc = store_sqlite_err(s, eb, src, "reading a batch");
+        rc = store_db_error(s, eb, src, "reading a batch");
     }
-    store_sqlite_done(st);
+    store_stmt_done(st);
     if (rc < 0) return rc;
     if ((rc = stmt(s, SQL_BATCH_STATES, &st, eb)) < 0) return rc;
     sqlite3_bind_int64(st, 1, id);
@@ -701,16 +701,16 @@ static int batch_read(store *s, int64_t id, batch_info *out, rouse_errbuf *eb)
         int k = sqlite3_column_int(st, 0);
         if (k >= 0 && k < JOB_STATE_COUNT) out->counts[k] = sqlite3_column_int64(st, 1);
     }
-    if (src != SQLITE_DONE) rc = store_sqlite_err(s, eb, src, "counting a batch's items");
-    store_sqlite_done(st);
+    if (src != SQLITE_DONE) rc = store_db_error(s, eb, src, "counting a batch's items");
+    store_stmt_done(st);
     return rc;
 }
 
 int jobs_batch_get(store *s, int64_t id, batch_info *out, rouse_errbuf *eb)
 {
-    store_sqlite_lock(s);
+    store_lock(s);
     int rc = batch_read(s, id, out, eb);
-    store_sqlite_unlock(s);
+    store_unlock(s);
     return rc;
 }
 
@@ -787,10 +787,10 @@ int jobs_batch_finish_tx(store *s, int64_t id, const char *data_dir, int64_t now
         if (rc == 0) rc = rouse_buf_append_str(&out, "\n");
     }
     if (rc == 0 && src != SQLITE_DONE)
-        rc = store_sqlite_err(s, eb, src, "reading batch results");
+        rc = store_db_error(s, eb, src, "reading batch results");
     else if (rc < 0)
         rc = rouse_err_set(eb, rc, "out of memory writing a batch's output");
-    store_sqlite_done(st);
+    store_stmt_done(st);
     if (rc < 0) goto out_bufs;
     blobstore *bs;
     if ((rc = blob_open(data_dir, &bs, eb)) < 0) goto out_bufs;

@@ -23,6 +23,7 @@
  * lets the reader go on while the writer commits.
  */
 #include "store/store.h"
+#include "store/store_int.h"
 
 #include <limits.h>
 #include <math.h>
@@ -35,7 +36,6 @@
 #include "common/timeutil.h"
 #include "store/blob.h"
 #include "store/fsutil.h"
-#include "store/store_sqlite_int.h"
 
 #define DB_FILE "rouse.db"
 #define BUSY_TIMEOUT_MS 5000
@@ -71,7 +71,67 @@ static const char *const migrations[] = {
     "  FOREIGN KEY (function, alias) REFERENCES aliases(function, name) ON DELETE CASCADE,"
     "  FOREIGN KEY (function, version) REFERENCES versions(function, version) ON DELETE CASCADE"
     ") WITHOUT ROWID;",
-    /* 2: asynchronous jobs and batch files (jobs_sqlite.c). A job's id is
+    /* 2: usage metering (usage_sqlite.c): one row per invocation, and the
+     * hourly aggregates older rows are rolled up into. No foreign keys:
+     * usage outlives a deleted function. */
+    "CREATE TABLE usage_records("
+    "  id INTEGER PRIMARY KEY,"
+    "  ts_us INTEGER NOT NULL,"
+    "  request_id TEXT NOT NULL,"
+    "  function TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  tenant TEXT NOT NULL,"
+    "  start INTEGER NOT NULL,"
+    "  queue_us INTEGER NOT NULL,"
+    "  start_us INTEGER NOT NULL,"
+    "  run_us INTEGER NOT NULL,"
+    "  total_us INTEGER NOT NULL,"
+    "  billed_ms INTEGER NOT NULL,"
+    "  memory_mb INTEGER NOT NULL,"
+    "  bytes_in INTEGER NOT NULL,"
+    "  bytes_out INTEGER NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  error INTEGER NOT NULL,"
+    "  lat_bucket INTEGER NOT NULL,"
+    "  trace_id TEXT NOT NULL"
+    ");"
+    "CREATE INDEX usage_records_ts ON usage_records(ts_us);"
+    "CREATE INDEX usage_records_fn_ts ON usage_records(function, ts_us);"
+    "CREATE TABLE usage_hourly("
+    "  function TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  tenant TEXT NOT NULL,"
+    "  hour_us INTEGER NOT NULL,"
+    "  invocations INTEGER NOT NULL,"
+    "  requests INTEGER NOT NULL,"
+    "  errors INTEGER NOT NULL,"
+    "  warm INTEGER NOT NULL,"
+    "  cold_template INTEGER NOT NULL,"
+    "  cold_zero INTEGER NOT NULL,"
+    "  billed_ms INTEGER NOT NULL,"
+    "  mb_ms INTEGER NOT NULL,"
+    "  run_us INTEGER NOT NULL,"
+    "  bytes_in INTEGER NOT NULL,"
+    "  bytes_out INTEGER NOT NULL,"
+    "  PRIMARY KEY (function, version, tenant, hour_us)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX usage_hourly_hour ON usage_hourly(hour_us);"
+    "CREATE TABLE usage_hourly_latency("
+    "  function TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  tenant TEXT NOT NULL,"
+    "  hour_us INTEGER NOT NULL,"
+    "  bucket INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL,"
+    "  PRIMARY KEY (function, version, tenant, hour_us, bucket)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE usage_hourly_peak("
+    "  function TEXT NOT NULL,"
+    "  hour_us INTEGER NOT NULL,"
+    "  peak INTEGER NOT NULL,"
+    "  PRIMARY KEY (function, hour_us)"
+    ") WITHOUT ROWID;",
+    /* 3: asynchronous jobs and batch files (jobs_sqlite.c). A job's id is
      * its place in the FIFO order of acceptance; ids are never reused. */
     "CREATE TABLE jobs("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -173,7 +233,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 #undef STMT_SQL_
 };
 
-/* Statements of the other SQLite-backed files (store_sqlite_int.h). */
+/* Statements of the store's other files (store_stmt, store_int.h). */
 #define EXT_STMT_MAX 64
 
 struct store {
@@ -958,14 +1018,9 @@ int store_blob_refs_tx(store *s, const char *digest, int64_t *n, rouse_errbuf *e
     return rc;
 }
 
-/* --- for the other SQLite-backed files (store_sqlite_int.h) ----------------- */
+/* --- prepared statements of the store's other files (store_int.h) ---------- */
 
-sqlite3 *store_sqlite_db(store *s)
-{
-    return s->db;
-}
-
-int store_sqlite_stmt(store *s, const char *sql, sqlite3_stmt **out, rouse_errbuf *eb)
+int store_stmt(store *s, const char *sql, sqlite3_stmt **out, rouse_errbuf *eb)
 {
     for (int i = 0; i < s->n_ext; i++) {
         if (s->ext_sql[i] != sql) continue;
@@ -981,24 +1036,9 @@ int store_sqlite_stmt(store *s, const char *sql, sqlite3_stmt **out, rouse_errbu
     return 0;
 }
 
-void store_sqlite_done(sqlite3_stmt *st)
+void store_stmt_done(sqlite3_stmt *st)
 {
     stmt_done(st);
-}
-
-int store_sqlite_err(store *s, rouse_errbuf *eb, int src, const char *what)
-{
-    return db_err(s, eb, src, what);
-}
-
-void store_sqlite_lock(store *s)
-{
-    pthread_mutex_lock(&s->lock);
-}
-
-void store_sqlite_unlock(store *s)
-{
-    pthread_mutex_unlock(&s->lock);
 }
 
 /* --- transactions of the writer (store/writer.c) -------------------------- */
@@ -1121,4 +1161,26 @@ int store_version_get(store *s, const char *function, int64_t version, store_ver
         out->config_json = NULL;
     }
     return rc;
+}
+
+/* --- for the store's other files (store_int.h) ---------------------------- */
+
+sqlite3 *store_db(store *s)
+{
+    return s->db;
+}
+
+void store_lock(store *s)
+{
+    pthread_mutex_lock(&s->lock);
+}
+
+void store_unlock(store *s)
+{
+    pthread_mutex_unlock(&s->lock);
+}
+
+int store_db_error(store *s, rouse_errbuf *eb, int src, const char *what)
+{
+    return db_err(s, eb, src, what);
 }

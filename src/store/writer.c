@@ -37,6 +37,7 @@ struct job {
     bool cancelled;
     store_write_apply apply;
     store_write_done done;
+    store_write_release release; /* or NULL */
     void *user;
     int rc;
     rouse_errbuf eb;
@@ -186,6 +187,7 @@ static void free_list(job *j)
 {
     while (j) {
         job *n = j->next;
+        if (j->release) j->release(j->arg);
         free(j);
         j = n;
     }
@@ -215,11 +217,19 @@ int store_writer_fd(const store_writer *w)
 int store_writer_submit(store_writer *w, store_write_apply apply, const void *arg, size_t arg_len,
                         store_write_done done, void *user, uint64_t *ticket)
 {
+    return store_writer_submit_release(w, apply, arg, arg_len, done, NULL, user, ticket);
+}
+
+int store_writer_submit_release(store_writer *w, store_write_apply apply, const void *arg,
+                                size_t arg_len, store_write_done done, store_write_release release,
+                                void *user, uint64_t *ticket)
+{
     job *j = malloc(sizeof(*j) + arg_len);
     if (!j) return ROUSE_ENOMEM;
     memset(j, 0, sizeof(*j));
     j->apply = apply;
     j->done = done;
+    j->release = release;
     j->user = user;
     j->arg_len = arg_len;
     if (arg_len) memcpy(j->arg, arg, arg_len);
@@ -279,6 +289,7 @@ void store_writer_complete(store_writer *w)
             w->outstanding_tail = j->lprev;
         w->n_outstanding--;
         if (!j->cancelled && j->done) j->done(j->user, j->rc, &j->eb, j->arg);
+        if (j->release) j->release(j->arg);
         free(j);
         j = next;
     }

@@ -80,6 +80,17 @@ int store_writer_fd(const store_writer *w);
 int store_writer_submit(store_writer *w, store_write_apply apply, const void *arg, size_t arg_len,
                         store_write_done done, void *user, uint64_t *ticket);
 
+/* Frees what apply left in arg (results of a read, say): runs on the loop
+ * thread exactly once per write submitted with it, after its done callback,
+ * or instead of it when the write was cancelled or the writer destroyed
+ * first. */
+typedef void (*store_write_release)(void *arg);
+
+/* store_writer_submit with a release function (see above). */
+int store_writer_submit_release(store_writer *w, store_write_apply apply, const void *arg,
+                                size_t arg_len, store_write_done done, store_write_release release,
+                                void *user, uint64_t *ticket);
+
 /* The write still happens, but its callback will not run (its user went
  * away). Unknown or finished tickets are ignored. */
 void store_writer_cancel(store_writer *w, uint64_t ticket);

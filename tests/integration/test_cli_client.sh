@@ -29,18 +29,18 @@ model="$DIGITS/model.onnx"
 check "deploy exits 0" [ $rc -eq 0 ]
 check "deploy reports version 1" grep -q '^digits: deployed version 1$' "$tmp/o"
 "$ROUSE" deploy digits "$model" >"$tmp/o" 2>"$tmp/e"
-check "unchanged deploy keeps version 1" grep -q 'unchanged at version 1' "$tmp/o"
+check "unchanged deploy keeps version 1" grep -q '^digits: unchanged (version 1)$' "$tmp/o"
 "$ROUSE" deploy digits "$model" --max 2 --timeout 5000 >"$tmp/o" 2>"$tmp/e"
 check "changed settings make version 2" grep -q 'deployed version 2' "$tmp/o"
 
-"$ROUSE" invoke digits --json "$DIGITS/samples/digit-7.json" >"$tmp/o" 2>"$tmp/e"; rc=$?
-check "invoke --json exits 0" [ $rc -eq 0 ]
-check "invoke prints the outputs" grep -q '"model_version":"2"' "$tmp/o"
-"$ROUSE" invoke digits --input "pixels=$DIGITS/samples/digit-7.npy" --version 1 >"$tmp/o" 2>"$tmp/e"
-check "invoke --input --version 1" grep -q '"model_version":"1"' "$tmp/o"
+"$ROUSE" invoke digits --request "$DIGITS/samples/digit-7.json" >"$tmp/o" 2>"$tmp/e"; rc=$?
+check "invoke --request exits 0" [ $rc -eq 0 ]
+check "invoke prints the version and the top class" grep -q '^digits version 2' "$tmp/o"
+"$ROUSE" invoke digits --input "pixels=$DIGITS/samples/digit-7.npy" --version 1 --json >"$tmp/o" 2>"$tmp/e"
+check "invoke --input --version 1 --json" grep -q '"model_version":"1"' "$tmp/o"
 
 "$ROUSE" ls >"$tmp/o" 2>"$tmp/e"
-check "ls lists digits at 2" grep -Eq '^digits +2 +2$' "$tmp/o"
+check "ls lists digits at 2" grep -Eq '^digits +2 +2 ' "$tmp/o"
 "$ROUSE" status digits >"$tmp/o" 2>"$tmp/e"
 check "status shows the alias" grep -q 'latest -> v2' "$tmp/o"
 check "status shows how the instance started" grep -Eq '^  pid [0-9]+  v[12]  (idle|busy)  started (zero|template|warm)$' "$tmp/o"
@@ -52,13 +52,18 @@ check "rollback moves to 1" grep -q 'now at version 1' "$tmp/o"
 check "rollback past the first version exits 1" [ $rc -eq 1 ]
 check "and says why" grep -q '409' "$tmp/e"
 
-"$ROUSE" invoke nope --json "$DIGITS/samples/digit-7.json" >"$tmp/o" 2>"$tmp/e"; rc=$?
+"$ROUSE" invoke nope --request "$DIGITS/samples/digit-7.json" >"$tmp/o" 2>"$tmp/e"; rc=$?
 check "unknown function exits 1" [ $rc -eq 1 ]
 check "unknown function is a 404" grep -q '404' "$tmp/e"
 "$ROUSE" invoke digits >"$tmp/o" 2>"$tmp/e"; rc=$?
 check "invoke without a body is a usage error" [ $rc -eq 2 ]
 "$ROUSE" ls --server http://127.0.0.1:1 >"$tmp/o" 2>"$tmp/e"; rc=$?
 check "unreachable server exits 1" [ $rc -eq 1 ]
+check "and names the URL in one line" grep -q '^rouse ls: cannot reach http://127.0.0.1:1 .*is rouse serve running?$' "$tmp/e"
+check "in exactly one line" [ "$(wc -l <"$tmp/e")" -eq 1 ]
+"$ROUSE" ls --bogus >"$tmp/o" 2>"$tmp/e"; rc=$?
+check "an unknown option is a usage error (exit 2)" [ $rc -eq 2 ]
+check "with the usage on stderr" grep -q '^usage: rouse ls' "$tmp/e"
 
 kill -TERM $pid
 wait $pid; rc=$?

@@ -25,7 +25,7 @@ port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/serve.out")
 export ROUSE_SERVER="http://127.0.0.1:$port"
 "$ROUSE" deploy digits "$DIGITS/model.onnx" >/dev/null 2>&1
 
-"$ROUSE" invoke digits --async --json "$DIGITS/samples/digit-7.json" >"$tmp/o" 2>"$tmp/e"; rc=$?
+"$ROUSE" invoke digits --async --request "$DIGITS/samples/digit-7.json" >"$tmp/o" 2>"$tmp/e"; rc=$?
 check "invoke --async exits 0" [ $rc -eq 0 ]
 check "invoke --async prints the job id" grep -Eq '^[0-9]+$' "$tmp/o"
 id=$(cat "$tmp/o")

@@ -83,6 +83,33 @@ static void test_too_long(void **state)
     free(buf);
 }
 
+/* An accepted head says how many bytes it and its body take on the wire,
+ * so that the check of a later request knows where that request starts. */
+static void test_wire_length(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *head;
+        size_t head_len;
+        unsigned long long body_len;
+        int chunked;
+    } cases[] = {
+        {"GET / HTTP/1.1\r\n\r\nGET", 18, 0, 0},
+        {"\r\nGET / HTTP/1.1\r\n\r\n", 20, 0, 0},
+        {"GET / HTTP/1.0\n\n", 16, 0, 0},
+        {"POST /x HTTP/1.1\r\nContent-Length: 12\r\n\r\nbody", 40, 12, 0},
+        {"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n", 48, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        http_head_check c;
+        http_head_inspect(cases[i].head, strlen(cases[i].head), &c);
+        if (c.verdict != HTTP_HEAD_OK || c.head_len != cases[i].head_len ||
+            c.body_len != cases[i].body_len || c.chunked != cases[i].chunked)
+            fail_msg("case %zu: verdict %d head %zu body %llu chunked %d", i, c.verdict, c.head_len,
+                     c.body_len, c.chunked);
+    }
+}
+
 static void test_methods(void **state)
 {
     (void)state;
@@ -98,6 +125,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_wire_length),
         cmocka_unit_test(test_too_long),
         cmocka_unit_test(test_methods),
     };

@@ -43,6 +43,8 @@ static void test_table(void **state)
         {"GET", "/v1/stats", R_STATS, "", "", "", ""},
         {"POST", "/v1/stats/reset", R_STATS_RESET, "", "", "", ""},
         {"GET", "/v1/stats/reset", R_NOT_ALLOWED, "", "", "", ""},
+        {"GET", "/v1/usage", R_USAGE, "", "", "", ""},
+        {"POST", "/v1/usage", R_NOT_ALLOWED, "", "", "", ""},
         {"GET", "/", R_NONE, "", "", "", ""},
         {"GET", "/v3/x", R_NONE, "", "", "", ""},
         {"GET", "/v2/models/a/b/c/d/e/f/g/h/i", R_NONE, "", "", "", ""},

@@ -1,0 +1,30 @@
+/*
+ * Replays one function's calls through a keep-alive policy
+ * (src/server/keepalive_policy.h), with no processes: the template is
+ * loaded or not, as the policy wants it between calls (pre-warms included)
+ * and as each call leaves it (a call finds it loaded, or loads it: a cold
+ * start). Calls take no time. What a template costs while it waits is its
+ * memory-time: every ms it is loaded counts as wasted.
+ */
+#ifndef ROUSE_BENCH_KEEPALIVE_REPLAY_H
+#define ROUSE_BENCH_KEEPALIVE_REPLAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum kr_policy { KR_FIXED = 0, KR_LEARNED } kr_policy;
+
+typedef struct kr_result {
+    size_t calls, cold, prewarms;
+    int64_t loaded_ms; /* wasted memory-time, in template-ms */
+} kr_result;
+
+/* Replays calls t_ms[0..n) (ascending, ms) up to end_ms. KR_FIXED keeps the
+ * template ttl_ms after each call (0: no keep-alive); KR_LEARNED is the
+ * hybrid histogram with ttl_ms as its template_ttl_ms. minute_ms is the
+ * policy's minute (60000, or scaled with the trace). When cold_out is not
+ * NULL, cold_out[i] says whether call i was a cold start. */
+void kr_replay(const int64_t *t_ms, size_t n, int64_t end_ms, kr_policy policy, int64_t ttl_ms,
+               int64_t minute_ms, kr_result *out, unsigned char *cold_out);
+
+#endif

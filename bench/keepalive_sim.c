@@ -1,0 +1,308 @@
+/*
+ * The keep-alive replay simulator: generates a synthetic trace
+ * (keepalive_trace.h) and replays every function through the keep-alive
+ * policies with no processes (keepalive_replay.h), then prints a Markdown
+ * table of cold-start percentages (over all calls, and the 50th, 75th and
+ * 90th percentile function) and wasted memory-time (template-hours kept
+ * loaded) for: no keep-alive, the fixed 10-minute TTL, and the learned
+ * hybrid histogram (template_ttl_ms 10 minutes as its cap).
+ *
+ *   keepalive_sim [--seed N] [--functions N] [--days D] [--ttl-min M]
+ *   keepalive_sim --live URL --body FILE [--minute-ms MS] [--seed N]
+ *                 [--functions N] [--days D] [--prefix NAME]
+ *
+ * --live replays the same kind of trace against a running `rouse serve`
+ * whose keep-alive clock is scaled (`rouse serve --keepalive-minute-ms
+ * MS`): every call's time is compressed by MS / 60000, each function of
+ * the trace is the deployed function PREFIX<i> (deployed beforehand with
+ * idle_timeout_ms 0, so that every call needs an instance and a call finds
+ * the template or starts it), calls go out one at a time at their
+ * compressed times (POST /v2/models/PREFIX<i>/infer with FILE's JSON), and
+ * the program prints how many calls serve started from zero (Rouse-Start:
+ * zero) next to the simulator's prediction for the same compressed trace.
+ *
+ * The output of a seed is the same on every run (the determinism test
+ * compares two).
+ */
+#include <stdbool.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/http_client.h"
+#include "keepalive_replay.h"
+#include "keepalive_trace.h"
+
+typedef struct opts {
+    uint64_t seed;
+    kt_params p;
+    double ttl_min;
+    const char *live, *body, *prefix;
+    int64_t minute_ms;
+} opts;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The pct-th percentile of v[0..n) (sorted in place; nearest rank). */
+static double percentile(double *v, int n, int pct)
+{
+    if (n == 0) return 0.0;
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    int rank = (n * pct + 99) / 100;
+    return v[rank > 0 ? rank - 1 : 0];
+}
+
+typedef struct row {
+    const char *name;
+    kr_policy policy;
+    int64_t ttl_ms;
+} row;
+
+static int simulate(const opts *o)
+{
+    kt_trace tr;
+    if (kt_generate(&o->p, o->seed, &tr) < 0) {
+        fprintf(stderr, "keepalive_sim: out of memory\n");
+        return 1;
+    }
+    int64_t ttl = (int64_t)(o->ttl_min * 60000.0);
+    const row rows[] = {
+        {"no keep-alive", KR_FIXED, 0},
+        {"fixed TTL", KR_FIXED, ttl},
+        {"learned (hybrid histogram)", KR_LEARNED, ttl},
+    };
+    size_t n_calls = 0;
+    int active = 0, per_class[KT_N_CLASSES] = {0};
+    for (int i = 0; i < tr.n_fn; i++) {
+        n_calls += tr.fn[i].n;
+        if (tr.fn[i].n > 0) active++;
+        per_class[tr.fn[i].cls]++;
+    }
+    printf("keep-alive replay: seed %llu, %d functions (%d called), %.1f days, %zu calls; "
+           "classes: %d periodic, %d bursty, %d diurnal, %d rare; TTL and learned cap %.0f min\n\n",
+           (unsigned long long)o->seed, tr.n_fn, active, o->p.days, n_calls, per_class[KT_PERIODIC],
+           per_class[KT_BURSTY], per_class[KT_DIURNAL], per_class[KT_RARE], o->ttl_min);
+    printf("| policy | cold starts (all calls) | p50 function | p75 function | p90 function | "
+           "wasted memory-time (template-h) | vs fixed | pre-warms |\n");
+    printf("|---|---|---|---|---|---|---|---|\n");
+    double *pct = calloc((size_t)tr.n_fn + 1, sizeof(*pct));
+    double fixed_h = 0.0;
+    double class_cold[3][KT_N_CLASSES] = {{0}};
+    for (size_t r = 0; pct && r < sizeof(rows) / sizeof(rows[0]); r++) {
+        size_t cold = 0, prewarms = 0;
+        int64_t loaded = 0;
+        int k = 0;
+        size_t cc[KT_N_CLASSES] = {0}, cn[KT_N_CLASSES] = {0};
+        for (int i = 0; i < tr.n_fn; i++) {
+            const kt_function *f = &tr.fn[i];
+            if (f->n == 0) continue;
+            kr_result res;
+            kr_replay(f->t_ms, f->n, tr.end_ms, rows[r].policy, rows[r].ttl_ms, 60000, &res, NULL);
+            cold += res.cold;
+            prewarms += res.prewarms;
+            loaded += res.loaded_ms;
+            cc[f->cls] += res.cold;
+            cn[f->cls] += res.calls;
+            pct[k++] = 100.0 * (double)res.cold / (double)res.calls;
+        }
+        for (int c = 0; c < KT_N_CLASSES; c++)
+            class_cold[r][c] = cn[c] ? 100.0 * (double)cc[c] / (double)cn[c] : 0.0;
+        double hours = (double)loaded / 3600000.0;
+        if (r == 1) fixed_h = hours;
+        double p50 = percentile(pct, k, 50), p75 = percentile(pct, k, 75),
+               p90 = percentile(pct, k, 90);
+        char vs[32];
+        if (r >= 1 && fixed_h > 0)
+            snprintf(vs, sizeof(vs), "%.2f", hours / fixed_h);
+        else
+            snprintf(vs, sizeof(vs), "%s", r == 0 ? "0" : "n/a");
+        printf("| %s | %.2f %% | %.1f %% | %.1f %% | %.1f %% | %.0f | %s | %zu |\n", rows[r].name,
+               n_calls ? 100.0 * (double)cold / (double)n_calls : 0.0, p50, p75, p90, hours, vs,
+               prewarms);
+    }
+    printf("\ncold starts by class (%% of the class's calls):\n\n| policy |");
+    for (int c = 0; c < KT_N_CLASSES; c++)
+        printf(" %s |", kt_class_name((kt_class)c));
+    printf("\n|---|---|---|---|---|\n");
+    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+        printf("| %s |", rows[r].name);
+        for (int c = 0; c < KT_N_CLASSES; c++)
+            printf(" %.1f %% |", class_cold[r][c]);
+        printf("\n");
+    }
+    free(pct);
+    kt_free(&tr);
+    return 0;
+}
+
+/* --- live: the compressed trace against a real serve ------------------------ */
+
+typedef struct call_ref {
+    int64_t t_ms; /* compressed */
+    int fn;
+    size_t i;
+} call_ref;
+
+static int cmp_call(const void *a, const void *b)
+{
+    const call_ref *x = a, *y = b;
+    if (x->t_ms != y->t_ms) return x->t_ms < y->t_ms ? -1 : 1;
+    return x->fn - y->fn;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 4096;
+            char *nb = realloc(buf, cap);
+            if (!nb) break;
+            buf = nb;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        if (got == 0) break;
+        n += got;
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+static int live(const opts *o)
+{
+    http_target tgt;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (http_target_parse(o->live, &tgt, &eb) < 0) {
+        fprintf(stderr, "keepalive_sim: %s\n", eb.msg);
+        return 1;
+    }
+    size_t body_len = 0;
+    char *body = o->body ? read_file(o->body, &body_len) : NULL;
+    if (!body) {
+        fprintf(stderr, "keepalive_sim: --live needs --body FILE (a JSON infer request)\n");
+        return 1;
+    }
+    kt_trace tr;
+    if (kt_generate(&o->p, o->seed, &tr) < 0) return 1;
+    /* Compress the trace, then predict on the compressed times (what serve
+     * sees, to the ms). */
+    size_t total = 0;
+    for (int i = 0; i < tr.n_fn; i++) {
+        for (size_t k = 0; k < tr.fn[i].n; k++)
+            tr.fn[i].t_ms[k] = tr.fn[i].t_ms[k] * o->minute_ms / 60000;
+        total += tr.fn[i].n;
+    }
+    int64_t end = tr.end_ms * o->minute_ms / 60000;
+    call_ref *calls = calloc(total + 1, sizeof(*calls));
+    unsigned char **pred = calloc((size_t)tr.n_fn, sizeof(*pred));
+    size_t predicted = 0, m = 0;
+    for (int i = 0; calls && pred && i < tr.n_fn; i++) {
+        pred[i] = calloc(tr.fn[i].n + 1, 1);
+        kr_result res;
+        kr_replay(tr.fn[i].t_ms, tr.fn[i].n, end, KR_LEARNED, (int64_t)(o->ttl_min * 60000.0),
+                  o->minute_ms, &res, pred[i]);
+        predicted += res.cold;
+        for (size_t k = 0; k < tr.fn[i].n; k++)
+            calls[m++] = (call_ref){tr.fn[i].t_ms[k], i, k};
+    }
+    qsort(calls, m, sizeof(*calls), cmp_call);
+    printf("live: %zu calls of %d functions over %.1f s (minute = %lld ms); predicted from zero: "
+           "%zu\n",
+           m, tr.n_fn, (double)end / 1000.0, (long long)o->minute_ms, predicted);
+    fflush(stdout);
+    size_t zero = 0, agree = 0, failed = 0, late = 0;
+    int64_t t0 = mono_ms();
+    for (size_t c = 0; c < m; c++) {
+        int64_t due = t0 + calls[c].t_ms;
+        for (int64_t now = mono_ms(); now < due; now = mono_ms()) {
+            struct timespec ts = {(due - now) / 1000, ((due - now) % 1000) * 1000000};
+            nanosleep(&ts, NULL);
+        }
+        if (mono_ms() > due + o->minute_ms / 10) late++;
+        char path[128];
+        snprintf(path, sizeof(path), "/v2/models/%s%d/infer", o->prefix, calls[c].fn);
+        static const char *const hdr[] = {"Content-Type: application/json", NULL};
+        http_response r;
+        http_response_init(&r);
+        rouse_errbuf_clear(&eb);
+        int rc = http_request(&tgt, "POST", path, hdr, body, body_len, 60000, &r, &eb);
+        bool is_zero = rc == 0 && strcmp(r.rouse_start, "zero") == 0;
+        if (rc < 0 || r.status != 200) {
+            failed++;
+            fprintf(stderr, "keepalive_sim: %s: %s\n", path,
+                    rc < 0 ? eb.msg : (const char *)r.body.data);
+        }
+        zero += is_zero;
+        agree += is_zero == (pred[calls[c].fn][calls[c].i] != 0);
+        http_response_fini(&r);
+    }
+    printf("live: from zero counted %zu, predicted %zu; %zu of %zu calls agree call by call; "
+           "%zu failed; %zu sent later than a tenth of a minute\n",
+           zero, predicted, agree, m, failed, late);
+    for (int i = 0; pred && i < tr.n_fn; i++)
+        free(pred[i]);
+    free(pred);
+    free(calls);
+    free(body);
+    kt_free(&tr);
+    return failed ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    opts o = {
+        .seed = 1, .p = KT_DEFAULT_PARAMS, .ttl_min = 10.0, .prefix = "ka", .minute_ms = 60000};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            fprintf(stderr, "keepalive_sim: %s needs a value\n", a);
+            return 2;
+        }
+        i++;
+        if (strcmp(a, "--seed") == 0)
+            o.seed = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--functions") == 0)
+            o.p.n_functions = atoi(v);
+        else if (strcmp(a, "--days") == 0)
+            o.p.days = atof(v);
+        else if (strcmp(a, "--ttl-min") == 0)
+            o.ttl_min = atof(v);
+        else if (strcmp(a, "--live") == 0)
+            o.live = v;
+        else if (strcmp(a, "--body") == 0)
+            o.body = v;
+        else if (strcmp(a, "--prefix") == 0)
+            o.prefix = v;
+        else if (strcmp(a, "--minute-ms") == 0)
+            o.minute_ms = atoll(v);
+        else {
+            fprintf(stderr, "keepalive_sim: unknown option %s\n", a);
+            return 2;
+        }
+    }
+    if (o.p.n_functions < 1 || o.p.n_functions > 100000 || o.p.days <= 0 || o.p.days > 365 ||
+        o.minute_ms < 1 || o.ttl_min < 0) {
+        fprintf(stderr, "keepalive_sim: --functions 1..100000, --days (0, 365], --minute-ms >= 1, "
+                        "--ttl-min >= 0\n");
+        return 2;
+    }
+    return o.live ? live(&o) : simulate(&o);
+}

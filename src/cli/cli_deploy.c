@@ -1,0 +1,155 @@
+/*
+ * rouse deploy NAME MODEL: the one-command path to a function. Uploads the
+ * model unless the server has it (upload.c), then PUTs the config built
+ * from the flags; the server makes a new version only when the model or a
+ * setting changed, so deploying twice is "unchanged (version N)".
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cfgtree.h"
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "cli/upload.h"
+#include "common/arena.h"
+#include "common/json.h"
+
+/* Flags that set one field of the config (the HTTP API's names). */
+static const struct {
+    const char *flag, *field, *arg, *help;
+} g_fields[] = {
+    {"--min", "scaling.min", "N", "instances kept warm"},
+    {"--max", "scaling.max", "N", "instances at most"},
+    {"--concurrency", "scaling.concurrency", "N", "requests one instance serves at once"},
+    {"--idle-timeout", "scaling.idle_timeout_ms", "MS", "an idle instance stops after this"},
+    {"--template-ttl", "scaling.template_ttl_ms", "MS", "an unused template stops after this"},
+    {"--queue-depth", "scaling.queue_depth", "N", "requests waiting for an instance at most"},
+    {"--memory", "memory_mb", "MB", "memory of one instance"},
+    {"--timeout", "timeout_ms", "MS", "deadline of one request"},
+};
+#define N_FIELDS (sizeof(g_fields) / sizeof(g_fields[0]))
+
+void cli_deploy_usage(FILE *out)
+{
+    fprintf(out, "usage: rouse deploy NAME MODEL.onnx [options]\n\n"
+                 "Uploads the model (unless the server has it already) and deploys it as\n"
+                 "function NAME. A new version is created only when the model or a setting\n"
+                 "changed; the function's default alias moves to it. Prints the version and\n"
+                 "the endpoint, or \"unchanged (version N)\".\n\n"
+                 "options:\n");
+    for (size_t i = 0; i < N_FIELDS; i++) {
+        char left[40];
+        snprintf(left, sizeof(left), "%s %s", g_fields[i].flag, g_fields[i].arg);
+        fprintf(out, "  %-18s %s (%s)\n", left, g_fields[i].help, g_fields[i].field);
+    }
+    fprintf(out, "  --set KEY=VALUE    any field of the config, dotted (--set scaling.max=8)\n"
+                 CLI_CLIENT_OPTIONS_HELP);
+}
+
+static int deploy_run(cli_client *c, int argc, char **argv, cfg_node *cfg)
+{
+    const char *name = NULL, *model = NULL;
+    rouse_buf lit;
+    rouse_buf_init(&lit);
+    int rc = CLI_EXIT_USAGE;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        size_t k = 0;
+        while (k < N_FIELDS && strcmp(a, g_fields[k].flag) != 0)
+            k++;
+        if (k < N_FIELDS) {
+            char *end;
+            if (!v || strtoll(v, &end, 10) < 0 || *end || end == v) {
+                cli_usage_error("deploy", cli_deploy_usage, "needs a non-negative integer", a);
+                goto out;
+            }
+            cfg_set(cfg, g_fields[k].field, v, 0);
+            i++;
+        } else if (strcmp(a, "--set") == 0) {
+            const char *eq = v ? strchr(v, '=') : NULL;
+            if (!eq || eq == v) {
+                cli_usage_error("deploy", cli_deploy_usage, "--set needs KEY=VALUE", v);
+                goto out;
+            }
+            char key[128];
+            snprintf(key, sizeof(key), "%.*s", (int)(eq - v), v);
+            rouse_buf_clear(&lit);
+            cfg_literal(eq + 1, false, &lit);
+            if (strcmp(key, "model") == 0 || cfg_set(cfg, key, lit.data, 0) < 0) {
+                cli_usage_error("deploy", cli_deploy_usage, "--set cannot set", key);
+                goto out;
+            }
+            i++;
+        } else if (a[0] == '-' && a[1]) {
+            cli_usage_error("deploy", cli_deploy_usage, "unknown option", a);
+            goto out;
+        } else if (!name) {
+            name = a;
+        } else if (!model) {
+            model = a;
+        } else {
+            cli_usage_error("deploy", cli_deploy_usage, "unexpected argument", a);
+            goto out;
+        }
+    }
+    if (!name || !model) {
+        cli_usage_error("deploy", cli_deploy_usage, "needs NAME and MODEL.onnx", NULL);
+        goto out;
+    }
+    rc = CLI_EXIT_FAIL;
+    char digest[CLI_DIGEST_MAX];
+    bool uploaded;
+    if (cli_model_upload(c, model, digest, &uploaded) < 0) goto out;
+    if (uploaded && !c->quiet && !c->json) printf("%s: uploaded %s\n", name, digest);
+    rouse_buf_clear(&lit);
+    json_write_string(&lit, digest, strlen(digest));
+    cfg_set(cfg, "model", lit.data, 0);
+    /* model first, as the server writes it */
+    if (cfg->child && strcmp(cfg->child->key, "model") != 0) {
+        cfg_node **pp = &cfg->child;
+        while (strcmp((*pp)->key, "model") != 0)
+            pp = &(*pp)->next;
+        cfg_node *m = *pp;
+        *pp = m->next;
+        m->next = cfg->child;
+        cfg->child = m;
+    }
+    rouse_buf body;
+    rouse_buf_init(&body);
+    cfg_write(cfg, &body);
+    http_response r;
+    int st = cli_function_put(c, name, body.data, false, &r);
+    rouse_buf_fini(&body);
+    if (st < 0) goto out;
+    if (r.status >= 300) {
+        cli_fail_response(c, &r);
+        goto out;
+    }
+    if (c->json) {
+        fputs(r.body.data, stdout);
+    } else if (!c->quiet) {
+        if (r.status == 201)
+            printf("%s: deployed version %" PRId64 "\n", name, r.rouse_version);
+        else
+            printf("%s: unchanged (version %" PRId64 ")\n", name, r.rouse_version);
+        printf("endpoint: %s/v2/models/%s/infer\n", c->url, name);
+    }
+    http_response_fini(&r);
+    rc = CLI_EXIT_OK;
+out:
+    rouse_buf_fini(&lit);
+    return rc;
+}
+
+int cli_deploy_main(int argc, char **argv)
+{
+    cli_client c;
+    int rc = cli_client_init(&c, "deploy", cli_deploy_usage, &argc, argv);
+    if (rc) return rc;
+    cfg_node *cfg = cfg_new();
+    rc = cfg ? deploy_run(&c, argc, argv, cfg) : CLI_EXIT_FAIL;
+    cfg_free(cfg);
+    cli_client_fini(&c);
+    return rc;
+}

@@ -1,0 +1,100 @@
+/*
+ * Keep-alive policy of a function's template (scaling.keep_alive): when to
+ * keep it loaded between requests, when to drop it, and when to start it
+ * again ahead of the next request. A pure module over a plain state struct
+ * and times passed in (no clock, no I/O), like pool_policy; pool_sched.c
+ * applies it, bench/keepalive_sim.c replays traces through it, and
+ * tests/unit/server/test_keepalive.c checks it from tables.
+ *
+ * "learned" is the hybrid-histogram policy of Shahrad et al., "Serverless
+ * in the Wild" (USENIX ATC 2020):
+ * - Time is cut into minutes (KA_MINUTE_MS, or a scaled minute for tests).
+ *   A minute with a request is active; each time a request opens a new
+ *   active minute, the idle minutes since the previous active one are one
+ *   idle time, counted in a histogram of 1-minute bins over 4 hours
+ *   (KA_BINS; idle times of 4 hours or more are counted apart, "out of
+ *   bounds"). Requests within one minute add nothing.
+ * - Pre-warm window: the histogram's 5th percentile (KA_HEAD_PCT) less a
+ *   10 % margin; keep-alive until its 99th percentile (KA_TAIL_PCT, the
+ *   bin's upper edge) plus a 10 % margin; both counted from the end of the
+ *   last active minute. The template stays loaded through the active
+ *   minute, is dropped at its end when the pre-warm window is not zero, is
+ *   started again at the pre-warm time and dropped at the end of the
+ *   keep-alive window. The window it is kept for (keep-alive end less
+ *   pre-warm) is capped by template_ttl_ms.
+ * - The histogram is representative, and used, only with at least
+ *   KA_MIN_SAMPLES idle times and a coefficient of variation of its bin
+ *   counts of at least KA_MIN_CV (a flat histogram predicts nothing; one
+ *   whose idle times sit in a few bins has a CV far above it: all in one
+ *   bin gives sqrt(KA_BINS - 1), about 15.5; spread evenly over k bins
+ *   gives sqrt(KA_BINS / k - 1), so KA_MIN_CV = 2 accepts up to 48 bins).
+ *   Otherwise the fixed policy applies: keep for template_ttl_ms after the
+ *   last request. Percentiles are taken over the in-bounds idle times: the
+ *   ones of 4 hours or more are cold starts under any window the histogram
+ *   could give; but when even the 5th percentile of all idle times is out
+ *   of bounds (the function comes back after 4 hours or more nearly every
+ *   time) nothing is kept past the active minute.
+ * "fixed" is the fixed policy alone (pool_should_stop_template).
+ */
+#ifndef ROUSE_SERVER_KEEPALIVE_POLICY_H
+#define ROUSE_SERVER_KEEPALIVE_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define KA_MINUTE_MS 60000LL /* a policy minute, unless scaled (--keepalive-minute-ms) */
+#define KA_BINS 240          /* 1-minute bins: 4 hours */
+#define KA_HEAD_PCT 5
+#define KA_TAIL_PCT 99
+#define KA_MARGIN_PCT 10
+#define KA_MIN_SAMPLES 10
+#define KA_MIN_CV 2.0
+
+/* What one function version has seen (owned by its pool; plain data). */
+typedef struct ka_state {
+    uint32_t bins[KA_BINS]; /* bins[k]: idle times of k whole minutes */
+    uint32_t n_oob;         /* idle times of KA_BINS minutes or more */
+    uint32_t n;             /* every idle time counted (bins and out of bounds) */
+    int64_t last_minute;    /* the last active minute, -1 before the first request */
+    int64_t last_ms;        /* the last request's time */
+} ka_state;
+
+typedef enum ka_kind {
+    KA_FIXED_FEW = 0, /* fixed: fewer than KA_MIN_SAMPLES idle times */
+    KA_FIXED_FLAT,    /* fixed: coefficient of variation below KA_MIN_CV */
+    KA_LEARNED,       /* the histogram's windows */
+    KA_NONE,          /* nothing kept: even the head is beyond the histogram */
+} ka_kind;
+
+/* The windows in force after the last request, in ms of the caller's
+ * clock: the template is wanted loaded from the last request until
+ * from_ms, and again from from_ms + prewarm_ms until from_ms + keep_ms
+ * (prewarm_ms 0: loaded straight through). */
+typedef struct ka_windows {
+    ka_kind kind;
+    int64_t from_ms;    /* learned: the end of the last active minute; fixed: the last request */
+    int64_t prewarm_ms; /* 0 for fixed and none */
+    int64_t keep_ms;    /* fixed: template_ttl_ms (scaled); none: 0 */
+    double cv;          /* of the histogram's bin counts (0 with no idle time) */
+    uint32_t n;         /* idle times counted */
+} ka_windows;
+
+void ka_init(ka_state *s);
+
+/* A request arrived at now_ms (a clock that never goes back), with policy
+ * minutes of minute_ms. */
+void ka_record(ka_state *s, int64_t now_ms, int64_t minute_ms);
+
+/* The windows after the last request: ttl_ms is template_ttl_ms, read in
+ * minutes of 60 s and scaled to minute_ms like everything else. Before any
+ * request: fixed from time 0. */
+void ka_windows_of(const ka_state *s, int64_t minute_ms, int64_t ttl_ms, ka_windows *out);
+
+/* Whether the template should be loaded at now_ms, and (when not NULL) the
+ * next time at which that answer changes, or INT64_MAX when it never does. */
+bool ka_want_loaded(const ka_windows *w, int64_t now_ms, int64_t *next_change_ms);
+
+/* "fixed", "learned-few-samples", ... for the API and logs. */
+const char *ka_kind_name(ka_kind k);
+
+#endif

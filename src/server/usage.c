@@ -1,0 +1,267 @@
+/*
+ * Usage metering: every invocation record (invocation.h) becomes a row of
+ * the usage store (store/usage.h), written off the loop by the registry's
+ * writer thread in batches, and old rows roll up into hourly aggregates.
+ *
+ * Guarantees:
+ * - Never one transaction per request: records collect in a buffer on the
+ *   loop, and the buffer goes to the writer as ONE submission when it holds
+ *   USAGE_BATCH_MAX records or its oldest record is usage_flush_ms old
+ *   (default 200 ms); the writer's group commit may add it to other writes'
+ *   transaction.
+ * - SIGTERM loses nothing: usage_stop submits the buffer after MHD has
+ *   completed every request, and durable_stop then finishes the write.
+ * - SIGKILL loses at most the records of the last usage_flush_ms (the
+ *   buffer) plus those of a batch whose COMMIT had not returned.
+ * - Memory stays bounded when the disk is slower than the traffic: past
+ *   USAGE_MAX_PENDING writes waiting in the writer, a batch is dropped,
+ *   counted and logged instead of queued.
+ * - Roll-ups (records older than --usage-retention into hourly
+ *   aggregates) run on the writer thread too, one hour per write, at start
+ *   and every USAGE_ROLLUP_INTERVAL_MS (or every retention period when that
+ *   is shorter, at least a second apart), again at once while older hours
+ *   remain.
+ * - GET /v1/usage reads on a thread of its own with its own connection
+ *   (the query thread, a writer without a registry), so a long query never
+ *   holds up the loop or the registry's writes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "server/server_int.h"
+#include "store/usage.h"
+
+#define MOD "usage"
+#define USAGE_BATCH_MAX 256
+#define USAGE_MAX_PENDING 64
+#define USAGE_ROLLUP_INTERVAL_MS 60000
+
+struct usage {
+    server *srv;
+    usage_rec *buf; /* USAGE_BATCH_MAX records */
+    int n;
+    uint64_t oldest_ns; /* when the oldest buffered record came */
+    uint64_t flush_ns;  /* usage_flush_ms */
+    int64_t retention_us;
+    uint64_t next_rollup_ns;
+    uint64_t rollup_every_ns; /* USAGE_ROLLUP_INTERVAL_MS, or the retention when shorter */
+    bool rollup_queued;
+    uint64_t n_dropped;
+    /* The query thread and its connection (only that thread uses it). */
+    store *qst;
+    ep_writer q;
+};
+
+/* A batch as the writer gets it (copied): n records follow. */
+typedef struct batch_arg {
+    int n;
+    usage_rec recs[];
+} batch_arg;
+
+static int apply_batch(store *st, void *p, rouse_errbuf *eb)
+{
+    batch_arg *a = p;
+    return usage_insert_tx(st, a->recs, a->n, eb);
+}
+
+static void batch_done(void *user, int rc, const rouse_errbuf *eb, void *p)
+{
+    (void)user;
+    const batch_arg *a = p;
+    if (rc < 0) LOG_ERROR(MOD, "%d usage record(s) lost: %s", a->n, eb->msg);
+}
+
+static void flush(struct usage *u)
+{
+    if (u->n == 0) return;
+    server *s = u->srv;
+    int n = u->n;
+    u->n = 0;
+    if (!s->writer.w) return;
+    if (store_writer_pending(s->writer.w) >= USAGE_MAX_PENDING) {
+        u->n_dropped += (uint64_t)n;
+        LOG_ERROR(MOD,
+                  "%d usage record(s) dropped: the writer is %d writes behind (%llu dropped "
+                  "since start)",
+                  n, store_writer_pending(s->writer.w), (unsigned long long)u->n_dropped);
+        return;
+    }
+    size_t len = sizeof(batch_arg) + (size_t)n * sizeof(usage_rec);
+    batch_arg *a = malloc(len);
+    if (!a) {
+        u->n_dropped += (uint64_t)n;
+        LOG_ERROR(MOD, "%d usage record(s) dropped: out of memory", n);
+        return;
+    }
+    a->n = n;
+    memcpy(a->recs, u->buf, (size_t)n * sizeof(usage_rec));
+    if (store_writer_submit(s->writer.w, apply_batch, a, len, batch_done, u, NULL) < 0) {
+        u->n_dropped += (uint64_t)n;
+        LOG_ERROR(MOD, "%d usage record(s) dropped: the writer is stopping", n);
+    }
+    free(a);
+}
+
+static void on_invocation(void *user, const invocation *inv)
+{
+    struct usage *u = user;
+    usage_rec *r = &u->buf[u->n];
+    memset(r, 0, sizeof(*r));
+    r->ts_us = inv->ts_us;
+    snprintf(r->request_id, sizeof(r->request_id), "%s", inv->request_id);
+    snprintf(r->function, sizeof(r->function), "%s", inv->function);
+    r->version = inv->version;
+    snprintf(r->tenant, sizeof(r->tenant), "%s", inv->tenant);
+    r->start = (int)inv->start;
+    r->queue_us = (int64_t)inv->queue_us;
+    r->start_us = (int64_t)inv->start_us;
+    r->run_us = (int64_t)inv->run_us;
+    r->total_us = (int64_t)inv->total_us;
+    r->billed_ms = inv->billed_ms;
+    r->memory_mb = inv->memory_mb;
+    r->bytes_in = (int64_t)inv->bytes_in;
+    r->bytes_out = (int64_t)inv->bytes_out;
+    r->status = inv->status;
+    r->error = (int)inv->error;
+    snprintf(r->trace_id, sizeof(r->trace_id), "%s", inv->trace_id);
+    if (u->n++ == 0) u->oldest_ns = rouse_now_ns();
+    if (u->n == USAGE_BATCH_MAX) flush(u);
+}
+
+/* --- roll-up ---------------------------------------------------------------- */
+
+typedef struct rollup_arg {
+    int64_t cutoff_us;
+    int64_t n_rows;
+    bool more;
+} rollup_arg;
+
+static int apply_rollup(store *st, void *p, rouse_errbuf *eb)
+{
+    rollup_arg *a = p;
+    return usage_rollup_tx(st, a->cutoff_us, &a->n_rows, &a->more, eb);
+}
+
+static void request_rollup(struct usage *u);
+
+static void rolled_up(void *user, int rc, const rouse_errbuf *eb, void *p)
+{
+    struct usage *u = user;
+    const rollup_arg *a = p;
+    u->rollup_queued = false;
+    if (rc < 0) {
+        LOG_WARN(MOD, "rolling usage up into hours: %s", eb->msg);
+        return;
+    }
+    if (a->n_rows > 0)
+        LOG_DEBUG(MOD, "rolled %lld usage record(s) up into hourly aggregates",
+                  (long long)a->n_rows);
+    if (a->more) request_rollup(u); /* older hours remain */
+}
+
+static void request_rollup(struct usage *u)
+{
+    server *s = u->srv;
+    if (u->rollup_queued || !s->writer.w || s->stopping) return;
+    rollup_arg a = {.cutoff_us = rouse_wall_us() - u->retention_us};
+    /* A retention of an hour or more rolls whole hours only, so that each
+     * hour's peak concurrency comes from all of its records. */
+    if (u->retention_us >= USAGE_HOUR_US) a.cutoff_us = a.cutoff_us / USAGE_HOUR_US * USAGE_HOUR_US;
+    if (store_writer_submit(s->writer.w, apply_rollup, &a, sizeof(a), rolled_up, u, NULL) == 0)
+        u->rollup_queued = true;
+}
+
+/* --- life cycle --------------------------------------------------------------- */
+
+int usage_start(server *s, rouse_errbuf *eb)
+{
+    struct usage *u = calloc(1, sizeof(*u));
+    if (!u) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    u->srv = s;
+    u->buf = calloc(USAGE_BATCH_MAX, sizeof(usage_rec));
+    if (!u->buf) {
+        free(u);
+        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    }
+    int flush_ms = s->opts.usage_flush_ms > 0 ? s->opts.usage_flush_ms
+                                              : ROUSE_USAGE_FLUSH_MS_DEFAULT;
+    u->flush_ns = (uint64_t)flush_ms * 1000000ull;
+    int64_t ret_ms = s->opts.usage_retention_ms > 0 ? s->opts.usage_retention_ms
+                                                    : ROUSE_USAGE_RETENTION_MS_DEFAULT;
+    u->retention_us = ret_ms * 1000;
+    int64_t every_ms = ret_ms < USAGE_ROLLUP_INTERVAL_MS ? ret_ms : USAGE_ROLLUP_INTERVAL_MS;
+    if (every_ms < 1000) every_ms = 1000;
+    u->rollup_every_ns = (uint64_t)every_ms * 1000000ull;
+    int rc = store_open(s->data_dir, &u->qst, eb);
+    if (rc < 0) goto out_free;
+    if ((rc = store_writer_create(NULL, "usage-query", &u->q.w, eb)) < 0) goto out_store;
+    u->q.tag.kind = EP_WRITER;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &u->q.tag};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, store_writer_fd(u->q.w), &ev) < 0) {
+        rc = rouse_err_set(eb, ROUSE_EIO, "cannot watch the usage query thread");
+        goto out_writer;
+    }
+    if ((rc = invocation_sink_add(&s->sinks, on_invocation, u)) < 0) {
+        rouse_err_set(eb, rc, "too many invocation sinks");
+        goto out_writer;
+    }
+    s->usage = u;
+    request_rollup(u);
+    u->next_rollup_ns = rouse_now_ns() + u->rollup_every_ns;
+    return 0;
+
+out_writer:
+    store_writer_destroy(u->q.w);
+out_store:
+    store_close(u->qst);
+out_free:
+    free(u->buf);
+    free(u);
+    return rc;
+}
+
+void usage_stop(server *s)
+{
+    struct usage *u = s->usage;
+    if (!u) return;
+    flush(u);
+    if (u->n_dropped)
+        LOG_WARN(MOD, "%llu usage record(s) were dropped since start",
+                 (unsigned long long)u->n_dropped);
+    /* Queries in flight finish; their requests are gone (MHD stopped), so
+     * the results are released without replies. */
+    store_writer_destroy(u->q.w);
+    store_close(u->qst);
+    s->usage = NULL;
+    free(u->buf);
+    free(u);
+}
+
+int usage_tick(server *s)
+{
+    struct usage *u = s->usage;
+    if (!u) return -1;
+    uint64_t now = rouse_now_ns();
+    if (u->n > 0 && now - u->oldest_ns >= u->flush_ns) flush(u);
+    if (now >= u->next_rollup_ns) {
+        request_rollup(u);
+        u->next_rollup_ns = now + u->rollup_every_ns;
+    }
+    uint64_t next = u->next_rollup_ns;
+    if (u->n > 0 && u->oldest_ns + u->flush_ns < next) next = u->oldest_ns + u->flush_ns;
+    return next <= now ? 0 : (int)((next - now + 999999) / 1000000);
+}
+
+store_writer *usage_query_writer(server *s)
+{
+    return s->usage ? s->usage->q.w : NULL;
+}
+
+store *usage_query_store(server *s)
+{
+    return s->usage ? s->usage->qst : NULL;
+}

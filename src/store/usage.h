@@ -1,0 +1,123 @@
+/*
+ * The usage store: one row per invocation, hourly aggregates for rows older
+ * than the retention, and the queries GET /v1/usage answers from both.
+ *
+ * Lives in the registry's database (tables of migration 2). Writes are
+ * *_tx forms that the registry's writer thread runs inside its groups
+ * (store/writer.h): a batch of records is one write, so many invocations
+ * cost one row insert each and share one COMMIT. Queries run on a
+ * connection of their own (serve reads on a thread of its own, never on the
+ * event loop), in one read transaction each, so a query sees one snapshot.
+ *
+ * Latency percentiles come from a histogram with USAGE_BUCKETS_PER_DOUBLING
+ * logarithmic buckets per doubling of the latency: the bucket of each
+ * record is stored with it and the aggregates keep the bucket counts, so a
+ * percentile is the same whether its hours were rolled up or not. A
+ * percentile is reported as the upper bound of its bucket: at most 9 %
+ * above the true value, never below it.
+ */
+#ifndef ROUSE_STORE_USAGE_H
+#define ROUSE_STORE_USAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rouse/err.h"
+#include "store/store.h"
+
+#define USAGE_BUCKETS_PER_DOUBLING 8
+#define USAGE_BUCKETS 320 /* 2^40 µs (12 days) and above share the last one */
+#define USAGE_HOUR_US 3600000000LL
+
+/* One invocation as stored (the server's invocation record without what
+ * only the request's own logs need). start: 0 none, 1 warm, 2 template, 3
+ * zero; error: 0 ok, else the server's error kind. */
+typedef struct usage_rec {
+    int64_t ts_us;
+    char request_id[24];
+    char function[STORE_NAME_MAX + 1];
+    int64_t version;
+    char tenant[STORE_NAME_MAX + 1];
+    int start;
+    int64_t queue_us, start_us, run_us, total_us;
+    int64_t billed_ms, memory_mb;
+    int64_t bytes_in, bytes_out;
+    int status, error;
+    char trace_id[33];
+} usage_rec;
+
+/* The histogram bucket of a latency in µs, and the upper bound (µs) of a
+ * bucket. */
+int usage_bucket_of(int64_t us);
+int64_t usage_bucket_upper(int b);
+
+/* Inserts n records (inside the writer's group). */
+int usage_insert_tx(store *st, const usage_rec *recs, int n, rouse_errbuf *eb);
+
+/* Rolls the records of the oldest hour with records older than cutoff_us
+ * (those of that hour before the cutoff) up into the hourly tables and
+ * deletes them: *n_rows the records rolled up, *more whether records older
+ * than the cutoff remain (another call is due). One hour per call bounds
+ * how long the writer's transaction runs. A cutoff on a whole hour rolls
+ * whole hours; one inside an hour rolls that hour in parts, whose sums and
+ * latency counts add up exactly and whose peak concurrency is the larger
+ * of the parts' peaks. */
+int usage_rollup_tx(store *st, int64_t cutoff_us, int64_t *n_rows, bool *more, rouse_errbuf *eb);
+
+typedef enum usage_by {
+    USAGE_BY_FUNCTION,
+    USAGE_BY_VERSION,
+    USAGE_BY_MINUTE,
+    USAGE_BY_HOUR,
+    USAGE_BY_DAY,
+} usage_by;
+
+typedef struct usage_query {
+    char function[STORE_NAME_MAX + 1]; /* "" for all */
+    int64_t version;                   /* 0 for all */
+    int64_t since_us, until_us;        /* records with since <= ts < until */
+    usage_by by;
+    bool peaks; /* compute each function's peak concurrency per hour */
+} usage_query;
+
+/* The sums of one group. */
+typedef struct usage_group {
+    char function[STORE_NAME_MAX + 1]; /* BY_FUNCTION, BY_VERSION */
+    int64_t version;                   /* BY_VERSION */
+    int64_t t_us;                      /* BY_MINUTE/HOUR/DAY: the period's start */
+    int64_t invocations, requests, errors;
+    int64_t starts[4]; /* by start kind: none (rejected), warm, template, zero */
+    int64_t billed_ms, mb_ms, run_us, bytes_in, bytes_out;
+    int64_t hist[USAGE_BUCKETS];
+} usage_group;
+
+/* A function's peak concurrency in one hour (see usage_query_run). */
+typedef struct usage_peak {
+    char function[STORE_NAME_MAX + 1];
+    int64_t hour_us;
+    int64_t peak;
+} usage_peak;
+
+typedef struct usage_result {
+    int n_groups;
+    usage_group *groups; /* ordered by the group's key */
+    int n_peaks;
+    usage_peak *peaks;    /* by function, then hour (only with q->peaks) */
+    int64_t first_ts_us;  /* the earliest record or aggregate hour found, or 0 */
+} usage_result;
+
+/* Runs a query in one read transaction on st. Aggregated hours count for
+ * their hour's start (a minute grouping sees only records not rolled up).
+ * The peak concurrency of a function in an hour is the largest number of
+ * its invocations that arrived in that hour and were running in an
+ * instance at the same instant (a call runs from ts + queue + start for
+ * run µs); rolled-up hours keep the peak computed when they were rolled
+ * up. Owned: free with usage_result_fini. */
+int usage_query_run(store *st, const usage_query *q, usage_result *out, rouse_errbuf *eb);
+void usage_result_fini(usage_result *r);
+
+/* The percentile p (0 < p <= 1) of a histogram: the upper bound of the
+ * bucket holding the nearest-rank element, or 0 for an empty histogram. */
+int64_t usage_hist_percentile(const int64_t hist[USAGE_BUCKETS], double p);
+
+#endif

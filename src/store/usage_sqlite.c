@@ -1,0 +1,595 @@
+/*
+ * The usage store on SQLite (usage.h): the tables of migration 2 in the
+ * registry's database.
+ *
+ * Invariants:
+ * - A record is either in usage_records or counted in the hourly tables,
+ *   never both: a roll-up inserts an hour's sums and deletes its records in
+ *   the same transaction (the writer's group).
+ * - Roll-ups take whole hours, oldest first, so an hour is rolled up once;
+ *   its peak concurrency is computed from all of its records at once.
+ * - SQL is constant text (assembled from constant fragments); values only
+ *   travel through sqlite3_bind_*.
+ */
+#include "store/usage.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_int.h"
+
+int usage_bucket_of(int64_t us)
+{
+    if (us <= 1) return 0;
+    int b = (int)floor(log2((double)us) * USAGE_BUCKETS_PER_DOUBLING);
+    if (b < 0) b = 0;
+    return b >= USAGE_BUCKETS ? USAGE_BUCKETS - 1 : b;
+}
+
+int64_t usage_bucket_upper(int b)
+{
+    if (b >= USAGE_BUCKETS - 1) return INT64_MAX;
+    /* The largest whole µs whose bucket is b (log2's rounding decides the
+     * edges, so step to them rather than trust pow). */
+    int64_t u = (int64_t)floor(pow(2.0, (double)(b + 1) / USAGE_BUCKETS_PER_DOUBLING));
+    while (u > 1 && usage_bucket_of(u) > b)
+        u--;
+    while (usage_bucket_of(u + 1) <= b)
+        u++;
+    return u;
+}
+
+int64_t usage_hist_percentile(const int64_t hist[USAGE_BUCKETS], double p)
+{
+    int64_t total = 0;
+    for (int b = 0; b < USAGE_BUCKETS; b++)
+        total += hist[b];
+    if (total == 0) return 0;
+    /* Nearest rank: the ceil(p * n)-th smallest. */
+    int64_t rank = (int64_t)ceil(p * (double)total);
+    if (rank < 1) rank = 1;
+    int64_t seen = 0;
+    for (int b = 0; b < USAGE_BUCKETS; b++) {
+        seen += hist[b];
+        if (seen >= rank) return usage_bucket_upper(b);
+    }
+    return usage_bucket_upper(USAGE_BUCKETS - 1);
+}
+
+static int prepare(store *st, const char *sql, sqlite3_stmt **out, rouse_errbuf *eb)
+{
+    int src = sqlite3_prepare_v2(store_db(st), sql, -1, out, NULL);
+    if (src != SQLITE_OK) return store_db_error(st, eb, src, "preparing a usage statement");
+    return 0;
+}
+
+static int step_done(store *st, sqlite3_stmt *s, const char *what, rouse_errbuf *eb)
+{
+    int src = sqlite3_step(s);
+    int rc = src == SQLITE_DONE || src == SQLITE_ROW ? 0 : store_db_error(st, eb, src, what);
+    sqlite3_reset(s);
+    return rc;
+}
+
+int usage_insert_tx(store *st, const usage_rec *recs, int n, rouse_errbuf *eb)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st,
+                     "INSERT INTO usage_records(ts_us, request_id, function, version, tenant, "
+                     "start, queue_us, start_us, run_us, total_us, billed_ms, memory_mb, "
+                     "bytes_in, bytes_out, status, error, lat_bucket, trace_id) VALUES "
+                     "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
+                     "?17, ?18)",
+                     &s, eb);
+    if (rc < 0) return rc;
+    for (int i = 0; i < n && rc == 0; i++) {
+        const usage_rec *r = &recs[i];
+        sqlite3_bind_int64(s, 1, r->ts_us);
+        sqlite3_bind_text(s, 2, r->request_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, r->function, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, r->version);
+        sqlite3_bind_text(s, 5, r->tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 6, r->start);
+        sqlite3_bind_int64(s, 7, r->queue_us);
+        sqlite3_bind_int64(s, 8, r->start_us);
+        sqlite3_bind_int64(s, 9, r->run_us);
+        sqlite3_bind_int64(s, 10, r->total_us);
+        sqlite3_bind_int64(s, 11, r->billed_ms);
+        sqlite3_bind_int64(s, 12, r->memory_mb);
+        sqlite3_bind_int64(s, 13, r->bytes_in);
+        sqlite3_bind_int64(s, 14, r->bytes_out);
+        sqlite3_bind_int(s, 15, r->status);
+        sqlite3_bind_int(s, 16, r->error);
+        sqlite3_bind_int(s, 17, usage_bucket_of(r->total_us));
+        sqlite3_bind_text(s, 18, r->trace_id, -1, SQLITE_STATIC);
+        rc = step_done(st, s, "writing a usage record", eb);
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* --- peak concurrency ---------------------------------------------------- */
+
+typedef struct peaks {
+    int n, cap;
+    usage_peak *v;
+} peaks;
+
+static int peaks_add(peaks *p, const char *function, int64_t hour_us, int64_t peak)
+{
+    /* Rows come by function then hour: a repeat is the last entry. */
+    if (p->n > 0 && p->v[p->n - 1].hour_us == hour_us &&
+        strcmp(p->v[p->n - 1].function, function) == 0) {
+        if (peak > p->v[p->n - 1].peak) p->v[p->n - 1].peak = peak;
+        return 0;
+    }
+    if (p->n == p->cap) {
+        int ncap = p->cap ? 2 * p->cap : 64;
+        usage_peak *nv = realloc(p->v, (size_t)ncap * sizeof(*nv));
+        if (!nv) return ROUSE_ENOMEM;
+        p->v = nv;
+        p->cap = ncap;
+    }
+    usage_peak *e = &p->v[p->n++];
+    memset(e, 0, sizeof(*e));
+    snprintf(e->function, sizeof(e->function), "%s", function);
+    e->hour_us = hour_us;
+    e->peak = peak;
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The most intervals [starts[i], ends[i]) open at one instant (an interval
+ * ending at t is closed before one starting at t). Sorts both arrays. */
+static int64_t max_overlap(int64_t *starts, int64_t *ends, int n)
+{
+    qsort(starts, (size_t)n, sizeof(int64_t), cmp_i64);
+    qsort(ends, (size_t)n, sizeof(int64_t), cmp_i64);
+    int64_t cur = 0, best = 0;
+    int i = 0, j = 0;
+    while (i < n) {
+        if (j < n && ends[j] <= starts[i]) {
+            cur--;
+            j++;
+        } else {
+            cur++;
+            i++;
+            if (cur > best) best = cur;
+        }
+    }
+    return best;
+}
+
+/* Steps s (rows: function, ts_us, run start µs, run_us; ordered by
+ * function, ts_us) and adds each (function, hour of arrival)'s peak. */
+static int peaks_from_rows(store *st, sqlite3_stmt *s, peaks *out, rouse_errbuf *eb)
+{
+    int64_t *starts = NULL, *ends = NULL;
+    int n = 0, cap = 0, rc = 0, src;
+    char fn[STORE_NAME_MAX + 1] = "";
+    int64_t hour = -1;
+    for (;;) {
+        src = sqlite3_step(s);
+        const char *f = NULL;
+        int64_t h = -1;
+        if (src == SQLITE_ROW) {
+            f = (const char *)sqlite3_column_text(s, 0);
+            if (!f) f = "";
+            h = sqlite3_column_int64(s, 1) / USAGE_HOUR_US * USAGE_HOUR_US;
+        } else if (src != SQLITE_DONE) {
+            rc = store_db_error(st, eb, src, "reading usage records");
+            break;
+        }
+        if (n > 0 && (src == SQLITE_DONE || h != hour || strcmp(f, fn) != 0)) {
+            if ((rc = peaks_add(out, fn, hour, max_overlap(starts, ends, n))) < 0) break;
+            n = 0;
+        }
+        if (src == SQLITE_DONE) break;
+        if (n == cap) {
+            int ncap = cap ? 2 * cap : 1024;
+            int64_t *ns = realloc(starts, (size_t)ncap * sizeof(int64_t));
+            if (ns) starts = ns;
+            int64_t *ne = ns ? realloc(ends, (size_t)ncap * sizeof(int64_t)) : NULL;
+            if (!ns || !ne) {
+                rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory reading usage records");
+                break;
+            }
+            ends = ne;
+            cap = ncap;
+        }
+        snprintf(fn, sizeof(fn), "%s", f);
+        hour = h;
+        starts[n] = sqlite3_column_int64(s, 2);
+        ends[n] = starts[n] + sqlite3_column_int64(s, 3);
+        n++;
+    }
+    sqlite3_reset(s);
+    free(starts);
+    free(ends);
+    return rc;
+}
+
+/* --- roll-up ------------------------------------------------------------- */
+
+/* The earliest record's time, if any. */
+static int oldest(store *st, int64_t *ts, bool *any, rouse_errbuf *eb)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, "SELECT min(ts_us) FROM usage_records", &s, eb);
+    if (rc < 0) return rc;
+    int src = sqlite3_step(s);
+    *any = false;
+    if (src == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+        *ts = sqlite3_column_int64(s, 0);
+        *any = true;
+    } else if (src != SQLITE_ROW && src != SQLITE_DONE) {
+        rc = store_db_error(st, eb, src, "reading usage records");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int64_t hour_of(int64_t t)
+{
+    return (t >= 0 ? t : t - USAGE_HOUR_US + 1) / USAGE_HOUR_US * USAGE_HOUR_US;
+}
+
+/* Runs one statement with ?1 = lo, ?2 = hi. */
+static int exec_range(store *st, const char *sql, int64_t lo, int64_t hi, const char *what,
+                      rouse_errbuf *eb)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, sql, &s, eb);
+    if (rc < 0) return rc;
+    sqlite3_bind_int64(s, 1, lo);
+    sqlite3_bind_int64(s, 2, hi);
+    rc = step_done(st, s, what, eb);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int usage_rollup_tx(store *st, int64_t cutoff_us, int64_t *n_rows, bool *more, rouse_errbuf *eb)
+{
+    *n_rows = 0;
+    *more = false;
+    int64_t first;
+    bool any;
+    int rc = oldest(st, &first, &any, eb);
+    if (rc < 0 || !any || first >= cutoff_us) return rc;
+    /* Every record of [lo, hi) is in hour lo; hi stops at the cutoff, so
+     * with a cutoff inside an hour that hour is rolled up in parts. */
+    int64_t lo = hour_of(first);
+    int64_t hi = lo + USAGE_HOUR_US < cutoff_us ? lo + USAGE_HOUR_US : cutoff_us;
+    rc = exec_range(st,
+                    "INSERT INTO usage_hourly(function, version, tenant, hour_us, invocations, "
+                    "requests, errors, warm, cold_template, cold_zero, billed_ms, mb_ms, run_us, "
+                    "bytes_in, bytes_out) "
+                    "SELECT function, version, tenant, ?1, count(*), sum(start != 0), "
+                    "sum(error != 0), sum(start = 1), sum(start = 2), sum(start = 3), "
+                    "sum(billed_ms), sum(billed_ms * memory_mb), sum(run_us), sum(bytes_in), "
+                    "sum(bytes_out) FROM usage_records WHERE ts_us >= ?1 AND ts_us < ?2 "
+                    "GROUP BY function, version, tenant "
+                    "ON CONFLICT(function, version, tenant, hour_us) DO UPDATE SET "
+                    "invocations = invocations + excluded.invocations, "
+                    "requests = requests + excluded.requests, errors = errors + excluded.errors, "
+                    "warm = warm + excluded.warm, "
+                    "cold_template = cold_template + excluded.cold_template, "
+                    "cold_zero = cold_zero + excluded.cold_zero, "
+                    "billed_ms = billed_ms + excluded.billed_ms, mb_ms = mb_ms + excluded.mb_ms, "
+                    "run_us = run_us + excluded.run_us, bytes_in = bytes_in + excluded.bytes_in, "
+                    "bytes_out = bytes_out + excluded.bytes_out",
+                    lo, hi, "rolling usage up into hours", eb);
+    if (rc == 0)
+        rc = exec_range(st,
+                        "INSERT INTO usage_hourly_latency(function, version, tenant, hour_us, "
+                        "bucket, n) SELECT function, version, tenant, ?1, lat_bucket, count(*) "
+                        "FROM usage_records WHERE ts_us >= ?1 AND ts_us < ?2 "
+                        "GROUP BY function, version, tenant, lat_bucket "
+                        "ON CONFLICT(function, version, tenant, hour_us, bucket) DO UPDATE SET "
+                        "n = n + excluded.n",
+                        lo, hi, "rolling usage latencies up into hours", eb);
+    if (rc == 0) {
+        peaks pk = {0};
+        sqlite3_stmt *s = NULL;
+        rc = prepare(st,
+                     "SELECT function, ts_us, ts_us + queue_us + start_us, run_us "
+                     "FROM usage_records WHERE ts_us >= ?1 AND ts_us < ?2 AND start != 0 "
+                     "ORDER BY function, ts_us",
+                     &s, eb);
+        if (rc == 0) {
+            sqlite3_bind_int64(s, 1, lo);
+            sqlite3_bind_int64(s, 2, hi);
+            rc = peaks_from_rows(st, s, &pk, eb);
+        }
+        sqlite3_finalize(s);
+        s = NULL;
+        if (rc == 0)
+            rc = prepare(st,
+                         "INSERT INTO usage_hourly_peak(function, hour_us, peak) VALUES (?1, ?2, "
+                         "?3) ON CONFLICT(function, hour_us) DO UPDATE SET peak = "
+                         "max(peak, excluded.peak)",
+                         &s, eb);
+        for (int i = 0; rc == 0 && i < pk.n; i++) {
+            sqlite3_bind_text(s, 1, pk.v[i].function, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(s, 2, pk.v[i].hour_us);
+            sqlite3_bind_int64(s, 3, pk.v[i].peak);
+            rc = step_done(st, s, "writing an hour's peak concurrency", eb);
+        }
+        sqlite3_finalize(s);
+        free(pk.v);
+    }
+    if (rc == 0)
+        rc = exec_range(st, "DELETE FROM usage_records WHERE ts_us >= ?1 AND ts_us < ?2", lo, hi,
+                        "removing rolled-up usage records", eb);
+    if (rc == 0) *n_rows = sqlite3_changes(store_db(st));
+    if (rc == 0) rc = oldest(st, &first, &any, eb);
+    if (rc == 0) *more = any && first < cutoff_us;
+    return rc;
+}
+
+/* --- queries ------------------------------------------------------------- */
+
+typedef struct groups {
+    int n, cap, last;
+    usage_group *v;
+} groups;
+
+static usage_group *group_find(groups *g, const char *function, int64_t key)
+{
+    if (g->last < g->n && g->v[g->last].version == key &&
+        strcmp(g->v[g->last].function, function) == 0)
+        return &g->v[g->last];
+    for (int i = 0; i < g->n; i++)
+        if (g->v[i].version == key && strcmp(g->v[i].function, function) == 0) {
+            g->last = i;
+            return &g->v[i];
+        }
+    if (g->n == g->cap) {
+        int ncap = g->cap ? 2 * g->cap : 16;
+        usage_group *nv = realloc(g->v, (size_t)ncap * sizeof(*nv));
+        if (!nv) return NULL;
+        g->v = nv;
+        g->cap = ncap;
+    }
+    usage_group *e = &g->v[g->n];
+    memset(e, 0, sizeof(*e));
+    snprintf(e->function, sizeof(e->function), "%s", function);
+    e->version = key; /* the second key while collecting; split at the end */
+    g->last = g->n++;
+    return e;
+}
+
+/* The key columns for a grouping: a text (function or '') and an integer
+ * (version or period start), over a table whose time column is `t`. */
+static const char *key_sql(usage_by by, bool hourly)
+{
+    switch (by) {
+    case USAGE_BY_FUNCTION:
+        return "function, 0";
+    case USAGE_BY_VERSION:
+        return "function, version";
+    case USAGE_BY_MINUTE:
+        return "'', ts_us / 60000000 * 60000000";
+    case USAGE_BY_HOUR:
+        return hourly ? "'', hour_us" : "'', ts_us / 3600000000 * 3600000000";
+    case USAGE_BY_DAY:
+        return hourly ? "'', hour_us / 86400000000 * 86400000000"
+                      : "'', ts_us / 86400000000 * 86400000000";
+    }
+    return "function, 0";
+}
+
+/* Binds ?1 since, ?2 until, ?3 function (when filtered), ?4 version. */
+static void bind_filter(sqlite3_stmt *s, const usage_query *q)
+{
+    sqlite3_bind_int64(s, 1, q->since_us);
+    sqlite3_bind_int64(s, 2, q->until_us);
+    if (q->function[0]) sqlite3_bind_text(s, 3, q->function, -1, SQLITE_STATIC);
+    if (q->version > 0) sqlite3_bind_int64(s, 4, q->version);
+}
+
+static int query_prepare(store *st, const usage_query *q, const char *select, const char *from,
+                         const char *tcol, const char *group_extra, sqlite3_stmt **out,
+                         rouse_errbuf *eb)
+{
+    char sql[2048];
+    int n = snprintf(sql, sizeof(sql), "SELECT %s, %s FROM %s WHERE %s >= ?1 AND %s < ?2%s%s",
+                     key_sql(q->by, strcmp(from, "usage_records") != 0), select, from, tcol, tcol,
+                     q->function[0] ? " AND function = ?3" : "",
+                     q->version > 0 ? " AND version = ?4" : "");
+    if (group_extra)
+        n += snprintf(sql + n, sizeof(sql) - (size_t)n, " GROUP BY 1, 2%s", group_extra);
+    if (n >= (int)sizeof(sql)) return rouse_err_set(eb, ROUSE_EINTERNAL, "usage query too long");
+    int rc = prepare(st, sql, out, eb);
+    if (rc == 0) bind_filter(*out, q);
+    return rc;
+}
+
+static int read_sums(store *st, sqlite3_stmt *s, groups *g, bool hourly, int64_t *first,
+                     rouse_errbuf *eb)
+{
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *f = (const char *)sqlite3_column_text(s, 0);
+        usage_group *e = group_find(g, f ? f : "", sqlite3_column_int64(s, 1));
+        if (!e) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory reading usage");
+        int64_t inv = sqlite3_column_int64(s, 2);
+        e->invocations += inv;
+        e->requests += sqlite3_column_int64(s, 3);
+        e->errors += sqlite3_column_int64(s, 4);
+        int64_t warm = sqlite3_column_int64(s, 5), tmpl = sqlite3_column_int64(s, 6),
+                zero = sqlite3_column_int64(s, 7);
+        e->starts[0] += inv - warm - tmpl - zero;
+        e->starts[1] += warm;
+        e->starts[2] += tmpl;
+        e->starts[3] += zero;
+        e->billed_ms += sqlite3_column_int64(s, 8);
+        e->mb_ms += sqlite3_column_int64(s, 9);
+        e->run_us += sqlite3_column_int64(s, 10);
+        e->bytes_in += sqlite3_column_int64(s, 11);
+        e->bytes_out += sqlite3_column_int64(s, 12);
+        int64_t t = sqlite3_column_int64(s, 13);
+        if (inv > 0 && (*first == 0 || t < *first)) *first = t;
+        (void)hourly;
+    }
+    sqlite3_reset(s);
+    return src == SQLITE_DONE ? 0 : store_db_error(st, eb, src, "reading usage");
+}
+
+static int read_hist(store *st, sqlite3_stmt *s, groups *g, rouse_errbuf *eb)
+{
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *f = (const char *)sqlite3_column_text(s, 0);
+        usage_group *e = group_find(g, f ? f : "", sqlite3_column_int64(s, 1));
+        if (!e) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory reading usage");
+        int b = sqlite3_column_int(s, 2);
+        if (b >= 0 && b < USAGE_BUCKETS) e->hist[b] += sqlite3_column_int64(s, 3);
+    }
+    sqlite3_reset(s);
+    return src == SQLITE_DONE ? 0 : store_db_error(st, eb, src, "reading usage latencies");
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+    const usage_group *x = a, *y = b;
+    int c = strcmp(x->function, y->function);
+    if (c) return c;
+    int64_t kx = x->version ? x->version : x->t_us, ky = y->version ? y->version : y->t_us;
+    return kx < ky ? -1 : kx > ky;
+}
+
+static int run_query(store *st, const usage_query *q, groups *g, peaks *pk, int64_t *first,
+                     rouse_errbuf *eb)
+{
+    static const char raw_sums[] =
+        "count(*), sum(start != 0), sum(error != 0), sum(start = 1), sum(start = 2), "
+        "sum(start = 3), sum(billed_ms), sum(billed_ms * memory_mb), sum(run_us), sum(bytes_in), "
+        "sum(bytes_out), min(ts_us)";
+    static const char hourly_sums[] =
+        "sum(invocations), sum(requests), sum(errors), sum(warm), sum(cold_template), "
+        "sum(cold_zero), sum(billed_ms), sum(mb_ms), sum(run_us), sum(bytes_in), sum(bytes_out), "
+        "min(hour_us)";
+    sqlite3_stmt *s;
+    int rc = query_prepare(st, q, raw_sums, "usage_records", "ts_us", "", &s, eb);
+    if (rc < 0) return rc;
+    rc = read_sums(st, s, g, false, first, eb);
+    sqlite3_finalize(s);
+    if (rc < 0) return rc;
+    rc = query_prepare(st, q, "lat_bucket, count(*)", "usage_records", "ts_us", ", 3", &s, eb);
+    if (rc < 0) return rc;
+    rc = read_hist(st, s, g, eb);
+    sqlite3_finalize(s);
+    if (rc < 0) return rc;
+    if (q->by != USAGE_BY_MINUTE) {
+        rc = query_prepare(st, q, hourly_sums, "usage_hourly", "hour_us", "", &s, eb);
+        if (rc < 0) return rc;
+        rc = read_sums(st, s, g, true, first, eb);
+        sqlite3_finalize(s);
+        if (rc < 0) return rc;
+        rc = query_prepare(st, q, "bucket, sum(n)", "usage_hourly_latency", "hour_us", ", 3", &s,
+                           eb);
+        if (rc < 0) return rc;
+        rc = read_hist(st, s, g, eb);
+        sqlite3_finalize(s);
+        if (rc < 0) return rc;
+    }
+    if (!q->peaks) return 0;
+    /* Peaks are per function (whatever version ran): no version filter. */
+    rc = prepare(st,
+                 q->function[0] ? "SELECT function, hour_us, peak FROM usage_hourly_peak WHERE "
+                                  "hour_us >= ?1 AND hour_us < ?2 AND function = ?3 "
+                                  "ORDER BY function, hour_us"
+                                : "SELECT function, hour_us, peak FROM usage_hourly_peak WHERE "
+                                  "hour_us >= ?1 AND hour_us < ?2 ORDER BY function, hour_us",
+                 &s, eb);
+    if (rc < 0) return rc;
+    sqlite3_bind_int64(s, 1, q->since_us);
+    sqlite3_bind_int64(s, 2, q->until_us);
+    if (q->function[0]) sqlite3_bind_text(s, 3, q->function, -1, SQLITE_STATIC);
+    int src;
+    while (rc == 0 && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *f = (const char *)sqlite3_column_text(s, 0);
+        rc = peaks_add(pk, f ? f : "", sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2));
+    }
+    if (rc == 0 && src != SQLITE_DONE) rc = store_db_error(st, eb, src, "reading usage peaks");
+    sqlite3_finalize(s);
+    if (rc < 0) return rc;
+    rc = prepare(st,
+                 q->function[0]
+                     ? "SELECT function, ts_us, ts_us + queue_us + start_us, run_us FROM "
+                       "usage_records WHERE ts_us >= ?1 AND ts_us < ?2 AND function = ?3 AND "
+                       "start != 0 ORDER BY function, ts_us"
+                     : "SELECT function, ts_us, ts_us + queue_us + start_us, run_us FROM "
+                       "usage_records WHERE ts_us >= ?1 AND ts_us < ?2 AND start != 0 "
+                       "ORDER BY function, ts_us",
+                 &s, eb);
+    if (rc < 0) return rc;
+    sqlite3_bind_int64(s, 1, q->since_us);
+    sqlite3_bind_int64(s, 2, q->until_us);
+    if (q->function[0]) sqlite3_bind_text(s, 3, q->function, -1, SQLITE_STATIC);
+    rc = peaks_from_rows(st, s, pk, eb);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int cmp_peak(const void *a, const void *b)
+{
+    const usage_peak *x = a, *y = b;
+    int c = strcmp(x->function, y->function);
+    if (c) return c;
+    return x->hour_us < y->hour_us ? -1 : x->hour_us > y->hour_us;
+}
+
+int usage_query_run(store *st, const usage_query *q, usage_result *out, rouse_errbuf *eb)
+{
+    memset(out, 0, sizeof(*out));
+    groups g = {0};
+    peaks pk = {0};
+    int64_t first = 0;
+    store_lock(st);
+    sqlite3 *db = store_db(st);
+    int src = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    int rc = src == SQLITE_OK ? 0 : store_db_error(st, eb, src, "starting a usage read");
+    if (rc == 0) {
+        rc = run_query(st, q, &g, &pk, &first, eb);
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    }
+    store_unlock(st);
+    if (rc < 0) {
+        free(g.v);
+        free(pk.v);
+        return rc;
+    }
+    /* Split the second key: a version, or a period's start. */
+    bool timed = q->by == USAGE_BY_MINUTE || q->by == USAGE_BY_HOUR || q->by == USAGE_BY_DAY;
+    for (int i = 0; i < g.n; i++)
+        if (timed || q->by == USAGE_BY_FUNCTION) {
+            g.v[i].t_us = timed ? g.v[i].version : 0;
+            g.v[i].version = 0;
+        }
+    if (g.n > 1) qsort(g.v, (size_t)g.n, sizeof(*g.v), cmp_group);
+    /* Raw and rolled-up peaks of one hour never both exist (roll-ups take
+     * whole hours); sorted, a repeat would merge in peaks_add order. */
+    if (pk.n > 1) qsort(pk.v, (size_t)pk.n, sizeof(*pk.v), cmp_peak);
+    out->n_groups = g.n;
+    out->groups = g.v;
+    out->n_peaks = pk.n;
+    out->peaks = pk.v;
+    out->first_ts_us = first;
+    return 0;
+}
+
+void usage_result_fini(usage_result *r)
+{
+    free(r->groups);
+    free(r->peaks);
+    memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,197 @@
+/*
+ * The keep-alive policy from tables: request times -> the histogram and the
+ * windows it gives; windows and a time -> whether the template is wanted.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+
+#include "server/keepalive_policy.h"
+
+#define MIN KA_MINUTE_MS
+#define TTL (10 * MIN) /* template_ttl_ms's default */
+
+/* Requests every `gap` ms, n of them, from `start`. */
+static void periodic(ka_state *s, int64_t start, int64_t gap, int n, int64_t minute)
+{
+    for (int i = 0; i < n; i++)
+        ka_record(s, start + i * gap, minute);
+}
+
+static void test_record(void **state)
+{
+    (void)state;
+    ka_state s;
+    ka_init(&s);
+    ka_record(&s, 5 * MIN + 10, MIN); /* the first request: no idle time yet */
+    assert_int_equal(s.n, 0);
+    ka_record(&s, 5 * MIN + 59000, MIN); /* the same minute: nothing */
+    assert_int_equal(s.n, 0);
+    ka_record(&s, 6 * MIN, MIN); /* the next minute: 0 idle minutes */
+    assert_int_equal(s.bins[0], 1);
+    ka_record(&s, 20 * MIN + 30000, MIN); /* minutes 7..19 idle: 13 */
+    assert_int_equal(s.bins[13], 1);
+    ka_record(&s, 20 * MIN + 300 * MIN, MIN); /* 299 idle minutes: out of bounds */
+    assert_int_equal(s.n_oob, 1);
+    assert_int_equal(s.n, 3);
+    assert_int_equal(s.last_minute, 320);
+    assert_int_equal(s.last_ms, 320 * MIN);
+}
+
+static void test_windows(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *what;
+        int64_t gap; /* between requests */
+        int n;       /* requests */
+        int64_t minute, ttl;
+        ka_kind kind;
+        int64_t prewarm, keep; /* expected, from the end of the last active minute */
+    } cases[] = {
+        {"no request", 0, 0, MIN, TTL, KA_FIXED_FEW, 0, TTL},
+        {"nine idle times", 15 * MIN, 10, MIN, TTL, KA_FIXED_FEW, 0, TTL},
+        /* 14 idle minutes every time: pre-warm at 14 x 0.9, keep to 15 x 1.1. */
+        {"every 15 min", 15 * MIN, 12, MIN, TTL, KA_LEARNED, 12 * MIN + 36000, 16 * MIN + 30000},
+        /* 59 x 0.9 = 53.1; 60 x 1.1 = 66 is capped to 53.1 + 10. */
+        {"every hour", 60 * MIN, 12, MIN, TTL, KA_LEARNED, 53 * MIN + 6000, 63 * MIN + 6000},
+        {"every hour, ttl 0", 60 * MIN, 12, MIN, 0, KA_LEARNED, 53 * MIN + 6000, 53 * MIN + 6000},
+        /* Every active minute follows another: keep through 1.1 minutes. */
+        {"every 30 s", 30000, 40, MIN, TTL, KA_LEARNED, 0, 66000},
+        {"every 5 hours", 300 * MIN, 12, MIN, TTL, KA_NONE, 0, 0},
+        /* A scaled minute scales everything, template_ttl_ms too. */
+        {"every 15 scaled min", 1500, 12, 100, TTL, KA_LEARNED, 1260, 1650},
+        {"few, scaled", 1500, 3, 100, TTL, KA_FIXED_FEW, 0, 1000},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ka_state s;
+        ka_init(&s);
+        periodic(&s, 1000, cases[i].gap, cases[i].n, cases[i].minute);
+        ka_windows w;
+        ka_windows_of(&s, cases[i].minute, cases[i].ttl, &w);
+        int64_t last = 1000 + (cases[i].n - 1) * cases[i].gap;
+        int64_t end_of_minute = (last / cases[i].minute + 1) * cases[i].minute;
+        int64_t from = cases[i].n == 0 ? 0 : w.kind == KA_FIXED_FEW ? last : end_of_minute;
+        if (w.kind != cases[i].kind || w.prewarm_ms != cases[i].prewarm ||
+            w.keep_ms != cases[i].keep || w.from_ms != from)
+            fail_msg("%s: kind %s from %lld prewarm %lld keep %lld (want %s %lld %lld %lld)",
+                     cases[i].what, ka_kind_name(w.kind), (long long)w.from_ms,
+                     (long long)w.prewarm_ms, (long long)w.keep_ms, ka_kind_name(cases[i].kind),
+                     (long long)from, (long long)cases[i].prewarm, (long long)cases[i].keep);
+    }
+}
+
+/* Representative or not: the sample count and the coefficient of variation
+ * of the bin counts. */
+static void test_representative(void **state)
+{
+    (void)state;
+    ka_state s;
+    /* One idle time in each of the 240 bins: flat (CV 0). */
+    ka_init(&s);
+    for (int k = 0; k < KA_BINS; k++)
+        s.bins[k] = 1;
+    s.n = KA_BINS;
+    s.last_minute = 1000;
+    s.last_ms = 1000 * MIN;
+    ka_windows w;
+    ka_windows_of(&s, MIN, TTL, &w);
+    assert_int_equal(w.kind, KA_FIXED_FLAT);
+    assert_true(w.cv < 1e-9);
+    assert_int_equal(w.from_ms, 1000 * MIN);
+    assert_int_equal(w.keep_ms, TTL);
+    /* Spread evenly over 48 bins: CV exactly 2, accepted; 49: refused. */
+    for (int spread = 48; spread <= 49; spread++) {
+        ka_init(&s);
+        for (int k = 0; k < spread; k++)
+            s.bins[k * 4] = 1;
+        s.n = (uint32_t)spread;
+        s.last_minute = 1000;
+        s.last_ms = 1000 * MIN;
+        ka_windows_of(&s, MIN, 1000 * MIN, &w);
+        assert_int_equal(w.kind, spread == 48 ? KA_LEARNED : KA_FIXED_FLAT);
+    }
+    /* All in one bin: CV sqrt(239). */
+    ka_init(&s);
+    s.bins[7] = KA_MIN_SAMPLES;
+    s.n = KA_MIN_SAMPLES;
+    ka_windows_of(&s, MIN, TTL, &w);
+    assert_int_equal(w.kind, KA_LEARNED);
+    assert_true(w.cv > 15.45 && w.cv < 15.47);
+    /* Out of bounds: a few do not matter (the windows cover the rest)... */
+    ka_init(&s);
+    s.bins[14] = 19;
+    s.n_oob = 1;
+    s.n = 20;
+    ka_windows_of(&s, MIN, TTL, &w);
+    assert_int_equal(w.kind, KA_LEARNED);
+    assert_int_equal(w.prewarm_ms, 14 * MIN * 9 / 10);
+    /* ...but when even the head is beyond 4 hours, nothing is kept. */
+    s.bins[14] = 0;
+    s.n_oob = 20;
+    ka_windows_of(&s, MIN, TTL, &w);
+    assert_int_equal(w.kind, KA_NONE);
+    assert_int_equal(w.keep_ms, 0);
+    /* 5th percentile: with 20 idle times, rank 1 (the smallest). */
+    ka_init(&s);
+    s.bins[2] = 1;
+    s.bins[30] = 18;
+    s.bins[50] = 1;
+    s.n = 20;
+    ka_windows_of(&s, MIN, 1000 * MIN, &w);
+    assert_int_equal(w.kind, KA_LEARNED);
+    assert_int_equal(w.prewarm_ms, 2 * MIN * 9 / 10);
+    assert_int_equal(w.keep_ms, 51 * MIN * 11 / 10);
+}
+
+static void test_want_loaded(void **state)
+{
+    (void)state;
+    static const struct {
+        ka_windows w; /* kind, from, prewarm, keep */
+        int64_t now;
+        bool want;
+        int64_t next;
+    } cases[] = {
+        /* Fixed: loaded from the last request (100) until 100 + keep. */
+        {{KA_FIXED_FEW, 100, 0, 600, 0, 0}, 100, true, 700},
+        {{KA_FIXED_FEW, 100, 0, 600, 0, 0}, 699, true, 700},
+        {{KA_FIXED_FEW, 100, 0, 600, 0, 0}, 700, false, INT64_MAX},
+        /* Learned with a pre-warm: loaded until the end of the active
+         * minute (1000), dropped, loaded again from 1000 + 300 to 1000 + 500. */
+        {{KA_LEARNED, 1000, 300, 500, 0, 0}, 950, true, 1000},
+        {{KA_LEARNED, 1000, 300, 500, 0, 0}, 1000, false, 1300},
+        {{KA_LEARNED, 1000, 300, 500, 0, 0}, 1299, false, 1300},
+        {{KA_LEARNED, 1000, 300, 500, 0, 0}, 1300, true, 1500},
+        {{KA_LEARNED, 1000, 300, 500, 0, 0}, 1500, false, INT64_MAX},
+        /* Learned without a pre-warm: straight through. */
+        {{KA_LEARNED, 1000, 0, 500, 0, 0}, 1200, true, 1500},
+        /* An empty window (ttl 0): only the active minute. */
+        {{KA_LEARNED, 1000, 300, 300, 0, 0}, 999, true, 1000},
+        {{KA_LEARNED, 1000, 300, 300, 0, 0}, 1300, false, INT64_MAX},
+        /* None: only the active minute. */
+        {{KA_NONE, 1000, 0, 0, 0, 0}, 990, true, 1000},
+        {{KA_NONE, 1000, 0, 0, 0, 0}, 1000, false, INT64_MAX},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t next = 0;
+        bool want = ka_want_loaded(&cases[i].w, cases[i].now, &next);
+        if (want != cases[i].want || next != cases[i].next)
+            fail_msg("case %zu: want %d next %lld", i, want, (long long)next);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_record),
+        cmocka_unit_test(test_windows),
+        cmocka_unit_test(test_representative),
+        cmocka_unit_test(test_want_loaded),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
