@@ -465,9 +465,17 @@ out_unlock:
     return rc;
 }
 
+/* One statement per filter, so that each uses an index (a dead-letter
+ * listing of one function reads its failed jobs only). */
 static const char SQL_LIST[] =
-    "SELECT " JOB_COLS " FROM jobs WHERE (?1 IS NULL OR function = ?1) AND (?2 < 0 OR state = ?2)"
-    " AND id > ?3 ORDER BY id LIMIT ?4";
+    "SELECT " JOB_COLS " FROM jobs WHERE id > ?3 ORDER BY id LIMIT ?4";
+static const char SQL_LIST_FN[] =
+    "SELECT " JOB_COLS " FROM jobs WHERE function = ?1 AND id > ?3 ORDER BY id LIMIT ?4";
+static const char SQL_LIST_STATE[] =
+    "SELECT " JOB_COLS " FROM jobs WHERE state = ?2 AND id > ?3 ORDER BY id LIMIT ?4";
+static const char SQL_LIST_FN_STATE[] =
+    "SELECT " JOB_COLS " FROM jobs WHERE function = ?1 AND state = ?2 AND id > ?3"
+    " ORDER BY id LIMIT ?4";
 
 int jobs_list(store *s, const char *function, int state, int64_t after_id, int limit,
               int (*fn)(void *user, const job_info *j), void *user, rouse_errbuf *eb)
@@ -476,7 +484,9 @@ int jobs_list(store *s, const char *function, int state, int64_t after_id, int l
     if (!j) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     store_lock(s);
     sqlite3_stmt *st;
-    int rc = stmt(s, SQL_LIST, &st, eb);
+    const char *sql = function ? (state >= 0 ? SQL_LIST_FN_STATE : SQL_LIST_FN)
+                               : (state >= 0 ? SQL_LIST_STATE : SQL_LIST);
+    int rc = stmt(s, sql, &st, eb);
     if (rc < 0) goto out_unlock;
     bind_opt_text(st, 1, function);
     sqlite3_bind_int(st, 2, state);
