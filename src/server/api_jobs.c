@@ -86,9 +86,11 @@ static void enqueue_done(void *user, int rc, const rouse_errbuf *eb, const jobq_
     } else if (r->existed) {
         async_unadmit(s->ad, req->r.name, 1);
         accepted(req, r->id, 202);
+        req->job_accepted = true;
     } else {
         async_queued(s->ad, req->r.name, 0);
         accepted(req, r->id, 202);
+        req->job_accepted = true;
     }
     http_req_resume(req);
 }

@@ -43,6 +43,9 @@ typedef struct ajob {
     pool_call *call;
     int state; /* while its end is being recorded: the state it moves to */
     int64_t run_after_ms, expires_ms;
+    uint64_t sent_ns; /* when it went to the pool */
+    int64_t sent_wall_us;
+    uint64_t body_len;
     struct ajob *next;          /* in its function's buffer */
     struct ajob *aprev, *anext; /* on d->all */
 } ajob;
@@ -481,6 +484,17 @@ static void on_call_done(void *user, pool_result *res)
         job_free(j);
         return;
     }
+    if (disp->o.on_run) {
+        async_run run = {.job_id = j->l.id,
+                         .function = f->name,
+                         .version = j->l.version,
+                         .res = res,
+                         .bytes_in = j->body_len,
+                         .bytes_out = res->len,
+                         .total_ns = rouse_now_ns() - j->sent_ns,
+                         .begin_wall_us = j->sent_wall_us};
+        disp->o.on_run(disp->o.run_user, &run);
+    }
     char *body = res->body;
     uint64_t len = res->len;
     if (res->fd >= 0) {
@@ -525,6 +539,9 @@ static void run(async_dispatch *d, ajob *j)
     int retry_after = 0;
     f->n_running++;
     d->n_calls++;
+    j->sent_ns = rouse_now_ns();
+    j->sent_wall_us = rouse_wall_us();
+    j->body_len = len;
     pool_call *c = NULL;
     rc = pool_submit(d->o.pool, &rq, &c, &retry_after, &eb);
     if (rc < 0) {

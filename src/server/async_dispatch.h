@@ -39,12 +39,26 @@ typedef struct async_dispatch async_dispatch;
 /* Told when a job with a Callback-Url reached its final state. */
 typedef void (*async_final_fn)(void *user, int64_t job_id);
 
+/* One run of a job on an instance, as it ended (for metering). */
+typedef struct async_run {
+    int64_t job_id;
+    const char *function;
+    int64_t version;
+    const pool_result *res;
+    uint64_t bytes_in, bytes_out;
+    uint64_t total_ns; /* from the pool call to its result */
+    int64_t begin_wall_us;
+} async_run;
+typedef void (*async_run_fn)(void *user, const async_run *run);
+
 typedef struct async_opts {
     pool *pool;
     jobq *q;
     store *st; /* the loop's connection: version configs */
     async_final_fn on_final;
     void *final_user;
+    async_run_fn on_run; /* optional */
+    void *run_user;
 } async_opts;
 
 /* Queues again the jobs a previous serve left running, and learns how many

@@ -3,11 +3,15 @@
  * writer (jobq.h), the dispatcher over the pool (async_dispatch.h) and the
  * callback thread (callback.h), whose outcomes are recorded on the jobs.
  *
+ * Each run of a job on an instance is handed to the invocation sinks
+ * (invocation.h) like a synchronous call, so usage metering counts it.
  * When a job with a Callback-Url reaches its final state, its document
  * (job_json.h, the result included) is POSTed to the URL; the delivery's
  * outcome is recorded on the job. Deliveries a stopped serve did not
  * finish are sent again at the next start (at-least-once).
  */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -15,6 +19,7 @@
 #include "common/log.h"
 #include "server/async_dispatch.h"
 #include "server/callback.h"
+#include "server/invocation.h"
 #include "server/job_json.h"
 #include "server/jobq.h"
 #include "server/server_int.h"
@@ -47,6 +52,32 @@ static void on_final(void *user, int64_t id)
     deliver(user, id);
 }
 
+/* Each run of a job is an invocation like a synchronous call (metering
+ * and whatever else watches calls); its request id is the job's id. */
+static void on_run(void *user, const async_run *run)
+{
+    server *s = user;
+    const pool_result *res = run->res;
+    invocation inv;
+    memset(&inv, 0, sizeof(inv));
+    snprintf(inv.request_id, sizeof(inv.request_id), "%016" PRIx64, (uint64_t)run->job_id);
+    snprintf(inv.function, sizeof(inv.function), "%s", run->function);
+    inv.version = res->version > 0 ? res->version : run->version;
+    inv.start = inv_start_parse(res->start);
+    inv.queue_us = res->queue_ns / 1000;
+    inv.start_us = res->start_ns / 1000;
+    inv.run_us = res->run_ns > 0 && res->run_ns < 500 ? 1 : res->run_ns / 1000;
+    inv.total_us = run->total_ns / 1000;
+    inv.billed_ms = inv_billed_ms(inv.run_us);
+    inv.memory_mb = res->memory_mb;
+    inv.bytes_in = run->bytes_in;
+    inv.bytes_out = run->bytes_out;
+    inv.status = res->status;
+    inv.error = inv_error_of(res->status);
+    inv.ts_us = run->begin_wall_us;
+    invocation_emit(&s->sinks, &inv);
+}
+
 static int resend(void *user, int64_t id)
 {
     deliver(user, id);
@@ -64,8 +95,13 @@ int async_start(server *s, rouse_errbuf *eb)
         rc = rouse_err_set(eb, ROUSE_EIO, "cannot watch the callback thread");
         goto out_cb;
     }
-    async_opts o = {
-        .pool = s->pool, .q = s->jobq, .st = s->st, .on_final = on_final, .final_user = s};
+    async_opts o = {.pool = s->pool,
+                    .q = s->jobq,
+                    .st = s->st,
+                    .on_final = on_final,
+                    .final_user = s,
+                    .on_run = on_run,
+                    .run_user = s};
     if ((rc = async_create(&o, &s->ad, eb)) < 0) goto out_cb;
     rouse_errbuf e2;
     if (jobq_pending_callbacks(s->jobq, resend, s, &e2) < 0)

@@ -510,7 +510,7 @@ static uint64_t ns_to_us(uint64_t ns)
  * their handler ran (a body over the limit, a bad header) count too. */
 static void emit_invocation(server *srv, http_req *req)
 {
-    if (req->r.id != R_INFER || srv->sinks.n == 0) return;
+    if (req->r.id != R_INFER || srv->sinks.n == 0 || req->job_accepted) return;
     if (!req->handled && !req->have_reply) return; /* the connection ended first */
     const http_reply *r = &req->reply;
     invocation inv;

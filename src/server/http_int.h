@@ -121,6 +121,9 @@ struct http_req {
     uint64_t write_ticket;
     /* The same for a change of the job queue (api_jobs.c). */
     uint64_t jobq_ticket;
+    /* Accepted as a job (202): not an invocation itself; its runs are
+     * (async_glue.c emits them). */
+    bool job_accepted;
     /* Suspended and not watched yet: in srv's list of such requests, oldest
      * first (http_tick watches them after WATCH_AFTER_NS). */
     uint64_t suspended_ns;

@@ -467,8 +467,7 @@ out_unlock:
 
 /* One statement per filter, so that each uses an index (a dead-letter
  * listing of one function reads its failed jobs only). */
-static const char SQL_LIST[] =
-    "SELECT " JOB_COLS " FROM jobs WHERE id > ?3 ORDER BY id LIMIT ?4";
+static const char SQL_LIST[] = "SELECT " JOB_COLS " FROM jobs WHERE id > ?3 ORDER BY id LIMIT ?4";
 static const char SQL_LIST_FN[] =
     "SELECT " JOB_COLS " FROM jobs WHERE function = ?1 AND id > ?3 ORDER BY id LIMIT ?4";
 static const char SQL_LIST_STATE[] =

@@ -106,7 +106,7 @@ static int64_t json_int(const char *doc, const char *key)
 
 static void start_serve(void)
 {
-    static const char *const args[] = {"--log-level", "warn", NULL};
+    static const char *const args[] = {"--log-level", "warn", "--usage-flush-ms", "20", NULL};
     assert_int_equal(serve_proc_start(&g_srv, g_rouse, g_data, args), 0);
 }
 
@@ -260,6 +260,17 @@ static void test_retries_and_dead_letters(void **state)
     assert_int_equal(json_int(doc, "attempts"), 3);
     free(doc);
     assert_int_equal(executions("crash-three"), 3);
+    /* Each run is an invocation to metering; the 202 itself is not. */
+    http_response u;
+    bool counted = false;
+    for (int i = 0; i < 100 && !counted; i++) {
+        assert_int_equal(req("GET", "/v1/usage?function=retry3", NULL, &u), 200);
+        counted = strstr(u.body.data, "\"invocations\":3,") != NULL;
+        if (counted) assert_non_null(strstr(u.body.data, "\"errors\":2,"));
+        http_response_fini(&u);
+        if (!counted) sleep_ms(20);
+    }
+    assert_true(counted);
 
     body_of("crash-dead", false, body, sizeof(body));
     assert_int_equal(submit("retry2", body, NULL, id), 202);
@@ -718,7 +729,7 @@ static int setup(void **state)
     setenv("ROUSE_FAULT_DIR", g_fault, 1);
     setenv("ROUSE_FAULT_CRASH_FIRST", "2", 1);
     setenv("ROUSE_FAULT_DELAY_US", "1000", 1);
-    static const char *const args[] = {"--log-level", "warn", NULL};
+    static const char *const args[] = {"--log-level", "warn", "--usage-flush-ms", "20", NULL};
     if (serve_proc_start(&g_srv, g_rouse, g_data, args) < 0) return -1;
     char path[512];
     snprintf(path, sizeof(path), "%s/model.onnx", g_digits);
