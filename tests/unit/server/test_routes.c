@@ -62,6 +62,46 @@ static void test_table(void **state)
     }
 }
 
+/* The asynchronous API: the {id} segment lands in r.ref, the output kind
+ * of a batch in r.alias. */
+static void test_jobs_and_batches(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *method, *path;
+        route_id id;
+        const char *ref, *alias;
+    } cases[] = {
+        {"GET", "/v1/jobs", R_JOB_LIST, "", ""},
+        {"POST", "/v1/jobs", R_NOT_ALLOWED, "", ""},
+        {"GET", "/v1/jobs/17", R_JOB_GET, "17", ""},
+        {"HEAD", "/v1/jobs/17", R_JOB_GET, "17", ""},
+        {"DELETE", "/v1/jobs/17", R_JOB_DELETE, "17", ""},
+        {"PUT", "/v1/jobs/17", R_NOT_ALLOWED, "17", ""},
+        {"POST", "/v1/jobs/17/retry", R_JOB_RETRY, "17", ""},
+        {"GET", "/v1/jobs/17/retry", R_NOT_ALLOWED, "17", ""},
+        {"GET", "/v1/jobs/17/result", R_JOB_RESULT, "17", ""},
+        {"GET", "/v1/jobs/17/other", R_NONE, "", ""},
+        {"POST", "/v1/batches", R_BATCH_POST, "", ""},
+        {"GET", "/v1/batches/3", R_BATCH_GET, "3", ""},
+        {"GET", "/v1/batches/3/output", R_BATCH_OUTPUT, "3", "output"},
+        {"GET", "/v1/batches/3/errors", R_BATCH_OUTPUT, "3", "errors"},
+        {"GET", "/v1/batches/3/input", R_NONE, "", ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        route r;
+        route_match(cases[i].method, cases[i].path, &r);
+        if (r.id != cases[i].id) fail_msg("%s %s: route %d", cases[i].method, cases[i].path, r.id);
+        if (r.id == R_NONE) continue;
+        assert_string_equal(r.ref, cases[i].ref);
+        assert_string_equal(r.alias, cases[i].alias);
+    }
+    route r;
+    route_match("GET", "/v1/jobs/123456789012345678901234567890", &r);
+    assert_int_equal(r.id, R_JOB_GET);
+    assert_true(r.param_too_long);
+}
+
 static void test_long_names(void **state)
 {
     (void)state;
@@ -80,6 +120,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_jobs_and_batches),
         cmocka_unit_test(test_long_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
