@@ -30,7 +30,7 @@
 #include "worker/ipc.h"
 
 #define MOD "async"
-#define LEASE_AHEAD 2048
+#define LEASE_AHEAD 1024
 #define EXPIRE_EVERY_MS 1000
 #define BATCH_CHECK_MS 100
 
@@ -43,6 +43,9 @@ typedef struct ajob {
     pool_call *call;
     int state; /* while its end is being recorded: the state it moves to */
     int64_t run_after_ms, expires_ms;
+    char *body; /* its request, read with the lease (owned until sent) */
+    size_t body_len_stored;
+    int64_t json_len;
     uint64_t sent_ns; /* when it went to the pool */
     int64_t sent_wall_us;
     uint64_t body_len;
@@ -370,6 +373,7 @@ static void job_free(ajob *j)
     else
         d->all = j->anext;
     if (j->anext) j->anext->aprev = j->aprev;
+    free(j->body);
     free(j);
 }
 
@@ -516,14 +520,15 @@ static void on_call_done(void *user, pool_result *res)
 static void run(async_dispatch *d, ajob *j)
 {
     afn *f = j->f;
-    char *body;
-    size_t len;
-    int64_t json_len = -1;
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
-    int rc = jobq_body(d->o.q, j->l.id, &body, &len, &json_len, &eb);
-    if (rc < 0) {
-        settle(d, j, rouse_err_http_status(rc), eb.msg, NULL, 0, NULL, -1);
+    int rc;
+    char *body = j->body;
+    size_t len = j->body_len_stored;
+    int64_t json_len = j->json_len;
+    j->body = NULL; /* the pool takes it */
+    if (!body) {
+        settle(d, j, 500, "the job's body was not read with its lease", NULL, 0, NULL, -1);
         return;
     }
     pool_request rq = {.name = f->name,
@@ -567,6 +572,10 @@ static void lease_done(void *user, int rc, const rouse_errbuf *eb, const jobq_re
     for (int i = 0; i < r->n; i++) {
         ajob *j = job_new_lease(disp, f, &r->leases[i]);
         if (!j) break; /* left running: queued again at the next start */
+        j->body = r->bodies[i];
+        r->bodies[i] = NULL;
+        j->body_len_stored = r->body_lens[i];
+        j->json_len = r->json_lens[i];
         if (f->buf_tail)
             f->buf_tail->next = j;
         else

@@ -43,6 +43,12 @@ typedef struct jobq_reply {
     char function[STORE_NAME_MAX + 1]; /* retry */
     int n;                             /* lease */
     const job_lease *leases;
+    /* lease: each job's body, read on the writer thread (so that the loop
+     * never reads a body from disk): malloc'd, taken by setting the slot
+     * to NULL; what is left is freed after the callback. */
+    char **bodies;
+    const size_t *body_lens;
+    const int64_t *json_lens;
     int64_t next_ms; /* lease: when the next queued job is due, or -1 */
     int64_t n_items; /* batch_create; expire: jobs removed */
     bool done;       /* batch_finish */

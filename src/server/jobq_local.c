@@ -7,7 +7,9 @@
  * Arguments travel by value into the writer (it copies arg_len bytes), so
  * variable parts (a body, a result) sit at the end of the argument struct
  * and nothing in an argument is owned: a change whose callback is
- * forgotten, or dropped when the writer stops, leaks nothing.
+ * forgotten, or dropped when the writer stops, leaks nothing. The one
+ * exception is a lease, whose bodies the writer thread reads into memory
+ * for its completion; serve waits for its leases before it stops.
  */
 #include "server/jobq.h"
 
@@ -144,12 +146,29 @@ typedef struct lease_arg {
     int n; /* results */
     int64_t next_ms;
     job_lease leases[JOBQ_LEASE_MAX];
+    char *bodies[JOBQ_LEASE_MAX]; /* malloc'd on the writer thread, freed by lease_done */
+    size_t body_lens[JOBQ_LEASE_MAX];
+    int64_t json_lens[JOBQ_LEASE_MAX];
 } lease_arg;
+
+static void free_bodies(lease_arg *a)
+{
+    for (int i = 0; i < a->n; i++) {
+        free(a->bodies[i]);
+        a->bodies[i] = NULL;
+    }
+}
 
 static int lease_apply(store *st, void *arg, rouse_errbuf *eb)
 {
     lease_arg *a = arg;
-    return jobs_lease_tx(st, a->function, a->now_ms, a->max, a->leases, &a->n, &a->next_ms, eb);
+    int rc = jobs_lease_tx(st, a->function, a->now_ms, a->max, a->leases, &a->n, &a->next_ms, eb);
+    for (int i = 0; rc == 0 && i < a->n; i++)
+        rc = jobs_body_get_tx(st, a->leases[i].id, &a->bodies[i], &a->body_lens[i],
+                              &a->json_lens[i], eb);
+    /* A failing write is undone: its leases did not happen. */
+    if (rc < 0) free_bodies(a);
+    return rc;
 }
 
 static void lease_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
@@ -161,7 +180,11 @@ static void lease_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
     r.n = rc == 0 ? a->n : 0;
     r.leases = a->leases;
     r.next_ms = a->next_ms;
+    r.bodies = a->bodies;
+    r.body_lens = a->body_lens;
+    r.json_lens = a->json_lens;
     a->h.done(a->h.user, rc, eb, &r);
+    free_bodies(a);
 }
 
 int jobq_lease(jobq *q, const char *function, int64_t now_ms, int max, jobq_done_fn done,

@@ -159,9 +159,12 @@ typedef struct job_info {
 /* Reads a job (its result too when with_result). ROUSE_ENOTFOUND. */
 int jobs_get(store *s, int64_t id, bool with_result, job_info *out, rouse_errbuf *eb);
 
-/* A job's body: owned *body, free(). ROUSE_ENOTFOUND. */
+/* A job's body: owned *body, free(). ROUSE_ENOTFOUND. The _tx form runs
+ * inside the writer's transaction (the store's lock already held). */
 int jobs_body_get(store *s, int64_t id, char **body, size_t *len, int64_t *json_len,
                   rouse_errbuf *eb);
+int jobs_body_get_tx(store *s, int64_t id, char **body, size_t *len, int64_t *json_len,
+                     rouse_errbuf *eb);
 
 /* Jobs of a function (all when NULL) in a state (all when < 0), oldest
  * first, from after_id, at most limit; fn stops early when nonzero. */

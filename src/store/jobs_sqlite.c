@@ -433,15 +433,15 @@ out_unlock:
 
 static const char SQL_BODY[] = "SELECT body, json_len FROM job_bodies WHERE id = ?1";
 
-int jobs_body_get(store *s, int64_t id, char **body, size_t *len, int64_t *json_len,
-                  rouse_errbuf *eb)
+/* A job's body; the store's lock held. */
+static int body_read(store *s, int64_t id, char **body, size_t *len, int64_t *json_len,
+                     rouse_errbuf *eb)
 {
-    store_lock(s);
     sqlite3_stmt *st;
     *body = NULL;
     *len = 0;
     int rc = stmt(s, SQL_BODY, &st, eb);
-    if (rc < 0) goto out_unlock;
+    if (rc < 0) return rc;
     sqlite3_bind_int64(st, 1, id);
     int src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
@@ -460,9 +460,22 @@ int jobs_body_get(store *s, int64_t id, char **body, size_t *len, int64_t *json_
         rc = store_db_error(s, eb, src, "reading a job's body");
     }
     store_stmt_done(st);
-out_unlock:
+    return rc;
+}
+
+int jobs_body_get(store *s, int64_t id, char **body, size_t *len, int64_t *json_len,
+                  rouse_errbuf *eb)
+{
+    store_lock(s);
+    int rc = body_read(s, id, body, len, json_len, eb);
     store_unlock(s);
     return rc;
+}
+
+int jobs_body_get_tx(store *s, int64_t id, char **body, size_t *len, int64_t *json_len,
+                     rouse_errbuf *eb)
+{
+    return body_read(s, id, body, len, json_len, eb);
 }
 
 /* One statement per filter, so that each uses an index (a dead-letter
