@@ -44,6 +44,7 @@
 #define DAY_US 86400000000LL
 #define MINUTE_RANGE_US DAY_US
 #define TIME_MAX_US 253402300799000000LL /* 9999-12-31T23:59:59Z */
+#define USAGE_QUERIES_MAX 8              /* waiting for the query thread */
 
 typedef struct params {
     usage_query q;
@@ -427,6 +428,14 @@ int api_usage_handle(http_req *req)
     store_writer *w = usage_query_writer(s);
     if (!w) {
         http_reply_error(req, 503, "usage metering is not running");
+        return 0;
+    }
+    /* Queries run one at a time: past a few waiting, turn more away
+     * rather than queue work without bound. */
+    if (store_writer_pending(w) >= USAGE_QUERIES_MAX) {
+        http_reply_error(req, 503, "%d usage queries are waiting already; try again later",
+                         store_writer_pending(w));
+        req->reply.retry_after = 1;
         return 0;
     }
     query_arg a;

@@ -412,32 +412,38 @@ static int query_prepare(store *st, const usage_query *q, const char *select, co
     return rc;
 }
 
-static int read_sums(store *st, sqlite3_stmt *s, groups *g, bool hourly, int64_t *first,
+/* Rows: the two key columns, then (with_bucket) a latency bucket whose
+ * histogram count is the row's count, then the sums. */
+static int read_sums(store *st, sqlite3_stmt *s, groups *g, bool with_bucket, int64_t *first,
                      rouse_errbuf *eb)
 {
     int src;
+    int c = with_bucket ? 3 : 2;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         const char *f = (const char *)sqlite3_column_text(s, 0);
         usage_group *e = group_find(g, f ? f : "", sqlite3_column_int64(s, 1));
         if (!e) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory reading usage");
-        int64_t inv = sqlite3_column_int64(s, 2);
+        int64_t inv = sqlite3_column_int64(s, c);
+        if (with_bucket) {
+            int b = sqlite3_column_int(s, 2);
+            if (b >= 0 && b < USAGE_BUCKETS) e->hist[b] += inv;
+        }
         e->invocations += inv;
-        e->requests += sqlite3_column_int64(s, 3);
-        e->errors += sqlite3_column_int64(s, 4);
-        int64_t warm = sqlite3_column_int64(s, 5), tmpl = sqlite3_column_int64(s, 6),
-                zero = sqlite3_column_int64(s, 7);
+        e->requests += sqlite3_column_int64(s, c + 1);
+        e->errors += sqlite3_column_int64(s, c + 2);
+        int64_t warm = sqlite3_column_int64(s, c + 3), tmpl = sqlite3_column_int64(s, c + 4),
+                zero = sqlite3_column_int64(s, c + 5);
         e->starts[0] += inv - warm - tmpl - zero;
         e->starts[1] += warm;
         e->starts[2] += tmpl;
         e->starts[3] += zero;
-        e->billed_ms += sqlite3_column_int64(s, 8);
-        e->mb_ms += sqlite3_column_int64(s, 9);
-        e->run_us += sqlite3_column_int64(s, 10);
-        e->bytes_in += sqlite3_column_int64(s, 11);
-        e->bytes_out += sqlite3_column_int64(s, 12);
-        int64_t t = sqlite3_column_int64(s, 13);
+        e->billed_ms += sqlite3_column_int64(s, c + 6);
+        e->mb_ms += sqlite3_column_int64(s, c + 7);
+        e->run_us += sqlite3_column_int64(s, c + 8);
+        e->bytes_in += sqlite3_column_int64(s, c + 9);
+        e->bytes_out += sqlite3_column_int64(s, c + 10);
+        int64_t t = sqlite3_column_int64(s, c + 11);
         if (inv > 0 && (*first == 0 || t < *first)) *first = t;
-        (void)hourly;
     }
     sqlite3_reset(s);
     return src == SQLITE_DONE ? 0 : store_db_error(st, eb, src, "reading usage");
@@ -469,8 +475,9 @@ static int cmp_group(const void *a, const void *b)
 static int run_query(store *st, const usage_query *q, groups *g, peaks *pk, int64_t *first,
                      rouse_errbuf *eb)
 {
+    /* One pass over the records: sums per key and latency bucket. */
     static const char raw_sums[] =
-        "count(*), sum(start != 0), sum(error != 0), sum(start = 1), sum(start = 2), "
+        "lat_bucket, count(*), sum(start != 0), sum(error != 0), sum(start = 1), sum(start = 2), "
         "sum(start = 3), sum(billed_ms), sum(billed_ms * memory_mb), sum(run_us), sum(bytes_in), "
         "sum(bytes_out), min(ts_us)";
     static const char hourly_sums[] =
@@ -478,20 +485,15 @@ static int run_query(store *st, const usage_query *q, groups *g, peaks *pk, int6
         "sum(cold_zero), sum(billed_ms), sum(mb_ms), sum(run_us), sum(bytes_in), sum(bytes_out), "
         "min(hour_us)";
     sqlite3_stmt *s;
-    int rc = query_prepare(st, q, raw_sums, "usage_records", "ts_us", "", &s, eb);
+    int rc = query_prepare(st, q, raw_sums, "usage_records", "ts_us", ", 3", &s, eb);
     if (rc < 0) return rc;
-    rc = read_sums(st, s, g, false, first, eb);
-    sqlite3_finalize(s);
-    if (rc < 0) return rc;
-    rc = query_prepare(st, q, "lat_bucket, count(*)", "usage_records", "ts_us", ", 3", &s, eb);
-    if (rc < 0) return rc;
-    rc = read_hist(st, s, g, eb);
+    rc = read_sums(st, s, g, true, first, eb);
     sqlite3_finalize(s);
     if (rc < 0) return rc;
     if (q->by != USAGE_BY_MINUTE) {
         rc = query_prepare(st, q, hourly_sums, "usage_hourly", "hour_us", "", &s, eb);
         if (rc < 0) return rc;
-        rc = read_sums(st, s, g, true, first, eb);
+        rc = read_sums(st, s, g, false, first, eb);
         sqlite3_finalize(s);
         if (rc < 0) return rc;
         rc = query_prepare(st, q, "bucket, sum(n)", "usage_hourly_latency", "hour_us", ", 3", &s,
