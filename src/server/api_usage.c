@@ -9,7 +9,8 @@
  * T is RFC 3339 in UTC ("2026-12-06T23:00:00Z", or a date "2026-12-06"),
  * Unix seconds ("1796598000"), "now", or a time ago ("90s", "30m", "24h",
  * "7d"). Defaults: since the first record (group_by=minute: the last 24 h,
- * which is also the longest range it takes), until now. Every parameter is
+ * which is also the longest range it takes), until now; the reply's
+ * "since" is then the first record's time. Every parameter is
  * checked; an unknown, repeated, unparsable or out-of-range one is a 400
  * naming it.
  *
@@ -348,7 +349,11 @@ static void build_reply(const query_arg *a, rouse_buf *b)
     static const char *const by_names[] = {"function", "version", "minute", "hour", "day"};
     const usage_result *r = &a->res;
     rouse_buf_append_str(b, "{");
-    put_time(b, "since", a->q.since_us);
+    /* Without a given start, the range starts at the first record found. */
+    int64_t since = a->q.since_us;
+    if (!a->since_given && a->q.by != USAGE_BY_MINUTE)
+        since = r->first_ts_us > 0 ? r->first_ts_us : a->q.until_us;
+    put_time(b, "since", since);
     rouse_buf_append_str(b, ",");
     put_time(b, "until", a->q.until_us);
     rouse_buf_appendf(b,
