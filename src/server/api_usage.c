@@ -432,7 +432,7 @@ int api_usage_handle(http_req *req)
     }
     store_writer *w = usage_query_writer(s);
     if (!w) {
-        http_reply_error(req, 503, "usage metering is not running");
+        http_reply_error(req, 503, "usage metering is off (rouse serve --metering off)");
         return 0;
     }
     /* Queries run one at a time: past a few waiting, turn more away
