@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,11 +305,195 @@ static void test_qlinear_matmul(void **state)
     }
 }
 
+
+/* --- QDQ models ------------------------------------------------------------------------- */
+
+/* x -> Q -> DQ -> Conv(DQ(w), DQ(b)) -> Relu -> Q -> DQ -> Conv(DQ(w2), DQ(b2)) -> Q -> DQ -> y,
+ * weights per output channel. With twin, the same model with the weights and
+ * biases dequantized in advance (float constants): no pattern to fuse, every
+ * node on its float kernel, which is what the QDQ model means. */
+#define QC 8
+static void qdq_model(bool twin, float bad_scale, int64_t bad_len, int bias_zp, rouse_buf *out)
+{
+    ob_model *m = ob_model_new(13);
+    int64_t xd[4] = {1, QC, 10, 10}, wd[4] = {QC, QC, 3, 3}, cd[1] = {QC};
+    int64_t k[2] = {3, 3}, pads[4] = {1, 1, 1, 1};
+    ob_input(m, "x", ROUSE_DT_FLOAT, 4, xd);
+    scalar_f(m, "s_in", 0.01f);
+    scalar_q(m, "z_in", ROUSE_DT_UINT8, 128);
+    scalar_f(m, "s_a", 0.02f);
+    scalar_q(m, "z_a", ROUSE_DT_UINT8, 0);
+    scalar_f(m, "s_o", 0.05f);
+    scalar_q(m, "z_o", ROUSE_DT_INT8, 3);
+    const char *q0 = "xq", *d0 = "xd";
+    const char *qi[3] = {"x", "s_in", "z_in"}, *di[3] = {"xq", "s_in", "z_in"};
+    ob_add_node(m, "QuantizeLinear", "q_in", 3, qi, 1, &q0);
+    ob_add_node(m, "DequantizeLinear", "dq_in", 3, di, 1, &d0);
+    const char *prev = "xd";
+    float sx = 0.01f;
+    for (int l = 0; l < 2; l++) {
+        char wn[16], swn[16], zwn[16], bn[16], sbn[16], zbn[16], wdn[16], bdn[16], cn[16], rn[16],
+            qn[16], dn[16];
+        snprintf(wn, sizeof wn, "w%d", l);
+        snprintf(swn, sizeof swn, "sw%d", l);
+        snprintf(zwn, sizeof zwn, "zw%d", l);
+        snprintf(bn, sizeof bn, "b%d", l);
+        snprintf(sbn, sizeof sbn, "sb%d", l);
+        snprintf(zbn, sizeof zbn, "zb%d", l);
+        snprintf(wdn, sizeof wdn, "wd%d", l);
+        snprintf(bdn, sizeof bdn, "bd%d", l);
+        snprintf(cn, sizeof cn, "c%d", l);
+        snprintf(rn, sizeof rn, "r%d", l);
+        snprintf(qn, sizeof qn, "q%d", l);
+        snprintf(dn, sizeof dn, "d%d", l);
+        int8_t w[QC * QC * 9], zw[QC] = {0};
+        int32_t b[QC], zb[QC] = {0};
+        float sw[QC], sb[QC], wf[QC * QC * 9], bf[QC];
+        for (int i = 0; i < QC; i++) {
+            sw[i] = 0.002f * (float)rand_int(1, 9);
+            sb[i] = sx * sw[i];
+            b[i] = rand_int(-500, 500);
+            bf[i] = (float)b[i] * sb[i];
+        }
+        if (l == 0 && bad_scale != 1.0f) sw[2] = bad_scale;
+        zb[1] = bias_zp;
+        for (int i = 0; i < QC * QC * 9; i++) {
+            w[i] = (int8_t)rand_int(-127, 127);
+            wf[i] = (float)w[i] * sw[i / (QC * 9)];
+        }
+        int64_t swd[1] = {l == 0 && bad_len ? bad_len : QC};
+        const char *cin[3] = {prev, wdn, bdn};
+        if (twin) {
+            ob_initializer(m, wdn, ROUSE_DT_FLOAT, 4, wd, wf, sizeof wf);
+            ob_initializer(m, bdn, ROUSE_DT_FLOAT, 1, cd, bf, sizeof bf);
+        } else {
+            ob_initializer(m, wn, ROUSE_DT_INT8, 4, wd, w, sizeof w);
+            ob_initializer(m, swn, ROUSE_DT_FLOAT, 1, swd, sw, sizeof(float) * (size_t)swd[0]);
+            ob_initializer(m, zwn, ROUSE_DT_INT8, 1, swd, zw, (size_t)swd[0]);
+            ob_initializer(m, bn, ROUSE_DT_INT32, 1, cd, b, sizeof b);
+            ob_initializer(m, sbn, ROUSE_DT_FLOAT, 1, cd, sb, sizeof sb);
+            ob_initializer(m, zbn, ROUSE_DT_INT32, 1, cd, zb, sizeof zb);
+            const char *wi[3] = {wn, swn, zwn}, *bi[3] = {bn, sbn, zbn};
+            const char *wo = wdn, *bo = bdn;
+            ob_node *d = ob_add_node(m, "DequantizeLinear", wdn, 3, wi, 1, &wo);
+            ob_attr_int(d, "axis", 0);
+            d = ob_add_node(m, "DequantizeLinear", bdn, 3, bi, 1, &bo);
+            ob_attr_int(d, "axis", 0);
+        }
+        const char *co = cn;
+        ob_node *c = ob_add_node(m, "Conv", cn, 3, cin, 1, &co);
+        ob_attr_ints(c, "kernel_shape", 2, k);
+        ob_attr_ints(c, "pads", 4, pads);
+        const char *qin = cn;
+        const char *s_q = l == 0 ? "s_a" : "s_o", *z_q = l == 0 ? "z_a" : "z_o";
+        if (l == 0) {
+            const char *ro = rn;
+            ob_add_node(m, "Relu", rn, 1, &co, 1, &ro);
+            qin = rn;
+        }
+        const char *qi2[3] = {qin, s_q, z_q}, *qo = qn;
+        ob_add_node(m, "QuantizeLinear", qn, 3, qi2, 1, &qo);
+        const char *di2[3] = {qn, s_q, z_q}, *dout = l == 1 ? "y" : dn;
+        ob_add_node(m, "DequantizeLinear", dn, 3, di2, 1, &dout);
+        prev = l == 0 ? "d0" : "d1";
+        sx = 0.02f;
+    }
+    ob_output_any(m, "y", ROUSE_DT_FLOAT);
+    rouse_buf_init(out);
+    ob_serialize(m, out);
+    ob_model_free(m);
+}
+
+static const float *run_qdq(rouse_buf *model, const float *x, rouse_session **s, rouse_model **m,
+                            rouse_session_stats *st)
+{
+    rouse_errbuf eb;
+    if (rouse_model_load_memory(model->data, model->len, m, &eb) < 0) fail_msg("load: %s", eb.msg);
+    rouse_session_options o = {.threads = 1};
+    if (rouse_session_create(*m, &o, s, &eb) < 0) fail_msg("session: %s", eb.msg);
+    rouse_tensor in = {.name = "x", .dtype = ROUSE_DT_FLOAT, .rank = 4, .shape = {1, QC, 10, 10},
+                       .data = x, .nbytes = sizeof(float) * QC * 100};
+    if (rouse_session_run(*s, &in, 1, &eb) < 0) fail_msg("run: %s", eb.msg);
+    assert_int_equal(rouse_session_get_stats(*s, st), 0);
+    rouse_tensor y;
+    assert_int_equal(rouse_session_output(*s, 0, &y), 0);
+    return y.data;
+}
+
+static void test_qdq_fused(void **state)
+{
+    (void)state;
+    uint64_t seed = rng;
+    rouse_buf qdq, twin;
+    qdq_model(false, 1.0f, 0, 0, &qdq);
+    rng = seed; /* the same weights */
+    qdq_model(true, 1.0f, 0, 0, &twin);
+    float x[QC * 100];
+    for (int i = 0; i < QC * 100; i++)
+        x[i] = (float)rand_int(-100, 100) / 80.0f;
+    rouse_session *sa, *sb;
+    rouse_model *ma, *mb;
+    rouse_session_stats sta, stb;
+    const float *ya = run_qdq(&qdq, x, &sa, &ma, &sta);
+    const float *yb = run_qdq(&twin, x, &sb, &mb, &stb);
+    /* Fused: Q, two int8 convolutions, DQ (and layout reorders); the twin
+     * runs its convolutions in float between Q / DQ pairs. */
+    assert_true(sta.dnnl_steps >= 2);
+    assert_int_equal(sta.ref_steps, 2);
+    assert_true(stb.ref_steps >= 5);
+    int off = 0;
+    for (int i = 0; i < QC * 100; i++) {
+        float d = fabsf(ya[i] - yb[i]);
+        if (d > 0.05f * 1.01f) fail_msg("element %d: fused %g, float %g", i, ya[i], yb[i]);
+        off += d > 0;
+    }
+    if (off > QC * 100 / 20) fail_msg("%d of %d elements differ by one step", off, QC * 100);
+    rouse_session_destroy(sa);
+    rouse_session_destroy(sb);
+    rouse_model_destroy(ma);
+    rouse_model_destroy(mb);
+    rouse_buf_fini(&qdq);
+    rouse_buf_fini(&twin);
+}
+
+static void expect_load_error(rouse_buf *model, int want_rc, const char *want)
+{
+    rouse_errbuf eb;
+    rouse_model *m = NULL;
+    int rc = rouse_model_load_memory(model->data, model->len, &m, &eb);
+    if (rc >= 0) {
+        rouse_model_destroy(m);
+        fail_msg("loaded a model that should fail with '%s'", want);
+    }
+    assert_int_equal(rc, want_rc);
+    if (!strstr(eb.msg, want)) fail_msg("error '%s' lacks '%s'", eb.msg, want);
+}
+
+static void test_qdq_bad_params(void **state)
+{
+    (void)state;
+    rouse_buf b;
+    qdq_model(false, 0.0f, 0, 0, &b);
+    expect_load_error(&b, ROUSE_EFORMAT, "scale 0 (element 2) must be positive");
+    rouse_buf_fini(&b);
+    qdq_model(false, -0.5f, 0, 0, &b);
+    expect_load_error(&b, ROUSE_EFORMAT, "scale -0.5 (element 2) must be positive");
+    rouse_buf_fini(&b);
+    qdq_model(false, 1.0f, 5, 0, &b);
+    expect_load_error(&b, ROUSE_EMISMATCH, "input 'x_scale' must hold 1 value or 8 (one per element of the axis), has 5");
+    rouse_buf_fini(&b);
+    qdq_model(false, 1.0f, 0, 7, &b);
+    expect_load_error(&b, ROUSE_EFORMAT, "an int32 input needs zero point 0, got 7 (element 1)");
+    rouse_buf_fini(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_qlinear_conv),
         cmocka_unit_test(test_qlinear_matmul),
+        cmocka_unit_test(test_qdq_fused),
+        cmocka_unit_test(test_qdq_bad_params),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
