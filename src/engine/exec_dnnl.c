@@ -1470,6 +1470,10 @@ static bool sizes_in_range(const eng_plan *p, const eng_node *n, const eng_attrs
         const eng_conv_attrs *a = &ra->conv;
         return window_in_range(a->kernel, a->stride, a->dilation, a->pad_begin, a->pad_end);
     }
+    if (n->op == ENG_OP_QLINEAR_CONV || n->op == ENG_OP_CONV_INTEGER) {
+        const eng_conv_attrs *a = &ra->quant.conv;
+        return window_in_range(a->kernel, a->stride, a->dilation, a->pad_begin, a->pad_end);
+    }
     if (n->op == ENG_OP_MAXPOOL || n->op == ENG_OP_AVGPOOL) {
         const eng_pool_attrs *a = &ra->pool;
         return window_in_range(a->kernel, a->stride, a->dilation, a->pad_begin, a->pad_end);
@@ -1522,6 +1526,11 @@ int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, c
     case ENG_OP_UPSAMPLE:
     case ENG_OP_CONV_TRANSPOSE:
         return exec_dnnl_build_spatial(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_QLINEAR_CONV:
+    case ENG_OP_CONV_INTEGER:
+    case ENG_OP_QLINEAR_MATMUL:
+    case ENG_OP_MATMUL_INTEGER:
+        return exec_dnnl_build_quant(p, n, resolved, in, out_shapes, out_pv, eb);
     default:
         return 0;
     }
