@@ -94,15 +94,108 @@ int rouse_model_compile(rouse_model *m, const char *path, rouse_errbuf *eb);
  * a plan beyond it means something is stored over and over. */
 #define ROUSE_DEFAULT_MAX_PLAN_RATIO 8.0
 
+/* --- precision ----------------------------------------------------------------
+ * A plan computes in fp32 (the model as written), bf16 (weights stored and
+ * convolutions, inner products and matrix products computed in bfloat16 with
+ * fp32 accumulation, where the CPU has AVX-512 BF16) or int8 (static
+ * post-training quantization from calibration samples). Inputs and outputs
+ * keep the model's types at every precision: conversions happen inside. */
+typedef enum rouse_precision {
+    ROUSE_PRECISION_FP32 = 0,
+    ROUSE_PRECISION_BF16 = 1,
+    ROUSE_PRECISION_INT8 = 2,
+} rouse_precision;
+
+/* "fp32", "bf16", "int8"; NULL for another number. */
+const char *rouse_precision_name(int precision);
+/* The precision named s: 0, or ROUSE_EINVAL. */
+int rouse_precision_parse(const char *s, int *out);
+
+/* Sample inputs of a model, for calibration and for measuring accuracy: each
+ * sample is one complete set of inputs for a run. Owned tensors (data and
+ * names are copies). Create with rouse_samples_create, free with
+ * rouse_samples_destroy. */
+typedef struct rouse_samples {
+    int n_samples;
+    int n_inputs;      /* inputs per sample: the model's, in its order */
+    rouse_tensor *t;   /* t[s * n_inputs + i]: input i of sample s */
+    int cap_samples;
+} rouse_samples;
+
+/* An empty set for samples of m (its inputs, in its order). */
+int rouse_samples_create(const rouse_model *m, rouse_samples **out, rouse_errbuf *eb);
+void rouse_samples_destroy(rouse_samples *s);
+
+/* Adds one sample: inputs[0..n) named after model inputs, in any order, each
+ * exactly once, of the input's type and a shape it accepts. The data is
+ * copied. Errors name the input and what does not fit (ROUSE_EINVAL). */
+int rouse_samples_add(rouse_samples *s, const rouse_model *m, const rouse_tensor *inputs, int n,
+                      rouse_errbuf *eb);
+
+/* Adds the samples of arrays stacked on the batch axis (axis 0): one tensor
+ * per model input, all with the same number of rows; each row becomes one
+ * sample of batch 1. Errors as rouse_samples_add, and a row count that
+ * differs between inputs. */
+int rouse_samples_add_stacked(rouse_samples *s, const rouse_model *m, const rouse_tensor *inputs,
+                              int n, rouse_errbuf *eb);
+
 typedef struct rouse_compile_options {
     /* Refuse (ROUSE_ETOOBIG, nothing written) a plan larger than this
      * many times the .onnx file plus 1 MiB of metadata; 0 = the default. */
     double max_plan_ratio;
+    int precision; /* rouse_precision; 0 is fp32 */
+    /* Calibration samples (int8 needs them; may be NULL otherwise). Without
+     * `validation`, int8 holds back the last fifth of them (at least one,
+     * when there are two or more) to measure accuracy; bf16 and fp32
+     * measure on all of them. */
+    const rouse_samples *calibration;
+    /* Samples accuracy is measured on instead (may be NULL). */
+    const rouse_samples *validation;
 } rouse_compile_options;
 
-/* rouse_model_compile with options (opts may be NULL). */
+/* rouse_model_compile with options (opts may be NULL). With a precision
+ * other than fp32, m itself is changed to it (its graph is what the plan
+ * stores): use it afterwards to compile again at most. When samples are
+ * given, every output of the plan is compared with fp32 on them and the
+ * figures are stored in the plan (rouse_model_accuracy). A CPU without
+ * AVX-512 BF16 gets an fp32 plan for bf16 (rouse_model_precision says so). */
 int rouse_model_compile_with(rouse_model *m, const char *path, const rouse_compile_options *opts,
                              rouse_errbuf *eb);
+
+/* The precision the model runs at (a plan's, or fp32 for an .onnx). */
+int rouse_model_precision(const rouse_model *m);
+
+/* How one output of a lower-precision plan compares with fp32 on the
+ * validation samples. */
+typedef struct rouse_output_accuracy {
+    const char *name;
+    double top1;    /* share of rows (0..1) whose largest element is at the same
+                       index as fp32's, for classifier-shaped outputs (float
+                       [C] or [N, C], C >= 2); -1 for other outputs */
+    double max_abs; /* largest |x - x_fp32| over every element */
+    double max_rel; /* max_abs divided by the largest |x_fp32| of the output */
+} rouse_output_accuracy;
+
+enum {
+    ROUSE_ACCURACY_NONE = 0,      /* nothing measured (no samples) */
+    ROUSE_ACCURACY_HELD_BACK = 1, /* samples held back from calibration */
+    ROUSE_ACCURACY_VALIDATE = 2,  /* the validation samples given */
+    ROUSE_ACCURACY_SAMPLES = 3,   /* the calibration samples (nothing to calibrate) */
+};
+
+typedef struct rouse_accuracy {
+    int precision;
+    int source;    /* ROUSE_ACCURACY_* */
+    int n_samples; /* samples compared */
+    int n_outputs;
+    const rouse_output_accuracy *outputs;
+    int n_kept_fp32; /* layers left in fp32 (int8: their error was too large) */
+    const char *const *kept_fp32;
+} rouse_accuracy;
+
+/* The accuracy figures a plan records. Borrowed: valid while m lives.
+ * source is ROUSE_ACCURACY_NONE when none were measured. */
+void rouse_model_accuracy(const rouse_model *m, rouse_accuracy *out);
 
 /* Opens a plan. ROUSE_EMISMATCH when it was made for another CPU, oneDNN
  * version or format (recompile from the .onnx); ROUSE_EFORMAT when damaged.

@@ -7,14 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/accuracy.h"
 #include "cli/cli.h"
+#include "cli/samples.h"
 #include "common/timeutil.h"
 #include "rouse/engine.h"
 
 void cli_compile_usage(FILE *out)
 {
     fprintf(out,
-            "usage: rouse compile MODEL.onnx [-o FILE.plan] [--max-plan-ratio X]\n\n"
+            "usage: rouse compile MODEL.onnx [-o FILE.plan] [--max-plan-ratio X]\n"
+            "                     [--precision fp32|bf16|int8] [--calibrate INPUTS]\n"
+            "                     [--validate INPUTS]\n\n"
             "Compiles MODEL.onnx for this machine: the optimized graph, the weights already\n"
             "reordered into the layouts the kernels use, in one file that `rouse run` (and\n"
             "the server) map read-only and use in place. The default output replaces the\n"
@@ -25,15 +29,45 @@ void cli_compile_usage(FILE *out)
             "chose (Winograd 3x3 convolutions take about 4x their weights), so it stays\n"
             "within a few times the model. --max-plan-ratio X (default %.0f) refuses, with\n"
             "nothing written, a plan larger than X times the .onnx file plus 1 MiB.\n\n"
+            "--precision picks what the plan computes in: fp32 (the default, the model as\n"
+            "written), bf16 (weights stored and convolutions and matrix products computed\n"
+            "in bfloat16, accumulating in fp32; needs AVX-512 BF16, else the plan stays\n"
+            "fp32 and says so) or int8 (static quantization; needs --calibrate).\n"
+            "INPUTS is a folder of sample inputs in one of three layouts:\n"
+            "  DIR/test_data_set_K/input_N.pb       (the ONNX backend-test layout)\n"
+            "  DIR/SAMPLE/NAME.npy                  (one folder per sample, one file per input)\n"
+            "  DIR/NAME.npy                         (one file per input, samples stacked on\n"
+            "                                        the batch axis)\n"
+            "Accuracy against fp32 is measured and printed per output (top-1 agreement\n"
+            "for classifier outputs, max abs and relative error) and stored in the plan:\n"
+            "on the --validate samples, else int8 holds back the last fifth of the\n"
+            "calibration samples, and bf16 uses them all.\n\n"
             "Exit status: 0 ok, 1 the model could not be compiled, 2 usage.\n",
             ROUSE_DEFAULT_MAX_PLAN_RATIO);
 }
 
 int cli_compile_main(int argc, char **argv)
 {
-    const char *model = NULL, *out = NULL;
+    const char *model = NULL, *out = NULL, *cal_dir = NULL, *val_dir = NULL;
     rouse_compile_options opts = {0};
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--precision") == 0) {
+            if (++i == argc || rouse_precision_parse(argv[i], &opts.precision) < 0) {
+                fprintf(stderr, "rouse compile: --precision takes fp32, bf16 or int8\n\n");
+                cli_compile_usage(stderr);
+                return CLI_EXIT_USAGE;
+            }
+            continue;
+        }
+        if (strcmp(argv[i], "--calibrate") == 0 || strcmp(argv[i], "--validate") == 0) {
+            if (++i == argc) {
+                fprintf(stderr, "rouse compile: %s needs a folder of samples\n\n", argv[i - 1]);
+                cli_compile_usage(stderr);
+                return CLI_EXIT_USAGE;
+            }
+            *(strcmp(argv[i - 1], "--calibrate") == 0 ? &cal_dir : &val_dir) = argv[i];
+            continue;
+        }
         if (strcmp(argv[i], "--max-plan-ratio") == 0) {
             char *end = NULL;
             if (++i < argc) opts.max_plan_ratio = strtod(argv[i], &end);
@@ -80,20 +114,43 @@ int cli_compile_main(int argc, char **argv)
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     rouse_model *m;
+    rouse_samples *cal = NULL, *val = NULL;
     int status = CLI_EXIT_FAIL;
     uint64_t t0 = rouse_now_ns();
     if (rouse_model_load(model, &m, &eb) < 0) {
         fprintf(stderr, "rouse compile: %s\n", eb.msg);
         goto out_free;
     }
+    if ((cal_dir && cli_samples_read(cal_dir, m, &cal, &eb) < 0) ||
+        (val_dir && cli_samples_read(val_dir, m, &val, &eb) < 0)) {
+        fprintf(stderr, "rouse compile: %s\n", eb.msg);
+        goto out_model;
+    }
+    opts.calibration = cal;
+    opts.validation = val;
     if (rouse_model_compile_with(m, out, &opts, &eb) < 0) {
         fprintf(stderr, "rouse compile: %s%s\n", eb.msg,
                 eb.code == ROUSE_ETOOBIG ? " (see --max-plan-ratio)" : "");
         goto out_model;
     }
     printf("wrote %s in %.1f ms\n", out, rouse_ms_since(t0));
+    /* The figures as the plan stores them: read back from the file. */
+    rouse_model *plan = NULL;
+    if (rouse_model_open_plan(out, &plan, &eb) < 0) {
+        fprintf(stderr, "rouse compile: %s\n", eb.msg);
+        goto out_model;
+    }
+    rouse_accuracy acc;
+    rouse_model_accuracy(plan, &acc);
+    if (acc.precision != opts.precision)
+        printf("%s: this CPU has no native support; the plan computes in %s\n",
+               rouse_precision_name(opts.precision), rouse_precision_name(acc.precision));
+    cli_accuracy_print(stdout, &acc);
+    rouse_model_destroy(plan);
     status = CLI_EXIT_OK;
 out_model:
+    rouse_samples_destroy(cal);
+    rouse_samples_destroy(val);
     rouse_model_destroy(m);
 out_free:
     free(def);

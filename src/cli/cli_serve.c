@@ -23,7 +23,8 @@ void cli_serve_usage(FILE *out)
         "usage: rouse serve [--port N] [--bind ADDR] [--data DIR] [--max-body-bytes N]\n"
         "                   [--max-blob-bytes N] [--grace-ms MS] [--max-instances N]\n"
         "                   [--blob-grace-ms MS] [--callback-allow HOSTS] [--log-level LEVEL]\n"
-        "                   [--usage-retention DURATION] [--usage-flush-ms MS]\n"
+        "                   [--metering on|off] [--usage-retention DURATION]\n"
+        "                   [--usage-flush-ms MS]\n"
         "                   [--price-gb-s USD] [--price-per-million USD]\n"
         "                   [--price-instance-hour USD]\n\n"
         "Runs the rouse daemon: the HTTP API (Open Inference Protocol v2 under /v2,\n"
@@ -42,6 +43,7 @@ void cli_serve_usage(FILE *out)
         "                      (default 127.0.0.1,localhost,::1: loopback only)\n"
         "  --log-level LEVEL   error, warn, info or debug (default info)\n\n"
         "Metering (GET /v1/usage, rouse usage):\n"
+        "  --metering on|off   record every invocation's usage (default on)\n"
         "  --usage-retention DURATION  usage records older than this roll up into hourly\n"
         "                      aggregates (default 7d; units ms, s, m, h, d)\n"
         "  --usage-flush-ms MS records are written at least this often (default 200):\n"
@@ -154,6 +156,10 @@ int cli_serve_main(int argc, char **argv)
             if (!parse_u64(v, 1, 65536, &n))
                 return usage_error("--max-instances needs 1..65536", v);
             o.max_instances = (int)n;
+        } else if (strcmp(a, "--metering") == 0) {
+            if (!v || (strcmp(v, "on") != 0 && strcmp(v, "off") != 0))
+                return usage_error("--metering needs on or off", v);
+            o.metering_off = strcmp(v, "off") == 0;
         } else if (strcmp(a, "--usage-retention") == 0) {
             if (!parse_duration_ms(v, &o.usage_retention_ms))
                 return usage_error("--usage-retention needs a duration like 7d, 24h, 90s", v);

@@ -29,6 +29,8 @@
 #include "engine/onnx/onnx.h"
 #include "engine/optimize.h"
 #include "engine/plan_file.h"
+#include "engine/precision.h"
+#include "engine/quantize.h"
 #include "common/log.h"
 #include "common/sha256.h"
 
@@ -47,6 +49,7 @@ struct rouse_model {
     const char **dim_names; /* backing store of the infos' dim names (borrowed strings) */
     bool *value_matters;   /* per input: values feed shape inference */
     eng_packed_set packed; /* weights in kernel layouts (compiled plans) */
+    rouse_accuracy accuracy; /* a plan's figures (strings and arrays in the graph's arena) */
 };
 
 /* One prepared plan and the inputs it was prepared for. */
@@ -285,6 +288,7 @@ int rouse_model_open_plan_memory(const void *buf, size_t len, rouse_model **out,
     m->packed.n = pf.n_packed;
     m->packed.items = pf.packed;
     m->from_plan = true;
+    m->accuracy = pf.accuracy;
     memcpy(m->plan_sha256, pf.model_sha256, 32);
     m->sha_known = true;
     if ((rc = fill_info(m, eb)) < 0) {
@@ -331,6 +335,173 @@ int rouse_model_compile(rouse_model *m, const char *path, rouse_errbuf *eb)
     return rouse_model_compile_with(m, path, NULL, eb);
 }
 
+int rouse_model_precision(const rouse_model *m)
+{
+    return m->graph.precision;
+}
+
+void rouse_model_accuracy(const rouse_model *m, rouse_accuracy *out)
+{
+    *out = m->accuracy;
+    out->precision = m->graph.precision;
+}
+
+/* Outputs of fp32 runs over a sample set, kept to compare the lower
+ * precision's with: out[s * n_outputs + k] owns its data. */
+typedef struct ref_outputs {
+    int n_samples, n_outputs;
+    rouse_tensor *out;
+} ref_outputs;
+
+static void ref_outputs_fini(ref_outputs *r)
+{
+    for (int i = 0; r->out && i < r->n_samples * r->n_outputs; i++)
+        free((void *)r->out[i].data);
+    free(r->out);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Runs m (at the graph's current precision) on samples [first, first + n)
+ * of s. With `ref` NULL the outputs are kept in *keep; otherwise they are
+ * compared with ref's into acc. */
+static int run_samples(rouse_model *m, const rouse_samples *s, int first, int n, ref_outputs *keep,
+                       const ref_outputs *ref, eng_acc *acc, rouse_errbuf *eb)
+{
+    rouse_session *ss = NULL;
+    int rc = rouse_session_create(m, NULL, &ss, eb);
+    if (rc < 0) return rc;
+    int n_out = m->graph.n_outputs;
+    if (keep) {
+        keep->n_samples = n;
+        keep->n_outputs = n_out;
+        keep->out = calloc((size_t)n * (size_t)n_out + 1, sizeof(*keep->out));
+        if (!keep->out) {
+            rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        const rouse_tensor *in = &s->t[(size_t)(first + i) * (size_t)s->n_inputs];
+        if ((rc = rouse_session_run(ss, in, s->n_inputs, eb)) < 0) {
+            rouse_err_wrap(eb, rc, "sample %d (%s)", first + i + 1,
+                           rouse_precision_name(m->graph.precision));
+            goto out;
+        }
+        for (int k = 0; k < n_out; k++) {
+            rouse_tensor o;
+            rouse_session_output(ss, k, &o);
+            if (keep) {
+                rouse_tensor *c = &keep->out[(size_t)i * (size_t)n_out + (size_t)k];
+                *c = o;
+                c->data = malloc(o.nbytes ? o.nbytes : 1);
+                if (!c->data) {
+                    rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+                    goto out;
+                }
+                memcpy((void *)c->data, o.data, o.nbytes);
+            } else if ((rc = eng_acc_add(acc, k, &ref->out[(size_t)i * (size_t)n_out + (size_t)k],
+                                         &o, eb)) < 0) {
+                goto out;
+            }
+        }
+    }
+out:
+    rouse_session_destroy(ss);
+    return rc;
+}
+
+static int samples_view(const rouse_model *m, const rouse_samples *s, int first, int n,
+                        eng_tensor **out, eng_samples *view, rouse_errbuf *eb)
+{
+    int n_in = m->graph.n_inputs;
+    eng_tensor *t = calloc((size_t)n * (size_t)n_in + 1, sizeof(*t));
+    if (!t) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    for (int i = 0; i < n * n_in; i++) {
+        const rouse_tensor *r = &s->t[(size_t)first * (size_t)n_in + (size_t)i];
+        t[i].dtype = r->dtype;
+        t[i].rank = r->rank;
+        memcpy(t[i].shape, r->shape, sizeof(int64_t) * (size_t)r->rank);
+        t[i].data = (void *)r->data;
+    }
+    *out = t;
+    *view = (eng_samples){n, n_in, t};
+    return 0;
+}
+
+/* Lowers m's graph to opts->precision, measuring every output against fp32
+ * on the validation samples into *acc (left empty without samples). */
+static int lower_precision(rouse_model *m, const rouse_compile_options *opts, eng_acc *acc,
+                           eng_quant_report *rep, rouse_errbuf *eb)
+{
+    int prec = opts ? opts->precision : ENG_PRECISION_FP32;
+    const rouse_samples *cal = opts ? opts->calibration : NULL;
+    const rouse_samples *val = opts ? opts->validation : NULL;
+    if (!rouse_precision_name(prec))
+        return rouse_err_set(eb, ROUSE_EINVAL, "unknown precision %d", prec);
+    if (m->graph.precision != ENG_PRECISION_FP32)
+        return rouse_err_set(eb, ROUSE_ESTATE, "the model was lowered to %s already",
+                             rouse_precision_name(m->graph.precision));
+    for (int k = 0; k < 2; k++) {
+        const rouse_samples *s = k ? val : cal;
+        if (s && s->n_inputs != m->graph.n_inputs)
+            return rouse_err_set(eb, ROUSE_EINVAL, "%s samples were made for another model",
+                                 k ? "validation" : "calibration");
+    }
+    if (prec == ENG_PRECISION_INT8 && (!cal || cal->n_samples == 0))
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "int8 needs calibration samples (--calibrate INPUTS)");
+    if (prec == ENG_PRECISION_BF16 && !eng_bf16_native()) {
+        /* Emulated bf16 is slower than fp32 and no smaller to run: the plan
+         * stays fp32 and says so (rouse_model_precision). */
+        LOG_WARN("engine", "bf16: this CPU has no AVX-512 BF16 instructions; the plan "
+                                  "computes in fp32");
+        prec = ENG_PRECISION_FP32;
+    }
+
+    /* Which samples calibrate and which measure. */
+    int cal_n = cal ? cal->n_samples : 0, val_first = 0, val_n = 0;
+    const rouse_samples *vs = val;
+    acc->precision = prec;
+    if (val && val->n_samples > 0) {
+        val_n = val->n_samples;
+    } else if (cal && cal->n_samples > 0) {
+        vs = cal;
+        if (prec == ENG_PRECISION_INT8 && cal->n_samples >= 2) {
+            val_n = cal->n_samples / 5 > 0 ? cal->n_samples / 5 : 1;
+            cal_n = cal->n_samples - val_n;
+            val_first = cal_n;
+        } else {
+            val_n = cal->n_samples;
+        }
+    }
+    int source = !val_n                       ? ROUSE_ACCURACY_NONE
+                 : vs == val                  ? ROUSE_ACCURACY_VALIDATE
+                 : prec == ENG_PRECISION_INT8 && val_first ? ROUSE_ACCURACY_HELD_BACK
+                                                           : ROUSE_ACCURACY_SAMPLES;
+    ref_outputs ref = {0};
+    int rc = 0;
+    if (val_n && (rc = run_samples(m, vs, val_first, val_n, &ref, NULL, NULL, eb)) < 0)
+        return rc;
+    if (prec == ENG_PRECISION_INT8) {
+        eng_tensor *t = NULL;
+        eng_samples view;
+        if ((rc = samples_view(m, cal, 0, cal_n, &t, &view, eb)) == 0)
+            rc = eng_quantize_int8(&m->graph, &view, rep, eb);
+        free(t);
+        if (rc < 0) goto out;
+    }
+    m->graph.precision = prec;
+    if (val_n) {
+        if ((rc = run_samples(m, vs, val_first, val_n, NULL, &ref, acc, eb)) < 0) goto out;
+        eng_acc_finish(acc);
+    }
+    acc->source = source;
+    acc->n_samples = val_n;
+out:
+    ref_outputs_fini(&ref);
+    return rc;
+}
+
 int rouse_model_compile_with(rouse_model *m, const char *path, const rouse_compile_options *opts,
                              rouse_errbuf *eb)
 {
@@ -341,6 +512,25 @@ int rouse_model_compile_with(rouse_model *m, const char *path, const rouse_compi
     uint8_t sha[32];
     int rc = source_sha256_once(m, sha);
     if (rc < 0) return rouse_err_set(eb, rc, "cannot hash the model");
+    eng_acc acc;
+    eng_quant_report rep = {0, NULL};
+    if (eng_acc_init(&acc, m) < 0) {
+        eng_acc_fini(&acc);
+        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    }
+    if ((rc = lower_precision(m, opts, &acc, &rep, eb)) < 0) {
+        eng_acc_fini(&acc);
+        return rc;
+    }
+    rouse_accuracy report = {
+        .precision = m->graph.precision,
+        .source = acc.source,
+        .n_samples = acc.n_samples,
+        .n_outputs = acc.source ? acc.n : 0,
+        .outputs = acc.out,
+        .n_kept_fp32 = rep.n_kept,
+        .kept_fp32 = rep.kept,
+    };
 
     /* Prepare once for the declared shapes (a dynamic dim counts as 1) so the
      * file carries the weights in the layouts the kernels chose. The plan
@@ -348,7 +538,10 @@ int rouse_model_compile_with(rouse_model *m, const char *path, const rouse_compi
      * they see, as over the .onnx, and use these layouts where they fit. */
     const eng_graph *g = &m->graph;
     eng_tensor *shapes = calloc((size_t)g->n_inputs + 1, sizeof(*shapes));
-    if (!shapes) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    if (!shapes) {
+        eng_acc_fini(&acc);
+        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    }
     bool preparable = true, dynamic = false;
     for (int i = 0; i < g->n_inputs; i++) {
         const rouse_tensor_info *ti = &m->inputs[i];
@@ -366,6 +559,7 @@ int rouse_model_compile_with(rouse_model *m, const char *path, const rouse_compi
         rc = session_create_for(m, NULL, shapes, &s, eb);
         if (rc < 0 && !dynamic) {
             free(shapes);
+            eng_acc_fini(&acc);
             return rc;
         }
         /* A size of 1 may be no valid size of a dynamic dim (a 3x3
@@ -379,9 +573,10 @@ int rouse_model_compile_with(rouse_model *m, const char *path, const rouse_compi
     uint64_t model_bytes = (uint64_t)m->src_len;
     for (int i = 0; i < m->onnx.n_maps; i++)
         model_bytes += m->onnx.maps[i].len;
-    rc = eng_plan_file_write(path, g, sha, &made, model_bytes, ratio, eb);
+    rc = eng_plan_file_write(path, g, sha, &made, &report, model_bytes, ratio, eb);
     rouse_session_destroy(s);
     free(shapes);
+    eng_acc_fini(&acc);
     return rc;
 }
 

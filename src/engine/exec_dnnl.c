@@ -418,9 +418,22 @@ static bool storage_dead_after(const eng_plan *p, int storage)
     return true;
 }
 
+/* The type convolutions, inner products and matrix products compute in:
+ * bf16 plans keep their activations in bf16 from one such kernel to the
+ * next (eltwise, pooling, binary and concat follow their input's type), so
+ * values change type only where a kernel that takes fp32 only reads them
+ * (plan_pv_plain: the reference kernels, graph outputs). Weights are
+ * reordered to bf16 once, when prepared, and stored so in compiled plans;
+ * biases and accumulation stay fp32. */
+static dnnl_data_type_t compute_dt(const eng_plan *p)
+{
+    return p->g->precision == ENG_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32;
+}
+
 static int build_conv(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
                       const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
 {
+    const dnnl_data_type_t dt = compute_dt(p);
     const eng_graph *g = p->g;
     const eng_conv_attrs *a = &ra->conv;
     if (n->n_in < 2 || !is_const_value(p, n->in[1])) return 0;
@@ -463,9 +476,9 @@ static int build_conv(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
         pr[i] = a->pad_end[i];
     }
     dnnl_memory_desc_t src_any, wei_any, dst_any, bias_md, wei_plain;
-    dnnl_memory_desc_init_by_tag(&src_any, rank, src_d, dnnl_f32, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&wei_any, wnd, wei_d, dnnl_f32, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&dst_any, rank, dst_d, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&src_any, rank, src_d, dt, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&wei_any, wnd, wei_d, dt, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst_any, rank, dst_d, dt, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_d, dnnl_f32, dnnl_a);
     {
         dnnl_dims_t ws;
@@ -480,9 +493,9 @@ static int build_conv(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
      * eligible 3x3 convolution run as Winograd. */
     if (p->blocked_convs && rank == 4) {
         if (src_d[1] % 16 == 0)
-            dnnl_memory_desc_init_by_tag(&src_any, rank, src_d, dnnl_f32, dnnl_aBcd16b);
+            dnnl_memory_desc_init_by_tag(&src_any, rank, src_d, dt, dnnl_aBcd16b);
         if (dst_d[1] % 16 == 0)
-            dnnl_memory_desc_init_by_tag(&dst_any, rank, dst_d, dnnl_f32, dnnl_aBcd16b);
+            dnnl_memory_desc_init_by_tag(&dst_any, rank, dst_d, dt, dnnl_aBcd16b);
     }
     /* With a fused sum, the destination takes the addend's layout so that it
      * can be written in place. */
@@ -494,7 +507,7 @@ static int build_conv(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
     if (make_attr(n_post, post, &attr) < 0) return rouse_err_set(eb, ROUSE_ENOMEM, "oom");
     dnnl_primitive_desc_t pd = NULL;
     dnnl_status_t st = dnnl_success;
-    if (exec_conv_winograd_eligible(rank, a, src_d[1], dst_d[1])) {
+    if (dt == dnnl_f32 && exec_conv_winograd_eligible(rank, a, src_d[1], dst_d[1])) {
         /* Winograd F(4x4,3x3) or F(2x2,3x3) needs about half the
          * multiplications; oneDNN declines shapes it cannot run that way. */
         st = dnnl_dilated_convolution_forward_desc_init(
@@ -597,10 +610,11 @@ static int build_gemm(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
     dnnl_dims_t wd = {N, K}, ws = {a->trans_b ? K : 1, a->trans_b ? 1 : N};
     dnnl_dims_t sd = {M, K}, dd = {M, N}, bd = {N};
     dnnl_memory_desc_t src_md, wei_plain, wei_any, dst_any, bias_md;
-    dnnl_memory_desc_init_by_tag(&src_md, 2, sd, dnnl_f32, dnnl_ab);
+    const dnnl_data_type_t dt = compute_dt(p);
+    dnnl_memory_desc_init_by_tag(&src_md, 2, sd, dt, dnnl_ab);
     dnnl_memory_desc_init_by_strides(&wei_plain, 2, wd, dnnl_f32, ws);
-    dnnl_memory_desc_init_by_tag(&wei_any, 2, wd, dnnl_f32, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&dst_any, 2, dd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&wei_any, 2, wd, dt, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst_any, 2, dd, dt, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&bias_md, 1, bd, dnnl_f32, dnnl_a);
     dnnl_inner_product_desc_t ipd;
     dnnl_status_t st = dnnl_inner_product_forward_desc_init(
@@ -971,6 +985,7 @@ static int build_matmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
         fold = false;
     }
     dnnl_memory_desc_t src_md, wei_md, dst_md, bias_md;
+    int a_src = a_pv; /* A as the primitive reads it */
     if (bias_v >= 0) plan_md_plain(ENG_DT_FLOAT, r, bd, &bias_md);
     dnnl_primitive_desc_t pd = NULL;
     dnnl_status_t st = dnnl_unimplemented;
@@ -986,8 +1001,19 @@ static int build_matmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
             }
         }
         src_md = p->pvs[a_pv].md;
+        a_src = a_pv;
+        if (b_const && compute_dt(p) == dnnl_bf16 && src_md.data_type == dnnl_f32) {
+            /* A Linear layer of a bf16 plan: its input in bf16, same layout;
+             * the result stays fp32 (the views and fusions after a MatMul
+             * read it in place). */
+            src_md.data_type = dnnl_bf16;
+            if ((a_src = plan_pv_as(p, a_pv, &src_md, eb)) < 0) {
+                mm_chain_undo(p, &chain);
+                return a_src;
+            }
+        }
         if (b_const)
-            dnnl_memory_desc_init_by_tag(&wei_md, r, wd, dnnl_f32, dnnl_format_tag_any);
+            dnnl_memory_desc_init_by_tag(&wei_md, r, wd, compute_dt(p), dnnl_format_tag_any);
         else
             wei_md = p->pvs[b_pv].md;
         if (plan_md_plain(ENG_DT_FLOAT, r, mo->shape, &dst_md) < 0) break;
@@ -1045,7 +1071,7 @@ static int build_matmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
     }
     argspec args[4 + MM_MAX_FUSED];
     int na = 0;
-    args[na++] = (argspec){DNNL_ARG_SRC, a_pv, NULL};
+    args[na++] = (argspec){DNNL_ARG_SRC, a_src, NULL};
     args[na++] = b_const ? (argspec){DNNL_ARG_WEIGHTS, ARG_FIXED, wei_mem}
                          : (argspec){DNNL_ARG_WEIGHTS, b_pv, NULL};
     if (bias_v >= 0) args[na++] = (argspec){DNNL_ARG_BIAS, ARG_FIXED, bias_mem};
@@ -1148,7 +1174,7 @@ static int build_pool(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
         }
     }
     dnnl_memory_desc_t dst_any;
-    dnnl_memory_desc_init_by_tag(&dst_any, rank, dd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst_any, rank, dd, x->md.data_type, dnnl_format_tag_any);
     dnnl_pooling_v2_desc_t pdsc;
     if (dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, alg, &x->md, &dst_any,
                                           strides, kernel, dil, pl, pr) != dnnl_success)
@@ -1470,6 +1496,10 @@ static bool sizes_in_range(const eng_plan *p, const eng_node *n, const eng_attrs
         const eng_conv_attrs *a = &ra->conv;
         return window_in_range(a->kernel, a->stride, a->dilation, a->pad_begin, a->pad_end);
     }
+    if (n->op == ENG_OP_QLINEAR_CONV || n->op == ENG_OP_CONV_INTEGER) {
+        const eng_conv_attrs *a = &ra->quant.conv;
+        return window_in_range(a->kernel, a->stride, a->dilation, a->pad_begin, a->pad_end);
+    }
     if (n->op == ENG_OP_MAXPOOL || n->op == ENG_OP_AVGPOOL) {
         const eng_pool_attrs *a = &ra->pool;
         return window_in_range(a->kernel, a->stride, a->dilation, a->pad_begin, a->pad_end);
@@ -1522,6 +1552,11 @@ int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, c
     case ENG_OP_UPSAMPLE:
     case ENG_OP_CONV_TRANSPOSE:
         return exec_dnnl_build_spatial(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_QLINEAR_CONV:
+    case ENG_OP_CONV_INTEGER:
+    case ENG_OP_QLINEAR_MATMUL:
+    case ENG_OP_MATMUL_INTEGER:
+        return exec_dnnl_build_quant(p, n, resolved, in, out_shapes, out_pv, eb);
     default:
         return 0;
     }

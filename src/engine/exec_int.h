@@ -166,6 +166,11 @@ int exec_dnnl_build_spatial(eng_plan *p, const eng_node *n, const eng_attrs *res
                             const int *in, const eng_tensor *out_shapes, int *out_pv,
                             rouse_errbuf *eb);
 
+/* The same contract for the int8 products QLinearConv, ConvInteger,
+ * QLinearMatMul and MatMulInteger (exec_dnnl_quant.c). */
+int exec_dnnl_build_quant(eng_plan *p, const eng_node *n, const eng_attrs *resolved, const int *in,
+                          const eng_tensor *out_shapes, int *out_pv, rouse_errbuf *eb);
+
 /* exec_dnnl.c services for builders in other files. */
 /* A primitive descriptor with the plan's attributes: 1 created, 0 declined. */
 int exec_dnnl_create_pd(eng_plan *p, const_dnnl_op_desc_t op_desc, dnnl_primitive_desc_t *pd,

@@ -369,7 +369,11 @@ typedef struct eng_graph {
     int n_outputs;
     int *outputs;
     int opset;
+    int precision; /* rouse_precision the kernels compute in (ENG_PRECISION_*) */
 } eng_graph;
+
+/* The numbers of rouse_precision (include/rouse/engine.h). */
+enum { ENG_PRECISION_FP32 = 0, ENG_PRECISION_BF16 = 1, ENG_PRECISION_INT8 = 2 };
 
 /* Maps op_type/domain/opset to an op; ROUSE_EUNSUPPORTED with
  * "unsupported operator Foo (opset 19) at node 'bar'" otherwise. */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engine/optimize_qdq.h"
 #include "engine/ref_dispatch.h"
 
 #define ENG_FOLD_MAX_BYTES (16 << 20)
@@ -551,6 +552,7 @@ int eng_graph_optimize(eng_graph *g, eng_opt_stats *stats, rouse_errbuf *eb)
     memset(st, 0, sizeof(*st));
     int rc;
     if ((rc = remove_identities(g, st)) < 0) return rc;
+    if ((rc = eng_graph_fuse_qdq(g, st, eb)) < 0) return rc;
     if ((rc = fold_constants(g, st, eb)) < 0) return rc;
     if ((rc = fold_batchnorm(g, st, eb)) < 0) return rc;
     if ((rc = fuse_layernorm(g, st, eb)) < 0) return rc;

@@ -29,7 +29,10 @@
  * none) after their flags; node records are checked by each op's descriptor
  * (a Conv kernel of 0 means "from the weight"), the records of the operator
  * families share eng_attrs, and each (constant, layout) pair is stored once. */
-#define PLAN_FORMAT_VERSION 3
+/* 4: the metadata names the precision the plan computes in and ends with the
+ * accuracy section: how each output compares with fp32 on the validation
+ * samples, and the layers kept in fp32 (plan_write.c, build_accuracy). */
+#define PLAN_FORMAT_VERSION 4
 #define PLAN_HEADER_SIZE 4096
 #define PLAN_BLOCK_ALIGN 64
 #define PLAN_PAGE_ALIGN 4096

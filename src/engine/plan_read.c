@@ -229,6 +229,61 @@ static int read_nodes(cursor *c, eng_graph *g, int n_nodes)
     return c->rc;
 }
 
+static double get_f64(cursor *c, const char *what)
+{
+    double v = 0;
+    if (need(c, 8, what)) memcpy(&v, c->p, 8), c->p += 8;
+    return v;
+}
+
+/* The precision and accuracy section (plan_write.c, build_accuracy): every
+ * count within what the graph holds, every figure in its range. */
+static int read_accuracy(cursor *c, eng_plan_file *pf)
+{
+    eng_graph *g = &pf->graph;
+    rouse_accuracy *a = &pf->accuracy;
+    uint32_t prec = get_u32(c, "precision"), source = get_u32(c, "accuracy source");
+    uint32_t n_samples = get_u32(c, "accuracy samples"), n_out = get_u32(c, "accuracy outputs");
+    if (c->rc) return c->rc;
+    if (prec > ENG_PRECISION_INT8) return fail(c, "bad precision %s%lld", "", prec);
+    if (source > ROUSE_ACCURACY_SAMPLES || n_samples > INT32_MAX ||
+        n_out > (uint32_t)g->n_outputs || (source == ROUSE_ACCURACY_NONE) != (n_samples == 0))
+        return fail(c, "accuracy section: bad counts%s (%lld outputs)", "", n_out);
+    g->precision = (int)prec;
+    a->precision = (int)prec;
+    a->source = (int)source;
+    a->n_samples = (int)n_samples;
+    rouse_output_accuracy *outs =
+        rouse_arena_calloc(&g->arena, (size_t)n_out + 1, sizeof(*outs), 8);
+    if (!outs) return c->rc = rouse_err_set(c->eb, ROUSE_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < n_out && !c->rc; i++) {
+        rouse_output_accuracy *o = &outs[i];
+        o->name = get_str(c, "accuracy output name");
+        o->top1 = get_f64(c, "accuracy top-1");
+        o->max_abs = get_f64(c, "accuracy error");
+        o->max_rel = get_f64(c, "accuracy error");
+        if (c->rc) break;
+        /* NaN fails every comparison, so it is refused too. */
+        if (!(o->top1 == -1.0 || (o->top1 >= 0.0 && o->top1 <= 1.0)) || !(o->max_abs >= 0.0) ||
+            !(o->max_rel >= 0.0))
+            return fail(c, "accuracy of output '%s': figures out of range%.0lld", o->name, 0);
+    }
+    a->outputs = outs;
+    a->n_outputs = (int)n_out;
+    uint32_t n_kept = get_u32(c, "kept layers");
+    if (c->rc) return c->rc;
+    if (n_kept > (uint32_t)g->n_nodes) return fail(c, "%s%lld layers kept in fp32", "", n_kept);
+    const char **kept = rouse_arena_calloc(&g->arena, (size_t)n_kept + 1, sizeof(*kept), 8);
+    if (!kept) return c->rc = rouse_err_set(c->eb, ROUSE_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < n_kept && !c->rc; i++)
+        kept[i] = get_str(c, "kept layer");
+    a->kept_fp32 = kept;
+    a->n_kept_fp32 = (int)n_kept;
+    if (!c->rc && c->p != c->end) return fail(c, "%s%lld bytes after the plan metadata", "",
+                                             (long long)(c->end - c->p));
+    return c->rc;
+}
+
 int eng_plan_file_read(const void *buf, size_t len, eng_plan_file *pf, rouse_errbuf *eb)
 {
     memset(pf, 0, sizeof(*pf));
@@ -332,7 +387,7 @@ int eng_plan_file_read(const void *buf, size_t len, eng_plan_file *pf, rouse_err
         *pk = (eng_packed){(int)value, &mds[i], base + h.data_offset + off, (size_t)size};
         pf->n_packed++;
     }
-    if (c.rc) goto out_fail;
+    if (c.rc || read_accuracy(&c, pf)) goto out_fail;
     return 0;
 
 out_fail:

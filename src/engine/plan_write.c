@@ -112,6 +112,37 @@ static bool packed_seen_before(const eng_packed_set *packed, int i)
     return false;
 }
 
+static int put_f64(rouse_buf *b, double v)
+{
+    return put(b, &v, 8);
+}
+
+/* The last section: the precision and the accuracy measured for it.
+ *   u32 precision, u32 source, u32 n_samples,
+ *   u32 n_outputs, per output {str name, f64 top1, f64 max_abs, f64 max_rel},
+ *   u32 n_kept, per layer kept in fp32 {str node name} */
+static int build_accuracy(const eng_graph *g, const rouse_accuracy *acc, rouse_buf *m)
+{
+    static const rouse_accuracy none = {0};
+    if (!acc) acc = &none;
+    int rc = 0;
+    rc |= put_u32(m, (uint32_t)g->precision);
+    rc |= put_u32(m, (uint32_t)acc->source);
+    rc |= put_u32(m, (uint32_t)acc->n_samples);
+    rc |= put_u32(m, (uint32_t)acc->n_outputs);
+    for (int i = 0; i < acc->n_outputs; i++) {
+        const rouse_output_accuracy *o = &acc->outputs[i];
+        rc |= put_str(m, o->name);
+        rc |= put_f64(m, o->top1);
+        rc |= put_f64(m, o->max_abs);
+        rc |= put_f64(m, o->max_rel);
+    }
+    rc |= put_u32(m, (uint32_t)acc->n_kept_fp32);
+    for (int i = 0; i < acc->n_kept_fp32; i++)
+        rc |= put_str(m, acc->kept_fp32[i]);
+    return rc < 0 ? ROUSE_ENOMEM : 0;
+}
+
 static int build_meta(const eng_graph *g, const bool *live, const eng_packed_set *packed,
                       data_item *items, int *n_items, uint64_t *data_size, rouse_buf *m)
 {
@@ -202,8 +233,8 @@ static int fsync_dir_of(const char *path)
 }
 
 int eng_plan_file_write(const char *path, const eng_graph *g, const uint8_t model_sha256[32],
-                        const eng_packed_set *packed, uint64_t model_bytes, double max_ratio,
-                        rouse_errbuf *eb)
+                        const eng_packed_set *packed, const rouse_accuracy *acc,
+                        uint64_t model_bytes, double max_ratio, rouse_errbuf *eb)
 {
     int rc;
     bool *live = live_constants(g);
@@ -219,7 +250,8 @@ int eng_plan_file_write(const char *path, const eng_graph *g, const uint8_t mode
     }
     int n_items = 0;
     uint64_t data_size = 0;
-    if ((rc = build_meta(g, live, packed, items, &n_items, &data_size, &meta)) < 0) {
+    if ((rc = build_meta(g, live, packed, items, &n_items, &data_size, &meta)) < 0 ||
+        (rc = build_accuracy(g, acc, &meta)) < 0) {
         rc = rouse_err_set(eb, rc, "out of memory writing the plan");
         goto out;
     }

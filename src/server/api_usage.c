@@ -9,7 +9,8 @@
  * T is RFC 3339 in UTC ("2026-12-06T23:00:00Z", or a date "2026-12-06"),
  * Unix seconds ("1796598000"), "now", or a time ago ("90s", "30m", "24h",
  * "7d"). Defaults: since the first record (group_by=minute: the last 24 h,
- * which is also the longest range it takes), until now. Every parameter is
+ * which is also the longest range it takes), until now; the reply's
+ * "since" is then the first record's time. Every parameter is
  * checked; an unknown, repeated, unparsable or out-of-range one is a 400
  * naming it.
  *
@@ -44,6 +45,7 @@
 #define DAY_US 86400000000LL
 #define MINUTE_RANGE_US DAY_US
 #define TIME_MAX_US 253402300799000000LL /* 9999-12-31T23:59:59Z */
+#define USAGE_QUERIES_MAX 8              /* waiting for the query thread */
 
 typedef struct params {
     usage_query q;
@@ -347,7 +349,11 @@ static void build_reply(const query_arg *a, rouse_buf *b)
     static const char *const by_names[] = {"function", "version", "minute", "hour", "day"};
     const usage_result *r = &a->res;
     rouse_buf_append_str(b, "{");
-    put_time(b, "since", a->q.since_us);
+    /* Without a given start, the range starts at the first record found. */
+    int64_t since = a->q.since_us;
+    if (!a->since_given && a->q.by != USAGE_BY_MINUTE)
+        since = r->first_ts_us > 0 ? r->first_ts_us : a->q.until_us;
+    put_time(b, "since", since);
     rouse_buf_append_str(b, ",");
     put_time(b, "until", a->q.until_us);
     rouse_buf_appendf(b,
@@ -426,7 +432,15 @@ int api_usage_handle(http_req *req)
     }
     store_writer *w = usage_query_writer(s);
     if (!w) {
-        http_reply_error(req, 503, "usage metering is not running");
+        http_reply_error(req, 503, "usage metering is off (rouse serve --metering off)");
+        return 0;
+    }
+    /* Queries run one at a time: past a few waiting, turn more away
+     * rather than queue work without bound. */
+    if (store_writer_pending(w) >= USAGE_QUERIES_MAX) {
+        http_reply_error(req, 503, "%d usage queries are waiting already; try again later",
+                         store_writer_pending(w));
+        req->reply.retry_after = 1;
         return 0;
     }
     query_arg a;

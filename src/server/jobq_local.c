@@ -9,7 +9,8 @@
  * and nothing in an argument is owned: a change whose callback is
  * forgotten, or dropped when the writer stops, leaks nothing. The one
  * exception is a lease, whose bodies the writer thread reads into memory
- * for its completion; serve waits for its leases before it stops.
+ * for its completion: the writer's release hook frees them, after the
+ * completion or instead of it.
  */
 #include "server/jobq.h"
 
@@ -184,7 +185,11 @@ static void lease_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
     r.body_lens = a->body_lens;
     r.json_lens = a->json_lens;
     a->h.done(a->h.user, rc, eb, &r);
-    free_bodies(a);
+}
+
+static void lease_release(void *arg)
+{
+    free_bodies(arg);
 }
 
 int jobq_lease(jobq *q, const char *function, int64_t now_ms, int max, jobq_done_fn done,
@@ -195,7 +200,12 @@ int jobq_lease(jobq *q, const char *function, int64_t now_ms, int max, jobq_done
     snprintf(a.function, sizeof(a.function), "%s", function);
     a.now_ms = now_ms;
     a.max = max < 1 ? 1 : max > JOBQ_LEASE_MAX ? JOBQ_LEASE_MAX : max;
-    return submit(q, lease_apply, lease_done, &a, sizeof(a), done, user, NULL);
+    a.h.done = done;
+    a.h.user = user;
+    /* The bodies are freed by the release hook: after the completion, or
+     * instead of it when the writer stops first. */
+    return store_writer_submit_release(q->w, lease_apply, &a, sizeof(a), lease_done, lease_release,
+                                       NULL, NULL);
 }
 
 /* --- settle ---------------------------------------------------------------- */

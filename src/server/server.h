@@ -6,6 +6,7 @@
 #ifndef ROUSE_SERVER_H
 #define ROUSE_SERVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/log.h"
@@ -27,6 +28,7 @@ typedef struct server_opts {
     /* Metering (usage.c): records older than usage_retention_ms roll up
      * into hourly aggregates; buffered records are written at least every
      * usage_flush_ms (0: the defaults below). Prices in USD. */
+    bool metering_off; /* no usage records, GET /v1/usage answers 503 */
     int64_t usage_retention_ms;
     int usage_flush_ms;
     double price_gb_s, price_per_million, price_instance_hour;

@@ -179,6 +179,7 @@ static void request_rollup(struct usage *u)
 
 int usage_start(server *s, rouse_errbuf *eb)
 {
+    if (s->opts.metering_off) return 0;
     struct usage *u = calloc(1, sizeof(*u));
     if (!u) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     u->srv = s;

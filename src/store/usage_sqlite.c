@@ -336,21 +336,47 @@ int usage_rollup_tx(store *st, int64_t cutoff_us, int64_t *n_rows, bool *more, r
 
 /* --- queries ------------------------------------------------------------- */
 
+/* The groups being summed, found by (function, key) through an open-
+ * addressing hash of their indices (a million records, one lookup each). */
 typedef struct groups {
     int n, cap, last;
     usage_group *v;
+    int *slots; /* index + 1, 0 when free; n_slots a power of two > 2n */
+    int n_slots;
 } groups;
+
+static uint64_t group_hash(const char *function, int64_t key)
+{
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)key * 0x9E3779B97F4A7C15ull;
+    for (const unsigned char *p = (const unsigned char *)function; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+static void group_slot_put(groups *g, int i)
+{
+    uint64_t m = (uint64_t)g->n_slots - 1;
+    uint64_t h = group_hash(g->v[i].function, g->v[i].version) & m;
+    while (g->slots[h])
+        h = (h + 1) & m;
+    g->slots[h] = i + 1;
+}
 
 static usage_group *group_find(groups *g, const char *function, int64_t key)
 {
     if (g->last < g->n && g->v[g->last].version == key &&
         strcmp(g->v[g->last].function, function) == 0)
         return &g->v[g->last];
-    for (int i = 0; i < g->n; i++)
-        if (g->v[i].version == key && strcmp(g->v[i].function, function) == 0) {
-            g->last = i;
-            return &g->v[i];
+    if (g->n_slots) {
+        uint64_t m = (uint64_t)g->n_slots - 1;
+        for (uint64_t h = group_hash(function, key) & m; g->slots[h]; h = (h + 1) & m) {
+            int i = g->slots[h] - 1;
+            if (g->v[i].version == key && strcmp(g->v[i].function, function) == 0) {
+                g->last = i;
+                return &g->v[i];
+            }
         }
+    }
     if (g->n == g->cap) {
         int ncap = g->cap ? 2 * g->cap : 16;
         usage_group *nv = realloc(g->v, (size_t)ncap * sizeof(*nv));
@@ -358,12 +384,178 @@ static usage_group *group_find(groups *g, const char *function, int64_t key)
         g->v = nv;
         g->cap = ncap;
     }
+    if (2 * (g->n + 1) >= g->n_slots) {
+        int ns = g->n_slots ? 2 * g->n_slots : 64;
+        int *slots = calloc((size_t)ns, sizeof(int));
+        if (!slots) return NULL;
+        free(g->slots);
+        g->slots = slots;
+        g->n_slots = ns;
+        for (int i = 0; i < g->n; i++)
+            group_slot_put(g, i);
+    }
     usage_group *e = &g->v[g->n];
     memset(e, 0, sizeof(*e));
     snprintf(e->function, sizeof(e->function), "%s", function);
     e->version = key; /* the second key while collecting; split at the end */
     g->last = g->n++;
+    group_slot_put(g, g->last);
     return e;
+}
+
+/* The runs of one hour's calls, per function, while a pass over the
+ * records (in time order) computes peaks as it goes. */
+typedef struct fn_runs {
+    char name[STORE_NAME_MAX + 1];
+    int64_t *s, *e;
+    int n, cap;
+} fn_runs;
+
+typedef struct hour_runs {
+    fn_runs *v;
+    int n, cap, last;
+    int64_t hour;
+} hour_runs;
+
+static int runs_add(hour_runs *h, const char *fn, int64_t start, int64_t end)
+{
+    fn_runs *r = NULL;
+    if (h->last < h->n && strcmp(h->v[h->last].name, fn) == 0) r = &h->v[h->last];
+    for (int i = 0; !r && i < h->n; i++)
+        if (strcmp(h->v[i].name, fn) == 0) {
+            h->last = i;
+            r = &h->v[i];
+        }
+    if (!r) {
+        if (h->n == h->cap) {
+            int ncap = h->cap ? 2 * h->cap : 16;
+            fn_runs *nv = realloc(h->v, (size_t)ncap * sizeof(*nv));
+            if (!nv) return ROUSE_ENOMEM;
+            h->v = nv;
+            h->cap = ncap;
+        }
+        r = &h->v[h->n];
+        memset(r, 0, sizeof(*r));
+        snprintf(r->name, sizeof(r->name), "%s", fn);
+        h->last = h->n++;
+    }
+    if (r->n == r->cap) {
+        int ncap = r->cap ? 2 * r->cap : 256;
+        int64_t *ns = realloc(r->s, (size_t)ncap * sizeof(int64_t));
+        if (!ns) return ROUSE_ENOMEM;
+        r->s = ns;
+        int64_t *ne = realloc(r->e, (size_t)ncap * sizeof(int64_t));
+        if (!ne) return ROUSE_ENOMEM;
+        r->e = ne;
+        r->cap = ncap;
+    }
+    r->s[r->n] = start;
+    r->e[r->n] = end;
+    r->n++;
+    return 0;
+}
+
+static int runs_flush(hour_runs *h, peaks *pk)
+{
+    for (int i = 0; i < h->n; i++) {
+        fn_runs *r = &h->v[i];
+        if (r->n == 0) continue;
+        int rc = peaks_add(pk, r->name, h->hour, max_overlap(r->s, r->e, r->n));
+        r->n = 0;
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+static void runs_fini(hour_runs *h)
+{
+    for (int i = 0; i < h->n; i++) {
+        free(h->v[i].s);
+        free(h->v[i].e);
+    }
+    free(h->v);
+}
+
+/* One pass over the records, summed in C: SQLite's GROUP BY sorts through
+ * a temporary B-tree, several times slower than reading the rows. */
+static int read_records(store *st, const usage_query *q, groups *g, peaks *pk, int64_t *first,
+                        rouse_errbuf *eb)
+{
+    /* With pk, in time order (the time index gives it without a sort), so
+     * that each hour's peaks are computed when the next hour begins. */
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT function, version, ts_us, lat_bucket, start, error, billed_ms, memory_mb, "
+             "run_us, bytes_in, bytes_out, queue_us + start_us FROM usage_records "
+             "WHERE ts_us >= ?1 AND ts_us < ?2%s%s%s",
+             q->function[0] ? " AND function = ?3" : "", q->version > 0 ? " AND version = ?4" : "",
+             pk ? " ORDER BY ts_us" : "");
+    hour_runs hr = {.hour = -1};
+    sqlite3_stmt *s;
+    int rc = prepare(st, sql, &s, eb);
+    if (rc < 0) return rc;
+    sqlite3_bind_int64(s, 1, q->since_us);
+    sqlite3_bind_int64(s, 2, q->until_us);
+    if (q->function[0]) sqlite3_bind_text(s, 3, q->function, -1, SQLITE_STATIC);
+    if (q->version > 0) sqlite3_bind_int64(s, 4, q->version);
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *f = (const char *)sqlite3_column_text(s, 0);
+        int64_t ts = sqlite3_column_int64(s, 2);
+        const char *name = "";
+        int64_t key = 0;
+        switch (q->by) {
+        case USAGE_BY_FUNCTION:
+            name = f ? f : "";
+            break;
+        case USAGE_BY_VERSION:
+            name = f ? f : "";
+            key = sqlite3_column_int64(s, 1);
+            break;
+        case USAGE_BY_MINUTE:
+            key = ts / 60000000 * 60000000;
+            break;
+        case USAGE_BY_HOUR:
+            key = ts / USAGE_HOUR_US * USAGE_HOUR_US;
+            break;
+        case USAGE_BY_DAY:
+            key = ts / (24 * USAGE_HOUR_US) * (24 * USAGE_HOUR_US);
+            break;
+        }
+        usage_group *e = group_find(g, name, key);
+        if (!e) {
+            rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory reading usage");
+            break;
+        }
+        int b = sqlite3_column_int(s, 3), start = sqlite3_column_int(s, 4);
+        if (b >= 0 && b < USAGE_BUCKETS) e->hist[b]++;
+        e->invocations++;
+        e->requests += start != 0;
+        e->errors += sqlite3_column_int(s, 5) != 0;
+        if (start >= 0 && start < 4) e->starts[start]++;
+        int64_t billed = sqlite3_column_int64(s, 6);
+        e->billed_ms += billed;
+        e->mb_ms += billed * sqlite3_column_int64(s, 7);
+        e->run_us += sqlite3_column_int64(s, 8);
+        e->bytes_in += sqlite3_column_int64(s, 9);
+        e->bytes_out += sqlite3_column_int64(s, 10);
+        if (*first == 0 || ts < *first) *first = ts;
+        if (!pk) continue;
+        int64_t h = ts / USAGE_HOUR_US * USAGE_HOUR_US;
+        if (h != hr.hour) {
+            if (hr.hour >= 0 && (rc = runs_flush(&hr, pk)) < 0) break;
+            hr.hour = h;
+        }
+        if (start == 0) continue; /* no instance ran it */
+        int64_t at = ts + sqlite3_column_int64(s, 11);
+        if ((rc = runs_add(&hr, f ? f : "", at, at + sqlite3_column_int64(s, 8))) < 0) break;
+    }
+    if (rc == 0 && src != SQLITE_DONE) rc = store_db_error(st, eb, src, "reading usage records");
+    if (rc == 0 && pk && hr.hour >= 0) rc = runs_flush(&hr, pk);
+    if (rc == ROUSE_ENOMEM && !eb->msg[0]) rouse_err_set(eb, rc, "out of memory reading usage");
+    runs_fini(&hr);
+    sqlite3_finalize(s);
+    return rc;
 }
 
 /* The key columns for a grouping: a text (function or '') and an integer
@@ -412,32 +604,32 @@ static int query_prepare(store *st, const usage_query *q, const char *select, co
     return rc;
 }
 
-static int read_sums(store *st, sqlite3_stmt *s, groups *g, bool hourly, int64_t *first,
-                     rouse_errbuf *eb)
+/* Rows of the hourly table: the two key columns, then the sums. */
+static int read_sums(store *st, sqlite3_stmt *s, groups *g, int64_t *first, rouse_errbuf *eb)
 {
     int src;
+    const int c = 2;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         const char *f = (const char *)sqlite3_column_text(s, 0);
         usage_group *e = group_find(g, f ? f : "", sqlite3_column_int64(s, 1));
         if (!e) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory reading usage");
-        int64_t inv = sqlite3_column_int64(s, 2);
+        int64_t inv = sqlite3_column_int64(s, c);
         e->invocations += inv;
-        e->requests += sqlite3_column_int64(s, 3);
-        e->errors += sqlite3_column_int64(s, 4);
-        int64_t warm = sqlite3_column_int64(s, 5), tmpl = sqlite3_column_int64(s, 6),
-                zero = sqlite3_column_int64(s, 7);
+        e->requests += sqlite3_column_int64(s, c + 1);
+        e->errors += sqlite3_column_int64(s, c + 2);
+        int64_t warm = sqlite3_column_int64(s, c + 3), tmpl = sqlite3_column_int64(s, c + 4),
+                zero = sqlite3_column_int64(s, c + 5);
         e->starts[0] += inv - warm - tmpl - zero;
         e->starts[1] += warm;
         e->starts[2] += tmpl;
         e->starts[3] += zero;
-        e->billed_ms += sqlite3_column_int64(s, 8);
-        e->mb_ms += sqlite3_column_int64(s, 9);
-        e->run_us += sqlite3_column_int64(s, 10);
-        e->bytes_in += sqlite3_column_int64(s, 11);
-        e->bytes_out += sqlite3_column_int64(s, 12);
-        int64_t t = sqlite3_column_int64(s, 13);
+        e->billed_ms += sqlite3_column_int64(s, c + 6);
+        e->mb_ms += sqlite3_column_int64(s, c + 7);
+        e->run_us += sqlite3_column_int64(s, c + 8);
+        e->bytes_in += sqlite3_column_int64(s, c + 9);
+        e->bytes_out += sqlite3_column_int64(s, c + 10);
+        int64_t t = sqlite3_column_int64(s, c + 11);
         if (inv > 0 && (*first == 0 || t < *first)) *first = t;
-        (void)hourly;
     }
     sqlite3_reset(s);
     return src == SQLITE_DONE ? 0 : store_db_error(st, eb, src, "reading usage");
@@ -469,29 +661,20 @@ static int cmp_group(const void *a, const void *b)
 static int run_query(store *st, const usage_query *q, groups *g, peaks *pk, int64_t *first,
                      rouse_errbuf *eb)
 {
-    static const char raw_sums[] =
-        "count(*), sum(start != 0), sum(error != 0), sum(start = 1), sum(start = 2), "
-        "sum(start = 3), sum(billed_ms), sum(billed_ms * memory_mb), sum(run_us), sum(bytes_in), "
-        "sum(bytes_out), min(ts_us)";
     static const char hourly_sums[] =
         "sum(invocations), sum(requests), sum(errors), sum(warm), sum(cold_template), "
         "sum(cold_zero), sum(billed_ms), sum(mb_ms), sum(run_us), sum(bytes_in), sum(bytes_out), "
         "min(hour_us)";
     sqlite3_stmt *s;
-    int rc = query_prepare(st, q, raw_sums, "usage_records", "ts_us", "", &s, eb);
-    if (rc < 0) return rc;
-    rc = read_sums(st, s, g, false, first, eb);
-    sqlite3_finalize(s);
-    if (rc < 0) return rc;
-    rc = query_prepare(st, q, "lat_bucket, count(*)", "usage_records", "ts_us", ", 3", &s, eb);
-    if (rc < 0) return rc;
-    rc = read_hist(st, s, g, eb);
-    sqlite3_finalize(s);
+    /* Peaks are per function (whatever version ran): streamed from this
+     * pass unless a version filter leaves other versions' calls out. */
+    bool stream_peaks = q->peaks && q->version == 0;
+    int rc = read_records(st, q, g, stream_peaks ? pk : NULL, first, eb);
     if (rc < 0) return rc;
     if (q->by != USAGE_BY_MINUTE) {
         rc = query_prepare(st, q, hourly_sums, "usage_hourly", "hour_us", "", &s, eb);
         if (rc < 0) return rc;
-        rc = read_sums(st, s, g, true, first, eb);
+        rc = read_sums(st, s, g, first, eb);
         sqlite3_finalize(s);
         if (rc < 0) return rc;
         rc = query_prepare(st, q, "bucket, sum(n)", "usage_hourly_latency", "hour_us", ", 3", &s,
@@ -502,7 +685,6 @@ static int run_query(store *st, const usage_query *q, groups *g, peaks *pk, int6
         if (rc < 0) return rc;
     }
     if (!q->peaks) return 0;
-    /* Peaks are per function (whatever version ran): no version filter. */
     rc = prepare(st,
                  q->function[0] ? "SELECT function, hour_us, peak FROM usage_hourly_peak WHERE "
                                   "hour_us >= ?1 AND hour_us < ?2 AND function = ?3 "
@@ -521,7 +703,7 @@ static int run_query(store *st, const usage_query *q, groups *g, peaks *pk, int6
     }
     if (rc == 0 && src != SQLITE_DONE) rc = store_db_error(st, eb, src, "reading usage peaks");
     sqlite3_finalize(s);
-    if (rc < 0) return rc;
+    if (rc < 0 || stream_peaks) return rc;
     rc = prepare(st,
                  q->function[0]
                      ? "SELECT function, ts_us, ts_us + queue_us + start_us, run_us FROM "
@@ -563,6 +745,7 @@ int usage_query_run(store *st, const usage_query *q, usage_result *out, rouse_er
         sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     }
     store_unlock(st);
+    free(g.slots);
     if (rc < 0) {
         free(g.v);
         free(pk.v);
@@ -576,9 +759,19 @@ int usage_query_run(store *st, const usage_query *q, usage_result *out, rouse_er
             g.v[i].version = 0;
         }
     if (g.n > 1) qsort(g.v, (size_t)g.n, sizeof(*g.v), cmp_group);
-    /* Raw and rolled-up peaks of one hour never both exist (roll-ups take
-     * whole hours); sorted, a repeat would merge in peaks_add order. */
+    /* An hour rolled up in parts (a retention under an hour) has a rolled
+     * peak and a peak from its records: the larger counts. */
     if (pk.n > 1) qsort(pk.v, (size_t)pk.n, sizeof(*pk.v), cmp_peak);
+    int np = 0;
+    for (int i = 0; i < pk.n; i++) {
+        if (np > 0 && pk.v[np - 1].hour_us == pk.v[i].hour_us &&
+            strcmp(pk.v[np - 1].function, pk.v[i].function) == 0) {
+            if (pk.v[i].peak > pk.v[np - 1].peak) pk.v[np - 1].peak = pk.v[i].peak;
+            continue;
+        }
+        pk.v[np++] = pk.v[i];
+    }
+    pk.n = np;
     out->n_groups = g.n;
     out->groups = g.v;
     out->n_peaks = pk.n;

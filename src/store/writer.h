@@ -23,8 +23,11 @@
  * beside the registry's, so that syncing a large upload never holds the
  * registry's transaction open.
  *
- * Other durable writes (job states: server/jobq_local.c; usage records) are further apply
- * functions over *_tx forms of the store: they join the same groups.
+ * Usage records (store/usage.h) and job states (server/jobq_local.c over
+ * store/jobs.h) are further apply functions over *_tx forms of the store:
+ * they join the same groups. A writer without a registry also runs reads
+ * that must stay off the loop (serve's usage queries);
+ * store_writer_submit_release frees their results.
  *
  * Threads: submit, complete, cancel and destroy belong to one thread (the
  * loop); apply functions run on the writer's thread and must touch nothing

@@ -7,7 +7,8 @@
  * SIGTERM loses no record; SIGKILL loses the unflushed interval and
  * nothing already written; a tiny --usage-retention rolls every record up
  * into hourly aggregates with the same answer; bad parameters are a 400
- * naming the parameter; `rouse usage --compare-always-on` prints the table.
+ * naming the parameter; `rouse usage --compare-always-on` prints the table;
+ * --metering off records nothing.
  *
  * Environment: ROUSE (the binary), MODELS (../shared/models; skipped with
  * one line when absent).
@@ -563,12 +564,36 @@ static void test_retention_rollup(void **state)
     http_response_fini(&r);
 }
 
+/* --metering off: no records, and GET /v1/usage says so. */
+static void test_metering_off(void **state)
+{
+    (void)state;
+    if (!g_data[0] || access(g_db, R_OK) != 0) skip();
+    if (g_running) serve_proc_kill9(&g_srv);
+    const char *args[] = {"--log-level", "warn", "--metering", "off", NULL};
+    assert_int_equal(serve_proc_start(&g_srv, g_rouse, g_data, args), 0);
+    g_running = true;
+    int64_t before = db_int("SELECT count(*) FROM usage_records") +
+                     db_int("SELECT coalesce(sum(invocations), 0) FROM usage_hourly");
+    calls(3);
+    http_response r;
+    assert_int_equal(req("GET", "/v1/usage", NULL, 0, &r), 503);
+    assert_non_null(strstr(r.body.data, "--metering off"));
+    http_response_fini(&r);
+    assert_int_equal(serve_proc_stop(&g_srv), 0);
+    g_running = false;
+    assert_int_equal(db_int("SELECT count(*) FROM usage_records") +
+                         db_int("SELECT coalesce(sum(invocations), 0) FROM usage_hourly"),
+                     before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_and_arithmetic), cmocka_unit_test(test_bad_parameters),
         cmocka_unit_test(test_cli_table),             cmocka_unit_test(test_sigterm_loses_nothing),
         cmocka_unit_test(test_sigkill_bound),         cmocka_unit_test(test_retention_rollup),
+        cmocka_unit_test(test_metering_off),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,0 +1,550 @@
+/*
+ * The oneDNN int8 kernels (QLinearConv, ConvInteger, QLinearMatMul,
+ * MatMulInteger with constant s8 weights) against the plain C reference
+ * kernels of ops/quant.c: the same model runs once with the optimized
+ * kernels and once with reference_kernels. Integer outputs (int32) must be
+ * equal; requantized outputs may differ by one step where the product of
+ * the sum and the scale lands on a rounding boundary (oneDNN multiplies in
+ * float, the reference in double), and only on a few elements. Each case
+ * also checks that the int8 kernel was used (no silent fallback).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "onnx_builder.h"
+#include "rouse/engine.h"
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+
+static uint32_t next_u32(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+
+static int rand_int(int lo, int hi)
+{
+    return lo + (int)(next_u32() % (uint32_t)(hi - lo + 1));
+}
+
+static int64_t numel(int rank, const int64_t *d)
+{
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++)
+        n *= d[i];
+    return n;
+}
+
+static void *rand_bytes(int64_t n, int lo, int hi)
+{
+    int8_t *p = malloc((size_t)(n ? n : 1));
+    assert_non_null(p);
+    for (int64_t i = 0; i < n; i++)
+        p[i] = (int8_t)rand_int(lo, hi);
+    return p;
+}
+
+static void scalar_f(ob_model *m, const char *name, float v)
+{
+    ob_initializer(m, name, ROUSE_DT_FLOAT, 0, NULL, &v, sizeof(v));
+}
+
+static void scalar_q(ob_model *m, const char *name, int dtype, int v)
+{
+    int8_t b = (int8_t)v;
+    ob_initializer(m, name, dtype, 0, NULL, &b, 1);
+}
+
+/* Runs the model on x with both kernel sets; compares output 0. */
+static void run_both(rouse_buf *model, int xdtype, int rank, const int64_t *dims, const void *x,
+                     int want_dnnl)
+{
+    rouse_errbuf eb;
+    rouse_model *m;
+    if (rouse_model_load_memory(model->data, model->len, &m, &eb) < 0) fail_msg("load: %s", eb.msg);
+    rouse_tensor in = {.name = "x", .dtype = xdtype, .rank = rank, .data = x};
+    memcpy(in.shape, dims, sizeof(int64_t) * (size_t)rank);
+    in.nbytes = (size_t)numel(rank, dims);
+    rouse_session *fast, *ref;
+    rouse_session_options fo = {.threads = 1}, ro = {.threads = 1, .reference_kernels = 1};
+    if (rouse_session_create(m, &fo, &fast, &eb) < 0) fail_msg("session: %s", eb.msg);
+    if (rouse_session_create(m, &ro, &ref, &eb) < 0) fail_msg("session: %s", eb.msg);
+    if (rouse_session_run(fast, &in, 1, &eb) < 0) fail_msg("run: %s", eb.msg);
+    if (rouse_session_run(ref, &in, 1, &eb) < 0) fail_msg("run ref: %s", eb.msg);
+    rouse_tensor a, b;
+    assert_int_equal(rouse_session_output(fast, 0, &a), 0);
+    assert_int_equal(rouse_session_output(ref, 0, &b), 0);
+    assert_int_equal(a.dtype, b.dtype);
+    assert_int_equal(a.rank, b.rank);
+    assert_memory_equal(a.shape, b.shape, sizeof(int64_t) * (size_t)a.rank);
+    assert_int_equal(a.nbytes, b.nbytes);
+    if (a.dtype == ROUSE_DT_INT32) {
+        assert_memory_equal(a.data, b.data, a.nbytes);
+    } else {
+        size_t off = 0;
+        for (size_t i = 0; i < a.nbytes; i++) {
+            int va = a.dtype == ROUSE_DT_INT8 ? ((const int8_t *)a.data)[i]
+                                              : ((const uint8_t *)a.data)[i];
+            int vb = b.dtype == ROUSE_DT_INT8 ? ((const int8_t *)b.data)[i]
+                                              : ((const uint8_t *)b.data)[i];
+            if (abs(va - vb) > 1) fail_msg("element %zu: int8 kernel %d, reference %d", i, va, vb);
+            off += va != vb;
+        }
+        if (off * 100 > a.nbytes + 100)
+            fail_msg("%zu of %zu elements differ by one step", off, a.nbytes);
+    }
+    rouse_session_stats st;
+    assert_int_equal(rouse_session_get_stats(fast, &st), 0);
+    if (want_dnnl && st.dnnl_steps < 1) fail_msg("the int8 kernel was not used");
+    if (!want_dnnl && st.ref_steps < 1) fail_msg("expected the reference kernel");
+    rouse_session_destroy(fast);
+    rouse_session_destroy(ref);
+    rouse_model_destroy(m);
+}
+
+typedef struct qconv_case {
+    int64_t n, c, m, group, h, w, k, s, d, pad;
+    int xdt, ydt; /* ROUSE_DT_UINT8 or ROUSE_DT_INT8 */
+    int zx, zy;
+    bool per_channel, bias, integer;
+    int zw; /* weight zero point (nonzero: the reference kernel takes it) */
+} qconv_case;
+
+static void qconv_model(const qconv_case *c, rouse_buf *out)
+{
+    ob_model *m = ob_model_new(13);
+    int64_t xd[4] = {c->n, c->c, c->h, c->w}, wd[4] = {c->m, c->c / c->group, c->k, c->k};
+    ob_input(m, "x", c->xdt, 4, xd);
+    int64_t wn = numel(4, wd);
+    void *w = rand_bytes(wn, -127, 127);
+    ob_initializer(m, "w", ROUSE_DT_INT8, 4, wd, w, (size_t)wn);
+    free(w);
+    int64_t kk[2] = {c->k, c->k}, st[2] = {c->s, c->s}, dl[2] = {c->d, c->d};
+    int64_t pads[4] = {c->pad, c->pad, c->pad, c->pad};
+    const char *y = "y";
+    ob_node *n;
+    if (c->integer) {
+        scalar_q(m, "zx", c->xdt, c->zx);
+        scalar_q(m, "zw", ROUSE_DT_INT8, c->zw);
+        const char *ins[4] = {"x", "w", "zx", "zw"};
+        n = ob_add_node(m, "ConvInteger", "qc", 4, ins, 1, &y);
+        ob_output_any(m, "y", ROUSE_DT_INT32);
+    } else {
+        scalar_f(m, "sx", 0.02f);
+        scalar_q(m, "zx", c->xdt, c->zx);
+        int64_t md[1] = {c->m};
+        float *sw = malloc(sizeof(float) * (size_t)c->m);
+        int8_t *zw = calloc((size_t)c->m, 1);
+        int32_t *b = malloc(sizeof(int32_t) * (size_t)c->m);
+        for (int64_t i = 0; i < c->m; i++) {
+            sw[i] = 0.001f * (float)rand_int(1, 40);
+            zw[i] = (int8_t)c->zw;
+            b[i] = rand_int(-3000, 3000);
+        }
+        if (c->per_channel) {
+            ob_initializer(m, "sw", ROUSE_DT_FLOAT, 1, md, sw, sizeof(float) * (size_t)c->m);
+            ob_initializer(m, "zw", ROUSE_DT_INT8, 1, md, zw, (size_t)c->m);
+        } else {
+            scalar_f(m, "sw", sw[0]);
+            scalar_q(m, "zw", ROUSE_DT_INT8, c->zw);
+        }
+        ob_initializer(m, "b", ROUSE_DT_INT32, 1, md, b, sizeof(int32_t) * (size_t)c->m);
+        free(sw);
+        free(zw);
+        free(b);
+        scalar_f(m, "sy", 0.05f * (float)c->k);
+        scalar_q(m, "zy", c->ydt, c->zy);
+        const char *ins[9] = {"x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"};
+        n = ob_add_node(m, "QLinearConv", "qc", c->bias ? 9 : 8, ins, 1, &y);
+        ob_output_any(m, "y", c->ydt);
+    }
+    ob_attr_ints(n, "kernel_shape", 2, kk);
+    ob_attr_ints(n, "strides", 2, st);
+    ob_attr_ints(n, "dilations", 2, dl);
+    ob_attr_ints(n, "pads", 4, pads);
+    ob_attr_int(n, "group", c->group);
+    rouse_buf_init(out);
+    ob_serialize(m, out);
+    ob_model_free(m);
+}
+
+static void check_qconv(const qconv_case *c)
+{
+    rouse_buf model;
+    qconv_model(c, &model);
+    int64_t xd[4] = {c->n, c->c, c->h, c->w};
+    int64_t n = numel(4, xd);
+    void *x = c->xdt == ROUSE_DT_UINT8 ? rand_bytes(n, 0, 255) : rand_bytes(n, -128, 127);
+    run_both(&model, c->xdt, 4, xd, x, c->zw == 0);
+    free(x);
+    rouse_buf_fini(&model);
+}
+
+static void test_qlinear_conv(void **state)
+{
+    (void)state;
+    const int U = ROUSE_DT_UINT8, S = ROUSE_DT_INT8;
+    const qconv_case fixed[] = {
+        {1, 16, 32, 1, 14, 14, 3, 1, 1, 1, U, U, 0, 0, true, true, false, 0},
+        {1, 16, 32, 1, 14, 14, 3, 1, 1, 1, U, U, 128, 3, true, true, false, 0},
+        {2, 8, 8, 8, 9, 11, 3, 2, 1, 1, U, S, 7, -5, true, true, false, 0}, /* depthwise */
+        {1, 12, 6, 3, 10, 10, 3, 1, 2, 2, S, U, -3, 0, false, false, false, 0},
+        {1, 3, 16, 1, 17, 17, 7, 2, 1, 3, U, U, 110, 0, true, true, false, 0}, /* a stem */
+        {1, 32, 64, 1, 7, 7, 1, 1, 1, 0, U, U, 0, 0, true, true, false, 0},    /* 1x1 */
+        {1, 5, 7, 1, 6, 6, 3, 1, 1, 1, U, U, 2, 0, true, true, false, 9},      /* zw != 0 */
+    };
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        check_qconv(&fixed[i]);
+    for (int r = 0; r < 24; r++) {
+        qconv_case c = {0};
+        c.group = rand_int(0, 3) == 0 ? rand_int(2, 4) : 1;
+        c.n = rand_int(1, 2);
+        c.c = c.group * rand_int(1, 9);
+        c.m = c.group * rand_int(1, 9);
+        c.k = rand_int(1, 3);
+        c.s = rand_int(1, 2);
+        c.d = rand_int(1, 2);
+        c.pad = rand_int(0, 2);
+        c.h = c.k * c.d + rand_int(0, 9);
+        c.w = c.k * c.d + rand_int(0, 9);
+        c.xdt = rand_int(0, 1) ? U : S;
+        c.ydt = rand_int(0, 1) ? U : S;
+        c.zx = c.xdt == U ? rand_int(0, 255) : rand_int(-128, 127);
+        c.zy = c.ydt == U ? rand_int(0, 255) : rand_int(-128, 127);
+        c.per_channel = rand_int(0, 1);
+        c.bias = rand_int(0, 1);
+        c.integer = rand_int(0, 3) == 0;
+        check_qconv(&c);
+    }
+}
+
+typedef struct qmm_case {
+    int rank;
+    int64_t batch, mm, k, nn;
+    int xdt, ydt, zx, zy;
+    bool per_col, integer;
+} qmm_case;
+
+static void check_qmatmul(const qmm_case *c)
+{
+    ob_model *m = ob_model_new(13);
+    int64_t xd[3], bd[2] = {c->k, c->nn}, nd[1] = {c->nn};
+    int r = 0;
+    if (c->rank == 3) xd[r++] = c->batch;
+    xd[r++] = c->mm;
+    xd[r++] = c->k;
+    ob_input(m, "x", c->xdt, r, xd);
+    void *w = rand_bytes(c->k * c->nn, -127, 127);
+    ob_initializer(m, "w", ROUSE_DT_INT8, 2, bd, w, (size_t)(c->k * c->nn));
+    free(w);
+    const char *y = "y";
+    scalar_q(m, "zx", c->xdt, c->zx);
+    scalar_q(m, "zw", ROUSE_DT_INT8, 0);
+    if (c->integer) {
+        const char *ins[4] = {"x", "w", "zx", "zw"};
+        ob_add_node(m, "MatMulInteger", "qm", 4, ins, 1, &y);
+        ob_output_any(m, "y", ROUSE_DT_INT32);
+    } else {
+        scalar_f(m, "sx", 0.03f);
+        float *sw = malloc(sizeof(float) * (size_t)c->nn);
+        for (int64_t i = 0; i < c->nn; i++)
+            sw[i] = 0.001f * (float)rand_int(1, 30);
+        if (c->per_col)
+            ob_initializer(m, "sw", ROUSE_DT_FLOAT, 1, nd, sw, sizeof(float) * (size_t)c->nn);
+        else
+            scalar_f(m, "sw", sw[0]);
+        free(sw);
+        scalar_f(m, "sy", 0.4f);
+        scalar_q(m, "zy", c->ydt, c->zy);
+        const char *ins[8] = {"x", "sx", "zx", "w", "sw", "zw", "sy", "zy"};
+        ob_add_node(m, "QLinearMatMul", "qm", 8, ins, 1, &y);
+        ob_output_any(m, "y", c->ydt);
+    }
+    rouse_buf model;
+    rouse_buf_init(&model);
+    ob_serialize(m, &model);
+    ob_model_free(m);
+    int64_t n = numel(r, xd);
+    void *x = c->xdt == ROUSE_DT_UINT8 ? rand_bytes(n, 0, 255) : rand_bytes(n, -128, 127);
+    run_both(&model, c->xdt, r, xd, x, 1);
+    free(x);
+    rouse_buf_fini(&model);
+}
+
+static void test_qlinear_matmul(void **state)
+{
+    (void)state;
+    const int U = ROUSE_DT_UINT8, S = ROUSE_DT_INT8;
+    check_qmatmul(&(qmm_case){2, 1, 16, 128, 64, U, U, 0, 0, true, false});
+    check_qmatmul(&(qmm_case){3, 3, 7, 33, 10, S, U, -4, 128, false, false});
+    check_qmatmul(&(qmm_case){2, 1, 5, 17, 9, U, S, 200, -7, true, true});
+    for (int i = 0; i < 16; i++) {
+        qmm_case c = {0};
+        c.rank = rand_int(2, 3);
+        c.batch = rand_int(1, 3);
+        c.mm = rand_int(1, 20);
+        c.k = rand_int(1, 70);
+        c.nn = rand_int(1, 40);
+        c.xdt = rand_int(0, 1) ? U : S;
+        c.ydt = rand_int(0, 1) ? U : S;
+        c.zx = c.xdt == U ? rand_int(0, 255) : rand_int(-128, 127);
+        c.zy = c.ydt == U ? rand_int(0, 255) : rand_int(-128, 127);
+        c.per_col = rand_int(0, 1);
+        c.integer = rand_int(0, 3) == 0;
+        check_qmatmul(&c);
+    }
+}
+
+
+/* --- QDQ models ------------------------------------------------------------------------- */
+
+/* x -> Q -> DQ -> Conv(DQ(w), DQ(b)) -> Relu -> Q -> DQ -> Conv(DQ(w2), DQ(b2)) -> Q -> DQ -> y,
+ * weights per output channel. With twin, the same model with the weights and
+ * biases dequantized in advance (float constants): no pattern to fuse, every
+ * node on its float kernel, which is what the QDQ model means. */
+#define QC 8
+static void qdq_model(bool twin, float bad_scale, int64_t bad_len, int bias_zp, rouse_buf *out)
+{
+    ob_model *m = ob_model_new(13);
+    int64_t xd[4] = {1, QC, 10, 10}, wd[4] = {QC, QC, 3, 3}, cd[1] = {QC};
+    int64_t k[2] = {3, 3}, pads[4] = {1, 1, 1, 1};
+    ob_input(m, "x", ROUSE_DT_FLOAT, 4, xd);
+    scalar_f(m, "s_in", 0.01f);
+    scalar_q(m, "z_in", ROUSE_DT_UINT8, 128);
+    scalar_f(m, "s_a", 0.02f);
+    scalar_q(m, "z_a", ROUSE_DT_UINT8, 0);
+    scalar_f(m, "s_o", 0.05f);
+    scalar_q(m, "z_o", ROUSE_DT_INT8, 3);
+    const char *q0 = "xq", *d0 = "xd";
+    const char *qi[3] = {"x", "s_in", "z_in"}, *di[3] = {"xq", "s_in", "z_in"};
+    ob_add_node(m, "QuantizeLinear", "q_in", 3, qi, 1, &q0);
+    ob_add_node(m, "DequantizeLinear", "dq_in", 3, di, 1, &d0);
+    const char *prev = "xd";
+    float sx = 0.01f;
+    for (int l = 0; l < 2; l++) {
+        char wn[16], swn[16], zwn[16], bn[16], sbn[16], zbn[16], wdn[16], bdn[16], cn[16], rn[16],
+            qn[16], dn[16];
+        snprintf(wn, sizeof wn, "w%d", l);
+        snprintf(swn, sizeof swn, "sw%d", l);
+        snprintf(zwn, sizeof zwn, "zw%d", l);
+        snprintf(bn, sizeof bn, "b%d", l);
+        snprintf(sbn, sizeof sbn, "sb%d", l);
+        snprintf(zbn, sizeof zbn, "zb%d", l);
+        snprintf(wdn, sizeof wdn, "wd%d", l);
+        snprintf(bdn, sizeof bdn, "bd%d", l);
+        snprintf(cn, sizeof cn, "c%d", l);
+        snprintf(rn, sizeof rn, "r%d", l);
+        snprintf(qn, sizeof qn, "q%d", l);
+        snprintf(dn, sizeof dn, "d%d", l);
+        int8_t w[QC * QC * 9], zw[QC] = {0};
+        int32_t b[QC], zb[QC] = {0};
+        float sw[QC], sb[QC], wf[QC * QC * 9], bf[QC];
+        for (int i = 0; i < QC; i++) {
+            sw[i] = 0.002f * (float)rand_int(1, 9);
+            sb[i] = sx * sw[i];
+            b[i] = rand_int(-500, 500);
+            bf[i] = (float)b[i] * sb[i];
+        }
+        if (l == 0 && bad_scale != 1.0f) sw[2] = bad_scale;
+        zb[1] = bias_zp;
+        for (int i = 0; i < QC * QC * 9; i++) {
+            w[i] = (int8_t)rand_int(-127, 127);
+            wf[i] = (float)w[i] * sw[i / (QC * 9)];
+        }
+        int64_t swd[1] = {l == 0 && bad_len ? bad_len : QC};
+        const char *cin[3] = {prev, wdn, bdn};
+        if (twin) {
+            ob_initializer(m, wdn, ROUSE_DT_FLOAT, 4, wd, wf, sizeof wf);
+            ob_initializer(m, bdn, ROUSE_DT_FLOAT, 1, cd, bf, sizeof bf);
+        } else {
+            ob_initializer(m, wn, ROUSE_DT_INT8, 4, wd, w, sizeof w);
+            ob_initializer(m, swn, ROUSE_DT_FLOAT, 1, swd, sw, sizeof(float) * (size_t)swd[0]);
+            ob_initializer(m, zwn, ROUSE_DT_INT8, 1, swd, zw, (size_t)swd[0]);
+            ob_initializer(m, bn, ROUSE_DT_INT32, 1, cd, b, sizeof b);
+            ob_initializer(m, sbn, ROUSE_DT_FLOAT, 1, cd, sb, sizeof sb);
+            ob_initializer(m, zbn, ROUSE_DT_INT32, 1, cd, zb, sizeof zb);
+            const char *wi[3] = {wn, swn, zwn}, *bi[3] = {bn, sbn, zbn};
+            const char *wo = wdn, *bo = bdn;
+            ob_node *d = ob_add_node(m, "DequantizeLinear", wdn, 3, wi, 1, &wo);
+            ob_attr_int(d, "axis", 0);
+            d = ob_add_node(m, "DequantizeLinear", bdn, 3, bi, 1, &bo);
+            ob_attr_int(d, "axis", 0);
+        }
+        const char *co = cn;
+        ob_node *c = ob_add_node(m, "Conv", cn, 3, cin, 1, &co);
+        ob_attr_ints(c, "kernel_shape", 2, k);
+        ob_attr_ints(c, "pads", 4, pads);
+        const char *qin = cn;
+        const char *s_q = l == 0 ? "s_a" : "s_o", *z_q = l == 0 ? "z_a" : "z_o";
+        if (l == 0) {
+            const char *ro = rn;
+            ob_add_node(m, "Relu", rn, 1, &co, 1, &ro);
+            qin = rn;
+        }
+        const char *qi2[3] = {qin, s_q, z_q}, *qo = qn;
+        ob_add_node(m, "QuantizeLinear", qn, 3, qi2, 1, &qo);
+        const char *di2[3] = {qn, s_q, z_q}, *dout = l == 1 ? "y" : dn;
+        ob_add_node(m, "DequantizeLinear", dn, 3, di2, 1, &dout);
+        prev = l == 0 ? "d0" : "d1";
+        sx = 0.02f;
+    }
+    ob_output_any(m, "y", ROUSE_DT_FLOAT);
+    rouse_buf_init(out);
+    ob_serialize(m, out);
+    ob_model_free(m);
+}
+
+static const float *run_qdq(rouse_buf *model, const float *x, rouse_session **s, rouse_model **m,
+                            rouse_session_stats *st)
+{
+    rouse_errbuf eb;
+    if (rouse_model_load_memory(model->data, model->len, m, &eb) < 0) fail_msg("load: %s", eb.msg);
+    rouse_session_options o = {.threads = 1};
+    if (rouse_session_create(*m, &o, s, &eb) < 0) fail_msg("session: %s", eb.msg);
+    rouse_tensor in = {.name = "x", .dtype = ROUSE_DT_FLOAT, .rank = 4, .shape = {1, QC, 10, 10},
+                       .data = x, .nbytes = sizeof(float) * QC * 100};
+    if (rouse_session_run(*s, &in, 1, &eb) < 0) fail_msg("run: %s", eb.msg);
+    assert_int_equal(rouse_session_get_stats(*s, st), 0);
+    rouse_tensor y;
+    assert_int_equal(rouse_session_output(*s, 0, &y), 0);
+    return y.data;
+}
+
+static void test_qdq_fused(void **state)
+{
+    (void)state;
+    uint64_t seed = rng;
+    rouse_buf qdq, twin;
+    qdq_model(false, 1.0f, 0, 0, &qdq);
+    rng = seed; /* the same weights */
+    qdq_model(true, 1.0f, 0, 0, &twin);
+    float x[QC * 100];
+    for (int i = 0; i < QC * 100; i++)
+        x[i] = (float)rand_int(-100, 100) / 80.0f;
+    rouse_session *sa, *sb;
+    rouse_model *ma, *mb;
+    rouse_session_stats sta, stb;
+    const float *ya = run_qdq(&qdq, x, &sa, &ma, &sta);
+    const float *yb = run_qdq(&twin, x, &sb, &mb, &stb);
+    /* Fused: Q, two int8 convolutions, DQ (and layout reorders); the twin
+     * runs its convolutions in float between Q / DQ pairs. */
+    assert_true(sta.dnnl_steps >= 2);
+    assert_int_equal(sta.ref_steps, 2);
+    assert_true(stb.ref_steps >= 5);
+    int off = 0;
+    for (int i = 0; i < QC * 100; i++) {
+        float d = fabsf(ya[i] - yb[i]);
+        if (d > 0.05f * 1.01f) fail_msg("element %d: fused %g, float %g", i, ya[i], yb[i]);
+        off += d > 0;
+    }
+    if (off > QC * 100 / 20) fail_msg("%d of %d elements differ by one step", off, QC * 100);
+    rouse_session_destroy(sa);
+    rouse_session_destroy(sb);
+    rouse_model_destroy(ma);
+    rouse_model_destroy(mb);
+    rouse_buf_fini(&qdq);
+    rouse_buf_fini(&twin);
+}
+
+static void expect_load_error(rouse_buf *model, int want_rc, const char *want)
+{
+    rouse_errbuf eb;
+    rouse_model *m = NULL;
+    int rc = rouse_model_load_memory(model->data, model->len, &m, &eb);
+    if (rc >= 0) {
+        rouse_model_destroy(m);
+        fail_msg("loaded a model that should fail with '%s'", want);
+    }
+    assert_int_equal(rc, want_rc);
+    if (!strstr(eb.msg, want)) fail_msg("error '%s' lacks '%s'", eb.msg, want);
+}
+
+static void test_qdq_bad_params(void **state)
+{
+    (void)state;
+    rouse_buf b;
+    qdq_model(false, 0.0f, 0, 0, &b);
+    expect_load_error(&b, ROUSE_EFORMAT, "scale 0 (element 2) must be positive");
+    rouse_buf_fini(&b);
+    qdq_model(false, -0.5f, 0, 0, &b);
+    expect_load_error(&b, ROUSE_EFORMAT, "scale -0.5 (element 2) must be positive");
+    rouse_buf_fini(&b);
+    qdq_model(false, 1.0f, 5, 0, &b);
+    expect_load_error(&b, ROUSE_EMISMATCH, "input 'x_scale' must hold 1 value or 8 (one per element of the axis), has 5");
+    rouse_buf_fini(&b);
+    qdq_model(false, 1.0f, 0, 7, &b);
+    expect_load_error(&b, ROUSE_EFORMAT, "an int32 input needs zero point 0, got 7 (element 1)");
+    rouse_buf_fini(&b);
+}
+
+/* A compiled plan of a fused QDQ model (QLinearConv nodes, a made int32
+ * bias, int8 weights in the kernel's layout) gives the same bytes as the
+ * model it was compiled from. */
+static void test_qdq_plan(void **state)
+{
+    (void)state;
+    rouse_buf qdq;
+    qdq_model(false, 1.0f, 0, 0, &qdq);
+    /* ROUSE_SEED_OUT=FILE writes this model (the onnx_load fuzz seed
+     * qdq_conv.onnx; its compiled plan is the plan_open seed). */
+    const char *seed = getenv("ROUSE_SEED_OUT");
+    if (seed) {
+        FILE *f = fopen(seed, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(qdq.data, 1, qdq.len, f), qdq.len);
+        assert_int_equal(fclose(f), 0);
+    }
+    float x[QC * 100];
+    for (int i = 0; i < QC * 100; i++)
+        x[i] = (float)rand_int(-100, 100) / 80.0f;
+    rouse_session *sa, *sb;
+    rouse_model *ma, *mb;
+    rouse_session_stats sta, stb;
+    const float *ya = run_qdq(&qdq, x, &sa, &ma, &sta);
+    char path[] = "/tmp/rouse_qdq_planXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    rouse_errbuf eb;
+    if (rouse_model_compile(ma, path, &eb) < 0) fail_msg("compile: %s", eb.msg);
+    if (rouse_model_open_plan(path, &mb, &eb) < 0) fail_msg("open plan: %s", eb.msg);
+    rouse_session_options o = {.threads = 1};
+    if (rouse_session_create(mb, &o, &sb, &eb) < 0) fail_msg("session: %s", eb.msg);
+    rouse_tensor in = {.name = "x", .dtype = ROUSE_DT_FLOAT, .rank = 4, .shape = {1, QC, 10, 10},
+                       .data = x, .nbytes = sizeof(float) * QC * 100};
+    if (rouse_session_run(sb, &in, 1, &eb) < 0) fail_msg("run plan: %s", eb.msg);
+    rouse_tensor yb;
+    assert_int_equal(rouse_session_output(sb, 0, &yb), 0);
+    assert_memory_equal(ya, yb.data, sizeof(float) * QC * 100);
+    assert_int_equal(rouse_session_get_stats(sb, &stb), 0);
+    assert_int_equal(stb.dnnl_steps, sta.dnnl_steps);
+    unlink(path);
+    rouse_session_destroy(sa);
+    rouse_session_destroy(sb);
+    rouse_model_destroy(ma);
+    rouse_model_destroy(mb);
+    rouse_buf_fini(&qdq);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_qlinear_conv),
+        cmocka_unit_test(test_qlinear_matmul),
+        cmocka_unit_test(test_qdq_fused),
+        cmocka_unit_test(test_qdq_bad_params),
+        cmocka_unit_test(test_qdq_plan),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
