@@ -175,11 +175,15 @@ int async_config(async_dispatch *d, const char *function, int64_t version, fn_co
     return rc;
 }
 
+/* Jobs of a function in the pool at once: async.max_concurrency when set
+ * (then no more run at once); else twice the instances' slots, the pool
+ * bounding what runs to scaling.max x concurrency and the rest waiting
+ * one per slot (pool_free_capacity). */
 static int fn_limit(const afn *f)
 {
     if (!f->have_cfg) return 1;
     if (f->cfg.async.max_concurrency > 0) return (int)f->cfg.async.max_concurrency;
-    return (int)(f->cfg.scaling.max * f->cfg.scaling.concurrency);
+    return (int)(2 * f->cfg.scaling.max * f->cfg.scaling.concurrency);
 }
 
 /* A job finished: the drain rate Retry-After is made from. */

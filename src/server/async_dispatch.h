@@ -8,8 +8,9 @@
  *   pool_free_capacity says the version has room (a free slot, one
  *   starting, or an instance scaling.max and the global cap still allow:
  *   a large batch wakes a function at zero and scales it out), as a
- *   background call that waits behind every synchronous one. At most
- *   async.max_concurrency jobs of a function run at once.
+ *   background call that waits behind every synchronous one (one may
+ *   wait per slot of a ready instance, so none idles between replies). At
+ *   most async.max_concurrency jobs of a function are in the pool at once.
  * - FIFO per function: jobs are leased oldest first and sent in that order
  *   (a retry goes back in the queue at its place, due after its backoff).
  * - Retries: an instance crash, a timeout or an overload (5xx, 429) is

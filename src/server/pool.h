@@ -104,10 +104,11 @@ void pool_destroy(pool *p);
 int pool_submit(pool *p, const pool_request *rq, pool_call **out, int *retry_after,
                 rouse_errbuf *eb);
 /* How many more background calls a version could take now without any
- * waiting longer than an instance start: free slots of ready instances and
- * of instances starting, plus the instances that scaling.max and the
- * global cap still allow, less the calls already waiting; 0 while a
- * synchronous call waits. A version without a pool (at zero, never called)
+ * waiting longer than an instance start or one call: free slots of ready
+ * instances and of instances starting, the instances that scaling.max and
+ * the global cap still allow, and one waiting call per slot of a ready
+ * instance (so that it never idles between replies), less the calls
+ * already waiting; 0 while a synchronous call waits. A version without a pool (at zero, never called)
  * can take 1: that call starts it. */
 int pool_free_capacity(pool *p, const char *name, int64_t version);
 /* Whether a call still waits in its queue (not yet sent to an instance). */

@@ -816,7 +816,12 @@ int sched_free_capacity(const pool *p, const vpool *vp)
     int global_free = p->max_instances - global_used(p);
     if (startable > global_free) startable = global_free;
     if (startable < 0) startable = 0;
-    int cap = v.free_slots + (v.n_starting + startable) * v.concurrency - vp->n_queued;
+    /* One background call may wait per slot of a ready instance, so that a
+     * reply is followed by the next call at once, as a queue of
+     * synchronous calls is (a synchronous call still goes first). */
+    int ready_slots = (v.n_instances - v.n_starting) * v.concurrency;
+    int cap = v.free_slots + (v.n_starting + startable) * v.concurrency + ready_slots -
+              vp->n_queued;
     /* Held off by the global cap alone: one call may wait in the queue,
      * where the fair share makes room for it as for any waiting call. */
     if (cap <= 0 && vp->n_queued == 0 && v.n_instances < v.max && global_free <= 0) cap = 1;
