@@ -210,6 +210,18 @@ static void print_status(const char *name, const json_value *v)
                int_of(ITEM(sp, i), "version"), str_of(ITEM(sp, i), "state"));
     int64_t queued = int_of(v, "queued");
     if (queued) printf("queued requests: %" PRId64 "\n", queued);
+    /* The keep-alive windows each version's template is kept by. */
+    const json_value *ka = json_get(v, "keep_alive");
+    for (size_t i = 0; i < count(ka); i++) {
+        const json_value *k = ITEM(ka, i);
+        double cv = 0;
+        json_as_double(json_get(k, "cv"), &cv);
+        printf("keep-alive v%" PRId64 ": %s, template from %.1f to %.1f min (%" PRId64
+               " idle times, CV %.2f, %" PRId64 " pre-warms)\n",
+               int_of(k, "version"), str_of(k, "mode"), (double)int_of(k, "prewarm_ms") / 60000.0,
+               (double)int_of(k, "keep_ms") / 60000.0, int_of(k, "idle_times"), cv,
+               int_of(k, "prewarms"));
+    }
     /* Cold starts, phase by phase (ms): what a user tunes min and the
      * idle/template timeouts against. */
     const json_value *cs = json_get(v, "cold_starts");

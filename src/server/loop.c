@@ -192,7 +192,8 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
                     .log_level = s->log_level,
                     .max_instances = s->max_instances,
                     .st = s->st,
-                    .blobs = s->blobs};
+                    .blobs = s->blobs,
+                    .keepalive_minute_ms = o->keepalive_minute_ms};
     if ((rc = pool_create(&po, &s->pool, eb)) < 0) goto out_usage;
     /* Warm what `min` asks for, as before a restart. A failure here is
      * logged per function and never stops the daemon. */

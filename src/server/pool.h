@@ -45,6 +45,9 @@ typedef struct pool_opts {
      * one they move by hand. */
     uint64_t (*clock)(void *user);
     void *clock_user;
+    /* The keep-alive policy's minute in ms (0: 60000); shorter only to
+     * replay a compressed trace (rouse serve --keepalive-minute-ms). */
+    int64_t keepalive_minute_ms;
 } pool_opts;
 
 /* How a call ended. fd and body belong to the callback (close / free them),
