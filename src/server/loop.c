@@ -114,7 +114,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     if (!s) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     s->opts = *o;
     s->listen_fd = s->epfd = s->sigfd = s->lock_fd = s->gc_timer_fd = -1;
-    s->gate_handoff_len = -1;
+    s->keep_epfd = -1;
     s->tag_mhd.kind = EP_MHD;
     s->tag_sig.kind = EP_SIGNAL;
     s->rng = rouse_now_ns() | 1;
@@ -335,8 +335,8 @@ int server_run(server *s, rouse_errbuf *eb)
                 gc_on_timer(s);
             else if (tag->kind == EP_GATE)
                 http_gate_on_conn(s, (struct gate_conn *)tag, evs[i].events);
-            else if (tag->kind == EP_KEEP)
-                http_gate_on_keep(s, (struct gate_keep *)tag, evs[i].events);
+            else if (tag->kind == EP_KEEP_SET)
+                http_gate_poll(s);
         }
         pool_collect(s->pool);
         s->mhd_kick = false;

@@ -1309,12 +1309,12 @@ static void expire_queue(pool *p, vpool *vp, uint64_t now, int64_t *next)
 
 /* scaling.keep_alive "learned" (keepalive_policy.h): whether vp's template
  * is wanted loaded now; *change_ns is when that answer changes (0: never). */
-static bool learned_wants(const pool *p, const vpool *vp, uint64_t now, uint64_t *change_ns)
+static bool learned_wants(const pool *p, const vpool *vp, uint64_t now, uint64_t *change_ns,
+                          ka_windows *w)
 {
-    ka_windows w;
-    ka_windows_of(&vp->ka, p->ka_minute_ms, vp->cfg.scaling.template_ttl_ms, &w);
+    ka_windows_of(&vp->ka, p->ka_minute_ms, vp->cfg.scaling.template_ttl_ms, w);
     int64_t change;
-    bool want = ka_want_loaded(&w, (int64_t)(now / 1000000ull), &change);
+    bool want = ka_want_loaded(w, (int64_t)(now / 1000000ull), &change);
     *change_ns = change == INT64_MAX ? 0 : (uint64_t)change * 1000000ull;
     return want;
 }
@@ -1326,12 +1326,16 @@ static bool keep_learned(const vpool *vp)
 }
 
 /* No template: the learned policy starts one ahead of the request it
- * expects (pre-warm). */
+ * expects (pre-warm), once its pre-warm window has passed; otherwise (the
+ * fixed fallback, a template that died) only a request starts one. */
 static void tick_prewarm(pool *p, vpool *vp, uint64_t now, int64_t *next)
 {
     if (!keep_learned(vp) || now < vp->no_start_until_ns) return;
     uint64_t change;
-    if (!learned_wants(p, vp, now, &change)) {
+    ka_windows w;
+    bool want = learned_wants(p, vp, now, &change, &w);
+    if (w.kind != KA_LEARNED || w.prewarm_ms == 0) return;
+    if (!want || (int64_t)(now / 1000000ull) < w.from_ms + w.prewarm_ms) {
         if (change) note_deadline(next, change, now);
         return;
     }
@@ -1366,7 +1370,8 @@ static void tick_template(pool *p, vpool *vp, uint64_t now, int64_t *next)
     }
     if (keep_learned(vp)) {
         uint64_t change;
-        if (learned_wants(p, vp, now, &change)) {
+        ka_windows w;
+        if (learned_wants(p, vp, now, &change, &w)) {
             if (change) note_deadline(next, change, now);
         } else if (t->n_waiting == 0)
             stop_template(p, t, "outside its keep-alive window (learned)");
