@@ -186,7 +186,7 @@ static void print_status(const char *name, const json_value *v)
     /* Instances by state, then one line each. */
     printf("instances:");
     if (!count(is)) printf(" none");
-    static const char *const states[] = {"starting", "idle", "busy", "stopping"};
+    static const char *const states[] = {"starting", "idle", "busy", "draining", "stopping"};
     for (size_t s = 0; s < sizeof(states) / sizeof(states[0]); s++) {
         size_t n = 0;
         for (size_t i = 0; i < count(is); i++)
