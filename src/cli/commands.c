@@ -43,7 +43,7 @@ const cli_command cli_commands[] = {
      cli_logs_main, cli_logs_usage},
     {"bench", "load a function: latency histogram, start kinds, statuses", cli_bench_main,
      cli_bench_usage},
-    {"completion", "print a bash or zsh completion script", cli_completion_main,
+    {"completion", "print a bash or zsh completion script, or the man page", cli_completion_main,
      cli_completion_usage},
     {"version", "print the client's and the server's version", cli_version_main,
      cli_version_usage},
@@ -85,6 +85,10 @@ static int help_main(int argc, char **argv)
 {
     if (argc <= 1) {
         cli_usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        help_usage(stdout);
         return CLI_EXIT_OK;
     }
     for (const cli_command *c = cli_commands; c->name; c++) {
