@@ -205,7 +205,12 @@ int fnlog_add_pipe(fnlog *l, const char *name, int64_t version, int pid, int fd)
 
 static void pipe_flush(out_pipe *p)
 {
-    if (p->plen) fnlog_append(p->l, p->name, p->version, p->pid, "output", p->partial, p->plen);
+    if (!p->plen) return;
+    fnlog_append(p->l, p->name, p->version, p->pid, "output", p->partial, p->plen);
+    /* serve's stderr still shows what its processes print, as when they
+     * wrote there themselves, now saying whose it is. */
+    fprintf(stderr, "%s v%" PRId64 " pid %d: %.*s\n", p->name, p->version, p->pid, (int)p->plen,
+            p->partial);
     p->plen = 0;
 }
 

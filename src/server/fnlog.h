@@ -5,6 +5,9 @@
  * function (FNLOG_MAX_LINES lines, FNLOG_MAX_BYTES of text; the oldest go
  * first) for GET /v1/functions/{name}/logs.
  *
+ * Captured lines are also copied to serve's stderr, prefixed with the
+ * function, version and pid, where the processes used to write them.
+ *
  * Everything runs on serve's loop thread. Pipes are read non-blocking when
  * epoll says so (EP_OUTPUT), at most FNLOG_READ_MAX bytes per event, so a
  * chatty instance cannot hold the loop; a line longer than FNLOG_LINE_MAX

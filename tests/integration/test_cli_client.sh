@@ -21,7 +21,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$ROUSE" serve --port 0 --data "$tmp/data" --log-level warn >"$tmp/serve.out" 2>"$tmp/serve.err" &
+# debug: templates and instances then print lines of their own, which the
+# function's log must capture.
+"$ROUSE" serve --port 0 --data "$tmp/data" --log-level debug >"$tmp/serve.out" 2>"$tmp/serve.err" &
 pid=$!
 i=0
 until grep -q '^listening on ' "$tmp/serve.out" 2>/dev/null; do
@@ -129,6 +131,8 @@ check "logs exits 0" [ $rc -eq 0 ]
 check "logs reports the crash with its signal" grep -Eq "^[0-9T:.-]+Z v[0-9]+ pid $ipid instance $ipid ended \(signal 11, Segmentation fault\)" "$tmp/o"
 check "logs --follow got it as it happened" grep -q "\"stream\":\"crash\",\"text\":\"instance $ipid ended (signal 11" "$tmp/follow"
 "$R" logs digits --since 1h --json >"$tmp/o"
+check "logs captured what the template printed" grep -q '"stream":"output","text":".*debug template: ' "$tmp/o"
+check "and serve's stderr still shows it, saying whose" grep -Eq '^digits v[0-9]+ pid [0-9]+: .*debug template: ' "$tmp/serve.err"
 check "logs --since --json" grep -q "\"pid\":$ipid,\"stream\":\"crash\"" "$tmp/o"
 "$R" logs digits --since yesterday >"$tmp/o" 2>"$tmp/e"; rc=$?
 check "a bad --since is the server's 400" sh -c "[ $rc -eq 1 ] && grep -q '^rouse logs: since:' '$tmp/e'"
