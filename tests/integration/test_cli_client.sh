@@ -186,6 +186,8 @@ check "applying twice changes nothing" sh -c "[ $rc -eq 0 ] && grep -q '^shop-a:
 check "diff after apply: no changes, exit 0" sh -c "[ $rc -eq 0 ] && grep -q '^no changes$' '$tmp/o'"
 SHOP_MAX=3 "$R" diff -f "$tmp/m/rouse.yaml" >"$tmp/o" 2>"$tmp/e"; rc=$?
 check "\${VAR} makes a field-by-field diff" sh -c "[ $rc -eq 1 ] && grep -q '^    ~ scaling.max: 2 -> 3$' '$tmp/o'"
+SHOP_MAX=3 "$R" diff -f "$tmp/m/rouse.yaml" --json >"$tmp/o" 2>"$tmp/e"
+check "diff --json" grep -q '^{"manifest":"shop","changes":\[{"function":"shop-a","change":"update","from_version":1,"fields":\[{"path":"scaling.max","from":2,"to":3}\]}\]}$' "$tmp/o"
 "$R" status shop-a --json >"$tmp/o"
 check "the manifest's name is stored as the label" grep -q '"manifest":"shop"' "$tmp/o"
 sed 's/^  shop-b:/  shop-c:/' "$tmp/m/rouse.yaml" >"$tmp/m/rouse2.yaml"
