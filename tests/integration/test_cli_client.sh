@@ -41,6 +41,7 @@ R="$ROUSE"
 "$R" deploy digits "$model" >"$tmp/o" 2>"$tmp/e"; rc=$?
 check "deploy exits 0" [ $rc -eq 0 ]
 check "deploy reports version 1" grep -q '^digits: deployed version 1$' "$tmp/o"
+check "deploy uploads the model the server lacks" grep -q '^digits: uploaded sha256:[0-9a-f]\{64\}$' "$tmp/o"
 check "deploy prints the endpoint" grep -q "^endpoint: http://127.0.0.1:$port/v2/models/digits/infer$" "$tmp/o"
 "$R" deploy digits "$model" >"$tmp/o" 2>"$tmp/e"
 check "deploying again is unchanged" grep -q '^digits: unchanged (version 1)$' "$tmp/o"

@@ -79,6 +79,11 @@ check "NO_COLOR: no escape sequences" sh -c "grep -q '^VERSION' '$tmp/nc.pane' &
 ROUSE_SERVER=$server "$ROUSE" versions digits >"$tmp/o"
 check "piped: the whole digest, no escapes" sh -c "grep -Eq 'sha256:[0-9a-f]{64}$' '$tmp/o' && ! grep -q \"\$(printf '\033')\" '$tmp/o'"
 
+# bench's live progress line ends showing every request.
+run_tty 100 bench "$ROUSE" bench digits -n 30 -c 2
+check "bench's progress line ends at 30/30" grep -Eq '^30/30 requests +[0-9]+ req/s +0 errors' "$tmp/bench.pane"
+check "and the histogram is drawn with blocks" grep -q "$(printf '\342\226\210')" "$tmp/bench.pane"
+
 kill -TERM $pid
 wait $pid
 pid=
