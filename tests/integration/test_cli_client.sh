@@ -241,6 +241,28 @@ check "--api-key is accepted (sent as a bearer token)" [ $rc -eq 0 ]
 "$R" ls --server https://127.0.0.1:$port >"$tmp/o" 2>"$tmp/e"; rc=$?
 check "https to a plain server fails in one line" sh -c "[ $rc -eq 1 ] && [ \$(wc -l <'$tmp/e') -eq 1 ]"
 
+# A server that redirects every POST: the client does not repeat it there.
+python3 -c '
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.send_response(307)
+        self.send_header("Location", "http://127.0.0.1:9/elsewhere")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(s.server_port, flush=True)
+s.serve_forever()
+' >"$tmp/redirect.port" &
+redirector=$!
+i=0
+until [ -s "$tmp/redirect.port" ] || [ $i -gt 50 ]; do i=$((i + 1)); sleep 0.1; done
+"$R" rollback digits --server "http://127.0.0.1:$(cat "$tmp/redirect.port")" >"$tmp/o" 2>"$tmp/e"; rc=$?
+kill "$redirector" 2>/dev/null
+check "a redirected POST is refused, not repeated" sh -c "[ $rc -eq 1 ] && grep -q 'was redirected (307) to http://127.0.0.1:9/elsewhere; not repeating a POST elsewhere' '$tmp/e'"
+
 kill "$follower" 2>/dev/null
 wait "$follower" 2>/dev/null
 follower=
