@@ -186,7 +186,7 @@ static void print_status(const char *name, const json_value *v)
     /* Instances by state, then one line each. */
     printf("instances:");
     if (!count(is)) printf(" none");
-    static const char *const states[] = {"starting", "idle", "busy", "stopping"};
+    static const char *const states[] = {"starting", "idle", "busy", "draining", "stopping"};
     for (size_t s = 0; s < sizeof(states) / sizeof(states[0]); s++) {
         size_t n = 0;
         for (size_t i = 0; i < count(is); i++)
@@ -404,8 +404,8 @@ void cli_alias_usage(FILE *out)
     fprintf(out, "usage: rouse alias NAME ALIAS V[:WEIGHT][,V[:WEIGHT]...] [options]\n\n"
                  "Points alias ALIAS of function NAME at one version, or splits its traffic\n"
                  "between versions by weight (\"1:90,2:10\" sends 9 requests in 10 to version\n"
-                 "1). Call the alias with /v2/models/NAME/versions/ALIAS/infer or\n"
-                 "rouse invoke NAME --version ALIAS. The alias \"latest\" is the default one,\n"
+                 "1). Call the alias with /v2/models/NAME/versions/ALIAS/infer, or name it\n"
+                 "as the version of rouse invoke. The alias \"latest\" is the default one,\n"
                  "which deploy and rollback move.\n\n"
                  "options:\n" CLI_CLIENT_OPTIONS_HELP);
 }

@@ -20,6 +20,7 @@ typedef enum ep_kind {
     EP_TIMER,    /* the storage collection's timerfd (gc.c) */
     EP_KEEP_SET, /* the gate's epoll set of the connections MHD holds (http_gate.c) */
     EP_KEEP,     /* one of those connections, in that set (http_gate.c) */
+    EP_OUTPUT,   /* the output pipe of a template and its instances (fnlog.h) */
 } ep_kind;
 
 typedef struct ep_tag {

@@ -39,6 +39,7 @@ int http_status_of(int rc)
 
 static void reply_clear(http_reply *r)
 {
+    if (r->stream && r->stream_free) r->stream_free(r->stream); /* never queued */
     free(r->body);
     if (r->fd >= 0) close(r->fd);
     memset(r, 0, sizeof(*r));
@@ -281,7 +282,12 @@ static enum MHD_Result queue_reply(http_req *req)
     http_reply *r = &req->reply;
     struct MHD_Response *resp;
     if (r->fd >= 0 && r->fd_len > 0 && r->fd_len <= SMALL_REPLY_BYTES) reply_fd_to_body(r);
-    if (r->fd >= 0 && r->fd_len > 0) {
+    if (r->stream) {
+        /* MHD owns the stream from here and calls stream_free. */
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, r->stream_read,
+                                                 r->stream, r->stream_free);
+        if (resp) r->stream = NULL;
+    } else if (r->fd >= 0 && r->fd_len > 0) {
         /* MHD owns the memfd from here and sends it with sendfile. */
         resp = MHD_create_response_from_fd64(r->fd_len, r->fd);
         if (resp) r->fd = -1;

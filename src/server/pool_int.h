@@ -167,6 +167,10 @@ struct pool {
     int max_instances;
     int64_t ka_minute_ms; /* the keep-alive policy's minute */
     cold_log cold;
+    /* pool_opts.output / ended / hooks_user */
+    void (*output)(void *user, const char *name, int64_t version, int pid, int fd);
+    void (*ended)(void *user, const char *name, int64_t version, int pid, const char *what);
+    void *hooks_user;
 };
 
 static inline uint64_t pool_now(const pool *p)

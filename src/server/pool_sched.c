@@ -1098,7 +1098,12 @@ static void drain(pool *p, proc *pr)
             return;
         }
         if (pr->kind == PROC_TEMPLATE) {
-            if (m.type == IPC_READY)
+            if (m.type == IPC_OUTPUT && fd >= 0 && p->output) {
+                tmpl *t = (tmpl *)pr;
+                if (t->h.start_argv) lifecycle_events(p); /* its pid, from the zygote */
+                p->output(p->hooks_user, t->name, t->version, (int)t->h.pid, fd);
+                fd = -1; /* the hook's now */
+            } else if (m.type == IPC_READY)
                 template_ready(p, (tmpl *)pr, &m, fd);
             else if (m.type == IPC_REPLY)
                 template_spawned(p, (tmpl *)pr, &m, fd);
@@ -1153,8 +1158,15 @@ static void template_exited(pool *p, tmpl *t, const char *how)
 {
     vpool *vp = t->vp;
     bool was_starting = vp && t->h.state == PROC_STARTING;
-    if (t->h.state != PROC_STOPPING || t->h.fail_msg[0])
+    if (t->h.state != PROC_STOPPING || t->h.fail_msg[0]) {
         LOG_WARN(MOD, "template %d ended (%s)", (int)t->h.pid, how);
+        if (p->ended) {
+            char what[320];
+            snprintf(what, sizeof(what), "template %d ended (%s)%s%s", (int)t->h.pid, how,
+                     t->h.fail_msg[0] ? ": " : "", t->h.fail_msg);
+            p->ended(p->hooks_user, t->name, t->version, (int)t->h.pid, what);
+        }
+    }
     proc_close(&p->procs, &t->h);
     tmpl_leave(p, t);
     orphan_waiters(p, t);
@@ -1184,9 +1196,17 @@ static void worker_exited(pool *p, worker *w, int wstatus, bool no_process)
     /* A load failure was already reported with its message. */
     bool clean =
         no_process || (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) || w->h.fail_msg[0];
-    if (c || !clean)
+    if (c || !clean) {
         LOG_WARN(MOD, "instance %d %s (%s)", (int)w->h.pid,
                  w->killed_timeout ? "killed after a timeout" : "ended", how);
+        if (vp && p->ended) {
+            char what[256];
+            snprintf(what, sizeof(what), "instance %d %s (%s)%s", (int)w->h.pid,
+                     w->killed_timeout ? "killed after a request exceeded timeout_ms" : "ended",
+                     how, c ? " while running a request" : "");
+            p->ended(p->hooks_user, vp->name, vp->version, (int)w->h.pid, what);
+        }
+    }
     int sig = !no_process && WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
     while (c) {
         call *n = c->next;
@@ -1465,6 +1485,27 @@ int pool_tick(pool *p)
 }
 
 /* --- bulk operations ------------------------------------------------------- */
+
+int pool_scale_to_zero(pool *p, const char *name)
+{
+    int n = 0;
+    for (vpool *vp = p->pools; vp; vp = vp->next) {
+        if (strcmp(vp->name, name) != 0) continue;
+        for (worker *w = vp->workers, *nx; w; w = nx) {
+            nx = w->vnext;
+            if (w->h.state == PROC_READY && w->n_inflight == 0) {
+                stop_worker(p, w, "scaled to zero");
+                n++;
+            }
+        }
+        /* A template still owing spawns keeps them; it goes at its TTL. */
+        if (vp->tmpl && vp->tmpl->n_waiting == 0) {
+            stop_template(p, vp->tmpl, "scaled to zero");
+            n++;
+        }
+    }
+    return n;
+}
 
 void sched_free_pool(pool *p, vpool *vp, int status, const char *why)
 {

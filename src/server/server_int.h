@@ -110,6 +110,7 @@ struct server {
     store *st; /* the loop's connection: reads only */
     blobstore *blobs;
     pool *pool;
+    struct fnlog *logs; /* the functions' instance output and crash reports (fnlog.h) */
     /* Every registry write goes through `writer` (its own connection, group
      * commit); blob commits (fsyncs) through `syncer`. */
     ep_writer writer, syncer;
