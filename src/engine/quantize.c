@@ -96,6 +96,23 @@ static float fget(const void *base, int64_t i)
 
 /* --- calibration ------------------------------------------------------------------------ */
 
+/* Same types and shapes, and the same values for inputs that shapes
+ * depend on. */
+static bool same_signature(const eng_graph *g, const eng_tensor *a, const eng_tensor *b)
+{
+    for (int i = 0; i < g->n_inputs; i++) {
+        if (a[i].dtype != b[i].dtype || a[i].rank != b[i].rank ||
+            memcmp(a[i].shape, b[i].shape, sizeof(int64_t) * (size_t)a[i].rank) != 0)
+            return false;
+        if (eng_graph_input_value_matters(g, i)) {
+            int64_t n = eng_tensor_numel(&a[i]);
+            if (memcmp(a[i].data, b[i].data, (size_t)n * eng_dtype_size(a[i].dtype)) != 0)
+                return false;
+        }
+    }
+    return true;
+}
+
 /* Runs every sample through g with the values in `watch` as extra outputs,
  * calling visit(stat, tensor) for each. */
 typedef void (*visit_fn)(vstat *s, const eng_tensor *t, double ctx);
@@ -123,9 +140,18 @@ static int calibrate_pass(eng_graph *g, const int *watch, int n_watch, vstat *st
     eng_dnnl_ctx *ctx = NULL;
     eng_plan *p = NULL;
     int rc = eng_dnnl_ctx_create(&ctx, eb);
-    if (rc >= 0) rc = eng_plan_create(g, ctx, samples, false, NULL, &p, eb);
+    const eng_tensor *key = NULL; /* the sample the plan was prepared for */
     for (int s = 0; rc >= 0 && s < n_samples; s++) {
-        if ((rc = eng_plan_run(p, samples + (size_t)s * (size_t)g->n_inputs, eb)) < 0) break;
+        const eng_tensor *in = samples + (size_t)s * (size_t)g->n_inputs;
+        /* A plan runs only the shapes (and shape-deciding values) it was
+         * prepared for: a sample that differs gets a plan of its own. */
+        if (!key || !same_signature(g, key, in)) {
+            eng_plan_destroy(p);
+            p = NULL;
+            if ((rc = eng_plan_create(g, ctx, in, false, NULL, &p, eb)) < 0) break;
+            key = in;
+        }
+        if ((rc = eng_plan_run(p, in, eb)) < 0) break;
         for (int i = 0; i < n_watch; i++)
             visit(&st[watch[i]], eng_plan_output(p, n_out0 + i), 0);
     }
