@@ -41,12 +41,13 @@ json_field() {
     node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
              process.stdout.write(String(eval(process.argv[2])));' "$1" "$2"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
 mib() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f", b / 1048576 }'; }
-rouse_median() { # PLAN INPUTS...
+rouse_median() { # PLAN INPUTS...: "median min"
     _p=$1
     shift
-    "$rouse" run "$_p" "$@" --repeat "$runs" --threads 1 | sed -n 's/^latency_ms .*median=\([0-9.]*\) .*/\1/p'
+    "$rouse" run "$_p" "$@" --repeat "$runs" --threads 1 |
+        sed -n 's/^latency_ms min=\([0-9.]*\) median=\([0-9.]*\) .*/\2 \1/p'
 }
 rouse_start() { # PLAN INPUTS...: load + prepare + first run, fresh process
     "$rouse" run "$@" --threads 1 |
@@ -56,10 +57,13 @@ ort_median() { # MODEL [SET_DIR] [extra args]
     _rc=0
     node "$peer/ort_bench.js" "$@" --threads 1 --warm "$runs" --json >"$tmp/ort" 2>"$tmp/ort.err" || _rc=$?
     [ "$_rc" -le 1 ] || die "ort_bench.js failed: $(cat "$tmp/ort.err")"
-    json_field "$tmp/ort" 'j.results[0].warm_median_ms'
+    json_field "$tmp/ort" 'j.results[0].warm_median_ms.toFixed(3) + " " + j.results[0].warm_min_ms.toFixed(3)'
 }
+first() { if [ -n "$1" ]; then echo "${1%% *}"; else echo n/a; fi; }
+second() { if [ -n "$1" ]; then echo "${1##* }"; else echo n/a; fi; }
 
 rows=""
+mins=""
 notes=""
 for model in "$@"; do
     dir=$models_dir/$model
@@ -93,7 +97,9 @@ for model in "$@"; do
     fi
     o32=$(ort_median "$dir")
     rows="$rows
-| $model | $r32 | ${r8:-n/a} | $(ratio "$r8" "$r32") | $o32 | ${oq:-n/a} | $(ratio "$r8" "$oq") | $(mib "$fp") | $([ -n "$i8" ] && mib "$i8" || echo n/a) | $s32 | ${s8:-n/a} |"
+| $model | $(first "$r32") | $(first "$r8") | $(ratio "$(first "$r8")" "$(first "$r32")") | $(first "$o32") | $(first "$oq") | $(ratio "$(first "$r8")" "$(first "$oq")") | $(mib "$fp") | $([ -n "$i8" ] && mib "$i8" || echo n/a) | $s32 | ${s8:-n/a} |"
+    mins="$mins
+| $model | $(second "$r32") | $(second "$r8") | $(ratio "$(second "$r8")" "$(second "$r32")") | $(second "$o32") | $(second "$oq") | $(ratio "$(second "$r8")" "$(second "$oq")") |"
 done
 
 echo "1 thread; warm median of $runs runs (ms); plan sizes in MiB; start = load + prepare + first run (ms), fresh process"
@@ -101,4 +107,9 @@ echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| model | rouse fp32 | rouse int8 | int8/fp32 | ORT fp32 | ORT QDQ | rouse int8/ORT QDQ | fp32 plan | int8 plan | start fp32 | start int8 |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|$rows"
+echo
+echo "fastest run (ms), the same runs:"
+echo
+echo "| model | rouse fp32 | rouse int8 | int8/fp32 | ORT fp32 | ORT QDQ | rouse int8/ORT QDQ |"
+echo "|---|---|---|---|---|---|---|$mins"
 printf '\nNotes:%s\n' "$notes"

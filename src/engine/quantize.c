@@ -55,15 +55,31 @@ static bool post_ok(const eng_node *n)
     return true;
 }
 
+/* A Gemm computing x [M, K] times a constant W ([K, N], or [N, K] with
+ * transB as exporters write nn.Linear), plus a constant bias [N]: it runs
+ * as a 1x1 QLinearConv over x viewed as [M, K, 1, 1]. */
+static bool gemm_fits(const eng_graph *g, const eng_node *n)
+{
+    const eng_gemm_attrs *a = &n->attrs.gemm;
+    if (a->trans_a || a->alpha != 1.0f) return false;
+    if (n->n_in > 2 && n->in[2] >= 0 && a->beta != 1.0f) return false;
+    const eng_value *w = &g->values[n->in[1]];
+    return w->rank == 2 && w->shape[0] > 0 && w->shape[1] > 0;
+}
+
 static bool is_candidate(const eng_graph *g, const eng_node *n)
 {
-    if (n->dead || n->op != ENG_OP_CONV || n->n_in < 2 || n->n_out != 1 || n->out[0] < 0)
+    if (n->dead || (n->op != ENG_OP_CONV && n->op != ENG_OP_GEMM) || n->n_in < 2 ||
+        n->n_out != 1 || n->out[0] < 0 || n->in[1] < 0)
         return false;
     const eng_value *w = &g->values[n->in[1]];
-    if (!w->const_data || w->dtype != ENG_DT_FLOAT || w->rank < 3 || w->rank > 5) return false;
+    if (!w->const_data || w->dtype != ENG_DT_FLOAT) return false;
+    if (n->op == ENG_OP_CONV ? w->rank < 3 || w->rank > 5 : !gemm_fits(g, n)) return false;
+    int64_t m = n->op == ENG_OP_GEMM && !n->attrs.gemm.trans_b ? w->shape[1] : w->shape[0];
     if (n->n_in > 2 && n->in[2] >= 0) {
         const eng_value *b = &g->values[n->in[2]];
-        if (!b->const_data || b->dtype != ENG_DT_FLOAT || b->rank != 1 || b->shape[0] != w->shape[0])
+        if (!b->const_data || b->dtype != ENG_DT_FLOAT || b->rank < 1 || b->rank > 2 ||
+            eng_shape_numel(b->rank, b->shape) != m || b->shape[b->rank - 1] != m)
             return false;
     }
     if (n->in[0] < 0 || (g->values[n->in[0]].dtype && g->values[n->in[0]].dtype != ENG_DT_FLOAT))
@@ -79,6 +95,23 @@ static float fget(const void *base, int64_t i)
 }
 
 /* --- calibration ------------------------------------------------------------------------ */
+
+/* Same types and shapes, and the same values for inputs that shapes
+ * depend on. */
+static bool same_signature(const eng_graph *g, const eng_tensor *a, const eng_tensor *b)
+{
+    for (int i = 0; i < g->n_inputs; i++) {
+        if (a[i].dtype != b[i].dtype || a[i].rank != b[i].rank ||
+            memcmp(a[i].shape, b[i].shape, sizeof(int64_t) * (size_t)a[i].rank) != 0)
+            return false;
+        if (eng_graph_input_value_matters(g, i)) {
+            int64_t n = eng_tensor_numel(&a[i]);
+            if (memcmp(a[i].data, b[i].data, (size_t)n * eng_dtype_size(a[i].dtype)) != 0)
+                return false;
+        }
+    }
+    return true;
+}
 
 /* Runs every sample through g with the values in `watch` as extra outputs,
  * calling visit(stat, tensor) for each. */
@@ -107,9 +140,18 @@ static int calibrate_pass(eng_graph *g, const int *watch, int n_watch, vstat *st
     eng_dnnl_ctx *ctx = NULL;
     eng_plan *p = NULL;
     int rc = eng_dnnl_ctx_create(&ctx, eb);
-    if (rc >= 0) rc = eng_plan_create(g, ctx, samples, false, NULL, &p, eb);
+    const eng_tensor *key = NULL; /* the sample the plan was prepared for */
     for (int s = 0; rc >= 0 && s < n_samples; s++) {
-        if ((rc = eng_plan_run(p, samples + (size_t)s * (size_t)g->n_inputs, eb)) < 0) break;
+        const eng_tensor *in = samples + (size_t)s * (size_t)g->n_inputs;
+        /* A plan runs only the shapes (and shape-deciding values) it was
+         * prepared for: a sample that differs gets a plan of its own. */
+        if (!key || !same_signature(g, key, in)) {
+            eng_plan_destroy(p);
+            p = NULL;
+            if ((rc = eng_plan_create(g, ctx, in, false, NULL, &p, eb)) < 0) break;
+            key = in;
+        }
+        if ((rc = eng_plan_run(p, in, eb)) < 0) break;
         for (int i = 0; i < n_watch; i++)
             visit(&st[watch[i]], eng_plan_output(p, n_out0 + i), 0);
     }
@@ -220,11 +262,36 @@ static double quantize_weights(const eng_value *w, int8_t *wq, float *sw, const 
     return sig > 0 ? err / sig : 0;
 }
 
+/* The weights with the output channel first: the constant itself, or for
+ * a Gemm without transB a transposed copy in *buf (free it). */
+static int out_first_weights(const eng_graph *g, const eng_node *n, eng_value *out, float **buf)
+{
+    const eng_value *w = &g->values[n->in[1]];
+    *out = *w;
+    *buf = NULL;
+    if (n->op != ENG_OP_GEMM || n->attrs.gemm.trans_b) return 0;
+    int64_t k = w->shape[0], m = w->shape[1];
+    float *t = malloc(sizeof(float) * (size_t)(k * m));
+    if (!t) return ROUSE_ENOMEM;
+    for (int64_t i = 0; i < k; i++)
+        for (int64_t j = 0; j < m; j++)
+            t[j * k + i] = fget(w->const_data, i * m + j);
+    out->shape[0] = m;
+    out->shape[1] = k;
+    out->const_data = t;
+    *buf = t;
+    return 0;
+}
+
 static double estimate_sqnr_db(const eng_graph *g, const eng_node *n, const vstat *x)
 {
     double ms = x->count ? x->sumsq / (double)x->count : 0;
     double nx = ms > 0 ? ((double)x->scale * x->scale / 12.0) / ms : 1;
-    double nw = quantize_weights(&g->values[n->in[1]], NULL, NULL, NULL);
+    eng_value wv;
+    float *buf;
+    if (out_first_weights(g, n, &wv, &buf) < 0) return 0; /* out of memory: keep fp32 */
+    double nw = quantize_weights(&wv, NULL, NULL, NULL);
+    free(buf);
     double noise = nx + nw;
     return noise > 0 ? -10.0 * log10(noise) : 200.0;
 }
@@ -305,6 +372,29 @@ static int rw_node(rw *r, eng_op op, const char *name, int n_in, const int *in, 
     return rw_push(r, &n);
 }
 
+/* y = Reshape(x, shape) on u8 data (0 keeps a dim: the batch). */
+static int rw_reshape(rw *r, int x, int rank, const int64_t *shape, int y, const char *name)
+{
+    int sid, rc;
+    int64_t d[1] = {rank};
+    if ((rc = rw_const(r, rw_name(r, name, "/shape"), ENG_DT_INT64, 1, d, shape,
+                       sizeof(int64_t) * (size_t)rank, &sid)) < 0)
+        return rc;
+    int in[2] = {x, sid};
+    if ((rc = rw_node(r, ENG_OP_RESHAPE, rw_name(r, name, ""), 2, in, y)) < 0) return rc;
+    memset(&r->nodes[r->n - 1].attrs, 0, sizeof(eng_attrs)); /* allowzero 0 */
+    return 0;
+}
+
+/* A new u8 value (a view of a twin in another shape). */
+static int rw_u8_value(rw *r, const char *base, const char *suffix, int *id)
+{
+    const char *name = rw_name(r, base, suffix);
+    if (!name || eng_graph_add_value(r->g, name, ENG_DT_UINT8, id) < 0)
+        return rouse_err_set(r->eb, ROUSE_ENOMEM, "out of memory quantizing");
+    return 0;
+}
+
 /* Scale and zero point constants of a quantized value. */
 static int rw_params(rw *r, int v, vstat *s, int *sid, int *zid)
 {
@@ -360,7 +450,11 @@ static int rw_conv(rw *r, const eng_node *c, vstat *st, bool *quantized_out)
     int yq = rw_twin(r, y, sy);
     if (yq < 0) return yq;
     /* Weights, their scales and zero points, the int32 bias. */
-    const eng_value *w = &g->values[c->in[1]];
+    eng_value wv;
+    float *wbuf;
+    if (out_first_weights(g, c, &wv, &wbuf) < 0)
+        return rouse_err_set(r->eb, ROUSE_ENOMEM, "out of memory quantizing");
+    const eng_value *w = &wv;
     int64_t m = w->shape[0], nw = eng_shape_numel(w->rank, w->shape);
     int8_t *wq = malloc((size_t)nw);
     float *sw = malloc(sizeof(float) * (size_t)m);
@@ -371,6 +465,7 @@ static int rw_conv(rw *r, const eng_node *c, vstat *st, bool *quantized_out)
         free(sw);
         free(b);
         free(zw);
+        free(wbuf);
         return rouse_err_set(r->eb, ROUSE_ENOMEM, "out of memory quantizing");
     }
     bool has_bias = c->n_in > 2 && c->in[2] >= 0;
@@ -383,12 +478,14 @@ static int rw_conv(rw *r, const eng_node *c, vstat *st, bool *quantized_out)
         free(sw);
         free(b);
         free(zw);
+        free(wbuf);
         return rouse_err_set(r->eb, ROUSE_ENOMEM, "out of memory quantizing");
     }
     for (int64_t i = 0; has_bias && i < m; i++)
         min_s[i] = fabs(fget(g->values[c->in[2]].const_data, i)) / ((double)sx->scale * 16777216.0);
     quantize_weights(w, wq, sw, min_s);
     free(min_s);
+    free(wbuf); /* w's shape stays valid: a copy */
     for (int64_t i = 0; has_bias && i < m; i++) {
         double q = nearbyint(fget(g->values[c->in[2]].const_data, i) / ((double)sx->scale * sw[i]));
         b[i] = (int32_t)(q > 2147483647.0 ? 2147483647.0 : q < -2147483647.0 ? -2147483647.0 : q);
@@ -396,8 +493,10 @@ static int rw_conv(rw *r, const eng_node *c, vstat *st, bool *quantized_out)
     int64_t md[1] = {m};
     int wid, swid, zwid, bid = -1;
     const char *wn = g->values[c->in[1]].name;
-    rc = rw_const(r, rw_name(r, wn, "/quantized"), ENG_DT_INT8, w->rank, w->shape, wq, (size_t)nw,
-                  &wid);
+    int64_t w4[4] = {w->shape[0], w->rank == 2 ? w->shape[1] : 0, 1, 1};
+    bool as4 = c->op == ENG_OP_GEMM;
+    rc = rw_const(r, rw_name(r, wn, "/quantized"), ENG_DT_INT8, as4 ? 4 : w->rank,
+                  as4 ? w4 : w->shape, wq, (size_t)nw, &wid);
     if (rc >= 0) rc = rw_const(r, rw_name(r, wn, "/scale"), ENG_DT_FLOAT, 1, md, sw, 4 * (size_t)m,
                                &swid);
     if (rc >= 0) rc = rw_const(r, rw_name(r, wn, "/zero_point"), ENG_DT_INT8, 1, md, zw, (size_t)m,
@@ -410,7 +509,18 @@ static int rw_conv(rw *r, const eng_node *c, vstat *st, bool *quantized_out)
     free(b);
     free(zw);
     if (rc < 0) return rc;
-    int in[9] = {sx->q, sxi, zxi, wid, swid, zwid, syi, zyi, bid};
+    /* A Gemm runs as a 1x1 convolution over its input viewed as [M, K, 1, 1]. */
+    const bool gemm = c->op == ENG_OP_GEMM;
+    int conv_x = sx->q, conv_y = yq;
+    const char *cname = *c->name ? c->name : g->values[y].name;
+    if (gemm) {
+        int64_t k = w->shape[1], s4[4] = {0, k, 1, 1};
+        if ((rc = rw_u8_value(r, cname, "/input_4d", &conv_x)) < 0 ||
+            (rc = rw_reshape(r, sx->q, 4, s4, conv_x, rw_name(r, cname, "/reshape_in"))) < 0 ||
+            (rc = rw_u8_value(r, cname, "/output_4d", &conv_y)) < 0)
+            return rc;
+    }
+    int in[9] = {conv_x, sxi, zxi, wid, swid, zwid, syi, zyi, bid};
     eng_node n = *c;
     n.op = ENG_OP_QLINEAR_CONV;
     n.n_in = has_bias ? 9 : 8;
@@ -418,12 +528,24 @@ static int rw_conv(rw *r, const eng_node *c, vstat *st, bool *quantized_out)
     n.out = rouse_arena_alloc(&g->arena, sizeof(int), 8);
     if (!n.in || !n.out) return rouse_err_set(r->eb, ROUSE_ENOMEM, "out of memory");
     memcpy(n.in, in, sizeof(in));
-    n.out[0] = yq;
+    n.out[0] = conv_y;
     eng_conv_attrs ca = c->attrs.conv;
+    if (gemm) {
+        memset(&ca, 0, sizeof(ca));
+        ca.n_spatial = 2;
+        for (int i = 0; i < ENG_MAX_SPATIAL; i++) /* unused slots as the parser leaves them */
+            ca.kernel[i] = ca.stride[i] = ca.dilation[i] = 1;
+        ca.group = 1;
+    }
     memset(&n.attrs, 0, sizeof(n.attrs));
     n.attrs.quant.conv = ca;
     n.n_post = 0; /* Relu / Clip: the saturation of y's range */
     if ((rc = rw_push(r, &n)) < 0) return rc;
+    if (gemm) {
+        int64_t s2[2] = {0, m};
+        if ((rc = rw_reshape(r, conv_y, 2, s2, yq, rw_name(r, cname, "/reshape_out"))) < 0)
+            return rc;
+    }
     quantized_out[y] = true;
     return 0;
 }
@@ -539,7 +661,7 @@ int eng_quantize_int8_with(eng_graph *g, const eng_samples *calib, const eng_qua
     if (!n_cand) {
         rc = rouse_err_set(eb, ROUSE_EUNSUPPORTED,
                            "int8: no layer of this model can be quantized (the quantizer takes "
-                           "Conv with constant weights; MatMul and Gemm stay fp32 for now)");
+                           "Conv and Gemm with constant weights; MatMul stays fp32 for now)");
         goto out;
     }
     if ((rc = calibrate_pass(g, watch, n_watch, st, samples, n_samples, visit_range, eb)) < 0)
