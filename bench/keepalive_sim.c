@@ -4,10 +4,13 @@
  * policies with no processes (keepalive_replay.h), then prints a Markdown
  * table of cold-start percentages (over all calls, and the 50th, 75th and
  * 90th percentile function) and wasted memory-time (template-hours kept
- * loaded) for: no keep-alive, the fixed 10-minute TTL, and the learned
- * hybrid histogram (template_ttl_ms 10 minutes as its cap).
+ * loaded) for: no keep-alive, the fixed TTL (--ttl-min, 10 minutes), and
+ * the learned hybrid histogram with template_ttl_ms (its cap on the window
+ * kept, and its fixed fallback) of each --learned-ttl-min (up to four
+ * rows; default: the fixed TTL).
  *
  *   keepalive_sim [--seed N] [--functions N] [--days D] [--ttl-min M]
+ *                 [--learned-ttl-min M]...
  *   keepalive_sim --live URL --body FILE [--minute-ms MS] [--seed N]
  *                 [--functions N] [--days D] [--prefix NAME]
  *
@@ -39,6 +42,8 @@ typedef struct opts {
     uint64_t seed;
     kt_params p;
     double ttl_min;
+    double learned_ttl_min[4]; /* the learned rows' template_ttl_ms (its cap), minutes */
+    int n_learned;
     const char *live, *body, *prefix;
     int64_t minute_ms;
 } opts;
@@ -72,11 +77,17 @@ static int simulate(const opts *o)
         return 1;
     }
     int64_t ttl = (int64_t)(o->ttl_min * 60000.0);
-    const row rows[] = {
+    row rows[2 + 4] = {
         {"no keep-alive", KR_FIXED, 0},
         {"fixed TTL", KR_FIXED, ttl},
-        {"learned (hybrid histogram)", KR_LEARNED, ttl},
     };
+    char names[4][64];
+    size_t n_rows = 2;
+    for (int i = 0; i < o->n_learned; i++) {
+        snprintf(names[i], sizeof(names[i]), "learned, template_ttl_ms %.0f min",
+                 o->learned_ttl_min[i]);
+        rows[n_rows++] = (row){names[i], KR_LEARNED, (int64_t)(o->learned_ttl_min[i] * 60000.0)};
+    }
     size_t n_calls = 0;
     int active = 0, per_class[KT_N_CLASSES] = {0};
     for (int i = 0; i < tr.n_fn; i++) {
@@ -85,7 +96,7 @@ static int simulate(const opts *o)
         per_class[tr.fn[i].cls]++;
     }
     printf("keep-alive replay: seed %llu, %d functions (%d called), %.1f days, %zu calls; "
-           "classes: %d periodic, %d bursty, %d diurnal, %d rare; TTL and learned cap %.0f min\n\n",
+           "classes: %d periodic, %d bursty, %d diurnal, %d rare; fixed TTL %.0f min\n\n",
            (unsigned long long)o->seed, tr.n_fn, active, o->p.days, n_calls, per_class[KT_PERIODIC],
            per_class[KT_BURSTY], per_class[KT_DIURNAL], per_class[KT_RARE], o->ttl_min);
     printf("| policy | cold starts (all calls) | p50 function | p75 function | p90 function | "
@@ -93,8 +104,8 @@ static int simulate(const opts *o)
     printf("|---|---|---|---|---|---|---|---|\n");
     double *pct = calloc((size_t)tr.n_fn + 1, sizeof(*pct));
     double fixed_h = 0.0;
-    double class_cold[3][KT_N_CLASSES] = {{0}};
-    for (size_t r = 0; pct && r < sizeof(rows) / sizeof(rows[0]); r++) {
+    double class_cold[2 + 4][KT_N_CLASSES] = {{0}};
+    for (size_t r = 0; pct && r < n_rows; r++) {
         size_t cold = 0, prewarms = 0;
         int64_t loaded = 0;
         int k = 0;
@@ -130,7 +141,7 @@ static int simulate(const opts *o)
     for (int c = 0; c < KT_N_CLASSES; c++)
         printf(" %s |", kt_class_name((kt_class)c));
     printf("\n|---|---|---|---|---|\n");
-    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+    for (size_t r = 0; r < n_rows; r++) {
         printf("| %s |", rows[r].name);
         for (int c = 0; c < KT_N_CLASSES; c++)
             printf(" %.1f %% |", class_cold[r][c]);
@@ -217,8 +228,8 @@ static int live(const opts *o)
     for (int i = 0; calls && pred && i < tr.n_fn; i++) {
         pred[i] = calloc(tr.fn[i].n + 1, 1);
         kr_result res;
-        kr_replay(tr.fn[i].t_ms, tr.fn[i].n, end, KR_LEARNED, (int64_t)(o->ttl_min * 60000.0),
-                  o->minute_ms, &res, pred[i]);
+        kr_replay(tr.fn[i].t_ms, tr.fn[i].n, end, KR_LEARNED,
+                  (int64_t)(o->learned_ttl_min[0] * 60000.0), o->minute_ms, &res, pred[i]);
         predicted += res.cold;
         for (size_t k = 0; k < tr.fn[i].n; k++)
             calls[m++] = (call_ref){tr.fn[i].t_ms[k], i, k};
@@ -285,6 +296,8 @@ int main(int argc, char **argv)
             o.p.days = atof(v);
         else if (strcmp(a, "--ttl-min") == 0)
             o.ttl_min = atof(v);
+        else if (strcmp(a, "--learned-ttl-min") == 0 && o.n_learned < 4)
+            o.learned_ttl_min[o.n_learned++] = atof(v);
         else if (strcmp(a, "--live") == 0)
             o.live = v;
         else if (strcmp(a, "--body") == 0)
@@ -304,5 +317,6 @@ int main(int argc, char **argv)
                         "--ttl-min >= 0\n");
         return 2;
     }
+    if (o.n_learned == 0) o.learned_ttl_min[o.n_learned++] = o.ttl_min;
     return o.live ? live(&o) : simulate(&o);
 }

@@ -128,7 +128,7 @@ static int gen_function(const kt_params *p, rng *r, double end, kt_function *f)
         free(v.t);
         return -1;
     }
-    qsort(v.t, v.n, sizeof(*v.t), cmp_i64); /* bursts may overlap the next */
+    if (v.n > 1) qsort(v.t, v.n, sizeof(*v.t), cmp_i64); /* bursts may overlap the next */
     f->t_ms = v.t;
     f->n = v.n;
     return 0;

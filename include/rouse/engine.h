@@ -151,7 +151,15 @@ typedef struct rouse_compile_options {
     const rouse_samples *calibration;
     /* Samples accuracy is measured on instead (may be NULL). */
     const rouse_samples *validation;
+    /* int8: how activation ranges are taken from the calibration samples
+     * (rouse_calib_method; 0 is min/max). */
+    int calibration_method;
 } rouse_compile_options;
+
+typedef enum rouse_calib_method {
+    ROUSE_CALIB_MINMAX = 0,     /* the whole range seen (the default: it measured better) */
+    ROUSE_CALIB_PERCENTILE = 1, /* both tails cut at the 99.99th percentile */
+} rouse_calib_method;
 
 /* rouse_model_compile with options (opts may be NULL). With a precision
  * other than fp32, m itself is changed to it (its graph is what the plan
@@ -161,6 +169,14 @@ typedef struct rouse_compile_options {
  * AVX-512 BF16 gets an fp32 plan for bf16 (rouse_model_precision says so). */
 int rouse_model_compile_with(rouse_model *m, const char *path, const rouse_compile_options *opts,
                              rouse_errbuf *eb);
+
+/* Writes m's graph as an ONNX file at path: after an int8 compile, the
+ * quantized model in the standard QDQ form (QuantizeLinear /
+ * DequantizeLinear around float Conv nodes), which other runtimes run and
+ * rouse loads back into the same int8 graph. m must come from an .onnx
+ * (ROUSE_ESTATE for a plan); ROUSE_EUNSUPPORTED names a node whose operator
+ * has no ONNX writer yet. */
+int rouse_model_write_qdq(rouse_model *m, const char *path, rouse_errbuf *eb);
 
 /* The precision the model runs at (a plan's, or fp32 for an .onnx). */
 int rouse_model_precision(const rouse_model *m);

@@ -56,6 +56,15 @@ int cli_rm_main(int argc, char **argv);
 void cli_rm_usage(FILE *out);
 int cli_alias_main(int argc, char **argv);
 void cli_alias_usage(FILE *out);
+int cli_logs_main(int argc, char **argv);
+void cli_logs_usage(FILE *out);
+int cli_bench_main(int argc, char **argv);
+void cli_bench_usage(FILE *out);
+int cli_version_main(int argc, char **argv);
+void cli_version_usage(FILE *out);
+/* rouse completion and the man page, from the help texts (cli_completion.c). */
+int cli_completion_main(int argc, char **argv);
+void cli_completion_usage(FILE *out);
 /* Manifests (cli_apply.c). */
 int cli_apply_main(int argc, char **argv);
 void cli_apply_usage(FILE *out);

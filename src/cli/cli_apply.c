@@ -29,6 +29,12 @@
     "  --prune            also delete the functions labelled with the manifest's name\n"          \
     "                     that it no longer declares\n"
 
+/* The --json schema of apply and diff. */
+#define APPLY_JSON_HELP                                                                            \
+    "\nWith --json: {\"manifest\": NAME, \"changes\": [{\"function\", \"change\": create|update|\n"     \
+    "alias|delete, ...}]}; a create or update has \"fields\": [{\"path\", \"from\", \"to\"}]\n"       \
+    "(and \"version\" once applied), an alias change \"alias\", \"from\" and \"to\".\n"
+
 void cli_apply_usage(FILE *out)
 {
     fprintf(out, "usage: rouse apply -f FILE [--prune] [options]\n\n"
@@ -36,7 +42,7 @@ void cli_apply_usage(FILE *out)
                  "each declared function whose model or settings changed (a new version; the\n"
                  "others stay \"unchanged\"), and sets the aliases that differ. Nothing changes\n"
                  "when the file has an error.\n\n"
-                 "options:\n" APPLY_OPTIONS_HELP CLI_CLIENT_OPTIONS_HELP);
+                 "options:\n" APPLY_OPTIONS_HELP CLI_CLIENT_OPTIONS_HELP APPLY_JSON_HELP);
 }
 
 void cli_diff_usage(FILE *out)
@@ -45,7 +51,7 @@ void cli_diff_usage(FILE *out)
                  "Shows what rouse apply would change, field by field, without changing\n"
                  "anything. Exits 0 when nothing would change, 1 when something would (or on\n"
                  "an error), 2 on a usage error.\n\n"
-                 "options:\n" APPLY_OPTIONS_HELP CLI_CLIENT_OPTIONS_HELP);
+                 "options:\n" APPLY_OPTIONS_HELP CLI_CLIENT_OPTIONS_HELP APPLY_JSON_HELP);
 }
 
 /* What the server says about one declared function. */
@@ -68,7 +74,18 @@ typedef struct apply_run {
     plan_fn *plan;
     bool diff, prune;
     int changes;
+    rouse_buf js; /* --json: the changes, as the elements of an array */
 } apply_run;
+
+/* --json: starts a change object ({"function":NAME,"change":WHAT ...) in
+ * a->js; the caller adds members and closes it. */
+static void js_change(apply_run *a, const char *fn, const char *what)
+{
+    if (a->js.len) rouse_buf_append_str(&a->js, ",");
+    rouse_buf_append_str(&a->js, "{\"function\":");
+    json_write_string(&a->js, fn, strlen(fn));
+    rouse_buf_appendf(&a->js, ",\"change\":\"%s\"", what);
+}
 
 /* The server's 400 about a field, taken back to its line in the file:
  * "FILE:LINE: functions.NAME.FIELD: what". */
@@ -212,8 +229,52 @@ static const char *flat_get(const rouse_buf *flat, const char *path, size_t *len
 }
 
 /* Prints the field-by-field difference of one function. */
+/* --json: the fields of p that change, as [{"path","from","to"}]. */
+static void js_fields(apply_run *a, const plan_fn *p)
+{
+    rouse_buf *b = &a->js;
+    rouse_buf_append_str(b, ",\"fields\":[");
+    bool first = true;
+    for (const char *l = p->wanted.data; l && *l;) {
+        const char *tab = strchr(l, '\t'), *nl = strchr(l, '\n');
+        if (!tab || !nl) break;
+        char path[256];
+        snprintf(path, sizeof(path), "%.*s", (int)(tab - l), l);
+        size_t nlen = 0;
+        const char *old = p->exists ? flat_get(&p->now, path, &nlen) : NULL;
+        int wlen = (int)(nl - tab - 1);
+        if (!old || nlen != (size_t)wlen || strncmp(old, tab + 1, nlen) != 0) {
+            rouse_buf_appendf(b, "%s{\"path\":\"%s\",\"from\":%.*s,\"to\":%.*s}", first ? "" : ",",
+                              path, old ? (int)nlen : 4, old ? old : "null", wlen, tab + 1);
+            first = false;
+        }
+        l = nl + 1;
+    }
+    for (const char *l = p->now.data; p->exists && l && *l;) {
+        const char *tab = strchr(l, '\t'), *nl = strchr(l, '\n');
+        if (!tab || !nl) break;
+        char path[256];
+        size_t wl;
+        snprintf(path, sizeof(path), "%.*s", (int)(tab - l), l);
+        if (!flat_get(&p->wanted, path, &wl)) {
+            rouse_buf_appendf(b, "%s{\"path\":\"%s\",\"from\":%.*s,\"to\":null}", first ? "" : ",",
+                              path, (int)(nl - tab - 1), tab + 1);
+            first = false;
+        }
+        l = nl + 1;
+    }
+    rouse_buf_append_str(b, "]");
+}
+
 static void print_fn_diff(apply_run *a, const plan_fn *p)
 {
+    if (a->c->json) {
+        js_change(a, p->f->name, p->exists ? "update" : "create");
+        if (p->exists) rouse_buf_appendf(&a->js, ",\"from_version\":%" PRId64, p->version);
+        js_fields(a, p);
+        rouse_buf_append_str(&a->js, "}");
+        return;
+    }
     FILE *o = stdout;
     const char *g = cli_style_of(o, CLI_GREEN), *y = cli_style_of(o, CLI_YELLOW),
                *rd = cli_style_of(o, CLI_RED), *z = cli_style_of(o, CLI_RESET);
@@ -346,9 +407,14 @@ static int prune(apply_run *a)
         const char *label = json_as_string(json_get(latest_config(fn), "manifest"));
         if (!label || strcmp(label, a->m.label) != 0) continue;
         a->changes++;
+        if (a->c->json) {
+            js_change(a, name, "delete");
+            rouse_buf_append_str(&a->js, "}");
+        }
         if (a->diff) {
-            printf("%s- %s%s: deleted (no longer in %s)\n", cli_style_of(stdout, CLI_RED), name,
-                   cli_style_of(stdout, CLI_RESET), a->m.path);
+            if (!a->c->json && !a->c->quiet)
+                printf("%s- %s%s: deleted (no longer in %s)\n", cli_style_of(stdout, CLI_RED), name,
+                       cli_style_of(stdout, CLI_RESET), a->m.path);
             continue;
         }
         rouse_buf p;
@@ -406,9 +472,15 @@ static int run(apply_run *a)
             return CLI_EXIT_FAIL;
         }
         a->changes++;
-        if (!c->quiet && !c->json)
+        if (c->json) {
+            js_change(a, p->f->name, p->exists ? "update" : "create");
+            rouse_buf_appendf(&a->js, ",\"version\":%" PRId64, r.rouse_version);
+            js_fields(a, p);
+            rouse_buf_append_str(&a->js, "}");
+        } else if (!c->quiet) {
             printf("%s: %s version %" PRId64 "\n", p->f->name, r.status == 201 ? "deployed" : "unchanged at",
                    r.rouse_version);
+        }
         http_response_fini(&r);
     }
     /* 3. Aliases that differ. */
@@ -421,8 +493,14 @@ static int run(apply_run *a)
             wanted_routes(al, want, sizeof(want));
             if (strcmp(now, want) == 0) continue;
             a->changes++;
+            if (c->json) {
+                js_change(a, p->f->name, "alias");
+                rouse_buf_append_str(&a->js, ",\"alias\":");
+                json_write_string(&a->js, al->name, strlen(al->name));
+                rouse_buf_appendf(&a->js, ",\"from\":\"%s\",\"to\":\"%s\"}", now, want);
+            }
             if (a->diff) {
-                if (!c->quiet)
+                if (!c->quiet && !c->json)
                     printf("%s~ %s%s: alias %s: %s -> %s\n", cli_style_of(stdout, CLI_YELLOW), p->f->name,
                            cli_style_of(stdout, CLI_RESET), al->name, now[0] ? now : "(none)", want);
                 continue;
@@ -433,12 +511,20 @@ static int run(apply_run *a)
     }
     /* 4. Prune. */
     if (a->prune && prune(a) < 0) return CLI_EXIT_FAIL;
-    if (a->diff) {
-        if (!c->quiet && a->changes == 0) printf("no changes\n");
-        return a->changes ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    if (c->json) {
+        printf("{\"manifest\":");
+        rouse_buf lb;
+        rouse_buf_init(&lb);
+        if (a->m.label)
+            json_write_string(&lb, a->m.label, strlen(a->m.label));
+        else
+            rouse_buf_append_str(&lb, "null");
+        printf("%s,\"changes\":[%s]}\n", lb.data, a->js.data ? a->js.data : "");
+        rouse_buf_fini(&lb);
+    } else if (a->diff && !c->quiet && a->changes == 0) {
+        printf("no changes\n");
     }
-    if (c->json)
-        printf("{\"manifest\":\"%s\",\"changes\":%d}\n", a->m.label ? a->m.label : "", a->changes);
+    if (a->diff) return a->changes ? CLI_EXIT_FAIL : CLI_EXIT_OK;
     return CLI_EXIT_OK;
 }
 
@@ -448,6 +534,7 @@ static int apply_main(const char *cmd, void (*usage)(FILE *), bool diff, int arg
     int rc = cli_client_init(&c, cmd, usage, &argc, argv);
     if (rc) return rc;
     apply_run a = {.c = &c, .diff = diff};
+    rouse_buf_init(&a.js);
     const char *file = NULL;
     rc = CLI_EXIT_USAGE;
     for (int i = 1; i < argc; i++) {
@@ -497,6 +584,7 @@ static int apply_main(const char *cmd, void (*usage)(FILE *), bool diff, int arg
     free(a.plan);
 out_manifest:
     manifest_fini(&a.m);
+    rouse_buf_fini(&a.js);
 out_client:
     cli_client_fini(&c);
     return rc;

@@ -186,7 +186,7 @@ static void print_status(const char *name, const json_value *v)
     /* Instances by state, then one line each. */
     printf("instances:");
     if (!count(is)) printf(" none");
-    static const char *const states[] = {"starting", "idle", "busy", "stopping"};
+    static const char *const states[] = {"starting", "idle", "busy", "draining", "stopping"};
     for (size_t s = 0; s < sizeof(states) / sizeof(states[0]); s++) {
         size_t n = 0;
         for (size_t i = 0; i < count(is); i++)
@@ -210,6 +210,18 @@ static void print_status(const char *name, const json_value *v)
                int_of(ITEM(sp, i), "version"), str_of(ITEM(sp, i), "state"));
     int64_t queued = int_of(v, "queued");
     if (queued) printf("queued requests: %" PRId64 "\n", queued);
+    /* The keep-alive windows each version's template is kept by. */
+    const json_value *ka = json_get(v, "keep_alive");
+    for (size_t i = 0; i < count(ka); i++) {
+        const json_value *k = ITEM(ka, i);
+        double cv = 0;
+        json_as_double(json_get(k, "cv"), &cv);
+        printf("keep-alive v%" PRId64 ": %s, template from %.1f to %.1f min (%" PRId64
+               " idle times, CV %.2f, %" PRId64 " pre-warms)\n",
+               int_of(k, "version"), str_of(k, "mode"), (double)int_of(k, "prewarm_ms") / 60000.0,
+               (double)int_of(k, "keep_ms") / 60000.0, int_of(k, "idle_times"), cv,
+               int_of(k, "prewarms"));
+    }
     /* Cold starts, phase by phase (ms): what a user tunes min and the
      * idle/template timeouts against. */
     const json_value *cs = json_get(v, "cold_starts");
@@ -392,8 +404,8 @@ void cli_alias_usage(FILE *out)
     fprintf(out, "usage: rouse alias NAME ALIAS V[:WEIGHT][,V[:WEIGHT]...] [options]\n\n"
                  "Points alias ALIAS of function NAME at one version, or splits its traffic\n"
                  "between versions by weight (\"1:90,2:10\" sends 9 requests in 10 to version\n"
-                 "1). Call the alias with /v2/models/NAME/versions/ALIAS/infer or\n"
-                 "rouse invoke NAME --version ALIAS. The alias \"latest\" is the default one,\n"
+                 "1). Call the alias with /v2/models/NAME/versions/ALIAS/infer, or name it\n"
+                 "as the version of rouse invoke. The alias \"latest\" is the default one,\n"
                  "which deploy and rollback move.\n\n"
                  "options:\n" CLI_CLIENT_OPTIONS_HELP);
 }

@@ -17,6 +17,7 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/out.h"
+#include "cli/request.h"
 #include "cli/tensor_file.h"
 #include "common/arena.h"
 #include "common/json.h"
@@ -46,192 +47,13 @@ void cli_invoke_usage(FILE *out)
             DEFAULT_TOP);
 }
 
-typedef struct input_spec {
-    char *name; /* points into argv (the '=' replaced) */
-    const char *file;
-    const char *shape; /* --shape text, or NULL */
-    const char *dtype; /* --dtype text, or NULL */
-} input_spec;
-
 typedef struct invoke_opts {
     const char *name, *request, *version, *out_dir;
-    input_spec in[MAX_INPUTS];
+    cli_input_spec in[MAX_INPUTS];
     int n_in;
     long top;
     bool async;
 } invoke_opts;
-
-static bool has_ext(const char *path, const char *ext)
-{
-    size_t n = strlen(path), e = strlen(ext);
-    return n > e && strcasecmp(path + n - e, ext) == 0;
-}
-
-static int parse_shape(const char *text, int *rank, int64_t *shape)
-{
-    *rank = 0;
-    const char *p = text;
-    while (*p) {
-        char *end;
-        long long d = strtoll(p, &end, 10);
-        if (end == p || d < 0 || *rank == ROUSE_MAX_RANK) return -1;
-        shape[(*rank)++] = d;
-        p = end;
-        if (*p == 'x' || *p == 'X' || *p == ',') p++;
-        else if (*p) return -1;
-    }
-    return *rank > 0 ? 0 : -1;
-}
-
-static void write_shape_json(rouse_buf *b, int rank, const int64_t *shape)
-{
-    rouse_buf_append_str(b, "[");
-    for (int d = 0; d < rank; d++)
-        rouse_buf_appendf(b, "%s%" PRId64, d ? "," : "", shape[d]);
-    rouse_buf_append_str(b, "]");
-}
-
-/* The shape of a nested JSON array of numbers (rectangular), or -1. */
-static int array_shape(const json_value *v, int *rank, int64_t *shape)
-{
-    *rank = 0;
-    while (v->type == JSON_ARRAY) {
-        if (*rank == ROUSE_MAX_RANK) return -1;
-        shape[(*rank)++] = (int64_t)v->u.arr.n;
-        if (v->u.arr.n == 0) return 0;
-        v = v->u.arr.items[0];
-    }
-    return v->type == JSON_NUMBER || v->type == JSON_TRUE || v->type == JSON_FALSE ? 0 : -1;
-}
-
-/* Writes the JSON of v (numbers, arrays) as it is. */
-static void write_json(rouse_buf *b, const json_value *v)
-{
-    if (v->type == JSON_ARRAY) {
-        rouse_buf_append_str(b, "[");
-        for (size_t i = 0; i < v->u.arr.n; i++) {
-            if (i) rouse_buf_append_str(b, ",");
-            write_json(b, v->u.arr.items[i]);
-        }
-        rouse_buf_append_str(b, "]");
-    } else if (v->type == JSON_NUMBER) {
-        if (v->u.num.is_int)
-            json_write_int64(b, v->u.num.i);
-        else
-            json_write_double(b, v->u.num.d);
-    } else if (v->type == JSON_TRUE || v->type == JSON_FALSE) {
-        rouse_buf_append_str(b, v->type == JSON_TRUE ? "true" : "false");
-    } else if (v->type == JSON_STRING) {
-        json_write_string(b, v->u.str.s, v->u.str.len);
-    } else {
-        rouse_buf_append_str(b, "null");
-    }
-}
-
-/* One input into the request: its JSON object into hdr, its bytes (if
- * binary) onto bin. */
-static int add_input(const input_spec *s, rouse_buf *hdr, rouse_buf *bin, rouse_errbuf *eb)
-{
-    int rc = 0;
-    rouse_buf_append_str(hdr, "{\"name\":");
-    json_write_string(hdr, s->name, strlen(s->name));
-    if (has_ext(s->file, ".json")) {
-        uint8_t *buf;
-        size_t len;
-        if ((rc = cli_file_slurp(s->file, &buf, &len, eb)) < 0) return rc;
-        rouse_arena a;
-        rouse_arena_init(&a, 0);
-        json_value *v;
-        if ((rc = json_parse((const char *)buf, len, &a, &v, eb)) < 0) {
-            rc = rouse_err_wrap(eb, ROUSE_EFORMAT, "%s", s->file);
-        } else if (v->type == JSON_OBJECT) { /* an OIP input object */
-            const json_value *shape = json_get(v, "shape"), *dt = json_get(v, "datatype"),
-                             *data = json_get(v, "data");
-            if (!shape || !dt || !data)
-                rc = rouse_err_set(eb, ROUSE_EFORMAT,
-                                   "%s: an input object needs shape, datatype and data", s->file);
-            else {
-                rouse_buf_append_str(hdr, ",\"shape\":");
-                write_json(hdr, shape);
-                rouse_buf_append_str(hdr, ",\"datatype\":");
-                write_json(hdr, dt);
-                rouse_buf_append_str(hdr, ",\"data\":");
-                write_json(hdr, data);
-                rouse_buf_append_str(hdr, "}");
-            }
-        } else {
-            int rank;
-            int64_t shape[ROUSE_MAX_RANK];
-            if (s->shape) {
-                if (parse_shape(s->shape, &rank, shape) < 0) rc = ROUSE_EINVAL;
-            } else if (array_shape(v, &rank, shape) < 0) {
-                rc = rouse_err_set(eb, ROUSE_EFORMAT,
-                                   "%s: not an OIP input object nor a rectangular array of "
-                                   "numbers",
-                                   s->file);
-            }
-            if (rc == 0) {
-                rouse_buf_append_str(hdr, ",\"shape\":");
-                write_shape_json(hdr, rank, shape);
-                rouse_buf_appendf(hdr, ",\"datatype\":\"%s\",\"data\":", s->dtype ? s->dtype : "FP32");
-                write_json(hdr, v);
-                rouse_buf_append_str(hdr, "}");
-            }
-        }
-        rouse_arena_fini(&a);
-        free(buf);
-        return rc;
-    }
-    cli_tensor t;
-    memset(&t, 0, sizeof(t));
-    if (has_ext(s->file, ".npy") || has_ext(s->file, ".pb")) {
-        if ((rc = cli_tensor_read_file(s->file, &t, eb)) < 0) return rc;
-        if (s->shape || s->dtype) {
-            cli_tensor_fini(&t);
-            return rouse_err_set(eb, ROUSE_EINVAL,
-                                 "%s: --shape and --dtype are for raw files; this one has both",
-                                 s->file);
-        }
-    } else { /* raw bytes */
-        int rank, dtype = s->dtype ? oip_datatype_parse(s->dtype) : -1;
-        int64_t shape[ROUSE_MAX_RANK];
-        if (!s->shape || !s->dtype)
-            return rouse_err_set(eb, ROUSE_EINVAL,
-                                 "%s: a raw input needs --shape and --dtype (or use .npy, .pb "
-                                 "or .json)",
-                                 s->file);
-        if (dtype < 0) return rouse_err_set(eb, ROUSE_EINVAL, "--dtype %s: not an OIP datatype", s->dtype);
-        if (parse_shape(s->shape, &rank, shape) < 0)
-            return rouse_err_set(eb, ROUSE_EINVAL, "--shape %s: give dimensions like 1x3x224x224",
-                                 s->shape);
-        uint8_t *buf;
-        size_t len;
-        if ((rc = cli_file_slurp(s->file, &buf, &len, eb)) < 0) return rc;
-        rc = cli_tensor_alloc(&t, s->name, dtype, rank, shape, eb);
-        if (rc == 0 && t.nbytes != len)
-            rc = rouse_err_set(eb, ROUSE_EINVAL,
-                               "%s: %zu bytes, but shape %s of %s takes %zu", s->file, len,
-                               s->shape, s->dtype, t.nbytes);
-        if (rc == 0) memcpy(t.data, buf, len);
-        free(buf);
-        if (rc < 0) {
-            cli_tensor_fini(&t);
-            return rc;
-        }
-    }
-    const char *dt = oip_datatype_name(t.dtype);
-    if (!dt) {
-        cli_tensor_fini(&t);
-        return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "%s: element type not supported", s->file);
-    }
-    rouse_buf_append_str(hdr, ",\"shape\":");
-    write_shape_json(hdr, t.rank, t.shape);
-    rouse_buf_appendf(hdr, ",\"datatype\":\"%s\",\"parameters\":{\"binary_data_size\":%zu}}", dt,
-                      t.nbytes);
-    rc = rouse_buf_append(bin, t.data, t.nbytes);
-    cli_tensor_fini(&t);
-    return rc;
-}
 
 /* --- outputs ------------------------------------------------------------------ */
 
@@ -455,10 +277,10 @@ static int invoke_run(cli_client *c, invoke_opts *o)
 {
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
-    rouse_buf body, bin;
+    rouse_buf body;
     rouse_buf_init(&body);
-    rouse_buf_init(&bin);
     int rc = 0;
+    size_t json_len = 0;
     bool binary_in = false;
     if (o->request) {
         uint8_t *buf;
@@ -468,15 +290,10 @@ static int invoke_run(cli_client *c, invoke_opts *o)
             free(buf);
         }
     } else {
-        rouse_buf_append_str(&body, "{\"inputs\":[");
-        for (int i = 0; i < o->n_in && rc == 0; i++) {
-            if (i) rouse_buf_append_str(&body, ",");
-            rc = add_input(&o->in[i], &body, &bin, &eb);
-        }
-        /* Outputs in binary (smaller, exact) unless the JSON is wanted. */
-        rouse_buf_appendf(&body, "]%s}",
-                          c->json || o->async ? "" : ",\"parameters\":{\"binary_data_output\":true}");
-        binary_in = bin.len > 0;
+        /* Outputs in binary (smaller, exact) unless JSON is wanted, or the
+         * job keeps the response for later (a job's document embeds JSON). */
+        rc = cli_request_build(o->in, o->n_in, !c->json && !o->async, &body, &json_len,
+                               &binary_in, &eb);
     }
     if (rc < 0) {
         if (!eb.msg[0]) rouse_err_set(&eb, rc, "%s", rouse_strerror(rc));
@@ -485,8 +302,7 @@ static int invoke_run(cli_client *c, invoke_opts *o)
         goto out;
     }
     char ihcl[64];
-    snprintf(ihcl, sizeof(ihcl), "Inference-Header-Content-Length: %zu", body.len);
-    if (binary_in) rouse_buf_append(&body, bin.data, bin.len);
+    snprintf(ihcl, sizeof(ihcl), "Inference-Header-Content-Length: %zu", json_len);
     rouse_buf path;
     rouse_buf_init(&path);
     rouse_buf_append_str(&path, "/v2/models/");
@@ -535,7 +351,6 @@ static int invoke_run(cli_client *c, invoke_opts *o)
     http_response_fini(&r);
 out:
     rouse_buf_fini(&body);
-    rouse_buf_fini(&bin);
     return rc;
 }
 
@@ -577,7 +392,7 @@ int cli_invoke_main(int argc, char **argv)
                 goto out;
             }
             *eq = '\0';
-            o.in[o.n_in++] = (input_spec){.name = argv[i + 1], .file = eq + 1};
+            o.in[o.n_in++] = (cli_input_spec){.name = argv[i + 1], .file = eq + 1};
         } else if (strcmp(a, "--shape") == 0 || strcmp(a, "--dtype") == 0) {
             if (o.n_in == 0) {
                 cli_usage_error("invoke", cli_invoke_usage, "give it after the --input it describes", a);

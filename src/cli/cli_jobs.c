@@ -77,13 +77,14 @@ int cli_jobs_submit(cli_client *c, const char *path, const char *const *headers,
 
 void cli_job_usage(FILE *out)
 {
-    fprintf(out, "usage: rouse job ID [--wait] [--server URL]\n"
-                 "       rouse job retry ID [--server URL]\n\n"
+    fprintf(out, "usage: rouse job ID [--wait] [options]\n"
+                 "       rouse job retry ID [options]\n\n"
                  "Shows an asynchronous job (JSON: status, attempts, times, last error,\n"
                  "callback delivery, and the response once it succeeded).\n"
                  "  --wait   poll until the job is succeeded, failed or cancelled; the exit\n"
                  "           status is 0 only when it succeeded\n"
-                 "  retry    queue a failed or cancelled job again (a dead letter re-driven)\n");
+                 "  retry    queue a failed or cancelled job again (a dead letter re-driven)\n"
+                 "\noptions:\n" CLI_CLIENT_OPTIONS_HELP);
 }
 
 static bool is_final(const char *status)
@@ -151,12 +152,13 @@ int cli_job_main(int argc, char **argv)
 
 void cli_jobs_usage(FILE *out)
 {
-    fprintf(out, "usage: rouse jobs NAME [--status STATUS] [--limit N] [--server URL] [--json]\n\n"
+    fprintf(out, "usage: rouse jobs NAME [--status STATUS] [--limit N] [options]\n\n"
                  "Lists the asynchronous jobs of function NAME, oldest first: id, status,\n"
                  "attempts and last error. --status failed lists the dead letters (jobs that\n"
                  "failed after their retries; `rouse job retry ID` re-drives one).\n"
                  "  --status S  queued, running, succeeded, failed or cancelled\n"
-                 "  --limit N   at most N jobs (default 100, at most 1000)\n");
+                 "  --limit N   at most N jobs (default 100, at most 1000)\n"
+                 "\noptions:\n" CLI_CLIENT_OPTIONS_HELP);
 }
 
 static int jobs_run(cli_client *c, int argc, char **argv)
@@ -237,7 +239,7 @@ int cli_jobs_main(int argc, char **argv)
 void cli_batch_usage(FILE *out)
 {
     fprintf(out,
-            "usage: rouse batch NAME REQUESTS.jsonl [--wait] [--output FILE] [--server URL]\n\n"
+            "usage: rouse batch NAME REQUESTS.jsonl [--wait] [--output FILE] [options]\n\n"
             "Runs a batch file: one Open Inference Protocol request per line, each run\n"
             "as an asynchronous job of function NAME. Prints the batch id.\n"
             "  --wait         follow its progress (a bar on a terminal, plain lines\n"
@@ -245,7 +247,8 @@ void cli_batch_usage(FILE *out)
             "  --output FILE  where the results go, one line per request in input\n"
             "                 order, null for a request that failed (default\n"
             "                 REQUESTS.out.jsonl); the failures, with their errors, go\n"
-            "                 to FILE.errors.jsonl\n");
+            "                 to FILE.errors.jsonl\n"
+            "\noptions:\n" CLI_CLIENT_OPTIONS_HELP);
 }
 
 static int64_t count_of(const json_value *v, const char *key)

@@ -41,7 +41,9 @@ void cli_serve_usage(FILE *out)
         "4)\n"
         "  --callback-allow HOSTS  hosts a job's Callback-Url may name, comma-separated\n"
         "                      (default 127.0.0.1,localhost,::1: loopback only)\n"
-        "  --log-level LEVEL   error, warn, info or debug (default info)\n\n"
+        "  --log-level LEVEL   error, warn, info or debug (default info)\n"
+        "  --keepalive-minute-ms MS  for tests only: the learned keep-alive policy's\n"
+        "                      minute (default 60000), to replay a compressed trace\n\n"
         "Metering (GET /v1/usage, rouse usage):\n"
         "  --metering on|off   record every invocation's usage (default on)\n"
         "  --usage-retention DURATION  usage records older than this roll up into hourly\n"
@@ -152,6 +154,10 @@ int cli_serve_main(int argc, char **argv)
             if (!parse_u64(v, 0, 7 * 86400000ull, &n))
                 return usage_error("--blob-grace-ms needs 0..604800000", v);
             o.blob_grace_ms = (int64_t)n;
+        } else if (strcmp(a, "--keepalive-minute-ms") == 0) {
+            if (!parse_u64(v, 1, 60000, &n))
+                return usage_error("--keepalive-minute-ms needs 1..60000", v);
+            o.keepalive_minute_ms = (int64_t)n;
         } else if (strcmp(a, "--max-instances") == 0) {
             if (!parse_u64(v, 1, 65536, &n))
                 return usage_error("--max-instances needs 1..65536", v);

@@ -62,6 +62,8 @@ int cli_client_init(cli_client *c, const char *cmd, void (*usage)(FILE *out), in
     rouse_errbuf_clear(&eb);
     if (http_target_parse(url, &c->target, &eb) < 0) return cli_usage_error(cmd, usage, eb.msg, NULL);
     http_target_url(&c->target, c->url, sizeof(c->url));
+    c->api_key = key && *key ? key : NULL;
+    c->cacert = cacert;
     http_options o = {.api_key = key, .cacert = cacert};
     if (http_client_create(&c->target, &o, &c->http, &eb) < 0) {
         fprintf(stderr, "rouse %s: %s\n", cmd, eb.msg);

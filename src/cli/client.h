@@ -36,6 +36,7 @@ typedef struct cli_client {
     char url[300]; /* scheme://host:port */
     http_target target;
     http_client *http;
+    const char *api_key, *cacert; /* as given (for clients of their own: bench) */
     bool json;
     bool quiet;
 } cli_client;

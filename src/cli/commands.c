@@ -12,8 +12,6 @@
 
 static int help_main(int argc, char **argv);
 static void help_usage(FILE *out);
-static int version_main(int argc, char **argv);
-static void version_usage(FILE *out);
 
 const cli_command cli_commands[] = {
     {"help", "show help for rouse or one of its commands", help_main, help_usage},
@@ -47,7 +45,14 @@ const cli_command cli_commands[] = {
     {"alias", "point an alias at a version, or split its traffic by weight", cli_alias_main,
      cli_alias_usage},
     {"rm", "delete a function", cli_rm_main, cli_rm_usage},
-    {"version", "print the version", version_main, version_usage},
+    {"logs", "print (or follow) what a function's instances wrote and how they ended",
+     cli_logs_main, cli_logs_usage},
+    {"bench", "load a function: latency histogram, start kinds, statuses", cli_bench_main,
+     cli_bench_usage},
+    {"completion", "print a bash or zsh completion script, or the man page", cli_completion_main,
+     cli_completion_usage},
+    {"version", "print the client's and the server's version", cli_version_main,
+     cli_version_usage},
     {"__instance", NULL, cli_instance_main, cli_instance_usage}, /* started by serve */
     {"__template", NULL, cli_template_main, cli_template_usage}, /* started by serve */
     {"__zygote", NULL, cli_zygote_main, cli_zygote_usage},       /* started by serve */
@@ -88,6 +93,10 @@ static int help_main(int argc, char **argv)
         cli_usage(stdout);
         return CLI_EXIT_OK;
     }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        help_usage(stdout);
+        return CLI_EXIT_OK;
+    }
     for (const cli_command *c = cli_commands; c->name; c++) {
         if (strcmp(c->name, argv[1]) == 0) {
             c->usage(stdout);
@@ -97,17 +106,4 @@ static int help_main(int argc, char **argv)
     fprintf(stderr, "rouse: unknown command '%s'\n\n", argv[1]);
     cli_usage(stderr);
     return CLI_EXIT_USAGE;
-}
-
-static void version_usage(FILE *out)
-{
-    fprintf(out, "usage: rouse version\n       rouse --version\n");
-}
-
-static int version_main(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    printf("rouse %s\n", ROUSE_VERSION);
-    return CLI_EXIT_OK;
 }

@@ -14,7 +14,10 @@ int main(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) cmd = "version";
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+        printf("rouse %s\n", ROUSE_VERSION); /* the client's; `rouse version` asks the server too */
+        return CLI_EXIT_OK;
+    }
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) cmd = "help";
 
     for (const cli_command *c = cli_commands; c->name; c++) {

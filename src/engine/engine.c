@@ -330,6 +330,11 @@ static int session_create_for(rouse_model *m, const rouse_session_options *opts,
                               const eng_tensor *shapes, rouse_session **out, rouse_errbuf *eb);
 static const eng_plan *session_plan(const rouse_session *s);
 
+eng_graph *eng_model_graph(rouse_model *m)
+{
+    return m->from_plan ? NULL : &m->graph;
+}
+
 int rouse_model_compile(rouse_model *m, const char *path, rouse_errbuf *eb)
 {
     return rouse_model_compile_with(m, path, NULL, eb);
@@ -486,7 +491,12 @@ static int lower_precision(rouse_model *m, const rouse_compile_options *opts, en
         eng_tensor *t = NULL;
         eng_samples view;
         if ((rc = samples_view(m, cal, 0, cal_n, &t, &view, eb)) == 0)
-            rc = eng_quantize_int8(&m->graph, &view, rep, eb);
+            rc = eng_quantize_int8_with(
+                &m->graph, &view,
+                &(eng_quant_opts){.method = opts->calibration_method == ROUSE_CALIB_PERCENTILE
+                                                ? ENG_CALIB_PERCENTILE
+                                                : ENG_CALIB_MINMAX},
+                rep, eb);
         free(t);
         if (rc < 0) goto out;
     }
@@ -513,7 +523,7 @@ int rouse_model_compile_with(rouse_model *m, const char *path, const rouse_compi
     int rc = source_sha256_once(m, sha);
     if (rc < 0) return rouse_err_set(eb, rc, "cannot hash the model");
     eng_acc acc;
-    eng_quant_report rep = {0, NULL};
+    eng_quant_report rep = {0};
     if (eng_acc_init(&acc, m) < 0) {
         eng_acc_fini(&acc);
         return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");

@@ -1556,6 +1556,8 @@ int exec_dnnl_build(eng_plan *p, const eng_node *n, const eng_attrs *resolved, c
     case ENG_OP_CONV_INTEGER:
     case ENG_OP_QLINEAR_MATMUL:
     case ENG_OP_MATMUL_INTEGER:
+    case ENG_OP_QUANTIZE_LINEAR:
+    case ENG_OP_DEQUANTIZE_LINEAR:
         return exec_dnnl_build_quant(p, n, resolved, in, out_shapes, out_pv, eb);
     default:
         return 0;

@@ -1,7 +1,8 @@
 /*
  * oneDNN int8 kernel builders: QLinearConv and ConvInteger as int8
  * convolutions, QLinearMatMul and MatMulInteger as int8 matrix products
- * (u8 or s8 activations, s8 weights; VNNI where the CPU has it).
+ * (u8 or s8 activations, s8 weights; VNNI where the CPU has it), and
+ * per-tensor QuantizeLinear / DequantizeLinear as scaling reorders.
  *
  * A builder takes a node only where the int8 primitive computes what the
  * reference kernel in ops/quant.c computes, up to the rounding of the
@@ -381,6 +382,87 @@ static int build_qmatmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, co
     return qstep(p, n, ra, pd, in[0], wei, NULL, zargs, n_z, &outs[0], out_pv, eb);
 }
 
+
+/* --- QuantizeLinear, DequantizeLinear as reorders ------------------------------------------ */
+
+/* Per tensor, constant scale and zero point: a oneDNN reorder that converts
+ * the type with scale and zero point, keeping the input's layout (Q:
+ * saturate(round(x * (1 / scale)) + zp); DQ: scale * (x - zp)). Multiplying
+ * by the reciprocal may round a value lying on a .5 boundary of x / scale
+ * the other way: one step, as between the int8 products and the reference. */
+static int build_qdq(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
+                     const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
+{
+    const bool quant = n->op == ENG_OP_QUANTIZE_LINEAR;
+    if (n->n_in < 2 || !param_fits(p, n, 1, 0) || !param_fits(p, n, 2, 0) || n->in[1] < 0)
+        return 0;
+    const exec_pv *x = &p->pvs[in[0]];
+    int xt = x->t.dtype, yt = outs[0].dtype;
+    if (quant ? (xt != ENG_DT_FLOAT || (yt != ENG_DT_UINT8 && yt != ENG_DT_INT8))
+              : ((xt != ENG_DT_UINT8 && xt != ENG_DT_INT8) || yt != ENG_DT_FLOAT))
+        return 0;
+    if (x->t.rank < 1 || x->t.rank > 6) return 0;
+    double scale = param_at(p, n, 1, 0, 1);
+    if (!(scale > 0) || !isfinite(scale)) return 0;
+    float mult = quant ? (float)(1.0 / scale) : (float)scale;
+    int zp = (int)param_at(p, n, 2, 0, 0);
+    dnnl_memory_desc_t src_md, dst_md;
+    if (x->has_md) {
+        src_md = x->md;
+    } else if (plan_md_plain(xt, x->t.rank, x->t.shape, &src_md) < 0) {
+        return 0;
+    }
+    dst_md = src_md;
+    dst_md.data_type = dnnl_dt(yt);
+    dnnl_primitive_attr_t attr;
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success)
+        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    exec_dnnl_arg zarg;
+    int n_z = 0, rc;
+    const int rt = DNNL_RUNTIME_S32_VAL;
+    if (dnnl_primitive_attr_set_output_scales(attr, 1, 0, &mult) != dnnl_success ||
+        (zp && dnnl_primitive_attr_set_zero_points(attr, quant ? DNNL_ARG_DST : DNNL_ARG_SRC, 1, 0,
+                                                   &rt) != dnnl_success)) {
+        dnnl_primitive_attr_destroy(attr);
+        return 0;
+    }
+    if (zp) {
+        dnnl_memory_t mem;
+        if ((rc = s32_scalar_mem(p, zp, &mem, eb)) < 0) {
+            dnnl_primitive_attr_destroy(attr);
+            return rc;
+        }
+        int arg = quant ? DNNL_ARG_DST : DNNL_ARG_SRC;
+        zarg = (exec_dnnl_arg){DNNL_ARG_ATTR_ZERO_POINTS | arg, ARG_FIXED, mem};
+        n_z = 1;
+    }
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_reorder_primitive_desc_create(&pd, &src_md, p->ctx->engine, &dst_md,
+                                                          p->ctx->engine, attr);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) return 0;
+    int src = plan_pv_as(p, in[0], &src_md, eb);
+    if (src < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return src;
+    }
+    int dst;
+    if ((rc = exec_dnnl_new_pv(p, &outs[0], &dst_md, &dst)) < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return rouse_err_set(eb, rc, "out of memory");
+    }
+    exec_dnnl_arg args[3];
+    int na = 0;
+    args[na++] = (exec_dnnl_arg){DNNL_ARG_FROM, src, NULL};
+    if (n_z) args[na++] = zarg;
+    args[na++] = (exec_dnnl_arg){DNNL_ARG_TO, dst, NULL};
+    if ((rc = exec_dnnl_add_step(p, n, ra, pd, args, na, dst, eb)) < 0) return rc;
+    plan_bind_value(p, n->out[0], dst);
+    out_pv[0] = dst;
+    return 1;
+}
+
 int exec_dnnl_build_quant(eng_plan *p, const eng_node *n, const eng_attrs *resolved, const int *in,
                           const eng_tensor *out_shapes, int *out_pv, rouse_errbuf *eb)
 {
@@ -391,6 +473,9 @@ int exec_dnnl_build_quant(eng_plan *p, const eng_node *n, const eng_attrs *resol
     case ENG_OP_QLINEAR_MATMUL:
     case ENG_OP_MATMUL_INTEGER:
         return build_qmatmul(p, n, resolved, in, out_shapes, out_pv, eb);
+    case ENG_OP_QUANTIZE_LINEAR:
+    case ENG_OP_DEQUANTIZE_LINEAR:
+        return build_qdq(p, n, resolved, in, out_shapes, out_pv, eb);
     default:
         return 0;
     }

@@ -17,6 +17,7 @@
 #include "common/arena.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "server/fnlog.h"
 #include "server/http_int.h"
 
 #define MOD "admin"
@@ -462,6 +463,7 @@ static void deleted(void *user, int rc, const rouse_errbuf *eb, void *p)
         reply_rc(req, rc, eb);
     } else {
         pool_forget_function(req->srv->pool, a->name);
+        fnlog_forget(req->srv->logs, a->name);
         gc_request(req->srv); /* its blobs and plans, unless others use them */
         rouse_buf b;
         rouse_buf_init(&b);
@@ -635,6 +637,27 @@ static int alias_put(http_req *req)
                : 1;
 }
 
+/* Stops the function's idle instances and templates: its next request
+ * starts from zero (rouse bench --cold; draining a function). */
+static int fn_scale_to_zero(http_req *req)
+{
+    if (!check_name(req, "function", req->r.name, 404)) return 0;
+    store_function f;
+    memset(&f, 0, sizeof(f));
+    if (store_function_get(req->srv->st, req->r.name, &f, NULL) < 0) {
+        http_reply_error(req, 404, "no function named '%s'", req->r.name);
+        return 0;
+    }
+    store_function_fini(&f);
+    int n = pool_scale_to_zero(req->srv->pool, req->r.name);
+    rouse_buf b;
+    rouse_buf_init(&b);
+    rouse_buf_appendf(&b, "{\"name\":\"%s\",\"stopped\":%d}\n", req->r.name, n);
+    http_reply_json(req, 200, &b);
+    rouse_buf_fini(&b);
+    return 0;
+}
+
 int api_admin_handle(http_req *req)
 {
     switch (req->r.id) {
@@ -656,6 +679,8 @@ int api_admin_handle(http_req *req)
         return fn_rollback(req);
     case R_ALIAS_PUT:
         return alias_put(req);
+    case R_FN_SCALE_ZERO:
+        return fn_scale_to_zero(req);
     default:
         http_reply_error(req, 404, "no such endpoint");
         return 0;

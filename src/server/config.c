@@ -90,6 +90,17 @@ static int parse_section(const json_value *obj, const char *section, fn_config *
                              json_type_name(obj->type));
     for (size_t i = 0; i < obj->u.obj.n; i++) {
         const json_member *m = &obj->u.obj.members[i];
+        if (strcmp(section, "scaling") == 0 && strcmp(m->key, "keep_alive") == 0) {
+            const char *v = json_as_string(m->value);
+            if (v && strcmp(v, "learned") == 0)
+                out->scaling.keep_alive = FN_KEEP_ALIVE_LEARNED;
+            else if (v && strcmp(v, "fixed") == 0)
+                out->scaling.keep_alive = FN_KEEP_ALIVE_FIXED;
+            else
+                return rouse_err_set(eb, ROUSE_EINVAL,
+                                     "scaling.keep_alive: must be \"learned\" or \"fixed\"");
+            continue;
+        }
         const int_field *f = find_field(section, m->key);
         if (!f) return rouse_err_set(eb, ROUSE_EINVAL, "%s.%s: unknown field", section, m->key);
         int rc = parse_int(m->value, f, out, eb);
@@ -204,6 +215,18 @@ static bool section_default(const fn_config *c, const char *sec)
     return true;
 }
 
+/* Closes section `open`, after the fields of it that are not integers:
+ * scaling.keep_alive only when not the default ("learned"), so that configs
+ * stored before it existed keep their canonical form (a redeploy of the
+ * same config makes no version). */
+static int close_section(const fn_config *c, const char *open, rouse_buf *out)
+{
+    int rc = 0;
+    if (strcmp(open, "scaling") == 0 && c->scaling.keep_alive == FN_KEEP_ALIVE_FIXED)
+        rc = rouse_buf_append_str(out, ",\"keep_alive\":\"fixed\"");
+    return rc == 0 ? rouse_buf_append_str(out, "}") : rc;
+}
+
 int fn_config_write(const fn_config *c, rouse_buf *out)
 {
     int rc = rouse_buf_appendf(out, "{\"model\":\"%s\",\"runtime\":\"%s\"", c->model, c->runtime);
@@ -214,7 +237,7 @@ int fn_config_write(const fn_config *c, rouse_buf *out)
         const char *sec = f->section;
         if (skip_async && sec && strcmp(sec, "async") == 0) continue;
         if (open && (!sec || strcmp(sec, open) != 0)) {
-            rc = rouse_buf_append_str(out, "}");
+            rc = close_section(c, open, out);
             open = NULL;
         }
         if (rc == 0 && sec && !open) {
@@ -229,7 +252,7 @@ int fn_config_write(const fn_config *c, rouse_buf *out)
             rc = rouse_buf_appendf(out, ",\"%s\":%" PRId64, f->key,
                                    *(const int64_t *)((const char *)c + f->offset));
     }
-    if (rc == 0 && open) rc = rouse_buf_append_str(out, "}");
+    if (rc == 0 && open) rc = close_section(c, open, out);
     /* Only when set, so that configs written before the label existed keep
      * their canonical form (and no redeploy makes a version for nothing). */
     if (rc == 0 && c->manifest[0]) rc = rouse_buf_appendf(out, ",\"manifest\":\"%s\"", c->manifest);

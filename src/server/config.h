@@ -22,6 +22,9 @@ typedef struct fn_config {
     int64_t timeout_ms;
     struct {
         int64_t min, max, concurrency, idle_timeout_ms, template_ttl_ms, queue_depth;
+        /* "learned" (FN_KEEP_ALIVE_LEARNED, the default) or "fixed": when the
+         * template is dropped and started again (keepalive_policy.h). */
+        int keep_alive;
     } scaling;
     char manifest[64]; /* the label of the manifest that declared it (rouse apply), or "" */
     /* Asynchronous jobs (docs/architecture.md, "Asynchronous jobs"):
@@ -30,6 +33,8 @@ typedef struct fn_config {
         int64_t max_attempts, max_age_ms, max_concurrency, queue_limit, result_ttl_ms;
     } async;
 } fn_config;
+
+enum { FN_KEEP_ALIVE_LEARNED = 0, FN_KEEP_ALIVE_FIXED = 1 };
 
 /* The defaults of every field (model empty). */
 void fn_config_defaults(fn_config *c);

@@ -9,16 +9,18 @@
 #define ROUSE_SERVER_EP_H
 
 typedef enum ep_kind {
-    EP_MHD = 1, /* the HTTP daemon's epoll descriptor (http.h) */
-    EP_SIGNAL,  /* serve's signalfd (loop.c) */
-    EP_PROC,    /* the socket of a process of the pool (pool.h) */
-    EP_ZYGOTE,  /* the pool's zygote's control socket (pool.h) */
-    EP_CLIENT,  /* the socket of a client waiting for the pool (http.h) */
-    EP_WRITER,  /* the eventfd of a writer thread (store/writer.h; server_int.h) */
-    EP_LISTEN,  /* the listening socket (http_gate.c accepts) */
-    EP_GATE,    /* a new connection whose first request head is awaited (http_gate.c) */
-    EP_TIMER,   /* the storage collection's timerfd (gc.c) */
-    EP_KEEP,    /* a connection MHD holds, between its requests (http_gate.c) */
+    EP_MHD = 1,  /* the HTTP daemon's epoll descriptor (http.h) */
+    EP_SIGNAL,   /* serve's signalfd (loop.c) */
+    EP_PROC,     /* the socket of a process of the pool (pool.h) */
+    EP_ZYGOTE,   /* the pool's zygote's control socket (pool.h) */
+    EP_CLIENT,   /* the socket of a client waiting for the pool (http.h) */
+    EP_WRITER,   /* the eventfd of a writer thread (store/writer.h; server_int.h) */
+    EP_LISTEN,   /* the listening socket (http_gate.c accepts) */
+    EP_GATE,     /* a new connection whose first request head is awaited (http_gate.c) */
+    EP_TIMER,    /* the storage collection's timerfd (gc.c) */
+    EP_KEEP_SET, /* the gate's epoll set of the connections MHD holds (http_gate.c) */
+    EP_KEEP,     /* one of those connections, in that set (http_gate.c) */
+    EP_OUTPUT,   /* the output pipe of a template and its instances (fnlog.h) */
     EP_CALLBACK, /* the eventfd of the callback thread (callback.h; async_glue.c) */
 } ep_kind;
 

@@ -40,6 +40,7 @@ int http_status_of(int rc)
 
 static void reply_clear(http_reply *r)
 {
+    if (r->stream && r->stream_free) r->stream_free(r->stream); /* never queued */
     free(r->body);
     if (r->fd >= 0) close(r->fd);
     memset(r, 0, sizeof(*r));
@@ -282,7 +283,12 @@ static enum MHD_Result queue_reply(http_req *req)
     http_reply *r = &req->reply;
     struct MHD_Response *resp;
     if (r->fd >= 0 && r->fd_len > 0 && r->fd_len <= SMALL_REPLY_BYTES) reply_fd_to_body(r);
-    if (r->fd >= 0 && r->fd_len > 0) {
+    if (r->stream) {
+        /* MHD owns the stream from here and calls stream_free. */
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, r->stream_read,
+                                                 r->stream, r->stream_free);
+        if (resp) r->stream = NULL;
+    } else if (r->fd >= 0 && r->fd_len > 0) {
         /* MHD owns the memfd from here and sends it with sendfile. */
         resp = MHD_create_response_from_fd64(r->fd_len, r->fd);
         if (resp) r->fd = -1;
@@ -377,9 +383,14 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
     } else if (have_length && req->sink == BODY_INSTANCE && declared <= POOL_BODY_INLINE_MAX) {
         rouse_buf_reserve(&req->body, (size_t)declared); /* one allocation for the body */
     }
+    /* The gate counts every request's bytes on the connection, to know
+     * where the next one starts (http_gate.c). */
+    const char *te = http_req_header(req, "Transfer-Encoding");
+    const union MHD_ConnectionInfo *hs =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    http_gate_keep_request(keep_of(conn), hs ? hs->header_size : 0, cl, te != NULL || !hs);
     /* The gate checked the first request of the connection; these are for
      * the requests after it on a kept-alive connection. */
-    const char *te = http_req_header(req, "Transfer-Encoding");
     if (!http_method_valid(method)) {
         req->early_error = true;
         http_reply_error(req, 400, "malformed request line: expected METHOD /path HTTP/1.1");
@@ -448,6 +459,14 @@ static void req_body(http_req *req, const char *data, size_t len)
     }
 }
 
+/* Queues the reply to a request whose body is all read: the next bytes on
+ * the connection are the next request's, which the gate may check. */
+static enum MHD_Result queue_final(http_req *req)
+{
+    http_gate_keep_done(keep_of(req->conn));
+    return queue_reply(req);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -485,7 +504,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         /* Resumed after a suspension (or a repeated call): the reply is ready. */
         if (req->suspended) return MHD_YES;
         assert(!req->pending || !req->have_reply);
-        return req->have_reply ? queue_reply(req) : MHD_NO;
+        return req->have_reply ? queue_final(req) : MHD_NO;
     }
     req->handled = true;
     if (!req->have_reply && route_handle(req) == 1) {
@@ -497,7 +516,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
     if (!req->have_reply) http_reply_error(req, 500, "internal error: no reply");
-    return queue_reply(req);
+    return queue_final(req);
 }
 
 static uint64_t ns_to_us(uint64_t ns)
@@ -542,9 +561,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     server *srv = cls;
     http_req *req = *con_cls;
     *con_cls = NULL;
-    /* The connection may stay open for another request: the gate checks
-     * its head (if MHD closes it instead, on_connection forgets it). */
-    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) http_gate_keep_done(keep_of(conn));
+    (void)conn;
+    (void)toe;
     if (!req || req == (void *)&nul_in_path) return;
     emit_invocation(srv, req);
     unwatch_client(req);
@@ -600,10 +618,20 @@ int http_start(server *srv, rouse_errbuf *eb)
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
     if (!srv->mhd) return rouse_err_set(eb, ROUSE_EIO, "cannot start the HTTP daemon");
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-    if (!info) {
+    srv->keep_epfd = epoll_create1(EPOLL_CLOEXEC);
+    srv->tag_keep_set.kind = EP_KEEP_SET;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &srv->tag_keep_set};
+    if (srv->keep_epfd < 0 || epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->keep_epfd, &ev) < 0) {
+        int e = errno;
         MHD_stop_daemon(srv->mhd);
         srv->mhd = NULL;
+        if (srv->keep_epfd >= 0) close(srv->keep_epfd);
+        srv->keep_epfd = -1;
+        return rouse_err_set(eb, ROUSE_EIO, "the gate's epoll set: %s", strerror(e));
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    if (!info) {
+        http_stop(srv);
         return rouse_err_set(eb, ROUSE_EIO, "HTTP daemon has no epoll descriptor");
     }
     return info->epoll_fd;
@@ -614,9 +642,13 @@ void http_run(server *srv)
     /* MHD asks to run again at once (timeout 0) while a connection it woke
      * has more to do, typically right after a reply went out: do it here
      * rather than through another round of the outer loop. Bounded, so
-     * instances and signals are never starved. */
+     * instances and signals are never starved. Before each further run the
+     * gate looks at the connections whose next request head arrived
+     * meanwhile (a client answering a reply within microseconds), which
+     * that run would otherwise read before the gate could check it. */
     MHD_UNSIGNED_LONG_LONG t;
     for (int round = 0; round < 4; round++) {
+        if (round > 0) http_gate_poll(srv);
         MHD_run(srv->mhd);
         if (MHD_get_timeout(srv->mhd, &t) != MHD_YES || t > 0) break;
     }
@@ -648,6 +680,8 @@ void http_stop_accepting(server *srv)
 
 void http_stop(server *srv)
 {
-    if (srv->mhd) MHD_stop_daemon(srv->mhd);
+    if (srv->mhd) MHD_stop_daemon(srv->mhd); /* closes every gate_keep first */
     srv->mhd = NULL;
+    if (srv->keep_epfd >= 0) close(srv->keep_epfd);
+    srv->keep_epfd = -1;
 }

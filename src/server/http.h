@@ -51,10 +51,18 @@ void http_gate_close_all(struct server *srv);
 struct gate_keep;
 struct gate_keep *http_gate_keep_open(struct server *srv, int fd);
 void http_gate_keep_close(struct server *srv, struct gate_keep *k);
-/* A request on the connection completed and the connection stays open. */
+/* MHD began a request on the connection: its head took head_len bytes
+ * (MHD's count) and its body has this Content-Length (NULL: none) or is
+ * chunked. */
+void http_gate_keep_request(struct gate_keep *k, size_t head_len, const char *content_length,
+                            bool chunked);
+/* A request's reply is queued (its body all read): the next bytes are the
+ * next request's. */
 void http_gate_keep_done(struct gate_keep *k);
-/* An EP_KEEP event: bytes arrived, or the client hung up. */
-void http_gate_on_keep(struct server *srv, struct gate_keep *k, uint32_t events);
+/* Handles what the gate's set of MHD connections reports (an EP_KEEP_SET
+ * event, and between two runs of MHD): next request heads that arrived,
+ * clients of suspended requests that hung up. */
+void http_gate_poll(struct server *srv);
 /* Watches the connection for a hang-up, reported as an EP_CLIENT event
  * to http_on_client_event(client); false when the connection has no
  * registration to do it with. */

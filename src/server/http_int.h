@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/buf.h"
 #include "server/config.h"
@@ -42,6 +43,13 @@ typedef struct http_reply {
     char start[12];   /* Rouse-Start when set: warm, template or zero */
     char timing[96];  /* Server-Timing when set */
     char location[64]; /* Location when set */
+    /* A body of unknown length produced as it goes (Server-Sent Events)
+     * instead of `body`: MHD calls read (a MHD_ContentReaderCallback) and,
+     * once done with the response, free; both take stream. read may
+     * suspend the connection while it has nothing to say. */
+    ssize_t (*stream_read)(void *stream, uint64_t pos, char *buf, size_t max);
+    void (*stream_free)(void *stream);
+    void *stream;
 } http_reply;
 
 typedef enum route_id {
@@ -64,6 +72,8 @@ typedef enum route_id {
     R_STATS,       /* GET /v1/stats */
     R_STATS_RESET, /* POST /v1/stats/reset */
     R_USAGE,       /* GET /v1/usage */
+    R_FN_LOGS,     /* GET /v1/functions/{name}/logs */
+    R_FN_SCALE_ZERO, /* POST /v1/functions/{name}/scale-to-zero */
     R_JOB_LIST,     /* GET /v1/jobs?function=&status= */
     R_JOB_GET,      /* GET /v1/jobs/{id} */
     R_JOB_DELETE,   /* DELETE /v1/jobs/{id}: cancel */
@@ -177,6 +187,7 @@ int api_admin_handle(http_req *req);
 int api_oip_handle(http_req *req);
 int api_stats_handle(http_req *req);
 int api_usage_handle(http_req *req);
+int api_logs_handle(http_req *req);
 /* /v1/jobs and /v1/batches (api_jobs.c). */
 int api_jobs_handle(http_req *req);
 /* An infer request with Prefer: respond-async, for a resolved version. */

@@ -30,6 +30,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "server/fnlog.h"
 #include "server/http.h"
 #include "server/pool.h"
 #include "server/server_int.h"
@@ -108,13 +109,27 @@ static int ep_add(int epfd, int fd, ep_tag *tag)
     return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/* The pool's hooks: what functions' processes say goes to their logs. */
+static void on_fn_output(void *user, const char *name, int64_t version, int pid, int fd)
+{
+    server *s = user;
+    if (fnlog_add_pipe(s->logs, name, version, pid, fd) < 0)
+        LOG_WARN(MOD, "function %s: cannot watch the output of template %d", name, pid);
+}
+
+static void on_fn_ended(void *user, const char *name, int64_t version, int pid, const char *what)
+{
+    server *s = user;
+    fnlog_append(s->logs, name, version, pid, "crash", what, strlen(what));
+}
+
 int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
 {
     server *s = calloc(1, sizeof(*s));
     if (!s) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     s->opts = *o;
     s->listen_fd = s->epfd = s->sigfd = s->lock_fd = s->gc_timer_fd = -1;
-    s->gate_handoff_len = -1;
+    s->keep_epfd = -1;
     s->tag_mhd.kind = EP_MHD;
     s->tag_sig.kind = EP_SIGNAL;
     s->rng = rouse_now_ns() | 1;
@@ -184,6 +199,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     if ((rc = durable_start(s, eb)) < 0) goto out_http;
     if ((rc = gc_start(s, eb)) < 0) goto out_durable;
     if ((rc = usage_start(s, eb)) < 0) goto out_gc;
+    if ((rc = fnlog_create(s->epfd, &s->logs, eb)) < 0) goto out_usage;
     /* Templates are forked by the pool's zygote from now on (exec'd
      * without it). */
     pool_opts po = {.epfd = s->epfd,
@@ -192,11 +208,15 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
                     .log_level = s->log_level,
                     .max_instances = s->max_instances,
                     .st = s->st,
-                    .blobs = s->blobs};
-    if ((rc = pool_create(&po, &s->pool, eb)) < 0) goto out_usage;
+                    .blobs = s->blobs,
+                    .keepalive_minute_ms = o->keepalive_minute_ms,
+                    .output = on_fn_output,
+                    .ended = on_fn_ended,
+                    .hooks_user = s};
+    if ((rc = pool_create(&po, &s->pool, eb)) < 0) goto out_logs;
     if ((rc = async_start(s, eb)) < 0) {
         pool_destroy(s->pool);
-        goto out_usage;
+        goto out_logs;
     }
     /* Warm what `min` asks for, as before a restart. A failure here is
      * logged per function and never stops the daemon. */
@@ -207,6 +227,8 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     *out = s;
     return 0;
 
+out_logs:
+    fnlog_destroy(s->logs);
 out_usage:
     usage_stop(s);
 out_gc:
@@ -244,6 +266,7 @@ static void begin_shutdown(server *s)
     http_stop_accepting(s);
     pool_stopping(s->pool);
     async_begin_stop(s);
+    fnlog_end_all(s->logs); /* log followers end now, not at the grace period's */
     LOG_INFO(MOD, "shutting down: %d request(s) in progress", s->n_reqs);
 }
 
@@ -299,6 +322,7 @@ int server_run(server *s, rouse_errbuf *eb)
         timeout = min_timeout(timeout, http_tick(s));
         timeout = min_timeout(timeout, usage_tick(s));
         timeout = min_timeout(timeout, async_loop_tick(s));
+        timeout = min_timeout(timeout, fnlog_tick(s->logs));
         if (s->mhd_kick) timeout = 0;
         if (s->stopping) {
             uint64_t now = rouse_now_ns();
@@ -342,8 +366,10 @@ int server_run(server *s, rouse_errbuf *eb)
                 async_on_callbacks(s);
             else if (tag->kind == EP_GATE)
                 http_gate_on_conn(s, (struct gate_conn *)tag, evs[i].events);
-            else if (tag->kind == EP_KEEP)
-                http_gate_on_keep(s, (struct gate_keep *)tag, evs[i].events);
+            else if (tag->kind == EP_KEEP_SET)
+                http_gate_poll(s);
+            else if (tag->kind == EP_OUTPUT)
+                fnlog_on_event(s->logs, tag);
         }
         pool_collect(s->pool);
         s->mhd_kick = false;
@@ -380,9 +406,12 @@ void server_destroy(server *s)
     pool_stop_all(s->pool);
     http_stop_accepting(s);
     http_gate_close_all(s);
+    fnlog_end_all(s->logs); /* MHD must have no suspended follower when it stops */
+    http_run(s);
     http_stop(s);
     pool_destroy(s->pool);
     async_stop(s); /* before the writer: its changes in flight are dropped with it */
+    fnlog_destroy(s->logs);
     close(s->epfd);
     close(s->sigfd);
     gc_stop(s);

@@ -35,6 +35,10 @@ int pool_create(const pool_opts *o, pool **out, rouse_errbuf *eb)
     p->blobs = o->blobs;
     p->clock = o->clock;
     p->clock_user = o->clock_user;
+    p->ka_minute_ms = o->keepalive_minute_ms > 0 ? o->keepalive_minute_ms : KA_MINUTE_MS;
+    p->output = o->output;
+    p->ended = o->ended;
+    p->hooks_user = o->hooks_user;
     p->next_call_id = 1;
     p->next_spawn_id = 1;
     proc_table_init(&p->procs, o->epfd, p->exe, p->log_level);

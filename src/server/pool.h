@@ -45,6 +45,16 @@ typedef struct pool_opts {
      * one they move by hand. */
     uint64_t (*clock)(void *user);
     void *clock_user;
+    /* The keep-alive policy's minute in ms (0: 60000); shorter only to
+     * replay a compressed trace (rouse serve --keepalive-minute-ms). */
+    int64_t keepalive_minute_ms;
+    /* Optional: what a function's processes say. output takes fd, the read
+     * end of a template's output pipe (its instances write there too);
+     * ended gets a sentence for a process that ended abnormally (a crash,
+     * a failed load). Both run on the loop, from inside pool calls. */
+    void (*output)(void *user, const char *name, int64_t version, int pid, int fd);
+    void (*ended)(void *user, const char *name, int64_t version, int pid, const char *what);
+    void *hooks_user;
 } pool_opts;
 
 /* How a call ended. fd and body belong to the callback (close / free them),
@@ -160,6 +170,11 @@ void pool_deployed(pool *p, const char *name, int64_t version);
  * versions no alias names retire (no min, stop when idle), and each routed
  * version with a `min` starts warming now. */
 void pool_routes_changed(pool *p, const char *name);
+/* Stops every idle instance, template and spare of `name` now (a busy
+ * instance finishes its request and stops when its idle timeout passes),
+ * so that its next request starts from zero; `min` warms again as usual.
+ * Returns how many processes were told to stop. */
+int pool_scale_to_zero(pool *p, const char *name);
 /* Stops and forgets every pool of a deleted function; waiting calls end
  * with 503. */
 void pool_forget_function(pool *p, const char *name);

@@ -34,6 +34,7 @@
 
 #include "common/timeutil.h"
 #include "server/config.h"
+#include "server/keepalive_policy.h"
 #include "server/pool.h"
 #include "server/pool_ipc.h"
 #include "server/pool_proc.h"
@@ -125,8 +126,8 @@ struct vpool {
     int64_t version;
     char model_path[PATH_MAX];
     fn_config cfg;
-    worker *workers;  /* every worker of this pool not yet reaped */
-    int n_instances;  /* starting and ready ones among them */
+    worker *workers; /* every worker of this pool not yet reaped */
+    int n_instances; /* starting and ready ones among them */
     call *queue, *queue_tail; /* synchronous calls first, then background ones */
     int n_queued;
     int n_bg_queued; /* background calls among them */
@@ -136,6 +137,11 @@ struct vpool {
     uint64_t no_start_until_ns; /* back-off after a failed start (min keeps trying) */
     uint64_t reply_ewma_ns;     /* dispatch to reply, smoothed: decides spinning */
     uint64_t gap_ewma_ns;       /* an instance's reply to its next request, smoothed */
+    /* Its requests' idle-time histogram (scaling.keep_alive "learned";
+     * carried over from the version it replaces) and the templates the
+     * policy started ahead of a request. */
+    ka_state ka;
+    uint64_t n_prewarms;
     vpool *next;
 };
 
@@ -161,7 +167,12 @@ struct pool {
     int n_instances;               /* starting and ready workers (global cap) */
     int n_spares;                  /* templates allowed a spare: the cap counts them too */
     int max_instances;
+    int64_t ka_minute_ms; /* the keep-alive policy's minute */
     cold_log cold;
+    /* pool_opts.output / ended / hooks_user */
+    void (*output)(void *user, const char *name, int64_t version, int pid, int fd);
+    void (*ended)(void *user, const char *name, int64_t version, int pid, const char *what);
+    void *hooks_user;
 };
 
 static inline uint64_t pool_now(const pool *p)

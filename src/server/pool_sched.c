@@ -411,8 +411,7 @@ const char *sched_config_digest(const fn_config *cfg)
 
 /* The arguments of `rouse __template` or `rouse __instance --check`. */
 static int worker_argv(pool *p, const char *model_path, const char *name, int64_t version,
-                       const char *digest, bool check, char ver[32],
-                       char *argv[TEMPLATE_ARGV_MAX])
+                       const char *digest, bool check, char ver[32], char *argv[TEMPLATE_ARGV_MAX])
 {
     snprintf(ver, 32, "%" PRId64, version);
     char *head[] = {p->exe,         check ? "__instance" : "__template",
@@ -449,8 +448,8 @@ static int start_template(pool *p, vpool *vp, rouse_errbuf *eb)
     if (!t) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     char ver[32];
     char *argv[TEMPLATE_ARGV_MAX];
-    int argc = worker_argv(p, vp->model_path, vp->name, vp->version,
-                           sched_config_digest(&vp->cfg), false, ver, argv);
+    int argc = worker_argv(p, vp->model_path, vp->name, vp->version, sched_config_digest(&vp->cfg),
+                           false, ver, argv);
     bool pending;
     int rc = proc_spawn(&p->procs, &t->h, PROC_TEMPLATE, argv, argc, t0, &pending, eb);
     if (rc < 0) {
@@ -602,8 +601,8 @@ static void dispatch(pool *p, worker *w, call *c)
     if (vp->gap_ewma_ns && vp->gap_ewma_ns <= POLL_GAP_MAX_NS)
         m.poll_us = (uint32_t)((2 * vp->gap_ewma_ns + POLL_SLACK_NS) / 1000u);
     bool sent;
-    int rc = pool_ipc_send_request(w->h.sock, &w->region, &m, c, c->body, &c->body_fd,
-                                   c->body_len, &sent, &eb);
+    int rc = pool_ipc_send_request(w->h.sock, &w->region, &m, c, c->body, &c->body_fd, c->body_len,
+                                   &sent, &eb);
     if (rc < 0 && !sent) {
         /* Nothing was sent: the worker is fine, the request cannot go. */
         call_fail(p, c, 500, "%s", eb.msg);
@@ -726,8 +725,7 @@ void sched_pump(pool *p, vpool *vp)
     ensure_min(p, vp);
     while (vp->queue) {
         pool_view v = waiting_view(p, vp);
-        if (pool_blocked_by_global_cap(&v) &&
-            (drop_spare(p, vp->tmpl) || evict_idle(p, vp, false)))
+        if (pool_blocked_by_global_cap(&v) && (drop_spare(p, vp->tmpl) || evict_idle(p, vp, false)))
             v = waiting_view(p, vp);
         if (pool_decide(&v) != POOL_START_QUEUE) break;
         if (start_worker(p, vp) < 0) {
@@ -763,6 +761,11 @@ vpool *sched_add_pool(pool *p, const char *name, int64_t version, const fn_confi
     snprintf(vp->name, sizeof(vp->name), "%s", name);
     vp->version = version;
     vp->last_request_ns = pool_now(p);
+    ka_init(&vp->ka);
+    for (const vpool *o = p->pools; o; o = o->next) /* the newest version it follows */
+        if (strcmp(o->name, name) == 0 && o->version < version &&
+            (vp->ka.last_minute < 0 || o->ka.last_minute > vp->ka.last_minute))
+            vp->ka = o->ka;
     vp->next = p->pools;
     p->pools = vp;
     return vp;
@@ -773,6 +776,7 @@ int sched_submit(pool *p, vpool *vp, const pool_request *rq, pool_call **out, in
 {
     vp->retired = false; /* asked for by name: it serves again */
     vp->last_request_ns = pool_now(p);
+    ka_record(&vp->ka, (int64_t)(vp->last_request_ns / 1000000ull), p->ka_minute_ms);
     pool_view v = view_of(p, vp);
     v.n_queued -= vp->n_bg_queued; /* background calls take no queue room */
     if (!rq->background && pool_decide(&v) == POOL_REJECT) {
@@ -1134,7 +1138,12 @@ static void drain(pool *p, proc *pr)
             return;
         }
         if (pr->kind == PROC_TEMPLATE) {
-            if (m.type == IPC_READY)
+            if (m.type == IPC_OUTPUT && fd >= 0 && p->output) {
+                tmpl *t = (tmpl *)pr;
+                if (t->h.start_argv) lifecycle_events(p); /* its pid, from the zygote */
+                p->output(p->hooks_user, t->name, t->version, (int)t->h.pid, fd);
+                fd = -1; /* the hook's now */
+            } else if (m.type == IPC_READY)
                 template_ready(p, (tmpl *)pr, &m, fd);
             else if (m.type == IPC_REPLY)
                 template_spawned(p, (tmpl *)pr, &m, fd);
@@ -1189,8 +1198,15 @@ static void template_exited(pool *p, tmpl *t, const char *how)
 {
     vpool *vp = t->vp;
     bool was_starting = vp && t->h.state == PROC_STARTING;
-    if (t->h.state != PROC_STOPPING || t->h.fail_msg[0])
+    if (t->h.state != PROC_STOPPING || t->h.fail_msg[0]) {
         LOG_WARN(MOD, "template %d ended (%s)", (int)t->h.pid, how);
+        if (p->ended) {
+            char what[320];
+            snprintf(what, sizeof(what), "template %d ended (%s)%s%s", (int)t->h.pid, how,
+                     t->h.fail_msg[0] ? ": " : "", t->h.fail_msg);
+            p->ended(p->hooks_user, t->name, t->version, (int)t->h.pid, what);
+        }
+    }
     proc_close(&p->procs, &t->h);
     tmpl_leave(p, t);
     orphan_waiters(p, t);
@@ -1220,9 +1236,17 @@ static void worker_exited(pool *p, worker *w, int wstatus, bool no_process)
     /* A load failure was already reported with its message. */
     bool clean =
         no_process || (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) || w->h.fail_msg[0];
-    if (c || !clean)
+    if (c || !clean) {
         LOG_WARN(MOD, "instance %d %s (%s)", (int)w->h.pid,
                  w->killed_timeout ? "killed after a timeout" : "ended", how);
+        if (vp && p->ended) {
+            char what[256];
+            snprintf(what, sizeof(what), "instance %d %s (%s)%s", (int)w->h.pid,
+                     w->killed_timeout ? "killed after a request exceeded timeout_ms" : "ended",
+                     how, c ? " while running a request" : "");
+            p->ended(p->hooks_user, vp->name, vp->version, (int)w->h.pid, what);
+        }
+    }
     int sig = !no_process && WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
     while (c) {
         call *n = c->next;
@@ -1343,9 +1367,52 @@ static void expire_queue(pool *p, vpool *vp, uint64_t now, int64_t *next)
     }
 }
 
+/* scaling.keep_alive "learned" (keepalive_policy.h): whether vp's template
+ * is wanted loaded now; *change_ns is when that answer changes (0: never). */
+static bool learned_wants(const pool *p, const vpool *vp, uint64_t now, uint64_t *change_ns,
+                          ka_windows *w)
+{
+    ka_windows_of(&vp->ka, p->ka_minute_ms, vp->cfg.scaling.template_ttl_ms, w);
+    int64_t change;
+    bool want = ka_want_loaded(w, (int64_t)(now / 1000000ull), &change);
+    *change_ns = change == INT64_MAX ? 0 : (uint64_t)change * 1000000ull;
+    return want;
+}
+
+static bool keep_learned(const vpool *vp)
+{
+    return vp->cfg.scaling.keep_alive == FN_KEEP_ALIVE_LEARNED && !vp->retired &&
+           vp->ka.last_minute >= 0;
+}
+
+/* No template: the learned policy starts one ahead of the request it
+ * expects (pre-warm), once its pre-warm window has passed; otherwise (the
+ * fixed fallback, a template that died) only a request starts one. */
+static void tick_prewarm(pool *p, vpool *vp, uint64_t now, int64_t *next)
+{
+    if (!keep_learned(vp) || now < vp->no_start_until_ns) return;
+    uint64_t change;
+    ka_windows w;
+    bool want = learned_wants(p, vp, now, &change, &w);
+    if (w.kind != KA_LEARNED || w.prewarm_ms == 0) return;
+    if (!want || (int64_t)(now / 1000000ull) < w.from_ms + w.prewarm_ms) {
+        if (change) note_deadline(next, change, now);
+        return;
+    }
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (start_template(p, vp, &eb) < 0) {
+        LOG_ERROR(MOD, "cannot pre-warm a template of %s: %s", vp->name, eb.msg);
+        return;
+    }
+    vp->n_prewarms++;
+    LOG_DEBUG(MOD, "function %s v%" PRId64 ": template pre-warmed", vp->name, vp->version);
+}
+
 static void tick_template(pool *p, vpool *vp, uint64_t now, int64_t *next)
 {
     tmpl *t = vp->tmpl;
+    if (!t) tick_prewarm(p, vp, now, next);
     if (!t || t->h.state != PROC_READY) return;
     /* A template that does not answer a spawn (stopped, hung) is killed:
      * the workers it owed end with it (orphan_waiters at its reap), and the
@@ -1360,6 +1427,15 @@ static void tick_template(pool *p, vpool *vp, uint64_t now, int64_t *next)
             return;
         }
         note_deadline(next, w->spawn_ns + SPAWN_ANSWER_NS, now);
+    }
+    if (keep_learned(vp)) {
+        uint64_t change;
+        ka_windows w;
+        if (learned_wants(p, vp, now, &change, &w)) {
+            if (change) note_deadline(next, change, now);
+        } else if (t->n_waiting == 0)
+            stop_template(p, t, "outside its keep-alive window (learned)");
+        return;
     }
     uint64_t used = t->last_used_ns > vp->last_request_ns ? t->last_used_ns : vp->last_request_ns;
     int64_t ttl = vp->retired ? 0 : vp->cfg.scaling.template_ttl_ms;
@@ -1449,6 +1525,27 @@ int pool_tick(pool *p)
 }
 
 /* --- bulk operations ------------------------------------------------------- */
+
+int pool_scale_to_zero(pool *p, const char *name)
+{
+    int n = 0;
+    for (vpool *vp = p->pools; vp; vp = vp->next) {
+        if (strcmp(vp->name, name) != 0) continue;
+        for (worker *w = vp->workers, *nx; w; w = nx) {
+            nx = w->vnext;
+            if (w->h.state == PROC_READY && w->n_inflight == 0) {
+                stop_worker(p, w, "scaled to zero");
+                n++;
+            }
+        }
+        /* A template still owing spawns keeps them; it goes at its TTL. */
+        if (vp->tmpl && vp->tmpl->n_waiting == 0) {
+            stop_template(p, vp->tmpl, "scaled to zero");
+            n++;
+        }
+    }
+    return n;
+}
 
 void sched_free_pool(pool *p, vpool *vp, int status, const char *why)
 {

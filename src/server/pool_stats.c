@@ -47,12 +47,13 @@ int pool_describe(const pool *p, const char *name, rouse_buf *out)
     for (const vpool *vp = p->pools; rc == 0 && vp; vp = vp->next) {
         if (strcmp(vp->name, name) != 0) continue;
         for (const worker *w = vp->workers; rc == 0 && w; w = w->vnext) {
-            rc = rouse_buf_appendf(out,
-                                   "%s{\"version\":%" PRId64
-                                   ",\"pid\":%d,\"state\":\"%s\",\"start\":\"%s\",\"in_flight\":%d}",
-                                   first ? "" : ",", vp->version, (int)w->h.pid,
-                                   state_name(w->h.state, false, w->n_inflight),
-                                   start_kind_name(w->kind), w->n_inflight);
+            rc =
+                rouse_buf_appendf(out,
+                                  "%s{\"version\":%" PRId64
+                                  ",\"pid\":%d,\"state\":\"%s\",\"start\":\"%s\",\"in_flight\":%d}",
+                                  first ? "" : ",", vp->version, (int)w->h.pid,
+                                  state_name(w->h.state, false, w->n_inflight),
+                                  start_kind_name(w->kind), w->n_inflight);
             first = false;
         }
     }
@@ -62,8 +63,8 @@ int pool_describe(const pool *p, const char *name, rouse_buf *out)
     for (const tmpl *t = p->templates; rc == 0 && t; t = t->next) {
         if (strcmp(t->name, name) != 0) continue;
         rc = rouse_buf_appendf(out, "%s{\"version\":%" PRId64 ",\"pid\":%d,\"state\":\"%s\"}",
-                               first ? "" : ",", t->vp ? t->vp->version : t->version,
-                               (int)t->h.pid, state_name(t->h.state, true, 0));
+                               first ? "" : ",", t->vp ? t->vp->version : t->version, (int)t->h.pid,
+                               state_name(t->h.state, true, 0));
         first = false;
     }
     if (rc == 0) rc = rouse_buf_append_str(out, "],\"spares\":[");
@@ -71,11 +72,32 @@ int pool_describe(const pool *p, const char *name, rouse_buf *out)
     first = true;
     for (const tmpl *t = p->templates; rc == 0 && t; t = t->next) {
         if (!t->spare || !t->vp || strcmp(t->name, name) != 0) continue;
-        rc = rouse_buf_appendf(out,
-                               "%s{\"version\":%" PRId64
-                               ",\"template\":%d,\"pid\":%d,\"state\":\"%s\"}",
-                               first ? "" : ",", t->vp->version, (int)t->h.pid, (int)t->spare_pid,
-                               t->spare_pid > 0 ? "warm" : "starting");
+        rc = rouse_buf_appendf(
+            out, "%s{\"version\":%" PRId64 ",\"template\":%d,\"pid\":%d,\"state\":\"%s\"}",
+            first ? "" : ",", t->vp->version, (int)t->h.pid, (int)t->spare_pid,
+            t->spare_pid > 0 ? "warm" : "starting");
+        first = false;
+    }
+    if (rc == 0) rc = rouse_buf_append_str(out, "],\"keep_alive\":[");
+    /* The windows each version's template is kept by now (keepalive_policy.h),
+     * in ms after the end of its last active minute (fixed: after its last
+     * request). */
+    first = true;
+    for (const vpool *vp = p->pools; rc == 0 && vp; vp = vp->next) {
+        if (strcmp(vp->name, name) != 0) continue;
+        ka_windows w;
+        ka_windows_of(&vp->ka, p->ka_minute_ms, vp->cfg.scaling.template_ttl_ms, &w);
+        bool fixed = vp->cfg.scaling.keep_alive == FN_KEEP_ALIVE_FIXED;
+        int64_t now_ms = (int64_t)(pool_now(p) / 1000000ull);
+        rc = rouse_buf_appendf(
+            out,
+            "%s{\"version\":%" PRId64 ",\"policy\":\"%s\",\"mode\":\"%s\",\"idle_times\":%u,"
+            "\"cv\":%.2f,\"prewarm_ms\":%" PRId64 ",\"keep_ms\":%" PRId64
+            ",\"since_last_request_ms\":%" PRId64 ",\"prewarms\":%" PRIu64 "}",
+            first ? "" : ",", vp->version, fixed ? "fixed" : "learned",
+            fixed ? "fixed" : ka_kind_name(w.kind), w.n, w.cv, fixed ? 0 : w.prewarm_ms,
+            fixed ? vp->cfg.scaling.template_ttl_ms : w.keep_ms,
+            vp->ka.last_minute >= 0 ? now_ms - vp->ka.last_ms : -1, vp->n_prewarms);
         first = false;
     }
     if (rc == 0) rc = rouse_buf_append_str(out, "]");

@@ -160,6 +160,10 @@ void route_match(const char *method, const char *url, route *out)
             out->id = R_NOT_ALLOWED;
     } else if (n == 4 && SEG(3, "rollback")) {
         out->id = pick(method, "POST", R_FN_ROLLBACK);
+    } else if (n == 4 && SEG(3, "logs")) {
+        out->id = pick(method, "GET", R_FN_LOGS);
+    } else if (n == 4 && SEG(3, "scale-to-zero")) {
+        out->id = pick(method, "POST", R_FN_SCALE_ZERO);
     } else if (n == 5 && SEG(3, "aliases")) {
         copy_param(out->alias, sizeof(out->alias), segs[4], out);
         out->id = pick(method, "PUT", R_ALIAS_PUT);
@@ -199,6 +203,8 @@ int route_handle(http_req *req)
         return api_stats_handle(req);
     case R_USAGE:
         return api_usage_handle(req);
+    case R_FN_LOGS:
+        return api_logs_handle(req);
     case R_JOB_LIST:
     case R_JOB_GET:
     case R_JOB_DELETE:

@@ -32,6 +32,9 @@ typedef struct server_opts {
     int64_t usage_retention_ms;
     int usage_flush_ms;
     double price_gb_s, price_per_million, price_instance_hour;
+    /* The keep-alive policy's minute (0: 60000 ms); for tests that replay
+     * a compressed trace only. */
+    int64_t keepalive_minute_ms;
     /* Hosts a job's Callback-Url may name, comma-separated (names or
      * addresses, matched exactly, case-insensitively); NULL: loopback
      * only ("127.0.0.1,localhost,::1"). */

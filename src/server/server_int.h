@@ -127,6 +127,7 @@ struct server {
     store *st; /* the loop's connection: reads only */
     blobstore *blobs;
     pool *pool;
+    struct fnlog *logs; /* the functions' instance output and crash reports (fnlog.h) */
     /* Every registry write goes through `writer` (its own connection, group
      * commit); blob commits (fsyncs) through `syncer`. */
     ep_writer writer, syncer;
@@ -138,9 +139,11 @@ struct server {
     ep_tag tag_listen;
     gate_conn *gate_conns; /* connections at the gate (http_gate.c) */
     int n_gate;
-    /* Bytes of the first request of the connection being handed to MHD
-     * (-1: unknown), for the gate_keep MHD's notice opens. */
-    int64_t gate_handoff_len;
+    /* The gate's epoll set of the connections MHD holds, itself watched in
+     * epfd (tag_keep_set), so that http_run can poll it alone between two
+     * runs of MHD (http_gate.c). */
+    int keep_epfd;
+    ep_tag tag_keep_set;
     int lock_fd; /* data_dir/serve.lock, held (flock) while we run */
     int port;
     int epfd;

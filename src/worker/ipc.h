@@ -54,6 +54,8 @@ typedef enum ipc_type {
     IPC_REPLY = 4, /* instance -> serve: HTTP status, content type, body */
     IPC_SPAWN = 5, /* serve -> template: fork an instance serving the passed socket */
     IPC_SPARE = 6, /* serve -> template: keep a spare (status 1) or not (status 0) */
+    IPC_OUTPUT = 7, /* template -> serve, before READY: the passed descriptor is the read end
+                       of the pipe its stdout and stderr (and its instances') write to */
 } ipc_type;
 
 /* The fixed header of every packet. Plain data, same process image on both

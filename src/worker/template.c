@@ -8,6 +8,7 @@
 #include "worker/template.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -149,6 +150,26 @@ static bool spare_take(int *chan, bool *ready, ipc_msg *req, int sock, uint64_t 
     return ok;
 }
 
+/* The stdout and stderr of the template and of every instance it forks go
+ * to a pipe whose read end serve takes (IPC_OUTPUT) and reads into the
+ * function's log. If that cannot be set up they stay serve's. */
+static void capture_output(int ctl)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) return;
+    ipc_msg m;
+    ipc_msg_init(&m, IPC_OUTPUT, 0);
+    rouse_errbuf eb;
+    if (ipc_send(ctl, &m, fds[0], &eb) == 0) {
+        fflush(stdout);
+        fflush(stderr);
+        if (dup2(fds[1], STDOUT_FILENO) >= 0) setvbuf(stdout, NULL, _IOLBF, 0);
+        dup2(fds[1], STDERR_FILENO);
+    }
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int template_main(const template_opts *o)
 {
     rouse_errbuf eb;
@@ -157,6 +178,7 @@ int template_main(const template_opts *o)
     /* Serve may die without closing us: die with it. Instances (reparented
      * to serve) end when their own socket closes. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    capture_output(ctl);
 
     rouse_model *m;
     rouse_session *s;

@@ -35,10 +35,10 @@ static void test_defaults_and_canonical(void **state)
     rouse_buf_init(&a);
     rouse_buf_init(&b);
     assert_int_equal(fn_config_write(&c, &a), 0);
-    assert_string_equal(
-        a.data, "{\"model\":\"" DIGEST "\",\"runtime\":\"onnx\",\"memory_mb\":512,"
-                "\"timeout_ms\":30000,\"scaling\":{\"min\":0,\"max\":4,\"concurrency\":1,"
-                "\"idle_timeout_ms\":60000,\"template_ttl_ms\":600000,\"queue_depth\":64}}");
+    assert_string_equal(a.data,
+                        "{\"model\":\"" DIGEST "\",\"runtime\":\"onnx\",\"memory_mb\":512,"
+                        "\"timeout_ms\":30000,\"scaling\":{\"min\":0,\"max\":4,\"concurrency\":1,"
+                        "\"idle_timeout_ms\":60000,\"template_ttl_ms\":600000,\"queue_depth\":64}}");
     /* Same meaning, other spelling: same canonical bytes; and it round-trips. */
     fn_config d;
     assert_int_equal(parse("{\"scaling\":{\"max\":4},\"runtime\":\"onnx\",\"model\":\"" DIGEST
@@ -51,6 +51,20 @@ static void test_defaults_and_canonical(void **state)
     assert_memory_equal(&c, &d, sizeof(c));
     rouse_buf_fini(&a);
     rouse_buf_fini(&b);
+    /* keep_alive: learned by default (and then not written, so configs
+     * stored before it keep their canonical form), fixed when asked,
+     * nothing else. */
+    assert_int_equal(c.scaling.keep_alive, FN_KEEP_ALIVE_LEARNED);
+    assert_int_equal(
+        parse("{\"model\":\"" DIGEST "\",\"scaling\":{\"keep_alive\":\"fixed\"}}", &d, &eb), 0);
+    assert_int_equal(d.scaling.keep_alive, FN_KEEP_ALIVE_FIXED);
+    rouse_buf_init(&a);
+    assert_int_equal(fn_config_write(&d, &a), 0);
+    assert_non_null(strstr(a.data, "\"keep_alive\":\"fixed\"}"));
+    rouse_buf_fini(&a);
+    assert_true(
+        parse("{\"model\":\"" DIGEST "\",\"scaling\":{\"keep_alive\":\"always\"}}", &d, &eb) < 0);
+    assert_non_null(strstr(eb.msg, "scaling.keep_alive"));
 }
 
 static void test_field_errors(void **state)
