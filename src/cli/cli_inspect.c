@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "common/buf.h"
+#include "cli/accuracy.h"
 #include "common/json.h"
 #include "rouse/inspect.h"
 
@@ -19,7 +20,8 @@
 
 void cli_inspect_usage(FILE *out)
 {
-    fprintf(out, "usage: rouse inspect MODEL.onnx [--input NAME=DIMS]... [--json]\n\n"
+    fprintf(out, "usage: rouse inspect MODEL.onnx [--input NAME=DIMS]... [--json]\n"
+                 "       rouse inspect FILE.plan [--json]\n\n"
                  "Prints a model's inputs and outputs with their dims (symbolic ones by name),\n"
                  "its opsets, an operator histogram saying which operators the engine runs at\n"
                  "the model's opset, the bytes of its weights, and, at the inspected input\n"
@@ -28,6 +30,9 @@ void cli_inspect_usage(FILE *out)
                  "  --input NAME=DIMS  inspect input NAME at DIMS, e.g. images=1x3x640x640\n"
                  "                     (default: the declared shape, dynamic dims as 1)\n"
                  "  --json             one JSON object on stdout, for scripts\n\n"
+                 "A compiled plan shows its inputs and outputs, the precision it computes in\n"
+                 "and the accuracy against fp32 measured when it was compiled (rouse compile\n"
+                 "--precision).\n\n"
                  "Exit status: 0 ok (also for a model with unsupported operators), 1 the file\n"
                  "cannot be read as ONNX, 2 usage.\n");
 }
@@ -266,6 +271,95 @@ static int print_json(const char *path, const rouse_inspect_report *r)
     return ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
+static bool is_plan(const char *path)
+{
+    char magic[8] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    size_t n = fread(magic, 1, sizeof(magic), f);
+    fclose(f);
+    return n == sizeof(magic) && memcmp(magic, "ROUSEPLN", 8) == 0;
+}
+
+static void plan_tensor_json(rouse_buf *j, const rouse_tensor_info *t)
+{
+    rouse_buf_appendf(j, "{\"name\":");
+    json_write_string(j, t->name, strlen(t->name));
+    const char *dt = rouse_dtype_name(t->dtype);
+    rouse_buf_appendf(j, ",\"dtype\":");
+    json_write_string(j, dt, strlen(dt));
+    rouse_buf_appendf(j, ",\"dims\":[");
+    for (int k = 0; k < t->rank; k++) {
+        if (k) rouse_buf_append(j, ",", 1);
+        if (t->dim_names && t->dim_names[k])
+            json_write_string(j, t->dim_names[k], strlen(t->dim_names[k]));
+        else if (t->shape[k] < 0)
+            rouse_buf_appendf(j, "null");
+        else
+            json_write_int64(j, t->shape[k]);
+    }
+    rouse_buf_appendf(j, "]}");
+}
+
+/* A compiled plan: its interface, precision and accuracy figures. */
+static int inspect_plan(const char *path, bool json)
+{
+    rouse_errbuf eb;
+    rouse_model *m;
+    if (rouse_model_open_plan(path, &m, &eb) < 0) {
+        fprintf(stderr, "rouse inspect: %s\n", eb.msg);
+        return CLI_EXIT_FAIL;
+    }
+    rouse_accuracy acc;
+    rouse_model_accuracy(m, &acc);
+    int status = CLI_EXIT_OK;
+    if (json) {
+        rouse_buf j;
+        rouse_buf_init(&j);
+        rouse_buf_appendf(&j, "{\"plan\":");
+        json_write_string(&j, path, strlen(path));
+        for (int io = 0; io < 2; io++) {
+            rouse_buf_appendf(&j, io ? "],\"outputs\":[" : ",\"inputs\":[");
+            int n = io ? rouse_model_n_outputs(m) : rouse_model_n_inputs(m);
+            for (int i = 0; i < n; i++) {
+                rouse_tensor_info t;
+                if (io) rouse_model_output(m, i, &t);
+                else rouse_model_input(m, i, &t);
+                if (i) rouse_buf_append(&j, ",", 1);
+                plan_tensor_json(&j, &t);
+            }
+        }
+        rouse_buf_appendf(&j, "],\"precision\":\"%s\",\"accuracy\":",
+                          rouse_precision_name(acc.precision));
+        if (acc.source == ROUSE_ACCURACY_NONE) rouse_buf_appendf(&j, "null");
+        else cli_accuracy_json(&acc, &j);
+        rouse_buf_appendf(&j, "}\n");
+        if (!j.data || fwrite(j.data, 1, j.len, stdout) != j.len) status = CLI_EXIT_FAIL;
+        rouse_buf_fini(&j);
+    } else {
+        printf("plan: %s\n", path);
+        for (int io = 0; io < 2; io++) {
+            printf("%s:\n", io ? "outputs" : "inputs");
+            int n = io ? rouse_model_n_outputs(m) : rouse_model_n_inputs(m);
+            for (int i = 0; i < n; i++) {
+                rouse_tensor_info t;
+                if (io) rouse_model_output(m, i, &t);
+                else rouse_model_input(m, i, &t);
+                printf("  %-24s %-8s [", t.name, rouse_dtype_name(t.dtype));
+                for (int k = 0; k < t.rank; k++) {
+                    if (t.dim_names && t.dim_names[k]) printf("%s%s", k ? ", " : "", t.dim_names[k]);
+                    else if (t.shape[k] < 0) printf("%s?", k ? ", " : "");
+                    else printf("%s%lld", k ? ", " : "", (long long)t.shape[k]);
+                }
+                printf("]\n");
+            }
+        }
+        cli_accuracy_print(stdout, &acc);
+    }
+    rouse_model_destroy(m);
+    return status;
+}
+
 int cli_inspect_main(int argc, char **argv)
 {
     const char *model = NULL;
@@ -307,6 +401,11 @@ int cli_inspect_main(int argc, char **argv)
     }
     if (!model) {
         status = usage_error("missing %s", "MODEL.onnx");
+        goto out;
+    }
+    if (is_plan(model)) {
+        status = n_shapes ? usage_error("%s does not apply to a plan", "--input")
+                          : inspect_plan(model, json);
         goto out;
     }
     rouse_errbuf eb;

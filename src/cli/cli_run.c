@@ -51,6 +51,7 @@ typedef struct run_opts {
     const char *plan_cache; /* --plan-cache DIR, or NULL */
     bool pin;               /* --pin */
     bool profile;           /* --profile */
+    const char *out_dir;    /* --out DIR, or NULL */
 } run_opts;
 
 void cli_run_usage(FILE *out)
@@ -58,7 +59,7 @@ void cli_run_usage(FILE *out)
     fprintf(out,
             "usage: rouse run MODEL.onnx|MODEL.plan [--input NAME=FILE]... [--repeat N]\n"
             "                 [--warmup W] [--threads T] [--pin] [--seed S] [--plan-cache DIR]\n"
-            "                 [--profile]\n"
+            "                 [--profile] [--out DIR]\n"
             "       rouse run DIR [--threads T] [--plan-cache DIR]\n\n"
             "Runs a model on this machine with the engine alone (no daemon).\n\n"
             "With a model, prints `load_ms <x>` (reading the model: decoding and optimizing\n"
@@ -87,7 +88,9 @@ void cli_run_usage(FILE *out)
             "                     `profile_op <op> kernel=<k> steps=<n> ms=<x> min_ms=<x>\n"
             "                     share=<pct>%%`, `profile_node <op> kernel=<k> fused=<n> ms=<x>\n"
             "                     min_ms=<x> share=<pct>%% name=<node>` (fused: activations\n"
-            "                     and Adds run inside it)\n\n"
+            "                     and Adds run inside it)\n"
+            "  --out DIR          write each output to DIR/<output name>.npy ('/' in a name\n"
+            "                     becomes '_'), to compare precisions with other tools\n\n"
             "With DIR, an ONNX backend-test folder (model.onnx and test_data_set_*/ holding\n"
             "input_N.pb and output_N.pb), runs every test set and prints one line per set:\n"
             "`test_data_set_K: PASS max_abs=<x> max_rel=<x>` or `... FAIL <reason>`. An\n"
@@ -187,6 +190,9 @@ static int parse_args(int argc, char **argv, run_opts *o)
             o->pin = true;
         } else if (strcmp(a, "--profile") == 0) {
             o->profile = true;
+        } else if (opt_value(argc, argv, &i, "--out", &v)) {
+            if (!v || !*v) return usage_error("%s needs a folder", "--out");
+            o->out_dir = v;
         } else if (opt_value(argc, argv, &i, "--plan-cache", &v)) {
             if (!v || !*v) return usage_error("%s needs a folder", "--plan-cache");
             o->plan_cache = v;
@@ -569,6 +575,29 @@ static int open_and_prepare(const run_opts *o, const char *path, rouse_model **m
     return 0;
 }
 
+/* DIR/<name>.npy, DIR made when missing. */
+static int write_output(const char *dir, const rouse_tensor *t)
+{
+    rouse_errbuf eb;
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        fprintf(stderr, "rouse run: %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    char name[256], path[4096];
+    snprintf(name, sizeof(name), "%s", t->name && t->name[0] ? t->name : "output");
+    for (char *c = name; *c; c++)
+        if (*c == '/') *c = '_';
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) name[0] = '_';
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s.npy", dir, name) >= sizeof(path)) {
+        fprintf(stderr, "rouse run: %s: path too long\n", dir);
+        return -1;
+    }
+    if (cli_npy_write(path, t->dtype, t->rank, t->shape, t->data, t->nbytes, &eb) < 0)
+        return fail(&eb), -1;
+    printf("wrote %s\n", path);
+    return 0;
+}
+
 static int run_model(const run_opts *o)
 {
     rouse_errbuf eb;
@@ -646,6 +675,7 @@ static int run_model(const run_opts *o)
             goto out_lat;
         }
         print_output(&out);
+        if (o->out_dir && write_output(o->out_dir, &out) < 0) goto out_lat;
     }
     if (o->repeat > 0) {
         print_latency(lat, o->repeat, o->threads);

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -413,6 +414,67 @@ static void test_counts_and_arithmetic(void **state)
     http_response_fini(&r);
 }
 
+/* Calls turned away count too: a function at zero with one instance and a
+ * queue of one gets 16 calls at once; while its first instance starts, the
+ * queue is full. Every call is one record, whatever its answer; a 429 is
+ * a rejected call (no instance, nothing billed). */
+#define N_BURST 16
+
+static void *burst_call(void *arg)
+{
+    int *status = arg;
+    http_response r;
+    http_response_init(&r);
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    *status = http_request(&g_srv.target, "POST", "/v2/models/narrow/infer", NULL, g_body,
+                           strlen(g_body), TIMEOUT_MS, &r, &eb) == 0
+                  ? r.status
+                  : -1;
+    http_response_fini(&r);
+    return NULL;
+}
+
+static void test_rejected_calls_counted(void **state)
+{
+    (void)state;
+    if (!g_running) skip();
+    char cfg[256];
+    snprintf(cfg, sizeof(cfg),
+             "{\"model\":\"%s\",\"scaling\":{\"max\":1,\"queue_depth\":1}}", g_digest);
+    http_response r;
+    assert_int_equal(req("PUT", "/v1/functions/narrow", cfg, strlen(cfg), &r), 201);
+    http_response_fini(&r);
+    pthread_t th[N_BURST];
+    int status[N_BURST];
+    for (int i = 0; i < N_BURST; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, burst_call, &status[i]), 0);
+    int ok = 0, rejected = 0;
+    for (int i = 0; i < N_BURST; i++) {
+        pthread_join(th[i], NULL);
+        ok += status[i] == 200;
+        rejected += status[i] == 429;
+    }
+    assert_int_equal(ok + rejected, N_BURST);
+    assert_true(rejected >= 1);
+    wait_invocations("narrow", N_BURST);
+    assert_int_equal(db_int("SELECT count(*) FROM usage_records WHERE function = 'narrow' AND "
+                            "status = 429 AND start = 0 AND billed_ms = 0 AND run_us = 0"),
+                     rejected);
+    assert_int_equal(db_int("SELECT count(*) FROM usage_records WHERE function = 'narrow' AND "
+                            "status = 200 AND start != 0 AND billed_ms >= 1"),
+                     ok);
+    rouse_arena a;
+    rouse_arena_init(&a, 0);
+    json_value *v = usage("function=narrow", &a, &r);
+    const json_value *t = json_get(v, "total");
+    assert_int_equal(geti(t, "rejected"), rejected);
+    assert_int_equal(geti(t, "requests"), ok);
+    assert_int_equal(geti(t, "errors"), rejected);
+    rouse_arena_fini(&a);
+    http_response_fini(&r);
+}
+
 static void test_bad_parameters(void **state)
 {
     (void)state;
@@ -590,7 +652,8 @@ static void test_metering_off(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counts_and_arithmetic), cmocka_unit_test(test_bad_parameters),
+        cmocka_unit_test(test_counts_and_arithmetic), cmocka_unit_test(test_rejected_calls_counted),
+        cmocka_unit_test(test_bad_parameters),
         cmocka_unit_test(test_cli_table),             cmocka_unit_test(test_sigterm_loses_nothing),
         cmocka_unit_test(test_sigkill_bound),         cmocka_unit_test(test_retention_rollup),
         cmocka_unit_test(test_metering_off),

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,6 +259,93 @@ static void hostile_metadata_with_valid_checksum(void **state)
     free(buf);
 }
 
+/* Rewrites the metadata word at `from_end` bytes before its end and fixes
+ * the checksum, as a hostile file would. */
+static int open_with(const unsigned char *plan, size_t len, size_t from_end, const void *v,
+                     size_t n, rouse_errbuf *eb)
+{
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    memcpy(buf, plan, len);
+    plan_header *hp = (plan_header *)buf;
+    memcpy(buf + hp->meta_offset + hp->meta_size - from_end, v, n);
+    hp->meta_crc32c = rouse_crc32c(0, buf + hp->meta_offset, hp->meta_size);
+    int rc = open_mutated(buf, len, eb);
+    free(buf);
+    return rc;
+}
+
+/* A bf16 plan compiled with samples records its precision and how its output
+ * compares with fp32; the reader refuses figures out of range. */
+static void precision_and_accuracy_section(void **state)
+{
+    (void)state;
+    rouse_buf onnx;
+    small_cnn(&onnx);
+    rouse_errbuf eb;
+    rouse_model *m;
+    assert_int_equal(rouse_model_load_memory(onnx.data, onnx.len, &m, &eb), 0);
+    rouse_samples *s;
+    assert_int_equal(rouse_samples_create(m, &s, &eb), 0);
+    float *x = rand_floats(16 * 144, 7);
+    rouse_tensor in = {.name = "x", .dtype = ROUSE_DT_FLOAT, .rank = 4,
+                       .shape = {1, 16, 12, 12}, .data = x, .nbytes = sizeof(float) * 16 * 144};
+    assert_int_equal(rouse_samples_add(s, m, &in, 1, &eb), 0);
+    in.shape[1] = 15; /* a sample the model does not take */
+    assert_int_equal(rouse_samples_add(s, m, &in, 1, &eb), ROUSE_EINVAL);
+    assert_non_null(strstr(eb.msg, "input 'x'"));
+    assert_int_equal(s->n_samples, 1);
+    char *path = temp_path("bf16.plan");
+    rouse_compile_options o = {.precision = ROUSE_PRECISION_BF16, .validation = s};
+    if (rouse_model_compile_with(m, path, &o, &eb) < 0) fail_msg("compile: %s", eb.msg);
+    rouse_model *pm;
+    if (rouse_model_open_plan(path, &pm, &eb) < 0) fail_msg("open: %s", eb.msg);
+    rouse_accuracy a;
+    rouse_model_accuracy(pm, &a);
+    assert_int_equal(a.precision, rouse_model_precision(m));
+    assert_int_equal(a.source, ROUSE_ACCURACY_VALIDATE);
+    assert_int_equal(a.n_samples, 1);
+    assert_int_equal(a.n_outputs, 1);
+    assert_true(a.outputs[0].max_abs >= 0 && a.outputs[0].max_rel < 0.05);
+    if (a.precision == ROUSE_PRECISION_FP32) assert_true(a.outputs[0].max_abs == 0);
+    rouse_tensor_info out;
+    assert_int_equal(rouse_model_output(pm, 0, &out), 0);
+    size_t name_len = strlen(out.name); /* borrowed from the plan */
+    rouse_model_destroy(pm);
+
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    size_t len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *plan = malloc(len);
+    assert_non_null(plan);
+    assert_int_equal(fread(plan, 1, len, f), len);
+    fclose(f);
+    /* The section's tail: ... {name, top1, max_abs, max_rel} n_kept. */
+    uint32_t many = 1000, prec = 7;
+    double nan = NAN, two = 2.0, neg = -0.5;
+    assert_int_equal(open_with(plan, len, 0, "", 0, &eb), 0);
+    assert_int_equal(open_with(plan, len, 4, &many, 4, &eb), ROUSE_EFORMAT);
+    assert_int_equal(open_with(plan, len, 12, &nan, 8, &eb), ROUSE_EFORMAT);
+    assert_non_null(strstr(eb.msg, "out of range"));
+    assert_int_equal(open_with(plan, len, 20, &neg, 8, &eb), ROUSE_EFORMAT);
+    assert_int_equal(open_with(plan, len, 28, &two, 8, &eb), ROUSE_EFORMAT);
+    /* Before the output: name (u32 length, bytes, NUL), n_outputs, n_samples,
+     * source, precision. */
+    size_t name_end = 28 + 4 + name_len + 1;
+    assert_int_equal(open_with(plan, len, name_end + 4, &many, 4, &eb), ROUSE_EFORMAT);
+    assert_int_equal(open_with(plan, len, name_end + 16, &prec, 4, &eb), ROUSE_EFORMAT);
+    assert_non_null(strstr(eb.msg, "precision"));
+    free(plan);
+    free(x);
+    unlink(path);
+    free(path);
+    rouse_samples_destroy(s);
+    rouse_model_destroy(m);
+    rouse_buf_fini(&onnx);
+}
+
 /* A known digest opens the cached plan directly; a wrong, malformed or
  * missing one falls back to hashing the file, which finds the right plan. */
 static void cached_plan_by_known_digest(void **state)
@@ -337,6 +425,7 @@ int main(void)
         cmocka_unit_test(truncated_and_damaged_plans_fail_cleanly),
         cmocka_unit_test(hostile_metadata_with_valid_checksum),
         cmocka_unit_test(cached_plan_by_known_digest),
+        cmocka_unit_test(precision_and_accuracy_section),
         cmocka_unit_test(cleanup_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
