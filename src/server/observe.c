@@ -1,0 +1,94 @@
+/*
+ * Metrics, the access log and traces, wired into serve: started from the
+ * options (server_opts), registered as invocation sinks (invocation.h),
+ * and the trace context of each inference request (trace.h) carried from
+ * its headers to its spans (otlp.h).
+ *
+ * Everything here runs on the loop thread; the access log and the span
+ * exporter own threads of their own behind lock-free queues.
+ */
+#include <string.h>
+
+#include "common/log.h"
+#include "pool_stats.h"
+#include "server/access_log.h"
+#include "server/http_int.h"
+#include "server/metrics.h"
+#include "server/otlp.h"
+
+#define MOD "serve"
+
+int observe_start(server *s, rouse_errbuf *eb)
+{
+    const server_opts *o = &s->opts;
+    trace_rng_seed(&s->trace_rng);
+    int rc;
+    if (!o->metrics_off) {
+        if (!(s->metrics = metrics_create()))
+            return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+        if ((rc = invocation_sink_add(&s->sinks, metrics_on_invocation, s->metrics)) < 0)
+            goto out_fail;
+    }
+    if (o->access_log) {
+        const char *path = strcmp(o->access_log, "-") == 0 ? NULL : o->access_log;
+        if ((rc = access_log_create(path, (access_log_format)o->access_log_format, &s->alog, eb)) <
+            0)
+            goto out_fail;
+        if ((rc = invocation_sink_add(&s->sinks, access_log_on_invocation, s->alog)) < 0)
+            goto out_fail;
+    }
+    if (o->otlp_endpoint && (rc = otlp_create(o->otlp_endpoint, &s->otlp, eb)) < 0) goto out_fail;
+    return 0;
+
+out_fail:
+    if (!eb->msg[0]) rouse_err_set(eb, rc, "too many invocation sinks");
+    observe_stop(s);
+    return rc;
+}
+
+void observe_stop(server *s)
+{
+    otlp_destroy(s->otlp);
+    s->otlp = NULL;
+    access_log_destroy(s->alog);
+    s->alog = NULL;
+    metrics_destroy(s->metrics);
+    s->metrics = NULL;
+}
+
+void observe_reopen(server *s)
+{
+    if (s->alog) access_log_reopen(s->alog);
+}
+
+void observe_req_begin(http_req *req)
+{
+    server *s = req->srv;
+    trace_begin(&req->trace, http_req_header(req, "traceparent"),
+                http_req_header(req, "tracestate"), s->opts.trace_sample_ratio, &s->trace_rng);
+    memcpy(req->trace_id, req->trace.trace_id, sizeof(req->trace_id));
+}
+
+void observe_req_end(http_req *req, const invocation *inv)
+{
+    server *s = req->srv;
+    if (!s->otlp || !req->trace.sampled || !req->trace_id[0]) return;
+    otlp_record r;
+    r.ctx = req->trace;
+    r.inv = *inv;
+    r.enq_us = req->submit_ns > req->begin_ns ? (req->submit_ns - req->begin_ns + 500) / 1000 : 0;
+    r.have_phases = r.from_zero = false;
+    r.template_us = r.plan_open_us = r.prepare_us = r.spawn_us = 0;
+    if (inv->start == INV_START_TEMPLATE || inv->start == INV_START_ZERO) {
+        const cold_start *c = pool_last_cold(s->pool, inv->function, inv->version);
+        if (c) {
+            r.have_phases = true;
+            r.from_zero = c->kind == START_ZERO;
+            r.template_us = (uint64_t)(c->template_ms * 1000.0);
+            r.plan_open_us = (uint64_t)(c->plan_open_ms * 1000.0);
+            r.prepare_us = (uint64_t)(c->prepare_ms * 1000.0);
+            r.spawn_us = (uint64_t)(c->spawn_ms * 1000.0);
+        }
+    }
+    otlp_submit(s->otlp, &r);
+}

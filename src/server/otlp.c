@@ -1,0 +1,366 @@
+/*
+ * The OTLP/HTTP JSON exporter (otlp.h).
+ *
+ * Invariants: only the loop pushes and only the exporter thread pops;
+ * `dropped` is the sum of the spans of records the loop could not queue
+ * (counted by the loop) and of batches that failed (counted by the
+ * thread), both atomic adds; the libcurl handle belongs to the thread.
+ */
+#include "server/otlp.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "common/log.h"
+#include "common/spsc.h"
+
+#define MOD "otlp"
+#define QUEUE_SLOTS 2048u
+#define BATCH_MAX 128 /* records per POST */
+#define FLUSH_MS 200  /* a partial batch waits at most this long */
+#define CONNECT_TIMEOUT_MS 1000L
+#define REQUEST_TIMEOUT_MS 3000L
+
+struct otlp_exporter {
+    spsc q;
+    char *url;
+    int efd;
+    pthread_t thread;
+    _Atomic bool stop, kicked;
+    _Atomic uint64_t exported, dropped;
+    bool warned; /* the thread said once that the collector fails */
+};
+
+/* --- encoding --------------------------------------------------------------- */
+
+int otlp_span_count(const otlp_record *r)
+{
+    int n = 3; /* request, queue_wait, inference */
+    if (r->inv.start_us > 0) n++;
+    if (r->inv.start_us > 0 && r->have_phases) n += r->from_zero ? 4 : 1;
+    return n;
+}
+
+typedef struct span_out {
+    rouse_buf *b;
+    const otlp_record *r;
+    bool first;
+    int64_t base_ns; /* arrival, Unix ns */
+    trace_rng *rng;
+} span_out;
+
+static int attr_str(rouse_buf *b, bool *first, const char *key, const char *v)
+{
+    int rc = rouse_buf_appendf(b, "%s{\"key\":\"%s\",\"value\":{\"stringValue\":", *first ? "" : ",",
+                               key);
+    if (rc == 0) rc = json_write_string(b, v, strlen(v));
+    if (rc == 0) rc = rouse_buf_append_str(b, "}}");
+    *first = false;
+    return rc;
+}
+
+static int attr_int(rouse_buf *b, bool *first, const char *key, int64_t v)
+{
+    int rc = rouse_buf_appendf(b, "%s{\"key\":\"%s\",\"value\":{\"intValue\":\"%" PRId64 "\"}}",
+                               *first ? "" : ",", key, v);
+    *first = false;
+    return rc;
+}
+
+/* One span from offset `from_us` after arrival, lasting dur_us. */
+static int span(span_out *o, const char *name, const char *span_id, const char *parent,
+                int kind, uint64_t from_us, uint64_t dur_us, bool request)
+{
+    const otlp_record *r = o->r;
+    rouse_buf *b = o->b;
+    int64_t start = o->base_ns + (int64_t)from_us * 1000;
+    int rc = rouse_buf_appendf(b,
+                               "%s{\"traceId\":\"%s\",\"spanId\":\"%s\",\"parentSpanId\":\"%s\","
+                               "\"name\":\"%s\",\"kind\":%d,\"startTimeUnixNano\":\"%" PRId64
+                               "\",\"endTimeUnixNano\":\"%" PRId64 "\"",
+                               o->first ? "" : ",", r->ctx.trace_id, span_id, parent, name, kind,
+                               start, start + (int64_t)dur_us * 1000);
+    o->first = false;
+    if (rc == 0 && request && r->ctx.state[0]) {
+        rc = rouse_buf_append_str(b, ",\"traceState\":");
+        if (rc == 0) rc = json_write_string(b, r->ctx.state, strlen(r->ctx.state));
+    }
+    if (rc == 0) rc = rouse_buf_append_str(b, ",\"attributes\":[");
+    bool first = true;
+    if (rc == 0) rc = attr_str(b, &first, "rouse.function", r->inv.function);
+    if (rc == 0 && r->inv.version > 0) rc = attr_int(b, &first, "rouse.version", r->inv.version);
+    if (rc == 0 && request) {
+        rc = attr_str(b, &first, "rouse.request_id", r->inv.request_id);
+        if (rc == 0) rc = attr_int(b, &first, "http.response.status_code", r->inv.status);
+        if (rc == 0 && r->inv.start != INV_START_NONE)
+            rc = attr_str(b, &first, "rouse.start", inv_start_name(r->inv.start));
+    }
+    if (rc == 0)
+        rc = rouse_buf_appendf(b, "],\"status\":{\"code\":%d}}",
+                               request && r->inv.status >= 500 ? 2 : 0);
+    return rc;
+}
+
+/* The spans of one record (see the top of otlp.h). */
+static int encode_record(span_out *o)
+{
+    const otlp_record *r = o->r;
+    const invocation *inv = &r->inv;
+    char qid[SPAN_ID_HEX + 1], iid[SPAN_ID_HEX + 1], sid[SPAN_ID_HEX + 1], tid[SPAN_ID_HEX + 1],
+        pid[SPAN_ID_HEX + 1];
+    trace_new_span_id(o->rng, qid);
+    trace_new_span_id(o->rng, iid);
+    int rc = span(o, "request", r->ctx.span_id, r->ctx.parent_id, 2, 0, inv->total_us, true);
+    uint64_t wait = inv->queue_us + inv->start_us;
+    uint64_t enq = r->enq_us;
+    /* Clock readings differ by a few µs; keep the children inside. */
+    if (enq + wait + inv->run_us > inv->total_us)
+        enq = inv->total_us > wait + inv->run_us ? inv->total_us - wait - inv->run_us : 0;
+    if (rc == 0) rc = span(o, "queue_wait", qid, r->ctx.span_id, 1, enq, wait, false);
+    if (rc == 0 && inv->start_us > 0) {
+        uint64_t s0 = enq + inv->queue_us, end = s0 + inv->start_us;
+        trace_new_span_id(o->rng, sid);
+        rc = span(o, "instance_start", sid, qid, 1, s0, inv->start_us, false);
+        if (rc == 0 && r->have_phases) {
+            uint64_t spawn = r->spawn_us < inv->start_us ? r->spawn_us : inv->start_us;
+            trace_new_span_id(o->rng, pid);
+            rc = span(o, "spawn", pid, sid, 1, end - spawn, spawn, false);
+            if (rc == 0 && r->from_zero) {
+                uint64_t room = inv->start_us - spawn;
+                uint64_t t = r->template_us < room ? r->template_us : room;
+                uint64_t t0 = end - spawn - t;
+                uint64_t plan = r->plan_open_us < t ? r->plan_open_us : t;
+                uint64_t prep = r->prepare_us < t - plan ? r->prepare_us : t - plan;
+                trace_new_span_id(o->rng, tid);
+                rc = span(o, "template_start", tid, sid, 1, t0, t, false);
+                char c1[SPAN_ID_HEX + 1], c2[SPAN_ID_HEX + 1];
+                trace_new_span_id(o->rng, c1);
+                trace_new_span_id(o->rng, c2);
+                /* The template opens the plan, then prepares it, then says
+                 * READY: both end before the template's start does. */
+                uint64_t p0 = t0 + t - plan - prep;
+                if (rc == 0) rc = span(o, "plan_open", c1, tid, 1, p0, plan, false);
+                if (rc == 0) rc = span(o, "prepare", c2, tid, 1, p0 + plan, prep, false);
+            }
+        }
+    }
+    if (rc == 0) rc = span(o, "inference", iid, r->ctx.span_id, 1, enq + wait, inv->run_us, false);
+    return rc;
+}
+
+int otlp_encode(const otlp_record *recs, int n, rouse_buf *out)
+{
+    trace_rng rng;
+    trace_rng_seed(&rng);
+    int rc = rouse_buf_append_str(
+        out, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+             "\"value\":{\"stringValue\":\"rouse\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":"
+             "\"rouse\",\"version\":\"" ROUSE_VERSION "\"},\"spans\":[");
+    span_out o = {.b = out, .first = true, .rng = &rng};
+    for (int i = 0; rc == 0 && i < n; i++) {
+        o.r = &recs[i];
+        o.base_ns = recs[i].inv.ts_us * 1000;
+        rc = encode_record(&o);
+    }
+    if (rc == 0) rc = rouse_buf_append_str(out, "]}]}]}");
+    return rc;
+}
+
+/* --- the exporter thread --------------------------------------------------- */
+
+static size_t discard(char *p, size_t size, size_t n, void *user)
+{
+    (void)p;
+    (void)user;
+    return size * n;
+}
+
+/* POSTs one batch; true when the collector took it. */
+static bool post(otlp_exporter *x, CURL *c, const rouse_buf *body, char *err)
+{
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
+    CURLcode cc = curl_easy_perform(c);
+    long code = 0;
+    if (cc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    if (cc == CURLE_OK && code >= 200 && code < 300) return true;
+    if (cc != CURLE_OK)
+        snprintf(err, CURL_ERROR_SIZE, "%s", err[0] ? err : curl_easy_strerror(cc));
+    else
+        snprintf(err, CURL_ERROR_SIZE, "the collector answered %ld", code);
+    (void)x;
+    return false;
+}
+
+static void *exporter_main(void *arg)
+{
+    otlp_exporter *x = arg;
+    char err[CURL_ERROR_SIZE];
+    CURL *c = curl_easy_init();
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    if (c) {
+        curl_easy_setopt(c, CURLOPT_URL, x->url);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
+    }
+    otlp_record *batch = malloc(BATCH_MAX * sizeof(*batch));
+    rouse_buf body;
+    rouse_buf_init(&body);
+    for (;;) {
+        struct pollfd pfd = {.fd = x->efd, .events = POLLIN};
+        if (poll(&pfd, 1, FLUSH_MS) > 0) {
+            uint64_t v;
+            if (read(x->efd, &v, sizeof(v)) < 0) { /* woken anyway */
+            }
+        }
+        atomic_store(&x->kicked, false);
+        bool stopping = atomic_load(&x->stop);
+        for (;;) {
+            int n = 0, spans = 0;
+            const otlp_record *r;
+            while (n < BATCH_MAX && (r = spsc_peek(&x->q))) {
+                if (batch) batch[n] = *r;
+                spans += otlp_span_count(r);
+                spsc_release(&x->q);
+                n++;
+            }
+            if (n == 0) break;
+            err[0] = '\0';
+            rouse_buf_clear(&body);
+            bool ok = c && batch && otlp_encode(batch, n, &body) == 0 && post(x, c, &body, err);
+            if (ok) {
+                atomic_fetch_add(&x->exported, (uint64_t)spans);
+                x->warned = false;
+            } else {
+                atomic_fetch_add(&x->dropped, (uint64_t)spans);
+                if (!x->warned)
+                    LOG_WARN(MOD, "cannot export spans to %s: %s (dropping them; "
+                                  "rouse_trace_spans_dropped_total counts them)",
+                             x->url, c ? err : "libcurl failed to start");
+                x->warned = true;
+            }
+        }
+        if (stopping) break;
+    }
+    rouse_buf_fini(&body);
+    free(batch);
+    curl_slist_free_all(hdrs);
+    if (c) curl_easy_cleanup(c);
+    return NULL;
+}
+
+int otlp_create(const char *endpoint, otlp_exporter **out, rouse_errbuf *eb)
+{
+    if (strncmp(endpoint, "http://", 7) != 0 && strncmp(endpoint, "https://", 8) != 0)
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "--otlp-endpoint: expected an http:// or https:// URL, got '%s'",
+                             endpoint);
+    const char *host = strstr(endpoint, "://") + 3;
+    if (!*host || *host == '/')
+        return rouse_err_set(eb, ROUSE_EINVAL, "--otlp-endpoint: no host in '%s'", endpoint);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return rouse_err_set(eb, ROUSE_EIO, "libcurl failed to initialise");
+    otlp_exporter *x = calloc(1, sizeof(*x));
+    int rc;
+    if (!x) {
+        rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+        goto out_curl;
+    }
+    x->efd = -1;
+    const char *path = strchr(host, '/');
+    bool bare = !path || strcmp(path, "/") == 0;
+    size_t len = strlen(endpoint) + sizeof("/v1/traces");
+    if (!(x->url = malloc(len))) {
+        rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+        goto out_free;
+    }
+    if (bare)
+        snprintf(x->url, len, "%.*s/v1/traces", (int)(path ? (size_t)(path - endpoint) : strlen(endpoint)),
+                 endpoint);
+    else
+        snprintf(x->url, len, "%s", endpoint);
+    if (spsc_init(&x->q, sizeof(otlp_record), QUEUE_SLOTS) < 0) {
+        rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+        goto out_url;
+    }
+    if ((x->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+        rc = rouse_err_set(eb, ROUSE_EIO, "eventfd: %s", strerror(errno));
+        goto out_queue;
+    }
+    if ((errno = pthread_create(&x->thread, NULL, exporter_main, x)) != 0) {
+        rc = rouse_err_set(eb, ROUSE_EIO, "cannot start the span exporter's thread: %s",
+                           strerror(errno));
+        goto out_efd;
+    }
+    *out = x;
+    return 0;
+
+out_efd:
+    close(x->efd);
+out_queue:
+    spsc_fini(&x->q);
+out_url:
+    free(x->url);
+out_free:
+    free(x);
+out_curl:
+    curl_global_cleanup();
+    return rc;
+}
+
+static void kick(otlp_exporter *x)
+{
+    uint64_t one = 1;
+    if (write(x->efd, &one, sizeof(one)) < 0) { /* already pending: fine */
+    }
+}
+
+void otlp_destroy(otlp_exporter *x)
+{
+    if (!x) return;
+    atomic_store(&x->stop, true);
+    kick(x);
+    pthread_join(x->thread, NULL);
+    close(x->efd);
+    spsc_fini(&x->q);
+    free(x->url);
+    free(x);
+    curl_global_cleanup();
+}
+
+bool otlp_submit(otlp_exporter *x, const otlp_record *r)
+{
+    otlp_record *slot = spsc_claim(&x->q);
+    if (!slot) {
+        atomic_fetch_add_explicit(&x->dropped, (uint64_t)otlp_span_count(r), memory_order_relaxed);
+        return false;
+    }
+    memcpy(slot, r, sizeof(*slot));
+    spsc_publish(&x->q);
+    if (spsc_used(&x->q) >= BATCH_MAX && !atomic_exchange(&x->kicked, true)) kick(x);
+    return true;
+}
+
+uint64_t otlp_exported(const otlp_exporter *x)
+{
+    return atomic_load(&((otlp_exporter *)x)->exported);
+}
+
+uint64_t otlp_dropped(const otlp_exporter *x)
+{
+    return atomic_load(&((otlp_exporter *)x)->dropped);
+}
