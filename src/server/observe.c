@@ -76,6 +76,7 @@ void observe_req_end(http_req *req, const invocation *inv)
     otlp_record r;
     r.ctx = req->trace;
     r.inv = *inv;
+    r.submitted = req->submit_ns != 0;
     r.enq_us = req->submit_ns > req->begin_ns ? (req->submit_ns - req->begin_ns + 500) / 1000 : 0;
     r.have_phases = r.from_zero = false;
     r.template_us = r.plan_open_us = r.prepare_us = r.spawn_us = 0;

@@ -45,7 +45,8 @@ struct otlp_exporter {
 
 int otlp_span_count(const otlp_record *r)
 {
-    int n = 3; /* request, queue_wait, inference */
+    if (!r->submitted) return 1; /* request */
+    int n = 3;                   /* request, queue_wait, inference */
     if (r->inv.start_us > 0) n++;
     if (r->inv.start_us > 0 && r->have_phases) n += r->from_zero ? 4 : 1;
     return n;
@@ -121,6 +122,7 @@ static int encode_record(span_out *o)
     trace_new_span_id(o->rng, qid);
     trace_new_span_id(o->rng, iid);
     int rc = span(o, "request", r->ctx.span_id, r->ctx.parent_id, 2, 0, inv->total_us, true);
+    if (!r->submitted) return rc;
     uint64_t wait = inv->queue_us + inv->start_us;
     uint64_t enq = r->enq_us;
     /* Clock readings differ by a few µs; keep the children inside. */

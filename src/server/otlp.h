@@ -19,7 +19,8 @@
  *           plan_open, prepare
  *         spawn (fork to ready)
  *     inference                             [dispatched, + run time]
- * so queue_wait and inference follow each other inside request, and the
+ * (a request that never reached the pool, such as a 404, has its request
+ * span alone), so queue_wait and inference follow each other inside request, and the
  * phases of a start lie inside instance_start (laid out backwards from its
  * end: the phases are durations, measured in other processes).
  */
@@ -38,6 +39,7 @@
 typedef struct otlp_record {
     trace_ctx ctx;
     invocation inv;
+    bool submitted;  /* the call reached the pool (else: a request span alone) */
     uint64_t enq_us; /* from arrival to the call entering its queue */
     /* The phases of the instance start it waited for (µs), when known. */
     bool have_phases;
