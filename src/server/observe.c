@@ -73,23 +73,34 @@ void observe_req_end(http_req *req, const invocation *inv)
 {
     server *s = req->srv;
     if (!s->otlp || !req->trace.sampled || !req->trace_id[0]) return;
-    otlp_record r;
-    r.ctx = req->trace;
-    r.inv = *inv;
-    r.submitted = req->submit_ns != 0;
-    r.enq_us = req->submit_ns > req->begin_ns ? (req->submit_ns - req->begin_ns + 500) / 1000 : 0;
-    r.have_phases = r.from_zero = false;
-    r.template_us = r.plan_open_us = r.prepare_us = r.spawn_us = 0;
+    otlp_record tmp, *r = otlp_claim(s->otlp);
+    bool full = !r;
+    if (full) r = &tmp; /* filled only to count its spans */
+    /* Field by field: the tracestate is copied up to its end, not whole. */
+    memcpy(r->ctx.trace_id, req->trace.trace_id, sizeof(r->ctx.trace_id));
+    memcpy(r->ctx.parent_id, req->trace.parent_id, sizeof(r->ctx.parent_id));
+    memcpy(r->ctx.span_id, req->trace.span_id, sizeof(r->ctx.span_id));
+    r->ctx.sampled = true;
+    size_t st = strlen(req->trace.state);
+    memcpy(r->ctx.state, req->trace.state, st + 1);
+    r->inv = *inv;
+    r->submitted = req->submit_ns != 0;
+    r->enq_us = req->submit_ns > req->begin_ns ? (req->submit_ns - req->begin_ns + 500) / 1000 : 0;
+    r->have_phases = r->from_zero = false;
+    r->template_us = r->plan_open_us = r->prepare_us = r->spawn_us = 0;
     if (inv->start == INV_START_TEMPLATE || inv->start == INV_START_ZERO) {
         const cold_start *c = pool_last_cold(s->pool, inv->function, inv->version);
         if (c) {
-            r.have_phases = true;
-            r.from_zero = c->kind == START_ZERO;
-            r.template_us = (uint64_t)(c->template_ms * 1000.0);
-            r.plan_open_us = (uint64_t)(c->plan_open_ms * 1000.0);
-            r.prepare_us = (uint64_t)(c->prepare_ms * 1000.0);
-            r.spawn_us = (uint64_t)(c->spawn_ms * 1000.0);
+            r->have_phases = true;
+            r->from_zero = c->kind == START_ZERO;
+            r->template_us = (uint64_t)(c->template_ms * 1000.0);
+            r->plan_open_us = (uint64_t)(c->plan_open_ms * 1000.0);
+            r->prepare_us = (uint64_t)(c->prepare_ms * 1000.0);
+            r->spawn_us = (uint64_t)(c->spawn_ms * 1000.0);
         }
     }
-    otlp_submit(s->otlp, &r);
+    if (full)
+        otlp_drop(s->otlp, otlp_span_count(r));
+    else
+        otlp_publish(s->otlp);
 }

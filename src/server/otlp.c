@@ -344,17 +344,20 @@ void otlp_destroy(otlp_exporter *x)
     curl_global_cleanup();
 }
 
-bool otlp_submit(otlp_exporter *x, const otlp_record *r)
+otlp_record *otlp_claim(otlp_exporter *x)
 {
-    otlp_record *slot = spsc_claim(&x->q);
-    if (!slot) {
-        atomic_fetch_add_explicit(&x->dropped, (uint64_t)otlp_span_count(r), memory_order_relaxed);
-        return false;
-    }
-    memcpy(slot, r, sizeof(*slot));
+    return spsc_claim(&x->q);
+}
+
+void otlp_publish(otlp_exporter *x)
+{
     spsc_publish(&x->q);
     if (spsc_used(&x->q) >= BATCH_MAX && !atomic_exchange(&x->kicked, true)) kick(x);
-    return true;
+}
+
+void otlp_drop(otlp_exporter *x, int n_spans)
+{
+    atomic_fetch_add_explicit(&x->dropped, (uint64_t)n_spans, memory_order_relaxed);
 }
 
 uint64_t otlp_exported(const otlp_exporter *x)

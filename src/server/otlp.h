@@ -56,9 +56,13 @@ int otlp_create(const char *endpoint, otlp_exporter **out, rouse_errbuf *eb);
 /* Sends what is queued (bounded by the timeouts), stops the thread. */
 void otlp_destroy(otlp_exporter *x);
 
-/* Queues r (copied) for export; loop thread only. False when the queue was
- * full (its spans are counted as dropped). */
-bool otlp_submit(otlp_exporter *x, const otlp_record *r);
+/* Queues a record for export, filled in place (no copy on the loop):
+ * otlp_claim gives the slot, otlp_publish hands it to the exporter. Loop
+ * thread only. NULL when the queue is full: the caller then reports the
+ * spans it would have made with otlp_drop. */
+otlp_record *otlp_claim(otlp_exporter *x);
+void otlp_publish(otlp_exporter *x);
+void otlp_drop(otlp_exporter *x, int n_spans);
 
 /* Spans delivered (the collector answered 2xx) and dropped so far. */
 uint64_t otlp_exported(const otlp_exporter *x);
