@@ -28,9 +28,9 @@
 # stall is preemption by other processes on a busy machine).
 #
 # Observability overhead: then, for the first model (binary body), two more
-# serves side by side, one with everything off (--metrics off, no access
-# log, no tracing; OFF_FLAGS adds more, such as turning metering off where
-# serve has a switch for it) and one with everything on (metrics, a JSON
+# serves side by side, one with everything off (--metrics off, --metering
+# off, no access log, no tracing; OFF_FLAGS adds more) and one with
+# everything on (metering, metrics, a JSON
 # access log to a file, --trace-sample-ratio 1 with every span exported to
 # a local OTLP collector, bench/otlp_sink.js), measured in ROUNDS interleaved rounds (default 3)
 # of 1 connection (p50) and CONNS connections (throughput); the medians and
@@ -311,7 +311,7 @@ for model in "$@"; do
     extra_pids="$extra_pids $sink_pid"
     sink_addr=$(wait_listening "$tmp/otlp.out" "$sink_pid") || die "the OTLP collector did not start"
     # shellcheck disable=SC2086
-    "$rouse" serve --port 0 --data "$tmp/off" --log-level warn --metrics off ${OFF_FLAGS:-} \
+    "$rouse" serve --port 0 --data "$tmp/off" --log-level warn --metrics off --metering off ${OFF_FLAGS:-} \
         >"$tmp/off.out" 2>"$tmp/off.err" &
     off_pid=$!
     extra_pids="$extra_pids $off_pid"
@@ -351,7 +351,7 @@ for model in "$@"; do
     sleep 1 # the last spans and lines are written within 200 ms
     spans=$(curl -s "http://$on_addr/metrics" | awk '$1 == "rouse_trace_spans_exported_total" { print $2 }')
     dropped=$(curl -s "http://$on_addr/metrics" | awk '$1 == "rouse_trace_spans_dropped_total" { print $2 }')
-    overhead_lines="Observability overhead ($model binary; all off: --metrics off ${OFF_FLAGS:-}; all on: metrics, JSON access log to a file, every trace sampled and exported to a local OTLP collector ${ON_FLAGS:-}), medians of $rounds interleaved rounds of ${duration} s:
+    overhead_lines="Observability overhead ($model binary; all off: --metrics off --metering off ${OFF_FLAGS:-}; all on: metering, metrics, JSON access log to a file, every trace sampled and exported to a local OTLP collector ${ON_FLAGS:-}), medians of $rounds interleaved rounds of ${duration} s:
 
 | | p50 at 1 connection | req/s at $conns connections |
 |---|---|---|

@@ -224,13 +224,15 @@ check "Prometheus's query API counts the $n_ok calls" wait_for 30 prom_has
 # --- collectors that refuse or never answer -------------------------------------
 # Calls are answered while the exporter fails; its spans are counted.
 dead=$($helper freeport)
-start_serve refused --otlp-endpoint "http://127.0.0.1:$dead"
+start_serve refused --otlp-endpoint "http://127.0.0.1:$dead" --metering off
 ok=0; i=0
 while [ $i -lt 20 ]; do [ "$(infer)" = 200 ] && ok=$((ok + 1)); i=$((i + 1)); done
 check "refused collector: every call answers 200" [ $ok -eq 20 ]
 dropped() { [ "$(metric rouse_trace_spans_dropped_total)" -ge $((20 * 3)) ]; }
 check "refused collector: the spans are counted as dropped" wait_for 10 dropped
 check "refused collector: nothing exported" [ "$(metric rouse_trace_spans_exported_total)" = 0 ]
+check "--metering off: no usage is recorded (GET /v1/usage answers 503)" \
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/v1/usage")" = 503 ]
 
 start_collector stalled hang
 start_serve stalled --otlp-endpoint "http://127.0.0.1:$cport"
