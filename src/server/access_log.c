@@ -182,6 +182,7 @@ int access_log_create(const char *path, access_log_format fmt, access_log **out,
                            strerror(errno));
         goto out_efd;
     }
+    pthread_setname_np(al->thread, "rouse-accesslog");
     *out = al;
     return 0;
 

@@ -25,7 +25,7 @@
 #include "common/spsc.h"
 
 #define MOD "otlp"
-#define QUEUE_SLOTS 2048u
+#define QUEUE_SLOTS 4096u
 #define BATCH_MAX 128 /* records per POST */
 #define FLUSH_MS 200  /* a partial batch waits at most this long */
 #define CONNECT_TIMEOUT_MS 1000L
@@ -60,22 +60,64 @@ typedef struct span_out {
     trace_rng *rng;
 } span_out;
 
-static int attr_str(rouse_buf *b, bool *first, const char *key, const char *v)
+/* The encoder runs per span on the exporter's thread: plain appends and
+ * hand-made integers, no printf (a third of the cost with it). */
+typedef struct jw {
+    rouse_buf *b;
+    int rc;
+} jw;
+
+static void put(jw *w, const char *s, size_t n)
 {
-    int rc = rouse_buf_appendf(b, "%s{\"key\":\"%s\",\"value\":{\"stringValue\":", *first ? "" : ",",
-                               key);
-    if (rc == 0) rc = json_write_string(b, v, strlen(v));
-    if (rc == 0) rc = rouse_buf_append_str(b, "}}");
-    *first = false;
-    return rc;
+    if (w->rc == 0) w->rc = rouse_buf_append(w->b, s, n);
+}
+#define LIT(w, s) put((w), (s), sizeof(s) - 1)
+
+static void put_str(jw *w, const char *s)
+{
+    put(w, s, strlen(s));
 }
 
-static int attr_int(rouse_buf *b, bool *first, const char *key, int64_t v)
+static void put_i64(jw *w, int64_t v)
 {
-    int rc = rouse_buf_appendf(b, "%s{\"key\":\"%s\",\"value\":{\"intValue\":\"%" PRId64 "\"}}",
-                               *first ? "" : ",", key, v);
-    *first = false;
-    return rc;
+    char tmp[24];
+    int n = sizeof(tmp);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) tmp[--n] = '-';
+    put(w, tmp + n, sizeof(tmp) - (size_t)n);
+}
+
+static void put_json(jw *w, const char *s)
+{
+    if (w->rc == 0) w->rc = json_write_string(w->b, s, strlen(s));
+}
+
+static void attr_str(jw *w, const char *key, const char *v, bool json)
+{
+    LIT(w, ",{\"key\":\"");
+    put_str(w, key);
+    LIT(w, "\",\"value\":{\"stringValue\":");
+    if (json) {
+        put_json(w, v);
+    } else {
+        LIT(w, "\"");
+        put_str(w, v);
+        LIT(w, "\"");
+    }
+    LIT(w, "}}");
+}
+
+static void attr_int(jw *w, const char *key, int64_t v)
+{
+    LIT(w, ",{\"key\":\"");
+    put_str(w, key);
+    LIT(w, "\",\"value\":{\"intValue\":\"");
+    put_i64(w, v);
+    LIT(w, "\"}}");
 }
 
 /* One span from offset `from_us` after arrival, lasting dur_us. */
@@ -83,33 +125,44 @@ static int span(span_out *o, const char *name, const char *span_id, const char *
                 int kind, uint64_t from_us, uint64_t dur_us, bool request)
 {
     const otlp_record *r = o->r;
-    rouse_buf *b = o->b;
+    jw w = {.b = o->b};
     int64_t start = o->base_ns + (int64_t)from_us * 1000;
-    int rc = rouse_buf_appendf(b,
-                               "%s{\"traceId\":\"%s\",\"spanId\":\"%s\",\"parentSpanId\":\"%s\","
-                               "\"name\":\"%s\",\"kind\":%d,\"startTimeUnixNano\":\"%" PRId64
-                               "\",\"endTimeUnixNano\":\"%" PRId64 "\"",
-                               o->first ? "" : ",", r->ctx.trace_id, span_id, parent, name, kind,
-                               start, start + (int64_t)dur_us * 1000);
+    if (!o->first) LIT(&w, ",");
     o->first = false;
-    if (rc == 0 && request && r->ctx.state[0]) {
-        rc = rouse_buf_append_str(b, ",\"traceState\":");
-        if (rc == 0) rc = json_write_string(b, r->ctx.state, strlen(r->ctx.state));
+    LIT(&w, "{\"traceId\":\"");
+    put(&w, r->ctx.trace_id, TRACE_ID_HEX);
+    LIT(&w, "\",\"spanId\":\"");
+    put(&w, span_id, SPAN_ID_HEX);
+    LIT(&w, "\",\"parentSpanId\":\"");
+    put_str(&w, parent);
+    LIT(&w, "\",\"name\":\"");
+    put_str(&w, name);
+    LIT(&w, "\",\"kind\":");
+    put_i64(&w, kind);
+    LIT(&w, ",\"startTimeUnixNano\":\"");
+    put_i64(&w, start);
+    LIT(&w, "\",\"endTimeUnixNano\":\"");
+    put_i64(&w, start + (int64_t)dur_us * 1000);
+    LIT(&w, "\"");
+    if (request && r->ctx.state[0]) {
+        LIT(&w, ",\"traceState\":");
+        put_json(&w, r->ctx.state);
     }
-    if (rc == 0) rc = rouse_buf_append_str(b, ",\"attributes\":[");
-    bool first = true;
-    if (rc == 0) rc = attr_str(b, &first, "rouse.function", r->inv.function);
-    if (rc == 0 && r->inv.version > 0) rc = attr_int(b, &first, "rouse.version", r->inv.version);
-    if (rc == 0 && request) {
-        rc = attr_str(b, &first, "rouse.request_id", r->inv.request_id);
-        if (rc == 0) rc = attr_int(b, &first, "http.response.status_code", r->inv.status);
-        if (rc == 0 && r->inv.start != INV_START_NONE)
-            rc = attr_str(b, &first, "rouse.start", inv_start_name(r->inv.start));
+    LIT(&w, ",\"attributes\":[{\"key\":\"rouse.function\",\"value\":{\"stringValue\":");
+    put_json(&w, r->inv.function);
+    LIT(&w, "}}");
+    if (r->inv.version > 0) attr_int(&w, "rouse.version", r->inv.version);
+    if (request) {
+        attr_str(&w, "rouse.request_id", r->inv.request_id, false); /* hex digits */
+        attr_int(&w, "http.response.status_code", r->inv.status);
+        if (r->inv.start != INV_START_NONE)
+            attr_str(&w, "rouse.start", inv_start_name(r->inv.start), false);
     }
-    if (rc == 0)
-        rc = rouse_buf_appendf(b, "],\"status\":{\"code\":%d}}",
-                               request && r->inv.status >= 500 ? 2 : 0);
-    return rc;
+    if (request && r->inv.status >= 500)
+        LIT(&w, "],\"status\":{\"code\":2}}");
+    else
+        LIT(&w, "],\"status\":{\"code\":0}}");
+    return w.rc;
 }
 
 /* The spans of one record (see the top of otlp.h). */
@@ -308,6 +361,7 @@ int otlp_create(const char *endpoint, otlp_exporter **out, rouse_errbuf *eb)
                            strerror(errno));
         goto out_efd;
     }
+    pthread_setname_np(x->thread, "rouse-otlp");
     *out = x;
     return 0;
 
