@@ -75,8 +75,9 @@ int access_log_format_line(access_log_format fmt, const invocation *inv, rouse_b
             inv->function[0] ? inv->function : "-", inv->version, inv->status,
             start[0] ? start : "-", inv->queue_us, inv->start_us, inv->run_us, inv->total_us,
             inv->bytes_in, inv->bytes_out);
-    int rc = rouse_buf_appendf(out, "{\"ts\":\"%s\",\"request_id\":\"%s\",\"trace_id\":\"%s\","
-                                    "\"function\":",
+    int rc = rouse_buf_appendf(out,
+                               "{\"ts\":\"%s\",\"request_id\":\"%s\",\"trace_id\":\"%s\","
+                               "\"function\":",
                                ts, inv->request_id, inv->trace_id);
     if (rc == 0) rc = json_write_string(out, inv->function, strlen(inv->function));
     if (rc == 0)

@@ -26,8 +26,7 @@ typedef struct access_log access_log;
 
 /* Starts the writer for `path` (appended to, created 0644), or stderr when
  * path is NULL. Owned: free with access_log_destroy. */
-int access_log_create(const char *path, access_log_format fmt, access_log **out,
-                      rouse_errbuf *eb);
+int access_log_create(const char *path, access_log_format fmt, access_log **out, rouse_errbuf *eb);
 /* Writes what is queued, stops the thread and closes the file. */
 void access_log_destroy(access_log *al);
 

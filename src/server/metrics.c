@@ -240,8 +240,8 @@ int metrics_write(metrics *m, const metrics_extra *x, rouse_buf *out)
             prom_labels_init(&l);
             prom_label(&l, "function", f->name);
             prom_label(&l, "kind", kind_names[k]);
-            rc = prom_hist_write(out, "rouse_cold_start_duration_seconds", &l,
-                                 &f->cold_duration[k]);
+            rc =
+                prom_hist_write(out, "rouse_cold_start_duration_seconds", &l, &f->cold_duration[k]);
         }
     }
     if (rc == 0)
@@ -311,12 +311,14 @@ int metrics_write(metrics *m, const metrics_extra *x, rouse_buf *out)
     if (rc == 0)
         rc = prom_family(out, "rouse_trace_spans_exported_total", "counter",
                          "Spans the OTLP exporter delivered to the collector.");
-    if (rc == 0) rc = prom_sample_u64(out, "rouse_trace_spans_exported_total", NULL, x->spans_exported);
+    if (rc == 0)
+        rc = prom_sample_u64(out, "rouse_trace_spans_exported_total", NULL, x->spans_exported);
     if (rc == 0)
         rc = prom_family(out, "rouse_trace_spans_dropped_total", "counter",
                          "Spans dropped: the export queue was full, or the collector failed or "
                          "could not be reached.");
-    if (rc == 0) rc = prom_sample_u64(out, "rouse_trace_spans_dropped_total", NULL, x->spans_dropped);
+    if (rc == 0)
+        rc = prom_sample_u64(out, "rouse_trace_spans_dropped_total", NULL, x->spans_dropped);
     if (rc == 0)
         rc = prom_family(out, "rouse_access_log_dropped_total", "counter",
                          "Access log lines dropped because the writer fell behind.");

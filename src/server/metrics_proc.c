@@ -106,8 +106,7 @@ int metrics_write_process(rouse_buf *out)
     if (rc == 0)
         rc = prom_family(out, "process_resident_memory_bytes", "gauge",
                          "Resident memory size in bytes.");
-    if (rc == 0)
-        rc = prom_sample_u64(out, "process_resident_memory_bytes", NULL, resident * page);
+    if (rc == 0) rc = prom_sample_u64(out, "process_resident_memory_bytes", NULL, resident * page);
     if (rc == 0)
         rc = prom_family(out, "process_virtual_memory_bytes", "gauge",
                          "Virtual memory size in bytes.");

@@ -121,8 +121,8 @@ static void attr_int(jw *w, const char *key, int64_t v)
 }
 
 /* One span from offset `from_us` after arrival, lasting dur_us. */
-static int span(span_out *o, const char *name, const char *span_id, const char *parent,
-                int kind, uint64_t from_us, uint64_t dur_us, bool request)
+static int span(span_out *o, const char *name, const char *span_id, const char *parent, int kind,
+                uint64_t from_us, uint64_t dur_us, bool request)
 {
     const otlp_record *r = o->r;
     jw w = {.b = o->b};
@@ -303,8 +303,9 @@ static void *exporter_main(void *arg)
             } else {
                 atomic_fetch_add(&x->dropped, (uint64_t)spans);
                 if (!x->warned)
-                    LOG_WARN(MOD, "cannot export spans to %s: %s (dropping them; "
-                                  "rouse_trace_spans_dropped_total counts them)",
+                    LOG_WARN(MOD,
+                             "cannot export spans to %s: %s (dropping them; "
+                             "rouse_trace_spans_dropped_total counts them)",
                              x->url, c ? err : "libcurl failed to start");
                 x->warned = true;
             }
@@ -344,8 +345,8 @@ int otlp_create(const char *endpoint, otlp_exporter **out, rouse_errbuf *eb)
         goto out_free;
     }
     if (bare)
-        snprintf(x->url, len, "%.*s/v1/traces", (int)(path ? (size_t)(path - endpoint) : strlen(endpoint)),
-                 endpoint);
+        snprintf(x->url, len, "%.*s/v1/traces",
+                 (int)(path ? (size_t)(path - endpoint) : strlen(endpoint)), endpoint);
     else
         snprintf(x->url, len, "%s", endpoint);
     if (spsc_init(&x->q, sizeof(otlp_record), QUEUE_SLOTS) < 0) {

@@ -105,8 +105,8 @@ void trace_begin(trace_ctx *t, const char *traceparent, const char *tracestate, 
         t->parent_id[0] = '\0';
         t->state[0] = '\0'; /* a tracestate without a valid traceparent means nothing */
         /* The top 53 bits as a uniform double in [0, 1). */
-        t->sampled = ratio >= 1.0 ||
-                     (double)(trace_rng_next(rng) >> 11) / 9007199254740992.0 < ratio;
+        t->sampled =
+            ratio >= 1.0 || (double)(trace_rng_next(rng) >> 11) / 9007199254740992.0 < ratio;
     }
     trace_new_span_id(rng, t->span_id);
 }

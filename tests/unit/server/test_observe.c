@@ -34,12 +34,12 @@ static void test_traceparent_valid(void **state)
     assert_string_equal(tid, "0af7651916cd43dd8448eb211c80319c");
     assert_string_equal(pid, "b7ad6b7169203331");
     assert_true(sampled);
-    assert_true(trace_parse_traceparent(
-        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", tid, pid, &sampled));
+    assert_true(trace_parse_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+                                        tid, pid, &sampled));
     assert_false(sampled);
     /* Other flag bits do not matter; only bit 0 samples. */
-    assert_true(trace_parse_traceparent(
-        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03", tid, pid, &sampled));
+    assert_true(trace_parse_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03",
+                                        tid, pid, &sampled));
     assert_true(sampled);
     /* A later version may carry more fields after a dash. */
     assert_true(trace_parse_traceparent(
@@ -202,7 +202,8 @@ static void test_metrics_registry(void **state)
         "rouse_request_duration_seconds_count{function=\"digits\"} 7\n",
         "rouse_cold_starts_total{function=\"digits\",kind=\"zero\"} 1\n",
         "rouse_cold_starts_total{function=\"digits\",kind=\"template\"} 0\n",
-        "rouse_cold_start_duration_seconds_bucket{function=\"digits\",kind=\"zero\",le=\"0.25\"} 1\n",
+        "rouse_cold_start_duration_seconds_bucket{function=\"digits\",kind=\"zero\",le=\"0.25\"} "
+        "1\n",
         "rouse_queue_wait_seconds_count 106\n",
         "rouse_rejected_total{function=\"digits\",reason=\"queue_full\"} 1\n",
         "rouse_billed_milliseconds_total{function=\"digits\"} 12\n",
@@ -236,7 +237,8 @@ static void test_access_log_lines(void **state)
     rouse_errbuf eb;
     assert_int_equal(json_parse(b.data, b.len, &a, &v, &eb), 0);
     assert_string_equal(json_as_string(json_get(v, "ts")), "2026-12-06T23:09:49.123456Z");
-    assert_string_equal(json_as_string(json_get(v, "trace_id")), "0af7651916cd43dd8448eb211c80319c");
+    assert_string_equal(json_as_string(json_get(v, "trace_id")),
+                        "0af7651916cd43dd8448eb211c80319c");
     assert_string_equal(json_as_string(json_get(v, "start")), "zero");
     int64_t n;
     assert_true(json_as_int64(json_get(v, "start_us"), &n));
@@ -273,8 +275,8 @@ static void test_otlp_encode(void **state)
     json_value *v;
     rouse_errbuf eb;
     assert_int_equal(json_parse(b.data, b.len, &a, &v, &eb), 0);
-    const json_value *spans = json_get(
-        json_get(v, "resourceSpans")->u.arr.items[0], "scopeSpans")->u.arr.items[0];
+    const json_value *spans =
+        json_get(json_get(v, "resourceSpans")->u.arr.items[0], "scopeSpans")->u.arr.items[0];
     spans = json_get(spans, "spans");
     assert_int_equal(spans->u.arr.n, (size_t)otlp_span_count(&r));
     assert_int_equal(spans->u.arr.n, 8);
@@ -346,10 +348,10 @@ static void test_spsc(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_traceparent_valid),  cmocka_unit_test(test_traceparent_malformed),
-        cmocka_unit_test(test_trace_begin),        cmocka_unit_test(test_prom_labels_and_hist),
-        cmocka_unit_test(test_metrics_registry),   cmocka_unit_test(test_access_log_lines),
-        cmocka_unit_test(test_otlp_encode),        cmocka_unit_test(test_spsc),
+        cmocka_unit_test(test_traceparent_valid), cmocka_unit_test(test_traceparent_malformed),
+        cmocka_unit_test(test_trace_begin),       cmocka_unit_test(test_prom_labels_and_hist),
+        cmocka_unit_test(test_metrics_registry),  cmocka_unit_test(test_access_log_lines),
+        cmocka_unit_test(test_otlp_encode),       cmocka_unit_test(test_spsc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
