@@ -204,7 +204,8 @@ int cli_serve_main(int argc, char **argv)
             if (!parse_duration_ms(v, &o.usage_retention_ms))
                 return usage_error("--usage-retention needs a duration like 7d, 24h, 90s", v);
         } else if (strcmp(a, "--usage-flush-ms") == 0) {
-            if (!parse_u64(v, 1, 60000, &n)) return usage_error("--usage-flush-ms needs 1..60000", v);
+            if (!parse_u64(v, 1, 60000, &n))
+                return usage_error("--usage-flush-ms needs 1..60000", v);
             o.usage_flush_ms = (int)n;
         } else if (strcmp(a, "--price-gb-s") == 0) {
             if (!parse_price(v, &o.price_gb_s))

@@ -160,7 +160,7 @@ struct server {
     struct otlp_exporter *otlp;
     trace_rng trace_rng;
     uint64_t loop_lag_scrape_ns; /* the longest iteration since the last GET /metrics */
-    struct usage *usage; /* usage.c */
+    struct usage *usage;         /* usage.c */
     uint32_t req_id_base;
     uint64_t req_seq;
 };
