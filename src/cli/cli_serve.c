@@ -46,7 +46,7 @@ void cli_serve_usage(FILE *out)
         "  --keepalive-minute-ms MS  for tests only: the learned keep-alive policy's\n"
         "                      minute (default 60000), to replay a compressed trace\n"
         "  --metrics on|off    count invocations for GET /metrics (Prometheus; default on)\n"
-        "  --access-log FILE   one line per invocation, appended to FILE (reopened on\n"
+        "  --access-log FILE   one line per request, appended to FILE (reopened on\n"
         "                      SIGHUP) or to stderr with '-' (default: no access log)\n"
         "  --log-format FMT    the access log as text or json (default text; alone, it\n"
         "                      turns the access log on, to stderr)\n"

@@ -1,7 +1,7 @@
 /*
  * The access log's queue and writer thread (access_log.h).
  *
- * Invariants: only the loop thread pushes (access_log_on_invocation) and
+ * Invariants: only the loop thread pushes (access_log_claim/publish) and
  * only the writer thread pops; the writer owns the file descriptor and is
  * the only one to reopen it (the loop just raises `reopen`); at destroy
  * the writer drains the queue before it exits, so that a clean stop loses
@@ -61,33 +61,67 @@ static void format_ts(int64_t ts_us, char out[40])
     snprintf(out + n, 40 - n, ".%06dZ", (int)(ts_us % 1000000));
 }
 
-int access_log_format_line(access_log_format fmt, const invocation *inv, rouse_buf *out)
+/* A field of a text line: bytes that would split or forge a line (space,
+ * controls, DEL, '%') percent-encoded, "-" for an empty one. Paths and
+ * names come from clients (libmicrohttpd decoded the path's escapes). */
+static int put_text(rouse_buf *out, const char *s)
 {
+    if (!*s) return rouse_buf_append_str(out, " -");
+    int rc = rouse_buf_append_byte(out, ' ');
+    for (const unsigned char *p = (const unsigned char *)s; rc == 0 && *p; p++) {
+        if (*p <= 0x20 || *p == 0x7f || *p == '%')
+            rc = rouse_buf_appendf(out, "%%%02X", *p);
+        else
+            rc = rouse_buf_append_byte(out, *p);
+    }
+    return rc;
+}
+
+int access_log_format_line(access_log_format fmt, const access_rec *r, rouse_buf *out)
+{
+    const invocation *inv = &r->inv;
     char ts[40];
     format_ts(inv->ts_us, ts);
     const char *start = inv_start_name(inv->start);
-    if (fmt == ACCESS_LOG_TEXT)
-        return rouse_buf_appendf(
-            out,
-            "%s %s %s %s v%" PRId64 " %d %s queue_us=%" PRIu64 " start_us=%" PRIu64
-            " run_us=%" PRIu64 " total_us=%" PRIu64 " in=%" PRIu64 " out=%" PRIu64 "\n",
-            ts, inv->request_id[0] ? inv->request_id : "-", inv->trace_id[0] ? inv->trace_id : "-",
-            inv->function[0] ? inv->function : "-", inv->version, inv->status,
-            start[0] ? start : "-", inv->queue_us, inv->start_us, inv->run_us, inv->total_us,
-            inv->bytes_in, inv->bytes_out);
-    int rc = rouse_buf_appendf(out,
-                               "{\"ts\":\"%s\",\"request_id\":\"%s\",\"trace_id\":\"%s\","
-                               "\"function\":",
-                               ts, inv->request_id, inv->trace_id);
-    if (rc == 0) rc = json_write_string(out, inv->function, strlen(inv->function));
+    if (fmt == ACCESS_LOG_TEXT) {
+        int rc = rouse_buf_appendf(out, "%s %s %s %s", ts,
+                                   inv->request_id[0] ? inv->request_id : "-",
+                                   inv->trace_id[0] ? inv->trace_id : "-", r->method);
+        if (rc == 0) rc = put_text(out, r->path);
+        if (rc == 0) rc = rouse_buf_appendf(out, " %d", inv->status);
+        if (rc == 0 && r->is_invocation) rc = put_text(out, inv->function);
+        if (rc == 0 && r->is_invocation)
+            rc = rouse_buf_appendf(out,
+                                   " v%" PRId64 " %s queue_us=%" PRIu64 " start_us=%" PRIu64
+                                   " run_us=%" PRIu64,
+                                   inv->version, start[0] ? start : "-", inv->queue_us,
+                                   inv->start_us, inv->run_us);
+        if (rc == 0)
+            rc = rouse_buf_appendf(out, " total_us=%" PRIu64 " in=%" PRIu64 " out=%" PRIu64 "\n",
+                                   inv->total_us, inv->bytes_in, inv->bytes_out);
+        return rc;
+    }
+    int rc = rouse_buf_appendf(out, "{\"ts\":\"%s\",\"request_id\":\"%s\",\"trace_id\":\"%s\","
+                                    "\"method\":\"%s\",\"path\":",
+                               ts, inv->request_id, inv->trace_id, r->method);
+    if (rc == 0) rc = json_write_string(out, r->path, strlen(r->path));
+    if (rc == 0) rc = rouse_buf_appendf(out, ",\"status\":%d", inv->status);
+    if (rc == 0 && r->is_invocation) {
+        rc = rouse_buf_append_str(out, ",\"function\":");
+        if (rc == 0) rc = json_write_string(out, inv->function, strlen(inv->function));
+        if (rc == 0)
+            rc = rouse_buf_appendf(out,
+                                   ",\"version\":%" PRId64 ",\"error\":\"%s\",\"start\":\"%s\","
+                                   "\"queue_us\":%" PRIu64 ",\"start_us\":%" PRIu64
+                                   ",\"run_us\":%" PRIu64,
+                                   inv->version, inv_error_name(inv->error), start, inv->queue_us,
+                                   inv->start_us, inv->run_us);
+    }
     if (rc == 0)
-        rc = rouse_buf_appendf(
-            out,
-            ",\"version\":%" PRId64 ",\"status\":%d,\"error\":\"%s\",\"start\":\"%s\","
-            "\"queue_us\":%" PRIu64 ",\"start_us\":%" PRIu64 ",\"run_us\":%" PRIu64
-            ",\"total_us\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 "}\n",
-            inv->version, inv->status, inv_error_name(inv->error), start, inv->queue_us,
-            inv->start_us, inv->run_us, inv->total_us, inv->bytes_in, inv->bytes_out);
+        rc = rouse_buf_appendf(out,
+                               ",\"total_us\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+                               ",\"bytes_out\":%" PRIu64 "}\n",
+                               inv->total_us, inv->bytes_in, inv->bytes_out);
     return rc;
 }
 
@@ -134,9 +168,9 @@ static void *writer_main(void *arg)
         atomic_store(&al->kicked, false);
         bool stopping = atomic_load(&al->stop);
         if (atomic_exchange(&al->reopen, false)) do_reopen(al);
-        const invocation *inv;
-        while ((inv = spsc_peek(&al->q))) {
-            access_log_format_line(al->fmt, inv, &b);
+        const access_rec *r;
+        while ((r = spsc_peek(&al->q))) {
+            access_log_format_line(al->fmt, r, &b);
             spsc_release(&al->q);
             if (b.len >= WRITE_CHUNK) {
                 write_all(al, b.data, b.len);
@@ -159,7 +193,7 @@ int access_log_create(const char *path, access_log_format fmt, access_log **out,
     al->fd = 2;
     al->efd = -1;
     int rc;
-    if (spsc_init(&al->q, sizeof(invocation), QUEUE_SLOTS) < 0) {
+    if (spsc_init(&al->q, sizeof(access_rec), QUEUE_SLOTS) < 0) {
         rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
         goto out_free;
     }
@@ -220,15 +254,15 @@ void access_log_destroy(access_log *al)
     free(al);
 }
 
-void access_log_on_invocation(void *user, const invocation *inv)
+access_rec *access_log_claim(access_log *al)
 {
-    access_log *al = user;
-    invocation *slot = spsc_claim(&al->q);
-    if (!slot) {
-        al->dropped++;
-        return;
-    }
-    memcpy(slot, inv, sizeof(*slot));
+    access_rec *r = spsc_claim(&al->q);
+    if (!r) al->dropped++;
+    return r;
+}
+
+void access_log_publish(access_log *al)
+{
     spsc_publish(&al->q);
     if (spsc_used(&al->q) >= QUEUE_SLOTS / 2 && !atomic_exchange(&al->kicked, true)) kick(al);
 }

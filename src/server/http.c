@@ -375,6 +375,7 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
     srv->n_reqs++;
     route_match(method, url, &req->r);
     if (req->r.id == R_INFER) observe_req_begin(req);
+    if (srv->alog) snprintf(req->url, sizeof(req->url), "%s", url);
     req->sink = route_sink(req->r.id);
     req->body_limit = req->sink == BODY_BLOB ? srv->opts.max_blob_bytes : srv->opts.max_body_bytes;
     uint64_t declared;
@@ -534,7 +535,7 @@ static uint64_t ns_to_us(uint64_t ns)
  * their handler ran (a body over the limit, a bad header) count too. */
 static void emit_invocation(server *srv, http_req *req)
 {
-    if (req->r.id != R_INFER || (srv->sinks.n == 0 && !srv->otlp)) return;
+    if (req->r.id != R_INFER || (srv->sinks.n == 0 && !srv->otlp && !srv->alog)) return;
     if (!req->handled && !req->have_reply) return; /* the connection ended first */
     const http_reply *r = &req->reply;
     invocation inv;
@@ -571,6 +572,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     if (!req || req == (void *)&nul_in_path) return;
     emit_invocation(srv, req);
+    if (req->r.id != R_INFER && srv->alog && (req->handled || req->have_reply))
+        observe_req_done(req);
     unwatch_client(req);
     waiting_remove(req);
     if (req->pending) pool_cancel(srv->pool, req->pending);

@@ -18,6 +18,7 @@
 
 #include "common/buf.h"
 #include "server/config.h"
+#include "server/access_log.h"
 #include "server/invocation.h"
 #include "server/pool.h"
 #include "server/server_int.h"
@@ -132,6 +133,7 @@ struct http_req {
     char request_id[INV_REQUEST_ID_LEN + 1];
     char trace_id[INV_TRACE_ID_LEN + 1];
     trace_ctx trace;    /* R_INFER: its trace (observe.c) */
+    char url[ACCESS_PATH_MAX]; /* the request target, kept while an access log is on */
     uint64_t submit_ns; /* when its pool call was submitted (monotonic), 0 before */
     inv_start start_kind;
     uint64_t queue_ns, start_ns, run_ns;
@@ -183,6 +185,8 @@ void observe_req_begin(http_req *req);
 /* Its invocation record was emitted: its spans go to the exporter when the
  * trace is sampled. */
 void observe_req_end(http_req *req, const invocation *inv);
+/* Any other request ended (answered): its access log line. */
+void observe_req_done(http_req *req);
 int api_usage_handle(http_req *req);
 int api_logs_handle(http_req *req);
 

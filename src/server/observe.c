@@ -1,8 +1,9 @@
 /*
  * Metrics, the access log and traces, wired into serve: started from the
- * options (server_opts), registered as invocation sinks (invocation.h),
- * and the trace context of each inference request (trace.h) carried from
- * its headers to its spans (otlp.h).
+ * options (server_opts); metrics registered as an invocation sink
+ * (invocation.h); the access log's line of every request (an inference's
+ * from its invocation record); the trace context of each inference
+ * request (trace.h) carried from its headers to its spans (otlp.h).
  *
  * Everything here runs on the loop thread; the access log and the span
  * exporter own threads of their own behind lock-free queues.
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "pool_stats.h"
 #include "server/access_log.h"
 #include "server/http_int.h"
@@ -33,8 +35,6 @@ int observe_start(server *s, rouse_errbuf *eb)
         const char *path = strcmp(o->access_log, "-") == 0 ? NULL : o->access_log;
         if ((rc = access_log_create(path, (access_log_format)o->access_log_format, &s->alog, eb)) <
             0)
-            goto out_fail;
-        if ((rc = invocation_sink_add(&s->sinks, access_log_on_invocation, s->alog)) < 0)
             goto out_fail;
     }
     if (o->otlp_endpoint && (rc = otlp_create(o->otlp_endpoint, &s->otlp, eb)) < 0) goto out_fail;
@@ -69,9 +69,45 @@ void observe_req_begin(http_req *req)
     memcpy(req->trace_id, req->trace.trace_id, sizeof(req->trace_id));
 }
 
+/* The start of an access log line: method and path. */
+static access_rec *log_begin(http_req *req)
+{
+    access_rec *r = access_log_claim(req->srv->alog);
+    if (!r) return NULL;
+    r->is_invocation = false;
+    memcpy(r->method, req->method, sizeof(r->method));
+    size_t n = strnlen(req->url, sizeof(r->path) - 1);
+    memcpy(r->path, req->url, n);
+    r->path[n] = '\0';
+    return r;
+}
+
+void observe_req_done(http_req *req)
+{
+    access_rec *r = log_begin(req);
+    if (!r) return;
+    invocation *inv = &r->inv;
+    memset(inv, 0, sizeof(*inv));
+    memcpy(inv->request_id, req->request_id, sizeof(inv->request_id));
+    inv->status = req->have_reply && req->reply.status ? req->reply.status : 503;
+    inv->total_us = (rouse_now_ns() - req->begin_ns + 500) / 1000;
+    inv->bytes_in = req->body_len;
+    inv->bytes_out = req->reply.fd_len ? req->reply.fd_len : req->reply.len;
+    inv->ts_us = req->begin_wall_us;
+    access_log_publish(req->srv->alog);
+}
+
 void observe_req_end(http_req *req, const invocation *inv)
 {
     server *s = req->srv;
+    if (s->alog) {
+        access_rec *a = log_begin(req);
+        if (a) {
+            a->is_invocation = true;
+            a->inv = *inv;
+            access_log_publish(s->alog);
+        }
+    }
     if (!s->otlp || !req->trace.sampled || !req->trace_id[0]) return;
     otlp_record tmp, *r = otlp_claim(s->otlp);
     bool full = !r;

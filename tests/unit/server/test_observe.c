@@ -221,16 +221,21 @@ static void test_metrics_registry(void **state)
 static void test_access_log_lines(void **state)
 {
     (void)state;
-    invocation inv = call("digits", 3, 200, INV_START_ZERO);
+    access_rec r;
+    memset(&r, 0, sizeof(r));
+    r.inv = call("digits", 3, 200, INV_START_ZERO);
+    r.is_invocation = true;
+    snprintf(r.method, sizeof(r.method), "POST");
+    snprintf(r.path, sizeof(r.path), "/v2/models/digits/infer");
     rouse_buf b;
     rouse_buf_init(&b);
-    assert_int_equal(access_log_format_line(ACCESS_LOG_TEXT, &inv, &b), 0);
+    assert_int_equal(access_log_format_line(ACCESS_LOG_TEXT, &r, &b), 0);
     assert_string_equal(b.data, "2026-12-06T23:09:49.123456Z 00000000000000a1 "
-                                "0af7651916cd43dd8448eb211c80319c digits v3 200 zero "
-                                "queue_us=10 start_us=150000 run_us=1500 total_us=151550 in=407 "
-                                "out=441\n");
+                                "0af7651916cd43dd8448eb211c80319c POST /v2/models/digits/infer 200 "
+                                "digits v3 zero queue_us=10 start_us=150000 run_us=1500 "
+                                "total_us=151550 in=407 out=441\n");
     rouse_buf_clear(&b);
-    assert_int_equal(access_log_format_line(ACCESS_LOG_JSON, &inv, &b), 0);
+    assert_int_equal(access_log_format_line(ACCESS_LOG_JSON, &r, &b), 0);
     rouse_arena a;
     rouse_arena_init(&a, 4096);
     json_value *v;
@@ -245,6 +250,27 @@ static void test_access_log_lines(void **state)
     assert_int_equal(n, 150000);
     assert_true(json_as_int64(json_get(v, "status"), &n));
     assert_int_equal(n, 200);
+    assert_string_equal(json_as_string(json_get(v, "path")), "/v2/models/digits/infer");
+
+    /* Another request: method, path, status, durations and bytes only; a
+     * path is escaped. */
+    memset(&r, 0, sizeof(r));
+    snprintf(r.inv.request_id, sizeof(r.inv.request_id), "00000000000000a2");
+    r.inv.status = 404;
+    r.inv.total_us = 35;
+    r.inv.ts_us = 1796598589123456;
+    snprintf(r.method, sizeof(r.method), "GET");
+    snprintf(r.path, sizeof(r.path), "/v1/functions/\"x\" 1\n%%");
+    rouse_buf_clear(&b);
+    assert_int_equal(access_log_format_line(ACCESS_LOG_TEXT, &r, &b), 0);
+    assert_string_equal(b.data, "2026-12-06T23:09:49.123456Z 00000000000000a2 - GET "
+                                "/v1/functions/\"x\"%201%0A%25 404 total_us=35 in=0 out=0\n");
+    rouse_buf_clear(&b);
+    assert_int_equal(access_log_format_line(ACCESS_LOG_JSON, &r, &b), 0);
+    assert_string_equal(b.data, "{\"ts\":\"2026-12-06T23:09:49.123456Z\",\"request_id\":"
+                                "\"00000000000000a2\",\"trace_id\":\"\",\"method\":\"GET\","
+                                "\"path\":\"/v1/functions/\\\"x\\\" 1\\n%\",\"status\":404,"
+                                "\"total_us\":35,\"bytes_in\":0,\"bytes_out\":0}\n");
     rouse_arena_fini(&a);
     rouse_buf_fini(&b);
 }
