@@ -300,6 +300,15 @@ static void *exporter_main(void *arg)
             if (ok) {
                 atomic_fetch_add(&x->exported, (uint64_t)spans);
                 x->warned = false;
+            } else if (stopping || atomic_load(&x->stop)) {
+                /* Stopping and the collector fails: the rest is dropped
+                 * rather than each batch waiting out its own timeout. */
+                while ((r = spsc_peek(&x->q))) {
+                    spans += otlp_span_count(r);
+                    spsc_release(&x->q);
+                }
+                atomic_fetch_add(&x->dropped, (uint64_t)spans);
+                break;
             } else {
                 atomic_fetch_add(&x->dropped, (uint64_t)spans);
                 if (!x->warned)

@@ -53,7 +53,9 @@ typedef struct otlp_exporter otlp_exporter;
  * no path beyond "/" gets the standard "/v1/traces"). Owned: free with
  * otlp_destroy. */
 int otlp_create(const char *endpoint, otlp_exporter **out, rouse_errbuf *eb);
-/* Sends what is queued (bounded by the timeouts), stops the thread. */
+/* Sends what is queued, stops the thread: at most the batch in flight
+ * plus one more try (a failure drops the rest), so a stop waits for a
+ * failing collector no more than two request timeouts. */
 void otlp_destroy(otlp_exporter *x);
 
 /* Queues a record for export, filled in place (no copy on the loop):

@@ -86,6 +86,7 @@ start_collector main
 start_serve main --access-log "$tmp/access.log" --log-format json \
     --otlp-endpoint "http://127.0.0.1:$cport" --trace-sample-ratio 1
 serve_pid=$spid
+main_url=$url
 
 code=$(infer); cold_tid=$(header traceresponse | cut -d- -f2)
 check "the first call answers 200" [ "$code" = 200 ]
@@ -247,5 +248,24 @@ ok=0; i=0
 while [ $i -lt 20 ]; do [ "$(infer)" = 200 ] && ok=$((ok + 1)); i=$((i + 1)); done
 check "stalled collector: every call answers 200" [ $ok -eq 20 ]
 check "stalled collector: timed-out batches are counted as dropped" wait_for 15 dropped
+infer >/dev/null
+kill -HUP "$spid" # no access log: nothing to reopen, and serve stays up
+check "SIGHUP without an access log changes nothing" [ "$(infer)" = 200 ]
+# SIGTERM with spans queued for the stalled collector: serve still stops
+# cleanly (the exporter gives up after one more failure).
+stopped() { ! kill -0 "$1" 2>/dev/null; }
+kill -TERM "$spid"
+check "stalled collector: SIGTERM stops serve" wait_for 30 stopped "$spid"
+wait "$spid"; rc=$?
+check "and it exits 0" [ $rc -eq 0 ]
+
+# A clean stop writes every queued line and span of the first serve.
+rid=$(curl -s -D - -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary "@$body" \
+    "${main_url}/v2/models/digits/infer" | tr -d '\r' | sed -n 's/^X-Request-Id: //Ip')
+kill -TERM "$serve_pid"
+check "SIGTERM stops the first serve" wait_for 30 stopped "$serve_pid"
+wait "$serve_pid"; rc=$?
+check "and it exits 0" [ $rc -eq 0 ]
+check "its last access log line was written" grep -q "$rid" "$tmp/access.log"
 
 exit $fail
