@@ -267,5 +267,12 @@ check "SIGTERM stops the first serve" wait_for 30 stopped "$serve_pid"
 wait "$serve_pid"; rc=$?
 check "and it exits 0" [ $rc -eq 0 ]
 check "its last access log line was written" grep -q "$rid" "$tmp/access.log"
+usage_trace() {
+    python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+n = db.execute("SELECT count(*) FROM usage_records WHERE trace_id = ?", (sys.argv[2],)).fetchone()[0]
+sys.exit(0 if n == 1 else 1)' "$tmp/main.data/rouse.db" "$1"
+}
+check "the usage record carries the trace id" usage_trace "$joined_tid"
 
 exit $fail
