@@ -51,30 +51,80 @@ static int open_log(const char *path)
     return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 }
 
-/* RFC 3339 UTC with microseconds. */
+/* RFC 3339 UTC with microseconds; the date and time of the last second
+ * seen are kept (one writer thread formats the lines). */
 static void format_ts(int64_t ts_us, char out[40])
 {
-    time_t secs = (time_t)(ts_us / 1000000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 40 - n, ".%06dZ", (int)(ts_us % 1000000));
+    static _Thread_local int64_t cached_sec = -1;
+    static _Thread_local char cached[24];
+    int64_t sec = ts_us / 1000000;
+    if (sec != cached_sec) {
+        time_t t = (time_t)sec;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_sec = sec;
+    }
+    int us = (int)(ts_us % 1000000);
+    size_t n = strlen(cached);
+    memcpy(out, cached, n);
+    out[n++] = '.';
+    for (int i = 5; i >= 0; i--, us /= 10)
+        out[n + (size_t)i] = (char)('0' + us % 10);
+    n += 6;
+    out[n++] = 'Z';
+    out[n] = '\0';
+}
+
+/* Plain appends and hand-made integers: this runs per line, and printf
+ * (which rouse_buf_appendf calls twice) was most of its cost. */
+typedef struct lw {
+    rouse_buf *b;
+    int rc;
+} lw;
+
+static void put(lw *w, const char *s, size_t n)
+{
+    if (w->rc == 0) w->rc = rouse_buf_append(w->b, s, n);
+}
+#define LIT(w, s) put((w), (s), sizeof(s) - 1)
+
+static void put_str(lw *w, const char *s)
+{
+    put(w, s, strlen(s));
+}
+
+static void put_u64(lw *w, uint64_t v)
+{
+    if (w->rc == 0) w->rc = rouse_buf_append_u64(w->b, v);
+}
+
+static void put_i64(lw *w, int64_t v)
+{
+    if (w->rc == 0) w->rc = rouse_buf_append_i64(w->b, v);
+}
+
+static void put_json(lw *w, const char *s)
+{
+    if (w->rc == 0) w->rc = json_write_string(w->b, s, strlen(s));
 }
 
 /* A field of a text line: bytes that would split or forge a line (space,
  * controls, DEL, '%') percent-encoded, "-" for an empty one. Paths and
  * names come from clients (libmicrohttpd decoded the path's escapes). */
-static int put_text(rouse_buf *out, const char *s)
+static void put_text(lw *w, const char *s)
 {
-    if (!*s) return rouse_buf_append_str(out, " -");
-    int rc = rouse_buf_append_byte(out, ' ');
-    for (const unsigned char *p = (const unsigned char *)s; rc == 0 && *p; p++) {
-        if (*p <= 0x20 || *p == 0x7f || *p == '%')
-            rc = rouse_buf_appendf(out, "%%%02X", *p);
-        else
-            rc = rouse_buf_append_byte(out, *p);
+    static const char hex[] = "0123456789ABCDEF";
+    LIT(w, " ");
+    if (!*s) LIT(w, "-");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p <= 0x20 || *p == 0x7f || *p == '%') {
+            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            put(w, e, 3);
+        } else {
+            put(w, (const char *)p, 1);
+        }
     }
-    return rc;
 }
 
 int access_log_format_line(access_log_format fmt, const access_rec *r, rouse_buf *out)
@@ -83,46 +133,76 @@ int access_log_format_line(access_log_format fmt, const access_rec *r, rouse_buf
     char ts[40];
     format_ts(inv->ts_us, ts);
     const char *start = inv_start_name(inv->start);
+    lw w = {.b = out};
     if (fmt == ACCESS_LOG_TEXT) {
-        int rc = rouse_buf_appendf(out, "%s %s %s %s", ts,
-                                   inv->request_id[0] ? inv->request_id : "-",
-                                   inv->trace_id[0] ? inv->trace_id : "-", r->method);
-        if (rc == 0) rc = put_text(out, r->path);
-        if (rc == 0) rc = rouse_buf_appendf(out, " %d", inv->status);
-        if (rc == 0 && r->is_invocation) rc = put_text(out, inv->function);
-        if (rc == 0 && r->is_invocation)
-            rc = rouse_buf_appendf(out,
-                                   " v%" PRId64 " %s queue_us=%" PRIu64 " start_us=%" PRIu64
-                                   " run_us=%" PRIu64,
-                                   inv->version, start[0] ? start : "-", inv->queue_us,
-                                   inv->start_us, inv->run_us);
-        if (rc == 0)
-            rc = rouse_buf_appendf(out, " total_us=%" PRIu64 " in=%" PRIu64 " out=%" PRIu64 "\n",
-                                   inv->total_us, inv->bytes_in, inv->bytes_out);
-        return rc;
+        put_str(&w, ts);
+        LIT(&w, " ");
+        put_str(&w, inv->request_id[0] ? inv->request_id : "-");
+        LIT(&w, " ");
+        put_str(&w, inv->trace_id[0] ? inv->trace_id : "-");
+        LIT(&w, " ");
+        put_str(&w, r->method);
+        put_text(&w, r->path);
+        LIT(&w, " ");
+        put_i64(&w, inv->status);
+        if (r->is_invocation) {
+            put_text(&w, inv->function);
+            LIT(&w, " v");
+            put_i64(&w, inv->version);
+            LIT(&w, " ");
+            put_str(&w, start[0] ? start : "-");
+            LIT(&w, " queue_us=");
+            put_u64(&w, inv->queue_us);
+            LIT(&w, " start_us=");
+            put_u64(&w, inv->start_us);
+            LIT(&w, " run_us=");
+            put_u64(&w, inv->run_us);
+        }
+        LIT(&w, " total_us=");
+        put_u64(&w, inv->total_us);
+        LIT(&w, " in=");
+        put_u64(&w, inv->bytes_in);
+        LIT(&w, " out=");
+        put_u64(&w, inv->bytes_out);
+        LIT(&w, "\n");
+        return w.rc;
     }
-    int rc = rouse_buf_appendf(out, "{\"ts\":\"%s\",\"request_id\":\"%s\",\"trace_id\":\"%s\","
-                                    "\"method\":\"%s\",\"path\":",
-                               ts, inv->request_id, inv->trace_id, r->method);
-    if (rc == 0) rc = json_write_string(out, r->path, strlen(r->path));
-    if (rc == 0) rc = rouse_buf_appendf(out, ",\"status\":%d", inv->status);
-    if (rc == 0 && r->is_invocation) {
-        rc = rouse_buf_append_str(out, ",\"function\":");
-        if (rc == 0) rc = json_write_string(out, inv->function, strlen(inv->function));
-        if (rc == 0)
-            rc = rouse_buf_appendf(out,
-                                   ",\"version\":%" PRId64 ",\"error\":\"%s\",\"start\":\"%s\","
-                                   "\"queue_us\":%" PRIu64 ",\"start_us\":%" PRIu64
-                                   ",\"run_us\":%" PRIu64,
-                                   inv->version, inv_error_name(inv->error), start, inv->queue_us,
-                                   inv->start_us, inv->run_us);
+    LIT(&w, "{\"ts\":\"");
+    put_str(&w, ts);
+    LIT(&w, "\",\"request_id\":\"");
+    put_str(&w, inv->request_id);
+    LIT(&w, "\",\"trace_id\":\"");
+    put_str(&w, inv->trace_id);
+    LIT(&w, "\",\"method\":\"");
+    put_str(&w, r->method);
+    LIT(&w, "\",\"path\":");
+    put_json(&w, r->path);
+    LIT(&w, ",\"status\":");
+    put_i64(&w, inv->status);
+    if (r->is_invocation) {
+        LIT(&w, ",\"function\":");
+        put_json(&w, inv->function);
+        LIT(&w, ",\"version\":");
+        put_i64(&w, inv->version);
+        LIT(&w, ",\"error\":\"");
+        put_str(&w, inv_error_name(inv->error));
+        LIT(&w, "\",\"start\":\"");
+        put_str(&w, start);
+        LIT(&w, "\",\"queue_us\":");
+        put_u64(&w, inv->queue_us);
+        LIT(&w, ",\"start_us\":");
+        put_u64(&w, inv->start_us);
+        LIT(&w, ",\"run_us\":");
+        put_u64(&w, inv->run_us);
     }
-    if (rc == 0)
-        rc = rouse_buf_appendf(out,
-                               ",\"total_us\":%" PRIu64 ",\"bytes_in\":%" PRIu64
-                               ",\"bytes_out\":%" PRIu64 "}\n",
-                               inv->total_us, inv->bytes_in, inv->bytes_out);
-    return rc;
+    LIT(&w, ",\"total_us\":");
+    put_u64(&w, inv->total_us);
+    LIT(&w, ",\"bytes_in\":");
+    put_u64(&w, inv->bytes_in);
+    LIT(&w, ",\"bytes_out\":");
+    put_u64(&w, inv->bytes_out);
+    LIT(&w, "}\n");
+    return w.rc;
 }
 
 static void write_all(access_log *al, const char *p, size_t n)
