@@ -67,7 +67,7 @@ void cli_serve_usage(FILE *out)
         "  --price-instance-hour USD  an always-on instance's hour, for the comparison\n"
         "                      (default 0.0416: AWS EC2 t3.medium on demand, us-east-1)\n\n"
         "Prints \"listening on ADDR:PORT\" once it accepts connections. SIGTERM or\n"
-        "SIGINT stop it gracefully (exit status 0).\n");
+        "SIGINT stop it gracefully (exit status 0); SIGHUP reopens the access log.\n");
 }
 
 static int usage_error(const char *msg, const char *arg)
