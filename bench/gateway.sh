@@ -27,6 +27,15 @@
 # thread slept (blocked on the disk or another process; the rest of the
 # stall is preemption by other processes on a busy machine).
 #
+# Observability overhead: then, for the first model (binary body), two more
+# serves side by side, one with everything off (--metrics off, --metering
+# off, no access log, no tracing; OFF_FLAGS adds more) and one with
+# everything on (metering, metrics, a JSON
+# access log to a file, --trace-sample-ratio 1 with every span exported to
+# a local OTLP collector, bench/otlp_sink.js), measured in ROUNDS interleaved rounds (default 3)
+# of 1 connection (p50) and CONNS connections (throughput); the medians and
+# their difference are printed, with the load average around them.
+#
 # Prints a Markdown table. A benchmark, not a test: wrk shares the machine's
 # cores with the servers, so absolute numbers depend on the machine.
 #
@@ -37,7 +46,8 @@
 # CONNS (32), THREADS (wrk threads, 1), RUNS (most engine repeats, 2000), MAX
 # (rouse instances, default the core count), PEER_DIR (writable copy of the
 # ORT peer, default build/peer-ort; `npm install` runs there once), STALL_ONLY
-# (1: only the loop-stall run, no Node+ORT).
+# (1: only the loop-stall run, no Node+ORT), OVERHEAD (0: no overhead run),
+# OVERHEAD_ONLY (1: only the overhead run), ROUNDS (3), OFF_FLAGS, ON_FLAGS.
 # Needs wrk (`scripts/setup bench`), node and npm.
 set -eu
 
@@ -52,6 +62,10 @@ runs=${RUNS:-2000}
 cores=$(nproc)
 max=${MAX:-$cores}
 stall_only=${STALL_ONLY:-0}
+overhead=${OVERHEAD:-1}
+overhead_only=${OVERHEAD_ONLY:-0}
+rounds=${ROUNDS:-3}
+[ "$overhead_only" != 1 ] || stall_only=1
 peer=${PEER_DIR:-$root/build/peer-ort}
 lua=$root/bench/gateway_post.lua
 [ $# -gt 0 ] || set -- mlp squeezenet1_1
@@ -71,11 +85,12 @@ export NODE_PATH
 tmp=$(mktemp -d)
 rouse_pid=""
 node_pid=""
+extra_pids=""
 stop_all() {
-    for p in $node_pid $rouse_pid; do
+    for p in $node_pid $rouse_pid $extra_pids; do
         kill "$p" 2>/dev/null || true
     done
-    for p in $node_pid $rouse_pid; do
+    for p in $node_pid $rouse_pid $extra_pids; do
         wait "$p" 2>/dev/null || true
     done
     rm -rf "$tmp"
@@ -153,6 +168,7 @@ target_lat=""
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 notes=""
 stall_model=""
+stall_line=""
 for model in "$@"; do
     [ "$stall_only" != 1 ] || break
     dir=$shared/models/$model
@@ -241,6 +257,7 @@ done
 
 # The loop stall under load plus a deploy every second, on the first model.
 for model in "$@"; do
+    [ "$overhead_only" != 1 ] || break
     dir=$shared/models/$model
     [ -f "$dir/model.onnx" ] && [ -f "$dir/test_data_set_0/input_0.pb" ] || continue
     stall_model=$model
@@ -275,9 +292,93 @@ for model in "$@"; do
     break
 done
 
+# median V...: the middle value (the lower middle of an even count).
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# The observability overhead: all off against all on, interleaved rounds.
+overhead_lines=""
+for model in "$@"; do
+    [ "$overhead" = 1 ] || break
+    dir=$shared/models/$model
+    [ -f "$dir/model.onnx" ] && [ -f "$dir/test_data_set_0/input_0.pb" ] || continue
+    mkdir -p "$tmp/$model"
+    [ -f "$tmp/$model/body.bin" ] ||
+        node "$root/bench/gateway_bodies.js" "$tmp/$model" "$dir/test_data_set_0/input_0.pb" ||
+        die "cannot make bodies for $model"
+    hlen=$(cat "$tmp/$model/body.bin.hlen")
+    node "$root/bench/otlp_sink.js" >"$tmp/otlp.out" &
+    sink_pid=$!
+    extra_pids="$extra_pids $sink_pid"
+    sink_addr=$(wait_listening "$tmp/otlp.out" "$sink_pid") || die "the OTLP collector did not start"
+    # shellcheck disable=SC2086
+    "$rouse" serve --port 0 --data "$tmp/off" --log-level warn --metrics off --metering off ${OFF_FLAGS:-} \
+        >"$tmp/off.out" 2>"$tmp/off.err" &
+    off_pid=$!
+    extra_pids="$extra_pids $off_pid"
+    # shellcheck disable=SC2086
+    "$rouse" serve --port 0 --data "$tmp/on" --log-level warn --access-log "$tmp/access.log" \
+        --log-format json --otlp-endpoint "http://$sink_addr" \
+        --trace-sample-ratio 1 ${ON_FLAGS:-} >"$tmp/on.out" 2>"$tmp/on.err" &
+    on_pid=$!
+    extra_pids="$extra_pids $on_pid"
+    off_addr=$(wait_listening "$tmp/off.out" "$off_pid") ||
+        die "serve (off) did not start: $(cat "$tmp/off.err")"
+    on_addr=$(wait_listening "$tmp/on.out" "$on_pid") ||
+        die "serve (on) did not start: $(cat "$tmp/on.err")"
+    for a in "$off_addr" "$on_addr"; do
+        "$rouse" deploy "$model" "$dir/model.onnx" --max "$max" --queue-depth 1024 \
+            --server "http://$a" >"$tmp/deploy" 2>&1 || die "deploy failed: $(cat "$tmp/deploy")"
+        post "http://$a/v2/models/$model/infer" "$tmp/$model/body.bin" "$hlen" "$tmp/o.bin"
+    done
+    load_oh_before=$(cut -d' ' -f1-3 /proc/loadavg)
+    off_p50="" on_p50="" off_rps="" on_rps=""
+    r=0
+    while [ $r -lt "$rounds" ]; do
+        r=$((r + 1))
+        for cfg in off on; do
+            if [ $cfg = off ]; then a=$off_addr; else a=$on_addr; fi
+            u=http://$a/v2/models/$model/infer
+            say "overhead round $r/$rounds, all $cfg: 1 and $conns connections, ${duration}s each"
+            load "$u" "$tmp/$model/body.bin" "$hlen" 1 "$warmup" >/dev/null
+            p=$(field "$(load "$u" "$tmp/$model/body.bin" "$hlen" 1 "$duration")" p50_us)
+            load "$u" "$tmp/$model/body.bin" "$hlen" "$conns" "$warmup" >/dev/null
+            t=$(field "$(load "$u" "$tmp/$model/body.bin" "$hlen" "$conns" "$duration")" rps)
+            if [ $cfg = off ]; then off_p50="$off_p50 $p" off_rps="$off_rps $t"; else on_p50="$on_p50 $p" on_rps="$on_rps $t"; fi
+        done
+    done
+    # shellcheck disable=SC2086
+    p_off=$(median $off_p50) p_on=$(median $on_p50) t_off=$(median $off_rps) t_on=$(median $on_rps)
+    sleep 1 # the last spans and lines are written within 200 ms
+    # CPU time of the all-on serve's threads (ticks of /proc/PID/task/*/stat),
+    # per request it served: what the access log and the exporter cost
+    # besides the loop.
+    calls=$(curl -s "http://$on_addr/metrics" | awk '$1 ~ /^rouse_invocations_total/ { n += $2 } END { print n + 0 }')
+    tick_us=$(awk -v hz="$(getconf CLK_TCK)" 'BEGIN { print 1e6 / hz }')
+    threads=$(for t in /proc/"$on_pid"/task/*; do
+        awk -v tu="$tick_us" -v n="$calls" '{ sub(/^[^(]*\(/, ""); comm = $0; sub(/\).*/, "", comm);
+            rest = $0; sub(/^[^)]*\) /, "", rest); split(rest, f, " ");
+            printf "%s %.2f µs/request; ", comm, (f[12] + f[13]) * tu / (n > 0 ? n : 1) }' "$t/stat"
+    done)
+    spans=$(curl -s "http://$on_addr/metrics" | awk '$1 == "rouse_trace_spans_exported_total" { print $2 }')
+    dropped=$(curl -s "http://$on_addr/metrics" | awk '$1 == "rouse_trace_spans_dropped_total" { print $2 }')
+    overhead_lines="Observability overhead ($model binary; all off: --metrics off --metering off ${OFF_FLAGS:-}; all on: metering, metrics, JSON access log to a file, every trace sampled and exported to a local OTLP collector ${ON_FLAGS:-}), medians of $rounds interleaved rounds of ${duration} s:
+
+| | p50 at 1 connection | req/s at $conns connections |
+|---|---|---|
+| all off | $p_off µs | $(printf '%.0f' "$t_off") |
+| all on | $p_on µs | $(printf '%.0f' "$t_on") |
+| difference | $((p_on - p_off)) µs | $(awk -v a="$t_on" -v b="$t_off" 'BEGIN { printf "%+.1f %%", (a - b) / b * 100 }') |
+
+per round, p50 off:$off_p50, on:$on_p50; req/s off:$off_rps, on:$on_rps
+CPU of the all-on serve's threads over its $calls calls: $threads
+all on wrote $(wc -l <"$tmp/access.log") access log lines and exported $spans spans ($dropped dropped); load average (1, 5, 15 min) before: $load_oh_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    break
+done
+
 if [ "$stall_only" = 1 ]; then
-    [ -n "$stall_model" ] || die "no model found for the loop-stall run"
-    echo "$stall_line"
+    [ -n "$stall_model" ] || [ -n "$overhead_lines" ] || die "no model found for the loop-stall run"
+    [ -z "$stall_line" ] || echo "$stall_line"
+    [ -z "$overhead_lines" ] || { [ -z "$stall_line" ] || echo; echo "$overhead_lines"; }
     exit 0
 fi
 
@@ -295,4 +396,5 @@ echo "Targets:"
 [ -z "$target_lat" ] || echo "- added latency on mlp (binary) <= 50 µs: $target_lat µs"
 [ -z "$targets" ] || echo "${targets#?}"
 [ -z "$stall_model" ] || { echo; echo "$stall_line"; }
+[ -z "$overhead_lines" ] || { echo; echo "$overhead_lines"; }
 [ -z "$notes" ] || printf '\nNotes:%s\n' "$notes"

@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "common/log.h"
+#include "server/access_log.h"
 #include "server/server.h"
 
 void cli_serve_usage(FILE *out)
@@ -23,6 +24,9 @@ void cli_serve_usage(FILE *out)
         "usage: rouse serve [--port N] [--bind ADDR] [--data DIR] [--max-body-bytes N]\n"
         "                   [--max-blob-bytes N] [--grace-ms MS] [--max-instances N]\n"
         "                   [--blob-grace-ms MS] [--callback-allow HOSTS] [--log-level LEVEL]\n"
+        "                   [--metrics on|off]\n"
+        "                   [--access-log FILE|-] [--log-format text|json]\n"
+        "                   [--otlp-endpoint URL] [--trace-sample-ratio R]\n"
         "                   [--metering on|off] [--usage-retention DURATION]\n"
         "                   [--usage-flush-ms MS]\n"
         "                   [--price-gb-s USD] [--price-per-million USD]\n"
@@ -43,7 +47,16 @@ void cli_serve_usage(FILE *out)
         "                      (default 127.0.0.1,localhost,::1: loopback only)\n"
         "  --log-level LEVEL   error, warn, info or debug (default info)\n"
         "  --keepalive-minute-ms MS  for tests only: the learned keep-alive policy's\n"
-        "                      minute (default 60000), to replay a compressed trace\n\n"
+        "                      minute (default 60000), to replay a compressed trace\n"
+        "  --metrics on|off    count invocations for GET /metrics (Prometheus; default on)\n"
+        "  --access-log FILE   one line per request, appended to FILE (reopened on\n"
+        "                      SIGHUP) or to stderr with '-' (default: no access log)\n"
+        "  --log-format FMT    the access log as text or json (default text; alone, it\n"
+        "                      turns the access log on, to stderr)\n"
+        "  --otlp-endpoint URL export spans as OTLP/HTTP JSON to this collector (a bare\n"
+        "                      http://host:port gets /v1/traces)\n"
+        "  --trace-sample-ratio R  new traces exported, 0 to 1 (default 1); a request's\n"
+        "                      traceparent decides for its own trace\n\n"
         "Metering (GET /v1/usage, rouse usage):\n"
         "  --metering on|off   record every invocation's usage (default on)\n"
         "  --usage-retention DURATION  usage records older than this roll up into hourly\n"
@@ -57,7 +70,7 @@ void cli_serve_usage(FILE *out)
         "  --price-instance-hour USD  an always-on instance's hour, for the comparison\n"
         "                      (default 0.0416: AWS EC2 t3.medium on demand, us-east-1)\n\n"
         "Prints \"listening on ADDR:PORT\" once it accepts connections. SIGTERM or\n"
-        "SIGINT stop it gracefully (exit status 0).\n");
+        "SIGINT stop it gracefully (exit status 0); SIGHUP reopens the access log.\n");
 }
 
 static int usage_error(const char *msg, const char *arg)
@@ -120,11 +133,13 @@ int cli_serve_main(int argc, char **argv)
                      .grace_ms = 10000,
                      .blob_grace_ms = 600000,
                      .log_level = ROUSE_LOG_INFO,
+                     .trace_sample_ratio = 1.0,
                      .usage_retention_ms = ROUSE_USAGE_RETENTION_MS_DEFAULT,
                      .usage_flush_ms = ROUSE_USAGE_FLUSH_MS_DEFAULT,
                      .price_gb_s = ROUSE_PRICE_GB_S_DEFAULT,
                      .price_per_million = ROUSE_PRICE_PER_MILLION_DEFAULT,
                      .price_instance_hour = ROUSE_PRICE_INSTANCE_HOUR_DEFAULT};
+    bool format_given = false;
     /* Every option takes a value: step over pairs. */
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
@@ -166,11 +181,34 @@ int cli_serve_main(int argc, char **argv)
             if (!v || (strcmp(v, "on") != 0 && strcmp(v, "off") != 0))
                 return usage_error("--metering needs on or off", v);
             o.metering_off = strcmp(v, "off") == 0;
+        } else if (strcmp(a, "--metrics") == 0) {
+            if (!v || (strcmp(v, "on") != 0 && strcmp(v, "off") != 0))
+                return usage_error("--metrics needs on or off", v);
+            o.metrics_off = strcmp(v, "off") == 0;
+        } else if (strcmp(a, "--access-log") == 0) {
+            if (!v || !*v) return usage_error("--access-log needs a file (or - for stderr)", NULL);
+            o.access_log = v;
+        } else if (strcmp(a, "--log-format") == 0) {
+            if (!v || (strcmp(v, "text") != 0 && strcmp(v, "json") != 0))
+                return usage_error("--log-format needs text or json", v);
+            o.access_log_format = strcmp(v, "json") == 0 ? ACCESS_LOG_JSON : ACCESS_LOG_TEXT;
+            format_given = true;
+        } else if (strcmp(a, "--otlp-endpoint") == 0) {
+            if (!v || !*v) return usage_error("--otlp-endpoint needs a URL", NULL);
+            o.otlp_endpoint = v;
+        } else if (strcmp(a, "--trace-sample-ratio") == 0) {
+            char *end;
+            errno = 0;
+            double r = v ? strtod(v, &end) : -1;
+            if (!v || !*v || errno || *end || !(r >= 0.0 && r <= 1.0))
+                return usage_error("--trace-sample-ratio needs a number from 0 to 1", v);
+            o.trace_sample_ratio = r;
         } else if (strcmp(a, "--usage-retention") == 0) {
             if (!parse_duration_ms(v, &o.usage_retention_ms))
                 return usage_error("--usage-retention needs a duration like 7d, 24h, 90s", v);
         } else if (strcmp(a, "--usage-flush-ms") == 0) {
-            if (!parse_u64(v, 1, 60000, &n)) return usage_error("--usage-flush-ms needs 1..60000", v);
+            if (!parse_u64(v, 1, 60000, &n))
+                return usage_error("--usage-flush-ms needs 1..60000", v);
             o.usage_flush_ms = (int)n;
         } else if (strcmp(a, "--price-gb-s") == 0) {
             if (!parse_price(v, &o.price_gb_s))
@@ -194,6 +232,7 @@ int cli_serve_main(int argc, char **argv)
             return usage_error("unknown option", a);
         }
     }
+    if (format_given && !o.access_log) o.access_log = "-";
     rouse_log_set_level(o.log_level);
 
     char exe[PATH_MAX];

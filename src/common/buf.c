@@ -59,6 +59,24 @@ int rouse_buf_append_byte(rouse_buf *b, unsigned char c)
     return rouse_buf_append(b, &c, 1);
 }
 
+int rouse_buf_append_u64(rouse_buf *b, uint64_t v)
+{
+    char tmp[20];
+    size_t n = sizeof(tmp);
+    do {
+        tmp[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return rouse_buf_append(b, tmp + n, sizeof(tmp) - n);
+}
+
+int rouse_buf_append_i64(rouse_buf *b, int64_t v)
+{
+    if (v >= 0) return rouse_buf_append_u64(b, (uint64_t)v);
+    int rc = rouse_buf_append_byte(b, '-');
+    return rc ? rc : rouse_buf_append_u64(b, 0 - (uint64_t)v);
+}
+
 int rouse_buf_vappendf(rouse_buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;

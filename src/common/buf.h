@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct rouse_buf {
     char *data; /* NULL until the first append */
@@ -23,6 +24,9 @@ int rouse_buf_reserve(rouse_buf *b, size_t extra);
 int rouse_buf_append(rouse_buf *b, const void *data, size_t len);
 int rouse_buf_append_str(rouse_buf *b, const char *s);
 int rouse_buf_append_byte(rouse_buf *b, unsigned char c);
+/* Decimal integers, without printf (for writers that run per request). */
+int rouse_buf_append_u64(rouse_buf *b, uint64_t v);
+int rouse_buf_append_i64(rouse_buf *b, int64_t v);
 int rouse_buf_appendf(rouse_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int rouse_buf_vappendf(rouse_buf *b, const char *fmt, va_list ap);
 

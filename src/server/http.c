@@ -240,6 +240,7 @@ int http_req_submit(http_req *req, const pool_request *rq)
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     int retry_after = 0;
+    if (!req->submit_ns) req->submit_ns = rouse_now_ns();
     int rc = pool_submit(req->srv->pool, &r, &req->pending, &retry_after, &eb);
     /* A call whose instance cannot be started at all ends at once. */
     if (rc == 0) return req->pending ? 1 : 0;
@@ -318,6 +319,11 @@ static enum MHD_Result queue_reply(http_req *req)
     if (r->start[0]) MHD_add_response_header(resp, "Rouse-Start", r->start);
     if (r->timing[0]) MHD_add_response_header(resp, "Server-Timing", r->timing);
     if (req->request_id[0]) MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+    if (req->trace_id[0]) {
+        char tp[TRACEPARENT_LEN + 1];
+        trace_format(&req->trace, tp);
+        MHD_add_response_header(resp, "traceresponse", tp);
+    }
     if (req->early_error) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
@@ -370,6 +376,8 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
     snprintf(req->method, sizeof(req->method), "%s", method);
     srv->n_reqs++;
     route_match(method, url, &req->r);
+    if (req->r.id == R_INFER) observe_req_begin(req);
+    if (srv->alog) snprintf(req->url, sizeof(req->url), "%s", url);
     req->sink = route_sink(req->r.id);
     req->body_limit = req->sink == BODY_BLOB ? srv->opts.max_blob_bytes : srv->opts.max_body_bytes;
     uint64_t declared;
@@ -529,7 +537,7 @@ static uint64_t ns_to_us(uint64_t ns)
  * their handler ran (a body over the limit, a bad header) count too. */
 static void emit_invocation(server *srv, http_req *req)
 {
-    if (req->r.id != R_INFER || srv->sinks.n == 0 || req->job_accepted) return;
+    if (req->r.id != R_INFER || (srv->sinks.n == 0 && !srv->otlp && !srv->alog)) return;
     if (!req->handled && !req->have_reply) return; /* the connection ended first */
     const http_reply *r = &req->reply;
     invocation inv;
@@ -552,7 +560,10 @@ static void emit_invocation(server *srv, http_req *req)
     inv.error = inv_error_of(inv.status);
     memcpy(inv.trace_id, req->trace_id, sizeof(inv.trace_id));
     inv.ts_us = req->begin_wall_us;
-    invocation_emit(&srv->sinks, &inv);
+    /* A request that only enqueued a job (202) is not an invocation: its
+     * runs are (async_glue.c); the access log and traces still see it. */
+    if (!req->job_accepted) invocation_emit(&srv->sinks, &inv);
+    observe_req_end(req, &inv);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -565,6 +576,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     if (!req || req == (void *)&nul_in_path) return;
     emit_invocation(srv, req);
+    if (req->r.id != R_INFER && srv->alog && (req->handled || req->have_reply))
+        observe_req_done(req);
     unwatch_client(req);
     waiting_remove(req);
     if (req->pending) pool_cancel(srv->pool, req->pending);

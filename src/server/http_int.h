@@ -18,6 +18,7 @@
 
 #include "common/buf.h"
 #include "server/config.h"
+#include "server/access_log.h"
 #include "server/invocation.h"
 #include "server/pool.h"
 #include "server/server_int.h"
@@ -71,6 +72,7 @@ typedef enum route_id {
     R_ALIAS_PUT,
     R_STATS,       /* GET /v1/stats */
     R_STATS_RESET, /* POST /v1/stats/reset */
+    R_METRICS,     /* GET /metrics */
     R_USAGE,       /* GET /v1/usage */
     R_FN_LOGS,     /* GET /v1/functions/{name}/logs */
     R_FN_SCALE_ZERO, /* POST /v1/functions/{name}/scale-to-zero */
@@ -145,6 +147,9 @@ struct http_req {
     int64_t begin_wall_us;
     char request_id[INV_REQUEST_ID_LEN + 1];
     char trace_id[INV_TRACE_ID_LEN + 1];
+    trace_ctx trace;    /* R_INFER: its trace (observe.c) */
+    char url[ACCESS_PATH_MAX]; /* the request target, kept while an access log is on */
+    uint64_t submit_ns; /* when its pool call was submitted (monotonic), 0 before */
     inv_start start_kind;
     uint64_t queue_ns, start_ns, run_ns;
     int64_t memory_mb;
@@ -186,6 +191,17 @@ int route_handle(http_req *req);
 int api_admin_handle(http_req *req);
 int api_oip_handle(http_req *req);
 int api_stats_handle(http_req *req);
+int api_metrics_handle(http_req *req);
+
+/* --- traces (observe.c) ----------------------------------------------------- */
+
+/* An inference request began: its trace context from its headers. */
+void observe_req_begin(http_req *req);
+/* Its invocation record was emitted: its spans go to the exporter when the
+ * trace is sampled. */
+void observe_req_end(http_req *req, const invocation *inv);
+/* Any other request ended (answered): its access log line. */
+void observe_req_done(http_req *req);
 int api_usage_handle(http_req *req);
 int api_logs_handle(http_req *req);
 /* /v1/jobs and /v1/batches (api_jobs.c). */

@@ -1,7 +1,8 @@
 /*
  * The server's life and its epoll loop. One thread owns everything: MHD's
  * epoll descriptor, a signalfd (SIGTERM/SIGINT: shut down; SIGCHLD: reap
- * instances), the listening socket and the connections at the gate, the
+ * instances; SIGHUP: reopen the access log), the listening socket and the
+ * connections at the gate, the
  * eventfds of the two writer threads, the storage collection's timerfd and
  * one socket per process of the pool are all watched here, as are the
  * sockets of clients waiting for an instance (to notice when they hang up),
@@ -172,6 +173,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, NULL);
     s->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (s->sigfd < 0) {
@@ -198,7 +200,8 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     }
     if ((rc = durable_start(s, eb)) < 0) goto out_http;
     if ((rc = gc_start(s, eb)) < 0) goto out_durable;
-    if ((rc = usage_start(s, eb)) < 0) goto out_gc;
+    if ((rc = observe_start(s, eb)) < 0) goto out_gc;
+    if ((rc = usage_start(s, eb)) < 0) goto out_observe;
     if ((rc = fnlog_create(s->epfd, &s->logs, eb)) < 0) goto out_usage;
     /* Templates are forked by the pool's zygote from now on (exec'd
      * without it). */
@@ -231,6 +234,8 @@ out_logs:
     fnlog_destroy(s->logs);
 out_usage:
     usage_stop(s);
+out_observe:
+    observe_stop(s);
 out_gc:
     gc_stop(s);
 out_durable:
@@ -276,6 +281,8 @@ static void on_signal(server *s)
     while (read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGCHLD)
             pool_reap(s->pool);
+        else if (si.ssi_signo == SIGHUP)
+            observe_reopen(s);
         else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
             begin_shutdown(s);
     }
@@ -334,6 +341,7 @@ int server_run(server *s, rouse_errbuf *eb)
         if (woke_ns) {
             uint64_t busy = rouse_now_ns() - woke_ns;
             if (busy > s->loop_stall_max_ns) s->loop_stall_max_ns = busy;
+            if (busy > s->loop_lag_scrape_ns) s->loop_lag_scrape_ns = busy;
             /* An iteration in which the thread went to sleep (a voluntary
              * context switch: an fsync, a wait for another process, a page
              * read from disk) blocked; one that was only preempted did not. */
@@ -417,6 +425,7 @@ void server_destroy(server *s)
     gc_stop(s);
     usage_stop(s);   /* after MHD: every request's record is in the buffer */
     durable_stop(s); /* after MHD: no request waits for a write any more */
+    observe_stop(s); /* after MHD: no request ends any more */
     route_cache_clear(s);
     blob_close(s->blobs);
     store_close(s->st);

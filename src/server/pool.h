@@ -161,6 +161,19 @@ void pool_stop_all(pool *p);
  * for a function (GET /v1/functions/{name}). */
 int pool_describe(const pool *p, const char *name, rouse_buf *out);
 
+/* What GET /metrics reports of the pool, per version pool: g gets its
+ * instances by state (starting, idle, busy) and its queue, then pid gets
+ * each of its instances with a known pid (starting or ready). */
+typedef void (*pool_gauge_fn)(void *user, const char *name, int starting, int idle, int busy,
+                              int queued);
+typedef void (*pool_pid_fn)(void *user, const char *name, int pid);
+void pool_gauges(const pool *p, pool_gauge_fn g, pool_pid_fn pid, void *user);
+
+/* The newest recorded cold start of a function version (its phases, for
+ * traces), or NULL. Borrowed: valid until the pool next runs. */
+struct cold_start;
+const struct cold_start *pool_last_cold(const pool *p, const char *name, int64_t version);
+
 /* Registry changes the pool follows (it reads the registry itself). */
 /* A version of `name` was deployed: a pool of the same model takes the new
  * scaling config live (renamed to the new version), pools of versions no

@@ -129,3 +129,31 @@ int pool_describe(const pool *p, const char *name, rouse_buf *out)
     if (rc == 0) rc = rouse_buf_append_str(out, "]");
     return rc;
 }
+
+void pool_gauges(const pool *p, pool_gauge_fn g, pool_pid_fn pid, void *user)
+{
+    for (const vpool *vp = p->pools; vp; vp = vp->next) {
+        int starting = 0, idle = 0, busy = 0;
+        for (const worker *w = vp->workers; w; w = w->vnext) {
+            if (w->h.state == PROC_STARTING)
+                starting++;
+            else if (w->h.state == PROC_READY && w->n_inflight > 0)
+                busy++;
+            else if (w->h.state == PROC_READY)
+                idle++;
+        }
+        g(user, vp->name, starting, idle, busy, vp->n_queued);
+        for (const worker *w = vp->workers; w; w = w->vnext)
+            if (w->h.pid > 0 && w->h.state != PROC_STOPPING) pid(user, vp->name, (int)w->h.pid);
+    }
+}
+
+const cold_start *pool_last_cold(const pool *p, const char *name, int64_t version)
+{
+    const cold_log *log = &p->cold;
+    for (int k = 1; k <= log->n; k++) {
+        const cold_start *c = &log->ring[(log->head - k + COLD_STARTS_KEPT) % COLD_STARTS_KEPT];
+        if (c->version == version && strcmp(c->name, name) == 0) return c;
+    }
+    return NULL;
+}

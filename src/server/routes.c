@@ -67,6 +67,10 @@ void route_match(const char *method, const char *url, route *out)
     int n = split(url, segs, &too_long);
     out->param_too_long = too_long;
     if (n < 1) return;
+    if (n == 1 && SEG(0, "metrics")) {
+        out->id = pick(method, "GET", R_METRICS);
+        return;
+    }
     if (SEG(0, "v2")) {
         if (n == 1) {
             out->id = pick(method, "GET", R_SERVER_META);
@@ -201,6 +205,8 @@ int route_handle(http_req *req)
     case R_STATS:
     case R_STATS_RESET:
         return api_stats_handle(req);
+    case R_METRICS:
+        return api_metrics_handle(req);
     case R_USAGE:
         return api_usage_handle(req);
     case R_FN_LOGS:

@@ -25,6 +25,12 @@ typedef struct server_opts {
     rouse_log_level log_level; /* handed down to instances */
     int max_instances;         /* global cap on instances; 0: 2 x cores (at least 4) */
     int64_t blob_grace_ms;     /* an unreferenced blob stays this long after its upload */
+    /* Observability (docs/architecture.md, "Metrics, logs and traces"). */
+    bool metrics_off;          /* no counting for GET /metrics (it answers 404) */
+    const char *access_log;    /* a file, "-" for stderr, or NULL: no access log */
+    int access_log_format;     /* access_log_format (server/access_log.h) */
+    const char *otlp_endpoint; /* OTLP/HTTP collector URL, or NULL: no span export */
+    double trace_sample_ratio; /* new traces sampled for export, 0..1 */
     /* Metering (usage.c): records older than usage_retention_ms roll up
      * into hourly aggregates; buffered records are written at least every
      * usage_flush_ms (0: the defaults below). Prices in USD. */

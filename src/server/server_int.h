@@ -21,6 +21,7 @@
 #include "server/invocation.h"
 #include "server/pool.h"
 #include "server/server.h"
+#include "server/trace.h"
 #include "store/blob.h"
 #include "store/store.h"
 #include "store/writer.h"
@@ -175,10 +176,25 @@ struct server {
     /* Every finished inference request becomes one invocation record,
      * handed to these (http.c); request ids are req_id_base then a count. */
     invocation_sinks sinks;
-    struct usage *usage; /* usage.c */
+    /* Metrics, access log and span export (observe.c); NULL when off. */
+    struct metrics *metrics;
+    struct access_log *alog;
+    struct otlp_exporter *otlp;
+    trace_rng trace_rng;
+    uint64_t loop_lag_scrape_ns; /* the longest iteration since the last GET /metrics */
+    struct usage *usage;         /* usage.c */
     uint32_t req_id_base;
     uint64_t req_seq;
 };
+
+/* --- metrics, access log, traces (observe.c) -------------------------------- */
+
+/* Starts what server_opts asks for and registers the sinks. */
+int observe_start(server *s, rouse_errbuf *eb);
+/* Flushes the access log and the span queue, stops their threads. */
+void observe_stop(server *s);
+/* SIGHUP: the access log reopens its file. */
+void observe_reopen(server *s);
 
 /* A uniform double in [0, 1) from the server's generator. */
 double server_random(server *s);

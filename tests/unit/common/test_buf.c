@@ -68,6 +68,24 @@ static void binary_data_and_detach(void **state)
     free(p);
 }
 
+static void integers_without_printf(void **state)
+{
+    (void)state;
+    rouse_buf b;
+    rouse_buf_init(&b);
+    assert_int_equal(rouse_buf_append_u64(&b, 0), 0);
+    assert_int_equal(rouse_buf_append_byte(&b, ' '), 0);
+    assert_int_equal(rouse_buf_append_u64(&b, UINT64_MAX), 0);
+    assert_int_equal(rouse_buf_append_byte(&b, ' '), 0);
+    assert_int_equal(rouse_buf_append_i64(&b, INT64_MIN), 0);
+    assert_int_equal(rouse_buf_append_byte(&b, ' '), 0);
+    assert_int_equal(rouse_buf_append_i64(&b, -7), 0);
+    assert_int_equal(rouse_buf_append_byte(&b, ' '), 0);
+    assert_int_equal(rouse_buf_append_i64(&b, 1234567890123), 0);
+    assert_string_equal(b.data, "0 18446744073709551615 -9223372036854775808 -7 1234567890123");
+    rouse_buf_fini(&b);
+}
+
 static void reserve_rejects_overflow(void **state)
 {
     (void)state;
@@ -86,6 +104,7 @@ int main(void)
         cmocka_unit_test(appendf_formats_long_text),
         cmocka_unit_test(binary_data_and_detach),
         cmocka_unit_test(reserve_rejects_overflow),
+        cmocka_unit_test(integers_without_printf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
