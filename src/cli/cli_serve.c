@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "rouse/weight_pages.h"
 #include "cli/cli.h"
 #include "common/log.h"
 #include "server/server.h"
@@ -26,7 +27,8 @@ void cli_serve_usage(FILE *out)
         "                   [--metering on|off] [--usage-retention DURATION]\n"
         "                   [--usage-flush-ms MS]\n"
         "                   [--price-gb-s USD] [--price-per-million USD]\n"
-        "                   [--price-instance-hour USD]\n\n"
+        "                   [--price-instance-hour USD]\n"
+        "                   [--weight-pages auto|hugetlb|thp|4k]\n\n"
         "Runs the rouse daemon: the HTTP API (Open Inference Protocol v2 under /v2,\n"
         "management under /v1) and the instance processes that run the models.\n\n"
         "  --port N            TCP port (default 8080; 0 picks a free one)\n"
@@ -41,7 +43,11 @@ void cli_serve_usage(FILE *out)
         "4)\n"
         "  --log-level LEVEL   error, warn, info or debug (default info)\n"
         "  --keepalive-minute-ms MS  for tests only: the learned keep-alive policy's\n"
-        "                      minute (default 60000), to replay a compressed trace\n\n"
+        "                      minute (default 60000), to replay a compressed trace\n"
+        "  --weight-pages KIND pages that templates read model weights from: hugetlb\n"
+        "                      (reserved huge pages), thp (transparent huge pages), 4k\n"
+        "                      (the plan file's mapping); auto (default) takes the first\n"
+        "                      the machine gives; a kind named that it cannot give fails\n\n"
         "Metering (GET /v1/usage, rouse usage):\n"
         "  --metering on|off   record every invocation's usage (default on)\n"
         "  --usage-retention DURATION  usage records older than this roll up into hourly\n"
@@ -156,6 +162,11 @@ int cli_serve_main(int argc, char **argv)
             if (!parse_u64(v, 1, 60000, &n))
                 return usage_error("--keepalive-minute-ms needs 1..60000", v);
             o.keepalive_minute_ms = (int64_t)n;
+        } else if (strcmp(a, "--weight-pages") == 0) {
+            rouse_weight_pages k;
+            if (rouse_weight_pages_parse(v, &k) < 0)
+                return usage_error("--weight-pages needs auto, hugetlb, thp or 4k", v);
+            o.weight_pages = v;
         } else if (strcmp(a, "--max-instances") == 0) {
             if (!parse_u64(v, 1, 65536, &n))
                 return usage_error("--max-instances needs 1..65536", v);

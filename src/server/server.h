@@ -35,6 +35,7 @@ typedef struct server_opts {
     /* The keep-alive policy's minute (0: 60000 ms); for tests that replay
      * a compressed trace only. */
     int64_t keepalive_minute_ms;
+    const char *weight_pages; /* auto, hugetlb, thp or 4k (rouse/weight_pages.h); NULL: auto */
 } server_opts;
 
 /* AWS Lambda's public x86 list prices in us-east-1: USD per GB-second and
