@@ -514,7 +514,11 @@ static int start_worker(pool *p, vpool *vp)
     if (spare_warm && t->h.sock >= 0) {
         t->spare_pid = 0; /* taken: the next spawn waits for the next spare */
         w->primed = true;
-        if (vp->queue) dispatch(p, w, queue_pop(vp));
+        if (vp->queue) {
+            LOG_DEBUG(MOD, "function %s v%" PRId64 ": the warm spare takes a request with its spawn",
+                      vp->name, vp->version);
+            dispatch(p, w, queue_pop(vp));
+        }
     }
     return 0;
 }
