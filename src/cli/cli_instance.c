@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "common/log.h"
 #include "common/proctitle.h"
+#include "rouse/weight_pages.h"
 #include "worker/instance.h"
 #include "worker/template.h"
 #include "worker/zygote.h"
@@ -31,6 +32,7 @@ typedef struct worker_args {
     int fd;
     const char *model_path, *name, *version, *plan_cache, *sha256, *log_level;
     int threads;
+    int weight_pages; /* rouse_weight_pages; a template's */
     bool check;
 } worker_args;
 
@@ -64,7 +66,11 @@ static bool parse_worker_args(int argc, char **argv, const char *extra, worker_a
             w->sha256 = v;
         else if (strcmp(a, "--log-level") == 0)
             w->log_level = v;
-        else
+        else if (strcmp(a, "--weight-pages") == 0 && strcmp(extra, "--sha256") == 0) {
+            rouse_weight_pages k;
+            if (rouse_weight_pages_parse(v, &k) != 0) return false;
+            w->weight_pages = (int)k;
+        } else
             return false;
         i++;
     }
@@ -99,7 +105,7 @@ void cli_template_usage(FILE *out)
 {
     fprintf(out, "usage: rouse __template --fd N --model PATH --name NAME --version V\n"
                  "                        [--threads T] [--plan-cache DIR] [--sha256 HEX]\n"
-                 "                        [--log-level L]\n"
+                 "                        [--log-level L] [--weight-pages hugetlb|thp|4k]\n"
                  "(started by rouse serve)\n");
 }
 
@@ -111,7 +117,8 @@ static template_opts template_opts_of(const worker_args *w)
                            .model_sha256 = w->sha256,
                            .name = w->name,
                            .version = w->version,
-                           .threads = w->threads};
+                           .threads = w->threads,
+                           .weight_pages = w->weight_pages};
 }
 
 int cli_template_main(int argc, char **argv)

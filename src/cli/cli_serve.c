@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "rouse/weight_pages.h"
 #include "cli/cli.h"
 #include "common/log.h"
 #include "server/access_log.h"
@@ -30,7 +31,8 @@ void cli_serve_usage(FILE *out)
         "                   [--metering on|off] [--usage-retention DURATION]\n"
         "                   [--usage-flush-ms MS]\n"
         "                   [--price-gb-s USD] [--price-per-million USD]\n"
-        "                   [--price-instance-hour USD]\n\n"
+        "                   [--price-instance-hour USD]\n"
+        "                   [--weight-pages auto|hugetlb|thp|4k]\n\n"
         "Runs the rouse daemon: the HTTP API (Open Inference Protocol v2 under /v2,\n"
         "management under /v1) and the instance processes that run the models.\n\n"
         "  --port N            TCP port (default 8080; 0 picks a free one)\n"
@@ -48,6 +50,10 @@ void cli_serve_usage(FILE *out)
         "  --log-level LEVEL   error, warn, info or debug (default info)\n"
         "  --keepalive-minute-ms MS  for tests only: the learned keep-alive policy's\n"
         "                      minute (default 60000), to replay a compressed trace\n"
+        "  --weight-pages KIND pages that templates read model weights from: hugetlb\n"
+        "                      (reserved huge pages), thp (transparent huge pages), 4k\n"
+        "                      (the plan file's mapping); auto (default) takes the first\n"
+        "                      the machine gives; a kind named that it cannot give fails\n"
         "  --metrics on|off    count invocations for GET /metrics (Prometheus; default on)\n"
         "  --access-log FILE   one line per request, appended to FILE (reopened on\n"
         "                      SIGHUP) or to stderr with '-' (default: no access log)\n"
@@ -173,6 +179,11 @@ int cli_serve_main(int argc, char **argv)
             if (!parse_u64(v, 1, 60000, &n))
                 return usage_error("--keepalive-minute-ms needs 1..60000", v);
             o.keepalive_minute_ms = (int64_t)n;
+        } else if (strcmp(a, "--weight-pages") == 0) {
+            rouse_weight_pages k;
+            if (rouse_weight_pages_parse(v, &k) < 0)
+                return usage_error("--weight-pages needs auto, hugetlb, thp or 4k", v);
+            o.weight_pages = v;
         } else if (strcmp(a, "--max-instances") == 0) {
             if (!parse_u64(v, 1, 65536, &n))
                 return usage_error("--max-instances needs 1..65536", v);

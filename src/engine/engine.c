@@ -11,6 +11,7 @@
  * thread, so a session sets it before preparing and before every run.
  */
 #include "rouse/engine.h"
+#include "rouse/weight_pages.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +38,8 @@
 struct rouse_model {
     void *map; /* mmap of the file, or NULL for a borrowed buffer */
     size_t map_len;
+    const void *pages;             /* a kept huge-page copy read instead of the file, or NULL */
+    rouse_weight_pages pages_kind; /* its kind; 4k for the file mapping */
     const void *src; /* the ONNX bytes (NULL for a compiled plan) */
     size_t src_len;
     bool from_plan;
@@ -215,6 +218,7 @@ void rouse_model_destroy(rouse_model *m)
     eng_graph_fini(&m->graph);
     onnx_model_fini(&m->onnx);
     if (m->map) munmap(m->map, m->map_len);
+    if (m->pages) rouse_weight_pages_release(m->pages);
     free(m->inputs);
     free(m->outputs);
     free(m->shapes);
@@ -301,7 +305,33 @@ int rouse_model_open_plan_memory(const void *buf, size_t len, rouse_model **out,
 
 int rouse_model_open_plan(const char *path, rouse_model **out, rouse_errbuf *eb)
 {
-    return load_mapped(path, out, eb, rouse_model_open_plan_memory);
+    /* A huge-page copy kept for this very file (rouse/weight_pages.h)
+     * is read in place of the file mapping. */
+    struct stat sb;
+    size_t len;
+    rouse_weight_pages kind;
+    const void *copy =
+        stat(path, &sb) == 0
+            ? rouse_weight_pages_find((unsigned long)sb.st_dev, (unsigned long)sb.st_ino,
+                                      (long long)sb.st_size,
+                                      (long long)sb.st_mtim.tv_sec * 1000000000ll +
+                                          sb.st_mtim.tv_nsec,
+                                      &len, &kind)
+            : NULL;
+    if (!copy) return load_mapped(path, out, eb, rouse_model_open_plan_memory);
+    int rc = rouse_model_open_plan_memory(copy, len, out, eb);
+    if (rc < 0) {
+        rouse_weight_pages_release(copy);
+        return rouse_err_wrap(eb, rc, "%s", path);
+    }
+    (*out)->pages = copy;
+    (*out)->pages_kind = kind;
+    return 0;
+}
+
+rouse_weight_pages rouse_model_weight_pages(const rouse_model *m)
+{
+    return m->pages ? m->pages_kind : ROUSE_WEIGHT_PAGES_4K;
 }
 
 int rouse_model_source_sha256(const rouse_model *m, uint8_t out[32])

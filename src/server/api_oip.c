@@ -6,10 +6,12 @@
  * the response (worker/instance.c).
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "rouse/weight_pages.h"
 #include "server/http_int.h"
 #include "worker/ipc.h"
 
@@ -119,10 +121,14 @@ int api_oip_handle(http_req *req)
     case R_HEALTH_READY:
         if (req->srv->stopping) return reply_text(req, 503, "{\"ready\":false}\n");
         return reply_text(req, 200, "{\"ready\":true}\n");
-    case R_SERVER_META:
-        return reply_text(req, 200,
-                          "{\"name\":\"rouse\",\"version\":\"" ROUSE_VERSION
-                          "\",\"extensions\":[\"binary_tensor_data\"]}\n");
+    case R_SERVER_META: {
+        char meta[192];
+        snprintf(meta, sizeof(meta),
+                 "{\"name\":\"rouse\",\"version\":\"" ROUSE_VERSION
+                 "\",\"extensions\":[\"binary_tensor_data\"],\"rouse\":{\"weight_pages\":\"%s\"}}\n",
+                 rouse_weight_pages_name((rouse_weight_pages)req->srv->weight_pages));
+        return reply_text(req, 200, meta);
+    }
     case R_MODEL_READY: {
         int64_t version;
         if (resolve(req, &version) < 0) return 0;

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rouse/weight_pages.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "server/fnlog.h"
@@ -198,6 +199,13 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
         rc = rouse_err_set(eb, ROUSE_EIO, "epoll_ctl: %s", strerror(errno));
         goto out_http;
     }
+    /* Weights in huge pages: chosen once, for every template. */
+    rouse_weight_pages wp;
+    if ((rc = rouse_weight_pages_choose(o->weight_pages ? o->weight_pages : "auto", &wp, eb)) < 0)
+        goto out_http;
+    s->weight_pages = (int)wp;
+    LOG_INFO(MOD, "weights in %s pages (--weight-pages %s)", rouse_weight_pages_name(wp),
+             o->weight_pages ? o->weight_pages : "auto");
     if ((rc = durable_start(s, eb)) < 0) goto out_http;
     if ((rc = gc_start(s, eb)) < 0) goto out_durable;
     if ((rc = observe_start(s, eb)) < 0) goto out_gc;
@@ -210,6 +218,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
                     .plan_dir = s->plan_dir,
                     .log_level = s->log_level,
                     .max_instances = s->max_instances,
+                    .weight_pages = s->weight_pages,
                     .st = s->st,
                     .blobs = s->blobs,
                     .keepalive_minute_ms = o->keepalive_minute_ms,

@@ -30,6 +30,7 @@ int pool_create(const pool_opts *o, pool **out, rouse_errbuf *eb)
     snprintf(p->exe, sizeof(p->exe), "%s", o->exe);
     snprintf(p->plan_dir, sizeof(p->plan_dir), "%s", o->plan_dir);
     snprintf(p->log_level, sizeof(p->log_level), "%s", o->log_level);
+    p->weight_pages = o->weight_pages;
     p->max_instances = o->max_instances;
     p->st = o->st;
     p->blobs = o->blobs;

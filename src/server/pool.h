@@ -39,6 +39,7 @@ typedef struct pool_opts {
     const char *plan_dir;  /* compiled plans by model digest */
     const char *log_level; /* handed down to the processes */
     int max_instances;     /* global cap on instances */
+    int weight_pages;      /* rouse_weight_pages: what templates copy weights into */
     store *st;             /* the registry: configs and routes of function versions */
     blobstore *blobs;      /* model files */
     /* The clock in ns (monotonic); NULL for rouse_now_ns. Unit tests pass

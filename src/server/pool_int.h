@@ -87,6 +87,10 @@ struct worker {
     bool tmpl_forked;                                      /* START_ZERO: its template's */
     start_kind kind;
     bool served_first;
+    /* Started for its template's warm spare: its first call was sent with
+     * the spawn, before it said READY (the spare reads it as soon as it is
+     * handed the socket: no round trip through serve in between). */
+    bool primed;
     pool_region region;
 };
 
@@ -150,6 +154,7 @@ struct pool {
     char exe[PATH_MAX];
     char plan_dir[PATH_MAX + 8];
     char log_level[16];
+    int weight_pages; /* rouse_weight_pages, handed to templates */
     store *st;
     blobstore *blobs;
     uint64_t (*clock)(void *user); /* NULL: the monotonic clock */

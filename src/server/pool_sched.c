@@ -23,6 +23,7 @@
  * - Nothing on the request path (submit, pump, dispatch, replies) walks
  *   more than the workers of one pool, or the idle list under the cap.
  */
+#include "rouse/weight_pages.h"
 #include "server/pool_sched.h"
 
 #include <assert.h>
@@ -397,7 +398,8 @@ static void stop_template(pool *p, tmpl *t, const char *why)
 
 static int worker_free_slots(const worker *w)
 {
-    if (w->h.state != PROC_READY || w->h.sock < 0 || !w->vp) return 0;
+    bool open = w->h.state == PROC_READY || (w->primed && w->h.state == PROC_STARTING);
+    if (!open || w->h.sock < 0 || !w->vp) return 0;
     int c = (int)w->vp->cfg.scaling.concurrency;
     return c > w->n_inflight ? c - w->n_inflight : 0;
 }
@@ -429,6 +431,12 @@ static int worker_argv(pool *p, const char *model_path, const char *name, int64_
     if (!check && digest) {
         argv[argc++] = "--sha256";
         argv[argc++] = (char *)digest;
+    }
+    /* The zygote keeps the template's weights in huge pages when warming
+     * its model (template_warm). */
+    if (!check && p->weight_pages != ROUSE_WEIGHT_PAGES_4K) {
+        argv[argc++] = "--weight-pages";
+        argv[argc++] = (char *)rouse_weight_pages_name((rouse_weight_pages)p->weight_pages);
     }
     argv[argc] = NULL;
     return argc;
@@ -487,6 +495,8 @@ static void send_spawn(pool *p, worker *w)
     if (rc < 0) kill_template(p, t, eb.msg);
 }
 
+static void dispatch(pool *p, worker *w, call *c);
+
 static int start_worker(pool *p, vpool *vp)
 {
     rouse_errbuf eb;
@@ -508,11 +518,26 @@ static int start_worker(pool *p, vpool *vp)
         return ROUSE_ENOMEM;
     }
     w->peer_fd = sv[1];
-    waiting_add(vp->tmpl, w);
-    w->kind = vp->tmpl->h.state == PROC_READY ? START_TEMPLATE : START_ZERO;
+    tmpl *t = vp->tmpl;
+    waiting_add(t, w);
+    w->kind = t->h.state == PROC_READY ? START_TEMPLATE : START_ZERO;
     vp->n_instances++;
     p->n_instances++;
-    if (vp->tmpl->h.state == PROC_READY) send_spawn(p, w);
+    if (t->h.state != PROC_READY) return 0;
+    /* A warm spare (it said so) takes this spawn: the oldest waiting call
+     * goes down the new socket right behind it, so the spare finds it there
+     * once handed the socket, as a warm instance would. */
+    bool spare_warm = t->spare && t->spare_pid > 0;
+    send_spawn(p, w);
+    if (spare_warm && t->h.sock >= 0) {
+        t->spare_pid = 0; /* taken: the next spawn waits for the next spare */
+        w->primed = true;
+        if (vp->queue) {
+            LOG_DEBUG(MOD, "function %s v%" PRId64 ": the warm spare takes a request with its spawn",
+                      vp->name, vp->version);
+            dispatch(p, w, queue_pop(vp));
+        }
+    }
     return 0;
 }
 
@@ -1075,8 +1100,11 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
     /* The wait, split into the part spent starting this request's worker
      * and the rest. Cold for this request only when it waited for its
      * worker to start (one that min kept warm was ready before it came). */
-    uint64_t wait = c->dispatch_ns - c->enq_ns, start = 0;
     bool cold = c->first && w->kind != START_WARM && w->h.ready_ns > c->enq_ns;
+    /* A call handed over with the spawn (primed) waited until its instance
+     * was ready all the same. */
+    uint64_t wait_end = cold && w->h.ready_ns > c->dispatch_ns ? w->h.ready_ns : c->dispatch_ns;
+    uint64_t wait = wait_end - c->enq_ns, start = 0;
     if (c->first) record_cold_start(p, w, c, m->dur_ns[0]);
     if (cold) {
         uint64_t from = w->h.started_ns > c->enq_ns ? w->h.started_ns : c->enq_ns;
@@ -1233,6 +1261,12 @@ static void worker_exited(pool *p, worker *w, int wstatus, bool no_process)
     vpool *vp = w->vp;
     worker_uncount(p, w);
     call *c = worker_take_inflight(p, w);
+    /* Calls handed to an instance that never came up (a primed worker)
+     * did not run: they wait for the next one. */
+    if (vp && was_starting && c) {
+        requeue(vp, c);
+        c = NULL;
+    }
     /* A load failure was already reported with its message. */
     bool clean =
         no_process || (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) || w->h.fail_msg[0];

@@ -28,7 +28,7 @@ int sched_free_capacity(const pool *p, const vpool *vp);
 void sched_pump(pool *p, vpool *vp);
 void sched_pump_all(pool *p);
 
-#define TEMPLATE_ARGV_MAX 18
+#define TEMPLATE_ARGV_MAX 20
 /* The arguments of `rouse __template` for a version (argv[0] the executable;
  * ver is room for the version). digest: the model's sha256 in hex, or
  * NULL. Returns argc. */

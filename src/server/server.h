@@ -45,6 +45,7 @@ typedef struct server_opts {
      * addresses, matched exactly, case-insensitively); NULL: loopback
      * only ("127.0.0.1,localhost,::1"). */
     const char *callback_allow;
+    const char *weight_pages; /* auto, hugetlb, thp or 4k (rouse/weight_pages.h); NULL: auto */
 } server_opts;
 
 /* AWS Lambda's public x86 list prices in us-east-1: USD per GB-second and

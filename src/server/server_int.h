@@ -125,6 +125,7 @@ struct server {
     char exe[PATH_MAX];
     char data_dir[PATH_MAX];
     char log_level[16];
+    int weight_pages; /* rouse_weight_pages chosen at start */
     store *st; /* the loop's connection: reads only */
     blobstore *blobs;
     pool *pool;

@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "rouse/engine.h"
+#include "rouse/weight_pages.h"
 #include "worker/detach.h"
 #include "worker/instance.h"
 #include "worker/ipc.h"
@@ -79,16 +80,19 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
      * machine can hold it off for seconds). */
     if (idle_prio && sched_setscheduler(0, SCHED_OTHER, &prio) < 0)
         LOG_WARN(MOD, "spare: cannot leave idle priority: %s", strerror(errno));
+    /* The template first, then serve: once serve knows the spare is warm
+     * (and sends the next spawn with its request right behind it), the
+     * template finds it ready and hands it over. */
     ipc_msg msg;
+    ipc_msg_init(&msg, IPC_READY, 0);
+    if (ipc_send(chan, &msg, -1, &eb) < 0) return 0;
     ipc_msg_init(&msg, IPC_READY, 0);
     msg.flags = IPC_F_SPARE;
     msg.pid = (uint32_t)getpid();
     /* serve counts and lists spares: it learns this one's pid here. */
     if (ipc_send(ctl, &msg, -1, &eb) < 0) return 0;
     int sock = -1;
-    ipc_msg_init(&msg, IPC_READY, 0);
-    if (ipc_send(chan, &msg, -1, &eb) < 0 || ipc_recv(chan, &msg, &sock, &eb) < 0 || sock < 0)
-        return 0;
+    if (ipc_recv(chan, &msg, &sock, &eb) < 0 || sock < 0) return 0;
     close(chan);
     ipc_msg r;
     ipc_msg_init(&r, IPC_REPLY, msg.id);
@@ -186,6 +190,8 @@ int template_main(const template_opts *o)
     if (worker_open_model(ctl, o->model_path, o->model_sha256, o->plan_cache, o->threads, &m, &s,
                           dur) < 0)
         return 1;
+    LOG_DEBUG(MOD, "weights of %s read from %s pages", o->name,
+              rouse_weight_pages_name(rouse_model_weight_pages(m)));
     int status = 0, rc;
     if (worker_send_reply(ctl, IPC_READY, 0, 0, "", NULL, 0, -1, dur) < 0) {
         status = 2;
@@ -264,6 +270,25 @@ out_session:
     return status;
 }
 
+/* Keeps the huge-page copy of the plan at path that o asks for. 1 when one
+ * was made now. */
+static int keep_weights(const template_opts *o, const char *path)
+{
+    if (o->weight_pages == ROUSE_WEIGHT_PAGES_4K) return 0;
+    uint64_t t0 = rouse_now_ns();
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    rouse_weight_pages got;
+    int rc = rouse_weight_pages_keep(path, (rouse_weight_pages)o->weight_pages, &got, &eb);
+    if (rc < 0)
+        LOG_WARN(MOD, "weights of %s stay in the file mapping (4 KiB pages): %s", path, eb.msg);
+    else if (rc > 0)
+        LOG_INFO(MOD, "weights of %s copied into %s pages in %.2f ms (%zu MiB kept)", path,
+                 rouse_weight_pages_name(got), rouse_ns_to_ms(rouse_now_ns() - t0),
+                 rouse_weight_pages_kept_bytes() >> 20);
+    return rc > 0;
+}
+
 int template_warm(const template_opts *o)
 {
     /* Models warmed before, by plan and thread count (a kernel is made for
@@ -279,7 +304,7 @@ int template_warm(const template_opts *o)
         (size_t)snprintf(key, sizeof(key), "%s|%d", path, threads) >= sizeof(key))
         return ROUSE_EINVAL;
     for (int i = 0; i < TEMPLATE_WARM_KEPT; i++)
-        if (strcmp(warmed[i], key) == 0) return 0;
+        if (strcmp(warmed[i], key) == 0) return keep_weights(o, path);
     uint64_t t0 = rouse_now_ns();
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
@@ -297,5 +322,6 @@ int template_warm(const template_opts *o)
     snprintf(warmed[next], sizeof(warmed[next]), "%s", key);
     next = (next + 1) % TEMPLATE_WARM_KEPT;
     LOG_DEBUG(MOD, "kernels of %s warm in %.2f ms", path, rouse_ns_to_ms(rouse_now_ns() - t0));
+    keep_weights(o, path);
     return 1;
 }

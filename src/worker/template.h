@@ -22,6 +22,7 @@ typedef struct template_opts {
     const char *name;         /* function name, echoed as model_name by instances */
     const char *version;      /* version, echoed as model_version */
     int threads;              /* kernel threads of each instance; 0 means 1 */
+    int weight_pages;         /* rouse_weight_pages: the copy template_warm keeps; 0 (4k): none */
 } template_opts;
 
 /* Runs the template until its control socket closes. Returns the process
@@ -34,10 +35,12 @@ int template_main(const template_opts *o);
  * create, and throws the session away: oneDNN's primitive cache keeps the
  * generated code, so a process forked from the caller afterwards prepares
  * from it. Only an existing compiled plan is opened (<plan_cache>/<sha256>
- * .plan; never compiled here). 1 when it prepared, 0 when the model was
- * warmed before (the last TEMPLATE_WARM_KEPT models are remembered), < 0
- * when it could not (no plan, a plan for another CPU). Starts no OpenMP
- * team. */
+ * .plan; never compiled here). With o->weight_pages other than 4k it also
+ * keeps a copy of the plan in huge pages (rouse/weight_pages.h), which
+ * templates forked afterwards read instead of the file. 1 when it prepared
+ * or copied, 0 when the model was warmed before (the last
+ * TEMPLATE_WARM_KEPT models are remembered) and its copy kept, < 0 when it
+ * could not (no plan, a plan for another CPU). Starts no OpenMP team. */
 int template_warm(const template_opts *o);
 
 #define TEMPLATE_WARM_KEPT 64

@@ -1,0 +1,513 @@
+/*
+ * Integration tests of the cold-start mechanism of `rouse serve` (docs/architecture.md,
+ * "zygote" and "template"): the pages templates read weights from, each kind forced by
+ * --weight-pages (a kind the machine cannot give refused at start with the setting that
+ * stops it), and a request handed to a template's warm spare together with its spawn,
+ * under concurrent bursts.
+ *
+ * What the template reads is checked in its /proc/PID/maps: the plan file mapped (4k), or
+ * not (a copy in huge pages: thp, or the hugetlbfs memfd "rouse-weights"); every answer is
+ * checked against the digit it was asked about. Waits are bounded loops over real state,
+ * never timing thresholds.
+ *
+ * Environment: ROUSE (the binary), DIGITS (examples/digits).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli/http_client.h"
+#include "cli/tensor_file.h"
+#include "common/arena.h"
+#include "common/json.h"
+#include "proc_info.h"
+#include "serve_proc.h"
+
+#define TIMEOUT_MS 120000
+#define WAIT_TRIES 4000 /* x 5 ms: 20 s at most for any awaited state */
+
+static const char *g_rouse, *g_digits;
+static char g_dir[256], g_digest[80];
+static serve_proc g_srv;
+static char *g_samples[10];
+static uint8_t *g_model;
+static size_t g_model_len;
+
+/* --- utilities ------------------------------------------------------------------ */
+
+static int request(const char *method, const char *path, const char *body, http_response *r)
+{
+    http_response_init(r);
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    int rc = http_request(&g_srv.target, method, path, NULL, body, body ? strlen(body) : 0,
+                          TIMEOUT_MS, r, &eb);
+    if (rc < 0) fprintf(stderr, "%s %s: %s\n", method, path, eb.msg);
+    return rc < 0 ? -1 : r->status;
+}
+
+/* Starts serve with extra arguments in a data directory of its own and
+ * uploads the digits model. */
+static void serve_up(const char *const *extra)
+{
+    static int n;
+    char data[320];
+    snprintf(data, sizeof(data), "%s/data%d", g_dir, n++);
+    assert_int_equal(serve_proc_start(&g_srv, g_rouse, data, extra), 0);
+    http_response r;
+    http_response_init(&r);
+    rouse_errbuf eb;
+    int rc = http_request(&g_srv.target, "POST", "/v1/blobs", NULL, g_model, g_model_len,
+                          TIMEOUT_MS, &r, &eb);
+    assert_int_equal(rc, 0);
+    assert_true(r.status == 201 || r.status == 200);
+    rouse_arena a;
+    rouse_arena_init(&a, 0);
+    json_value *v;
+    assert_int_equal(json_parse(r.body.data, r.body.len, &a, &v, NULL), 0);
+    snprintf(g_digest, sizeof(g_digest), "%s", json_as_string(json_get(v, "digest")));
+    rouse_arena_fini(&a);
+    http_response_fini(&r);
+}
+
+static void serve_down(void)
+{
+    int st = serve_proc_stop(&g_srv);
+    g_srv.pid = 0;
+    assert_int_equal(st, 0);
+}
+
+/* After each test, passed or not: no daemon left behind. */
+static int test_teardown(void **state)
+{
+    (void)state;
+    if (g_srv.pid > 0) serve_proc_kill9(&g_srv);
+    g_srv.pid = 0;
+    return 0;
+}
+
+static void deploy(const char *name, const char *scaling)
+{
+    char path[128], body[512];
+    snprintf(path, sizeof(path), "/v1/functions/%s", name);
+    snprintf(body, sizeof(body), "{\"model\":\"%s\",\"scaling\":{%s}}", g_digest, scaling);
+    http_response r;
+    int st = request("PUT", path, body, &r);
+    if (st != 201 && st != 200) fprintf(stderr, "deploy %s: %d %s\n", name, st, r.body.data);
+    assert_true(st == 201 || st == 200);
+    http_response_fini(&r);
+}
+
+/* The index of the largest logit of a digits response, or -1. */
+static int argmax(const http_response *r)
+{
+    rouse_arena a;
+    rouse_arena_init(&a, 0);
+    json_value *root = NULL;
+    int best = -1;
+    if (json_parse(r->body.data, r->body.len, &a, &root, NULL) == 0) {
+        const json_value *outs = json_get(root, "outputs");
+        for (size_t i = 0; outs && i < outs->u.arr.n; i++) {
+            const json_value *o = outs->u.arr.items[i];
+            if (strcmp(json_as_string(json_get(o, "name")), "logits") != 0) continue;
+            const json_value *d = json_get(o, "data");
+            double bv = -1e300;
+            for (size_t k = 0; k < d->u.arr.n; k++) {
+                double x = 0;
+                json_as_double(d->u.arr.items[k], &x);
+                if (x > bv) bv = x, best = (int)k;
+            }
+        }
+    }
+    rouse_arena_fini(&a);
+    return best;
+}
+
+/* One inference of digit d on fn, checked; Rouse-Start into start. */
+static void infer_ok(const char *fn, int d, char start[16])
+{
+    char url[128];
+    snprintf(url, sizeof(url), "/v2/models/%s/infer", fn);
+    http_response r;
+    int st = request("POST", url, g_samples[d], &r);
+    if (st != 200) fprintf(stderr, "%s: %d %s\n", fn, st, r.body.data);
+    assert_int_equal(st, 200);
+    assert_int_equal(argmax(&r), d);
+    if (start) snprintf(start, 16, "%s", r.rouse_start);
+    http_response_fini(&r);
+}
+
+/* What GET /v1/functions/{fn} says about its processes. */
+typedef struct fn_state {
+    int n_inst, n_tmpl, tmpl_pid, n_warm_spares;
+    char body[8192];
+} fn_state;
+
+static void fn_get(const char *fn, fn_state *st)
+{
+    memset(st, 0, sizeof(*st));
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/functions/%s", fn);
+    http_response r;
+    assert_int_equal(request("GET", path, NULL, &r), 200);
+    snprintf(st->body, sizeof(st->body), "%s", r.body.data);
+    rouse_arena a;
+    rouse_arena_init(&a, 0);
+    json_value *root;
+    assert_int_equal(json_parse(r.body.data, r.body.len, &a, &root, NULL), 0);
+    const json_value *is = json_get(root, "instances");
+    for (size_t i = 0; is && i < is->u.arr.n; i++)
+        if (strcmp(json_as_string(json_get(is->u.arr.items[i], "state")), "stopping") != 0)
+            st->n_inst++;
+    const json_value *ts = json_get(root, "templates");
+    for (size_t i = 0; ts && i < ts->u.arr.n; i++) {
+        const json_value *t = ts->u.arr.items[i];
+        if (strcmp(json_as_string(json_get(t, "state")), "ready") != 0) continue;
+        int64_t pid = 0;
+        json_as_int64(json_get(t, "pid"), &pid);
+        st->tmpl_pid = (int)pid;
+        st->n_tmpl++;
+    }
+    const json_value *sp = json_get(root, "spares");
+    for (size_t i = 0; sp && i < sp->u.arr.n; i++)
+        if (strcmp(json_as_string(json_get(sp->u.arr.items[i], "state")), "warm") == 0)
+            st->n_warm_spares++;
+    rouse_arena_fini(&a);
+    http_response_fini(&r);
+}
+
+#define WAIT_FOR(fn, st, cond)                                                                     \
+    do {                                                                                           \
+        int tries_ = 0;                                                                            \
+        for (;; tries_++) {                                                                        \
+            fn_get(fn, &st);                                                                       \
+            if (cond) break;                                                                       \
+            if (tries_ >= WAIT_TRIES) {                                                            \
+                fprintf(stderr, "waited in vain for %s: %s\n", #cond, st.body);                    \
+                fail();                                                                            \
+            }                                                                                      \
+            usleep(5000);                                                                          \
+        }                                                                                          \
+    } while (0)
+
+/* Whether /proc/PID/maps names needle. */
+static bool maps_has(int pid, const char *needle)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* What GET /v2 says: "rouse": {"weight_pages": ...}. */
+static void server_weight_pages(char out[16])
+{
+    http_response r;
+    assert_int_equal(request("GET", "/v2", NULL, &r), 200);
+    rouse_arena a;
+    rouse_arena_init(&a, 0);
+    json_value *root;
+    assert_int_equal(json_parse(r.body.data, r.body.len, &a, &root, NULL), 0);
+    const char *k = json_as_string(json_get(json_get(root, "rouse"), "weight_pages"));
+    assert_non_null(k);
+    snprintf(out, 16, "%s", k);
+    rouse_arena_fini(&a);
+    http_response_fini(&r);
+}
+
+/* Whether this machine can reserve a 2 MiB huge page now, and whether
+ * transparent huge pages are on: what the test expects of "auto". */
+static bool can_hugetlb(void)
+{
+    int fd = memfd_create("probe", MFD_CLOEXEC | MFD_HUGETLB);
+    if (fd < 0) return false;
+    void *m = MAP_FAILED;
+    if (ftruncate(fd, 2 << 20) == 0)
+        m = mmap(NULL, 2 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) return false;
+    munmap(m, 2 << 20);
+    return true;
+}
+
+static bool thp_on(void)
+{
+    char buf[128] = "";
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (!f) return false;
+    if (!fgets(buf, sizeof(buf), f)) buf[0] = '\0';
+    fclose(f);
+    return buf[0] && !strstr(buf, "[never]");
+}
+
+/* Runs serve with --weight-pages kind and expects it to refuse to start:
+ * exit status 1 and a message holding `why`. */
+static void expect_refused(const char *kind, const char *why)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "'%s' serve --port 0 --data '%s/refused' --weight-pages %s 2>&1",
+             g_rouse, g_dir, kind);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char out[4096];
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    if (!strstr(out, why)) fprintf(stderr, "serve --weight-pages %s said: %s\n", kind, out);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+    assert_non_null(strstr(out, why));
+}
+
+/* Starts from zero three times; checks each template's mapping of the plan
+ * file. The first template may have started before the zygote had copied
+ * the weights (the copy is made off the request path, when the deploy asks
+ * for a warm-up): the later ones read the copy. */
+static void starts_read(const char *kind)
+{
+    char plan[96];
+    snprintf(plan, sizeof(plan), "%s.plan", g_digest + 7);
+    deploy("wp", "\"max\":1,\"idle_timeout_ms\":50,\"template_ttl_ms\":400");
+    int checked = 0;
+    for (int round = 0; round < 3; round++) {
+        char start[16];
+        infer_ok("wp", round + 1, start);
+        assert_string_equal(start, "zero");
+        fn_state st;
+        /* The template outlives its instance by template_ttl_ms: look now. */
+        fn_get("wp", &st);
+        int pid = st.tmpl_pid;
+        bool mapped = pid > 0 && maps_has(pid, plan);
+        bool hugetlb = pid > 0 && maps_has(pid, "rouse-weights");
+        if (pid > 0 && proc_alive(pid) && round > 0) {
+            checked++;
+            if (strcmp(kind, "4k") == 0) {
+                assert_true(mapped);
+            } else {
+                if (mapped) fprintf(stderr, "%s: template %d maps %s\n", kind, pid, plan);
+                assert_false(mapped);
+                assert_true(hugetlb == (strcmp(kind, "hugetlb") == 0));
+            }
+        }
+        WAIT_FOR("wp", st, st.n_inst == 0 && st.n_tmpl == 0);
+    }
+    assert_true(checked > 0); /* a template was seen at least once */
+    http_response r;
+    assert_int_equal(request("DELETE", "/v1/functions/wp", NULL, &r), 200);
+    http_response_fini(&r);
+}
+
+/* --- setup ------------------------------------------------------------------------ */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    g_rouse = getenv("ROUSE");
+    g_digits = getenv("DIGITS");
+    if (!g_rouse || !g_digits) {
+        fprintf(stderr, "ROUSE and DIGITS must be set\n");
+        return -1;
+    }
+    rouse_errbuf eb;
+    for (int d = 0; d < 10; d++) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s/samples/digit-%d.json", g_digits, d);
+        uint8_t *buf;
+        size_t len;
+        if (cli_file_slurp(path, &buf, &len, &eb) < 0) return -1;
+        g_samples[d] = malloc(len + 1);
+        memcpy(g_samples[d], buf, len);
+        g_samples[d][len] = '\0';
+        free(buf);
+    }
+    char model[512];
+    snprintf(model, sizeof(model), "%s/model.onnx", g_digits);
+    if (cli_file_slurp(model, &g_model, &g_model_len, &eb) < 0) return -1;
+    snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-coldstart-test-XXXXXX");
+    return mkdtemp(g_dir) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (g_srv.pid > 0) serve_proc_kill9(&g_srv);
+    for (int d = 0; d < 10; d++)
+        free(g_samples[d]);
+    free(g_model);
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* --- tests ------------------------------------------------------------------------ */
+
+/* --weight-pages 4k: no copy, the templates map the plan file. */
+static void test_weight_pages_4k(void **state)
+{
+    (void)state;
+    const char *const args[] = {"--weight-pages", "4k", "--log-level", "warn", NULL};
+    serve_up(args);
+    char k[16];
+    server_weight_pages(k);
+    assert_string_equal(k, "4k");
+    starts_read("4k");
+    serve_down();
+}
+
+/* --weight-pages thp: a private copy advised MADV_HUGEPAGE, which the
+ * templates read instead of the plan file; refused where THP is off. */
+static void test_weight_pages_thp(void **state)
+{
+    (void)state;
+    if (!thp_on()) {
+        expect_refused("thp", "transparent huge pages are off");
+        return;
+    }
+    const char *const args[] = {"--weight-pages", "thp", "--log-level", "warn", NULL};
+    serve_up(args);
+    char k[16];
+    server_weight_pages(k);
+    assert_string_equal(k, "thp");
+    starts_read("thp");
+    serve_down();
+}
+
+/* --weight-pages hugetlb: a hugetlbfs memfd copy where huge pages can be
+ * reserved; refused, naming vm.nr_hugepages, where none can. */
+static void test_weight_pages_hugetlb(void **state)
+{
+    (void)state;
+    if (!can_hugetlb()) {
+        expect_refused("hugetlb", "vm.nr_hugepages");
+        return;
+    }
+    const char *const args[] = {"--weight-pages", "hugetlb", "--log-level", "warn", NULL};
+    serve_up(args);
+    char k[16];
+    server_weight_pages(k);
+    assert_string_equal(k, "hugetlb");
+    starts_read("hugetlb");
+    serve_down();
+}
+
+/* auto (the default) takes hugetlb, else thp, else 4k; a kind it does not
+ * know is a usage error. */
+static void test_weight_pages_auto(void **state)
+{
+    (void)state;
+    const char *const args[] = {"--log-level", "warn", NULL};
+    serve_up(args);
+    char k[16];
+    server_weight_pages(k);
+    assert_string_equal(k, can_hugetlb() ? "hugetlb" : thp_on() ? "thp" : "4k");
+    serve_down();
+
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "'%s' serve --port 0 --data '%s/bad' --weight-pages 1g 2>&1",
+             g_rouse, g_dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char out[4096];
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    assert_non_null(strstr(out, "--weight-pages needs auto, hugetlb, thp or 4k"));
+}
+
+typedef struct bg {
+    const char *fn;
+    int digit;
+    int status;
+    char start[16];
+    pthread_t th;
+} bg;
+
+static void *bg_main(void *p)
+{
+    bg *a = p;
+    http_response r;
+    char url[128];
+    snprintf(url, sizeof(url), "/v2/models/%s/infer", a->fn);
+    a->status = request("POST", url, g_samples[a->digit], &r);
+    if (a->status == 200 && argmax(&r) != a->digit) a->status = -2; /* wrong answer */
+    snprintf(a->start, sizeof(a->start), "%s", r.rouse_start);
+    http_response_fini(&r);
+    return NULL;
+}
+
+/* Bursts against a function whose template has a warm spare: the spare
+ * takes the first request with its spawn, the others wait for instances
+ * forked directly or for those that finish first; every request is
+ * answered once, rightly. Then the same with two requests per instance. */
+static void test_spare_handoff_bursts(void **state)
+{
+    (void)state;
+    const char *const args[] = {"--max-instances", "4", "--log-level", "warn", NULL};
+    serve_up(args);
+    const char *scalings[] = {
+        "\"max\":4,\"idle_timeout_ms\":100,\"template_ttl_ms\":60000,\"queue_depth\":64",
+        "\"max\":3,\"concurrency\":2,\"idle_timeout_ms\":100,\"template_ttl_ms\":60000,"
+        "\"queue_depth\":64"};
+    for (int s = 0; s < 2; s++) {
+        deploy("hand", scalings[s]);
+        char start[16];
+        infer_ok("hand", 0, start); /* the template comes up */
+        for (int round = 0; round < 4; round++) {
+            fn_state st;
+            WAIT_FOR("hand", st, st.n_inst == 0 && st.n_tmpl == 1 && st.n_warm_spares == 1);
+            enum { N = 12 };
+            bg a[N];
+            for (int i = 0; i < N; i++) {
+                memset(&a[i], 0, sizeof(a[i]));
+                a[i].fn = "hand";
+                a[i].digit = (i + round) % 10;
+                assert_int_equal(pthread_create(&a[i].th, NULL, bg_main, &a[i]), 0);
+            }
+            int n_template = 0;
+            for (int i = 0; i < N; i++) {
+                pthread_join(a[i].th, NULL);
+                if (a[i].status != 200)
+                    fprintf(stderr, "burst %d/%d request %d: %d\n", s, round, i, a[i].status);
+                assert_int_equal(a[i].status, 200);
+                assert_true(strcmp(a[i].start, "template") == 0 ||
+                            strcmp(a[i].start, "warm") == 0);
+                n_template += strcmp(a[i].start, "template") == 0;
+            }
+            assert_true(n_template >= 1);
+        }
+        /* A single request after a burst: still served from the spare. */
+        fn_state st;
+        WAIT_FOR("hand", st, st.n_inst == 0 && st.n_tmpl == 1 && st.n_warm_spares == 1);
+        infer_ok("hand", 7, start);
+        assert_string_equal(start, "template");
+    }
+    serve_down();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_weight_pages_4k, test_teardown),
+        cmocka_unit_test_teardown(test_weight_pages_thp, test_teardown),
+        cmocka_unit_test_teardown(test_weight_pages_hugetlb, test_teardown),
+        cmocka_unit_test_teardown(test_weight_pages_auto, test_teardown),
+        cmocka_unit_test_teardown(test_spare_handoff_bursts, test_teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
