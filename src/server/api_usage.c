@@ -327,7 +327,7 @@ static void put_always_on(rouse_buf *b, const query_arg *a)
                           ",\"always_on_usd\":%.9g,\"serverless_usd\":%.9g",
                           hours, peak, ih, on, sl);
         if (sl > 0)
-            rouse_buf_appendf(b, ",\"ratio\":%.6g}", on / sl);
+            rouse_buf_appendf(b, ",\"ratio\":%.9g}", on / sl);
         else
             rouse_buf_append_str(b, ",\"ratio\":null}");
         tot_on += on;
@@ -339,7 +339,7 @@ static void put_always_on(rouse_buf *b, const query_arg *a)
                       ",\"always_on_usd\":%.9g,\"serverless_usd\":%.9g",
                       tot_ih, tot_on, tot_sl);
     if (tot_sl > 0)
-        rouse_buf_appendf(b, ",\"ratio\":%.6g}}", tot_on / tot_sl);
+        rouse_buf_appendf(b, ",\"ratio\":%.9g}}", tot_on / tot_sl);
     else
         rouse_buf_append_str(b, ",\"ratio\":null}}");
 }

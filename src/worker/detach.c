@@ -1,11 +1,24 @@
 /*
- * worker_fork_detached (see detach.h).
+ * worker_fork_detached and worker_wait_adopted (see detach.h).
  */
 #include "worker/detach.h"
 
 #include <errno.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+pid_t worker_wait_adopted(pid_t mid)
+{
+    /* The intermediate exits right after its fork (having, at most, sent
+     * one message): a short wait. */
+    pid_t pp;
+    while ((pp = getppid()) == mid) {
+        struct timespec ts = {0, 20000};
+        nanosleep(&ts, NULL);
+    }
+    return pp;
+}
 
 int worker_fork_detached(pid_t *mid)
 {

@@ -2,7 +2,7 @@
  * Forking a process that is not the caller's child: an intermediate child
  * forks it and exits at once, so the kernel hands it to the nearest child
  * subreaper among its ancestors (serve), which reaps it and learns how it
- * ended. Templates, spare instances and the zygote's spares start this way.
+ * ended. Templates, instances and the zygote's spares start this way.
  */
 #ifndef ROUSE_WORKER_DETACH_H
 #define ROUSE_WORKER_DETACH_H
@@ -13,5 +13,11 @@
  * wait for the adoption); 1 in the caller, once the intermediate has been
  * reaped; -1 when a fork failed (errno set). */
 int worker_fork_detached(pid_t *mid);
+
+/* In a process forked by the intermediate mid: waits until mid has exited
+ * and the kernel has handed this process to its new parent, and returns
+ * that parent's pid. Until then the process is not serve's child, and a
+ * parent death signal would be tied to mid. */
+pid_t worker_wait_adopted(pid_t mid);
 
 #endif

@@ -31,16 +31,23 @@
 #define MOD "template"
 
 /* In the intermediate child: forks the instance, reports its pid, exits.
- * In the instance: serves and returns its exit status (*is_instance set). */
+ * In the instance: serves, once adopted by serve, and returns its exit
+ * status (*is_instance set). */
 static int fork_instance(const template_opts *o, int ctl, const ipc_msg *req, int sock,
                          rouse_model *m, rouse_session *s, uint64_t t0, int spare_chan,
                          bool *is_instance)
 {
+    pid_t mid = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         *is_instance = true;
         close(ctl);
         if (spare_chan >= 0) close(spare_chan); /* the spare must see EOF when the template ends */
+        /* Not a word to serve (its READY) before the intermediate has exited:
+         * until then the instance is the intermediate's child, not serve's,
+         * and serve would list, and serve requests through, an instance that
+         * is not yet among its children. */
+        worker_wait_adopted(mid);
         instance_opts io = {
             .fd = sock, .name = o->name, .version = o->version, .threads = o->threads};
         return instance_serve(&io, sock, m, s);

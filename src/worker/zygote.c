@@ -38,7 +38,6 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -140,13 +139,7 @@ static int read_request(int sock, zy_packet *p, int flags, bool want_fd)
  * serve is gone. */
 static bool wait_adopted(pid_t serve, pid_t mid)
 {
-    /* The intermediate exits right away; until it has, a parent death
-     * signal would be tied to it. */
-    while (getppid() == mid) {
-        struct timespec ts = {0, 20000};
-        nanosleep(&ts, NULL);
-    }
-    return getppid() == serve;
+    return worker_wait_adopted(mid) == serve;
 }
 
 /* In the new child: puts its socket at descriptor 3, takes its title and
