@@ -129,7 +129,11 @@ bool eng_graph_input_value_matters(const eng_graph *g, int i);
 /* A node that would run on the reference kernels (every node with
  * `reference`, and those oneDNN declines) is refused when one run costs
  * more multiply-accumulates than this (ROUSE_ETOOBIG naming the node):
- * 2^33, tens of seconds of plain C, where a real layer is below 2^30. */
+ * 2^33, tens of seconds of plain C, where a real layer is below 2^30. The
+ * fuzz build sets a lower bound: under the sanitizers each input must cost
+ * at most about a second. */
+#ifndef ENG_REF_MAX_MACS
 #define ENG_REF_MAX_MACS ((int64_t)1 << 33)
+#endif
 
 #endif
