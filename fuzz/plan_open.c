@@ -9,7 +9,8 @@
  * inference, kernel creation and the kernels, end to end: with oneDNN for
  * inputs whose size is a multiple of 8, the plain C reference kernels for
  * the others. Plans prepared for more than RUN_ARENA_MAX_BYTES of
- * activations are not run.
+ * activations, or more than RUN_REF_MAX_MACS of reference-kernel work, are
+ * not run.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,6 +33,11 @@
  * validly ask for gigabytes, which tests the machine, not the plan; large
  * ones would also spend the fuzzer's time on one input. */
 #define RUN_ARENA_MAX_BYTES ((size_t)16 << 20)
+/* Likewise the work of the reference kernels. The fuzz build also lowers
+ * the engine's own bound (ENG_REF_MAX_MACS, see CMakeLists.txt), which
+ * covers the plans prepared at the first run (dynamic shapes), where these
+ * stats are not known beforehand. */
+#define RUN_REF_MAX_MACS ((uint64_t)1 << 24)
 
 static void try_run(rouse_model *m, bool reference)
 {
@@ -64,7 +70,8 @@ static void try_run(rouse_model *m, bool reference)
     rouse_session_options opts = {.threads = 1, .reference_kernels = reference};
     if (rouse_session_create(m, &opts, &s, &eb) == 0) {
         rouse_session_stats st;
-        bool huge = rouse_session_get_stats(s, &st) == 0 && st.arena_bytes > RUN_ARENA_MAX_BYTES;
+        bool huge = rouse_session_get_stats(s, &st) == 0 &&
+                    (st.arena_bytes > RUN_ARENA_MAX_BYTES || st.ref_macs > RUN_REF_MAX_MACS);
         if (!huge && rouse_session_run(s, in, n, &eb) == 0) {
             for (int i = 0; i < rouse_model_n_outputs(m); i++) {
                 rouse_tensor out;

@@ -287,6 +287,7 @@ typedef struct rouse_session_stats {
     int folded;          /* nodes computed once while preparing (shape arithmetic) */
     size_t arena_bytes;  /* activation memory */
     size_t weight_bytes; /* weights reordered for the kernels */
+    uint64_t ref_macs;   /* multiply-accumulates per inference on the reference kernels */
 } rouse_session_stats;
 
 /* Runs the session once on zeros of the shapes it was prepared for, so that

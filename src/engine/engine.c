@@ -1092,6 +1092,7 @@ int rouse_session_get_stats(const rouse_session *s, rouse_session_stats *out)
     out->folded = st.n_folded;
     out->arena_bytes = st.arena_bytes;
     out->weight_bytes = st.weight_bytes;
+    out->ref_macs = st.ref_macs;
     return 0;
 }
 

@@ -450,11 +450,29 @@ static int pv_aligned(eng_plan *p, int id, rouse_errbuf *eb)
     return id;
 }
 
+/* The multiply-accumulates of one run of n at these inferred shapes (0 for
+ * ops that do not count them). */
+static int64_t node_macs(const eng_node *n, const eng_attrs *resolved, const eng_tensor *const *in,
+                         const eng_tensor *outs)
+{
+    const eng_op_desc *d = eng_op_desc_get(n->op);
+    return d && d->macs ? d->macs(n, resolved, in, outs) : 0;
+}
+
 static int build_ref(eng_plan *p, const eng_node *n, const eng_attrs *resolved, const int *in,
-                     const eng_tensor *outs, rouse_errbuf *eb)
+                     const eng_tensor *const *in_t, const eng_tensor *outs, rouse_errbuf *eb)
 {
     exec_step *s;
     int rc;
+    /* Refused before anything is made for it: a model file can describe a
+     * convolution or product that the plain C kernels would grind through for
+     * hours (oneDNN declines some shapes and types, and then they land here). */
+    int64_t macs = node_macs(n, resolved, in_t, outs);
+    if (macs > ENG_REF_MAX_MACS)
+        return rouse_err_set(eb, ROUSE_ETOOBIG,
+                             "node '%s' (%s): %.3g multiply-accumulates per run on the reference "
+                             "kernels, more than the %.3g they are allowed",
+                             n->name, eng_op_name(n->op), (double)macs, (double)ENG_REF_MAX_MACS);
     int *in_pv = rouse_arena_alloc(&p->mem, sizeof(int) * (size_t)(n->n_in + 1), 8);
     int *out_pv = rouse_arena_alloc(&p->mem, sizeof(int) * (size_t)(n->n_out + 1), 8);
     if (!in_pv || !out_pv) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
@@ -481,6 +499,7 @@ static int build_ref(eng_plan *p, const eng_node *n, const eng_attrs *resolved, 
     s->in_pv = in_pv;
     s->out_pv = out_pv;
     p->stats.n_ref++;
+    p->stats.ref_macs += (uint64_t)macs;
     return 0;
 }
 
@@ -526,6 +545,7 @@ static int fold_node(eng_plan *p, const eng_node *n, const eng_tensor *inputs, r
     eng_attrs resolved;
     rouse_errbuf ignored;
     if (eng_infer_node(n, in_p, out_t, &resolved, &ignored) < 0) return 0;
+    if (node_macs(n, &resolved, in_p, out_t) > ENG_PREPARE_FOLD_MAX_MACS) return 0;
     int64_t total = 0;
     for (int k = 0; k < n->n_out; k++) {
         out_p[k] = NULL;
@@ -607,7 +627,7 @@ static int build_node(eng_plan *p, const eng_node *n, const eng_tensor *inputs, 
         int out_pv[8];
         rc = p->reference ? 0 : exec_dnnl_build(p, n, &resolved, in, out_t, out_pv, eb);
         if (rc == 0)
-            rc = build_ref(p, n, &resolved, in, out_t, eb);
+            rc = build_ref(p, n, &resolved, in, in_p, out_t, eb);
         else if (rc > 0)
             rc = 0;
     }

@@ -52,6 +52,8 @@ typedef struct eng_plan_stats {
     int n_reorders;  /* layout conversions inserted */
     int n_sum_fused; /* residual Adds fused as sum post-ops */
     int n_folded;    /* nodes evaluated while preparing (not run per inference) */
+    /* multiply-accumulates per inference on the reference kernels */
+    uint64_t ref_macs;
     size_t arena_bytes;
     size_t weight_bytes;
 } eng_plan_stats;
@@ -120,5 +122,18 @@ bool eng_graph_input_value_matters(const eng_graph *g, int i);
  * int64s; the bound keeps a hostile graph from making preparing compute or
  * hold large tensors. */
 #define ENG_PREPARE_FOLD_MAX_BYTES (64 * 1024)
+/* ... and when it costs at most this many multiply-accumulates (a small
+ * output can still sum a large product). */
+#define ENG_PREPARE_FOLD_MAX_MACS ((int64_t)1 << 20)
+
+/* A node that would run on the reference kernels (every node with
+ * `reference`, and those oneDNN declines) is refused when one run costs
+ * more multiply-accumulates than this (ROUSE_ETOOBIG naming the node):
+ * 2^33, tens of seconds of plain C, where a real layer is below 2^30. The
+ * fuzz build sets a lower bound: under the sanitizers each input must cost
+ * at most about a second. */
+#ifndef ENG_REF_MAX_MACS
+#define ENG_REF_MAX_MACS ((int64_t)1 << 33)
+#endif
 
 #endif

@@ -165,6 +165,14 @@ typedef struct eng_op_desc {
                     const eng_tensor *out);
 } eng_op_desc;
 
+/* a x b for the macs callbacks, saturated at INT64_MAX (hostile shapes can
+ * ask for more work than int64 counts). a, b >= 0. */
+static inline int64_t eng_macs_mul(int64_t a, int64_t b)
+{
+    int64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
 /* The descriptor of op: never NULL for an op the engine implements; NULL
  * for values outside eng_op and for ops declared but not implemented yet. */
 const eng_op_desc *eng_op_desc_get(eng_op op);

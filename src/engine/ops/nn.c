@@ -515,7 +515,7 @@ static int64_t macs_conv(const eng_node *n, const eng_attrs *a, const eng_tensor
     (void)n;
     (void)a;
     int64_t per = in[1]->shape[0] ? eng_tensor_numel(in[1]) / in[1]->shape[0] : 0;
-    return eng_tensor_numel(&out[0]) * per;
+    return eng_macs_mul(eng_tensor_numel(&out[0]), per);
 }
 
 /* Gemm and MatMul: each output element sums K products. */
@@ -524,7 +524,7 @@ static int64_t macs_gemm(const eng_node *n, const eng_attrs *a, const eng_tensor
 {
     (void)n;
     int64_t k = in[0]->shape[a->gemm.trans_a ? 0 : 1];
-    return eng_tensor_numel(&out[0]) * k;
+    return eng_macs_mul(eng_tensor_numel(&out[0]), k);
 }
 
 static int64_t macs_matmul(const eng_node *n, const eng_attrs *a, const eng_tensor *const *in,
@@ -532,7 +532,7 @@ static int64_t macs_matmul(const eng_node *n, const eng_attrs *a, const eng_tens
 {
     (void)n;
     (void)a;
-    return eng_tensor_numel(&out[0]) * in[0]->shape[in[0]->rank - 1];
+    return eng_macs_mul(eng_tensor_numel(&out[0]), in[0]->shape[in[0]->rank - 1]);
 }
 
 /* --- descriptors ---------------------------------------------------------- */

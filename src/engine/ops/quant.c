@@ -302,9 +302,10 @@ static void imm_run(const imm *p, imm_store store, const void *ctx)
             oa += idx[d] * sa[d];
             ob += idx[d] * sb[d];
         }
-        for (int64_t i = 0; i < M; i++)
+        for (int64_t i = 0; i < M; i++) {
+            const int64_t za = (int64_t)param(p->za, i, 0);
             for (int64_t j = 0; j < N; j++) {
-                int64_t acc = 0, za = (int64_t)param(p->za, i, 0), zb = (int64_t)param(p->zb, j, 0);
+                int64_t acc = 0, zb = (int64_t)param(p->zb, j, 0);
                 for (int64_t k = 0; k < K; k++) {
                     int64_t av = q8(a->dtype, a->data, (oa * M + i) * K + k);
                     int64_t bv = q8(b->dtype, b->data, (ob * K + k) * N + j);
@@ -312,6 +313,7 @@ static void imm_run(const imm *p, imm_store store, const void *ctx)
                 }
                 store(p, yi++, i, j, acc, ctx);
             }
+        }
         for (int d = ry - 1; d >= 0; d--) {
             if (++idx[d] < shape[d]) break;
             idx[d] = 0;
@@ -460,12 +462,20 @@ static int infer_conv_shape(eng_infer_ctx *c, int ix, int iw, int dtype, int64_t
 }
 
 /* Runs the integer convolution: per output element the exact sum of
- * (x - zx) * (w - zw[oc]), passed with its output channel to store(). */
-typedef void (*iconv_store)(eng_tensor *y, int64_t idx, int64_t oc, int64_t acc, const void *ctx);
+ * (x - zx) * (w - zw[oc]), passed to store() with what chan() worked out
+ * once for its output channel (the requantization factor, the bias), so
+ * that no parameter is read per element. chan may be NULL. */
+typedef struct iconv_chan {
+    double mult, zero;
+    int64_t bias;
+} iconv_chan;
+
+typedef void (*iconv_chan_fn)(const void *ctx, int64_t oc, iconv_chan *c);
+typedef void (*iconv_store)(eng_tensor *y, int64_t idx, int64_t acc, const iconv_chan *c);
 
 static int iconv_run(const eng_conv_attrs *a, const eng_tensor *x, const eng_tensor *zx,
-                     const eng_tensor *w, const eng_tensor *zw, eng_tensor *y, iconv_store store,
-                     const void *ctx)
+                     const eng_tensor *w, const eng_tensor *zw, eng_tensor *y, iconv_chan_fn chan,
+                     iconv_store store, const void *ctx)
 {
     ref_window win;
     int ns = a->n_spatial;
@@ -479,39 +489,49 @@ static int iconv_run(const eng_conv_attrs *a, const eng_tensor *x, const eng_ten
     const int64_t out_sp = win.out[0] * win.out[1] * win.out[2];
     const int64_t k_sp = win.kernel[0] * win.kernel[1] * win.kernel[2];
     const int64_t xz = (int64_t)param(zx, 0, 0);
-    for (int64_t n = 0; n < n_img; n++)
-        for (int64_t oc = 0; oc < m; oc++) {
-            const int64_t g = oc / mg, wz = (int64_t)param(zw, oc, 0);
+    const int xdt = x->dtype, wdt = w->dtype;
+    for (int64_t oc = 0; oc < m; oc++) {
+        const int64_t g = oc / mg, wz = (int64_t)param(zw, oc, 0);
+        iconv_chan cq = {1, 0, 0};
+        if (chan) chan(ctx, oc, &cq);
+        for (int64_t n = 0; n < n_img; n++)
             for (int64_t o = 0; o < out_sp; o++) {
                 int64_t op[3] = {o / (win.out[1] * win.out[2]), (o / win.out[2]) % win.out[1],
                                  o % win.out[2]};
-                int64_t lo[3], hi[3];
-                for (int d = 0; d < 3; d++)
+                int64_t lo[3], hi[3], base[3];
+                for (int d = 0; d < 3; d++) {
                     ref_window_taps(&win, d, op[d], &lo[d], &hi[d]);
+                    base[d] = op[d] * win.stride[d] - win.pad_begin[d];
+                }
                 int64_t acc = 0;
                 for (int64_t ci = 0; ci < cg; ci++) {
                     int64_t xb = (n * ch + g * cg + ci) * in_sp, wb = (oc * cg + ci) * k_sp;
-                    for (int64_t k0 = lo[0]; k0 < hi[0]; k0++)
-                        for (int64_t k1 = lo[1]; k1 < hi[1]; k1++)
+                    for (int64_t k0 = lo[0]; k0 < hi[0]; k0++) {
+                        int64_t i0 = base[0] + k0 * win.dilation[0];
+                        for (int64_t k1 = lo[1]; k1 < hi[1]; k1++) {
+                            int64_t i1 = base[1] + k1 * win.dilation[1];
+                            int64_t xr = xb + (i0 * win.in[1] + i1) * win.in[2] + base[2];
+                            int64_t wr = wb + (k0 * win.kernel[1] + k1) * win.kernel[2];
                             for (int64_t k2 = lo[2]; k2 < hi[2]; k2++) {
-                                int64_t i0 =
-                                    op[0] * win.stride[0] - win.pad_begin[0] + k0 * win.dilation[0];
-                                int64_t i1 =
-                                    op[1] * win.stride[1] - win.pad_begin[1] + k1 * win.dilation[1];
-                                int64_t i2 =
-                                    op[2] * win.stride[2] - win.pad_begin[2] + k2 * win.dilation[2];
-                                int64_t xv = q8(x->dtype, x->data,
-                                                xb + (i0 * win.in[1] + i1) * win.in[2] + i2);
-                                int64_t wv =
-                                    q8(w->dtype, w->data,
-                                       wb + (k0 * win.kernel[1] + k1) * win.kernel[2] + k2);
+                                int64_t xv = q8(xdt, x->data, xr + k2 * win.dilation[2]);
+                                int64_t wv = q8(wdt, w->data, wr + k2);
                                 acc += (xv - xz) * (wv - wz);
                             }
+                        }
+                    }
                 }
-                store(y, (n * m + oc) * out_sp + o, oc, acc, ctx);
+                store(y, (n * m + oc) * out_sp + o, acc, &cq);
             }
-        }
+    }
     return 0;
+}
+
+/* ConvInteger and QLinearConv: each output element sums the products of one
+ * output channel's weights (w at input iw). */
+static int64_t macs_iconv(const eng_tensor *w, const eng_tensor *y)
+{
+    int64_t per = w->shape[0] ? eng_tensor_numel(w) / w->shape[0] : 0;
+    return eng_macs_mul(eng_tensor_numel(y), per);
 }
 
 static int infer_conv_integer(eng_infer_ctx *c)
@@ -529,10 +549,9 @@ static int infer_conv_integer(eng_infer_ctx *c)
     return 0;
 }
 
-static void store_conv_int32(eng_tensor *y, int64_t idx, int64_t oc, int64_t acc, const void *ctx)
+static void store_conv_int32(eng_tensor *y, int64_t idx, int64_t acc, const iconv_chan *c)
 {
-    (void)oc;
-    (void)ctx;
+    (void)c;
     ((int32_t *)y->data)[idx] = (int32_t)(uint32_t)(uint64_t)acc;
 }
 
@@ -540,7 +559,7 @@ static int run_conv_integer(const eng_node *nd, const eng_attrs *a, const eng_te
                             eng_tensor *const *out, rouse_errbuf *eb)
 {
     int rc = iconv_run(&a->quant.conv, in[0], nd->n_in > 2 ? in[2] : NULL, in[1],
-                       nd->n_in > 3 ? in[3] : NULL, out[0], store_conv_int32, NULL);
+                       nd->n_in > 3 ? in[3] : NULL, out[0], NULL, store_conv_int32, NULL);
     return rc < 0 ? eng_run_fail(nd, eb, rc, "window was not resolved") : 0;
 }
 
@@ -571,21 +590,53 @@ typedef struct conv_requant {
     const eng_tensor *sx, *sw, *sy, *zy, *b;
 } conv_requant;
 
-static void store_conv_requant(eng_tensor *y, int64_t idx, int64_t oc, int64_t acc, const void *ctx)
+/* The factor and zero point of output channel oc, read once per channel. */
+static void chan_conv_requant(const void *ctx, int64_t oc, iconv_chan *c)
 {
     const conv_requant *q = ctx;
-    if (q->b) acc += ((const int32_t *)q->b->data)[oc];
-    float mult = (float)param(q->sx, 0, 1) * (float)param(q->sw, oc, 1) / (float)param(q->sy, 0, 1);
-    double v = nearbyint((double)acc * (double)mult) + param(q->zy, 0, 0);
-    elem_set_f(y->dtype, y->data, idx, v);
+    c->bias = q->b ? ((const int32_t *)q->b->data)[oc] : 0;
+    c->mult = (double)((float)param(q->sx, 0, 1) * (float)param(q->sw, oc, 1) /
+                       (float)param(q->sy, 0, 1));
+    c->zero = param(q->zy, 0, 0);
+}
+
+static void store_conv_requant(eng_tensor *y, int64_t idx, int64_t acc, const iconv_chan *c)
+{
+    elem_set_f(y->dtype, y->data, idx, nearbyint((double)(acc + c->bias) * c->mult) + c->zero);
 }
 
 static int run_qlinear_conv(const eng_node *nd, const eng_attrs *a, const eng_tensor *const *in,
                             eng_tensor *const *out, rouse_errbuf *eb)
 {
     conv_requant q = {in[1], in[4], in[6], in[7], nd->n_in > 8 ? in[8] : NULL};
-    int rc = iconv_run(&a->quant.conv, in[0], in[2], in[3], in[5], out[0], store_conv_requant, &q);
+    int rc = iconv_run(&a->quant.conv, in[0], in[2], in[3], in[5], out[0], chan_conv_requant,
+                       store_conv_requant, &q);
     return rc < 0 ? eng_run_fail(nd, eb, rc, "window was not resolved") : 0;
+}
+
+static int64_t macs_conv_integer(const eng_node *n, const eng_attrs *a, const eng_tensor *const *in,
+                                 const eng_tensor *out)
+{
+    (void)n;
+    (void)a;
+    return macs_iconv(in[1], &out[0]);
+}
+
+static int64_t macs_qlinear_conv(const eng_node *n, const eng_attrs *a, const eng_tensor *const *in,
+                                 const eng_tensor *out)
+{
+    (void)n;
+    (void)a;
+    return macs_iconv(in[3], &out[0]);
+}
+
+/* MatMulInteger and QLinearMatMul: each output element sums K products. */
+static int64_t macs_imatmul(const eng_node *n, const eng_attrs *a, const eng_tensor *const *in,
+                            const eng_tensor *out)
+{
+    (void)n;
+    (void)a;
+    return eng_macs_mul(eng_tensor_numel(&out[0]), in[0]->shape[in[0]->rank - 1]);
 }
 
 /* --- descriptors ---------------------------------------------------------------------- */
@@ -645,6 +696,7 @@ static const eng_op_desc op_qlinear_matmul = {
     .dtypes = DTM_Q8,
     .infer = infer_qlinear_matmul,
     .run = run_qlinear_matmul,
+    .macs = macs_imatmul,
 };
 
 static const eng_op_desc op_matmul_integer = {
@@ -658,6 +710,7 @@ static const eng_op_desc op_matmul_integer = {
     .dtypes = DTM_Q8,
     .infer = infer_matmul_integer,
     .run = run_matmul_integer,
+    .macs = macs_imatmul,
 };
 
 static const eng_op_desc op_qlinear_conv = {
@@ -674,6 +727,7 @@ static const eng_op_desc op_qlinear_conv = {
     .check = check_conv,
     .infer = infer_qlinear_conv,
     .run = run_qlinear_conv,
+    .macs = macs_qlinear_conv,
 };
 
 static const eng_op_desc op_conv_integer = {
@@ -689,6 +743,7 @@ static const eng_op_desc op_conv_integer = {
     .check = check_conv,
     .infer = infer_conv_integer,
     .run = run_conv_integer,
+    .macs = macs_conv_integer,
 };
 
 const eng_op_desc *const eng_ops_quant[] = {

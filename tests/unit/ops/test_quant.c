@@ -2,7 +2,8 @@
  * The quantization operators (src/engine/ops/quant.c) against hand-computed
  * values: rounding half to even, saturation, per-axis and per-channel
  * parameters, integer products with zero points and requantization; and
- * their shape and attribute errors.
+ * their shape and attribute errors, and the bound on the work a model may
+ * ask of these plain C kernels.
  */
 #include "node_test.h"
 
@@ -287,6 +288,7 @@ static void qlinear_conv(void **state)
     /* channel 0: (x + 1) * 0.5 = 1.5 2.5 3.5 4.5 -> 2 2 4 4, + 1;
      * channel 1: (2x - 2) * 0.25 = 0.5 1.5 2.5 3.5 -> 0 2 2 4, + 1 */
     assert_memory_equal(r.out[0].data, ((const uint8_t[]){3, 3, 5, 5, 1, 3, 3, 5}), 8);
+    assert_int_equal(r.stats.ref_macs, 8); /* 8 outputs of one product each */
     nt_result_free(&r);
 
     /* B of the wrong length */
@@ -303,6 +305,36 @@ static void qlinear_conv(void **state)
     c.in[8] = (nt_in){"b", ROUSE_DT_INT32, 1, {1}, b, true};
     nt_build(&c);
     nt_run_fails(&c, ROUSE_EMISMATCH, "input 'B' must be int32 of shape [2]");
+}
+
+/* A convolution whose tensors are small but whose work is not (a long pad,
+ * a long kernel: 2^33 products and more) is refused when the plan is
+ * prepared, naming the node, instead of running for minutes. */
+static void reference_work_bound(void **state)
+{
+    (void)state;
+    enum { CH = 64, LEN = 2048 };
+    static uint8_t x[CH * LEN], w[CH * LEN];
+    nt_case c = qcase(10, "ConvInteger", ROUSE_DT_INT32);
+    c.n_in = 2;
+    c.in[0] = (nt_in){"x", ROUSE_DT_UINT8, 3, {1, CH, LEN}, x, false};
+    c.in[1] = (nt_in){"w", ROUSE_DT_UINT8, 3, {1, CH, LEN}, w, true};
+    nt_build(&c);
+    ob_attr_ints(c.node, "pads", 2, (int64_t[]){0, 65536});
+    nt_run_fails(&c, ROUSE_ETOOBIG,
+                 "(ConvInteger): 8.59e+09 multiply-accumulates per run on the reference kernels");
+
+    /* the same node with a short pad runs */
+    c = qcase(10, "ConvInteger", ROUSE_DT_INT32);
+    c.n_in = 2;
+    c.in[0] = (nt_in){"x", ROUSE_DT_UINT8, 3, {1, CH, LEN}, x, false};
+    c.in[1] = (nt_in){"w", ROUSE_DT_UINT8, 3, {1, CH, LEN}, w, true};
+    nt_build(&c);
+    ob_attr_ints(c.node, "pads", 2, (int64_t[]){0, 1});
+    nt_result r = nt_run_ok(&c);
+    nt_expect_shape(&r.out[0], 3, (int64_t[]){1, 1, 2});
+    assert_int_equal(r.stats.ref_macs, 2 * CH * LEN);
+    nt_result_free(&r);
 }
 
 static void quant_errors(void **state)
@@ -471,6 +503,7 @@ int main(void)
         cmocka_unit_test(qlinear_matmul),
         cmocka_unit_test(conv_integer),
         cmocka_unit_test(qlinear_conv),
+        cmocka_unit_test(reference_work_bound),
         cmocka_unit_test(quant_errors),
         cmocka_unit_test(records_through_plans),
     };
