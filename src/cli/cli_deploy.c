@@ -4,7 +4,11 @@
  * from the flags; the server makes a new version only when the model or a
  * setting changed, so deploying twice is "unchanged (version N)".
  */
+#include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +18,7 @@
 #include "cli/upload.h"
 #include "common/arena.h"
 #include "common/json.h"
+#include "rouse/engine.h"
 
 /* Flags that set one field of the config (the HTTP API's names). */
 static const struct {
@@ -43,13 +48,69 @@ void cli_deploy_usage(FILE *out)
         snprintf(left, sizeof(left), "%s %s", g_fields[i].flag, g_fields[i].arg);
         fprintf(out, "  %-18s %s (%s)\n", left, g_fields[i].help, g_fields[i].field);
     }
-    fprintf(out, "  --set KEY=VALUE    any field of the config, dotted (--set scaling.max=8)\n"
-                 CLI_CLIENT_OPTIONS_HELP);
+    fprintf(out, "  --precision P      fp32 (the default), bf16 or int8: the precision the\n"
+                 "                     plan computes in (precision)\n"
+                 "  --calibrate DIR    int8's calibration samples: DIR/<input name>.npy per\n"
+                 "                     model input, samples stacked on the batch axis;\n"
+                 "                     each is uploaded (calibration.<input name>)\n"
+                 "  --set KEY=VALUE    any field of the config, dotted (--set "
+                 "scaling.max=8)\n" CLI_CLIENT_OPTIONS_HELP);
+}
+
+/* Uploads DIR/<input>.npy for each input and sets calibration.<input> to
+ * its digest. 0, or -1 after printing why. */
+static int upload_calibration(cli_client *c, const char *fn, const char *dir, cfg_node *cfg)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "rouse deploy: --calibrate %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    int n = 0, rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len <= 4 || strcmp(e->d_name + len - 4, ".npy") != 0) continue;
+        char input[256], path[4096], digest[CLI_DIGEST_MAX], key[300];
+        snprintf(input, sizeof(input), "%.*s", (int)(len - 4), e->d_name);
+        if (strchr(input, '.')) {
+            fprintf(stderr,
+                    "rouse deploy: --calibrate: %s: an input name with '.' cannot be "
+                    "set from a file name; use --set\n",
+                    e->d_name);
+            rc = -1;
+            break;
+        }
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        bool uploaded;
+        if (cli_model_upload(c, path, digest, &uploaded) < 0) {
+            rc = -1;
+            break;
+        }
+        if (uploaded && !c->quiet && !c->json)
+            printf("%s: uploaded %s (%s)\n", fn, digest, e->d_name);
+        rouse_buf lit;
+        rouse_buf_init(&lit);
+        json_write_string(&lit, digest, strlen(digest));
+        snprintf(key, sizeof(key), "calibration.%s", input);
+        cfg_set(cfg, key, lit.data, 0);
+        rouse_buf_fini(&lit);
+        n++;
+    }
+    closedir(d);
+    if (rc == 0 && n == 0) {
+        fprintf(stderr,
+                "rouse deploy: --calibrate %s: no .npy file (one per model input, named "
+                "after it)\n",
+                dir);
+        rc = -1;
+    }
+    return rc;
 }
 
 static int deploy_run(cli_client *c, int argc, char **argv, cfg_node *cfg)
 {
-    const char *name = NULL, *model = NULL;
+    const char *name = NULL, *model = NULL, *calib_dir = NULL;
     rouse_buf lit;
     rouse_buf_init(&lit);
     int rc = CLI_EXIT_USAGE;
@@ -65,6 +126,24 @@ static int deploy_run(cli_client *c, int argc, char **argv, cfg_node *cfg)
                 goto out;
             }
             cfg_set(cfg, g_fields[k].field, v, 0);
+            i++;
+        } else if (strcmp(a, "--precision") == 0) {
+            int p;
+            if (!v || rouse_precision_parse(v, &p) < 0) {
+                cli_usage_error("deploy", cli_deploy_usage, "--precision takes fp32, bf16 or int8",
+                                v);
+                goto out;
+            }
+            rouse_buf_clear(&lit);
+            json_write_string(&lit, v, strlen(v));
+            cfg_set(cfg, "precision", lit.data, 0);
+            i++;
+        } else if (strcmp(a, "--calibrate") == 0) {
+            if (!v) {
+                cli_usage_error("deploy", cli_deploy_usage, "--calibrate needs a folder", NULL);
+                goto out;
+            }
+            calib_dir = v;
             i++;
         } else if (strcmp(a, "--set") == 0) {
             const char *eq = v ? strchr(v, '=') : NULL;
@@ -102,6 +181,7 @@ static int deploy_run(cli_client *c, int argc, char **argv, cfg_node *cfg)
     bool uploaded;
     if (cli_model_upload(c, model, digest, &uploaded) < 0) goto out;
     if (uploaded && !c->quiet && !c->json) printf("%s: uploaded %s\n", name, digest);
+    if (calib_dir && upload_calibration(c, name, calib_dir, cfg) < 0) goto out;
     rouse_buf_clear(&lit);
     json_write_string(&lit, digest, strlen(digest));
     cfg_set(cfg, "model", lit.data, 0);

@@ -11,20 +11,27 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/tensor_file.h"
 #include "common/log.h"
 #include "common/proctitle.h"
+#include "common/sha256.h"
+#include "rouse/engine.h"
 #include "rouse/weight_pages.h"
+#include "worker/ipc.h"
 #include "worker/instance.h"
 #include "worker/template.h"
 #include "worker/zygote.h"
 
 void cli_instance_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: rouse __instance --fd N --model PATH --name NAME --version V\n"
-            "                        [--threads T] [--plan-cache DIR] [--log-level L] [--check]\n"
-            "(started by rouse serve)\n");
+    fprintf(out, "usage: rouse __instance --fd N --model PATH --name NAME --version V\n"
+                 "                        [--threads T] [--plan-cache DIR] [--precision P]\n"
+                 "                        [--calibrate NAME=NPY]... [--log-level L] [--check]\n"
+                 "(started by rouse serve)\n");
 }
+
+#define WORKER_CALIB_MAX 8
+#define CALIB_KEY_LEN 16
 
 /* The flags `__instance` and `__template` share: serve passes them the
  * same way (see worker_argv in server/pool_sched.c). */
@@ -33,7 +40,15 @@ typedef struct worker_args {
     const char *model_path, *name, *version, *plan_cache, *sha256, *log_level;
     int threads;
     int weight_pages; /* rouse_weight_pages; a template's */
+    int precision;    /* --precision fp32|bf16|int8 */
     bool check;
+    /* --calibrate NAME=PATH: int8's calibration samples of one input (a
+     * .npy, samples stacked on axis 0), read by load_calibration */
+    char *calib_arg[WORKER_CALIB_MAX];
+    int n_calib;
+    cli_tensor calib_t[WORKER_CALIB_MAX];
+    rouse_tensor calib_v[WORKER_CALIB_MAX];
+    char calib_key[CALIB_KEY_LEN + 1];
 } worker_args;
 
 /* Parses argv into w; `extra` is the one flag the subcommand adds
@@ -70,11 +85,65 @@ static bool parse_worker_args(int argc, char **argv, const char *extra, worker_a
             rouse_weight_pages k;
             if (rouse_weight_pages_parse(v, &k) != 0) return false;
             w->weight_pages = (int)k;
+        } else if (strcmp(a, "--precision") == 0) {
+            if (rouse_precision_parse(v, &w->precision) < 0) return false;
+        } else if (strcmp(a, "--calibrate") == 0) {
+            if (w->n_calib == WORKER_CALIB_MAX || !strchr(v, '=')) return false;
+            w->calib_arg[w->n_calib++] = argv[i + 1];
         } else
             return false;
         i++;
     }
     return w->fd >= 0 && w->model_path;
+}
+
+static void free_calibration(worker_args *w)
+{
+    for (int i = 0; i < w->n_calib; i++)
+        cli_tensor_fini(&w->calib_t[i]);
+}
+
+/* Reads the --calibrate files into w->calib_v and names the set: the key
+ * hashes every input name with its file's bytes, so a plan compiled from
+ * other samples is another file. Errors name the input. */
+static int load_calibration(worker_args *w, rouse_errbuf *eb)
+{
+    rouse_sha256 h;
+    int rc = rouse_sha256_init(&h);
+    if (rc < 0) return rouse_err_set(eb, rc, "cannot hash the calibration samples");
+    for (int i = 0; rc == 0 && i < w->n_calib; i++) {
+        char *eq = strchr(w->calib_arg[i], '=');
+        *eq = '\0';
+        const char *name = w->calib_arg[i], *path = eq + 1;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        if ((rc = cli_file_slurp(path, &buf, &len, eb)) < 0) {
+            rc = rouse_err_wrap(eb, rc, "calibration.%s", name);
+            break;
+        }
+        if ((rc = cli_npy_parse(buf, len, &w->calib_t[i], eb)) < 0)
+            rc = rouse_err_wrap(eb, rc, "calibration.%s: not a .npy of samples", name);
+        if (rc == 0) rc = rouse_sha256_update(&h, name, strlen(name) + 1);
+        if (rc == 0) rc = rouse_sha256_update(&h, buf, len);
+        free(buf);
+        w->calib_v[i] = cli_tensor_view(&w->calib_t[i], name);
+    }
+    uint8_t d[ROUSE_SHA256_LEN];
+    char hex[ROUSE_SHA256_HEX_LEN + 1];
+    if (rc == 0 && rouse_sha256_final(&h, d) == 0) {
+        rouse_sha256_hex(d, hex);
+        snprintf(w->calib_key, sizeof(w->calib_key), "%.*s", CALIB_KEY_LEN, hex);
+    }
+    rouse_sha256_fini(&h);
+    return rc;
+}
+
+static worker_precision precision_of(const worker_args *w)
+{
+    return (worker_precision){.precision = w->precision,
+                              .calib = w->calib_v,
+                              .n_calib = w->n_calib,
+                              .calib_key = w->n_calib ? w->calib_key : NULL};
 }
 
 static void apply_log_level(const worker_args *w)
@@ -91,20 +160,32 @@ int cli_instance_main(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     apply_log_level(&w);
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (load_calibration(&w, &eb) < 0) {
+        /* The deploy check's answer: the samples do not fit (400). */
+        worker_send_error(w.fd, IPC_READY, 0, 400, eb.msg);
+        free_calibration(&w);
+        return 1;
+    }
     instance_opts o = {.fd = w.fd,
                        .model_path = w.model_path,
                        .name = w.name,
                        .version = w.version,
                        .threads = w.threads,
                        .check_only = w.check,
-                       .plan_cache = w.plan_cache};
-    return instance_main(&o);
+                       .plan_cache = w.plan_cache,
+                       .prec = precision_of(&w)};
+    int rc = instance_main(&o);
+    free_calibration(&w);
+    return rc;
 }
 
 void cli_template_usage(FILE *out)
 {
     fprintf(out, "usage: rouse __template --fd N --model PATH --name NAME --version V\n"
                  "                        [--threads T] [--plan-cache DIR] [--sha256 HEX]\n"
+                 "                        [--precision P] [--calibrate NAME=NPY]...\n"
                  "                        [--log-level L] [--weight-pages hugetlb|thp|4k]\n"
                  "(started by rouse serve)\n");
 }
@@ -118,7 +199,8 @@ static template_opts template_opts_of(const worker_args *w)
                            .name = w->name,
                            .version = w->version,
                            .threads = w->threads,
-                           .weight_pages = w->weight_pages};
+                           .weight_pages = w->weight_pages,
+                           .prec = precision_of(w)};
 }
 
 int cli_template_main(int argc, char **argv)
@@ -129,8 +211,17 @@ int cli_template_main(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     apply_log_level(&w);
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (load_calibration(&w, &eb) < 0) {
+        worker_send_error(w.fd, IPC_READY, 0, 400, eb.msg);
+        free_calibration(&w);
+        return 1;
+    }
     template_opts o = template_opts_of(&w);
-    return template_main(&o);
+    int rc = template_main(&o);
+    free_calibration(&w);
+    return rc;
 }
 
 /* In the zygote, after it started a template: warms that model's kernels
@@ -139,8 +230,14 @@ static int warm_template(int argc, char **argv)
 {
     worker_args w;
     if (!parse_worker_args(argc, argv, "--sha256", &w)) return ROUSE_EINVAL;
-    template_opts o = template_opts_of(&w);
-    return template_warm(&o);
+    rouse_errbuf eb;
+    int rc = load_calibration(&w, &eb);
+    if (rc == 0) {
+        template_opts o = template_opts_of(&w);
+        rc = template_warm(&o);
+    }
+    free_calibration(&w);
+    return rc;
 }
 
 void cli_zygote_usage(FILE *out)

@@ -323,6 +323,14 @@ static int fn_put(http_req *req)
                          cfg->model);
         return 0;
     }
+    for (int i = 0; !dry_run && i < cfg->n_calibration; i++)
+        if (blob_stat(s->blobs, cfg->calibration[i].digest, NULL) < 0) {
+            http_reply_error(req, 400,
+                             "calibration.%s: no blob %s; upload the .npy with POST /v1/blobs "
+                             "first",
+                             cfg->calibration[i].input, cfg->calibration[i].digest);
+            return 0;
+        }
     rouse_buf canon;
     rouse_buf_init(&canon);
     if (fn_config_write(cfg, &canon) < 0) {
@@ -362,7 +370,7 @@ static int fn_put(http_req *req)
     rouse_buf_fini(&canon);
     char path[PATH_MAX];
     if ((rc = blob_path(s->blobs, cfg->model, path, sizeof(path))) < 0 ||
-        (rc = pool_validate(s->pool, req->r.name, path, api_admin_validated, req, &eb)) < 0) {
+        (rc = pool_validate(s->pool, req->r.name, path, cfg, api_admin_validated, req, &eb)) < 0) {
         reply_rc(req, rc, &eb);
         return 0;
     }

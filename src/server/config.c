@@ -12,6 +12,7 @@
 
 #include "common/arena.h"
 #include "common/json.h"
+#include "rouse/engine.h"
 #include "store/blob.h"
 #include "store/store.h"
 
@@ -109,6 +110,63 @@ static int parse_section(const json_value *obj, const char *section, fn_config *
     return 0;
 }
 
+/* "precision": what rouse compile --precision takes. */
+static int parse_precision(const json_value *v, fn_config *out, rouse_errbuf *eb)
+{
+    const char *s = json_as_string(v);
+    int p;
+    if (!s || rouse_precision_parse(s, &p) < 0)
+        return rouse_err_set(eb, ROUSE_EINVAL, "precision: must be \"fp32\", \"bf16\" or \"int8\"");
+    out->precision = p;
+    return 0;
+}
+
+/* "calibration": {"<input name>": "sha256:<blob of a .npy>", ...}, kept
+ * sorted by name so that the canonical form does not depend on the order
+ * a client wrote. */
+static int parse_calibration(const json_value *v, fn_config *out, rouse_errbuf *eb)
+{
+    if (v->type != JSON_OBJECT)
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "calibration: must be an object of input name -> "
+                             "blob digest, not %s",
+                             json_type_name(v->type));
+    if (v->u.obj.n == 0 || v->u.obj.n > FN_CALIB_MAX)
+        return rouse_err_set(eb, ROUSE_EINVAL, "calibration: must name 1 to %d inputs",
+                             FN_CALIB_MAX);
+    out->n_calibration = 0;
+    for (size_t i = 0; i < v->u.obj.n; i++) {
+        const json_member *m = &v->u.obj.members[i];
+        size_t n = strlen(m->key);
+        bool ok = n > 0 && n < FN_CALIB_NAME_MAX;
+        for (size_t k = 0; ok && k < n; k++)
+            ok = (unsigned char)m->key[k] >= 0x20 && m->key[k] != '=' && m->key[k] != '"' &&
+                 m->key[k] != '\\';
+        if (!ok)
+            return rouse_err_set(eb, ROUSE_EINVAL,
+                                 "calibration: an input name must have 1 to %d characters, "
+                                 "without '=', quotes, backslashes or control characters",
+                                 FN_CALIB_NAME_MAX - 1);
+        const char *d = json_as_string(m->value);
+        if (!d || !blob_digest_valid(d))
+            return rouse_err_set(eb, ROUSE_EINVAL,
+                                 "calibration.%s: must be a blob digest \"sha256:<64 lower-case "
+                                 "hex>\" (of a .npy)",
+                                 m->key);
+        int at = out->n_calibration;
+        while (at > 0 && strcmp(out->calibration[at - 1].input, m->key) > 0) {
+            out->calibration[at] = out->calibration[at - 1];
+            at--;
+        }
+        if (at > 0 && strcmp(out->calibration[at - 1].input, m->key) == 0)
+            return rouse_err_set(eb, ROUSE_EINVAL, "calibration.%s: named twice", m->key);
+        snprintf(out->calibration[at].input, FN_CALIB_NAME_MAX, "%s", m->key);
+        snprintf(out->calibration[at].digest, FN_CONFIG_DIGEST_MAX, "%s", d);
+        out->n_calibration++;
+    }
+    return 0;
+}
+
 /* Parses a config; `stored` accepts what earlier versions of rouse stored
  * (a "batching" block, which is skipped) and a request must not send. */
 static int parse_config(const char *json, size_t len, bool stored, fn_config *out, rouse_errbuf *eb)
@@ -158,6 +216,10 @@ static int parse_config(const char *json, size_t len, bool stored, fn_config *ou
                 goto out_arena;
             }
             snprintf(out->manifest, sizeof(out->manifest), "%s", l);
+        } else if (strcmp(k, "precision") == 0) {
+            if ((rc = parse_precision(m->value, out, eb)) < 0) goto out_arena;
+        } else if (strcmp(k, "calibration") == 0) {
+            if ((rc = parse_calibration(m->value, out, eb)) < 0) goto out_arena;
         } else if (strcmp(k, "scaling") == 0 || strcmp(k, "async") == 0) {
             if ((rc = parse_section(m->value, k, out, eb)) < 0) goto out_arena;
         } else if (strcmp(k, "batching") == 0) {
@@ -177,6 +239,16 @@ static int parse_config(const char *json, size_t len, bool stored, fn_config *ou
     }
     if (!have_model) {
         rc = rouse_err_set(eb, ROUSE_EINVAL, "model: missing (the digest of an uploaded blob)");
+        goto out_arena;
+    }
+    if (out->precision == ROUSE_PRECISION_INT8 && out->n_calibration == 0) {
+        rc = rouse_err_set(eb, ROUSE_EINVAL,
+                           "calibration: missing (int8 needs calibration samples: "
+                           "{\"<input name>\": \"sha256:<blob of a .npy>\"})");
+        goto out_arena;
+    }
+    if (out->precision != ROUSE_PRECISION_INT8 && out->n_calibration > 0) {
+        rc = rouse_err_set(eb, ROUSE_EINVAL, "calibration: only with \"precision\": \"int8\"");
         goto out_arena;
     }
     if (out->scaling.min > out->scaling.max) {
@@ -255,6 +327,13 @@ int fn_config_write(const fn_config *c, rouse_buf *out)
     if (rc == 0 && open) rc = close_section(c, open, out);
     /* Only when set, so that configs written before the label existed keep
      * their canonical form (and no redeploy makes a version for nothing). */
+    /* Likewise only when not fp32 (the default). */
+    if (rc == 0 && c->precision != ROUSE_PRECISION_FP32)
+        rc = rouse_buf_appendf(out, ",\"precision\":\"%s\"", rouse_precision_name(c->precision));
+    for (int i = 0; rc == 0 && i < c->n_calibration; i++)
+        rc = rouse_buf_appendf(out, "%s\"%s\":\"%s\"%s", i ? "," : ",\"calibration\":{",
+                               c->calibration[i].input, c->calibration[i].digest,
+                               i + 1 == c->n_calibration ? "}" : "");
     if (rc == 0 && c->manifest[0]) rc = rouse_buf_appendf(out, ",\"manifest\":\"%s\"", c->manifest);
     if (rc == 0) rc = rouse_buf_append_str(out, "}");
     return rc;

@@ -14,6 +14,8 @@
 #include "rouse/err.h"
 
 #define FN_CONFIG_DIGEST_MAX 72
+#define FN_CALIB_MAX 8       /* calibration entries (model inputs) at most */
+#define FN_CALIB_NAME_MAX 64 /* an input name's bytes, with its NUL */
 
 typedef struct fn_config {
     char model[FN_CONFIG_DIGEST_MAX]; /* "sha256:<hex>" */
@@ -26,6 +28,14 @@ typedef struct fn_config {
          * template is dropped and started again (keepalive_policy.h). */
         int keep_alive;
     } scaling;
+    int precision; /* rouse_precision the plan is compiled at: 0 (fp32, the default) */
+    /* int8: per model input, the blob of a .npy with its calibration
+     * samples stacked on the batch axis; sorted by input name. */
+    struct {
+        char input[FN_CALIB_NAME_MAX];
+        char digest[FN_CONFIG_DIGEST_MAX];
+    } calibration[FN_CALIB_MAX];
+    int n_calibration;
     char manifest[64]; /* the label of the manifest that declared it (rouse apply), or "" */
     /* Asynchronous jobs (docs/architecture.md, "Asynchronous jobs"):
      * max_concurrency 0 means scaling.max x scaling.concurrency. */
@@ -43,7 +53,9 @@ void fn_config_defaults(fn_config *c);
  * fields, wrong types, out-of-range values and a "batching" block ("batching:
  * not supported yet") are ROUSE_EINVAL with a
  * message naming the field ("scaling.max: must be an integer from 1 to 1024").
- * The digest's format is checked here, its existence by the caller. */
+ * "precision" is "fp32", "bf16" or "int8"; int8 needs "calibration" (an
+ * object of input name -> blob digest), which no other precision takes. The digest's format is
+ * checked here, its existence by the caller. */
 int fn_config_parse(const char *json, size_t len, fn_config *out, rouse_errbuf *eb);
 
 /* Parses a config as stored in the registry: like fn_config_parse, but a

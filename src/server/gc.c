@@ -6,7 +6,8 @@
  * versions whose model it is; jobs and batches add theirs there) and,
  * unreferenced, for --blob-grace-ms after its upload (a client uploads,
  * then deploys). A plan (<data>/plans/<hex>.plan, compiled from the blob
- * with that digest) goes with its blob. So the blobs of failed deploys,
+ * with that digest, or <hex>-<precision>.plan at another precision) goes
+ * with its blob. So the blobs of failed deploys,
  * and the blobs and plans of deleted functions, go once their grace is
  * over, unless another version still names them.
  *
@@ -41,12 +42,30 @@ int gc_plan_path(const char *plan_dir, const char *digest, char *out, size_t len
     return n < 0 || (size_t)n >= len ? ROUSE_ERANGE : 0;
 }
 
+static void remove_plan_file(const char *path)
+{
+    if (unlink(path) < 0 && errno != ENOENT)
+        LOG_WARN(MOD, "cannot remove %s: %s", path, strerror(errno));
+}
+
 static void remove_plan(const char *plan_dir, const char *digest)
 {
     char path[PATH_MAX + 96];
-    if (gc_plan_path(plan_dir, digest, path, sizeof(path)) == 0 && unlink(path) < 0 &&
-        errno != ENOENT)
-        LOG_WARN(MOD, "cannot remove %s: %s", path, strerror(errno));
+    if (gc_plan_path(plan_dir, digest, path, sizeof(path)) == 0) remove_plan_file(path);
+}
+
+/* The length of the digest's hex when name is a plan's file name:
+ * <hex>.plan, <hex>-<precision>.plan or <hex>-int8-<key>.plan; else 0. */
+static size_t plan_name_hex(const char *name)
+{
+    size_t n = strlen(name), h = ROUSE_SHA256_HEX_LEN;
+    if (n < h + 5 || strcmp(name + n - 5, ".plan") != 0) return 0;
+    if (n == h + 5) return h;
+    if (name[h] != '-' || n == h + 6) return 0;
+    for (size_t i = h + 1; i < n - 5; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+              name[i] == '-')) return 0;
+    return h;
 }
 
 typedef struct sweep_arg {
@@ -77,16 +96,15 @@ static int sweep_blob(void *user, const char *digest, int64_t uploaded_ms)
 }
 
 /* Plans whose blob is gone and that nothing refers to (a plan's name is
- * its model's digest). Temporaries of compiles in progress are left. */
+ * its model's digest, and its precision when not fp32). Temporaries of
+ * compiles in progress are left. */
 static int sweep_plans(sweep_ctx *c)
 {
     DIR *d = opendir(c->a->plan_dir);
     if (!d) return 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        size_t n = strlen(e->d_name);
-        if (n != ROUSE_SHA256_HEX_LEN + 5 || strcmp(e->d_name + ROUSE_SHA256_HEX_LEN, ".plan") != 0)
-            continue;
+        if (!plan_name_hex(e->d_name)) continue;
         char digest[BLOB_DIGEST_LEN + 1];
         snprintf(digest, sizeof(digest), "sha256:%.*s", ROUSE_SHA256_HEX_LEN, e->d_name);
         if (!blob_digest_valid(digest) || blob_stat(c->a->blobs, digest, NULL) != ROUSE_ENOTFOUND)
@@ -94,7 +112,11 @@ static int sweep_plans(sweep_ctx *c)
         int64_t refs;
         if ((c->rc = store_blob_refs_tx(c->st, digest, &refs, c->eb)) < 0) break;
         if (refs > 0) continue;
-        remove_plan(c->a->plan_dir, digest);
+        char path[PATH_MAX + 300];
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", c->a->plan_dir, e->d_name) >=
+            sizeof(path))
+            continue;
+        remove_plan_file(path);
         c->a->n_plans++;
     }
     closedir(d);

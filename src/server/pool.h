@@ -21,6 +21,7 @@
 
 #include "common/buf.h"
 #include "rouse/err.h"
+#include "server/config.h"
 #include "server/ep.h"
 #include "store/blob.h"
 #include "store/store.h"
@@ -129,10 +130,10 @@ bool pool_call_queued(const pool_call *c);
 void pool_cancel(pool *p, pool_call *c);
 
 /* Loads model_path in a separate process (`__instance --check`, which also
- * compiles the plan). done gets status 0 when it loaded, or the status to
- * answer with and the loader's message in error. */
-int pool_validate(pool *p, const char *name, const char *model_path, pool_done_fn done, void *user,
-                  rouse_errbuf *eb);
+ * compiles the plan at cfg's precision, from its calibration samples). done gets status 0 when it
+ * loaded, or the status to answer with and the loader's message in error. */
+int pool_validate(pool *p, const char *name, const char *model_path, const fn_config *cfg,
+                  pool_done_fn done, void *user, rouse_errbuf *eb);
 
 /* An EP_PROC event. */
 void pool_on_event(pool *p, ep_tag *tag, uint32_t events);

@@ -21,8 +21,8 @@
 
 #define MOD "pool"
 
-static int load_config(pool *p, const char *name, int64_t version, fn_config *cfg,
-                       char *model_path, size_t cap, rouse_errbuf *eb)
+static int load_config(pool *p, const char *name, int64_t version, fn_config *cfg, char *model_path,
+                       size_t cap, rouse_errbuf *eb)
 {
     store_version sv;
     memset(&sv, 0, sizeof(sv));
@@ -110,10 +110,10 @@ static void apply_routes(pool *p, const store_function *f)
             /* Routed but at zero (a deploy, a rollback, a restart): its
              * kernels are generated now, in the zygote, not at its first
              * request. A version warmed before costs the zygote a lookup. */
-            char ver[32];
+            sched_argbuf buf;
             char *argv[TEMPLATE_ARGV_MAX];
             int argc = sched_template_argv(p, model_path, f->name, version,
-                                           sched_config_digest(&cfg), ver, argv);
+                                           sched_config_digest(&cfg), &cfg, &buf, argv);
             zygote_warm(&p->procs.zyg, argc - 1, argv + 1);
         }
     }
@@ -203,8 +203,7 @@ typedef struct min_sum {
 /* Whether alias i of f counts: a deploy of f points "latest" elsewhere. */
 static bool alias_counts(const min_sum *m, const store_function *f, int i)
 {
-    return strcmp(f->name, m->name) != 0 ||
-           strcmp(f->aliases[i].name, STORE_DEFAULT_ALIAS) != 0;
+    return strcmp(f->name, m->name) != 0 || strcmp(f->aliases[i].name, STORE_DEFAULT_ALIAS) != 0;
 }
 
 static int add_mins(void *user, const store_function *f)

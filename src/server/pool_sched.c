@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "rouse/engine.h"
 #include "server/pool_policy.h"
 #include "worker/ipc.h"
 
@@ -413,9 +414,11 @@ const char *sched_config_digest(const fn_config *cfg)
 
 /* The arguments of `rouse __template` or `rouse __instance --check`. */
 static int worker_argv(pool *p, const char *model_path, const char *name, int64_t version,
-                       const char *digest, bool check, char ver[32], char *argv[TEMPLATE_ARGV_MAX])
+                       const char *digest, const fn_config *cfg, bool check, sched_argbuf *buf,
+                       char *argv[TEMPLATE_ARGV_MAX])
 {
-    snprintf(ver, 32, "%" PRId64, version);
+    char *ver = buf->ver;
+    snprintf(ver, sizeof(buf->ver), "%" PRId64, version);
     char *head[] = {p->exe,         check ? "__instance" : "__template",
                     "--fd",         "3",
                     "--model",      (char *)model_path,
@@ -426,6 +429,19 @@ static int worker_argv(pool *p, const char *model_path, const char *name, int64_
     int argc = (int)(sizeof(head) / sizeof(head[0]));
     memcpy(argv, head, sizeof(head));
     if (check) argv[argc++] = "--check";
+    /* fp32 says nothing, so the argv of an fp32 function is what it was. */
+    if (cfg->precision != ROUSE_PRECISION_FP32) {
+        argv[argc++] = "--precision";
+        argv[argc++] = (char *)rouse_precision_name(cfg->precision);
+    }
+    /* int8's calibration samples, each by its blob's path. */
+    for (int i = 0; i < cfg->n_calibration; i++) {
+        char path[PATH_MAX];
+        if (blob_path(p->blobs, cfg->calibration[i].digest, path, sizeof(path)) < 0) continue;
+        snprintf(buf->calib[i], sizeof(buf->calib[i]), "%s=%s", cfg->calibration[i].input, path);
+        argv[argc++] = "--calibrate";
+        argv[argc++] = buf->calib[i];
+    }
     /* A template is told its blob's digest, so that it opens the cached
      * plan without hashing the model file again. */
     if (!check && digest) {
@@ -443,9 +459,10 @@ static int worker_argv(pool *p, const char *model_path, const char *name, int64_
 }
 
 int sched_template_argv(pool *p, const char *model_path, const char *name, int64_t version,
-                        const char *digest, char ver[32], char *argv[TEMPLATE_ARGV_MAX])
+                        const char *digest, const fn_config *cfg, sched_argbuf *buf,
+                        char *argv[TEMPLATE_ARGV_MAX])
 {
-    return worker_argv(p, model_path, name, version, digest, false, ver, argv);
+    return worker_argv(p, model_path, name, version, digest, cfg, false, buf, argv);
 }
 
 /* Starts vp's template: forked by the zygote, exec'd without one. */
@@ -454,10 +471,10 @@ static int start_template(pool *p, vpool *vp, rouse_errbuf *eb)
     uint64_t t0 = pool_now(p);
     tmpl *t = calloc(1, sizeof(*t));
     if (!t) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
-    char ver[32];
+    sched_argbuf buf;
     char *argv[TEMPLATE_ARGV_MAX];
     int argc = worker_argv(p, vp->model_path, vp->name, vp->version, sched_config_digest(&vp->cfg),
-                           false, ver, argv);
+                           &vp->cfg, false, &buf, argv);
     bool pending;
     int rc = proc_spawn(&p->procs, &t->h, PROC_TEMPLATE, argv, argc, t0, &pending, eb);
     if (rc < 0) {
@@ -881,14 +898,14 @@ void pool_cancel(pool *p, pool_call *c)
     call_free(c);
 }
 
-int pool_validate(pool *p, const char *name, const char *model_path, pool_done_fn done, void *user,
-                  rouse_errbuf *eb)
+int pool_validate(pool *p, const char *name, const char *model_path, const fn_config *cfg,
+                  pool_done_fn done, void *user, rouse_errbuf *eb)
 {
     validator *v = calloc(1, sizeof(*v));
     if (!v) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
-    char ver[32];
+    sched_argbuf buf;
     char *argv[TEMPLATE_ARGV_MAX];
-    int argc = worker_argv(p, model_path, name, 0, NULL, true, ver, argv);
+    int argc = worker_argv(p, model_path, name, 0, NULL, cfg, true, &buf, argv);
     bool forked;
     int rc = proc_spawn(&p->procs, &v->h, PROC_VALIDATOR, argv, argc, pool_now(p), &forked, eb);
     if (rc < 0) {

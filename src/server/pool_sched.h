@@ -28,12 +28,19 @@ int sched_free_capacity(const pool *p, const vpool *vp);
 void sched_pump(pool *p, vpool *vp);
 void sched_pump_all(pool *p);
 
-#define TEMPLATE_ARGV_MAX 20
+#define TEMPLATE_ARGV_MAX (22 + 2 * FN_CALIB_MAX)
+/* Room for the strings of a worker's arguments: its version, and
+ * "--calibrate NAME=PATH" per calibration blob. */
+typedef struct sched_argbuf {
+    char ver[32];
+    char calib[FN_CALIB_MAX][PATH_MAX + FN_CALIB_NAME_MAX + 2];
+} sched_argbuf;
 /* The arguments of `rouse __template` for a version (argv[0] the executable;
  * ver is room for the version). digest: the model's sha256 in hex, or
  * NULL. Returns argc. */
 int sched_template_argv(pool *p, const char *model_path, const char *name, int64_t version,
-                        const char *digest, char ver[32], char *argv[TEMPLATE_ARGV_MAX]);
+                        const char *digest, const fn_config *cfg, sched_argbuf *buf,
+                        char *argv[TEMPLATE_ARGV_MAX]);
 /* The model digest of a version's config ("sha256:HEX"), or NULL. */
 const char *sched_config_digest(const fn_config *cfg);
 

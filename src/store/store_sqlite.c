@@ -215,7 +215,8 @@ static const char *const migrations[] = {
                   " WHERE function = ?1 AND alias = ?2 ORDER BY position")                         \
     X(ROUTES_ALL, "SELECT alias, version, weight FROM alias_routes"                                \
                   " WHERE function = ?1 ORDER BY alias, position")                                 \
-    X(BLOB_REFS, "SELECT (SELECT COUNT(*) FROM versions WHERE model_digest = ?1)"                  \
+    X(BLOB_REFS, "SELECT (SELECT COUNT(*) FROM versions WHERE model_digest = ?1"                   \
+                 "    OR instr(config_json, '\"' || ?1 || '\"') > 0)"                              \
                  " + (SELECT COUNT(*) FROM jobs WHERE result_digest = ?1)"                         \
                  " + (SELECT COUNT(*) FROM batches WHERE input_digest = ?1"                        \
                  "    OR output_digest = ?1 OR errors_digest = ?1)")

@@ -27,6 +27,7 @@
 #include "worker/fault.h"
 #include "worker/ipc.h"
 #include "worker/oip.h"
+#include "worker/plan_load.h"
 
 #define MOD "instance"
 /* Arena memory an instance keeps between requests: a squeezenet1_1 JSON
@@ -194,7 +195,8 @@ out_error:
 }
 
 int worker_open_model(int sock, const char *path, const char *sha256, const char *plan_cache,
-                      int threads, rouse_model **m, rouse_session **s, uint64_t dur[3])
+                      const worker_precision *prec, int threads, rouse_model **m, rouse_session **s,
+                      uint64_t dur[3])
 {
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
@@ -202,9 +204,7 @@ int worker_open_model(int sock, const char *path, const char *sha256, const char
     *s = NULL;
     int from_cache = 0;
     uint64_t t0 = rouse_now_ns();
-    int rc = plan_cache
-                 ? rouse_model_load_cached_known(path, sha256, plan_cache, m, &from_cache, &eb)
-                 : rouse_model_load(path, m, &eb);
+    int rc = worker_load_plan(path, sha256, plan_cache, prec, m, &from_cache, &eb);
     uint64_t t1 = rouse_now_ns();
     if (rc == 0) {
         rouse_session_options so = {.threads = threads > 0 ? threads : 1};
@@ -235,7 +235,8 @@ int instance_main(const instance_opts *o)
     rouse_model *m;
     rouse_session *s;
     uint64_t dur[3];
-    if (worker_open_model(o->fd, o->model_path, NULL, o->plan_cache, o->threads, &m, &s, dur) < 0)
+    if (worker_open_model(o->fd, o->model_path, NULL, o->plan_cache, &o->prec, o->threads, &m, &s,
+                          dur) < 0)
         return 1;
     int status = instance_serve(o, o->fd, m, s);
     rouse_session_destroy(s);

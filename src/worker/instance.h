@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "worker/plan_load.h"
+
 typedef struct instance_opts {
     int fd;                 /* the SOCK_SEQPACKET end inherited from serve */
     const char *model_path; /* the model file (a blob) */
@@ -21,6 +23,7 @@ typedef struct instance_opts {
     int threads;            /* kernel threads; 0 means 1 */
     bool check_only;        /* load, report READY or the error, exit: deploy validation */
     const char *plan_cache; /* directory of compiled plans (compiled when missing), or NULL */
+    worker_precision prec;  /* what the plan is compiled at */
 } instance_opts;
 
 /* Runs the instance until its socket closes. Returns the process exit
@@ -46,14 +49,15 @@ int worker_send_reply(int sock, int type, uint64_t id, int status, const char *c
 /* Sends a {"error": msg} reply packet of `type`. */
 int worker_send_error(int sock, int type, uint64_t id, int status, const char *msg);
 
-/* Loads the model at path (through the plan cache when plan_cache is set,
- * opening the plan by sha256 when that is known) and prepares a session for
+/* Loads the model at path at `precision` (through the plan cache when
+ * plan_cache is set, opening the plan by sha256 when that is known; see
+ * plan_load.h) and prepares a session for
  * `threads`. dur gets the load and prepare times in ns and 1 in dur[2] when
  * the plan came from the cache. On failure, sends serve IPC_READY with 400
  * and the engine's message (without the blob's path, which is serve's
  * business: the user knows the digest) and returns negative. */
 int worker_open_model(int sock, const char *path, const char *sha256, const char *plan_cache,
-                      int threads, struct rouse_model **m, struct rouse_session **s,
-                      uint64_t dur[3]);
+                      const worker_precision *prec, int threads, struct rouse_model **m,
+                      struct rouse_session **s, uint64_t dur[3]);
 
 #endif

@@ -27,6 +27,7 @@
 #include "worker/detach.h"
 #include "worker/instance.h"
 #include "worker/ipc.h"
+#include "worker/plan_load.h"
 
 #define MOD "template"
 
@@ -194,8 +195,8 @@ int template_main(const template_opts *o)
     rouse_model *m;
     rouse_session *s;
     uint64_t dur[3];
-    if (worker_open_model(ctl, o->model_path, o->model_sha256, o->plan_cache, o->threads, &m, &s,
-                          dur) < 0)
+    if (worker_open_model(ctl, o->model_path, o->model_sha256, o->plan_cache, &o->prec, o->threads,
+                          &m, &s, dur) < 0)
         return 1;
     LOG_DEBUG(MOD, "weights of %s read from %s pages", o->name,
               rouse_weight_pages_name(rouse_model_weight_pages(m)));
@@ -306,8 +307,7 @@ int template_warm(const template_opts *o)
     if (!o->plan_cache || !o->model_sha256) return ROUSE_EINVAL;
     char path[PATH_MAX], key[PATH_MAX + 16];
     int threads = o->threads > 0 ? o->threads : 1;
-    if ((size_t)snprintf(path, sizeof(path), "%s/%s.plan", o->plan_cache, o->model_sha256) >=
-            sizeof(path) ||
+    if (worker_plan_path(o->plan_cache, o->model_sha256, &o->prec, path, sizeof(path)) < 0 ||
         (size_t)snprintf(key, sizeof(key), "%s|%d", path, threads) >= sizeof(key))
         return ROUSE_EINVAL;
     for (int i = 0; i < TEMPLATE_WARM_KEPT; i++)

@@ -14,6 +14,8 @@
 #ifndef ROUSE_WORKER_TEMPLATE_H
 #define ROUSE_WORKER_TEMPLATE_H
 
+#include "worker/plan_load.h"
+
 typedef struct template_opts {
     int fd;                   /* the control socket inherited from serve */
     const char *model_path;   /* the model file (a blob) */
@@ -23,6 +25,7 @@ typedef struct template_opts {
     const char *version;      /* version, echoed as model_version */
     int threads;              /* kernel threads of each instance; 0 means 1 */
     int weight_pages;         /* rouse_weight_pages: the copy template_warm keeps; 0 (4k): none */
+    worker_precision prec;    /* what the plan is compiled at */
 } template_opts;
 
 /* Runs the template until its control socket closes. Returns the process
@@ -34,8 +37,8 @@ int template_main(const template_opts *o);
 /* Prepares, in the calling process, the kernels a template of o would
  * create, and throws the session away: oneDNN's primitive cache keeps the
  * generated code, so a process forked from the caller afterwards prepares
- * from it. Only an existing compiled plan is opened (<plan_cache>/<sha256>
- * .plan; never compiled here). With o->weight_pages other than 4k it also
+ * from it. Only an existing compiled plan is opened (worker_plan_path;
+ * never compiled here). With o->weight_pages other than 4k it also
  * keeps a copy of the plan in huge pages (rouse/weight_pages.h), which
  * templates forked afterwards read instead of the file. 1 when it prepared
  * or copied, 0 when the model was warmed before (the last

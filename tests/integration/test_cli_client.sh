@@ -51,6 +51,30 @@ check "changed settings make version 2" grep -q 'deployed version 2' "$tmp/o"
 "$R" deploy digits "$model" --set bogus=1 >"$tmp/o" 2>"$tmp/e"; rc=$?
 check "an unknown field is the server's 400, exit 1" [ $rc -eq 1 ]
 check "naming the field" grep -q '^rouse deploy: bogus: unknown field (HTTP 400)$' "$tmp/e"
+"$R" deploy digits16 "$model" --precision bf16 >"$tmp/o" 2>"$tmp/e"; rc=$?
+check "deploy --precision bf16 exits 0" [ $rc -eq 0 ]
+check "and deploys version 1" grep -q '^digits16: deployed version 1$' "$tmp/o"
+"$R" deploy digits16 "$model" --set precision=bf16 >"$tmp/o" 2>"$tmp/e"
+check "the same precision again is unchanged" grep -q '^digits16: unchanged (version 1)$' "$tmp/o"
+"$R" invoke digits16 --request "$DIGITS/samples/digit-7.json" >"$tmp/o" 2>"$tmp/e"
+check "bf16 gives digit 7 its class" sh -c "grep -A2 '^logits' '$tmp/o' | grep -Eq '^  7 +[0-9.]+$'"
+"$R" rm digits16 >"$tmp/o" 2>"$tmp/e"
+"$R" deploy digits8 "$model" --precision int8 --calibrate "$DIGITS/calibration" >"$tmp/o" 2>"$tmp/e"; rc=$?
+check "deploy --precision int8 --calibrate exits 0" [ $rc -eq 0 ]
+check "and uploads the calibration samples" grep -q '^digits8: uploaded sha256:[0-9a-f]\{64\} (pixels.npy)$' "$tmp/o"
+check "and deploys version 1" grep -q '^digits8: deployed version 1$' "$tmp/o"
+"$R" deploy digits8 "$model" --precision int8 --calibrate "$DIGITS/calibration" >"$tmp/o" 2>"$tmp/e"
+check "the same samples again are unchanged, nothing uploaded" sh -c "grep -q '^digits8: unchanged (version 1)$' '$tmp/o' && ! grep -q uploaded '$tmp/o'"
+"$R" invoke digits8 --request "$DIGITS/samples/digit-7.json" >"$tmp/o" 2>"$tmp/e"
+check "int8 gives digit 7 its class" sh -c "grep -A2 '^logits' '$tmp/o' | grep -Eq '^  7 +[0-9.]+$'"
+"$R" rm digits8 >"$tmp/o" 2>"$tmp/e"
+mkdir -p "$tmp/nocal"
+"$R" deploy digits8 "$model" --precision int8 --calibrate "$tmp/nocal" >"$tmp/o" 2>"$tmp/e"; rc=$?
+check "--calibrate of a folder without .npy exits 1 saying so" sh -c "[ $rc -eq 1 ] && grep -q 'no .npy file' '$tmp/e'"
+"$R" deploy digits8 "$model" --precision int8 >"$tmp/o" 2>"$tmp/e"; rc=$?
+check "int8 without --calibrate is the server's 400" sh -c "[ $rc -eq 1 ] && grep -q 'calibration: missing' '$tmp/e'"
+"$R" deploy digits16 "$model" --precision fp16 >"$tmp/o" 2>"$tmp/e"; rc=$?
+check "deploy --precision fp16 is a usage error" [ $rc -eq 2 ]
 "$R" deploy digits "$tmp/none.onnx" >"$tmp/o" 2>"$tmp/e"; rc=$?
 check "a missing model file exits 1 naming it" sh -c "[ $rc -eq 1 ] && grep -q none.onnx '$tmp/e'"
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "server/config.h"
@@ -35,10 +36,10 @@ static void test_defaults_and_canonical(void **state)
     rouse_buf_init(&a);
     rouse_buf_init(&b);
     assert_int_equal(fn_config_write(&c, &a), 0);
-    assert_string_equal(a.data,
-                        "{\"model\":\"" DIGEST "\",\"runtime\":\"onnx\",\"memory_mb\":512,"
-                        "\"timeout_ms\":30000,\"scaling\":{\"min\":0,\"max\":4,\"concurrency\":1,"
-                        "\"idle_timeout_ms\":60000,\"template_ttl_ms\":600000,\"queue_depth\":64}}");
+    assert_string_equal(
+        a.data, "{\"model\":\"" DIGEST "\",\"runtime\":\"onnx\",\"memory_mb\":512,"
+                "\"timeout_ms\":30000,\"scaling\":{\"min\":0,\"max\":4,\"concurrency\":1,"
+                "\"idle_timeout_ms\":60000,\"template_ttl_ms\":600000,\"queue_depth\":64}}");
     /* Same meaning, other spelling: same canonical bytes; and it round-trips. */
     fn_config d;
     assert_int_equal(parse("{\"scaling\":{\"max\":4},\"runtime\":\"onnx\",\"model\":\"" DIGEST
@@ -65,6 +66,69 @@ static void test_defaults_and_canonical(void **state)
     assert_true(
         parse("{\"model\":\"" DIGEST "\",\"scaling\":{\"keep_alive\":\"always\"}}", &d, &eb) < 0);
     assert_non_null(strstr(eb.msg, "scaling.keep_alive"));
+}
+
+/* precision: fp32 by default and then not written (configs stored before
+ * it keep their canonical form); bf16 written and read back; int8 and
+ * anything else refused, naming the field. */
+static void test_precision(void **state)
+{
+    (void)state;
+    fn_config c, d;
+    rouse_errbuf eb;
+    rouse_buf a;
+    assert_int_equal(parse("{\"model\":\"" DIGEST "\",\"precision\":\"fp32\"}", &c, &eb), 0);
+    assert_int_equal(c.precision, 0);
+    rouse_buf_init(&a);
+    assert_int_equal(fn_config_write(&c, &a), 0);
+    assert_null(strstr(a.data, "precision"));
+    rouse_buf_fini(&a);
+    assert_int_equal(parse("{\"model\":\"" DIGEST "\",\"precision\":\"bf16\"}", &c, &eb), 0);
+    assert_int_equal(c.precision, 1);
+    rouse_buf_init(&a);
+    assert_int_equal(fn_config_write(&c, &a), 0);
+    assert_non_null(strstr(a.data, ",\"precision\":\"bf16\"}"));
+    assert_int_equal(fn_config_load(a.data, a.len, &d, &eb), 0);
+    assert_memory_equal(&c, &d, sizeof(c));
+    rouse_buf_fini(&a);
+    assert_true(parse("{\"model\":\"" DIGEST "\",\"precision\":\"fp16\"}", &c, &eb) < 0);
+    assert_non_null(strstr(eb.msg, "precision: must be \"fp32\", \"bf16\" or \"int8\""));
+    assert_true(parse("{\"model\":\"" DIGEST "\",\"precision\":1}", &c, &eb) < 0);
+    assert_non_null(strstr(eb.msg, "precision:"));
+    assert_true(parse("{\"model\":\"" DIGEST "\",\"precision\":\"int8\"}", &c, &eb) < 0);
+    assert_non_null(strstr(eb.msg, "calibration: missing"));
+    /* int8 with calibration: sorted by input name in the canonical form. */
+    assert_int_equal(parse("{\"model\":\"" DIGEST "\",\"precision\":\"int8\",\"calibration\":"
+                           "{\"b\":\"" DIGEST "\",\"a\":\"" DIGEST "\"}}",
+                           &c, &eb),
+                     0);
+    assert_int_equal(c.n_calibration, 2);
+    rouse_buf_init(&a);
+    assert_int_equal(fn_config_write(&c, &a), 0);
+    assert_non_null(strstr(a.data, ",\"precision\":\"int8\",\"calibration\":{\"a\":\"" DIGEST
+                                   "\",\"b\":\"" DIGEST "\"}}"));
+    assert_int_equal(fn_config_load(a.data, a.len, &d, &eb), 0);
+    assert_memory_equal(&c, &d, sizeof(c));
+    rouse_buf_fini(&a);
+    static const struct {
+        const char *json, *needle;
+    } bad[] = {
+        {"\"precision\":\"bf16\",\"calibration\":{\"a\":\"" DIGEST "\"}", "calibration: only with"},
+        {"\"precision\":\"int8\",\"calibration\":[]", "calibration: must be an object"},
+        {"\"precision\":\"int8\",\"calibration\":{}", "calibration: must name 1 to 8"},
+        {"\"precision\":\"int8\",\"calibration\":{\"a\":\"sha256:1\"}",
+         "calibration.a: must be a blob"},
+        {"\"precision\":\"int8\",\"calibration\":{\"a=b\":\"" DIGEST "\"}",
+         "calibration: an input name"},
+        {"\"precision\":\"int8\",\"calibration\":{\"a\":\"" DIGEST "\",\"a\":\"" DIGEST "\"}",
+         "calibration.a: named twice"},
+    };
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        char json[512];
+        snprintf(json, sizeof(json), "{\"model\":\"" DIGEST "\",%s}", bad[k].json);
+        assert_true(parse(json, &c, &eb) < 0);
+        assert_non_null(strstr(eb.msg, bad[k].needle));
+    }
 }
 
 static void test_field_errors(void **state)
@@ -161,6 +225,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_canonical),
+        cmocka_unit_test(test_precision),
         cmocka_unit_test(test_field_errors),
         cmocka_unit_test(test_async_section),
         cmocka_unit_test(test_stored_batching_loads),
