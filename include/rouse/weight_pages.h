@@ -35,8 +35,8 @@ const char *rouse_weight_pages_name(rouse_weight_pages k);
 int rouse_weight_pages_parse(const char *s, rouse_weight_pages *out);
 
 /* Decides what this machine gives for `want` ("auto", "hugetlb", "thp" or
- * "4k"): auto takes hugetlb when a huge page can be reserved, else thp when
- * transparent huge pages are not off, else 4k. A kind asked for by name
+ * "4k"): auto takes hugetlb when a huge page can be reserved, else 4k
+ * (thp only when asked for: it measured slower than 4k from zero). A kind asked for by name
  * that the machine cannot give is an error naming the setting that stops
  * it (ROUSE_EUNSUPPORTED), never a silent fallback. */
 int rouse_weight_pages_choose(const char *want, rouse_weight_pages *out, rouse_errbuf *eb);
