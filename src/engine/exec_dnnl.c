@@ -430,6 +430,34 @@ static dnnl_data_type_t compute_dt(const eng_plan *p)
     return p->g->precision == ENG_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32;
 }
 
+int exec_dnnl_conv_dims(const eng_conv_attrs *a, int rank, const int64_t *src, const int64_t *dst,
+                        const int64_t *w, dnnl_dims_t src_d, dnnl_dims_t wei_d, dnnl_dims_t dst_d,
+                        dnnl_dims_t strides, dnnl_dims_t dil, dnnl_dims_t pl, dnnl_dims_t pr)
+{
+    int64_t group = a->group;
+    for (int i = 0; i < rank; i++) {
+        src_d[i] = src[i];
+        dst_d[i] = dst[i];
+    }
+    int wnd = group > 1 ? rank + 1 : rank;
+    if (group > 1) {
+        wei_d[0] = group;
+        wei_d[1] = w[0] / group;
+        for (int i = 1; i < rank; i++)
+            wei_d[i + 1] = w[i];
+    } else {
+        for (int i = 0; i < rank; i++)
+            wei_d[i] = w[i];
+    }
+    for (int i = 0; i < a->n_spatial; i++) {
+        strides[i] = a->stride[i];
+        dil[i] = a->dilation[i] - 1;
+        pl[i] = a->pad_begin[i];
+        pr[i] = a->pad_end[i];
+    }
+    return wnd;
+}
+
 static int build_conv(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
                       const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
 {
@@ -451,30 +479,10 @@ static int build_conv(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
     sum_fusion fus;
     plan_sum_fusion(p, n, &outs[0], post, &n_post, &fus);
 
-    int nsp = a->n_spatial;
-    int64_t group = a->group;
     dnnl_dims_t src_d, wei_d, dst_d, bias_d, strides, dil, pl, pr;
-    for (int i = 0; i < rank; i++) {
-        src_d[i] = x->t.shape[i];
-        dst_d[i] = outs[0].shape[i];
-    }
-    int wnd = group > 1 ? rank + 1 : rank;
-    if (group > 1) {
-        wei_d[0] = group;
-        wei_d[1] = w->shape[0] / group;
-        for (int i = 1; i < rank; i++)
-            wei_d[i + 1] = w->shape[i];
-    } else {
-        for (int i = 0; i < rank; i++)
-            wei_d[i] = w->shape[i];
-    }
+    int wnd = exec_dnnl_conv_dims(a, rank, x->t.shape, outs[0].shape, w->shape, src_d, wei_d, dst_d,
+                                  strides, dil, pl, pr);
     bias_d[0] = w->shape[0];
-    for (int i = 0; i < nsp; i++) {
-        strides[i] = a->stride[i];
-        dil[i] = a->dilation[i] - 1;
-        pl[i] = a->pad_begin[i];
-        pr[i] = a->pad_end[i];
-    }
     dnnl_memory_desc_t src_any, wei_any, dst_any, bias_md, wei_plain;
     dnnl_memory_desc_init_by_tag(&src_any, rank, src_d, dt, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&wei_any, wnd, wei_d, dt, dnnl_format_tag_any);

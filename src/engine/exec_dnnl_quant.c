@@ -119,11 +119,11 @@ static int s32_scalar_mem(eng_plan *p, int32_t v, dnnl_memory_t *out, rouse_errb
 
 /* The quantization of one int8 product, read from the node's inputs. */
 typedef struct qspec {
-    int x, w;         /* input indices of the activation and the weights */
-    int zx, zw;       /* zero points (input index, or -1 when the op has none) */
+    int x, w;           /* input indices of the activation and the weights */
+    int zx, zw;         /* zero points (input index, or -1 when the op has none) */
     int sx, sw, sy, zy; /* scales and output zero point, -1 for ConvInteger/MatMulInteger */
-    int bias;         /* int32 bias, or -1 */
-    int64_t n_oc;     /* output channels (columns) */
+    int bias;           /* int32 bias, or -1 */
+    int64_t n_oc;       /* output channels (columns) */
 } qspec;
 
 /* The primitive attributes of a product: scratchpad, per-channel output
@@ -264,28 +264,9 @@ static int build_qconv(eng_plan *p, const eng_node *n, const eng_attrs *ra, cons
     if (rank < 3 || rank > 5 || a->n_spatial != rank - 2 || w->rank != rank) return 0;
     if (n->n_post) return 0;
 
-    int64_t group = a->group;
     dnnl_dims_t src_d, wei_d, dst_d, strides, dil, pl, pr, ws;
-    for (int i = 0; i < rank; i++) {
-        src_d[i] = x->t.shape[i];
-        dst_d[i] = outs[0].shape[i];
-    }
-    int wnd = group > 1 ? rank + 1 : rank;
-    if (group > 1) {
-        wei_d[0] = group;
-        wei_d[1] = w->shape[0] / group;
-        for (int i = 1; i < rank; i++)
-            wei_d[i + 1] = w->shape[i];
-    } else {
-        for (int i = 0; i < rank; i++)
-            wei_d[i] = w->shape[i];
-    }
-    for (int i = 0; i < a->n_spatial; i++) {
-        strides[i] = a->stride[i];
-        dil[i] = a->dilation[i] - 1;
-        pl[i] = a->pad_begin[i];
-        pr[i] = a->pad_end[i];
-    }
+    int wnd = exec_dnnl_conv_dims(a, rank, x->t.shape, outs[0].shape, w->shape, src_d, wei_d, dst_d,
+                                  strides, dil, pl, pr);
     int64_t s = 1;
     for (int i = wnd - 1; i >= 0; i--) {
         ws[i] = s;
@@ -315,8 +296,8 @@ static int build_qconv(eng_plan *p, const eng_node *n, const eng_attrs *ra, cons
     if (st != dnnl_success) return 0; /* this combination has no int8 kernel: reference */
     const dnnl_memory_desc_t *wei_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_memory_t wei, bias;
-    if ((rc = exec_dnnl_const_mem(p, n, n->in[q.w], &wei_plain, w->const_data, wei_md, &wei,
-                                  eb)) < 0 ||
+    if ((rc = exec_dnnl_const_mem(p, n, n->in[q.w], &wei_plain, w->const_data, wei_md, &wei, eb)) <
+            0 ||
         (rc = bias_mem(p, n, &q, &bias, eb)) < 0) {
         dnnl_primitive_desc_destroy(pd);
         return rc;
@@ -374,14 +355,13 @@ static int build_qmatmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, co
     if (st != dnnl_success) return 0;
     const dnnl_memory_desc_t *wei_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_memory_t wei;
-    if ((rc = exec_dnnl_const_mem(p, n, n->in[q.w], &wei_plain, w->const_data, wei_md, &wei,
-                                  eb)) < 0) {
+    if ((rc = exec_dnnl_const_mem(p, n, n->in[q.w], &wei_plain, w->const_data, wei_md, &wei, eb)) <
+        0) {
         dnnl_primitive_desc_destroy(pd);
         return rc;
     }
     return qstep(p, n, ra, pd, in[0], wei, NULL, zargs, n_z, &outs[0], out_pv, eb);
 }
-
 
 /* --- QuantizeLinear, DequantizeLinear as reorders ------------------------------------------ */
 
@@ -394,8 +374,7 @@ static int build_qdq(eng_plan *p, const eng_node *n, const eng_attrs *ra, const 
                      const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
 {
     const bool quant = n->op == ENG_OP_QUANTIZE_LINEAR;
-    if (n->n_in < 2 || !param_fits(p, n, 1, 0) || !param_fits(p, n, 2, 0) || n->in[1] < 0)
-        return 0;
+    if (n->n_in < 2 || !param_fits(p, n, 1, 0) || !param_fits(p, n, 2, 0) || n->in[1] < 0) return 0;
     const exec_pv *x = &p->pvs[in[0]];
     int xt = x->t.dtype, yt = outs[0].dtype;
     if (quant ? (xt != ENG_DT_FLOAT || (yt != ENG_DT_UINT8 && yt != ENG_DT_INT8))

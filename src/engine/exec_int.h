@@ -67,11 +67,11 @@ struct eng_plan {
     int n_st, cap_st;
     exec_step *steps;
     int n_steps, cap_steps;
-    int *val_pv;    /* graph value -> its current prepared value, -1 */
-    int *uses_left; /* graph value -> reads not yet planned (prepare only) */
-    bool *skip;     /* node consumed by a fusion (prepare only) */
+    int *val_pv;       /* graph value -> its current prepared value, -1 */
+    int *uses_left;    /* graph value -> reads not yet planned (prepare only) */
+    bool *skip;        /* node consumed by a fusion (prepare only) */
     bool *input_known; /* graph input slot -> its values key the plan (prepare only) */
-    int *out_pv;    /* per graph output */
+    int *out_pv;       /* per graph output */
     eng_tensor *outputs;
     void *arena;
     size_t arena_size;
@@ -172,6 +172,13 @@ int exec_dnnl_build_quant(eng_plan *p, const eng_node *n, const eng_attrs *resol
                           const eng_tensor *out_shapes, int *out_pv, rouse_errbuf *eb);
 
 /* exec_dnnl.c services for builders in other files. */
+/* A convolution's dims as oneDNN takes them: source and destination from
+ * their shapes, the weights w grouped (g, oc/g, ic/g, k...) when a->group
+ * > 1, and a's strides, dilations (counted from 0 in oneDNN) and pads.
+ * Returns the weights' rank. */
+int exec_dnnl_conv_dims(const eng_conv_attrs *a, int rank, const int64_t *src, const int64_t *dst,
+                        const int64_t *w, dnnl_dims_t src_d, dnnl_dims_t wei_d, dnnl_dims_t dst_d,
+                        dnnl_dims_t strides, dnnl_dims_t dil, dnnl_dims_t pl, dnnl_dims_t pr);
 /* A primitive descriptor with the plan's attributes: 1 created, 0 declined. */
 int exec_dnnl_create_pd(eng_plan *p, const_dnnl_op_desc_t op_desc, dnnl_primitive_desc_t *pd,
                         rouse_errbuf *eb);
