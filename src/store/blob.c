@@ -127,7 +127,7 @@ int blob_open_flags(const char *data_dir, unsigned flags, blobstore **out, rouse
     snprintf(b->root, n, "%s/blobs", data_dir);
     if ((rc = open_dir(b, "sha256", &b->sha_fd, eb)) < 0) goto out_free;
     if ((rc = open_dir(b, "tmp", &b->tmp_fd, eb)) < 0) goto out_close_sha;
-    if ((rc = clean_tmp(b, eb)) < 0) goto out_close_tmp;
+    if (!(flags & BLOB_OPEN_KEEP_TMP) && (rc = clean_tmp(b, eb)) < 0) goto out_close_tmp;
     b->use_tmpfile = !(flags & BLOB_OPEN_NO_TMPFILE) && probe_tmpfile(b->tmp_fd);
     *out = b;
     return 0;
@@ -145,6 +145,11 @@ out_free:
 int blob_open(const char *data_dir, blobstore **out, rouse_errbuf *eb)
 {
     return blob_open_flags(data_dir, 0, out, eb);
+}
+
+int blob_open_shared(const char *data_dir, blobstore **out, rouse_errbuf *eb)
+{
+    return blob_open_flags(data_dir, BLOB_OPEN_KEEP_TMP, out, eb);
 }
 
 void blob_close(blobstore *b)

@@ -19,7 +19,13 @@
 typedef struct blobstore blobstore;
 typedef struct blob_writer blob_writer;
 
+/* Opens the blob store of data_dir and removes the temporary files that
+ * unfinished uploads of an earlier process left: for the directory's owner,
+ * once, at its start. */
 int blob_open(const char *data_dir, blobstore **out, rouse_errbuf *eb);
+/* Opens it again beside its owner (a result or a batch output written on
+ * the writer thread while uploads run): leaves temporary files alone. */
+int blob_open_shared(const char *data_dir, blobstore **out, rouse_errbuf *eb);
 void blob_close(blobstore *b);
 
 /* True for "sha256:<64 lower-case hex>". */

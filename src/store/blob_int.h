@@ -9,6 +9,7 @@
 #include "store/blob.h"
 
 #define BLOB_OPEN_NO_TMPFILE 1u /* always use mkstemp + rename */
+#define BLOB_OPEN_KEEP_TMP 2u   /* leave the temporary files of uploads alone */
 
 /* blob_open with BLOB_OPEN_* flags. */
 int blob_open_flags(const char *data_dir, unsigned flags, blobstore **out, rouse_errbuf *eb);

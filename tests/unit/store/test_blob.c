@@ -244,6 +244,30 @@ static void stale_temps_cleaned_on_open(void **state)
     assert_int_equal(tmp_count(f), 0);
 }
 
+/* A second opening beside the owner (the writer thread storing a large
+ * result) must not delete an upload that is running. */
+static void shared_open_keeps_uploads(void **state)
+{
+    fixture *f = *state;
+    rouse_errbuf eb = {0};
+    uint8_t data[5000];
+    fill(data, sizeof(data), 9);
+    blob_writer *w;
+    assert_int_equal(blob_write_begin(f->b, sizeof(data), &w, &eb), 0);
+    assert_int_equal(blob_write(w, data, 2000, &eb), 0);
+    int during = tmp_count(f);
+    blobstore *other;
+    assert_int_equal(blob_open_shared(f->dir, &other, &eb), 0);
+    blob_close(other);
+    assert_int_equal(tmp_count(f), during);
+    assert_int_equal(blob_write(w, data + 2000, sizeof(data) - 2000, &eb), 0);
+    char digest[BLOB_DIGEST_LEN + 1], want[BLOB_DIGEST_LEN + 1];
+    assert_int_equal(blob_write_commit(w, digest, NULL, &eb), 0);
+    expected_digest(data, sizeof(data), want);
+    assert_string_equal(digest, want);
+    assert_int_equal(blob_stat(f->b, digest, NULL), 0);
+}
+
 static void malformed_digests(void **state)
 {
     fixture *f = *state;
@@ -357,6 +381,7 @@ int main(void)
         BOTH_MODES(too_big),
         BOTH_MODES(abort_leaves_nothing),
         BOTH_MODES(stale_temps_cleaned_on_open),
+        BOTH_MODES(shared_open_keeps_uploads),
         cmocka_unit_test_setup_teardown(malformed_digests, setup_tmpfile, teardown),
         cmocka_unit_test(open_errors),
         cmocka_unit_test(disk_full),
