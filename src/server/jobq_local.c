@@ -141,6 +141,7 @@ int jobq_enqueue(jobq *q, const job_new *j, jobq_done_fn done, void *user, uint6
 
 typedef struct lease_arg {
     arg_head h;
+    const char *data_dir; /* the queue's, which outlives the writer's work */
     char function[STORE_NAME_MAX + 1];
     int64_t now_ms;
     int max;
@@ -164,9 +165,12 @@ static int lease_apply(store *st, void *arg, rouse_errbuf *eb)
 {
     lease_arg *a = arg;
     int rc = jobs_lease_tx(st, a->function, a->now_ms, a->max, a->leases, &a->n, &a->next_ms, eb);
+    job_body_reader r;
+    jobs_body_reader_init(&r, a->data_dir);
     for (int i = 0; rc == 0 && i < a->n; i++)
-        rc = jobs_body_get_tx(st, a->leases[i].id, &a->bodies[i], &a->body_lens[i],
+        rc = jobs_body_get_tx(st, &r, a->leases[i].id, &a->bodies[i], &a->body_lens[i],
                               &a->json_lens[i], eb);
+    jobs_body_reader_fini(&r);
     /* A failing write is undone: its leases did not happen. */
     if (rc < 0) free_bodies(a);
     return rc;
@@ -197,6 +201,7 @@ int jobq_lease(jobq *q, const char *function, int64_t now_ms, int max, jobq_done
 {
     lease_arg a;
     memset(&a, 0, sizeof(a));
+    a.data_dir = q->data_dir;
     snprintf(a.function, sizeof(a.function), "%s", function);
     a.now_ms = now_ms;
     a.max = max < 1 ? 1 : max > JOBQ_LEASE_MAX ? JOBQ_LEASE_MAX : max;
@@ -229,7 +234,7 @@ typedef struct settle_arg {
 static int result_to_blob(const settle_arg *a, char *digest, rouse_errbuf *eb)
 {
     blobstore *bs;
-    int rc = blob_open(a->data_dir, &bs, eb);
+    int rc = blob_open_shared(a->data_dir, &bs, eb);
     if (rc < 0) return rc;
     blob_writer *w;
     if ((rc = blob_write_begin(bs, UINT64_MAX, &w, eb)) == 0) {
@@ -474,7 +479,7 @@ int jobq_get(jobq *q, int64_t id, bool with_result, job_info *out, rouse_errbuf 
 
 int jobq_body(jobq *q, int64_t id, char **body, size_t *len, int64_t *json_len, rouse_errbuf *eb)
 {
-    return jobs_body_get(q->st, id, body, len, json_len, eb);
+    return jobs_body_get(q->st, q->data_dir, id, body, len, json_len, eb);
 }
 
 int jobq_list(jobq *q, const char *function, int state, int64_t after_id, int limit,

@@ -159,12 +159,24 @@ typedef struct job_info {
 /* Reads a job (its result too when with_result). ROUSE_ENOTFOUND. */
 int jobs_get(store *s, int64_t id, bool with_result, job_info *out, rouse_errbuf *eb);
 
+/* Reads jobs' bodies. A batch item's body is its line of the batch's
+ * input blob, read in place from data_dir's blob store; a reader keeps the
+ * last input open across the reads of one lease. */
+typedef struct job_body_reader {
+    const char *data_dir; /* borrowed */
+    struct blobstore *blobs;
+    int64_t batch; /* whose input fd holds, or 0 */
+    int fd;
+} job_body_reader;
+void jobs_body_reader_init(job_body_reader *r, const char *data_dir);
+void jobs_body_reader_fini(job_body_reader *r);
+
 /* A job's body: owned *body, free(). ROUSE_ENOTFOUND. The _tx form runs
  * inside the writer's transaction (the store's lock already held). */
-int jobs_body_get(store *s, int64_t id, char **body, size_t *len, int64_t *json_len,
-                  rouse_errbuf *eb);
-int jobs_body_get_tx(store *s, int64_t id, char **body, size_t *len, int64_t *json_len,
-                     rouse_errbuf *eb);
+int jobs_body_get(store *s, const char *data_dir, int64_t id, char **body, size_t *len,
+                  int64_t *json_len, rouse_errbuf *eb);
+int jobs_body_get_tx(store *s, job_body_reader *r, int64_t id, char **body, size_t *len,
+                     int64_t *json_len, rouse_errbuf *eb);
 
 /* Jobs of a function (all when NULL) in a state (all when < 0), oldest
  * first, from after_id, at most limit; fn stops early when nonzero. */

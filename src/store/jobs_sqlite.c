@@ -1,6 +1,6 @@
 /*
  * Jobs and batch files on the registry's SQLite database (jobs.h; the
- * schema is migration 3 in store_sqlite.c).
+ * schema is migrations 3 and 4 in store_sqlite.c).
  *
  * Invariants:
  * - A job's state only moves along the edges jobs.h lists; every UPDATE
@@ -15,9 +15,12 @@
 #include "store/jobs.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/json.h"
@@ -431,11 +434,95 @@ out_unlock:
     return rc;
 }
 
-static const char SQL_BODY[] = "SELECT body, json_len FROM job_bodies WHERE id = ?1";
+static const char SQL_BODY[] =
+    "SELECT b.body, b.json_len, j.batch, j.body_off, j.body_len FROM jobs j"
+    " LEFT JOIN job_bodies b ON b.id = j.id WHERE j.id = ?1";
+static const char SQL_BATCH_INPUT[] = "SELECT input_digest FROM batches WHERE id = ?1";
+
+void jobs_body_reader_init(job_body_reader *r, const char *data_dir)
+{
+    memset(r, 0, sizeof(*r));
+    r->data_dir = data_dir;
+    r->fd = -1;
+}
+
+void jobs_body_reader_fini(job_body_reader *r)
+{
+    if (r->fd >= 0) close(r->fd);
+    r->fd = -1;
+    r->batch = 0;
+    blob_close(r->blobs);
+    r->blobs = NULL;
+}
+
+/* Opens the input blob of `batch` in r (kept for the next item of it). */
+static int reader_open(store *s, job_body_reader *r, int64_t batch, rouse_errbuf *eb)
+{
+    if (r->batch == batch && r->fd >= 0) return 0;
+    if (r->fd >= 0) close(r->fd);
+    r->fd = -1;
+    r->batch = 0;
+    if (!r->data_dir)
+        return rouse_err_set(eb, ROUSE_EINTERNAL, "no data directory to read batch %lld from",
+                             (long long)batch);
+    int rc;
+    if (!r->blobs && (rc = blob_open_shared(r->data_dir, &r->blobs, eb)) < 0) return rc;
+    sqlite3_stmt *st;
+    if ((rc = stmt(s, SQL_BATCH_INPUT, &st, eb)) < 0) return rc;
+    sqlite3_bind_int64(st, 1, batch);
+    char digest[BLOB_DIGEST_LEN + 1] = "";
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        copy_col(st, 0, digest, sizeof(digest));
+    else if (src == SQLITE_DONE)
+        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no batch %lld", (long long)batch);
+    else
+        rc = store_db_error(s, eb, src, "reading a batch's input");
+    store_stmt_done(st);
+    if (rc < 0) return rc;
+    char path[PATH_MAX];
+    if (blob_path(r->blobs, digest, path, sizeof(path)) != 0)
+        return rouse_err_set(eb, ROUSE_EINTERNAL, "batch %lld: bad input digest",
+                             (long long)batch);
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0)
+        return rouse_err_set(eb, errno == ENOENT ? ROUSE_ENOTFOUND : ROUSE_EIO,
+                             "batch %lld: cannot open its input %s: %s", (long long)batch, digest,
+                             strerror(errno));
+    r->batch = batch;
+    return 0;
+}
+
+/* len bytes at off of the batch's input into a new buffer. */
+static int read_line(store *s, job_body_reader *r, int64_t batch, int64_t off, int64_t len,
+                     char **body, rouse_errbuf *eb)
+{
+    int rc = reader_open(s, r, batch, eb);
+    if (rc < 0) return rc;
+    if (off < 0 || len < 0)
+        return rouse_err_set(eb, ROUSE_EINTERNAL, "batch %lld: a line at %lld of %lld bytes",
+                             (long long)batch, (long long)off, (long long)len);
+    char *b = malloc(len ? (size_t)len : 1);
+    if (!b) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory reading a job");
+    size_t got = 0;
+    while (got < (size_t)len) {
+        ssize_t n = pread(r->fd, b + got, (size_t)len - got, (off_t)(off + (int64_t)got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            free(b);
+            return rouse_err_set(eb, ROUSE_EIO, "batch %lld: reading its input at %lld: %s",
+                                 (long long)batch, (long long)(off + (int64_t)got),
+                                 n < 0 ? strerror(errno) : "the file is shorter than its lines");
+        }
+        got += (size_t)n;
+    }
+    *body = b;
+    return 0;
+}
 
 /* A job's body; the store's lock held. */
-static int body_read(store *s, int64_t id, char **body, size_t *len, int64_t *json_len,
-                     rouse_errbuf *eb)
+static int body_read(store *s, job_body_reader *r, int64_t id, char **body, size_t *len,
+                     int64_t *json_len, rouse_errbuf *eb)
 {
     sqlite3_stmt *st;
     *body = NULL;
@@ -444,7 +531,8 @@ static int body_read(store *s, int64_t id, char **body, size_t *len, int64_t *js
     if (rc < 0) return rc;
     sqlite3_bind_int64(st, 1, id);
     int src = sqlite3_step(st);
-    if (src == SQLITE_ROW) {
+    int64_t batch = 0, off = -1, n_line = -1;
+    if (src == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
         size_t n = (size_t)sqlite3_column_bytes(st, 0);
         *body = malloc(n ? n : 1);
         if (!*body) {
@@ -454,28 +542,39 @@ static int body_read(store *s, int64_t id, char **body, size_t *len, int64_t *js
             *len = n;
             *json_len = sqlite3_column_int64(st, 1);
         }
-    } else if (src == SQLITE_DONE) {
+    } else if (src == SQLITE_ROW && sqlite3_column_type(st, 3) != SQLITE_NULL) {
+        batch = sqlite3_column_int64(st, 2);
+        off = sqlite3_column_int64(st, 3);
+        n_line = sqlite3_column_int64(st, 4);
+    } else if (src == SQLITE_ROW || src == SQLITE_DONE) {
         rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no job %lld", (long long)id);
     } else {
         rc = store_db_error(s, eb, src, "reading a job's body");
     }
     store_stmt_done(st);
-    return rc;
+    if (rc < 0 || off < 0) return rc;
+    if ((rc = read_line(s, r, batch, off, n_line, body, eb)) < 0) return rc;
+    *len = (size_t)n_line;
+    *json_len = -1;
+    return 0;
 }
 
-int jobs_body_get(store *s, int64_t id, char **body, size_t *len, int64_t *json_len,
-                  rouse_errbuf *eb)
+int jobs_body_get(store *s, const char *data_dir, int64_t id, char **body, size_t *len,
+                  int64_t *json_len, rouse_errbuf *eb)
 {
+    job_body_reader r;
+    jobs_body_reader_init(&r, data_dir);
     store_lock(s);
-    int rc = body_read(s, id, body, len, json_len, eb);
+    int rc = body_read(s, &r, id, body, len, json_len, eb);
     store_unlock(s);
+    jobs_body_reader_fini(&r);
     return rc;
 }
 
-int jobs_body_get_tx(store *s, int64_t id, char **body, size_t *len, int64_t *json_len,
-                     rouse_errbuf *eb)
+int jobs_body_get_tx(store *s, job_body_reader *r, int64_t id, char **body, size_t *len,
+                     int64_t *json_len, rouse_errbuf *eb)
 {
-    return body_read(s, id, body, len, json_len, eb);
+    return body_read(s, r, id, body, len, json_len, eb);
 }
 
 /* One statement per filter, so that each uses an index (a dead-letter
@@ -605,11 +704,13 @@ static const char SQL_BATCH_INSERT[] =
     "INSERT INTO batches(function, version, input_digest, n_items, created_ms)"
     " VALUES (?1, ?2, ?3, 0, ?4)";
 static const char SQL_BATCH_ITEM[] =
-    "INSERT INTO jobs(function, version, state, created_ms, batch, batch_index)"
-    " VALUES (?1, ?2, 0, ?3, ?5, ?6)";
+    "INSERT INTO jobs(function, version, state, created_ms, batch, batch_index, body_off,"
+    " body_len) VALUES (?1, ?2, 0, ?3, ?5, ?6, ?7, ?8)";
 static const char SQL_BATCH_COUNT[] = "UPDATE batches SET n_items = ?2 WHERE id = ?1";
 
-static int batch_item(store *s, const batch_new *b, int64_t batch, int64_t index, const char *line,
+/* One item: its body stays in the input blob (the batch references it
+ * until it expires), the job records where. */
+static int batch_item(store *s, const batch_new *b, int64_t batch, int64_t index, int64_t off,
                       size_t len, rouse_errbuf *eb)
 {
     sqlite3_stmt *st;
@@ -620,8 +721,9 @@ static int batch_item(store *s, const batch_new *b, int64_t batch, int64_t index
     sqlite3_bind_int64(st, 3, b->now_ms);
     sqlite3_bind_int64(st, 5, batch);
     sqlite3_bind_int64(st, 6, index);
-    if ((rc = step_done(s, st, "recording a batch item", eb)) < 0) return rc;
-    return insert_body(s, sqlite3_last_insert_rowid(store_db(s)), line, len, -1, eb);
+    sqlite3_bind_int64(st, 7, off);
+    sqlite3_bind_int64(st, 8, (int64_t)len);
+    return step_done(s, st, "recording a batch item", eb);
 }
 
 int jobs_batch_create_tx(store *s, const batch_new *b, int64_t *id, int64_t *n_items,
@@ -643,9 +745,11 @@ int jobs_batch_create_tx(store *s, const batch_new *b, int64_t *id, int64_t *n_i
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
-    int64_t n = 0, lineno = 0;
+    int64_t n = 0, lineno = 0, off = 0, next = 0;
     while ((got = getline(&line, &cap, f)) >= 0) {
         lineno++;
+        off = next;
+        next += got;
         size_t len = (size_t)got;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             len--;
@@ -665,7 +769,7 @@ int jobs_batch_create_tx(store *s, const batch_new *b, int64_t *id, int64_t *n_i
                                (long long)b->max_items);
             break;
         }
-        if ((rc = batch_item(s, b, *id, n, line, len, eb)) < 0) break;
+        if ((rc = batch_item(s, b, *id, n, off, len, eb)) < 0) break;
         n++;
     }
     if (rc == 0 && ferror(f))
@@ -687,8 +791,7 @@ out_close:
 static const char SQL_BATCH_GET[] =
     "SELECT function, version, input_digest, n_items, created_ms, finished_ms, output_digest,"
     " errors_digest, expires_ms FROM batches WHERE id = ?1";
-static const char SQL_BATCH_STATES[] =
-    "SELECT state, COUNT(*) FROM jobs WHERE batch = ?1 GROUP BY state";
+static const char SQL_BATCH_STATES[] = "SELECT state, n FROM batch_counts WHERE batch = ?1";
 
 /* The batch row and its counts by state; lock held. */
 static int batch_read(store *s, int64_t id, batch_info *out, rouse_errbuf *eb)
@@ -815,7 +918,7 @@ int jobs_batch_finish_tx(store *s, int64_t id, const char *data_dir, int64_t now
     store_stmt_done(st);
     if (rc < 0) goto out_bufs;
     blobstore *bs;
-    if ((rc = blob_open(data_dir, &bs, eb)) < 0) goto out_bufs;
+    if ((rc = blob_open_shared(data_dir, &bs, eb)) < 0) goto out_bufs;
     char out_digest[BLOB_DIGEST_LEN + 1], err_digest[BLOB_DIGEST_LEN + 1];
     rc = write_blob(bs, &out, out_digest, eb);
     if (rc == 0) rc = write_blob(bs, &errs, err_digest, eb);

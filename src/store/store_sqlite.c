@@ -183,6 +183,36 @@ static const char *const migrations[] = {
     "  errors_digest TEXT,"
     "  expires_ms INTEGER"
     ");",
+    /* 4: a batch item's body is its line of the batch's input blob, read in
+     * place (body_off, body_len), not a copy in job_bodies; a batch's
+     * counts by state are kept by triggers, so that reading them is a
+     * primary-key lookup, not a count of its items. */
+    "ALTER TABLE jobs ADD COLUMN body_off INTEGER;"
+    "ALTER TABLE jobs ADD COLUMN body_len INTEGER;"
+    "CREATE TABLE batch_counts("
+    "  batch INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL,"
+    "  PRIMARY KEY(batch, state)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO batch_counts(batch, state, n)"
+    "  SELECT batch, state, COUNT(*) FROM jobs WHERE batch IS NOT NULL GROUP BY batch, state;"
+    "CREATE TRIGGER batch_item_in AFTER INSERT ON jobs WHEN new.batch IS NOT NULL BEGIN"
+    "  INSERT INTO batch_counts(batch, state, n) VALUES (new.batch, new.state, 1)"
+    "    ON CONFLICT(batch, state) DO UPDATE SET n = n + 1;"
+    " END;"
+    "CREATE TRIGGER batch_item_state AFTER UPDATE OF state ON jobs"
+    "  WHEN new.batch IS NOT NULL AND new.state <> old.state BEGIN"
+    "  UPDATE batch_counts SET n = n - 1 WHERE batch = old.batch AND state = old.state;"
+    "  INSERT INTO batch_counts(batch, state, n) VALUES (new.batch, new.state, 1)"
+    "    ON CONFLICT(batch, state) DO UPDATE SET n = n + 1;"
+    " END;"
+    "CREATE TRIGGER batch_item_out AFTER DELETE ON jobs WHEN old.batch IS NOT NULL BEGIN"
+    "  UPDATE batch_counts SET n = n - 1 WHERE batch = old.batch AND state = old.state;"
+    " END;"
+    "CREATE TRIGGER batch_out AFTER DELETE ON batches BEGIN"
+    "  DELETE FROM batch_counts WHERE batch = old.id;"
+    " END;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/blob.h"
@@ -178,7 +179,7 @@ static void test_lifecycle_fifo(void **state)
     char *body;
     size_t len;
     int64_t json_len;
-    assert_int_equal(jobs_body_get(f->st, a, &body, &len, &json_len, &eb), 0);
+    assert_int_equal(jobs_body_get(f->st, f->dir, a, &body, &len, &json_len, &eb), 0);
     assert_int_equal(len, strlen("{\"a\":1}"));
     assert_memory_equal(body, "{\"a\":1}", len);
     free(body);
@@ -214,7 +215,7 @@ static void test_reset_and_expiry(void **state)
     tx_commit(f->st);
     assert_int_equal(state_of(f->st, b), ROUSE_ENOTFOUND);
     assert_int_equal(state_of(f->st, a), JOB_QUEUED);
-    assert_int_equal(jobs_body_get(f->st, b, &(char *){NULL}, &(size_t){0}, &next, &eb),
+    assert_int_equal(jobs_body_get(f->st, f->dir, b, &(char *){NULL}, &(size_t){0}, &next, &eb),
                      ROUSE_ENOTFOUND);
 }
 
@@ -315,6 +316,107 @@ static void test_batch_and_blob_refs(void **state)
     blob_close(bs);
 }
 
+/* Counts of a batch by state, as GET /v1/batches/{id} reads them. */
+static void counts_of(store *st, int64_t id, int64_t want[JOB_STATE_COUNT])
+{
+    batch_info bi;
+    rouse_errbuf eb;
+    assert_int_equal(jobs_batch_get(st, id, &bi, &eb), 0);
+    for (int k = 0; k < JOB_STATE_COUNT; k++)
+        assert_int_equal(bi.counts[k], want[k]);
+}
+
+/* A batch whose input is a real blob: each item's body is read in place
+ * from its line (leading blanks kept, line ends dropped), and the counts by
+ * state follow every move: lease, retry, settle, cancel, reset, expiry. */
+static void test_batch_bodies_and_counts(void **state)
+{
+    fixture *f = *state;
+    const char *text = "{\"i\":0}\n\n  {\"i\":1}\r\n{\"i\":2}\n{\"i\":3}";
+    rouse_errbuf eb;
+    blobstore *bs;
+    assert_int_equal(blob_open(f->dir, &bs, &eb), 0);
+    blob_writer *w;
+    char digest[BLOB_DIGEST_LEN + 1], path[600];
+    assert_int_equal(blob_write_begin(bs, UINT64_MAX, &w, &eb), 0);
+    assert_int_equal(blob_write(w, text, strlen(text), &eb), 0);
+    assert_int_equal(blob_write_commit(w, digest, NULL, &eb), 0);
+    assert_int_equal(blob_path(bs, digest, path, sizeof(path)), 0);
+    blob_close(bs);
+    batch_new b = {.function = "fn",
+                   .version = 1,
+                   .input_digest = digest,
+                   .input_path = path,
+                   .now_ms = 1000,
+                   .max_line = 100,
+                   .max_items = 10};
+    int64_t id, n;
+    tx_begin(f->st);
+    assert_int_equal(jobs_batch_create_tx(f->st, &b, &id, &n, &eb), 0);
+    tx_commit(f->st);
+    assert_int_equal(n, 4);
+    counts_of(f->st, id, (int64_t[JOB_STATE_COUNT]){4, 0, 0, 0, 0});
+
+    job_lease l[4];
+    int64_t next;
+    assert_int_equal(lease(f->st, "fn", 2000, 3, l, &next), 3);
+    counts_of(f->st, id, (int64_t[JOB_STATE_COUNT]){1, 3, 0, 0, 0});
+    /* The bodies, through the lease's reader and through the plain read. */
+    static const char *const want[] = {"{\"i\":0}", "  {\"i\":1}", "{\"i\":2}"};
+    job_body_reader r;
+    jobs_body_reader_init(&r, f->dir);
+    for (int i = 0; i < 3; i++) {
+        char *body;
+        size_t len;
+        int64_t json_len = 0;
+        tx_begin(f->st);
+        int rc = jobs_body_get_tx(f->st, &r, l[i].id, &body, &len, &json_len, &eb);
+        tx_commit(f->st);
+        assert_int_equal(rc, 0);
+        assert_int_equal(len, strlen(want[i]));
+        assert_memory_equal(body, want[i], len);
+        assert_int_equal(json_len, -1);
+        free(body);
+    }
+    jobs_body_reader_fini(&r);
+    char *body;
+    size_t len;
+    int64_t json_len;
+    assert_int_equal(jobs_body_get(f->st, f->dir, l[1].id, &body, &len, &json_len, &eb), 0);
+    assert_int_equal(len, strlen(want[1]));
+    free(body);
+
+    assert_int_equal(settle(f->st, l[0].id, JOB_SUCCEEDED, 2100, 0, "{}"), 0);
+    assert_int_equal(settle(f->st, l[1].id, JOB_QUEUED, 2100, 2200, NULL), 0);
+    counts_of(f->st, id, (int64_t[JOB_STATE_COUNT]){2, 1, 1, 0, 0});
+    int st;
+    tx_begin(f->st);
+    assert_int_equal(jobs_cancel_tx(f->st, l[1].id, 2150, 9000, false, &st, &eb), 0);
+    tx_commit(f->st);
+    counts_of(f->st, id, (int64_t[JOB_STATE_COUNT]){1, 1, 1, 0, 1});
+    tx_begin(f->st);
+    assert_int_equal(jobs_reset_running_tx(f->st, &n, &eb), 0);
+    tx_commit(f->st);
+    counts_of(f->st, id, (int64_t[JOB_STATE_COUNT]){2, 0, 1, 0, 1});
+    assert_int_equal(lease(f->st, "fn", 3000, 4, l, &next), 2);
+    assert_int_equal(settle(f->st, l[0].id, JOB_FAILED, 3100, 0, NULL), 0);
+    assert_int_equal(settle(f->st, l[1].id, JOB_SUCCEEDED, 3100, 0, "{}"), 0);
+    counts_of(f->st, id, (int64_t[JOB_STATE_COUNT]){0, 0, 2, 1, 1});
+    bool done;
+    tx_begin(f->st);
+    assert_int_equal(jobs_batch_finish_tx(f->st, id, f->dir, 3200, 9000, &done, &eb), 0);
+    tx_commit(f->st);
+    assert_true(done);
+    /* Expired: the items and the batch go, and its counts with them. */
+    tx_begin(f->st);
+    assert_int_equal(jobs_expire_tx(f->st, 20000, &n, &eb), 0);
+    tx_commit(f->st);
+    batch_info bi;
+    assert_int_equal(jobs_batch_get(f->st, id, &bi, &eb), ROUSE_ENOTFOUND);
+    assert_int_equal(jobs_body_get(f->st, f->dir, l[1].id, &body, &len, &json_len, &eb),
+                     ROUSE_ENOTFOUND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +424,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reset_and_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_and_blob_refs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_bodies_and_counts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
