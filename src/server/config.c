@@ -218,6 +218,30 @@ static int parse_config(const char *json, size_t len, bool stored, fn_config *ou
             snprintf(out->manifest, sizeof(out->manifest), "%s", l);
         } else if (strcmp(k, "precision") == 0) {
             if ((rc = parse_precision(m->value, out, eb)) < 0) goto out_arena;
+        } else if (strcmp(k, "task") == 0) {
+            const char *t = json_as_string(m->value);
+            if (t && strcmp(t, "inference") == 0) {
+                out->task = FN_TASK_INFERENCE;
+            } else if (t && strcmp(t, "text-generation") == 0) {
+                out->task = FN_TASK_TEXT_GENERATION;
+            } else {
+                rc = rouse_err_set(eb, ROUSE_EINVAL,
+                                   "task: must be \"inference\" or \"text-generation\"");
+                goto out_arena;
+            }
+        } else if (strcmp(k, "max_context") == 0) {
+            if (!json_as_int64(m->value, &out->max_context) || out->max_context < 2 ||
+                out->max_context > FN_MAX_CONTEXT_MAX) {
+                rc = rouse_err_set(eb, ROUSE_EINVAL,
+                                   "max_context: must be an integer from 2 to %d (positions)",
+                                   FN_MAX_CONTEXT_MAX);
+                goto out_arena;
+            }
+        } else if (strcmp(k, "tokenizer") == 0) {
+            rc = rouse_err_set(eb, ROUSE_EINVAL,
+                               "tokenizer: not supported yet; a text generator without one takes "
+                               "bytes as tokens (a byte-level model, vocabulary of 256 or more)");
+            goto out_arena;
         } else if (strcmp(k, "calibration") == 0) {
             if ((rc = parse_calibration(m->value, out, eb)) < 0) goto out_arena;
         } else if (strcmp(k, "scaling") == 0 || strcmp(k, "async") == 0) {
@@ -250,6 +274,26 @@ static int parse_config(const char *json, size_t len, bool stored, fn_config *ou
     if (out->precision != ROUSE_PRECISION_INT8 && out->n_calibration > 0) {
         rc = rouse_err_set(eb, ROUSE_EINVAL, "calibration: only with \"precision\": \"int8\"");
         goto out_arena;
+    }
+    if (out->task != FN_TASK_TEXT_GENERATION && out->max_context > 0) {
+        rc = rouse_err_set(eb, ROUSE_EINVAL,
+                           "max_context: only with \"task\": \"text-generation\"");
+        goto out_arena;
+    }
+    if (out->task == FN_TASK_TEXT_GENERATION) {
+        if (out->max_context == 0) out->max_context = FN_MAX_CONTEXT_DEFAULT;
+        /* A generating instance is busy for its whole stream: decode steps
+         * of several streams in one instance are not interleaved yet. */
+        if (out->scaling.concurrency != 1) {
+            rc = rouse_err_set(eb, ROUSE_EINVAL,
+                               "scaling.concurrency: a text generator serves one stream per "
+                               "instance (1); scale out with scaling.max");
+            goto out_arena;
+        }
+        if (out->precision != ROUSE_PRECISION_FP32) {
+            rc = rouse_err_set(eb, ROUSE_EINVAL, "precision: a text generator runs at fp32");
+            goto out_arena;
+        }
     }
     if (out->scaling.min > out->scaling.max) {
         rc =
@@ -334,6 +378,9 @@ int fn_config_write(const fn_config *c, rouse_buf *out)
         rc = rouse_buf_appendf(out, "%s\"%s\":\"%s\"%s", i ? "," : ",\"calibration\":{",
                                c->calibration[i].input, c->calibration[i].digest,
                                i + 1 == c->n_calibration ? "}" : "");
+    if (rc == 0 && c->task == FN_TASK_TEXT_GENERATION)
+        rc = rouse_buf_appendf(out, ",\"task\":\"text-generation\",\"max_context\":%" PRId64,
+                               c->max_context);
     if (rc == 0 && c->manifest[0]) rc = rouse_buf_appendf(out, ",\"manifest\":\"%s\"", c->manifest);
     if (rc == 0) rc = rouse_buf_append_str(out, "}");
     return rc;

@@ -49,8 +49,11 @@ static int fork_instance(const template_opts *o, int ctl, const ipc_msg *req, in
          * and serve would list, and serve requests through, an instance that
          * is not yet among its children. */
         worker_wait_adopted(mid);
-        instance_opts io = {
-            .fd = sock, .name = o->name, .version = o->version, .threads = o->threads};
+        instance_opts io = {.fd = sock,
+                            .name = o->name,
+                            .version = o->version,
+                            .threads = o->threads,
+                            .max_context = o->max_context};
         return instance_serve(&io, sock, m, s);
     }
     uint64_t dur[3] = {rouse_now_ns() - t0, 0, 0};
@@ -113,7 +116,11 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
         close(sock);
         return 1;
     }
-    instance_opts io = {.fd = sock, .name = o->name, .version = o->version, .threads = o->threads};
+    instance_opts io = {.fd = sock,
+                        .name = o->name,
+                        .version = o->version,
+                        .threads = o->threads,
+                        .max_context = o->max_context};
     return instance_serve(&io, sock, m, s);
 }
 
@@ -196,7 +203,7 @@ int template_main(const template_opts *o)
     rouse_session *s;
     uint64_t dur[3];
     if (worker_open_model(ctl, o->model_path, o->model_sha256, o->plan_cache, &o->prec, o->threads,
-                          &m, &s, dur) < 0)
+                          o->max_context > 0 ? WORKER_GEN_PLAN_CACHE : 0, &m, &s, dur) < 0)
         return 1;
     LOG_DEBUG(MOD, "weights of %s read from %s pages", o->name,
               rouse_weight_pages_name(rouse_model_weight_pages(m)));

@@ -26,6 +26,7 @@ typedef struct template_opts {
     int threads;              /* kernel threads of each instance; 0 means 1 */
     int weight_pages;         /* rouse_weight_pages: the copy template_warm keeps; 0 (4k): none */
     worker_precision prec;    /* what the plan is compiled at */
+    int max_context;          /* > 0: its instances are text generators (instance_opts) */
 } template_opts;
 
 /* Runs the template until its control socket closes. Returns the process
