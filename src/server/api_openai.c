@@ -225,11 +225,11 @@ static int list_model(void *user, const store_function *f)
     if (fn_config_load(latest->config_json, strlen(latest->config_json), &cfg, &eb) < 0 ||
         cfg.task != FN_TASK_TEXT_GENERATION)
         return 0;
-    rouse_buf_appendf(mc->b,
-                      "%s{\"id\":\"%s\",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"rouse\","
-                      "\"max_context\":%lld}",
-                      mc->n++ ? "," : "", f->name, (long long)(f->created_ms / 1000),
-                      (long long)cfg.max_context);
+    rouse_buf_appendf(
+        mc->b,
+        "%s{\"id\":\"%s\",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"rouse\","
+        "\"max_context\":%lld}",
+        mc->n++ ? "," : "", f->name, (long long)(f->created_ms / 1000), (long long)cfg.max_context);
     return 0;
 }
 

@@ -17,8 +17,8 @@
 
 struct gen {
     gen_model m;
-    int n_in;            /* 3 (or 2) + 2 x layers */
-    rouse_tensor *in;    /* input_ids, attention_mask, [position_ids], past k/v... */
+    int n_in;         /* 3 (or 2) + 2 x layers */
+    rouse_tensor *in; /* input_ids, attention_mask, [position_ids], past k/v... */
     char (*names)[NAME_MAX_LEN];
     int out_logits;
     int *out_present; /* 2 x layers: output index of present.N.key / .value */
@@ -42,10 +42,9 @@ static int find_output(const rouse_model *m, const char *name, rouse_tensor_info
     return -1;
 }
 
-#define LAYOUT_HINT                                                                              \
-    "text-generation needs a decoder with a KV cache in Hugging Face's ONNX layout (inputs "   \
-    "input_ids, attention_mask, optional position_ids, past_key_values.N.key/.value [batch, " \
-    "heads, past, head_dim]; outputs logits, present.N.key/.value)"
+#define LAYOUT_HINT                                                                                \
+    "text-generation needs Hugging Face's decoder layout: input_ids, attention_mask, "             \
+    "[position_ids], past_key_values.N.key/.value -> logits, present.N.key/.value"
 
 int gen_model_check(const rouse_model *m, int max_context, gen_model *out, rouse_errbuf *eb)
 {
@@ -55,17 +54,19 @@ int gen_model_check(const rouse_model *m, int max_context, gen_model *out, rouse
     static const char *const need[] = {"input_ids", "attention_mask"};
     for (int i = 0; i < 2; i++) {
         if (find_input(m, need[i], &ti) < 0)
-            return rouse_err_set(eb, ROUSE_EINVAL, "%s: the model has no input '%s'", LAYOUT_HINT,
-                                 need[i]);
+            return rouse_err_set(eb, ROUSE_EINVAL, "the model has no input '%s' (%s)", need[i],
+                                 LAYOUT_HINT);
         if (ti.dtype != ROUSE_DT_INT64 || ti.rank != 2)
             return rouse_err_set(eb, ROUSE_EINVAL, "input '%s' must be int64 [batch, sequence]",
                                  need[i]);
     }
     out->has_position_ids = find_input(m, "position_ids", &ti) >= 0;
     if (out->has_position_ids && (ti.dtype != ROUSE_DT_INT64 || ti.rank != 2))
-        return rouse_err_set(eb, ROUSE_EINVAL, "input 'position_ids' must be int64 [batch, sequence]");
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "input 'position_ids' must be int64 [batch, sequence]");
     if (find_output(m, "logits", &ti) < 0)
-        return rouse_err_set(eb, ROUSE_EINVAL, "%s: the model has no output 'logits'", LAYOUT_HINT);
+        return rouse_err_set(eb, ROUSE_EINVAL, "the model has no output 'logits' (%s)",
+                             LAYOUT_HINT);
     if (ti.rank != 3 || ti.shape[2] <= 0 || ti.dtype != ROUSE_DT_FLOAT)
         return rouse_err_set(eb, ROUSE_EINVAL,
                              "output 'logits' must be float [batch, sequence, vocab] with a fixed "
@@ -80,10 +81,9 @@ int gen_model_check(const rouse_model *m, int max_context, gen_model *out, rouse
         for (int kv = 0; kv < 2; kv++) {
             snprintf(name, sizeof(name), "past_key_values.%d.%s", l, kv ? "value" : "key");
             if (find_input(m, name, &ti) < 0)
-                return rouse_err_set(eb, ROUSE_EINVAL, "%s: the model has no input '%s'",
-                                     LAYOUT_HINT, name);
-            if (ti.rank != 4 || ti.shape[1] <= 0 || ti.shape[3] <= 0 ||
-                ti.dtype != ROUSE_DT_FLOAT)
+                return rouse_err_set(eb, ROUSE_EINVAL, "the model has no input '%s' (%s)", name,
+                                     LAYOUT_HINT);
+            if (ti.rank != 4 || ti.shape[1] <= 0 || ti.shape[3] <= 0 || ti.dtype != ROUSE_DT_FLOAT)
                 return rouse_err_set(eb, ROUSE_EINVAL,
                                      "input '%s' must be float [batch, heads, past, head_dim] with "
                                      "fixed heads and head_dim",
@@ -99,27 +99,29 @@ int gen_model_check(const rouse_model *m, int max_context, gen_model *out, rouse
             }
             snprintf(name, sizeof(name), "present.%d.%s", l, kv ? "value" : "key");
             if (find_output(m, name, &ti) < 0)
-                return rouse_err_set(eb, ROUSE_EINVAL, "%s: the model has no output '%s'",
-                                     LAYOUT_HINT, name);
+                return rouse_err_set(eb, ROUSE_EINVAL, "the model has no output '%s' (%s)", name,
+                                     LAYOUT_HINT);
         }
         out->n_layers = l + 1;
     }
     if (out->n_layers == 0)
         return rouse_err_set(eb, ROUSE_EINVAL,
-                             "%s: the model has no input 'past_key_values.0.key'", LAYOUT_HINT);
+                             "the model has no input 'past_key_values.0.key' (%s)", LAYOUT_HINT);
     int fed = 2 + (out->has_position_ids ? 1 : 0) + 2 * out->n_layers;
     if (rouse_model_n_inputs(m) != fed) {
         for (int i = 0; i < rouse_model_n_inputs(m); i++) {
             rouse_model_input(m, i, &ti);
             if (strcmp(ti.name, "input_ids") && strcmp(ti.name, "attention_mask") &&
                 strcmp(ti.name, "position_ids") && strncmp(ti.name, "past_key_values.", 16))
-                return rouse_err_set(eb, ROUSE_EINVAL,
-                                     "%s: the model also has input '%s', which generation cannot "
-                                     "fill",
-                                     LAYOUT_HINT, ti.name);
+                return rouse_err_set(
+                    eb, ROUSE_EINVAL,
+                    "the model also has input '%s', which generation cannot fill (%s)", ti.name,
+                    LAYOUT_HINT);
         }
-        return rouse_err_set(eb, ROUSE_EINVAL, "%s: the past_key_values inputs are not numbered "
-                             "from 0 without gaps", LAYOUT_HINT);
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "the past_key_values inputs are not numbered from 0 "
+                             "without gaps (%s)",
+                             LAYOUT_HINT);
     }
     return 0;
 }
@@ -271,11 +273,10 @@ static int present_of(const gen *g, rouse_session *s, int i, int total, rouse_te
     if (rc < 0) return rouse_err_set(eb, rc, "no present output");
     if (t->rank != 4 || t->shape[0] != 1 || t->shape[1] != g->m.n_heads || t->shape[2] != total ||
         t->shape[3] != g->m.head_dim)
-        return rouse_err_set(eb, ROUSE_EMISMATCH,
-                             "%s has shape [%lld, %lld, %lld, %lld], expected [1, %d, %d, %d]",
-                             t->name, (long long)t->shape[0], (long long)t->shape[1],
-                             (long long)t->shape[2], (long long)t->shape[3], g->m.n_heads, total,
-                             g->m.head_dim);
+        return rouse_err_set(
+            eb, ROUSE_EMISMATCH, "%s has shape [%lld, %lld, %lld, %lld], expected [1, %d, %d, %d]",
+            t->name, (long long)t->shape[0], (long long)t->shape[1], (long long)t->shape[2],
+            (long long)t->shape[3], g->m.n_heads, total, g->m.head_dim);
     return 0;
 }
 

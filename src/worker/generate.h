@@ -63,9 +63,9 @@ typedef bool (*gen_emit_fn)(void *user, int token);
 
 typedef struct gen_stats {
     int prompt_tokens, completion_tokens;
-    bool stopped;         /* emit asked to stop (else max_tokens was reached) */
-    uint64_t prefill_ns;  /* the prefill run, to the first token chosen */
-    uint64_t decode_ns;   /* every decode step after it */
+    bool stopped;        /* emit asked to stop (else max_tokens was reached) */
+    uint64_t prefill_ns; /* the prefill run, to the first token chosen */
+    uint64_t decode_ns;  /* every decode step after it */
 } gen_stats;
 
 /* Generates from prompt[0..n_prompt) (token ids, checked against the

@@ -17,7 +17,10 @@
 #include <unistd.h>
 
 #include "common/json.h"
+#include "common/log.h"
 #include "common/timeutil.h"
+
+#define MOD "generate"
 
 #define STOP_MAX 4
 #define STOP_LEN_MAX 64
@@ -47,6 +50,7 @@ typedef struct run_state {
     rouse_buf chunk; /* scratch for one event */
     bool first_sent, cancelled, stopped_by_stop, failed;
     uint64_t t0, ttft_ns;
+    int n_tokens;
     char warning[IPC_WARNING_MAX];
 } run_state;
 
@@ -70,28 +74,35 @@ static int bad(openai_reply *rep, rouse_buf *out, const char *fmt, ...)
 
 /* --- UTF-8 ------------------------------------------------------------------- */
 
-/* Length of the valid sequence at s[0..n), 0 when invalid, -1 when s holds
- * only the valid start of one. */
-static int utf8_seq(const unsigned char *s, size_t n)
+/* Length of the valid sequence at s[0..n); when invalid, 0 with *bad the
+ * length of its maximal subpart (the bytes that one U+FFFD replaces, as
+ * Unicode recommends and WHATWG's decoder does); -1 when s holds only the
+ * valid start of one. */
+static int utf8_seq(const unsigned char *s, size_t n, size_t *bad)
 {
+    *bad = 1;
     unsigned c = s[0];
     int len;
     unsigned min;
     if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) len = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef) len = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4) len = 4, min = 0x10000;
-    else return 0;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, min = 0x10000;
+    else
+        return 0;
     unsigned cp = c & (0x3fu >> (len - 1));
     for (int i = 1; i < len; i++) {
         if ((size_t)i >= n) return -1;
         if ((s[i] & 0xc0) != 0x80) return 0;
+        /* Overlong, surrogate or too large: known invalid at the second byte. */
+        if (i == 1 && ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) ||
+                       (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90)))
+            return 0;
         cp = (cp << 6) | (s[i] & 0x3fu);
-        /* Overlong, surrogate or too large: known invalid as soon as seen. */
-        if (i == 1 && len == 3 && c == 0xe0 && s[1] < 0xa0) return 0;
-        if (i == 1 && len == 3 && c == 0xed && s[1] >= 0xa0) return 0;
-        if (i == 1 && len == 4 && c == 0xf0 && s[1] < 0x90) return 0;
-        if (i == 1 && len == 4 && c == 0xf4 && s[1] >= 0x90) return 0;
+        *bad = (size_t)i + 1;
     }
     return cp >= min ? len : 0;
 }
@@ -105,11 +116,13 @@ static int append_utf8(rouse_buf *b, const char *s, size_t n, bool partial, size
     size_t i = 0;
     int rc = 0;
     while (i < n && rc == 0) {
-        int k = utf8_seq(u + i, n - i);
+        size_t bad;
+        int k = utf8_seq(u + i, n - i, &bad);
         if (k < 0 && partial) break;
+        if (k < 0) bad = n - i; /* cut short at the very end */
         if (k <= 0) {
             rc = rouse_buf_append(b, "\xef\xbf\xbd", 3);
-            i++;
+            i += bad;
         } else {
             rc = rouse_buf_append(b, s + i, (size_t)k);
             i += (size_t)k;
@@ -131,10 +144,10 @@ static int write_text(rouse_buf *out, const char *s, size_t n)
 
 /* --- request ------------------------------------------------------------------ */
 
-static const char *const known[] = {"model", "prompt", "messages", "max_tokens",
-                                    "max_completion_tokens", "temperature", "top_p", "top_k",
-                                    "seed", "stop", "stream", "stream_options", "truncate", "n",
-                                    "user"};
+static const char *const known[] = {
+    "model",       "prompt",         "messages", "max_tokens", "max_completion_tokens",
+    "temperature", "top_p",          "top_k",    "seed",       "stop",
+    "stream",      "stream_options", "truncate", "n",          "user"};
 
 static void note_unknown(const json_value *root, char *warning)
 {
@@ -147,8 +160,7 @@ static void note_unknown(const json_value *root, char *warning)
             ok = strcmp(k, known[j]) == 0;
         if (ok) continue;
         if (w == 0) w = (size_t)snprintf(warning, IPC_WARNING_MAX, "ignored parameters: ");
-        int n = snprintf(warning + w, IPC_WARNING_MAX - w, "%s%s",
-                         w > 20 ? ", " : "", k);
+        int n = snprintf(warning + w, IPC_WARNING_MAX - w, "%s%s", w > 20 ? ", " : "", k);
         if (n < 0 || w + (size_t)n >= IPC_WARNING_MAX) {
             /* Cut: say so with an ellipsis that fits. */
             snprintf(warning + IPC_WARNING_MAX - 5, 5, "...");
@@ -202,8 +214,7 @@ static int parse_request(const json_value *root, bool chat, int max_context, req
         rouse_buf_append_str(&rq->prompt, "assistant:");
     } else {
         v = json_get(root, "prompt");
-        if (v && v->type == JSON_ARRAY && v->u.arr.n == 1 &&
-            v->u.arr.items[0]->type == JSON_STRING)
+        if (v && v->type == JSON_ARRAY && v->u.arr.n == 1 && v->u.arr.items[0]->type == JSON_STRING)
             v = v->u.arr.items[0];
         if (v && v->type == JSON_STRING) {
             rouse_buf_append(&rq->prompt, v->u.str.s, v->u.str.len);
@@ -260,8 +271,7 @@ static int parse_request(const json_value *root, bool chat, int max_context, req
     }
     if ((v = json_get(root, "stream")) && v->type != JSON_NULL && !json_as_bool(v, &rq->stream))
         return bad(rep, out, "stream: must be true or false");
-    if ((v = json_get(root, "truncate")) && v->type != JSON_NULL &&
-        !json_as_bool(v, &rq->truncate))
+    if ((v = json_get(root, "truncate")) && v->type != JSON_NULL && !json_as_bool(v, &rq->truncate))
         return bad(rep, out, "truncate: must be true or false");
     if ((v = json_get(root, "stop")) && v->type != JSON_NULL) {
         const json_value *one[1] = {v};
@@ -275,8 +285,10 @@ static int parse_request(const json_value *root, bool chat, int max_context, req
         for (size_t i = 0; i < n; i++) {
             if (items[i]->type != JSON_STRING || items[i]->u.str.len == 0 ||
                 items[i]->u.str.len > STOP_LEN_MAX)
-                return bad(rep, out, "stop: must be a string or an array of up to %d strings of "
-                           "1 to %d bytes", STOP_MAX, STOP_LEN_MAX);
+                return bad(rep, out,
+                           "stop: must be a string or an array of up to %d strings of "
+                           "1 to %d bytes",
+                           STOP_MAX, STOP_LEN_MAX);
             rq->stop[rq->n_stop] = items[i]->u.str.s;
             rq->stop_len[rq->n_stop++] = items[i]->u.str.len;
         }
@@ -288,7 +300,8 @@ static int parse_request(const json_value *root, bool chat, int max_context, req
 
 static void event_head(run_state *st, rouse_buf *b)
 {
-    rouse_buf_appendf(b, "data: {\"id\":\"%s-%" PRIx64 "\",\"object\":\"%s\",\"created\":%ld,"
+    rouse_buf_appendf(b,
+                      "data: {\"id\":\"%s-%" PRIx64 "\",\"object\":\"%s\",\"created\":%ld,"
                       "\"model\":",
                       st->rq->chat ? "chatcmpl" : "cmpl", st->id,
                       st->rq->chat ? "chat.completion.chunk" : "text_completion", st->created);
@@ -361,6 +374,7 @@ static bool on_token(void *user, int token)
     run_state *st = user;
     const request *rq = st->rq;
     if (!st->ttft_ns) st->ttft_ns = rouse_now_ns() - st->t0;
+    st->n_tokens++;
     if (token >= 0 && token < 256) {
         char c = (char)token;
         rouse_buf_append(&st->text, &c, 1);
@@ -394,6 +408,8 @@ static bool on_token(void *user, int token)
     if (st->failed || st->stopped_by_stop) return true;
     if (cancelled(st)) {
         st->cancelled = true;
+        LOG_INFO(MOD, "generation %" PRIx64 " cancelled after %d of %d tokens (the client left)",
+                 st->id, st->n_tokens, rq->gp.max_tokens);
         return true;
     }
     return false;
@@ -441,7 +457,8 @@ static void final_body(run_state *st, const gen_stats *gs, rouse_buf *out)
         rouse_buf_append_str(out, "}\n\ndata: [DONE]\n\n");
         return;
     }
-    rouse_buf_appendf(out, "{\"id\":\"%s-%" PRIx64 "\",\"object\":\"%s\",\"created\":%ld,\"model\":",
+    rouse_buf_appendf(out,
+                      "{\"id\":\"%s-%" PRIx64 "\",\"object\":\"%s\",\"created\":%ld,\"model\":",
                       rq->chat ? "chatcmpl" : "cmpl", st->id,
                       rq->chat ? "chat.completion" : "text_completion", st->created);
     json_write_string(out, st->model, strlen(st->model));
@@ -460,9 +477,8 @@ static void final_body(run_state *st, const gen_stats *gs, rouse_buf *out)
     rouse_buf_append_str(out, "}\n");
 }
 
-int openai_generate(int sock, const ipc_msg *req, const void *body, const char *model_name,
-                    gen *g, rouse_session *s, rouse_arena *arena, rouse_buf *out,
-                    openai_reply *rep)
+int openai_generate(int sock, const ipc_msg *req, const void *body, const char *model_name, gen *g,
+                    rouse_session *s, rouse_arena *arena, rouse_buf *out, openai_reply *rep)
 {
     memset(rep, 0, sizeof(*rep));
     rep->status = 200;
@@ -483,8 +499,8 @@ int openai_generate(int sock, const ipc_msg *req, const void *body, const char *
     rouse_buf_init(&st.chunk);
     note_unknown(root, rep->warning);
     memcpy(st.warning, rep->warning, sizeof(st.warning));
-    int rc = parse_request(root, req->json_len == IPC_GEN_CHAT, gm->max_context, &rq, arena, rep,
-                           out);
+    int rc =
+        parse_request(root, req->json_len == IPC_GEN_CHAT, gm->max_context, &rq, arena, rep, out);
     if (rc < 0 || rep->status != 200) goto out;
     /* Tokens: the bytes of the prompt (no tokenizer), or the ids given. */
     int32_t *ids = rq.tokens;
@@ -496,8 +512,10 @@ int openai_generate(int sock, const ipc_msg *req, const void *body, const char *
             goto out;
         }
         if (gm->vocab < 256) {
-            bad(rep, out, "the model's vocabulary has %d tokens, fewer than the 256 bytes a "
-                "function without a tokenizer generates", gm->vocab);
+            bad(rep, out,
+                "the model's vocabulary has %d tokens, fewer than the 256 bytes a "
+                "function without a tokenizer generates",
+                gm->vocab);
             goto out;
         }
         ids = rouse_arena_calloc(arena, (size_t)n, sizeof(int32_t), 8);
@@ -555,8 +573,8 @@ int openai_generate(int sock, const ipc_msg *req, const void *body, const char *
         goto out;
     }
     rep->ttft_ns = st.ttft_ns;
-    rep->itl_ns = gs.completion_tokens > 1 ? gs.decode_ns / (uint64_t)(gs.completion_tokens - 1)
-                                           : 0;
+    rep->itl_ns =
+        gs.completion_tokens > 1 ? gs.decode_ns / (uint64_t)(gs.completion_tokens - 1) : 0;
     final_body(&st, &gs, out);
     if (rq.stream) rep->content_type = "text/event-stream";
     rc = st.failed ? -1 : 0;

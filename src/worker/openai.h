@@ -42,8 +42,7 @@ typedef struct openai_reply {
  * (status, content type and timings in *rep), for the caller to send as
  * the IPC_REPLY. IPC_CANCEL for the request, read from sock between steps,
  * stops it. Returns 0, or < 0 when the socket failed. */
-int openai_generate(int sock, const ipc_msg *req, const void *body, const char *model_name,
-                    gen *g, rouse_session *s, rouse_arena *arena, rouse_buf *out,
-                    openai_reply *rep);
+int openai_generate(int sock, const ipc_msg *req, const void *body, const char *model_name, gen *g,
+                    rouse_session *s, rouse_arena *arena, rouse_buf *out, openai_reply *rep);
 
 #endif

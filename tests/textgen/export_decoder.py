@@ -10,7 +10,7 @@ the layout Hugging Face's ONNX exports use:
 
     export_decoder.py OUT.onnx [--size tiny|small] [--vocab V] [--ctx C]
 
-tiny: 2 layers, 4 heads, d 64, vocab 256 (bytes as tokens), 256 positions;
+tiny: 2 layers, 4 heads, d 64, vocab 256 (bytes as tokens), 4096 positions;
 small: GPT-2 small's shape (12 layers, 12 heads, d 768, vocab 50257, 1024
 positions). Also writes OUT.onnx.json with the shape, and (tiny) a greedy
 reference continuation of a fixed prompt that tests compare with.
@@ -78,7 +78,7 @@ class Decoder(nn.Module):
 
 
 SIZES = {
-    "tiny": dict(vocab=256, d=64, heads=4, layers=2, ctx=256),
+    "tiny": dict(vocab=256, d=64, heads=4, layers=2, ctx=4096),
     "small": dict(vocab=50257, d=768, heads=12, layers=12, ctx=1024),
 }
 
