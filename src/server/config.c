@@ -238,10 +238,22 @@ static int parse_config(const char *json, size_t len, bool stored, fn_config *ou
                 goto out_arena;
             }
         } else if (strcmp(k, "tokenizer") == 0) {
-            rc = rouse_err_set(eb, ROUSE_EINVAL,
-                               "tokenizer: not supported yet; a text generator without one takes "
-                               "bytes as tokens (a byte-level model, vocabulary of 256 or more)");
-            goto out_arena;
+            const char *d = json_as_string(m->value);
+            const char *v = json_as_string(json_get(m->value, "vocab"));
+            const char *g = json_as_string(json_get(m->value, "merges"));
+            if (d && blob_digest_valid(d)) {
+                snprintf(out->tokenizer, sizeof(out->tokenizer), "%s", d);
+            } else if (m->value->type == JSON_OBJECT && m->value->u.obj.n == 2 && v && g &&
+                       blob_digest_valid(v) && blob_digest_valid(g)) {
+                snprintf(out->vocab, sizeof(out->vocab), "%s", v);
+                snprintf(out->merges, sizeof(out->merges), "%s", g);
+            } else {
+                rc = rouse_err_set(eb, ROUSE_EINVAL,
+                                   "tokenizer: must be the digest of a tokenizer.json blob, or "
+                                   "{\"vocab\": \"sha256:...\", \"merges\": \"sha256:...\"} "
+                                   "(GPT-2's vocab.json and merges.txt)");
+                goto out_arena;
+            }
         } else if (strcmp(k, "calibration") == 0) {
             if ((rc = parse_calibration(m->value, out, eb)) < 0) goto out_arena;
         } else if (strcmp(k, "scaling") == 0 || strcmp(k, "async") == 0) {
@@ -273,6 +285,10 @@ static int parse_config(const char *json, size_t len, bool stored, fn_config *ou
     }
     if (out->precision != ROUSE_PRECISION_INT8 && out->n_calibration > 0) {
         rc = rouse_err_set(eb, ROUSE_EINVAL, "calibration: only with \"precision\": \"int8\"");
+        goto out_arena;
+    }
+    if (out->task != FN_TASK_TEXT_GENERATION && (out->tokenizer[0] || out->vocab[0])) {
+        rc = rouse_err_set(eb, ROUSE_EINVAL, "tokenizer: only with \"task\": \"text-generation\"");
         goto out_arena;
     }
     if (out->task != FN_TASK_TEXT_GENERATION && out->max_context > 0) {
@@ -381,6 +397,11 @@ int fn_config_write(const fn_config *c, rouse_buf *out)
     if (rc == 0 && c->task == FN_TASK_TEXT_GENERATION)
         rc = rouse_buf_appendf(out, ",\"task\":\"text-generation\",\"max_context\":%" PRId64,
                                c->max_context);
+    if (rc == 0 && c->tokenizer[0])
+        rc = rouse_buf_appendf(out, ",\"tokenizer\":\"%s\"", c->tokenizer);
+    if (rc == 0 && c->vocab[0])
+        rc = rouse_buf_appendf(out, ",\"tokenizer\":{\"vocab\":\"%s\",\"merges\":\"%s\"}",
+                               c->vocab, c->merges);
     if (rc == 0 && c->manifest[0]) rc = rouse_buf_appendf(out, ",\"manifest\":\"%s\"", c->manifest);
     if (rc == 0) rc = rouse_buf_append_str(out, "}");
     return rc;

@@ -42,6 +42,11 @@ typedef struct fn_config {
      * a generator's default 1024). */
     int task;
     int64_t max_context;
+    /* A generator's tokenizer, as blob digests ("" when absent: bytes are
+     * the tokens): a Hugging Face tokenizer.json, or GPT-2's vocab.json and
+     * merges.txt. */
+    char tokenizer[FN_CONFIG_DIGEST_MAX];
+    char vocab[FN_CONFIG_DIGEST_MAX], merges[FN_CONFIG_DIGEST_MAX];
     char manifest[64]; /* the label of the manifest that declared it (rouse apply), or "" */
     /* Asynchronous jobs (docs/architecture.md, "Asynchronous jobs"):
      * max_concurrency 0 means scaling.max x scaling.concurrency. */

@@ -438,6 +438,14 @@ static int worker_argv(pool *p, const char *model_path, const char *name, int64_
         snprintf(buf->max_context, sizeof(buf->max_context), "%" PRId64, cfg->max_context);
         argv[argc++] = "--max-context";
         argv[argc++] = buf->max_context;
+        const char *digests[3] = {cfg->tokenizer, cfg->vocab, cfg->merges};
+        static const char *const flags[3] = {"--tokenizer", "--vocab", "--merges"};
+        for (int i = 0; i < 3; i++) {
+            if (!digests[i][0] || blob_path(p->blobs, digests[i], buf->tok[i], PATH_MAX) < 0)
+                continue;
+            argv[argc++] = (char *)flags[i];
+            argv[argc++] = buf->tok[i];
+        }
     }
     /* int8's calibration samples, each by its blob's path. */
     for (int i = 0; i < cfg->n_calibration; i++) {

@@ -146,7 +146,7 @@ static int handle_generate(const instance_opts *o, int sock, const ipc_msg *req,
     }
     if (!gs->g) return send_error(sock, rg, req->id, 400, gs->error);
     openai_reply rep;
-    int rc = openai_generate(sock, req, body, o->name, gs->g, s, arena, out, &rep);
+    int rc = openai_generate(sock, req, body, o->name, gs->g, o->tok, s, arena, out, &rep);
     if (rc < 0) return rc;
     uint64_t dur[3] = {rouse_now_ns() - t0, rep.ttft_ns, rep.itl_ns};
     return send_msg(sock, IPC_REPLY, req->id, rep.status, rep.content_type, out->data, out->len, -1,
@@ -280,7 +280,21 @@ int instance_main(const instance_opts *o)
     if (worker_open_model(o->fd, o->model_path, NULL, o->plan_cache, &o->prec, o->threads,
                           o->max_context > 0 ? WORKER_GEN_PLAN_CACHE : 0, &m, &s, dur) < 0)
         return 1;
-    int status = instance_serve(o, o->fd, m, s);
+    /* Exec'd (the deploy check, or without a template): the tokenizer is
+     * loaded here; a template loads it once for all its instances. */
+    instance_opts io = *o;
+    tok_tokenizer *tok = NULL;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (o->max_context > 0 && worker_tok_load(&o->tok_paths, &tok, &eb) < 0) {
+        worker_send_error(o->fd, IPC_READY, 0, 400, eb.msg);
+        rouse_session_destroy(s);
+        rouse_model_destroy(m);
+        return 1;
+    }
+    io.tok = tok;
+    int status = instance_serve(&io, o->fd, m, s);
+    tok_free(tok);
     rouse_session_destroy(s);
     rouse_model_destroy(m);
     return status;
@@ -297,6 +311,14 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
         gen_model gm;
         if (gen_model_check(m, o->max_context, &gm, &eb) < 0) {
             worker_send_error(sock, IPC_READY, 0, 400, eb.msg);
+            return 1;
+        }
+        if (o->tok && tok_vocab_size(o->tok) > (size_t)gm.vocab) {
+            char msg[192];
+            snprintf(msg, sizeof(msg),
+                     "tokenizer: its vocabulary has %zu tokens, more than the model's logits (%d)",
+                     tok_vocab_size(o->tok), gm.vocab);
+            worker_send_error(sock, IPC_READY, 0, 400, msg);
             return 1;
         }
     }

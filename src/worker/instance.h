@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "worker/plan_load.h"
+#include "worker/tok_files.h"
 
 typedef struct instance_opts {
     int fd;                 /* the SOCK_SEQPACKET end inherited from serve */
@@ -25,6 +26,8 @@ typedef struct instance_opts {
     const char *plan_cache; /* directory of compiled plans (compiled when missing), or NULL */
     worker_precision prec;  /* what the plan is compiled at */
     int max_context;        /* > 0: a text generator (openai.h) of this many positions */
+    worker_tok_paths tok_paths; /* its tokenizer's files (none: bytes are the tokens) */
+    const tok_tokenizer *tok;   /* loaded by the template (borrowed), else NULL */
 } instance_opts;
 
 /* Prepared plans a generator's session keeps: one per bucket of past

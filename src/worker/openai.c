@@ -41,6 +41,8 @@ typedef struct request {
 
 typedef struct run_state {
     const request *rq;
+    const tok_tokenizer *tok;
+    int32_t eos;
     int sock;
     uint64_t id;
     const char *model;
@@ -375,7 +377,15 @@ static bool on_token(void *user, int token)
     const request *rq = st->rq;
     if (!st->ttft_ns) st->ttft_ns = rouse_now_ns() - st->t0;
     st->n_tokens++;
-    if (token >= 0 && token < 256) {
+    if (st->tok) {
+        if (token == st->eos) {
+            st->stopped_by_stop = true; /* the end of the text: nothing more to send */
+        } else {
+            size_t n;
+            const char *b = tok_token_bytes(st->tok, token, &n);
+            if (b) rouse_buf_append(&st->text, b, n);
+        }
+    } else if (token >= 0 && token < 256) {
         char c = (char)token;
         rouse_buf_append(&st->text, &c, 1);
     }
@@ -478,7 +488,8 @@ static void final_body(run_state *st, const gen_stats *gs, rouse_buf *out)
 }
 
 int openai_generate(int sock, const ipc_msg *req, const void *body, const char *model_name, gen *g,
-                    rouse_session *s, rouse_arena *arena, rouse_buf *out, openai_reply *rep)
+                    const tok_tokenizer *tok, rouse_session *s, rouse_arena *arena, rouse_buf *out,
+                    openai_reply *rep)
 {
     memset(rep, 0, sizeof(*rep));
     rep->status = 200;
@@ -505,7 +516,28 @@ int openai_generate(int sock, const ipc_msg *req, const void *body, const char *
     /* Tokens: the bytes of the prompt (no tokenizer), or the ids given. */
     int32_t *ids = rq.tokens;
     int n = rq.n_tokens;
-    if (!ids) {
+    if (!ids && tok) {
+        int32_t *enc;
+        size_t n_enc;
+        if ((rc = tok_encode(tok, rq.prompt.data ? rq.prompt.data : "", rq.prompt.len, &enc, &n_enc,
+                             &eb)) < 0) {
+            rc = 0;
+            bad(rep, out, "prompt: %s", eb.msg);
+            goto out;
+        }
+        ids = rouse_arena_calloc(arena, n_enc + 1, sizeof(int32_t), 8);
+        if (ids) memcpy(ids, enc, n_enc * sizeof(int32_t));
+        free(enc);
+        if (!ids) {
+            rc = ROUSE_ENOMEM;
+            goto out;
+        }
+        n = (int)n_enc;
+        if (n == 0) {
+            bad(rep, out, "prompt: must not be empty");
+            goto out;
+        }
+    } else if (!ids) {
         n = (int)rq.prompt.len;
         if (n == 0) {
             bad(rep, out, "prompt: must not be empty");
@@ -546,6 +578,8 @@ int openai_generate(int sock, const ipc_msg *req, const void *body, const char *
         n = keep;
     }
     st.rq = &rq;
+    st.tok = tok;
+    st.eos = tok ? tok_eos(tok) : -1;
     st.sock = sock;
     st.id = req->id;
     st.model = model_name;

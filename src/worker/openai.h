@@ -7,8 +7,11 @@
  * tokens come ("data: {...}" per piece of text, a last chunk with the
  * finish reason and the usage, "data: [DONE]").
  *
- * Tokens: a function without a tokenizer generates bytes (token id = byte
- * value, for byte-level models with a vocabulary of at least 256).
+ * Tokens: the function's tokenizer (src/text: byte-level BPE) encodes the
+ * prompt and turns each token into its bytes; its end-of-text token ends
+ * the generation (finish reason "stop"). A function without a tokenizer
+ * generates bytes (token id = byte value, for byte-level models with a
+ * vocabulary of at least 256).
  *
  * Chat template: each message as "<role>: <content>\n" in order, then
  * "assistant:"; the model continues from there.
@@ -26,6 +29,7 @@
 
 #include "common/arena.h"
 #include "common/buf.h"
+#include "text/tokenizer.h"
 #include "worker/generate.h"
 #include "worker/ipc.h"
 
@@ -43,6 +47,7 @@ typedef struct openai_reply {
  * the IPC_REPLY. IPC_CANCEL for the request, read from sock between steps,
  * stops it. Returns 0, or < 0 when the socket failed. */
 int openai_generate(int sock, const ipc_msg *req, const void *body, const char *model_name, gen *g,
-                    rouse_session *s, rouse_arena *arena, rouse_buf *out, openai_reply *rep);
+                    const tok_tokenizer *tok, rouse_session *s, rouse_arena *arena, rouse_buf *out,
+                    openai_reply *rep);
 
 #endif

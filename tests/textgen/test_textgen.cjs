@@ -17,7 +17,26 @@ function check(desc, cond, extra) {
 }
 // Bytes as text the way the server writes them: invalid UTF-8 becomes U+FFFD
 // per maximal subpart (WHATWG's decoder does the same).
-const decode = (bytes) => new TextDecoder('utf-8').decode(Uint8Array.from(bytes));
+// Without a tokenizer a token is a byte: ids past 255 (the model's vocabulary
+// is a little larger, for the tokenizer below) add nothing.
+const decode = (ids) => new TextDecoder('utf-8').decode(Uint8Array.from(ids.filter((t) => t < 256)));
+
+// A small byte-level BPE tokenizer.json over the same ids: each byte is the
+// token of its value (GPT-2's byte-to-character mapping), plus two merges
+// and an end-of-text token.
+function tokenizerJson() {
+  const printable = (b) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+  const vocab = {};
+  let n = 0;
+  for (let b = 0; b < 256; b++) vocab[String.fromCharCode(printable(b) ? b : 256 + n++)] = b;
+  vocab['ll'] = 256;
+  vocab['He'] = 257;
+  return JSON.stringify({
+    version: '1.0', added_tokens: [{ id: 258, content: '<|endoftext|>', special: true }],
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false },
+    model: { type: 'BPE', vocab, merges: ['l l', 'H e'] },
+  });
+}
 
 async function req(method, path, body, headers) {
   const r = await fetch(base + path, { method, body, headers });
@@ -44,6 +63,19 @@ async function main() {
                             scaling: { concurrency: 2 } });
   check('a generator with concurrency 2 is a 400 naming the field',
         r.status === 400 && r.text.includes('scaling.concurrency'), r);
+  r = await req('POST', '/v1/blobs', tokenizerJson());
+  const tokDigest = JSON.parse(r.text).digest;
+  r = await deploy('tok', { model: digest, task: 'text-generation', max_context: 128,
+                            tokenizer: tokDigest });
+  check('deploy a generator with a tokenizer.json: 201', r.status === 201, r);
+  r = await req('POST', '/v1/blobs', '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}}');
+  r = await deploy('badtok', { model: digest, task: 'text-generation',
+                               tokenizer: JSON.parse(r.text).digest });
+  check('a tokenizer that does not parse is a 400 saying so',
+        r.status === 400 && /tokenizer/.test(r.text), r);
+  r = await deploy('notok', { model: digest, task: 'text-generation',
+                              tokenizer: 'sha256:' + '0'.repeat(64) });
+  check('a tokenizer blob that is not there is a 400', r.status === 400 && /tokenizer/.test(r.text), r);
   if (digits) {
     const d = await upload(digits + '/model.onnx');
     r = await deploy('notkv', { model: d, task: 'text-generation' });
@@ -128,6 +160,11 @@ async function main() {
     if (ch.choices[0].finish_reason) sreason = ch.choices[0].finish_reason;
   }
   check('streamed, too', stext === before && sreason === 'stop', [stext, sreason]);
+
+  // The tokenizer encodes the prompt: "Hello" is He + ll + o.
+  const tk = await client.completions.create({ model: 'tok', prompt, max_tokens: 8, temperature: 0 });
+  check('the tokenizer encodes the prompt (3 tokens for "Hello")', tk.usage.prompt_tokens === 3,
+        tk.usage);
 
   // Bad input: 400s that name what is wrong.
   const err = async (params) => {

@@ -18,10 +18,10 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     exit 77
 fi
 mkdir -p "$MODELS/textgen"
-stamp=$(sha256sum "$here/export_decoder.py" | cut -c1-16)
+stamp=$(cat "$here/export_decoder.py" "$here/../../scripts/models/gpt2.py" | sha256sum | cut -c1-16)
 model="$MODELS/textgen/tiny.onnx"
 if [ "$(cat "$MODELS/textgen/tiny.stamp" 2>/dev/null)" != "$stamp" ]; then
-    "$py" -W ignore "$here/export_decoder.py" "$model" --size tiny || exit 1
+    "$py" -W ignore "$here/export_decoder.py" "$model" --vocab 260 || exit 1
     echo "$stamp" >"$MODELS/textgen/tiny.stamp"
 fi
 # The client, from the lock file, into the build tree (never the source tree).
