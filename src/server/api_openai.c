@@ -125,6 +125,8 @@ void api_openai_stream_done(http_req *req, pool_result *res)
     req->queue_ns = res->queue_ns;
     req->start_ns = res->start_ns;
     req->run_ns = res->run_ns;
+    req->ttft_ns = res->ttft_ns;
+    req->itl_ns = res->itl_ns;
     req->memory_mb = res->memory_mb;
     if (res->version > 0) req->reply.version = res->version;
     if (res->error) {

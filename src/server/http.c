@@ -229,6 +229,8 @@ static void on_call_done(void *user, pool_result *res)
     req->queue_ns = res->queue_ns;
     req->start_ns = res->start_ns;
     req->run_ns = res->run_ns;
+    req->ttft_ns = res->ttft_ns;
+    req->itl_ns = res->itl_ns;
     req->memory_mb = res->memory_mb;
     if (res->version > 0) req->reply.version = res->version;
     if (res->retry_after > 0) req->reply.retry_after = res->retry_after;
@@ -562,6 +564,8 @@ static void emit_invocation(server *srv, http_req *req)
     /* Any run bills at least 1 ms, also one shorter than half a µs. */
     inv.run_us = req->run_ns > 0 && req->run_ns < 500 ? 1 : ns_to_us(req->run_ns);
     inv.total_us = ns_to_us(rouse_now_ns() - req->begin_ns);
+    inv.ttft_us = ns_to_us(req->ttft_ns);
+    inv.itl_us = ns_to_us(req->itl_ns);
     inv.billed_ms = inv_billed_ms(inv.run_us);
     inv.memory_mb = req->memory_mb;
     inv.bytes_in = req->body_len;

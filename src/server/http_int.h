@@ -156,6 +156,7 @@ struct http_req {
     uint64_t submit_ns; /* when its pool call was submitted (monotonic), 0 before */
     inv_start start_kind;
     uint64_t queue_ns, start_ns, run_ns;
+    uint64_t ttft_ns, itl_ns; /* a generation's (pool_result) */
     int64_t memory_mb;
     /* An OpenAI-style streamed reply in progress (api_openai.c), or NULL. */
     struct oai_stream *gen_stream;

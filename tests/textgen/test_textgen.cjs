@@ -204,7 +204,11 @@ async function main() {
   const timing = r.headers.get('server-timing') || '';
   check('Server-Timing has the time to first token and between tokens',
         /ttft;dur=/.test(timing) && /itl;dur=/.test(timing), timing);
-  r = await req('POST', '/v2/models/tiny/infer', '{}');
+  const metrics = (await req('GET', '/metrics')).text;
+  const count = (fam) => Number((new RegExp(fam + '_count\\{function="tiny"\\} (\\d+)').exec(metrics) || [])[1]);
+  check('/metrics has time to first token and inter-token latency per function',
+        count('rouse_time_to_first_token_seconds') > 5 && count('rouse_inter_token_latency_seconds') > 5,
+        metrics.split('\n').filter((l) => /token/.test(l)).slice(0, 6));
   r = await req('POST', '/openai/v1/completions', JSON.stringify({ prompt }));
   check('a request without a model is a 400', r.status === 400 && /model/.test(r.text), r.text);
 
