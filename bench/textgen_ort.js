@@ -14,7 +14,7 @@
 'use strict';
 const path = require('path');
 const [peer, model, L, H, D, ...rest] = process.argv.slice(2);
-const ort = require(path.join(peer, 'node_modules', 'onnxruntime-node'));
+const ort = require(path.resolve(peer, 'node_modules', 'onnxruntime-node'));
 const opt = { threads: 1, prompt: 128, decode: 64, streams: 8, tries: 5, zero: 1 };
 for (const kv of rest) {
   const [k, v] = kv.split('=');

@@ -549,7 +549,10 @@ static uint64_t ns_to_us(uint64_t ns)
  * their handler ran (a body over the limit, a bad header) count too. */
 static void emit_invocation(server *srv, http_req *req)
 {
-    if (!http_route_is_inference(req->r.id) || (srv->sinks.n == 0 && !srv->otlp && !srv->alog))
+    /* A generation whose body named no function never reached one: not an
+     * invocation (the access log still has it). */
+    if (!http_route_is_inference(req->r.id) || !req->r.name[0] ||
+        (srv->sinks.n == 0 && !srv->otlp && !srv->alog))
         return;
     if (!req->handled && !req->have_reply) return; /* the connection ended first */
     const http_reply *r = &req->reply;
@@ -591,7 +594,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     if (!req || req == (void *)&nul_in_path) return;
     emit_invocation(srv, req);
-    if (!http_route_is_inference(req->r.id) && srv->alog && (req->handled || req->have_reply))
+    if (!(http_route_is_inference(req->r.id) && req->r.name[0]) && srv->alog &&
+        (req->handled || req->have_reply))
         observe_req_done(req);
     unwatch_client(req);
     waiting_remove(req);

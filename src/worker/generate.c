@@ -13,6 +13,7 @@
 #include "common/timeutil.h"
 
 #define BUCKET_MIN 16
+#define PREFILL_STEP 8
 #define NAME_MAX_LEN 48
 
 struct gen {
@@ -297,7 +298,14 @@ static int logits_row(const gen *g, rouse_session *s, int seq, int row, const fl
 static int prefill(gen *g, rouse_session *s, const int32_t *prompt, int L, const float **logits,
                    rouse_errbuf *eb)
 {
-    int Lb = bucket_for(g, L);
+    /* Padded to a multiple of PREFILL_STEP, not to a power of two: the
+     * prefill computes every position's logits, so padding costs time in
+     * proportion; plans for other lengths stay in the session's cache. */
+    int Lb = L;
+    if (g->m.has_position_ids) {
+        Lb = (L + PREFILL_STEP - 1) / PREFILL_STEP * PREFILL_STEP;
+        if (Lb > g->m.max_context) Lb = g->m.max_context;
+    }
     for (int i = 0; i < Lb; i++) {
         g->ids[i] = i < L ? prompt[i] : 0;
         g->mask[i] = i < L;
@@ -378,6 +386,8 @@ int gen_run(gen *g, rouse_session *s, const int32_t *prompt, int n_prompt, const
     if (rc < 0) return rc;
     sampler_rng rng;
     sampler_rng_seed(&rng, p->seed);
+    rouse_plan_cache_stats pc0, pc1;
+    rouse_session_get_plan_cache(s, &pc0);
     uint64_t t0 = rouse_now_ns();
     const float *logits;
     if ((rc = prefill(g, s, prompt, n_prompt, &logits, eb)) < 0) return rc;
@@ -389,6 +399,8 @@ int gen_run(gen *g, rouse_session *s, const int32_t *prompt, int n_prompt, const
         else
             st->decode_ns = t - t0 - st->prefill_ns;
         st->completion_tokens = i + 1;
+        rouse_session_get_plan_cache(s, &pc1);
+        st->plans_prepared = pc1.misses - pc0.misses;
         if (emit(user, tok)) {
             st->stopped = true;
             return 0;

@@ -66,6 +66,7 @@ typedef struct gen_stats {
     bool stopped;        /* emit asked to stop (else max_tokens was reached) */
     uint64_t prefill_ns; /* the prefill run, to the first token chosen */
     uint64_t decode_ns;  /* every decode step after it */
+    uint64_t plans_prepared; /* engine plans prepared during the run (new buckets) */
 } gen_stats;
 
 /* Generates from prompt[0..n_prompt) (token ids, checked against the

@@ -607,6 +607,8 @@ int openai_generate(int sock, const ipc_msg *req, const void *body, const char *
         goto out;
     }
     rep->ttft_ns = st.ttft_ns;
+    LOG_DEBUG(MOD, "generation %" PRIx64 ": %d + %d tokens, %" PRIu64 " plans prepared", st.id,
+              gs.prompt_tokens, gs.completion_tokens, gs.plans_prepared);
     rep->itl_ns =
         gs.completion_tokens > 1 ? gs.decode_ns / (uint64_t)(gs.completion_tokens - 1) : 0;
     final_body(&st, &gs, out);
