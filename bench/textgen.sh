@@ -60,11 +60,16 @@ until grep -q '^listening on ' "$tmp/serve.out" 2>/dev/null; do
 done
 port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/serve.out")
 base=http://127.0.0.1:$port
-digest=$(curl -sf -X POST --data-binary @"$dir/model.onnx" "$base/v1/blobs" |
-         sed -n 's/.*"digest":"\([^"]*\)".*/\1/p')
-curl -sf -X PUT "$base/v1/functions/gpt2" \
-    -d "{\"model\":\"$digest\",\"task\":\"text-generation\",\"max_context\":1024,\"scaling\":{\"max\":$streams}}" \
-    >/dev/null || die "deploy failed: $(tail -3 "$tmp/serve.err")"
+upload() { curl -sf -X POST --data-binary @"$1" "$base/v1/blobs" | sed -n 's/.*"digest":"\([^"]*\)".*/\1/p'; }
+# A tokenizer of the model's vocabulary, so that every token is text (and
+# streams as such); random weights would otherwise pick ids beyond the bytes.
+node "$root/bench/textgen_tokenizer.js" 50257 "$tmp/tokenizer.json"
+digest=$(upload "$dir/model.onnx")
+tok=$(upload "$tmp/tokenizer.json")
+curl -s -X PUT "$base/v1/functions/gpt2" \
+    -d "{\"model\":\"$digest\",\"task\":\"text-generation\",\"max_context\":1024,\"tokenizer\":\"$tok\",\"scaling\":{\"max\":$streams}}" \
+    >"$tmp/deploy.json"
+grep -q '"version"' "$tmp/deploy.json" || die "deploy failed: $(cat "$tmp/deploy.json")"
 
 echo "textgen: rouse" >&2
 node "$root/bench/textgen_client.js" "$base" gpt2 prompt="$prompt" decode="$decode" \
@@ -81,7 +86,7 @@ node -e '
 const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
 const o = JSON.parse(require("fs").readFileSync(process.argv[2], "utf8"));
 const [layers, prompt, streams, before, after] = process.argv.slice(3);
-const f = (x, d) => (x === undefined ? "n/a" : x.toFixed(d));
+const f = (x, d) => (typeof x === "number" && isFinite(x) ? x.toFixed(d) : "n/a");
 console.log(`GPT-2 small shape with ${layers} layers, random weights, greedy, 1 thread per instance / session`);
 console.log(`load average (1, 5, 15 min) before: ${before}, after: ${after}\n`);
 console.log("| measure | rouse | ONNX Runtime | rouse/ORT |");
