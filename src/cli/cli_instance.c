@@ -27,6 +27,7 @@ void cli_instance_usage(FILE *out)
     fprintf(out, "usage: rouse __instance --fd N --model PATH --name NAME --version V\n"
                  "                        [--threads T] [--plan-cache DIR] [--precision P]\n"
                  "                        [--calibrate NAME=NPY]... [--log-level L] [--check]\n"
+                 "                        [--max-context N [--tokenizer JSON | --vocab V --merges M]]\n"
                  "(started by rouse serve)\n");
 }
 
@@ -41,6 +42,8 @@ typedef struct worker_args {
     int threads;
     int weight_pages; /* rouse_weight_pages; a template's */
     int precision;    /* --precision fp32|bf16|int8 */
+    int max_context;  /* --max-context N: a text generator */
+    worker_tok_paths tok; /* --tokenizer PATH, or --vocab PATH --merges PATH */
     bool check;
     /* --calibrate NAME=PATH: int8's calibration samples of one input (a
      * .npy, samples stacked on axis 0), read by load_calibration */
@@ -75,6 +78,14 @@ static bool parse_worker_args(int argc, char **argv, const char *extra, worker_a
             w->version = v;
         else if (strcmp(a, "--threads") == 0)
             w->threads = atoi(v);
+        else if (strcmp(a, "--max-context") == 0)
+            w->max_context = atoi(v);
+        else if (strcmp(a, "--tokenizer") == 0)
+            w->tok.json = v;
+        else if (strcmp(a, "--vocab") == 0)
+            w->tok.vocab = v;
+        else if (strcmp(a, "--merges") == 0)
+            w->tok.merges = v;
         else if (strcmp(a, "--plan-cache") == 0)
             w->plan_cache = v;
         else if (strcmp(a, "--sha256") == 0 && strcmp(extra, a) == 0)
@@ -175,7 +186,9 @@ int cli_instance_main(int argc, char **argv)
                        .threads = w.threads,
                        .check_only = w.check,
                        .plan_cache = w.plan_cache,
-                       .prec = precision_of(&w)};
+                       .prec = precision_of(&w),
+                       .max_context = w.max_context,
+                       .tok_paths = w.tok};
     int rc = instance_main(&o);
     free_calibration(&w);
     return rc;
@@ -187,6 +200,7 @@ void cli_template_usage(FILE *out)
                  "                        [--threads T] [--plan-cache DIR] [--sha256 HEX]\n"
                  "                        [--precision P] [--calibrate NAME=NPY]...\n"
                  "                        [--log-level L] [--weight-pages hugetlb|thp|4k]\n"
+                 "                        [--max-context N [--tokenizer JSON | --vocab V --merges M]]\n"
                  "(started by rouse serve)\n");
 }
 
@@ -200,7 +214,9 @@ static template_opts template_opts_of(const worker_args *w)
                            .version = w->version,
                            .threads = w->threads,
                            .weight_pages = w->weight_pages,
-                           .prec = precision_of(w)};
+                           .prec = precision_of(w),
+                           .max_context = w->max_context,
+                           .tok_paths = w->tok};
 }
 
 int cli_template_main(int argc, char **argv)

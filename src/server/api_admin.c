@@ -323,6 +323,13 @@ static int fn_put(http_req *req)
                          cfg->model);
         return 0;
     }
+    const char *tok_blobs[3] = {cfg->tokenizer, cfg->vocab, cfg->merges};
+    for (int i = 0; !dry_run && i < 3; i++)
+        if (tok_blobs[i][0] && blob_stat(s->blobs, tok_blobs[i], NULL) < 0) {
+            http_reply_error(req, 400, "tokenizer: no blob %s; upload it with POST /v1/blobs first",
+                             tok_blobs[i]);
+            return 0;
+        }
     for (int i = 0; !dry_run && i < cfg->n_calibration; i++)
         if (blob_stat(s->blobs, cfg->calibration[i].digest, NULL) < 0) {
             http_reply_error(req, 400,

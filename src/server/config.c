@@ -218,6 +218,42 @@ static int parse_config(const char *json, size_t len, bool stored, fn_config *ou
             snprintf(out->manifest, sizeof(out->manifest), "%s", l);
         } else if (strcmp(k, "precision") == 0) {
             if ((rc = parse_precision(m->value, out, eb)) < 0) goto out_arena;
+        } else if (strcmp(k, "task") == 0) {
+            const char *t = json_as_string(m->value);
+            if (t && strcmp(t, "inference") == 0) {
+                out->task = FN_TASK_INFERENCE;
+            } else if (t && strcmp(t, "text-generation") == 0) {
+                out->task = FN_TASK_TEXT_GENERATION;
+            } else {
+                rc = rouse_err_set(eb, ROUSE_EINVAL,
+                                   "task: must be \"inference\" or \"text-generation\"");
+                goto out_arena;
+            }
+        } else if (strcmp(k, "max_context") == 0) {
+            if (!json_as_int64(m->value, &out->max_context) || out->max_context < 2 ||
+                out->max_context > FN_MAX_CONTEXT_MAX) {
+                rc = rouse_err_set(eb, ROUSE_EINVAL,
+                                   "max_context: must be an integer from 2 to %d (positions)",
+                                   FN_MAX_CONTEXT_MAX);
+                goto out_arena;
+            }
+        } else if (strcmp(k, "tokenizer") == 0) {
+            const char *d = json_as_string(m->value);
+            const char *v = json_as_string(json_get(m->value, "vocab"));
+            const char *g = json_as_string(json_get(m->value, "merges"));
+            if (d && blob_digest_valid(d)) {
+                snprintf(out->tokenizer, sizeof(out->tokenizer), "%s", d);
+            } else if (m->value->type == JSON_OBJECT && m->value->u.obj.n == 2 && v && g &&
+                       blob_digest_valid(v) && blob_digest_valid(g)) {
+                snprintf(out->vocab, sizeof(out->vocab), "%s", v);
+                snprintf(out->merges, sizeof(out->merges), "%s", g);
+            } else {
+                rc = rouse_err_set(eb, ROUSE_EINVAL,
+                                   "tokenizer: must be the digest of a tokenizer.json blob, or "
+                                   "{\"vocab\": \"sha256:...\", \"merges\": \"sha256:...\"} "
+                                   "(GPT-2's vocab.json and merges.txt)");
+                goto out_arena;
+            }
         } else if (strcmp(k, "calibration") == 0) {
             if ((rc = parse_calibration(m->value, out, eb)) < 0) goto out_arena;
         } else if (strcmp(k, "scaling") == 0 || strcmp(k, "async") == 0) {
@@ -250,6 +286,30 @@ static int parse_config(const char *json, size_t len, bool stored, fn_config *ou
     if (out->precision != ROUSE_PRECISION_INT8 && out->n_calibration > 0) {
         rc = rouse_err_set(eb, ROUSE_EINVAL, "calibration: only with \"precision\": \"int8\"");
         goto out_arena;
+    }
+    if (out->task != FN_TASK_TEXT_GENERATION && (out->tokenizer[0] || out->vocab[0])) {
+        rc = rouse_err_set(eb, ROUSE_EINVAL, "tokenizer: only with \"task\": \"text-generation\"");
+        goto out_arena;
+    }
+    if (out->task != FN_TASK_TEXT_GENERATION && out->max_context > 0) {
+        rc = rouse_err_set(eb, ROUSE_EINVAL,
+                           "max_context: only with \"task\": \"text-generation\"");
+        goto out_arena;
+    }
+    if (out->task == FN_TASK_TEXT_GENERATION) {
+        if (out->max_context == 0) out->max_context = FN_MAX_CONTEXT_DEFAULT;
+        /* A generating instance is busy for its whole stream: decode steps
+         * of several streams in one instance are not interleaved yet. */
+        if (out->scaling.concurrency != 1) {
+            rc = rouse_err_set(eb, ROUSE_EINVAL,
+                               "scaling.concurrency: a text generator serves one stream per "
+                               "instance (1); scale out with scaling.max");
+            goto out_arena;
+        }
+        if (out->precision != ROUSE_PRECISION_FP32) {
+            rc = rouse_err_set(eb, ROUSE_EINVAL, "precision: a text generator runs at fp32");
+            goto out_arena;
+        }
     }
     if (out->scaling.min > out->scaling.max) {
         rc =
@@ -334,6 +394,14 @@ int fn_config_write(const fn_config *c, rouse_buf *out)
         rc = rouse_buf_appendf(out, "%s\"%s\":\"%s\"%s", i ? "," : ",\"calibration\":{",
                                c->calibration[i].input, c->calibration[i].digest,
                                i + 1 == c->n_calibration ? "}" : "");
+    if (rc == 0 && c->task == FN_TASK_TEXT_GENERATION)
+        rc = rouse_buf_appendf(out, ",\"task\":\"text-generation\",\"max_context\":%" PRId64,
+                               c->max_context);
+    if (rc == 0 && c->tokenizer[0])
+        rc = rouse_buf_appendf(out, ",\"tokenizer\":\"%s\"", c->tokenizer);
+    if (rc == 0 && c->vocab[0])
+        rc = rouse_buf_appendf(out, ",\"tokenizer\":{\"vocab\":\"%s\",\"merges\":\"%s\"}",
+                               c->vocab, c->merges);
     if (rc == 0 && c->manifest[0]) rc = rouse_buf_appendf(out, ",\"manifest\":\"%s\"", c->manifest);
     if (rc == 0) rc = rouse_buf_append_str(out, "}");
     return rc;

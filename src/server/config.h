@@ -36,6 +36,17 @@ typedef struct fn_config {
         char digest[FN_CONFIG_DIGEST_MAX];
     } calibration[FN_CALIB_MAX];
     int n_calibration;
+    /* "task": FN_TASK_INFERENCE (OIP v2, the default) or
+     * FN_TASK_TEXT_GENERATION (the /openai/v1/ endpoints; the model a decoder
+     * with a KV cache), with max_context positions (0 unless a generator;
+     * a generator's default 1024). */
+    int task;
+    int64_t max_context;
+    /* A generator's tokenizer, as blob digests ("" when absent: bytes are
+     * the tokens): a Hugging Face tokenizer.json, or GPT-2's vocab.json and
+     * merges.txt. */
+    char tokenizer[FN_CONFIG_DIGEST_MAX];
+    char vocab[FN_CONFIG_DIGEST_MAX], merges[FN_CONFIG_DIGEST_MAX];
     char manifest[64]; /* the label of the manifest that declared it (rouse apply), or "" */
     /* Asynchronous jobs (docs/architecture.md, "Asynchronous jobs"):
      * max_concurrency 0 means scaling.max x scaling.concurrency. */
@@ -45,6 +56,9 @@ typedef struct fn_config {
 } fn_config;
 
 enum { FN_KEEP_ALIVE_LEARNED = 0, FN_KEEP_ALIVE_FIXED = 1 };
+enum { FN_TASK_INFERENCE = 0, FN_TASK_TEXT_GENERATION = 1 };
+#define FN_MAX_CONTEXT_DEFAULT 1024
+#define FN_MAX_CONTEXT_MAX 65536
 
 /* The defaults of every field (model empty). */
 void fn_config_defaults(fn_config *c);

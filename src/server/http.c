@@ -198,7 +198,12 @@ static void on_call_done(void *user, pool_result *res)
 {
     http_req *req = user;
     assert(req->pending); /* the call it waits for, which ends once */
+    if (req->gen_stream) {
+        api_openai_stream_done(req, res);
+        return;
+    }
     req->pending = NULL;
+    if (res->warning) snprintf(req->reply.warning, sizeof(req->reply.warning), "%s", res->warning);
     if (res->error) {
         http_reply_error(req, res->status, "%s", res->error);
     } else {
@@ -224,6 +229,8 @@ static void on_call_done(void *user, pool_result *res)
     req->queue_ns = res->queue_ns;
     req->start_ns = res->start_ns;
     req->run_ns = res->run_ns;
+    req->ttft_ns = res->ttft_ns;
+    req->itl_ns = res->itl_ns;
     req->memory_mb = res->memory_mb;
     if (res->version > 0) req->reply.version = res->version;
     if (res->retry_after > 0) req->reply.retry_after = res->retry_after;
@@ -318,6 +325,11 @@ static enum MHD_Result queue_reply(http_req *req)
     if (r->location[0]) MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
     if (r->start[0]) MHD_add_response_header(resp, "Rouse-Start", r->start);
     if (r->timing[0]) MHD_add_response_header(resp, "Server-Timing", r->timing);
+    if (r->warning[0]) {
+        char w[160];
+        snprintf(w, sizeof(w), "299 rouse \"%s\"", r->warning);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WARNING, w);
+    }
     if (req->request_id[0]) MHD_add_response_header(resp, "X-Request-Id", req->request_id);
     if (req->trace_id[0]) {
         char tp[TRACEPARENT_LEN + 1];
@@ -376,7 +388,7 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
     snprintf(req->method, sizeof(req->method), "%s", method);
     srv->n_reqs++;
     route_match(method, url, &req->r);
-    if (req->r.id == R_INFER) observe_req_begin(req);
+    if (http_route_is_inference(req->r.id)) observe_req_begin(req);
     if (srv->alog) snprintf(req->url, sizeof(req->url), "%s", url);
     req->sink = route_sink(req->r.id);
     req->body_limit = req->sink == BODY_BLOB ? srv->opts.max_blob_bytes : srv->opts.max_body_bytes;
@@ -511,7 +523,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (req->handled) {
         /* Resumed after a suspension (or a repeated call): the reply is ready. */
         if (req->suspended) return MHD_YES;
-        assert(!req->pending || !req->have_reply);
+        assert(!req->pending || !req->have_reply || req->gen_stream);
         return req->have_reply ? queue_final(req) : MHD_NO;
     }
     req->handled = true;
@@ -537,7 +549,11 @@ static uint64_t ns_to_us(uint64_t ns)
  * their handler ran (a body over the limit, a bad header) count too. */
 static void emit_invocation(server *srv, http_req *req)
 {
-    if (req->r.id != R_INFER || (srv->sinks.n == 0 && !srv->otlp && !srv->alog)) return;
+    /* A generation whose body named no function never reached one: not an
+     * invocation (the access log still has it). */
+    if (!http_route_is_inference(req->r.id) || !req->r.name[0] ||
+        (srv->sinks.n == 0 && !srv->otlp && !srv->alog))
+        return;
     if (!req->handled && !req->have_reply) return; /* the connection ended first */
     const http_reply *r = &req->reply;
     invocation inv;
@@ -551,6 +567,8 @@ static void emit_invocation(server *srv, http_req *req)
     /* Any run bills at least 1 ms, also one shorter than half a µs. */
     inv.run_us = req->run_ns > 0 && req->run_ns < 500 ? 1 : ns_to_us(req->run_ns);
     inv.total_us = ns_to_us(rouse_now_ns() - req->begin_ns);
+    inv.ttft_us = ns_to_us(req->ttft_ns);
+    inv.itl_us = ns_to_us(req->itl_ns);
     inv.billed_ms = inv_billed_ms(inv.run_us);
     inv.memory_mb = req->memory_mb;
     inv.bytes_in = req->body_len;
@@ -576,10 +594,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     if (!req || req == (void *)&nul_in_path) return;
     emit_invocation(srv, req);
-    if (req->r.id != R_INFER && srv->alog && (req->handled || req->have_reply))
+    if (!(http_route_is_inference(req->r.id) && req->r.name[0]) && srv->alog &&
+        (req->handled || req->have_reply))
         observe_req_done(req);
     unwatch_client(req);
     waiting_remove(req);
+    if (req->gen_stream) api_openai_req_end(req);
     if (req->pending) pool_cancel(srv->pool, req->pending);
     req->pending = NULL;
     if (req->write_ticket) store_writer_cancel(req->write_by, req->write_ticket);

@@ -42,7 +42,8 @@ typedef struct http_reply {
     int64_t json_len; /* Inference-Header-Content-Length when >= 0 */
     int retry_after;  /* Retry-After seconds when > 0 */
     char start[12];   /* Rouse-Start when set: warm, template or zero */
-    char timing[96];  /* Server-Timing when set */
+    char timing[128]; /* Server-Timing when set */
+    char warning[128]; /* Warning when set (a generator's ignored parameters) */
     char location[64]; /* Location when set */
     /* A body of unknown length produced as it goes (Server-Sent Events)
      * instead of `body`: MHD calls read (a MHD_ContentReaderCallback) and,
@@ -84,6 +85,9 @@ typedef enum route_id {
     R_BATCH_POST,   /* POST /v1/batches */
     R_BATCH_GET,    /* GET /v1/batches/{id} */
     R_BATCH_OUTPUT, /* GET /v1/batches/{id}/output and /errors (alias: which) */
+    R_OAI_MODELS,      /* GET /openai/v1/models */
+    R_OAI_COMPLETIONS, /* POST /openai/v1/completions */
+    R_OAI_CHAT,        /* POST /openai/v1/chat/completions */
     R_NOT_ALLOWED, /* a known path with another method: 405 */
 } route_id;
 
@@ -152,7 +156,10 @@ struct http_req {
     uint64_t submit_ns; /* when its pool call was submitted (monotonic), 0 before */
     inv_start start_kind;
     uint64_t queue_ns, start_ns, run_ns;
+    uint64_t ttft_ns, itl_ns; /* a generation's (pool_result) */
     int64_t memory_mb;
+    /* An OpenAI-style streamed reply in progress (api_openai.c), or NULL. */
+    struct oai_stream *gen_stream;
 };
 
 /* Sets a JSON error reply {"error": msg}. */
@@ -204,6 +211,15 @@ void observe_req_end(http_req *req, const invocation *inv);
 void observe_req_done(http_req *req);
 int api_usage_handle(http_req *req);
 int api_logs_handle(http_req *req);
+/* /openai/v1/... (api_openai.c). */
+int api_openai_handle(http_req *req);
+/* The call of a streamed reply ended: res brings the stream's last bytes. */
+void api_openai_stream_done(http_req *req, pool_result *res);
+/* req ends (MHD completed it) while its stream may still be MHD's. */
+void api_openai_req_end(http_req *req);
+/* Whether a route is an inference (an invocation record): OIP infer and
+ * the OpenAI-style generations. */
+bool http_route_is_inference(route_id id);
 /* /v1/jobs and /v1/batches (api_jobs.c). */
 int api_jobs_handle(http_req *req);
 /* An infer request with Prefer: respond-async, for a resolved version. */

@@ -56,6 +56,9 @@ typedef struct invocation {
      * start of the instance this call waited for, the inference in the
      * instance, and the whole request from its head to its reply. */
     uint64_t queue_us, start_us, run_us, total_us;
+    /* A text generation's time to its first token and mean time between
+     * the next ones, in the instance (0 for other invocations). */
+    uint64_t ttft_us, itl_us;
     int64_t billed_ms; /* run_us rounded up to a whole ms (0 when nothing ran) */
     int64_t memory_mb; /* the version's memory_mb (0 when no version was resolved) */
     uint64_t bytes_in, bytes_out; /* request and response bodies */

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,7 @@ typedef struct fn_series {
     status_count *calls; /* (version, status) pairs seen */
     int n_calls, cap_calls;
     prom_hist request;
+    prom_hist ttft, itl; /* text generations only */
     prom_hist cold_duration[KINDS];
     uint64_t cold_starts[KINDS];
     uint64_t rejected[INV_ERROR_COUNT];
@@ -147,6 +149,8 @@ void metrics_on_invocation(void *user, const invocation *inv)
     if (!f) return;
     count_call(f, inv->version, inv->status);
     prom_hist_observe(&f->request, inv->total_us);
+    if (inv->ttft_us) prom_hist_observe(&f->ttft, inv->ttft_us);
+    if (inv->itl_us) prom_hist_observe(&f->itl, inv->itl_us);
     /* The wait of every call that got an instance or waited out its
      * deadline in the queue. */
     if (inv->start != INV_START_NONE || inv->error == INV_ERR_TIMEOUT)
@@ -212,6 +216,30 @@ int metrics_write(metrics *m, const metrics_extra *x, rouse_buf *out)
         prom_labels_init(&l);
         prom_label(&l, "function", f->name);
         rc = prom_hist_write(out, "rouse_request_duration_seconds", &l, &f->request);
+    }
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } gen_hists[] = {
+        {"rouse_time_to_first_token_seconds",
+         "Text generations from the request reaching its instance to the first token, by "
+         "function.",
+         offsetof(fn_series, ttft)},
+        {"rouse_inter_token_latency_seconds",
+         "Text generations' mean time between tokens after the first, by function.",
+         offsetof(fn_series, itl)},
+    };
+    for (size_t h = 0; rc == 0 && h < sizeof(gen_hists) / sizeof(gen_hists[0]); h++) {
+        rc = prom_family(out, gen_hists[h].name, "histogram", gen_hists[h].help);
+        for (uint32_t i = 0; rc == 0 && i < m->cap; i++) {
+            const fn_series *f = m->slots[i];
+            if (!f) continue;
+            const prom_hist *hp = (const prom_hist *)((const char *)f + gen_hists[h].off);
+            if (hp->count == 0) continue;
+            prom_labels_init(&l);
+            prom_label(&l, "function", f->name);
+            rc = prom_hist_write(out, gen_hists[h].name, &l, hp);
+        }
     }
     if (rc == 0)
         rc = prom_family(out, "rouse_queue_wait_seconds", "histogram",

@@ -71,6 +71,10 @@ typedef struct pool_result {
     const char *error;        /* a serve-side error message (no body then), or NULL */
     const char *start;        /* how the instance started: warm, template, zero; or NULL */
     const char *timing;       /* queue, start and infer times (Server-Timing), or NULL */
+    const char *warning;      /* a Warning for the client, or NULL */
+    /* A generation's time to its first token and mean time between the
+     * next ones, measured in the instance (0 otherwise). */
+    uint64_t ttft_ns, itl_ns;
     int64_t version;          /* the version that answered, when > 0 */
     int retry_after;          /* seconds a client turned away should wait, when > 0 */
     /* For metering (server/invocation.h): the call's wait in the queue
@@ -83,12 +87,28 @@ typedef struct pool_result {
 
 typedef void (*pool_done_fn)(void *user, pool_result *res);
 
+/* A piece of a streamed reply (IPC_GENERATE): everything but data is the
+ * first piece's business (the reply's status and headers). Borrowed for
+ * the duration of the call. */
+typedef struct pool_chunk {
+    int status;
+    const char *content_type;
+    const char *warning; /* "" when none */
+    const char *start;   /* as pool_result's */
+    const char *timing;  /* queue, start and time to the first token */
+    const char *data;
+    size_t len;
+    bool first;
+} pool_chunk;
+
+typedef void (*pool_chunk_fn)(void *user, const pool_chunk *ch);
+
 /* One call to a function version. The pool takes body (malloc'd) and
  * body_fd (a memfd) whatever pool_submit returns. */
 typedef struct pool_request {
     const char *name;
     int64_t version;
-    int type; /* IPC_INFER or IPC_META (worker/ipc.h) */
+    int type; /* IPC_INFER, IPC_META or IPC_GENERATE (worker/ipc.h) */
     char *body;
     int body_fd;
     uint64_t body_len;
@@ -99,6 +119,9 @@ typedef struct pool_request {
      * queue room (scaling.queue_depth) synchronous calls have. */
     bool background;
     pool_done_fn done;
+    /* IPC_GENERATE: each streamed piece before done (which then brings the
+     * rest); may be NULL. */
+    pool_chunk_fn chunk;
     void *user;
 } pool_request;
 
@@ -126,7 +149,8 @@ int pool_free_capacity(pool *p, const char *name, int64_t version);
 /* Whether a call still waits in its queue (not yet sent to an instance). */
 bool pool_call_queued(const pool_call *c);
 /* Forgets a call: a queued one is dropped, an in-flight one finishes and
- * its reply is discarded. done never runs for it. */
+ * its reply is discarded (a generation is told to stop at once). Neither
+ * done nor chunk runs for it any more. */
 void pool_cancel(pool *p, pool_call *c);
 
 /* Loads model_path in a separate process (`__instance --check`, which also

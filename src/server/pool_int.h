@@ -48,10 +48,12 @@ typedef struct validator validator;
 
 struct pool_call {
     pool_done_fn done; /* NULL once cancelled: the reply is discarded */
+    pool_chunk_fn chunk;
     void *user;
     vpool *vp;
     uint64_t id;
-    int type;    /* IPC_INFER / IPC_META */
+    int type;    /* IPC_INFER / IPC_META / IPC_GENERATE */
+    bool chunked; /* a streamed piece of its reply came */
     char *body;  /* malloc'd body, copied into the region at dispatch, or NULL */
     int body_fd; /* the body in a memfd (spilled, or made when the region was busy), or -1 */
     uint64_t body_len;

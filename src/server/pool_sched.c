@@ -434,6 +434,19 @@ static int worker_argv(pool *p, const char *model_path, const char *name, int64_
         argv[argc++] = "--precision";
         argv[argc++] = (char *)rouse_precision_name(cfg->precision);
     }
+    if (cfg->task == FN_TASK_TEXT_GENERATION) {
+        snprintf(buf->max_context, sizeof(buf->max_context), "%" PRId64, cfg->max_context);
+        argv[argc++] = "--max-context";
+        argv[argc++] = buf->max_context;
+        const char *digests[3] = {cfg->tokenizer, cfg->vocab, cfg->merges};
+        static const char *const flags[3] = {"--tokenizer", "--vocab", "--merges"};
+        for (int i = 0; i < 3; i++) {
+            if (!digests[i][0] || blob_path(p->blobs, digests[i], buf->tok[i], PATH_MAX) < 0)
+                continue;
+            argv[argc++] = (char *)flags[i];
+            argv[argc++] = buf->tok[i];
+        }
+    }
     /* int8's calibration samples, each by its blob's path. */
     for (int i = 0; i < cfg->n_calibration; i++) {
         char path[PATH_MAX];
@@ -836,6 +849,7 @@ int sched_submit(pool *p, vpool *vp, const pool_request *rq, pool_call **out, in
         return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     }
     c->done = rq->done;
+    c->chunk = rq->chunk;
     c->user = rq->user;
     c->vp = vp;
     c->id = p->next_call_id++;
@@ -885,6 +899,14 @@ void pool_cancel(pool *p, pool_call *c)
     if (!c) return;
     if (c->w) {
         c->done = NULL; /* its reply is discarded */
+        c->chunk = NULL;
+        if (c->type == IPC_GENERATE && c->w->h.sock >= 0) {
+            /* Stop generating now: the instance checks between tokens. */
+            ipc_msg m;
+            ipc_msg_init(&m, IPC_CANCEL, c->id);
+            rouse_errbuf eb;
+            if (ipc_send(c->w->h.sock, &m, -1, &eb) < 0) LOG_WARN(MOD, "%s", eb.msg);
+        }
         return;
     }
     vpool *vp = c->vp;
@@ -1128,7 +1150,7 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
         start = w->h.ready_ns > from ? w->h.ready_ns - from : 0;
         if (start > wait) start = wait;
     }
-    char timing[96];
+    char timing[128];
     stats_timing(timing, wait - start, start, m->dur_ns[0]);
     pool_result res = {.status = m->status,
                        .content_type = m->content_type,
@@ -1138,7 +1160,18 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
                        .timing = timing,
                        .queue_ns = wait - start,
                        .start_ns = start,
-                       .run_ns = m->dur_ns[0]};
+                       .run_ns = m->dur_ns[0],
+                       .warning = m->warning[0] ? m->warning : NULL};
+    if (c->type == IPC_GENERATE) {
+        res.ttft_ns = m->dur_ns[1];
+        res.itl_ns = m->dur_ns[2];
+        unsigned long long q = (wait - start + 500) / 1000, s = (start + 500) / 1000,
+                           t = (m->dur_ns[1] + 500) / 1000, i = (m->dur_ns[2] + 500) / 1000;
+        snprintf(timing, sizeof(timing),
+                 "queue;dur=%llu.%03llu, start;dur=%llu.%03llu, ttft;dur=%llu.%03llu, "
+                 "itl;dur=%llu.%03llu",
+                 q / 1000, q % 1000, s / 1000, s % 1000, t / 1000, t % 1000, i / 1000, i % 1000);
+    }
     pool_ipc_take_reply(&w->region, c, m, fd, &res);
     idle_update(p, w);
     call_end(p, c, &res);
@@ -1146,6 +1179,47 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
         sched_pump_all(p); /* the starving pools first take the freed place */
     else
         sched_pump(p, vp);
+}
+
+/* A streamed piece of the reply of w's oldest call. */
+static void worker_chunk(pool *p, worker *w, const ipc_msg *m, const char *data, size_t len)
+{
+    call *c = w->inflight;
+    if (!c || c->id != m->id) return; /* a late piece of a cancelled call */
+    bool first = !c->chunked;
+    c->chunked = true;
+    if (!c->chunk || !c->done) return;
+    char timing[96] = "";
+    const char *start = NULL;
+    if (first) {
+        /* As worker_reply splits the wait; the time to the first token
+         * stands for the inference. */
+        uint64_t wait = c->dispatch_ns - c->enq_ns, st = 0;
+        bool cold = c->first && w->kind != START_WARM && w->h.ready_ns > c->enq_ns;
+        if (cold) {
+            uint64_t end = w->h.ready_ns > c->dispatch_ns ? w->h.ready_ns : c->dispatch_ns;
+            uint64_t from = w->h.started_ns > c->enq_ns ? w->h.started_ns : c->enq_ns;
+            wait = end - c->enq_ns;
+            st = w->h.ready_ns > from ? w->h.ready_ns - from : 0;
+            if (st > wait) st = wait;
+        }
+        unsigned long long q = (wait - st + 500) / 1000, s = (st + 500) / 1000,
+                           t = (m->dur_ns[1] + 500) / 1000;
+        snprintf(timing, sizeof(timing),
+                 "queue;dur=%llu.%03llu, start;dur=%llu.%03llu, ttft;dur=%llu.%03llu", q / 1000,
+                 q % 1000, s / 1000, s % 1000, t / 1000, t % 1000);
+        start = cold ? start_kind_name(w->kind) : "warm";
+    }
+    (void)p;
+    pool_chunk ch = {.status = m->status,
+                     .content_type = m->content_type,
+                     .warning = m->warning,
+                     .start = start,
+                     .timing = first ? timing : NULL,
+                     .data = data,
+                     .len = len,
+                     .first = first};
+    c->chunk(c->user, &ch);
 }
 
 static void validator_message(pool *p, validator *v, const ipc_msg *m, int fd)
@@ -1168,7 +1242,11 @@ static void drain(pool *p, proc *pr)
         int fd = -1;
         rouse_errbuf eb;
         rouse_errbuf_clear(&eb);
-        int rc = ipc_recv(pr->sock, &m, &fd, &eb);
+        char chunk[IPC_CHUNK_MAX];
+        size_t chunk_len = 0;
+        int rc = pr->kind == PROC_WORKER
+                     ? ipc_recv_chunked(pr->sock, &m, &fd, chunk, sizeof(chunk), &chunk_len, 0, &eb)
+                     : ipc_recv(pr->sock, &m, &fd, &eb);
         if (rc == ROUSE_EBUSY) return;
         if (rc < 0) {
             if (rc != ROUSE_ENOTFOUND) LOG_WARN(MOD, "process %d: %s", (int)pr->pid, eb.msg);
@@ -1199,6 +1277,8 @@ static void drain(pool *p, proc *pr)
                 if (fd >= 0) close(fd);
                 return;
             }
+        } else if (m.type == IPC_CHUNK) {
+            worker_chunk(p, (worker *)pr, &m, chunk, chunk_len);
         } else if (m.type == IPC_REPLY) {
             worker *w = (worker *)pr;
             worker_reply(p, w, &m, &fd);

@@ -94,6 +94,17 @@ void route_match(const char *method, const char *url, route *out)
         }
         return;
     }
+    if (SEG(0, "openai")) {
+        /* The OpenAI-style text endpoints (api_openai.c), apart from
+         * rouse's own /v1/ so that the two never collide. */
+        if (n == 3 && SEG(1, "v1") && SEG(2, "models"))
+            out->id = pick(method, "GET", R_OAI_MODELS);
+        else if (n == 3 && SEG(1, "v1") && SEG(2, "completions"))
+            out->id = pick(method, "POST", R_OAI_COMPLETIONS);
+        else if (n == 4 && SEG(1, "v1") && SEG(2, "chat") && SEG(3, "completions"))
+            out->id = pick(method, "POST", R_OAI_CHAT);
+        return;
+    }
     if (!SEG(0, "v1") || n < 2) return;
     if (SEG(1, "stats")) {
         if (n == 2)
@@ -220,6 +231,10 @@ int route_handle(http_req *req)
     case R_BATCH_GET:
     case R_BATCH_OUTPUT:
         return api_jobs_handle(req);
+    case R_OAI_MODELS:
+    case R_OAI_COMPLETIONS:
+    case R_OAI_CHAT:
+        return api_openai_handle(req);
     default:
         return api_admin_handle(req);
     }

@@ -25,8 +25,10 @@
 #include "common/timeutil.h"
 #include "rouse/engine.h"
 #include "worker/fault.h"
+#include "worker/generate.h"
 #include "worker/ipc.h"
 #include "worker/oip.h"
+#include "worker/openai.h"
 #include "worker/plan_load.h"
 
 #define MOD "instance"
@@ -38,7 +40,7 @@
  * (IPC_F_IN_REGION) when given, else passed in a memfd of its own. */
 static int send_msg(int sock, int type, uint64_t id, int status, const char *content_type,
                     const void *body, size_t len, int64_t json_len, const uint64_t *dur_ns,
-                    void *region)
+                    void *region, const char *warning)
 {
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
@@ -50,6 +52,7 @@ static int send_msg(int sock, int type, uint64_t id, int status, const char *con
     m.body_len = len;
     if (dur_ns) memcpy(m.dur_ns, dur_ns, sizeof(m.dur_ns));
     snprintf(m.content_type, sizeof(m.content_type), "%s", content_type);
+    if (warning) snprintf(m.warning, sizeof(m.warning), "%s", warning);
     int fd = -1, rc;
     if (region) {
         if (len > 0) memcpy(region, body, len);
@@ -67,7 +70,7 @@ static int send_msg(int sock, int type, uint64_t id, int status, const char *con
 int worker_send_reply(int sock, int type, uint64_t id, int status, const char *content_type,
                       const void *body, size_t len, int64_t json_len, const uint64_t *dur_ns)
 {
-    return send_msg(sock, type, id, status, content_type, body, len, json_len, dur_ns, NULL);
+    return send_msg(sock, type, id, status, content_type, body, len, json_len, dur_ns, NULL, NULL);
 }
 
 /* {"error": msg} into b. */
@@ -105,7 +108,7 @@ static int send_reply(int sock, const region *rg, uint64_t id, int status, const
 {
     uint64_t dur[3] = {t0 ? rouse_now_ns() - t0 : 0, 0, 0};
     return send_msg(sock, IPC_REPLY, id, status, content_type, body, len, json_len, t0 ? dur : NULL,
-                    rg->lent && len <= rg->size ? rg->map : NULL);
+                    rg->lent && len <= rg->size ? rg->map : NULL, NULL);
 }
 
 static int send_error(int sock, const region *rg, uint64_t id, int status, const char *msg)
@@ -116,6 +119,38 @@ static int send_error(int sock, const region *rg, uint64_t id, int status, const
     if (rc == 0) rc = send_reply(sock, rg, id, status, "application/json", b.data, b.len, -1, 0);
     rouse_buf_fini(&b);
     return rc;
+}
+
+/* A generator of the instance's model: checked and made on its first
+ * request (its KV cache on the first generation). */
+typedef struct gen_slot {
+    gen *g;
+    char error[sizeof(((rouse_errbuf *)0)->msg)]; /* why the model cannot generate, once tried */
+} gen_slot;
+
+static int handle_generate(const instance_opts *o, int sock, const ipc_msg *req, const void *body,
+                           region *rg, rouse_model *m, rouse_session *s, gen_slot *gs,
+                           rouse_arena *arena, rouse_buf *out, uint64_t t0)
+{
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (o->max_context <= 0)
+        return send_error(sock, rg, req->id, 400,
+                          "this function is not a text generator (its config has no \"task\": "
+                          "\"text-generation\")");
+    if (!gs->g && !gs->error[0]) {
+        gen_model gm;
+        int rc = gen_model_check(m, o->max_context, &gm, &eb);
+        if (rc == 0) rc = gen_create(m, &gm, &gs->g, &eb);
+        if (rc < 0) snprintf(gs->error, sizeof(gs->error), "%s", eb.msg);
+    }
+    if (!gs->g) return send_error(sock, rg, req->id, 400, gs->error);
+    openai_reply rep;
+    int rc = openai_generate(sock, req, body, o->name, gs->g, o->tok, s, arena, out, &rep);
+    if (rc < 0) return rc;
+    uint64_t dur[3] = {rouse_now_ns() - t0, rep.ttft_ns, rep.itl_ns};
+    return send_msg(sock, IPC_REPLY, req->id, rep.status, rep.content_type, out->data, out->len, -1,
+                    dur, rg->lent && out->len <= rg->size ? rg->map : NULL, rep.warning);
 }
 
 /* Takes a region passed with the request (replacing the old one) and finds
@@ -146,7 +181,8 @@ static int request_body(const ipc_msg *req, int body_fd, region *rg, const void 
 /* Handles one request; the reply (success or error) is already sent when it
  * returns 0. A negative return means the socket failed. */
 static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body_fd, region *rg,
-                  rouse_model *m, rouse_session *s, rouse_arena *arena, rouse_buf *out)
+                  rouse_model *m, rouse_session *s, gen_slot *gs, rouse_arena *arena,
+                  rouse_buf *out)
 {
     uint64_t t0 = rouse_now_ns();
     rouse_errbuf eb;
@@ -166,6 +202,11 @@ static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body
         ipc_unmap(own, req->body_len);
         if (rc < 0) return send_error(sock, rg, req->id, 500, rouse_strerror(rc));
         return send_reply(sock, rg, req->id, 200, "application/json", out->data, out->len, -1, t0);
+    }
+    if (req->type == IPC_GENERATE) {
+        rc = handle_generate(o, sock, req, body, rg, m, s, gs, arena, out, t0);
+        ipc_unmap(own, req->body_len);
+        return rc;
     }
     if (req->type != IPC_INFER) {
         ipc_unmap(own, req->body_len);
@@ -195,8 +236,8 @@ out_error:
 }
 
 int worker_open_model(int sock, const char *path, const char *sha256, const char *plan_cache,
-                      const worker_precision *prec, int threads, rouse_model **m, rouse_session **s,
-                      uint64_t dur[3])
+                      const worker_precision *prec, int threads, int plan_cache_size,
+                      rouse_model **m, rouse_session **s, uint64_t dur[3])
 {
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
@@ -207,7 +248,8 @@ int worker_open_model(int sock, const char *path, const char *sha256, const char
     int rc = worker_load_plan(path, sha256, plan_cache, prec, m, &from_cache, &eb);
     uint64_t t1 = rouse_now_ns();
     if (rc == 0) {
-        rouse_session_options so = {.threads = threads > 0 ? threads : 1};
+        rouse_session_options so = {.threads = threads > 0 ? threads : 1,
+                                    .plan_cache_size = plan_cache_size};
         rc = rouse_session_create(*m, &so, s, &eb);
     }
     if (rc < 0) {
@@ -235,10 +277,24 @@ int instance_main(const instance_opts *o)
     rouse_model *m;
     rouse_session *s;
     uint64_t dur[3];
-    if (worker_open_model(o->fd, o->model_path, NULL, o->plan_cache, &o->prec, o->threads, &m, &s,
-                          dur) < 0)
+    if (worker_open_model(o->fd, o->model_path, NULL, o->plan_cache, &o->prec, o->threads,
+                          o->max_context > 0 ? WORKER_GEN_PLAN_CACHE : 0, &m, &s, dur) < 0)
         return 1;
-    int status = instance_serve(o, o->fd, m, s);
+    /* Exec'd (the deploy check, or without a template): the tokenizer is
+     * loaded here; a template loads it once for all its instances. */
+    instance_opts io = *o;
+    tok_tokenizer *tok = NULL;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (o->max_context > 0 && worker_tok_load(&o->tok_paths, &tok, &eb) < 0) {
+        worker_send_error(o->fd, IPC_READY, 0, 400, eb.msg);
+        rouse_session_destroy(s);
+        rouse_model_destroy(m);
+        return 1;
+    }
+    io.tok = tok;
+    int status = instance_serve(&io, o->fd, m, s);
+    tok_free(tok);
     rouse_session_destroy(s);
     rouse_model_destroy(m);
     return status;
@@ -248,6 +304,24 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
 {
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
+    gen_slot gs = {NULL, ""};
+    if (o->max_context > 0) {
+        /* A generator's model must have the KV-cache layout: the deploy
+         * check (check_only) refuses it here, naming what is missing. */
+        gen_model gm;
+        if (gen_model_check(m, o->max_context, &gm, &eb) < 0) {
+            worker_send_error(sock, IPC_READY, 0, 400, eb.msg);
+            return 1;
+        }
+        if (o->tok && tok_vocab_size(o->tok) > (size_t)gm.vocab) {
+            char msg[192];
+            snprintf(msg, sizeof(msg),
+                     "tokenizer: its vocabulary has %zu tokens, more than the model's logits (%d)",
+                     tok_vocab_size(o->tok), gm.vocab);
+            worker_send_error(sock, IPC_READY, 0, 400, msg);
+            return 1;
+        }
+    }
     if (worker_send_reply(sock, IPC_READY, 0, 0, "", NULL, 0, -1, NULL) < 0 || o->check_only)
         return o->check_only ? 0 : 2;
 
@@ -285,7 +359,11 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
             status = 2;
             break;
         }
-        rc = handle(o, sock, &req, body_fd, &rg, m, s, &arena, &out);
+        if (req.type == IPC_CANCEL) { /* for a generation that already ended */
+            if (body_fd >= 0) close(body_fd);
+            continue;
+        }
+        rc = handle(o, sock, &req, body_fd, &rg, m, s, &gs, &arena, &out);
         if (body_fd >= 0) close(body_fd);
         if (req.poll_us > 0)
             poll_until =
@@ -295,6 +373,7 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
             break;
         }
     }
+    gen_destroy(gs.g);
     ipc_region_unmap(rg.map, rg.size);
     rouse_buf_fini(&out);
     rouse_arena_fini(&arena);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "worker/plan_load.h"
+#include "worker/tok_files.h"
 
 typedef struct instance_opts {
     int fd;                 /* the SOCK_SEQPACKET end inherited from serve */
@@ -24,7 +25,14 @@ typedef struct instance_opts {
     bool check_only;        /* load, report READY or the error, exit: deploy validation */
     const char *plan_cache; /* directory of compiled plans (compiled when missing), or NULL */
     worker_precision prec;  /* what the plan is compiled at */
+    int max_context;        /* > 0: a text generator (openai.h) of this many positions */
+    worker_tok_paths tok_paths; /* its tokenizer's files (none: bytes are the tokens) */
+    const tok_tokenizer *tok;   /* loaded by the template (borrowed), else NULL */
 } instance_opts;
+
+/* Prepared plans a generator's session keeps: one per bucket of past
+ * lengths and per bucket of prompt lengths (generate.h). */
+#define WORKER_GEN_PLAN_CACHE 32
 
 /* Runs the instance until its socket closes. Returns the process exit
  * status: 0 after a clean end, 1 when the model failed to load (already
@@ -52,12 +60,14 @@ int worker_send_error(int sock, int type, uint64_t id, int status, const char *m
 /* Loads the model at path at `precision` (through the plan cache when
  * plan_cache is set, opening the plan by sha256 when that is known; see
  * plan_load.h) and prepares a session for
- * `threads`. dur gets the load and prepare times in ns and 1 in dur[2] when
+ * `threads`, keeping plan_cache_size prepared plans (0: the engine's
+ * default). dur gets the load and prepare times in ns and 1 in dur[2] when
  * the plan came from the cache. On failure, sends serve IPC_READY with 400
  * and the engine's message (without the blob's path, which is serve's
  * business: the user knows the digest) and returns negative. */
 int worker_open_model(int sock, const char *path, const char *sha256, const char *plan_cache,
-                      const worker_precision *prec, int threads, struct rouse_model **m,
+                      const worker_precision *prec, int threads, int plan_cache_size,
+                      struct rouse_model **m,
                       struct rouse_session **s, uint64_t dur[3]);
 
 #endif

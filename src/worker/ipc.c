@@ -103,10 +103,56 @@ int ipc_recv_nowait(int sock, ipc_msg *m, int *body_fd, rouse_errbuf *eb)
     return recv_flags(sock, m, body_fd, MSG_DONTWAIT, eb);
 }
 
+static int recv_any(int sock, ipc_msg *m, int *body_fd, void *payload, size_t cap,
+                    size_t *payload_len, int flags, rouse_errbuf *eb);
+
 static int recv_flags(int sock, ipc_msg *m, int *body_fd, int flags, rouse_errbuf *eb)
 {
+    return recv_any(sock, m, body_fd, NULL, 0, NULL, flags, eb);
+}
+
+int ipc_recv_chunked(int sock, ipc_msg *m, int *body_fd, void *payload, size_t cap,
+                     size_t *payload_len, int flags, rouse_errbuf *eb)
+{
+    return recv_any(sock, m, body_fd, payload, cap, payload_len, flags, eb);
+}
+
+int ipc_send_chunk(int sock, uint64_t id, const ipc_msg *m, const void *data, size_t len,
+                   rouse_errbuf *eb)
+{
+    if (len > IPC_CHUNK_MAX)
+        return rouse_err_set(eb, ROUSE_EINVAL, "chunk of %zu bytes is too long", len);
+    struct {
+        ipc_msg h;
+        char data[IPC_CHUNK_MAX];
+    } pk;
+    if (m)
+        pk.h = *m;
+    else
+        ipc_msg_init(&pk.h, IPC_CHUNK, id);
+    pk.h.magic = IPC_MAGIC;
+    pk.h.type = IPC_CHUNK;
+    pk.h.id = id;
+    pk.h.flags = 0;
+    pk.h.body_len = len;
+    if (len) memcpy(pk.data, data, len);
+    if (ipc_send_packet(sock, &pk, sizeof(pk.h) + len, -1) == 0) return 0;
+    return rouse_err_set(eb, ROUSE_EIO, "cannot send to the instance socket: %s",
+                         errno == EMSGSIZE ? "short write" : strerror(errno));
+}
+
+static int recv_any(int sock, ipc_msg *m, int *body_fd, void *payload, size_t cap,
+                    size_t *payload_len, int flags, rouse_errbuf *eb)
+{
     int fd;
-    ssize_t n = ipc_recv_packet(sock, m, sizeof(*m), &fd, flags);
+    /* Only a caller that takes chunks reads past the header. */
+    struct {
+        ipc_msg h;
+        char data[IPC_CHUNK_MAX];
+    } pk;
+    ssize_t n = ipc_recv_packet(sock, &pk, payload ? sizeof(pk) : sizeof(pk.h), &fd, flags);
+    *m = pk.h;
+    if (payload_len) *payload_len = 0;
     *body_fd = -1;
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return ROUSE_EBUSY;
@@ -120,12 +166,21 @@ static int recv_flags(int sock, ipc_msg *m, int *body_fd, int flags, rouse_errbu
     if (n == 0 && fd < 0) {
         return rouse_err_set(eb, ROUSE_ENOTFOUND, "the peer closed the socket");
     }
+    if (payload && n > (ssize_t)sizeof(*m) && m->magic == IPC_MAGIC && m->type == IPC_CHUNK &&
+        m->body_len == (uint64_t)(n - (ssize_t)sizeof(*m)) && m->body_len <= cap && fd < 0) {
+        memcpy(payload, pk.data, (size_t)m->body_len);
+        *payload_len = (size_t)m->body_len;
+        n = sizeof(*m);
+    } else if (n == (ssize_t)sizeof(*m) && m->type == IPC_CHUNK) {
+        m->body_len = 0; /* an empty chunk */
+    }
     if (n != (ssize_t)sizeof(*m) || m->magic != IPC_MAGIC) {
         if (fd >= 0) close(fd);
         return rouse_err_set(eb, ROUSE_EFORMAT,
                              "malformed packet on the instance socket (%zd bytes)", n);
     }
     m->content_type[IPC_CONTENT_TYPE_MAX - 1] = '\0';
+    m->warning[IPC_WARNING_MAX - 1] = '\0';
     *body_fd = fd;
     return 0;
 }

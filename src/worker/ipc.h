@@ -23,6 +23,16 @@
  * exits). serve then sends IPC_INFER / IPC_META requests; the instance
  * answers each with one IPC_REPLY carrying the same id, in order.
  *
+ * Text generation (IPC_GENERATE, a function with "task": "text-generation")
+ * is the one request answered in several packets: any number of IPC_CHUNK
+ * (the next bytes of a streamed reply, carried in the packet right after
+ * the header: no memfd per token), then the one IPC_REPLY that ends it
+ * (its body: the rest). The first chunk's status and content type are the
+ * reply's. serve may send IPC_CANCEL with the request's id while it runs
+ * (the client left): the instance stops generating and still ends the
+ * request with its IPC_REPLY. A cancel that finds nothing running is
+ * ignored.
+ *
  * A template speaks the same protocol on its control socket: IPC_READY once
  * its plan is open and its session prepared (dur_ns: plan open, prepare),
  * then for each IPC_SPAWN (whose passed descriptor is the new instance's
@@ -56,7 +66,18 @@ typedef enum ipc_type {
     IPC_SPARE = 6, /* serve -> template: keep a spare (status 1) or not (status 0) */
     IPC_OUTPUT = 7, /* template -> serve, before READY: the passed descriptor is the read end
                        of the pipe its stdout and stderr (and its instances') write to */
+    IPC_GENERATE = 8, /* serve -> instance: body is an OpenAI completions request (json_len
+                         IPC_GEN_COMPLETIONS) or chat completions request (IPC_GEN_CHAT) */
+    IPC_CHUNK = 9,    /* instance -> serve: the next bytes of a streamed reply, inline */
+    IPC_CANCEL = 10,  /* serve -> instance: stop generating request id */
 } ipc_type;
+
+/* IPC_GENERATE: which endpoint the body came to (in json_len). */
+enum { IPC_GEN_COMPLETIONS = 0, IPC_GEN_CHAT = 1 };
+
+/* The most bytes an IPC_CHUNK carries after its header. */
+#define IPC_CHUNK_MAX 8192
+#define IPC_WARNING_MAX 96
 
 /* The fixed header of every packet. Plain data, same process image on both
  * sides (the instance is an exec of the same binary), so no byte swapping. */
@@ -77,6 +98,9 @@ typedef struct ipc_msg {
      * [2] 1 when the plan came from the cache. REPLY: [0] time spent on the
      * request in the instance (decode, run, encode). SPAWN reply: [0] fork. */
     uint64_t dur_ns[3];
+    /* REPLY, first CHUNK: a Warning for the client ("" when none), e.g. the
+     * request parameters a generator ignored. */
+    char warning[IPC_WARNING_MAX];
 } ipc_msg;
 
 /* Initializes a header of the given type (magic set, json_len -1). */
@@ -110,6 +134,16 @@ int ipc_send(int sock, const ipc_msg *m, int body_fd, rouse_errbuf *eb);
 int ipc_recv(int sock, ipc_msg *m, int *body_fd, rouse_errbuf *eb);
 /* ipc_recv that never blocks: ROUSE_EBUSY when nothing is waiting. */
 int ipc_recv_nowait(int sock, ipc_msg *m, int *body_fd, rouse_errbuf *eb);
+/* ipc_recv that also takes an IPC_CHUNK: its inline bytes go to
+ * payload[0..*payload_len) (cap at least IPC_CHUNK_MAX). Every other
+ * packet has *payload_len 0. flags as ipc_recv_packet's. */
+int ipc_recv_chunked(int sock, ipc_msg *m, int *body_fd, void *payload, size_t cap,
+                     size_t *payload_len, int flags, rouse_errbuf *eb);
+
+/* Sends an IPC_CHUNK of request id with data[0..len), len <= IPC_CHUNK_MAX;
+ * m (may be NULL) gives the status, content type, timings and warning. */
+int ipc_send_chunk(int sock, uint64_t id, const ipc_msg *m, const void *data, size_t len,
+                   rouse_errbuf *eb);
 
 /* A memfd holding a copy of data[0..len). Owned: close(). */
 int ipc_memfd_from(const void *data, size_t len, int *fd, rouse_errbuf *eb);

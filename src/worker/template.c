@@ -49,8 +49,12 @@ static int fork_instance(const template_opts *o, int ctl, const ipc_msg *req, in
          * and serve would list, and serve requests through, an instance that
          * is not yet among its children. */
         worker_wait_adopted(mid);
-        instance_opts io = {
-            .fd = sock, .name = o->name, .version = o->version, .threads = o->threads};
+        instance_opts io = {.fd = sock,
+                            .name = o->name,
+                            .version = o->version,
+                            .threads = o->threads,
+                            .max_context = o->max_context,
+                            .tok = o->tok};
         return instance_serve(&io, sock, m, s);
     }
     uint64_t dur[3] = {rouse_now_ns() - t0, 0, 0};
@@ -113,7 +117,12 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
         close(sock);
         return 1;
     }
-    instance_opts io = {.fd = sock, .name = o->name, .version = o->version, .threads = o->threads};
+    instance_opts io = {.fd = sock,
+                        .name = o->name,
+                        .version = o->version,
+                        .threads = o->threads,
+                        .max_context = o->max_context,
+                        .tok = o->tok};
     return instance_serve(&io, sock, m, s);
 }
 
@@ -182,10 +191,12 @@ static void capture_output(int ctl)
     close(fds[1]);
 }
 
-int template_main(const template_opts *o)
+int template_main(const template_opts *given)
 {
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
+    template_opts to = *given;
+    const template_opts *o = &to;
     int ctl = o->fd;
     /* Serve may die without closing us: die with it. Instances (reparented
      * to serve) end when their own socket closes. */
@@ -196,8 +207,17 @@ int template_main(const template_opts *o)
     rouse_session *s;
     uint64_t dur[3];
     if (worker_open_model(ctl, o->model_path, o->model_sha256, o->plan_cache, &o->prec, o->threads,
-                          &m, &s, dur) < 0)
+                          o->max_context > 0 ? WORKER_GEN_PLAN_CACHE : 0, &m, &s, dur) < 0)
         return 1;
+    /* A generator's tokenizer, loaded once: every instance forked shares it. */
+    tok_tokenizer *tok = NULL;
+    if (o->max_context > 0 && worker_tok_load(&o->tok_paths, &tok, &eb) < 0) {
+        worker_send_error(ctl, IPC_READY, 0, 400, eb.msg);
+        rouse_session_destroy(s);
+        rouse_model_destroy(m);
+        return 1;
+    }
+    to.tok = tok;
     LOG_DEBUG(MOD, "weights of %s read from %s pages", o->name,
               rouse_weight_pages_name(rouse_model_weight_pages(m)));
     int status = 0, rc;
@@ -273,6 +293,7 @@ int template_main(const template_opts *o)
         }
     }
 out_session:
+    tok_free(tok);
     rouse_session_destroy(s);
     rouse_model_destroy(m);
     return status;

@@ -15,6 +15,7 @@
 #define ROUSE_WORKER_TEMPLATE_H
 
 #include "worker/plan_load.h"
+#include "worker/tok_files.h"
 
 typedef struct template_opts {
     int fd;                   /* the control socket inherited from serve */
@@ -26,6 +27,9 @@ typedef struct template_opts {
     int threads;              /* kernel threads of each instance; 0 means 1 */
     int weight_pages;         /* rouse_weight_pages: the copy template_warm keeps; 0 (4k): none */
     worker_precision prec;    /* what the plan is compiled at */
+    int max_context;          /* > 0: its instances are text generators (instance_opts) */
+    worker_tok_paths tok_paths; /* their tokenizer, loaded once here */
+    const tok_tokenizer *tok;   /* set by template_main once loaded */
 } template_opts;
 
 /* Runs the template until its control socket closes. Returns the process

@@ -71,6 +71,66 @@ static void test_defaults_and_canonical(void **state)
 /* precision: fp32 by default and then not written (configs stored before
  * it keep their canonical form); bf16 written and read back; int8 and
  * anything else refused, naming the field. */
+/* task text-generation: max_context defaults to 1024, the tokenizer is a
+ * digest or {vocab, merges}, all written in the canonical form; an
+ * inference function's canonical form has none of them (so configs stored
+ * before they existed are unchanged). */
+static void test_text_generation(void **state)
+{
+    (void)state;
+    fn_config c;
+    rouse_errbuf eb;
+    rouse_buf a;
+    rouse_buf_init(&a);
+    assert_int_equal(parse("{\"model\":\"" DIGEST "\"}", &c, &eb), 0);
+    fn_config_write(&c, &a);
+    assert_null(strstr(a.data, "task"));
+    assert_int_equal(
+        parse("{\"model\":\"" DIGEST "\",\"task\":\"text-generation\",\"tokenizer\":\"" DIGEST
+              "\"}",
+              &c, &eb),
+        0);
+    assert_int_equal(c.task, FN_TASK_TEXT_GENERATION);
+    assert_int_equal(c.max_context, 1024);
+    rouse_buf_clear(&a);
+    fn_config_write(&c, &a);
+    assert_non_null(strstr(a.data, ",\"task\":\"text-generation\",\"max_context\":1024,"
+                                   "\"tokenizer\":\"" DIGEST "\""));
+    fn_config d;
+    assert_int_equal(fn_config_parse(a.data, a.len, &d, &eb), 0); /* canonical parses back */
+    assert_int_equal(d.max_context, 1024);
+    assert_string_equal(d.tokenizer, DIGEST);
+    assert_int_equal(parse("{\"model\":\"" DIGEST "\",\"task\":\"text-generation\","
+                           "\"max_context\":64,\"tokenizer\":{\"vocab\":\"" DIGEST
+                           "\",\"merges\":\"" DIGEST "\"}}",
+                           &c, &eb),
+                     0);
+    assert_int_equal(c.max_context, 64);
+    assert_string_equal(c.vocab, DIGEST);
+    static const struct {
+        const char *extra, *msg;
+    } bad[] = {
+        {"\"task\":\"chat\"", "task: must be"},
+        {"\"max_context\":64", "max_context: only with"},
+        {"\"task\":\"text-generation\",\"max_context\":1", "max_context: must be"},
+        {"\"task\":\"text-generation\",\"tokenizer\":\"nope\"", "tokenizer: must be"},
+        {"\"task\":\"text-generation\",\"tokenizer\":{\"vocab\":\"" DIGEST "\"}",
+         "tokenizer: must be"},
+        {"\"tokenizer\":\"" DIGEST "\"", "tokenizer: only with"},
+        {"\"task\":\"text-generation\",\"scaling\":{\"concurrency\":4}",
+         "scaling.concurrency: a text generator"},
+        {"\"task\":\"text-generation\",\"precision\":\"bf16\"", "precision: a text generator"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char doc[512];
+        snprintf(doc, sizeof(doc), "{\"model\":\"" DIGEST "\",%s}", bad[i].extra);
+        rouse_errbuf_clear(&eb);
+        assert_true(parse(doc, &c, &eb) < 0);
+        if (!strstr(eb.msg, bad[i].msg)) fail_msg("%s: %s", doc, eb.msg);
+    }
+    rouse_buf_fini(&a);
+}
+
 static void test_precision(void **state)
 {
     (void)state;
@@ -227,6 +287,7 @@ int main(void)
         cmocka_unit_test(test_defaults_and_canonical),
         cmocka_unit_test(test_precision),
         cmocka_unit_test(test_field_errors),
+        cmocka_unit_test(test_text_generation),
         cmocka_unit_test(test_async_section),
         cmocka_unit_test(test_stored_batching_loads),
     };

@@ -1,0 +1,80 @@
+// The client side of bench/textgen.sh against rouse serve's
+// /openai/v1/completions: times measured at the client over loopback
+// (Server-Timing's in-instance time to first token is read too).
+//
+//   node textgen_client.js BASE_URL FUNCTION [key=value...]
+//   keys: prompt (128), decode (64), streams (8), tries (5), zero (5: starts
+//         from zero, each after POST .../scale-to-zero)
+// Prints one JSON object: prefill_ms (Server-Timing ttft of a 128-token
+// prompt and max_tokens 1), decode_tps_1, decode_tps_n (all streams' tokens
+// over the wall time), ttft_warm_ms and ttft_zero_ms (8-token prompt, first
+// streamed token at the client).
+'use strict';
+const [base, fn, ...rest] = process.argv.slice(2);
+const opt = { prompt: 128, decode: 64, streams: 8, tries: 5, zero: 5 };
+for (const kv of rest) {
+  const [k, v] = kv.split('=');
+  opt[k] = Number(v);
+}
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+const ids = (n, seed) => Array.from({ length: n }, (_, i) => (seed * 7919 + i * 104729) % 50000);
+
+// A streamed completion: times of the first and last token events.
+async function stream(prompt, n) {
+  const t0 = now();
+  const r = await fetch(base + '/openai/v1/completions', {
+    method: 'POST',
+    body: JSON.stringify({ model: fn, prompt, max_tokens: n, temperature: 0, stream: true }),
+  });
+  if (r.status !== 200) throw new Error('status ' + r.status + ': ' + (await r.text()));
+  let first = 0, last = 0, events = 0, buf = '';
+  for await (const chunk of r.body) {
+    buf += Buffer.from(chunk).toString();
+    let i;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const ev = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      if (!ev.startsWith('data: ') || ev === 'data: [DONE]') continue;
+      events++;
+      last = now();
+      if (!first) first = last;
+    }
+  }
+  return { ttft: first - t0, rest: last - first, events, timing: r.headers.get('server-timing') };
+}
+
+const median = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
+
+async function main() {
+  const res = {};
+  await stream(ids(opt.prompt, 1), 2); // warm-up: the buckets' plans prepared
+  await stream(ids(8, 1), opt.decode);
+  const pre = [], warm = [], dec = [];
+  for (let i = 0; i < opt.tries; i++) {
+    const p = await stream(ids(opt.prompt, 3 + i), 1);
+    pre.push(Number(/ttft;dur=([\d.]+)/.exec(p.timing)[1]));
+    warm.push((await stream(ids(8, 4 + i), 1)).ttft);
+    const g = await stream(ids(8, 5 + i), opt.decode);
+    // Text events, not tokens: a token that ends inside a UTF-8 sequence
+    // waits for the next one, so count the tokens asked for.
+    dec.push((opt.decode - 1) / (g.rest / 1000));
+  }
+  res.prefill_ms = median(pre);
+  res.ttft_warm_ms = median(warm);
+  res.decode_tps_1 = median(dec);
+  const t0 = now();
+  await Promise.all(Array.from({ length: opt.streams }, (_, k) => stream(ids(8, 9 + k), opt.decode)));
+  res.decode_tps_n = (opt.streams * opt.decode) / ((now() - t0) / 1000);
+  const zero = [];
+  for (let i = 0; i < opt.zero; i++) {
+    await fetch(base + `/v1/functions/${fn}/scale-to-zero`, { method: 'POST' });
+    const z = await stream(ids(8, 20 + i), 1);
+    zero.push(z.ttft);
+  }
+  if (zero.length) res.ttft_zero_ms = median(zero);
+  console.log(JSON.stringify(res));
+}
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

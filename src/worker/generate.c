@@ -1,0 +1,411 @@
+/*
+ * The generation loop (generate.h). Invariants between steps: the cache
+ * buffers are laid out for `bucket` positions per head ([heads, bucket,
+ * head_dim]) and hold the sequence in slots [0, n); n < bucket before a
+ * decode step when the model takes position_ids, n == bucket without them.
+ */
+#include "worker/generate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/timeutil.h"
+
+#define BUCKET_MIN 16
+#define PREFILL_STEP 8
+#define NAME_MAX_LEN 48
+
+struct gen {
+    gen_model m;
+    int n_in;         /* 3 (or 2) + 2 x layers */
+    rouse_tensor *in; /* input_ids, attention_mask, [position_ids], past k/v... */
+    char (*names)[NAME_MAX_LEN];
+    int out_logits;
+    int *out_present; /* 2 x layers: output index of present.N.key / .value */
+    float **cache;    /* 2 x layers buffers of heads x max_context x head_dim, or NULL */
+    int bucket, n;
+    int64_t *ids, *mask, *pos; /* max_context + 1 each */
+    sampler_scratch sc;
+};
+
+static int find_input(const rouse_model *m, const char *name, rouse_tensor_info *ti)
+{
+    for (int i = 0; i < rouse_model_n_inputs(m); i++)
+        if (rouse_model_input(m, i, ti) == 0 && strcmp(ti->name, name) == 0) return i;
+    return -1;
+}
+
+static int find_output(const rouse_model *m, const char *name, rouse_tensor_info *ti)
+{
+    for (int i = 0; i < rouse_model_n_outputs(m); i++)
+        if (rouse_model_output(m, i, ti) == 0 && strcmp(ti->name, name) == 0) return i;
+    return -1;
+}
+
+#define LAYOUT_HINT                                                                                \
+    "text-generation needs Hugging Face's decoder layout: input_ids, attention_mask, "             \
+    "[position_ids], past_key_values.N.key/.value -> logits, present.N.key/.value"
+
+int gen_model_check(const rouse_model *m, int max_context, gen_model *out, rouse_errbuf *eb)
+{
+    memset(out, 0, sizeof(*out));
+    out->max_context = max_context > 0 ? max_context : 1024;
+    rouse_tensor_info ti;
+    static const char *const need[] = {"input_ids", "attention_mask"};
+    for (int i = 0; i < 2; i++) {
+        if (find_input(m, need[i], &ti) < 0)
+            return rouse_err_set(eb, ROUSE_EINVAL, "the model has no input '%s' (%s)", need[i],
+                                 LAYOUT_HINT);
+        if (ti.dtype != ROUSE_DT_INT64 || ti.rank != 2)
+            return rouse_err_set(eb, ROUSE_EINVAL, "input '%s' must be int64 [batch, sequence]",
+                                 need[i]);
+    }
+    out->has_position_ids = find_input(m, "position_ids", &ti) >= 0;
+    if (out->has_position_ids && (ti.dtype != ROUSE_DT_INT64 || ti.rank != 2))
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "input 'position_ids' must be int64 [batch, sequence]");
+    if (find_output(m, "logits", &ti) < 0)
+        return rouse_err_set(eb, ROUSE_EINVAL, "the model has no output 'logits' (%s)",
+                             LAYOUT_HINT);
+    if (ti.rank != 3 || ti.shape[2] <= 0 || ti.dtype != ROUSE_DT_FLOAT)
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "output 'logits' must be float [batch, sequence, vocab] with a fixed "
+                             "vocab");
+    out->vocab = (int)ti.shape[2];
+    char name[NAME_MAX_LEN];
+    for (int l = 0;; l++) {
+        snprintf(name, sizeof(name), "past_key_values.%d.key", l);
+        if (find_input(m, name, &ti) < 0) break;
+        if (l == GEN_MAX_LAYERS)
+            return rouse_err_set(eb, ROUSE_EINVAL, "more than %d layers", GEN_MAX_LAYERS);
+        for (int kv = 0; kv < 2; kv++) {
+            snprintf(name, sizeof(name), "past_key_values.%d.%s", l, kv ? "value" : "key");
+            if (find_input(m, name, &ti) < 0)
+                return rouse_err_set(eb, ROUSE_EINVAL, "the model has no input '%s' (%s)", name,
+                                     LAYOUT_HINT);
+            if (ti.rank != 4 || ti.shape[1] <= 0 || ti.shape[3] <= 0 || ti.dtype != ROUSE_DT_FLOAT)
+                return rouse_err_set(eb, ROUSE_EINVAL,
+                                     "input '%s' must be float [batch, heads, past, head_dim] with "
+                                     "fixed heads and head_dim",
+                                     name);
+            if (l == 0 && kv == 0) {
+                out->n_heads = (int)ti.shape[1];
+                out->head_dim = (int)ti.shape[3];
+            } else if (ti.shape[1] != out->n_heads || ti.shape[3] != out->head_dim) {
+                return rouse_err_set(eb, ROUSE_EINVAL,
+                                     "input '%s' has %lld heads of %lld, the first layer %d of %d",
+                                     name, (long long)ti.shape[1], (long long)ti.shape[3],
+                                     out->n_heads, out->head_dim);
+            }
+            snprintf(name, sizeof(name), "present.%d.%s", l, kv ? "value" : "key");
+            if (find_output(m, name, &ti) < 0)
+                return rouse_err_set(eb, ROUSE_EINVAL, "the model has no output '%s' (%s)", name,
+                                     LAYOUT_HINT);
+        }
+        out->n_layers = l + 1;
+    }
+    if (out->n_layers == 0)
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "the model has no input 'past_key_values.0.key' (%s)", LAYOUT_HINT);
+    int fed = 2 + (out->has_position_ids ? 1 : 0) + 2 * out->n_layers;
+    if (rouse_model_n_inputs(m) != fed) {
+        for (int i = 0; i < rouse_model_n_inputs(m); i++) {
+            rouse_model_input(m, i, &ti);
+            if (strcmp(ti.name, "input_ids") && strcmp(ti.name, "attention_mask") &&
+                strcmp(ti.name, "position_ids") && strncmp(ti.name, "past_key_values.", 16))
+                return rouse_err_set(
+                    eb, ROUSE_EINVAL,
+                    "the model also has input '%s', which generation cannot fill (%s)", ti.name,
+                    LAYOUT_HINT);
+        }
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "the past_key_values inputs are not numbered from 0 "
+                             "without gaps (%s)",
+                             LAYOUT_HINT);
+    }
+    return 0;
+}
+
+const gen_model *gen_model_of(const gen *g)
+{
+    return &g->m;
+}
+
+void gen_destroy(gen *g)
+{
+    if (!g) return;
+    for (int i = 0; g->cache && i < 2 * g->m.n_layers; i++)
+        free(g->cache[i]);
+    free(g->cache);
+    free(g->in);
+    free(g->names);
+    free(g->out_present);
+    free(g->ids);
+    free(g->mask);
+    free(g->pos);
+    free(g->sc.idx);
+    free(g->sc.prob);
+    free(g);
+}
+
+int gen_create(const rouse_model *m, const gen_model *gm, gen **out, rouse_errbuf *eb)
+{
+    *out = NULL;
+    gen *g = calloc(1, sizeof(*g));
+    if (!g) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    g->m = *gm;
+    int L = gm->n_layers;
+    g->n_in = 2 + (gm->has_position_ids ? 1 : 0) + 2 * L;
+    size_t ctx = (size_t)gm->max_context + 1;
+    g->in = calloc((size_t)g->n_in, sizeof(*g->in));
+    g->names = calloc((size_t)g->n_in, sizeof(*g->names));
+    g->out_present = calloc((size_t)(2 * L), sizeof(int));
+    g->cache = calloc((size_t)(2 * L), sizeof(float *));
+    g->ids = calloc(ctx, sizeof(int64_t));
+    g->mask = calloc(ctx, sizeof(int64_t));
+    g->pos = calloc(ctx, sizeof(int64_t));
+    g->sc.idx = calloc((size_t)gm->vocab, sizeof(int));
+    g->sc.prob = calloc((size_t)gm->vocab, sizeof(float));
+    if (!g->in || !g->names || !g->out_present || !g->cache || !g->ids || !g->mask || !g->pos ||
+        !g->sc.idx || !g->sc.prob) {
+        gen_destroy(g);
+        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    }
+    int k = 0;
+    snprintf(g->names[k++], NAME_MAX_LEN, "input_ids");
+    snprintf(g->names[k++], NAME_MAX_LEN, "attention_mask");
+    if (gm->has_position_ids) snprintf(g->names[k++], NAME_MAX_LEN, "position_ids");
+    rouse_tensor_info ti;
+    g->out_logits = find_output(m, "logits", &ti);
+    for (int l = 0; l < L; l++)
+        for (int kv = 0; kv < 2; kv++) {
+            snprintf(g->names[k++], NAME_MAX_LEN, "past_key_values.%d.%s", l, kv ? "value" : "key");
+            char name[NAME_MAX_LEN];
+            snprintf(name, sizeof(name), "present.%d.%s", l, kv ? "value" : "key");
+            g->out_present[2 * l + kv] = find_output(m, name, &ti);
+        }
+    for (int i = 0; i < g->n_in; i++)
+        g->in[i].name = g->names[i];
+    *out = g;
+    return 0;
+}
+
+/* The cache's layout size for a sequence that must hold `need` positions. */
+static int bucket_for(const gen *g, int need)
+{
+    if (!g->m.has_position_ids) return need;
+    int b = BUCKET_MIN;
+    while (b < need && b < g->m.max_context)
+        b *= 2;
+    return b > g->m.max_context ? g->m.max_context : b;
+}
+
+static int cache_alloc(gen *g, rouse_errbuf *eb)
+{
+    if (g->cache[0]) return 0;
+    size_t n = (size_t)g->m.n_heads * ((size_t)g->m.max_context + 1) * (size_t)g->m.head_dim;
+    for (int i = 0; i < 2 * g->m.n_layers; i++)
+        if (!(g->cache[i] = calloc(n, sizeof(float))))
+            return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory for the KV cache (%zu MiB)",
+                                 2 * (size_t)g->m.n_layers * n * sizeof(float) >> 20);
+    return 0;
+}
+
+/* Lays the cache out for `to` positions per head, keeping slots [0, n). */
+static void relayout(gen *g, int to)
+{
+    int from = g->bucket;
+    if (to == from) return;
+    size_t D = (size_t)g->m.head_dim, row = (size_t)g->n * D;
+    for (int i = 0; i < 2 * g->m.n_layers; i++) {
+        float *c = g->cache[i];
+        if (to > from) /* the last head first: destinations lie above sources */
+            for (int h = g->m.n_heads - 1; h > 0; h--)
+                memmove(c + (size_t)h * (size_t)to * D, c + (size_t)h * (size_t)from * D,
+                        row * sizeof(float));
+        else
+            for (int h = 1; h < g->m.n_heads; h++)
+                memmove(c + (size_t)h * (size_t)to * D, c + (size_t)h * (size_t)from * D,
+                        row * sizeof(float));
+    }
+    g->bucket = to;
+}
+
+static void set_2d(rouse_tensor *t, const int64_t *data, int64_t cols)
+{
+    t->dtype = ROUSE_DT_INT64;
+    t->rank = 2;
+    t->shape[0] = 1;
+    t->shape[1] = cols;
+    t->data = data;
+    t->nbytes = (size_t)cols * sizeof(int64_t);
+}
+
+/* One run: `seq` new tokens in g->ids/pos over a past of `past` positions
+ * per head (the cache as laid out now, or empty), total mask length
+ * past + seq in g->mask. */
+static int run(gen *g, rouse_session *s, int seq, int past, rouse_errbuf *eb)
+{
+    int k = 0;
+    set_2d(&g->in[k++], g->ids, seq);
+    set_2d(&g->in[k++], g->mask, past + seq);
+    if (g->m.has_position_ids) set_2d(&g->in[k++], g->pos, seq);
+    for (int i = 0; i < 2 * g->m.n_layers; i++) {
+        rouse_tensor *t = &g->in[k++];
+        t->dtype = ROUSE_DT_FLOAT;
+        t->rank = 4;
+        t->shape[0] = 1;
+        t->shape[1] = g->m.n_heads;
+        t->shape[2] = past;
+        t->shape[3] = g->m.head_dim;
+        t->data = g->cache[i];
+        t->nbytes = (size_t)g->m.n_heads * (size_t)past * (size_t)g->m.head_dim * sizeof(float);
+    }
+    return rouse_session_run(s, g->in, g->n_in, eb);
+}
+
+/* The output tensor at index i after a run, checked against its expected
+ * shape: [1, heads, total, head_dim] for present, [1, seq, vocab] for logits. */
+static int present_of(const gen *g, rouse_session *s, int i, int total, rouse_tensor *t,
+                      rouse_errbuf *eb)
+{
+    int rc = rouse_session_output(s, g->out_present[i], t);
+    if (rc < 0) return rouse_err_set(eb, rc, "no present output");
+    if (t->rank != 4 || t->shape[0] != 1 || t->shape[1] != g->m.n_heads || t->shape[2] != total ||
+        t->shape[3] != g->m.head_dim)
+        return rouse_err_set(
+            eb, ROUSE_EMISMATCH, "%s has shape [%lld, %lld, %lld, %lld], expected [1, %d, %d, %d]",
+            t->name, (long long)t->shape[0], (long long)t->shape[1], (long long)t->shape[2],
+            (long long)t->shape[3], g->m.n_heads, total, g->m.head_dim);
+    return 0;
+}
+
+static int logits_row(const gen *g, rouse_session *s, int seq, int row, const float **out,
+                      rouse_errbuf *eb)
+{
+    rouse_tensor t;
+    int rc = rouse_session_output(s, g->out_logits, &t);
+    if (rc < 0) return rouse_err_set(eb, rc, "no logits output");
+    if (t.rank != 3 || t.shape[0] != 1 || t.shape[1] != seq || t.shape[2] != g->m.vocab)
+        return rouse_err_set(eb, ROUSE_EMISMATCH, "logits have an unexpected shape");
+    *out = (const float *)t.data + (size_t)row * (size_t)g->m.vocab;
+    return 0;
+}
+
+/* Prefill: the prompt in one run (padded to a bucket when positions are
+ * given), its keys and values into the cache laid out for n = L. */
+static int prefill(gen *g, rouse_session *s, const int32_t *prompt, int L, const float **logits,
+                   rouse_errbuf *eb)
+{
+    /* Padded to a multiple of PREFILL_STEP, not to a power of two: the
+     * prefill computes every position's logits, so padding costs time in
+     * proportion; plans for other lengths stay in the session's cache. */
+    int Lb = L;
+    if (g->m.has_position_ids) {
+        Lb = (L + PREFILL_STEP - 1) / PREFILL_STEP * PREFILL_STEP;
+        if (Lb > g->m.max_context) Lb = g->m.max_context;
+    }
+    for (int i = 0; i < Lb; i++) {
+        g->ids[i] = i < L ? prompt[i] : 0;
+        g->mask[i] = i < L;
+        g->pos[i] = i;
+    }
+    int rc = run(g, s, Lb, 0, eb);
+    if (rc < 0) return rc;
+    if ((rc = logits_row(g, s, Lb, L - 1, logits, eb)) < 0) return rc;
+    int B = bucket_for(g, L + (g->m.has_position_ids ? 1 : 0));
+    size_t D = (size_t)g->m.head_dim;
+    for (int i = 0; i < 2 * g->m.n_layers; i++) {
+        rouse_tensor t;
+        if ((rc = present_of(g, s, i, Lb, &t, eb)) < 0) return rc;
+        const float *src = t.data;
+        for (int h = 0; h < g->m.n_heads; h++)
+            memcpy(g->cache[i] + (size_t)h * (size_t)B * D, src + (size_t)h * (size_t)Lb * D,
+                   (size_t)L * D * sizeof(float));
+    }
+    g->bucket = B;
+    g->n = L;
+    return 0;
+}
+
+/* One decode step: token at position n; its keys and values go to slot n. */
+static int decode(gen *g, rouse_session *s, int token, const float **logits, rouse_errbuf *eb)
+{
+    int n = g->n, rc;
+    size_t D = (size_t)g->m.head_dim;
+    g->ids[0] = token;
+    g->pos[0] = n;
+    if (!g->m.has_position_ids) {
+        /* Exact past length: the whole present becomes the next past. */
+        for (int j = 0; j <= n; j++)
+            g->mask[j] = 1;
+        if ((rc = run(g, s, 1, n, eb)) < 0) return rc;
+        if ((rc = logits_row(g, s, 1, 0, logits, eb)) < 0) return rc;
+        for (int i = 0; i < 2 * g->m.n_layers; i++) {
+            rouse_tensor t;
+            if ((rc = present_of(g, s, i, n + 1, &t, eb)) < 0) return rc;
+            memcpy(g->cache[i], t.data, t.nbytes);
+        }
+        g->bucket = g->n = n + 1;
+        return 0;
+    }
+    if (n >= g->bucket) relayout(g, bucket_for(g, n + 1));
+    int B = g->bucket;
+    for (int j = 0; j < B; j++)
+        g->mask[j] = j < n;
+    g->mask[B] = 1;
+    if ((rc = run(g, s, 1, B, eb)) < 0) return rc;
+    if ((rc = logits_row(g, s, 1, 0, logits, eb)) < 0) return rc;
+    for (int i = 0; i < 2 * g->m.n_layers; i++) {
+        rouse_tensor t;
+        if ((rc = present_of(g, s, i, B + 1, &t, eb)) < 0) return rc;
+        const float *src = t.data;
+        for (int h = 0; h < g->m.n_heads; h++)
+            memcpy(g->cache[i] + ((size_t)h * (size_t)B + (size_t)n) * D,
+                   src + ((size_t)h * (size_t)(B + 1) + (size_t)B) * D, D * sizeof(float));
+    }
+    g->n = n + 1;
+    return 0;
+}
+
+int gen_run(gen *g, rouse_session *s, const int32_t *prompt, int n_prompt, const gen_params *p,
+            gen_emit_fn emit, void *user, gen_stats *st, rouse_errbuf *eb)
+{
+    memset(st, 0, sizeof(*st));
+    st->prompt_tokens = n_prompt;
+    if (n_prompt < 1 || p->max_tokens < 1 || n_prompt + p->max_tokens > g->m.max_context)
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "%d prompt tokens and %d new ones do not fit the context of %d",
+                             n_prompt, p->max_tokens, g->m.max_context);
+    for (int i = 0; i < n_prompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= g->m.vocab)
+            return rouse_err_set(eb, ROUSE_EINVAL, "token %d is outside the vocabulary of %d",
+                                 prompt[i], g->m.vocab);
+    int rc = cache_alloc(g, eb);
+    if (rc < 0) return rc;
+    sampler_rng rng;
+    sampler_rng_seed(&rng, p->seed);
+    rouse_plan_cache_stats pc0, pc1;
+    rouse_session_get_plan_cache(s, &pc0);
+    uint64_t t0 = rouse_now_ns();
+    const float *logits;
+    if ((rc = prefill(g, s, prompt, n_prompt, &logits, eb)) < 0) return rc;
+    for (int i = 0;; i++) {
+        int tok = sampler_pick(logits, g->m.vocab, &p->sp, &rng, &g->sc);
+        uint64_t t = rouse_now_ns();
+        if (i == 0)
+            st->prefill_ns = t - t0;
+        else
+            st->decode_ns = t - t0 - st->prefill_ns;
+        st->completion_tokens = i + 1;
+        rouse_session_get_plan_cache(s, &pc1);
+        st->plans_prepared = pc1.misses - pc0.misses;
+        if (emit(user, tok)) {
+            st->stopped = true;
+            return 0;
+        }
+        if (i + 1 == p->max_tokens) return 0;
+        if ((rc = decode(g, s, tok, &logits, eb)) < 0) return rc;
+    }
+}

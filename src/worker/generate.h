@@ -1,0 +1,79 @@
+/*
+ * Text generation inside an instance: a decoder with a KV cache in the
+ * layout Hugging Face's ONNX exports use (input_ids, attention_mask,
+ * optionally position_ids, past_key_values.N.key/.value [batch, heads,
+ * past, head_dim] -> logits, present.N.key/.value), run as one prefill of
+ * the prompt and then one decode step per token.
+ *
+ * The cache: one buffer per layer and K/V, allocated once per instance for
+ * max_context positions and reused by every request. It is handed to the
+ * engine as the past input in place (inputs are read where they lie), laid
+ * out for a bucket of positions (a power of two, at least 16, at most
+ * max_context) of which the first n hold the sequence and the rest are
+ * masked out through attention_mask. Each step then copies only the new
+ * position's keys and values from present.N into slot n (heads x head_dim
+ * floats per layer, never the cache); when n reaches the bucket, the
+ * buffer is laid out again for the next one (once per doubling). Fixed
+ * bucket shapes let the session keep one prepared plan per bucket instead
+ * of preparing one per step. This needs the model's position_ids input
+ * (positions do not follow from the padded past length); a model without
+ * it runs with the exact past length, which lays the cache out again at
+ * every step.
+ */
+#ifndef ROUSE_WORKER_GENERATE_H
+#define ROUSE_WORKER_GENERATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rouse/engine.h"
+#include "worker/sampler.h"
+
+#define GEN_MAX_LAYERS 128
+
+/* What a model looks like as a generator, found by gen_model_check. */
+typedef struct gen_model {
+    int n_layers, n_heads, head_dim, vocab;
+    bool has_position_ids;
+    int max_context;
+} gen_model;
+
+/* Checks that m has the KV-cache layout: every input and output named
+ * above, with consistent heads and head_dim; the error names what is
+ * missing or wrong. max_context 0 means 1024. */
+int gen_model_check(const rouse_model *m, int max_context, gen_model *out, rouse_errbuf *eb);
+
+typedef struct gen gen;
+
+/* A generator for a checked model; the cache is allocated on first use.
+ * Owned: free with gen_destroy. */
+int gen_create(const rouse_model *m, const gen_model *gm, gen **out, rouse_errbuf *eb);
+void gen_destroy(gen *g);
+const gen_model *gen_model_of(const gen *g);
+
+typedef struct gen_params {
+    int max_tokens;
+    sampler_params sp;
+    uint64_t seed;
+} gen_params;
+
+/* Called with each generated token; returns true to stop there (a stop
+ * string, a client that left). */
+typedef bool (*gen_emit_fn)(void *user, int token);
+
+typedef struct gen_stats {
+    int prompt_tokens, completion_tokens;
+    bool stopped;        /* emit asked to stop (else max_tokens was reached) */
+    uint64_t prefill_ns; /* the prefill run, to the first token chosen */
+    uint64_t decode_ns;  /* every decode step after it */
+    uint64_t plans_prepared; /* engine plans prepared during the run (new buckets) */
+} gen_stats;
+
+/* Generates from prompt[0..n_prompt) (token ids, checked against the
+ * vocabulary) on session s: prefill, then up to max_tokens tokens, each
+ * passed to emit as soon as it is chosen. n_prompt + max_tokens must fit
+ * max_context (the caller checks; ROUSE_EINVAL otherwise). */
+int gen_run(gen *g, rouse_session *s, const int32_t *prompt, int n_prompt, const gen_params *p,
+            gen_emit_fn emit, void *user, gen_stats *st, rouse_errbuf *eb);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * The OpenAI-style text endpoints inside an instance: decodes a completions
+ * or chat completions request (POST /openai/v1/completions,
+ * /openai/v1/chat/completions, passed through serve unparsed), runs the
+ * generation loop (generate.h) and encodes the answer: one JSON document,
+ * or with "stream": true Server-Sent Events sent as IPC_CHUNKs while the
+ * tokens come ("data: {...}" per piece of text, a last chunk with the
+ * finish reason and the usage, "data: [DONE]").
+ *
+ * Tokens: the function's tokenizer (src/text: byte-level BPE) encodes the
+ * prompt and turns each token into its bytes; its end-of-text token ends
+ * the generation (finish reason "stop"). A function without a tokenizer
+ * generates bytes (token id = byte value, for byte-level models with a
+ * vocabulary of at least 256).
+ *
+ * Chat template: each message as "<role>: <content>\n" in order, then
+ * "assistant:"; the model continues from there.
+ *
+ * Bad input is a 400 naming the field: a prompt longer than the context
+ * (both lengths named, unless "truncate": true keeps the prompt's end),
+ * max_tokens outside 1..max_context, invalid UTF-8 (the JSON parser's),
+ * n other than 1. Parameters it does not know are ignored and listed in
+ * the reply's warning.
+ */
+#ifndef ROUSE_WORKER_OPENAI_H
+#define ROUSE_WORKER_OPENAI_H
+
+#include <stdint.h>
+
+#include "common/arena.h"
+#include "common/buf.h"
+#include "text/tokenizer.h"
+#include "worker/generate.h"
+#include "worker/ipc.h"
+
+typedef struct openai_reply {
+    int status;
+    const char *content_type;
+    char warning[IPC_WARNING_MAX];
+    uint64_t ttft_ns; /* request to first token, in the instance */
+    uint64_t itl_ns;  /* mean time between tokens after the first */
+} openai_reply;
+
+/* Answers one IPC_GENERATE request `req` whose body is body[0..req->body_len):
+ * chunks (streaming) go to sock as they come, the final body into out
+ * (status, content type and timings in *rep), for the caller to send as
+ * the IPC_REPLY. IPC_CANCEL for the request, read from sock between steps,
+ * stops it. Returns 0, or < 0 when the socket failed. */
+int openai_generate(int sock, const ipc_msg *req, const void *body, const char *model_name, gen *g,
+                    const tok_tokenizer *tok, rouse_session *s, rouse_arena *arena, rouse_buf *out,
+                    openai_reply *rep);
+
+#endif
