@@ -535,6 +535,18 @@ static void run(async_dispatch *d, ajob *j)
         settle(d, j, 500, "the job's body was not read with its lease", NULL, 0, NULL, -1);
         return;
     }
+    /* A job that waited past its function's async.max_age_ms is not run. */
+    fn_config cfg;
+    int64_t age = now_ms() - j->l.created_ms;
+    if (async_config(d, f->name, j->l.version, &cfg, &eb) == 0 && age >= cfg.async.max_age_ms) {
+        char why[160];
+        snprintf(why, sizeof(why),
+                 "not run: waited %lld ms in the queue, past async.max_age_ms (%lld ms)",
+                 (long long)age, (long long)cfg.async.max_age_ms);
+        free(body);
+        settle(d, j, 504, why, NULL, 0, NULL, -1);
+        return;
+    }
     pool_request rq = {.name = f->name,
                        .version = j->l.version,
                        .type = IPC_INFER,

@@ -45,6 +45,7 @@
 #include "cli/tensor_file.h"
 #include "common/arena.h"
 #include "common/json.h"
+#include "onnx_builder.h"
 #include "serve_proc.h"
 
 #define TIMEOUT_MS 60000
@@ -710,6 +711,109 @@ static void test_crash_safety(void **state)
     }
 }
 
+/* async.max_age_ms also bounds the wait in the queue. The function's only
+ * instance is held 1.5 s by a job; the dispatcher has handed the pool one
+ * more (one waiting call per instance slot, so that the instance never
+ * idles between replies), which runs next; the third waits in the
+ * dispatcher past its function's max age of 1 s and fails unrun, saying
+ * why (the fault hook records every execution: it has none). */
+static void test_max_age_in_queue(void **state)
+{
+    (void)state;
+    deploy("aged", "\"scaling\":{\"max\":1},\"async\":{\"max_age_ms\":1000}");
+    char body[2048], id1[32], id2[32], id3[32];
+    body_of("sleep-1500-aged", false, body, sizeof(body));
+    assert_int_equal(submit("aged", body, NULL, id1), 202);
+    body_of("aged-next", false, body, sizeof(body));
+    assert_int_equal(submit("aged", body, NULL, id2), 202);
+    body_of("aged-late", false, body, sizeof(body));
+    assert_int_equal(submit("aged", body, NULL, id3), 202);
+    free(wait_job(id1, "succeeded"));
+    char *doc = wait_job(id3, "failed");
+    char err[256];
+    json_str(doc, "last_error", err, sizeof(err));
+    assert_non_null(strstr(err, "past async.max_age_ms (1000 ms)"));
+    free(doc);
+    free(wait_job(id2, "succeeded"));
+    assert_int_equal(executions("sleep-1500-aged"), 1);
+    assert_int_equal(executions("aged-next"), 1);
+    assert_int_equal(executions("aged-late"), 0);
+}
+
+/* A result over the inline limit (256 KiB) lives in the blob store: the job
+ * names it, GET .../result streams it whole, and the blob is referenced
+ * (DELETE answers 409) until the job expires. The model tiles a 4-float
+ * input 40,000 times: 160,000 floats, about 1.3 MB of JSON. */
+static void test_large_result_in_blob_store(void **state)
+{
+    (void)state;
+    enum { REPS = 40000 };
+    ob_model *m = ob_model_new(13);
+    ob_input(m, "x", 1, 2, (const int64_t[]){1, 4});
+    ob_output(m, "y", 1, 2, (const int64_t[]){1, 4 * REPS});
+    const int64_t reps[2] = {1, REPS};
+    ob_initializer(m, "reps", 7, 1, (const int64_t[]){2}, reps, sizeof(reps));
+    ob_add_node(m, "Tile", "tile", 2, (const char *const[]){"x", "reps"}, 1,
+                (const char *const[]){"y"});
+    rouse_buf model;
+    rouse_buf_init(&model);
+    ob_serialize(m, &model);
+    ob_model_free(m);
+    http_response r;
+    assert_int_equal(req_h("POST", "/v1/blobs", NULL, model.data, model.len, &r), 201);
+    rouse_buf_fini(&model);
+    char digest[80];
+    json_str(r.body.data, "digest", digest, sizeof(digest));
+    http_response_fini(&r);
+    char body[256];
+    snprintf(body, sizeof(body), "{\"model\":\"%s\"}", digest);
+    int st = req("PUT", "/v1/functions/wide", body, &r);
+    if (st >= 300) fprintf(stderr, "deploy wide: %d %s\n", st, r.body.data);
+    assert_true(st == 200 || st == 201);
+    http_response_fini(&r);
+
+    const char *in = "{\"id\":\"wide-1\",\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\","
+                     "\"shape\":[1,4],\"data\":[1.5,2.25,-3,4]}]}";
+    char id[32];
+    assert_int_equal(submit("wide", in, NULL, id), 202);
+    char *doc = wait_job(id, "succeeded");
+    char blob[80];
+    json_str(doc, "response_blob", blob, sizeof(blob));
+    assert_int_equal(strncmp(blob, "sha256:", 7), 0);
+    assert_null(strstr(doc, "\"response\":")); /* not inlined */
+    free(doc);
+
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/jobs/%s/result", id);
+    assert_int_equal(req("GET", path, NULL, &r), 200);
+    assert_true(r.body.len > (256u << 10));
+    rouse_arena a;
+    rouse_arena_init(&a, 0);
+    json_value *v;
+    assert_int_equal(json_parse(r.body.data, r.body.len, &a, &v, NULL), 0);
+    const json_value *outs = json_get(v, "outputs");
+    assert_non_null(outs);
+    assert_int_equal(outs->type, JSON_ARRAY);
+    assert_int_equal(outs->u.arr.n, 1);
+    const json_value *data = json_get(outs->u.arr.items[0], "data");
+    assert_non_null(data);
+    assert_int_equal(data->type, JSON_ARRAY);
+    assert_int_equal(data->u.arr.n, 4 * REPS);
+    static const double want[4] = {1.5, 2.25, -3, 4};
+    for (size_t i = 0; i < data->u.arr.n; i += 9973) {
+        double x;
+        assert_true(json_as_double(data->u.arr.items[i], &x));
+        assert_true(x == want[i % 4]);
+    }
+    rouse_arena_fini(&a);
+    http_response_fini(&r);
+
+    /* In use by the job: not removable. */
+    snprintf(path, sizeof(path), "/v1/blobs/%s", blob);
+    assert_int_equal(req("DELETE", path, NULL, &r), 409);
+    http_response_fini(&r);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -770,6 +874,8 @@ int main(void)
         cmocka_unit_test(test_callbacks),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_batch_with_bad_lines),
+        cmocka_unit_test(test_large_result_in_blob_store),
+        cmocka_unit_test(test_max_age_in_queue),
         cmocka_unit_test(test_crash_safety),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

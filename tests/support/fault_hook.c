@@ -10,7 +10,8 @@
  * ROUSE_FAULT_CRASH_FIRST=N too, a request whose id starts with "crash"
  * kills its instance (SIGKILL) on its first N executions, and one whose id
  * starts with "crash-always" on every execution. ROUSE_FAULT_DELAY_US
- * makes every recorded execution take that much longer (a slow model).
+ * makes every recorded execution take that much longer (a slow model), and
+ * a request whose id is "sleep-<ms>-..." takes <ms> milliseconds more.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -51,6 +52,7 @@ void worker_fault_hook(const char *request_id)
     close(fd);
     const char *delay = getenv("ROUSE_FAULT_DELAY_US");
     if (delay) usleep((useconds_t)atoi(delay));
+    if (strncmp(request_id, "sleep-", 6) == 0) usleep((useconds_t)atoi(request_id + 6) * 1000u);
     const char *first = getenv("ROUSE_FAULT_CRASH_FIRST");
     if (!first || strncmp(request_id, "crash", 5) != 0) return;
     if (strncmp(request_id, "crash-always", 12) == 0) kill(getpid(), SIGKILL);
