@@ -32,7 +32,9 @@ void cli_serve_usage(FILE *out)
         "                   [--usage-flush-ms MS]\n"
         "                   [--price-gb-s USD] [--price-per-million USD]\n"
         "                   [--price-instance-hour USD]\n"
-        "                   [--weight-pages auto|hugetlb|thp|4k]\n\n"
+        "                   [--weight-pages auto|hugetlb|thp|4k]\n"
+        "                   [--tls-cert FILE --tls-key FILE] [--max-connections N]\n"
+        "                   [--max-connections-per-client N] [--idle-timeout-ms MS]\n\n"
         "Runs the rouse daemon: the HTTP API (Open Inference Protocol v2 under /v2,\n"
         "management under /v1) and the instance processes that run the models.\n\n"
         "  --port N            TCP port (default 8080; 0 picks a free one)\n"
@@ -64,6 +66,18 @@ void cli_serve_usage(FILE *out)
         "                      http://host:port gets /v1/traces)\n"
         "  --trace-sample-ratio R  new traces exported, 0 to 1 (default 1); a request's\n"
         "                      traceparent decides for its own trace\n\n"
+        "TLS and hostile clients:\n"
+        "  --tls-cert FILE     serve HTTPS with this PEM certificate chain (with --tls-key;\n"
+        "                      both are read again on SIGHUP)\n"
+        "  --tls-key FILE      the certificate's PEM private key (unencrypted)\n"
+        "  --max-connections N connections held at once (default: the descriptor limit,\n"
+        "                      raised as far as allowed, less 1024); when full, the\n"
+        "                      idlest is closed, or the new one answered 503\n"
+        "  --max-connections-per-client N  from one address (an IPv6 /64; default 256,\n"
+        "                      0: no limit, e.g. behind a reverse proxy)\n"
+        "  --idle-timeout-ms MS  a kept-alive connection with no request is closed after\n"
+        "                      this (default 60000); a first request head must arrive\n"
+        "                      within 10 s\n\n"
         "Metering (GET /v1/usage, rouse usage):\n"
         "  --metering on|off   record every invocation's usage (default on)\n"
         "  --usage-retention DURATION  usage records older than this roll up into hourly\n"
@@ -77,7 +91,8 @@ void cli_serve_usage(FILE *out)
         "  --price-instance-hour USD  an always-on instance's hour, for the comparison\n"
         "                      (default 0.0416: AWS EC2 t3.medium on demand, us-east-1)\n\n"
         "Prints \"listening on ADDR:PORT\" once it accepts connections. SIGTERM or\n"
-        "SIGINT stop it gracefully (exit status 0); SIGHUP reopens the access log.\n");
+        "SIGINT stop it gracefully (exit status 0); SIGHUP reopens the access log and\n"
+        "reloads the TLS certificate.\n");
 }
 
 static int usage_error(const char *msg, const char *arg)
@@ -235,6 +250,24 @@ int cli_serve_main(int argc, char **argv)
         } else if (strcmp(a, "--callback-allow") == 0) {
             if (!v || !*v) return usage_error("--callback-allow needs a list of hosts", NULL);
             o.callback_allow = v;
+        } else if (strcmp(a, "--tls-cert") == 0) {
+            if (!v || !*v) return usage_error("--tls-cert needs a PEM file", NULL);
+            o.tls_cert = v;
+        } else if (strcmp(a, "--tls-key") == 0) {
+            if (!v || !*v) return usage_error("--tls-key needs a PEM file", NULL);
+            o.tls_key = v;
+        } else if (strcmp(a, "--max-connections") == 0) {
+            if (!parse_u64(v, 1, 1u << 20, &n))
+                return usage_error("--max-connections needs 1..1048576", v);
+            o.max_connections = (int)n;
+        } else if (strcmp(a, "--max-connections-per-client") == 0) {
+            if (!parse_u64(v, 0, 1u << 20, &n))
+                return usage_error("--max-connections-per-client needs 0..1048576", v);
+            o.max_conns_per_client = n == 0 ? -1 : (int)n;
+        } else if (strcmp(a, "--idle-timeout-ms") == 0) {
+            if (!parse_u64(v, 1, 86400000, &n))
+                return usage_error("--idle-timeout-ms needs 1..86400000", v);
+            o.idle_timeout_ms = (int)n;
         } else if (strcmp(a, "--log-level") == 0) {
             rouse_log_level lvl;
             if (!v || rouse_log_level_parse(v, &lvl) < 0)
@@ -245,6 +278,8 @@ int cli_serve_main(int argc, char **argv)
         }
     }
     if (format_given && !o.access_log) o.access_log = "-";
+    if (!o.tls_cert != !o.tls_key)
+        return usage_error("--tls-cert and --tls-key go together", o.tls_cert ? o.tls_cert : o.tls_key);
     rouse_log_set_level(o.log_level);
 
     char exe[PATH_MAX];

@@ -298,7 +298,8 @@ int eng_plan_file_write(const char *path, const eng_graph *g, const uint8_t mode
         rc = rouse_err_set(eb, ROUSE_EIO, "%s: %s", path, strerror(errno));
         goto out;
     }
-    fchmod(fd, 0644); /* a plan is read by every instance, whoever runs them */
+    /* mkstemp's mode, 0600: a plan is read by its template, which opens it
+     * as the user that wrote it (serve's data directory is private). */
     char page[PLAN_HEADER_SIZE];
     memset(page, 0, sizeof(page));
     memcpy(page, &h, sizeof(h));

@@ -29,6 +29,7 @@
 #include "server/http_head.h"
 #include "server/http_int.h"
 #include "server/jobq.h"
+#include "server/tls.h"
 #include "worker/ipc.h"
 
 #define MOD "http"
@@ -590,8 +591,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     server *srv = cls;
     http_req *req = *con_cls;
     *con_cls = NULL;
-    (void)conn;
     (void)toe;
+    http_gate_keep_idle(keep_of(conn)); /* until its next request begins */
     if (!req || req == (void *)&nul_in_path) return;
     emit_invocation(srv, req);
     if (!(http_route_is_inference(req->r.id) && req->r.name[0]) && srv->alog &&
@@ -645,11 +646,20 @@ int http_start(server *srv, rouse_errbuf *eb)
 {
     unsigned flags =
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
+    /* The gate admits connections (http_gate.c); MHD's own limit only
+     * leaves room for the ones the gate has shut down and MHD not closed
+     * yet. Over TLS, each handshake asks tls.c for the current certificate. */
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, srv->tls ? tls_cert_callback() : NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (srv->tls) flags |= MHD_USE_TLS;
     srv->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
+        (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->max_conns + 1024u,
+        MHD_OPTION_ARRAY, srv->tls ? tls_opts : &tls_opts[1], MHD_OPTION_END);
     if (!srv->mhd) return rouse_err_set(eb, ROUSE_EIO, "cannot start the HTTP daemon");
     srv->keep_epfd = epoll_create1(EPOLL_CLOEXEC);
     srv->tag_keep_set.kind = EP_KEEP_SET;

@@ -59,6 +59,9 @@ void http_gate_keep_request(struct gate_keep *k, size_t head_len, const char *co
 /* A request's reply is queued (its body all read): the next bytes are the
  * next request's. */
 void http_gate_keep_done(struct gate_keep *k);
+/* Its request completed (the reply is out): the connection is idle until
+ * the next request begins, and may be closed first when serve is full. */
+void http_gate_keep_idle(struct gate_keep *k);
 /* Handles what the gate's set of MHD connections reports (an EP_KEEP_SET
  * event, and between two runs of MHD): next request heads that arrived,
  * clients of suspended requests that hung up. */

@@ -46,9 +46,26 @@
  * hang-up (http_gate_keep_watch), as epoll takes one registration per
  * descriptor.
  *
- * Invariants: every gate_conn is on s->gate_conns and registered in the
- * epoll set under its tag until it is closed or handed to MHD, which then
- * owns the socket; at most GATE_MAX connections wait here. A gate_keep
+ * Connection limits, applied as connections are accepted: at most
+ * max_conns at once (those at the gate and those MHD holds; the default
+ * stays below the descriptor limit, see loop.c), and at most
+ * max_per_client from one client address (conn_table.h). When serve is
+ * full, the idlest connection makes room: the one at the gate waiting
+ * longest for its first head, or the one MHD holds that has been idle
+ * longest between requests (never one with a request in progress). When
+ * none is idle, or the client has its share already, the new connection
+ * gets a 503 and is closed. A connection MHD holds that begins no request
+ * within the idle timeout is closed too, which also ends a later head
+ * trickled in byte by byte. Over TLS the gate reads nothing (the bytes
+ * are ciphertext): connections go to MHD at once, which does the
+ * handshake, and their heads are checked by MHD and http.c's hooks alone.
+ *
+ * Invariants: every gate_conn is on s->gate_conns (newest first) and
+ * registered in the epoll set under its tag until it is closed or handed
+ * to MHD, which then owns the socket. n_gate + n_keep_live <= max_conns
+ * after every accept; each gate_conn and each live gate_keep counts once
+ * for its client in s->clients. A gate_keep is on the idle list (oldest
+ * idle first) exactly while it is live and has no request in progress. A gate_keep
  * lives exactly as long as MHD's connection (MHD's connection notices
  * open and free it) and is registered while its socket is open, so no
  * system call of the gate ever names a closed (and maybe reused)
@@ -71,24 +88,34 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "server/conn_table.h"
 #include "server/http.h"
 #include "server/http_head.h"
 #include "server/server_int.h"
+#include "server/tls.h"
 
 #define MOD "http"
 #define GATE_TIMEOUT_NS (10ull * 1000000000ull)
-#define GATE_MAX 1024
 
 struct gate_conn {
     ep_tag tag; /* EP_GATE */
     int fd;
     uint64_t deadline_ns;
+    conn_key client;
     gate_conn *prev, *next;
 };
 
 struct gate_keep {
     ep_tag tag;       /* EP_KEEP */
+    server *s;
     int fd;           /* MHD's socket, or -1 when not registered */
+    int sock;         /* MHD's socket (also when not registered) */
+    bool live;        /* counted in n_keep_live and s->clients; false once evicted */
+    bool idle;        /* on the idle list: no request in progress */
+    uint64_t idle_since_ns;
+    gate_keep *iprev, *inext;
+    conn_key client;
+    tls_ref tls;      /* the certificates current when it opened (TLS only) */
     bool between;     /* a reply is queued: the next bytes to arrive start the next request */
     bool lost;        /* the byte count is unknown (a chunked body): leave it all to MHD */
     uint64_t counted; /* bytes of the requests MHD has begun: heads and bodies */
@@ -109,8 +136,52 @@ static void unlink_conn(server *s, gate_conn *g)
 static void drop(server *s, gate_conn *g)
 {
     unlink_conn(s, g);
+    conn_table_del(s->clients, &g->client);
     close(g->fd);
     free(g);
+}
+
+static void idle_remove(server *s, gate_keep *k)
+{
+    if (!k->idle) return;
+    k->idle = false;
+    if (k->iprev)
+        k->iprev->inext = k->inext;
+    else
+        s->idle_head = k->inext;
+    if (k->inext)
+        k->inext->iprev = k->iprev;
+    else
+        s->idle_tail = k->iprev;
+    k->iprev = k->inext = NULL;
+}
+
+static void idle_append(server *s, gate_keep *k)
+{
+    if (!k->live || k->idle) return;
+    k->idle = true;
+    k->idle_since_ns = rouse_now_ns();
+    k->inext = NULL;
+    k->iprev = s->idle_tail;
+    if (s->idle_tail)
+        s->idle_tail->inext = k;
+    else
+        s->idle_head = k;
+    s->idle_tail = k;
+}
+
+/* Stops counting k and shuts its socket down both ways: MHD reads the end
+ * of the stream, sends nothing more, and closes and frees the connection
+ * itself on its next run (http_gate_keep_close then frees k). */
+static void keep_evict(server *s, gate_keep *k)
+{
+    if (!k->live) return;
+    idle_remove(s, k);
+    k->live = false;
+    s->n_keep_live--;
+    conn_table_del(s->clients, &k->client);
+    shutdown(k->sock, SHUT_RDWR);
+    s->mhd_kick = true;
 }
 
 static const char *reason(int status)
@@ -164,6 +235,7 @@ static void answer_and_close(server *s, gate_conn *g, int status, const char *ms
 static void hand_to_mhd(server *s, gate_conn *g)
 {
     unlink_conn(s, g);
+    conn_table_del(s->clients, &g->client); /* its gate_keep counts it from here */
     struct sockaddr_storage sa;
     socklen_t sl = sizeof(sa);
     if (getpeername(g->fd, (struct sockaddr *)&sa, &sl) < 0 ||
@@ -194,25 +266,95 @@ void http_gate_on_conn(server *s, gate_conn *g, uint32_t events)
         drop(s, g); /* half a head and the client stopped sending */
 }
 
+/* The oldest connection at the gate (the list is newest first). */
+static gate_conn *gate_oldest(server *s)
+{
+    gate_conn *g = s->gate_conns;
+    while (g && g->next)
+        g = g->next;
+    return g;
+}
+
+/* Makes room for one more connection when serve holds max_conns: closes
+ * the idlest one. False when every connection has a request in progress. */
+static bool make_room(server *s)
+{
+    if (s->n_gate + s->n_keep_live < s->max_conns) return true;
+    /* The oldest at the gate has waited longest for a head; compare it with
+     * the connection idle longest between requests. */
+    gate_conn *g = gate_oldest(s);
+    gate_keep *k = s->idle_head;
+    uint64_t g_since = g ? g->deadline_ns - GATE_TIMEOUT_NS : UINT64_MAX;
+    uint64_t k_since = k ? k->idle_since_ns : UINT64_MAX;
+    if (!g && !k) return false;
+    s->n_evicted++;
+    if (g && g_since <= k_since)
+        drop(s, g);
+    else
+        keep_evict(s, k);
+    return true;
+}
+
+/* Answers a connection that is not taken (plain HTTP only: over TLS the
+ * client would read a 503 as a broken handshake) and closes it. */
+static void refuse(server *s, int fd, const char *msg)
+{
+    s->n_refused++;
+    if (!s->tls) {
+        answer(fd, 503, msg);
+        shutdown(fd, SHUT_WR);
+    }
+    close(fd);
+}
+
 void http_gate_accept(server *s)
 {
     for (;;) {
-        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage sa;
+        socklen_t sl = sizeof(sa);
+        int fd = accept4(s->listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
             if (errno != EAGAIN) LOG_WARN(MOD, "accept: %s", strerror(errno));
             return;
         }
-        gate_conn *g = s->n_gate < GATE_MAX ? calloc(1, sizeof(*g)) : NULL;
-        if (!g) {
+        conn_key client;
+        conn_key_of((struct sockaddr *)&sa, sl, &client);
+        char msg[160];
+        if (s->max_per_client > 0 && conn_table_count(s->clients, &client) >= s->max_per_client) {
+            char who[64];
+            conn_key_format(&client, who, sizeof(who));
+            snprintf(msg, sizeof(msg), "too many connections from %s (at most %u per client)", who,
+                     s->max_per_client);
+            refuse(s, fd, msg);
+            continue;
+        }
+        if (!make_room(s)) {
+            snprintf(msg, sizeof(msg),
+                     "serve holds its limit of %d connections, each with a request in progress",
+                     s->max_conns);
+            refuse(s, fd, msg);
+            continue;
+        }
+        if (s->tls) {
+            /* MHD does the handshake; its connection notice counts it. */
+            if (!http_add_connection(s, fd, (struct sockaddr *)&sa, sl))
+                LOG_DEBUG(MOD, "MHD did not take a connection: %s", strerror(errno));
+            continue;
+        }
+        gate_conn *g = calloc(1, sizeof(*g));
+        if (!g || conn_table_add(s->clients, &client) < 0) {
+            free(g);
             close(fd);
             continue;
         }
         g->tag.kind = EP_GATE;
         g->fd = fd;
+        g->client = client;
         g->deadline_ns = rouse_now_ns() + GATE_TIMEOUT_NS;
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = &g->tag};
         if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            conn_table_del(s->clients, &client);
             close(fd);
             free(g);
             continue;
@@ -230,11 +372,20 @@ int http_gate_tick(server *s)
     for (gate_conn *g = s->gate_conns, *nx; g; g = nx) {
         nx = g->next;
         if (now >= g->deadline_ns) {
+            s->n_timed_out++;
             drop(s, g);
             continue;
         }
         if (!next || g->deadline_ns < next) next = g->deadline_ns;
     }
+    /* Idle kept-alive connections, oldest first. */
+    gate_keep *k;
+    while ((k = s->idle_head) && now - k->idle_since_ns >= s->idle_timeout_ns) {
+        s->n_timed_out++;
+        keep_evict(s, k);
+    }
+    if (k && (!next || k->idle_since_ns + s->idle_timeout_ns < next))
+        next = k->idle_since_ns + s->idle_timeout_ns;
     return next ? (int)((next - now) / 1000000ull) + 1 : -1;
 }
 
@@ -253,7 +404,22 @@ gate_keep *http_gate_keep_open(server *s, int fd)
     gate_keep *k = calloc(1, sizeof(*k));
     if (!k) return NULL;
     k->tag.kind = EP_KEEP;
+    k->s = s;
     k->fd = fd;
+    k->sock = fd;
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof(sa);
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)&sa, &sl) < 0) sl = 0;
+    conn_key_of(sl ? (struct sockaddr *)&sa : NULL, sl, &k->client);
+    if (conn_table_add(s->clients, &k->client) == 0) {
+        k->live = true;
+        s->n_keep_live++;
+        idle_append(s, k); /* until its first request begins (a TLS handshake first) */
+    }
+    if (s->tls) {
+        k->tls = tls_conn_open(s->tls);
+        k->lost = true; /* ciphertext: nothing for the gate to read */
+    }
     /* An event for the first head, already there, comes at once and is
      * ignored: no reply is queued yet. */
     struct epoll_event ev = {.events = KEEP_EVENTS, .data.ptr = &k->tag};
@@ -270,12 +436,19 @@ void http_gate_keep_close(server *s, gate_keep *k)
     if (!k) return;
     assert(!k->watch); /* the watching request ended before its connection */
     if (k->fd >= 0) epoll_ctl(s->keep_epfd, EPOLL_CTL_DEL, k->fd, NULL);
+    if (k->live) {
+        idle_remove(s, k);
+        s->n_keep_live--;
+        conn_table_del(s->clients, &k->client);
+    }
+    if (s->tls) tls_conn_close(s->tls, k->tls);
     free(k);
 }
 
 void http_gate_keep_request(gate_keep *k, size_t head_len, const char *content_length, bool chunked)
 {
     if (!k) return;
+    idle_remove(k->s, k);
     k->between = false;
     unsigned long long body = 0;
     if (content_length) {
@@ -293,6 +466,11 @@ void http_gate_keep_request(gate_keep *k, size_t head_len, const char *content_l
 void http_gate_keep_done(gate_keep *k)
 {
     if (k && !k->lost) k->between = true;
+}
+
+void http_gate_keep_idle(gate_keep *k)
+{
+    if (k) idle_append(k->s, k);
 }
 
 bool http_gate_keep_watch(server *s, gate_keep *k, ep_tag *client)

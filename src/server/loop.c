@@ -1,7 +1,7 @@
 /*
  * The server's life and its epoll loop. One thread owns everything: MHD's
  * epoll descriptor, a signalfd (SIGTERM/SIGINT: shut down; SIGCHLD: reap
- * instances; SIGHUP: reopen the access log), the listening socket and the
+ * instances; SIGHUP: reopen the access log, reload the TLS certificate), the listening socket and the
  * connections at the gate, the
  * eventfds of the two writer threads, the storage collection's timerfd and
  * one socket per process of the pool are all watched here, as are the
@@ -36,6 +36,9 @@
 #include "server/http.h"
 #include "server/pool.h"
 #include "server/server_int.h"
+#include "server/conn_table.h"
+#include "server/tls.h"
+#include <ftw.h>
 
 #define MOD "serve"
 
@@ -82,7 +85,7 @@ static int lock_data_dir(server *s, rouse_errbuf *eb)
 {
     char path[sizeof(s->data_dir) + 16];
     snprintf(path, sizeof(path), "%s/serve.lock", s->data_dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) return rouse_err_set(eb, ROUSE_EIO, "cannot open %s: %s", path, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
         int e = errno;
@@ -103,6 +106,69 @@ static int lock_data_dir(server *s, rouse_errbuf *eb)
         LOG_WARN(MOD, "cannot write the pid into %s: %s", path, strerror(errno));
     s->lock_fd = fd;
     return 0;
+}
+
+/* The data directory is serve's alone: it holds every tenant's models,
+ * plans and the registry. New files and directories get no group or other
+ * bits (serve's umask, inherited by its children), and what an older serve
+ * left readable is tightened here, at start: directories 0700, files
+ * without group and other bits (blobs 0400, the rest 0600). Links are not
+ * followed. */
+static int tighten_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    mode_t want = type == FTW_D || type == FTW_DP ? 0700 : st->st_mode & 0700;
+    if (type == FTW_SL || type == FTW_SLN) return 0;
+    if ((st->st_mode & 07777) != want && chmod(path, want) < 0)
+        LOG_WARN(MOD, "cannot make %s private (mode %04o): %s", path, (unsigned)want,
+                 strerror(errno));
+    return 0;
+}
+
+static void tighten_data_dir(const char *dir)
+{
+    if (nftw(dir, tighten_one, 32, FTW_PHYS) < 0)
+        LOG_WARN(MOD, "cannot walk %s to make it private: %s", dir, strerror(errno));
+}
+
+/* Raises the descriptor limit as far as the hard limit allows and derives
+ * the connection limits from it: connections take at most what leaves
+ * room for the registry, the instances' sockets and shared regions and the
+ * templates' pipes (1024 descriptors, or half of a small limit). */
+static void set_conn_limits(server *s, const server_opts *o)
+{
+    struct rlimit rl;
+    rlim_t before = 0;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        before = rl.rlim_cur;
+        if (rl.rlim_cur < rl.rlim_max) {
+            rlim_t cur = rl.rlim_cur;
+            rl.rlim_cur = rl.rlim_max;
+            if (setrlimit(RLIMIT_NOFILE, &rl) < 0) rl.rlim_cur = cur;
+        }
+    } else {
+        rl.rlim_cur = 1024;
+    }
+    long fds = rl.rlim_cur > (rlim_t)(1 << 24) ? 1 << 24 : (long)rl.rlim_cur;
+    long room = fds >= 4096 ? fds - 1024 : fds / 2;
+    if (room > 1 << 20) room = 1 << 20;
+    s->max_conns = o->max_connections > 0 ? o->max_connections : (int)room;
+    if (o->max_connections > room)
+        LOG_WARN(MOD, "--max-connections %d leaves fewer than 1024 of %ld descriptors for the rest",
+                 o->max_connections, fds);
+    s->max_per_client = o->max_conns_per_client < 0    ? 0
+                        : o->max_conns_per_client == 0 ? ROUSE_MAX_CONNS_PER_CLIENT_DEFAULT
+                                                       : (unsigned)o->max_conns_per_client;
+    s->idle_timeout_ns = (uint64_t)(o->idle_timeout_ms > 0 ? o->idle_timeout_ms
+                                                          : ROUSE_IDLE_TIMEOUT_MS_DEFAULT) *
+                         1000000ull;
+    char per[32] = "no limit";
+    if (s->max_per_client) snprintf(per, sizeof(per), "%u", s->max_per_client);
+    LOG_INFO(MOD,
+             "descriptors: %ld (%s %llu); connections: at most %d, per client %s, idle ones "
+             "closed after %llu s",
+             fds, (rlim_t)fds > before ? "raised from" : "limit", (unsigned long long)before,
+             s->max_conns, per, (unsigned long long)(s->idle_timeout_ns / 1000000000ull));
 }
 
 static int ep_add(int epfd, int fd, ep_tag *tag)
@@ -148,13 +214,16 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     s->opts.data_dir = s->data_dir;
 
     int rc;
-    if (mkdir(o->data_dir, 0755) < 0 && errno != EEXIST) {
+    umask(077); /* see tighten_data_dir */
+    set_conn_limits(s, o);
+    if (mkdir(o->data_dir, 0700) < 0 && errno != EEXIST) {
         rc = rouse_err_set(eb, ROUSE_EIO, "cannot create data directory %s: %s", o->data_dir,
                            strerror(errno));
         goto out_free;
     }
     if ((rc = lock_data_dir(s, eb)) < 0) goto out_free;
-    if (mkdir(s->plan_dir, 0755) < 0 && errno != EEXIST) {
+    tighten_data_dir(s->data_dir);
+    if (mkdir(s->plan_dir, 0700) < 0 && errno != EEXIST) {
         rc = rouse_err_set(eb, ROUSE_EIO, "cannot create plan directory %s: %s", s->plan_dir,
                            strerror(errno));
         goto out_free;
@@ -186,8 +255,15 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
         rc = rouse_err_set(eb, ROUSE_EIO, "epoll_create1: %s", strerror(errno));
         goto out_sigfd;
     }
-    if ((rc = make_listen_socket(o->bind, o->port, &s->listen_fd, &s->port, eb)) < 0)
+    if (!(s->clients = conn_table_create())) {
+        rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
         goto out_epoll;
+    }
+    if (o->tls_cert && (rc = tls_create(o->tls_cert, o->tls_key, &s->tls, eb)) < 0)
+        goto out_clients;
+    if (s->tls) LOG_INFO(MOD, "TLS: %s", tls_describe(s->tls));
+    if ((rc = make_listen_socket(o->bind, o->port, &s->listen_fd, &s->port, eb)) < 0)
+        goto out_tls;
     int mhd_ep = http_start(s, eb);
     if (mhd_ep < 0) {
         rc = mhd_ep;
@@ -253,6 +329,10 @@ out_http:
     http_stop(s);
 out_listen:
     if (s->listen_fd >= 0) close(s->listen_fd);
+out_tls:
+    tls_destroy(s->tls);
+out_clients:
+    conn_table_destroy(s->clients);
 out_epoll:
     close(s->epfd);
 out_sigfd:
@@ -284,6 +364,20 @@ static void begin_shutdown(server *s)
     LOG_INFO(MOD, "shutting down: %d request(s) in progress", s->n_reqs);
 }
 
+/* SIGHUP: the access log reopens its file, and the TLS certificate and
+ * key are read again (connections accepted from now on get them). */
+static void on_hangup(server *s)
+{
+    observe_reopen(s);
+    if (!s->tls) return;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (tls_reload(s->tls, &eb) < 0)
+        LOG_ERROR(MOD, "TLS certificate not reloaded, the previous one stays: %s", eb.msg);
+    else
+        LOG_INFO(MOD, "TLS certificate reloaded: %s", tls_describe(s->tls));
+}
+
 static void on_signal(server *s)
 {
     struct signalfd_siginfo si;
@@ -291,7 +385,7 @@ static void on_signal(server *s)
         if (si.ssi_signo == SIGCHLD)
             pool_reap(s->pool);
         else if (si.ssi_signo == SIGHUP)
-            observe_reopen(s);
+            on_hangup(s);
         else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
             begin_shutdown(s);
     }
@@ -438,6 +532,8 @@ void server_destroy(server *s)
     route_cache_clear(s);
     blob_close(s->blobs);
     store_close(s->st);
+    tls_destroy(s->tls); /* after MHD: no handshake any more */
+    conn_table_destroy(s->clients);
     if (s->lock_fd >= 0) close(s->lock_fd);
     free(s);
 }

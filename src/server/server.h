@@ -46,7 +46,22 @@ typedef struct server_opts {
      * only ("127.0.0.1,localhost,::1"). */
     const char *callback_allow;
     const char *weight_pages; /* auto, hugetlb, thp or 4k (rouse/weight_pages.h); NULL: auto */
+    /* Hostile clients (http_gate.c). max_connections: connections held at
+     * once (0: below the descriptor limit, which serve raises as far as it
+     * may); max_conns_per_client: from one address (0: the default, -1: no
+     * limit); idle_timeout_ms: a kept-alive connection with no request in
+     * progress is closed after this (0: the default). */
+    int max_connections;
+    int max_conns_per_client;
+    int idle_timeout_ms;
+    /* TLS (tls.h): PEM certificate chain and private key, both or neither;
+     * SIGHUP reads them again. */
+    const char *tls_cert;
+    const char *tls_key;
 } server_opts;
+
+#define ROUSE_MAX_CONNS_PER_CLIENT_DEFAULT 256
+#define ROUSE_IDLE_TIMEOUT_MS_DEFAULT 60000
 
 /* AWS Lambda's public x86 list prices in us-east-1: USD per GB-second and
  * per million requests. */

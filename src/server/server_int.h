@@ -141,6 +141,17 @@ struct server {
     ep_tag tag_listen;
     gate_conn *gate_conns; /* connections at the gate (http_gate.c) */
     int n_gate;
+    /* Connection limits (http_gate.c): the connections MHD holds that
+     * count (not closed by the gate yet), per-client counts, the ones with
+     * no request in progress (oldest idle first), and what was turned away. */
+    int n_keep_live;
+    int max_conns;
+    unsigned max_per_client; /* 0: no limit */
+    uint64_t idle_timeout_ns;
+    struct conn_table *clients;
+    gate_keep *idle_head, *idle_tail;
+    uint64_t n_refused, n_evicted, n_timed_out;
+    struct tls *tls; /* NULL: plain HTTP */
     /* The gate's epoll set of the connections MHD holds, itself watched in
      * epfd (tag_keep_set), so that http_run can poll it alone between two
      * runs of MHD (http_gate.c). */

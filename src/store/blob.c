@@ -2,7 +2,7 @@
  * Content-addressed blob store on the local file system.
  *
  * Layout under <data_dir>/blobs: sha256/<2 hex>/<62 hex> holds committed
- * blobs (read-only, mode 0444), tmp/ holds uploads in progress.
+ * blobs (read-only, mode 0400: the data directory is private to serve's user), tmp/ holds uploads in progress.
  *
  * Invariants:
  * - A file under sha256/ is complete and its name is the SHA-256 of its
@@ -274,7 +274,7 @@ int blob_write(blob_writer *w, const void *data, size_t len, rouse_errbuf *eb)
 static int open_fanout(blob_writer *w, const char *xx, int *out, rouse_errbuf *eb)
 {
     blobstore *b = w->b;
-    if (mkdirat(b->sha_fd, xx, 0755) == 0) {
+    if (mkdirat(b->sha_fd, xx, 0700) == 0) {
         int rc = store_fs_fsync_dirat(b->sha_fd, ".");
         if (rc < 0) return io_fail(w, eb, "syncing the directory of", -rc);
     } else if (errno != EEXIST) {
@@ -341,7 +341,7 @@ int blob_write_commit(blob_writer *w, char *digest, uint64_t *size, rouse_errbuf
     }
     /* Data first, then the name: a blob must never be visible before its bytes
      * are durable. */
-    if (fchmod(w->fd, 0444) < 0) {
+    if (fchmod(w->fd, 0400) < 0) {
         rc = io_fail(w, eb, "setting the mode of", errno);
         goto out_close_dir;
     }

@@ -25,7 +25,7 @@ int store_fs_fsync_dirat(int dirfd, const char *path)
 /* mkdir of one component; 1 when it was created, 0 when it existed. */
 static int mkdir_one(const char *path, rouse_errbuf *eb)
 {
-    if (mkdir(path, 0755) == 0) return 1;
+    if (mkdir(path, 0700) == 0) return 1;
     int err = errno;
     struct stat st;
     if (err == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return 0;

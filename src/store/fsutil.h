@@ -8,7 +8,7 @@
 
 #include "rouse/err.h"
 
-/* Creates path and its missing parents (mode 0755); each directory that it
+/* Creates path and its missing parents (mode 0700); each directory that it
  * creates is made durable by syncing its parent. 0 or ROUSE_EIO with the
  * errno text and the path in eb. */
 int store_fs_mkdirs(const char *path, rouse_errbuf *eb);

@@ -153,7 +153,7 @@ static void streamed_uneven_chunks(void **state)
     assert_memory_equal(back, data, len);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
-    assert_int_equal(st.st_mode & 0777, 0444);
+    assert_int_equal(st.st_mode & 0777, 0400);
     assert_int_equal(tmp_count(f), 0);
     free(back);
     free(data);
