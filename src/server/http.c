@@ -392,14 +392,16 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
     if (http_route_is_inference(req->r.id)) observe_req_begin(req);
     if (srv->alog) snprintf(req->url, sizeof(req->url), "%s", url);
     req->sink = route_sink(req->r.id);
-    req->body_limit = req->sink == BODY_BLOB ? srv->opts.max_blob_bytes : srv->opts.max_body_bytes;
+    req->body_limit =
+        route_body_limit(req->r.id, srv->opts.max_body_bytes, srv->opts.max_blob_bytes);
     uint64_t declared;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     bool have_length = parse_u64(cl, &declared);
     if (have_length && declared > req->body_limit) {
         req->early_error = true;
         http_reply_error(req, 413,
-                         "request body of %" PRIu64 " bytes exceeds the limit of %" PRIu64 " bytes",
+                         "request body of %" PRIu64 " bytes exceeds this endpoint's limit of %" PRIu64
+                         " bytes",
                          declared, req->body_limit);
     } else if (have_length && req->sink == BODY_INSTANCE && declared <= POOL_BODY_INLINE_MAX) {
         rouse_buf_reserve(&req->body, (size_t)declared); /* one allocation for the body */
@@ -441,7 +443,7 @@ static void req_body(http_req *req, const char *data, size_t len)
     if (req->have_reply) return; /* already answered: discard */
     if (req->body_len + len > req->body_limit) {
         req->early_error = true;
-        http_reply_error(req, 413, "request body exceeds the limit of %" PRIu64 " bytes",
+        http_reply_error(req, 413, "request body exceeds this endpoint's limit of %" PRIu64 " bytes",
                          req->body_limit);
         return;
     }

@@ -189,8 +189,12 @@ static const char *reason(int status)
     switch (status) {
     case 400:
         return "Bad Request";
+    case 414:
+        return "URI Too Long";
     case 431:
         return "Request Header Fields Too Large";
+    case 503:
+        return "Service Unavailable";
     case 501:
         return "Not Implemented";
     case 505:
@@ -414,7 +418,10 @@ gate_keep *http_gate_keep_open(server *s, int fd)
     if (conn_table_add(s->clients, &k->client) == 0) {
         k->live = true;
         s->n_keep_live++;
-        idle_append(s, k); /* until its first request begins (a TLS handshake first) */
+        /* A plain connection comes with its first head, which MHD reads on
+         * its next run; a TLS one is idle until its first request begins
+         * (the handshake first). */
+        if (s->tls) idle_append(s, k);
     }
     if (s->tls) {
         k->tls = tls_conn_open(s->tls);

@@ -9,6 +9,9 @@
  * - Transfer-Encoding: "chunked" alone (501 for anything else: serve
  *   implements no other coding).
  * Leading empty lines before the request line are skipped (RFC 9112 2.2).
+ * Sizes: the request line at most HTTP_REQUEST_LINE_MAX bytes (414), at
+ * most HTTP_HEADER_FIELDS_MAX fields (431), the whole head at most
+ * HTTP_HEAD_MAX (431).
  */
 #include "server/http_head.h"
 
@@ -100,11 +103,17 @@ void http_head_inspect(const char *buf, size_t len, http_head_check *out)
     while (p < end && (*p == '\r' || *p == '\n'))
         p++;
     const char *lf = line_end(p, end);
-    if (!lf) {
-        if (len > HTTP_HEAD_MAX) reject(out, 431, "the request line is too long");
+    size_t line_len = lf ? (size_t)(lf - p) - (lf > p && lf[-1] == '\r') : (size_t)(end - p);
+    if (line_len > HTTP_REQUEST_LINE_MAX) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "the request line is longer than %d bytes",
+                 HTTP_REQUEST_LINE_MAX);
+        reject(out, 414, msg);
         return;
     }
+    if (!lf) return;
     if (!check_request_line(p, lf, out)) return;
+    int n_fields = 0;
     bool have_cl = false, have_te = false;
     uint64_t cl = 0;
     for (p = lf + 1;; p = lf + 1) {
@@ -116,6 +125,12 @@ void http_head_inspect(const char *buf, size_t len, http_head_check *out)
         const char *e = lf;
         if (e > p && e[-1] == '\r') e--;
         if (e == p) break; /* the empty line: end of the head */
+        if (++n_fields > HTTP_HEADER_FIELDS_MAX) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "more than %d header fields", HTTP_HEADER_FIELDS_MAX);
+            reject(out, 431, msg);
+            return;
+        }
         const char *colon = memchr(p, ':', (size_t)(e - p));
         bool name_ok = colon && colon > p;
         for (const char *c = p; name_ok && c < colon; c++)

@@ -15,6 +15,10 @@
 /* The largest request head serve takes (libmicrohttpd's own buffer holds
  * about twice that); a longer one is answered 431. */
 #define HTTP_HEAD_MAX 16384
+/* The longest request line (method, target, version; 414 past it) and the
+ * most header fields a head may have (431 past it). */
+#define HTTP_REQUEST_LINE_MAX 8192
+#define HTTP_HEADER_FIELDS_MAX 100
 
 typedef enum http_head_verdict {
     HTTP_HEAD_MORE = 0, /* no complete head yet, and nothing wrong so far */
@@ -24,7 +28,7 @@ typedef enum http_head_verdict {
 
 typedef struct http_head_check {
     http_head_verdict verdict;
-    int status;      /* HTTP_HEAD_REJECT: 400, 431 or 501 */
+    int status;      /* HTTP_HEAD_REJECT: 400, 414, 431, 501 or 505 */
     char msg[160];   /* HTTP_HEAD_REJECT: the error sentence */
     size_t head_len; /* HTTP_HEAD_OK / REJECT: bytes of the head, when complete */
     /* HTTP_HEAD_OK: the body that follows the head on the wire:

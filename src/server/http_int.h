@@ -191,6 +191,11 @@ const char *http_req_query(http_req *req, const char *name);
 
 void route_match(const char *method, const char *url, route *out);
 body_sink route_sink(route_id id);
+/* The largest body a route takes: inference max_body_bytes, blob uploads
+ * max_blob_bytes, every other route (JSON documents: configs, aliases,
+ * batches) at most ROUTE_DOC_BODY_MAX. */
+#define ROUTE_DOC_BODY_MAX (1u << 20)
+uint64_t route_body_limit(route_id id, uint64_t max_body_bytes, uint64_t max_blob_bytes);
 /* Runs the handler of req->r. Returns 0 when req has a reply, 1 when the
  * reply will come later (the caller suspends the connection). */
 int route_handle(http_req *req);

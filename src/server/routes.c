@@ -197,6 +197,18 @@ body_sink route_sink(route_id id)
     }
 }
 
+uint64_t route_body_limit(route_id id, uint64_t max_body_bytes, uint64_t max_blob_bytes)
+{
+    switch (route_sink(id)) {
+    case BODY_INSTANCE:
+        return max_body_bytes;
+    case BODY_BLOB:
+        return max_blob_bytes;
+    default:
+        return max_body_bytes < ROUTE_DOC_BODY_MAX ? max_body_bytes : ROUTE_DOC_BODY_MAX;
+    }
+}
+
 int route_handle(http_req *req)
 {
     switch (req->r.id) {

@@ -83,6 +83,45 @@ static void test_too_long(void **state)
     free(buf);
 }
 
+/* A request line past HTTP_REQUEST_LINE_MAX is 414 (also before its end
+ * arrived); more than HTTP_HEADER_FIELDS_MAX fields are 431. */
+static void test_line_and_fields(void **state)
+{
+    (void)state;
+    size_t n = HTTP_REQUEST_LINE_MAX + 64;
+    char *buf = malloc(n + 64);
+    assert_non_null(buf);
+    memcpy(buf, "GET /", 5);
+    memset(buf + 5, 'a', n - 5);
+    http_head_check c;
+    http_head_inspect(buf, n, &c);
+    assert_int_equal(c.verdict, HTTP_HEAD_REJECT);
+    assert_int_equal(c.status, 414);
+    assert_non_null(strstr(c.msg, "request line"));
+    /* Exactly at the limit, complete: accepted. */
+    size_t at = HTTP_REQUEST_LINE_MAX - 9; /* " HTTP/1.1" */
+    memcpy(buf + at, " HTTP/1.1\r\n\r\n", 13);
+    http_head_inspect(buf, at + 13, &c);
+    assert_int_equal(c.verdict, HTTP_HEAD_OK);
+    free(buf);
+
+    char head[HTTP_HEAD_MAX];
+    for (int fields = HTTP_HEADER_FIELDS_MAX; fields <= HTTP_HEADER_FIELDS_MAX + 1; fields++) {
+        size_t len = (size_t)snprintf(head, sizeof(head), "GET / HTTP/1.1\r\n");
+        for (int i = 0; i < fields; i++)
+            len += (size_t)snprintf(head + len, sizeof(head) - len, "X-%d: v\r\n", i);
+        len += (size_t)snprintf(head + len, sizeof(head) - len, "\r\n");
+        http_head_inspect(head, len, &c);
+        if (fields <= HTTP_HEADER_FIELDS_MAX) {
+            assert_int_equal(c.verdict, HTTP_HEAD_OK);
+        } else {
+            assert_int_equal(c.verdict, HTTP_HEAD_REJECT);
+            assert_int_equal(c.status, 431);
+            assert_non_null(strstr(c.msg, "header fields"));
+        }
+    }
+}
+
 /* An accepted head says how many bytes it and its body take on the wire,
  * so that the check of a later request knows where that request starts. */
 static void test_wire_length(void **state)
@@ -127,6 +166,7 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_wire_length),
         cmocka_unit_test(test_too_long),
+        cmocka_unit_test(test_line_and_fields),
         cmocka_unit_test(test_methods),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,355 @@
+/*
+ * serve against hostile clients, with the real daemon over plain sockets
+ * (tests/support/raw_http.h). 127.0.0.1 plays the attacker and 127.0.0.2
+ * another client (both loopback, different addresses to serve):
+ * - slowloris: 500 connections that send their heads a few bytes at a
+ *   time, while the other client keeps getting answers (no timing bound
+ *   but a generous one per answer);
+ * - the per-client cap answers 503 naming the client and its limit;
+ * - a full serve closes the idlest connection for a new one (at the gate,
+ *   or kept alive between requests), and answers 503 when every
+ *   connection has a request in progress;
+ * - an idle kept-alive connection is closed after --idle-timeout-ms;
+ * - request line, header fields and a route's body limit get JSON 414,
+ *   431 and 413;
+ * - the data directory is private: an older one is tightened at start,
+ *   and what a deploy writes is 0600/0400 in 0700 directories.
+ *
+ * Environment: ROUSE (the binary), DIGITS (examples/digits).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "raw_http.h"
+#include "serve_proc.h"
+
+#define ANSWER_MS 10000 /* generous: the machine may be loaded */
+#define N_SLOW 500
+
+static const char *g_rouse, *g_digits;
+static char g_dir[256];
+
+static void start(serve_proc *p, const char *name, const char *const *extra)
+{
+    char data[320];
+    snprintf(data, sizeof(data), "%s/%s", g_dir, name);
+    assert_int_equal(serve_proc_start(p, g_rouse, data, extra), 0);
+}
+
+/* Opens n connections from src that each send the start of a head. */
+static int open_slow(const char *src, int port, int *fds, int n)
+{
+    static const char part[] = "GET /v2/health/ready HTTP/1.1\r\nHost: x\r\n";
+    int opened = 0;
+    for (int i = 0; i < n; i++) {
+        fds[i] = raw_connect(src, port);
+        if (fds[i] >= 0 && raw_send(fds[i], part, sizeof(part) - 1) == 0) opened++;
+    }
+    return opened;
+}
+
+/* One more header byte on each slow connection; the count still open. */
+static int trickle(int *fds, int n)
+{
+    int open = 0;
+    for (int i = 0; i < n; i++) {
+        if (fds[i] < 0) continue;
+        if (raw_send(fds[i], "X", 1) < 0) {
+            close(fds[i]);
+            fds[i] = -1;
+            continue;
+        }
+        open++;
+    }
+    return open;
+}
+
+static void close_all(int *fds, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0) close(fds[i]);
+}
+
+/* The other client: rounds of requests, each answered 200. */
+static void other_client_answered(int port, int rounds, int *fds, int n)
+{
+    for (int r = 0; r < rounds; r++) {
+        trickle(fds, n);
+        char buf[4096];
+        int status = raw_get("127.0.0.2", port, "/v2/health/ready", buf, sizeof(buf), ANSWER_MS);
+        if (status != 200) fail_msg("round %d: the other client got %d: %s", r, status, buf);
+    }
+}
+
+static void test_slowloris_default_limits(void **state)
+{
+    (void)state;
+    serve_proc p;
+    const char *const args[] = {"--log-level", "warn", NULL};
+    start(&p, "slowloris", args);
+    int fds[N_SLOW];
+    open_slow("127.0.0.1", p.port, fds, N_SLOW);
+    /* One more from the attacker is refused, saying why. */
+    char buf[4096];
+    assert_int_equal(raw_get("127.0.0.1", p.port, "/v2/health/live", buf, sizeof(buf), ANSWER_MS),
+                     503);
+    assert_non_null(strstr(buf, "application/json"));
+    assert_non_null(
+        strstr(buf, "{\"error\":\"too many connections from 127.0.0.1 (at most 256 per client)\"}"));
+    other_client_answered(p.port, 10, fds, N_SLOW);
+    /* serve holds at most 256 of them; the others were answered 503 and
+     * closed (the trickle found them closed). */
+    int held = 0;
+    for (int i = 0; i < N_SLOW; i++)
+        if (fds[i] >= 0 && !raw_closed(fds[i], 0)) held++;
+    assert_true(held <= 256);
+    close_all(fds, N_SLOW);
+    assert_int_equal(serve_proc_stop(&p), 0);
+}
+
+static void test_full_closes_idlest(void **state)
+{
+    (void)state;
+    serve_proc p;
+    const char *const args[] = {"--log-level", "warn", "--max-connections", "50",
+                                "--max-connections-per-client", "0", NULL};
+    start(&p, "full", args);
+    /* A kept-alive connection, idle after its request. */
+    int kept = raw_connect("127.0.0.2", p.port);
+    assert_true(kept >= 0);
+    static const char get[] = "GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n";
+    char buf[4096];
+    assert_int_equal(raw_send(kept, get, sizeof(get) - 1), 0);
+    assert_int_equal(raw_response(kept, buf, sizeof(buf), ANSWER_MS), 200);
+    /* 500 slow connections through a serve that holds 50: each new one
+     * closes the idlest, first the kept-alive one, then the oldest slow
+     * ones; the other client is still answered throughout. */
+    int fds[N_SLOW];
+    open_slow("127.0.0.1", p.port, fds, N_SLOW);
+    assert_true(raw_closed(kept, ANSWER_MS));
+    close(kept);
+    other_client_answered(p.port, 10, fds, N_SLOW);
+    /* At most 50 of them are still held by serve. */
+    int held = 0;
+    for (int i = 0; i < N_SLOW; i++)
+        if (fds[i] >= 0 && !raw_closed(fds[i], 0)) held++;
+    assert_true(held <= 50);
+    close_all(fds, N_SLOW);
+    assert_int_equal(serve_proc_stop(&p), 0);
+}
+
+static void test_busy_503(void **state)
+{
+    (void)state;
+    serve_proc p;
+    const char *const args[] = {"--log-level", "warn", "--max-connections", "3", NULL};
+    start(&p, "busy", args);
+    /* Three requests in progress: heads in, bodies not. MHD's "100
+     * Continue" says that serve has begun each one. */
+    static const char put[] = "PUT /v1/functions/f HTTP/1.1\r\nHost: x\r\n"
+                              "Content-Length: 100\r\nExpect: 100-continue\r\n\r\n";
+    int fds[3];
+    char buf[4096];
+    for (int i = 0; i < 3; i++) {
+        fds[i] = raw_connect("127.0.0.1", p.port);
+        assert_true(fds[i] >= 0);
+        assert_int_equal(raw_send(fds[i], put, sizeof(put) - 1), 0);
+        assert_int_equal(raw_response(fds[i], buf, sizeof(buf), ANSWER_MS), 100);
+        assert_int_equal(raw_send(fds[i], "{", 1), 0);
+    }
+    int status = raw_get("127.0.0.2", p.port, "/v2/health/live", buf, sizeof(buf), ANSWER_MS);
+    assert_int_equal(status, 503);
+    assert_non_null(strstr(buf, "its limit of 3 connections, each with a request in progress"));
+    /* None of the three was closed for it. */
+    for (int i = 0; i < 3; i++)
+        assert_false(raw_closed(fds[i], 0));
+    close_all(fds, 3);
+    assert_int_equal(serve_proc_stop(&p), 0);
+}
+
+static void test_per_client(void **state)
+{
+    (void)state;
+    serve_proc p;
+    const char *const args[] = {"--log-level", "warn", "--max-connections-per-client", "2", NULL};
+    start(&p, "perclient", args);
+    int a = raw_connect("127.0.0.1", p.port), b = raw_connect("127.0.0.1", p.port);
+    assert_true(a >= 0 && b >= 0);
+    char buf[4096];
+    int status = -1;
+    for (int tries = 0; tries < 50 && status != 503; tries++) {
+        status = raw_get("127.0.0.1", p.port, "/v2/health/live", buf, sizeof(buf), ANSWER_MS);
+        if (status != 503) usleep(100000);
+    }
+    assert_int_equal(status, 503);
+    assert_non_null(strstr(buf, "{\"error\":\"too many connections from 127.0.0.1 (at most 2 per client)\"}"));
+    assert_int_equal(raw_get("127.0.0.2", p.port, "/v2/health/live", NULL, 0, ANSWER_MS), 200);
+    close(a);
+    close(b);
+    assert_int_equal(serve_proc_stop(&p), 0);
+}
+
+static void test_idle_timeout(void **state)
+{
+    (void)state;
+    serve_proc p;
+    const char *const args[] = {"--log-level", "warn", "--idle-timeout-ms", "300", NULL};
+    start(&p, "idle", args);
+    int fd = raw_connect("127.0.0.1", p.port);
+    assert_true(fd >= 0);
+    static const char get[] = "GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n";
+    char buf[4096];
+    assert_int_equal(raw_send(fd, get, sizeof(get) - 1), 0);
+    assert_int_equal(raw_response(fd, buf, sizeof(buf), ANSWER_MS), 200);
+    /* A later head trickled in does not keep it open either. */
+    assert_int_equal(raw_send(fd, "GET /v2", 7), 0);
+    assert_true(raw_closed(fd, ANSWER_MS));
+    close(fd);
+    assert_int_equal(serve_proc_stop(&p), 0);
+}
+
+/* Sends raw bytes on a new connection; the status, the response in buf. */
+static int exchange(int port, const char *req, size_t len, char *buf, size_t blen)
+{
+    int fd = raw_connect("127.0.0.1", port);
+    if (fd < 0) return -1;
+    int status = raw_send(fd, req, len) == 0 ? raw_response(fd, buf, blen, ANSWER_MS) : -1;
+    close(fd);
+    return status;
+}
+
+static void test_head_and_body_limits(void **state)
+{
+    (void)state;
+    serve_proc p;
+    const char *const args[] = {"--log-level", "warn", NULL};
+    start(&p, "limits", args);
+    char buf[4096];
+    size_t cap = 20000;
+    char *req = malloc(cap);
+    assert_non_null(req);
+    /* A 9000-byte request line. */
+    size_t n = (size_t)snprintf(req, cap, "GET /");
+    memset(req + n, 'a', 9000);
+    n += 9000;
+    n += (size_t)snprintf(req + n, cap - n, " HTTP/1.1\r\n\r\n");
+    assert_int_equal(exchange(p.port, req, n, buf, sizeof(buf)), 414);
+    assert_non_null(strstr(buf, "{\"error\":\"the request line is longer than 8192 bytes\"}"));
+    /* 101 header fields. */
+    n = (size_t)snprintf(req, cap, "GET /v2/health/live HTTP/1.1\r\n");
+    for (int i = 0; i < 101; i++)
+        n += (size_t)snprintf(req + n, cap - n, "X-%d: v\r\n", i);
+    n += (size_t)snprintf(req + n, cap - n, "\r\n");
+    assert_int_equal(exchange(p.port, req, n, buf, sizeof(buf)), 431);
+    assert_non_null(strstr(buf, "{\"error\":\"more than 100 header fields\"}"));
+    /* A function config of 2 MiB: over the 1 MiB of a JSON document route,
+     * refused on its Content-Length before the body is read. */
+    n = (size_t)snprintf(req, cap,
+                         "PUT /v1/functions/f HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n",
+                         2 << 20);
+    assert_int_equal(exchange(p.port, req, n, buf, sizeof(buf)), 413);
+    assert_non_null(strstr(buf, "exceeds this endpoint's limit of 1048576 bytes"));
+    free(req);
+    assert_int_equal(serve_proc_stop(&p), 0);
+}
+
+static mode_t mode_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    return st.st_mode & 07777;
+}
+
+/* Every entry under dir: directories 0700, files without group or other
+ * bits; the count of files seen. */
+static int check_private(const char *dir)
+{
+    assert_int_equal(mode_of(dir), 0700);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int files = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        struct stat st;
+        assert_int_equal(lstat(path, &st), 0);
+        if (S_ISDIR(st.st_mode)) {
+            files += check_private(path);
+        } else if (S_ISREG(st.st_mode)) {
+            if (st.st_mode & 077) fail_msg("%s has mode %04o", path, st.st_mode & 07777);
+            files++;
+        }
+    }
+    closedir(d);
+    return files;
+}
+
+static void test_data_dir_private(void **state)
+{
+    (void)state;
+    char data[320], path[400];
+    snprintf(data, sizeof(data), "%s/private", g_dir);
+    assert_int_equal(mkdir(data, 0755), 0);
+    chmod(data, 0755);
+    snprintf(path, sizeof(path), "%s/plans", data);
+    assert_int_equal(mkdir(path, 0755), 0);
+    chmod(path, 0755);
+    snprintf(path, sizeof(path), "%s/plans/old.plan", data);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    chmod(path, 0644);
+    serve_proc p;
+    const char *const args[] = {"--log-level", "warn", NULL};
+    assert_int_equal(serve_proc_start(&p, g_rouse, data, args), 0);
+    assert_int_equal(mode_of(path), 0600);
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "'%s' deploy digits '%s/model.onnx' --server http://127.0.0.1:%d >/dev/null",
+             g_rouse, g_digits, p.port);
+    assert_int_equal(system(cmd), 0);
+    /* The registry, the blob, its plan, the lock: all private. */
+    int files = check_private(data);
+    assert_true(files >= 4);
+    snprintf(path, sizeof(path), "%s/rouse.db", data);
+    assert_int_equal(mode_of(path), 0600);
+    assert_int_equal(serve_proc_stop(&p), 0);
+}
+
+int main(void)
+{
+    g_rouse = getenv("ROUSE");
+    g_digits = getenv("DIGITS");
+    if (!g_rouse || !g_digits) {
+        fprintf(stderr, "ROUSE and DIGITS must be set\n");
+        return 1;
+    }
+    snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-hostile-XXXXXX");
+    if (!mkdtemp(g_dir)) return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_slowloris_default_limits),
+        cmocka_unit_test(test_full_closes_idlest),
+        cmocka_unit_test(test_busy_503),
+        cmocka_unit_test(test_per_client),
+        cmocka_unit_test(test_idle_timeout),
+        cmocka_unit_test(test_head_and_body_limits),
+        cmocka_unit_test(test_data_dir_private),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", g_dir);
+    return rc;
+}
