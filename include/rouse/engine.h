@@ -255,6 +255,10 @@ typedef struct rouse_session_options {
                               holds its kernels and activation memory); the least
                               recently used is dropped; 0 means
                               ROUSE_PLAN_CACHE_DEFAULT */
+    uint64_t max_activation_bytes; /* a plan whose activation memory (or one node's
+                              output) would exceed this is refused with
+                              ROUSE_ETOOBIG before anything is allocated for it;
+                              0 means the machine's memory */
 } rouse_session_options;
 
 #define ROUSE_PLAN_CACHE_DEFAULT 4

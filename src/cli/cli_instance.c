@@ -28,6 +28,7 @@ void cli_instance_usage(FILE *out)
                  "                        [--threads T] [--plan-cache DIR] [--precision P]\n"
                  "                        [--calibrate NAME=NPY]... [--log-level L] [--check]\n"
                  "                        [--max-context N [--tokenizer JSON | --vocab V --merges M]]\n"
+                 "                        [--memory-mb N]\n"
                  "(started by rouse serve)\n");
 }
 
@@ -40,6 +41,7 @@ typedef struct worker_args {
     int fd;
     const char *model_path, *name, *version, *plan_cache, *sha256, *log_level;
     int threads;
+    int memory_mb;    /* --memory-mb: bounds activation memory */
     int weight_pages; /* rouse_weight_pages; a template's */
     int precision;    /* --precision fp32|bf16|int8 */
     int max_context;  /* --max-context N: a text generator */
@@ -86,6 +88,8 @@ static bool parse_worker_args(int argc, char **argv, const char *extra, worker_a
             w->tok.vocab = v;
         else if (strcmp(a, "--merges") == 0)
             w->tok.merges = v;
+        else if (strcmp(a, "--memory-mb") == 0)
+            w->memory_mb = atoi(v) > 0 ? atoi(v) : 0;
         else if (strcmp(a, "--plan-cache") == 0)
             w->plan_cache = v;
         else if (strcmp(a, "--sha256") == 0 && strcmp(extra, a) == 0)
@@ -185,6 +189,7 @@ int cli_instance_main(int argc, char **argv)
                        .version = w.version,
                        .threads = w.threads,
                        .check_only = w.check,
+                       .memory_mb = w.memory_mb,
                        .plan_cache = w.plan_cache,
                        .prec = precision_of(&w),
                        .max_context = w.max_context,
@@ -201,6 +206,7 @@ void cli_template_usage(FILE *out)
                  "                        [--precision P] [--calibrate NAME=NPY]...\n"
                  "                        [--log-level L] [--weight-pages hugetlb|thp|4k]\n"
                  "                        [--max-context N [--tokenizer JSON | --vocab V --merges M]]\n"
+                 "                        [--memory-mb N]\n"
                  "(started by rouse serve)\n");
 }
 
@@ -213,6 +219,7 @@ static template_opts template_opts_of(const worker_args *w)
                            .name = w->name,
                            .version = w->version,
                            .threads = w->threads,
+                           .memory_mb = w->memory_mb,
                            .weight_pages = w->weight_pages,
                            .prec = precision_of(w),
                            .max_context = w->max_context,

@@ -69,6 +69,7 @@ struct rouse_session {
     bool pin; /* pin the team's threads to distinct CPUs on the first run */
     bool pinned;
     bool reference;
+    uint64_t max_activation_bytes; /* rouse_session_options; 0: the machine's memory */
     eng_dnnl_ctx *dnnl;
     plan_slot *slots; /* n_slots entries: the bounded plan cache */
     int n_slots;
@@ -758,7 +759,8 @@ static int prepare(rouse_session *s, const eng_tensor *inputs, rouse_errbuf *eb)
     const rouse_model *m = s->model;
     set_threads(s);
     eng_plan *plan = NULL;
-    int rc = eng_plan_create(&m->graph, s->dnnl, inputs, s->reference, &m->packed, &plan, eb);
+    int rc = eng_plan_create_limited(&m->graph, s->dnnl, inputs, s->reference, &m->packed,
+                                     s->max_activation_bytes, &plan, eb);
     if (rc < 0) return rc;
     int v = slot_victim(s);
     plan_slot *sl = &s->slots[v];
@@ -821,6 +823,7 @@ static int session_create_for(rouse_model *m, const rouse_session_options *opts,
         s->threads = CPU_COUNT(&allowed);
     }
     s->reference = opts && opts->reference_kernels;
+    s->max_activation_bytes = opts ? opts->max_activation_bytes : 0;
     s->pin = opts && opts->pin_threads && s->threads > 1;
     int n = m->graph.n_inputs, rc;
     s->cur = -1;

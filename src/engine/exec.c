@@ -611,6 +611,12 @@ static int build_node(eng_plan *p, const eng_node *n, const eng_tensor *inputs, 
                                  n->name, eng_op_name(n->op), k);
         /* Refused before any kernel is made for it: oneDNN's primitive
          * creation itself touches memory in proportion to absurd extents. */
+        if (p->limit_bytes && (uint64_t)nb > p->limit_bytes)
+            return rouse_err_set(eb, ROUSE_ETOOBIG,
+                                 "node '%s' (%s): output %d needs %.0f MiB of activation memory "
+                                 "for these input shapes, more than the memory limit of %.0f MiB",
+                                 n->name, eng_op_name(n->op), k, (double)nb / (1 << 20),
+                                 (double)p->limit_bytes / (1 << 20));
         if ((uint64_t)nb > p->phys_bytes)
             return rouse_err_set(eb, ROUSE_ETOOBIG,
                                  "node '%s' (%s): output %d needs %.1f GiB of activation memory "
@@ -752,6 +758,11 @@ static int plan_memory(eng_plan *p, rouse_errbuf *eb)
     p->stats.arena_bytes = total;
     /* Shapes come from callers and model files: refuse what cannot fit rather
      * than let the allocator (or the OOM killer) decide. */
+    if (p->limit_bytes && total > p->limit_bytes)
+        return rouse_err_set(eb, ROUSE_ETOOBIG,
+                             "the model needs %.0f MiB of activation memory for these input "
+                             "shapes, more than the memory limit of %.0f MiB",
+                             (double)total / (1 << 20), (double)p->limit_bytes / (1 << 20));
     if (total > p->phys_bytes)
         return rouse_err_set(eb, ROUSE_ETOOBIG,
                              "the model needs %.1f GiB of activation memory for these input "
@@ -875,12 +886,20 @@ out:
 int eng_plan_create(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inputs, bool reference,
                     const eng_packed_set *packed, eng_plan **out, rouse_errbuf *eb)
 {
+    return eng_plan_create_limited(g, ctx, inputs, reference, packed, 0, out, eb);
+}
+
+int eng_plan_create_limited(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inputs,
+                            bool reference, const eng_packed_set *packed, uint64_t max_bytes,
+                            eng_plan **out, rouse_errbuf *eb)
+{
     eng_plan *p = calloc(1, sizeof(*p));
     if (!p) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     p->g = g;
     p->ctx = ctx;
     p->reference = reference;
     p->phys_bytes = phys_bytes(); /* not once per node: a system call each time */
+    p->limit_bytes = max_bytes;
     p->packed = packed;
     p->blocked_convs = !reference && plan_prefers_blocked(g, inputs);
     rouse_arena_init(&p->mem, 0);

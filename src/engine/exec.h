@@ -65,6 +65,12 @@ typedef struct eng_plan_stats {
  * Owned: free with eng_plan_destroy. */
 int eng_plan_create(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inputs, bool reference,
                     const eng_packed_set *packed, eng_plan **out, rouse_errbuf *eb);
+/* eng_plan_create with a bound on activation memory (0: the machine's
+ * memory): a plan whose arena, or one node's output, would exceed it is
+ * ROUSE_ETOOBIG, refused before the arena or the node's kernel exists. */
+int eng_plan_create_limited(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_tensor *inputs,
+                            bool reference, const eng_packed_set *packed, uint64_t max_bytes,
+                            eng_plan **out, rouse_errbuf *eb);
 void eng_plan_destroy(eng_plan *p);
 
 /* Runs the plan on inputs with the same shapes it was prepared for. */

@@ -87,6 +87,7 @@ struct eng_plan {
     eng_plan_stats stats;
     bool reference;               /* no oneDNN kernels */
     uint64_t phys_bytes;          /* the machine's memory, read once per plan */
+    uint64_t limit_bytes;         /* the caller's bound on activation memory, 0: none */
     bool blocked_convs;           /* convolutions keep activations in aBcd16b */
     const eng_packed_set *packed; /* constants offered in kernel layouts */
     eng_packed *made;             /* constants this plan reordered itself */

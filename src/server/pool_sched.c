@@ -429,6 +429,12 @@ static int worker_argv(pool *p, const char *model_path, const char *name, int64_
     int argc = (int)(sizeof(head) / sizeof(head[0]));
     memcpy(argv, head, sizeof(head));
     if (check) argv[argc++] = "--check";
+    /* memory_mb bounds each plan's activation memory: the deploy check
+     * refuses a model over it at its declared shapes, an instance answers
+     * 413 to a request over it, and the spare's warm-up stays within it. */
+    snprintf(buf->memory_mb, sizeof(buf->memory_mb), "%" PRId64, cfg->memory_mb);
+    argv[argc++] = "--memory-mb";
+    argv[argc++] = buf->memory_mb;
     /* fp32 says nothing, so the argv of an fp32 function is what it was. */
     if (cfg->precision != ROUSE_PRECISION_FP32) {
         argv[argc++] = "--precision";

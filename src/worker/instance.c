@@ -237,7 +237,7 @@ out_error:
 
 int worker_open_model(int sock, const char *path, const char *sha256, const char *plan_cache,
                       const worker_precision *prec, int threads, int plan_cache_size,
-                      rouse_model **m, rouse_session **s, uint64_t dur[3])
+                      int memory_mb, rouse_model **m, rouse_session **s, uint64_t dur[3])
 {
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
@@ -249,13 +249,20 @@ int worker_open_model(int sock, const char *path, const char *sha256, const char
     uint64_t t1 = rouse_now_ns();
     if (rc == 0) {
         rouse_session_options so = {.threads = threads > 0 ? threads : 1,
-                                    .plan_cache_size = plan_cache_size};
+                                    .plan_cache_size = plan_cache_size,
+                                    .max_activation_bytes = (uint64_t)memory_mb << 20};
         rc = rouse_session_create(*m, &so, s, &eb);
     }
     if (rc < 0) {
         const char *msg = eb.msg[0] ? eb.msg : rouse_strerror(rc);
         size_t pl = strlen(path);
         if (strncmp(msg, path, pl) == 0 && strncmp(msg + pl, ": ", 2) == 0) msg += pl + 2;
+        char why[sizeof(eb.msg) + 96];
+        if (rc == ROUSE_ETOOBIG && memory_mb > 0 && strstr(msg, "memory limit")) {
+            snprintf(why, sizeof(why), "at its declared input shapes, %s (the function's memory_mb)",
+                     msg);
+            msg = why;
+        }
         /* A model that does not load is the model's fault (400), except
          * when the plan could not be stored: that is serve's storage (507). */
         int status = rc == ROUSE_ENOSPACE ? rouse_err_http_status(rc) : 400;
@@ -278,7 +285,8 @@ int instance_main(const instance_opts *o)
     rouse_session *s;
     uint64_t dur[3];
     if (worker_open_model(o->fd, o->model_path, NULL, o->plan_cache, &o->prec, o->threads,
-                          o->max_context > 0 ? WORKER_GEN_PLAN_CACHE : 0, &m, &s, dur) < 0)
+                          o->max_context > 0 ? WORKER_GEN_PLAN_CACHE : 0, o->memory_mb, &m, &s,
+                          dur) < 0)
         return 1;
     /* Exec'd (the deploy check, or without a template): the tokenizer is
      * loaded here; a template loads it once for all its instances. */

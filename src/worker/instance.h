@@ -28,6 +28,7 @@ typedef struct instance_opts {
     int max_context;        /* > 0: a text generator (openai.h) of this many positions */
     worker_tok_paths tok_paths; /* its tokenizer's files (none: bytes are the tokens) */
     const tok_tokenizer *tok;   /* loaded by the template (borrowed), else NULL */
+    int memory_mb;          /* the function's memory_mb: bounds activation memory; 0: none */
 } instance_opts;
 
 /* Prepared plans a generator's session keeps: one per bucket of past
@@ -61,13 +62,17 @@ int worker_send_error(int sock, int type, uint64_t id, int status, const char *m
  * plan_cache is set, opening the plan by sha256 when that is known; see
  * plan_load.h) and prepares a session for
  * `threads`, keeping plan_cache_size prepared plans (0: the engine's
- * default). dur gets the load and prepare times in ns and 1 in dur[2] when
+ * default), whose plans may take at most memory_mb MiB of activation
+ * memory (0: only the machine's memory bounds them; a model over it at its
+ * declared shapes fails here naming both numbers, a request over it gets
+ * 413 before that memory is allocated). dur gets the load and prepare
+ * times in ns and 1 in dur[2] when
  * the plan came from the cache. On failure, sends serve IPC_READY with 400
  * and the engine's message (without the blob's path, which is serve's
  * business: the user knows the digest) and returns negative. */
 int worker_open_model(int sock, const char *path, const char *sha256, const char *plan_cache,
                       const worker_precision *prec, int threads, int plan_cache_size,
-                      struct rouse_model **m,
-                      struct rouse_session **s, uint64_t dur[3]);
+                      int memory_mb, struct rouse_model **m, struct rouse_session **s,
+                      uint64_t dur[3]);
 
 #endif

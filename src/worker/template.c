@@ -207,7 +207,8 @@ int template_main(const template_opts *given)
     rouse_session *s;
     uint64_t dur[3];
     if (worker_open_model(ctl, o->model_path, o->model_sha256, o->plan_cache, &o->prec, o->threads,
-                          o->max_context > 0 ? WORKER_GEN_PLAN_CACHE : 0, &m, &s, dur) < 0)
+                          o->max_context > 0 ? WORKER_GEN_PLAN_CACHE : 0, o->memory_mb, &m, &s,
+                          dur) < 0)
         return 1;
     /* A generator's tokenizer, loaded once: every instance forked shares it. */
     tok_tokenizer *tok = NULL;
@@ -338,7 +339,8 @@ int template_warm(const template_opts *o)
     rouse_errbuf_clear(&eb);
     rouse_model *m = NULL;
     rouse_session *s = NULL;
-    rouse_session_options so = {.threads = threads};
+    rouse_session_options so = {.threads = threads,
+                                .max_activation_bytes = (uint64_t)o->memory_mb << 20};
     int rc = rouse_model_open_plan(path, &m, &eb);
     if (rc == 0) rc = rouse_session_create(m, &so, &s, &eb);
     rouse_session_destroy(s);

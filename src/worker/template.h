@@ -30,6 +30,7 @@ typedef struct template_opts {
     int max_context;          /* > 0: its instances are text generators (instance_opts) */
     worker_tok_paths tok_paths; /* their tokenizer, loaded once here */
     const tok_tokenizer *tok;   /* set by template_main once loaded */
+    int memory_mb;            /* the function's memory_mb: bounds activation memory; 0: none */
 } template_opts;
 
 /* Runs the template until its control socket closes. Returns the process

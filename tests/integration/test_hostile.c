@@ -12,6 +12,10 @@
  * - an idle kept-alive connection is closed after --idle-timeout-ms;
  * - request line, header fields and a route's body limit get JSON 414,
  *   431 and 413;
+ * - activation memory is bounded by memory_mb: the deploy check refuses a
+ *   model over it at its declared shapes, naming both numbers, and a
+ *   request whose shapes would need more is answered 413 while the same
+ *   function keeps answering smaller ones;
  * - the data directory is private: an older one is tightened at start,
  *   and what a deploy writes is 0600/0400 in 0700 directories.
  *
@@ -31,7 +35,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "deploy.h"
+#include "onnx_builder.h"
 #include "raw_http.h"
+#include "rouse/engine.h"
 #include "serve_proc.h"
 
 #define ANSWER_MS 10000 /* generous: the machine may be loaded */
@@ -264,6 +271,90 @@ static void test_head_and_body_limits(void **state)
     assert_int_equal(serve_proc_stop(&p), 0);
 }
 
+static void serialize(ob_model *m, rouse_buf *out)
+{
+    rouse_buf_init(out);
+    ob_serialize(m, out);
+    ob_model_free(m);
+}
+
+static int infer(serve_proc *p, const char *fn, const char *body, http_response *r)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v2/models/%s/infer", fn);
+    http_response_init(r);
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    int rc = http_request(&p->target, "POST", path, NULL, body, strlen(body), 120000, r, &eb);
+    if (rc < 0) fprintf(stderr, "POST %s: %s\n", path, eb.msg);
+    return rc < 0 ? -1 : r->status;
+}
+
+static void test_activation_memory(void **state)
+{
+    (void)state;
+    serve_proc p;
+    const char *const args[] = {"--log-level", "warn", NULL};
+    start(&p, "memory", args);
+    /* y = Relu(x), x of a static [1, 4096, 4096]: 64 MiB of activations. */
+    ob_model *m = ob_model_new(13);
+    const int64_t big[3] = {1, 4096, 4096};
+    ob_input(m, "x", ROUSE_DT_FLOAT, 3, big);
+    ob_output(m, "y", ROUSE_DT_FLOAT, 3, big);
+    const char *x[1] = {"x"}, *y[1] = {"y"};
+    ob_add_node(m, "Relu", "relu", 1, x, 1, y);
+    rouse_buf model;
+    serialize(m, &model);
+    http_response r;
+    assert_int_equal(support_deploy(&p.target, "wide", model.data, model.len, "\"memory_mb\":32", &r),
+                     400);
+    if (!strstr(r.body.data, "MiB of activation memory") ||
+        !strstr(r.body.data, "more than the memory limit of 32 MiB") ||
+        !strstr(r.body.data, "memory_mb"))
+        fail_msg("the deploy check's answer: %s", r.body.data);
+    http_response_fini(&r);
+    assert_int_equal(support_deploy(&p.target, "wide", model.data, model.len, "\"memory_mb\":256", &r),
+                     201);
+    http_response_fini(&r);
+    rouse_buf_fini(&model);
+
+    /* y = Tile(x, [2^20]), x a vector of any length: 4 MiB of output per
+     * element of x. */
+    m = ob_model_new(13);
+    const int64_t any[1] = {-1}, one[1] = {1}, reps[1] = {1 << 20};
+    ob_input(m, "x", ROUSE_DT_FLOAT, 1, any);
+    ob_output(m, "y", ROUSE_DT_FLOAT, 1, any);
+    ob_initializer(m, "reps", ROUSE_DT_INT64, 1, one, reps, sizeof(reps));
+    const char *tin[2] = {"x", "reps"};
+    ob_add_node(m, "Tile", "tile", 2, tin, 1, y);
+    serialize(m, &model);
+    assert_int_equal(support_deploy(&p.target, "tile", model.data, model.len, "\"memory_mb\":64", &r),
+                     201);
+    http_response_fini(&r);
+    rouse_buf_fini(&model);
+    static const char small[] =
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}],"
+        "\"outputs\":[{\"name\":\"y\",\"parameters\":{\"binary_data\":true}}]}";
+    assert_int_equal(infer(&p, "tile", small, &r), 200);
+    http_response_fini(&r);
+    /* 100 elements: 400 MiB, refused before it is allocated. */
+    char body[2048];
+    size_t n = (size_t)snprintf(body, sizeof(body),
+                                "{\"inputs\":[{\"name\":\"x\",\"shape\":[100],"
+                                "\"datatype\":\"FP32\",\"data\":[");
+    for (int i = 0; i < 100; i++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "%s1", i ? "," : "");
+    snprintf(body + n, sizeof(body) - n, "]}]}");
+    assert_int_equal(infer(&p, "tile", body, &r), 413);
+    if (!strstr(r.body.data, "400 MiB of activation memory") ||
+        !strstr(r.body.data, "more than the memory limit of 64 MiB"))
+        fail_msg("the 413's message: %s", r.body.data);
+    http_response_fini(&r);
+    assert_int_equal(infer(&p, "tile", small, &r), 200);
+    http_response_fini(&r);
+    assert_int_equal(serve_proc_stop(&p), 0);
+}
+
 static mode_t mode_of(const char *path)
 {
     struct stat st;
@@ -345,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_per_client),
         cmocka_unit_test(test_idle_timeout),
         cmocka_unit_test(test_head_and_body_limits),
+        cmocka_unit_test(test_activation_memory),
         cmocka_unit_test(test_data_dir_private),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
