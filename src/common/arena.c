@@ -25,6 +25,13 @@ void rouse_arena_init(rouse_arena *a, size_t block_size)
     a->total = 0;
     a->keep = 0;
     a->kept = 0;
+    a->limit = 0;
+    a->over = false;
+}
+
+void rouse_arena_set_limit(rouse_arena *a, size_t bytes)
+{
+    a->limit = bytes;
 }
 
 static void free_chain(struct arena_block *b)
@@ -53,6 +60,7 @@ void rouse_arena_keep(rouse_arena *a, size_t bytes)
 
 void rouse_arena_reset(rouse_arena *a)
 {
+    a->over = false;
     if (!a->head) return;
     struct arena_block *b = a->head->prev;
     while (b) {
@@ -69,6 +77,7 @@ void rouse_arena_reset(rouse_arena *a)
     a->head->prev = NULL;
     a->head->used = 0;
     a->total = 0;
+    a->over = false;
 }
 
 /* A kept block of at least cap bytes, unlinked from the spare list, or NULL.
@@ -94,6 +103,10 @@ void *rouse_arena_alloc(rouse_arena *a, size_t size, size_t align)
 {
     assert(align && (align & (align - 1)) == 0 && align <= 4096);
     if (size == 0) size = 1;
+    if (a->limit && (size > a->limit || a->total > a->limit - size)) {
+        a->over = true;
+        return NULL;
+    }
     struct arena_block *b = a->head;
     if (b) {
         uintptr_t base = (uintptr_t)b->data;

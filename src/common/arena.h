@@ -9,6 +9,7 @@
 #ifndef ROUSE_COMMON_ARENA_H
 #define ROUSE_COMMON_ARENA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct arena_block;
@@ -20,6 +21,8 @@ typedef struct rouse_arena {
     size_t total;              /* bytes handed out, for statistics */
     size_t keep;               /* block bytes reset may keep (rouse_arena_keep) */
     size_t kept;               /* block bytes on the spare list */
+    size_t limit;              /* most bytes handed out between resets; 0: no limit */
+    bool over;                 /* an allocation failed on the limit since the last reset */
 } rouse_arena;
 
 /* Caller-owned struct. block_size 0 selects 64 KiB. Never fails: blocks are
@@ -39,6 +42,12 @@ void rouse_arena_reset(rouse_arena *a);
  * reused by the next one instead of being returned to the system and faulted
  * in again, page by page (a 1.8 MB JSON body builds 9 MB of values). */
 void rouse_arena_keep(rouse_arena *a, size_t bytes);
+
+/* Bounds the bytes handed out between two resets (0, the default: no
+ * bound): an allocation past it returns NULL and sets a->over, so that a
+ * caller can tell a budget spent (a JSON body that decodes into more
+ * values than the instance may hold) from the system's memory running out. */
+void rouse_arena_set_limit(rouse_arena *a, size_t bytes);
 
 /* size bytes aligned to `align` (a power of two, at most 4096); NULL when out of
  * memory or on overflow. Borrowed: valid until reset/fini. size 0 returns a

@@ -215,8 +215,17 @@ static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body
     oip_request oreq;
     memset(&oreq, 0, sizeof(oreq));
     int64_t json_len = -1;
-    if ((rc = oip_decode_request(body, req->body_len, req->json_len, m, arena, &oreq, &eb)) < 0)
+    if ((rc = oip_decode_request(body, req->body_len, req->json_len, m, arena, &oreq, &eb)) < 0) {
+        if (arena->over) {
+            rc = ROUSE_ETOOBIG;
+            rouse_err_set(&eb, rc,
+                          "decoding this request would take more than %zu MiB, half of the "
+                          "function's memory_mb of %d; send large tensors in the binary tensor "
+                          "extension (binary_data_size) or raise memory_mb",
+                          arena->limit >> 20, o->memory_mb);
+        }
         goto out_error;
+    }
     worker_fault_hook(oreq.id);
     if ((rc = rouse_session_run(s, oreq.inputs, oreq.n_inputs, &eb)) < 0) goto out_error;
     /* A pool renamed by a live scaling change names its current version. */
@@ -338,6 +347,10 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
     /* Requests decode into the arena (a large JSON body builds megabytes of
      * values): keeping its blocks spares the next request the page faults. */
     rouse_arena_keep(&arena, INSTANCE_ARENA_KEEP);
+    /* A JSON body decodes into a tree of values (32-40 bytes per number,
+     * about 13 times the text of a float tensor): the decode may take half
+     * of memory_mb, the rest is for activations and the body itself. */
+    if (o->memory_mb > 0) rouse_arena_set_limit(&arena, ((size_t)o->memory_mb << 20) / 2);
     rouse_buf out;
     rouse_buf_init(&out);
     region rg = {NULL, 0, false};

@@ -54,7 +54,8 @@ static int fork_instance(const template_opts *o, int ctl, const ipc_msg *req, in
                             .version = o->version,
                             .threads = o->threads,
                             .max_context = o->max_context,
-                            .tok = o->tok};
+                            .tok = o->tok,
+                            .memory_mb = o->memory_mb};
         return instance_serve(&io, sock, m, s);
     }
     uint64_t dur[3] = {rouse_now_ns() - t0, 0, 0};
@@ -122,7 +123,8 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
                         .version = o->version,
                         .threads = o->threads,
                         .max_context = o->max_context,
-                        .tok = o->tok};
+                        .tok = o->tok,
+                        .memory_mb = o->memory_mb};
     return instance_serve(&io, sock, m, s);
 }
 

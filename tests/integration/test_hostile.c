@@ -15,7 +15,9 @@
  * - activation memory is bounded by memory_mb: the deploy check refuses a
  *   model over it at its declared shapes, naming both numbers, and a
  *   request whose shapes would need more is answered 413 while the same
- *   function keeps answering smaller ones;
+ *   function keeps answering smaller ones; a JSON body whose values would
+ *   take more than half of memory_mb to decode is 413, and the same tensor
+ *   in binary is answered;
  * - the data directory is private: an older one is tightened at start,
  *   and what a deploy writes is 0600/0400 in 0700 directories.
  *
@@ -355,6 +357,78 @@ static void test_activation_memory(void **state)
     assert_int_equal(serve_proc_stop(&p), 0);
 }
 
+/* A JSON body decodes into a tree of values that may take half of
+ * memory_mb: past it, 413 with the way out (binary tensors), and the same
+ * tensor in binary is answered. */
+static void test_json_decode_bounded(void **state)
+{
+    (void)state;
+    serve_proc p;
+    const char *const args[] = {"--log-level", "warn", NULL};
+    start(&p, "decode", args);
+    ob_model *m = ob_model_new(13);
+    const int64_t any[1] = {-1};
+    ob_input(m, "x", ROUSE_DT_FLOAT, 1, any);
+    ob_output(m, "y", ROUSE_DT_FLOAT, 1, any);
+    const char *x[1] = {"x"}, *y[1] = {"y"};
+    ob_add_node(m, "Identity", "id", 1, x, 1, y);
+    rouse_buf model;
+    serialize(m, &model);
+    http_response r;
+    assert_int_equal(support_deploy(&p.target, "id", model.data, model.len, "\"memory_mb\":16", &r),
+                     201);
+    http_response_fini(&r);
+    rouse_buf_fini(&model);
+    /* 1M numbers: 2 MB of text, tens of MB of values. */
+    enum { N = 1 << 20 };
+    rouse_buf body;
+    rouse_buf_init(&body);
+    assert_int_equal(rouse_buf_appendf(&body,
+                                       "{\"inputs\":[{\"name\":\"x\",\"shape\":[%d],"
+                                       "\"datatype\":\"FP32\",\"data\":[",
+                                       N),
+                     0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(rouse_buf_append(&body, i ? ",0" : "0", i ? 2 : 1), 0);
+    assert_int_equal(rouse_buf_append_str(&body, "]}],\"outputs\":[{\"name\":\"y\","
+                                                 "\"parameters\":{\"binary_data\":true}}]}"),
+                     0);
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    http_response_init(&r);
+    assert_int_equal(http_request(&p.target, "POST", "/v2/models/id/infer", NULL, body.data,
+                                  body.len, 120000, &r, &eb),
+                     0);
+    assert_int_equal(r.status, 413);
+    if (!strstr(r.body.data, "more than 8 MiB, half of the function's memory_mb of 16") ||
+        !strstr(r.body.data, "binary tensor extension"))
+        fail_msg("the 413's message: %s", r.body.data);
+    http_response_fini(&r);
+    /* The same tensor in binary. */
+    rouse_buf_clear(&body);
+    char head[256];
+    int hl = snprintf(head, sizeof(head),
+                      "{\"inputs\":[{\"name\":\"x\",\"shape\":[%d],\"datatype\":\"FP32\","
+                      "\"parameters\":{\"binary_data_size\":%d}}],"
+                      "\"outputs\":[{\"name\":\"y\",\"parameters\":{\"binary_data\":true}}]}",
+                      N, N * 4);
+    assert_int_equal(rouse_buf_append(&body, head, (size_t)hl), 0);
+    assert_int_equal(rouse_buf_reserve(&body, body.len + (size_t)N * 4), 0);
+    memset(body.data + body.len, 0, (size_t)N * 4);
+    body.len += (size_t)N * 4;
+    char ihcl[64];
+    snprintf(ihcl, sizeof(ihcl), "Inference-Header-Content-Length: %d", hl);
+    const char *const hdrs[] = {ihcl, "Content-Type: application/octet-stream", NULL};
+    http_response_init(&r);
+    assert_int_equal(http_request(&p.target, "POST", "/v2/models/id/infer", hdrs, body.data,
+                                  body.len, 120000, &r, &eb),
+                     0);
+    if (r.status != 200) fail_msg("binary: %d %s", r.status, r.body.data);
+    http_response_fini(&r);
+    rouse_buf_fini(&body);
+    assert_int_equal(serve_proc_stop(&p), 0);
+}
+
 static mode_t mode_of(const char *path)
 {
     struct stat st;
@@ -437,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_idle_timeout),
         cmocka_unit_test(test_head_and_body_limits),
         cmocka_unit_test(test_activation_memory),
+        cmocka_unit_test(test_json_decode_bounded),
         cmocka_unit_test(test_data_dir_private),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
