@@ -1,8 +1,8 @@
 /*
  * The server's life and its epoll loop. One thread owns everything: MHD's
  * epoll descriptor, a signalfd (SIGTERM/SIGINT: shut down; SIGCHLD: reap
- * instances; SIGHUP: reopen the access log, reload the TLS certificate), the listening socket and the
- * connections at the gate, the
+ * instances; SIGHUP: reopen the access log, reload the TLS certificate), the
+ * listening socket and the connections at the gate, the
  * eventfds of the two writer threads, the storage collection's timerfd and
  * one socket per process of the pool are all watched here, as are the
  * sockets of clients waiting for an instance (to notice when they hang up),

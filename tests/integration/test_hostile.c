@@ -11,7 +11,8 @@
  *   connection has a request in progress;
  * - an idle kept-alive connection is closed after --idle-timeout-ms;
  * - request line, header fields and a route's body limit get JSON 414,
- *   431 and 413;
+ *   431 and 413; names that try to leave the registry or the blob store
+ *   are 400 or 404;
  * - activation memory is bounded by memory_mb: the deploy check refuses a
  *   model over it at its declared shapes, naming both numbers, and a
  *   request whose shapes would need more is answered 413 while the same
@@ -49,11 +50,24 @@
 static const char *g_rouse, *g_digits;
 static char g_dir[256];
 
+/* The serve of the running test, killed by teardown when a check failed
+ * before the test stopped it. */
+static serve_proc *g_cur;
+
 static void start(serve_proc *p, const char *name, const char *const *extra)
 {
     char data[320];
     snprintf(data, sizeof(data), "%s/%s", g_dir, name);
     assert_int_equal(serve_proc_start(p, g_rouse, data, extra), 0);
+    g_cur = p;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (g_cur) serve_proc_kill9(g_cur);
+    g_cur = NULL;
+    return 0;
 }
 
 /* Opens n connections from src that each send the start of a head. */
@@ -269,6 +283,24 @@ static void test_head_and_body_limits(void **state)
                          2 << 20);
     assert_int_equal(exchange(p.port, req, n, buf, sizeof(buf)), 413);
     assert_non_null(strstr(buf, "exceeds this endpoint's limit of 1048576 bytes"));
+    /* Names that try to leave the registry or the blob store. */
+    static const struct {
+        const char *req;
+        int status;
+    } names[] = {
+        {"GET /v1/functions/..%2F..%2Fetc%2Fpasswd HTTP/1.1\r\n\r\n", 404},
+        {"PUT /v1/functions/..%2Fplans HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", 404},
+        {"PUT /v1/functions/a.b HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", 400},
+        {"GET /v1/functions/.hidden HTTP/1.1\r\n\r\n", 404},
+        {"DELETE /v1/blobs/sha256:..%2F..%2Frouse.db HTTP/1.1\r\n\r\n", 404},
+        {"DELETE /v1/blobs/sha256:..rouse.db HTTP/1.1\r\n\r\n", 400},
+        {"DELETE /v1/blobs/rouse.db HTTP/1.1\r\n\r\n", 400},
+        {"POST /v2/models/..%2F..%2Fx/infer HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", 404},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        int st = exchange(p.port, names[i].req, strlen(names[i].req), buf, sizeof(buf));
+        if (st != names[i].status) fail_msg("%s: %d %s", names[i].req, st, buf);
+    }
     free(req);
     assert_int_equal(serve_proc_stop(&p), 0);
 }
@@ -480,6 +512,7 @@ static void test_data_dir_private(void **state)
     serve_proc p;
     const char *const args[] = {"--log-level", "warn", NULL};
     assert_int_equal(serve_proc_start(&p, g_rouse, data, args), 0);
+    g_cur = &p;
     assert_int_equal(mode_of(path), 0600);
     char cmd[1024];
     snprintf(cmd, sizeof(cmd), "'%s' deploy digits '%s/model.onnx' --server http://127.0.0.1:%d >/dev/null",
@@ -504,15 +537,15 @@ int main(void)
     snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-hostile-XXXXXX");
     if (!mkdtemp(g_dir)) return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_slowloris_default_limits),
-        cmocka_unit_test(test_full_closes_idlest),
-        cmocka_unit_test(test_busy_503),
-        cmocka_unit_test(test_per_client),
-        cmocka_unit_test(test_idle_timeout),
-        cmocka_unit_test(test_head_and_body_limits),
-        cmocka_unit_test(test_activation_memory),
-        cmocka_unit_test(test_json_decode_bounded),
-        cmocka_unit_test(test_data_dir_private),
+        cmocka_unit_test_teardown(test_slowloris_default_limits, teardown),
+        cmocka_unit_test_teardown(test_full_closes_idlest, teardown),
+        cmocka_unit_test_teardown(test_busy_503, teardown),
+        cmocka_unit_test_teardown(test_per_client, teardown),
+        cmocka_unit_test_teardown(test_idle_timeout, teardown),
+        cmocka_unit_test_teardown(test_head_and_body_limits, teardown),
+        cmocka_unit_test_teardown(test_activation_memory, teardown),
+        cmocka_unit_test_teardown(test_json_decode_bounded, teardown),
+        cmocka_unit_test_teardown(test_data_dir_private, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];
