@@ -60,7 +60,8 @@
  * are ciphertext): connections go to MHD at once, which does the
  * handshake, and their heads are checked by MHD and http.c's hooks alone.
  *
- * Invariants: every gate_conn is on s->gate_conns (newest first) and
+ * Invariants: every gate_conn is on s->gate_conns (newest first, so in
+ * the order of their deadlines from the tail, s->gate_tail) and
  * registered in the epoll set under its tag until it is closed or handed
  * to MHD, which then owns the socket. n_gate + n_keep_live <= max_conns
  * after every accept; each gate_conn and each live gate_keep counts once
@@ -129,7 +130,10 @@ static void unlink_conn(server *s, gate_conn *g)
         g->prev->next = g->next;
     else
         s->gate_conns = g->next;
-    if (g->next) g->next->prev = g->prev;
+    if (g->next)
+        g->next->prev = g->prev;
+    else
+        s->gate_tail = g->prev;
     s->n_gate--;
 }
 
@@ -270,15 +274,6 @@ void http_gate_on_conn(server *s, gate_conn *g, uint32_t events)
         drop(s, g); /* half a head and the client stopped sending */
 }
 
-/* The oldest connection at the gate (the list is newest first). */
-static gate_conn *gate_oldest(server *s)
-{
-    gate_conn *g = s->gate_conns;
-    while (g && g->next)
-        g = g->next;
-    return g;
-}
-
 /* Makes room for one more connection when serve holds max_conns: closes
  * the idlest one. False when every connection has a request in progress. */
 static bool make_room(server *s)
@@ -286,7 +281,7 @@ static bool make_room(server *s)
     if (s->n_gate + s->n_keep_live < s->max_conns) return true;
     /* The oldest at the gate has waited longest for a head; compare it with
      * the connection idle longest between requests. */
-    gate_conn *g = gate_oldest(s);
+    gate_conn *g = s->gate_tail; /* the oldest: the list is newest first */
     gate_keep *k = s->idle_head;
     uint64_t g_since = g ? g->deadline_ns - GATE_TIMEOUT_NS : UINT64_MAX;
     uint64_t k_since = k ? k->idle_since_ns : UINT64_MAX;
@@ -364,7 +359,10 @@ void http_gate_accept(server *s)
             continue;
         }
         g->next = s->gate_conns;
-        if (g->next) g->next->prev = g;
+        if (g->next)
+            g->next->prev = g;
+        else
+            s->gate_tail = g;
         s->gate_conns = g;
         s->n_gate++;
     }
@@ -373,15 +371,13 @@ void http_gate_accept(server *s)
 int http_gate_tick(server *s)
 {
     uint64_t now = rouse_now_ns(), next = 0;
-    for (gate_conn *g = s->gate_conns, *nx; g; g = nx) {
-        nx = g->next;
-        if (now >= g->deadline_ns) {
-            s->n_timed_out++;
-            drop(s, g);
-            continue;
-        }
-        if (!next || g->deadline_ns < next) next = g->deadline_ns;
+    /* Deadlines follow the order of accepts: the oldest, at the tail, first. */
+    gate_conn *g;
+    while ((g = s->gate_tail) && now >= g->deadline_ns) {
+        s->n_timed_out++;
+        drop(s, g);
     }
+    if (g) next = g->deadline_ns;
     /* Idle kept-alive connections, oldest first. */
     gate_keep *k;
     while ((k = s->idle_head) && now - k->idle_since_ns >= s->idle_timeout_ns) {

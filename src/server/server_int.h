@@ -139,7 +139,8 @@ struct server {
     struct MHD_Daemon *mhd;
     int listen_fd;
     ep_tag tag_listen;
-    gate_conn *gate_conns; /* connections at the gate (http_gate.c) */
+    gate_conn *gate_conns; /* connections at the gate, newest first (http_gate.c) */
+    gate_conn *gate_tail;  /* the oldest of them */
     int n_gate;
     /* Connection limits (http_gate.c): the connections MHD holds that
      * count (not closed by the gate yet), per-client counts, the ones with

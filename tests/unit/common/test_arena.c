@@ -149,6 +149,28 @@ static void reset_keeps_blocks_for_reuse(void **state)
     rouse_arena_fini(&a);
 }
 
+/* A limit bounds the bytes handed out between resets: the allocation that
+ * would pass it fails and marks the arena, a reset clears both. */
+static void limit_bounds_until_reset(void **state)
+{
+    (void)state;
+    rouse_arena a;
+    rouse_arena_init(&a, 4096);
+    rouse_arena_set_limit(&a, 10000);
+    assert_non_null(rouse_arena_alloc(&a, 6000, 8));
+    assert_false(a.over);
+    assert_null(rouse_arena_alloc(&a, 5000, 8));
+    assert_true(a.over);
+    assert_non_null(rouse_arena_alloc(&a, 4000, 8)); /* what still fits */
+    assert_null(rouse_arena_alloc(&a, SIZE_MAX / 2, 8));
+    rouse_arena_reset(&a);
+    assert_false(a.over);
+    assert_non_null(rouse_arena_alloc(&a, 9000, 8));
+    rouse_arena_set_limit(&a, 0); /* no limit */
+    assert_non_null(rouse_arena_alloc(&a, 1 << 20, 8));
+    rouse_arena_fini(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,6 +180,7 @@ int main(void)
         cmocka_unit_test(overflow_and_zero_sizes),
         cmocka_unit_test(strdup_and_reset),
         cmocka_unit_test(reset_keeps_blocks_for_reuse),
+        cmocka_unit_test(limit_bounds_until_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
