@@ -27,7 +27,8 @@ typedef enum access_log_format { ACCESS_LOG_TEXT = 0, ACCESS_LOG_JSON } access_l
 
 typedef struct access_log access_log;
 
-/* Starts the writer for `path` (appended to, created 0644), or stderr when
+/* Starts the writer for `path` (appended to, created 0644 less the umask:
+ * 0600 under serve, whose umask is 077), or stderr when
  * path is NULL. Owned: free with access_log_destroy. */
 int access_log_create(const char *path, access_log_format fmt, access_log **out, rouse_errbuf *eb);
 /* Writes what is queued, stops the thread and closes the file. */
