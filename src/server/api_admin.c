@@ -17,6 +17,7 @@
 #include "common/arena.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "server/fnlog.h"
 #include "server/http_int.h"
 
@@ -29,7 +30,11 @@ static void reply_rc(http_req *req, int rc, const rouse_errbuf *eb)
 
 static bool check_name(http_req *req, const char *what, const char *name, int status)
 {
-    if (!req->r.param_too_long && store_name_valid(name)) return true;
+    /* A function's name is its key in the caller's tenant (auth.c). */
+    bool fn = strcmp(what, "function") == 0;
+    if (!req->r.param_too_long && (fn ? store_fn_key_valid(name) : store_name_valid(name)))
+        return true;
+    if (fn) name = auth_fn_name(name);
     if (status == 404)
         http_reply_error(req, 404, "no %s named '%s'", what, name);
     else
@@ -56,11 +61,60 @@ static int apply_blob_commit(store *st, void *p, rouse_errbuf *eb)
     return blob_write_commit(a->bw, a->digest, &a->size, eb);
 }
 
+/* With --auth: who uploaded a blob (store/keys.h), recorded once it is
+ * durable, through the registry's writer. */
+typedef struct blob_owner_arg {
+    char tenant[STORE_NAME_MAX + 1];
+    char digest[BLOB_DIGEST_LEN + 1];
+    uint64_t size;
+    int64_t now_ms;
+} blob_owner_arg;
+
+static int apply_blob_owner(store *st, void *p, rouse_errbuf *eb)
+{
+    blob_owner_arg *a = p;
+    return store_blob_owner_add_tx(st, a->tenant, a->digest, a->now_ms, eb);
+}
+
+static void reply_blob_posted(http_req *req, const char *digest, uint64_t size)
+{
+    rouse_buf b;
+    rouse_buf_init(&b);
+    rouse_buf_appendf(&b, "{\"digest\":\"%s\",\"size\":%" PRIu64 "}\n", digest, size);
+    http_reply_json(req, 201, &b);
+    rouse_buf_fini(&b);
+}
+
+static void blob_owned(void *user, int rc, const rouse_errbuf *eb, void *p)
+{
+    http_req *req = user;
+    const blob_owner_arg *a = p;
+    durable_done(req);
+    if (rc < 0)
+        reply_rc(req, rc, eb);
+    else
+        reply_blob_posted(req, a->digest, a->size);
+    http_req_resume(req);
+}
+
 static void blob_committed(void *user, int rc, const rouse_errbuf *eb, void *p)
 {
     http_req *req = user;
     const blob_commit_arg *a = p;
     durable_done(req);
+    if (rc == 0 && req->srv->opts.auth) {
+        blob_owner_arg o;
+        memset(&o, 0, sizeof(o));
+        snprintf(o.tenant, sizeof(o.tenant), "%s", req->who.tenant);
+        snprintf(o.digest, sizeof(o.digest), "%s", a->digest);
+        o.size = a->size;
+        o.now_ms = rouse_wall_ms();
+        if (durable_submit(req, req->srv->writer.w, apply_blob_owner, &o, sizeof(o),
+                           blob_owned) == 0)
+            return; /* still suspended: blob_owned answers */
+        http_req_resume(req);
+        return;
+    }
     if (rc < 0) {
         reply_rc(req, rc, eb);
     } else {
@@ -100,7 +154,7 @@ static int blob_head(http_req *req)
                          req->r.digest);
         return 0;
     }
-    if (rc < 0) {
+    if (rc < 0 || !auth_blob_visible(req, req->r.digest)) {
         http_reply_error(req, 404, "no blob %s", req->r.digest);
         return 0;
     }
@@ -113,6 +167,7 @@ static int blob_head(http_req *req)
 }
 
 typedef struct blob_delete_arg {
+    char tenant[STORE_NAME_MAX + 1]; /* with --auth, the caller's; else "" */
     blobstore *blobs;
     char plan_dir[PATH_MAX + 8];
     char digest[BLOB_DIGEST_LEN + 2]; /* as route.digest */
@@ -125,6 +180,14 @@ static int apply_blob_delete(store *st, void *p, rouse_errbuf *eb)
     int64_t refs;
     int rc = blob_stat(a->blobs, a->digest, NULL);
     if (rc == ROUSE_ENOTFOUND) return rouse_err_set(eb, rc, "no blob %s", a->digest);
+    if (a->tenant[0]) {
+        /* The caller's upload is forgotten; the file stays while another
+         * tenant's upload of the same bytes remains. */
+        int64_t others;
+        if ((rc = store_blob_owner_remove_tx(st, a->tenant, a->digest, &others, eb)) < 0)
+            return rc;
+        if (others > 0) return 0;
+    }
     if ((rc = store_blob_refs_tx(st, a->digest, &refs, eb)) < 0) return rc;
     if (refs > 0)
         return rouse_err_set(eb, ROUSE_ESTATE,
@@ -160,11 +223,16 @@ static int blob_delete(http_req *req)
                          req->r.digest);
         return 0;
     }
+    if (!auth_blob_visible(req, req->r.digest)) {
+        http_reply_error(req, 404, "no blob %s", req->r.digest);
+        return 0;
+    }
     blob_delete_arg *a = calloc(1, sizeof(*a));
     if (!a) {
         http_reply_error(req, 500, "out of memory");
         return 0;
     }
+    if (req->srv->opts.auth) snprintf(a->tenant, sizeof(a->tenant), "%s", req->who.tenant);
     a->blobs = req->srv->blobs;
     snprintf(a->plan_dir, sizeof(a->plan_dir), "%s", req->srv->plan_dir);
     snprintf(a->digest, sizeof(a->digest), "%s", req->r.digest);
@@ -197,16 +265,19 @@ static int write_routes(rouse_buf *b, const store_alias *a)
 typedef struct list_ctx {
     rouse_buf *b;
     int n;
+    const http_req *req;
 } list_ctx;
 
+/* Lists the caller's tenant's functions only, by their names in it. */
 static int list_one(void *user, const store_function *f)
 {
     list_ctx *ctx = user;
+    if (!auth_owns_fn(ctx->req, f->name)) return 0;
     return rouse_buf_appendf(ctx->b,
                              "%s{\"name\":\"%s\",\"latest\":%" PRId64 ",\"versions\":%d,"
                              "\"created_ms\":%" PRId64 "}",
-                             ctx->n++ ? "," : "", f->name, latest_of(f), f->n_versions,
-                             f->created_ms) < 0;
+                             ctx->n++ ? "," : "", auth_fn_name(f->name), latest_of(f),
+                             f->n_versions, f->created_ms) < 0;
 }
 
 static int fn_list(http_req *req)
@@ -215,7 +286,7 @@ static int fn_list(http_req *req)
     rouse_errbuf_clear(&eb);
     rouse_buf b;
     rouse_buf_init(&b);
-    list_ctx ctx = {.b = &b};
+    list_ctx ctx = {.b = &b, .req = req};
     rouse_buf_append_str(&b, "{\"functions\":[");
     int rc = store_function_list(req->srv->st, list_one, &ctx, &eb);
     if (rc < 0) {
@@ -245,7 +316,7 @@ static int fn_get(http_req *req)
     rouse_buf_init(&b);
     rouse_buf_appendf(
         &b, "{\"name\":\"%s\",\"created_ms\":%" PRId64 ",\"latest\":%" PRId64 ",\"versions\":[",
-        f.name, f.created_ms, latest_of(&f));
+        auth_fn_name(f.name), f.created_ms, latest_of(&f));
     for (int i = 0; i < f.n_versions; i++) {
         const store_version *v = &f.versions[i];
         /* config_json is our own canonical JSON: embedded as it is. */
@@ -274,8 +345,8 @@ static void reply_deployed(http_req *req, int64_t version, bool created)
 {
     rouse_buf b;
     rouse_buf_init(&b);
-    rouse_buf_appendf(&b, "{\"name\":\"%s\",\"version\":%" PRId64 ",\"created\":%s}\n", req->r.name,
-                      version, created ? "true" : "false");
+    rouse_buf_appendf(&b, "{\"name\":\"%s\",\"version\":%" PRId64 ",\"created\":%s}\n",
+                      auth_fn_name(req->r.name), version, created ? "true" : "false");
     http_reply_json(req, created ? 201 : 200, &b);
     rouse_buf_fini(&b);
     req->reply.version = version;
@@ -315,10 +386,12 @@ static int fn_put(http_req *req)
         reply_rc(req, rc, &eb);
         return 0;
     }
+    fn_config_set_tenant(cfg, req->r.name);
     const char *dry = http_req_query(req, "dry_run");
     bool dry_run = dry && strcmp(dry, "0") != 0 && strcmp(dry, "false") != 0;
     uint64_t size;
-    if (!dry_run && blob_stat(s->blobs, cfg->model, &size) < 0) {
+    if (!dry_run &&
+        (blob_stat(s->blobs, cfg->model, &size) < 0 || !auth_blob_visible(req, cfg->model))) {
         http_reply_error(req, 400, "model: no blob %s; upload the model with POST /v1/blobs first",
                          cfg->model);
         return 0;
@@ -331,7 +404,8 @@ static int fn_put(http_req *req)
             return 0;
         }
     for (int i = 0; !dry_run && i < cfg->n_calibration; i++)
-        if (blob_stat(s->blobs, cfg->calibration[i].digest, NULL) < 0) {
+        if (blob_stat(s->blobs, cfg->calibration[i].digest, NULL) < 0 ||
+            !auth_blob_visible(req, cfg->calibration[i].digest)) {
             http_reply_error(req, 400,
                              "calibration.%s: no blob %s; upload the .npy with POST /v1/blobs "
                              "first",

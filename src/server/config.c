@@ -53,6 +53,7 @@ static int64_t *field_ptr(fn_config *c, const int_field *f)
 void fn_config_defaults(fn_config *c)
 {
     memset(c, 0, sizeof(*c));
+    snprintf(c->tenant, sizeof(c->tenant), "default");
     snprintf(c->runtime, sizeof(c->runtime), "onnx");
     for (size_t i = 0; i < N_INT_FIELDS; i++)
         *field_ptr(c, &int_fields[i]) = int_fields[i].def;
@@ -405,4 +406,13 @@ int fn_config_write(const fn_config *c, rouse_buf *out)
     if (rc == 0 && c->manifest[0]) rc = rouse_buf_appendf(out, ",\"manifest\":\"%s\"", c->manifest);
     if (rc == 0) rc = rouse_buf_append_str(out, "}");
     return rc;
+}
+
+void fn_config_set_tenant(fn_config *c, const char *fn_key)
+{
+    const char *colon = fn_key ? strchr(fn_key, ':') : NULL;
+    if (colon && (size_t)(colon - fn_key) < sizeof(c->tenant))
+        snprintf(c->tenant, sizeof(c->tenant), "%.*s", (int)(colon - fn_key), fn_key);
+    else
+        snprintf(c->tenant, sizeof(c->tenant), "default");
 }

@@ -53,6 +53,11 @@ typedef struct fn_config {
     struct {
         int64_t max_attempts, max_age_ms, max_concurrency, queue_limit, result_ttl_ms;
     } async;
+    /* The tenant the function belongs to (server/auth.h), for the pool and
+     * the sandbox (a uid and pid namespace per tenant). Not part of the
+     * JSON: set from the function's key by whoever loads the config
+     * (fn_config_set_tenant); "default" until then. */
+    char tenant[64];
 } fn_config;
 
 enum { FN_KEEP_ALIVE_LEARNED = 0, FN_KEEP_ALIVE_FIXED = 1 };
@@ -62,6 +67,10 @@ enum { FN_TASK_INFERENCE = 0, FN_TASK_TEXT_GENERATION = 1 };
 
 /* The defaults of every field (model empty). */
 void fn_config_defaults(fn_config *c);
+
+/* Sets c->tenant from the key the function is stored under ("name" or
+ * "tenant:name", store/store.h). */
+void fn_config_set_tenant(fn_config *c, const char *fn_key);
 
 /* Parses a config document. Every field is optional except "model"; unknown
  * fields, wrong types, out-of-range values and a "batching" block ("batching:

@@ -323,6 +323,8 @@ static enum MHD_Result queue_reply(http_req *req)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
     }
     if (r->location[0]) MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
+    if (r->challenge)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"rouse\"");
     if (r->start[0]) MHD_add_response_header(resp, "Rouse-Start", r->start);
     if (r->timing[0]) MHD_add_response_header(resp, "Server-Timing", r->timing);
     if (r->warning[0]) {
@@ -388,6 +390,8 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
     snprintf(req->method, sizeof(req->method), "%s", method);
     srv->n_reqs++;
     route_match(method, url, &req->r);
+    /* The one access check, before the body is read. */
+    if (!auth_check(req)) req->early_error = true;
     if (http_route_is_inference(req->r.id)) observe_req_begin(req);
     if (srv->alog) snprintf(req->url, sizeof(req->url), "%s", url);
     req->sink = route_sink(req->r.id);
@@ -395,7 +399,9 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
     uint64_t declared;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     bool have_length = parse_u64(cl, &declared);
-    if (have_length && declared > req->body_limit) {
+    if (req->early_error) {
+        /* answered by the access check */
+    } else if (have_length && declared > req->body_limit) {
         req->early_error = true;
         http_reply_error(req, 413,
                          "request body of %" PRIu64 " bytes exceeds the limit of %" PRIu64 " bytes",
@@ -560,6 +566,7 @@ static void emit_invocation(server *srv, http_req *req)
     memset(&inv, 0, sizeof(inv));
     memcpy(inv.request_id, req->request_id, sizeof(inv.request_id));
     snprintf(inv.function, sizeof(inv.function), "%s", req->r.name);
+    snprintf(inv.tenant, sizeof(inv.tenant), "%s", req->who.tenant);
     inv.version = r->version > 0 ? r->version : 0;
     inv.start = req->start_kind;
     inv.queue_us = ns_to_us(req->queue_ns);
@@ -703,6 +710,11 @@ bool http_add_connection(server *srv, int fd, const struct sockaddr *sa, socklen
 
 void http_stop_accepting(server *srv)
 {
+    if (srv->metrics_fd >= 0) {
+        epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->metrics_fd, NULL);
+        close(srv->metrics_fd);
+        srv->metrics_fd = -1;
+    }
     if (srv->listen_fd < 0) return;
     epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listen_fd, NULL);
     close(srv->listen_fd);

@@ -194,14 +194,23 @@ void http_gate_on_conn(server *s, gate_conn *g, uint32_t events)
         drop(s, g); /* half a head and the client stopped sending */
 }
 
+/* Accepts on both listeners (the API's and --metrics-bind's): both are
+ * non-blocking, so the idle one costs one EAGAIN. */
 void http_gate_accept(server *s)
 {
+    int which = 0;
     for (;;) {
-        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int lfd = which == 0 ? s->listen_fd : s->metrics_fd;
+        if (lfd < 0) {
+            if (++which > 1) return;
+            continue;
+        }
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
             if (errno != EAGAIN) LOG_WARN(MOD, "accept: %s", strerror(errno));
-            return;
+            if (++which > 1) return;
+            continue;
         }
         gate_conn *g = s->n_gate < GATE_MAX ? calloc(1, sizeof(*g)) : NULL;
         if (!g) {

@@ -29,6 +29,7 @@ static int load_config(pool *p, const char *name, int64_t version, fn_config *cf
     int rc = store_version_get(p->st, name, version, &sv, eb);
     if (rc < 0) return rc;
     rc = fn_config_load(sv.config_json, strlen(sv.config_json), cfg, eb);
+    if (rc == 0) fn_config_set_tenant(cfg, name);
     if (rc == 0 && model_path) rc = blob_path(p->blobs, sv.model_digest, model_path, cap);
     free(sv.config_json);
     if (rc < 0)

@@ -46,6 +46,12 @@ typedef struct server_opts {
      * only ("127.0.0.1,localhost,::1"). */
     const char *callback_allow;
     const char *weight_pages; /* auto, hugetlb, thp or 4k (rouse/weight_pages.h); NULL: auto */
+    /* Access control (server/auth.h, docs/security.md): API keys, tenants
+     * and roles. Without it serve binds loopback only. */
+    bool auth;
+    const char *auth_file;               /* static keys (keys.yaml), or NULL */
+    const char *auth_bootstrap_key_file; /* the bootstrap admin key's secret, or NULL */
+    const char *metrics_bind;            /* ADDR:PORT serving GET /metrics without a key, or NULL */
 } server_opts;
 
 /* AWS Lambda's public x86 list prices in us-east-1: USD per GB-second and

@@ -213,6 +213,40 @@ static const char *const migrations[] = {
     "CREATE TRIGGER batch_out AFTER DELETE ON batches BEGIN"
     "  DELETE FROM batch_counts WHERE batch = old.id;"
     " END;",
+    /* 5: API keys and tenants (keys_sqlite.c, server/auth.h). A key is
+     * stored as the SHA-256 of its secret, never the secret. A function of
+     * tenant T other than "default" is keyed "T:name" (store_fn_key_valid),
+     * so names are unique per tenant and every table that names a function
+     * (versions, aliases, jobs, batches, usage) is per tenant without a
+     * change; the tenant columns below are derived from that key, so they
+     * can never disagree with it. Blobs are content-addressed files shared
+     * by whoever uploaded the same bytes: blob_owners says which tenants
+     * did (a blob without a row belongs to "default"). */
+    "CREATE TABLE api_keys("
+    "  id TEXT PRIMARY KEY,"
+    "  tenant TEXT NOT NULL,"
+    "  role TEXT NOT NULL CHECK (role IN ('admin', 'deploy', 'invoke')),"
+    "  hash TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  created_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER,"
+    "  revoked_ms INTEGER"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE blob_owners("
+    "  tenant TEXT NOT NULL,"
+    "  digest TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (digest, tenant)"
+    ") WITHOUT ROWID;"
+    "ALTER TABLE functions ADD COLUMN tenant TEXT GENERATED ALWAYS AS ("
+    "  CASE WHEN instr(name, ':') > 0 THEN substr(name, 1, instr(name, ':') - 1)"
+    "  ELSE 'default' END) VIRTUAL;"
+    "ALTER TABLE jobs ADD COLUMN tenant TEXT GENERATED ALWAYS AS ("
+    "  CASE WHEN instr(function, ':') > 0 THEN substr(function, 1, instr(function, ':') - 1)"
+    "  ELSE 'default' END) VIRTUAL;"
+    "ALTER TABLE batches ADD COLUMN tenant TEXT GENERATED ALWAYS AS ("
+    "  CASE WHEN instr(function, ':') > 0 THEN substr(function, 1, instr(function, ':') - 1)"
+    "  ELSE 'default' END) VIRTUAL;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -289,6 +323,53 @@ bool store_name_valid(const char *name)
         if (!ok || i >= STORE_NAME_MAX) return false;
     }
     return i > 0;
+}
+
+bool store_tenant_valid(const char *t)
+{
+    if (!t) return false;
+    size_t i = 0;
+    for (; t[i]; i++) {
+        char c = t[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && c == '-');
+        if (!ok || i >= STORE_NAME_MAX) return false;
+    }
+    return i > 0;
+}
+
+bool store_fn_key_valid(const char *key)
+{
+    if (!key) return false;
+    const char *colon = strchr(key, ':');
+    if (!colon) return store_name_valid(key);
+    if (strlen(key) > STORE_NAME_MAX) return false;
+    char tenant[STORE_NAME_MAX + 1];
+    memcpy(tenant, key, (size_t)(colon - key));
+    tenant[colon - key] = '\0';
+    return strcmp(tenant, STORE_DEFAULT_TENANT) != 0 && store_tenant_valid(tenant) &&
+           store_name_valid(colon + 1);
+}
+
+int store_fn_key(const char *tenant, const char *name, char *out, size_t cap)
+{
+    if (!store_name_valid(name)) return ROUSE_EINVAL;
+    int n = !tenant || !*tenant || strcmp(tenant, STORE_DEFAULT_TENANT) == 0
+                ? snprintf(out, cap, "%s", name)
+                : snprintf(out, cap, "%s:%s", tenant, name);
+    if (n < 0 || (size_t)n >= cap || n > STORE_NAME_MAX) return ROUSE_ERANGE;
+    return 0;
+}
+
+void store_fn_key_split(const char *key, char *tenant, size_t tenant_cap, const char **name)
+{
+    const char *colon = strchr(key, ':');
+    if (!colon) {
+        snprintf(tenant, tenant_cap, "%s", STORE_DEFAULT_TENANT);
+        *name = key;
+        return;
+    }
+    snprintf(tenant, tenant_cap, "%.*s", (int)(colon - key), key);
+    *name = colon + 1;
 }
 
 bool store_version_parse(const char *s, int64_t *version)
@@ -380,7 +461,9 @@ static int tx_end(store *s, int rc, rouse_errbuf *eb)
 
 static int check_name(const char *kind, const char *name, rouse_errbuf *eb)
 {
-    if (store_name_valid(name)) return 0;
+    /* Functions are named by their key (a name, or "tenant:name"). */
+    if (strcmp(kind, "function") == 0 ? store_fn_key_valid(name) : store_name_valid(name))
+        return 0;
     return rouse_err_set(eb, ROUSE_EINVAL,
                          "%s name '%.80s' is invalid: use 1 to %d characters of a-z, 0-9, '_' "
                          "and '-', starting with a letter or digit",
