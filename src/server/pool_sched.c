@@ -419,10 +419,13 @@ static int worker_argv(pool *p, const char *model_path, const char *name, int64_
 {
     char *ver = buf->ver;
     snprintf(ver, sizeof(buf->ver), "%" PRId64, version);
+    /* The worker answers with the name its tenant calls the function by
+     * (model_name), not the registry's "tenant:name" key (store.h). */
+    const char *colon = strchr(name, ':');
     char *head[] = {p->exe,         check ? "__instance" : "__template",
                     "--fd",         "3",
                     "--model",      (char *)model_path,
-                    "--name",       (char *)name,
+                    "--name",       (char *)(colon ? colon + 1 : name),
                     "--version",    ver,
                     "--plan-cache", p->plan_dir,
                     "--log-level",  p->log_level};

@@ -501,6 +501,25 @@ static void test_listing_per_tenant(void **state)
     assert_int_equal(reqk(k_deploy, "GET", "/v1/functions/digits", NULL, NULL, 0, &r), 200);
     assert_null(strstr(r.body.data, "\"timeout_ms\":7000"));
     http_response_fini(&r);
+    /* A tenant sees its functions by their names, never the registry's
+     * tenant:name keys: in inference answers, metadata and jobs. */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/samples/digit-7.json", g_digits);
+    uint8_t *buf;
+    size_t len;
+    rouse_errbuf eb;
+    assert_int_equal(cli_file_slurp(path, &buf, &len, &eb), 0);
+    assert_int_equal(reqk(k_invoke, "POST", "/v2/models/digits/infer", NULL, buf, len, &r), 200);
+    free(buf);
+    assert_non_null(strstr(r.body.data, "\"model_name\":\"digits\""));
+    http_response_fini(&r);
+    assert_int_equal(reqk(k_invoke, "GET", "/v2/models/digits", NULL, NULL, 0, &r), 200);
+    assert_non_null(strstr(r.body.data, "\"name\":\"digits\""));
+    http_response_fini(&r);
+    snprintf(path, sizeof(path), "/v1/jobs/%" PRId64, g_job_id);
+    assert_int_equal(reqk(k_invoke, "GET", path, NULL, NULL, 0, &r), 200);
+    assert_non_null(strstr(r.body.data, "\"function\":\"digits\""));
+    http_response_fini(&r);
     /* Only an admin names another tenant. */
     assert_int_equal(reqk(k_deploy, "GET", "/v1/functions", "Rouse-Tenant: other", NULL, 0, &r),
                      403);
