@@ -108,7 +108,7 @@ static void created(void *user, int rc, const rouse_errbuf *eb, void *p)
     durable_done(req);
     rouse_errbuf e2;
     rouse_errbuf_clear(&e2);
-    if (rc == 0) rc = auth_table_add(&req->srv->keys, &a->k, false, &e2), eb = rc < 0 ? &e2 : eb;
+    if (rc == 0 && (rc = auth_table_add(&req->srv->keys, &a->k, false, &e2)) < 0) eb = &e2;
     if (rc < 0) {
         http_reply_error(req, http_status_of(rc), "%s", eb->msg);
     } else {

@@ -391,7 +391,7 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
     srv->n_reqs++;
     route_match(method, url, &req->r);
     /* The one access check, before the body is read. */
-    if (!auth_check(req)) req->early_error = true;
+    if (!auth_check(req)) req->early_error = req->auth_refused = true;
     if (http_route_is_inference(req->r.id)) observe_req_begin(req);
     if (srv->alog) snprintf(req->url, sizeof(req->url), "%s", url);
     req->sink = route_sink(req->r.id);
@@ -561,6 +561,9 @@ static void emit_invocation(server *srv, http_req *req)
         (srv->sinks.n == 0 && !srv->otlp && !srv->alog))
         return;
     if (!req->handled && !req->have_reply) return; /* the connection ended first */
+    /* Refused by the access check: no caller to bill, and an unknown
+     * client must not be able to fill the usage records. */
+    if (req->auth_refused) return;
     const http_reply *r = &req->reply;
     invocation inv;
     memset(&inv, 0, sizeof(inv));

@@ -138,6 +138,7 @@ struct http_req {
     ep_tag ctag; /* EP_CLIENT: the client's socket, watched while waiting for a pool */
     server *srv;
     auth_caller who;
+    bool auth_refused; /* answered 401, 403 or 404 by the access check (auth.c) */
     struct MHD_Connection *conn;
     char method[8];
     route r;
