@@ -734,7 +734,7 @@ static int fn_scale_to_zero(http_req *req)
     store_function f;
     memset(&f, 0, sizeof(f));
     if (store_function_get(req->srv->st, req->r.name, &f, NULL) < 0) {
-        http_reply_error(req, 404, "no function named '%s'", req->r.name);
+        http_reply_error(req, 404, "no function named '%s'", auth_fn_name(req->r.name));
         return 0;
     }
     store_function_fini(&f);

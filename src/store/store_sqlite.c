@@ -459,6 +459,14 @@ static int tx_end(store *s, int rc, rouse_errbuf *eb)
     return rc;
 }
 
+/* A function as messages name it: a key's name within its tenant (the
+ * caller knows its tenant; the key form is the registry's own). */
+static const char *shown(const char *key)
+{
+    const char *colon = key ? strchr(key, ':') : NULL;
+    return colon ? colon + 1 : key;
+}
+
 static int check_name(const char *kind, const char *name, rouse_errbuf *eb)
 {
     /* Functions are named by their key (a name, or "tenant:name"). */
@@ -480,7 +488,7 @@ static int function_exists(store *s, const char *name, int64_t *created_ms, rous
     if (src == SQLITE_ROW) {
         if (created_ms) *created_ms = sqlite3_column_int64(st, 0);
     } else if (src == SQLITE_DONE) {
-        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no function named '%s'", name);
+        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no function named '%s'", shown(name));
     } else {
         rc = db_err(s, eb, src, "reading a function");
     }
@@ -514,7 +522,7 @@ static int version_get(store *s, const char *function, int64_t version, store_ve
         rc = read_version(st, 0, out);
         if (rc < 0) rouse_err_set(eb, rc, "out of memory reading a version");
     } else if (src == SQLITE_DONE) {
-        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "function '%s' has no version %lld", function,
+        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "function '%s' has no version %lld", shown(function),
                            (long long)version);
     } else {
         rc = db_err(s, eb, src, "reading a version");
@@ -984,7 +992,7 @@ static int delete_locked(store *s, const char *name, rouse_errbuf *eb)
     bind_text(st, 1, name);
     int rc = exec_stmt(s, st, "deleting a function", eb);
     if (rc == 0 && sqlite3_changes(s->db) == 0)
-        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no function named '%s'", name);
+        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no function named '%s'", shown(name));
     return rc;
 }
 
@@ -1225,7 +1233,7 @@ static int resolve_locked(store *s, const char *function, const char *alias, dou
     if (rc < 0) return rc;
     if (n == 0) {
         if ((rc = function_exists(s, function, NULL, eb)) < 0) return rc;
-        return rouse_err_set(eb, ROUSE_ENOTFOUND, "function '%s' has no alias '%s'", function,
+        return rouse_err_set(eb, ROUSE_ENOTFOUND, "function '%s' has no alias '%s'", shown(function),
                              alias);
     }
     *version = routes[store_route_pick(routes, n, r)].version;
@@ -1265,7 +1273,7 @@ int store_version_get(store *s, const char *function, int64_t version, store_ver
         if (rc == ROUSE_ENOTFOUND) {
             rouse_errbuf ignore;
             if (function_exists(s, function, NULL, &ignore) == ROUSE_ENOTFOUND)
-                rouse_err_set(eb, ROUSE_ENOTFOUND, "no function named '%s'", function);
+                rouse_err_set(eb, ROUSE_ENOTFOUND, "no function named '%s'", shown(function));
         }
         tx_rollback(s);
     }
