@@ -173,8 +173,12 @@ void http_on_client_event(ep_tag *tag)
     unwatch_client(req);
     /* A request already with an instance stays attached: its reply resumes
      * the connection, and MHD then finds it closed and completes it. A
-     * deploy's model check runs to its end as well. */
-    if (!req->pending || !pool_call_queued(req->pending)) return;
+     * deploy's model check runs to its end as well. A generation is the
+     * exception: it would run for its whole max_tokens, so it is cancelled
+     * now (the instance stops at its next token). */
+    bool generating = req->pending && !pool_call_queued(req->pending) &&
+                      (req->r.id == R_OAI_COMPLETIONS || req->r.id == R_OAI_CHAT);
+    if (!req->pending || (!pool_call_queued(req->pending) && !generating)) return;
     LOG_DEBUG(MOD, "client hung up while its request waited");
     pool_cancel(req->srv->pool, req->pending);
     req->pending = NULL;
