@@ -255,6 +255,9 @@ typedef struct rouse_session_options {
                               holds its kernels and activation memory); the least
                               recently used is dropped; 0 means
                               ROUSE_PLAN_CACHE_DEFAULT */
+    int batch_dim0;        /* nonzero: dim 0 of every input is a batch of any size,
+                              also where the model declares it a fixed 1 (for a
+                              model rouse_model_batch_check accepts) */
 } rouse_session_options;
 
 #define ROUSE_PLAN_CACHE_DEFAULT 4
@@ -272,6 +275,20 @@ int rouse_session_create(rouse_model *m, const rouse_session_options *opts, rous
  * memory, shape computations folded to constants), kept in the session's
  * plan cache. */
 int rouse_session_run(rouse_session *s, const rouse_tensor *inputs, int n_inputs, rouse_errbuf *eb);
+
+/* Prepares (and caches) the plan for inputs of these shapes without running
+ * it: kernels created, memory planned, no parallel region started (a
+ * process may fork afterwards). inputs[] as for rouse_session_run, data
+ * ignored. ROUSE_EINVAL for a model whose shapes depend on input values. */
+int rouse_session_prepare(rouse_session *s, const rouse_tensor *inputs, int n_inputs,
+                          rouse_errbuf *eb);
+
+/* Whether requests can be batched along dim 0 of every input: each input's
+ * first dim is dynamic or a fixed 1, and shape inference at two batch sizes
+ * shows every output following the batch in its dim 0 (other dynamic dims
+ * taken as 8). 0, or ROUSE_EINVAL naming the input, or the node that pins
+ * the batch ("node 'x' (Reshape) pins the batch dim: ..."). */
+int rouse_model_batch_check(rouse_model *m, rouse_errbuf *eb);
 
 /* Output i of the last successful run. Borrowed: valid until the next run or
  * destroy. ROUSE_ESTATE before the first run, ROUSE_ERANGE for a bad index. */

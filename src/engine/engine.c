@@ -69,6 +69,7 @@ struct rouse_session {
     bool pin; /* pin the team's threads to distinct CPUs on the first run */
     bool pinned;
     bool reference;
+    bool batch_dim0; /* dim 0 of every input takes any size */
     eng_dnnl_ctx *dnnl;
     plan_slot *slots; /* n_slots entries: the bounded plan cache */
     int n_slots;
@@ -821,6 +822,7 @@ static int session_create_for(rouse_model *m, const rouse_session_options *opts,
         s->threads = CPU_COUNT(&allowed);
     }
     s->reference = opts && opts->reference_kernels;
+    s->batch_dim0 = opts && opts->batch_dim0;
     s->pin = opts && opts->pin_threads && s->threads > 1;
     int n = m->graph.n_inputs, rc;
     s->cur = -1;
@@ -922,8 +924,10 @@ static int check_symbols(const rouse_model *m, const eng_tensor *bound, rouse_er
     return 0;
 }
 
-/* Matches the caller's inputs to the model's by name and checks them. */
-static int bind_inputs(rouse_session *s, const rouse_tensor *inputs, int n_inputs, rouse_errbuf *eb)
+/* Matches the caller's inputs to the model's by name and checks them;
+ * shapes_only takes inputs without data (preparing ahead of a run). */
+static int bind_inputs(rouse_session *s, const rouse_tensor *inputs, int n_inputs, bool shapes_only,
+                       rouse_errbuf *eb)
 {
     const rouse_model *m = s->model;
     int n = m->graph.n_inputs;
@@ -950,8 +954,8 @@ static int bind_inputs(rouse_session *s, const rouse_tensor *inputs, int n_input
         char want[256], got[128];
         bool ok = ti->rank < 0 || ti->rank == t->rank;
         for (int k = 0; ok && k < t->rank; k++)
-            ok = t->shape[k] >= 0 &&
-                 (ti->rank < 0 || ti->shape[k] < 0 || ti->shape[k] == t->shape[k]);
+            ok = t->shape[k] >= 0 && (ti->rank < 0 || ti->shape[k] < 0 ||
+                                      ti->shape[k] == t->shape[k] || (k == 0 && s->batch_dim0));
         if (!ok)
             return rouse_err_set(eb, ROUSE_EMISMATCH, "input '%s' must have shape %s, got %s",
                                  ti->name, declared_str(ti, want, sizeof(want)),
@@ -966,7 +970,7 @@ static int bind_inputs(rouse_session *s, const rouse_tensor *inputs, int n_input
                                  "input '%s': shape %s of %s needs %lld bytes, got %zu", ti->name,
                                  eng_shape_str(t->rank, t->shape, got, sizeof(got)),
                                  eng_dtype_name(t->dtype), (long long)nb, t->nbytes);
-        if (!t->data && nb > 0)
+        if (!t->data && nb > 0 && !shapes_only)
             return rouse_err_set(eb, ROUSE_EINVAL, "input '%s' has no data", ti->name);
         /* A zero-size input still needs a non-NULL pointer to count as given. */
         b->data = t->data ? (void *)t->data : (void *)b;
@@ -977,9 +981,24 @@ static int bind_inputs(rouse_session *s, const rouse_tensor *inputs, int n_input
     return check_symbols(m, s->bound, eb);
 }
 
+int rouse_session_prepare(rouse_session *s, const rouse_tensor *inputs, int n_inputs,
+                          rouse_errbuf *eb)
+{
+    for (int i = 0; i < s->model->graph.n_inputs; i++)
+        if (s->model->value_matters[i])
+            return rouse_err_set(eb, ROUSE_EINVAL,
+                                 "shapes depend on the values of input '%s': nothing to prepare "
+                                 "ahead of a run",
+                                 s->model->inputs[i].name);
+    int rc = bind_inputs(s, inputs, n_inputs, true, eb);
+    if (rc < 0) return rc;
+    s->has_output = false;
+    return plan_for(s, s->bound, eb);
+}
+
 int rouse_session_run(rouse_session *s, const rouse_tensor *inputs, int n_inputs, rouse_errbuf *eb)
 {
-    int rc = bind_inputs(s, inputs, n_inputs, eb);
+    int rc = bind_inputs(s, inputs, n_inputs, false, eb);
     if (rc < 0) return rc;
     s->has_output = false;
     if ((rc = plan_for(s, s->bound, eb)) < 0) return rc;

@@ -142,6 +142,10 @@ void pool_deployed(pool *p, const char *name, int64_t version)
             if (strcmp(vp->name, name) != 0 || aliased(&f, vp->version)) continue;
             if (strcmp(vp->cfg.model, cfg.model) != 0 || vp->cfg.memory_mb != cfg.memory_mb)
                 continue;
+            /* Its template prepared other batch sizes (or none). */
+            if ((vp->cfg.batching.mode != FN_BATCH_OFF) != (cfg.batching.mode != FN_BATCH_OFF) ||
+                vp->cfg.batching.max_batch != cfg.batching.max_batch)
+                continue;
             if (!same || vp->version > same->version) same = vp;
         }
     }

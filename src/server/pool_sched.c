@@ -458,6 +458,13 @@ static int worker_argv(pool *p, const char *model_path, const char *name, int64_
         argv[argc++] = "--calibrate";
         argv[argc++] = buf->calib[i];
     }
+    /* Dynamic batching: the check refuses a model that cannot batch, the
+     * template prepares every batch size up to the largest. */
+    if (cfg->batching.mode != FN_BATCH_OFF) {
+        snprintf(buf->max_batch, sizeof(buf->max_batch), "%" PRId64, cfg->batching.max_batch);
+        argv[argc++] = "--max-batch";
+        argv[argc++] = buf->max_batch;
+    }
     /* A template is told its blob's digest, so that it opens the cached
      * plan without hashing the model file again. */
     if (!check && digest) {

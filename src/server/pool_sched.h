@@ -28,13 +28,14 @@ int sched_free_capacity(const pool *p, const vpool *vp);
 void sched_pump(pool *p, vpool *vp);
 void sched_pump_all(pool *p);
 
-#define TEMPLATE_ARGV_MAX (30 + 2 * FN_CALIB_MAX)
+#define TEMPLATE_ARGV_MAX (32 + 2 * FN_CALIB_MAX)
 /* Room for the strings of a worker's arguments: its version, and
  * "--calibrate NAME=PATH" per calibration blob. */
 typedef struct sched_argbuf {
     char ver[32];
     char max_context[24];
     char tok[3][PATH_MAX];
+    char max_batch[24];
     char calib[FN_CALIB_MAX][PATH_MAX + FN_CALIB_NAME_MAX + 2];
 } sched_argbuf;
 /* The arguments of `rouse __template` for a version (argv[0] the executable;

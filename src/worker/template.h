@@ -30,6 +30,7 @@ typedef struct template_opts {
     int max_context;          /* > 0: its instances are text generators (instance_opts) */
     worker_tok_paths tok_paths; /* their tokenizer, loaded once here */
     const tok_tokenizer *tok;   /* set by template_main once loaded */
+    int max_batch;            /* dynamic batching's largest batch: prepared before forking */
 } template_opts;
 
 /* Runs the template until its control socket closes. Returns the process
