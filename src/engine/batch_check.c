@@ -133,7 +133,7 @@ static int classify(const eng_tensor *a, const eng_tensor *b)
 
 int rouse_model_batch_check(rouse_model *m, rouse_errbuf *eb)
 {
-    const eng_graph *g = eng_model_graph(m);
+    const eng_graph *g = eng_model_graph_view(m);
     if (g->n_inputs == 0) return rouse_err_set(eb, ROUSE_EINVAL, "the model has no inputs to batch");
     for (int i = 0; i < g->n_inputs; i++) {
         const eng_value *v = &g->values[g->inputs[i]];

@@ -366,6 +366,11 @@ eng_graph *eng_model_graph(rouse_model *m)
     return m->from_plan ? NULL : &m->graph;
 }
 
+const eng_graph *eng_model_graph_view(const rouse_model *m)
+{
+    return &m->graph;
+}
+
 int rouse_model_compile(rouse_model *m, const char *path, rouse_errbuf *eb)
 {
     return rouse_model_compile_with(m, path, NULL, eb);

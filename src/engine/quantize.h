@@ -76,6 +76,9 @@ int eng_quantize_int8_with(eng_graph *g, const eng_samples *calib, const eng_qua
  * writing it out (engine.c). */
 struct rouse_model;
 eng_graph *eng_model_graph(struct rouse_model *m);
+/* m's graph to read, a plan's too (its optimized graph, which sessions
+ * prepare from). Borrowed: valid while m lives. */
+const eng_graph *eng_model_graph_view(const struct rouse_model *m);
 
 /* True when this CPU computes bf16 natively (AVX-512 BF16 or newer, as
  * oneDNN sees it); otherwise a bf16 plan would be emulated and slower than

@@ -406,7 +406,7 @@ int server_run(server *s, rouse_errbuf *eb)
             ep_tag *tag = evs[i].data.ptr;
             if (tag->kind == EP_SIGNAL)
                 on_signal(s);
-            else if (tag->kind == EP_PROC || tag->kind == EP_ZYGOTE)
+            else if (tag->kind == EP_PROC || tag->kind == EP_ZYGOTE || tag->kind == EP_BATCH_TIMER)
                 pool_on_event(s->pool, tag, evs[i].events);
             else if (tag->kind == EP_CLIENT)
                 http_on_client_event(tag);

@@ -153,6 +153,10 @@ void pool_deployed(pool *p, const char *name, int64_t version)
         LOG_INFO(MOD, "function %s: v%" PRId64 " takes over the instances of v%" PRId64, name,
                  version, same->version);
         same->version = version;
+        if (same->cfg.batching.slo_ms != cfg.batching.slo_ms ||
+            same->cfg.batching.mode != cfg.batching.mode)
+            batch_aimd_init(&same->aimd, (int)cfg.batching.max_batch,
+                            (uint64_t)cfg.batching.slo_ms * 1000000ull);
         same->cfg = cfg;
         same->retired = false;
     }

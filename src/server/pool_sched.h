@@ -27,6 +27,8 @@ int sched_free_capacity(const pool *p, const vpool *vp);
 /* Moves waiting calls to free slots and starts what the pools need. */
 void sched_pump(pool *p, vpool *vp);
 void sched_pump_all(pool *p);
+/* The batch timer fired (EP_BATCH_TIMER): batches whose wait is over go. */
+void sched_batch_timer(pool *p);
 
 #define TEMPLATE_ARGV_MAX (32 + 2 * FN_CALIB_MAX)
 /* Room for the strings of a worker's arguments: its version, and
