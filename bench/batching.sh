@@ -24,7 +24,7 @@
 #
 # Environment: ROUSE (build/rouse), SHARED (../shared), DURATION (10s),
 # CONCS ("1 8 32 64"), MODELS ("mlp bert_tiny resnet18"), MODES ("off fixed
-# auto"), MAX (scaling.max, 2: one instance per core), ORT_RUNS (50),
+# auto"), MAX (scaling.max, the cores: one instance per core), ORT_RUNS (50),
 # ORT ("1": 0 skips ONNX Runtime), PEER_DIR (writable copy of the ORT peer,
 # build/peer-ort). Per model: max_batch, max_delay_us and slo_ms below.
 set -eu
@@ -36,7 +36,7 @@ duration=${DURATION:-10s}
 concs=${CONCS:-1 8 32 64}
 models=${MODELS:-mlp bert_tiny resnet18}
 modes=${MODES:-off fixed auto}
-max=${MAX:-2}
+max=${MAX:-$(nproc)}
 ort_runs=${ORT_RUNS:-50}
 ort=${ORT:-1}
 peer=${PEER_DIR:-$root/build/peer-ort}
