@@ -1,0 +1,230 @@
+// The web console in a real browser: Debian's chromium, driven by
+// puppeteer-core, against a real `rouse serve` on a free loopback port.
+// Checks that the overview lists the deployed function, that a rollback
+// from the function page moves the default version on the server, that
+// "try it" shows the right class for a digits sample, that updates move
+// nothing on the page, that the console's replies carry a strict
+// Content-Security-Policy and no cookie, and that --console off turns it
+// off; fails on any console error or page error. Saves a screenshot of
+// each page (laptop and phone width, light and dark) into OUT.
+//
+// Environment: ROUSE (the binary), DIGITS (examples/digits), OUT (the
+// screenshot folder), CHROMIUM (the browser).
+
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import puppeteer from 'puppeteer-core';
+
+const ROUSE = process.env.ROUSE;
+const DIGITS = process.env.DIGITS;
+const OUT = process.env.OUT;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+let passed = 0, failed = 0;
+function check(desc, cond, detail) {
+  if (cond) { passed++; console.log('ok: ' + desc); }
+  else { failed++; console.log('FAIL: ' + desc + (detail ? ' (' + detail + ')' : '')); }
+}
+
+const procs = [];
+const dirs = [];
+
+// Starts rouse serve; resolves {base, proc} once it prints its address.
+function serve(extra = []) {
+  const data = mkdtempSync(join(tmpdir(), 'rouse-console-'));
+  dirs.push(data);
+  const p = spawn(ROUSE, ['serve', '--port', '0', '--data', data, '--log-level', 'warn', ...extra],
+                  { stdio: ['ignore', 'pipe', 'inherit'] });
+  procs.push(p);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const t = setTimeout(() => reject(new Error('rouse serve did not start')), 20000);
+    p.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/^listening on ([\d.]+):(\d+)$/m);
+      if (m) { clearTimeout(t); resolve({ base: `http://${m[1]}:${m[2]}`, proc: p }); }
+    });
+    p.on('exit', (code) => reject(new Error('rouse serve exited with ' + code)));
+  });
+}
+
+async function getJson(base, path) {
+  const r = await fetch(base + path);
+  if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
+  return r.json();
+}
+
+async function infer(base, sample) {
+  const r = await fetch(base + '/v2/models/digits/infer', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: readFileSync(join(DIGITS, 'samples', sample)) });
+  await r.arrayBuffer();
+  return r.status;
+}
+
+const sizes = {
+  laptop: { width: 1366, height: 900, deviceScaleFactor: 1 },
+  phone: { width: 390, height: 844, deviceScaleFactor: 2, isMobile: true, hasTouch: true },
+};
+
+async function shoot(page, name) {
+  for (const [size, vp] of Object.entries(sizes)) {
+    for (const scheme of ['light', 'dark']) {
+      if (size === 'phone' && scheme === 'dark' && name !== 'overview' && name !== 'function')
+        continue;
+      await page.setViewport(vp);
+      await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: scheme }]);
+      await new Promise((r) => setTimeout(r, 250));
+      await page.screenshot({ path: join(OUT, `${name}-${size}-${scheme}.png`),
+                              fullPage: true });
+    }
+  }
+  await page.setViewport(sizes.laptop);
+  await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
+}
+
+async function waitLoaded(page) {
+  await page.waitForSelector('.page[data-loaded="1"]', { timeout: 15000 });
+}
+
+async function main() {
+  mkdirSync(OUT, { recursive: true });
+  const { base } = await serve();
+  const env = { ...process.env, ROUSE_SERVER: base, NO_COLOR: '1' };
+  const model = join(DIGITS, 'model.onnx');
+  execFileSync(ROUSE, ['deploy', 'digits', model], { env, stdio: 'ignore' });
+  execFileSync(ROUSE, ['deploy', 'digits', model, '--set', 'memory_mb=256'], { env, stdio: 'ignore' });
+  for (const s of ['digit-1.json', 'digit-7.json', 'digit-3.json']) await infer(base, s);
+
+  // The console's replies: a strict policy, no cookie.
+  const root = await fetch(base + '/');
+  const csp = root.headers.get('content-security-policy') || '';
+  check('GET / answers the console (text/html)', root.status === 200 &&
+        (root.headers.get('content-type') || '').startsWith('text/html'));
+  check("its Content-Security-Policy allows scripts from 'self' only, no inline",
+        /script-src 'self'(;|$)/.test(csp) && /default-src 'none'/.test(csp) &&
+        !csp.includes('unsafe-inline') && !csp.includes('unsafe-eval'), csp);
+  check('no Set-Cookie on the console', !root.headers.get('set-cookie'));
+  const html = await root.text();
+  check('index.html has no inline script', !/<script(?![^>]*\bsrc=)[^>]*>/i.test(html));
+
+  const browser = await puppeteer.launch({
+    executablePath: CHROMIUM, headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'] });
+  const errors = [];
+  try {
+    const page = await browser.newPage();
+    page.on('pageerror', (e) => errors.push('page error: ' + e.message));
+    page.on('console', (m) => {
+      if (m.type() !== 'error') return;
+      const url = (m.location() && m.location().url) || '';
+      // The one error the console causes on purpose: without --auth,
+      // GET /v1/keys/self is a 404 (no keys, every right), and Chromium
+      // logs every failed fetch.
+      if (url.endsWith('/v1/keys/self') && /status of 404/.test(m.text())) return;
+      errors.push('console error: ' + m.text() + (url ? ' at ' + url : ''));
+    });
+    await page.setViewport(sizes.laptop);
+
+    // --- overview ---
+    await page.goto(base + '/', { waitUntil: 'load' });
+    await waitLoaded(page);
+    const row = await page.$eval('tr[data-fn="digits"]', (tr) =>
+      [...tr.children].map((td) => td.textContent.trim())).catch(() => null);
+    check('the overview lists the deployed function', row && row[0] === 'digits', String(row));
+    check('with its default version', row && row[1] === 'v2', String(row));
+    check('figures carry units', row && /req\/s$/.test(row[3]) && /(ms|µs|s)$/.test(row[4]),
+          String(row));
+    // No layout jump: the table's columns stay put while traffic changes the figures.
+    const boxes = () => page.$$eval('#fn-table th, .cards .card', (els) =>
+      els.map((e) => { const r = e.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; }));
+    await new Promise((r) => setTimeout(r, 1500));
+    const before = JSON.stringify(await boxes());
+    for (let i = 0; i < 20; i++) await infer(base, `digit-${i % 10}.json`);
+    await new Promise((r) => setTimeout(r, 2500));
+    const after = JSON.stringify(await boxes());
+    check('updates move nothing on the overview', before === after, `${before} -> ${after}`);
+    await shoot(page, 'overview');
+
+    // --- function page: rollback ---
+    await page.goto(base + '/#/fn/digits', { waitUntil: 'load' });
+    await waitLoaded(page);
+    await page.waitForSelector('#rollback', { timeout: 10000 });
+    await shoot(page, 'function');
+    await page.click('#rollback');
+    await page.waitForSelector('#modal:not([hidden]) #modal-ok');
+    await page.click('#modal-ok');
+    await page.waitForFunction(() => {
+      const n = document.querySelector('#action-note');
+      return n && n.textContent.length > 0;
+    }, { timeout: 10000 });
+    const note = await page.$eval('#action-note', (n) => n.textContent);
+    const fnAfter = await getJson(base, '/v1/functions/digits');
+    check('the rollback from the function page moves the default version on the server',
+          fnAfter.latest === 1, `latest ${fnAfter.latest}; page said "${note}"`);
+    await page.waitForFunction(() =>
+      document.querySelector('#default-version').textContent === 'v1', { timeout: 5000 })
+      .then(() => check('the page shows the new default version', true),
+            (e) => check('the page shows the new default version', false, e.message));
+
+    // --- try it ---
+    const input = await page.$('#tryit-file');
+    await input.uploadFile(join(DIGITS, 'samples', 'digit-7.json'));
+    await page.waitForFunction(() => document.querySelector('#tryit-request').value.includes('0.8125'),
+                               { timeout: 5000 });
+    await page.click('#tryit-send');
+    await page.waitForSelector('#tryit-result .top-class', { timeout: 15000 });
+    const top = await page.$$eval('[data-output="probabilities"] .top-class',
+                                  (els) => els.map((e) => e.textContent));
+    check('try it shows class 7 first for the digit-7 sample', top[0] === '7', String(top));
+    const start = await page.$eval('#tryit-start', (e) => e.textContent);
+    const timing = await page.$eval('#tryit-timing', (e) => e.textContent);
+    check('try it shows the start kind and Server-Timing',
+          ['warm', 'template', 'zero'].includes(start) && /ms|µs/.test(timing), `${start} ${timing}`);
+    await page.evaluate(() => document.querySelector('#tryit').scrollIntoView());
+    await page.screenshot({ path: join(OUT, 'function-tryit-laptop-light.png') });
+
+    // --- usage ---
+    await page.goto(base + '/#/usage', { waitUntil: 'load' });
+    await waitLoaded(page);
+    const ao = await page.$$eval('#always-on tbody tr td', (t) => t.map((x) => x.textContent));
+    check('the usage page shows the always-on comparison for digits', ao[0] === 'digits', String(ao));
+    await shoot(page, 'usage');
+
+    // --- jobs ---
+    await page.goto(base + '/#/jobs', { waitUntil: 'load' });
+    await waitLoaded(page);
+    const queued = await page.$eval('#jobs-queued', (e) => e.textContent);
+    check('the jobs page shows the job counts', queued === '0', queued);
+    await shoot(page, 'jobs');
+  } finally {
+    await browser.close();
+  }
+  check('no console error and no page error', errors.length === 0, errors.join('; '));
+
+  // --- the console can be turned off ---
+  const off = await serve(['--console', 'off']);
+  const r = await fetch(off.base + '/');
+  check('--console off: GET / is a 404', r.status === 404);
+  const api = await fetch(off.base + '/v1/functions');
+  check('--console off: the API still answers', api.status === 200);
+
+  // --- a key without rights ---
+  const help = execFileSync(ROUSE, ['serve', '--help'], { encoding: 'utf8' });
+  if (!help.includes('--auth'))
+    console.log('skip: a key without rights sees no edit buttons (this serve has no --auth)');
+}
+
+try {
+  await main();
+} catch (e) {
+  failed++;
+  console.log('FAIL: ' + (e.stack || e.message));
+} finally {
+  for (const p of procs) p.kill('SIGKILL');
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
