@@ -15,10 +15,16 @@ function put(holder, svg) {
   holder.replaceChildren(svg);
 }
 
+// The drawing's width: the holder's, so that one unit is one CSS pixel
+// and text keeps its size at any width.
+function widthOf(holder) {
+  return Math.max(280, Math.round(holder.clientWidth - 10) || 600);
+}
+
 // Vertical bars: values[i] (one series or stacked series), labels under
 // the first, the middle and the last bar; unit for the axis' top value.
 export function bars(holder, { series, labels, unit, title, classes }) {
-  const W = 600, H = 160, L = 44, B = 20, T = 10;
+  const W = widthOf(holder), H = 160, L = 44, B = 20, T = 10;
   const n = series[0].length;
   let max = 0;
   for (let i = 0; i < n; i++) {
@@ -35,6 +41,7 @@ export function bars(holder, { series, labels, unit, title, classes }) {
   svg.append(s('text', { x: L - 4, y: H - B, class: 'tick', 'text-anchor': 'end' }, '0'));
   if (unit) svg.append(s('text', { x: 2, y: (H - B) / 2, class: 'tick' }, unit));
   const bw = (W - L) / n;
+  const rw = Math.max(1, Math.min(48, bw - 1)); // a bar, centred in its slot
   for (let i = 0; i < n; i++) {
     let y = H - B;
     series.forEach((ser, k) => {
@@ -42,7 +49,7 @@ export function bars(holder, { series, labels, unit, title, classes }) {
       if (v <= 0) return;
       const hgt = (v / top) * (H - B - T);
       y -= hgt;
-      svg.append(s('rect', { x: L + i * bw + 0.5, y, width: Math.max(1, bw - 1), height: hgt,
+      svg.append(s('rect', { x: L + i * bw + (bw - rw) / 2, y, width: rw, height: hgt,
                              class: (classes && classes[k]) || 'bar' },
                    s('title', {}, `${labels[i]}: ${fmtTick(v)}${unit ? ' ' + unit : ''}`)));
     });
@@ -78,7 +85,7 @@ export function stack(holder, parts, total) {
 // A waterfall: rows of [{label, phases: [{name, ms, cls}]}], each phase
 // starting where the previous one ended, on one shared time scale.
 export function waterfall(holder, rows, phaseNames) {
-  const W = 900, L = 110, RH = 20, T = 18;
+  const W = widthOf(holder), L = 90, RH = 20, T = 18;
   const H = T + rows.length * RH + 4;
   let max = 0;
   for (const r of rows) max = Math.max(max, r.phases.reduce((a, p) => a + p.ms, 0));
@@ -105,6 +112,29 @@ export function waterfall(holder, rows, phaseNames) {
   return phaseNames;
 }
 
+// Horizontal bars on a log scale, one a row [{label, value, cls, text}]:
+// for figures orders of magnitude apart (always-on against serverless).
+export function hbarsLog(holder, rows, title) {
+  const W = widthOf(holder), L = 150, RH = 22, T = 6, R = 110;
+  const H = T + rows.length * RH + 4;
+  const pos = rows.map((r) => r.value).filter((v) => v > 0);
+  const lo = pos.length ? Math.pow(10, Math.floor(Math.log10(Math.min(...pos)))) : 1;
+  const hi = pos.length ? Math.pow(10, Math.ceil(Math.log10(Math.max(...pos)) + 1e-9)) : 10;
+  const x = (v) => (v <= 0 ? 0 : ((Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo) || 1)) *
+                                 (W - L - R));
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img',
+                         'aria-label': title || '' });
+  if (title) svg.append(s('title', {}, title));
+  rows.forEach((r, i) => {
+    const y = T + i * RH;
+    svg.append(s('text', { x: 2, y: y + 14, class: 'tick' }, r.label));
+    const w = Math.max(1, x(r.value));
+    svg.append(s('rect', { x: L, y: y + 3, width: w, height: RH - 7, class: r.cls }));
+    svg.append(s('text', { x: L + w + 6, y: y + 14, class: 'tick' }, r.text));
+  });
+  put(holder, svg);
+}
+
 function niceCeil(v) {
   const p = Math.pow(10, Math.floor(Math.log10(v)));
   for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
@@ -114,5 +144,6 @@ function niceCeil(v) {
 function fmtTick(v) {
   if (v >= 1000) return (v / 1000).toFixed(v >= 10000 ? 0 : 1) + 'k';
   if (v >= 10 || Number.isInteger(v)) return String(Math.round(v));
-  return v.toFixed(2);
+  if (v >= 0.01) return v.toFixed(2);
+  return v.toExponential(0);
 }

@@ -4,7 +4,7 @@
 
 import { json } from './api.js';
 import { h, clear } from './dom.js';
-import { bars } from './charts.js';
+import { bars, hbarsLog } from './charts.js';
 import * as f from './fmt.js';
 
 const DAYS = 7;
@@ -18,7 +18,7 @@ export async function mount(root) {
       h('div', { class: 'chart-holder', id: 'cost-chart' }), h('div', { id: 'cost-table' })),
     h('section', {}, h('h2', {}, 'Serverless against always-on'),
       h('p', { class: 'muted small', id: 'always-on-note' }),
-      h('div', { class: 'chart-holder', id: 'always-on-chart' }), h('div', { id: 'always-on-table' })));
+      h('div', { class: 'chart-holder free', id: 'always-on-chart' }), h('div', { id: 'always-on-table' })));
 }
 
 function days() {
@@ -61,10 +61,15 @@ export async function tick() {
   el.querySelector('#always-on-note').textContent =
     `Always-on keeps max(1, peak concurrency) instances every hour at ${f.usd(ao.usd_per_instance_hour)}` +
     ' per instance-hour; serverless bills GB-seconds and requests.';
-  bars(el.querySelector('#always-on-chart'), {
-    series: [ao.functions.map((x) => x.serverless_usd), ao.functions.map((x) => x.always_on_usd)],
-    labels: ao.functions.map((x) => x.function), unit: 'USD', classes: ['bar', 'bar-alt'],
-    title: 'serverless (bottom) and always-on (top) cost' });
+  const aoRows = [];
+  for (const x of ao.functions) {
+    aoRows.push({ label: x.function + ' serverless', value: x.serverless_usd, cls: 'bar',
+                  text: f.usd(x.serverless_usd) });
+    aoRows.push({ label: x.function + ' always-on', value: x.always_on_usd, cls: 'bar-alt',
+                  text: f.usd(x.always_on_usd) });
+  }
+  hbarsLog(el.querySelector('#always-on-chart'), aoRows,
+           'serverless and always-on cost (log scale)');
   clear(el.querySelector('#always-on-table')).append(h('div', { class: 'scroll' },
     h('table', { class: 'grid', id: 'always-on' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Function'), h('th', { class: 'n' }, 'Hours'),
@@ -74,6 +79,12 @@ export async function tick() {
         h('td', { class: 'n' }, f.count(x.hours, 'h')),
         h('td', { class: 'n' }, f.count(x.peak_concurrency)),
         h('td', { class: 'n' }, f.usd(x.serverless_usd)), h('td', { class: 'n' }, f.usd(x.always_on_usd)),
-        h('td', { class: 'n' }, x.ratio === null ? '–' : x.ratio.toFixed(1) + ' ×')))))));
+        h('td', { class: 'n' }, ratio(x.ratio))))))));
   el.dataset.loaded = '1';
+}
+
+function ratio(r) {
+  if (r === null || r === undefined) return '–';
+  if (r >= 100) return Math.round(r).toLocaleString('en-US') + ' ×';
+  return r.toFixed(1) + ' ×';
 }
