@@ -9,13 +9,17 @@ const KEEP = 200;
 let ctrl = null, box = null;
 
 export function mount(sec, name) {
-  box = h('pre', { class: 'logs', id: 'logs-lines', 'aria-live': 'off' });
+  box = h('pre', { class: 'logs', id: 'logs-lines', 'aria-live': 'off' },
+          h('span', { class: 'muted placeholder' },
+            'Nothing printed in the last 10 minutes; new lines appear here as they come.'));
   append(sec, [h('h2', {}, 'Logs'), box]);
   ctrl = new AbortController();
   follow(name, ctrl.signal).catch(() => {});
 }
 
 function add(line) {
+  const ph = box.querySelector('.placeholder');
+  if (ph) ph.remove();
   const atEnd = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
   box.append(h('div', {}, line));
   while (box.childNodes.length > KEEP) box.removeChild(box.firstChild);

@@ -16,7 +16,12 @@ export async function mount(sec, name) {
                          'aria-label': 'request (JSON)' });
   out = h('div', { id: 'tryit-result', class: 'result' });
   const file = h('input', { type: 'file', id: 'tryit-file', accept: '.json,image/*' });
-  file.addEventListener('change', () => file.files[0] && load(file.files[0]));
+  file.addEventListener('change', () => {
+    if (!file.files[0]) return;
+    load(file.files[0]).catch((e) => {
+      clear(out).append(h('p', { class: 'note bad' }, 'That file cannot be read: ' + e.message));
+    });
+  });
   img = h('img', { class: 'preview', alt: '', hidden: true });
   append(sec, [h('h2', {}, 'Try it'),
     h('p', { class: 'muted small', id: 'tryit-hint' }, 'A JSON request, or a file: JSON or an image.'),
@@ -140,7 +145,7 @@ function showOutput(o) {
   const top = data.map((v, k) => [k, v]).sort((a, b) => b[1] - a[1]).slice(0, 5);
   const sum = data.reduce((a, b) => a + b, 0);
   const isProb = data.every((v) => v >= 0 && v <= 1) && Math.abs(sum - 1) < 1e-3;
-  box.append(h('table', { class: 'grid top' },
+  box.append(h('table', { class: 'grid topk' },
     h('thead', {}, h('tr', {}, h('th', { class: 'n' }, 'Class'),
                      h('th', { class: 'n' }, isProb ? 'Probability' : 'Score'))),
     h('tbody', {}, top.map(([k, v], i) => h('tr', { class: i === 0 ? 'best' : '' },

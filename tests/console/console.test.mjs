@@ -12,7 +12,7 @@
 // screenshot folder), CHROMIUM (the browser).
 
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer from 'puppeteer-core';
@@ -21,6 +21,7 @@ const ROUSE = process.env.ROUSE;
 const DIGITS = process.env.DIGITS;
 const OUT = process.env.OUT;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const MODELS = process.env.MODELS || '';
 
 let passed = 0, failed = 0;
 function check(desc, cond, detail) {
@@ -64,6 +65,27 @@ async function infer(base, sample) {
   return r.status;
 }
 
+// A 24-bit BMP of w x h: white, with a dark bar (an image file that
+// Chromium decodes, written without a library).
+function bmp(path, w, hgt) {
+  const row = Math.ceil((w * 3) / 4) * 4;
+  const buf = Buffer.alloc(54 + row * hgt, 0xff);
+  buf.fill(0, 0, 54);
+  buf.write('BM', 0);
+  buf.writeUInt32LE(buf.length, 2);
+  buf.writeUInt32LE(54, 10);
+  buf.writeUInt32LE(40, 14);
+  buf.writeInt32LE(w, 18);
+  buf.writeInt32LE(hgt, 22);
+  buf.writeUInt16LE(1, 26);
+  buf.writeUInt16LE(24, 28);
+  buf.writeUInt32LE(row * hgt, 34);
+  for (let y = 0; y < hgt; y++)
+    for (let x = Math.floor(w / 2) - 2; x < Math.floor(w / 2) + 2; x++)
+      buf.fill(0x10, 54 + y * row + x * 3, 54 + y * row + x * 3 + 3);
+  writeFileSync(path, buf);
+}
+
 const sizes = {
   laptop: { width: 1366, height: 900, deviceScaleFactor: 1 },
   phone: { width: 390, height: 844, deviceScaleFactor: 2, isMobile: true, hasTouch: true },
@@ -97,6 +119,16 @@ async function main() {
   execFileSync(ROUSE, ['deploy', 'digits', model], { env, stdio: 'ignore' });
   execFileSync(ROUSE, ['deploy', 'digits', model, '--set', 'memory_mb=256'], { env, stdio: 'ignore' });
   for (const s of ['digit-1.json', 'digit-7.json', 'digit-3.json']) await infer(base, s);
+  // A job that fails at once (a tensor of the wrong shape): a dead letter.
+  const bad = await fetch(base + '/v2/models/digits/infer', {
+    method: 'POST', headers: { 'Content-Type': 'application/json', Prefer: 'respond-async' },
+    body: JSON.stringify({ inputs: [{ name: 'pixels', shape: [1, 3], datatype: 'FP32',
+                                      data: [1, 2, 3] }] }) });
+  const badJob = (await bad.json()).id;
+  check('a failing job was accepted', bad.status === 202 && !!badJob, String(bad.status));
+  const imageModel = MODELS && join(MODELS, 'mnist_cnn', 'model.onnx');
+  const haveImage = imageModel && existsSync(imageModel);
+  if (haveImage) execFileSync(ROUSE, ['deploy', 'mnist', imageModel], { env, stdio: 'ignore' });
 
   // The console's replies: a strict policy, no cookie.
   const root = await fetch(base + '/');
@@ -186,6 +218,32 @@ async function main() {
     await page.evaluate(() => document.querySelector('#tryit').scrollIntoView());
     await page.screenshot({ path: join(OUT, 'function-tryit-laptop-light.png') });
 
+    // --- try it with an image, on an image model ([1, 1, 28, 28]) ---
+    if (!haveImage) {
+      console.log('skip: try it with an image (../shared/models/mnist_cnn is absent)');
+    } else {
+      await page.goto(base + '/#/fn/mnist', { waitUntil: 'load' });
+      await waitLoaded(page);
+      await page.waitForFunction(() => /28, 28/.test(document.querySelector('#tryit-hint').textContent),
+                                 { timeout: 10000 });
+      const img = join(OUT, 'upload.bmp');
+      bmp(img, 40, 40);
+      await (await page.$('#tryit-file')).uploadFile(img);
+      await page.waitForFunction(() => document.querySelector('#tryit-request').value
+        .includes('"shape":[1,1,28,28]'), { timeout: 5000 });
+      const sent = JSON.parse(await page.$eval('#tryit-request', (e) => e.value));
+      const px = sent.inputs[0].data;
+      check('an image file becomes a [1, 1, 28, 28] tensor in [0, 1] with the dark bar in it',
+            px.length === 784 && px.every((v) => v >= 0 && v <= 1) && Math.min(...px) < 0.2 &&
+            Math.max(...px) > 0.9, `${px.length} values`);
+      await page.click('#tryit-send');
+      await page.waitForSelector('#tryit-result [data-output="logits"] .top-class', { timeout: 20000 });
+      const status = await page.$eval('#tryit-status', (e) => e.textContent);
+      const n = await page.$$eval('#tryit-result [data-output="logits"] .top-class', (e) => e.length);
+      check('the image model answers and its top 5 classes are shown', status === '200' && n === 5,
+            `${status}, ${n} rows`);
+    }
+
     // --- usage ---
     await page.goto(base + '/#/usage', { waitUntil: 'load' });
     await waitLoaded(page);
@@ -197,8 +255,25 @@ async function main() {
     await page.goto(base + '/#/jobs', { waitUntil: 'load' });
     await waitLoaded(page);
     const queued = await page.$eval('#jobs-queued', (e) => e.textContent);
-    check('the jobs page shows the job counts', queued === '0', queued);
+    const failedN = await page.$eval('#jobs-failed', (e) => e.textContent);
+    check('the jobs page shows the job counts', queued === '0' && failedN === '1',
+          `queued ${queued}, failed ${failedN}`);
+    await page.waitForSelector('#dead-letters .retry', { timeout: 5000 });
     await shoot(page, 'jobs');
+    const before1 = await getJson(base, '/v1/jobs/' + badJob);
+    await page.click('#dead-letters .retry');
+    await page.waitForFunction(() => /queued again/.test(document.querySelector('#jobs-note').textContent),
+                               { timeout: 10000 });
+    // The server ran it again: it fails again (the same bad tensor), later.
+    let again = null;
+    for (let i = 0; i < 50; i++) {
+      again = await getJson(base, '/v1/jobs/' + badJob);
+      if (again.status === 'failed' && again.finished_ms > before1.finished_ms) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    check('retry on a dead letter runs the job again on the server',
+          again.status === 'failed' && again.finished_ms > before1.finished_ms,
+          JSON.stringify(again));
   } finally {
     await browser.close();
   }
