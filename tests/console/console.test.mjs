@@ -184,6 +184,15 @@ async function main() {
     await page.goto(base + '/#/fn/digits', { waitUntil: 'load' });
     await waitLoaded(page);
     await page.waitForSelector('#rollback', { timeout: 10000 });
+    const fnBoxes = () => page.$$eval('.cards .card, .chart-holder, #routing, #scaling', (els) =>
+      els.map((e) => { const r = e.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; }));
+    await new Promise((r) => setTimeout(r, 1500));
+    const fnBefore = JSON.stringify(await fnBoxes());
+    for (let i = 0; i < 20; i++) await infer(base, `digit-${i % 10}.json`);
+    await new Promise((r) => setTimeout(r, 2500));
+    const fnAfter0 = JSON.stringify(await fnBoxes());
+    check('updates move nothing on the function page', fnBefore === fnAfter0,
+          `${fnBefore} -> ${fnAfter0}`);
     await shoot(page, 'function');
     await page.click('#rollback');
     await page.waitForSelector('#modal:not([hidden]) #modal-ok');
