@@ -90,12 +90,19 @@ export function sendJson(method, path, body) {
 }
 
 // Who the key is: {id, tenant, role, expires, auth}. Without --auth the
-// endpoint does not exist (404): no key, every right.
+// answer says "auth": false (a serve without keys at all answers 404):
+// no key, every right.
 export async function whoami() {
   const res = await call('/v1/keys/self');
   if (res.status === 404) return { role: 'admin', auth: false };
   if (!res.ok) throw new ApiError(res.status, await errorText(res));
-  return { ...(await res.json()), auth: true };
+  const j = await res.json();
+  return { ...j, auth: j.auth !== false };
+}
+
+// Whether a role may read the usage of every tenant (GET /v1/usage).
+export function canSeeUsage(who) {
+  return who && who.role === 'admin';
 }
 
 // Whether a role may change functions, aliases and jobs.

@@ -2,7 +2,7 @@
 // function), #/usage, #/jobs. A page is {mount(main, ctx), tick(), unmount()};
 // tick runs once a second while the page is shown, never twice at once.
 
-import { whoami, forgetKey } from './api.js';
+import { whoami, forgetKey, ApiError } from './api.js';
 import { h, clear, setText } from './dom.js';
 import * as overview from './overview.js';
 import * as fnpage from './function.js';
@@ -32,16 +32,23 @@ async function tick() {
     await p.tick();
     if (p === page) setError('');
   } catch (e) {
-    if (p === page) setError(e.message || String(e));
+    if (p === page) setError(describe(e));
   } finally {
     busy = false;
   }
 }
 
+// An error for the status line: the server's own sentence, or why the
+// server could not be asked.
+function describe(e) {
+  if (e instanceof ApiError) return e.message;
+  return 'Cannot reach the server: ' + (e.message || String(e));
+}
+
 function setError(msg) {
-  let el = document.getElementById('status');
+  const el = document.getElementById('status');
   if (!el) return;
-  setText(el, msg ? 'Cannot reach the server: ' + msg : '');
+  setText(el, msg);
   el.classList.toggle('bad', !!msg);
 }
 
@@ -58,7 +65,7 @@ async function show() {
     await page.mount(body, { who, arg: r.arg });
     await tick();
   } catch (e) {
-    setError(e.message || String(e));
+    setError(describe(e));
   }
 }
 

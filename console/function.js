@@ -4,14 +4,14 @@
 // run before they are deployed), the last cold starts as a waterfall, its
 // recent logs (followed live) and a panel that sends an inference.
 
-import { json, sendJson, canEdit } from './api.js';
+import { json, sendJson, canEdit, ApiError } from './api.js';
 import { h, clear, append, setText, confirmDialog } from './dom.js';
 import { bars, stack, waterfall } from './charts.js';
 import * as tryit from './tryit.js';
 import * as logs from './logs.js';
 import * as f from './fmt.js';
 
-let name, who, el, live, desc;
+let name, who, el, live, desc, manage;
 const SCALING = [
   ['min', 'Instances kept warm', ''], ['max', 'Instances at most', ''],
   ['concurrency', 'Calls per instance', ''], ['queue_depth', 'Queue length', 'calls'],
@@ -22,6 +22,7 @@ export async function mount(root, ctx) {
   name = ctx.arg;
   who = ctx.who;
   el = root;
+  manage = true;
   live = {
     rate: h('span', { class: 'num' }, '–'), p50: h('span', { class: 'num' }, '–'),
     p99: h('span', { class: 'num' }, '–'), errors: h('span', { class: 'num' }, '–'),
@@ -46,7 +47,24 @@ export async function mount(root, ctx) {
     h('div', { class: 'two' },
       h('section', { id: 'tryit' }),
       h('section', { id: 'logs' })));
-  await loadDescription();
+  try {
+    await loadDescription();
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 403)) throw e;
+    // A key that may call the function but not manage it (role invoke):
+    // only "try it".
+    manage = false;
+    const t = root.querySelector('#tryit');
+    clear(root).append(
+      h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Functions'), ' / ', name),
+      h('h1', {}, name),
+      h('p', { class: 'note', id: 'no-manage' },
+        `This key (role ${who.role}) may call ${name} but not see or change its versions, ` +
+        'scaling or logs.'), t);
+    tryit.mount(t, name);
+    root.dataset.loaded = '1';
+    return;
+  }
   tryit.mount(root.querySelector('#tryit'), name);
   logs.mount(root.querySelector('#logs'), name);
 }
@@ -265,6 +283,7 @@ function latencyBuckets(list) {
 // --- live figures ----------------------------------------------------------------------
 
 export async function tick() {
+  if (!manage) return;
   const [recent, d] = await Promise.all([
     json('/v1/recent?function=' + encodeURIComponent(name)),
     json('/v1/functions/' + encodeURIComponent(name))]);

@@ -2,15 +2,17 @@
 // request rate, p50/p99 latency, error rate, the last hour's cold starts
 // by kind and what it cost today; updated once a second in place.
 
-import { json } from './api.js';
+import { json, canSeeUsage, ApiError } from './api.js';
 import { h, clear, setText } from './dom.js';
 import { stack } from './charts.js';
 import * as f from './fmt.js';
 
-let root, tbody, cards, rows, costs, lastCost;
+let root, tbody, cards, rows, costs, lastCost, who, listing;
 
-export async function mount(el) {
+export async function mount(el, ctx) {
   root = el;
+  who = ctx.who;
+  listing = true;
   rows = new Map();
   costs = new Map();
   lastCost = 0;
@@ -66,10 +68,36 @@ function row(name) {
   return cells;
 }
 
+// A key that may call functions but not list them (role invoke): a box
+// that opens a function by name (its page then offers "try it").
+function byName() {
+  const input = h('input', { type: 'text', id: 'open-name', placeholder: 'function name',
+                             'aria-label': 'function name' });
+  const go = () => { if (input.value.trim()) location.hash = '#/fn/' + encodeURIComponent(input.value.trim()); };
+  input.addEventListener('keydown', (e) => { if (e.key === 'Enter') go(); });
+  clear(root).append(h('h1', {}, 'Functions'),
+    h('p', { class: 'note', id: 'no-list' },
+      `This key (role ${who.role}) may call functions but not list or manage them.`),
+    h('div', { class: 'row' }, input, h('button', { class: 'primary', onclick: go }, 'Open')));
+  root.dataset.loaded = '1';
+}
+
 export async function tick() {
-  const [list, recent] = await Promise.all([json('/v1/functions'), json('/v1/recent')]);
-  // Cost needs a query of the usage store: every 10 s is enough.
-  if (Date.now() - lastCost > 10000) {
+  if (!listing) return;
+  let list, recent;
+  try {
+    [list, recent] = await Promise.all([json('/v1/functions'), json('/v1/recent')]);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 403) {
+      listing = false;
+      byName();
+      return;
+    }
+    throw e;
+  }
+  // Cost needs a query of the usage store (every tenant's: admin keys
+  // only); every 10 s is enough.
+  if (canSeeUsage(who) && Date.now() - lastCost > 10000) {
     lastCost = Date.now();
     json('/v1/usage?group_by=function&since=' + f.todayUtc()).then((u) => {
       costs = new Map(u.groups.map((g) => [g.function, g.cost_usd]));
@@ -109,7 +137,7 @@ export async function tick() {
                                 cold_starts: { template: 0, zero: 0 } };
     setText(c.errors, hr.requests ? f.pct(hr.error_rate) : '–');
     setText(c.cold, `${hr.cold_starts.template} / ${hr.cold_starts.zero}`);
-    setText(c.cost, f.usd(costs.get(fn.name) || 0));
+    setText(c.cost, canSeeUsage(who) ? f.usd(costs.get(fn.name) || 0) : '–');
   }
   // Rows in name order; removed functions go.
   for (const [name, c] of rows) {
@@ -122,7 +150,7 @@ export async function tick() {
   setText(cards.functions, f.count(names.length));
   setText(cards.instances, f.count(inst));
   setText(cards.rate, f.rate(rate));
-  setText(cards.cost, f.usd(costs.total || 0));
+  setText(cards.cost, canSeeUsage(who) ? f.usd(costs.total || 0) : 'admin keys only');
   root.dataset.loaded = '1';
 }
 

@@ -2,7 +2,7 @@
 // comparison (what the same traffic would cost on instances that never
 // stop) per function. From GET /v1/usage; refreshed every 30 s.
 
-import { json } from './api.js';
+import { json, canSeeUsage } from './api.js';
 import { h, clear } from './dom.js';
 import { bars, hbarsLog } from './charts.js';
 import * as f from './fmt.js';
@@ -10,9 +10,17 @@ import * as f from './fmt.js';
 const DAYS = 7;
 let el, last;
 
-export async function mount(root) {
+export async function mount(root, ctx) {
   el = root;
   last = 0;
+  if (!canSeeUsage(ctx.who)) {
+    root.append(h('h1', {}, 'Usage'),
+      h('p', { class: 'note', id: 'usage-denied' },
+        `Usage covers every tenant: it needs an admin key (this one is ${ctx.who.role}).`));
+    last = Infinity;
+    root.dataset.loaded = '1';
+    return;
+  }
   root.append(h('h1', {}, 'Usage'),
     h('section', {}, h('h2', {}, `Cost by day, last ${DAYS} days (UTC)`),
       h('div', { class: 'chart-holder', id: 'cost-chart' }), h('div', { id: 'cost-table' })),
