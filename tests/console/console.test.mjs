@@ -299,6 +299,115 @@ async function main() {
   const help = execFileSync(ROUSE, ['serve', '--help'], { encoding: 'utf8' });
   if (!help.includes('--auth'))
     console.log('skip: a key without rights sees no edit buttons (this serve has no --auth)');
+  else
+    await withKeys();
+}
+
+// serve --auth: the console asks for a key, keeps it in the tab, and shows
+// an invoke key no button that changes anything (an admin key sees them).
+async function withKeys() {
+  const secret = 'rk_console-test-admin-' + process.pid + '-' + Date.now();
+  const kd = mkdtempSync(join(tmpdir(), 'rouse-console-key-'));
+  dirs.push(kd);
+  const keyFile = join(kd, 'admin.key');
+  writeFileSync(keyFile, secret + '\n', { mode: 0o600 });
+  const { base } = await serve(['--auth', '--auth-bootstrap-key-file', keyFile]);
+  const admin = { Authorization: 'Bearer ' + secret };
+  const env = { ...process.env, ROUSE_SERVER: base, ROUSE_KEY: secret, NO_COLOR: '1' };
+  const model = join(DIGITS, 'model.onnx');
+  execFileSync(ROUSE, ['deploy', 'digits', model], { env, stdio: 'ignore' });
+  execFileSync(ROUSE, ['deploy', 'digits', model, '--set', 'memory_mb=256'], { env, stdio: 'ignore' });
+  const mk = await fetch(base + '/v1/keys', { method: 'POST',
+    headers: { ...admin, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ tenant: 'default', role: 'invoke', name: 'console-test' }) });
+  const invoke = (await mk.json()).key;
+  check('an invoke key was made', mk.status === 201 && !!invoke, String(mk.status));
+  // A failed job of the tenant: its retry button is an edit button.
+  const bad = await fetch(base + '/v2/models/digits/infer', {
+    method: 'POST', headers: { ...admin, 'Content-Type': 'application/json',
+                               Prefer: 'respond-async' },
+    body: JSON.stringify({ inputs: [{ name: 'pixels', shape: [1, 3], datatype: 'FP32',
+                                      data: [1, 2, 3] }] }) });
+  await bad.arrayBuffer();
+
+  const root = await fetch(base + '/');
+  check('with --auth the console page itself needs no key', root.status === 200,
+        String(root.status));
+  const noKey = await fetch(base + '/v1/functions');
+  check('with --auth the API answers 401 with WWW-Authenticate: Bearer without a key',
+        noKey.status === 401 && /^Bearer/.test(noKey.headers.get('www-authenticate') || ''));
+
+  const browser = await puppeteer.launch({
+    executablePath: CHROMIUM, headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'] });
+  const errors = [];
+  try {
+    const login = async (key) => {
+      const ctx = await browser.createBrowserContext();
+      const page = await ctx.newPage();
+      page.on('pageerror', (e) => errors.push('page error: ' + e.message));
+      page.on('console', (m) => {
+        if (m.type() !== 'error') return;
+        const url = (m.location() && m.location().url) || '';
+        // Expected refusals, which Chromium logs: the first call without
+        // a key (401), and what an invoke key may not read (403).
+        if (/status of 401/.test(m.text()) && url.endsWith('/v1/keys/self')) return;
+        if (/status of 403/.test(m.text()) && /\/v1\/(functions|recent)/.test(url)) return;
+        errors.push('console error: ' + m.text() + (url ? ' at ' + url : ''));
+      });
+      await page.setViewport(sizes.laptop);
+      await page.goto(base + '/', { waitUntil: 'load' });
+      await page.waitForSelector('#modal:not([hidden]) #key-input', { timeout: 10000 });
+      await page.type('#key-input', key);
+      await page.click('#key-ok');
+      await waitLoaded(page);
+      return page;
+    };
+
+    // An invoke key: no list, no management, no edit button anywhere.
+    const page = await login(invoke);
+    const stored = await page.evaluate(() => sessionStorage.getItem('rouse.key'));
+    const cookies = await page.evaluate(() => document.cookie);
+    check('the key is kept in the tab\'s session storage, no cookie', stored === invoke &&
+          cookies === '', `${cookies}`);
+    check('an invoke key is told it may not list functions',
+          !!(await page.$('#no-list')));
+    await page.screenshot({ path: join(OUT, 'auth-invoke-overview-laptop-light.png') });
+    await page.goto(base + '/#/fn/digits', { waitUntil: 'load' });
+    await waitLoaded(page);
+    const edits = await page.$$eval('.edit, #rollback, .save-alias, #scaling-save, .retry',
+                                    (e) => e.length);
+    check('a key without rights sees no edit buttons on the function page', edits === 0 &&
+          !!(await page.$('#no-manage')), `${edits} edit buttons`);
+    await (await page.$('#tryit-file')).uploadFile(join(DIGITS, 'samples', 'digit-7.json'));
+    await page.waitForFunction(() => document.querySelector('#tryit-request').value.includes('0.8125'),
+                               { timeout: 5000 });
+    await page.click('#tryit-send');
+    await page.waitForSelector('#tryit-result .top-class', { timeout: 15000 });
+    const top = await page.$$eval('[data-output="probabilities"] .top-class',
+                                  (els) => els.map((e) => e.textContent));
+    check('an invoke key still tries the function (class 7 for digit 7)', top[0] === '7',
+          String(top));
+    await page.screenshot({ path: join(OUT, 'auth-invoke-function-laptop-light.png'),
+                            fullPage: true });
+    await page.goto(base + '/#/jobs', { waitUntil: 'load' });
+    await waitLoaded(page);
+    const jobsEdit = await page.$$eval('.retry', (e) => e.length);
+    const failedN = await page.$eval('#jobs-failed', (e) => e.textContent);
+    check('an invoke key sees the dead letter but no retry button', failedN === '1' &&
+          jobsEdit === 0, `failed ${failedN}, ${jobsEdit} retry buttons`);
+
+    // An admin key, as a control: the same pages show the buttons.
+    const adminPage = await login(secret);
+    await adminPage.goto(base + '/#/fn/digits', { waitUntil: 'load' });
+    await waitLoaded(adminPage);
+    await adminPage.waitForSelector('#rollback', { timeout: 10000 })
+      .then(() => check('an admin key sees the edit buttons', true),
+            (e) => check('an admin key sees the edit buttons', false, e.message));
+  } finally {
+    await browser.close();
+  }
+  check('with keys: no console error and no page error', errors.length === 0, errors.join('; '));
 }
 
 try {
