@@ -179,6 +179,18 @@ async function main() {
     const after = JSON.stringify(await boxes());
     check('updates move nothing on the overview', before === after, `${before} -> ${after}`);
     await shoot(page, 'overview');
+    // A phone's width: the page does not scroll sideways, the overview's
+    // key columns fit.
+    await page.setViewport(sizes.phone);
+    await new Promise((r) => setTimeout(r, 300));
+    const fit = await page.evaluate(() => {
+      const t = document.querySelector('#fn-table');
+      return [document.documentElement.scrollWidth, window.innerWidth, t.scrollWidth,
+              t.parentElement.clientWidth];
+    });
+    check('at a phone\'s width the overview fits without scrolling sideways',
+          fit[0] <= fit[1] && fit[2] <= fit[3], String(fit));
+    await page.setViewport(sizes.laptop);
 
     // --- function page: rollback ---
     await page.goto(base + '/#/fn/digits', { waitUntil: 'load' });
