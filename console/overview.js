@@ -70,7 +70,7 @@ function row(name) {
 
 // A key that may call functions but not list them (role invoke): a box
 // that opens a function by name (its page then offers "try it").
-function byName() {
+function openByName() {
   const input = h('input', { type: 'text', id: 'open-name', placeholder: 'function name',
                              'aria-label': 'function name' });
   const go = () => { if (input.value.trim()) location.hash = '#/fn/' + encodeURIComponent(input.value.trim()); };
@@ -90,7 +90,7 @@ export async function tick() {
   } catch (e) {
     if (e instanceof ApiError && e.status === 403) {
       listing = false;
-      byName();
+      openByName();
       return;
     }
     throw e;

@@ -343,6 +343,29 @@ async function withKeys() {
                                       data: [1, 2, 3] }] }) });
   await bad.arrayBuffer();
 
+  // GET /v1/recent lists the caller's tenant's functions only.
+  for (let i = 0; i < 3; i++) {
+    const r = await fetch(base + '/v2/models/digits/infer', { method: 'POST',
+      headers: { ...admin, 'Content-Type': 'application/json' },
+      body: readFileSync(join(DIGITS, 'samples', 'digit-1.json')) });
+    await r.arrayBuffer();
+  }
+  const mkOther = await fetch(base + '/v1/keys', { method: 'POST',
+    headers: { ...admin, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ tenant: 'acme', role: 'deploy' }) });
+  const other = (await mkOther.json()).key;
+  const mine = await (await fetch(base + '/v1/recent', { headers: admin })).json();
+  const theirs = await (await fetch(base + '/v1/recent',
+                                    { headers: { Authorization: 'Bearer ' + other } })).json();
+  const named = await fetch(base + '/v1/recent?function=digits',
+                            { headers: { Authorization: 'Bearer ' + other } });
+  check('GET /v1/recent shows a tenant its own functions only',
+        mine.functions.some((f) => f.name === 'digits' && f.last_hour.requests >= 3) &&
+        theirs.functions.length === 0 && (await named.json()).functions.length === 0,
+        JSON.stringify(theirs));
+  const invRecent = await fetch(base + '/v1/recent', { headers: { Authorization: 'Bearer ' + invoke } });
+  check('GET /v1/recent needs the deploy role', invRecent.status === 403, String(invRecent.status));
+
   const root = await fetch(base + '/');
   check('with --auth the console page itself needs no key', root.status === 200,
         String(root.status));
