@@ -25,7 +25,7 @@ void cli_serve_usage(FILE *out)
         "usage: rouse serve [--port N] [--bind ADDR] [--data DIR] [--max-body-bytes N]\n"
         "                   [--max-blob-bytes N] [--grace-ms MS] [--max-instances N]\n"
         "                   [--blob-grace-ms MS] [--callback-allow HOSTS] [--log-level LEVEL]\n"
-        "                   [--metrics on|off]\n"
+        "                   [--metrics on|off] [--console on|off]\n"
         "                   [--access-log FILE|-] [--log-format text|json]\n"
         "                   [--otlp-endpoint URL] [--trace-sample-ratio R]\n"
         "                   [--metering on|off] [--usage-retention DURATION]\n"
@@ -59,6 +59,7 @@ void cli_serve_usage(FILE *out)
         "                      when pages are reserved, else 4k; a kind named that the\n"
         "                      machine cannot give fails\n"
         "  --metrics on|off    count invocations for GET /metrics (Prometheus; default on)\n"
+        "  --console on|off    the web console at / on the same port (default on)\n"
         "  --access-log FILE   one line per request, appended to FILE (reopened on\n"
         "                      SIGHUP) or to stderr with '-' (default: no access log)\n"
         "  --log-format FMT    the access log as text or json (default text; alone, it\n"
@@ -220,6 +221,10 @@ int cli_serve_main(int argc, char **argv)
             if (!v || (strcmp(v, "on") != 0 && strcmp(v, "off") != 0))
                 return usage_error("--metering needs on or off", v);
             o.metering_off = strcmp(v, "off") == 0;
+        } else if (strcmp(a, "--console") == 0) {
+            if (!v || (strcmp(v, "on") != 0 && strcmp(v, "off") != 0))
+                return usage_error("--console needs on or off", v);
+            o.console_off = strcmp(v, "off") == 0;
         } else if (strcmp(a, "--metrics") == 0) {
             if (!v || (strcmp(v, "on") != 0 && strcmp(v, "off") != 0))
                 return usage_error("--metrics needs on or off", v);

@@ -290,6 +290,13 @@ static bool reply_fd_to_body(http_reply *r)
     return true;
 }
 
+/* The console's policy (api_console.c): this origin's scripts, styles and
+ * API only; images also from data: and blob: URLs (the try-it panel's
+ * preview of a chosen file); no inline code, frames, forms or plugins. */
+#define CONSOLE_CSP                                                                                \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "        \
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
 static enum MHD_Result queue_reply(http_req *req)
 {
     http_reply *r = &req->reply;
@@ -343,6 +350,12 @@ static enum MHD_Result queue_reply(http_req *req)
         MHD_add_response_header(resp, "traceresponse", tp);
     }
     if (req->early_error) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (r->console) {
+        MHD_add_response_header(resp, "Content-Security-Policy", CONSOLE_CSP);
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    }
     enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     LOG_DEBUG(MOD, "%s %d", req->method, r->status);

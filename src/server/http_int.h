@@ -47,6 +47,7 @@ typedef struct http_reply {
     char warning[128]; /* Warning when set (a generator's ignored parameters) */
     char location[64]; /* Location when set */
     bool challenge;    /* WWW-Authenticate: Bearer (a 401 of the access check) */
+    bool console;      /* a console file: its security headers (api_console.c) */
     /* A body of unknown length produced as it goes (Server-Sent Events)
      * instead of `body`: MHD calls read (a MHD_ContentReaderCallback) and,
      * once done with the response, free; both take stream. read may
@@ -94,6 +95,8 @@ typedef enum route_id {
     R_KEY_CREATE,   /* POST /v1/keys */
     R_KEY_LIST,     /* GET /v1/keys */
     R_KEY_DELETE,   /* DELETE /v1/keys/{id} */
+    R_CONSOLE,      /* GET / and /console/{file} (alias: the file) */
+    R_RECENT,       /* GET /v1/recent?function= */
     R_NOT_ALLOWED, /* a known path with another method: 405 */
     R_COUNT
 } route_id;
@@ -248,6 +251,10 @@ bool auth_blob_visible(http_req *req, const char *digest);
 int api_oip_handle(http_req *req);
 int api_stats_handle(http_req *req);
 int api_metrics_handle(http_req *req);
+/* The web console's files (api_console.c) and its last-hour figures
+ * (api_recent.c). */
+int api_console_handle(http_req *req);
+int api_recent_handle(http_req *req);
 
 /* --- traces (observe.c) ----------------------------------------------------- */
 

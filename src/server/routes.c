@@ -56,6 +56,8 @@ const route_spec route_specs[R_COUNT] = {
     [R_KEY_CREATE] = {"POST", "/v1/keys", AUTH_ADMIN},
     [R_KEY_LIST] = {"GET", "/v1/keys", AUTH_ADMIN},
     [R_KEY_DELETE] = {"DELETE", "/v1/keys/{id}", AUTH_ADMIN},
+    [R_CONSOLE] = {"GET", "/", AUTH_OPEN},
+    [R_RECENT] = {"GET", "/v1/recent", AUTH_DEPLOY},
     [R_NOT_ALLOWED] = {NULL, NULL, AUTH_INVOKE},
 };
 
@@ -112,7 +114,16 @@ void route_match(const char *method, const char *url, route *out)
     bool too_long = false;
     int n = split(url, segs, &too_long);
     out->param_too_long = too_long;
+    if (n == 0 && url[0] == '/') {
+        out->id = pick(method, "GET", R_CONSOLE);
+        return;
+    }
     if (n < 1) return;
+    if (n == 2 && SEG(0, "console")) {
+        copy_param(out->alias, sizeof(out->alias), segs[1], out);
+        out->id = pick(method, "GET", R_CONSOLE);
+        return;
+    }
     if (n == 1 && SEG(0, "metrics")) {
         out->id = pick(method, "GET", R_METRICS);
         return;
@@ -169,6 +180,10 @@ void route_match(const char *method, const char *url, route *out)
             copy_param(out->ref, sizeof(out->ref), segs[2], out);
             out->id = pick(method, "DELETE", R_KEY_DELETE);
         }
+        return;
+    }
+    if (SEG(1, "recent")) {
+        if (n == 2) out->id = pick(method, "GET", R_RECENT);
         return;
     }
     if (SEG(1, "usage")) {
@@ -285,6 +300,10 @@ int route_handle(http_req *req)
     case R_KEY_LIST:
     case R_KEY_DELETE:
         return api_keys_handle(req);
+    case R_CONSOLE:
+        return api_console_handle(req);
+    case R_RECENT:
+        return api_recent_handle(req);
     case R_JOB_LIST:
     case R_JOB_GET:
     case R_JOB_DELETE:

@@ -201,6 +201,7 @@ struct server {
     int metrics_port;
     uint32_t metrics_addr; /* network order */
     ep_tag tag_metrics;
+    struct recent *recent;       /* the last hour per function (recent.h, GET /v1/recent) */
     uint32_t req_id_base;
     uint64_t req_seq;
 };

@@ -309,6 +309,7 @@ static const struct {
 } expected_roles[] = {
     {"GET", "/v2/health/live", AUTH_OPEN},
     {"GET", "/v2/health/ready", AUTH_OPEN},
+    {"GET", "/", AUTH_OPEN}, /* the console's files: the page asks for a key itself */
     {"GET", "/v2", AUTH_INVOKE},
     {"GET", "/v2/models/{name}", AUTH_INVOKE},
     {"GET", "/v2/models/{name}/ready", AUTH_INVOKE},
@@ -326,6 +327,7 @@ static const struct {
     {"HEAD", "/v1/blobs/{digest}", AUTH_DEPLOY},
     {"DELETE", "/v1/blobs/{digest}", AUTH_DEPLOY},
     {"GET", "/v1/functions", AUTH_DEPLOY},
+    {"GET", "/v1/recent", AUTH_DEPLOY},
     {"PUT", "/v1/functions/{name}", AUTH_DEPLOY},
     {"GET", "/v1/functions/{name}", AUTH_DEPLOY},
     {"DELETE", "/v1/functions/{name}", AUTH_DEPLOY},
