@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "engine/exec.h"
+#include "engine/optimize.h"
 
 #define HIST_BINS 2048
 
@@ -54,6 +55,11 @@ typedef enum cand_kind {
     CAND_CONV,       /* Conv, or Gemm as a 1x1 convolution: QLinearConv */
     CAND_MATMUL_W,   /* MatMul by a constant [K, N]: QLinearMatMul, weights per column */
     CAND_MATMUL_ACT, /* MatMul of two activations: QLinearMatMul, u8 x s8 per tensor */
+    CAND_MAXPOOL,    /* MaxPool of a quantized node's output: on the u8 data, its
+                        input's parameters (max commutes with the rounding) */
+    CAND_CONCAT,     /* Concat of quantized products' outputs read by it alone: their
+                        outputs all take the parameters of the union of their
+                        ranges, so the u8 data concatenates as it is */
 } cand_kind;
 
 typedef struct cand {
@@ -601,6 +607,31 @@ static int rw_matmul(rw *r, const eng_node *c, int kind, vstat *st, bool *quanti
     return 0;
 }
 
+/* MaxPool or Concat over the u8 twins of its inputs, which quantized
+ * nodes wrote with one scale and zero point (a Concat's were made alike):
+ * the output takes them, so no value changes. */
+static int rw_u8_passthrough(rw *r, const eng_node *c, vstat *st, bool *quantized_out)
+{
+    int x = c->in[0], y = c->out[0];
+    st[y].scale = st[x].scale;
+    st[y].zp = st[x].zp;
+    st[y].sid = st[x].sid;
+    st[y].zid = st[x].zid;
+    int yq = rw_twin(r, y, &st[y]);
+    if (yq < 0) return yq;
+    eng_node n = *c;
+    n.in = rouse_arena_alloc(&r->g->arena, sizeof(int) * (size_t)c->n_in, 8);
+    n.out = rouse_arena_alloc(&r->g->arena, sizeof(int), 8);
+    if (!n.in || !n.out) return rouse_err_set(r->eb, ROUSE_ENOMEM, "out of memory");
+    n.n_out = 1;
+    for (int k = 0; k < c->n_in; k++)
+        n.in[k] = st[c->in[k]].q;
+    n.out[0] = yq;
+    int rc = rw_push(r, &n);
+    if (rc >= 0) quantized_out[y] = true;
+    return rc;
+}
+
 static int rw_conv(rw *r, const eng_node *c, vstat *st, bool *quantized_out)
 {
     eng_graph *g = r->g;
@@ -713,8 +744,9 @@ static int rw_conv(rw *r, const eng_node *c, vstat *st, bool *quantized_out)
     return 0;
 }
 
-/* Whether value v has a reader that is not a quantized conv (taking its
- * u8 twin), or is a graph output. */
+/* Whether value v has a reader that does not take its u8 twin (a
+ * quantized node's first input, any input of a u8 Concat), or is a graph
+ * output. */
 static bool needs_float(const eng_graph *g, int v, const int *qnode)
 {
     if (g->values[v].is_output) return true;
@@ -722,7 +754,8 @@ static bool needs_float(const eng_graph *g, int v, const int *qnode)
         const eng_node *n = &g->nodes[i];
         if (n->dead) continue;
         for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] == v && !(qnode[i] && k == 0)) return true;
+            if (n->in[k] == v && !(qnode[i] && (k == 0 || qnode[i] == CAND_CONCAT)))
+                return true;
     }
     return false;
 }
@@ -740,8 +773,10 @@ static int rewrite(eng_graph *g, const int *qnode, vstat *st, rouse_errbuf *eb)
             rc = rw_push(&r, n);
             continue;
         }
-        rc = qnode[i] == CAND_CONV ? rw_conv(&r, n, st, qout)
-                                   : rw_matmul(&r, n, qnode[i], st, qout);
+        rc = qnode[i] == CAND_CONV      ? rw_conv(&r, n, st, qout)
+             : qnode[i] == CAND_MAXPOOL || qnode[i] == CAND_CONCAT
+                 ? rw_u8_passthrough(&r, n, st, qout)
+                                        : rw_matmul(&r, n, qnode[i], st, qout);
         if (rc < 0) break;
         int y = n->out[0];
         if (needs_float(g, y, qnode)) {
@@ -767,6 +802,49 @@ static int rewrite(eng_graph *g, const int *qnode, vstat *st, rouse_errbuf *eb)
         for (int k = 0; k < g->nodes[i].n_out; k++)
             if (g->nodes[i].out[k] >= 0) g->values[g->nodes[i].out[k]].producer = i;
     return 0;
+}
+
+/* --- u8 data through MaxPool and Concat ------------------------------------------------------ */
+
+/* Value v is the output of a node that will write it as u8. */
+static bool quantized_output(const eng_graph *g, int v, const int *qnode)
+{
+    int prod = v >= 0 ? g->values[v].producer : -1;
+    return prod >= 0 && qnode[prod] && g->nodes[prod].n_out >= 1 && g->nodes[prod].out[0] == v;
+}
+
+/* u8 MaxPool is ONNX's from opset 12; the indices output stays float's. */
+static bool maxpool_follows(const eng_graph *g, const eng_node *n, const int *qnode)
+{
+    return !n->dead && n->opset >= 12 && n->n_in == 1 && n->n_out >= 1 && n->out[0] >= 0 &&
+           !(n->n_out > 1 && n->out[1] >= 0) && !n->n_post && quantized_output(g, n->in[0], qnode);
+}
+
+/* Every input the output of a quantized Conv, Gemm or MatMul (whose
+ * parameters were calibrated) read by this Concat alone: those outputs get
+ * the parameters of the union of their ranges, as does the Concat's. */
+static bool concat_follows(const eng_graph *g, const eng_node *n, const int *qnode, vstat *st)
+{
+    if (n->dead || n->n_in < 1 || n->n_out != 1 || n->out[0] < 0 || n->n_post) return false;
+    double lo = INFINITY, hi = -INFINITY;
+    for (int k = 0; k < n->n_in; k++) {
+        int v = n->in[k];
+        if (!quantized_output(g, v, qnode)) return false;
+        int kind = qnode[g->values[v].producer];
+        if (kind != CAND_CONV && kind != CAND_MATMUL_W && kind != CAND_MATMUL_ACT) return false;
+        if (g->values[v].is_output || eng_graph_count_uses(g, v) != 1) return false;
+        for (int j = 0; j < k; j++)
+            if (n->in[j] == v) return false;
+        lo = fmin(lo, st[v].lo);
+        hi = fmax(hi, st[v].hi);
+    }
+    for (int k = 0; k <= n->n_in; k++) {
+        vstat *s = &st[k < n->n_in ? n->in[k] : n->out[0]];
+        s->lo = lo;
+        s->hi = hi;
+        set_params(s);
+    }
+    return true;
 }
 
 /* --- entry point ------------------------------------------------------------------------- */
@@ -874,6 +952,15 @@ int eng_quantize_int8_with(eng_graph *g, const eng_samples *calib, const eng_qua
         rep.n_quantized++;
         sum_db += cands[c].sqnr_db;
         if (cands[c].sqnr_db < rep.min_sqnr_db) rep.min_sqnr_db = cands[c].sqnr_db;
+    }
+    /* MaxPools and Concats of quantized outputs follow them into u8, in
+     * order (a pool of a concat too). */
+    for (int i = 0; rep.n_quantized && i < nn; i++) {
+        const eng_node *n = &g->nodes[i];
+        if (n->op == ENG_OP_MAXPOOL && maxpool_follows(g, n, qnode))
+            qnode[i] = CAND_MAXPOOL;
+        else if (n->op == ENG_OP_CONCAT && concat_follows(g, n, qnode, st))
+            qnode[i] = CAND_CONCAT;
     }
     if (rep.n_quantized) {
         rep.mean_sqnr_db = sum_db / rep.n_quantized;
