@@ -16,6 +16,8 @@
  *    outputs of a plan run on every sample (first pass: min, max, mean
  *    square; second pass, for the percentile method: a histogram).
  * 3. Budget: per candidate, the estimated SQNR; those below it stay float.
+ *    Then MaxPools and Concats of the quantized outputs follow them into
+ *    u8 (a Concat's inputs all take the union of their ranges).
  * 4. Rewrite: a new node array in the same topological order, with a
  *    QuantizeLinear before the first int8 reader of a float value, the
  *    QLinearConv in place of the Conv (QLinearMatMul in place of the

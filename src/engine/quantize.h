@@ -62,14 +62,16 @@ int eng_quantize_int8(eng_graph *g, const eng_samples *calib, eng_quant_report *
  * weights (and bias) whose fused activation, if any, is Relu or Clip
  * becomes a QLinearConv with s8 weights symmetric per output channel and
  * u8 activations per tensor (a MatMul a QLinearMatMul: a constant
- * right-hand side per column, an activation one s8 symmetric per tensor) (ranges from the calibration samples, run
- * through a plan that keeps those values as extra outputs), with
- * QuantizeLinear / DequantizeLinear where int8 and fp32 values meet;
- * consecutive quantized convolutions pass u8 data directly. The activation
- * is computed by the saturation of the output's range (which starts at 0).
- * A layer whose estimated signal-to-quantization-noise ratio (its input's
- * step^2 / 12 over the mean square seen, plus its weights' measured
- * relative error) is below opts->min_sqnr_db stays fp32. */
+ * right-hand side per column, an activation one s8 symmetric per tensor),
+ * the ranges from the calibration samples, run through a plan that keeps
+ * those values as extra outputs, with QuantizeLinear / DequantizeLinear
+ * where int8 and fp32 values meet; consecutive quantized nodes pass u8
+ * data directly, also through a MaxPool of their output and a Concat of
+ * their outputs. The activation is computed by the saturation of the
+ * output's range (which starts at 0). A layer whose estimated
+ * signal-to-quantization-noise ratio (its input's step^2 / 12 over the
+ * mean square seen, plus its weights' measured relative error) is below
+ * opts->min_sqnr_db stays fp32. */
 int eng_quantize_int8_with(eng_graph *g, const eng_samples *calib, const eng_quant_opts *opts,
                            eng_quant_report *rep, rouse_errbuf *eb);
 
