@@ -213,6 +213,17 @@ typedef struct rouse_accuracy {
  * source is ROUSE_ACCURACY_NONE when none were measured. */
 void rouse_model_accuracy(const rouse_model *m, rouse_accuracy *out);
 
+/* The figures as one JSON object: {"precision": "int8", "samples": 1,
+ * "source": "held back from calibration", "outputs": [{"name": ...,
+ * "top1_agreement": 1 or null (not classifier-shaped), "max_abs_error":
+ * ..., "max_rel_error": ...}], "kept_fp32": ["node (estimated 12.3 dB)"]}.
+ * Owned: free with free(); NULL when out of memory. */
+char *rouse_accuracy_json(const rouse_accuracy *a);
+
+/* What the samples were ("held back from calibration", "the validation
+ * samples", "the calibration samples", "none"). Static. */
+const char *rouse_accuracy_source_name(int source);
+
 /* Opens a plan. ROUSE_EMISMATCH when it was made for another CPU, oneDNN
  * version or format (recompile from the .onnx); ROUSE_EFORMAT when damaged.
  * Owned: free with rouse_model_destroy. */

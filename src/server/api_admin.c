@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "server/fnlog.h"
+#include "store/accuracy.h"
 #include "server/http_int.h"
 
 #define MOD "admin"
@@ -319,12 +320,16 @@ static int fn_get(http_req *req)
         auth_fn_name(f.name), f.created_ms, latest_of(&f));
     for (int i = 0; i < f.n_versions; i++) {
         const store_version *v = &f.versions[i];
-        /* config_json is our own canonical JSON: embedded as it is. */
+        /* config_json is our own canonical JSON, the accuracy figures an
+         * object checked when the deploy recorded them: embedded as they are. */
+        char *acc = NULL;
+        store_accuracy_get(req->srv->st, f.name, v->version, &acc, NULL);
         rouse_buf_appendf(&b,
                           "%s{\"version\":%" PRId64 ",\"model\":\"%s\",\"created_ms\":%" PRId64
-                          ",\"config\":%s}",
+                          ",\"config\":%s,\"accuracy\":%s}",
                           i ? "," : "", v->version, v->model_digest, v->created_ms,
-                          v->config_json ? v->config_json : "null");
+                          v->config_json ? v->config_json : "null", acc ? acc : "null");
+        free(acc);
     }
     rouse_buf_append_str(&b, "],\"aliases\":[");
     for (int i = 0; i < f.n_aliases; i++) {
@@ -341,12 +346,19 @@ static int fn_get(http_req *req)
     return 0;
 }
 
-static void reply_deployed(http_req *req, int64_t version, bool created)
+/* accuracy: the version's figures (a JSON object), or NULL to read them
+ * from the registry. */
+static void reply_deployed(http_req *req, int64_t version, bool created, const char *accuracy)
 {
+    char *stored = NULL;
+    if (!accuracy) store_accuracy_get(req->srv->st, req->r.name, version, &stored, NULL);
     rouse_buf b;
     rouse_buf_init(&b);
-    rouse_buf_appendf(&b, "{\"name\":\"%s\",\"version\":%" PRId64 ",\"created\":%s}\n",
-                      auth_fn_name(req->r.name), version, created ? "true" : "false");
+    rouse_buf_appendf(&b,
+                      "{\"name\":\"%s\",\"version\":%" PRId64 ",\"created\":%s,\"accuracy\":%s}\n",
+                      auth_fn_name(req->r.name), version, created ? "true" : "false",
+                      accuracy ? accuracy : stored ? stored : "null");
+    free(stored);
     http_reply_json(req, created ? 201 : 200, &b);
     rouse_buf_fini(&b);
     req->reply.version = version;
@@ -438,7 +450,7 @@ static int fn_put(http_req *req)
     }
     if (unchanged(s, req->r.name, cfg->model, canon.data, &version)) {
         rouse_buf_fini(&canon);
-        reply_deployed(req, version, false);
+        reply_deployed(req, version, false, NULL);
         return 0;
     }
     /* min counts against the instance cap like every other instance. */
@@ -465,7 +477,8 @@ typedef struct deploy_arg {
     char digest[STORE_DIGEST_LEN + 1];
     int64_t version;
     bool created;
-    char config[]; /* canonical JSON */
+    size_t accuracy_off; /* the figures' offset in text, 0: none */
+    char text[];         /* canonical config JSON, NUL, accuracy figures, NUL */
 } deploy_arg;
 
 static int apply_deploy(store *st, void *p, rouse_errbuf *eb)
@@ -477,7 +490,9 @@ static int apply_deploy(store *st, void *p, rouse_errbuf *eb)
         return rouse_err_set(eb, ROUSE_EINVAL,
                              "model: no blob %s; upload the model with POST /v1/blobs first",
                              a->digest);
-    return store_deploy_tx(st, a->name, a->digest, a->config, &a->version, &a->created, eb);
+    int rc = store_deploy_tx(st, a->name, a->digest, a->text, &a->version, &a->created, eb);
+    if (rc < 0 || !a->created || !a->accuracy_off) return rc;
+    return store_accuracy_set_tx(st, a->name, a->version, a->text + a->accuracy_off, eb);
 }
 
 static void deployed(void *user, int rc, const rouse_errbuf *eb, void *p)
@@ -491,7 +506,8 @@ static void deployed(void *user, int rc, const rouse_errbuf *eb, void *p)
     } else {
         LOG_INFO(MOD, "function %s: version %" PRId64 "%s", a->name, a->version,
                  a->created ? " created" : " unchanged");
-        reply_deployed(req, a->version, a->created);
+        reply_deployed(req, a->version, a->created,
+                       a->accuracy_off ? a->text + a->accuracy_off : NULL);
         if (a->created) pool_deployed(req->srv->pool, a->name, a->version);
     }
     http_req_resume(req);
@@ -516,7 +532,9 @@ static void api_admin_validated(void *user, pool_result *res)
         return;
     }
     size_t cfg_len = strlen(req->pending_cfg_json);
-    deploy_arg *a = calloc(1, sizeof(*a) + cfg_len + 1);
+    size_t acc_len = res->body ? strlen(res->body) : 0; /* a JSON object (pool_ipc.h) */
+    size_t size = sizeof(deploy_arg) + cfg_len + 1 + (acc_len ? acc_len + 1 : 0);
+    deploy_arg *a = calloc(1, size);
     if (!a) {
         http_reply_error(req, 500, "out of memory");
         http_req_resume(req);
@@ -525,9 +543,12 @@ static void api_admin_validated(void *user, pool_result *res)
     a->blobs = req->srv->blobs;
     snprintf(a->name, sizeof(a->name), "%s", req->r.name);
     snprintf(a->digest, sizeof(a->digest), "%s", req->pending_cfg.model);
-    memcpy(a->config, req->pending_cfg_json, cfg_len + 1);
-    int rc = durable_submit(req, req->srv->writer.w, apply_deploy, a, sizeof(*a) + cfg_len + 1,
-                            deployed);
+    memcpy(a->text, req->pending_cfg_json, cfg_len + 1);
+    if (acc_len) {
+        a->accuracy_off = cfg_len + 1;
+        memcpy(a->text + a->accuracy_off, res->body, acc_len + 1);
+    }
+    int rc = durable_submit(req, req->srv->writer.w, apply_deploy, a, size, deployed);
     free(a);
     if (rc < 0) http_req_resume(req); /* the error reply is set */
 }

@@ -271,3 +271,22 @@ void pool_ipc_error_text(int fd, uint64_t len, char *msg, size_t cap)
     rouse_arena_fini(&a);
     ipc_unmap(map, len);
 }
+
+char *pool_ipc_json_object(int fd, uint64_t len)
+{
+    if (fd < 0 || len < 2 || len > POOL_IPC_JSON_MAX) return NULL;
+    const void *map = NULL;
+    if (ipc_map(fd, len, &map, NULL) < 0 || !map) return NULL;
+    char *copy = NULL;
+    rouse_arena a;
+    rouse_arena_init(&a, 0);
+    json_value *v;
+    if (json_parse(map, len, &a, &v, NULL) == 0 && v && v->type == JSON_OBJECT &&
+        (copy = malloc(len + 1))) {
+        memcpy(copy, map, len);
+        copy[len] = '\0';
+    }
+    rouse_arena_fini(&a);
+    ipc_unmap(map, len);
+    return copy;
+}

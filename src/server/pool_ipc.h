@@ -100,4 +100,11 @@ int pool_ipc_send_spawn(int tmpl_sock, uint64_t spawn_id, int peer_fd, rouse_err
 /* The "error" member of a JSON error body in memfd fd, into msg. */
 void pool_ipc_error_text(int fd, uint64_t len, char *msg, size_t cap);
 
+/* A body that must be one JSON object of at most `max` bytes (a deploy
+ * check's accuracy figures): a malloc'd copy, NUL-terminated, or NULL when
+ * it is absent, larger or not an object (an instance is not trusted to
+ * send well-formed JSON). */
+#define POOL_IPC_JSON_MAX (64 << 10)
+char *pool_ipc_json_object(int fd, uint64_t len);
+
 #endif

@@ -1108,13 +1108,16 @@ int pool_validate(pool *p, const char *name, const char *model_path, const fn_co
 
 /* --- what processes say ---------------------------------------------------- */
 
-/* status 0: the model loaded; otherwise the HTTP status to answer with. */
-static void validator_done(pool *p, validator *v, int status, const char *msg)
+/* status 0: the model loaded (body: its accuracy figures, a JSON object,
+ * or NULL; borrowed for the callback); otherwise the HTTP status to answer
+ * with. */
+static void validator_done(pool *p, validator *v, int status, const char *msg, char *body)
 {
     if (v->answered) return;
     v->answered = true;
     validators_remove(p, v);
-    pool_result res = {.status = status, .fd = -1, .json_len = -1, .error = msg};
+    pool_result res = {.status = status, .fd = -1, .json_len = -1, .error = msg, .body = body,
+                       .len = body ? strlen(body) : 0};
     if (v->done) v->done(v->user, &res);
 }
 
@@ -1512,10 +1515,12 @@ static void validator_message(pool *p, validator *v, const ipc_msg *m, int fd)
     if (m->type != IPC_READY) return;
     if (m->status != 0) {
         pool_ipc_error_text(fd, m->body_len, v->h.fail_msg, sizeof(v->h.fail_msg));
-        validator_done(p, v, m->status == 507 ? 507 : 400, v->h.fail_msg);
+        validator_done(p, v, m->status == 507 ? 507 : 400, v->h.fail_msg, NULL);
         return;
     }
-    validator_done(p, v, 0, NULL);
+    char *acc = pool_ipc_json_object(fd, m->body_len);
+    validator_done(p, v, 0, NULL, acc);
+    free(acc);
     proc_close(&p->procs, &v->h);
 }
 
@@ -1706,7 +1711,7 @@ static void validator_exited(pool *p, validator *v, const char *how)
     drain(p, &v->h); /* its answer may be waiting on its socket */
     char msg[160];
     snprintf(msg, sizeof(msg), "the model loader crashed (%s)", how);
-    validator_done(p, v, 400, msg);
+    validator_done(p, v, 400, msg, NULL);
     validators_remove(p, v);
     proc_bury(&p->procs, &v->h);
 }
@@ -1951,7 +1956,7 @@ int pool_tick(pool *p)
         nx = v->next;
         if (now - v->h.started_ns > VALIDATE_TIMEOUT_NS) {
             proc_kill(&p->procs, &v->h);
-            validator_done(p, v, 400, "loading the model took longer than 600 s");
+            validator_done(p, v, 400, "loading the model took longer than 600 s", NULL);
         } else {
             note_deadline(&next, v->h.started_ns + VALIDATE_TIMEOUT_NS, now);
         }
@@ -2033,7 +2038,7 @@ void pool_fail_all(pool *p, const char *why)
     while (p->validators) {
         validator *v = p->validators;
         proc_kill(&p->procs, &v->h);
-        validator_done(p, v, 503, why);
+        validator_done(p, v, 503, why, NULL);
     }
     while (p->pools)
         sched_free_pool(p, p->pools, 503, why);

@@ -247,6 +247,15 @@ static const char *const migrations[] = {
     "ALTER TABLE batches ADD COLUMN tenant TEXT GENERATED ALWAYS AS ("
     "  CASE WHEN instr(function, ':') > 0 THEN substr(function, 1, instr(function, ':') - 1)"
     "  ELSE 'default' END) VIRTUAL;",
+    /* 6: the accuracy figures of a version's plan against fp32, as the
+     * deploy check measured them (store/accuracy.h). */
+    "CREATE TABLE version_accuracy("
+    "  function TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  figures TEXT NOT NULL,"
+    "  PRIMARY KEY (function, version),"
+    "  FOREIGN KEY (function, version) REFERENCES versions(function, version) ON DELETE CASCADE"
+    ") WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

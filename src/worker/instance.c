@@ -371,8 +371,18 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
             return 1;
         }
     }
-    if (worker_send_reply(sock, IPC_READY, 0, 0, "", NULL, 0, -1, NULL) < 0 || o->check_only)
-        return o->check_only ? 0 : 2;
+    if (o->check_only) {
+        /* A deploy check answers with the plan's accuracy figures, which
+         * serve records with the version. */
+        rouse_accuracy acc;
+        rouse_model_accuracy(m, &acc);
+        char *j = rouse_accuracy_json(&acc);
+        int rc = worker_send_reply(sock, IPC_READY, 0, 0, j ? "application/json" : "", j,
+                                   j ? strlen(j) : 0, -1, NULL);
+        free(j);
+        return rc < 0 ? 2 : 0;
+    }
+    if (worker_send_reply(sock, IPC_READY, 0, 0, "", NULL, 0, -1, NULL) < 0) return 2;
 
     rouse_arena arena;
     rouse_arena_init(&arena, 0);
