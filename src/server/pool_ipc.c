@@ -237,7 +237,8 @@ int pool_ipc_read_batch(pool_region *r, const void *owner, const ipc_msg *m, int
                                 .len = br.len,
                                 .json_len = br.json_len,
                                 .content_type = br.content_type,
-                                .run_ns = br.run_ns};
+                                .run_ns = br.run_ns,
+                                .bill_ns = br.bill_ns};
         each(user, &res);
     }
 out:

@@ -83,6 +83,7 @@ typedef struct pool_batch_reply {
     int64_t json_len;
     const char *content_type;
     uint64_t run_ns;
+    uint64_t bill_ns; /* its share of the batch's run (ipc_batch_result) */
 } pool_batch_reply;
 
 /* Reads the batch reply m of `owner` (IPC_F_BATCH; *fd its memfd or -1,

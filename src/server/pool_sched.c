@@ -1322,7 +1322,8 @@ static void settle_one(void *user, const pool_batch_reply *r)
                        .timing = timing,
                        .queue_ns = wait - start,
                        .start_ns = start,
-                       .run_ns = r->run_ns};
+                       /* Metering bills each request of a batch its share. */
+                       .run_ns = r->bill_ns};
     res.body = malloc(r->len + 1);
     if (res.body) {
         memcpy(res.body, r->body, r->len);

@@ -65,8 +65,17 @@ typedef struct item {
     oip_request req;
     int64_t rows; /* dim 0 of its inputs; 0 when it failed */
     int group;    /* index of the first item with the same shapes */
+    uint64_t decode_ns; /* its own decoding and checks */
     ipc_batch_result *res;
 } item;
+
+/* Bills each of run[0..k) its decoding plus a k-th of the piece since tp. */
+static void bill_shares(item **run, int k, uint64_t tp)
+{
+    uint64_t share = (rouse_now_ns() - tp) / (uint64_t)k;
+    for (int j = 0; j < k; j++)
+        run[j]->res->bill_ns = run[j]->decode_ns + share;
+}
 
 static uint64_t next_pow2(uint64_t x)
 {
@@ -123,6 +132,7 @@ static void *scratch_alloc(worker_batch_ctx *c, size_t size)
 static int run_piece(worker_batch_ctx *c, item **run, int k, int64_t rows, uint64_t t0,
                      rouse_buf *out)
 {
+    uint64_t tp = rouse_now_ns();
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     const oip_request *first = &run[0]->req;
@@ -204,12 +214,14 @@ static int run_piece(worker_batch_ctx *c, item **run, int k, int64_t rows, uint6
         snprintf(it->res->content_type, sizeof(it->res->content_type), "%s",
                  json_len >= 0 ? "application/octet-stream" : "application/json");
     }
+    bill_shares(run, k, tp);
     return 0;
 out_fail:
     for (int j = 0; j < k; j++) {
         if ((rc = reply_error(out, run[j], status, fail)) < 0) return rc;
         run[j]->res->run_ns = rouse_now_ns() - t0;
     }
+    bill_shares(run, k, tp);
     return 0;
 }
 
@@ -281,6 +293,7 @@ int worker_run_batch(worker_batch_ctx *c, const void *body, uint64_t len, rouse_
         res[i].id = tab[i].id;
         rouse_errbuf e;
         rouse_errbuf_clear(&e);
+        uint64_t td = rouse_now_ns();
         int rc = oip_decode_request((const char *)body + tab[i].off, tab[i].len, tab[i].json_len,
                                     c->m, c->arena, &it->req, &e);
         if (rc == 0) {
@@ -308,8 +321,10 @@ int worker_run_batch(worker_batch_ctx *c, const void *body, uint64_t len, rouse_
                                   e.msg[0] ? e.msg : rouse_strerror(rc))) < 0)
                 return rouse_err_set(eb, rc, "out of memory");
             res[i].run_ns = rouse_now_ns() - t0;
+            res[i].bill_ns = rouse_now_ns() - td;
             continue;
         }
+        it->decode_ns = rouse_now_ns() - td;
         it->group = i;
         for (int j = 0; j < i; j++) {
             if (items[j].rows > 0 && items[j].group == j && same_shapes(&items[j], it)) {

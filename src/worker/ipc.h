@@ -138,6 +138,10 @@ typedef struct ipc_batch_result {
     uint64_t off, len;
     int64_t json_len;
     uint64_t run_ns; /* the engine run it joined, or its decoding */
+    /* What metering bills it: its share of the piece of work it was part
+     * of (that engine run, its inputs and the outputs split back, divided
+     * by the requests in it), or its decoding alone. */
+    uint64_t bill_ns;
     char content_type[IPC_CONTENT_TYPE_MAX];
 } ipc_batch_result;
 

@@ -320,6 +320,25 @@ static void test_lone_and_partial(void **state)
     assert_int_equal(next[0].batch, next[1].batch);
     calls_free(&first, 1);
     calls_free(next, 2);
+    /* Metering bills each request of a batch its own decoding (the 0.3 s
+     * delay) and a share of the batch's run, not the whole batch: the four
+     * requests bill 4 x 0.3 s and four shares of a digits run (well under
+     * 0.3 s together), where billing each its batch's whole time would be
+     * at least 0.3 + 0.3 + 2 x 0.6 s. */
+    int64_t run_us = -1;
+    for (int i = 0; i < 500 && run_us < 0; i++) {
+        assert_int_equal(request("GET", "/v1/usage?function=slow", NULL, &r), 200);
+        if (strstr(r.body.data, "\"invocations\":4,")) {
+            const char *p = strstr(r.body.data, "\"run_us\":");
+            assert_non_null(p);
+            run_us = strtoll(p + strlen("\"run_us\":"), NULL, 10);
+        }
+        http_response_fini(&r);
+        if (run_us < 0) usleep(20000);
+    }
+    printf("billed run of the four requests: %lld us\n", (long long)run_us);
+    assert_true(run_us >= 4 * 300000);
+    assert_true(run_us < 5 * 300000);
     serve_down();
 }
 
