@@ -213,6 +213,17 @@ typedef struct rouse_accuracy {
  * source is ROUSE_ACCURACY_NONE when none were measured. */
 void rouse_model_accuracy(const rouse_model *m, rouse_accuracy *out);
 
+/* The figures as one JSON object: {"precision": "int8", "samples": 1,
+ * "source": "held back from calibration", "outputs": [{"name": ...,
+ * "top1_agreement": 1 or null (not classifier-shaped), "max_abs_error":
+ * ..., "max_rel_error": ...}], "kept_fp32": ["node (estimated 12.3 dB)"]}.
+ * Owned: free with free(); NULL when out of memory. */
+char *rouse_accuracy_json(const rouse_accuracy *a);
+
+/* What the samples were ("held back from calibration", "the validation
+ * samples", "the calibration samples", "none"). Static. */
+const char *rouse_accuracy_source_name(int source);
+
 /* Opens a plan. ROUSE_EMISMATCH when it was made for another CPU, oneDNN
  * version or format (recompile from the .onnx); ROUSE_EFORMAT when damaged.
  * Owned: free with rouse_model_destroy. */
@@ -259,6 +270,9 @@ typedef struct rouse_session_options {
                               output) would exceed this is refused with
                               ROUSE_ETOOBIG before anything is allocated for it;
                               0 means the machine's memory */
+    int batch_dim0;        /* nonzero: dim 0 of every input is a batch of any size,
+                              also where the model declares it a fixed 1 (for a
+                              model rouse_model_batch_check accepts) */
 } rouse_session_options;
 
 #define ROUSE_PLAN_CACHE_DEFAULT 4
@@ -276,6 +290,20 @@ int rouse_session_create(rouse_model *m, const rouse_session_options *opts, rous
  * memory, shape computations folded to constants), kept in the session's
  * plan cache. */
 int rouse_session_run(rouse_session *s, const rouse_tensor *inputs, int n_inputs, rouse_errbuf *eb);
+
+/* Prepares (and caches) the plan for inputs of these shapes without running
+ * it: kernels created, memory planned, no parallel region started (a
+ * process may fork afterwards). inputs[] as for rouse_session_run, data
+ * ignored. ROUSE_EINVAL for a model whose shapes depend on input values. */
+int rouse_session_prepare(rouse_session *s, const rouse_tensor *inputs, int n_inputs,
+                          rouse_errbuf *eb);
+
+/* Whether requests can be batched along dim 0 of every input: each input's
+ * first dim is dynamic or a fixed 1, and shape inference at two batch sizes
+ * shows every output following the batch in its dim 0 (other dynamic dims
+ * taken as 8). 0, or ROUSE_EINVAL naming the input, or the node that pins
+ * the batch ("node 'x' (Reshape) pins the batch dim: ..."). */
+int rouse_model_batch_check(rouse_model *m, rouse_errbuf *eb);
 
 /* Output i of the last successful run. Borrowed: valid until the next run or
  * destroy. ROUSE_ESTATE before the first run, ROUSE_ERANGE for a bad index. */

@@ -3,19 +3,11 @@
  */
 #include "cli/accuracy.h"
 
-#include <math.h>
-#include <string.h>
-
-#include "common/json.h"
+#include <stdlib.h>
 
 const char *cli_accuracy_source(int source)
 {
-    switch (source) {
-    case ROUSE_ACCURACY_HELD_BACK: return "held back from calibration";
-    case ROUSE_ACCURACY_VALIDATE: return "the validation samples";
-    case ROUSE_ACCURACY_SAMPLES: return "the calibration samples";
-    default: return "none";
-    }
+    return rouse_accuracy_source_name(source);
 }
 
 void cli_accuracy_print(FILE *out, const rouse_accuracy *a)
@@ -45,37 +37,10 @@ void cli_accuracy_print(FILE *out, const rouse_accuracy *a)
     }
 }
 
-static int put_num(rouse_buf *b, double d)
-{
-    /* Infinity (a NaN or overflow where fp32 had a number) is no JSON number. */
-    return isfinite(d) ? json_write_double(b, d) : rouse_buf_append_str(b, "null");
-}
-
 int cli_accuracy_json(const rouse_accuracy *a, rouse_buf *b)
 {
-    int rc = 0;
-    rc |= rouse_buf_appendf(b, "{\"precision\":\"%s\",\"samples\":%d,\"source\":",
-                            rouse_precision_name(a->precision), a->n_samples);
-    const char *src = cli_accuracy_source(a->source);
-    rc |= json_write_string(b, src, strlen(src));
-    rc |= rouse_buf_append_str(b, ",\"outputs\":[");
-    for (int i = 0; i < a->n_outputs; i++) {
-        const rouse_output_accuracy *o = &a->outputs[i];
-        rc |= rouse_buf_append_str(b, i ? ",{\"name\":" : "{\"name\":");
-        rc |= json_write_string(b, o->name, strlen(o->name));
-        rc |= rouse_buf_append_str(b, ",\"top1_agreement\":");
-        rc |= o->top1 >= 0 ? put_num(b, o->top1) : rouse_buf_append_str(b, "null");
-        rc |= rouse_buf_append_str(b, ",\"max_abs_error\":");
-        rc |= put_num(b, o->max_abs);
-        rc |= rouse_buf_append_str(b, ",\"max_rel_error\":");
-        rc |= put_num(b, o->max_rel);
-        rc |= rouse_buf_append_str(b, "}");
-    }
-    rc |= rouse_buf_append_str(b, "],\"kept_fp32\":[");
-    for (int i = 0; i < a->n_kept_fp32; i++) {
-        if (i) rc |= rouse_buf_append_str(b, ",");
-        rc |= json_write_string(b, a->kept_fp32[i], strlen(a->kept_fp32[i]));
-    }
-    rc |= rouse_buf_append_str(b, "]}");
+    char *j = rouse_accuracy_json(a);
+    int rc = j ? rouse_buf_append_str(b, j) : ROUSE_ENOMEM;
+    free(j);
     return rc < 0 ? ROUSE_ENOMEM : 0;
 }

@@ -73,6 +73,8 @@ void cli_diff_usage(FILE *out);
 
 /* rouse usage (cli_usage.c) */
 int cli_usage_main(int argc, char **argv);
+int cli_keys_main(int argc, char **argv);
+void cli_keys_usage(FILE *out);
 void cli_usage_usage(FILE *out);
 
 /* Asynchronous jobs and batch files (cli_jobs.c). */

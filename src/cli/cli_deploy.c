@@ -7,11 +7,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/accuracy.h"
 #include "cli/cfgtree.h"
 #include "cli/cli.h"
 #include "cli/client.h"
@@ -41,7 +43,8 @@ void cli_deploy_usage(FILE *out)
                  "Uploads the model (unless the server has it already) and deploys it as\n"
                  "function NAME. A new version is created only when the model or a setting\n"
                  "changed; the function's default alias moves to it. Prints the version and\n"
-                 "the endpoint, or \"unchanged (version N)\".\n\n"
+                 "the endpoint, or \"unchanged (version N)\", and at bf16 or int8 the accuracy\n"
+                 "against fp32 that the server's check measured (as rouse compile prints it).\n\n"
                  "options:\n");
     for (size_t i = 0; i < N_FIELDS; i++) {
         char left[40];
@@ -106,6 +109,54 @@ static int upload_calibration(cli_client *c, const char *fn, const char *dir, cf
         rc = -1;
     }
     return rc;
+}
+
+/* The "accuracy" object of a deploy answer, printed as rouse compile
+ * prints it; nothing when the answer has none or nothing was measured. */
+static void print_accuracy(const http_response *r)
+{
+    rouse_arena a;
+    rouse_arena_init(&a, 0);
+    json_value *v;
+    const json_value *acc, *outs, *kept;
+    const char *prec, *src;
+    int p;
+    if (json_parse(r->body.data, r->body.len, &a, &v, NULL) < 0 ||
+        !(acc = json_get(v, "accuracy")) || !(prec = json_as_string(json_get(acc, "precision"))) ||
+        rouse_precision_parse(prec, &p) < 0 || !(src = json_as_string(json_get(acc, "source"))) ||
+        !(outs = json_get(acc, "outputs")) || outs->type != JSON_ARRAY ||
+        !(kept = json_get(acc, "kept_fp32")) || kept->type != JSON_ARRAY ||
+        p == ROUSE_PRECISION_FP32)
+        goto out;
+    rouse_accuracy ac = {.precision = p, .n_outputs = (int)outs->u.arr.n,
+                         .n_kept_fp32 = (int)kept->u.arr.n};
+    for (int k = 1; k <= ROUSE_ACCURACY_SAMPLES; k++)
+        if (!strcmp(src, rouse_accuracy_source_name(k))) ac.source = k;
+    int64_t n = 0;
+    json_as_int64(json_get(acc, "samples"), &n);
+    ac.n_samples = (int)n;
+    rouse_output_accuracy *o = rouse_arena_alloc(&a, sizeof(*o) * (outs->u.arr.n + 1), 8);
+    const char **names = rouse_arena_alloc(&a, sizeof(char *) * (kept->u.arr.n + 1), 8);
+    if (!o || !names) goto out;
+    for (size_t i = 0; i < outs->u.arr.n; i++) {
+        const json_value *e = outs->u.arr.items[i];
+        const char *name = json_as_string(json_get(e, "name"));
+        o[i].name = name ? name : "?";
+        o[i].top1 = -1;
+        o[i].max_abs = o[i].max_rel = INFINITY; /* null: not a number at this precision */
+        json_as_double(json_get(e, "top1_agreement"), &o[i].top1);
+        json_as_double(json_get(e, "max_abs_error"), &o[i].max_abs);
+        json_as_double(json_get(e, "max_rel_error"), &o[i].max_rel);
+    }
+    for (size_t i = 0; i < kept->u.arr.n; i++) {
+        const char *k = json_as_string(kept->u.arr.items[i]);
+        names[i] = k ? k : "?";
+    }
+    ac.outputs = o;
+    ac.kept_fp32 = names;
+    cli_accuracy_print(stdout, &ac);
+out:
+    rouse_arena_fini(&a);
 }
 
 static int deploy_run(cli_client *c, int argc, char **argv, cfg_node *cfg)
@@ -214,6 +265,7 @@ static int deploy_run(cli_client *c, int argc, char **argv, cfg_node *cfg)
         else
             printf("%s: unchanged (version %" PRId64 ")\n", name, r.rouse_version);
         printf("endpoint: %s/v2/models/%s/infer\n", c->url, name);
+        print_accuracy(&r);
     }
     http_response_fini(&r);
     rc = CLI_EXIT_OK;

@@ -159,7 +159,8 @@ void cli_status_usage(FILE *out)
 {
     fprintf(out, "usage: rouse status NAME [options]\n\n"
                  "Shows a function: its versions, aliases and their routes, live instances by\n"
-                 "state, templates, spares, and its last cold starts phase by phase.\n\n"
+                 "state, templates, spares, dynamic batching (its limit now), and its last\n"
+                 "cold starts phase by phase.\n\n"
                  "options:\n" CLI_CLIENT_OPTIONS_HELP);
 }
 
@@ -221,6 +222,20 @@ static void print_status(const char *name, const json_value *v)
                int_of(k, "version"), str_of(k, "mode"), (double)int_of(k, "prewarm_ms") / 60000.0,
                (double)int_of(k, "keep_ms") / 60000.0, int_of(k, "idle_times"), cv,
                int_of(k, "prewarms"));
+    }
+    /* Dynamic batching: the limit now (auto mode moves it), what ran, and
+     * the activations an instance holds for its largest batch. */
+    const json_value *bt = json_get(v, "batching");
+    for (size_t i = 0; i < count(bt); i++) {
+        const json_value *k = ITEM(bt, i);
+        int64_t batches = int_of(k, "batches"), calls = int_of(k, "batched_requests");
+        printf("batching v%" PRId64 ": %s, limit %" PRId64 " of %" PRId64 ", max delay %" PRId64
+               " us; %" PRId64 " batches (mean %.1f requests); %.1f MiB of activations at the "
+               "largest batch\n",
+               int_of(k, "version"), str_of(k, "mode"), int_of(k, "limit"),
+               int_of(k, "max_batch"), int_of(k, "max_delay_us"), batches,
+               batches ? (double)calls / (double)batches : 0.0,
+               (double)int_of(k, "memory_bytes") / (1024.0 * 1024.0));
     }
     /* Cold starts, phase by phase (ms): what a user tunes min and the
      * idle/template timeouts against. */

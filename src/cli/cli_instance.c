@@ -29,6 +29,7 @@ void cli_instance_usage(FILE *out)
                  "                        [--calibrate NAME=NPY]... [--log-level L] [--check]\n"
                  "                        [--max-context N [--tokenizer JSON | --vocab V --merges M]]\n"
                  "                        [--memory-mb N]\n"
+                 "                        [--max-batch N]\n"
                  "(started by rouse serve)\n");
 }
 
@@ -46,6 +47,7 @@ typedef struct worker_args {
     int precision;    /* --precision fp32|bf16|int8 */
     int max_context;  /* --max-context N: a text generator */
     worker_tok_paths tok; /* --tokenizer PATH, or --vocab PATH --merges PATH */
+    int max_batch;    /* --max-batch N: dynamic batching's largest batch */
     bool check;
     /* --calibrate NAME=PATH: int8's calibration samples of one input (a
      * .npy, samples stacked on axis 0), read by load_calibration */
@@ -102,6 +104,9 @@ static bool parse_worker_args(int argc, char **argv, const char *extra, worker_a
             w->weight_pages = (int)k;
         } else if (strcmp(a, "--precision") == 0) {
             if (rouse_precision_parse(v, &w->precision) < 0) return false;
+        } else if (strcmp(a, "--max-batch") == 0) {
+            w->max_batch = atoi(v);
+            if (w->max_batch < 0) return false;
         } else if (strcmp(a, "--calibrate") == 0) {
             if (w->n_calib == WORKER_CALIB_MAX || !strchr(v, '=')) return false;
             w->calib_arg[w->n_calib++] = argv[i + 1];
@@ -193,7 +198,8 @@ int cli_instance_main(int argc, char **argv)
                        .plan_cache = w.plan_cache,
                        .prec = precision_of(&w),
                        .max_context = w.max_context,
-                       .tok_paths = w.tok};
+                       .tok_paths = w.tok,
+                       .max_batch = w.max_batch};
     int rc = instance_main(&o);
     free_calibration(&w);
     return rc;
@@ -203,7 +209,7 @@ void cli_template_usage(FILE *out)
 {
     fprintf(out, "usage: rouse __template --fd N --model PATH --name NAME --version V\n"
                  "                        [--threads T] [--plan-cache DIR] [--sha256 HEX]\n"
-                 "                        [--precision P] [--calibrate NAME=NPY]...\n"
+                 "                        [--precision P] [--calibrate NAME=NPY]... [--max-batch N]\n"
                  "                        [--log-level L] [--weight-pages hugetlb|thp|4k]\n"
                  "                        [--max-context N [--tokenizer JSON | --vocab V --merges M]]\n"
                  "                        [--memory-mb N]\n"
@@ -223,7 +229,8 @@ static template_opts template_opts_of(const worker_args *w)
                            .weight_pages = w->weight_pages,
                            .prec = precision_of(w),
                            .max_context = w->max_context,
-                           .tok_paths = w->tok};
+                           .tok_paths = w->tok,
+                           .max_batch = w->max_batch};
 }
 
 int cli_template_main(int argc, char **argv)

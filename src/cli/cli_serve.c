@@ -25,7 +25,7 @@ void cli_serve_usage(FILE *out)
         "usage: rouse serve [--port N] [--bind ADDR] [--data DIR] [--max-body-bytes N]\n"
         "                   [--max-blob-bytes N] [--grace-ms MS] [--max-instances N]\n"
         "                   [--blob-grace-ms MS] [--callback-allow HOSTS] [--log-level LEVEL]\n"
-        "                   [--metrics on|off]\n"
+        "                   [--metrics on|off] [--console on|off]\n"
         "                   [--access-log FILE|-] [--log-format text|json]\n"
         "                   [--otlp-endpoint URL] [--trace-sample-ratio R]\n"
         "                   [--metering on|off] [--usage-retention DURATION]\n"
@@ -33,12 +33,13 @@ void cli_serve_usage(FILE *out)
         "                   [--price-gb-s USD] [--price-per-million USD]\n"
         "                   [--price-instance-hour USD]\n"
         "                   [--weight-pages auto|hugetlb|thp|4k]\n"
-        "                   [--tls-cert FILE --tls-key FILE] [--max-connections N]\n"
-        "                   [--max-connections-per-client N] [--idle-timeout-ms MS]\n\n"
+        "                   [--auth] [--auth-file FILE] [--auth-bootstrap-key-file FILE]\n"
+        "                   [--metrics-bind ADDR:PORT]\n\n"
         "Runs the rouse daemon: the HTTP API (Open Inference Protocol v2 under /v2,\n"
         "management under /v1) and the instance processes that run the models.\n\n"
         "  --port N            TCP port (default 8080; 0 picks a free one)\n"
-        "  --bind ADDR         IPv4 address to listen on (default 127.0.0.1)\n"
+        "  --bind ADDR         IPv4 address to listen on (default 127.0.0.1); without\n"
+        "                      --auth only a loopback address is accepted\n"
         "  --data DIR          state: registry and blobs (default ./rouse-data)\n"
         "  --max-body-bytes N  largest request body, blob uploads aside (default 64 MiB)\n"
         "  --max-blob-bytes N  largest blob upload (default 8 GiB)\n"
@@ -58,6 +59,7 @@ void cli_serve_usage(FILE *out)
         "                      when pages are reserved, else 4k; a kind named that the\n"
         "                      machine cannot give fails\n"
         "  --metrics on|off    count invocations for GET /metrics (Prometheus; default on)\n"
+        "  --console on|off    the web console at / on the same port (default on)\n"
         "  --access-log FILE   one line per request, appended to FILE (reopened on\n"
         "                      SIGHUP) or to stderr with '-' (default: no access log)\n"
         "  --log-format FMT    the access log as text or json (default text; alone, it\n"
@@ -90,6 +92,18 @@ void cli_serve_usage(FILE *out)
         "                      Lambda's public price in us-east-1)\n"
         "  --price-instance-hour USD  an always-on instance's hour, for the comparison\n"
         "                      (default 0.0416: AWS EC2 t3.medium on demand, us-east-1)\n\n"
+        "Access control (docs/security.md):\n"
+        "  --auth              require an API key (Authorization: Bearer KEY) on every\n"
+        "                      request but health; functions, blobs and jobs belong to\n"
+        "                      the key's tenant; roles admin, deploy, invoke. At the\n"
+        "                      first start a bootstrap admin key is printed on stderr\n"
+        "                      and written to DIR/bootstrap.key (mode 0600)\n"
+        "  --auth-bootstrap-key-file FILE  the bootstrap admin key's secret instead\n"
+        "                      (its first line; stored as its hash)\n"
+        "  --auth-file FILE    static keys from YAML: a top-level 'keys:' list of\n"
+        "                      {key: SECRET, tenant: T, role: R}\n"
+        "  --metrics-bind ADDR:PORT  also serve GET /metrics, without a key, on this\n"
+        "                      address only (otherwise /metrics needs an admin key)\n\n"
         "Prints \"listening on ADDR:PORT\" once it accepts connections. SIGTERM or\n"
         "SIGINT stop it gracefully (exit status 0); SIGHUP reopens the access log and\n"
         "reloads the TLS certificate.\n");
@@ -162,12 +176,24 @@ int cli_serve_main(int argc, char **argv)
                      .price_per_million = ROUSE_PRICE_PER_MILLION_DEFAULT,
                      .price_instance_hour = ROUSE_PRICE_INSTANCE_HOUR_DEFAULT};
     bool format_given = false;
-    /* Every option takes a value: step over pairs. */
+    /* Every option but --auth takes a value: step over pairs. */
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         unsigned long long n;
-        if (strcmp(a, "--port") == 0) {
+        if (strcmp(a, "--auth") == 0) {
+            o.auth = true;
+            i--; /* the one option without a value */
+        } else if (strcmp(a, "--auth-file") == 0) {
+            if (!v || !*v) return usage_error("--auth-file needs a file", NULL);
+            o.auth_file = v;
+        } else if (strcmp(a, "--auth-bootstrap-key-file") == 0) {
+            if (!v || !*v) return usage_error("--auth-bootstrap-key-file needs a file", NULL);
+            o.auth_bootstrap_key_file = v;
+        } else if (strcmp(a, "--metrics-bind") == 0) {
+            if (!v || !strchr(v, ':')) return usage_error("--metrics-bind needs ADDR:PORT", v);
+            o.metrics_bind = v;
+        } else if (strcmp(a, "--port") == 0) {
             if (!parse_u64(v, 0, 65535, &n)) return usage_error("--port needs 0..65535", v);
             o.port = (int)n;
         } else if (strcmp(a, "--bind") == 0) {
@@ -208,6 +234,10 @@ int cli_serve_main(int argc, char **argv)
             if (!v || (strcmp(v, "on") != 0 && strcmp(v, "off") != 0))
                 return usage_error("--metering needs on or off", v);
             o.metering_off = strcmp(v, "off") == 0;
+        } else if (strcmp(a, "--console") == 0) {
+            if (!v || (strcmp(v, "on") != 0 && strcmp(v, "off") != 0))
+                return usage_error("--console needs on or off", v);
+            o.console_off = strcmp(v, "off") == 0;
         } else if (strcmp(a, "--metrics") == 0) {
             if (!v || (strcmp(v, "on") != 0 && strcmp(v, "off") != 0))
                 return usage_error("--metrics needs on or off", v);
@@ -280,6 +310,8 @@ int cli_serve_main(int argc, char **argv)
     if (format_given && !o.access_log) o.access_log = "-";
     if (!o.tls_cert != !o.tls_key)
         return usage_error("--tls-cert and --tls-key go together", o.tls_cert ? o.tls_cert : o.tls_key);
+    if ((o.auth_file || o.auth_bootstrap_key_file) && !o.auth)
+        return usage_error("--auth-file and --auth-bootstrap-key-file need --auth", NULL);
     rouse_log_set_level(o.log_level);
 
     char exe[PATH_MAX];

@@ -26,7 +26,8 @@ int cli_client_init(cli_client *c, const char *cmd, void (*usage)(FILE *out), in
     c->usage = usage;
     const char *url = getenv("ROUSE_SERVER");
     if (!url || !*url) url = CLI_DEFAULT_SERVER;
-    const char *key = getenv("ROUSE_API_KEY");
+    const char *key = getenv("ROUSE_KEY");
+    if (!key || !*key) key = getenv("ROUSE_API_KEY");
     const char *cacert = NULL;
     int out = 1;
     for (int i = 1; i < *argc; i++) {
@@ -39,7 +40,7 @@ int cli_client_init(cli_client *c, const char *cmd, void (*usage)(FILE *out), in
         }
         if (strcmp(a, "--server") == 0)
             dst = &url;
-        else if (strcmp(a, "--api-key") == 0)
+        else if (strcmp(a, "--key") == 0 || strcmp(a, "--api-key") == 0)
             dst = &key;
         else if (strcmp(a, "--cacert") == 0)
             dst = &cacert;

@@ -1,7 +1,8 @@
 /*
  * What every client subcommand shares: the options that choose and reach a
  * server (--server URL, else $ROUSE_SERVER, else http://127.0.0.1:8080;
- * --api-key KEY, else $ROUSE_API_KEY, sent as a bearer token; --cacert FILE
+ * --key KEY (or --api-key), else $ROUSE_KEY (or $ROUSE_API_KEY), sent as a
+ * bearer token; --cacert FILE
  * for https), --json and -q, one connection kept open for all of a
  * command's requests, and the error conventions (docs/rouse.1):
  *   the server cannot be reached  -> one line naming the URL, exit 1
@@ -25,7 +26,8 @@
 /* The options cli_client_init takes out of argv, for help texts. */
 #define CLI_CLIENT_OPTIONS_HELP                                                                    \
     "  --server URL       the server (default: $ROUSE_SERVER, else " CLI_DEFAULT_SERVER ")\n"     \
-    "  --api-key KEY      sent as a bearer token (default: $ROUSE_API_KEY)\n"                    \
+    "  --key KEY          API key, sent as Authorization: Bearer (default: $ROUSE_KEY;\n"       \
+    "                     --api-key and $ROUSE_API_KEY are the same)\n"                          \
     "  --cacert FILE      CA certificates (PEM) to verify an https server with\n"                \
     "  --json             print the server's JSON as it is (a stable schema)\n"                  \
     "  -q, --quiet        print nothing but errors\n"

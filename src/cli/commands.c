@@ -47,6 +47,7 @@ const cli_command cli_commands[] = {
     {"rm", "delete a function", cli_rm_main, cli_rm_usage},
     {"logs", "print (or follow) what a function's instances wrote and how they ended",
      cli_logs_main, cli_logs_usage},
+    {"keys", "create, list and revoke API keys (serve --auth)", cli_keys_main, cli_keys_usage},
     {"bench", "load a function: latency histogram, start kinds, statuses", cli_bench_main,
      cli_bench_usage},
     {"completion", "print a bash or zsh completion script, or the man page", cli_completion_main,

@@ -70,6 +70,7 @@ struct rouse_session {
     bool pinned;
     bool reference;
     uint64_t max_activation_bytes; /* rouse_session_options; 0: the machine's memory */
+    bool batch_dim0; /* dim 0 of every input takes any size */
     eng_dnnl_ctx *dnnl;
     plan_slot *slots; /* n_slots entries: the bounded plan cache */
     int n_slots;
@@ -364,6 +365,11 @@ static const eng_plan *session_plan(const rouse_session *s);
 eng_graph *eng_model_graph(rouse_model *m)
 {
     return m->from_plan ? NULL : &m->graph;
+}
+
+const eng_graph *eng_model_graph_view(const rouse_model *m)
+{
+    return &m->graph;
 }
 
 int rouse_model_compile(rouse_model *m, const char *path, rouse_errbuf *eb)
@@ -824,6 +830,7 @@ static int session_create_for(rouse_model *m, const rouse_session_options *opts,
     }
     s->reference = opts && opts->reference_kernels;
     s->max_activation_bytes = opts ? opts->max_activation_bytes : 0;
+    s->batch_dim0 = opts && opts->batch_dim0;
     s->pin = opts && opts->pin_threads && s->threads > 1;
     int n = m->graph.n_inputs, rc;
     s->cur = -1;
@@ -925,8 +932,10 @@ static int check_symbols(const rouse_model *m, const eng_tensor *bound, rouse_er
     return 0;
 }
 
-/* Matches the caller's inputs to the model's by name and checks them. */
-static int bind_inputs(rouse_session *s, const rouse_tensor *inputs, int n_inputs, rouse_errbuf *eb)
+/* Matches the caller's inputs to the model's by name and checks them;
+ * shapes_only takes inputs without data (preparing ahead of a run). */
+static int bind_inputs(rouse_session *s, const rouse_tensor *inputs, int n_inputs, bool shapes_only,
+                       rouse_errbuf *eb)
 {
     const rouse_model *m = s->model;
     int n = m->graph.n_inputs;
@@ -953,8 +962,8 @@ static int bind_inputs(rouse_session *s, const rouse_tensor *inputs, int n_input
         char want[256], got[128];
         bool ok = ti->rank < 0 || ti->rank == t->rank;
         for (int k = 0; ok && k < t->rank; k++)
-            ok = t->shape[k] >= 0 &&
-                 (ti->rank < 0 || ti->shape[k] < 0 || ti->shape[k] == t->shape[k]);
+            ok = t->shape[k] >= 0 && (ti->rank < 0 || ti->shape[k] < 0 ||
+                                      ti->shape[k] == t->shape[k] || (k == 0 && s->batch_dim0));
         if (!ok)
             return rouse_err_set(eb, ROUSE_EMISMATCH, "input '%s' must have shape %s, got %s",
                                  ti->name, declared_str(ti, want, sizeof(want)),
@@ -969,7 +978,7 @@ static int bind_inputs(rouse_session *s, const rouse_tensor *inputs, int n_input
                                  "input '%s': shape %s of %s needs %lld bytes, got %zu", ti->name,
                                  eng_shape_str(t->rank, t->shape, got, sizeof(got)),
                                  eng_dtype_name(t->dtype), (long long)nb, t->nbytes);
-        if (!t->data && nb > 0)
+        if (!t->data && nb > 0 && !shapes_only)
             return rouse_err_set(eb, ROUSE_EINVAL, "input '%s' has no data", ti->name);
         /* A zero-size input still needs a non-NULL pointer to count as given. */
         b->data = t->data ? (void *)t->data : (void *)b;
@@ -980,9 +989,24 @@ static int bind_inputs(rouse_session *s, const rouse_tensor *inputs, int n_input
     return check_symbols(m, s->bound, eb);
 }
 
+int rouse_session_prepare(rouse_session *s, const rouse_tensor *inputs, int n_inputs,
+                          rouse_errbuf *eb)
+{
+    for (int i = 0; i < s->model->graph.n_inputs; i++)
+        if (s->model->value_matters[i])
+            return rouse_err_set(eb, ROUSE_EINVAL,
+                                 "shapes depend on the values of input '%s': nothing to prepare "
+                                 "ahead of a run",
+                                 s->model->inputs[i].name);
+    int rc = bind_inputs(s, inputs, n_inputs, true, eb);
+    if (rc < 0) return rc;
+    s->has_output = false;
+    return plan_for(s, s->bound, eb);
+}
+
 int rouse_session_run(rouse_session *s, const rouse_tensor *inputs, int n_inputs, rouse_errbuf *eb)
 {
-    int rc = bind_inputs(s, inputs, n_inputs, eb);
+    int rc = bind_inputs(s, inputs, n_inputs, false, eb);
     if (rc < 0) return rc;
     s->has_output = false;
     if ((rc = plan_for(s, s->bound, eb)) < 0) return rc;

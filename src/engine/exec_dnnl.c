@@ -1146,7 +1146,10 @@ static int build_pool(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
 {
     const exec_pv *x = &p->pvs[in[0]];
     int rank = x->t.rank;
-    if (!x->has_md || x->t.dtype != ENG_DT_FLOAT || rank < 3 || rank > 5) return 0;
+    /* u8 / s8 max pooling is exact (the int8 quantizer's, over u8 data). */
+    bool int8 = n->op == ENG_OP_MAXPOOL &&
+                (x->t.dtype == ENG_DT_UINT8 || x->t.dtype == ENG_DT_INT8);
+    if (!x->has_md || (x->t.dtype != ENG_DT_FLOAT && !int8) || rank < 3 || rank > 5) return 0;
     if (n->n_out > 1 && n->out[1] >= 0) return 0; /* MaxPool indices: reference kernel */
     int nsp = rank - 2;
     dnnl_dims_t strides, kernel, dil, pl, pr, dd;
@@ -1328,7 +1331,11 @@ static int build_concat(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
     for (int i = 0; i < k; i++) {
         if (in[i] < 0) return 0;
         const exec_pv *x = &p->pvs[in[i]];
-        if (!x->has_md || x->t.dtype != ENG_DT_FLOAT || x->t.rank < 1) return 0;
+        /* float, or u8 / s8 data of one quantization (the int8 quantizer's) */
+        int dt = p->pvs[in[0]].t.dtype;
+        if (!x->has_md || x->t.dtype != dt || x->t.rank < 1 ||
+            (dt != ENG_DT_FLOAT && dt != ENG_DT_UINT8 && dt != ENG_DT_INT8))
+            return 0;
         mds[i] = x->md;
     }
     int64_t axis = ra->axis.axis < 0 ? ra->axis.axis + outs[0].rank : ra->axis.axis;

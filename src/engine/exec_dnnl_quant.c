@@ -179,15 +179,20 @@ static int qattr(eng_plan *p, const eng_node *n, const qspec *q, int oc_dim,
     return 1;
 }
 
-/* Checks shared by both products: constant s8 weights with zero point 0,
- * per-tensor activation parameters, per-tensor or per-channel weight
- * scales, a constant int32 bias. */
-static bool qspec_fits(const eng_plan *p, const eng_node *n, const qspec *q, const int *in)
+/* Checks shared by both products: s8 weights with zero point 0 (constant,
+ * or for a matrix product computed ones), per-tensor activation
+ * parameters, per-tensor or per-channel weight scales, a constant int32
+ * bias. */
+static bool qspec_fits(const eng_plan *p, const eng_node *n, const qspec *q, const int *in,
+                       bool runtime_weights)
 {
-    if (in[q->x] < 0 || !is_const(p, n->in[q->w])) return false;
-    int xt = p->pvs[in[q->x]].t.dtype;
-    if ((xt != ENG_DT_UINT8 && xt != ENG_DT_INT8) || p->g->values[n->in[q->w]].dtype != ENG_DT_INT8)
+    if (in[q->x] < 0 || n->in[q->w] < 0) return false;
+    if (runtime_weights ? in[q->w] < 0 || p->pvs[in[q->w]].t.dtype != ENG_DT_INT8
+                        : !is_const(p, n->in[q->w]) ||
+                              p->g->values[n->in[q->w]].dtype != ENG_DT_INT8)
         return false;
+    int xt = p->pvs[in[q->x]].t.dtype;
+    if (xt != ENG_DT_UINT8 && xt != ENG_DT_INT8) return false;
     if (!param_fits(p, n, q->zx, 0) || !zero_point_zero(p, n, q->zw)) return false;
     if (q->sy >= 0) {
         if (!param_fits(p, n, q->sx, 0) || !param_fits(p, n, q->sw, q->n_oc) ||
@@ -205,7 +210,8 @@ static bool qspec_fits(const eng_plan *p, const eng_node *n, const qspec *q, con
     return true;
 }
 
-/* Appends the step: src, weights, bias, dst and the zero points. */
+/* Appends the step: src, weights, bias, dst and the zero points. Weights
+ * computed at run time come with the zero points in zargs (wei NULL). */
 static int qstep(eng_plan *p, const eng_node *n, const eng_attrs *ra, dnnl_primitive_desc_t pd,
                  int src_pv, dnnl_memory_t wei, dnnl_memory_t bias, const exec_dnnl_arg *zargs,
                  int n_z, const eng_tensor *out, int *out_pv, rouse_errbuf *eb)
@@ -222,10 +228,10 @@ static int qstep(eng_plan *p, const eng_node *n, const eng_attrs *ra, dnnl_primi
         dnnl_primitive_desc_destroy(pd);
         return rouse_err_set(eb, rc, "out of memory");
     }
-    exec_dnnl_arg args[6];
+    exec_dnnl_arg args[7];
     int na = 0;
     args[na++] = (exec_dnnl_arg){DNNL_ARG_SRC, src, NULL};
-    args[na++] = (exec_dnnl_arg){DNNL_ARG_WEIGHTS, ARG_FIXED, wei};
+    if (wei) args[na++] = (exec_dnnl_arg){DNNL_ARG_WEIGHTS, ARG_FIXED, wei};
     if (bias) args[na++] = (exec_dnnl_arg){DNNL_ARG_BIAS, ARG_FIXED, bias};
     for (int i = 0; i < n_z; i++)
         args[na++] = zargs[i];
@@ -257,7 +263,7 @@ static int build_qconv(eng_plan *p, const eng_node *n, const eng_attrs *ra, cons
     const eng_value *w = &p->g->values[n->in[linear ? 3 : 1]];
     qspec q = linear ? (qspec){0, 3, 2, 5, 1, 4, 6, 7, 8, w->shape[0]}
                      : (qspec){0, 1, 2, 3, -1, -1, -1, -1, -1, w->shape[0]};
-    if (!qspec_fits(p, n, &q, in)) return 0;
+    if (!qspec_fits(p, n, &q, in, false)) return 0;
     const eng_conv_attrs *a = &ra->quant.conv;
     const exec_pv *x = &p->pvs[in[0]];
     int rank = x->t.rank;
@@ -307,29 +313,38 @@ static int build_qconv(eng_plan *p, const eng_node *n, const eng_attrs *ra, cons
 
 /* --- QLinearMatMul, MatMulInteger ------------------------------------------------------ */
 
-/* a [..., M, K] (any batch) times a constant 2-D b [K, N]. */
+/* a [..., M, K] (any batch) times a constant 2-D b [K, N], or times a
+ * computed s8 b [..., K, N] of a's rank (attention: scores and context),
+ * its batch dims equal to a's or 1. */
 static int build_qmatmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, const int *in,
                          const eng_tensor *outs, int *out_pv, rouse_errbuf *eb)
 {
     const bool linear = n->op == ENG_OP_QLINEAR_MATMUL;
-    const eng_value *w = &p->g->values[n->in[linear ? 3 : 1]];
-    if (w->rank != 2) return 0;
-    qspec q = linear ? (qspec){0, 3, 2, 5, 1, 4, 6, 7, -1, w->shape[1]}
-                     : (qspec){0, 1, 2, 3, -1, -1, -1, -1, -1, w->shape[1]};
-    if (!qspec_fits(p, n, &q, in)) return 0;
+    const int iw = linear ? 3 : 1;
+    if (n->in[iw] < 0 || in[iw] < 0) return 0;
+    const bool runtime = !is_const(p, n->in[iw]);
+    const eng_tensor *wt = runtime ? &p->pvs[in[iw]].t : NULL;
+    const eng_value *w = &p->g->values[n->in[iw]];
+    const int w_rank = runtime ? wt->rank : w->rank;
+    const int64_t *w_shape = runtime ? wt->shape : w->shape;
+    if (w_rank < 2) return 0;
+    int64_t n_cols = w_shape[w_rank - 1];
+    qspec q = linear ? (qspec){0, 3, 2, 5, 1, 4, 6, 7, -1, n_cols}
+                     : (qspec){0, 1, 2, 3, -1, -1, -1, -1, -1, n_cols};
+    if (!qspec_fits(p, n, &q, in, runtime)) return 0;
     const exec_pv *x = &p->pvs[in[0]];
     int rank = x->t.rank;
     if (rank < 2 || rank > 5 || outs[0].rank != rank || n->n_post) return 0;
+    if (runtime ? w_rank != rank : w_rank != 2) return 0;
     /* Per-row a parameters and per-column y parameters stay on the
      * reference kernel (param_fits allowed only single values for them). */
-    dnnl_dims_t src_d, wei_d, dst_d, ws;
-    for (int i = 0; i < rank; i++) {
-        src_d[i] = x->t.shape[i];
-        dst_d[i] = outs[0].shape[i];
+    dnnl_dims_t wei_d, ws;
+    for (int i = 0; i < rank; i++)
         wei_d[i] = 1;
-    }
-    wei_d[rank - 2] = w->shape[0];
-    wei_d[rank - 1] = w->shape[1];
+    for (int i = 0; i < w_rank; i++)
+        wei_d[rank - w_rank + i] = w_shape[i];
+    for (int i = 0; i < rank - 2; i++)
+        if (wei_d[i] != 1 && wei_d[i] != x->t.shape[i]) return 0;
     int64_t s = 1;
     for (int i = rank - 1; i >= 0; i--) {
         ws[i] = s;
@@ -341,18 +356,27 @@ static int build_qmatmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, co
         return 0;
     dnnl_memory_desc_init_by_tag(&wei_any, rank, wei_d, dnnl_s8, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_strides(&wei_plain, rank, wei_d, dnnl_s8, ws);
-    (void)src_d;
-    (void)dst_d;
     dnnl_primitive_attr_t attr;
-    exec_dnnl_arg zargs[2];
+    exec_dnnl_arg zargs[3];
     int n_z, rc = qattr(p, n, &q, rank - 1, &attr, zargs, &n_z, eb);
     if (rc <= 0) return rc;
     dnnl_matmul_desc_t md;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t st = dnnl_matmul_desc_init(&md, &src_md, &wei_any, NULL, &dst_md);
+    /* Computed weights arrive plain: the primitive takes them as they are. */
+    dnnl_status_t st =
+        dnnl_matmul_desc_init(&md, &src_md, runtime ? &wei_plain : &wei_any, NULL, &dst_md);
     if (st == dnnl_success) st = dnnl_primitive_desc_create(&pd, &md, attr, p->ctx->engine, NULL);
     dnnl_primitive_attr_destroy(attr);
     if (st != dnnl_success) return 0;
+    if (runtime) {
+        int wpv = plan_pv_as(p, in[iw], &wei_plain, eb);
+        if (wpv < 0) {
+            dnnl_primitive_desc_destroy(pd);
+            return wpv;
+        }
+        zargs[n_z++] = (exec_dnnl_arg){DNNL_ARG_WEIGHTS, wpv, NULL};
+        return qstep(p, n, ra, pd, in[0], NULL, NULL, zargs, n_z, &outs[0], out_pv, eb);
+    }
     const dnnl_memory_desc_t *wei_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_memory_t wei;
     if ((rc = exec_dnnl_const_mem(p, n, n->in[q.w], &wei_plain, w->const_data, wei_md, &wei, eb)) <

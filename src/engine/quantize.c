@@ -7,16 +7,22 @@
  * against 0.038 / 0.227 / 0.012 for the 99.99th percentile: with few
  * calibration samples no outlier is rare enough to be worth cutting.
  *
- * 1. Candidates: live Conv nodes with constant float weights (and bias),
- *    float input, and no fused post-op other than Relu or Clip.
+ * 1. Candidates: live Conv and Gemm nodes with constant float weights (and
+ *    bias), float input, and no fused post-op other than Relu or Clip;
+ *    MatMul nodes by a constant [K, N] (weights per column) or of two
+ *    float activations (attention: the right-hand side quantized to s8
+ *    symmetric per tensor, the form oneDNN's int8 product takes).
  * 2. Calibration: the inputs and outputs of the candidates become extra
  *    outputs of a plan run on every sample (first pass: min, max, mean
  *    square; second pass, for the percentile method: a histogram).
  * 3. Budget: per candidate, the estimated SQNR; those below it stay float.
+ *    Then MaxPools and Concats of the quantized outputs follow them into
+ *    u8 (a Concat's inputs all take the union of their ranges).
  * 4. Rewrite: a new node array in the same topological order, with a
  *    QuantizeLinear before the first int8 reader of a float value, the
- *    QLinearConv in place of the Conv, and a DequantizeLinear after it when
- *    its output has a float reader or is a graph output.
+ *    QLinearConv in place of the Conv (QLinearMatMul in place of the
+ *    MatMul), and a DequantizeLinear after it when its output has a float
+ *    reader or is a graph output.
  */
 #include "engine/quantize.h"
 
@@ -26,6 +32,7 @@
 #include <string.h>
 
 #include "engine/exec.h"
+#include "engine/optimize.h"
 
 #define HIST_BINS 2048
 
@@ -37,11 +44,29 @@ typedef struct vstat {
     uint8_t zp;
     int q;     /* the u8 twin value, -1 until made */
     int sid, zid; /* its scale and zero point constants, -1 until made */
+    /* The s8 twin, symmetric (zero point 0): the right-hand side of a
+     * product of two activations, which oneDNN takes as s8 weights. */
+    float scale8;
+    int q8, sid8, zid8;
     bool used; /* some quantized conv reads or writes it */
 } vstat;
 
+/* What a candidate becomes. */
+typedef enum cand_kind {
+    CAND_NONE,
+    CAND_CONV,       /* Conv, or Gemm as a 1x1 convolution: QLinearConv */
+    CAND_MATMUL_W,   /* MatMul by a constant [K, N]: QLinearMatMul, weights per column */
+    CAND_MATMUL_ACT, /* MatMul of two activations: QLinearMatMul, u8 x s8 per tensor */
+    CAND_MAXPOOL,    /* MaxPool of a quantized node's output: on the u8 data, its
+                        input's parameters (max commutes with the rounding) */
+    CAND_CONCAT,     /* Concat of quantized products' outputs read by it alone: their
+                        outputs all take the parameters of the union of their
+                        ranges, so the u8 data concatenates as it is */
+} cand_kind;
+
 typedef struct cand {
     int node;
+    int kind; /* cand_kind */
     double sqnr_db;
     bool quantize;
 } cand;
@@ -67,24 +92,47 @@ static bool gemm_fits(const eng_graph *g, const eng_node *n)
     return w->rank == 2 && w->shape[0] > 0 && w->shape[1] > 0;
 }
 
-static bool is_candidate(const eng_graph *g, const eng_node *n)
+static bool float_activation(const eng_graph *g, int v)
 {
-    if (n->dead || (n->op != ENG_OP_CONV && n->op != ENG_OP_GEMM) || n->n_in < 2 ||
+    return v >= 0 && !g->values[v].const_data &&
+           (!g->values[v].dtype || g->values[v].dtype == ENG_DT_FLOAT);
+}
+
+/* MatMul a [..., M, K] times b: b a constant float [K, N] (a linear layer
+ * as exporters write it for 3-D inputs, its bias a separate Add), or b an
+ * activation too (attention's scores and context). */
+static int matmul_kind(const eng_graph *g, const eng_node *n)
+{
+    if (n->n_in != 2 || n->n_out != 1 || n->out[0] < 0 || n->n_post ||
+        !float_activation(g, n->in[0]) || n->in[1] < 0)
+        return CAND_NONE;
+    const eng_value *b = &g->values[n->in[1]];
+    if (!b->const_data) return float_activation(g, n->in[1]) ? CAND_MATMUL_ACT : CAND_NONE;
+    if (b->dtype != ENG_DT_FLOAT || b->rank != 2 || b->shape[0] <= 0 || b->shape[1] <= 0)
+        return CAND_NONE;
+    return CAND_MATMUL_W;
+}
+
+static int candidate_kind(const eng_graph *g, const eng_node *n)
+{
+    if (n->dead) return CAND_NONE;
+    if (n->op == ENG_OP_MATMUL) return matmul_kind(g, n);
+    if ((n->op != ENG_OP_CONV && n->op != ENG_OP_GEMM) || n->n_in < 2 ||
         n->n_out != 1 || n->out[0] < 0 || n->in[1] < 0)
-        return false;
+        return CAND_NONE;
     const eng_value *w = &g->values[n->in[1]];
-    if (!w->const_data || w->dtype != ENG_DT_FLOAT) return false;
-    if (n->op == ENG_OP_CONV ? w->rank < 3 || w->rank > 5 : !gemm_fits(g, n)) return false;
+    if (!w->const_data || w->dtype != ENG_DT_FLOAT) return CAND_NONE;
+    if (n->op == ENG_OP_CONV ? w->rank < 3 || w->rank > 5 : !gemm_fits(g, n)) return CAND_NONE;
     int64_t m = n->op == ENG_OP_GEMM && !n->attrs.gemm.trans_b ? w->shape[1] : w->shape[0];
     if (n->n_in > 2 && n->in[2] >= 0) {
         const eng_value *b = &g->values[n->in[2]];
         if (!b->const_data || b->dtype != ENG_DT_FLOAT || b->rank < 1 || b->rank > 2 ||
             eng_shape_numel(b->rank, b->shape) != m || b->shape[b->rank - 1] != m)
-            return false;
+            return CAND_NONE;
     }
     if (n->in[0] < 0 || (g->values[n->in[0]].dtype && g->values[n->in[0]].dtype != ENG_DT_FLOAT))
-        return false;
-    return post_ok(n);
+        return CAND_NONE;
+    return post_ok(n) ? CAND_CONV : CAND_NONE;
 }
 
 static float fget(const void *base, int64_t i)
@@ -229,6 +277,8 @@ static void set_params(vstat *s)
     s->scale = (float)scale;
     double zp = nearbyint(-lo / (double)s->scale);
     s->zp = (uint8_t)(zp < 0 ? 0 : zp > 255 ? 255 : zp);
+    double mx = fmax(fabs(s->lo), fabs(s->hi));
+    s->scale8 = mx > 1e-12 && isfinite(mx) ? (float)(mx / 127.0) : 1.0f / 127.0f;
 }
 
 /* --- weights and the error estimate ------------------------------------------------------ */
@@ -262,14 +312,20 @@ static double quantize_weights(const eng_value *w, int8_t *wq, float *sw, const 
     return sig > 0 ? err / sig : 0;
 }
 
+/* A MatMul's constant [K, N] is laid out as a Gemm's without transB. */
+static bool weights_k_first(const eng_node *n)
+{
+    return n->op == ENG_OP_MATMUL || (n->op == ENG_OP_GEMM && !n->attrs.gemm.trans_b);
+}
+
 /* The weights with the output channel first: the constant itself, or for
- * a Gemm without transB a transposed copy in *buf (free it). */
+ * a Gemm without transB or a MatMul a transposed copy in *buf (free it). */
 static int out_first_weights(const eng_graph *g, const eng_node *n, eng_value *out, float **buf)
 {
     const eng_value *w = &g->values[n->in[1]];
     *out = *w;
     *buf = NULL;
-    if (n->op != ENG_OP_GEMM || n->attrs.gemm.trans_b) return 0;
+    if (!weights_k_first(n)) return 0;
     int64_t k = w->shape[0], m = w->shape[1];
     float *t = malloc(sizeof(float) * (size_t)(k * m));
     if (!t) return ROUSE_ENOMEM;
@@ -283,10 +339,23 @@ static int out_first_weights(const eng_graph *g, const eng_node *n, eng_value *o
     return 0;
 }
 
-static double estimate_sqnr_db(const eng_graph *g, const eng_node *n, const vstat *x)
+/* Quantization noise power of a value over its mean square: a uniform
+ * rounding error of one step, step^2 / 12. */
+static double rel_noise(const vstat *x, double step)
 {
     double ms = x->count ? x->sumsq / (double)x->count : 0;
-    double nx = ms > 0 ? ((double)x->scale * x->scale / 12.0) / ms : 1;
+    return ms > 0 ? (step * step / 12.0) / ms : 1;
+}
+
+static double estimate_sqnr_db(const eng_graph *g, const eng_node *n, int kind, const vstat *st)
+{
+    const vstat *x = &st[n->in[0]];
+    double nx = rel_noise(x, x->scale);
+    if (kind == CAND_MATMUL_ACT) {
+        /* Both sides rounded, the right one symmetric on s8. */
+        double noise = nx + rel_noise(&st[n->in[1]], st[n->in[1]].scale8);
+        return noise > 0 ? -10.0 * log10(noise) : 200.0;
+    }
     eng_value wv;
     float *buf;
     if (out_first_weights(g, n, &wv, &buf) < 0) return 0; /* out of memory: keep fp32 */
@@ -428,23 +497,150 @@ static int rw_twin(rw *r, int v, vstat *s)
     return id;
 }
 
+/* The u8 input of a quantized node: x's twin, quantized here unless a
+ * quantized node wrote it. */
+static int rw_input_u8(rw *r, int x, vstat *sx, bool *quantized_out)
+{
+    int rc, sxi, zxi;
+    if (quantized_out[x]) return 0;
+    int xq = rw_twin(r, x, sx);
+    if (xq < 0) return xq;
+    if ((rc = rw_params(r, x, sx, &sxi, &zxi)) < 0) return rc;
+    int in[3] = {x, sxi, zxi};
+    if ((rc = rw_node(r, ENG_OP_QUANTIZE_LINEAR,
+                      rw_name(r, r->g->values[x].name, "/QuantizeLinear"), 3, in, xq)) < 0)
+        return rc;
+    quantized_out[x] = true;
+    return 0;
+}
+
+/* The s8 twin of activation v, symmetric, quantized here on first use. */
+static int rw_input_s8(rw *r, int v, vstat *s)
+{
+    if (s->q8 >= 0) return 0;
+    const char *base = r->g->values[v].name;
+    int8_t zero = 0;
+    int rc, id;
+    if ((rc = rw_const(r, rw_name(r, base, "/scale_s8"), ENG_DT_FLOAT, 0, NULL, &s->scale8, 4,
+                       &s->sid8)) < 0 ||
+        (rc = rw_const(r, rw_name(r, base, "/zero_point_s8"), ENG_DT_INT8, 0, NULL, &zero, 1,
+                       &s->zid8)) < 0)
+        return rc;
+    const char *name = rw_name(r, base, "/quantized_s8");
+    if (!name || eng_graph_add_value(r->g, name, ENG_DT_INT8, &id) < 0)
+        return rouse_err_set(r->eb, ROUSE_ENOMEM, "out of memory quantizing");
+    eng_value *t = &r->g->values[id];
+    const eng_value *src = &r->g->values[v];
+    t->rank = src->rank;
+    memcpy(t->shape, src->shape, sizeof(t->shape));
+    int in[3] = {v, s->sid8, s->zid8};
+    if ((rc = rw_node(r, ENG_OP_QUANTIZE_LINEAR, rw_name(r, base, "/QuantizeLinear_s8"), 3, in,
+                      id)) < 0)
+        return rc;
+    s->q8 = id;
+    return 0;
+}
+
+/* MatMul -> QLinearMatMul: a u8 per tensor; b a constant quantized s8
+ * symmetric per column, or an activation's s8 twin; y u8 per tensor. */
+static int rw_matmul(rw *r, const eng_node *c, int kind, vstat *st, bool *quantized_out)
+{
+    eng_graph *g = r->g;
+    int x = c->in[0], b = c->in[1], y = c->out[0];
+    int rc, sxi, zxi, syi, zyi, bid, sbi, zbi;
+    if ((rc = rw_input_u8(r, x, &st[x], quantized_out)) < 0 ||
+        (rc = rw_params(r, x, &st[x], &sxi, &zxi)) < 0 ||
+        (rc = rw_params(r, y, &st[y], &syi, &zyi)) < 0)
+        return rc;
+    int yq = rw_twin(r, y, &st[y]);
+    if (yq < 0) return yq;
+    if (kind == CAND_MATMUL_ACT) {
+        if ((rc = rw_input_s8(r, b, &st[b])) < 0) return rc;
+        bid = st[b].q8;
+        sbi = st[b].sid8;
+        zbi = st[b].zid8;
+    } else {
+        eng_value wv; /* [N, K]: quantized per row, stored back as [K, N] */
+        float *wbuf;
+        if (out_first_weights(g, c, &wv, &wbuf) < 0)
+            return rouse_err_set(r->eb, ROUSE_ENOMEM, "out of memory quantizing");
+        int64_t nn = wv.shape[0], k = wv.shape[1];
+        int8_t *wq = malloc((size_t)(nn * k)), *wt = malloc((size_t)(nn * k));
+        int8_t *zw = calloc((size_t)nn, 1);
+        float *sw = malloc(sizeof(float) * (size_t)nn);
+        if (wq && wt && zw && sw) {
+            quantize_weights(&wv, wq, sw, NULL);
+            for (int64_t j = 0; j < nn; j++)
+                for (int64_t i = 0; i < k; i++)
+                    wt[i * nn + j] = wq[j * k + i];
+            const char *wn = g->values[b].name;
+            int64_t kn[2] = {k, nn}, nd[1] = {nn};
+            rc = rw_const(r, rw_name(r, wn, "/quantized"), ENG_DT_INT8, 2, kn, wt, (size_t)(nn * k),
+                          &bid);
+            if (rc >= 0)
+                rc = rw_const(r, rw_name(r, wn, "/scale"), ENG_DT_FLOAT, 1, nd, sw,
+                              4 * (size_t)nn, &sbi);
+            if (rc >= 0)
+                rc = rw_const(r, rw_name(r, wn, "/zero_point"), ENG_DT_INT8, 1, nd, zw,
+                              (size_t)nn, &zbi);
+        } else {
+            rc = rouse_err_set(r->eb, ROUSE_ENOMEM, "out of memory quantizing");
+        }
+        free(wq);
+        free(wt);
+        free(zw);
+        free(sw);
+        free(wbuf);
+        if (rc < 0) return rc;
+    }
+    int in[8] = {st[x].q, sxi, zxi, bid, sbi, zbi, syi, zyi};
+    eng_node n = *c;
+    n.op = ENG_OP_QLINEAR_MATMUL;
+    n.n_in = 8;
+    n.in = rouse_arena_alloc(&g->arena, sizeof(in), 8);
+    n.out = rouse_arena_alloc(&g->arena, sizeof(int), 8);
+    if (!n.in || !n.out) return rouse_err_set(r->eb, ROUSE_ENOMEM, "out of memory");
+    memcpy(n.in, in, sizeof(in));
+    n.out[0] = yq;
+    memset(&n.attrs, 0, sizeof(n.attrs));
+    n.n_post = 0;
+    if ((rc = rw_push(r, &n)) < 0) return rc;
+    quantized_out[y] = true;
+    return 0;
+}
+
+/* MaxPool or Concat over the u8 twins of its inputs, which quantized
+ * nodes wrote with one scale and zero point (a Concat's were made alike):
+ * the output takes them, so no value changes. */
+static int rw_u8_passthrough(rw *r, const eng_node *c, vstat *st, bool *quantized_out)
+{
+    int x = c->in[0], y = c->out[0];
+    st[y].scale = st[x].scale;
+    st[y].zp = st[x].zp;
+    st[y].sid = st[x].sid;
+    st[y].zid = st[x].zid;
+    int yq = rw_twin(r, y, &st[y]);
+    if (yq < 0) return yq;
+    eng_node n = *c;
+    n.in = rouse_arena_alloc(&r->g->arena, sizeof(int) * (size_t)c->n_in, 8);
+    n.out = rouse_arena_alloc(&r->g->arena, sizeof(int), 8);
+    if (!n.in || !n.out) return rouse_err_set(r->eb, ROUSE_ENOMEM, "out of memory");
+    n.n_out = 1;
+    for (int k = 0; k < c->n_in; k++)
+        n.in[k] = st[c->in[k]].q;
+    n.out[0] = yq;
+    int rc = rw_push(r, &n);
+    if (rc >= 0) quantized_out[y] = true;
+    return rc;
+}
+
 static int rw_conv(rw *r, const eng_node *c, vstat *st, bool *quantized_out)
 {
     eng_graph *g = r->g;
     int x = c->in[0], y = c->out[0];
     vstat *sx = &st[x], *sy = &st[y];
     int rc, sxi, zxi, syi, zyi;
-    /* The input: its twin, quantized here unless a quantized conv wrote it. */
-    if (!quantized_out[x]) {
-        int xq = rw_twin(r, x, sx);
-        if (xq < 0) return xq;
-        if ((rc = rw_params(r, x, sx, &sxi, &zxi)) < 0) return rc;
-        int in[3] = {x, sxi, zxi};
-        if ((rc = rw_node(r, ENG_OP_QUANTIZE_LINEAR,
-                          rw_name(r, g->values[x].name, "/QuantizeLinear"), 3, in, xq)) < 0)
-            return rc;
-        quantized_out[x] = true;
-    }
+    if ((rc = rw_input_u8(r, x, sx, quantized_out)) < 0) return rc;
     if ((rc = rw_params(r, x, sx, &sxi, &zxi)) < 0 || (rc = rw_params(r, y, sy, &syi, &zyi)) < 0)
         return rc;
     int yq = rw_twin(r, y, sy);
@@ -550,21 +746,23 @@ static int rw_conv(rw *r, const eng_node *c, vstat *st, bool *quantized_out)
     return 0;
 }
 
-/* Whether value v has a reader that is not a quantized conv (taking its
- * u8 twin), or is a graph output. */
-static bool needs_float(const eng_graph *g, int v, const bool *qnode)
+/* Whether value v has a reader that does not take its u8 twin (a
+ * quantized node's first input, any input of a u8 Concat), or is a graph
+ * output. */
+static bool needs_float(const eng_graph *g, int v, const int *qnode)
 {
     if (g->values[v].is_output) return true;
     for (int i = 0; i < g->n_nodes; i++) {
         const eng_node *n = &g->nodes[i];
         if (n->dead) continue;
         for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] == v && !(qnode[i] && k == 0)) return true;
+            if (n->in[k] == v && !(qnode[i] && (k == 0 || qnode[i] == CAND_CONCAT)))
+                return true;
     }
     return false;
 }
 
-static int rewrite(eng_graph *g, const bool *qnode, vstat *st, rouse_errbuf *eb)
+static int rewrite(eng_graph *g, const int *qnode, vstat *st, rouse_errbuf *eb)
 {
     rw r = {g, NULL, 0, 0, eb};
     bool *qout = calloc((size_t)g->n_values + 1, 1);
@@ -577,7 +775,11 @@ static int rewrite(eng_graph *g, const bool *qnode, vstat *st, rouse_errbuf *eb)
             rc = rw_push(&r, n);
             continue;
         }
-        if ((rc = rw_conv(&r, n, st, qout)) < 0) break;
+        rc = qnode[i] == CAND_CONV      ? rw_conv(&r, n, st, qout)
+             : qnode[i] == CAND_MAXPOOL || qnode[i] == CAND_CONCAT
+                 ? rw_u8_passthrough(&r, n, st, qout)
+                                        : rw_matmul(&r, n, qnode[i], st, qout);
+        if (rc < 0) break;
         int y = n->out[0];
         if (needs_float(g, y, qnode)) {
             int syi, zyi;
@@ -602,6 +804,49 @@ static int rewrite(eng_graph *g, const bool *qnode, vstat *st, rouse_errbuf *eb)
         for (int k = 0; k < g->nodes[i].n_out; k++)
             if (g->nodes[i].out[k] >= 0) g->values[g->nodes[i].out[k]].producer = i;
     return 0;
+}
+
+/* --- u8 data through MaxPool and Concat ------------------------------------------------------ */
+
+/* Value v is the output of a node that will write it as u8. */
+static bool quantized_output(const eng_graph *g, int v, const int *qnode)
+{
+    int prod = v >= 0 ? g->values[v].producer : -1;
+    return prod >= 0 && qnode[prod] && g->nodes[prod].n_out >= 1 && g->nodes[prod].out[0] == v;
+}
+
+/* u8 MaxPool is ONNX's from opset 12; the indices output stays float's. */
+static bool maxpool_follows(const eng_graph *g, const eng_node *n, const int *qnode)
+{
+    return !n->dead && n->opset >= 12 && n->n_in == 1 && n->n_out >= 1 && n->out[0] >= 0 &&
+           !(n->n_out > 1 && n->out[1] >= 0) && !n->n_post && quantized_output(g, n->in[0], qnode);
+}
+
+/* Every input the output of a quantized Conv, Gemm or MatMul (whose
+ * parameters were calibrated) read by this Concat alone: those outputs get
+ * the parameters of the union of their ranges, as does the Concat's. */
+static bool concat_follows(const eng_graph *g, const eng_node *n, const int *qnode, vstat *st)
+{
+    if (n->dead || n->n_in < 1 || n->n_out != 1 || n->out[0] < 0 || n->n_post) return false;
+    double lo = INFINITY, hi = -INFINITY;
+    for (int k = 0; k < n->n_in; k++) {
+        int v = n->in[k];
+        if (!quantized_output(g, v, qnode)) return false;
+        int kind = qnode[g->values[v].producer];
+        if (kind != CAND_CONV && kind != CAND_MATMUL_W && kind != CAND_MATMUL_ACT) return false;
+        if (g->values[v].is_output || eng_graph_count_uses(g, v) != 1) return false;
+        for (int j = 0; j < k; j++)
+            if (n->in[j] == v) return false;
+        lo = fmin(lo, st[v].lo);
+        hi = fmax(hi, st[v].hi);
+    }
+    for (int k = 0; k <= n->n_in; k++) {
+        vstat *s = &st[k < n->n_in ? n->in[k] : n->out[0]];
+        s->lo = lo;
+        s->hi = hi;
+        set_params(s);
+    }
+    return true;
 }
 
 /* --- entry point ------------------------------------------------------------------------- */
@@ -632,9 +877,9 @@ int eng_quantize_int8_with(eng_graph *g, const eng_samples *calib, const eng_qua
         }
     int nn = g->n_nodes, nv = g->n_values;
     vstat *st = calloc((size_t)nv, sizeof(vstat));
-    bool *qnode = calloc((size_t)nn, sizeof(bool));
+    int *qnode = calloc((size_t)nn, sizeof(int));
     bool *watched = calloc((size_t)nv, sizeof(bool));
-    int *watch = malloc(sizeof(int) * (size_t)(2 * nn + 1));
+    int *watch = malloc(sizeof(int) * (size_t)(3 * nn + 1));
     cand *cands = malloc(sizeof(cand) * (size_t)(nn + 1));
     int n_watch = 0, n_cand = 0, rc = 0;
     if (!st || !qnode || !watched || !watch || !cands) {
@@ -644,14 +889,15 @@ int eng_quantize_int8_with(eng_graph *g, const eng_samples *calib, const eng_qua
     for (int v = 0; v < nv; v++) {
         st[v].lo = INFINITY;
         st[v].hi = -INFINITY;
-        st[v].q = st[v].sid = st[v].zid = -1;
+        st[v].q = st[v].sid = st[v].zid = st[v].q8 = st[v].sid8 = st[v].zid8 = -1;
     }
     for (int i = 0; i < nn; i++) {
         const eng_node *n = &g->nodes[i];
-        if (!is_candidate(g, n)) continue;
-        cands[n_cand++] = (cand){i, 0, true};
-        int vs[2] = {n->in[0], n->out[0]};
-        for (int k = 0; k < 2; k++)
+        int kind = candidate_kind(g, n);
+        if (kind == CAND_NONE) continue;
+        cands[n_cand++] = (cand){i, kind, 0, true};
+        int vs[3] = {n->in[0], n->out[0], n->in[1]};
+        for (int k = 0; k < (kind == CAND_MATMUL_ACT ? 3 : 2); k++)
             if (!watched[vs[k]]) {
                 watched[vs[k]] = true;
                 watch[n_watch++] = vs[k];
@@ -661,7 +907,8 @@ int eng_quantize_int8_with(eng_graph *g, const eng_samples *calib, const eng_qua
     if (!n_cand) {
         rc = rouse_err_set(eb, ROUSE_EUNSUPPORTED,
                            "int8: no layer of this model can be quantized (the quantizer takes "
-                           "Conv and Gemm with constant weights; MatMul stays fp32 for now)");
+                           "Conv, Gemm and MatMul with float inputs and no fused activation "
+                           "other than Relu or Clip)");
         goto out;
     }
     if ((rc = calibrate_pass(g, watch, n_watch, st, samples, n_samples, visit_range, eb)) < 0)
@@ -690,11 +937,12 @@ int eng_quantize_int8_with(eng_graph *g, const eng_samples *calib, const eng_qua
     }
     for (int c = 0; c < n_cand; c++) {
         const eng_node *n = &g->nodes[cands[c].node];
-        cands[c].sqnr_db = estimate_sqnr_db(g, n, &st[n->in[0]]);
+        cands[c].sqnr_db = estimate_sqnr_db(g, n, cands[c].kind, st);
         if (cands[c].sqnr_db < o.min_sqnr_db) {
             /* "name (estimated 12.3 dB)" */
             char buf[300];
-            snprintf(buf, sizeof(buf), "%s (estimated %.1f dB)", *n->name ? n->name : "Conv",
+            snprintf(buf, sizeof(buf), "%s (estimated %.1f dB)",
+                     *n->name ? n->name : eng_op_name(n->op),
                      cands[c].sqnr_db);
             if (!(rep.kept[rep.n_kept++] = rouse_arena_strdup(&g->arena, buf))) {
                 rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory quantizing");
@@ -702,10 +950,19 @@ int eng_quantize_int8_with(eng_graph *g, const eng_samples *calib, const eng_qua
             }
             continue;
         }
-        qnode[cands[c].node] = true;
+        qnode[cands[c].node] = cands[c].kind;
         rep.n_quantized++;
         sum_db += cands[c].sqnr_db;
         if (cands[c].sqnr_db < rep.min_sqnr_db) rep.min_sqnr_db = cands[c].sqnr_db;
+    }
+    /* MaxPools and Concats of quantized outputs follow them into u8, in
+     * order (a pool of a concat too). */
+    for (int i = 0; rep.n_quantized && i < nn; i++) {
+        const eng_node *n = &g->nodes[i];
+        if (n->op == ENG_OP_MAXPOOL && maxpool_follows(g, n, qnode))
+            qnode[i] = CAND_MAXPOOL;
+        else if (n->op == ENG_OP_CONCAT && concat_follows(g, n, qnode, st))
+            qnode[i] = CAND_CONCAT;
     }
     if (rep.n_quantized) {
         rep.mean_sqnr_db = sum_db / rep.n_quantized;

@@ -5,8 +5,8 @@
  *
  * bf16 needs no rewrite: the kernels read eng_graph.precision when a plan
  * is prepared (exec_dnnl.c). int8 rewrites the graph from calibration
- * samples (quantize.c) into QLinearConv nodes, which run on oneDNN's int8
- * kernels (exec_dnnl_quant.c).
+ * samples (quantize.c) into QLinearConv and QLinearMatMul nodes, which run
+ * on oneDNN's int8 kernels (exec_dnnl_quant.c).
  */
 #ifndef ROUSE_ENGINE_QUANTIZE_H
 #define ROUSE_ENGINE_QUANTIZE_H
@@ -28,7 +28,7 @@ typedef struct eng_quant_report {
     int n_kept;        /* layers left in fp32 */
     const char **kept; /* their node names; array and strings in g's arena */
     /* int8 (quantize.c): */
-    int n_candidates;  /* convolutions that could run in int8 */
+    int n_candidates;  /* convolutions and matrix products that could run in int8 */
     int n_quantized;
     double min_sqnr_db, mean_sqnr_db; /* estimates over the quantized layers */
 } eng_quant_report;
@@ -61,14 +61,17 @@ int eng_quantize_int8(eng_graph *g, const eng_samples *calib, eng_quant_report *
  * Static post-training quantization: every live Conv with constant float
  * weights (and bias) whose fused activation, if any, is Relu or Clip
  * becomes a QLinearConv with s8 weights symmetric per output channel and
- * u8 activations per tensor (ranges from the calibration samples, run
- * through a plan that keeps those values as extra outputs), with
- * QuantizeLinear / DequantizeLinear where int8 and fp32 values meet;
- * consecutive quantized convolutions pass u8 data directly. The activation
- * is computed by the saturation of the output's range (which starts at 0).
- * A layer whose estimated signal-to-quantization-noise ratio (its input's
- * step^2 / 12 over the mean square seen, plus its weights' measured
- * relative error) is below opts->min_sqnr_db stays fp32. */
+ * u8 activations per tensor (a MatMul a QLinearMatMul: a constant
+ * right-hand side per column, an activation one s8 symmetric per tensor),
+ * the ranges from the calibration samples, run through a plan that keeps
+ * those values as extra outputs, with QuantizeLinear / DequantizeLinear
+ * where int8 and fp32 values meet; consecutive quantized nodes pass u8
+ * data directly, also through a MaxPool of their output and a Concat of
+ * their outputs. The activation is computed by the saturation of the
+ * output's range (which starts at 0). A layer whose estimated
+ * signal-to-quantization-noise ratio (its input's step^2 / 12 over the
+ * mean square seen, plus its weights' measured relative error) is below
+ * opts->min_sqnr_db stays fp32. */
 int eng_quantize_int8_with(eng_graph *g, const eng_samples *calib, const eng_quant_opts *opts,
                            eng_quant_report *rep, rouse_errbuf *eb);
 
@@ -76,6 +79,9 @@ int eng_quantize_int8_with(eng_graph *g, const eng_samples *calib, const eng_qua
  * writing it out (engine.c). */
 struct rouse_model;
 eng_graph *eng_model_graph(struct rouse_model *m);
+/* m's graph to read, a plan's too (its optimized graph, which sessions
+ * prepare from). Borrowed: valid while m lives. */
+const eng_graph *eng_model_graph_view(const struct rouse_model *m);
 
 /* True when this CPU computes bf16 natively (AVX-512 BF16 or newer, as
  * oneDNN sees it); otherwise a bf16 plan would be emulated and slower than

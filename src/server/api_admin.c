@@ -17,7 +17,9 @@
 #include "common/arena.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "server/fnlog.h"
+#include "store/accuracy.h"
 #include "server/http_int.h"
 
 #define MOD "admin"
@@ -29,7 +31,11 @@ static void reply_rc(http_req *req, int rc, const rouse_errbuf *eb)
 
 static bool check_name(http_req *req, const char *what, const char *name, int status)
 {
-    if (!req->r.param_too_long && store_name_valid(name)) return true;
+    /* A function's name is its key in the caller's tenant (auth.c). */
+    bool fn = strcmp(what, "function") == 0;
+    if (!req->r.param_too_long && (fn ? store_fn_key_valid(name) : store_name_valid(name)))
+        return true;
+    if (fn) name = auth_fn_name(name);
     if (status == 404)
         http_reply_error(req, 404, "no %s named '%s'", what, name);
     else
@@ -56,11 +62,60 @@ static int apply_blob_commit(store *st, void *p, rouse_errbuf *eb)
     return blob_write_commit(a->bw, a->digest, &a->size, eb);
 }
 
+/* With --auth: who uploaded a blob (store/keys.h), recorded once it is
+ * durable, through the registry's writer. */
+typedef struct blob_owner_arg {
+    char tenant[STORE_NAME_MAX + 1];
+    char digest[BLOB_DIGEST_LEN + 1];
+    uint64_t size;
+    int64_t now_ms;
+} blob_owner_arg;
+
+static int apply_blob_owner(store *st, void *p, rouse_errbuf *eb)
+{
+    blob_owner_arg *a = p;
+    return store_blob_owner_add_tx(st, a->tenant, a->digest, a->now_ms, eb);
+}
+
+static void reply_blob_posted(http_req *req, const char *digest, uint64_t size)
+{
+    rouse_buf b;
+    rouse_buf_init(&b);
+    rouse_buf_appendf(&b, "{\"digest\":\"%s\",\"size\":%" PRIu64 "}\n", digest, size);
+    http_reply_json(req, 201, &b);
+    rouse_buf_fini(&b);
+}
+
+static void blob_owned(void *user, int rc, const rouse_errbuf *eb, void *p)
+{
+    http_req *req = user;
+    const blob_owner_arg *a = p;
+    durable_done(req);
+    if (rc < 0)
+        reply_rc(req, rc, eb);
+    else
+        reply_blob_posted(req, a->digest, a->size);
+    http_req_resume(req);
+}
+
 static void blob_committed(void *user, int rc, const rouse_errbuf *eb, void *p)
 {
     http_req *req = user;
     const blob_commit_arg *a = p;
     durable_done(req);
+    if (rc == 0 && req->srv->opts.auth) {
+        blob_owner_arg o;
+        memset(&o, 0, sizeof(o));
+        snprintf(o.tenant, sizeof(o.tenant), "%s", req->who.tenant);
+        snprintf(o.digest, sizeof(o.digest), "%s", a->digest);
+        o.size = a->size;
+        o.now_ms = rouse_wall_ms();
+        if (durable_submit(req, req->srv->writer.w, apply_blob_owner, &o, sizeof(o),
+                           blob_owned) == 0)
+            return; /* still suspended: blob_owned answers */
+        http_req_resume(req);
+        return;
+    }
     if (rc < 0) {
         reply_rc(req, rc, eb);
     } else {
@@ -100,7 +155,7 @@ static int blob_head(http_req *req)
                          req->r.digest);
         return 0;
     }
-    if (rc < 0) {
+    if (rc < 0 || !auth_blob_visible(req, req->r.digest)) {
         http_reply_error(req, 404, "no blob %s", req->r.digest);
         return 0;
     }
@@ -113,6 +168,7 @@ static int blob_head(http_req *req)
 }
 
 typedef struct blob_delete_arg {
+    char tenant[STORE_NAME_MAX + 1]; /* with --auth, the caller's; else "" */
     blobstore *blobs;
     char plan_dir[PATH_MAX + 8];
     char digest[BLOB_DIGEST_LEN + 2]; /* as route.digest */
@@ -125,6 +181,14 @@ static int apply_blob_delete(store *st, void *p, rouse_errbuf *eb)
     int64_t refs;
     int rc = blob_stat(a->blobs, a->digest, NULL);
     if (rc == ROUSE_ENOTFOUND) return rouse_err_set(eb, rc, "no blob %s", a->digest);
+    if (a->tenant[0]) {
+        /* The caller's upload is forgotten; the file stays while another
+         * tenant's upload of the same bytes remains. */
+        int64_t others;
+        if ((rc = store_blob_owner_remove_tx(st, a->tenant, a->digest, &others, eb)) < 0)
+            return rc;
+        if (others > 0) return 0;
+    }
     if ((rc = store_blob_refs_tx(st, a->digest, &refs, eb)) < 0) return rc;
     if (refs > 0)
         return rouse_err_set(eb, ROUSE_ESTATE,
@@ -160,11 +224,16 @@ static int blob_delete(http_req *req)
                          req->r.digest);
         return 0;
     }
+    if (!auth_blob_visible(req, req->r.digest)) {
+        http_reply_error(req, 404, "no blob %s", req->r.digest);
+        return 0;
+    }
     blob_delete_arg *a = calloc(1, sizeof(*a));
     if (!a) {
         http_reply_error(req, 500, "out of memory");
         return 0;
     }
+    if (req->srv->opts.auth) snprintf(a->tenant, sizeof(a->tenant), "%s", req->who.tenant);
     a->blobs = req->srv->blobs;
     snprintf(a->plan_dir, sizeof(a->plan_dir), "%s", req->srv->plan_dir);
     snprintf(a->digest, sizeof(a->digest), "%s", req->r.digest);
@@ -197,16 +266,19 @@ static int write_routes(rouse_buf *b, const store_alias *a)
 typedef struct list_ctx {
     rouse_buf *b;
     int n;
+    const http_req *req;
 } list_ctx;
 
+/* Lists the caller's tenant's functions only, by their names in it. */
 static int list_one(void *user, const store_function *f)
 {
     list_ctx *ctx = user;
+    if (!auth_owns_fn(ctx->req, f->name)) return 0;
     return rouse_buf_appendf(ctx->b,
                              "%s{\"name\":\"%s\",\"latest\":%" PRId64 ",\"versions\":%d,"
                              "\"created_ms\":%" PRId64 "}",
-                             ctx->n++ ? "," : "", f->name, latest_of(f), f->n_versions,
-                             f->created_ms) < 0;
+                             ctx->n++ ? "," : "", auth_fn_name(f->name), latest_of(f),
+                             f->n_versions, f->created_ms) < 0;
 }
 
 static int fn_list(http_req *req)
@@ -215,7 +287,7 @@ static int fn_list(http_req *req)
     rouse_errbuf_clear(&eb);
     rouse_buf b;
     rouse_buf_init(&b);
-    list_ctx ctx = {.b = &b};
+    list_ctx ctx = {.b = &b, .req = req};
     rouse_buf_append_str(&b, "{\"functions\":[");
     int rc = store_function_list(req->srv->st, list_one, &ctx, &eb);
     if (rc < 0) {
@@ -245,15 +317,19 @@ static int fn_get(http_req *req)
     rouse_buf_init(&b);
     rouse_buf_appendf(
         &b, "{\"name\":\"%s\",\"created_ms\":%" PRId64 ",\"latest\":%" PRId64 ",\"versions\":[",
-        f.name, f.created_ms, latest_of(&f));
+        auth_fn_name(f.name), f.created_ms, latest_of(&f));
     for (int i = 0; i < f.n_versions; i++) {
         const store_version *v = &f.versions[i];
-        /* config_json is our own canonical JSON: embedded as it is. */
+        /* config_json is our own canonical JSON, the accuracy figures an
+         * object checked when the deploy recorded them: embedded as they are. */
+        char *acc = NULL;
+        store_accuracy_get(req->srv->st, f.name, v->version, &acc, NULL);
         rouse_buf_appendf(&b,
                           "%s{\"version\":%" PRId64 ",\"model\":\"%s\",\"created_ms\":%" PRId64
-                          ",\"config\":%s}",
+                          ",\"config\":%s,\"accuracy\":%s}",
                           i ? "," : "", v->version, v->model_digest, v->created_ms,
-                          v->config_json ? v->config_json : "null");
+                          v->config_json ? v->config_json : "null", acc ? acc : "null");
+        free(acc);
     }
     rouse_buf_append_str(&b, "],\"aliases\":[");
     for (int i = 0; i < f.n_aliases; i++) {
@@ -270,12 +346,19 @@ static int fn_get(http_req *req)
     return 0;
 }
 
-static void reply_deployed(http_req *req, int64_t version, bool created)
+/* accuracy: the version's figures (a JSON object), or NULL to read them
+ * from the registry. */
+static void reply_deployed(http_req *req, int64_t version, bool created, const char *accuracy)
 {
+    char *stored = NULL;
+    if (!accuracy) store_accuracy_get(req->srv->st, req->r.name, version, &stored, NULL);
     rouse_buf b;
     rouse_buf_init(&b);
-    rouse_buf_appendf(&b, "{\"name\":\"%s\",\"version\":%" PRId64 ",\"created\":%s}\n", req->r.name,
-                      version, created ? "true" : "false");
+    rouse_buf_appendf(&b,
+                      "{\"name\":\"%s\",\"version\":%" PRId64 ",\"created\":%s,\"accuracy\":%s}\n",
+                      auth_fn_name(req->r.name), version, created ? "true" : "false",
+                      accuracy ? accuracy : stored ? stored : "null");
+    free(stored);
     http_reply_json(req, created ? 201 : 200, &b);
     rouse_buf_fini(&b);
     req->reply.version = version;
@@ -315,10 +398,12 @@ static int fn_put(http_req *req)
         reply_rc(req, rc, &eb);
         return 0;
     }
+    fn_config_set_tenant(cfg, req->r.name);
     const char *dry = http_req_query(req, "dry_run");
     bool dry_run = dry && strcmp(dry, "0") != 0 && strcmp(dry, "false") != 0;
     uint64_t size;
-    if (!dry_run && blob_stat(s->blobs, cfg->model, &size) < 0) {
+    if (!dry_run &&
+        (blob_stat(s->blobs, cfg->model, &size) < 0 || !auth_blob_visible(req, cfg->model))) {
         http_reply_error(req, 400, "model: no blob %s; upload the model with POST /v1/blobs first",
                          cfg->model);
         return 0;
@@ -331,7 +416,8 @@ static int fn_put(http_req *req)
             return 0;
         }
     for (int i = 0; !dry_run && i < cfg->n_calibration; i++)
-        if (blob_stat(s->blobs, cfg->calibration[i].digest, NULL) < 0) {
+        if (blob_stat(s->blobs, cfg->calibration[i].digest, NULL) < 0 ||
+            !auth_blob_visible(req, cfg->calibration[i].digest)) {
             http_reply_error(req, 400,
                              "calibration.%s: no blob %s; upload the .npy with POST /v1/blobs "
                              "first",
@@ -364,7 +450,7 @@ static int fn_put(http_req *req)
     }
     if (unchanged(s, req->r.name, cfg->model, canon.data, &version)) {
         rouse_buf_fini(&canon);
-        reply_deployed(req, version, false);
+        reply_deployed(req, version, false, NULL);
         return 0;
     }
     /* min counts against the instance cap like every other instance. */
@@ -391,7 +477,8 @@ typedef struct deploy_arg {
     char digest[STORE_DIGEST_LEN + 1];
     int64_t version;
     bool created;
-    char config[]; /* canonical JSON */
+    size_t accuracy_off; /* the figures' offset in text, 0: none */
+    char text[];         /* canonical config JSON, NUL, accuracy figures, NUL */
 } deploy_arg;
 
 static int apply_deploy(store *st, void *p, rouse_errbuf *eb)
@@ -403,7 +490,9 @@ static int apply_deploy(store *st, void *p, rouse_errbuf *eb)
         return rouse_err_set(eb, ROUSE_EINVAL,
                              "model: no blob %s; upload the model with POST /v1/blobs first",
                              a->digest);
-    return store_deploy_tx(st, a->name, a->digest, a->config, &a->version, &a->created, eb);
+    int rc = store_deploy_tx(st, a->name, a->digest, a->text, &a->version, &a->created, eb);
+    if (rc < 0 || !a->created || !a->accuracy_off) return rc;
+    return store_accuracy_set_tx(st, a->name, a->version, a->text + a->accuracy_off, eb);
 }
 
 static void deployed(void *user, int rc, const rouse_errbuf *eb, void *p)
@@ -417,7 +506,8 @@ static void deployed(void *user, int rc, const rouse_errbuf *eb, void *p)
     } else {
         LOG_INFO(MOD, "function %s: version %" PRId64 "%s", a->name, a->version,
                  a->created ? " created" : " unchanged");
-        reply_deployed(req, a->version, a->created);
+        reply_deployed(req, a->version, a->created,
+                       a->accuracy_off ? a->text + a->accuracy_off : NULL);
         if (a->created) pool_deployed(req->srv->pool, a->name, a->version);
     }
     http_req_resume(req);
@@ -442,7 +532,9 @@ static void api_admin_validated(void *user, pool_result *res)
         return;
     }
     size_t cfg_len = strlen(req->pending_cfg_json);
-    deploy_arg *a = calloc(1, sizeof(*a) + cfg_len + 1);
+    size_t acc_len = res->body ? strlen(res->body) : 0; /* a JSON object (pool_ipc.h) */
+    size_t size = sizeof(deploy_arg) + cfg_len + 1 + (acc_len ? acc_len + 1 : 0);
+    deploy_arg *a = calloc(1, size);
     if (!a) {
         http_reply_error(req, 500, "out of memory");
         http_req_resume(req);
@@ -451,9 +543,12 @@ static void api_admin_validated(void *user, pool_result *res)
     a->blobs = req->srv->blobs;
     snprintf(a->name, sizeof(a->name), "%s", req->r.name);
     snprintf(a->digest, sizeof(a->digest), "%s", req->pending_cfg.model);
-    memcpy(a->config, req->pending_cfg_json, cfg_len + 1);
-    int rc = durable_submit(req, req->srv->writer.w, apply_deploy, a, sizeof(*a) + cfg_len + 1,
-                            deployed);
+    memcpy(a->text, req->pending_cfg_json, cfg_len + 1);
+    if (acc_len) {
+        a->accuracy_off = cfg_len + 1;
+        memcpy(a->text + a->accuracy_off, res->body, acc_len + 1);
+    }
+    int rc = durable_submit(req, req->srv->writer.w, apply_deploy, a, size, deployed);
     free(a);
     if (rc < 0) http_req_resume(req); /* the error reply is set */
 }
@@ -660,7 +755,7 @@ static int fn_scale_to_zero(http_req *req)
     store_function f;
     memset(&f, 0, sizeof(f));
     if (store_function_get(req->srv->st, req->r.name, &f, NULL) < 0) {
-        http_reply_error(req, 404, "no function named '%s'", req->r.name);
+        http_reply_error(req, 404, "no function named '%s'", auth_fn_name(req->r.name));
         return 0;
     }
     store_function_fini(&f);

@@ -175,6 +175,11 @@ static int job_get(http_req *req)
         http_reply_error(req, http_status_of(rc), "%s", eb.msg);
         return 0;
     }
+    if (!auth_owns_fn(req, j.function)) {
+        free(j.result);
+        http_reply_error(req, 404, "no job %" PRId64, id);
+        return 0;
+    }
     rouse_buf b;
     rouse_buf_init(&b);
     rc = job_json_write(&j, &b);
@@ -218,6 +223,11 @@ static int job_result(http_req *req)
     int rc = jobq_get(req->srv->jobq, id, true, &j, &eb);
     if (rc < 0) {
         http_reply_error(req, http_status_of(rc), "%s", eb.msg);
+        return 0;
+    }
+    if (!auth_owns_fn(req, j.function)) {
+        free(j.result);
+        http_reply_error(req, 404, "no job %" PRId64, id);
         return 0;
     }
     const char *type = j.result_type[0] ? j.result_type : "application/json";
@@ -278,6 +288,10 @@ static int job_change(http_req *req)
         http_reply_error(req, http_status_of(rc), "%s", eb.msg);
         return 0;
     }
+    if (!auth_owns_fn(req, j.function)) {
+        http_reply_error(req, 404, "no job %" PRId64, id);
+        return 0;
+    }
     int64_t now = rouse_wall_ms();
     if (req->r.id == R_JOB_DELETE) {
         fn_config cfg;
@@ -303,13 +317,19 @@ static int job_change(http_req *req)
 typedef struct list_ctx {
     rouse_buf *b;
     int n;
+    int seen; /* jobs the query gave, the caller's or not: a full page has a next */
     int64_t last;
     int rc;
+    const http_req *req;
 } list_ctx;
 
 static int list_one(void *user, const job_info *j)
 {
     list_ctx *c = user;
+    /* Another tenant's job is skipped (its id still moves the cursor). */
+    c->last = j->id;
+    c->seen++;
+    if (!auth_owns_fn(c->req, j->function)) return 0;
     if (c->n++ > 0) c->rc = rouse_buf_append_str(c->b, ",");
     if (c->rc == 0) c->rc = job_json_write(j, c->b);
     c->last = j->id;
@@ -322,10 +342,12 @@ static int job_list(http_req *req)
     const char *status = http_req_query(req, "status");
     const char *after = http_req_query(req, "after");
     const char *limit = http_req_query(req, "limit");
-    if (fn && !store_name_valid(fn)) {
+    char fn_key[STORE_NAME_MAX + 1];
+    if (fn && auth_fn_key(req, fn, fn_key, sizeof(fn_key)) < 0) {
         http_reply_error(req, 400, "function: '%s' is not a function name", fn);
         return 0;
     }
+    if (fn) fn = fn_key;
     int state = -1;
     if (status && (state = job_state_parse(status)) < 0) {
         http_reply_error(req, 400,
@@ -343,7 +365,7 @@ static int job_list(http_req *req)
     }
     rouse_buf b;
     rouse_buf_init(&b);
-    list_ctx c = {.b = &b};
+    list_ctx c = {.b = &b, .req = req};
     c.rc = rouse_buf_append_str(&b, "{\"jobs\":[");
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
@@ -354,7 +376,7 @@ static int job_list(http_req *req)
         return 0;
     }
     if (c.rc == 0) c.rc = rouse_buf_append_str(&b, "]");
-    if (c.rc == 0 && c.n == n) c.rc = rouse_buf_appendf(&b, ",\"next\":\"%" PRId64 "\"", c.last);
+    if (c.rc == 0 && c.seen == n) c.rc = rouse_buf_appendf(&b, ",\"next\":\"%" PRId64 "\"", c.last);
     if (c.rc == 0) c.rc = rouse_buf_append_str(&b, "}");
     reply_buf(req, 200, &b, c.rc);
     rouse_buf_fini(&b);
@@ -403,10 +425,12 @@ static int batch_post(http_req *req)
     const char *fn = json_as_string(json_get(root, "function"));
     const char *input = json_as_string(json_get(root, "input"));
     const json_value *ver = json_get(root, "version");
-    if (!fn || !store_name_valid(fn)) {
+    char fn_key[STORE_NAME_MAX + 1];
+    if (!fn || auth_fn_key(req, fn, fn_key, sizeof(fn_key)) < 0) {
         http_reply_error(req, 400, "function: must name a function");
         goto out_arena;
     }
+    fn = fn_key;
     if (!input || !blob_digest_valid(input)) {
         http_reply_error(req, 400, "input: must be a blob digest \"sha256:<64 lower-case hex>\"");
         goto out_arena;
@@ -436,7 +460,7 @@ static int batch_post(http_req *req)
     }
     char path[4096 + 128];
     uint64_t size;
-    if (blob_stat(s->blobs, input, &size) < 0 ||
+    if (blob_stat(s->blobs, input, &size) < 0 || !auth_blob_visible(req, input) ||
         blob_path(s->blobs, input, path, sizeof(path)) < 0) {
         http_reply_error(req, 404, "input: no blob %s (upload it first)", input);
         goto out_arena;
@@ -486,6 +510,10 @@ static int batch_get(http_req *req)
     int rc = jobq_batch_get(req->srv->jobq, id, &bi, &eb);
     if (rc < 0) {
         http_reply_error(req, http_status_of(rc), "%s", eb.msg);
+        return 0;
+    }
+    if (!auth_owns_fn(req, bi.function)) {
+        http_reply_error(req, 404, "no batch %" PRId64, id);
         return 0;
     }
     if (req->r.id == R_BATCH_OUTPUT) {

@@ -88,7 +88,7 @@ int api_logs_handle(http_req *req)
     store_function f;
     memset(&f, 0, sizeof(f));
     if (req->r.param_too_long || store_function_get(s->st, req->r.name, &f, NULL) < 0) {
-        http_reply_error(req, 404, "no function named '%s'", req->r.name);
+        http_reply_error(req, 404, "no function named '%s'", auth_fn_name(req->r.name));
         return 0;
     }
     store_function_fini(&f);

@@ -33,8 +33,8 @@ static int resolve(http_req *req, int64_t *version)
     const route *r = &req->r;
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
-    if (r->param_too_long || !store_name_valid(r->name)) {
-        http_reply_error(req, 404, "no function named '%s'", r->name);
+    if (r->param_too_long || !store_fn_key_valid(r->name)) {
+        http_reply_error(req, 404, "no function named '%s'", auth_fn_name(r->name));
         return ROUSE_ENOTFOUND;
     }
     if (route_cache_resolve(s, r->name, r->ver, version) == 0) return 0;
@@ -60,7 +60,7 @@ static int model_meta(http_req *req)
     /* The version list from the routing cache: no database read per call. */
     const store_function *f = route_cache_function(s, req->r.name);
     if (!f) {
-        http_reply_error(req, 404, "no function named '%s'", req->r.name);
+        http_reply_error(req, 404, "no function named '%s'", auth_fn_name(req->r.name));
         return 0;
     }
     int64_t *versions = calloc((size_t)f->n_versions + 1, sizeof(int64_t));

@@ -163,11 +163,10 @@ static int body_model(http_req *req, char *name, size_t cap)
         if (!m || !*m) {
             http_reply_error(req, 400, "model: missing (the name of a text-generation function)");
             rc = ROUSE_EINVAL;
-        } else if (strlen(m) >= cap || !store_name_valid(m)) {
+        } else if (strlen(m) >= cap || auth_fn_key(req, m, name, cap) < 0) {
+            /* (the caller's tenant's function: auth.h) */
             http_reply_error(req, 404, "model: no function named '%.64s'", m);
             rc = ROUSE_ENOTFOUND;
-        } else {
-            snprintf(name, cap, "%s", m);
         }
     }
     rouse_arena_fini(&a);
@@ -213,11 +212,13 @@ static int generate(http_req *req, bool chat)
 typedef struct models_ctx {
     rouse_buf *b;
     int n;
+    const http_req *req; /* the caller: its tenant's functions only */
 } models_ctx;
 
 static int list_model(void *user, const store_function *f)
 {
     models_ctx *mc = user;
+    if (!auth_owns_fn(mc->req, f->name)) return 0;
     const store_version *latest = NULL;
     for (int i = 0; i < f->n_versions; i++)
         if (!latest || f->versions[i].version > latest->version) latest = &f->versions[i];
@@ -231,7 +232,8 @@ static int list_model(void *user, const store_function *f)
         mc->b,
         "%s{\"id\":\"%s\",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"rouse\","
         "\"max_context\":%lld}",
-        mc->n++ ? "," : "", f->name, (long long)(f->created_ms / 1000), (long long)cfg.max_context);
+        mc->n++ ? "," : "", auth_fn_name(f->name), (long long)(f->created_ms / 1000),
+        (long long)cfg.max_context);
     return 0;
 }
 
@@ -246,7 +248,7 @@ int api_openai_handle(http_req *req)
         rouse_buf b;
         rouse_buf_init(&b);
         rouse_buf_append_str(&b, "{\"object\":\"list\",\"data\":[");
-        models_ctx mc = {&b, 0};
+        models_ctx mc = {&b, 0, req};
         rouse_errbuf eb;
         rouse_errbuf_clear(&eb);
         if (store_function_list(req->srv->st, list_model, &mc, &eb) < 0) {

@@ -148,7 +148,7 @@ static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *ke
     if (p->n_seen < (int)(sizeof(p->seen) / sizeof(p->seen[0]))) p->seen[p->n_seen++] = key;
     int64_t now = rouse_wall_us();
     if (strcmp(key, "function") == 0) {
-        if (!store_name_valid(v))
+        if (!store_fn_key_valid(v))
             bad(p, "%s: not a function name: '%.64s'", key, v);
         else
             snprintf(p->q.function, sizeof(p->q.function), "%s", v);

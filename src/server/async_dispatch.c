@@ -164,6 +164,7 @@ int async_config(async_dispatch *d, const char *function, int64_t version, fn_co
     int rc = store_version_get(d->o.st, function, version, &sv, eb);
     if (rc == 0) {
         rc = fn_config_load(sv.config_json, strlen(sv.config_json), out, eb);
+        if (rc == 0) fn_config_set_tenant(out, function);
         if (rc < 0) rc = rouse_err_wrap(eb, ROUSE_EINTERNAL, "stored config of %s", function);
     }
     free(sv.config_json);

@@ -62,6 +62,11 @@ static void on_run(void *user, const async_run *run)
     memset(&inv, 0, sizeof(inv));
     snprintf(inv.request_id, sizeof(inv.request_id), "%016" PRIx64, (uint64_t)run->job_id);
     snprintf(inv.function, sizeof(inv.function), "%s", run->function);
+    /* A job runs for the tenant whose key its function is (auth.h). */
+    if (store_fn_key_valid(run->function)) {
+        const char *name;
+        store_fn_key_split(run->function, inv.tenant, sizeof(inv.tenant), &name);
+    }
     inv.version = res->version > 0 ? res->version : run->version;
     inv.start = inv_start_parse(res->start);
     inv.queue_us = res->queue_ns / 1000;

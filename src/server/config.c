@@ -53,6 +53,7 @@ static int64_t *field_ptr(fn_config *c, const int_field *f)
 void fn_config_defaults(fn_config *c)
 {
     memset(c, 0, sizeof(*c));
+    snprintf(c->tenant, sizeof(c->tenant), "default");
     snprintf(c->runtime, sizeof(c->runtime), "onnx");
     for (size_t i = 0; i < N_INT_FIELDS; i++)
         *field_ptr(c, &int_fields[i]) = int_fields[i].def;
@@ -167,8 +168,67 @@ static int parse_calibration(const json_value *v, fn_config *out, rouse_errbuf *
     return 0;
 }
 
+/* "batching": {"mode", "max_batch", "max_delay_us", "slo_ms"}. */
+static int parse_batching(const json_value *v, bool stored, fn_config *out, rouse_errbuf *eb)
+{
+    if (!v || v->type != JSON_OBJECT)
+        return rouse_err_set(eb, ROUSE_EINVAL, "batching: must be an object");
+    if (stored && !json_get(v, "mode")) return 0; /* an earlier version's, never batched */
+    out->batching.mode = FN_BATCH_FIXED;
+    out->batching.max_batch = 8;
+    out->batching.max_delay_us = 2000;
+    out->batching.slo_ms = 0;
+    bool have_slo = false;
+    for (size_t i = 0; i < v->u.obj.n; i++) {
+        const json_member *m = &v->u.obj.members[i];
+        const char *k = m->key;
+        if (strcmp(k, "mode") == 0) {
+            const char *s = json_as_string(m->value);
+            if (s && strcmp(s, "fixed") == 0)
+                out->batching.mode = FN_BATCH_FIXED;
+            else if (s && strcmp(s, "auto") == 0)
+                out->batching.mode = FN_BATCH_AUTO;
+            else
+                return rouse_err_set(eb, ROUSE_EINVAL,
+                                     "batching.mode: must be \"fixed\" or \"auto\"");
+            continue;
+        }
+        int64_t *dst, lo, hi;
+        if (strcmp(k, "max_batch") == 0) {
+            dst = &out->batching.max_batch, lo = 2, hi = FN_BATCH_MAX;
+        } else if (strcmp(k, "max_delay_us") == 0) {
+            dst = &out->batching.max_delay_us, lo = 0, hi = 1000000;
+        } else if (strcmp(k, "slo_ms") == 0) {
+            dst = &out->batching.slo_ms, lo = 1, hi = 3600000;
+            have_slo = true;
+        } else {
+            return rouse_err_set(eb, ROUSE_EINVAL, "batching.%s: unknown field", k);
+        }
+        int64_t x;
+        if (!json_as_int64(m->value, &x) || x < lo || x > hi)
+            return rouse_err_set(eb, ROUSE_EINVAL,
+                                 "batching.%s: must be an integer from %" PRId64 " to %" PRId64, k,
+                                 lo, hi);
+        *dst = x;
+    }
+    int64_t b = out->batching.max_batch;
+    if (b & (b - 1))
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "batching.max_batch: must be a power of two (the batch sizes "
+                             "instances prepare ahead), got %" PRId64,
+                             b);
+    if (out->batching.mode == FN_BATCH_AUTO && !have_slo)
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "batching.slo_ms: missing (mode \"auto\" sizes batches to keep the "
+                             "run time per batch under it)");
+    if (out->batching.mode == FN_BATCH_FIXED && have_slo)
+        return rouse_err_set(eb, ROUSE_EINVAL, "batching.slo_ms: only with mode \"auto\"");
+    return 0;
+}
+
 /* Parses a config; `stored` accepts what earlier versions of rouse stored
- * (a "batching" block, which is skipped) and a request must not send. */
+ * (a "batching" block without a mode, which is skipped) and a request must
+ * not send. */
 static int parse_config(const char *json, size_t len, bool stored, fn_config *out, rouse_errbuf *eb)
 {
     fn_config_defaults(out);
@@ -259,11 +319,7 @@ static int parse_config(const char *json, size_t len, bool stored, fn_config *ou
         } else if (strcmp(k, "scaling") == 0 || strcmp(k, "async") == 0) {
             if ((rc = parse_section(m->value, k, out, eb)) < 0) goto out_arena;
         } else if (strcmp(k, "batching") == 0) {
-            /* Accepted once and never implemented: versions stored then
-             * still load, new configs are told. */
-            if (stored) continue;
-            rc = rouse_err_set(eb, ROUSE_EINVAL, "batching: not supported yet");
-            goto out_arena;
+            if ((rc = parse_batching(m->value, stored, out, eb)) < 0) goto out_arena;
         } else {
             const int_field *f = find_field(NULL, k);
             if (!f) {
@@ -402,7 +458,27 @@ int fn_config_write(const fn_config *c, rouse_buf *out)
     if (rc == 0 && c->vocab[0])
         rc = rouse_buf_appendf(out, ",\"tokenizer\":{\"vocab\":\"%s\",\"merges\":\"%s\"}",
                                c->vocab, c->merges);
+    /* Only when on, with its mode always named (fn_config_load tells it so
+     * from what earlier versions stored). */
+    if (rc == 0 && c->batching.mode != FN_BATCH_OFF)
+        rc = rouse_buf_appendf(out,
+                               ",\"batching\":{\"mode\":\"%s\",\"max_batch\":%" PRId64
+                               ",\"max_delay_us\":%" PRId64,
+                               c->batching.mode == FN_BATCH_AUTO ? "auto" : "fixed",
+                               c->batching.max_batch, c->batching.max_delay_us);
+    if (rc == 0 && c->batching.mode == FN_BATCH_AUTO)
+        rc = rouse_buf_appendf(out, ",\"slo_ms\":%" PRId64, c->batching.slo_ms);
+    if (rc == 0 && c->batching.mode != FN_BATCH_OFF) rc = rouse_buf_append_str(out, "}");
     if (rc == 0 && c->manifest[0]) rc = rouse_buf_appendf(out, ",\"manifest\":\"%s\"", c->manifest);
     if (rc == 0) rc = rouse_buf_append_str(out, "}");
     return rc;
+}
+
+void fn_config_set_tenant(fn_config *c, const char *fn_key)
+{
+    const char *colon = fn_key ? strchr(fn_key, ':') : NULL;
+    if (colon && (size_t)(colon - fn_key) < sizeof(c->tenant))
+        snprintf(c->tenant, sizeof(c->tenant), "%.*s", (int)(colon - fn_key), fn_key);
+    else
+        snprintf(c->tenant, sizeof(c->tenant), "default");
 }

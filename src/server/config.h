@@ -53,28 +53,50 @@ typedef struct fn_config {
     struct {
         int64_t max_attempts, max_age_ms, max_concurrency, queue_limit, result_ttl_ms;
     } async;
+    /* The tenant the function belongs to (server/auth.h), for the pool and
+     * the sandbox (a uid and pid namespace per tenant). Not part of the
+     * JSON: set from the function's key by whoever loads the config
+     * (fn_config_set_tenant); "default" until then. */
+    char tenant[64];
+    /* Dynamic batching (docs/architecture.md, "Dynamic batching"): mode
+     * FN_BATCH_OFF when the config has no "batching" block. */
+    struct {
+        int mode;
+        int64_t max_batch;    /* a power of two, 2..FN_BATCH_MAX */
+        int64_t max_delay_us; /* the longest a request waits for others */
+        int64_t slo_ms;       /* auto: the p99 run time per batch aimed at */
+    } batching;
 } fn_config;
 
 enum { FN_KEEP_ALIVE_LEARNED = 0, FN_KEEP_ALIVE_FIXED = 1 };
 enum { FN_TASK_INFERENCE = 0, FN_TASK_TEXT_GENERATION = 1 };
 #define FN_MAX_CONTEXT_DEFAULT 1024
 #define FN_MAX_CONTEXT_MAX 65536
+enum { FN_BATCH_OFF = 0, FN_BATCH_FIXED = 1, FN_BATCH_AUTO = 2 };
+#define FN_BATCH_MAX 256
 
 /* The defaults of every field (model empty). */
 void fn_config_defaults(fn_config *c);
 
+/* Sets c->tenant from the key the function is stored under ("name" or
+ * "tenant:name", store/store.h). */
+void fn_config_set_tenant(fn_config *c, const char *fn_key);
+
 /* Parses a config document. Every field is optional except "model"; unknown
- * fields, wrong types, out-of-range values and a "batching" block ("batching:
- * not supported yet") are ROUSE_EINVAL with a
+ * fields, wrong types and out-of-range values are ROUSE_EINVAL with a
  * message naming the field ("scaling.max: must be an integer from 1 to 1024").
+ * "batching" is {"mode": "fixed"|"auto", "max_batch": N, "max_delay_us": D,
+ * "slo_ms": S} (mode fixed by default; auto needs slo_ms, fixed refuses it);
+ * whether the model can batch is the deploy check's.
  * "precision" is "fp32", "bf16" or "int8"; int8 needs "calibration" (an
  * object of input name -> blob digest), which no other precision takes. The digest's format is
  * checked here, its existence by the caller. */
 int fn_config_parse(const char *json, size_t len, fn_config *out, rouse_errbuf *eb);
 
 /* Parses a config as stored in the registry: like fn_config_parse, but a
- * "batching" block (stored by earlier versions, never implemented) is
- * skipped instead of refused. */
+ * "batching" block without "mode" (stored by earlier versions, which
+ * accepted it and never batched; the canonical form always names the mode)
+ * is skipped. */
 int fn_config_load(const char *json, size_t len, fn_config *out, rouse_errbuf *eb);
 
 /* Appends the canonical JSON of c (fixed key order, every field). */

@@ -22,6 +22,7 @@ typedef enum ep_kind {
     EP_KEEP,     /* one of those connections, in that set (http_gate.c) */
     EP_OUTPUT,   /* the output pipe of a template and its instances (fnlog.h) */
     EP_CALLBACK, /* the eventfd of the callback thread (callback.h; async_glue.c) */
+    EP_BATCH_TIMER, /* the pool's timerfd for batches waiting for more calls (pool.h) */
 } ep_kind;
 
 typedef struct ep_tag {

@@ -174,8 +174,12 @@ void http_on_client_event(ep_tag *tag)
     unwatch_client(req);
     /* A request already with an instance stays attached: its reply resumes
      * the connection, and MHD then finds it closed and completes it. A
-     * deploy's model check runs to its end as well. */
-    if (!req->pending || !pool_call_queued(req->pending)) return;
+     * deploy's model check runs to its end as well. A generation is the
+     * exception: it would run for its whole max_tokens, so it is cancelled
+     * now (the instance stops at its next token). */
+    bool generating = req->pending && !pool_call_queued(req->pending) &&
+                      (req->r.id == R_OAI_COMPLETIONS || req->r.id == R_OAI_CHAT);
+    if (!req->pending || (!pool_call_queued(req->pending) && !generating)) return;
     LOG_DEBUG(MOD, "client hung up while its request waited");
     pool_cancel(req->srv->pool, req->pending);
     req->pending = NULL;
@@ -287,6 +291,13 @@ static bool reply_fd_to_body(http_reply *r)
     return true;
 }
 
+/* The console's policy (api_console.c): this origin's scripts, styles and
+ * API only; images also from data: and blob: URLs (the try-it panel's
+ * preview of a chosen file); no inline code, frames, forms or plugins. */
+#define CONSOLE_CSP                                                                                \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "        \
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
 static enum MHD_Result queue_reply(http_req *req)
 {
     http_reply *r = &req->reply;
@@ -324,6 +335,8 @@ static enum MHD_Result queue_reply(http_req *req)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
     }
     if (r->location[0]) MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
+    if (r->challenge)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"rouse\"");
     if (r->start[0]) MHD_add_response_header(resp, "Rouse-Start", r->start);
     if (r->timing[0]) MHD_add_response_header(resp, "Server-Timing", r->timing);
     if (r->warning[0]) {
@@ -338,6 +351,12 @@ static enum MHD_Result queue_reply(http_req *req)
         MHD_add_response_header(resp, "traceresponse", tp);
     }
     if (req->early_error) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (r->console) {
+        MHD_add_response_header(resp, "Content-Security-Policy", CONSOLE_CSP);
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    }
     enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     LOG_DEBUG(MOD, "%s %d", req->method, r->status);
@@ -389,6 +408,8 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
     snprintf(req->method, sizeof(req->method), "%s", method);
     srv->n_reqs++;
     route_match(method, url, &req->r);
+    /* The one access check, before the body is read. */
+    if (!auth_check(req)) req->early_error = req->auth_refused = true;
     if (http_route_is_inference(req->r.id)) observe_req_begin(req);
     if (srv->alog) snprintf(req->url, sizeof(req->url), "%s", url);
     req->sink = route_sink(req->r.id);
@@ -397,7 +418,9 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
     uint64_t declared;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     bool have_length = parse_u64(cl, &declared);
-    if (have_length && declared > req->body_limit) {
+    if (req->early_error) {
+        /* answered by the access check */
+    } else if (have_length && declared > req->body_limit) {
         req->early_error = true;
         http_reply_error(req, 413,
                          "request body of %" PRIu64 " bytes exceeds this endpoint's limit of %" PRIu64
@@ -558,11 +581,15 @@ static void emit_invocation(server *srv, http_req *req)
         (srv->sinks.n == 0 && !srv->otlp && !srv->alog))
         return;
     if (!req->handled && !req->have_reply) return; /* the connection ended first */
+    /* Refused by the access check: no caller to bill, and an unknown
+     * client must not be able to fill the usage records. */
+    if (req->auth_refused) return;
     const http_reply *r = &req->reply;
     invocation inv;
     memset(&inv, 0, sizeof(inv));
     memcpy(inv.request_id, req->request_id, sizeof(inv.request_id));
     snprintf(inv.function, sizeof(inv.function), "%s", req->r.name);
+    snprintf(inv.tenant, sizeof(inv.tenant), "%s", req->who.tenant);
     inv.version = r->version > 0 ? r->version : 0;
     inv.start = req->start_kind;
     inv.queue_us = ns_to_us(req->queue_ns);
@@ -715,6 +742,11 @@ bool http_add_connection(server *srv, int fd, const struct sockaddr *sa, socklen
 
 void http_stop_accepting(server *srv)
 {
+    if (srv->metrics_fd >= 0) {
+        epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->metrics_fd, NULL);
+        close(srv->metrics_fd);
+        srv->metrics_fd = -1;
+    }
     if (srv->listen_fd < 0) return;
     epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listen_fd, NULL);
     close(srv->listen_fd);

@@ -306,16 +306,25 @@ static void refuse(server *s, int fd, const char *msg)
     close(fd);
 }
 
+/* Accepts on both listeners (the API's and --metrics-bind's): both are
+ * non-blocking, so the idle one costs one EAGAIN. */
 void http_gate_accept(server *s)
 {
+    int which = 0;
     for (;;) {
+        int lfd = which == 0 ? s->listen_fd : s->metrics_fd;
+        if (lfd < 0) {
+            if (++which > 1) return;
+            continue;
+        }
         struct sockaddr_storage sa;
         socklen_t sl = sizeof(sa);
-        int fd = accept4(s->listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
             if (errno != EAGAIN) LOG_WARN(MOD, "accept: %s", strerror(errno));
-            return;
+            if (++which > 1) return;
+            continue;
         }
         conn_key client;
         conn_key_of((struct sockaddr *)&sa, sl, &client);

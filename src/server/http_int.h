@@ -23,6 +23,7 @@
 #include "server/pool.h"
 #include "server/server_int.h"
 #include "store/blob.h"
+#include "store/keys.h"
 #include "store/store.h"
 #include "store/writer.h"
 
@@ -45,6 +46,8 @@ typedef struct http_reply {
     char timing[128]; /* Server-Timing when set */
     char warning[128]; /* Warning when set (a generator's ignored parameters) */
     char location[64]; /* Location when set */
+    bool challenge;    /* WWW-Authenticate: Bearer (a 401 of the access check) */
+    bool console;      /* a console file: its security headers (api_console.c) */
     /* A body of unknown length produced as it goes (Server-Sent Events)
      * instead of `body`: MHD calls read (a MHD_ContentReaderCallback) and,
      * once done with the response, free; both take stream. read may
@@ -88,8 +91,26 @@ typedef enum route_id {
     R_OAI_MODELS,      /* GET /openai/v1/models */
     R_OAI_COMPLETIONS, /* POST /openai/v1/completions */
     R_OAI_CHAT,        /* POST /openai/v1/chat/completions */
+    R_KEY_SELF,     /* GET /v1/keys/self */
+    R_KEY_CREATE,   /* POST /v1/keys */
+    R_KEY_LIST,     /* GET /v1/keys */
+    R_KEY_DELETE,   /* DELETE /v1/keys/{id} */
+    R_CONSOLE,      /* GET / and /console/{file} (alias: the file) */
+    R_RECENT,       /* GET /v1/recent?function= */
     R_NOT_ALLOWED, /* a known path with another method: 405 */
+    R_COUNT
 } route_id;
+
+/* What each route is, for the access check and the tests of it: its method,
+ * its path with {name}, {version}, {alias}, {digest} and {id} for the
+ * parameters, and the role it needs (auth.h). Indexed by route_id;
+ * R_NONE and R_NOT_ALLOWED have no path. */
+typedef struct route_spec {
+    const char *method;
+    const char *path;
+    int role; /* auth_role */
+} route_spec;
+extern const route_spec route_specs[R_COUNT];
 
 /* Where a request body goes while it arrives. BODY_INSTANCE (bodies that an
  * instance will decode) stays in memory up to POOL_BODY_INLINE_MAX, so that
@@ -107,9 +128,20 @@ typedef struct route {
     bool param_too_long; /* a path segment did not fit: answered 404 */
 } route;
 
+/* Who sent a request (auth.c): the tenant whose functions, blobs and jobs
+ * it reaches and its role; without --auth, "default" and admin. */
+typedef struct auth_caller {
+    char tenant[STORE_NAME_MAX + 1];
+    int role;                     /* auth_role */
+    char key_id[STORE_KEY_ID_MAX + 1]; /* "" without a key */
+    int64_t expires_ms;           /* the key's, 0 when none */
+} auth_caller;
+
 struct http_req {
     ep_tag ctag; /* EP_CLIENT: the client's socket, watched while waiting for a pool */
     server *srv;
+    auth_caller who;
+    bool auth_refused; /* answered 401, 403 or 404 by the access check (auth.c) */
     struct MHD_Connection *conn;
     char method[8];
     route r;
@@ -191,9 +223,10 @@ const char *http_req_query(http_req *req, const char *name);
 
 void route_match(const char *method, const char *url, route *out);
 body_sink route_sink(route_id id);
-/* The largest body a route takes: inference max_body_bytes, blob uploads
- * max_blob_bytes, every other route (JSON documents: configs, aliases,
- * batches) at most ROUTE_DOC_BODY_MAX. */
+/* The largest body a route takes: inference (OIP and the OpenAI
+ * endpoints) max_body_bytes, blob uploads max_blob_bytes, every other route
+ * (JSON documents: configs, aliases, keys, jobs and batches, which name
+ * their input by blob) at most ROUTE_DOC_BODY_MAX. */
 #define ROUTE_DOC_BODY_MAX (1u << 20)
 uint64_t route_body_limit(route_id id, uint64_t max_body_bytes, uint64_t max_blob_bytes);
 /* Runs the handler of req->r. Returns 0 when req has a reply, 1 when the
@@ -201,9 +234,33 @@ uint64_t route_body_limit(route_id id, uint64_t max_body_bytes, uint64_t max_blo
 int route_handle(http_req *req);
 
 int api_admin_handle(http_req *req);
+/* /v1/keys (api_keys.c). */
+int api_keys_handle(http_req *req);
+
+/* --- access control (auth.c) ---------------------------------------------- */
+
+/* Checks a request whose route is matched, before its body: sets req->who
+ * and turns the function name of its path into the caller's tenant's key;
+ * false when req has its error reply (401, 403, 404 or 400). */
+bool auth_check(http_req *req);
+/* The key of function `name` in the caller's tenant into out (cap >=
+ * STORE_NAME_MAX + 1): 0, or ROUSE_EINVAL / ROUSE_ERANGE (no such
+ * function can exist). */
+int auth_fn_key(const http_req *req, const char *name, char *out, size_t cap);
+/* Whether the caller may see function key `key` (it is its tenant's). */
+bool auth_owns_fn(const http_req *req, const char *key);
+/* The name of function key `key` as its tenant calls it (borrowed: a
+ * pointer into key). */
+const char *auth_fn_name(const char *key);
+/* Whether the caller's tenant may see blob digest (store/keys.h). */
+bool auth_blob_visible(http_req *req, const char *digest);
 int api_oip_handle(http_req *req);
 int api_stats_handle(http_req *req);
 int api_metrics_handle(http_req *req);
+/* The web console's files (api_console.c) and its last-hour figures
+ * (api_recent.c). */
+int api_console_handle(http_req *req);
+int api_recent_handle(http_req *req);
 
 /* --- traces (observe.c) ----------------------------------------------------- */
 

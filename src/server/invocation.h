@@ -50,7 +50,7 @@ typedef struct invocation {
     char request_id[INV_REQUEST_ID_LEN + 1]; /* also the X-Request-Id response header */
     char function[STORE_NAME_MAX + 1];
     int64_t version; /* the version that answered or was resolved; 0 when none */
-    char tenant[STORE_NAME_MAX + 1]; /* "" until tenants exist */
+    char tenant[STORE_NAME_MAX + 1]; /* the caller's tenant (auth.h): "default" without --auth */
     inv_start start;
     /* Durations in µs: waiting in the queue (not counting the start), the
      * start of the instance this call waited for, the inference in the

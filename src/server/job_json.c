@@ -8,6 +8,14 @@
 
 #include "common/json.h"
 
+/* A function as its tenant names it: the registry's key is "tenant:name"
+ * for tenants other than the default one (store/store.h). */
+static const char *fn_name(const char *key)
+{
+    const char *colon = strchr(key, ':');
+    return colon ? colon + 1 : key;
+}
+
 static int str_field(rouse_buf *b, const char *key, const char *v)
 {
     int rc = rouse_buf_appendf(b, ",\"%s\":", key);
@@ -35,7 +43,7 @@ static bool embeddable(const job_info *j)
 int job_json_write(const job_info *j, rouse_buf *b)
 {
     int rc = rouse_buf_appendf(b, "{\"id\":\"%" PRId64 "\"", j->id);
-    if (rc == 0) rc = str_field(b, "function", j->function);
+    if (rc == 0) rc = str_field(b, "function", fn_name(j->function));
     if (rc == 0) rc = rouse_buf_appendf(b, ",\"version\":%" PRId64, j->version);
     const char *st = job_state_name(j->state);
     if (rc == 0) rc = str_field(b, "status", st ? st : "unknown");
@@ -79,7 +87,7 @@ int batch_json_write(const batch_info *bi, rouse_buf *b)
         bi->counts[JOB_SUCCEEDED] + bi->counts[JOB_FAILED] + bi->counts[JOB_CANCELLED];
     bool done = bi->output_digest[0] != '\0';
     int rc = rouse_buf_appendf(b, "{\"id\":\"%" PRId64 "\"", bi->id);
-    if (rc == 0) rc = str_field(b, "function", bi->function);
+    if (rc == 0) rc = str_field(b, "function", fn_name(bi->function));
     if (rc == 0) rc = rouse_buf_appendf(b, ",\"version\":%" PRId64, bi->version);
     if (rc == 0) rc = str_field(b, "status", done ? "completed" : "in_progress");
     if (rc == 0) rc = str_field(b, "input", bi->input_digest);

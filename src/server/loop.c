@@ -197,6 +197,8 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     if (!s) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     s->opts = *o;
     s->listen_fd = s->epfd = s->sigfd = s->lock_fd = s->gc_timer_fd = -1;
+    s->metrics_fd = -1;
+    auth_table_init(&s->keys);
     s->keep_epfd = -1;
     s->tag_mhd.kind = EP_MHD;
     s->tag_sig.kind = EP_SIGNAL;
@@ -214,6 +216,18 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     s->opts.data_dir = s->data_dir;
 
     int rc;
+    /* Without access control anyone who reaches the port owns every
+     * function: only this machine may. */
+    struct in_addr bind_in;
+    if (!o->auth && (inet_pton(AF_INET, o->bind, &bind_in) != 1 ||
+                     (ntohl(bind_in.s_addr) >> 24) != 127)) {
+        rc = rouse_err_set(eb, ROUSE_EINVAL,
+                           "refusing to listen on %s without access control: anyone who can "
+                           "reach it could deploy, delete and call every function; use --auth "
+                           "(API keys, docs/security.md) or bind a loopback address (127.0.0.1)",
+                           o->bind);
+        goto out_free;
+    }
     umask(077); /* see tighten_data_dir */
     set_conn_limits(s, o);
     if (mkdir(o->data_dir, 0700) < 0 && errno != EEXIST) {
@@ -237,6 +251,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     }
     if ((rc = store_open(o->data_dir, &s->st, eb)) < 0) goto out_free;
     if ((rc = blob_open(o->data_dir, &s->blobs, eb)) < 0) goto out_store;
+    if ((rc = auth_start(s, eb)) < 0) goto out_blobs;
 
     sigset_t set;
     sigemptyset(&set);
@@ -264,14 +279,34 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     if (s->tls) LOG_INFO(MOD, "TLS: %s", tls_describe(s->tls));
     if ((rc = make_listen_socket(o->bind, o->port, &s->listen_fd, &s->port, eb)) < 0)
         goto out_tls;
+    if (o->metrics_bind) {
+        char addr[64];
+        const char *colon = strrchr(o->metrics_bind, ':');
+        char *end = NULL;
+        long port = colon ? strtol(colon + 1, &end, 10) : -1;
+        if (!colon || (size_t)(colon - o->metrics_bind) >= sizeof(addr) || !end || *end ||
+            colon[1] == '\0' || port < 0 || port > 65535) {
+            rc = rouse_err_set(eb, ROUSE_EINVAL, "--metrics-bind: expected ADDR:PORT, got %s",
+                               o->metrics_bind);
+            goto out_listen;
+        }
+        snprintf(addr, sizeof(addr), "%.*s", (int)(colon - o->metrics_bind), o->metrics_bind);
+        if ((rc = make_listen_socket(addr, (int)port, &s->metrics_fd, &s->metrics_port, eb)) < 0)
+            goto out_listen;
+        struct in_addr ma;
+        inet_pton(AF_INET, addr, &ma);
+        s->metrics_addr = ma.s_addr;
+    }
     int mhd_ep = http_start(s, eb);
     if (mhd_ep < 0) {
         rc = mhd_ep;
         goto out_listen;
     }
     s->tag_listen.kind = EP_LISTEN;
+    s->tag_metrics.kind = EP_LISTEN;
     if (ep_add(s->epfd, mhd_ep, &s->tag_mhd) < 0 || ep_add(s->epfd, s->sigfd, &s->tag_sig) < 0 ||
-        ep_add(s->epfd, s->listen_fd, &s->tag_listen) < 0) {
+        ep_add(s->epfd, s->listen_fd, &s->tag_listen) < 0 ||
+        (s->metrics_fd >= 0 && ep_add(s->epfd, s->metrics_fd, &s->tag_metrics) < 0)) {
         rc = rouse_err_set(eb, ROUSE_EIO, "epoll_ctl: %s", strerror(errno));
         goto out_http;
     }
@@ -329,6 +364,7 @@ out_http:
     http_stop(s);
 out_listen:
     if (s->listen_fd >= 0) close(s->listen_fd);
+    if (s->metrics_fd >= 0) close(s->metrics_fd);
 out_tls:
     tls_destroy(s->tls);
 out_clients:
@@ -343,6 +379,7 @@ out_store:
     store_close(s->st);
 out_free:
     if (s->lock_fd >= 0) close(s->lock_fd);
+    auth_table_fini(&s->keys);
     free(s);
     return rc;
 }
@@ -463,7 +500,7 @@ int server_run(server *s, rouse_errbuf *eb)
             ep_tag *tag = evs[i].data.ptr;
             if (tag->kind == EP_SIGNAL)
                 on_signal(s);
-            else if (tag->kind == EP_PROC || tag->kind == EP_ZYGOTE)
+            else if (tag->kind == EP_PROC || tag->kind == EP_ZYGOTE || tag->kind == EP_BATCH_TIMER)
                 pool_on_event(s->pool, tag, evs[i].events);
             else if (tag->kind == EP_CLIENT)
                 http_on_client_event(tag);
@@ -535,5 +572,6 @@ void server_destroy(server *s)
     tls_destroy(s->tls); /* after MHD: no handshake any more */
     conn_table_destroy(s->clients);
     if (s->lock_fd >= 0) close(s->lock_fd);
+    auth_table_fini(&s->keys);
     free(s);
 }

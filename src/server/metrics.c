@@ -186,6 +186,45 @@ static void on_pid(void *user, const char *name, int pid)
 
 static const char *const kind_names[KINDS] = {"template", "zero"};
 
+/* One family of the batching versions' figures, written as the pool walks
+ * them (pool_batch_gauges). */
+typedef struct batch_family {
+    rouse_buf *out;
+    const char *name;
+    int which; /* 0: the limit, 1: batches, 2: calls in them */
+    int rc;
+} batch_family;
+
+static void on_batch(void *user, const char *name, int limit, uint64_t batches, uint64_t calls)
+{
+    batch_family *b = user;
+    if (b->rc < 0) return;
+    prom_labels l;
+    prom_labels_init(&l);
+    prom_label(&l, "function", name);
+    uint64_t v = b->which == 0 ? (uint64_t)limit : b->which == 1 ? batches : calls;
+    b->rc = prom_sample_u64(b->out, b->name, &l, v);
+}
+
+static int write_batching(const metrics_extra *x, rouse_buf *out)
+{
+    static const char *const names[3] = {"rouse_batch_limit", "rouse_batches_total",
+                                         "rouse_batched_requests_total"};
+    static const char *const types[3] = {"gauge", "counter", "counter"};
+    static const char *const help[3] = {
+        "The batch size limit of a batching function now (auto mode moves it).",
+        "Batches sent to instances (two or more invocations in one run message).",
+        "Invocations sent in those batches."};
+    int rc = 0;
+    for (int k = 0; rc == 0 && k < 3; k++) {
+        rc = prom_family(out, names[k], types[k], help[k]);
+        batch_family b = {.out = out, .name = names[k], .which = k, .rc = 0};
+        if (rc == 0 && x->pool) pool_batch_gauges(x->pool, on_batch, &b);
+        if (rc == 0) rc = b.rc;
+    }
+    return rc;
+}
+
 int metrics_write(metrics *m, const metrics_extra *x, rouse_buf *out)
 {
     for (uint32_t i = 0; i < m->cap; i++) {
@@ -331,6 +370,7 @@ int metrics_write(metrics *m, const metrics_extra *x, rouse_buf *out)
         prom_label(&l, "function", f->name);
         rc = prom_sample_u64(out, "rouse_instance_memory_bytes", &l, f->memory);
     }
+    if (rc == 0) rc = write_batching(x, out);
     if (rc == 0)
         rc = prom_family(out, "rouse_event_loop_lag_seconds", "gauge",
                          "The longest event-loop iteration since the previous scrape (nothing "

@@ -16,6 +16,7 @@
 #include "server/access_log.h"
 #include "server/http_int.h"
 #include "server/metrics.h"
+#include "server/recent.h"
 #include "server/otlp.h"
 
 #define MOD "serve"
@@ -31,6 +32,12 @@ int observe_start(server *s, rouse_errbuf *eb)
         if ((rc = invocation_sink_add(&s->sinks, metrics_on_invocation, s->metrics)) < 0)
             goto out_fail;
     }
+    /* The last hour per function, for GET /v1/recent (the console). */
+    if (!(s->recent = recent_create())) {
+        rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+        goto out_fail;
+    }
+    if ((rc = invocation_sink_add(&s->sinks, recent_on_invocation, s->recent)) < 0) goto out_fail;
     if (o->access_log) {
         const char *path = strcmp(o->access_log, "-") == 0 ? NULL : o->access_log;
         if ((rc = access_log_create(path, (access_log_format)o->access_log_format, &s->alog, eb)) <
@@ -54,6 +61,8 @@ void observe_stop(server *s)
     s->alog = NULL;
     metrics_destroy(s->metrics);
     s->metrics = NULL;
+    recent_destroy(s->recent);
+    s->recent = NULL;
 }
 
 void observe_reopen(server *s)

@@ -19,7 +19,11 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
+
+#include "common/log.h"
 
 #include "server/pool_int.h"
 
@@ -42,6 +46,23 @@ int pool_create(const pool_opts *o, pool **out, rouse_errbuf *eb)
     p->hooks_user = o->hooks_user;
     p->next_call_id = 1;
     p->next_spawn_id = 1;
+    p->next_batch_id = 1;
+    p->batch_tag.kind = EP_BATCH_TIMER;
+    p->batch_timer_fd = -1;
+    /* Batches wait for more calls for microseconds: a timer of its own, as
+     * the loop's wait is in milliseconds. A test clock has none (pool_tick
+     * sends what is due). */
+    if (!o->clock && o->epfd >= 0) {
+        p->batch_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &p->batch_tag};
+        if (p->batch_timer_fd >= 0 &&
+            epoll_ctl(o->epfd, EPOLL_CTL_ADD, p->batch_timer_fd, &ev) < 0) {
+            close(p->batch_timer_fd);
+            p->batch_timer_fd = -1;
+        }
+        if (p->batch_timer_fd < 0)
+            LOG_WARN("pool", "no batch timer: waiting batches go at the loop's next tick");
+    }
     proc_table_init(&p->procs, o->epfd, p->exe, p->log_level);
     zygote_start(&p->procs.zyg);
     *out = p;
@@ -70,6 +91,7 @@ void pool_destroy(pool *p)
 {
     if (!p) return;
     pool_stop_all(p);
+    if (p->batch_timer_fd >= 0) close(p->batch_timer_fd);
     free(p);
 }
 

@@ -183,7 +183,8 @@ void pool_fail_all(pool *p, const char *why);
 /* Closes every process's socket (they exit) and waits for them, bounded. */
 void pool_stop_all(pool *p);
 
-/* Appends `"instances":[...],"templates":[...],"spares":[...],"queued":N,"cold_starts":[...]`
+/* Appends `"instances":[...],"templates":[...],"spares":[...],"keep_alive":[...],
+ * "batching":[...],"queued":N,"cold_starts":[...]`
  * for a function (GET /v1/functions/{name}). */
 int pool_describe(const pool *p, const char *name, rouse_buf *out);
 
@@ -194,6 +195,11 @@ typedef void (*pool_gauge_fn)(void *user, const char *name, int starting, int id
                               int queued);
 typedef void (*pool_pid_fn)(void *user, const char *name, int pid);
 void pool_gauges(const pool *p, pool_gauge_fn g, pool_pid_fn pid, void *user);
+/* Per version pool that batches: its batch size limit now (auto mode's
+ * AIMD moves it), the batches it sent and the calls in them. */
+typedef void (*pool_batch_fn)(void *user, const char *name, int limit, uint64_t batches,
+                              uint64_t batched_calls);
+void pool_batch_gauges(const pool *p, pool_batch_fn b, void *user);
 
 /* The newest recorded cold start of a function version (its phases, for
  * traces), or NULL. Borrowed: valid until the pool next runs. */

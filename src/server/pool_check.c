@@ -18,16 +18,29 @@ static void check_worker(const pool *p, const vpool *vp, const worker *w, int *c
     assert(w->h.kind == PROC_WORKER && !w->h.dead);
     assert(w->vp == vp);
     if (w->h.state != PROC_STOPPING) (*counted)++;
-    int n = 0;
+    int n = 0, msgs = 0;
     bool region_call_found = w->region.lent_to == NULL;
     for (const call *c = w->inflight; c; c = c->next) {
         assert(c->w == w);
         assert(c->vp == vp);
         if (!c->next) assert(w->inflight_tail == c);
         if ((const void *)c == w->region.lent_to) region_call_found = true;
+        /* A batch's calls are consecutive: its first starts a message. */
+        if (c->batch_id) {
+            const call *k = c;
+            for (int i = 1; i < c->batch_n; i++) {
+                k = k->next;
+                assert(k && k->batch_id == c->batch_id && k->batch_n == c->batch_n);
+            }
+            if (!k->next) assert(w->inflight_tail == k);
+            n += c->batch_n - 1;
+            c = k;
+        }
         n++;
+        msgs++;
     }
     assert(n == w->n_inflight);
+    assert(msgs == w->n_msgs);
     if (n == 0) assert(w->inflight_tail == NULL);
     assert(region_call_found);
     bool idle = w->h.state == PROC_READY && w->h.sock >= 0 && w->n_inflight == 0;

@@ -20,6 +20,9 @@
  *   until the template answered its spawn or went away.
  * - A worker's region is lent to at most one call, which is in its
  *   in-flight list.
+ * - A worker's in-flight calls form w->n_msgs messages: a batch's calls
+ *   are consecutive, each carrying its batch_id and batch_n, the first of
+ *   them owning the region; n_msgs <= n_inflight.
  * - p->n_spares is the number of templates with `spare` set; only a
  *   template that is its pool's (t->vp set) keeps one.
  * - Instances and spares together never exceed the global cap:
@@ -33,6 +36,7 @@
 #include <stdint.h>
 
 #include "common/timeutil.h"
+#include "server/batch_policy.h"
 #include "server/config.h"
 #include "server/keepalive_policy.h"
 #include "server/pool.h"
@@ -63,7 +67,9 @@ struct pool_call {
     int64_t version; /* the version named in the response */
     bool first;      /* the first request of a freshly started instance */
     bool background; /* waits behind synchronous calls (pool_request.background) */
-    worker *w;       /* when dispatched */
+    uint64_t batch_id; /* the batch message it was sent in, 0 when alone */
+    int batch_n;       /* the calls of that message */
+    worker *w;         /* when dispatched */
     call *next;
 };
 
@@ -75,6 +81,7 @@ struct worker {
     worker *iprev, *inext; /* on p->idle while idle */
     bool idle;
     int n_inflight;
+    int n_msgs; /* messages in flight (a batch is one); what concurrency counts */
     call *inflight, *inflight_tail; /* in dispatch order = reply order */
     uint64_t idle_since_ns;
     bool killed_timeout;
@@ -148,6 +155,14 @@ struct vpool {
      * policy started ahead of a request. */
     ka_state ka;
     uint64_t n_prewarms;
+    /* Dynamic batching (cfg.batching): auto mode's limit, a batch waiting
+     * for more calls until batch_due_ns (0: none), counts for status and
+     * metrics, and the activation memory its template reported for the
+     * largest batch. */
+    batch_aimd aimd;
+    uint64_t batch_due_ns;
+    uint64_t n_batches, n_batched_calls;
+    uint64_t batch_mem_bytes;
     vpool *next;
 };
 
@@ -167,6 +182,12 @@ struct pool {
     uint64_t reply_due_ns;
     uint64_t next_call_id;
     uint64_t next_spawn_id;
+    uint64_t next_batch_id;
+    /* Wakes the loop when a waiting batch's max_delay passes (EP_BATCH_TIMER;
+     * -1 under a test clock, whose pool_tick does it). */
+    ep_tag batch_tag;
+    int batch_timer_fd;
+    uint64_t batch_timer_at; /* armed for then, 0: not armed */
     vpool *pools;
     tmpl *templates; /* every template not yet reaped */
     validator *validators;

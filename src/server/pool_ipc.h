@@ -57,11 +57,55 @@ int pool_ipc_send_request(int sock, pool_region *r, ipc_msg *m, const void *owne
 void pool_ipc_take_reply(pool_region *r, const void *owner, const ipc_msg *m, int *fd,
                          pool_result *res);
 
+/* One request of a batch (IPC_BATCH, worker/ipc.h): its call's id and body. */
+typedef struct pool_batch_part {
+    uint64_t id;
+    const char *body;
+    uint64_t len;
+    int64_t json_len;
+} pool_batch_part;
+
+/* Sends parts[0..k) to the instance on sock as one IPC_BATCH (m: its type,
+ * id and metadata set) on behalf of `owner`: written straight into the
+ * region when it is free and holds them, with as much room again past
+ * them for the instance to concatenate the inputs in, else into a memfd.
+ * < 0 with *sent as for pool_ipc_send_request. */
+int pool_ipc_send_batch(int sock, pool_region *r, ipc_msg *m, const void *owner,
+                        const pool_batch_part *parts, int k, bool *sent, rouse_errbuf *eb);
+
+/* One result of a batch reply; body borrowed for the duration of the call. */
+typedef struct pool_batch_reply {
+    uint64_t id;
+    int status;
+    int batch; /* the engine run it joined, in requests; 0: an error of its own */
+    const char *body;
+    uint64_t len;
+    int64_t json_len;
+    const char *content_type;
+    uint64_t run_ns;
+    uint64_t bill_ns; /* its share of the batch's run (ipc_batch_result) */
+} pool_batch_reply;
+
+/* Reads the batch reply m of `owner` (IPC_F_BATCH; *fd its memfd or -1,
+ * closed here) and gives the region back: each(user, result) runs for
+ * every result in order. < 0 with *error set when the reply is malformed
+ * (nothing was given to each then). */
+int pool_ipc_read_batch(pool_region *r, const void *owner, const ipc_msg *m, int *fd,
+                        void (*each)(void *user, const pool_batch_reply *res), void *user,
+                        const char **error);
+
 /* Asks a template on tmpl_sock to fork an instance whose control socket is
  * peer_fd (closed here either way). < 0: the template is broken. */
 int pool_ipc_send_spawn(int tmpl_sock, uint64_t spawn_id, int peer_fd, rouse_errbuf *eb);
 
 /* The "error" member of a JSON error body in memfd fd, into msg. */
 void pool_ipc_error_text(int fd, uint64_t len, char *msg, size_t cap);
+
+/* A body that must be one JSON object of at most `max` bytes (a deploy
+ * check's accuracy figures): a malloc'd copy, NUL-terminated, or NULL when
+ * it is absent, larger or not an object (an instance is not trusted to
+ * send well-formed JSON). */
+#define POOL_IPC_JSON_MAX (64 << 10)
+char *pool_ipc_json_object(int fd, uint64_t len);
 
 #endif

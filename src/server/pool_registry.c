@@ -29,6 +29,7 @@ static int load_config(pool *p, const char *name, int64_t version, fn_config *cf
     int rc = store_version_get(p->st, name, version, &sv, eb);
     if (rc < 0) return rc;
     rc = fn_config_load(sv.config_json, strlen(sv.config_json), cfg, eb);
+    if (rc == 0) fn_config_set_tenant(cfg, name);
     if (rc == 0 && model_path) rc = blob_path(p->blobs, sv.model_digest, model_path, cap);
     free(sv.config_json);
     if (rc < 0)
@@ -141,6 +142,10 @@ void pool_deployed(pool *p, const char *name, int64_t version)
             if (strcmp(vp->name, name) != 0 || aliased(&f, vp->version)) continue;
             if (strcmp(vp->cfg.model, cfg.model) != 0 || vp->cfg.memory_mb != cfg.memory_mb)
                 continue;
+            /* Its template prepared other batch sizes (or none). */
+            if ((vp->cfg.batching.mode != FN_BATCH_OFF) != (cfg.batching.mode != FN_BATCH_OFF) ||
+                vp->cfg.batching.max_batch != cfg.batching.max_batch)
+                continue;
             if (!same || vp->version > same->version) same = vp;
         }
     }
@@ -148,6 +153,10 @@ void pool_deployed(pool *p, const char *name, int64_t version)
         LOG_INFO(MOD, "function %s: v%" PRId64 " takes over the instances of v%" PRId64, name,
                  version, same->version);
         same->version = version;
+        if (same->cfg.batching.slo_ms != cfg.batching.slo_ms ||
+            same->cfg.batching.mode != cfg.batching.mode)
+            batch_aimd_init(&same->aimd, (int)cfg.batching.max_batch,
+                            (uint64_t)cfg.batching.slo_ms * 1000000ull);
         same->cfg = cfg;
         same->retired = false;
     }

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -253,6 +254,7 @@ static call *worker_take_inflight(pool *p, worker *w)
     call *list = w->inflight;
     w->inflight = w->inflight_tail = NULL;
     w->n_inflight = 0;
+    w->n_msgs = 0;
     w->region.lent_to = NULL;
     idle_update(p, w);
     return list;
@@ -271,6 +273,8 @@ static void requeue(vpool *vp, call *list)
     while (rev) {
         call *n = rev->next;
         rev->first = false;
+        rev->batch_id = 0;
+        rev->batch_n = 0;
         queue_push(vp, rev, true);
         rev = n;
     }
@@ -402,7 +406,7 @@ static int worker_free_slots(const worker *w)
     bool open = w->h.state == PROC_READY || (w->primed && w->h.state == PROC_STARTING);
     if (!open || w->h.sock < 0 || !w->vp) return 0;
     int c = (int)w->vp->cfg.scaling.concurrency;
-    return c > w->n_inflight ? c - w->n_inflight : 0;
+    return c > w->n_msgs ? c - w->n_msgs : 0;
 }
 
 /* --- starting processes ---------------------------------------------------- */
@@ -419,10 +423,13 @@ static int worker_argv(pool *p, const char *model_path, const char *name, int64_
 {
     char *ver = buf->ver;
     snprintf(ver, sizeof(buf->ver), "%" PRId64, version);
+    /* The worker answers with the name its tenant calls the function by
+     * (model_name), not the registry's "tenant:name" key (store.h). */
+    const char *colon = strchr(name, ':');
     char *head[] = {p->exe,         check ? "__instance" : "__template",
                     "--fd",         "3",
                     "--model",      (char *)model_path,
-                    "--name",       (char *)name,
+                    "--name",       (char *)(colon ? colon + 1 : name),
                     "--version",    ver,
                     "--plan-cache", p->plan_dir,
                     "--log-level",  p->log_level};
@@ -460,6 +467,13 @@ static int worker_argv(pool *p, const char *model_path, const char *name, int64_
         snprintf(buf->calib[i], sizeof(buf->calib[i]), "%s=%s", cfg->calibration[i].input, path);
         argv[argc++] = "--calibrate";
         argv[argc++] = buf->calib[i];
+    }
+    /* Dynamic batching: the check refuses a model that cannot batch, the
+     * template prepares every batch size up to the largest. */
+    if (cfg->batching.mode != FN_BATCH_OFF) {
+        snprintf(buf->max_batch, sizeof(buf->max_batch), "%" PRId64, cfg->batching.max_batch);
+        argv[argc++] = "--max-batch";
+        argv[argc++] = buf->max_batch;
     }
     /* A template is told its blob's digest, so that it opens the cached
      * plan without hashing the model file again. */
@@ -681,10 +695,147 @@ static void dispatch(pool *p, worker *w, call *c)
         w->inflight = c;
     w->inflight_tail = c;
     w->n_inflight++;
+    w->n_msgs++;
     idle_update(p, w);
     if (rc < 0) {
         kill_worker(p, w, eb.msg);
         requeue(vp, worker_take_inflight(p, w));
+    }
+}
+
+/* --- dynamic batching ------------------------------------------------------ */
+
+static bool batching(const vpool *vp)
+{
+    return vp->cfg.batching.mode != FN_BATCH_OFF;
+}
+
+/* Whether c may join a batch: an inference whose body is in memory (a
+ * spilled one travels alone in its memfd). */
+static bool batchable(const call *c)
+{
+    return c->type == IPC_INFER && c->body && c->body_fd < 0;
+}
+
+static int batch_limit(const vpool *vp)
+{
+    return vp->cfg.batching.mode == FN_BATCH_AUTO ? vp->aimd.limit
+                                                  : (int)vp->cfg.batching.max_batch;
+}
+
+/* Wakes the loop at `at` (monotonic ns) for a batch waiting until then. */
+static void batch_timer_arm(pool *p, uint64_t at)
+{
+    if (p->batch_timer_fd < 0 || (p->batch_timer_at && p->batch_timer_at <= at)) return;
+    struct itimerspec its = {.it_value = {.tv_sec = (time_t)(at / 1000000000ull),
+                                          .tv_nsec = (long)(at % 1000000000ull)}};
+    if (timerfd_settime(p->batch_timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+        p->batch_timer_at = at;
+}
+
+/* Sends calls[0..k) to w as one batch; on failure as dispatch does. */
+static void dispatch_batch(pool *p, worker *w, call **calls, int k)
+{
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    vpool *vp = w->vp;
+    uint64_t now = pool_now(p);
+    pool_batch_part parts[FN_BATCH_MAX];
+    for (int i = 0; i < k; i++)
+        parts[i] = (pool_batch_part){.id = calls[i]->id,
+                                     .body = calls[i]->body,
+                                     .len = calls[i]->body_len,
+                                     .json_len = calls[i]->json_len};
+    ipc_msg m;
+    ipc_msg_init(&m, IPC_BATCH, p->next_batch_id++);
+    m.version = calls[0]->version;
+    if (w->n_inflight == 0 && w->served_first) {
+        uint64_t gap = now - w->idle_since_ns;
+        vp->gap_ewma_ns = vp->gap_ewma_ns ? (vp->gap_ewma_ns * 7 + gap) / 8 : gap;
+    }
+    if (vp->gap_ewma_ns && vp->gap_ewma_ns <= POLL_GAP_MAX_NS)
+        m.poll_us = (uint32_t)((2 * vp->gap_ewma_ns + POLL_SLACK_NS) / 1000u);
+    bool sent;
+    int rc = pool_ipc_send_batch(w->h.sock, &w->region, &m, calls[0], parts, k, &sent, &eb);
+    if (rc < 0 && !sent) {
+        for (int i = 0; i < k; i++)
+            call_fail(p, calls[i], 500, "%s", eb.msg);
+        return;
+    }
+    for (int i = 0; i < k; i++) {
+        call *c = calls[i];
+        c->w = w;
+        c->next = NULL;
+        c->dispatch_ns = now;
+        c->batch_id = m.id;
+        c->batch_n = k;
+        c->first = i == 0 && !w->served_first;
+        if (w->inflight_tail)
+            w->inflight_tail->next = c;
+        else
+            w->inflight = c;
+        w->inflight_tail = c;
+        w->n_inflight++;
+    }
+    w->served_first = true;
+    w->n_msgs++;
+    expect_reply(p, vp, now);
+    idle_update(p, w);
+    if (rc < 0) {
+        kill_worker(p, w, eb.msg);
+        requeue(vp, worker_take_inflight(p, w));
+    }
+}
+
+/* The head of vp's queue may join a batch: sends what the policy says to w
+ * (false when the batch waits for more calls, the timer armed). */
+static bool pump_batch(pool *p, vpool *vp, worker *w)
+{
+    int limit = batch_limit(vp), n = 0;
+    for (const call *c = vp->queue; c && n < limit && batchable(c); c = c->next)
+        n++;
+    bool idle = true;
+    for (const worker *o = vp->workers; o && idle; o = o->vnext)
+        idle = o->n_inflight == 0;
+    uint64_t now = pool_now(p), wait;
+    batch_view v = {.n_ready = n,
+                    .limit = limit,
+                    .pool_idle = idle,
+                    .waited_ns = now > vp->queue->enq_ns ? now - vp->queue->enq_ns : 0,
+                    .max_delay_ns = (uint64_t)vp->cfg.batching.max_delay_us * 1000u};
+    int k = batch_decide(&v, &wait);
+    if (k == 0) {
+        vp->batch_due_ns = now + wait;
+        batch_timer_arm(p, vp->batch_due_ns);
+        return false;
+    }
+    vp->batch_due_ns = 0;
+    if (k == 1) { /* alone: the plain message, a batch of one */
+        dispatch(p, w, queue_pop(vp));
+        return true;
+    }
+    call *calls[FN_BATCH_MAX];
+    for (int i = 0; i < k; i++)
+        calls[i] = queue_pop(vp);
+    dispatch_batch(p, w, calls, k);
+    return true;
+}
+
+void sched_batch_timer(pool *p)
+{
+    uint64_t ticks;
+    while (p->batch_timer_fd >= 0 && read(p->batch_timer_fd, &ticks, sizeof(ticks)) > 0) {
+    }
+    p->batch_timer_at = 0;
+    uint64_t now = pool_now(p);
+    for (vpool *vp = p->pools; vp; vp = vp->next) {
+        if (!vp->batch_due_ns) continue;
+        if (vp->batch_due_ns <= now) {
+            vp->batch_due_ns = 0;
+            sched_pump(p, vp);
+        } else {
+            batch_timer_arm(p, vp->batch_due_ns);
+        }
     }
 }
 
@@ -710,6 +861,11 @@ static pool_view waiting_view(const pool *p, const vpool *vp)
 {
     pool_view v = view_of(p, vp);
     if (v.n_queued > 0) v.n_queued--;
+    /* A batching pool's slot takes a whole batch of the waiting calls. */
+    if (batching(vp) && v.n_queued > 0) {
+        int limit = batch_limit(vp) > 0 ? batch_limit(vp) : 1;
+        v.n_queued = (v.n_queued + limit - 1) / limit;
+    }
     return v;
 }
 
@@ -774,13 +930,18 @@ static void ensure_min(pool *p, vpool *vp)
 
 void sched_pump(pool *p, vpool *vp)
 {
+    vp->batch_due_ns = 0;
     while (vp->queue) {
         worker *best = NULL;
         for (worker *w = vp->workers; w; w = w->vnext) {
             if (worker_free_slots(w) == 0) continue;
-            if (!best || w->n_inflight < best->n_inflight) best = w;
+            if (!best || w->n_msgs < best->n_msgs) best = w;
         }
         if (!best) break;
+        if (batching(vp) && batchable(vp->queue)) {
+            if (!pump_batch(p, vp, best)) break;
+            continue;
+        }
         dispatch(p, best, queue_pop(vp));
     }
     ensure_min(p, vp);
@@ -823,6 +984,8 @@ vpool *sched_add_pool(pool *p, const char *name, int64_t version, const fn_confi
     vp->version = version;
     vp->last_request_ns = pool_now(p);
     ka_init(&vp->ka);
+    batch_aimd_init(&vp->aimd, (int)cfg->batching.max_batch,
+                    (uint64_t)cfg->batching.slo_ms * 1000000ull);
     for (const vpool *o = p->pools; o; o = o->next) /* the newest version it follows */
         if (strcmp(o->name, name) == 0 && o->version < version &&
             (vp->ka.last_minute < 0 || o->ka.last_minute > vp->ka.last_minute))
@@ -951,13 +1114,16 @@ int pool_validate(pool *p, const char *name, const char *model_path, const fn_co
 
 /* --- what processes say ---------------------------------------------------- */
 
-/* status 0: the model loaded; otherwise the HTTP status to answer with. */
-static void validator_done(pool *p, validator *v, int status, const char *msg)
+/* status 0: the model loaded (body: its accuracy figures, a JSON object,
+ * or NULL; borrowed for the callback); otherwise the HTTP status to answer
+ * with. */
+static void validator_done(pool *p, validator *v, int status, const char *msg, char *body)
 {
     if (v->answered) return;
     v->answered = true;
     validators_remove(p, v);
-    pool_result res = {.status = status, .fd = -1, .json_len = -1, .error = msg};
+    pool_result res = {.status = status, .fd = -1, .json_len = -1, .error = msg, .body = body,
+                       .len = body ? strlen(body) : 0};
     if (v->done) v->done(v->user, &res);
 }
 
@@ -1023,6 +1189,7 @@ static void template_ready(pool *p, tmpl *t, const ipc_msg *m, int fd)
     t->plan_ns = m->dur_ns[0];
     t->prepare_ns = m->dur_ns[1];
     t->plan_cached = m->dur_ns[2] != 0;
+    if (vp && m->mem_bytes) vp->batch_mem_bytes = m->mem_bytes;
     if (vp)
         LOG_INFO(MOD,
                  "function %s v%" PRId64 ": template %d ready in %.1f ms (plan %s %.1f ms, "
@@ -1124,8 +1291,125 @@ static bool maybe_yield(pool *p, worker *w)
     return true;
 }
 
+/* The calls of one batch reply, while its results are handed out. */
+typedef struct batch_settle {
+    pool *p;
+    worker *w;
+    call **calls;
+    int k, next;
+    uint64_t wait, start; /* of the batch's first call (cold start) */
+    const char *start_kind;
+} batch_settle;
+
+static void settle_one(void *user, const pool_batch_reply *r)
+{
+    batch_settle *b = user;
+    /* Results come in message order; a result for no call of it is ignored. */
+    int i = b->next;
+    while (i < b->k && (!b->calls[i] || b->calls[i]->id != r->id))
+        i++;
+    if (i == b->k) return;
+    call *c = b->calls[i];
+    b->calls[i] = NULL;
+    b->next = i + 1;
+    uint64_t wait = c->dispatch_ns - c->enq_ns, start = 0;
+    if (i == 0) {
+        wait = b->wait;
+        start = b->start;
+    }
+    char timing[128];
+    stats_timing_batch(timing, wait - start, start, r->run_ns, r->batch);
+    pool_result res = {.status = r->status,
+                       .content_type = r->content_type,
+                       .fd = -1,
+                       .len = r->len,
+                       .json_len = r->json_len,
+                       .start = i == 0 && b->start_kind ? b->start_kind : "warm",
+                       .timing = timing,
+                       .queue_ns = wait - start,
+                       .start_ns = start,
+                       /* Metering bills each request of a batch its share. */
+                       .run_ns = r->bill_ns};
+    res.body = malloc(r->len + 1);
+    if (res.body) {
+        memcpy(res.body, r->body, r->len);
+    } else {
+        res.status = 500;
+        res.error = "out of memory";
+        res.len = 0;
+    }
+    call_end(b->p, c, &res);
+}
+
+/* The reply to a batch: every call of it ends with its own result. */
+static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
+{
+    call *c = w->inflight;
+    if (!c || c->batch_id != m->id) {
+        LOG_ERROR(MOD, "instance %d answered batch %" PRIu64 " out of order", (int)w->h.pid, m->id);
+        return;
+    }
+    int k = c->batch_n;
+    call *calls[FN_BATCH_MAX];
+    for (int i = 0; i < k; i++) {
+        assert(w->inflight && w->inflight->batch_id == m->id);
+        calls[i] = w->inflight;
+        w->inflight = calls[i]->next;
+        calls[i]->next = NULL;
+    }
+    if (!w->inflight) w->inflight_tail = NULL;
+    w->n_inflight -= k;
+    w->n_msgs--;
+    uint64_t now = pool_now(p);
+    vpool *vp = c->vp;
+    uint64_t took = now - c->dispatch_ns;
+    vp->reply_ewma_ns = vp->reply_ewma_ns ? (vp->reply_ewma_ns * 7 + took) / 8 : took;
+    if (w->n_inflight == 0) w->idle_since_ns = now;
+    vp->n_batches++;
+    vp->n_batched_calls += (uint64_t)k;
+    if (vp->cfg.batching.mode == FN_BATCH_AUTO) batch_aimd_observe(&vp->aimd, k, m->dur_ns[0]);
+    /* The first call's wait and start, as worker_reply splits them. */
+    bool cold = c->first && w->kind != START_WARM && w->h.ready_ns > c->enq_ns;
+    uint64_t wait_end = cold && w->h.ready_ns > c->dispatch_ns ? w->h.ready_ns : c->dispatch_ns;
+    batch_settle b = {.p = p, .w = w, .calls = calls, .k = k, .wait = wait_end - c->enq_ns};
+    if (c->first) record_cold_start(p, w, c, m->dur_ns[0]);
+    if (cold) {
+        uint64_t from = w->h.started_ns > c->enq_ns ? w->h.started_ns : c->enq_ns;
+        b.start = w->h.ready_ns > from ? w->h.ready_ns - from : 0;
+        if (b.start > b.wait) b.start = b.wait;
+        b.start_kind = start_kind_name(w->kind);
+    }
+    const char *error = NULL;
+    if (m->status != 200) { /* the message itself failed: its error for every call */
+        char msg[300];
+        pool_ipc_error_text(*fd, m->body_len, msg, sizeof(msg));
+        if (m->flags & IPC_F_IN_REGION) snprintf(msg, sizeof(msg), "batch %" PRIu64 " failed", m->id);
+        pool_region *r = &w->region;
+        if (r->lent_to == calls[0]) r->lent_to = NULL;
+        if (*fd >= 0) close(*fd);
+        *fd = -1;
+        for (int i = 0; i < k; i++)
+            call_fail(p, calls[i], 500, "batch %" PRIu64 " failed: %s", m->id, msg);
+    } else {
+        pool_ipc_read_batch(&w->region, calls[0], m, fd, settle_one, &b, &error);
+        for (int i = 0; i < k; i++)
+            if (calls[i])
+                call_fail(p, calls[i], 500, "batch %" PRIu64 ": %s", m->id,
+                          error ? error : "the instance's reply did not answer this request");
+    }
+    idle_update(p, w);
+    if (maybe_yield(p, w))
+        sched_pump_all(p);
+    else
+        sched_pump(p, vp);
+}
+
 static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
 {
+    if (m->flags & IPC_F_BATCH) {
+        batch_reply(p, w, m, fd);
+        return;
+    }
     call *c = w->inflight;
     if (!c || c->id != m->id) {
         LOG_ERROR(MOD, "instance %d answered request %" PRIu64 " out of order", (int)w->h.pid,
@@ -1136,6 +1420,7 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
     w->inflight = c->next;
     if (!w->inflight) w->inflight_tail = NULL;
     w->n_inflight--;
+    w->n_msgs--;
     uint64_t now = pool_now(p);
     vpool *vp = c->vp;
     /* An exponential average over about eight replies. */
@@ -1157,7 +1442,11 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
         if (start > wait) start = wait;
     }
     char timing[128];
-    stats_timing(timing, wait - start, start, m->dur_ns[0]);
+    /* A batching function's lone call ran as a batch of one. */
+    if (batching(vp))
+        stats_timing_batch(timing, wait - start, start, m->dur_ns[0], 1);
+    else
+        stats_timing(timing, wait - start, start, m->dur_ns[0]);
     pool_result res = {.status = m->status,
                        .content_type = m->content_type,
                        .len = m->body_len,
@@ -1233,10 +1522,12 @@ static void validator_message(pool *p, validator *v, const ipc_msg *m, int fd)
     if (m->type != IPC_READY) return;
     if (m->status != 0) {
         pool_ipc_error_text(fd, m->body_len, v->h.fail_msg, sizeof(v->h.fail_msg));
-        validator_done(p, v, m->status == 507 ? 507 : 400, v->h.fail_msg);
+        validator_done(p, v, m->status == 507 ? 507 : 400, v->h.fail_msg, NULL);
         return;
     }
-    validator_done(p, v, 0, NULL);
+    char *acc = pool_ipc_json_object(fd, m->body_len);
+    validator_done(p, v, 0, NULL, acc);
+    free(acc);
     proc_close(&p->procs, &v->h);
 }
 
@@ -1302,6 +1593,10 @@ void pool_on_event(pool *p, ep_tag *tag, uint32_t events)
     (void)events;
     if (tag->kind == EP_ZYGOTE) {
         lifecycle_events(p);
+        return;
+    }
+    if (tag->kind == EP_BATCH_TIMER) {
+        sched_batch_timer(p);
         return;
     }
     proc *pr = (proc *)tag;
@@ -1387,7 +1682,20 @@ static void worker_exited(pool *p, worker *w, int wstatus, bool no_process)
     int sig = !no_process && WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
     while (c) {
         call *n = c->next;
-        if (sig)
+        /* Every call of a batch fails with the batch's id: none is retried,
+         * since any of them may be what crashed it. */
+        if (c->batch_id && sig)
+            call_fail(p, c, 500,
+                      "instance crashed (signal %d) while running batch %" PRIu64
+                      " (%d requests), this request among them; not retried, the next request "
+                      "gets a fresh instance",
+                      sig, c->batch_id, c->batch_n);
+        else if (c->batch_id)
+            call_fail(p, c, 500,
+                      "instance ended (%s) while running batch %" PRIu64
+                      " (%d requests), this request among them; not retried",
+                      how, c->batch_id, c->batch_n);
+        else if (sig)
             call_fail(p, c, 500,
                       "instance crashed (signal %d) while running this request; the next "
                       "request gets a fresh instance",
@@ -1410,7 +1718,7 @@ static void validator_exited(pool *p, validator *v, const char *how)
     drain(p, &v->h); /* its answer may be waiting on its socket */
     char msg[160];
     snprintf(msg, sizeof(msg), "the model loader crashed (%s)", how);
-    validator_done(p, v, 400, msg);
+    validator_done(p, v, 400, msg, NULL);
     validators_remove(p, v);
     proc_bury(&p->procs, &v->h);
 }
@@ -1636,6 +1944,8 @@ int pool_tick(pool *p)
     uint64_t now = pool_now(p);
     int64_t next = proc_timeout_ms(&p->procs, now);
     for (vpool *vp = p->pools; vp; vp = vp->next) {
+        if (vp->batch_due_ns && vp->batch_due_ns <= now) sched_pump(p, vp);
+        if (vp->batch_due_ns) note_deadline(&next, vp->batch_due_ns, now);
         expire_queue(p, vp, now, &next);
         if ((int)eff_min(vp) > vp->n_instances) {
             ensure_min(p, vp);
@@ -1653,7 +1963,7 @@ int pool_tick(pool *p)
         nx = v->next;
         if (now - v->h.started_ns > VALIDATE_TIMEOUT_NS) {
             proc_kill(&p->procs, &v->h);
-            validator_done(p, v, 400, "loading the model took longer than 600 s");
+            validator_done(p, v, 400, "loading the model took longer than 600 s", NULL);
         } else {
             note_deadline(&next, v->h.started_ns + VALIDATE_TIMEOUT_NS, now);
         }
@@ -1735,7 +2045,7 @@ void pool_fail_all(pool *p, const char *why)
     while (p->validators) {
         validator *v = p->validators;
         proc_kill(&p->procs, &v->h);
-        validator_done(p, v, 503, why);
+        validator_done(p, v, 503, why, NULL);
     }
     while (p->pools)
         sched_free_pool(p, p->pools, 503, why);

@@ -27,8 +27,13 @@ int sched_free_capacity(const pool *p, const vpool *vp);
 /* Moves waiting calls to free slots and starts what the pools need. */
 void sched_pump(pool *p, vpool *vp);
 void sched_pump_all(pool *p);
+/* The batch timer fired (EP_BATCH_TIMER): batches whose wait is over go. */
+void sched_batch_timer(pool *p);
 
-#define TEMPLATE_ARGV_MAX (32 + 2 * FN_CALIB_MAX)
+/* At most: 14 fixed, --check, --memory-mb, --precision, --max-context and
+ * three tokenizer files, --max-batch, --sha256, --weight-pages (2 each),
+ * the NULL, and two per calibration sample. */
+#define TEMPLATE_ARGV_MAX (34 + 2 * FN_CALIB_MAX)
 /* Room for the strings of a worker's arguments: its version, and
  * "--calibrate NAME=PATH" per calibration blob. */
 typedef struct sched_argbuf {
@@ -36,6 +41,7 @@ typedef struct sched_argbuf {
     char max_context[24];
     char tok[3][PATH_MAX];
     char memory_mb[24];
+    char max_batch[24];
     char calib[FN_CALIB_MAX][PATH_MAX + FN_CALIB_NAME_MAX + 2];
 } sched_argbuf;
 /* The arguments of `rouse __template` for a version (argv[0] the executable;

@@ -32,6 +32,14 @@ void stats_timing(char out[96], uint64_t queue_ns, uint64_t start_ns, uint64_t i
              q_us / 1000, q_us % 1000, s_us / 1000, s_us % 1000, i_us / 1000, i_us % 1000);
 }
 
+void stats_timing_batch(char out[128], uint64_t queue_ns, uint64_t start_ns, uint64_t infer_ns,
+                        int batch)
+{
+    stats_timing(out, queue_ns, start_ns, infer_ns);
+    size_t n = strlen(out);
+    snprintf(out + n, 128 - n, ", batch;desc=%d", batch);
+}
+
 static const char *state_name(proc_state st, bool is_template, int n_inflight)
 {
     if (st == PROC_STARTING) return "starting";
@@ -100,6 +108,24 @@ int pool_describe(const pool *p, const char *name, rouse_buf *out)
             vp->ka.last_minute >= 0 ? now_ms - vp->ka.last_ms : -1, vp->n_prewarms);
         first = false;
     }
+    if (rc == 0) rc = rouse_buf_append_str(out, "],\"batching\":[");
+    /* Each batching version's limit now (auto mode moves it), what it ran
+     * and the activation memory an instance holds for its largest batch. */
+    first = true;
+    for (const vpool *vp = p->pools; rc == 0 && vp; vp = vp->next) {
+        if (strcmp(vp->name, name) != 0 || vp->cfg.batching.mode == FN_BATCH_OFF) continue;
+        bool is_auto = vp->cfg.batching.mode == FN_BATCH_AUTO;
+        rc = rouse_buf_appendf(
+            out,
+            "%s{\"version\":%" PRId64 ",\"mode\":\"%s\",\"limit\":%d,\"max_batch\":%" PRId64
+            ",\"max_delay_us\":%" PRId64 ",\"slo_ms\":%" PRId64 ",\"batches\":%" PRIu64
+            ",\"batched_requests\":%" PRIu64 ",\"memory_bytes\":%" PRIu64 "}",
+            first ? "" : ",", vp->version, is_auto ? "auto" : "fixed",
+            is_auto ? vp->aimd.limit : (int)vp->cfg.batching.max_batch,
+            vp->cfg.batching.max_batch, vp->cfg.batching.max_delay_us, vp->cfg.batching.slo_ms,
+            vp->n_batches, vp->n_batched_calls, vp->batch_mem_bytes);
+        first = false;
+    }
     if (rc == 0) rc = rouse_buf_append_str(out, "]");
     int queued = 0;
     for (const vpool *vp = p->pools; vp; vp = vp->next)
@@ -128,6 +154,16 @@ int pool_describe(const pool *p, const char *name, rouse_buf *out)
     }
     if (rc == 0) rc = rouse_buf_append_str(out, "]");
     return rc;
+}
+
+void pool_batch_gauges(const pool *p, pool_batch_fn b, void *user)
+{
+    for (const vpool *vp = p->pools; vp; vp = vp->next) {
+        if (vp->cfg.batching.mode == FN_BATCH_OFF) continue;
+        int limit = vp->cfg.batching.mode == FN_BATCH_AUTO ? vp->aimd.limit
+                                                           : (int)vp->cfg.batching.max_batch;
+        b(user, vp->name, limit, vp->n_batches, vp->n_batched_calls);
+    }
 }
 
 void pool_gauges(const pool *p, pool_gauge_fn g, pool_pid_fn pid, void *user)

@@ -45,5 +45,9 @@ void stats_record_cold(cold_log *log, const cold_start *c);
 /* Server-Timing: the wait, split into the part spent starting the
  * request's instance and the rest, and the instance's own time. */
 void stats_timing(char out[96], uint64_t queue_ns, uint64_t start_ns, uint64_t infer_ns);
+/* stats_timing and the batch size the call ran in (Server-Timing
+ * `batch;desc=N`), for a batching function's calls. */
+void stats_timing_batch(char out[128], uint64_t queue_ns, uint64_t start_ns, uint64_t infer_ns,
+                        int batch);
 
 #endif

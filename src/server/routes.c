@@ -9,9 +9,57 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "server/auth.h"
 #include "server/http_int.h"
 
 #define MAX_SEGS 8
+
+/* The roles (auth.h): health stays open; calling a function and reading
+ * one's jobs needs invoke; managing functions, blobs and jobs deploy;
+ * the daemon's own state (stats, metrics, usage of every tenant) and keys
+ * admin. */
+const route_spec route_specs[R_COUNT] = {
+    [R_NONE] = {NULL, NULL, AUTH_INVOKE},
+    [R_HEALTH_LIVE] = {"GET", "/v2/health/live", AUTH_OPEN},
+    [R_HEALTH_READY] = {"GET", "/v2/health/ready", AUTH_OPEN},
+    [R_SERVER_META] = {"GET", "/v2", AUTH_INVOKE},
+    [R_MODEL_META] = {"GET", "/v2/models/{name}", AUTH_INVOKE},
+    [R_MODEL_READY] = {"GET", "/v2/models/{name}/ready", AUTH_INVOKE},
+    [R_INFER] = {"POST", "/v2/models/{name}/infer", AUTH_INVOKE},
+    [R_BLOB_POST] = {"POST", "/v1/blobs", AUTH_DEPLOY},
+    [R_BLOB_HEAD] = {"HEAD", "/v1/blobs/{digest}", AUTH_DEPLOY},
+    [R_BLOB_DELETE] = {"DELETE", "/v1/blobs/{digest}", AUTH_DEPLOY},
+    [R_FN_LIST] = {"GET", "/v1/functions", AUTH_DEPLOY},
+    [R_FN_PUT] = {"PUT", "/v1/functions/{name}", AUTH_DEPLOY},
+    [R_FN_GET] = {"GET", "/v1/functions/{name}", AUTH_DEPLOY},
+    [R_FN_DELETE] = {"DELETE", "/v1/functions/{name}", AUTH_DEPLOY},
+    [R_FN_ROLLBACK] = {"POST", "/v1/functions/{name}/rollback", AUTH_DEPLOY},
+    [R_ALIAS_PUT] = {"PUT", "/v1/functions/{name}/aliases/{alias}", AUTH_DEPLOY},
+    [R_STATS] = {"GET", "/v1/stats", AUTH_ADMIN},
+    [R_STATS_RESET] = {"POST", "/v1/stats/reset", AUTH_ADMIN},
+    [R_METRICS] = {"GET", "/metrics", AUTH_ADMIN},
+    [R_USAGE] = {"GET", "/v1/usage", AUTH_ADMIN},
+    [R_FN_LOGS] = {"GET", "/v1/functions/{name}/logs", AUTH_DEPLOY},
+    [R_FN_SCALE_ZERO] = {"POST", "/v1/functions/{name}/scale-to-zero", AUTH_DEPLOY},
+    [R_JOB_LIST] = {"GET", "/v1/jobs", AUTH_INVOKE},
+    [R_JOB_GET] = {"GET", "/v1/jobs/{id}", AUTH_INVOKE},
+    [R_JOB_DELETE] = {"DELETE", "/v1/jobs/{id}", AUTH_DEPLOY},
+    [R_JOB_RETRY] = {"POST", "/v1/jobs/{id}/retry", AUTH_DEPLOY},
+    [R_JOB_RESULT] = {"GET", "/v1/jobs/{id}/result", AUTH_INVOKE},
+    [R_BATCH_POST] = {"POST", "/v1/batches", AUTH_DEPLOY},
+    [R_BATCH_GET] = {"GET", "/v1/batches/{id}", AUTH_INVOKE},
+    [R_BATCH_OUTPUT] = {"GET", "/v1/batches/{id}/output", AUTH_INVOKE},
+    [R_OAI_MODELS] = {"GET", "/openai/v1/models", AUTH_INVOKE},
+    [R_OAI_COMPLETIONS] = {"POST", "/openai/v1/completions", AUTH_INVOKE},
+    [R_OAI_CHAT] = {"POST", "/openai/v1/chat/completions", AUTH_INVOKE},
+    [R_KEY_SELF] = {"GET", "/v1/keys/self", AUTH_INVOKE},
+    [R_KEY_CREATE] = {"POST", "/v1/keys", AUTH_ADMIN},
+    [R_KEY_LIST] = {"GET", "/v1/keys", AUTH_ADMIN},
+    [R_KEY_DELETE] = {"DELETE", "/v1/keys/{id}", AUTH_ADMIN},
+    [R_CONSOLE] = {"GET", "/", AUTH_OPEN},
+    [R_RECENT] = {"GET", "/v1/recent", AUTH_DEPLOY},
+    [R_NOT_ALLOWED] = {NULL, NULL, AUTH_INVOKE},
+};
 
 /* Splits "/a/b/c" into segments (no empty ones; a trailing slash is ignored). */
 static int split(const char *url, char segs[MAX_SEGS][96], bool *too_long)
@@ -66,7 +114,16 @@ void route_match(const char *method, const char *url, route *out)
     bool too_long = false;
     int n = split(url, segs, &too_long);
     out->param_too_long = too_long;
+    if (n == 0 && url[0] == '/') {
+        out->id = pick(method, "GET", R_CONSOLE);
+        return;
+    }
     if (n < 1) return;
+    if (n == 2 && SEG(0, "console")) {
+        copy_param(out->alias, sizeof(out->alias), segs[1], out);
+        out->id = pick(method, "GET", R_CONSOLE);
+        return;
+    }
     if (n == 1 && SEG(0, "metrics")) {
         out->id = pick(method, "GET", R_METRICS);
         return;
@@ -111,6 +168,22 @@ void route_match(const char *method, const char *url, route *out)
             out->id = pick(method, "GET", R_STATS);
         else if (n == 3 && SEG(2, "reset"))
             out->id = pick(method, "POST", R_STATS_RESET);
+        return;
+    }
+    if (SEG(1, "keys")) {
+        if (n == 2) {
+            out->id = pick(method, "GET", R_KEY_LIST);
+            if (IS("POST")) out->id = R_KEY_CREATE;
+        } else if (n == 3 && SEG(2, "self")) {
+            out->id = pick(method, "GET", R_KEY_SELF);
+        } else if (n == 3) {
+            copy_param(out->ref, sizeof(out->ref), segs[2], out);
+            out->id = pick(method, "DELETE", R_KEY_DELETE);
+        }
+        return;
+    }
+    if (SEG(1, "recent")) {
+        if (n == 2) out->id = pick(method, "GET", R_RECENT);
         return;
     }
     if (SEG(1, "usage")) {
@@ -199,6 +272,9 @@ body_sink route_sink(route_id id)
 
 uint64_t route_body_limit(route_id id, uint64_t max_body_bytes, uint64_t max_blob_bytes)
 {
+    /* An OpenAI request is an inference: its prompt or messages may be as
+     * long as the function's context, so it takes what inference takes. */
+    if (id == R_OAI_COMPLETIONS || id == R_OAI_CHAT) return max_body_bytes;
     switch (route_sink(id)) {
     case BODY_INSTANCE:
         return max_body_bytes;
@@ -234,6 +310,15 @@ int route_handle(http_req *req)
         return api_usage_handle(req);
     case R_FN_LOGS:
         return api_logs_handle(req);
+    case R_KEY_SELF:
+    case R_KEY_CREATE:
+    case R_KEY_LIST:
+    case R_KEY_DELETE:
+        return api_keys_handle(req);
+    case R_CONSOLE:
+        return api_console_handle(req);
+    case R_RECENT:
+        return api_recent_handle(req);
     case R_JOB_LIST:
     case R_JOB_GET:
     case R_JOB_DELETE:

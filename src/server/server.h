@@ -58,6 +58,13 @@ typedef struct server_opts {
      * SIGHUP reads them again. */
     const char *tls_cert;
     const char *tls_key;
+    /* Access control (server/auth.h, docs/security.md): API keys, tenants
+     * and roles. Without it serve binds loopback only. */
+    bool auth;
+    const char *auth_file;               /* static keys (keys.yaml), or NULL */
+    const char *auth_bootstrap_key_file; /* the bootstrap admin key's secret, or NULL */
+    const char *metrics_bind;            /* ADDR:PORT serving GET /metrics without a key, or NULL */
+    bool console_off; /* no web console at / (api_console.c): those paths answer 404 */
 } server_opts;
 
 #define ROUSE_MAX_CONNS_PER_CLIENT_DEFAULT 256

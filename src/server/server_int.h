@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "server/auth.h"
 #include "server/ep.h"
 #include "server/invocation.h"
 #include "server/pool.h"
@@ -48,6 +49,14 @@ int durable_start(server *s, rouse_errbuf *eb);
 /* Finishes their queued writes and stops them (after MHD stopped). */
 void durable_stop(server *s);
 /* Requests submit their writes through durable_submit (http_int.h). */
+
+/* --- access control (auth_boot.c) ----------------------------------------- */
+
+/* Loads the keys (registry, --auth-file), creates the bootstrap admin key
+ * at first start (to stderr and <data>/bootstrap.key, 0600) or takes the
+ * --auth-bootstrap-key-file's. Runs before the writer starts and before
+ * anything is served. Nothing when --auth is off. */
+int auth_start(server *s, rouse_errbuf *eb);
 
 /* --- storage collection (gc.c) -------------------------------------------- */
 
@@ -196,6 +205,15 @@ struct server {
     trace_rng trace_rng;
     uint64_t loop_lag_scrape_ns; /* the longest iteration since the last GET /metrics */
     struct usage *usage;         /* usage.c */
+    /* Access control (auth.c): the keys, loaded at start and kept current
+     * by the keys API; the --metrics-bind listener (-1 when none), whose
+     * connections may only GET /metrics. */
+    auth_table keys;
+    int metrics_fd;
+    int metrics_port;
+    uint32_t metrics_addr; /* network order */
+    ep_tag tag_metrics;
+    struct recent *recent;       /* the last hour per function (recent.h, GET /v1/recent) */
     uint32_t req_id_base;
     uint64_t req_seq;
 };

@@ -15,6 +15,7 @@
 #define ROUSE_STORE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rouse/err.h"
@@ -62,6 +63,28 @@ void store_close(store *s);
 
 /* True when name is a valid function or alias name. */
 bool store_name_valid(const char *name);
+
+/* --- tenants ----------------------------------------------------------------
+ * A tenant is named [a-z0-9][a-z0-9-]{0,62}; without access control
+ * everything belongs to "default". A function is stored under its key: its
+ * name for the default tenant, "tenant:name" for any other, at most
+ * STORE_NAME_MAX characters in all (so a tenant's name and a function's
+ * together take at most 62). Every call below that takes a function name
+ * takes such a key. */
+#define STORE_DEFAULT_TENANT "default"
+
+/* True when t is a valid tenant name. */
+bool store_tenant_valid(const char *t);
+/* True when key is a valid function key (a name, or "tenant:name" with a
+ * tenant other than "default"). */
+bool store_fn_key_valid(const char *key);
+/* The key of tenant's function name into out: 0, ROUSE_EINVAL for an
+ * invalid name, ROUSE_ERANGE when the key would be longer than
+ * STORE_NAME_MAX. tenant NULL or "" is the default tenant. */
+int store_fn_key(const char *tenant, const char *name, char *out, size_t cap);
+/* The tenant of a key (into tenant) and its name within the tenant
+ * (borrowed: a pointer into key). key must be valid. */
+void store_fn_key_split(const char *key, char *tenant, size_t tenant_cap, const char **name);
 
 /* Deploy: if the function's "latest" version has the same digest and config,
  * returns it with *created false; otherwise creates version N+1 (creating

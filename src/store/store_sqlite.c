@@ -213,6 +213,49 @@ static const char *const migrations[] = {
     "CREATE TRIGGER batch_out AFTER DELETE ON batches BEGIN"
     "  DELETE FROM batch_counts WHERE batch = old.id;"
     " END;",
+    /* 5: API keys and tenants (keys_sqlite.c, server/auth.h). A key is
+     * stored as the SHA-256 of its secret, never the secret. A function of
+     * tenant T other than "default" is keyed "T:name" (store_fn_key_valid),
+     * so names are unique per tenant and every table that names a function
+     * (versions, aliases, jobs, batches, usage) is per tenant without a
+     * change; the tenant columns below are derived from that key, so they
+     * can never disagree with it. Blobs are content-addressed files shared
+     * by whoever uploaded the same bytes: blob_owners says which tenants
+     * did (a blob without a row belongs to "default"). */
+    "CREATE TABLE api_keys("
+    "  id TEXT PRIMARY KEY,"
+    "  tenant TEXT NOT NULL,"
+    "  role TEXT NOT NULL CHECK (role IN ('admin', 'deploy', 'invoke')),"
+    "  hash TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  created_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER,"
+    "  revoked_ms INTEGER"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE blob_owners("
+    "  tenant TEXT NOT NULL,"
+    "  digest TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (digest, tenant)"
+    ") WITHOUT ROWID;"
+    "ALTER TABLE functions ADD COLUMN tenant TEXT GENERATED ALWAYS AS ("
+    "  CASE WHEN instr(name, ':') > 0 THEN substr(name, 1, instr(name, ':') - 1)"
+    "  ELSE 'default' END) VIRTUAL;"
+    "ALTER TABLE jobs ADD COLUMN tenant TEXT GENERATED ALWAYS AS ("
+    "  CASE WHEN instr(function, ':') > 0 THEN substr(function, 1, instr(function, ':') - 1)"
+    "  ELSE 'default' END) VIRTUAL;"
+    "ALTER TABLE batches ADD COLUMN tenant TEXT GENERATED ALWAYS AS ("
+    "  CASE WHEN instr(function, ':') > 0 THEN substr(function, 1, instr(function, ':') - 1)"
+    "  ELSE 'default' END) VIRTUAL;",
+    /* 6: the accuracy figures of a version's plan against fp32, as the
+     * deploy check measured them (store/accuracy.h). */
+    "CREATE TABLE version_accuracy("
+    "  function TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  figures TEXT NOT NULL,"
+    "  PRIMARY KEY (function, version),"
+    "  FOREIGN KEY (function, version) REFERENCES versions(function, version) ON DELETE CASCADE"
+    ") WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -289,6 +332,53 @@ bool store_name_valid(const char *name)
         if (!ok || i >= STORE_NAME_MAX) return false;
     }
     return i > 0;
+}
+
+bool store_tenant_valid(const char *t)
+{
+    if (!t) return false;
+    size_t i = 0;
+    for (; t[i]; i++) {
+        char c = t[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && c == '-');
+        if (!ok || i >= STORE_NAME_MAX) return false;
+    }
+    return i > 0;
+}
+
+bool store_fn_key_valid(const char *key)
+{
+    if (!key) return false;
+    const char *colon = strchr(key, ':');
+    if (!colon) return store_name_valid(key);
+    if (strlen(key) > STORE_NAME_MAX) return false;
+    char tenant[STORE_NAME_MAX + 1];
+    memcpy(tenant, key, (size_t)(colon - key));
+    tenant[colon - key] = '\0';
+    return strcmp(tenant, STORE_DEFAULT_TENANT) != 0 && store_tenant_valid(tenant) &&
+           store_name_valid(colon + 1);
+}
+
+int store_fn_key(const char *tenant, const char *name, char *out, size_t cap)
+{
+    if (!store_name_valid(name)) return ROUSE_EINVAL;
+    int n = !tenant || !*tenant || strcmp(tenant, STORE_DEFAULT_TENANT) == 0
+                ? snprintf(out, cap, "%s", name)
+                : snprintf(out, cap, "%s:%s", tenant, name);
+    if (n < 0 || (size_t)n >= cap || n > STORE_NAME_MAX) return ROUSE_ERANGE;
+    return 0;
+}
+
+void store_fn_key_split(const char *key, char *tenant, size_t tenant_cap, const char **name)
+{
+    const char *colon = strchr(key, ':');
+    if (!colon) {
+        snprintf(tenant, tenant_cap, "%s", STORE_DEFAULT_TENANT);
+        *name = key;
+        return;
+    }
+    snprintf(tenant, tenant_cap, "%.*s", (int)(colon - key), key);
+    *name = colon + 1;
 }
 
 bool store_version_parse(const char *s, int64_t *version)
@@ -378,9 +468,19 @@ static int tx_end(store *s, int rc, rouse_errbuf *eb)
     return rc;
 }
 
+/* A function as messages name it: a key's name within its tenant (the
+ * caller knows its tenant; the key form is the registry's own). */
+static const char *shown(const char *key)
+{
+    const char *colon = key ? strchr(key, ':') : NULL;
+    return colon ? colon + 1 : key;
+}
+
 static int check_name(const char *kind, const char *name, rouse_errbuf *eb)
 {
-    if (store_name_valid(name)) return 0;
+    /* Functions are named by their key (a name, or "tenant:name"). */
+    if (strcmp(kind, "function") == 0 ? store_fn_key_valid(name) : store_name_valid(name))
+        return 0;
     return rouse_err_set(eb, ROUSE_EINVAL,
                          "%s name '%.80s' is invalid: use 1 to %d characters of a-z, 0-9, '_' "
                          "and '-', starting with a letter or digit",
@@ -397,7 +497,7 @@ static int function_exists(store *s, const char *name, int64_t *created_ms, rous
     if (src == SQLITE_ROW) {
         if (created_ms) *created_ms = sqlite3_column_int64(st, 0);
     } else if (src == SQLITE_DONE) {
-        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no function named '%s'", name);
+        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no function named '%s'", shown(name));
     } else {
         rc = db_err(s, eb, src, "reading a function");
     }
@@ -431,7 +531,7 @@ static int version_get(store *s, const char *function, int64_t version, store_ve
         rc = read_version(st, 0, out);
         if (rc < 0) rouse_err_set(eb, rc, "out of memory reading a version");
     } else if (src == SQLITE_DONE) {
-        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "function '%s' has no version %lld", function,
+        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "function '%s' has no version %lld", shown(function),
                            (long long)version);
     } else {
         rc = db_err(s, eb, src, "reading a version");
@@ -901,7 +1001,7 @@ static int delete_locked(store *s, const char *name, rouse_errbuf *eb)
     bind_text(st, 1, name);
     int rc = exec_stmt(s, st, "deleting a function", eb);
     if (rc == 0 && sqlite3_changes(s->db) == 0)
-        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no function named '%s'", name);
+        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no function named '%s'", shown(name));
     return rc;
 }
 
@@ -1142,7 +1242,7 @@ static int resolve_locked(store *s, const char *function, const char *alias, dou
     if (rc < 0) return rc;
     if (n == 0) {
         if ((rc = function_exists(s, function, NULL, eb)) < 0) return rc;
-        return rouse_err_set(eb, ROUSE_ENOTFOUND, "function '%s' has no alias '%s'", function,
+        return rouse_err_set(eb, ROUSE_ENOTFOUND, "function '%s' has no alias '%s'", shown(function),
                              alias);
     }
     *version = routes[store_route_pick(routes, n, r)].version;
@@ -1182,7 +1282,7 @@ int store_version_get(store *s, const char *function, int64_t version, store_ver
         if (rc == ROUSE_ENOTFOUND) {
             rouse_errbuf ignore;
             if (function_exists(s, function, NULL, &ignore) == ROUSE_ENOTFOUND)
-                rouse_err_set(eb, ROUSE_ENOTFOUND, "no function named '%s'", function);
+                rouse_err_set(eb, ROUSE_ENOTFOUND, "no function named '%s'", shown(function));
         }
         tx_rollback(s);
     }

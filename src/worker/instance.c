@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "rouse/engine.h"
+#include "worker/batch.h"
 #include "worker/fault.h"
 #include "worker/generate.h"
 #include "worker/ipc.h"
@@ -40,7 +41,7 @@
  * (IPC_F_IN_REGION) when given, else passed in a memfd of its own. */
 static int send_msg(int sock, int type, uint64_t id, int status, const char *content_type,
                     const void *body, size_t len, int64_t json_len, const uint64_t *dur_ns,
-                    void *region, const char *warning)
+                    void *region, const char *warning, uint32_t flags)
 {
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
@@ -54,9 +55,10 @@ static int send_msg(int sock, int type, uint64_t id, int status, const char *con
     snprintf(m.content_type, sizeof(m.content_type), "%s", content_type);
     if (warning) snprintf(m.warning, sizeof(m.warning), "%s", warning);
     int fd = -1, rc;
+    m.flags = flags;
     if (region) {
         if (len > 0) memcpy(region, body, len);
-        m.flags = IPC_F_IN_REGION;
+        m.flags |= IPC_F_IN_REGION;
     } else if (len > 0 && (rc = ipc_memfd_from(body, len, &fd, &eb)) < 0) {
         LOG_ERROR(MOD, "%s", eb.msg);
         return rc;
@@ -70,7 +72,22 @@ static int send_msg(int sock, int type, uint64_t id, int status, const char *con
 int worker_send_reply(int sock, int type, uint64_t id, int status, const char *content_type,
                       const void *body, size_t len, int64_t json_len, const uint64_t *dur_ns)
 {
-    return send_msg(sock, type, id, status, content_type, body, len, json_len, dur_ns, NULL, NULL);
+    return send_msg(sock, type, id, status, content_type, body, len, json_len, dur_ns, NULL, NULL,
+                    0);
+}
+
+int worker_send_ready(int sock, const uint64_t dur_ns[3], uint64_t mem_bytes)
+{
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    ipc_msg m;
+    ipc_msg_init(&m, IPC_READY, 0);
+    m.pid = (uint32_t)getpid();
+    memcpy(m.dur_ns, dur_ns, sizeof(m.dur_ns));
+    m.mem_bytes = mem_bytes;
+    int rc = ipc_send(sock, &m, -1, &eb);
+    if (rc < 0) LOG_ERROR(MOD, "%s", eb.msg);
+    return rc;
 }
 
 /* {"error": msg} into b. */
@@ -103,12 +120,19 @@ typedef struct region {
 
 /* Replies through the region when it is lent and the body fits, else
  * through a memfd of its own. */
-static int send_reply(int sock, const region *rg, uint64_t id, int status, const char *content_type,
-                      const void *body, size_t len, int64_t json_len, uint64_t t0)
+static int send_reply_flags(int sock, const region *rg, uint64_t id, int status,
+                            const char *content_type, const void *body, size_t len,
+                            int64_t json_len, uint64_t t0, uint32_t flags)
 {
     uint64_t dur[3] = {t0 ? rouse_now_ns() - t0 : 0, 0, 0};
     return send_msg(sock, IPC_REPLY, id, status, content_type, body, len, json_len, t0 ? dur : NULL,
-                    rg->lent && len <= rg->size ? rg->map : NULL, NULL);
+                    rg->lent && len <= rg->size ? rg->map : NULL, NULL, flags);
+}
+
+static int send_reply(int sock, const region *rg, uint64_t id, int status, const char *content_type,
+                      const void *body, size_t len, int64_t json_len, uint64_t t0)
+{
+    return send_reply_flags(sock, rg, id, status, content_type, body, len, json_len, t0, 0);
 }
 
 static int send_error(int sock, const region *rg, uint64_t id, int status, const char *msg)
@@ -150,7 +174,7 @@ static int handle_generate(const instance_opts *o, int sock, const ipc_msg *req,
     if (rc < 0) return rc;
     uint64_t dur[3] = {rouse_now_ns() - t0, rep.ttft_ns, rep.itl_ns};
     return send_msg(sock, IPC_REPLY, req->id, rep.status, rep.content_type, out->data, out->len, -1,
-                    dur, rg->lent && out->len <= rg->size ? rg->map : NULL, rep.warning);
+                    dur, rg->lent && out->len <= rg->size ? rg->map : NULL, rep.warning, 0);
 }
 
 /* Takes a region passed with the request (replacing the old one) and finds
@@ -208,6 +232,25 @@ static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body
         ipc_unmap(own, req->body_len);
         return rc;
     }
+    if (req->type == IPC_BATCH) {
+        /* The region's room past the bodies holds the concatenated inputs. */
+        uint64_t used = (req->body_len + 63) & ~63ull;
+        char ver[24];
+        snprintf(ver, sizeof(ver), "%lld", (long long)req->version);
+        worker_batch_ctx bc = {.name = o->name,
+                               .version = req->version > 0 ? ver : o->version,
+                               .m = m,
+                               .s = s,
+                               .max_batch = o->max_batch,
+                               .arena = arena,
+                               .scratch = rg->lent && used < rg->size ? (char *)rg->map + used : NULL,
+                               .scratch_len = rg->lent && used < rg->size ? rg->size - used : 0};
+        rc = worker_run_batch(&bc, body, req->body_len, out, &eb);
+        ipc_unmap(own, req->body_len);
+        if (rc < 0) return send_error(sock, rg, req->id, 500, eb.msg);
+        return send_reply_flags(sock, rg, req->id, 200, "", out->data, out->len, -1, t0,
+                                IPC_F_BATCH);
+    }
     if (req->type != IPC_INFER) {
         ipc_unmap(own, req->body_len);
         return send_error(sock, rg, req->id, 500, "unknown request type");
@@ -246,7 +289,8 @@ out_error:
 
 int worker_open_model(int sock, const char *path, const char *sha256, const char *plan_cache,
                       const worker_precision *prec, int threads, int plan_cache_size,
-                      int memory_mb, rouse_model **m, rouse_session **s, uint64_t dur[3])
+                      int memory_mb, int max_batch, rouse_model **m, rouse_session **s,
+                      uint64_t dur[3])
 {
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
@@ -256,10 +300,15 @@ int worker_open_model(int sock, const char *path, const char *sha256, const char
     uint64_t t0 = rouse_now_ns();
     int rc = worker_load_plan(path, sha256, plan_cache, prec, m, &from_cache, &eb);
     uint64_t t1 = rouse_now_ns();
+    /* A batching function's model must take any batch along dim 0: the
+     * deploy check's 400 names the node that pins it. */
+    if (rc == 0 && max_batch > 0 && (rc = rouse_model_batch_check(*m, &eb)) < 0)
+        rouse_err_wrap(&eb, rc, "batching");
     if (rc == 0) {
         rouse_session_options so = {.threads = threads > 0 ? threads : 1,
                                     .plan_cache_size = plan_cache_size,
                                     .max_activation_bytes = (uint64_t)memory_mb << 20};
+        worker_batch_session_options(max_batch, &so);
         rc = rouse_session_create(*m, &so, s, &eb);
     }
     if (rc < 0) {
@@ -294,8 +343,8 @@ int instance_main(const instance_opts *o)
     rouse_session *s;
     uint64_t dur[3];
     if (worker_open_model(o->fd, o->model_path, NULL, o->plan_cache, &o->prec, o->threads,
-                          o->max_context > 0 ? WORKER_GEN_PLAN_CACHE : 0, o->memory_mb, &m, &s,
-                          dur) < 0)
+                          o->max_context > 0 ? WORKER_GEN_PLAN_CACHE : 0, o->memory_mb,
+                          o->max_batch, &m, &s, dur) < 0)
         return 1;
     /* Exec'd (the deploy check, or without a template): the tokenizer is
      * loaded here; a template loads it once for all its instances. */
@@ -339,8 +388,18 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
             return 1;
         }
     }
-    if (worker_send_reply(sock, IPC_READY, 0, 0, "", NULL, 0, -1, NULL) < 0 || o->check_only)
-        return o->check_only ? 0 : 2;
+    if (o->check_only) {
+        /* A deploy check answers with the plan's accuracy figures, which
+         * serve records with the version. */
+        rouse_accuracy acc;
+        rouse_model_accuracy(m, &acc);
+        char *j = rouse_accuracy_json(&acc);
+        int rc = worker_send_reply(sock, IPC_READY, 0, 0, j ? "application/json" : "", j,
+                                   j ? strlen(j) : 0, -1, NULL);
+        free(j);
+        return rc < 0 ? 2 : 0;
+    }
+    if (worker_send_reply(sock, IPC_READY, 0, 0, "", NULL, 0, -1, NULL) < 0) return 2;
 
     rouse_arena arena;
     rouse_arena_init(&arena, 0);

@@ -29,6 +29,7 @@ typedef struct instance_opts {
     worker_tok_paths tok_paths; /* its tokenizer's files (none: bytes are the tokens) */
     const tok_tokenizer *tok;   /* loaded by the template (borrowed), else NULL */
     int memory_mb;          /* the function's memory_mb: bounds activation memory; 0: none */
+    int max_batch;          /* dynamic batching's largest batch (worker/batch.h), 0: none */
 } instance_opts;
 
 /* Prepared plans a generator's session keeps: one per bucket of past
@@ -55,6 +56,10 @@ int instance_serve(const instance_opts *o, int sock, struct rouse_model *m,
 int worker_send_reply(int sock, int type, uint64_t id, int status, const char *content_type,
                       const void *body, size_t len, int64_t json_len, const uint64_t *dur_ns);
 
+/* Sends a template's IPC_READY: its phase times and the activation memory
+ * of its largest batch (ipc_msg.mem_bytes). */
+int worker_send_ready(int sock, const uint64_t dur_ns[3], uint64_t mem_bytes);
+
 /* Sends a {"error": msg} reply packet of `type`. */
 int worker_send_error(int sock, int type, uint64_t id, int status, const char *msg);
 
@@ -65,14 +70,15 @@ int worker_send_error(int sock, int type, uint64_t id, int status, const char *m
  * default), whose plans may take at most memory_mb MiB of activation
  * memory (0: only the machine's memory bounds them; a model over it at its
  * declared shapes fails here naming both numbers, a request over it gets
- * 413 before that memory is allocated). dur gets the load and prepare
- * times in ns and 1 in dur[2] when
- * the plan came from the cache. On failure, sends serve IPC_READY with 400
+ * 413 before that memory is allocated); with max_batch > 0 the model must
+ * pass rouse_model_batch_check and the session takes batches along dim 0
+ * (and room for their plans). dur gets the load and prepare times in ns and
+ * 1 in dur[2] when the plan came from the cache. On failure, sends serve IPC_READY with 400
  * and the engine's message (without the blob's path, which is serve's
  * business: the user knows the digest) and returns negative. */
 int worker_open_model(int sock, const char *path, const char *sha256, const char *plan_cache,
                       const worker_precision *prec, int threads, int plan_cache_size,
-                      int memory_mb, struct rouse_model **m, struct rouse_session **s,
-                      uint64_t dur[3]);
+                      int memory_mb, int max_batch, struct rouse_model **m,
+                      struct rouse_session **s, uint64_t dur[3]);
 
 #endif

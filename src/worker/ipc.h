@@ -56,6 +56,7 @@
 #define IPC_F_REGION 1u    /* the passed descriptor is the instance's new shared region */
 #define IPC_F_IN_REGION 2u /* the body is bytes [0, body_len) of the shared region */
 #define IPC_F_SPARE 4u     /* READY from a template's spare, warm (pid: its own) */
+#define IPC_F_BATCH 8u     /* REPLY to IPC_BATCH: the body is an ipc_batch_head and results */
 
 typedef enum ipc_type {
     IPC_READY = 1, /* instance -> serve: model loaded (status 0) or not */
@@ -70,6 +71,7 @@ typedef enum ipc_type {
                          IPC_GEN_COMPLETIONS) or chat completions request (IPC_GEN_CHAT) */
     IPC_CHUNK = 9,    /* instance -> serve: the next bytes of a streamed reply, inline */
     IPC_CANCEL = 10,  /* serve -> instance: stop generating request id */
+    IPC_BATCH = 11, /* serve -> instance: several OIP infer requests run as batches */
 } ipc_type;
 
 /* IPC_GENERATE: which endpoint the body came to (in json_len). */
@@ -101,7 +103,53 @@ typedef struct ipc_msg {
     /* REPLY, first CHUNK: a Warning for the client ("" when none), e.g. the
      * request parameters a generator ignored. */
     char warning[IPC_WARNING_MAX];
+    /* Template READY of a batching function: the activation memory of a
+     * session prepared for its largest batch (what each instance holds for
+     * it), in bytes; 0 otherwise. */
+    uint64_t mem_bytes;
 } ipc_msg;
+
+/* Dynamic batching (IPC_BATCH). The request body, in the region or a memfd:
+ * an ipc_batch_head, n ipc_batch_item, then the OIP bodies at their
+ * offsets (from the start of the body, 8-byte aligned). The instance
+ * decodes each request alone (one that does not decode gets its own error
+ * and joins no batch), runs those whose inputs agree in everything but dim
+ * 0 together, concatenated along dim 0, and answers with one IPC_REPLY
+ * (flags IPC_F_BATCH, id the batch's) whose body is an ipc_batch_head, n
+ * ipc_batch_result in request order, then the reply bodies at their
+ * offsets. */
+typedef struct ipc_batch_head {
+    uint32_t magic; /* IPC_MAGIC */
+    uint32_t n;     /* requests (results) that follow */
+    uint64_t batch_id;
+} ipc_batch_head;
+
+typedef struct ipc_batch_item {
+    uint64_t id;      /* the call's id, echoed in its result */
+    uint64_t off;     /* its body: bytes [off, off + len) */
+    uint64_t len;
+    int64_t json_len; /* Inference-Header-Content-Length, or -1 */
+} ipc_batch_item;
+
+typedef struct ipc_batch_result {
+    uint64_t id;
+    int32_t status; /* HTTP status */
+    uint32_t batch; /* requests in the engine run it joined (0: none, an error) */
+    uint64_t off, len;
+    int64_t json_len;
+    uint64_t run_ns; /* the engine run it joined, or its decoding */
+    /* What metering bills it: its share of the piece of work it was part
+     * of (that engine run, its inputs and the outputs split back, divided
+     * by the requests in it), or its decoding alone. */
+    uint64_t bill_ns;
+    char content_type[IPC_CONTENT_TYPE_MAX];
+} ipc_batch_result;
+
+/* Bytes ahead of the bodies of an n-item batch, rounded to 8. */
+static inline uint64_t ipc_batch_table_len(uint32_t n)
+{
+    return (sizeof(ipc_batch_head) + (uint64_t)n * sizeof(ipc_batch_result) + 7) & ~7ull;
+}
 
 /* Initializes a header of the given type (magic set, json_len -1). */
 void ipc_msg_init(ipc_msg *m, ipc_type type, uint64_t id);

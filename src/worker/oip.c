@@ -740,6 +740,24 @@ int oip_encode_response(const oip_request *req, const char *model_name, const ch
                         const rouse_model *m, const rouse_session *s, rouse_buf *out,
                         int64_t *json_len, rouse_errbuf *eb)
 {
+    int n = rouse_model_n_outputs(m);
+    rouse_tensor outs[OIP_MAX_OUTPUTS];
+    if (n > OIP_MAX_OUTPUTS)
+        return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "the model has %d outputs, at most %d are served",
+                             n, OIP_MAX_OUTPUTS);
+    for (int i = 0; i < n; i++) {
+        int rc = rouse_session_output(s, i, &outs[i]);
+        if (rc < 0)
+            return rouse_err_set(eb, rc, "output %d of the model is not available (%s)", i,
+                                 rouse_strerror(rc));
+    }
+    return oip_encode_outputs(req, model_name, model_version, m, outs, out, json_len, eb);
+}
+
+int oip_encode_outputs(const oip_request *req, const char *model_name, const char *model_version,
+                       const rouse_model *m, const rouse_tensor *outs, rouse_buf *out,
+                       int64_t *json_len, rouse_errbuf *eb)
+{
     const size_t start = out->len;
     const int n = req && req->n_outputs > 0 ? req->n_outputs : rouse_model_n_outputs(m);
     bool any_binary = false;
@@ -760,11 +778,7 @@ int oip_encode_response(const oip_request *req, const char *model_name, const ch
         bool binary;
         rouse_tensor t;
         if ((rc = selected_output(req, m, k, &idx, &binary, eb)) < 0) goto out_fail;
-        if ((rc = rouse_session_output(s, idx, &t)) < 0) {
-            rouse_err_set(eb, rc, "output %d of the model is not available (%s)", idx,
-                          rouse_strerror(rc));
-            goto out_fail;
-        }
+        t = outs[idx];
         const char *dtn = oip_datatype_name(t.dtype);
         if (!dtn) {
             rc = rouse_err_set(eb, ROUSE_EUNSUPPORTED,
@@ -802,7 +816,7 @@ int oip_encode_response(const oip_request *req, const char *model_name, const ch
             rouse_tensor t;
             if ((rc = selected_output(req, m, k, &idx, &binary, eb)) < 0) goto out_fail;
             if (!binary) continue;
-            if ((rc = rouse_session_output(s, idx, &t)) < 0) goto out_fail;
+            t = outs[idx];
             TRY(rouse_buf_append(out, t.data, t.nbytes));
         }
     }

@@ -69,6 +69,16 @@ int oip_encode_response(const oip_request *req, const char *model_name, const ch
                         const rouse_model *m, const rouse_session *s, rouse_buf *out,
                         int64_t *json_len, rouse_errbuf *eb);
 
+/* Outputs a response can carry at most (a model with more is refused when
+ * encoding). */
+#define OIP_MAX_OUTPUTS 64
+
+/* oip_encode_response from given output tensors (outs[i]: model output i,
+ * e.g. one request's rows of a batched run) instead of a session's. */
+int oip_encode_outputs(const oip_request *req, const char *model_name, const char *model_version,
+                       const rouse_model *m, const rouse_tensor *outs, rouse_buf *out,
+                       int64_t *json_len, rouse_errbuf *eb);
+
 /* Model metadata `{"name","versions":["1",...],"platform":"onnx","inputs":[{"name",
  * "datatype","shape"}],"outputs":[...]}` (-1 for dynamic dims; a tensor whose
  * rank the model does not declare gets [-1]). Versions are strings, as the

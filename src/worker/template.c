@@ -24,6 +24,7 @@
 #include "common/timeutil.h"
 #include "rouse/engine.h"
 #include "rouse/weight_pages.h"
+#include "worker/batch.h"
 #include "worker/detach.h"
 #include "worker/instance.h"
 #include "worker/ipc.h"
@@ -55,7 +56,8 @@ static int fork_instance(const template_opts *o, int ctl, const ipc_msg *req, in
                             .threads = o->threads,
                             .max_context = o->max_context,
                             .tok = o->tok,
-                            .memory_mb = o->memory_mb};
+                            .memory_mb = o->memory_mb,
+                            .max_batch = o->max_batch};
         return instance_serve(&io, sock, m, s);
     }
     uint64_t dur[3] = {rouse_now_ns() - t0, 0, 0};
@@ -124,7 +126,8 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
                         .threads = o->threads,
                         .max_context = o->max_context,
                         .tok = o->tok,
-                        .memory_mb = o->memory_mb};
+                        .memory_mb = o->memory_mb,
+                        .max_batch = o->max_batch};
     return instance_serve(&io, sock, m, s);
 }
 
@@ -209,8 +212,8 @@ int template_main(const template_opts *given)
     rouse_session *s;
     uint64_t dur[3];
     if (worker_open_model(ctl, o->model_path, o->model_sha256, o->plan_cache, &o->prec, o->threads,
-                          o->max_context > 0 ? WORKER_GEN_PLAN_CACHE : 0, o->memory_mb, &m, &s,
-                          dur) < 0)
+                          o->max_context > 0 ? WORKER_GEN_PLAN_CACHE : 0, o->memory_mb,
+                          o->max_batch, &m, &s, dur) < 0)
         return 1;
     /* A generator's tokenizer, loaded once: every instance forked shares it. */
     tok_tokenizer *tok = NULL;
@@ -224,7 +227,21 @@ int template_main(const template_opts *given)
     LOG_DEBUG(MOD, "weights of %s read from %s pages", o->name,
               rouse_weight_pages_name(rouse_model_weight_pages(m)));
     int status = 0, rc;
-    if (worker_send_reply(ctl, IPC_READY, 0, 0, "", NULL, 0, -1, dur) < 0) {
+    /* Every batch size an instance will run is prepared before the first
+     * fork: no kernel is made on a request's path. */
+    uint64_t mem_bytes = 0;
+    if (o->max_batch > 0) {
+        uint64_t p0 = rouse_now_ns();
+        if (worker_prepare_batches(m, s, o->max_batch, &mem_bytes, &eb) < 0) {
+            worker_send_error(ctl, IPC_READY, 0, 400, eb.msg);
+            status = 1;
+            goto out_session;
+        }
+        dur[1] += rouse_now_ns() - p0;
+        LOG_DEBUG(MOD, "%s: batches up to %d prepared, %llu bytes of activations for the largest",
+                  o->name, o->max_batch, (unsigned long long)mem_bytes);
+    }
+    if (worker_send_ready(ctl, dur, mem_bytes) < 0) {
         status = 2;
         goto out_session;
     }
@@ -332,7 +349,7 @@ int template_warm(const template_opts *o)
     char path[PATH_MAX], key[PATH_MAX + 16];
     int threads = o->threads > 0 ? o->threads : 1;
     if (worker_plan_path(o->plan_cache, o->model_sha256, &o->prec, path, sizeof(path)) < 0 ||
-        (size_t)snprintf(key, sizeof(key), "%s|%d", path, threads) >= sizeof(key))
+        (size_t)snprintf(key, sizeof(key), "%s|%d|%d", path, threads, o->max_batch) >= sizeof(key))
         return ROUSE_EINVAL;
     for (int i = 0; i < TEMPLATE_WARM_KEPT; i++)
         if (strcmp(warmed[i], key) == 0) return keep_weights(o, path);
@@ -343,8 +360,11 @@ int template_warm(const template_opts *o)
     rouse_session *s = NULL;
     rouse_session_options so = {.threads = threads,
                                 .max_activation_bytes = (uint64_t)o->memory_mb << 20};
+    worker_batch_session_options(o->max_batch, &so);
     int rc = rouse_model_open_plan(path, &m, &eb);
     if (rc == 0) rc = rouse_session_create(m, &so, &s, &eb);
+    uint64_t mem_bytes;
+    if (rc == 0 && o->max_batch > 0) rc = worker_prepare_batches(m, s, o->max_batch, &mem_bytes, &eb);
     rouse_session_destroy(s);
     rouse_model_destroy(m);
     if (rc < 0) {

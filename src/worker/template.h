@@ -31,6 +31,7 @@ typedef struct template_opts {
     worker_tok_paths tok_paths; /* their tokenizer, loaded once here */
     const tok_tokenizer *tok;   /* set by template_main once loaded */
     int memory_mb;            /* the function's memory_mb: bounds activation memory; 0: none */
+    int max_batch;            /* dynamic batching's largest batch: prepared before forking */
 } template_opts;
 
 /* Runs the template until its control socket closes. Returns the process

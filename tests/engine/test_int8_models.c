@@ -5,7 +5,8 @@
  * are printed, and the plan is run on every set; per set it prints the top-1
  * class of both and the max abs and relative error of output 0 against the
  * float reference output (output_0.pb) and the relative (L2) error, and
- * fails when that error exceeds MAX_REL_L2 or nothing was quantized. (The
+ * fails when that error exceeds MAX_REL_L2 (bert_tiny: its own bounds) or
+ * nothing was quantized. (The
  * models in ../shared/models have random weights: their logits are nearly
  * flat, so top-1 flips on small errors and is printed, not required.)
  *
@@ -36,6 +37,26 @@ static int64_t argmax(const float *p, int64_t n)
 
 /* Bound on ||int8 - float|| / ||float|| of output 0. */
 #define MAX_REL_L2 0.35
+
+/* bert_tiny's output 0 is the last hidden state after a LayerNorm (values
+ * of order 1, no classifier): its int8 plan (16 QLinearMatMul: the linear
+ * layers per column, attention's two products u8 x s8 per tensor) measured
+ * a relative error of 0.0017 and a max abs error of 0.0062 (0.18% of max
+ * |float|) on the three sets. The bounds leave ten times that for other
+ * CPUs' kernels and rounding, and still fail a layer quantized wrongly
+ * (a bad scale or a saturated range gives errors of order 1). */
+#define BERT_MAX_REL_L2 0.02
+#define BERT_MAX_ABS 0.06
+
+static double max_rel_l2(const char *name, double *max_abs)
+{
+    *max_abs = INFINITY;
+    if (!strcmp(name, "bert_tiny")) {
+        *max_abs = BERT_MAX_ABS;
+        return BERT_MAX_REL_L2;
+    }
+    return MAX_REL_L2;
+}
 
 static bool reference;
 
@@ -173,7 +194,12 @@ static int check_model(const char *dir, const char *name, bool minmax, const cha
                max_abs, 100.0 * max_abs / (max_ref > 0 ? max_ref : 1));
         /* These models have random weights (flat logits): top-1 is shown, the
          * bound is on the relative error. */
-        if (!(rel <= MAX_REL_L2)) fails++;
+        double bound_abs, bound = max_rel_l2(name, &bound_abs);
+        if (!(rel <= bound) || !(max_abs <= bound_abs)) {
+            printf("%s %s: error above the bound (relative %.4g, max abs %.4g)\n", name, sets[s],
+                   bound, bound_abs);
+            fails++;
+        }
     }
     /* The QDQ file, loaded back: the load-time fusion makes the same int8
      * graph, so set 0 gives the plan's output again. */
@@ -215,19 +241,29 @@ static int check_model(const char *dir, const char *name, bool minmax, const cha
     if (!keep) unlink(qdq_path);
     rouse_session_stats st;
     rouse_session_get_stats(sess, &st);
-    /* How many int8 convolutions the plan runs (none: nothing quantized). */
-    int n_q = 0;
+    /* How many int8 convolutions and matrix products the plan runs (none:
+     * nothing quantized). */
+    int n_q = 0, n_qdq = 0;
     rouse_session_set_profiling(sess, 1);
     rouse_session_run(sess, samples, n_in, &eb);
     for (int i = 0; i < rouse_session_profile_count(sess); i++) {
         rouse_profile_entry pe;
         rouse_session_profile_entry(sess, i, &pe);
-        n_q += !strcmp(pe.op, "QLinearConv") && !strcmp(pe.kernel, "onednn");
+        n_qdq += !strcmp(pe.op, "QuantizeLinear") || !strcmp(pe.op, "DequantizeLinear");
+        n_q += (!strcmp(pe.op, "QLinearConv") || !strcmp(pe.op, "QLinearMatMul")) &&
+               !strcmp(pe.kernel, "onednn");
     }
     printf("%s: int8 plan: %d steps (%d oneDNN, %d reference, %d reorders), %d int8 "
-           "convolutions on oneDNN\n",
-           name, st.steps, st.dnnl_steps, st.ref_steps, st.reorders, n_q);
+           "convolutions and matrix products on oneDNN, %d Quantize/DequantizeLinear\n",
+           name, st.steps, st.dnnl_steps, st.ref_steps, st.reorders, n_q, n_qdq);
     if (n_q < 1) fails++;
+    /* squeezenet1_1 stays in int8 from its first convolution to its last:
+     * the MaxPools and the fire modules' Concats pass u8 data, so only the
+     * input is quantized and the last convolution's output dequantized. */
+    if (!strcmp(name, "squeezenet1_1") && n_qdq > 2) {
+        printf("%s: %d Quantize/DequantizeLinear steps, 2 expected\n", name, n_qdq);
+        fails++;
+    }
     rouse_session_destroy(sess);
     rouse_model_destroy(m);
     if (!keep) unlink(int8_plan);

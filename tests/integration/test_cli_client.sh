@@ -63,6 +63,7 @@ check "bf16 gives digit 7 its class" sh -c "grep -A2 '^logits' '$tmp/o' | grep -
 check "deploy --precision int8 --calibrate exits 0" [ $rc -eq 0 ]
 check "and uploads the calibration samples" grep -q '^digits8: uploaded sha256:[0-9a-f]\{64\} (pixels.npy)$' "$tmp/o"
 check "and deploys version 1" grep -q '^digits8: deployed version 1$' "$tmp/o"
+check "and prints the accuracy the server measured" sh -c "grep -q '^precision: int8$' '$tmp/o' && grep -Eq '^  logits +top-1 agreement +[0-9.]+%' '$tmp/o'"
 "$R" deploy digits8 "$model" --precision int8 --calibrate "$DIGITS/calibration" >"$tmp/o" 2>"$tmp/e"
 check "the same samples again are unchanged, nothing uploaded" sh -c "grep -q '^digits8: unchanged (version 1)$' '$tmp/o' && ! grep -q uploaded '$tmp/o'"
 "$R" invoke digits8 --request "$DIGITS/samples/digit-7.json" >"$tmp/o" 2>"$tmp/e"

@@ -8,7 +8,7 @@
  *   connection and as the second of a kept-alive one; sent right behind a
  *   first request (pipelined), %00 still gets its JSON error;
  * - registry writes and blob commits go through the writer threads
- *   (GET /v1/stats counts them), and a "batching" config is refused;
+ *   (GET /v1/stats counts them), and a "batching" config that does not parse is refused;
  * - garbage collection: DELETE /v1/blobs/{digest} is 409 while a version
  *   names the blob; blobs and plans of deleted functions and the blob of a
  *   failed deploy are removed; a blob two functions share stays;
@@ -361,9 +361,10 @@ static void test_batching_refused(void **state)
 {
     (void)state;
     char body[256];
-    snprintf(body, sizeof(body), "{\"model\":\"%s\",\"batching\":{\"max_batch\":8}}",
+    snprintf(body, sizeof(body), "{\"model\":\"%s\",\"batching\":{\"max_batch\":6}}",
              g_digits_digest);
-    expect("PUT", "/v1/functions/batched", body, 400, "batching: not supported yet");
+    expect("PUT", "/v1/functions/batched", body, 400,
+           "batching.max_batch: must be a power of two");
     expect("GET", "/v1/functions/batched", NULL, 404, NULL);
 }
 

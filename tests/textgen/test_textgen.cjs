@@ -238,6 +238,30 @@ async function main() {
   const after = await client.completions.create({ model: 'long', prompt, max_tokens: 4,
                                                   temperature: 0 });
   check('and frees the instance for the next request', after.usage.completion_tokens === 4, after.usage);
+
+  // Unstreamed, the client leaves while the instance generates (before any
+  // reply): serve sees the hang-up and cancels it too.
+  const ac = new AbortController();
+  const pending = fetch(base + '/openai/v1/completions', {
+    method: 'POST', signal: ac.signal,
+    body: JSON.stringify({ model: 'long', prompt: 'Twice', max_tokens: 4000, temperature: 0 }),
+  }).catch(() => null);
+  let busy = false;
+  for (let i = 0; i < 200 && !busy; i++) {
+    const d = JSON.parse((await req('GET', '/v1/functions/long')).text);
+    busy = JSON.stringify(d.instances || []).includes('"busy"');
+    if (!busy) await new Promise((res) => setTimeout(res, 20));
+  }
+  ac.abort();
+  await pending;
+  let n = 0;
+  for (let i = 0; i < 100 && n < 2; i++) {
+    const logs = JSON.parse((await req('GET', '/v1/functions/long/logs')).text);
+    n = (logs.lines || []).map((l) => l.line || l.text || JSON.stringify(l))
+      .filter((l) => /cancelled after \d+ of 4000 tokens/.test(l)).length;
+    if (n < 2) await new Promise((res) => setTimeout(res, 100));
+  }
+  check('an unstreamed generation whose client leaves is cancelled too', busy && n === 2, [busy, n]);
 }
 
 main().then(() => process.exit(failed), (e) => {

@@ -217,8 +217,9 @@ static int post_nodes(wctx *w, const eng_node *nd, const char *pre, const char *
         const char *out = i == nd->n_post - 1 ? final : buf[i % 2];
         if (i < nd->n_post - 1) new_name(w, nd->name, "post", buf[i % 2], sizeof(buf[0]));
         if (po->kind != ENG_POST_ELTWISE) goto unsupported;
-        if (po->eltwise == ENG_OP_RELU) {
-            simple(w, "Relu", out, 1, &cur, out);
+        if (po->eltwise == ENG_OP_RELU || po->eltwise == ENG_OP_TANH ||
+            po->eltwise == ENG_OP_SIGMOID || po->eltwise == ENG_OP_ABS) {
+            simple(w, eng_op_name(po->eltwise), out, 1, &cur, out);
         } else if (po->eltwise == ENG_OP_CLIP) {
             char lo[512], hi[512];
             new_name(w, nd->name, "clip_min", lo, sizeof(lo));
@@ -296,6 +297,87 @@ static int write_qconv(wctx *w, const eng_node *nd)
     return 0;
 }
 
+/* y = ReduceMean(x) over the last dim, kept. */
+static void reduce_mean_last(wctx *w, const char *name, const char *x, const char *y)
+{
+    rouse_buf n;
+    int64_t axis = -1;
+    begin_node(w, &n, "ReduceMean", name, 1, &x, 1, &y);
+    attr_ints(w, &n, "axes", 1, &axis);
+    attr_int(w, &n, "keepdims", 1);
+    end_node(w, &n);
+}
+
+/* The fused LayerNormalization (a standard op only from opset 17) as the
+ * primitive ops exporters write at opset 13, which the load-time fusion
+ * (and other runtimes) match again: mean, d = x - mean, Pow(d, 2), mean,
+ * + eps, Sqrt, d / that, * scale, + bias. */
+static int write_layernorm(wctx *w, const eng_node *nd, const char *const *in, const char *y)
+{
+    if (nd->attrs.norm.axis != -1 || nd->n_post) goto unsupported;
+    const char *base = nd->name;
+    char t[9][512];
+    const char *names[] = {"mean", "d", "two", "sq", "var", "eps", "ve", "sd", "nrm"};
+    for (int i = 0; i < 9; i++)
+        new_name(w, base, names[i], t[i], sizeof(t[i]));
+    bool scale = nd->n_in > 1 && in[1], bias = nd->n_in > 2 && in[2];
+    char scaled[512];
+    new_name(w, base, "scaled", scaled, sizeof(scaled));
+    const char *nrm_out = scale || bias ? t[8] : y;
+    reduce_mean_last(w, t[0], in[0], t[0]);
+    const char *sub[2] = {in[0], t[0]};
+    simple(w, "Sub", t[1], 2, sub, t[1]);
+    scalar_init(w, t[2], 2.0f);
+    const char *pw[2] = {t[1], t[2]};
+    simple(w, "Pow", t[3], 2, pw, t[3]);
+    reduce_mean_last(w, t[4], t[3], t[4]);
+    scalar_init(w, t[5], nd->attrs.norm.epsilon);
+    const char *ad[2] = {t[4], t[5]};
+    simple(w, "Add", t[6], 2, ad, t[6]);
+    const char *ve = t[6];
+    simple(w, "Sqrt", t[7], 1, &ve, t[7]);
+    const char *dv[2] = {t[1], t[7]};
+    simple(w, "Div", nrm_out, 2, dv, nrm_out);
+    const char *cur = nrm_out;
+    if (scale) {
+        const char *ml[2] = {cur, in[1]}, *o = bias ? scaled : y;
+        simple(w, "Mul", o, 2, ml, o);
+        cur = o;
+    }
+    if (bias) {
+        const char *ba[2] = {cur, in[2]};
+        simple(w, "Add", y, 2, ba, y);
+    }
+    return 0;
+unsupported:
+    return rouse_err_set(w->eb, ROUSE_EUNSUPPORTED, "node '%s' (%s) cannot be written as ONNX yet",
+                         nd->name, eng_op_name(nd->op));
+}
+
+/* The fused Gelu (a standard op only from opset 20) as exporters write it:
+ * x * (erf(x / sqrt(2)) + 1) * 0.5. */
+static int write_gelu(wctx *w, const eng_node *nd, const char *x, const char *y)
+{
+    if (nd->n_post)
+        return rouse_err_set(w->eb, ROUSE_EUNSUPPORTED,
+                             "node '%s' (Gelu) cannot be written as ONNX yet", nd->name);
+    const char *names[] = {"sqrt2", "h", "erf", "one", "a", "xa", "half"};
+    char t[7][512];
+    for (int i = 0; i < 7; i++)
+        new_name(w, nd->name, names[i], t[i], sizeof(t[i]));
+    scalar_init(w, t[0], 1.4142135623730951f);
+    scalar_init(w, t[3], 1.0f);
+    scalar_init(w, t[6], 0.5f);
+    const char *dv[2] = {x, t[0]}, *ad[2] = {t[2], t[3]}, *m1[2] = {x, t[4]}, *m2[2] = {t[5], t[6]};
+    simple(w, "Div", t[1], 2, dv, t[1]);
+    const char *h = t[1];
+    simple(w, "Erf", t[2], 1, &h, t[2]);
+    simple(w, "Add", t[4], 2, ad, t[4]);
+    simple(w, "Mul", t[5], 2, m1, t[5]);
+    simple(w, "Mul", y, 2, m2, y);
+    return 0;
+}
+
 static int write_node(wctx *w, const eng_node *nd)
 {
     const eng_graph *g = w->g;
@@ -360,9 +442,22 @@ static int write_node(wctx *w, const eng_node *nd)
     }
     case ENG_OP_FLATTEN:
     case ENG_OP_CONCAT:
+    case ENG_OP_GATHER:
         begin_node(w, &n, eng_op_name(nd->op), nd->name, nd->n_in, in, 1, &dst);
         attr_int(w, &n, "axis", a->axis.axis);
         break;
+    case ENG_OP_CAST:
+        begin_node(w, &n, "Cast", nd->name, nd->n_in, in, 1, &dst);
+        attr_int(w, &n, "to", a->cast.to);
+        break;
+    case ENG_OP_UNSQUEEZE: /* axes as input 1 (opset 13) */
+        if (nd->opset < 13 || nd->n_in != 2) goto unsupported;
+        begin_node(w, &n, "Unsqueeze", nd->name, nd->n_in, in, 1, &dst);
+        break;
+    case ENG_OP_LAYERNORM:
+        return write_layernorm(w, nd, in, out);
+    case ENG_OP_GELU:
+        return write_gelu(w, nd, in[0], out);
     case ENG_OP_SOFTMAX:
         if (a->axis.legacy) goto unsupported;
         begin_node(w, &n, "Softmax", nd->name, nd->n_in, in, 1, &dst);
@@ -390,6 +485,10 @@ static int write_node(wctx *w, const eng_node *nd)
     case ENG_OP_SIGMOID:
     case ENG_OP_TANH:
     case ENG_OP_QLINEAR_MATMUL:
+    case ENG_OP_WHERE:
+    case ENG_OP_ERF:
+    case ENG_OP_POW:
+    case ENG_OP_SQRT:
         begin_node(w, &n, eng_op_name(nd->op), nd->name, nd->n_in, in, 1, &dst);
         break;
     default:

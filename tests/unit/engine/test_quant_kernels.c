@@ -1,6 +1,7 @@
 /*
  * The oneDNN int8 kernels (QLinearConv, ConvInteger, QLinearMatMul,
- * MatMulInteger with constant s8 weights) against the plain C reference
+ * MatMulInteger with constant s8 weights, QLinearMatMul of two computed
+ * activations) against the plain C reference
  * kernels of ops/quant.c: the same model runs once with the optimized
  * kernels and once with reference_kernels. Integer outputs (int32) must be
  * equal; requantized outputs may differ by one step where the product of
@@ -75,7 +76,7 @@ static void run_both(rouse_buf *model, int xdtype, int rank, const int64_t *dims
     if (rouse_model_load_memory(model->data, model->len, &m, &eb) < 0) fail_msg("load: %s", eb.msg);
     rouse_tensor in = {.name = "x", .dtype = xdtype, .rank = rank, .data = x};
     memcpy(in.shape, dims, sizeof(int64_t) * (size_t)rank);
-    in.nbytes = (size_t)numel(rank, dims);
+    in.nbytes = (size_t)numel(rank, dims) * (xdtype == ROUSE_DT_FLOAT ? 4 : 1);
     rouse_session *fast, *ref;
     rouse_session_options fo = {.threads = 1}, ro = {.threads = 1, .reference_kernels = 1};
     if (rouse_session_create(m, &fo, &fast, &eb) < 0) fail_msg("session: %s", eb.msg);
@@ -107,6 +108,17 @@ static void run_both(rouse_buf *model, int xdtype, int rank, const int64_t *dims
     rouse_session_stats st;
     assert_int_equal(rouse_session_get_stats(fast, &st), 0);
     if (want_dnnl && st.dnnl_steps < 1) fail_msg("the int8 kernel was not used");
+    if (want_dnnl > 1) { /* the product itself on oneDNN, not only the reorders */
+        rouse_session_set_profiling(fast, 1);
+        if (rouse_session_run(fast, &in, 1, &eb) < 0) fail_msg("run: %s", eb.msg);
+        int on_dnnl = 0;
+        for (int i = 0; i < rouse_session_profile_count(fast); i++) {
+            rouse_profile_entry pe;
+            rouse_session_profile_entry(fast, i, &pe);
+            on_dnnl += !strcmp(pe.op, "QLinearMatMul") && !strcmp(pe.kernel, "onednn");
+        }
+        if (!on_dnnl) fail_msg("QLinearMatMul did not run on oneDNN");
+    }
     if (!want_dnnl && st.ref_steps < 1) fail_msg("expected the reference kernel");
     rouse_session_destroy(fast);
     rouse_session_destroy(ref);
@@ -313,6 +325,54 @@ static void test_qlinear_matmul(void **state)
     }
 }
 
+/* A product of two activations as the int8 quantizer writes attention's:
+ * a = Q(x) u8, b = Q(x^T) s8 symmetric (zero point 0), y = QLinearMatMul
+ * per tensor, over [batch, heads, M, K] x [batch, heads, K, M]. */
+static void check_qmatmul_act(int64_t batch, int64_t heads, int64_t mm, int64_t k, int za, int zy)
+{
+    ob_model *m = ob_model_new(13);
+    int64_t xd[4] = {batch, heads, mm, k}, perm[4] = {0, 1, 3, 2};
+    ob_input(m, "x", ROUSE_DT_FLOAT, 4, xd);
+    scalar_f(m, "sa", 0.02f);
+    scalar_q(m, "za", ROUSE_DT_UINT8, za);
+    scalar_f(m, "sb", 0.015f);
+    scalar_q(m, "zb", ROUSE_DT_INT8, 0);
+    scalar_f(m, "sy", 0.05f);
+    scalar_q(m, "zy", ROUSE_DT_UINT8, zy);
+    const char *qa_in[3] = {"x", "sa", "za"}, *a = "a", *xt = "xt", *b = "b", *y = "y";
+    ob_add_node(m, "QuantizeLinear", "qa", 3, qa_in, 1, &a);
+    ob_node *t = ob_add_node(m, "Transpose", "t", 1, qa_in, 1, &xt);
+    ob_attr_ints(t, "perm", 4, perm);
+    const char *qb_in[3] = {"xt", "sb", "zb"};
+    ob_add_node(m, "QuantizeLinear", "qb", 3, qb_in, 1, &b);
+    const char *ins[8] = {"a", "sa", "za", "b", "sb", "zb", "sy", "zy"};
+    ob_add_node(m, "QLinearMatMul", "qm", 8, ins, 1, &y);
+    ob_output_any(m, "y", ROUSE_DT_UINT8);
+    rouse_buf model;
+    rouse_buf_init(&model);
+    ob_serialize(m, &model);
+    ob_model_free(m);
+    int64_t n = numel(4, xd);
+    float *x = malloc(sizeof(float) * (size_t)n);
+    assert_non_null(x);
+    /* Off the rounding boundaries of x / scale (0.5 + k), where the Q
+     * reorders may round either way and the step would add up. */
+    for (int64_t i = 0; i < n; i++)
+        x[i] = 0.01f * (float)rand_int(-150, 150) + 0.003f;
+    run_both(&model, ROUSE_DT_FLOAT, 4, xd, x, 2);
+    free(x);
+    rouse_buf_fini(&model);
+}
+
+static void test_qlinear_matmul_activations(void **state)
+{
+    (void)state;
+    check_qmatmul_act(1, 2, 32, 64, 128, 0);
+    check_qmatmul_act(2, 1, 5, 3, 0, 17);
+    for (int i = 0; i < 6; i++)
+        check_qmatmul_act(rand_int(1, 2), rand_int(1, 4), rand_int(1, 20), rand_int(1, 40),
+                          rand_int(0, 255), rand_int(0, 255));
+}
 
 /* QuantizeLinear (float -> u8 / s8) and DequantizeLinear back, per tensor
  * with constant parameters, as oneDNN reorders against the reference:
@@ -616,6 +676,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_qlinear_conv),
         cmocka_unit_test(test_qlinear_matmul),
+        cmocka_unit_test(test_qlinear_matmul_activations),
         cmocka_unit_test(test_quantize_reorders),
         cmocka_unit_test(test_qdq_fused),
         cmocka_unit_test(test_qdq_bad_params),

@@ -59,7 +59,14 @@ static void test_table(void **state)
         {"GET", "/v1/stats/reset", R_NOT_ALLOWED, "", "", "", ""},
         {"GET", "/v1/usage", R_USAGE, "", "", "", ""},
         {"POST", "/v1/usage", R_NOT_ALLOWED, "", "", "", ""},
-        {"GET", "/", R_NONE, "", "", "", ""},
+        {"GET", "/", R_CONSOLE, "", "", "", ""},
+        {"HEAD", "/", R_CONSOLE, "", "", "", ""},
+        {"POST", "/", R_NOT_ALLOWED, "", "", "", ""},
+        {"GET", "/console/app.js", R_CONSOLE, "", "", "app.js", ""},
+        {"GET", "/console", R_NONE, "", "", "", ""},
+        {"GET", "/console/a/b", R_NONE, "", "", "", ""},
+        {"GET", "/v1/recent", R_RECENT, "", "", "", ""},
+        {"POST", "/v1/recent", R_NOT_ALLOWED, "", "", "", ""},
         {"GET", "/v3/x", R_NONE, "", "", "", ""},
         {"GET", "/v2/models/a/b/c/d/e/f/g/h/i", R_NONE, "", "", "", ""},
     };
@@ -130,12 +137,45 @@ static void test_long_names(void **state)
     assert_true(r.param_too_long);
 }
 
+/* Each route's body limit: inference (OIP and OpenAI) takes
+ * --max-body-bytes, uploads --max-blob-bytes, JSON documents 1 MiB. */
+static void test_body_limits(void **state)
+{
+    (void)state;
+    const uint64_t body = 64ull << 20, blob = 8ull << 30;
+    static const struct {
+        const char *method, *path;
+        uint64_t limit; /* 0: the body limit, 1: the blob limit, else itself */
+    } cases[] = {
+        {"POST", "/v2/models/digits/infer", 0},
+        {"POST", "/openai/v1/completions", 0},
+        {"POST", "/openai/v1/chat/completions", 0},
+        {"POST", "/v1/blobs", 1},
+        {"PUT", "/v1/functions/digits", ROUTE_DOC_BODY_MAX},
+        {"POST", "/v1/keys", ROUTE_DOC_BODY_MAX},
+        {"POST", "/v1/batches", ROUTE_DOC_BODY_MAX},
+        {"GET", "/", ROUTE_DOC_BODY_MAX},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        route r;
+        route_match(cases[i].method, cases[i].path, &r);
+        assert_int_not_equal(r.id, R_NONE);
+        uint64_t want = cases[i].limit == 0 ? body : cases[i].limit == 1 ? blob : cases[i].limit;
+        assert_int_equal(route_body_limit(r.id, body, blob), want);
+    }
+    /* A --max-body-bytes below 1 MiB bounds the documents too. */
+    route r;
+    route_match("PUT", "/v1/functions/digits", &r);
+    assert_int_equal(route_body_limit(r.id, 1000, blob), 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_jobs_and_batches),
         cmocka_unit_test(test_long_names),
+        cmocka_unit_test(test_body_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

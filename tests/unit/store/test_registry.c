@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/accuracy.h"
 #include "store/store.h"
 #include "testdir.h"
 
@@ -342,6 +343,37 @@ static void function_delete(void **state)
     assert_int_equal(store_resolve(f->s, "resnet", "stable", 0.1, &v, &eb), ROUSE_ENOTFOUND);
 }
 
+/* A version's accuracy figures: recorded, read back, absent for another
+ * version, replaced, and deleted with the function. */
+static void accuracy_figures(void **state)
+{
+    fixture *f = *state;
+    rouse_errbuf eb = {0};
+    deploy_expect(f->s, "q8", DIGEST_A, CFG_1, 1, true);
+    deploy_expect(f->s, "q8", DIGEST_B, CFG_1, 2, true);
+    const char *fig = "{\"precision\":\"int8\",\"samples\":1}";
+    assert_int_equal(store_tx_begin(f->s, &eb), 0);
+    assert_int_equal(store_accuracy_set_tx(f->s, "q8", 2, fig, &eb), 0);
+    /* No such version: the foreign key refuses it. */
+    assert_true(store_accuracy_set_tx(f->s, "q8", 7, fig, &eb) < 0);
+    assert_int_equal(store_tx_commit(f->s, &eb), 0);
+    char *j = NULL;
+    assert_int_equal(store_accuracy_get(f->s, "q8", 2, &j, &eb), 0);
+    assert_non_null(j);
+    assert_string_equal(j, fig);
+    free(j);
+    assert_int_equal(store_accuracy_get(f->s, "q8", 1, &j, &eb), 0);
+    assert_null(j);
+    assert_int_equal(store_tx_begin(f->s, &eb), 0);
+    assert_int_equal(store_accuracy_set_tx(f->s, "q8", 2, "{}", &eb), 0);
+    assert_int_equal(store_tx_commit(f->s, &eb), 0);
+    assert_int_equal(store_accuracy_get(f->s, "q8", 2, &j, &eb), 0);
+    assert_string_equal(j, "{}");
+    free(j);
+    assert_int_equal(store_function_delete(f->s, "q8", &eb), 0);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM version_accuracy"), 0);
+}
+
 static void alias_set_and_errors(void **state)
 {
     fixture *f = *state;
@@ -603,6 +635,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(function_get_details, setup, teardown),
         cmocka_unit_test_setup_teardown(function_list, setup, teardown),
         cmocka_unit_test_setup_teardown(function_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(accuracy_figures, setup, teardown),
         cmocka_unit_test_setup_teardown(alias_set_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(resolve_cases, setup, teardown),
         cmocka_unit_test_setup_teardown(resolve_split_statistics, setup, teardown),

@@ -1,0 +1,260 @@
+#!/bin/sh
+# Dynamic batching: one `rouse serve`, each model deployed three times (no
+# batching, "fixed" and "auto"), loaded by closed-loop clients (`rouse
+# bench -c C`: C connections, each sending its next request when its reply
+# came) at each concurrency for DURATION: requests/s, p50 and p99, the mean
+# batch the instances ran (from GET /v1/functions: batched requests per
+# batch, and the share of requests that ran batched), and serve's own CPU
+# per request (its loop is one thread: 1 s / that is the ceiling of the
+# per-request HTTP work, whatever the batching). Then ONNX Runtime
+# (ort_bench.js, 1 thread, warm median) on the same models at batch sizes
+# 1, 8 and 32 (resnet18: 1 and 8), as the engine-only throughput the served
+# figures approach. Prints Markdown tables and the issue's targets. A
+# benchmark, not a test: timings on a shared machine are not pass/fail.
+#
+#   bench/batching.sh                 mlp, bert_tiny (dynamic batch), resnet18
+#   MODELS="mlp" CONCS="1 32" DURATION=3s bench/batching.sh     a quick check
+#
+# bert_tiny in ../shared/models fixes batch 1 in its Reshapes; the benchmark
+# serves the variant scripts/batch_variant.py --dynbatch writes (dynamic
+# batch, Reshape targets [0, ...]); mlp and resnet18 are served as they are
+# (a fixed batch of 1 in batch-agnostic graphs, re-specialised per batch).
+# ORT runs the --dynbatch variant of each (it refuses a batch of 8 on a
+# model that declares 1), with test sets tiled to each batch size.
+#
+# Environment: ROUSE (build/rouse), SHARED (../shared), DURATION (10s),
+# CONCS ("1 8 32 64"), MODELS ("mlp bert_tiny resnet18"), MODES ("off fixed
+# auto"), MAX (scaling.max, the cores: one instance per core), ORT_RUNS (50),
+# ORT ("1": 0 skips ONNX Runtime), PEER_DIR (writable copy of the ORT peer,
+# build/peer-ort). Per model: max_batch, max_delay_us and slo_ms below.
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+rouse=${ROUSE:-$root/build/rouse}
+shared=${SHARED:-$root/../shared}
+duration=${DURATION:-10s}
+concs=${CONCS:-1 8 32 64}
+models=${MODELS:-mlp bert_tiny resnet18}
+modes=${MODES:-off fixed auto}
+max=${MAX:-$(nproc)}
+ort_runs=${ORT_RUNS:-50}
+ort=${ORT:-1}
+peer=${PEER_DIR:-$root/build/peer-ort}
+
+die() { echo "batching: $*" >&2; exit 1; }
+say() { echo "batching: $*" >&2; }
+[ -x "$rouse" ] || die "no rouse binary at $rouse (run make first)"
+[ -d "$shared/models" ] || die "no models at $shared/models"
+command -v python3 >/dev/null 2>&1 || die "python3 is not installed"
+command -v curl >/dev/null 2>&1 || die "curl is not installed"
+
+# Per model: max_batch max_delay_us slo_ms ORT batch sizes.
+config() {
+    case "$1" in
+        mlp) echo "32 2000 5 1,8,32" ;;
+        bert_tiny) echo "32 2000 40 1,8,32" ;;
+        resnet18) echo "8 5000 400 1,8" ;;
+        *) die "no batching settings for $1 (mlp, bert_tiny, resnet18)" ;;
+    esac
+}
+
+tmp=$(mktemp -d)
+pid=""
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# The variants: the dynamic-batch export of each, with tiled test sets.
+for m in $models; do
+    set -- $(config "$m")
+    python3 "$root/scripts/batch_variant.py" "$shared/models/$m" "$tmp/$m-dyn" --dynbatch \
+        --batches "$4" >&2 || die "cannot write the $m variant"
+done
+
+"$rouse" serve --port 0 --data "$tmp/data" --log-level warn >"$tmp/serve.out" 2>"$tmp/serve.err" &
+pid=$!
+i=0
+until grep -q '^listening on ' "$tmp/serve.out" 2>/dev/null; do
+    i=$((i + 1))
+    [ $i -le 100 ] && kill -0 $pid 2>/dev/null || die "serve did not start: $(cat "$tmp/serve.err")"
+    sleep 0.1
+done
+port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/serve.out")
+url=http://127.0.0.1:$port
+export ROUSE_SERVER=$url
+
+served_model() { # the file serve runs for model $1
+    if [ "$1" = bert_tiny ]; then echo "$tmp/$1-dyn/model.onnx"; else echo "$shared/models/$1/model.onnx"; fi
+}
+
+# Input names in graph order, from the model (rouse inspect --json).
+input_flags() {
+    "$rouse" inspect "$(served_model "$1")" --json >"$tmp/inspect.json" 2>/dev/null ||
+        die "cannot inspect $1"
+    python3 - "$tmp/inspect.json" "$shared/models/$1/test_data_set_0" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(" ".join("--input %s=%s/input_%d.pb" % (t["name"], sys.argv[2], i)
+               for i, t in enumerate(r["inputs"])))
+PY
+}
+
+for m in $models; do
+    set -- $(config "$m")
+    mb=$1 delay=$2 slo=$3
+    digest=$(curl -sf --data-binary @"$(served_model "$m")" "$url/v1/blobs" |
+        sed -n 's/.*"digest":"\([^"]*\)".*/\1/p')
+    [ -n "$digest" ] || die "upload of $m failed"
+    for mode in $modes; do
+        case "$mode" in
+            off) b="" ;;
+            fixed) b=",\"batching\":{\"mode\":\"fixed\",\"max_batch\":$mb,\"max_delay_us\":$delay}" ;;
+            auto) b=",\"batching\":{\"mode\":\"auto\",\"max_batch\":$mb,\"max_delay_us\":$delay,\"slo_ms\":$slo}" ;;
+            *) die "unknown mode $mode" ;;
+        esac
+        curl -sf -X PUT -d "{\"model\":\"$digest\",\"scaling\":{\"max\":$max,\"queue_depth\":1024}$b}" \
+            "$url/v1/functions/$m-$mode" >"$tmp/deploy.out" || die "deploy $m-$mode failed"
+    done
+done
+
+serve_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+hz=$(getconf CLK_TCK)
+
+# batch_counts FN -> "batches batched_requests" summed over its versions.
+batch_counts() {
+    curl -sf "$url/v1/functions/$1" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+b = d.get("batching", [])
+print(sum(x["batches"] for x in b), sum(x["batched_requests"] for x in b))'
+}
+
+results=$tmp/results
+: >"$results"
+for m in $models; do
+    flags=$(input_flags "$m")
+    for mode in $modes; do # warm: every instance started, every batch size met
+        # shellcheck disable=SC2086
+        "$rouse" bench "$m-$mode" -c 8 -d 2s $flags -q >/dev/null 2>&1 || true
+    done
+    for c in $concs; do
+        for mode in $modes; do
+            say "$m $mode, $c clients, $duration"
+            set -- $(batch_counts "$m-$mode")
+            b0=${1:-0} r0=${2:-0}
+            t0=$(serve_cpu_ticks)
+            # shellcheck disable=SC2086
+            "$rouse" bench "$m-$mode" -c "$c" -d "$duration" $flags --json >"$tmp/run.json" \
+                2>"$tmp/run.err" || die "rouse bench $m-$mode failed: $(cat "$tmp/run.err")"
+            t1=$(serve_cpu_ticks)
+            set -- $(batch_counts "$m-$mode")
+            python3 - "$tmp/run.json" "$m" "$mode" "$c" "$((${1:-0} - b0))" "$((${2:-0} - r0))" \
+                "$((t1 - t0))" "$hz" >>"$results" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+m, mode, c, batches, batched, ticks, hz = sys.argv[2:9]
+n = j["requests"]
+cpu_us = int(ticks) / int(hz) * 1e6 / n if n else 0
+mean = int(batched) / int(batches) if int(batches) else 1.0
+share = int(batched) / n if n else 0
+print(json.dumps({"model": m, "mode": mode, "c": int(c), "rps": j["requests_per_second"],
+                  "p50": j["latency_ms"]["p50"], "p99": j["latency_ms"]["p99"],
+                  "errors": j["errors"], "mean_batch": mean, "batched_share": share,
+                  "serve_cpu_us": cpu_us}))
+PY
+        done
+    done
+done
+
+ort_rows=$tmp/ort
+: >"$ort_rows"
+if [ "$ort" = 1 ]; then
+    . "$root/bench/ort_peer.sh"
+    ort_peer_install "$shared" "$peer"
+    for m in $models; do
+        set -- $(config "$m")
+        for b in $(echo "$4" | tr , ' '); do
+            say "ONNX Runtime: $m at batch $b"
+            if node "$peer/ort_bench.js" "$tmp/$m-dyn/model.onnx" "$tmp/$m-dyn/b$b/test_data_set_0" \
+                --threads 1 --warm "$ort_runs" --json >"$tmp/ort.json" 2>"$tmp/ort.err"; then
+                python3 - "$tmp/ort.json" "$m" "$b" >>"$ort_rows" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+r = j["results"][0]
+b = int(sys.argv[3])
+print(json.dumps({"model": sys.argv[2], "batch": b, "ok": j["ok"],
+                  "median_ms": r["warm_median_ms"], "per_s": b / r["warm_median_ms"] * 1000}))
+PY
+            else
+                say "ONNX Runtime failed on $m at batch $b: $(head -c 300 "$tmp/ort.err")"
+            fi
+        done
+    done
+fi
+
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+python3 - "$results" "$ort_rows" "$duration" "$max" "$load_before" "$load_after" "$(nproc)" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ort = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+dur, mx, lb, la, cores = sys.argv[3:8]
+print()
+print("rouse serve, dynamic batching off / fixed / auto; `rouse bench -c C` closed-loop clients "
+      "(binary bodies, kept-alive), %s per run; scaling.max %s, %s cores shared by serve, its "
+      "instances and the client" % (dur, mx, cores))
+print("load average (1, 5, 15 min) before: %s, after: %s" % (lb, la))
+print()
+print("| model | clients | mode | req/s | vs off | p50 ms | p99 ms | mean batch | batched | serve CPU µs/req | errors |")
+print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+off = {(r["model"], r["c"]): r for r in rows if r["mode"] == "off"}
+for r in rows:
+    o = off.get((r["model"], r["c"]))
+    ratio = "%.2f" % (r["rps"] / o["rps"]) if o and o["rps"] else ""
+    print("| %s | %d | %s | %.0f | %s | %.2f | %.2f | %.1f | %.0f %% | %.1f | %d |" % (
+        r["model"], r["c"], r["mode"], r["rps"], ratio, r["p50"], r["p99"], r["mean_batch"],
+        100 * r["batched_share"], r["serve_cpu_us"], r["errors"]))
+if ort:
+    print()
+    print("ONNX Runtime (onnxruntime-node, 1 thread, warm median of the same model with a dynamic "
+          "batch, inputs tiled), next to the best served rate:")
+    print()
+    print("| model | batch | ORT ms/batch | ORT inferences/s | best served req/s (mode, clients) | served / ORT |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for o in ort:
+        best = max((r for r in rows if r["model"] == o["model"]), key=lambda r: r["rps"], default=None)
+        bs = "%.0f (%s, %d)" % (best["rps"], best["mode"], best["c"]) if best else ""
+        ratio = "%.2f" % (best["rps"] / o["per_s"]) if best else ""
+        print("| %s | %d | %.3f | %.0f | %s | %s |%s" % (o["model"], o["batch"], o["median_ms"],
+              o["per_s"], bs, ratio, "" if o["ok"] else " (ORT's check failed)"))
+print()
+print("Targets (issue 19):")
+def get(m, mode, c):
+    return next((r for r in rows if r["model"] == m and r["mode"] == mode and r["c"] == c), None)
+for m, want in (("mlp", 2.0), ("bert_tiny", 2.0), ("resnet18", 1.2)):
+    o = get(m, "off", 32)
+    for mode in ("fixed", "auto"):
+        r = get(m, mode, 32)
+        if not o or not r:
+            continue
+        x = r["rps"] / o["rps"] if o["rps"] else 0
+        print("- %s %s, 32 clients: %.2fx unbatched (target >= %.1fx: %s); p99 %.2f vs %.2f ms (%s)" % (
+            m, mode, x, want, "met" if x >= want else "missed", r["p99"], o["p99"],
+            "no worse" if r["p99"] <= o["p99"] else "worse"))
+    o1 = get(m, "off", 1)
+    for mode in ("fixed", "auto"):
+        r = get(m, mode, 1)
+        if not o1 or not r or not o1["p50"]:
+            continue
+        d = (r["p50"] - o1["p50"]) / o1["p50"] * 100
+        print("- %s %s, 1 client: p50 %.3f vs %.3f ms unbatched (%+.1f %%, target within 5 %%: %s)" % (
+            m, mode, r["p50"], o1["p50"], d, "met" if abs(d) <= 5 else "missed"))
+mlp = [r for r in rows if r["model"] == "mlp"]
+if mlp:
+    cpu = min(r["serve_cpu_us"] for r in mlp if r["serve_cpu_us"] > 0)
+    print("- mlp's per-request HTTP ceiling: serve's loop spent at least %.1f µs of CPU per request, "
+          "so one core caps it near %.0f req/s whatever the batching" % (cpu, 1e6 / cpu))
+PY

@@ -1,0 +1,48 @@
+/*
+ * Test support: requests and deploys against a serve under test (see
+ * fn_deploy.h).
+ */
+#include "fn_deploy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/arena.h"
+#include "common/json.h"
+
+#define REQUEST_TIMEOUT_MS 120000
+
+int test_request(const http_target *t, const char *method, const char *path, const void *body,
+                 size_t len, http_response *r)
+{
+    http_response_init(r);
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    int rc = http_request(t, method, path, NULL, body, body ? len : 0, REQUEST_TIMEOUT_MS, r, &eb);
+    if (rc < 0) fprintf(stderr, "%s %s: %s\n", method, path, eb.msg);
+    return rc < 0 ? -1 : r->status;
+}
+
+int test_deploy_model(const http_target *t, const char *name, const void *model, size_t len,
+                      const char *extra, char *digest, http_response *r)
+{
+    int st = test_request(t, "POST", "/v1/blobs", model, len, r);
+    if (st != 201 && st != 200) {
+        fprintf(stderr, "upload for %s: %d %s\n", name, st, r->body.data ? r->body.data : "");
+        http_response_fini(r);
+        return -1;
+    }
+    rouse_arena a;
+    rouse_arena_init(&a, 0);
+    json_value *v = NULL;
+    const char *d = NULL;
+    if (json_parse(r->body.data, r->body.len, &a, &v, NULL) == 0)
+        d = json_as_string(json_get(v, "digest"));
+    char body[1024], path[160];
+    snprintf(body, sizeof(body), "{\"model\":\"%s\"%s%s}", d ? d : "", extra[0] ? "," : "", extra);
+    if (digest) snprintf(digest, 80, "%s", d ? d : "");
+    rouse_arena_fini(&a);
+    http_response_fini(r);
+    snprintf(path, sizeof(path), "/v1/functions/%s", name);
+    return test_request(t, "PUT", path, body, strlen(body), r);
+}
