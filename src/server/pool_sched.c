@@ -420,10 +420,7 @@ const char *sched_config_digest(const fn_config *cfg)
 
 const char *sched_tenant(const fn_config *cfg)
 {
-    /* Every function belongs to tenant "default" until functions carry
-     * one; then this returns it. */
-    (void)cfg;
-    return "default";
+    return cfg->tenant[0] ? cfg->tenant : "default";
 }
 
 /* A sandboxed template's arguments (isolation "sandbox"): the tenant's
