@@ -51,7 +51,8 @@
 # PEER_TRIES (10), MEM_MODEL (resnet18; empty skips), PEER_DIR (writable
 # copy of the ORT peer, default build/peer-ort; `npm install` runs there
 # once), WEIGHT_PAGES (serve --weight-pages: auto, hugetlb, thp or 4k;
-# default serve's own, auto). Needs curl (7.84 or later), node and npm.
+# default serve's own, auto), ISOLATION (serve --isolation: sandbox or
+# process; default serve's own choice). Needs curl (7.84 or later), node and npm.
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -116,7 +117,7 @@ cores=$(nproc)
 cap=$((burst + 16))
 say "starting rouse serve (--max-instances $cap)"
 "$rouse" serve --port 0 --data "$tmp/data" --max-instances "$cap" --log-level debug \
-    ${WEIGHT_PAGES:+--weight-pages "$WEIGHT_PAGES"} \
+    ${WEIGHT_PAGES:+--weight-pages "$WEIGHT_PAGES"} ${ISOLATION:+--isolation "$ISOLATION"} \
     >"$tmp/serve.out" 2>"$tmp/serve.log" &
 rouse_pid=$!
 i=0
@@ -131,6 +132,7 @@ done
 [ -n "$addr" ] || die "rouse serve did not print its address"
 base=http://$addr
 weight_pages=$(curl -s "$base/v2" | sed -n 's/.*"weight_pages":"\([a-z0-9]*\)".*/\1/p')
+isolation=$(curl -s "$base/v2" | sed -n 's/.*"isolation":"\([a-z]*\)".*/\1/p')
 
 # deploy NAME DIGEST SCALING_JSON_MEMBERS
 deploy() {
@@ -404,7 +406,7 @@ met() { awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN {
     ok = (op == "<=") ? (a + 0 <= b + 0) : (a + 0 >= b + 0); print ok ? "met" : "missed" }'; }
 
 echo "Cold starts of rouse serve on $cores cores (shared with other work; load average at the end: $load)."
-echo "Weights in ${weight_pages:-?} pages (GET /v2)."
+echo "Weights in ${weight_pages:-?} pages, isolation ${isolation:-?} (GET /v2)."
 echo "$tries tries per case, interleaved; one request per curl process on a new connection; IDLE_MS=$idle_ms."
 echo
 echo "First-request latency (ms; client = curl time_total; server = Server-Timing medians)"

@@ -185,7 +185,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *nul = memchr(data, 0, size);
     if (nul) {
         size_t vl = (size_t)(nul - data);
-        if (tok_load_gpt2((const char *)data, vl, (const char *)nul + 1, size - vl - 1, &t, &eb) == 0) {
+        if (tok_load_gpt2((const char *)data, vl, (const char *)nul + 1, size - vl - 1, &t, &eb) ==
+            0) {
             round_trip(t, nul + 1, size - vl - 1);
             tok_free(t);
         } else if (t) {

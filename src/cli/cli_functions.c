@@ -160,7 +160,8 @@ void cli_status_usage(FILE *out)
     fprintf(out, "usage: rouse status NAME [options]\n\n"
                  "Shows a function: its versions, aliases and their routes, live instances by\n"
                  "state, templates, spares, dynamic batching (its limit now), and its last\n"
-                 "cold starts phase by phase.\n\n"
+                 "cold starts phase by phase; then the isolation its instances run at (the\n"
+                 "server's, GET /v2) and what of it this machine could not give.\n\n"
                  "options:\n" CLI_CLIENT_OPTIONS_HELP);
 }
 
@@ -273,6 +274,16 @@ static int status_run(cli_client *c, int argc, char **argv)
     json_value *v;
     int rc = get_json(c, p.data, &a, &v);
     if (rc == 0 && v && !c->quiet) print_status(name, v);
+    /* The isolation tier is the server's, chosen at its start. */
+    json_value *meta;
+    if (rc == 0 && !c->quiet && get_json(c, "/v2", &a, &meta) == 0 && meta) {
+        const json_value *ro = json_get(meta, "rouse"), *fb = json_get(ro, "fallbacks");
+        printf("isolation: %s\n", str_of(ro, "isolation"));
+        for (size_t i = 0; i < count(fb); i++) {
+            const char *f = json_as_string(ITEM(fb, i));
+            if (f) printf("  fallback: %s\n", f);
+        }
+    }
     rouse_arena_fini(&a);
     rouse_buf_fini(&p);
     return rc;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/tensor_file.h"
@@ -56,7 +57,26 @@ typedef struct worker_args {
     cli_tensor calib_t[WORKER_CALIB_MAX];
     rouse_tensor calib_v[WORKER_CALIB_MAX];
     char calib_key[CALIB_KEY_LEN + 1];
+    /* A template's sandbox: --sandbox UID, --memory-mb N (above), --cgroup[2]
+     * CONTROLLER=DIR (serve's root of that controller, in cgroup v1 or v2) */
+    sandbox_opts sandbox;
 } worker_args;
+
+/* --cgroup or --cgroup2 CONTROLLER=DIR into o. False when malformed. */
+static bool parse_cgroup(sandbox_opts *o, char *arg, bool v2)
+{
+    char *eq = strchr(arg, '=');
+    if (!eq || eq[1] != '/') return false;
+    for (int c = 0; c < CGROUP_N_CTL; c++) {
+        const char *n = cgroup_ctl_name((cgroup_ctl)c);
+        if (strlen(n) == (size_t)(eq - arg) && strncmp(arg, n, (size_t)(eq - arg)) == 0) {
+            o->cgroup_dir[c] = eq + 1;
+            o->cgroup_v2[c] = v2;
+            return true;
+        }
+    }
+    return false;
+}
 
 /* Parses argv into w; `extra` is the one flag the subcommand adds
  * ("--check", a switch, or "--sha256 HEX"). The log level is left for the
@@ -90,8 +110,12 @@ static bool parse_worker_args(int argc, char **argv, const char *extra, worker_a
             w->tok.vocab = v;
         else if (strcmp(a, "--merges") == 0)
             w->tok.merges = v;
-        else if (strcmp(a, "--memory-mb") == 0)
+        else if (strcmp(a, "--memory-mb") == 0) {
+            /* The function's memory_mb: it bounds activation memory, and
+             * under the sandbox it is each instance's memory limit too. */
             w->memory_mb = atoi(v) > 0 ? atoi(v) : 0;
+            w->sandbox.limits.memory_mb = w->memory_mb;
+        }
         else if (strcmp(a, "--plan-cache") == 0)
             w->plan_cache = v;
         else if (strcmp(a, "--sha256") == 0 && strcmp(extra, a) == 0)
@@ -102,6 +126,15 @@ static bool parse_worker_args(int argc, char **argv, const char *extra, worker_a
             rouse_weight_pages k;
             if (rouse_weight_pages_parse(v, &k) != 0) return false;
             w->weight_pages = (int)k;
+        } else if (strcmp(a, "--sandbox") == 0 && strcmp(extra, "--sha256") == 0) {
+            char *end;
+            unsigned long id = strtoul(v, &end, 10);
+            if (*end || id == 0 || id > 0xfffffffeul) return false;
+            w->sandbox.on = true;
+            w->sandbox.uid = w->sandbox.gid = (uint32_t)id;
+        } else if ((strcmp(a, "--cgroup") == 0 || strcmp(a, "--cgroup2") == 0) &&
+                   strcmp(extra, "--sha256") == 0) {
+            if (!parse_cgroup(&w->sandbox, argv[i + 1], a[8] == '2')) return false;
         } else if (strcmp(a, "--precision") == 0) {
             if (rouse_precision_parse(v, &w->precision) < 0) return false;
         } else if (strcmp(a, "--max-batch") == 0) {
@@ -114,6 +147,10 @@ static bool parse_worker_args(int argc, char **argv, const char *extra, worker_a
             return false;
         i++;
     }
+    /* CPU weight follows memory (1024 MB: the kernel's default weight);
+     * the task limit leaves room for the instance's OpenMP threads. */
+    w->sandbox.limits.cpu_weight = w->sandbox.limits.memory_mb;
+    w->sandbox.limits.pids_max = w->threads + 16;
     return w->fd >= 0 && w->model_path;
 }
 
@@ -213,6 +250,7 @@ void cli_template_usage(FILE *out)
                  "                        [--log-level L] [--weight-pages hugetlb|thp|4k]\n"
                  "                        [--max-context N [--tokenizer JSON | --vocab V --merges M]]\n"
                  "                        [--memory-mb N]\n"
+                 "                        [--sandbox UID [--cgroup|--cgroup2 CONTROLLER=DIR]...]\n"
                  "(started by rouse serve)\n");
 }
 
@@ -230,7 +268,8 @@ static template_opts template_opts_of(const worker_args *w)
                            .prec = precision_of(w),
                            .max_context = w->max_context,
                            .tok_paths = w->tok,
-                           .max_batch = w->max_batch};
+                           .max_batch = w->max_batch,
+                           .sandbox = w->sandbox};
 }
 
 int cli_template_main(int argc, char **argv)
@@ -251,6 +290,17 @@ int cli_template_main(int argc, char **argv)
     template_opts o = template_opts_of(&w);
     int rc = template_main(&o);
     free_calibration(&w);
+#if defined(__SANITIZE_ADDRESS__)
+    /* LeakSanitizer's exit check reads /proc/self/maps and stops the
+     * process's threads through a traced child: inside the sandbox (no
+     * /proc, no fork, no ptrace) it can only fail, and abort. Sandboxed
+     * templates and instances of sanitizer builds end without it; the
+     * same code under --isolation process keeps it. */
+    if (o.sandbox.on) {
+        fflush(NULL);
+        _exit(rc);
+    }
+#endif
     return rc;
 }
 
@@ -273,13 +323,15 @@ static int warm_template(int argc, char **argv)
 void cli_zygote_usage(FILE *out)
 {
     fprintf(out,
-            "usage: rouse __zygote --fd N [--warm-fd N] [--log-level L] [--title-room PADDING]\n"
+            "usage: rouse __zygote --fd N [--warm-fd N] [--log-level L] [--sandbox on|off]\n"
+            "                      [--title-room PADDING]\n"
             "(started by rouse serve)\n");
 }
 
 int cli_zygote_main(int argc, char **argv)
 {
     int fd = -1, warm_fd = -1;
+    bool harden = false;
     int own = argc; /* its arguments before the padding (--title-room) */
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
@@ -295,6 +347,8 @@ int cli_zygote_main(int argc, char **argv)
         } else if (strcmp(a, "--log-level") == 0) {
             rouse_log_level lvl;
             if (rouse_log_level_parse(v, &lvl) == 0) rouse_log_set_level(lvl);
+        } else if (strcmp(a, "--sandbox") == 0) {
+            harden = strcmp(v, "on") == 0;
         } else if (strcmp(a, "--title-room") == 0) {
             if (own == argc) own = i;
         } else {
@@ -315,5 +369,14 @@ int cli_zygote_main(int argc, char **argv)
         title[n++] = argv[i];
     title[n] = NULL;
     rouse_proc_title_set(n, title);
+    /* Under the sandbox tier the zygote keeps only what its templates need
+     * before their own sandbox; failing that it ends, loudly, and serve
+     * execs templates (which still enter their sandbox). */
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (harden && sandbox_zygote_enter(&eb) < 0) {
+        LOG_ERROR("zygote", "%s", eb.msg);
+        return 1;
+    }
     return zygote_main(fd, warm_fd, cli_template_main, warm_template);
 }

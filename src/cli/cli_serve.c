@@ -34,7 +34,8 @@ void cli_serve_usage(FILE *out)
         "                   [--price-instance-hour USD]\n"
         "                   [--weight-pages auto|hugetlb|thp|4k]\n"
         "                   [--auth] [--auth-file FILE] [--auth-bootstrap-key-file FILE]\n"
-        "                   [--metrics-bind ADDR:PORT]\n\n"
+        "                   [--metrics-bind ADDR:PORT]\n"
+        "                   [--isolation sandbox|process]\n\n"
         "Runs the rouse daemon: the HTTP API (Open Inference Protocol v2 under /v2,\n"
         "management under /v1) and the instance processes that run the models.\n\n"
         "  --port N            TCP port (default 8080; 0 picks a free one)\n"
@@ -58,6 +59,11 @@ void cli_serve_usage(FILE *out)
         "                      (the plan file's mapping); auto (default) takes hugetlb\n"
         "                      when pages are reserved, else 4k; a kind named that the\n"
         "                      machine cannot give fails\n"
+        "  --isolation TIER    how instances are isolated: sandbox (namespaces, an empty\n"
+        "                      root, the tenant's uid, seccomp, memory/CPU/task limits\n"
+        "                      per instance) or process; default: sandbox where the\n"
+        "                      machine allows it, else process, with the reasons logged\n"
+        "                      and in GET /v2; sandbox named but impossible fails\n"
         "  --metrics on|off    count invocations for GET /metrics (Prometheus; default on)\n"
         "  --console on|off    the web console at / on the same port (default on)\n"
         "  --access-log FILE   one line per request, appended to FILE (reopened on\n"
@@ -226,6 +232,10 @@ int cli_serve_main(int argc, char **argv)
             if (rouse_weight_pages_parse(v, &k) < 0)
                 return usage_error("--weight-pages needs auto, hugetlb, thp or 4k", v);
             o.weight_pages = v;
+        } else if (strcmp(a, "--isolation") == 0) {
+            if (!v || (strcmp(v, "sandbox") != 0 && strcmp(v, "process") != 0))
+                return usage_error("--isolation needs sandbox or process", v);
+            o.isolation = v;
         } else if (strcmp(a, "--max-instances") == 0) {
             if (!parse_u64(v, 1, 65536, &n))
                 return usage_error("--max-instances needs 1..65536", v);

@@ -23,6 +23,7 @@ int api_metrics_handle(http_req *req)
         .spans_exported = s->otlp ? otlp_exported(s->otlp) : 0,
         .spans_dropped = s->otlp ? otlp_dropped(s->otlp) : 0,
         .log_lines_dropped = s->alog ? access_log_dropped(s->alog) : 0,
+        .instance_oom_kills = pool_oom_kills(s->pool),
     };
     s->loop_lag_scrape_ns = 0;
     rouse_buf b;

@@ -122,12 +122,23 @@ int api_oip_handle(http_req *req)
         if (req->srv->stopping) return reply_text(req, 503, "{\"ready\":false}\n");
         return reply_text(req, 200, "{\"ready\":true}\n");
     case R_SERVER_META: {
-        char meta[192];
-        snprintf(meta, sizeof(meta),
-                 "{\"name\":\"rouse\",\"version\":\"" ROUSE_VERSION
-                 "\",\"extensions\":[\"binary_tensor_data\"],\"rouse\":{\"weight_pages\":\"%s\"}}\n",
-                 rouse_weight_pages_name((rouse_weight_pages)req->srv->weight_pages));
-        return reply_text(req, 200, meta);
+        rouse_buf b;
+        rouse_buf_init(&b);
+        int rc = rouse_buf_appendf(
+            &b,
+            "{\"name\":\"rouse\",\"version\":\"" ROUSE_VERSION
+            "\",\"extensions\":[\"binary_tensor_data\"],\"rouse\":{\"weight_pages\":\"%s\",",
+            rouse_weight_pages_name((rouse_weight_pages)req->srv->weight_pages));
+        if (rc == 0) rc = isolation_write_json(&req->srv->iso, &b);
+        if (rc == 0) rc = rouse_buf_append_str(&b, "}}\n");
+        if (rc < 0) {
+            rouse_buf_fini(&b);
+            http_reply_error(req, 500, "out of memory");
+            return 0;
+        }
+        http_reply_json(req, 200, &b);
+        rouse_buf_fini(&b);
+        return 0;
     }
     case R_MODEL_READY: {
         int64_t version;

@@ -317,7 +317,9 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     s->weight_pages = (int)wp;
     LOG_INFO(MOD, "weights in %s pages (--weight-pages %s)", rouse_weight_pages_name(wp),
              o->weight_pages ? o->weight_pages : "auto");
-    if ((rc = durable_start(s, eb)) < 0) goto out_http;
+    /* The isolation tier: chosen once, for every template. */
+    if ((rc = isolation_choose(&s->iso, o->isolation, eb)) < 0) goto out_http;
+    if ((rc = durable_start(s, eb)) < 0) goto out_iso;
     if ((rc = gc_start(s, eb)) < 0) goto out_durable;
     if ((rc = observe_start(s, eb)) < 0) goto out_gc;
     if ((rc = usage_start(s, eb)) < 0) goto out_observe;
@@ -330,6 +332,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
                     .log_level = s->log_level,
                     .max_instances = s->max_instances,
                     .weight_pages = s->weight_pages,
+                    .iso = &s->iso,
                     .st = s->st,
                     .blobs = s->blobs,
                     .keepalive_minute_ms = o->keepalive_minute_ms,
@@ -360,6 +363,8 @@ out_gc:
     gc_stop(s);
 out_durable:
     durable_stop(s);
+out_iso:
+    isolation_fini(&s->iso);
 out_http:
     http_stop(s);
 out_listen:
@@ -558,6 +563,7 @@ void server_destroy(server *s)
     http_run(s);
     http_stop(s);
     pool_destroy(s->pool);
+    isolation_fini(&s->iso); /* every instance is gone */
     async_stop(s); /* before the writer: its changes in flight are dropped with it */
     fnlog_destroy(s->logs);
     close(s->epfd);

@@ -392,6 +392,11 @@ int metrics_write(metrics *m, const metrics_extra *x, rouse_buf *out)
                          "Access log lines dropped because the writer fell behind.");
     if (rc == 0)
         rc = prom_sample_u64(out, "rouse_access_log_dropped_total", NULL, x->log_lines_dropped);
+    if (rc == 0)
+        rc = prom_family(out, "rouse_instance_oom_total", "counter",
+                         "Instances killed by their function's memory limit (memory_mb).");
+    if (rc == 0)
+        rc = prom_sample_u64(out, "rouse_instance_oom_total", NULL, x->instance_oom_kills);
     if (rc == 0) rc = metrics_write_process(out);
     return rc;
 }

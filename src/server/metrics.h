@@ -39,6 +39,7 @@ typedef struct metrics_extra {
     uint64_t spans_exported;    /* OTLP */
     uint64_t spans_dropped;     /* OTLP: queue full or collector failing */
     uint64_t log_lines_dropped; /* access log: queue full */
+    uint64_t instance_oom_kills; /* instances killed by their memory limit */
 } metrics_extra;
 
 /* Appends the whole exposition (every family, with HELP and TYPE). */

@@ -35,6 +35,7 @@ int pool_create(const pool_opts *o, pool **out, rouse_errbuf *eb)
     snprintf(p->plan_dir, sizeof(p->plan_dir), "%s", o->plan_dir);
     snprintf(p->log_level, sizeof(p->log_level), "%s", o->log_level);
     p->weight_pages = o->weight_pages;
+    p->iso = o->iso;
     p->max_instances = o->max_instances;
     p->st = o->st;
     p->blobs = o->blobs;
@@ -64,6 +65,8 @@ int pool_create(const pool_opts *o, pool **out, rouse_errbuf *eb)
             LOG_WARN("pool", "no batch timer: waiting batches go at the loop's next tick");
     }
     proc_table_init(&p->procs, o->epfd, p->exe, p->log_level);
+    p->procs.cg = p->iso && p->iso->sandbox ? &p->iso->cg : NULL;
+    p->procs.zyg.sandbox = p->iso && p->iso->sandbox;
     zygote_start(&p->procs.zyg);
     *out = p;
     return 0;

@@ -41,6 +41,7 @@ typedef struct pool_opts {
     const char *log_level; /* handed down to the processes */
     int max_instances;     /* global cap on instances */
     int weight_pages;      /* rouse_weight_pages: what templates copy weights into */
+    const struct isolation *iso; /* the tier templates run at (isolation.h); borrowed */
     store *st;             /* the registry: configs and routes of function versions */
     blobstore *blobs;      /* model files */
     /* The clock in ns (monotonic); NULL for rouse_now_ns. Unit tests pass
@@ -178,6 +179,8 @@ void pool_stopping(pool *p);
 
 /* Calls queued or in flight, plus validations. */
 int pool_pending(const pool *p);
+/* Instances killed by their memory limit since start (sandbox only). */
+uint64_t pool_oom_kills(const pool *p);
 /* Every waiting call and validation ends with 503 and `why`. */
 void pool_fail_all(pool *p, const char *why);
 /* Closes every process's socket (they exit) and waits for them, bounded. */

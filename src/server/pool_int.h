@@ -38,6 +38,7 @@
 #include "common/timeutil.h"
 #include "server/batch_policy.h"
 #include "server/config.h"
+#include "server/isolation.h"
 #include "server/keepalive_policy.h"
 #include "server/pool.h"
 #include "server/pool_ipc.h"
@@ -172,6 +173,8 @@ struct pool {
     char plan_dir[PATH_MAX + 8];
     char log_level[16];
     int weight_pages; /* rouse_weight_pages, handed to templates */
+    const isolation *iso; /* the tier templates run at; borrowed */
+    uint64_t n_oom_kills; /* instances killed by their memory limit */
     store *st;
     blobstore *blobs;
     uint64_t (*clock)(void *user); /* NULL: the monotonic clock */

@@ -215,14 +215,39 @@ void proc_kill(proc_table *t, proc *pr)
     proc_close(t, pr);
 }
 
+/* The control groups of an ended process: removed (or kept for a later
+ * try while processes are still in them), and whether it was OOM-killed. */
+static bool cg_ended(proc_table *t, pid_t pid)
+{
+    if (!t->cg) return false;
+    for (int i = 0; i < t->n_cg_busy;)
+        if (cgroup_remove(t->cg, t->cg_busy[i]))
+            t->cg_busy[i] = t->cg_busy[--t->n_cg_busy];
+        else
+            i++;
+    bool busy = false;
+    bool oom = cgroup_instance_ended(t->cg, pid, &busy);
+    /* A full list leaves the group to serve's removal of its root at exit. */
+    if (busy && t->n_cg_busy < PROC_CG_BUSY_MAX) t->cg_busy[t->n_cg_busy++] = pid;
+    return oom;
+}
+
 proc *proc_reap(proc_table *t, int *wstatus)
 {
     for (;;) {
         pid_t pid = proc_reap_one(&t->zyg, wstatus);
         if (pid <= 0) return NULL;
+        bool oom = cg_ended(t, pid);
         proc *pr = map_find(t, pid);
+        if (pr && pr->kind == PROC_TEMPLATE && t->cg) {
+            /* The groups it had made for its next instance. */
+            char prefix[24];
+            snprintf(prefix, sizeof(prefix), "n%d-", (int)pid);
+            cgroup_remove_prefix(t->cg, prefix);
+        }
         if (pr) {
             map_remove(t, pr);
+            pr->oom_killed = oom;
             return pr;
         }
         t->orphans[t->orphan_head].pid = pid;
@@ -282,6 +307,7 @@ void proc_stop_all(proc_table *t)
     while (t->all) {
         int wstatus;
         pid_t pid = proc_reap_one(&t->zyg, &wstatus);
+        if (pid > 0) cg_ended(t, pid);
         if (pid > 0) {
             proc *pr = map_find(t, pid);
             if (pr) {

@@ -28,6 +28,7 @@
 #include "rouse/err.h"
 #include "server/ep.h"
 #include "server/zygote_proc.h"
+#include "worker/cgroup.h"
 
 typedef enum proc_kind {
     PROC_WORKER = 1, /* serves requests; forked by its pool's template */
@@ -50,6 +51,7 @@ struct proc {
     int sock;  /* the control socket, -1 once closed */
     uint64_t started_ns, ready_ns;
     char fail_msg[256]; /* READY's error message */
+    bool oom_killed;    /* reaped: its memory group saw an OOM kill (sandbox) */
     bool dead;          /* buried: freed at the end of the loop iteration */
     proc *map_next;     /* chain in the pid map */
     proc *all_prev, *all_next;
@@ -60,6 +62,7 @@ struct proc {
 
 #define PROC_MAP_BUCKETS 256
 #define ORPHANS_KEPT 16
+#define PROC_CG_BUSY_MAX 64
 
 typedef struct proc_table {
     int epfd;
@@ -75,6 +78,13 @@ typedef struct proc_table {
         int wstatus;
     } orphans[ORPHANS_KEPT];
     int orphan_head;
+    /* The sandbox's control groups (NULL without): an instance's are
+     * removed when it is reaped, and an OOM kill noted. */
+    const cgroup_roots *cg;
+    /* Processes whose groups outlived them (a template's CPU group while
+     * its instances serve): removed again at later reaps. */
+    pid_t cg_busy[PROC_CG_BUSY_MAX];
+    int n_cg_busy;
 } proc_table;
 
 void proc_table_init(proc_table *t, int epfd, const char *exe, const char *log_level);

@@ -29,6 +29,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@
 #include "rouse/engine.h"
 #include "server/pool_policy.h"
 #include "worker/ipc.h"
+#include "worker/sandbox.h"
 
 #define MOD "pool"
 #define VALIDATE_TIMEOUT_NS (600ull * 1000000000ull)
@@ -416,6 +418,30 @@ const char *sched_config_digest(const fn_config *cfg)
     return strncmp(cfg->model, "sha256:", 7) == 0 ? cfg->model + 7 : NULL;
 }
 
+const char *sched_tenant(const fn_config *cfg)
+{
+    return cfg->tenant[0] ? cfg->tenant : "default";
+}
+
+/* A sandboxed template's arguments (isolation "sandbox"): the tenant's
+ * ids and serve's control-group roots; each instance's memory limit is the
+ * --memory-mb every worker gets (worker_argv). */
+static int sandbox_argv(const pool *p, const fn_config *cfg, sched_argbuf *buf, char **argv)
+{
+    int argc = 0;
+    snprintf(buf->uid, sizeof(buf->uid), "%u", (unsigned)sandbox_tenant_id(sched_tenant(cfg)));
+    argv[argc++] = "--sandbox";
+    argv[argc++] = buf->uid;
+    for (int c = 0; c < CGROUP_N_CTL; c++) {
+        if (!p->iso->cg.dir[c][0]) continue;
+        snprintf(buf->cgroup[c], sizeof(buf->cgroup[c]), "%s=%s", cgroup_ctl_name((cgroup_ctl)c),
+                 p->iso->cg.dir[c]);
+        argv[argc++] = p->iso->cg.v2[c] ? "--cgroup2" : "--cgroup";
+        argv[argc++] = buf->cgroup[c];
+    }
+    return argc;
+}
+
 /* The arguments of `rouse __template` or `rouse __instance --check`. */
 static int worker_argv(pool *p, const char *model_path, const char *name, int64_t version,
                        const char *digest, const fn_config *cfg, bool check, sched_argbuf *buf,
@@ -487,6 +513,7 @@ static int worker_argv(pool *p, const char *model_path, const char *name, int64_
         argv[argc++] = "--weight-pages";
         argv[argc++] = (char *)rouse_weight_pages_name((rouse_weight_pages)p->weight_pages);
     }
+    if (!check && p->iso && p->iso->sandbox) argc += sandbox_argv(p, cfg, buf, argv + argc);
     argv[argc] = NULL;
     return argc;
 }
@@ -1680,11 +1707,16 @@ static void worker_exited(pool *p, worker *w, int wstatus, bool no_process)
         }
     }
     int sig = !no_process && WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
+    bool oom = sig == SIGKILL && w->h.oom_killed;
+    if (oom) p->n_oom_kills++;
     while (c) {
         call *n = c->next;
+        if (oom)
+            call_fail(p, c, 500, "instance exceeded its %" PRId64 " MB memory limit",
+                      vp ? vp->cfg.memory_mb : (int64_t)0);
         /* Every call of a batch fails with the batch's id: none is retried,
          * since any of them may be what crashed it. */
-        if (c->batch_id && sig)
+        else if (c->batch_id && sig)
             call_fail(p, c, 500,
                       "instance crashed (signal %d) while running batch %" PRIu64
                       " (%d requests), this request among them; not retried, the next request "
@@ -2025,6 +2057,11 @@ void sched_free_pool(pool *p, vpool *vp, int status, const char *why)
         }
     }
     free(vp);
+}
+
+uint64_t pool_oom_kills(const pool *p)
+{
+    return p->n_oom_kills;
 }
 
 int pool_pending(const pool *p)

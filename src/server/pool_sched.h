@@ -31,9 +31,10 @@ void sched_pump_all(pool *p);
 void sched_batch_timer(pool *p);
 
 /* At most: 14 fixed, --check, --memory-mb, --precision, --max-context and
- * three tokenizer files, --max-batch, --sha256, --weight-pages (2 each),
- * the NULL, and two per calibration sample. */
-#define TEMPLATE_ARGV_MAX (34 + 2 * FN_CALIB_MAX)
+ * three tokenizer files, --max-batch, --sha256, --weight-pages, --sandbox
+ * (2 each), a --cgroup per controller, the NULL, and two per calibration
+ * sample. */
+#define TEMPLATE_ARGV_MAX (37 + 2 * CGROUP_N_CTL + 2 * FN_CALIB_MAX)
 /* Room for the strings of a worker's arguments: its version, and
  * "--calibrate NAME=PATH" per calibration blob. */
 typedef struct sched_argbuf {
@@ -43,6 +44,8 @@ typedef struct sched_argbuf {
     char memory_mb[24];
     char max_batch[24];
     char calib[FN_CALIB_MAX][PATH_MAX + FN_CALIB_NAME_MAX + 2];
+    char uid[16];                         /* the sandbox's */
+    char cgroup[CGROUP_N_CTL][PATH_MAX + 16]; /* "CONTROLLER=DIR" */
 } sched_argbuf;
 /* The arguments of `rouse __template` for a version (argv[0] the executable;
  * ver is room for the version). digest: the model's sha256 in hex, or
@@ -50,6 +53,8 @@ typedef struct sched_argbuf {
 int sched_template_argv(pool *p, const char *model_path, const char *name, int64_t version,
                         const char *digest, const fn_config *cfg, sched_argbuf *buf,
                         char *argv[TEMPLATE_ARGV_MAX]);
+/* The tenant a version's processes run for (its sandbox's ids). */
+const char *sched_tenant(const fn_config *cfg);
 /* The model digest of a version's config ("sha256:HEX"), or NULL. */
 const char *sched_config_digest(const fn_config *cfg);
 

@@ -65,6 +65,7 @@ typedef struct server_opts {
     const char *auth_bootstrap_key_file; /* the bootstrap admin key's secret, or NULL */
     const char *metrics_bind;            /* ADDR:PORT serving GET /metrics without a key, or NULL */
     bool console_off; /* no web console at / (api_console.c): those paths answer 404 */
+    const char *isolation;    /* sandbox or process (server/isolation.h); NULL: auto */
 } server_opts;
 
 #define ROUSE_MAX_CONNS_PER_CLIENT_DEFAULT 256

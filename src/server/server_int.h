@@ -19,6 +19,7 @@
 
 #include "server/auth.h"
 #include "server/ep.h"
+#include "server/isolation.h"
 #include "server/invocation.h"
 #include "server/pool.h"
 #include "server/server.h"
@@ -135,6 +136,7 @@ struct server {
     char data_dir[PATH_MAX];
     char log_level[16];
     int weight_pages; /* rouse_weight_pages chosen at start */
+    isolation iso;    /* the isolation tier chosen at start (isolation.h) */
     store *st; /* the loop's connection: reads only */
     blobstore *blobs;
     pool *pool;

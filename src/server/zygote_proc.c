@@ -74,6 +74,7 @@ void zygote_init(zygote_proc *z, int epfd, const char *exe, const char *log_leve
     z->pid = 0;
     z->retry_ns = 0;
     z->stopping = false;
+    z->sandbox = false;
 }
 
 void zygote_start(zygote_proc *z)
@@ -92,8 +93,9 @@ void zygote_start(zygote_proc *z)
     /* Room for the titles of the templates it forks (common/proctitle.h). */
     static char room[2048];
     memset(room, ' ', sizeof(room) - 1);
-    char *argv[] = {(char *)z->exe,          "__zygote",     "--fd", "3", "--warm-fd", "4",
-                    "--log-level",           (char *)z->log_level, "--title-room", room, NULL};
+    char *argv[] = {(char *)z->exe, "__zygote", "--fd", "3", "--warm-fd", "4", "--log-level",
+                    (char *)z->log_level, "--sandbox", z->sandbox ? "on" : "off",
+                    "--title-room", room, NULL};
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     pid_t pid;

@@ -45,6 +45,7 @@ typedef struct zygote_proc {
     pid_t pid;
     uint64_t retry_ns;
     bool stopping;              /* serve is shutting down: no new zygote */
+    bool sandbox;               /* isolation "sandbox": the zygote hardens itself */
     zygote_job *head, *tail;    /* spawns waiting for an answer, oldest first */
     uint64_t sent_ns;           /* when the oldest was sent, or 0 */
     zygote_job *lost;           /* spawns to hand back: the zygote was lost */

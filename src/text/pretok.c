@@ -72,7 +72,7 @@ size_t tok_pretok_next(const char *s, size_t len, size_t i)
         last = j;
         j += m;
     }
-    if (j == len) return j;       /* 5: at the end of the text */
-    if (last > i) return last;    /* 5: all but the last */
-    return j;                     /* 6: one code point before a non-space */
+    if (j == len) return j;    /* 5: at the end of the text */
+    if (last > i) return last; /* 5: all but the last */
+    return j;                  /* 6: one code point before a non-space */
 }

@@ -35,8 +35,8 @@ typedef struct builder {
     size_t mask;
     entry *list; /* in insertion order */
     size_t n, cap;
-    uint32_t byte_cp[256];  /* byte -> code point of the alphabet */
-    int16_t cp_byte[324];   /* code point -> byte, -1 if not in the alphabet */
+    uint32_t byte_cp[256]; /* byte -> code point of the alphabet */
+    int16_t cp_byte[324];  /* code point -> byte, -1 if not in the alphabet */
     rouse_errbuf *eb;
 } builder;
 
@@ -53,7 +53,8 @@ static uint64_t fnv1a(const char *s, size_t len)
 static void alphabet_init(builder *b)
 {
     int next = 256;
-    for (int i = 0; i < 324; i++) b->cp_byte[i] = -1;
+    for (int i = 0; i < 324; i++)
+        b->cp_byte[i] = -1;
     for (int c = 0; c < 256; c++) {
         bool self = (c >= 33 && c <= 126) || (c >= 161 && c <= 172) || (c >= 174);
         b->byte_cp[c] = self ? (uint32_t)c : (uint32_t)next++;
@@ -79,7 +80,8 @@ static int grow(builder *b)
     for (size_t i = 0; b->tab && i <= b->mask; i++) {
         if (!b->tab[i].s) continue;
         size_t h = fnv1a(b->tab[i].s, b->tab[i].len) & (size - 1);
-        while (tab[h].s) h = (h + 1) & (size - 1);
+        while (tab[h].s)
+            h = (h + 1) & (size - 1);
         tab[h] = b->tab[i];
     }
     free(b->tab);
@@ -105,7 +107,8 @@ static int add(builder *b, const char *s, size_t len, int64_t id, bool raw, cons
     }
     entry e = {s, len, (int32_t)id, raw};
     size_t h = fnv1a(s, len) & b->mask;
-    while (b->tab[h].s) h = (h + 1) & b->mask;
+    while (b->tab[h].s)
+        h = (h + 1) & b->mask;
     b->tab[h] = e;
     b->list[b->n++] = e;
     return 0;
@@ -152,13 +155,15 @@ static int build_vocab(builder *b, tok_tokenizer *t)
     t->bytes = malloc(total + 1);
     if (!t->tok_off || !t->tok_len || !t->bytes)
         return rouse_err_set(b->eb, ROUSE_ENOMEM, "out of memory for a vocabulary of %zu", n_vocab);
-    for (size_t i = 0; i < n_vocab; i++) t->tok_len[i] = TOK_ABSENT;
+    for (size_t i = 0; i < n_vocab; i++)
+        t->tok_len[i] = TOK_ABSENT;
     size_t at = 0;
     for (size_t i = 0; i < b->n; i++) {
         const entry *e = &b->list[i];
         if (t->tok_len[e->id] != TOK_ABSENT)
-            return rouse_err_set(b->eb, ROUSE_EFORMAT, "id %d is given to two tokens ('%.*s' and another)",
-                                 (int)e->id, (int)(e->len > 40 ? 40 : e->len), e->s);
+            return rouse_err_set(b->eb, ROUSE_EFORMAT,
+                                 "id %d is given to two tokens ('%.*s' and another)", (int)e->id,
+                                 (int)(e->len > 40 ? 40 : e->len), e->s);
         long n = e->raw ? -1 : token_bytes(b, e->s, e->len, t->bytes + at);
         if (n < 0) {
             memcpy(t->bytes + at, e->s, e->len);
@@ -175,7 +180,8 @@ static int build_vocab(builder *b, tok_tokenizer *t)
         const entry *e = find(b, s, k);
         if (!e)
             return rouse_err_set(b->eb, ROUSE_EFORMAT,
-                                 "the vocabulary has no token for byte 0x%02x ('%.*s'): byte-level BPE needs all 256",
+                                 "the vocabulary has no token for byte 0x%02x ('%.*s'): byte-level "
+                                 "BPE needs all 256",
                                  c, (int)k, s);
         t->byte_id[c] = e->id;
     }
@@ -191,10 +197,12 @@ static int build_vocab(builder *b, tok_tokenizer *t)
 static int merges_alloc(tok_tokenizer *t, size_t n, rouse_errbuf *eb)
 {
     size_t size = 16;
-    while (size < 2 * n + 2) size *= 2;
+    while (size < 2 * n + 2)
+        size *= 2;
     t->merges = malloc(size * sizeof(*t->merges));
     if (!t->merges) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory for %zu merges", n);
-    for (size_t i = 0; i < size; i++) t->merges[i].key = UINT64_MAX;
+    for (size_t i = 0; i < size; i++)
+        t->merges[i].key = UINT64_MAX;
     t->merge_mask = size - 1;
     return 0;
 }
@@ -217,15 +225,17 @@ static int add_merge(builder *b, tok_tokenizer *t, const char *l, size_t l_len, 
     const entry *em = find(b, cat, l_len + r_len);
     if (cat != stack) free(cat);
     if (!em)
-        return rouse_err_set(b->eb, ROUSE_EFORMAT, "%s: the merged token '%.*s%.*s' is not in the vocabulary",
-                             where, (int)(l_len > 40 ? 40 : l_len), l, (int)(r_len > 40 ? 40 : r_len), r);
+        return rouse_err_set(b->eb, ROUSE_EFORMAT,
+                             "%s: the merged token '%.*s%.*s' is not in the vocabulary", where,
+                             (int)(l_len > 40 ? 40 : l_len), l, (int)(r_len > 40 ? 40 : r_len), r);
     /* The merged token must be the two sides' bytes, longer than either: an
      * added token of the same spelling that is not byte-level is refused. */
     size_t ll = t->tok_len[el->id], rl = t->tok_len[er->id], ml = t->tok_len[em->id];
     if (ml != ll + rl || ll == 0 || rl == 0 ||
         memcmp(t->bytes + t->tok_off[em->id], t->bytes + t->tok_off[el->id], ll) != 0 ||
         memcmp(t->bytes + t->tok_off[em->id] + ll, t->bytes + t->tok_off[er->id], rl) != 0)
-        return rouse_err_set(b->eb, ROUSE_EFORMAT, "%s: the merged token is not its two sides' bytes", where);
+        return rouse_err_set(b->eb, ROUSE_EFORMAT,
+                             "%s: the merged token is not its two sides' bytes", where);
     uint64_t key = ((uint64_t)(uint32_t)el->id << 32) | (uint32_t)er->id;
     size_t h;
     for (h = tok_merge_hash(key) & t->merge_mask; t->merges[h].key != UINT64_MAX;
@@ -288,7 +298,8 @@ int tok_load_gpt2(const char *vocab, size_t vocab_len, const char *merges, size_
 
     /* Count the lines first to size the merge table. */
     size_t n_lines = 1;
-    for (size_t i = 0; i < merges_len; i++) n_lines += merges[i] == '\n';
+    for (size_t i = 0; i < merges_len; i++)
+        n_lines += merges[i] == '\n';
     if ((rc = merges_alloc(t, n_lines, eb)) < 0) goto out_free;
     size_t line = 0;
     for (size_t i = 0; i < merges_len;) {
@@ -301,11 +312,14 @@ int tok_load_gpt2(const char *vocab, size_t vocab_len, const char *merges, size_
         if (line == 1 && len >= 8 && memcmp(s, "#version", 8) == 0) continue;
         snprintf(where, sizeof(where), "merges.txt line %zu", line);
         const char *sp = memchr(s, ' ', len);
-        if (!sp || sp == s || sp == s + len - 1 || memchr(sp + 1, ' ', len - (size_t)(sp + 1 - s))) {
-            rc = rouse_err_set(eb, ROUSE_EFORMAT, "%s: expected two tokens separated by one space", where);
+        if (!sp || sp == s || sp == s + len - 1 ||
+            memchr(sp + 1, ' ', len - (size_t)(sp + 1 - s))) {
+            rc = rouse_err_set(eb, ROUSE_EFORMAT, "%s: expected two tokens separated by one space",
+                               where);
             goto out_free;
         }
-        if ((rc = add_merge(&b, t, s, (size_t)(sp - s), sp + 1, len - (size_t)(sp + 1 - s), where)) < 0)
+        if ((rc = add_merge(&b, t, s, (size_t)(sp - s), sp + 1, len - (size_t)(sp + 1 - s),
+                            where)) < 0)
             goto out_free;
     }
     builder_fini(&b);
@@ -326,40 +340,51 @@ static int check_parts(const json_value *root, bool *add_prefix_space, rouse_err
 {
     const json_value *v = json_get(root, "normalizer");
     if (v && v->type != JSON_NULL)
-        return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "normalizer: only null is supported (byte-level BPE)");
+        return rouse_err_set(eb, ROUSE_EUNSUPPORTED,
+                             "normalizer: only null is supported (byte-level BPE)");
     const json_value *pre = json_get(root, "pre_tokenizer");
     const char *type = json_as_string(json_get(pre, "type"));
     if (!type || strcmp(type, "ByteLevel") != 0)
-        return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "pre_tokenizer: only type \"ByteLevel\" is supported, got %s%.40s%s",
-                             type ? "\"" : "", type ? type : pre ? json_type_name(pre->type) : "nothing",
+        return rouse_err_set(eb, ROUSE_EUNSUPPORTED,
+                             "pre_tokenizer: only type \"ByteLevel\" is supported, got %s%.40s%s",
+                             type ? "\"" : "",
+                             type  ? type
+                             : pre ? json_type_name(pre->type)
+                                   : "nothing",
                              type ? "\"" : "");
     bool b = true;
     if ((v = json_get(pre, "use_regex")) && (!json_as_bool(v, &b) || !b))
-        return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "pre_tokenizer.use_regex: only true is supported");
+        return rouse_err_set(eb, ROUSE_EUNSUPPORTED,
+                             "pre_tokenizer.use_regex: only true is supported");
     *add_prefix_space = false;
     if ((v = json_get(pre, "add_prefix_space")) && !json_as_bool(v, add_prefix_space))
-        return rouse_err_set(eb, ROUSE_EFORMAT, "pre_tokenizer.add_prefix_space: expected a boolean");
+        return rouse_err_set(eb, ROUSE_EFORMAT,
+                             "pre_tokenizer.add_prefix_space: expected a boolean");
     const json_value *model = json_get(root, "model");
     if (!model || model->type != JSON_OBJECT)
         return rouse_err_set(eb, ROUSE_EFORMAT, "model: expected an object");
     type = json_as_string(json_get(model, "type"));
     if (type && strcmp(type, "BPE") != 0)
-        return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "model.type: only \"BPE\" is supported, got \"%.40s\"", type);
+        return rouse_err_set(eb, ROUSE_EUNSUPPORTED,
+                             "model.type: only \"BPE\" is supported, got \"%.40s\"", type);
     static const char *const empty_strings[] = {"continuing_subword_prefix", "end_of_word_suffix"};
     for (size_t i = 0; i < 2; i++) {
         v = json_get(model, empty_strings[i]);
         const char *s = json_as_string(v);
         if (v && v->type != JSON_NULL && (!s || *s))
-            return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "model.%s: only null or \"\" is supported", empty_strings[i]);
+            return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "model.%s: only null or \"\" is supported",
+                                 empty_strings[i]);
     }
     static const char *const false_flags[] = {"byte_fallback", "ignore_merges"};
     for (size_t i = 0; i < 2; i++) {
         v = json_get(model, false_flags[i]);
         if (v && v->type != JSON_NULL && v->type != JSON_FALSE)
-            return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "model.%s: only false is supported", false_flags[i]);
+            return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "model.%s: only false is supported",
+                                 false_flags[i]);
     }
     double d;
-    if ((v = json_get(model, "dropout")) && v->type != JSON_NULL && (!json_as_double(v, &d) || d != 0))
+    if ((v = json_get(model, "dropout")) && v->type != JSON_NULL &&
+        (!json_as_double(v, &d) || d != 0))
         return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "model.dropout: only null is supported");
     return 0;
 }
@@ -379,7 +404,8 @@ int tok_load_hf_json(const char *json, size_t len, tok_tokenizer **out, rouse_er
     alphabet_init(&b);
     if ((rc = json_parse(json, len, &arena, &root, eb)) < 0) goto out_fini;
     if (root->type != JSON_OBJECT) {
-        rc = rouse_err_set(eb, ROUSE_EFORMAT, "expected a JSON object, got %s", json_type_name(root->type));
+        rc = rouse_err_set(eb, ROUSE_EFORMAT, "expected a JSON object, got %s",
+                           json_type_name(root->type));
         goto out_fini;
     }
     if ((rc = check_parts(root, &prefix, eb)) < 0) goto out_fini;
@@ -396,13 +422,15 @@ int tok_load_hf_json(const char *json, size_t len, tok_tokenizer **out, rouse_er
         int64_t id;
         snprintf(where, sizeof(where), "added_tokens[%zu]", i);
         if (!json_as_int64(json_get(a, "id"), &id) || !content || content->type != JSON_STRING) {
-            rc = rouse_err_set(eb, ROUSE_EFORMAT, "%s: expected an object with \"id\" and \"content\"", where);
+            rc = rouse_err_set(eb, ROUSE_EFORMAT,
+                               "%s: expected an object with \"id\" and \"content\"", where);
             goto out_fini;
         }
         const entry *e = find(&b, content->u.str.s, content->u.str.len);
         if (e && e->id == id) continue;
         if (e) {
-            rc = rouse_err_set(eb, ROUSE_EFORMAT, "%s: '%.40s' has id %d in the vocabulary, not %lld", where,
+            rc = rouse_err_set(eb, ROUSE_EFORMAT,
+                               "%s: '%.40s' has id %d in the vocabulary, not %lld", where,
                                content->u.str.s, (int)e->id, (long long)id);
             goto out_fini;
         }
@@ -429,14 +457,16 @@ int tok_load_hf_json(const char *json, size_t len, tok_tokenizer **out, rouse_er
             const char *sp = memchr(m->u.str.s, ' ', m->u.str.len);
             if (!sp || sp == m->u.str.s || sp == m->u.str.s + m->u.str.len - 1 ||
                 memchr(sp + 1, ' ', m->u.str.len - (size_t)(sp + 1 - m->u.str.s))) {
-                rc = rouse_err_set(eb, ROUSE_EFORMAT, "%s: expected two tokens separated by one space", where);
+                rc = rouse_err_set(eb, ROUSE_EFORMAT,
+                                   "%s: expected two tokens separated by one space", where);
                 goto out_free;
             }
             l = m->u.str.s;
             l_len = (size_t)(sp - l);
             r = sp + 1;
             r_len = m->u.str.len - l_len - 1;
-        } else if (m->type == JSON_ARRAY && m->u.arr.n == 2 && m->u.arr.items[0]->type == JSON_STRING &&
+        } else if (m->type == JSON_ARRAY && m->u.arr.n == 2 &&
+                   m->u.arr.items[0]->type == JSON_STRING &&
                    m->u.arr.items[1]->type == JSON_STRING) {
             /* ["left", "right"] (tokenizers 0.20 on) */
             l = m->u.arr.items[0]->u.str.s;
@@ -444,7 +474,8 @@ int tok_load_hf_json(const char *json, size_t len, tok_tokenizer **out, rouse_er
             r = m->u.arr.items[1]->u.str.s;
             r_len = m->u.arr.items[1]->u.str.len;
         } else {
-            rc = rouse_err_set(eb, ROUSE_EFORMAT, "%s: expected \"left right\" or [\"left\", \"right\"]", where);
+            rc = rouse_err_set(eb, ROUSE_EFORMAT,
+                               "%s: expected \"left right\" or [\"left\", \"right\"]", where);
             goto out_free;
         }
         if ((rc = add_merge(&b, t, l, l_len, r, r_len, where)) < 0) goto out_free;

@@ -144,7 +144,8 @@ static int bpe_piece(const tok_tokenizer *t, const unsigned char *p, size_t n, s
     size_t nh = 0;
     for (size_t i = 0; i < n; i++)
         s[i] = (sym){t->byte_id[p[i]], (int32_t)i - 1, i + 1 < n ? (int32_t)i + 1 : -1};
-    for (size_t i = 0; i + 1 < n; i++) push_if_merge(t, s, h, &nh, (int32_t)i);
+    for (size_t i = 0; i + 1 < n; i++)
+        push_if_merge(t, s, h, &nh, (int32_t)i);
 
     /* Each merge removes a symbol and pushes at most two pairs: the heap
      * never holds more than (n - 1) + 2 * (n - 1) entries. */
@@ -168,13 +169,14 @@ static int bpe_piece(const tok_tokenizer *t, const unsigned char *p, size_t n, s
     return 0;
 }
 
-int tok_encode(const tok_tokenizer *t, const char *text, size_t len, int32_t **ids,
-               size_t *n_ids, rouse_errbuf *eb)
+int tok_encode(const tok_tokenizer *t, const char *text, size_t len, int32_t **ids, size_t *n_ids,
+               rouse_errbuf *eb)
 {
     size_t bad;
     *ids = NULL;
     *n_ids = 0;
-    if (len > INT32_MAX) return rouse_err_set(eb, ROUSE_ETOOBIG, "text of %zu bytes: at most %d", len, INT32_MAX);
+    if (len > INT32_MAX)
+        return rouse_err_set(eb, ROUSE_ETOOBIG, "text of %zu bytes: at most %d", len, INT32_MAX);
     if (len && !tok_utf8_valid(text, len, &bad))
         return rouse_err_set(eb, ROUSE_EINVAL, "invalid UTF-8 at byte %zu", bad);
 
@@ -221,16 +223,16 @@ const char *tok_token_bytes(const tok_tokenizer *t, int32_t id, size_t *len)
     return t->bytes + t->tok_off[id];
 }
 
-int tok_decode(const tok_tokenizer *t, const int32_t *ids, size_t n_ids, char **text,
-               size_t *len, rouse_errbuf *eb)
+int tok_decode(const tok_tokenizer *t, const int32_t *ids, size_t n_ids, char **text, size_t *len,
+               rouse_errbuf *eb)
 {
     size_t total = 0, l;
     *text = NULL;
     *len = 0;
     for (size_t i = 0; i < n_ids; i++) {
         if (!tok_token_bytes(t, ids[i], &l))
-            return rouse_err_set(eb, ROUSE_EINVAL, "token %zu: id %d is not in the vocabulary",
-                                 i, (int)ids[i]);
+            return rouse_err_set(eb, ROUSE_EINVAL, "token %zu: id %d is not in the vocabulary", i,
+                                 (int)ids[i]);
         if (total > SIZE_MAX - 1 - l)
             return rouse_err_set(eb, ROUSE_ETOOBIG, "decoded text too large");
         total += l;

@@ -42,15 +42,15 @@ int tok_load_gpt2(const char *vocab, size_t vocab_len, const char *merges, size_
 /* Encodes text[0..len). Returns 0 with *ids (owned: free()) and *n_ids
  * (*ids is non-NULL even when *n_ids is 0), ROUSE_EINVAL when text is not
  * valid UTF-8 ("invalid UTF-8 at byte 17"), ROUSE_ENOMEM. */
-int tok_encode(const tok_tokenizer *t, const char *text, size_t len, int32_t **ids,
-               size_t *n_ids, rouse_errbuf *eb);
+int tok_encode(const tok_tokenizer *t, const char *text, size_t len, int32_t **ids, size_t *n_ids,
+               rouse_errbuf *eb);
 
 /* Decodes ids[0..n_ids) to bytes: *text (owned: free(), NUL-terminated) and
  * *len. The bytes may end inside a UTF-8 sequence (a token can hold part of
  * a character): streaming callers use tok_utf8_complete. ROUSE_EINVAL for an
  * id outside the vocabulary. */
-int tok_decode(const tok_tokenizer *t, const int32_t *ids, size_t n_ids, char **text,
-               size_t *len, rouse_errbuf *eb);
+int tok_decode(const tok_tokenizer *t, const int32_t *ids, size_t n_ids, char **text, size_t *len,
+               rouse_errbuf *eb);
 
 /* The bytes of one token without copying (borrowed: valid until tok_free),
  * or NULL for an id outside the vocabulary. */

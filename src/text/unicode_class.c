@@ -6,6 +6,8 @@
  */
 #include "text/unicode_class.h"
 
+/* One range per line, as generated. */
+/* clang-format off */
 const tok_uc_range tok_uc_ranges[] = {
     {0x9, 0xD, TOK_UC_SPACE},
     {0x20, 0x20, TOK_UC_SPACE},
@@ -800,6 +802,7 @@ const tok_uc_range tok_uc_ranges[] = {
     {0x2F800, 0x2FA1D, TOK_UC_LETTER},
     {0x30000, 0x3134A, TOK_UC_LETTER},
 };
+/* clang-format on */
 
 const size_t tok_uc_n_ranges = sizeof(tok_uc_ranges) / sizeof(tok_uc_ranges[0]);
 const char tok_uc_version[] = "14.0.0";

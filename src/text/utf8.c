@@ -22,11 +22,16 @@ size_t tok_utf8_seq_len(unsigned char c)
 static bool second_ok(unsigned char c, unsigned char b)
 {
     switch (c) {
-    case 0xE0: return b >= 0xA0 && b <= 0xBF;
-    case 0xED: return b >= 0x80 && b <= 0x9F;
-    case 0xF0: return b >= 0x90 && b <= 0xBF;
-    case 0xF4: return b >= 0x80 && b <= 0x8F;
-    default: return (b & 0xC0) == 0x80;
+    case 0xE0:
+        return b >= 0xA0 && b <= 0xBF;
+    case 0xED:
+        return b >= 0x80 && b <= 0x9F;
+    case 0xF0:
+        return b >= 0x90 && b <= 0xBF;
+    case 0xF4:
+        return b >= 0x80 && b <= 0x8F;
+    default:
+        return (b & 0xC0) == 0x80;
     }
 }
 
@@ -63,9 +68,12 @@ uint32_t tok_utf8_at(const char *s, size_t len, size_t i, size_t *n)
     }
     *n = k;
     switch (k) {
-    case 1: return u[0];
-    case 2: return ((uint32_t)(u[0] & 0x1F) << 6) | (u[1] & 0x3F);
-    case 3: return ((uint32_t)(u[0] & 0x0F) << 12) | ((uint32_t)(u[1] & 0x3F) << 6) | (u[2] & 0x3F);
+    case 1:
+        return u[0];
+    case 2:
+        return ((uint32_t)(u[0] & 0x1F) << 6) | (u[1] & 0x3F);
+    case 3:
+        return ((uint32_t)(u[0] & 0x0F) << 12) | ((uint32_t)(u[1] & 0x3F) << 6) | (u[2] & 0x3F);
     default:
         return ((uint32_t)(u[0] & 0x07) << 18) | ((uint32_t)(u[1] & 0x3F) << 12) |
                ((uint32_t)(u[2] & 0x3F) << 6) | (u[3] & 0x3F);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 #include "rouse/weight_pages.h"
 #include "worker/batch.h"
 #include "worker/detach.h"
+#include "worker/fault.h"
 #include "worker/instance.h"
 #include "worker/ipc.h"
 #include "worker/plan_load.h"
@@ -36,7 +38,7 @@
  * In the instance: serves, once adopted by serve, and returns its exit
  * status (*is_instance set). */
 static int fork_instance(const template_opts *o, int ctl, const ipc_msg *req, int sock,
-                         rouse_model *m, rouse_session *s, uint64_t t0, int spare_chan,
+                         rouse_model *m, rouse_session *s, uint64_t t0, int spare_chan, sandbox *sb,
                          bool *is_instance)
 {
     pid_t mid = getpid();
@@ -45,11 +47,19 @@ static int fork_instance(const template_opts *o, int ctl, const ipc_msg *req, in
         *is_instance = true;
         close(ctl);
         if (spare_chan >= 0) close(spare_chan); /* the spare must see EOF when the template ends */
+        rouse_errbuf eb;
+        rouse_errbuf_clear(&eb);
+        int rc = sandbox_instance_enter(sb, &eb);
         /* Not a word to serve (its READY) before the intermediate has exited:
          * until then the instance is the intermediate's child, not serve's,
          * and serve would list, and serve requests through, an instance that
          * is not yet among its children. */
         worker_wait_adopted(mid);
+        if (rc < 0) {
+            LOG_ERROR(MOD, "%s", eb.msg);
+            worker_send_error(sock, IPC_READY, 0, 500, eb.msg);
+            return 1;
+        }
         instance_opts io = {.fd = sock,
                             .name = o->name,
                             .version = o->version,
@@ -80,15 +90,24 @@ static int fork_instance(const template_opts *o, int ctl, const ipc_msg *req, in
  * waits there for the socket of its first request; a template asked to spawn
  * hands it that socket, so the request finds an instance that runs like a
  * warm one. EOF on the channel (the template ended) ends the spare. */
-static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m, rouse_session *s)
+static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m, rouse_session *s,
+                      sandbox *sb)
 {
     rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    /* Its limits hold before the warm-up touches its memory. */
+    if (sandbox_instance_enter(sb, &eb) < 0) {
+        LOG_ERROR(MOD, "spare: %s", eb.msg);
+        return 1;
+    }
     /* Warm up on idle CPU only: a template starting from zero forks its
      * spare while the instance for the waiting request runs, and the spare
      * must not slow that one down. Only root may come back from SCHED_IDLE
-     * for sure, so other users warm up at normal priority. */
+     * for sure (and a sandboxed spare, whose RLIMIT_NICE allows it), so
+     * other users warm up at normal priority. */
     struct sched_param prio = {0};
-    bool idle_prio = geteuid() == 0 && sched_setscheduler(0, SCHED_IDLE, &prio) == 0;
+    bool idle_prio =
+        (geteuid() == 0 || sb->can_renice) && sched_setscheduler(0, SCHED_IDLE, &prio) == 0;
     if (rouse_session_warm_up(s, &eb) < 0) LOG_DEBUG(MOD, "spare warm-up: %s", eb.msg);
     /* Warm: back to normal priority before waiting, so that a request
      * handed over is not starved behind other work (at SCHED_IDLE, a busy
@@ -131,11 +150,31 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
     return instance_serve(&io, sock, m, s);
 }
 
+/* After a fork under the sandbox: waits, while no message comes from
+ * serve, until the new process has renamed the control groups it took
+ * (NEXT_GROUPS_WAIT_MS at most), then moves the template into fresh ones
+ * for its next fork (sandbox_next). Returns false, leaving that for later,
+ * when a message came first: it is answered first, and a process forked
+ * for it before then joins groups of its own. */
+#define NEXT_GROUPS_WAIT_MS 20
+static bool next_groups(sandbox *sb, int ctl)
+{
+    for (int waited = 0; waited < NEXT_GROUPS_WAIT_MS && !sandbox_taken_claimed(sb); waited++) {
+        struct pollfd pf = {.fd = ctl, .events = POLLIN};
+        if (poll(&pf, 1, 1) > 0) return false;
+    }
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (sandbox_next(sb, &eb) < 0)
+        LOG_WARN(MOD, "%s; the next instance makes its own groups (slower)", eb.msg);
+    return true;
+}
+
 /* Forks a spare through an intermediate process (so serve, the subreaper,
  * adopts it). In the template: sets *chan, returns 0. In the spare: returns
  * its exit status with *is_spare set. */
-static int spare_start(const template_opts *o, int ctl, rouse_model *m, rouse_session *s, int *chan,
-                       bool *is_spare)
+static int spare_start(const template_opts *o, int ctl, rouse_model *m, rouse_session *s,
+                       sandbox *sb, int *chan, bool *is_spare)
 {
     int sv[2];
     *chan = -1;
@@ -145,7 +184,7 @@ static int spare_start(const template_opts *o, int ctl, rouse_model *m, rouse_se
     if (r == 0) {
         *is_spare = true;
         close(sv[0]);
-        return spare_main(o, ctl, sv[1], m, s);
+        return spare_main(o, ctl, sv[1], m, s, sb);
     }
     close(sv[1]);
     if (r < 0) {
@@ -153,6 +192,7 @@ static int spare_start(const template_opts *o, int ctl, rouse_model *m, rouse_se
         return 0;
     }
     *chan = sv[0];
+    sandbox_forked(sb);
     return 0;
 }
 
@@ -227,6 +267,8 @@ int template_main(const template_opts *given)
     LOG_DEBUG(MOD, "weights of %s read from %s pages", o->name,
               rouse_weight_pages_name(rouse_model_weight_pages(m)));
     int status = 0, rc;
+    sandbox sb;
+    sandbox_init(&sb);
     /* Every batch size an instance will run is prepared before the first
      * fork: no kernel is made on a request's path. */
     uint64_t mem_bytes = 0;
@@ -241,6 +283,16 @@ int template_main(const template_opts *given)
         LOG_DEBUG(MOD, "%s: batches up to %d prepared, %llu bytes of activations for the largest",
                   o->name, o->max_batch, (unsigned long long)mem_bytes);
     }
+    /* Kernels prepared (every batch size too), nothing forked yet: into
+     * the sandbox, or not at all (serve hears why and the function does
+     * not start). */
+    worker_fault_prepare();
+    if (sandbox_template_enter(&sb, &o->sandbox, &eb) < 0) {
+        LOG_ERROR(MOD, "%s", eb.msg);
+        worker_send_error(ctl, IPC_READY, 0, 500, eb.msg);
+        status = 1;
+        goto out_session;
+    }
     if (worker_send_ready(ctl, dur, mem_bytes) < 0) {
         status = 2;
         goto out_session;
@@ -252,6 +304,8 @@ int template_main(const template_opts *given)
     for (;;) {
         ipc_msg req;
         int sock = -1;
+        /* Fresh control groups for the next fork, off any request's path. */
+        if (sb.on && !sb.no_prejoin && !sb.next[0]) next_groups(&sb, ctl);
         rc = ipc_recv(ctl, &req, &sock, &eb);
         if (rc == ROUSE_ENOTFOUND) break; /* serve closed the socket: we are done */
         if (rc == ROUSE_EFORMAT) {
@@ -271,7 +325,7 @@ int template_main(const template_opts *given)
                 spare_chan = -1;
                 spare_ready = false;
             } else if (spare_wanted && spare_chan < 0) {
-                status = spare_start(o, ctl, m, s, &spare_chan, &is_spare);
+                status = spare_start(o, ctl, m, s, &sb, &spare_chan, &is_spare);
                 if (is_spare) goto out_session;
             }
             continue;
@@ -284,14 +338,14 @@ int template_main(const template_opts *given)
         uint64_t f0 = rouse_now_ns();
         if (spare_take(&spare_chan, &spare_ready, &req, sock, f0)) {
             close(sock);
-            status = spare_start(o, ctl, m, s, &spare_chan, &is_spare);
+            status = spare_start(o, ctl, m, s, &sb, &spare_chan, &is_spare);
             if (is_spare) goto out_session; /* only the new spare gets here */
             continue;
         }
         pid_t mid = fork();
         if (mid == 0) {
             bool is_instance = false;
-            status = fork_instance(o, ctl, &req, sock, m, s, f0, spare_chan, &is_instance);
+            status = fork_instance(o, ctl, &req, sock, m, s, f0, spare_chan, &sb, &is_instance);
             close(sock);
             goto out_session; /* only the instance gets here */
         }
@@ -302,18 +356,20 @@ int template_main(const template_opts *given)
             worker_send_error(ctl, IPC_REPLY, req.id, 500, msg);
             continue;
         }
+        sandbox_forked(&sb);
         int ws;
         while (waitpid(mid, &ws, 0) < 0 && errno == EINTR)
             ;
         if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
             LOG_WARN(MOD, "spawning an instance failed (intermediate status %d)", ws);
         if (spare_wanted && spare_chan < 0) { /* the spare was lost: make another */
-            status = spare_start(o, ctl, m, s, &spare_chan, &is_spare);
+            status = spare_start(o, ctl, m, s, &sb, &spare_chan, &is_spare);
             if (is_spare) goto out_session;
         }
     }
 out_session:
     tok_free(tok);
+    sandbox_fini(&sb);
     rouse_session_destroy(s);
     rouse_model_destroy(m);
     return status;

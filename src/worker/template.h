@@ -10,12 +10,18 @@
  * serving when its template is killed. The instance uses the prepared
  * session directly; its activation memory is its own (copy-on-write pages)
  * and the plan's weights stay in the shared read-only file mapping.
+ *
+ * With o->sandbox on, the template enters its sandbox (sandbox.h) once its
+ * kernels are prepared, before it says READY and forks anything; each
+ * instance and spare takes its control groups, the tenant's ids and the
+ * instance's filter right after its fork, before it touches its memory.
  */
 #ifndef ROUSE_WORKER_TEMPLATE_H
 #define ROUSE_WORKER_TEMPLATE_H
 
 #include "worker/plan_load.h"
 #include "worker/tok_files.h"
+#include "worker/sandbox.h"
 
 typedef struct template_opts {
     int fd;                   /* the control socket inherited from serve */
@@ -32,6 +38,7 @@ typedef struct template_opts {
     const tok_tokenizer *tok;   /* set by template_main once loaded */
     int memory_mb;            /* the function's memory_mb: bounds activation memory; 0: none */
     int max_batch;            /* dynamic batching's largest batch: prepared before forking */
+    sandbox_opts sandbox;     /* entered once prepared (isolation "sandbox"), or off */
 } template_opts;
 
 /* Runs the template until its control socket closes. Returns the process

@@ -24,4 +24,4 @@ if ! cmp -s "$here/package-lock.json" "$work/node_modules/.package-lock.json.ins
     cp "$here/package-lock.json" "$work/node_modules/.package-lock.json.installed"
 fi
 node "$work/reference.mjs" "$work/out" "$@" || exit 1
-exec "$check" "$work/out"
+exec "$check" "$work/out" "$work/out/cases.json" 50257 50256

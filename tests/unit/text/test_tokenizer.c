@@ -44,8 +44,12 @@ static const split_case splits[] = {
     {" \xf0\x9f\x98\x80\xf0\x9f\x98\x80 x", {" \xf0\x9f\x98\x80\xf0\x9f\x98\x80", " x"}},
     {"e\xcc\x81t\xc3\xa9", {"e", "\xcc\x81", "t\xc3\xa9"}},
     {"\xe4\xb8\xad\xe6\x96\x87 \xe5\xad\x97", {"\xe4\xb8\xad\xe6\x96\x87", " \xe5\xad\x97"}},
-    {"a\xc2\xa0" "b", {"a", "\xc2\xa0", "b"}},
-    {"a\xe3\x80\x80\xe3\x80\x80" "b", {"a", "\xe3\x80\x80", "\xe3\x80\x80", "b"}},
+    {"a\xc2\xa0"
+     "b",
+     {"a", "\xc2\xa0", "b"}},
+    {"a\xe3\x80\x80\xe3\x80\x80"
+     "b",
+     {"a", "\xe3\x80\x80", "\xe3\x80\x80", "b"}},
     {"\ta", {"\t", "a"}},
     {" \tb", {" ", "\t", "b"}},
     {"a\r\n\r\nb", {"a", "\r\n\r", "\n", "b"}},
@@ -55,7 +59,9 @@ static const split_case splits[] = {
     {"'", {"'"}},
     {"'r", {"'", "r"}},
     {"x\xc2\x85\xc2\x85y", {"x", "\xc2\x85", "\xc2\x85", "y"}},
-    {"a\xef\xbb\xbf\xef\xbb\xbf" "b", {"a", "\xef\xbb\xbf\xef\xbb\xbf", "b"}},
+    {"a\xef\xbb\xbf\xef\xbb\xbf"
+     "b",
+     {"a", "\xef\xbb\xbf\xef\xbb\xbf", "b"}},
 };
 
 static void pretok_splits_like_the_regex(void **state)
@@ -73,7 +79,8 @@ static void pretok_splits_like_the_regex(void **state)
                          s + i, want ? want : "(none)");
             i = end;
         }
-        if (splits[c].pieces[k]) fail_msg("case %zu: piece %zu '%s' missing", c, k, splits[c].pieces[k]);
+        if (splits[c].pieces[k])
+            fail_msg("case %zu: piece %zu '%s' missing", c, k, splits[c].pieces[k]);
     }
 }
 
@@ -86,8 +93,9 @@ static void utf8_validation_names_the_byte(void **state)
         const char *s;
         size_t bad;
     } cases[] = {
-        {"ab\xff", 2},          {"\xc0\x80", 0},         {"x\xed\xa0\x80", 1},
-        {"xy\xe2\x82", 2},      {"\xf4\x90\x80\x80", 0}, {"a\x80", 1},
+        {"ab\xff", 2},           {"\xc0\x80", 0},
+        {"x\xed\xa0\x80", 1},    {"xy\xe2\x82", 2},
+        {"\xf4\x90\x80\x80", 0}, {"a\x80", 1},
         {"\xe2\x82\xac\xc3", 3}, {"ok\xf8\x88\x80\x80\x80", 2},
     };
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
@@ -113,9 +121,9 @@ static void utf8_complete_holds_back_a_cut_character(void **state)
         {"\xf0\x9f\x98", 3},
         {"\xf0\x9f\x98\x80", 0},
         {"\xc3", 1},
-        {"a\x80", 0},             /* a stray continuation byte: sent */
-        {"\x80\x80\x80\x80", 0},  /* only continuation bytes */
-        {"a\xe0\x80", 0},         /* can never become valid (overlong): sent */
+        {"a\x80", 0},            /* a stray continuation byte: sent */
+        {"\x80\x80\x80\x80", 0}, /* only continuation bytes */
+        {"a\xe0\x80", 0},        /* can never become valid (overlong): sent */
         {"a\xff", 0},
     };
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
@@ -157,7 +165,8 @@ static char *vocab_json(const char *const *extra, size_t n_extra, const char *ta
         if (i < 256)
             spell_byte((int)i, &tok);
         else
-            for (const char *p = extra[i - 256]; *p; p++) spell_byte((unsigned char)*p, &tok);
+            for (const char *p = extra[i - 256]; *p; p++)
+                spell_byte((unsigned char)*p, &tok);
         if (i) rouse_buf_append_str(&b, ",");
         json_write_string(&b, (const char *)tok.data, tok.len);
         rouse_buf_appendf(&b, ":%zu", i);
@@ -206,7 +215,9 @@ static void merges_by_rank_ties_to_the_left(void **state)
     (void)state;
     /* 256 "aa", 257 "ab", 258 "aab", 259 " a", 260 " aa" */
     static const char *const extra[] = {"aa", "ab", "aab", " a", " aa"};
-    tok_tokenizer *t = load(extra, 5, "#version: 0.2\r\na b\na a\naa b\n\xc4\xa0 a\r\n\xc4\xa0" "a a\n\n");
+    tok_tokenizer *t = load(extra, 5,
+                            "#version: 0.2\r\na b\na a\naa b\n\xc4\xa0 a\r\n\xc4\xa0"
+                            "a a\n\n");
     assert_int_equal(tok_vocab_size(t), 1000);
     assert_int_equal(tok_eos(t), 999);
     /* "a b" ranks before "a a": "aab" -> a + ab, never aa + b */
@@ -225,7 +236,8 @@ static void merges_by_rank_ties_to_the_left(void **state)
     rouse_errbuf eb = {0};
     assert_int_equal(tok_encode(t, "<|endoftext|>", 13, &ids, &n, &eb), 0);
     assert_int_equal(n, 13); /* no merges apply: one token per byte, never 999 */
-    for (size_t i = 0; i < n; i++) assert_int_equal(ids[i], (unsigned char)"<|endoftext|>"[i]);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ids[i], (unsigned char)"<|endoftext|>"[i]);
     free(ids);
     /* bytes of one token, and a cut character */
     size_t len;
@@ -275,27 +287,31 @@ static char *hf_json(const char *pre, const char *model_extra, const char *merge
     char *v = vocab_json(extra, 2, "");
     rouse_buf b;
     rouse_buf_init(&b);
-    rouse_buf_appendf(&b,
-                      "{\"version\":\"1.0\",\"added_tokens\":[{\"id\":300,\"content\":\"<|endoftext|>\","
-                      "\"special\":true},{\"id\":301,\"content\":\"\xc3\xa9t\xc3\xa9\",\"special\":false}],"
-                      "\"normalizer\":null,\"pre_tokenizer\":%s,%s\"model\":{\"type\":\"BPE\",%s\"vocab\":%s,"
-                      "\"merges\":%s}}",
-                      pre, top, model_extra, v, merges);
+    rouse_buf_appendf(
+        &b,
+        "{\"version\":\"1.0\",\"added_tokens\":[{\"id\":300,\"content\":\"<|endoftext|>\","
+        "\"special\":true},{\"id\":301,\"content\":\"\xc3\xa9t\xc3\xa9\",\"special\":false}],"
+        "\"normalizer\":null,\"pre_tokenizer\":%s,%s\"model\":{\"type\":\"BPE\",%s\"vocab\":%s,"
+        "\"merges\":%s}}",
+        pre, top, model_extra, v, merges);
     rouse_buf_append_byte(&b, 0);
     free(v);
     return (char *)b.data;
 }
 
-static const char *const bytelevel = "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":true}";
+static const char *const bytelevel =
+    "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":true}";
 
 static void hf_json_loads(void **state)
 {
     (void)state;
     rouse_errbuf eb = {0};
     tok_tokenizer *t;
-    static const char *const merge_forms[] = {"[\"a b\",\"\xc4\xa0 ab\"]", "[[\"a\",\"b\"],[\"\xc4\xa0\",\"ab\"]]"};
+    static const char *const merge_forms[] = {"[\"a b\",\"\xc4\xa0 ab\"]",
+                                              "[[\"a\",\"b\"],[\"\xc4\xa0\",\"ab\"]]"};
     for (int f = 0; f < 2; f++) {
-        char *j = hf_json(bytelevel, "\"dropout\":null,\"continuing_subword_prefix\":\"\",", merge_forms[f], "");
+        char *j = hf_json(bytelevel, "\"dropout\":null,\"continuing_subword_prefix\":\"\",",
+                          merge_forms[f], "");
         if (tok_load_hf_json(j, strlen(j), &t, &eb) < 0) fail_msg("%s", eb.msg);
         free(j);
         assert_int_equal(tok_vocab_size(t), 302);
@@ -309,7 +325,8 @@ static void hf_json_loads(void **state)
         tok_free(t);
     }
     /* add_prefix_space */
-    char *j = hf_json("{\"type\":\"ByteLevel\",\"add_prefix_space\":true}", "", "[\"a b\",\"\xc4\xa0 ab\"]", "");
+    char *j = hf_json("{\"type\":\"ByteLevel\",\"add_prefix_space\":true}", "",
+                      "[\"a b\",\"\xc4\xa0 ab\"]", "");
     assert_int_equal(tok_load_hf_json(j, strlen(j), &t, &eb), 0);
     free(j);
     expect_ids(t, " ab", (int32_t[]){257}, 1);
@@ -332,25 +349,31 @@ static void hf_json_errors_name_the_field(void **state)
 {
     (void)state;
     static const bad_case cases[] = {
-        {"{\"type\":\"Whitespace\"}", "", "[]", "", ROUSE_EUNSUPPORTED, "pre_tokenizer: only type \"ByteLevel\""},
+        {"{\"type\":\"Whitespace\"}", "", "[]", "", ROUSE_EUNSUPPORTED,
+         "pre_tokenizer: only type \"ByteLevel\""},
         {"null", "", "[]", "", ROUSE_EUNSUPPORTED, "pre_tokenizer"},
-        {"{\"type\":\"ByteLevel\",\"use_regex\":false}", "", "[]", "", ROUSE_EUNSUPPORTED, "use_regex"},
-        {"{\"type\":\"ByteLevel\",\"add_prefix_space\":1}", "", "[]", "", ROUSE_EFORMAT, "add_prefix_space"},
+        {"{\"type\":\"ByteLevel\",\"use_regex\":false}", "", "[]", "", ROUSE_EUNSUPPORTED,
+         "use_regex"},
+        {"{\"type\":\"ByteLevel\",\"add_prefix_space\":1}", "", "[]", "", ROUSE_EFORMAT,
+         "add_prefix_space"},
         {NULL, "", "[]", "\"normalizer\":{\"type\":\"NFC\"},", ROUSE_EUNSUPPORTED, "normalizer"},
         {NULL, "\"byte_fallback\":true,", "[]", "", ROUSE_EUNSUPPORTED, "model.byte_fallback"},
-        {NULL, "\"continuing_subword_prefix\":\"##\",", "[]", "", ROUSE_EUNSUPPORTED, "continuing_subword_prefix"},
+        {NULL, "\"continuing_subword_prefix\":\"##\",", "[]", "", ROUSE_EUNSUPPORTED,
+         "continuing_subword_prefix"},
         {NULL, "\"dropout\":0.1,", "[]", "", ROUSE_EUNSUPPORTED, "dropout"},
         {NULL, "", "[\"a\"]", "", ROUSE_EFORMAT, "model.merges[0]: expected two tokens"},
         {NULL, "", "[\"a b c\"]", "", ROUSE_EFORMAT, "model.merges[0]: expected two tokens"},
         {NULL, "", "[\"a b\",[\"a\"]]", "", ROUSE_EFORMAT, "model.merges[1]"},
-        {NULL, "", "[\"a q\u00e9\"]", "", ROUSE_EFORMAT, "model.merges[0]: token 'q\xc3\xa9' is not in the vocabulary"},
-        {NULL, "", "[\"b a\"]", "", ROUSE_EFORMAT, "model.merges[0]: the merged token 'ba' is not in the vocabulary"},
+        {NULL, "", "[\"a q\u00e9\"]", "", ROUSE_EFORMAT,
+         "model.merges[0]: token 'q\xc3\xa9' is not in the vocabulary"},
+        {NULL, "", "[\"b a\"]", "", ROUSE_EFORMAT,
+         "model.merges[0]: the merged token 'ba' is not in the vocabulary"},
         {NULL, "", "{}", "", ROUSE_EFORMAT, "model.merges: expected an array"},
         {NULL, "", "[]", "\"added_tokens\":{},", ROUSE_EFORMAT, "added_tokens: expected an array"},
     };
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
-        char *j = hf_json(cases[c].pre ? cases[c].pre : bytelevel, cases[c].model_extra, cases[c].merges,
-                          cases[c].top);
+        char *j = hf_json(cases[c].pre ? cases[c].pre : bytelevel, cases[c].model_extra,
+                          cases[c].merges, cases[c].top);
         /* a repeated key: the later one wins (json_get), so "added_tokens"
          * or "normalizer" in top override the defaults before it */
         rouse_errbuf eb = {0};
@@ -358,7 +381,8 @@ static void hf_json_errors_name_the_field(void **state)
         int rc = tok_load_hf_json(j, strlen(j), &t, &eb);
         free(j);
         if (rc != cases[c].rc || !strstr(eb.msg, cases[c].msg))
-            fail_msg("case %zu: rc %d '%s', expected %d '%s'", c, rc, eb.msg, cases[c].rc, cases[c].msg);
+            fail_msg("case %zu: rc %d '%s', expected %d '%s'", c, rc, eb.msg, cases[c].rc,
+                     cases[c].msg);
         assert_null(t);
     }
     rouse_errbuf eb = {0};

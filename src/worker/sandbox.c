@@ -1,0 +1,302 @@
+/*
+ * Entering the sandbox (see sandbox.h): namespaces, the empty root,
+ * rlimits, capabilities, ids and the order they must come in. Each step
+ * that fails says which and why; nothing here falls back.
+ */
+#include "worker/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+uint32_t sandbox_tenant_id(const char *tenant)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)tenant; *p; p++) {
+        h ^= *p;
+        h *= 16777619u;
+    }
+    return SANDBOX_UID_BASE + h % SANDBOX_UID_SPAN;
+}
+
+void sandbox_init(sandbox *sb)
+{
+    memset(sb, 0, sizeof(*sb));
+    for (int c = 0; c < CGROUP_N_CTL; c++)
+        sb->cg_fd[c] = -1;
+}
+
+static void close_cgroups(sandbox *sb)
+{
+    for (int c = 0; c < CGROUP_N_CTL; c++) {
+        if (sb->cg_fd[c] >= 0) close(sb->cg_fd[c]);
+        sb->cg_fd[c] = -1;
+    }
+}
+
+void sandbox_fini(sandbox *sb)
+{
+    close_cgroups(sb);
+    free(sb->filter);
+    sb->filter = NULL;
+}
+
+/* An empty read-only root in a new mount namespace: a tiny tmpfs made the
+ * root by pivot_root, the old root detached. Open descriptors (the plan's
+ * mapping, sockets, cgroup directories) keep working. */
+static int empty_root(rouse_errbuf *eb)
+{
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return rouse_err_set(eb, ROUSE_EIO, "sandbox: making mounts private: %s", strerror(errno));
+    if (mount("rouse-sandbox", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "size=4k,mode=0555") < 0)
+        return rouse_err_set(eb, ROUSE_EIO, "sandbox: mounting the empty root: %s",
+                             strerror(errno));
+    if (chdir("/tmp") < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
+        return rouse_err_set(eb, ROUSE_EIO, "sandbox: pivot_root: %s", strerror(errno));
+    if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+        return rouse_err_set(eb, ROUSE_EIO, "sandbox: detaching the old root: %s", strerror(errno));
+    if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        return rouse_err_set(eb, ROUSE_EIO, "sandbox: making the root read-only: %s",
+                             strerror(errno));
+    return 0;
+}
+
+static int set_rlimits(sandbox *sb, rouse_errbuf *eb)
+{
+    struct rlimit core = {0, 0}, files = {SANDBOX_NOFILE, SANDBOX_NOFILE};
+    if (setrlimit(RLIMIT_CORE, &core) < 0 || setrlimit(RLIMIT_NOFILE, &files) < 0)
+        return rouse_err_set(eb, ROUSE_EIO, "setrlimit: %s", strerror(errno));
+    /* Nice 0 within reach of an unprivileged process lets a spare warming
+     * up at SCHED_IDLE come back to SCHED_OTHER. Raising the limit takes
+     * CAP_SYS_RESOURCE; without it spares warm up at normal priority. */
+    struct rlimit nice;
+    sb->can_renice = getrlimit(RLIMIT_NICE, &nice) == 0 && nice.rlim_max >= 20;
+    if (!sb->can_renice) {
+        nice.rlim_cur = nice.rlim_max = 20;
+        sb->can_renice = setrlimit(RLIMIT_NICE, &nice) == 0;
+    } else if (nice.rlim_cur < 20) {
+        nice.rlim_cur = 20;
+        setrlimit(RLIMIT_NICE, &nice);
+    }
+    return 0;
+}
+
+/* Keeps only the capabilities in keep (a mask of the first 64): in the
+ * bounding set, then in the effective and permitted sets (the
+ * inheritable set emptied). */
+static int keep_caps(uint64_t keep, rouse_errbuf *eb)
+{
+    for (int c = 0; c <= CAP_LAST_CAP; c++) {
+        if (c < 64 && (keep >> c & 1)) continue;
+        if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+            return rouse_err_set(eb, ROUSE_EIO, "sandbox: dropping capability %d: %s", c,
+                                 strerror(errno));
+    }
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct d[2];
+    if (syscall(SYS_capget, &h, d) < 0)
+        return rouse_err_set(eb, ROUSE_EIO, "sandbox: capget: %s", strerror(errno));
+    for (int i = 0; i < 2; i++) {
+        uint32_t k = (uint32_t)(keep >> (32 * i));
+        d[i].effective &= k;
+        d[i].permitted &= k;
+        d[i].inheritable = 0;
+    }
+    if (syscall(SYS_capset, &h, d) < 0)
+        return rouse_err_set(eb, ROUSE_EIO, "sandbox: capset: %s", strerror(errno));
+    return 0;
+}
+
+#define CAP(c) ((uint64_t)1 << (c))
+
+int sandbox_zygote_enter(rouse_errbuf *eb)
+{
+    /* What its templates do as root before their sandbox: read the data
+     * directory (DAC_*), enter namespaces, mount and pivot_root
+     * (SYS_ADMIN), drop capabilities (SETPCAP), hand out ids (SETUID,
+     * SETGID), write control groups, copy weights into huge pages
+     * (IPC_LOCK), and a root spare's return from SCHED_IDLE (SYS_NICE). */
+    uint64_t keep = CAP(CAP_CHOWN) | CAP(CAP_DAC_OVERRIDE) | CAP(CAP_DAC_READ_SEARCH) |
+                    CAP(CAP_FOWNER) | CAP(CAP_KILL) | CAP(CAP_SETUID) | CAP(CAP_SETGID) |
+                    CAP(CAP_SETPCAP) | CAP(CAP_IPC_LOCK) | CAP(CAP_SYS_ADMIN) | CAP(CAP_SYS_NICE) |
+                    CAP(CAP_SYS_RESOURCE);
+    int rc = keep_caps(keep, eb);
+    if (rc < 0) return rc;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return rouse_err_set(eb, ROUSE_EIO, "sandbox: no_new_privs: %s", strerror(errno));
+    return sandbox_filter_zygote(eb);
+}
+
+int sandbox_template_enter(sandbox *sb, const sandbox_opts *o, rouse_errbuf *eb)
+{
+    sandbox_init(sb);
+    if (!o->on) return 0;
+    sb->on = true;
+    sb->uid = o->uid;
+    sb->gid = o->gid;
+    sb->limits = o->limits;
+    int rc;
+    for (int c = 0; c < CGROUP_N_CTL; c++) {
+        sb->cg_v2[c] = o->cgroup_v2[c];
+        if (!o->cgroup_dir[c]) continue;
+        sb->cg_fd[c] = open(o->cgroup_dir[c], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (sb->cg_fd[c] < 0) {
+            rc = rouse_err_set(eb, ROUSE_EIO, "sandbox: cgroup %s: %s", o->cgroup_dir[c],
+                               strerror(errno));
+            goto out_fini;
+        }
+    }
+    /* Its CPU group, which its instances inherit at their fork. */
+    if ((rc = cgroup_join(sb->cg_fd, sb->cg_v2, &sb->limits, CGROUP_MASK_TEMPLATE, eb)) < 0)
+        goto out_fini;
+    if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0) {
+        rc = rouse_err_set(eb, ROUSE_EIO, "sandbox: unshare: %s", strerror(errno));
+        goto out_fini;
+    }
+    if ((rc = empty_root(eb)) < 0) goto out_fini;
+    if (sethostname("rouse", 5) < 0) {
+        rc = rouse_err_set(eb, ROUSE_EIO, "sandbox: sethostname: %s", strerror(errno));
+        goto out_fini;
+    }
+    if ((rc = set_rlimits(sb, eb)) < 0) goto out_fini;
+    /* Compiled while libseccomp may still allocate and read freely. */
+    if ((rc = sandbox_filter_instance(&sb->filter, &sb->filter_len, sb->pid_slots, &sb->n_pid_slots,
+                                      eb)) < 0)
+        goto out_fini;
+    if ((rc = keep_caps(CAP(CAP_SETUID) | CAP(CAP_SETGID), eb)) < 0) goto out_fini;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+        rc = rouse_err_set(eb, ROUSE_EIO, "sandbox: no_new_privs: %s", strerror(errno));
+        goto out_fini;
+    }
+    if ((rc = sandbox_filter_template(eb)) < 0) goto out_fini;
+    /* Not fatal: instances then join groups of their own. */
+    rouse_errbuf neb;
+    rouse_errbuf_clear(&neb);
+    if (sandbox_next(sb, &neb) < 0) fprintf(stderr, "template: %s\n", neb.msg);
+    return 0;
+out_fini:
+    sandbox_fini(sb);
+    sb->on = false;
+    return rc;
+}
+
+int sandbox_next(sandbox *sb, rouse_errbuf *eb)
+{
+    sb->next[0] = '\0';
+    sb->taken[0] = '\0';
+    if (!sb->on) return 0;
+    if (sb->no_prejoin) return 0;
+    /* Renaming is cgroup v1's only. */
+    for (int c = 0; c < CGROUP_N_CTL; c++)
+        if ((CGROUP_MASK_INSTANCE >> c & 1) && sb->cg_fd[c] >= 0 && sb->cg_v2[c]) {
+            sb->no_prejoin = true;
+            return 0;
+        }
+    char name[sizeof(sb->next)];
+    snprintf(name, sizeof(name), "n%d-%u", (int)getpid(), ++sb->next_seq);
+    int rc = cgroup_prepare(sb->cg_fd, sb->cg_v2, &sb->limits, CGROUP_MASK_INSTANCE, name, eb);
+    if (rc == 0)
+        memcpy(sb->next, name, sizeof(name));
+    else
+        sb->no_prejoin = true;
+    return rc;
+}
+
+void sandbox_forked(sandbox *sb)
+{
+    memcpy(sb->taken, sb->next, sizeof(sb->taken));
+    sb->next[0] = '\0';
+}
+
+bool sandbox_taken_claimed(const sandbox *sb)
+{
+    if (!sb->taken[0]) return true;
+    for (int c = 0; c < CGROUP_N_CTL; c++)
+        if ((CGROUP_MASK_INSTANCE >> c & 1) && sb->cg_fd[c] >= 0)
+            return faccessat(sb->cg_fd[c], sb->taken, F_OK, 0) < 0 && errno == ENOENT;
+    return true;
+}
+
+int sandbox_instance_enter(sandbox *sb, rouse_errbuf *eb)
+{
+    if (!sb->on) return 0;
+    int rc = sb->next[0] ? cgroup_claim(sb->cg_fd, CGROUP_MASK_INSTANCE, sb->next, eb)
+                         : cgroup_join(sb->cg_fd, sb->cg_v2, &sb->limits, CGROUP_MASK_INSTANCE, eb);
+    close_cgroups(sb);
+    if (rc < 0) return rc;
+    gid_t g = (gid_t)sb->gid;
+    if (setgroups(0, NULL) < 0 || setresgid(g, g, g) < 0 ||
+        setresuid((uid_t)sb->uid, (uid_t)sb->uid, (uid_t)sb->uid) < 0)
+        return rouse_err_set(eb, ROUSE_EIO, "sandbox: taking the tenant's ids %u: %s",
+                             (unsigned)sb->uid, strerror(errno));
+    struct sock_filter *f = sb->filter;
+    for (int i = 0; i < sb->n_pid_slots; i++)
+        f[sb->pid_slots[i]].k = (uint32_t)getpid();
+    struct sock_fprog prog = {.len = sb->filter_len, .filter = f};
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+        return rouse_err_set(eb, ROUSE_EIO, "sandbox: loading the instance's filter: %s",
+                             strerror(errno));
+    return 0;
+}
+
+int sandbox_probe(rouse_errbuf *eb)
+{
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        return rouse_err_set(eb, ROUSE_EIO, "sandbox probe: pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(pfd[0]);
+        close(pfd[1]);
+        return rouse_err_set(eb, ROUSE_EIO, "sandbox probe: fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        close(pfd[0]);
+        rouse_errbuf ceb;
+        rouse_errbuf_clear(&ceb);
+        sandbox sb;
+        sandbox_opts o = {.on = true, .uid = sandbox_tenant_id("default")};
+        o.gid = o.uid;
+        int rc = geteuid() != 0 ? rouse_err_set(&ceb, ROUSE_EUNSUPPORTED,
+                                                "serve does not run as root: instances cannot "
+                                                "be given a tenant's ids")
+                                : sandbox_template_enter(&sb, &o, &ceb);
+        if (rc == 0) rc = sandbox_instance_enter(&sb, &ceb);
+        /* Inside both filters now: a socket must be refused. */
+        if (rc == 0 && syscall(SYS_socket, AF_INET, SOCK_STREAM, 0) >= 0)
+            rc = rouse_err_set(&ceb, ROUSE_EIO, "sandbox probe: the filter let a socket through");
+        if (rc < 0) {
+            ssize_t n = write(pfd[1], ceb.msg, strlen(ceb.msg));
+            (void)n;
+        }
+        _exit(rc < 0 ? 1 : 0);
+    }
+    close(pfd[1]);
+    char msg[sizeof(eb->msg)];
+    ssize_t n, got = 0;
+    while ((n = read(pfd[0], msg + got, sizeof(msg) - 1 - (size_t)got)) > 0)
+        got += n;
+    msg[got > 0 ? got : 0] = '\0';
+    close(pfd[0]);
+    int ws = 0;
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0) return 0;
+    return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "%s",
+                         msg[0] ? msg : "sandbox probe: the test process died");
+}

@@ -1,0 +1,168 @@
+#!/bin/sh
+# Sandboxed instances against a real `rouse serve` (the rouse-fault test
+# binary, whose instances try hostile things when a request's OIP id asks;
+# tests/support/fault_hook.c): an instance that opens a socket, a file of
+# the data directory, another function's blob or /etc/shadow, forks 200
+# times or makes forbidden system calls fails with EPERM/EACCES/ENOENT;
+# signals another instance fails (EPERM); one that allocates past its
+# memory_mb is killed by its memory limit and
+# its request gets 500 "instance exceeded its 128 MB memory limit",
+# counted in rouse_instance_oom_total; serve, another function and the
+# next normal request are unaffected. Also: the instance's uid, filters
+# and namespaces as /proc shows them, GET /v2's isolation report, and
+# --isolation process.
+#
+# Skipped (77) with one line when this machine cannot sandbox (serve falls
+# back to process and says why).
+#
+# Environment: ROUSE (the rouse-fault binary), DIGITS (examples/digits).
+set -u
+fail=0
+check() { # check DESCRIPTION CONDITION...
+    desc=$1; shift
+    if "$@"; then echo "ok: $desc"; else echo "FAIL: $desc"; fail=1; fi
+}
+tmp=$(mktemp -d)
+spid=""
+cleanup() {
+    [ -n "$spid" ] && kill -9 "$spid" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+wait_for() { # wait_for SECONDS COMMAND...
+    n=$(($1 * 10)); shift
+    while ! "$@" 2>/dev/null; do
+        n=$((n - 1)); [ $n -gt 0 ] || return 1
+        sleep 0.1
+    done
+}
+for tool in curl python3; do
+    command -v $tool >/dev/null 2>&1 || { echo "FAIL: $tool is not installed (scripts/setup)"; exit 1; }
+done
+
+# start_serve NAME ARGS...: sets spid and url.
+start_serve() {
+    name=$1; shift
+    "$ROUSE" serve --port 0 --data "$tmp/$name.data" --log-level info "$@" \
+        >"$tmp/$name.out" 2>"$tmp/$name.err" &
+    spid=$!
+    wait_for 10 grep -q '^listening on ' "$tmp/$name.out" ||
+        { echo "FAIL: serve did not start"; cat "$tmp/$name.err"; exit 1; }
+    url="http://$(sed -n 's/^listening on //p' "$tmp/$name.out")"
+}
+# json FILE EXPR: a value of the JSON in FILE (python expression over j).
+json() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
+# infer FN ID: POST digit-7 with OIP id ID; the status in $tmp/status, the body in $tmp/body.
+infer() {
+    python3 -c "import json,sys; r=json.load(open(sys.argv[1])); r['id']=sys.argv[2]; print(json.dumps(r))" \
+        "$DIGITS/samples/digit-7.json" "$2" >"$tmp/req.json"
+    curl -s -o "$tmp/body" -w '%{http_code}' -H 'Content-Type: application/json' \
+        --data-binary @"$tmp/req.json" "$url/v2/models/$1/infer" >"$tmp/status"
+}
+# result ID: the hook's result line for ID.
+result() { grep "^result $1 " "$tmp/fault/executions" | tail -1; }
+
+# Another function's blob: a file uploaded for someone else, whose path
+# is known before serve starts (the hook reads it from the environment).
+head -c 4096 /dev/urandom >"$tmp/secret.bin"
+digest=$(sha256sum "$tmp/secret.bin" | cut -c1-64)
+mkdir -p "$tmp/fault"
+export ROUSE_FAULT_DIR="$tmp/fault"
+export ROUSE_FAULT_DATA="$tmp/s.data/rouse.db"
+export ROUSE_FAULT_BLOB="$tmp/s.data/blobs/sha256/$(echo "$digest" | cut -c1-2)/$(echo "$digest" | cut -c3-)"
+export ROUSE_FAULT_MEMORY_MB=400
+start_serve s
+curl -s "$url/v2" >"$tmp/v2.json"
+iso=$(json "$tmp/v2.json" "j['rouse']['isolation']")
+if [ "$iso" != "sandbox" ]; then
+    echo "skipped: this machine cannot sandbox instances: $(json "$tmp/v2.json" "'; '.join(j['rouse']['fallbacks'])")"
+    exit 77
+fi
+check "startup log says isolation: sandbox once" test "$(grep -c 'isolation: sandbox' "$tmp/s.err")" -eq 1
+check "GET /v2 lists fallbacks" test "$(json "$tmp/v2.json" "type(j['rouse']['fallbacks']).__name__")" = list
+
+curl -s -o /dev/null -H 'Content-Type: application/octet-stream' --data-binary @"$tmp/secret.bin" "$url/v1/blobs"
+check "the other blob is in the store" test -f "$ROUSE_FAULT_BLOB"
+check "the data file exists for the hook to try" test -f "$ROUSE_FAULT_DATA"
+
+"$ROUSE" deploy victim "$DIGITS/model.onnx" --server "$url" >/dev/null || fail=1
+"$ROUSE" deploy hostile "$DIGITS/model.onnx" --memory 128 --server "$url" >/dev/null || fail=1
+infer victim plain-1
+check "a normal request works" test "$(cat "$tmp/status")" = 200
+
+# The instance as the kernel sees it.
+curl -s "$url/v1/functions/victim" >"$tmp/fn.json"
+ipid=$(json "$tmp/fn.json" "j['instances'][0]['pid']")
+st="/proc/$ipid/status"
+check "instance runs as an unprivileged uid" test "$(awk '/^Uid:/ {print $2}' "$st")" -ge 2000000000
+check "instance has no capability" test "$(awk '/^CapEff:/ {print $2}' "$st")" = 0000000000000000
+check "instance has no_new_privs" test "$(awk '/^NoNewPrivs:/ {print $2}' "$st")" = 1
+check "instance has its filters (zygote's, template's, its own)" test "$(awk '/^Seccomp_filters:/ {print $2}' "$st")" -ge 2
+check "instance has its own network namespace" test "$(readlink /proc/$ipid/ns/net)" != "$(readlink /proc/$spid/ns/net)"
+check "instance has its own mount namespace" test "$(readlink /proc/$ipid/ns/mnt)" != "$(readlink /proc/$spid/ns/mnt)"
+check "instance sees an empty root" test -z "$(ls -A /proc/$ipid/root/ 2>&1)"
+check "instance is in a memory cgroup of its own" grep -q "memory:.*/rouse-$spid/$ipid\$" /proc/$ipid/cgroup
+
+zpid=$(pgrep -P "$spid" -f '__zygote --fd' | head -1)
+check "the zygote has no_new_privs" test "$(awk '/^NoNewPrivs:/ {print $2}' /proc/$zpid/status)" = 1
+check "the zygote has its deny-list" test "$(awk '/^Seccomp:/ {print $2}' /proc/$zpid/status)" = 2
+"$ROUSE" status victim --server "$url" >"$tmp/status.txt"
+check "rouse status shows the isolation" grep -q '^isolation: sandbox$' "$tmp/status.txt"
+
+# What a hostile model would try.
+for what in socket data blob shadow fork syscall ids; do
+    infer hostile "escape-$what"
+    check "escape-$what: the request is still answered" test "$(cat "$tmp/status")" = 200
+done
+r=$(result escape-socket)
+check "socket: inet and unix refused ($r)" test "$r" = "result escape-socket inet=EPERM unix=EPERM"
+r=$(result escape-data)
+check "the data directory cannot be opened ($r)" sh -c "echo '$r' | grep -Eq 'open=(ENOENT|EACCES|EPERM)$'"
+r=$(result escape-blob)
+check "another function's blob cannot be opened ($r)" sh -c "echo '$r' | grep -Eq 'open=(ENOENT|EACCES|EPERM)$'"
+r=$(result escape-shadow)
+check "/etc/shadow cannot be opened ($r)" sh -c "echo '$r' | grep -Eq 'open=(ENOENT|EACCES|EPERM)$'"
+r=$(result escape-fork)
+check "fork refused, nothing forked ($r)" test "$r" = "result escape-fork fork=EPERM forked=0"
+r=$(result escape-syscall)
+check "forbidden system calls refused ($r)" test "$r" = "result escape-syscall ptrace=EPERM mount=EPERM unshare=EPERM setuid=EPERM execve=EPERM"
+r=$(result escape-ids)
+check "the hook ran as the tenant's uid ($r)" sh -c "echo '$r' | grep -Eq 'uid=2[0-9]{9} gid=2[0-9]{9}$'"
+
+# Signals: to another instance of the same tenant (the same uid) refused,
+# to itself allowed (raise, abort).
+infer hostile "escape-kill-$ipid"
+r=$(result "escape-kill-$ipid")
+check "signals to another instance refused, to itself allowed ($r)" \
+    test "$r" = "result escape-kill-$ipid kill=EPERM tgkill=EPERM self=ok"
+
+# Past the memory limit: killed, the request told why, counted.
+infer hostile escape-memory
+check "memory: 500" test "$(cat "$tmp/status")" = 500
+check "memory: the error names the limit ($(cat "$tmp/body"))" \
+    grep -q '"instance exceeded its 128 MB memory limit"' "$tmp/body"
+check "memory: the instance never survived the allocation" test -z "$(result escape-memory)"
+curl -s "$url/metrics" >"$tmp/metrics"
+check "memory: counted in rouse_instance_oom_total" grep -q '^rouse_instance_oom_total 1$' "$tmp/metrics"
+
+# Nothing else was harmed.
+check "serve is alive" kill -0 "$spid"
+infer victim plain-2
+check "the other function still answers" test "$(cat "$tmp/status")" = 200
+infer hostile plain-3
+check "the hostile function answers a normal request afterwards" test "$(cat "$tmp/status")" = 200
+check "the other function's instance kept serving" kill -0 "$ipid"
+
+kill -TERM "$spid"; wait "$spid" 2>/dev/null
+left=$(find /sys/fs/cgroup -maxdepth 5 -type d -name "rouse-$spid" 2>/dev/null)
+check "serve removed its control groups ($left)" test -z "$left"
+spid=""
+
+# --isolation process: said so, and instances as before.
+start_serve p --isolation process
+curl -s "$url/v2" >"$tmp/v2p.json"
+check "--isolation process: GET /v2 says process" test "$(json "$tmp/v2p.json" "j['rouse']['isolation']")" = process
+check "--isolation process: logged" grep -q 'isolation: process' "$tmp/p.err"
+kill -TERM "$spid"; wait "$spid" 2>/dev/null; spid=""
+exit $fail
