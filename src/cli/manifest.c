@@ -264,6 +264,7 @@ static int function_of(ctx *c, yaml_node_t *k, yaml_node_t *v, const char *dir, 
         snprintf(sub, sizeof(sub), "%s.%s", key, field);
         int rc = 0;
         if (strcmp(field, "model") == 0) {
+            if (model) return fail(c, fk, sub, "given twice", NULL);
             if (fv->type != YAML_SCALAR_NODE) return fail(c, fv, sub, "must be a file path, not %s", type_name(fv));
             model = fv;
             char *rel;
@@ -277,6 +278,7 @@ static int function_of(ctx *c, yaml_node_t *k, yaml_node_t *v, const char *dir, 
             if (stat(f->model, &st) < 0 || !S_ISREG(st.st_mode))
                 return fail(c, fv, sub, "no model file %s", f->model);
         } else if (strcmp(field, "aliases") == 0) {
+            if (f->aliases) return fail(c, fk, sub, "given twice", NULL);
             if (fv->type != YAML_MAPPING_NODE) return fail(c, fv, sub, "must be a mapping of alias names, not %s", type_name(fv));
             int n = (int)(fv->data.mapping.pairs.top - fv->data.mapping.pairs.start);
             f->aliases = calloc((size_t)n + 1, sizeof(*f->aliases));
@@ -343,7 +345,9 @@ int manifest_load(const char *path, manifest *out, rouse_errbuf *eb)
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; rc == 0 && p < root->data.mapping.pairs.top; p++) {
         yaml_node_t *k = node(&c, p->key), *v = node(&c, p->value);
         const char *key = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "?";
-        if (strcmp(key, "name") == 0) {
+        if ((strcmp(key, "name") == 0 && out->label) || (strcmp(key, "functions") == 0 && fns)) {
+            rc = fail(&c, k, key, "given twice", NULL);
+        } else if (strcmp(key, "name") == 0) {
             if (v->type != YAML_SCALAR_NODE) {
                 rc = fail(&c, v, "name", "must be a name, not %s", type_name(v));
             } else if ((rc = expand(&c, v, "name", &out->label)) == 0 && !store_name_valid(out->label)) {

@@ -77,6 +77,16 @@ static int add_all(scmp_filter_ctx ctx, const int *calls, size_t n, rouse_errbuf
     return 0;
 }
 
+/* An argument comparison with every field set (libseccomp's SCMP_A0..5
+ * macros leave datum_b out, which clang's -Wextra refuses). For
+ * SCMP_CMP_MASKED_EQ, a is the mask and b the value. */
+static struct scmp_arg_cmp arg_cmp(unsigned int arg, enum scmp_compare op, scmp_datum_t a,
+                                   scmp_datum_t b)
+{
+    struct scmp_arg_cmp c = {.arg = arg, .op = op, .datum_a = a, .datum_b = b};
+    return c;
+}
+
 /* The list every process in the sandbox starts from: the common calls,
  * clone3 refused as unknown, prlimit64 only to read. */
 static int base(scmp_filter_ctx *out, rouse_errbuf *eb)
@@ -163,15 +173,15 @@ int sandbox_filter_instance(void **prog, unsigned short *len, unsigned short *sl
     /* Threads, never processes; prlimit64 to read limits; prctl only to
      * name threads. */
     if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-                         SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)) < 0 ||
-        seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, SCMP_A2(SCMP_CMP_EQ, 0)) <
-            0 ||
+                         arg_cmp(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)) < 0 ||
+        seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
+                         arg_cmp(2, SCMP_CMP_EQ, 0, 0)) < 0 ||
         seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-                         SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME)) < 0 ||
+                         arg_cmp(0, SCMP_CMP_EQ, PR_SET_NAME, 0)) < 0 ||
         seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-                         SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME)) < 0 ||
+                         arg_cmp(0, SCMP_CMP_EQ, PR_GET_NAME, 0)) < 0 ||
         seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-                         SCMP_A0(SCMP_CMP_EQ, SANDBOX_PID_SLOT)) < 0) {
+                         arg_cmp(0, SCMP_CMP_EQ, SANDBOX_PID_SLOT, 0)) < 0) {
         seccomp_release(ctx);
         return rouse_err_set(eb, ROUSE_EIO, "sandbox filter: argument rules");
     }

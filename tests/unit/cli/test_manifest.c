@@ -138,6 +138,15 @@ static void test_errors(void **state)
     expect_error("functions:\n  a:\n    model: m.onnx\n    memory_mb:\n",
                  "4: functions.a.memory_mb: has no value");
     expect_error("functions:\n  a:\n    model: m.onnx\n   x: [\n", "4: not valid YAML");
+    /* Keys given twice (found by the manifest fuzz target: the first value leaked). */
+    expect_error("functions:\n  a:\n    model: m.onnx\n    model: m.onnx\n",
+                 "4: functions.a.model: given twice");
+    expect_error("functions:\n  a:\n    model: m.onnx\n    aliases:\n      x: 1\n"
+                 "    aliases:\n      y: 1\n",
+                 "6: functions.a.aliases: given twice");
+    expect_error("name: a\nname: b\nfunctions:\n  a:\n    model: m.onnx\n", "2: name: given twice");
+    expect_error("functions:\n  a:\n    model: m.onnx\nfunctions:\n  b:\n    model: m.onnx\n",
+                 "4: functions: given twice");
 }
 
 int main(void)
