@@ -38,7 +38,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "deploy.h"
+#include "fn_deploy.h"
 #include "onnx_builder.h"
 #include "raw_http.h"
 #include "rouse/engine.h"
@@ -340,14 +340,16 @@ static void test_activation_memory(void **state)
     rouse_buf model;
     serialize(m, &model);
     http_response r;
-    assert_int_equal(support_deploy(&p.target, "wide", model.data, model.len, "\"memory_mb\":32", &r),
+    assert_int_equal(test_deploy_model(&p.target, "wide", model.data, model.len,
+                                       "\"memory_mb\":32", NULL, &r),
                      400);
     if (!strstr(r.body.data, "MiB of activation memory") ||
         !strstr(r.body.data, "more than the memory limit of 32 MiB") ||
         !strstr(r.body.data, "memory_mb"))
         fail_msg("the deploy check's answer: %s", r.body.data);
     http_response_fini(&r);
-    assert_int_equal(support_deploy(&p.target, "wide", model.data, model.len, "\"memory_mb\":256", &r),
+    assert_int_equal(test_deploy_model(&p.target, "wide", model.data, model.len,
+                                       "\"memory_mb\":256", NULL, &r),
                      201);
     http_response_fini(&r);
     rouse_buf_fini(&model);
@@ -362,7 +364,8 @@ static void test_activation_memory(void **state)
     const char *tin[2] = {"x", "reps"};
     ob_add_node(m, "Tile", "tile", 2, tin, 1, y);
     serialize(m, &model);
-    assert_int_equal(support_deploy(&p.target, "tile", model.data, model.len, "\"memory_mb\":64", &r),
+    assert_int_equal(test_deploy_model(&p.target, "tile", model.data, model.len,
+                                       "\"memory_mb\":64", NULL, &r),
                      201);
     http_response_fini(&r);
     rouse_buf_fini(&model);
@@ -409,7 +412,8 @@ static void test_json_decode_bounded(void **state)
     rouse_buf model;
     serialize(m, &model);
     http_response r;
-    assert_int_equal(support_deploy(&p.target, "id", model.data, model.len, "\"memory_mb\":64", &r),
+    assert_int_equal(test_deploy_model(&p.target, "id", model.data, model.len,
+                                       "\"memory_mb\":64", NULL, &r),
                      201);
     http_response_fini(&r);
     rouse_buf_fini(&model);
