@@ -121,14 +121,7 @@ void api_openai_stream_done(http_req *req, pool_result *res)
 {
     oai_stream *st = req->gen_stream;
     req->pending = NULL;
-    req->start_kind = inv_start_parse(res->start);
-    req->queue_ns = res->queue_ns;
-    req->start_ns = res->start_ns;
-    req->run_ns = res->run_ns;
-    req->ttft_ns = res->ttft_ns;
-    req->itl_ns = res->itl_ns;
-    req->memory_mb = res->memory_mb;
-    if (res->version > 0) req->reply.version = res->version;
+    http_req_take_metering(req, res);
     if (res->error) {
         rouse_buf_append_str(&st->buf, "data: {\"error\":");
         json_write_string(&st->buf, res->error, strlen(res->error));

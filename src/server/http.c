@@ -199,6 +199,18 @@ void http_req_resume(http_req *req)
 }
 
 /* A pool call of req ended: its result becomes the reply. */
+void http_req_take_metering(http_req *req, const pool_result *res)
+{
+    req->start_kind = inv_start_parse(res->start);
+    req->queue_ns = res->queue_ns;
+    req->start_ns = res->start_ns;
+    req->run_ns = res->run_ns;
+    req->ttft_ns = res->ttft_ns;
+    req->itl_ns = res->itl_ns;
+    req->memory_mb = res->memory_mb;
+    if (res->version > 0) req->reply.version = res->version;
+}
+
 static void on_call_done(void *user, pool_result *res)
 {
     http_req *req = user;
@@ -230,14 +242,7 @@ static void on_call_done(void *user, pool_result *res)
     }
     res->fd = -1;
     res->body = NULL;
-    req->start_kind = inv_start_parse(res->start);
-    req->queue_ns = res->queue_ns;
-    req->start_ns = res->start_ns;
-    req->run_ns = res->run_ns;
-    req->ttft_ns = res->ttft_ns;
-    req->itl_ns = res->itl_ns;
-    req->memory_mb = res->memory_mb;
-    if (res->version > 0) req->reply.version = res->version;
+    http_req_take_metering(req, res);
     if (res->retry_after > 0) req->reply.retry_after = res->retry_after;
     if (res->start) snprintf(req->reply.start, sizeof(req->reply.start), "%s", res->start);
     if (res->timing) snprintf(req->reply.timing, sizeof(req->reply.timing), "%s", res->timing);

@@ -203,6 +203,10 @@ void http_reply_json(http_req *req, int status, rouse_buf *json);
 int http_status_of(int rc);
 /* Completes a suspended request whose reply is set: resumes the connection. */
 void http_req_resume(http_req *req);
+/* Takes what metering and the reply's headers need of a finished call
+ * (start kind, queue/start/run times, generation timings, memory_mb, the
+ * version that answered) into req. */
+void http_req_take_metering(http_req *req, const pool_result *res);
 /* Hands a call to the pool for req (pool_request without done and user,
  * which are req's): 1 when its reply comes later (the handler returns 1
  * and the connection is suspended), 0 when req has an error reply now. */
