@@ -163,26 +163,36 @@ int api_jobs_enqueue(http_req *req, int64_t version)
 
 /* --- jobs ---------------------------------------------------------------------------- */
 
+/* The job the path names, read (with its result when with_result; the
+ * caller frees j->result) and owned by the caller's tenant: true, or false
+ * with the reply set (400, 404: another tenant's job is no job). */
+static bool job_of(http_req *req, bool with_result, int64_t *id, job_info *j)
+{
+    if (!parse_ref(req, "job", id)) return false;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    int rc = jobq_get(req->srv->jobq, *id, with_result, j, &eb);
+    if (rc < 0) {
+        http_reply_error(req, http_status_of(rc), "%s", eb.msg);
+        return false;
+    }
+    if (!auth_owns_fn(req, j->function)) {
+        free(j->result);
+        j->result = NULL;
+        http_reply_error(req, 404, "no job %" PRId64, *id);
+        return false;
+    }
+    return true;
+}
+
 static int job_get(http_req *req)
 {
     int64_t id;
-    if (!parse_ref(req, "job", &id)) return 0;
     job_info j;
-    rouse_errbuf eb;
-    rouse_errbuf_clear(&eb);
-    int rc = jobq_get(req->srv->jobq, id, true, &j, &eb);
-    if (rc < 0) {
-        http_reply_error(req, http_status_of(rc), "%s", eb.msg);
-        return 0;
-    }
-    if (!auth_owns_fn(req, j.function)) {
-        free(j.result);
-        http_reply_error(req, 404, "no job %" PRId64, id);
-        return 0;
-    }
+    if (!job_of(req, true, &id, &j)) return 0;
     rouse_buf b;
     rouse_buf_init(&b);
-    rc = job_json_write(&j, &b);
+    int rc = job_json_write(&j, &b);
     free(j.result);
     reply_buf(req, 200, &b, rc);
     rouse_buf_fini(&b);
@@ -216,20 +226,8 @@ static int reply_blob(http_req *req, const char *digest, const char *type)
 static int job_result(http_req *req)
 {
     int64_t id;
-    if (!parse_ref(req, "job", &id)) return 0;
     job_info j;
-    rouse_errbuf eb;
-    rouse_errbuf_clear(&eb);
-    int rc = jobq_get(req->srv->jobq, id, true, &j, &eb);
-    if (rc < 0) {
-        http_reply_error(req, http_status_of(rc), "%s", eb.msg);
-        return 0;
-    }
-    if (!auth_owns_fn(req, j.function)) {
-        free(j.result);
-        http_reply_error(req, 404, "no job %" PRId64, id);
-        return 0;
-    }
+    if (!job_of(req, true, &id, &j)) return 0;
     const char *type = j.result_type[0] ? j.result_type : "application/json";
     if (j.state != JOB_SUCCEEDED) {
         http_reply_error(req, 404, "job %" PRId64 " has no result: it is %s", id,
@@ -279,19 +277,11 @@ static int job_change(http_req *req)
 {
     server *s = req->srv;
     int64_t id;
-    if (!parse_ref(req, "job", &id)) return 0;
     job_info j;
+    if (!job_of(req, false, &id, &j)) return 0;
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
-    int rc = jobq_get(s->jobq, id, false, &j, &eb);
-    if (rc < 0) {
-        http_reply_error(req, http_status_of(rc), "%s", eb.msg);
-        return 0;
-    }
-    if (!auth_owns_fn(req, j.function)) {
-        http_reply_error(req, 404, "no job %" PRId64, id);
-        return 0;
-    }
+    int rc;
     int64_t now = rouse_wall_ms();
     if (req->r.id == R_JOB_DELETE) {
         fn_config cfg;
