@@ -32,6 +32,7 @@
 #include "common/arena.h"
 #include "common/json.h"
 #include "proc_info.h"
+#include "fn_deploy.h"
 #include "serve_proc.h"
 
 #define TIMEOUT_MS 120000
@@ -109,31 +110,6 @@ static void deploy(const char *name, const char *scaling)
     http_response_fini(&r);
 }
 
-/* The index of the largest logit of a digits response, or -1. */
-static int argmax(const http_response *r)
-{
-    rouse_arena a;
-    rouse_arena_init(&a, 0);
-    json_value *root = NULL;
-    int best = -1;
-    if (json_parse(r->body.data, r->body.len, &a, &root, NULL) == 0) {
-        const json_value *outs = json_get(root, "outputs");
-        for (size_t i = 0; outs && i < outs->u.arr.n; i++) {
-            const json_value *o = outs->u.arr.items[i];
-            if (strcmp(json_as_string(json_get(o, "name")), "logits") != 0) continue;
-            const json_value *d = json_get(o, "data");
-            double bv = -1e300;
-            for (size_t k = 0; k < d->u.arr.n; k++) {
-                double x = 0;
-                json_as_double(d->u.arr.items[k], &x);
-                if (x > bv) bv = x, best = (int)k;
-            }
-        }
-    }
-    rouse_arena_fini(&a);
-    return best;
-}
-
 /* One inference of digit d on fn, checked; Rouse-Start into start. */
 static void infer_ok(const char *fn, int d, char start[16])
 {
@@ -143,7 +119,7 @@ static void infer_ok(const char *fn, int d, char start[16])
     int st = request("POST", url, g_samples[d], &r);
     if (st != 200) fprintf(stderr, "%s: %d %s\n", fn, st, r.body.data);
     assert_int_equal(st, 200);
-    assert_int_equal(argmax(&r), d);
+    assert_int_equal(test_logits_argmax(&r), d);
     if (start) snprintf(start, 16, "%s", r.rouse_start);
     http_response_fini(&r);
 }
@@ -445,7 +421,7 @@ static void *bg_main(void *p)
     char url[128];
     snprintf(url, sizeof(url), "/v2/models/%s/infer", a->fn);
     a->status = request("POST", url, g_samples[a->digit], &r);
-    if (a->status == 200 && argmax(&r) != a->digit) a->status = -2; /* wrong answer */
+    if (a->status == 200 && test_logits_argmax(&r) != a->digit) a->status = -2; /* wrong answer */
     snprintf(a->start, sizeof(a->start), "%s", r.rouse_start);
     http_response_fini(&r);
     return NULL;

@@ -27,6 +27,7 @@
 #include "cli/tensor_file.h"
 #include "common/arena.h"
 #include "common/json.h"
+#include "fn_deploy.h"
 #include "serve_proc.h"
 
 #define TIMEOUT_MS 120000
@@ -60,31 +61,6 @@ static int deploy(const char *name, const char *extra, http_response *r)
     return request("PUT", path, body, r);
 }
 
-/* The index of the largest logit of a digits response, or -1. */
-static int argmax(const http_response *r)
-{
-    rouse_arena a;
-    rouse_arena_init(&a, 0);
-    json_value *root = NULL;
-    int best = -1;
-    if (json_parse(r->body.data, r->body.len, &a, &root, NULL) == 0) {
-        const json_value *outs = json_get(root, "outputs");
-        for (size_t i = 0; outs && i < outs->u.arr.n; i++) {
-            const json_value *o = outs->u.arr.items[i];
-            if (strcmp(json_as_string(json_get(o, "name")), "logits") != 0) continue;
-            const json_value *d = json_get(o, "data");
-            double bv = -1e300;
-            for (size_t k = 0; d && k < d->u.arr.n; k++) {
-                double x = 0;
-                json_as_double(d->u.arr.items[k], &x);
-                if (x > bv) bv = x, best = (int)k;
-            }
-        }
-    }
-    rouse_arena_fini(&a);
-    return best;
-}
-
 /* The class fn answers for sample d. */
 static int classify(const char *fn, int d)
 {
@@ -94,7 +70,7 @@ static int classify(const char *fn, int d)
     int st = request("POST", url, g_samples[d], &r);
     if (st != 200) fprintf(stderr, "%s digit %d: %d %s\n", fn, d, st, r.body.data);
     assert_int_equal(st, 200);
-    int c = argmax(&r);
+    int c = test_logits_argmax(&r);
     http_response_fini(&r);
     return c;
 }

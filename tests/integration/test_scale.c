@@ -36,6 +36,7 @@
 #include "common/arena.h"
 #include "common/json.h"
 #include "proc_info.h"
+#include "fn_deploy.h"
 #include "serve_proc.h"
 
 #define TIMEOUT_MS 120000
@@ -82,38 +83,13 @@ static void undeploy(const char *name)
     http_response_fini(&r);
 }
 
-/* The index of the largest logit of a digits response, or -1. */
-static int argmax(const http_response *r)
-{
-    rouse_arena a;
-    rouse_arena_init(&a, 0);
-    json_value *root = NULL;
-    int best = -1;
-    if (json_parse(r->body.data, r->body.len, &a, &root, NULL) == 0) {
-        const json_value *outs = json_get(root, "outputs");
-        for (size_t i = 0; outs && i < outs->u.arr.n; i++) {
-            const json_value *o = outs->u.arr.items[i];
-            if (strcmp(json_as_string(json_get(o, "name")), "logits") != 0) continue;
-            const json_value *d = json_get(o, "data");
-            double bv = -1e300;
-            for (size_t k = 0; k < d->u.arr.n; k++) {
-                double x = 0;
-                json_as_double(d->u.arr.items[k], &x);
-                if (x > bv) bv = x, best = (int)k;
-            }
-        }
-    }
-    rouse_arena_fini(&a);
-    return best;
-}
-
 /* One inference of digit d on fn; the response stays in r (caller frees). */
 static int infer(const char *fn, int d, http_response *r)
 {
     char url[128];
     snprintf(url, sizeof(url), "/v2/models/%s/infer", fn);
     int st = request("POST", url, g_samples[d], r);
-    if (st == 200) assert_int_equal(argmax(r), d);
+    if (st == 200) assert_int_equal(test_logits_argmax(r), d);
     return st;
 }
 
@@ -262,7 +238,7 @@ static void *bg_main(void *p)
     char url[128];
     snprintf(url, sizeof(url), "/v2/models/%s/infer", a->fn);
     a->status = request("POST", url, g_samples[a->digit], &r);
-    if (a->status == 200 && argmax(&r) != a->digit) a->status = -2; /* wrong answer */
+    if (a->status == 200 && test_logits_argmax(&r) != a->digit) a->status = -2; /* wrong answer */
     a->retry_after = r.retry_after;
     snprintf(a->start, sizeof(a->start), "%s", r.rouse_start);
     snprintf(a->body, sizeof(a->body), "%s", r.body.data ? r.body.data : "");

@@ -34,6 +34,7 @@
 #include "common/buf.h"
 #include "common/json.h"
 #include "common/sha256.h"
+#include "fn_deploy.h"
 #include "serve_proc.h"
 
 #define BODY_LIMIT "1048576"
@@ -279,31 +280,6 @@ static void check_sets(const char *dir, const char *fn, const char *in, int n_ou
     }
 }
 
-/* Index of the largest of the 10 logits of a digits response. */
-static int digits_argmax(const http_response *r)
-{
-    rouse_arena a;
-    rouse_arena_init(&a, 0);
-    const json_value *outs = json_get(parse(&a, r, 0), "outputs");
-    int best = -1;
-    for (size_t i = 0; outs && i < outs->u.arr.n; i++) {
-        const json_value *o = outs->u.arr.items[i];
-        if (strcmp(json_as_string(json_get(o, "name")), "logits") != 0) continue;
-        const json_value *d = json_get(o, "data");
-        double bv = -INFINITY;
-        for (size_t k = 0; k < d->u.arr.n; k++) {
-            double x = 0;
-            json_as_double(d->u.arr.items[k], &x);
-            if (x > bv) {
-                bv = x;
-                best = (int)k;
-            }
-        }
-    }
-    rouse_arena_fini(&a);
-    return best;
-}
-
 static char *sample(int digit)
 {
     char path[512];
@@ -324,7 +300,7 @@ static int64_t infer_digit(const char *url, int digit, int expect_status)
     http_response r;
     req_str("POST", url, body, &r);
     expect(&r, expect_status, NULL);
-    if (expect_status == 200) assert_int_equal(digits_argmax(&r), digit);
+    if (expect_status == 200) assert_int_equal(test_logits_argmax(&r), digit);
     int64_t v = r.rouse_version;
     http_response_fini(&r);
     free(body);
@@ -610,7 +586,7 @@ static void *client(void *p)
         rouse_errbuf eb;
         if (http_request(&g_srv.target, "POST", "/v2/models/digits/versions/canary/infer", NULL,
                          bodies[digit], strlen(bodies[digit]), TIMEOUT_MS, &r, &eb) == 0 &&
-            r.status == 200 && digits_argmax(&r) == digit)
+            r.status == 200 && test_logits_argmax(&r) == digit)
             a->ok++;
         else
             fprintf(stderr, "client %d: status %d %s\n", a->id, r.status, r.body.data);

@@ -46,3 +46,31 @@ int test_deploy_model(const http_target *t, const char *name, const void *model,
     snprintf(path, sizeof(path), "/v1/functions/%s", name);
     return test_request(t, "PUT", path, body, strlen(body), r);
 }
+
+int test_logits_argmax(const http_response *r)
+{
+    rouse_arena a;
+    rouse_arena_init(&a, 0);
+    json_value *root = NULL;
+    int best = -1;
+    if (r->body.data && json_parse(r->body.data, r->body.len, &a, &root, NULL) == 0) {
+        const json_value *outs = json_get(root, "outputs");
+        for (size_t i = 0; outs && outs->type == JSON_ARRAY && i < outs->u.arr.n; i++) {
+            const json_value *o = outs->u.arr.items[i];
+            const char *name = json_as_string(json_get(o, "name"));
+            const json_value *d = json_get(o, "data");
+            if (!name || strcmp(name, "logits") != 0 || !d || d->type != JSON_ARRAY) continue;
+            double bv = 0;
+            for (size_t k = 0; k < d->u.arr.n; k++) {
+                double x = 0;
+                json_as_double(d->u.arr.items[k], &x);
+                if (best < 0 || x > bv) {
+                    bv = x;
+                    best = (int)k;
+                }
+            }
+        }
+    }
+    rouse_arena_fini(&a);
+    return best;
+}

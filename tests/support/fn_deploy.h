@@ -22,4 +22,8 @@ int test_request(const http_target *t, const char *method, const char *path, con
 int test_deploy_model(const http_target *t, const char *name, const void *model, size_t len,
                       const char *extra, char *digest, http_response *r);
 
+/* The index of the largest value of the output named "logits" in an OIP
+ * JSON answer (digits and the classifiers), or -1. */
+int test_logits_argmax(const http_response *r);
+
 #endif
