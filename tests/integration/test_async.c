@@ -45,6 +45,7 @@
 #include "cli/tensor_file.h"
 #include "common/arena.h"
 #include "common/json.h"
+#include "fn_deploy.h"
 #include "onnx_builder.h"
 #include "serve_proc.h"
 
@@ -837,18 +838,7 @@ static int setup(void **state)
     if (serve_proc_start(&g_srv, g_rouse, g_data, args) < 0) return -1;
     char path[512];
     snprintf(path, sizeof(path), "%s/model.onnx", g_digits);
-    uint8_t *buf;
-    size_t len;
-    rouse_errbuf eb;
-    if (cli_file_slurp(path, &buf, &len, &eb) < 0) return -1;
-    http_response r;
-    http_response_init(&r);
-    int rc = http_request(&g_srv.target, "POST", "/v1/blobs", NULL, buf, len, TIMEOUT_MS, &r, &eb);
-    free(buf);
-    if (rc < 0 || r.status != 201) return -1;
-    json_str(r.body.data, "digest", g_digest, sizeof(g_digest));
-    http_response_fini(&r);
-    return 0;
+    return test_upload_file(&g_srv.target, path, g_digest);
 }
 
 static int teardown(void **state)

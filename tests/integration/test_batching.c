@@ -497,16 +497,7 @@ static int group_setup(void **state)
     }
     rouse_errbuf eb;
     char path[512];
-    for (int d = 0; d < 10; d++) {
-        snprintf(path, sizeof(path), "%s/samples/digit-%d.json", g_digits, d);
-        uint8_t *buf;
-        size_t len;
-        if (cli_file_slurp(path, &buf, &len, &eb) < 0) return -1;
-        g_samples[d] = malloc(len + 1);
-        memcpy(g_samples[d], buf, len);
-        g_samples[d][len] = '\0';
-        free(buf);
-    }
+    if (test_digit_samples(g_digits, g_samples) < 0) return -1;
     snprintf(path, sizeof(path), "%s/model.onnx", g_digits);
     if (cli_file_slurp(path, &g_digits_model, &g_digits_len, &eb) < 0) return -1;
     snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-batching-test-XXXXXX");

@@ -300,17 +300,7 @@ static int group_setup(void **state)
         return -1;
     }
     rouse_errbuf eb;
-    for (int d = 0; d < 10; d++) {
-        char path[512];
-        snprintf(path, sizeof(path), "%s/samples/digit-%d.json", g_digits, d);
-        uint8_t *buf;
-        size_t len;
-        if (cli_file_slurp(path, &buf, &len, &eb) < 0) return -1;
-        g_samples[d] = malloc(len + 1);
-        memcpy(g_samples[d], buf, len);
-        g_samples[d][len] = '\0';
-        free(buf);
-    }
+    if (test_digit_samples(g_digits, g_samples) < 0) return -1;
     char model[512];
     snprintf(model, sizeof(model), "%s/model.onnx", g_digits);
     if (cli_file_slurp(model, &g_model, &g_model_len, &eb) < 0) return -1;

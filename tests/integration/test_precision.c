@@ -94,18 +94,7 @@ static int group_setup(void **state)
         fprintf(stderr, "ROUSE and DIGITS must be set\n");
         return -1;
     }
-    for (int d = 0; d < 10; d++) {
-        char path[512];
-        snprintf(path, sizeof(path), "%s/samples/digit-%d.json", g_digits, d);
-        uint8_t *buf;
-        size_t len;
-        rouse_errbuf eb;
-        if (cli_file_slurp(path, &buf, &len, &eb) < 0) return -1;
-        g_samples[d] = malloc(len + 1);
-        memcpy(g_samples[d], buf, len);
-        g_samples[d][len] = '\0';
-        free(buf);
-    }
+    if (test_digit_samples(g_digits, g_samples) < 0) return -1;
     snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-precision-test-XXXXXX");
     if (!mkdtemp(g_dir)) return -1;
     snprintf(g_data, sizeof(g_data), "%s/data", g_dir);

@@ -279,18 +279,7 @@ static int group_setup(void **state)
         fprintf(stderr, "ROUSE and DIGITS must be set\n");
         return -1;
     }
-    for (int d = 0; d < 10; d++) {
-        char path[512];
-        snprintf(path, sizeof(path), "%s/samples/digit-%d.json", g_digits, d);
-        uint8_t *buf;
-        size_t len;
-        rouse_errbuf eb;
-        if (cli_file_slurp(path, &buf, &len, &eb) < 0) return -1;
-        g_samples[d] = malloc(len + 1);
-        memcpy(g_samples[d], buf, len);
-        g_samples[d][len] = '\0';
-        free(buf);
-    }
+    if (test_digit_samples(g_digits, g_samples) < 0) return -1;
     snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-scale-test-XXXXXX");
     if (!mkdtemp(g_dir)) return -1;
     snprintf(g_data, sizeof(g_data), "%s/data", g_dir);
@@ -298,23 +287,7 @@ static int group_setup(void **state)
     /* Upload the model once. */
     char model[512];
     snprintf(model, sizeof(model), "%s/model.onnx", g_digits);
-    uint8_t *buf;
-    size_t len;
-    rouse_errbuf eb;
-    if (cli_file_slurp(model, &buf, &len, &eb) < 0) return -1;
-    http_response r;
-    http_response_init(&r);
-    int rc = http_request(&g_srv.target, "POST", "/v1/blobs", NULL, buf, len, TIMEOUT_MS, &r, &eb);
-    free(buf);
-    if (rc < 0 || r.status != 201) return -1;
-    rouse_arena a;
-    rouse_arena_init(&a, 0);
-    json_value *v;
-    if (json_parse(r.body.data, r.body.len, &a, &v, NULL) < 0) return -1;
-    snprintf(g_digest, sizeof(g_digest), "%s", json_as_string(json_get(v, "digest")));
-    rouse_arena_fini(&a);
-    http_response_fini(&r);
-    return 0;
+    return test_upload_file(&g_srv.target, model, g_digest);
 }
 
 static int group_teardown(void **state)

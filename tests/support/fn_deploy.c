@@ -4,9 +4,12 @@
  */
 #include "fn_deploy.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "cli/tensor_file.h"
 #include "common/arena.h"
 #include "common/json.h"
 
@@ -73,4 +76,54 @@ int test_logits_argmax(const http_response *r)
     }
     rouse_arena_fini(&a);
     return best;
+}
+
+int test_digit_samples(const char *digits_dir, char *out[10])
+{
+    for (int d = 0; d < 10; d++) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/samples/digit-%d.json", digits_dir, d);
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        rouse_errbuf eb;
+        rouse_errbuf_clear(&eb);
+        out[d] = NULL;
+        if (cli_file_slurp(path, &buf, &len, &eb) == 0 && (out[d] = malloc(len + 1))) {
+            memcpy(out[d], buf, len);
+            out[d][len] = '\0';
+        }
+        if (out[d] == NULL) fprintf(stderr, "sample %s: %s\n", path, eb.msg);
+        free(buf);
+        if (!out[d]) {
+            while (d-- > 0)
+                free(out[d]), out[d] = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int test_upload_file(const http_target *t, const char *path, char *digest)
+{
+    uint8_t *buf;
+    size_t len;
+    rouse_errbuf eb;
+    if (cli_file_slurp(path, &buf, &len, &eb) < 0) {
+        fprintf(stderr, "%s: %s\n", path, eb.msg);
+        return -1;
+    }
+    http_response r;
+    int st = test_request(t, "POST", "/v1/blobs", buf, len, &r);
+    free(buf);
+    rouse_arena a;
+    rouse_arena_init(&a, 0);
+    json_value *v = NULL;
+    const char *d = NULL;
+    if ((st == 201 || st == 200) && json_parse(r.body.data, r.body.len, &a, &v, NULL) == 0)
+        d = json_as_string(json_get(v, "digest"));
+    if (d) snprintf(digest, 80, "%s", d);
+    else fprintf(stderr, "upload of %s: %d %s\n", path, st, r.body.data ? r.body.data : "");
+    rouse_arena_fini(&a);
+    http_response_fini(&r);
+    return d ? 0 : -1;
 }

@@ -26,4 +26,13 @@ int test_deploy_model(const http_target *t, const char *name, const void *model,
  * JSON answer (digits and the classifiers), or -1. */
 int test_logits_argmax(const http_response *r);
 
+/* The ten samples samples/digit-0.json .. digit-9.json of the digits
+ * example in digits_dir as NUL-terminated strings (the caller frees each):
+ * 0, or -1 (nothing left allocated). */
+int test_digit_samples(const char *digits_dir, char *out[10]);
+
+/* Uploads the file at path as a blob: 0 with its digest in digest (80
+ * bytes), or -1. */
+int test_upload_file(const http_target *t, const char *path, char *digest);
+
 #endif
