@@ -45,12 +45,8 @@ bool api_jobs_wants_async(http_req *req)
 
 static int reply_buf(http_req *req, int status, rouse_buf *b, int rc)
 {
-    if (rc < 0) {
-        http_reply_error(req, 500, "out of memory");
-        return 0;
-    }
-    rouse_buf_append_str(b, "\n");
-    http_reply_json(req, status, b);
+    if (rc == 0) rc = rouse_buf_append_str(b, "\n");
+    http_reply_built(req, status, b, rc);
     return 0;
 }
 

@@ -80,13 +80,7 @@ static int key_list(http_req *req)
         if (rc == 0) rc = write_key(&b, &t->keys[i], now);
     }
     if (rc == 0) rc = rouse_buf_append_str(&b, "]}\n");
-    if (rc < 0) {
-        rouse_buf_fini(&b);
-        http_reply_error(req, 500, "out of memory");
-        return 0;
-    }
-    http_reply_json(req, 200, &b);
-    rouse_buf_fini(&b);
+    http_reply_built(req, 200, &b, rc);
     return 0;
 }
 

@@ -102,13 +102,7 @@ int api_logs_handle(http_req *req)
     if (!follow || strcmp(follow, "0") == 0 || strcmp(follow, "false") == 0) {
         rouse_buf b;
         rouse_buf_init(&b);
-        if (fnlog_write_json(s->logs, req->r.name, since, &b) < 0) {
-            rouse_buf_fini(&b);
-            http_reply_error(req, 500, "out of memory");
-            return 0;
-        }
-        http_reply_json(req, 200, &b);
-        rouse_buf_fini(&b);
+        http_reply_built(req, 200, &b, fnlog_write_json(s->logs, req->r.name, since, &b));
         return 0;
     }
     sse *st = calloc(1, sizeof(*st));

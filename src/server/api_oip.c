@@ -131,13 +131,7 @@ int api_oip_handle(http_req *req)
             rouse_weight_pages_name((rouse_weight_pages)req->srv->weight_pages));
         if (rc == 0) rc = isolation_write_json(&req->srv->iso, &b);
         if (rc == 0) rc = rouse_buf_append_str(&b, "}}\n");
-        if (rc < 0) {
-            rouse_buf_fini(&b);
-            http_reply_error(req, 500, "out of memory");
-            return 0;
-        }
-        http_reply_json(req, 200, &b);
-        rouse_buf_fini(&b);
+        http_reply_built(req, 200, &b, rc);
         return 0;
     }
     case R_MODEL_READY: {

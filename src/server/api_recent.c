@@ -186,12 +186,6 @@ int api_recent_handle(http_req *req)
     }
     int rc = rouse_buf_append_str(&b, "]}\n");
     free(c.rows);
-    if (rc < 0 || c.oom) {
-        rouse_buf_fini(&b);
-        http_reply_error(req, 500, "out of memory");
-        return 0;
-    }
-    http_reply_json(req, 200, &b);
-    rouse_buf_fini(&b);
+    http_reply_built(req, 200, &b, c.oom ? ROUSE_ENOMEM : rc);
     return 0;
 }

@@ -58,6 +58,16 @@ void http_reply_json(http_req *req, int status, rouse_buf *json)
     req->have_reply = true;
 }
 
+void http_reply_built(http_req *req, int status, rouse_buf *json, int rc)
+{
+    if (rc < 0) {
+        rouse_buf_fini(json);
+        http_reply_error(req, 500, "out of memory");
+        return;
+    }
+    http_reply_json(req, status, json);
+}
+
 void http_reply_error(http_req *req, int status, const char *fmt, ...)
 {
     char msg[1024];

@@ -199,6 +199,9 @@ void http_reply_error(http_req *req, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Sets a reply taking ownership of the malloc'd text (the buf is emptied). */
 void http_reply_json(http_req *req, int status, rouse_buf *json);
+/* The same for a document whose building returned rc: < 0 (out of memory)
+ * frees json and replies 500 instead. */
+void http_reply_built(http_req *req, int status, rouse_buf *json, int rc);
 /* The status for a ROUSE_E* code. */
 int http_status_of(int rc);
 /* Completes a suspended request whose reply is set: resumes the connection. */
