@@ -42,6 +42,10 @@ void http_gate_on_conn(struct server *srv, struct gate_conn *g, uint32_t events)
 /* Closes connections that sent no head in time; ms to the next such
  * deadline, or -1. */
 int http_gate_tick(struct server *srv);
+/* Frees the gate's connections closed while the loop handed out one
+ * wait's events (an accept makes room by closing one whose event may still
+ * be among them): the loop calls it after the last of them. */
+void http_gate_reap(struct server *srv);
 void http_gate_close_all(struct server *srv);
 
 /* The gate's check of later requests on a connection MHD holds (see

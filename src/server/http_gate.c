@@ -63,7 +63,9 @@
  * Invariants: every gate_conn is on s->gate_conns (newest first, so in
  * the order of their deadlines from the tail, s->gate_tail) and
  * registered in the epoll set under its tag until it is closed or handed
- * to MHD, which then owns the socket. n_gate + n_keep_live <= max_conns
+ * to MHD, which then owns the socket (one closed to make room for an
+ * accept stays allocated on s->gate_gone until the loop has handed out
+ * that wait's events, as its own may be among them). n_gate + n_keep_live <= max_conns
  * after every accept; each gate_conn and each live gate_keep counts once
  * for its client in s->clients. A gate_keep is on the idle list (oldest
  * idle first) exactly while it is live and has no request in progress. A gate_keep
@@ -143,6 +145,29 @@ static void drop(server *s, gate_conn *g)
     conn_table_del(s->clients, &g->client);
     close(g->fd);
     free(g);
+}
+
+/* drop for a connection other than the one whose event is being handled:
+ * its own event may still wait among those of the same wait, so the memory
+ * stays, tagged EP_GONE (which the loop skips), until http_gate_reap. */
+static void drop_later(server *s, gate_conn *g)
+{
+    unlink_conn(s, g);
+    conn_table_del(s->clients, &g->client);
+    close(g->fd);
+    g->tag.kind = EP_GONE;
+    g->prev = NULL;
+    g->next = s->gate_gone;
+    s->gate_gone = g;
+}
+
+void http_gate_reap(server *s)
+{
+    while (s->gate_gone) {
+        gate_conn *g = s->gate_gone;
+        s->gate_gone = g->next;
+        free(g);
+    }
 }
 
 static void idle_remove(server *s, gate_keep *k)
@@ -288,7 +313,7 @@ static bool make_room(server *s)
     if (!g && !k) return false;
     s->n_evicted++;
     if (g && g_since <= k_since)
-        drop(s, g);
+        drop_later(s, g);
     else
         keep_evict(s, k);
     return true;
@@ -402,6 +427,7 @@ void http_gate_close_all(server *s)
 {
     while (s->gate_conns)
         drop(s, s->gate_conns);
+    http_gate_reap(s);
 }
 
 /* --- later requests on a connection MHD holds ------------------------------ */

@@ -524,6 +524,7 @@ int server_run(server *s, rouse_errbuf *eb)
             else if (tag->kind == EP_OUTPUT)
                 fnlog_on_event(s->logs, tag);
         }
+        http_gate_reap(s);
         pool_collect(s->pool);
         s->mhd_kick = false;
         http_run(s);

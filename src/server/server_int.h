@@ -152,6 +152,7 @@ struct server {
     ep_tag tag_listen;
     gate_conn *gate_conns; /* connections at the gate, newest first (http_gate.c) */
     gate_conn *gate_tail;  /* the oldest of them */
+    gate_conn *gate_gone;  /* closed by an accept; freed once the wait's events are handed out */
     int n_gate;
     /* Connection limits (http_gate.c): the connections MHD holds that
      * count (not closed by the gate yet), per-client counts, the ones with
