@@ -29,12 +29,14 @@
  */
 #include <stdbool.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli/http_client.h"
+#include "keepalive_bound.h"
 #include "keepalive_replay.h"
 #include "keepalive_trace.h"
 
@@ -68,6 +70,54 @@ typedef struct row {
     kr_policy policy;
     int64_t ttl_ms;
 } row;
+
+/* Below the table: the hindsight floor of the p75 function at each row's
+ * memory-time (keepalive_bound.h), what no one-window-per-function policy
+ * can beat with that much memory-time: with no other limit, and with no
+ * function colder than under the fixed TTL. */
+static int print_bound(const kt_trace *tr, const row *rows, const double *row_h, size_t n_rows)
+{
+    kb_function *fn = calloc((size_t)tr->n_fn, sizeof(*fn));
+    size_t *cap = calloc((size_t)tr->n_fn + 1, sizeof(*cap));
+    int rc = fn && cap ? 0 : -1;
+    for (int i = 0; rc == 0 && i < tr->n_fn; i++) {
+        rc = kb_function_init(&fn[i], tr->fn[i].t_ms, tr->fn[i].n, tr->end_ms);
+        kr_result res;
+        kr_replay(tr->fn[i].t_ms, tr->fn[i].n, tr->end_ms, KR_FIXED, rows[1].ttl_ms, 60000, &res,
+                  NULL);
+        cap[i] = res.cold;
+    }
+    if (rc == 0) {
+        printf("\nhindsight floor of the p75 function: each function's best pre-warm/keep window "
+               "chosen knowing all its calls, the memory-time shared out among the functions as "
+               "well as possible; without a limit per function, and with none colder than under "
+               "the fixed TTL:\n\n| with the memory-time of | template-h | p75 at least | "
+               "template-h it takes | p75 at least, none colder than fixed | template-h it "
+               "takes |\n|---|---|---|---|---|---|\n");
+        for (size_t r = 1; r < n_rows; r++) {
+            double budget = row_h[r] * 3600000.0, used = 0.0, used_cap = 0.0;
+            double c = kb_p75_floor(fn, tr->n_fn, NULL, budget, &used);
+            double cc = kb_p75_floor(fn, tr->n_fn, cap, budget, &used_cap);
+            if (isnan(c) || isnan(cc)) {
+                rc = -1;
+                break;
+            }
+            char capped[32];
+            if (isinf(cc))
+                snprintf(capped, sizeof(capped), "out of reach");
+            else
+                snprintf(capped, sizeof(capped), "%.1f %%", 100.0 * cc);
+            printf("| %s | %.0f | %.1f %% | %.0f | %s | %.0f |\n", rows[r].name, row_h[r],
+                   100.0 * c, used / 3600000.0, capped, used_cap / 3600000.0);
+        }
+    }
+    for (int i = 0; fn && i < tr->n_fn; i++)
+        kb_function_free(&fn[i]);
+    free(fn);
+    free(cap);
+    if (rc < 0) fprintf(stderr, "keepalive_sim: out of memory\n");
+    return rc < 0 ? 1 : 0;
+}
 
 static int simulate(const opts *o)
 {
@@ -103,7 +153,7 @@ static int simulate(const opts *o)
            "wasted memory-time (template-h) | vs fixed | pre-warms |\n");
     printf("|---|---|---|---|---|---|---|---|\n");
     double *pct = calloc((size_t)tr.n_fn + 1, sizeof(*pct));
-    double fixed_h = 0.0;
+    double fixed_h = 0.0, row_h[2 + 4] = {0};
     double class_cold[2 + 4][KT_N_CLASSES] = {{0}};
     for (size_t r = 0; pct && r < n_rows; r++) {
         size_t cold = 0, prewarms = 0;
@@ -126,6 +176,7 @@ static int simulate(const opts *o)
             class_cold[r][c] = cn[c] ? 100.0 * (double)cc[c] / (double)cn[c] : 0.0;
         double hours = (double)loaded / 3600000.0;
         if (r == 1) fixed_h = hours;
+        row_h[r] = hours;
         double p50 = percentile(pct, k, 50), p75 = percentile(pct, k, 75),
                p90 = percentile(pct, k, 90);
         char vs[32];
@@ -148,8 +199,9 @@ static int simulate(const opts *o)
         printf("\n");
     }
     free(pct);
+    int rc = print_bound(&tr, rows, row_h, n_rows);
     kt_free(&tr);
-    return 0;
+    return rc;
 }
 
 /* --- live: the compressed trace against a real serve ------------------------ */

@@ -1,7 +1,9 @@
 /*
  * The keep-alive replay simulator (bench/): a seed gives the same trace and
- * the same replay results every time, another seed another trace; and the
- * replay's bookkeeping on small hand-made traces.
+ * the same replay results every time, another seed another trace; the
+ * replay's bookkeeping on small hand-made traces; and the hindsight bound
+ * (keepalive_bound.h) by hand, against every window tried one by one, and
+ * against the fixed TTL's own window.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,9 +11,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "keepalive_bound.h"
 #include "keepalive_replay.h"
 #include "keepalive_trace.h"
 
@@ -91,11 +96,129 @@ static void test_replay_by_hand(void **state)
     assert_true(r.loaded_ms < 13 * 10 * MIN);
 }
 
+/* Calls at 0, 10, 30, 60 and 100 minutes (idle 10, 20, 30, 40), the trace
+ * ending `tail` minutes after the last. */
+static void five_calls(kb_function *f, int64_t tail)
+{
+    int64_t t[5] = {0, 10 * MIN, 30 * MIN, 60 * MIN, 100 * MIN};
+    assert_int_equal(kb_function_init(f, t, 5, t[4] + tail * MIN), 0);
+}
+
+static void test_bound_by_hand(void **state)
+{
+    (void)state;
+    kb_function f;
+    five_calls(&f, 5);
+    assert_true(kb_min_waste(&f, 0) < 0); /* the first call is always cold */
+    /* All warm: [10, 40] after every call: 0 + 10 + 20 + 30 minutes. */
+    assert_true(kb_min_waste(&f, 1) == 60.0 * MIN);
+    /* One idle time cold: [20, 40] (0 + 10 + 20) beats [10, 30] (0 + 10 + 20,
+     * plus 20 kept in vain before the 40-minute call). */
+    assert_true(kb_min_waste(&f, 2) == 30.0 * MIN);
+    assert_true(kb_min_waste(&f, 3) == 10.0 * MIN); /* [30, 40] */
+    assert_true(kb_min_waste(&f, 4) == 0.0);        /* [40, 40] */
+    assert_true(kb_min_waste(&f, 5) == 0.0);        /* nothing kept */
+    kb_function_free(&f);
+    /* A 35-minute tail pays for the window too: [30, 40] keeps 5 of it. */
+    five_calls(&f, 35);
+    assert_true(kb_min_waste(&f, 3) == 15.0 * MIN);
+    kb_function_free(&f);
+
+    /* Four such functions: the 75th percentile is the third best. 30
+     * minutes buy three of them 3 of 5 cold; 29 minutes only 4 of 5. */
+    kb_function fn[4];
+    for (int i = 0; i < 4; i++)
+        five_calls(&fn[i], 5);
+    double used = -1.0, c = kb_p75_floor(fn, 4, NULL, 30.0 * MIN, &used);
+    assert_true(c > 0.6 - 1e-6 && c < 0.6 + 1e-6);
+    assert_true(used == 30.0 * MIN);
+    c = kb_p75_floor(fn, 4, NULL, 29.0 * MIN, &used);
+    assert_true(c > 0.8 - 1e-6 && c < 0.8 + 1e-6);
+    assert_true(used == 0.0);
+    /* No function above 3 cold starts: every one pays its 10 minutes
+     * first (40 in all), so 30 is not enough at any percentile, 50 gives
+     * 3 of 5, and 2 of 5 for three of them costs 3 x 20 more. */
+    size_t cap[4] = {3, 3, 3, 3};
+    c = kb_p75_floor(fn, 4, cap, 30.0 * MIN, &used);
+    assert_true(isinf(c));
+    c = kb_p75_floor(fn, 4, cap, 50.0 * MIN, &used);
+    assert_true(c > 0.6 - 1e-6 && c < 0.6 + 1e-6);
+    assert_true(used == 40.0 * MIN);
+    c = kb_p75_floor(fn, 4, cap, 100.0 * MIN, &used);
+    assert_true(c > 0.4 - 1e-6 && c < 0.4 + 1e-6);
+    assert_true(used == 100.0 * MIN);
+    for (int i = 0; i < 4; i++)
+        kb_function_free(&fn[i]);
+}
+
+/* Cold starts and memory-time of window [p, q] after every call. */
+static void window_cost(const int64_t *t, size_t n, int64_t end, int64_t p, int64_t q, size_t *cold,
+                        int64_t *waste)
+{
+    *cold = 1;
+    *waste = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t idle = (i + 1 < n ? t[i + 1] : end) - t[i];
+        bool last = i + 1 == n;
+        if (!last && (idle < p || idle > q)) (*cold)++;
+        int64_t kept = (idle < q ? idle : q) - p;
+        if (kept > 0) *waste += kept;
+    }
+}
+
+static void test_bound_against_every_window(void **state)
+{
+    (void)state;
+    kt_params p;
+    small_params(&p);
+    kt_trace tr;
+    assert_int_equal(kt_generate(&p, 3, &tr), 0);
+    int checked = 0;
+    for (int i = 0; i < tr.n_fn && checked < 12; i++) {
+        const kt_function *fn = &tr.fn[i];
+        if (fn->n < 3 || fn->n > 60) continue;
+        checked++;
+        kb_function f;
+        assert_int_equal(kb_function_init(&f, fn->t_ms, fn->n, tr.end_ms), 0);
+        /* Every window whose ends are idle times (or 0), one by one. */
+        int64_t *best = malloc((fn->n + 1) * sizeof(*best));
+        assert_non_null(best);
+        for (size_t k = 0; k <= fn->n; k++)
+            best[k] = INT64_MAX;
+        for (size_t a = 0; a <= f.n - 1; a++) {
+            for (size_t b = a ? a - 1 : 0; b < f.n - 1; b++) {
+                size_t cold;
+                int64_t w;
+                window_cost(fn->t_ms, fn->n, tr.end_ms, a ? f.idle[a - 1] : 0, f.idle[b], &cold,
+                            &w);
+                for (size_t k = cold; k <= fn->n; k++)
+                    if (w < best[k]) best[k] = w;
+            }
+        }
+        best[fn->n] = 0; /* keep nothing: every call cold */
+        for (size_t k = 1; k <= fn->n; k++) {
+            double w = kb_min_waste(&f, k);
+            assert_true(w > (double)best[k] - 0.5 && w < (double)best[k] + 0.5);
+        }
+        /* The fixed TTL is the window [0, ttl]: the bound never costs more
+         * for as many cold starts as the replay counts for it. */
+        kr_result r;
+        kr_replay(fn->t_ms, fn->n, tr.end_ms, KR_FIXED, 10 * MIN, MIN, &r, NULL);
+        assert_true(kb_min_waste(&f, r.cold) <= (double)r.loaded_ms + 0.5);
+        free(best);
+        kb_function_free(&f);
+    }
+    assert_true(checked > 0);
+    kt_free(&tr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_seed_same_trace),
         cmocka_unit_test(test_replay_by_hand),
+        cmocka_unit_test(test_bound_by_hand),
+        cmocka_unit_test(test_bound_against_every_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
