@@ -106,11 +106,15 @@ typedef struct job_settle {
     const char *result_type;
     int64_t result_json_len;
     bool uncount; /* JOB_QUEUED: the run did not happen (serve stopping): attempts - 1 */
+    int64_t batch; /* the job's batch, or 0 (not read here: jobq reports the batch's progress) */
 } job_settle;
 
 /* Records the end of a run of a running job. ROUSE_ESTATE when the job is
  * not running (cancelled meanwhile, or gone). */
 int jobs_settle_tx(store *s, const job_settle *st, rouse_errbuf *eb);
+
+/* Items of a batch still queued or running (0 once every item is final). */
+int jobs_batch_pending_tx(store *s, int64_t batch, int64_t *n, rouse_errbuf *eb);
 
 /* Cancels a queued job (kept, visible, until expires_ms), or a running one
  * when leased_ok (a lease its holder gave back before running it): 0;

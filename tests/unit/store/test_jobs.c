@@ -316,7 +316,8 @@ static void test_batch_and_blob_refs(void **state)
     blob_close(bs);
 }
 
-/* Counts of a batch by state, as GET /v1/batches/{id} reads them. */
+/* Counts of a batch by state, as GET /v1/batches/{id} reads them, and the
+ * items still to run, as a settle write reads them. */
 static void counts_of(store *st, int64_t id, int64_t want[JOB_STATE_COUNT])
 {
     batch_info bi;
@@ -324,6 +325,11 @@ static void counts_of(store *st, int64_t id, int64_t want[JOB_STATE_COUNT])
     assert_int_equal(jobs_batch_get(st, id, &bi, &eb), 0);
     for (int k = 0; k < JOB_STATE_COUNT; k++)
         assert_int_equal(bi.counts[k], want[k]);
+    int64_t left = -1;
+    tx_begin(st);
+    assert_int_equal(jobs_batch_pending_tx(st, id, &left, &eb), 0);
+    tx_commit(st);
+    assert_int_equal(left, want[JOB_QUEUED] + want[JOB_RUNNING]);
 }
 
 /* A batch whose input is a real blob: each item's body is read in place
@@ -417,6 +423,45 @@ static void test_batch_bodies_and_counts(void **state)
                      ROUSE_ENOTFOUND);
 }
 
+/* A batch input without a request (empty, or blank lines only) and one
+ * with a line over the limit are refused, and nothing of them stays. */
+static void test_batch_input_refused(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *text;
+        int rc;
+    } cases[] = {{"", ROUSE_EINVAL},
+                 {"\n  \t\r\n\n", ROUSE_EINVAL},
+                 {"{\"i\":0}\n{\"i\":1, \"pad\": \"0123456789\"}", ROUSE_ETOOBIG}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rouse_errbuf eb;
+        blobstore *bs;
+        assert_int_equal(blob_open(f->dir, &bs, &eb), 0);
+        blob_writer *w;
+        char digest[BLOB_DIGEST_LEN + 1], path[600];
+        assert_int_equal(blob_write_begin(bs, UINT64_MAX, &w, &eb), 0);
+        assert_int_equal(blob_write(w, cases[i].text, strlen(cases[i].text), &eb), 0);
+        assert_int_equal(blob_write_commit(w, digest, NULL, &eb), 0);
+        assert_int_equal(blob_path(bs, digest, path, sizeof(path)), 0);
+        blob_close(bs);
+        batch_new b = {.function = "fn",
+                       .version = 1,
+                       .input_digest = digest,
+                       .input_path = path,
+                       .now_ms = 1000,
+                       .max_line = 20,
+                       .max_items = 10};
+        int64_t id, n;
+        assert_int_equal(store_tx_begin(f->st, &eb), 0);
+        assert_int_equal(jobs_batch_create_tx(f->st, &b, &id, &n, &eb), cases[i].rc);
+        store_tx_rollback(f->st);
+        job_lease l[2];
+        int64_t next;
+        assert_int_equal(lease(f->st, "fn", 2000, 2, l, &next), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +470,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotency_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_and_blob_refs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_bodies_and_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_input_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
