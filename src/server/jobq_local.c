@@ -259,59 +259,64 @@ static int result_to_blob(const char *data_dir, const char *data, size_t len, ch
     return rc;
 }
 
-/* Every run's UPDATE in this one write: a run whose job is no longer
- * running (or whose large result could not be stored) fails alone, a
- * database error fails the write, undone whole by its savepoint. Then each
- * batch that one of them ended an item of learns how many items it has
- * left, read inside the same transaction, so that the dispatcher writes a
- * batch's output as soon as its last item is durable. */
+/* Every run's end in this one write (jobs_settle_many_tx): a run whose
+ * job is no longer running, or whose large result could not be stored,
+ * fails alone; a database error fails the write, undone whole by its
+ * savepoint. Each batch that one of them ended an item of learns how many
+ * items it has left, read inside the same transaction, so that the
+ * dispatcher writes a batch's output as soon as its last item is durable. */
 static int settle_apply(store *st, void *arg, rouse_errbuf *eb)
 {
     settle_arg *a = arg;
     const char *data = (const char *)a + a->data_off;
+    job_settle *xs = calloc((size_t)a->n, sizeof(*xs));
+    char(*digests)[BLOB_DIGEST_LEN + 1] = calloc((size_t)a->n, sizeof(*digests));
+    int *idx = calloc((size_t)a->n, sizeof(*idx));
+    int *rcs = calloc((size_t)a->n, sizeof(*rcs));
+    int64_t *left = calloc((size_t)a->n, sizeof(*left));
+    int rc = 0, m = 0;
+    if (!xs || !digests || !idx || !rcs || !left) {
+        rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory recording %d run(s)", a->n);
+        goto out_free;
+    }
     for (int i = 0; i < a->n; i++) {
         settle_item *it = &a->items[i];
-        job_settle s = {.id = it->id,
-                        .state = it->state,
-                        .now_ms = it->now_ms,
-                        .run_after_ms = it->run_after_ms,
-                        .expires_ms = it->expires_ms,
-                        .status = it->status,
-                        .error = it->error_off != NO_TEXT ? data + it->error_off : NULL,
-                        .result_type = it->type_off != NO_TEXT ? data + it->type_off : NULL,
-                        .result_json_len = it->result_json_len,
-                        .uncount = it->uncount};
-        rouse_errbuf ieb;
-        rouse_errbuf_clear(&ieb);
-        char digest[BLOB_DIGEST_LEN + 1];
         it->batch_left = -1;
+        job_settle *x = &xs[m];
+        *x = (job_settle){.id = it->id,
+                          .state = it->state,
+                          .now_ms = it->now_ms,
+                          .run_after_ms = it->run_after_ms,
+                          .expires_ms = it->expires_ms,
+                          .status = it->status,
+                          .error = it->error_off != NO_TEXT ? data + it->error_off : NULL,
+                          .result_type = it->type_off != NO_TEXT ? data + it->type_off : NULL,
+                          .result_json_len = it->result_json_len,
+                          .uncount = it->uncount};
         if (it->has_result && it->result_len > JOBQ_RESULT_INLINE_MAX) {
-            it->rc = result_to_blob(a->data_dir, data + it->result_off, it->result_len, digest,
-                                    &ieb);
+            rouse_errbuf beb;
+            it->rc = result_to_blob(a->data_dir, data + it->result_off, it->result_len,
+                                    digests[m], &beb);
             if (it->rc < 0) continue; /* stays running: queued again at the next start */
-            s.result_digest = digest;
+            x->result_digest = digests[m];
         } else if (it->has_result) {
-            s.result = data + it->result_off;
-            s.result_len = it->result_len;
+            x->result = data + it->result_off;
+            x->result_len = it->result_len;
         }
-        it->rc = jobs_settle_tx(st, &s, &ieb);
-        if (it->rc < 0 && it->rc != ROUSE_ESTATE) {
-            *eb = ieb;
-            return it->rc;
-        }
+        idx[m++] = i;
     }
-    int64_t batch = 0, left = -1;
-    for (int i = 0; i < a->n; i++) {
-        settle_item *it = &a->items[i];
-        if (it->rc < 0 || it->batch <= 0 || it->state == JOB_QUEUED) continue;
-        if (it->batch != batch) {
-            int rc = jobs_batch_pending_tx(st, it->batch, &left, eb);
-            if (rc < 0) return rc;
-            batch = it->batch;
-        }
-        it->batch_left = left;
+    if ((rc = jobs_settle_many_tx(st, xs, m, rcs, left, eb)) < 0) goto out_free;
+    for (int k = 0; k < m; k++) {
+        a->items[idx[k]].rc = rcs[k];
+        a->items[idx[k]].batch_left = left[k];
     }
-    return 0;
+out_free:
+    free(xs);
+    free(digests);
+    free(idx);
+    free(rcs);
+    free(left);
+    return rc;
 }
 
 static void settle_done(void *user, int rc, const rouse_errbuf *eb, void *arg)

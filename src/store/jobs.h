@@ -113,6 +113,14 @@ typedef struct job_settle {
  * not running (cancelled meanwhile, or gone). */
 int jobs_settle_tx(store *s, const job_settle *st, rouse_errbuf *eb);
 
+/* The ends of n runs (jobs_settle_tx each), with the batches' counts moved
+ * once per batch and state: rcs[i] 0 or ROUSE_ESTATE (job i was no longer
+ * running: nothing changed); batch_left[i], for a run that ended a batch's
+ * item, how many of that batch's items are still queued or running after
+ * all n, else -1. Another error fails the whole call (eb says why). */
+int jobs_settle_many_tx(store *s, const job_settle *x, int n, int *rcs, int64_t *batch_left,
+                        rouse_errbuf *eb);
+
 /* Items of a batch still queued or running (0 once every item is final). */
 int jobs_batch_pending_tx(store *s, int64_t batch, int64_t *n, rouse_errbuf *eb);
 

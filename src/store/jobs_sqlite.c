@@ -11,6 +11,11 @@
  * - Finished jobs carry expires_ms; queued and running ones never do, so
  *   expiry never removes work that is still to be done.
  * - SQL is constant text; user data only travels through sqlite3_bind_*.
+ * - batch_counts holds, per batch and state, how many of its items are in
+ *   that state: every statement here that changes an item's state moves
+ *   its count in the same transaction (count_move), in bulk where it
+ *   changes many (a lease, a settle write, the reset at start); the
+ *   removal of items is counted by a trigger (migration 4).
  */
 #include "store/jobs.h"
 
@@ -155,6 +160,69 @@ int jobs_enqueue_tx(store *s, const job_new *j, int64_t *id, bool *existed, rous
     return insert_body(s, *id, j->body, j->body_len, j->json_len, eb);
 }
 
+/* --- batch counts ----------------------------------------------------------- */
+
+static const char SQL_COUNT_FROM[] =
+    "UPDATE batch_counts SET n = n - ?3 WHERE batch = ?1 AND state = ?2";
+static const char SQL_COUNT_TO[] = "INSERT INTO batch_counts(batch, state, n) VALUES (?1, ?2, ?3)"
+                                   " ON CONFLICT(batch, state) DO UPDATE SET n = n + excluded.n";
+
+/* n items of batch moved from state `from` to state `to`. */
+static int count_move(store *s, int64_t batch, int from, int to, int64_t n, rouse_errbuf *eb)
+{
+    if (batch <= 0 || n == 0 || from == to) return 0;
+    sqlite3_stmt *st;
+    int rc = stmt(s, SQL_COUNT_FROM, &st, eb);
+    if (rc < 0) return rc;
+    sqlite3_bind_int64(st, 1, batch);
+    sqlite3_bind_int(st, 2, from);
+    sqlite3_bind_int64(st, 3, n);
+    if ((rc = step_done(s, st, "counting a batch's items", eb)) < 0) return rc;
+    if ((rc = stmt(s, SQL_COUNT_TO, &st, eb)) < 0) return rc;
+    sqlite3_bind_int64(st, 1, batch);
+    sqlite3_bind_int(st, 2, to);
+    sqlite3_bind_int64(st, 3, n);
+    return step_done(s, st, "counting a batch's items", eb);
+}
+
+/* Moves of many items, gathered per (batch, from, to) before they are
+ * written: a lease or a settle write of a batch's items is one move. */
+typedef struct count_moves {
+    struct {
+        int64_t batch, n;
+        int from, to;
+    } m[16];
+    int n;
+} count_moves;
+
+static int moves_flush(store *s, count_moves *cm, rouse_errbuf *eb)
+{
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < cm->n; i++)
+        rc = count_move(s, cm->m[i].batch, cm->m[i].from, cm->m[i].to, cm->m[i].n, eb);
+    cm->n = 0;
+    return rc;
+}
+
+static int moves_add(store *s, count_moves *cm, int64_t batch, int from, int to,
+                     rouse_errbuf *eb)
+{
+    if (batch <= 0 || from == to) return 0;
+    for (int i = 0; i < cm->n; i++)
+        if (cm->m[i].batch == batch && cm->m[i].from == from && cm->m[i].to == to) {
+            cm->m[i].n++;
+            return 0;
+        }
+    int rc = cm->n == (int)(sizeof(cm->m) / sizeof(cm->m[0])) ? moves_flush(s, cm, eb) : 0;
+    if (rc < 0) return rc;
+    cm->m[cm->n].batch = batch;
+    cm->m[cm->n].from = from;
+    cm->m[cm->n].to = to;
+    cm->m[cm->n].n = 1;
+    cm->n++;
+    return 0;
+}
+
 /* --- lease, settle, cancel, retry, reset, expire ---------------------------- */
 
 static const char SQL_LEASE[] =
@@ -195,6 +263,11 @@ int jobs_lease_tx(store *s, const char *function, int64_t now_ms, int max, job_l
     rc = src == SQLITE_DONE || src == SQLITE_ROW ? 0 : store_db_error(s, eb, src, "leasing jobs");
     store_stmt_done(st);
     if (rc < 0) return rc;
+    count_moves cm = {.n = 0};
+    for (int i = 0; rc == 0 && i < *n; i++)
+        rc = moves_add(s, &cm, out[i].batch, JOB_QUEUED, JOB_RUNNING, eb);
+    if (rc == 0) rc = moves_flush(s, &cm, eb);
+    if (rc < 0) return rc;
     /* RETURNING gives no order: FIFO is id order. */
     qsort(out, (size_t)*n, sizeof(*out), cmp_lease);
     if (*n == max) {
@@ -214,15 +287,18 @@ int jobs_lease_tx(store *s, const char *function, int64_t now_ms, int max, job_l
 static const char SQL_SETTLE_FINAL[] =
     "UPDATE jobs SET state = ?2, finished_ms = ?3, expires_ms = ?4, status = ?5, last_error = ?6,"
     " result = ?7, result_digest = ?8, result_type = ?9, result_json_len = ?10"
-    " WHERE id = ?1 AND state = 1";
+    " WHERE id = ?1 AND state = 1 RETURNING batch";
 static const char SQL_SETTLE_RETRY[] =
     "UPDATE jobs SET state = 0, run_after_ms = ?2, status = ?3, last_error = ?4,"
-    " attempts = attempts - ?5 WHERE id = ?1 AND state = 1";
+    " attempts = attempts - ?5 WHERE id = ?1 AND state = 1 RETURNING batch";
 
-int jobs_settle_tx(store *s, const job_settle *x, rouse_errbuf *eb)
+/* One run's end; *batch: the job's batch (0 for none), whose count the
+ * caller moves. */
+static int settle_one(store *s, const job_settle *x, int64_t *batch, rouse_errbuf *eb)
 {
     sqlite3_stmt *st;
     int rc;
+    *batch = 0;
     if (x->state == JOB_QUEUED) {
         if ((rc = stmt(s, SQL_SETTLE_RETRY, &st, eb)) < 0) return rc;
         sqlite3_bind_int64(st, 1, x->id);
@@ -246,10 +322,60 @@ int jobs_settle_tx(store *s, const job_settle *x, rouse_errbuf *eb)
         bind_opt_text(st, 9, x->result_type);
         sqlite3_bind_int64(st, 10, x->result_json_len);
     }
-    if ((rc = step_done(s, st, "recording the end of a job's run", eb)) < 0) return rc;
-    if (sqlite3_changes(store_db(s)) == 0)
+    int src = sqlite3_step(st);
+    bool changed = src == SQLITE_ROW;
+    if (changed) {
+        *batch = sqlite3_column_int64(st, 0);
+        src = sqlite3_step(st);
+    }
+    rc = src == SQLITE_DONE ? 0 : store_db_error(s, eb, src, "recording the end of a job's run");
+    store_stmt_done(st);
+    if (rc < 0) return rc;
+    if (!changed)
         return rouse_err_set(eb, ROUSE_ESTATE, "job %lld is no longer running", (long long)x->id);
     return 0;
+}
+
+int jobs_settle_tx(store *s, const job_settle *x, rouse_errbuf *eb)
+{
+    int64_t batch;
+    int rc = settle_one(s, x, &batch, eb);
+    if (rc == 0) rc = count_move(s, batch, JOB_RUNNING, x->state, 1, eb);
+    return rc;
+}
+
+int jobs_settle_many_tx(store *s, const job_settle *x, int n, int *rcs, int64_t *batch_left,
+                        rouse_errbuf *eb)
+{
+    count_moves cm = {.n = 0};
+    int64_t *batches = malloc((size_t)(n > 0 ? n : 1) * sizeof(*batches));
+    if (!batches) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory recording runs");
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        rouse_errbuf ieb;
+        rcs[i] = settle_one(s, &x[i], &batches[i], &ieb);
+        batch_left[i] = -1;
+        if (rcs[i] < 0 && rcs[i] != ROUSE_ESTATE) {
+            *eb = ieb;
+            rc = rcs[i];
+            goto out_free;
+        }
+        if (rcs[i] == 0 && (rc = moves_add(s, &cm, batches[i], JOB_RUNNING, x[i].state, eb)) < 0)
+            goto out_free;
+    }
+    if ((rc = moves_flush(s, &cm, eb)) < 0) goto out_free;
+    int64_t batch = 0, left = -1;
+    for (int i = 0; i < n; i++) {
+        if (rcs[i] < 0 || batches[i] <= 0 || x[i].state == JOB_QUEUED) continue;
+        if (batches[i] != batch) {
+            if ((rc = jobs_batch_pending_tx(s, batches[i], &left, eb)) < 0) goto out_free;
+            batch = batches[i];
+        }
+        batch_left[i] = left;
+    }
+out_free:
+    free(batches);
+    return rc;
 }
 
 static const char SQL_BATCH_PENDING[] =
@@ -295,7 +421,23 @@ static int state_get(store *s, int64_t id, int *state, char *function, rouse_err
 }
 
 static const char SQL_CANCEL[] = "UPDATE jobs SET state = 4, finished_ms = ?2, expires_ms = ?3 "
-                                 "WHERE id = ?1 AND state IN (0, 1)";
+                                 "WHERE id = ?1 AND state IN (0, 1) RETURNING batch";
+
+/* Runs an UPDATE of one job that returns its batch; moves its count. */
+static int update_one(store *s, sqlite3_stmt *st, int from, int to, const char *what,
+                      rouse_errbuf *eb)
+{
+    int64_t batch = 0;
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        batch = sqlite3_column_int64(st, 0);
+        src = sqlite3_step(st);
+    }
+    int rc = src == SQLITE_DONE ? 0 : store_db_error(s, eb, src, what);
+    store_stmt_done(st);
+    if (rc == 0) rc = count_move(s, batch, from, to, 1, eb);
+    return rc;
+}
 
 int jobs_cancel_tx(store *s, int64_t id, int64_t now_ms, int64_t expires_ms, bool leased_ok,
                    int *state, rouse_errbuf *eb)
@@ -310,7 +452,7 @@ int jobs_cancel_tx(store *s, int64_t id, int64_t now_ms, int64_t expires_ms, boo
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, now_ms);
     sqlite3_bind_int64(st, 3, expires_ms);
-    return step_done(s, st, "cancelling a job", eb);
+    return update_one(s, st, *state, JOB_CANCELLED, "cancelling a job", eb);
 }
 
 static const char SQL_RETRY[] =
@@ -318,7 +460,7 @@ static const char SQL_RETRY[] =
     " finished_ms = NULL, expires_ms = NULL, status = NULL, last_error = NULL, result = NULL,"
     " result_digest = NULL, result_type = NULL, result_json_len = NULL,"
     " cb_state = CASE WHEN callback IS NULL THEN 0 ELSE 1 END, cb_attempts = 0, cb_error = NULL"
-    " WHERE id = ?1 AND state IN (3, 4)";
+    " WHERE id = ?1 AND state IN (3, 4) RETURNING batch";
 
 int jobs_retry_tx(store *s, int64_t id, int64_t now_ms, char *function, int *state,
                   rouse_errbuf *eb)
@@ -333,20 +475,31 @@ int jobs_retry_tx(store *s, int64_t id, int64_t now_ms, char *function, int *sta
     sqlite3_stmt *st;
     if ((rc = stmt(s, SQL_RETRY, &st, eb)) < 0) return rc;
     sqlite3_bind_int64(st, 1, id);
-    return step_done(s, st, "re-driving a job", eb);
+    return update_one(s, st, *state, JOB_QUEUED, "re-driving a job", eb);
 }
 
 static const char SQL_RESET[] =
     "UPDATE jobs SET state = 0, attempts = MAX(attempts - 1, 0) WHERE state = 1";
 
+/* Every running item of every batch is queued again. */
+static const char SQL_RESET_COUNTS_TO[] =
+    "INSERT INTO batch_counts(batch, state, n) SELECT batch, 0, n FROM batch_counts"
+    " WHERE state = 1 AND n <> 0 ON CONFLICT(batch, state) DO UPDATE SET n = n + excluded.n";
+static const char SQL_RESET_COUNTS_FROM[] =
+    "UPDATE batch_counts SET n = 0 WHERE state = 1 AND n <> 0";
+
 int jobs_reset_running_tx(store *s, int64_t *n, rouse_errbuf *eb)
 {
     sqlite3_stmt *st;
+    *n = 0;
     int rc = stmt(s, SQL_RESET, &st, eb);
     if (rc < 0) return rc;
-    rc = step_done(s, st, "resetting running jobs", eb);
-    *n = rc == 0 ? sqlite3_changes(store_db(s)) : 0;
-    return rc;
+    if ((rc = step_done(s, st, "resetting running jobs", eb)) < 0) return rc;
+    *n = sqlite3_changes(store_db(s));
+    if ((rc = stmt(s, SQL_RESET_COUNTS_TO, &st, eb)) < 0) return rc;
+    if ((rc = step_done(s, st, "counting batches' items", eb)) < 0) return rc;
+    if ((rc = stmt(s, SQL_RESET_COUNTS_FROM, &st, eb)) < 0) return rc;
+    return step_done(s, st, "counting batches' items", eb);
 }
 
 /* A batch's items go with their batch (its output is built from them). */

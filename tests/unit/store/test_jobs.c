@@ -423,6 +423,77 @@ static void test_batch_bodies_and_counts(void **state)
                      ROUSE_ENOTFOUND);
 }
 
+/* The ends of several runs in one call: each job's state and its batch's
+ * counts move, a job that is no longer running changes nothing and says
+ * so alone, and the runs that ended an item learn how many items are left. */
+static void test_settle_many(void **state)
+{
+    fixture *f = *state;
+    const char *text = "{\"i\":0}\n{\"i\":1}\n{\"i\":2}\n";
+    rouse_errbuf eb;
+    blobstore *bs;
+    assert_int_equal(blob_open(f->dir, &bs, &eb), 0);
+    blob_writer *w;
+    char digest[BLOB_DIGEST_LEN + 1], path[600];
+    assert_int_equal(blob_write_begin(bs, UINT64_MAX, &w, &eb), 0);
+    assert_int_equal(blob_write(w, text, strlen(text), &eb), 0);
+    assert_int_equal(blob_write_commit(w, digest, NULL, &eb), 0);
+    assert_int_equal(blob_path(bs, digest, path, sizeof(path)), 0);
+    blob_close(bs);
+    batch_new b = {.function = "fn",
+                   .version = 1,
+                   .input_digest = digest,
+                   .input_path = path,
+                   .now_ms = 1000,
+                   .max_line = 100,
+                   .max_items = 10};
+    int64_t id, n;
+    tx_begin(f->st);
+    assert_int_equal(jobs_batch_create_tx(f->st, &b, &id, &n, &eb), 0);
+    tx_commit(f->st);
+    job_lease l[3];
+    int64_t next;
+    assert_int_equal(lease(f->st, "fn", 2000, 3, l, &next), 3);
+
+    job_settle x[4] = {
+        {.id = l[0].id, .state = JOB_SUCCEEDED, .now_ms = 2100, .expires_ms = 9000, .status = 200,
+         .result = "{}", .result_len = 2},
+        {.id = l[1].id, .state = JOB_QUEUED, .now_ms = 2100, .run_after_ms = 2200, .status = 503},
+        {.id = 999999, .state = JOB_SUCCEEDED, .now_ms = 2100, .expires_ms = 9000, .status = 200},
+        {.id = l[2].id, .state = JOB_FAILED, .now_ms = 2100, .expires_ms = 9000, .status = 400,
+         .error = "bad tensor"},
+    };
+    int rcs[4];
+    int64_t left[4];
+    tx_begin(f->st);
+    assert_int_equal(jobs_settle_many_tx(f->st, x, 4, rcs, left, &eb), 0);
+    tx_commit(f->st);
+    assert_int_equal(rcs[0], 0);
+    assert_int_equal(rcs[1], 0);
+    assert_int_equal(rcs[2], ROUSE_ESTATE);
+    assert_int_equal(rcs[3], 0);
+    /* The retried item is queued again: one left for the two that ended. */
+    assert_int_equal(left[0], 1);
+    assert_int_equal(left[1], -1);
+    assert_int_equal(left[2], -1);
+    assert_int_equal(left[3], 1);
+    counts_of(f->st, id, (int64_t[JOB_STATE_COUNT]){1, 0, 1, 1, 0});
+    job_info j;
+    assert_int_equal(jobs_get(f->st, l[2].id, false, &j, &eb), 0);
+    assert_int_equal(j.state, JOB_FAILED);
+    assert_string_equal(j.last_error, "bad tensor");
+
+    assert_int_equal(lease(f->st, "fn", 2300, 3, l, &next), 1);
+    job_settle last = {.id = l[0].id, .state = JOB_SUCCEEDED, .now_ms = 2400, .expires_ms = 9000,
+                       .status = 200, .result = "{}", .result_len = 2};
+    tx_begin(f->st);
+    assert_int_equal(jobs_settle_many_tx(f->st, &last, 1, rcs, left, &eb), 0);
+    tx_commit(f->st);
+    assert_int_equal(rcs[0], 0);
+    assert_int_equal(left[0], 0);
+    counts_of(f->st, id, (int64_t[JOB_STATE_COUNT]){0, 0, 2, 1, 0});
+}
+
 /* A batch input without a request (empty, or blank lines only) and one
  * with a line over the limit are refused, and nothing of them stays. */
 static void test_batch_input_refused(void **state)
@@ -471,6 +542,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_and_blob_refs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_bodies_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_input_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settle_many, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
