@@ -448,8 +448,7 @@ static void settle(async_dispatch *d, ajob *j, int status, const char *error, ch
     *s = (job_settle){.id = j->l.id,
                       .now_ms = now,
                       .status = status,
-                      .result_json_len = json_len,
-                      .batch = j->l.batch};
+                      .result_json_len = json_len};
     bool keep_body = false;
     if (o == ASYNC_SUCCEEDED) {
         s->state = JOB_SUCCEEDED;

@@ -218,7 +218,7 @@ int jobq_lease(jobq *q, const char *function, int64_t now_ms, int max, jobq_done
 /* One run's end inside a settle write. Its variable parts (result, error,
  * result type) sit in the write's data area, after the items. */
 typedef struct settle_item {
-    int64_t id, now_ms, run_after_ms, expires_ms, result_json_len, batch;
+    int64_t id, now_ms, run_after_ms, expires_ms, result_json_len;
     int state, status;
     bool uncount, has_result;
     size_t result_off, result_len;
@@ -372,7 +372,6 @@ int jobq_settle_many(jobq *q, const job_settle *s, int n, jobq_done_fn done, voi
         it->run_after_ms = x->run_after_ms;
         it->expires_ms = x->expires_ms;
         it->result_json_len = x->result_json_len;
-        it->batch = x->batch;
         it->state = x->state;
         it->status = x->status;
         it->uncount = x->uncount;

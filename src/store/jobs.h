@@ -106,7 +106,6 @@ typedef struct job_settle {
     const char *result_type;
     int64_t result_json_len;
     bool uncount; /* JOB_QUEUED: the run did not happen (serve stopping): attempts - 1 */
-    int64_t batch; /* the job's batch, or 0 (not read here: jobq reports the batch's progress) */
 } job_settle;
 
 /* Records the end of a run of a running job. ROUSE_ESTATE when the job is
