@@ -168,8 +168,8 @@ static int lease_apply(store *st, void *arg, rouse_errbuf *eb)
     job_body_reader r;
     jobs_body_reader_init(&r, a->data_dir);
     for (int i = 0; rc == 0 && i < a->n; i++)
-        rc = jobs_body_get_tx(st, &r, a->leases[i].id, &a->bodies[i], &a->body_lens[i],
-                              &a->json_lens[i], eb);
+        rc = jobs_lease_body_tx(st, &r, &a->leases[i], &a->bodies[i], &a->body_lens[i],
+                                &a->json_lens[i], eb);
     jobs_body_reader_fini(&r);
     /* A failing write is undone: its leases did not happen. */
     if (rc < 0) free_bodies(a);

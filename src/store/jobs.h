@@ -83,6 +83,7 @@ typedef struct job_lease {
     int64_t created_ms;
     int64_t batch; /* its batch, or 0 */
     bool has_callback;
+    int64_t body_off, body_len; /* a batch item's line in its input, or -1 */
 } job_lease;
 
 /* Takes up to max queued jobs of `function` due at now_ms, oldest first,
@@ -188,6 +189,11 @@ int jobs_body_get(store *s, const char *data_dir, int64_t id, char **body, size_
                   int64_t *json_len, rouse_errbuf *eb);
 int jobs_body_get_tx(store *s, job_body_reader *r, int64_t id, char **body, size_t *len,
                      int64_t *json_len, rouse_errbuf *eb);
+
+/* A leased job's body, like jobs_body_get_tx; a batch item's line is read
+ * where the lease says it is, without a query. */
+int jobs_lease_body_tx(store *s, job_body_reader *r, const job_lease *l, char **body,
+                       size_t *len, int64_t *json_len, rouse_errbuf *eb);
 
 /* Jobs of a function (all when NULL) in a state (all when < 0), oldest
  * first, from after_id, at most limit; fn stops early when nonzero. */

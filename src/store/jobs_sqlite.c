@@ -229,7 +229,7 @@ static const char SQL_LEASE[] =
     "UPDATE jobs SET state = 1, attempts = attempts + 1, started_ms = ?2 WHERE id IN"
     " (SELECT id FROM jobs WHERE function = ?1 AND state = 0 AND run_after_ms <= ?2"
     "  ORDER BY id LIMIT ?3) RETURNING id, version, attempts, created_ms, batch,"
-    " callback IS NOT NULL";
+    " callback IS NOT NULL, body_off, body_len";
 static const char SQL_NEXT_DUE[] =
     "SELECT MIN(run_after_ms) FROM jobs WHERE function = ?1 AND state = 0";
 
@@ -259,6 +259,9 @@ int jobs_lease_tx(store *s, const char *function, int64_t now_ms, int max, job_l
         l->created_ms = sqlite3_column_int64(st, 3);
         l->batch = sqlite3_column_int64(st, 4);
         l->has_callback = sqlite3_column_int(st, 5) != 0;
+        bool line = sqlite3_column_type(st, 6) != SQLITE_NULL;
+        l->body_off = line ? sqlite3_column_int64(st, 6) : -1;
+        l->body_len = line ? sqlite3_column_int64(st, 7) : -1;
     }
     rc = src == SQLITE_DONE || src == SQLITE_ROW ? 0 : store_db_error(s, eb, src, "leasing jobs");
     store_stmt_done(st);
@@ -749,6 +752,18 @@ int jobs_body_get_tx(store *s, job_body_reader *r, int64_t id, char **body, size
                      int64_t *json_len, rouse_errbuf *eb)
 {
     return body_read(s, r, id, body, len, json_len, eb);
+}
+
+int jobs_lease_body_tx(store *s, job_body_reader *r, const job_lease *l, char **body,
+                       size_t *len, int64_t *json_len, rouse_errbuf *eb)
+{
+    if (l->batch <= 0 || l->body_off < 0) return body_read(s, r, l->id, body, len, json_len, eb);
+    *body = NULL;
+    int rc = read_line(s, r, l->batch, l->body_off, l->body_len, body, eb);
+    if (rc < 0) return rc;
+    *len = (size_t)l->body_len;
+    *json_len = -1;
+    return 0;
 }
 
 /* One statement per filter, so that each uses an index (a dead-letter

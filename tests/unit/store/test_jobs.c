@@ -133,6 +133,23 @@ static void test_lifecycle_fifo(void **state)
     assert_int_equal(l[0].id, a);
     assert_int_equal(l[0].attempts, 1);
     assert_int_equal(state_of(f->st, a), JOB_RUNNING);
+    /* Its body is in the database, not a batch's line. */
+    assert_int_equal(l[0].body_off, -1);
+    {
+        job_body_reader r;
+        jobs_body_reader_init(&r, f->dir);
+        char *body;
+        size_t len;
+        int64_t json_len;
+        rouse_errbuf beb;
+        tx_begin(f->st);
+        assert_int_equal(jobs_lease_body_tx(f->st, &r, &l[0], &body, &len, &json_len, &beb), 0);
+        tx_commit(f->st);
+        jobs_body_reader_fini(&r);
+        assert_int_equal(len, strlen("{\"a\":1}"));
+        assert_memory_equal(body, "{\"a\":1}", len);
+        free(body);
+    }
     /* A retry is due later; b comes first. */
     assert_int_equal(settle(f->st, a, JOB_QUEUED, 2100, 5000, NULL), 0);
     assert_int_equal(lease(f->st, "fn", 2200, 4, l, &next), 1);
@@ -377,6 +394,17 @@ static void test_batch_bodies_and_counts(void **state)
         int64_t json_len = 0;
         tx_begin(f->st);
         int rc = jobs_body_get_tx(f->st, &r, l[i].id, &body, &len, &json_len, &eb);
+        tx_commit(f->st);
+        assert_int_equal(rc, 0);
+        assert_int_equal(len, strlen(want[i]));
+        assert_memory_equal(body, want[i], len);
+        assert_int_equal(json_len, -1);
+        free(body);
+        /* Where the lease says the line is, without a query. */
+        assert_int_equal(l[i].body_len, (int64_t)strlen(want[i]));
+        json_len = 0;
+        tx_begin(f->st);
+        rc = jobs_lease_body_tx(f->st, &r, &l[i], &body, &len, &json_len, &eb);
         tx_commit(f->st);
         assert_int_equal(rc, 0);
         assert_int_equal(len, strlen(want[i]));
