@@ -12,11 +12,15 @@
  *
  * The ends of runs are recorded in bulk too: a run that ended joins the
  * settle queue, sent as one write (jobq_settle_many) once SETTLE_BULK runs
- * wait in it or its oldest has waited SETTLE_WAIT_MS, and never while one
- * is in flight (what ends meanwhile waits for the next). A commit costs
- * the writer its pages and an fsync whatever it holds, so a drain of short
- * jobs pays one every SETTLE_WAIT_MS instead of one per few jobs; a lone
- * job's final state is late by that much at most. A job's final state, its callback and its batch's
+ * wait in it, or its oldest has waited SETTLE_WAIT_MS (SETTLE_WAIT_BATCH_MS
+ * while it holds batch items only), or no run is in the pool (nothing would
+ * join it soon), and never while one is in flight (what ends meanwhile
+ * waits for the next). A commit costs the writer its pages and an fsync
+ * whatever it holds, so a drain of short jobs pays one per SETTLE_BULK
+ * runs or per wait instead of one per few jobs; a job's final state is late
+ * by SETTLE_WAIT_MS at most, a batch item's (whose batch is what its
+ * client waits for, and which is written at once when its last run ends)
+ * by SETTLE_WAIT_BATCH_MS. A job's final state, its callback and its batch's
  * progress follow only from that write's completion, once durable; until
  * then its record says running, so a serve that dies in between queues it
  * again at its next start and it runs again (at-least-once), and the
@@ -49,6 +53,7 @@
 #define LEASE_FIRST 64
 #define SETTLE_BULK 256
 #define SETTLE_WAIT_MS 10
+#define SETTLE_WAIT_BATCH_MS 50
 #define EXPIRE_EVERY_MS 1000
 #define BATCH_CHECK_MS 100
 
@@ -107,13 +112,14 @@ struct async_dispatch {
     async_opts o;
     afn *fns;
     abatch *batches;
-    ajob *all;    /* every leased job in memory, wherever it is */
+    ajob *all;                    /* every leased job in memory, wherever it is */
     ajob *settle_q, *settle_tail; /* runs that ended, for the next settle write */
     int n_settle_q;
-    int64_t settle_since_ms; /* when the oldest in the settle queue joined it */
+    int n_settle_solo;            /* of them, jobs that are not batch items */
+    int64_t settle_since_ms;      /* when the oldest in the settle queue joined it */
     struct settle_flight *flight; /* the settle write in flight, or NULL */
-    int n_writes; /* lease, settle, batch and expiry writes in flight */
-    int n_calls;  /* jobs in the pool */
+    int n_writes;                 /* lease, settle, batch and expiry writes in flight */
+    int n_calls;                  /* jobs in the pool */
     bool stopping;
     bool expiring;
     int64_t next_expiry_ms; /* -1: nothing expires */
@@ -367,7 +373,6 @@ static void tick_batches(async_dispatch *d, int64_t now, int64_t *next)
 
 /* --- runs ---------------------------------------------------------------------- */
 
-
 /* Reads a memfd reply into memory. */
 static char *read_fd(int fd, uint64_t len)
 {
@@ -445,10 +450,7 @@ static void settle(async_dispatch *d, ajob *j, int status, const char *error, ch
     async_outcome o = async_decide(status, j->l.attempts, (int)cfg.async.max_attempts,
                                    now - j->l.created_ms, cfg.async.max_age_ms);
     job_settle *s = &j->s;
-    *s = (job_settle){.id = j->l.id,
-                      .now_ms = now,
-                      .status = status,
-                      .result_json_len = json_len};
+    *s = (job_settle){.id = j->l.id, .now_ms = now, .status = status, .result_json_len = json_len};
     bool keep_body = false;
     if (o == ASYNC_SUCCEEDED) {
         s->state = JOB_SUCCEEDED;
@@ -491,6 +493,7 @@ static void settle(async_dispatch *d, ajob *j, int status, const char *error, ch
     else
         d->settle_q = j;
     d->settle_tail = j;
+    if (j->l.batch <= 0) d->n_settle_solo++;
     if (d->n_settle_q++ == 0) d->settle_since_ms = now;
 }
 
@@ -542,8 +545,9 @@ static void settle_many_done(void *user, int rc, const rouse_errbuf *eb, const j
 static void flush_settles(async_dispatch *d, int64_t now, int64_t *next)
 {
     if (d->flight || !d->settle_q) return;
-    int64_t due = d->settle_since_ms + SETTLE_WAIT_MS;
-    if (d->n_settle_q < SETTLE_BULK && due > now && !d->stopping) {
+    int64_t due =
+        d->settle_since_ms + (d->n_settle_solo > 0 ? SETTLE_WAIT_MS : SETTLE_WAIT_BATCH_MS);
+    if (d->n_settle_q < SETTLE_BULK && due > now && !d->stopping && d->n_calls > 0) {
         if (*next < 0 || due < *next) *next = due;
         return;
     }
@@ -563,6 +567,7 @@ static void flush_settles(async_dispatch *d, int64_t now, int64_t *next)
         j->next = NULL;
         fl->jobs[i] = j;
         arr[i] = j->s;
+        if (j->l.batch <= 0) d->n_settle_solo--;
     }
     if (!d->settle_q) d->settle_tail = NULL;
     d->n_settle_q -= n;
