@@ -165,14 +165,13 @@ static int lease_apply(store *st, void *arg, rouse_errbuf *eb)
 {
     lease_arg *a = arg;
     int rc = jobs_lease_tx(st, a->function, a->now_ms, a->max, a->leases, &a->n, &a->next_ms, eb);
+    if (rc < 0) return rc;
     job_body_reader r;
     jobs_body_reader_init(&r, a->data_dir);
-    for (int i = 0; rc == 0 && i < a->n; i++)
-        rc = jobs_lease_body_tx(st, &r, &a->leases[i], &a->bodies[i], &a->body_lens[i],
-                                &a->json_lens[i], eb);
+    rc = jobs_lease_bodies_tx(st, &r, a->leases, a->n, a->bodies, a->body_lens, a->json_lens, eb);
     jobs_body_reader_fini(&r);
-    /* A failing write is undone: its leases did not happen. */
-    if (rc < 0) free_bodies(a);
+    /* A failing write is undone: its leases did not happen (and no body
+     * was kept). */
     return rc;
 }
 
@@ -223,8 +222,8 @@ typedef struct settle_item {
     bool uncount, has_result;
     size_t result_off, result_len;
     size_t error_off, type_off; /* NUL-terminated; NO_TEXT for none */
-    int rc;             /* result: 0 or this run's own error */
-    int64_t batch_left; /* result: see jobq_reply */
+    int rc;                     /* result: 0 or this run's own error */
+    int64_t batch_left;         /* result: see jobq_reply */
 } settle_item;
 
 #define NO_TEXT SIZE_MAX
@@ -295,8 +294,8 @@ static int settle_apply(store *st, void *arg, rouse_errbuf *eb)
                           .uncount = it->uncount};
         if (it->has_result && it->result_len > JOBQ_RESULT_INLINE_MAX) {
             rouse_errbuf beb;
-            it->rc = result_to_blob(a->data_dir, data + it->result_off, it->result_len,
-                                    digests[m], &beb);
+            it->rc = result_to_blob(a->data_dir, data + it->result_off, it->result_len, digests[m],
+                                    &beb);
             if (it->rc < 0) continue; /* stays running: queued again at the next start */
             x->result_digest = digests[m];
         } else if (it->has_result) {

@@ -192,8 +192,14 @@ int jobs_body_get_tx(store *s, job_body_reader *r, int64_t id, char **body, size
 
 /* A leased job's body, like jobs_body_get_tx; a batch item's line is read
  * where the lease says it is, without a query. */
-int jobs_lease_body_tx(store *s, job_body_reader *r, const job_lease *l, char **body,
-                       size_t *len, int64_t *json_len, rouse_errbuf *eb);
+int jobs_lease_body_tx(store *s, job_body_reader *r, const job_lease *l, char **body, size_t *len,
+                       int64_t *json_len, rouse_errbuf *eb);
+
+/* The bodies of n leased jobs (bodies[i] owned, free()), like
+ * jobs_lease_body_tx for each: consecutive lines of one batch's input are
+ * read by one system call. On failure no body is left allocated. */
+int jobs_lease_bodies_tx(store *s, job_body_reader *r, const job_lease *l, int n, char **bodies,
+                         size_t *lens, int64_t *json_lens, rouse_errbuf *eb);
 
 /* Jobs of a function (all when NULL) in a state (all when < 0), oldest
  * first, from after_id, at most limit; fn stops early when nonzero. */

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -204,8 +205,7 @@ static int moves_flush(store *s, count_moves *cm, rouse_errbuf *eb)
     return rc;
 }
 
-static int moves_add(store *s, count_moves *cm, int64_t batch, int from, int to,
-                     rouse_errbuf *eb)
+static int moves_add(store *s, count_moves *cm, int64_t batch, int from, int to, rouse_errbuf *eb)
 {
     if (batch <= 0 || from == to) return 0;
     for (int i = 0; i < cm->n; i++)
@@ -659,8 +659,7 @@ static int reader_open(store *s, job_body_reader *r, int64_t batch, rouse_errbuf
     if (rc < 0) return rc;
     char path[PATH_MAX];
     if (blob_path(r->blobs, digest, path, sizeof(path)) != 0)
-        return rouse_err_set(eb, ROUSE_EINTERNAL, "batch %lld: bad input digest",
-                             (long long)batch);
+        return rouse_err_set(eb, ROUSE_EINTERNAL, "batch %lld: bad input digest", (long long)batch);
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (r->fd < 0)
         return rouse_err_set(eb, errno == ENOENT ? ROUSE_ENOTFOUND : ROUSE_EIO,
@@ -754,8 +753,8 @@ int jobs_body_get_tx(store *s, job_body_reader *r, int64_t id, char **body, size
     return body_read(s, r, id, body, len, json_len, eb);
 }
 
-int jobs_lease_body_tx(store *s, job_body_reader *r, const job_lease *l, char **body,
-                       size_t *len, int64_t *json_len, rouse_errbuf *eb)
+int jobs_lease_body_tx(store *s, job_body_reader *r, const job_lease *l, char **body, size_t *len,
+                       int64_t *json_len, rouse_errbuf *eb)
 {
     if (l->batch <= 0 || l->body_off < 0) return body_read(s, r, l->id, body, len, json_len, eb);
     *body = NULL;
@@ -764,6 +763,106 @@ int jobs_lease_body_tx(store *s, job_body_reader *r, const job_lease *l, char **
     *len = (size_t)l->body_len;
     *json_len = -1;
     return 0;
+}
+
+/* Lines of a batch read by one preadv: up to IOV_MAX pieces (each line and
+ * the bytes between it and the next, read into a scratch buffer when they
+ * are few), at most BODIES_RUN_MAX bytes. */
+#define BODIES_GAP_MAX 4096
+#define BODIES_RUN_MAX (16u << 20)
+
+/* Items i.. of l that lie one after another in their batch's input, at
+ * most max_iov pieces: how many. */
+static int line_run(const job_lease *l, int i, int n, int max_iov)
+{
+    int k = i + 1, pieces = 1;
+    int64_t end = l[i].body_off + l[i].body_len;
+    uint64_t bytes = (uint64_t)l[i].body_len;
+    while (k < n && l[k].batch == l[i].batch && l[k].body_len >= 0 && l[k].body_off >= end &&
+           l[k].body_off - end <= BODIES_GAP_MAX && pieces + 2 <= max_iov) {
+        uint64_t more = (uint64_t)(l[k].body_off - end) + (uint64_t)l[k].body_len;
+        if (bytes + more > BODIES_RUN_MAX) break;
+        bytes += more;
+        pieces += l[k].body_off > end ? 2 : 1;
+        end = l[k].body_off + l[k].body_len;
+        k++;
+    }
+    return k - i;
+}
+
+/* Reads the m lines of l (one run, see line_run) into new buffers; 1 when
+ * the file ended early (the caller reads them one by one, which says so). */
+static int read_run(job_body_reader *r, const job_lease *l, int m, char **bodies, rouse_errbuf *eb)
+{
+    char gap[BODIES_GAP_MAX]; /* what lies between lines: read, never used */
+    struct iovec iov[IOV_MAX];
+    int n_iov = 0;
+    size_t total = 0;
+    for (int k = 0; k < m; k++) {
+        if (k > 0 && l[k].body_off > l[k - 1].body_off + l[k - 1].body_len) {
+            size_t g = (size_t)(l[k].body_off - (l[k - 1].body_off + l[k - 1].body_len));
+            iov[n_iov++] = (struct iovec){gap, g};
+            total += g;
+        }
+        bodies[k] = malloc(l[k].body_len ? (size_t)l[k].body_len : 1);
+        if (!bodies[k]) {
+            for (int x = 0; x < k; x++) {
+                free(bodies[x]);
+                bodies[x] = NULL;
+            }
+            return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory reading jobs");
+        }
+        iov[n_iov++] = (struct iovec){bodies[k], (size_t)l[k].body_len};
+        total += (size_t)l[k].body_len;
+    }
+    ssize_t got;
+    do
+        got = preadv(r->fd, iov, n_iov, (off_t)l[0].body_off);
+    while (got < 0 && errno == EINTR);
+    if (got >= 0 && (size_t)got == total) return 0;
+    for (int k = 0; k < m; k++) {
+        free(bodies[k]);
+        bodies[k] = NULL;
+    }
+    if (got < 0)
+        return rouse_err_set(eb, ROUSE_EIO, "batch %lld: reading its input at %lld: %s",
+                             (long long)l[0].batch, (long long)l[0].body_off, strerror(errno));
+    return 1;
+}
+
+int jobs_lease_bodies_tx(store *s, job_body_reader *r, const job_lease *l, int n, char **bodies,
+                         size_t *lens, int64_t *json_lens, rouse_errbuf *eb)
+{
+    int rc = 0, i = 0;
+    while (rc == 0 && i < n) {
+        int m = 1;
+        if (l[i].batch > 0 && l[i].body_off >= 0 && l[i].body_len >= 0 &&
+            (rc = reader_open(s, r, l[i].batch, eb)) == 0 && (m = line_run(l, i, n, IOV_MAX)) > 1) {
+            if ((rc = read_run(r, &l[i], m, &bodies[i], eb)) == 0) {
+                for (int k = i; k < i + m; k++) {
+                    lens[k] = (size_t)l[k].body_len;
+                    json_lens[k] = -1;
+                }
+                i += m;
+                continue;
+            }
+            if (rc < 0) break;
+            rc = 0; /* cut short: one by one, which says where */
+        }
+        if (rc < 0) break;
+        for (int k = i; rc == 0 && k < i + m; k++) {
+            rc = jobs_lease_body_tx(s, r, &l[k], &bodies[k], &lens[k], &json_lens[k], eb);
+            if (rc == 0) continue;
+            m = k - i; /* what was read before it */
+        }
+        i += m;
+    }
+    if (rc < 0)
+        for (int k = 0; k < i; k++) {
+            free(bodies[k]);
+            bodies[k] = NULL;
+        }
+    return rc;
 }
 
 /* One statement per filter, so that each uses an index (a dead-letter
@@ -942,8 +1041,8 @@ int jobs_batch_create_tx(store *s, const batch_new *b, int64_t *id, int64_t *n_i
     if (size > 0) {
         void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (m == MAP_FAILED) {
-            rc = rouse_err_set(eb, ROUSE_EIO, "input: reading blob %s failed: %s",
-                               b->input_digest, strerror(errno));
+            rc = rouse_err_set(eb, ROUSE_EIO, "input: reading blob %s failed: %s", b->input_digest,
+                               strerror(errno));
             goto out_close;
         }
         map = m;
