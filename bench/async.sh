@@ -13,6 +13,12 @@
 # Every function has scaling.max = the core count (MAX). The mlp request is
 # one 784-float input (a JSON body, values from a fixed seed).
 #
+# CPU per request, which wall time on a shared machine is not: for the
+# synchronous run and the batch, the CPU serve's loop thread, its registry
+# writer thread and the function's instances used (utime + stime from
+# /proc), divided by the requests answered or the batch's items; and wrk's
+# own per synchronous request (which the batch does not pay).
+#
 # Prints a Markdown table. A benchmark, not a test: wrk shares the cores
 # with serve and its instances; measure on a quiet machine and say its load.
 #
@@ -85,15 +91,61 @@ deploy mlp
 deploy mlpa '"async":{"queue_limit":10000000}'
 deploy mlpb
 
-run_wrk() { # run_wrk PATH ASYNC SECONDS -> RESULT line
-    BODY_FILE=$tmp/body.json ASYNC=$2 wrk -t "$wrk_threads" -c "$conns" -d "${3}s" -s "$lua" \
-        "$url$1" | grep '^RESULT'
+run_wrk() { # run_wrk PATH ASYNC SECONDS -> RESULT line; wrk's CPU (s) in $tmp/wrk.cpu
+    (
+        BODY_FILE=$tmp/body.json ASYNC=$2 wrk -t "$wrk_threads" -c "$conns" -d "${3}s" -s "$lua" \
+            "$url$1" | grep '^RESULT'
+        times >"$tmp/times" # its second line: the children's (wrk's) user and system time
+    )
+    sed -n '2s/^\([0-9]*\)m\([0-9.]*\)s \([0-9]*\)m\([0-9.]*\)s$/\1 \2 \3 \4/p' "$tmp/times" |
+        awk '{ print $1 * 60 + $2 + $3 * 60 + $4 }' >"$tmp/wrk.cpu"
+}
+# CPU ticks so far: serve's loop thread, its registry writer, the rest of
+# serve, and its instances (its children, live and reaped), as "k=v ..."
+cpu() {
+    python3 - "$pid" <<'PY'
+import os, sys
+pid = sys.argv[1]
+def ticks(path):
+    s = open(path).read()
+    f = s[s.rindex(')') + 2:].split()
+    return int(f[11]) + int(f[12])
+t = {"loop": 0, "writer": 0, "other": 0, "instances": 0}
+for tid in os.listdir(f"/proc/{pid}/task"):
+    try:
+        name = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
+        k = "loop" if tid == pid else "writer" if name == "rouse-registry" else "other"
+        t[k] += ticks(f"/proc/{pid}/task/{tid}/stat")
+    except OSError:
+        pass
+s = open(f"/proc/{pid}/stat").read()
+t["instances"] = sum(int(x) for x in s[s.rindex(')') + 2:].split()[13:15])  # reaped children
+for p in os.listdir("/proc"):
+    try:
+        s = open(f"/proc/{p}/stat").read()
+        if s[s.rindex(')') + 2:].split()[1] == pid:
+            t["instances"] += ticks(f"/proc/{p}/stat")
+    except (OSError, ValueError):
+        pass
+print(" ".join(f"{k}={v}" for k, v in t.items()))
+PY
+}
+# per_req BEFORE AFTER N KEY -> microseconds of CPU per request
+per_req() {
+    python3 -c "
+import os, sys
+a = dict(x.split('=') for x in sys.argv[1].split()); b = dict(x.split('=') for x in sys.argv[2].split())
+hz = os.sysconf('SC_CLK_TCK')
+print(f'{(int(b[sys.argv[4]]) - int(a[sys.argv[4]])) * 1e6 / hz / int(sys.argv[3]):.0f}')" "$1" "$2" "$3" "$4"
 }
 field() { echo "$1" | sed -n "s/.* $2=\([^ ]*\).*/\1/p"; }
 
 say "sync: warm-up ${warmup}s, then ${duration}s at $conns connections"
 run_wrk /v2/models/mlp/infer 0 "$warmup" >/dev/null
+c0=$(cpu)
 sync=$(run_wrk /v2/models/mlp/infer 0 "$duration")
+c1=$(cpu)
+wrk_cpu=$(cat "$tmp/wrk.cpu")
 say "accepted: warm-up ${warmup}s, then ${duration}s at $conns connections"
 run_wrk /v2/models/mlpa/infer 1 "$warmup" >/dev/null
 acc=$(run_wrk /v2/models/mlpa/infer 1 "$duration")
@@ -104,12 +156,14 @@ while curl -sf "$url/v1/jobs?function=mlpa&status=running&limit=1" | grep -q '"i
 
 say "drain: a batch of $batch requests"
 input=$(curl -sf --data-binary @"$tmp/batch.jsonl" "$url/v1/blobs" | sed -n 's/.*"digest":"\([^"]*\)".*/\1/p')
+c2=$(cpu)
 t0=$(date +%s%N)
 bid=$(curl -sf -d "{\"function\":\"mlpb\",\"input\":\"$input\"}" "$url/v1/batches" |
     sed -n 's/.*"id":"\([0-9]*\)".*/\1/p')
 [ -n "$bid" ] || die "the batch was not accepted"
 until curl -sf "$url/v1/batches/$bid" | grep -q '"completed"'; do sleep 0.02; done
 t1=$(date +%s%N)
+c3=$(cpu)
 doc=$(curl -sf "$url/v1/batches/$bid")
 echo "$doc" | grep -q "\"succeeded\":$batch" || die "batch did not succeed whole: $doc"
 
@@ -122,5 +176,11 @@ echo "|---|---:|---:|"
 echo "| synchronous requests answered | $sync_rps | 1.00 |"
 echo "| jobs accepted (202 after a durable commit), errors $(field "$acc" errors) | $acc_rps | $(python3 -c "print(f'{$acc_rps / $sync_rps:.2f}')") |"
 echo "| batch of $batch drained (POST to output written) | $drain | $(python3 -c "print(f'{$drain / $sync_rps:.2f}')") |"
+n_sync=$(field "$sync" requests)
+echo
+echo "| CPU per request, µs | serve loop | registry writer | rest of serve | instances | wrk |"
+echo "|---|---:|---:|---:|---:|---:|"
+echo "| synchronous | $(per_req "$c0" "$c1" "$n_sync" loop) | $(per_req "$c0" "$c1" "$n_sync" writer) | $(per_req "$c0" "$c1" "$n_sync" other) | $(per_req "$c0" "$c1" "$n_sync" instances) | $(python3 -c "print(f'{$wrk_cpu * 1e6 / $n_sync:.0f}')") |"
+echo "| batch item | $(per_req "$c2" "$c3" "$batch" loop) | $(per_req "$c2" "$c3" "$batch" writer) | $(per_req "$c2" "$c3" "$batch" other) | $(per_req "$c2" "$c3" "$batch" instances) | - |"
 echo
 echo "registry writer: $(curl -sf "$url/v1/stats" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin).get("registry_writes")))')"

@@ -6,12 +6,30 @@
  * buffer of leased jobs waiting for capacity (oldest first), how many are
  * in the pool, and whether the queue may hold jobs due now. A lease is one
  * write (up to JOBQ_LEASE_MAX jobs) and at most one is in flight per
- * function; the buffer holds up to LEASE_AHEAD jobs so that instances
- * never wait for a commit between jobs.
+ * function; the buffer holds up to LEASE_AHEAD jobs, leased again in bulk
+ * once it fell to LEASE_LOW, so that instances never wait for a commit
+ * between jobs and a lease costs its write once per many jobs.
+ *
+ * The ends of runs are recorded in bulk too: a run that ended joins the
+ * settle queue, sent as one write (jobq_settle_many) once SETTLE_BULK runs
+ * wait in it, or its oldest has waited SETTLE_WAIT_MS (SETTLE_WAIT_BATCH_MS
+ * while it holds batch items only), or no run is in the pool (nothing would
+ * join it soon), and never while one is in flight (what ends meanwhile
+ * waits for the next). A commit costs the writer its pages and an fsync
+ * whatever it holds, so a drain of short jobs pays one per SETTLE_BULK
+ * runs or per wait instead of one per few jobs; a job's final state is late
+ * by SETTLE_WAIT_MS at most, a batch item's (whose batch is what its
+ * client waits for, and which is written at once when its last run ends)
+ * by SETTLE_WAIT_BATCH_MS. A job's final state, its callback and its batch's
+ * progress follow only from that write's completion, once durable; until
+ * then its record says running, so a serve that dies in between queues it
+ * again at its next start and it runs again (at-least-once), and the
+ * UPDATE of a settle names the running state it moves from, so a job gets
+ * exactly one final state.
  *
  * Invariants:
- * - A leased job is in exactly one place: the buffer, the pool (call set)
- *   or a settle write in flight (settling set).
+ * - A leased job is in exactly one place: the buffer, the pool (call set),
+ *   the settle queue or a settle write in flight.
  * - n_running counts the jobs in the pool; it never exceeds the function's
  *   async concurrency except when that was lowered by a deploy.
  */
@@ -31,6 +49,11 @@
 
 #define MOD "async"
 #define LEASE_AHEAD 1024
+#define LEASE_LOW (LEASE_AHEAD / 2)
+#define LEASE_FIRST 64
+#define SETTLE_BULK 256
+#define SETTLE_WAIT_MS 10
+#define SETTLE_WAIT_BATCH_MS 50
 #define EXPIRE_EVERY_MS 1000
 #define BATCH_CHECK_MS 100
 
@@ -49,7 +72,12 @@ typedef struct ajob {
     uint64_t sent_ns; /* when it went to the pool */
     int64_t sent_wall_us;
     uint64_t body_len;
-    struct ajob *next;          /* in its function's buffer */
+    /* How its run ended, while in the settle queue or its write: s.error,
+     * s.result and s.result_type point at the owned copies below. */
+    job_settle s;
+    char *result, *error;
+    char result_type[64];
+    struct ajob *next;          /* in its function's buffer, or the settle queue */
     struct ajob *aprev, *anext; /* on d->all */
 } ajob;
 
@@ -84,9 +112,14 @@ struct async_dispatch {
     async_opts o;
     afn *fns;
     abatch *batches;
-    ajob *all;    /* every leased job in memory, wherever it is */
-    int n_writes; /* lease, settle, batch and expiry writes in flight */
-    int n_calls;  /* jobs in the pool */
+    ajob *all;                    /* every leased job in memory, wherever it is */
+    ajob *settle_q, *settle_tail; /* runs that ended, for the next settle write */
+    int n_settle_q;
+    int n_settle_solo;            /* of them, jobs that are not batch items */
+    int64_t settle_since_ms;      /* when the oldest in the settle queue joined it */
+    struct settle_flight *flight; /* the settle write in flight, or NULL */
+    int n_writes;                 /* lease, settle, batch and expiry writes in flight */
+    int n_calls;                  /* jobs in the pool */
     bool stopping;
     bool expiring;
     int64_t next_expiry_ms; /* -1: nothing expires */
@@ -245,18 +278,21 @@ void async_queued(async_dispatch *d, const char *function, int64_t n_new)
 
 /* --- batches ---------------------------------------------------------------- */
 
-static void batch_touch(async_dispatch *d, int64_t id)
+/* Batch id may be complete: its output is written when due (now when the
+ * caller knows that no item is left, else after BATCH_CHECK_MS). */
+static void batch_touch(async_dispatch *d, int64_t id, bool now)
 {
     if (id <= 0) return;
+    int64_t due = now_ms() + (now ? 0 : BATCH_CHECK_MS);
     for (abatch *b = d->batches; b; b = b->next)
         if (b->id == id) {
-            if (b->due_ms < 0) b->due_ms = now_ms() + BATCH_CHECK_MS;
+            if (b->due_ms < 0 || (b->due_ms >= 0 && due < b->due_ms)) b->due_ms = due;
             return;
         }
     abatch *b = calloc(1, sizeof(*b));
     if (!b) return; /* checked again at the next start */
     b->id = id;
-    b->due_ms = now_ms() + BATCH_CHECK_MS;
+    b->due_ms = due;
     b->next = d->batches;
     d->batches = b;
 }
@@ -264,7 +300,7 @@ static void batch_touch(async_dispatch *d, int64_t id)
 void async_cancelled(async_dispatch *d, const char *function, int64_t batch, int64_t expires_ms)
 {
     async_unadmit(d, function, 1);
-    batch_touch(d, batch);
+    batch_touch(d, batch, false);
     if (d->next_expiry_ms < 0 || expires_ms < d->next_expiry_ms) d->next_expiry_ms = expires_ms;
 }
 
@@ -337,8 +373,6 @@ static void tick_batches(async_dispatch *d, int64_t now, int64_t *next)
 
 /* --- runs ---------------------------------------------------------------------- */
 
-static void settle_done(void *user, int rc, const rouse_errbuf *eb, const jobq_reply *r);
-
 /* Reads a memfd reply into memory. */
 static char *read_fd(int fd, uint64_t len)
 {
@@ -379,6 +413,8 @@ static void job_free(ajob *j)
         d->all = j->anext;
     if (j->anext) j->anext->aprev = j->aprev;
     free(j->body);
+    free(j->result);
+    free(j->error);
     free(j);
 }
 
@@ -400,8 +436,10 @@ static bool error_of(const char *body, uint64_t len, char *out, size_t cap)
     return ok;
 }
 
-/* Records how a run of j ended (status and either a result or an error). */
-static void settle(async_dispatch *d, ajob *j, int status, const char *error, const char *body,
+/* Records how a run of j ended (status and either a result or an error):
+ * j joins the settle queue, written at the next tick. body (malloc'd, or
+ * NULL) is taken. */
+static void settle(async_dispatch *d, ajob *j, int status, const char *error, char *body,
                    uint64_t len, const char *type, int64_t json_len)
 {
     afn *f = j->f;
@@ -411,69 +449,141 @@ static void settle(async_dispatch *d, ajob *j, int status, const char *error, co
     if (async_config(d, f->name, j->l.version, &cfg, &eb) < 0) fn_config_defaults(&cfg);
     async_outcome o = async_decide(status, j->l.attempts, (int)cfg.async.max_attempts,
                                    now - j->l.created_ms, cfg.async.max_age_ms);
-    job_settle s = {.id = j->l.id,
-                    .now_ms = now,
-                    .status = status,
-                    .error = error,
-                    .result_json_len = json_len,
-                    .result_type = type};
+    job_settle *s = &j->s;
+    *s = (job_settle){.id = j->l.id, .now_ms = now, .status = status, .result_json_len = json_len};
+    bool keep_body = false;
     if (o == ASYNC_SUCCEEDED) {
-        s.state = JOB_SUCCEEDED;
-        s.result = body ? body : "";
-        s.result_len = body ? len : 0;
+        s->state = JOB_SUCCEEDED;
+        keep_body = true;
     } else if (o == ASYNC_RETRY) {
-        s.state = JOB_QUEUED;
-        s.run_after_ms = now + async_backoff_ms(j->l.attempts, rnd(d));
+        s->state = JOB_QUEUED;
+        s->run_after_ms = now + async_backoff_ms(j->l.attempts, rnd(d));
     } else {
-        s.state = JOB_FAILED;
+        s->state = JOB_FAILED;
     }
     /* A reply that is an error says why in its body ({"error": ...}). */
     char why[JOB_ERROR_MAX + 1];
     if (o != ASYNC_SUCCEEDED && !error && body && len) {
-        if (o == ASYNC_FAILED) {
-            s.result = body;
-            s.result_len = len;
-        }
-        if (error_of(body, len, why, sizeof(why))) s.error = why;
+        if (o == ASYNC_FAILED) keep_body = true;
+        if (error_of(body, len, why, sizeof(why))) error = why;
     }
-    s.expires_ms = now + cfg.async.result_ttl_ms;
-    j->state = s.state;
-    j->run_after_ms = s.run_after_ms;
-    j->expires_ms = s.expires_ms;
-    int rc = jobq_settle(d->o.q, &s, settle_done, j);
-    if (rc < 0) {
-        /* Left running: the next start queues it again. */
-        LOG_ERROR(MOD, "job %lld: cannot record its end: %s", (long long)j->l.id,
-                  rouse_strerror(rc));
-        job_free(j);
-        return;
+    if (keep_body) {
+        j->result = body ? body : strdup("");
+        s->result = j->result;
+        s->result_len = body ? len : 0;
+        body = NULL;
+        if (!j->result) s->result = "";
     }
-    d->n_writes++;
+    free(body);
+    if (error) {
+        j->error = strdup(error);
+        s->error = j->error ? j->error : "out of memory";
+    }
+    if (type) {
+        snprintf(j->result_type, sizeof(j->result_type), "%s", type);
+        s->result_type = j->result_type;
+    }
+    s->expires_ms = now + cfg.async.result_ttl_ms;
+    j->state = s->state;
+    j->run_after_ms = s->run_after_ms;
+    j->expires_ms = s->expires_ms;
+    j->next = NULL;
+    if (d->settle_tail)
+        d->settle_tail->next = j;
+    else
+        d->settle_q = j;
+    d->settle_tail = j;
+    if (j->l.batch <= 0) d->n_settle_solo++;
+    if (d->n_settle_q++ == 0) d->settle_since_ms = now;
 }
 
-static void settle_done(void *user, int rc, const rouse_errbuf *eb, const jobq_reply *r)
+/* One job's end is durable (rc 0), or could not be recorded. */
+static void settled(async_dispatch *d, ajob *j, int rc, int64_t batch_left)
 {
-    (void)r;
-    ajob *j = user;
-    async_dispatch *d = j->d;
     afn *f = j->f;
-    d->n_writes--;
     if (rc < 0) {
         /* Cancelled meanwhile cannot happen to a running job; a failed
          * commit leaves it running until the next start. */
-        LOG_WARN(MOD, "job %lld: recording its end: %s", (long long)j->l.id, eb->msg);
+        LOG_WARN(MOD, "job %lld: recording its end: %s", (long long)j->l.id, rouse_strerror(rc));
     } else if (j->state == JOB_QUEUED) {
         f->more = true;
         if (f->due_ms < 0 || j->run_after_ms < f->due_ms) f->due_ms = j->run_after_ms;
     } else {
         f->n_active = f->n_active > 0 ? f->n_active - 1 : 0;
         note_finished(f);
-        batch_touch(d, j->l.batch);
+        /* Its batch's output is written once no item is left; while the
+         * count is unknown, a check follows soon. */
+        if (batch_left <= 0) batch_touch(d, j->l.batch, batch_left == 0);
         if (d->next_expiry_ms < 0 || j->expires_ms < d->next_expiry_ms)
             d->next_expiry_ms = j->expires_ms;
         if (j->l.has_callback && d->o.on_final) d->o.on_final(d->o.final_user, j->l.id);
     }
     job_free(j);
+}
+
+/* A settle write: the jobs whose ends it records, in the queue's order. */
+typedef struct settle_flight {
+    async_dispatch *d;
+    int n;
+    ajob *jobs[];
+} settle_flight;
+
+static void settle_many_done(void *user, int rc, const rouse_errbuf *eb, const jobq_reply *r)
+{
+    settle_flight *fl = user;
+    async_dispatch *d = fl->d;
+    d->flight = NULL;
+    d->n_writes--;
+    if (rc < 0) LOG_WARN(MOD, "recording the end of %d run(s): %s", fl->n, eb->msg);
+    for (int i = 0; i < fl->n; i++)
+        settled(d, fl->jobs[i], rc < 0 ? rc : r->settled[i], rc < 0 ? -1 : r->batch_left[i]);
+    free(fl);
+}
+
+/* Sends the settle queue as one write when it is due (see the top), unless
+ * one is in flight; *next: when it is due. */
+static void flush_settles(async_dispatch *d, int64_t now, int64_t *next)
+{
+    if (d->flight || !d->settle_q) return;
+    int64_t due =
+        d->settle_since_ms + (d->n_settle_solo > 0 ? SETTLE_WAIT_MS : SETTLE_WAIT_BATCH_MS);
+    if (d->n_settle_q < SETTLE_BULK && due > now && !d->stopping && d->n_calls > 0) {
+        if (*next < 0 || due < *next) *next = due;
+        return;
+    }
+    int n = d->n_settle_q < JOBQ_SETTLE_MAX ? d->n_settle_q : JOBQ_SETTLE_MAX;
+    settle_flight *fl = malloc(sizeof(*fl) + (size_t)n * sizeof(fl->jobs[0]));
+    job_settle *arr = malloc((size_t)n * sizeof(*arr));
+    if (!fl || !arr) {
+        free(fl);
+        free(arr);
+        return; /* tried again at the next tick */
+    }
+    fl->d = d;
+    fl->n = n;
+    for (int i = 0; i < n; i++) {
+        ajob *j = d->settle_q;
+        d->settle_q = j->next;
+        j->next = NULL;
+        fl->jobs[i] = j;
+        arr[i] = j->s;
+        if (j->l.batch <= 0) d->n_settle_solo--;
+    }
+    if (!d->settle_q) d->settle_tail = NULL;
+    d->n_settle_q -= n;
+    d->settle_since_ms = now;
+    int rc = jobq_settle_many(d->o.q, arr, n, settle_many_done, fl);
+    free(arr);
+    if (rc < 0) {
+        /* Left running: the next start queues them again. */
+        LOG_ERROR(MOD, "cannot record the end of %d run(s): %s", n, rouse_strerror(rc));
+        for (int i = 0; i < n; i++)
+            job_free(fl->jobs[i]);
+        free(fl);
+        return;
+    }
+    d->flight = fl;
+    d->n_writes++;
 }
 
 static void on_call_done(void *user, pool_result *res)
@@ -518,7 +628,6 @@ static void on_call_done(void *user, pool_result *res)
     res->body = NULL;
     settle(disp, j, res->status, res->error, body, body ? len : 0, res->content_type,
            res->json_len);
-    free(body);
 }
 
 /* Hands a leased job to the pool. */
@@ -628,8 +737,12 @@ static void pump(async_dispatch *d, afn *f, int64_t now, int64_t *next)
     }
     if (f->due_ms >= 0 && f->due_ms <= now) f->more = true;
     if (f->due_ms > now && (*next < 0 || f->due_ms < *next)) *next = f->due_ms;
-    if (d->stopping || f->leasing || !f->more || f->n_buf >= LEASE_AHEAD) return;
+    if (d->stopping || f->leasing || !f->more || f->n_buf > LEASE_LOW) return;
+    /* A function that has nothing at hand starts with a small lease, so
+     * that its first jobs run while the rest are being leased. */
     int want = LEASE_AHEAD - f->n_buf;
+    if (want > 2 * (f->n_buf + f->n_running) + LEASE_FIRST)
+        want = 2 * (f->n_buf + f->n_running) + LEASE_FIRST;
     if (want > JOBQ_LEASE_MAX) want = JOBQ_LEASE_MAX;
     if (jobq_lease(d->o.q, f->name, now, want, lease_done, f) == 0) {
         f->leasing = true;
@@ -674,6 +787,9 @@ int async_tick(async_dispatch *d)
 {
     int64_t now = now_ms();
     int64_t next = -1;
+    /* The runs that ended, as one write (at once while stopping: what ran
+     * is recorded before serve ends). */
+    flush_settles(d, now, &next);
     for (afn *f = d->fns; f; f = f->next)
         pump(d, f, now, &next);
     tick_batches(d, now, &next);
@@ -697,7 +813,7 @@ static int count_active(void *user, const char *function, int64_t n)
 
 static int pending_batch(void *user, int64_t id)
 {
-    batch_touch(user, id);
+    batch_touch(user, id, false);
     return 0;
 }
 
@@ -740,7 +856,7 @@ void async_stopping(async_dispatch *d)
 
 int async_pending(const async_dispatch *d)
 {
-    return d->n_calls + d->n_writes;
+    return d->n_calls + d->n_writes + d->n_settle_q;
 }
 
 void async_destroy(async_dispatch *d)
@@ -750,6 +866,7 @@ void async_destroy(async_dispatch *d)
      * running in the store, queued again at the next start. */
     while (d->all)
         job_free(d->all);
+    free(d->flight);
     while (d->fns) {
         afn *f = d->fns;
         d->fns = f->next;

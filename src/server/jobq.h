@@ -31,6 +31,8 @@ typedef struct jobq jobq;
 
 /* Leased at most this many at a time. */
 #define JOBQ_LEASE_MAX 1024
+/* Runs recorded by one settle_many at most. */
+#define JOBQ_SETTLE_MAX 1024
 /* Results up to this size stay in the job's record, bigger ones go to the
  * blob store (referenced by the job until it expires). */
 #define JOBQ_RESULT_INLINE_MAX (256u << 10)
@@ -52,6 +54,13 @@ typedef struct jobq_reply {
     int64_t next_ms; /* lease: when the next queued job is due, or -1 */
     int64_t n_items; /* batch_create; expire: jobs removed */
     bool done;       /* batch_finish */
+    /* settle_many, one per run (n of them): 0 or that run's own error
+     * (ROUSE_ESTATE: the job was no longer running, nothing changed); and
+     * for a run that ended its job and belongs to a batch, how many items
+     * of the batch are still queued or running once the write is durable
+     * (0: the batch's output can be written), else -1. */
+    const int *settled;
+    const int64_t *batch_left;
 } jobq_reply;
 
 typedef void (*jobq_done_fn)(void *user, int rc, const rouse_errbuf *eb, const jobq_reply *r);
@@ -66,7 +75,11 @@ void jobq_destroy(jobq *q);
 int jobq_enqueue(jobq *q, const job_new *j, jobq_done_fn done, void *user, uint64_t *ticket);
 int jobq_lease(jobq *q, const char *function, int64_t now_ms, int max, jobq_done_fn done,
                void *user);
-int jobq_settle(jobq *q, const job_settle *s, jobq_done_fn done, void *user);
+/* The ends of n runs recorded in one write: one savepoint, one completion,
+ * so that a drain of many short jobs costs the writer one statement per job
+ * and the group's fsync, not a write each. A failing write records none of
+ * them (they stay running: the next start queues them again). */
+int jobq_settle_many(jobq *q, const job_settle *s, int n, jobq_done_fn done, void *user);
 int jobq_cancel(jobq *q, int64_t id, int64_t now_ms, int64_t expires_ms, bool leased_ok,
                 jobq_done_fn done, void *user, uint64_t *ticket);
 int jobq_retry(jobq *q, int64_t id, int64_t now_ms, jobq_done_fn done, void *user,

@@ -165,14 +165,13 @@ static int lease_apply(store *st, void *arg, rouse_errbuf *eb)
 {
     lease_arg *a = arg;
     int rc = jobs_lease_tx(st, a->function, a->now_ms, a->max, a->leases, &a->n, &a->next_ms, eb);
+    if (rc < 0) return rc;
     job_body_reader r;
     jobs_body_reader_init(&r, a->data_dir);
-    for (int i = 0; rc == 0 && i < a->n; i++)
-        rc = jobs_body_get_tx(st, &r, a->leases[i].id, &a->bodies[i], &a->body_lens[i],
-                              &a->json_lens[i], eb);
+    rc = jobs_lease_bodies_tx(st, &r, a->leases, a->n, a->bodies, a->body_lens, a->json_lens, eb);
     jobs_body_reader_fini(&r);
-    /* A failing write is undone: its leases did not happen. */
-    if (rc < 0) free_bodies(a);
+    /* A failing write is undone: its leases did not happen (and no body
+     * was kept). */
     return rc;
 }
 
@@ -213,32 +212,42 @@ int jobq_lease(jobq *q, const char *function, int64_t now_ms, int max, jobq_done
                                        NULL, NULL);
 }
 
-/* --- settle ---------------------------------------------------------------- */
+/* --- settle ----------------------------------------------------------------- */
+
+/* One run's end inside a settle write. Its variable parts (result, error,
+ * result type) sit in the write's data area, after the items. */
+typedef struct settle_item {
+    int64_t id, now_ms, run_after_ms, expires_ms, result_json_len;
+    int state, status;
+    bool uncount, has_result;
+    size_t result_off, result_len;
+    size_t error_off, type_off; /* NUL-terminated; NO_TEXT for none */
+    int rc;                     /* result: 0 or this run's own error */
+    int64_t batch_left;         /* result: see jobq_reply */
+} settle_item;
+
+#define NO_TEXT SIZE_MAX
 
 typedef struct settle_arg {
     arg_head h;
     const char *data_dir; /* the queue's, which outlives the writer's work */
-    int64_t id, now_ms, run_after_ms, expires_ms, result_json_len;
-    int state, status;
-    bool uncount;
-    char error[JOB_ERROR_MAX + 1];
-    char result_type[64];
-    bool has_result;
-    size_t result_len;
-    char result[];
+    int n;
+    size_t data_off; /* from the start of the argument */
+    settle_item items[];
 } settle_arg;
 
 /* A large result goes to the blob store first (written and fsynced on the
  * writer thread, inside the group: the job's record then names a blob that
  * is durable, and collection counts the reference from the same commit). */
-static int result_to_blob(const settle_arg *a, char *digest, rouse_errbuf *eb)
+static int result_to_blob(const char *data_dir, const char *data, size_t len, char *digest,
+                          rouse_errbuf *eb)
 {
     blobstore *bs;
-    int rc = blob_open_shared(a->data_dir, &bs, eb);
+    int rc = blob_open_shared(data_dir, &bs, eb);
     if (rc < 0) return rc;
     blob_writer *w;
     if ((rc = blob_write_begin(bs, UINT64_MAX, &w, eb)) == 0) {
-        if ((rc = blob_write(w, a->result, a->result_len, eb)) < 0)
+        if ((rc = blob_write(w, data, len, eb)) < 0)
             blob_write_abort(w);
         else {
             uint64_t size;
@@ -249,61 +258,131 @@ static int result_to_blob(const settle_arg *a, char *digest, rouse_errbuf *eb)
     return rc;
 }
 
+/* Every run's end in this one write (jobs_settle_many_tx): a run whose
+ * job is no longer running, or whose large result could not be stored,
+ * fails alone; a database error fails the write, undone whole by its
+ * savepoint. Each batch that one of them ended an item of learns how many
+ * items it has left, read inside the same transaction, so that the
+ * dispatcher writes a batch's output as soon as its last item is durable. */
 static int settle_apply(store *st, void *arg, rouse_errbuf *eb)
 {
     settle_arg *a = arg;
-    job_settle s = {.id = a->id,
-                    .state = a->state,
-                    .now_ms = a->now_ms,
-                    .run_after_ms = a->run_after_ms,
-                    .expires_ms = a->expires_ms,
-                    .status = a->status,
-                    .error = a->error[0] ? a->error : NULL,
-                    .result_type = a->result_type[0] ? a->result_type : NULL,
-                    .result_json_len = a->result_json_len,
-                    .uncount = a->uncount};
-    char digest[BLOB_DIGEST_LEN + 1];
-    if (a->has_result && a->result_len > JOBQ_RESULT_INLINE_MAX) {
-        int rc = result_to_blob(a, digest, eb);
-        if (rc < 0) return rc;
-        s.result_digest = digest;
-    } else if (a->has_result) {
-        s.result = a->result;
-        s.result_len = a->result_len;
+    const char *data = (const char *)a + a->data_off;
+    job_settle *xs = calloc((size_t)a->n, sizeof(*xs));
+    char(*digests)[BLOB_DIGEST_LEN + 1] = calloc((size_t)a->n, sizeof(*digests));
+    int *idx = calloc((size_t)a->n, sizeof(*idx));
+    int *rcs = calloc((size_t)a->n, sizeof(*rcs));
+    int64_t *left = calloc((size_t)a->n, sizeof(*left));
+    int rc = 0, m = 0;
+    if (!xs || !digests || !idx || !rcs || !left) {
+        rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory recording %d run(s)", a->n);
+        goto out_free;
     }
-    return jobs_settle_tx(st, &s, eb);
+    for (int i = 0; i < a->n; i++) {
+        settle_item *it = &a->items[i];
+        it->batch_left = -1;
+        job_settle *x = &xs[m];
+        *x = (job_settle){.id = it->id,
+                          .state = it->state,
+                          .now_ms = it->now_ms,
+                          .run_after_ms = it->run_after_ms,
+                          .expires_ms = it->expires_ms,
+                          .status = it->status,
+                          .error = it->error_off != NO_TEXT ? data + it->error_off : NULL,
+                          .result_type = it->type_off != NO_TEXT ? data + it->type_off : NULL,
+                          .result_json_len = it->result_json_len,
+                          .uncount = it->uncount};
+        if (it->has_result && it->result_len > JOBQ_RESULT_INLINE_MAX) {
+            rouse_errbuf beb;
+            it->rc = result_to_blob(a->data_dir, data + it->result_off, it->result_len, digests[m],
+                                    &beb);
+            if (it->rc < 0) continue; /* stays running: queued again at the next start */
+            x->result_digest = digests[m];
+        } else if (it->has_result) {
+            x->result = data + it->result_off;
+            x->result_len = it->result_len;
+        }
+        idx[m++] = i;
+    }
+    if ((rc = jobs_settle_many_tx(st, xs, m, rcs, left, eb)) < 0) goto out_free;
+    for (int k = 0; k < m; k++) {
+        a->items[idx[k]].rc = rcs[k];
+        a->items[idx[k]].batch_left = left[k];
+    }
+out_free:
+    free(xs);
+    free(digests);
+    free(idx);
+    free(rcs);
+    free(left);
+    return rc;
 }
 
-static void plain_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
+static void settle_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
 {
     (void)user;
-    arg_head *h = arg;
+    settle_arg *a = arg;
+    int settled[a->n > 0 ? a->n : 1];
+    int64_t left[a->n > 0 ? a->n : 1];
+    for (int i = 0; i < a->n; i++) {
+        settled[i] = rc < 0 ? rc : a->items[i].rc;
+        left[i] = rc < 0 ? -1 : a->items[i].batch_left;
+    }
     jobq_reply r;
     reply_init(&r);
-    if (h->done) h->done(h->user, rc, eb, &r);
+    r.n = a->n;
+    r.settled = settled;
+    r.batch_left = left;
+    if (a->h.done) a->h.done(a->h.user, rc, eb, &r);
 }
 
-int jobq_settle(jobq *q, const job_settle *s, jobq_done_fn done, void *user)
+/* Appends t (NUL-terminated) to the data area at *at: its offset, or NO_TEXT. */
+static size_t put_text(char *data, size_t *at, const char *t)
 {
-    size_t rlen = s->result ? s->result_len : 0;
-    size_t len = sizeof(settle_arg) + rlen;
-    settle_arg *a = calloc(1, len);
+    if (!t || !*t) return NO_TEXT;
+    size_t off = *at, len = strlen(t) + 1;
+    memcpy(data + off, t, len);
+    *at += len;
+    return off;
+}
+
+int jobq_settle_many(jobq *q, const job_settle *s, int n, jobq_done_fn done, void *user)
+{
+    if (n <= 0 || n > JOBQ_SETTLE_MAX) return ROUSE_EINVAL;
+    size_t head = sizeof(settle_arg) + (size_t)n * sizeof(settle_item);
+    size_t data_len = 0;
+    for (int i = 0; i < n; i++) {
+        data_len += s[i].result ? s[i].result_len : 0;
+        data_len += s[i].error ? strlen(s[i].error) + 1 : 0;
+        data_len += s[i].result_type ? strlen(s[i].result_type) + 1 : 0;
+    }
+    settle_arg *a = calloc(1, head + data_len);
     if (!a) return ROUSE_ENOMEM;
     a->data_dir = q->data_dir;
-    a->id = s->id;
-    a->now_ms = s->now_ms;
-    a->run_after_ms = s->run_after_ms;
-    a->expires_ms = s->expires_ms;
-    a->result_json_len = s->result_json_len;
-    a->state = s->state;
-    a->status = s->status;
-    a->uncount = s->uncount;
-    snprintf(a->error, sizeof(a->error), "%s", s->error ? s->error : "");
-    snprintf(a->result_type, sizeof(a->result_type), "%s", s->result_type ? s->result_type : "");
-    a->has_result = s->result != NULL;
-    a->result_len = rlen;
-    if (rlen) memcpy(a->result, s->result, rlen);
-    int rc = submit(q, settle_apply, plain_done, a, len, done, user, NULL);
+    a->n = n;
+    a->data_off = head;
+    char *data = (char *)a + head;
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        const job_settle *x = &s[i];
+        settle_item *it = &a->items[i];
+        it->id = x->id;
+        it->now_ms = x->now_ms;
+        it->run_after_ms = x->run_after_ms;
+        it->expires_ms = x->expires_ms;
+        it->result_json_len = x->result_json_len;
+        it->state = x->state;
+        it->status = x->status;
+        it->uncount = x->uncount;
+        it->has_result = x->result != NULL;
+        it->result_off = at;
+        it->result_len = x->result ? x->result_len : 0;
+        if (it->result_len) memcpy(data + at, x->result, it->result_len);
+        at += it->result_len;
+        it->error_off = put_text(data, &at, x->error);
+        it->type_off = put_text(data, &at, x->result_type);
+    }
+    int rc = submit(q, settle_apply, settle_done, a, head + data_len, done, user, NULL);
     free(a);
     return rc;
 }

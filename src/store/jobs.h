@@ -83,6 +83,7 @@ typedef struct job_lease {
     int64_t created_ms;
     int64_t batch; /* its batch, or 0 */
     bool has_callback;
+    int64_t body_off, body_len; /* a batch item's line in its input, or -1 */
 } job_lease;
 
 /* Takes up to max queued jobs of `function` due at now_ms, oldest first,
@@ -111,6 +112,17 @@ typedef struct job_settle {
 /* Records the end of a run of a running job. ROUSE_ESTATE when the job is
  * not running (cancelled meanwhile, or gone). */
 int jobs_settle_tx(store *s, const job_settle *st, rouse_errbuf *eb);
+
+/* The ends of n runs (jobs_settle_tx each), with the batches' counts moved
+ * once per batch and state: rcs[i] 0 or ROUSE_ESTATE (job i was no longer
+ * running: nothing changed); batch_left[i], for a run that ended a batch's
+ * item, how many of that batch's items are still queued or running after
+ * all n, else -1. Another error fails the whole call (eb says why). */
+int jobs_settle_many_tx(store *s, const job_settle *x, int n, int *rcs, int64_t *batch_left,
+                        rouse_errbuf *eb);
+
+/* Items of a batch still queued or running (0 once every item is final). */
+int jobs_batch_pending_tx(store *s, int64_t batch, int64_t *n, rouse_errbuf *eb);
 
 /* Cancels a queued job (kept, visible, until expires_ms), or a running one
  * when leased_ok (a lease its holder gave back before running it): 0;
@@ -177,6 +189,17 @@ int jobs_body_get(store *s, const char *data_dir, int64_t id, char **body, size_
                   int64_t *json_len, rouse_errbuf *eb);
 int jobs_body_get_tx(store *s, job_body_reader *r, int64_t id, char **body, size_t *len,
                      int64_t *json_len, rouse_errbuf *eb);
+
+/* A leased job's body, like jobs_body_get_tx; a batch item's line is read
+ * where the lease says it is, without a query. */
+int jobs_lease_body_tx(store *s, job_body_reader *r, const job_lease *l, char **body, size_t *len,
+                       int64_t *json_len, rouse_errbuf *eb);
+
+/* The bodies of n leased jobs (bodies[i] owned, free()), like
+ * jobs_lease_body_tx for each: consecutive lines of one batch's input are
+ * read by one system call. On failure no body is left allocated. */
+int jobs_lease_bodies_tx(store *s, job_body_reader *r, const job_lease *l, int n, char **bodies,
+                         size_t *lens, int64_t *json_lens, rouse_errbuf *eb);
 
 /* Jobs of a function (all when NULL) in a state (all when < 0), oldest
  * first, from after_id, at most limit; fn stops early when nonzero. */

@@ -133,6 +133,23 @@ static void test_lifecycle_fifo(void **state)
     assert_int_equal(l[0].id, a);
     assert_int_equal(l[0].attempts, 1);
     assert_int_equal(state_of(f->st, a), JOB_RUNNING);
+    /* Its body is in the database, not a batch's line. */
+    assert_int_equal(l[0].body_off, -1);
+    {
+        job_body_reader r;
+        jobs_body_reader_init(&r, f->dir);
+        char *body;
+        size_t len;
+        int64_t json_len;
+        rouse_errbuf beb;
+        tx_begin(f->st);
+        assert_int_equal(jobs_lease_body_tx(f->st, &r, &l[0], &body, &len, &json_len, &beb), 0);
+        tx_commit(f->st);
+        jobs_body_reader_fini(&r);
+        assert_int_equal(len, strlen("{\"a\":1}"));
+        assert_memory_equal(body, "{\"a\":1}", len);
+        free(body);
+    }
     /* A retry is due later; b comes first. */
     assert_int_equal(settle(f->st, a, JOB_QUEUED, 2100, 5000, NULL), 0);
     assert_int_equal(lease(f->st, "fn", 2200, 4, l, &next), 1);
@@ -316,7 +333,8 @@ static void test_batch_and_blob_refs(void **state)
     blob_close(bs);
 }
 
-/* Counts of a batch by state, as GET /v1/batches/{id} reads them. */
+/* Counts of a batch by state, as GET /v1/batches/{id} reads them, and the
+ * items still to run, as a settle write reads them. */
 static void counts_of(store *st, int64_t id, int64_t want[JOB_STATE_COUNT])
 {
     batch_info bi;
@@ -324,6 +342,11 @@ static void counts_of(store *st, int64_t id, int64_t want[JOB_STATE_COUNT])
     assert_int_equal(jobs_batch_get(st, id, &bi, &eb), 0);
     for (int k = 0; k < JOB_STATE_COUNT; k++)
         assert_int_equal(bi.counts[k], want[k]);
+    int64_t left = -1;
+    tx_begin(st);
+    assert_int_equal(jobs_batch_pending_tx(st, id, &left, &eb), 0);
+    tx_commit(st);
+    assert_int_equal(left, want[JOB_QUEUED] + want[JOB_RUNNING]);
 }
 
 /* A batch whose input is a real blob: each item's body is read in place
@@ -377,6 +400,17 @@ static void test_batch_bodies_and_counts(void **state)
         assert_memory_equal(body, want[i], len);
         assert_int_equal(json_len, -1);
         free(body);
+        /* Where the lease says the line is, without a query. */
+        assert_int_equal(l[i].body_len, (int64_t)strlen(want[i]));
+        json_len = 0;
+        tx_begin(f->st);
+        rc = jobs_lease_body_tx(f->st, &r, &l[i], &body, &len, &json_len, &eb);
+        tx_commit(f->st);
+        assert_int_equal(rc, 0);
+        assert_int_equal(len, strlen(want[i]));
+        assert_memory_equal(body, want[i], len);
+        assert_int_equal(json_len, -1);
+        free(body);
     }
     jobs_body_reader_fini(&r);
     char *body;
@@ -417,6 +451,201 @@ static void test_batch_bodies_and_counts(void **state)
                      ROUSE_ENOTFOUND);
 }
 
+/* A batch's input as a blob; creates the batch (its id, and n items). */
+static int64_t batch_of(fixture *f, const char *text, int64_t now, int64_t *n)
+{
+    rouse_errbuf eb;
+    blobstore *bs;
+    assert_int_equal(blob_open(f->dir, &bs, &eb), 0);
+    blob_writer *w;
+    char digest[BLOB_DIGEST_LEN + 1], path[600];
+    assert_int_equal(blob_write_begin(bs, UINT64_MAX, &w, &eb), 0);
+    assert_int_equal(blob_write(w, text, strlen(text), &eb), 0);
+    assert_int_equal(blob_write_commit(w, digest, NULL, &eb), 0);
+    assert_int_equal(blob_path(bs, digest, path, sizeof(path)), 0);
+    blob_close(bs);
+    batch_new b = {.function = "fn",
+                   .version = 1,
+                   .input_digest = digest,
+                   .input_path = path,
+                   .now_ms = now,
+                   .max_line = 100,
+                   .max_items = 100};
+    int64_t id;
+    tx_begin(f->st);
+    assert_int_equal(jobs_batch_create_tx(f->st, &b, &id, n, &eb), 0);
+    tx_commit(f->st);
+    return id;
+}
+
+/* The bodies of a whole lease at once: the lines of a batch that follow
+ * one another come from one read, across blank lines, CRLF ends, leading
+ * blanks and a stretch of blank lines too long to read through; a job
+ * that is not a batch item, and another batch's lines, in between. */
+static void test_lease_bodies_at_once(void **state)
+{
+    fixture *f = *state;
+    char a[8192];
+    int k = snprintf(a, sizeof(a), "{\"a\":0}\n{\"a\":1}\r\n\n\n  {\"a\":2}\n");
+    memset(a + k, ' ', 5000); /* a blank line wider than what is read through */
+    k += 5000;
+    snprintf(a + k, sizeof(a) - (size_t)k, "\n{\"a\":3}\n\t{\"a\":4}");
+    int64_t n;
+    batch_of(f, a, 1000, &n);
+    assert_int_equal(n, 5);
+    enqueue(f->st, "fn", "{\"solo\":1}", NULL, 1001, NULL, NULL);
+    batch_of(f, "{\"b\":0}\n{\"b\":1}\n", 1002, &n);
+    assert_int_equal(n, 2);
+    static const char *const want[] = {"{\"a\":0}",   "{\"a\":1}",    "  {\"a\":2}", "{\"a\":3}",
+                                       "\t{\"a\":4}", "{\"solo\":1}", "{\"b\":0}",   "{\"b\":1}"};
+    enum { N = 8 };
+    job_lease l[N + 1];
+    int64_t next;
+    assert_int_equal(lease(f->st, "fn", 2000, N + 1, l, &next), N);
+    char *bodies[N] = {NULL};
+    size_t lens[N];
+    int64_t json_lens[N];
+    rouse_errbuf eb;
+    job_body_reader r;
+    jobs_body_reader_init(&r, f->dir);
+    tx_begin(f->st);
+    int rc = jobs_lease_bodies_tx(f->st, &r, l, N, bodies, lens, json_lens, &eb);
+    tx_commit(f->st);
+    jobs_body_reader_fini(&r);
+    assert_int_equal(rc, 0);
+    for (int i = 0; i < N; i++) {
+        assert_non_null(bodies[i]);
+        assert_int_equal(lens[i], strlen(want[i]));
+        assert_memory_equal(bodies[i], want[i], lens[i]);
+        assert_int_equal(json_lens[i], -1);
+        free(bodies[i]);
+    }
+}
+
+/* The ends of several runs in one call: each job's state and its batch's
+ * counts move, a job that is no longer running changes nothing and says
+ * so alone, and the runs that ended an item learn how many items are left. */
+static void test_settle_many(void **state)
+{
+    fixture *f = *state;
+    const char *text = "{\"i\":0}\n{\"i\":1}\n{\"i\":2}\n";
+    rouse_errbuf eb;
+    blobstore *bs;
+    assert_int_equal(blob_open(f->dir, &bs, &eb), 0);
+    blob_writer *w;
+    char digest[BLOB_DIGEST_LEN + 1], path[600];
+    assert_int_equal(blob_write_begin(bs, UINT64_MAX, &w, &eb), 0);
+    assert_int_equal(blob_write(w, text, strlen(text), &eb), 0);
+    assert_int_equal(blob_write_commit(w, digest, NULL, &eb), 0);
+    assert_int_equal(blob_path(bs, digest, path, sizeof(path)), 0);
+    blob_close(bs);
+    batch_new b = {.function = "fn",
+                   .version = 1,
+                   .input_digest = digest,
+                   .input_path = path,
+                   .now_ms = 1000,
+                   .max_line = 100,
+                   .max_items = 10};
+    int64_t id, n;
+    tx_begin(f->st);
+    assert_int_equal(jobs_batch_create_tx(f->st, &b, &id, &n, &eb), 0);
+    tx_commit(f->st);
+    job_lease l[3];
+    int64_t next;
+    assert_int_equal(lease(f->st, "fn", 2000, 3, l, &next), 3);
+
+    job_settle x[4] = {
+        {.id = l[0].id,
+         .state = JOB_SUCCEEDED,
+         .now_ms = 2100,
+         .expires_ms = 9000,
+         .status = 200,
+         .result = "{}",
+         .result_len = 2},
+        {.id = l[1].id, .state = JOB_QUEUED, .now_ms = 2100, .run_after_ms = 2200, .status = 503},
+        {.id = 999999, .state = JOB_SUCCEEDED, .now_ms = 2100, .expires_ms = 9000, .status = 200},
+        {.id = l[2].id,
+         .state = JOB_FAILED,
+         .now_ms = 2100,
+         .expires_ms = 9000,
+         .status = 400,
+         .error = "bad tensor"},
+    };
+    int rcs[4];
+    int64_t left[4];
+    tx_begin(f->st);
+    assert_int_equal(jobs_settle_many_tx(f->st, x, 4, rcs, left, &eb), 0);
+    tx_commit(f->st);
+    assert_int_equal(rcs[0], 0);
+    assert_int_equal(rcs[1], 0);
+    assert_int_equal(rcs[2], ROUSE_ESTATE);
+    assert_int_equal(rcs[3], 0);
+    /* The retried item is queued again: one left for the two that ended. */
+    assert_int_equal(left[0], 1);
+    assert_int_equal(left[1], -1);
+    assert_int_equal(left[2], -1);
+    assert_int_equal(left[3], 1);
+    counts_of(f->st, id, (int64_t[JOB_STATE_COUNT]){1, 0, 1, 1, 0});
+    job_info j;
+    assert_int_equal(jobs_get(f->st, l[2].id, false, &j, &eb), 0);
+    assert_int_equal(j.state, JOB_FAILED);
+    assert_string_equal(j.last_error, "bad tensor");
+
+    assert_int_equal(lease(f->st, "fn", 2300, 3, l, &next), 1);
+    job_settle last = {.id = l[0].id,
+                       .state = JOB_SUCCEEDED,
+                       .now_ms = 2400,
+                       .expires_ms = 9000,
+                       .status = 200,
+                       .result = "{}",
+                       .result_len = 2};
+    tx_begin(f->st);
+    assert_int_equal(jobs_settle_many_tx(f->st, &last, 1, rcs, left, &eb), 0);
+    tx_commit(f->st);
+    assert_int_equal(rcs[0], 0);
+    assert_int_equal(left[0], 0);
+    counts_of(f->st, id, (int64_t[JOB_STATE_COUNT]){0, 0, 2, 1, 0});
+}
+
+/* A batch input without a request (empty, or blank lines only) and one
+ * with a line over the limit are refused, and nothing of them stays. */
+static void test_batch_input_refused(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *text;
+        int rc;
+    } cases[] = {{"", ROUSE_EINVAL},
+                 {"\n  \t\r\n\n", ROUSE_EINVAL},
+                 {"{\"i\":0}\n{\"i\":1, \"pad\": \"0123456789\"}", ROUSE_ETOOBIG}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rouse_errbuf eb;
+        blobstore *bs;
+        assert_int_equal(blob_open(f->dir, &bs, &eb), 0);
+        blob_writer *w;
+        char digest[BLOB_DIGEST_LEN + 1], path[600];
+        assert_int_equal(blob_write_begin(bs, UINT64_MAX, &w, &eb), 0);
+        assert_int_equal(blob_write(w, cases[i].text, strlen(cases[i].text), &eb), 0);
+        assert_int_equal(blob_write_commit(w, digest, NULL, &eb), 0);
+        assert_int_equal(blob_path(bs, digest, path, sizeof(path)), 0);
+        blob_close(bs);
+        batch_new b = {.function = "fn",
+                       .version = 1,
+                       .input_digest = digest,
+                       .input_path = path,
+                       .now_ms = 1000,
+                       .max_line = 20,
+                       .max_items = 10};
+        int64_t id, n;
+        assert_int_equal(store_tx_begin(f->st, &eb), 0);
+        assert_int_equal(jobs_batch_create_tx(f->st, &b, &id, &n, &eb), cases[i].rc);
+        store_tx_rollback(f->st);
+        job_lease l[2];
+        int64_t next;
+        assert_int_equal(lease(f->st, "fn", 2000, 2, l, &next), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +654,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotency_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_and_blob_refs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_bodies_and_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_input_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settle_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_bodies_at_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
