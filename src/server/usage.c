@@ -40,9 +40,16 @@
 #define USAGE_MAX_PENDING 64
 #define USAGE_ROLLUP_INTERVAL_MS 60000
 
+/* A batch as the writer gets it (copied by store_writer_submit): n
+ * records follow. */
+typedef struct batch_arg {
+    int n;
+    usage_rec recs[];
+} batch_arg;
+
 struct usage {
     server *srv;
-    usage_rec *buf; /* USAGE_BATCH_MAX records */
+    batch_arg *buf; /* room for USAGE_BATCH_MAX records, filled in place */
     int n;
     uint64_t oldest_ns; /* when the oldest buffered record came */
     uint64_t flush_ns;  /* usage_flush_ms */
@@ -55,12 +62,6 @@ struct usage {
     store *qst;
     ep_writer q;
 };
-
-/* A batch as the writer gets it (copied): n records follow. */
-typedef struct batch_arg {
-    int n;
-    usage_rec recs[];
-} batch_arg;
 
 static int apply_batch(store *st, void *p, rouse_errbuf *eb)
 {
@@ -90,32 +91,36 @@ static void flush(struct usage *u)
                   n, store_writer_pending(s->writer.w), (unsigned long long)u->n_dropped);
         return;
     }
-    size_t len = sizeof(batch_arg) + (size_t)n * sizeof(usage_rec);
-    batch_arg *a = malloc(len);
-    if (!a) {
+    /* The writer copies the batch: the buffer is free for the next one. */
+    u->buf->n = n;
+    int rc = store_writer_submit(s->writer.w, apply_batch, u->buf,
+                                 sizeof(batch_arg) + (size_t)n * sizeof(usage_rec), batch_done, u,
+                                 NULL);
+    if (rc < 0) {
         u->n_dropped += (uint64_t)n;
-        LOG_ERROR(MOD, "%d usage record(s) dropped: out of memory", n);
-        return;
+        LOG_ERROR(MOD, "%d usage record(s) dropped: %s", n,
+                  rc == ROUSE_ENOMEM ? "out of memory" : "the writer is stopping");
     }
-    a->n = n;
-    memcpy(a->recs, u->buf, (size_t)n * sizeof(usage_rec));
-    if (store_writer_submit(s->writer.w, apply_batch, a, len, batch_done, u, NULL) < 0) {
-        u->n_dropped += (uint64_t)n;
-        LOG_ERROR(MOD, "%d usage record(s) dropped: the writer is stopping", n);
-    }
-    free(a);
+}
+
+/* Copies the string src into dst of cap bytes (cut to fit, NUL-ended):
+ * the sizes of both sides are known, so no printf per field. */
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
 }
 
 static void on_invocation(void *user, const invocation *inv)
 {
     struct usage *u = user;
-    usage_rec *r = &u->buf[u->n];
-    memset(r, 0, sizeof(*r));
+    usage_rec *r = &u->buf->recs[u->n];
     r->ts_us = inv->ts_us;
-    snprintf(r->request_id, sizeof(r->request_id), "%s", inv->request_id);
-    snprintf(r->function, sizeof(r->function), "%s", inv->function);
+    copy_str(r->request_id, sizeof(r->request_id), inv->request_id);
+    copy_str(r->function, sizeof(r->function), inv->function);
     r->version = inv->version;
-    snprintf(r->tenant, sizeof(r->tenant), "%s", inv->tenant);
+    copy_str(r->tenant, sizeof(r->tenant), inv->tenant);
     r->start = (int)inv->start;
     r->queue_us = (int64_t)inv->queue_us;
     r->start_us = (int64_t)inv->start_us;
@@ -127,7 +132,7 @@ static void on_invocation(void *user, const invocation *inv)
     r->bytes_out = (int64_t)inv->bytes_out;
     r->status = inv->status;
     r->error = (int)inv->error;
-    snprintf(r->trace_id, sizeof(r->trace_id), "%s", inv->trace_id);
+    copy_str(r->trace_id, sizeof(r->trace_id), inv->trace_id);
     if (u->n++ == 0) u->oldest_ns = rouse_now_ns();
     if (u->n == USAGE_BATCH_MAX) flush(u);
 }
@@ -183,7 +188,7 @@ int usage_start(server *s, rouse_errbuf *eb)
     struct usage *u = calloc(1, sizeof(*u));
     if (!u) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     u->srv = s;
-    u->buf = calloc(USAGE_BATCH_MAX, sizeof(usage_rec));
+    u->buf = calloc(1, sizeof(batch_arg) + USAGE_BATCH_MAX * sizeof(usage_rec));
     if (!u->buf) {
         free(u);
         return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
