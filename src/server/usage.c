@@ -36,8 +36,13 @@
 #include "store/usage.h"
 
 #define MOD "usage"
-#define USAGE_BATCH_MAX 256
-#define USAGE_MAX_PENDING 64
+/* Records per write: a COMMIT rewrites the pages it touched into the WAL
+ * (the table's and the indexes' last leaves), so larger batches write
+ * each page fewer times (about a fifth less of the writer's CPU per record
+ * at 1024 than at 256). A partial batch still waits at most
+ * usage_flush_ms. */
+#define USAGE_BATCH_MAX 1024
+#define USAGE_MAX_PENDING 16 /* batches: 16k records, as 64 batches of 256 were */
 #define USAGE_ROLLUP_INTERVAL_MS 60000
 
 /* A batch as the writer gets it (copied by store_writer_submit): n
