@@ -111,26 +111,31 @@ static void bind_rec(sqlite3_stmt *s, int at, const usage_rec *r)
     sqlite3_bind_text(s, at + 18, r->trace_id, -1, SQLITE_STATIC);
 }
 
+/* Constant arrays, so that the statement cache (keyed by address) keeps
+ * them prepared on each connection. */
+static const char insert_many[] = INSERT_HEAD ROW32;
+static const char insert_one[] = INSERT_HEAD ROW1;
+
 int usage_insert_tx(store *st, const usage_rec *recs, int n, rouse_errbuf *eb)
 {
     int rc = 0, i = 0;
     sqlite3_stmt *s;
     if (n >= INSERT_ROWS) {
-        if ((rc = prepare(st, INSERT_HEAD ROW32, &s, eb)) < 0) return rc;
+        if ((rc = store_stmt(st, insert_many, &s, eb)) < 0) return rc;
         for (; i + INSERT_ROWS <= n && rc == 0; i += INSERT_ROWS) {
             for (int k = 0; k < INSERT_ROWS; k++)
                 bind_rec(s, k * INSERT_COLS, &recs[i + k]);
             rc = step_done(st, s, "writing usage records", eb);
         }
-        sqlite3_finalize(s);
+        store_stmt_done(s);
     }
     if (i < n && rc == 0) {
-        if ((rc = prepare(st, INSERT_HEAD ROW1, &s, eb)) < 0) return rc;
+        if ((rc = store_stmt(st, insert_one, &s, eb)) < 0) return rc;
         for (; i < n && rc == 0; i++) {
             bind_rec(s, 0, &recs[i]);
             rc = step_done(st, s, "writing a usage record", eb);
         }
-        sqlite3_finalize(s);
+        store_stmt_done(s);
     }
     return rc;
 }
