@@ -10,7 +10,8 @@
 # binary body, and the CPU time each thread of serve (and of its instances,
 # and of the collector) took across the run (/proc/PID/task/TID/schedstat,
 # in ns) is divided by the requests wrk counted. Threads are summed by
-# name (children's as child:NAME); the median of the rounds is printed, in
+# name (children's as child:NAME), wrk's CPU is added as "wrk" (TOTAL is
+# serve's and the collector's without wrk); the median of the rounds is printed, in
 # µs per request, with each round's value. CPU time, unlike wall-clock
 # throughput, hardly depends on what else runs on the machine; it still
 # grows somewhat with the load (caches, the other hyperthread).
@@ -115,8 +116,12 @@ while [ "$r" -lt "$rounds" ]; do
     for cfg in off on; do
         if [ $cfg = off ]; then a=$off_addr p=$off; else a=$on_addr p=$on; fi
         cpu "$p" "$sink" >"$tmp/before"
-        BODY_FILE=$tmp/body.bin HLEN=$hlen wrk -t 1 -c "$conns" -d "${duration}s" -s "$lua" \
-            "http://$a/v2/models/$model/infer" >"$tmp/wrk" 2>&1 || die "wrk failed"
+        # wrk's own CPU: the children's times of a subshell that ran only it.
+        (
+            BODY_FILE=$tmp/body.bin HLEN=$hlen wrk -t 1 -c "$conns" -d "${duration}s" -s "$lua" \
+                "http://$a/v2/models/$model/infer" >"$tmp/wrk" 2>&1 || exit 1
+            times >"$tmp/times"
+        ) || die "wrk failed"
         sleep 0.5 # the exporter's and writers' last batches of the run
         cpu "$p" "$sink" >"$tmp/after"
         n=$(sed -n 's/^RESULT requests=\([0-9]*\).*/\1/p' "$tmp/wrk")
@@ -125,6 +130,10 @@ while [ "$r" -lt "$rounds" ]; do
             awk -v n="$n" -v cfg=$cfg -v r=$r -v rps="$rps" \
                 '{ d = ($3 - $2) / 1e3 / n; if (d > 0.0005) { printf "%s %d %s %.3f\n", cfg, r, $1, d; t += d } }
                  END { printf "%s %d TOTAL %.3f\n%s %d req/s %.0f\n", cfg, r, t, cfg, r, rps }' >>"$tmp/rows"
+        # "0m1.230000s 0m0.450000s" (user, system) on the children's line.
+        awk -v n="$n" -v cfg=$cfg -v r=$r 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) {
+                split($i, p, "m"); sub(/s$/, "", p[2]); t += p[1] * 60 + p[2] }
+              printf "%s %d wrk %.3f\n", cfg, r, t * 1e6 / n }' "$tmp/times" >>"$tmp/rows"
     done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
