@@ -45,8 +45,7 @@
 #define USAGE_MAX_PENDING 16 /* batches: 16k records, as 64 batches of 256 were */
 #define USAGE_ROLLUP_INTERVAL_MS 60000
 
-/* A batch as the writer gets it (copied by store_writer_submit): n
- * records follow. */
+/* A batch of n records (room for USAGE_BATCH_MAX). */
 typedef struct batch_arg {
     int n;
     usage_rec recs[];
@@ -54,7 +53,7 @@ typedef struct batch_arg {
 
 struct usage {
     server *srv;
-    batch_arg *buf; /* room for USAGE_BATCH_MAX records, filled in place */
+    batch_arg *buf; /* the batch being filled, in place */
     int n;
     uint64_t oldest_ns; /* when the oldest buffered record came */
     uint64_t flush_ns;  /* usage_flush_ms */
@@ -68,17 +67,34 @@ struct usage {
     ep_writer q;
 };
 
+/* What the writer gets for a batch: the buffer itself, handed over (no copy
+ * of up to USAGE_BATCH_MAX records on the loop); freed by release_batch on
+ * the loop once the write is done or abandoned. */
+typedef struct batch_ref {
+    batch_arg *b;
+} batch_ref;
+
 static int apply_batch(store *st, void *p, rouse_errbuf *eb)
 {
-    batch_arg *a = p;
+    const batch_arg *a = ((const batch_ref *)p)->b;
     return usage_insert_tx(st, a->recs, a->n, eb);
 }
 
 static void batch_done(void *user, int rc, const rouse_errbuf *eb, void *p)
 {
     (void)user;
-    const batch_arg *a = p;
+    const batch_arg *a = ((const batch_ref *)p)->b;
     if (rc < 0) LOG_ERROR(MOD, "%d usage record(s) lost: %s", a->n, eb->msg);
+}
+
+static void release_batch(void *p)
+{
+    free(((batch_ref *)p)->b);
+}
+
+static batch_arg *batch_alloc(void)
+{
+    return malloc(sizeof(batch_arg) + USAGE_BATCH_MAX * sizeof(usage_rec));
 }
 
 static void flush(struct usage *u)
@@ -96,16 +112,26 @@ static void flush(struct usage *u)
                   n, store_writer_pending(s->writer.w), (unsigned long long)u->n_dropped);
         return;
     }
-    /* The writer copies the batch: the buffer is free for the next one. */
+    /* The buffer goes to the writer; the next records go to a new one. */
+    batch_arg *next = batch_alloc();
+    if (!next) {
+        u->n_dropped += (uint64_t)n;
+        LOG_ERROR(MOD, "%d usage record(s) dropped: out of memory", n);
+        return;
+    }
     u->buf->n = n;
-    int rc = store_writer_submit(s->writer.w, apply_batch, u->buf,
-                                 sizeof(batch_arg) + (size_t)n * sizeof(usage_rec), batch_done, u,
-                                 NULL);
+    batch_ref ref = {.b = u->buf};
+    int rc = store_writer_submit_release(s->writer.w, apply_batch, &ref, sizeof(ref), batch_done,
+                                         release_batch, u, NULL);
     if (rc < 0) {
+        /* Nothing was handed over: the buffer stays ours. */
+        free(next);
         u->n_dropped += (uint64_t)n;
         LOG_ERROR(MOD, "%d usage record(s) dropped: %s", n,
                   rc == ROUSE_ENOMEM ? "out of memory" : "the writer is stopping");
+        return;
     }
+    u->buf = next;
 }
 
 /* Copies the string src into dst of cap bytes (cut to fit, NUL-ended):
@@ -193,7 +219,7 @@ int usage_start(server *s, rouse_errbuf *eb)
     struct usage *u = calloc(1, sizeof(*u));
     if (!u) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     u->srv = s;
-    u->buf = calloc(1, sizeof(batch_arg) + USAGE_BATCH_MAX * sizeof(usage_rec));
+    u->buf = batch_alloc();
     if (!u->buf) {
         free(u);
         return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
