@@ -243,24 +243,44 @@ static int encode_record(span_out *o)
     return rc;
 }
 
+/* A body's spans are encoded one record at a time: encode_begin, then
+ * encode_record per record, then encode_end (the exporter encodes each
+ * record straight from its queue slot). */
+static int encode_begin(span_out *o, rouse_buf *out, trace_rng *rng)
+{
+    memset(o, 0, sizeof(*o));
+    o->b = out;
+    o->first = true;
+    o->rng = rng;
+    rouse_buf_init(&o->state);
+    return rouse_buf_append_str(
+        out, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+             "\"value\":{\"stringValue\":\"rouse\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":"
+             "\"rouse\",\"version\":\"" ROUSE_VERSION "\"},\"spans\":[");
+}
+
+static int encode_one(span_out *o, const otlp_record *r)
+{
+    o->r = r;
+    o->base_ns = r->inv.ts_us * 1000;
+    return encode_record(o);
+}
+
+static int encode_end(span_out *o, int rc)
+{
+    rouse_buf_fini(&o->state);
+    return rc == 0 ? rouse_buf_append_str(o->b, "]}]}]}") : rc;
+}
+
 int otlp_encode(const otlp_record *recs, int n, rouse_buf *out)
 {
     trace_rng rng;
     trace_rng_seed(&rng);
-    int rc = rouse_buf_append_str(
-        out, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
-             "\"value\":{\"stringValue\":\"rouse\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":"
-             "\"rouse\",\"version\":\"" ROUSE_VERSION "\"},\"spans\":[");
-    span_out o = {.b = out, .first = true, .rng = &rng};
-    rouse_buf_init(&o.state);
-    for (int i = 0; rc == 0 && i < n; i++) {
-        o.r = &recs[i];
-        o.base_ns = recs[i].inv.ts_us * 1000;
-        rc = encode_record(&o);
-    }
-    rouse_buf_fini(&o.state);
-    if (rc == 0) rc = rouse_buf_append_str(out, "]}]}]}");
-    return rc;
+    span_out o;
+    int rc = encode_begin(&o, out, &rng);
+    for (int i = 0; rc == 0 && i < n; i++)
+        rc = encode_one(&o, &recs[i]);
+    return encode_end(&o, rc);
 }
 
 /* --- the exporter thread --------------------------------------------------- */
@@ -311,9 +331,10 @@ static void *exporter_main(void *arg)
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
         curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
     }
-    otlp_record *batch = malloc(BATCH_MAX * sizeof(*batch));
     rouse_buf body;
     rouse_buf_init(&body);
+    trace_rng rng; /* the span ids of the children */
+    trace_rng_seed(&rng);
     for (;;) {
         struct pollfd pfd = {.fd = x->efd, .events = POLLIN};
         if (poll(&pfd, 1, FLUSH_MS) > 0) {
@@ -326,16 +347,20 @@ static void *exporter_main(void *arg)
         for (;;) {
             int n = 0, spans = 0;
             const otlp_record *r;
+            span_out o;
+            rouse_buf_clear(&body);
+            int rc = encode_begin(&o, &body, &rng);
             while (n < BATCH_MAX && (r = spsc_peek(&x->q))) {
-                if (batch) batch[n] = *r;
+                /* Encoded in its slot, not copied out: then the slot is free. */
+                if (rc == 0) rc = encode_one(&o, r);
                 spans += otlp_span_count(r);
                 spsc_release(&x->q);
                 n++;
             }
+            rc = encode_end(&o, rc);
             if (n == 0) break;
             err[0] = '\0';
-            rouse_buf_clear(&body);
-            bool ok = c && batch && otlp_encode(batch, n, &body) == 0 && post(x, c, &body, err);
+            bool ok = c && rc == 0 && post(x, c, &body, err);
             if (ok) {
                 atomic_fetch_add(&x->exported, (uint64_t)spans);
                 x->warned = false;
@@ -361,7 +386,6 @@ static void *exporter_main(void *arg)
         if (stopping) break;
     }
     rouse_buf_fini(&body);
-    free(batch);
     curl_slist_free_all(hdrs);
     if (c) curl_easy_cleanup(c);
     return NULL;
