@@ -348,7 +348,7 @@ for model in "$@"; do
     done
     # shellcheck disable=SC2086
     p_off=$(median $off_p50) p_on=$(median $on_p50) t_off=$(median $off_rps) t_on=$(median $on_rps)
-    sleep 1 # the last spans and lines are written within 200 ms
+    sleep 1.5 # the last spans are sent within 1 s, the last lines within 200 ms
     # CPU time of the all-on serve's threads (ticks of /proc/PID/task/*/stat),
     # per request it served: what the access log and the exporter cost
     # besides the loop.

@@ -122,7 +122,7 @@ while [ "$r" -lt "$rounds" ]; do
                 "http://$a/v2/models/$model/infer" >"$tmp/wrk" 2>&1 || exit 1
             times >"$tmp/times"
         ) || die "wrk failed"
-        sleep 0.5 # the exporter's and writers' last batches of the run
+        sleep 1.2 # the exporter's (within 1 s) and writers' last batches of the run
         cpu "$p" "$sink" >"$tmp/after"
         n=$(sed -n 's/^RESULT requests=\([0-9]*\).*/\1/p' "$tmp/wrk")
         rps=$(sed -n 's/^RESULT.* rps=\([0-9.]*\).*/\1/p' "$tmp/wrk")
