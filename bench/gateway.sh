@@ -348,7 +348,7 @@ for model in "$@"; do
     done
     # shellcheck disable=SC2086
     p_off=$(median $off_p50) p_on=$(median $on_p50) t_off=$(median $off_rps) t_on=$(median $on_rps)
-    sleep 1 # the last spans and lines are written within 200 ms
+    sleep 1.5 # the last spans are sent within 1 s, the last lines within 200 ms
     # CPU time of the all-on serve's threads (ticks of /proc/PID/task/*/stat),
     # per request it served: what the access log and the exporter cost
     # besides the loop.
@@ -359,6 +359,9 @@ for model in "$@"; do
             rest = $0; sub(/^[^)]*\) /, "", rest); split(rest, f, " ");
             printf "%s %.2f µs/request; ", comm, (f[12] + f[13]) * tu / (n > 0 ? n : 1) }' "$t/stat"
     done)
+    # The collector's, which shares the cores: it works only for the all-on serve.
+    sink_cpu=$(awk -v tu="$tick_us" -v n="$calls" '{ sub(/^[^)]*\) /, ""); split($0, f, " ");
+        printf "%.2f", (f[12] + f[13]) * tu / (n > 0 ? n : 1) }' /proc/"$sink_pid"/stat)
     spans=$(curl -s "http://$on_addr/metrics" | awk '$1 == "rouse_trace_spans_exported_total" { print $2 }')
     dropped=$(curl -s "http://$on_addr/metrics" | awk '$1 == "rouse_trace_spans_dropped_total" { print $2 }')
     overhead_lines="Observability overhead ($model binary; all off: --metrics off --metering off ${OFF_FLAGS:-}; all on: metering, metrics, JSON access log to a file, every trace sampled and exported to a local OTLP collector ${ON_FLAGS:-}), medians of $rounds interleaved rounds of ${duration} s:
@@ -371,6 +374,7 @@ for model in "$@"; do
 
 per round, p50 off:$off_p50, on:$on_p50; req/s off:$off_rps, on:$on_rps
 CPU of the all-on serve's threads over its $calls calls: $threads
+the OTLP collector (bench/otlp_sink.js): $sink_cpu µs/request
 all on wrote $(wc -l <"$tmp/access.log") access log lines and exported $spans spans ($dropped dropped); load average (1, 5, 15 min) before: $load_oh_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
     break
 done

@@ -11,8 +11,17 @@
  * all together, in ns per request: the best round is the one least
  * disturbed by other processes on a shared machine.
  *
- *   build/observe_cost [ROUNDS]
+ * Then the threads' own work off the loop: the span JSON of a warm call,
+ * and the usage records' writes (store/usage.h) as the registry's writer
+ * runs them, batches of USAGE_ROWS records, each in a transaction with its
+ * COMMIT, into a registry in a temporary directory: the thread's CPU time
+ * (not the wall time, which waits on the disk) per record, over ROUNDS
+ * batches after as many into the same table.
+ *
+ *   build/observe_cost [ROUNDS [USAGE_ROWS]]   (USAGE_ROWS: default 1024,
+ *                                             as serve's usage batches)
  */
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +33,11 @@
 #include "server/metrics.h"
 #include "server/otlp.h"
 #include "server/trace.h"
+#include "store/store.h"
+#include "store/usage.h"
 
 #define BATCH 1000
+#define USAGE_ROWS_MAX 4096
 
 static invocation make_inv(void)
 {
@@ -100,6 +112,101 @@ static double batch(int mask, metrics *m, access_log *al, otlp_exporter *x, trac
     return full ? -1 : (double)ns / BATCH;
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Removes the files of dir (the registry's; it makes no subdirectories
+ * here) and dir. */
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        char path[512];
+        while ((e = readdir(d)))
+            if (e->d_name[0] != '.') {
+                snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+                remove(path);
+            }
+        closedir(d);
+    }
+    remove(dir);
+}
+
+/* One batch of usage records written: its transaction's CPU ns, or -1. */
+static int64_t usage_batch(store *st, usage_rec *recs, int rows, int64_t *ts)
+{
+    for (int i = 0; i < rows; i++) {
+        *ts += 50 + (int64_t)(i * 7919 % 23);
+        recs[i].ts_us = *ts;
+        snprintf(recs[i].request_id, sizeof(recs[i].request_id), "%016" PRIx64,
+                 (uint64_t)*ts * 2654435761u);
+        snprintf(recs[i].trace_id, sizeof(recs[i].trace_id), "%016" PRIx64 "%016" PRIx64,
+                 (uint64_t)*ts * 40503u, (uint64_t)*ts ^ (uint64_t)0x9e3779b97f4a7c15u);
+    }
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    uint64_t t0 = thread_cpu_ns();
+    if (store_tx_begin(st, &eb) < 0) goto out_fail;
+    if (usage_insert_tx(st, recs, rows, &eb) < 0) {
+        store_tx_rollback(st);
+        goto out_fail;
+    }
+    if (store_tx_commit(st, &eb) < 0) goto out_fail;
+    return (int64_t)(thread_cpu_ns() - t0);
+out_fail:
+    fprintf(stderr, "observe_cost: %s\n", eb.msg);
+    return -1;
+}
+
+/* The usage writer's CPU per record, in ns (-1 on an error). */
+static double usage_cost(int rounds, int rows)
+{
+    char dir[] = "/tmp/observe_cost.XXXXXX";
+    if (!mkdtemp(dir)) return -1;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    store *st;
+    if (store_open(dir, &st, &eb) < 0) {
+        fprintf(stderr, "observe_cost: %s\n", eb.msg);
+        remove_dir(dir);
+        return -1;
+    }
+    usage_rec *recs = calloc((size_t)rows, sizeof(*recs));
+    double per = -1;
+    if (recs) {
+        for (int i = 0; i < rows; i++) {
+            usage_rec *r = &recs[i];
+            snprintf(r->function, sizeof(r->function), "mlp");
+            snprintf(r->tenant, sizeof(r->tenant), "default");
+            r->version = 1;
+            r->start = 1;
+            r->run_us = 12 + i % 5;
+            r->total_us = 45 + i % 17;
+            r->billed_ms = 1;
+            r->memory_mb = 512;
+            r->bytes_in = 3200;
+            r->bytes_out = 120;
+            r->status = 200;
+        }
+        int64_t ts = rouse_wall_ms() * 1000, total = 0;
+        for (int r = 0; r < 2 * rounds && total >= 0; r++) {
+            int64_t ns = usage_batch(st, recs, rows, &ts);
+            if (ns < 0) total = -1;
+            else if (r >= rounds) total += ns; /* the first half fills the table */
+        }
+        if (total >= 0) per = (double)total / ((double)rounds * rows);
+        free(recs);
+    }
+    store_close(st);
+    remove_dir(dir);
+    return per;
+}
+
 int main(int argc, char **argv)
 {
     int rounds = argc > 1 ? atoi(argv[1]) : 200;
@@ -157,6 +264,12 @@ int main(int argc, char **argv)
     }
     printf("%-32s %7.1f ns per request (exporter thread; %zu bytes per batch of 128)\n",
            "span JSON encoded", best, json.len);
+    int rows = argc > 2 ? atoi(argv[2]) : 1024;
+    if (rows < 1 || rows > USAGE_ROWS_MAX) rows = 1024;
+    double u = usage_cost(rounds, rows);
+    if (u >= 0)
+        printf("%-32s %7.1f ns per request (writer thread's CPU; %d batches of %d after as many)\n",
+               "usage record written", u, rounds, rows);
     rouse_buf_fini(&json);
     otlp_destroy(x);
     access_log_destroy(al);

@@ -31,8 +31,9 @@
 #define QUEUE_SLOTS 8192u
 /* The writer wakes this often by itself; the loop kicks it sooner only
  * when the queue is half full, so that a busy loop makes no system call
- * per line. Lines reach the file within this time. */
-#define FLUSH_MS 50
+ * per line. Lines reach the file within this time. Each wake costs the
+ * thread a cold start on a busy machine: fewer of them, more lines each. */
+#define FLUSH_MS 200
 #define WRITE_CHUNK (64u * 1024u)
 
 struct access_log {

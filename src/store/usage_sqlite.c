@@ -73,40 +73,70 @@ static int step_done(store *st, sqlite3_stmt *s, const char *what, rouse_errbuf 
     return rc;
 }
 
+/* Rows per INSERT statement: one statement of many rows pays the VDBE's
+ * per-statement work (step, reset, opening the table and its indexes) once
+ * per INSERT_ROWS rows instead of per row, about a quarter of a row's CPU
+ * when each row was a statement of its own. */
+#define INSERT_ROWS 32
+#define INSERT_COLS 18
+#define INSERT_HEAD                                                                              \
+    "INSERT INTO usage_records(ts_us, request_id, function, version, tenant, start, queue_us, " \
+    "start_us, run_us, total_us, billed_ms, memory_mb, bytes_in, bytes_out, status, error, "    \
+    "lat_bucket, trace_id) VALUES "
+#define ROW1 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+#define ROW4 ROW1 "," ROW1 "," ROW1 "," ROW1
+#define ROW16 ROW4 "," ROW4 "," ROW4 "," ROW4
+#define ROW32 ROW16 "," ROW16
+
+/* Binds record r as the row starting at parameter `at` + 1. */
+static void bind_rec(sqlite3_stmt *s, int at, const usage_rec *r)
+{
+    sqlite3_bind_int64(s, at + 1, r->ts_us);
+    sqlite3_bind_text(s, at + 2, r->request_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, at + 3, r->function, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, at + 4, r->version);
+    sqlite3_bind_text(s, at + 5, r->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, at + 6, r->start);
+    sqlite3_bind_int64(s, at + 7, r->queue_us);
+    sqlite3_bind_int64(s, at + 8, r->start_us);
+    sqlite3_bind_int64(s, at + 9, r->run_us);
+    sqlite3_bind_int64(s, at + 10, r->total_us);
+    sqlite3_bind_int64(s, at + 11, r->billed_ms);
+    sqlite3_bind_int64(s, at + 12, r->memory_mb);
+    sqlite3_bind_int64(s, at + 13, r->bytes_in);
+    sqlite3_bind_int64(s, at + 14, r->bytes_out);
+    sqlite3_bind_int(s, at + 15, r->status);
+    sqlite3_bind_int(s, at + 16, r->error);
+    sqlite3_bind_int(s, at + 17, usage_bucket_of(r->total_us));
+    sqlite3_bind_text(s, at + 18, r->trace_id, -1, SQLITE_STATIC);
+}
+
+/* Constant arrays, so that the statement cache (keyed by address) keeps
+ * them prepared on each connection. */
+static const char insert_many[] = INSERT_HEAD ROW32;
+static const char insert_one[] = INSERT_HEAD ROW1;
+
 int usage_insert_tx(store *st, const usage_rec *recs, int n, rouse_errbuf *eb)
 {
+    int rc = 0, i = 0;
     sqlite3_stmt *s;
-    int rc = prepare(st,
-                     "INSERT INTO usage_records(ts_us, request_id, function, version, tenant, "
-                     "start, queue_us, start_us, run_us, total_us, billed_ms, memory_mb, "
-                     "bytes_in, bytes_out, status, error, lat_bucket, trace_id) VALUES "
-                     "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
-                     "?17, ?18)",
-                     &s, eb);
-    if (rc < 0) return rc;
-    for (int i = 0; i < n && rc == 0; i++) {
-        const usage_rec *r = &recs[i];
-        sqlite3_bind_int64(s, 1, r->ts_us);
-        sqlite3_bind_text(s, 2, r->request_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 3, r->function, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 4, r->version);
-        sqlite3_bind_text(s, 5, r->tenant, -1, SQLITE_STATIC);
-        sqlite3_bind_int(s, 6, r->start);
-        sqlite3_bind_int64(s, 7, r->queue_us);
-        sqlite3_bind_int64(s, 8, r->start_us);
-        sqlite3_bind_int64(s, 9, r->run_us);
-        sqlite3_bind_int64(s, 10, r->total_us);
-        sqlite3_bind_int64(s, 11, r->billed_ms);
-        sqlite3_bind_int64(s, 12, r->memory_mb);
-        sqlite3_bind_int64(s, 13, r->bytes_in);
-        sqlite3_bind_int64(s, 14, r->bytes_out);
-        sqlite3_bind_int(s, 15, r->status);
-        sqlite3_bind_int(s, 16, r->error);
-        sqlite3_bind_int(s, 17, usage_bucket_of(r->total_us));
-        sqlite3_bind_text(s, 18, r->trace_id, -1, SQLITE_STATIC);
-        rc = step_done(st, s, "writing a usage record", eb);
+    if (n >= INSERT_ROWS) {
+        if ((rc = store_stmt(st, insert_many, &s, eb)) < 0) return rc;
+        for (; i + INSERT_ROWS <= n && rc == 0; i += INSERT_ROWS) {
+            for (int k = 0; k < INSERT_ROWS; k++)
+                bind_rec(s, k * INSERT_COLS, &recs[i + k]);
+            rc = step_done(st, s, "writing usage records", eb);
+        }
+        store_stmt_done(s);
     }
-    sqlite3_finalize(s);
+    if (i < n && rc == 0) {
+        if ((rc = store_stmt(st, insert_one, &s, eb)) < 0) return rc;
+        for (; i < n && rc == 0; i++) {
+            bind_rec(s, 0, &recs[i]);
+            rc = step_done(st, s, "writing a usage record", eb);
+        }
+        store_stmt_done(s);
+    }
     return rc;
 }
 

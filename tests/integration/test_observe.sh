@@ -243,7 +243,7 @@ check "--metering off: no usage is recorded (GET /v1/usage answers 503)" \
 start_collector stalled hang
 start_serve stalled --otlp-endpoint "http://127.0.0.1:$cport"
 infer >/dev/null
-sleep 0.5 # the first batch is now stuck in the stalled collector
+sleep 1.5 # the first batch (sent within 1 s) is now stuck in the stalled collector
 ok=0; i=0
 while [ $i -lt 20 ]; do [ "$(infer)" = 200 ] && ok=$((ok + 1)); i=$((i + 1)); done
 check "stalled collector: every call answers 200" [ $ok -eq 20 ]

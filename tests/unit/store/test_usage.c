@@ -201,11 +201,63 @@ static void test_sums_rollup_peaks(void **state)
     testdir_remove(dir);
 }
 
+/* Batches longer than one multi-row INSERT (and not a multiple of it):
+ * every record lands once, each field in its column. */
+static void test_insert_many(void **state)
+{
+    (void)state;
+    char dir[256];
+    testdir_make(dir, sizeof(dir));
+    store *st;
+    rouse_errbuf eb = {0};
+    assert_int_equal(store_open(dir, &st, &eb), 0);
+    enum { N = 75 };
+    usage_rec r[N];
+    int64_t billed = 0, in = 0, out = 0, run = 0, starts[4] = {0}, errors = 0;
+    for (int i = 0; i < N; i++) {
+        r[i] = rec(i % 3 ? "mlp" : "other", 1 + i % 2, T0 + 1000 * i, i % 4, 1000 * i + 1,
+                   1000 * i + 7, i % 5 ? 200 : 500);
+        r[i].bytes_in = 3 * i + 1;
+        r[i].bytes_out = 5 * i + 2;
+        if (i % 3) {
+            billed += r[i].billed_ms;
+            in += r[i].bytes_in;
+            out += r[i].bytes_out;
+            run += r[i].run_us;
+            starts[i % 4]++;
+            errors += r[i].error;
+        }
+    }
+    insert(st, r, N);
+    usage_result a;
+    query(st, USAGE_BY_FUNCTION, "mlp", false, &a);
+    assert_int_equal(a.n_groups, 1);
+    const usage_group *g = &a.groups[0];
+    assert_int_equal(g->invocations, N - (N + 2) / 3);
+    assert_int_equal(g->billed_ms, billed);
+    assert_int_equal(g->bytes_in, in);
+    assert_int_equal(g->bytes_out, out);
+    assert_int_equal(g->run_us, run);
+    assert_int_equal(g->errors, errors);
+    for (int k = 0; k < 4; k++)
+        assert_int_equal(g->starts[k], starts[k]);
+    usage_result_fini(&a);
+    query(st, USAGE_BY_VERSION, "", false, &a);
+    int64_t total = 0;
+    for (int i = 0; i < a.n_groups; i++)
+        total += a.groups[i].invocations;
+    assert_int_equal(total, N);
+    usage_result_fini(&a);
+    store_close(st);
+    testdir_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buckets),
         cmocka_unit_test(test_sums_rollup_peaks),
+        cmocka_unit_test(test_insert_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
