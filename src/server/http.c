@@ -603,8 +603,11 @@ static void emit_invocation(server *srv, http_req *req)
     invocation inv;
     memset(&inv, 0, sizeof(inv));
     memcpy(inv.request_id, req->request_id, sizeof(inv.request_id));
-    snprintf(inv.function, sizeof(inv.function), "%s", req->r.name);
-    snprintf(inv.tenant, sizeof(inv.tenant), "%s", req->who.tenant);
+    /* Arrays of the same size, each NUL-terminated inside. */
+    _Static_assert(sizeof(inv.function) == sizeof(req->r.name), "function name sizes");
+    _Static_assert(sizeof(inv.tenant) == sizeof(req->who.tenant), "tenant name sizes");
+    memcpy(inv.function, req->r.name, sizeof(inv.function));
+    memcpy(inv.tenant, req->who.tenant, sizeof(inv.tenant));
     inv.version = r->version > 0 ? r->version : 0;
     inv.start = req->start_kind;
     inv.queue_us = ns_to_us(req->queue_ns);
