@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common/json.h"
@@ -28,6 +29,7 @@
 #include "server/http.h"
 #include "server/http_head.h"
 #include "server/http_int.h"
+#include "server/http_wire.h"
 #include "server/jobq.h"
 #include "server/tls.h"
 #include "worker/ipc.h"
@@ -444,14 +446,10 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
     } else if (have_length && req->sink == BODY_INSTANCE && declared <= POOL_BODY_INLINE_MAX) {
         rouse_buf_reserve(&req->body, (size_t)declared); /* one allocation for the body */
     }
-    /* The gate counts every request's bytes on the connection, to know
-     * where the next one starts (http_gate.c). */
+    http_gate_keep_request(keep_of(conn));
+    /* Every plain request's head was checked before MHD read it
+     * (http_wire.c); these are for requests over TLS. */
     const char *te = http_req_header(req, "Transfer-Encoding");
-    const union MHD_ConnectionInfo *hs =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-    http_gate_keep_request(keep_of(conn), hs ? hs->header_size : 0, cl, te != NULL || !hs);
-    /* The gate checked the first request of the connection; these are for
-     * the requests after it on a kept-alive connection. */
     if (!http_method_valid(method)) {
         req->early_error = true;
         http_reply_error(req, 400, "malformed request line: expected METHOD /path HTTP/1.1");
@@ -520,14 +518,6 @@ static void req_body(http_req *req, const char *data, size_t len)
     }
 }
 
-/* Queues the reply to a request whose body is all read: the next bytes on
- * the connection are the next request's, which the gate may check. */
-static enum MHD_Result queue_final(http_req *req)
-{
-    http_gate_keep_done(keep_of(req->conn));
-    return queue_reply(req);
-}
-
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -565,7 +555,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         /* Resumed after a suspension (or a repeated call): the reply is ready. */
         if (req->suspended) return MHD_YES;
         assert(!req->pending || !req->have_reply || req->gen_stream);
-        return req->have_reply ? queue_final(req) : MHD_NO;
+        return req->have_reply ? queue_reply(req) : MHD_NO;
     }
     req->handled = true;
     if (!req->have_reply && route_handle(req) == 1) {
@@ -577,7 +567,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
     if (!req->have_reply) http_reply_error(req, 500, "internal error: no reply");
-    return queue_final(req);
+    return queue_reply(req);
 }
 
 static uint64_t ns_to_us(uint64_t ns)
@@ -708,6 +698,13 @@ int http_start(server *srv, rouse_errbuf *eb)
         (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->max_conns + 1024u,
         MHD_OPTION_ARRAY, srv->tls ? tls_opts : &tls_opts[1], MHD_OPTION_END);
     if (!srv->mhd) return rouse_err_set(eb, ROUSE_EIO, "cannot start the HTTP daemon");
+    struct rlimit rl;
+    if (!srv->tls && (getrlimit(RLIMIT_NOFILE, &rl) < 0 ||
+                      http_wire_init(rl.rlim_cur > (1u << 22) ? 1 << 22 : (int)rl.rlim_cur) < 0)) {
+        MHD_stop_daemon(srv->mhd);
+        srv->mhd = NULL;
+        return rouse_err_set(eb, ROUSE_ENOMEM, "the table of connection streams");
+    }
     srv->keep_epfd = epoll_create1(EPOLL_CLOEXEC);
     srv->tag_keep_set.kind = EP_KEEP_SET;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &srv->tag_keep_set};
@@ -732,13 +729,9 @@ void http_run(server *srv)
     /* MHD asks to run again at once (timeout 0) while a connection it woke
      * has more to do, typically right after a reply went out: do it here
      * rather than through another round of the outer loop. Bounded, so
-     * instances and signals are never starved. Before each further run the
-     * gate looks at the connections whose next request head arrived
-     * meanwhile (a client answering a reply within microseconds), which
-     * that run would otherwise read before the gate could check it. */
+     * instances and signals are never starved. */
     MHD_UNSIGNED_LONG_LONG t;
     for (int round = 0; round < 4; round++) {
-        if (round > 0) http_gate_poll(srv);
         MHD_run(srv->mhd);
         if (MHD_get_timeout(srv->mhd, &t) != MHD_YES || t > 0) break;
     }
