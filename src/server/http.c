@@ -23,6 +23,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "common/fmt.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -232,7 +233,7 @@ static void on_call_done(void *user, pool_result *res)
         return;
     }
     req->pending = NULL;
-    if (res->warning) snprintf(req->reply.warning, sizeof(req->reply.warning), "%s", res->warning);
+    if (res->warning) fmt_copy(req->reply.warning, sizeof(req->reply.warning), res->warning);
     if (res->error) {
         http_reply_error(req, res->status, "%s", res->error);
     } else {
@@ -242,7 +243,7 @@ static void on_call_done(void *user, pool_result *res)
         r->len = 0;
         if (r->fd >= 0) close(r->fd);
         r->status = res->status;
-        snprintf(r->content_type, sizeof(r->content_type), "%s",
+        fmt_copy(r->content_type, sizeof(r->content_type),
                  res->content_type && res->content_type[0] ? res->content_type
                                                            : "application/json");
         r->fd = res->fd;
@@ -256,8 +257,8 @@ static void on_call_done(void *user, pool_result *res)
     res->body = NULL;
     http_req_take_metering(req, res);
     if (res->retry_after > 0) req->reply.retry_after = res->retry_after;
-    if (res->start) snprintf(req->reply.start, sizeof(req->reply.start), "%s", res->start);
-    if (res->timing) snprintf(req->reply.timing, sizeof(req->reply.timing), "%s", res->timing);
+    if (res->start) fmt_copy(req->reply.start, sizeof(req->reply.start), res->start);
+    if (res->timing) fmt_copy(req->reply.timing, sizeof(req->reply.timing), res->timing);
     http_req_resume(req);
 }
 
@@ -340,11 +341,11 @@ static enum MHD_Result queue_reply(http_req *req)
                             r->content_type[0] ? r->content_type : "application/json");
     char num[32];
     if (r->version > 0) {
-        snprintf(num, sizeof(num), "%" PRId64, r->version);
+        *fmt_i64(num, r->version) = '\0';
         MHD_add_response_header(resp, "X-Rouse-Version", num);
     }
     if (r->json_len >= 0) {
-        snprintf(num, sizeof(num), "%" PRId64, r->json_len);
+        *fmt_i64(num, r->json_len) = '\0';
         MHD_add_response_header(resp, "Inference-Header-Content-Length", num);
     }
     if (r->retry_after > 0) {
@@ -419,16 +420,17 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
     req->reply.json_len = -1;
     req->begin_ns = rouse_now_ns();
     req->begin_wall_us = rouse_wall_us();
-    snprintf(req->request_id, sizeof(req->request_id), "%08" PRIx32 "%08" PRIx64,
-             srv->req_id_base, ++srv->req_seq & 0xffffffffu);
+    _Static_assert(sizeof(req->request_id) >= 17, "a request id is 16 hex digits");
+    char *id = fmt_hex(req->request_id, srv->req_id_base, 8);
+    *fmt_hex(id, ++srv->req_seq, 8) = '\0'; /* its low 32 bits */
     rouse_buf_init(&req->body);
-    snprintf(req->method, sizeof(req->method), "%s", method);
+    fmt_copy(req->method, sizeof(req->method), method);
     srv->n_reqs++;
     route_match(method, url, &req->r);
     /* The one access check, before the body is read. */
     if (!auth_check(req)) req->early_error = req->auth_refused = true;
     if (http_route_is_inference(req->r.id)) observe_req_begin(req);
-    if (srv->alog) snprintf(req->url, sizeof(req->url), "%s", url);
+    if (srv->alog) fmt_copy(req->url, sizeof(req->url), url);
     req->sink = route_sink(req->r.id);
     req->body_limit =
         route_body_limit(req->r.id, srv->opts.max_body_bytes, srv->opts.max_blob_bytes);

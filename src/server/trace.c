@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "common/fmt.h"
 #include "common/timeutil.h"
 
 void trace_rng_seed(trace_rng *r)
@@ -113,6 +114,11 @@ void trace_begin(trace_ctx *t, const char *traceparent, const char *tracestate, 
 
 void trace_format(const trace_ctx *t, char out[TRACEPARENT_LEN + 1])
 {
-    snprintf(out, TRACEPARENT_LEN + 1, "00-%s-%s-%s", t->trace_id, t->span_id,
-             t->sampled ? "01" : "00");
+    /* "00-" trace id "-" span id "-" flags, without printf (per request). */
+    char *p = out;
+    memcpy(p, "00-", 3);
+    p += 3 + fmt_copy(p + 3, TRACE_ID_HEX + 1, t->trace_id);
+    *p++ = '-';
+    p += fmt_copy(p, SPAN_ID_HEX + 1, t->span_id);
+    memcpy(p, t->sampled ? "-01" : "-00", 4);
 }
