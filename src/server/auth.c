@@ -251,7 +251,7 @@ bool auth_check(http_req *req)
     auth_caller *w = &req->who;
     route_id id = req->r.id;
     int need = route_specs[id].role;
-    snprintf(w->tenant, sizeof(w->tenant), "%s", STORE_DEFAULT_TENANT);
+    memcpy(w->tenant, STORE_DEFAULT_TENANT, sizeof(STORE_DEFAULT_TENANT));
     w->role = s->opts.auth ? AUTH_OPEN : AUTH_ADMIN;
     if (on_metrics_listener(req)) {
         if (id != R_METRICS) return deny(req, 404, "only GET /metrics is served on this address");
@@ -282,7 +282,12 @@ bool auth_check(http_req *req)
             return deny(req, 403, "Rouse-Tenant: only an admin key may name another tenant");
         snprintf(w->tenant, sizeof(w->tenant), "%s", sel);
     }
-    if (req->r.name[0] && !req->r.param_too_long) {
+    if (req->r.name[0] && !req->r.param_too_long &&
+        strcmp(w->tenant, STORE_DEFAULT_TENANT) == 0) {
+        /* The default tenant's key is the name itself (store_fn_key): only
+         * its check is left, with no copy to and fro on every request. */
+        if (!store_name_valid(req->r.name)) req->r.param_too_long = true;
+    } else if (req->r.name[0] && !req->r.param_too_long) {
         char key[STORE_NAME_MAX + 1];
         int rc = store_fn_key(w->tenant, req->r.name, key, sizeof(key));
         if (rc == 0) {

@@ -20,14 +20,17 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include "common/fmt.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "server/http.h"
 #include "server/http_head.h"
 #include "server/http_int.h"
+#include "server/http_wire.h"
 #include "server/jobq.h"
 #include "server/tls.h"
 #include "worker/ipc.h"
@@ -230,7 +233,7 @@ static void on_call_done(void *user, pool_result *res)
         return;
     }
     req->pending = NULL;
-    if (res->warning) snprintf(req->reply.warning, sizeof(req->reply.warning), "%s", res->warning);
+    if (res->warning) fmt_copy(req->reply.warning, sizeof(req->reply.warning), res->warning);
     if (res->error) {
         http_reply_error(req, res->status, "%s", res->error);
     } else {
@@ -240,7 +243,7 @@ static void on_call_done(void *user, pool_result *res)
         r->len = 0;
         if (r->fd >= 0) close(r->fd);
         r->status = res->status;
-        snprintf(r->content_type, sizeof(r->content_type), "%s",
+        fmt_copy(r->content_type, sizeof(r->content_type),
                  res->content_type && res->content_type[0] ? res->content_type
                                                            : "application/json");
         r->fd = res->fd;
@@ -254,8 +257,8 @@ static void on_call_done(void *user, pool_result *res)
     res->body = NULL;
     http_req_take_metering(req, res);
     if (res->retry_after > 0) req->reply.retry_after = res->retry_after;
-    if (res->start) snprintf(req->reply.start, sizeof(req->reply.start), "%s", res->start);
-    if (res->timing) snprintf(req->reply.timing, sizeof(req->reply.timing), "%s", res->timing);
+    if (res->start) fmt_copy(req->reply.start, sizeof(req->reply.start), res->start);
+    if (res->timing) fmt_copy(req->reply.timing, sizeof(req->reply.timing), res->timing);
     http_req_resume(req);
 }
 
@@ -338,11 +341,11 @@ static enum MHD_Result queue_reply(http_req *req)
                             r->content_type[0] ? r->content_type : "application/json");
     char num[32];
     if (r->version > 0) {
-        snprintf(num, sizeof(num), "%" PRId64, r->version);
+        *fmt_i64(num, r->version) = '\0';
         MHD_add_response_header(resp, "X-Rouse-Version", num);
     }
     if (r->json_len >= 0) {
-        snprintf(num, sizeof(num), "%" PRId64, r->json_len);
+        *fmt_i64(num, r->json_len) = '\0';
         MHD_add_response_header(resp, "Inference-Header-Content-Length", num);
     }
     if (r->retry_after > 0) {
@@ -417,16 +420,17 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
     req->reply.json_len = -1;
     req->begin_ns = rouse_now_ns();
     req->begin_wall_us = rouse_wall_us();
-    snprintf(req->request_id, sizeof(req->request_id), "%08" PRIx32 "%08" PRIx64,
-             srv->req_id_base, ++srv->req_seq & 0xffffffffu);
+    _Static_assert(sizeof(req->request_id) >= 17, "a request id is 16 hex digits");
+    char *id = fmt_hex(req->request_id, srv->req_id_base, 8);
+    *fmt_hex(id, ++srv->req_seq, 8) = '\0'; /* its low 32 bits */
     rouse_buf_init(&req->body);
-    snprintf(req->method, sizeof(req->method), "%s", method);
+    fmt_copy(req->method, sizeof(req->method), method);
     srv->n_reqs++;
     route_match(method, url, &req->r);
     /* The one access check, before the body is read. */
     if (!auth_check(req)) req->early_error = req->auth_refused = true;
     if (http_route_is_inference(req->r.id)) observe_req_begin(req);
-    if (srv->alog) snprintf(req->url, sizeof(req->url), "%s", url);
+    if (srv->alog) fmt_copy(req->url, sizeof(req->url), url);
     req->sink = route_sink(req->r.id);
     req->body_limit =
         route_body_limit(req->r.id, srv->opts.max_body_bytes, srv->opts.max_blob_bytes);
@@ -444,14 +448,10 @@ static http_req *req_begin(server *srv, struct MHD_Connection *conn, const char 
     } else if (have_length && req->sink == BODY_INSTANCE && declared <= POOL_BODY_INLINE_MAX) {
         rouse_buf_reserve(&req->body, (size_t)declared); /* one allocation for the body */
     }
-    /* The gate counts every request's bytes on the connection, to know
-     * where the next one starts (http_gate.c). */
+    http_gate_keep_request(keep_of(conn));
+    /* Every plain request's head was checked before MHD read it
+     * (http_wire.c); these are for requests over TLS. */
     const char *te = http_req_header(req, "Transfer-Encoding");
-    const union MHD_ConnectionInfo *hs =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-    http_gate_keep_request(keep_of(conn), hs ? hs->header_size : 0, cl, te != NULL || !hs);
-    /* The gate checked the first request of the connection; these are for
-     * the requests after it on a kept-alive connection. */
     if (!http_method_valid(method)) {
         req->early_error = true;
         http_reply_error(req, 400, "malformed request line: expected METHOD /path HTTP/1.1");
@@ -520,14 +520,6 @@ static void req_body(http_req *req, const char *data, size_t len)
     }
 }
 
-/* Queues the reply to a request whose body is all read: the next bytes on
- * the connection are the next request's, which the gate may check. */
-static enum MHD_Result queue_final(http_req *req)
-{
-    http_gate_keep_done(keep_of(req->conn));
-    return queue_reply(req);
-}
-
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -565,7 +557,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         /* Resumed after a suspension (or a repeated call): the reply is ready. */
         if (req->suspended) return MHD_YES;
         assert(!req->pending || !req->have_reply || req->gen_stream);
-        return req->have_reply ? queue_final(req) : MHD_NO;
+        return req->have_reply ? queue_reply(req) : MHD_NO;
     }
     req->handled = true;
     if (!req->have_reply && route_handle(req) == 1) {
@@ -577,7 +569,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
     if (!req->have_reply) http_reply_error(req, 500, "internal error: no reply");
-    return queue_final(req);
+    return queue_reply(req);
 }
 
 static uint64_t ns_to_us(uint64_t ns)
@@ -603,8 +595,11 @@ static void emit_invocation(server *srv, http_req *req)
     invocation inv;
     memset(&inv, 0, sizeof(inv));
     memcpy(inv.request_id, req->request_id, sizeof(inv.request_id));
-    snprintf(inv.function, sizeof(inv.function), "%s", req->r.name);
-    snprintf(inv.tenant, sizeof(inv.tenant), "%s", req->who.tenant);
+    /* Arrays of the same size, each NUL-terminated inside. */
+    _Static_assert(sizeof(inv.function) == sizeof(req->r.name), "function name sizes");
+    _Static_assert(sizeof(inv.tenant) == sizeof(req->who.tenant), "tenant name sizes");
+    memcpy(inv.function, req->r.name, sizeof(inv.function));
+    memcpy(inv.tenant, req->who.tenant, sizeof(inv.tenant));
     inv.version = r->version > 0 ? r->version : 0;
     inv.start = req->start_kind;
     inv.queue_us = ns_to_us(req->queue_ns);
@@ -705,6 +700,13 @@ int http_start(server *srv, rouse_errbuf *eb)
         (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->max_conns + 1024u,
         MHD_OPTION_ARRAY, srv->tls ? tls_opts : &tls_opts[1], MHD_OPTION_END);
     if (!srv->mhd) return rouse_err_set(eb, ROUSE_EIO, "cannot start the HTTP daemon");
+    struct rlimit rl;
+    if (!srv->tls && (getrlimit(RLIMIT_NOFILE, &rl) < 0 ||
+                      http_wire_init(rl.rlim_cur > (1u << 22) ? 1 << 22 : (int)rl.rlim_cur) < 0)) {
+        MHD_stop_daemon(srv->mhd);
+        srv->mhd = NULL;
+        return rouse_err_set(eb, ROUSE_ENOMEM, "the table of connection streams");
+    }
     srv->keep_epfd = epoll_create1(EPOLL_CLOEXEC);
     srv->tag_keep_set.kind = EP_KEEP_SET;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &srv->tag_keep_set};
@@ -729,13 +731,9 @@ void http_run(server *srv)
     /* MHD asks to run again at once (timeout 0) while a connection it woke
      * has more to do, typically right after a reply went out: do it here
      * rather than through another round of the outer loop. Bounded, so
-     * instances and signals are never starved. Before each further run the
-     * gate looks at the connections whose next request head arrived
-     * meanwhile (a client answering a reply within microseconds), which
-     * that run would otherwise read before the gate could check it. */
+     * instances and signals are never starved. */
     MHD_UNSIGNED_LONG_LONG t;
     for (int round = 0; round < 4; round++) {
-        if (round > 0) http_gate_poll(srv);
         MHD_run(srv->mhd);
         if (MHD_get_timeout(srv->mhd, &t) != MHD_YES || t > 0) break;
     }

@@ -48,27 +48,21 @@ int http_gate_tick(struct server *srv);
 void http_gate_reap(struct server *srv);
 void http_gate_close_all(struct server *srv);
 
-/* The gate's check of later requests on a connection MHD holds (see
- * http_gate.c): one gate_keep per connection, opened and closed by MHD's
- * connection notices (keep_open returns NULL when out of memory: the
- * connection then goes unchecked). */
+/* The gate's record of a connection MHD holds (see http_gate.c): one
+ * gate_keep per connection, opened and closed by MHD's connection notices
+ * (keep_open returns NULL when out of memory: the connection then goes
+ * unchecked and uncounted). */
 struct gate_keep;
 struct gate_keep *http_gate_keep_open(struct server *srv, int fd);
 void http_gate_keep_close(struct server *srv, struct gate_keep *k);
-/* MHD began a request on the connection: its head took head_len bytes
- * (MHD's count) and its body has this Content-Length (NULL: none) or is
- * chunked. */
-void http_gate_keep_request(struct gate_keep *k, size_t head_len, const char *content_length,
-                            bool chunked);
-/* A request's reply is queued (its body all read): the next bytes are the
- * next request's. */
-void http_gate_keep_done(struct gate_keep *k);
+/* MHD began a request on the connection: it is not idle. */
+void http_gate_keep_request(struct gate_keep *k);
 /* Its request completed (the reply is out): the connection is idle until
- * the next request begins, and may be closed first when serve is full. */
+ * the next request begins, and may be closed first when serve is full; a
+ * later request refused meanwhile is answered now (http_wire.c). */
 void http_gate_keep_idle(struct gate_keep *k);
 /* Handles what the gate's set of MHD connections reports (an EP_KEEP_SET
- * event, and between two runs of MHD): next request heads that arrived,
- * clients of suspended requests that hung up. */
+ * event): clients of suspended requests that hung up. */
 void http_gate_poll(struct server *srv);
 /* Watches the connection for a hang-up, reported as an EP_CLIENT event
  * to http_on_client_event(client); false when the connection has no

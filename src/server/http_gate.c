@@ -8,43 +8,20 @@
  * silence, and a malformed Content-Length gets one JSON error instead of
  * MHD's HTML page with its status line and headers sent twice.
  *
- * Later requests on a kept-alive connection: MHD reads them, but each
- * connection MHD holds has a gate_keep, registered once (EPOLLIN |
- * EPOLLRDHUP, edge-triggered: no system call per request to arm it) in the
- * gate's own epoll set, which serve's set watches. Once a request's reply
- * is queued (http_gate_keep_done), the next arrival of bytes is peeked at
- * here before MHD can read it: the loop hands out every event before it
- * runs MHD, and http_run polls the gate's set alone before each further
- * run of MHD in the same iteration (http_gate_poll). A head that
- * http_head_inspect rejects is answered with the same JSON error; the
- * socket is then shut down in both directions, so MHD reads the end of the
- * stream, sends nothing more, and closes and frees the connection itself.
- * The peek knows that it sees the start of a request because the gate
- * counts the bytes of every request MHD has begun on the connection (its
- * head as MHD measured it, plus the Content-Length body;
- * http_gate_keep_request) and, before it answers, compares them with the
- * bytes MHD has read (TCP_INFO's bytes received minus what still waits in
- * the socket): when they differ, MHD holds bytes of the next request
- * already and the gate leaves that request to MHD. After a chunked body
- * the count is unknown and the connection is left to MHD for good.
+ * Later requests on a kept-alive connection, and the bodies of all of
+ * them: MHD reads them through serve's framing of the connection's stream
+ * (http_wire.c, attached when MHD takes the connection), which refuses a
+ * bad request with the same JSON error however it arrives (pipelined,
+ * split across packets, after a chunked body). Over TLS the stream is
+ * ciphertext: MHD and http.c's hooks alone check those requests (a NUL in
+ * the path and an unsupported Transfer-Encoding are refused there; a
+ * malformed Content-Length gets MHD's HTML page). A connection that sends
+ * no complete first head within GATE_TIMEOUT_NS is closed.
  *
- * Limits (what MHD alone still reads, as before): a later request whose
- * bytes MHD had read before the previous one completed (pipelining), a
- * later head that arrives in several pieces (the first piece is not a
- * complete head: MHD reads it), one that arrives while MHD runs and is
- * read in that same run (a client answering a reply within microseconds
- * on a busy server: under wrk on a loaded 2-core machine, 9 % of requests
- * at 4 connections and 14 % at 32 went unchecked), and every request
- * after a chunked body. A NUL in
- * their path and an unsupported Transfer-Encoding are still refused by
- * http.c's hooks; a malformed Content-Length there gets MHD's HTML page
- * (status line sent twice) and a garbage request line no answer. A
- * connection that sends no complete first head within GATE_TIMEOUT_NS is
- * closed.
- *
- * The same registration watches the client of a suspended request for a
- * hang-up (http_gate_keep_watch), as epoll takes one registration per
- * descriptor.
+ * Each connection MHD holds has a gate_keep, registered once
+ * (EPOLLRDHUP, edge-triggered) in the gate's own epoll set, which serve's
+ * set watches. It watches the client of a suspended request for a hang-up
+ * (http_gate_keep_watch), as epoll takes one registration per descriptor.
  *
  * Connection limits, applied as connections are accepted: at most
  * max_conns at once (those at the gate and those MHD holds; the default
@@ -82,9 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <linux/tcp.h> /* tcp_info with tcpi_bytes_received (Linux 4.1) */
 #include <netinet/in.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -94,6 +69,7 @@
 #include "server/conn_table.h"
 #include "server/http.h"
 #include "server/http_head.h"
+#include "server/http_wire.h"
 #include "server/server_int.h"
 #include "server/tls.h"
 
@@ -118,11 +94,9 @@ struct gate_keep {
     uint64_t idle_since_ns;
     gate_keep *iprev, *inext;
     conn_key client;
-    tls_ref tls;      /* the certificates current when it opened (TLS only) */
-    bool between;     /* a reply is queued: the next bytes to arrive start the next request */
-    bool lost;        /* the byte count is unknown (a chunked body): leave it all to MHD */
-    uint64_t counted; /* bytes of the requests MHD has begun: heads and bodies */
-    ep_tag *watch;    /* a suspended request's client tag, watched for a hang-up */
+    tls_ref tls;     /* the certificates current when it opened (TLS only) */
+    http_wire *wire; /* its stream, read before MHD (plain HTTP only), or NULL */
+    ep_tag *watch;   /* a suspended request's client tag, watched for a hang-up */
 };
 
 static void unlink_conn(server *s, gate_conn *g)
@@ -213,54 +187,9 @@ static void keep_evict(server *s, gate_keep *k)
     s->mhd_kick = true;
 }
 
-static const char *reason(int status)
-{
-    switch (status) {
-    case 400:
-        return "Bad Request";
-    case 414:
-        return "URI Too Long";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 503:
-        return "Service Unavailable";
-    case 501:
-        return "Not Implemented";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return "Error";
-    }
-}
-
-/* Answers status with {"error": msg} on fd: reads what the client sent
- * first, so that closing does not reset the connection under the answer. */
-static void answer(int fd, int status, const char *msg)
-{
-    char sink[4096];
-    while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0) {
-    }
-    rouse_buf body, out;
-    rouse_buf_init(&body);
-    rouse_buf_init(&out);
-    rouse_buf_append_str(&body, "{\"error\":");
-    json_write_string(&body, msg, strlen(msg));
-    rouse_buf_append_str(&body, "}\n");
-    int rc = rouse_buf_appendf(&out,
-                               "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                               "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                               status, reason(status), body.len);
-    if (rc == 0) rc = rouse_buf_append(&out, body.data, body.len);
-    if (rc == 0 && send(fd, out.data, out.len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-        LOG_DEBUG(MOD, "cannot answer a rejected request: %s", strerror(errno));
-    rouse_buf_fini(&body);
-    rouse_buf_fini(&out);
-    LOG_DEBUG(MOD, "%d before MHD: %s", status, msg);
-}
-
 static void answer_and_close(server *s, gate_conn *g, int status, const char *msg)
 {
-    answer(g->fd, status, msg);
+    http_wire_answer(g->fd, status, msg);
     shutdown(g->fd, SHUT_WR);
     drop(s, g);
 }
@@ -325,7 +254,7 @@ static void refuse(server *s, int fd, const char *msg)
 {
     s->n_refused++;
     if (!s->tls) {
-        answer(fd, 503, msg);
+        http_wire_answer(fd, 503, msg);
         shutdown(fd, SHUT_WR);
     }
     close(fd);
@@ -432,7 +361,7 @@ void http_gate_close_all(server *s)
 
 /* --- later requests on a connection MHD holds ------------------------------ */
 
-#define KEEP_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLET)
+#define KEEP_EVENTS (EPOLLRDHUP | EPOLLET)
 
 gate_keep *http_gate_keep_open(server *s, int fd)
 {
@@ -454,18 +383,12 @@ gate_keep *http_gate_keep_open(server *s, int fd)
          * (the handshake first). */
         if (s->tls) idle_append(s, k);
     }
-    if (s->tls) {
-        k->tls = tls_conn_open(s->tls);
-        k->lost = true; /* ciphertext: nothing for the gate to read */
-    }
-    /* An event for the first head, already there, comes at once and is
-     * ignored: no reply is queued yet. */
+    if (s->tls)
+        k->tls = tls_conn_open(s->tls); /* ciphertext: nothing for the wire to read */
+    else if (fd >= 0 && !(k->wire = http_wire_attach(fd)))
+        LOG_DEBUG(MOD, "a connection goes unchecked: out of memory or descriptors");
     struct epoll_event ev = {.events = KEEP_EVENTS, .data.ptr = &k->tag};
-    if (fd < 0 || epoll_ctl(s->keep_epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-        LOG_DEBUG(MOD, "a connection goes unchecked: %s", strerror(errno));
-        k->fd = -1;
-        k->lost = true;
-    }
+    if (fd < 0 || epoll_ctl(s->keep_epfd, EPOLL_CTL_ADD, fd, &ev) < 0) k->fd = -1;
     return k;
 }
 
@@ -474,6 +397,7 @@ void http_gate_keep_close(server *s, gate_keep *k)
     if (!k) return;
     assert(!k->watch); /* the watching request ended before its connection */
     if (k->fd >= 0) epoll_ctl(s->keep_epfd, EPOLL_CTL_DEL, k->fd, NULL);
+    http_wire_detach(k->wire);
     if (k->live) {
         idle_remove(s, k);
         s->n_keep_live--;
@@ -483,32 +407,17 @@ void http_gate_keep_close(server *s, gate_keep *k)
     free(k);
 }
 
-void http_gate_keep_request(gate_keep *k, size_t head_len, const char *content_length, bool chunked)
+void http_gate_keep_request(gate_keep *k)
 {
-    if (!k) return;
-    idle_remove(k->s, k);
-    k->between = false;
-    unsigned long long body = 0;
-    if (content_length) {
-        char *end;
-        errno = 0;
-        body = strtoull(content_length, &end, 10);
-        if (errno || end == content_length || *end) chunked = true; /* unknown: the same */
-    }
-    if (chunked || body > UINT64_MAX - k->counted - head_len)
-        k->lost = true;
-    else
-        k->counted += head_len + body;
-}
-
-void http_gate_keep_done(gate_keep *k)
-{
-    if (k && !k->lost) k->between = true;
+    if (k) idle_remove(k->s, k);
 }
 
 void http_gate_keep_idle(gate_keep *k)
 {
-    if (k) idle_append(k->s, k);
+    if (!k) return;
+    idle_append(k->s, k);
+    /* A request refused while this one was in progress is answered now. */
+    if (http_wire_request_done(k->wire)) k->s->mhd_kick = true;
 }
 
 bool http_gate_keep_watch(server *s, gate_keep *k, ep_tag *client)
@@ -527,40 +436,10 @@ void http_gate_keep_unwatch(gate_keep *k)
     if (k) k->watch = NULL;
 }
 
-/* True when MHD has read exactly the bytes of the requests counted so far:
- * what waits in the socket is where the next request starts. */
-static bool at_request_start(const gate_keep *k)
-{
-    struct tcp_info ti;
-    socklen_t tl = sizeof(ti);
-    int inq;
-    if (getsockopt(k->fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0 ||
-        tl < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received) ||
-        ioctl(k->fd, FIONREAD, &inq) < 0 || inq < 0)
-        return false;
-    uint64_t received = ti.tcpi_bytes_received;
-    /* The client's FIN counts as one byte received and none waiting (8:
-     * TCP_CLOSE_WAIT, which this header does not name). */
-    if (ti.tcpi_state == 8 && received > 0) received--;
-    return received >= (uint64_t)inq && received - (uint64_t)inq == k->counted;
-}
-
 static void on_keep(gate_keep *k, uint32_t events)
 {
     if (k->watch && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
         http_on_client_event(k->watch); /* unwatches */
-    if (!k->between || !(events & EPOLLIN)) return;
-    char buf[HTTP_HEAD_MAX + 1]; /* 16 KiB of the loop thread's stack */
-    ssize_t n = recv(k->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0) return;  /* nothing after all: wait for the next arrival */
-    k->between = false; /* one look per request: a head in pieces is MHD's */
-    if (n == 0) return; /* the end of the stream: MHD closes */
-    http_head_check c;
-    http_head_inspect(buf, (size_t)n, &c);
-    if (c.verdict != HTTP_HEAD_REJECT || !at_request_start(k)) return;
-    k->lost = true;
-    answer(k->fd, c.status, c.msg);
-    shutdown(k->fd, SHUT_RDWR);
 }
 
 void http_gate_poll(server *s)

@@ -12,6 +12,12 @@
  * Sizes: the request line at most HTTP_REQUEST_LINE_MAX bytes (414), at
  * most HTTP_HEADER_FIELDS_MAX fields (431), the whole head at most
  * HTTP_HEAD_MAX (431).
+ * The framing (http_frame_scan) follows a connection from head to body to
+ * the next head: a Content-Length body is counted; a chunked one is parsed
+ * (chunk-size lines, the CRLF after each chunk, trailer fields), with bare
+ * LFs accepted as in heads. Chunk extensions are refused (400): nothing in
+ * serve uses them, and libmicrohttpd and this scan could disagree about
+ * where a line with one ends.
  */
 #include "server/http_head.h"
 
@@ -24,7 +30,26 @@
 static bool is_tchar(unsigned char c)
 {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+        return true;
+    default:
+        return false;
+    }
 }
 
 static void reject(http_head_check *out, int status, const char *msg)
@@ -174,4 +199,130 @@ void http_head_inspect(const char *buf, size_t len, http_head_check *out)
     out->body_len = cl;
     out->chunked = have_te;
     out->verdict = HTTP_HEAD_OK;
+}
+
+/* --- framing: request after request on one connection --------------------- */
+
+static size_t frame_reject(http_frame *f, size_t at, int status, const char *msg)
+{
+    f->cut_body = f->state != HTTP_FRAME_HEAD;
+    f->state = HTTP_FRAME_REJECTED;
+    f->status = status;
+    snprintf(f->msg, sizeof(f->msg), "%s", msg);
+    return at;
+}
+
+/* The line at p (up to its LF, a CR before it dropped): its length into
+ * *n and the bytes it takes with the LF, or 0 when it is not complete. */
+static size_t take_line(const char *p, size_t avail, size_t *n)
+{
+    size_t lim = avail < HTTP_CHUNK_LINE_MAX + 2 ? avail : HTTP_CHUNK_LINE_MAX + 2;
+    const char *lf = memchr(p, '\n', lim);
+    if (!lf) return 0;
+    *n = (size_t)(lf - p) - (lf > p && lf[-1] == '\r');
+    return (size_t)(lf - p) + 1;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+size_t http_frame_scan(http_frame *f, const char *buf, size_t len)
+{
+    size_t at = 0;
+    while (at < len && f->state != HTTP_FRAME_REJECTED) {
+        const char *p = buf + at;
+        size_t avail = len - at, n, took;
+        switch (f->state) {
+        case HTTP_FRAME_HEAD: {
+            http_head_check c;
+            http_head_inspect(p, avail, &c);
+            if (c.verdict == HTTP_HEAD_MORE) return at;
+            if (c.verdict == HTTP_HEAD_REJECT) return frame_reject(f, at, c.status, c.msg);
+            if (c.head_len > HTTP_HEAD_MAX)
+                return frame_reject(f, at, 431, "the request header fields are too large");
+            at += c.head_len;
+            f->requests++;
+            f->trailers = 0;
+            f->remain = c.body_len;
+            f->state = c.chunked        ? HTTP_FRAME_CHUNK_SIZE
+                       : c.body_len > 0 ? HTTP_FRAME_BODY
+                                        : HTTP_FRAME_HEAD;
+            break;
+        }
+        case HTTP_FRAME_BODY:
+        case HTTP_FRAME_CHUNK_DATA:
+            n = avail < f->remain ? avail : (size_t)f->remain;
+            at += n;
+            f->remain -= n;
+            if (f->remain == 0)
+                f->state = f->state == HTTP_FRAME_BODY ? HTTP_FRAME_HEAD : HTTP_FRAME_CHUNK_END;
+            break;
+        case HTTP_FRAME_CHUNK_SIZE: {
+            took = take_line(p, avail, &n);
+            if (!took) {
+                if (avail > HTTP_CHUNK_LINE_MAX + 1)
+                    return frame_reject(f, at, 400, "chunked body: a chunk-size line too long");
+                return at;
+            }
+            unsigned long long size = 0;
+            size_t i = 0;
+            for (; i < n && hex_digit(p[i]) >= 0; i++)
+                size = size * 16 + (unsigned)hex_digit(p[i]);
+            if (i == 0 || i > 15)
+                return frame_reject(f, at, 400,
+                                    "chunked body: expected a chunk size of 1 to 15 hex digits");
+            if (i < n)
+                return frame_reject(f, at, 400, "chunked body: chunk extensions are not supported");
+            at += took;
+            f->remain = size;
+            f->state = size ? HTTP_FRAME_CHUNK_DATA : HTTP_FRAME_TRAILER;
+            break;
+        }
+        case HTTP_FRAME_CHUNK_END:
+            if (p[0] == '\n') {
+                at += 1;
+            } else if (p[0] == '\r') {
+                if (avail < 2) return at;
+                if (p[1] != '\n')
+                    return frame_reject(f, at, 400, "chunked body: no CRLF after a chunk's data");
+                at += 2;
+            } else {
+                return frame_reject(f, at, 400, "chunked body: no CRLF after a chunk's data");
+            }
+            f->state = HTTP_FRAME_CHUNK_SIZE;
+            break;
+        case HTTP_FRAME_TRAILER: {
+            took = take_line(p, avail, &n);
+            if (!took) {
+                if (avail > HTTP_CHUNK_LINE_MAX + 1)
+                    return frame_reject(f, at, 431, "chunked body: a trailer field too long");
+                return at;
+            }
+            if (n == 0) {
+                at += took;
+                f->state = HTTP_FRAME_HEAD;
+                break;
+            }
+            const char *colon = memchr(p, ':', n);
+            bool name_ok = colon && colon > p;
+            for (const char *c = p; name_ok && c < colon; c++)
+                name_ok = is_tchar((unsigned char)*c);
+            if (!name_ok)
+                return frame_reject(f, at, 400,
+                                    "chunked body: malformed trailer field: expected Name: value");
+            if (++f->trailers > HTTP_HEADER_FIELDS_MAX)
+                return frame_reject(f, at, 431, "chunked body: too many trailer fields");
+            at += took;
+            break;
+        }
+        case HTTP_FRAME_REJECTED:
+            break;
+        }
+    }
+    return at;
 }

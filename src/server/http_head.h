@@ -41,6 +41,45 @@ typedef struct http_head_check {
  * request on it. */
 void http_head_inspect(const char *buf, size_t len, http_head_check *out);
 
+/* The framing of a connection's byte stream, request after request: each
+ * head (checked by http_head_inspect), the body its Content-Length counts,
+ * or a chunked body (chunk-size lines of 1-15 hex digits without
+ * extensions, chunk data, the CRLF after it, the last chunk and its
+ * trailer fields). Serve reads a connection through it before
+ * libmicrohttpd does (http_wire.c), so that every request of a kept-alive
+ * connection, also pipelined or split across packets, is checked, and
+ * libmicrohttpd only ever sees whole, acceptable heads and chunk lines. */
+typedef enum http_frame_state {
+    HTTP_FRAME_HEAD = 0, /* the next request's head (or nothing) */
+    HTTP_FRAME_BODY,     /* remain bytes of a Content-Length body */
+    HTTP_FRAME_CHUNK_SIZE,
+    HTTP_FRAME_CHUNK_DATA, /* remain bytes of a chunk */
+    HTTP_FRAME_CHUNK_END,  /* the CRLF after a chunk's data */
+    HTTP_FRAME_TRAILER,    /* trailer fields after the last chunk */
+    HTTP_FRAME_REJECTED,   /* stops here: status and msg say why */
+} http_frame_state;
+
+/* The longest chunk-size or trailer line taken (400 past it). */
+#define HTTP_CHUNK_LINE_MAX 1024
+
+typedef struct http_frame {
+    http_frame_state state;
+    unsigned long long remain;
+    unsigned long long requests; /* heads accepted */
+    int trailers;                /* trailer fields of the current body */
+    int status;                  /* HTTP_FRAME_REJECTED: 400, 414, 431, 501 or 505 */
+    char msg[160];
+    int cut_body; /* HTTP_FRAME_REJECTED: inside a request's (chunked) body */
+} http_frame;
+
+/* Scans buf[0..len), the bytes that follow what earlier calls accepted:
+ * returns how many of them are accepted (whole heads, body bytes, whole
+ * chunk-size and trailer lines). The rest is an incomplete head or line,
+ * to be given again with the bytes that follow it, or, once f->state is
+ * HTTP_FRAME_REJECTED, the start of a request (or chunk line) that is
+ * refused. Needs at most HTTP_HEAD_MAX + 1 unaccepted bytes to decide. */
+size_t http_frame_scan(http_frame *f, const char *buf, size_t len);
+
 /* True for an HTTP method: 1 to 16 token characters (RFC 9110 5.6.2). */
 int http_method_valid(const char *method);
 

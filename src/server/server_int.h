@@ -165,9 +165,9 @@ struct server {
     gate_keep *idle_head, *idle_tail;
     uint64_t n_refused, n_evicted, n_timed_out;
     struct tls *tls; /* NULL: plain HTTP */
-    /* The gate's epoll set of the connections MHD holds, itself watched in
-     * epfd (tag_keep_set), so that http_run can poll it alone between two
-     * runs of MHD (http_gate.c). */
+    /* The gate's epoll set of the connections MHD holds (hang-ups of the
+     * clients of suspended requests), itself watched in epfd (tag_keep_set)
+     * (http_gate.c). */
     int keep_epfd;
     ep_tag tag_keep_set;
     int lock_fd; /* data_dir/serve.lock, held (flock) while we run */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "common/fmt.h"
 #include "common/timeutil.h"
 
 void trace_rng_seed(trace_rng *r)

@@ -1,6 +1,8 @@
 /*
  * The request-head check of new connections, from a table of heads and the
- * verdict each must get.
+ * verdict each must get; the framing of a connection's stream (requests
+ * after requests, Content-Length and chunked bodies), from a table of
+ * streams fed whole and in every split into two pieces and byte by byte.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -160,6 +162,101 @@ static void test_methods(void **state)
     assert_false(http_method_valid("AVERYLONGMETHODNAME"));
 }
 
+/* Feeds s through a fresh framing in pieces of at most `piece` bytes (the
+ * way serve does: unaccepted bytes are given again with the next ones);
+ * the bytes accepted in all. */
+static size_t frame_feed(http_frame *f, const char *s, size_t len, size_t piece)
+{
+    memset(f, 0, sizeof(*f));
+    size_t acc = 0, have = 0;
+    while (have < len && f->state != HTTP_FRAME_REJECTED) {
+        have = have + piece < len ? have + piece : len;
+        acc += http_frame_scan(f, s + acc, have - acc);
+    }
+    return acc;
+}
+
+static void test_frame(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *stream;
+        size_t accepted;         /* bytes accepted (the whole stream: strlen) */
+        unsigned long long reqs; /* heads accepted */
+        http_frame_state end;
+        int status;
+        const char *needle;
+        int cut_body;
+    } cases[] = {
+        /* Pipelined requests, the last one incomplete. */
+        {"GET / HTTP/1.1\r\n\r\nGET /a HTTP/1.1\r\n\r\nGET /b HT", 37, 2, HTTP_FRAME_HEAD, 0, NULL,
+         0},
+        /* A Content-Length body, the next head inside it is body. */
+        {"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nHELLOGET / HTTP/1.1\r\n\r\n", 0, 2,
+         HTTP_FRAME_HEAD, 0, NULL, 0},
+        /* Chunked, with a trailer, then another request. */
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nA\r\n0123456789\r\n"
+         "0\r\nX-Sum: 1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+         0, 2, HTTP_FRAME_HEAD, 0, NULL, 0},
+        /* Bare LFs, as in heads. */
+        {"POST / HTTP/1.1\nTransfer-Encoding: chunked\n\n1\nx\n0\n\n", 0, 1, HTTP_FRAME_HEAD, 0,
+         NULL, 0},
+        /* Refusals: the bytes before the refused request are accepted. */
+        {"GET / HTTP/1.1\r\n\r\nHELLO\r\n\r\n", 18, 1, HTTP_FRAME_REJECTED, 400, "request line", 0},
+        {"GET / HTTP/1.1\r\n\r\nPUT / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 18, 1,
+         HTTP_FRAME_REJECTED, 400, "Content-Length", 0},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+         "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+         52, 1, HTTP_FRAME_REJECTED, 501, "Transfer-Encoding", 0},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 47, 1, HTTP_FRAME_REJECTED,
+         400, "chunk size", 1},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n0\r\n\r\n", 47, 1,
+         HTTP_FRAME_REJECTED, 400, "extensions", 1},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n", 47, 1,
+         HTTP_FRAME_REJECTED, 400, "chunk size", 1},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n", 53, 1,
+         HTTP_FRAME_REJECTED, 400, "CRLF", 1},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nbad trailer\r\n\r\n", 50, 1,
+         HTTP_FRAME_REJECTED, 400, "trailer", 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *s = cases[i].stream;
+        size_t len = strlen(s), want = cases[i].accepted ? cases[i].accepted : len;
+        for (size_t piece = 1; piece <= len; piece++) {
+            http_frame f;
+            size_t acc = frame_feed(&f, s, len, piece);
+            if (acc != want || f.requests != cases[i].reqs || f.state != cases[i].end)
+                fail_msg("stream %zu in pieces of %zu: accepted %zu of %zu (want %zu), %llu "
+                         "requests (want %llu), state %d (want %d)",
+                         i, piece, acc, len, want, f.requests, cases[i].reqs, (int)f.state,
+                         (int)cases[i].end);
+            if (cases[i].end == HTTP_FRAME_REJECTED &&
+                (f.status != cases[i].status || !strstr(f.msg, cases[i].needle) ||
+                 f.cut_body != cases[i].cut_body))
+                fail_msg("stream %zu in pieces of %zu: refused %d '%s' (cut body %d)", i, piece,
+                         f.status, f.msg, f.cut_body);
+        }
+    }
+}
+
+/* A chunk line or trailer past its bound is refused, not waited for. */
+static void test_frame_bounds(void **state)
+{
+    (void)state;
+    char s[4096];
+    int n = snprintf(s, sizeof(s), "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    memset(s + n, '0', sizeof(s) - (size_t)n);
+    http_frame f;
+    frame_feed(&f, s, sizeof(s), sizeof(s));
+    assert_int_equal(f.state, HTTP_FRAME_REJECTED);
+    assert_int_equal(f.status, 400);
+    /* The largest body a head may announce (19 digits) is counted. */
+    const char *big = "POST / HTTP/1.1\r\nContent-Length: 9999999999999999999\r\n\r\nabc";
+    frame_feed(&f, big, strlen(big), strlen(big));
+    assert_int_equal(f.state, HTTP_FRAME_BODY);
+    assert_true(f.remain == 9999999999999999999ull - 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +265,8 @@ int main(void)
         cmocka_unit_test(test_too_long),
         cmocka_unit_test(test_line_and_fields),
         cmocka_unit_test(test_methods),
+        cmocka_unit_test(test_frame),
+        cmocka_unit_test(test_frame_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
