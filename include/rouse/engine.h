@@ -351,7 +351,9 @@ typedef struct rouse_profile_entry {
     const char *node;   /* the node's name ("" when unnamed, "(reorder)" for a
                            layout conversion between kernels) */
     const char *op;     /* ONNX op_type, or "Reorder" */
-    const char *kernel; /* "onednn", "reference" (plain C) or "copy" */
+    const char *kernel; /* "onednn", "gemv" (a one-row MatMul on oneDNN's
+                           sgemm, its weights read in place), "reference"
+                           (plain C) or "copy" */
     int fused;          /* activations and residual Adds fused into it */
     uint64_t total_ns;  /* wall time summed over `runs` runs */
     uint64_t min_ns;    /* its fastest run: what it costs when nothing else

@@ -81,7 +81,7 @@ void cli_run_usage(FILE *out)
             "                     compiling it first when missing or stale\n"
             "  --profile          with --repeat, N more runs timing every kernel (apart from\n"
             "                     the latency runs), then per operator type and kernel\n"
-            "                     (onednn, reference: plain C, copy) and per kernel the mean\n"
+            "                     (onednn, gemv, reference: plain C, copy) and per kernel the mean\n"
             "                     ms per run and the fastest run (min_ms, summed per type;\n"
             "                     shares and order, slowest first, follow it):\n"
             "                     `profile runs=<N> ms=<x> min_ms=<x>`,\n"

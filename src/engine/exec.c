@@ -1034,6 +1034,7 @@ static int run_step(eng_plan *p, exec_step *st, rouse_errbuf *eb)
                                  st->node ? st->node->name : "(reorder)");
         return 0;
     }
+    if (st->kind == STEP_GEMV) return exec_gemv_run(p, st, eb);
     if (st->kind == STEP_COPY) {
         const exec_pv *src = &p->pvs[st->in_pv[0]];
         memcpy(p->pvs[st->out_pv[0]].t.data, src->t.data, (size_t)eng_tensor_nbytes(&src->t));
@@ -1122,7 +1123,10 @@ void eng_plan_profile_step(const eng_plan *p, int i, eng_step_profile *out)
         out->kernel = "copy";
         return;
     }
-    out->kernel = st->kind == STEP_DNNL ? "onednn" : "reference";
+    if (st->kind == STEP_GEMV)
+        out->kernel = "gemv";
+    else
+        out->kernel = st->kind == STEP_DNNL ? "onednn" : "reference";
     if (!st->node) {
         out->node = "(reorder)";
         out->op = "Reorder";

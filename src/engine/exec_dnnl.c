@@ -259,6 +259,17 @@ static int reorder_const(eng_plan *p, const eng_node *n, int value, const dnnl_m
             return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a memory");
         return 0;
     }
+    /* A graph constant a kernel reads as it lies (a MatMul's plain
+     * weights) is used in place: the model's or the plan file's pages,
+     * shared by every plan of every session and process, rather than a copy
+     * per plan (each prepared shape of a decoder would copy all of its
+     * weights again). */
+    if (value >= 0 && dnnl_memory_desc_equal(from, to) && data == p->g->values[value].const_data &&
+        (uintptr_t)data % sizeof(float) == 0) {
+        if (plan_fixed_mem(p, to, (void *)data, out) < 0)
+            return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a memory");
+        return 0;
+    }
     size_t sz = dnnl_memory_desc_get_size(to);
     void *buf = plan_weight_alloc(p, sz);
     if (!buf) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory for weights");
@@ -918,6 +929,57 @@ static void matmul_dst_for_transpose(eng_plan *p, int self, int v, dnnl_memory_d
         *dst_md = md;
 }
 
+/* A constant's floats as a kernel reads them: its own bytes when they
+ * are aligned (the plan file's pages), else a copy in the plan's weights
+ * (a model loaded from memory keeps large misaligned payloads in place). */
+static const float *const_floats(eng_plan *p, const eng_value *v, int64_t n)
+{
+    if ((uintptr_t)v->const_data % sizeof(float) == 0) return v->const_data;
+    void *copy = plan_weight_alloc(p, (size_t)n * sizeof(float));
+    if (copy) memcpy(copy, v->const_data, (size_t)n * sizeof(float));
+    return copy;
+}
+
+/* A one-row MatMul with a constant rank-2 B in an fp32 plan, its fused
+ * tail at most a bias and one residual Add of the row's size: a GEMV step
+ * (exec_gemv.c) reading B where it lies. 1 when built, 0 when it does not
+ * apply (nothing changed), negative on error. */
+static int build_matmul_gemv(eng_plan *p, const eng_node *n, const eng_attrs *ra, int a_pv,
+                             const mm_chain *c, const eng_tensor *out, int *out_pv,
+                             rouse_errbuf *eb)
+{
+    const eng_graph *g = p->g;
+    const eng_value *bv = &g->values[n->in[1]];
+    const exec_pv *A = &p->pvs[a_pv];
+    if (compute_dt(p) != dnnl_f32 || bv->rank != 2 || bv->dtype != ENG_DT_FLOAT || !bv->const_data)
+        return 0;
+    const int64_t K = bv->shape[0], N = bv->shape[1];
+    if (A->t.shape[A->t.rank - 1] != K || eng_tensor_numel(&A->t) != K ||
+        eng_tensor_numel(out) != N || out->shape[out->rank - 1] != N)
+        return 0;
+    const eng_value *biasv = NULL;
+    int addend = -1;
+    for (int i = 0; i < c->n; i++) {
+        const mm_fused *f = &c->f[i];
+        if (f->kind == MM_BIAS && !biasv && g->values[f->other].dtype == ENG_DT_FLOAT &&
+            eng_shape_numel(g->values[f->other].rank, g->values[f->other].shape) == N)
+            biasv = &g->values[f->other];
+        else if (f->kind == MM_ADD && addend < 0 && eng_tensor_numel(&p->pvs[f->addend_pv].t) == N)
+            addend = f->addend_pv;
+        else
+            return 0;
+    }
+    const float *w = const_floats(p, bv, K * N), *bias = biasv ? const_floats(p, biasv, N) : NULL;
+    if (!w || (biasv && !bias)) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory for weights");
+    if ((a_pv = plan_pv_plain(p, a_pv, eb)) < 0) return a_pv;
+    if (addend >= 0 && (addend = plan_pv_plain(p, addend, eb)) < 0) return addend;
+    int dst, rc = exec_gemv_add_step(p, n, ra, a_pv, w, K, N, bias, addend, out, &dst);
+    if (rc < 0) return rouse_err_set(eb, rc, "out of memory");
+    plan_bind_value(p, c->final_value, dst);
+    out_pv[0] = dst;
+    return 1;
+}
+
 /* MatMul of float tensors of rank >= 2 as a oneDNN matmul: batch dims
  * broadcast, a constant B reordered once into the layout the primitive
  * wants (a Linear layer), or two activations (attention scores and
@@ -955,6 +1017,13 @@ static int build_matmul(eng_plan *p, const eng_node *n, const eng_attrs *ra, con
     mm_chain chain;
     mm_chain_plan(p, n, &outs[0], b_const, &chain);
     int bias_v = chain.n && chain.f[0].kind == MM_BIAS ? chain.f[0].other : -1;
+    if (b_const) {
+        int rc = build_matmul_gemv(p, n, ra, a_pv, &chain, &outs[0], out_pv, eb);
+        if (rc != 0) {
+            if (rc < 0) mm_chain_undo(p, &chain);
+            return rc;
+        }
+    }
 
     /* A Linear layer on a sequence-first activation ([S, 1, K] x [K, N]:
      * nn.MultiheadAttention's in-projection, as torchvision's ViT exports

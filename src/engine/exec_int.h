@@ -35,7 +35,7 @@ typedef struct exec_storage {
     int n_pvs; /* prepared values living in this storage */
 } exec_storage;
 
-enum { STEP_DNNL, STEP_REF, STEP_COPY };
+enum { STEP_DNNL, STEP_REF, STEP_COPY, STEP_GEMV };
 
 /* Special arg_pv values of a oneDNN step. */
 #define ARG_FIXED (-1)   /* a memory made at prepare time (weights, bias) */
@@ -52,10 +52,14 @@ typedef struct exec_step {
     int *arg_pv;
     int *reads; /* pvs read, for lifetimes (-1 terminated) */
     int write;  /* pv written */
-    /* STEP_REF / STEP_COPY */
+    /* STEP_REF / STEP_COPY / STEP_GEMV */
     int n_in, n_out;
     int *in_pv; /* -1 for omitted */
     int *out_pv;
+    /* STEP_GEMV (exec_gemv.c): out_pv[0] = in_pv[0] x w (+ bias) (+ in_pv[1]) */
+    const float *gemv_w;    /* [gemv_k, gemv_n], the constant's own bytes */
+    const float *gemv_bias; /* [gemv_n] or NULL */
+    int64_t gemv_k, gemv_n;
 } exec_step;
 
 struct eng_plan {
@@ -134,6 +138,16 @@ typedef struct exec_dnnl_arg {
     int pv;              /* prepared value, or ARG_FIXED */
     dnnl_memory_t fixed; /* with ARG_FIXED */
 } exec_dnnl_arg;
+
+/* A one-row product with a constant plain matrix (exec_gemv.c): a step
+ * computing out = a x w [K, N] (+ bias [N]) (+ addend, N elements), reading
+ * w where it lies. a and addend are plain values (addend_pv -1 for none);
+ * *out_pv gets the new plain value of shape `out`. */
+int exec_gemv_add_step(eng_plan *p, const eng_node *n, const eng_attrs *resolved, int a_pv,
+                       const float *w, int64_t k, int64_t nn, const float *bias, int addend_pv,
+                       const eng_tensor *out, int *out_pv);
+/* Runs a STEP_GEMV step. */
+int exec_gemv_run(const eng_plan *p, const exec_step *st, rouse_errbuf *eb);
 
 /* exec_dnnl.c services used by the builders in other files. */
 /* 1 when oneDNN has an implementation of op_desc (*pd then owned by the

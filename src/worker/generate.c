@@ -242,10 +242,10 @@ static void set_2d(rouse_tensor *t, const int64_t *data, int64_t cols)
     t->nbytes = (size_t)cols * sizeof(int64_t);
 }
 
-/* One run: `seq` new tokens in g->ids/pos over a past of `past` positions
- * per head (the cache as laid out now, or empty), total mask length
- * past + seq in g->mask. */
-static int run(gen *g, rouse_session *s, int seq, int past, rouse_errbuf *eb)
+/* The inputs of a run: `seq` new tokens in g->ids/pos over a past of
+ * `past` positions per head (the cache as laid out now, or empty), total
+ * mask length past + seq in g->mask. */
+static void set_inputs(gen *g, int seq, int past)
 {
     int k = 0;
     set_2d(&g->in[k++], g->ids, seq);
@@ -262,7 +262,57 @@ static int run(gen *g, rouse_session *s, int seq, int past, rouse_errbuf *eb)
         t->data = g->cache[i];
         t->nbytes = (size_t)g->m.n_heads * (size_t)past * (size_t)g->m.head_dim * sizeof(float);
     }
+}
+
+static int run(gen *g, rouse_session *s, int seq, int past, rouse_errbuf *eb)
+{
+    set_inputs(g, seq, past);
     return rouse_session_run(s, g->in, g->n_in, eb);
+}
+
+/* Plan k of the ones generation uses, as (seq, past): 0 the prefill of
+ * the shortest padded prompt, 1 the decode step of the first bucket, then
+ * the other prefill lengths up to GEN_PREFILL_AHEAD, then the other
+ * buckets up to max_context. False past the last. */
+static bool plan_shape(const gen *g, int k, int *seq, int *past)
+{
+    if (!g->m.has_position_ids) return false;
+    const int ctx = g->m.max_context, first = bucket_for(g, 1);
+    const int n_prefill = (GEN_PREFILL_AHEAD < ctx ? GEN_PREFILL_AHEAD : ctx) / PREFILL_STEP;
+    if (n_prefill < 1) return false;
+    if (k == 0 || k == 1) {
+        *seq = k == 0 ? PREFILL_STEP : 1;
+        *past = k == 0 ? 0 : first;
+        return true;
+    }
+    k -= 2;
+    if (k < n_prefill - 1) {
+        *seq = (k + 2) * PREFILL_STEP;
+        *past = 0;
+        return true;
+    }
+    k -= n_prefill - 1;
+    int B = first;
+    for (int i = 0; i <= k; i++) {
+        if (B >= ctx) return false;
+        B = B * 2 > ctx ? ctx : B * 2;
+    }
+    *seq = 1;
+    *past = B;
+    return true;
+}
+
+int gen_prepare_step(gen *g, rouse_session *s, int *k, rouse_errbuf *eb)
+{
+    int seq, past;
+    if (!plan_shape(g, *k, &seq, &past)) return 0;
+    set_inputs(g, seq, past);
+    int rc = rouse_session_prepare(s, g->in, g->n_in, eb);
+    if (rc < 0)
+        return past ? rouse_err_wrap(eb, rc, "preparing the decode step over %d positions", past)
+                    : rouse_err_wrap(eb, rc, "preparing the prefill of %d tokens", seq);
+    ++*k;
+    return 1;
 }
 
 /* The output tensor at index i after a run, checked against its expected

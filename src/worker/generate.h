@@ -51,6 +51,24 @@ int gen_create(const rouse_model *m, const gen_model *gm, gen **out, rouse_errbu
 void gen_destroy(gen *g);
 const gen_model *gen_model_of(const gen *g);
 
+/* Prefill lengths prepared ahead by gen_prepare: every padded length up
+ * to this many tokens. */
+#define GEN_PREFILL_AHEAD 64
+
+/* Prepares on s, without running, the plans generation uses (for a model
+ * with position_ids), one per call: plan *k, then *k advances. 1 when one
+ * was prepared, 0 when none is left, < 0 on error. The order: the prefill
+ * of the shortest prompts (PREFILL_STEP tokens) and the decode step of
+ * the first cache bucket (what a short request needs), then the prefill of
+ * every padded prompt length up to GEN_PREFILL_AHEAD, then the decode step
+ * of every bucket up to max_context. A process forked afterwards
+ * generates without preparing those (longer prompts still prepare their
+ * prefill when they come). A model without position_ids runs exact
+ * lengths: nothing to prepare. */
+int gen_prepare_step(gen *g, rouse_session *s, int *k, rouse_errbuf *eb);
+/* How many of them a template prepares before its first fork. */
+#define GEN_PREPARE_FIRST 2
+
 typedef struct gen_params {
     int max_tokens;
     sampler_params sp;

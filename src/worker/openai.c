@@ -22,25 +22,8 @@
 
 #define MOD "generate"
 
-#define STOP_MAX 4
-#define STOP_LEN_MAX 64
-#define CHAT_DEFAULT_MAX_TOKENS 256
-#define COMPLETIONS_DEFAULT_MAX_TOKENS 16
-
-typedef struct request {
-    bool chat, stream, truncate;
-    gen_params gp;
-    bool max_given;
-    const char *stop[STOP_MAX];
-    size_t stop_len[STOP_MAX];
-    int n_stop;
-    rouse_buf prompt; /* the prompt's bytes (chat: the template applied) */
-    int32_t *tokens;  /* given as token ids (completions), or NULL */
-    int n_tokens;
-} request;
-
 typedef struct run_state {
-    const request *rq;
+    const openai_request *rq;
     const tok_tokenizer *tok;
     int32_t eos;
     int sock;
@@ -55,24 +38,6 @@ typedef struct run_state {
     int n_tokens;
     char warning[IPC_WARNING_MAX];
 } run_state;
-
-static int bad(openai_reply *rep, rouse_buf *out, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int bad(openai_reply *rep, rouse_buf *out, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    rouse_buf_clear(out);
-    rouse_buf_append_str(out, "{\"error\":");
-    json_write_string(out, msg, strlen(msg));
-    rouse_buf_append_str(out, "}");
-    rep->status = 400;
-    rep->content_type = "application/json";
-    return 0;
-}
 
 /* --- UTF-8 ------------------------------------------------------------------- */
 
@@ -144,160 +109,6 @@ static int write_text(rouse_buf *out, const char *s, size_t n)
     return rc;
 }
 
-/* --- request ------------------------------------------------------------------ */
-
-static const char *const known[] = {
-    "model",       "prompt",         "messages", "max_tokens", "max_completion_tokens",
-    "temperature", "top_p",          "top_k",    "seed",       "stop",
-    "stream",      "stream_options", "truncate", "n",          "user"};
-
-static void note_unknown(const json_value *root, char *warning)
-{
-    size_t w = 0;
-    warning[0] = '\0';
-    for (size_t i = 0; i < root->u.obj.n; i++) {
-        const char *k = root->u.obj.members[i].key;
-        bool ok = false;
-        for (size_t j = 0; j < sizeof(known) / sizeof(known[0]) && !ok; j++)
-            ok = strcmp(k, known[j]) == 0;
-        if (ok) continue;
-        if (w == 0) w = (size_t)snprintf(warning, IPC_WARNING_MAX, "ignored parameters: ");
-        int n = snprintf(warning + w, IPC_WARNING_MAX - w, "%s%s", w > 20 ? ", " : "", k);
-        if (n < 0 || w + (size_t)n >= IPC_WARNING_MAX) {
-            /* Cut: say so with an ellipsis that fits. */
-            snprintf(warning + IPC_WARNING_MAX - 5, 5, "...");
-            return;
-        }
-        w += (size_t)n;
-    }
-}
-
-static bool as_number(const json_value *v, double *d)
-{
-    return v && v->type == JSON_NUMBER && json_as_double(v, d);
-}
-
-/* Message content: a string, or an array of {"type":"text","text":...}. */
-static int message_text(const json_value *c, rouse_buf *b)
-{
-    if (c && c->type == JSON_STRING) return rouse_buf_append(b, c->u.str.s, c->u.str.len);
-    if (!c || c->type != JSON_ARRAY) return ROUSE_EINVAL;
-    for (size_t i = 0; i < c->u.arr.n; i++) {
-        const json_value *t = json_get(c->u.arr.items[i], "text");
-        if (!t || t->type != JSON_STRING) return ROUSE_EINVAL;
-        rouse_buf_append(b, t->u.str.s, t->u.str.len);
-    }
-    return 0;
-}
-
-static int parse_request(const json_value *root, bool chat, int max_context, request *rq,
-                         rouse_arena *arena, openai_reply *rep, rouse_buf *out)
-{
-    rq->chat = chat;
-    rq->gp.sp.temperature = 1.0;
-    rq->gp.sp.top_p = 1.0;
-    rq->gp.seed = rouse_now_ns() ^ ((uint64_t)getpid() << 32);
-    const json_value *v;
-    if (chat) {
-        v = json_get(root, "messages");
-        if (!v || v->type != JSON_ARRAY || v->u.arr.n == 0)
-            return bad(rep, out, "messages: must be a non-empty array of {\"role\", \"content\"}");
-        for (size_t i = 0; i < v->u.arr.n; i++) {
-            const json_value *role = json_get(v->u.arr.items[i], "role");
-            if (!role || role->type != JSON_STRING)
-                return bad(rep, out, "messages[%zu].role: must be a string", i);
-            rouse_buf_append(&rq->prompt, role->u.str.s, role->u.str.len);
-            rouse_buf_append_str(&rq->prompt, ": ");
-            if (message_text(json_get(v->u.arr.items[i], "content"), &rq->prompt) < 0)
-                return bad(rep, out,
-                           "messages[%zu].content: must be a string or an array of text parts", i);
-            rouse_buf_append_str(&rq->prompt, "\n");
-        }
-        rouse_buf_append_str(&rq->prompt, "assistant:");
-    } else {
-        v = json_get(root, "prompt");
-        if (v && v->type == JSON_ARRAY && v->u.arr.n == 1 && v->u.arr.items[0]->type == JSON_STRING)
-            v = v->u.arr.items[0];
-        if (v && v->type == JSON_STRING) {
-            rouse_buf_append(&rq->prompt, v->u.str.s, v->u.str.len);
-        } else if (v && v->type == JSON_ARRAY && v->u.arr.n > 0) {
-            rq->tokens = rouse_arena_calloc(arena, v->u.arr.n, sizeof(int32_t), 8);
-            if (!rq->tokens) return ROUSE_ENOMEM;
-            for (size_t i = 0; i < v->u.arr.n; i++) {
-                int64_t t;
-                if (!json_as_int64(v->u.arr.items[i], &t) || t < 0 || t > INT32_MAX)
-                    return bad(rep, out, "prompt: must be a string, or an array of token ids");
-                rq->tokens[i] = (int32_t)t;
-            }
-            rq->n_tokens = (int)v->u.arr.n;
-        } else {
-            return bad(rep, out, "prompt: must be a string, or an array of token ids");
-        }
-    }
-    v = json_get(root, "max_tokens");
-    if (!v && chat) v = json_get(root, "max_completion_tokens");
-    if (v && v->type != JSON_NULL) {
-        int64_t n;
-        if (!json_as_int64(v, &n) || n < 1 || n > max_context)
-            return bad(rep, out, "max_tokens: must be an integer from 1 to %d (the context)",
-                       max_context);
-        rq->gp.max_tokens = (int)n;
-        rq->max_given = true;
-    }
-    double d;
-    if ((v = json_get(root, "temperature")) && v->type != JSON_NULL) {
-        if (!as_number(v, &d) || d < 0 || d > 2)
-            return bad(rep, out, "temperature: must be a number from 0 to 2");
-        rq->gp.sp.temperature = d;
-    }
-    if ((v = json_get(root, "top_p")) && v->type != JSON_NULL) {
-        if (!as_number(v, &d) || !(d > 0) || d > 1)
-            return bad(rep, out, "top_p: must be a number above 0 and at most 1");
-        rq->gp.sp.top_p = d;
-    }
-    if ((v = json_get(root, "top_k")) && v->type != JSON_NULL) {
-        int64_t k;
-        if (!json_as_int64(v, &k) || k < 0 || k > INT32_MAX)
-            return bad(rep, out, "top_k: must be an integer of at least 0 (0: no limit)");
-        rq->gp.sp.top_k = (int)k;
-    }
-    if ((v = json_get(root, "seed")) && v->type != JSON_NULL) {
-        int64_t s;
-        if (!json_as_int64(v, &s)) return bad(rep, out, "seed: must be an integer");
-        rq->gp.seed = (uint64_t)s;
-    }
-    if ((v = json_get(root, "n")) && v->type != JSON_NULL) {
-        int64_t n;
-        if (!json_as_int64(v, &n) || n != 1)
-            return bad(rep, out, "n: only 1 completion per request is supported");
-    }
-    if ((v = json_get(root, "stream")) && v->type != JSON_NULL && !json_as_bool(v, &rq->stream))
-        return bad(rep, out, "stream: must be true or false");
-    if ((v = json_get(root, "truncate")) && v->type != JSON_NULL && !json_as_bool(v, &rq->truncate))
-        return bad(rep, out, "truncate: must be true or false");
-    if ((v = json_get(root, "stop")) && v->type != JSON_NULL) {
-        const json_value *one[1] = {v};
-        const json_value *const *items = one;
-        size_t n = 1;
-        if (v->type == JSON_ARRAY) {
-            items = (const json_value *const *)v->u.arr.items;
-            n = v->u.arr.n;
-        }
-        if (n > STOP_MAX) return bad(rep, out, "stop: at most %d strings", STOP_MAX);
-        for (size_t i = 0; i < n; i++) {
-            if (items[i]->type != JSON_STRING || items[i]->u.str.len == 0 ||
-                items[i]->u.str.len > STOP_LEN_MAX)
-                return bad(rep, out,
-                           "stop: must be a string or an array of up to %d strings of "
-                           "1 to %d bytes",
-                           STOP_MAX, STOP_LEN_MAX);
-            rq->stop[rq->n_stop] = items[i]->u.str.s;
-            rq->stop_len[rq->n_stop++] = items[i]->u.str.len;
-        }
-    }
-    return 0;
-}
-
 /* --- output ------------------------------------------------------------------- */
 
 static void event_head(run_state *st, rouse_buf *b)
@@ -344,7 +155,7 @@ static int send_text(run_state *st, const char *text, size_t len)
 }
 
 /* How many bytes at the end of text[0..n) could still become a stop string. */
-static size_t stop_holdback(const request *rq, const char *text, size_t n)
+static size_t stop_holdback(const openai_request *rq, const char *text, size_t n)
 {
     size_t hold = 0;
     for (int i = 0; i < rq->n_stop; i++)
@@ -374,7 +185,7 @@ static bool cancelled(run_state *st)
 static bool on_token(void *user, int token)
 {
     run_state *st = user;
-    const request *rq = st->rq;
+    const openai_request *rq = st->rq;
     if (!st->ttft_ns) st->ttft_ns = rouse_now_ns() - st->t0;
     st->n_tokens++;
     if (st->tok) {
@@ -443,7 +254,7 @@ static const char *finish_reason(const run_state *st, const gen_stats *gs)
 /* The final body: the whole answer, or the stream's last events. */
 static void final_body(run_state *st, const gen_stats *gs, rouse_buf *out)
 {
-    const request *rq = st->rq;
+    const openai_request *rq = st->rq;
     rouse_buf_clear(out);
     if (rq->stream) {
         /* Whatever was held back (a partial stop string that never
@@ -496,87 +307,15 @@ int openai_generate(int sock, const ipc_msg *req, const void *body, const char *
     rep->content_type = "application/json";
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
-    const gen_model *gm = gen_model_of(g);
-    json_value *root;
-    if (json_parse(body, (size_t)req->body_len, arena, &root, &eb) < 0)
-        return bad(rep, out, "the request body is not valid JSON: %s", eb.msg);
-    if (root->type != JSON_OBJECT) return bad(rep, out, "the request body must be a JSON object");
-    request rq;
-    memset(&rq, 0, sizeof(rq));
-    rouse_buf_init(&rq.prompt);
+    openai_request rq;
+    int rc = openai_request_parse(body, (size_t)req->body_len, req->json_len == IPC_GEN_CHAT,
+                                  gen_model_of(g), tok, arena, &rq, rep, out);
+    if (rc < 0 || rep->status != 200) return rc;
     run_state st;
     memset(&st, 0, sizeof(st));
     rouse_buf_init(&st.text);
     rouse_buf_init(&st.chunk);
-    note_unknown(root, rep->warning);
     memcpy(st.warning, rep->warning, sizeof(st.warning));
-    int rc =
-        parse_request(root, req->json_len == IPC_GEN_CHAT, gm->max_context, &rq, arena, rep, out);
-    if (rc < 0 || rep->status != 200) goto out;
-    /* Tokens: the bytes of the prompt (no tokenizer), or the ids given. */
-    int32_t *ids = rq.tokens;
-    int n = rq.n_tokens;
-    if (!ids && tok) {
-        int32_t *enc;
-        size_t n_enc;
-        if ((rc = tok_encode(tok, rq.prompt.data ? rq.prompt.data : "", rq.prompt.len, &enc, &n_enc,
-                             &eb)) < 0) {
-            rc = 0;
-            bad(rep, out, "prompt: %s", eb.msg);
-            goto out;
-        }
-        ids = rouse_arena_calloc(arena, n_enc + 1, sizeof(int32_t), 8);
-        if (ids) memcpy(ids, enc, n_enc * sizeof(int32_t));
-        free(enc);
-        if (!ids) {
-            rc = ROUSE_ENOMEM;
-            goto out;
-        }
-        n = (int)n_enc;
-        if (n == 0) {
-            bad(rep, out, "prompt: must not be empty");
-            goto out;
-        }
-    } else if (!ids) {
-        n = (int)rq.prompt.len;
-        if (n == 0) {
-            bad(rep, out, "prompt: must not be empty");
-            goto out;
-        }
-        if (gm->vocab < 256) {
-            bad(rep, out,
-                "the model's vocabulary has %d tokens, fewer than the 256 bytes a "
-                "function without a tokenizer generates",
-                gm->vocab);
-            goto out;
-        }
-        ids = rouse_arena_calloc(arena, (size_t)n, sizeof(int32_t), 8);
-        if (!ids) {
-            rc = ROUSE_ENOMEM;
-            goto out;
-        }
-        for (int i = 0; i < n; i++)
-            ids[i] = (unsigned char)rq.prompt.data[i];
-    }
-    int ctx = gm->max_context;
-    if (!rq.max_given) {
-        int room = ctx - n;
-        int def = rq.chat ? CHAT_DEFAULT_MAX_TOKENS : COMPLETIONS_DEFAULT_MAX_TOKENS;
-        rq.gp.max_tokens = room < def ? room : def;
-        if (rq.gp.max_tokens < 1) rq.gp.max_tokens = 1;
-    }
-    if (n + rq.gp.max_tokens > ctx) {
-        if (!rq.truncate || rq.gp.max_tokens >= ctx) {
-            bad(rep, out,
-                "this model's context is %d tokens: the prompt has %d and max_tokens asks for %d "
-                "(%d in all); shorten the prompt, lower max_tokens or pass \"truncate\": true",
-                ctx, n, rq.gp.max_tokens, n + rq.gp.max_tokens);
-            goto out;
-        }
-        int keep = ctx - rq.gp.max_tokens;
-        ids += n - keep;
-        n = keep;
-    }
     st.rq = &rq;
     st.tok = tok;
     st.eos = tok ? tok_eos(tok) : -1;
@@ -586,7 +325,7 @@ int openai_generate(int sock, const ipc_msg *req, const void *body, const char *
     st.created = (long)time(NULL);
     gen_stats gs;
     st.t0 = rouse_now_ns();
-    rc = gen_run(g, s, ids, n, &rq.gp, on_token, &st, &gs, &eb);
+    rc = gen_run(g, s, rq.ids, rq.n_ids, &rq.gp, on_token, &st, &gs, &eb);
     if (rc < 0) {
         if (st.first_sent) {
             /* Mid-stream: the error becomes the stream's last event. */
@@ -615,7 +354,6 @@ int openai_generate(int sock, const ipc_msg *req, const void *body, const char *
     if (rq.stream) rep->content_type = "text/event-stream";
     rc = st.failed ? -1 : 0;
 out:
-    rouse_buf_fini(&rq.prompt);
     rouse_buf_fini(&st.text);
     rouse_buf_fini(&st.chunk);
     return rc;

@@ -16,11 +16,11 @@
  * Chat template: each message as "<role>: <content>\n" in order, then
  * "assistant:"; the model continues from there.
  *
- * Bad input is a 400 naming the field: a prompt longer than the context
- * (both lengths named, unless "truncate": true keeps the prompt's end),
- * max_tokens outside 1..max_context, invalid UTF-8 (the JSON parser's),
- * n other than 1. Parameters it does not know are ignored and listed in
- * the reply's warning.
+ * The request is decoded by openai_request.h: bad input is a 400 naming
+ * the field (a prompt longer than the context with both lengths named,
+ * unless "truncate": true keeps the prompt's end; max_tokens outside
+ * 1..max_context; invalid UTF-8, the JSON parser's; n other than 1), and
+ * parameters it does not know are ignored and listed in the warning.
  */
 #ifndef ROUSE_WORKER_OPENAI_H
 #define ROUSE_WORKER_OPENAI_H
@@ -32,14 +32,7 @@
 #include "text/tokenizer.h"
 #include "worker/generate.h"
 #include "worker/ipc.h"
-
-typedef struct openai_reply {
-    int status;
-    const char *content_type;
-    char warning[IPC_WARNING_MAX];
-    uint64_t ttft_ns; /* request to first token, in the instance */
-    uint64_t itl_ns;  /* mean time between tokens after the first */
-} openai_reply;
+#include "worker/openai_request.h"
 
 /* Answers one IPC_GENERATE request `req` whose body is body[0..req->body_len):
  * chunks (streaming) go to sock as they come, the final body into out

@@ -28,6 +28,7 @@
 #include "worker/batch.h"
 #include "worker/detach.h"
 #include "worker/fault.h"
+#include "worker/generate.h"
 #include "worker/instance.h"
 #include "worker/ipc.h"
 #include "worker/plan_load.h"
@@ -236,6 +237,35 @@ static void capture_output(int ctl)
     close(fds[1]);
 }
 
+/* A generator's plans (gen_prepare_step) on s, up to `limit` of them (-1:
+ * all). With `left`, a generator for the rest goes there (NULL when none
+ * is left). */
+static int prepare_generator(const template_opts *o, rouse_model *m, rouse_session *s, int limit,
+                             gen **left, int *k, rouse_errbuf *eb)
+{
+    gen_model gm;
+    gen *g = NULL;
+    *k = 0;
+    if (left) *left = NULL;
+    int rc = gen_model_check(m, o->max_context, &gm, eb);
+    if (rc == 0) rc = gen_create(m, &gm, &g, eb);
+    while (rc == 0 && (limit < 0 || *k < limit) && (rc = gen_prepare_step(g, s, k, eb)) == 1)
+        rc = 0;
+    if (rc == 0 && left && limit >= 0 && *k == limit) {
+        *left = g;
+        return 0;
+    }
+    gen_destroy(g);
+    return rc < 0 ? rc : 0;
+}
+
+/* Whether serve sent something the template should handle now. */
+static bool ctl_pending(int ctl)
+{
+    struct pollfd pfd = {.fd = ctl, .events = POLLIN};
+    return poll(&pfd, 1, 0) != 0;
+}
+
 int template_main(const template_opts *given)
 {
     rouse_errbuf eb;
@@ -267,6 +297,8 @@ int template_main(const template_opts *given)
     LOG_DEBUG(MOD, "weights of %s read from %s pages", o->name,
               rouse_weight_pages_name(rouse_model_weight_pages(m)));
     int status = 0, rc;
+    gen *gen_left = NULL; /* a generator's plans still to prepare */
+    int gen_k = 0;
     sandbox sb;
     sandbox_init(&sb);
     /* Every batch size an instance will run is prepared before the first
@@ -282,6 +314,18 @@ int template_main(const template_opts *given)
         dur[1] += rouse_now_ns() - p0;
         LOG_DEBUG(MOD, "%s: batches up to %d prepared, %llu bytes of activations for the largest",
                   o->name, o->max_batch, (unsigned long long)mem_bytes);
+    }
+    /* A generator's plans: what a short request needs before the first
+     * fork, the others while the template waits (between forks, never
+     * delaying one). Failing is not fatal: an instance prepares what is
+     * missing, and says what is wrong with the model when a request comes. */
+    if (o->max_context > 0) {
+        uint64_t p0 = rouse_now_ns();
+        if (prepare_generator(o, m, s, GEN_PREPARE_FIRST, &gen_left, &gen_k, &eb) < 0) {
+            LOG_WARN(MOD, "%s: generation plans not prepared ahead: %s", o->name, eb.msg);
+            rouse_errbuf_clear(&eb);
+        }
+        dur[1] += rouse_now_ns() - p0;
     }
     /* Kernels prepared (every batch size too), nothing forked yet: into
      * the sandbox, or not at all (serve hears why and the function does
@@ -306,6 +350,22 @@ int template_main(const template_opts *given)
         int sock = -1;
         /* Fresh control groups for the next fork, off any request's path. */
         if (sb.on && !sb.no_prejoin && !sb.next[0]) next_groups(&sb, ctl);
+        if (gen_left && !ctl_pending(ctl)) {
+            uint64_t p0 = rouse_now_ns();
+            rc = gen_prepare_step(gen_left, s, &gen_k, &eb);
+            if (rc <= 0) {
+                if (rc < 0)
+                    LOG_WARN(MOD, "%s: generation plans not prepared ahead: %s", o->name, eb.msg);
+                else
+                    LOG_DEBUG(MOD, "%s: %d generation plans prepared", o->name, gen_k);
+                gen_destroy(gen_left);
+                gen_left = NULL;
+            } else {
+                LOG_DEBUG(MOD, "%s: generation plan %d prepared in %.2f ms", o->name, gen_k,
+                          rouse_ns_to_ms(rouse_now_ns() - p0));
+            }
+            continue;
+        }
         rc = ipc_recv(ctl, &req, &sock, &eb);
         if (rc == ROUSE_ENOTFOUND) break; /* serve closed the socket: we are done */
         if (rc == ROUSE_EFORMAT) {
@@ -368,6 +428,7 @@ int template_main(const template_opts *given)
         }
     }
 out_session:
+    gen_destroy(gen_left);
     tok_free(tok);
     sandbox_fini(&sb);
     rouse_session_destroy(s);
@@ -417,10 +478,16 @@ int template_warm(const template_opts *o)
     rouse_session_options so = {.threads = threads,
                                 .max_activation_bytes = (uint64_t)o->memory_mb << 20};
     worker_batch_session_options(o->max_batch, &so);
+    if (o->max_context > 0) so.plan_cache_size = WORKER_GEN_PLAN_CACHE;
     int rc = rouse_model_open_plan(path, &m, &eb);
     if (rc == 0) rc = rouse_session_create(m, &so, &s, &eb);
     uint64_t mem_bytes;
-    if (rc == 0 && o->max_batch > 0) rc = worker_prepare_batches(m, s, o->max_batch, &mem_bytes, &eb);
+    if (rc == 0 && o->max_batch > 0)
+        rc = worker_prepare_batches(m, s, o->max_batch, &mem_bytes, &eb);
+    /* A generator's kernels too: its templates then find them in oneDNN's
+     * cache. */
+    int gen_k;
+    if (rc == 0 && o->max_context > 0) rc = prepare_generator(o, m, s, -1, NULL, &gen_k, &eb);
     rouse_session_destroy(s);
     rouse_model_destroy(m);
     if (rc < 0) {

@@ -1035,6 +1035,69 @@ static void transpose_views_random(void **state)
     }
 }
 
+/* The kernel of the single step a model's plan runs, by profiling one run. */
+static const char *only_kernel(rouse_buf *model, const char *in_name, int rank, const int64_t *dims,
+                               const float *x)
+{
+    rouse_errbuf eb;
+    rouse_model *m;
+    rouse_session *s;
+    if (rouse_model_load_memory(model->data, model->len, &m, &eb) < 0) fail_msg("load: %s", eb.msg);
+    if (rouse_session_create(m, &(rouse_session_options){.threads = 1}, &s, &eb) < 0)
+        fail_msg("session: %s", eb.msg);
+    assert_int_equal(rouse_session_set_profiling(s, 1), 0);
+    rouse_tensor in = {.name = in_name, .dtype = ROUSE_DT_FLOAT, .rank = rank, .data = (void *)x};
+    memcpy(in.shape, dims, sizeof(int64_t) * (size_t)rank);
+    in.nbytes = sizeof(float) * (size_t)numel(rank, dims);
+    if (rouse_session_run(s, &in, 1, &eb) < 0) fail_msg("run: %s", eb.msg);
+    assert_int_equal(rouse_session_profile_count(s), 1);
+    rouse_profile_entry pe;
+    assert_int_equal(rouse_session_profile_entry(s, 0, &pe), 0);
+    const char *k = !strcmp(pe.kernel, "gemv") ? "gemv" : "other";
+    rouse_session_destroy(s);
+    rouse_model_destroy(m);
+    return k;
+}
+
+/* A MatMul of one row with a constant B [K, N] (a decoder's step) runs as
+ * one gemv step streaming B as it lies, with the bias and a residual Add
+ * of the input (K == N) fused into it: the same numbers as the reference
+ * kernels, for rows of rank 2 and 3, widths past one page of B, and no
+ * reorder of the weights. */
+static void matmul_one_row_gemv(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 12; iter++) {
+        int rank = 2 + iter % 2, tail = iter % 3; /* none, bias, bias + residual */
+        int64_t K = rand_int(1, 300), N = tail == 2 ? K : rand_int(1, 3000);
+        if (iter == 10) N = 5003;
+        int64_t ad[3] = {1, 1, K}, bd[2] = {K, N};
+        ad[rank - 1] = K;
+        ob_model *m = ob_model_new(13);
+        ob_input(m, "a", ROUSE_DT_FLOAT, rank, ad);
+        float *b = rand_floats(K * N);
+        ob_initializer(m, "b", ROUSE_DT_FLOAT, 2, bd, b, sizeof(float) * (size_t)(K * N));
+        free(b);
+        node2(m, "MatMul", "mm0", "a", "b", tail ? "mm" : "y");
+        if (tail) {
+            add_vector(m, "c", N);
+            node2(m, "Add", "add0", "mm", "c", tail == 2 ? "mb" : "y");
+        }
+        if (tail == 2) node2(m, "Add", "res", "a", "mb", "y");
+        ob_output_any(m, "y", ROUSE_DT_FLOAT);
+        rouse_buf bytes;
+        serialize(m, &bytes);
+        float *x = rand_floats(K);
+        rouse_session_stats st = run_both(&bytes, "a", rank, ad, x, 1 + iter % 2);
+        assert_int_equal(st.ref_steps, 0);
+        assert_int_equal(st.dnnl_steps, 1);
+        assert_int_equal(st.reorders, 0);
+        assert_string_equal(only_kernel(&bytes, "a", rank, ad, x), "gemv");
+        free(x);
+        rouse_buf_fini(&bytes);
+    }
+}
+
 /* A Linear layer on h [B, S, E]: MatMul with a constant [E, N] plus bias. */
 static void add_linear(ob_model *m, const char *pfx, const char *in, int64_t e, int64_t n,
                        const char *out)
@@ -1139,6 +1202,7 @@ int main(void)
         cmocka_unit_test(layouts_flow_between_kernels),
         cmocka_unit_test(squeeze_excitation_random),
         cmocka_unit_test(matmul_const_random),
+        cmocka_unit_test(matmul_one_row_gemv),
         cmocka_unit_test(matmul_batched_random),
         cmocka_unit_test(binary_broadcast_random),
         cmocka_unit_test(layernorm_fused_random),
