@@ -161,9 +161,6 @@ int sandbox_template_enter(sandbox *sb, const sandbox_opts *o, rouse_errbuf *eb)
             goto out_fini;
         }
     }
-    /* Its CPU group, which its instances inherit at their fork. */
-    if ((rc = cgroup_join(sb->cg_fd, sb->cg_v2, &sb->limits, CGROUP_MASK_TEMPLATE, eb)) < 0)
-        goto out_fini;
     if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0) {
         rc = rouse_err_set(eb, ROUSE_EIO, "sandbox: unshare: %s", strerror(errno));
         goto out_fini;

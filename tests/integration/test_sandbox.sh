@@ -103,12 +103,35 @@ check "instance has its own network namespace" test "$(readlink /proc/$ipid/ns/n
 check "instance has its own mount namespace" test "$(readlink /proc/$ipid/ns/mnt)" != "$(readlink /proc/$spid/ns/mnt)"
 check "instance sees an empty root" test -z "$(ls -A /proc/$ipid/root/ 2>&1)"
 check "instance is in a memory cgroup of its own" grep -q "memory:.*/rouse-$spid/$ipid\$" /proc/$ipid/cgroup
+# cg_dir PID CONTROLLER: the directory of PID's group of CONTROLLER (v1),
+# from the mount table and /proc/PID/cgroup.
+cg_dir() {
+    mnt=$(awk -v c="$2" '$9 == "cgroup" { n = split($NF, o, ","); for (i = 1; i <= n; i++) if (o[i] == c) print $5 }' /proc/self/mountinfo | head -1)
+    grp=$(awk -F: -v c="$2" '{ n = split($2, o, ","); for (i = 1; i <= n; i++) if (o[i] == c) print $3 }' "/proc/$1/cgroup")
+    echo "$mnt$grp"
+}
+# CPU weight per instance (cgroup v1's cpu controller, where mounted): a
+# group of its own, holding it alone, with cpu.shares = its memory_mb.
+has_v1_cpu=$(awk '$9 == "cgroup"' /proc/self/mountinfo | grep -Ec '[ ,]cpu(,|$)')
+if [ "$has_v1_cpu" -gt 0 ]; then
+    check "instance is in a cpu cgroup of its own" grep -q "cpu[^:]*:.*/rouse-$spid/$ipid\$" /proc/$ipid/cgroup
+    check "its cpu group holds it alone" test "$(cat "$(cg_dir "$ipid" cpu)/cgroup.procs")" = "$ipid"
+    check "its cpu.shares is its memory_mb (512)" test "$(cat "$(cg_dir "$ipid" cpu)/cpu.shares")" = 512
+fi
 
 zpid=$(pgrep -P "$spid" -f '__zygote --fd' | head -1)
 check "the zygote has no_new_privs" test "$(awk '/^NoNewPrivs:/ {print $2}' /proc/$zpid/status)" = 1
 check "the zygote has its deny-list" test "$(awk '/^Seccomp:/ {print $2}' /proc/$zpid/status)" = 2
 "$ROUSE" status victim --server "$url" >"$tmp/status.txt"
 check "rouse status shows the isolation" grep -q '^isolation: sandbox$' "$tmp/status.txt"
+
+infer hostile plain-0
+curl -s "$url/v1/functions/hostile" >"$tmp/fnh.json"
+hpid=$(json "$tmp/fnh.json" "j['instances'][0]['pid']")
+if [ "$has_v1_cpu" -gt 0 ]; then
+    check "another function's instance has a cpu group of its own" grep -q "cpu[^:]*:.*/rouse-$spid/$hpid\$" /proc/$hpid/cgroup
+    check "with cpu.shares its memory_mb (128)" test "$(cat "$(cg_dir "$hpid" cpu)/cpu.shares")" = 128
+fi
 
 # What a hostile model would try.
 for what in socket data blob shadow fork syscall ids; do
