@@ -389,13 +389,33 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
         }
     }
     if (o->check_only) {
+        /* Memory is checked at the largest shapes the function will run:
+         * a generator's at its max_context, a batching function's at its
+         * largest prepared batch (static shapes were at the session's
+         * creation). */
+        int rc = 0;
+        if (o->max_context > 0) {
+            gen_model gm;
+            rc = gen_model_check(m, o->max_context, &gm, &eb);
+            if (rc == 0) rc = gen_check_memory(&gm, s, o->memory_mb, &eb);
+        } else if (o->max_batch > 0) {
+            uint64_t mem_bytes;
+            rc = worker_prepare_batches(m, s, o->max_batch, &mem_bytes, &eb);
+            if (rc == ROUSE_ETOOBIG)
+                rouse_err_wrap(&eb, rc, "at its max_batch of %d (the function's memory_mb)",
+                               o->max_batch);
+        }
+        if (rc < 0) {
+            worker_send_error(sock, IPC_READY, 0, 400, eb.msg);
+            return 1;
+        }
         /* A deploy check answers with the plan's accuracy figures, which
          * serve records with the version. */
         rouse_accuracy acc;
         rouse_model_accuracy(m, &acc);
         char *j = rouse_accuracy_json(&acc);
-        int rc = worker_send_reply(sock, IPC_READY, 0, 0, j ? "application/json" : "", j,
-                                   j ? strlen(j) : 0, -1, NULL);
+        rc = worker_send_reply(sock, IPC_READY, 0, 0, j ? "application/json" : "", j,
+                               j ? strlen(j) : 0, -1, NULL);
         free(j);
         return rc < 0 ? 2 : 0;
     }
