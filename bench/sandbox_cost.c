@@ -3,14 +3,14 @@
  * template" start): a process enters the template's sandbox once (as a
  * template does), then forks N children as it would fork instances; each
  * child reads the clock right after its fork, runs what an instance runs
- * there (sandbox_instance_enter: its control groups made, limited and
- * joined, the tenant's ids, the instance's filter), reads the clock again
+ * there (sandbox_instance_enter: its control groups joined when it found
+ * none prepared, the tenant's ids, the instance's filter), reads the clock again
  * and reports both through a pipe. With --process, the same forks without
  * the sandbox: the difference of the medians is the sandbox's cost.
  * Also the template's one-time entry (namespaces, root, filters), and
  * what serve pays on its loop to remove an instance's groups when it
- * reaps it. Like a template, it moves into fresh groups after each fork
- * once the child has renamed the ones it took (sandbox.h).
+ * reaps it. Like a template, it renames the groups the child took after
+ * its pid and moves into fresh groups after each fork (sandbox.h).
  *
  *   build/sandbox_cost [--process] [--gap-ms MS] [N]   (root; N default 200)
  *
@@ -96,6 +96,10 @@ int main(int argc, char **argv)
         double enter_us = (double)(now_ns() - t0) / 1e3;
         if (write(pfd[1], &enter_us, sizeof(enter_us)) != sizeof(enter_us)) _exit(1);
         for (int i = 0; i < n; i++) {
+            if (sandbox_before_fork(&sb, &eb) < 0) {
+                fprintf(stderr, "sandbox_cost: %s\n", eb.msg);
+                _exit(1);
+            }
             uint64_t f0 = now_ns();
             pid_t p = fork();
             if (p == 0) {
@@ -109,9 +113,7 @@ int main(int argc, char **argv)
             if (p < 0) _exit(1);
             /* As the template does after each fork: into fresh groups for
              * the next one (off the instance's path; timed). */
-            sandbox_forked(&sb);
-            while (on && !sandbox_taken_claimed(&sb))
-                usleep(100);
+            sandbox_after_fork(&sb, p);
             uint64_t n0 = now_ns();
             if (on && sandbox_next(&sb, &eb) < 0) fprintf(stderr, "sandbox_cost: %s\n", eb.msg);
             double nx[2] = {-3, (double)(now_ns() - n0) / 1e3};

@@ -89,12 +89,29 @@ int cgroup_join(const int dirfd[CGROUP_N_CTL], const bool v2[CGROUP_N_CTL], cons
  * start. A forked process starts in its parent's groups for free, so the
  * template moves itself, after each fork and off any request's path, into
  * fresh groups made and limited for its next instance (cgroup_prepare,
- * named `name`), and the instance forked there renames them after its pid
- * (cgroup_claim; cgroup v1 only: v2 groups cannot be renamed, and an
+ * named `name`), and renames them after the pid of the instance it forks
+ * there (cgroup_claim; cgroup v1 only: v2 groups cannot be renamed, and an
  * instance joins its own there with cgroup_join). */
 int cgroup_prepare(const int dirfd[CGROUP_N_CTL], const bool v2[CGROUP_N_CTL],
                    const cgroup_limits *l, unsigned mask, const char *name, rouse_errbuf *eb);
-int cgroup_claim(const int dirfd[CGROUP_N_CTL], unsigned mask, const char *from, rouse_errbuf *eb);
+/* Renames the groups `from` of the controllers in mask after pid (the
+ * template, once its fork has returned the new process's pid as serve
+ * sees it). */
+int cgroup_claim(const int dirfd[CGROUP_N_CTL], unsigned mask, const char *from, pid_t pid,
+                 rouse_errbuf *eb);
+
+/* Makes the groups `name` with their limits, as cgroup_prepare does, but
+ * moves nothing: opens each one's cgroup.procs for writing into
+ * procs_fd[c] (-1 elsewhere), through which a process forked afterwards
+ * joins them itself (cgroup_enter_fds) before it touches its memory. For
+ * a fork that finds no prepared groups (the template had no time to move
+ * into fresh ones). */
+int cgroup_make_open(const int dirfd[CGROUP_N_CTL], const bool v2[CGROUP_N_CTL],
+                     const cgroup_limits *l, unsigned mask, const char *name,
+                     int procs_fd[CGROUP_N_CTL], rouse_errbuf *eb);
+/* Moves the calling process into the groups whose cgroup.procs are open in
+ * procs_fd (-1: none). */
+int cgroup_enter_fds(const int procs_fd[CGROUP_N_CTL], rouse_errbuf *eb);
 
 /* serve's side: removes the groups whose names start with prefix (a dead
  * template's prepared groups), those still in use excepted. */

@@ -20,4 +20,16 @@ int worker_fork_detached(pid_t *mid);
  * parent death signal would be tied to mid. */
 pid_t worker_wait_adopted(pid_t mid);
 
+/* Forks a process whose parent is the caller's own parent (clone with
+ * CLONE_PARENT): a template's instances and spares, whose parent is then
+ * serve from their first instruction, with no intermediate and no
+ * adoption to wait for, whatever pid namespace they start in. Returns as
+ * fork does (0 in the new process, its pid as the caller sees it in the
+ * caller, -1 with errno). The C library does not know of this fork: the
+ * new process must not rely on its own thread id as the C library caches
+ * it (pthread_self()-based calls on the main thread: pthread_kill,
+ * pthread_setaffinity_np); raise() and getpid() ask the kernel and are
+ * fine. The caller must be single-threaded, as for fork(). */
+pid_t worker_fork_sibling(void);
+
 #endif

@@ -37,6 +37,20 @@
  * request (1.8 MB) needs 9 MB; a larger one beyond this is freed after it. */
 #define INSTANCE_ARENA_KEEP ((size_t)32 << 20)
 
+/* Set once after the fork that made this process (worker_set_pid); -1:
+ * getpid(). */
+static int64_t own_pid = -1;
+
+void worker_set_pid(int64_t pid)
+{
+    own_pid = pid;
+}
+
+static uint32_t pid_for_serve(void)
+{
+    return (uint32_t)(own_pid >= 0 ? own_pid : getpid());
+}
+
 /* Sends one message whose body is body[0..len): written into `region`
  * (IPC_F_IN_REGION) when given, else passed in a memfd of its own. */
 static int send_msg(int sock, int type, uint64_t id, int status, const char *content_type,
@@ -48,7 +62,7 @@ static int send_msg(int sock, int type, uint64_t id, int status, const char *con
     ipc_msg m;
     ipc_msg_init(&m, (ipc_type)type, id);
     m.status = status;
-    m.pid = (uint32_t)getpid();
+    m.pid = pid_for_serve();
     m.json_len = json_len;
     m.body_len = len;
     if (dur_ns) memcpy(m.dur_ns, dur_ns, sizeof(m.dur_ns));
@@ -82,7 +96,7 @@ int worker_send_ready(int sock, const uint64_t dur_ns[3], uint64_t mem_bytes)
     rouse_errbuf_clear(&eb);
     ipc_msg m;
     ipc_msg_init(&m, IPC_READY, 0);
-    m.pid = (uint32_t)getpid();
+    m.pid = pid_for_serve();
     memcpy(m.dur_ns, dur_ns, sizeof(m.dur_ns));
     m.mem_bytes = mem_bytes;
     int rc = ipc_send(sock, &m, -1, &eb);

@@ -19,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,7 +38,15 @@ void sandbox_init(sandbox *sb)
 {
     memset(sb, 0, sizeof(*sb));
     for (int c = 0; c < CGROUP_N_CTL; c++)
-        sb->cg_fd[c] = -1;
+        sb->cg_fd[c] = sb->join_fd[c] = -1;
+}
+
+static void close_join_fds(sandbox *sb)
+{
+    for (int c = 0; c < CGROUP_N_CTL; c++) {
+        if (sb->join_fd[c] >= 0) close(sb->join_fd[c]);
+        sb->join_fd[c] = -1;
+    }
 }
 
 static void close_cgroups(sandbox *sb)
@@ -46,6 +55,39 @@ static void close_cgroups(sandbox *sb)
         if (sb->cg_fd[c] >= 0) close(sb->cg_fd[c]);
         sb->cg_fd[c] = -1;
     }
+    close_join_fds(sb);
+}
+
+/* Whether an instance controller is in cgroup v2, whose groups cannot be
+ * renamed: instances then join groups of their own, named by their pid. */
+static bool instance_v2(const sandbox *sb)
+{
+    for (int c = 0; c < CGROUP_N_CTL; c++)
+        if ((CGROUP_MASK_INSTANCE >> c & 1) && sb->cg_fd[c] >= 0 && sb->cg_v2[c]) return true;
+    return false;
+}
+
+/* Makes the caller's children start in the pid namespace of process pid
+ * (the tenant's reaper), checked to be the one serve named by its inode. */
+static int enter_pidns(int pid, uint64_t ino, rouse_errbuf *eb)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/ns/pid", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return rouse_err_set(eb, ROUSE_EIO, "sandbox: the tenant's pid namespace (%s): %s", path,
+                             strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) < 0 || (uint64_t)st.st_ino != ino)
+        rc = rouse_err_set(eb, ROUSE_EIO,
+                           "sandbox: process %d is no longer the tenant's pid namespace's reaper",
+                           pid);
+    else if (setns(fd, CLONE_NEWPID) < 0)
+        rc = rouse_err_set(eb, ROUSE_EIO, "sandbox: entering the tenant's pid namespace: %s",
+                           strerror(errno));
+    close(fd);
+    return rc;
 }
 
 void sandbox_fini(sandbox *sb)
@@ -161,6 +203,17 @@ int sandbox_template_enter(sandbox *sb, const sandbox_opts *o, rouse_errbuf *eb)
             goto out_fini;
         }
     }
+    /* Its own pid stays serve's view (its fork's return values are the
+     * pids serve knows); what it forks starts in the tenant's namespace. */
+    if (o->pidns_pid > 0) {
+        if (instance_v2(sb)) {
+            rc = rouse_err_set(eb, ROUSE_EINVAL,
+                               "sandbox: a tenant's pid namespace needs cgroup v1 instance groups");
+            goto out_fini;
+        }
+        if ((rc = enter_pidns(o->pidns_pid, o->pidns_ino, eb)) < 0) goto out_fini;
+        sb->pidns = true;
+    }
     if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0) {
         rc = rouse_err_set(eb, ROUSE_EIO, "sandbox: unshare: %s", strerror(errno));
         goto out_fini;
@@ -195,15 +248,13 @@ out_fini:
 int sandbox_next(sandbox *sb, rouse_errbuf *eb)
 {
     sb->next[0] = '\0';
-    sb->taken[0] = '\0';
     if (!sb->on) return 0;
     if (sb->no_prejoin) return 0;
     /* Renaming is cgroup v1's only. */
-    for (int c = 0; c < CGROUP_N_CTL; c++)
-        if ((CGROUP_MASK_INSTANCE >> c & 1) && sb->cg_fd[c] >= 0 && sb->cg_v2[c]) {
-            sb->no_prejoin = true;
-            return 0;
-        }
+    if (instance_v2(sb)) {
+        sb->no_prejoin = true;
+        return 0;
+    }
     char name[sizeof(sb->next)];
     snprintf(name, sizeof(name), "n%d-%u", (int)getpid(), ++sb->next_seq);
     int rc = cgroup_prepare(sb->cg_fd, sb->cg_v2, &sb->limits, CGROUP_MASK_INSTANCE, name, eb);
@@ -214,26 +265,52 @@ int sandbox_next(sandbox *sb, rouse_errbuf *eb)
     return rc;
 }
 
-void sandbox_forked(sandbox *sb)
+int sandbox_before_fork(sandbox *sb, rouse_errbuf *eb)
 {
-    memcpy(sb->taken, sb->next, sizeof(sb->taken));
-    sb->next[0] = '\0';
+    sb->joining[0] = '\0';
+    if (!sb->on || sb->next[0] || instance_v2(sb)) return 0;
+    char name[sizeof(sb->joining)];
+    snprintf(name, sizeof(name), "j%d-%u", (int)getpid(), ++sb->next_seq);
+    int rc = cgroup_make_open(sb->cg_fd, sb->cg_v2, &sb->limits, CGROUP_MASK_INSTANCE, name,
+                              sb->join_fd, eb);
+    memcpy(sb->joining, name, sizeof(name));
+    if (rc < 0) sandbox_after_fork(sb, -1);
+    return rc;
 }
 
-bool sandbox_taken_claimed(const sandbox *sb)
+void sandbox_after_fork(sandbox *sb, pid_t pid)
 {
-    if (!sb->taken[0]) return true;
-    for (int c = 0; c < CGROUP_N_CTL; c++)
-        if ((CGROUP_MASK_INSTANCE >> c & 1) && sb->cg_fd[c] >= 0)
-            return faccessat(sb->cg_fd[c], sb->taken, F_OK, 0) < 0 && errno == ENOENT;
-    return true;
+    if (!sb->on) return;
+    const char *name = sb->joining[0] ? sb->joining : sb->next;
+    if (name[0] && pid > 0) {
+        rouse_errbuf eb;
+        rouse_errbuf_clear(&eb);
+        /* Not fatal: the limits hold; serve then finds no group by that
+         * pid to read the OOM count from or remove (serve removes the
+         * rest with its root). */
+        if (cgroup_claim(sb->cg_fd, CGROUP_MASK_INSTANCE, name, pid, &eb) < 0)
+            fprintf(stderr, "template: %s\n", eb.msg);
+    } else if (sb->joining[0]) { /* the fork failed: nobody joins them */
+        for (int c = 0; c < CGROUP_N_CTL; c++)
+            if ((CGROUP_MASK_INSTANCE >> c & 1) && sb->cg_fd[c] >= 0)
+                unlinkat(sb->cg_fd[c], sb->joining, AT_REMOVEDIR);
+    }
+    close_join_fds(sb);
+    if (pid > 0 && !sb->joining[0]) sb->next[0] = '\0'; /* the groups are the new process's */
+    sb->joining[0] = '\0';
 }
 
 int sandbox_instance_enter(sandbox *sb, rouse_errbuf *eb)
 {
     if (!sb->on) return 0;
-    int rc = sb->next[0] ? cgroup_claim(sb->cg_fd, CGROUP_MASK_INSTANCE, sb->next, eb)
-                         : cgroup_join(sb->cg_fd, sb->cg_v2, &sb->limits, CGROUP_MASK_INSTANCE, eb);
+    /* Groups its template sat in at the fork: already its own (the
+     * template renames them). Groups made for it: joined now. Neither
+     * (cgroup v2): made and joined, named by its pid. */
+    int rc = 0;
+    if (sb->joining[0])
+        rc = cgroup_enter_fds(sb->join_fd, eb);
+    else if (!sb->next[0])
+        rc = cgroup_join(sb->cg_fd, sb->cg_v2, &sb->limits, CGROUP_MASK_INSTANCE, eb);
     close_cgroups(sb);
     if (rc < 0) return rc;
     gid_t g = (gid_t)sb->gid;

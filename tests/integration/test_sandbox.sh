@@ -9,7 +9,10 @@
 # its request gets 500 "instance exceeded its 128 MB memory limit",
 # counted in rouse_instance_oom_total; serve, another function and the
 # next normal request are unaffected. Also: the instance's uid, filters
-# and namespaces as /proc shows them, GET /v2's isolation report, and
+# and namespaces as /proc shows them, its own cpu group and its shares,
+# GET /v2's isolation report, a pid namespace per tenant (two tenants'
+# instances apart, one tenant's functions together, pid 1 a reaper, an
+# instance that keeps serving when its template is killed), and
 # --isolation process.
 #
 # Skipped (77) with one line when this machine cannot sandbox (serve falls
@@ -180,6 +183,60 @@ check "the other function's instance kept serving" kill -0 "$ipid"
 kill -TERM "$spid"; wait "$spid" 2>/dev/null
 left=$(find /sys/fs/cgroup -maxdepth 5 -type d -name "rouse-$spid" 2>/dev/null)
 check "serve removed its control groups ($left)" test -z "$left"
+spid=""
+
+# A pid namespace per tenant: two tenants (--auth, a deploy key each),
+# two functions of one of them.
+start_serve t --auth
+admin=$(cat "$tmp/t.data/bootstrap.key")
+akey=$("$ROUSE" keys create --tenant acme --role deploy -q --server "$url" --key "$admin")
+bkey=$("$ROUSE" keys create --tenant beta --role deploy -q --server "$url" --key "$admin")
+"$ROUSE" deploy a1 "$DIGITS/model.onnx" --server "$url" --key "$akey" >/dev/null || fail=1
+"$ROUSE" deploy a2 "$DIGITS/model.onnx" --server "$url" --key "$akey" >/dev/null || fail=1
+"$ROUSE" deploy b1 "$DIGITS/model.onnx" --server "$url" --key "$bkey" >/dev/null || fail=1
+# tinfer KEY FN: the status of an inference, its body in $tmp/body.
+tinfer() {
+    curl -s -o "$tmp/body" -w '%{http_code}' -H "Authorization: Bearer $1" \
+        -H 'Content-Type: application/json' --data-binary @"$DIGITS/samples/digit-7.json" \
+        "$url/v2/models/$2/infer"
+}
+# tpid KEY FN: the pid of the function's first instance.
+tpid() {
+    curl -s -H "Authorization: Bearer $1" "$url/v1/functions/$2" >"$tmp/tfn.json"
+    json "$tmp/tfn.json" "j['instances'][0]['pid']"
+}
+check "tenant acme's first function answers" test "$(tinfer "$akey" a1)" = 200
+check "tenant acme's second function answers" test "$(tinfer "$akey" a2)" = 200
+check "tenant beta's function answers" test "$(tinfer "$bkey" b1)" = 200
+a1=$(tpid "$akey" a1); a2=$(tpid "$akey" a2); b1=$(tpid "$bkey" b1)
+nsa1=$(readlink "/proc/$a1/ns/pid"); nsa2=$(readlink "/proc/$a2/ns/pid")
+nsb1=$(readlink "/proc/$b1/ns/pid"); nss=$(readlink "/proc/$spid/ns/pid")
+check "an instance is not in serve's pid namespace ($nsa1, serve $nss)" test "$nsa1" != "$nss"
+check "two tenants' instances are in different pid namespaces ($nsa1, $nsb1)" test "$nsa1" != "$nsb1"
+check "two functions of one tenant share its pid namespace ($nsa1, $nsa2)" test "$nsa1" = "$nsa2"
+check "serve is the instances' parent (it reaps them)" \
+    test "$(awk '/^PPid:/ {print $2}' "/proc/$a1/status")" = "$spid"
+# Its namespace's init is the tenant's reaper, not a template.
+nspid=$(awk '/^NSpid:/ {print NF}' "/proc/$a1/status")
+check "the instance has a pid of its own inside (NSpid has two levels)" test "$nspid" = 3
+reaper=""
+for p in $(pgrep -P "$spid"); do
+    [ "$(readlink "/proc/$p/ns/pid_for_children" 2>/dev/null)" = "$nsa1" ] &&
+        [ "$(awk '/^NSpid:/ {print $3}' "/proc/$p/status")" = 1 ] && reaper=$p
+done
+check "pid 1 of the tenant's namespace is a reaper ($(cat /proc/$reaper/comm 2>/dev/null))" \
+    test "$(cat "/proc/$reaper/comm" 2>/dev/null)" = rouse-reaper
+# The template of a1 dies: a1's instance keeps serving.
+tpl=$(pgrep -P "$spid" -f '__template .*--name a1( |$)' | head -1)
+check "a1's template runs outside the tenant's namespace" \
+    test -n "$tpl" -a "$(readlink "/proc/$tpl/ns/pid" 2>/dev/null)" = "$nss"
+kill -9 "$tpl"
+wait_for 5 sh -c "! kill -0 $tpl"
+check "a1 answers after its template was killed" test "$(tinfer "$akey" a1)" = 200
+check "by the same instance" test "$(tpid "$akey" a1)" = "$a1"
+check "which is still alive" kill -0 "$a1"
+kill -TERM "$spid"; wait "$spid" 2>/dev/null
+check "the reaper ends with serve" wait_for 5 sh -c "! kill -0 $reaper"
 spid=""
 
 # --isolation process: said so, and instances as before.
