@@ -2,14 +2,15 @@
 # builds build/rouse. Everything goes through CMake + Ninja underneath.
 #
 # In CI (CI=true) `make test` also builds and runs the whole suite under
-# AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/.
+# AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/, then builds
+# the libFuzzer targets (build-fuzz/) and replays each over its corpus.
 
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build setup test test-asan test-long run fuzz clean format
+.PHONY: all build setup test test-asan test-fuzz test-long run fuzz clean format
 
 all: build
 
@@ -26,6 +27,7 @@ test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -LE long
 ifeq ($(CI),true)
 	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory test-fuzz
 endif
 
 # Tests labelled long (minutes, gigabytes), left out of `make test`: a model
@@ -47,6 +49,10 @@ fuzz:
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DROUSE_FUZZ=ON \
 	  -DROUSE_BUILD_TESTS=OFF $(CMAKE_FLAGS)
 	cmake --build build-fuzz -j $(JOBS)
+
+# Builds the fuzz targets and replays each over its corpus (no mutation).
+test-fuzz: fuzz
+	scripts/fuzz-replay build-fuzz
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
