@@ -30,7 +30,8 @@ pid_t worker_wait_adopted(pid_t mid);
  * new process must not rely on its own thread id as the C library caches
  * it (pthread_self()-based calls on the main thread:
  * pthread_setaffinity_np, PI mutexes); raise(), pthread_kill() on the
- * calling thread and getpid() ask the kernel and are fine. The caller must be single-threaded, as for fork(). */
+ * calling thread and getpid() ask the kernel and are fine. The caller must be single-threaded, as
+ * for fork(). */
 pid_t worker_fork_sibling(void);
 
 #endif

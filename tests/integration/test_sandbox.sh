@@ -3,7 +3,8 @@
 # binary, whose instances try hostile things when a request's OIP id asks;
 # tests/support/fault_hook.c): an instance that opens a socket, a file of
 # the data directory, another function's blob or /etc/shadow, forks 200
-# times or makes forbidden system calls fails with EPERM/EACCES/ENOENT;
+# times or makes forbidden system calls fails with EPERM/EACCES/ENOENT,
+# one that starts 200 threads is stopped by its task limit (EAGAIN);
 # signals another instance fails (EPERM); one that allocates past its
 # memory_mb is killed by its memory limit and
 # its request gets 500 "instance exceeded its 128 MB memory limit",
@@ -12,8 +13,9 @@
 # and namespaces as /proc shows them, its own cpu group and its shares,
 # GET /v2's isolation report, a pid namespace per tenant (two tenants'
 # instances apart, one tenant's functions together, pid 1 a reaper, an
-# instance that keeps serving when its template is killed), and
-# --isolation process.
+# instance that keeps serving when its template is killed), fallbacks
+# (no pids hierarchy; serve not root) said once in the log, in GET /v2
+# and in `rouse status`, and --isolation process.
 #
 # Skipped (77) with one line when this machine cannot sandbox (serve falls
 # back to process and says why).
@@ -44,10 +46,12 @@ for tool in curl python3; do
     command -v $tool >/dev/null 2>&1 || { echo "FAIL: $tool is not installed (scripts/setup)"; exit 1; }
 done
 
-# start_serve NAME ARGS...: sets spid and url.
+# start_serve NAME ARGS...: sets spid and url. $wrap (words) runs before
+# the binary, which it must exec.
+wrap=""
 start_serve() {
     name=$1; shift
-    "$ROUSE" serve --port 0 --data "$tmp/$name.data" --log-level info "$@" \
+    $wrap "$ROUSE" serve --port 0 --data "$tmp/$name.data" --log-level info "$@" \
         >"$tmp/$name.out" 2>"$tmp/$name.err" &
     spid=$!
     wait_for 10 grep -q '^listening on ' "$tmp/$name.out" ||
@@ -137,7 +141,7 @@ if [ "$has_v1_cpu" -gt 0 ]; then
 fi
 
 # What a hostile model would try.
-for what in socket data blob shadow fork syscall ids; do
+for what in socket data blob shadow fork threads syscall ids; do
     infer hostile "escape-$what"
     check "escape-$what: the request is still answered" test "$(cat "$tmp/status")" = 200
 done
@@ -151,6 +155,15 @@ r=$(result escape-shadow)
 check "/etc/shadow cannot be opened ($r)" sh -c "echo '$r' | grep -Eq 'open=(ENOENT|EACCES|EPERM)$'"
 r=$(result escape-fork)
 check "fork refused, nothing forked ($r)" test "$r" = "result escape-fork fork=EPERM forked=0"
+# Threads are allowed (inference runs them) but counted: the task limit
+# (pids.max of its own pids group) stops a thread bomb.
+r=$(result escape-threads)
+made=$(echo "$r" | sed -n 's/.* made=\([0-9]*\)$/\1/p')
+check "threads: the task limit stopped the 200 ($r)" sh -c "echo '$r' | grep -q ' threads=EAGAIN made='"
+if grep -Eq 'pids[^:]*:.*/rouse-' "/proc/$hpid/cgroup"; then
+    pmax=$(cat "$(cg_dir "$hpid" pids)/pids.max")
+    check "threads: no more than pids.max ($pmax) tasks (made $made)" test "${made:-999}" -lt "$pmax"
+fi
 r=$(result escape-syscall)
 check "forbidden system calls refused ($r)" test "$r" = "result escape-syscall ptrace=EPERM mount=EPERM unshare=EPERM setuid=EPERM execve=EPERM"
 r=$(result escape-ids)
@@ -238,6 +251,57 @@ check "which is still alive" kill -0 "$a1"
 kill -TERM "$spid"; wait "$spid" 2>/dev/null
 check "the reaper ends with serve" wait_for 5 sh -c "! kill -0 $reaper"
 spid=""
+
+# A feature missing: serve falls back, says so once in its log, in GET /v2
+# and in `rouse status`, and its instances still run. fallback_check NAME
+# ISOLATION TEXT: serve NAME (running) chose ISOLATION and lists a
+# fallback containing TEXT.
+fallback_check() {
+    curl -s "$url/v2" >"$tmp/$1.v2"
+    check "$1: GET /v2 says $2" test "$(json "$tmp/$1.v2" "j['rouse']['isolation']")" = "$2"
+    check "$1: GET /v2 lists the fallback ($3)" \
+        test "$(json "$tmp/$1.v2" "sum('$3' in f for f in j['rouse']['fallbacks'])")" = 1
+    check "$1: said once in the log at start" test "$(grep -c "fallback: .*$3" "$tmp/$1.err")" = 1
+    "$ROUSE" deploy fb "$DIGITS/model.onnx" --server "$url" >/dev/null || fail=1
+    infer fb plain-fb
+    check "$1: an instance answers" test "$(cat "$tmp/status")" = 200
+    "$ROUSE" status fb --server "$url" >"$tmp/$1.status"
+    check "$1: rouse status says $2" grep -q "^isolation: $2\$" "$tmp/$1.status"
+    check "$1: rouse status lists the fallback" grep -q "^  fallback: .*$3" "$tmp/$1.status"
+    curl -s "$url/v1/functions/fb" >"$tmp/$1.fn"
+    fbpid=$(json "$tmp/$1.fn" "j['instances'][0]['pid']")
+}
+stop_serve() { kill -TERM "$spid"; wait "$spid" 2>/dev/null; spid=""; }
+# No pids controller: serve in a mount namespace of its own where that
+# hierarchy is not mounted (the kernel still has it; serve cannot reach it).
+if command -v unshare >/dev/null 2>&1 && grep -q ' /sys/fs/cgroup/pids ' /proc/self/mountinfo; then
+    printf '#!/bin/sh\numount /sys/fs/cgroup/pids || exit 1\nexec "$@"\n' >"$tmp/nopids"
+    wrap="unshare -m --propagation private sh $tmp/nopids"
+    start_serve nopids
+    wrap=""
+    fallback_check nopids sandbox "no per-instance task limit"
+    check "nopids: the instance still has a memory group of its own" \
+        grep -q "memory:.*/rouse-$spid/$fbpid\$" "/proc/$fbpid/cgroup"
+    check "nopids: and no pids group of rouse" sh -c "! grep -q 'pids:.*/rouse-' /proc/$fbpid/cgroup"
+    stop_serve
+else
+    echo "skipped: no unshare(1) or no pids hierarchy at /sys/fs/cgroup/pids"
+fi
+# Not root: no tenant's ids to hand out, so no sandbox at all.
+if command -v setpriv >/dev/null 2>&1; then
+    chmod 711 "$tmp"
+    mkdir -m 700 "$tmp/nonroot.data"
+    chown 65534:65534 "$tmp/nonroot.data"
+    wrap="setpriv --reuid 65534 --regid 65534 --clear-groups"
+    start_serve nonroot
+    wrap=""
+    fallback_check nonroot process "serve does not run as root"
+    check "nonroot: the instance runs as serve's uid" \
+        test "$(awk '/^Uid:/ {print $2}' "/proc/$fbpid/status")" = 65534
+    stop_serve
+else
+    echo "skipped: no setpriv(1)"
+fi
 
 # --isolation process: said so, and instances as before.
 start_serve p --isolation process
