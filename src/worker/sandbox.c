@@ -11,6 +11,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,10 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "common/timeutil.h"
 
 uint32_t sandbox_tenant_id(const char *tenant)
 {
@@ -32,6 +36,39 @@ uint32_t sandbox_tenant_id(const char *tenant)
         h *= 16777619u;
     }
     return SANDBOX_UID_BASE + h % SANDBOX_UID_SPAN;
+}
+
+const char *sandbox_step_name(sandbox_step s)
+{
+    static const char *const names[SANDBOX_N_STEPS] = {
+        "cgroup roots, tenant's pid namespace",
+        "unshare mnt, net, ipc, uts",
+        "empty read-only root",
+        "hostname, rlimits",
+        "allow-lists compiled (or copied)",
+        "caps, no_new_privs, template filter",
+        "first groups' move, wait beyond those",
+    };
+    return (unsigned)s < SANDBOX_N_STEPS ? names[s] : "?";
+}
+
+/* CPU time of the calling thread. */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Records step s as ending now, having begun at *t (and *c in CPU time of
+ * the calling thread); both move on. */
+static void step_done(sandbox *sb, sandbox_step s, uint64_t *t, uint64_t *c)
+{
+    uint64_t n = rouse_now_ns(), nc = thread_cpu_ns();
+    sb->step_ns[s] = n - *t;
+    sb->step_cpu_ns[s] = nc - *c;
+    *t = n;
+    *c = nc;
 }
 
 void sandbox_init(sandbox *sb)
@@ -166,6 +203,43 @@ static int keep_caps(uint64_t keep, rouse_errbuf *eb)
 
 #define CAP(c) ((uint64_t)1 << (c))
 
+/* The allow-lists compiled once by the zygote (sandbox_zygote_enter),
+ * which its templates inherit with their fork: a start from zero does not
+ * compile them. Kept for the process's life. */
+static struct {
+    void *tpl, *inst;
+    unsigned short tpl_len, inst_len;
+    unsigned short slots[SANDBOX_PID_SLOTS_MAX];
+    int n_slots;
+} compiled;
+
+/* Copies of the allow-lists for a template: the instance's into sb (owned
+ * there) and the template's into *tpl (owned: free()); compiled now unless
+ * its zygote compiled them. */
+static int template_filters(sandbox *sb, void **tpl, unsigned short *tpl_len, rouse_errbuf *eb)
+{
+    *tpl = NULL;
+    if (!compiled.inst) {
+        int rc = sandbox_filter_instance(&sb->filter, &sb->filter_len, sb->pid_slots,
+                                         &sb->n_pid_slots, eb);
+        return rc < 0 ? rc : sandbox_filter_template(tpl, tpl_len, eb);
+    }
+    sb->filter = malloc((size_t)compiled.inst_len * 8);
+    *tpl = malloc((size_t)compiled.tpl_len * 8);
+    if (!sb->filter || !*tpl) {
+        free(*tpl);
+        *tpl = NULL;
+        return rouse_err_set(eb, ROUSE_ENOMEM, "sandbox: out of memory for the filters");
+    }
+    memcpy(sb->filter, compiled.inst, (size_t)compiled.inst_len * 8);
+    memcpy(*tpl, compiled.tpl, (size_t)compiled.tpl_len * 8);
+    sb->filter_len = compiled.inst_len;
+    *tpl_len = compiled.tpl_len;
+    memcpy(sb->pid_slots, compiled.slots, sizeof(sb->pid_slots));
+    sb->n_pid_slots = compiled.n_slots;
+    return 0;
+}
+
 int sandbox_zygote_enter(rouse_errbuf *eb)
 {
     /* What its templates do as root before their sandbox: read the data
@@ -181,7 +255,35 @@ int sandbox_zygote_enter(rouse_errbuf *eb)
     if (rc < 0) return rc;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return rouse_err_set(eb, ROUSE_EIO, "sandbox: no_new_privs: %s", strerror(errno));
+    if (!compiled.inst) {
+        if ((rc = sandbox_filter_instance(&compiled.inst, &compiled.inst_len, compiled.slots,
+                                          &compiled.n_slots, eb)) < 0)
+            return rc;
+        if ((rc = sandbox_filter_template(&compiled.tpl, &compiled.tpl_len, eb)) < 0) {
+            free(compiled.inst);
+            compiled.inst = NULL;
+            return rc;
+        }
+    }
     return sandbox_filter_zygote(eb);
+}
+
+/* The template's move into its first instance's groups, on a thread of
+ * its own (next_groups_thread): the move waits for an RCU grace period,
+ * and so does detaching the old root (empty_root); the two waits overlap
+ * instead of adding up. */
+typedef struct next_groups_job {
+    sandbox *sb;
+    rouse_errbuf eb;
+    int rc;
+} next_groups_job;
+
+static void *next_groups_thread(void *arg)
+{
+    next_groups_job *j = arg;
+    j->rc = sandbox_next(j->sb, &j->eb);
+    j->sb->moved_cpu_ns = thread_cpu_ns();
+    return NULL;
 }
 
 int sandbox_template_enter(sandbox *sb, const sandbox_opts *o, rouse_errbuf *eb)
@@ -192,6 +294,7 @@ int sandbox_template_enter(sandbox *sb, const sandbox_opts *o, rouse_errbuf *eb)
     sb->uid = o->uid;
     sb->gid = o->gid;
     sb->limits = o->limits;
+    uint64_t t = rouse_now_ns(), tc = thread_cpu_ns();
     int rc;
     for (int c = 0; c < CGROUP_N_CTL; c++) {
         sb->cg_v2[c] = o->cgroup_v2[c];
@@ -214,30 +317,51 @@ int sandbox_template_enter(sandbox *sb, const sandbox_opts *o, rouse_errbuf *eb)
         if ((rc = enter_pidns(o->pidns_pid, o->pidns_ino, eb)) < 0) goto out_fini;
         sb->pidns = true;
     }
+    step_done(sb, SANDBOX_STEP_PIDNS, &t, &tc);
     if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0) {
         rc = rouse_err_set(eb, ROUSE_EIO, "sandbox: unshare: %s", strerror(errno));
         goto out_fini;
     }
-    if ((rc = empty_root(eb)) < 0) goto out_fini;
-    if (sethostname("rouse", 5) < 0) {
+    step_done(sb, SANDBOX_STEP_UNSHARE, &t, &tc);
+    /* After the unshare, so that the new namespaces are not charged to the
+     * instance's memory group; joined before capabilities, no_new_privs
+     * and the filter, which are the calling thread's only. */
+    next_groups_job job = {.sb = sb};
+    rouse_errbuf_clear(&job.eb);
+    pthread_t mover;
+    bool moving = pthread_create(&mover, NULL, next_groups_thread, &job) == 0;
+    if (!moving) {
+        uint64_t c0 = thread_cpu_ns();
+        job.rc = sandbox_next(sb, &job.eb);
+        sb->moved_cpu_ns = thread_cpu_ns() - c0;
+    }
+    uint64_t t_moving = t;
+    rc = empty_root(eb);
+    step_done(sb, SANDBOX_STEP_ROOT, &t, &tc);
+    if (rc == 0 && sethostname("rouse", 5) < 0)
         rc = rouse_err_set(eb, ROUSE_EIO, "sandbox: sethostname: %s", strerror(errno));
-        goto out_fini;
-    }
-    if ((rc = set_rlimits(sb, eb)) < 0) goto out_fini;
-    /* Compiled while libseccomp may still allocate and read freely. */
-    if ((rc = sandbox_filter_instance(&sb->filter, &sb->filter_len, sb->pid_slots, &sb->n_pid_slots,
-                                      eb)) < 0)
-        goto out_fini;
-    if ((rc = keep_caps(CAP(CAP_SETUID) | CAP(CAP_SETGID), eb)) < 0) goto out_fini;
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-        rc = rouse_err_set(eb, ROUSE_EIO, "sandbox: no_new_privs: %s", strerror(errno));
-        goto out_fini;
-    }
-    if ((rc = sandbox_filter_template(eb)) < 0) goto out_fini;
+    if (rc == 0) rc = set_rlimits(sb, eb);
+    step_done(sb, SANDBOX_STEP_LIMITS, &t, &tc);
+    /* Compiled (unless the zygote did) while libseccomp may still
+     * allocate and read freely. */
+    void *tpl_filter = NULL;
+    unsigned short tpl_len = 0;
+    if (rc == 0) rc = template_filters(sb, &tpl_filter, &tpl_len, eb);
+    step_done(sb, SANDBOX_STEP_COMPILE, &t, &tc);
+    if (moving) pthread_join(mover, NULL);
+    /* How long the move held up the entry beyond the steps it overlapped. */
+    sb->step_ns[SANDBOX_STEP_GROUPS] = 0;
+    step_done(sb, SANDBOX_STEP_GROUPS, &t, &tc);
+    sb->moved_ns = t - t_moving;
     /* Not fatal: instances then join groups of their own. */
-    rouse_errbuf neb;
-    rouse_errbuf_clear(&neb);
-    if (sandbox_next(sb, &neb) < 0) fprintf(stderr, "template: %s\n", neb.msg);
+    if (job.rc < 0) fprintf(stderr, "template: %s\n", job.eb.msg);
+    if (rc == 0) rc = keep_caps(CAP(CAP_SETUID) | CAP(CAP_SETGID), eb);
+    if (rc == 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        rc = rouse_err_set(eb, ROUSE_EIO, "sandbox: no_new_privs: %s", strerror(errno));
+    if (rc == 0) rc = sandbox_filter_load(tpl_filter, tpl_len, eb);
+    free(tpl_filter);
+    if (rc < 0) goto out_fini;
+    step_done(sb, SANDBOX_STEP_PRIVS, &t, &tc);
     return 0;
 out_fini:
     sandbox_fini(sb);

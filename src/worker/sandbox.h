@@ -68,6 +68,24 @@ typedef struct sandbox_opts {
     uint64_t pidns_ino;
 } sandbox_opts;
 
+/* The steps of a template's entry, timed (sandbox.step_ns): what a start
+ * from zero pays for the sandbox, step by step (bench/sandbox_cost). */
+typedef enum sandbox_step {
+    SANDBOX_STEP_PIDNS,   /* the cgroup roots opened, the tenant's pid namespace entered */
+    SANDBOX_STEP_UNSHARE, /* new mount, network, IPC and UTS namespaces */
+    SANDBOX_STEP_ROOT,    /* the empty read-only root */
+    SANDBOX_STEP_LIMITS,  /* hostname, rlimits */
+    SANDBOX_STEP_COMPILE, /* the allow-lists compiled, or the zygote's copied */
+    SANDBOX_STEP_PRIVS,   /* capabilities dropped, no_new_privs, the template's list loaded */
+    SANDBOX_STEP_GROUPS,  /* the wait for its move into its first instance's groups
+                           * (made, limited and joined on a thread of its own during
+                           * the root, limits and compile steps) beyond those steps */
+    SANDBOX_N_STEPS
+} sandbox_step;
+
+/* A step's name, for reports. */
+const char *sandbox_step_name(sandbox_step s);
+
 /* What a template holds once inside: the cgroup roots (directory
  * descriptors opened before the root went away) and the instance's
  * allow-list, compiled once. */
@@ -87,11 +105,15 @@ typedef struct sandbox {
      * their cgroup.procs, open for the new process to join through. */
     char joining[32];
     int join_fd[CGROUP_N_CTL];
-    bool pidns; /* its instances start in the tenant's pid namespace */
+    bool pidns;   /* its instances start in the tenant's pid namespace */
     void *filter; /* struct sock_filter[filter_len]; owned */
     unsigned short filter_len;
     unsigned short pid_slots[SANDBOX_PID_SLOTS_MAX]; /* instructions to get the pid */
     int n_pid_slots;
+    uint64_t step_ns[SANDBOX_N_STEPS];     /* its entry's steps, CLOCK_MONOTONIC */
+    uint64_t step_cpu_ns[SANDBOX_N_STEPS]; /* the same in CPU time of the entering thread */
+    uint64_t moved_ns;                     /* the move into the first groups, start to join */
+    uint64_t moved_cpu_ns;                 /* its CPU time (its thread's) */
 } sandbox;
 
 void sandbox_init(sandbox *sb);
@@ -124,7 +146,9 @@ void sandbox_after_fork(sandbox *sb, pid_t pid);
 
 /* In the zygote (isolation "sandbox"), before it forks anything: keeps
  * only the capabilities its templates need to enter their sandbox
- * (SANDBOX_ZYGOTE_CAPS), sets no_new_privs and loads a deny-list of what
+ * (SANDBOX_ZYGOTE_CAPS), compiles the templates' and instances'
+ * allow-lists (which its templates then inherit instead of compiling them
+ * on a start from zero), sets no_new_privs and loads a deny-list of what
  * neither it nor a template before its sandbox ever does: exec, ptrace,
  * kernel modules, kexec, reboot, BPF, perf events, keyrings, clock
  * changes, raw I/O ports, process_vm_*, userfaultfd, swap, accounting,
@@ -136,11 +160,14 @@ int sandbox_zygote_enter(rouse_errbuf *eb);
  * filters). 0, or < 0 with why in eb. */
 int sandbox_probe(rouse_errbuf *eb);
 
-/* The allow-lists (sandbox_filter.c). Loads the template's in the caller
- * (no_new_privs set first); compiles the instance's into *prog (owned: free
- * with free()) without loading it, with the indexes of the instructions
- * that must get the instance's pid in slots. */
-int sandbox_filter_template(rouse_errbuf *eb);
+/* The allow-lists (sandbox_filter.c). Compiles the template's into *prog
+ * (BPF instructions, *len of them; owned: free with free()), and the
+ * instance's too, with the indexes of the instructions that must get the
+ * instance's pid in slots; neither is loaded. sandbox_filter_load loads a
+ * compiled one in the calling thread (no_new_privs set first). The
+ * zygote compiles both once (sandbox_zygote_enter) for its templates. */
+int sandbox_filter_template(void **prog, unsigned short *len, rouse_errbuf *eb);
+int sandbox_filter_load(const void *prog, unsigned short len, rouse_errbuf *eb);
 int sandbox_filter_zygote(rouse_errbuf *eb);
 int sandbox_filter_instance(void **prog, unsigned short *len, unsigned short *slots, int *n_slots,
                             rouse_errbuf *eb);

@@ -308,6 +308,22 @@ int template_main(const template_opts *given)
         status = 1;
         goto out_session;
     }
+    if (sb.on) {
+        uint64_t all = 0;
+        for (int i = 0; i < SANDBOX_N_STEPS; i++)
+            all += sb.step_ns[i];
+        LOG_DEBUG(MOD,
+                  "%s: sandbox entered in %.3f ms (pid namespace %.3f, unshare %.3f, root %.3f, "
+                  "limits %.3f, compile %.3f, privileges %.3f, groups %.3f more; their move "
+                  "%.3f, overlapped)",
+                  o->name, (double)all / 1e6, (double)sb.step_ns[SANDBOX_STEP_PIDNS] / 1e6,
+                  (double)sb.step_ns[SANDBOX_STEP_UNSHARE] / 1e6,
+                  (double)sb.step_ns[SANDBOX_STEP_ROOT] / 1e6,
+                  (double)sb.step_ns[SANDBOX_STEP_LIMITS] / 1e6,
+                  (double)sb.step_ns[SANDBOX_STEP_COMPILE] / 1e6,
+                  (double)sb.step_ns[SANDBOX_STEP_PRIVS] / 1e6,
+                  (double)sb.step_ns[SANDBOX_STEP_GROUPS] / 1e6, (double)sb.moved_ns / 1e6);
+    }
     if (worker_send_ready(ctl, dur, mem_bytes) < 0) {
         status = 2;
         goto out_session;
@@ -360,7 +376,7 @@ int template_main(const template_opts *given)
         bool is_instance = false;
         status = fork_instance(o, ctl, &req, sock, m, s, f0, spare_chan, &sb, &is_instance);
         close(sock);
-        if (is_instance) goto out_session; /* only the instance gets here */
+        if (is_instance) goto out_session;    /* only the instance gets here */
         if (spare_wanted && spare_chan < 0) { /* the spare was lost: make another */
             status = spare_start(o, ctl, m, s, &sb, &spare_chan, &is_spare);
             if (is_spare) goto out_session;
@@ -419,7 +435,8 @@ int template_warm(const template_opts *o)
     int rc = rouse_model_open_plan(path, &m, &eb);
     if (rc == 0) rc = rouse_session_create(m, &so, &s, &eb);
     uint64_t mem_bytes;
-    if (rc == 0 && o->max_batch > 0) rc = worker_prepare_batches(m, s, o->max_batch, &mem_bytes, &eb);
+    if (rc == 0 && o->max_batch > 0)
+        rc = worker_prepare_batches(m, s, o->max_batch, &mem_bytes, &eb);
     rouse_session_destroy(s);
     rouse_model_destroy(m);
     if (rc < 0) {
