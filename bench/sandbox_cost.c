@@ -232,10 +232,11 @@ int main(int argc, char **argv)
             uint64_t f0 = now_ns();
             pid_t p = fork();
             if (p == 0) {
-                uint64_t c0 = now_ns();
+                uint64_t c0 = now_ns(), k0 = cpu_ns();
                 int rc = sandbox_instance_enter(&sb, &eb);
                 uint64_t c1 = now_ns();
-                double r[2] = {(double)(c0 - f0) / 1e3, (double)(c1 - c0) / 1e3};
+                double r[3] = {(double)(c0 - f0) / 1e3, (double)(c1 - c0) / 1e3,
+                               (double)(cpu_ns() - k0) / 1e3};
                 if (rc < 0) r[1] = -1;
                 _exit(write(pfd[1], r, sizeof(r)) == sizeof(r) ? 0 : 1);
             }
@@ -245,14 +246,14 @@ int main(int argc, char **argv)
             sandbox_after_fork(&sb, p);
             uint64_t n0 = now_ns();
             if (on && sandbox_next(&sb, &eb) < 0) fprintf(stderr, "sandbox_cost: %s\n", eb.msg);
-            double nx[2] = {-3, (double)(now_ns() - n0) / 1e3};
+            double nx[3] = {-3, (double)(now_ns() - n0) / 1e3, 0};
             if (write(pfd[1], nx, sizeof(nx)) != sizeof(nx)) _exit(1);
             while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
                 ;
             if (gap_ms) usleep((useconds_t)gap_ms * 1000);
             /* The child's groups, as serve removes them when it reaps (on
              * its loop: timed too). */
-            double rm[2] = {-2, 0};
+            double rm[3] = {-2, 0, 0};
             if (on) {
                 uint64_t r0 = now_ns();
                 bool busy;
@@ -266,15 +267,16 @@ int main(int argc, char **argv)
     close(pfd[1]);
     double enter_us = 0;
     double *fork_us = calloc((size_t)n, sizeof(double)), *sb_us = calloc((size_t)n, sizeof(double));
+    double *sb_cpu_us = calloc((size_t)n, sizeof(double));
     double *rm_us = calloc((size_t)n, sizeof(double)), *next_us = calloc((size_t)n, sizeof(double));
     int got = 0, bad = 0, n_rm = 0, n_next = 0;
-    if (!fork_us || !sb_us || !rm_us || !next_us ||
+    if (!fork_us || !sb_us || !sb_cpu_us || !rm_us || !next_us ||
         read(pfd[0], &enter_us, sizeof(enter_us)) != sizeof(enter_us)) {
         fprintf(stderr, "sandbox_cost: the template failed\n");
         waitpid(tpl, NULL, 0);
         return 1;
     }
-    double r[2];
+    double r[3];
     while ((got < n || n_rm < n || n_next < n) && read(pfd[0], r, sizeof(r)) == sizeof(r)) {
         if (r[0] == -3) { /* the template's move into the next groups */
             next_us[n_next++] = r[1];
@@ -286,6 +288,7 @@ int main(int argc, char **argv)
         }
         if (r[1] < 0) bad++;
         fork_us[got] = r[0];
+        sb_cpu_us[got] = r[2];
         sb_us[got++] = r[1];
     }
     waitpid(tpl, NULL, 0);
@@ -293,11 +296,13 @@ int main(int argc, char **argv)
     printf("sandbox %s: template entry %.1f us\n", on ? "on" : "off", enter_us);
     report("fork to the child's first step", fork_us, got);
     report("instance entry (cgroups, ids, filter)", sb_us, got);
+    report("  the same in CPU time", sb_cpu_us, got);
     if (on) report("serve: removing its groups at reap", rm_us, n_rm);
     if (on) report("template: next groups (off the path)", next_us, n_next);
     free(rm_us);
     free(next_us);
     free(fork_us);
     free(sb_us);
+    free(sb_cpu_us);
     return bad ? 1 : 0;
 }
