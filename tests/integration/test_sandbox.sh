@@ -93,7 +93,9 @@ curl -s -o /dev/null -H 'Content-Type: application/octet-stream' --data-binary @
 check "the other blob is in the store" test -f "$ROUSE_FAULT_BLOB"
 check "the data file exists for the hook to try" test -f "$ROUSE_FAULT_DATA"
 
-"$ROUSE" deploy victim "$DIGITS/model.onnx" --server "$url" >/dev/null || fail=1
+# The victim's instance must outlive the test however slow the machine
+# (its survival is checked at the end): no idle stop.
+"$ROUSE" deploy victim "$DIGITS/model.onnx" --idle-timeout 3600000 --server "$url" >/dev/null || fail=1
 "$ROUSE" deploy hostile "$DIGITS/model.onnx" --memory 128 --server "$url" >/dev/null || fail=1
 infer victim plain-1
 check "a normal request works" test "$(cat "$tmp/status")" = 200
