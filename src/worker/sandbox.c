@@ -350,7 +350,6 @@ int sandbox_template_enter(sandbox *sb, const sandbox_opts *o, rouse_errbuf *eb)
     step_done(sb, SANDBOX_STEP_COMPILE, &t, &tc);
     if (moving) pthread_join(mover, NULL);
     /* How long the move held up the entry beyond the steps it overlapped. */
-    sb->step_ns[SANDBOX_STEP_GROUPS] = 0;
     step_done(sb, SANDBOX_STEP_GROUPS, &t, &tc);
     sb->moved_ns = t - t_moving;
     /* Not fatal: instances then join groups of their own. */
