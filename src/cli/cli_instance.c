@@ -135,6 +135,15 @@ static bool parse_worker_args(int argc, char **argv, const char *extra, worker_a
         } else if ((strcmp(a, "--cgroup") == 0 || strcmp(a, "--cgroup2") == 0) &&
                    strcmp(extra, "--sha256") == 0) {
             if (!parse_cgroup(&w->sandbox, argv[i + 1], a[8] == '2')) return false;
+        } else if (strcmp(a, "--pidns") == 0 && strcmp(extra, "--sha256") == 0) {
+            /* PID:INODE of the tenant's reaper and its pid namespace. */
+            char *end;
+            long pid = strtol(v, &end, 10);
+            if (*end != ':' || pid <= 0 || pid > INT32_MAX) return false;
+            unsigned long long ino = strtoull(end + 1, &end, 10);
+            if (*end || ino == 0) return false;
+            w->sandbox.pidns_pid = (int)pid;
+            w->sandbox.pidns_ino = (uint64_t)ino;
         } else if (strcmp(a, "--precision") == 0) {
             if (rouse_precision_parse(v, &w->precision) < 0) return false;
         } else if (strcmp(a, "--max-batch") == 0) {
@@ -250,7 +259,8 @@ void cli_template_usage(FILE *out)
                  "                        [--log-level L] [--weight-pages hugetlb|thp|4k]\n"
                  "                        [--max-context N [--tokenizer JSON | --vocab V --merges M]]\n"
                  "                        [--memory-mb N]\n"
-                 "                        [--sandbox UID [--cgroup|--cgroup2 CONTROLLER=DIR]...]\n"
+                 "                        [--sandbox UID [--cgroup|--cgroup2 CONTROLLER=DIR]...\n"
+                 "                        [--pidns PID:INODE]]\n"
                  "(started by rouse serve)\n");
 }
 

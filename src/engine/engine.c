@@ -716,7 +716,10 @@ static void pin_team(rouse_session *s)
         cpu_set_t one;
         CPU_ZERO(&one);
         CPU_SET(cpus[omp_get_thread_num() % n], &one);
-        pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+        /* The calling thread (0), not pthread_self(): an instance forked
+         * with a raw clone (worker_fork_sibling) has its parent's thread id
+         * in its C library state. */
+        sched_setaffinity(0, sizeof(one), &one);
     }
 }
 

@@ -57,6 +57,26 @@ int isolation_choose(isolation *iso, const char *want, rouse_errbuf *eb)
         snprintf(what, sizeof(what), "%s: %s", ctl_costs[c], why[c]);
         add_fallback(iso, what);
     }
+    /* A pid namespace per tenant: instances' control groups are named
+     * after their pid as serve sees it by their template's renaming, which
+     * cgroup v2 does not allow; and the kernel must let serve make one
+     * (tried with the default tenant's, which most setups use anyway). */
+    bool v2 = false;
+    for (int c = 0; c < CGROUP_N_CTL; c++)
+        v2 |= iso->cg.dir[c][0] && iso->cg.v2[c];
+    char arg[64];
+    if (v2) {
+        add_fallback(iso, "no pid namespace per tenant: instances' control groups are in "
+                          "cgroup v2, whose groups cannot be renamed after their pid");
+    } else if (!(iso->pidns = tenant_ns_create()) ||
+               tenant_ns_arg(iso->pidns, "default", arg, sizeof(arg), &peb) < 0) {
+        char what[600];
+        snprintf(what, sizeof(what), "no pid namespace per tenant: %s",
+                 iso->pidns ? peb.msg : "out of memory");
+        add_fallback(iso, what);
+        tenant_ns_destroy(iso->pidns);
+        iso->pidns = NULL;
+    }
     LOG_INFO(MOD, "sandbox%s", iso->n_fallbacks ? " (with fallbacks)" : "");
     for (int c = 0; c < CGROUP_N_CTL; c++)
         if (iso->cg.dir[c][0])
@@ -70,6 +90,8 @@ int isolation_choose(isolation *iso, const char *want, rouse_errbuf *eb)
 void isolation_fini(isolation *iso)
 {
     if (!iso->sandbox) return;
+    tenant_ns_destroy(iso->pidns);
+    iso->pidns = NULL;
     /* Children serve did not wait for (a spare ending with its template)
      * keep their groups until reaped, zombies included: reap them, for a
      * second at most (shutdown, off the loop). */

@@ -16,6 +16,7 @@
 
 #include "common/buf.h"
 #include "rouse/err.h"
+#include "server/tenant_ns.h"
 #include "worker/cgroup.h"
 
 #define ISOLATION_FALLBACKS_MAX 8
@@ -23,6 +24,7 @@
 typedef struct isolation {
     bool sandbox;
     cgroup_roots cg; /* the controllers' roots (sandbox only; "" where missing) */
+    tenant_ns *pidns; /* the tenants' pid namespaces (sandbox), or NULL: a fallback */
     char fallbacks[ISOLATION_FALLBACKS_MAX][600];
     int n_fallbacks;
 } isolation;
@@ -32,7 +34,8 @@ typedef struct isolation {
  * eb set when want names a tier the machine cannot give, or is unknown. */
 int isolation_choose(isolation *iso, const char *want, rouse_errbuf *eb);
 
-/* Removes the cgroup roots (after every instance is gone). */
+/* Ends the tenants' reapers and removes the cgroup roots (after every
+ * instance is gone). */
 void isolation_fini(isolation *iso);
 
 /* "sandbox" or "process". */

@@ -424,7 +424,7 @@ const char *sched_tenant(const fn_config *cfg)
 }
 
 /* A sandboxed template's arguments (isolation "sandbox"): the tenant's
- * ids and serve's control-group roots; each instance's memory limit is the
+ * ids, serve's control-group roots and the tenant's pid namespace; each instance's memory limit is the
  * --memory-mb every worker gets (worker_argv). */
 static int sandbox_argv(const pool *p, const fn_config *cfg, sched_argbuf *buf, char **argv)
 {
@@ -438,6 +438,20 @@ static int sandbox_argv(const pool *p, const fn_config *cfg, sched_argbuf *buf, 
                  p->iso->cg.dir[c]);
         argv[argc++] = p->iso->cg.v2[c] ? "--cgroup2" : "--cgroup";
         argv[argc++] = buf->cgroup[c];
+    }
+    if (p->iso->pidns) {
+        rouse_errbuf eb;
+        rouse_errbuf_clear(&eb);
+        /* Never a template outside its tenant's namespace: without one
+         * the template refuses its arguments and the function does not
+         * start (the reason is logged here). */
+        if (tenant_ns_arg(p->iso->pidns, sched_tenant(cfg), buf->pidns, sizeof(buf->pidns), &eb) <
+            0) {
+            LOG_ERROR(MOD, "%s", eb.msg);
+            snprintf(buf->pidns, sizeof(buf->pidns), "unavailable");
+        }
+        argv[argc++] = "--pidns";
+        argv[argc++] = buf->pidns;
     }
     return argc;
 }

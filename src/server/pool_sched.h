@@ -34,7 +34,7 @@ void sched_batch_timer(pool *p);
  * three tokenizer files, --max-batch, --sha256, --weight-pages, --sandbox
  * (2 each), a --cgroup per controller, the NULL, and two per calibration
  * sample. */
-#define TEMPLATE_ARGV_MAX (37 + 2 * CGROUP_N_CTL + 2 * FN_CALIB_MAX)
+#define TEMPLATE_ARGV_MAX (39 + 2 * CGROUP_N_CTL + 2 * FN_CALIB_MAX)
 /* Room for the strings of a worker's arguments: its version, and
  * "--calibrate NAME=PATH" per calibration blob. */
 typedef struct sched_argbuf {
@@ -46,6 +46,7 @@ typedef struct sched_argbuf {
     char calib[FN_CALIB_MAX][PATH_MAX + FN_CALIB_NAME_MAX + 2];
     char uid[16];                         /* the sandbox's */
     char cgroup[CGROUP_N_CTL][PATH_MAX + 16]; /* "CONTROLLER=DIR" */
+    char pidns[48];                       /* "PID:INODE" */
 } sched_argbuf;
 /* The arguments of `rouse __template` for a version (argv[0] the executable;
  * ver is room for the version). digest: the model's sha256 in hex, or

@@ -387,15 +387,47 @@ int cgroup_prepare(const int dirfd[CGROUP_N_CTL], const bool v2[CGROUP_N_CTL],
     return make_and_enter(dirfd, v2, l, mask, name, eb);
 }
 
-int cgroup_claim(const int dirfd[CGROUP_N_CTL], unsigned mask, const char *from, rouse_errbuf *eb)
+int cgroup_claim(const int dirfd[CGROUP_N_CTL], unsigned mask, const char *from, pid_t pid,
+                 rouse_errbuf *eb)
 {
     char name[24];
-    snprintf(name, sizeof(name), "%d", (int)getpid());
+    snprintf(name, sizeof(name), "%d", (int)pid);
     for (int c = 0; c < CGROUP_N_CTL; c++) {
         if (dirfd[c] < 0 || !(mask >> c & 1)) continue;
         if (renameat(dirfd[c], from, dirfd[c], name) < 0)
             return rouse_err_set(eb, ROUSE_EIO, "cgroup %s: renaming %s to %s: %s", ctl_names[c],
                                  from, name, strerror(errno));
+    }
+    return 0;
+}
+
+int cgroup_make_open(const int dirfd[CGROUP_N_CTL], const bool v2[CGROUP_N_CTL],
+                     const cgroup_limits *l, unsigned mask, const char *name,
+                     int procs_fd[CGROUP_N_CTL], rouse_errbuf *eb)
+{
+    for (int c = 0; c < CGROUP_N_CTL; c++)
+        procs_fd[c] = -1;
+    for (int c = 0; c < CGROUP_N_CTL; c++) {
+        if (dirfd[c] < 0 || !(mask >> c & 1)) continue;
+        int rc = make_group(dirfd[c], v2[c], c, l, name, eb);
+        if (rc < 0) return rc;
+        char path[96];
+        snprintf(path, sizeof(path), "%s/cgroup.procs", name);
+        procs_fd[c] = openat(dirfd[c], path, O_WRONLY | O_CLOEXEC);
+        if (procs_fd[c] < 0)
+            return rouse_err_set(eb, ROUSE_EIO, "cgroup %s: opening %s: %s", ctl_names[c], path,
+                                 strerror(errno));
+    }
+    return 0;
+}
+
+int cgroup_enter_fds(const int procs_fd[CGROUP_N_CTL], rouse_errbuf *eb)
+{
+    for (int c = 0; c < CGROUP_N_CTL; c++) {
+        if (procs_fd[c] < 0) continue;
+        if (write(procs_fd[c], "0", 1) < 0)
+            return rouse_err_set(eb, ROUSE_EIO, "cgroup %s: joining: %s", ctl_names[c],
+                                 strerror(errno));
     }
     return 0;
 }

@@ -1,14 +1,12 @@
 /*
  * The kernel's control groups as rouse uses them: one group per sandboxed
- * instance in the memory and pids controllers, and one per template in the
- * cpu controller (its instances inherit it at their fork), nested under the
- * group serve itself runs in (`<controller mount>/<serve's group>/
+ * instance in each of the memory, cpu and pids controllers, nested under
+ * the group serve itself runs in (`<controller mount>/<serve's group>/
  * rouse-<serve pid>/<pid>`), so that whoever limits serve still limits all
- * of it. CPU weight is a template's, not each instance's: moving a new
- * process into a CPU group costs a median of 30 µs but, on a loaded
- * machine, up to several milliseconds (p90 6.6 ms measured), which an
- * instance's start cannot afford; the memory and pids groups cost tens of
- * microseconds each to make and join.
+ * of it. Each instance's CPU weight is its own (proportional to its
+ * memory_mb), as its memory limit is: the group is prepared by its
+ * template before the fork and merely renamed by the instance (see
+ * cgroup_prepare), so the instance's start pays no move between groups.
  *
  * Both hierarchies are supported: cgroup v1 (a mount per controller:
  * memory.limit_in_bytes, cpu.shares, pids.max) and cgroup v2 (one mount:
@@ -56,8 +54,8 @@ void cgroup_roots_make(cgroup_roots *r, char why[CGROUP_N_CTL][160]);
 
 /* serve's side, once a process it started has ended: whether its memory
  * group saw an OOM kill, then removes its groups. *busy is set when a
- * group stays because processes are still in it (a template's CPU group
- * while its instances serve): cgroup_remove it again later. */
+ * group stays because processes are still in it (a zombie keeps its
+ * group until reaped): cgroup_remove it again later. */
 bool cgroup_instance_ended(const cgroup_roots *r, pid_t pid, bool *busy);
 /* Removes pid's groups; false when one is still in use. */
 bool cgroup_remove(const cgroup_roots *r, pid_t pid);
@@ -74,15 +72,14 @@ typedef struct cgroup_limits {
     int64_t pids_max;   /* tasks (threads count); 0: none */
 } cgroup_limits;
 
-/* The controllers a template joins, and those each instance joins. */
-#define CGROUP_MASK_TEMPLATE (1u << CGROUP_CPU)
-#define CGROUP_MASK_INSTANCE ((1u << CGROUP_MEMORY) | (1u << CGROUP_PIDS))
+/* The controllers each instance has a group of its own in. */
+#define CGROUP_MASK_INSTANCE ((1u << CGROUP_MEMORY) | (1u << CGROUP_CPU) | (1u << CGROUP_PIDS))
 
 /* Makes a group named after the caller's pid under each root descriptor
  * of the controllers in mask (dirfd[c], -1 for none; v2[c] as in
  * cgroup_roots), writes its limits and moves the calling process into
- * it: the template once (CGROUP_MASK_TEMPLATE), each instance right after
- * its fork (CGROUP_MASK_INSTANCE). */
+ * it: an instance right after its fork (CGROUP_MASK_INSTANCE) when its
+ * template had no prepared groups for it. */
 int cgroup_join(const int dirfd[CGROUP_N_CTL], const bool v2[CGROUP_N_CTL], const cgroup_limits *l,
                 unsigned mask, rouse_errbuf *eb);
 
@@ -92,12 +89,29 @@ int cgroup_join(const int dirfd[CGROUP_N_CTL], const bool v2[CGROUP_N_CTL], cons
  * start. A forked process starts in its parent's groups for free, so the
  * template moves itself, after each fork and off any request's path, into
  * fresh groups made and limited for its next instance (cgroup_prepare,
- * named `name`), and the instance forked there renames them after its pid
- * (cgroup_claim; cgroup v1 only: v2 groups cannot be renamed, and an
+ * named `name`), and renames them after the pid of the instance it forks
+ * there (cgroup_claim; cgroup v1 only: v2 groups cannot be renamed, and an
  * instance joins its own there with cgroup_join). */
 int cgroup_prepare(const int dirfd[CGROUP_N_CTL], const bool v2[CGROUP_N_CTL],
                    const cgroup_limits *l, unsigned mask, const char *name, rouse_errbuf *eb);
-int cgroup_claim(const int dirfd[CGROUP_N_CTL], unsigned mask, const char *from, rouse_errbuf *eb);
+/* Renames the groups `from` of the controllers in mask after pid (the
+ * template, once its fork has returned the new process's pid as serve
+ * sees it). */
+int cgroup_claim(const int dirfd[CGROUP_N_CTL], unsigned mask, const char *from, pid_t pid,
+                 rouse_errbuf *eb);
+
+/* Makes the groups `name` with their limits, as cgroup_prepare does, but
+ * moves nothing: opens each one's cgroup.procs for writing into
+ * procs_fd[c] (-1 elsewhere), through which a process forked afterwards
+ * joins them itself (cgroup_enter_fds) before it touches its memory. For
+ * a fork that finds no prepared groups (the template had no time to move
+ * into fresh ones). */
+int cgroup_make_open(const int dirfd[CGROUP_N_CTL], const bool v2[CGROUP_N_CTL],
+                     const cgroup_limits *l, unsigned mask, const char *name,
+                     int procs_fd[CGROUP_N_CTL], rouse_errbuf *eb);
+/* Moves the calling process into the groups whose cgroup.procs are open in
+ * procs_fd (-1: none). */
+int cgroup_enter_fds(const int procs_fd[CGROUP_N_CTL], rouse_errbuf *eb);
 
 /* serve's side: removes the groups whose names start with prefix (a dead
  * template's prepared groups), those still in use excepted. */

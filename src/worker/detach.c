@@ -4,6 +4,9 @@
 #include "worker/detach.h"
 
 #include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,4 +41,12 @@ int worker_fork_detached(pid_t *mid)
         return -1;
     }
     return 1;
+}
+
+pid_t worker_fork_sibling(void)
+{
+    /* The exit signal is the caller's own (SIGCHLD), as CLONE_PARENT
+     * ignores the one given; no new stack: the child returns here on a
+     * copy of the caller's, as with fork. */
+    return (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0UL, NULL, NULL, 0UL);
 }

@@ -127,6 +127,87 @@ int gen_model_check(const rouse_model *m, int max_context, gen_model *out, rouse
     return 0;
 }
 
+/* The inputs of one run of seq new tokens over a past of `past` positions,
+ * for preparing a plan (no data). in[] has 3 + 2 x layers entries. */
+static int run_shapes(const gen_model *gm, int seq, int past, rouse_tensor *in,
+                      char (*names)[NAME_MAX_LEN])
+{
+    int k = 0;
+    const char *heads[3] = {"input_ids", "attention_mask", "position_ids"};
+    const int64_t cols[3] = {seq, (int64_t)past + seq, seq};
+    for (int i = 0; i < (gm->has_position_ids ? 3 : 2); i++, k++) {
+        snprintf(names[k], NAME_MAX_LEN, "%s", heads[i]);
+        in[k] = (rouse_tensor){.name = names[k], .dtype = ROUSE_DT_INT64, .rank = 2};
+        in[k].shape[0] = 1;
+        in[k].shape[1] = cols[i];
+        in[k].nbytes = (size_t)cols[i] * sizeof(int64_t);
+    }
+    for (int l = 0; l < gm->n_layers; l++)
+        for (int kv = 0; kv < 2; kv++, k++) {
+            snprintf(names[k], NAME_MAX_LEN, "past_key_values.%d.%s", l, kv ? "value" : "key");
+            in[k] = (rouse_tensor){.name = names[k], .dtype = ROUSE_DT_FLOAT, .rank = 4};
+            in[k].shape[0] = 1;
+            in[k].shape[1] = gm->n_heads;
+            in[k].shape[2] = past;
+            in[k].shape[3] = gm->head_dim;
+            in[k].nbytes =
+                (size_t)gm->n_heads * (size_t)past * (size_t)gm->head_dim * sizeof(float);
+        }
+    return k;
+}
+
+int gen_check_memory(const gen_model *gm, rouse_session *s, int memory_mb, rouse_errbuf *eb)
+{
+    if (memory_mb <= 0) return 0;
+    /* The largest runs gen_run makes: with position_ids a prefill padded
+     * up to max_context and a decode over a cache laid out for
+     * max_context; without, a prompt and a past of max_context - 1 at most
+     * (prompt + max_tokens <= max_context). */
+    int P = gm->has_position_ids ? gm->max_context : gm->max_context - 1;
+    int n_in = 3 + 2 * gm->n_layers;
+    rouse_tensor *in = calloc((size_t)n_in, sizeof(*in));
+    char(*names)[NAME_MAX_LEN] = calloc((size_t)n_in, sizeof(*names));
+    if (!in || !names) {
+        free(in);
+        free(names);
+        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    }
+    const double MiB = 1 << 20;
+    uint64_t limit = (uint64_t)memory_mb << 20, act = 0;
+    int rc = 0;
+    static const char *const what[2] = {"a prefill", "a decode step"};
+    for (int r = 0; r < 2 && rc == 0; r++) {
+        int n = r == 0 ? run_shapes(gm, P, 0, in, names) : run_shapes(gm, 1, P, in, names);
+        rouse_errbuf peb;
+        rouse_errbuf_clear(&peb);
+        rc = rouse_session_prepare(s, in, n, &peb);
+        rouse_session_stats st;
+        if (rc == 0 && rouse_session_get_stats(s, &st) == 0 && st.arena_bytes > act)
+            act = st.arena_bytes;
+        else if (rc == ROUSE_ETOOBIG)
+            rc = rouse_err_set(eb, rc,
+                               "text generation at its max_context of %d positions (%s): %s "
+                               "(the function's memory_mb)",
+                               gm->max_context, what[r], peb.msg);
+        else if (rc < 0)
+            rc = rouse_err_set(eb, rc, "text generation at its max_context of %d positions (%s): %s",
+                               gm->max_context, what[r], peb.msg);
+    }
+    free(in);
+    free(names);
+    if (rc < 0) return rc;
+    uint64_t kv = 2ull * (uint64_t)gm->n_layers * (uint64_t)gm->n_heads *
+                  ((uint64_t)gm->max_context + 1) * (uint64_t)gm->head_dim * sizeof(float);
+    if (act + kv > limit)
+        return rouse_err_set(eb, ROUSE_ETOOBIG,
+                             "text generation at its max_context of %d positions needs %.0f MiB "
+                             "(%.0f MiB of activations, %.0f MiB of KV cache), more than the "
+                             "memory limit of %d MiB (the function's memory_mb)",
+                             gm->max_context, (double)(act + kv) / MiB, (double)act / MiB,
+                             (double)kv / MiB, memory_mb);
+    return 0;
+}
+
 const gen_model *gen_model_of(const gen *g)
 {
     return &g->m;

@@ -43,6 +43,14 @@ typedef struct gen_model {
  * missing or wrong. max_context 0 means 1024. */
 int gen_model_check(const rouse_model *m, int max_context, gen_model *out, rouse_errbuf *eb);
 
+/* The deploy check of a generator (gen_model_check first): prepares s's
+ * plans for the largest runs max_context allows (a prefill of the whole
+ * context, a decode step over a full cache) and adds the KV cache an
+ * instance allocates for max_context positions. 0 when that fits in
+ * memory_mb (0: no limit); ROUSE_ETOOBIG with both numbers in eb when it
+ * does not; another error when a plan cannot be prepared. */
+int gen_check_memory(const gen_model *gm, rouse_session *s, int memory_mb, rouse_errbuf *eb);
+
 typedef struct gen gen;
 
 /* A generator for a checked model; the cache is allocated on first use.

@@ -37,6 +37,20 @@
  * request (1.8 MB) needs 9 MB; a larger one beyond this is freed after it. */
 #define INSTANCE_ARENA_KEEP ((size_t)32 << 20)
 
+/* Set once after the fork that made this process (worker_set_pid); -1:
+ * getpid(). */
+static int64_t own_pid = -1;
+
+void worker_set_pid(int64_t pid)
+{
+    own_pid = pid;
+}
+
+static uint32_t pid_for_serve(void)
+{
+    return (uint32_t)(own_pid >= 0 ? own_pid : getpid());
+}
+
 /* Sends one message whose body is body[0..len): written into `region`
  * (IPC_F_IN_REGION) when given, else passed in a memfd of its own. */
 static int send_msg(int sock, int type, uint64_t id, int status, const char *content_type,
@@ -48,7 +62,7 @@ static int send_msg(int sock, int type, uint64_t id, int status, const char *con
     ipc_msg m;
     ipc_msg_init(&m, (ipc_type)type, id);
     m.status = status;
-    m.pid = (uint32_t)getpid();
+    m.pid = pid_for_serve();
     m.json_len = json_len;
     m.body_len = len;
     if (dur_ns) memcpy(m.dur_ns, dur_ns, sizeof(m.dur_ns));
@@ -82,7 +96,7 @@ int worker_send_ready(int sock, const uint64_t dur_ns[3], uint64_t mem_bytes)
     rouse_errbuf_clear(&eb);
     ipc_msg m;
     ipc_msg_init(&m, IPC_READY, 0);
-    m.pid = (uint32_t)getpid();
+    m.pid = pid_for_serve();
     memcpy(m.dur_ns, dur_ns, sizeof(m.dur_ns));
     m.mem_bytes = mem_bytes;
     int rc = ipc_send(sock, &m, -1, &eb);
@@ -389,13 +403,33 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
         }
     }
     if (o->check_only) {
+        /* Memory is checked at the largest shapes the function will run:
+         * a generator's at its max_context, a batching function's at its
+         * largest prepared batch (static shapes were at the session's
+         * creation). */
+        int rc = 0;
+        if (o->max_context > 0) {
+            gen_model gm;
+            rc = gen_model_check(m, o->max_context, &gm, &eb);
+            if (rc == 0) rc = gen_check_memory(&gm, s, o->memory_mb, &eb);
+        } else if (o->max_batch > 0) {
+            uint64_t mem_bytes;
+            rc = worker_prepare_batches(m, s, o->max_batch, &mem_bytes, &eb);
+            if (rc == ROUSE_ETOOBIG)
+                rouse_err_wrap(&eb, rc, "at its max_batch of %d (the function's memory_mb)",
+                               o->max_batch);
+        }
+        if (rc < 0) {
+            worker_send_error(sock, IPC_READY, 0, 400, eb.msg);
+            return 1;
+        }
         /* A deploy check answers with the plan's accuracy figures, which
          * serve records with the version. */
         rouse_accuracy acc;
         rouse_model_accuracy(m, &acc);
         char *j = rouse_accuracy_json(&acc);
-        int rc = worker_send_reply(sock, IPC_READY, 0, 0, j ? "application/json" : "", j,
-                                   j ? strlen(j) : 0, -1, NULL);
+        rc = worker_send_reply(sock, IPC_READY, 0, 0, j ? "application/json" : "", j,
+                               j ? strlen(j) : 0, -1, NULL);
         free(j);
         return rc < 0 ? 2 : 0;
     }

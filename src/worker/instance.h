@@ -51,6 +51,13 @@ struct rouse_session;
 int instance_serve(const instance_opts *o, int sock, struct rouse_model *m,
                    struct rouse_session *s);
 
+/* The pid this process's messages to serve carry (ipc_msg.pid): its own
+ * getpid() unless set. A process forked into a tenant's pid namespace sets
+ * the pid serve knows it by (a spare, told by its template), or 0 when it
+ * does not know it (an instance: serve learns it from the template). Set
+ * once, right after the fork, before any message. */
+void worker_set_pid(int64_t pid);
+
 /* Sends a reply packet of `type` whose body is body[0..len) (may be empty);
  * dur_ns (3 values, or NULL) goes into the header. 0 or < 0 (logged). */
 int worker_send_reply(int sock, int type, uint64_t id, int status, const char *content_type,

@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stdio.h>
@@ -136,16 +137,56 @@ int sandbox_filter_zygote(rouse_errbuf *eb)
     return rc;
 }
 
-int sandbox_filter_template(rouse_errbuf *eb)
+/* ctx's program as BPF instructions (exported through a memfd) into
+ * *prog (owned: free()) and *len. Releases ctx. */
+static int export_bpf(scmp_filter_ctx ctx, void **prog, unsigned short *len, rouse_errbuf *eb)
 {
+    int fd = memfd_create("rouse-filter", MFD_CLOEXEC);
+    if (fd < 0) {
+        seccomp_release(ctx);
+        return rouse_err_set(eb, ROUSE_EIO, "sandbox filter: memfd: %s", strerror(errno));
+    }
+    int rc = seccomp_export_bpf(ctx, fd);
+    seccomp_release(ctx);
+    off_t size = rc == 0 ? lseek(fd, 0, SEEK_END) : -1;
+    /* One BPF instruction is 8 bytes; a program holds at most 4096. */
+    if (rc < 0 || size <= 0 || size % 8 != 0 || size / 8 > 4096) {
+        close(fd);
+        return rouse_err_set(eb, ROUSE_EIO, "sandbox filter: export failed");
+    }
+    void *buf = malloc((size_t)size);
+    if (!buf || pread(fd, buf, (size_t)size, 0) != size) {
+        free(buf);
+        close(fd);
+        return rouse_err_set(eb, ROUSE_EIO, "sandbox filter: reading the export");
+    }
+    close(fd);
+    *prog = buf;
+    *len = (unsigned short)(size / 8);
+    return 0;
+}
+
+int sandbox_filter_template(void **prog, unsigned short *len, rouse_errbuf *eb)
+{
+    *prog = NULL;
+    *len = 0;
     scmp_filter_ctx ctx;
     int rc = base(&ctx, eb);
     if (rc < 0) return rc;
     rc = add_all(ctx, template_calls, sizeof(template_calls) / sizeof(template_calls[0]), eb);
-    if (rc == 0 && (rc = seccomp_load(ctx)) < 0)
-        rc = rouse_err_set(eb, ROUSE_EIO, "sandbox filter: loading: %s", strerror(-rc));
-    seccomp_release(ctx);
-    return rc;
+    if (rc < 0) {
+        seccomp_release(ctx);
+        return rc;
+    }
+    return export_bpf(ctx, prog, len, eb);
+}
+
+int sandbox_filter_load(const void *prog, unsigned short len, rouse_errbuf *eb)
+{
+    struct sock_fprog fp = {.len = len, .filter = (struct sock_filter *)prog};
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fp, 0, 0) < 0)
+        return rouse_err_set(eb, ROUSE_EIO, "sandbox filter: loading: %s", strerror(errno));
+    return 0;
 }
 
 /* The instructions that compare with SANDBOX_PID_SLOT: their indexes in
@@ -185,29 +226,12 @@ int sandbox_filter_instance(void **prog, unsigned short *len, unsigned short *sl
         seccomp_release(ctx);
         return rouse_err_set(eb, ROUSE_EIO, "sandbox filter: argument rules");
     }
-    /* The program itself, exported through a memfd, so that an instance
-     * loads it with one prctl instead of compiling it after each fork. */
-    int fd = memfd_create("rouse-filter", MFD_CLOEXEC);
-    if (fd < 0) {
-        seccomp_release(ctx);
-        return rouse_err_set(eb, ROUSE_EIO, "sandbox filter: memfd: %s", strerror(errno));
-    }
-    rc = seccomp_export_bpf(ctx, fd);
-    seccomp_release(ctx);
-    off_t size = rc == 0 ? lseek(fd, 0, SEEK_END) : -1;
-    /* One BPF instruction is 8 bytes; a program holds at most 4096. */
-    if (rc < 0 || size <= 0 || size % 8 != 0 || size / 8 > 4096) {
-        close(fd);
-        return rouse_err_set(eb, ROUSE_EIO, "sandbox filter: export failed");
-    }
-    void *buf = malloc((size_t)size);
-    if (!buf || pread(fd, buf, (size_t)size, 0) != size) {
-        free(buf);
-        close(fd);
-        return rouse_err_set(eb, ROUSE_EIO, "sandbox filter: reading the export");
-    }
-    close(fd);
-    int n = find_slots(buf, (unsigned short)(size / 8), slots);
+    /* The program itself, exported, so that an instance loads it with one
+     * prctl instead of compiling it after each fork. */
+    void *buf;
+    unsigned short n_ins;
+    if ((rc = export_bpf(ctx, &buf, &n_ins, eb)) < 0) return rc;
+    int n = find_slots(buf, n_ins, slots);
     if (n <= 0) {
         free(buf);
         return rouse_err_set(eb, ROUSE_EIO,
@@ -215,7 +239,7 @@ int sandbox_filter_instance(void **prog, unsigned short *len, unsigned short *sl
                              "it was expected in the compiled program");
     }
     *prog = buf;
-    *len = (unsigned short)(size / 8);
+    *len = n_ins;
     *n_slots = n;
     return 0;
 }

@@ -1,9 +1,9 @@
 /*
  * The template process (see template.h). Invariants: the template never
- * runs the model (so no OpenMP team exists when it forks); every IPC_SPAWN
- * gets exactly one reply, from the intermediate child (the pid) or from the
- * template (an error); the template reaps its intermediate children at once,
- * so it never holds zombies.
+ * runs the model (so no OpenMP team exists when it forks: it stays single-
+ * threaded, as worker_fork_sibling needs); every IPC_SPAWN gets exactly
+ * one reply from the template (the instance's pid, or an error); what it
+ * forks is serve's child (CLONE_PARENT), so it never holds zombies.
  */
 #include "worker/template.h"
 
@@ -35,27 +35,31 @@
 
 #define MOD "template"
 
-/* In the intermediate child: forks the instance, reports its pid, exits.
- * In the instance: serves, once adopted by serve, and returns its exit
- * status (*is_instance set). */
+/* Forks an instance for req (its socket to serve: sock) as serve's child
+ * (worker_fork_sibling) and replies with its pid. In the template: returns
+ * 0. In the instance: serves and returns its exit status (*is_instance
+ * set). */
 static int fork_instance(const template_opts *o, int ctl, const ipc_msg *req, int sock,
                          rouse_model *m, rouse_session *s, uint64_t t0, int spare_chan, sandbox *sb,
                          bool *is_instance)
 {
-    pid_t mid = getpid();
-    pid_t pid = fork();
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    char msg[sizeof(eb.msg) + 64];
+    if (sandbox_before_fork(sb, &eb) < 0) {
+        snprintf(msg, sizeof(msg), "an instance's control groups: %s", eb.msg);
+        worker_send_error(ctl, IPC_REPLY, req->id, 500, msg);
+        return 0;
+    }
+    pid_t pid = worker_fork_sibling();
     if (pid == 0) {
         *is_instance = true;
         close(ctl);
         if (spare_chan >= 0) close(spare_chan); /* the spare must see EOF when the template ends */
-        rouse_errbuf eb;
-        rouse_errbuf_clear(&eb);
+        /* In the tenant's pid namespace getpid() is not the pid serve
+         * knows: serve learns that from the template's reply. */
+        if (sb->pidns) worker_set_pid(0);
         int rc = sandbox_instance_enter(sb, &eb);
-        /* Not a word to serve (its READY) before the intermediate has exited:
-         * until then the instance is the intermediate's child, not serve's,
-         * and serve would list, and serve requests through, an instance that
-         * is not yet among its children. */
-        worker_wait_adopted(mid);
         if (rc < 0) {
             LOG_ERROR(MOD, "%s", eb.msg);
             worker_send_error(sock, IPC_READY, 0, 500, eb.msg);
@@ -72,18 +76,18 @@ static int fork_instance(const template_opts *o, int ctl, const ipc_msg *req, in
         return instance_serve(&io, sock, m, s);
     }
     uint64_t dur[3] = {rouse_now_ns() - t0, 0, 0};
+    sandbox_after_fork(sb, pid);
     if (pid < 0) {
-        char msg[128];
         snprintf(msg, sizeof(msg), "fork of an instance failed: %s", strerror(errno));
         worker_send_error(ctl, IPC_REPLY, req->id, 500, msg);
-        _exit(1);
+        return 0;
     }
     ipc_msg r;
     ipc_msg_init(&r, IPC_REPLY, req->id);
     r.pid = (uint32_t)pid;
     memcpy(r.dur_ns, dur, sizeof(dur));
-    rouse_errbuf eb;
-    _exit(ipc_send(ctl, &r, -1, &eb) == 0 ? 0 : 1);
+    if (ipc_send(ctl, &r, -1, &eb) < 0) LOG_WARN(MOD, "%s", eb.msg);
+    return 0;
 }
 
 /* The spare: an instance forked ahead of need. It warms up (one run on zeros:
@@ -101,6 +105,14 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
         LOG_ERROR(MOD, "spare: %s", eb.msg);
         return 1;
     }
+    /* Its pid as serve knows it (getpid() answers in the tenant's pid
+     * namespace): the template's first word on the channel. */
+    ipc_msg msg;
+    int fd = -1;
+    if (ipc_recv(chan, &msg, &fd, &eb) < 0) return 0;
+    if (fd >= 0) close(fd);
+    pid_t own = (pid_t)msg.pid;
+    worker_set_pid(own);
     /* Warm up on idle CPU only: a template starting from zero forks its
      * spare while the instance for the waiting request runs, and the spare
      * must not slow that one down. Only root may come back from SCHED_IDLE
@@ -118,12 +130,11 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
     /* The template first, then serve: once serve knows the spare is warm
      * (and sends the next spawn with its request right behind it), the
      * template finds it ready and hands it over. */
-    ipc_msg msg;
     ipc_msg_init(&msg, IPC_READY, 0);
     if (ipc_send(chan, &msg, -1, &eb) < 0) return 0;
     ipc_msg_init(&msg, IPC_READY, 0);
     msg.flags = IPC_F_SPARE;
-    msg.pid = (uint32_t)getpid();
+    msg.pid = (uint32_t)own;
     /* serve counts and lists spares: it learns this one's pid here. */
     if (ipc_send(ctl, &msg, -1, &eb) < 0) return 0;
     int sock = -1;
@@ -131,7 +142,7 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
     close(chan);
     ipc_msg r;
     ipc_msg_init(&r, IPC_REPLY, msg.id);
-    r.pid = (uint32_t)getpid();
+    r.pid = (uint32_t)own;
     uint64_t now = rouse_now_ns();
     r.dur_ns[0] = now > msg.dur_ns[0] ? now - msg.dur_ns[0] : 0; /* the template's clock */
     int rc = ipc_send(ctl, &r, -1, &eb);
@@ -151,49 +162,53 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
     return instance_serve(&io, sock, m, s);
 }
 
-/* After a fork under the sandbox: waits, while no message comes from
- * serve, until the new process has renamed the control groups it took
- * (NEXT_GROUPS_WAIT_MS at most), then moves the template into fresh ones
- * for its next fork (sandbox_next). Returns false, leaving that for later,
- * when a message came first: it is answered first, and a process forked
- * for it before then joins groups of its own. */
-#define NEXT_GROUPS_WAIT_MS 20
-static bool next_groups(sandbox *sb, int ctl)
+/* After a fork under the sandbox: moves the template into fresh control
+ * groups for its next fork (sandbox_next), unless a message from serve is
+ * already waiting: that is answered first, and a process forked for it
+ * gets groups made for it (sandbox_before_fork). */
+static void next_groups(sandbox *sb, int ctl)
 {
-    for (int waited = 0; waited < NEXT_GROUPS_WAIT_MS && !sandbox_taken_claimed(sb); waited++) {
-        struct pollfd pf = {.fd = ctl, .events = POLLIN};
-        if (poll(&pf, 1, 1) > 0) return false;
-    }
+    struct pollfd pf = {.fd = ctl, .events = POLLIN};
+    if (poll(&pf, 1, 0) > 0) return;
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     if (sandbox_next(sb, &eb) < 0)
         LOG_WARN(MOD, "%s; the next instance makes its own groups (slower)", eb.msg);
-    return true;
 }
 
-/* Forks a spare through an intermediate process (so serve, the subreaper,
- * adopts it). In the template: sets *chan, returns 0. In the spare: returns
- * its exit status with *is_spare set. */
+/* Forks a spare as serve's child (worker_fork_sibling) and tells it its
+ * pid. In the template: sets *chan, returns 0. In the spare: returns its
+ * exit status with *is_spare set. */
 static int spare_start(const template_opts *o, int ctl, rouse_model *m, rouse_session *s,
                        sandbox *sb, int *chan, bool *is_spare)
 {
     int sv[2];
     *chan = -1;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return 0;
-    pid_t mid;
-    int r = worker_fork_detached(&mid);
-    if (r == 0) {
+    if (sandbox_before_fork(sb, &eb) < 0) {
+        LOG_WARN(MOD, "spare: %s", eb.msg);
+        close(sv[0]);
+        close(sv[1]);
+        return 0;
+    }
+    pid_t pid = worker_fork_sibling();
+    if (pid == 0) {
         *is_spare = true;
         close(sv[0]);
         return spare_main(o, ctl, sv[1], m, s, sb);
     }
     close(sv[1]);
-    if (r < 0) {
+    sandbox_after_fork(sb, pid);
+    ipc_msg msg;
+    ipc_msg_init(&msg, IPC_READY, 0);
+    msg.pid = (uint32_t)pid;
+    if (pid < 0 || ipc_send(sv[0], &msg, -1, &eb) < 0) { /* EOF ends the spare */
         close(sv[0]);
         return 0;
     }
     *chan = sv[0];
-    sandbox_forked(sb);
     return 0;
 }
 
@@ -337,6 +352,22 @@ int template_main(const template_opts *given)
         status = 1;
         goto out_session;
     }
+    if (sb.on) {
+        uint64_t all = 0;
+        for (int i = 0; i < SANDBOX_N_STEPS; i++)
+            all += sb.step_ns[i];
+        LOG_DEBUG(MOD,
+                  "%s: sandbox entered in %.3f ms (pid namespace %.3f, unshare %.3f, root %.3f, "
+                  "limits %.3f, compile %.3f, privileges %.3f, groups %.3f more; their move "
+                  "%.3f, overlapped)",
+                  o->name, (double)all / 1e6, (double)sb.step_ns[SANDBOX_STEP_PIDNS] / 1e6,
+                  (double)sb.step_ns[SANDBOX_STEP_UNSHARE] / 1e6,
+                  (double)sb.step_ns[SANDBOX_STEP_ROOT] / 1e6,
+                  (double)sb.step_ns[SANDBOX_STEP_LIMITS] / 1e6,
+                  (double)sb.step_ns[SANDBOX_STEP_COMPILE] / 1e6,
+                  (double)sb.step_ns[SANDBOX_STEP_PRIVS] / 1e6,
+                  (double)sb.step_ns[SANDBOX_STEP_GROUPS] / 1e6, (double)sb.moved_ns / 1e6);
+    }
     if (worker_send_ready(ctl, dur, mem_bytes) < 0) {
         status = 2;
         goto out_session;
@@ -402,26 +433,10 @@ int template_main(const template_opts *given)
             if (is_spare) goto out_session; /* only the new spare gets here */
             continue;
         }
-        pid_t mid = fork();
-        if (mid == 0) {
-            bool is_instance = false;
-            status = fork_instance(o, ctl, &req, sock, m, s, f0, spare_chan, &sb, &is_instance);
-            close(sock);
-            goto out_session; /* only the instance gets here */
-        }
+        bool is_instance = false;
+        status = fork_instance(o, ctl, &req, sock, m, s, f0, spare_chan, &sb, &is_instance);
         close(sock);
-        if (mid < 0) {
-            char msg[128];
-            snprintf(msg, sizeof(msg), "fork of an instance failed: %s", strerror(errno));
-            worker_send_error(ctl, IPC_REPLY, req.id, 500, msg);
-            continue;
-        }
-        sandbox_forked(&sb);
-        int ws;
-        while (waitpid(mid, &ws, 0) < 0 && errno == EINTR)
-            ;
-        if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
-            LOG_WARN(MOD, "spawning an instance failed (intermediate status %d)", ws);
+        if (is_instance) goto out_session;    /* only the instance gets here */
         if (spare_wanted && spare_chan < 0) { /* the spare was lost: make another */
             status = spare_start(o, ctl, m, s, &sb, &spare_chan, &is_spare);
             if (is_spare) goto out_session;

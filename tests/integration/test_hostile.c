@@ -18,7 +18,8 @@
  *   request whose shapes would need more is answered 413 while the same
  *   function keeps answering smaller ones; a JSON body whose values would
  *   take more than half of memory_mb to decode is 413, and the same tensor
- *   in binary is answered;
+ *   in binary is answered; a text generator's activations at its
+ *   max_context and its KV cache are checked at deploy, naming both numbers;
  * - the data directory is private: an older one is tightened at start,
  *   and what a deploy writes is 0600/0400 in 0700 directories.
  *
@@ -392,6 +393,102 @@ static void test_activation_memory(void **state)
     assert_int_equal(serve_proc_stop(&p), 0);
 }
 
+/* A decoder in the layout text generation needs (tests/support's builder,
+ * no Python): logits = Gather(E, input_ids) over a vocabulary of 256, and
+ * one layer whose present key and value are the past with each new
+ * token's row of K ([heads 4, head_dim 64]) appended. Its activations and
+ * KV cache grow with the context: 1 KiB per position for the logits, the
+ * new keys and each present, 2 KiB for the cache. */
+static void generator_model(rouse_buf *out)
+{
+    enum { VOC = 256, H = 4, D = 64 };
+    ob_model *m = ob_model_new(13);
+    const int64_t ids[2] = {1, -1}, past[4] = {1, H, -1, D}, logits[3] = {1, -1, VOC};
+    const char *const seq[2] = {NULL, "s"}, *const tot[2] = {NULL, "t"};
+    const char *const pdims[4] = {NULL, NULL, "p", NULL};
+    ob_input_named(m, "input_ids", ROUSE_DT_INT64, 2, ids, seq);
+    ob_input_named(m, "attention_mask", ROUSE_DT_INT64, 2, ids, tot);
+    ob_input_named(m, "position_ids", ROUSE_DT_INT64, 2, ids, seq);
+    ob_input_named(m, "past_key_values.0.key", ROUSE_DT_FLOAT, 4, past, pdims);
+    ob_input_named(m, "past_key_values.0.value", ROUSE_DT_FLOAT, 4, past, pdims);
+    ob_output(m, "logits", ROUSE_DT_FLOAT, 3, logits);
+    ob_output(m, "present.0.key", ROUSE_DT_FLOAT, 4, past);
+    ob_output(m, "present.0.value", ROUSE_DT_FLOAT, 4, past);
+    static float e[VOC * VOC], ek[VOC * H * D];
+    for (int i = 0; i < VOC * VOC; i++)
+        e[i] = (float)((i * 7) % 13) / 13.0f;
+    for (int i = 0; i < VOC * H * D; i++)
+        ek[i] = (float)((i * 5) % 11) / 11.0f;
+    const int64_t edims[2] = {VOC, VOC}, kdims[3] = {VOC, H, D};
+    ob_initializer(m, "E", ROUSE_DT_FLOAT, 2, edims, e, sizeof(e));
+    ob_initializer(m, "EK", ROUSE_DT_FLOAT, 3, kdims, ek, sizeof(ek));
+    const char *g1[2] = {"E", "input_ids"}, *g1o[1] = {"logits"};
+    ob_add_node(m, "Gather", "logits", 2, g1, 1, g1o);
+    const char *g2[2] = {"EK", "input_ids"}, *g2o[1] = {"k_new"};
+    ob_add_node(m, "Gather", "k_rows", 2, g2, 1, g2o);
+    const char *tin[1] = {"k_new"}, *tout[1] = {"k_heads"};
+    const int64_t perm[4] = {0, 2, 1, 3};
+    ob_attr_ints(ob_add_node(m, "Transpose", "k_heads", 1, tin, 1, tout), "perm", 4, perm);
+    const char *ck[2] = {"past_key_values.0.key", "k_heads"}, *cko[1] = {"present.0.key"};
+    ob_attr_int(ob_add_node(m, "Concat", "present_k", 2, ck, 1, cko), "axis", 2);
+    const char *cv[2] = {"past_key_values.0.value", "k_heads"}, *cvo[1] = {"present.0.value"};
+    ob_attr_int(ob_add_node(m, "Concat", "present_v", 2, cv, 1, cvo), "axis", 2);
+    serialize(m, out);
+}
+
+/* A generator's memory is checked at its max_context at deploy: the
+ * largest prefill and decode step it can run, and its KV cache, against
+ * memory_mb, in a 400 naming both numbers. */
+static void test_generator_memory(void **state)
+{
+    (void)state;
+    serve_proc p;
+    const char *const args[] = {"--log-level", "warn", NULL};
+    start(&p, "genmem", args);
+    rouse_buf model;
+    generator_model(&model);
+    http_response r;
+    /* 256 positions: well inside 16 MB. */
+    assert_int_equal(test_deploy_model(&p.target, "short", model.data, model.len,
+                                       "\"task\":\"text-generation\",\"max_context\":256,"
+                                       "\"memory_mb\":16",
+                                       NULL, &r),
+                     201);
+    http_response_fini(&r);
+    /* 65536 positions: a prefill's logits alone are 64 MiB. */
+    assert_int_equal(test_deploy_model(&p.target, "long", model.data, model.len,
+                                       "\"task\":\"text-generation\",\"max_context\":65536,"
+                                       "\"memory_mb\":64",
+                                       NULL, &r),
+                     400);
+    if (!strstr(r.body.data, "max_context of 65536 positions") ||
+        !strstr(r.body.data, "more than the memory limit of 64 MiB") ||
+        !strstr(r.body.data, "memory_mb"))
+        fail_msg("the deploy check's answer: %s", r.body.data);
+    http_response_fini(&r);
+    /* 12288 positions in 64 MB: the activations fit, the KV cache on top
+     * of them does not. */
+    assert_int_equal(test_deploy_model(&p.target, "mid", model.data, model.len,
+                                       "\"task\":\"text-generation\",\"max_context\":12288,"
+                                       "\"memory_mb\":64",
+                                       NULL, &r),
+                     400);
+    if (!strstr(r.body.data, "max_context of 12288 positions needs") ||
+        !strstr(r.body.data, "MiB of KV cache") ||
+        !strstr(r.body.data, "more than the memory limit of 64 MiB"))
+        fail_msg("the deploy check's answer: %s", r.body.data);
+    http_response_fini(&r);
+    /* The same context with room for both. */
+    assert_int_equal(test_deploy_model(&p.target, "mid", model.data, model.len,
+                                       "\"task\":\"text-generation\",\"max_context\":12288,"
+                                       "\"memory_mb\":256",
+                                       NULL, &r),
+                     201);
+    http_response_fini(&r);
+    rouse_buf_fini(&model);
+    assert_int_equal(serve_proc_stop(&p), 0);
+}
+
 /* A JSON body decodes into a tree of values that may take half of
  * memory_mb: past it, 413 with the way out (binary tensors), and the same
  * tensor in binary is answered. The bound is the instance's own check, so
@@ -551,6 +648,7 @@ int main(void)
         cmocka_unit_test_teardown(test_idle_timeout, teardown),
         cmocka_unit_test_teardown(test_head_and_body_limits, teardown),
         cmocka_unit_test_teardown(test_activation_memory, teardown),
+        cmocka_unit_test_teardown(test_generator_memory, teardown),
         cmocka_unit_test_teardown(test_json_decode_bounded, teardown),
         cmocka_unit_test_teardown(test_data_dir_private, teardown),
     };

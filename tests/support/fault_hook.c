@@ -24,6 +24,8 @@
  *   escape-blob     open $ROUSE_FAULT_BLOB (another function's blob)
  *   escape-shadow   open /etc/shadow
  *   escape-fork     fork 200 times (children exit at once)
+ *   escape-threads  start up to 200 threads that wait ("threads=<outcome of
+ *                   the last> made=N": the task limit should stop it)
  *   escape-syscall  ptrace, mount, unshare, setuid(0), execve /bin/sh
  *   escape-ids      report uid and gid ("uid=N gid=N")
  *   escape-kill-PID signal 0 (harmless) to process PID with kill and tgkill,
@@ -32,6 +34,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -117,6 +121,16 @@ static const char *try_open(const char *path)
     return r;
 }
 
+static atomic_int threads_stop;
+
+static void *waiting_thread(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&threads_stop))
+        usleep(1000);
+    return NULL;
+}
+
 static void escape(const char *id)
 {
     char out[512];
@@ -149,6 +163,21 @@ static void escape(const char *id)
         ADD(" fork=%s forked=%d", outcome(last), forked);
         while (forked > 0 && waitpid(-1, NULL, 0) > 0)
             forked--;
+    } else if (strcmp(what, "threads") == 0) {
+        pthread_t t[200];
+        int made = 0, err = 0;
+        atomic_store(&threads_stop, 0);
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, 64 << 10);
+        while (made < 200 && (err = pthread_create(&t[made], &attr, waiting_thread, NULL)) == 0)
+            made++;
+        pthread_attr_destroy(&attr);
+        errno = err;
+        ADD(" threads=%s made=%d", outcome(err ? -1 : 0), made);
+        atomic_store(&threads_stop, 1);
+        for (int i = 0; i < made; i++)
+            pthread_join(t[i], NULL);
     } else if (strcmp(what, "syscall") == 0) {
         ADD(" ptrace=%s", outcome(syscall(SYS_ptrace, 0 /* PTRACE_TRACEME */, 0, 0, 0)));
         ADD(" mount=%s", outcome(mount("none", "/", "tmpfs", 0, NULL)));
