@@ -1473,8 +1473,12 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
         start = w->h.ready_ns > from ? w->h.ready_ns - from : 0;
         if (start > wait) start = wait;
     }
+    /* A batching function's lone call ran as a batch of one; auto mode
+     * counts its run too: at a limit of 1 every call goes alone, and only
+     * these runs can grow the limit again. */
+    if (vp->cfg.batching.mode == FN_BATCH_AUTO && c->type == IPC_INFER && m->status == 200)
+        batch_aimd_observe(&vp->aimd, 1, m->dur_ns[0]);
     char timing[128];
-    /* A batching function's lone call ran as a batch of one. */
     if (batching(vp))
         stats_timing_batch(timing, wait - start, start, m->dur_ns[0], 1);
     else

@@ -15,6 +15,8 @@
  * - with two instances, requests that came together while one instance is
  *   busy go to the free one once their arrivals pause, not after
  *   max_delay;
+ * - auto mode counts the runs of requests sent alone: over the SLO they
+ *   halve its limit to 1, within it they grow it back;
  * - config errors and a model that cannot batch: 400 naming the field or
  *   the node that pins the batch;
  * - status and metrics show the limit (auto mode) and the memory of the
@@ -42,6 +44,7 @@
 #include "onnx_builder.h"
 #include "rouse/engine.h"
 #include "serve_proc.h"
+#include "server/batch_policy.h"
 
 static const char *g_rouse, *g_digits;
 static char g_dir[256], g_data[300], g_fault[300];
@@ -413,6 +416,52 @@ static void test_free_instance_not_held(void **state)
     serve_down();
 }
 
+/* Auto mode's limit in the status of function `name`, or -1. */
+static int auto_limit(const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/functions/%s", name);
+    http_response r;
+    assert_int_equal(request("GET", path, NULL, &r), 200);
+    const char *l = strstr(r.body.data, "\"mode\":\"auto\",\"limit\":");
+    int limit = l ? atoi(l + strlen("\"mode\":\"auto\",\"limit\":")) : -1;
+    http_response_fini(&r);
+    return limit;
+}
+
+/* Sends `n` requests one after another, each alone on the idle function,
+ * ids prefix-0, prefix-1, ... */
+static void send_alone(const char *path, const char *prefix, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char id[64];
+        snprintf(id, sizeof(id), "%s-%d", prefix, i);
+        char *body = digits_body(i, 1, id);
+        http_response r;
+        assert_int_equal(request("POST", path, body, &r), 200);
+        assert_int_equal(batch_of(&r), 1);
+        http_response_fini(&r);
+        free(body);
+    }
+}
+
+/* Auto mode counts the runs of requests that went alone: runs over the
+ * SLO (600 ms against 400) halve the limit from 2 to 1, and at 1, where
+ * every request goes alone, runs within it grow the limit again (a window
+ * of BATCH_AIMD_WINDOW runs each). */
+static void test_auto_alone(void **state)
+{
+    (void)state;
+    serve_up("0");
+    deploy_digits("aimd", "\"scaling\":{\"max\":1},"
+                          "\"batching\":{\"mode\":\"auto\",\"max_batch\":8,\"slo_ms\":400}");
+    send_alone("/v2/models/aimd/infer", "sleep-600-slow", BATCH_AIMD_WINDOW);
+    assert_int_equal(auto_limit("aimd"), 1);
+    send_alone("/v2/models/aimd/infer", "fast", BATCH_AIMD_WINDOW);
+    assert_int_equal(auto_limit("aimd"), 2);
+    serve_down();
+}
+
 static void test_config_errors(void **state)
 {
     (void)state;
@@ -597,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_split_outputs),
         cmocka_unit_test(test_lone_and_partial),
         cmocka_unit_test(test_free_instance_not_held),
+        cmocka_unit_test(test_auto_alone),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_crash_mid_batch),
     };
