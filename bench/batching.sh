@@ -22,7 +22,17 @@
 # ORT runs the --dynbatch variant of each (it refuses a batch of 8 on a
 # model that declares 1), with test sets tiled to each batch size.
 #
-# Environment: ROUSE (build/rouse), SHARED (../shared), DURATION (10s),
+# The modes take turns: ROUNDS rounds of off, fixed, auto at each
+# concurrency, each figure the median of its rounds, so that a machine whose
+# load drifts during the benchmark (a shared one) does not show the drift
+# as a difference between modes. Run in sequence (off, then fixed, then
+# auto, once each), the 1-client rows once showed batching at 0.55-0.64x
+# unbatched; alternating, either mode comes out ahead by the noise, as a
+# lone request on an idle function takes the plain path either way (serve
+# executes the same instructions for it, the instance the same run).
+#
+# Environment: ROUSE (build/rouse), SHARED (../shared), DURATION (5s, per
+# round), ROUNDS (3),
 # CONCS ("1 8 32 64"), MODELS ("mlp bert_tiny resnet18"), MODES ("off fixed
 # auto"), MAX (scaling.max, the cores: one instance per core), ORT_RUNS (50),
 # ORT ("1": 0 skips ONNX Runtime), PEER_DIR (writable copy of the ORT peer,
@@ -32,7 +42,8 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 rouse=${ROUSE:-$root/build/rouse}
 shared=${SHARED:-$root/../shared}
-duration=${DURATION:-10s}
+duration=${DURATION:-5s}
+rounds=${ROUNDS:-3}
 concs=${CONCS:-1 8 32 64}
 models=${MODELS:-mlp bert_tiny resnet18}
 modes=${MODES:-off fixed auto}
@@ -142,8 +153,8 @@ for m in $models; do
         "$rouse" bench "$m-$mode" -c 8 -d 2s $flags -q >/dev/null 2>&1 || true
     done
     for c in $concs; do
-        for mode in $modes; do
-            say "$m $mode, $c clients, $duration"
+        for r in $(seq "$rounds"); do for mode in $modes; do
+            say "$m $mode, $c clients, $duration (round $r of $rounds)"
             set -- $(batch_counts "$m-$mode")
             b0=${1:-0} r0=${2:-0}
             t0=$(serve_cpu_ticks)
@@ -166,9 +177,25 @@ print(json.dumps({"model": m, "mode": mode, "c": int(c), "rps": j["requests_per_
                   "errors": j["errors"], "mean_batch": mean, "batched_share": share,
                   "serve_cpu_us": cpu_us}))
 PY
-        done
+        done; done
     done
 done
+
+# Each (model, mode, clients) as the medians of its rounds.
+python3 - "$results" >"$tmp/medians" <<'PY'
+import json, statistics, sys
+runs = {}
+for l in open(sys.argv[1]):
+    if l.strip():
+        r = json.loads(l)
+        runs.setdefault((r["model"], r["mode"], r["c"]), []).append(r)
+for (m, mode, c), rs in runs.items():
+    med = lambda k: statistics.median(r[k] for r in rs)
+    print(json.dumps({"model": m, "mode": mode, "c": c, "rps": med("rps"), "p50": med("p50"),
+                      "p99": med("p99"), "errors": sum(r["errors"] for r in rs),
+                      "mean_batch": med("mean_batch"), "batched_share": med("batched_share"),
+                      "serve_cpu_us": med("serve_cpu_us"), "rounds": len(rs)}))
+PY
 
 ort_rows=$tmp/ort
 : >"$ort_rows"
@@ -197,15 +224,16 @@ PY
 fi
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-python3 - "$results" "$ort_rows" "$duration" "$max" "$load_before" "$load_after" "$(nproc)" <<'PY'
+python3 - "$tmp/medians" "$ort_rows" "$duration" "$max" "$load_before" "$load_after" "$(nproc)" "$rounds" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 ort = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
-dur, mx, lb, la, cores = sys.argv[3:8]
+dur, mx, lb, la, cores, rounds = sys.argv[3:9]
 print()
 print("rouse serve, dynamic batching off / fixed / auto; `rouse bench -c C` closed-loop clients "
-      "(binary bodies, kept-alive), %s per run; scaling.max %s, %s cores shared by serve, its "
-      "instances and the client" % (dur, mx, cores))
+      "(binary bodies, kept-alive), %s per run, the modes alternating over %s rounds, medians of "
+      "the rounds; scaling.max %s, %s cores shared by serve, its instances and the client"
+      % (dur, rounds, mx, cores))
 print("load average (1, 5, 15 min) before: %s, after: %s" % (lb, la))
 print()
 print("| model | clients | mode | req/s | vs off | p50 ms | p99 ms | mean batch | batched | serve CPU µs/req | errors |")
@@ -250,8 +278,8 @@ for m, want in (("mlp", 2.0), ("bert_tiny", 2.0), ("resnet18", 1.2)):
         if not o1 or not r or not o1["p50"]:
             continue
         d = (r["p50"] - o1["p50"]) / o1["p50"] * 100
-        print("- %s %s, 1 client: p50 %.3f vs %.3f ms unbatched (%+.1f %%, target within 5 %%: %s)" % (
-            m, mode, r["p50"], o1["p50"], d, "met" if abs(d) <= 5 else "missed"))
+        print("- %s %s, 1 client: p50 %.3f vs %.3f ms unbatched (%+.1f %%, target at most 5 %% "
+              "above: %s)" % (m, mode, r["p50"], o1["p50"], d, "met" if d <= 5 else "missed"))
 mlp = [r for r in rows if r["model"] == "mlp"]
 if mlp:
     cpu = min(r["serve_cpu_us"] for r in mlp if r["serve_cpu_us"] > 0)

@@ -13,7 +13,14 @@ int batch_decide(const batch_view *v, uint64_t *wait_ns)
     int limit = v->limit > 0 ? v->limit : 1;
     int n = v->n_ready < limit ? v->n_ready : limit;
     if (n >= limit || v->pool_idle || v->waited_ns >= v->max_delay_ns) return n;
-    *wait_ns = v->max_delay_ns - v->waited_ns;
+    uint64_t wait = v->max_delay_ns - v->waited_ns;
+    if (v->n_ready >= 2) {
+        uint64_t pause = BATCH_QUIET_GAPS * v->span_ns / (uint64_t)(v->n_ready - 1);
+        if (pause < BATCH_QUIET_MIN_NS) pause = BATCH_QUIET_MIN_NS;
+        if (v->quiet_ns >= pause) return n;
+        if (pause - v->quiet_ns < wait) wait = pause - v->quiet_ns;
+    }
+    *wait_ns = wait;
     return 0;
 }
 

@@ -17,13 +17,25 @@ typedef struct batch_view {
     bool pool_idle;        /* nothing of the version is in flight */
     uint64_t waited_ns;    /* how long the oldest of them has waited */
     uint64_t max_delay_ns; /* batching.max_delay_us */
+    uint64_t span_ns;      /* from the oldest's arrival to the newest's */
+    uint64_t quiet_ns;     /* since the newest of them arrived */
 } batch_view;
+
+/* The arrivals of the ready calls have paused when nothing came for
+ * BATCH_QUIET_GAPS times their mean gap, and never sooner than
+ * BATCH_QUIET_MIN_NS after the newest. */
+#define BATCH_QUIET_GAPS 4
+#define BATCH_QUIET_MIN_NS (100ull * 1000ull)
 
 /* How many of the ready calls to send now as one batch (an instance has a
  * free slot): all of them, up to the limit, when the limit is reached, when
- * the function was idle (a lone request is never held back) or when the
- * oldest has waited max_delay; else 0, and *wait_ns says how much longer
- * the oldest may wait. */
+ * the function was idle (a lone request is never held back), when the
+ * oldest has waited max_delay, or when two or more are ready and their
+ * arrivals have paused (a burst that ended: more waiting would keep the
+ * free instance idle for calls that are not coming; closed-loop clients
+ * send their next requests only when these are answered); else 0, and
+ * *wait_ns says how much longer they may wait (the earlier of the oldest's
+ * max_delay and the pause). */
 int batch_decide(const batch_view *v, uint64_t *wait_ns);
 
 #define BATCH_AIMD_WINDOW 8

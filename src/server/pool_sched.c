@@ -833,17 +833,22 @@ static void dispatch_batch(pool *p, worker *w, call **calls, int k)
 static bool pump_batch(pool *p, vpool *vp, worker *w)
 {
     int limit = batch_limit(vp), n = 0;
-    for (const call *c = vp->queue; c && n < limit && batchable(c); c = c->next)
+    const call *newest = vp->queue;
+    for (const call *c = vp->queue; c && n < limit && batchable(c); c = c->next) {
+        if (c->enq_ns > newest->enq_ns) newest = c; /* a requeued call may come first */
         n++;
+    }
     bool idle = true;
     for (const worker *o = vp->workers; o && idle; o = o->vnext)
         idle = o->n_inflight == 0;
-    uint64_t now = pool_now(p), wait;
+    uint64_t now = pool_now(p), wait, oldest = vp->queue->enq_ns;
     batch_view v = {.n_ready = n,
                     .limit = limit,
                     .pool_idle = idle,
-                    .waited_ns = now > vp->queue->enq_ns ? now - vp->queue->enq_ns : 0,
-                    .max_delay_ns = (uint64_t)vp->cfg.batching.max_delay_us * 1000u};
+                    .waited_ns = now > oldest ? now - oldest : 0,
+                    .max_delay_ns = (uint64_t)vp->cfg.batching.max_delay_us * 1000u,
+                    .span_ns = newest->enq_ns > oldest ? newest->enq_ns - oldest : 0,
+                    .quiet_ns = now > newest->enq_ns ? now - newest->enq_ns : 0};
     int k = batch_decide(&v, &wait);
     if (k == 0) {
         vp->batch_due_ns = now + wait;
@@ -1482,8 +1487,12 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
         start = w->h.ready_ns > from ? w->h.ready_ns - from : 0;
         if (start > wait) start = wait;
     }
+    /* A batching function's lone call ran as a batch of one; auto mode
+     * counts its run too: at a limit of 1 every call goes alone, and only
+     * these runs can grow the limit again. */
+    if (vp->cfg.batching.mode == FN_BATCH_AUTO && c->type == IPC_INFER && m->status == 200)
+        batch_aimd_observe(&vp->aimd, 1, m->dur_ns[0]);
     char timing[128];
-    /* A batching function's lone call ran as a batch of one. */
     if (batching(vp))
         stats_timing_batch(timing, wait - start, start, m->dur_ns[0], 1);
     else

@@ -12,6 +12,11 @@
  *   with max_delay_us a second; requests that queued behind a busy
  *   instance go together as soon as it is free (a partial batch, batch 2
  *   of a limit 8), not after max_delay;
+ * - with two instances, requests that came together while one instance is
+ *   busy go to the free one once their arrivals pause, not after
+ *   max_delay;
+ * - auto mode counts the runs of requests sent alone: over the SLO they
+ *   halve its limit to 1, within it they grow it back;
  * - config errors and a model that cannot batch: 400 naming the field or
  *   the node that pins the batch;
  * - status and metrics show the limit (auto mode) and the memory of the
@@ -39,6 +44,7 @@
 #include "onnx_builder.h"
 #include "rouse/engine.h"
 #include "serve_proc.h"
+#include "server/batch_policy.h"
 
 static const char *g_rouse, *g_digits;
 static char g_dir[256], g_data[300], g_fault[300];
@@ -158,11 +164,19 @@ static int batch_of(const http_response *r)
     return b ? atoi(b + 11) : -1;
 }
 
+/* The queue;dur=X of a Server-Timing in ms, or -1. */
+static double queue_ms_of(const http_response *r)
+{
+    const char *q = strstr(r->server_timing, "queue;dur=");
+    return q ? atof(q + 10) : -1;
+}
+
 typedef struct call_arg {
     pthread_t th;
     const char *path;
     char *body;
     int status, batch;
+    double queue_ms;
     char *answer; /* the response body */
 } call_arg;
 
@@ -172,6 +186,7 @@ static void *call_main(void *p)
     http_response r;
     a->status = request("POST", a->path, a->body, &r);
     a->batch = batch_of(&r);
+    a->queue_ms = queue_ms_of(&r);
     a->answer = strdup(r.body.data ? r.body.data : "");
     http_response_fini(&r);
     return NULL;
@@ -339,6 +354,111 @@ static void test_lone_and_partial(void **state)
     printf("billed run of the four requests: %lld us\n", (long long)run_us);
     assert_true(run_us >= 4 * 300000);
     assert_true(run_us < 5 * 300000);
+    serve_down();
+}
+
+/* Waits until function `name` has `n` instances, none of them busy. */
+static void wait_idle_instances(const char *name, int n)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/functions/%s", name);
+    for (int tries = 0;; tries++) {
+        http_response r;
+        assert_int_equal(request("GET", path, NULL, &r), 200);
+        int idle = 0;
+        for (const char *p = r.body.data; (p = strstr(p, "\"state\":\"idle\"")); p++)
+            idle++;
+        http_response_fini(&r);
+        if (idle >= n) return;
+        assert_true(tries < 4000);
+        usleep(5000);
+    }
+}
+
+/* Two instances; A runs on one (longer than max_delay), then two requests
+ * come together: the other instance is free, and once their arrivals pause
+ * it takes them as one batch at once, not after max_delay (1 s), though
+ * the version is busy. */
+static void test_free_instance_not_held(void **state)
+{
+    (void)state;
+    serve_up("300000"); /* each run takes 0.3 s in the instance */
+    deploy_digits("pair", "\"scaling\":{\"min\":2,\"max\":2},"
+                          "\"batching\":{\"max_batch\":8,\"max_delay_us\":1000000}");
+    wait_idle_instances("pair", 2);
+    /* A runs 1.5 s longer than the others: longer than max_delay. */
+    call_arg first = {.path = "/v2/models/pair/infer",
+                      .body = digits_body(1, 1, "sleep-1500-first")};
+    assert_int_equal(pthread_create(&first.th, NULL, call_main, &first), 0);
+    for (int tries = 0;; tries++) { /* until A is in an instance */
+        http_response r;
+        assert_int_equal(request("GET", "/v1/functions/pair", NULL, &r), 200);
+        bool busy = strstr(r.body.data, "\"in_flight\":1") != NULL;
+        http_response_fini(&r);
+        if (busy) break;
+        assert_true(tries < 4000);
+        usleep(5000);
+    }
+    call_arg next[2] = {{.path = "/v2/models/pair/infer", .body = digits_body(2, 1, "next-0")},
+                        {.path = "/v2/models/pair/infer", .body = digits_body(3, 1, "next-1")}};
+    calls_run(next, 2);
+    pthread_join(first.th, NULL);
+    printf("first: batch %d; next two: batch %d and %d, queued %.3f and %.3f ms\n", first.batch,
+           next[0].batch, next[1].batch, next[0].queue_ms, next[1].queue_ms);
+    assert_int_equal(first.status, 200);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(next[i].status, 200);
+        /* Held for max_delay, each would have queued 1 s. */
+        assert_true(next[i].queue_ms >= 0 && next[i].queue_ms < 500);
+    }
+    calls_free(&first, 1);
+    calls_free(next, 2);
+    serve_down();
+}
+
+/* Auto mode's limit in the status of function `name`, or -1. */
+static int auto_limit(const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/functions/%s", name);
+    http_response r;
+    assert_int_equal(request("GET", path, NULL, &r), 200);
+    const char *l = strstr(r.body.data, "\"mode\":\"auto\",\"limit\":");
+    int limit = l ? atoi(l + strlen("\"mode\":\"auto\",\"limit\":")) : -1;
+    http_response_fini(&r);
+    return limit;
+}
+
+/* Sends `n` requests one after another, each alone on the idle function,
+ * ids prefix-0, prefix-1, ... */
+static void send_alone(const char *path, const char *prefix, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char id[64];
+        snprintf(id, sizeof(id), "%s-%d", prefix, i);
+        char *body = digits_body(i, 1, id);
+        http_response r;
+        assert_int_equal(request("POST", path, body, &r), 200);
+        assert_int_equal(batch_of(&r), 1);
+        http_response_fini(&r);
+        free(body);
+    }
+}
+
+/* Auto mode counts the runs of requests that went alone: runs over the
+ * SLO (600 ms against 400) halve the limit from 2 to 1, and at 1, where
+ * every request goes alone, runs within it grow the limit again (a window
+ * of BATCH_AIMD_WINDOW runs each). */
+static void test_auto_alone(void **state)
+{
+    (void)state;
+    serve_up("0");
+    deploy_digits("aimd", "\"scaling\":{\"max\":1},"
+                          "\"batching\":{\"mode\":\"auto\",\"max_batch\":8,\"slo_ms\":400}");
+    send_alone("/v2/models/aimd/infer", "sleep-600-slow", BATCH_AIMD_WINDOW);
+    assert_int_equal(auto_limit("aimd"), 1);
+    send_alone("/v2/models/aimd/infer", "fast", BATCH_AIMD_WINDOW);
+    assert_int_equal(auto_limit("aimd"), 2);
     serve_down();
 }
 
@@ -525,6 +645,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_outputs),
         cmocka_unit_test(test_lone_and_partial),
+        cmocka_unit_test(test_free_instance_not_held),
+        cmocka_unit_test(test_auto_alone),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_crash_mid_batch),
     };

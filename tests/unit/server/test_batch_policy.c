@@ -27,9 +27,11 @@ static void test_decide(void **state)
         /* Busy: it waits for company, at most max_delay. */
         {{.n_ready = 1, .limit = 8, .pool_idle = false, .waited_ns = 0, .max_delay_ns = 2 * MS},
          0, 2 * MS},
+        /* Three came 250 us apart, the newest just now: they wait for a
+         * pause of four gaps (1 ms), within max_delay. */
         {{.n_ready = 3, .limit = 8, .pool_idle = false, .waited_ns = 500 * US,
-          .max_delay_ns = 2 * MS},
-         0, 1500 * US},
+          .max_delay_ns = 2 * MS, .span_ns = 500 * US, .quiet_ns = 0},
+         0, 1 * MS},
         /* max_delay reached: what is there goes. */
         {{.n_ready = 3, .limit = 8, .pool_idle = false, .waited_ns = 2 * MS,
           .max_delay_ns = 2 * MS},
@@ -46,6 +48,30 @@ static void test_decide(void **state)
         /* Auto at a limit of 1: every call alone. */
         {{.n_ready = 5, .limit = 1, .pool_idle = false, .waited_ns = 0, .max_delay_ns = 2 * MS},
          1, 0},
+        /* A burst of 5 over 200 us (mean gap 50 us), then nothing for 200
+         * us (4 gaps): it has ended, the free instance takes it now. */
+        {{.n_ready = 5, .limit = 8, .pool_idle = false, .waited_ns = 400 * US,
+          .max_delay_ns = 2 * MS, .span_ns = 200 * US, .quiet_ns = 200 * US},
+         5, 0},
+        /* Still inside the pause: waits for the rest of it. */
+        {{.n_ready = 5, .limit = 8, .pool_idle = false, .waited_ns = 300 * US,
+          .max_delay_ns = 2 * MS, .span_ns = 200 * US, .quiet_ns = 150 * US},
+         0, 50 * US},
+        /* Calls that came together: the pause is at least 100 us. */
+        {{.n_ready = 3, .limit = 8, .pool_idle = false, .waited_ns = 40 * US,
+          .max_delay_ns = 2 * MS, .span_ns = 0, .quiet_ns = 40 * US},
+         0, 60 * US},
+        {{.n_ready = 3, .limit = 8, .pool_idle = false, .waited_ns = 100 * US,
+          .max_delay_ns = 2 * MS, .span_ns = 0, .quiet_ns = 100 * US},
+         3, 0},
+        /* Slow arrivals: max_delay comes before the pause. */
+        {{.n_ready = 2, .limit = 8, .pool_idle = false, .waited_ns = 1 * MS,
+          .max_delay_ns = 2 * MS, .span_ns = 900 * US, .quiet_ns = 100 * US},
+         0, 1 * MS},
+        /* One call: no gap to judge by, it waits for company as before. */
+        {{.n_ready = 1, .limit = 8, .pool_idle = false, .waited_ns = 500 * US,
+          .max_delay_ns = 2 * MS, .span_ns = 0, .quiet_ns = 500 * US},
+         0, 1500 * US},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint64_t wait = 12345;
