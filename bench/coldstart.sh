@@ -40,6 +40,16 @@
 # (k = 1, 4, 8); then /proc/PID/smaps_rollup of each instance and of the
 # template: USS = Private_Clean + Private_Dirty, and PSS.
 #
+# Per precision (PRECISION, e.g. "fp32 bf16 int8"; then only this is
+# measured): the same model deployed once per precision with
+# "precision": P (int8 with "calibration": the model's test_data_set_*
+# inputs stacked into one .npy per input, uploaded as blobs), twice: a
+# `zero` function as above, TRIES requests from zero (client latency and
+# serve's cold-start phases), and a function whose template stays, whose
+# template process is measured once its instance has gone (RSS, PSS, USS
+# from /proc/PID/smaps_rollup); and the size of the plan serve compiled
+# (data/plans/<model sha256>[-<precision>...].plan).
+#
 # Prints Markdown tables and the issue's targets next to the numbers. A
 # benchmark, not a test: the clients, serve, templates and instances share
 # the machine's cores.
@@ -52,7 +62,9 @@
 # copy of the ORT peer, default build/peer-ort; `npm install` runs there
 # once), WEIGHT_PAGES (serve --weight-pages: auto, hugetlb, thp or 4k;
 # default serve's own, auto), ISOLATION (serve --isolation: sandbox or
-# process; default serve's own choice). Needs curl (7.84 or later), node and npm.
+# process; default serve's own choice), PRECISION (empty: the fp32 cases
+# above; a list of precisions: the per-precision cases only). Needs curl
+# (7.84 or later), node and npm.
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,6 +77,7 @@ rounds=${ROUNDS:-5}
 peer_tries=${PEER_TRIES:-10}
 mem_model=${MEM_MODEL-resnet18}
 peer=${PEER_DIR:-$root/build/peer-ort}
+precs=${PRECISION:-}
 [ $# -gt 0 ] || set -- mlp squeezenet1_1 resnet18
 
 die() { echo "coldstart: $*" >&2; exit 1; }
@@ -134,10 +147,10 @@ base=http://$addr
 weight_pages=$(curl -s "$base/v2" | sed -n 's/.*"weight_pages":"\([a-z0-9]*\)".*/\1/p')
 isolation=$(curl -s "$base/v2" | sed -n 's/.*"isolation":"\([a-z]*\)".*/\1/p')
 
-# deploy NAME DIGEST SCALING_JSON_MEMBERS
+# deploy NAME DIGEST SCALING_JSON_MEMBERS [CONFIG_JSON_MEMBERS]
 deploy() {
     code=$(curl -s -o "$tmp/put" -w '%{http_code}' -X PUT -H 'Content-Type: application/json' \
-        --data "{\"model\":\"$2\",\"scaling\":{$3}}" "$base/v1/functions/$1") || code=000
+        --data "{\"model\":\"$2\",\"scaling\":{$3}${4:+,$4}}" "$base/v1/functions/$1") || code=000
     [ "$code" = 200 ] || [ "$code" = 201 ] || die "deploy $1 answered $code: $(cat "$tmp/put")"
 }
 undeploy() { curl -s -o /dev/null -X DELETE "$base/v1/functions/$1" || true; }
@@ -200,10 +213,80 @@ newest_cold() {
         sed -n 's/.*"template_ms":\([0-9.]*\),"plan_open_ms":\([0-9.]*\),"prepare_ms":\([0-9.]*\),"spawn_ms":\([0-9.]*\),"fork_ms":\([0-9.]*\),"first_infer_ms":\([0-9.]*\).*/\1 \2 \3 \4 \5 \6/p'
 }
 
-# smaps PID: "uss_kb pss_kb" of a process.
+# smaps PID: "uss_kb pss_kb rss_kb" of a process.
 smaps() {
-    awk '/^Pss:/ { p = $2 } /^Private_Clean:/ { c = $2 } /^Private_Dirty:/ { d = $2 }
-         END { print c + d, p }' "/proc/$1/smaps_rollup"
+    awk '/^Rss:/ { r = $2 } /^Pss:/ { p = $2 } /^Private_Clean:/ { c = $2 }
+         /^Private_Dirty:/ { d = $2 } END { print c + d, p, r }' "/proc/$1/smaps_rollup"
+}
+
+# upload FILE: the blob's digest.
+upload() {
+    curl -s -X POST --data-binary "@$1" "$base/v1/blobs" |
+        sed -n 's/.*"digest":"\(sha256:[0-9a-f]*\)".*/\1/p'
+}
+
+# precision_cases: the per-precision rows of $model (see the top).
+precision_cases() {
+    long=600000
+    hex=${digest#sha256:}
+    for prec in $precs; do
+        conf="\"precision\":\"$prec\""
+        if [ "$prec" = int8 ]; then
+            members=""
+            for pb in "$dir"/test_data_set_0/input_*.pb; do
+                f=$(basename "$pb" .pb)
+                name=$(node "$root/bench/pb_to_npy.js" "$tmp/$model/$f.npy" "$dir"/test_data_set_*/"$f.pb") ||
+                    die "cannot make calibration samples of $model"
+                d=$(upload "$tmp/$model/$f.npy")
+                [ -n "$d" ] || die "upload of $model's calibration samples failed"
+                members="$members${members:+,}\"$name\":\"$d\""
+            done
+            conf="$conf,\"calibration\":{$members}"
+        fi
+        say "$model at $prec"
+        deploy "$fn-$prec-zero" "$digest" "\"max\":1,\"idle_timeout_ms\":$idle_ms,\"template_ttl_ms\":$idle_ms" "$conf"
+        deploy "$fn-$prec-tmpl" "$digest" "\"max\":1,\"idle_timeout_ms\":$idle_ms,\"template_ttl_ms\":$long" "$conf"
+        for k in zero tmpl; do
+            r=$(infer "$fn-$prec-$k" "$tmp/hdr")
+            [ "${r%% *}" = 200 ] || die "$fn-$prec-$k answered ${r%% *}: $(head -c 300 "$tmp/resp")"
+        done
+        wait_gone "$fn-$prec-zero" 1
+        wait_gone "$fn-$prec-tmpl" 0
+        tp=$(pids_of "$(section "$(fn_get "$fn-$prec-tmpl")" templates)")
+        [ -n "$tp" ] || die "$fn-$prec-tmpl has no template"
+        set -- $(smaps "$tp")
+        t_uss=$1 t_pss=$2 t_rss=$3
+        case $prec in
+        fp32) plan=$tmp/data/plans/$hex.plan ;;
+        *) plan=$(ls "$tmp/data/plans/$hex-$prec"*.plan 2>/dev/null | head -n 1) ;;
+        esac
+        size="-"
+        [ -n "$plan" ] && [ -f "$plan" ] && size=$(stat -c %s "$plan" | awk '{ printf "%.1f", $1 / 1048576 }')
+        : >"$tmp/p.lat"
+        : >"$tmp/p.cold"
+        wrong=0
+        t=0
+        while [ "$t" -lt "$tries" ]; do
+            t=$((t + 1))
+            r=$(infer "$fn-$prec-zero" "$tmp/hdr")
+            [ "${r%% *}" = 200 ] || die "$fn-$prec-zero answered ${r%% *}: $(head -c 300 "$tmp/resp")"
+            if [ "$(header "$tmp/hdr" Rouse-Start)" = zero ]; then
+                echo "${r#* }" | awk '{ print $1 * 1000 }' >>"$tmp/p.lat"
+                newest_cold "$fn-$prec-zero" zero >>"$tmp/p.cold"
+            else
+                wrong=$((wrong + 1))
+            fi
+            wait_gone "$fn-$prec-zero" 1
+        done
+        [ "$wrong" = 0 ] || notes="$notes
+- $model $prec: $wrong tries took another path than from zero and were dropped."
+        c=$tmp/p.cold
+        set -- $(stats <"$tmp/p.lat")
+        prec_rows="$prec_rows
+| $model | $prec | $size | $(mb "$t_rss") | $(mb "$t_pss") | $(mb "$t_uss") | $1 | $(f2 "$2") | $(f2 "$3") | $(f2 "$(col "$c" 1 | median)") | $(f2 "$(col "$c" 2 | median)") | $(f2 "$(col "$c" 3 | median)") | $(f2 "$(col "$c" 4 | median)") | $(f2 "$(col "$c" 6 | median)") |"
+        undeploy "$fn-$prec-zero"
+        undeploy "$fn-$prec-tmpl"
+    done
 }
 
 # ms_of_day LOGLINE: the log line's UTC time of day in ms.
@@ -214,6 +297,7 @@ ms_of_day() {
 
 lat_rows=""
 phase_rows=""
+prec_rows=""
 peer_rows=""
 rate_rows=""
 mem_rows=""
@@ -240,6 +324,10 @@ for model in "$@"; do
         sed -n 's/.*"digest":"\(sha256:[0-9a-f]*\)".*/\1/p')
     [ -n "$digest" ] || die "upload of $model failed"
     fn=$(printf '%s' "$model" | tr 'A-Z.' 'a-z_')
+    if [ -n "$precs" ]; then
+        precision_cases
+        continue
+    fi
     long=600000
     deploy "$fn-warm" "$digest" "\"max\":1,\"idle_timeout_ms\":$long,\"template_ttl_ms\":$long"
     deploy "$fn-tmpl" "$digest" "\"max\":1,\"idle_timeout_ms\":$idle_ms,\"template_ttl_ms\":$long"
@@ -407,6 +495,18 @@ met() { awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN {
 
 echo "Cold starts of rouse serve on $cores cores (shared with other work; load average at the end: $load)."
 echo "Weights in ${weight_pages:-?} pages, isolation ${isolation:-?} (GET /v2)."
+if [ -n "$precs" ]; then
+    echo
+    echo "Per precision: plan = the plan file serve compiled (MiB); template = its process with no"
+    echo "instance left (/proc/PID/smaps_rollup, MiB); from zero = $tries requests to a function"
+    echo "with nothing left between tries (client latency, curl time_total, ms) and serve's"
+    echo "phases of those cold starts (medians, ms; template includes plan open and prepare)."
+    echo
+    echo "| model | precision | plan MiB | template RSS | template PSS | template USS | n | from zero p50 | p99 | template | plan open | prepare | spawn | first infer |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|$prec_rows"
+    [ -z "$notes" ] || printf '%s\n' "$notes"
+    exit 0
+fi
 echo "$tries tries per case, interleaved; one request per curl process on a new connection; IDLE_MS=$idle_ms."
 echo
 echo "First-request latency (ms; client = curl time_total; server = Server-Timing medians)"

@@ -100,4 +100,5 @@ function main() {
   fs.writeFileSync(path.join(outDir, 'body.bin.hlen'), `${header.length}\n`);
 }
 
-main();
+module.exports = { readTensor };
+if (require.main === module) main();

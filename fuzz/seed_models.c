@@ -3,8 +3,11 @@
  * through the operator descriptors of the engine's core families: Conv
  * (kernel from the weight), Clip with input bounds, MaxPool, AveragePool,
  * Transpose, Reshape, Gemm, Unsqueeze, Concat, Gather, Cast, Softmax,
- * LeakyRelu, Mul and ReduceMean. Usage: seed_models OUT.onnx; the plan
- * seed is `rouse compile OUT.onnx`.
+ * LeakyRelu, Mul and ReduceMean. Usage: seed_models OUT.onnx [RES.onnx];
+ * the plan seed is `rouse compile OUT.onnx`. RES.onnx, when given, is a
+ * residual block (Conv, Relu, Conv, Add of the two, Relu, AveragePool,
+ * GlobalAveragePool), the int8 seed of the quantized Add and pooling
+ * (`rouse compile RES.onnx --precision int8 --calibrate ...`).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,12 +28,54 @@ static void weight(ob_model *m, const char *name, int rank, const int64_t *d)
     free(w);
 }
 
+static int write_model(ob_model *m, const char *path)
+{
+    rouse_buf b;
+    rouse_buf_init(&b);
+    ob_serialize(m, &b);
+    ob_model_free(m);
+    FILE *out = fopen(path, "wb");
+    int ok = out && fwrite(b.data, 1, b.len, out) == b.len;
+    if (out && fclose(out) != 0) ok = 0;
+    rouse_buf_fini(&b);
+    if (!ok) {
+        perror(path);
+        return 1;
+    }
+    return 0;
+}
+
+static int write_residual(const char *path)
+{
+    ob_model *m = ob_model_new(13);
+    int64_t xd[4] = {1, 4, 8, 8}, wd[4] = {4, 4, 3, 3}, pads[4] = {1, 1, 1, 1}, k2[2] = {2, 2};
+    ob_input(m, "x", ROUSE_DT_FLOAT, 4, xd);
+    weight(m, "w1", 4, wd);
+    weight(m, "w2", 4, wd);
+    const char *c1_in[2] = {"x", "w1"}, *c2_in[2] = {"r1", "w2"}, *add_in[2] = {"c2", "r1"};
+    const char *c1 = "c1", *r1 = "r1", *c2 = "c2", *s = "s", *r2 = "r2", *ap = "ap", *y = "y";
+    ob_node *n = ob_add_node(m, "Conv", "conv1", 2, c1_in, 1, &c1);
+    ob_attr_ints(n, "pads", 4, pads);
+    ob_add_node(m, "Relu", "relu1", 1, &c1, 1, &r1);
+    n = ob_add_node(m, "Conv", "conv2", 2, c2_in, 1, &c2);
+    ob_attr_ints(n, "pads", 4, pads);
+    ob_add_node(m, "Add", "add", 2, add_in, 1, &s);
+    ob_add_node(m, "Relu", "relu2", 1, &s, 1, &r2);
+    n = ob_add_node(m, "AveragePool", "avgpool", 1, &r2, 1, &ap);
+    ob_attr_ints(n, "kernel_shape", 2, k2);
+    ob_attr_ints(n, "strides", 2, k2);
+    ob_add_node(m, "GlobalAveragePool", "gap", 1, &ap, 1, &y);
+    ob_output_any(m, "y", ROUSE_DT_FLOAT);
+    return write_model(m, path);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: seed_models OUT.onnx\n");
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: seed_models OUT.onnx [RES.onnx]\n");
         return 2;
     }
+    if (argc == 3 && write_residual(argv[2]) != 0) return 1;
     ob_model *m = ob_model_new(13);
     int64_t xd[4] = {1, 3, 8, 8}, wd[4] = {4, 3, 3, 3}, gd[2] = {5, 16}, bd[1] = {5};
     int64_t one[1] = {1}, two[1] = {2};
@@ -86,17 +131,5 @@ int main(int argc, char **argv)
     ob_output_any(m, "y2", ROUSE_DT_FLOAT);
     ob_output_any(m, "y3", ROUSE_DT_FLOAT);
 
-    rouse_buf b;
-    rouse_buf_init(&b);
-    ob_serialize(m, &b);
-    ob_model_free(m);
-    FILE *out = fopen(argv[1], "wb");
-    int ok = out && fwrite(b.data, 1, b.len, out) == b.len;
-    if (out && fclose(out) != 0) ok = 0;
-    rouse_buf_fini(&b);
-    if (!ok) {
-        perror(argv[1]);
-        return 1;
-    }
-    return 0;
+    return write_model(m, argv[1]);
 }

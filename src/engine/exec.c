@@ -314,8 +314,7 @@ int eng_graph_value_needs(const eng_graph *g, bool *need)
             out_needed |= n->out[j] >= 0 && need[n->out[j]];
         for (int j = 0; j < n->n_in; j++) {
             if (n->in[j] < 0) continue;
-            if (reads_value_of(n, j) || (out_needed && !reads_shape_only(n)))
-                need[n->in[j]] = true;
+            if (reads_value_of(n, j) || (out_needed && !reads_shape_only(n))) need[n->in[j]] = true;
         }
     }
     return 0;
@@ -643,6 +642,26 @@ static int build_node(eng_plan *p, const eng_node *n, const eng_tensor *inputs, 
     return 0;
 }
 
+/* A u8 pattern (exec_dnnl_qfuse.c) as one kernel, or else its nodes one by
+ * one: the DequantizeLinear nodes skipped for it and not built since, the
+ * centre, its Relu, its QuantizeLinear. */
+static int build_qpat(eng_plan *p, const exec_qpat *qp, const eng_tensor *inputs, rouse_errbuf *eb)
+{
+    int rc = exec_qfuse_build(p, qp, eb);
+    if (rc != 0) return rc < 0 ? rc : 0;
+    const eng_graph *g = p->g;
+    int order[5] = {qp->dq[0], qp->dq[1], qp->center, qp->relu, qp->q};
+    for (int k = 0; k < 5; k++) {
+        int i = order[k];
+        if (i < 0) continue;
+        const eng_node *n = &g->nodes[i];
+        if (k < 2 && (!p->skip[i] || p->val_pv[n->out[0]] >= 0)) continue;
+        if ((rc = fold_node(p, n, inputs, eb)) < 0) return rc;
+        if (rc == 0 && (rc = build_node(p, n, inputs, eb)) < 0) return rc;
+    }
+    return 0;
+}
+
 /* --- memory planning ---------------------------------------------------------------- */
 
 static void mark_read(eng_plan *p, int pv, int step)
@@ -911,8 +930,8 @@ int eng_plan_create_limited(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_ten
     p->outputs = calloc((size_t)g->n_outputs + 1, sizeof(eng_tensor));
     p->input_known = calloc((size_t)g->n_inputs + 1, sizeof(bool));
     bool *need = calloc((size_t)g->n_values + 1, sizeof(bool));
-    if (!p->val_pv || !p->uses_left || !p->skip || !p->out_pv || !p->outputs ||
-        !p->input_known || !need) {
+    if (!p->val_pv || !p->uses_left || !p->skip || !p->out_pv || !p->outputs || !p->input_known ||
+        !need) {
         free(need);
         goto out_nomem;
     }
@@ -961,9 +980,14 @@ int eng_plan_create_limited(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_ten
         plan_bind_value(p, g->inputs[i], id);
     }
 
+    if (!reference && (rc = exec_qfuse_find(p)) < 0) goto out_nomem;
     for (int i = 0; i < g->n_nodes; i++) {
         const eng_node *n = &g->nodes[i];
         if (n->dead || p->skip[i]) continue;
+        if (p->qpat_of && p->qpat_of[i] >= 0) {
+            if ((rc = build_qpat(p, &p->qpats[p->qpat_of[i]], inputs, eb)) < 0) goto out_fail;
+            continue;
+        }
         if ((rc = fold_node(p, n, inputs, eb)) < 0) goto out_fail;
         if (rc == 0 && (rc = build_node(p, n, inputs, eb)) < 0) goto out_fail;
     }
@@ -1007,6 +1031,10 @@ int eng_plan_create_limited(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_ten
     p->uses_left = NULL;
     free(p->skip);
     p->skip = NULL;
+    free(p->qpats);
+    p->qpats = NULL;
+    free(p->qpat_of);
+    p->qpat_of = NULL;
     free(p->input_known);
     p->input_known = NULL;
     *out = p;
@@ -1184,6 +1212,8 @@ void eng_plan_destroy(eng_plan *p)
     free(p->val_pv);
     free(p->uses_left);
     free(p->skip);
+    free(p->qpats);
+    free(p->qpat_of);
     free(p->input_known);
     free(p->out_pv);
     free(p->outputs);

@@ -51,6 +51,7 @@ typedef struct eng_plan_stats {
     int n_ref;       /* steps run by the reference kernels */
     int n_reorders;  /* layout conversions inserted */
     int n_sum_fused; /* residual Adds fused as sum post-ops */
+    int n_qfused;    /* DequantizeLinear -> Add / average pool -> QuantizeLinear run on u8 */
     int n_folded;    /* nodes evaluated while preparing (not run per inference) */
     /* multiply-accumulates per inference on the reference kernels */
     uint64_t ref_macs;

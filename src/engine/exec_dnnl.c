@@ -1215,9 +1215,10 @@ static int build_pool(eng_plan *p, const eng_node *n, const eng_attrs *ra, const
 {
     const exec_pv *x = &p->pvs[in[0]];
     int rank = x->t.rank;
-    /* u8 / s8 max pooling is exact (the int8 quantizer's, over u8 data). */
-    bool int8 = n->op == ENG_OP_MAXPOOL &&
-                (x->t.dtype == ENG_DT_UINT8 || x->t.dtype == ENG_DT_INT8);
+    /* u8 / s8 max pooling is exact (the int8 quantizer's, over u8 data);
+     * average pooling of u8 data is built for a DequantizeLinear ->
+     * AveragePool -> QuantizeLinear pattern (exec_dnnl_qfuse.c). */
+    bool int8 = x->t.dtype == ENG_DT_UINT8 || x->t.dtype == ENG_DT_INT8;
     if (!x->has_md || (x->t.dtype != ENG_DT_FLOAT && !int8) || rank < 3 || rank > 5) return 0;
     if (n->n_out > 1 && n->out[1] >= 0) return 0; /* MaxPool indices: reference kernel */
     int nsp = rank - 2;

@@ -62,6 +62,15 @@ typedef struct exec_step {
     int64_t gemv_k, gemv_n;
 } exec_step;
 
+/* DequantizeLinear of each input -> Add [-> Relu] or average pooling ->
+ * QuantizeLinear, run on the u8 data (exec_dnnl_qfuse.c). Node indices. */
+typedef struct exec_qpat {
+    int center; /* the Add, AveragePool or GlobalAveragePool */
+    int dq[2];  /* the DequantizeLinear of each input (dq[1] -1 for a pool) */
+    int relu;   /* a Relu between the Add and Q, or -1 */
+    int q;      /* the QuantizeLinear */
+} exec_qpat;
+
 struct eng_plan {
     const eng_graph *g;
     eng_dnnl_ctx *ctx;
@@ -71,9 +80,13 @@ struct eng_plan {
     int n_st, cap_st;
     exec_step *steps;
     int n_steps, cap_steps;
-    int *val_pv;       /* graph value -> its current prepared value, -1 */
-    int *uses_left;    /* graph value -> reads not yet planned (prepare only) */
-    bool *skip;        /* node consumed by a fusion (prepare only) */
+    int *val_pv;      /* graph value -> its current prepared value, -1 */
+    int *uses_left;   /* graph value -> reads not yet planned (prepare only) */
+    bool *skip;       /* node consumed by a fusion (prepare only) */
+    exec_qpat *qpats; /* u8 patterns found (prepare only) */
+    int n_qpats;
+    int *qpat_of;      /* node -> index of the pattern it is the centre of, or -1;
+                          NULL when there is none (prepare only) */
     bool *input_known; /* graph input slot -> its values key the plan (prepare only) */
     int *out_pv;       /* per graph output */
     eng_tensor *outputs;
@@ -161,6 +174,14 @@ int exec_dnnl_new_pv(eng_plan *p, const eng_tensor *shape, const dnnl_memory_des
 int exec_dnnl_add_step(eng_plan *p, const eng_node *n, const eng_attrs *resolved,
                        dnnl_primitive_desc_t pd, const exec_dnnl_arg *a, int n_a, int write_pv,
                        rouse_errbuf *eb);
+
+/* u8 patterns (exec_dnnl_qfuse.c). find: records them in p->qpats and
+ * marks their Relu and QuantizeLinear nodes (and DequantizeLinear nodes
+ * only they read) skipped; 0 or ROUSE_ENOMEM. build: the u8 kernel of one,
+ * when the prepared values allow it: 1 built (the Q's output bound), 0 not
+ * (the caller builds the pattern's nodes one by one), < 0 error. */
+int exec_qfuse_find(eng_plan *p);
+int exec_qfuse_build(eng_plan *p, const exec_qpat *qp, rouse_errbuf *eb);
 
 /* oneDNN builders of the reductions and normalizations (exec_dnnl_norm.c),
  * same contract as exec_dnnl_build: 1 built, 0 not handled, < 0 error. */

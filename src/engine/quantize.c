@@ -17,7 +17,9 @@
  *    square; second pass, for the percentile method: a histogram).
  * 3. Budget: per candidate, the estimated SQNR; those below it stay float.
  *    Then MaxPools and Concats of the quantized outputs follow them into
- *    u8 (a Concat's inputs all take the union of their ranges).
+ *    u8 (a Concat's inputs all take the union of their ranges), and so do
+ *    residual Adds of two quantized outputs (with a Relu after them) and
+ *    average pooling, in QDQ form: the plan runs each as one u8 kernel.
  * 4. Rewrite: a new node array in the same topological order, with a
  *    QuantizeLinear before the first int8 reader of a float value, the
  *    QLinearConv in place of the Conv (QLinearMatMul in place of the
@@ -62,6 +64,15 @@ typedef enum cand_kind {
     CAND_CONCAT,     /* Concat of quantized products' outputs read by it alone: their
                         outputs all take the parameters of the union of their
                         ranges, so the u8 data concatenates as it is */
+    CAND_ADD,        /* Add of two quantized outputs (a residual), with the Relu
+                        after it when that is its only reader: written as
+                        DequantizeLinear -> Add -> QuantizeLinear, which plans
+                        run as one u8 kernel (exec_dnnl_qfuse.c) */
+    CAND_RELU_IN,    /* that Relu: its output is the Add's quantized output,
+                        whose zero point 0 saturates what Relu would clamp */
+    CAND_AVGPOOL,    /* AveragePool or GlobalAveragePool of a quantized output:
+                        DequantizeLinear -> pool -> QuantizeLinear with its
+                        input's parameters (an average stays in their range) */
 } cand_kind;
 
 typedef struct cand {
@@ -746,6 +757,60 @@ static int rw_conv(rw *r, const eng_node *c, vstat *st, bool *quantized_out)
     return 0;
 }
 
+/* Add [+ Relu] or an average pool in QDQ form: the node reads the float
+ * values (DequantizeLinear outputs), writes a new float value y_pre, and a
+ * QuantizeLinear writes the u8 twin of its output (the Relu's for an Add
+ * with one). *y: the value whose twin that is. */
+static int rw_qdq_node(rw *r, const eng_node *c, const int *qnode, vstat *st, bool *quantized_out,
+                       int *y)
+{
+    eng_graph *g = r->g;
+    int out = c->out[0];
+    if (c->op == ENG_OP_ADD) {
+        int rd = -1;
+        for (int i = 0; i < g->n_nodes && rd < 0; i++)
+            if (qnode[i] == CAND_RELU_IN && !g->nodes[i].dead && g->nodes[i].in[0] == out) rd = i;
+        if (rd >= 0) out = g->nodes[rd].out[0];
+    } else {
+        int x = c->in[0];
+        st[out].scale = st[x].scale;
+        st[out].zp = st[x].zp;
+        st[out].sid = st[x].sid;
+        st[out].zid = st[x].zid;
+    }
+    *y = out;
+    int pre, rc, sid, zid;
+    const char *name = rw_name(r, g->values[out].name, "/pre_quant");
+    if (!name || eng_graph_add_value(g, name, ENG_DT_FLOAT, &pre) < 0)
+        return rouse_err_set(r->eb, ROUSE_ENOMEM, "out of memory quantizing");
+    g->values[pre].rank = g->values[c->out[0]].rank;
+    memcpy(g->values[pre].shape, g->values[c->out[0]].shape, sizeof(g->values[pre].shape));
+    eng_node n = *c;
+    n.in = rouse_arena_alloc(&g->arena, sizeof(int) * (size_t)c->n_in, 8);
+    n.out = rouse_arena_alloc(&g->arena, sizeof(int), 8);
+    if (!n.in || !n.out) return rouse_err_set(r->eb, ROUSE_ENOMEM, "out of memory");
+    memcpy(n.in, c->in, sizeof(int) * (size_t)c->n_in);
+    n.n_out = 1;
+    n.out[0] = pre;
+    if ((rc = rw_push(r, &n)) < 0) return rc;
+    int yq = rw_twin(r, out, &st[out]);
+    if (yq < 0) return yq;
+    if ((rc = rw_params(r, out, &st[out], &sid, &zid)) < 0) return rc;
+    int in[3] = {pre, sid, zid};
+    if ((rc = rw_node(r, ENG_OP_QUANTIZE_LINEAR, rw_name(r, g->values[out].name, "/QuantizeLinear"),
+                      3, in, yq)) < 0)
+        return rc;
+    quantized_out[out] = true;
+    return 0;
+}
+
+/* Nodes that read the u8 twins themselves; a quantized Add or average
+ * pool reads the float values of DequantizeLinear nodes (QDQ form). */
+static bool u8_reader(int kind)
+{
+    return kind && kind != CAND_ADD && kind != CAND_AVGPOOL && kind != CAND_RELU_IN;
+}
+
 /* Whether value v has a reader that does not take its u8 twin (a
  * quantized node's first input, any input of a u8 Concat), or is a graph
  * output. */
@@ -756,7 +821,7 @@ static bool needs_float(const eng_graph *g, int v, const int *qnode)
         const eng_node *n = &g->nodes[i];
         if (n->dead) continue;
         for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] == v && !(qnode[i] && (k == 0 || qnode[i] == CAND_CONCAT)))
+            if (n->in[k] == v && !(u8_reader(qnode[i]) && (k == 0 || qnode[i] == CAND_CONCAT)))
                 return true;
     }
     return false;
@@ -775,12 +840,17 @@ static int rewrite(eng_graph *g, const int *qnode, vstat *st, rouse_errbuf *eb)
             rc = rw_push(&r, n);
             continue;
         }
-        rc = qnode[i] == CAND_CONV      ? rw_conv(&r, n, st, qout)
-             : qnode[i] == CAND_MAXPOOL || qnode[i] == CAND_CONCAT
-                 ? rw_u8_passthrough(&r, n, st, qout)
-                                        : rw_matmul(&r, n, qnode[i], st, qout);
-        if (rc < 0) break;
+        if (qnode[i] == CAND_RELU_IN) continue; /* written with its Add */
         int y = n->out[0];
+        if (qnode[i] == CAND_ADD || qnode[i] == CAND_AVGPOOL) {
+            if ((rc = rw_qdq_node(&r, n, qnode, st, qout, &y)) < 0) break;
+        } else {
+            rc = qnode[i] == CAND_CONV ? rw_conv(&r, n, st, qout)
+                 : qnode[i] == CAND_MAXPOOL || qnode[i] == CAND_CONCAT
+                     ? rw_u8_passthrough(&r, n, st, qout)
+                     : rw_matmul(&r, n, qnode[i], st, qout);
+        }
+        if (rc < 0) break;
         if (needs_float(g, y, qnode)) {
             int syi, zyi;
             if ((rc = rw_params(&r, y, &st[y], &syi, &zyi)) < 0) break;
@@ -849,6 +919,62 @@ static bool concat_follows(const eng_graph *g, const eng_node *n, const int *qno
     return true;
 }
 
+/* An Add of two distinct float activations: the value its quantized form
+ * writes (the Relu's output when a Relu is its only reader, that Relu's
+ * index in *relu, else -1), or -1 when it is not one. */
+static int add_output(const eng_graph *g, const eng_node *n, int *relu)
+{
+    *relu = -1;
+    if (n->dead || n->op != ENG_OP_ADD || n->n_in != 2 || n->n_out != 1 || n->out[0] < 0 ||
+        n->n_post || n->in[0] == n->in[1] || !float_activation(g, n->in[0]) ||
+        !float_activation(g, n->in[1]))
+        return -1;
+    const eng_value *a = &g->values[n->in[0]], *b = &g->values[n->in[1]];
+    /* No broadcasting: equal shapes where they are known. */
+    if (a->rank >= 0 && b->rank >= 0 && !eng_shape_equal(a->rank, a->shape, b->rank, b->shape))
+        return -1;
+    int y = n->out[0];
+    if (g->values[y].is_output || eng_graph_count_uses(g, y) != 1) return y;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const eng_node *r = &g->nodes[i];
+        if (r->dead || r->n_in < 1 || r->in[0] != y) continue;
+        if (r->op == ENG_OP_RELU && r->n_in == 1 && r->n_out == 1 && r->out[0] >= 0 && !r->n_post) {
+            *relu = i;
+            return r->out[0];
+        }
+        break;
+    }
+    return y;
+}
+
+/* Value v is the u8 twin's source of a node that writes one, for a reader
+ * that takes the DequantizeLinear of it: a quantized node's output. */
+static bool twin_written(const eng_graph *g, int v, const int *qnode)
+{
+    int prod = v >= 0 ? g->values[v].producer : -1;
+    return prod >= 0 && qnode[prod] && g->nodes[prod].n_out >= 1 && g->nodes[prod].out[0] == v;
+}
+
+/* Both inputs quantized outputs, the output calibrated with an SQNR within
+ * the budget. */
+static bool add_follows(const eng_graph *g, const eng_node *n, const int *qnode, vstat *st,
+                        double min_db, int *relu)
+{
+    int y = add_output(g, n, relu);
+    if (y < 0 || !st[y].count) return false;
+    for (int k = 0; k < 2; k++)
+        if (!twin_written(g, n->in[k], qnode)) return false;
+    double noise = rel_noise(&st[y], st[y].scale);
+    return (noise > 0 ? -10.0 * log10(noise) : 200.0) >= min_db;
+}
+
+/* Average pooling of a quantized output, one output. */
+static bool avgpool_follows(const eng_graph *g, const eng_node *n, const int *qnode)
+{
+    return !n->dead && n->n_in == 1 && n->n_out == 1 && n->out[0] >= 0 && !n->n_post &&
+           twin_written(g, n->in[0], qnode);
+}
+
 /* --- entry point ------------------------------------------------------------------------- */
 
 int eng_quantize_int8_with(eng_graph *g, const eng_samples *calib, const eng_quant_opts *opts,
@@ -902,6 +1028,15 @@ int eng_quantize_int8_with(eng_graph *g, const eng_samples *calib, const eng_qua
                 watched[vs[k]] = true;
                 watch[n_watch++] = vs[k];
             }
+    }
+    /* Residual Adds may follow their quantized inputs: their outputs (the
+     * Relu's after one) are calibrated too. */
+    for (int i = 0; n_cand && i < nn; i++) {
+        int relu, v = add_output(g, &g->nodes[i], &relu);
+        if (v >= 0 && !watched[v]) {
+            watched[v] = true;
+            watch[n_watch++] = v;
+        }
     }
     rep.n_candidates = n_cand;
     if (!n_cand) {
@@ -959,10 +1094,18 @@ int eng_quantize_int8_with(eng_graph *g, const eng_samples *calib, const eng_qua
      * order (a pool of a concat too). */
     for (int i = 0; rep.n_quantized && i < nn; i++) {
         const eng_node *n = &g->nodes[i];
+        int relu;
         if (n->op == ENG_OP_MAXPOOL && maxpool_follows(g, n, qnode))
             qnode[i] = CAND_MAXPOOL;
         else if (n->op == ENG_OP_CONCAT && concat_follows(g, n, qnode, st))
             qnode[i] = CAND_CONCAT;
+        else if (n->op == ENG_OP_ADD && add_follows(g, n, qnode, st, o.min_sqnr_db, &relu)) {
+            qnode[i] = CAND_ADD;
+            if (relu >= 0) qnode[relu] = CAND_RELU_IN;
+        } else if ((n->op == ENG_OP_AVGPOOL || n->op == ENG_OP_GLOBAL_AVGPOOL) &&
+                   avgpool_follows(g, n, qnode)) {
+            qnode[i] = CAND_AVGPOOL;
+        }
     }
     if (rep.n_quantized) {
         rep.mean_sqnr_db = sum_db / rep.n_quantized;

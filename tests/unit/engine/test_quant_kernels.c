@@ -671,6 +671,132 @@ static void test_qdq_plan(void **state)
     rouse_buf_fini(&qdq);
 }
 
+/* --- u8 residual Adds and average pooling in QDQ form ---------------------------------------- */
+
+/* a, b (u8) -> DQ -> Add [-> Relu] -> Q -> y; DQ(y) -> AveragePool 2x2 ->
+ * Q -> DQ -> GlobalAveragePool -> Q -> z. With `fused`, every pattern fits
+ * the u8 kernels (equal shapes, the pools' Q with their DQ's parameters);
+ * else b broadcasts ([1, C, 1, 1]) and the pools requantize to other
+ * parameters, so each pattern falls back to its nodes one by one. */
+#define RC 16
+static void residual_model(bool fused, bool relu, rouse_buf *out)
+{
+    ob_model *m = ob_model_new(13);
+    int64_t ad[4] = {2, RC, 8, 6}, bd[4] = {fused ? 2 : 1, RC, fused ? 8 : 1, fused ? 6 : 1};
+    int64_t k2[2] = {2, 2};
+    ob_input(m, "a", ROUSE_DT_UINT8, 4, ad);
+    ob_input(m, "b", ROUSE_DT_UINT8, 4, bd);
+    scalar_f(m, "sa", 0.031f);
+    scalar_q(m, "za", ROUSE_DT_UINT8, 121);
+    scalar_f(m, "sb", 0.047f);
+    scalar_q(m, "zb", ROUSE_DT_UINT8, 9);
+    scalar_f(m, "sy", relu ? 0.043f : 0.071f);
+    scalar_q(m, "zy", ROUSE_DT_UINT8, relu ? 0 : 87);
+    scalar_f(m, "sp", fused ? (relu ? 0.043f : 0.071f) : 0.05f);
+    scalar_q(m, "zp", ROUSE_DT_UINT8, fused ? (relu ? 0 : 87) : 80);
+    const char *da_in[3] = {"a", "sa", "za"}, *db_in[3] = {"b", "sb", "zb"}, *fa = "fa", *fb = "fb";
+    ob_add_node(m, "DequantizeLinear", "dqa", 3, da_in, 1, &fa);
+    ob_add_node(m, "DequantizeLinear", "dqb", 3, db_in, 1, &fb);
+    const char *add_in[2] = {"fa", "fb"}, *sum = "sum", *act = "act", *y = "y";
+    ob_add_node(m, "Add", "add", 2, add_in, 1, &sum);
+    if (relu) ob_add_node(m, "Relu", "relu", 1, &sum, 1, &act);
+    const char *q_in[3] = {relu ? "act" : "sum", "sy", "zy"};
+    ob_add_node(m, "QuantizeLinear", "qy", 3, q_in, 1, &y);
+    const char *dy_in[3] = {"y", "sy", "zy"}, *fy = "fy", *ap = "ap", *apq = "apq";
+    ob_add_node(m, "DequantizeLinear", "dqy", 3, dy_in, 1, &fy);
+    ob_node *n = ob_add_node(m, "AveragePool", "avgpool", 1, &fy, 1, &ap);
+    ob_attr_ints(n, "kernel_shape", 2, k2);
+    ob_attr_ints(n, "strides", 2, k2);
+    const char *qa_in[3] = {"ap", "sp", "zp"}, *dp_in[3] = {"apq", "sp", "zp"}, *fp = "fp";
+    const char *g = "g", *z = "z", *qg_in[3] = {"g", "sp", "zp"};
+    ob_add_node(m, "QuantizeLinear", "qap", 3, qa_in, 1, &apq);
+    ob_add_node(m, "DequantizeLinear", "dqap", 3, dp_in, 1, &fp);
+    ob_add_node(m, "GlobalAveragePool", "gap", 1, &fp, 1, &g);
+    ob_add_node(m, "QuantizeLinear", "qg", 3, qg_in, 1, &z);
+    ob_output_any(m, "y", ROUSE_DT_UINT8);
+    ob_output_any(m, "z", ROUSE_DT_UINT8);
+    rouse_buf_init(out);
+    ob_serialize(m, out);
+    ob_model_free(m);
+}
+
+static void check_residual(bool fused, bool relu)
+{
+    rouse_buf model;
+    residual_model(fused, relu, &model);
+    rouse_errbuf eb;
+    rouse_model *m;
+    if (rouse_model_load_memory(model.data, model.len, &m, &eb) < 0) fail_msg("load: %s", eb.msg);
+    int64_t ad[4] = {2, RC, 8, 6}, bd[4] = {fused ? 2 : 1, RC, fused ? 8 : 1, fused ? 6 : 1};
+    uint8_t *a = rand_bytes(numel(4, ad), 0, 255), *b = rand_bytes(numel(4, bd), 0, 255);
+    rouse_tensor in[2] = {{.name = "a",
+                           .dtype = ROUSE_DT_UINT8,
+                           .rank = 4,
+                           .data = a,
+                           .nbytes = (size_t)numel(4, ad)},
+                          {.name = "b",
+                           .dtype = ROUSE_DT_UINT8,
+                           .rank = 4,
+                           .data = b,
+                           .nbytes = (size_t)numel(4, bd)}};
+    memcpy(in[0].shape, ad, sizeof(ad));
+    memcpy(in[1].shape, bd, sizeof(bd));
+    rouse_session *fast, *ref;
+    rouse_session_options fo = {.threads = 1}, ro = {.threads = 1, .reference_kernels = 1};
+    if (rouse_session_create(m, &fo, &fast, &eb) < 0 || rouse_session_create(m, &ro, &ref, &eb) < 0)
+        fail_msg("session: %s", eb.msg);
+    rouse_session_set_profiling(fast, 1);
+    if (rouse_session_run(fast, in, 2, &eb) < 0 || rouse_session_run(ref, in, 2, &eb) < 0)
+        fail_msg("run: %s", eb.msg);
+    for (int o = 0; o < 2; o++) {
+        rouse_tensor ta, tb;
+        assert_int_equal(rouse_session_output(fast, o, &ta), 0);
+        assert_int_equal(rouse_session_output(ref, o, &tb), 0);
+        assert_int_equal(ta.dtype, ROUSE_DT_UINT8);
+        assert_int_equal(ta.nbytes, tb.nbytes);
+        assert_memory_equal(ta.shape, tb.shape, sizeof(int64_t) * 4);
+        size_t off = 0;
+        for (size_t i = 0; i < ta.nbytes; i++) {
+            int va = ((const uint8_t *)ta.data)[i], vb = ((const uint8_t *)tb.data)[i];
+            if (abs(va - vb) > 1) fail_msg("output %d element %zu: %d, reference %d", o, i, va, vb);
+            off += va != vb;
+        }
+        /* An average of integers lies on .5 often (a quarter of 2x2
+         * windows): the u8 pool rounds that tie to even, the float
+         * reference wherever its rounding error puts it. */
+        if (off > ta.nbytes / (o ? 3 : 20) + 2)
+            fail_msg("output %d: %zu of %zu elements differ by one step", o, off, ta.nbytes);
+    }
+    /* Fused: no float step left, the Add and the pools on oneDNN over u8. */
+    int qdq_steps = 0, add = 0, pools = 0;
+    for (int i = 0; i < rouse_session_profile_count(fast); i++) {
+        rouse_profile_entry pe;
+        rouse_session_profile_entry(fast, i, &pe);
+        qdq_steps += !strcmp(pe.op, "QuantizeLinear") || !strcmp(pe.op, "DequantizeLinear");
+        add += !strcmp(pe.op, "Add") && !strcmp(pe.kernel, "onednn");
+        pools += strstr(pe.op, "AveragePool") && !strcmp(pe.kernel, "onednn");
+    }
+    if (fused && (qdq_steps || add != 1 || pools != 2))
+        fail_msg("u8 patterns not fused: %d Q/DQ steps, %d Add, %d pools on oneDNN", qdq_steps, add,
+                 pools);
+    if (!fused && !qdq_steps) fail_msg("the broadcasting Add was taken by the u8 kernel");
+    rouse_session_destroy(fast);
+    rouse_session_destroy(ref);
+    rouse_model_destroy(m);
+    rouse_buf_fini(&model);
+    free(a);
+    free(b);
+}
+
+static void test_qdq_residual_pool(void **state)
+{
+    (void)state;
+    check_residual(true, true);
+    check_residual(true, false);
+    check_residual(false, true);
+    check_residual(false, false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -681,6 +807,7 @@ int main(void)
         cmocka_unit_test(test_qdq_fused),
         cmocka_unit_test(test_qdq_bad_params),
         cmocka_unit_test(test_qdq_plan),
+        cmocka_unit_test(test_qdq_residual_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
