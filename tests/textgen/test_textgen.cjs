@@ -56,8 +56,10 @@ async function main() {
   const digest = await upload(modelPath);
   let r = await deploy('tiny', { model: digest, task: 'text-generation', max_context: 256 });
   check('deploy a text generator: 201', r.status === 201, r);
+  // A prefill of 4096 positions needs 581 MiB of activations: more than
+  // the default memory_mb of 512, which the deploy check refuses.
   r = await deploy('long', { model: digest, task: 'text-generation', max_context: 4096,
-                             scaling: { max: 1 } });
+                             memory_mb: 1024, scaling: { max: 1 } });
   check('deploy a second one with a long context: 201', r.status === 201, r);
   r = await deploy('bad', { model: digest, task: 'text-generation',
                             scaling: { concurrency: 2 } });
