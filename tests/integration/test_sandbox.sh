@@ -294,6 +294,12 @@ if command -v setpriv >/dev/null 2>&1; then
     chmod 711 "$tmp"
     mkdir -m 700 "$tmp/nonroot.data"
     chown 65534:65534 "$tmp/nonroot.data"
+    # serve execs its own binary for its children: a copy the other user
+    # can reach (the build tree may sit under a private directory).
+    cp "$ROUSE" "$tmp/rouse-nonroot"
+    chmod 755 "$tmp/rouse-nonroot"
+    rouse_built=$ROUSE
+    ROUSE=$tmp/rouse-nonroot
     wrap="setpriv --reuid 65534 --regid 65534 --clear-groups"
     start_serve nonroot
     wrap=""
@@ -301,6 +307,7 @@ if command -v setpriv >/dev/null 2>&1; then
     check "nonroot: the instance runs as serve's uid" \
         test "$(awk '/^Uid:/ {print $2}' "/proc/$fbpid/status")" = 65534
     stop_serve
+    ROUSE=$rouse_built
 else
     echo "skipped: no setpriv(1)"
 fi
