@@ -40,7 +40,9 @@ export async function mount(sec, name) {
             (imageInput() ? ' · an image file is scaled to fit' : ''));
     const shape = i0.shape.map((d) => (d < 0 ? 1 : d));
     const n = shape.reduce((a, b) => a * b, 1);
-    if (n <= 4096) {
+    // A request the user already gave (typed, or a file read while the
+    // metadata was on its way) is never replaced by the zero template.
+    if (n <= 4096 && text.value === '' && !file.files[0]) {
       text.value = JSON.stringify({ inputs: meta.inputs.map((i) => ({
         name: i.name, shape: i.shape.map((d) => (d < 0 ? 1 : d)), datatype: i.datatype,
         data: new Array(i.shape.map((d) => (d < 0 ? 1 : d)).reduce((a, b) => a * b, 1)).fill(0),

@@ -262,8 +262,8 @@ static const char *const migrations[] = {
      * per batch and state. A trigger per item fired inside the writer's
      * savepoint cost more than the item's own update. The trigger on the
      * removal of items (expiry) stays. */
-    "DROP TRIGGER batch_item_in;"
-    "DROP TRIGGER batch_item_state;",
+    ("DROP TRIGGER batch_item_in;"
+     "DROP TRIGGER batch_item_state;"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
