@@ -58,6 +58,7 @@ struct store_writer {
     job *done, *done_tail;
     bool stop;
     bool batch_policy; /* the thread is SCHED_BATCH (it waits as one) */
+    bool own_policy;   /* it started as SCHED_OTHER: switching is ours */
     store_writer_stats stats;
     /* Loop thread only. */
     job *outstanding, *outstanding_tail;
@@ -72,10 +73,11 @@ struct store_writer {
  * as they would any thread) and as soon as a foreground write comes, so
  * that durable writes wake it as promptly as ever. Both keep nice 0, the
  * same share of the CPU; an unprivileged thread may switch between them.
- * A failed switch changes nothing else. Under lock. */
+ * A thread started under another policy (real-time, idle) keeps it. A
+ * failed switch changes nothing else. Under lock. */
 static void set_batch_policy(store_writer *w, pthread_t t, bool batch)
 {
-    if (w->batch_policy == batch) return;
+    if (!w->own_policy || w->batch_policy == batch) return;
     struct sched_param sp = {.sched_priority = 0};
     if (pthread_setschedparam(t, batch ? SCHED_BATCH : SCHED_OTHER, &sp) == 0)
         w->batch_policy = batch;
@@ -111,6 +113,9 @@ static void run_group_tx(store *st, job *group)
 static void *writer_main(void *p)
 {
     store_writer *w = p;
+    pthread_mutex_lock(&w->lock);
+    w->own_policy = sched_getscheduler(0) == SCHED_OTHER;
+    pthread_mutex_unlock(&w->lock);
     for (;;) {
         pthread_mutex_lock(&w->lock);
         if (!w->queue && !w->stop && w->st) set_batch_policy(w, pthread_self(), true);
