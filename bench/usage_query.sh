@@ -3,7 +3,8 @@
 # functions over the last 24 h), and what it costs the event loop.
 #
 # The records are written straight into a fresh data directory's database
-# with the sqlite3 shell (the schema is the one `rouse serve` creates), then
+# with the sqlite3 shell (the schema is the one `rouse serve` creates; a
+# record's id is its time key, arrival µs × 1024 plus a sequence), then
 # serve is started on it and each query is timed with curl, three runs
 # each, the best wall-clock time and the least CPU time serve spent shown. The loop's longest blocking iteration
 # (loop_block_max_us in GET /v1/stats, reset before the queries) shows
@@ -30,10 +31,11 @@ sqlite3 "$DIR/data/rouse.db" <<EOF
 PRAGMA journal_mode=WAL;
 BEGIN;
 WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < $N - 1)
-INSERT INTO usage_records(ts_us, request_id, function, version, tenant, start, queue_us,
+INSERT INTO usage_records(id, ts_us, request_id, function, version, tenant, start, queue_us,
   start_us, run_us, total_us, billed_ms, memory_mb, bytes_in, bytes_out, status, error,
   lat_bucket, trace_id)
-SELECT $NOW_US - 86400000000 + i * (86400000000 / $N), printf('%016x', i), 'fn' || (i % 10),
+SELECT ($NOW_US - 86400000000 + i * (86400000000 / $N)) * 1024 + i % 1024,
+  $NOW_US - 86400000000 + i * (86400000000 / $N), printf('%016x', i), 'fn' || (i % 10),
   1 + (i % 3), '', CASE WHEN i % 500 = 0 THEN 3 ELSE 1 END, 20, 0, 150 + (i * 7919) % 4000,
   200 + (i * 7919) % 4000 + 30, (150 + (i * 7919) % 4000 + 999) / 1000, 512, 3500, 300,
   CASE WHEN i % 1000 = 0 THEN 500 ELSE 200 END, CASE WHEN i % 1000 = 0 THEN 6 ELSE 0 END,

@@ -264,6 +264,40 @@ static const char *const migrations[] = {
      * removal of items (expiry) stays. */
     ("DROP TRIGGER batch_item_in;"
      "DROP TRIGGER batch_item_state;"),
+    /* 8: usage records keyed by time (usage_sqlite.c): the row id is the
+     * arrival time in µs times 1024 plus a sequence number, so that a time
+     * range is a range of the table itself and no index is kept beside it
+     * (the two indexes, by time and by function and time, were two thirds
+     * of a record's insert). Old records keep their order within a µs. */
+    ("CREATE TABLE usage_records_by_time("
+     "  id INTEGER PRIMARY KEY,"
+     "  ts_us INTEGER NOT NULL,"
+     "  request_id TEXT NOT NULL,"
+     "  function TEXT NOT NULL,"
+     "  version INTEGER NOT NULL,"
+     "  tenant TEXT NOT NULL,"
+     "  start INTEGER NOT NULL,"
+     "  queue_us INTEGER NOT NULL,"
+     "  start_us INTEGER NOT NULL,"
+     "  run_us INTEGER NOT NULL,"
+     "  total_us INTEGER NOT NULL,"
+     "  billed_ms INTEGER NOT NULL,"
+     "  memory_mb INTEGER NOT NULL,"
+     "  bytes_in INTEGER NOT NULL,"
+     "  bytes_out INTEGER NOT NULL,"
+     "  status INTEGER NOT NULL,"
+     "  error INTEGER NOT NULL,"
+     "  lat_bucket INTEGER NOT NULL,"
+     "  trace_id TEXT NOT NULL"
+     ");"
+     "INSERT INTO usage_records_by_time SELECT"
+     "  max(0, min(ts_us, 9007199254740990)) * 1024"
+     "    + ((row_number() OVER (PARTITION BY ts_us ORDER BY id) - 1) & 1023),"
+     "  ts_us, request_id, function, version, tenant, start, queue_us, start_us, run_us,"
+     "  total_us, billed_ms, memory_mb, bytes_in, bytes_out, status, error, lat_bucket,"
+     "  trace_id FROM usage_records;"
+     "DROP TABLE usage_records;"
+     "ALTER TABLE usage_records_by_time RENAME TO usage_records;"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -2,7 +2,8 @@
  * The usage store: one row per invocation, hourly aggregates for rows older
  * than the retention, and the queries GET /v1/usage answers from both.
  *
- * Lives in the registry's database (tables of migration 2). Writes are
+ * Lives in the registry's database (tables of migration 2; records keyed by
+ * time since migration 8, see usage_sqlite.c). Writes are
  * *_tx forms that the registry's writer thread runs inside its groups
  * (store/writer.h): a batch of records is one write, so many invocations
  * cost one row insert each and share one COMMIT. Queries run on a

@@ -10,10 +10,15 @@
  *   its peak concurrency is computed from all of its records at once.
  * - SQL is constant text (assembled from constant fragments); values only
  *   travel through sqlite3_bind_*.
+ * - A record's row id is its time key (usage_id_of): its arrival µs times
+ *   USAGE_ID_PER_US plus a sequence number, unique in the table. Rows are
+ *   in time order, so every time range is a range of row ids and the table
+ *   needs no index: an insert writes one B-tree, not three.
  */
 #include "store/usage.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,11 +63,35 @@ int64_t usage_hist_percentile(const int64_t hist[USAGE_BUCKETS], double p)
     return usage_bucket_upper(USAGE_BUCKETS - 1);
 }
 
+/* The row ids of time t: [usage_id_of(t), usage_id_of(t) + USAGE_ID_PER_US).
+ * Times before 1970 or after the year 2255 share the ends' ids (the ts_us
+ * column keeps the exact time, and every range also filters on it). */
+#define USAGE_ID_PER_US 1024
+#define USAGE_TS_ID_MAX (INT64_MAX / USAGE_ID_PER_US - 1)
+
+static int64_t usage_id_of(int64_t ts_us)
+{
+    if (ts_us < 0) ts_us = 0;
+    if (ts_us > USAGE_TS_ID_MAX) ts_us = USAGE_TS_ID_MAX;
+    return ts_us * USAGE_ID_PER_US;
+}
+
+/* The sequence numbers of new rows, process-wide: rows of one µs get
+ * different ids unless USAGE_ID_PER_US rows of that µs came between them;
+ * a clash (that, or a record of an earlier run at the same µs) is resolved
+ * by the next number (insert_rows). */
+static _Atomic uint64_t next_seq;
+
 static int prepare(store *st, const char *sql, sqlite3_stmt **out, rouse_errbuf *eb)
 {
     int src = sqlite3_prepare_v2(store_db(st), sql, -1, out, NULL);
     if (src != SQLITE_OK) return store_db_error(st, eb, src, "preparing a usage statement");
     return 0;
+}
+
+static bool is_id_clash(int src)
+{
+    return src == SQLITE_CONSTRAINT_PRIMARYKEY || src == SQLITE_CONSTRAINT;
 }
 
 static int step_done(store *st, sqlite3_stmt *s, const char *what, rouse_errbuf *eb)
@@ -78,19 +107,22 @@ static int step_done(store *st, sqlite3_stmt *s, const char *what, rouse_errbuf 
  * per INSERT_ROWS rows instead of per row, about a quarter of a row's CPU
  * when each row was a statement of its own. */
 #define INSERT_ROWS 32
-#define INSERT_COLS 18
-#define INSERT_HEAD                                                                              \
-    "INSERT INTO usage_records(ts_us, request_id, function, version, tenant, start, queue_us, " \
-    "start_us, run_us, total_us, billed_ms, memory_mb, bytes_in, bytes_out, status, error, "    \
-    "lat_bucket, trace_id) VALUES "
-#define ROW1 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+#define INSERT_COLS 19
+#define INSERT_HEAD                                                                                \
+    "INSERT INTO usage_records(id, ts_us, request_id, function, version, tenant, start, "          \
+    "queue_us, start_us, run_us, total_us, billed_ms, memory_mb, bytes_in, bytes_out, status, "    \
+    "error, lat_bucket, trace_id) VALUES "
+#define ROW1 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 #define ROW4 ROW1 "," ROW1 "," ROW1 "," ROW1
 #define ROW16 ROW4 "," ROW4 "," ROW4 "," ROW4
 #define ROW32 ROW16 "," ROW16
 
-/* Binds record r as the row starting at parameter `at` + 1. */
+/* Binds record r as the row whose first parameter (its id, with the next
+ * sequence number) is `at`. */
 static void bind_rec(sqlite3_stmt *s, int at, const usage_rec *r)
 {
+    uint64_t seq = atomic_fetch_add_explicit(&next_seq, 1, memory_order_relaxed);
+    sqlite3_bind_int64(s, at, usage_id_of(r->ts_us) + (int64_t)(seq % USAGE_ID_PER_US));
     sqlite3_bind_int64(s, at + 1, r->ts_us);
     sqlite3_bind_text(s, at + 2, r->request_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, at + 3, r->function, -1, SQLITE_STATIC);
@@ -116,6 +148,27 @@ static void bind_rec(sqlite3_stmt *s, int at, const usage_rec *r)
 static const char insert_many[] = INSERT_HEAD ROW32;
 static const char insert_one[] = INSERT_HEAD ROW1;
 
+/* Inserts recs[0..n) a row per statement; a row whose id clashes with a
+ * stored one takes the next sequence numbers until one is free. */
+static int insert_rows(store *st, const usage_rec *recs, int n, rouse_errbuf *eb)
+{
+    sqlite3_stmt *s;
+    int rc = store_stmt(st, insert_one, &s, eb);
+    if (rc < 0) return rc;
+    for (int i = 0; i < n && rc == 0; i++) {
+        int src = SQLITE_CONSTRAINT;
+        for (int tries = 0; tries < USAGE_ID_PER_US && is_id_clash(src); tries++) {
+            if (tries > 0) sqlite3_reset(s);
+            bind_rec(s, 1, &recs[i]);
+            src = sqlite3_step(s);
+        }
+        if (src != SQLITE_DONE) rc = store_db_error(st, eb, src, "writing a usage record");
+        sqlite3_reset(s);
+    }
+    store_stmt_done(s);
+    return rc;
+}
+
 int usage_insert_tx(store *st, const usage_rec *recs, int n, rouse_errbuf *eb)
 {
     int rc = 0, i = 0;
@@ -124,19 +177,22 @@ int usage_insert_tx(store *st, const usage_rec *recs, int n, rouse_errbuf *eb)
         if ((rc = store_stmt(st, insert_many, &s, eb)) < 0) return rc;
         for (; i + INSERT_ROWS <= n && rc == 0; i += INSERT_ROWS) {
             for (int k = 0; k < INSERT_ROWS; k++)
-                bind_rec(s, k * INSERT_COLS, &recs[i + k]);
-            rc = step_done(st, s, "writing usage records", eb);
+                bind_rec(s, k * INSERT_COLS + 1, &recs[i + k]);
+            int src = sqlite3_step(s);
+            if (src != SQLITE_DONE && !is_id_clash(src))
+                rc = store_db_error(st, eb, src, "writing usage records");
+            sqlite3_reset(s);
+            /* A clash undid this statement alone: its rows go one by one. */
+            if (is_id_clash(src)) {
+                store_stmt_done(s);
+                rc = insert_rows(st, recs + i, INSERT_ROWS, eb);
+                if (rc == 0) rc = store_stmt(st, insert_many, &s, eb);
+                if (rc < 0) return rc;
+            }
         }
         store_stmt_done(s);
     }
-    if (i < n && rc == 0) {
-        if ((rc = store_stmt(st, insert_one, &s, eb)) < 0) return rc;
-        for (; i < n && rc == 0; i++) {
-            bind_rec(s, 0, &recs[i]);
-            rc = step_done(st, s, "writing a usage record", eb);
-        }
-        store_stmt_done(s);
-    }
+    if (i < n && rc == 0) rc = insert_rows(st, recs + i, n - i, eb);
     return rc;
 }
 
@@ -149,7 +205,9 @@ typedef struct peaks {
 
 static int peaks_add(peaks *p, const char *function, int64_t hour_us, int64_t peak)
 {
-    /* Rows come by function then hour: a repeat is the last entry. */
+    /* A repeat of the last entry merges into it; others are merged where
+     * the list is sorted (usage_query_run) or stored (the roll-up's
+     * ON CONFLICT). */
     if (p->n > 0 && p->v[p->n - 1].hour_us == hour_us &&
         strcmp(p->v[p->n - 1].function, function) == 0) {
         if (peak > p->v[p->n - 1].peak) p->v[p->n - 1].peak = peak;
@@ -197,62 +255,19 @@ static int64_t max_overlap(int64_t *starts, int64_t *ends, int n)
     return best;
 }
 
-/* Steps s (rows: function, ts_us, run start µs, run_us; ordered by
- * function, ts_us) and adds each (function, hour of arrival)'s peak. */
-static int peaks_from_rows(store *st, sqlite3_stmt *s, peaks *out, rouse_errbuf *eb)
-{
-    int64_t *starts = NULL, *ends = NULL;
-    int n = 0, cap = 0, rc = 0, src;
-    char fn[STORE_NAME_MAX + 1] = "";
-    int64_t hour = -1;
-    for (;;) {
-        src = sqlite3_step(s);
-        const char *f = NULL;
-        int64_t h = -1;
-        if (src == SQLITE_ROW) {
-            f = (const char *)sqlite3_column_text(s, 0);
-            if (!f) f = "";
-            h = sqlite3_column_int64(s, 1) / USAGE_HOUR_US * USAGE_HOUR_US;
-        } else if (src != SQLITE_DONE) {
-            rc = store_db_error(st, eb, src, "reading usage records");
-            break;
-        }
-        if (n > 0 && (src == SQLITE_DONE || h != hour || strcmp(f, fn) != 0)) {
-            if ((rc = peaks_add(out, fn, hour, max_overlap(starts, ends, n))) < 0) break;
-            n = 0;
-        }
-        if (src == SQLITE_DONE) break;
-        if (n == cap) {
-            int ncap = cap ? 2 * cap : 1024;
-            int64_t *ns = realloc(starts, (size_t)ncap * sizeof(int64_t));
-            if (ns) starts = ns;
-            int64_t *ne = ns ? realloc(ends, (size_t)ncap * sizeof(int64_t)) : NULL;
-            if (!ns || !ne) {
-                rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory reading usage records");
-                break;
-            }
-            ends = ne;
-            cap = ncap;
-        }
-        snprintf(fn, sizeof(fn), "%s", f);
-        hour = h;
-        starts[n] = sqlite3_column_int64(s, 2);
-        ends[n] = starts[n] + sqlite3_column_int64(s, 3);
-        n++;
-    }
-    sqlite3_reset(s);
-    free(starts);
-    free(ends);
-    return rc;
-}
+/* Steps s (rows: function, ts_us, run start µs, run_us; in time order)
+ * and adds each (function, hour of arrival)'s peak (after the queries'
+ * hour_runs below). */
+static int peaks_in_order(store *st, sqlite3_stmt *s, peaks *out, rouse_errbuf *eb);
 
 /* --- roll-up ------------------------------------------------------------- */
 
-/* The earliest record's time, if any. */
+/* The earliest record's time, if any (the first row: ids are in time
+ * order). */
 static int oldest(store *st, int64_t *ts, bool *any, rouse_errbuf *eb)
 {
     sqlite3_stmt *s;
-    int rc = prepare(st, "SELECT min(ts_us) FROM usage_records", &s, eb);
+    int rc = prepare(st, "SELECT ts_us FROM usage_records ORDER BY id LIMIT 1", &s, eb);
     if (rc < 0) return rc;
     int src = sqlite3_step(s);
     *any = false;
@@ -271,15 +286,28 @@ static int64_t hour_of(int64_t t)
     return (t >= 0 ? t : t - USAGE_HOUR_US + 1) / USAGE_HOUR_US * USAGE_HOUR_US;
 }
 
-/* Runs one statement with ?1 = lo, ?2 = hi. */
+/* Binds the time range [lo, hi) of records: ?1 and ?2 the times, ?3 and
+ * ?4 the ids that hold them (statements say "id >= ?3 AND id < ?4 AND
+ * ts_us >= ?1 AND ts_us < ?2": a range of the table, filtered exactly). */
+static void bind_range(sqlite3_stmt *s, int64_t lo, int64_t hi)
+{
+    sqlite3_bind_int64(s, 1, lo);
+    sqlite3_bind_int64(s, 2, hi);
+    sqlite3_bind_int64(s, 3, usage_id_of(lo));
+    /* Up to the ids of the range's last µs (clamped as usage_id_of does). */
+    sqlite3_bind_int64(s, 4, usage_id_of(hi > 0 ? hi - 1 : 0) + USAGE_ID_PER_US);
+}
+
+#define IN_RANGE "id >= ?3 AND id < ?4 AND ts_us >= ?1 AND ts_us < ?2"
+
+/* Runs one statement over the records of [lo, hi) (bind_range). */
 static int exec_range(store *st, const char *sql, int64_t lo, int64_t hi, const char *what,
                       rouse_errbuf *eb)
 {
     sqlite3_stmt *s;
     int rc = prepare(st, sql, &s, eb);
     if (rc < 0) return rc;
-    sqlite3_bind_int64(s, 1, lo);
-    sqlite3_bind_int64(s, 2, hi);
+    bind_range(s, lo, hi);
     rc = step_done(st, s, what, eb);
     sqlite3_finalize(s);
     return rc;
@@ -304,7 +332,7 @@ int usage_rollup_tx(store *st, int64_t cutoff_us, int64_t *n_rows, bool *more, r
                     "SELECT function, version, tenant, ?1, count(*), sum(start != 0), "
                     "sum(error != 0), sum(start = 1), sum(start = 2), sum(start = 3), "
                     "sum(billed_ms), sum(billed_ms * memory_mb), sum(run_us), sum(bytes_in), "
-                    "sum(bytes_out) FROM usage_records WHERE ts_us >= ?1 AND ts_us < ?2 "
+                    "sum(bytes_out) FROM usage_records WHERE " IN_RANGE " "
                     "GROUP BY function, version, tenant "
                     "ON CONFLICT(function, version, tenant, hour_us) DO UPDATE SET "
                     "invocations = invocations + excluded.invocations, "
@@ -320,7 +348,7 @@ int usage_rollup_tx(store *st, int64_t cutoff_us, int64_t *n_rows, bool *more, r
         rc = exec_range(st,
                         "INSERT INTO usage_hourly_latency(function, version, tenant, hour_us, "
                         "bucket, n) SELECT function, version, tenant, ?1, lat_bucket, count(*) "
-                        "FROM usage_records WHERE ts_us >= ?1 AND ts_us < ?2 "
+                        "FROM usage_records WHERE " IN_RANGE " "
                         "GROUP BY function, version, tenant, lat_bucket "
                         "ON CONFLICT(function, version, tenant, hour_us, bucket) DO UPDATE SET "
                         "n = n + excluded.n",
@@ -330,13 +358,11 @@ int usage_rollup_tx(store *st, int64_t cutoff_us, int64_t *n_rows, bool *more, r
         sqlite3_stmt *s = NULL;
         rc = prepare(st,
                      "SELECT function, ts_us, ts_us + queue_us + start_us, run_us "
-                     "FROM usage_records WHERE ts_us >= ?1 AND ts_us < ?2 AND start != 0 "
-                     "ORDER BY function, ts_us",
+                     "FROM usage_records WHERE " IN_RANGE " AND start != 0 ORDER BY id",
                      &s, eb);
         if (rc == 0) {
-            sqlite3_bind_int64(s, 1, lo);
-            sqlite3_bind_int64(s, 2, hi);
-            rc = peaks_from_rows(st, s, &pk, eb);
+            bind_range(s, lo, hi);
+            rc = peaks_in_order(st, s, &pk, eb);
         }
         sqlite3_finalize(s);
         s = NULL;
@@ -356,7 +382,7 @@ int usage_rollup_tx(store *st, int64_t cutoff_us, int64_t *n_rows, bool *more, r
         free(pk.v);
     }
     if (rc == 0)
-        rc = exec_range(st, "DELETE FROM usage_records WHERE ts_us >= ?1 AND ts_us < ?2", lo, hi,
+        rc = exec_range(st, "DELETE FROM usage_records WHERE " IN_RANGE, lo, hi,
                         "removing rolled-up usage records", eb);
     if (rc == 0) *n_rows = sqlite3_changes(store_db(st));
     if (rc == 0) rc = oldest(st, &first, &any, eb);
@@ -506,28 +532,48 @@ static void runs_fini(hour_runs *h)
     free(h->v);
 }
 
+static int peaks_in_order(store *st, sqlite3_stmt *s, peaks *out, rouse_errbuf *eb)
+{
+    hour_runs hr = {.hour = -1};
+    int rc = 0, src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *f = (const char *)sqlite3_column_text(s, 0);
+        int64_t h = sqlite3_column_int64(s, 1) / USAGE_HOUR_US * USAGE_HOUR_US;
+        if (h != hr.hour) {
+            if (hr.hour >= 0 && (rc = runs_flush(&hr, out)) < 0) break;
+            hr.hour = h;
+        }
+        int64_t at = sqlite3_column_int64(s, 2);
+        if ((rc = runs_add(&hr, f ? f : "", at, at + sqlite3_column_int64(s, 3))) < 0) break;
+    }
+    if (rc == 0 && src != SQLITE_DONE) rc = store_db_error(st, eb, src, "reading usage records");
+    if (rc == 0 && hr.hour >= 0) rc = runs_flush(&hr, out);
+    if (rc == ROUSE_ENOMEM) rouse_err_set(eb, rc, "out of memory reading usage records");
+    runs_fini(&hr);
+    sqlite3_reset(s);
+    return rc;
+}
+
 /* One pass over the records, summed in C: SQLite's GROUP BY sorts through
  * a temporary B-tree, several times slower than reading the rows. */
 static int read_records(store *st, const usage_query *q, groups *g, peaks *pk, int64_t *first,
                         rouse_errbuf *eb)
 {
-    /* With pk, in time order (the time index gives it without a sort), so
-     * that each hour's peaks are computed when the next hour begins. */
+    /* In time order (the order of the table: no sort), so that with pk
+     * each hour's peaks are computed when the next hour begins. */
     char sql[512];
     snprintf(sql, sizeof(sql),
              "SELECT function, version, ts_us, lat_bucket, start, error, billed_ms, memory_mb, "
              "run_us, bytes_in, bytes_out, queue_us + start_us FROM usage_records "
-             "WHERE ts_us >= ?1 AND ts_us < ?2%s%s%s",
-             q->function[0] ? " AND function = ?3" : "", q->version > 0 ? " AND version = ?4" : "",
-             pk ? " ORDER BY ts_us" : "");
+             "WHERE " IN_RANGE "%s%s ORDER BY id",
+             q->function[0] ? " AND function = ?5" : "", q->version > 0 ? " AND version = ?6" : "");
     hour_runs hr = {.hour = -1};
     sqlite3_stmt *s;
     int rc = prepare(st, sql, &s, eb);
     if (rc < 0) return rc;
-    sqlite3_bind_int64(s, 1, q->since_us);
-    sqlite3_bind_int64(s, 2, q->until_us);
-    if (q->function[0]) sqlite3_bind_text(s, 3, q->function, -1, SQLITE_STATIC);
-    if (q->version > 0) sqlite3_bind_int64(s, 4, q->version);
+    bind_range(s, q->since_us, q->until_us);
+    if (q->function[0]) sqlite3_bind_text(s, 5, q->function, -1, SQLITE_STATIC);
+    if (q->version > 0) sqlite3_bind_int64(s, 6, q->version);
     int src;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         const char *f = (const char *)sqlite3_column_text(s, 0);
@@ -734,20 +780,18 @@ static int run_query(store *st, const usage_query *q, groups *g, peaks *pk, int6
     if (rc == 0 && src != SQLITE_DONE) rc = store_db_error(st, eb, src, "reading usage peaks");
     sqlite3_finalize(s);
     if (rc < 0 || stream_peaks) return rc;
-    rc = prepare(st,
-                 q->function[0]
-                     ? "SELECT function, ts_us, ts_us + queue_us + start_us, run_us FROM "
-                       "usage_records WHERE ts_us >= ?1 AND ts_us < ?2 AND function = ?3 AND "
-                       "start != 0 ORDER BY function, ts_us"
-                     : "SELECT function, ts_us, ts_us + queue_us + start_us, run_us FROM "
-                       "usage_records WHERE ts_us >= ?1 AND ts_us < ?2 AND start != 0 "
-                       "ORDER BY function, ts_us",
-                 &s, eb);
+    rc =
+        prepare(st,
+                q->function[0] ? "SELECT function, ts_us, ts_us + queue_us + start_us, run_us FROM "
+                                 "usage_records WHERE " IN_RANGE " AND function = ?5 AND "
+                                 "start != 0 ORDER BY id"
+                               : "SELECT function, ts_us, ts_us + queue_us + start_us, run_us FROM "
+                                 "usage_records WHERE " IN_RANGE " AND start != 0 ORDER BY id",
+                &s, eb);
     if (rc < 0) return rc;
-    sqlite3_bind_int64(s, 1, q->since_us);
-    sqlite3_bind_int64(s, 2, q->until_us);
-    if (q->function[0]) sqlite3_bind_text(s, 3, q->function, -1, SQLITE_STATIC);
-    rc = peaks_from_rows(st, s, pk, eb);
+    bind_range(s, q->since_us, q->until_us);
+    if (q->function[0]) sqlite3_bind_text(s, 5, q->function, -1, SQLITE_STATIC);
+    rc = peaks_in_order(st, s, pk, eb);
     sqlite3_finalize(s);
     return rc;
 }

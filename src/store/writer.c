@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,12 +57,31 @@ struct store_writer {
     job *queue, *queue_tail;
     job *done, *done_tail;
     bool stop;
+    bool batch_policy; /* the thread is SCHED_BATCH (it waits as one) */
+    bool own_policy;   /* it started as SCHED_OTHER: switching is ours */
     store_writer_stats stats;
     /* Loop thread only. */
     job *outstanding, *outstanding_tail;
     int n_outstanding;
     uint64_t next_ticket;
 };
+
+/* The thread's scheduling policy: SCHED_BATCH while it waits, so that a
+ * background write's wakeup never preempts a running thread (the loop, an
+ * instance) on a busy core: the writer runs when the scheduler next picks
+ * it; SCHED_OTHER while it runs a group (the loop's own wakeups preempt it
+ * as they would any thread) and as soon as a foreground write comes, so
+ * that durable writes wake it as promptly as ever. Both keep nice 0, the
+ * same share of the CPU; an unprivileged thread may switch between them.
+ * A thread started under another policy (real-time, idle) keeps it. A
+ * failed switch changes nothing else. Under lock. */
+static void set_batch_policy(store_writer *w, pthread_t t, bool batch)
+{
+    if (!w->own_policy || w->batch_policy == batch) return;
+    struct sched_param sp = {.sched_priority = 0};
+    if (pthread_setschedparam(t, batch ? SCHED_BATCH : SCHED_OTHER, &sp) == 0)
+        w->batch_policy = batch;
+}
 
 /* Runs a group inside one transaction; sets every job's rc. */
 static void run_group_tx(store *st, job *group)
@@ -93,10 +113,15 @@ static void run_group_tx(store *st, job *group)
 static void *writer_main(void *p)
 {
     store_writer *w = p;
+    pthread_mutex_lock(&w->lock);
+    w->own_policy = sched_getscheduler(0) == SCHED_OTHER;
+    pthread_mutex_unlock(&w->lock);
     for (;;) {
         pthread_mutex_lock(&w->lock);
+        if (!w->queue && !w->stop && w->st) set_batch_policy(w, pthread_self(), true);
         while (!w->queue && !w->stop)
             pthread_cond_wait(&w->cond, &w->lock);
+        set_batch_policy(w, pthread_self(), false);
         if (!w->queue) {
             pthread_mutex_unlock(&w->lock);
             break;
@@ -220,9 +245,9 @@ int store_writer_submit(store_writer *w, store_write_apply apply, const void *ar
     return store_writer_submit_release(w, apply, arg, arg_len, done, NULL, user, ticket);
 }
 
-int store_writer_submit_release(store_writer *w, store_write_apply apply, const void *arg,
-                                size_t arg_len, store_write_done done, store_write_release release,
-                                void *user, uint64_t *ticket)
+static int submit(store_writer *w, store_write_apply apply, const void *arg, size_t arg_len,
+                  store_write_done done, store_write_release release, void *user, bool background,
+                  uint64_t *ticket)
 {
     job *j = malloc(sizeof(*j) + arg_len);
     if (!j) return ROUSE_ENOMEM;
@@ -246,6 +271,7 @@ int store_writer_submit_release(store_writer *w, store_write_apply apply, const 
     else
         w->queue = j;
     w->queue_tail = j;
+    if (!background) set_batch_policy(w, w->thread, false);
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
     j->lprev = w->outstanding_tail;
@@ -257,6 +283,20 @@ int store_writer_submit_release(store_writer *w, store_write_apply apply, const 
     w->n_outstanding++;
     if (ticket) *ticket = j->ticket;
     return 0;
+}
+
+int store_writer_submit_release(store_writer *w, store_write_apply apply, const void *arg,
+                                size_t arg_len, store_write_done done, store_write_release release,
+                                void *user, uint64_t *ticket)
+{
+    return submit(w, apply, arg, arg_len, done, release, user, false, ticket);
+}
+
+int store_writer_submit_background(store_writer *w, store_write_apply apply, const void *arg,
+                                   size_t arg_len, store_write_done done,
+                                   store_write_release release, void *user)
+{
+    return submit(w, apply, arg, arg_len, done, release, user, true, NULL);
 }
 
 void store_writer_cancel(store_writer *w, uint64_t ticket)

@@ -94,6 +94,16 @@ int store_writer_submit_release(store_writer *w, store_write_apply apply, const 
                                 size_t arg_len, store_write_done done, store_write_release release,
                                 void *user, uint64_t *ticket);
 
+/* store_writer_submit_release for a background write (usage records and
+ * their roll-ups): nothing waits for it but its own callback, so its
+ * wakeup of the writer thread does not preempt the thread running on a
+ * busy core; it runs when the scheduler next picks the writer (same share
+ * of the CPU, no wakeup preemption: SCHED_BATCH). A foreground write (any
+ * other submit) wakes the writer with the ordinary policy. No ticket. */
+int store_writer_submit_background(store_writer *w, store_write_apply apply, const void *arg,
+                                   size_t arg_len, store_write_done done,
+                                   store_write_release release, void *user);
+
 /* The write still happens, but its callback will not run (its user went
  * away). Unknown or finished tickets are ignored. */
 void store_writer_cancel(store_writer *w, uint64_t ticket);

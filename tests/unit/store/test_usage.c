@@ -10,6 +10,8 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +49,54 @@ static usage_rec rec(const char *fn, int64_t version, int64_t ts, int start, int
     r.status = status;
     r.error = status >= 400;
     return r;
+}
+
+/* Runs sql on the store's database through a connection of its own. */
+static void db_exec(const char *dir, const char *sql)
+{
+    char path[400];
+    snprintf(path, sizeof(path), "%s/rouse.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char *msg = NULL;
+    int src = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (src != SQLITE_OK) fail_msg("%s: %s", sql, msg ? msg : "?");
+    sqlite3_free(msg);
+    sqlite3_close(db);
+}
+
+static int64_t db_int(const char *dir, const char *sql)
+{
+    char path[400];
+    snprintf(path, sizeof(path), "%s/rouse.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Invocations counted over [since, until), all functions. */
+static int64_t count_range(store *st, int64_t since, int64_t until)
+{
+    usage_query q;
+    memset(&q, 0, sizeof(q));
+    q.since_us = since;
+    q.until_us = until;
+    q.by = USAGE_BY_FUNCTION;
+    usage_result out;
+    rouse_errbuf eb = {0};
+    assert_int_equal(usage_query_run(st, &q, &out, &eb), 0);
+    int64_t n = 0;
+    for (int i = 0; i < out.n_groups; i++)
+        n += out.groups[i].invocations;
+    usage_result_fini(&out);
+    return n;
 }
 
 static void query(store *st, usage_by by, const char *fn, bool peaks, usage_result *out)
@@ -252,12 +302,148 @@ static void test_insert_many(void **state)
     testdir_remove(dir);
 }
 
+/* Records are keyed by time: a row's id is its µs × 1024 plus a sequence
+ * number. Ids taken by an earlier run's records of the same µs (written
+ * here straight into the table) are skipped, also inside a multi-row
+ * INSERT; a µs with all 1,024 ids taken is an error that stores nothing;
+ * times outside what the ids can tell apart are still found by range. */
+static void test_time_keys(void **state)
+{
+    (void)state;
+    char dir[256];
+    testdir_make(dir, sizeof(dir));
+    store *st;
+    rouse_errbuf eb = {0};
+    assert_int_equal(store_open(dir, &st, &eb), 0);
+    const int64_t z = T0 + 5 * H + 17;
+    /* 1,000 of the 1,024 ids of µs z taken, as by a run before. */
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < 999) "
+             "INSERT INTO usage_records(id, ts_us, request_id, function, version, tenant, start, "
+             "queue_us, start_us, run_us, total_us, billed_ms, memory_mb, bytes_in, bytes_out, "
+             "status, error, lat_bucket, trace_id) SELECT %lld * 1024 + (i * 37) %% 1024, %lld, "
+             "'old', 'old', 1, '', 1, 0, 0, 10, 10, 1, 512, 1, 1, 200, 0, 26, '' FROM c",
+             (long long)z, (long long)z);
+    db_exec(dir, sql);
+    /* 40 records (a 32-row INSERT and 8 alone), 20 of them at µs z. */
+    usage_rec r[40];
+    for (int i = 0; i < 40; i++)
+        r[i] = rec("mlp", 1, i % 2 ? z : z + 1 + i, 1, 10, 20, 200);
+    insert(st, r, 40);
+    assert_int_equal(count_range(st, z, z + 1), 1020);
+    assert_int_equal(count_range(st, z, z + 100), 1040);
+    assert_int_equal(db_int(dir, "SELECT count(*) FROM usage_records WHERE id / 1024 != ts_us"), 0);
+    /* Rows are in time order. */
+    assert_int_equal(db_int(dir, "SELECT count(*) FROM usage_records a JOIN usage_records b "
+                                 "ON b.id > a.id AND b.ts_us < a.ts_us"),
+                     0);
+    /* Four ids of µs z are left: a fifth record finds none. */
+    usage_rec five[5];
+    for (int i = 0; i < 5; i++)
+        five[i] = rec("mlp", 1, z, 1, 10, 20, 200);
+    assert_int_equal(store_tx_begin(st, &eb), 0);
+    assert_true(usage_insert_tx(st, five, 5, &eb) < 0);
+    assert_non_null(strstr(eb.msg, "usage record"));
+    store_tx_rollback(st);
+    assert_int_equal(count_range(st, z, z + 1), 1020);
+    insert(st, five, 4);
+    assert_int_equal(count_range(st, z, z + 1), 1024);
+    /* Times before 1970 and after the ids' range. */
+    usage_rec edge[3] = {rec("mlp", 1, -5, 1, 10, 20, 200),
+                         rec("mlp", 1, INT64_MAX / 2, 1, 10, 20, 200),
+                         rec("mlp", 1, INT64_MAX - 1, 1, 10, 20, 200)};
+    insert(st, edge, 3);
+    assert_int_equal(count_range(st, -10, 0), 1);
+    assert_int_equal(count_range(st, -10, -5), 0);
+    assert_int_equal(count_range(st, INT64_MAX / 4, INT64_MAX), 2);
+    assert_int_equal(count_range(st, INT64_MAX / 4, INT64_MAX - 1), 1);
+    store_close(st);
+    testdir_remove(dir);
+}
+
+/* A database from before migration 8 (records in a rowid table with the
+ * two indexes) opens with its records re-keyed by time, none lost, and
+ * answers queries and roll-ups as before. */
+static void test_migration_keeps_records(void **state)
+{
+    (void)state;
+    char dir[256];
+    testdir_make(dir, sizeof(dir));
+    store *st;
+    rouse_errbuf eb = {0};
+    assert_int_equal(store_open(dir, &st, &eb), 0);
+    store_close(st);
+    char sql[4096];
+    snprintf(sql, sizeof(sql),
+             "DROP TABLE usage_records;"
+             "CREATE TABLE usage_records(id INTEGER PRIMARY KEY, ts_us INTEGER NOT NULL,"
+             " request_id TEXT NOT NULL, function TEXT NOT NULL, version INTEGER NOT NULL,"
+             " tenant TEXT NOT NULL, start INTEGER NOT NULL, queue_us INTEGER NOT NULL,"
+             " start_us INTEGER NOT NULL, run_us INTEGER NOT NULL, total_us INTEGER NOT NULL,"
+             " billed_ms INTEGER NOT NULL, memory_mb INTEGER NOT NULL, bytes_in INTEGER NOT NULL,"
+             " bytes_out INTEGER NOT NULL, status INTEGER NOT NULL, error INTEGER NOT NULL,"
+             " lat_bucket INTEGER NOT NULL, trace_id TEXT NOT NULL);"
+             "CREATE INDEX usage_records_ts ON usage_records(ts_us);"
+             "CREATE INDEX usage_records_fn_ts ON usage_records(function, ts_us);"
+             /* Out of time order, three records in one µs. */
+             "INSERT INTO usage_records(ts_us, request_id, function, version, tenant, start,"
+             " queue_us, start_us, run_us, total_us, billed_ms, memory_mb, bytes_in, bytes_out,"
+             " status, error, lat_bucket, trace_id) VALUES"
+             " (%lld, 'a', 'mlp', 1, '', 1, 0, 0, 1500, 1600, 2, 512, 10, 1, 200, 0, 85, 't1'),"
+             " (%lld, 'b', 'mlp', 1, '', 3, 0, 0, 2500, 2600, 3, 512, 10, 1, 200, 0, 90, 't2'),"
+             " (%lld, 'c', 'mlp', 2, '', 1, 0, 0, 500, 600, 1, 512, 10, 1, 500, 6, 73, 't3'),"
+             " (%lld, 'd', 'other', 1, '', 1, 0, 0, 500, 600, 1, 512, 10, 1, 200, 0, 73, 't4'),"
+             " (%lld, 'e', 'mlp', 1, '', 1, 0, 0, 500, 600, 1, 512, 10, 1, 200, 0, 73, 't5');"
+             "UPDATE schema_version SET version = 7;",
+             (long long)(T0 + 2 * H), (long long)(T0 + 7), (long long)(T0 + 7),
+             (long long)(T0 + H + 3), (long long)(T0 + 7));
+    db_exec(dir, sql);
+    assert_int_equal(store_open(dir, &st, &eb), 0);
+    assert_true(db_int(dir, "SELECT version FROM schema_version") >= 8);
+    assert_int_equal(db_int(dir, "SELECT count(*) FROM usage_records"), 5);
+    assert_int_equal(db_int(dir, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+                                 "tbl_name = 'usage_records'"),
+                     0);
+    assert_int_equal(db_int(dir, "SELECT count(DISTINCT id) FROM usage_records WHERE "
+                                 "id / 1024 = ts_us"),
+                     5);
+    assert_int_equal(db_int(dir, "SELECT sum(billed_ms) FROM usage_records"), 8);
+    usage_result a;
+    query(st, USAGE_BY_FUNCTION, "mlp", false, &a);
+    assert_int_equal(a.n_groups, 1);
+    assert_int_equal(a.groups[0].invocations, 4);
+    assert_int_equal(a.groups[0].billed_ms, 7);
+    assert_int_equal(a.groups[0].errors, 1);
+    assert_int_equal(a.groups[0].starts[3], 1);
+    usage_result_fini(&a);
+    /* Roll the first two hours up: the record of hour 3 stays. */
+    int64_t rows = 0, total = 0;
+    bool more = true;
+    while (more) {
+        assert_int_equal(store_tx_begin(st, &eb), 0);
+        assert_int_equal(usage_rollup_tx(st, T0 + 2 * H, &rows, &more, &eb), 0);
+        assert_int_equal(store_tx_commit(st, &eb), 0);
+        total += rows;
+    }
+    assert_int_equal(total, 4);
+    assert_int_equal(db_int(dir, "SELECT count(*) FROM usage_records"), 1);
+    query(st, USAGE_BY_FUNCTION, "mlp", false, &a);
+    assert_int_equal(a.groups[0].invocations, 4);
+    assert_int_equal(a.groups[0].billed_ms, 7);
+    usage_result_fini(&a);
+    store_close(st);
+    testdir_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buckets),
         cmocka_unit_test(test_sums_rollup_peaks),
         cmocka_unit_test(test_insert_many),
+        cmocka_unit_test(test_time_keys),
+        cmocka_unit_test(test_migration_keeps_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,18 +2,22 @@
  * commits go into one transaction; writes apply and complete in submission
  * order; callbacks run on the submitting thread (never the writer's); a
  * failing write fails alone and says why; a cancelled write still happens
- * but calls nobody back; a writer without a registry runs each write alone. */
+ * but calls nobody back; a writer without a registry runs each write alone;
+ * the registry's writer waits as SCHED_BATCH and runs as SCHED_OTHER. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <poll.h>
+#include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/store.h"
 #include "store/writer.h"
@@ -390,6 +394,81 @@ static void release_runs_once(void **state)
     assert_int_equal(g_released, 3);
 }
 
+/* The policy each write ran under, by its index. */
+static int g_policy[4];
+
+static int apply_policy(store *st, void *p, rouse_errbuf *eb)
+{
+    (void)st;
+    (void)eb;
+    g_policy[*(int *)p] = sched_getscheduler(0);
+    return 0;
+}
+
+/* The thread id of this process's thread named name, or -1. */
+static pid_t thread_named(const char *name)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    pid_t found = -1;
+    struct dirent *e;
+    while (found < 0 && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[300], comm[64] = "";
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        if (fgets(comm, sizeof(comm), f)) comm[strcspn(comm, "\n")] = '\0';
+        fclose(f);
+        if (strcmp(comm, name) == 0) found = (pid_t)atoi(e->d_name);
+    }
+    closedir(d);
+    return found;
+}
+
+/* Waits (up to 30 s) until thread tid has policy. */
+static void wait_policy(pid_t tid, int policy)
+{
+    for (int i = 0; i < 30000 && sched_getscheduler(tid) != policy; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(sched_getscheduler(tid), policy);
+}
+
+/* An idle registry writer waits as SCHED_BATCH (a background write's
+ * wakeup preempts no one); every write, foreground or background, runs as
+ * SCHED_OTHER. */
+static void waits_as_batch_runs_as_other(void **state)
+{
+    fixture *f = *state;
+    seen s = {.main = pthread_self()};
+    tag t[4];
+    pid_t tid = thread_named("rouse-registry");
+    assert_true(tid > 0);
+    for (int i = 0; i < 4; i++) {
+        t[i] = (tag){.s = &s, .id = i};
+        g_policy[i] = -1;
+    }
+    wait_policy(tid, SCHED_BATCH);
+    int id = 0;
+    assert_int_equal(store_writer_submit(f->w, apply_policy, &id, sizeof(id), on_done, &t[0], NULL),
+                     0);
+    wait_for(f->w, &s, 1);
+    assert_int_equal(g_policy[0], SCHED_OTHER);
+    wait_policy(tid, SCHED_BATCH);
+    id = 1;
+    assert_int_equal(
+        store_writer_submit_background(f->w, apply_policy, &id, sizeof(id), on_done, NULL, &t[1]),
+        0);
+    wait_for(f->w, &s, 2);
+    assert_int_equal(g_policy[1], SCHED_OTHER);
+    /* Idle again, it waits as a batch thread again. */
+    wait_policy(tid, SCHED_BATCH);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(s.rc[i], 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -399,6 +478,7 @@ int main(void)
         cmocka_unit_test(without_registry_each_alone),
         cmocka_unit_test(release_runs_once),
         cmocka_unit_test_setup_teardown(destroy_finishes_queued, setup, teardown),
+        cmocka_unit_test_setup_teardown(waits_as_batch_runs_as_other, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
