@@ -9,7 +9,7 @@
 #   drain:    a batch file of BATCH (10,000) mlp requests, uploaded and
 #             posted to a third function at zero: jobs/s from the POST to
 #             the batch's completion (results and output blob written),
-#             polled every 20 ms, and its ratio to the sync rate.
+#             polled every 5 ms, and its ratio to the sync rate.
 # Every function has scaling.max = the core count (MAX). The mlp request is
 # one 784-float input (a JSON body, values from a fixed seed).
 #
@@ -17,7 +17,9 @@
 # synchronous run and the batch, the CPU serve's loop thread, its registry
 # writer thread and the function's instances used (utime + stime from
 # /proc), divided by the requests answered or the batch's items; and wrk's
-# own per synchronous request (which the batch does not pay).
+# own per synchronous request (which the batch does not pay); and the
+# voluntary context switches per request or item of the loop, the writer
+# and the instances (each a sleep and a wake-up).
 #
 # Prints a Markdown table. A benchmark, not a test: wrk shares the cores
 # with serve and its instances; measure on a quiet machine and say its load.
@@ -101,7 +103,10 @@ run_wrk() { # run_wrk PATH ASYNC SECONDS -> RESULT line; wrk's CPU (s) in $tmp/w
         awk '{ print $1 * 60 + $2 + $3 * 60 + $4 }' >"$tmp/wrk.cpu"
 }
 # CPU ticks so far: serve's loop thread, its registry writer, the rest of
-# serve, and its instances (its children, live and reaped), as "k=v ..."
+# serve, and its instances (its children, live and reaped), as "k=v ...";
+# and the voluntary context switches of each (vcs_loop=..., vcsi_PID= per
+# instance; live processes and threads only): a sleep and its wake-up,
+# which on a virtual machine costs more than a small model's inference.
 cpu() {
     python3 - "$pid" <<'PY'
 import os, sys
@@ -110,12 +115,20 @@ def ticks(path):
     s = open(path).read()
     f = s[s.rindex(')') + 2:].split()
     return int(f[11]) + int(f[12])
+def vcs(path):
+    for line in open(path):
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    return 0
 t = {"loop": 0, "writer": 0, "other": 0, "instances": 0}
+for k in list(t):
+    t["vcs_" + k] = 0
 for tid in os.listdir(f"/proc/{pid}/task"):
     try:
         name = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
         k = "loop" if tid == pid else "writer" if name == "rouse-registry" else "other"
         t[k] += ticks(f"/proc/{pid}/task/{tid}/stat")
+        t["vcs_" + k] += vcs(f"/proc/{pid}/task/{tid}/status")
     except OSError:
         pass
 s = open(f"/proc/{pid}/stat").read()
@@ -125,12 +138,25 @@ for p in os.listdir("/proc"):
         s = open(f"/proc/{p}/stat").read()
         if s[s.rindex(')') + 2:].split()[1] == pid:
             t["instances"] += ticks(f"/proc/{p}/stat")
+            t["vcsi_" + p] = vcs(f"/proc/{p}/status")
     except (OSError, ValueError):
         pass
 print(" ".join(f"{k}={v}" for k, v in t.items()))
 PY
 }
 # per_req BEFORE AFTER N KEY -> microseconds of CPU per request
+# switches BEFORE AFTER N KEY -> voluntary context switches per request
+switches() {
+    python3 -c "
+import sys
+a = dict(x.split('=') for x in sys.argv[1].split()); b = dict(x.split('=') for x in sys.argv[2].split())
+k = 'vcs_' + sys.argv[4]
+if k == 'vcs_instances':  # per process: those started meanwhile count whole, those gone not at all
+    d = sum(int(v) - int(a.get(p, 0)) for p, v in b.items() if p.startswith('vcsi_'))
+else:
+    d = int(b[k]) - int(a[k])
+print(f'{d / int(sys.argv[3]):.2f}')" "$1" "$2" "$3" "$4"
+}
 per_req() {
     python3 -c "
 import os, sys
@@ -161,7 +187,7 @@ t0=$(date +%s%N)
 bid=$(curl -sf -d "{\"function\":\"mlpb\",\"input\":\"$input\"}" "$url/v1/batches" |
     sed -n 's/.*"id":"\([0-9]*\)".*/\1/p')
 [ -n "$bid" ] || die "the batch was not accepted"
-until curl -sf "$url/v1/batches/$bid" | grep -q '"completed"'; do sleep 0.02; done
+until curl -sf "$url/v1/batches/$bid" | grep -q '"completed"'; do sleep 0.005; done
 t1=$(date +%s%N)
 c3=$(cpu)
 doc=$(curl -sf "$url/v1/batches/$bid")
@@ -182,5 +208,10 @@ echo "| CPU per request, µs | serve loop | registry writer | rest of serve | in
 echo "|---|---:|---:|---:|---:|---:|"
 echo "| synchronous | $(per_req "$c0" "$c1" "$n_sync" loop) | $(per_req "$c0" "$c1" "$n_sync" writer) | $(per_req "$c0" "$c1" "$n_sync" other) | $(per_req "$c0" "$c1" "$n_sync" instances) | $(python3 -c "print(f'{$wrk_cpu * 1e6 / $n_sync:.0f}')") |"
 echo "| batch item | $(per_req "$c2" "$c3" "$batch" loop) | $(per_req "$c2" "$c3" "$batch" writer) | $(per_req "$c2" "$c3" "$batch" other) | $(per_req "$c2" "$c3" "$batch" instances) | - |"
+echo
+echo "| voluntary context switches per request | serve loop | registry writer | instances |"
+echo "|---|---:|---:|---:|"
+echo "| synchronous | $(switches "$c0" "$c1" "$n_sync" loop) | $(switches "$c0" "$c1" "$n_sync" writer) | $(switches "$c0" "$c1" "$n_sync" instances) |"
+echo "| batch item | $(switches "$c2" "$c3" "$batch" loop) | $(switches "$c2" "$c3" "$batch" writer) | $(switches "$c2" "$c3" "$batch" instances) |"
 echo
 echo "registry writer: $(curl -sf "$url/v1/stats" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin).get("registry_writes")))')"

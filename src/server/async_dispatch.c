@@ -12,8 +12,10 @@
  *
  * The ends of runs are recorded in bulk too: a run that ended joins the
  * settle queue, sent as one write (jobq_settle_many) once SETTLE_BULK runs
- * wait in it, or its oldest has waited SETTLE_WAIT_MS (SETTLE_WAIT_BATCH_MS
- * while it holds batch items only), or no run is in the pool (nothing would
+ * wait in it, or its oldest has waited SETTLE_WAIT_MS (SETTLE_BULK_BATCH and
+ * SETTLE_WAIT_BATCH_MS while it holds batch items only: each commit rewrites
+ * the pages it touched, so a drain's fewer, larger settle writes cost the
+ * writer less per item), or no run is in the pool (nothing would
  * join it soon), and never while one is in flight (what ends meanwhile
  * waits for the next). A commit costs the writer its pages and an fsync
  * whatever it holds, so a drain of short jobs pays one per SETTLE_BULK
@@ -52,8 +54,9 @@
 #define LEASE_LOW (LEASE_AHEAD / 2)
 #define LEASE_FIRST 64
 #define SETTLE_BULK 256
+#define SETTLE_BULK_BATCH JOBQ_SETTLE_MAX
 #define SETTLE_WAIT_MS 10
-#define SETTLE_WAIT_BATCH_MS 50
+#define SETTLE_WAIT_BATCH_MS 100
 #define EXPIRE_EVERY_MS 1000
 #define BATCH_CHECK_MS 100
 
@@ -545,9 +548,10 @@ static void settle_many_done(void *user, int rc, const rouse_errbuf *eb, const j
 static void flush_settles(async_dispatch *d, int64_t now, int64_t *next)
 {
     if (d->flight || !d->settle_q) return;
-    int64_t due =
-        d->settle_since_ms + (d->n_settle_solo > 0 ? SETTLE_WAIT_MS : SETTLE_WAIT_BATCH_MS);
-    if (d->n_settle_q < SETTLE_BULK && due > now && !d->stopping && d->n_calls > 0) {
+    bool solo = d->n_settle_solo > 0;
+    int64_t due = d->settle_since_ms + (solo ? SETTLE_WAIT_MS : SETTLE_WAIT_BATCH_MS);
+    int bulk = solo ? SETTLE_BULK : SETTLE_BULK_BATCH;
+    if (d->n_settle_q < bulk && due > now && !d->stopping && d->n_calls > 0) {
         if (*next < 0 || due < *next) *next = due;
         return;
     }

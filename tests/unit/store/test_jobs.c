@@ -522,6 +522,56 @@ static void test_lease_bodies_at_once(void **state)
     }
 }
 
+/* A batch of more lines than one INSERT takes (items are inserted in
+ * statements of many rows, the rest one by one): every line is one item,
+ * in input order, ids rising with the index, each body its own line, the
+ * whole batch counted queued. Blank lines in the middle of a statement's
+ * rows are skipped like any other. */
+static void test_batch_many_lines(void **state)
+{
+    fixture *f = *state;
+    enum { N = 75 };
+    static char text[N * 24 + 64];
+    size_t at = 0;
+    for (int i = 0; i < N; i++) {
+        at += (size_t)snprintf(text + at, sizeof(text) - at, "{\"i\":%d}\n", i);
+        if (i == 40) at += (size_t)snprintf(text + at, sizeof(text) - at, "\n  \n");
+    }
+    int64_t n;
+    int64_t id = batch_of(f, text, 1000, &n);
+    assert_int_equal(n, N);
+    counts_of(f->st, id, (int64_t[JOB_STATE_COUNT]){N, 0, 0, 0, 0});
+    job_lease l[N + 1];
+    int64_t next;
+    assert_int_equal(lease(f->st, "fn", 2000, N + 1, l, &next), N);
+    char *bodies[N] = {NULL};
+    size_t lens[N];
+    int64_t json_lens[N];
+    rouse_errbuf eb;
+    job_body_reader r;
+    jobs_body_reader_init(&r, f->dir);
+    tx_begin(f->st);
+    int rc = jobs_lease_bodies_tx(f->st, &r, l, N, bodies, lens, json_lens, &eb);
+    tx_commit(f->st);
+    jobs_body_reader_fini(&r);
+    assert_int_equal(rc, 0);
+    for (int i = 0; i < N; i++) {
+        char want[24];
+        snprintf(want, sizeof(want), "{\"i\":%d}", i);
+        assert_int_equal(l[i].batch, id);
+        if (i > 0) assert_int_equal(l[i].id, l[i - 1].id + 1);
+        job_info j;
+        assert_int_equal(jobs_get(f->st, l[i].id, false, &j, &eb), 0);
+        assert_int_equal(j.batch, id);
+        assert_int_equal(j.batch_index, i);
+        assert_non_null(bodies[i]);
+        assert_int_equal(lens[i], strlen(want));
+        assert_memory_equal(bodies[i], want, lens[i]);
+        free(bodies[i]);
+    }
+    counts_of(f->st, id, (int64_t[JOB_STATE_COUNT]){0, N, 0, 0, 0});
+}
+
 /* The ends of several runs in one call: each job's state and its batch's
  * counts move, a job that is no longer running changes nothing and says
  * so alone, and the runs that ended an item learn how many items are left. */
@@ -657,6 +707,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_input_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settle_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_bodies_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_many_lines, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
