@@ -1,7 +1,7 @@
 /*
  * Load-time graph rewrites that do not depend on input shapes:
  *   - Identity and inference-mode Dropout removed;
- *   - QDQ patterns around Conv and MatMul made int8 nodes (optimize_qdq.h);
+ *   - QDQ patterns around Conv, MatMul and Gemm made int8 nodes (optimize_qdq.h);
  *   - constant folding (nodes whose inputs are all constants run once, with
  *     the reference kernels, and become constants);
  *   - BatchNormalization folded into the Conv that feeds it;
@@ -29,7 +29,7 @@ typedef struct eng_opt_stats {
     int fused_layernorm;
     int fused_gelu;
     int removed_dead;
-    int fused_qdq; /* QDQ patterns made QLinearConv / QLinearMatMul */
+    int fused_qdq; /* QDQ patterns made QLinearConv / QLinearMatMul (Gemm: 1x1 QLinearConv) */
 } eng_opt_stats;
 
 int eng_graph_optimize(eng_graph *g, eng_opt_stats *stats, rouse_errbuf *eb);

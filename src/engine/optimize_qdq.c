@@ -5,6 +5,8 @@
  *
  *   Conv(DQ(xq), DQ(wq), [bias]) [-> Relu | Clip] -> Q   =>  QLinearConv
  *   MatMul(DQ(aq), DQ(bq))                         -> Q   =>  QLinearMatMul
+ *   Gemm(DQ(xq), DQ(wq), [C])    [-> Relu | Clip] -> Q   =>  Reshape ->
+ *                               QLinearConv (1x1) -> Reshape
  *
  * The rewritten node reads the quantized tensors directly and writes the Q
  * node's output, so consecutive layers pass int8 data without a float
@@ -18,13 +20,25 @@
  * between the product and Q is dropped only where the saturation of Q
  * already computes it (Relu with the zero point at the type's minimum;
  * Clip when Q(min) and Q(max) lie at or beyond the type's limits).
+ *
+ * A Gemm runs as the 1x1 convolution rouse's quantizer makes of one: its
+ * input [M, K] viewed as [M, K, 1, 1], the weights as [N, K, 1, 1] (the
+ * same bytes with transB, a transposed copy without), per-channel scales
+ * along B's output axis (0 with transB, 1 without), alpha > 0 folded into
+ * the weight scales, beta into the int32 bias, C of N values ([N] or
+ * [1, N]) or one. A Gemm in QDQ form that does not fit (transA, alpha <= 0,
+ * C varying along the rows, weight scales along K, a non-constant or
+ * non-int8 B, no QuantizeLinear reading it alone) stays float with the
+ * reason logged at info level.
  */
 #include "engine/optimize_qdq.h"
 
+#include "common/log.h"
 #include "engine/op.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool is_const(const eng_graph *g, int v)
@@ -98,8 +112,7 @@ static int qfail(const eng_node *n, rouse_errbuf *eb, const char *fmt, double a,
 {
     char msg[200];
     snprintf(msg, sizeof(msg), fmt, a, b);
-    return rouse_err_set(eb, ROUSE_EFORMAT, "node '%s' (%s): %s", n->name, eng_op_name(n->op),
-                         msg);
+    return rouse_err_set(eb, ROUSE_EFORMAT, "node '%s' (%s): %s", n->name, eng_op_name(n->op), msg);
 }
 
 /* Scales finite and > 0; an int32 DequantizeLinear's zero point 0; per-axis
@@ -125,12 +138,44 @@ static int check_qnode(const eng_graph *g, const eng_node *n, rouse_errbuf *eb)
                 return rouse_err_set(eb, ROUSE_EMISMATCH,
                                      "node '%s' (%s): input '%s' must hold 1 value or %lld (one "
                                      "per element of the axis), has %lld",
-                                     n->name, eng_op_name(n->op), eng_op_desc_get(n->op)->in_names[1],
-                                     (long long)len, (long long)c);
+                                     n->name, eng_op_name(n->op),
+                                     eng_op_desc_get(n->op)->in_names[1], (long long)len,
+                                     (long long)c);
         }
         if (z >= 0 && is_const(g, z) && numel(g, z) != c)
             return qfail(n, eb, "has %.0f scales and %.0f zero points", (double)c,
                          (double)numel(g, z));
+    }
+    /* A zero point out of the input's range comes with a type other than
+     * the input's (ONNX wants the same): said at load where the input's
+     * type is known (a constant or a graph input). */
+    if (n->op == ENG_OP_DEQUANTIZE_LINEAR && x >= 0 && z >= 0 && is_const(g, z) &&
+        (is_const(g, x) || g->values[x].is_input) && g->values[x].dtype &&
+        g->values[z].dtype != g->values[x].dtype) {
+        int64_t c = numel(g, z);
+        double lo = g->values[x].dtype == ENG_DT_UINT8  ? 0
+                    : g->values[x].dtype == ENG_DT_INT8 ? -128
+                                                        : -2147483648.0;
+        double hi = g->values[x].dtype == ENG_DT_UINT8  ? 255
+                    : g->values[x].dtype == ENG_DT_INT8 ? 127
+                                                        : 2147483647.0;
+        const eng_op_desc *d = eng_op_desc_get(n->op);
+        const char *zt = eng_dtype_name(g->values[z].dtype),
+                   *xt = eng_dtype_name(g->values[x].dtype);
+        for (int64_t i = 0; i < c; i++) {
+            double v = cval(g, z, i);
+            if (v < lo || v > hi)
+                return rouse_err_set(eb, ROUSE_EMISMATCH,
+                                     "node '%s' (%s): zero point %g (element %lld) is out of the "
+                                     "range of %s '%s' (input '%s' is %s, input '%s' is %s)",
+                                     n->name, eng_op_name(n->op), v, (long long)i, xt,
+                                     g->values[x].name, d->in_names[2], zt, d->in_names[0], xt);
+        }
+        return rouse_err_set(eb, ROUSE_EMISMATCH,
+                             "node '%s' (%s): input '%s' is %s, input '%s' is %s ('%s'; ONNX wants "
+                             "the same type)",
+                             n->name, eng_op_name(n->op), d->in_names[2], zt, d->in_names[0], xt,
+                             g->values[x].name);
     }
     if (n->op == ENG_OP_DEQUANTIZE_LINEAR && x >= 0 && g->values[x].dtype == ENG_DT_INT32 &&
         z >= 0 && is_const(g, z)) {
@@ -241,17 +286,18 @@ static int new_const(eng_graph *g, const char *base, int dtype, int rank, const 
     return 0;
 }
 
-/* The bias of the fused conv as int32 at scale sx * sw[oc]: from a
- * DequantizeLinear of int32 (exact when its scale is that product, as
- * quantizers write it) or from float constants. -1 in *out when absent;
+/* The bias of the fused conv as int32 at scale sx * sw[oc], times beta:
+ * from a DequantizeLinear of int32 (exact when its scale is that product,
+ * as quantizers write it) or from float constants. A Gemm's C (`gemm`) may
+ * also be [1, m] or one value for every column. -1 in *out when absent;
  * false when it cannot be made. */
-static int fused_bias(eng_graph *g, const eng_node *conv, double sx, int sw, int64_t m, int *out,
-                      bool *ok, rouse_errbuf *eb)
+static int fused_bias_gemm(eng_graph *g, const eng_node *conv, double sx, int sw, int64_t m,
+                           double beta, bool gemm, int *out, bool *ok, rouse_errbuf *eb)
 {
     *out = -1;
     *ok = true;
     int b = in_at(conv, 2);
-    if (b < 0) return 0;
+    if (b < 0 || beta == 0) return 0;
     int bq = -1, bs = -1;
     eng_node *d = producer_of(g, b);
     if (d && d->op == ENG_OP_DEQUANTIZE_LINEAR && is_const(g, in_at(d, 0)) &&
@@ -264,7 +310,11 @@ static int fused_bias(eng_graph *g, const eng_node *conv, double sx, int sw, int
         return 0;
     }
     int src = bq >= 0 ? bq : b;
-    if (numel(g, src) != m) {
+    const eng_value *sv = &g->values[src];
+    int64_t nb = numel(g, src);
+    bool fits =
+        nb == m && (!gemm || (sv->rank >= 1 && sv->rank <= 2 && sv->shape[sv->rank - 1] == m));
+    if (!fits && !(gemm && nb == 1 && sv->rank <= 2)) {
         *ok = false;
         return 0;
     }
@@ -275,8 +325,9 @@ static int fused_bias(eng_graph *g, const eng_node *conv, double sx, int sw, int
     if (rc < 0) return rc;
     int64_t nsw = numel(g, sw);
     for (int64_t i = 0; i < m; i++) {
-        double f = bq >= 0 ? cval(g, bq, i) * cval(g, bs, numel(g, bs) == 1 ? 0 : i)
-                           : cval(g, b, i);
+        int64_t k = nb == 1 ? 0 : i;
+        double f = beta * (bq >= 0 ? cval(g, bq, k) * cval(g, bs, numel(g, bs) == 1 ? 0 : k)
+                                   : cval(g, b, k));
         double scale = sx * (double)(float)cval(g, sw, nsw == 1 ? 0 : i);
         double q = nearbyint(f / scale);
         if (!(fabs(q) < 2147483647.0)) {
@@ -286,6 +337,12 @@ static int fused_bias(eng_graph *g, const eng_node *conv, double sx, int sw, int
         data[i] = (int32_t)q;
     }
     return 0;
+}
+
+static int fused_bias(eng_graph *g, const eng_node *conv, double sx, int sw, int64_t m, int *out,
+                      bool *ok, rouse_errbuf *eb)
+{
+    return fused_bias_gemm(g, conv, sx, sw, m, 1.0, false, out, ok, eb);
 }
 
 static int set_inputs(eng_graph *g, eng_node *n, int n_in, const int *in, rouse_errbuf *eb)
@@ -344,8 +401,8 @@ static int fuse_conv(eng_graph *g, eng_node *c, eng_opt_stats *st, rouse_errbuf 
     bool ok;
     int rc = fused_bias(g, c, sx, dw->in[1], m, &bias, &ok, eb);
     if (rc < 0 || !ok) return rc;
-    int in[9] = {dx->in[0], dx->in[1], in_at(dx, 2), dw->in[0], dw->in[1], in_at(dw, 2),
-                 q->in[1], in_at(q, 2), bias};
+    int in[9] = {dx->in[0],    dx->in[1], in_at(dx, 2), dw->in[0], dw->in[1],
+                 in_at(dw, 2), q->in[1],  in_at(q, 2),  bias};
     eng_conv_attrs ca = c->attrs.conv;
     if ((rc = set_inputs(g, c, bias >= 0 ? 9 : 8, in, eb)) < 0) return rc;
     c->op = ENG_OP_QLINEAR_CONV;
@@ -363,8 +420,8 @@ static int fuse_matmul(eng_graph *g, eng_node *mm, eng_opt_stats *st, rouse_errb
     if (!da || !db) return 0;
     eng_node *q = tail_q(g, mm, &act);
     if (!q || act) return 0;
-    int in[8] = {da->in[0], da->in[1], in_at(da, 2), db->in[0], db->in[1], in_at(db, 2),
-                 q->in[1], in_at(q, 2)};
+    int in[8] = {da->in[0], da->in[1],    in_at(da, 2), db->in[0],
+                 db->in[1], in_at(db, 2), q->in[1],     in_at(q, 2)};
     if (in[2] < 0 || in[5] < 0 || in[7] < 0) return 0;
     int rc = set_inputs(g, mm, 8, in, eb);
     if (rc < 0) return rc;
@@ -372,6 +429,229 @@ static int fuse_matmul(eng_graph *g, eng_node *mm, eng_opt_stats *st, rouse_errb
     memset(&mm->attrs, 0, sizeof(mm->attrs));
     take_output(g, mm, NULL, q);
     st->fused_qdq++;
+    return 0;
+}
+
+/* --- Gemm as a 1x1 int8 convolution ------------------------------------------------------ */
+
+static bool name_taken(const eng_graph *g, const char *name)
+{
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].name && !strcmp(g->values[v].name, name)) return true;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].name && !strcmp(g->nodes[i].name, name)) return true;
+    return false;
+}
+
+/* base + suffix, unique among the graph's values and nodes (the QDQ file
+ * written from the graph needs distinct names); NULL when out of memory. */
+static const char *uniq_name(eng_graph *g, const char *base, const char *suffix)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%s%s", base && *base ? base : "gemm", suffix);
+    for (int k = 1; name_taken(g, buf) && k < 1000000; k++)
+        snprintf(buf, sizeof(buf), "%s%s_%d", base && *base ? base : "gemm", suffix, k);
+    return rouse_arena_strdup(&g->arena, buf);
+}
+
+/* A new value: a constant when data is given (copied unless `share`), else a
+ * node output of type dtype. */
+static int add_value(eng_graph *g, const char *base, const char *suffix, int dtype, int rank,
+                     const int64_t *shape, const void *data, size_t bytes, bool share, int *id,
+                     rouse_errbuf *eb)
+{
+    const char *nm = uniq_name(g, base, suffix);
+    void *d = NULL;
+    if (data && !share && !(d = rouse_arena_alloc(&g->arena, bytes ? bytes : 1, 64))) nm = NULL;
+    if (!nm || eng_graph_add_value(g, nm, dtype, id) < 0)
+        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory fusing a quantized Gemm");
+    eng_value *v = &g->values[*id];
+    if (data) {
+        if (d) memcpy(d, data, bytes);
+        v->const_data = share ? data : d;
+        v->rank = rank;
+        memcpy(v->shape, shape, sizeof(int64_t) * (size_t)rank);
+    }
+    return 0;
+}
+
+/* Inserts n before node `at`; the nodes from `at` on move up by one. */
+static int insert_node(eng_graph *g, int at, const eng_node *n, rouse_errbuf *eb)
+{
+    if (g->n_nodes == g->cap_nodes) {
+        int cap = g->cap_nodes ? g->cap_nodes * 2 : 16;
+        eng_node *a = realloc(g->nodes, sizeof(*a) * (size_t)cap);
+        if (!a) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory fusing a quantized Gemm");
+        g->nodes = a;
+        g->cap_nodes = cap;
+    }
+    memmove(&g->nodes[at + 1], &g->nodes[at], sizeof(eng_node) * (size_t)(g->n_nodes - at));
+    g->nodes[at] = *n;
+    g->n_nodes++;
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].producer >= at) g->values[v].producer++;
+    for (int k = 0; k < n->n_out; k++)
+        if (n->out[k] >= 0) g->values[n->out[k]].producer = at;
+    return 0;
+}
+
+/* Why a Gemm in QDQ form stays float (it still runs, as DequantizeLinear,
+ * float Gemm and QuantizeLinear). */
+static int gemm_stays_float(const eng_node *n, const char *why)
+{
+    LOG_INFO("engine", "Gemm '%s' in QDQ form runs in float: %s", n->name, why);
+    return 0;
+}
+
+/*   Gemm(DQ(xq), DQ(wq), [C]) [-> Relu | Clip] -> Q   =>
+ *   Reshape(xq, [0, K, 1, 1]) -> QLinearConv 1x1 -> Reshape([0, N])
+ * as rouse's quantizer writes a Gemm. The weights become [N, K, 1, 1]
+ * (transB: the same bytes; else a transposed copy), alpha > 0 joins the
+ * weight scales, beta the bias. The Gemm at node `at` moves to at + 1. */
+static int fuse_gemm(eng_graph *g, int at, bool *fused, eng_opt_stats *st, rouse_errbuf *eb)
+{
+    *fused = false;
+    eng_node *gm = &g->nodes[at];
+    if (gm->n_in < 2 || gm->n_out != 1 || gm->out[0] < 0) return 0;
+    const eng_node *pa = producer_of(g, gm->in[0]), *pb = producer_of(g, gm->in[1]);
+    if (!(pa && pa->op == ENG_OP_DEQUANTIZE_LINEAR) && !(pb && pb->op == ENG_OP_DEQUANTIZE_LINEAR))
+        return 0; /* a float Gemm */
+    const eng_gemm_attrs ga = gm->attrs.gemm;
+    char why[200];
+    if (ga.trans_a) return gemm_stays_float(gm, "transA = 1 (A would need a transpose)");
+    if (!(ga.alpha > 0) || !isfinite(ga.alpha)) {
+        snprintf(why, sizeof(why), "alpha %g (an int8 product scales by a positive alpha only)",
+                 (double)ga.alpha);
+        return gemm_stays_float(gm, why);
+    }
+    eng_node *dx = dq_act(g, gm->in[0]);
+    if (!dx)
+        return gemm_stays_float(gm, "A is not a DequantizeLinear of 8-bit data with a constant "
+                                    "per-tensor scale and zero point");
+    int xr = g->values[dx->in[0]].rank;
+    if (xr >= 0 && xr != 2) return gemm_stays_float(gm, "A is not a matrix");
+    int wax = ga.trans_b ? 0 : 1;
+    eng_node *dw = dq_weights(g, gm->in[1], wax, 2);
+    if (!dw || in_at(dw, 2) < 0) {
+        snprintf(why, sizeof(why),
+                 "B is not a DequantizeLinear of a constant int8 matrix with a zero point and "
+                 "scales per tensor or along its axis %d (the output columns)",
+                 wax);
+        return gemm_stays_float(gm, why);
+    }
+    eng_node *act, *q = tail_q(g, gm, &act);
+    if (!q || in_at(q, 2) < 0)
+        return gemm_stays_float(gm, "its output is not read by one per-tensor QuantizeLinear "
+                                    "with a constant scale and zero point alone (after at most a "
+                                    "Relu or Clip that the quantization's saturation computes)");
+    const eng_value *w = &g->values[dw->in[0]];
+    int64_t nn = ga.trans_b ? w->shape[0] : w->shape[1],
+            kk = ga.trans_b ? w->shape[1] : w->shape[0];
+    if (nn <= 0 || kk <= 0) return gemm_stays_float(gm, "B is empty");
+    double sx = (float)cval(g, dx->in[1], 0);
+
+    /* The weight scales times alpha. */
+    int sw = dw->in[1], rc;
+    if (ga.alpha != 1.0f) {
+        int64_t c = numel(g, sw);
+        if (c < 1) return gemm_stays_float(gm, "B's scale holds no value");
+        float *f = malloc(sizeof(float) * (size_t)c);
+        if (!f) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory fusing a quantized Gemm");
+        for (int64_t i = 0; i < c; i++)
+            f[i] = (float)(cval(g, sw, i) * (double)ga.alpha);
+        int64_t d1[1] = {c};
+        rc = add_value(g, g->values[sw].name, "/alpha", ENG_DT_FLOAT, 1, d1, f,
+                       sizeof(float) * (size_t)c, false, &sw, eb);
+        free(f);
+        if (rc < 0) return rc;
+    }
+    int bias;
+    bool ok;
+    if ((rc = fused_bias_gemm(g, gm, sx, sw, nn, ga.beta, true, &bias, &ok, eb)) < 0) return rc;
+    if (!ok)
+        return gemm_stays_float(gm, "C is not a constant (or a DequantizeLinear of a constant "
+                                    "int32) of one value per column or one in all, or does not "
+                                    "fit int32 at the scale of the product");
+
+    /* Weights [N, K, 1, 1]. */
+    int w4;
+    int64_t s4w[4] = {nn, kk, 1, 1};
+    const char *wname = g->values[dw->in[0]].name;
+    if (ga.trans_b) {
+        rc = add_value(g, wname, "/conv", ENG_DT_INT8, 4, s4w, g->values[dw->in[0]].const_data,
+                       (size_t)(nn * kk), true, &w4, eb);
+    } else {
+        int8_t *t = malloc((size_t)(nn * kk));
+        if (!t) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory fusing a quantized Gemm");
+        const int8_t *src = g->values[dw->in[0]].const_data;
+        for (int64_t i = 0; i < kk; i++)
+            for (int64_t j = 0; j < nn; j++)
+                t[j * kk + i] = src[i * nn + j];
+        rc =
+            add_value(g, wname, "/conv", ENG_DT_INT8, 4, s4w, t, (size_t)(nn * kk), false, &w4, eb);
+        free(t);
+    }
+    if (rc < 0) return rc;
+
+    /* The reshapes' shapes and the 4-D views of the input and output. */
+    const char *base = *gm->name ? gm->name : g->values[gm->out[0]].name;
+    int64_t shp_in[4] = {0, kk, 1, 1}, shp_out[2] = {0, nn}, d4[1] = {4}, d2[1] = {2};
+    int s_in, s_out, x4, y4;
+    int xdt = g->values[dx->in[0]].dtype, ydt = g->values[in_at(q, 2)].dtype;
+    if ((rc = add_value(g, base, "/shape_in", ENG_DT_INT64, 1, d4, shp_in, sizeof(shp_in), false,
+                        &s_in, eb)) < 0 ||
+        (rc = add_value(g, base, "/shape_out", ENG_DT_INT64, 1, d2, shp_out, sizeof(shp_out), false,
+                        &s_out, eb)) < 0 ||
+        (rc = add_value(g, base, "/input_4d", is_q8(xdt) ? xdt : ENG_DT_UNDEFINED, 0, NULL, NULL, 0,
+                        false, &x4, eb)) < 0 ||
+        (rc = add_value(g, base, "/output_4d", ydt, 0, NULL, NULL, 0, false, &y4, eb)) < 0)
+        return rc;
+
+    /* Gemm -> QLinearConv writing y4. */
+    int in[9] = {x4, dx->in[1], in_at(dx, 2), w4, sw, in_at(dw, 2), q->in[1], in_at(q, 2), bias};
+    if ((rc = set_inputs(g, gm, bias >= 0 ? 9 : 8, in, eb)) < 0) return rc;
+    g->values[gm->out[0]].producer = -1;
+    gm->out[0] = y4;
+    g->values[y4].producer = at;
+    gm->op = ENG_OP_QLINEAR_CONV;
+    memset(&gm->attrs, 0, sizeof(gm->attrs));
+    eng_conv_attrs *ca = &gm->attrs.quant.conv;
+    ca->n_spatial = 2;
+    for (int i = 0; i < ENG_MAX_SPATIAL; i++) /* unused slots as the parser leaves them */
+        ca->kernel[i] = ca->stride[i] = ca->dilation[i] = 1;
+    ca->group = 1;
+
+    /* The activation goes; Q -> Reshape(y4) writing Q's output. */
+    if (act) {
+        g->values[act->out[0]].producer = -1;
+        act->dead = true;
+    }
+    int rin[2] = {y4, s_out};
+    if ((rc = set_inputs(g, q, 2, rin, eb)) < 0) return rc;
+    q->op = ENG_OP_RESHAPE;
+    memset(&q->attrs, 0, sizeof(q->attrs)); /* allowzero 0 */
+    const char *qname = uniq_name(g, base, "/reshape_out");
+    if (!qname) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory fusing a quantized Gemm");
+    q->name = qname;
+
+    /* Reshape(xq) -> x4, before the product. */
+    eng_node r;
+    memset(&r, 0, sizeof(r));
+    r.name = uniq_name(g, base, "/reshape_in");
+    r.op = ENG_OP_RESHAPE;
+    r.opset = gm->opset;
+    r.n_in = 2;
+    r.in = rouse_arena_alloc(&g->arena, sizeof(int) * 2, 8);
+    r.n_out = 1;
+    r.out = rouse_arena_alloc(&g->arena, sizeof(int), 8);
+    if (!r.name || !r.in || !r.out)
+        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory fusing a quantized Gemm");
+    r.in[0] = dx->in[0];
+    r.in[1] = s_in;
+    r.out[0] = x4;
+    if ((rc = insert_node(g, at, &r, eb)) < 0) return rc;
+    st->fused_qdq++;
+    *fused = true;
     return 0;
 }
 
@@ -388,12 +668,17 @@ int eng_graph_fuse_qdq(eng_graph *g, eng_opt_stats *st, rouse_errbuf *eb)
     for (int i = 0; i < g->n_nodes; i++) {
         eng_node *n = &g->nodes[i];
         if (n->dead) continue;
-        if (n->op == ENG_OP_CONV)
+        if (n->op == ENG_OP_CONV) {
             rc = fuse_conv(g, n, st, eb);
-        else if (n->op == ENG_OP_MATMUL)
+        } else if (n->op == ENG_OP_MATMUL) {
             rc = fuse_matmul(g, n, st, eb);
-        else
+        } else if (n->op == ENG_OP_GEMM) {
+            bool moved;
+            rc = fuse_gemm(g, i, &moved, st, eb);
+            i += moved; /* past the inserted Reshape */
+        } else {
             continue;
+        }
         if (rc < 0) return rc;
     }
     return 0;

@@ -1,9 +1,11 @@
 /*
  * QDQ models at load: checks of the quantization parameters of every
  * QuantizeLinear / DequantizeLinear node with constant parameters (scales
- * positive and finite, per-axis lengths, zero point 0 for int32), then
- * DequantizeLinear -> Conv / MatMul -> QuantizeLinear patterns rewritten
- * as QLinearConv / QLinearMatMul nodes, which run on the int8 kernels.
+ * positive and finite, per-axis lengths, zero point 0 for int32, zero
+ * points of the input's type), then DequantizeLinear -> Conv / MatMul /
+ * Gemm -> QuantizeLinear patterns rewritten as QLinearConv / QLinearMatMul
+ * nodes (a Gemm as a 1x1 QLinearConv between two Reshapes), which run on
+ * the int8 kernels.
  * Runs before constant folding (which would turn the dequantized weights
  * into float constants).
  */
