@@ -35,6 +35,10 @@
 
 #define MOD "template"
 
+/* How long a template with generation plans left waits for serve's word
+ * (IPC_SPARE) before preparing them anyway. */
+#define GEN_PREPARE_WAIT_MS 5000
+
 /* Forks an instance for req (its socket to serve: sock) as serve's child
  * (worker_fork_sibling) and replies with its pid. In the template: returns
  * 0. In the instance: serves and returns its exit status (*is_instance
@@ -375,13 +379,25 @@ int template_main(const template_opts *given)
     /* A spare is kept only while serve says so (IPC_SPARE): it counts
      * against serve's instance cap, and goes first when the cap is full. */
     int spare_chan = -1;
-    bool spare_ready = false, is_spare = false, spare_wanted = false;
+    bool spare_ready = false, is_spare = false, spare_wanted = false, gen_go = false;
     for (;;) {
         ipc_msg req;
         int sock = -1;
         /* Fresh control groups for the next fork, off any request's path. */
         if (sb.on && !sb.no_prejoin && !sb.next[0]) next_groups(&sb, ctl);
-        if (gen_left && !ctl_pending(ctl)) {
+        /* The generator's other plans wait until the instances started
+         * first have their first token (serve's IPC_SPARE says so, sent
+         * once no instance of the function is on its first call) or
+         * nothing came from serve for GEN_PREPARE_WAIT_MS: preparing
+         * copies weights and faults memory in, which on a small machine
+         * takes the CPU from that first token. */
+        if (gen_left && !gen_go) {
+            struct pollfd pf = {.fd = ctl, .events = POLLIN};
+            int n = poll(&pf, 1, GEN_PREPARE_WAIT_MS);
+            if (n == 0) gen_go = true;
+            if (n < 0 && errno != EINTR) gen_go = true;
+        }
+        if (gen_left && gen_go && !ctl_pending(ctl)) {
             uint64_t p0 = rouse_now_ns();
             rc = gen_prepare_step(gen_left, s, &gen_k, &eb);
             if (rc <= 0) {
@@ -410,6 +426,7 @@ int template_main(const template_opts *given)
         }
         if (req.type == IPC_SPARE) {
             if (sock >= 0) close(sock);
+            gen_go = true;
             spare_wanted = req.status != 0;
             if (!spare_wanted && spare_chan >= 0) { /* EOF on its channel ends it */
                 close(spare_chan);
