@@ -32,6 +32,7 @@
 #include "worker/instance.h"
 #include "worker/ipc.h"
 #include "worker/plan_load.h"
+#include "worker/tok_keep.h"
 
 #define MOD "template"
 
@@ -306,13 +307,17 @@ int template_main(const template_opts *given)
         return 1;
     /* A generator's tokenizer, loaded once: every instance forked shares it. */
     tok_tokenizer *tok = NULL;
-    if (o->max_context > 0 && worker_tok_load(&o->tok_paths, &tok, &eb) < 0) {
+    uint64_t tok0 = rouse_now_ns();
+    if (o->max_context > 0 && worker_tok_take(&o->tok_paths, &tok, &eb) < 0) {
         worker_send_error(ctl, IPC_READY, 0, 400, eb.msg);
         rouse_session_destroy(s);
         rouse_model_destroy(m);
         return 1;
     }
     to.tok = tok;
+    if (tok)
+        LOG_DEBUG(MOD, "%s: tokenizer loaded in %.2f ms", o->name,
+                  rouse_ns_to_ms(rouse_now_ns() - tok0));
     LOG_DEBUG(MOD, "weights of %s read from %s pages", o->name,
               rouse_weight_pages_name(rouse_model_weight_pages(m)));
     int status = 0, rc;
@@ -500,11 +505,17 @@ int template_warm(const template_opts *o)
     if (worker_plan_path(o->plan_cache, o->model_sha256, &o->prec, path, sizeof(path)) < 0 ||
         (size_t)snprintf(key, sizeof(key), "%s|%d|%d", path, threads, o->max_batch) >= sizeof(key))
         return ROUSE_EINVAL;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    /* A generator's tokenizer too: its templates take the copy they
+     * inherit instead of parsing the files again. */
+    if (o->max_context > 0 && worker_tok_keep(&o->tok_paths, &eb) < 0) {
+        LOG_DEBUG(MOD, "tokenizer of %s not kept: %s", o->name, eb.msg);
+        rouse_errbuf_clear(&eb);
+    }
     for (int i = 0; i < TEMPLATE_WARM_KEPT; i++)
         if (strcmp(warmed[i], key) == 0) return keep_weights(o, path);
     uint64_t t0 = rouse_now_ns();
-    rouse_errbuf eb;
-    rouse_errbuf_clear(&eb);
     rouse_model *m = NULL;
     rouse_session *s = NULL;
     rouse_session_options so = {.threads = threads,
