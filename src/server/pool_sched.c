@@ -659,11 +659,26 @@ static void spare_set(pool *p, tmpl *t, bool on)
     p->n_spares += on ? 1 : -1;
 }
 
-/* A ready template gets a spare when the cap has room for one. */
+/* Whether an instance of vp is starting or has not yet answered (or, for
+ * a stream, begun to answer) its first call. */
+static bool first_call_pending(const vpool *vp)
+{
+    for (const worker *w = vp->workers; w; w = w->vnext) {
+        if (w->h.state == PROC_STARTING) return true;
+        if (w->inflight && w->inflight->first && !w->inflight->chunked) return true;
+    }
+    return false;
+}
+
+/* A ready template gets a spare when the cap has room for one, once the
+ * instances it started have their first answer: a spare warming up (and a
+ * generator's template preparing its other plans, which waits for this
+ * word) would take the CPU from it. */
 static void maybe_allow_spare(pool *p, tmpl *t)
 {
     if (!t || t->spare || t->h.state != PROC_READY || t->h.sock < 0 || !t->vp) return;
     if (global_used(p) >= p->max_instances) return;
+    if (first_call_pending(t->vp)) return;
     spare_set(p, t, true);
 }
 

@@ -32,8 +32,13 @@
 #include "worker/instance.h"
 #include "worker/ipc.h"
 #include "worker/plan_load.h"
+#include "worker/tok_keep.h"
 
 #define MOD "template"
+
+/* How long a template with generation plans left waits for serve's word
+ * (IPC_SPARE) before preparing them anyway. */
+#define GEN_PREPARE_WAIT_MS 5000
 
 /* Forks an instance for req (its socket to serve: sock) as serve's child
  * (worker_fork_sibling) and replies with its pid. In the template: returns
@@ -302,13 +307,17 @@ int template_main(const template_opts *given)
         return 1;
     /* A generator's tokenizer, loaded once: every instance forked shares it. */
     tok_tokenizer *tok = NULL;
-    if (o->max_context > 0 && worker_tok_load(&o->tok_paths, &tok, &eb) < 0) {
+    uint64_t tok0 = rouse_now_ns();
+    if (o->max_context > 0 && worker_tok_take(&o->tok_paths, &tok, &eb) < 0) {
         worker_send_error(ctl, IPC_READY, 0, 400, eb.msg);
         rouse_session_destroy(s);
         rouse_model_destroy(m);
         return 1;
     }
     to.tok = tok;
+    if (tok)
+        LOG_DEBUG(MOD, "%s: tokenizer loaded in %.2f ms", o->name,
+                  rouse_ns_to_ms(rouse_now_ns() - tok0));
     LOG_DEBUG(MOD, "weights of %s read from %s pages", o->name,
               rouse_weight_pages_name(rouse_model_weight_pages(m)));
     int status = 0, rc;
@@ -375,13 +384,25 @@ int template_main(const template_opts *given)
     /* A spare is kept only while serve says so (IPC_SPARE): it counts
      * against serve's instance cap, and goes first when the cap is full. */
     int spare_chan = -1;
-    bool spare_ready = false, is_spare = false, spare_wanted = false;
+    bool spare_ready = false, is_spare = false, spare_wanted = false, gen_go = false;
     for (;;) {
         ipc_msg req;
         int sock = -1;
         /* Fresh control groups for the next fork, off any request's path. */
         if (sb.on && !sb.no_prejoin && !sb.next[0]) next_groups(&sb, ctl);
-        if (gen_left && !ctl_pending(ctl)) {
+        /* The generator's other plans wait until the instances started
+         * first have their first token (serve's IPC_SPARE says so, sent
+         * once no instance of the function is on its first call) or
+         * nothing came from serve for GEN_PREPARE_WAIT_MS: preparing
+         * copies weights and faults memory in, which on a small machine
+         * takes the CPU from that first token. */
+        if (gen_left && !gen_go) {
+            struct pollfd pf = {.fd = ctl, .events = POLLIN};
+            int n = poll(&pf, 1, GEN_PREPARE_WAIT_MS);
+            if (n == 0) gen_go = true;
+            if (n < 0 && errno != EINTR) gen_go = true;
+        }
+        if (gen_left && gen_go && !ctl_pending(ctl)) {
             uint64_t p0 = rouse_now_ns();
             rc = gen_prepare_step(gen_left, s, &gen_k, &eb);
             if (rc <= 0) {
@@ -410,6 +431,7 @@ int template_main(const template_opts *given)
         }
         if (req.type == IPC_SPARE) {
             if (sock >= 0) close(sock);
+            gen_go = true;
             spare_wanted = req.status != 0;
             if (!spare_wanted && spare_chan >= 0) { /* EOF on its channel ends it */
                 close(spare_chan);
@@ -483,11 +505,17 @@ int template_warm(const template_opts *o)
     if (worker_plan_path(o->plan_cache, o->model_sha256, &o->prec, path, sizeof(path)) < 0 ||
         (size_t)snprintf(key, sizeof(key), "%s|%d|%d", path, threads, o->max_batch) >= sizeof(key))
         return ROUSE_EINVAL;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    /* A generator's tokenizer too: its templates take the copy they
+     * inherit instead of parsing the files again. */
+    if (o->max_context > 0 && worker_tok_keep(&o->tok_paths, &eb) < 0) {
+        LOG_DEBUG(MOD, "tokenizer of %s not kept: %s", o->name, eb.msg);
+        rouse_errbuf_clear(&eb);
+    }
     for (int i = 0; i < TEMPLATE_WARM_KEPT; i++)
         if (strcmp(warmed[i], key) == 0) return keep_weights(o, path);
     uint64_t t0 = rouse_now_ns();
-    rouse_errbuf eb;
-    rouse_errbuf_clear(&eb);
     rouse_model *m = NULL;
     rouse_session *s = NULL;
     rouse_session_options so = {.threads = threads,
