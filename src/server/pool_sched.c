@@ -716,6 +716,10 @@ static void dispatch(pool *p, worker *w, call *c)
     }
     if (vp->gap_ewma_ns && vp->gap_ewma_ns <= POLL_GAP_MAX_NS)
         m.poll_us = (uint32_t)((2 * vp->gap_ewma_ns + POLL_SLACK_NS) / 1000u);
+    /* Auto batching weighs a batch's CPU time per request against a lone
+     * call's: one lone call in eight is timed, which is plenty. */
+    if (vp->cfg.batching.mode == FN_BATCH_AUTO && c->type == IPC_INFER && vp->n_lone++ % 8 == 0)
+        m.flags |= IPC_F_CPU;
     bool sent;
     int rc = pool_ipc_send_request(w->h.sock, &w->region, &m, c, c->body, &c->body_fd, c->body_len,
                                    &sent, &eb);
@@ -796,6 +800,7 @@ static void dispatch_batch(pool *p, worker *w, call **calls, int k)
     }
     if (vp->gap_ewma_ns && vp->gap_ewma_ns <= POLL_GAP_MAX_NS)
         m.poll_us = (uint32_t)((2 * vp->gap_ewma_ns + POLL_SLACK_NS) / 1000u);
+    if (vp->cfg.batching.mode == FN_BATCH_AUTO) m.flags |= IPC_F_CPU;
     bool sent;
     int rc = pool_ipc_send_batch(w->h.sock, &w->region, &m, calls[0], parts, k, &sent, &eb);
     if (rc < 0 && !sent) {
@@ -839,8 +844,11 @@ static bool pump_batch(pool *p, vpool *vp, worker *w)
         n++;
     }
     bool idle = true;
-    for (const worker *o = vp->workers; o && idle; o = o->vnext)
-        idle = o->n_inflight == 0;
+    int n_free = 0;
+    for (const worker *o = vp->workers; o; o = o->vnext) {
+        if (o->n_inflight) idle = false;
+        if (worker_free_slots(o) > 0) n_free++;
+    }
     uint64_t now = pool_now(p), wait, oldest = vp->queue->enq_ns;
     batch_view v = {.n_ready = n,
                     .limit = limit,
@@ -848,7 +856,9 @@ static bool pump_batch(pool *p, vpool *vp, worker *w)
                     .waited_ns = now > oldest ? now - oldest : 0,
                     .max_delay_ns = (uint64_t)vp->cfg.batching.max_delay_us * 1000u,
                     .span_ns = newest->enq_ns > oldest ? newest->enq_ns - oldest : 0,
-                    .quiet_ns = now > newest->enq_ns ? now - newest->enq_ns : 0};
+                    .quiet_ns = now > newest->enq_ns ? now - newest->enq_ns : 0,
+                    .gap_ns = vp->arrival_gap_ns,
+                    .n_free = n_free};
     int k = batch_decide(&v, &wait);
     if (k == 0) {
         vp->batch_due_ns = now + wait;
@@ -1076,6 +1086,18 @@ int sched_submit(pool *p, vpool *vp, const pool_request *rq, pool_call **out, in
     c->version = rq->version;
     c->background = rq->background;
     c->enq_ns = pool_now(p);
+    if (batching(vp) && batchable(c)) { /* how often company comes */
+        if (vp->last_arrival_ns) {
+            /* A gap past max_delay says the same as max_delay: no company
+             * in time. Capped so that an idle hour does not outweigh the
+             * next burst. */
+            uint64_t gap = c->enq_ns - vp->last_arrival_ns,
+                     cap = (uint64_t)vp->cfg.batching.max_delay_us * 1000u;
+            if (gap > cap) gap = cap;
+            vp->arrival_gap_ns = vp->arrival_gap_ns ? (vp->arrival_gap_ns * 7 + gap) / 8 : gap;
+        }
+        vp->last_arrival_ns = c->enq_ns;
+    }
     c->deadline_ns = c->enq_ns + (uint64_t)vp->cfg.timeout_ms * 1000000ull;
     *out = c; /* before the pump: a start that fails at once ends the call there */
     queue_push(vp, c, false);
@@ -1413,7 +1435,8 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
     if (w->n_inflight == 0) w->idle_since_ns = now;
     vp->n_batches++;
     vp->n_batched_calls += (uint64_t)k;
-    if (vp->cfg.batching.mode == FN_BATCH_AUTO) batch_aimd_observe(&vp->aimd, k, m->dur_ns[0]);
+    if (vp->cfg.batching.mode == FN_BATCH_AUTO)
+        batch_aimd_observe(&vp->aimd, k, m->dur_ns[0], m->dur_ns[1]);
     /* The first call's wait and start, as worker_reply splits them. */
     bool cold = c->first && w->kind != START_WARM && w->h.ready_ns > c->enq_ns;
     uint64_t wait_end = cold && w->h.ready_ns > c->dispatch_ns ? w->h.ready_ns : c->dispatch_ns;
@@ -1491,7 +1514,7 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
      * counts its run too: at a limit of 1 every call goes alone, and only
      * these runs can grow the limit again. */
     if (vp->cfg.batching.mode == FN_BATCH_AUTO && c->type == IPC_INFER && m->status == 200)
-        batch_aimd_observe(&vp->aimd, 1, m->dur_ns[0]);
+        batch_aimd_observe(&vp->aimd, 1, m->dur_ns[0], m->dur_ns[1]);
     char timing[128];
     if (batching(vp))
         stats_timing_batch(timing, wait - start, start, m->dur_ns[0], 1);
