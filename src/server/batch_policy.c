@@ -12,10 +12,14 @@ int batch_decide(const batch_view *v, uint64_t *wait_ns)
     if (v->n_ready <= 0) return 0;
     int limit = v->limit > 0 ? v->limit : 1;
     int n = v->n_ready < limit ? v->n_ready : limit;
-    if (v->n_free > 1) { /* every free instance gets its share now */
-        int share = (v->n_ready + v->n_free - 1) / v->n_free;
-        return share < n ? share : n;
+    if (v->n_instances > 1) {
+        /* Its share of what waits, the rest left to the others: a batch
+         * that takes everything keeps its calls waiting for all of its
+         * rows while the next instance to free up has nothing to do. */
+        int share = (v->n_ready + v->n_instances - 1) / v->n_instances;
+        if (share < n) return share;
     }
+    if (v->n_free > 1 || v->left) return n; /* idle instances, or calls passed over */
     if (n >= limit || v->pool_idle || v->waited_ns >= v->max_delay_ns) return n;
     uint64_t wait = v->max_delay_ns - v->waited_ns;
     if (v->gap_ns >= wait) return n;  /* no company expected in time */
@@ -86,6 +90,11 @@ int batch_aimd_observe(batch_aimd *a, int size, uint64_t run_ns, uint64_t cpu_ns
     int top = batch_class(a->limit), best = cheapest(a, top);
     if (p99 > a->slo_ns) {
         a->limit = a->limit > 1 ? a->limit / 2 : 1;
+    } else if (top > 0 && known(a, top) && !known(a, 0)) {
+        /* A batch's cost per request means nothing without a lone call's:
+         * a window at 1 measures it (lone calls are timed until it is
+         * known). */
+        a->limit = 1;
     } else if (top > 0 && known(a, top) && best < top) {
         /* The limit's class costs no less per request than a smaller one:
          * back to the cheapest, and no try above it for a while. */

@@ -22,6 +22,8 @@ typedef struct batch_view {
     uint64_t quiet_ns;     /* since the newest of them arrived */
     uint64_t gap_ns;       /* the version's mean gap between arrivals (0: unknown) */
     int n_free;            /* instances of the version with a free slot (this one too) */
+    int n_instances;       /* those free and those due to be free before this batch would end */
+    bool left;             /* the oldest was left by a batch that took its share */
 } batch_view;
 
 /* The arrivals of the ready calls have paused when nothing came for
@@ -40,10 +42,14 @@ typedef struct batch_view {
  * version's mean gap between arrivals is longer than the rest of max_delay
  * (no company is expected in time: waiting would only idle the instance);
  * else 0, and *wait_ns says how much longer they may wait (the earlier of
- * the oldest's max_delay and the pause). With n_free instances free, this
- * one takes its share, ceil(n_ready / n_free), at once, so that a burst
- * runs on every free instance in parallel instead of in one batch while
- * the others idle. */
+ * the oldest's max_delay and the pause). With several instances, a batch
+ * takes at most its share of the ready calls, ceil(n_ready / n_instances),
+ * and goes at once when that share is less than what it could take (the
+ * rest is for the next instance to free up), so that the calls run on
+ * every instance in parallel instead of in one batch whose calls all wait
+ * for all of its rows; with several instances free, what is there goes at
+ * once. Calls that a batch left (left) go at once with the next free
+ * instance: they have waited their turn. */
 int batch_decide(const batch_view *v, uint64_t *wait_ns);
 
 #define BATCH_AIMD_WINDOW 8
@@ -83,6 +89,8 @@ int batch_class(int size);
  * of the instance's CPU time (0: not measured). Every BATCH_AIMD_WINDOW
  * batches, the window's p99 run time (its slowest, at this window size)
  * decides: above the SLO the limit halves. Within it, when the limit's
+ * class is known but a lone call's (class 0) is not, the limit drops to 1
+ * for a window that measures it. Then, when the limit's
  * class costs no less CPU per request than a smaller class (by
  * BATCH_GAIN_PCT; both known), larger batches do not pay on this engine:
  * the limit falls to the smallest size of the cheapest class and stays

@@ -718,7 +718,8 @@ static void dispatch(pool *p, worker *w, call *c)
         m.poll_us = (uint32_t)((2 * vp->gap_ewma_ns + POLL_SLACK_NS) / 1000u);
     /* Auto batching weighs a batch's CPU time per request against a lone
      * call's: one lone call in eight is timed, which is plenty. */
-    if (vp->cfg.batching.mode == FN_BATCH_AUTO && c->type == IPC_INFER && vp->n_lone++ % 8 == 0)
+    if (vp->cfg.batching.mode == FN_BATCH_AUTO && c->type == IPC_INFER &&
+        (vp->n_lone++ % 8 == 0 || vp->aimd.n_row[0] < BATCH_CLASS_MIN_SAMPLES))
         m.flags |= IPC_F_CPU;
     bool sent;
     int rc = pool_ipc_send_request(w->h.sock, &w->region, &m, c, c->body, &c->body_fd, c->body_len,
@@ -837,19 +838,30 @@ static void dispatch_batch(pool *p, worker *w, call **calls, int k)
  * (false when the batch waits for more calls, the timer armed). */
 static bool pump_batch(pool *p, vpool *vp, worker *w)
 {
-    int limit = batch_limit(vp), n = 0;
+    int limit = batch_limit(vp), n = 0, n_inst = 0, n_free = 0;
+    bool idle = true;
+    uint64_t now = pool_now(p);
+    for (const worker *o = vp->workers; o; o = o->vnext) {
+        if (o->n_inflight) idle = false;
+        if (worker_free_slots(o) > 0) {
+            n_free++;
+            n_inst++;
+        } else if (o->h.state == PROC_READY && o->inflight && vp->reply_ewma_ns &&
+                   now < o->inflight->dispatch_ns + 2 * vp->reply_ewma_ns) {
+            /* Busy, but by the average reply time free before a batch sent
+             * now would end: it counts for the shares. One overdue (a long
+             * request), or with no replies yet to judge by, does not. */
+            n_inst++;
+        }
+    }
+    /* Enough of the queue to see each instance's share. */
+    int want = n_inst > 1 ? limit * n_inst : limit;
     const call *newest = vp->queue;
-    for (const call *c = vp->queue; c && n < limit && batchable(c); c = c->next) {
+    for (const call *c = vp->queue; c && n < want && batchable(c); c = c->next) {
         if (c->enq_ns > newest->enq_ns) newest = c; /* a requeued call may come first */
         n++;
     }
-    bool idle = true;
-    int n_free = 0;
-    for (const worker *o = vp->workers; o; o = o->vnext) {
-        if (o->n_inflight) idle = false;
-        if (worker_free_slots(o) > 0) n_free++;
-    }
-    uint64_t now = pool_now(p), wait, oldest = vp->queue->enq_ns;
+    uint64_t wait, oldest = vp->queue->enq_ns;
     batch_view v = {.n_ready = n,
                     .limit = limit,
                     .pool_idle = idle,
@@ -858,7 +870,9 @@ static bool pump_batch(pool *p, vpool *vp, worker *w)
                     .span_ns = newest->enq_ns > oldest ? newest->enq_ns - oldest : 0,
                     .quiet_ns = now > newest->enq_ns ? now - newest->enq_ns : 0,
                     .gap_ns = vp->arrival_gap_ns,
-                    .n_free = n_free};
+                    .n_free = n_free,
+                    .n_instances = n_inst,
+                    .left = vp->queue->left};
     int k = batch_decide(&v, &wait);
     if (k == 0) {
         vp->batch_due_ns = now + wait;
@@ -866,14 +880,18 @@ static bool pump_batch(pool *p, vpool *vp, worker *w)
         return false;
     }
     vp->batch_due_ns = 0;
-    if (k == 1) { /* alone: the plain message, a batch of one */
-        dispatch(p, w, queue_pop(vp));
-        return true;
-    }
     call *calls[FN_BATCH_MAX];
     for (int i = 0; i < k; i++)
         calls[i] = queue_pop(vp);
-    dispatch_batch(p, w, calls, k);
+    /* The ready calls it did not take have waited their turn: the next
+     * free instance takes them at once. */
+    int rest = n - k;
+    for (call *c = vp->queue; c && rest > 0; c = c->next, rest--)
+        c->left = true;
+    if (k == 1) /* alone: the plain message, a batch of one */
+        dispatch(p, w, calls[0]);
+    else
+        dispatch_batch(p, w, calls, k);
     return true;
 }
 

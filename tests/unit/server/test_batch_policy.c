@@ -89,22 +89,43 @@ static void test_decide(void **state)
         /* Two instances free, eight calls: four each, now (not eight on one
          * while the other idles). */
         {{.n_ready = 8, .limit = 8, .pool_idle = true, .waited_ns = 0, .max_delay_ns = 2 * MS,
-          .n_free = 2},
+          .n_free = 2, .n_instances = 2},
          4, 0},
         /* Odd counts round up: 3 then (on the next free instance) 2. */
         {{.n_ready = 5, .limit = 8, .pool_idle = false, .waited_ns = 0, .max_delay_ns = 2 * MS,
-          .n_free = 2},
+          .n_free = 2, .n_instances = 2},
          3, 0},
+        /* Two instances, one busy, seven calls that came together: the free
+         * one takes its half now, the rest is for the other (eight clients
+         * on two instances: batches of 4 on each, not 7 on one). */
+        {{.n_ready = 7, .limit = 8, .pool_idle = false, .waited_ns = 0, .max_delay_ns = 5 * MS,
+          .n_free = 1, .n_instances = 2},
+         4, 0},
+        /* Two ready, one instance of two free: a share of 1 is all of one
+         * call; the usual rules (here the pause) decide when it goes. */
+        {{.n_ready = 1, .limit = 8, .pool_idle = false, .waited_ns = 0, .max_delay_ns = 2 * MS,
+          .n_free = 1, .n_instances = 2},
+         0, 2 * MS},
         {{.n_ready = 2, .limit = 8, .pool_idle = false, .waited_ns = 0, .max_delay_ns = 2 * MS,
-          .n_free = 1, .span_ns = 0, .quiet_ns = 0},
+          .n_free = 1, .n_instances = 2, .span_ns = 0, .quiet_ns = 0},
+         1, 0},
+        /* A call that the last batch left goes with the next free instance
+         * at once. */
+        {{.n_ready = 1, .limit = 8, .pool_idle = false, .waited_ns = 300 * MS,
+          .max_delay_ns = 1000 * MS, .gap_ns = 10 * MS, .n_free = 1, .n_instances = 2,
+          .left = true},
+         1, 0},
+        /* One instance: no share, the pause as before. */
+        {{.n_ready = 2, .limit = 8, .pool_idle = false, .waited_ns = 0, .max_delay_ns = 2 * MS,
+          .n_free = 1, .n_instances = 1, .span_ns = 0, .quiet_ns = 0},
          0, 100 * US},
         /* Fewer calls than free instances: one each, at once. */
         {{.n_ready = 1, .limit = 8, .pool_idle = false, .waited_ns = 0, .max_delay_ns = 2 * MS,
-          .n_free = 2},
+          .n_free = 2, .n_instances = 2},
          1, 0},
         /* The share never exceeds the limit. */
         {{.n_ready = 40, .limit = 8, .pool_idle = false, .waited_ns = 0, .max_delay_ns = 2 * MS,
-          .n_free = 2},
+          .n_free = 2, .n_instances = 2},
          8, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -183,8 +204,11 @@ static void test_aimd_no_gain(void **state)
     (void)state;
     batch_aimd a;
     batch_aimd_init(&a, 8, 400 * MS);
-    /* Lone calls first: 17 ms of CPU each (none full at the limit of 2:
-     * no growth). */
+    /* Batches of 2 measured before any lone call: the limit drops to 1
+     * for a window that measures one. */
+    assert_int_equal(window_cpu(&a, 2, 40 * MS, 17 * MS), 1);
+    /* Lone calls: 17 ms of CPU each; every batch (of one) is full: back
+     * to 2 to compare. */
     assert_int_equal(window_cpu(&a, 1, 20 * MS, 17 * MS), 2);
     /* Batches of 2 at 17 ms per call: no cheaper, back to 1 (the limit's
      * class, 2-3, is known and costs no less). */
