@@ -68,7 +68,7 @@ struct pool_call {
     int64_t version; /* the version named in the response */
     bool first;      /* the first request of a freshly started instance */
     bool background; /* waits behind synchronous calls (pool_request.background) */
-    bool left;         /* a batch before it took only its share: it waits for no company */
+    bool left;       /* a batch before it took only its share: it waits for no company */
     uint64_t batch_id; /* the batch message it was sent in, 0 when alone */
     int batch_n;       /* the calls of that message */
     worker *w;         /* when dispatched */
