@@ -149,7 +149,8 @@ print(sum(x["batches"] for x in b), sum(x["batched_requests"] for x in b))'
 # that no mode always runs last (after the others' instances ran, with the
 # machine's load as it drifts within a round).
 rotate() {
-    k=$((($1 - 1) % ($# - 1)))
+    k=0
+    [ $# -gt 2 ] && k=$((($1 - 1) % ($# - 1)))
     shift
     i=0
     for x in "$@"; do [ $i -ge $k ] && printf '%s ' "$x"; i=$((i + 1)); done
