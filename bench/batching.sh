@@ -23,7 +23,8 @@
 # model that declares 1), with test sets tiled to each batch size.
 #
 # The modes take turns: ROUNDS rounds of off, fixed, auto at each
-# concurrency, each figure the median of its rounds, so that a machine whose
+# concurrency (each round's order rotated by one: fixed, auto, off in the
+# second), each figure the median of its rounds, so that a machine whose
 # load drifts during the benchmark (a shared one) does not show the drift
 # as a difference between modes. Run in sequence (off, then fixed, then
 # auto, once each), the 1-client rows once showed batching at 0.55-0.64x
@@ -144,6 +145,20 @@ b = d.get("batching", [])
 print(sum(x["batches"] for x in b), sum(x["batched_requests"] for x in b))'
 }
 
+# The modes of round $1 in turn: each round starts one further along, so
+# that no mode always runs last (after the others' instances ran, with the
+# machine's load as it drifts within a round).
+rotate() {
+    k=0
+    [ $# -gt 2 ] && k=$((($1 - 1) % ($# - 1)))
+    shift
+    i=0
+    for x in "$@"; do [ $i -ge $k ] && printf '%s ' "$x"; i=$((i + 1)); done
+    i=0
+    for x in "$@"; do [ $i -lt $k ] && printf '%s ' "$x"; i=$((i + 1)); done
+    return 0
+}
+
 results=$tmp/results
 : >"$results"
 for m in $models; do
@@ -153,7 +168,7 @@ for m in $models; do
         "$rouse" bench "$m-$mode" -c 8 -d 2s $flags -q >/dev/null 2>&1 || true
     done
     for c in $concs; do
-        for r in $(seq "$rounds"); do for mode in $modes; do
+        for r in $(seq "$rounds"); do for mode in $(rotate "$r" $modes); do
             say "$m $mode, $c clients, $duration (round $r of $rounds)"
             set -- $(batch_counts "$m-$mode")
             b0=${1:-0} r0=${2:-0}

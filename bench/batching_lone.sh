@@ -8,7 +8,9 @@
 # instance that answered them, those of its request loop (instance_serve,
 # with its polling for the next request and the decoding and encoding) and
 # of the engine run (rouse_session_run). serve's count includes the work of
-# its timers over the run's wall time, a few per cent from run to run. A lone request on an idle function
+# its timers over the run's wall time, a few per cent from run to run
+# (each mode's function is deleted before the next is deployed: the timers
+# walk every function each tick). A lone request on an idle function
 # goes as the plain message, so with batching on both should be what they
 # are with it off. A benchmark, not a test.
 #
@@ -116,6 +118,11 @@ for mode in $modes; do
     done
     echo "$mode $serve_ir $loop $run" >>"$rows"
     for p in $pids; do rm -f "$tmp/cg.$p".*; done
+    # Gone before the next mode: serve's timers walk every function each
+    # tick, and the next mode's count would carry this one's too.
+    curl -sf -X DELETE "$ROUSE_SERVER/v1/functions/lone-$mode" >/dev/null ||
+        die "delete lone-$mode failed"
+    sleep 1
 done
 
 echo "Instructions per lone request ($model, one client, $n requests after $warmup, callgrind):"

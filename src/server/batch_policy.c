@@ -12,8 +12,18 @@ int batch_decide(const batch_view *v, uint64_t *wait_ns)
     if (v->n_ready <= 0) return 0;
     int limit = v->limit > 0 ? v->limit : 1;
     int n = v->n_ready < limit ? v->n_ready : limit;
+    if (v->n_instances > 1) {
+        /* Its share of what waits, the rest left to the others: a batch
+         * that takes everything keeps its calls waiting for all of its
+         * rows while the next instance to free up has nothing to do. */
+        int share = (v->n_ready + v->n_instances - 1) / v->n_instances;
+        if (share < n) return share;
+    }
+    if (v->n_free > 1 || v->left) return n; /* idle instances, or calls passed over */
     if (n >= limit || v->pool_idle || v->waited_ns >= v->max_delay_ns) return n;
     uint64_t wait = v->max_delay_ns - v->waited_ns;
+    if (v->gap_ns >= wait) return n;  /* no company expected in time */
+    if (v->gap_ns) wait -= v->gap_ns; /* then that holds */
     if (v->n_ready >= 2) {
         uint64_t pause = BATCH_QUIET_GAPS * v->span_ns / (uint64_t)(v->n_ready - 1);
         if (pause < BATCH_QUIET_MIN_NS) pause = BATCH_QUIET_MIN_NS;
@@ -30,20 +40,76 @@ void batch_aimd_init(batch_aimd *a, int max, uint64_t slo_ns)
     a->max = max > 0 ? max : 1;
     a->limit = a->max < 2 ? a->max : 2;
     a->slo_ns = slo_ns;
+    a->hold_next = BATCH_HOLD_MIN;
 }
 
-int batch_aimd_observe(batch_aimd *a, int size, uint64_t run_ns)
+int batch_class(int size)
 {
+    int c = 0;
+    while (size > 1 && c < BATCH_CLASSES - 1) {
+        size >>= 1;
+        c++;
+    }
+    return c;
+}
+
+static int known(const batch_aimd *a, int c)
+{
+    return a->n_row[c] >= BATCH_CLASS_MIN_SAMPLES;
+}
+
+/* Of the known classes up to top, the cheapest per request; a larger one
+ * only when it gains BATCH_GAIN_PCT on the smaller. -1 when none is known. */
+static int cheapest(const batch_aimd *a, int top)
+{
+    int best = -1;
+    for (int c = 0; c <= top; c++)
+        if (known(a, c) &&
+            (best < 0 || a->row_cpu_ns[c] * 100 < a->row_cpu_ns[best] * BATCH_GAIN_PCT))
+            best = c;
+    return best;
+}
+
+int batch_aimd_observe(batch_aimd *a, int size, uint64_t run_ns, uint64_t cpu_ns)
+{
+    if (cpu_ns > 0 && size > 0) {
+        int c = batch_class(size);
+        uint64_t per = cpu_ns / (uint64_t)size;
+        /* A moving average over about four batches: recent enough to
+         * follow the machine, smooth enough to outlast one noisy run. */
+        a->row_cpu_ns[c] = a->n_row[c] ? (a->row_cpu_ns[c] * 3 + per) / 4 : per;
+        if (a->n_row[c] < BATCH_CLASS_MIN_SAMPLES) a->n_row[c]++;
+    }
     a->run_ns[a->n++] = run_ns;
     if (size >= a->limit) a->n_full++;
     if (a->n < BATCH_AIMD_WINDOW) return a->limit;
     uint64_t p99 = 0;
     for (int i = 0; i < a->n; i++)
         if (a->run_ns[i] > p99) p99 = a->run_ns[i];
-    if (p99 > a->slo_ns)
+    if (a->hold > 0) a->hold--;
+    int top = batch_class(a->limit), best = cheapest(a, top);
+    if (p99 > a->slo_ns) {
         a->limit = a->limit > 1 ? a->limit / 2 : 1;
-    else if (a->n_full * 4 >= a->n && a->limit < a->max)
-        a->limit++;
+    } else if (top > 0 && known(a, top) && !known(a, 0)) {
+        /* A batch's cost per request means nothing without a lone call's:
+         * a window at 1 measures it (lone calls are timed until it is
+         * known). */
+        a->limit = 1;
+    } else if (top > 0 && known(a, top) && best < top) {
+        /* The limit's class costs no less per request than a smaller one:
+         * back to the cheapest, and no try above it for a while. */
+        a->limit = 1 << best;
+        a->ceiling = a->limit;
+        a->hold = a->hold_next;
+        a->hold_next = a->hold_next * 2 < BATCH_HOLD_MAX ? a->hold_next * 2 : BATCH_HOLD_MAX;
+    } else {
+        if (top > 0 && best == top && top > batch_class(a->ceiling)) {
+            a->hold_next = BATCH_HOLD_MIN; /* a class above the old ceiling pays */
+            a->ceiling = 0;
+        }
+        if (a->n_full * 4 >= a->n && a->limit < a->max && (a->hold == 0 || a->limit < a->ceiling))
+            a->limit++;
+    }
     a->n = a->n_full = 0;
     return a->limit;
 }

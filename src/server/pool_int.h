@@ -68,6 +68,7 @@ struct pool_call {
     int64_t version; /* the version named in the response */
     bool first;      /* the first request of a freshly started instance */
     bool background; /* waits behind synchronous calls (pool_request.background) */
+    bool left;       /* a batch before it took only its share: it waits for no company */
     uint64_t batch_id; /* the batch message it was sent in, 0 when alone */
     int batch_n;       /* the calls of that message */
     worker *w;         /* when dispatched */
@@ -157,11 +158,13 @@ struct vpool {
     ka_state ka;
     uint64_t n_prewarms;
     /* Dynamic batching (cfg.batching): auto mode's limit, a batch waiting
-     * for more calls until batch_due_ns (0: none), counts for status and
-     * metrics, and the activation memory its template reported for the
-     * largest batch. */
+     * for more calls until batch_due_ns (0: none), how often calls come,
+     * counts for status and metrics, and the activation memory its
+     * template reported for the largest batch. */
     batch_aimd aimd;
     uint64_t batch_due_ns;
+    uint64_t last_arrival_ns, arrival_gap_ns; /* its calls' mean gap, smoothed */
+    uint32_t n_lone;                          /* calls sent alone (auto: 1 in 8 timed) */
     uint64_t n_batches, n_batched_calls;
     uint64_t batch_mem_bytes;
     vpool *next;

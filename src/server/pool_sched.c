@@ -731,6 +731,11 @@ static void dispatch(pool *p, worker *w, call *c)
     }
     if (vp->gap_ewma_ns && vp->gap_ewma_ns <= POLL_GAP_MAX_NS)
         m.poll_us = (uint32_t)((2 * vp->gap_ewma_ns + POLL_SLACK_NS) / 1000u);
+    /* Auto batching weighs a batch's CPU time per request against a lone
+     * call's: one lone call in eight is timed, which is plenty. */
+    if (vp->cfg.batching.mode == FN_BATCH_AUTO && c->type == IPC_INFER &&
+        (vp->n_lone++ % 8 == 0 || vp->aimd.n_row[0] < BATCH_CLASS_MIN_SAMPLES))
+        m.flags |= IPC_F_CPU;
     bool sent;
     int rc = pool_ipc_send_request(w->h.sock, &w->region, &m, c, c->body, &c->body_fd, c->body_len,
                                    &sent, &eb);
@@ -811,6 +816,7 @@ static void dispatch_batch(pool *p, worker *w, call **calls, int k)
     }
     if (vp->gap_ewma_ns && vp->gap_ewma_ns <= POLL_GAP_MAX_NS)
         m.poll_us = (uint32_t)((2 * vp->gap_ewma_ns + POLL_SLACK_NS) / 1000u);
+    if (vp->cfg.batching.mode == FN_BATCH_AUTO) m.flags |= IPC_F_CPU;
     bool sent;
     int rc = pool_ipc_send_batch(w->h.sock, &w->region, &m, calls[0], parts, k, &sent, &eb);
     if (rc < 0 && !sent) {
@@ -847,23 +853,41 @@ static void dispatch_batch(pool *p, worker *w, call **calls, int k)
  * (false when the batch waits for more calls, the timer armed). */
 static bool pump_batch(pool *p, vpool *vp, worker *w)
 {
-    int limit = batch_limit(vp), n = 0;
+    int limit = batch_limit(vp), n = 0, n_inst = 0, n_free = 0;
+    bool idle = true;
+    uint64_t now = pool_now(p);
+    for (const worker *o = vp->workers; o; o = o->vnext) {
+        if (o->n_inflight) idle = false;
+        if (worker_free_slots(o) > 0) {
+            n_free++;
+            n_inst++;
+        } else if (o->h.state == PROC_READY && o->inflight && vp->reply_ewma_ns &&
+                   now < o->inflight->dispatch_ns + 2 * vp->reply_ewma_ns) {
+            /* Busy, but by the average reply time free before a batch sent
+             * now would end: it counts for the shares. One overdue (a long
+             * request), or with no replies yet to judge by, does not. */
+            n_inst++;
+        }
+    }
+    /* Enough of the queue to see each instance's share. */
+    int want = n_inst > 1 ? limit * n_inst : limit;
     const call *newest = vp->queue;
-    for (const call *c = vp->queue; c && n < limit && batchable(c); c = c->next) {
+    for (const call *c = vp->queue; c && n < want && batchable(c); c = c->next) {
         if (c->enq_ns > newest->enq_ns) newest = c; /* a requeued call may come first */
         n++;
     }
-    bool idle = true;
-    for (const worker *o = vp->workers; o && idle; o = o->vnext)
-        idle = o->n_inflight == 0;
-    uint64_t now = pool_now(p), wait, oldest = vp->queue->enq_ns;
+    uint64_t wait, oldest = vp->queue->enq_ns;
     batch_view v = {.n_ready = n,
                     .limit = limit,
                     .pool_idle = idle,
                     .waited_ns = now > oldest ? now - oldest : 0,
                     .max_delay_ns = (uint64_t)vp->cfg.batching.max_delay_us * 1000u,
                     .span_ns = newest->enq_ns > oldest ? newest->enq_ns - oldest : 0,
-                    .quiet_ns = now > newest->enq_ns ? now - newest->enq_ns : 0};
+                    .quiet_ns = now > newest->enq_ns ? now - newest->enq_ns : 0,
+                    .gap_ns = vp->arrival_gap_ns,
+                    .n_free = n_free,
+                    .n_instances = n_inst,
+                    .left = vp->queue->left};
     int k = batch_decide(&v, &wait);
     if (k == 0) {
         vp->batch_due_ns = now + wait;
@@ -871,14 +895,18 @@ static bool pump_batch(pool *p, vpool *vp, worker *w)
         return false;
     }
     vp->batch_due_ns = 0;
-    if (k == 1) { /* alone: the plain message, a batch of one */
-        dispatch(p, w, queue_pop(vp));
-        return true;
-    }
     call *calls[FN_BATCH_MAX];
     for (int i = 0; i < k; i++)
         calls[i] = queue_pop(vp);
-    dispatch_batch(p, w, calls, k);
+    /* The ready calls it did not take have waited their turn: the next
+     * free instance takes them at once. */
+    int rest = n - k;
+    for (call *c = vp->queue; c && rest > 0; c = c->next, rest--)
+        c->left = true;
+    if (k == 1) /* alone: the plain message, a batch of one */
+        dispatch(p, w, calls[0]);
+    else
+        dispatch_batch(p, w, calls, k);
     return true;
 }
 
@@ -1091,6 +1119,18 @@ int sched_submit(pool *p, vpool *vp, const pool_request *rq, pool_call **out, in
     c->version = rq->version;
     c->background = rq->background;
     c->enq_ns = pool_now(p);
+    if (batching(vp) && batchable(c)) { /* how often company comes */
+        if (vp->last_arrival_ns) {
+            /* A gap past max_delay says the same as max_delay: no company
+             * in time. Capped so that an idle hour does not outweigh the
+             * next burst. */
+            uint64_t gap = c->enq_ns - vp->last_arrival_ns,
+                     cap = (uint64_t)vp->cfg.batching.max_delay_us * 1000u;
+            if (gap > cap) gap = cap;
+            vp->arrival_gap_ns = vp->arrival_gap_ns ? (vp->arrival_gap_ns * 7 + gap) / 8 : gap;
+        }
+        vp->last_arrival_ns = c->enq_ns;
+    }
     c->deadline_ns = c->enq_ns + (uint64_t)vp->cfg.timeout_ms * 1000000ull;
     *out = c; /* before the pump: a start that fails at once ends the call there */
     queue_push(vp, c, false);
@@ -1428,7 +1468,8 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
     if (w->n_inflight == 0) w->idle_since_ns = now;
     vp->n_batches++;
     vp->n_batched_calls += (uint64_t)k;
-    if (vp->cfg.batching.mode == FN_BATCH_AUTO) batch_aimd_observe(&vp->aimd, k, m->dur_ns[0]);
+    if (vp->cfg.batching.mode == FN_BATCH_AUTO)
+        batch_aimd_observe(&vp->aimd, k, m->dur_ns[0], m->dur_ns[1]);
     /* The first call's wait and start, as worker_reply splits them. */
     bool cold = c->first && w->kind != START_WARM && w->h.ready_ns > c->enq_ns;
     uint64_t wait_end = cold && w->h.ready_ns > c->dispatch_ns ? w->h.ready_ns : c->dispatch_ns;
@@ -1506,7 +1547,7 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
      * counts its run too: at a limit of 1 every call goes alone, and only
      * these runs can grow the limit again. */
     if (vp->cfg.batching.mode == FN_BATCH_AUTO && c->type == IPC_INFER && m->status == 200)
-        batch_aimd_observe(&vp->aimd, 1, m->dur_ns[0]);
+        batch_aimd_observe(&vp->aimd, 1, m->dur_ns[0], m->dur_ns[1]);
     char timing[128];
     if (batching(vp))
         stats_timing_batch(timing, wait - start, start, m->dur_ns[0], 1);

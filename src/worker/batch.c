@@ -85,6 +85,50 @@ static uint64_t next_pow2(uint64_t x)
     return p;
 }
 
+/* log2 of a power of two rows, or -1 when rows is none (or too large). */
+static int size_index(int64_t rows)
+{
+    for (int i = 0; i < WORKER_BATCH_SIZES; i++)
+        if (rows == (int64_t)1 << i) return i;
+    return -1;
+}
+
+void worker_batch_time(worker_batch_times *t, int64_t rows, uint64_t ns)
+{
+    int i = size_index(rows);
+    if (!t || i < 0) return;
+    t->ns[i] = t->ns[i] ? (t->ns[i] * 3 + ns) / 4 : (ns ? ns : 1);
+}
+
+#define COST_UNKNOWN UINT64_MAX
+
+/* The engine time of `rows` rows run in prepared sizes, the cheaper of
+ * padding and cutting at each step; COST_UNKNOWN when a size is not
+ * measured yet. */
+static uint64_t rows_cost(const worker_batch_times *t, int64_t rows)
+{
+    if (rows <= 0) return 0;
+    int64_t p = (int64_t)next_pow2((uint64_t)rows);
+    int i = size_index(p);
+    if (i < 0) return COST_UNKNOWN;
+    uint64_t pad = t->ns[i] ? t->ns[i] : COST_UNKNOWN;
+    if (p == rows || i == 0) return pad;
+    uint64_t rest = rows_cost(t, rows - p / 2), cut = COST_UNKNOWN;
+    if (t->ns[i - 1] && rest != COST_UNKNOWN) cut = t->ns[i - 1] + rest;
+    return pad < cut ? pad : cut;
+}
+
+bool worker_batch_pad(const worker_batch_times *t, int64_t r)
+{
+    int64_t p = (int64_t)next_pow2((uint64_t)r);
+    int i = size_index(p);
+    if (t && i > 0 && t->ns[i] && t->ns[i - 1]) {
+        uint64_t rest = rows_cost(t, r - p / 2);
+        if (rest != COST_UNKNOWN) return t->ns[i] <= t->ns[i - 1] + rest;
+    }
+    return p - r <= p / 4;
+}
+
 /* Appends {"error": msg} as item it's reply. */
 static int reply_error(rouse_buf *out, item *it, int status, const char *msg)
 {
@@ -165,7 +209,10 @@ static int run_piece(worker_batch_ctx *c, item **run, int k, int64_t rows, uint6
         memset(buf + off, 0, in[i].nbytes - off); /* padding rows */
         in[i].data = buf;
     }
-    if ((rc = rouse_session_run(c->s, in, n_in, &eb)) < 0) {
+    uint64_t tr = rouse_now_ns();
+    rc = rouse_session_run(c->s, in, n_in, &eb);
+    if (rc == 0) worker_batch_time(c->times, rows, rouse_now_ns() - tr);
+    if (rc < 0) {
         status = rouse_err_http_status(rc);
         fail = eb.msg[0] ? eb.msg : rouse_strerror(rc);
         goto out_fail;
@@ -245,7 +292,7 @@ static int run_group(worker_batch_ctx *c, item *items, int n, int g, uint64_t t0
         while (j < k && r + run[j]->rows <= max)
             r += run[j++]->rows;
         int64_t p = (int64_t)next_pow2((uint64_t)r);
-        if (p - r > p / 4) { /* too much padding: the largest power of two below */
+        if (p != r && !worker_batch_pad(c->times, r)) { /* cut: the largest power of two below */
             int64_t q = p / 2;
             while (r > q && j > i + 1)
                 r -= run[--j]->rows;

@@ -7,15 +7,19 @@
  * decode (wrong shape or dtype) gets its own error and joins no run.
  * Requests whose inputs agree in dtype and in every dim but the first run
  * together (others in runs of their own: no padding of sequence lengths);
- * a run's rows are padded with zeros up to the next power of two when that
- * wastes at most a quarter of it, else the run is cut to the largest power
- * of two that fits, so that every run uses a plan the template prepared.
+ * every run uses a plan the template prepared (a power of two): a run's
+ * rows are padded with zeros up to the next power of two when that costs
+ * less than cutting it to the largest power of two that fits and running
+ * the rest after it, by the engine's run times at those sizes measured so
+ * far in this instance; until they are known, padding when it wastes at
+ * most a quarter of the run.
  * Each request gets its own rows of every output, encoded as an unbatched
  * reply would be.
  */
 #ifndef ROUSE_WORKER_BATCH_H
 #define ROUSE_WORKER_BATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +40,25 @@ void worker_batch_session_options(int max_batch, rouse_session_options *so);
 int worker_prepare_batches(rouse_model *m, rouse_session *s, int max_batch, uint64_t *mem_bytes,
                            rouse_errbuf *eb);
 
+/* Prepared sizes 1, 2, 4 ... 256 (FN_BATCH_MAX). */
+#define WORKER_BATCH_SIZES 9
+
+/* The engine's run time at each prepared size (index log2 of the rows), a
+ * moving average, 0 until measured: kept by the instance across messages. */
+typedef struct worker_batch_times {
+    uint64_t ns[WORKER_BATCH_SIZES];
+} worker_batch_times;
+
+/* Records a run of `rows` rows that took ns (rows not a prepared size:
+ * nothing). */
+void worker_batch_time(worker_batch_times *t, int64_t rows, uint64_t ns);
+
+/* Whether a run of r rows (not a power of two) is padded up to the next
+ * power of two p rather than cut to p / 2 with the rest run after it: the
+ * cheaper by t's times when they are known (t may be NULL), else when the
+ * padding wastes at most a quarter of p. */
+bool worker_batch_pad(const worker_batch_times *t, int64_t r);
+
 typedef struct worker_batch_ctx {
     const char *name, *version; /* echoed in each response */
     rouse_model *m;
@@ -46,6 +69,7 @@ typedef struct worker_batch_ctx {
      * the message came in a memfd): concatenated inputs go there first. */
     void *scratch;
     size_t scratch_len;
+    worker_batch_times *times; /* the instance's, updated by each run */
 } worker_batch_ctx;
 
 /* Runs the batch message body[0..len): appends the reply body (an

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/arena.h"
@@ -134,11 +135,26 @@ typedef struct region {
 
 /* Replies through the region when it is lent and the body fits, else
  * through a memfd of its own. */
+/* The CPU time of this process (every engine thread), when serve asks
+ * for it (IPC_F_CPU, auto batching's cost per request): a system call, so
+ * not on every request. */
+static uint64_t process_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) < 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* dur_ns[1] gets the CPU time since cpu0 when cpu0 is not 0. */
 static int send_reply_flags(int sock, const region *rg, uint64_t id, int status,
                             const char *content_type, const void *body, size_t len,
-                            int64_t json_len, uint64_t t0, uint32_t flags)
+                            int64_t json_len, uint64_t t0, uint64_t cpu0, uint32_t flags)
 {
     uint64_t dur[3] = {t0 ? rouse_now_ns() - t0 : 0, 0, 0};
+    if (cpu0) {
+        uint64_t c = process_cpu_ns();
+        dur[1] = c > cpu0 ? c - cpu0 : 1;
+    }
     return send_msg(sock, IPC_REPLY, id, status, content_type, body, len, json_len, t0 ? dur : NULL,
                     rg->lent && len <= rg->size ? rg->map : NULL, NULL, flags);
 }
@@ -146,7 +162,7 @@ static int send_reply_flags(int sock, const region *rg, uint64_t id, int status,
 static int send_reply(int sock, const region *rg, uint64_t id, int status, const char *content_type,
                       const void *body, size_t len, int64_t json_len, uint64_t t0)
 {
-    return send_reply_flags(sock, rg, id, status, content_type, body, len, json_len, t0, 0);
+    return send_reply_flags(sock, rg, id, status, content_type, body, len, json_len, t0, 0, 0);
 }
 
 static int send_error(int sock, const region *rg, uint64_t id, int status, const char *msg)
@@ -220,9 +236,9 @@ static int request_body(const ipc_msg *req, int body_fd, region *rg, const void 
  * returns 0. A negative return means the socket failed. */
 static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body_fd, region *rg,
                   rouse_model *m, rouse_session *s, gen_slot *gs, rouse_arena *arena,
-                  rouse_buf *out)
+                  rouse_buf *out, worker_batch_times *times)
 {
-    uint64_t t0 = rouse_now_ns();
+    uint64_t t0 = rouse_now_ns(), cpu0 = req->flags & IPC_F_CPU ? process_cpu_ns() : 0;
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     const void *body = NULL;
@@ -257,12 +273,14 @@ static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body
                                .s = s,
                                .max_batch = o->max_batch,
                                .arena = arena,
-                               .scratch = rg->lent && used < rg->size ? (char *)rg->map + used : NULL,
-                               .scratch_len = rg->lent && used < rg->size ? rg->size - used : 0};
+                               .scratch =
+                                   rg->lent && used < rg->size ? (char *)rg->map + used : NULL,
+                               .scratch_len = rg->lent && used < rg->size ? rg->size - used : 0,
+                               .times = times};
         rc = worker_run_batch(&bc, body, req->body_len, out, &eb);
         ipc_unmap(own, req->body_len);
         if (rc < 0) return send_error(sock, rg, req->id, 500, eb.msg);
-        return send_reply_flags(sock, rg, req->id, 200, "", out->data, out->len, -1, t0,
+        return send_reply_flags(sock, rg, req->id, 200, "", out->data, out->len, -1, t0, cpu0,
                                 IPC_F_BATCH);
     }
     if (req->type != IPC_INFER) {
@@ -284,7 +302,11 @@ static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body
         goto out_error;
     }
     worker_fault_hook(oreq.id);
+    uint64_t tr = rouse_now_ns();
     if ((rc = rouse_session_run(s, oreq.inputs, oreq.n_inputs, &eb)) < 0) goto out_error;
+    /* A batching function's lone request is a run of its size too. */
+    if (o->max_batch > 0 && oreq.n_inputs > 0 && oreq.inputs[0].rank > 0)
+        worker_batch_time(times, oreq.inputs[0].shape[0], rouse_now_ns() - tr);
     /* A pool renamed by a live scaling change names its current version. */
     char ver[24];
     snprintf(ver, sizeof(ver), "%lld", (long long)req->version);
@@ -292,9 +314,9 @@ static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body
                                   &json_len, &eb)) < 0)
         goto out_error;
     ipc_unmap(own, req->body_len);
-    return send_reply(sock, rg, req->id, 200,
-                      json_len >= 0 ? "application/octet-stream" : "application/json", out->data,
-                      out->len, json_len, t0);
+    return send_reply_flags(sock, rg, req->id, 200,
+                            json_len >= 0 ? "application/octet-stream" : "application/json",
+                            out->data, out->len, json_len, t0, cpu0, 0);
 out_error:
     ipc_unmap(own, req->body_len);
     return send_error(sock, rg, req->id, rouse_err_http_status(rc),
@@ -302,9 +324,8 @@ out_error:
 }
 
 int worker_open_model(int sock, const char *path, const char *sha256, const char *plan_cache,
-                      const worker_precision *prec, int threads, int plan_cache_size,
-                      int memory_mb, int max_batch, rouse_model **m, rouse_session **s,
-                      uint64_t dur[3])
+                      const worker_precision *prec, int threads, int plan_cache_size, int memory_mb,
+                      int max_batch, rouse_model **m, rouse_session **s, uint64_t dur[3])
 {
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
@@ -331,8 +352,8 @@ int worker_open_model(int sock, const char *path, const char *sha256, const char
         if (strncmp(msg, path, pl) == 0 && strncmp(msg + pl, ": ", 2) == 0) msg += pl + 2;
         char why[sizeof(eb.msg) + 96];
         if (rc == ROUSE_ETOOBIG && memory_mb > 0 && strstr(msg, "memory limit")) {
-            snprintf(why, sizeof(why), "at its declared input shapes, %s (the function's memory_mb)",
-                     msg);
+            snprintf(why, sizeof(why),
+                     "at its declared input shapes, %s (the function's memory_mb)", msg);
             msg = why;
         }
         /* A model that does not load is the model's fault (400), except
@@ -447,6 +468,7 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
     rouse_buf out;
     rouse_buf_init(&out);
     region rg = {NULL, 0, false};
+    worker_batch_times times = {{0}};
     int status = 0;
     uint64_t poll_until = 0;
     for (;;) {
@@ -477,7 +499,7 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
             if (body_fd >= 0) close(body_fd);
             continue;
         }
-        rc = handle(o, sock, &req, body_fd, &rg, m, s, &gs, &arena, &out);
+        rc = handle(o, sock, &req, body_fd, &rg, m, s, &gs, &arena, &out, &times);
         if (body_fd >= 0) close(body_fd);
         if (req.poll_us > 0)
             poll_until =

@@ -15,6 +15,8 @@
  * - with two instances, requests that came together while one instance is
  *   busy go to the free one once their arrivals pause, not after
  *   max_delay;
+ * - with two instances, eight requests at once run in batches of at most
+ *   four (each instance's share), not seven on one;
  * - auto mode counts the runs of requests sent alone: over the SLO they
  *   halve its limit to 1, within it they grow it back;
  * - config errors and a model that cannot batch: 400 naming the field or
@@ -416,6 +418,46 @@ static void test_free_instance_not_held(void **state)
     serve_down();
 }
 
+/* Two instances, eight requests at once after one that gave the version
+ * an average reply time: no batch takes more than its share, half of the
+ * calls (the one busy instance is due back before a batch sent now would
+ * end), where the first free instance used to take all seven that waited
+ * while the other served one; and the calls a batch left go as soon as an
+ * instance is free. */
+static void test_shares(void **state)
+{
+    (void)state;
+    serve_up("200000"); /* each request takes 0.2 s in the instance */
+    deploy_digits("share", "\"scaling\":{\"min\":2,\"max\":2},"
+                           "\"batching\":{\"max_batch\":8,\"max_delay_us\":1000000}");
+    wait_idle_instances("share", 2);
+    http_response r;
+    char *body = digits_body(0, 1, "warm");
+    assert_int_equal(request("POST", "/v2/models/share/infer", body, &r), 200);
+    http_response_fini(&r);
+    free(body);
+    enum { N = 8 };
+    call_arg a[N];
+    memset(a, 0, sizeof(a));
+    for (int i = 0; i < N; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "share-%d", i);
+        a[i].path = "/v2/models/share/infer";
+        a[i].body = digits_body(i, 1, id);
+    }
+    calls_run(a, N);
+    printf("batches:");
+    for (int i = 0; i < N; i++)
+        printf(" %d", a[i].batch);
+    printf("\n");
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(a[i].status, 200);
+        assert_true(a[i].batch >= 1 && a[i].batch <= N / 2);
+    }
+    calls_free(a, N);
+    serve_down();
+}
+
 /* Auto mode's limit in the status of function `name`, or -1. */
 static int auto_limit(const char *name)
 {
@@ -646,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_split_outputs),
         cmocka_unit_test(test_lone_and_partial),
         cmocka_unit_test(test_free_instance_not_held),
+        cmocka_unit_test(test_shares),
         cmocka_unit_test(test_auto_alone),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_crash_mid_batch),

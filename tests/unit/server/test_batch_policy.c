@@ -72,6 +72,61 @@ static void test_decide(void **state)
         {{.n_ready = 1, .limit = 8, .pool_idle = false, .waited_ns = 500 * US,
           .max_delay_ns = 2 * MS, .span_ns = 0, .quiet_ns = 500 * US},
          0, 1500 * US},
+        /* Calls come 8 ms apart, max_delay is 5 ms: no company can come in
+         * time, the free instance takes the lone call now (another is
+         * busy, so the version is not idle). */
+        {{.n_ready = 1, .limit = 8, .pool_idle = false, .waited_ns = 0, .max_delay_ns = 5 * MS,
+          .gap_ns = 8 * MS, .n_free = 1},
+         1, 0},
+        /* 300 us apart against 2 ms: it waits, until only one gap of the
+         * delay is left (then none is expected before max_delay). */
+        {{.n_ready = 1, .limit = 8, .pool_idle = false, .waited_ns = 0, .max_delay_ns = 2 * MS,
+          .gap_ns = 300 * US, .n_free = 1},
+         0, 1700 * US},
+        {{.n_ready = 1, .limit = 8, .pool_idle = false, .waited_ns = 1700 * US,
+          .max_delay_ns = 2 * MS, .gap_ns = 300 * US, .n_free = 1},
+         1, 0},
+        /* Two instances free, eight calls: four each, now (not eight on one
+         * while the other idles). */
+        {{.n_ready = 8, .limit = 8, .pool_idle = true, .waited_ns = 0, .max_delay_ns = 2 * MS,
+          .n_free = 2, .n_instances = 2},
+         4, 0},
+        /* Odd counts round up: 3 then (on the next free instance) 2. */
+        {{.n_ready = 5, .limit = 8, .pool_idle = false, .waited_ns = 0, .max_delay_ns = 2 * MS,
+          .n_free = 2, .n_instances = 2},
+         3, 0},
+        /* Two instances, one busy, seven calls that came together: the free
+         * one takes its half now, the rest is for the other (eight clients
+         * on two instances: batches of 4 on each, not 7 on one). */
+        {{.n_ready = 7, .limit = 8, .pool_idle = false, .waited_ns = 0, .max_delay_ns = 5 * MS,
+          .n_free = 1, .n_instances = 2},
+         4, 0},
+        /* Two ready, one instance of two free: a share of 1 is all of one
+         * call; the usual rules (here the pause) decide when it goes. */
+        {{.n_ready = 1, .limit = 8, .pool_idle = false, .waited_ns = 0, .max_delay_ns = 2 * MS,
+          .n_free = 1, .n_instances = 2},
+         0, 2 * MS},
+        {{.n_ready = 2, .limit = 8, .pool_idle = false, .waited_ns = 0, .max_delay_ns = 2 * MS,
+          .n_free = 1, .n_instances = 2, .span_ns = 0, .quiet_ns = 0},
+         1, 0},
+        /* A call that the last batch left goes with the next free instance
+         * at once. */
+        {{.n_ready = 1, .limit = 8, .pool_idle = false, .waited_ns = 300 * MS,
+          .max_delay_ns = 1000 * MS, .gap_ns = 10 * MS, .n_free = 1, .n_instances = 2,
+          .left = true},
+         1, 0},
+        /* One instance: no share, the pause as before. */
+        {{.n_ready = 2, .limit = 8, .pool_idle = false, .waited_ns = 0, .max_delay_ns = 2 * MS,
+          .n_free = 1, .n_instances = 1, .span_ns = 0, .quiet_ns = 0},
+         0, 100 * US},
+        /* Fewer calls than free instances: one each, at once. */
+        {{.n_ready = 1, .limit = 8, .pool_idle = false, .waited_ns = 0, .max_delay_ns = 2 * MS,
+          .n_free = 2, .n_instances = 2},
+         1, 0},
+        /* The share never exceeds the limit. */
+        {{.n_ready = 40, .limit = 8, .pool_idle = false, .waited_ns = 0, .max_delay_ns = 2 * MS,
+          .n_free = 2, .n_instances = 2},
+         8, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint64_t wait = 12345;
@@ -82,12 +137,22 @@ static void test_decide(void **state)
     }
 }
 
-/* Feeds a window of batches of `size` calls that ran in run_ns. */
+/* Feeds a window of batches of `size` calls that ran in run_ns (CPU time
+ * not measured). */
 static int window(batch_aimd *a, int size, uint64_t run_ns)
 {
     int limit = a->limit;
     for (int i = 0; i < BATCH_AIMD_WINDOW; i++)
-        limit = batch_aimd_observe(a, size, run_ns);
+        limit = batch_aimd_observe(a, size, run_ns, 0);
+    return limit;
+}
+
+/* The same, each batch taking row_cpu_ns of CPU per call. */
+static int window_cpu(batch_aimd *a, int size, uint64_t run_ns, uint64_t row_cpu_ns)
+{
+    int limit = a->limit;
+    for (int i = 0; i < BATCH_AIMD_WINDOW; i++)
+        limit = batch_aimd_observe(a, size, run_ns, row_cpu_ns * (uint64_t)size);
     return limit;
 }
 
@@ -104,8 +169,8 @@ static void test_aimd(void **state)
     assert_int_equal(window(&a, 1, 1 * MS), 4);
     /* One run over the SLO in a window (its p99): halved. */
     for (int i = 0; i < BATCH_AIMD_WINDOW - 1; i++)
-        batch_aimd_observe(&a, 4, 5 * MS);
-    assert_int_equal(batch_aimd_observe(&a, 4, 11 * MS), 2);
+        batch_aimd_observe(&a, 4, 5 * MS, 0);
+    assert_int_equal(batch_aimd_observe(&a, 4, 11 * MS, 0), 2);
     /* Down to 1, never below. */
     assert_int_equal(window(&a, 2, 50 * MS), 1);
     assert_int_equal(window(&a, 1, 50 * MS), 1);
@@ -119,11 +184,106 @@ static void test_aimd(void **state)
     assert_int_equal(a.limit, 1);
 }
 
+static void test_class(void **state)
+{
+    (void)state;
+    static const int cases[][2] = {{1, 0}, {2, 1},  {3, 1},  {4, 2},   {7, 2},
+                                   {8, 3}, {31, 4}, {32, 5}, {256, 8}, {100000, 8}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (batch_class(cases[i][0]) != cases[i][1])
+            fail_msg("size %d: class %d, want %d", cases[i][0], batch_class(cases[i][0]),
+                     cases[i][1]);
+}
+
+/* A model whose engine does not gain from a batch (CPU per request as high
+ * at 2 as at 1, as resnet18's on this engine): the limit falls to 1 and
+ * stays there for a hold that doubles with each failed try; within the
+ * SLO and with demand all along. */
+static void test_aimd_no_gain(void **state)
+{
+    (void)state;
+    batch_aimd a;
+    batch_aimd_init(&a, 8, 400 * MS);
+    /* Batches of 2 measured before any lone call: the limit drops to 1
+     * for a window that measures one. */
+    assert_int_equal(window_cpu(&a, 2, 40 * MS, 17 * MS), 1);
+    /* Lone calls: 17 ms of CPU each; every batch (of one) is full: back
+     * to 2 to compare. */
+    assert_int_equal(window_cpu(&a, 1, 20 * MS, 17 * MS), 2);
+    /* Batches of 2 at 17 ms per call: no cheaper, back to 1 (the limit's
+     * class, 2-3, is known and costs no less). */
+    assert_int_equal(window_cpu(&a, 2, 40 * MS, 17 * MS), 1);
+    assert_int_equal(a.hold, BATCH_HOLD_MIN);
+    /* Held at 1 for BATCH_HOLD_MIN windows, though every batch is full. */
+    for (int i = 0; i < BATCH_HOLD_MIN - 1; i++)
+        assert_int_equal(window_cpu(&a, 1, 20 * MS, 17 * MS), 1);
+    /* Then it tries 2 again; again no gain: held twice as long. */
+    assert_int_equal(window_cpu(&a, 1, 20 * MS, 17 * MS), 2);
+    assert_int_equal(window_cpu(&a, 2, 40 * MS, 18 * MS), 1);
+    assert_int_equal(a.hold, 2 * BATCH_HOLD_MIN);
+    /* 4 % cheaper is within BATCH_GAIN_PCT: still no gain. */
+    for (int i = 0; i < 2 * BATCH_HOLD_MIN; i++)
+        window_cpu(&a, 1, 20 * MS, 17 * MS);
+    assert_int_equal(a.limit, 2);
+    for (int i = 0; i < 4; i++) /* the class's average follows the new cost */
+        batch_aimd_observe(&a, 2, 40 * MS, 2 * 16320 * US);
+    for (int i = 0; i < BATCH_AIMD_WINDOW - 4; i++)
+        batch_aimd_observe(&a, 2, 40 * MS, 2 * 16320 * US);
+    assert_int_equal(a.limit, 1);
+    assert_int_equal(a.hold, 4 * BATCH_HOLD_MIN);
+    /* The hold never grows past BATCH_HOLD_MAX. */
+    for (int t = 0; t < 10; t++) {
+        while (a.limit == 1)
+            window_cpu(&a, 1, 20 * MS, 17 * MS);
+        window_cpu(&a, 2, 40 * MS, 17 * MS);
+        assert_true(a.hold <= BATCH_HOLD_MAX);
+    }
+    assert_int_equal(a.hold_next, BATCH_HOLD_MAX);
+}
+
+/* A model that gains from a batch (mlp: a third of the CPU per call at 4)
+ * grows past each class; one whose gain stops at 4 (8 costs as much per
+ * call as 4) settles at 4, the smallest size of its cheapest class. */
+static void test_aimd_gain(void **state)
+{
+    (void)state;
+    batch_aimd a;
+    batch_aimd_init(&a, 32, 5 * MS);
+    static const uint64_t cost[] = {30 * US, 20 * US, 10 * US, 10 * US, 10 * US, 10 * US};
+    window_cpu(&a, 1, 50 * US, cost[0]);
+    for (int i = 0; i < 40 && a.limit < 8; i++)
+        window_cpu(&a, a.limit, 100 * US, cost[batch_class(a.limit)]);
+    assert_int_equal(a.limit, 8);
+    /* Class 8-15 costs as much per call as 4-7: back to 4. */
+    window_cpu(&a, 8, 100 * US, cost[3]);
+    assert_int_equal(a.limit, 4);
+    /* Within the hold it stays there, every batch full. */
+    assert_int_equal(window_cpu(&a, 4, 100 * US, cost[2]), 4);
+    /* Halved by the SLO, it grows back to 4 (no further: held). */
+    assert_int_equal(window_cpu(&a, 4, 10 * MS, cost[2]), 2);
+    assert_int_equal(window_cpu(&a, 2, 100 * US, cost[1]), 3);
+    assert_int_equal(window_cpu(&a, 3, 100 * US, cost[1]), 4);
+    /* A class that pays resets the hold's doubling. */
+    batch_aimd_init(&a, 32, 5 * MS);
+    a.hold_next = 64;
+    window_cpu(&a, 1, 50 * US, cost[0]);
+    window_cpu(&a, 2, 100 * US, cost[1]);
+    assert_int_equal(a.hold_next, BATCH_HOLD_MIN);
+    /* Unknown costs (not measured): AIMD as before, growing with demand. */
+    batch_aimd_init(&a, 4, 5 * MS);
+    for (int i = 0; i < 4; i++)
+        window(&a, a.limit, 100 * US);
+    assert_int_equal(a.limit, 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decide),
         cmocka_unit_test(test_aimd),
+        cmocka_unit_test(test_class),
+        cmocka_unit_test(test_aimd_no_gain),
+        cmocka_unit_test(test_aimd_gain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
