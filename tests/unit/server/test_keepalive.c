@@ -290,6 +290,48 @@ static void test_priced(void **state)
     }
 }
 
+/* Priced per share of calls: the price is gaps x the function's mean time
+ * between requests (15 minutes here), so the same window as at a price of
+ * 15 minutes x gaps per cold start. */
+static void test_priced_share(void **state)
+{
+    (void)state;
+    ka_state s;
+    ka_init(&s);
+    periodic(&s, 1000, 15 * MIN, 12, MIN);
+    assert_int_equal(s.calls, 12);
+    assert_int_equal(s.first_ms, 1000);
+    ka_windows w;
+    /* 1 mean gap: 15 minutes a cold start, well above the half minute held. */
+    ka_windows_priced_share(&s, MIN, TTL, 1.0, &w);
+    assert_int_equal(w.kind, KA_PRICED_SHARE);
+    assert_int_equal(w.prewarm_ms, 14 * MIN);
+    assert_int_equal(w.keep_ms, 15 * MIN);
+    /* 0.02 mean gaps: 0.3 minutes, below it: nothing kept. */
+    ka_windows_priced_share(&s, MIN, TTL, 0.02, &w);
+    assert_int_equal(w.kind, KA_PRICED_SHARE);
+    assert_int_equal(w.keep_ms, 0);
+    /* Bursts of 8 requests a minute every 30 minutes: a mean gap of under
+     * 4 minutes, and idle times of 29 minutes: at 4 mean gaps (about 15
+     * minutes a cold start) the window [29, 30) costs half a minute per
+     * idle time, kept; at 0.1 mean gaps not. */
+    ka_init(&s);
+    for (int b = 0; b < 12; b++)
+        for (int k = 0; k < 8; k++)
+            ka_record(&s, b * 30 * MIN + k * 2000, MIN);
+    ka_windows_priced_share(&s, MIN, TTL, 4.0, &w);
+    assert_int_equal(w.prewarm_ms, 29 * MIN);
+    assert_int_equal(w.keep_ms, 30 * MIN);
+    ka_windows_priced_share(&s, MIN, TTL, 0.1, &w);
+    assert_int_equal(w.keep_ms, 0);
+    /* Few idle times: the fixed fallback. */
+    ka_init(&s);
+    periodic(&s, 1000, 15 * MIN, 5, MIN);
+    ka_windows_priced_share(&s, MIN, TTL, 4.0, &w);
+    assert_int_equal(w.kind, KA_FIXED_FEW);
+    assert_int_equal(w.keep_ms, TTL);
+}
+
 static void test_want_loaded(void **state)
 {
     (void)state;
@@ -332,7 +374,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_record),         cmocka_unit_test(test_windows),
         cmocka_unit_test(test_representative), cmocka_unit_test(test_capped_placement),
-        cmocka_unit_test(test_priced),         cmocka_unit_test(test_want_loaded),
+        cmocka_unit_test(test_priced),         cmocka_unit_test(test_priced_share),
+        cmocka_unit_test(test_want_loaded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
