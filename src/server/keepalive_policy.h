@@ -21,7 +21,10 @@
  *   minute, is dropped at its end when the pre-warm window is not zero, is
  *   started again at the pre-warm time and dropped at the end of the
  *   keep-alive window. The window it is kept for (keep-alive end less
- *   pre-warm) is capped by template_ttl_ms.
+ *   pre-warm) is capped by template_ttl_ms: a longer one is cut to that
+ *   length where, inside it, it catches the most idle times (the middle
+ *   of the best places), not at its start, whose margin alone can outlast
+ *   the cap (10 % of two hours).
  * - The histogram is representative, and used, only with at least
  *   KA_MIN_SAMPLES idle times and a coefficient of variation of its bin
  *   counts of at least KA_MIN_CV (a flat histogram predicts nothing; one
