@@ -12,7 +12,7 @@
 #include "server/keepalive_policy.h"
 
 void kr_replay(const int64_t *t_ms, size_t n, int64_t end_ms, kr_policy policy, int64_t ttl_ms,
-               int64_t minute_ms, kr_result *out, unsigned char *cold_out)
+               double price, int64_t minute_ms, kr_result *out, unsigned char *cold_out)
 {
     memset(out, 0, sizeof(*out));
     ka_state st;
@@ -41,6 +41,12 @@ void kr_replay(const int64_t *t_ms, size_t n, int64_t end_ms, kr_policy policy, 
         if (policy == KR_LEARNED) {
             ka_record(&st, t_ms[i], minute_ms);
             ka_windows_of(&st, minute_ms, ttl_ms, &w);
+        } else if (policy == KR_PRICED) {
+            ka_record(&st, t_ms[i], minute_ms);
+            ka_windows_priced(&st, minute_ms, ttl_ms, (int64_t)price, &w);
+        } else if (policy == KR_PRICED_SHARE) {
+            ka_record(&st, t_ms[i], minute_ms);
+            ka_windows_priced_share(&st, minute_ms, ttl_ms, price, &w);
         } else {
             w = (ka_windows){.kind = KA_FIXED_FEW, .from_ms = t_ms[i], .keep_ms = ttl_ms};
         }

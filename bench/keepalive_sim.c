@@ -7,10 +7,15 @@
  * loaded) for: no keep-alive, the fixed TTL (--ttl-min, 10 minutes), and
  * the learned hybrid histogram with template_ttl_ms (its cap on the window
  * kept, and its fixed fallback) of each --learned-ttl-min (up to four
- * rows; default: the fixed TTL).
+ * rows; default: the fixed TTL), and the priced window
+ * (ka_windows_priced: the window that costs least at one price per cold
+ * start avoided, its fixed fallback the fixed TTL) at each --priced-min
+ * (up to four rows; none by default), and the same priced per share of a
+ * function's calls (ka_windows_priced_share: a cold start costs K times
+ * the function's mean time between calls) at each --share-gaps K.
  *
  *   keepalive_sim [--seed N] [--functions N] [--days D] [--ttl-min M]
- *                 [--learned-ttl-min M]...
+ *                 [--learned-ttl-min M]... [--priced-min M]... [--share-gaps K]...
  *   keepalive_sim --live URL --body FILE [--minute-ms MS] [--seed N]
  *                 [--functions N] [--days D] [--prefix NAME]
  *
@@ -46,6 +51,10 @@ typedef struct opts {
     double ttl_min;
     double learned_ttl_min[4]; /* the learned rows' template_ttl_ms (its cap), minutes */
     int n_learned;
+    double price_min[4]; /* the priced rows' price per cold start avoided, minutes */
+    int n_priced;
+    double share_gaps[4]; /* the priced-per-share rows' price, mean gaps between calls */
+    int n_share;
     const char *live, *body, *prefix;
     int64_t minute_ms;
 } opts;
@@ -69,6 +78,7 @@ typedef struct row {
     const char *name;
     kr_policy policy;
     int64_t ttl_ms;
+    double price; /* priced: ms per cold start; priced per share: mean gaps */
 } row;
 
 /* Below the table: the hindsight floor of the p75 function at each row's
@@ -83,7 +93,7 @@ static int print_bound(const kt_trace *tr, const row *rows, const double *row_h,
     for (int i = 0; rc == 0 && i < tr->n_fn; i++) {
         rc = kb_function_init(&fn[i], tr->fn[i].t_ms, tr->fn[i].n, tr->end_ms);
         kr_result res;
-        kr_replay(tr->fn[i].t_ms, tr->fn[i].n, tr->end_ms, KR_FIXED, rows[1].ttl_ms, 60000, &res,
+        kr_replay(tr->fn[i].t_ms, tr->fn[i].n, tr->end_ms, KR_FIXED, rows[1].ttl_ms, 0, 60000, &res,
                   NULL);
         cap[i] = res.cold;
     }
@@ -127,16 +137,26 @@ static int simulate(const opts *o)
         return 1;
     }
     int64_t ttl = (int64_t)(o->ttl_min * 60000.0);
-    row rows[2 + 4] = {
-        {"no keep-alive", KR_FIXED, 0},
-        {"fixed TTL", KR_FIXED, ttl},
+    row rows[2 + 12] = {
+        {"no keep-alive", KR_FIXED, 0, 0},
+        {"fixed TTL", KR_FIXED, ttl, 0},
     };
-    char names[4][64];
+    char names[12][64];
     size_t n_rows = 2;
     for (int i = 0; i < o->n_learned; i++) {
         snprintf(names[i], sizeof(names[i]), "learned, template_ttl_ms %.0f min",
                  o->learned_ttl_min[i]);
-        rows[n_rows++] = (row){names[i], KR_LEARNED, (int64_t)(o->learned_ttl_min[i] * 60000.0)};
+        rows[n_rows++] = (row){names[i], KR_LEARNED, (int64_t)(o->learned_ttl_min[i] * 60000.0), 0};
+    }
+    for (int i = 0; i < o->n_priced; i++) {
+        snprintf(names[4 + i], sizeof(names[4 + i]), "priced, %.0f min per cold start",
+                 o->price_min[i]);
+        rows[n_rows++] = (row){names[4 + i], KR_PRICED, ttl, o->price_min[i] * 60000.0};
+    }
+    for (int i = 0; i < o->n_share; i++) {
+        snprintf(names[8 + i], sizeof(names[8 + i]), "priced per share, %g mean gaps",
+                 o->share_gaps[i]);
+        rows[n_rows++] = (row){names[8 + i], KR_PRICED_SHARE, ttl, o->share_gaps[i]};
     }
     size_t n_calls = 0;
     int active = 0, per_class[KT_N_CLASSES] = {0};
@@ -153,8 +173,8 @@ static int simulate(const opts *o)
            "wasted memory-time (template-h) | vs fixed | pre-warms |\n");
     printf("|---|---|---|---|---|---|---|---|\n");
     double *pct = calloc((size_t)tr.n_fn + 1, sizeof(*pct));
-    double fixed_h = 0.0, row_h[2 + 4] = {0};
-    double class_cold[2 + 4][KT_N_CLASSES] = {{0}};
+    double fixed_h = 0.0, row_h[2 + 12] = {0};
+    double class_cold[2 + 12][KT_N_CLASSES] = {{0}};
     for (size_t r = 0; pct && r < n_rows; r++) {
         size_t cold = 0, prewarms = 0;
         int64_t loaded = 0;
@@ -164,7 +184,8 @@ static int simulate(const opts *o)
             const kt_function *f = &tr.fn[i];
             if (f->n == 0) continue;
             kr_result res;
-            kr_replay(f->t_ms, f->n, tr.end_ms, rows[r].policy, rows[r].ttl_ms, 60000, &res, NULL);
+            kr_replay(f->t_ms, f->n, tr.end_ms, rows[r].policy, rows[r].ttl_ms, rows[r].price,
+                      60000, &res, NULL);
             cold += res.cold;
             prewarms += res.prewarms;
             loaded += res.loaded_ms;
@@ -281,7 +302,7 @@ static int live(const opts *o)
         pred[i] = calloc(tr.fn[i].n + 1, 1);
         kr_result res;
         kr_replay(tr.fn[i].t_ms, tr.fn[i].n, end, KR_LEARNED,
-                  (int64_t)(o->learned_ttl_min[0] * 60000.0), o->minute_ms, &res, pred[i]);
+                  (int64_t)(o->learned_ttl_min[0] * 60000.0), 0, o->minute_ms, &res, pred[i]);
         predicted += res.cold;
         for (size_t k = 0; k < tr.fn[i].n; k++)
             calls[m++] = (call_ref){tr.fn[i].t_ms[k], i, k};
@@ -350,6 +371,10 @@ int main(int argc, char **argv)
             o.ttl_min = atof(v);
         else if (strcmp(a, "--learned-ttl-min") == 0 && o.n_learned < 4)
             o.learned_ttl_min[o.n_learned++] = atof(v);
+        else if (strcmp(a, "--priced-min") == 0 && o.n_priced < 4)
+            o.price_min[o.n_priced++] = atof(v);
+        else if (strcmp(a, "--share-gaps") == 0 && o.n_share < 4)
+            o.share_gaps[o.n_share++] = atof(v);
         else if (strcmp(a, "--live") == 0)
             o.live = v;
         else if (strcmp(a, "--body") == 0)

@@ -21,7 +21,10 @@
  *   minute, is dropped at its end when the pre-warm window is not zero, is
  *   started again at the pre-warm time and dropped at the end of the
  *   keep-alive window. The window it is kept for (keep-alive end less
- *   pre-warm) is capped by template_ttl_ms.
+ *   pre-warm) is capped by template_ttl_ms: a longer one is cut to that
+ *   length where, inside it, it catches the most idle times (the middle
+ *   of the best places), not at its start, whose margin alone can outlast
+ *   the cap (10 % of two hours).
  * - The histogram is representative, and used, only with at least
  *   KA_MIN_SAMPLES idle times and a coefficient of variation of its bin
  *   counts of at least KA_MIN_CV (a flat histogram predicts nothing; one
@@ -57,6 +60,8 @@ typedef struct ka_state {
     uint32_t n;             /* every idle time counted (bins and out of bounds) */
     int64_t last_minute;    /* the last active minute, -1 before the first request */
     int64_t last_ms;        /* the last request's time */
+    int64_t first_ms;       /* the first request's time */
+    uint64_t calls;         /* requests recorded */
 } ka_state;
 
 typedef enum ka_kind {
@@ -64,6 +69,8 @@ typedef enum ka_kind {
     KA_FIXED_FLAT,    /* fixed: coefficient of variation below KA_MIN_CV */
     KA_LEARNED,       /* the histogram's windows */
     KA_NONE,          /* nothing kept: even the head is beyond the histogram */
+    KA_PRICED,        /* the priced window (ka_windows_priced) */
+    KA_PRICED_SHARE,  /* the same, priced per share of calls (ka_windows_priced_share) */
 } ka_kind;
 
 /* The windows in force after the last request, in ms of the caller's
@@ -89,6 +96,31 @@ void ka_record(ka_state *s, int64_t now_ms, int64_t minute_ms);
  * minutes of 60 s and scaled to minute_ms like everything else. Before any
  * request: fixed from time 0. */
 void ka_windows_of(const ka_state *s, int64_t minute_ms, int64_t ttl_ms, ka_windows *out);
+
+/* The priced variant: the window chosen from the same histogram by what
+ * it costs against what it catches, at one price for every function:
+ * price_ms of template memory-time (in minutes of 60 s, scaled to
+ * minute_ms) for each cold start avoided. Of all pre-warm/keep windows on
+ * bin edges (and of keeping nothing past the active minute) it takes the
+ * one with the least memory-time + price_ms x cold starts over the
+ * idle times seen (see keepalive_policy.c), so a function's window grows
+ * while a minute more of it catches idle times worth its price and no
+ * further: no percentiles, no margins, no test of the histogram's shape,
+ * and template_ttl_ms does not cap it (the price bounds what a function
+ * holds per cold start avoided). With fewer than KA_MIN_SAMPLES idle
+ * times, the fixed fallback of ka_windows_of. */
+void ka_windows_priced(const ka_state *s, int64_t minute_ms, int64_t ttl_ms, int64_t price_ms,
+                       ka_windows *out);
+
+/* The priced window with a cold start priced per share of the function's
+ * calls: gaps times its mean time between requests (since its first), so
+ * that one price is the same for every function per percentage point of
+ * its own calls that start cold, the measure the policy is judged by
+ * (bench/keepalive_sim.c), whatever its rate. A burst's first call costs a
+ * function with eight calls a burst an eighth of what a lone call costs one
+ * called as often as it has bursts. Same fallback as ka_windows_priced. */
+void ka_windows_priced_share(const ka_state *s, int64_t minute_ms, int64_t ttl_ms, double gaps,
+                             ka_windows *out);
 
 /* Whether the template should be loaded at now_ms, and (when not NULL) the
  * next time at which that answer changes, or INT64_MAX when it never does. */

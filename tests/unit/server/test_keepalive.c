@@ -57,8 +57,14 @@ static void test_windows(void **state)
         {"nine idle times", 15 * MIN, 10, MIN, TTL, KA_FIXED_FEW, 0, TTL},
         /* 14 idle minutes every time: pre-warm at 14 x 0.9, keep to 15 x 1.1. */
         {"every 15 min", 15 * MIN, 12, MIN, TTL, KA_LEARNED, 12 * MIN + 36000, 16 * MIN + 30000},
-        /* 59 x 0.9 = 53.1; 60 x 1.1 = 66 is capped to 53.1 + 10. */
-        {"every hour", 60 * MIN, 12, MIN, TTL, KA_LEARNED, 53 * MIN + 6000, 63 * MIN + 6000},
+        /* 59 x 0.9 = 53.1 to 60 x 1.1 = 66 is longer than the cap: the
+         * 10 minutes inside it that catch the idle times (minute 59) start
+         * anywhere in 53.1..56, the middle one is taken. */
+        {"every hour", 60 * MIN, 12, MIN, TTL, KA_LEARNED, 54 * MIN + 33000, 64 * MIN + 33000},
+        /* 119 x 0.9 = 107.1 to 132: cut to 107.1 + 10 the window would end
+         * before minute 119; the ones that catch it start at 110..119. */
+        {"every 2 hours", 120 * MIN, 12, MIN, TTL, KA_LEARNED, 114 * MIN + 30000,
+         124 * MIN + 30000},
         {"every hour, ttl 0", 60 * MIN, 12, MIN, 0, KA_LEARNED, 53 * MIN + 6000, 53 * MIN + 6000},
         /* Every active minute follows another: keep through 1.1 minutes. */
         {"every 30 s", 30000, 40, MIN, TTL, KA_LEARNED, 0, 66000},
@@ -148,6 +154,184 @@ static void test_representative(void **state)
     assert_int_equal(w.keep_ms, 51 * MIN * 11 / 10);
 }
 
+/* The capped window catches what the uncapped one would have, where the
+ * cap allows: idle times spread over minutes 100..104 (jitter) and a cap of
+ * 10 minutes: all caught. */
+static void test_capped_placement(void **state)
+{
+    (void)state;
+    ka_state s;
+    ka_init(&s);
+    for (int k = 100; k <= 104; k++)
+        s.bins[k] = 4;
+    s.n = 20;
+    s.last_minute = 1000;
+    s.last_ms = 1000 * MIN;
+    ka_windows w;
+    ka_windows_of(&s, MIN, TTL, &w);
+    assert_int_equal(w.kind, KA_LEARNED);
+    assert_int_equal(w.keep_ms - w.prewarm_ms, TTL);
+    /* Minutes 100..104 lie inside the window: [100, 105) within it. */
+    assert_true(w.prewarm_ms <= 100 * MIN);
+    assert_true(w.keep_ms >= 105 * MIN);
+    /* A cap shorter than the spread: the window lies inside the spread and
+     * catches 3 minutes' worth. */
+    ka_windows_of(&s, MIN, 3 * MIN, &w);
+    assert_int_equal(w.keep_ms - w.prewarm_ms, 3 * MIN);
+    assert_true(w.prewarm_ms >= 100 * MIN && w.keep_ms <= 105 * MIN);
+}
+
+/* The priced window's cost over a histogram, as ka_windows_priced counts it
+ * (minutes; a = -1: no window). */
+static double priced_cost(const ka_state *s, int a, int b, double price)
+{
+    double c = 0.0;
+    for (int k = 0; k < KA_BINS; k++) {
+        double n = s->bins[k];
+        if (a < 0 || k < a)
+            c += n * price;
+        else if (k <= b)
+            c += n * (k + 0.5 - a);
+        else
+            c += n * (price + b + 1 - a);
+    }
+    c += (double)s->n_oob * (price + (a < 0 ? 0.0 : (double)(b + 1 - a)));
+    return c;
+}
+
+static void test_priced(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *what;
+        uint32_t bins[3][2]; /* {bin, count} */
+        uint32_t oob;
+        int64_t price;
+        ka_kind kind;
+        int64_t prewarm, keep;
+    } cases[] = {
+        /* Every 15 minutes: the minute it comes in, at any price above the
+         * half minute it holds per idle time. */
+        {"every 15 min", {{14, 11}}, 0, 10 * MIN, KA_PRICED, 14 * MIN, 15 * MIN},
+        {"every 15 min, price below", {{14, 11}}, 0, MIN / 3, KA_PRICED, 0, 0},
+        /* Three clusters of 5: at 10 minutes a cold start, catching one
+         * cluster is worth it and the latest is cheapest (those before it
+         * cost nothing held): 10 x 10 + 2.5 against 107.5 (minute 30) and
+         * 112.5 (minute 0). */
+        {"three clusters",
+         {{0, 5}, {30, 5}, {200, 5}},
+         0,
+         10 * MIN,
+         KA_PRICED,
+         200 * MIN,
+         201 * MIN},
+        /* At 300 minutes a cold start, all of them, straight through. */
+        {"three clusters, dear",
+         {{0, 5}, {30, 5}, {200, 5}},
+         0,
+         300 * MIN,
+         KA_PRICED,
+         0,
+         201 * MIN},
+        /* Out of bounds mostly: holding anything costs more than it buys. */
+        {"beyond 4 hours", {{5, 1}}, 19, 10 * MIN, KA_PRICED, 0, 0},
+        /* Too few: the fixed fallback. */
+        {"few", {{14, 5}}, 0, 10 * MIN, KA_FIXED_FEW, 0, TTL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ka_state s;
+        ka_init(&s);
+        for (int j = 0; j < 3; j++) {
+            s.bins[cases[i].bins[j][0]] += cases[i].bins[j][1];
+            s.n += cases[i].bins[j][1];
+        }
+        s.n_oob = cases[i].oob;
+        s.n += cases[i].oob;
+        s.last_minute = 1000;
+        s.last_ms = 1000 * MIN + 5;
+        ka_windows w;
+        ka_windows_priced(&s, MIN, TTL, cases[i].price, &w);
+        int64_t from = w.kind == KA_FIXED_FEW ? s.last_ms : 1001 * MIN;
+        if (w.kind != cases[i].kind || w.prewarm_ms != cases[i].prewarm ||
+            w.keep_ms != cases[i].keep || w.from_ms != from)
+            fail_msg("%s: kind %s from %lld prewarm %lld keep %lld", cases[i].what,
+                     ka_kind_name(w.kind), (long long)w.from_ms, (long long)w.prewarm_ms,
+                     (long long)w.keep_ms);
+    }
+    /* Against every window tried one by one, on pseudo-random histograms. */
+    uint64_t x = 12345;
+    for (int round = 0; round < 40; round++) {
+        ka_state s;
+        ka_init(&s);
+        int spikes = 1 + round % 6;
+        for (int j = 0; j < 20 + round; j++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            uint32_t r = (uint32_t)(x >> 33);
+            if (r % 17 == 0)
+                s.n_oob++;
+            else
+                s.bins[(r % 97) % spikes == 0 ? r % KA_BINS : (r >> 8) % 40]++;
+            s.n++;
+        }
+        double price = (double)(1 + round * 7);
+        ka_windows w;
+        ka_windows_priced(&s, MIN, TTL, (int64_t)(price * MIN), &w);
+        assert_int_equal(w.kind, KA_PRICED);
+        double best = priced_cost(&s, -1, -1, price);
+        for (int a = 0; a < KA_BINS; a++)
+            for (int b = a; b < KA_BINS; b++) {
+                double c = priced_cost(&s, a, b, price);
+                if (c < best) best = c;
+            }
+        double got = w.keep_ms == 0 ? priced_cost(&s, -1, -1, price)
+                                    : priced_cost(&s, (int)(w.prewarm_ms / MIN),
+                                                  (int)(w.keep_ms / MIN) - 1, price);
+        if (got > best + 1e-6) fail_msg("round %d: cost %.3f, best %.3f", round, got, best);
+    }
+}
+
+/* Priced per share of calls: the price is gaps x the function's mean time
+ * between requests (15 minutes here), so the same window as at a price of
+ * 15 minutes x gaps per cold start. */
+static void test_priced_share(void **state)
+{
+    (void)state;
+    ka_state s;
+    ka_init(&s);
+    periodic(&s, 1000, 15 * MIN, 12, MIN);
+    assert_int_equal(s.calls, 12);
+    assert_int_equal(s.first_ms, 1000);
+    ka_windows w;
+    /* 1 mean gap: 15 minutes a cold start, well above the half minute held. */
+    ka_windows_priced_share(&s, MIN, TTL, 1.0, &w);
+    assert_int_equal(w.kind, KA_PRICED_SHARE);
+    assert_int_equal(w.prewarm_ms, 14 * MIN);
+    assert_int_equal(w.keep_ms, 15 * MIN);
+    /* 0.02 mean gaps: 0.3 minutes, below it: nothing kept. */
+    ka_windows_priced_share(&s, MIN, TTL, 0.02, &w);
+    assert_int_equal(w.kind, KA_PRICED_SHARE);
+    assert_int_equal(w.keep_ms, 0);
+    /* Bursts of 8 requests a minute every 30 minutes: a mean gap of under
+     * 4 minutes, and idle times of 29 minutes: at 4 mean gaps (about 15
+     * minutes a cold start) the window [29, 30) costs half a minute per
+     * idle time, kept; at 0.1 mean gaps not. */
+    ka_init(&s);
+    for (int b = 0; b < 12; b++)
+        for (int k = 0; k < 8; k++)
+            ka_record(&s, b * 30 * MIN + k * 2000, MIN);
+    ka_windows_priced_share(&s, MIN, TTL, 4.0, &w);
+    assert_int_equal(w.prewarm_ms, 29 * MIN);
+    assert_int_equal(w.keep_ms, 30 * MIN);
+    ka_windows_priced_share(&s, MIN, TTL, 0.1, &w);
+    assert_int_equal(w.keep_ms, 0);
+    /* Few idle times: the fixed fallback. */
+    ka_init(&s);
+    periodic(&s, 1000, 15 * MIN, 5, MIN);
+    ka_windows_priced_share(&s, MIN, TTL, 4.0, &w);
+    assert_int_equal(w.kind, KA_FIXED_FEW);
+    assert_int_equal(w.keep_ms, TTL);
+}
+
 static void test_want_loaded(void **state)
 {
     (void)state;
@@ -188,9 +372,9 @@ static void test_want_loaded(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_record),
-        cmocka_unit_test(test_windows),
-        cmocka_unit_test(test_representative),
+        cmocka_unit_test(test_record),         cmocka_unit_test(test_windows),
+        cmocka_unit_test(test_representative), cmocka_unit_test(test_capped_placement),
+        cmocka_unit_test(test_priced),         cmocka_unit_test(test_priced_share),
         cmocka_unit_test(test_want_loaded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

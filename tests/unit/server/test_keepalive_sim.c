@@ -50,10 +50,13 @@ static void test_same_seed_same_trace(void **state)
         differs |= a.fn[i].n != c.fn[i].n;
         calls += a.fn[i].n;
         /* The same replay for the same calls. */
-        for (int pol = 0; pol < 2; pol++) {
+        for (int pol = 0; pol < 4; pol++) {
+            double price = pol == KR_PRICED_SHARE ? 4.0 : 60.0 * MIN;
             kr_result ra, rb;
-            kr_replay(a.fn[i].t_ms, a.fn[i].n, a.end_ms, (kr_policy)pol, 10 * MIN, MIN, &ra, NULL);
-            kr_replay(b.fn[i].t_ms, b.fn[i].n, b.end_ms, (kr_policy)pol, 10 * MIN, MIN, &rb, NULL);
+            kr_replay(a.fn[i].t_ms, a.fn[i].n, a.end_ms, (kr_policy)pol, 10 * MIN, price, MIN, &ra,
+                      NULL);
+            kr_replay(b.fn[i].t_ms, b.fn[i].n, b.end_ms, (kr_policy)pol, 10 * MIN, price, MIN, &rb,
+                      NULL);
             assert_memory_equal(&ra, &rb, sizeof(ra));
         }
     }
@@ -75,16 +78,16 @@ static void test_replay_by_hand(void **state)
     kr_result r;
     unsigned char cold[13];
     /* No keep-alive: every call cold, nothing kept. */
-    kr_replay(t, 13, end, KR_FIXED, 0, MIN, &r, cold);
+    kr_replay(t, 13, end, KR_FIXED, 0, 0, MIN, &r, cold);
     assert_int_equal(r.cold, 13);
     assert_int_equal(r.loaded_ms, 0);
     /* Fixed 10 minutes: every call cold too, 10 minutes kept after each. */
-    kr_replay(t, 13, end, KR_FIXED, 10 * MIN, MIN, &r, cold);
+    kr_replay(t, 13, end, KR_FIXED, 10 * MIN, 0, MIN, &r, cold);
     assert_int_equal(r.cold, 13);
     assert_int_equal(r.loaded_ms, 13 * 10 * MIN);
     /* Learned: cold until the 10th idle time (call 11) makes the histogram
      * count, then pre-warmed: calls 12 and 13 find the template. */
-    kr_replay(t, 13, end, KR_LEARNED, 10 * MIN, MIN, &r, cold);
+    kr_replay(t, 13, end, KR_LEARNED, 10 * MIN, 0, MIN, &r, cold);
     assert_int_equal(r.cold, 11);
     assert_int_equal(cold[10], 1);
     assert_int_equal(cold[11], 0);
@@ -94,6 +97,17 @@ static void test_replay_by_hand(void **state)
      * then the rest of the active minute + the window 12.6..16.5 min
      * after it, twice, less what the calls cut short: below fixed. */
     assert_true(r.loaded_ms < 13 * 10 * MIN);
+    /* Priced (an hour per cold start): the same cold starts, the window
+     * being the one minute the calls come in (14..15 after the active
+     * minute): 10 fixed minutes after each of the first 10 calls, then the
+     * active minute's last 30 s and the window's first 30 s after calls 11
+     * and 12, and the active minute's 30 s and the whole window after 13. */
+    kr_replay(t, 13, end, KR_PRICED, 10 * MIN, 60.0 * MIN, MIN, &r, cold);
+    assert_int_equal(r.cold, 11);
+    assert_int_equal(cold[11], 0);
+    assert_int_equal(cold[12], 0);
+    assert_int_equal(r.prewarms, 3);
+    assert_int_equal(r.loaded_ms, 100 * MIN + 7 * MIN / 2);
 }
 
 /* Calls at 0, 10, 30, 60 and 100 minutes (idle 10, 20, 30, 40), the trace
@@ -203,7 +217,7 @@ static void test_bound_against_every_window(void **state)
         /* The fixed TTL is the window [0, ttl]: the bound never costs more
          * for as many cold starts as the replay counts for it. */
         kr_result r;
-        kr_replay(fn->t_ms, fn->n, tr.end_ms, KR_FIXED, 10 * MIN, MIN, &r, NULL);
+        kr_replay(fn->t_ms, fn->n, tr.end_ms, KR_FIXED, 10 * MIN, 0, MIN, &r, NULL);
         assert_true(kb_min_waste(&f, r.cold) <= (double)r.loaded_ms + 0.5);
         free(best);
         kb_function_free(&f);
