@@ -10,6 +10,7 @@
  */
 #include "engine/graph.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,26 @@ static void table_put(name_table *t, const eng_graph *g, int id)
 }
 
 /* --- values ----------------------------------------------------------------- */
+
+static bool name_taken(const eng_graph *g, const char *name)
+{
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].name && !strcmp(g->values[v].name, name)) return true;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].name && !strcmp(g->nodes[i].name, name)) return true;
+    return false;
+}
+
+const char *eng_graph_unique_name(eng_graph *g, const char *base, const char *fallback,
+                                  const char *suffix)
+{
+    const char *b = base && *base ? base : fallback;
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%s%s", b, suffix);
+    for (int k = 1; name_taken(g, buf) && k < 1000000; k++)
+        snprintf(buf, sizeof(buf), "%s%s_%d", b, suffix, k);
+    return rouse_arena_strdup(&g->arena, buf);
+}
 
 int eng_graph_add_value(eng_graph *g, const char *name, int dtype, int *id)
 {

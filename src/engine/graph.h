@@ -421,4 +421,11 @@ const void *eng_graph_const_aligned(eng_graph *g, int id, rouse_errbuf *eb);
 /* Adds a value (id returned in *id); the graph's arrays may move. */
 int eng_graph_add_value(eng_graph *g, const char *name, int dtype, int *id);
 
+/* base (or fallback when base is empty) + suffix, made unique among the
+ * graph's values and nodes with a "_K" ending (a model may name two things
+ * alike; the ONNX written from the graph needs distinct names), copied
+ * into the graph's arena; NULL when out of memory. For load-time passes. */
+const char *eng_graph_unique_name(eng_graph *g, const char *base, const char *fallback,
+                                  const char *suffix);
+
 #endif

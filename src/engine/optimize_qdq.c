@@ -434,24 +434,11 @@ static int fuse_matmul(eng_graph *g, eng_node *mm, eng_opt_stats *st, rouse_errb
 
 /* --- Gemm as a 1x1 int8 convolution ------------------------------------------------------ */
 
-static bool name_taken(const eng_graph *g, const char *name)
-{
-    for (int v = 0; v < g->n_values; v++)
-        if (g->values[v].name && !strcmp(g->values[v].name, name)) return true;
-    for (int i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i].name && !strcmp(g->nodes[i].name, name)) return true;
-    return false;
-}
-
 /* base + suffix, unique among the graph's values and nodes (the QDQ file
  * written from the graph needs distinct names); NULL when out of memory. */
 static const char *uniq_name(eng_graph *g, const char *base, const char *suffix)
 {
-    char buf[512];
-    snprintf(buf, sizeof(buf), "%s%s", base && *base ? base : "gemm", suffix);
-    for (int k = 1; name_taken(g, buf) && k < 1000000; k++)
-        snprintf(buf, sizeof(buf), "%s%s_%d", base && *base ? base : "gemm", suffix, k);
-    return rouse_arena_strdup(&g->arena, buf);
+    return eng_graph_unique_name(g, base, "gemm", suffix);
 }
 
 /* A new value: a constant when data is given (copied unless `share`), else a

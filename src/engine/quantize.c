@@ -398,25 +398,12 @@ static int rw_push(rw *r, const eng_node *n)
     return 0;
 }
 
-static bool name_taken(const eng_graph *g, const char *name)
-{
-    for (int v = 0; v < g->n_values; v++)
-        if (g->values[v].name && !strcmp(g->values[v].name, name)) return true;
-    for (int i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i].name && !strcmp(g->nodes[i].name, name)) return true;
-    return false;
-}
-
 /* base + suffix, made unique among the graph's values and nodes (a model
  * may name two things alike; the ONNX written from the graph needs
  * distinct names). */
 static const char *rw_name(rw *r, const char *base, const char *suffix)
 {
-    char buf[512];
-    snprintf(buf, sizeof(buf), "%s%s", base && *base ? base : "v", suffix);
-    for (int k = 1; name_taken(r->g, buf) && k < 1000000; k++)
-        snprintf(buf, sizeof(buf), "%s%s_%d", base && *base ? base : "v", suffix, k);
-    return rouse_arena_strdup(&r->g->arena, buf);
+    return eng_graph_unique_name(r->g, base, "v", suffix);
 }
 
 /* A new constant of n elements (data copied). */
