@@ -482,6 +482,7 @@ static int batch_post(http_req *req)
         http_reply_error(req, 503, "server is shutting down");
         goto out_arena;
     }
+    async_wake(s->ad, fn, version);
     ret = 1;
 out_arena:
     rouse_arena_fini(&a);

@@ -298,6 +298,38 @@ void async_queued(async_dispatch *d, const char *function, int64_t n_new)
 
 /* --- batches ---------------------------------------------------------------- */
 
+/* The reply of a wake-up call (the model's metadata): nobody reads it. */
+static void wake_done(void *user, pool_result *res)
+{
+    (void)user;
+    if (res->fd >= 0) close(res->fd);
+    free(res->body);
+    res->fd = -1;
+    res->body = NULL;
+}
+
+void async_wake(async_dispatch *d, const char *function, int64_t version)
+{
+    int64_t *v = malloc(sizeof(*v));
+    if (!v) return;
+    *v = version;
+    pool_request rq = {.name = function,
+                       .version = version,
+                       .type = IPC_META,
+                       .body = (char *)v,
+                       .body_fd = -1,
+                       .body_len = sizeof(*v),
+                       .json_len = -1,
+                       .background = true,
+                       .done = wake_done};
+    pool_call *c = NULL;
+    int retry_after = 0;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (pool_submit(d->o.pool, &rq, &c, &retry_after, &eb) < 0)
+        LOG_DEBUG(MOD, "waking %s for a batch: %s", function, eb.msg);
+}
+
 /* Batch id as the dispatcher tracks it (added, not due, when new), or NULL
  * when out of memory. */
 static abatch *batch_get(async_dispatch *d, int64_t id)
