@@ -382,6 +382,7 @@ static void batch_created(void *user, int rc, const rouse_errbuf *eb, const jobq
         /* Admitted now that the count is known (the write bounded it by
          * the room the queue had). */
         async_queued(s->ad, req->r.name, r->n_items);
+        if (!r->done) async_batch_creating(s->ad, req->r.name, r->id);
         rouse_buf b;
         rouse_buf_init(&b);
         int e = rouse_buf_appendf(&b, "{\"id\":\"%" PRId64 "\",\"total\":%" PRId64 "}", r->id,
@@ -473,13 +474,15 @@ static int batch_post(http_req *req)
                    .input_path = path,
                    .now_ms = rouse_wall_ms(),
                    .max_line = (int64_t)s->opts.max_body_bytes,
-                   .max_items = room};
+                   .max_items = room,
+                   .chunk = ASYNC_BATCH_FIRST_CHUNK};
     rc = jobq_batch_create(s->jobq, &b, batch_created, req, &req->jobq_ticket);
     if (rc < 0) {
         req->jobq_ticket = 0;
         http_reply_error(req, 503, "server is shutting down");
         goto out_arena;
     }
+    async_wake(s->ad, fn, version);
     ret = 1;
 out_arena:
     rouse_arena_fini(&a);

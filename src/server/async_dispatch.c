@@ -29,6 +29,13 @@
  * UPDATE of a settle names the running state it moves from, so a job gets
  * exactly one final state.
  *
+ * A batch's POST creates its first ASYNC_BATCH_FIRST_CHUNK items (after
+ * checking and counting the whole input); the dispatcher creates the rest,
+ * BATCH_CHUNK items a write, one write in flight per batch and none while
+ * its function's instances wait for a lease, so that the first items run
+ * while the rest are being inserted. A serve that stops or dies in between leaves
+ * the batch's place in its input recorded; the next start goes on from it.
+ *
  * Invariants:
  * - A leased job is in exactly one place: the buffer, the pool (call set),
  *   the settle queue or a settle write in flight.
@@ -47,6 +54,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "server/async_fault.h"
 #include "worker/ipc.h"
 
 #define MOD "async"
@@ -59,6 +67,9 @@
 #define SETTLE_WAIT_BATCH_MS 100
 #define EXPIRE_EVERY_MS 1000
 #define BATCH_CHECK_MS 100
+/* Items of a batch created by each write after its first (the POST's,
+ * ASYNC_BATCH_FIRST_CHUNK). */
+#define BATCH_CHUNK 1024
 
 typedef struct afn afn;
 
@@ -88,6 +99,12 @@ typedef struct abatch {
     int64_t id;
     int64_t due_ms; /* when to check it; -1 not due; -2 written (forget it) */
     bool writing;
+    /* Its items are still being created: a chunk at a time, one write in
+     * flight at most (extending), the next not before extend_due_ms. */
+    bool creating, extending;
+    int64_t extend_due_ms;
+    char function[STORE_NAME_MAX + 1];
+    async_dispatch *d;
     struct abatch *next;
 } abatch;
 
@@ -281,23 +298,76 @@ void async_queued(async_dispatch *d, const char *function, int64_t n_new)
 
 /* --- batches ---------------------------------------------------------------- */
 
+/* The reply of a wake-up call (the model's metadata): nobody reads it. */
+static void wake_done(void *user, pool_result *res)
+{
+    (void)user;
+    if (res->fd >= 0) close(res->fd);
+    free(res->body);
+    res->fd = -1;
+    res->body = NULL;
+}
+
+void async_wake(async_dispatch *d, const char *function, int64_t version)
+{
+    int64_t *v = malloc(sizeof(*v));
+    if (!v) return;
+    *v = version;
+    pool_request rq = {.name = function,
+                       .version = version,
+                       .type = IPC_META,
+                       .body = (char *)v,
+                       .body_fd = -1,
+                       .body_len = sizeof(*v),
+                       .json_len = -1,
+                       .background = true,
+                       .done = wake_done};
+    pool_call *c = NULL;
+    int retry_after = 0;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (pool_submit(d->o.pool, &rq, &c, &retry_after, &eb) < 0)
+        LOG_DEBUG(MOD, "waking %s for a batch: %s", function, eb.msg);
+}
+
+/* Batch id as the dispatcher tracks it (added, not due, when new), or NULL
+ * when out of memory. */
+static abatch *batch_get(async_dispatch *d, int64_t id)
+{
+    for (abatch *b = d->batches; b; b = b->next)
+        if (b->id == id) return b;
+    abatch *b = calloc(1, sizeof(*b));
+    if (!b) return NULL;
+    b->id = id;
+    b->due_ms = -1;
+    b->d = d;
+    b->next = d->batches;
+    d->batches = b;
+    return b;
+}
+
 /* Batch id may be complete: its output is written when due (now when the
  * caller knows that no item is left, else after BATCH_CHECK_MS). */
 static void batch_touch(async_dispatch *d, int64_t id, bool now)
 {
     if (id <= 0) return;
     int64_t due = now_ms() + (now ? 0 : BATCH_CHECK_MS);
-    for (abatch *b = d->batches; b; b = b->next)
-        if (b->id == id) {
-            if (b->due_ms < 0 || (b->due_ms >= 0 && due < b->due_ms)) b->due_ms = due;
-            return;
-        }
-    abatch *b = calloc(1, sizeof(*b));
+    abatch *b = batch_get(d, id);
     if (!b) return; /* checked again at the next start */
-    b->id = id;
-    b->due_ms = due;
-    b->next = d->batches;
-    d->batches = b;
+    if (b->due_ms < 0 || due < b->due_ms) b->due_ms = due;
+}
+
+void async_batch_creating(async_dispatch *d, const char *function, int64_t id)
+{
+    abatch *b = batch_get(d, id);
+    if (!b) {
+        LOG_ERROR(MOD, "batch %lld: out of memory (its creation goes on at the next start)",
+                  (long long)id);
+        return;
+    }
+    b->creating = true;
+    snprintf(b->function, sizeof(b->function), "%s", function);
+    b->extend_due_ms = now_ms() + async_fault_chunk_delay_ms();
 }
 
 void async_cancelled(async_dispatch *d, const char *function, int64_t batch, int64_t expires_ms)
@@ -348,12 +418,50 @@ static void on_batch_finished(void *user, int rc, const rouse_errbuf *eb, const 
     if (r->done) b->due_ms = -2; /* written: forget it */
 }
 
+static void on_batch_extended(void *user, int rc, const rouse_errbuf *eb, const jobq_reply *r)
+{
+    abatch *b = user;
+    async_dispatch *d = b->d;
+    b->extending = false;
+    d->n_writes--;
+    if (rc < 0) {
+        /* Nothing of the chunk was written: tried again from where it stopped. */
+        LOG_WARN(MOD, "batch %lld: creating its items: %s", (long long)b->id, eb->msg);
+        b->extend_due_ms = now_ms() + 1000;
+        return;
+    }
+    afn *f = fn_find(d, b->function, true);
+    if (f && r->n_items > 0) f->more = true;
+    if (r->done) b->creating = false;
+    b->extend_due_ms = now_ms() + async_fault_chunk_delay_ms();
+}
+
+/* The next chunk of a batch being created, when due. A lease that its
+ * function's instances wait for (nothing leased is left) goes first: a
+ * write queued with a chunk waits for its inserts (they share a group
+ * commit). */
+static void batch_extend(async_dispatch *d, abatch *b, int64_t now, int64_t *next)
+{
+    if (b->extending || d->stopping) return;
+    if (b->extend_due_ms > now) {
+        if (*next < 0 || b->extend_due_ms < *next) *next = b->extend_due_ms;
+        return;
+    }
+    afn *f = fn_find(d, b->function, false);
+    if (f && f->leasing && !f->buf) return; /* its completion runs the loop again */
+    if (jobq_batch_extend(d->o.q, b->id, BATCH_CHUNK, on_batch_extended, b) == 0) {
+        b->extending = true;
+        d->n_writes++;
+    }
+}
+
 static void tick_batches(async_dispatch *d, int64_t now, int64_t *next)
 {
     abatch *b = d->batches;
     while (b) {
         abatch *n = b->next;
-        if (b->due_ms == -2 && !b->writing) {
+        if (b->creating) batch_extend(d, b, now, next);
+        if (b->due_ms == -2 && !b->writing && !b->creating && !b->extending) {
             batch_forget(d, b);
         } else if (!b->writing && b->due_ms >= 0 && b->due_ms <= now && !d->stopping) {
             batch_info bi;
@@ -821,6 +929,12 @@ static int pending_batch(void *user, int64_t id)
     return 0;
 }
 
+static int creating_batch(void *user, int64_t id, const char *function)
+{
+    async_batch_creating(user, function, id);
+    return 0;
+}
+
 static void reset_done(void *user, int rc, const rouse_errbuf *eb, const jobq_reply *r)
 {
     async_dispatch *d = user;
@@ -839,6 +953,9 @@ int async_create(const async_opts *o, async_dispatch **out, rouse_errbuf *eb)
     d->o = *o;
     d->rng = rouse_now_ns() | 1;
     int rc = jobq_active_counts(o->q, count_active, d, eb);
+    /* A batch whose creation a previous serve left unfinished goes on
+     * from where it stopped. */
+    if (rc == 0) rc = jobq_creating_batches(o->q, creating_batch, d, eb);
     if (rc == 0) rc = jobq_pending_batches(o->q, pending_batch, d, eb);
     if (rc == 0) rc = jobq_next_expiry(o->q, &d->next_expiry_ms, eb);
     /* Leases wait for the reset: it is the first write of this serve. */

@@ -92,6 +92,17 @@ int64_t async_room(async_dispatch *d, const char *function, const fn_config *cfg
 /* Jobs of a function are durably queued: lease them. n_new of them were
  * not admitted before (a re-drive, a batch's items). */
 void async_queued(async_dispatch *d, const char *function, int64_t n_new);
+/* A batch of function's version was posted: one call (the model's
+ * metadata, its reply dropped) starts an instance if it has none, while
+ * the batch is being checked and created, so that its first items do not
+ * wait for an instance's start. */
+void async_wake(async_dispatch *d, const char *function, int64_t version);
+/* Items of a batch its POST's write creates; the dispatcher creates the
+ * rest (async_batch_creating) while the first ones run. */
+#define ASYNC_BATCH_FIRST_CHUNK 256
+/* Batch id of function is accepted and its items are not all created yet:
+ * the dispatcher creates the rest, a chunk per write. */
+void async_batch_creating(async_dispatch *d, const char *function, int64_t id);
 /* A queued job left the queue without running (cancelled); it expires then. */
 void async_cancelled(async_dispatch *d, const char *function, int64_t batch, int64_t expires_ms);
 /* Takes a leased job that waits for capacity back out of the dispatcher

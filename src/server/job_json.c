@@ -92,6 +92,8 @@ int batch_json_write(const batch_info *bi, rouse_buf *b)
     if (rc == 0) rc = str_field(b, "status", done ? "completed" : "in_progress");
     if (rc == 0) rc = str_field(b, "input", bi->input_digest);
     if (rc == 0) rc = rouse_buf_appendf(b, ",\"total\":%" PRId64, bi->n_items);
+    /* Items are created in chunks after the POST: how many exist so far. */
+    if (rc == 0) rc = rouse_buf_appendf(b, ",\"created\":%" PRId64, bi->n_created);
     if (rc == 0) rc = rouse_buf_append_str(b, ",\"counts\":{");
     for (int k = 0; rc == 0 && k < JOB_STATE_COUNT; k++)
         rc = rouse_buf_appendf(b, "%s\"%s\":%" PRId64, k ? "," : "", job_state_name(k),

@@ -52,8 +52,12 @@ typedef struct jobq_reply {
     const size_t *body_lens;
     const int64_t *json_lens;
     int64_t next_ms; /* lease: when the next queued job is due, or -1 */
-    int64_t n_items; /* batch_create; expire: jobs removed */
-    bool done;       /* batch_finish */
+    /* batch_create: the batch's items, all of them; batch_extend: those
+     * this write created; expire: jobs removed */
+    int64_t n_items;
+    /* batch_finish: the output is written; batch_create, batch_extend:
+     * every item of the batch exists (else jobq_batch_extend creates more) */
+    bool done;
     /* settle_many, one per run (n of them): 0 or that run's own error
      * (ROUSE_ESTATE: the job was no longer running, nothing changed); and
      * for a run that ended its job and belongs to a batch, how many items
@@ -89,6 +93,10 @@ int jobq_expire(jobq *q, int64_t now_ms, jobq_done_fn done, void *user);
 int jobq_callback_status(jobq *q, int64_t id, int cb_state, int attempts, const char *error,
                          jobq_done_fn done, void *user);
 int jobq_batch_create(jobq *q, const batch_new *b, jobq_done_fn done, void *user, uint64_t *ticket);
+/* Creates up to max more items of a batch whose creation did not end
+ * (jobs_batch_extend_tx): a write of its own, so that the items created
+ * so far are leased while the rest are being inserted. */
+int jobq_batch_extend(jobq *q, int64_t id, int64_t max, jobq_done_fn done, void *user);
 int jobq_batch_finish(jobq *q, int64_t id, int64_t now_ms, int64_t expires_ms, jobq_done_fn done,
                       void *user);
 /* The change's callback will not run (its user went away). */
@@ -105,6 +113,10 @@ int jobq_batch_get(jobq *q, int64_t id, batch_info *out, rouse_errbuf *eb);
 /* Batches without output yet, and the earliest expiry of anything (-1). */
 int jobq_pending_batches(jobq *q, int (*fn)(void *user, int64_t id), void *user, rouse_errbuf *eb);
 int jobq_next_expiry(jobq *q, int64_t *ms, rouse_errbuf *eb);
+/* Batches whose items are not all created yet (a serve stopped or died
+ * while creating them): the dispatcher goes on creating them. */
+int jobq_creating_batches(jobq *q, int (*fn)(void *user, int64_t id, const char *function),
+                          void *user, rouse_errbuf *eb);
 /* Final jobs whose callback is still to be delivered. */
 int jobq_pending_callbacks(jobq *q, int (*fn)(void *user, int64_t id), void *user,
                            rouse_errbuf *eb);

@@ -503,7 +503,7 @@ int jobq_batch_finish(jobq *q, int64_t id, int64_t now_ms, int64_t expires_ms, j
 typedef struct batch_arg {
     arg_head h;
     char function[STORE_NAME_MAX + 1];
-    int64_t version, now_ms, max_line, max_items;
+    int64_t version, now_ms, max_line, max_items, chunk;
     char input_digest[STORE_DIGEST_LEN + 1];
     char input_path[4096 + 128];
     int64_t id, n_items; /* results */
@@ -518,7 +518,8 @@ static int batch_apply(store *st, void *arg, rouse_errbuf *eb)
                    .input_path = a->input_path,
                    .now_ms = a->now_ms,
                    .max_line = a->max_line,
-                   .max_items = a->max_items};
+                   .max_items = a->max_items,
+                   .chunk = a->chunk};
     return jobs_batch_create_tx(st, &b, &a->id, &a->n_items, eb);
 }
 
@@ -530,6 +531,7 @@ static void batch_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
     reply_init(&r);
     r.id = a->id;
     r.n_items = a->n_items;
+    r.done = a->chunk <= 0 || a->n_items <= a->chunk;
     a->h.done(a->h.user, rc, eb, &r);
 }
 
@@ -542,11 +544,44 @@ int jobq_batch_create(jobq *q, const batch_new *b, jobq_done_fn done, void *user
     a->now_ms = b->now_ms;
     a->max_line = b->max_line;
     a->max_items = b->max_items;
+    a->chunk = b->chunk;
     snprintf(a->input_digest, sizeof(a->input_digest), "%s", b->input_digest);
     snprintf(a->input_path, sizeof(a->input_path), "%s", b->input_path);
     int rc = submit(q, batch_apply, batch_done, a, sizeof(*a), done, user, ticket);
     free(a);
     return rc;
+}
+
+typedef struct extend_arg {
+    arg_head h;
+    const char *data_dir; /* the queue's, which outlives the writer's work */
+    int64_t id, max;
+    int64_t n_new; /* results */
+    bool complete;
+} extend_arg;
+
+static int extend_apply(store *st, void *arg, rouse_errbuf *eb)
+{
+    extend_arg *a = arg;
+    return jobs_batch_extend_tx(st, a->id, a->data_dir, a->max, &a->n_new, &a->complete, eb);
+}
+
+static void extend_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
+{
+    (void)user;
+    extend_arg *a = arg;
+    jobq_reply r;
+    reply_init(&r);
+    r.id = a->id;
+    r.n_items = a->n_new;
+    r.done = a->complete;
+    a->h.done(a->h.user, rc, eb, &r);
+}
+
+int jobq_batch_extend(jobq *q, int64_t id, int64_t max, jobq_done_fn done, void *user)
+{
+    extend_arg a = {.data_dir = q->data_dir, .id = id, .max = max};
+    return submit(q, extend_apply, extend_done, &a, sizeof(a), done, user, NULL);
 }
 
 /* --- reads ---------------------------------------------------------------------- */
@@ -591,4 +626,10 @@ int jobq_next_expiry(jobq *q, int64_t *ms, rouse_errbuf *eb)
 int jobq_pending_callbacks(jobq *q, int (*fn)(void *user, int64_t id), void *user, rouse_errbuf *eb)
 {
     return jobs_pending_callbacks(q->st, fn, user, eb);
+}
+
+int jobq_creating_batches(jobq *q, int (*fn)(void *user, int64_t id, const char *function),
+                          void *user, rouse_errbuf *eb)
+{
+    return jobs_creating_batches(q->st, fn, user, eb);
 }

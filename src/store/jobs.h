@@ -88,7 +88,10 @@ typedef struct job_lease {
 
 /* Takes up to max queued jobs of `function` due at now_ms, oldest first,
  * into running (attempts + 1): *n of them in out. *next_ms: when the next
- * queued job becomes due (now_ms when max were taken: more may be), or -1. */
+ * queued job becomes due (now_ms when max were taken: more may be), or -1.
+ * While a batch of the function is still being created, jobs after its
+ * last created item wait (FIFO: its other items come first) and do not
+ * count for *next_ms. */
 int jobs_lease_tx(store *s, const char *function, int64_t now_ms, int max, job_lease *out, int *n,
                   int64_t *next_ms, rouse_errbuf *eb);
 
@@ -229,11 +232,28 @@ typedef struct batch_new {
     int64_t now_ms;
     int64_t max_line;  /* a longer line is an error (400) */
     int64_t max_items; /* more lines: an error (400); also the queue room left */
+    int64_t chunk;     /* items this call creates (0: all), the rest jobs_batch_extend_tx's */
 } batch_new;
 
-/* *id and *n_items set. */
+/* Accepts a batch: the whole input is checked (line lengths, the room)
+ * and its items counted, their ids reserved (first_id + index, below every
+ * job accepted later) and all of them counted queued; the first
+ * min(chunk, n) of them are created. *id and *n_items (all of them) set. */
 int jobs_batch_create_tx(store *s, const batch_new *b, int64_t *id, int64_t *n_items,
                          rouse_errbuf *eb);
+
+/* Creates up to max more items of a batch, from where its creation
+ * stopped (its input read from data_dir's blob store): *n_new of them, and
+ * *complete once every item exists (also for a batch that was complete
+ * already). A crash between two of these loses nothing and repeats
+ * nothing: each moves the batch's place in its input in the transaction
+ * that inserts the items. ROUSE_ENOTFOUND for no such batch. */
+int jobs_batch_extend_tx(store *s, int64_t id, const char *data_dir, int64_t max, int64_t *n_new,
+                         bool *complete, rouse_errbuf *eb);
+
+/* Calls fn for each batch whose items are not all created yet. */
+int jobs_creating_batches(store *s, int (*fn)(void *user, int64_t id, const char *function),
+                          void *user, rouse_errbuf *eb);
 
 typedef struct batch_info {
     int64_t id;
@@ -241,7 +261,8 @@ typedef struct batch_info {
     int64_t version;
     char input_digest[STORE_DIGEST_LEN + 1];
     int64_t n_items;
-    int64_t counts[JOB_STATE_COUNT];
+    int64_t n_created;               /* items created so far (n_items once creation ended) */
+    int64_t counts[JOB_STATE_COUNT]; /* items not created yet count as queued */
     int64_t created_ms, finished_ms, expires_ms;
     char output_digest[STORE_DIGEST_LEN + 1]; /* "" until written */
     char errors_digest[STORE_DIGEST_LEN + 1];
@@ -249,7 +270,7 @@ typedef struct batch_info {
 
 int jobs_batch_get(store *s, int64_t id, batch_info *out, rouse_errbuf *eb);
 
-/* Once every item of a batch is final: writes its output (one line per
+/* Once every item of a batch exists and is final: writes its output (one line per
  * item, in input order: the result, or null for an item that failed) and
  * errors (one {"index":I,"id":J,"error":...} line per failed item) as
  * blobs into data_dir's blob store and records them. 0 and *done false

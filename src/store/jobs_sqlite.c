@@ -1,6 +1,6 @@
 /*
  * Jobs and batch files on the registry's SQLite database (jobs.h; the
- * schema is migrations 3 and 4 in store_sqlite.c).
+ * schema is migrations 3, 4, 7 and 9 in store_sqlite.c).
  *
  * Invariants:
  * - A job's state only moves along the edges jobs.h lists; every UPDATE
@@ -11,11 +11,16 @@
  * - Finished jobs carry expires_ms; queued and running ones never do, so
  *   expiry never removes work that is still to be done.
  * - SQL is constant text; user data only travels through sqlite3_bind_*.
+ * - A batch's items are created in chunks (jobs_batch_create_tx, then
+ *   jobs_batch_extend_tx), each with the batch's progress (n_created,
+ *   create_off) in its transaction; their ids are reserved when the batch
+ *   is accepted (first_id + batch_index), so a crash between chunks loses
+ *   and repeats nothing, and FIFO by id holds across a batch's creation.
  * - batch_counts holds, per batch and state, how many of its items are in
- *   that state: every statement here that changes an item's state moves
- *   its count in the same transaction (count_move), in bulk where it
- *   changes many (a lease, a settle write, the reset at start); the
- *   removal of items is counted by a trigger (migration 4).
+ *   that state (an item not created yet counts as queued): every statement here that changes an
+ * item's state moves its count in the same transaction (count_move), in bulk where it changes many
+ * (a lease, a settle write, the reset at start); the removal of items is counted by a trigger
+ * (migration 4).
  */
 #include "store/jobs.h"
 
@@ -228,10 +233,29 @@ static int moves_add(store *s, count_moves *cm, int64_t batch, int from, int to,
 static const char SQL_LEASE[] =
     "UPDATE jobs SET state = 1, attempts = attempts + 1, started_ms = ?2 WHERE id IN"
     " (SELECT id FROM jobs WHERE function = ?1 AND state = 0 AND run_after_ms <= ?2"
-    "  ORDER BY id LIMIT ?3) RETURNING id, version, attempts, created_ms, batch,"
+    "  AND id < ?4 ORDER BY id LIMIT ?3) RETURNING id, version, attempts, created_ms, batch,"
     " callback IS NOT NULL, body_off, body_len";
 static const char SQL_NEXT_DUE[] =
-    "SELECT MIN(run_after_ms) FROM jobs WHERE function = ?1 AND state = 0";
+    "SELECT MIN(run_after_ms) FROM jobs WHERE function = ?1 AND state = 0 AND id < ?2";
+/* The id of the first item not created yet of the function's batches that
+ * are still being created (NULL when none is): jobs from it on wait. */
+static const char SQL_FRONTIER[] = "SELECT MIN(first_id + n_created) FROM batches"
+                                   " WHERE function = ?1 AND create_off IS NOT NULL";
+
+static int lease_frontier(store *s, const char *function, int64_t *frontier, rouse_errbuf *eb)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, SQL_FRONTIER, &st, eb);
+    *frontier = INT64_MAX;
+    if (rc < 0) return rc;
+    sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        *frontier = sqlite3_column_int64(st, 0);
+    rc = src == SQLITE_ROW ? 0 : store_db_error(s, eb, src, "reading batches being created");
+    store_stmt_done(st);
+    return rc;
+}
 
 static int cmp_lease(const void *a, const void *b)
 {
@@ -243,13 +267,15 @@ int jobs_lease_tx(store *s, const char *function, int64_t now_ms, int max, job_l
                   int64_t *next_ms, rouse_errbuf *eb)
 {
     sqlite3_stmt *st;
-    int rc = stmt(s, SQL_LEASE, &st, eb);
+    int64_t frontier;
     *n = 0;
     *next_ms = -1;
-    if (rc < 0) return rc;
+    int rc = lease_frontier(s, function, &frontier, eb);
+    if (rc < 0 || (rc = stmt(s, SQL_LEASE, &st, eb)) < 0) return rc;
     sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now_ms);
     sqlite3_bind_int(st, 3, max);
+    sqlite3_bind_int64(st, 4, frontier);
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
         job_lease *l = &out[(*n)++];
@@ -279,6 +305,7 @@ int jobs_lease_tx(store *s, const char *function, int64_t now_ms, int max, job_l
     }
     if ((rc = stmt(s, SQL_NEXT_DUE, &st, eb)) < 0) return rc;
     sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, frontier);
     src = sqlite3_step(st);
     if (src == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
         *next_ms = sqlite3_column_int64(st, 0);
@@ -915,8 +942,11 @@ out_unlock:
     return rc;
 }
 
+/* A batch's items not created yet are queued ones too. */
 static const char SQL_ACTIVE[] =
-    "SELECT function, COUNT(*) FROM jobs WHERE state IN (0, 1) GROUP BY function";
+    "SELECT function, SUM(n) FROM (SELECT function, COUNT(*) AS n FROM jobs"
+    " WHERE state IN (0, 1) GROUP BY function UNION ALL SELECT function, n_items - n_created"
+    " FROM batches WHERE create_off IS NOT NULL) GROUP BY function";
 
 int jobs_active_counts(store *s, int (*fn)(void *user, const char *function, int64_t n_active),
                        void *user, rouse_errbuf *eb)
@@ -997,119 +1027,228 @@ int jobs_next_expiry(store *s, int64_t *ms, rouse_errbuf *eb)
 /* --- batches --------------------------------------------------------------- */
 
 static const char SQL_BATCH_INSERT[] =
-    "INSERT INTO batches(function, version, input_digest, n_items, created_ms)"
-    " VALUES (?1, ?2, ?3, 0, ?4)";
-static const char SQL_BATCH_COUNT[] = "UPDATE batches SET n_items = ?2 WHERE id = ?1";
-/* Every item starts queued: counted once here (migration 7), the triggers
- * keep the count from then on. */
+    "INSERT INTO batches(function, version, input_digest, n_items, created_ms, first_id,"
+    " n_created, create_off) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0)";
+/* Every item starts queued: counted once here (migration 7), the items not
+ * created yet with the others; the statements that move items move the
+ * count from then on. */
 static const char SQL_BATCH_COUNTS_INIT[] =
     "INSERT INTO batch_counts(batch, state, n) VALUES (?1, 0, ?2)";
+/* A batch's item ids are reserved when it is accepted: the AUTOINCREMENT
+ * sequence moves past them, so every job accepted later gets a larger id
+ * (FIFO by id) whether or not the items exist yet. The sequence's row is
+ * missing until the first job was inserted. */
+static const char SQL_SEQ_ENSURE[] =
+    "INSERT INTO sqlite_sequence(name, seq) SELECT 'jobs', (SELECT COALESCE(MAX(id), 0) FROM jobs)"
+    " WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'jobs')";
+static const char SQL_SEQ_RESERVE[] =
+    "UPDATE sqlite_sequence SET seq = seq + ?1 WHERE name = 'jobs' RETURNING seq";
+static const char SQL_BATCH_PROGRESS[] =
+    "UPDATE batches SET n_created = ?2, create_off = ?3 WHERE id = ?1";
+static const char SQL_BATCH_CREATING[] =
+    "SELECT function, version, input_digest, n_items, created_ms, first_id, n_created,"
+    " create_off FROM batches WHERE id = ?1";
 
 /* Items are inserted ITEMS_PER_INSERT to a statement: one statement's
- * setup, AUTOINCREMENT bookkeeping and statement journal per that many rows
- * instead of per row. Each row binds its own index, offset and length to
- * the anonymous parameters after ?4 (SQLite numbers them on from there). */
+ * setup and statement journal per that many rows instead of per row. Each
+ * row binds its own index, offset, length and id to the anonymous
+ * parameters after ?4 (SQLite numbers them on from there). */
 #define ITEMS_PER_INSERT 32
-#define ITEM_ROW "(?1, ?2, 0, ?3, ?4, ?, ?, ?)"
+#define ITEM_ROW "(?1, ?2, 0, ?3, ?4, ?, ?, ?, ?)"
 #define ITEM_ROWS4 ITEM_ROW "," ITEM_ROW "," ITEM_ROW "," ITEM_ROW
 #define ITEM_ROWS16 ITEM_ROWS4 "," ITEM_ROWS4 "," ITEM_ROWS4 "," ITEM_ROWS4
 static const char SQL_BATCH_ITEMS[] =
     "INSERT INTO jobs(function, version, state, created_ms, batch, batch_index, body_off,"
-    " body_len) VALUES " ITEM_ROWS16 "," ITEM_ROWS16;
+    " body_len, id) VALUES " ITEM_ROWS16 "," ITEM_ROWS16;
 static const char SQL_BATCH_ITEM[] =
     "INSERT INTO jobs(function, version, state, created_ms, batch, batch_index, body_off,"
-    " body_len) VALUES " ITEM_ROW;
+    " body_len, id) VALUES " ITEM_ROW;
 
-/* Items first .. first + n - 1 (n is 1 or ITEMS_PER_INSERT): their bodies
- * stay in the input blob (the batch references it until it expires), each
- * job records where. */
-static int batch_items(store *s, const batch_new *b, int64_t batch, int64_t first,
-                       const int64_t *offs, const int64_t *lens, int n, rouse_errbuf *eb)
+/* What creating a batch's items needs of it. */
+typedef struct batch_row {
+    int64_t id, version, created_ms, first_id, n_items, n_created;
+    const char *function;
+} batch_row;
+
+/* A batch's input, mapped, not read line by line: a batch of large
+ * requests (10,000 lines of 784 floats is 70 MB) is split in memchr's
+ * time, and only the offsets and lengths of its lines are kept. Blobs are
+ * never changed in place, so the mapping cannot shrink under a scan. */
+typedef struct input_map {
+    int fd;
+    const char *map;
+    size_t size;
+} input_map;
+
+static int input_open(const char *path, const char *digest, input_map *in, rouse_errbuf *eb)
+{
+    in->map = NULL;
+    in->size = 0;
+    in->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (in->fd < 0)
+        return rouse_err_set(eb, errno == ENOENT ? ROUSE_ENOTFOUND : ROUSE_EIO,
+                             "input: cannot open blob %s: %s", digest, strerror(errno));
+    struct stat sb;
+    int rc = 0;
+    if (fstat(in->fd, &sb) < 0) {
+        rc = rouse_err_set(eb, ROUSE_EIO, "input: blob %s: %s", digest, strerror(errno));
+    } else if (sb.st_size > 0) {
+        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, in->fd, 0);
+        if (m == MAP_FAILED) {
+            rc = rouse_err_set(eb, ROUSE_EIO, "input: reading blob %s failed: %s", digest,
+                               strerror(errno));
+        } else {
+            in->map = m;
+            in->size = (size_t)sb.st_size;
+            madvise(m, in->size, MADV_SEQUENTIAL);
+        }
+    }
+    if (rc < 0) {
+        close(in->fd);
+        in->fd = -1;
+    }
+    return rc;
+}
+
+static void input_close(input_map *in)
+{
+    if (in->map) munmap((void *)in->map, in->size);
+    if (in->fd >= 0) close(in->fd);
+    in->map = NULL;
+    in->fd = -1;
+}
+
+/* The next request line from *off on: 1 with its offset and length (its
+ * line end dropped) and *off past it, or 0 at the end of the input. Blank
+ * lines carry no request; *lineno counts every line. */
+static int next_line(const input_map *in, size_t *off, int64_t *lineno, int64_t *line_off,
+                     size_t *len)
+{
+    while (*off < in->size) {
+        const char *line = in->map + *off;
+        const char *nl = memchr(line, '\n', in->size - *off);
+        size_t got = nl ? (size_t)(nl - line) + 1 : in->size - *off;
+        (*lineno)++;
+        size_t l = got;
+        while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r'))
+            l--;
+        size_t lead = 0;
+        while (lead < l && (line[lead] == ' ' || line[lead] == '\t'))
+            lead++;
+        size_t at = *off;
+        *off += got;
+        if (lead == l) continue;
+        *line_off = (int64_t)at;
+        *len = l;
+        return 1;
+    }
+    return 0;
+}
+
+/* Items first .. first + n - 1 of batch r (n is 1 or ITEMS_PER_INSERT):
+ * their bodies stay in the input blob (the batch references it until it
+ * expires), each job records where; its id is its reserved one. */
+static int batch_items(store *s, const batch_row *r, int64_t first, const int64_t *offs,
+                       const int64_t *lens, int n, rouse_errbuf *eb)
 {
     sqlite3_stmt *st;
     int rc = stmt(s, n == ITEMS_PER_INSERT ? SQL_BATCH_ITEMS : SQL_BATCH_ITEM, &st, eb);
     if (rc < 0) return rc;
-    sqlite3_bind_text(st, 1, b->function, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, b->version);
-    sqlite3_bind_int64(st, 3, b->now_ms);
-    sqlite3_bind_int64(st, 4, batch);
+    sqlite3_bind_text(st, 1, r->function, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, r->version);
+    sqlite3_bind_int64(st, 3, r->created_ms);
+    sqlite3_bind_int64(st, 4, r->id);
     for (int i = 0; i < n; i++) {
-        sqlite3_bind_int64(st, 5 + 3 * i, first + i);
-        sqlite3_bind_int64(st, 6 + 3 * i, offs[i]);
-        sqlite3_bind_int64(st, 7 + 3 * i, lens[i]);
+        sqlite3_bind_int64(st, 5 + 4 * i, first + i);
+        sqlite3_bind_int64(st, 6 + 4 * i, offs[i]);
+        sqlite3_bind_int64(st, 7 + 4 * i, lens[i]);
+        sqlite3_bind_int64(st, 8 + 4 * i, r->first_id + first + i);
     }
     return step_done(s, st, "recording batch items", eb);
 }
 
-/* Inserts the n items gathered so far (ending at item `next`), as whole
- * statements of ITEMS_PER_INSERT or one by one. */
-static int batch_items_flush(store *s, const batch_new *b, int64_t batch, int64_t next,
-                             const int64_t *offs, const int64_t *lens, int n, rouse_errbuf *eb)
+/* Inserts the n items gathered (from item r->n_created on), as a whole
+ * statement of ITEMS_PER_INSERT or one by one; r->n_created moves on. */
+static int batch_items_flush(store *s, batch_row *r, const int64_t *offs, const int64_t *lens,
+                             int n, rouse_errbuf *eb)
 {
-    int64_t first = next - n;
-    if (n == ITEMS_PER_INSERT) return batch_items(s, b, batch, first, offs, lens, n, eb);
     int rc = 0;
-    for (int i = 0; rc == 0 && i < n; i++)
-        rc = batch_items(s, b, batch, first + i, offs + i, lens + i, 1, eb);
+    if (n == ITEMS_PER_INSERT)
+        rc = batch_items(s, r, r->n_created, offs, lens, n, eb);
+    else
+        for (int i = 0; rc == 0 && i < n; i++)
+            rc = batch_items(s, r, r->n_created + i, offs + i, lens + i, 1, eb);
+    if (rc == 0) r->n_created += n;
     return rc;
 }
 
-/* The input is mapped, not read line by line: a batch of large requests
- * (10,000 lines of 784 floats is 70 MB) is found in memchr's time, and only
- * the offsets and lengths of its lines are kept. Blobs are never changed in
- * place, so the mapping cannot shrink under the scan. */
+/* Creates up to max items of batch r, the request lines of its input from
+ * *off on (r->n_created and *off move past them), and records how far the
+ * creation went in the same transaction: create_off NULL once all
+ * r->n_items exist. *n_new: how many it created. */
+static int create_items(store *s, batch_row *r, const input_map *in, size_t *off, int64_t max,
+                        int64_t *n_new, rouse_errbuf *eb)
+{
+    int64_t offs[ITEMS_PER_INSERT], lens[ITEMS_PER_INSERT], lineno = 0, from = r->n_created;
+    int pend = 0, rc = 0;
+    while (rc == 0 && r->n_created + pend < r->n_items && r->n_created + pend - from < max) {
+        int64_t at;
+        size_t len;
+        if (!next_line(in, off, &lineno, &at, &len)) {
+            rc = rouse_err_set(eb, ROUSE_EINTERNAL,
+                               "batch %lld: its input holds fewer requests than the %lld counted "
+                               "when it was accepted",
+                               (long long)r->id, (long long)r->n_items);
+            break;
+        }
+        offs[pend] = at;
+        lens[pend] = (int64_t)len;
+        if (++pend == ITEMS_PER_INSERT) {
+            rc = batch_items_flush(s, r, offs, lens, pend, eb);
+            pend = 0;
+        }
+    }
+    if (rc == 0 && pend > 0) rc = batch_items_flush(s, r, offs, lens, pend, eb);
+    if (rc < 0) return rc;
+    *n_new = r->n_created - from;
+    sqlite3_stmt *st;
+    if ((rc = stmt(s, SQL_BATCH_PROGRESS, &st, eb)) < 0) return rc;
+    sqlite3_bind_int64(st, 1, r->id);
+    sqlite3_bind_int64(st, 2, r->n_created);
+    if (r->n_created < r->n_items)
+        sqlite3_bind_int64(st, 3, (int64_t)*off);
+    else
+        sqlite3_bind_null(st, 3);
+    return step_done(s, st, "recording a batch's creation", eb);
+}
+
+/* Reserves n job ids: *first_id is the first. */
+static int reserve_ids(store *s, int64_t n, int64_t *first_id, rouse_errbuf *eb)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, SQL_SEQ_ENSURE, &st, eb);
+    if (rc < 0) return rc;
+    if ((rc = step_done(s, st, "reserving job ids", eb)) < 0) return rc;
+    if ((rc = stmt(s, SQL_SEQ_RESERVE, &st, eb)) < 0) return rc;
+    sqlite3_bind_int64(st, 1, n);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) *first_id = sqlite3_column_int64(st, 0) - n + 1;
+    rc = src == SQLITE_ROW ? 0 : store_db_error(s, eb, src, "reserving job ids");
+    store_stmt_done(st);
+    return rc;
+}
+
 int jobs_batch_create_tx(store *s, const batch_new *b, int64_t *id, int64_t *n_items,
                          rouse_errbuf *eb)
 {
-    int fd = open(b->input_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return rouse_err_set(eb, errno == ENOENT ? ROUSE_ENOTFOUND : ROUSE_EIO,
-                             "input: cannot open blob %s: %s", b->input_digest, strerror(errno));
-    struct stat sb;
-    const char *map = NULL;
-    size_t size = 0;
-    int rc = 0;
-    if (fstat(fd, &sb) < 0) {
-        rc = rouse_err_set(eb, ROUSE_EIO, "input: blob %s: %s", b->input_digest, strerror(errno));
-        goto out_close;
-    }
-    size = (size_t)sb.st_size;
-    if (size > 0) {
-        void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m == MAP_FAILED) {
-            rc = rouse_err_set(eb, ROUSE_EIO, "input: reading blob %s failed: %s", b->input_digest,
-                               strerror(errno));
-            goto out_close;
-        }
-        map = m;
-        madvise(m, size, MADV_SEQUENTIAL);
-    }
-    sqlite3_stmt *st;
-    if ((rc = stmt(s, SQL_BATCH_INSERT, &st, eb)) < 0) goto out_unmap;
-    sqlite3_bind_text(st, 1, b->function, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, b->version);
-    sqlite3_bind_text(st, 3, b->input_digest, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, b->now_ms);
-    if ((rc = step_done(s, st, "recording a batch", eb)) < 0) goto out_unmap;
-    *id = sqlite3_last_insert_rowid(store_db(s));
-    int64_t n = 0, lineno = 0;
-    int64_t offs[ITEMS_PER_INSERT], lens[ITEMS_PER_INSERT];
-    int pend = 0;
-    size_t off = 0;
-    while (off < size) {
-        const char *line = map + off;
-        const char *nl = memchr(line, '\n', size - off);
-        size_t got = nl ? (size_t)(nl - line) + 1 : size - off;
-        lineno++;
-        size_t len = got;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            len--;
-        size_t lead = 0;
-        while (lead < len && (line[lead] == ' ' || line[lead] == '\t'))
-            lead++;
-        int64_t line_off = (int64_t)off;
-        off += got;
-        if (lead == len) continue; /* blank lines carry no request */
+    input_map in;
+    int rc = input_open(b->input_path, b->input_digest, &in, eb);
+    if (rc < 0) return rc;
+    /* The whole input is checked first: a batch is accepted whole or not
+     * at all, and its items are counted before any is created. */
+    int64_t n = 0, lineno = 0, at;
+    size_t off = 0, len;
+    while (next_line(&in, &off, &lineno, &at, &len)) {
         if ((int64_t)len > b->max_line) {
             rc = rouse_err_set(eb, ROUSE_ETOOBIG,
                                "input line %lld: %zu bytes, over the limit of %lld",
@@ -1122,37 +1261,114 @@ int jobs_batch_create_tx(store *s, const batch_new *b, int64_t *id, int64_t *n_i
                                (long long)b->max_items);
             break;
         }
-        offs[pend] = line_off;
-        lens[pend] = (int64_t)len;
         n++;
-        if (++pend == ITEMS_PER_INSERT) {
-            if ((rc = batch_items_flush(s, b, *id, n, offs, lens, pend, eb)) < 0) break;
-            pend = 0;
-        }
     }
-    if (rc == 0 && pend > 0) rc = batch_items_flush(s, b, *id, n, offs, lens, pend, eb);
     if (rc == 0 && n == 0)
         rc = rouse_err_set(eb, ROUSE_EINVAL, "input: the file holds no request (one per line)");
-    if (rc < 0) goto out_unmap;
-    if ((rc = stmt(s, SQL_BATCH_COUNT, &st, eb)) < 0) goto out_unmap;
-    sqlite3_bind_int64(st, 1, *id);
+    batch_row r = {
+        .version = b->version, .created_ms = b->now_ms, .n_items = n, .function = b->function};
+    if (rc < 0 || (rc = reserve_ids(s, n, &r.first_id, eb)) < 0) goto out;
+    sqlite3_stmt *st;
+    if ((rc = stmt(s, SQL_BATCH_INSERT, &st, eb)) < 0) goto out;
+    sqlite3_bind_text(st, 1, b->function, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, b->version);
+    sqlite3_bind_text(st, 3, b->input_digest, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, n);
+    sqlite3_bind_int64(st, 5, b->now_ms);
+    sqlite3_bind_int64(st, 6, r.first_id);
+    if ((rc = step_done(s, st, "recording a batch", eb)) < 0) goto out;
+    r.id = *id = sqlite3_last_insert_rowid(store_db(s));
+    if ((rc = stmt(s, SQL_BATCH_COUNTS_INIT, &st, eb)) < 0) goto out;
+    sqlite3_bind_int64(st, 1, r.id);
     sqlite3_bind_int64(st, 2, n);
-    if ((rc = step_done(s, st, "recording a batch", eb)) < 0) goto out_unmap;
-    if ((rc = stmt(s, SQL_BATCH_COUNTS_INIT, &st, eb)) < 0) goto out_unmap;
-    sqlite3_bind_int64(st, 1, *id);
-    sqlite3_bind_int64(st, 2, n);
-    if ((rc = step_done(s, st, "counting a batch's items", eb)) < 0) goto out_unmap;
+    if ((rc = step_done(s, st, "counting a batch's items", eb)) < 0) goto out;
+    size_t from = 0;
+    int64_t made;
+    if ((rc = create_items(s, &r, &in, &from, b->chunk > 0 ? b->chunk : n, &made, eb)) < 0)
+        goto out;
     *n_items = n;
-out_unmap:
-    if (map) munmap((void *)map, size);
-out_close:
-    close(fd);
+out:
+    input_close(&in);
+    return rc;
+}
+
+int jobs_batch_extend_tx(store *s, int64_t id, const char *data_dir, int64_t max, int64_t *n_new,
+                         bool *complete, rouse_errbuf *eb)
+{
+    *n_new = 0;
+    *complete = false;
+    sqlite3_stmt *st;
+    int rc = stmt(s, SQL_BATCH_CREATING, &st, eb);
+    if (rc < 0) return rc;
+    sqlite3_bind_int64(st, 1, id);
+    char function[STORE_NAME_MAX + 1], digest[BLOB_DIGEST_LEN + 1];
+    batch_row r = {.id = id, .function = function};
+    int64_t off = -1;
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        copy_col(st, 0, function, sizeof(function));
+        r.version = sqlite3_column_int64(st, 1);
+        copy_col(st, 2, digest, sizeof(digest));
+        r.n_items = sqlite3_column_int64(st, 3);
+        r.created_ms = sqlite3_column_int64(st, 4);
+        r.first_id = sqlite3_column_int64(st, 5);
+        r.n_created = sqlite3_column_int64(st, 6);
+        if (sqlite3_column_type(st, 7) != SQLITE_NULL) off = sqlite3_column_int64(st, 7);
+    } else if (src == SQLITE_DONE) {
+        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no batch %lld", (long long)id);
+    } else {
+        rc = store_db_error(s, eb, src, "reading a batch");
+    }
+    store_stmt_done(st);
+    if (rc < 0) return rc;
+    if (off < 0) {
+        *complete = true;
+        return 0;
+    }
+    blobstore *bs;
+    char path[PATH_MAX];
+    if ((rc = blob_open_shared(data_dir, &bs, eb)) < 0) return rc;
+    int prc = blob_path(bs, digest, path, sizeof(path));
+    blob_close(bs);
+    if (prc != 0)
+        return rouse_err_set(eb, ROUSE_EINTERNAL, "batch %lld: bad input digest", (long long)id);
+    input_map in;
+    if ((rc = input_open(path, digest, &in, eb)) < 0) return rc;
+    size_t from = (size_t)off;
+    rc = create_items(s, &r, &in, &from, max, n_new, eb);
+    input_close(&in);
+    if (rc == 0) *complete = r.n_created == r.n_items;
+    return rc;
+}
+
+static const char SQL_CREATING[] =
+    "SELECT id, function FROM batches WHERE create_off IS NOT NULL ORDER BY id";
+
+int jobs_creating_batches(store *s, int (*fn)(void *user, int64_t id, const char *function),
+                          void *user, rouse_errbuf *eb)
+{
+    store_lock(s);
+    sqlite3_stmt *st;
+    int rc = stmt(s, SQL_CREATING, &st, eb);
+    if (rc < 0) goto out_unlock;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *f = (const char *)sqlite3_column_text(st, 1);
+        if (f && fn(user, sqlite3_column_int64(st, 0), f)) {
+            src = SQLITE_DONE;
+            break;
+        }
+    }
+    if (src != SQLITE_DONE) rc = store_db_error(s, eb, src, "listing batches being created");
+    store_stmt_done(st);
+out_unlock:
+    store_unlock(s);
     return rc;
 }
 
 static const char SQL_BATCH_GET[] =
     "SELECT function, version, input_digest, n_items, created_ms, finished_ms, output_digest,"
-    " errors_digest, expires_ms FROM batches WHERE id = ?1";
+    " errors_digest, expires_ms, COALESCE(n_created, n_items) FROM batches WHERE id = ?1";
 static const char SQL_BATCH_STATES[] = "SELECT state, n FROM batch_counts WHERE batch = ?1";
 
 /* The batch row and its counts by state; lock held. */
@@ -1175,6 +1391,7 @@ static int batch_read(store *s, int64_t id, batch_info *out, rouse_errbuf *eb)
         copy_col(st, 6, out->output_digest, sizeof(out->output_digest));
         copy_col(st, 7, out->errors_digest, sizeof(out->errors_digest));
         out->expires_ms = sqlite3_column_int64(st, 8);
+        out->n_created = sqlite3_column_int64(st, 9);
     } else if (src == SQLITE_DONE) {
         rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no batch %lld", (long long)id);
     } else {
@@ -1243,7 +1460,9 @@ int jobs_batch_finish_tx(store *s, int64_t id, const char *data_dir, int64_t now
         *done = true;
         return 0;
     }
-    if (bi.counts[JOB_QUEUED] + bi.counts[JOB_RUNNING] > 0) return 0;
+    /* Items not created yet count as queued; and the output waits for the
+     * creation to end whatever the counts say. */
+    if (bi.n_created < bi.n_items || bi.counts[JOB_QUEUED] + bi.counts[JOB_RUNNING] > 0) return 0;
     rouse_buf out, errs;
     rouse_buf_init(&out);
     rouse_buf_init(&errs);

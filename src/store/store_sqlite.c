@@ -298,6 +298,18 @@ static const char *const migrations[] = {
      "  trace_id FROM usage_records;"
      "DROP TABLE usage_records;"
      "ALTER TABLE usage_records_by_time RENAME TO usage_records;"),
+    /* 9: a batch's items are created in chunks after its POST answered
+     * (jobs_sqlite.c), so that its first items run while the rest are
+     * still being inserted. first_id: the ids its items have (first_id +
+     * batch_index), reserved when it is accepted, so that they come before
+     * every job accepted after it (FIFO); n_created: how many exist;
+     * create_off: where in the input the next chunk starts, NULL once every
+     * item exists (older batches were created whole). */
+    ("ALTER TABLE batches ADD COLUMN first_id INTEGER;"
+     "ALTER TABLE batches ADD COLUMN n_created INTEGER;"
+     "ALTER TABLE batches ADD COLUMN create_off INTEGER;"
+     "UPDATE batches SET n_created = n_items;"
+     "CREATE INDEX batches_creating ON batches(function) WHERE create_off IS NOT NULL;"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -349,8 +361,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 #undef STMT_SQL_
 };
 
-/* Statements of the store's other files (store_stmt, store_int.h). */
-#define EXT_STMT_MAX 64
+/* Statements of the store's other files (store_stmt, store_int.h): jobs,
+ * keys, usage and accuracy hold about 60 between them. */
+#define EXT_STMT_MAX 96
 
 struct store {
     sqlite3 *db;
@@ -521,8 +534,7 @@ static const char *shown(const char *key)
 static int check_name(const char *kind, const char *name, rouse_errbuf *eb)
 {
     /* Functions are named by their key (a name, or "tenant:name"). */
-    if (strcmp(kind, "function") == 0 ? store_fn_key_valid(name) : store_name_valid(name))
-        return 0;
+    if (strcmp(kind, "function") == 0 ? store_fn_key_valid(name) : store_name_valid(name)) return 0;
     return rouse_err_set(eb, ROUSE_EINVAL,
                          "%s name '%.80s' is invalid: use 1 to %d characters of a-z, 0-9, '_' "
                          "and '-', starting with a letter or digit",
@@ -573,8 +585,8 @@ static int version_get(store *s, const char *function, int64_t version, store_ve
         rc = read_version(st, 0, out);
         if (rc < 0) rouse_err_set(eb, rc, "out of memory reading a version");
     } else if (src == SQLITE_DONE) {
-        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "function '%s' has no version %lld", shown(function),
-                           (long long)version);
+        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "function '%s' has no version %lld",
+                           shown(function), (long long)version);
     } else {
         rc = db_err(s, eb, src, "reading a version");
     }
@@ -733,8 +745,7 @@ static int configure(sqlite3 *db, const char *path, rouse_errbuf *eb)
      * state change counted in batch_counts) journals the pages it touches;
      * in a temporary file that tripled the cost of a batch's updates. They
      * hold one statement's pages, never a durable state. */
-    if ((rc = exec_sql(db, "PRAGMA temp_store=MEMORY", "keeping temporary data in memory", eb)) <
-        0)
+    if ((rc = exec_sql(db, "PRAGMA temp_store=MEMORY", "keeping temporary data in memory", eb)) < 0)
         return rc;
     char fk[8];
     if ((rc = query_text(db, "PRAGMA foreign_keys", fk, sizeof(fk), eb)) < 0) return rc;
@@ -1292,8 +1303,8 @@ static int resolve_locked(store *s, const char *function, const char *alias, dou
     if (rc < 0) return rc;
     if (n == 0) {
         if ((rc = function_exists(s, function, NULL, eb)) < 0) return rc;
-        return rouse_err_set(eb, ROUSE_ENOTFOUND, "function '%s' has no alias '%s'", shown(function),
-                             alias);
+        return rouse_err_set(eb, ROUSE_ENOTFOUND, "function '%s' has no alias '%s'",
+                             shown(function), alias);
     }
     *version = routes[store_route_pick(routes, n, r)].version;
     return 0;

@@ -18,7 +18,10 @@
  * - a batch with bad lines: those fail alone, output in input order;
  * - crash safety: 1000 jobs and a 1000-line batch, serve SIGKILLed while
  *   they run and restarted: every job ends succeeded, none is lost or left
- *   running, and each ran at least once.
+ *   running, and each ran at least once; and serve SIGKILLed while a
+ *   batch's items are still being created (held there by a test hook):
+ *   the creation goes on after the restart, one job per line, none lost or
+ *   doubled, and a job accepted after the batch runs after all its items.
  *
  * Environment: ROUSE (the rouse-fault binary), DIGITS (examples/digits).
  */
@@ -713,6 +716,110 @@ static void test_crash_safety(void **state)
     }
 }
 
+/* A SIGKILL while a batch's items are still being created. The test hook
+ * ROUSE_FAULT_BATCH_CHUNK_MS holds the creation after its first chunk (the
+ * POST's); those items run; a job accepted after the batch waits behind
+ * all of its items, created or not (FIFO); serve is killed there and
+ * restarted without the hold: the creation goes on from where it stopped,
+ * every line becomes exactly one job, which succeeds, the output has one
+ * line per input line in order, and the later job runs last. */
+#define N_CHUNKED 1500
+
+static int64_t batch_succeeded(const char *doc)
+{
+    const char *p = strstr(doc, "\"succeeded\":");
+    return p ? atoll(p + 12) : -1;
+}
+
+static void test_crash_during_batch_creation(void **state)
+{
+    (void)state;
+    assert_int_equal(serve_proc_stop(&g_srv), 0);
+    setenv("ROUSE_FAULT_BATCH_CHUNK_MS", "3600000", 1);
+    start_serve();
+    unsetenv("ROUSE_FAULT_BATCH_CHUNK_MS");
+    deploy("chunky", NULL);
+    rouse_buf in;
+    rouse_buf_init(&in);
+    for (int i = 0; i < N_CHUNKED; i++) {
+        char line[2048], rid[32];
+        snprintf(rid, sizeof(rid), "chunk-%d", i);
+        body_of(rid, false, line, sizeof(line));
+        rouse_buf_appendf(&in, "%s\n", line);
+    }
+    char digest[80], bid[32], path[64];
+    upload(in.data, in.len, digest);
+    rouse_buf_fini(&in);
+    run_batch("chunky", digest, bid, 0);
+    snprintf(path, sizeof(path), "/v1/batches/%s", bid);
+    http_response r;
+    assert_int_equal(req("GET", path, NULL, &r), 200);
+    int64_t created = json_int(r.body.data, "created");
+    assert_int_equal(json_int(r.body.data, "total"), N_CHUNKED);
+    assert_true(created > 0 && created < N_CHUNKED);
+    http_response_fini(&r);
+    char body[2048], after[32];
+    body_of("after-chunky", false, body, sizeof(body));
+    assert_int_equal(submit("chunky", body, NULL, after), 202);
+    /* Every item created so far runs; the creation stays held. */
+    int64_t ok = 0;
+    for (int i = 0; i < 3000 && ok < created; i++) {
+        assert_int_equal(req("GET", path, NULL, &r), 200);
+        ok = batch_succeeded(r.body.data);
+        assert_int_equal(json_int(r.body.data, "created"), created);
+        assert_non_null(strstr(r.body.data, "\"in_progress\""));
+        http_response_fini(&r);
+        if (ok < created) sleep_ms(20);
+    }
+    assert_int_equal(ok, created);
+    char *doc = wait_job(after, "queued");
+    free(doc);
+    assert_int_equal(executions("after-chunky"), 0);
+
+    serve_proc_kill9(&g_srv);
+    start_serve();
+    doc = NULL;
+    for (int i = 0; i < 3000 && !doc; i++) {
+        assert_int_equal(req("GET", path, NULL, &r), 200);
+        if (strstr(r.body.data, "\"completed\"")) doc = strdup(r.body.data);
+        http_response_fini(&r);
+        if (!doc) sleep_ms(20);
+    }
+    assert_non_null(doc);
+    assert_int_equal(batch_succeeded(doc), N_CHUNKED);
+    assert_int_equal(json_int(doc, "created"), N_CHUNKED);
+    free(doc);
+    doc = wait_job(after, "succeeded");
+    free(doc);
+    /* Exactly one job per line (none lost, none twice), plus the later one. */
+    int done = 0, running = 0, total = 0;
+    count_jobs("chunky", &done, &running, &total);
+    assert_int_equal(total, N_CHUNKED + 1);
+    assert_int_equal(done, N_CHUNKED + 1);
+    assert_int_equal(running, 0);
+    snprintf(path, sizeof(path), "/v1/batches/%s/output", bid);
+    assert_int_equal(req("GET", path, NULL, &r), 200);
+    const char *p = r.body.data;
+    for (int i = 0; i < N_CHUNKED; i++) {
+        const char *nl = strchr(p, '\n');
+        assert_non_null(nl);
+        char rid[40];
+        snprintf(rid, sizeof(rid), "\"id\":\"chunk-%d\"", i);
+        char *l = strndup(p, (size_t)(nl - p));
+        assert_non_null(strstr(l, rid));
+        free(l);
+        p = nl + 1;
+    }
+    assert_int_equal(*p, '\0');
+    http_response_fini(&r);
+    for (int i = 0; i < N_CHUNKED; i++) {
+        char rid[32];
+        snprintf(rid, sizeof(rid), "chunk-%d", i);
+        assert_true(executions(rid) >= 1);
+    }
+    assert_int_equal(executions("after-chunky"), 1);
+}
+
 /* async.max_age_ms also bounds the wait in the queue. The function's only
  * instance is held 1.5 s by a job; the dispatcher has handed the pool one
  * more (one waiting call per instance slot, so that the instance never
@@ -868,6 +975,7 @@ int main(void)
         cmocka_unit_test(test_large_result_in_blob_store),
         cmocka_unit_test(test_max_age_in_queue),
         cmocka_unit_test(test_crash_safety),
+        cmocka_unit_test(test_crash_during_batch_creation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -5,7 +5,8 @@
  * cancel; re-drive; the reset at start), FIFO leases and due times,
  * idempotency keys and their window, expiry, blob references of results
  * and batches, and a batch file split into jobs with its output written in
- * input order.
+ * input order, also when its items are created in chunks (across a close
+ * of the registry), and a batch of a registry from before those chunks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -451,8 +453,9 @@ static void test_batch_bodies_and_counts(void **state)
                      ROUSE_ENOTFOUND);
 }
 
-/* A batch's input as a blob; creates the batch (its id, and n items). */
-static int64_t batch_of(fixture *f, const char *text, int64_t now, int64_t *n)
+/* A batch's input as a blob; creates the batch (its id, and n items), its
+ * first `chunk` items (0: all). */
+static int64_t batch_chunked(fixture *f, const char *text, int64_t now, int64_t chunk, int64_t *n)
 {
     rouse_errbuf eb;
     blobstore *bs;
@@ -470,12 +473,18 @@ static int64_t batch_of(fixture *f, const char *text, int64_t now, int64_t *n)
                    .input_path = path,
                    .now_ms = now,
                    .max_line = 100,
-                   .max_items = 100};
+                   .max_items = 100,
+                   .chunk = chunk};
     int64_t id;
     tx_begin(f->st);
     assert_int_equal(jobs_batch_create_tx(f->st, &b, &id, n, &eb), 0);
     tx_commit(f->st);
     return id;
+}
+
+static int64_t batch_of(fixture *f, const char *text, int64_t now, int64_t *n)
+{
+    return batch_chunked(f, text, now, 0, n);
 }
 
 /* The bodies of a whole lease at once: the lines of a batch that follow
@@ -696,6 +705,189 @@ static void test_batch_input_refused(void **state)
     }
 }
 
+static int count_fn(void *user, const char *function, int64_t n)
+{
+    if (strcmp(function, "fn") == 0) *(int64_t *)user = n;
+    return 0;
+}
+
+static int creating_of(void *user, int64_t id, const char *function)
+{
+    assert_string_equal(function, "fn");
+    *(int64_t *)user = id;
+    return 0;
+}
+
+/* Extends batch id by up to max items: how many it created. */
+static int64_t extend(fixture *f, int64_t id, int64_t max, bool *complete)
+{
+    int64_t made = -1;
+    rouse_errbuf eb;
+    tx_begin(f->st);
+    assert_int_equal(jobs_batch_extend_tx(f->st, id, f->dir, max, &made, complete, &eb), 0);
+    tx_commit(f->st);
+    return made;
+}
+
+/* A batch created in chunks: the first with its acceptance, the rest by
+ * extensions, one of them after the registry was closed and opened again
+ * (what a serve that died in between leaves). Its items are counted
+ * queued from the start, leases stop at the first item not created yet (a
+ * job accepted after the batch waits behind all of its items: FIFO), the
+ * output waits for the last chunk even when every item created so far is
+ * final, and every line becomes exactly one item, in order, ids following
+ * the index. */
+static void test_batch_in_chunks(void **state)
+{
+    fixture *f = *state;
+    enum { N = 75 };
+    static char text[N * 24 + 64];
+    size_t at = 0;
+    for (int i = 0; i < N; i++) {
+        at += (size_t)snprintf(text + at, sizeof(text) - at, "{\"i\":%d}\n", i);
+        if (i == 20) at += (size_t)snprintf(text + at, sizeof(text) - at, "\n  \n");
+    }
+    int64_t n;
+    int64_t id = batch_chunked(f, text, 1000, 10, &n);
+    assert_int_equal(n, N);
+    int64_t solo = enqueue(f->st, "fn", "{\"solo\":1}", NULL, 1001, NULL, NULL);
+    rouse_errbuf eb;
+    batch_info bi;
+    assert_int_equal(jobs_batch_get(f->st, id, &bi, &eb), 0);
+    assert_int_equal(bi.n_items, N);
+    assert_int_equal(bi.n_created, 10);
+    counts_of(f->st, id, (int64_t[JOB_STATE_COUNT]){N, 0, 0, 0, 0});
+    int64_t active = 0, creating = 0;
+    assert_int_equal(jobs_active_counts(f->st, count_fn, &active, &eb), 0);
+    assert_int_equal(active, N + 1); /* the items not created yet too */
+    assert_int_equal(jobs_creating_batches(f->st, creating_of, &creating, &eb), 0);
+    assert_int_equal(creating, id);
+
+    /* The created items only; the job accepted later is not due yet. */
+    job_lease l[N + 2];
+    int64_t next;
+    assert_int_equal(lease(f->st, "fn", 2000, N + 2, l, &next), 10);
+    assert_int_equal(next, -1);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(l[i].batch, id);
+        assert_true(l[i].id < solo);
+        assert_int_equal(settle(f->st, l[i].id, JOB_SUCCEEDED, 2100, 0, "{}"), 0);
+    }
+    counts_of(f->st, id, (int64_t[JOB_STATE_COUNT]){N - 10, 0, 10, 0, 0});
+    bool done = true, complete = true;
+    tx_begin(f->st);
+    assert_int_equal(jobs_batch_finish_tx(f->st, id, f->dir, 2200, 9000, &done, &eb), 0);
+    tx_commit(f->st);
+    assert_false(done);
+
+    assert_int_equal(extend(f, id, 32, &complete), 32);
+    assert_false(complete);
+    /* Closed and opened again between two chunks. */
+    store_close(f->st);
+    assert_int_equal(store_open(f->dir, &f->st, &eb), 0);
+    assert_int_equal(jobs_batch_get(f->st, id, &bi, &eb), 0);
+    assert_int_equal(bi.n_created, 42);
+    assert_int_equal(extend(f, id, 1000, &complete), N - 42);
+    assert_true(complete);
+    assert_int_equal(extend(f, id, 1000, &complete), 0);
+    assert_true(complete);
+    creating = 0;
+    assert_int_equal(jobs_creating_batches(f->st, creating_of, &creating, &eb), 0);
+    assert_int_equal(creating, 0);
+    tx_begin(f->st);
+    assert_int_equal(jobs_batch_extend_tx(f->st, id + 100, f->dir, 10, &n, &complete, &eb),
+                     ROUSE_ENOTFOUND);
+    tx_commit(f->st);
+
+    /* The rest in order, then the job accepted after the batch. */
+    assert_int_equal(lease(f->st, "fn", 3000, N + 2, l, &next), N - 10 + 1);
+    for (int i = 0; i < N - 10; i++) {
+        job_info j;
+        assert_int_equal(jobs_get(f->st, l[i].id, false, &j, &eb), 0);
+        assert_int_equal(j.batch, id);
+        assert_int_equal(j.batch_index, 10 + i);
+        if (i > 0) assert_int_equal(l[i].id, l[i - 1].id + 1);
+        char want[24], *body;
+        size_t len;
+        int64_t json_len;
+        snprintf(want, sizeof(want), "{\"i\":%d}", 10 + i);
+        assert_int_equal(jobs_body_get(f->st, f->dir, l[i].id, &body, &len, &json_len, &eb), 0);
+        assert_int_equal(len, strlen(want));
+        assert_memory_equal(body, want, len);
+        free(body);
+        assert_int_equal(settle(f->st, l[i].id, JOB_SUCCEEDED, 3100, 0, want), 0);
+    }
+    assert_int_equal(l[N - 10].id, solo);
+    tx_begin(f->st);
+    assert_int_equal(jobs_batch_finish_tx(f->st, id, f->dir, 3200, 9000, &done, &eb), 0);
+    tx_commit(f->st);
+    assert_true(done);
+    assert_int_equal(jobs_batch_get(f->st, id, &bi, &eb), 0);
+    assert_int_equal(bi.counts[JOB_SUCCEEDED], N);
+    /* One output line per input request: 10 "{}" then the echoed bodies. */
+    blobstore *bs;
+    assert_int_equal(blob_open(f->dir, &bs, &eb), 0);
+    char out_path[600];
+    assert_int_equal(blob_path(bs, bi.output_digest, out_path, sizeof(out_path)), 0);
+    blob_close(bs);
+    FILE *o = fopen(out_path, "r");
+    assert_non_null(o);
+    char line[64];
+    for (int i = 0; i < N; i++) {
+        assert_non_null(fgets(line, sizeof(line), o));
+        char want[32];
+        if (i < 10)
+            snprintf(want, sizeof(want), "{}\n");
+        else
+            snprintf(want, sizeof(want), "{\"i\":%d}\n", i);
+        assert_string_equal(line, want);
+    }
+    assert_null(fgets(line, sizeof(line), o));
+    fclose(o);
+}
+
+/* A batch of a registry from before migration 9 (created whole): after
+ * the migration it shows every item created, is not being created, and
+ * its items are leased as before. */
+static void test_batch_migration(void **state)
+{
+    fixture *f = *state;
+    int64_t n;
+    int64_t id = batch_of(f, "{\"i\":0}\n{\"i\":1}\n{\"i\":2}\n", 1000, &n);
+    assert_int_equal(n, 3);
+    store_close(f->st);
+    f->st = NULL;
+    char path[400];
+    snprintf(path, sizeof(path), "%s/rouse.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    int src = sqlite3_exec(db,
+                           "DROP INDEX batches_creating;"
+                           "ALTER TABLE batches DROP COLUMN create_off;"
+                           "ALTER TABLE batches DROP COLUMN n_created;"
+                           "ALTER TABLE batches DROP COLUMN first_id;"
+                           "UPDATE schema_version SET version = 8;",
+                           NULL, NULL, &msg);
+    if (src != SQLITE_OK) fail_msg("%s", msg ? msg : "?");
+    sqlite3_close(db);
+    rouse_errbuf eb;
+    assert_int_equal(store_open(f->dir, &f->st, &eb), 0);
+    batch_info bi;
+    assert_int_equal(jobs_batch_get(f->st, id, &bi, &eb), 0);
+    assert_int_equal(bi.n_items, 3);
+    assert_int_equal(bi.n_created, 3);
+    int64_t creating = 0;
+    assert_int_equal(jobs_creating_batches(f->st, creating_of, &creating, &eb), 0);
+    assert_int_equal(creating, 0);
+    bool complete = false;
+    assert_int_equal(extend(f, id, 10, &complete), 0);
+    assert_true(complete);
+    job_lease l[4];
+    int64_t next;
+    assert_int_equal(lease(f->st, "fn", 2000, 4, l, &next), 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -708,6 +900,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_settle_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_bodies_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_many_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_in_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_migration, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -395,6 +395,11 @@ static void test_migration_keeps_records(void **state)
              " (%lld, 'c', 'mlp', 2, '', 1, 0, 0, 500, 600, 1, 512, 10, 1, 500, 6, 73, 't3'),"
              " (%lld, 'd', 'other', 1, '', 1, 0, 0, 500, 600, 1, 512, 10, 1, 200, 0, 73, 't4'),"
              " (%lld, 'e', 'mlp', 1, '', 1, 0, 0, 500, 600, 1, 512, 10, 1, 200, 0, 73, 't5');"
+             /* Migration 9 undone too (batches created in chunks). */
+             "DROP INDEX batches_creating;"
+             "ALTER TABLE batches DROP COLUMN create_off;"
+             "ALTER TABLE batches DROP COLUMN n_created;"
+             "ALTER TABLE batches DROP COLUMN first_id;"
              "UPDATE schema_version SET version = 7;",
              (long long)(T0 + 2 * H), (long long)(T0 + 7), (long long)(T0 + 7),
              (long long)(T0 + H + 3), (long long)(T0 + 7));
