@@ -23,17 +23,17 @@ static bool share_pays(const batch_view *v, int n, int share)
     return all > part + v->max_delay_ns;
 }
 
-/* Whether company can make a batch of n cheaper per row: the nearest
- * larger class measured runs its rows in less than BATCH_GAIN_PCT of n's
- * class's time (when either is not measured: it may). */
+/* Whether company can make a batch of n cheaper per call: the nearest
+ * larger class measured costs less than BATCH_GAIN_PCT of n's class's CPU
+ * time per call (when either is not measured: it may). */
 static bool company_pays(const batch_view *v, int n)
 {
     if (!v->runs) return true;
     int c = batch_class(n);
-    uint64_t row = v->runs->row_ns[c];
-    if (!row) return true;
+    uint64_t cpu = v->runs->cpu_ns[c];
+    if (!cpu) return true;
     for (int d = c + 1; d < BATCH_CLASSES; d++)
-        if (v->runs->row_ns[d]) return v->runs->row_ns[d] * 100 < row * BATCH_GAIN_PCT;
+        if (v->runs->cpu_ns[d]) return v->runs->cpu_ns[d] * 100 < cpu * BATCH_GAIN_PCT;
     return true;
 }
 
@@ -81,13 +81,20 @@ int batch_decide(const batch_view *v, uint64_t *wait_ns, batch_why *why)
     return 0;
 }
 
-void batch_runs_note(batch_runs *r, int size, uint64_t run_ns)
+/* A moving average over about four samples; 0 stays "not measured". */
+static void average(uint64_t *avg, uint64_t total, int size)
 {
-    if (size <= 0 || !run_ns) return;
-    int c = batch_class(size);
-    uint64_t per = run_ns / (uint64_t)size;
+    uint64_t per = total / (uint64_t)size;
     if (!per) per = 1;
-    r->row_ns[c] = r->row_ns[c] ? (r->row_ns[c] * 3 + per) / 4 : per;
+    *avg = *avg ? (*avg * 3 + per) / 4 : per;
+}
+
+void batch_runs_note(batch_runs *r, int size, uint64_t run_ns, uint64_t cpu_ns)
+{
+    if (size <= 0) return;
+    int c = batch_class(size);
+    if (run_ns) average(&r->row_ns[c], run_ns, size);
+    if (cpu_ns) average(&r->cpu_ns[c], cpu_ns, size);
 }
 
 uint64_t batch_runs_estimate(const batch_runs *r, int size)

@@ -15,12 +15,15 @@
 /* Batch sizes by class: 1, 2-3, 4-7 ... 256 (FN_BATCH_MAX). */
 #define BATCH_CLASSES 9
 
-/* A batch's run time in the instance by size class (below): a moving
- * average per request of each class, from every reply of a batching
+/* A batch's run time in the instance by size class (below), a moving
+ * average per request of each class from every reply of a batching
  * version, so that serve can tell what a larger batch costs its calls in
- * latency. */
+ * latency; and its CPU time per request (the instance's and serve's, from
+ * the replies that measured it), so that it can tell whether a larger
+ * batch costs less (CPU time: a busy machine's waits do not count). */
 typedef struct batch_runs {
     uint64_t row_ns[BATCH_CLASSES]; /* 0: not measured */
+    uint64_t cpu_ns[BATCH_CLASSES]; /* 0: not measured */
 } batch_runs;
 
 typedef struct batch_view {
@@ -78,7 +81,7 @@ const char *batch_why_name(batch_why why);
  * up), so that the calls run on every instance in parallel instead of in
  * one batch whose calls all wait for all of its rows; with several
  * instances free, what is there goes at once. Nor does a batch wait for
- * company when the version's run times say a larger batch runs its rows
+ * company when the version's CPU times say a larger batch runs its calls
  * no cheaper (by BATCH_GAIN_PCT) than this one (resnet18): waiting would
  * only hold the free instance idle. The share applies only when
  * the larger batch would cost its calls latency: when the version's run
@@ -91,8 +94,10 @@ const char *batch_why_name(batch_why why);
  * turn. */
 int batch_decide(const batch_view *v, uint64_t *wait_ns, batch_why *why);
 
-/* Notes a run of `size` calls in the instance that took run_ns. */
-void batch_runs_note(batch_runs *r, int size, uint64_t run_ns);
+/* Notes a run of `size` calls in the instance that took run_ns, and
+ * cpu_ns of CPU time in the instance and serve together (0: not
+ * measured). */
+void batch_runs_note(batch_runs *r, int size, uint64_t run_ns, uint64_t cpu_ns);
 
 /* The expected run time of a batch of `size` calls: its class's time per
  * request, else the nearest measured smaller class's (an upper bound: a

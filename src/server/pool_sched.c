@@ -704,7 +704,7 @@ static bool drop_spare(pool *p, const tmpl *own)
 
 /* --- dispatch and the policy ----------------------------------------------- */
 
-/* serve's CPU time so far (its loop's thread): auto batching weighs what a
+/* serve's CPU time so far (its loop's thread): batching weighs what a
  * message costs serve. A system call, so only for the messages it times. */
 static uint64_t loop_cpu_ns(void)
 {
@@ -728,10 +728,13 @@ static void dispatch(pool *p, worker *w, call *c)
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     vpool *vp = w->vp;
-    /* Auto batching weighs a batch's CPU time per request against a lone
-     * call's: one lone call in eight is timed, which is plenty. */
-    bool timed = vp->cfg.batching.mode == FN_BATCH_AUTO && c->type == IPC_INFER &&
-                 (vp->n_lone++ % 8 == 0 || vp->aimd.n_row[0] < BATCH_CLASS_MIN_SAMPLES);
+    /* Batching weighs a batch's CPU time per request against a lone
+     * call's: one lone call in eight is timed, which is plenty (every one
+     * until auto mode knows four, or a first is known). */
+    bool timed = vp->cfg.batching.mode != FN_BATCH_OFF && c->type == IPC_INFER &&
+                 (vp->n_lone++ % 8 == 0 || (vp->cfg.batching.mode == FN_BATCH_AUTO
+                                                ? vp->aimd.n_row[0] < BATCH_CLASS_MIN_SAMPLES
+                                                : !vp->runs.cpu_ns[0]));
     uint64_t cpu0 = timed ? loop_cpu_ns() : 0;
     uint64_t now = pool_now(p);
     ipc_msg m;
@@ -812,8 +815,8 @@ static void dispatch_batch(pool *p, worker *w, call **calls, int k)
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     vpool *vp = w->vp;
-    bool timed = vp->cfg.batching.mode == FN_BATCH_AUTO;
-    uint64_t cpu0 = timed ? loop_cpu_ns() : 0;
+    /* Every batch is timed: what it costs per call decides the next. */
+    uint64_t cpu0 = loop_cpu_ns();
     uint64_t now = pool_now(p);
     pool_batch_part parts[FN_BATCH_MAX];
     for (int i = 0; i < k; i++)
@@ -830,7 +833,7 @@ static void dispatch_batch(pool *p, worker *w, call **calls, int k)
     }
     if (vp->gap_ewma_ns && vp->gap_ewma_ns <= POLL_GAP_MAX_NS)
         m.poll_us = (uint32_t)((2 * vp->gap_ewma_ns + POLL_SLACK_NS) / 1000u);
-    if (timed) m.flags |= IPC_F_CPU;
+    m.flags |= IPC_F_CPU;
     bool sent;
     int rc = pool_ipc_send_batch(w->h.sock, &w->region, &m, calls[0], parts, k, &sent, &eb);
     if (rc < 0 && !sent) {
@@ -855,7 +858,7 @@ static void dispatch_batch(pool *p, worker *w, call **calls, int k)
     }
     w->served_first = true;
     w->n_msgs++;
-    if (timed) calls[0]->send_cpu_ns = loop_cpu_ns() - cpu0;
+    calls[0]->send_cpu_ns = loop_cpu_ns() - cpu0;
     expect_reply(p, vp, now);
     idle_update(p, w);
     if (rc < 0) {
@@ -1465,7 +1468,7 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
 {
     call *c = w->inflight;
     vpool *vp = c ? c->vp : NULL;
-    bool timed = vp && vp->cfg.batching.mode == FN_BATCH_AUTO && m->dur_ns[1];
+    bool timed = vp && m->dur_ns[1];
     uint64_t cpu0 = timed ? loop_cpu_ns() : 0;
     if (!c || c->batch_id != m->id) {
         LOG_ERROR(MOD, "instance %d answered batch %" PRIu64 " out of order", (int)w->h.pid, m->id);
@@ -1488,7 +1491,7 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
     if (w->n_inflight == 0) w->idle_since_ns = now;
     vp->n_batches++;
     vp->n_batched_calls += (uint64_t)k;
-    if (m->status == 200) batch_runs_note(&vp->runs, k, m->dur_ns[0]);
+
     /* The first call's wait and start, as worker_reply splits them. */
     bool cold = c->first && w->kind != START_WARM && w->h.ready_ns > c->enq_ns;
     uint64_t wait_end = cold && w->h.ready_ns > c->dispatch_ns ? w->h.ready_ns : c->dispatch_ns;
@@ -1518,11 +1521,13 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
                 call_fail(p, calls[i], 500, "batch %" PRIu64 ": %s", m->id,
                           error ? error : "the instance's reply did not answer this request");
     }
-    /* Auto mode's cost of the batch: the instance's CPU and serve's, to
-     * send it and to hand out its replies (each call's response included). */
+    /* The cost of the batch: the instance's CPU and serve's, to send it
+     * and to hand out its replies (each call's response included). */
+    uint64_t serve_cpu = timed ? send_cpu + (loop_cpu_ns() - cpu0) : 0;
+    if (m->status == 200)
+        batch_runs_note(&vp->runs, k, m->dur_ns[0], timed ? m->dur_ns[1] + serve_cpu : 0);
     if (vp->cfg.batching.mode == FN_BATCH_AUTO)
-        batch_aimd_observe(&vp->aimd, k, m->dur_ns[0], m->dur_ns[1],
-                           timed ? send_cpu + (loop_cpu_ns() - cpu0) : 0);
+        batch_aimd_observe(&vp->aimd, k, m->dur_ns[0], m->dur_ns[1], serve_cpu);
     idle_update(p, w);
     if (maybe_yield(p, w))
         sched_pump_all(p);
@@ -1544,7 +1549,7 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
     }
     assert(c->w == w && w->n_inflight > 0);
     vpool *vp = c->vp;
-    bool timed = vp->cfg.batching.mode == FN_BATCH_AUTO && m->dur_ns[1] && c->type == IPC_INFER;
+    bool timed = batching(vp) && m->dur_ns[1] && c->type == IPC_INFER;
     uint64_t cpu0 = timed ? loop_cpu_ns() : 0, send_cpu = c->send_cpu_ns;
     w->inflight = c->next;
     if (!w->inflight) w->inflight_tail = NULL;
@@ -1573,7 +1578,6 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
      * counts for the share rule, and for auto mode (below). */
     bool lone_run = batching(vp) && c->type == IPC_INFER && m->status == 200;
     uint64_t run_ns = m->dur_ns[0], cpu_ns = m->dur_ns[1];
-    if (lone_run) batch_runs_note(&vp->runs, 1, run_ns);
     char timing[128];
     if (batching(vp))
         stats_timing_batch(timing, wait - start, start, m->dur_ns[0], 1);
@@ -1602,11 +1606,13 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
     pool_ipc_take_reply(&w->region, c, m, fd, &res);
     idle_update(p, w);
     call_end(p, c, &res);
-    /* Auto mode counts it as a batch of one: at a limit of 1 every call
-     * goes alone, and only these runs can grow the limit again. */
+    /* Its run and cost count as a batch of one's; auto mode counts them
+     * too: at a limit of 1 every call goes alone, and only these runs can
+     * grow the limit again. */
+    uint64_t serve_cpu = timed ? send_cpu + (loop_cpu_ns() - cpu0) : 0;
+    if (lone_run) batch_runs_note(&vp->runs, 1, run_ns, timed ? cpu_ns + serve_cpu : 0);
     if (lone_run && vp->cfg.batching.mode == FN_BATCH_AUTO)
-        batch_aimd_observe(&vp->aimd, 1, run_ns, cpu_ns,
-                           timed ? send_cpu + (loop_cpu_ns() - cpu0) : 0);
+        batch_aimd_observe(&vp->aimd, 1, run_ns, cpu_ns, serve_cpu);
     if (maybe_yield(p, w))
         sched_pump_all(p); /* the starving pools first take the freed place */
     else

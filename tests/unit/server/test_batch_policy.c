@@ -344,21 +344,25 @@ static void test_why(void **state)
 static void test_runs(void **state)
 {
     (void)state;
-    batch_runs r = {{0}};
+    batch_runs r = {{0}, {0}};
     assert_int_equal(batch_runs_estimate(&r, 4), 0);
     assert_int_equal(batch_runs_estimate(NULL, 4), 0);
-    batch_runs_note(&r, 8, 80 * US); /* class 3: 10 us a call */
+    batch_runs_note(&r, 8, 80 * US, 0); /* class 3: 10 us a call */
     assert_int_equal(batch_runs_estimate(&r, 8), 80 * US);
     assert_int_equal(batch_runs_estimate(&r, 32), 320 * US); /* from 8: an upper bound */
     assert_int_equal(batch_runs_estimate(&r, 2), 20 * US);   /* from 8: nothing smaller */
-    batch_runs_note(&r, 1, 30 * US);
+    batch_runs_note(&r, 1, 30 * US, 0);
     assert_int_equal(batch_runs_estimate(&r, 2), 60 * US); /* from 1 now */
     /* A moving average: a quarter of each new run. */
-    batch_runs_note(&r, 8, 160 * US);
+    batch_runs_note(&r, 8, 160 * US, 0);
     assert_int_equal(r.row_ns[3], (10 * US * 3 + 20 * US) / 4);
-    /* Runs not measured (0) change nothing. */
-    batch_runs_note(&r, 4, 0);
+    /* Runs not measured (0) change nothing; CPU times are kept apart. */
+    batch_runs_note(&r, 4, 0, 0);
     assert_int_equal(r.row_ns[2], 0);
+    assert_int_equal(r.cpu_ns[3], 0);
+    batch_runs_note(&r, 4, 0, 48 * US);
+    assert_int_equal(r.row_ns[2], 0);
+    assert_int_equal(r.cpu_ns[2], 12 * US);
 }
 
 /* The share rule with the version's run times: it splits the calls over
@@ -370,16 +374,21 @@ static void test_runs(void **state)
 static void test_share_runs(void **state)
 {
     (void)state;
-    batch_runs resnet = {{0}}, mlp = {{0}};
-    batch_runs_note(&resnet, 1, 15 * MS);
-    batch_runs_note(&resnet, 4, 60 * MS);
-    batch_runs_note(&mlp, 1, 30 * US);
-    batch_runs_note(&mlp, 16, 140 * US);
-    batch_runs_note(&mlp, 32, 240 * US);
+    batch_runs resnet = {{0}, {0}}, mlp = {{0}, {0}};
+    /* Run times, and CPU times per call: resnet18's do not fall with the
+     * batch, mlp's do. */
+    batch_runs_note(&resnet, 1, 15 * MS, 17 * MS);
+    batch_runs_note(&resnet, 4, 60 * MS, 4 * 17 * MS);
+    batch_runs_note(&mlp, 1, 30 * US, 60 * US);
+    batch_runs_note(&mlp, 16, 140 * US, 16 * 25 * US);
+    batch_runs_note(&mlp, 32, 240 * US, 32 * 22 * US);
+    batch_runs wall = {{0}, {0}}; /* resnet18's run times, no CPU time measured */
+    batch_runs_note(&wall, 1, 15 * MS, 0);
+    batch_runs_note(&wall, 4, 60 * MS, 0);
     static const struct {
         int n_ready, limit, n_free, n_instances;
         uint64_t max_delay_ns;
-        int runs; /* 0 none, 1 resnet, 2 mlp */
+        int runs; /* 0 none, 1 resnet, 2 mlp, 3 resnet's run times only */
         int want;
         batch_why why;
     } cases[] = {
@@ -399,12 +408,17 @@ static void test_share_runs(void **state)
         /* ... and all of them at once when it does not. */
         {8, 8, 2, 2, 2 * MS, 2, 8, BATCH_WHY_FREE},
         /* A lone call on a free instance while another runs: resnet18's
-         * batches of 4 cost as much per row as a lone run, company is not
-         * worth waiting for; mlp's 16 run a row in a third of the time,
-         * so it waits; with nothing measured it waits too. */
+         * batches of 4 cost as much CPU per call as a lone run, company is
+         * not worth waiting for; mlp's 16 cost less than half, so it
+         * waits; with nothing measured it waits too. */
         {1, 8, 1, 1, 5 * MS, 1, 1, BATCH_WHY_NOGAIN},
         {1, 32, 1, 1, 2 * MS, 2, 0, BATCH_WHY_WAIT},
         {1, 8, 1, 1, 5 * MS, 0, 0, BATCH_WHY_WAIT},
+        /* Wall times alone do not say "no gain" (a loaded machine's waits
+         * are in them): it waits. */
+        {1, 8, 1, 1, 5 * MS, 3, 0, BATCH_WHY_WAIT},
+        /* They do decide the share. */
+        {8, 8, 1, 2, 5 * MS, 3, 4, BATCH_WHY_SHARE},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         batch_view v = {.n_ready = cases[i].n_ready,
@@ -414,6 +428,7 @@ static void test_share_runs(void **state)
                         .n_instances = cases[i].n_instances,
                         .runs = cases[i].runs == 1   ? &resnet
                                 : cases[i].runs == 2 ? &mlp
+                                : cases[i].runs == 3 ? &wall
                                                      : NULL};
         uint64_t wait;
         batch_why why;
