@@ -6,7 +6,9 @@
 # batch the instances ran (from GET /v1/functions: batched requests per
 # batch, and the share of requests that ran batched), and serve's own CPU
 # per request (its loop is one thread: 1 s / that is the ceiling of the
-# per-request HTTP work, whatever the batching). Then ONNX Runtime
+# per-request HTTP work, whatever the batching); on stderr, after each run,
+# the calls the queue sent by each of its rules (the status's "sent_by":
+# full, idle, share, free, sparse, pause, delay). Then ONNX Runtime
 # (ort_bench.js, 1 thread, warm median) on the same models at batch sizes
 # 1, 8 and 32 (resnet18: 1 and 8), as the engine-only throughput the served
 # figures approach. Prints Markdown tables and the issue's targets. A
@@ -136,13 +138,19 @@ done
 serve_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 hz=$(getconf CLK_TCK)
 
-# batch_counts FN -> "batches batched_requests" summed over its versions.
+# batch_counts FN -> "batches batched_requests sent_by" summed over its
+# versions (sent_by: the calls the queue sent by each rule, rule=N,...).
 batch_counts() {
     curl -sf "$url/v1/functions/$1" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 b = d.get("batching", [])
-print(sum(x["batches"] for x in b), sum(x["batched_requests"] for x in b))'
+why = {}
+for x in b:
+    for k, v in x.get("sent_by", {}).items():
+        why[k] = why.get(k, 0) + v
+print(sum(x["batches"] for x in b), sum(x["batched_requests"] for x in b),
+      ",".join("%s=%d" % kv for kv in sorted(why.items())) or "-")'
 }
 
 # The modes of round $1 in turn: each round starts one further along, so
@@ -171,7 +179,7 @@ for m in $models; do
         for r in $(seq "$rounds"); do for mode in $(rotate "$r" $modes); do
             say "$m $mode, $c clients, $duration (round $r of $rounds)"
             set -- $(batch_counts "$m-$mode")
-            b0=${1:-0} r0=${2:-0}
+            b0=${1:-0} r0=${2:-0} w0=${3:--}
             t0=$(serve_cpu_ticks)
             # shellcheck disable=SC2086
             "$rouse" bench "$m-$mode" -c "$c" -d "$duration" $flags --json >"$tmp/run.json" \
@@ -179,10 +187,17 @@ for m in $models; do
             t1=$(serve_cpu_ticks)
             set -- $(batch_counts "$m-$mode")
             python3 - "$tmp/run.json" "$m" "$mode" "$c" "$((${1:-0} - b0))" "$((${2:-0} - r0))" \
-                "$((t1 - t0))" "$hz" >>"$results" <<'PY'
+                "$((t1 - t0))" "$hz" "$w0" "${3:--}" >>"$results" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
-m, mode, c, batches, batched, ticks, hz = sys.argv[2:9]
+m, mode, c, batches, batched, ticks, hz, w0, w1 = sys.argv[2:11]
+def why(s):
+    return dict((k, int(v)) for k, v in (x.split("=") for x in s.split(",") if "=" in x))
+a, b = why(w0), why(w1)
+sent = {k: b[k] - a.get(k, 0) for k in b if b[k] - a.get(k, 0)}
+if sent:  # which rules sent the calls of this run
+    print("batching:   sent by " + ", ".join("%s %d" % kv for kv in sorted(sent.items())),
+          file=sys.stderr)
 n = j["requests"]
 cpu_us = int(ticks) / int(hz) * 1e6 / n if n else 0
 mean = int(batched) / int(batches) if int(batches) else 1.0

@@ -237,6 +237,17 @@ static void print_status(const char *name, const json_value *v)
                int_of(k, "max_batch"), int_of(k, "max_delay_us"), batches,
                batches ? (double)calls / (double)batches : 0.0,
                (double)int_of(k, "memory_bytes") / (1024.0 * 1024.0));
+        /* Which of the queue's rules sent the calls (how batches formed). */
+        const json_value *by = json_get(k, "sent_by");
+        if (by && by->type == JSON_OBJECT && by->u.obj.n > 0) {
+            printf("  requests sent by:");
+            for (size_t j = 0; j < by->u.obj.n; j++) {
+                int64_t n = 0;
+                json_as_int64(by->u.obj.members[j].value, &n);
+                printf("%s %s %" PRId64, j ? "," : "", by->u.obj.members[j].key, n);
+            }
+            printf("\n");
+        }
     }
     /* Cold starts, phase by phase (ms): what a user tunes min and the
      * idle/template timeouts against. */

@@ -6,9 +6,41 @@
 
 #include <string.h>
 
-int batch_decide(const batch_view *v, uint64_t *wait_ns)
+static const char *const why_names[BATCH_WHYS] = {"wait",   "full",   "idle",  "share", "free",
+                                                  "nogain", "sparse", "pause", "delay"};
+
+const char *batch_why_name(batch_why why)
+{
+    return why >= 0 && why < BATCH_WHYS ? why_names[why] : "?";
+}
+
+/* Whether a batch of n rather than share calls costs its calls latency:
+ * by the version's run times, more than max_delay longer (or unknown). */
+static bool share_pays(const batch_view *v, int n, int share)
+{
+    uint64_t all = batch_runs_estimate(v->runs, n), part = batch_runs_estimate(v->runs, share);
+    if (!all || !part) return true;
+    return all > part + v->max_delay_ns;
+}
+
+/* Whether company can make a batch of n cheaper per call: the nearest
+ * larger class measured costs less than BATCH_GAIN_PCT of n's class's CPU
+ * time per call (when either is not measured: it may). */
+static bool company_pays(const batch_view *v, int n)
+{
+    if (!v->runs) return true;
+    int c = batch_class(n);
+    uint64_t cpu = v->runs->cpu_ns[c];
+    if (!cpu) return true;
+    for (int d = c + 1; d < BATCH_CLASSES; d++)
+        if (v->runs->cpu_ns[d]) return v->runs->cpu_ns[d] * 100 < cpu * BATCH_GAIN_PCT;
+    return true;
+}
+
+int batch_decide(const batch_view *v, uint64_t *wait_ns, batch_why *why)
 {
     *wait_ns = 0;
+    *why = BATCH_WHY_WAIT;
     if (v->n_ready <= 0) return 0;
     int limit = v->limit > 0 ? v->limit : 1;
     int n = v->n_ready < limit ? v->n_ready : limit;
@@ -17,20 +49,62 @@ int batch_decide(const batch_view *v, uint64_t *wait_ns)
          * that takes everything keeps its calls waiting for all of its
          * rows while the next instance to free up has nothing to do. */
         int share = (v->n_ready + v->n_instances - 1) / v->n_instances;
-        if (share < n) return share;
+        if (share < n && share_pays(v, n, share)) {
+            *why = BATCH_WHY_SHARE;
+            return share;
+        }
     }
+    *why = BATCH_WHY_FREE;
     if (v->n_free > 1 || v->left) return n; /* idle instances, or calls passed over */
-    if (n >= limit || v->pool_idle || v->waited_ns >= v->max_delay_ns) return n;
-    uint64_t wait = v->max_delay_ns - v->waited_ns;
-    if (v->gap_ns >= wait) return n;  /* no company expected in time */
-    if (v->gap_ns) wait -= v->gap_ns; /* then that holds */
+    *why = BATCH_WHY_FULL;
+    if (n >= limit) return n;
+    *why = BATCH_WHY_IDLE;
+    if (v->pool_idle) return n;
+    *why = BATCH_WHY_NOGAIN;
+    if (!company_pays(v, n)) return n;
+    bool late = v->waited_ns >= v->max_delay_ns;
+    uint64_t wait = late ? 0 : v->max_delay_ns - v->waited_ns;
+    *why = BATCH_WHY_SPARSE;
+    if (!late && v->gap_ns >= wait) return n;                      /* no company expected in time */
+    if (v->gap_ns) wait = wait > v->gap_ns ? wait - v->gap_ns : 0; /* then that holds */
     if (v->n_ready >= 2) {
         uint64_t pause = BATCH_QUIET_GAPS * v->span_ns / (uint64_t)(v->n_ready - 1);
         if (pause < BATCH_QUIET_MIN_NS) pause = BATCH_QUIET_MIN_NS;
+        *why = BATCH_WHY_PAUSE;
         if (v->quiet_ns >= pause) return n;
         if (pause - v->quiet_ns < wait) wait = pause - v->quiet_ns;
     }
+    *why = BATCH_WHY_DELAY;
+    if (late) return n;
+    *why = BATCH_WHY_WAIT;
     *wait_ns = wait;
+    return 0;
+}
+
+/* A moving average over about four samples; 0 stays "not measured". */
+static void average(uint64_t *avg, uint64_t total, int size)
+{
+    uint64_t per = total / (uint64_t)size;
+    if (!per) per = 1;
+    *avg = *avg ? (*avg * 3 + per) / 4 : per;
+}
+
+void batch_runs_note(batch_runs *r, int size, uint64_t run_ns, uint64_t cpu_ns)
+{
+    if (size <= 0) return;
+    int c = batch_class(size);
+    if (run_ns) average(&r->row_ns[c], run_ns, size);
+    if (cpu_ns) average(&r->cpu_ns[c], cpu_ns, size);
+}
+
+uint64_t batch_runs_estimate(const batch_runs *r, int size)
+{
+    if (!r || size <= 0) return 0;
+    int c = batch_class(size);
+    for (int d = c; d >= 0; d--)
+        if (r->row_ns[d]) return r->row_ns[d] * (uint64_t)size;
+    for (int d = c + 1; d < BATCH_CLASSES; d++)
+        if (r->row_ns[d]) return r->row_ns[d] * (uint64_t)size;
     return 0;
 }
 
@@ -70,11 +144,11 @@ static int cheapest(const batch_aimd *a, int top)
     return best;
 }
 
-int batch_aimd_observe(batch_aimd *a, int size, uint64_t run_ns, uint64_t cpu_ns)
+int batch_aimd_observe(batch_aimd *a, int size, uint64_t run_ns, uint64_t cpu_ns, uint64_t serve_ns)
 {
     if (cpu_ns > 0 && size > 0) {
         int c = batch_class(size);
-        uint64_t per = cpu_ns / (uint64_t)size;
+        uint64_t per = (cpu_ns + serve_ns) / (uint64_t)size;
         /* A moving average over about four batches: recent enough to
          * follow the machine, smooth enough to outlast one noisy run. */
         a->row_cpu_ns[c] = a->n_row[c] ? (a->row_cpu_ns[c] * 3 + per) / 4 : per;

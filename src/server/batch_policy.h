@@ -12,19 +12,51 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Batch sizes by class: 1, 2-3, 4-7 ... 256 (FN_BATCH_MAX). */
+#define BATCH_CLASSES 9
+
+/* A batch's run time in the instance by size class (below), a moving
+ * average per request of each class from every reply of a batching
+ * version, so that serve can tell what a larger batch costs its calls in
+ * latency; and its CPU time per request (the instance's and serve's, from
+ * the replies that measured it), so that it can tell whether a larger
+ * batch costs less (CPU time: a busy machine's waits do not count). */
+typedef struct batch_runs {
+    uint64_t row_ns[BATCH_CLASSES]; /* 0: not measured */
+    uint64_t cpu_ns[BATCH_CLASSES]; /* 0: not measured */
+} batch_runs;
+
 typedef struct batch_view {
-    int n_ready;           /* calls at the head of the queue that may join a batch */
-    int limit;             /* the batch size limit now */
-    bool pool_idle;        /* nothing of the version is in flight */
-    uint64_t waited_ns;    /* how long the oldest of them has waited */
-    uint64_t max_delay_ns; /* batching.max_delay_us */
-    uint64_t span_ns;      /* from the oldest's arrival to the newest's */
-    uint64_t quiet_ns;     /* since the newest of them arrived */
-    uint64_t gap_ns;       /* the version's mean gap between arrivals (0: unknown) */
-    int n_free;            /* instances of the version with a free slot (this one too) */
-    int n_instances;       /* those free and those due to be free before this batch would end */
-    bool left;             /* the oldest was left by a batch that took its share */
+    int n_ready;            /* calls at the head of the queue that may join a batch */
+    int limit;              /* the batch size limit now */
+    bool pool_idle;         /* nothing of the version is in flight */
+    uint64_t waited_ns;     /* how long the oldest of them has waited */
+    uint64_t max_delay_ns;  /* batching.max_delay_us */
+    uint64_t span_ns;       /* from the oldest's arrival to the newest's */
+    uint64_t quiet_ns;      /* since the newest of them arrived */
+    uint64_t gap_ns;        /* the version's mean gap between arrivals (0: unknown) */
+    int n_free;             /* instances of the version with a free slot (this one too) */
+    int n_instances;        /* those free and those due to be free before this batch would end */
+    bool left;              /* the oldest was left by a batch that took its share */
+    const batch_runs *runs; /* the version's run times (NULL: unknown) */
 } batch_view;
+
+/* Why a batch went (counted per version, shown in the status). */
+typedef enum batch_why {
+    BATCH_WHY_WAIT,   /* it did not: *wait_ns says how long it may still wait */
+    BATCH_WHY_FULL,   /* the limit reached */
+    BATCH_WHY_IDLE,   /* the version was idle (a lone request) */
+    BATCH_WHY_SHARE,  /* its share of the calls, the rest for other instances */
+    BATCH_WHY_FREE,   /* several instances free, or calls a batch left */
+    BATCH_WHY_NOGAIN, /* a larger batch runs its rows no cheaper: company is not worth a wait */
+    BATCH_WHY_SPARSE, /* calls come further apart than the rest of max_delay */
+    BATCH_WHY_PAUSE,  /* the arrivals paused */
+    BATCH_WHY_DELAY,  /* the oldest waited max_delay */
+    BATCH_WHYS
+} batch_why;
+
+/* The names of the reasons in the status ("full", "idle" ...). */
+const char *batch_why_name(batch_why why);
 
 /* The arrivals of the ready calls have paused when nothing came for
  * BATCH_QUIET_GAPS times their mean gap, and never sooner than
@@ -34,27 +66,46 @@ typedef struct batch_view {
 
 /* How many of the ready calls to send now as one batch (an instance has a
  * free slot): all of them, up to the limit, when the limit is reached, when
- * the function was idle (a lone request is never held back), when the
- * oldest has waited max_delay, when two or more are ready and their
- * arrivals have paused (a burst that ended: more waiting would keep the
- * free instance idle for calls that are not coming; closed-loop clients
- * send their next requests only when these are answered), or when the
- * version's mean gap between arrivals is longer than the rest of max_delay
- * (no company is expected in time: waiting would only idle the instance);
+ * the function was idle (a lone request is never held back), when two or
+ * more are ready and their arrivals have paused (a burst that ended: more
+ * waiting would keep the free instance idle for calls that are not
+ * coming; closed-loop clients send their next requests only when these
+ * are answered), when the version's mean gap between arrivals is longer
+ * than the rest of max_delay (no company is expected in time: waiting
+ * would only idle the instance), or when the oldest has waited max_delay;
  * else 0, and *wait_ns says how much longer they may wait (the earlier of
- * the oldest's max_delay and the pause). With several instances, a batch
- * takes at most its share of the ready calls, ceil(n_ready / n_instances),
- * and goes at once when that share is less than what it could take (the
- * rest is for the next instance to free up), so that the calls run on
- * every instance in parallel instead of in one batch whose calls all wait
- * for all of its rows; with several instances free, what is there goes at
- * once. Calls that a batch left (left) go at once with the next free
- * instance: they have waited their turn. */
-int batch_decide(const batch_view *v, uint64_t *wait_ns);
+ * the oldest's max_delay and the pause). *why says which rule decided.
+ * With several instances, a batch takes at most its share of the ready
+ * calls, ceil(n_ready / n_instances), and goes at once when that share is
+ * less than what it could take (the rest is for the next instance to free
+ * up), so that the calls run on every instance in parallel instead of in
+ * one batch whose calls all wait for all of its rows; with several
+ * instances free, what is there goes at once. Nor does a batch wait for
+ * company when the version's CPU times say a larger batch runs its calls
+ * no cheaper (by BATCH_GAIN_PCT) than this one (resnet18): waiting would
+ * only hold the free instance idle. The share applies only when
+ * the larger batch would cost its calls latency: when the version's run
+ * times (runs) say that running all of them takes more than max_delay
+ * longer than running the share (resnet18: 15 ms a row), or are not known;
+ * a batch whose rows cost little (mlp: a batch of 32 runs in about the
+ * time of 16) takes them all, since splitting it would only send one more
+ * message for serve and the instances to handle. Calls that a batch left
+ * (left) go at once with the next free instance: they have waited their
+ * turn. */
+int batch_decide(const batch_view *v, uint64_t *wait_ns, batch_why *why);
+
+/* Notes a run of `size` calls in the instance that took run_ns, and
+ * cpu_ns of CPU time in the instance and serve together (0: not
+ * measured). */
+void batch_runs_note(batch_runs *r, int size, uint64_t run_ns, uint64_t cpu_ns);
+
+/* The expected run time of a batch of `size` calls: its class's time per
+ * request, else the nearest measured smaller class's (an upper bound: a
+ * row costs no more in a larger batch), else the nearest larger's; 0 when
+ * nothing is measured. */
+uint64_t batch_runs_estimate(const batch_runs *r, int size);
 
 #define BATCH_AIMD_WINDOW 8
-/* Batch sizes by class: 1, 2-3, 4-7 ... 256 (FN_BATCH_MAX). */
-#define BATCH_CLASSES 9
 /* A class's CPU time per request is known after this many samples. */
 #define BATCH_CLASS_MIN_SAMPLES 4
 /* A larger class pays when its CPU time per request is below this many
@@ -86,7 +137,12 @@ void batch_aimd_init(batch_aimd *a, int max, uint64_t slo_ns);
 int batch_class(int size);
 
 /* A batch of `size` calls ran in run_ns (in the instance), taking cpu_ns
- * of the instance's CPU time (0: not measured). Every BATCH_AIMD_WINDOW
+ * of the instance's CPU time (0: not measured) and serve_ns of serve's to
+ * send it and to hand out its replies: a batch saves serve's and the
+ * message's per-call work as well as the engine's (mlp: serve's CPU per
+ * request 40-55 us batched against 49-96 alone, where the instance's
+ * hardly moves), so the cost per request of a class is both, divided by
+ * its calls. Every BATCH_AIMD_WINDOW
  * batches, the window's p99 run time (its slowest, at this window size)
  * decides: above the SLO the limit halves. Within it, when the limit's
  * class is known but a lone call's (class 0) is not, the limit drops to 1
@@ -98,6 +154,7 @@ int batch_class(int size);
  * it tries the next class again. Otherwise, when a quarter of the window's
  * batches were full (there is demand for more), the limit grows by one, up
  * to max. Returns the limit. */
-int batch_aimd_observe(batch_aimd *a, int size, uint64_t run_ns, uint64_t cpu_ns);
+int batch_aimd_observe(batch_aimd *a, int size, uint64_t run_ns, uint64_t cpu_ns,
+                       uint64_t serve_ns);
 
 #endif

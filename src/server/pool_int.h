@@ -71,6 +71,7 @@ struct pool_call {
     bool left;       /* a batch before it took only its share: it waits for no company */
     uint64_t batch_id; /* the batch message it was sent in, 0 when alone */
     int batch_n;       /* the calls of that message */
+    uint64_t send_cpu_ns; /* batching: serve's CPU time sending its message */
     worker *w;         /* when dispatched */
     call *next;
 };
@@ -159,13 +160,15 @@ struct vpool {
     uint64_t n_prewarms;
     /* Dynamic batching (cfg.batching): auto mode's limit, a batch waiting
      * for more calls until batch_due_ns (0: none), how often calls come,
-     * counts for status and metrics, and the activation memory its
+     * its run times, counts for status and metrics, and the activation memory its
      * template reported for the largest batch. */
     batch_aimd aimd;
     uint64_t batch_due_ns;
     uint64_t last_arrival_ns, arrival_gap_ns; /* its calls' mean gap, smoothed */
-    uint32_t n_lone;                          /* calls sent alone (auto: 1 in 8 timed) */
+    uint32_t n_lone;                          /* calls sent alone (1 in 8 timed) */
     uint64_t n_batches, n_batched_calls;
+    uint64_t n_why[BATCH_WHYS]; /* the calls sent by pump_batch, by the rule that sent them */
+    batch_runs runs;            /* run and CPU times by batch size */
     uint64_t batch_mem_bytes;
     vpool *next;
 };

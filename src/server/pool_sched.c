@@ -37,6 +37,7 @@
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -703,6 +704,15 @@ static bool drop_spare(pool *p, const tmpl *own)
 
 /* --- dispatch and the policy ----------------------------------------------- */
 
+/* serve's CPU time so far (its loop's thread): batching weighs what a
+ * message costs serve. A system call, so only for the messages it times. */
+static uint64_t loop_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* Notes that a reply to a call of vp dispatched now is due soon. */
 static void expect_reply(pool *p, const vpool *vp, uint64_t now)
 {
@@ -718,6 +728,14 @@ static void dispatch(pool *p, worker *w, call *c)
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     vpool *vp = w->vp;
+    /* Batching weighs a batch's CPU time per request against a lone
+     * call's: one lone call in eight is timed, which is plenty (every one
+     * until auto mode knows four, or a first is known). */
+    bool timed = vp->cfg.batching.mode != FN_BATCH_OFF && c->type == IPC_INFER &&
+                 (vp->n_lone++ % 8 == 0 || (vp->cfg.batching.mode == FN_BATCH_AUTO
+                                                ? vp->aimd.n_row[0] < BATCH_CLASS_MIN_SAMPLES
+                                                : !vp->runs.cpu_ns[0]));
+    uint64_t cpu0 = timed ? loop_cpu_ns() : 0;
     uint64_t now = pool_now(p);
     ipc_msg m;
     ipc_msg_init(&m, (ipc_type)c->type, c->id);
@@ -731,11 +749,7 @@ static void dispatch(pool *p, worker *w, call *c)
     }
     if (vp->gap_ewma_ns && vp->gap_ewma_ns <= POLL_GAP_MAX_NS)
         m.poll_us = (uint32_t)((2 * vp->gap_ewma_ns + POLL_SLACK_NS) / 1000u);
-    /* Auto batching weighs a batch's CPU time per request against a lone
-     * call's: one lone call in eight is timed, which is plenty. */
-    if (vp->cfg.batching.mode == FN_BATCH_AUTO && c->type == IPC_INFER &&
-        (vp->n_lone++ % 8 == 0 || vp->aimd.n_row[0] < BATCH_CLASS_MIN_SAMPLES))
-        m.flags |= IPC_F_CPU;
+    if (timed) m.flags |= IPC_F_CPU;
     bool sent;
     int rc = pool_ipc_send_request(w->h.sock, &w->region, &m, c, c->body, &c->body_fd, c->body_len,
                                    &sent, &eb);
@@ -747,6 +761,7 @@ static void dispatch(pool *p, worker *w, call *c)
     c->w = w;
     c->next = NULL;
     c->dispatch_ns = now;
+    c->send_cpu_ns = timed ? loop_cpu_ns() - cpu0 : 0;
     expect_reply(p, vp, now);
     c->first = !w->served_first;
     w->served_first = true;
@@ -800,6 +815,8 @@ static void dispatch_batch(pool *p, worker *w, call **calls, int k)
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     vpool *vp = w->vp;
+    /* Every batch is timed: what it costs per call decides the next. */
+    uint64_t cpu0 = loop_cpu_ns();
     uint64_t now = pool_now(p);
     pool_batch_part parts[FN_BATCH_MAX];
     for (int i = 0; i < k; i++)
@@ -816,7 +833,7 @@ static void dispatch_batch(pool *p, worker *w, call **calls, int k)
     }
     if (vp->gap_ewma_ns && vp->gap_ewma_ns <= POLL_GAP_MAX_NS)
         m.poll_us = (uint32_t)((2 * vp->gap_ewma_ns + POLL_SLACK_NS) / 1000u);
-    if (vp->cfg.batching.mode == FN_BATCH_AUTO) m.flags |= IPC_F_CPU;
+    m.flags |= IPC_F_CPU;
     bool sent;
     int rc = pool_ipc_send_batch(w->h.sock, &w->region, &m, calls[0], parts, k, &sent, &eb);
     if (rc < 0 && !sent) {
@@ -841,6 +858,7 @@ static void dispatch_batch(pool *p, worker *w, call **calls, int k)
     }
     w->served_first = true;
     w->n_msgs++;
+    calls[0]->send_cpu_ns = loop_cpu_ns() - cpu0;
     expect_reply(p, vp, now);
     idle_update(p, w);
     if (rc < 0) {
@@ -887,14 +905,17 @@ static bool pump_batch(pool *p, vpool *vp, worker *w)
                     .gap_ns = vp->arrival_gap_ns,
                     .n_free = n_free,
                     .n_instances = n_inst,
-                    .left = vp->queue->left};
-    int k = batch_decide(&v, &wait);
+                    .left = vp->queue->left,
+                    .runs = &vp->runs};
+    batch_why why;
+    int k = batch_decide(&v, &wait, &why);
     if (k == 0) {
         vp->batch_due_ns = now + wait;
         batch_timer_arm(p, vp->batch_due_ns);
         return false;
     }
     vp->batch_due_ns = 0;
+    vp->n_why[why] += (uint64_t)k;
     call *calls[FN_BATCH_MAX];
     for (int i = 0; i < k; i++)
         calls[i] = queue_pop(vp);
@@ -1446,6 +1467,9 @@ static void settle_one(void *user, const pool_batch_reply *r)
 static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
 {
     call *c = w->inflight;
+    vpool *vp = c ? c->vp : NULL;
+    bool timed = vp && m->dur_ns[1];
+    uint64_t cpu0 = timed ? loop_cpu_ns() : 0;
     if (!c || c->batch_id != m->id) {
         LOG_ERROR(MOD, "instance %d answered batch %" PRIu64 " out of order", (int)w->h.pid, m->id);
         return;
@@ -1462,14 +1486,12 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
     w->n_inflight -= k;
     w->n_msgs--;
     uint64_t now = pool_now(p);
-    vpool *vp = c->vp;
-    uint64_t took = now - c->dispatch_ns;
+    uint64_t took = now - c->dispatch_ns, send_cpu = c->send_cpu_ns;
     vp->reply_ewma_ns = vp->reply_ewma_ns ? (vp->reply_ewma_ns * 7 + took) / 8 : took;
     if (w->n_inflight == 0) w->idle_since_ns = now;
     vp->n_batches++;
     vp->n_batched_calls += (uint64_t)k;
-    if (vp->cfg.batching.mode == FN_BATCH_AUTO)
-        batch_aimd_observe(&vp->aimd, k, m->dur_ns[0], m->dur_ns[1]);
+
     /* The first call's wait and start, as worker_reply splits them. */
     bool cold = c->first && w->kind != START_WARM && w->h.ready_ns > c->enq_ns;
     uint64_t wait_end = cold && w->h.ready_ns > c->dispatch_ns ? w->h.ready_ns : c->dispatch_ns;
@@ -1499,6 +1521,13 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
                 call_fail(p, calls[i], 500, "batch %" PRIu64 ": %s", m->id,
                           error ? error : "the instance's reply did not answer this request");
     }
+    /* The cost of the batch: the instance's CPU and serve's, to send it
+     * and to hand out its replies (each call's response included). */
+    uint64_t serve_cpu = timed ? send_cpu + (loop_cpu_ns() - cpu0) : 0;
+    if (m->status == 200)
+        batch_runs_note(&vp->runs, k, m->dur_ns[0], timed ? m->dur_ns[1] + serve_cpu : 0);
+    if (vp->cfg.batching.mode == FN_BATCH_AUTO)
+        batch_aimd_observe(&vp->aimd, k, m->dur_ns[0], m->dur_ns[1], serve_cpu);
     idle_update(p, w);
     if (maybe_yield(p, w))
         sched_pump_all(p);
@@ -1519,12 +1548,14 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
         return;
     }
     assert(c->w == w && w->n_inflight > 0);
+    vpool *vp = c->vp;
+    bool timed = batching(vp) && m->dur_ns[1] && c->type == IPC_INFER;
+    uint64_t cpu0 = timed ? loop_cpu_ns() : 0, send_cpu = c->send_cpu_ns;
     w->inflight = c->next;
     if (!w->inflight) w->inflight_tail = NULL;
     w->n_inflight--;
     w->n_msgs--;
     uint64_t now = pool_now(p);
-    vpool *vp = c->vp;
     /* An exponential average over about eight replies. */
     uint64_t took = now - c->dispatch_ns;
     vp->reply_ewma_ns = vp->reply_ewma_ns ? (vp->reply_ewma_ns * 7 + took) / 8 : took;
@@ -1543,11 +1574,10 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
         start = w->h.ready_ns > from ? w->h.ready_ns - from : 0;
         if (start > wait) start = wait;
     }
-    /* A batching function's lone call ran as a batch of one; auto mode
-     * counts its run too: at a limit of 1 every call goes alone, and only
-     * these runs can grow the limit again. */
-    if (vp->cfg.batching.mode == FN_BATCH_AUTO && c->type == IPC_INFER && m->status == 200)
-        batch_aimd_observe(&vp->aimd, 1, m->dur_ns[0], m->dur_ns[1]);
+    /* A batching function's lone call ran as a batch of one: its run
+     * counts for the share rule, and for auto mode (below). */
+    bool lone_run = batching(vp) && c->type == IPC_INFER && m->status == 200;
+    uint64_t run_ns = m->dur_ns[0], cpu_ns = m->dur_ns[1];
     char timing[128];
     if (batching(vp))
         stats_timing_batch(timing, wait - start, start, m->dur_ns[0], 1);
@@ -1576,6 +1606,13 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
     pool_ipc_take_reply(&w->region, c, m, fd, &res);
     idle_update(p, w);
     call_end(p, c, &res);
+    /* Its run and cost count as a batch of one's; auto mode counts them
+     * too: at a limit of 1 every call goes alone, and only these runs can
+     * grow the limit again. */
+    uint64_t serve_cpu = timed ? send_cpu + (loop_cpu_ns() - cpu0) : 0;
+    if (lone_run) batch_runs_note(&vp->runs, 1, run_ns, timed ? cpu_ns + serve_cpu : 0);
+    if (lone_run && vp->cfg.batching.mode == FN_BATCH_AUTO)
+        batch_aimd_observe(&vp->aimd, 1, run_ns, cpu_ns, serve_cpu);
     if (maybe_yield(p, w))
         sched_pump_all(p); /* the starving pools first take the freed place */
     else

@@ -133,11 +133,16 @@ int pool_describe(const pool *p, const char *name, rouse_buf *out)
             out,
             "%s{\"version\":%" PRId64 ",\"mode\":\"%s\",\"limit\":%d,\"max_batch\":%" PRId64
             ",\"max_delay_us\":%" PRId64 ",\"slo_ms\":%" PRId64 ",\"batches\":%" PRIu64
-            ",\"batched_requests\":%" PRIu64 ",\"memory_bytes\":%" PRIu64 "}",
+            ",\"batched_requests\":%" PRIu64 ",\"memory_bytes\":%" PRIu64 ",\"sent_by\":{",
             first ? "" : ",", vp->version, is_auto ? "auto" : "fixed",
-            is_auto ? vp->aimd.limit : (int)vp->cfg.batching.max_batch,
-            vp->cfg.batching.max_batch, vp->cfg.batching.max_delay_us, vp->cfg.batching.slo_ms,
-            vp->n_batches, vp->n_batched_calls, vp->batch_mem_bytes);
+            is_auto ? vp->aimd.limit : (int)vp->cfg.batching.max_batch, vp->cfg.batching.max_batch,
+            vp->cfg.batching.max_delay_us, vp->cfg.batching.slo_ms, vp->n_batches,
+            vp->n_batched_calls, vp->batch_mem_bytes);
+        /* The calls the queue sent, by the rule that sent them. */
+        for (int y = BATCH_WHY_WAIT + 1; rc == 0 && y < BATCH_WHYS; y++)
+            rc = rouse_buf_appendf(out, "%s\"%s\":%" PRIu64, y > BATCH_WHY_WAIT + 1 ? "," : "",
+                                   batch_why_name((batch_why)y), vp->n_why[y]);
+        if (rc == 0) rc = rouse_buf_append_str(out, "}}");
         first = false;
     }
     if (rc == 0) rc = rouse_buf_append_str(out, "]");

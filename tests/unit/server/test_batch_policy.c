@@ -130,7 +130,8 @@ static void test_decide(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint64_t wait = 12345;
-        int k = batch_decide(&cases[i].v, &wait);
+        batch_why why;
+        int k = batch_decide(&cases[i].v, &wait, &why);
         if (k != cases[i].want || wait != cases[i].want_wait)
             fail_msg("case %zu: got %d (wait %llu), want %d (wait %llu)", i, k,
                      (unsigned long long)wait, cases[i].want, (unsigned long long)cases[i].want_wait);
@@ -143,7 +144,7 @@ static int window(batch_aimd *a, int size, uint64_t run_ns)
 {
     int limit = a->limit;
     for (int i = 0; i < BATCH_AIMD_WINDOW; i++)
-        limit = batch_aimd_observe(a, size, run_ns, 0);
+        limit = batch_aimd_observe(a, size, run_ns, 0, 0);
     return limit;
 }
 
@@ -152,7 +153,7 @@ static int window_cpu(batch_aimd *a, int size, uint64_t run_ns, uint64_t row_cpu
 {
     int limit = a->limit;
     for (int i = 0; i < BATCH_AIMD_WINDOW; i++)
-        limit = batch_aimd_observe(a, size, run_ns, row_cpu_ns * (uint64_t)size);
+        limit = batch_aimd_observe(a, size, run_ns, row_cpu_ns * (uint64_t)size, 0);
     return limit;
 }
 
@@ -169,8 +170,8 @@ static void test_aimd(void **state)
     assert_int_equal(window(&a, 1, 1 * MS), 4);
     /* One run over the SLO in a window (its p99): halved. */
     for (int i = 0; i < BATCH_AIMD_WINDOW - 1; i++)
-        batch_aimd_observe(&a, 4, 5 * MS, 0);
-    assert_int_equal(batch_aimd_observe(&a, 4, 11 * MS, 0), 2);
+        batch_aimd_observe(&a, 4, 5 * MS, 0, 0);
+    assert_int_equal(batch_aimd_observe(&a, 4, 11 * MS, 0, 0), 2);
     /* Down to 1, never below. */
     assert_int_equal(window(&a, 2, 50 * MS), 1);
     assert_int_equal(window(&a, 1, 50 * MS), 1);
@@ -226,9 +227,9 @@ static void test_aimd_no_gain(void **state)
         window_cpu(&a, 1, 20 * MS, 17 * MS);
     assert_int_equal(a.limit, 2);
     for (int i = 0; i < 4; i++) /* the class's average follows the new cost */
-        batch_aimd_observe(&a, 2, 40 * MS, 2 * 16320 * US);
+        batch_aimd_observe(&a, 2, 40 * MS, 2 * 16320 * US, 0);
     for (int i = 0; i < BATCH_AIMD_WINDOW - 4; i++)
-        batch_aimd_observe(&a, 2, 40 * MS, 2 * 16320 * US);
+        batch_aimd_observe(&a, 2, 40 * MS, 2 * 16320 * US, 0);
     assert_int_equal(a.limit, 1);
     assert_int_equal(a.hold, 4 * BATCH_HOLD_MIN);
     /* The hold never grows past BATCH_HOLD_MAX. */
@@ -276,14 +277,221 @@ static void test_aimd_gain(void **state)
     assert_int_equal(a.limit, 4);
 }
 
+/* Which rule sent a batch: the status counts them (sent_by). */
+static void test_why(void **state)
+{
+    (void)state;
+    static const struct {
+        batch_view v;
+        batch_why want;
+    } cases[] = {
+        {{.n_ready = 1, .limit = 8, .pool_idle = true, .max_delay_ns = 2 * MS}, BATCH_WHY_IDLE},
+        {{.n_ready = 1, .limit = 8, .max_delay_ns = 2 * MS}, BATCH_WHY_WAIT},
+        {{.n_ready = 8, .limit = 8, .max_delay_ns = 2 * MS}, BATCH_WHY_FULL},
+        {{.n_ready = 8, .limit = 8, .max_delay_ns = 2 * MS, .n_free = 1, .n_instances = 2},
+         BATCH_WHY_SHARE},
+        {{.n_ready = 1, .limit = 8, .max_delay_ns = 2 * MS, .n_free = 2, .n_instances = 2},
+         BATCH_WHY_FREE},
+        {{.n_ready = 1,
+          .limit = 8,
+          .max_delay_ns = 1000 * MS,
+          .waited_ns = 3 * MS,
+          .n_free = 1,
+          .n_instances = 2,
+          .left = true},
+         BATCH_WHY_FREE},
+        {{.n_ready = 1, .limit = 8, .max_delay_ns = 5 * MS, .gap_ns = 8 * MS, .n_free = 1},
+         BATCH_WHY_SPARSE},
+        {{.n_ready = 3,
+          .limit = 8,
+          .waited_ns = 100 * US,
+          .max_delay_ns = 2 * MS,
+          .quiet_ns = 100 * US},
+         BATCH_WHY_PAUSE},
+        /* Calls that came together and waited out max_delay while nothing
+         * ran the pool's timer (a loaded machine): the pause is why. */
+        {{.n_ready = 2,
+          .limit = 8,
+          .waited_ns = 3 * MS,
+          .max_delay_ns = 2 * MS,
+          .span_ns = 10 * US,
+          .quiet_ns = 3 * MS},
+         BATCH_WHY_PAUSE},
+        /* Slow arrivals (a pause of 3.6 ms) and max_delay passed first. */
+        {{.n_ready = 2,
+          .limit = 8,
+          .waited_ns = 2 * MS,
+          .max_delay_ns = 2 * MS,
+          .span_ns = 900 * US,
+          .quiet_ns = 1100 * US},
+         BATCH_WHY_DELAY},
+        {{.n_ready = 2, .limit = 8, .max_delay_ns = 0}, BATCH_WHY_DELAY},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t wait;
+        batch_why why;
+        int k = batch_decide(&cases[i].v, &wait, &why);
+        if (why != cases[i].want || (k == 0) != (why == BATCH_WHY_WAIT))
+            fail_msg("case %zu: sent %d by %s, want %s", i, k, batch_why_name(why),
+                     batch_why_name(cases[i].want));
+    }
+    assert_string_equal(batch_why_name(BATCH_WHY_PAUSE), "pause");
+    assert_string_equal(batch_why_name(BATCH_WHYS), "?");
+}
+
+/* Run times by class: the estimate of a size from its class, else the
+ * nearest smaller measured class, else the nearest larger. */
+static void test_runs(void **state)
+{
+    (void)state;
+    batch_runs r = {{0}, {0}};
+    assert_int_equal(batch_runs_estimate(&r, 4), 0);
+    assert_int_equal(batch_runs_estimate(NULL, 4), 0);
+    batch_runs_note(&r, 8, 80 * US, 0); /* class 3: 10 us a call */
+    assert_int_equal(batch_runs_estimate(&r, 8), 80 * US);
+    assert_int_equal(batch_runs_estimate(&r, 32), 320 * US); /* from 8: an upper bound */
+    assert_int_equal(batch_runs_estimate(&r, 2), 20 * US);   /* from 8: nothing smaller */
+    batch_runs_note(&r, 1, 30 * US, 0);
+    assert_int_equal(batch_runs_estimate(&r, 2), 60 * US); /* from 1 now */
+    /* A moving average: a quarter of each new run. */
+    batch_runs_note(&r, 8, 160 * US, 0);
+    assert_int_equal(r.row_ns[3], (10 * US * 3 + 20 * US) / 4);
+    /* Runs not measured (0) change nothing; CPU times are kept apart. */
+    batch_runs_note(&r, 4, 0, 0);
+    assert_int_equal(r.row_ns[2], 0);
+    assert_int_equal(r.cpu_ns[3], 0);
+    batch_runs_note(&r, 4, 0, 48 * US);
+    assert_int_equal(r.row_ns[2], 0);
+    assert_int_equal(r.cpu_ns[2], 12 * US);
+}
+
+/* The share rule with the version's run times: it splits the calls over
+ * the instances when the whole batch would cost its calls more than
+ * max_delay over the share's run (resnet18, 15 ms a row), or when that is
+ * not known; it takes them all when their rows cost little (mlp: 32 rows
+ * in 240 us against 16 in 140 us), sparing a message. And no wait for
+ * company where a batch gains nothing per row. */
+static void test_share_runs(void **state)
+{
+    (void)state;
+    batch_runs resnet = {{0}, {0}}, mlp = {{0}, {0}};
+    /* Run times, and CPU times per call: resnet18's do not fall with the
+     * batch, mlp's do. */
+    batch_runs_note(&resnet, 1, 15 * MS, 17 * MS);
+    batch_runs_note(&resnet, 4, 60 * MS, 4 * 17 * MS);
+    batch_runs_note(&mlp, 1, 30 * US, 60 * US);
+    batch_runs_note(&mlp, 16, 140 * US, 16 * 25 * US);
+    batch_runs_note(&mlp, 32, 240 * US, 32 * 22 * US);
+    batch_runs wall = {{0}, {0}}; /* resnet18's run times, no CPU time measured */
+    batch_runs_note(&wall, 1, 15 * MS, 0);
+    batch_runs_note(&wall, 4, 60 * MS, 0);
+    static const struct {
+        int n_ready, limit, n_free, n_instances;
+        uint64_t max_delay_ns;
+        int runs; /* 0 none, 1 resnet, 2 mlp, 3 resnet's run times only */
+        int want;
+        batch_why why;
+    } cases[] = {
+        /* resnet18, 8 calls, one instance free and one due: 4 now. */
+        {8, 8, 1, 2, 5 * MS, 1, 4, BATCH_WHY_SHARE},
+        /* The same with no run measured yet: the share as well. */
+        {8, 8, 1, 2, 5 * MS, 0, 4, BATCH_WHY_SHARE},
+        /* mlp, 32 calls: all 32 on this instance (the limit). */
+        {32, 32, 1, 2, 2 * MS, 2, 32, BATCH_WHY_FULL},
+        /* mlp, 20 calls with the limit 32: no share, and the usual rules
+         * decide (here: wait for the pause). */
+        {20, 32, 1, 2, 2 * MS, 2, 0, BATCH_WHY_WAIT},
+        /* mlp with max_delay 0: nothing is worth its latency, the share. */
+        {32, 32, 1, 2, 0, 2, 16, BATCH_WHY_SHARE},
+        /* Two instances free: the share all the same when it pays ... */
+        {8, 8, 2, 2, 5 * MS, 1, 4, BATCH_WHY_SHARE},
+        /* ... and all of them at once when it does not. */
+        {8, 8, 2, 2, 2 * MS, 2, 8, BATCH_WHY_FREE},
+        /* A lone call on a free instance while another runs: resnet18's
+         * batches of 4 cost as much CPU per call as a lone run, company is
+         * not worth waiting for; mlp's 16 cost less than half, so it
+         * waits; with nothing measured it waits too. */
+        {1, 8, 1, 1, 5 * MS, 1, 1, BATCH_WHY_NOGAIN},
+        {1, 32, 1, 1, 2 * MS, 2, 0, BATCH_WHY_WAIT},
+        {1, 8, 1, 1, 5 * MS, 0, 0, BATCH_WHY_WAIT},
+        /* Wall times alone do not say "no gain" (a loaded machine's waits
+         * are in them): it waits. */
+        {1, 8, 1, 1, 5 * MS, 3, 0, BATCH_WHY_WAIT},
+        /* They do decide the share. */
+        {8, 8, 1, 2, 5 * MS, 3, 4, BATCH_WHY_SHARE},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        batch_view v = {.n_ready = cases[i].n_ready,
+                        .limit = cases[i].limit,
+                        .max_delay_ns = cases[i].max_delay_ns,
+                        .n_free = cases[i].n_free,
+                        .n_instances = cases[i].n_instances,
+                        .runs = cases[i].runs == 1   ? &resnet
+                                : cases[i].runs == 2 ? &mlp
+                                : cases[i].runs == 3 ? &wall
+                                                     : NULL};
+        uint64_t wait;
+        batch_why why;
+        int k = batch_decide(&v, &wait, &why);
+        if (k != cases[i].want || why != cases[i].why)
+            fail_msg("case %zu: %d by %s, want %d by %s", i, k, batch_why_name(why), cases[i].want,
+                     batch_why_name(cases[i].why));
+    }
+}
+
+/* The same, each batch taking row_cpu_ns of the instance's CPU per call
+ * and serve msg_ns per message plus call_ns per call. */
+static int window_serve(batch_aimd *a, int size, uint64_t row_cpu_ns, uint64_t msg_ns,
+                        uint64_t call_ns)
+{
+    int limit = a->limit;
+    for (int i = 0; i < BATCH_AIMD_WINDOW; i++)
+        limit = batch_aimd_observe(a, size, 100 * US, row_cpu_ns * (uint64_t)size,
+                                   msg_ns + call_ns * (uint64_t)size);
+    return limit;
+}
+
+/* Counting serve's work: a model whose instance CPU per call hardly moves
+ * with the batch (within BATCH_GAIN_PCT) but whose message costs serve
+ * 40 us (mlp's case, where serve's CPU per request falls with the batch)
+ * grows its limit (to 8 at least: past it, 40 us shared by 8 or by 16
+ * differ by less than BATCH_GAIN_PCT); without serve's share it would
+ * stay at 1. A model whose
+ * calls cost the instance far more than serve's message (resnet18) does
+ * not grow for it. */
+static void test_aimd_serve(void **state)
+{
+    (void)state;
+    batch_aimd a;
+    batch_aimd_init(&a, 32, 5 * MS);
+    static const uint64_t inst[] = {30 * US, 29 * US, 29 * US, 29 * US, 29 * US, 29 * US};
+    window_serve(&a, 2, inst[1], 40 * US, 10 * US); /* a batch class first: back to 1 */
+    assert_int_equal(a.limit, 1);
+    window_serve(&a, 1, inst[0], 40 * US, 10 * US);
+    for (int i = 0; i < 40 && a.limit < 8; i++)
+        window_serve(&a, a.limit, inst[batch_class(a.limit)], 40 * US, 10 * US);
+    assert_int_equal(a.limit, 8);
+    /* The instance's CPU alone says no gain: the limit stays at 1. */
+    batch_aimd_init(&a, 32, 5 * MS);
+    window_serve(&a, 1, inst[0], 0, 0);
+    window_serve(&a, 2, inst[1], 0, 0);
+    assert_int_equal(a.limit, 1);
+    /* resnet18: 17 ms a call in the instance, 50 us of serve per message:
+     * 2 saves 25 us of 17 ms, within the noise; no growth. */
+    batch_aimd_init(&a, 8, 400 * MS);
+    window_serve(&a, 1, 17 * MS, 50 * US, 10 * US);
+    window_serve(&a, 2, 17 * MS, 50 * US, 10 * US);
+    assert_int_equal(a.limit, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_decide),
-        cmocka_unit_test(test_aimd),
-        cmocka_unit_test(test_class),
-        cmocka_unit_test(test_aimd_no_gain),
-        cmocka_unit_test(test_aimd_gain),
+        cmocka_unit_test(test_decide),     cmocka_unit_test(test_aimd),
+        cmocka_unit_test(test_class),      cmocka_unit_test(test_aimd_no_gain),
+        cmocka_unit_test(test_aimd_gain),  cmocka_unit_test(test_why),
+        cmocka_unit_test(test_runs),       cmocka_unit_test(test_share_runs),
+        cmocka_unit_test(test_aimd_serve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
