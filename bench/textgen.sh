@@ -121,7 +121,7 @@ console.log("| rouse, " + streams + " streams | tokens/s | between tokens p50 (m
 console.log("|---|---|---|---|---|");
 const names = [`${streams} instances, concurrency 1`, `1 instance, concurrency ${streams}`];
 r.forEach((x, i) => console.log(`| ${names[i]} | ${x.streams_tps.toFixed(1)} | ${x.itl_p50_ms.toFixed(1)} | ${x.itl_p95_ms.toFixed(1)} | ${x.cpu_ms_per_token.toFixed(2)} |`));
-console.log("");
+console.log(`\n(instances seen before and after the measured round: ${r.map((x) => x.instances.join(" -> ")).join(", ")})\n`);
 ' "$tmp/inst.json" "$tmp/conc.json" "$layers" "$streams" "$decode" "$load_streams" "$load_streams_after"
 [ "$streams_only" = 1 ] && exit 0
 

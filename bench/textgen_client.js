@@ -51,18 +51,26 @@ async function stream(prompt, n) {
   return { ttft: first - t0, rest: last - first, events, timing: r.headers.get('server-timing') };
 }
 
-// CPU seconds (user + system) of the function's instances now.
+// CPU seconds (user + system) of each of the function's instances now, by pid.
 async function instancesCpu() {
   const d = await (await fetch(base + '/v1/functions/' + fn)).json();
   const hz = 100; // USER_HZ on Linux
-  let s = 0;
+  const cpu = new Map();
   for (const i of d.instances || []) {
     try {
       const f = fs.readFileSync(`/proc/${i.pid}/stat`, 'utf8');
       const v = f.slice(f.lastIndexOf(')') + 2).split(' ');
-      s += (Number(v[11]) + Number(v[12])) / hz;
+      cpu.set(i.pid, (Number(v[11]) + Number(v[12])) / hz);
     } catch (e) { /* ended */ }
   }
+  return cpu;
+}
+
+// CPU seconds the instances used between two snapshots: an instance that
+// started in between counts whole, one that ended is not seen (undercount).
+function cpuBetween(a, b) {
+  let s = 0;
+  for (const [pid, t] of b) s += t - (a.get(pid) || 0);
   return s;
 }
 
@@ -81,7 +89,8 @@ async function streamsOnly() {
     streams_tps: (opt.streams * opt.decode) / wall,
     itl_p50_ms: pct(0.5),
     itl_p95_ms: pct(0.95),
-    cpu_ms_per_token: ((c1 - c0) * 1000) / (opt.streams * opt.decode),
+    cpu_ms_per_token: (cpuBetween(c0, c1) * 1000) / (opt.streams * opt.decode),
+    instances: [c0.size, c1.size],
   }));
 }
 
