@@ -13,10 +13,17 @@
 # scale-to-zero, at the client; ORT: session creation + prefill in a process
 # that has node and ORT loaded).
 #
+# Then continuous batching: STREAMS concurrent streams on STREAMS instances
+# of concurrency 1 against one instance of concurrency STREAMS (its decode
+# steps run the streams together as one batch): tokens/s, time between
+# tokens per stream (p50, p95) and the instances' CPU time per token (from
+# /proc: the figure to trust when the machine is loaded), with the load.
+#
 #   bench/textgen.sh
 # Environment: ROUSE (build/rouse), SHARED (../shared), PEER_DIR
 # (build/peer-ort), LAYERS (12; fewer for a quick run), PROMPT (128),
-# DECODE (64 tokens per stream), STREAMS (8), TRIES (5), ZERO (5).
+# DECODE (64 tokens per stream), STREAMS (8), TRIES (5), ZERO (5),
+# STREAMS_ONLY (1: only the continuous-batching comparison, no ORT).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 rouse=${ROUSE:-$root/build/rouse}
@@ -28,11 +35,14 @@ decode=${DECODE:-64}
 streams=${STREAMS:-8}
 tries=${TRIES:-5}
 zero=${ZERO:-5}
+streams_only=${STREAMS_ONLY:-0}
 die() { echo "textgen: $*" >&2; exit 1; }
 [ -x "$rouse" ] || die "no rouse binary at $rouse (run make first)"
 /usr/bin/python3 -c 'import torch' 2>/dev/null || die "python3-torch is needed to export the model"
-. "$root/bench/ort_peer.sh"
-ort_peer_install "$shared" "$peer"
+if [ "$streams_only" != 1 ]; then
+    . "$root/bench/ort_peer.sh"
+    ort_peer_install "$shared" "$peer"
+fi
 
 dir=$root/build-models/textgen-bench/L$layers
 if [ ! -f "$dir/model.onnx" ]; then
@@ -71,16 +81,49 @@ curl -s -X PUT "$base/v1/functions/gpt2" \
     >"$tmp/deploy.json"
 grep -q '"version"' "$tmp/deploy.json" || die "deploy failed: $(cat "$tmp/deploy.json")"
 
-echo "textgen: rouse" >&2
-node "$root/bench/textgen_client.js" "$base" gpt2 prompt="$prompt" decode="$decode" \
-    streams="$streams" tries="$tries" zero="$zero" >"$tmp/rouse.json"
+if [ "$streams_only" != 1 ]; then
+    echo "textgen: rouse" >&2
+    node "$root/bench/textgen_client.js" "$base" gpt2 prompt="$prompt" decode="$decode" \
+        streams="$streams" tries="$tries" zero="$zero" >"$tmp/rouse.json"
+fi
+# Continuous batching: one instance decoding every stream together, with
+# memory for a KV cache of max_context per stream.
+curl -s -X PUT "$base/v1/functions/gpt2c" \
+    -d "{\"model\":\"$digest\",\"task\":\"text-generation\",\"max_context\":1024,\"tokenizer\":\"$tok\",\"memory_mb\":4096,\"scaling\":{\"max\":1,\"concurrency\":$streams}}" \
+    >"$tmp/deploy_c.json"
+grep -q '"version"' "$tmp/deploy_c.json" || die "deploy failed: $(cat "$tmp/deploy_c.json")"
+load_streams=$(load)
+echo "textgen: $streams streams on $streams instances" >&2
+node "$root/bench/textgen_client.js" "$base" gpt2 only=1 decode="$decode" streams="$streams" \
+    >"$tmp/inst.json"
+curl -s -X POST "$base/v1/functions/gpt2/scale-to-zero" >/dev/null
+echo "textgen: $streams streams on one instance of concurrency $streams" >&2
+node "$root/bench/textgen_client.js" "$base" gpt2c only=1 decode="$decode" streams="$streams" \
+    >"$tmp/conc.json"
+load_streams_after=$(load)
 kill "$pid"
 wait "$pid" 2>/dev/null || true
 pid=
-echo "textgen: onnxruntime-node" >&2
-node "$root/bench/textgen_ort.js" "$peer" "$dir/model.onnx" "$layers" 12 64 prompt="$prompt" \
-    decode="$decode" streams="$streams" tries="$tries" >"$tmp/ort.json"
+if [ "$streams_only" != 1 ]; then
+    echo "textgen: onnxruntime-node" >&2
+    node "$root/bench/textgen_ort.js" "$peer" "$dir/model.onnx" "$layers" 12 64 prompt="$prompt" \
+        decode="$decode" streams="$streams" tries="$tries" >"$tmp/ort.json"
+fi
 load_after=$(load)
+
+node -e '
+const [a, b, layers, streams, decode, before, after] = process.argv.slice(1);
+const r = [JSON.parse(require("fs").readFileSync(a, "utf8")), JSON.parse(require("fs").readFileSync(b, "utf8"))];
+console.log(`GPT-2 small shape with ${layers} layers, random weights, greedy, 1 thread per instance;`);
+console.log(`${streams} concurrent streams of ${decode} tokens, 8-token prompts`);
+console.log(`load average (1, 5, 15 min) before: ${before}, after: ${after}\n`);
+console.log("| rouse, " + streams + " streams | tokens/s | between tokens p50 (ms) | p95 (ms) | CPU per token (ms) |");
+console.log("|---|---|---|---|---|");
+const names = [`${streams} instances, concurrency 1`, `1 instance, concurrency ${streams}`];
+r.forEach((x, i) => console.log(`| ${names[i]} | ${x.streams_tps.toFixed(1)} | ${x.itl_p50_ms.toFixed(1)} | ${x.itl_p95_ms.toFixed(1)} | ${x.cpu_ms_per_token.toFixed(2)} |`));
+console.log(`\n(instances seen before and after the measured round: ${r.map((x) => x.instances.join(" -> ")).join(", ")})\n`);
+' "$tmp/inst.json" "$tmp/conc.json" "$layers" "$streams" "$decode" "$load_streams" "$load_streams_after"
+[ "$streams_only" = 1 ] && exit 0
 
 node -e '
 const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));

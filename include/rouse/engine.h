@@ -273,6 +273,12 @@ typedef struct rouse_session_options {
     int batch_dim0;        /* nonzero: dim 0 of every input is a batch of any size,
                               also where the model declares it a fixed 1 (for a
                               model rouse_model_batch_check accepts) */
+    int gemv_max_rows;     /* a MatMul of at most this many rows by a constant
+                              [K, N] weight reads the weight where it lies (one
+                              GEMM call) instead of a copy in the layout oneDNN's
+                              matmul prefers, made per prepared shape; 0 means 1
+                              (a decoder's step of one sequence). For a decoder
+                              stepping several sequences together. */
 } rouse_session_options;
 
 #define ROUSE_PLAN_CACHE_DEFAULT 4

@@ -25,13 +25,14 @@
 
 void cli_instance_usage(FILE *out)
 {
-    fprintf(out, "usage: rouse __instance --fd N --model PATH --name NAME --version V\n"
-                 "                        [--threads T] [--plan-cache DIR] [--precision P]\n"
-                 "                        [--calibrate NAME=NPY]... [--log-level L] [--check]\n"
-                 "                        [--max-context N [--tokenizer JSON | --vocab V --merges M]]\n"
-                 "                        [--memory-mb N]\n"
-                 "                        [--max-batch N]\n"
-                 "(started by rouse serve)\n");
+    fprintf(out,
+            "usage: rouse __instance --fd N --model PATH --name NAME --version V\n"
+            "                        [--threads T] [--plan-cache DIR] [--precision P]\n"
+            "                        [--calibrate NAME=NPY]... [--log-level L] [--check]\n"
+            "                        [--max-context N [--tokenizer JSON | --vocab V --merges M]]\n"
+            "                        [--streams N] [--memory-mb N]\n"
+            "                        [--max-batch N]\n"
+            "(started by rouse serve)\n");
 }
 
 #define WORKER_CALIB_MAX 8
@@ -49,6 +50,7 @@ typedef struct worker_args {
     int max_context;  /* --max-context N: a text generator */
     worker_tok_paths tok; /* --tokenizer PATH, or --vocab PATH --merges PATH */
     int max_batch;    /* --max-batch N: dynamic batching's largest batch */
+    int streams;      /* --streams N: a generator's streams decoded together */
     bool check;
     /* --calibrate NAME=PATH: int8's calibration samples of one input (a
      * .npy, samples stacked on axis 0), read by load_calibration */
@@ -146,6 +148,9 @@ static bool parse_worker_args(int argc, char **argv, const char *extra, worker_a
             w->sandbox.pidns_ino = (uint64_t)ino;
         } else if (strcmp(a, "--precision") == 0) {
             if (rouse_precision_parse(v, &w->precision) < 0) return false;
+        } else if (strcmp(a, "--streams") == 0) {
+            w->streams = atoi(v);
+            if (w->streams < 0) return false;
         } else if (strcmp(a, "--max-batch") == 0) {
             w->max_batch = atoi(v);
             if (w->max_batch < 0) return false;
@@ -245,7 +250,8 @@ int cli_instance_main(int argc, char **argv)
                        .prec = precision_of(&w),
                        .max_context = w.max_context,
                        .tok_paths = w.tok,
-                       .max_batch = w.max_batch};
+                       .max_batch = w.max_batch,
+                       .streams = w.streams};
     int rc = instance_main(&o);
     free_calibration(&w);
     return rc;
@@ -253,15 +259,16 @@ int cli_instance_main(int argc, char **argv)
 
 void cli_template_usage(FILE *out)
 {
-    fprintf(out, "usage: rouse __template --fd N --model PATH --name NAME --version V\n"
-                 "                        [--threads T] [--plan-cache DIR] [--sha256 HEX]\n"
-                 "                        [--precision P] [--calibrate NAME=NPY]... [--max-batch N]\n"
-                 "                        [--log-level L] [--weight-pages hugetlb|thp|4k]\n"
-                 "                        [--max-context N [--tokenizer JSON | --vocab V --merges M]]\n"
-                 "                        [--memory-mb N]\n"
-                 "                        [--sandbox UID [--cgroup|--cgroup2 CONTROLLER=DIR]...\n"
-                 "                        [--pidns PID:INODE]]\n"
-                 "(started by rouse serve)\n");
+    fprintf(out,
+            "usage: rouse __template --fd N --model PATH --name NAME --version V\n"
+            "                        [--threads T] [--plan-cache DIR] [--sha256 HEX]\n"
+            "                        [--precision P] [--calibrate NAME=NPY]... [--max-batch N]\n"
+            "                        [--log-level L] [--weight-pages hugetlb|thp|4k]\n"
+            "                        [--max-context N [--tokenizer JSON | --vocab V --merges M]]\n"
+            "                        [--streams N] [--memory-mb N]\n"
+            "                        [--sandbox UID [--cgroup|--cgroup2 CONTROLLER=DIR]...\n"
+            "                        [--pidns PID:INODE]]\n"
+            "(started by rouse serve)\n");
 }
 
 static template_opts template_opts_of(const worker_args *w)
@@ -279,6 +286,7 @@ static template_opts template_opts_of(const worker_args *w)
                            .max_context = w->max_context,
                            .tok_paths = w->tok,
                            .max_batch = w->max_batch,
+                           .streams = w->streams,
                            .sandbox = w->sandbox};
 }
 

@@ -859,6 +859,7 @@ static int session_create_for(rouse_model *m, const rouse_session_options *opts,
         }
     }
     if ((rc = eng_dnnl_ctx_create(&s->dnnl, eb)) < 0) goto out_fail;
+    eng_dnnl_ctx_set_gemv_rows(s->dnnl, opts ? opts->gemv_max_rows : 1);
     if (shapes && (rc = plan_for(s, shapes, eb)) < 0) goto out_fail;
     *out = s;
     return 0;

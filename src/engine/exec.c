@@ -37,8 +37,14 @@ int eng_dnnl_ctx_create(eng_dnnl_ctx **out, rouse_errbuf *eb)
         free(c);
         return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create a stream");
     }
+    c->gemv_max_rows = 1;
     *out = c;
     return 0;
+}
+
+void eng_dnnl_ctx_set_gemv_rows(eng_dnnl_ctx *c, int rows)
+{
+    c->gemv_max_rows = rows > 1 ? rows : 1;
 }
 
 void eng_dnnl_ctx_destroy(eng_dnnl_ctx *c)

@@ -43,6 +43,9 @@ typedef struct eng_dnnl_ctx eng_dnnl_ctx;
 
 int eng_dnnl_ctx_create(eng_dnnl_ctx **out, rouse_errbuf *eb);
 void eng_dnnl_ctx_destroy(eng_dnnl_ctx *c);
+/* MatMuls of up to `rows` rows by a constant read it in place (plans
+ * prepared afterwards; rouse_session_options.gemv_max_rows). */
+void eng_dnnl_ctx_set_gemv_rows(eng_dnnl_ctx *c, int rows);
 
 /* Statistics of a prepared plan, for logs and tests. */
 typedef struct eng_plan_stats {

@@ -954,8 +954,10 @@ static int build_matmul_gemv(eng_plan *p, const eng_node *n, const eng_attrs *ra
     if (compute_dt(p) != dnnl_f32 || bv->rank != 2 || bv->dtype != ENG_DT_FLOAT || !bv->const_data)
         return 0;
     const int64_t K = bv->shape[0], N = bv->shape[1];
-    if (A->t.shape[A->t.rank - 1] != K || eng_tensor_numel(&A->t) != K ||
-        eng_tensor_numel(out) != N || out->shape[out->rank - 1] != N)
+    if (K <= 0 || A->t.shape[A->t.rank - 1] != K || eng_tensor_numel(&A->t) % K != 0) return 0;
+    const int64_t M = eng_tensor_numel(&A->t) / K;
+    if (M < 1 || M > p->ctx->gemv_max_rows || eng_tensor_numel(out) != M * N ||
+        out->shape[out->rank - 1] != N)
         return 0;
     const eng_value *biasv = NULL;
     int addend = -1;
@@ -964,7 +966,8 @@ static int build_matmul_gemv(eng_plan *p, const eng_node *n, const eng_attrs *ra
         if (f->kind == MM_BIAS && !biasv && g->values[f->other].dtype == ENG_DT_FLOAT &&
             eng_shape_numel(g->values[f->other].rank, g->values[f->other].shape) == N)
             biasv = &g->values[f->other];
-        else if (f->kind == MM_ADD && addend < 0 && eng_tensor_numel(&p->pvs[f->addend_pv].t) == N)
+        else if (f->kind == MM_ADD && addend < 0 &&
+                 eng_tensor_numel(&p->pvs[f->addend_pv].t) == M * N)
             addend = f->addend_pv;
         else
             return 0;
@@ -973,7 +976,7 @@ static int build_matmul_gemv(eng_plan *p, const eng_node *n, const eng_attrs *ra
     if (!w || (biasv && !bias)) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory for weights");
     if ((a_pv = plan_pv_plain(p, a_pv, eb)) < 0) return a_pv;
     if (addend >= 0 && (addend = plan_pv_plain(p, addend, eb)) < 0) return addend;
-    int dst, rc = exec_gemv_add_step(p, n, ra, a_pv, w, K, N, bias, addend, out, &dst);
+    int dst, rc = exec_gemv_add_step(p, n, ra, a_pv, w, M, K, N, bias, addend, out, &dst);
     if (rc < 0) return rouse_err_set(eb, rc, "out of memory");
     plan_bind_value(p, c->final_value, dst);
     out_pv[0] = dst;

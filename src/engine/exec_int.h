@@ -12,6 +12,7 @@
 struct eng_dnnl_ctx {
     dnnl_engine_t engine;
     dnnl_stream_t stream;
+    int gemv_max_rows; /* rouse_session_options.gemv_max_rows, at least 1 */
 };
 
 /* A prepared value: a graph value (or a temporary) with concrete shape and
@@ -57,9 +58,9 @@ typedef struct exec_step {
     int *in_pv; /* -1 for omitted */
     int *out_pv;
     /* STEP_GEMV (exec_gemv.c): out_pv[0] = in_pv[0] x w (+ bias) (+ in_pv[1]) */
-    const float *gemv_w;    /* [gemv_k, gemv_n], the constant's own bytes */
-    const float *gemv_bias; /* [gemv_n] or NULL */
-    int64_t gemv_k, gemv_n;
+    const float *gemv_w;            /* [gemv_k, gemv_n], the constant's own bytes */
+    const float *gemv_bias;         /* [gemv_n] or NULL */
+    int64_t gemv_k, gemv_n, gemv_m; /* gemv_m: rows of a and out */
 } exec_step;
 
 /* DequantizeLinear of each input -> Add [-> Relu] or average pooling ->
@@ -152,13 +153,13 @@ typedef struct exec_dnnl_arg {
     dnnl_memory_t fixed; /* with ARG_FIXED */
 } exec_dnnl_arg;
 
-/* A one-row product with a constant plain matrix (exec_gemv.c): a step
- * computing out = a x w [K, N] (+ bias [N]) (+ addend, N elements), reading
- * w where it lies. a and addend are plain values (addend_pv -1 for none);
- * *out_pv gets the new plain value of shape `out`. */
+/* A product of m rows with a constant plain matrix (exec_gemv.c): a step
+ * computing out = a [m, K] x w [K, N] (+ bias [N] on every row) (+ addend,
+ * m x N elements), reading w where it lies. a and addend are plain values
+ * (addend_pv -1 for none); *out_pv gets the new plain value of shape `out`. */
 int exec_gemv_add_step(eng_plan *p, const eng_node *n, const eng_attrs *resolved, int a_pv,
-                       const float *w, int64_t k, int64_t nn, const float *bias, int addend_pv,
-                       const eng_tensor *out, int *out_pv);
+                       const float *w, int64_t m, int64_t k, int64_t nn, const float *bias,
+                       int addend_pv, const eng_tensor *out, int *out_pv);
 /* Runs a STEP_GEMV step. */
 int exec_gemv_run(const eng_plan *p, const exec_step *st, rouse_errbuf *eb);
 

@@ -354,12 +354,15 @@ static int parse_config(const char *json, size_t len, bool stored, fn_config *ou
     }
     if (out->task == FN_TASK_TEXT_GENERATION) {
         if (out->max_context == 0) out->max_context = FN_MAX_CONTEXT_DEFAULT;
-        /* A generating instance is busy for its whole stream: decode steps
-         * of several streams in one instance are not interleaved yet. */
-        if (out->scaling.concurrency != 1) {
+        /* Streams of one instance decode together, each holding a KV
+         * cache of max_context positions (the deploy check weighs them
+         * against memory_mb). */
+        if (out->scaling.concurrency > FN_GEN_STREAMS_MAX) {
             rc = rouse_err_set(eb, ROUSE_EINVAL,
-                               "scaling.concurrency: a text generator serves one stream per "
-                               "instance (1); scale out with scaling.max");
+                               "scaling.concurrency: a text generator decodes at most %d streams "
+                               "together in one instance (got %" PRId64 "); scale out with "
+                               "scaling.max",
+                               FN_GEN_STREAMS_MAX, out->scaling.concurrency);
             goto out_arena;
         }
         if (out->precision != ROUSE_PRECISION_FP32) {

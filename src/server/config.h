@@ -72,6 +72,9 @@ enum { FN_KEEP_ALIVE_LEARNED = 0, FN_KEEP_ALIVE_FIXED = 1 };
 enum { FN_TASK_INFERENCE = 0, FN_TASK_TEXT_GENERATION = 1 };
 #define FN_MAX_CONTEXT_DEFAULT 1024
 #define FN_MAX_CONTEXT_MAX 65536
+/* A generator's scaling.concurrency: streams one instance decodes together
+ * (worker/gen_streams.h; GEN_STREAMS_MAX there). */
+#define FN_GEN_STREAMS_MAX 32
 enum { FN_BATCH_OFF = 0, FN_BATCH_FIXED = 1, FN_BATCH_AUTO = 2 };
 #define FN_BATCH_MAX 256
 

@@ -8,7 +8,9 @@
  *
  * Invariants (checked by pool_check):
  * - A call is either in its pool's queue (w == NULL) or in one worker's
- *   in-flight list (w set), never both; in-flight order is reply order.
+ *   in-flight list (w set), never both; in-flight order is reply order,
+ *   except for a generator's streams decoded together (concurrency > 1),
+ *   which end in any order.
  * - vp->n_instances counts the starting and ready workers on vp->workers;
  *   p->n_instances is the sum over pools (the global cap); stopping ones
  *   (closed or killed, not yet reaped) are not counted.

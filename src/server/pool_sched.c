@@ -492,6 +492,12 @@ static int worker_argv(pool *p, const char *model_path, const char *name, int64_
         snprintf(buf->max_context, sizeof(buf->max_context), "%" PRId64, cfg->max_context);
         argv[argc++] = "--max-context";
         argv[argc++] = buf->max_context;
+        /* Several streams per instance decode together (worker/gen_streams.h). */
+        if (cfg->scaling.concurrency > 1) {
+            snprintf(buf->streams, sizeof(buf->streams), "%" PRId64, cfg->scaling.concurrency);
+            argv[argc++] = "--streams";
+            argv[argc++] = buf->streams;
+        }
         const char *digests[3] = {cfg->tokenizer, cfg->vocab, cfg->merges};
         static const char *const flags[3] = {"--tokenizer", "--vocab", "--merges"};
         for (int i = 0; i < 3; i++) {
@@ -1535,14 +1541,28 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
         sched_pump(p, vp);
 }
 
+/* w's in-flight call with this id: the oldest, or for a generator that
+ * decodes several streams together (which end in any order, and stream
+ * their chunks interleaved) any of them. *prev gets the call before it. */
+static call *inflight_find(const worker *w, uint64_t id, call **prev)
+{
+    *prev = NULL;
+    call *c = w->inflight;
+    if (c && c->id == id) return c;
+    if (!c || c->type != IPC_GENERATE || !w->vp || w->vp->cfg.scaling.concurrency < 2) return NULL;
+    for (; c && c->id != id; c = c->next)
+        *prev = c;
+    return c && c->type == IPC_GENERATE ? c : NULL;
+}
+
 static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
 {
     if (m->flags & IPC_F_BATCH) {
         batch_reply(p, w, m, fd);
         return;
     }
-    call *c = w->inflight;
-    if (!c || c->id != m->id) {
+    call *prev, *c = inflight_find(w, m->id, &prev);
+    if (!c) {
         LOG_ERROR(MOD, "instance %d answered request %" PRIu64 " out of order", (int)w->h.pid,
                   m->id);
         return;
@@ -1551,8 +1571,12 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
     vpool *vp = c->vp;
     bool timed = batching(vp) && m->dur_ns[1] && c->type == IPC_INFER;
     uint64_t cpu0 = timed ? loop_cpu_ns() : 0, send_cpu = c->send_cpu_ns;
-    w->inflight = c->next;
-    if (!w->inflight) w->inflight_tail = NULL;
+    if (prev)
+        prev->next = c->next;
+    else
+        w->inflight = c->next;
+    if (w->inflight_tail == c) w->inflight_tail = prev;
+    c->next = NULL;
     w->n_inflight--;
     w->n_msgs--;
     uint64_t now = pool_now(p);
@@ -1619,11 +1643,12 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
         sched_pump(p, vp);
 }
 
-/* A streamed piece of the reply of w's oldest call. */
+/* A streamed piece of the reply of one of w's calls (the oldest, unless
+ * the instance decodes several streams together). */
 static void worker_chunk(pool *p, worker *w, const ipc_msg *m, const char *data, size_t len)
 {
-    call *c = w->inflight;
-    if (!c || c->id != m->id) return; /* a late piece of a cancelled call */
+    call *prev, *c = inflight_find(w, m->id, &prev);
+    if (!c) return; /* a late piece of a cancelled call */
     bool first = !c->chunked;
     c->chunked = true;
     if (!c->chunk || !c->done) return;
@@ -2063,6 +2088,13 @@ static void tick_worker(pool *p, vpool *vp, worker *w, uint64_t now, int64_t *ne
                 call_fail(p, c, 504,
                           "request exceeded the function's timeout_ms (%" PRId64
                           " ms); its instance was stopped",
+                          vp->cfg.timeout_ms);
+            } else if (c->chunked) {
+                /* A stream decoded alongside it has sent part of its answer:
+                 * starting it again would send that part twice. */
+                call_fail(p, c, 503,
+                          "another stream of its instance exceeded timeout_ms (%" PRId64
+                          " ms); the instance was stopped",
                           vp->cfg.timeout_ms);
             } else {
                 *tail = c;

@@ -14,13 +14,12 @@
 
 #define BUCKET_MIN 16
 #define PREFILL_STEP 8
-#define NAME_MAX_LEN 48
 
 struct gen {
     gen_model m;
     int n_in;         /* 3 (or 2) + 2 x layers */
     rouse_tensor *in; /* input_ids, attention_mask, [position_ids], past k/v... */
-    char (*names)[NAME_MAX_LEN];
+    char (*names)[GEN_NAME_MAX];
     int out_logits;
     int *out_present; /* 2 x layers: output index of present.N.key / .value */
     float **cache;    /* 2 x layers buffers of heads x max_context x head_dim, or NULL */
@@ -51,6 +50,7 @@ int gen_model_check(const rouse_model *m, int max_context, gen_model *out, rouse
 {
     memset(out, 0, sizeof(*out));
     out->max_context = max_context > 0 ? max_context : 1024;
+    out->streams = 1;
     rouse_tensor_info ti;
     static const char *const need[] = {"input_ids", "attention_mask"};
     for (int i = 0; i < 2; i++) {
@@ -73,7 +73,7 @@ int gen_model_check(const rouse_model *m, int max_context, gen_model *out, rouse
                              "output 'logits' must be float [batch, sequence, vocab] with a fixed "
                              "vocab");
     out->vocab = (int)ti.shape[2];
-    char name[NAME_MAX_LEN];
+    char name[GEN_NAME_MAX];
     for (int l = 0;; l++) {
         snprintf(name, sizeof(name), "past_key_values.%d.key", l);
         if (find_input(m, name, &ti) < 0) break;
@@ -127,31 +127,47 @@ int gen_model_check(const rouse_model *m, int max_context, gen_model *out, rouse
     return 0;
 }
 
-/* The inputs of one run of seq new tokens over a past of `past` positions,
- * for preparing a plan (no data). in[] has 3 + 2 x layers entries. */
-static int run_shapes(const gen_model *gm, int seq, int past, rouse_tensor *in,
-                      char (*names)[NAME_MAX_LEN])
+int gen_batch_sizes(int streams, int sizes[8])
+{
+    int n = 0;
+    for (int b = 2; b < streams && n < 7; b *= 2)
+        sizes[n++] = b;
+    if (streams > 1) sizes[n++] = streams;
+    return n;
+}
+
+int gen_batch_size(int streams, int active)
+{
+    if (active <= 1) return 1;
+    int sizes[8], n = gen_batch_sizes(streams, sizes);
+    for (int i = 0; i < n; i++)
+        if (sizes[i] >= active) return sizes[i];
+    return active;
+}
+
+int gen_run_shapes(const gen_model *gm, int rows, int seq, int past, rouse_tensor *in,
+                   char (*names)[GEN_NAME_MAX])
 {
     int k = 0;
     const char *heads[3] = {"input_ids", "attention_mask", "position_ids"};
     const int64_t cols[3] = {seq, (int64_t)past + seq, seq};
     for (int i = 0; i < (gm->has_position_ids ? 3 : 2); i++, k++) {
-        snprintf(names[k], NAME_MAX_LEN, "%s", heads[i]);
+        snprintf(names[k], GEN_NAME_MAX, "%s", heads[i]);
         in[k] = (rouse_tensor){.name = names[k], .dtype = ROUSE_DT_INT64, .rank = 2};
-        in[k].shape[0] = 1;
+        in[k].shape[0] = rows;
         in[k].shape[1] = cols[i];
-        in[k].nbytes = (size_t)cols[i] * sizeof(int64_t);
+        in[k].nbytes = (size_t)rows * (size_t)cols[i] * sizeof(int64_t);
     }
     for (int l = 0; l < gm->n_layers; l++)
         for (int kv = 0; kv < 2; kv++, k++) {
-            snprintf(names[k], NAME_MAX_LEN, "past_key_values.%d.%s", l, kv ? "value" : "key");
+            snprintf(names[k], GEN_NAME_MAX, "past_key_values.%d.%s", l, kv ? "value" : "key");
             in[k] = (rouse_tensor){.name = names[k], .dtype = ROUSE_DT_FLOAT, .rank = 4};
-            in[k].shape[0] = 1;
+            in[k].shape[0] = rows;
             in[k].shape[1] = gm->n_heads;
             in[k].shape[2] = past;
             in[k].shape[3] = gm->head_dim;
-            in[k].nbytes =
-                (size_t)gm->n_heads * (size_t)past * (size_t)gm->head_dim * sizeof(float);
+            in[k].nbytes = (size_t)rows * (size_t)gm->n_heads * (size_t)past *
+                           (size_t)gm->head_dim * sizeof(float);
         }
     return k;
 }
@@ -162,11 +178,12 @@ int gen_check_memory(const gen_model *gm, rouse_session *s, int memory_mb, rouse
     /* The largest runs gen_run makes: with position_ids a prefill padded
      * up to max_context and a decode over a cache laid out for
      * max_context; without, a prompt and a past of max_context - 1 at most
-     * (prompt + max_tokens <= max_context). */
+     * (prompt + max_tokens <= max_context). Several streams add a decode
+     * step of all of them together over a full cache. */
     int P = gm->has_position_ids ? gm->max_context : gm->max_context - 1;
     int n_in = 3 + 2 * gm->n_layers;
     rouse_tensor *in = calloc((size_t)n_in, sizeof(*in));
-    char(*names)[NAME_MAX_LEN] = calloc((size_t)n_in, sizeof(*names));
+    char(*names)[GEN_NAME_MAX] = calloc((size_t)n_in, sizeof(*names));
     if (!in || !names) {
         free(in);
         free(names);
@@ -175,9 +192,13 @@ int gen_check_memory(const gen_model *gm, rouse_session *s, int memory_mb, rouse
     const double MiB = 1 << 20;
     uint64_t limit = (uint64_t)memory_mb << 20, act = 0;
     int rc = 0;
-    static const char *const what[2] = {"a prefill", "a decode step"};
-    for (int r = 0; r < 2 && rc == 0; r++) {
-        int n = r == 0 ? run_shapes(gm, P, 0, in, names) : run_shapes(gm, 1, P, in, names);
+    static const char *const what[3] = {"a prefill", "a decode step",
+                                        "a decode step of every stream"};
+    int runs = gm->streams > 1 ? 3 : 2;
+    for (int r = 0; r < runs && rc == 0; r++) {
+        int n = r == 0   ? gen_run_shapes(gm, 1, P, 0, in, names)
+                : r == 1 ? gen_run_shapes(gm, 1, 1, P, in, names)
+                         : gen_run_shapes(gm, gm->streams, 1, P, in, names);
         rouse_errbuf peb;
         rouse_errbuf_clear(&peb);
         rc = rouse_session_prepare(s, in, n, &peb);
@@ -196,15 +217,28 @@ int gen_check_memory(const gen_model *gm, rouse_session *s, int memory_mb, rouse
     free(in);
     free(names);
     if (rc < 0) return rc;
-    uint64_t kv = 2ull * (uint64_t)gm->n_layers * (uint64_t)gm->n_heads *
+    /* One cache per stream, plus the one a prefill fills (a stream's
+     * cache is copied into its row of the batch's, gen_batch.h). */
+    uint64_t caches = gm->streams > 1 ? (uint64_t)gm->streams + 1 : 1;
+    uint64_t kv = caches * 2ull * (uint64_t)gm->n_layers * (uint64_t)gm->n_heads *
                   ((uint64_t)gm->max_context + 1) * (uint64_t)gm->head_dim * sizeof(float);
-    if (act + kv > limit)
+    if (act + kv > limit) {
+        if (gm->streams > 1)
+            return rouse_err_set(
+                eb, ROUSE_ETOOBIG,
+                "text generation of %d streams (scaling.concurrency) at its max_context of %d "
+                "positions needs %.0f MiB (%.0f MiB of activations, %.0f MiB of KV cache: %d "
+                "caches of %.0f MiB), more than the memory limit of %d MiB (the function's "
+                "memory_mb)",
+                gm->streams, gm->max_context, (double)(act + kv) / MiB, (double)act / MiB,
+                (double)kv / MiB, (int)caches, (double)kv / (double)caches / MiB, memory_mb);
         return rouse_err_set(eb, ROUSE_ETOOBIG,
                              "text generation at its max_context of %d positions needs %.0f MiB "
                              "(%.0f MiB of activations, %.0f MiB of KV cache), more than the "
                              "memory limit of %d MiB (the function's memory_mb)",
                              gm->max_context, (double)(act + kv) / MiB, (double)act / MiB,
                              (double)kv / MiB, memory_mb);
+    }
     return 0;
 }
 
@@ -254,15 +288,15 @@ int gen_create(const rouse_model *m, const gen_model *gm, gen **out, rouse_errbu
         return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     }
     int k = 0;
-    snprintf(g->names[k++], NAME_MAX_LEN, "input_ids");
-    snprintf(g->names[k++], NAME_MAX_LEN, "attention_mask");
-    if (gm->has_position_ids) snprintf(g->names[k++], NAME_MAX_LEN, "position_ids");
+    snprintf(g->names[k++], GEN_NAME_MAX, "input_ids");
+    snprintf(g->names[k++], GEN_NAME_MAX, "attention_mask");
+    if (gm->has_position_ids) snprintf(g->names[k++], GEN_NAME_MAX, "position_ids");
     rouse_tensor_info ti;
     g->out_logits = find_output(m, "logits", &ti);
     for (int l = 0; l < L; l++)
         for (int kv = 0; kv < 2; kv++) {
-            snprintf(g->names[k++], NAME_MAX_LEN, "past_key_values.%d.%s", l, kv ? "value" : "key");
-            char name[NAME_MAX_LEN];
+            snprintf(g->names[k++], GEN_NAME_MAX, "past_key_values.%d.%s", l, kv ? "value" : "key");
+            char name[GEN_NAME_MAX];
             snprintf(name, sizeof(name), "present.%d.%s", l, kv ? "value" : "key");
             g->out_present[2 * l + kv] = find_output(m, name, &ti);
         }
@@ -272,14 +306,18 @@ int gen_create(const rouse_model *m, const gen_model *gm, gen **out, rouse_errbu
     return 0;
 }
 
-/* The cache's layout size for a sequence that must hold `need` positions. */
+int gen_bucket_for(const gen_model *gm, int need)
+{
+    if (!gm->has_position_ids) return need;
+    int b = BUCKET_MIN;
+    while (b < need && b < gm->max_context)
+        b *= 2;
+    return b > gm->max_context ? gm->max_context : b;
+}
+
 static int bucket_for(const gen *g, int need)
 {
-    if (!g->m.has_position_ids) return need;
-    int b = BUCKET_MIN;
-    while (b < need && b < g->m.max_context)
-        b *= 2;
-    return b > g->m.max_context ? g->m.max_context : b;
+    return gen_bucket_for(&g->m, need);
 }
 
 static int cache_alloc(gen *g, rouse_errbuf *eb)
@@ -351,47 +389,63 @@ static int run(gen *g, rouse_session *s, int seq, int past, rouse_errbuf *eb)
     return rouse_session_run(s, g->in, g->n_in, eb);
 }
 
-/* Plan k of the ones generation uses, as (seq, past): 0 the prefill of
- * the shortest padded prompt, 1 the decode step of the first bucket, then
- * the other prefill lengths up to GEN_PREFILL_AHEAD, then the other
- * buckets up to max_context. False past the last. */
-static bool plan_shape(const gen *g, int k, int *seq, int *past)
+/* Plan k of the ones generation uses, as (rows, seq, past): 0 the
+ * prefill of the shortest padded prompt, 1 the decode step of the first
+ * bucket, then with several streams the decode step of each batch size
+ * (gen_batch_sizes) at the first bucket, then the other prefill lengths up
+ * to GEN_PREFILL_AHEAD, then the other buckets up to max_context (each
+ * with its batch sizes). False past the last. */
+static bool plan_shape(const gen *g, int k, int *rows, int *seq, int *past)
 {
     if (!g->m.has_position_ids) return false;
     const int ctx = g->m.max_context, first = bucket_for(g, 1);
     const int n_prefill = (GEN_PREFILL_AHEAD < ctx ? GEN_PREFILL_AHEAD : ctx) / PREFILL_STEP;
     if (n_prefill < 1) return false;
+    int sizes[8], n_sizes = gen_batch_sizes(g->m.streams, sizes);
+    *rows = 1;
     if (k == 0 || k == 1) {
         *seq = k == 0 ? PREFILL_STEP : 1;
         *past = k == 0 ? 0 : first;
         return true;
     }
     k -= 2;
+    *seq = 1;
+    if (k < n_sizes) {
+        *rows = sizes[k];
+        *past = first;
+        return true;
+    }
+    k -= n_sizes;
     if (k < n_prefill - 1) {
         *seq = (k + 2) * PREFILL_STEP;
         *past = 0;
         return true;
     }
     k -= n_prefill - 1;
-    int B = first;
-    for (int i = 0; i <= k; i++) {
+    /* Then each further bucket: the step of one stream, then of each batch size. */
+    int per = 1 + n_sizes, B = first;
+    for (int i = 0; i <= k / per; i++) {
         if (B >= ctx) return false;
         B = B * 2 > ctx ? ctx : B * 2;
     }
-    *seq = 1;
+    *rows = k % per == 0 ? 1 : sizes[k % per - 1];
     *past = B;
     return true;
 }
 
 int gen_prepare_step(gen *g, rouse_session *s, int *k, rouse_errbuf *eb)
 {
-    int seq, past;
-    if (!plan_shape(g, *k, &seq, &past)) return 0;
-    set_inputs(g, seq, past);
+    int rows, seq, past;
+    if (!plan_shape(g, *k, &rows, &seq, &past)) return 0;
+    gen_run_shapes(&g->m, rows, seq, past, g->in, g->names);
     int rc = rouse_session_prepare(s, g->in, g->n_in, eb);
-    if (rc < 0)
+    if (rc < 0) {
+        if (rows > 1)
+            return rouse_err_wrap(
+                eb, rc, "preparing the decode step of %d streams over %d positions", rows, past);
         return past ? rouse_err_wrap(eb, rc, "preparing the decode step over %d positions", past)
                     : rouse_err_wrap(eb, rc, "preparing the prefill of %d tokens", seq);
+    }
     ++*k;
     return 1;
 }
@@ -500,21 +554,45 @@ static int decode(gen *g, rouse_session *s, int token, const float **logits, rou
     return 0;
 }
 
+/* The prompt and max_tokens checked against the model. */
+static int check_prompt(const gen *g, const int32_t *prompt, int n_prompt, int max_tokens,
+                        rouse_errbuf *eb)
+{
+    if (n_prompt < 1 || max_tokens < 1 || n_prompt + max_tokens > g->m.max_context)
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "%d prompt tokens and %d new ones do not fit the context of %d",
+                             n_prompt, max_tokens, g->m.max_context);
+    for (int i = 0; i < n_prompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= g->m.vocab)
+            return rouse_err_set(eb, ROUSE_EINVAL, "token %d is outside the vocabulary of %d",
+                                 prompt[i], g->m.vocab);
+    return 0;
+}
+
+int gen_prefill(gen *g, rouse_session *s, const int32_t *prompt, int n_prompt, int max_tokens,
+                const float **logits, rouse_errbuf *eb)
+{
+    int rc = check_prompt(g, prompt, n_prompt, max_tokens, eb);
+    if (rc == 0) rc = cache_alloc(g, eb);
+    if (rc == 0) rc = prefill(g, s, prompt, n_prompt, logits, eb);
+    return rc;
+}
+
+const float *gen_cache(const gen *g, int i, int *bucket, int *n)
+{
+    *bucket = g->bucket;
+    *n = g->n;
+    return g->cache[i];
+}
+
 int gen_run(gen *g, rouse_session *s, const int32_t *prompt, int n_prompt, const gen_params *p,
             gen_emit_fn emit, void *user, gen_stats *st, rouse_errbuf *eb)
 {
     memset(st, 0, sizeof(*st));
     st->prompt_tokens = n_prompt;
-    if (n_prompt < 1 || p->max_tokens < 1 || n_prompt + p->max_tokens > g->m.max_context)
-        return rouse_err_set(eb, ROUSE_EINVAL,
-                             "%d prompt tokens and %d new ones do not fit the context of %d",
-                             n_prompt, p->max_tokens, g->m.max_context);
-    for (int i = 0; i < n_prompt; i++)
-        if (prompt[i] < 0 || prompt[i] >= g->m.vocab)
-            return rouse_err_set(eb, ROUSE_EINVAL, "token %d is outside the vocabulary of %d",
-                                 prompt[i], g->m.vocab);
-    int rc = cache_alloc(g, eb);
+    int rc = check_prompt(g, prompt, n_prompt, p->max_tokens, eb);
     if (rc < 0) return rc;
+    if ((rc = cache_alloc(g, eb)) < 0) return rc;
     sampler_rng rng;
     sampler_rng_seed(&rng, p->seed);
     rouse_plan_cache_stats pc0, pc1;

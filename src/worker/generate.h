@@ -36,7 +36,34 @@ typedef struct gen_model {
     int n_layers, n_heads, head_dim, vocab;
     bool has_position_ids;
     int max_context;
+    /* Streams an instance decodes together (gen_batch.h), set by the
+     * caller after gen_model_check (which sets 1); at most GEN_STREAMS_MAX. */
+    int streams;
 } gen_model;
+
+/* The most streams one instance decodes together (scaling.concurrency). */
+#define GEN_STREAMS_MAX 32
+#define GEN_NAME_MAX 48
+
+/* The decode batch sizes prepared for `streams` streams: the powers of two
+ * below it, then streams itself (2, 4, 6 for 6). sizes[] has room for 8;
+ * returns the count. A batch of b active streams runs at the smallest size
+ * >= b (gen_batch_size; one stream runs alone, as gen_run's steps). */
+int gen_batch_sizes(int streams, int sizes[8]);
+int gen_batch_size(int streams, int active);
+
+/* The model's inputs for a run of `rows` sequences of `seq` new tokens
+ * over a past of `past` positions per head, in the order gen_run feeds
+ * them (input_ids, attention_mask, [position_ids], past k/v per layer):
+ * names, dtypes and shapes set, data NULL, nbytes for the shape. in[] and
+ * names[] have 3 + 2 x layers entries; returns how many were set. */
+int gen_run_shapes(const gen_model *gm, int rows, int seq, int past, rouse_tensor *in,
+                   char (*names)[GEN_NAME_MAX]);
+
+/* The cache's layout size (positions per head) for a sequence that must
+ * hold `need` positions: a power of two from 16 up to max_context with
+ * position_ids, exactly `need` without. */
+int gen_bucket_for(const gen_model *gm, int need);
 
 /* Checks that m has the KV-cache layout: every input and output named
  * above, with consistent heads and head_dim; the error names what is
@@ -67,9 +94,11 @@ const gen_model *gen_model_of(const gen *g);
  * with position_ids), one per call: plan *k, then *k advances. 1 when one
  * was prepared, 0 when none is left, < 0 on error. The order: the prefill
  * of the shortest prompts (PREFILL_STEP tokens) and the decode step of
- * the first cache bucket (what a short request needs), then the prefill of
- * every padded prompt length up to GEN_PREFILL_AHEAD, then the decode step
- * of every bucket up to max_context. A process forked afterwards
+ * the first cache bucket (what a short request needs), with several
+ * streams (gm.streams) the decode step of each batch size at that bucket,
+ * then the prefill of every padded prompt length up to GEN_PREFILL_AHEAD,
+ * then the decode steps of every bucket up to max_context (one stream,
+ * then each batch size). A process forked afterwards
  * generates without preparing those (longer prompts still prepare their
  * prefill when they come). A model without position_ids runs exact
  * lengths: nothing to prepare. */
@@ -101,5 +130,16 @@ typedef struct gen_stats {
  * max_context (the caller checks; ROUSE_EINVAL otherwise). */
 int gen_run(gen *g, rouse_session *s, const int32_t *prompt, int n_prompt, const gen_params *p,
             gen_emit_fn emit, void *user, gen_stats *st, rouse_errbuf *eb);
+
+/* The prefill alone, for a stream that then decodes in a batch
+ * (gen_batch.h): checks the prompt as gen_run does, runs it, and points
+ * *logits at the last position's logits (valid until the next run on s).
+ * The sequence's keys and values are then in g's cache (gen_cache). */
+int gen_prefill(gen *g, rouse_session *s, const int32_t *prompt, int n_prompt, int max_tokens,
+                const float **logits, rouse_errbuf *eb);
+
+/* Buffer i (2 x layer + 0 for keys, 1 for values) of g's cache, laid out
+ * [heads, *bucket, head_dim], holding positions [0, *n). */
+const float *gen_cache(const gen *g, int i, int *bucket, int *n);
 
 #endif

@@ -27,6 +27,7 @@
 #include "rouse/engine.h"
 #include "worker/batch.h"
 #include "worker/fault.h"
+#include "worker/gen_streams.h"
 #include "worker/generate.h"
 #include "worker/ipc.h"
 #include "worker/oip.h"
@@ -323,9 +324,18 @@ out_error:
                       eb.msg[0] ? eb.msg : rouse_strerror(rc));
 }
 
+int worker_gen_plan_cache(int max_context, int streams)
+{
+    int sizes[8], n = gen_batch_sizes(streams, sizes), buckets = 1;
+    for (int b = 16; b < max_context; b *= 2)
+        buckets++;
+    return WORKER_GEN_PLAN_CACHE + n * buckets;
+}
+
 int worker_open_model(int sock, const char *path, const char *sha256, const char *plan_cache,
                       const worker_precision *prec, int threads, int plan_cache_size, int memory_mb,
-                      int max_batch, rouse_model **m, rouse_session **s, uint64_t dur[3])
+                      int max_batch, int streams, rouse_model **m, rouse_session **s,
+                      uint64_t dur[3])
 {
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
@@ -344,6 +354,9 @@ int worker_open_model(int sock, const char *path, const char *sha256, const char
                                     .plan_cache_size = plan_cache_size,
                                     .max_activation_bytes = (uint64_t)memory_mb << 20};
         worker_batch_session_options(max_batch, &so);
+        /* A generator's decode step of several streams reads the weights
+         * in place, as one stream's does. */
+        so.gemv_max_rows = streams;
         rc = rouse_session_create(*m, &so, s, &eb);
     }
     if (rc < 0) {
@@ -370,6 +383,101 @@ int worker_open_model(int sock, const char *path, const char *sha256, const char
     return 0;
 }
 
+/* A stream's final reply: through the region when it is lent to the
+ * stream and the body fits. */
+typedef struct stream_ctx {
+    int sock;
+    region *rg;
+} stream_ctx;
+
+static int stream_reply(void *user, uint64_t id, bool lent, const openai_reply *rep,
+                        const rouse_buf *out, uint64_t t0)
+{
+    stream_ctx *c = user;
+    uint64_t dur[3] = {rouse_now_ns() - t0, rep->ttft_ns, rep->itl_ns};
+    return send_msg(c->sock, IPC_REPLY, id, rep->status, rep->content_type, out->data, out->len, -1,
+                    dur, lent && out->len <= c->rg->size ? c->rg->map : NULL, rep->warning, 0);
+}
+
+/* The loop of a generator serving several streams at once (gen_streams.h):
+ * between decode steps, every message waiting is taken without blocking
+ * (a new stream is prefilled and joins, a cancel ends its stream); with no
+ * stream active it blocks for the next message. Other requests are
+ * answered as handle() does. */
+static int serve_streams(const instance_opts *o, int sock, region *rg, rouse_model *m,
+                         rouse_session *s, rouse_arena *arena, rouse_buf *out,
+                         worker_batch_times *times)
+{
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    gen_model gm;
+    gen_streams *gs = NULL;
+    stream_ctx ctx = {sock, rg};
+    gen_streams_opts so = {.sock = sock,
+                           .name = o->name,
+                           .tok = o->tok,
+                           .arena_limit = o->memory_mb > 0 ? ((size_t)o->memory_mb << 20) / 2 : 0,
+                           .reply = stream_reply,
+                           .user = &ctx};
+    int rc = gen_model_check(m, o->max_context, &gm, &eb);
+    gm.streams = o->streams > GEN_STREAMS_MAX ? GEN_STREAMS_MAX : o->streams;
+    if (rc == 0) rc = gen_streams_create(m, s, &gm, &so, &gs, &eb);
+    if (rc < 0) {
+        LOG_ERROR(MOD, "%s", eb.msg);
+        return 2;
+    }
+    gen_slot none = {NULL, "text generation runs as streams here"};
+    int status = 0;
+    for (;;) {
+        ipc_msg req;
+        int body_fd = -1;
+        bool busy = gen_streams_active(gs) > 0;
+        rc =
+            busy ? ipc_recv_nowait(sock, &req, &body_fd, &eb) : ipc_recv(sock, &req, &body_fd, &eb);
+        if (rc == ROUSE_EBUSY) {
+            if (gen_streams_step(gs) < 0) {
+                status = 2;
+                break;
+            }
+            continue;
+        }
+        if (rc == ROUSE_ENOTFOUND) break; /* serve closed the socket: we are done */
+        if (rc == ROUSE_EFORMAT) {
+            LOG_WARN(MOD, "%s", eb.msg);
+            continue;
+        }
+        if (rc < 0) {
+            LOG_ERROR(MOD, "%s", eb.msg);
+            status = 2;
+            break;
+        }
+        if (req.type == IPC_CANCEL) {
+            if (body_fd >= 0) close(body_fd);
+            rc = gen_streams_cancel(gs, req.id);
+        } else if (req.type == IPC_GENERATE) {
+            const void *body = NULL;
+            rc = request_body(&req, body_fd, rg, &body, &eb);
+            if (rc < 0) {
+                rc = send_error(sock, rg, req.id, 500, eb.msg);
+            } else {
+                bool lent = rg->lent;
+                rc = gen_streams_start(gs, &req, body, lent);
+                if (!lent) ipc_unmap(body, req.body_len);
+            }
+            if (body_fd >= 0) close(body_fd);
+        } else {
+            rc = handle(o, sock, &req, body_fd, rg, m, s, &none, arena, out, times);
+            if (body_fd >= 0) close(body_fd);
+        }
+        if (rc < 0) {
+            status = 2;
+            break;
+        }
+    }
+    gen_streams_destroy(gs);
+    return status;
+}
+
 int instance_main(const instance_opts *o)
 {
     /* Serve may die without closing us: die with it. */
@@ -377,9 +485,10 @@ int instance_main(const instance_opts *o)
     rouse_model *m;
     rouse_session *s;
     uint64_t dur[3];
-    if (worker_open_model(o->fd, o->model_path, NULL, o->plan_cache, &o->prec, o->threads,
-                          o->max_context > 0 ? WORKER_GEN_PLAN_CACHE : 0, o->memory_mb,
-                          o->max_batch, &m, &s, dur) < 0)
+    if (worker_open_model(
+            o->fd, o->model_path, NULL, o->plan_cache, &o->prec, o->threads,
+            o->max_context > 0 ? worker_gen_plan_cache(o->max_context, o->streams) : 0,
+            o->memory_mb, o->max_batch, o->max_context > 0 ? o->streams : 0, &m, &s, dur) < 0)
         return 1;
     /* Exec'd (the deploy check, or without a template): the tokenizer is
      * loaded here; a template loads it once for all its instances. */
@@ -414,6 +523,12 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
             worker_send_error(sock, IPC_READY, 0, 400, eb.msg);
             return 1;
         }
+        if (o->streams > 1 && !gm.has_position_ids) {
+            worker_send_error(sock, IPC_READY, 0, 400,
+                              "scaling.concurrency: decoding several streams together needs the "
+                              "model's position_ids input");
+            return 1;
+        }
         if (o->tok && tok_vocab_size(o->tok) > (size_t)gm.vocab) {
             char msg[192];
             snprintf(msg, sizeof(msg),
@@ -432,6 +547,7 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
         if (o->max_context > 0) {
             gen_model gm;
             rc = gen_model_check(m, o->max_context, &gm, &eb);
+            gm.streams = o->streams > 1 ? o->streams : 1;
             if (rc == 0) rc = gen_check_memory(&gm, s, o->memory_mb, &eb);
         } else if (o->max_batch > 0) {
             uint64_t mem_bytes;
@@ -471,6 +587,10 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
     worker_batch_times times = {{0}};
     int status = 0;
     uint64_t poll_until = 0;
+    if (o->max_context > 0 && o->streams > 1) {
+        status = serve_streams(o, sock, &rg, m, s, &arena, &out, &times);
+        goto out;
+    }
     for (;;) {
         ipc_msg req;
         int body_fd = -1;
@@ -509,6 +629,7 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
             break;
         }
     }
+out:
     gen_destroy(gs.g);
     ipc_region_unmap(rg.map, rg.size);
     rouse_buf_fini(&out);

@@ -30,11 +30,17 @@ typedef struct instance_opts {
     const tok_tokenizer *tok;   /* loaded by the template (borrowed), else NULL */
     int memory_mb;          /* the function's memory_mb: bounds activation memory; 0: none */
     int max_batch;          /* dynamic batching's largest batch (worker/batch.h), 0: none */
+    int streams;            /* a generator's streams decoded together (gen_streams.h); <= 1: one */
 } instance_opts;
 
 /* Prepared plans a generator's session keeps: one per bucket of past
  * lengths and per bucket of prompt lengths (generate.h). */
 #define WORKER_GEN_PLAN_CACHE 32
+
+/* The prepared plans a generator's session keeps for max_context
+ * positions and `streams` streams: WORKER_GEN_PLAN_CACHE, and with several
+ * streams one more per batch size and bucket. */
+int worker_gen_plan_cache(int max_context, int streams);
 
 /* Runs the instance until its socket closes. Returns the process exit
  * status: 0 after a clean end, 1 when the model failed to load (already
@@ -79,13 +85,15 @@ int worker_send_error(int sock, int type, uint64_t id, int status, const char *m
  * declared shapes fails here naming both numbers, a request over it gets
  * 413 before that memory is allocated); with max_batch > 0 the model must
  * pass rouse_model_batch_check and the session takes batches along dim 0
- * (and room for their plans). dur gets the load and prepare times in ns and
+ * (and room for their plans); streams > 1 (a generator's streams
+ * decoded together) lets MatMuls of that many rows read their weights in
+ * place (rouse_session_options.gemv_max_rows). dur gets the load and prepare times in ns and
  * 1 in dur[2] when the plan came from the cache. On failure, sends serve IPC_READY with 400
  * and the engine's message (without the blob's path, which is serve's
  * business: the user knows the digest) and returns negative. */
 int worker_open_model(int sock, const char *path, const char *sha256, const char *plan_cache,
-                      const worker_precision *prec, int threads, int plan_cache_size,
-                      int memory_mb, int max_batch, struct rouse_model **m,
-                      struct rouse_session **s, uint64_t dur[3]);
+                      const worker_precision *prec, int threads, int plan_cache_size, int memory_mb,
+                      int max_batch, int streams, struct rouse_model **m, struct rouse_session **s,
+                      uint64_t dur[3]);
 
 #endif

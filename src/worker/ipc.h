@@ -31,7 +31,11 @@
  * reply's. serve may send IPC_CANCEL with the request's id while it runs
  * (the client left): the instance stops generating and still ends the
  * request with its IPC_REPLY. A cancel that finds nothing running is
- * ignored.
+ * ignored. A generator with scaling.concurrency N > 1 (--streams N) takes
+ * up to N IPC_GENERATE at once and decodes them together: their chunks
+ * interleave, each carrying its request's id, and each request's
+ * IPC_REPLY comes when that stream ends, in any order; a cancel stops only
+ * the stream it names.
  *
  * A template speaks the same protocol on its control socket: IPC_READY once
  * its plan is open and its session prepared (dur_ns: plan open, prepare),

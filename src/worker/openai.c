@@ -22,7 +22,8 @@
 
 #define MOD "generate"
 
-typedef struct run_state {
+struct openai_stream {
+    openai_request req;
     const openai_request *rq;
     const tok_tokenizer *tok;
     int32_t eos;
@@ -36,8 +37,10 @@ typedef struct run_state {
     bool first_sent, cancelled, stopped_by_stop, failed;
     uint64_t t0, ttft_ns;
     int n_tokens;
+    bool peek_cancel; /* one stream at a time: look for IPC_CANCEL on the socket */
     char warning[IPC_WARNING_MAX];
-} run_state;
+};
+typedef struct openai_stream run_state;
 
 /* --- UTF-8 ------------------------------------------------------------------- */
 
@@ -227,7 +230,7 @@ static bool on_token(void *user, int token)
         }
     }
     if (st->failed || st->stopped_by_stop) return true;
-    if (cancelled(st)) {
+    if (st->peek_cancel && cancelled(st)) {
         st->cancelled = true;
         LOG_INFO(MOD, "generation %" PRIx64 " cancelled after %d of %d tokens (the client left)",
                  st->id, st->n_tokens, rq->gp.max_tokens);
@@ -298,63 +301,112 @@ static void final_body(run_state *st, const gen_stats *gs, rouse_buf *out)
     rouse_buf_append_str(out, "}\n");
 }
 
+void openai_stream_free(openai_stream *st)
+{
+    if (!st) return;
+    rouse_buf_fini(&st->text);
+    rouse_buf_fini(&st->chunk);
+    free(st);
+}
+
+int openai_stream_begin(int sock, const ipc_msg *req, const void *body, const char *model_name,
+                        const gen_model *gm, const tok_tokenizer *tok, rouse_arena *arena,
+                        openai_stream **out_st, rouse_buf *out, openai_reply *rep)
+{
+    *out_st = NULL;
+    memset(rep, 0, sizeof(*rep));
+    rep->status = 200;
+    rep->content_type = "application/json";
+    run_state *st = calloc(1, sizeof(*st));
+    if (!st) return ROUSE_ENOMEM;
+    int rc = openai_request_parse(body, (size_t)req->body_len, req->json_len == IPC_GEN_CHAT, gm,
+                                  tok, arena, &st->req, rep, out);
+    if (rc < 0 || rep->status != 200) {
+        free(st);
+        return rc;
+    }
+    rouse_buf_init(&st->text);
+    rouse_buf_init(&st->chunk);
+    memcpy(st->warning, rep->warning, sizeof(st->warning));
+    st->rq = &st->req;
+    st->tok = tok;
+    st->eos = tok ? tok_eos(tok) : -1;
+    st->sock = sock;
+    st->id = req->id;
+    st->model = model_name;
+    st->created = (long)time(NULL);
+    st->t0 = rouse_now_ns();
+    *out_st = st;
+    return 0;
+}
+
+const openai_request *openai_stream_request(const openai_stream *st)
+{
+    return st->rq;
+}
+
+uint64_t openai_stream_id(const openai_stream *st)
+{
+    return st->id;
+}
+
+bool openai_stream_token(openai_stream *st, int token)
+{
+    return on_token(st, token);
+}
+
+void openai_stream_cancel(openai_stream *st)
+{
+    st->cancelled = true;
+    LOG_INFO(MOD, "generation %" PRIx64 " cancelled after %d of %d tokens (the client left)",
+             st->id, st->n_tokens, st->rq->gp.max_tokens);
+}
+
+int openai_stream_end(openai_stream *st, const gen_stats *gs, int gen_rc, const char *error,
+                      rouse_buf *out, openai_reply *rep)
+{
+    memcpy(rep->warning, st->warning, sizeof(rep->warning));
+    if (gen_rc < 0) {
+        if (st->first_sent) {
+            /* Mid-stream: the error becomes the stream's last event. */
+            rouse_buf_clear(out);
+            rouse_buf_append_str(out, "data: {\"error\":");
+            json_write_string(out, error, strlen(error));
+            rouse_buf_append_str(out, "}\n\ndata: [DONE]\n\n");
+            rep->content_type = "text/event-stream";
+            return 0;
+        }
+        rep->status = rouse_err_http_status(gen_rc);
+        rouse_buf_clear(out);
+        rouse_buf_append_str(out, "{\"error\":");
+        json_write_string(out, error, strlen(error));
+        rouse_buf_append_str(out, "}");
+        return 0;
+    }
+    rep->ttft_ns = st->ttft_ns;
+    LOG_DEBUG(MOD, "generation %" PRIx64 ": %d + %d tokens, %" PRIu64 " plans prepared", st->id,
+              gs->prompt_tokens, gs->completion_tokens, gs->plans_prepared);
+    rep->itl_ns =
+        gs->completion_tokens > 1 ? gs->decode_ns / (uint64_t)(gs->completion_tokens - 1) : 0;
+    final_body(st, gs, out);
+    if (st->rq->stream) rep->content_type = "text/event-stream";
+    return st->failed ? -1 : 0;
+}
+
 int openai_generate(int sock, const ipc_msg *req, const void *body, const char *model_name, gen *g,
                     const tok_tokenizer *tok, rouse_session *s, rouse_arena *arena, rouse_buf *out,
                     openai_reply *rep)
 {
-    memset(rep, 0, sizeof(*rep));
-    rep->status = 200;
-    rep->content_type = "application/json";
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
-    openai_request rq;
-    int rc = openai_request_parse(body, (size_t)req->body_len, req->json_len == IPC_GEN_CHAT,
-                                  gen_model_of(g), tok, arena, &rq, rep, out);
-    if (rc < 0 || rep->status != 200) return rc;
-    run_state st;
-    memset(&st, 0, sizeof(st));
-    rouse_buf_init(&st.text);
-    rouse_buf_init(&st.chunk);
-    memcpy(st.warning, rep->warning, sizeof(st.warning));
-    st.rq = &rq;
-    st.tok = tok;
-    st.eos = tok ? tok_eos(tok) : -1;
-    st.sock = sock;
-    st.id = req->id;
-    st.model = model_name;
-    st.created = (long)time(NULL);
+    run_state *st;
+    int rc = openai_stream_begin(sock, req, body, model_name, gen_model_of(g), tok, arena, &st, out,
+                                 rep);
+    if (rc < 0 || !st) return rc;
+    st->peek_cancel = true;
     gen_stats gs;
-    st.t0 = rouse_now_ns();
-    rc = gen_run(g, s, rq.ids, rq.n_ids, &rq.gp, on_token, &st, &gs, &eb);
-    if (rc < 0) {
-        if (st.first_sent) {
-            /* Mid-stream: the error becomes the stream's last event. */
-            rouse_buf_clear(out);
-            rouse_buf_append_str(out, "data: {\"error\":");
-            json_write_string(out, eb.msg, strlen(eb.msg));
-            rouse_buf_append_str(out, "}\n\ndata: [DONE]\n\n");
-            rep->content_type = "text/event-stream";
-            rc = 0;
-            goto out;
-        }
-        rep->status = rouse_err_http_status(rc);
-        rouse_buf_clear(out);
-        rouse_buf_append_str(out, "{\"error\":");
-        json_write_string(out, eb.msg, strlen(eb.msg));
-        rouse_buf_append_str(out, "}");
-        rc = 0;
-        goto out;
-    }
-    rep->ttft_ns = st.ttft_ns;
-    LOG_DEBUG(MOD, "generation %" PRIx64 ": %d + %d tokens, %" PRIu64 " plans prepared", st.id,
-              gs.prompt_tokens, gs.completion_tokens, gs.plans_prepared);
-    rep->itl_ns =
-        gs.completion_tokens > 1 ? gs.decode_ns / (uint64_t)(gs.completion_tokens - 1) : 0;
-    final_body(&st, &gs, out);
-    if (rq.stream) rep->content_type = "text/event-stream";
-    rc = st.failed ? -1 : 0;
-out:
-    rouse_buf_fini(&st.text);
-    rouse_buf_fini(&st.chunk);
+    rc = gen_run(g, s, st->rq->ids, st->rq->n_ids, &st->rq->gp, on_token, st, &gs, &eb);
+    rc = openai_stream_end(st, &gs, rc, eb.msg, out, rep);
+    openai_stream_free(st);
     return rc;
 }

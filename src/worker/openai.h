@@ -25,6 +25,7 @@
 #ifndef ROUSE_WORKER_OPENAI_H
 #define ROUSE_WORKER_OPENAI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/arena.h"
@@ -42,5 +43,30 @@
 int openai_generate(int sock, const ipc_msg *req, const void *body, const char *model_name, gen *g,
                     const tok_tokenizer *tok, rouse_session *s, rouse_arena *arena, rouse_buf *out,
                     openai_reply *rep);
+
+/* The same request as a stream decoded in a batch with others
+ * (gen_streams.h): begun, fed its tokens one by one, ended. */
+typedef struct openai_stream openai_stream;
+
+/* Decodes request req (body as above) for a model gm: 0 with *st set
+ * (owned: openai_stream_free) to generate; 0 with *st NULL when it is
+ * already answered (rep and out hold the 400); < 0 out of memory. The
+ * parsed request lives in arena, which must outlive *st. */
+int openai_stream_begin(int sock, const ipc_msg *req, const void *body, const char *model_name,
+                        const gen_model *gm, const tok_tokenizer *tok, rouse_arena *arena,
+                        openai_stream **st, rouse_buf *out, openai_reply *rep);
+const openai_request *openai_stream_request(const openai_stream *st);
+uint64_t openai_stream_id(const openai_stream *st);
+/* The next generated token: streams its text; true when the stream ends
+ * there (a stop string, the end-of-text token, the socket failed). */
+bool openai_stream_token(openai_stream *st, int token);
+/* The client left (serve's IPC_CANCEL): the finish reason says so. */
+void openai_stream_cancel(openai_stream *st);
+/* The final body into out and rep (status, content type, timings) after
+ * generation ended with gen_rc (< 0: error says why). Returns 0, or < 0
+ * when the socket failed. */
+int openai_stream_end(openai_stream *st, const gen_stats *gs, int gen_rc, const char *error,
+                      rouse_buf *out, openai_reply *rep);
+void openai_stream_free(openai_stream *st);
 
 #endif

@@ -77,7 +77,8 @@ static int fork_instance(const template_opts *o, int ctl, const ipc_msg *req, in
                             .max_context = o->max_context,
                             .tok = o->tok,
                             .memory_mb = o->memory_mb,
-                            .max_batch = o->max_batch};
+                            .max_batch = o->max_batch,
+                            .streams = o->streams};
         return instance_serve(&io, sock, m, s);
     }
     uint64_t dur[3] = {rouse_now_ns() - t0, 0, 0};
@@ -163,7 +164,8 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
                         .max_context = o->max_context,
                         .tok = o->tok,
                         .memory_mb = o->memory_mb,
-                        .max_batch = o->max_batch};
+                        .max_batch = o->max_batch,
+                        .streams = o->streams};
     return instance_serve(&io, sock, m, s);
 }
 
@@ -268,6 +270,8 @@ static int prepare_generator(const template_opts *o, rouse_model *m, rouse_sessi
     *k = 0;
     if (left) *left = NULL;
     int rc = gen_model_check(m, o->max_context, &gm, eb);
+    gm.streams = o->streams > 1 && gm.has_position_ids ? o->streams : 1;
+    if (gm.streams > GEN_STREAMS_MAX) gm.streams = GEN_STREAMS_MAX;
     if (rc == 0) rc = gen_create(m, &gm, &g, eb);
     while (rc == 0 && (limit < 0 || *k < limit) && (rc = gen_prepare_step(g, s, k, eb)) == 1)
         rc = 0;
@@ -301,9 +305,10 @@ int template_main(const template_opts *given)
     rouse_model *m;
     rouse_session *s;
     uint64_t dur[3];
-    if (worker_open_model(ctl, o->model_path, o->model_sha256, o->plan_cache, &o->prec, o->threads,
-                          o->max_context > 0 ? WORKER_GEN_PLAN_CACHE : 0, o->memory_mb,
-                          o->max_batch, &m, &s, dur) < 0)
+    if (worker_open_model(
+            ctl, o->model_path, o->model_sha256, o->plan_cache, &o->prec, o->threads,
+            o->max_context > 0 ? worker_gen_plan_cache(o->max_context, o->streams) : 0,
+            o->memory_mb, o->max_batch, o->max_context > 0 ? o->streams : 0, &m, &s, dur) < 0)
         return 1;
     /* A generator's tokenizer, loaded once: every instance forked shares it. */
     tok_tokenizer *tok = NULL;
@@ -521,7 +526,10 @@ int template_warm(const template_opts *o)
     rouse_session_options so = {.threads = threads,
                                 .max_activation_bytes = (uint64_t)o->memory_mb << 20};
     worker_batch_session_options(o->max_batch, &so);
-    if (o->max_context > 0) so.plan_cache_size = WORKER_GEN_PLAN_CACHE;
+    if (o->max_context > 0) {
+        so.plan_cache_size = worker_gen_plan_cache(o->max_context, o->streams);
+        so.gemv_max_rows = o->streams;
+    }
     int rc = rouse_model_open_plan(path, &m, &eb);
     if (rc == 0) rc = rouse_session_create(m, &so, &s, &eb);
     uint64_t mem_bytes;

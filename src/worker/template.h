@@ -38,6 +38,7 @@ typedef struct template_opts {
     const tok_tokenizer *tok;   /* set by template_main once loaded */
     int memory_mb;            /* the function's memory_mb: bounds activation memory; 0: none */
     int max_batch;            /* dynamic batching's largest batch: prepared before forking */
+    int streams;              /* a generator's streams per instance (instance_opts) */
     sandbox_opts sandbox;     /* entered once prepared (isolation "sandbox"), or off */
 } template_opts;
 

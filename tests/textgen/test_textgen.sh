@@ -4,10 +4,13 @@
 # deployed as a text generator on a real `rouse serve`, and driven by the
 # `openai` npm client (streaming and not) and by plain HTTP for what the
 # client hides (headers, invalid UTF-8, a client that leaves mid-stream).
+#   test_textgen.sh [SCRIPT]   (SCRIPT: test_textgen.cjs, or test_streams.cjs for
+#                               several streams decoded together in one instance)
 #   env: ROUSE (the binary), MODELS (where exported models are kept)
 # Skips (77) without python3-torch, node, or the npm registry.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
+script=${1:-test_textgen.cjs}
 py=/usr/bin/python3
 if ! "$py" -c 'import torch' 2>/dev/null; then
     echo "skip: PyTorch not installed (Debian package python3-torch)"
@@ -18,6 +21,9 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     exit 77
 fi
 mkdir -p "$MODELS/textgen"
+# The two text tests share the model and the client: one prepares them at a time.
+exec 9>"$MODELS/textgen/.lock"
+command -v flock >/dev/null 2>&1 && flock 9
 stamp=$(cat "$here/export_decoder.py" "$here/../../scripts/models/gpt2.py" | sha256sum | cut -c1-16)
 model="$MODELS/textgen/tiny.onnx"
 if [ "$(cat "$MODELS/textgen/tiny.stamp" 2>/dev/null)" != "$stamp" ]; then
@@ -34,6 +40,8 @@ if ! cmp -s "$here/package-lock.json" "$npmdir/package-lock.json" || [ ! -d "$np
         exit 77
     fi
 fi
+command -v flock >/dev/null 2>&1 && flock -u 9
+exec 9>&-
 tmp=$(mktemp -d)
 pid=
 cleanup() {
@@ -51,7 +59,7 @@ until grep -q '^listening on ' "$tmp/serve.out" 2>/dev/null; do
     sleep 0.1
 done
 port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/serve.out")
-OPENAI_MODULE="$npmdir/node_modules/openai" node "$here/test_textgen.cjs" "http://127.0.0.1:$port" "$model" \
+OPENAI_MODULE="$npmdir/node_modules/openai" node "$here/$script" "http://127.0.0.1:$port" "$model" \
     "$model.json" "${DIGITS:-}"
 rc=$?
 if [ $rc -ne 0 ]; then

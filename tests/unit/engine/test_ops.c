@@ -1098,6 +1098,81 @@ static void matmul_one_row_gemv(void **state)
     }
 }
 
+/* A MatMul of a few rows (a decoder's step of several sequences) with a
+ * constant B: with the session's gemv_max_rows at least the rows, one
+ * gemv step reading B as it lies (bias on every row, a residual Add of the
+ * input fused), the reference kernels' numbers, no reorder of the weights;
+ * above it (or by default), oneDNN's matmul. */
+static const char *few_rows_kernel(rouse_buf *bytes, int rank, const int64_t *ad, const float *x,
+                                   int max_rows, int *reorders)
+{
+    rouse_errbuf eb;
+    rouse_model *m;
+    rouse_session *fast, *ref;
+    if (rouse_model_load_memory(bytes->data, bytes->len, &m, &eb) < 0) fail_msg("load: %s", eb.msg);
+    rouse_session_options fo = {.threads = 1, .gemv_max_rows = max_rows},
+                          ro = {.threads = 1, .reference_kernels = 1};
+    if (rouse_session_create(m, &fo, &fast, &eb) < 0) fail_msg("session: %s", eb.msg);
+    if (rouse_session_create(m, &ro, &ref, &eb) < 0) fail_msg("session: %s", eb.msg);
+    assert_int_equal(rouse_session_set_profiling(fast, 1), 0);
+    rouse_tensor in = {.name = "a", .dtype = ROUSE_DT_FLOAT, .rank = rank, .data = (void *)x};
+    memcpy(in.shape, ad, sizeof(int64_t) * (size_t)rank);
+    in.nbytes = sizeof(float) * (size_t)numel(rank, ad);
+    if (rouse_session_run(fast, &in, 1, &eb) < 0) fail_msg("run: %s", eb.msg);
+    if (rouse_session_run(ref, &in, 1, &eb) < 0) fail_msg("run ref: %s", eb.msg);
+    rouse_tensor a, b;
+    assert_int_equal(rouse_session_output(fast, 0, &a), 0);
+    assert_int_equal(rouse_session_output(ref, 0, &b), 0);
+    assert_int_equal(a.nbytes, b.nbytes);
+    const float *pa = a.data, *pb = b.data;
+    for (size_t i = 0; i < a.nbytes / 4; i++)
+        if (!(fabsf(pa[i] - pb[i]) <= 1e-4f + 1e-3f * fabsf(pb[i])))
+            fail_msg("element %zu: optimized %g, reference %g", i, (double)pa[i], (double)pb[i]);
+    rouse_session_stats st;
+    assert_int_equal(rouse_session_get_stats(fast, &st), 0);
+    *reorders = st.reorders;
+    rouse_profile_entry pe;
+    assert_int_equal(rouse_session_profile_entry(fast, 0, &pe), 0);
+    const char *k = !strcmp(pe.kernel, "gemv") ? "gemv" : "other";
+    rouse_session_destroy(fast);
+    rouse_session_destroy(ref);
+    rouse_model_destroy(m);
+    return k;
+}
+
+static void matmul_few_rows_gemv(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 12; iter++) {
+        int rank = 2 + iter % 2, tail = iter % 3; /* none, bias, bias + residual */
+        int64_t rows = rand_int(2, 8), K = rand_int(1, 300), N = tail == 2 ? K : rand_int(1, 3000);
+        int64_t ad[3] = {rows, 1, K}, bd[2] = {K, N};
+        ad[rank - 1] = K;
+        ob_model *m = ob_model_new(13);
+        ob_input(m, "a", ROUSE_DT_FLOAT, rank, ad);
+        float *b = rand_floats(K * N);
+        ob_initializer(m, "b", ROUSE_DT_FLOAT, 2, bd, b, sizeof(float) * (size_t)(K * N));
+        free(b);
+        node2(m, "MatMul", "mm0", "a", "b", tail ? "mm" : "y");
+        if (tail) {
+            add_vector(m, "c", N);
+            node2(m, "Add", "add0", "mm", "c", tail == 2 ? "mb" : "y");
+        }
+        if (tail == 2) node2(m, "Add", "res", "a", "mb", "y");
+        ob_output_any(m, "y", ROUSE_DT_FLOAT);
+        rouse_buf bytes;
+        serialize(m, &bytes);
+        float *x = rand_floats(rows * K);
+        int reorders;
+        assert_string_equal(few_rows_kernel(&bytes, rank, ad, x, 8, &reorders), "gemv");
+        assert_int_equal(reorders, 0);
+        assert_string_equal(few_rows_kernel(&bytes, rank, ad, x, (int)rows - 1, &reorders),
+                            "other");
+        free(x);
+        rouse_buf_fini(&bytes);
+    }
+}
+
 /* A Linear layer on h [B, S, E]: MatMul with a constant [E, N] plus bias. */
 static void add_linear(ob_model *m, const char *pfx, const char *in, int64_t e, int64_t n,
                        const char *out)
@@ -1203,6 +1278,7 @@ int main(void)
         cmocka_unit_test(squeeze_excitation_random),
         cmocka_unit_test(matmul_const_random),
         cmocka_unit_test(matmul_one_row_gemv),
+        cmocka_unit_test(matmul_few_rows_gemv),
         cmocka_unit_test(matmul_batched_random),
         cmocka_unit_test(binary_broadcast_random),
         cmocka_unit_test(layernorm_fused_random),

@@ -107,6 +107,12 @@ static void test_text_generation(void **state)
                      0);
     assert_int_equal(c.max_context, 64);
     assert_string_equal(c.vocab, DIGEST);
+    /* Several streams per instance decode together (up to 32). */
+    assert_int_equal(parse("{\"model\":\"" DIGEST "\",\"task\":\"text-generation\","
+                           "\"scaling\":{\"concurrency\":8}}",
+                           &c, &eb),
+                     0);
+    assert_int_equal(c.scaling.concurrency, 8);
     static const struct {
         const char *extra, *msg;
     } bad[] = {
@@ -117,8 +123,8 @@ static void test_text_generation(void **state)
         {"\"task\":\"text-generation\",\"tokenizer\":{\"vocab\":\"" DIGEST "\"}",
          "tokenizer: must be"},
         {"\"tokenizer\":\"" DIGEST "\"", "tokenizer: only with"},
-        {"\"task\":\"text-generation\",\"scaling\":{\"concurrency\":4}",
-         "scaling.concurrency: a text generator"},
+        {"\"task\":\"text-generation\",\"scaling\":{\"concurrency\":33}",
+         "scaling.concurrency: a text generator decodes at most 32 streams"},
         {"\"task\":\"text-generation\",\"precision\":\"bf16\"", "precision: a text generator"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

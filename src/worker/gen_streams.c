@@ -1,0 +1,232 @@
+/*
+ * Several streams decoded together (gen_streams.h). Invariants: slot r
+ * holds the stream of the batch's row r (a stream that leaves takes the
+ * last row's stream into its slot, as gen_batch_leave moves the row);
+ * every stream that started is answered exactly once, through the reply
+ * function, and then freed.
+ */
+#include "worker/gen_streams.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/arena.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "worker/gen_batch.h"
+#include "worker/openai.h"
+#include "worker/sampler.h"
+
+#define MOD "generate"
+
+typedef struct stream {
+    openai_stream *st;
+    rouse_arena arena; /* its parsed request */
+    sampler_rng rng;
+    int32_t last; /* its last token, the next step's input */
+    bool lent, done;
+    uint64_t t0, t_first; /* the request's arrival, its first token */
+    gen_stats gs;
+} stream;
+
+struct gen_streams {
+    gen_streams_opts o;
+    gen_model gm;
+    rouse_session *s;
+    gen *g;       /* prefills, one stream at a time */
+    gen_batch *b; /* decodes them together */
+    stream *slot; /* gm.streams, slot r = row r */
+    int32_t *tokens;
+    sampler_scratch sc;
+    rouse_buf out;
+};
+
+void gen_streams_destroy(gen_streams *g)
+{
+    if (!g) return;
+    for (int r = 0; g->slot && g->b && r < gen_batch_rows(g->b); r++) {
+        openai_stream_free(g->slot[r].st);
+        rouse_arena_fini(&g->slot[r].arena);
+    }
+    gen_destroy(g->g);
+    gen_batch_destroy(g->b);
+    free(g->slot);
+    free(g->tokens);
+    free(g->sc.idx);
+    free(g->sc.prob);
+    rouse_buf_fini(&g->out);
+    free(g);
+}
+
+int gen_streams_create(const rouse_model *m, rouse_session *s, const gen_model *gm,
+                       const gen_streams_opts *o, gen_streams **out, rouse_errbuf *eb)
+{
+    *out = NULL;
+    gen_streams *g = calloc(1, sizeof(*g));
+    if (!g) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    g->o = *o;
+    g->gm = *gm;
+    g->s = s;
+    rouse_buf_init(&g->out);
+    int rc = gen_create(m, gm, &g->g, eb);
+    if (rc == 0) rc = gen_batch_create(m, gm, &g->b, eb);
+    if (rc == 0) {
+        g->slot = calloc((size_t)gm->streams, sizeof(*g->slot));
+        g->tokens = calloc((size_t)gm->streams, sizeof(*g->tokens));
+        g->sc.idx = calloc((size_t)gm->vocab, sizeof(int));
+        g->sc.prob = calloc((size_t)gm->vocab, sizeof(float));
+        if (!g->slot || !g->tokens || !g->sc.idx || !g->sc.prob)
+            rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    }
+    if (rc < 0) {
+        gen_streams_destroy(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+int gen_streams_active(const gen_streams *g)
+{
+    return gen_batch_rows(g->b);
+}
+
+/* Ends stream x (answered, freed): gen_rc < 0 with error when generation
+ * failed. */
+static int finish(gen_streams *g, stream *x, uint64_t id, int gen_rc, const char *error)
+{
+    openai_reply rep = {.status = 200, .content_type = "application/json"};
+    int rc = openai_stream_end(x->st, &x->gs, gen_rc, error, &g->out, &rep);
+    int src = g->o.reply(g->o.user, id, x->lent, &rep, &g->out, x->t0);
+    openai_stream_free(x->st);
+    x->st = NULL;
+    rouse_arena_fini(&x->arena);
+    return rc < 0 || src < 0 ? -1 : 0;
+}
+
+/* A stream's next token: sent, counted; true when it is done. */
+static bool take_token(stream *x, int tok, uint64_t now)
+{
+    const openai_request *rq = openai_stream_request(x->st);
+    x->gs.completion_tokens++;
+    if (x->gs.completion_tokens == 1) {
+        x->gs.prefill_ns = now - x->t0;
+        x->t_first = now;
+    } else {
+        x->gs.decode_ns = now - x->t_first;
+    }
+    x->last = tok;
+    if (openai_stream_token(x->st, tok)) {
+        x->gs.stopped = true;
+        return true;
+    }
+    return x->gs.completion_tokens >= rq->gp.max_tokens;
+}
+
+int gen_streams_start(gen_streams *g, const ipc_msg *req, const void *body, bool lent)
+{
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    stream x;
+    memset(&x, 0, sizeof(x));
+    x.t0 = rouse_now_ns();
+    x.lent = lent;
+    int rows = gen_batch_rows(g->b);
+    openai_reply rep;
+    if (rows == g->gm.streams) {
+        /* serve sends at most scaling.concurrency: not expected. */
+        rouse_buf_clear(&g->out);
+        rouse_buf_append_str(&g->out, "{\"error\":\"every stream of the instance is taken\"}");
+        rep = (openai_reply){.status = 503, .content_type = "application/json"};
+        return g->o.reply(g->o.user, req->id, lent, &rep, &g->out, x.t0);
+    }
+    rouse_arena_init(&x.arena, 0);
+    if (g->o.arena_limit) rouse_arena_set_limit(&x.arena, g->o.arena_limit);
+    rouse_buf_clear(&g->out);
+    int rc = openai_stream_begin(g->o.sock, req, body, g->o.name, &g->gm, g->o.tok, &x.arena, &x.st,
+                                 &g->out, &rep);
+    if (rc < 0 || !x.st) {
+        if (rc < 0) {
+            rouse_buf_clear(&g->out);
+            rouse_buf_append_str(&g->out, "{\"error\":\"out of memory\"}");
+            rep = (openai_reply){.status = 500, .content_type = "application/json"};
+        }
+        rc = g->o.reply(g->o.user, req->id, lent, &rep, &g->out, x.t0);
+        rouse_arena_fini(&x.arena);
+        return rc;
+    }
+    const openai_request *rq = openai_stream_request(x.st);
+    x.gs.prompt_tokens = rq->n_ids;
+    sampler_rng_seed(&x.rng, rq->gp.seed);
+    const float *logits;
+    rc = gen_prefill(g->g, g->s, rq->ids, rq->n_ids, rq->gp.max_tokens, &logits, &eb);
+    if (rc < 0) return finish(g, &x, req->id, rc, eb.msg);
+    int tok = sampler_pick(logits, g->gm.vocab, &rq->gp.sp, &x.rng, &g->sc);
+    if (take_token(&x, tok, rouse_now_ns())) return finish(g, &x, req->id, 0, NULL);
+    int row;
+    if ((rc = gen_batch_join(g->b, g->g, &row, &eb)) < 0) return finish(g, &x, req->id, rc, eb.msg);
+    g->slot[row] = x;
+    LOG_DEBUG(MOD, "generation %" PRIx64 " joins the batch as row %d of %d", req->id, row,
+              gen_batch_rows(g->b));
+    return 0;
+}
+
+/* Ends the stream of row r; its slot takes the stream that moved there. */
+static int leave(gen_streams *g, int r, int gen_rc, const char *error)
+{
+    stream x = g->slot[r];
+    int moved = gen_batch_leave(g->b, r);
+    if (moved >= 0) g->slot[r] = g->slot[moved];
+    return finish(g, &x, openai_stream_id(x.st), gen_rc, error);
+}
+
+int gen_streams_cancel(gen_streams *g, uint64_t id)
+{
+    for (int r = 0; r < gen_batch_rows(g->b); r++)
+        if (openai_stream_id(g->slot[r].st) == id) {
+            openai_stream_cancel(g->slot[r].st);
+            g->slot[r].gs.stopped = true;
+            return leave(g, r, 0, NULL);
+        }
+    return 0;
+}
+
+int gen_streams_step(gen_streams *g)
+{
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    int rows = gen_batch_rows(g->b), rc = 0;
+    if (rows == 0) return 0;
+    for (int r = 0; r < rows; r++)
+        g->tokens[r] = g->slot[r].last;
+    const float *logits;
+    int grc = gen_batch_step(g->b, g->s, g->tokens, &logits, &eb);
+    if (grc < 0) {
+        /* Every stream ends with the error: the batch is in no state to go on. */
+        LOG_ERROR(MOD, "decode step of %d streams: %s", rows, eb.msg);
+        while (gen_batch_rows(g->b) > 0)
+            if (leave(g, gen_batch_rows(g->b) - 1, grc, eb.msg) < 0) rc = -1;
+        return rc;
+    }
+#ifdef ROUSE_POOL_CHECK
+    /* Sanitizer builds check the batch's layout after every step. */
+    if (gen_batch_check(g->b, &eb) < 0) {
+        LOG_ERROR(MOD, "batch invariant broken: %s", eb.msg);
+        abort();
+    }
+#endif
+    uint64_t now = rouse_now_ns();
+    for (int r = 0; r < rows; r++) {
+        stream *x = &g->slot[r];
+        const openai_request *rq = openai_stream_request(x->st);
+        int tok = sampler_pick(logits + (size_t)r * (size_t)g->gm.vocab, g->gm.vocab, &rq->gp.sp,
+                               &x->rng, &g->sc);
+        x->done = take_token(x, tok, now);
+    }
+    /* From the last row down: the row that moves into a freed one was
+     * already looked at. */
+    for (int r = rows - 1; r >= 0; r--)
+        if (g->slot[r].done && leave(g, r, 0, NULL) < 0) rc = -1;
+    return rc;
+}

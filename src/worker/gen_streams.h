@@ -1,0 +1,67 @@
+/*
+ * The streams of a generating instance that serves several at once
+ * (scaling.concurrency N > 1): each OpenAI-style request (openai.h) is
+ * prefilled alone as it arrives, then decodes in the instance's batch
+ * (gen_batch.h) with the others, one step for all of them at a time. Each
+ * stream keeps its own sampler and seed, stop strings, max_tokens and
+ * usage counts, and ends on its own: its final reply goes out through the
+ * caller's reply function as soon as it is done, while the others go on.
+ *
+ * The instance's loop (instance.c) reads serve's messages between steps
+ * without blocking while streams are active: a new request starts a
+ * stream, IPC_CANCEL ends the stream it names (and only that one).
+ */
+#ifndef ROUSE_WORKER_GEN_STREAMS_H
+#define ROUSE_WORKER_GEN_STREAMS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "rouse/engine.h"
+#include "text/tokenizer.h"
+#include "worker/generate.h"
+#include "worker/ipc.h"
+#include "worker/openai_request.h"
+
+/* Sends the final reply of request id: status, content type, warning and
+ * timings in rep, body out (lent: the shared region is lent to it). t0:
+ * when the request came. < 0 when the socket failed. */
+typedef int (*gen_reply_fn)(void *user, uint64_t id, bool lent, const openai_reply *rep,
+                            const rouse_buf *out, uint64_t t0);
+
+typedef struct gen_streams_opts {
+    int sock;
+    const char *name; /* the function's, as the model's name */
+    const tok_tokenizer *tok;
+    size_t arena_limit; /* per request's parsed body (0: none) */
+    gen_reply_fn reply;
+    void *user;
+} gen_streams_opts;
+
+typedef struct gen_streams gen_streams;
+
+/* Streams for model m on session s (both borrowed), gm from
+ * gen_model_check with gm->streams > 1. Owned: gen_streams_destroy. */
+int gen_streams_create(const rouse_model *m, rouse_session *s, const gen_model *gm,
+                       const gen_streams_opts *o, gen_streams **out, rouse_errbuf *eb);
+void gen_streams_destroy(gen_streams *g);
+
+/* Streams decoding now. */
+int gen_streams_active(const gen_streams *g);
+
+/* A new request (IPC_GENERATE; body borrowed for the call; lent: it came
+ * in the shared region): decoded, prefilled, its first token sent; it
+ * joins the batch unless it is done already (then answered here). 0, or
+ * < 0 when the socket failed. */
+int gen_streams_start(gen_streams *g, const ipc_msg *req, const void *body, bool lent);
+
+/* IPC_CANCEL for request id: its stream ends now (answered, finish reason
+ * "cancelled"); nothing when no stream has that id. < 0: socket failed. */
+int gen_streams_cancel(gen_streams *g, uint64_t id);
+
+/* One decode step of every active stream; the streams that end with it
+ * are answered. < 0 when the socket failed. */
+int gen_streams_step(gen_streams *g);
+
+#endif
