@@ -108,7 +108,8 @@ int pool_describe(const pool *p, const char *name, rouse_buf *out)
     for (const vpool *vp = p->pools; rc == 0 && vp; vp = vp->next) {
         if (strcmp(vp->name, name) != 0) continue;
         ka_windows w;
-        ka_windows_of(&vp->ka, p->ka_minute_ms, vp->cfg.scaling.template_ttl_ms, &w);
+        ka_windows_learned(&vp->ka, p->ka_minute_ms, vp->cfg.scaling.template_ttl_ms, KA_SHARE_GAPS,
+                           &w);
         bool fixed = vp->cfg.scaling.keep_alive == FN_KEEP_ALIVE_FIXED;
         int64_t now_ms = (int64_t)(pool_now(p) / 1000000ull);
         rc = rouse_buf_appendf(
@@ -135,9 +136,9 @@ int pool_describe(const pool *p, const char *name, rouse_buf *out)
             ",\"max_delay_us\":%" PRId64 ",\"slo_ms\":%" PRId64 ",\"batches\":%" PRIu64
             ",\"batched_requests\":%" PRIu64 ",\"memory_bytes\":%" PRIu64 "}",
             first ? "" : ",", vp->version, is_auto ? "auto" : "fixed",
-            is_auto ? vp->aimd.limit : (int)vp->cfg.batching.max_batch,
-            vp->cfg.batching.max_batch, vp->cfg.batching.max_delay_us, vp->cfg.batching.slo_ms,
-            vp->n_batches, vp->n_batched_calls, vp->batch_mem_bytes);
+            is_auto ? vp->aimd.limit : (int)vp->cfg.batching.max_batch, vp->cfg.batching.max_batch,
+            vp->cfg.batching.max_delay_us, vp->cfg.batching.slo_ms, vp->n_batches,
+            vp->n_batched_calls, vp->batch_mem_bytes);
         first = false;
     }
     if (rc == 0) rc = rouse_buf_append_str(out, "]");
