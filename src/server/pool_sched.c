@@ -424,8 +424,7 @@ const char *sched_tenant(const fn_config *cfg)
 }
 
 /* A sandboxed template's arguments (isolation "sandbox"): the tenant's
- * ids, serve's control-group roots and the tenant's pid namespace; each instance's memory limit is
- * the
+ * ids, serve's control-group roots and the tenant's pid namespace; each instance's memory limit is the
  * --memory-mb every worker gets (worker_argv). */
 static int sandbox_argv(const pool *p, const fn_config *cfg, sched_argbuf *buf, char **argv)
 {
@@ -625,8 +624,7 @@ static int start_worker(pool *p, vpool *vp)
         t->spare_pid = 0; /* taken: the next spawn waits for the next spare */
         w->primed = true;
         if (vp->queue) {
-            LOG_DEBUG(MOD,
-                      "function %s v%" PRId64 ": the warm spare takes a request with its spawn",
+            LOG_DEBUG(MOD, "function %s v%" PRId64 ": the warm spare takes a request with its spawn",
                       vp->name, vp->version);
             dispatch(p, w, queue_pop(vp));
         }
@@ -1152,8 +1150,8 @@ int sched_free_capacity(const pool *p, const vpool *vp)
      * reply is followed by the next call at once, as a queue of
      * synchronous calls is (a synchronous call still goes first). */
     int ready_slots = (v.n_instances - v.n_starting) * v.concurrency;
-    int cap =
-        v.free_slots + (v.n_starting + startable) * v.concurrency + ready_slots - vp->n_queued;
+    int cap = v.free_slots + (v.n_starting + startable) * v.concurrency + ready_slots -
+              vp->n_queued;
     /* Held off by the global cap alone: one call may wait in the queue,
      * where the fair share makes room for it as for any waiting call. */
     if (cap <= 0 && vp->n_queued == 0 && v.n_instances < v.max && global_free <= 0) cap = 1;
@@ -1225,11 +1223,7 @@ static void validator_done(pool *p, validator *v, int status, const char *msg, c
     if (v->answered) return;
     v->answered = true;
     validators_remove(p, v);
-    pool_result res = {.status = status,
-                       .fd = -1,
-                       .json_len = -1,
-                       .error = msg,
-                       .body = body,
+    pool_result res = {.status = status, .fd = -1, .json_len = -1, .error = msg, .body = body,
                        .len = body ? strlen(body) : 0};
     if (v->done) v->done(v->user, &res);
 }
@@ -1491,8 +1485,7 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
     if (m->status != 200) { /* the message itself failed: its error for every call */
         char msg[300];
         pool_ipc_error_text(*fd, m->body_len, msg, sizeof(msg));
-        if (m->flags & IPC_F_IN_REGION)
-            snprintf(msg, sizeof(msg), "batch %" PRIu64 " failed", m->id);
+        if (m->flags & IPC_F_IN_REGION) snprintf(msg, sizeof(msg), "batch %" PRIu64 " failed", m->id);
         pool_region *r = &w->region;
         if (r->lent_to == calls[0]) r->lent_to = NULL;
         if (*fd >= 0) close(*fd);
@@ -1935,7 +1928,8 @@ static void expire_queue(pool *p, vpool *vp, uint64_t now, int64_t *next)
 static bool learned_wants(const pool *p, const vpool *vp, uint64_t now, uint64_t *change_ns,
                           ka_windows *w)
 {
-    ka_windows_learned(&vp->ka, p->ka_minute_ms, vp->cfg.scaling.template_ttl_ms, KA_SHARE_GAPS, w);
+    ka_windows_learned(&vp->ka, p->ka_minute_ms, vp->cfg.scaling.template_ttl_ms, KA_SHARE_GAPS,
+                       w);
     int64_t change;
     bool want = ka_want_loaded(w, (int64_t)(now / 1000000ull), &change);
     *change_ns = change == INT64_MAX ? 0 : (uint64_t)change * 1000000ull;

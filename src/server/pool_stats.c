@@ -136,9 +136,9 @@ int pool_describe(const pool *p, const char *name, rouse_buf *out)
             ",\"max_delay_us\":%" PRId64 ",\"slo_ms\":%" PRId64 ",\"batches\":%" PRIu64
             ",\"batched_requests\":%" PRIu64 ",\"memory_bytes\":%" PRIu64 "}",
             first ? "" : ",", vp->version, is_auto ? "auto" : "fixed",
-            is_auto ? vp->aimd.limit : (int)vp->cfg.batching.max_batch, vp->cfg.batching.max_batch,
-            vp->cfg.batching.max_delay_us, vp->cfg.batching.slo_ms, vp->n_batches,
-            vp->n_batched_calls, vp->batch_mem_bytes);
+            is_auto ? vp->aimd.limit : (int)vp->cfg.batching.max_batch,
+            vp->cfg.batching.max_batch, vp->cfg.batching.max_delay_us, vp->cfg.batching.slo_ms,
+            vp->n_batches, vp->n_batched_calls, vp->batch_mem_bytes);
         first = false;
     }
     if (rc == 0) rc = rouse_buf_append_str(out, "]");
