@@ -3,13 +3,17 @@
 # synthetic trace (bench/keepalive_trace.h) against a real `rouse serve`
 # whose policy clock is scaled (--keepalive-minute-ms MINUTE_MS: a policy
 # minute of MINUTE_MS ms), and compares the calls serve started from zero
-# (Rouse-Start: zero) with what the simulator predicts for the same
-# compressed trace (keepalive_sim --live).
+# (Rouse-Start: zero) with what the simulator predicts (keepalive_sim
+# --live): for the planned times, and for the times the calls really went
+# out, recorded as they go. On a loaded machine calls go out late (one at a
+# time, each waiting for its answer) and serve learns from the late times,
+# so the second prediction is the one that tests serve's policy against the
+# pure one; the first says how far the load moved the trace.
 #
 # Each function of the trace is examples/digits deployed as ka<i> with
 # idle_timeout_ms 0 (every call needs an instance, so it finds the template
-# or starts it from zero) and keep_alive "learned". Calls go out one at a
-# time at their compressed times.
+# or starts it from zero) and keep_alive "learned". The trace starts on a
+# minute's edge of serve's clock (CLOCK_MONOTONIC, the same on one machine).
 #
 #   bench/keepalive_live.sh
 #

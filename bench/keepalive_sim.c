@@ -5,17 +5,20 @@
  * table of cold-start percentages (over all calls, and the 50th, 75th and
  * 90th percentile function) and wasted memory-time (template-hours kept
  * loaded) for: no keep-alive, the fixed TTL (--ttl-min, 10 minutes), and
- * the learned hybrid histogram with template_ttl_ms (its cap on the window
- * kept, and its fixed fallback) of each --learned-ttl-min (up to four
- * rows; default: the fixed TTL), and the priced window
- * (ka_windows_priced: the window that costs least at one price per cold
- * start avoided, its fixed fallback the fixed TTL) at each --priced-min
- * (up to four rows; none by default), and the same priced per share of a
- * function's calls (ka_windows_priced_share: a cold start costs K times
- * the function's mean time between calls) at each --share-gaps K.
+ * serve's learned rule (ka_windows_learned: the histogram's window priced
+ * at K mean gaps between calls per cold start, 10 % margins, the fixed TTL
+ * as its fallback) at each --learned-gaps K (up to four rows; default:
+ * KA_SHARE_GAPS, serve's), the paper's percentiles as first built
+ * (ka_windows_of) with template_ttl_ms (the cap on their window) of each
+ * --percentile-ttl-min M, the priced window (ka_windows_priced: one price
+ * per cold start avoided in memory-time, no margins or shape test) at each
+ * --priced-min M, and the same priced per share of a function's calls
+ * (ka_windows_priced_share) at each --share-gaps K (up to four rows each;
+ * none by default).
  *
  *   keepalive_sim [--seed N] [--functions N] [--days D] [--ttl-min M]
- *                 [--learned-ttl-min M]... [--priced-min M]... [--share-gaps K]...
+ *                 [--learned-gaps K]... [--percentile-ttl-min M]...
+ *                 [--priced-min M]... [--share-gaps K]...
  *   keepalive_sim --live URL --body FILE [--minute-ms MS] [--seed N]
  *                 [--functions N] [--days D] [--prefix NAME]
  *
@@ -24,10 +27,15 @@
  * MS`): every call's time is compressed by MS / 60000, each function of
  * the trace is the deployed function PREFIX<i> (deployed beforehand with
  * idle_timeout_ms 0, so that every call needs an instance and a call finds
- * the template or starts it), calls go out one at a time at their
- * compressed times (POST /v2/models/PREFIX<i>/infer with FILE's JSON), and
- * the program prints how many calls serve started from zero (Rouse-Start:
- * zero) next to the simulator's prediction for the same compressed trace.
+ * the template or starts it; keep_alive "learned", template_ttl_ms the
+ * --ttl-min), calls go out one at a time at their compressed times from a
+ * minute's edge of serve's clock (CLOCK_MONOTONIC, the same on one
+ * machine; POST /v2/models/PREFIX<i>/infer with FILE's JSON), and the
+ * program prints how many calls serve started from zero (Rouse-Start:
+ * zero) next to the simulator's prediction for the planned times, and
+ * next to its prediction for the times the calls really went out (a
+ * loaded machine sends late; those are the times serve learned from),
+ * with how many calls agree one by one.
  *
  * The output of a seed is the same on every run (the determinism test
  * compares two).
@@ -44,13 +52,16 @@
 #include "keepalive_bound.h"
 #include "keepalive_replay.h"
 #include "keepalive_trace.h"
+#include "server/keepalive_policy.h"
 
 typedef struct opts {
     uint64_t seed;
     kt_params p;
     double ttl_min;
-    double learned_ttl_min[4]; /* the learned rows' template_ttl_ms (its cap), minutes */
+    double learned_gaps[4]; /* the learned rows' price, mean gaps between calls */
     int n_learned;
+    double pct_ttl_min[4]; /* the percentile rows' template_ttl_ms (their cap), minutes */
+    int n_pct;
     double price_min[4]; /* the priced rows' price per cold start avoided, minutes */
     int n_priced;
     double share_gaps[4]; /* the priced-per-share rows' price, mean gaps between calls */
@@ -137,16 +148,21 @@ static int simulate(const opts *o)
         return 1;
     }
     int64_t ttl = (int64_t)(o->ttl_min * 60000.0);
-    row rows[2 + 12] = {
+    row rows[2 + 16] = {
         {"no keep-alive", KR_FIXED, 0, 0},
         {"fixed TTL", KR_FIXED, ttl, 0},
     };
-    char names[12][64];
+    char names[16][64];
     size_t n_rows = 2;
     for (int i = 0; i < o->n_learned; i++) {
-        snprintf(names[i], sizeof(names[i]), "learned, template_ttl_ms %.0f min",
-                 o->learned_ttl_min[i]);
-        rows[n_rows++] = (row){names[i], KR_LEARNED, (int64_t)(o->learned_ttl_min[i] * 60000.0), 0};
+        snprintf(names[12 + i], sizeof(names[12 + i]), "learned, %g mean gaps per cold start%s",
+                 o->learned_gaps[i], o->learned_gaps[i] == KA_SHARE_GAPS ? " (serve's)" : "");
+        rows[n_rows++] = (row){names[12 + i], KR_LEARNED, ttl, o->learned_gaps[i]};
+    }
+    for (int i = 0; i < o->n_pct; i++) {
+        snprintf(names[i], sizeof(names[i]), "paper's percentiles, template_ttl_ms %.0f min",
+                 o->pct_ttl_min[i]);
+        rows[n_rows++] = (row){names[i], KR_PERCENTILE, (int64_t)(o->pct_ttl_min[i] * 60000.0), 0};
     }
     for (int i = 0; i < o->n_priced; i++) {
         snprintf(names[4 + i], sizeof(names[4 + i]), "priced, %.0f min per cold start",
@@ -173,8 +189,8 @@ static int simulate(const opts *o)
            "wasted memory-time (template-h) | vs fixed | pre-warms |\n");
     printf("|---|---|---|---|---|---|---|---|\n");
     double *pct = calloc((size_t)tr.n_fn + 1, sizeof(*pct));
-    double fixed_h = 0.0, row_h[2 + 12] = {0};
-    double class_cold[2 + 12][KT_N_CLASSES] = {{0}};
+    double fixed_h = 0.0, row_h[2 + 16] = {0};
+    double class_cold[2 + 16][KT_N_CLASSES] = {{0}};
     for (size_t r = 0; pct && r < n_rows; r++) {
         size_t cold = 0, prewarms = 0;
         int64_t loaded = 0;
@@ -269,6 +285,15 @@ static char *read_file(const char *path, size_t *len)
     return buf;
 }
 
+/* What serve's "learned" does with calls t_ms[0..n) (ms on serve's clock),
+ * at the scaled minute. */
+static void live_replay(const int64_t *t_ms, size_t n, int64_t end_ms, const opts *o,
+                        kr_result *res, unsigned char *cold)
+{
+    kr_replay(t_ms, n, end_ms, KR_LEARNED, (int64_t)(o->ttl_min * 60000.0), KA_SHARE_GAPS,
+              o->minute_ms, res, cold);
+}
+
 static int live(const opts *o)
 {
     http_target tgt;
@@ -301,26 +326,38 @@ static int live(const opts *o)
     for (int i = 0; calls && pred && i < tr.n_fn; i++) {
         pred[i] = calloc(tr.fn[i].n + 1, 1);
         kr_result res;
-        kr_replay(tr.fn[i].t_ms, tr.fn[i].n, end, KR_LEARNED,
-                  (int64_t)(o->learned_ttl_min[0] * 60000.0), 0, o->minute_ms, &res, pred[i]);
+        live_replay(tr.fn[i].t_ms, tr.fn[i].n, end, o, &res, pred[i]);
         predicted += res.cold;
         for (size_t k = 0; k < tr.fn[i].n; k++)
             calls[m++] = (call_ref){tr.fn[i].t_ms[k], i, k};
+    }
+    if (!calls || !pred) {
+        fprintf(stderr, "keepalive_sim: out of memory\n");
+        return 1;
     }
     qsort(calls, m, sizeof(*calls), cmp_call);
     printf("live: %zu calls of %d functions over %.1f s (minute = %lld ms); predicted from zero: "
            "%zu\n",
            m, tr.n_fn, (double)end / 1000.0, (long long)o->minute_ms, predicted);
     fflush(stdout);
+    /* Serve counts minutes on the same clock (CLOCK_MONOTONIC, in ms): the
+     * trace starts on a minute's edge so that its minutes are serve's. */
+    int64_t *sent = calloc(m + 1, sizeof(*sent));
+    unsigned char *got = calloc(m + 1, 1);
+    if (!sent || !got) {
+        fprintf(stderr, "keepalive_sim: out of memory\n");
+        return 1;
+    }
     size_t zero = 0, agree = 0, failed = 0, late = 0;
-    int64_t t0 = mono_ms();
+    int64_t t0 = (mono_ms() / o->minute_ms + 2) * o->minute_ms;
     for (size_t c = 0; c < m; c++) {
         int64_t due = t0 + calls[c].t_ms;
         for (int64_t now = mono_ms(); now < due; now = mono_ms()) {
             struct timespec ts = {(due - now) / 1000, ((due - now) % 1000) * 1000000};
             nanosleep(&ts, NULL);
         }
-        if (mono_ms() > due + o->minute_ms / 10) late++;
+        sent[c] = mono_ms();
+        if (sent[c] > due + o->minute_ms / 10) late++;
         char path[128];
         snprintf(path, sizeof(path), "/v2/models/%s%d/infer", o->prefix, calls[c].fn);
         static const char *const hdr[] = {"Content-Type: application/json", NULL};
@@ -335,12 +372,33 @@ static int live(const opts *o)
                     rc < 0 ? eb.msg : (const char *)r.body.data);
         }
         zero += is_zero;
+        got[c] = is_zero;
         agree += is_zero == (pred[calls[c].fn][calls[c].i] != 0);
         http_response_fini(&r);
+    }
+    /* The prediction again, from the times the calls really went out: a
+     * call that went late (a loaded machine) may miss a window the planned
+     * time would have hit, and the policy learns from the late times. */
+    size_t as_sent = 0, agree_sent = 0;
+    for (int i = 0; i < tr.n_fn; i++) {
+        size_t n = 0;
+        for (size_t c = 0; c < m; c++)
+            if (calls[c].fn == i) tr.fn[i].t_ms[n++] = sent[c]; /* ascending: sent in order */
+        kr_result res;
+        live_replay(tr.fn[i].t_ms, n, sent[m - 1] + 1, o, &res, pred[i]);
+        as_sent += res.cold;
+        n = 0;
+        for (size_t c = 0; c < m; c++)
+            if (calls[c].fn == i) agree_sent += got[c] == (pred[i][n++] != 0);
     }
     printf("live: from zero counted %zu, predicted %zu; %zu of %zu calls agree call by call; "
            "%zu failed; %zu sent later than a tenth of a minute\n",
            zero, predicted, agree, m, failed, late);
+    printf("live: replayed at the times the calls went out, predicted %zu; %zu of %zu calls "
+           "agree call by call\n",
+           as_sent, agree_sent, m);
+    free(sent);
+    free(got);
     for (int i = 0; pred && i < tr.n_fn; i++)
         free(pred[i]);
     free(pred);
@@ -369,8 +427,10 @@ int main(int argc, char **argv)
             o.p.days = atof(v);
         else if (strcmp(a, "--ttl-min") == 0)
             o.ttl_min = atof(v);
-        else if (strcmp(a, "--learned-ttl-min") == 0 && o.n_learned < 4)
-            o.learned_ttl_min[o.n_learned++] = atof(v);
+        else if (strcmp(a, "--learned-gaps") == 0 && o.n_learned < 4)
+            o.learned_gaps[o.n_learned++] = atof(v);
+        else if (strcmp(a, "--percentile-ttl-min") == 0 && o.n_pct < 4)
+            o.pct_ttl_min[o.n_pct++] = atof(v);
         else if (strcmp(a, "--priced-min") == 0 && o.n_priced < 4)
             o.price_min[o.n_priced++] = atof(v);
         else if (strcmp(a, "--share-gaps") == 0 && o.n_share < 4)
@@ -394,6 +454,6 @@ int main(int argc, char **argv)
                         "--ttl-min >= 0\n");
         return 2;
     }
-    if (o.n_learned == 0) o.learned_ttl_min[o.n_learned++] = o.ttl_min;
+    if (o.n_learned == 0) o.learned_gaps[o.n_learned++] = KA_SHARE_GAPS;
     return o.live ? live(&o) : simulate(&o);
 }

@@ -172,8 +172,7 @@ void ka_windows_of(const ka_state *s, int64_t minute_ms, int64_t ttl_ms, ka_wind
  * (k + 1/2) over them, so a pass over b with the least A(a <= b) so far
  * finds the best window in KA_BINS steps.
  */
-static void priced(const ka_state *s, int64_t minute_ms, double price, ka_kind kind,
-                   ka_windows *out)
+static void priced_window(const ka_state *s, double price, int *a_out, int *b_out)
 {
     if (!(price > 0.0)) price = 0.0;
     double n_all = (double)s->n;
@@ -198,10 +197,26 @@ static void priced(const ka_state *s, int64_t minute_ms, double price, ka_kind k
             best_b = b;
         }
     }
+    *a_out = best_a;
+    *b_out = best_b;
+}
+
+static void priced(const ka_state *s, int64_t minute_ms, double price, ka_kind kind,
+                   ka_windows *out)
+{
+    int a, b;
+    priced_window(s, price, &a, &b);
     out->kind = kind;
     out->from_ms = (s->last_minute + 1) * minute_ms;
-    out->prewarm_ms = best_b < 0 ? 0 : (int64_t)best_a * minute_ms;
-    out->keep_ms = best_b < 0 ? 0 : ((int64_t)best_b + 1) * minute_ms;
+    out->prewarm_ms = b < 0 ? 0 : (int64_t)a * minute_ms;
+    out->keep_ms = b < 0 ? 0 : ((int64_t)b + 1) * minute_ms;
+}
+
+/* The function's mean time between requests since its first, in minutes
+ * of minute_ms (calls >= 2). */
+static double mean_gap(const ka_state *s, int64_t minute_ms)
+{
+    return (double)(s->last_ms - s->first_ms) / (double)(s->calls - 1) / (double)minute_ms;
 }
 
 void ka_windows_priced(const ka_state *s, int64_t minute_ms, int64_t ttl_ms, int64_t price_ms,
@@ -220,8 +235,40 @@ void ka_windows_priced_share(const ka_state *s, int64_t minute_ms, int64_t ttl_m
     ka_windows_of(s, minute_ms, ttl_ms, out);
     if (s->n < KA_MIN_SAMPLES || s->calls < 2) return; /* the fixed fallback, as learned */
     if (minute_ms <= 0) minute_ms = KA_MINUTE_MS;
-    double gap = (double)(s->last_ms - s->first_ms) / (double)(s->calls - 1) / (double)minute_ms;
-    priced(s, minute_ms, gaps * gap, KA_PRICED_SHARE, out);
+    priced(s, minute_ms, gaps * mean_gap(s, minute_ms), KA_PRICED_SHARE, out);
+}
+
+void ka_windows_learned(const ka_state *s, int64_t minute_ms, int64_t ttl_ms, double gaps,
+                        ka_windows *out)
+{
+    if (minute_ms <= 0) minute_ms = KA_MINUTE_MS;
+    if (ttl_ms < 0) ttl_ms = 0;
+    memset(out, 0, sizeof(*out));
+    out->n = s->n;
+    out->cv = bins_cv(s, s->n - s->n_oob);
+    out->from_ms = s->last_minute >= 0 ? s->last_ms : 0;
+    out->keep_ms = (int64_t)((double)ttl_ms * (double)minute_ms / (double)KA_MINUTE_MS);
+    /* Representative: enough idle times, and a histogram that is not flat
+     * (one with none in bounds has a CV of 0: flat). */
+    if (s->n < KA_MIN_SAMPLES || s->calls < 2) {
+        out->kind = KA_FIXED_FEW;
+        return;
+    }
+    if (out->cv + 1e-9 < KA_MIN_CV) {
+        out->kind = KA_FIXED_FLAT;
+        return;
+    }
+    int a, b;
+    priced_window(s, gaps * mean_gap(s, minute_ms), &a, &b);
+    out->from_ms = (s->last_minute + 1) * minute_ms;
+    if (b < 0) {
+        out->kind = KA_NONE;
+        out->keep_ms = 0;
+        return;
+    }
+    out->kind = KA_LEARNED;
+    out->prewarm_ms = (int64_t)a * minute_ms * (100 - KA_MARGIN_PCT) / 100;
+    out->keep_ms = ((int64_t)b + 1) * minute_ms * (100 + KA_MARGIN_PCT) / 100;
 }
 
 bool ka_want_loaded(const ka_windows *w, int64_t now_ms, int64_t *next_change_ms)
@@ -259,7 +306,7 @@ const char *ka_kind_name(ka_kind k)
     case KA_LEARNED:
         return "learned";
     case KA_NONE:
-        return "none-beyond-4h";
+        return "none";
     case KA_PRICED:
         return "priced";
     case KA_PRICED_SHARE:

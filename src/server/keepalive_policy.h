@@ -6,37 +6,42 @@
  * applies it, bench/keepalive_sim.c replays traces through it, and
  * tests/unit/server/test_keepalive.c checks it from tables.
  *
- * "learned" is the hybrid-histogram policy of Shahrad et al., "Serverless
- * in the Wild" (USENIX ATC 2020):
+ * "learned" (ka_windows_learned) keeps the frame of the hybrid-histogram
+ * policy of Shahrad et al., "Serverless in the Wild" (USENIX ATC 2020), and
+ * chooses the window by price instead of the paper's percentiles:
  * - Time is cut into minutes (KA_MINUTE_MS, or a scaled minute for tests).
  *   A minute with a request is active; each time a request opens a new
  *   active minute, the idle minutes since the previous active one are one
  *   idle time, counted in a histogram of 1-minute bins over 4 hours
  *   (KA_BINS; idle times of 4 hours or more are counted apart, "out of
  *   bounds"). Requests within one minute add nothing.
- * - Pre-warm window: the histogram's 5th percentile (KA_HEAD_PCT) less a
- *   10 % margin; keep-alive until its 99th percentile (KA_TAIL_PCT, the
- *   bin's upper edge) plus a 10 % margin; both counted from the end of the
- *   last active minute. The template stays loaded through the active
- *   minute, is dropped at its end when the pre-warm window is not zero, is
- *   started again at the pre-warm time and dropped at the end of the
- *   keep-alive window. The window it is kept for (keep-alive end less
- *   pre-warm) is capped by template_ttl_ms: a longer one is cut to that
- *   length where, inside it, it catches the most idle times (the middle
- *   of the best places), not at its start, whose margin alone can outlast
- *   the cap (10 % of two hours).
  * - The histogram is representative, and used, only with at least
  *   KA_MIN_SAMPLES idle times and a coefficient of variation of its bin
  *   counts of at least KA_MIN_CV (a flat histogram predicts nothing; one
  *   whose idle times sit in a few bins has a CV far above it: all in one
  *   bin gives sqrt(KA_BINS - 1), about 15.5; spread evenly over k bins
- *   gives sqrt(KA_BINS / k - 1), so KA_MIN_CV = 2 accepts up to 48 bins).
- *   Otherwise the fixed policy applies: keep for template_ttl_ms after the
- *   last request. Percentiles are taken over the in-bounds idle times: the
- *   ones of 4 hours or more are cold starts under any window the histogram
- *   could give; but when even the 5th percentile of all idle times is out
- *   of bounds (the function comes back after 4 hours or more nearly every
- *   time) nothing is kept past the active minute.
+ *   gives sqrt(KA_BINS / k - 1), so KA_MIN_CV = 2 accepts up to 48 bins; a
+ *   histogram with no idle time in bounds has a CV of 0). Otherwise the
+ *   fixed policy applies: keep for template_ttl_ms after the last request.
+ * - The window: of every pre-warm/keep window on bin edges, and of keeping
+ *   nothing past the active minute, the one with the least memory-time
+ *   plus a price per cold start over the idle times seen, a cold start
+ *   priced at KA_SHARE_GAPS times the function's mean time between
+ *   requests (a price per share of its calls: the same for every function
+ *   per percentage point of its calls that start cold), then widened by
+ *   the paper's 10 % margins (pre-warm at 0.9 x its start, keep until 1.1 x
+ *   its end; from the end of the last active minute). The template stays
+ *   loaded through the active minute, is dropped at its end when the
+ *   pre-warm is not zero, is started again at the pre-warm time and
+ *   dropped at the end of the window. A window that reaches the
+ *   histogram's end runs 10 % past it, to 264 minutes, where the idle times
+ *   of a function called every 4 hours fall that the histogram counts out
+ *   of bounds. template_ttl_ms does not cap the window (the price bounds
+ *   it: at most 264 minutes per idle time); it is the fallback's TTL.
+ * ka_windows_of is the paper's rule as first built (5th/99th percentiles,
+ * the window capped by template_ttl_ms), kept for the simulator's
+ * comparison (bench/keepalive_sim.c), as are two priced variants without
+ * margins or shape test (ka_windows_priced, ka_windows_priced_share).
  * "fixed" is the fixed policy alone (pool_should_stop_template).
  */
 #ifndef ROUSE_SERVER_KEEPALIVE_POLICY_H
@@ -52,6 +57,7 @@
 #define KA_MARGIN_PCT 10
 #define KA_MIN_SAMPLES 10
 #define KA_MIN_CV 2.0
+#define KA_SHARE_GAPS 3.0 /* learned: a cold start's price, in mean gaps between requests */
 
 /* What one function version has seen (owned by its pool; plain data). */
 typedef struct ka_state {
@@ -68,7 +74,7 @@ typedef enum ka_kind {
     KA_FIXED_FEW = 0, /* fixed: fewer than KA_MIN_SAMPLES idle times */
     KA_FIXED_FLAT,    /* fixed: coefficient of variation below KA_MIN_CV */
     KA_LEARNED,       /* the histogram's windows */
-    KA_NONE,          /* nothing kept: even the head is beyond the histogram */
+    KA_NONE,          /* nothing kept past the active minute */
     KA_PRICED,        /* the priced window (ka_windows_priced) */
     KA_PRICED_SHARE,  /* the same, priced per share of calls (ka_windows_priced_share) */
 } ka_kind;
@@ -79,7 +85,7 @@ typedef enum ka_kind {
  * (prewarm_ms 0: loaded straight through). */
 typedef struct ka_windows {
     ka_kind kind;
-    int64_t from_ms;    /* learned: the end of the last active minute; fixed: the last request */
+    int64_t from_ms;    /* a window: the end of the last active minute; fixed: the last request */
     int64_t prewarm_ms; /* 0 for fixed and none */
     int64_t keep_ms;    /* fixed: template_ttl_ms (scaled); none: 0 */
     double cv;          /* of the histogram's bin counts (0 with no idle time) */
@@ -92,9 +98,18 @@ void ka_init(ka_state *s);
  * minutes of minute_ms. */
 void ka_record(ka_state *s, int64_t now_ms, int64_t minute_ms);
 
-/* The windows after the last request: ttl_ms is template_ttl_ms, read in
- * minutes of 60 s and scaled to minute_ms like everything else. Before any
- * request: fixed from time 0. */
+/* The learned windows after the last request (what serve's "learned"
+ * runs, with gaps = KA_SHARE_GAPS): ttl_ms is template_ttl_ms, read in
+ * minutes of 60 s and scaled to minute_ms like everything else, for the
+ * fixed fallback. Before any request: fixed from time 0. KA_NONE when no
+ * window is worth its price. */
+void ka_windows_learned(const ka_state *s, int64_t minute_ms, int64_t ttl_ms, double gaps,
+                        ka_windows *out);
+
+/* The paper's percentile windows (5th/99th, 10 % margins, the window
+ * capped by ttl_ms, placed where it catches the most idle times; KA_NONE
+ * when even the 5th percentile is beyond the histogram), with the same
+ * fallback. */
 void ka_windows_of(const ka_state *s, int64_t minute_ms, int64_t ttl_ms, ka_windows *out);
 
 /* The priced variant: the window chosen from the same histogram by what

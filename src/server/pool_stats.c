@@ -108,7 +108,8 @@ int pool_describe(const pool *p, const char *name, rouse_buf *out)
     for (const vpool *vp = p->pools; rc == 0 && vp; vp = vp->next) {
         if (strcmp(vp->name, name) != 0) continue;
         ka_windows w;
-        ka_windows_of(&vp->ka, p->ka_minute_ms, vp->cfg.scaling.template_ttl_ms, &w);
+        ka_windows_learned(&vp->ka, p->ka_minute_ms, vp->cfg.scaling.template_ttl_ms, KA_SHARE_GAPS,
+                           &w);
         bool fixed = vp->cfg.scaling.keep_alive == FN_KEEP_ALIVE_FIXED;
         int64_t now_ms = (int64_t)(pool_now(p) / 1000000ull);
         rc = rouse_buf_appendf(

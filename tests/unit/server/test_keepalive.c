@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "server/keepalive_policy.h"
@@ -332,6 +333,167 @@ static void test_priced_share(void **state)
     assert_int_equal(w.keep_ms, TTL);
 }
 
+/* A histogram set by hand: counts per bin, out-of-bounds ones, and calls
+ * spread so that the mean time between requests is gap_min minutes. */
+static void by_hand(ka_state *s, const uint32_t (*bins)[2], int n_bins, uint32_t oob,
+                    double gap_min)
+{
+    ka_init(s);
+    for (int j = 0; j < n_bins; j++) {
+        s->bins[bins[j][0]] += bins[j][1];
+        s->n += bins[j][1];
+    }
+    s->n_oob = oob;
+    s->n += oob;
+    s->calls = s->n + 1;
+    s->first_ms = 0;
+    s->last_ms = (int64_t)(gap_min * (double)MIN) * (int64_t)s->n;
+    s->last_minute = s->last_ms / MIN;
+}
+
+/* Serve's learned rule: the priced window at KA_SHARE_GAPS mean gaps per
+ * cold start, widened by the 10 % margins, and the fixed fallback. */
+static void test_learned(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *what;
+        uint32_t bins[4][2]; /* {bin, count} */
+        int n_bins;
+        uint32_t oob;
+        double gap_min, gaps;
+        ka_kind kind;
+        int64_t prewarm, keep; /* expected, from the end of the last active minute */
+    } cases[] = {
+        /* 14 idle minutes each time: the minute they come in, widened:
+         * 14 x 0.9 to 15 x 1.1. */
+        {"every 15 min",
+         {{14, 12}},
+         1,
+         0,
+         15.0,
+         KA_SHARE_GAPS,
+         KA_LEARNED,
+         12 * MIN + 36000,
+         16 * MIN + 30000},
+        /* A cold start worth 0.15 minutes, under the half minute held. */
+        {"priced too low", {{14, 12}}, 1, 0, 15.0, 0.01, KA_NONE, 0, 0},
+        /* Every active minute follows another: kept through 1.1 minutes. */
+        {"every 30 s", {{0, 40}}, 1, 0, 0.5, KA_SHARE_GAPS, KA_LEARNED, 0, 66000},
+        /* Every 4 hours, the idle times straddling the histogram's end:
+         * the window [230, 240) caught half, and widened to 264 minutes it
+         * runs past the end, where the other half falls. */
+        {"every 4 hours",
+         {{230, 5}, {234, 5}, {237, 5}, {239, 5}},
+         4,
+         20,
+         240.0,
+         KA_SHARE_GAPS,
+         KA_LEARNED,
+         207 * MIN,
+         264 * MIN},
+        /* Two clusters, at 3 mean gaps (48 minutes a cold start): holding
+         * from minute 2 to 31 (290 minutes over the 20 idle times) beats
+         * from 0 (330) and the later cluster alone (485). */
+        {"two clusters",
+         {{2, 10}, {30, 10}},
+         2,
+         0,
+         16.0,
+         KA_SHARE_GAPS,
+         KA_LEARNED,
+         2 * MIN * 9 / 10,
+         31 * MIN * 11 / 10},
+        /* Too few idle times, a flat histogram, none in bounds: fixed. */
+        {"few", {{14, 9}}, 1, 0, 15.0, KA_SHARE_GAPS, KA_FIXED_FEW, 0, TTL},
+        {"all beyond 4 hours", {{0, 0}}, 1, 20, 600.0, KA_SHARE_GAPS, KA_FIXED_FLAT, 0, TTL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ka_state s;
+        by_hand(&s, cases[i].bins, cases[i].n_bins, cases[i].oob, cases[i].gap_min);
+        ka_windows w;
+        ka_windows_learned(&s, MIN, TTL, cases[i].gaps, &w);
+        bool fixed = w.kind == KA_FIXED_FEW || w.kind == KA_FIXED_FLAT;
+        int64_t from = fixed ? s.last_ms : (s.last_minute + 1) * MIN;
+        if (w.kind != cases[i].kind || w.prewarm_ms != cases[i].prewarm ||
+            w.keep_ms != cases[i].keep || w.from_ms != from || w.n != s.n)
+            fail_msg("%s: kind %s from %lld prewarm %lld keep %lld (want %s %lld %lld %lld)",
+                     cases[i].what, ka_kind_name(w.kind), (long long)w.from_ms,
+                     (long long)w.prewarm_ms, (long long)w.keep_ms, ka_kind_name(cases[i].kind),
+                     (long long)from, (long long)cases[i].prewarm, (long long)cases[i].keep);
+    }
+    /* Flat: one idle time in each of the 240 bins (CV 0), and 49 bins
+     * evenly spread (CV just under 2), fixed; 48 (CV 2) learned. */
+    for (int spread = 48; spread <= KA_BINS; spread++) {
+        if (spread != 48 && spread != 49 && spread != KA_BINS) continue;
+        ka_state s;
+        ka_init(&s);
+        for (int k = 0; k < spread; k++) {
+            s.bins[spread == KA_BINS ? k : k * 4]++;
+            s.n++;
+        }
+        s.calls = s.n + 1;
+        s.last_ms = (int64_t)s.n * 60 * MIN;
+        s.last_minute = s.last_ms / MIN;
+        ka_windows w;
+        ka_windows_learned(&s, MIN, TTL, KA_SHARE_GAPS, &w);
+        assert_int_equal(w.kind, spread == 48 ? KA_LEARNED : KA_FIXED_FLAT);
+        if (spread != 48) {
+            assert_int_equal(w.from_ms, s.last_ms);
+            assert_int_equal(w.keep_ms, TTL);
+        }
+    }
+    /* From requests, with a scaled minute (everything scales, the TTL of
+     * the fallback too): every 15 scaled minutes. */
+    ka_state s;
+    ka_init(&s);
+    periodic(&s, 1000, 1500, 12, 100);
+    ka_windows w;
+    ka_windows_learned(&s, 100, TTL, KA_SHARE_GAPS, &w);
+    assert_int_equal(w.kind, KA_LEARNED);
+    assert_int_equal(w.prewarm_ms, 1260);
+    assert_int_equal(w.keep_ms, 1650);
+    ka_init(&s);
+    periodic(&s, 1000, 1500, 3, 100);
+    ka_windows_learned(&s, 100, TTL, KA_SHARE_GAPS, &w);
+    assert_int_equal(w.kind, KA_FIXED_FEW);
+    assert_int_equal(w.keep_ms, 1000);
+    /* On pseudo-random histograms with a shape: the window priced per
+     * share (ka_windows_priced_share, checked against every window above)
+     * widened by the margins, or none. */
+    uint64_t x = 777;
+    int learned = 0;
+    for (int round = 0; round < 60; round++) {
+        ka_init(&s);
+        int spikes = 1 + round % 5;
+        int64_t t = 0;
+        ka_record(&s, t, MIN);
+        for (int j = 0; j < 30 + round; j++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            uint32_t r = (uint32_t)(x >> 33);
+            int64_t idle = r % 23 == 0 ? 250 + r % 300 : (int64_t)(5 + 37 * (r % spikes) + r % 3);
+            t += (idle + 1) * MIN + (int64_t)(r % 1000);
+            ka_record(&s, t, MIN);
+        }
+        double gaps = 0.2 * (double)(1 + round % 20);
+        ka_windows w2;
+        ka_windows_learned(&s, MIN, TTL, gaps, &w);
+        ka_windows_priced_share(&s, MIN, TTL, gaps, &w2);
+        if (w.kind == KA_FIXED_FLAT) continue;
+        if (w2.keep_ms == 0) {
+            assert_int_equal(w.kind, KA_NONE);
+            assert_int_equal(w.keep_ms, 0);
+        } else {
+            assert_int_equal(w.kind, KA_LEARNED);
+            assert_int_equal(w.prewarm_ms, w2.prewarm_ms * 9 / 10);
+            assert_int_equal(w.keep_ms, w2.keep_ms * 11 / 10);
+            learned++;
+        }
+        assert_int_equal(w.from_ms, w2.from_ms);
+    }
+    assert_true(learned > 30);
+}
+
 static void test_want_loaded(void **state)
 {
     (void)state;
@@ -375,7 +537,7 @@ int main(void)
         cmocka_unit_test(test_record),         cmocka_unit_test(test_windows),
         cmocka_unit_test(test_representative), cmocka_unit_test(test_capped_placement),
         cmocka_unit_test(test_priced),         cmocka_unit_test(test_priced_share),
-        cmocka_unit_test(test_want_loaded),
+        cmocka_unit_test(test_learned),        cmocka_unit_test(test_want_loaded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,8 +50,8 @@ static void test_same_seed_same_trace(void **state)
         differs |= a.fn[i].n != c.fn[i].n;
         calls += a.fn[i].n;
         /* The same replay for the same calls. */
-        for (int pol = 0; pol < 4; pol++) {
-            double price = pol == KR_PRICED_SHARE ? 4.0 : 60.0 * MIN;
+        for (int pol = 0; pol < KR_N_POLICIES; pol++) {
+            double price = pol == KR_PRICED_SHARE || pol == KR_LEARNED ? 3.0 : 60.0 * MIN;
             kr_result ra, rb;
             kr_replay(a.fn[i].t_ms, a.fn[i].n, a.end_ms, (kr_policy)pol, 10 * MIN, price, MIN, &ra,
                       NULL);
@@ -85,15 +85,16 @@ static void test_replay_by_hand(void **state)
     kr_replay(t, 13, end, KR_FIXED, 10 * MIN, 0, MIN, &r, cold);
     assert_int_equal(r.cold, 13);
     assert_int_equal(r.loaded_ms, 13 * 10 * MIN);
-    /* Learned: cold until the 10th idle time (call 11) makes the histogram
-     * count, then pre-warmed: calls 12 and 13 find the template. */
-    kr_replay(t, 13, end, KR_LEARNED, 10 * MIN, 0, MIN, &r, cold);
+    /* The paper's percentiles: cold until the 10th idle time (call 11)
+     * makes the histogram count, then pre-warmed: calls 12 and 13 find the
+     * template. */
+    kr_replay(t, 13, end, KR_PERCENTILE, 10 * MIN, 0, MIN, &r, cold);
     assert_int_equal(r.cold, 11);
     assert_int_equal(cold[10], 1);
     assert_int_equal(cold[11], 0);
     assert_int_equal(cold[12], 0);
     assert_int_equal(r.prewarms, 3); /* the third ahead of a call that never comes */
-    /* Learned wastes: 10 fixed minutes after each of the first 11 calls,
+    /* It wastes: 10 fixed minutes after each of the first 11 calls,
      * then the rest of the active minute + the window 12.6..16.5 min
      * after it, twice, less what the calls cut short: below fixed. */
     assert_true(r.loaded_ms < 13 * 10 * MIN);
@@ -108,6 +109,17 @@ static void test_replay_by_hand(void **state)
     assert_int_equal(cold[12], 0);
     assert_int_equal(r.prewarms, 3);
     assert_int_equal(r.loaded_ms, 100 * MIN + 7 * MIN / 2);
+    /* Learned (3 mean gaps, 45 minutes, a cold start): the same cold
+     * starts, the window 14..15 widened to 12.6..16.5 minutes: 10 fixed
+     * minutes after each of the first 10 calls, then the active minute's
+     * last 30 s and 12.6..14.5 after calls 11 and 12, and 30 s and the
+     * whole window after 13. */
+    kr_replay(t, 13, end, KR_LEARNED, 10 * MIN, 3.0, MIN, &r, cold);
+    assert_int_equal(r.cold, 11);
+    assert_int_equal(cold[11], 0);
+    assert_int_equal(cold[12], 0);
+    assert_int_equal(r.prewarms, 3);
+    assert_int_equal(r.loaded_ms, 100 * MIN + 2 * (MIN / 2 + 114000) + MIN / 2 + 234000);
 }
 
 /* Calls at 0, 10, 30, 60 and 100 minutes (idle 10, 20, 30, 40), the trace
