@@ -159,22 +159,20 @@ static void on_invocation(void *user, const invocation *inv)
     struct usage *u = user;
     usage_rec *r = &u->buf->recs[u->n];
     r->ts_us = inv->ts_us;
-    copy_str(r->request_id, sizeof(r->request_id), inv->request_id);
-    copy_str(r->function, sizeof(r->function), inv->function);
     r->version = inv->version;
-    copy_str(r->tenant, sizeof(r->tenant), inv->tenant);
-    r->start = (int)inv->start;
     r->queue_us = (int64_t)inv->queue_us;
     r->start_us = (int64_t)inv->start_us;
     r->run_us = (int64_t)inv->run_us;
     r->total_us = (int64_t)inv->total_us;
-    r->billed_ms = inv->billed_ms;
     r->memory_mb = inv->memory_mb;
     r->bytes_in = (int64_t)inv->bytes_in;
     r->bytes_out = (int64_t)inv->bytes_out;
+    r->start = (int)inv->start;
     r->status = inv->status;
-    r->error = (int)inv->error;
+    copy_str(r->request_id, sizeof(r->request_id), inv->request_id);
     copy_str(r->trace_id, sizeof(r->trace_id), inv->trace_id);
+    copy_str(r->function, sizeof(r->function), inv->function);
+    copy_str(r->tenant, sizeof(r->tenant), inv->tenant);
     if (u->n++ == 0) u->oldest_ns = rouse_now_ns();
     if (u->n == USAGE_BATCH_MAX) flush(u);
 }
