@@ -340,6 +340,10 @@ for model in "$@"; do
         post "http://$a/v2/models/$model/infer" "$tmp/$model/body.bin" "$hlen" "$tmp/o.bin"
     done
     load_oh_before=$(cut -d' ' -f1-3 /proc/loadavg)
+    # The collector's CPU over the rounds only (not its start, a Node JIT
+    # warm-up that would weigh on every call of a short run).
+    sink_t0=$(proc_ticks "$sink_pid")
+    calls0=$(curl -s "http://$on_addr/metrics" | awk '$1 ~ /^rouse_invocations_total/ { n += $2 } END { print n + 0 }')
     off_p50="" on_p50="" off_rps="" on_rps="" off_cpu="" on_cpu=""
     r=0
     while [ $r -lt "$rounds" ]; do
@@ -377,8 +381,8 @@ for model in "$@"; do
             printf "%s %.2f µs/request; ", comm, (f[12] + f[13]) * tu / (n > 0 ? n : 1) }' "$t/stat"
     done)
     # The collector's, which shares the cores: it works only for the all-on serve.
-    sink_cpu=$(awk -v tu="$tick_us" -v n="$calls" '{ sub(/^[^)]*\) /, ""); split($0, f, " ");
-        printf "%.2f", (f[12] + f[13]) * tu / (n > 0 ? n : 1) }' /proc/"$sink_pid"/stat)
+    sink_cpu=$(awk -v d=$(($(proc_ticks "$sink_pid") - sink_t0)) -v tu="$tick_us" -v n=$((calls - calls0)) \
+        'BEGIN { printf "%.2f", d * tu / (n > 0 ? n : 1) }')
     spans=$(curl -s "http://$on_addr/metrics" | awk '$1 == "rouse_trace_spans_exported_total" { print $2 }')
     dropped=$(curl -s "http://$on_addr/metrics" | awk '$1 == "rouse_trace_spans_dropped_total" { print $2 }')
     overhead_lines="Observability overhead ($model binary; all off: --metrics off --metering off ${OFF_FLAGS:-}; all on: metering, metrics, JSON access log to a file, traces sampled at --trace-sample-ratio $trace_ratio and exported to a local OTLP collector ${ON_FLAGS:-}), medians of $rounds interleaved rounds of ${duration} s:
@@ -391,7 +395,7 @@ for model in "$@"; do
 
 per round, p50 off:$off_p50, on:$on_p50; req/s off:$off_rps, on:$on_rps; serve CPU µs per request off:$off_cpu, on:$on_cpu
 CPU of the all-on serve's threads over its $calls calls: $threads
-the OTLP collector (bench/otlp_sink.js): $sink_cpu µs/request
+the OTLP collector (bench/otlp_sink.js), over the rounds: $sink_cpu µs/request
 all on wrote $(wc -l <"$tmp/access.log") access log lines and exported $spans spans ($dropped dropped); load average (1, 5, 15 min) before: $load_oh_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
     break
 done
