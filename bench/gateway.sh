@@ -31,10 +31,14 @@
 # serves side by side, one with everything off (--metrics off, --metering
 # off, no access log, no tracing; OFF_FLAGS adds more) and one with
 # everything on (metering, metrics, a JSON
-# access log to a file, --trace-sample-ratio 1 with every span exported to
-# a local OTLP collector, bench/otlp_sink.js), measured in ROUNDS interleaved rounds (default 3)
-# of 1 connection (p50) and CONNS connections (throughput); the medians and
-# their difference are printed, with the load average around them.
+# access log to a file, --trace-sample-ratio TRACE_RATIO (default 1: every
+# trace sampled) with the sampled spans exported to a local OTLP
+# collector, bench/otlp_sink.js), measured in ROUNDS interleaved rounds
+# (default 3) of 1 connection (p50) and CONNS connections (throughput); the
+# medians and their difference are printed, with the load average around
+# them, and each serve's CPU time (all its threads, /proc/PID/stat) per
+# request of its CONNS-connection runs: the difference of those is the
+# figure the machine's load moves least.
 #
 # Prints a Markdown table. A benchmark, not a test: wrk shares the machine's
 # cores with the servers, so absolute numbers depend on the machine.
@@ -47,7 +51,8 @@
 # (rouse instances, default the core count), PEER_DIR (writable copy of the
 # ORT peer, default build/peer-ort; `npm install` runs there once), STALL_ONLY
 # (1: only the loop-stall run, no Node+ORT), OVERHEAD (0: no overhead run),
-# OVERHEAD_ONLY (1: only the overhead run), ROUNDS (3), OFF_FLAGS, ON_FLAGS.
+# OVERHEAD_ONLY (1: only the overhead run), ROUNDS (3), OFF_FLAGS, ON_FLAGS,
+# TRACE_RATIO (1).
 # Needs wrk (`scripts/setup bench`), node and npm.
 set -eu
 
@@ -65,6 +70,7 @@ stall_only=${STALL_ONLY:-0}
 overhead=${OVERHEAD:-1}
 overhead_only=${OVERHEAD_ONLY:-0}
 rounds=${ROUNDS:-3}
+trace_ratio=${TRACE_RATIO:-1}
 [ "$overhead_only" != 1 ] || stall_only=1
 peer=${PEER_DIR:-$root/build/peer-ort}
 lua=$root/bench/gateway_post.lua
@@ -292,6 +298,9 @@ for model in "$@"; do
     break
 done
 
+# proc_ticks PID: the CPU ticks (user + system, all threads) of a process.
+proc_ticks() { awk '{ sub(/^[^)]*\) /, ""); split($0, f, " "); print f[12] + f[13] }' "/proc/$1/stat"; }
+
 # median V...: the middle value (the lower middle of an even count).
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
@@ -318,7 +327,7 @@ for model in "$@"; do
     # shellcheck disable=SC2086
     "$rouse" serve --port 0 --data "$tmp/on" --log-level warn --access-log "$tmp/access.log" \
         --log-format json --otlp-endpoint "http://$sink_addr" \
-        --trace-sample-ratio 1 ${ON_FLAGS:-} >"$tmp/on.out" 2>"$tmp/on.err" &
+        --trace-sample-ratio "$trace_ratio" ${ON_FLAGS:-} >"$tmp/on.out" 2>"$tmp/on.err" &
     on_pid=$!
     extra_pids="$extra_pids $on_pid"
     off_addr=$(wait_listening "$tmp/off.out" "$off_pid") ||
@@ -331,7 +340,11 @@ for model in "$@"; do
         post "http://$a/v2/models/$model/infer" "$tmp/$model/body.bin" "$hlen" "$tmp/o.bin"
     done
     load_oh_before=$(cut -d' ' -f1-3 /proc/loadavg)
-    off_p50="" on_p50="" off_rps="" on_rps=""
+    # The collector's CPU over the rounds only (not its start, a Node JIT
+    # warm-up that would weigh on every call of a short run).
+    sink_t0=$(proc_ticks "$sink_pid")
+    calls0=$(curl -s "http://$on_addr/metrics" | awk '$1 ~ /^rouse_invocations_total/ { n += $2 } END { print n + 0 }')
+    off_p50="" on_p50="" off_rps="" on_rps="" off_cpu="" on_cpu=""
     r=0
     while [ $r -lt "$rounds" ]; do
         r=$((r + 1))
@@ -342,12 +355,20 @@ for model in "$@"; do
             load "$u" "$tmp/$model/body.bin" "$hlen" 1 "$warmup" >/dev/null
             p=$(field "$(load "$u" "$tmp/$model/body.bin" "$hlen" 1 "$duration")" p50_us)
             load "$u" "$tmp/$model/body.bin" "$hlen" "$conns" "$warmup" >/dev/null
-            t=$(field "$(load "$u" "$tmp/$model/body.bin" "$hlen" "$conns" "$duration")" rps)
-            if [ $cfg = off ]; then off_p50="$off_p50 $p" off_rps="$off_rps $t"; else on_p50="$on_p50 $p" on_rps="$on_rps $t"; fi
+            if [ $cfg = off ]; then pid=$off_pid; else pid=$on_pid; fi
+            c0=$(proc_ticks "$pid")
+            res=$(load "$u" "$tmp/$model/body.bin" "$hlen" "$conns" "$duration")
+            c1=$(proc_ticks "$pid")
+            t=$(field "$res" rps)
+            c=$(awk -v d=$((c1 - c0)) -v n="$(field "$res" requests)" -v hz="$(getconf CLK_TCK)" \
+                'BEGIN { printf "%.1f", d * 1e6 / hz / n }')
+            if [ $cfg = off ]; then off_p50="$off_p50 $p" off_rps="$off_rps $t" off_cpu="$off_cpu $c"; else on_p50="$on_p50 $p" on_rps="$on_rps $t" on_cpu="$on_cpu $c"; fi
         done
     done
     # shellcheck disable=SC2086
     p_off=$(median $off_p50) p_on=$(median $on_p50) t_off=$(median $off_rps) t_on=$(median $on_rps)
+    # shellcheck disable=SC2086
+    c_off=$(median $off_cpu) c_on=$(median $on_cpu)
     sleep 1.5 # the last spans are sent within 1 s, the last lines within 200 ms
     # CPU time of the all-on serve's threads (ticks of /proc/PID/task/*/stat),
     # per request it served: what the access log and the exporter cost
@@ -360,21 +381,21 @@ for model in "$@"; do
             printf "%s %.2f µs/request; ", comm, (f[12] + f[13]) * tu / (n > 0 ? n : 1) }' "$t/stat"
     done)
     # The collector's, which shares the cores: it works only for the all-on serve.
-    sink_cpu=$(awk -v tu="$tick_us" -v n="$calls" '{ sub(/^[^)]*\) /, ""); split($0, f, " ");
-        printf "%.2f", (f[12] + f[13]) * tu / (n > 0 ? n : 1) }' /proc/"$sink_pid"/stat)
+    sink_cpu=$(awk -v d=$(($(proc_ticks "$sink_pid") - sink_t0)) -v tu="$tick_us" -v n=$((calls - calls0)) \
+        'BEGIN { printf "%.2f", d * tu / (n > 0 ? n : 1) }')
     spans=$(curl -s "http://$on_addr/metrics" | awk '$1 == "rouse_trace_spans_exported_total" { print $2 }')
     dropped=$(curl -s "http://$on_addr/metrics" | awk '$1 == "rouse_trace_spans_dropped_total" { print $2 }')
-    overhead_lines="Observability overhead ($model binary; all off: --metrics off --metering off ${OFF_FLAGS:-}; all on: metering, metrics, JSON access log to a file, every trace sampled and exported to a local OTLP collector ${ON_FLAGS:-}), medians of $rounds interleaved rounds of ${duration} s:
+    overhead_lines="Observability overhead ($model binary; all off: --metrics off --metering off ${OFF_FLAGS:-}; all on: metering, metrics, JSON access log to a file, traces sampled at --trace-sample-ratio $trace_ratio and exported to a local OTLP collector ${ON_FLAGS:-}), medians of $rounds interleaved rounds of ${duration} s:
 
-| | p50 at 1 connection | req/s at $conns connections |
-|---|---|---|
-| all off | $p_off µs | $(printf '%.0f' "$t_off") |
-| all on | $p_on µs | $(printf '%.0f' "$t_on") |
-| difference | $((p_on - p_off)) µs | $(awk -v a="$t_on" -v b="$t_off" 'BEGIN { printf "%+.1f %%", (a - b) / b * 100 }') |
+| | p50 at 1 connection | req/s at $conns connections | serve's CPU per request at $conns connections |
+|---|---|---|---|
+| all off | $p_off µs | $(printf '%.0f' "$t_off") | $c_off µs |
+| all on | $p_on µs | $(printf '%.0f' "$t_on") | $c_on µs |
+| difference | $((p_on - p_off)) µs | $(awk -v a="$t_on" -v b="$t_off" 'BEGIN { printf "%+.1f %%", (a - b) / b * 100 }') | $(awk -v a="$c_on" -v b="$c_off" 'BEGIN { printf "%+.1f µs", a - b }') |
 
-per round, p50 off:$off_p50, on:$on_p50; req/s off:$off_rps, on:$on_rps
+per round, p50 off:$off_p50, on:$on_p50; req/s off:$off_rps, on:$on_rps; serve CPU µs per request off:$off_cpu, on:$on_cpu
 CPU of the all-on serve's threads over its $calls calls: $threads
-the OTLP collector (bench/otlp_sink.js): $sink_cpu µs/request
+the OTLP collector (bench/otlp_sink.js), over the rounds: $sink_cpu µs/request
 all on wrote $(wc -l <"$tmp/access.log") access log lines and exported $spans spans ($dropped dropped); load average (1, 5, 15 min) before: $load_oh_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
     break
 done

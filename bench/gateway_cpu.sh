@@ -18,7 +18,8 @@
 #
 # With INSTR=N, also serve's own instructions per request, counted by
 # callgrind (valgrind) over N requests at 1 connection once the rest is
-# done (instances run natively: only serve's process is instrumented).
+# done (instances run natively: only serve's process is instrumented),
+# in all and on the loop thread alone.
 # Exact and independent of the load, but user space only: the kernel's
 # share of serve's CPU (most of it: sockets, epoll) is not in it.
 #
@@ -189,7 +190,8 @@ for spec in "$@"; do
     flags=""
     [ "$bin" = "$rest" ] || flags=${rest#*,}
     # shellcheck disable=SC2086
-    valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" "$bin" serve --port 0 \
+    valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$tmp/cg.out" \
+        "$bin" serve --port 0 \
         --data "$tmp/data-$label" --log-level warn --metrics off --metering off $flags \
         >"$tmp/out-$label" 2>"$tmp/err-$label" &
     vg=$!
@@ -208,8 +210,15 @@ for spec in "$@"; do
     callgrind_control -d "$vg" >/dev/null 2>&1
     kill "$vg"
     wait "$vg" 2>/dev/null || true
-    f=$(ls "$tmp"/cg.out.* | sort -t. -k3 -n | tail -1)
-    ir=$(awk '/^summary:/ { print $2 }' "$f")
-    echo "- $label: $((ir / n)) instructions per request over $n requests"
+    # One file per thread of the last dump (cg.out.DUMP-THREAD); thread 1
+    # is the loop's.
+    last=$(ls "$tmp"/cg.out.* | sed 's/.*cg\.out\.\([0-9]*\)-.*/\1/' | sort -n | tail -1)
+    ir=0 loop_ir=0
+    for f in "$tmp"/cg.out."$last"-*; do
+        t=$(awk '/^summary:/ { print $2 }' "$f")
+        ir=$((ir + t))
+        case $f in *-01) loop_ir=$t ;; esac
+    done
+    echo "- $label: $((ir / n)) instructions per request over $n requests, $((loop_ir / n)) of them on the loop thread"
     rm -f "$tmp"/cg.out*
 done

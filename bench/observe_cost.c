@@ -187,7 +187,6 @@ static double usage_cost(int rounds, int rows)
             r->start = 1;
             r->run_us = 12 + i % 5;
             r->total_us = 45 + i % 17;
-            r->billed_ms = 1;
             r->memory_mb = 512;
             r->bytes_in = 3200;
             r->bytes_out = 120;

@@ -145,36 +145,31 @@ static void flush(struct usage *u)
     u->buf = next;
 }
 
-/* Copies the string src into dst of cap bytes (cut to fit, NUL-ended):
- * the sizes of both sides are known, so no printf per field. */
-static void copy_str(char *dst, size_t cap, const char *src)
-{
-    size_t n = strnlen(src, cap - 1);
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
 static void on_invocation(void *user, const invocation *inv)
 {
     struct usage *u = user;
     usage_rec *r = &u->buf->recs[u->n];
     r->ts_us = inv->ts_us;
-    copy_str(r->request_id, sizeof(r->request_id), inv->request_id);
-    copy_str(r->function, sizeof(r->function), inv->function);
     r->version = inv->version;
-    copy_str(r->tenant, sizeof(r->tenant), inv->tenant);
-    r->start = (int)inv->start;
     r->queue_us = (int64_t)inv->queue_us;
     r->start_us = (int64_t)inv->start_us;
     r->run_us = (int64_t)inv->run_us;
     r->total_us = (int64_t)inv->total_us;
-    r->billed_ms = inv->billed_ms;
     r->memory_mb = inv->memory_mb;
     r->bytes_in = (int64_t)inv->bytes_in;
     r->bytes_out = (int64_t)inv->bytes_out;
+    r->start = (int)inv->start;
     r->status = inv->status;
-    r->error = (int)inv->error;
-    copy_str(r->trace_id, sizeof(r->trace_id), inv->trace_id);
+    /* Whole arrays, each NUL-terminated inside (invocation.h): copies of a
+     * size known here, no length to find per field. */
+    _Static_assert(sizeof(r->request_id) >= sizeof(inv->request_id), "request id sizes");
+    _Static_assert(sizeof(r->trace_id) == sizeof(inv->trace_id), "trace id sizes");
+    _Static_assert(sizeof(r->function) == sizeof(inv->function), "function name sizes");
+    _Static_assert(sizeof(r->tenant) == sizeof(inv->tenant), "tenant name sizes");
+    memcpy(r->request_id, inv->request_id, sizeof(inv->request_id));
+    memcpy(r->trace_id, inv->trace_id, sizeof(r->trace_id));
+    memcpy(r->function, inv->function, sizeof(r->function));
+    memcpy(r->tenant, inv->tenant, sizeof(r->tenant));
     if (u->n++ == 0) u->oldest_ns = rouse_now_ns();
     if (u->n == USAGE_BATCH_MAX) flush(u);
 }

@@ -24,5 +24,9 @@ int store_db_error(store *s, rouse_errbuf *eb, int src, const char *what);
  * use; reset and unbound with store_stmt_done after each use. Lock held. */
 int store_stmt(store *s, const char *sql, sqlite3_stmt **out, rouse_errbuf *eb);
 void store_stmt_done(sqlite3_stmt *st);
+/* Adds the SQL function usage_bucket(total_us) (usage_bucket_of, usage.h)
+ * to a connection of the store: the usage roll-up groups by it. A SQLite
+ * result code. */
+int usage_sql_register(sqlite3 *db);
 
 #endif

@@ -310,6 +310,50 @@ static const char *const migrations[] = {
      "ALTER TABLE batches ADD COLUMN create_off INTEGER;"
      "UPDATE batches SET n_created = n_items;"
      "CREATE INDEX batches_creating ON batches(function) WHERE create_off IS NOT NULL;"),
+    /* 10: usage records packed (usage_sqlite.c) into usage_calls: what
+     * follows from the rest is not stored (the billed ms from run_us, the
+     * error kind from the status, the latency bucket from total_us), the
+     * arrival µs only when the id does not hold it (NULL: id >> 10), the
+     * request id as a 64-bit integer and the trace id as 16 bytes (NULL:
+     * none), the default tenant as NULL. The view usage_records shows the
+     * records with the columns they had but the latency bucket (ids as
+     * hex text, the error kind as inv_error_of gives it); records from
+     * before keep their ids as the text they were. */
+    ("CREATE TABLE usage_calls("
+     "  id INTEGER PRIMARY KEY,"
+     "  ts_us INTEGER,"
+     "  request_id BLOB,"
+     "  function TEXT NOT NULL,"
+     "  version INTEGER NOT NULL,"
+     "  tenant TEXT,"
+     "  start INTEGER NOT NULL,"
+     "  queue_us INTEGER NOT NULL,"
+     "  start_us INTEGER NOT NULL,"
+     "  run_us INTEGER NOT NULL,"
+     "  total_us INTEGER NOT NULL,"
+     "  memory_mb INTEGER NOT NULL,"
+     "  bytes_in INTEGER NOT NULL,"
+     "  bytes_out INTEGER NOT NULL,"
+     "  status INTEGER NOT NULL,"
+     "  trace_id BLOB"
+     ");"
+     "INSERT INTO usage_calls SELECT"
+     "  id, CASE WHEN id >> 10 = ts_us THEN NULL ELSE ts_us END, request_id, function, version,"
+     "  nullif(tenant, 'default'), start, queue_us, start_us, run_us, total_us, memory_mb,"
+     "  bytes_in, bytes_out, status, nullif(trace_id, '') FROM usage_records;"
+     "DROP TABLE usage_records;"
+     "CREATE VIEW usage_records AS SELECT"
+     "  id, ifnull(ts_us, id >> 10) AS ts_us,"
+     "  CASE typeof(request_id) WHEN 'integer' THEN printf('%016x', request_id)"
+     "    ELSE request_id END AS request_id,"
+     "  function, version, ifnull(tenant, 'default') AS tenant, start, queue_us, start_us,"
+     "  run_us, total_us, (run_us + 999) / 1000 AS billed_ms, memory_mb, bytes_in, bytes_out,"
+     "  status, CASE WHEN status < 400 THEN 0 WHEN status = 404 THEN 2 WHEN status = 429 THEN 3"
+     "    WHEN status = 504 THEN 4 WHEN status = 503 THEN 5 WHEN status < 500 THEN 1"
+     "    ELSE 6 END AS error,"
+     "  CASE typeof(trace_id) WHEN 'blob' THEN lower(hex(trace_id))"
+     "    ELSE ifnull(trace_id, '') END AS trace_id"
+     "  FROM usage_calls;"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -730,6 +774,9 @@ static int configure(sqlite3 *db, const char *path, rouse_errbuf *eb)
 {
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    if (usage_sql_register(db) != SQLITE_OK)
+        return rouse_err_set(eb, ROUSE_EINTERNAL, "registry database %s: cannot add usage_bucket()",
+                             path);
     char mode[16];
     int rc = query_text(db, "PRAGMA journal_mode=WAL", mode, sizeof(mode), eb);
     if (rc < 0) return rc;

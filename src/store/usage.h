@@ -2,8 +2,9 @@
  * The usage store: one row per invocation, hourly aggregates for rows older
  * than the retention, and the queries GET /v1/usage answers from both.
  *
- * Lives in the registry's database (tables of migration 2; records keyed by
- * time since migration 8, see usage_sqlite.c). Writes are
+ * Lives in the registry's database (migration 10: the packed table
+ * usage_calls, shown with the columns of migrations 2 to 8 by the view
+ * usage_records; see usage_sqlite.c). Writes are
  * *_tx forms that the registry's writer thread runs inside its groups
  * (store/writer.h): a batch of records is one write, so many invocations
  * cost one row insert each and share one COMMIT. Queries run on a
@@ -11,11 +12,12 @@
  * event loop), in one read transaction each, so a query sees one snapshot.
  *
  * Latency percentiles come from a histogram with USAGE_BUCKETS_PER_DOUBLING
- * logarithmic buckets per doubling of the latency: the bucket of each
- * record is stored with it and the aggregates keep the bucket counts, so a
- * percentile is the same whether its hours were rolled up or not. A
- * percentile is reported as the upper bound of its bucket: at most 9 %
- * above the true value, never below it.
+ * logarithmic buckets per doubling of the latency: a record's bucket
+ * follows from its total µs (usage_bucket_of, also the SQL function
+ * usage_bucket() on the store's connections) and the aggregates keep the
+ * bucket counts, so a percentile is the same whether its hours were rolled
+ * up or not. A percentile is reported as the upper bound of its bucket: at
+ * most 9 % above the true value, never below it.
  */
 #ifndef ROUSE_STORE_USAGE_H
 #define ROUSE_STORE_USAGE_H
@@ -31,20 +33,23 @@
 #define USAGE_HOUR_US 3600000000LL
 
 /* One invocation as stored (the server's invocation record without what
- * only the request's own logs need). start: 0 none, 1 warm, 2 template, 3
- * zero; error: 0 ok, else the server's error kind. */
+ * only the request's own logs need, and without what follows from the
+ * rest: the billed ms are run_us rounded up to a whole ms, the error kind
+ * follows from the status, the latency bucket from total_us). start: 0
+ * none, 1 warm, 2 template, 3 zero. request_id: 16 lowercase hex digits
+ * (stored as a 64-bit integer; other text as it is); trace_id: 32
+ * lowercase hex digits (stored as 16 bytes) or "" for none. */
 typedef struct usage_rec {
     int64_t ts_us;
-    char request_id[24];
-    char function[STORE_NAME_MAX + 1];
     int64_t version;
-    char tenant[STORE_NAME_MAX + 1];
-    int start;
     int64_t queue_us, start_us, run_us, total_us;
-    int64_t billed_ms, memory_mb;
+    int64_t memory_mb;
     int64_t bytes_in, bytes_out;
-    int status, error;
+    int start, status;
+    char request_id[24];
     char trace_id[33];
+    char function[STORE_NAME_MAX + 1];
+    char tenant[STORE_NAME_MAX + 1];
 } usage_rec;
 
 /* The histogram bucket of a latency in µs, and the upper bound (µs) of a

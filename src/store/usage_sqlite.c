@@ -1,9 +1,11 @@
 /*
- * The usage store on SQLite (usage.h): the tables of migration 2 in the
+ * The usage store on SQLite (usage.h): the records in usage_calls
+ * (migration 10; the view usage_records shows them with the columns of
+ * migrations 2 to 8) and the hourly tables of migration 2, in the
  * registry's database.
  *
  * Invariants:
- * - A record is either in usage_records or counted in the hourly tables,
+ * - A record is either in usage_calls or counted in the hourly tables,
  *   never both: a roll-up inserts an hour's sums and deletes its records in
  *   the same transaction (the writer's group).
  * - Roll-ups take whole hours, oldest first, so an hour is rolled up once;
@@ -14,6 +16,14 @@
  *   USAGE_ID_PER_US plus a sequence number, unique in the table. Rows are
  *   in time order, so every time range is a range of row ids and the table
  *   needs no index: an insert writes one B-tree, not three.
+ * - A row stores only what nothing else gives (migration 10): its arrival
+ *   µs is id >> 10 unless ts_us holds it (a time before 1970 or after the
+ *   year 2255, which the ids cannot tell apart); billed ms, error kind and
+ *   latency bucket follow from run_us, status and total_us; the request
+ *   id is an integer, the trace id 16 bytes or NULL, the default tenant
+ *   NULL. Every column of a row costs the writer its bind, its copy into
+ *   the virtual machine and its place in the record: fewer and smaller
+ *   columns are fewer instructions per record.
  */
 #include "store/usage.h"
 
@@ -64,9 +74,10 @@ int64_t usage_hist_percentile(const int64_t hist[USAGE_BUCKETS], double p)
 }
 
 /* The row ids of time t: [usage_id_of(t), usage_id_of(t) + USAGE_ID_PER_US).
- * Times before 1970 or after the year 2255 share the ends' ids (the ts_us
- * column keeps the exact time, and every range also filters on it). */
+ * Times before 1970 or after the year 2255 share the ends' ids (their
+ * ts_us column keeps the exact time, and every range also filters on it). */
 #define USAGE_ID_PER_US 1024
+#define USAGE_ID_SHIFT "10" /* log2(USAGE_ID_PER_US), for SQL */
 #define USAGE_TS_ID_MAX (INT64_MAX / USAGE_ID_PER_US - 1)
 
 static int64_t usage_id_of(int64_t ts_us)
@@ -74,6 +85,35 @@ static int64_t usage_id_of(int64_t ts_us)
     if (ts_us < 0) ts_us = 0;
     if (ts_us > USAGE_TS_ID_MAX) ts_us = USAGE_TS_ID_MAX;
     return ts_us * USAGE_ID_PER_US;
+}
+
+/* Whether a record of time t needs its ts_us column. */
+static bool ts_outside_ids(int64_t ts_us)
+{
+    return ts_us < 0 || ts_us > USAGE_TS_ID_MAX;
+}
+
+/* A row's arrival µs, and its billed ms (inv_billed_ms), in SQL. */
+#define TS "ifnull(ts_us, id >> " USAGE_ID_SHIFT ")"
+#define BILLED_MS "((run_us + 999) / 1000)"
+
+/* Billed ms of a run: the run rounded up to a whole ms. */
+static int64_t billed_of(int64_t run_us)
+{
+    return (run_us + 999) / 1000;
+}
+
+static void sql_usage_bucket(sqlite3_context *c, int argc, sqlite3_value **v)
+{
+    (void)argc;
+    sqlite3_result_int(c, usage_bucket_of(sqlite3_value_int64(v[0])));
+}
+
+int usage_sql_register(sqlite3 *db)
+{
+    return sqlite3_create_function(db, "usage_bucket", 1,
+                                   SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+                                   sql_usage_bucket, NULL, NULL);
 }
 
 /* The sequence numbers of new rows, process-wide: rows of one µs get
@@ -102,51 +142,91 @@ static int step_done(store *st, sqlite3_stmt *s, const char *what, rouse_errbuf 
     return rc;
 }
 
+/* One more than the value of each lowercase hex digit; 0 for every other
+ * byte (a table: the writer decodes 48 digits per record). */
+static const uint8_t hex1[256] = {
+    ['0'] = 1, ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
+/* Exactly 2n lowercase hex digits at s (and its end) into n bytes. */
+static bool unhex(const char *s, uint8_t *out, int n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (int i = 0; i < n; i++) {
+        unsigned hi = hex1[u[2 * i]];
+        if (!hi) return false;
+        unsigned lo = hex1[u[2 * i + 1]];
+        if (!lo) return false;
+        out[i] = (uint8_t)((hi - 1) << 4 | (lo - 1));
+    }
+    return u[2 * n] == '\0';
+}
+
 /* Rows per INSERT statement: one statement of many rows pays the VDBE's
- * per-statement work (step, reset, opening the table and its indexes) once
- * per INSERT_ROWS rows instead of per row, about a quarter of a row's CPU
- * when each row was a statement of its own. */
+ * per-statement work (step, reset, opening the table) once per
+ * INSERT_ROWS rows instead of per row, about a quarter of a row's CPU
+ * when each row was a statement of its own. The many-row statement leaves
+ * ts_us out (NULL): a group with a record whose time the id cannot hold
+ * goes row by row (insert_rows). */
 #define INSERT_ROWS 32
-#define INSERT_COLS 19
-#define INSERT_HEAD                                                                                \
-    "INSERT INTO usage_records(id, ts_us, request_id, function, version, tenant, start, "          \
-    "queue_us, start_us, run_us, total_us, billed_ms, memory_mb, bytes_in, bytes_out, status, "    \
-    "error, lat_bucket, trace_id) VALUES "
-#define ROW1 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+#define INSERT_COLS 15
+#define INSERT_COLUMNS                                                                             \
+    "id, request_id, function, version, tenant, start, queue_us, start_us, run_us, total_us, "     \
+    "memory_mb, bytes_in, bytes_out, status, trace_id"
+#define ROW1 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 #define ROW4 ROW1 "," ROW1 "," ROW1 "," ROW1
 #define ROW16 ROW4 "," ROW4 "," ROW4 "," ROW4
 #define ROW32 ROW16 "," ROW16
 
-/* Binds record r as the row whose first parameter (its id, with the next
- * sequence number) is `at`. */
-static void bind_rec(sqlite3_stmt *s, int at, const usage_rec *r)
+/* The 16 bytes of a trace id, alive until the statement it is bound to
+ * has run (bound SQLITE_STATIC). */
+typedef struct trace_bytes {
+    uint8_t b[16];
+} trace_bytes;
+
+/* Binds record r as the row whose first parameter (its id, with sequence
+ * number seq) is `at`; tb holds its trace id's bytes. */
+static void bind_rec(sqlite3_stmt *s, int at, const usage_rec *r, uint64_t seq, trace_bytes *tb)
 {
-    uint64_t seq = atomic_fetch_add_explicit(&next_seq, 1, memory_order_relaxed);
     sqlite3_bind_int64(s, at, usage_id_of(r->ts_us) + (int64_t)(seq % USAGE_ID_PER_US));
-    sqlite3_bind_int64(s, at + 1, r->ts_us);
-    sqlite3_bind_text(s, at + 2, r->request_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, at + 3, r->function, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, at + 4, r->version);
-    sqlite3_bind_text(s, at + 5, r->tenant, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, at + 6, r->start);
-    sqlite3_bind_int64(s, at + 7, r->queue_us);
-    sqlite3_bind_int64(s, at + 8, r->start_us);
-    sqlite3_bind_int64(s, at + 9, r->run_us);
-    sqlite3_bind_int64(s, at + 10, r->total_us);
-    sqlite3_bind_int64(s, at + 11, r->billed_ms);
-    sqlite3_bind_int64(s, at + 12, r->memory_mb);
-    sqlite3_bind_int64(s, at + 13, r->bytes_in);
-    sqlite3_bind_int64(s, at + 14, r->bytes_out);
-    sqlite3_bind_int(s, at + 15, r->status);
-    sqlite3_bind_int(s, at + 16, r->error);
-    sqlite3_bind_int(s, at + 17, usage_bucket_of(r->total_us));
-    sqlite3_bind_text(s, at + 18, r->trace_id, -1, SQLITE_STATIC);
+    uint8_t rid[8];
+    if (unhex(r->request_id, rid, 8)) {
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++)
+            v = v << 8 | rid[i];
+        sqlite3_bind_int64(s, at + 1, (int64_t)v);
+    } else {
+        sqlite3_bind_text(s, at + 1, r->request_id, -1, SQLITE_STATIC);
+    }
+    sqlite3_bind_text(s, at + 2, r->function, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, at + 3, r->version);
+    if (strcmp(r->tenant, "default") == 0)
+        sqlite3_bind_null(s, at + 4);
+    else
+        sqlite3_bind_text(s, at + 4, r->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, at + 5, r->start);
+    sqlite3_bind_int64(s, at + 6, r->queue_us);
+    sqlite3_bind_int64(s, at + 7, r->start_us);
+    sqlite3_bind_int64(s, at + 8, r->run_us);
+    sqlite3_bind_int64(s, at + 9, r->total_us);
+    sqlite3_bind_int64(s, at + 10, r->memory_mb);
+    sqlite3_bind_int64(s, at + 11, r->bytes_in);
+    sqlite3_bind_int64(s, at + 12, r->bytes_out);
+    sqlite3_bind_int(s, at + 13, r->status);
+    if (!r->trace_id[0])
+        sqlite3_bind_null(s, at + 14);
+    else if (unhex(r->trace_id, tb->b, 16))
+        sqlite3_bind_blob(s, at + 14, tb->b, 16, SQLITE_STATIC);
+    else
+        sqlite3_bind_text(s, at + 14, r->trace_id, -1, SQLITE_STATIC);
 }
 
 /* Constant arrays, so that the statement cache (keyed by address) keeps
  * them prepared on each connection. */
-static const char insert_many[] = INSERT_HEAD ROW32;
-static const char insert_one[] = INSERT_HEAD ROW1;
+static const char insert_many[] = "INSERT INTO usage_calls(" INSERT_COLUMNS ") VALUES " ROW32;
+static const char insert_one[] =
+    "INSERT INTO usage_calls(" INSERT_COLUMNS ", ts_us) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 /* Inserts recs[0..n) a row per statement; a row whose id clashes with a
  * stored one takes the next sequence numbers until one is free. */
@@ -155,11 +235,17 @@ static int insert_rows(store *st, const usage_rec *recs, int n, rouse_errbuf *eb
     sqlite3_stmt *s;
     int rc = store_stmt(st, insert_one, &s, eb);
     if (rc < 0) return rc;
+    trace_bytes tb;
     for (int i = 0; i < n && rc == 0; i++) {
         int src = SQLITE_CONSTRAINT;
         for (int tries = 0; tries < USAGE_ID_PER_US && is_id_clash(src); tries++) {
             if (tries > 0) sqlite3_reset(s);
-            bind_rec(s, 1, &recs[i]);
+            bind_rec(s, 1, &recs[i], atomic_fetch_add_explicit(&next_seq, 1, memory_order_relaxed),
+                     &tb);
+            if (ts_outside_ids(recs[i].ts_us))
+                sqlite3_bind_int64(s, INSERT_COLS + 1, recs[i].ts_us);
+            else
+                sqlite3_bind_null(s, INSERT_COLS + 1);
             src = sqlite3_step(s);
         }
         if (src != SQLITE_DONE) rc = store_db_error(st, eb, src, "writing a usage record");
@@ -173,16 +259,26 @@ int usage_insert_tx(store *st, const usage_rec *recs, int n, rouse_errbuf *eb)
 {
     int rc = 0, i = 0;
     sqlite3_stmt *s;
+    trace_bytes tb[INSERT_ROWS];
     if (n >= INSERT_ROWS) {
         if ((rc = store_stmt(st, insert_many, &s, eb)) < 0) return rc;
         for (; i + INSERT_ROWS <= n && rc == 0; i += INSERT_ROWS) {
+            bool outside = false;
             for (int k = 0; k < INSERT_ROWS; k++)
-                bind_rec(s, k * INSERT_COLS + 1, &recs[i + k]);
-            int src = sqlite3_step(s);
-            if (src != SQLITE_DONE && !is_id_clash(src))
-                rc = store_db_error(st, eb, src, "writing usage records");
-            sqlite3_reset(s);
-            /* A clash undid this statement alone: its rows go one by one. */
+                outside |= ts_outside_ids(recs[i + k].ts_us);
+            int src = SQLITE_CONSTRAINT;
+            if (!outside) {
+                uint64_t seq =
+                    atomic_fetch_add_explicit(&next_seq, INSERT_ROWS, memory_order_relaxed);
+                for (int k = 0; k < INSERT_ROWS; k++)
+                    bind_rec(s, k * INSERT_COLS + 1, &recs[i + k], seq + (uint64_t)k, &tb[k]);
+                src = sqlite3_step(s);
+                if (src != SQLITE_DONE && !is_id_clash(src))
+                    rc = store_db_error(st, eb, src, "writing usage records");
+                sqlite3_reset(s);
+            }
+            /* A clash undid this statement alone: its rows go one by one,
+             * as do those of a group with a time outside the ids. */
             if (is_id_clash(src)) {
                 store_stmt_done(s);
                 rc = insert_rows(st, recs + i, INSERT_ROWS, eb);
@@ -267,7 +363,7 @@ static int peaks_in_order(store *st, sqlite3_stmt *s, peaks *out, rouse_errbuf *
 static int oldest(store *st, int64_t *ts, bool *any, rouse_errbuf *eb)
 {
     sqlite3_stmt *s;
-    int rc = prepare(st, "SELECT ts_us FROM usage_records ORDER BY id LIMIT 1", &s, eb);
+    int rc = prepare(st, "SELECT " TS " FROM usage_calls ORDER BY id LIMIT 1", &s, eb);
     if (rc < 0) return rc;
     int src = sqlite3_step(s);
     *any = false;
@@ -298,7 +394,7 @@ static void bind_range(sqlite3_stmt *s, int64_t lo, int64_t hi)
     sqlite3_bind_int64(s, 4, usage_id_of(hi > 0 ? hi - 1 : 0) + USAGE_ID_PER_US);
 }
 
-#define IN_RANGE "id >= ?3 AND id < ?4 AND ts_us >= ?1 AND ts_us < ?2"
+#define IN_RANGE "id >= ?3 AND id < ?4 AND " TS " >= ?1 AND " TS " < ?2"
 
 /* Runs one statement over the records of [lo, hi) (bind_range). */
 static int exec_range(store *st, const char *sql, int64_t lo, int64_t hi, const char *what,
@@ -329,10 +425,11 @@ int usage_rollup_tx(store *st, int64_t cutoff_us, int64_t *n_rows, bool *more, r
                     "INSERT INTO usage_hourly(function, version, tenant, hour_us, invocations, "
                     "requests, errors, warm, cold_template, cold_zero, billed_ms, mb_ms, run_us, "
                     "bytes_in, bytes_out) "
-                    "SELECT function, version, tenant, ?1, count(*), sum(start != 0), "
-                    "sum(error != 0), sum(start = 1), sum(start = 2), sum(start = 3), "
-                    "sum(billed_ms), sum(billed_ms * memory_mb), sum(run_us), sum(bytes_in), "
-                    "sum(bytes_out) FROM usage_records WHERE " IN_RANGE " "
+                    "SELECT function, version, ifnull(tenant, 'default'), ?1, count(*), "
+                    "sum(start != 0), sum(status >= 400), sum(start = 1), sum(start = 2), "
+                    "sum(start = 3), sum(" BILLED_MS "), sum(" BILLED_MS " * memory_mb), "
+                    "sum(run_us), sum(bytes_in), sum(bytes_out) FROM usage_calls "
+                    "WHERE " IN_RANGE " "
                     "GROUP BY function, version, tenant "
                     "ON CONFLICT(function, version, tenant, hour_us) DO UPDATE SET "
                     "invocations = invocations + excluded.invocations, "
@@ -347,9 +444,9 @@ int usage_rollup_tx(store *st, int64_t cutoff_us, int64_t *n_rows, bool *more, r
     if (rc == 0)
         rc = exec_range(st,
                         "INSERT INTO usage_hourly_latency(function, version, tenant, hour_us, "
-                        "bucket, n) SELECT function, version, tenant, ?1, lat_bucket, count(*) "
-                        "FROM usage_records WHERE " IN_RANGE " "
-                        "GROUP BY function, version, tenant, lat_bucket "
+                        "bucket, n) SELECT function, version, ifnull(tenant, 'default'), ?1, "
+                        "usage_bucket(total_us), count(*) FROM usage_calls WHERE " IN_RANGE " "
+                        "GROUP BY function, version, tenant, 5 "
                         "ON CONFLICT(function, version, tenant, hour_us, bucket) DO UPDATE SET "
                         "n = n + excluded.n",
                         lo, hi, "rolling usage latencies up into hours", eb);
@@ -357,8 +454,8 @@ int usage_rollup_tx(store *st, int64_t cutoff_us, int64_t *n_rows, bool *more, r
         peaks pk = {0};
         sqlite3_stmt *s = NULL;
         rc = prepare(st,
-                     "SELECT function, ts_us, ts_us + queue_us + start_us, run_us "
-                     "FROM usage_records WHERE " IN_RANGE " AND start != 0 ORDER BY id",
+                     "SELECT function, " TS ", " TS " + queue_us + start_us, run_us "
+                     "FROM usage_calls WHERE " IN_RANGE " AND start != 0 ORDER BY id",
                      &s, eb);
         if (rc == 0) {
             bind_range(s, lo, hi);
@@ -382,7 +479,7 @@ int usage_rollup_tx(store *st, int64_t cutoff_us, int64_t *n_rows, bool *more, r
         free(pk.v);
     }
     if (rc == 0)
-        rc = exec_range(st, "DELETE FROM usage_records WHERE " IN_RANGE, lo, hi,
+        rc = exec_range(st, "DELETE FROM usage_calls WHERE " IN_RANGE, lo, hi,
                         "removing rolled-up usage records", eb);
     if (rc == 0) *n_rows = sqlite3_changes(store_db(st));
     if (rc == 0) rc = oldest(st, &first, &any, eb);
@@ -538,7 +635,7 @@ static int peaks_in_order(store *st, sqlite3_stmt *s, peaks *out, rouse_errbuf *
     int rc = 0, src;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         const char *f = (const char *)sqlite3_column_text(s, 0);
-        int64_t h = sqlite3_column_int64(s, 1) / USAGE_HOUR_US * USAGE_HOUR_US;
+        int64_t h = hour_of(sqlite3_column_int64(s, 1));
         if (h != hr.hour) {
             if (hr.hour >= 0 && (rc = runs_flush(&hr, out)) < 0) break;
             hr.hour = h;
@@ -561,10 +658,10 @@ static int read_records(store *st, const usage_query *q, groups *g, peaks *pk, i
 {
     /* In time order (the order of the table: no sort), so that with pk
      * each hour's peaks are computed when the next hour begins. */
-    char sql[512];
+    char sql[1024];
     snprintf(sql, sizeof(sql),
-             "SELECT function, version, ts_us, lat_bucket, start, error, billed_ms, memory_mb, "
-             "run_us, bytes_in, bytes_out, queue_us + start_us FROM usage_records "
+             "SELECT function, version, " TS ", total_us, start, status, run_us, memory_mb, "
+             "bytes_in, bytes_out, queue_us + start_us FROM usage_calls "
              "WHERE " IN_RANGE "%s%s ORDER BY id",
              q->function[0] ? " AND function = ?5" : "", q->version > 0 ? " AND version = ?6" : "");
     hour_runs hr = {.hour = -1};
@@ -603,28 +700,28 @@ static int read_records(store *st, const usage_query *q, groups *g, peaks *pk, i
             rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory reading usage");
             break;
         }
-        int b = sqlite3_column_int(s, 3), start = sqlite3_column_int(s, 4);
-        if (b >= 0 && b < USAGE_BUCKETS) e->hist[b]++;
+        int b = usage_bucket_of(sqlite3_column_int64(s, 3)), start = sqlite3_column_int(s, 4);
+        e->hist[b]++;
         e->invocations++;
         e->requests += start != 0;
-        e->errors += sqlite3_column_int(s, 5) != 0;
+        e->errors += sqlite3_column_int(s, 5) >= 400;
         if (start >= 0 && start < 4) e->starts[start]++;
-        int64_t billed = sqlite3_column_int64(s, 6);
+        int64_t run = sqlite3_column_int64(s, 6), billed = billed_of(run);
         e->billed_ms += billed;
         e->mb_ms += billed * sqlite3_column_int64(s, 7);
-        e->run_us += sqlite3_column_int64(s, 8);
-        e->bytes_in += sqlite3_column_int64(s, 9);
-        e->bytes_out += sqlite3_column_int64(s, 10);
+        e->run_us += run;
+        e->bytes_in += sqlite3_column_int64(s, 8);
+        e->bytes_out += sqlite3_column_int64(s, 9);
         if (*first == 0 || ts < *first) *first = ts;
         if (!pk) continue;
-        int64_t h = ts / USAGE_HOUR_US * USAGE_HOUR_US;
+        int64_t h = hour_of(ts);
         if (h != hr.hour) {
             if (hr.hour >= 0 && (rc = runs_flush(&hr, pk)) < 0) break;
             hr.hour = h;
         }
         if (start == 0) continue; /* no instance ran it */
-        int64_t at = ts + sqlite3_column_int64(s, 11);
-        if ((rc = runs_add(&hr, f ? f : "", at, at + sqlite3_column_int64(s, 8))) < 0) break;
+        int64_t at = ts + sqlite3_column_int64(s, 10);
+        if ((rc = runs_add(&hr, f ? f : "", at, at + run)) < 0) break;
     }
     if (rc == 0 && src != SQLITE_DONE) rc = store_db_error(st, eb, src, "reading usage records");
     if (rc == 0 && pk && hr.hour >= 0) rc = runs_flush(&hr, pk);
@@ -634,22 +731,20 @@ static int read_records(store *st, const usage_query *q, groups *g, peaks *pk, i
     return rc;
 }
 
-/* The key columns for a grouping: a text (function or '') and an integer
- * (version or period start), over a table whose time column is `t`. */
-static const char *key_sql(usage_by by, bool hourly)
+/* The key columns of the hourly tables for a grouping: a text (function
+ * or '') and an integer (version or period start). */
+static const char *key_sql(usage_by by)
 {
     switch (by) {
     case USAGE_BY_FUNCTION:
         return "function, 0";
     case USAGE_BY_VERSION:
         return "function, version";
-    case USAGE_BY_MINUTE:
-        return "'', ts_us / 60000000 * 60000000";
+    case USAGE_BY_MINUTE: /* not in the hourly tables: never asked */
     case USAGE_BY_HOUR:
-        return hourly ? "'', hour_us" : "'', ts_us / 3600000000 * 3600000000";
+        return "'', hour_us";
     case USAGE_BY_DAY:
-        return hourly ? "'', hour_us / 86400000000 * 86400000000"
-                      : "'', ts_us / 86400000000 * 86400000000";
+        return "'', hour_us / 86400000000 * 86400000000";
     }
     return "function, 0";
 }
@@ -669,7 +764,7 @@ static int query_prepare(store *st, const usage_query *q, const char *select, co
 {
     char sql[2048];
     int n = snprintf(sql, sizeof(sql), "SELECT %s, %s FROM %s WHERE %s >= ?1 AND %s < ?2%s%s",
-                     key_sql(q->by, strcmp(from, "usage_records") != 0), select, from, tcol, tcol,
+                     key_sql(q->by), select, from, tcol, tcol,
                      q->function[0] ? " AND function = ?3" : "",
                      q->version > 0 ? " AND version = ?4" : "");
     if (group_extra)
@@ -780,14 +875,13 @@ static int run_query(store *st, const usage_query *q, groups *g, peaks *pk, int6
     if (rc == 0 && src != SQLITE_DONE) rc = store_db_error(st, eb, src, "reading usage peaks");
     sqlite3_finalize(s);
     if (rc < 0 || stream_peaks) return rc;
-    rc =
-        prepare(st,
-                q->function[0] ? "SELECT function, ts_us, ts_us + queue_us + start_us, run_us FROM "
-                                 "usage_records WHERE " IN_RANGE " AND function = ?5 AND "
-                                 "start != 0 ORDER BY id"
-                               : "SELECT function, ts_us, ts_us + queue_us + start_us, run_us FROM "
-                                 "usage_records WHERE " IN_RANGE " AND start != 0 ORDER BY id",
-                &s, eb);
+    rc = prepare(st,
+                 q->function[0] ? "SELECT function, " TS ", " TS " + queue_us + start_us, run_us "
+                                  "FROM usage_calls WHERE " IN_RANGE " AND function = ?5 AND "
+                                  "start != 0 ORDER BY id"
+                                : "SELECT function, " TS ", " TS " + queue_us + start_us, run_us "
+                                  "FROM usage_calls WHERE " IN_RANGE " AND start != 0 ORDER BY id",
+                 &s, eb);
     if (rc < 0) return rc;
     bind_range(s, q->since_us, q->until_us);
     if (q->function[0]) sqlite3_bind_text(s, 5, q->function, -1, SQLITE_STATIC);

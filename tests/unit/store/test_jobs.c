@@ -867,6 +867,18 @@ static void test_batch_migration(void **state)
                            "ALTER TABLE batches DROP COLUMN create_off;"
                            "ALTER TABLE batches DROP COLUMN n_created;"
                            "ALTER TABLE batches DROP COLUMN first_id;"
+                           /* Migration 10 undone too (usage records packed). */
+                           "DROP VIEW usage_records; DROP TABLE usage_calls;"
+                           "CREATE TABLE usage_records(id INTEGER PRIMARY KEY,"
+                           " ts_us INTEGER NOT NULL, request_id TEXT NOT NULL,"
+                           " function TEXT NOT NULL, version INTEGER NOT NULL,"
+                           " tenant TEXT NOT NULL, start INTEGER NOT NULL,"
+                           " queue_us INTEGER NOT NULL, start_us INTEGER NOT NULL,"
+                           " run_us INTEGER NOT NULL, total_us INTEGER NOT NULL,"
+                           " billed_ms INTEGER NOT NULL, memory_mb INTEGER NOT NULL,"
+                           " bytes_in INTEGER NOT NULL, bytes_out INTEGER NOT NULL,"
+                           " status INTEGER NOT NULL, error INTEGER NOT NULL,"
+                           " lat_bucket INTEGER NOT NULL, trace_id TEXT NOT NULL);"
                            "UPDATE schema_version SET version = 8;",
                            NULL, NULL, &msg);
     if (src != SQLITE_OK) fail_msg("%s", msg ? msg : "?");

@@ -42,12 +42,10 @@ static usage_rec rec(const char *fn, int64_t version, int64_t ts, int start, int
     r.start = start;
     r.run_us = run_us;
     r.total_us = total_us;
-    r.billed_ms = (run_us + 999) / 1000;
     r.memory_mb = 512;
     r.bytes_in = 100;
     r.bytes_out = 50;
     r.status = status;
-    r.error = status >= 400;
     return r;
 }
 
@@ -270,12 +268,12 @@ static void test_insert_many(void **state)
         r[i].bytes_in = 3 * i + 1;
         r[i].bytes_out = 5 * i + 2;
         if (i % 3) {
-            billed += r[i].billed_ms;
+            billed += (r[i].run_us + 999) / 1000;
             in += r[i].bytes_in;
             out += r[i].bytes_out;
             run += r[i].run_us;
             starts[i % 4]++;
-            errors += r[i].error;
+            errors += r[i].status >= 400;
         }
     }
     insert(st, r, N);
@@ -320,11 +318,11 @@ static void test_time_keys(void **state)
     char sql[1024];
     snprintf(sql, sizeof(sql),
              "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < 999) "
-             "INSERT INTO usage_records(id, ts_us, request_id, function, version, tenant, start, "
-             "queue_us, start_us, run_us, total_us, billed_ms, memory_mb, bytes_in, bytes_out, "
-             "status, error, lat_bucket, trace_id) SELECT %lld * 1024 + (i * 37) %% 1024, %lld, "
-             "'old', 'old', 1, '', 1, 0, 0, 10, 10, 1, 512, 1, 1, 200, 0, 26, '' FROM c",
-             (long long)z, (long long)z);
+             "INSERT INTO usage_calls(id, request_id, function, version, start, queue_us, "
+             "start_us, run_us, total_us, memory_mb, bytes_in, bytes_out, status) "
+             "SELECT %lld * 1024 + (i * 37) %% 1024, 'old', 'old', 1, 1, 0, 0, 10, 10, 512, 1, 1, "
+             "200 FROM c",
+             (long long)z);
     db_exec(dir, sql);
     /* 40 records (a 32-row INSERT and 8 alone), 20 of them at µs z. */
     usage_rec r[40];
@@ -358,6 +356,17 @@ static void test_time_keys(void **state)
     assert_int_equal(count_range(st, -10, -5), 0);
     assert_int_equal(count_range(st, INT64_MAX / 4, INT64_MAX), 2);
     assert_int_equal(count_range(st, INT64_MAX / 4, INT64_MAX - 1), 1);
+    /* A group of 32 with one such time among them goes row by row. */
+    usage_rec mixed[32];
+    for (int i = 0; i < 32; i++)
+        mixed[i] = rec("mlp", 1, i == 9 ? -7 : z + 500 + i, 1, 10, 20, 200);
+    insert(st, mixed, 32);
+    assert_int_equal(count_range(st, -10, 0), 2);
+    assert_int_equal(count_range(st, z + 500, z + 532), 31);
+    /* Only those times are stored beside the id; the others are the id's. */
+    assert_int_equal(db_int(dir, "SELECT count(*) FROM usage_calls WHERE ts_us IS NOT NULL"), 4);
+    assert_int_equal(db_int(dir, "SELECT min(ts_us) FROM usage_records"), -7);
+    assert_int_equal(db_int(dir, "SELECT max(ts_us) FROM usage_records"), INT64_MAX - 1);
     store_close(st);
     testdir_remove(dir);
 }
@@ -376,7 +385,7 @@ static void test_migration_keeps_records(void **state)
     store_close(st);
     char sql[4096];
     snprintf(sql, sizeof(sql),
-             "DROP TABLE usage_records;"
+             "DROP VIEW usage_records; DROP TABLE usage_calls;"
              "CREATE TABLE usage_records(id INTEGER PRIMARY KEY, ts_us INTEGER NOT NULL,"
              " request_id TEXT NOT NULL, function TEXT NOT NULL, version INTEGER NOT NULL,"
              " tenant TEXT NOT NULL, start INTEGER NOT NULL, queue_us INTEGER NOT NULL,"
@@ -441,6 +450,219 @@ static void test_migration_keeps_records(void **state)
     testdir_remove(dir);
 }
 
+/* Text of one column of the first row of sql, into out. */
+static void db_text(const char *dir, const char *sql, char *out, size_t cap)
+{
+    char path[400];
+    snprintf(path, sizeof(path), "%s/rouse.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    const char *t = (const char *)sqlite3_column_text(s, 0);
+    snprintf(out, cap, "%s", t ? t : "(null)");
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
+/* Packed records (migration 10): the ids are stored as an integer and 16
+ * bytes, the default tenant and an absent trace as NULL, and the view
+ * usage_records gives back exactly what was recorded, with the billed ms
+ * that follow from the run. An id that is not lowercase hex is kept as
+ * its text. */
+static void test_packed_round_trip(void **state)
+{
+    (void)state;
+    char dir[256];
+    testdir_make(dir, sizeof(dir));
+    store *st;
+    rouse_errbuf eb = {0};
+    assert_int_equal(store_open(dir, &st, &eb), 0);
+    usage_rec r[3];
+    r[0] = rec("mlp", 2, T0 + 1, 1, 1001, 1500, 200);
+    snprintf(r[0].request_id, sizeof(r[0].request_id), "ffffffff00000001");
+    snprintf(r[0].trace_id, sizeof(r[0].trace_id), "0af7651916cd43dd8448eb211c80319c");
+    snprintf(r[0].tenant, sizeof(r[0].tenant), "default");
+    r[1] = rec("acme:mlp", 1, T0 + 2, 0, 0, 30, 429);
+    snprintf(r[1].request_id, sizeof(r[1].request_id), "00000000000000a1");
+    snprintf(r[1].tenant, sizeof(r[1].tenant), "acme");
+    r[2] = rec("mlp", 1, T0 + 3, 3, 999, 1200, 200);
+    snprintf(r[2].request_id, sizeof(r[2].request_id), "Not-Hex-1");
+    snprintf(r[2].trace_id, sizeof(r[2].trace_id), "0AF7651916CD43DD8448EB211C80319C");
+    insert(st, r, 3);
+    char t[128];
+    assert_int_equal(db_int(dir, "SELECT count(*) FROM usage_calls WHERE ts_us IS NULL"), 3);
+    assert_int_equal(db_int(dir, "SELECT count(*) FROM usage_calls WHERE "
+                                 "typeof(request_id) = 'integer'"),
+                     2);
+    assert_int_equal(db_int(dir, "SELECT count(*) FROM usage_calls WHERE typeof(trace_id) = "
+                                 "'blob' AND length(trace_id) = 16"),
+                     1);
+    assert_int_equal(db_int(dir, "SELECT count(*) FROM usage_calls WHERE tenant IS NULL"), 1);
+    db_text(dir,
+            "SELECT group_concat(request_id, ' ') FROM (SELECT request_id FROM usage_records "
+            "ORDER BY id)",
+            t, sizeof(t));
+    assert_string_equal(t, "ffffffff00000001 00000000000000a1 Not-Hex-1");
+    db_text(dir,
+            "SELECT group_concat(trace_id, ' ') FROM (SELECT trace_id FROM usage_records "
+            "ORDER BY id)",
+            t, sizeof(t));
+    assert_string_equal(t, "0af7651916cd43dd8448eb211c80319c  0AF7651916CD43DD8448EB211C80319C");
+    db_text(dir,
+            "SELECT group_concat(tenant || '/' || function || '/' || version || '/' || "
+            "billed_ms || '/' || ts_us, ' ') FROM (SELECT * FROM usage_records ORDER BY id)",
+            t, sizeof(t));
+    char want[128];
+    snprintf(want, sizeof(want), "default/mlp/2/2/%lld acme/acme:mlp/1/0/%lld /mlp/1/1/%lld",
+             (long long)(T0 + 1), (long long)(T0 + 2), (long long)(T0 + 3));
+    assert_string_equal(t, want);
+    /* Queries and roll-ups read the same sums. */
+    usage_result a;
+    query(st, USAGE_BY_FUNCTION, "", false, &a);
+    assert_int_equal(a.n_groups, 2);
+    assert_string_equal(a.groups[1].function, "mlp");
+    assert_int_equal(a.groups[1].billed_ms, 3);
+    assert_int_equal(a.groups[1].mb_ms, 3 * 512);
+    assert_int_equal(a.groups[0].errors, 1);
+    assert_int_equal(usage_hist_percentile(a.groups[1].hist, 1.0),
+                     usage_bucket_upper(usage_bucket_of(1500)));
+    int64_t n;
+    bool more;
+    assert_int_equal(store_tx_begin(st, &eb), 0);
+    assert_int_equal(usage_rollup_tx(st, T0 + H, &n, &more, &eb), 0);
+    assert_int_equal(store_tx_commit(st, &eb), 0);
+    assert_int_equal(n, 3);
+    usage_result b;
+    query(st, USAGE_BY_FUNCTION, "", false, &b);
+    assert_int_equal(b.n_groups, a.n_groups);
+    for (int i = 0; i < a.n_groups; i++)
+        assert_memory_equal(&a.groups[i], &b.groups[i], sizeof(usage_group));
+    assert_int_equal(db_int(dir, "SELECT count(*) FROM usage_hourly WHERE tenant = 'default'"), 1);
+    usage_result_fini(&b);
+    usage_result_fini(&a);
+    store_close(st);
+    testdir_remove(dir);
+}
+
+/* A database of schema 9 (the records with every column, ids as text)
+ * opens with its records packed (migration 10), none lost: the view shows
+ * each as it was, and queries and roll-ups answer as before; records
+ * written after it sit beside them. */
+static void test_migration_packs_records(void **state)
+{
+    (void)state;
+    char dir[256];
+    testdir_make(dir, sizeof(dir));
+    store *st;
+    rouse_errbuf eb = {0};
+    assert_int_equal(store_open(dir, &st, &eb), 0);
+    store_close(st);
+    char sql[4096];
+    int64_t t1 = T0 + 7, t2 = T0 + H + 3;
+    snprintf(sql, sizeof(sql),
+             "DROP VIEW usage_records; DROP TABLE usage_calls;"
+             "CREATE TABLE usage_records(id INTEGER PRIMARY KEY, ts_us INTEGER NOT NULL,"
+             " request_id TEXT NOT NULL, function TEXT NOT NULL, version INTEGER NOT NULL,"
+             " tenant TEXT NOT NULL, start INTEGER NOT NULL, queue_us INTEGER NOT NULL,"
+             " start_us INTEGER NOT NULL, run_us INTEGER NOT NULL, total_us INTEGER NOT NULL,"
+             " billed_ms INTEGER NOT NULL, memory_mb INTEGER NOT NULL, bytes_in INTEGER NOT NULL,"
+             " bytes_out INTEGER NOT NULL, status INTEGER NOT NULL, error INTEGER NOT NULL,"
+             " lat_bucket INTEGER NOT NULL, trace_id TEXT NOT NULL);"
+             "INSERT INTO usage_records VALUES"
+             " (%lld, %lld, '5f8e4d9b00000001', 'mlp', 1, 'default', 1, 5, 0, 1500, 1600, 2, 512,"
+             "  10, 1, 200, 0, 85, '0af7651916cd43dd8448eb211c80319c'),"
+             " (%lld, %lld, '5f8e4d9b00000002', 'mlp', 1, 'default', 3, 0, 900, 2500, 3600, 3, 512,"
+             "  10, 1, 200, 0, 94, ''),"
+             " (%lld, %lld, '000000000000002a', 'acme:mlp', 2, '', 1, 0, 0, 500, 600, 1, 256,"
+             "  10, 1, 500, 6, 73, 't3'),"
+             " (%lld, %lld, '5f8e4d9b00000003', 'mlp', 1, 'default', 0, 0, 0, 0, 30, 0, 0,"
+             "  10, 1, 429, 3, 39, ''),"
+             /* Before 1970: the time the id cannot hold. */
+             " (3, -5, '5f8e4d9b00000005', 'mlp', 1, 'default', 1, 0, 0, 10, 40, 1, 512,"
+             "  10, 1, 200, 0, 42, '');"
+             "UPDATE schema_version SET version = 9;",
+             (long long)(t1 * 1024), (long long)t1, (long long)(t1 * 1024 + 1), (long long)t1,
+             (long long)(t2 * 1024), (long long)t2, (long long)((t1 + 100) * 1024),
+             (long long)(t1 + 100));
+    db_exec(dir, sql);
+    assert_int_equal(store_open(dir, &st, &eb), 0);
+    assert_true(db_int(dir, "SELECT version FROM schema_version") >= 10);
+    assert_int_equal(db_int(dir, "SELECT count(*) FROM usage_calls"), 5);
+    assert_int_equal(db_int(dir, "SELECT count(*) FROM usage_calls WHERE ts_us IS NOT NULL"), 1);
+    assert_int_equal(db_int(dir, "SELECT count(*) FROM usage_calls WHERE tenant IS NULL"), 4);
+    assert_int_equal(db_int(dir, "SELECT count(*) FROM usage_calls WHERE trace_id IS NULL"), 3);
+    assert_int_equal(db_int(dir, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+                                 "tbl_name = 'usage_calls'"),
+                     0);
+    /* The view shows each record as it was stored. */
+    char t[512];
+    db_text(dir,
+            "SELECT group_concat(x, ' ') FROM (SELECT ts_us || '/' || request_id || '/' || "
+            "tenant || '/' || billed_ms || '/' || trace_id AS x FROM usage_records "
+            "ORDER BY id)",
+            t, sizeof(t));
+    char want[512];
+    snprintf(want, sizeof(want),
+             "-5/5f8e4d9b00000005/default/1/ %lld/5f8e4d9b00000001/default/2/"
+             "0af7651916cd43dd8448eb211c80319c %lld/5f8e4d9b00000002/default/3/ "
+             "%lld/5f8e4d9b00000003/default/0/ %lld/000000000000002a//1/t3",
+             (long long)t1, (long long)t1, (long long)(t1 + 100), (long long)t2);
+    assert_string_equal(t, want);
+    /* A record written now sits beside them, shown alike. */
+    usage_rec r = rec("mlp", 1, t2 + 1, 1, 10, 40, 200);
+    snprintf(r.request_id, sizeof(r.request_id), "5f8e4d9b00000004");
+    snprintf(r.tenant, sizeof(r.tenant), "default");
+    insert(st, &r, 1);
+    db_text(dir,
+            "SELECT request_id || '/' || tenant || '/' || billed_ms FROM usage_records "
+            "ORDER BY id DESC LIMIT 1",
+            t, sizeof(t));
+    assert_string_equal(t, "5f8e4d9b00000004/default/1");
+    usage_result a;
+    query(st, USAGE_BY_FUNCTION, "", true, &a);
+    assert_int_equal(a.n_groups, 2);
+    const usage_group *g = &a.groups[1];
+    assert_string_equal(g->function, "mlp");
+    assert_int_equal(g->invocations, 4);
+    assert_int_equal(g->requests, 3);
+    assert_int_equal(g->errors, 1);
+    assert_int_equal(g->starts[3], 1);
+    assert_int_equal(g->billed_ms, 2 + 3 + 0 + 1);
+    assert_int_equal(a.groups[0].errors, 1);
+    assert_int_equal(a.groups[0].mb_ms, 256);
+    /* The two runs of hour 0 overlap: 5 .. 1505 and 900 .. 3400 µs after t1. */
+    assert_int_equal(a.n_peaks, 3);
+    assert_string_equal(a.peaks[1].function, "mlp");
+    assert_int_equal(a.peaks[1].hour_us, T0);
+    assert_int_equal(a.peaks[1].peak, 2);
+    assert_int_equal(usage_hist_percentile(g->hist, 1.0), usage_bucket_upper(94));
+    /* Rolled up into hours, the same answer. */
+    int64_t rows = 0, total = 0;
+    bool more = true;
+    while (more) {
+        assert_int_equal(store_tx_begin(st, &eb), 0);
+        assert_int_equal(usage_rollup_tx(st, T0 + 2 * H, &rows, &more, &eb), 0);
+        assert_int_equal(store_tx_commit(st, &eb), 0);
+        total += rows;
+    }
+    assert_int_equal(total, 6);
+    assert_int_equal(db_int(dir, "SELECT count(*) FROM usage_records"), 0);
+    usage_result b;
+    query(st, USAGE_BY_FUNCTION, "", true, &b);
+    assert_int_equal(b.n_groups, a.n_groups);
+    for (int i = 0; i < a.n_groups; i++)
+        assert_memory_equal(&a.groups[i], &b.groups[i], sizeof(usage_group));
+    assert_int_equal(b.n_peaks, a.n_peaks);
+    assert_memory_equal(a.peaks, b.peaks, sizeof(usage_peak) * (size_t)a.n_peaks);
+    usage_result_fini(&b);
+    usage_result_fini(&a);
+    store_close(st);
+    testdir_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +671,8 @@ int main(void)
         cmocka_unit_test(test_insert_many),
         cmocka_unit_test(test_time_keys),
         cmocka_unit_test(test_migration_keeps_records),
+        cmocka_unit_test(test_packed_round_trip),
+        cmocka_unit_test(test_migration_packs_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
