@@ -27,6 +27,7 @@
 
 #include "onnx_builder.h"
 #include "rouse/engine.h"
+#include "tmp_dir.h"
 
 #define D 16384
 #define OUT 64
@@ -153,7 +154,7 @@ int main(int argc, char **argv)
         printf("skipped: a long test (set ROUSE_LONG_TESTS=1, or run make test-long)\n");
         return 77;
     }
-    const char *base = argc > 1 ? argv[1] : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    const char *base = argc > 1 ? argv[1] : test_tmp_dir();
     char dir[4096], model[4200], data[4200], plan[4200];
     snprintf(dir, sizeof(dir), "%s/rouse-bigmodel-XXXXXX", base);
     if (!mkdtemp(dir)) {

@@ -16,6 +16,7 @@
 #include "cli/tensor_compare.h"
 #include "cli/tensor_file.h"
 #include "rouse/engine.h"
+#include "tmp_dir.h"
 
 #define BATCH 8
 #define CLASSES 1000
@@ -140,7 +141,8 @@ int main(int argc, char **argv)
         ok = 0;
 
     /* The compiled plan: one session, batch 8 then 1 then 8. */
-    char plan[] = "/tmp/rouse-dynbatch-XXXXXX";
+    char plan[4096];
+    snprintf(plan, sizeof(plan), "%s/rouse-dynbatch-XXXXXX", test_tmp_dir());
     int fd = mkstemp(plan);
     if (ok && !check(fd >= 0, "temporary plan file", NULL)) ok = 0;
     if (fd >= 0) close(fd);

@@ -26,6 +26,7 @@
 #include "cli/tensor_file.h"
 #include "cli/testdata.h"
 #include "rouse/engine.h"
+#include "tmp_dir.h"
 
 static int64_t argmax(const float *p, int64_t n)
 {
@@ -109,7 +110,8 @@ static int check_model(const char *dir, const char *name, bool minmax, const cha
         }
         snprintf(int8_plan, sizeof(int8_plan), "%s/%s.int8.plan", keep, name);
     } else {
-        snprintf(int8_plan, sizeof(int8_plan), "/tmp/rouse_int8_%d_%s.plan", (int)getpid(), name);
+        snprintf(int8_plan, sizeof(int8_plan), "%s/rouse_int8_%d_%s.plan", test_tmp_dir(),
+                 (int)getpid(), name);
     }
     rouse_samples *cal;
     if (rouse_samples_create(m, &cal, &eb) < 0) {
@@ -138,7 +140,8 @@ static int check_model(const char *dir, const char *name, bool minmax, const cha
     if (keep)
         snprintf(qdq_path, sizeof(qdq_path), "%s/%s.qdq.onnx", keep, name);
     else
-        snprintf(qdq_path, sizeof(qdq_path), "/tmp/rouse_int8_%d_%s.qdq.onnx", (int)getpid(), name);
+        snprintf(qdq_path, sizeof(qdq_path), "%s/rouse_int8_%d_%s.qdq.onnx", test_tmp_dir(),
+                 (int)getpid(), name);
     if (rouse_model_write_qdq(m, qdq_path, &eb) < 0) {
         fprintf(stderr, "%s: write QDQ: %s\n", name, eb.msg);
         return 1;

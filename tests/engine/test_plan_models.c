@@ -11,6 +11,7 @@
 
 #include "cli/tensor_file.h"
 #include "rouse/engine.h"
+#include "tmp_dir.h"
 
 static int fail(const char *what, const char *model, const rouse_errbuf *eb)
 {
@@ -22,7 +23,7 @@ static int check_model(const char *models, const char *name)
 {
     char onnx[4096], plan[4096], in_path[4096];
     snprintf(onnx, sizeof(onnx), "%s/%s/model.onnx", models, name);
-    snprintf(plan, sizeof(plan), "/tmp/rouse-plan-%s-%d.plan", name, (int)getpid());
+    snprintf(plan, sizeof(plan), "%s/rouse-plan-%s-%d.plan", test_tmp_dir(), name, (int)getpid());
     rouse_errbuf eb;
     rouse_model *m, *pm;
     if (rouse_model_load(onnx, &m, &eb) < 0) return fail("load", name, &eb);

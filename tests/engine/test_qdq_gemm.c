@@ -41,6 +41,7 @@
 #include "common/log.h"
 #include "onnx_builder.h"
 #include "rouse/engine.h"
+#include "tmp_dir.h"
 
 static int failures;
 
@@ -479,7 +480,8 @@ static void check_case(const gcase *c, const char *data_dir)
     {
         rouse_errbuf eb;
         rouse_model *m;
-        char path[] = "/tmp/rouse_qdq_gemm_XXXXXX";
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/rouse_qdq_gemm_XXXXXX", test_tmp_dir());
         int fd = mkstemp(path);
         if (fd < 0 || rouse_model_load_memory(b.model.data, b.model.len, &m, &eb) < 0) {
             fail(c->name, "plan: no temporary file or load");

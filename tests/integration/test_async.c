@@ -51,6 +51,7 @@
 #include "fn_deploy.h"
 #include "onnx_builder.h"
 #include "serve_proc.h"
+#include "tmp_dir.h"
 
 #define TIMEOUT_MS 60000
 
@@ -931,7 +932,7 @@ static int setup(void **state)
         fprintf(stderr, "ROUSE and DIGITS must be set\n");
         return -1;
     }
-    snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-async-XXXXXX");
+    snprintf(g_dir, sizeof(g_dir), "%s/rouse-async-XXXXXX", test_tmp_dir());
     if (!mkdtemp(g_dir)) return -1;
     snprintf(g_data, sizeof(g_data), "%s/data", g_dir);
     snprintf(g_fault, sizeof(g_fault), "%s/fault", g_dir);

@@ -36,6 +36,7 @@
 #include "server/auth.h"
 #include "server/http_int.h"
 #include "serve_proc.h"
+#include "tmp_dir.h"
 
 #define TIMEOUT_MS 120000
 #define ADMIN_SECRET "test-admin-secret-0123456789abcdef"
@@ -191,7 +192,7 @@ static int group_setup(void **state)
         fprintf(stderr, "ROUSE and DIGITS must be set\n");
         return -1;
     }
-    snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-auth-test-XXXXXX");
+    snprintf(g_dir, sizeof(g_dir), "%s/rouse-auth-test-XXXXXX", test_tmp_dir());
     if (!mkdtemp(g_dir)) return -1;
     snprintf(g_data, sizeof(g_data), "%s/data", g_dir);
     snprintf(g_bootfile, sizeof(g_bootfile), "%s/admin.key", g_dir);

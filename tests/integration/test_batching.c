@@ -47,6 +47,7 @@
 #include "rouse/engine.h"
 #include "serve_proc.h"
 #include "server/batch_policy.h"
+#include "tmp_dir.h"
 
 static const char *g_rouse, *g_digits;
 static char g_dir[256], g_data[300], g_fault[300];
@@ -662,7 +663,7 @@ static int group_setup(void **state)
     if (test_digit_samples(g_digits, g_samples) < 0) return -1;
     snprintf(path, sizeof(path), "%s/model.onnx", g_digits);
     if (cli_file_slurp(path, &g_digits_model, &g_digits_len, &eb) < 0) return -1;
-    snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-batching-test-XXXXXX");
+    snprintf(g_dir, sizeof(g_dir), "%s/rouse-batching-test-XXXXXX", test_tmp_dir());
     if (!mkdtemp(g_dir)) return -1;
     snprintf(g_data, sizeof(g_data), "%s/data", g_dir);
     snprintf(g_fault, sizeof(g_fault), "%s/fault", g_dir);

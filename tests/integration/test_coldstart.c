@@ -34,6 +34,7 @@
 #include "proc_info.h"
 #include "fn_deploy.h"
 #include "serve_proc.h"
+#include "tmp_dir.h"
 
 #define TIMEOUT_MS 120000
 #define WAIT_TRIES 4000 /* x 5 ms: 20 s at most for any awaited state */
@@ -305,7 +306,7 @@ static int group_setup(void **state)
     char model[512];
     snprintf(model, sizeof(model), "%s/model.onnx", g_digits);
     if (cli_file_slurp(model, &g_model, &g_model_len, &eb) < 0) return -1;
-    snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-coldstart-test-XXXXXX");
+    snprintf(g_dir, sizeof(g_dir), "%s/rouse-coldstart-test-XXXXXX", test_tmp_dir());
     return mkdtemp(g_dir) ? 0 : -1;
 }
 

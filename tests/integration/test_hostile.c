@@ -44,6 +44,7 @@
 #include "raw_http.h"
 #include "rouse/engine.h"
 #include "serve_proc.h"
+#include "tmp_dir.h"
 
 #define ANSWER_MS 10000 /* generous: the machine may be loaded */
 #define N_SLOW 500
@@ -638,7 +639,7 @@ int main(void)
         fprintf(stderr, "ROUSE and DIGITS must be set\n");
         return 1;
     }
-    snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-hostile-XXXXXX");
+    snprintf(g_dir, sizeof(g_dir), "%s/rouse-hostile-XXXXXX", test_tmp_dir());
     if (!mkdtemp(g_dir)) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_slowloris_default_limits, teardown),

@@ -31,6 +31,7 @@
 #include "common/arena.h"
 #include "common/json.h"
 #include "serve_proc.h"
+#include "tmp_dir.h"
 
 #define TIMEOUT_MS 60000
 #define GAP_MS 3000
@@ -146,7 +147,7 @@ static int group_setup(void **state)
         fprintf(stderr, "ROUSE and DIGITS must be set\n");
         return -1;
     }
-    snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-keepalive-test-XXXXXX");
+    snprintf(g_dir, sizeof(g_dir), "%s/rouse-keepalive-test-XXXXXX", test_tmp_dir());
     if (!mkdtemp(g_dir)) return -1;
     snprintf(g_data, sizeof(g_data), "%s/data", g_dir);
     char path[512];

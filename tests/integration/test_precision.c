@@ -29,6 +29,7 @@
 #include "common/json.h"
 #include "fn_deploy.h"
 #include "serve_proc.h"
+#include "tmp_dir.h"
 
 #define TIMEOUT_MS 120000
 #define WAIT_TRIES 4000 /* x 5 ms: 20 s at most for any awaited state */
@@ -95,7 +96,7 @@ static int group_setup(void **state)
         return -1;
     }
     if (test_digit_samples(g_digits, g_samples) < 0) return -1;
-    snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-precision-test-XXXXXX");
+    snprintf(g_dir, sizeof(g_dir), "%s/rouse-precision-test-XXXXXX", test_tmp_dir());
     if (!mkdtemp(g_dir)) return -1;
     snprintf(g_data, sizeof(g_data), "%s/data", g_dir);
     if (serve_proc_start(&g_srv, g_rouse, g_data, g_serve_args) < 0) return -1;

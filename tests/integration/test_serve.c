@@ -36,6 +36,7 @@
 #include "common/sha256.h"
 #include "fn_deploy.h"
 #include "serve_proc.h"
+#include "tmp_dir.h"
 
 #define BODY_LIMIT "1048576"
 #define TIMEOUT_MS 120000
@@ -331,7 +332,7 @@ static int group_setup(void **state)
         snprintf(opts, sizeof(opts), "%s:handle_segv=0", asan);
         setenv("ASAN_OPTIONS", opts, 1);
     }
-    snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-serve-test-XXXXXX");
+    snprintf(g_dir, sizeof(g_dir), "%s/rouse-serve-test-XXXXXX", test_tmp_dir());
     if (!mkdtemp(g_dir)) return -1;
     snprintf(g_data, sizeof(g_data), "%s/data", g_dir);
     return serve_proc_start(&g_srv, g_rouse, g_data, g_serve_args);

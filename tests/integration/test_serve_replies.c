@@ -31,6 +31,7 @@
 #include "onnx_builder.h"
 #include "rouse/engine.h"
 #include "serve_proc.h"
+#include "tmp_dir.h"
 
 #define TIMEOUT_MS 120000
 
@@ -270,7 +271,7 @@ static int group_setup(void **state)
         fprintf(stderr, "ROUSE must be set\n");
         return -1;
     }
-    snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-replies-test-XXXXXX");
+    snprintf(g_dir, sizeof(g_dir), "%s/rouse-replies-test-XXXXXX", test_tmp_dir());
     if (!mkdtemp(g_dir)) return -1;
     snprintf(g_data, sizeof(g_data), "%s/data", g_dir);
     return serve_proc_start(&g_srv, rouse, g_data, g_serve_args);

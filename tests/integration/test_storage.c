@@ -43,6 +43,7 @@
 #include "common/arena.h"
 #include "common/json.h"
 #include "serve_proc.h"
+#include "tmp_dir.h"
 
 #define TIMEOUT_MS 60000
 
@@ -296,7 +297,7 @@ static int group_setup(void **state)
         fprintf(stderr, "ROUSE and DIGITS must be set\n");
         return -1;
     }
-    snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-storage-test-XXXXXX");
+    snprintf(g_dir, sizeof(g_dir), "%s/rouse-storage-test-XXXXXX", test_tmp_dir());
     if (!mkdtemp(g_dir)) return -1;
     snprintf(g_data, sizeof(g_data), "%s/data", g_dir);
     return serve_proc_start(&g_srv, g_rouse, g_data, g_serve_args);

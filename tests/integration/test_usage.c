@@ -34,6 +34,7 @@
 #include "common/arena.h"
 #include "common/json.h"
 #include "serve_proc.h"
+#include "tmp_dir.h"
 
 #define TIMEOUT_MS 60000
 #define MEMORY_MB 768
@@ -304,7 +305,7 @@ static int group_setup(void **state)
         fprintf(stderr, "ROUSE must be set\n");
         return -1;
     }
-    snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-usage-test-XXXXXX");
+    snprintf(g_dir, sizeof(g_dir), "%s/rouse-usage-test-XXXXXX", test_tmp_dir());
     if (!mkdtemp(g_dir)) return -1;
     snprintf(g_data, sizeof(g_data), "%s/data", g_dir);
     snprintf(g_db, sizeof(g_db), "%s/rouse.db", g_data);

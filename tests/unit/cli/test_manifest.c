@@ -17,12 +17,13 @@
 #include <unistd.h>
 
 #include "cli/manifest.h"
+#include "tmp_dir.h"
 
-static char g_dir[64];
+static char g_dir[256];
 
 static const char *write_file(const char *name, const char *text)
 {
-    static char path[128];
+    static char path[512];
     snprintf(path, sizeof(path), "%s/%s", g_dir, name);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
@@ -34,7 +35,7 @@ static const char *write_file(const char *name, const char *text)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-manifest-XXXXXX");
+    snprintf(g_dir, sizeof(g_dir), "%s/rouse-manifest-XXXXXX", test_tmp_dir());
     assert_non_null(mkdtemp(g_dir));
     write_file("m.onnx", "not really a model");
     return 0;
@@ -43,7 +44,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
+    char cmd[320];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
     return system(cmd) == 0 ? 0 : -1;
 }
@@ -80,7 +81,7 @@ static void test_valid(void **state)
     assert_int_equal(m.n_fns, 2);
     manifest_fn *a = &m.fns[0];
     assert_string_equal(a->name, "a");
-    char want[128];
+    char want[320];
     snprintf(want, sizeof(want), "%s/m.onnx", g_dir);
     assert_string_equal(a->model, want);
     rouse_buf b;

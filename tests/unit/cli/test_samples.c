@@ -17,13 +17,14 @@
 #include "cli/tensor_file.h"
 #include "onnx_builder.h"
 #include "rouse/engine.h"
+#include "tmp_dir.h"
 
 /* y = Gemm(a, W) + b over a [batch, 4] and b [batch, 4]: two inputs, one
  * classifier-shaped output. */
 typedef struct fixture {
     rouse_buf onnx;
     rouse_model *m;
-    char dir[64];
+    char dir[256];
 } fixture;
 
 static int setup(void **state)
@@ -46,7 +47,7 @@ static int setup(void **state)
     ob_model_free(ob);
     rouse_errbuf eb;
     assert_int_equal(rouse_model_load_memory(f->onnx.data, f->onnx.len, &f->m, &eb), 0);
-    strcpy(f->dir, "/tmp/rouse-samples-XXXXXX");
+    snprintf(f->dir, sizeof(f->dir), "%s/rouse-samples-XXXXXX", test_tmp_dir());
     assert_non_null(mkdtemp(f->dir));
     *state = f;
     return 0;
@@ -55,7 +56,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    char cmd[128];
+    char cmd[320];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
     if (system(cmd) != 0) return -1;
     rouse_model_destroy(f->m);
@@ -67,7 +68,7 @@ static int teardown(void **state)
 /* Writes DIR/rel as an .npy of `rows` x `cols` of dtype (float or int64). */
 static void put_npy(const fixture *f, const char *rel, int dtype, int64_t rows, int64_t cols)
 {
-    char path[256];
+    char path[512];
     snprintf(path, sizeof(path), "%s/%s", f->dir, rel);
     char *slash = strrchr(path, '/');
     *slash = '\0';
@@ -118,7 +119,7 @@ static void test_stacked_errors(void **state)
 {
     fixture *f = *state;
     rouse_errbuf eb;
-    char p[256];
+    char p[512];
     put_npy(f, "a.npy", ROUSE_DT_FLOAT, 3, 4);
     put_npy(f, "b.npy", ROUSE_DT_FLOAT, 2, 4); /* count */
     assert_int_equal(read_err(f, &eb), ROUSE_EINVAL);
@@ -178,7 +179,7 @@ static void test_compile_records_accuracy(void **state)
     rouse_samples *s;
     rouse_errbuf eb;
     assert_int_equal(cli_samples_read(f->dir, f->m, &s, &eb), 0);
-    char plan[128];
+    char plan[320];
     snprintf(plan, sizeof(plan), "%s/m.plan", f->dir);
 
     /* int8 without calibration: refused before anything is written. */

@@ -24,6 +24,7 @@
 
 #include "onnx_builder.h"
 #include "rouse/engine.h"
+#include "tmp_dir.h"
 
 static float *rand_floats(int64_t n, uint32_t seed)
 {
@@ -460,7 +461,8 @@ static void text_model_errors(void **state)
 static void compiled_plans_specialise_per_shape(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/rouse-dynshape-XXXXXX", path[256];
+    char dir[256], path[512];
+    snprintf(dir, sizeof(dir), "%s/rouse-dynshape-XXXXXX", test_tmp_dir());
     assert_non_null(mkdtemp(dir));
     rouse_errbuf eb;
 
@@ -545,7 +547,8 @@ static void unpadded_conv_with_dynamic_size_compiles(void **state)
     ob_serialize(om, &b);
     ob_model_free(om);
     rouse_model *src = load(&b);
-    char path[] = "/tmp/rouse-dynconv-XXXXXX";
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/rouse-dynconv-XXXXXX", test_tmp_dir());
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     close(fd);

@@ -19,15 +19,16 @@
 
 #include "onnx_builder.h"
 #include "rouse/engine.h"
+#include "tmp_dir.h"
 
 #define K 64
 #define N 32
 
-static char dir[64];
+static char dir[256];
 
 static void write_file(const char *name, const void *data, size_t len)
 {
-    char path[256];
+    char path[512];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
@@ -42,7 +43,7 @@ static float wval(int64_t i) { return (float)((i * 37) % 101) / 101.0f - 0.5f; }
 static int setup(void **state)
 {
     (void)state;
-    strcpy(dir, "/tmp/rouse-extdata-XXXXXX");
+    snprintf(dir, sizeof(dir), "%s/rouse-extdata-XXXXXX", test_tmp_dir());
     assert_non_null(mkdtemp(dir));
     size_t len = 16384 + sizeof(float) * N;
     unsigned char *buf = calloc(1, len);
@@ -57,7 +58,7 @@ static int setup(void **state)
     }
     write_file("weights.bin", buf, len);
     free(buf);
-    char sub[128];
+    char sub[320];
     snprintf(sub, sizeof(sub), "%s/sub", dir);
     assert_int_equal(mkdir(sub, 0755), 0);
     return 0;
@@ -66,7 +67,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
+    char cmd[320];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : -1;
 }
@@ -129,7 +130,7 @@ static void path_of(char *out, size_t len, const char *name)
 static void loads_in_place_and_runs(void **state)
 {
     (void)state;
-    char path[256], plan[256];
+    char path[512], plan[512];
     write_model("model.onnx", "weights.bin", 100, (int64_t)sizeof(float) * K * N, "weights.bin");
     path_of(path, sizeof(path), "model.onnx");
     rouse_model *m = NULL;
@@ -153,7 +154,7 @@ static void loads_in_place_and_runs(void **state)
                                    "must be a relative path inside the model's folder"));
 
     /* Nested locations and an absent length (the rest of the file). */
-    char sub_w[256], cmd[600];
+    char sub_w[512], cmd[1200];
     path_of(sub_w, sizeof(sub_w), "sub/w.bin");
     snprintf(cmd, sizeof(cmd), "cp '%s/weights.bin' '%s'", dir, sub_w);
     assert_int_equal(system(cmd), 0);
@@ -166,7 +167,7 @@ static void loads_in_place_and_runs(void **state)
 
 static void expect_refused(const char *w_loc, int64_t off, int64_t len, int rc, const char *msg)
 {
-    char path[256];
+    char path[512];
     write_model("bad.onnx", w_loc, off, len, "weights.bin");
     path_of(path, sizeof(path), "bad.onnx");
     rouse_model *m = NULL;
@@ -199,14 +200,14 @@ static void bad_locations_and_ranges_are_refused(void **state)
     expect_refused("weights.bin", 100, wlen - 4, ROUSE_EFORMAT, "external_data length 8188");
 
     /* A symbolic link out of the folder is not followed. */
-    char link[256];
+    char link[512];
     path_of(link, sizeof(link), "escape.bin");
     assert_int_equal(symlink("/etc/hostname", link), 0);
     expect_refused("escape.bin", 0, -1, ROUSE_EFORMAT, "external data file 'escape.bin'");
     unlink(link);
 
     /* From memory there is no folder to look in. */
-    char path[256];
+    char path[512];
     write_model("model.onnx", "weights.bin", 100, wlen, "weights.bin");
     path_of(path, sizeof(path), "model.onnx");
     FILE *f = fopen(path, "rb");

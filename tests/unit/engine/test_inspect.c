@@ -16,6 +16,7 @@
 
 #include "onnx_builder.h"
 #include "rouse/inspect.h"
+#include "tmp_dir.h"
 
 static char *write_model(ob_model *om, const char *tag)
 {
@@ -23,9 +24,9 @@ static char *write_model(ob_model *om, const char *tag)
     rouse_buf_init(&b);
     ob_serialize(om, &b);
     ob_model_free(om);
-    char *path = malloc(256);
+    char *path = malloc(4096);
     assert_non_null(path);
-    snprintf(path, 256, "/tmp/rouse-inspect-%d-%s.onnx", (int)getpid(), tag);
+    snprintf(path, 4096, "%s/rouse-inspect-%d-%s.onnx", test_tmp_dir(), (int)getpid(), tag);
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(b.data, 1, b.len, f), b.len);

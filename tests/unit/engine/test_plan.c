@@ -19,6 +19,7 @@
 #include "engine/plan_format.h"
 #include "onnx_builder.h"
 #include "rouse/engine.h"
+#include "tmp_dir.h"
 
 static float *rand_floats(int64_t n, uint32_t seed)
 {
@@ -78,9 +79,9 @@ static void small_cnn(rouse_buf *out)
 
 static char *temp_path(const char *suffix)
 {
-    char *p = malloc(256);
+    char *p = malloc(4096);
     assert_non_null(p);
-    snprintf(p, 256, "/tmp/rouse-plan-test-%d-%s", (int)getpid(), suffix);
+    snprintf(p, 4096, "%s/rouse-plan-test-%d-%s", test_tmp_dir(), (int)getpid(), suffix);
     return p;
 }
 

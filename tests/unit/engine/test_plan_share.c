@@ -19,6 +19,7 @@
 
 #include "onnx_builder.h"
 #include "rouse/engine.h"
+#include "tmp_dir.h"
 
 #define K_IN 2048
 #define N_OUT 4096
@@ -78,7 +79,7 @@ static void write_plan(void)
     rouse_errbuf eb;
     rouse_model *model;
     assert_int_equal(rouse_model_load_memory(bytes.data, bytes.len, &model, &eb), 0);
-    snprintf(plan_path, sizeof(plan_path), "/tmp/rouse-share-%d.plan", (int)getpid());
+    snprintf(plan_path, sizeof(plan_path), "%s/rouse-share-%d.plan", test_tmp_dir(), (int)getpid());
     if (rouse_model_compile(model, plan_path, &eb) < 0) fail_msg("compile: %s", eb.msg);
     rouse_model_destroy(model);
     rouse_buf_fini(&bytes);

@@ -18,6 +18,7 @@
 
 #include "onnx_builder.h"
 #include "rouse/engine.h"
+#include "tmp_dir.h"
 
 static float *rand_floats(int64_t n, uint32_t seed)
 {
@@ -47,9 +48,9 @@ static char *write_model(ob_model *om, const char *tag, size_t *len)
     rouse_buf_init(&b);
     ob_serialize(om, &b);
     ob_model_free(om);
-    char *path = malloc(256);
+    char *path = malloc(4096);
     assert_non_null(path);
-    snprintf(path, 256, "/tmp/rouse-plan-weights-%d-%s.onnx", (int)getpid(), tag);
+    snprintf(path, 4096, "%s/rouse-plan-weights-%d-%s.onnx", test_tmp_dir(), (int)getpid(), tag);
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(b.data, 1, b.len, f), b.len);

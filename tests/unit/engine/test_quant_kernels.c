@@ -23,6 +23,7 @@
 
 #include "onnx_builder.h"
 #include "rouse/engine.h"
+#include "tmp_dir.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 
@@ -646,7 +647,8 @@ static void test_qdq_plan(void **state)
     rouse_model *ma, *mb;
     rouse_session_stats sta, stb;
     const float *ya = run_qdq(&qdq, x, &sa, &ma, &sta);
-    char path[] = "/tmp/rouse_qdq_planXXXXXX";
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/rouse_qdq_planXXXXXX", test_tmp_dir());
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     close(fd);

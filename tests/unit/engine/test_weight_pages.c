@@ -24,6 +24,7 @@
 #include "onnx_builder.h"
 #include "rouse/engine.h"
 #include "rouse/weight_pages.h"
+#include "tmp_dir.h"
 
 #define K_IN 2048
 #define N_OUT 4096
@@ -136,7 +137,8 @@ static run_report run_in_child(void)
 static void children_read_the_copy(void **state)
 {
     (void)state;
-    snprintf(plan_path, sizeof(plan_path), "/tmp/rouse-weight-pages-%d.plan", (int)getpid());
+    snprintf(plan_path, sizeof(plan_path), "%s/rouse-weight-pages-%d.plan", test_tmp_dir(),
+             (int)getpid());
     write_plan(1.0f);
     run_report file = run_in_child();
     assert_int_equal(file.kind, ROUSE_WEIGHT_PAGES_4K);
@@ -177,7 +179,8 @@ static void children_read_the_copy(void **state)
 static void hugetlb_falls_back(void **state)
 {
     (void)state;
-    snprintf(plan_path, sizeof(plan_path), "/tmp/rouse-weight-pages-h-%d.plan", (int)getpid());
+    snprintf(plan_path, sizeof(plan_path), "%s/rouse-weight-pages-h-%d.plan", test_tmp_dir(),
+             (int)getpid());
     write_plan(1.0f);
     rouse_errbuf eb;
     rouse_weight_pages got, can;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "engine/op.h"
+#include "tmp_dir.h"
 
 static const int64_t S1[1] = {1};
 
@@ -643,7 +644,8 @@ static void seed_model_runs(void **state)
 
     /* Through a compiled plan: every record is kept (and passes its check
      * when read back), and the outputs are the same bytes. */
-    char path[] = "/tmp/rouse_reduce_plan_XXXXXX";
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/rouse_reduce_plan_XXXXXX", test_tmp_dir());
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     close(fd);

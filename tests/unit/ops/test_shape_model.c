@@ -23,6 +23,7 @@
 #include "engine/tensor.h"
 #include "onnx_builder.h"
 #include "rouse/engine.h"
+#include "tmp_dir.h"
 
 #define S(...)                                                                                     \
     (const char *const[])                                                                          \
@@ -197,8 +198,8 @@ static void model_runs_from_onnx_and_plan(void **state)
     check_outputs(s);
     rouse_session_destroy(s);
 
-    char path[64];
-    snprintf(path, sizeof(path), "/tmp/rouse-shape-ops-%d.plan", (int)getpid());
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/rouse-shape-ops-%d.plan", test_tmp_dir(), (int)getpid());
     if (rouse_model_compile(m, path, &eb) < 0) fail_msg("compile: %s", eb.msg);
     int rc = rouse_model_open_plan(path, &pm, &eb);
     unlink(path);

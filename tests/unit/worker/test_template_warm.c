@@ -24,13 +24,14 @@
 
 #include "rouse/engine.h"
 #include "worker/template.h"
+#include "tmp_dir.h"
 
-static char g_dir[64], g_hex[65];
+static char g_dir[256], g_hex[65];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof(g_dir), "/tmp/rouse-warm-XXXXXX");
+    snprintf(g_dir, sizeof(g_dir), "%s/rouse-warm-XXXXXX", test_tmp_dir());
     if (!mkdtemp(g_dir)) return -1;
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
@@ -40,7 +41,7 @@ static int setup(void **state)
     if (rouse_model_source_sha256(m, sha) < 0) return -1;
     for (int i = 0; i < 32; i++)
         snprintf(g_hex + 2 * i, 3, "%02x", sha[i]);
-    char plan[160];
+    char plan[400];
     snprintf(plan, sizeof(plan), "%s/%s.plan", g_dir, g_hex);
     int rc = rouse_model_compile(m, plan, &eb);
     rouse_model_destroy(m);
@@ -50,7 +51,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
+    char cmd[320];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
     return system(cmd) == 0 ? 0 : -1;
 }
@@ -77,7 +78,7 @@ static void test_never_compiles(void **state)
                        .model_sha256 = other,
                        .threads = 1};
     assert_true(template_warm(&o) < 0);
-    char plan[160];
+    char plan[400];
     struct stat st;
     snprintf(plan, sizeof(plan), "%s/%s.plan", g_dir, other);
     assert_int_equal(stat(plan, &st), -1);
@@ -100,7 +101,7 @@ static void run_in_child(int fd, bool cold)
             _exit(1);
         rouse_errbuf eb;
         rouse_errbuf_clear(&eb);
-        char plan[160];
+        char plan[400];
         snprintf(plan, sizeof(plan), "%s/%s.plan", g_dir, g_hex);
         rouse_model *m;
         rouse_session *s;

@@ -20,8 +20,9 @@
 #include <cmocka.h>
 
 #include "worker/tok_keep.h"
+#include "tmp_dir.h"
 
-static char dir[64], vocab[128], merges[128];
+static char dir[256], vocab[320], merges[320];
 static const char text[] = "The fortune you seek is in another cookie.";
 
 static void copy_file(const char *from, const char *to)
@@ -40,7 +41,7 @@ static void copy_file(const char *from, const char *to)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/rouse-tok-keep-XXXXXX");
+    snprintf(dir, sizeof(dir), "%s/rouse-tok-keep-XXXXXX", test_tmp_dir());
     if (!mkdtemp(dir)) return -1;
     snprintf(vocab, sizeof(vocab), "%s/vocab.json", dir);
     snprintf(merges, sizeof(merges), "%s/merges.txt", dir);
@@ -138,7 +139,7 @@ static void test_keep_take(void **state)
 static void test_bad_files(void **state)
 {
     (void)state;
-    char bad[160];
+    char bad[320];
     snprintf(bad, sizeof(bad), "%s/bad.json", dir);
     FILE *f = fopen(bad, "w");
     assert_non_null(f);
