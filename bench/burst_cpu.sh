@@ -17,22 +17,25 @@
 #               has reaped them.
 # The group's cpuacct.usage is read around each phase, each phase ending
 # once the group's CPU has gone quiet (less than 2 ms in 100 ms), and
-# serve's and the template's own CPU from /proc/PID/schedstat. CPU per start = (cold -
-# 2 x warm) / instances started: what the starts added to the same
-# requests (serve's spawn work, the template's forks, the instances' entry,
-# READY and first run, the next spare); per end = end phase / instances
-# (their exits, serve's reaping and group removal, and serve answering this
-# script's polls), less what the group spends in the same time with every
-# instance idle (measured over 300 ms before). The wall-clock rate is coldstart.sh's: instances started
-# / (last READY - first start), from serve's debug log.
+# serve's and the template's own CPU from /proc/PID/schedstat. CPU per
+# start = (cold - 2 x warm) / instances started: what the starts added to
+# the same requests (serve's spawn work, the template's forks, the
+# instances' entry, READY and first run, the next spare); per end = end
+# phase / instances (their exits, serve's reaping and group removal, and
+# serve answering this script's polls), less what the group spends in the
+# same time with every instance idle (measured over 300 ms before; rounds
+# whose length varies make this column the least reliable). The
+# wall-clock rate is coldstart.sh's: instances started / (last READY -
+# first start), from serve's debug log.
 #
 #   bench/burst_cpu.sh [MODEL]     (root)
 #
 # Environment: ROUSE (default build/rouse), SHARED (../shared beside the
-# source tree), BURST (32), ROUNDS (10), IDLE_MS (5000: long enough that no instance stops before the round is over), ISOLATION (serve's
-# own choice when unset), PEER_DIR (as for coldstart.sh). Needs curl
-# (7.84 or later), python3, node and npm (for the request body), and the
-# cpuacct controller of cgroup v1.
+# source tree), BURST (32), ROUNDS (10), IDLE_MS (5000: no instance stops
+# before its round is over), ISOLATION (serve's own choice when unset),
+# PEER_DIR (as for coldstart.sh). Needs curl (7.84 or later), python3,
+# node and npm (for the request body), and the cpuacct controller of
+# cgroup v1.
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
