@@ -58,7 +58,8 @@ typedef struct zygote_outcome {
 } zygote_outcome;
 
 /* fork+exec of exe with argv (argv[0] the executable), child_fd as the
- * child's descriptor 3 and extra_fd (unless -1) as its descriptor 4. */
+ * child's descriptor 3 and extra_fd (unless -1) as its descriptor 4, in
+ * serve's environment with LD_BIND_NOW=1 (unless serve's sets it). */
 int proc_fork_exec(const char *exe, char *const argv[], int child_fd, int extra_fd, pid_t *pid,
                    rouse_errbuf *eb);
 /* SIGKILL to pid (> 0). */

@@ -290,6 +290,21 @@ static void starts_read(const char *kind)
     http_response_fini(&r);
 }
 
+/* Whether /proc/PID/environ holds the entry `want` ("NAME=VALUE"). */
+static bool environ_has(int pid, const char *want)
+{
+    char path[64], buf[65536];
+    snprintf(path, sizeof(path), "/proc/%d/environ", pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    for (size_t i = 0; i < n; i += strlen(buf + i) + 1)
+        if (strcmp(buf + i, want) == 0) return true;
+    return false;
+}
+
 /* --- setup ------------------------------------------------------------------------ */
 
 static int group_setup(void **state)
@@ -408,6 +423,24 @@ static void *bg_main(void *p)
     return NULL;
 }
 
+/* A template runs in an environment with LD_BIND_NOW=1 (it is forked by
+ * the zygote serve exec'd with it, or exec'd with it itself): its
+ * instances inherit its symbols resolved, and none resolves them again on
+ * its first request. */
+static void test_templates_bind_now(void **state)
+{
+    (void)state;
+    const char *const args[] = {"--log-level", "warn", NULL};
+    serve_up(args);
+    deploy("bn", "\"max\":1,\"idle_timeout_ms\":60000,\"template_ttl_ms\":60000");
+    char start[16];
+    infer_ok("bn", 3, start);
+    fn_state st;
+    WAIT_FOR("bn", st, st.n_tmpl == 1 && st.tmpl_pid > 0);
+    assert_true(environ_has(st.tmpl_pid, "LD_BIND_NOW=1"));
+    serve_down();
+}
+
 /* Bursts against a function whose template has a warm spare: the spare
  * takes the first request with its spawn, the others wait for instances
  * forked directly or for those that finish first; every request is
@@ -465,6 +498,7 @@ int main(void)
         cmocka_unit_test_teardown(test_weight_pages_hugetlb, test_teardown),
         cmocka_unit_test_teardown(test_weight_pages_auto, test_teardown),
         cmocka_unit_test_teardown(test_spare_handoff_bursts, test_teardown),
+        cmocka_unit_test_teardown(test_templates_bind_now, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
