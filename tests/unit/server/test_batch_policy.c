@@ -382,6 +382,7 @@ static void test_share_runs(void **state)
     batch_runs_note(&mlp, 1, 30 * US, 60 * US);
     batch_runs_note(&mlp, 16, 140 * US, 16 * 25 * US);
     batch_runs_note(&mlp, 32, 240 * US, 32 * 22 * US);
+    batch_runs_note(&mlp, 2, 2 * 20 * US, 2 * 58 * US); /* 2-3 save little, 16 much */
     batch_runs wall = {{0}, {0}}; /* resnet18's run times, no CPU time measured */
     batch_runs_note(&wall, 1, 15 * MS, 0);
     batch_runs_note(&wall, 4, 60 * MS, 0);
