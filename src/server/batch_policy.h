@@ -81,9 +81,10 @@ const char *batch_why_name(batch_why why);
  * up), so that the calls run on every instance in parallel instead of in
  * one batch whose calls all wait for all of its rows; with several
  * instances free, what is there goes at once. Nor does a batch wait for
- * company when the version's CPU times say a larger batch runs its calls
- * no cheaper (by BATCH_GAIN_PCT) than this one (resnet18): waiting would
- * only hold the free instance idle. The share applies only when
+ * company when the version's CPU times say no larger batch runs its calls
+ * cheaper (by BATCH_GAIN_PCT) than this one, for calls that cost more CPU
+ * than max_delay (resnet18): waiting would only hold the free instance
+ * idle. The share applies only when
  * the larger batch would cost its calls latency: when the version's run
  * times (runs) say that running all of them takes more than max_delay
  * longer than running the share (resnet18: 15 ms a row), or are not known;

@@ -382,13 +382,17 @@ static void test_share_runs(void **state)
     batch_runs_note(&mlp, 1, 30 * US, 60 * US);
     batch_runs_note(&mlp, 16, 140 * US, 16 * 25 * US);
     batch_runs_note(&mlp, 32, 240 * US, 32 * 22 * US);
+    batch_runs_note(&mlp, 2, 2 * 20 * US, 2 * 58 * US); /* 2-3 save little, 16 much */
     batch_runs wall = {{0}, {0}}; /* resnet18's run times, no CPU time measured */
     batch_runs_note(&wall, 1, 15 * MS, 0);
     batch_runs_note(&wall, 4, 60 * MS, 0);
+    batch_runs flat = {{0}, {0}}; /* cheap calls whose CPU per call does not fall */
+    batch_runs_note(&flat, 1, 30 * US, 60 * US);
+    batch_runs_note(&flat, 16, 140 * US, 16 * 60 * US);
     static const struct {
         int n_ready, limit, n_free, n_instances;
         uint64_t max_delay_ns;
-        int runs; /* 0 none, 1 resnet, 2 mlp, 3 resnet's run times only */
+        int runs; /* 0 none, 1 resnet, 2 mlp, 3 resnet's run times only, 4 flat */
         int want;
         batch_why why;
     } cases[] = {
@@ -419,6 +423,9 @@ static void test_share_runs(void **state)
         {1, 8, 1, 1, 5 * MS, 3, 0, BATCH_WHY_WAIT},
         /* They do decide the share. */
         {8, 8, 1, 2, 5 * MS, 3, 4, BATCH_WHY_SHARE},
+        /* Calls cheaper than max_delay: their CPU time misses what a
+         * batch saves (wake-ups), so it waits though it shows no gain. */
+        {1, 32, 1, 1, 2 * MS, 4, 0, BATCH_WHY_WAIT},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         batch_view v = {.n_ready = cases[i].n_ready,
@@ -429,6 +436,7 @@ static void test_share_runs(void **state)
                         .runs = cases[i].runs == 1   ? &resnet
                                 : cases[i].runs == 2 ? &mlp
                                 : cases[i].runs == 3 ? &wall
+                                : cases[i].runs == 4 ? &flat
                                                      : NULL};
         uint64_t wait;
         batch_why why;
