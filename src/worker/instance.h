@@ -30,6 +30,8 @@ typedef struct instance_opts {
     const tok_tokenizer *tok;   /* loaded by the template (borrowed), else NULL */
     int memory_mb;          /* the function's memory_mb: bounds activation memory; 0: none */
     int max_batch;          /* dynamic batching's largest batch (worker/batch.h), 0: none */
+    struct gen *gen;        /* a generator made and warmed ahead (a spare's), or NULL: the
+                               instance takes it over (instance_serve frees it) */
 } instance_opts;
 
 /* Prepared plans a generator's session keeps: one per bucket of past
