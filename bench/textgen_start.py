@@ -3,9 +3,11 @@
 each process of the function spent on it: rouse serve (debug log kept in
 OUT/serve.err) serving GPT-2 small's shape (bench/textgen.sh's export,
 build-models/textgen-bench/L$LAYERS) with scaling.max 1, keep_alive fixed,
-idle_timeout_ms IDLE (1500) and a template kept an hour, so that:
+idle_timeout_ms IDLE (4000) and a template kept an hour, so that:
 
-  warm      the instance is up;
+  warm      the instance is up, right after its last request;
+  idle      the instance is up, after min(3 s, 3/4 of IDLE) without requests
+            (what the machine does to a process left idle, at no start);
   template  the instance stopped (IDLE passed), the template stayed;
   zero      after POST .../scale-to-zero: nothing is left.
 
@@ -20,7 +22,7 @@ machine's load than wall time. Root or the same user as serve (for /proc).
 
     bench/textgen_start.py OUT [serve flags...]
 Environment: ROUSE (build/rouse), LAYERS (12), N (3 tries of each cold
-kind), IDLE (1500 ms), MAXI (serve's --max-instances, 4; 1 leaves no room
+kind), IDLE (4000 ms), MAXI (serve's --max-instances, 4; 1 leaves no room
 for a spare), MEM (memory_mb, 2048).
 """
 import json, os, re, shutil, subprocess, sys, tempfile, time, urllib.request
@@ -54,7 +56,7 @@ try:
         return json.loads(http('POST', '/v1/blobs', open(p, 'rb').read())[0])['digest']
 
     subprocess.check_call(['node', root + '/bench/textgen_tokenizer.js', '50257', tmp + '/tokenizer.json'])
-    idle = int(os.environ.get('IDLE', '1500'))
+    idle = int(os.environ.get('IDLE', '4000'))
     cfg = {'model': upload(model), 'task': 'text-generation', 'max_context': 1024,
            'memory_mb': int(os.environ.get('MEM', '2048')), 'tokenizer': upload(tmp + '/tokenizer.json'),
            'scaling': {'max': 1, 'keep_alive': 'fixed', 'idle_timeout_ms': idle,
@@ -109,6 +111,8 @@ try:
     req('warm')
     tries = int(os.environ.get('N', '3'))
     for _ in range(tries):
+        time.sleep(min(3.0, idle / 1000 * 0.75))
+        req('idle')
         time.sleep(idle / 1000 + 1.5)
         req('template')
         req('warm')

@@ -328,6 +328,13 @@ typedef struct rouse_session_stats {
     uint64_t ref_macs;   /* multiply-accumulates per inference on the reference kernels */
 } rouse_session_stats;
 
+/* Makes the kernels of the one-row products a decoder's decode step runs
+ * (oneDNN's GEMM makes them on its first use in each process, about 8 ms
+ * of CPU): a process that forks instances calls it first, so that they
+ * inherit the kernels instead of making them on their first token. Runs
+ * on one thread: safe in a process that forks afterwards. */
+void rouse_engine_warm_gemv(void);
+
 /* Runs the session once on zeros of the shapes it was prepared for, so that
  * its memory is touched and its kernels initialized before a real request
  * comes. Runs kernels (an OpenMP team with threads > 1): never call it in a

@@ -17,10 +17,12 @@
  * a blocked copy per prepared batch size and cache bucket would multiply
  * the weights' memory by the number of plans).
  */
+#include <omp.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "engine/exec_int.h"
+#include "rouse/engine.h"
 
 int exec_gemv_add_step(eng_plan *p, const eng_node *n, const eng_attrs *resolved, int a_pv,
                        const float *w, int64_t m, int64_t k, int64_t nn, const float *bias,
@@ -77,4 +79,17 @@ int exec_gemv_run(const eng_plan *p, const exec_step *st, rouse_errbuf *eb)
         return rouse_err_set(eb, ROUSE_EINTERNAL, "node '%s': oneDNN sgemm failed (%d)",
                              st->node ? st->node->name : "(gemv)", (int)s);
     return 0;
+}
+
+void rouse_engine_warm_gemv(void)
+{
+    /* Any one-row product makes them (the shape does not matter: measured,
+     * a 64 x 64 one made a forked child's first [768] x [768, 3072]
+     * product take 2-4 ms of CPU instead of 10-11). One thread, so that no
+     * OpenMP team starts in a process that forks afterwards. */
+    float a[64] = {0}, w[64 * 64] = {0}, y[64] = {0};
+    int team = omp_get_max_threads();
+    omp_set_num_threads(1);
+    dnnl_sgemm('N', 'N', 1, 64, 64, 1.0f, a, 64, w, 64, 0.0f, y, 64);
+    omp_set_num_threads(team);
 }

@@ -514,19 +514,23 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
 {
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
-    gen_slot gs = {NULL, ""};
+    /* A spare's generator, warmed on the spare's short-request path: the
+     * first request's prefill and decode step run as in a warm instance. */
+    gen_slot gs = {o->gen, ""};
     if (o->max_context > 0) {
         /* A generator's model must have the KV-cache layout: the deploy
          * check (check_only) refuses it here, naming what is missing. */
         gen_model gm;
         if (gen_model_check(m, o->max_context, &gm, &eb) < 0) {
             worker_send_error(sock, IPC_READY, 0, 400, eb.msg);
+            gen_destroy(gs.g);
             return 1;
         }
         if (o->streams > 1 && !gm.has_position_ids) {
             worker_send_error(sock, IPC_READY, 0, 400,
                               "scaling.concurrency: decoding several streams together needs the "
                               "model's position_ids input");
+            gen_destroy(gs.g);
             return 1;
         }
         if (o->tok && tok_vocab_size(o->tok) > (size_t)gm.vocab) {
@@ -535,6 +539,7 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
                      "tokenizer: its vocabulary has %zu tokens, more than the model's logits (%d)",
                      tok_vocab_size(o->tok), gm.vocab);
             worker_send_error(sock, IPC_READY, 0, 400, msg);
+            gen_destroy(gs.g);
             return 1;
         }
     }
@@ -558,6 +563,7 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
         }
         if (rc < 0) {
             worker_send_error(sock, IPC_READY, 0, 400, eb.msg);
+            gen_destroy(gs.g);
             return 1;
         }
         /* A deploy check answers with the plan's accuracy figures, which
@@ -568,9 +574,13 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
         rc = worker_send_reply(sock, IPC_READY, 0, 0, j ? "application/json" : "", j,
                                j ? strlen(j) : 0, -1, NULL);
         free(j);
+        gen_destroy(gs.g);
         return rc < 0 ? 2 : 0;
     }
-    if (worker_send_reply(sock, IPC_READY, 0, 0, "", NULL, 0, -1, NULL) < 0) return 2;
+    if (worker_send_reply(sock, IPC_READY, 0, 0, "", NULL, 0, -1, NULL) < 0) {
+        gen_destroy(gs.g);
+        return 2;
+    }
 
     rouse_arena arena;
     rouse_arena_init(&arena, 0);

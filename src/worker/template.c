@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -96,8 +97,49 @@ static int fork_instance(const template_opts *o, int ctl, const ipc_msg *req, in
     return 0;
 }
 
+/* Tokens of a generator spare's warm-up prompt: the shortest prompts'
+ * prefill (generate.h pads a prompt to a multiple of 8), then one decode step. */
+#define SPARE_GEN_PROMPT 8
+
+static bool spare_gen_emit(void *user, int token)
+{
+    (void)user;
+    (void)token;
+    return false;
+}
+
+/* A generator spare's warm-up: what a short request runs (the prefill of
+ * the shortest prompts and the first decode step) on a generator that the
+ * instance then takes over, so that the request finds its plans' memory,
+ * its KV cache and the model's weights touched in this process, as a warm
+ * instance does. Not the session's current plan (rouse_session_warm_up):
+ * that is whichever plan the template prepared last, often a long
+ * prompt's. NULL when the model cannot generate (the instance says why). */
+static gen *spare_gen_warm_up(const template_opts *o, rouse_model *m, rouse_session *s)
+{
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    gen_model gm;
+    gen *g = NULL;
+    int rc = gen_model_check(m, o->max_context, &gm, &eb);
+    if (rc == 0) rc = gen_create(m, &gm, &g, &eb);
+    if (rc == 0 && gm.max_context > SPARE_GEN_PROMPT + 1) {
+        int32_t prompt[SPARE_GEN_PROMPT] = {0};
+        gen_params p = {.max_tokens = 2}; /* greedy */
+        gen_stats st;
+        rc = gen_run(g, s, prompt, SPARE_GEN_PROMPT, &p, spare_gen_emit, NULL, &st, &eb);
+    }
+    if (rc < 0) {
+        LOG_DEBUG(MOD, "spare warm-up: %s", eb.msg);
+        gen_destroy(g);
+        return NULL;
+    }
+    return g;
+}
+
 /* The spare: an instance forked ahead of need. It warms up (one run on zeros:
- * its memory touched, its kernels initialized), says so on its channel, and
+ * its memory touched, its kernels initialized; a generator's short-request
+ * path, spare_gen_warm_up), says so on its channel, and
  * waits there for the socket of its first request; a template asked to spawn
  * hands it that socket, so the request finds an instance that runs like a
  * warm one. EOF on the channel (the template ended) ends the spare. */
@@ -127,7 +169,11 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
     struct sched_param prio = {0};
     bool idle_prio =
         (geteuid() == 0 || sb->can_renice) && sched_setscheduler(0, SCHED_IDLE, &prio) == 0;
-    if (rouse_session_warm_up(s, &eb) < 0) LOG_DEBUG(MOD, "spare warm-up: %s", eb.msg);
+    gen *g = NULL;
+    if (o->max_context > 0)
+        g = spare_gen_warm_up(o, m, s);
+    else if (rouse_session_warm_up(s, &eb) < 0)
+        LOG_DEBUG(MOD, "spare warm-up: %s", eb.msg);
     /* Warm: back to normal priority before waiting, so that a request
      * handed over is not starved behind other work (at SCHED_IDLE, a busy
      * machine can hold it off for seconds). */
@@ -137,14 +183,14 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
      * (and sends the next spawn with its request right behind it), the
      * template finds it ready and hands it over. */
     ipc_msg_init(&msg, IPC_READY, 0);
-    if (ipc_send(chan, &msg, -1, &eb) < 0) return 0;
+    if (ipc_send(chan, &msg, -1, &eb) < 0) goto out_gen;
     ipc_msg_init(&msg, IPC_READY, 0);
     msg.flags = IPC_F_SPARE;
     msg.pid = (uint32_t)own;
     /* serve counts and lists spares: it learns this one's pid here. */
-    if (ipc_send(ctl, &msg, -1, &eb) < 0) return 0;
+    if (ipc_send(ctl, &msg, -1, &eb) < 0) goto out_gen;
     int sock = -1;
-    if (ipc_recv(chan, &msg, &sock, &eb) < 0 || sock < 0) return 0;
+    if (ipc_recv(chan, &msg, &sock, &eb) < 0 || sock < 0) goto out_gen;
     close(chan);
     ipc_msg r;
     ipc_msg_init(&r, IPC_REPLY, msg.id);
@@ -155,6 +201,7 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
     close(ctl);
     if (rc < 0) {
         close(sock);
+        gen_destroy(g);
         return 1;
     }
     instance_opts io = {.fd = sock,
@@ -165,8 +212,12 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
                         .tok = o->tok,
                         .memory_mb = o->memory_mb,
                         .max_batch = o->max_batch,
-                        .streams = o->streams};
+                        .streams = o->streams,
+                        .gen = g};
     return instance_serve(&io, sock, m, s);
+out_gen:
+    gen_destroy(g);
+    return 0;
 }
 
 /* After a fork under the sandbox: moves the template into fresh control
@@ -354,6 +405,10 @@ int template_main(const template_opts *given)
             LOG_WARN(MOD, "%s: generation plans not prepared ahead: %s", o->name, eb.msg);
             rouse_errbuf_clear(&eb);
         }
+        /* Inherited from the zygote when it warmed the model (then this
+         * costs a tenth of a millisecond), else made here once for every
+         * instance. */
+        rouse_engine_warm_gemv();
         dur[1] += rouse_now_ns() - p0;
     }
     /* Kernels prepared (every batch size too), nothing forked yet: into
@@ -478,6 +533,36 @@ out_session:
     return status;
 }
 
+/* After a private huge-page copy is made: one child forked from here
+ * reads every 4 KiB of it once and exits. Measured on a 622 MiB plan (the
+ * virtual machines this runs on): the first process forked after the copy
+ * spends 130-270 ms of CPU on its first pass over the copy, every later one
+ * 8-11 ms (against 95-400 ms each over the file mapping); without this the
+ * first template of a deploy, on a request's path, would be that process. */
+static void first_read(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) < 0) return;
+    size_t len;
+    rouse_weight_pages kind;
+    const unsigned char *p = rouse_weight_pages_find(
+        (unsigned long)sb.st_dev, (unsigned long)sb.st_ino, (long long)sb.st_size,
+        (long long)sb.st_mtim.tv_sec * 1000000000ll + sb.st_mtim.tv_nsec, &len, &kind);
+    if (!p) return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        volatile unsigned char sum = 0;
+        for (size_t i = 0; i < len; i += 4096)
+            sum += p[i];
+        (void)sum;
+        _exit(0);
+    }
+    int ws;
+    while (pid > 0 && waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+        ;
+    rouse_weight_pages_release(p);
+}
+
 /* Keeps the huge-page copy of the plan at path that o asks for. 1 when one
  * was made now. */
 static int keep_weights(const template_opts *o, const char *path)
@@ -490,7 +575,8 @@ static int keep_weights(const template_opts *o, const char *path)
     int rc = rouse_weight_pages_keep(path, (rouse_weight_pages)o->weight_pages, &got, &eb);
     if (rc < 0)
         LOG_WARN(MOD, "weights of %s stay in the file mapping (4 KiB pages): %s", path, eb.msg);
-    else if (rc > 0)
+    if (rc > 0 && got == ROUSE_WEIGHT_PAGES_THP) first_read(path);
+    if (rc > 0)
         LOG_INFO(MOD, "weights of %s copied into %s pages in %.2f ms (%zu MiB kept)", path,
                  rouse_weight_pages_name(got), rouse_ns_to_ms(rouse_now_ns() - t0),
                  rouse_weight_pages_kept_bytes() >> 20);
@@ -539,6 +625,7 @@ int template_warm(const template_opts *o)
      * cache. */
     int gen_k;
     if (rc == 0 && o->max_context > 0) rc = prepare_generator(o, m, s, -1, NULL, &gen_k, &eb);
+    if (rc == 0 && o->max_context > 0) rouse_engine_warm_gemv();
     rouse_session_destroy(s);
     rouse_model_destroy(m);
     if (rc < 0) {

@@ -117,6 +117,31 @@ async function main() {
   check('the last event has the finish reason and usage',
         last.choices[0].finish_reason === 'length' && last.usage.completion_tokens === 16, last);
 
+  // A template's warm spare warms up on a short prompt of its own and hands
+  // that generator (its KV cache written) to the request it takes: the
+  // request still gets the reference continuation.
+  r = await deploy('spare', { model: digest, task: 'text-generation', max_context: 256,
+                              scaling: { max: 1, keep_alive: 'fixed', idle_timeout_ms: 200,
+                                         template_ttl_ms: 600000 } });
+  check('deploy a generator that scales down to its template: 201', r.status === 201, r);
+  const body = JSON.stringify({ model: 'spare', prompt, max_tokens: 16, temperature: 0 });
+  r = await req('POST', '/openai/v1/completions', body);
+  check('its first completion (from zero) equals the PyTorch reference',
+        r.status === 200 && JSON.parse(r.text).choices[0].text === want, r);
+  let spareWarm = false;
+  for (let i = 0; i < 300 && !spareWarm; i++) {
+    const d = JSON.parse((await req('GET', '/v1/functions/spare')).text);
+    spareWarm = (d.instances || []).length === 0 &&
+      (d.spares || []).some((x) => x.state === 'warm');
+    if (!spareWarm) await new Promise((res) => setTimeout(res, 50));
+  }
+  check('the instance stopped and the template has a warm spare', spareWarm);
+  r = await req('POST', '/openai/v1/completions', body);
+  check('the spare takes the next request', r.headers.get('rouse-start') === 'template',
+        r.headers.get('rouse-start'));
+  check('the spare\'s completion equals the PyTorch reference',
+        r.status === 200 && JSON.parse(r.text).choices[0].text === want, r);
+
   // Chat, whole and streamed.
   const messages = [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Hi' }];
   const cc = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 12,

@@ -1,7 +1,8 @@
 /*
  * Fork safety: a session prepared for 1 or 2 threads starts no OpenMP team
- * (the process keeps a single thread), so children forked from it can run
- * inference with 1 or 2 threads, as template processes fork instances. Each
+ * (the process keeps a single thread), nor does rouse_engine_warm_gemv, so
+ * children forked from it can run inference with 1 or 2 threads, as
+ * template processes fork instances. Each
  * child must finish (alarm: a libgomp hang fails the test) with the same
  * outputs as the parent computes afterwards.
  */
@@ -94,7 +95,10 @@ static void fork_from_prepared_session(int threads)
     rouse_session *s;
     rouse_session_options o = {.threads = threads};
     assert_int_equal(rouse_session_create(m, &o, &s, &eb), 0);
-    /* Preparing ran no parallel region: no OpenMP worker threads exist. */
+    /* Preparing ran no parallel region, nor did making the one-row GEMM
+     * kernels as a generator's template does: no OpenMP worker threads
+     * exist. */
+    rouse_engine_warm_gemv();
     assert_int_equal(count_threads(), 1);
 
     static float child_y[2][C * HW * HW];
