@@ -50,7 +50,7 @@ cleanup() {
 }
 trap cleanup EXIT
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
-"$ROUSE" serve --port 0 --data "$tmp/data" --log-level info >"$tmp/serve.out" 2>"$tmp/serve.err" &
+"$ROUSE" serve --port 0 --data "$tmp/data" --log-level "${LOG_LEVEL:-info}" >"$tmp/serve.out" 2>"$tmp/serve.err" &
 pid=$!
 i=0
 until grep -q '^listening on ' "$tmp/serve.out" 2>/dev/null; do
