@@ -86,17 +86,22 @@ if [ "$streams_only" != 1 ]; then
     node "$root/bench/textgen_client.js" "$base" gpt2 prompt="$prompt" decode="$decode" \
         streams="$streams" tries="$tries" zero="$zero" >"$tmp/rouse.json"
 fi
-# Continuous batching: one instance decoding every stream together, with
-# memory for a KV cache of max_context per stream.
-curl -s -X PUT "$base/v1/functions/gpt2c" \
-    -d "{\"model\":\"$digest\",\"task\":\"text-generation\",\"max_context\":1024,\"tokenizer\":\"$tok\",\"memory_mb\":4096,\"scaling\":{\"max\":1,\"concurrency\":$streams}}" \
-    >"$tmp/deploy_c.json"
-grep -q '"version"' "$tmp/deploy_c.json" || die "deploy failed: $(cat "$tmp/deploy_c.json")"
+# Continuous batching: STREAMS instances of one stream each (gpt2i) against
+# one instance decoding every stream together (gpt2c, with memory for a KV
+# cache of max_context per stream); both keep their instances between the
+# rounds (keep_alive fixed), so that the measured round starts none.
+curl -s -X POST "$base/v1/functions/gpt2/scale-to-zero" >/dev/null
+for f in "gpt2i:\"max\":$streams" "gpt2c:\"max\":1,\"concurrency\":$streams"; do
+    curl -s -X PUT "$base/v1/functions/${f%%:*}" \
+        -d "{\"model\":\"$digest\",\"task\":\"text-generation\",\"max_context\":1024,\"tokenizer\":\"$tok\",\"memory_mb\":4096,\"scaling\":{${f#*:},\"keep_alive\":\"fixed\"}}" \
+        >"$tmp/deploy_c.json"
+    grep -q '"version"' "$tmp/deploy_c.json" || die "deploy failed: $(cat "$tmp/deploy_c.json")"
+done
 load_streams=$(load)
 echo "textgen: $streams streams on $streams instances" >&2
-node "$root/bench/textgen_client.js" "$base" gpt2 only=1 decode="$decode" streams="$streams" \
+node "$root/bench/textgen_client.js" "$base" gpt2i only=1 decode="$decode" streams="$streams" \
     >"$tmp/inst.json"
-curl -s -X POST "$base/v1/functions/gpt2/scale-to-zero" >/dev/null
+curl -s -X POST "$base/v1/functions/gpt2i/scale-to-zero" >/dev/null
 echo "textgen: $streams streams on one instance of concurrency $streams" >&2
 node "$root/bench/textgen_client.js" "$base" gpt2c only=1 decode="$decode" streams="$streams" \
     >"$tmp/conc.json"

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
+
 struct gen_batch {
     gen_model m;
     int cap; /* rows allocated: m.streams */
@@ -227,9 +229,12 @@ static int make_room(gen_batch *b, rouse_errbuf *eb)
     int longest = 0;
     for (int r = 0; r < b->rows; r++)
         if (b->len[r] > longest) longest = b->len[r];
-    if (b->bucket >= b->m.max_context || longest <= b->bucket / 2)
+    if (b->bucket >= b->m.max_context || longest <= b->bucket / 2) {
+        int was = b->P;
         compact(b);
-    else
+        LOG_DEBUG("generate", "batch of %d streams compacted from %d to %d positions", b->rows, was,
+                  b->P);
+    } else
         grow(b, gen_bucket_for(&b->m, b->P + 1));
     if (b->P >= b->bucket)
         return rouse_err_set(eb, ROUSE_EINVAL,

@@ -155,6 +155,22 @@ async function main() {
   }
   check('and its own stream is cancelled', !!line, line);
 
+  // A small context: a long prompt joining a short stream leaves it a
+  // gap, and when the shared slot reaches max_context the cache is
+  // compacted; both streams still get their tokens alone.
+  r = await deploy('small', { max_context: 64, scaling: { concurrency: 2, max: 1 } });
+  check('deploy a 64-position generator of 2 streams: 201', r.status === 201, r);
+  const shortCase = { model: 'small', prompt: 'ab', max_tokens: 60, temperature: 0 };
+  const longPrompt = { model: 'small', prompt: 'x'.repeat(40), max_tokens: 20, temperature: 0 };
+  const soloShort = (await client.completions.create(shortCase)).choices[0].text;
+  const soloLong = (await client.completions.create(longPrompt)).choices[0].text;
+  const [shr, lg] = await Promise.all([
+    streamed(shortCase).done,
+    client.completions.create(longPrompt).then((x) => x.choices[0].text)]);
+  check('a long prompt joins a short stream at the end of the context: each as alone',
+        shr.text === soloShort && lg === soloLong && shr.usage.completion_tokens === 60,
+        [shr.text, soloShort, lg, soloLong]);
+
   const d = JSON.parse((await req('GET', '/v1/functions/conc')).text);
   check('all of it on one instance', (d.instances || []).length === 1, d.instances);
   const after = await client.completions.create(Object.assign({ model: 'conc' }, cases[0]));

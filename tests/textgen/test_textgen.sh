@@ -6,7 +6,8 @@
 # client hides (headers, invalid UTF-8, a client that leaves mid-stream).
 #   test_textgen.sh [SCRIPT]   (SCRIPT: test_textgen.cjs, or test_streams.cjs for
 #                               several streams decoded together in one instance)
-#   env: ROUSE (the binary), MODELS (where exported models are kept)
+#   env: ROUSE (the binary), MODELS (where exported models are kept),
+#        LOG_LEVEL (serve's, default info; its stderr is shown on failure)
 # Skips (77) without python3-torch, node, or the npm registry.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -50,7 +51,7 @@ cleanup() {
 }
 trap cleanup EXIT
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
-"$ROUSE" serve --port 0 --data "$tmp/data" --log-level info >"$tmp/serve.out" 2>"$tmp/serve.err" &
+"$ROUSE" serve --port 0 --data "$tmp/data" --log-level "${LOG_LEVEL:-info}" >"$tmp/serve.out" 2>"$tmp/serve.err" &
 pid=$!
 i=0
 until grep -q '^listening on ' "$tmp/serve.out" 2>/dev/null; do
