@@ -1,7 +1,8 @@
 #!/bin/sh
 # The client on a real terminal (tmux): the upload progress bar of a deploy
 # over 1 MB, tables cut to the terminal's width with a bold header, no
-# colour with NO_COLOR, and the plain forms of both when not on a terminal.
+# colour with NO_COLOR, and the plain forms of both when not on a terminal;
+# the progress bar of `rouse batch --wait` and bench's live line.
 # Skips (77) without tmux.
 set -u
 if ! command -v tmux >/dev/null 2>&1; then echo "skip: tmux is not installed"; exit 77; fi
@@ -78,6 +79,20 @@ run_tty 60 nc env NO_COLOR=1 "$ROUSE" versions digits
 check "NO_COLOR: no escape sequences" sh -c "grep -q '^VERSION' '$tmp/nc.pane' && ! grep -q \"\$(printf '\033')\\[1m\" '$tmp/nc.pane'"
 ROUSE_SERVER=$server "$ROUSE" versions digits >"$tmp/o"
 check "piped: the whole digest, no escapes" sh -c "grep -Eq 'sha256:[0-9a-f]{64}$' '$tmp/o' && ! grep -q \"\$(printf '\033')\" '$tmp/o'"
+
+# A batch file followed on a terminal: one bar drawn in place, ending with
+# every line done, and the results written beside the input.
+for i in 0 1 2 3 4 5; do
+    tr -d '\n' <"$DIGITS/samples/digit-$((i % 3)).json" >>"$tmp/batch.jsonl"
+    echo >>"$tmp/batch.jsonl"
+done
+run_tty 100 batch "$ROUSE" batch digits "$tmp/batch.jsonl" --wait
+check "batch --wait ended with every line succeeded" grep -q '^exit=0' "$tmp/batch.pane"
+check "its bar ends full at 6/6" \
+    grep -Eq '^\[#{40}\] 6/6 \(6 succeeded, 0 failed\)' "$tmp/batch.pane"
+check "drawn in place (one line)" [ "$(grep -c '^\[[#.]*\] [0-9]*/6 ' "$tmp/batch.pane")" -eq 1 ]
+check "all six results are written" \
+    sh -c "[ \$(wc -l <'$tmp/batch.out.jsonl') -eq 6 ] && ! grep -qx null '$tmp/batch.out.jsonl'"
 
 # bench's live progress line ends showing every request.
 run_tty 100 bench "$ROUSE" bench digits -n 30 -c 2
