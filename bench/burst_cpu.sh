@@ -55,24 +55,21 @@ peer=${PEER_DIR:-$root/build/peer-ort}
 ort_peer_install "$shared" "$peer"
 NODE_PATH=$peer/node_modules
 export NODE_PATH
-acct=$(awk '$9 == "cgroup" && $NF ~ /(^|,)cpuacct(,|$)/ { print $5; exit }' /proc/self/mountinfo)
-[ -n "$acct" ] || die "no cgroup v1 cpuacct hierarchy"
-
+. "$root/bench/cpuacct.sh"
 tmp=$(mktemp -d)
-grp=$acct/rouse-burst-cpu-$$
 spid=""
 stop_all() {
     [ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
-    for i in 1 2 3 4 5 6 7 8 9 10; do rmdir "$grp" 2>/dev/null && break; sleep 0.2; done
+    cpuacct_remove
     rm -rf "$tmp"
 }
 trap stop_all EXIT
 trap 'exit 130' INT TERM
-mkdir "$grp"
+cpuacct_group rouse-burst-cpu
 
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
-sh -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' sh "$grp" \
-    "$rouse" serve --port 0 --data "$tmp/data" --log-level debug --max-instances $((burst + 16)) \
+cpuacct_exec "$rouse" serve --port 0 --data "$tmp/data" --log-level debug \
+    --max-instances $((burst + 16)) \
     ${ISOLATION:+--isolation "$ISOLATION"} >"$tmp/out" 2>"$tmp/log" &
 spid=$!
 n=0
@@ -93,7 +90,6 @@ fn=$(printf '%s' "$model" | tr 'A-Z.' 'a-z_')-burst
     --idle-timeout "$idle_ms" --template-ttl 600000 >/dev/null 2>"$tmp/deploy.err" ||
     die "deploy: $(cat "$tmp/deploy.err")"
 
-usage() { cat "$grp/cpuacct.usage"; }
 # sched PID: the CPU time (ns) of every thread of PID so far, 0 when gone.
 sched() {
     s=0
@@ -148,10 +144,10 @@ ms_of_day() {
 # burst set going has finished), at most 5 s.
 quiet() {
     q=0
-    prev=$(usage)
+    prev=$(cpuacct_usage)
     while [ "$q" -lt 50 ]; do
         sleep 0.1
-        cur=$(usage)
+        cur=$(cpuacct_usage)
         [ $((cur - prev)) -lt 2000000 ] && break
         prev=$cur
         q=$((q + 1))
@@ -167,24 +163,24 @@ while [ "$r" -le "$rounds" ]; do
     settle
     quiet
     from=$(wc -l <"$tmp/log")
-    u0=$(usage); s0=$(sched "$spid"); t0=$(sched "$tpid")
+    u0=$(cpuacct_usage); s0=$(sched "$spid"); t0=$(sched "$tpid")
     fire
     quiet
     # An instance ready after the last answer has not run yet: one burst
     # more, untimed, gives each its first request.
     fire
     quiet
-    u1=$(usage); s1=$(sched "$spid"); t1=$(sched "$tpid")
+    u1=$(cpuacct_usage); s1=$(sched "$spid"); t1=$(sched "$tpid")
     fire
     quiet
-    u2=$(usage); s2=$(sched "$spid"); t2=$(sched "$tpid"); w2=$(ns)
+    u2=$(cpuacct_usage); s2=$(sched "$spid"); t2=$(sched "$tpid"); w2=$(ns)
     # What the group spends with every instance idle, per ms: taken off
     # the end phase.
     sleep 0.3
-    ub=$(usage); wb=$(ns)
+    ub=$(cpuacct_usage); wb=$(ns)
     settle
     quiet
-    u3=$(usage); w3=$(ns)
+    u3=$(cpuacct_usage); w3=$(ns)
     tail -n +"$((from + 1))" "$tmp/log" | grep "function $fn v[0-9]*: instance [0-9]* ready in" |
         ms_of_day >"$tmp/ready"
     k=$(wc -l <"$tmp/ready")

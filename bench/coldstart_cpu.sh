@@ -42,24 +42,20 @@ peer=${PEER_DIR:-$root/build/peer-ort}
 ort_peer_install "$shared" "$peer"
 NODE_PATH=$peer/node_modules
 export NODE_PATH
-acct=$(awk '$9 == "cgroup" && $NF ~ /(^|,)cpuacct(,|$)/ { print $5; exit }' /proc/self/mountinfo)
-[ -n "$acct" ] || die "no cgroup v1 cpuacct hierarchy"
-
+. "$root/bench/cpuacct.sh"
 tmp=$(mktemp -d)
-grp=$acct/rouse-coldstart-cpu-$$
 spid=""
 stop_all() {
     [ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
-    for i in 1 2 3 4 5 6 7 8 9 10; do rmdir "$grp" 2>/dev/null && break; sleep 0.2; done
+    cpuacct_remove
     rm -rf "$tmp"
 }
 trap stop_all EXIT
 trap 'exit 130' INT TERM
-mkdir "$grp"
+cpuacct_group rouse-coldstart-cpu
 
 # serve, moved into the group before it execs.
-sh -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' sh "$grp" \
-    "$rouse" serve --port 0 --data "$tmp/data" --log-level warn \
+cpuacct_exec "$rouse" serve --port 0 --data "$tmp/data" --log-level warn \
     ${ISOLATION:+--isolation "$ISOLATION"} >"$tmp/out" 2>"$tmp/err" &
 spid=$!
 n=0
@@ -70,7 +66,6 @@ done
 base="http://$(sed -n 's/^listening on //p' "$tmp/out")"
 iso=$(curl -s "$base/v2" | sed -n 's/.*"isolation":"\([a-z]*\)".*/\1/p')
 
-usage() { cat "$grp/cpuacct.usage"; }
 fn_get() { curl -s "$base/v1/functions/$1"; }
 # counts NAME: "INSTANCES TEMPLATES" of the function.
 counts() {
@@ -117,14 +112,14 @@ for model in "$@"; do
             keep=1
             [ $k = zero ] && keep=0
             [ "$i" -gt 0 ] && settle "$fn-$k" "$keep"
-            u0=$(usage)
+            u0=$(cpuacct_usage)
             code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Expect:' \
                 -H 'Content-Type: application/octet-stream' \
                 -H "Inference-Header-Content-Length: $hlen" \
                 --data-binary "@$tmp/$model/body.bin" "$base/v2/models/$fn-$k/infer")
             [ "$code" = 200 ] || die "$fn-$k answered $code"
             settle "$fn-$k" "$keep"
-            u1=$(usage)
+            u1=$(cpuacct_usage)
             # Try 0 fills the plan cache and the zygote's kernel cache: not counted.
             [ "$i" -gt 0 ] && echo "$u0 $u1" | awk '{ printf "%.3f\n", ($2 - $1) / 1e6 }' >>"$tmp/$k.cpu"
         done
