@@ -35,7 +35,11 @@ void cli_serve_usage(FILE *out)
         "                   [--weight-pages auto|hugetlb|thp|4k]\n"
         "                   [--auth] [--auth-file FILE] [--auth-bootstrap-key-file FILE]\n"
         "                   [--metrics-bind ADDR:PORT]\n"
-        "                   [--isolation sandbox|process]\n\n"
+        "                   [--isolation sandbox|process]\n"
+        "                   [--state postgres://...] [--bus nats://...] [--node-name NAME]\n"
+        "                   [--advertise URL] [--cluster-key-file FILE]\n"
+        "                   [--blobs s3://BUCKET[/PREFIX]] [--s3-endpoint URL]\n"
+        "                   [--s3-region REGION]\n\n"
         "Runs the rouse daemon: the HTTP API (Open Inference Protocol v2 under /v2,\n"
         "management under /v1) and the instance processes that run the models.\n\n"
         "  --port N            TCP port (default 8080; 0 picks a free one)\n"
@@ -110,6 +114,22 @@ void cli_serve_usage(FILE *out)
         "                      {key: SECRET, tenant: T, role: R}\n"
         "  --metrics-bind ADDR:PORT  also serve GET /metrics, without a key, on this\n"
         "                      address only (otherwise /metrics needs an admin key)\n\n"
+        "Several nodes as one platform (docs/architecture.md, \"Several nodes\"):\n"
+        "  --state URL         postgres://...: the registry, usage records and jobs live\n"
+        "                      in PostgreSQL, shared by every node (default: the SQLite\n"
+        "                      database in --data alone)\n"
+        "  --bus URL           nats://...: NATS JetStream carries job queues, registry\n"
+        "                      changes and node membership\n"
+        "  --node-name NAME    this node's name (default: the host name)\n"
+        "  --advertise URL     where other nodes reach this one (default:\n"
+        "                      http(s)://BIND:PORT)\n"
+        "  --cluster-key-file FILE  the secret that calls between nodes carry (its first\n"
+        "                      line, at least 32 characters); the same on every node\n"
+        "  --blobs s3://BUCKET[/PREFIX]  keep blobs in an S3-compatible bucket as well;\n"
+        "                      a node fetches what it lacks from there or from a peer\n"
+        "  --s3-endpoint URL   the bucket's endpoint (default: AWS's for the region)\n"
+        "  --s3-region REGION  the bucket's region (default: $AWS_REGION, else us-east-1);\n"
+        "                      credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY\n\n"
         "Prints \"listening on ADDR:PORT\" once it accepts connections. SIGTERM or\n"
         "SIGINT stop it gracefully (exit status 0); SIGHUP reopens the access log and\n"
         "reloads the TLS certificate.\n");
@@ -232,6 +252,36 @@ int cli_serve_main(int argc, char **argv)
             if (rouse_weight_pages_parse(v, &k) < 0)
                 return usage_error("--weight-pages needs auto, hugetlb, thp or 4k", v);
             o.weight_pages = v;
+        } else if (strcmp(a, "--state") == 0) {
+            if (!v || (strncmp(v, "postgres://", 11) != 0 && strncmp(v, "postgresql://", 13) != 0))
+                return usage_error("--state needs a postgres:// URL", v);
+            o.state_url = v;
+        } else if (strcmp(a, "--bus") == 0) {
+            if (!v || (strncmp(v, "nats://", 7) != 0 && strncmp(v, "tls://", 6) != 0))
+                return usage_error("--bus needs a nats:// URL", v);
+            o.bus_url = v;
+        } else if (strcmp(a, "--node-name") == 0) {
+            if (!v || !*v || strlen(v) > 63 || v[strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-_.")])
+                return usage_error("--node-name needs a name of at most 63 characters from a-z 0-9 - _ .", v);
+            o.node_name = v;
+        } else if (strcmp(a, "--advertise") == 0) {
+            if (!v || (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0))
+                return usage_error("--advertise needs an http:// or https:// URL", v);
+            o.advertise = v;
+        } else if (strcmp(a, "--cluster-key-file") == 0) {
+            if (!v || !*v) return usage_error("--cluster-key-file needs a file", NULL);
+            o.cluster_key_file = v;
+        } else if (strcmp(a, "--blobs") == 0) {
+            if (!v || strncmp(v, "s3://", 5) != 0 || !v[5] || v[5] == '/')
+                return usage_error("--blobs needs s3://BUCKET[/PREFIX]", v);
+            o.blobs_url = v;
+        } else if (strcmp(a, "--s3-endpoint") == 0) {
+            if (!v || (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0))
+                return usage_error("--s3-endpoint needs an http:// or https:// URL", v);
+            o.s3_endpoint = v;
+        } else if (strcmp(a, "--s3-region") == 0) {
+            if (!v || !*v) return usage_error("--s3-region needs a region", NULL);
+            o.s3_region = v;
         } else if (strcmp(a, "--isolation") == 0) {
             if (!v || (strcmp(v, "sandbox") != 0 && strcmp(v, "process") != 0))
                 return usage_error("--isolation needs sandbox or process", v);

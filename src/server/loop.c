@@ -38,6 +38,7 @@
 #include "server/server_int.h"
 #include "server/conn_table.h"
 #include "server/tls.h"
+#include "server/cluster_key.h"
 #include <ftw.h>
 
 #define MOD "serve"
@@ -277,6 +278,9 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     if (o->tls_cert && (rc = tls_create(o->tls_cert, o->tls_key, &s->tls, eb)) < 0)
         goto out_clients;
     if (s->tls) LOG_INFO(MOD, "TLS: %s", tls_describe(s->tls));
+    if (o->cluster_key_file &&
+        (rc = cluster_key_load(o->cluster_key_file, &s->cluster_key, eb)) < 0)
+        goto out_tls;
     if ((rc = make_listen_socket(o->bind, o->port, &s->listen_fd, &s->port, eb)) < 0)
         goto out_tls;
     if (o->metrics_bind) {
@@ -371,6 +375,7 @@ out_listen:
     if (s->listen_fd >= 0) close(s->listen_fd);
     if (s->metrics_fd >= 0) close(s->metrics_fd);
 out_tls:
+    cluster_key_destroy(s->cluster_key);
     tls_destroy(s->tls);
 out_clients:
     conn_table_destroy(s->clients);
@@ -577,6 +582,7 @@ void server_destroy(server *s)
     blob_close(s->blobs);
     store_close(s->st);
     tls_destroy(s->tls); /* after MHD: no handshake any more */
+    cluster_key_destroy(s->cluster_key);
     conn_table_destroy(s->clients);
     if (s->lock_fd >= 0) close(s->lock_fd);
     auth_table_fini(&s->keys);

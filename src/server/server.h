@@ -66,6 +66,23 @@ typedef struct server_opts {
     const char *metrics_bind;            /* ADDR:PORT serving GET /metrics without a key, or NULL */
     bool console_off; /* no web console at / (api_console.c): those paths answer 404 */
     const char *isolation;    /* sandbox or process (server/isolation.h); NULL: auto */
+    /* Several nodes as one platform (docs/architecture.md, "Several
+     * nodes"). state_url: postgres://... holds the registry, usage and jobs
+     * (NULL: the embedded SQLite of data_dir alone); bus_url: nats://...
+     * (JetStream: job queues, registry events, membership); node_name: this
+     * node's name (NULL: the host name); advertise: the base URL other nodes
+     * reach this one at (NULL: http(s)://bind:port); cluster_key_file: the
+     * shared secret of calls between nodes (cluster_key.h). blobs_url:
+     * s3://bucket[/prefix], a bucket behind the local blob store, with
+     * s3_endpoint (NULL: AWS's) and s3_region (NULL: $AWS_REGION). */
+    const char *state_url;
+    const char *bus_url;
+    const char *node_name;
+    const char *advertise;
+    const char *cluster_key_file;
+    const char *blobs_url;
+    const char *s3_endpoint;
+    const char *s3_region;
 } server_opts;
 
 #define ROUSE_MAX_CONNS_PER_CLIENT_DEFAULT 256

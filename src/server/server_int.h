@@ -165,6 +165,7 @@ struct server {
     gate_keep *idle_head, *idle_tail;
     uint64_t n_refused, n_evicted, n_timed_out;
     struct tls *tls; /* NULL: plain HTTP */
+    struct cluster_key *cluster_key; /* --cluster-key-file (cluster_key.h), or NULL */
     /* The gate's epoll set of the connections MHD holds (hang-ups of the
      * clients of suspended requests), itself watched in epfd (tag_keep_set)
      * (http_gate.c). */
