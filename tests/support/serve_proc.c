@@ -4,6 +4,8 @@
 #include "serve_proc.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +16,12 @@
 
 int serve_proc_start(serve_proc *p, const char *rouse, const char *data_dir,
                      const char *const *extra)
+{
+    return serve_proc_start_in(p, rouse, data_dir, extra, NULL, NULL);
+}
+
+int serve_proc_start_in(serve_proc *p, const char *rouse, const char *data_dir,
+                        const char *const *extra, const char *netns_path, const char *host)
 {
     memset(p, 0, sizeof(*p));
     int out[2];
@@ -29,6 +37,14 @@ int serve_proc_start(serve_proc *p, const char *rouse, const char *data_dir,
         dup2(out[1], 1);
         close(out[0]);
         close(out[1]);
+        if (netns_path) {
+            int nfd = open(netns_path, O_RDONLY | O_CLOEXEC);
+            if (nfd < 0 || setns(nfd, CLONE_NEWNET) < 0) {
+                fprintf(stderr, "serve_proc: setns %s: %s\n", netns_path, strerror(errno));
+                _exit(126);
+            }
+            close(nfd);
+        }
         execv(rouse, (char **)argv);
         _exit(127);
     }
@@ -55,7 +71,7 @@ int serve_proc_start(serve_proc *p, const char *rouse, const char *data_dir,
     }
     p->pid = pid;
     p->port = atoi(colon + 1);
-    snprintf(p->target.host, sizeof(p->target.host), "127.0.0.1");
+    snprintf(p->target.host, sizeof(p->target.host), "%s", host ? host : "127.0.0.1");
     p->target.port = p->port;
     return 0;
 }

@@ -22,6 +22,11 @@ typedef struct serve_proc {
 int serve_proc_start(serve_proc *p, const char *rouse, const char *data_dir,
                      const char *const *extra);
 
+/* The same inside the network namespace at netns_path (test_net.h; NULL:
+ * the caller's), reached by the test at host (NULL: 127.0.0.1). */
+int serve_proc_start_in(serve_proc *p, const char *rouse, const char *data_dir,
+                        const char *const *extra, const char *netns_path, const char *host);
+
 /* SIGTERM, then waits for the exit; returns the exit status (or 128+signal). */
 int serve_proc_stop(serve_proc *p);
 
