@@ -61,6 +61,7 @@ struct pool_call {
     uint64_t id;
     int type;    /* IPC_INFER / IPC_META / IPC_GENERATE */
     bool chunked; /* a streamed piece of its reply came */
+    bool timed_out; /* IPC_GENERATE past its deadline: the instance was told to end it */
     char *body;  /* malloc'd body, copied into the region at dispatch, or NULL */
     int body_fd; /* the body in a memfd (spilled, or made when the region was busy), or -1 */
     uint64_t body_len;

@@ -52,6 +52,10 @@
  * (about a millisecond); one that has not answered in this long is stopped
  * or hung, and is replaced. */
 #define SPAWN_ANSWER_NS (5000ull * 1000000ull)
+/* A generation past its deadline is ended by its instance between two
+ * tokens or prefill chunks (timeout_generation); an instance that has not
+ * answered it this long after is killed, as any other call's would be. */
+#define GEN_TIMEOUT_GRACE_NS (5000ull * 1000000ull)
 
 /* Replies expected sooner than SPIN_REPLY_MAX_NS after dispatch (by the
  * pool's average) make serve poll for up to twice that average plus
@@ -1541,6 +1545,16 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
         sched_pump(p, vp);
 }
 
+/* A generation decoded with other streams: its prefill's chunks and the
+ * others' decode steps between them, as a Server-Timing entry after the
+ * ones in buf (room for it is left by the callers). */
+static void timing_prefill(char *buf, size_t cap, const ipc_msg *m)
+{
+    if (m->prefill_chunks)
+        snprintf(buf, cap, ", prefill;desc=\"%u chunks, %u steps\"", m->prefill_chunks,
+                 m->prefill_steps);
+}
+
 /* w's in-flight call with this id: the oldest, or for a generator that
  * decodes several streams together (which end in any order, and stream
  * their chunks interleaved) any of them. *prev gets the call before it. */
@@ -1602,7 +1616,7 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
      * counts for the share rule, and for auto mode (below). */
     bool lone_run = batching(vp) && c->type == IPC_INFER && m->status == 200;
     uint64_t run_ns = m->dur_ns[0], cpu_ns = m->dur_ns[1];
-    char timing[128];
+    char timing[192];
     if (batching(vp))
         stats_timing_batch(timing, wait - start, start, m->dur_ns[0], 1);
     else
@@ -1622,10 +1636,13 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
         res.itl_ns = m->dur_ns[2];
         unsigned long long q = (wait - start + 500) / 1000, s = (start + 500) / 1000,
                            t = (m->dur_ns[1] + 500) / 1000, i = (m->dur_ns[2] + 500) / 1000;
-        snprintf(timing, sizeof(timing),
-                 "queue;dur=%llu.%03llu, start;dur=%llu.%03llu, ttft;dur=%llu.%03llu, "
-                 "itl;dur=%llu.%03llu",
-                 q / 1000, q % 1000, s / 1000, s % 1000, t / 1000, t % 1000, i / 1000, i % 1000);
+        int n = snprintf(timing, sizeof(timing),
+                         "queue;dur=%llu.%03llu, start;dur=%llu.%03llu, ttft;dur=%llu.%03llu, "
+                         "itl;dur=%llu.%03llu",
+                         q / 1000, q % 1000, s / 1000, s % 1000, t / 1000, t % 1000, i / 1000,
+                         i % 1000);
+        if (n > 0 && (size_t)n < sizeof(timing))
+            timing_prefill(timing + n, sizeof(timing) - (size_t)n, m);
     }
     pool_ipc_take_reply(&w->region, c, m, fd, &res);
     idle_update(p, w);
@@ -1652,7 +1669,7 @@ static void worker_chunk(pool *p, worker *w, const ipc_msg *m, const char *data,
     bool first = !c->chunked;
     c->chunked = true;
     if (!c->chunk || !c->done) return;
-    char timing[96] = "";
+    char timing[192] = "";
     const char *start = NULL;
     if (first) {
         /* As worker_reply splits the wait; the time to the first token
@@ -1668,9 +1685,11 @@ static void worker_chunk(pool *p, worker *w, const ipc_msg *m, const char *data,
         }
         unsigned long long q = (wait - st + 500) / 1000, s = (st + 500) / 1000,
                            t = (m->dur_ns[1] + 500) / 1000;
-        snprintf(timing, sizeof(timing),
-                 "queue;dur=%llu.%03llu, start;dur=%llu.%03llu, ttft;dur=%llu.%03llu", q / 1000,
-                 q % 1000, s / 1000, s % 1000, t / 1000, t % 1000);
+        int n = snprintf(timing, sizeof(timing),
+                         "queue;dur=%llu.%03llu, start;dur=%llu.%03llu, ttft;dur=%llu.%03llu",
+                         q / 1000, q % 1000, s / 1000, s % 1000, t / 1000, t % 1000);
+        if (n > 0 && (size_t)n < sizeof(timing))
+            timing_prefill(timing + n, sizeof(timing) - (size_t)n, m);
         start = cold ? start_kind_name(w->kind) : "warm";
     }
     (void)p;
@@ -2064,11 +2083,37 @@ static void tick_template(pool *p, vpool *vp, uint64_t now, int64_t *next)
         note_deadline(next, used + (uint64_t)ttl * 1000000ull, now);
 }
 
+/* A generation past its deadline is ended by its instance, which stops
+ * that stream alone after the token (or prefill chunk) it is computing:
+ * IPC_CANCEL with status 504 and the function's timeout_ms in json_len.
+ * The stream's reply then carries the error. */
+static void timeout_generation(const vpool *vp, worker *w, call *c)
+{
+    c->timed_out = true;
+    if (w->h.sock < 0) return;
+    ipc_msg m;
+    ipc_msg_init(&m, IPC_CANCEL, c->id);
+    m.status = 504;
+    m.json_len = vp->cfg.timeout_ms;
+    rouse_errbuf eb;
+    if (ipc_send(w->h.sock, &m, -1, &eb) < 0) LOG_WARN(MOD, "%s", eb.msg);
+}
+
 static void tick_worker(pool *p, vpool *vp, worker *w, uint64_t now, int64_t *next)
 {
     if (w->h.state != PROC_READY) return;
     call *late = NULL;
     for (call *c = w->inflight; c; c = c->next) {
+        if (c->deadline_ns <= now && c->type == IPC_GENERATE) {
+            /* Its instance ends it and serves on; killed only when it does
+             * not answer within the grace. */
+            if (!c->timed_out) timeout_generation(vp, w, c);
+            uint64_t grace = c->deadline_ns + GEN_TIMEOUT_GRACE_NS;
+            if (now < grace) {
+                note_deadline(next, grace, now);
+                continue;
+            }
+        }
         if (c->deadline_ns <= now) {
             late = c;
             break;

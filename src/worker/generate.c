@@ -24,7 +24,9 @@ struct gen {
     int *out_present; /* 2 x layers: output index of present.N.key / .value */
     float **cache;    /* 2 x layers buffers of heads x max_context x head_dim, or NULL */
     int bucket, n;
-    int64_t *ids, *mask, *pos; /* max_context + 1 each */
+    int64_t *ids, *mask, *pos; /* max_context + 1 each (mask: + GEN_PREFILL_CHUNK) */
+    const int32_t *prompt;     /* a prefill in chunks: the prompt, borrowed */
+    int n_prompt, pre;         /* its length, and the tokens prefilled so far */
     sampler_scratch sc;
 };
 
@@ -278,7 +280,7 @@ int gen_create(const rouse_model *m, const gen_model *gm, gen **out, rouse_errbu
     g->out_present = calloc((size_t)(2 * L), sizeof(int));
     g->cache = calloc((size_t)(2 * L), sizeof(float *));
     g->ids = calloc(ctx, sizeof(int64_t));
-    g->mask = calloc(ctx, sizeof(int64_t));
+    g->mask = calloc(ctx + GEN_PREFILL_CHUNK, sizeof(int64_t));
     g->pos = calloc(ctx, sizeof(int64_t));
     g->sc.idx = calloc((size_t)gm->vocab, sizeof(int));
     g->sc.prob = calloc((size_t)gm->vocab, sizeof(float));
@@ -423,12 +425,27 @@ static bool plan_shape(const gen *g, int k, int *rows, int *seq, int *past)
     }
     k -= n_prefill - 1;
     /* Then each further bucket: the step of one stream, then of each batch size. */
-    int per = 1 + n_sizes, B = first;
-    for (int i = 0; i <= k / per; i++) {
+    int per = 1 + n_sizes, n_buckets = 0;
+    for (int B = first; B < ctx; B = B * 2 > ctx ? ctx : B * 2)
+        n_buckets++;
+    if (k < n_buckets * per) {
+        int B = first;
+        for (int i = 0; i <= k / per; i++)
+            B = B * 2 > ctx ? ctx : B * 2;
+        *rows = k % per == 0 ? 1 : sizes[k % per - 1];
+        *past = B;
+        return true;
+    }
+    k -= n_buckets * per;
+    /* Then, with several streams, a prefill chunk after the first over
+     * each bucket that can hold one (gen_prefill_next). */
+    if (g->m.streams < 2 || ctx <= GEN_PREFILL_CHUNK) return false;
+    int B = bucket_for(g, GEN_PREFILL_CHUNK + 1);
+    for (int i = 0; i < k; i++) {
         if (B >= ctx) return false;
         B = B * 2 > ctx ? ctx : B * 2;
     }
-    *rows = k % per == 0 ? 1 : sizes[k % per - 1];
+    *seq = GEN_PREFILL_CHUNK;
     *past = B;
     return true;
 }
@@ -443,6 +460,9 @@ int gen_prepare_step(gen *g, rouse_session *s, int *k, rouse_errbuf *eb)
         if (rows > 1)
             return rouse_err_wrap(
                 eb, rc, "preparing the decode step of %d streams over %d positions", rows, past);
+        if (past && seq > 1)
+            return rouse_err_wrap(eb, rc, "preparing a prefill chunk of %d tokens over %d positions",
+                                  seq, past);
         return past ? rouse_err_wrap(eb, rc, "preparing the decode step over %d positions", past)
                     : rouse_err_wrap(eb, rc, "preparing the prefill of %d tokens", seq);
     }
@@ -576,6 +596,63 @@ int gen_prefill(gen *g, rouse_session *s, const int32_t *prompt, int n_prompt, i
     if (rc == 0) rc = cache_alloc(g, eb);
     if (rc == 0) rc = prefill(g, s, prompt, n_prompt, logits, eb);
     return rc;
+}
+
+int gen_prefill_begin(gen *g, const int32_t *prompt, int n_prompt, int max_tokens,
+                      rouse_errbuf *eb)
+{
+    if (!g->m.has_position_ids)
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "a prefill in chunks needs the model's position_ids input");
+    int rc = check_prompt(g, prompt, n_prompt, max_tokens, eb);
+    if (rc == 0) rc = cache_alloc(g, eb);
+    if (rc < 0) return rc;
+    g->prompt = prompt;
+    g->n_prompt = n_prompt;
+    g->pre = 0;
+    return 0;
+}
+
+int gen_prefill_next(gen *g, rouse_session *s, const float **logits, rouse_errbuf *eb)
+{
+    const int L = g->n_prompt, s0 = g->pre, C = GEN_PREFILL_CHUNK;
+    int rc;
+    if (s0 == 0) {
+        /* The first chunk takes the odd part, so that every later one is
+         * a whole chunk (one prepared plan per bucket) and nothing but
+         * the first is padded. */
+        int c = L <= C ? L : L % C ? L % C : C;
+        if ((rc = prefill(g, s, g->prompt, c, logits, eb)) < 0) return rc;
+        g->pre = c;
+        return c == L;
+    }
+    /* C more over the s0 in the cache: laid out for a bucket that holds
+     * them all; slots [s0, B) are masked out of the past. */
+    int B = bucket_for(g, s0 + C);
+    if (B > g->bucket) relayout(g, B);
+    B = g->bucket;
+    for (int i = 0; i < C; i++) {
+        g->ids[i] = g->prompt[s0 + i];
+        g->pos[i] = s0 + i;
+        g->mask[B + i] = 1;
+    }
+    for (int j = 0; j < B; j++)
+        g->mask[j] = j < s0;
+    if ((rc = run(g, s, C, B, eb)) < 0) return rc;
+    size_t D = (size_t)g->m.head_dim;
+    for (int i = 0; i < 2 * g->m.n_layers; i++) {
+        rouse_tensor t;
+        if ((rc = present_of(g, s, i, B + C, &t, eb)) < 0) return rc;
+        const float *src = t.data;
+        for (int h = 0; h < g->m.n_heads; h++)
+            memcpy(g->cache[i] + ((size_t)h * (size_t)B + (size_t)s0) * D,
+                   src + ((size_t)h * (size_t)(B + C) + (size_t)B) * D,
+                   (size_t)C * D * sizeof(float));
+    }
+    g->n = g->pre = s0 + C;
+    if (g->pre < L) return 0;
+    if ((rc = logits_row(g, s, C, C - 1, logits, eb)) < 0) return rc;
+    return 1;
 }
 
 const float *gen_cache(const gen *g, int i, int *bucket, int *n)

@@ -41,7 +41,8 @@ typedef struct instance_opts {
 
 /* The prepared plans a generator's session keeps for max_context
  * positions and `streams` streams: WORKER_GEN_PLAN_CACHE, and with several
- * streams one more per batch size and bucket. */
+ * streams one more per batch size and bucket, and one per bucket for a
+ * prefill chunk. */
 int worker_gen_plan_cache(int max_context, int streams);
 
 /* Runs the instance until its socket closes. Returns the process exit
