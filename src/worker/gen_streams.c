@@ -16,6 +16,7 @@
 #include "common/arena.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "worker/fault.h"
 #include "worker/gen_batch.h"
 #include "worker/openai.h"
 #include "worker/sampler.h"
@@ -304,6 +305,7 @@ int gen_streams_step(gen_streams *g)
 {
     int rc = 0;
     if (gen_batch_rows(g->b) > 0) {
+        worker_fault_step();
         rc = batch_step(g);
         /* The others got their token between two chunks of a joining prompt. */
         if (g->n_wait > 0 && g->prefilling) g->wait[0].steps++;

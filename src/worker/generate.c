@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/timeutil.h"
+#include "worker/fault.h"
 
 #define BUCKET_MIN 16
 #define PREFILL_STEP 8
@@ -692,6 +693,7 @@ int gen_run(gen *g, rouse_session *s, const int32_t *prompt, int n_prompt, const
             return 0;
         }
         if (i + 1 == p->max_tokens) return 0;
+        worker_fault_step();
         if ((rc = decode(g, s, tok, &logits, eb)) < 0) return rc;
     }
 }
