@@ -502,6 +502,17 @@ static int worker_argv(pool *p, const char *model_path, const char *name, int64_
             argv[argc++] = "--streams";
             argv[argc++] = buf->streams;
         }
+        /* Its "batching": new streams wait for company and are prefilled
+         * together (worker/gen_streams.h). */
+        if (cfg->batching.mode != FN_BATCH_OFF) {
+            snprintf(buf->max_batch, sizeof(buf->max_batch), "%" PRId64, cfg->batching.max_batch);
+            snprintf(buf->delay_us, sizeof(buf->delay_us), "%" PRId64,
+                     cfg->batching.max_delay_us);
+            argv[argc++] = "--prefill-batch";
+            argv[argc++] = buf->max_batch;
+            argv[argc++] = "--prefill-delay-us";
+            argv[argc++] = buf->delay_us;
+        }
         const char *digests[3] = {cfg->tokenizer, cfg->vocab, cfg->merges};
         static const char *const flags[3] = {"--tokenizer", "--vocab", "--merges"};
         for (int i = 0; i < 3; i++) {
@@ -521,7 +532,7 @@ static int worker_argv(pool *p, const char *model_path, const char *name, int64_
     }
     /* Dynamic batching: the check refuses a model that cannot batch, the
      * template prepares every batch size up to the largest. */
-    if (cfg->batching.mode != FN_BATCH_OFF) {
+    if (cfg->batching.mode != FN_BATCH_OFF && cfg->task != FN_TASK_TEXT_GENERATION) {
         snprintf(buf->max_batch, sizeof(buf->max_batch), "%" PRId64, cfg->batching.max_batch);
         argv[argc++] = "--max-batch";
         argv[argc++] = buf->max_batch;
@@ -793,7 +804,9 @@ static void dispatch(pool *p, worker *w, call *c)
 
 static bool batching(const vpool *vp)
 {
-    return vp->cfg.batching.mode != FN_BATCH_OFF;
+    /* A generator's batching is its instances' (their prefill in groups,
+     * worker/gen_streams.h): its calls go as they come. */
+    return vp->cfg.batching.mode != FN_BATCH_OFF && vp->cfg.task != FN_TASK_TEXT_GENERATION;
 }
 
 /* Whether c may join a batch: an inference whose body is in memory (a
@@ -1545,12 +1558,15 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
         sched_pump(p, vp);
 }
 
-/* A generation decoded with other streams: its prefill's chunks and the
- * others' decode steps between them, as a Server-Timing entry after the
- * ones in buf (room for it is left by the callers). */
+/* A generation decoded with other streams: its prefill's chunks, the
+ * others' decode steps between them and the group it was prefilled in, as
+ * a Server-Timing entry after the ones in buf. */
 static void timing_prefill(char *buf, size_t cap, const ipc_msg *m)
 {
-    if (m->prefill_chunks)
+    if (m->prefill_chunks && m->prefill_group > 1)
+        snprintf(buf, cap, ", prefill;desc=\"%u chunks, %u steps, group of %u\"",
+                 m->prefill_chunks, m->prefill_steps, m->prefill_group);
+    else if (m->prefill_chunks)
         snprintf(buf, cap, ", prefill;desc=\"%u chunks, %u steps\"", m->prefill_chunks,
                  m->prefill_steps);
 }

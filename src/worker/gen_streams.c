@@ -32,6 +32,7 @@ typedef struct stream {
     uint64_t t0, t_first; /* the request's arrival, its first token */
     gen_stats gs;
     int chunks, steps; /* its prefill's chunks, and the batch's decode steps between them */
+    int group;         /* prefilled in a group of this many (0: alone) */
 } stream;
 
 struct gen_streams {
@@ -183,6 +184,90 @@ static void unwait(gen_streams *g, int i, stream *x)
     g->n_wait--;
 }
 
+/* Stream x, prefilled (gen_rc 0: its sequence in the generator's cache,
+ * logits its last position's; < 0: error says why), picks its first token
+ * and joins the batch, or ends. < 0: the socket failed. */
+static int join(gen_streams *g, stream *x, int gen_rc, const char *error, const float *logits)
+{
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    uint64_t id = openai_stream_id(x->st);
+    const openai_request *rq = openai_stream_request(x->st);
+    openai_stream_prefilled(x->st, x->chunks, x->steps, x->group);
+    if (gen_rc < 0) return finish(g, x, id, gen_rc, error);
+    int tok = sampler_pick(logits, g->gm.vocab, &rq->gp.sp, &x->rng, &g->sc);
+    if (take_token(x, tok, rouse_now_ns())) return finish(g, x, id, 0, NULL);
+    int row, rc;
+    if ((rc = gen_batch_join(g->b, g->g, &row, &eb)) < 0) return finish(g, x, id, rc, eb.msg);
+    g->slot[row] = *x;
+    LOG_DEBUG(MOD,
+              "generation %" PRIx64 " joins the batch as row %d of %d (prefilled in %d chunks, %d "
+              "steps of the others between them, in a group of %d)",
+              id, row, gen_batch_rows(g->b), x->chunks, x->steps, x->group);
+    return 0;
+}
+
+/* The waiting streams prefilled together now: the leading ones whose
+ * prompts fit one chunk, at most prefill_batch. */
+static int group_size(const gen_streams *g)
+{
+    int n = 0;
+    while (n < g->n_wait && n < g->o.prefill_batch &&
+           openai_stream_request(g->wait[n].st)->n_ids <= GEN_PREFILL_CHUNK)
+        n++;
+    return n;
+}
+
+/* Whether wait[0] still waits for company: batching is on, its delay has
+ * not passed, and a stream more could come and join its group. */
+static bool awaits_company(const gen_streams *g, uint64_t now, uint64_t *until)
+{
+    if (g->o.prefill_batch < 2 || g->n_wait == 0 || g->prefilling) return false;
+    int n = group_size(g);
+    if (n == 0 || n >= g->o.prefill_batch || n < g->n_wait ||
+        gen_batch_rows(g->b) + g->n_wait >= g->gm.streams)
+        return false;
+    *until = g->wait[0].t0 + g->o.prefill_delay_ns;
+    return now < *until;
+}
+
+uint64_t gen_streams_idle_ns(const gen_streams *g)
+{
+    uint64_t now = rouse_now_ns(), until;
+    if (gen_batch_rows(g->b) > 0 || !awaits_company(g, now, &until)) return 0;
+    return until - now;
+}
+
+/* The prefill of the first n waiting streams in one run; each then joins
+ * the batch (or ends). < 0: the socket failed. */
+static int prefill_group(gen_streams *g, int n)
+{
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    const int32_t *prompts[GEN_STREAMS_MAX];
+    int lens[GEN_STREAMS_MAX], max_tokens[GEN_STREAMS_MAX];
+    for (int j = 0; j < n; j++) {
+        const openai_request *rq = openai_stream_request(g->wait[j].st);
+        prompts[j] = rq->ids;
+        lens[j] = rq->n_ids;
+        max_tokens[j] = rq->gp.max_tokens;
+    }
+    int rc = gen_prefill_group(g->g, g->s, prompts, lens, max_tokens, n,
+                               gen_batch_size(g->gm.streams, n), &eb);
+    stream group[GEN_STREAMS_MAX];
+    for (int j = 0; j < n; j++)
+        unwait(g, 0, &group[j]);
+    int out = 0;
+    for (int j = 0; j < n; j++) {
+        const float *logits = NULL;
+        int grc = rc < 0 ? rc : gen_prefill_take(g->g, g->s, j, &logits, &eb);
+        group[j].chunks = 1;
+        group[j].group = n;
+        if (join(g, &group[j], grc, eb.msg, logits) < 0) out = -1;
+    }
+    return out;
+}
+
 /* The next chunk of wait[0]'s prefill; after its last, the stream's first
  * token, and it joins the batch (or ends there). < 0: the socket failed. */
 static int prefill_next(gen_streams *g)
@@ -202,19 +287,7 @@ static int prefill_next(gen_streams *g)
     if (rc == 0) return 0; /* more chunks to come */
     stream x;
     unwait(g, 0, &x);
-    uint64_t id = openai_stream_id(x.st);
-    openai_stream_prefilled(x.st, x.chunks, x.steps);
-    if (rc < 0) return finish(g, &x, id, rc, eb.msg);
-    int tok = sampler_pick(logits, g->gm.vocab, &rq->gp.sp, &x.rng, &g->sc);
-    if (take_token(&x, tok, rouse_now_ns())) return finish(g, &x, id, 0, NULL);
-    int row;
-    if ((rc = gen_batch_join(g->b, g->g, &row, &eb)) < 0) return finish(g, &x, id, rc, eb.msg);
-    g->slot[row] = x;
-    LOG_DEBUG(MOD,
-              "generation %" PRIx64 " joins the batch as row %d of %d (prefilled in %d chunks, %d "
-              "steps of the others between them)",
-              id, row, gen_batch_rows(g->b), x.chunks, x.steps);
-    return 0;
+    return join(g, &x, rc, eb.msg, logits);
 }
 
 /* Ends the stream of row r; its slot takes the stream that moved there. */
@@ -253,7 +326,7 @@ int gen_streams_cancel(gen_streams *g, const ipc_msg *m)
         if (openai_stream_id(g->wait[i].st) == m->id) {
             stream x;
             unwait(g, i, &x);
-            openai_stream_prefilled(x.st, x.chunks, x.steps);
+            openai_stream_prefilled(x.st, x.chunks, x.steps, x.group);
             int rc = cancel_rc(&x, m, &eb);
             return finish(g, &x, m->id, rc, eb.msg);
         }
@@ -310,6 +383,9 @@ int gen_streams_step(gen_streams *g)
         /* The others got their token between two chunks of a joining prompt. */
         if (g->n_wait > 0 && g->prefilling) g->wait[0].steps++;
     }
-    if (g->n_wait > 0 && prefill_next(g) < 0) rc = -1;
+    uint64_t until;
+    if (g->n_wait == 0 || awaits_company(g, rouse_now_ns(), &until)) return rc;
+    int n = g->prefilling || g->o.prefill_batch < 2 ? 0 : group_size(g);
+    if ((n > 1 ? prefill_group(g, n) : prefill_next(g)) < 0) rc = -1;
     return rc;
 }

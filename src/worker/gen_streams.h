@@ -39,6 +39,12 @@ typedef struct gen_streams_opts {
     const char *name; /* the function's, as the model's name */
     const tok_tokenizer *tok;
     size_t arena_limit; /* per request's parsed body (0: none) */
+    /* The function's "batching" (prefill_batch > 1): a new stream waits up
+     * to prefill_delay_ns after its arrival for company, and the waiting
+     * streams whose prompts fit one chunk are prefilled together, up to
+     * prefill_batch of them in one run (gen_prefill_group). */
+    int prefill_batch;
+    uint64_t prefill_delay_ns;
     gen_reply_fn reply;
     void *user;
 } gen_streams_opts;
@@ -59,6 +65,11 @@ int gen_streams_active(const gen_streams *g);
  * to be prefilled by the next steps. 0, or < 0 when the socket failed. */
 int gen_streams_start(gen_streams *g, const ipc_msg *req, const void *body, bool lent);
 
+/* How long the instance may wait for a message before it has work to do
+ * (0: it has some now): while the streams that wait for company (above)
+ * are all there is. */
+uint64_t gen_streams_idle_ns(const gen_streams *g);
+
 /* IPC_CANCEL m for request m->id: its stream ends now, decoding or still
  * waiting: the client left (finish reason "cancelled"), or with status 504
  * its deadline passed (the error, the function's timeout_ms in json_len).
@@ -66,8 +77,9 @@ int gen_streams_start(gen_streams *g, const ipc_msg *req, const void *body, bool
 int gen_streams_cancel(gen_streams *g, const ipc_msg *m);
 
 /* One decode step of every active stream, then one chunk of the first
- * waiting stream's prefill (which joins the batch after its last); the
- * streams that end are answered. < 0 when the socket failed. */
+ * waiting stream's prefill (which joins the batch after its last), or the
+ * prefill of a group of waiting streams together; the streams that end
+ * are answered. < 0 when the socket failed. */
 int gen_streams_step(gen_streams *g);
 
 #endif

@@ -28,6 +28,9 @@ struct gen {
     int64_t *ids, *mask, *pos; /* max_context + 1 each (mask: + GEN_PREFILL_CHUNK) */
     const int32_t *prompt;     /* a prefill in chunks: the prompt, borrowed */
     int n_prompt, pre;         /* its length, and the tokens prefilled so far */
+    int64_t *gids, *gmask, *gpos; /* a group's prefill: GEN_STREAMS_MAX x GEN_PREFILL_CHUNK */
+    int g_rows, g_seq;            /* its run's shape */
+    int g_len[GEN_STREAMS_MAX];   /* each prompt's length */
     sampler_scratch sc;
 };
 
@@ -262,6 +265,9 @@ void gen_destroy(gen *g)
     free(g->ids);
     free(g->mask);
     free(g->pos);
+    free(g->gids);
+    free(g->gmask);
+    free(g->gpos);
     free(g->sc.idx);
     free(g->sc.prob);
     free(g);
@@ -654,6 +660,77 @@ int gen_prefill_next(gen *g, rouse_session *s, const float **logits, rouse_errbu
     if (g->pre < L) return 0;
     if ((rc = logits_row(g, s, C, C - 1, logits, eb)) < 0) return rc;
     return 1;
+}
+
+int gen_prefill_group(gen *g, rouse_session *s, const int32_t *const *prompts, const int *lens,
+                      const int *max_tokens, int k, int rows, rouse_errbuf *eb)
+{
+    if (k < 1 || rows < k || rows > GEN_STREAMS_MAX || !g->m.has_position_ids)
+        return rouse_err_set(eb, ROUSE_EINVAL, "a group of %d prompts in %d rows", k, rows);
+    int rc = cache_alloc(g, eb), longest = 0;
+    for (int j = 0; rc == 0 && j < k; j++) {
+        rc = check_prompt(g, prompts[j], lens[j], max_tokens[j], eb);
+        if (rc == 0 && lens[j] > GEN_PREFILL_CHUNK)
+            rc = rouse_err_set(eb, ROUSE_EINVAL, "a prompt of %d tokens in a group", lens[j]);
+        if (lens[j] > longest) longest = lens[j];
+    }
+    size_t n = (size_t)GEN_STREAMS_MAX * GEN_PREFILL_CHUNK;
+    if (rc == 0 && !g->gids) {
+        g->gids = calloc(n, sizeof(int64_t));
+        g->gmask = calloc(n, sizeof(int64_t));
+        g->gpos = calloc(n, sizeof(int64_t));
+        if (!g->gids || !g->gmask || !g->gpos) rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    }
+    if (rc < 0) return rc;
+    const int Lb = (longest + PREFILL_STEP - 1) / PREFILL_STEP * PREFILL_STEP;
+    for (int j = 0; j < rows; j++) {
+        /* Padding rows attend to their first position only. */
+        int len = j < k ? lens[j] : 1;
+        for (int i = 0; i < Lb; i++) {
+            size_t at = (size_t)j * (size_t)Lb + (size_t)i;
+            g->gids[at] = j < k && i < len ? prompts[j][i] : 0;
+            g->gmask[at] = i < len;
+            g->gpos[at] = i;
+        }
+        g->g_len[j] = len;
+    }
+    g->g_rows = rows;
+    g->g_seq = Lb;
+    gen_run_shapes(&g->m, rows, Lb, 0, g->in, g->names);
+    g->in[0].data = g->gids;
+    g->in[1].data = g->gmask;
+    g->in[2].data = g->gpos;
+    for (int i = 0; i < 2 * g->m.n_layers; i++)
+        g->in[3 + i].data = g->cache[i];
+    return rouse_session_run(s, g->in, g->n_in, eb);
+}
+
+int gen_prefill_take(gen *g, rouse_session *s, int j, const float **logits, rouse_errbuf *eb)
+{
+    const int R = g->g_rows, Lb = g->g_seq, L = g->g_len[j], H = g->m.n_heads;
+    const size_t D = (size_t)g->m.head_dim;
+    rouse_tensor t;
+    int rc = rouse_session_output(s, g->out_logits, &t);
+    if (rc < 0) return rouse_err_set(eb, rc, "no logits output");
+    if (t.rank != 3 || t.shape[0] != R || t.shape[1] != Lb || t.shape[2] != g->m.vocab)
+        return rouse_err_set(eb, ROUSE_EMISMATCH, "logits have an unexpected shape");
+    *logits = (const float *)t.data + ((size_t)j * (size_t)Lb + (size_t)(L - 1)) * (size_t)g->m.vocab;
+    const int B = bucket_for(g, L + 1);
+    for (int i = 0; i < 2 * g->m.n_layers; i++) {
+        if ((rc = rouse_session_output(s, g->out_present[i], &t)) < 0)
+            return rouse_err_set(eb, rc, "no present output");
+        if (t.rank != 4 || t.shape[0] != R || t.shape[1] != H || t.shape[2] != Lb ||
+            t.shape[3] != g->m.head_dim)
+            return rouse_err_set(eb, ROUSE_EMISMATCH, "%s has an unexpected shape", t.name);
+        const float *src = t.data;
+        for (int h = 0; h < H; h++)
+            memcpy(g->cache[i] + (size_t)h * (size_t)B * D,
+                   src + ((size_t)j * (size_t)H + (size_t)h) * (size_t)Lb * D,
+                   (size_t)L * D * sizeof(float));
+    }
+    g->bucket = B;
+    g->n = L;
+    return 0;
 }
 
 const float *gen_cache(const gen *g, int i, int *bucket, int *n)

@@ -158,6 +158,18 @@ int gen_prefill_begin(gen *g, const int32_t *prompt, int n_prompt, int max_token
                       rouse_errbuf *eb);
 int gen_prefill_next(gen *g, rouse_session *s, const float **logits, rouse_errbuf *eb);
 
+/* The prefill of k prompts together (a group that arrived together, each
+ * of at most GEN_PREFILL_CHUNK tokens): one run of `rows` rows (rows >= k,
+ * a prepared batch size; the rows past k are padding), each prompt padded
+ * to the longest, rounded up to a multiple of 8, and masked to its own
+ * length. Each prompt is checked as gen_prefill checks it. Then
+ * gen_prefill_take(j) puts prompt j's keys and values into g's cache (as
+ * after gen_prefill: gen_cache) and points *logits at its last position's
+ * (valid until the next run on s); take each j before the next run. */
+int gen_prefill_group(gen *g, rouse_session *s, const int32_t *const *prompts, const int *lens,
+                      const int *max_tokens, int k, int rows, rouse_errbuf *eb);
+int gen_prefill_take(gen *g, rouse_session *s, int j, const float **logits, rouse_errbuf *eb);
+
 /* Buffer i (2 x layer + 0 for keys, 1 for values) of g's cache, laid out
  * [heads, *bucket, head_dim], holding positions [0, *n). */
 const float *gen_cache(const gen *g, int i, int *bucket, int *n);

@@ -9,6 +9,7 @@
 #include "worker/instance.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -73,6 +74,7 @@ static int send_msg(int sock, int type, uint64_t id, int status, const char *con
     if (gr) {
         m.prefill_chunks = gr->prefill_chunks;
         m.prefill_steps = gr->prefill_steps;
+        m.prefill_group = gr->prefill_group;
     }
     int fd = -1, rc;
     m.flags = flags;
@@ -424,7 +426,9 @@ static int serve_streams(const instance_opts *o, int sock, region *rg, rouse_mod
                            .tok = o->tok,
                            .arena_limit = o->memory_mb > 0 ? ((size_t)o->memory_mb << 20) / 2 : 0,
                            .reply = stream_reply,
-                           .user = &ctx};
+                           .user = &ctx,
+                           .prefill_batch = o->prefill_batch,
+                           .prefill_delay_ns = (uint64_t)o->prefill_delay_us * 1000u};
     int rc = gen_model_check(m, o->max_context, &gm, &eb);
     gm.streams = o->streams > GEN_STREAMS_MAX ? GEN_STREAMS_MAX : o->streams;
     if (rc == 0) rc = gen_streams_create(m, s, &gm, &so, &gs, &eb);
@@ -438,6 +442,14 @@ static int serve_streams(const instance_opts *o, int sock, region *rg, rouse_mod
         ipc_msg req;
         int body_fd = -1;
         bool busy = gen_streams_active(gs) > 0;
+        /* Streams that wait for company and nothing else: a message, or
+         * the end of their wait (then the step prefills them). */
+        uint64_t idle = busy ? gen_streams_idle_ns(gs) : 0;
+        if (idle > 0) {
+            struct pollfd pf = {.fd = sock, .events = POLLIN};
+            struct timespec ts = {(time_t)(idle / 1000000000u), (long)(idle % 1000000000u)};
+            if (ppoll(&pf, 1, &ts, NULL) == 0) continue;
+        }
         rc =
             busy ? ipc_recv_nowait(sock, &req, &body_fd, &eb) : ipc_recv(sock, &req, &body_fd, &eb);
         if (rc == ROUSE_EBUSY) {

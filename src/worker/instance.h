@@ -31,6 +31,8 @@ typedef struct instance_opts {
     int memory_mb;          /* the function's memory_mb: bounds activation memory; 0: none */
     int max_batch;          /* dynamic batching's largest batch (worker/batch.h), 0: none */
     int streams;            /* a generator's streams decoded together (gen_streams.h); <= 1: one */
+    int prefill_batch;      /* of those, prefilled together at most (gen_streams_opts) */
+    int prefill_delay_us;   /* and a new stream's wait for company */
     struct gen *gen;        /* a generator made and warmed ahead (a spare's), or NULL: the
                                instance takes it over (instance_serve frees it) */
 } instance_opts;

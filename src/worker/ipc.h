@@ -117,8 +117,9 @@ typedef struct ipc_msg {
     uint64_t mem_bytes;
     /* The first CHUNK and the REPLY of an IPC_GENERATE decoded with other
      * streams (--streams): the chunks its prompt was prefilled in, and the
-     * other streams' decode steps run between them (0 and 0 otherwise). */
-    uint32_t prefill_chunks, prefill_steps;
+     * other streams' decode steps run between them (0 and 0 otherwise),
+     * and the streams it was prefilled with in one run (batching; 0: alone). */
+    uint32_t prefill_chunks, prefill_steps, prefill_group;
 } ipc_msg;
 
 /* Dynamic batching (IPC_BATCH). The request body, in the region or a memfd:

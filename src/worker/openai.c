@@ -39,7 +39,7 @@ struct openai_stream {
     int n_tokens;
     bool peek_cancel; /* one stream at a time: look for IPC_CANCEL on the socket */
     int64_t timed_out_ms; /* > 0: serve ended it at its deadline (timeout_ms) */
-    uint32_t prefill_chunks, prefill_steps; /* openai_stream_prefilled */
+    uint32_t prefill_chunks, prefill_steps, prefill_group; /* openai_stream_prefilled */
     char warning[IPC_WARNING_MAX];
 };
 typedef struct openai_stream run_state;
@@ -152,6 +152,7 @@ static int send_text(run_state *st, const char *text, size_t len)
     m.dur_ns[1] = st->ttft_ns;
     m.prefill_chunks = st->prefill_chunks;
     m.prefill_steps = st->prefill_steps;
+    m.prefill_group = st->prefill_group;
     for (size_t off = 0; off < b->len;) {
         size_t n = b->len - off < IPC_CHUNK_MAX ? b->len - off : IPC_CHUNK_MAX;
         if (ipc_send_chunk(st->sock, st->id, &m, b->data + off, n, &eb) < 0) return -1;
@@ -388,10 +389,11 @@ void openai_stream_cancel(openai_stream *st)
              st->id, st->n_tokens, st->rq->gp.max_tokens);
 }
 
-void openai_stream_prefilled(openai_stream *st, int chunks, int steps)
+void openai_stream_prefilled(openai_stream *st, int chunks, int steps, int group)
 {
     st->prefill_chunks = (uint32_t)chunks;
     st->prefill_steps = (uint32_t)steps;
+    st->prefill_group = (uint32_t)group;
 }
 
 int openai_stream_end(openai_stream *st, const gen_stats *gs, int gen_rc, const char *error,
@@ -400,6 +402,7 @@ int openai_stream_end(openai_stream *st, const gen_stats *gs, int gen_rc, const 
     memcpy(rep->warning, st->warning, sizeof(rep->warning));
     rep->prefill_chunks = st->prefill_chunks;
     rep->prefill_steps = st->prefill_steps;
+    rep->prefill_group = st->prefill_group;
     if (gen_rc < 0) {
         if (st->first_sent) {
             /* Mid-stream: the error becomes the stream's last event. */

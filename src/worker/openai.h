@@ -61,9 +61,10 @@ uint64_t openai_stream_id(const openai_stream *st);
  * there (a stop string, the end-of-text token, the socket failed). */
 bool openai_stream_token(openai_stream *st, int token);
 /* Its prompt was prefilled in `chunks` chunks with `steps` decode steps of
- * other streams between them: told to serve with its first chunk and its
- * reply (Server-Timing). */
-void openai_stream_prefilled(openai_stream *st, int chunks, int steps);
+ * other streams between them, or in one run with group - 1 others (group
+ * 0: alone): told to serve with its first chunk and its reply
+ * (Server-Timing). */
+void openai_stream_prefilled(openai_stream *st, int chunks, int steps, int group);
 /* The client left (serve's IPC_CANCEL): the finish reason says so. */
 void openai_stream_cancel(openai_stream *st);
 /* serve ended it at its deadline (IPC_CANCEL with status 504, the

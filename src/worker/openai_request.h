@@ -37,7 +37,7 @@ typedef struct openai_reply {
     uint64_t itl_ns;  /* mean time between tokens after the first */
     /* Decoded with other streams: its prefill's chunks and the others'
      * decode steps between them (ipc_msg.prefill_chunks). */
-    uint32_t prefill_chunks, prefill_steps;
+    uint32_t prefill_chunks, prefill_steps, prefill_group;
 } openai_reply;
 
 typedef struct openai_request {

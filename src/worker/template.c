@@ -79,7 +79,9 @@ static int fork_instance(const template_opts *o, int ctl, const ipc_msg *req, in
                             .tok = o->tok,
                             .memory_mb = o->memory_mb,
                             .max_batch = o->max_batch,
-                            .streams = o->streams};
+                            .streams = o->streams,
+                            .prefill_batch = o->prefill_batch,
+                            .prefill_delay_us = o->prefill_delay_us};
         return instance_serve(&io, sock, m, s);
     }
     uint64_t dur[3] = {rouse_now_ns() - t0, 0, 0};
@@ -213,6 +215,8 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
                         .memory_mb = o->memory_mb,
                         .max_batch = o->max_batch,
                         .streams = o->streams,
+                        .prefill_batch = o->prefill_batch,
+                        .prefill_delay_us = o->prefill_delay_us,
                         .gen = g};
     return instance_serve(&io, sock, m, s);
 out_gen:

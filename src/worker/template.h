@@ -39,6 +39,7 @@ typedef struct template_opts {
     int memory_mb;            /* the function's memory_mb: bounds activation memory; 0: none */
     int max_batch;            /* dynamic batching's largest batch: prepared before forking */
     int streams;              /* a generator's streams per instance (instance_opts) */
+    int prefill_batch, prefill_delay_us; /* their prefill in groups (instance_opts) */
     sandbox_opts sandbox;     /* entered once prepared (isolation "sandbox"), or off */
 } template_opts;
 

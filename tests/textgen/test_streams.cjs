@@ -199,6 +199,35 @@ async function main() {
         shr.text === soloShort && lg === soloLong && shr.usage.completion_tokens === 60,
         [shr.text, soloShort, lg, soloLong]);
 
+  // "batching" on a generator: new streams wait up to max_delay_us for
+  // company and the ones that came together are prefilled in one run (a
+  // delay of a second: the four requests sent at once are all there long
+  // before it ends); each still gets the tokens it gets alone.
+  const gdeploy = (name, batching, concurrency) => deploy(name, {
+    max_context: 4096, memory_mb: 1024, batching, scaling: { concurrency, max: 1 } });
+  r = await gdeploy('gauto', { mode: 'auto', slo_ms: 100 }, 4);
+  check('batching mode auto on a generator is a 400 naming the field',
+        r.status === 400 && r.text.includes('batching.mode'), r);
+  r = await gdeploy('gone', { max_batch: 2 }, 1);
+  check('batching on a generator of one stream per instance is a 400 naming concurrency',
+        r.status === 400 && r.text.includes('scaling.concurrency'), r);
+  r = await gdeploy('gmany', { max_batch: 8 }, 4);
+  check('batching.max_batch above scaling.concurrency is a 400 naming both',
+        r.status === 400 && r.text.includes('batching.max_batch') && r.text.includes('(4)'), r);
+  r = await gdeploy('grouped', { max_batch: 4, max_delay_us: 1000000 }, 4);
+  check('deploy a generator that prefills up to 4 new streams together: 201', r.status === 201, r);
+  const grouped = await Promise.all(cases.map((c) => req('POST', '/openai/v1/completions',
+    JSON.stringify(Object.assign({ model: 'grouped' }, c)))));
+  check('4 requests at once are prefilled as one group of 4',
+        grouped.every((g) => g.status === 200 &&
+                      /prefill;desc="1 chunks, 0 steps, group of 4"/.test(g.headers.get('server-timing'))),
+        grouped.map((g) => [g.status, g.headers.get('server-timing')]));
+  check('each with the tokens it gets alone',
+        grouped.every((g, i) => JSON.parse(g.text).choices[0].text === alone[i]),
+        grouped.map((g) => g.text));
+  const lone = await client.completions.create(Object.assign({ model: 'grouped' }, cases[1]));
+  check('a lone request goes after its wait, as alone', lone.choices[0].text === alone[1], lone);
+
   const d = JSON.parse((await req('GET', '/v1/functions/conc')).text);
   check('all of it on one instance', (d.instances || []).length === 1, d.instances);
   const after = await client.completions.create(Object.assign({ model: 'conc' }, cases[0]));
