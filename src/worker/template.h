@@ -63,4 +63,13 @@ int template_warm(const template_opts *o);
 
 #define TEMPLATE_WARM_KEPT 64
 
+/* A generator (o->max_context > 0) is kept whole: template_warm keeps its
+ * opened plan and its session with every generation plan prepared (and
+ * reads the weights from the huge-page copy, made first), and a template
+ * forked afterwards with the same plan, threads, max_context, streams and
+ * memory_mb takes them instead of opening and preparing. At most this many
+ * are kept, the oldest dropped first; their cost is the prepared plans'
+ * memory in the zygote, shared with its forks until written. */
+#define TEMPLATE_GEN_KEPT 2
+
 #endif
