@@ -182,6 +182,7 @@ struct pool {
     char plan_dir[PATH_MAX + 8];
     char log_level[16];
     int weight_pages; /* rouse_weight_pages, handed to templates */
+    int gen_weight_pages; /* the same, to text generators' */
     const isolation *iso; /* the tier templates run at; borrowed */
     uint64_t n_oom_kills; /* instances killed by their memory limit */
     store *st;

@@ -545,9 +545,10 @@ static int worker_argv(pool *p, const char *model_path, const char *name, int64_
     }
     /* The zygote keeps the template's weights in huge pages when warming
      * its model (template_warm). */
-    if (!check && p->weight_pages != ROUSE_WEIGHT_PAGES_4K) {
+    int wp = cfg->task == FN_TASK_TEXT_GENERATION ? p->gen_weight_pages : p->weight_pages;
+    if (!check && wp != ROUSE_WEIGHT_PAGES_4K) {
         argv[argc++] = "--weight-pages";
-        argv[argc++] = (char *)rouse_weight_pages_name((rouse_weight_pages)p->weight_pages);
+        argv[argc++] = (char *)rouse_weight_pages_name((rouse_weight_pages)wp);
     }
     if (!check && p->iso && p->iso->sandbox) argc += sandbox_argv(p, cfg, buf, argv + argc);
     argv[argc] = NULL;
