@@ -30,8 +30,8 @@ void cli_instance_usage(FILE *out)
             "                        [--threads T] [--plan-cache DIR] [--precision P]\n"
             "                        [--calibrate NAME=NPY]... [--log-level L] [--check]\n"
             "                        [--max-context N [--tokenizer JSON | --vocab V --merges M]]\n"
-            "                        [--streams N] [--memory-mb N]\n"
-            "                        [--max-batch N]\n"
+            "                        [--streams N [--prefill-batch N --prefill-delay-us US]]\n"
+            "                        [--memory-mb N] [--max-batch N]\n"
             "(started by rouse serve)\n");
 }
 
@@ -51,6 +51,8 @@ typedef struct worker_args {
     worker_tok_paths tok; /* --tokenizer PATH, or --vocab PATH --merges PATH */
     int max_batch;    /* --max-batch N: dynamic batching's largest batch */
     int streams;      /* --streams N: a generator's streams decoded together */
+    int prefill_batch; /* --prefill-batch N: of those, prefilled together (batching) */
+    int prefill_delay_us; /* --prefill-delay-us US: a new stream's wait for company */
     bool check;
     /* --calibrate NAME=PATH: int8's calibration samples of one input (a
      * .npy, samples stacked on axis 0), read by load_calibration */
@@ -151,6 +153,12 @@ static bool parse_worker_args(int argc, char **argv, const char *extra, worker_a
         } else if (strcmp(a, "--streams") == 0) {
             w->streams = atoi(v);
             if (w->streams < 0) return false;
+        } else if (strcmp(a, "--prefill-batch") == 0) {
+            w->prefill_batch = atoi(v);
+            if (w->prefill_batch < 0) return false;
+        } else if (strcmp(a, "--prefill-delay-us") == 0) {
+            w->prefill_delay_us = atoi(v);
+            if (w->prefill_delay_us < 0) return false;
         } else if (strcmp(a, "--max-batch") == 0) {
             w->max_batch = atoi(v);
             if (w->max_batch < 0) return false;
@@ -251,7 +259,9 @@ int cli_instance_main(int argc, char **argv)
                        .max_context = w.max_context,
                        .tok_paths = w.tok,
                        .max_batch = w.max_batch,
-                       .streams = w.streams};
+                       .streams = w.streams,
+                       .prefill_batch = w.prefill_batch,
+                       .prefill_delay_us = w.prefill_delay_us};
     int rc = instance_main(&o);
     free_calibration(&w);
     return rc;
@@ -265,8 +275,8 @@ void cli_template_usage(FILE *out)
             "                        [--precision P] [--calibrate NAME=NPY]... [--max-batch N]\n"
             "                        [--log-level L] [--weight-pages hugetlb|thp|4k]\n"
             "                        [--max-context N [--tokenizer JSON | --vocab V --merges M]]\n"
-            "                        [--streams N] [--memory-mb N]\n"
-            "                        [--sandbox UID [--cgroup|--cgroup2 CONTROLLER=DIR]...\n"
+            "                        [--streams N [--prefill-batch N --prefill-delay-us US]]\n"
+            "                        [--memory-mb N] [--sandbox UID [--cgroup|--cgroup2 CONTROLLER=DIR]...\n"
             "                        [--pidns PID:INODE]]\n"
             "(started by rouse serve)\n");
 }
@@ -287,6 +297,8 @@ static template_opts template_opts_of(const worker_args *w)
                            .tok_paths = w->tok,
                            .max_batch = w->max_batch,
                            .streams = w->streams,
+                           .prefill_batch = w->prefill_batch,
+                           .prefill_delay_us = w->prefill_delay_us,
                            .sandbox = w->sandbox};
 }
 

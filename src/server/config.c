@@ -226,6 +226,31 @@ static int parse_batching(const json_value *v, bool stored, fn_config *out, rous
     return 0;
 }
 
+/* A text generator's "batching": mode fixed, on an instance of several
+ * streams, at most that many prefilled together. */
+static int check_gen_batching(const fn_config *c, rouse_errbuf *eb)
+{
+    if (c->batching.mode == FN_BATCH_OFF) return 0;
+    if (c->batching.mode == FN_BATCH_AUTO)
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "batching.mode: a text generator takes \"fixed\" only (its decode "
+                             "steps run every stream of an instance as one batch already; "
+                             "batching sets how its new streams wait for company and are "
+                             "prefilled together)");
+    if (c->scaling.concurrency < 2)
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "batching: a text generator prefills the new streams of one "
+                             "instance together, so it needs scaling.concurrency of 2 or more "
+                             "(got %" PRId64 ")",
+                             c->scaling.concurrency);
+    if (c->batching.max_batch > c->scaling.concurrency)
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "batching.max_batch: a text generator prefills at most its "
+                             "scaling.concurrency (%" PRId64 ") streams together, got %" PRId64,
+                             c->scaling.concurrency, c->batching.max_batch);
+    return 0;
+}
+
 /* Parses a config; `stored` accepts what earlier versions of rouse stored
  * (a "batching" block without a mode, which is skipped) and a request must
  * not send. */
@@ -369,6 +394,10 @@ static int parse_config(const char *json, size_t len, bool stored, fn_config *ou
             rc = rouse_err_set(eb, ROUSE_EINVAL, "precision: a text generator runs at fp32");
             goto out_arena;
         }
+        /* Its "batching" is how the new streams of one instance are
+         * prefilled: together, after waiting up to max_delay_us for
+         * company (its decode steps batch every stream already). */
+        if (!stored && (rc = check_gen_batching(out, eb)) < 0) goto out_arena;
     }
     if (out->scaling.min > out->scaling.max) {
         rc =

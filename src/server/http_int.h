@@ -43,7 +43,7 @@ typedef struct http_reply {
     int64_t json_len; /* Inference-Header-Content-Length when >= 0 */
     int retry_after;  /* Retry-After seconds when > 0 */
     char start[12];   /* Rouse-Start when set: warm, template or zero */
-    char timing[128]; /* Server-Timing when set */
+    char timing[192]; /* Server-Timing when set */
     char warning[128]; /* Warning when set (a generator's ignored parameters) */
     char location[64]; /* Location when set */
     bool challenge;    /* WWW-Authenticate: Bearer (a 401 of the access check) */

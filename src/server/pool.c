@@ -35,6 +35,7 @@ int pool_create(const pool_opts *o, pool **out, rouse_errbuf *eb)
     snprintf(p->plan_dir, sizeof(p->plan_dir), "%s", o->plan_dir);
     snprintf(p->log_level, sizeof(p->log_level), "%s", o->log_level);
     p->weight_pages = o->weight_pages;
+    p->gen_weight_pages = o->gen_weight_pages;
     p->iso = o->iso;
     p->max_instances = o->max_instances;
     p->st = o->st;

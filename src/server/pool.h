@@ -41,6 +41,7 @@ typedef struct pool_opts {
     const char *log_level; /* handed down to the processes */
     int max_instances;     /* global cap on instances */
     int weight_pages;      /* rouse_weight_pages: what templates copy weights into */
+    int gen_weight_pages;  /* the same for text generators' templates */
     const struct isolation *iso; /* the tier templates run at (isolation.h); borrowed */
     store *st;             /* the registry: configs and routes of function versions */
     blobstore *blobs;      /* model files */

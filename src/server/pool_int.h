@@ -61,6 +61,7 @@ struct pool_call {
     uint64_t id;
     int type;    /* IPC_INFER / IPC_META / IPC_GENERATE */
     bool chunked; /* a streamed piece of its reply came */
+    bool timed_out; /* IPC_GENERATE past its deadline: the instance was told to end it */
     char *body;  /* malloc'd body, copied into the region at dispatch, or NULL */
     int body_fd; /* the body in a memfd (spilled, or made when the region was busy), or -1 */
     uint64_t body_len;
@@ -181,6 +182,7 @@ struct pool {
     char plan_dir[PATH_MAX + 8];
     char log_level[16];
     int weight_pages; /* rouse_weight_pages, handed to templates */
+    int gen_weight_pages; /* the same, to text generators' */
     const isolation *iso; /* the tier templates run at; borrowed */
     uint64_t n_oom_kills; /* instances killed by their memory limit */
     store *st;

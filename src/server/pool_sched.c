@@ -52,6 +52,10 @@
  * (about a millisecond); one that has not answered in this long is stopped
  * or hung, and is replaced. */
 #define SPAWN_ANSWER_NS (5000ull * 1000000ull)
+/* A generation past its deadline is ended by its instance between two
+ * tokens or prefill chunks (timeout_generation); an instance that has not
+ * answered it this long after is killed, as any other call's would be. */
+#define GEN_TIMEOUT_GRACE_NS (5000ull * 1000000ull)
 
 /* Replies expected sooner than SPIN_REPLY_MAX_NS after dispatch (by the
  * pool's average) make serve poll for up to twice that average plus
@@ -498,6 +502,17 @@ static int worker_argv(pool *p, const char *model_path, const char *name, int64_
             argv[argc++] = "--streams";
             argv[argc++] = buf->streams;
         }
+        /* Its "batching": new streams wait for company and are prefilled
+         * together (worker/gen_streams.h). */
+        if (cfg->batching.mode != FN_BATCH_OFF) {
+            snprintf(buf->max_batch, sizeof(buf->max_batch), "%" PRId64, cfg->batching.max_batch);
+            snprintf(buf->delay_us, sizeof(buf->delay_us), "%" PRId64,
+                     cfg->batching.max_delay_us);
+            argv[argc++] = "--prefill-batch";
+            argv[argc++] = buf->max_batch;
+            argv[argc++] = "--prefill-delay-us";
+            argv[argc++] = buf->delay_us;
+        }
         const char *digests[3] = {cfg->tokenizer, cfg->vocab, cfg->merges};
         static const char *const flags[3] = {"--tokenizer", "--vocab", "--merges"};
         for (int i = 0; i < 3; i++) {
@@ -517,7 +532,7 @@ static int worker_argv(pool *p, const char *model_path, const char *name, int64_
     }
     /* Dynamic batching: the check refuses a model that cannot batch, the
      * template prepares every batch size up to the largest. */
-    if (cfg->batching.mode != FN_BATCH_OFF) {
+    if (cfg->batching.mode != FN_BATCH_OFF && cfg->task != FN_TASK_TEXT_GENERATION) {
         snprintf(buf->max_batch, sizeof(buf->max_batch), "%" PRId64, cfg->batching.max_batch);
         argv[argc++] = "--max-batch";
         argv[argc++] = buf->max_batch;
@@ -530,9 +545,10 @@ static int worker_argv(pool *p, const char *model_path, const char *name, int64_
     }
     /* The zygote keeps the template's weights in huge pages when warming
      * its model (template_warm). */
-    if (!check && p->weight_pages != ROUSE_WEIGHT_PAGES_4K) {
+    int wp = cfg->task == FN_TASK_TEXT_GENERATION ? p->gen_weight_pages : p->weight_pages;
+    if (!check && wp != ROUSE_WEIGHT_PAGES_4K) {
         argv[argc++] = "--weight-pages";
-        argv[argc++] = (char *)rouse_weight_pages_name((rouse_weight_pages)p->weight_pages);
+        argv[argc++] = (char *)rouse_weight_pages_name((rouse_weight_pages)wp);
     }
     if (!check && p->iso && p->iso->sandbox) argc += sandbox_argv(p, cfg, buf, argv + argc);
     argv[argc] = NULL;
@@ -789,7 +805,9 @@ static void dispatch(pool *p, worker *w, call *c)
 
 static bool batching(const vpool *vp)
 {
-    return vp->cfg.batching.mode != FN_BATCH_OFF;
+    /* A generator's batching is its instances' (their prefill in groups,
+     * worker/gen_streams.h): its calls go as they come. */
+    return vp->cfg.batching.mode != FN_BATCH_OFF && vp->cfg.task != FN_TASK_TEXT_GENERATION;
 }
 
 /* Whether c may join a batch: an inference whose body is in memory (a
@@ -1541,6 +1559,19 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
         sched_pump(p, vp);
 }
 
+/* A generation decoded with other streams: its prefill's chunks, the
+ * others' decode steps between them and the group it was prefilled in, as
+ * a Server-Timing entry after the ones in buf. */
+static void timing_prefill(char *buf, size_t cap, const ipc_msg *m)
+{
+    if (m->prefill_chunks && m->prefill_group > 1)
+        snprintf(buf, cap, ", prefill;desc=\"%u chunks, %u steps, group of %u\"",
+                 m->prefill_chunks, m->prefill_steps, m->prefill_group);
+    else if (m->prefill_chunks)
+        snprintf(buf, cap, ", prefill;desc=\"%u chunks, %u steps\"", m->prefill_chunks,
+                 m->prefill_steps);
+}
+
 /* w's in-flight call with this id: the oldest, or for a generator that
  * decodes several streams together (which end in any order, and stream
  * their chunks interleaved) any of them. *prev gets the call before it. */
@@ -1602,7 +1633,7 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
      * counts for the share rule, and for auto mode (below). */
     bool lone_run = batching(vp) && c->type == IPC_INFER && m->status == 200;
     uint64_t run_ns = m->dur_ns[0], cpu_ns = m->dur_ns[1];
-    char timing[128];
+    char timing[192];
     if (batching(vp))
         stats_timing_batch(timing, wait - start, start, m->dur_ns[0], 1);
     else
@@ -1622,10 +1653,13 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
         res.itl_ns = m->dur_ns[2];
         unsigned long long q = (wait - start + 500) / 1000, s = (start + 500) / 1000,
                            t = (m->dur_ns[1] + 500) / 1000, i = (m->dur_ns[2] + 500) / 1000;
-        snprintf(timing, sizeof(timing),
-                 "queue;dur=%llu.%03llu, start;dur=%llu.%03llu, ttft;dur=%llu.%03llu, "
-                 "itl;dur=%llu.%03llu",
-                 q / 1000, q % 1000, s / 1000, s % 1000, t / 1000, t % 1000, i / 1000, i % 1000);
+        int n = snprintf(timing, sizeof(timing),
+                         "queue;dur=%llu.%03llu, start;dur=%llu.%03llu, ttft;dur=%llu.%03llu, "
+                         "itl;dur=%llu.%03llu",
+                         q / 1000, q % 1000, s / 1000, s % 1000, t / 1000, t % 1000, i / 1000,
+                         i % 1000);
+        if (n > 0 && (size_t)n < sizeof(timing))
+            timing_prefill(timing + n, sizeof(timing) - (size_t)n, m);
     }
     pool_ipc_take_reply(&w->region, c, m, fd, &res);
     idle_update(p, w);
@@ -1652,7 +1686,7 @@ static void worker_chunk(pool *p, worker *w, const ipc_msg *m, const char *data,
     bool first = !c->chunked;
     c->chunked = true;
     if (!c->chunk || !c->done) return;
-    char timing[96] = "";
+    char timing[192] = "";
     const char *start = NULL;
     if (first) {
         /* As worker_reply splits the wait; the time to the first token
@@ -1668,9 +1702,11 @@ static void worker_chunk(pool *p, worker *w, const ipc_msg *m, const char *data,
         }
         unsigned long long q = (wait - st + 500) / 1000, s = (st + 500) / 1000,
                            t = (m->dur_ns[1] + 500) / 1000;
-        snprintf(timing, sizeof(timing),
-                 "queue;dur=%llu.%03llu, start;dur=%llu.%03llu, ttft;dur=%llu.%03llu", q / 1000,
-                 q % 1000, s / 1000, s % 1000, t / 1000, t % 1000);
+        int n = snprintf(timing, sizeof(timing),
+                         "queue;dur=%llu.%03llu, start;dur=%llu.%03llu, ttft;dur=%llu.%03llu",
+                         q / 1000, q % 1000, s / 1000, s % 1000, t / 1000, t % 1000);
+        if (n > 0 && (size_t)n < sizeof(timing))
+            timing_prefill(timing + n, sizeof(timing) - (size_t)n, m);
         start = cold ? start_kind_name(w->kind) : "warm";
     }
     (void)p;
@@ -2064,11 +2100,37 @@ static void tick_template(pool *p, vpool *vp, uint64_t now, int64_t *next)
         note_deadline(next, used + (uint64_t)ttl * 1000000ull, now);
 }
 
+/* A generation past its deadline is ended by its instance, which stops
+ * that stream alone after the token (or prefill chunk) it is computing:
+ * IPC_CANCEL with status 504 and the function's timeout_ms in json_len.
+ * The stream's reply then carries the error. */
+static void timeout_generation(const vpool *vp, worker *w, call *c)
+{
+    c->timed_out = true;
+    if (w->h.sock < 0) return;
+    ipc_msg m;
+    ipc_msg_init(&m, IPC_CANCEL, c->id);
+    m.status = 504;
+    m.json_len = vp->cfg.timeout_ms;
+    rouse_errbuf eb;
+    if (ipc_send(w->h.sock, &m, -1, &eb) < 0) LOG_WARN(MOD, "%s", eb.msg);
+}
+
 static void tick_worker(pool *p, vpool *vp, worker *w, uint64_t now, int64_t *next)
 {
     if (w->h.state != PROC_READY) return;
     call *late = NULL;
     for (call *c = w->inflight; c; c = c->next) {
+        if (c->deadline_ns <= now && c->type == IPC_GENERATE) {
+            /* Its instance ends it and serves on; killed only when it does
+             * not answer within the grace. */
+            if (!c->timed_out) timeout_generation(vp, w, c);
+            uint64_t grace = c->deadline_ns + GEN_TIMEOUT_GRACE_NS;
+            if (now < grace) {
+                note_deadline(next, grace, now);
+                continue;
+            }
+        }
         if (c->deadline_ns <= now) {
             late = c;
             break;

@@ -31,10 +31,11 @@ void sched_pump_all(pool *p);
 void sched_batch_timer(pool *p);
 
 /* At most: 14 fixed, --check, --memory-mb, --precision, --max-context and
- * three tokenizer files, --streams, --max-batch, --sha256, --weight-pages, --sandbox
- * (2 each), a --cgroup per controller, the NULL, and two per calibration
- * sample. */
-#define TEMPLATE_ARGV_MAX (41 + 2 * CGROUP_N_CTL + 2 * FN_CALIB_MAX)
+ * three tokenizer files, --streams, --max-batch (or a generator's
+ * --prefill-batch and --prefill-delay-us), --sha256, --weight-pages,
+ * --sandbox (2 each), a --cgroup per controller, the NULL, and two per
+ * calibration sample. */
+#define TEMPLATE_ARGV_MAX (45 + 2 * CGROUP_N_CTL + 2 * FN_CALIB_MAX)
 /* Room for the strings of a worker's arguments: its version, and
  * "--calibrate NAME=PATH" per calibration blob. */
 typedef struct sched_argbuf {
@@ -43,6 +44,7 @@ typedef struct sched_argbuf {
     char tok[3][PATH_MAX];
     char memory_mb[24];
     char max_batch[24];
+    char delay_us[24];
     char streams[24];
     char calib[FN_CALIB_MAX][PATH_MAX + FN_CALIB_NAME_MAX + 2];
     char uid[16];                         /* the sandbox's */

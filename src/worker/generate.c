@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/timeutil.h"
+#include "worker/fault.h"
 
 #define BUCKET_MIN 16
 #define PREFILL_STEP 8
@@ -24,7 +25,12 @@ struct gen {
     int *out_present; /* 2 x layers: output index of present.N.key / .value */
     float **cache;    /* 2 x layers buffers of heads x max_context x head_dim, or NULL */
     int bucket, n;
-    int64_t *ids, *mask, *pos; /* max_context + 1 each */
+    int64_t *ids, *mask, *pos; /* max_context + 1 each (mask: + GEN_PREFILL_CHUNK) */
+    const int32_t *prompt;     /* a prefill in chunks: the prompt, borrowed */
+    int n_prompt, pre;         /* its length, and the tokens prefilled so far */
+    int64_t *gids, *gmask, *gpos; /* a group's prefill: GEN_STREAMS_MAX x GEN_PREFILL_CHUNK */
+    int g_rows, g_seq;            /* its run's shape */
+    int g_len[GEN_STREAMS_MAX];   /* each prompt's length */
     sampler_scratch sc;
 };
 
@@ -259,6 +265,9 @@ void gen_destroy(gen *g)
     free(g->ids);
     free(g->mask);
     free(g->pos);
+    free(g->gids);
+    free(g->gmask);
+    free(g->gpos);
     free(g->sc.idx);
     free(g->sc.prob);
     free(g);
@@ -278,7 +287,7 @@ int gen_create(const rouse_model *m, const gen_model *gm, gen **out, rouse_errbu
     g->out_present = calloc((size_t)(2 * L), sizeof(int));
     g->cache = calloc((size_t)(2 * L), sizeof(float *));
     g->ids = calloc(ctx, sizeof(int64_t));
-    g->mask = calloc(ctx, sizeof(int64_t));
+    g->mask = calloc(ctx + GEN_PREFILL_CHUNK, sizeof(int64_t));
     g->pos = calloc(ctx, sizeof(int64_t));
     g->sc.idx = calloc((size_t)gm->vocab, sizeof(int));
     g->sc.prob = calloc((size_t)gm->vocab, sizeof(float));
@@ -423,12 +432,27 @@ static bool plan_shape(const gen *g, int k, int *rows, int *seq, int *past)
     }
     k -= n_prefill - 1;
     /* Then each further bucket: the step of one stream, then of each batch size. */
-    int per = 1 + n_sizes, B = first;
-    for (int i = 0; i <= k / per; i++) {
+    int per = 1 + n_sizes, n_buckets = 0;
+    for (int B = first; B < ctx; B = B * 2 > ctx ? ctx : B * 2)
+        n_buckets++;
+    if (k < n_buckets * per) {
+        int B = first;
+        for (int i = 0; i <= k / per; i++)
+            B = B * 2 > ctx ? ctx : B * 2;
+        *rows = k % per == 0 ? 1 : sizes[k % per - 1];
+        *past = B;
+        return true;
+    }
+    k -= n_buckets * per;
+    /* Then, with several streams, a prefill chunk after the first over
+     * each bucket that can hold one (gen_prefill_next). */
+    if (g->m.streams < 2 || ctx <= GEN_PREFILL_CHUNK) return false;
+    int B = bucket_for(g, GEN_PREFILL_CHUNK + 1);
+    for (int i = 0; i < k; i++) {
         if (B >= ctx) return false;
         B = B * 2 > ctx ? ctx : B * 2;
     }
-    *rows = k % per == 0 ? 1 : sizes[k % per - 1];
+    *seq = GEN_PREFILL_CHUNK;
     *past = B;
     return true;
 }
@@ -443,6 +467,9 @@ int gen_prepare_step(gen *g, rouse_session *s, int *k, rouse_errbuf *eb)
         if (rows > 1)
             return rouse_err_wrap(
                 eb, rc, "preparing the decode step of %d streams over %d positions", rows, past);
+        if (past && seq > 1)
+            return rouse_err_wrap(eb, rc, "preparing a prefill chunk of %d tokens over %d positions",
+                                  seq, past);
         return past ? rouse_err_wrap(eb, rc, "preparing the decode step over %d positions", past)
                     : rouse_err_wrap(eb, rc, "preparing the prefill of %d tokens", seq);
     }
@@ -578,6 +605,134 @@ int gen_prefill(gen *g, rouse_session *s, const int32_t *prompt, int n_prompt, i
     return rc;
 }
 
+int gen_prefill_begin(gen *g, const int32_t *prompt, int n_prompt, int max_tokens,
+                      rouse_errbuf *eb)
+{
+    if (!g->m.has_position_ids)
+        return rouse_err_set(eb, ROUSE_EINVAL,
+                             "a prefill in chunks needs the model's position_ids input");
+    int rc = check_prompt(g, prompt, n_prompt, max_tokens, eb);
+    if (rc == 0) rc = cache_alloc(g, eb);
+    if (rc < 0) return rc;
+    g->prompt = prompt;
+    g->n_prompt = n_prompt;
+    g->pre = 0;
+    return 0;
+}
+
+int gen_prefill_next(gen *g, rouse_session *s, const float **logits, rouse_errbuf *eb)
+{
+    const int L = g->n_prompt, s0 = g->pre, C = GEN_PREFILL_CHUNK;
+    int rc;
+    if (s0 == 0) {
+        /* The first chunk takes the odd part, so that every later one is
+         * a whole chunk (one prepared plan per bucket) and nothing but
+         * the first is padded. */
+        int c = L <= C ? L : L % C ? L % C : C;
+        if ((rc = prefill(g, s, g->prompt, c, logits, eb)) < 0) return rc;
+        g->pre = c;
+        return c == L;
+    }
+    /* C more over the s0 in the cache: laid out for a bucket that holds
+     * them all; slots [s0, B) are masked out of the past. */
+    int B = bucket_for(g, s0 + C);
+    if (B > g->bucket) relayout(g, B);
+    B = g->bucket;
+    for (int i = 0; i < C; i++) {
+        g->ids[i] = g->prompt[s0 + i];
+        g->pos[i] = s0 + i;
+        g->mask[B + i] = 1;
+    }
+    for (int j = 0; j < B; j++)
+        g->mask[j] = j < s0;
+    if ((rc = run(g, s, C, B, eb)) < 0) return rc;
+    size_t D = (size_t)g->m.head_dim;
+    for (int i = 0; i < 2 * g->m.n_layers; i++) {
+        rouse_tensor t;
+        if ((rc = present_of(g, s, i, B + C, &t, eb)) < 0) return rc;
+        const float *src = t.data;
+        for (int h = 0; h < g->m.n_heads; h++)
+            memcpy(g->cache[i] + ((size_t)h * (size_t)B + (size_t)s0) * D,
+                   src + ((size_t)h * (size_t)(B + C) + (size_t)B) * D,
+                   (size_t)C * D * sizeof(float));
+    }
+    g->n = g->pre = s0 + C;
+    if (g->pre < L) return 0;
+    if ((rc = logits_row(g, s, C, C - 1, logits, eb)) < 0) return rc;
+    return 1;
+}
+
+int gen_prefill_group(gen *g, rouse_session *s, const int32_t *const *prompts, const int *lens,
+                      const int *max_tokens, int k, int rows, rouse_errbuf *eb)
+{
+    if (k < 1 || rows < k || rows > GEN_STREAMS_MAX || !g->m.has_position_ids)
+        return rouse_err_set(eb, ROUSE_EINVAL, "a group of %d prompts in %d rows", k, rows);
+    int rc = cache_alloc(g, eb), longest = 0;
+    for (int j = 0; rc == 0 && j < k; j++) {
+        rc = check_prompt(g, prompts[j], lens[j], max_tokens[j], eb);
+        if (rc == 0 && lens[j] > GEN_PREFILL_CHUNK)
+            rc = rouse_err_set(eb, ROUSE_EINVAL, "a prompt of %d tokens in a group", lens[j]);
+        if (lens[j] > longest) longest = lens[j];
+    }
+    size_t n = (size_t)GEN_STREAMS_MAX * GEN_PREFILL_CHUNK;
+    if (rc == 0 && !g->gids) {
+        g->gids = calloc(n, sizeof(int64_t));
+        g->gmask = calloc(n, sizeof(int64_t));
+        g->gpos = calloc(n, sizeof(int64_t));
+        if (!g->gids || !g->gmask || !g->gpos) rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
+    }
+    if (rc < 0) return rc;
+    const int Lb = (longest + PREFILL_STEP - 1) / PREFILL_STEP * PREFILL_STEP;
+    for (int j = 0; j < rows; j++) {
+        /* Padding rows attend to their first position only. */
+        int len = j < k ? lens[j] : 1;
+        for (int i = 0; i < Lb; i++) {
+            size_t at = (size_t)j * (size_t)Lb + (size_t)i;
+            g->gids[at] = j < k && i < len ? prompts[j][i] : 0;
+            g->gmask[at] = i < len;
+            g->gpos[at] = i;
+        }
+        g->g_len[j] = len;
+    }
+    g->g_rows = rows;
+    g->g_seq = Lb;
+    gen_run_shapes(&g->m, rows, Lb, 0, g->in, g->names);
+    g->in[0].data = g->gids;
+    g->in[1].data = g->gmask;
+    g->in[2].data = g->gpos;
+    for (int i = 0; i < 2 * g->m.n_layers; i++)
+        g->in[3 + i].data = g->cache[i];
+    return rouse_session_run(s, g->in, g->n_in, eb);
+}
+
+int gen_prefill_take(gen *g, rouse_session *s, int j, const float **logits, rouse_errbuf *eb)
+{
+    const int R = g->g_rows, Lb = g->g_seq, L = g->g_len[j], H = g->m.n_heads;
+    const size_t D = (size_t)g->m.head_dim;
+    rouse_tensor t;
+    int rc = rouse_session_output(s, g->out_logits, &t);
+    if (rc < 0) return rouse_err_set(eb, rc, "no logits output");
+    if (t.rank != 3 || t.shape[0] != R || t.shape[1] != Lb || t.shape[2] != g->m.vocab)
+        return rouse_err_set(eb, ROUSE_EMISMATCH, "logits have an unexpected shape");
+    *logits = (const float *)t.data + ((size_t)j * (size_t)Lb + (size_t)(L - 1)) * (size_t)g->m.vocab;
+    const int B = bucket_for(g, L + 1);
+    for (int i = 0; i < 2 * g->m.n_layers; i++) {
+        if ((rc = rouse_session_output(s, g->out_present[i], &t)) < 0)
+            return rouse_err_set(eb, rc, "no present output");
+        if (t.rank != 4 || t.shape[0] != R || t.shape[1] != H || t.shape[2] != Lb ||
+            t.shape[3] != g->m.head_dim)
+            return rouse_err_set(eb, ROUSE_EMISMATCH, "%s has an unexpected shape", t.name);
+        const float *src = t.data;
+        for (int h = 0; h < H; h++)
+            memcpy(g->cache[i] + (size_t)h * (size_t)B * D,
+                   src + ((size_t)j * (size_t)H + (size_t)h) * (size_t)Lb * D,
+                   (size_t)L * D * sizeof(float));
+    }
+    g->bucket = B;
+    g->n = L;
+    return 0;
+}
+
 const float *gen_cache(const gen *g, int i, int *bucket, int *n)
 {
     *bucket = g->bucket;
@@ -615,6 +770,7 @@ int gen_run(gen *g, rouse_session *s, const int32_t *prompt, int n_prompt, const
             return 0;
         }
         if (i + 1 == p->max_tokens) return 0;
+        worker_fault_step();
         if ((rc = decode(g, s, tok, &logits, eb)) < 0) return rc;
     }
 }

@@ -138,6 +138,38 @@ int gen_run(gen *g, rouse_session *s, const int32_t *prompt, int n_prompt, const
 int gen_prefill(gen *g, rouse_session *s, const int32_t *prompt, int n_prompt, int max_tokens,
                 const float **logits, rouse_errbuf *eb);
 
+/* Tokens of each prefill chunk after the first (gen_prefill_next). */
+#define GEN_PREFILL_CHUNK 64
+
+/* The prefill in chunks, for a generator that decodes several streams
+ * (gen_streams.h), which runs the others' decode steps between the chunks
+ * of a joining prompt. gen_prefill_begin checks the prompt as gen_prefill
+ * does (the model must take position_ids); each gen_prefill_next then runs
+ * the next chunk: the first takes the prompt's length modulo
+ * GEN_PREFILL_CHUNK (a whole chunk when that is 0; the whole prompt when
+ * it is no longer than one), padded to a multiple of 8 as a prefill is,
+ * and every later one exactly GEN_PREFILL_CHUNK tokens over the cache as
+ * the past (laid out for the bucket that holds them, the slots not yet
+ * filled masked out). Returns 0 while chunks remain, 1 after the last,
+ * with *logits then pointing at the last position's logits (valid until
+ * the next run on s) and the sequence in g's cache as after gen_prefill;
+ * < 0 on error. The prompt (borrowed) must stay valid until the last. */
+int gen_prefill_begin(gen *g, const int32_t *prompt, int n_prompt, int max_tokens,
+                      rouse_errbuf *eb);
+int gen_prefill_next(gen *g, rouse_session *s, const float **logits, rouse_errbuf *eb);
+
+/* The prefill of k prompts together (a group that arrived together, each
+ * of at most GEN_PREFILL_CHUNK tokens): one run of `rows` rows (rows >= k,
+ * a prepared batch size; the rows past k are padding), each prompt padded
+ * to the longest, rounded up to a multiple of 8, and masked to its own
+ * length. Each prompt is checked as gen_prefill checks it. Then
+ * gen_prefill_take(j) puts prompt j's keys and values into g's cache (as
+ * after gen_prefill: gen_cache) and points *logits at its last position's
+ * (valid until the next run on s); take each j before the next run. */
+int gen_prefill_group(gen *g, rouse_session *s, const int32_t *const *prompts, const int *lens,
+                      const int *max_tokens, int k, int rows, rouse_errbuf *eb);
+int gen_prefill_take(gen *g, rouse_session *s, int j, const float **logits, rouse_errbuf *eb);
+
 /* Buffer i (2 x layer + 0 for keys, 1 for values) of g's cache, laid out
  * [heads, *bucket, head_dim], holding positions [0, *n). */
 const float *gen_cache(const gen *g, int i, int *bucket, int *n);

@@ -9,6 +9,7 @@
 #include "worker/instance.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -57,7 +58,7 @@ static uint32_t pid_for_serve(void)
  * (IPC_F_IN_REGION) when given, else passed in a memfd of its own. */
 static int send_msg(int sock, int type, uint64_t id, int status, const char *content_type,
                     const void *body, size_t len, int64_t json_len, const uint64_t *dur_ns,
-                    void *region, const char *warning, uint32_t flags)
+                    void *region, const char *warning, uint32_t flags, const openai_reply *gr)
 {
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
@@ -70,6 +71,11 @@ static int send_msg(int sock, int type, uint64_t id, int status, const char *con
     if (dur_ns) memcpy(m.dur_ns, dur_ns, sizeof(m.dur_ns));
     snprintf(m.content_type, sizeof(m.content_type), "%s", content_type);
     if (warning) snprintf(m.warning, sizeof(m.warning), "%s", warning);
+    if (gr) {
+        m.prefill_chunks = gr->prefill_chunks;
+        m.prefill_steps = gr->prefill_steps;
+        m.prefill_group = gr->prefill_group;
+    }
     int fd = -1, rc;
     m.flags = flags;
     if (region) {
@@ -89,7 +95,7 @@ int worker_send_reply(int sock, int type, uint64_t id, int status, const char *c
                       const void *body, size_t len, int64_t json_len, const uint64_t *dur_ns)
 {
     return send_msg(sock, type, id, status, content_type, body, len, json_len, dur_ns, NULL, NULL,
-                    0);
+                    0, NULL);
 }
 
 int worker_send_ready(int sock, const uint64_t dur_ns[3], uint64_t mem_bytes)
@@ -157,7 +163,7 @@ static int send_reply_flags(int sock, const region *rg, uint64_t id, int status,
         dur[1] = c > cpu0 ? c - cpu0 : 1;
     }
     return send_msg(sock, IPC_REPLY, id, status, content_type, body, len, json_len, t0 ? dur : NULL,
-                    rg->lent && len <= rg->size ? rg->map : NULL, NULL, flags);
+                    rg->lent && len <= rg->size ? rg->map : NULL, NULL, flags, NULL);
 }
 
 static int send_reply(int sock, const region *rg, uint64_t id, int status, const char *content_type,
@@ -205,7 +211,7 @@ static int handle_generate(const instance_opts *o, int sock, const ipc_msg *req,
     if (rc < 0) return rc;
     uint64_t dur[3] = {rouse_now_ns() - t0, rep.ttft_ns, rep.itl_ns};
     return send_msg(sock, IPC_REPLY, req->id, rep.status, rep.content_type, out->data, out->len, -1,
-                    dur, rg->lent && out->len <= rg->size ? rg->map : NULL, rep.warning, 0);
+                    dur, rg->lent && out->len <= rg->size ? rg->map : NULL, rep.warning, 0, &rep);
 }
 
 /* Takes a region passed with the request (replacing the old one) and finds
@@ -329,7 +335,9 @@ int worker_gen_plan_cache(int max_context, int streams)
     int sizes[8], n = gen_batch_sizes(streams, sizes), buckets = 1;
     for (int b = 16; b < max_context; b *= 2)
         buckets++;
-    return WORKER_GEN_PLAN_CACHE + n * buckets;
+    /* Several streams: each bucket's decode step per batch size, and its
+     * prefill chunk (gen_prefill_next). */
+    return WORKER_GEN_PLAN_CACHE + (n + (streams > 1 ? 1 : 0)) * buckets;
 }
 
 int worker_open_model(int sock, const char *path, const char *sha256, const char *plan_cache,
@@ -396,7 +404,7 @@ static int stream_reply(void *user, uint64_t id, bool lent, const openai_reply *
     stream_ctx *c = user;
     uint64_t dur[3] = {rouse_now_ns() - t0, rep->ttft_ns, rep->itl_ns};
     return send_msg(c->sock, IPC_REPLY, id, rep->status, rep->content_type, out->data, out->len, -1,
-                    dur, lent && out->len <= c->rg->size ? c->rg->map : NULL, rep->warning, 0);
+                    dur, lent && out->len <= c->rg->size ? c->rg->map : NULL, rep->warning, 0, rep);
 }
 
 /* The loop of a generator serving several streams at once (gen_streams.h):
@@ -418,7 +426,9 @@ static int serve_streams(const instance_opts *o, int sock, region *rg, rouse_mod
                            .tok = o->tok,
                            .arena_limit = o->memory_mb > 0 ? ((size_t)o->memory_mb << 20) / 2 : 0,
                            .reply = stream_reply,
-                           .user = &ctx};
+                           .user = &ctx,
+                           .prefill_batch = o->prefill_batch,
+                           .prefill_delay_ns = (uint64_t)o->prefill_delay_us * 1000u};
     int rc = gen_model_check(m, o->max_context, &gm, &eb);
     gm.streams = o->streams > GEN_STREAMS_MAX ? GEN_STREAMS_MAX : o->streams;
     if (rc == 0) rc = gen_streams_create(m, s, &gm, &so, &gs, &eb);
@@ -432,6 +442,14 @@ static int serve_streams(const instance_opts *o, int sock, region *rg, rouse_mod
         ipc_msg req;
         int body_fd = -1;
         bool busy = gen_streams_active(gs) > 0;
+        /* Streams that wait for company and nothing else: a message, or
+         * the end of their wait (then the step prefills them). */
+        uint64_t idle = busy ? gen_streams_idle_ns(gs) : 0;
+        if (idle > 0) {
+            struct pollfd pf = {.fd = sock, .events = POLLIN};
+            struct timespec ts = {(time_t)(idle / 1000000000u), (long)(idle % 1000000000u)};
+            if (ppoll(&pf, 1, &ts, NULL) == 0) continue;
+        }
         rc =
             busy ? ipc_recv_nowait(sock, &req, &body_fd, &eb) : ipc_recv(sock, &req, &body_fd, &eb);
         if (rc == ROUSE_EBUSY) {
@@ -453,7 +471,7 @@ static int serve_streams(const instance_opts *o, int sock, region *rg, rouse_mod
         }
         if (req.type == IPC_CANCEL) {
             if (body_fd >= 0) close(body_fd);
-            rc = gen_streams_cancel(gs, req.id);
+            rc = gen_streams_cancel(gs, &req);
         } else if (req.type == IPC_GENERATE) {
             const void *body = NULL;
             rc = request_body(&req, body_fd, rg, &body, &eb);

@@ -31,6 +31,8 @@ typedef struct instance_opts {
     int memory_mb;          /* the function's memory_mb: bounds activation memory; 0: none */
     int max_batch;          /* dynamic batching's largest batch (worker/batch.h), 0: none */
     int streams;            /* a generator's streams decoded together (gen_streams.h); <= 1: one */
+    int prefill_batch;      /* of those, prefilled together at most (gen_streams_opts) */
+    int prefill_delay_us;   /* and a new stream's wait for company */
     struct gen *gen;        /* a generator made and warmed ahead (a spare's), or NULL: the
                                instance takes it over (instance_serve frees it) */
 } instance_opts;
@@ -41,7 +43,8 @@ typedef struct instance_opts {
 
 /* The prepared plans a generator's session keeps for max_context
  * positions and `streams` streams: WORKER_GEN_PLAN_CACHE, and with several
- * streams one more per batch size and bucket. */
+ * streams one more per batch size and bucket, and one per bucket for a
+ * prefill chunk. */
 int worker_gen_plan_cache(int max_context, int streams);
 
 /* Runs the instance until its socket closes. Returns the process exit

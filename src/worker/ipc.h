@@ -35,7 +35,9 @@
  * up to N IPC_GENERATE at once and decodes them together: their chunks
  * interleave, each carrying its request's id, and each request's
  * IPC_REPLY comes when that stream ends, in any order; a cancel stops only
- * the stream it names.
+ * the stream it names. A cancel with status 504 (json_len: the function's
+ * timeout_ms) is serve's deadline: the request is ended with that error
+ * (its reply a 504, or an error event when chunks went out already).
  *
  * A template speaks the same protocol on its control socket: IPC_READY once
  * its plan is open and its session prepared (dur_ns: plan open, prepare),
@@ -113,6 +115,11 @@ typedef struct ipc_msg {
      * session prepared for its largest batch (what each instance holds for
      * it), in bytes; 0 otherwise. */
     uint64_t mem_bytes;
+    /* The first CHUNK and the REPLY of an IPC_GENERATE decoded with other
+     * streams (--streams): the chunks its prompt was prefilled in, and the
+     * other streams' decode steps run between them (0 and 0 otherwise),
+     * and the streams it was prefilled with in one run (batching; 0: alone). */
+    uint32_t prefill_chunks, prefill_steps, prefill_group;
 } ipc_msg;
 
 /* Dynamic batching (IPC_BATCH). The request body, in the region or a memfd:

@@ -38,6 +38,8 @@ struct openai_stream {
     uint64_t t0, ttft_ns;
     int n_tokens;
     bool peek_cancel; /* one stream at a time: look for IPC_CANCEL on the socket */
+    int64_t timed_out_ms; /* > 0: serve ended it at its deadline (timeout_ms) */
+    uint32_t prefill_chunks, prefill_steps, prefill_group; /* openai_stream_prefilled */
     char warning[IPC_WARNING_MAX];
 };
 typedef struct openai_stream run_state;
@@ -148,6 +150,9 @@ static int send_text(run_state *st, const char *text, size_t len)
     snprintf(m.content_type, sizeof(m.content_type), "text/event-stream");
     memcpy(m.warning, st->warning, sizeof(m.warning));
     m.dur_ns[1] = st->ttft_ns;
+    m.prefill_chunks = st->prefill_chunks;
+    m.prefill_steps = st->prefill_steps;
+    m.prefill_group = st->prefill_group;
     for (size_t off = 0; off < b->len;) {
         size_t n = b->len - off < IPC_CHUNK_MAX ? b->len - off : IPC_CHUNK_MAX;
         if (ipc_send_chunk(st->sock, st->id, &m, b->data + off, n, &eb) < 0) return -1;
@@ -182,7 +187,9 @@ static bool cancelled(run_state *st)
     if (n != (ssize_t)sizeof(m) || m.magic != IPC_MAGIC || m.type != IPC_CANCEL) return false;
     ipc_recv_packet(st->sock, &m, sizeof(m), &fd, MSG_DONTWAIT);
     if (fd >= 0) close(fd);
-    return m.id == st->id;
+    if (m.id != st->id) return false;
+    if (m.status == 504) st->timed_out_ms = m.json_len > 0 ? m.json_len : 1;
+    return true;
 }
 
 static bool on_token(void *user, int token)
@@ -231,9 +238,10 @@ static bool on_token(void *user, int token)
     }
     if (st->failed || st->stopped_by_stop) return true;
     if (st->peek_cancel && cancelled(st)) {
-        st->cancelled = true;
-        LOG_INFO(MOD, "generation %" PRIx64 " cancelled after %d of %d tokens (the client left)",
-                 st->id, st->n_tokens, rq->gp.max_tokens);
+        if (st->timed_out_ms)
+            openai_stream_timeout(st, st->timed_out_ms);
+        else
+            openai_stream_cancel(st);
         return true;
     }
     return false;
@@ -355,6 +363,25 @@ bool openai_stream_token(openai_stream *st, int token)
     return on_token(st, token);
 }
 
+void openai_stream_timeout(openai_stream *st, int64_t timeout_ms)
+{
+    st->timed_out_ms = timeout_ms > 0 ? timeout_ms : 1;
+    LOG_INFO(MOD,
+             "generation %" PRIx64 " ended after %d of %d tokens: it exceeded timeout_ms (%" PRId64
+             " ms)",
+             st->id, st->n_tokens, st->rq->gp.max_tokens, st->timed_out_ms);
+}
+
+bool openai_stream_timed_out(const openai_stream *st, rouse_errbuf *eb)
+{
+    if (!st->timed_out_ms) return false;
+    rouse_err_set(eb, ROUSE_ETIMEOUT,
+                  "request exceeded the function's timeout_ms (%" PRId64 " ms) after %d of %d "
+                  "tokens",
+                  st->timed_out_ms, st->n_tokens, st->rq->gp.max_tokens);
+    return true;
+}
+
 void openai_stream_cancel(openai_stream *st)
 {
     st->cancelled = true;
@@ -362,10 +389,20 @@ void openai_stream_cancel(openai_stream *st)
              st->id, st->n_tokens, st->rq->gp.max_tokens);
 }
 
+void openai_stream_prefilled(openai_stream *st, int chunks, int steps, int group)
+{
+    st->prefill_chunks = (uint32_t)chunks;
+    st->prefill_steps = (uint32_t)steps;
+    st->prefill_group = (uint32_t)group;
+}
+
 int openai_stream_end(openai_stream *st, const gen_stats *gs, int gen_rc, const char *error,
                       rouse_buf *out, openai_reply *rep)
 {
     memcpy(rep->warning, st->warning, sizeof(rep->warning));
+    rep->prefill_chunks = st->prefill_chunks;
+    rep->prefill_steps = st->prefill_steps;
+    rep->prefill_group = st->prefill_group;
     if (gen_rc < 0) {
         if (st->first_sent) {
             /* Mid-stream: the error becomes the stream's last event. */
@@ -406,6 +443,7 @@ int openai_generate(int sock, const ipc_msg *req, const void *body, const char *
     st->peek_cancel = true;
     gen_stats gs;
     rc = gen_run(g, s, st->rq->ids, st->rq->n_ids, &st->rq->gp, on_token, st, &gs, &eb);
+    if (rc == 0 && openai_stream_timed_out(st, &eb)) rc = eb.code;
     rc = openai_stream_end(st, &gs, rc, eb.msg, out, rep);
     openai_stream_free(st);
     return rc;

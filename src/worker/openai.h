@@ -60,8 +60,19 @@ uint64_t openai_stream_id(const openai_stream *st);
 /* The next generated token: streams its text; true when the stream ends
  * there (a stop string, the end-of-text token, the socket failed). */
 bool openai_stream_token(openai_stream *st, int token);
+/* Its prompt was prefilled in `chunks` chunks with `steps` decode steps of
+ * other streams between them, or in one run with group - 1 others (group
+ * 0: alone): told to serve with its first chunk and its reply
+ * (Server-Timing). */
+void openai_stream_prefilled(openai_stream *st, int chunks, int steps, int group);
 /* The client left (serve's IPC_CANCEL): the finish reason says so. */
 void openai_stream_cancel(openai_stream *st);
+/* serve ended it at its deadline (IPC_CANCEL with status 504, the
+ * function's timeout_ms in json_len): its end is that error. */
+void openai_stream_timeout(openai_stream *st, int64_t timeout_ms);
+/* Whether it was ended so: true with eb holding ROUSE_ETIMEOUT and the
+ * message for its end (openai_stream_end's gen_rc and error). */
+bool openai_stream_timed_out(const openai_stream *st, rouse_errbuf *eb);
 /* The final body into out and rep (status, content type, timings) after
  * generation ended with gen_rc (< 0: error says why). Returns 0, or < 0
  * when the socket failed. */

@@ -35,6 +35,9 @@ typedef struct openai_reply {
     char warning[IPC_WARNING_MAX];
     uint64_t ttft_ns; /* request to first token, in the instance */
     uint64_t itl_ns;  /* mean time between tokens after the first */
+    /* Decoded with other streams: its prefill's chunks and the others'
+     * decode steps between them (ipc_msg.prefill_chunks). */
+    uint32_t prefill_chunks, prefill_steps, prefill_group;
 } openai_reply;
 
 typedef struct openai_request {

@@ -41,6 +41,72 @@
  * (IPC_SPARE) before preparing them anyway. */
 #define GEN_PREPARE_WAIT_MS 5000
 
+/* A generator's model and session, opened and prepared with every
+ * generation plan by the zygote (template_warm) and kept there, so that a
+ * template forked from it afterwards takes them (kept_take) instead of
+ * opening the plan and preparing: a template of a generator then starts in
+ * a fork. Found by the plan's path and what the session is made with. */
+typedef struct kept_gen {
+    char key[PATH_MAX + 64];
+    rouse_model *m;
+    rouse_session *s;
+    unsigned long age;
+} kept_gen;
+
+static kept_gen kept[TEMPLATE_GEN_KEPT];
+static unsigned long kept_clock;
+
+/* The key of o's generator session over the plan at path; false when o is
+ * no generator or the key does not fit. */
+static bool kept_key(const template_opts *o, const char *path, char *key, size_t cap)
+{
+    if (o->max_context <= 0) return false;
+    int n = snprintf(key, cap, "%s|%d|%d|%d|%d", path, o->threads > 0 ? o->threads : 1,
+                     o->max_context, o->streams, o->memory_mb);
+    return n > 0 && (size_t)n < cap;
+}
+
+static kept_gen *kept_find(const char *key)
+{
+    for (int i = 0; i < TEMPLATE_GEN_KEPT; i++)
+        if (kept[i].m && strcmp(kept[i].key, key) == 0) return &kept[i];
+    return NULL;
+}
+
+/* Keeps m and s (owned now) under key, dropping the oldest kept. */
+static void kept_put(const char *key, rouse_model *m, rouse_session *s)
+{
+    kept_gen *k = &kept[0];
+    for (int i = 1; i < TEMPLATE_GEN_KEPT; i++)
+        if (!kept[i].m || (k->m && kept[i].age < k->age)) k = &kept[i];
+    rouse_session_destroy(k->s);
+    rouse_model_destroy(k->m);
+    snprintf(k->key, sizeof(k->key), "%s", key);
+    k->m = m;
+    k->s = s;
+    k->age = ++kept_clock;
+}
+
+/* In a template forked from the zygote: the kept model and session of o,
+ * taken out of this process's keep (the zygote keeps its own). True when
+ * there was one. */
+static bool kept_take(const template_opts *o, rouse_model **m, rouse_session **s)
+{
+    char path[PATH_MAX], key[PATH_MAX + 64];
+    if (!o->plan_cache || !o->model_sha256 ||
+        worker_plan_path(o->plan_cache, o->model_sha256, &o->prec, path, sizeof(path)) < 0 ||
+        !kept_key(o, path, key, sizeof(key)))
+        return false;
+    kept_gen *k = kept_find(key);
+    if (!k) return false;
+    *m = k->m;
+    *s = k->s;
+    k->m = NULL;
+    k->s = NULL;
+    /* The others are the zygote's: this process never uses them. */
+    return true;
+}
+
 /* Forks an instance for req (its socket to serve: sock) as serve's child
  * (worker_fork_sibling) and replies with its pid. In the template: returns
  * 0. In the instance: serves and returns its exit status (*is_instance
@@ -79,7 +145,9 @@ static int fork_instance(const template_opts *o, int ctl, const ipc_msg *req, in
                             .tok = o->tok,
                             .memory_mb = o->memory_mb,
                             .max_batch = o->max_batch,
-                            .streams = o->streams};
+                            .streams = o->streams,
+                            .prefill_batch = o->prefill_batch,
+                            .prefill_delay_us = o->prefill_delay_us};
         return instance_serve(&io, sock, m, s);
     }
     uint64_t dur[3] = {rouse_now_ns() - t0, 0, 0};
@@ -213,6 +281,8 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
                         .memory_mb = o->memory_mb,
                         .max_batch = o->max_batch,
                         .streams = o->streams,
+                        .prefill_batch = o->prefill_batch,
+                        .prefill_delay_us = o->prefill_delay_us,
                         .gen = g};
     return instance_serve(&io, sock, m, s);
 out_gen:
@@ -355,8 +425,12 @@ int template_main(const template_opts *given)
 
     rouse_model *m;
     rouse_session *s;
-    uint64_t dur[3];
-    if (worker_open_model(
+    uint64_t dur[3] = {0, 0, 1};
+    /* A generator the zygote kept opened and prepared: nothing to open,
+     * nothing to prepare. */
+    bool from_zygote = kept_take(o, &m, &s);
+    if (!from_zygote &&
+        worker_open_model(
             ctl, o->model_path, o->model_sha256, o->plan_cache, &o->prec, o->threads,
             o->max_context > 0 ? worker_gen_plan_cache(o->max_context, o->streams) : 0,
             o->memory_mb, o->max_batch, o->max_context > 0 ? o->streams : 0, &m, &s, dur) < 0)
@@ -374,8 +448,9 @@ int template_main(const template_opts *given)
     if (tok)
         LOG_DEBUG(MOD, "%s: tokenizer loaded in %.2f ms", o->name,
                   rouse_ns_to_ms(rouse_now_ns() - tok0));
-    LOG_DEBUG(MOD, "weights of %s read from %s pages", o->name,
-              rouse_weight_pages_name(rouse_model_weight_pages(m)));
+    LOG_DEBUG(MOD, "weights of %s read from %s pages%s", o->name,
+              rouse_weight_pages_name(rouse_model_weight_pages(m)),
+              from_zygote ? ", its session prepared by the zygote" : "");
     int status = 0, rc;
     gen *gen_left = NULL; /* a generator's plans still to prepare */
     int gen_k = 0;
@@ -399,7 +474,7 @@ int template_main(const template_opts *given)
      * fork, the others while the template waits (between forks, never
      * delaying one). Failing is not fatal: an instance prepares what is
      * missing, and says what is wrong with the model when a request comes. */
-    if (o->max_context > 0) {
+    if (o->max_context > 0 && !from_zygote) {
         uint64_t p0 = rouse_now_ns();
         if (prepare_generator(o, m, s, GEN_PREPARE_FIRST, &gen_left, &gen_k, &eb) < 0) {
             LOG_WARN(MOD, "%s: generation plans not prepared ahead: %s", o->name, eb.msg);
@@ -604,8 +679,14 @@ int template_warm(const template_opts *o)
         LOG_DEBUG(MOD, "tokenizer of %s not kept: %s", o->name, eb.msg);
         rouse_errbuf_clear(&eb);
     }
-    for (int i = 0; i < TEMPLATE_WARM_KEPT; i++)
+    char gkey[PATH_MAX + 64];
+    bool gen_keep = kept_key(o, path, gkey, sizeof(gkey));
+    if (gen_keep && kept_find(gkey)) return 0;
+    for (int i = 0; !gen_keep && i < TEMPLATE_WARM_KEPT; i++)
         if (strcmp(warmed[i], key) == 0) return keep_weights(o, path);
+    /* A generator's session is kept: its weights must be read from the
+     * copy, which is made first. */
+    if (gen_keep) keep_weights(o, path);
     uint64_t t0 = rouse_now_ns();
     rouse_model *m = NULL;
     rouse_session *s = NULL;
@@ -626,6 +707,12 @@ int template_warm(const template_opts *o)
     int gen_k;
     if (rc == 0 && o->max_context > 0) rc = prepare_generator(o, m, s, -1, NULL, &gen_k, &eb);
     if (rc == 0 && o->max_context > 0) rouse_engine_warm_gemv();
+    if (rc == 0 && gen_keep) {
+        kept_put(gkey, m, s);
+        LOG_DEBUG(MOD, "generator %s opened and prepared in %.2f ms, kept for its templates", path,
+                  rouse_ns_to_ms(rouse_now_ns() - t0));
+        return 1;
+    }
     rouse_session_destroy(s);
     rouse_model_destroy(m);
     if (rc < 0) {

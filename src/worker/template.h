@@ -39,6 +39,7 @@ typedef struct template_opts {
     int memory_mb;            /* the function's memory_mb: bounds activation memory; 0: none */
     int max_batch;            /* dynamic batching's largest batch: prepared before forking */
     int streams;              /* a generator's streams per instance (instance_opts) */
+    int prefill_batch, prefill_delay_us; /* their prefill in groups (instance_opts) */
     sandbox_opts sandbox;     /* entered once prepared (isolation "sandbox"), or off */
 } template_opts;
 
@@ -61,5 +62,14 @@ int template_main(const template_opts *o);
 int template_warm(const template_opts *o);
 
 #define TEMPLATE_WARM_KEPT 64
+
+/* A generator (o->max_context > 0) is kept whole: template_warm keeps its
+ * opened plan and its session with every generation plan prepared (and
+ * reads the weights from the huge-page copy, made first), and a template
+ * forked afterwards with the same plan, threads, max_context, streams and
+ * memory_mb takes them instead of opening and preparing. At most this many
+ * are kept, the oldest dropped first; their cost is the prepared plans'
+ * memory in the zygote, shared with its forks until written. */
+#define TEMPLATE_GEN_KEPT 2
 
 #endif

@@ -15,6 +15,8 @@
  * starts with "crash-always" on every execution. ROUSE_FAULT_DELAY_US
  * makes every recorded execution take that much longer (a slow model), and
  * a request whose id is "sleep-<ms>-..." takes <ms> milliseconds more.
+ * ROUSE_FAULT_STEP_US makes every decode step of a generator take that
+ * much longer (worker_fault_step; ROUSE_FAULT_DIR is not needed for it).
  *
  * A request whose id starts with "escape-" makes the instance try what a
  * hostile model would, and appends "result <id> <what>=<outcome> ...\n"
@@ -208,6 +210,12 @@ static void escape(const char *id)
     if (n > (int)sizeof(out) - 2) n = (int)sizeof(out) - 2;
     out[n++] = '\n';
     record(out, (size_t)n);
+}
+
+void worker_fault_step(void)
+{
+    const char *us = getenv("ROUSE_FAULT_STEP_US");
+    if (us) usleep((useconds_t)atoi(us));
 }
 
 void worker_fault_hook(const char *request_id)

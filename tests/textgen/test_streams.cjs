@@ -102,6 +102,24 @@ async function main() {
   check('alone, greedy equals the PyTorch reference', alone[0] === decode(meta.greedy_tokens),
         [alone[0], decode(meta.greedy_tokens)]);
 
+  // A long prompt alone and, below, joining a stream that decodes: it is
+  // prefilled in chunks of 64 tokens (the first takes the odd part:
+  // 600 = 24 + 9 x 64), joining, with one step of the running stream
+  // between two chunks, and gets the tokens it gets alone (where the same
+  // chunks run with no step between them). Server-Timing says both counts.
+  const text = 'It was the best of times, it was the worst of times, it was the age of ' +
+    'wisdom, it was the age of foolishness. ';
+  const longPrompt600 = { prompt: text.repeat(8).slice(0, 600), max_tokens: 12, temperature: 0 };
+  const prefillOf = (h) => {
+    const m = /prefill;desc="(\d+) chunks, (\d+) steps"/.exec(h.get('server-timing') || '');
+    return m ? [Number(m[1]), Number(m[2])] : null;
+  };
+  const soloJoin = await req('POST', '/openai/v1/completions',
+                             JSON.stringify(Object.assign({ model: 'conc' }, longPrompt600)));
+  check('a 600-token prompt alone: 10 chunks, no step between them',
+        soloJoin.status === 200 && JSON.stringify(prefillOf(soloJoin.headers)) === '[10,0]',
+        [soloJoin.status, soloJoin.headers.get('server-timing')]);
+
   // Together: streamed and not, started at once and staggered; each
   // stream gets exactly its tokens alone.
   let got = await Promise.all(cases.map((c) => streamed(c).done));
@@ -133,6 +151,16 @@ async function main() {
   check('streams that join while another decodes end first, each as alone',
         !longDone && mid[0].text === alone[1] && mid[1].text === alone[3],
         [longDone, mid.map((g) => g.text)]);
+
+  // ... the long prompt (above) joins it.
+  const joined = await req('POST', '/openai/v1/completions',
+                           JSON.stringify(Object.assign({ model: 'conc' }, longPrompt600)));
+  check('joining a running stream: 10 chunks with one of its steps between each two',
+        joined.status === 200 && JSON.stringify(prefillOf(joined.headers)) === '[10,9]' && !longDone,
+        [joined.status, joined.headers.get('server-timing'), longDone]);
+  check('and the same tokens as alone',
+        JSON.parse(joined.text).choices[0].text === JSON.parse(soloJoin.text).choices[0].text,
+        [joined.text, soloJoin.text]);
 
   // A client that leaves cancels only its own stream: the other goes on
   // to its last token.
@@ -171,12 +199,47 @@ async function main() {
         shr.text === soloShort && lg === soloLong && shr.usage.completion_tokens === 60,
         [shr.text, soloShort, lg, soloLong]);
 
+  // "batching" on a generator: new streams wait up to max_delay_us for
+  // company and the ones that came together are prefilled in one run (a
+  // delay of a second: the four requests sent at once are all there long
+  // before it ends); each still gets the tokens it gets alone.
+  const gdeploy = (name, batching, concurrency) => deploy(name, {
+    max_context: 4096, memory_mb: 1024, batching, scaling: { concurrency, max: 1 } });
+  r = await gdeploy('gauto', { mode: 'auto', slo_ms: 100 }, 4);
+  check('batching mode auto on a generator is a 400 naming the field',
+        r.status === 400 && r.text.includes('batching.mode'), r);
+  r = await gdeploy('gone', { max_batch: 2 }, 1);
+  check('batching on a generator of one stream per instance is a 400 naming concurrency',
+        r.status === 400 && r.text.includes('scaling.concurrency'), r);
+  r = await gdeploy('gmany', { max_batch: 8 }, 4);
+  check('batching.max_batch above scaling.concurrency is a 400 naming both',
+        r.status === 400 && r.text.includes('batching.max_batch') && r.text.includes('(4)'), r);
+  r = await gdeploy('grouped', { max_batch: 4, max_delay_us: 1000000 }, 4);
+  check('deploy a generator that prefills up to 4 new streams together: 201', r.status === 201, r);
+  const grouped = await Promise.all(cases.map((c) => req('POST', '/openai/v1/completions',
+    JSON.stringify(Object.assign({ model: 'grouped' }, c)))));
+  check('4 requests at once are prefilled as one group of 4',
+        grouped.every((g) => g.status === 200 &&
+                      /prefill;desc="1 chunks, 0 steps, group of 4"/.test(g.headers.get('server-timing'))),
+        grouped.map((g) => [g.status, g.headers.get('server-timing')]));
+  check('each with the tokens it gets alone',
+        grouped.every((g, i) => JSON.parse(g.text).choices[0].text === alone[i]),
+        grouped.map((g) => g.text));
+  const lone = await client.completions.create(Object.assign({ model: 'grouped' }, cases[1]));
+  check('a lone request goes after its wait, as alone', lone.choices[0].text === alone[1], lone);
+
   const d = JSON.parse((await req('GET', '/v1/functions/conc')).text);
   check('all of it on one instance', (d.instances || []).length === 1, d.instances);
   const after = await client.completions.create(Object.assign({ model: 'conc' }, cases[0]));
   check('the instance serves on afterwards', after.choices[0].text === alone[0], after.choices[0].text);
 }
 
+// A promise that never settles (a stream that never sends its first
+// token) empties the event loop: that is a failure, not a pass.
+process.on('beforeExit', () => {
+  console.log('FAIL: the test stopped before its end');
+  process.exit(1);
+});
 main().then(() => process.exit(failed), (e) => {
   console.log('FAIL: ' + (e && e.stack || e));
   process.exit(1);

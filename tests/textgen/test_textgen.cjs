@@ -142,6 +142,29 @@ async function main() {
   check('the spare\'s completion equals the PyTorch reference',
         r.status === 200 && JSON.parse(r.text).choices[0].text === want, r);
 
+  // From zero once the zygote has warmed the generator: the zygote keeps
+  // its opened plan and prepared session, and the template forked for the
+  // start takes them (nothing to open or prepare: both phases 0), and the
+  // completion is still the reference. The zygote warms after a start, off
+  // the request's path: tried again until a start finds it warm.
+  let kept = null;
+  const fromZero = [];
+  for (let i = 0; i < 40 && !kept; i++) {
+    await req('POST', '/v1/functions/spare/scale-to-zero');
+    r = await req('POST', '/openai/v1/completions', body);
+    fromZero.push(r.status === 200 && JSON.parse(r.text).choices[0].text === want);
+    const d = JSON.parse((await req('GET', '/v1/functions/spare')).text);
+    const c = (d.cold_starts || [])[0];
+    if (r.headers.get('rouse-start') === 'zero' && c && c.start === 'zero' &&
+        c.template_start === 'zygote' && c.plan_open_ms === 0 && c.prepare_ms === 0)
+      kept = c;
+    else await new Promise((res) => setTimeout(res, 250));
+  }
+  check('a template from zero takes the session the zygote kept (no open, no prepare)', !!kept,
+        kept);
+  check('every completion from zero equals the PyTorch reference', fromZero.every((x) => x),
+        fromZero);
+
   // Chat, whole and streamed.
   const messages = [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Hi' }];
   const cc = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 12,
