@@ -38,6 +38,7 @@ typedef struct batch_view {
     int n_free;             /* instances of the version with a free slot (this one too) */
     int n_instances;        /* those free and those due to be free before this batch would end */
     bool left;              /* the oldest was left by a batch that took its share */
+    bool probe;             /* batch even where batches showed no gain (re-measures them) */
     const batch_runs *runs; /* the version's run times (NULL: unknown) */
 } batch_view;
 
@@ -52,6 +53,7 @@ typedef enum batch_why {
     BATCH_WHY_SPARSE, /* calls come further apart than the rest of max_delay */
     BATCH_WHY_PAUSE,  /* the arrivals paused */
     BATCH_WHY_DELAY,  /* the oldest waited max_delay */
+    BATCH_WHY_LONE,   /* batches run their calls no cheaper than lone calls: one at a time */
     BATCH_WHYS
 } batch_why;
 
@@ -95,9 +97,22 @@ const char *batch_why_name(batch_why why);
  * turn. */
 int batch_decide(const batch_view *v, uint64_t *wait_ns, batch_why *why);
 
+/* Whether the version's calls should go one at a time (the first rule of
+ * batch_decide, for fixed and auto mode alike): a lone call's CPU time
+ * (class 0) is known, and every batch size class up to the limit's that
+ * is measured (at least one) costs no less than BATCH_GAIN_PCT of it per
+ * call. A batch then only makes its calls wait for each other's rows
+ * (resnet18 on this engine: a batch of 4 costs 4 lone runs, and at 8
+ * clients fixed mode's p99 was 382 ms against 135 ms unbatched). Judged,
+ * like company_pays, only for calls that cost more CPU than max_delay.
+ * The scheduler sets the view's probe once in BATCH_PROBE_EVERY calls it
+ * sent this way, so that one batch measures the sizes again. */
+bool batch_runs_lone(const batch_runs *r, int limit, uint64_t max_delay_ns);
+#define BATCH_PROBE_EVERY 1024
+
 /* Notes a run of `size` calls in the instance that took run_ns, and
- * cpu_ns of CPU time in the instance and serve together (0: not
- * measured). */
+ * cpu_ns of CPU time in the instance and serve together, its message's
+ * wake-ups and polling included (0: not measured). */
 void batch_runs_note(batch_runs *r, int size, uint64_t run_ns, uint64_t cpu_ns);
 
 /* The expected run time of a batch of `size` calls: its class's time per
@@ -125,7 +140,7 @@ typedef struct batch_aimd {
     uint64_t slo_ns;
     uint64_t run_ns[BATCH_AIMD_WINDOW];
     int n, n_full; /* batches in the window, and those that reached the limit */
-    uint64_t row_cpu_ns[BATCH_CLASSES]; /* per request, a moving average */
+    uint64_t row_cpu_ns[BATCH_CLASSES]; /* per request at the class's power of two, a moving average */
     int n_row[BATCH_CLASSES];           /* its samples (capped) */
     int ceiling;                        /* while hold > 0: the limit grows no further */
     int hold, hold_next;                /* windows left; the next hold */
@@ -139,11 +154,15 @@ int batch_class(int size);
 
 /* A batch of `size` calls ran in run_ns (in the instance), taking cpu_ns
  * of the instance's CPU time (0: not measured) and serve_ns of serve's to
- * send it and to hand out its replies: a batch saves serve's and the
- * message's per-call work as well as the engine's (mlp: serve's CPU per
- * request 40-55 us batched against 49-96 alone, where the instance's
- * hardly moves), so the cost per request of a class is both, divided by
- * its calls. Every BATCH_AIMD_WINDOW
+ * send it and to hand out its replies, and wait_ns waiting for it: the
+ * CPU time the instance spent between its previous reply and this
+ * message (polling for it, waking up) and serve's polling for its reply.
+ * A batch saves serve's and the message's per-call work as well as the
+ * engine's (mlp: serve's CPU per request 40-55 us batched against 49-96
+ * alone, where the instance's hardly moves), and one message's wake-ups
+ * and polling instead of one per call: on cheap calls those are most of
+ * what it saves. So the cost per request of a class is all three,
+ * divided by its calls. Every BATCH_AIMD_WINDOW
  * batches, the window's p99 run time (its slowest, at this window size)
  * decides: above the SLO the limit halves. Within it, when the limit's
  * class is known but a lone call's (class 0) is not, the limit drops to 1
@@ -156,6 +175,6 @@ int batch_class(int size);
  * batches were full (there is demand for more), the limit grows by one, up
  * to max. Returns the limit. */
 int batch_aimd_observe(batch_aimd *a, int size, uint64_t run_ns, uint64_t cpu_ns,
-                       uint64_t serve_ns);
+                       uint64_t serve_ns, uint64_t wait_ns);
 
 #endif

@@ -27,6 +27,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rouse/weight_pages.h"
@@ -451,16 +452,32 @@ static void on_signal(server *s)
     }
 }
 
+/* The loop thread's CPU time so far. */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* epoll_wait that first polls while a fast reply is due (pool_reply_due_ns),
- * yielding the CPU between polls, and only then sleeps. */
+ * yielding the CPU between polls, and only then sleeps. The polling's CPU
+ * time goes to the pool when a batching version's reply is due: it is
+ * part of what a message costs, which a batch divides among its calls
+ * (two system calls, only around a poll, itself spent CPU). */
 static int wait_events(server *s, struct epoll_event *evs, int cap, int timeout)
 {
     if (timeout != 0) {
         uint64_t until = pool_reply_due_ns(s->pool);
-        while (rouse_now_ns() < until) {
-            int n = epoll_wait(s->epfd, evs, cap, 0);
+        if (rouse_now_ns() < until) {
+            uint64_t cpu0 = pool_poll_timed(s->pool) ? thread_cpu_ns() : 0;
+            int n = 0;
+            while (rouse_now_ns() < until) {
+                if ((n = epoll_wait(s->epfd, evs, cap, 0)) != 0) break;
+                sched_yield();
+            }
+            if (cpu0) pool_note_poll(s->pool, thread_cpu_ns() - cpu0);
             if (n != 0) return n;
-            sched_yield();
         }
     }
     return epoll_wait(s->epfd, evs, cap, timeout);

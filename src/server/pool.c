@@ -108,3 +108,13 @@ uint64_t pool_reply_due_ns(const pool *p)
 {
     return p->reply_due_ns;
 }
+
+bool pool_poll_timed(const pool *p)
+{
+    return p->poll_timed_due_ns > pool_now(p);
+}
+
+void pool_note_poll(pool *p, uint64_t cpu_ns)
+{
+    p->poll_cpu_ns += cpu_ns;
+}

@@ -175,6 +175,12 @@ int pool_tick(pool *p);
  * loop should poll for it instead of sleeping (a cross-CPU wake-up costs
  * more than a small model's inference); 0 or a past time otherwise. */
 uint64_t pool_reply_due_ns(const pool *p);
+/* Whether the loop's CPU time polling until pool_reply_due_ns should be
+ * measured for pool_note_poll: a reply of a batching version is due. */
+bool pool_poll_timed(const pool *p);
+/* The loop polled for a reply for cpu_ns of its CPU time: the next reply
+ * of a batching version counts it (what its message cost in waiting). */
+void pool_note_poll(pool *p, uint64_t cpu_ns);
 /* serve is shutting down: no new zygote is started. */
 void pool_stopping(pool *p);
 

@@ -169,6 +169,7 @@ struct vpool {
     uint64_t batch_due_ns;
     uint64_t last_arrival_ns, arrival_gap_ns; /* its calls' mean gap, smoothed */
     uint32_t n_lone;                          /* calls sent alone (1 in 8 timed) */
+    uint32_t lone_since_probe; /* calls the lone rule sent since a batch last went */
     uint64_t n_batches, n_batched_calls;
     uint64_t n_why[BATCH_WHYS]; /* the calls sent by pump_batch, by the rule that sent them */
     batch_runs runs;            /* run and CPU times by batch size */
@@ -193,6 +194,11 @@ struct pool {
      * pool_sched.c): a reply expected within microseconds is picked up
      * without paying a wake-up of serve. */
     uint64_t reply_due_ns;
+    /* The loop's CPU time polling since a reply was last handed out: the
+     * next reply of a batching version counts it as its message's wait
+     * (pool_note_poll). */
+    uint64_t poll_cpu_ns;
+    uint64_t poll_timed_due_ns; /* reply_due_ns for replies of batching versions */
     uint64_t next_call_id;
     uint64_t next_spawn_id;
     uint64_t next_batch_id;

@@ -741,6 +741,8 @@ static void expect_reply(pool *p, const vpool *vp, uint64_t now)
     if (vp->reply_ewma_ns > SPIN_REPLY_MAX_NS) return;
     uint64_t until = now + 2 * vp->reply_ewma_ns + SPIN_SLACK_NS;
     if (until > p->reply_due_ns) p->reply_due_ns = until;
+    if (vp->cfg.batching.mode != FN_BATCH_OFF && until > p->poll_timed_due_ns)
+        p->poll_timed_due_ns = until;
 }
 
 /* Sends c to w; on failure the worker is broken: kill it and requeue. */
@@ -930,9 +932,12 @@ static bool pump_batch(pool *p, vpool *vp, worker *w)
                     .n_free = n_free,
                     .n_instances = n_inst,
                     .left = vp->queue->left,
+                    .probe = vp->lone_since_probe >= BATCH_PROBE_EVERY,
                     .runs = &vp->runs};
     batch_why why;
     int k = batch_decide(&v, &wait, &why);
+    if (why == BATCH_WHY_LONE) vp->lone_since_probe++;
+    if (k > 1) vp->lone_since_probe = 0;
     if (k == 0) {
         vp->batch_due_ns = now + wait;
         batch_timer_arm(p, vp->batch_due_ns);
@@ -1494,6 +1499,10 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
     vpool *vp = c ? c->vp : NULL;
     bool timed = vp && m->dur_ns[1];
     uint64_t cpu0 = timed ? loop_cpu_ns() : 0;
+    /* What the message cost in waiting: the instance's polling and wake-up
+     * before it, serve's polling for its reply. */
+    uint64_t waited = m->dur_ns[2] + p->poll_cpu_ns;
+    p->poll_cpu_ns = 0;
     if (!c || c->batch_id != m->id) {
         LOG_ERROR(MOD, "instance %d answered batch %" PRIu64 " out of order", (int)w->h.pid, m->id);
         return;
@@ -1549,9 +1558,10 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
      * and to hand out its replies (each call's response included). */
     uint64_t serve_cpu = timed ? send_cpu + (loop_cpu_ns() - cpu0) : 0;
     if (m->status == 200)
-        batch_runs_note(&vp->runs, k, m->dur_ns[0], timed ? m->dur_ns[1] + serve_cpu : 0);
+        batch_runs_note(&vp->runs, k, m->dur_ns[0],
+                        timed ? m->dur_ns[1] + serve_cpu + waited : 0);
     if (vp->cfg.batching.mode == FN_BATCH_AUTO)
-        batch_aimd_observe(&vp->aimd, k, m->dur_ns[0], m->dur_ns[1], serve_cpu);
+        batch_aimd_observe(&vp->aimd, k, m->dur_ns[0], m->dur_ns[1], serve_cpu, waited);
     idle_update(p, w);
     if (maybe_yield(p, w))
         sched_pump_all(p);
@@ -1602,6 +1612,9 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
     vpool *vp = c->vp;
     bool timed = batching(vp) && m->dur_ns[1] && c->type == IPC_INFER;
     uint64_t cpu0 = timed ? loop_cpu_ns() : 0, send_cpu = c->send_cpu_ns;
+    /* As for a batch (batch_reply): what its message cost in waiting. */
+    uint64_t waited = timed ? m->dur_ns[2] + p->poll_cpu_ns : 0;
+    p->poll_cpu_ns = 0;
     if (prev)
         prev->next = c->next;
     else
@@ -1668,9 +1681,9 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
      * too: at a limit of 1 every call goes alone, and only these runs can
      * grow the limit again. */
     uint64_t serve_cpu = timed ? send_cpu + (loop_cpu_ns() - cpu0) : 0;
-    if (lone_run) batch_runs_note(&vp->runs, 1, run_ns, timed ? cpu_ns + serve_cpu : 0);
+    if (lone_run) batch_runs_note(&vp->runs, 1, run_ns, timed ? cpu_ns + serve_cpu + waited : 0);
     if (lone_run && vp->cfg.batching.mode == FN_BATCH_AUTO)
-        batch_aimd_observe(&vp->aimd, 1, run_ns, cpu_ns, serve_cpu);
+        batch_aimd_observe(&vp->aimd, 1, run_ns, cpu_ns, serve_cpu, waited);
     if (maybe_yield(p, w))
         sched_pump_all(p); /* the starving pools first take the freed place */
     else

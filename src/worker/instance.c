@@ -152,15 +152,27 @@ static uint64_t process_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* dur_ns[1] gets the CPU time since cpu0 when cpu0 is not 0. */
-static int send_reply_flags(int sock, const region *rg, uint64_t id, int status,
-                            const char *content_type, const void *body, size_t len,
-                            int64_t json_len, uint64_t t0, uint64_t cpu0, uint32_t flags)
+/* The CPU time of a batching instance between its messages: read after
+ * each reply (idle_cpu0), the time until the next message came (its
+ * polling for it, its wake-up) is what a message costs in waiting, which
+ * a batch divides among its calls (batch_aimd_observe). */
+typedef struct idle_cpu {
+    uint64_t since; /* the process's CPU time after the last reply (0: not read) */
+    uint64_t spent; /* from then to this message's start (0: not known) */
+} idle_cpu;
+
+/* dur_ns[1] gets the CPU time since cpu0 when cpu0 is not 0, and dur_ns[2]
+ * the CPU time the instance spent waiting for the message (idle->spent). */
+static int send_reply_idle(int sock, const region *rg, uint64_t id, int status,
+                           const char *content_type, const void *body, size_t len,
+                           int64_t json_len, uint64_t t0, uint64_t cpu0, uint32_t flags,
+                           const idle_cpu *idle)
 {
     uint64_t dur[3] = {t0 ? rouse_now_ns() - t0 : 0, 0, 0};
     if (cpu0) {
         uint64_t c = process_cpu_ns();
         dur[1] = c > cpu0 ? c - cpu0 : 1;
+        if (idle) dur[2] = idle->spent;
     }
     return send_msg(sock, IPC_REPLY, id, status, content_type, body, len, json_len, t0 ? dur : NULL,
                     rg->lent && len <= rg->size ? rg->map : NULL, NULL, flags, NULL);
@@ -169,7 +181,7 @@ static int send_reply_flags(int sock, const region *rg, uint64_t id, int status,
 static int send_reply(int sock, const region *rg, uint64_t id, int status, const char *content_type,
                       const void *body, size_t len, int64_t json_len, uint64_t t0)
 {
-    return send_reply_flags(sock, rg, id, status, content_type, body, len, json_len, t0, 0, 0);
+    return send_reply_idle(sock, rg, id, status, content_type, body, len, json_len, t0, 0, 0, NULL);
 }
 
 static int send_error(int sock, const region *rg, uint64_t id, int status, const char *msg)
@@ -243,9 +255,10 @@ static int request_body(const ipc_msg *req, int body_fd, region *rg, const void 
  * returns 0. A negative return means the socket failed. */
 static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body_fd, region *rg,
                   rouse_model *m, rouse_session *s, gen_slot *gs, rouse_arena *arena,
-                  rouse_buf *out, worker_batch_times *times)
+                  rouse_buf *out, worker_batch_times *times, idle_cpu *idle)
 {
     uint64_t t0 = rouse_now_ns(), cpu0 = req->flags & IPC_F_CPU ? process_cpu_ns() : 0;
+    idle->spent = cpu0 && idle->since && cpu0 > idle->since ? cpu0 - idle->since : 0;
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     const void *body = NULL;
@@ -287,8 +300,8 @@ static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body
         rc = worker_run_batch(&bc, body, req->body_len, out, &eb);
         ipc_unmap(own, req->body_len);
         if (rc < 0) return send_error(sock, rg, req->id, 500, eb.msg);
-        return send_reply_flags(sock, rg, req->id, 200, "", out->data, out->len, -1, t0, cpu0,
-                                IPC_F_BATCH);
+        return send_reply_idle(sock, rg, req->id, 200, "", out->data, out->len, -1, t0, cpu0,
+                               IPC_F_BATCH, idle);
     }
     if (req->type != IPC_INFER) {
         ipc_unmap(own, req->body_len);
@@ -321,9 +334,9 @@ static int handle(const instance_opts *o, int sock, const ipc_msg *req, int body
                                   &json_len, &eb)) < 0)
         goto out_error;
     ipc_unmap(own, req->body_len);
-    return send_reply_flags(sock, rg, req->id, 200,
-                            json_len >= 0 ? "application/octet-stream" : "application/json",
-                            out->data, out->len, json_len, t0, cpu0, 0);
+    return send_reply_idle(sock, rg, req->id, 200,
+                           json_len >= 0 ? "application/octet-stream" : "application/json",
+                           out->data, out->len, json_len, t0, cpu0, 0, idle);
 out_error:
     ipc_unmap(own, req->body_len);
     return send_error(sock, rg, req->id, rouse_err_http_status(rc),
@@ -484,7 +497,8 @@ static int serve_streams(const instance_opts *o, int sock, region *rg, rouse_mod
             }
             if (body_fd >= 0) close(body_fd);
         } else {
-            rc = handle(o, sock, &req, body_fd, rg, m, s, &none, arena, out, times);
+            idle_cpu idle = {0, 0}; /* generators do not batch this way */
+            rc = handle(o, sock, &req, body_fd, rg, m, s, &none, arena, out, times, &idle);
             if (body_fd >= 0) close(body_fd);
         }
         if (rc < 0) {
@@ -615,6 +629,7 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
     worker_batch_times times = {{0}};
     int status = 0;
     uint64_t poll_until = 0;
+    idle_cpu idle = {0, 0};
     if (o->max_context > 0 && o->streams > 1) {
         status = serve_streams(o, sock, &rg, m, s, &arena, &out, &times);
         goto out;
@@ -647,8 +662,11 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
             if (body_fd >= 0) close(body_fd);
             continue;
         }
-        rc = handle(o, sock, &req, body_fd, &rg, m, s, &gs, &arena, &out, &times);
+        rc = handle(o, sock, &req, body_fd, &rg, m, s, &gs, &arena, &out, &times, &idle);
         if (body_fd >= 0) close(body_fd);
+        /* A batching instance reads its CPU clock after each message (a
+         * system call): what it spends until the next is that one's wait. */
+        if (o->max_batch > 0) idle.since = process_cpu_ns();
         if (req.poll_us > 0)
             poll_until =
                 rouse_now_ns() + (uint64_t)(req.poll_us > 1000 ? 1000 : req.poll_us) * 1000u;

@@ -63,7 +63,7 @@
 #define IPC_F_IN_REGION 2u /* the body is bytes [0, body_len) of the shared region */
 #define IPC_F_SPARE 4u     /* READY from a template's spare, warm (pid: its own) */
 #define IPC_F_BATCH 8u     /* REPLY to IPC_BATCH: the body is an ipc_batch_head and results */
-#define IPC_F_CPU 16u      /* INFER, BATCH: the reply's dur_ns[1] is its CPU time in the instance */
+#define IPC_F_CPU 16u      /* INFER, BATCH: the reply's dur_ns[1] is its CPU time in the instance, dur_ns[2] (a batching instance) what it spent between its previous reply and this message */
 
 typedef enum ipc_type {
     IPC_READY = 1, /* instance -> serve: model loaded (status 0) or not */

@@ -19,6 +19,9 @@
  * - with two instances, eight requests at once run in batches of at most
  *   four (each instance's share), not seven on one, when a row costs more
  *   than max_delay;
+ * - fixed mode sends calls one at a time once its batches showed no lower
+ *   CPU time per call than a lone call's (requests that spend 20 ms of CPU
+ *   each, batched or not);
  * - auto mode counts the runs of requests sent alone: over the SLO they
  *   halve its limit to 1, within it they grow it back;
  * - config errors and a model that cannot batch: 400 naming the field or
@@ -490,6 +493,63 @@ static void test_shares(void **state)
     serve_down();
 }
 
+/* Fixed mode falls back to lone calls when its batches run their calls
+ * no cheaper: every request of function "flat" spends 20 ms of CPU in its
+ * instance (the fault hook's spin-20-), batched or not, more than
+ * max_delay's 1 ms. Bursts of four on one instance: the first goes alone
+ * (idle), the rest as a batch, until the CPU times per call of both are
+ * known; from then on the queue sends each call alone (sent by "lone"),
+ * and every response of a burst says batch 1. Asserted on the status's
+ * counts and the responses, never on a time. */
+static void test_lone_fallback(void **state)
+{
+    (void)state;
+    serve_up("0");
+    deploy_digits("flat", "\"scaling\":{\"max\":1},"
+                          "\"batching\":{\"max_batch\":8,\"max_delay_us\":1000}");
+    enum { N = 4 };
+    int burst = 0, batched = 0;
+    for (; burst < 30 && sent_by("flat", "lone") <= 0; burst++) {
+        call_arg a[N];
+        memset(a, 0, sizeof(a));
+        for (int i = 0; i < N; i++) {
+            char id[48];
+            snprintf(id, sizeof(id), "spin-20-%d-%d", burst, i);
+            a[i].path = "/v2/models/flat/infer";
+            a[i].body = digits_body(i, 1, id);
+        }
+        calls_run(a, N);
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(a[i].status, 200);
+            if (a[i].batch > 1) batched++;
+        }
+        calls_free(a, N);
+    }
+    printf("lone after %d bursts (%d calls batched before): %d calls\n", burst, batched,
+           sent_by("flat", "lone"));
+    assert_true(sent_by("flat", "lone") > 0);
+    /* Batches formed before (what measured them) ... */
+    assert_true(batched > 0);
+    /* ... and none now: a burst runs one call at a time. */
+    int lone0 = sent_by("flat", "lone");
+    call_arg a[N];
+    memset(a, 0, sizeof(a));
+    for (int i = 0; i < N; i++) {
+        char id[48];
+        snprintf(id, sizeof(id), "spin-20-last-%d", i);
+        a[i].path = "/v2/models/flat/infer";
+        a[i].body = digits_body(i, 1, id);
+    }
+    calls_run(a, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(a[i].status, 200);
+        assert_int_equal(a[i].batch, 1);
+    }
+    calls_free(a, N);
+    assert_true(sent_by("flat", "lone") > lone0);
+    serve_down();
+}
+
 /* Auto mode's limit in the status of function `name`, or -1. */
 static int auto_limit(const char *name)
 {
@@ -721,6 +781,7 @@ int main(void)
         cmocka_unit_test(test_lone_and_partial),
         cmocka_unit_test(test_free_instance_not_held),
         cmocka_unit_test(test_shares),
+        cmocka_unit_test(test_lone_fallback),
         cmocka_unit_test(test_auto_alone),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_crash_mid_batch),

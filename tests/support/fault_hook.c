@@ -14,7 +14,9 @@
  * kills its instance (SIGKILL) on its first N executions, and one whose id
  * starts with "crash-always" on every execution. ROUSE_FAULT_DELAY_US
  * makes every recorded execution take that much longer (a slow model), and
- * a request whose id is "sleep-<ms>-..." takes <ms> milliseconds more.
+ * a request whose id is "sleep-<ms>-..." takes <ms> milliseconds more; one
+ * whose id is "spin-<ms>-..." spends <ms> milliseconds of CPU time more (a
+ * model whose every row costs that much, batched or not).
  * ROUSE_FAULT_STEP_US makes every decode step of a generator take that
  * much longer (worker_fault_step; ROUSE_FAULT_DIR is not needed for it).
  *
@@ -38,6 +40,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,6 +50,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "worker/fault.h"
@@ -218,6 +222,23 @@ void worker_fault_step(void)
     if (us) usleep((useconds_t)atoi(us));
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Spends ms milliseconds of this thread's CPU time. */
+static void spin_ms(int ms)
+{
+    uint64_t until = thread_cpu_ns() + (uint64_t)ms * 1000000ull;
+    volatile uint64_t x = 0;
+    while (thread_cpu_ns() < until)
+        for (int i = 0; i < 10000; i++)
+            x += (uint64_t)i;
+}
+
 void worker_fault_hook(const char *request_id)
 {
     if (!getenv("ROUSE_FAULT_DIR") || !request_id || strlen(request_id) > 400) return;
@@ -230,6 +251,7 @@ void worker_fault_hook(const char *request_id)
     const char *delay = getenv("ROUSE_FAULT_DELAY_US");
     if (delay) usleep((useconds_t)atoi(delay));
     if (strncmp(request_id, "sleep-", 6) == 0) usleep((useconds_t)atoi(request_id + 6) * 1000u);
+    if (strncmp(request_id, "spin-", 5) == 0) spin_ms(atoi(request_id + 5));
     const char *first = getenv("ROUSE_FAULT_CRASH_FIRST");
     if (!first || strncmp(request_id, "crash", 5) != 0) return;
     if (strncmp(request_id, "crash-always", 12) == 0) raise(SIGKILL);

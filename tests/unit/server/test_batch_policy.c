@@ -144,7 +144,7 @@ static int window(batch_aimd *a, int size, uint64_t run_ns)
 {
     int limit = a->limit;
     for (int i = 0; i < BATCH_AIMD_WINDOW; i++)
-        limit = batch_aimd_observe(a, size, run_ns, 0, 0);
+        limit = batch_aimd_observe(a, size, run_ns, 0, 0, 0);
     return limit;
 }
 
@@ -153,7 +153,7 @@ static int window_cpu(batch_aimd *a, int size, uint64_t run_ns, uint64_t row_cpu
 {
     int limit = a->limit;
     for (int i = 0; i < BATCH_AIMD_WINDOW; i++)
-        limit = batch_aimd_observe(a, size, run_ns, row_cpu_ns * (uint64_t)size, 0);
+        limit = batch_aimd_observe(a, size, run_ns, row_cpu_ns * (uint64_t)size, 0, 0);
     return limit;
 }
 
@@ -170,8 +170,8 @@ static void test_aimd(void **state)
     assert_int_equal(window(&a, 1, 1 * MS), 4);
     /* One run over the SLO in a window (its p99): halved. */
     for (int i = 0; i < BATCH_AIMD_WINDOW - 1; i++)
-        batch_aimd_observe(&a, 4, 5 * MS, 0, 0);
-    assert_int_equal(batch_aimd_observe(&a, 4, 11 * MS, 0, 0), 2);
+        batch_aimd_observe(&a, 4, 5 * MS, 0, 0, 0);
+    assert_int_equal(batch_aimd_observe(&a, 4, 11 * MS, 0, 0, 0), 2);
     /* Down to 1, never below. */
     assert_int_equal(window(&a, 2, 50 * MS), 1);
     assert_int_equal(window(&a, 1, 50 * MS), 1);
@@ -227,9 +227,9 @@ static void test_aimd_no_gain(void **state)
         window_cpu(&a, 1, 20 * MS, 17 * MS);
     assert_int_equal(a.limit, 2);
     for (int i = 0; i < 4; i++) /* the class's average follows the new cost */
-        batch_aimd_observe(&a, 2, 40 * MS, 2 * 16320 * US, 0);
+        batch_aimd_observe(&a, 2, 40 * MS, 2 * 16320 * US, 0, 0);
     for (int i = 0; i < BATCH_AIMD_WINDOW - 4; i++)
-        batch_aimd_observe(&a, 2, 40 * MS, 2 * 16320 * US, 0);
+        batch_aimd_observe(&a, 2, 40 * MS, 2 * 16320 * US, 0, 0);
     assert_int_equal(a.limit, 1);
     assert_int_equal(a.hold, 4 * BATCH_HOLD_MIN);
     /* The hold never grows past BATCH_HOLD_MAX. */
@@ -396,8 +396,10 @@ static void test_share_runs(void **state)
         int want;
         batch_why why;
     } cases[] = {
-        /* resnet18, 8 calls, one instance free and one due: 4 now. */
-        {8, 8, 1, 2, 5 * MS, 1, 4, BATCH_WHY_SHARE},
+        /* resnet18, 8 calls, one instance free and one due: its batches
+         * cost as much CPU per call as lone calls, so one now (test_lone);
+         * by its run times alone, 4 (below). */
+        {8, 8, 1, 2, 5 * MS, 1, 1, BATCH_WHY_LONE},
         /* The same with no run measured yet: the share as well. */
         {8, 8, 1, 2, 5 * MS, 0, 4, BATCH_WHY_SHARE},
         /* mlp, 32 calls: all 32 on this instance (the limit). */
@@ -408,7 +410,7 @@ static void test_share_runs(void **state)
         /* mlp with max_delay 0: nothing is worth its latency, the share. */
         {32, 32, 1, 2, 0, 2, 16, BATCH_WHY_SHARE},
         /* Two instances free: the share all the same when it pays ... */
-        {8, 8, 2, 2, 5 * MS, 1, 4, BATCH_WHY_SHARE},
+        {8, 8, 2, 2, 5 * MS, 3, 4, BATCH_WHY_SHARE},
         /* ... and all of them at once when it does not. */
         {8, 8, 2, 2, 2 * MS, 2, 8, BATCH_WHY_FREE},
         /* A lone call on a free instance while another runs: resnet18's
@@ -455,7 +457,7 @@ static int window_serve(batch_aimd *a, int size, uint64_t row_cpu_ns, uint64_t m
     int limit = a->limit;
     for (int i = 0; i < BATCH_AIMD_WINDOW; i++)
         limit = batch_aimd_observe(a, size, 100 * US, row_cpu_ns * (uint64_t)size,
-                                   msg_ns + call_ns * (uint64_t)size);
+                                   msg_ns + call_ns * (uint64_t)size, 0);
     return limit;
 }
 
@@ -492,6 +494,124 @@ static void test_aimd_serve(void **state)
     assert_int_equal(a.limit, 1);
 }
 
+/* The same, each message also waited wait_ns of CPU: the instance's
+ * polling for it and wake-up, serve's polling for its reply. */
+static int window_wait(batch_aimd *a, int size, uint64_t row_cpu_ns, uint64_t call_ns,
+                       uint64_t wait_ns)
+{
+    int limit = a->limit;
+    for (int i = 0; i < BATCH_AIMD_WINDOW; i++)
+        limit = batch_aimd_observe(a, size, 100 * US, row_cpu_ns * (uint64_t)size,
+                                   call_ns * (uint64_t)size, wait_ns);
+    return limit;
+}
+
+/* Counting the wake-ups and polling a batch saves: a model whose CPU per
+ * call, in the instance and in serve, does not move with the batch (mlp's
+ * instance CPU at 1 and at 16 came out alike) but whose every message
+ * costs 60 us of waiting (the instance polling for its next request and
+ * waking, serve polling for the reply) grows its limit as fixed mode
+ * would batch: to 16 at least (past it, 60 us shared by 16 or by 32
+ * differ by less than BATCH_GAIN_PCT of the rest). Without the wait, it
+ * stays at 1; and a model whose calls cost far more than the wait
+ * (resnet18) does not grow for it. */
+static void test_aimd_wait(void **state)
+{
+    (void)state;
+    batch_aimd a;
+    batch_aimd_init(&a, 32, 5 * MS);
+    window_wait(&a, 2, 30 * US, 10 * US, 60 * US); /* a batch class first: back to 1 */
+    assert_int_equal(a.limit, 1);
+    window_wait(&a, 1, 30 * US, 10 * US, 60 * US);
+    for (int i = 0; i < 80 && a.limit < 16; i++)
+        window_wait(&a, a.limit, 30 * US, 10 * US, 60 * US);
+    assert_int_equal(a.limit, 16);
+    assert_true(a.row_cpu_ns[4] < a.row_cpu_ns[0] / 2);
+    /* The same calls with their waits not counted: no gain, no growth. */
+    batch_aimd_init(&a, 32, 5 * MS);
+    window_wait(&a, 1, 30 * US, 10 * US, 0);
+    window_wait(&a, 2, 30 * US, 10 * US, 0);
+    window_wait(&a, a.limit, 30 * US, 10 * US, 0);
+    assert_int_equal(a.limit, 1);
+    /* resnet18: 17 ms a call, 60 us of waiting per message: no growth. */
+    batch_aimd_init(&a, 8, 400 * MS);
+    window_wait(&a, 1, 17 * MS, 10 * US, 60 * US);
+    window_wait(&a, 2, 17 * MS, 10 * US, 60 * US);
+    assert_int_equal(a.limit, 1);
+}
+
+/* Falling back to lone calls (fixed and auto mode): when every batch size
+ * measured up to the limit costs no less CPU per call than a lone call,
+ * calls go one at a time, whatever waits; a probe batches as usual. */
+static void test_lone(void **state)
+{
+    (void)state;
+    batch_runs resnet = {{0}, {0}}, mlp = {{0}, {0}}, only_lone = {{0}, {0}}, above = {{0}, {0}};
+    /* resnet18: 17 ms of CPU a lone call, 17.6 and 18 ms per call of 2-3
+     * and 4-7 (its engine gains nothing per row). */
+    batch_runs_note(&resnet, 1, 15 * MS, 17 * MS);
+    batch_runs_note(&resnet, 2, 31 * MS, 2 * 17600 * US);
+    batch_runs_note(&resnet, 4, 64 * MS, 4 * 18 * MS);
+    /* mlp: 60 us a lone call, 25 per call of 16. */
+    batch_runs_note(&mlp, 1, 30 * US, 60 * US);
+    batch_runs_note(&mlp, 16, 140 * US, 16 * 25 * US);
+    batch_runs_note(&only_lone, 1, 15 * MS, 17 * MS);
+    /* A class that gains, above a limit of 4 (class 2): not judged. */
+    batch_runs_note(&above, 1, 15 * MS, 17 * MS);
+    batch_runs_note(&above, 2, 31 * MS, 2 * 17 * MS);
+    batch_runs_note(&above, 8, 60 * MS, 8 * 8 * MS);
+    assert_true(batch_runs_lone(&resnet, 8, 5 * MS));
+    assert_false(batch_runs_lone(&resnet, 8, 20 * MS)); /* calls cheaper than max_delay */
+    assert_false(batch_runs_lone(&mlp, 32, 2 * MS));
+    assert_false(batch_runs_lone(&mlp, 32, 0)); /* 16 costs less than half of 1 */
+    assert_false(batch_runs_lone(&only_lone, 8, 5 * MS)); /* no batch measured */
+    assert_false(batch_runs_lone(NULL, 8, 5 * MS));
+    assert_true(batch_runs_lone(&above, 4, 5 * MS));
+    assert_false(batch_runs_lone(&above, 8, 5 * MS));
+    const struct {
+        int n_ready, limit, n_free, n_instances;
+        bool probe, idle;
+        const batch_runs *runs;
+        int want;
+        batch_why why;
+    } cases[] = {
+        /* resnet18, fixed at 8: 8 calls waiting, one instance free and
+         * one due, go one at a time, not as a share of 4. */
+        {8, 8, 1, 2, false, false, &resnet, 1, BATCH_WHY_LONE},
+        /* Two free instances and 3 waiting: one each, not all on one. */
+        {3, 8, 2, 2, false, false, &resnet, 1, BATCH_WHY_LONE},
+        /* One instance, 4 waiting: one. */
+        {4, 8, 1, 1, false, false, &resnet, 1, BATCH_WHY_LONE},
+        /* A probe: the share as before. */
+        {8, 8, 1, 2, true, false, &resnet, 4, BATCH_WHY_SHARE},
+        /* A lone call on a busy pool: no wait for company (nogain). */
+        {1, 8, 1, 2, false, false, &resnet, 1, BATCH_WHY_NOGAIN},
+        /* A lone call on an idle function: at once, as ever. */
+        {1, 8, 1, 1, false, true, &resnet, 1, BATCH_WHY_IDLE},
+        /* mlp batches: its 32 go together. */
+        {32, 32, 1, 2, false, false, &mlp, 32, BATCH_WHY_FULL},
+        /* Nothing but lone calls measured: a batch (which measures). */
+        {4, 4, 1, 1, false, false, &only_lone, 4, BATCH_WHY_FULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        batch_view v = {.n_ready = cases[i].n_ready,
+                        .limit = cases[i].limit,
+                        .pool_idle = cases[i].idle,
+                        .max_delay_ns = 5 * MS,
+                        .n_free = cases[i].n_free,
+                        .n_instances = cases[i].n_instances,
+                        .probe = cases[i].probe,
+                        .runs = cases[i].runs};
+        uint64_t wait;
+        batch_why why;
+        int k = batch_decide(&v, &wait, &why);
+        if (k != cases[i].want || why != cases[i].why)
+            fail_msg("case %zu: %d by %s, want %d by %s", i, k, batch_why_name(why), cases[i].want,
+                     batch_why_name(cases[i].why));
+    }
+    assert_string_equal(batch_why_name(BATCH_WHY_LONE), "lone");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -499,7 +619,8 @@ int main(void)
         cmocka_unit_test(test_class),      cmocka_unit_test(test_aimd_no_gain),
         cmocka_unit_test(test_aimd_gain),  cmocka_unit_test(test_why),
         cmocka_unit_test(test_runs),       cmocka_unit_test(test_share_runs),
-        cmocka_unit_test(test_aimd_serve),
+        cmocka_unit_test(test_aimd_serve), cmocka_unit_test(test_aimd_wait),
+        cmocka_unit_test(test_lone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
