@@ -40,7 +40,7 @@ void kr_replay(const int64_t *t_ms, size_t n, int64_t end_ms, kr_policy policy, 
         loaded = true; /* the call loads it (or found it loaded) */
         if (policy == KR_LEARNED) {
             ka_record(&st, t_ms[i], minute_ms);
-            ka_windows_learned(&st, minute_ms, ttl_ms, price, &w);
+            ka_windows_learned(&st, minute_ms, ttl_ms, false, price, &w);
         } else if (policy == KR_PERCENTILE) {
             ka_record(&st, t_ms[i], minute_ms);
             ka_windows_of(&st, minute_ms, ttl_ms, &w);

@@ -213,6 +213,10 @@ function renderScaling() {
   sec.append(h('button', { class: 'primary edit', id: 'scaling-save', onclick: async () => {
     const next = structuredClone(cfg);
     for (const [key] of SCALING) next.scaling[key] = Number(inputs[key].value);
+    // The config as read names template_ttl_ms always; whether it caps the
+    // learned keep-alive window stays as it was (a request naming the TTL
+    // without this key would make it cap).
+    next.scaling.template_ttl_caps = cfg.scaling.template_ttl_caps === true;
     next.memory_mb = Number(mem.value);
     next.timeout_ms = Number(tmo.value);
     const path = '/v1/functions/' + encodeURIComponent(name);

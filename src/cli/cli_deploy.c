@@ -31,7 +31,8 @@ static const struct {
     {"--concurrency", "scaling.concurrency", "N", "requests one instance serves at once"},
     {"--idle-timeout", "scaling.idle_timeout_ms", "MS", "an idle instance stops after this"},
     {"--template-ttl", "scaling.template_ttl_ms", "MS",
-     "an unused template stops after this (keep_alive learned: until its calls show a pattern)"},
+     "an unused template stops after this (keep_alive learned: also the longest its learned "
+     "window may be)"},
     {"--queue-depth", "scaling.queue_depth", "N", "requests waiting for an instance at most"},
     {"--memory", "memory_mb", "MB", "memory of one instance"},
     {"--timeout", "timeout_ms", "MS", "deadline of one request"},

@@ -218,11 +218,13 @@ static void print_status(const char *name, const json_value *v)
         const json_value *k = ITEM(ka, i);
         double cv = 0;
         json_as_double(json_get(k, "cv"), &cv);
-        printf("keep-alive v%" PRId64 ": %s, template from %.1f to %.1f min (%" PRId64
+        const json_value *capped = json_get(k, "capped");
+        printf("keep-alive v%" PRId64 ": %s, template from %.1f to %.1f min%s (%" PRId64
                " idle times, CV %.2f, %" PRId64 " pre-warms)\n",
                int_of(k, "version"), str_of(k, "mode"), (double)int_of(k, "prewarm_ms") / 60000.0,
-               (double)int_of(k, "keep_ms") / 60000.0, int_of(k, "idle_times"), cv,
-               int_of(k, "prewarms"));
+               (double)int_of(k, "keep_ms") / 60000.0,
+               capped && capped->type == JSON_TRUE ? ", capped by template_ttl_ms" : "",
+               int_of(k, "idle_times"), cv, int_of(k, "prewarms"));
     }
     /* Dynamic batching: the limit now (auto mode moves it), what ran, and
      * the activations an instance holds for its largest batch. */

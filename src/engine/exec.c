@@ -215,11 +215,13 @@ int plan_fixed_mem(eng_plan *p, const dnnl_memory_desc_t *md, void *handle, dnnl
     return 0;
 }
 
-void plan_note_scratch(eng_plan *p, const_dnnl_primitive_desc_t pd)
+int plan_scratch_pv(eng_plan *p, size_t size, int *out)
 {
-    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    size_t sz = md ? dnnl_memory_desc_get_size(md) : 0;
-    if (sz > p->scratch_size) p->scratch_size = sz;
+    eng_tensor t = {.dtype = ENG_DT_UINT8, .rank = 1};
+    t.shape[0] = (int64_t)size;
+    int rc = plan_new_pv(p, &t, out);
+    if (rc == 0) p->stats.scratch_bytes += size;
+    return rc;
 }
 
 /* A reorder step from pv `src` into a new pv laid out as `md`. */
@@ -808,29 +810,12 @@ static int bind(eng_plan *p, rouse_errbuf *eb)
         exec_pv *v = &p->pvs[i];
         if (v->storage >= 0) v->t.data = (char *)p->arena + p->st[v->storage].offset;
     }
-    if (p->scratch_size) {
-        /* 4 KiB pages here: the scratchpad is sized for the most demanding
-         * kernel (10 MB for resnet18's Winograd convolutions) and most runs
-         * touch a fraction of it; huge pages would make every instance pay
-         * for all of it. */
-        p->scratch = aligned_alloc(ALIGN, (p->scratch_size + ALIGN - 1) / ALIGN * ALIGN);
-        if (!p->scratch) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory (scratchpad)");
-        dnnl_memory_desc_t md;
-        dnnl_dims_t d = {(dnnl_dim_t)p->scratch_size};
-        if (dnnl_memory_desc_init_by_tag(&md, 1, d, dnnl_u8, dnnl_a) != dnnl_success ||
-            dnnl_memory_create(&p->scratch_mem, &md, p->ctx->engine, p->scratch) != dnnl_success)
-            return rouse_err_set(eb, ROUSE_EINTERNAL, "oneDNN: cannot create the scratchpad");
-    }
     for (int s = 0; s < p->n_steps; s++) {
         exec_step *st = &p->steps[s];
         if (st->kind != STEP_DNNL) continue;
         for (int k = 0; k < st->n_args; k++) {
             int pv = st->arg_pv[k];
             if (pv == ARG_FIXED) continue;
-            if (pv == ARG_SCRATCH) {
-                st->args[k].memory = p->scratch_mem;
-                continue;
-            }
             exec_pv *v = &p->pvs[pv];
             if (!v->mem &&
                 dnnl_memory_create(&v->mem, &v->md, p->ctx->engine, v->t.data) != dnnl_success)
@@ -854,12 +839,15 @@ bool exec_conv_winograd_eligible(int rank, const eng_conv_attrs *a, int64_t c_in
  * keeping every activation blocked is fastest (1.5x); when only part can
  * (squeezenet1_1: 54%), the channels-last layouts oneDNN picks by itself are
  * (1.3x), with Winograd used where it fits behind a reorder. A dry run of
- * shape inference gives the FLOPs. */
-static bool plan_prefers_blocked(const eng_graph *g, const eng_tensor *inputs)
+ * shape inference gives the FLOPs, and *largest the bytes of the largest
+ * value a node computes (SIZE_MAX when the dry run stops early). */
+static bool plan_prefers_blocked(const eng_graph *g, const eng_tensor *inputs, size_t *largest)
 {
     eng_tensor *vals = calloc((size_t)g->n_values + 1, sizeof(*vals));
     bool *known = calloc((size_t)g->n_values + 1, sizeof(bool));
     double total = 0, wino = 0;
+    *largest = SIZE_MAX;
+    size_t big = 0;
     if (!vals || !known) goto out;
     for (int i = 0; i < g->n_values; i++) {
         const eng_value *v = &g->values[i];
@@ -884,12 +872,17 @@ static bool plan_prefers_blocked(const eng_graph *g, const eng_tensor *inputs)
             if (n->in[k] >= 0 && !known[n->in[k]]) ok = false;
         }
         memset(out, 0, sizeof(out));
-        if (!ok || eng_infer_node(n, in, out, &res, NULL) < 0) break; /* build reports it */
+        if (!ok || eng_infer_node(n, in, out, &res, NULL) < 0) { /* build reports it */
+            big = SIZE_MAX;
+            break;
+        }
         for (int k = 0; k < n->n_out; k++) {
             if (n->out[k] < 0) continue;
             vals[n->out[k]] = out[k];
             vals[n->out[k]].data = NULL;
             known[n->out[k]] = true;
+            int64_t nb = eng_tensor_nbytes(&out[k]);
+            if (nb > 0 && (size_t)nb > big) big = (size_t)nb;
         }
         if (n->op != ENG_OP_CONV || in[0]->rank < 3) continue;
         const eng_conv_attrs *a = &res.conv;
@@ -900,6 +893,7 @@ static bool plan_prefers_blocked(const eng_graph *g, const eng_tensor *inputs)
         if (exec_conv_winograd_eligible(in[0]->rank, a, in[0]->shape[1], out[0].shape[1]))
             wino += flops;
     }
+    *largest = big;
 out:
     free(vals);
     free(known);
@@ -926,7 +920,7 @@ int eng_plan_create_limited(const eng_graph *g, eng_dnnl_ctx *ctx, const eng_ten
     p->phys_bytes = phys_bytes(); /* not once per node: a system call each time */
     p->limit_bytes = max_bytes;
     p->packed = packed;
-    p->blocked_convs = !reference && plan_prefers_blocked(g, inputs);
+    p->blocked_convs = !reference && plan_prefers_blocked(g, inputs, &p->largest_value);
     rouse_arena_init(&p->mem, 0);
     int rc;
     p->val_pv = malloc(sizeof(int) * (size_t)(g->n_values + 1));
@@ -1209,8 +1203,6 @@ void eng_plan_destroy(eng_plan *p)
         munmap(c->base, c->size);
         free(c);
     }
-    if (p->scratch_mem) dnnl_memory_destroy(p->scratch_mem);
-    free(p->scratch);
     big_free(p->arena, p->arena_size);
     free(p->pvs);
     free(p->st);

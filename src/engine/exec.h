@@ -58,7 +58,8 @@ typedef struct eng_plan_stats {
     int n_folded;    /* nodes evaluated while preparing (not run per inference) */
     /* multiply-accumulates per inference on the reference kernels */
     uint64_t ref_macs;
-    size_t arena_bytes;
+    size_t arena_bytes;   /* activations and the kernels' scratchpads, planned together */
+    size_t scratch_bytes; /* the scratchpads' sum (each alive at its own step only) */
     size_t weight_bytes;
 } eng_plan_stats;
 

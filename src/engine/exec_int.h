@@ -38,9 +38,8 @@ typedef struct exec_storage {
 
 enum { STEP_DNNL, STEP_REF, STEP_COPY, STEP_GEMV };
 
-/* Special arg_pv values of a oneDNN step. */
-#define ARG_FIXED (-1)   /* a memory made at prepare time (weights, bias) */
-#define ARG_SCRATCH (-2) /* the plan's scratchpad */
+/* Special arg_pv value of a oneDNN step. */
+#define ARG_FIXED (-1) /* a memory made at prepare time (weights, bias) */
 
 typedef struct exec_step {
     int kind;
@@ -93,9 +92,6 @@ struct eng_plan {
     eng_tensor *outputs;
     void *arena;
     size_t arena_size;
-    void *scratch;
-    size_t scratch_size;
-    dnnl_memory_t scratch_mem;
     void **owned; /* weight buffers and fixed memories to release */
     int n_owned, cap_owned;
     dnnl_memory_t *fixed_mems;
@@ -107,6 +103,9 @@ struct eng_plan {
     uint64_t phys_bytes;          /* the machine's memory, read once per plan */
     uint64_t limit_bytes;         /* the caller's bound on activation memory, 0: none */
     bool blocked_convs;           /* convolutions keep activations in aBcd16b */
+    size_t largest_value;         /* bytes of the largest value a node computes
+                                     (plan_prefers_blocked's dry run; SIZE_MAX:
+                                     unknown) */
     const eng_packed_set *packed; /* constants offered in kernel layouts */
     eng_packed *made;             /* constants this plan reordered itself */
     dnnl_memory_desc_t *made_md;
@@ -136,7 +135,10 @@ int plan_own(eng_plan *p, void *ptr);
  * in 22 pages, not 11,000). NULL when out of memory. */
 void *plan_weight_alloc(eng_plan *p, size_t size);
 int plan_fixed_mem(eng_plan *p, const dnnl_memory_desc_t *md, void *handle, dnnl_memory_t *out);
-void plan_note_scratch(eng_plan *p, const_dnnl_primitive_desc_t pd);
+/* A new temporary of `size` bytes for one step's oneDNN scratchpad: a
+ * storage of the arena that the memory planner places like an activation,
+ * alive only at the step that reads it. */
+int plan_scratch_pv(eng_plan *p, size_t size, int *out);
 int plan_md_plain(int dtype, int rank, const int64_t *shape, dnnl_memory_desc_t *md);
 /* A layout given by dims and strides alone (plain, or a permutation of
  * plain such as a transposed view), not blocked. */
@@ -165,7 +167,8 @@ int exec_gemv_run(const eng_plan *p, const exec_step *st, rouse_errbuf *eb);
 
 /* exec_dnnl.c services used by the builders in other files. */
 /* 1 when oneDNN has an implementation of op_desc (*pd then owned by the
- * caller), 0 when not, negative on error. The plan's scratchpad is used. */
+ * caller), 0 when not, negative on error. The step's scratchpad is the
+ * user's (exec_dnnl_add_step places it in the arena). */
 int exec_dnnl_pd(eng_plan *p, const_dnnl_op_desc_t op_desc, dnnl_primitive_desc_t *pd,
                  rouse_errbuf *eb);
 /* A new prepared value of shape `shape` with layout md. */

@@ -84,15 +84,28 @@ static int parse_int(const json_value *v, const int_field *f, fn_config *out, ro
     return 0;
 }
 
-static int parse_section(const json_value *obj, const char *section, fn_config *out,
-                         rouse_errbuf *eb)
+/* A section's fields. In "scaling", template_ttl_caps is what the config
+ * says, or else whether a request (not a stored config, which names every
+ * field) named template_ttl_ms; "fixed" has no learned window to cap. */
+static int parse_section(const json_value *obj, const char *section, bool stored,
+                         fn_config *out, rouse_errbuf *eb)
 {
     if (obj->type != JSON_OBJECT)
         return rouse_err_set(eb, ROUSE_EINVAL, "%s: must be an object, not %s", section,
                              json_type_name(obj->type));
+    bool scaling = strcmp(section, "scaling") == 0, have_ttl = false, have_caps = false;
     for (size_t i = 0; i < obj->u.obj.n; i++) {
         const json_member *m = &obj->u.obj.members[i];
-        if (strcmp(section, "scaling") == 0 && strcmp(m->key, "keep_alive") == 0) {
+        if (scaling && strcmp(m->key, "template_ttl_caps") == 0) {
+            if (m->value->type != JSON_TRUE && m->value->type != JSON_FALSE)
+                return rouse_err_set(eb, ROUSE_EINVAL,
+                                     "scaling.template_ttl_caps: must be true or false");
+            out->scaling.template_ttl_caps = m->value->type == JSON_TRUE;
+            have_caps = true;
+            continue;
+        }
+        if (scaling && strcmp(m->key, "template_ttl_ms") == 0) have_ttl = true;
+        if (scaling && strcmp(m->key, "keep_alive") == 0) {
             const char *v = json_as_string(m->value);
             if (v && strcmp(v, "learned") == 0)
                 out->scaling.keep_alive = FN_KEEP_ALIVE_LEARNED;
@@ -107,6 +120,16 @@ static int parse_section(const json_value *obj, const char *section, fn_config *
         if (!f) return rouse_err_set(eb, ROUSE_EINVAL, "%s.%s: unknown field", section, m->key);
         int rc = parse_int(m->value, f, out, eb);
         if (rc < 0) return rc;
+    }
+    if (!scaling) return 0;
+    if (out->scaling.keep_alive == FN_KEEP_ALIVE_FIXED) {
+        if (have_caps && out->scaling.template_ttl_caps)
+            return rouse_err_set(eb, ROUSE_EINVAL,
+                                 "scaling.template_ttl_caps: only with keep_alive \"learned\" "
+                                 "(\"fixed\" keeps the template template_ttl_ms, no window)");
+        out->scaling.template_ttl_caps = false;
+    } else if (!have_caps) {
+        out->scaling.template_ttl_caps = have_ttl && !stored;
     }
     return 0;
 }
@@ -342,7 +365,7 @@ static int parse_config(const char *json, size_t len, bool stored, fn_config *ou
         } else if (strcmp(k, "calibration") == 0) {
             if ((rc = parse_calibration(m->value, out, eb)) < 0) goto out_arena;
         } else if (strcmp(k, "scaling") == 0 || strcmp(k, "async") == 0) {
-            if ((rc = parse_section(m->value, k, out, eb)) < 0) goto out_arena;
+            if ((rc = parse_section(m->value, k, stored, out, eb)) < 0) goto out_arena;
         } else if (strcmp(k, "batching") == 0) {
             if ((rc = parse_batching(m->value, stored, out, eb)) < 0) goto out_arena;
         } else {
@@ -436,14 +459,17 @@ static bool section_default(const fn_config *c, const char *sec)
 }
 
 /* Closes section `open`, after the fields of it that are not integers:
- * scaling.keep_alive only when not the default ("learned"), so that configs
- * stored before it existed keep their canonical form (a redeploy of the
- * same config makes no version). */
+ * scaling.keep_alive only when not the default ("learned"), and
+ * scaling.template_ttl_caps only when true, so that configs stored before
+ * they existed keep their canonical form (a redeploy of the same config
+ * makes no version). */
 static int close_section(const fn_config *c, const char *open, rouse_buf *out)
 {
     int rc = 0;
     if (strcmp(open, "scaling") == 0 && c->scaling.keep_alive == FN_KEEP_ALIVE_FIXED)
         rc = rouse_buf_append_str(out, ",\"keep_alive\":\"fixed\"");
+    if (rc == 0 && strcmp(open, "scaling") == 0 && c->scaling.template_ttl_caps)
+        rc = rouse_buf_append_str(out, ",\"template_ttl_caps\":true");
     return rc == 0 ? rouse_buf_append_str(out, "}") : rc;
 }
 

@@ -7,6 +7,7 @@
 #ifndef ROUSE_SERVER_CONFIG_H
 #define ROUSE_SERVER_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,12 @@ typedef struct fn_config {
         /* "learned" (FN_KEEP_ALIVE_LEARNED, the default) or "fixed": when the
          * template is dropped and started again (keepalive_policy.h). */
         int keep_alive;
+        /* Whether template_ttl_ms caps the learned window too (not only the
+         * fallback's TTL): "scaling.template_ttl_caps" when given, else
+         * whether a request named template_ttl_ms (a stored config without
+         * the key: false, as it ran before the key existed). Always false
+         * under "fixed", where template_ttl_ms is the whole policy. */
+        bool template_ttl_caps;
     } scaling;
     int precision; /* rouse_precision the plan is compiled at: 0 (fp32, the default) */
     /* int8: per model input, the blob of a .npy with its calibration

@@ -151,7 +151,10 @@ void ka_windows_of(const ka_state *s, int64_t minute_ms, int64_t ttl_ms, ka_wind
     int tail = percentile_bin(s, n_in, KA_TAIL_PCT);
     int64_t prewarm = (int64_t)head * minute_ms * (100 - KA_MARGIN_PCT) / 100;
     int64_t keep = ((int64_t)tail + 1) * minute_ms * (100 + KA_MARGIN_PCT) / 100;
-    if (keep - prewarm > ttl) place_capped(s, n_in, minute_ms, ttl, &prewarm, &keep);
+    if (keep - prewarm > ttl) {
+        place_capped(s, n_in, minute_ms, ttl, &prewarm, &keep);
+        out->capped = true;
+    }
     out->kind = KA_LEARNED;
     out->from_ms = from;
     out->prewarm_ms = prewarm;
@@ -238,8 +241,8 @@ void ka_windows_priced_share(const ka_state *s, int64_t minute_ms, int64_t ttl_m
     priced(s, minute_ms, gaps * mean_gap(s, minute_ms), KA_PRICED_SHARE, out);
 }
 
-void ka_windows_learned(const ka_state *s, int64_t minute_ms, int64_t ttl_ms, double gaps,
-                        ka_windows *out)
+void ka_windows_learned(const ka_state *s, int64_t minute_ms, int64_t ttl_ms, bool ttl_caps,
+                        double gaps, ka_windows *out)
 {
     if (minute_ms <= 0) minute_ms = KA_MINUTE_MS;
     if (ttl_ms < 0) ttl_ms = 0;
@@ -247,7 +250,8 @@ void ka_windows_learned(const ka_state *s, int64_t minute_ms, int64_t ttl_ms, do
     out->n = s->n;
     out->cv = bins_cv(s, s->n - s->n_oob);
     out->from_ms = s->last_minute >= 0 ? s->last_ms : 0;
-    out->keep_ms = (int64_t)((double)ttl_ms * (double)minute_ms / (double)KA_MINUTE_MS);
+    int64_t ttl = (int64_t)((double)ttl_ms * (double)minute_ms / (double)KA_MINUTE_MS);
+    out->keep_ms = ttl;
     /* Representative: enough idle times, and a histogram that is not flat
      * (one with none in bounds has a CV of 0: flat). */
     if (s->n < KA_MIN_SAMPLES || s->calls < 2) {
@@ -269,6 +273,12 @@ void ka_windows_learned(const ka_state *s, int64_t minute_ms, int64_t ttl_ms, do
     out->kind = KA_LEARNED;
     out->prewarm_ms = (int64_t)a * minute_ms * (100 - KA_MARGIN_PCT) / 100;
     out->keep_ms = ((int64_t)b + 1) * minute_ms * (100 + KA_MARGIN_PCT) / 100;
+    /* The cap the config set: the ttl-long part of the window that catches
+     * the most idle times. */
+    if (ttl_caps && out->keep_ms - out->prewarm_ms > ttl) {
+        place_capped(s, s->n - s->n_oob, minute_ms, ttl, &out->prewarm_ms, &out->keep_ms);
+        out->capped = true;
+    }
 }
 
 bool ka_want_loaded(const ka_windows *w, int64_t now_ms, int64_t *next_change_ms)

@@ -36,8 +36,14 @@
  *   dropped at the end of the window. A window that reaches the
  *   histogram's end runs 10 % past it, to 264 minutes, where the idle times
  *   of a function called every 4 hours fall that the histogram counts out
- *   of bounds. template_ttl_ms does not cap the window (the price bounds
- *   it: at most 264 minutes per idle time); it is the fallback's TTL.
+ *   of bounds. The price bounds the window (at most 264 minutes per idle
+ *   time); template_ttl_ms is the fallback's TTL, and caps the window too
+ *   when the function's config sets it (scaling.template_ttl_ms named, or
+ *   scaling.template_ttl_caps true): of the ttl-long windows inside the
+ *   learned one, the one that catches the most idle times is kept, as
+ *   ka_windows_of places its capped window. The default's 10 minutes do
+ *   not cap (they would leave the functions called every hour or more
+ *   cold on most calls).
  * ka_windows_of is the paper's rule as first built (5th/99th percentiles,
  * the window capped by template_ttl_ms), kept for the simulator's
  * comparison (bench/keepalive_sim.c), as are two priced variants without
@@ -90,6 +96,7 @@ typedef struct ka_windows {
     int64_t keep_ms;    /* fixed: template_ttl_ms (scaled); none: 0 */
     double cv;          /* of the histogram's bin counts (0 with no idle time) */
     uint32_t n;         /* idle times counted */
+    bool capped;        /* the window was cut to template_ttl_ms */
 } ka_windows;
 
 void ka_init(ka_state *s);
@@ -101,10 +108,11 @@ void ka_record(ka_state *s, int64_t now_ms, int64_t minute_ms);
 /* The learned windows after the last request (what serve's "learned"
  * runs, with gaps = KA_SHARE_GAPS): ttl_ms is template_ttl_ms, read in
  * minutes of 60 s and scaled to minute_ms like everything else, for the
- * fixed fallback. Before any request: fixed from time 0. KA_NONE when no
- * window is worth its price. */
-void ka_windows_learned(const ka_state *s, int64_t minute_ms, int64_t ttl_ms, double gaps,
-                        ka_windows *out);
+ * fixed fallback, and with ttl_caps the longest the learned window may be
+ * (out->capped when it cut it). Before any request: fixed from time 0.
+ * KA_NONE when no window is worth its price. */
+void ka_windows_learned(const ka_state *s, int64_t minute_ms, int64_t ttl_ms, bool ttl_caps,
+                        double gaps, ka_windows *out);
 
 /* The paper's percentile windows (5th/99th, 10 % margins, the window
  * capped by ttl_ms, placed where it catches the most idle times; KA_NONE

@@ -2039,8 +2039,8 @@ static void expire_queue(pool *p, vpool *vp, uint64_t now, int64_t *next)
 static bool learned_wants(const pool *p, const vpool *vp, uint64_t now, uint64_t *change_ns,
                           ka_windows *w)
 {
-    ka_windows_learned(&vp->ka, p->ka_minute_ms, vp->cfg.scaling.template_ttl_ms, KA_SHARE_GAPS,
-                       w);
+    ka_windows_learned(&vp->ka, p->ka_minute_ms, vp->cfg.scaling.template_ttl_ms,
+                       vp->cfg.scaling.template_ttl_caps, KA_SHARE_GAPS, w);
     int64_t change;
     bool want = ka_want_loaded(w, (int64_t)(now / 1000000ull), &change);
     *change_ns = change == INT64_MAX ? 0 : (uint64_t)change * 1000000ull;

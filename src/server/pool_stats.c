@@ -108,18 +108,21 @@ int pool_describe(const pool *p, const char *name, rouse_buf *out)
     for (const vpool *vp = p->pools; rc == 0 && vp; vp = vp->next) {
         if (strcmp(vp->name, name) != 0) continue;
         ka_windows w;
-        ka_windows_learned(&vp->ka, p->ka_minute_ms, vp->cfg.scaling.template_ttl_ms, KA_SHARE_GAPS,
-                           &w);
+        ka_windows_learned(&vp->ka, p->ka_minute_ms, vp->cfg.scaling.template_ttl_ms,
+                           vp->cfg.scaling.template_ttl_caps, KA_SHARE_GAPS, &w);
         bool fixed = vp->cfg.scaling.keep_alive == FN_KEEP_ALIVE_FIXED;
         int64_t now_ms = (int64_t)(pool_now(p) / 1000000ull);
         rc = rouse_buf_appendf(
             out,
             "%s{\"version\":%" PRId64 ",\"policy\":\"%s\",\"mode\":\"%s\",\"idle_times\":%u,"
             "\"cv\":%.2f,\"prewarm_ms\":%" PRId64 ",\"keep_ms\":%" PRId64
+            ",\"ttl_caps\":%s,\"capped\":%s"
             ",\"since_last_request_ms\":%" PRId64 ",\"prewarms\":%" PRIu64 "}",
             first ? "" : ",", vp->version, fixed ? "fixed" : "learned",
             fixed ? "fixed" : ka_kind_name(w.kind), w.n, w.cv, fixed ? 0 : w.prewarm_ms,
             fixed ? vp->cfg.scaling.template_ttl_ms : w.keep_ms,
+            vp->cfg.scaling.template_ttl_caps ? "true" : "false",
+            !fixed && w.capped ? "true" : "false",
             vp->ka.last_minute >= 0 ? now_ms - vp->ka.last_ms : -1, vp->n_prewarms);
         first = false;
     }

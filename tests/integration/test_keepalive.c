@@ -12,7 +12,9 @@
  *   in, after 29 idle minutes; less the 10 % margin), so the calls find it
  *   started ("template");
  * - GET /v1/functions/{name} shows the windows, and "fixed" keeps today's
- *   behaviour (every call from zero at this pace).
+ *   behaviour (every call from zero at this pace);
+ * - a function whose config names template_ttl_ms gets the same window cut
+ *   to that length (scaled), placed on the minute the calls come in.
  *
  * Environment: ROUSE (the binary), DIGITS (examples/digits).
  */
@@ -74,18 +76,25 @@ static char *slurp(const char *path)
     return buf;
 }
 
-static void deploy(const char *name, const char *keep_alive)
+/* Deploys digits as `name` with idle_timeout_ms 0, keep_alive and any
+ * further scaling fields (`more`: "" or ",\"key\":value..."). */
+static void deploy_with(const char *name, const char *keep_alive, const char *more)
 {
     char path[128], body[512];
     snprintf(path, sizeof(path), "/v1/functions/%s", name);
     snprintf(body, sizeof(body),
-             "{\"model\":\"%s\",\"scaling\":{\"idle_timeout_ms\":0,\"keep_alive\":\"%s\"}}",
-             g_digest, keep_alive);
+             "{\"model\":\"%s\",\"scaling\":{\"idle_timeout_ms\":0,\"keep_alive\":\"%s\"%s}}",
+             g_digest, keep_alive, more);
     http_response r;
     int st = request("PUT", path, body, &r);
     if (st != 201) fprintf(stderr, "deploy %s: %d %s\n", name, st, r.body.data);
     assert_int_equal(st, 201);
     http_response_fini(&r);
+}
+
+static void deploy(const char *name, const char *keep_alive)
+{
+    deploy_with(name, keep_alive, "");
 }
 
 static int64_t mono_ms(void)
@@ -95,28 +104,39 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Calls fn n times, GAP_MS apart; starts[i] gets each call's Rouse-Start. */
-static void calls(const char *fn, int n, char starts[][16])
+/* Calls fn, and then fn2 unless NULL, n times, GAP_MS apart; starts[i]
+ * (starts2[i]) gets each call's Rouse-Start. */
+static void calls2(const char *fn, char starts[][16], const char *fn2, char starts2[][16], int n)
 {
-    char url[128];
-    snprintf(url, sizeof(url), "/v2/models/%s/infer", fn);
+    const char *fns[2] = {fn, fn2};
+    char(*out[2])[16] = {starts, starts2};
     int64_t t0 = mono_ms();
     for (int i = 0; i < n; i++) {
         int64_t due = t0 + (int64_t)i * GAP_MS;
         while (mono_ms() < due)
             usleep(1000);
-        http_response r;
-        int st = request("POST", url, g_sample, &r);
-        if (st != 200) fprintf(stderr, "%s: %d %s\n", fn, st, r.body.data);
-        assert_int_equal(st, 200);
-        snprintf(starts[i], 16, "%s", r.rouse_start);
-        http_response_fini(&r);
+        for (int f = 0; f < 2 && fns[f]; f++) {
+            char url[128];
+            snprintf(url, sizeof(url), "/v2/models/%s/infer", fns[f]);
+            http_response r;
+            int st = request("POST", url, g_sample, &r);
+            if (st != 200) fprintf(stderr, "%s: %d %s\n", fns[f], st, r.body.data);
+            assert_int_equal(st, 200);
+            snprintf(out[f][i], 16, "%s", r.rouse_start);
+            http_response_fini(&r);
+        }
     }
 }
 
+static void calls(const char *fn, int n, char starts[][16])
+{
+    calls2(fn, starts, NULL, NULL, n);
+}
+
 /* The keep_alive entry of fn's description (the first version's). */
-static void keep_alive_of(const char *fn, char *mode, size_t cap, int64_t *idle_times,
-                          int64_t *prewarm_ms, int64_t *keep_ms, int64_t *prewarms)
+static void keep_alive_caps(const char *fn, char *mode, size_t cap, int64_t *idle_times,
+                            int64_t *prewarm_ms, int64_t *keep_ms, int64_t *prewarms,
+                            bool *ttl_caps, bool *capped)
 {
     char path[128];
     snprintf(path, sizeof(path), "/v1/functions/%s", fn);
@@ -136,8 +156,20 @@ static void keep_alive_of(const char *fn, char *mode, size_t cap, int64_t *idle_
     assert_true(json_as_int64(json_get(k, "prewarm_ms"), prewarm_ms));
     assert_true(json_as_int64(json_get(k, "keep_ms"), keep_ms));
     assert_true(json_as_int64(json_get(k, "prewarms"), prewarms));
+    const json_value *tc = json_get(k, "ttl_caps"), *cp = json_get(k, "capped");
+    assert_non_null(tc);
+    assert_non_null(cp);
+    *ttl_caps = tc->type == JSON_TRUE;
+    *capped = cp->type == JSON_TRUE;
     rouse_arena_fini(&a);
     http_response_fini(&r);
+}
+
+static void keep_alive_of(const char *fn, char *mode, size_t cap, int64_t *idle_times,
+                          int64_t *prewarm_ms, int64_t *keep_ms, int64_t *prewarms)
+{
+    bool ttl_caps, capped;
+    keep_alive_caps(fn, mode, cap, idle_times, prewarm_ms, keep_ms, prewarms, &ttl_caps, &capped);
 }
 
 static int group_setup(void **state)
@@ -202,9 +234,12 @@ static void test_learned_prewarms(void **state)
 {
     (void)state;
     deploy("periodic", "learned");
+    /* The same calls to a function whose config names template_ttl_ms:
+     * 5 minutes (500 ms scaled) cap its learned window. */
+    deploy_with("capped", "learned", ",\"template_ttl_ms\":300000");
     enum { N = 13 };
-    char starts[N][16];
-    calls("periodic", N, starts);
+    char starts[N][16], starts2[N][16];
+    calls2("periodic", starts, "capped", starts2, N);
     /* Calls 2..10 came after the fixed 1 s had dropped the template. */
     for (int i = 1; i < 10; i++)
         if (strcmp(starts[i], "zero") != 0) fail_msg("call %d: Rouse-Start %s", i + 1, starts[i]);
@@ -227,6 +262,26 @@ static void test_learned_prewarms(void **state)
     for (int i = 11; i < N; i++)
         prewarmed += strcmp(starts[i], "template") == 0;
     if (prewarmed == 0) fail_msg("calls 12 and 13: Rouse-Start %s, %s", starts[11], starts[12]);
+    bool ttl_caps, capped;
+    keep_alive_caps("periodic", mode, sizeof(mode), &n, &pre, &keep, &warms, &ttl_caps, &capped);
+    assert_false(ttl_caps);
+    assert_false(capped);
+    /* The capped one: the same histogram, its window cut to the 500 ms
+     * that catch the idle times (29 minutes: 2.9..3.0 s), inside the
+     * 2.61..3.3 s it would be (on a loaded machine the idle times spread
+     * and the uncapped window grows: still 500 ms, still around them). */
+    keep_alive_caps("capped", mode, sizeof(mode), &n, &pre, &keep, &warms, &ttl_caps, &capped);
+    assert_string_equal(mode, "learned");
+    assert_int_equal(n, N - 1);
+    assert_true(ttl_caps);
+    assert_true(capped);
+    if (keep - pre != 500 || pre > 2900 || keep < 3000)
+        fail_msg("capped windows %lld..%lld ms", (long long)pre, (long long)keep);
+    prewarmed = 0;
+    for (int i = 11; i < N; i++)
+        prewarmed += strcmp(starts2[i], "template") == 0;
+    if (prewarmed == 0)
+        fail_msg("capped, calls 12 and 13: Rouse-Start %s, %s", starts2[11], starts2[12]);
 }
 
 static void test_fixed_stays_fixed(void **state)
@@ -244,10 +299,13 @@ static void test_fixed_stays_fixed(void **state)
             fail_msg("call %d: Rouse-Start %s", i + 1, starts[i]);
     char mode[32];
     int64_t n, pre, keep, warms;
-    keep_alive_of("steady", mode, sizeof(mode), &n, &pre, &keep, &warms);
+    bool ttl_caps, capped;
+    keep_alive_caps("steady", mode, sizeof(mode), &n, &pre, &keep, &warms, &ttl_caps, &capped);
     assert_string_equal(mode, "fixed");
     assert_int_equal(keep, 600000);
     assert_int_equal(warms, 0);
+    assert_false(ttl_caps);
+    assert_false(capped);
 }
 
 int main(void)

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,7 +49,16 @@ static void test_defaults_and_canonical(void **state)
                      0);
     assert_int_equal(fn_config_write(&d, &b), 0);
     assert_string_equal(a.data, b.data);
-    assert_int_equal(parse(a.data, &d, &eb), 0);
+    /* Stored, it loads back as it was; sent as a request with
+     * template_ttl_caps as read (absent: false), too. */
+    assert_int_equal(fn_config_load(a.data, a.len, &d, &eb), 0);
+    assert_memory_equal(&c, &d, sizeof(c));
+    assert_int_equal(parse("{\"model\":\"" DIGEST "\",\"scaling\":{\"min\":0,\"max\":4,"
+                           "\"concurrency\":1,\"idle_timeout_ms\":60000,"
+                           "\"template_ttl_ms\":600000,\"queue_depth\":64,"
+                           "\"template_ttl_caps\":false}}",
+                           &d, &eb),
+                     0);
     assert_memory_equal(&c, &d, sizeof(c));
     rouse_buf_fini(&a);
     rouse_buf_fini(&b);
@@ -66,6 +76,70 @@ static void test_defaults_and_canonical(void **state)
     assert_true(
         parse("{\"model\":\"" DIGEST "\",\"scaling\":{\"keep_alive\":\"always\"}}", &d, &eb) < 0);
     assert_non_null(strstr(eb.msg, "scaling.keep_alive"));
+}
+
+/* template_ttl_ms caps the learned keep-alive window only when a request
+ * names it (or sets template_ttl_caps); the canonical form says so with
+ * "template_ttl_caps":true, and only then, so that configs stored before
+ * the key existed keep their bytes and load uncapped. */
+static void test_template_ttl_caps(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *scaling; /* the "scaling" object of a request */
+        bool caps;
+    } cases[] = {
+        {"{}", false},
+        {"{\"max\":2}", false},
+        {"{\"template_ttl_ms\":600000}", true}, /* the default's value, named */
+        {"{\"template_ttl_ms\":3600000,\"max\":2}", true},
+        {"{\"template_ttl_ms\":3600000,\"template_ttl_caps\":false}", false},
+        {"{\"template_ttl_caps\":false,\"template_ttl_ms\":3600000}", false},
+        {"{\"template_ttl_caps\":true}", true},
+        {"{\"keep_alive\":\"learned\",\"template_ttl_ms\":0}", true},
+        /* "fixed" has no learned window: template_ttl_ms is all it does. */
+        {"{\"keep_alive\":\"fixed\",\"template_ttl_ms\":3600000}", false},
+        {"{\"template_ttl_ms\":3600000,\"keep_alive\":\"fixed\"}", false},
+        {"{\"keep_alive\":\"fixed\",\"template_ttl_caps\":false}", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char json[512];
+        snprintf(json, sizeof(json), "{\"model\":\"" DIGEST "\",\"scaling\":%s}",
+                 cases[i].scaling);
+        fn_config c, d;
+        rouse_errbuf eb;
+        if (parse(json, &c, &eb) < 0) fail_msg("%s: %s", cases[i].scaling, eb.msg);
+        if (c.scaling.template_ttl_caps != cases[i].caps)
+            fail_msg("%s: caps %d, want %d", cases[i].scaling, c.scaling.template_ttl_caps,
+                     cases[i].caps);
+        rouse_buf b;
+        rouse_buf_init(&b);
+        assert_int_equal(fn_config_write(&c, &b), 0);
+        assert_int_equal(strstr(b.data, "\"template_ttl_caps\":true") != NULL, cases[i].caps);
+        assert_null(strstr(b.data, "\"template_ttl_caps\":false"));
+        /* The canonical form loads back to the same config. */
+        assert_int_equal(fn_config_load(b.data, b.len, &d, &eb), 0);
+        assert_memory_equal(&c, &d, sizeof(c));
+        rouse_buf_fini(&b);
+    }
+    /* A config stored before the key existed names template_ttl_ms (every
+     * canonical form does): loaded, it does not cap. */
+    const char *old = "{\"model\":\"" DIGEST "\",\"runtime\":\"onnx\",\"memory_mb\":512,"
+                      "\"timeout_ms\":30000,\"scaling\":{\"min\":0,\"max\":4,\"concurrency\":1,"
+                      "\"idle_timeout_ms\":60000,\"template_ttl_ms\":3600000,\"queue_depth\":64}}";
+    fn_config c;
+    rouse_errbuf eb;
+    assert_int_equal(fn_config_load(old, strlen(old), &c, &eb), 0);
+    assert_false(c.scaling.template_ttl_caps);
+    assert_int_equal(c.scaling.template_ttl_ms, 3600000);
+    /* Wrong type, and a cap asked of "fixed": refused, naming the field. */
+    assert_true(parse("{\"model\":\"" DIGEST "\",\"scaling\":{\"template_ttl_caps\":1}}", &c,
+                      &eb) < 0);
+    assert_non_null(strstr(eb.msg, "scaling.template_ttl_caps"));
+    assert_true(parse("{\"model\":\"" DIGEST
+                      "\",\"scaling\":{\"keep_alive\":\"fixed\",\"template_ttl_caps\":true}}",
+                      &c, &eb) < 0);
+    assert_non_null(strstr(eb.msg, "scaling.template_ttl_caps: only with keep_alive"));
 }
 
 /* precision: fp32 by default and then not written (configs stored before
@@ -272,7 +346,7 @@ static void test_async_section(void **state)
                                    "\"max_concurrency\":0,\"queue_limit\":10,"
                                    "\"result_ttl_ms\":1000}}"));
     fn_config d;
-    assert_int_equal(parse(b.data, &d, &eb), 0);
+    assert_int_equal(fn_config_load(b.data, b.len, &d, &eb), 0);
     assert_memory_equal(&c, &d, sizeof(c));
     rouse_buf_fini(&b);
 }
@@ -337,6 +411,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_canonical),
+        cmocka_unit_test(test_template_ttl_caps),
         cmocka_unit_test(test_precision),
         cmocka_unit_test(test_field_errors),
         cmocka_unit_test(test_text_generation),

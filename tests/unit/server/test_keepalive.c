@@ -412,7 +412,7 @@ static void test_learned(void **state)
         ka_state s;
         by_hand(&s, cases[i].bins, cases[i].n_bins, cases[i].oob, cases[i].gap_min);
         ka_windows w;
-        ka_windows_learned(&s, MIN, TTL, cases[i].gaps, &w);
+        ka_windows_learned(&s, MIN, TTL, false, cases[i].gaps, &w);
         bool fixed = w.kind == KA_FIXED_FEW || w.kind == KA_FIXED_FLAT;
         int64_t from = fixed ? s.last_ms : (s.last_minute + 1) * MIN;
         if (w.kind != cases[i].kind || w.prewarm_ms != cases[i].prewarm ||
@@ -436,7 +436,7 @@ static void test_learned(void **state)
         s.last_ms = (int64_t)s.n * 60 * MIN;
         s.last_minute = s.last_ms / MIN;
         ka_windows w;
-        ka_windows_learned(&s, MIN, TTL, KA_SHARE_GAPS, &w);
+        ka_windows_learned(&s, MIN, TTL, false, KA_SHARE_GAPS, &w);
         assert_int_equal(w.kind, spread == 48 ? KA_LEARNED : KA_FIXED_FLAT);
         if (spread != 48) {
             assert_int_equal(w.from_ms, s.last_ms);
@@ -449,13 +449,13 @@ static void test_learned(void **state)
     ka_init(&s);
     periodic(&s, 1000, 1500, 12, 100);
     ka_windows w;
-    ka_windows_learned(&s, 100, TTL, KA_SHARE_GAPS, &w);
+    ka_windows_learned(&s, 100, TTL, false, KA_SHARE_GAPS, &w);
     assert_int_equal(w.kind, KA_LEARNED);
     assert_int_equal(w.prewarm_ms, 1260);
     assert_int_equal(w.keep_ms, 1650);
     ka_init(&s);
     periodic(&s, 1000, 1500, 3, 100);
-    ka_windows_learned(&s, 100, TTL, KA_SHARE_GAPS, &w);
+    ka_windows_learned(&s, 100, TTL, false, KA_SHARE_GAPS, &w);
     assert_int_equal(w.kind, KA_FIXED_FEW);
     assert_int_equal(w.keep_ms, 1000);
     /* On pseudo-random histograms with a shape: the window priced per
@@ -477,7 +477,7 @@ static void test_learned(void **state)
         }
         double gaps = 0.2 * (double)(1 + round % 20);
         ka_windows w2;
-        ka_windows_learned(&s, MIN, TTL, gaps, &w);
+        ka_windows_learned(&s, MIN, TTL, false, gaps, &w);
         ka_windows_priced_share(&s, MIN, TTL, gaps, &w2);
         if (w.kind == KA_FIXED_FLAT) continue;
         if (w2.keep_ms == 0) {
@@ -494,6 +494,75 @@ static void test_learned(void **state)
     assert_true(learned > 30);
 }
 
+/* template_ttl_ms set in the config (ttl_caps) caps the learned window: the
+ * ttl-long part of it that catches the most idle times (the middle one of
+ * several), as ka_windows_of places its capped window; without ttl_caps,
+ * and for the fixed fallback and "none", it changes nothing. */
+static void test_learned_capped(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *what;
+        uint32_t bins[4][2]; /* {bin, count} */
+        int n_bins;
+        uint32_t oob;
+        double gap_min;
+        int64_t ttl;
+        bool caps;
+        ka_kind kind;
+        int64_t prewarm, keep; /* expected, from the end of the last active minute */
+        bool capped;
+    } cases[] = {
+        /* 59 x 0.9 = 53.1 to 60 x 1.1 = 66: the 10 minutes inside it that
+         * catch minute 59 start anywhere in 53.1..56, the middle one. */
+        {"every hour, capped", {{59, 12}}, 1, 0, 60.0, TTL, true, KA_LEARNED,
+         54 * MIN + 33000, 64 * MIN + 33000, true},
+        {"every hour, not capped", {{59, 12}}, 1, 0, 60.0, TTL, false, KA_LEARNED,
+         53 * MIN + 6000, 66 * MIN, false},
+        /* 12.6 to 16.5 minutes: shorter than the cap, kept whole. */
+        {"every 15 min, under the cap", {{14, 12}}, 1, 0, 15.0, TTL, true, KA_LEARNED,
+         12 * MIN + 36000, 16 * MIN + 30000, false},
+        /* Every 4 hours, 207 to 264 minutes: of 30 minutes, the windows
+         * that catch all four bins (230..239) start at 210..230. */
+        {"every 4 hours, capped at 30 min",
+         {{230, 5}, {234, 5}, {237, 5}, {239, 5}}, 4, 20, 240.0, 30 * MIN, true, KA_LEARNED,
+         220 * MIN, 250 * MIN, true},
+        /* A cap of 0: an empty window, only the active minute. */
+        {"every hour, capped at 0", {{59, 12}}, 1, 0, 60.0, 0, true, KA_LEARNED,
+         53 * MIN + 6000, 53 * MIN + 6000, true},
+        /* The fallback keeps the TTL, capped or not. */
+        {"few, capped", {{14, 9}}, 1, 0, 15.0, TTL, true, KA_FIXED_FEW, 0, TTL, false},
+        {"every 5 hours, capped", {{0, 0}}, 1, 12, 300.0, TTL, true, KA_FIXED_FLAT, 0, TTL, false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ka_state s;
+        by_hand(&s, cases[i].bins, cases[i].n_bins, cases[i].oob, cases[i].gap_min);
+        ka_windows w;
+        ka_windows_learned(&s, MIN, cases[i].ttl, cases[i].caps, KA_SHARE_GAPS, &w);
+        if (w.kind != cases[i].kind || w.prewarm_ms != cases[i].prewarm ||
+            w.keep_ms != cases[i].keep || w.capped != cases[i].capped)
+            fail_msg("%s: kind %s prewarm %lld keep %lld capped %d (want %s %lld %lld %d)",
+                     cases[i].what, ka_kind_name(w.kind), (long long)w.prewarm_ms,
+                     (long long)w.keep_ms, w.capped, ka_kind_name(cases[i].kind),
+                     (long long)cases[i].prewarm, (long long)cases[i].keep, cases[i].capped);
+    }
+    /* A scaled minute scales the cap: every 15 scaled minutes (100 ms),
+     * template_ttl_ms one minute (100 ms scaled): only the window of bin
+     * 14 itself catches it, 1400..1500 ms. */
+    ka_state s;
+    ka_init(&s);
+    periodic(&s, 1000, 1500, 12, 100);
+    ka_windows w;
+    ka_windows_learned(&s, 100, MIN, true, KA_SHARE_GAPS, &w);
+    assert_int_equal(w.kind, KA_LEARNED);
+    assert_true(w.capped);
+    assert_int_equal(w.prewarm_ms, 1400);
+    assert_int_equal(w.keep_ms, 1500);
+    /* Capped or not, the window is wanted at the time the calls come. */
+    assert_true(ka_want_loaded(&w, w.from_ms + 1450, NULL));
+    assert_false(ka_want_loaded(&w, w.from_ms + 1399, NULL));
+}
+
 static void test_want_loaded(void **state)
 {
     (void)state;
@@ -504,24 +573,24 @@ static void test_want_loaded(void **state)
         int64_t next;
     } cases[] = {
         /* Fixed: loaded from the last request (100) until 100 + keep. */
-        {{KA_FIXED_FEW, 100, 0, 600, 0, 0}, 100, true, 700},
-        {{KA_FIXED_FEW, 100, 0, 600, 0, 0}, 699, true, 700},
-        {{KA_FIXED_FEW, 100, 0, 600, 0, 0}, 700, false, INT64_MAX},
+        {{KA_FIXED_FEW, 100, 0, 600, 0, 0, false}, 100, true, 700},
+        {{KA_FIXED_FEW, 100, 0, 600, 0, 0, false}, 699, true, 700},
+        {{KA_FIXED_FEW, 100, 0, 600, 0, 0, false}, 700, false, INT64_MAX},
         /* Learned with a pre-warm: loaded until the end of the active
          * minute (1000), dropped, loaded again from 1000 + 300 to 1000 + 500. */
-        {{KA_LEARNED, 1000, 300, 500, 0, 0}, 950, true, 1000},
-        {{KA_LEARNED, 1000, 300, 500, 0, 0}, 1000, false, 1300},
-        {{KA_LEARNED, 1000, 300, 500, 0, 0}, 1299, false, 1300},
-        {{KA_LEARNED, 1000, 300, 500, 0, 0}, 1300, true, 1500},
-        {{KA_LEARNED, 1000, 300, 500, 0, 0}, 1500, false, INT64_MAX},
+        {{KA_LEARNED, 1000, 300, 500, 0, 0, false}, 950, true, 1000},
+        {{KA_LEARNED, 1000, 300, 500, 0, 0, false}, 1000, false, 1300},
+        {{KA_LEARNED, 1000, 300, 500, 0, 0, false}, 1299, false, 1300},
+        {{KA_LEARNED, 1000, 300, 500, 0, 0, false}, 1300, true, 1500},
+        {{KA_LEARNED, 1000, 300, 500, 0, 0, false}, 1500, false, INT64_MAX},
         /* Learned without a pre-warm: straight through. */
-        {{KA_LEARNED, 1000, 0, 500, 0, 0}, 1200, true, 1500},
+        {{KA_LEARNED, 1000, 0, 500, 0, 0, false}, 1200, true, 1500},
         /* An empty window (ttl 0): only the active minute. */
-        {{KA_LEARNED, 1000, 300, 300, 0, 0}, 999, true, 1000},
-        {{KA_LEARNED, 1000, 300, 300, 0, 0}, 1300, false, INT64_MAX},
+        {{KA_LEARNED, 1000, 300, 300, 0, 0, false}, 999, true, 1000},
+        {{KA_LEARNED, 1000, 300, 300, 0, 0, false}, 1300, false, INT64_MAX},
         /* None: only the active minute. */
-        {{KA_NONE, 1000, 0, 0, 0, 0}, 990, true, 1000},
-        {{KA_NONE, 1000, 0, 0, 0, 0}, 1000, false, INT64_MAX},
+        {{KA_NONE, 1000, 0, 0, 0, 0, false}, 990, true, 1000},
+        {{KA_NONE, 1000, 0, 0, 0, 0, false}, 1000, false, INT64_MAX},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int64_t next = 0;
@@ -537,7 +606,8 @@ int main(void)
         cmocka_unit_test(test_record),         cmocka_unit_test(test_windows),
         cmocka_unit_test(test_representative), cmocka_unit_test(test_capped_placement),
         cmocka_unit_test(test_priced),         cmocka_unit_test(test_priced_share),
-        cmocka_unit_test(test_learned),        cmocka_unit_test(test_want_loaded),
+        cmocka_unit_test(test_learned),        cmocka_unit_test(test_learned_capped),
+        cmocka_unit_test(test_want_loaded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
