@@ -4,7 +4,8 @@
  * - node B (its peer: node A) deploys a model uploaded to A only: it
  *   fetches the blob by digest from A (with the cluster key), stores the
  *   same bytes and serves the function; GET /v1/blobs/{digest} gives the
- *   bytes on both; a wrong cluster key is 401; two nodes that are each
+ *   bytes on both; a wrong cluster key is 401 (with --auth, the right
+ *   one opens blob reads and nothing else); two nodes that are each
  *   other's peer answer 404 for a blob neither has (a peer's read is
  *   answered from its own store, never passed on);
  * - a peer that lies (a small HTTP server in this test answering every
@@ -404,6 +405,46 @@ static void test_lying_peer_refused(void **state)
     liar_stop(&l);
 }
 
+static void test_cluster_key_reads_blobs_only(void **state)
+{
+    (void)state;
+    /* With --auth, the cluster key stands for an admin key on GET
+     * /v1/blobs/{digest} and nowhere else. */
+    char g_data[300], boot[300];
+    snprintf(g_data, sizeof(g_data), "%s/g", g_dir);
+    snprintf(boot, sizeof(boot), "%s/boot.key", g_dir);
+    FILE *f = fopen(boot, "w");
+    assert_non_null(f);
+    fprintf(f, "rk_the-bootstrap-admin-key-of-this-test-0123456789\n");
+    fclose(f);
+    chmod(boot, 0600);
+    serve_proc g;
+    const char *args[] = {"--auth", "--auth-bootstrap-key-file", boot, "--cluster-key-file", g_key,
+                          NULL};
+    assert_int_equal(start_node(&g, g_data, args), 0);
+    const char *admin[] = {"Authorization: Bearer rk_the-bootstrap-admin-key-of-this-test-0123456789",
+                           NULL};
+    http_response r;
+    assert_int_equal(request(&g, "POST", "/v1/blobs", admin, g_model, g_model_len, &r), 201);
+    http_response_fini(&r);
+    assert_int_equal(get_blob(&g, g_digest, KEY, &r), 200);
+    http_response_fini(&r);
+    assert_int_equal(get_blob(&g, g_digest, NULL, &r), 401);
+    http_response_fini(&r);
+    char hdr[128], head[128];
+    snprintf(hdr, sizeof(hdr), "Rouse-Cluster-Key: %s", KEY);
+    const char *key_only[] = {hdr, NULL};
+    snprintf(head, sizeof(head), "/v1/blobs/%s", g_digest);
+    assert_int_equal(request(&g, "HEAD", head, key_only, NULL, 0, &r), 401);
+    http_response_fini(&r);
+    assert_int_equal(request(&g, "GET", "/v1/functions", key_only, NULL, 0, &r), 401);
+    http_response_fini(&r);
+    assert_int_equal(request(&g, "DELETE", head, key_only, NULL, 0, &r), 401);
+    http_response_fini(&r);
+    expect_stored(g_data, g_digest, true);
+    serve_proc_stop(&g);
+}
+
 /* --- S3 (s3rver) ------------------------------------------------------------------ */
 
 /* Installs s3rver into S3RVER_WORK (npm ci from tests/blobs); its
@@ -555,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_fetch_from_peer),
         cmocka_unit_test(test_unknown_blob_between_peers),
         cmocka_unit_test(test_lying_peer_refused),
+        cmocka_unit_test(test_cluster_key_reads_blobs_only),
         cmocka_unit_test(test_s3_bucket),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
