@@ -340,6 +340,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
                     .iso = &s->iso,
                     .st = s->st,
                     .blobs = s->blobs,
+                    .remote = s->remote,
                     .keepalive_minute_ms = o->keepalive_minute_ms,
                     .output = on_fn_output,
                     .ended = on_fn_ended,

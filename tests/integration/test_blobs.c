@@ -4,7 +4,8 @@
  * - node B (its peer: node A) deploys a model uploaded to A only: it
  *   fetches the blob by digest from A (with the cluster key), stores the
  *   same bytes and serves the function; GET /v1/blobs/{digest} gives the
- *   bytes on both; a wrong cluster key is 401 (with --auth, the right
+ *   bytes on both; B, restarted without its blobs and plans, starts the
+ *   template once the blob is back from A; a wrong cluster key is 401 (with --auth, the right
  *   one opens blob reads and nothing else); two nodes that are each
  *   other's peer answer 404 for a blob neither has (a peer's read is
  *   answered from its own store, never passed on);
@@ -61,6 +62,7 @@ static char g_digest[80];
 static char *g_samples[10];
 static serve_proc g_a, g_b;
 static char g_a_data[300], g_b_data[300];
+static char g_port_b[16], g_peer_a[64];
 
 /* --- utilities ------------------------------------------------------------------ */
 
@@ -174,6 +176,13 @@ static int start_node(serve_proc *p, const char *data, const char *const *extra)
     return serve_proc_start(p, g_rouse, data, args);
 }
 
+static int start_b(void)
+{
+    const char *b_args[] = {"--port", g_port_b, "--cluster-key-file", g_key, "--blob-peers",
+                            g_peer_a, NULL};
+    return start_node(&g_b, g_b_data, b_args);
+}
+
 /* --- a peer that lies ------------------------------------------------------------- */
 
 typedef struct liar {
@@ -268,20 +277,17 @@ static int group_setup(void **state)
     /* A and B are each other's peer: their ports are chosen first. */
     int pa = free_port(), pb = free_port();
     if (pa < 0 || pb < 0) return -1;
-    char port_a[16], port_b[16], peer_a[64], peer_b[64];
+    char port_a[16], peer_b[64];
     snprintf(port_a, sizeof(port_a), "%d", pa);
-    snprintf(port_b, sizeof(port_b), "%d", pb);
-    snprintf(peer_a, sizeof(peer_a), "http://127.0.0.1:%d", pa);
+    snprintf(g_port_b, sizeof(g_port_b), "%d", pb);
+    snprintf(g_peer_a, sizeof(g_peer_a), "http://127.0.0.1:%d", pa);
     snprintf(peer_b, sizeof(peer_b), "http://127.0.0.1:%d", pb);
     snprintf(g_a_data, sizeof(g_a_data), "%s/a", g_dir);
     snprintf(g_b_data, sizeof(g_b_data), "%s/b", g_dir);
     const char *a_args[] = {"--port", port_a, "--cluster-key-file", g_key, "--blob-peers", peer_b,
                             NULL};
-    const char *b_args[] = {"--port", port_b, "--cluster-key-file", g_key, "--blob-peers", peer_a,
-                            NULL};
     if (start_node(&g_a, g_a_data, a_args) < 0) return -1;
-    if (start_node(&g_b, g_b_data, b_args) < 0) return -1;
-    return 0;
+    return start_b();
 }
 
 static int group_teardown(void **state)
@@ -332,6 +338,21 @@ static void test_fetch_from_peer(void **state)
     assert_int_equal(get_blob(&g_a, g_digest, "not-the-key-of-this-cluster-at-all", &r), 401);
     assert_non_null(strstr(r.body.data, "Rouse-Cluster-Key"));
     http_response_fini(&r);
+}
+
+static void test_template_waits_for_its_blob(void **state)
+{
+    (void)state;
+    /* B knows digits (its registry) but has lost the blob and the plan:
+     * the template's start waits for the blob from A. */
+    assert_int_equal(serve_proc_stop(&g_b), 0);
+    char cmd[800];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s/blobs/sha256' '%s/plans'", g_b_data, g_b_data);
+    assert_int_equal(system(cmd), 0);
+    expect_stored(g_b_data, g_digest, false);
+    assert_int_equal(start_b(), 0);
+    infer_digits(&g_b, "digits");
+    expect_stored(g_b_data, g_digest, true);
 }
 
 static void test_unknown_blob_between_peers(void **state)
@@ -594,6 +615,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fetch_from_peer),
+        cmocka_unit_test(test_template_waits_for_its_blob),
         cmocka_unit_test(test_unknown_blob_between_peers),
         cmocka_unit_test(test_lying_peer_refused),
         cmocka_unit_test(test_cluster_key_reads_blobs_only),
