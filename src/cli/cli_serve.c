@@ -39,7 +39,7 @@ void cli_serve_usage(FILE *out)
         "                   [--state postgres://...] [--bus nats://...] [--node-name NAME]\n"
         "                   [--advertise URL] [--cluster-key-file FILE]\n"
         "                   [--blobs s3://BUCKET[/PREFIX]] [--s3-endpoint URL]\n"
-        "                   [--s3-region REGION]\n\n"
+        "                   [--s3-region REGION] [--blob-peers URL[,URL...]]\n\n"
         "Runs the rouse daemon: the HTTP API (Open Inference Protocol v2 under /v2,\n"
         "management under /v1) and the instance processes that run the models.\n\n"
         "  --port N            TCP port (default 8080; 0 picks a free one)\n"
@@ -130,7 +130,9 @@ void cli_serve_usage(FILE *out)
         "                      a node fetches what it lacks from there or from a peer\n"
         "  --s3-endpoint URL   the bucket's endpoint (default: AWS's for the region)\n"
         "  --s3-region REGION  the bucket's region (default: $AWS_REGION, else us-east-1);\n"
-        "                      credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY\n\n"
+        "                      credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY\n"
+        "  --blob-peers URL,...  other nodes (base URLs) to fetch blobs this one lacks\n"
+        "                      from, before the bucket; needs --cluster-key-file\n\n"
         "Prints \"listening on ADDR:PORT\" once it accepts connections. SIGTERM or\n"
         "SIGINT stop it gracefully (exit status 0); SIGHUP reopens the access log and\n"
         "reloads the TLS certificate.\n");
@@ -280,6 +282,10 @@ int cli_serve_main(int argc, char **argv)
             if (!v || (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0))
                 return usage_error("--s3-endpoint needs an http:// or https:// URL", v);
             o.s3_endpoint = v;
+        } else if (strcmp(a, "--blob-peers") == 0) {
+            if (!v || (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0))
+                return usage_error("--blob-peers needs http(s):// base URLs, comma-separated", v);
+            o.blob_peers = v;
         } else if (strcmp(a, "--s3-region") == 0) {
             if (!v || !*v) return usage_error("--s3-region needs a region", NULL);
             o.s3_region = v;

@@ -8,10 +8,13 @@
  * (pool_validate), so a bad model is a 400 with the engine's message and
  * never touches serve itself.
  */
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/arena.h"
@@ -21,6 +24,7 @@
 #include "server/fnlog.h"
 #include "store/accuracy.h"
 #include "server/http_int.h"
+#include "store/blob_remote.h"
 
 #define MOD "admin"
 
@@ -98,17 +102,16 @@ static void blob_owned(void *user, int rc, const rouse_errbuf *eb, void *p)
     http_req_resume(req);
 }
 
-static void blob_committed(void *user, int rc, const rouse_errbuf *eb, void *p)
+/* The upload is durable here and, with a bucket, there too: records its
+ * owner (--auth) or answers. */
+static void blob_stored(http_req *req, const char *digest, uint64_t size)
 {
-    http_req *req = user;
-    const blob_commit_arg *a = p;
-    durable_done(req);
-    if (rc == 0 && req->srv->opts.auth) {
+    if (req->srv->opts.auth) {
         blob_owner_arg o;
         memset(&o, 0, sizeof(o));
         snprintf(o.tenant, sizeof(o.tenant), "%s", req->who.tenant);
-        snprintf(o.digest, sizeof(o.digest), "%s", a->digest);
-        o.size = a->size;
+        snprintf(o.digest, sizeof(o.digest), "%s", digest);
+        o.size = size;
         o.now_ms = rouse_wall_ms();
         if (durable_submit(req, req->srv->writer.w, apply_blob_owner, &o, sizeof(o),
                            blob_owned) == 0)
@@ -116,16 +119,45 @@ static void blob_committed(void *user, int rc, const rouse_errbuf *eb, void *p)
         http_req_resume(req);
         return;
     }
+    reply_blob_posted(req, digest, size);
+    http_req_resume(req);
+}
+
+/* With --blobs s3://: the bucket has the upload (or already had it). */
+static void blob_pushed(void *user, int rc, const char *msg)
+{
+    http_req *req = user;
+    blob_fetch_done(req, rc, msg);
+    uint64_t size = 0;
+    if (rc == 0 && blob_stat(req->srv->blobs, req->fetch_digest, &size) == 0) {
+        blob_stored(req, req->fetch_digest, size);
+        return;
+    }
+    /* Not acknowledged: the client uploads again (the local copy makes the
+     * commit a no-op, and the write-through is tried again). */
+    http_reply_error(req, 502, "blob %s is stored on this node but not in the bucket: %s",
+                     req->fetch_digest, rc == 0 ? "it went missing here" : msg);
+    http_req_resume(req);
+}
+
+static void blob_committed(void *user, int rc, const rouse_errbuf *eb, void *p)
+{
+    http_req *req = user;
+    const blob_commit_arg *a = p;
+    durable_done(req);
     if (rc < 0) {
         reply_rc(req, rc, eb);
-    } else {
-        rouse_buf b;
-        rouse_buf_init(&b);
-        rouse_buf_appendf(&b, "{\"digest\":\"%s\",\"size\":%" PRIu64 "}\n", a->digest, a->size);
-        http_reply_json(req, 201, &b);
-        rouse_buf_fini(&b);
+        http_req_resume(req);
+        return;
     }
-    http_req_resume(req);
+    /* Acknowledged only once the bucket has it too: a node that dies
+     * after the answer loses nothing another node cannot fetch. */
+    if (req->srv->remote && blob_remote_has_bucket(req->srv->remote)) {
+        if (blob_fetch_req(req, BLOB_JOB_PUSH, a->digest, blob_pushed) == 0) return;
+        http_req_resume(req);
+        return;
+    }
+    blob_stored(req, a->digest, a->size);
 }
 
 static int blob_post(http_req *req)
@@ -165,6 +197,74 @@ static int blob_head(http_req *req)
     http_reply_json(req, 200, &b);
     rouse_buf_fini(&b);
     return 0;
+}
+
+/* GET /v1/blobs/{digest}: the bytes, from the local store only (every
+ * blob there was verified when it was committed). A blob this node lacks
+ * is fetched first (peers, the bucket), except for another node's read:
+ * asking back could go round in circles. */
+static void blob_send(http_req *req, const char *digest)
+{
+    char path[PATH_MAX];
+    int fd = -1;
+    struct stat st;
+    if (blob_path(req->srv->blobs, digest, path, sizeof(path)) < 0 ||
+        (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
+        if (fd >= 0) close(fd);
+        http_reply_error(req, 404, "no blob %s", digest);
+        return;
+    }
+    rouse_buf empty;
+    rouse_buf_init(&empty);
+    http_reply_json(req, 200, &empty);
+    snprintf(req->reply.content_type, sizeof(req->reply.content_type), "application/octet-stream");
+    req->reply.fd = fd;
+    req->reply.fd_len = (uint64_t)st.st_size;
+}
+
+/* The blob's pages are in memory: the loop sends them without reading
+ * the disk itself. */
+static void blob_read_ahead_done(void *user, int rc, const char *msg)
+{
+    http_req *req = user;
+    blob_fetch_done(req, rc, msg);
+    if (rc == ROUSE_ENOTFOUND)
+        http_reply_error(req, 404, "no blob %s", req->fetch_digest);
+    else
+        blob_send(req, req->fetch_digest);
+    http_req_resume(req);
+}
+
+static void blob_fetched_for_get(void *user, int rc, const char *msg)
+{
+    http_req *req = user;
+    blob_fetch_done(req, rc, msg);
+    if (rc == 0)
+        blob_send(req, req->fetch_digest); /* just written: in the page cache */
+    else
+        http_reply_error(req, rc == ROUSE_ENOTFOUND ? 404 : 502, "%s", msg);
+    http_req_resume(req);
+}
+
+static int blob_get(http_req *req)
+{
+    const char *digest = req->r.digest;
+    if (req->r.param_too_long || !blob_digest_valid(digest)) {
+        http_reply_error(req, 400, "'%s' is not a blob digest (sha256:<64 lower-case hex>)",
+                         digest);
+        return 0;
+    }
+    if (!auth_blob_visible(req, digest)) {
+        http_reply_error(req, 404, "no blob %s", digest);
+        return 0;
+    }
+    int rc = blob_stat(req->srv->blobs, digest, NULL);
+    if (rc == 0) return blob_fetch_req(req, BLOB_JOB_READ, digest, blob_read_ahead_done) == 0;
+    if (rc != ROUSE_ENOTFOUND || req->who.peer || !blob_fetch_possible(req->srv)) {
+        http_reply_error(req, 404, "no blob %s", digest);
+        return 0;
+    }
+    return blob_fetch_req(req, BLOB_JOB_FETCH, digest, blob_fetched_for_get) == 0;
 }
 
 typedef struct blob_delete_arg {
@@ -385,6 +485,66 @@ static bool unchanged(server *s, const char *name, const char *digest, const cha
 }
 
 static void api_admin_validated(void *user, pool_result *res);
+static int fn_put(http_req *req);
+
+/* A blob a deploy names was fetched (or not): the deploy runs again. */
+static void deploy_fetched(void *user, int rc, const char *msg)
+{
+    http_req *req = user;
+    blob_fetch_done(req, rc, msg);
+    if (fn_put(req) == 0) http_req_resume(req);
+}
+
+/* Whether the blobs a deploy names are here (and, with --auth, the
+ * caller's): 0 yes; 1 when one is being fetched from another node or the
+ * bucket (req waits; fn_put runs again once it is done); -1 when req has
+ * its error reply. */
+static int deploy_blobs_here(http_req *req, const fn_config *cfg)
+{
+    struct {
+        const char *digest;
+        char what[FN_CALIB_NAME_MAX + 16];
+        const char *upload;
+        bool owned; /* the caller's tenant must own it */
+    } need[4 + FN_CALIB_MAX];
+    int n = 0;
+    need[n].digest = cfg->model;
+    snprintf(need[n].what, sizeof(need[n].what), "model");
+    need[n].upload = "upload the model with POST /v1/blobs first";
+    need[n++].owned = true;
+    const char *tok[3] = {cfg->tokenizer, cfg->vocab, cfg->merges};
+    for (int i = 0; i < 3; i++) {
+        if (!tok[i][0]) continue;
+        need[n].digest = tok[i];
+        snprintf(need[n].what, sizeof(need[n].what), "tokenizer");
+        need[n].upload = "upload it with POST /v1/blobs first";
+        need[n++].owned = false;
+    }
+    for (int i = 0; i < cfg->n_calibration; i++) {
+        need[n].digest = cfg->calibration[i].digest;
+        snprintf(need[n].what, sizeof(need[n].what), "calibration.%s", cfg->calibration[i].input);
+        need[n].upload = "upload the .npy with POST /v1/blobs first";
+        need[n++].owned = true;
+    }
+    server *s = req->srv;
+    for (int i = 0; i < n; i++) {
+        const char *d = need[i].digest;
+        bool visible = !need[i].owned || auth_blob_visible(req, d);
+        if (visible && blob_stat(s->blobs, d, NULL) == 0) continue;
+        bool tried = req->fetch_msg && strcmp(req->fetch_digest, d) == 0;
+        if (visible && tried && req->fetch_rc != 0 && req->fetch_rc != ROUSE_ENOTFOUND) {
+            http_reply_error(req, 502, "%s: blob %s could not be fetched: %s", need[i].what, d,
+                             req->fetch_msg);
+            return -1;
+        }
+        if (visible && !tried && blob_fetch_possible(s))
+            return blob_fetch_req(req, BLOB_JOB_FETCH, d, deploy_fetched) == 0 ? 1 : -1;
+        http_reply_error(req, 400, "%s: no blob %s; %s%s%s%s", need[i].what, d, need[i].upload,
+                         tried ? " (" : "", tried ? req->fetch_msg : "", tried ? ")" : "");
+        return -1;
+    }
+    return 0;
+}
 
 static int fn_put(http_req *req)
 {
@@ -401,29 +561,7 @@ static int fn_put(http_req *req)
     fn_config_set_tenant(cfg, req->r.name);
     const char *dry = http_req_query(req, "dry_run");
     bool dry_run = dry && strcmp(dry, "0") != 0 && strcmp(dry, "false") != 0;
-    uint64_t size;
-    if (!dry_run &&
-        (blob_stat(s->blobs, cfg->model, &size) < 0 || !auth_blob_visible(req, cfg->model))) {
-        http_reply_error(req, 400, "model: no blob %s; upload the model with POST /v1/blobs first",
-                         cfg->model);
-        return 0;
-    }
-    const char *tok_blobs[3] = {cfg->tokenizer, cfg->vocab, cfg->merges};
-    for (int i = 0; !dry_run && i < 3; i++)
-        if (tok_blobs[i][0] && blob_stat(s->blobs, tok_blobs[i], NULL) < 0) {
-            http_reply_error(req, 400, "tokenizer: no blob %s; upload it with POST /v1/blobs first",
-                             tok_blobs[i]);
-            return 0;
-        }
-    for (int i = 0; !dry_run && i < cfg->n_calibration; i++)
-        if (blob_stat(s->blobs, cfg->calibration[i].digest, NULL) < 0 ||
-            !auth_blob_visible(req, cfg->calibration[i].digest)) {
-            http_reply_error(req, 400,
-                             "calibration.%s: no blob %s; upload the .npy with POST /v1/blobs "
-                             "first",
-                             cfg->calibration[i].input, cfg->calibration[i].digest);
-            return 0;
-        }
+    if (!dry_run && (rc = deploy_blobs_here(req, cfg)) != 0) return rc > 0 ? 1 : 0;
     rouse_buf canon;
     rouse_buf_init(&canon);
     if (fn_config_write(cfg, &canon) < 0) {
@@ -775,6 +913,8 @@ int api_admin_handle(http_req *req)
         return blob_post(req);
     case R_BLOB_HEAD:
         return blob_head(req);
+    case R_BLOB_GET:
+        return blob_get(req);
     case R_BLOB_DELETE:
         return blob_delete(req);
     case R_FN_LIST:

@@ -33,6 +33,7 @@
 #include "server/http_wire.h"
 #include "server/jobq.h"
 #include "server/tls.h"
+#include "store/blob_remote.h"
 #include "worker/ipc.h"
 
 #define MOD "http"
@@ -644,6 +645,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     req->pending = NULL;
     if (req->write_ticket) store_writer_cancel(req->write_by, req->write_ticket);
     if (req->jobq_ticket) jobq_forget(srv->jobq, req->jobq_ticket);
+    if (req->fetch_ticket) blob_remote_cancel(srv->remote, req->fetch_ticket);
+    free(req->fetch_msg);
     if (req->body_fd >= 0) close(req->body_fd);
     blob_write_abort(req->blob);
     rouse_buf_fini(&req->body);

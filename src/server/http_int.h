@@ -97,6 +97,7 @@ typedef enum route_id {
     R_KEY_DELETE,   /* DELETE /v1/keys/{id} */
     R_CONSOLE,      /* GET / and /console/{file} (alias: the file) */
     R_RECENT,       /* GET /v1/recent?function= */
+    R_BLOB_GET,     /* GET /v1/blobs/{digest}: the bytes */
     R_NOT_ALLOWED, /* a known path with another method: 405 */
     R_COUNT
 } route_id;
@@ -135,6 +136,7 @@ typedef struct auth_caller {
     int role;                     /* auth_role */
     char key_id[STORE_KEY_ID_MAX + 1]; /* "" without a key */
     int64_t expires_ms;           /* the key's, 0 when none */
+    bool peer; /* another node (a valid Rouse-Cluster-Key): blob reads only */
 } auth_caller;
 
 struct http_req {
@@ -169,6 +171,14 @@ struct http_req {
     uint64_t write_ticket;
     /* The same for a change of the job queue (api_jobs.c). */
     uint64_t jobq_ticket;
+    /* A blob transfer this request waits for (blob_fetch.c), cancelled if
+     * the request ends first; 0 when none. The outcome of the last fetch
+     * (digest, code, message) for the handler that runs again. */
+    uint64_t fetch_ticket;
+    int fetch_job; /* blob_job (http_int.h) of that transfer */
+    char fetch_digest[BLOB_DIGEST_LEN + 1];
+    int fetch_rc;
+    char *fetch_msg;
     /* Accepted as a job (202): not an invocation itself; its runs are
      * (async_glue.c emits them). */
     bool job_accepted;
@@ -310,5 +320,19 @@ int durable_submit(http_req *req, store_writer *w, store_write_apply apply, cons
                    size_t arg_len, store_write_done done);
 /* Called first by every completion of durable_submit: req no longer waits. */
 void durable_done(http_req *req);
+
+/* --- blobs from elsewhere (blob_fetch.c) ---------------------------------- */
+
+/* What blob_fetch_req asks of the transfer threads. */
+typedef enum blob_job { BLOB_JOB_FETCH, BLOB_JOB_PUSH, BLOB_JOB_READ } blob_job;
+/* Starts a transfer for req (suspended until done(req, rc, msg) runs on
+ * the loop): 0, or < 0 with req's error reply set and done never run. */
+int blob_fetch_req(http_req *req, blob_job job, const char *digest,
+                   void (*done)(void *req, int rc, const char *msg));
+/* Called first by every completion of blob_fetch_req: req no longer
+ * waits; a fetch's outcome is kept in req (fetch_digest, _rc, _msg). */
+void blob_fetch_done(http_req *req, int rc, const char *msg);
+/* Whether this node can fetch a blob it lacks (peers or a bucket). */
+bool blob_fetch_possible(const server *s);
 
 #endif

@@ -337,7 +337,8 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     /* The isolation tier: chosen once, for every template. */
     if ((rc = isolation_choose(&s->iso, o->isolation, eb)) < 0) goto out_http;
     if ((rc = durable_start(s, eb)) < 0) goto out_iso;
-    if ((rc = gc_start(s, eb)) < 0) goto out_durable;
+    if ((rc = blob_fetch_start(s, eb)) < 0) goto out_fetch;
+    if ((rc = gc_start(s, eb)) < 0) goto out_fetch;
     if ((rc = observe_start(s, eb)) < 0) goto out_gc;
     if ((rc = usage_start(s, eb)) < 0) goto out_observe;
     if ((rc = fnlog_create(s->epfd, &s->logs, eb)) < 0) goto out_usage;
@@ -353,6 +354,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
                     .iso = &s->iso,
                     .st = s->st,
                     .blobs = s->blobs,
+                    .remote = s->remote,
                     .keepalive_minute_ms = o->keepalive_minute_ms,
                     .output = on_fn_output,
                     .ended = on_fn_ended,
@@ -379,7 +381,8 @@ out_observe:
     observe_stop(s);
 out_gc:
     gc_stop(s);
-out_durable:
+out_fetch:
+    blob_fetch_stop(s);
     durable_stop(s);
 out_iso:
     isolation_fini(&s->iso);
@@ -558,6 +561,8 @@ int server_run(server *s, rouse_errbuf *eb)
                 http_gate_poll(s);
             else if (tag->kind == EP_OUTPUT)
                 fnlog_on_event(s->logs, tag);
+            else if (tag->kind == EP_BLOB_REMOTE)
+                blob_fetch_on_event(s);
         }
         http_gate_reap(s);
         pool_collect(s->pool);
@@ -607,6 +612,7 @@ void server_destroy(server *s)
     gc_stop(s);
     usage_stop(s);   /* after MHD: every request's record is in the buffer */
     durable_stop(s); /* after MHD: no request waits for a write any more */
+    blob_fetch_stop(s); /* after MHD: no request waits for a transfer any more */
     observe_stop(s); /* after MHD: no request ends any more */
     route_cache_clear(s);
     blob_close(s->blobs);

@@ -40,6 +40,7 @@ int pool_create(const pool_opts *o, pool **out, rouse_errbuf *eb)
     p->max_instances = o->max_instances;
     p->st = o->st;
     p->blobs = o->blobs;
+    p->remote = o->remote;
     p->clock = o->clock;
     p->clock_user = o->clock_user;
     p->ka_minute_ms = o->keepalive_minute_ms > 0 ? o->keepalive_minute_ms : KA_MINUTE_MS;

@@ -45,6 +45,10 @@ typedef struct pool_opts {
     const struct isolation *iso; /* the tier templates run at (isolation.h); borrowed */
     store *st;             /* the registry: configs and routes of function versions */
     blobstore *blobs;      /* model files */
+    /* Where a blob this node lacks comes from (store/blob_remote.h): a
+     * template whose model, tokenizer or calibration blob is missing
+     * waits for its fetch. NULL: nowhere (the start fails as before). */
+    struct blob_remote *remote;
     /* The clock in ns (monotonic); NULL for rouse_now_ns. Unit tests pass
      * one they move by hand. */
     uint64_t (*clock)(void *user);

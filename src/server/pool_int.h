@@ -154,6 +154,8 @@ struct vpool {
     bool retired;               /* another version took over: no min, stop when idle */
     uint64_t last_request_ns;   /* keeps the template alive (template_ttl_ms) */
     uint64_t no_start_until_ns; /* back-off after a failed start (min keeps trying) */
+    uint64_t fetch_ticket;      /* a blob of its config being fetched (start waits), or 0 */
+    struct pool *pool_of;       /* its pool, for that fetch's completion */
     uint64_t reply_ewma_ns;     /* dispatch to reply, smoothed: decides spinning */
     uint64_t gap_ewma_ns;       /* an instance's reply to its next request, smoothed */
     /* Its requests' idle-time histogram (scaling.keep_alive "learned";
@@ -188,6 +190,7 @@ struct pool {
     uint64_t n_oom_kills; /* instances killed by their memory limit */
     store *st;
     blobstore *blobs;
+    struct blob_remote *remote; /* pool_opts.remote */
     uint64_t (*clock)(void *user); /* NULL: the monotonic clock */
     void *clock_user;
     /* Until then the loop polls instead of sleeping (see SPIN_* in

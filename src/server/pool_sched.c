@@ -43,6 +43,7 @@
 #include "common/log.h"
 #include "rouse/engine.h"
 #include "server/pool_policy.h"
+#include "store/blob_remote.h"
 #include "worker/ipc.h"
 #include "worker/sandbox.h"
 
@@ -595,6 +596,56 @@ static int start_template(pool *p, vpool *vp, rouse_errbuf *eb)
     return 0;
 }
 
+/* --- blobs this node lacks ------------------------------------------------ */
+
+static void blob_fetched(void *user, int rc, const char *msg)
+{
+    vpool *vp = user;
+    pool *p = vp->pool_of;
+    vp->fetch_ticket = 0;
+    if (rc == 0) {
+        LOG_INFO(MOD, "function %s v%" PRId64 ": a blob of it was fetched", vp->name, vp->version);
+        sched_pump(p, vp);
+        return;
+    }
+    LOG_ERROR(MOD, "function %s v%" PRId64 ": %s", vp->name, vp->version, msg);
+    vp->no_start_until_ns = pool_now(p) + 1000000000ull;
+    char text[600];
+    snprintf(text, sizeof(text), "this node lacks a blob of this function and %s: %s",
+             rc == ROUSE_ENOTFOUND ? "no other node has it" : "could not fetch it", msg);
+    fail_queue(p, vp, rc == ROUSE_ENOTFOUND ? 503 : 502, text);
+}
+
+/* Whether the blobs vp's template reads are here: 0 yes (or nowhere to
+ * fetch them from: the start fails as it would have); ROUSE_EBUSY while
+ * one is being fetched (the start waits, its calls stay queued). */
+static int blobs_ready(pool *p, vpool *vp)
+{
+    if (!p->remote || !blob_remote_has_sources(p->remote)) return 0;
+    const fn_config *cfg = &vp->cfg;
+    const char *need[4 + FN_CALIB_MAX];
+    int n = 0;
+    need[n++] = cfg->model;
+    const char *tok[3] = {cfg->tokenizer, cfg->vocab, cfg->merges};
+    for (int i = 0; i < 3; i++)
+        if (tok[i][0]) need[n++] = tok[i];
+    for (int i = 0; i < cfg->n_calibration; i++)
+        need[n++] = cfg->calibration[i].digest;
+    if (vp->fetch_ticket) return ROUSE_EBUSY;
+    for (int i = 0; i < n; i++) {
+        if (blob_stat(p->blobs, need[i], NULL) != ROUSE_ENOTFOUND) continue;
+        vp->pool_of = p;
+        if (blob_remote_fetch(p->remote, need[i], blob_fetched, vp, &vp->fetch_ticket) < 0) {
+            vp->fetch_ticket = 0;
+            return 0;
+        }
+        LOG_INFO(MOD, "function %s v%" PRId64 ": fetching blob %s before its template starts",
+                 vp->name, vp->version, need[i]);
+        return ROUSE_EBUSY;
+    }
+    return 0;
+}
+
 /* Asks the template for one worker. A failure breaks the template: kill it
  * (the worker's socket then ends and the worker is dropped). */
 static void send_spawn(pool *p, worker *w)
@@ -616,6 +667,7 @@ static int start_worker(pool *p, vpool *vp)
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     int rc;
+    if (!vp->tmpl && (rc = blobs_ready(p, vp)) < 0) return rc;
     if (!vp->tmpl && (rc = start_template(p, vp, &eb)) < 0) {
         LOG_ERROR(MOD, "cannot start a template of %s: %s", vp->name, eb.msg);
         return rc;
@@ -1090,7 +1142,7 @@ void sched_pump(pool *p, vpool *vp)
             v = waiting_view(p, vp);
         if (pool_decide(&v) != POOL_START_QUEUE) break;
         if (start_worker(p, vp) < 0) {
-            if (vp->n_instances == 0)
+            if (vp->n_instances == 0 && !vp->fetch_ticket)
                 fail_queue(p, vp, 503, "cannot start an instance of this function");
             break;
         }
@@ -2069,6 +2121,7 @@ static void tick_prewarm(pool *p, vpool *vp, uint64_t now, int64_t *next)
     }
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
+    if (blobs_ready(p, vp) < 0) return; /* pre-warmed once it is here */
     if (start_template(p, vp, &eb) < 0) {
         LOG_ERROR(MOD, "cannot pre-warm a template of %s: %s", vp->name, eb.msg);
         return;
@@ -2280,6 +2333,7 @@ void sched_free_pool(pool *p, vpool *vp, int status, const char *why)
             break;
         }
     }
+    if (vp->fetch_ticket) blob_remote_cancel(p->remote, vp->fetch_ticket);
     free(vp);
 }
 

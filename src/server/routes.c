@@ -58,6 +58,8 @@ const route_spec route_specs[R_COUNT] = {
     [R_KEY_DELETE] = {"DELETE", "/v1/keys/{id}", AUTH_ADMIN},
     [R_CONSOLE] = {"GET", "/", AUTH_OPEN},
     [R_RECENT] = {"GET", "/v1/recent", AUTH_DEPLOY},
+    /* Other nodes read blobs with the cluster key instead (auth.c). */
+    [R_BLOB_GET] = {"GET", "/v1/blobs/{digest}", AUTH_DEPLOY},
     [R_NOT_ALLOWED] = {NULL, NULL, AUTH_INVOKE},
 };
 
@@ -226,7 +228,7 @@ void route_match(const char *method, const char *url, route *out)
         else if (n == 3) {
             copy_param(out->digest, sizeof(out->digest), segs[2], out);
             out->id = pick(method, "HEAD", R_BLOB_HEAD);
-            if (IS("GET")) out->id = R_BLOB_HEAD;
+            if (IS("GET")) out->id = R_BLOB_GET;
             if (IS("DELETE")) out->id = R_BLOB_DELETE;
         }
         return;

@@ -83,6 +83,9 @@ typedef struct server_opts {
     const char *blobs_url;
     const char *s3_endpoint;
     const char *s3_region;
+    /* Other nodes to fetch blobs from, comma-separated base URLs (until
+     * membership names them); needs cluster_key_file. NULL: none. */
+    const char *blob_peers;
 } server_opts;
 
 #define ROUSE_MAX_CONNS_PER_CLIENT_DEFAULT 256

@@ -104,6 +104,16 @@ void async_begin_stop(server *s);
 /* After the pool stopped, before the writer stops. */
 void async_stop(server *s);
 
+/* --- blobs from peers and the bucket (blob_fetch.c) ------------------------- */
+
+/* Starts the blob transfer threads (store/blob_remote.h) with the sources
+ * of serve's options (--blob-peers, --blobs s3://), watched by the loop. */
+int blob_fetch_start(server *s, rouse_errbuf *eb);
+/* Their eventfd is readable: runs the completions. */
+void blob_fetch_on_event(server *s);
+/* Ends the transfers and stops the threads (after MHD stopped). */
+void blob_fetch_stop(server *s);
+
 /* --- the routing cache ----------------------------------------------------- */
 
 /* Functions as the registry last described them (versions and aliases), so
@@ -166,6 +176,12 @@ struct server {
     uint64_t n_refused, n_evicted, n_timed_out;
     struct tls *tls; /* NULL: plain HTTP */
     struct cluster_key *cluster_key; /* --cluster-key-file (cluster_key.h), or NULL */
+    /* Blobs from other nodes and the bucket (blob_fetch.c): the transfer
+     * threads, their eventfd's tag, and --blob-peers' list. */
+    struct blob_remote *remote;
+    ep_tag tag_remote;
+    char (*blob_peers)[256];
+    int n_blob_peers;
     /* The gate's epoll set of the connections MHD holds (hang-ups of the
      * clients of suspended requests), itself watched in epfd (tag_keep_set)
      * (http_gate.c). */

@@ -311,6 +311,12 @@ void blob_write_abort(blob_writer *w)
 
 int blob_write_commit(blob_writer *w, char *digest, uint64_t *size, rouse_errbuf *eb)
 {
+    return blob_write_commit_expect(w, NULL, digest, size, eb);
+}
+
+int blob_write_commit_expect(blob_writer *w, const char *expect, char *digest, uint64_t *size,
+                             rouse_errbuf *eb)
+{
     int rc;
     if (w->failed) {
         rc = rouse_err_set(eb, ROUSE_ESTATE, "this blob upload already failed (%s)",
@@ -324,6 +330,13 @@ int blob_write_commit(blob_writer *w, char *digest, uint64_t *size, rouse_errbuf
         goto out_abort;
     }
     rouse_sha256_hex(sum, hex);
+    if (expect && (!blob_digest_valid(expect) || strcmp(expect + DIGEST_PREFIX_LEN, hex) != 0)) {
+        /* Never named: the temporary file goes with the writer. */
+        rc = rouse_err_set(eb, ROUSE_EMISMATCH,
+                           "the body's sha256 is " DIGEST_PREFIX "%s, not %.80s: refused", hex,
+                           expect);
+        goto out_abort;
+    }
 
     char xx[3] = {hex[0], hex[1], '\0'};
     const char *rest = hex + 2;

@@ -41,6 +41,11 @@ int blob_write(blob_writer *w, const void *data, size_t len, rouse_errbuf *eb);
 /* Makes the blob durable; digest is "sha256:<hex>" (BLOB_DIGEST_LEN + 1 bytes).
  * Frees w, also when it fails. */
 int blob_write_commit(blob_writer *w, char *digest, uint64_t *size, rouse_errbuf *eb);
+/* blob_write_commit for bytes that must be blob `expect` (a fetch by
+ * digest): when their sha256 differs, nothing is stored (the temporary
+ * file is removed) and the error, ROUSE_EMISMATCH, names both digests. */
+int blob_write_commit_expect(blob_writer *w, const char *expect, char *digest, uint64_t *size,
+                             rouse_errbuf *eb);
 /* Drops an unfinished upload and its temporary file. Frees w; NULL is a no-op. */
 void blob_write_abort(blob_writer *w);
 

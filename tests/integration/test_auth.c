@@ -326,6 +326,7 @@ static const struct {
     {"POST", "/openai/v1/chat/completions", AUTH_INVOKE},
     {"POST", "/v1/blobs", AUTH_DEPLOY},
     {"HEAD", "/v1/blobs/{digest}", AUTH_DEPLOY},
+    {"GET", "/v1/blobs/{digest}", AUTH_DEPLOY}, /* or another node's cluster key */
     {"DELETE", "/v1/blobs/{digest}", AUTH_DEPLOY},
     {"GET", "/v1/functions", AUTH_DEPLOY},
     {"GET", "/v1/recent", AUTH_DEPLOY},

@@ -32,6 +32,8 @@ static void test_table(void **state)
         {"GET", "/v2/models/digits/infer", R_NOT_ALLOWED, "digits", "", "", ""},
         {"POST", "/v1/blobs", R_BLOB_POST, "", "", "", ""},
         {"HEAD", "/v1/blobs/sha256:ab", R_BLOB_HEAD, "", "", "", "sha256:ab"},
+        {"GET", "/v1/blobs/sha256:ab", R_BLOB_GET, "", "", "", "sha256:ab"},
+        {"PUT", "/v1/blobs/sha256:ab", R_NOT_ALLOWED, "", "", "", "sha256:ab"},
         {"DELETE", "/v1/blobs/sha256:ab", R_BLOB_DELETE, "", "", "", "sha256:ab"},
         {"GET", "/v1/functions", R_FN_LIST, "", "", "", ""},
         {"PUT", "/v1/functions/f", R_FN_PUT, "f", "", "", ""},

@@ -228,6 +228,37 @@ static void abort_leaves_nothing(void **state)
     assert_int_equal(blob_stat(f->b, digest, NULL), ROUSE_ENOTFOUND);
 }
 
+/* A fetch by digest: bytes whose sha256 differs are never named. */
+static void commit_expect_refuses_other_bytes(void **state)
+{
+    fixture *f = *state;
+    rouse_errbuf eb = {0};
+    uint8_t data[5000], other[5000];
+    fill(data, sizeof(data), 11);
+    fill(other, sizeof(other), 12);
+    char want[BLOB_DIGEST_LEN + 1], got[BLOB_DIGEST_LEN + 1], lie[BLOB_DIGEST_LEN + 1];
+    expected_digest(data, sizeof(data), want);
+    expected_digest(other, sizeof(other), lie);
+
+    blob_writer *w;
+    assert_int_equal(blob_write_begin(f->b, sizeof(other), &w, &eb), 0);
+    assert_int_equal(blob_write(w, other, sizeof(other), &eb), 0);
+    assert_int_equal(blob_write_commit_expect(w, want, got, NULL, &eb), ROUSE_EMISMATCH);
+    assert_non_null(strstr(eb.msg, want));
+    assert_non_null(strstr(eb.msg, lie));
+    assert_int_equal(tmp_count(f), 0);
+    assert_int_equal(blob_count(f), 0);
+    assert_int_equal(blob_stat(f->b, lie, NULL), ROUSE_ENOTFOUND);
+
+    uint64_t size = 0;
+    assert_int_equal(blob_write_begin(f->b, sizeof(data), &w, &eb), 0);
+    assert_int_equal(blob_write(w, data, sizeof(data), &eb), 0);
+    assert_int_equal(blob_write_commit_expect(w, want, got, &size, &eb), 0);
+    assert_string_equal(got, want);
+    assert_int_equal(size, sizeof(data));
+    assert_int_equal(blob_stat(f->b, want, NULL), 0);
+}
+
 static void stale_temps_cleaned_on_open(void **state)
 {
     fixture *f = *state;
@@ -380,6 +411,7 @@ int main(void)
         BOTH_MODES(idempotent_reupload),
         BOTH_MODES(too_big),
         BOTH_MODES(abort_leaves_nothing),
+        BOTH_MODES(commit_expect_refuses_other_bytes),
         BOTH_MODES(stale_temps_cleaned_on_open),
         BOTH_MODES(shared_open_keeps_uploads),
         cmocka_unit_test_setup_teardown(malformed_digests, setup_tmpfile, teardown),
