@@ -33,7 +33,8 @@
     X(BUSY, 12, "overloaded, try again later", 429)                                                \
     X(STATE, 14, "operation not allowed in the current state", 409)                                \
     X(INTERNAL, 15, "internal error", 500)                                                         \
-    X(NOSPACE, 16, "no space left on the storage device", 507)
+    X(NOSPACE, 16, "no space left on the storage device", 507)                                     \
+    X(UNAVAILABLE, 17, "unavailable, try again later", 503)
 
 enum rouse_err {
     ROUSE_OK = 0,
@@ -43,7 +44,7 @@ enum rouse_err {
 };
 
 /* Number of codes in ROUSE_ERR_MAP (not counting ROUSE_OK). */
-#define ROUSE_ERR_COUNT 15
+#define ROUSE_ERR_COUNT 16
 
 /* Message for a code; "unknown error" for anything not in the table. Static string. */
 const char *rouse_strerror(int rc);

@@ -24,6 +24,7 @@ int api_metrics_handle(http_req *req)
         .spans_dropped = s->otlp ? otlp_dropped(s->otlp) : 0,
         .log_lines_dropped = s->alog ? access_log_dropped(s->alog) : 0,
         .instance_oom_kills = pool_oom_kills(s->pool),
+        .state_stale = s->regsync ? shared_state_stale(s) : -1,
     };
     s->loop_lag_scrape_ns = 0;
     rouse_buf b;

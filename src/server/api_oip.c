@@ -118,9 +118,18 @@ int api_oip_handle(http_req *req)
     switch (req->r.id) {
     case R_HEALTH_LIVE:
         return reply_text(req, 200, "{\"live\":true}\n");
-    case R_HEALTH_READY:
+    case R_HEALTH_READY: {
         if (req->srv->stopping) return reply_text(req, 503, "{\"ready\":false}\n");
-        return reply_text(req, 200, "{\"ready\":true}\n");
+        if (!req->srv->regsync) return reply_text(req, 200, "{\"ready\":true}\n");
+        /* With --state: ready also while stale (functions known are served). */
+        rouse_buf b;
+        rouse_buf_init(&b);
+        int rc = rouse_buf_append_str(&b, "{\"ready\":true");
+        if (rc == 0) rc = shared_state_write_json(req->srv, &b);
+        if (rc == 0) rc = rouse_buf_append_str(&b, "}\n");
+        http_reply_built(req, 200, &b, rc);
+        return 0;
+    }
     case R_SERVER_META: {
         rouse_buf b;
         rouse_buf_init(&b);
@@ -130,6 +139,7 @@ int api_oip_handle(http_req *req)
             "\",\"extensions\":[\"binary_tensor_data\"],\"rouse\":{\"weight_pages\":\"%s\",",
             rouse_weight_pages_name((rouse_weight_pages)req->srv->weight_pages));
         if (rc == 0) rc = isolation_write_json(&req->srv->iso, &b);
+        if (rc == 0) rc = shared_state_write_json(req->srv, &b);
         if (rc == 0) rc = rouse_buf_append_str(&b, "}}\n");
         http_reply_built(req, 200, &b, rc);
         return 0;

@@ -32,6 +32,10 @@ int durable_start(server *s, rouse_errbuf *eb)
     store *wst;
     int rc = store_open(s->data_dir, &wst, eb);
     if (rc < 0) return rc;
+    if ((rc = shared_state_attach_writer(s, wst, eb)) < 0) {
+        store_close(wst);
+        return rc;
+    }
     if ((rc = store_writer_create(wst, "registry", &s->writer.w, eb)) < 0) return rc;
     if ((rc = store_writer_create(NULL, "blobs", &s->syncer.w, eb)) < 0) goto out_writer;
     if ((rc = watch(s, &s->writer)) < 0 || (rc = watch(s, &s->syncer)) < 0) {

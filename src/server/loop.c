@@ -252,6 +252,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
         goto out_free;
     }
     if ((rc = store_open(o->data_dir, &s->st, eb)) < 0) goto out_free;
+    if ((rc = shared_state_start(s, eb)) < 0) goto out_store;
     if ((rc = blob_open(o->data_dir, &s->blobs, eb)) < 0) goto out_store;
     if ((rc = auth_start(s, eb)) < 0) goto out_blobs;
 
@@ -338,6 +339,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     if ((rc = isolation_choose(&s->iso, o->isolation, eb)) < 0) goto out_http;
     if ((rc = durable_start(s, eb)) < 0) goto out_iso;
     if ((rc = blob_fetch_start(s, eb)) < 0) goto out_fetch;
+    if ((rc = shared_state_watch(s, eb)) < 0) goto out_fetch;
     if ((rc = gc_start(s, eb)) < 0) goto out_fetch;
     if ((rc = observe_start(s, eb)) < 0) goto out_gc;
     if ((rc = usage_start(s, eb)) < 0) goto out_observe;
@@ -403,6 +405,7 @@ out_sigfd:
 out_blobs:
     blob_close(s->blobs);
 out_store:
+    shared_state_stop(s);
     store_close(s->st);
 out_free:
     if (s->lock_fd >= 0) close(s->lock_fd);
@@ -549,6 +552,8 @@ int server_run(server *s, rouse_errbuf *eb)
                 http_on_client_event(tag);
             else if (tag->kind == EP_WRITER)
                 store_writer_complete(((ep_writer *)tag)->w);
+            else if (tag->kind == EP_REGSYNC)
+                shared_state_on_event(s);
             else if (tag->kind == EP_LISTEN)
                 http_gate_accept(s);
             else if (tag->kind == EP_TIMER)
@@ -613,6 +618,7 @@ void server_destroy(server *s)
     usage_stop(s);   /* after MHD: every request's record is in the buffer */
     durable_stop(s); /* after MHD: no request waits for a write any more */
     blob_fetch_stop(s); /* after MHD: no request waits for a transfer any more */
+    shared_state_stop(s); /* after the writer, which shares its health */
     observe_stop(s); /* after MHD: no request ends any more */
     route_cache_clear(s);
     blob_close(s->blobs);

@@ -376,6 +376,12 @@ int metrics_write(metrics *m, const metrics_extra *x, rouse_buf *out)
                          "The longest event-loop iteration since the previous scrape (nothing "
                          "else was served meanwhile).");
     if (rc == 0) rc = prom_sample(out, "rouse_event_loop_lag_seconds", NULL, x->loop_lag_max_s);
+    if (rc == 0 && x->state_stale >= 0)
+        rc = prom_family(out, "rouse_state_stale", "gauge",
+                         "1 while PostgreSQL (--state) cannot be reached: functions are served "
+                         "from the local replica of the registry, writes fail with 503.");
+    if (rc == 0 && x->state_stale >= 0)
+        rc = prom_sample_u64(out, "rouse_state_stale", NULL, (uint64_t)x->state_stale);
     if (rc == 0)
         rc = prom_family(out, "rouse_trace_spans_exported_total", "counter",
                          "Spans the OTLP exporter delivered to the collector.");

@@ -40,6 +40,7 @@ typedef struct metrics_extra {
     uint64_t spans_dropped;     /* OTLP: queue full or collector failing */
     uint64_t log_lines_dropped; /* access log: queue full */
     uint64_t instance_oom_kills; /* instances killed by their memory limit */
+    int state_stale;             /* --state: -1 none, 0 shared, 1 PostgreSQL unreachable */
 } metrics_extra;
 
 /* Appends the whole exposition (every family, with HELP and TYPE). */

@@ -51,6 +51,23 @@ int durable_start(server *s, rouse_errbuf *eb);
 void durable_stop(server *s);
 /* Requests submit their writes through durable_submit (http_int.h). */
 
+/* --- the shared registry (shared_state.c; --state postgres://...) ---------
+ * Nothing without --state. start: the sync (regsync.h) before anything is
+ * served, s->st writing to PostgreSQL for auth_start's bootstrap key;
+ * watch: s->st reads only again, the sync's eventfd in the loop;
+ * attach_writer: the writer's store writes the registry to PostgreSQL;
+ * stop: after durable_stop (the writer shares the sync's health). */
+int shared_state_start(server *s, rouse_errbuf *eb);
+int shared_state_watch(server *s, rouse_errbuf *eb);
+int shared_state_attach_writer(server *s, store *wst, rouse_errbuf *eb);
+void shared_state_stop(server *s);
+void shared_state_on_event(server *s);
+/* True while PostgreSQL cannot be reached (the replica may be stale). */
+bool shared_state_stale(server *s);
+/* Appends ,"state":"shared" or ,"state":"stale","stale_since_ms":N,
+ * "state_error":"..." (nothing without --state). */
+int shared_state_write_json(server *s, rouse_buf *b);
+
 /* --- access control (auth_boot.c) ----------------------------------------- */
 
 /* Loads the keys (registry, --auth-file), creates the bootstrap admin key
@@ -182,6 +199,8 @@ struct server {
     ep_tag tag_remote;
     char (*blob_peers)[256];
     int n_blob_peers;
+    struct regsync *regsync;         /* --state (shared_state.c), or NULL */
+    ep_tag tag_regsync;
     /* The gate's epoll set of the connections MHD holds (hang-ups of the
      * clients of suspended requests), itself watched in epfd (tag_keep_set)
      * (http_gate.c). */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/registry_pg.h"
 #include "store/store_int.h"
 
 static const char SQL_SET[] =
@@ -19,6 +20,7 @@ static const char SQL_GET[] =
 int store_accuracy_set_tx(store *s, const char *function, int64_t version, const char *json,
                           rouse_errbuf *eb)
 {
+    if (store_shared(s)) return registry_pg_accuracy_set(store_shared(s), function, version, json, eb);
     sqlite3_stmt *st;
     int rc = store_stmt(s, SQL_SET, &st, eb);
     if (rc < 0) return rc;

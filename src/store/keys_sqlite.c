@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "store/registry_pg.h"
 #include "store/store_int.h"
 
 static void copy_col(sqlite3_stmt *st, int i, char *dst, size_t cap)
@@ -78,6 +79,7 @@ static const char SQL_INSERT[] =
 
 int store_key_insert_tx(store *s, const store_key *k, rouse_errbuf *eb)
 {
+    if (store_shared(s)) return registry_pg_key_insert(store_shared(s), k, eb);
     sqlite3_stmt *st;
     int rc = store_stmt(s, SQL_INSERT, &st, eb);
     if (rc < 0) return rc;
@@ -105,6 +107,7 @@ static const char SQL_REVOKE[] =
 
 int store_key_revoke_tx(store *s, const char *id, int64_t now_ms, rouse_errbuf *eb)
 {
+    if (store_shared(s)) return registry_pg_key_revoke(store_shared(s), id, now_ms, eb);
     sqlite3_stmt *st;
     int rc = store_stmt(s, SQL_REVOKE, &st, eb);
     if (rc < 0) return rc;
@@ -125,6 +128,8 @@ static const char SQL_OWNER_ADD[] =
 int store_blob_owner_add_tx(store *s, const char *tenant, const char *digest, int64_t now_ms,
                             rouse_errbuf *eb)
 {
+    if (store_shared(s))
+        return registry_pg_blob_owner_add(store_shared(s), tenant, digest, now_ms, eb);
     sqlite3_stmt *st;
     int rc = store_stmt(s, SQL_OWNER_ADD, &st, eb);
     if (rc < 0) return rc;
@@ -144,6 +149,8 @@ static const char SQL_OWNERS[] = "SELECT count(*), coalesce(sum(tenant = ?2), 0)
 int store_blob_owner_remove_tx(store *s, const char *tenant, const char *digest, int64_t *others,
                                rouse_errbuf *eb)
 {
+    if (store_shared(s))
+        return registry_pg_blob_owner_remove(store_shared(s), tenant, digest, others, eb);
     sqlite3_stmt *st;
     int rc = store_stmt(s, SQL_OWNER_DEL, &st, eb);
     if (rc < 0) return rc;

@@ -148,6 +148,30 @@ int store_function_delete_tx(store *s, const char *name, rouse_errbuf *eb);
 int store_alias_set_tx(store *s, const char *function, const store_alias *alias, rouse_errbuf *eb);
 int store_rollback_tx(store *s, const char *function, int64_t *version, rouse_errbuf *eb);
 
+/* --- the shared registry (serve --state postgres://...) ----------------------
+ * With the shared state attached, this store's writer groups write the
+ * registry (functions, versions, aliases, accuracy figures, API keys, blob
+ * owners) to PostgreSQL at url, and after PostgreSQL's COMMIT copy the
+ * objects they touched into this database, now a replica (store/replica.h),
+ * inside the same local transaction, before store_tx_commit returns: a
+ * node reads its own writes. Reads stay local. Other writes (usage, jobs)
+ * stay in SQLite and commit with the group. A connection failure is
+ * reported to health (store/pg_util.h, borrowed) and fails the group's
+ * registry writes alone: store_tx_write_shared says after each apply
+ * whether the write went to PostgreSQL, store_tx_shared_status after the
+ * commit whether PostgreSQL's part failed (a code, eb says why). */
+struct pg_health;
+int store_attach_shared(store *s, const char *url, struct pg_health *health, rouse_errbuf *eb);
+/* Detaches it again (closing the connection). */
+void store_detach_shared(store *s);
+bool store_tx_write_shared(store *s);
+int store_tx_shared_status(store *s, rouse_errbuf *eb);
+/* Called on the writer's thread after each group's PostgreSQL COMMIT, once
+ * per function the group touched (fn_key) and once with fn_key "" when it
+ * touched API keys or blob owners; seq is the group's registry_seq. */
+typedef void (*store_shared_hook)(void *user, const char *fn_key, int64_t seq);
+void store_set_shared_hook(store *s, store_shared_hook fn, void *user);
+
 /* The references the registry holds to a blob ("sha256:<hex>"): the one
  * count that decides whether a blob (and the plan compiled from it) may be
  * removed: versions whose model it is, jobs whose result it holds, batches

@@ -28,5 +28,9 @@ void store_stmt_done(sqlite3_stmt *st);
  * to a connection of the store: the usage roll-up groups by it. A SQLite
  * result code. */
 int usage_sql_register(sqlite3 *db);
+/* The registry's writes on PostgreSQL when the shared state is attached
+ * (store_attach_shared), or NULL: the *_tx writes of the registry then go
+ * there (registry_pg.h). */
+struct registry_pg *store_shared(store *s);
 
 #endif

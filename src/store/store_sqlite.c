@@ -33,9 +33,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "common/timeutil.h"
 #include "store/blob.h"
 #include "store/fsutil.h"
+#include "store/registry_pg.h"
+#include "store/replica.h"
 
 #define DB_FILE "rouse.db"
 #define BUSY_TIMEOUT_MS 5000
@@ -416,6 +419,9 @@ struct store {
     const char *ext_sql[EXT_STMT_MAX];
     sqlite3_stmt *ext_st[EXT_STMT_MAX];
     int n_ext;
+    registry_pg *pg; /* the shared registry, or NULL (store_attach_shared) */
+    store_shared_hook hook;
+    void *hook_user;
 };
 
 /* --- small helpers ------------------------------------------------------- */
@@ -860,6 +866,7 @@ void store_close(store *s)
         sqlite3_finalize(s->st[i]);
     for (int i = 0; i < s->n_ext; i++)
         sqlite3_finalize(s->ext_st[i]);
+    registry_pg_close(s->pg);
     sqlite3_close(s->db);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -956,6 +963,7 @@ int store_deploy_tx(store *s, const char *name, const char *model_digest, const 
 {
     int rc = check_deploy(name, model_digest, config_json, eb);
     if (rc < 0) return rc;
+    if (s->pg) return registry_pg_deploy(s->pg, name, model_digest, config_json, version, created, eb);
     return deploy_locked(s, name, model_digest, config_json, version, created, eb);
 }
 
@@ -1129,6 +1137,7 @@ int store_function_delete(store *s, const char *name, rouse_errbuf *eb)
 int store_function_delete_tx(store *s, const char *name, rouse_errbuf *eb)
 {
     int rc = check_name("function", name, eb);
+    if (rc == 0 && s->pg) return registry_pg_delete(s->pg, name, eb);
     return rc < 0 ? rc : delete_locked(s, name, eb);
 }
 
@@ -1193,6 +1202,7 @@ int store_alias_set_tx(store *s, const char *function, const store_alias *alias,
     int rc = check_name("function", function, eb);
     if (rc < 0) return rc;
     if ((rc = check_alias(function, alias, eb)) < 0) return rc;
+    if (s->pg) return registry_pg_alias_set(s->pg, function, alias, eb);
     return alias_set_locked(s, function, alias, eb);
 }
 
@@ -1241,6 +1251,7 @@ int store_rollback(store *s, const char *function, int64_t *version, rouse_errbu
 int store_rollback_tx(store *s, const char *function, int64_t *version, rouse_errbuf *eb)
 {
     int rc = check_name("function", function, eb);
+    if (rc == 0 && s->pg) return registry_pg_rollback(s->pg, function, version, eb);
     return rc < 0 ? rc : rollback_locked(s, function, version, eb);
 }
 
@@ -1254,6 +1265,10 @@ int store_blob_refs_tx(store *s, const char *digest, int64_t *n, rouse_errbuf *e
     *n = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     int rc = src == SQLITE_ROW ? 0 : db_err(s, eb, src, "counting the references to a blob");
     stmt_done(st);
+    /* Versions this group wrote to PostgreSQL are not in the replica yet. */
+    int64_t shared = 0;
+    if (rc == 0 && s->pg && (rc = registry_pg_blob_refs(s->pg, digest, &shared, eb)) == 0)
+        *n += shared;
     return rc;
 }
 
@@ -1287,11 +1302,41 @@ int store_tx_begin(store *s, rouse_errbuf *eb)
     pthread_mutex_lock(&s->lock);
     int rc = tx_begin(s, true, eb);
     if (rc < 0) pthread_mutex_unlock(&s->lock);
+    if (rc == 0 && s->pg) registry_pg_group_begin(s->pg);
     return rc;
+}
+
+/* PostgreSQL's COMMIT, then the copy of what it touched into the replica
+ * (inside the local transaction). A failure of PostgreSQL's part stays in
+ * store_tx_shared_status; the local writes commit regardless. */
+static void shared_commit(store *s)
+{
+    replica_snap *snap = NULL;
+    rouse_errbuf peb;
+    rouse_errbuf_clear(&peb);
+    if (registry_pg_group_commit(s->pg, &snap, &peb) < 0 || !snap) return;
+    rouse_errbuf ceb;
+    rouse_errbuf_clear(&ceb);
+    /* Committed in PostgreSQL: if the copy fails, the sync thread makes it. */
+    if (replica_apply_tx(s, snap, &ceb) < 0)
+        LOG_ERROR("store", "registry replica: %s (the next sync copies it)", ceb.msg);
+    if (s->hook) {
+        bool other = false;
+        for (int i = 0; i < replica_snap_count(snap); i++) {
+            const replica_ref *r = replica_snap_ref(snap, i);
+            if (r->kind == 'f')
+                s->hook(s->hook_user, r->name, replica_snap_seq(snap));
+            else
+                other = true;
+        }
+        if (other) s->hook(s->hook_user, "", replica_snap_seq(snap));
+    }
+    replica_snap_free(snap);
 }
 
 int store_tx_commit(store *s, rouse_errbuf *eb)
 {
+    if (s->pg) shared_commit(s);
     int rc = tx_commit(s, eb);
     pthread_mutex_unlock(&s->lock);
     return rc;
@@ -1299,21 +1344,66 @@ int store_tx_commit(store *s, rouse_errbuf *eb)
 
 void store_tx_rollback(store *s)
 {
+    if (s->pg) registry_pg_group_rollback(s->pg);
     tx_rollback(s);
     pthread_mutex_unlock(&s->lock);
 }
 
 int store_tx_savepoint(store *s, rouse_errbuf *eb)
 {
+    if (s->pg) registry_pg_write_begin(s->pg);
     return exec_stmt(s, s->st[ST_SAVEPOINT], "opening a savepoint", eb);
 }
 
 int store_tx_savepoint_end(store *s, bool keep, rouse_errbuf *eb)
 {
+    if (s->pg) registry_pg_write_end(s->pg, keep);
     int rc = 0;
     if (!keep) rc = exec_stmt(s, s->st[ST_SP_ROLLBACK], "undoing a failed write", eb);
     int rc2 = exec_stmt(s, s->st[ST_SP_RELEASE], "closing a savepoint", eb);
     return rc < 0 ? rc : rc2;
+}
+
+bool store_tx_write_shared(store *s)
+{
+    return s->pg && registry_pg_write_shared(s->pg);
+}
+
+int store_tx_shared_status(store *s, rouse_errbuf *eb)
+{
+    return s->pg ? registry_pg_group_status(s->pg, eb) : 0;
+}
+
+int store_attach_shared(store *s, const char *url, struct pg_health *health, rouse_errbuf *eb)
+{
+    int rc = replica_prepare(s, eb);
+    if (rc < 0) return rc;
+    registry_pg *g;
+    if ((rc = registry_pg_open(url, health, &g, eb)) < 0) return rc;
+    pthread_mutex_lock(&s->lock);
+    registry_pg_close(s->pg);
+    s->pg = g;
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+void store_detach_shared(store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    registry_pg_close(s->pg);
+    s->pg = NULL;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void store_set_shared_hook(store *s, store_shared_hook fn, void *user)
+{
+    s->hook = fn;
+    s->hook_user = user;
+}
+
+struct registry_pg *store_shared(store *s)
+{
+    return s->pg;
 }
 
 int store_route_pick(const store_route *routes, int n, double r)

@@ -36,6 +36,7 @@ struct job {
     job *lprev, *lnext; /* the loop's outstanding list */
     uint64_t ticket;
     bool cancelled;
+    bool shared; /* it wrote to the shared registry (store_tx_write_shared) */
     store_write_apply apply;
     store_write_done done;
     store_write_release release; /* or NULL */
@@ -93,6 +94,7 @@ static void run_group_tx(store *st, job *group)
         for (job *j = group; j && rc == 0; j = j->next) {
             if ((rc = store_tx_savepoint(st, &geb)) < 0) break;
             j->rc = j->apply(st, j->arg, &j->eb);
+            j->shared = store_tx_write_shared(st);
             rc = store_tx_savepoint_end(st, j->rc == 0, &geb);
         }
         if (rc == 0)
@@ -100,7 +102,19 @@ static void run_group_tx(store *st, job *group)
         else
             store_tx_rollback(st);
     }
-    if (rc == 0) return;
+    if (rc == 0) {
+        /* The shared registry's part of the group (PostgreSQL) may have
+         * failed while the local part committed: its writes fail alone. */
+        rouse_errbuf seb;
+        rouse_errbuf_clear(&seb);
+        int src = store_tx_shared_status(st, &seb);
+        for (job *j = group; src < 0 && j; j = j->next) {
+            if (!j->shared || j->rc < 0) continue;
+            j->rc = src;
+            j->eb = seb;
+        }
+        return;
+    }
     /* Nothing of the group is durable: writes that had succeeded fail with
      * the group's error; a write that failed on its own keeps its reason. */
     for (job *j = group; j; j = j->next) {

@@ -23,6 +23,13 @@
  * beside the registry's, so that syncing a large upload never holds the
  * registry's transaction open.
  *
+ * With the shared registry attached to st (store_attach_shared: serve
+ * --state postgres://...), a group's registry writes go to PostgreSQL and
+ * the rest (usage records, job states) stay in SQLite, in the same group:
+ * PostgreSQL's COMMIT comes first, then the copy of what it changed into
+ * the replica and the local COMMIT. When PostgreSQL's part fails (the
+ * connection), only the writes that went there fail, with its error.
+ *
  * Usage records (store/usage.h) and job states (server/jobq_local.c over
  * store/jobs.h) are further apply functions over *_tx forms of the store:
  * they join the same groups. A writer without a registry also runs reads
