@@ -76,6 +76,7 @@ typedef enum usage_by {
     USAGE_BY_MINUTE,
     USAGE_BY_HOUR,
     USAGE_BY_DAY,
+    USAGE_BY_NODE, /* the node that recorded each call (docs/architecture.md, "Several nodes") */
 } usage_by;
 
 typedef struct usage_query {
@@ -84,11 +85,14 @@ typedef struct usage_query {
     int64_t since_us, until_us;        /* records with since <= ts < until */
     usage_by by;
     bool peaks; /* compute each function's peak concurrency per hour */
+    /* This node's name: the group of USAGE_BY_NODE for a store that keeps
+     * only this node's records (SQLite). */
+    char node[STORE_NAME_MAX + 1];
 } usage_query;
 
 /* The sums of one group. */
 typedef struct usage_group {
-    char function[STORE_NAME_MAX + 1]; /* BY_FUNCTION, BY_VERSION */
+    char function[STORE_NAME_MAX + 1]; /* BY_FUNCTION, BY_VERSION; BY_NODE: the node */
     int64_t version;                   /* BY_VERSION */
     int64_t t_us;                      /* BY_MINUTE/HOUR/DAY: the period's start */
     int64_t invocations, requests, errors;
@@ -125,5 +129,42 @@ void usage_result_fini(usage_result *r);
 /* The percentile p (0 < p <= 1) of a histogram: the upper bound of the
  * bucket holding the nearest-rank element, or 0 for an empty histogram. */
 int64_t usage_hist_percentile(const int64_t hist[USAGE_BUCKETS], double p);
+
+/* --- shipping to PostgreSQL (server/usage_ship.c) ----------------------------
+ * With `serve --state postgres://`, every record written is also listed in
+ * the table usage_unshipped (seq, id): seq counts up (AUTOINCREMENT: never
+ * reused, also when the table empties), id is the record's row. A TEMP
+ * trigger on the registry writer's connection adds the entry in the same
+ * transaction as the record, so a record is written and listed, or
+ * neither. The shipper reads the list in seq order and keeps its cursor
+ * (the last seq shipped) in PostgreSQL, in the transaction that wrote the
+ * records there; the local prune then drops listed entries up to the
+ * cursor, and records older than the retention that are no longer listed.
+ * Records written without --state (or before it) are not listed and stay
+ * local. usage_ship_id is the local store's random identity: a cursor is
+ * valid only for the store it was made with. */
+
+/* Creates usage_unshipped and usage_ship_id when missing (at start, on any
+ * connection). */
+int usage_outbox_create(store *st, rouse_errbuf *eb);
+/* On the writer's connection, inside its group: the TEMP trigger that
+ * lists each new record (created when missing; a parse when present). */
+int usage_outbox_tx(store *st, rouse_errbuf *eb);
+/* The local store's identity (32 lowercase hex digits). */
+int usage_outbox_store_id(store *st, char out[33], rouse_errbuf *eb);
+/* Up to max listed records with seq > after_seq, in seq order, into
+ * recs[] with their local ids in ids[]; *n the records read, *last_seq the
+ * last seq read (also past entries whose record is gone), after_seq when
+ * none. */
+int usage_outbox_read(store *st, int64_t after_seq, int max, usage_rec *recs, int64_t *ids,
+                      int *n, int64_t *last_seq, rouse_errbuf *eb);
+/* How many listed entries have seq > after_seq. */
+int usage_outbox_pending(store *st, int64_t after_seq, int64_t *n, rouse_errbuf *eb);
+/* Inside the writer's group: drops the list's entries up to shipped_seq,
+ * then (up to 100,000 at a time: *more says when records older than the
+ * cutoff remain deletable) the records older than cutoff_us that are not
+ * listed. */
+int usage_prune_shipped_tx(store *st, int64_t cutoff_us, int64_t shipped_seq, int64_t *n_rows,
+                           bool *more, rouse_errbuf *eb);
 
 #endif

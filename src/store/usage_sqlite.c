@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "store/store_int.h"
+#include "store/usage_agg.h"
 
 int usage_bucket_of(int64_t us)
 {
@@ -96,12 +97,6 @@ static bool ts_outside_ids(int64_t ts_us)
 /* A row's arrival µs, and its billed ms (inv_billed_ms), in SQL. */
 #define TS "ifnull(ts_us, id >> " USAGE_ID_SHIFT ")"
 #define BILLED_MS "((run_us + 999) / 1000)"
-
-/* Billed ms of a run: the run rounded up to a whole ms. */
-static int64_t billed_of(int64_t run_us)
-{
-    return (run_us + 999) / 1000;
-}
 
 static void sql_usage_bucket(sqlite3_context *c, int argc, sqlite3_value **v)
 {
@@ -292,69 +287,9 @@ int usage_insert_tx(store *st, const usage_rec *recs, int n, rouse_errbuf *eb)
     return rc;
 }
 
-/* --- peak concurrency ---------------------------------------------------- */
-
-typedef struct peaks {
-    int n, cap;
-    usage_peak *v;
-} peaks;
-
-static int peaks_add(peaks *p, const char *function, int64_t hour_us, int64_t peak)
-{
-    /* A repeat of the last entry merges into it; others are merged where
-     * the list is sorted (usage_query_run) or stored (the roll-up's
-     * ON CONFLICT). */
-    if (p->n > 0 && p->v[p->n - 1].hour_us == hour_us &&
-        strcmp(p->v[p->n - 1].function, function) == 0) {
-        if (peak > p->v[p->n - 1].peak) p->v[p->n - 1].peak = peak;
-        return 0;
-    }
-    if (p->n == p->cap) {
-        int ncap = p->cap ? 2 * p->cap : 64;
-        usage_peak *nv = realloc(p->v, (size_t)ncap * sizeof(*nv));
-        if (!nv) return ROUSE_ENOMEM;
-        p->v = nv;
-        p->cap = ncap;
-    }
-    usage_peak *e = &p->v[p->n++];
-    memset(e, 0, sizeof(*e));
-    snprintf(e->function, sizeof(e->function), "%s", function);
-    e->hour_us = hour_us;
-    e->peak = peak;
-    return 0;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The most intervals [starts[i], ends[i]) open at one instant (an interval
- * ending at t is closed before one starting at t). Sorts both arrays. */
-static int64_t max_overlap(int64_t *starts, int64_t *ends, int n)
-{
-    qsort(starts, (size_t)n, sizeof(int64_t), cmp_i64);
-    qsort(ends, (size_t)n, sizeof(int64_t), cmp_i64);
-    int64_t cur = 0, best = 0;
-    int i = 0, j = 0;
-    while (i < n) {
-        if (j < n && ends[j] <= starts[i]) {
-            cur--;
-            j++;
-        } else {
-            cur++;
-            i++;
-            if (cur > best) best = cur;
-        }
-    }
-    return best;
-}
-
 /* Steps s (rows: function, ts_us, run start µs, run_us; in time order)
- * and adds each (function, hour of arrival)'s peak (after the queries'
- * hour_runs below). */
-static int peaks_in_order(store *st, sqlite3_stmt *s, peaks *out, rouse_errbuf *eb);
+ * and adds each (function, hour of arrival)'s peak (usage_agg.h). */
+static int peaks_in_order(store *st, sqlite3_stmt *s, usage_peaks *out, rouse_errbuf *eb);
 
 /* --- roll-up ------------------------------------------------------------- */
 
@@ -375,11 +310,6 @@ static int oldest(store *st, int64_t *ts, bool *any, rouse_errbuf *eb)
     }
     sqlite3_finalize(s);
     return rc;
-}
-
-static int64_t hour_of(int64_t t)
-{
-    return (t >= 0 ? t : t - USAGE_HOUR_US + 1) / USAGE_HOUR_US * USAGE_HOUR_US;
 }
 
 /* Binds the time range [lo, hi) of records: ?1 and ?2 the times, ?3 and
@@ -419,7 +349,7 @@ int usage_rollup_tx(store *st, int64_t cutoff_us, int64_t *n_rows, bool *more, r
     if (rc < 0 || !any || first >= cutoff_us) return rc;
     /* Every record of [lo, hi) is in hour lo; hi stops at the cutoff, so
      * with a cutoff inside an hour that hour is rolled up in parts. */
-    int64_t lo = hour_of(first);
+    int64_t lo = usage_hour_of(first);
     int64_t hi = lo + USAGE_HOUR_US < cutoff_us ? lo + USAGE_HOUR_US : cutoff_us;
     rc = exec_range(st,
                     "INSERT INTO usage_hourly(function, version, tenant, hour_us, invocations, "
@@ -451,7 +381,7 @@ int usage_rollup_tx(store *st, int64_t cutoff_us, int64_t *n_rows, bool *more, r
                         "n = n + excluded.n",
                         lo, hi, "rolling usage latencies up into hours", eb);
     if (rc == 0) {
-        peaks pk = {0};
+        usage_peaks pk = {0};
         sqlite3_stmt *s = NULL;
         rc = prepare(st,
                      "SELECT function, " TS ", " TS " + queue_us + start_us, run_us "
@@ -489,182 +419,41 @@ int usage_rollup_tx(store *st, int64_t cutoff_us, int64_t *n_rows, bool *more, r
 
 /* --- queries ------------------------------------------------------------- */
 
-/* The groups being summed, found by (function, key) through an open-
- * addressing hash of their indices (a million records, one lookup each). */
-typedef struct groups {
-    int n, cap, last;
-    usage_group *v;
-    int *slots; /* index + 1, 0 when free; n_slots a power of two > 2n */
-    int n_slots;
-} groups;
-
-static uint64_t group_hash(const char *function, int64_t key)
+static int peaks_in_order(store *st, sqlite3_stmt *s, usage_peaks *out, rouse_errbuf *eb)
 {
-    uint64_t h = 1469598103934665603ull ^ (uint64_t)key * 0x9E3779B97F4A7C15ull;
-    for (const unsigned char *p = (const unsigned char *)function; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
-    return h ^ (h >> 29);
-}
-
-static void group_slot_put(groups *g, int i)
-{
-    uint64_t m = (uint64_t)g->n_slots - 1;
-    uint64_t h = group_hash(g->v[i].function, g->v[i].version) & m;
-    while (g->slots[h])
-        h = (h + 1) & m;
-    g->slots[h] = i + 1;
-}
-
-static usage_group *group_find(groups *g, const char *function, int64_t key)
-{
-    if (g->last < g->n && g->v[g->last].version == key &&
-        strcmp(g->v[g->last].function, function) == 0)
-        return &g->v[g->last];
-    if (g->n_slots) {
-        uint64_t m = (uint64_t)g->n_slots - 1;
-        for (uint64_t h = group_hash(function, key) & m; g->slots[h]; h = (h + 1) & m) {
-            int i = g->slots[h] - 1;
-            if (g->v[i].version == key && strcmp(g->v[i].function, function) == 0) {
-                g->last = i;
-                return &g->v[i];
-            }
-        }
-    }
-    if (g->n == g->cap) {
-        int ncap = g->cap ? 2 * g->cap : 16;
-        usage_group *nv = realloc(g->v, (size_t)ncap * sizeof(*nv));
-        if (!nv) return NULL;
-        g->v = nv;
-        g->cap = ncap;
-    }
-    if (2 * (g->n + 1) >= g->n_slots) {
-        int ns = g->n_slots ? 2 * g->n_slots : 64;
-        int *slots = calloc((size_t)ns, sizeof(int));
-        if (!slots) return NULL;
-        free(g->slots);
-        g->slots = slots;
-        g->n_slots = ns;
-        for (int i = 0; i < g->n; i++)
-            group_slot_put(g, i);
-    }
-    usage_group *e = &g->v[g->n];
-    memset(e, 0, sizeof(*e));
-    snprintf(e->function, sizeof(e->function), "%s", function);
-    e->version = key; /* the second key while collecting; split at the end */
-    g->last = g->n++;
-    group_slot_put(g, g->last);
-    return e;
-}
-
-/* The runs of one hour's calls, per function, while a pass over the
- * records (in time order) computes peaks as it goes. */
-typedef struct fn_runs {
-    char name[STORE_NAME_MAX + 1];
-    int64_t *s, *e;
-    int n, cap;
-} fn_runs;
-
-typedef struct hour_runs {
-    fn_runs *v;
-    int n, cap, last;
-    int64_t hour;
-} hour_runs;
-
-static int runs_add(hour_runs *h, const char *fn, int64_t start, int64_t end)
-{
-    fn_runs *r = NULL;
-    if (h->last < h->n && strcmp(h->v[h->last].name, fn) == 0) r = &h->v[h->last];
-    for (int i = 0; !r && i < h->n; i++)
-        if (strcmp(h->v[i].name, fn) == 0) {
-            h->last = i;
-            r = &h->v[i];
-        }
-    if (!r) {
-        if (h->n == h->cap) {
-            int ncap = h->cap ? 2 * h->cap : 16;
-            fn_runs *nv = realloc(h->v, (size_t)ncap * sizeof(*nv));
-            if (!nv) return ROUSE_ENOMEM;
-            h->v = nv;
-            h->cap = ncap;
-        }
-        r = &h->v[h->n];
-        memset(r, 0, sizeof(*r));
-        snprintf(r->name, sizeof(r->name), "%s", fn);
-        h->last = h->n++;
-    }
-    if (r->n == r->cap) {
-        int ncap = r->cap ? 2 * r->cap : 256;
-        int64_t *ns = realloc(r->s, (size_t)ncap * sizeof(int64_t));
-        if (!ns) return ROUSE_ENOMEM;
-        r->s = ns;
-        int64_t *ne = realloc(r->e, (size_t)ncap * sizeof(int64_t));
-        if (!ne) return ROUSE_ENOMEM;
-        r->e = ne;
-        r->cap = ncap;
-    }
-    r->s[r->n] = start;
-    r->e[r->n] = end;
-    r->n++;
-    return 0;
-}
-
-static int runs_flush(hour_runs *h, peaks *pk)
-{
-    for (int i = 0; i < h->n; i++) {
-        fn_runs *r = &h->v[i];
-        if (r->n == 0) continue;
-        int rc = peaks_add(pk, r->name, h->hour, max_overlap(r->s, r->e, r->n));
-        r->n = 0;
-        if (rc < 0) return rc;
-    }
-    return 0;
-}
-
-static void runs_fini(hour_runs *h)
-{
-    for (int i = 0; i < h->n; i++) {
-        free(h->v[i].s);
-        free(h->v[i].e);
-    }
-    free(h->v);
-}
-
-static int peaks_in_order(store *st, sqlite3_stmt *s, peaks *out, rouse_errbuf *eb)
-{
-    hour_runs hr = {.hour = -1};
+    usage_hour_runs hr = {.hour = -1};
     int rc = 0, src;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         const char *f = (const char *)sqlite3_column_text(s, 0);
-        int64_t h = hour_of(sqlite3_column_int64(s, 1));
+        int64_t h = usage_hour_of(sqlite3_column_int64(s, 1));
         if (h != hr.hour) {
-            if (hr.hour >= 0 && (rc = runs_flush(&hr, out)) < 0) break;
+            if (hr.hour >= 0 && (rc = usage_runs_flush(&hr, out)) < 0) break;
             hr.hour = h;
         }
         int64_t at = sqlite3_column_int64(s, 2);
-        if ((rc = runs_add(&hr, f ? f : "", at, at + sqlite3_column_int64(s, 3))) < 0) break;
+        if ((rc = usage_runs_add(&hr, f ? f : "", at, at + sqlite3_column_int64(s, 3))) < 0) break;
     }
     if (rc == 0 && src != SQLITE_DONE) rc = store_db_error(st, eb, src, "reading usage records");
-    if (rc == 0 && hr.hour >= 0) rc = runs_flush(&hr, out);
+    if (rc == 0 && hr.hour >= 0) rc = usage_runs_flush(&hr, out);
     if (rc == ROUSE_ENOMEM) rouse_err_set(eb, rc, "out of memory reading usage records");
-    runs_fini(&hr);
+    usage_runs_fini(&hr);
     sqlite3_reset(s);
     return rc;
 }
 
 /* One pass over the records, summed in C: SQLite's GROUP BY sorts through
  * a temporary B-tree, several times slower than reading the rows. */
-static int read_records(store *st, const usage_query *q, groups *g, peaks *pk, int64_t *first,
-                        rouse_errbuf *eb)
+static int read_records(store *st, const usage_query *q, usage_acc *acc, rouse_errbuf *eb)
 {
-    /* In time order (the order of the table: no sort), so that with pk
-     * each hour's peaks are computed when the next hour begins. */
+    /* In time order (the order of the table: no sort), so that with
+     * streamed peaks each hour's peaks are computed when the next hour
+     * begins. */
     char sql[1024];
     snprintf(sql, sizeof(sql),
              "SELECT function, version, " TS ", total_us, start, status, run_us, memory_mb, "
              "bytes_in, bytes_out, queue_us + start_us FROM usage_calls "
              "WHERE " IN_RANGE "%s%s ORDER BY id",
              q->function[0] ? " AND function = ?5" : "", q->version > 0 ? " AND version = ?6" : "");
-    hour_runs hr = {.hour = -1};
     sqlite3_stmt *s;
     int rc = prepare(st, sql, &s, eb);
     if (rc < 0) return rc;
@@ -674,59 +463,24 @@ static int read_records(store *st, const usage_query *q, groups *g, peaks *pk, i
     int src;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         const char *f = (const char *)sqlite3_column_text(s, 0);
-        int64_t ts = sqlite3_column_int64(s, 2);
-        const char *name = "";
-        int64_t key = 0;
-        switch (q->by) {
-        case USAGE_BY_FUNCTION:
-            name = f ? f : "";
-            break;
-        case USAGE_BY_VERSION:
-            name = f ? f : "";
-            key = sqlite3_column_int64(s, 1);
-            break;
-        case USAGE_BY_MINUTE:
-            key = ts / 60000000 * 60000000;
-            break;
-        case USAGE_BY_HOUR:
-            key = ts / USAGE_HOUR_US * USAGE_HOUR_US;
-            break;
-        case USAGE_BY_DAY:
-            key = ts / (24 * USAGE_HOUR_US) * (24 * USAGE_HOUR_US);
-            break;
-        }
-        usage_group *e = group_find(g, name, key);
-        if (!e) {
-            rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory reading usage");
-            break;
-        }
-        int b = usage_bucket_of(sqlite3_column_int64(s, 3)), start = sqlite3_column_int(s, 4);
-        e->hist[b]++;
-        e->invocations++;
-        e->requests += start != 0;
-        e->errors += sqlite3_column_int(s, 5) >= 400;
-        if (start >= 0 && start < 4) e->starts[start]++;
-        int64_t run = sqlite3_column_int64(s, 6), billed = billed_of(run);
-        e->billed_ms += billed;
-        e->mb_ms += billed * sqlite3_column_int64(s, 7);
-        e->run_us += run;
-        e->bytes_in += sqlite3_column_int64(s, 8);
-        e->bytes_out += sqlite3_column_int64(s, 9);
-        if (*first == 0 || ts < *first) *first = ts;
-        if (!pk) continue;
-        int64_t h = hour_of(ts);
-        if (h != hr.hour) {
-            if (hr.hour >= 0 && (rc = runs_flush(&hr, pk)) < 0) break;
-            hr.hour = h;
-        }
-        if (start == 0) continue; /* no instance ran it */
-        int64_t at = ts + sqlite3_column_int64(s, 10);
-        if ((rc = runs_add(&hr, f ? f : "", at, at + run)) < 0) break;
+        usage_row r = {
+            .function = f ? f : "",
+            .version = sqlite3_column_int64(s, 1),
+            .ts_us = sqlite3_column_int64(s, 2),
+            .total_us = sqlite3_column_int64(s, 3),
+            .start = sqlite3_column_int(s, 4),
+            .status = sqlite3_column_int(s, 5),
+            .run_us = sqlite3_column_int64(s, 6),
+            .memory_mb = sqlite3_column_int64(s, 7),
+            .bytes_in = sqlite3_column_int64(s, 8),
+            .bytes_out = sqlite3_column_int64(s, 9),
+            .wait_us = sqlite3_column_int64(s, 10),
+        };
+        if ((rc = usage_acc_record(acc, &r)) < 0) break;
     }
     if (rc == 0 && src != SQLITE_DONE) rc = store_db_error(st, eb, src, "reading usage records");
-    if (rc == 0 && pk && hr.hour >= 0) rc = runs_flush(&hr, pk);
+    if (rc == 0) rc = usage_acc_end_records(acc);
     if (rc == ROUSE_ENOMEM && !eb->msg[0]) rouse_err_set(eb, rc, "out of memory reading usage");
-    runs_fini(&hr);
     sqlite3_finalize(s);
     return rc;
 }
@@ -740,6 +494,8 @@ static const char *key_sql(usage_by by)
         return "function, 0";
     case USAGE_BY_VERSION:
         return "function, version";
+    case USAGE_BY_NODE: /* this node's only: usage_acc_group names it */
+        return "'', 0";
     case USAGE_BY_MINUTE: /* not in the hourly tables: never asked */
     case USAGE_BY_HOUR:
         return "'', hour_us";
@@ -776,13 +532,13 @@ static int query_prepare(store *st, const usage_query *q, const char *select, co
 }
 
 /* Rows of the hourly table: the two key columns, then the sums. */
-static int read_sums(store *st, sqlite3_stmt *s, groups *g, int64_t *first, rouse_errbuf *eb)
+static int read_sums(store *st, sqlite3_stmt *s, usage_acc *acc, rouse_errbuf *eb)
 {
     int src;
     const int c = 2;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         const char *f = (const char *)sqlite3_column_text(s, 0);
-        usage_group *e = group_find(g, f ? f : "", sqlite3_column_int64(s, 1));
+        usage_group *e = usage_acc_group(acc, f ? f : "", sqlite3_column_int64(s, 1));
         if (!e) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory reading usage");
         int64_t inv = sqlite3_column_int64(s, c);
         e->invocations += inv;
@@ -800,18 +556,18 @@ static int read_sums(store *st, sqlite3_stmt *s, groups *g, int64_t *first, rous
         e->bytes_in += sqlite3_column_int64(s, c + 9);
         e->bytes_out += sqlite3_column_int64(s, c + 10);
         int64_t t = sqlite3_column_int64(s, c + 11);
-        if (inv > 0 && (*first == 0 || t < *first)) *first = t;
+        if (inv > 0 && (acc->first == 0 || t < acc->first)) acc->first = t;
     }
     sqlite3_reset(s);
     return src == SQLITE_DONE ? 0 : store_db_error(st, eb, src, "reading usage");
 }
 
-static int read_hist(store *st, sqlite3_stmt *s, groups *g, rouse_errbuf *eb)
+static int read_hist(store *st, sqlite3_stmt *s, usage_acc *acc, rouse_errbuf *eb)
 {
     int src;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         const char *f = (const char *)sqlite3_column_text(s, 0);
-        usage_group *e = group_find(g, f ? f : "", sqlite3_column_int64(s, 1));
+        usage_group *e = usage_acc_group(acc, f ? f : "", sqlite3_column_int64(s, 1));
         if (!e) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory reading usage");
         int b = sqlite3_column_int(s, 2);
         if (b >= 0 && b < USAGE_BUCKETS) e->hist[b] += sqlite3_column_int64(s, 3);
@@ -820,17 +576,7 @@ static int read_hist(store *st, sqlite3_stmt *s, groups *g, rouse_errbuf *eb)
     return src == SQLITE_DONE ? 0 : store_db_error(st, eb, src, "reading usage latencies");
 }
 
-static int cmp_group(const void *a, const void *b)
-{
-    const usage_group *x = a, *y = b;
-    int c = strcmp(x->function, y->function);
-    if (c) return c;
-    int64_t kx = x->version ? x->version : x->t_us, ky = y->version ? y->version : y->t_us;
-    return kx < ky ? -1 : kx > ky;
-}
-
-static int run_query(store *st, const usage_query *q, groups *g, peaks *pk, int64_t *first,
-                     rouse_errbuf *eb)
+static int run_query(store *st, const usage_query *q, usage_acc *acc, rouse_errbuf *eb)
 {
     static const char hourly_sums[] =
         "sum(invocations), sum(requests), sum(errors), sum(warm), sum(cold_template), "
@@ -839,19 +585,19 @@ static int run_query(store *st, const usage_query *q, groups *g, peaks *pk, int6
     sqlite3_stmt *s;
     /* Peaks are per function (whatever version ran): streamed from this
      * pass unless a version filter leaves other versions' calls out. */
-    bool stream_peaks = q->peaks && q->version == 0;
-    int rc = read_records(st, q, g, stream_peaks ? pk : NULL, first, eb);
+    bool stream_peaks = acc->stream_peaks;
+    int rc = read_records(st, q, acc, eb);
     if (rc < 0) return rc;
     if (q->by != USAGE_BY_MINUTE) {
         rc = query_prepare(st, q, hourly_sums, "usage_hourly", "hour_us", "", &s, eb);
         if (rc < 0) return rc;
-        rc = read_sums(st, s, g, first, eb);
+        rc = read_sums(st, s, acc, eb);
         sqlite3_finalize(s);
         if (rc < 0) return rc;
         rc = query_prepare(st, q, "bucket, sum(n)", "usage_hourly_latency", "hour_us", ", 3", &s,
                            eb);
         if (rc < 0) return rc;
-        rc = read_hist(st, s, g, eb);
+        rc = read_hist(st, s, acc, eb);
         sqlite3_finalize(s);
         if (rc < 0) return rc;
     }
@@ -870,7 +616,8 @@ static int run_query(store *st, const usage_query *q, groups *g, peaks *pk, int6
     int src;
     while (rc == 0 && (src = sqlite3_step(s)) == SQLITE_ROW) {
         const char *f = (const char *)sqlite3_column_text(s, 0);
-        rc = peaks_add(pk, f ? f : "", sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2));
+        rc = usage_peaks_add(&acc->pk, f ? f : "", sqlite3_column_int64(s, 1),
+                             sqlite3_column_int64(s, 2));
     }
     if (rc == 0 && src != SQLITE_DONE) rc = store_db_error(st, eb, src, "reading usage peaks");
     sqlite3_finalize(s);
@@ -885,66 +632,33 @@ static int run_query(store *st, const usage_query *q, groups *g, peaks *pk, int6
     if (rc < 0) return rc;
     bind_range(s, q->since_us, q->until_us);
     if (q->function[0]) sqlite3_bind_text(s, 5, q->function, -1, SQLITE_STATIC);
-    rc = peaks_in_order(st, s, pk, eb);
+    rc = peaks_in_order(st, s, &acc->pk, eb);
     sqlite3_finalize(s);
     return rc;
-}
-
-static int cmp_peak(const void *a, const void *b)
-{
-    const usage_peak *x = a, *y = b;
-    int c = strcmp(x->function, y->function);
-    if (c) return c;
-    return x->hour_us < y->hour_us ? -1 : x->hour_us > y->hour_us;
 }
 
 int usage_query_run(store *st, const usage_query *q, usage_result *out, rouse_errbuf *eb)
 {
     memset(out, 0, sizeof(*out));
-    groups g = {0};
-    peaks pk = {0};
-    int64_t first = 0;
+    /* Peaks are per function (whatever version ran): streamed from the
+     * pass over the records unless a version filter leaves other versions'
+     * calls out. */
+    usage_acc acc;
+    usage_acc_init(&acc, q, q->peaks && q->version == 0);
     store_lock(st);
     sqlite3 *db = store_db(st);
     int src = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
     int rc = src == SQLITE_OK ? 0 : store_db_error(st, eb, src, "starting a usage read");
     if (rc == 0) {
-        rc = run_query(st, q, &g, &pk, &first, eb);
+        rc = run_query(st, q, &acc, eb);
         sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     }
     store_unlock(st);
-    free(g.slots);
     if (rc < 0) {
-        free(g.v);
-        free(pk.v);
+        usage_acc_fini(&acc);
         return rc;
     }
-    /* Split the second key: a version, or a period's start. */
-    bool timed = q->by == USAGE_BY_MINUTE || q->by == USAGE_BY_HOUR || q->by == USAGE_BY_DAY;
-    for (int i = 0; i < g.n; i++)
-        if (timed || q->by == USAGE_BY_FUNCTION) {
-            g.v[i].t_us = timed ? g.v[i].version : 0;
-            g.v[i].version = 0;
-        }
-    if (g.n > 1) qsort(g.v, (size_t)g.n, sizeof(*g.v), cmp_group);
-    /* An hour rolled up in parts (a retention under an hour) has a rolled
-     * peak and a peak from its records: the larger counts. */
-    if (pk.n > 1) qsort(pk.v, (size_t)pk.n, sizeof(*pk.v), cmp_peak);
-    int np = 0;
-    for (int i = 0; i < pk.n; i++) {
-        if (np > 0 && pk.v[np - 1].hour_us == pk.v[i].hour_us &&
-            strcmp(pk.v[np - 1].function, pk.v[i].function) == 0) {
-            if (pk.v[i].peak > pk.v[np - 1].peak) pk.v[np - 1].peak = pk.v[i].peak;
-            continue;
-        }
-        pk.v[np++] = pk.v[i];
-    }
-    pk.n = np;
-    out->n_groups = g.n;
-    out->groups = g.v;
-    out->n_peaks = pk.n;
-    out->peaks = pk.v;
-    out->first_ts_us = first;
+    usage_acc_result(&acc, out);
     return 0;
 }
 
@@ -953,4 +667,181 @@ void usage_result_fini(usage_result *r)
     free(r->groups);
     free(r->peaks);
     memset(r, 0, sizeof(*r));
+}
+/* --- the list of records to ship (usage.h) -------------------------------- */
+
+int usage_outbox_create(store *st, rouse_errbuf *eb)
+{
+    store_lock(st);
+    int src = sqlite3_exec(store_db(st),
+                           "CREATE TABLE IF NOT EXISTS usage_unshipped("
+                           "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                           "  id INTEGER NOT NULL);"
+                           "CREATE TABLE IF NOT EXISTS usage_ship_id("
+                           "  k INTEGER PRIMARY KEY CHECK (k = 1),"
+                           "  store_id TEXT NOT NULL);"
+                           "INSERT OR IGNORE INTO usage_ship_id VALUES (1, lower(hex(randomblob(16))));",
+                           NULL, NULL, NULL);
+    int rc = src == SQLITE_OK ? 0 : store_db_error(st, eb, src, "creating the usage shipping list");
+    store_unlock(st);
+    return rc;
+}
+
+int usage_outbox_tx(store *st, rouse_errbuf *eb)
+{
+    /* TEMP: this connection's alone (the writer's), gone with it. Its body
+     * names usage_unshipped unqualified (SQLite's rule for triggers), which
+     * resolves to the main database's. */
+    int src = sqlite3_exec(store_db(st),
+                           "CREATE TEMP TRIGGER IF NOT EXISTS usage_list_unshipped "
+                           "AFTER INSERT ON main.usage_calls BEGIN "
+                           "INSERT INTO usage_unshipped(id) VALUES (new.id); END",
+                           NULL, NULL, NULL);
+    return src == SQLITE_OK ? 0 : store_db_error(st, eb, src, "listing usage records to ship");
+}
+
+int usage_outbox_store_id(store *st, char out[33], rouse_errbuf *eb)
+{
+    sqlite3_stmt *s;
+    out[0] = '\0';
+    store_lock(st);
+    int rc = prepare(st, "SELECT store_id FROM usage_ship_id WHERE k = 1", &s, eb);
+    if (rc == 0) {
+        int src = sqlite3_step(s);
+        if (src == SQLITE_ROW)
+            snprintf(out, 33, "%s", (const char *)sqlite3_column_text(s, 0));
+        else
+            rc = store_db_error(st, eb, src == SQLITE_DONE ? SQLITE_CORRUPT : src,
+                                "reading the usage store's identity");
+        sqlite3_finalize(s);
+    }
+    store_unlock(st);
+    return rc;
+}
+
+static void hex_of(const uint8_t *b, int n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int usage_outbox_read(store *st, int64_t after_seq, int max, usage_rec *recs, int64_t *ids,
+                      int *n, int64_t *last_seq, rouse_errbuf *eb)
+{
+    *n = 0;
+    *last_seq = after_seq;
+    sqlite3_stmt *s;
+    store_lock(st);
+    int rc = prepare(st,
+                     "SELECT o.seq, u.id, " TS ", u.request_id, u.function, u.version, u.tenant, "
+                     "u.start, u.queue_us, u.start_us, u.run_us, u.total_us, u.memory_mb, "
+                     "u.bytes_in, u.bytes_out, u.status, u.trace_id "
+                     "FROM usage_unshipped o LEFT JOIN usage_calls u ON u.id = o.id "
+                     "WHERE o.seq > ?1 ORDER BY o.seq LIMIT ?2",
+                     &s, eb);
+    if (rc < 0) {
+        store_unlock(st);
+        return rc;
+    }
+    sqlite3_bind_int64(s, 1, after_seq);
+    sqlite3_bind_int(s, 2, max);
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        *last_seq = sqlite3_column_int64(s, 0);
+        if (sqlite3_column_type(s, 1) == SQLITE_NULL) continue; /* its record is gone */
+        usage_rec *r = &recs[*n];
+        memset(r, 0, sizeof(*r));
+        ids[*n] = sqlite3_column_int64(s, 1);
+        r->ts_us = sqlite3_column_int64(s, 2);
+        if (sqlite3_column_type(s, 3) == SQLITE_INTEGER) {
+            uint64_t v = (uint64_t)sqlite3_column_int64(s, 3);
+            uint8_t b[8];
+            for (int i = 7; i >= 0; i--, v >>= 8)
+                b[i] = (uint8_t)v;
+            hex_of(b, 8, r->request_id);
+        } else {
+            const char *t = (const char *)sqlite3_column_text(s, 3);
+            snprintf(r->request_id, sizeof(r->request_id), "%s", t ? t : "");
+        }
+        const char *f = (const char *)sqlite3_column_text(s, 4);
+        snprintf(r->function, sizeof(r->function), "%s", f ? f : "");
+        r->version = sqlite3_column_int64(s, 5);
+        const char *t = (const char *)sqlite3_column_text(s, 6);
+        snprintf(r->tenant, sizeof(r->tenant), "%s", t ? t : "default");
+        r->start = sqlite3_column_int(s, 7);
+        r->queue_us = sqlite3_column_int64(s, 8);
+        r->start_us = sqlite3_column_int64(s, 9);
+        r->run_us = sqlite3_column_int64(s, 10);
+        r->total_us = sqlite3_column_int64(s, 11);
+        r->memory_mb = sqlite3_column_int64(s, 12);
+        r->bytes_in = sqlite3_column_int64(s, 13);
+        r->bytes_out = sqlite3_column_int64(s, 14);
+        r->status = sqlite3_column_int(s, 15);
+        if (sqlite3_column_type(s, 16) == SQLITE_BLOB && sqlite3_column_bytes(s, 16) == 16)
+            hex_of(sqlite3_column_blob(s, 16), 16, r->trace_id);
+        else if (sqlite3_column_type(s, 16) == SQLITE_TEXT)
+            snprintf(r->trace_id, sizeof(r->trace_id), "%s",
+                     (const char *)sqlite3_column_text(s, 16));
+        (*n)++;
+    }
+    if (src != SQLITE_DONE) rc = store_db_error(st, eb, src, "reading usage records to ship");
+    sqlite3_finalize(s);
+    store_unlock(st);
+    return rc;
+}
+
+int usage_outbox_pending(store *st, int64_t after_seq, int64_t *n, rouse_errbuf *eb)
+{
+    *n = 0;
+    sqlite3_stmt *s;
+    store_lock(st);
+    int rc = prepare(st, "SELECT count(*) FROM usage_unshipped WHERE seq > ?1", &s, eb);
+    if (rc == 0) {
+        sqlite3_bind_int64(s, 1, after_seq);
+        int src = sqlite3_step(s);
+        if (src == SQLITE_ROW)
+            *n = sqlite3_column_int64(s, 0);
+        else
+            rc = store_db_error(st, eb, src, "counting usage records to ship");
+        sqlite3_finalize(s);
+    }
+    store_unlock(st);
+    return rc;
+}
+
+#define PRUNE_MAX 100000
+
+int usage_prune_shipped_tx(store *st, int64_t cutoff_us, int64_t shipped_seq, int64_t *n_rows,
+                           bool *more, rouse_errbuf *eb)
+{
+    *n_rows = 0;
+    *more = false;
+    sqlite3_stmt *s;
+    int rc = prepare(st, "DELETE FROM usage_unshipped WHERE seq <= ?1", &s, eb);
+    if (rc < 0) return rc;
+    sqlite3_bind_int64(s, 1, shipped_seq);
+    rc = step_done(st, s, "dropping shipped usage records from the list", eb);
+    sqlite3_finalize(s);
+    if (rc < 0) return rc;
+    /* Whatever is still listed is not shipped yet: it stays. */
+    rc = prepare(st,
+                 "DELETE FROM usage_calls WHERE id IN (SELECT id FROM usage_calls WHERE id < ?1 "
+                 "AND " TS " < ?2 AND id NOT IN (SELECT id FROM usage_unshipped) ORDER BY id "
+                 "LIMIT ?3)",
+                 &s, eb);
+    if (rc < 0) return rc;
+    sqlite3_bind_int64(s, 1, usage_id_of(cutoff_us));
+    sqlite3_bind_int64(s, 2, cutoff_us);
+    sqlite3_bind_int(s, 3, PRUNE_MAX);
+    rc = step_done(st, s, "removing shipped usage records", eb);
+    sqlite3_finalize(s);
+    if (rc == 0) {
+        *n_rows = sqlite3_changes(store_db(st));
+        *more = *n_rows == PRUNE_MAX;
+    }
+    return rc;
 }
