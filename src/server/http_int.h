@@ -23,6 +23,7 @@
 #include "server/pool.h"
 #include "server/server_int.h"
 #include "store/blob.h"
+#include "store/jobs.h"
 #include "store/keys.h"
 #include "store/store.h"
 #include "store/writer.h"
@@ -169,6 +170,11 @@ struct http_req {
     uint64_t write_ticket;
     /* The same for a change of the job queue (api_jobs.c). */
     uint64_t jobq_ticket;
+    /* A job read that may complete later (api_jobs.c): what follows it
+     * (1: suspended again by a change), and its outcome when it completed
+     * at once (-1 while it has not). */
+    int (*job_next)(http_req *req, const job_info *j);
+    int job_inline_rc;
     /* Accepted as a job (202): not an invocation itself; its runs are
      * (async_glue.c emits them). */
     bool job_accepted;
