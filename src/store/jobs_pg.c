@@ -57,9 +57,14 @@ static int run(PGconn *c, const char *sql, int n, const char *const *vals, const
     return 0;
 }
 
+/* Statements without parameters (several of them, for a migration). */
 static int exec_simple(PGconn *c, const char *sql, const char *what, rouse_errbuf *eb)
 {
-    return run(c, sql, 0, NULL, NULL, NULL, 0, NULL, what, eb);
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return pg_fail(c, r, what, eb);
+    PQclear(r);
+    return 0;
 }
 
 static int64_t col_i64(PGresult *r, int row, int col)
@@ -246,7 +251,7 @@ int jobs_pg_lease(PGconn *c, int64_t id, const jobs_pg_holder *h, int64_t now_ms
     char ib[24], nb[24], ub[24];
     const char *v[] = {I64(ib, id), h->node, h->holder, I64(nb, now_ms),
                        I64(ub, now_ms + h->lease_ms)};
-    PGresult *r;
+    PGresult *r = NULL;
     *body = NULL;
     *wait_ms = 0;
     int rc = run(c,
@@ -331,7 +336,7 @@ int jobs_pg_settle(PGconn *c, const jobs_pg_holder *h, int attempts, const job_s
                    rouse_errbuf *eb)
 {
     char ib[24], ab[24], sb[24], nb[24], eb2[24], stb[24], jb[24];
-    PGresult *r;
+    PGresult *r = NULL;
     int rc;
     if (x->state == JOB_QUEUED) {
         const char *v[] = {I64(ib, x->id),     h->holder,
@@ -381,7 +386,7 @@ static int state_of(PGconn *c, int64_t id, int *state, char *function, rouse_err
 {
     char ib[24];
     const char *v[] = {I64(ib, id)};
-    PGresult *r;
+    PGresult *r = NULL;
     int rc = run(c, "SELECT state, function FROM jobs WHERE id = $1", 1, v, NULL, NULL, 0, &r,
                  "reading a job", eb);
     if (rc < 0) return rc;
@@ -401,7 +406,7 @@ int jobs_pg_cancel(PGconn *c, const jobs_pg_holder *h, int64_t id, int64_t now_m
     char ib[24], nb[24], xb[24];
     const char *v[] = {I64(ib, id), I64(nb, now_ms), I64(xb, expires_ms), h->holder,
                        leased_ok ? "t" : "f"};
-    PGresult *r;
+    PGresult *r = NULL;
     int rc = run(c,
                  "UPDATE jobs SET state = 4, finished_ms = $2, expires_ms = $3, lease_until_ms = 0"
                  " WHERE id = $1 AND (state = 0 OR (state = 1 AND $5::boolean AND holder = $4))"
@@ -425,7 +430,7 @@ int jobs_pg_retry(PGconn *c, int64_t id, char *function, int *state, rouse_errbu
     if (rc < 0) return rc;
     char ib[24];
     const char *v[] = {I64(ib, id)};
-    PGresult *r;
+    PGresult *r = NULL;
     rc = run(c,
              "UPDATE jobs SET state = 0, attempts = 0, run_after_ms = 0, started_ms = NULL,"
              " finished_ms = NULL, expires_ms = NULL, status = NULL, last_error = NULL,"
@@ -448,7 +453,7 @@ int jobs_pg_expire(PGconn *c, int64_t now_ms, int64_t *n, rouse_errbuf *eb)
 {
     char nb[24];
     const char *v[] = {I64(nb, now_ms)};
-    PGresult *r;
+    PGresult *r = NULL;
     int rc = run(c, "DELETE FROM jobs WHERE expires_ms IS NOT NULL AND expires_ms <= $1", 1, v,
                  NULL, NULL, 0, &r, "removing expired jobs", eb);
     if (rc < 0) return rc;
@@ -472,7 +477,7 @@ int jobs_pg_get(PGconn *c, int64_t id, bool with_result, job_info *j, rouse_errb
 {
     char ib[24];
     const char *v[] = {I64(ib, id)};
-    PGresult *r;
+    PGresult *r = NULL;
     int rc = run(c,
                  "SELECT id, function, version, state, attempts, created_ms, started_ms,"
                  " finished_ms, run_after_ms, expires_ms, status, last_error, callback, cb_state,"
@@ -528,7 +533,7 @@ int jobs_pg_unpublished(PGconn *c, int64_t before_ms, int max, int64_t *ids, cha
 {
     char bb[24], mb[24];
     const char *v[] = {I64(bb, before_ms), I64(mb, max)};
-    PGresult *r;
+    PGresult *r = NULL;
     *n = 0;
     int rc = run(c,
                  "SELECT id, function FROM jobs WHERE state = 0 AND NOT published"
@@ -547,7 +552,7 @@ int jobs_pg_unpublished(PGconn *c, int64_t before_ms, int max, int64_t *ids, cha
 int jobs_pg_active(PGconn *c, int (*fn)(void *user, const char *function, int64_t n), void *user,
                    rouse_errbuf *eb)
 {
-    PGresult *r;
+    PGresult *r = NULL;
     int rc = run(c, "SELECT function, COUNT(*) FROM jobs WHERE state IN (0, 1) GROUP BY function",
                  0, NULL, NULL, NULL, 0, &r, "counting active jobs", eb);
     if (rc < 0) return rc;
@@ -561,7 +566,7 @@ int jobs_pg_pending_callbacks(PGconn *c, const char *node, int (*fn)(void *user,
                               void *user, rouse_errbuf *eb)
 {
     const char *v[] = {node};
-    PGresult *r;
+    PGresult *r = NULL;
     int rc = run(c,
                  "SELECT id FROM jobs WHERE cb_state = 1 AND state IN (2, 3, 4) AND node = $1"
                  " ORDER BY id",
