@@ -59,6 +59,14 @@ static bool parse_ref(http_req *req, const char *what, int64_t *id)
     return true;
 }
 
+/* The HTTP status of a queue's error: a store that cannot be reached
+ * (PostgreSQL or NATS, with several nodes) is a 503. */
+static int status_of(http_req *req, int rc)
+{
+    if (rc == ROUSE_EIO && !jobq_caps_of(req->srv->jobq)->sync_reads) return 503;
+    return http_status_of(rc);
+}
+
 /* --- accepting a job --------------------------------------------------------------- */
 
 static void accepted(http_req *req, int64_t id, int status)
@@ -78,7 +86,7 @@ static void enqueue_done(void *user, int rc, const rouse_errbuf *eb, const jobq_
     req->jobq_ticket = 0;
     if (rc < 0) {
         async_unadmit(s->ad, req->r.name, 1);
-        http_reply_error(req, rc == ROUSE_ESTATE ? 409 : http_status_of(rc), "%s", eb->msg);
+        http_reply_error(req, rc == ROUSE_ESTATE ? 409 : status_of(req, rc), "%s", eb->msg);
     } else if (r->existed) {
         async_unadmit(s->ad, req->r.name, 1);
         accepted(req, r->id, 202);
@@ -159,40 +167,65 @@ int api_jobs_enqueue(http_req *req, int64_t version)
 
 /* --- jobs ---------------------------------------------------------------------------- */
 
-/* The job the path names, read (with its result when with_result; the
- * caller frees j->result) and owned by the caller's tenant: true, or false
- * with the reply set (400, 404: another tenant's job is no job). */
-static bool job_of(http_req *req, bool with_result, int64_t *id, job_info *j)
+/* A job read for a request: req->job_next follows with the job, owned by
+ * the caller's tenant (another tenant's job is no job: 404). */
+static void job_read_done(void *user, int rc, const rouse_errbuf *eb, const job_info *j,
+                          bool later)
 {
-    if (!parse_ref(req, "job", id)) return false;
-    rouse_errbuf eb;
-    rouse_errbuf_clear(&eb);
-    int rc = jobq_get(req->srv->jobq, *id, with_result, j, &eb);
+    http_req *req = user;
+    req->jobq_ticket = 0;
+    int susp = 0;
+    if (rc < 0)
+        http_reply_error(req, status_of(req, rc), "%s", eb->msg);
+    else if (!auth_owns_fn(req, j->function))
+        http_reply_error(req, 404, "no job %" PRId64, j->id);
+    else
+        susp = req->job_next(req, j);
+    if (!later)
+        req->job_inline_rc = susp;
+    else if (!susp)
+        http_req_resume(req);
+}
+
+/* Reads job id (with its result when with_result), then next: 0 (the
+ * reply is set) or 1 (suspended until a completion resumes it). */
+static int job_read_id(http_req *req, int64_t id, bool with_result,
+                       int (*next)(http_req *req, const job_info *j))
+{
+    req->job_next = next;
+    req->job_inline_rc = -1;
+    int rc = jobq_get_async(req->srv->jobq, id, with_result, job_read_done, req,
+                            &req->jobq_ticket);
     if (rc < 0) {
-        http_reply_error(req, http_status_of(rc), "%s", eb.msg);
-        return false;
+        req->jobq_ticket = 0;
+        http_reply_error(req, rc == ROUSE_ENOMEM ? 500 : 503, "%s",
+                         rc == ROUSE_ENOMEM ? "out of memory" : "server is shutting down");
+        return 0;
     }
-    if (!auth_owns_fn(req, j->function)) {
-        free(j->result);
-        j->result = NULL;
-        http_reply_error(req, 404, "no job %" PRId64, *id);
-        return false;
-    }
-    return true;
+    return req->job_inline_rc >= 0 ? req->job_inline_rc : 1;
+}
+
+/* The job the path names (see job_read_id). */
+static int job_read(http_req *req, bool with_result, int (*next)(http_req *req, const job_info *j))
+{
+    int64_t id;
+    if (!parse_ref(req, "job", &id)) return 0;
+    return job_read_id(req, id, with_result, next);
+}
+
+static int job_get_next(http_req *req, const job_info *j)
+{
+    rouse_buf b;
+    rouse_buf_init(&b);
+    int rc = job_json_write(j, &b);
+    reply_buf(req, 200, &b, rc);
+    rouse_buf_fini(&b);
+    return 0;
 }
 
 static int job_get(http_req *req)
 {
-    int64_t id;
-    job_info j;
-    if (!job_of(req, true, &id, &j)) return 0;
-    rouse_buf b;
-    rouse_buf_init(&b);
-    int rc = job_json_write(&j, &b);
-    free(j.result);
-    reply_buf(req, 200, &b, rc);
-    rouse_buf_fini(&b);
-    return 0;
+    return job_read(req, true, job_get_next);
 }
 
 /* Sends a blob's file as the reply. */
@@ -219,28 +252,43 @@ static int reply_blob(http_req *req, const char *digest, const char *type)
     return 0;
 }
 
-static int job_result(http_req *req)
+static int job_result_next(http_req *req, const job_info *j)
 {
-    int64_t id;
-    job_info j;
-    if (!job_of(req, true, &id, &j)) return 0;
-    const char *type = j.result_type[0] ? j.result_type : "application/json";
-    if (j.state != JOB_SUCCEEDED) {
-        http_reply_error(req, 404, "job %" PRId64 " has no result: it is %s", id,
-                         job_state_name(j.state));
-    } else if (j.result_digest[0]) {
-        reply_blob(req, j.result_digest, type);
+    const char *type = j->result_type[0] ? j->result_type : "application/json";
+    if (j->state != JOB_SUCCEEDED) {
+        http_reply_error(req, 404, "job %" PRId64 " has no result: it is %s", j->id,
+                         job_state_name(j->state));
+    } else if (j->result_digest[0]) {
+        reply_blob(req, j->result_digest, type);
     } else {
         rouse_buf b;
         rouse_buf_init(&b);
-        if (j.result_len) rouse_buf_append(&b, j.result, j.result_len);
+        if (j->result_len) rouse_buf_append(&b, j->result, j->result_len);
         http_reply_json(req, 200, &b);
         rouse_buf_fini(&b);
         snprintf(req->reply.content_type, sizeof(req->reply.content_type), "%.47s", type);
-        req->reply.json_len = j.result_json_len;
+        req->reply.json_len = j->result_json_len;
     }
-    req->reply.version = j.version;
-    free(j.result);
+    req->reply.version = j->version;
+    return 0;
+}
+
+static int job_result(http_req *req)
+{
+    return job_read(req, true, job_result_next);
+}
+
+/* The job as a change left it: the reply, and the dispatcher told. */
+static int changed_next(http_req *req, const job_info *j)
+{
+    if (req->r.id == R_JOB_DELETE)
+        async_cancelled(req->srv->ad, j->function, j->batch, j->expires_ms);
+    else
+        async_queued(req->srv->ad, j->function, 1);
+    rouse_buf b;
+    rouse_buf_init(&b);
+    reply_buf(req, 200, &b, job_json_write(j, &b));
+    rouse_buf_fini(&b);
     return 0;
 }
 
@@ -249,32 +297,17 @@ static void state_changed(void *user, int rc, const rouse_errbuf *eb, const jobq
     http_req *req = user;
     req->jobq_ticket = 0;
     if (rc < 0) {
-        http_reply_error(req, http_status_of(rc), "%s", eb->msg);
-    } else {
-        job_info j;
-        rouse_errbuf e2;
-        if (jobq_get(req->srv->jobq, r->id, false, &j, &e2) == 0) {
-            if (req->r.id == R_JOB_DELETE)
-                async_cancelled(req->srv->ad, j.function, j.batch, j.expires_ms);
-            else
-                async_queued(req->srv->ad, j.function, 1);
-            rouse_buf b;
-            rouse_buf_init(&b);
-            reply_buf(req, 200, &b, job_json_write(&j, &b));
-            rouse_buf_fini(&b);
-        } else {
-            http_reply_error(req, 404, "%s", e2.msg);
-        }
+        http_reply_error(req, status_of(req, rc), "%s", eb->msg);
+        http_req_resume(req);
+        return;
     }
-    http_req_resume(req);
+    /* Read again (at once, or its completion resumes the request). */
+    if (job_read_id(req, r->id, false, changed_next) == 0) http_req_resume(req);
 }
 
-static int job_change(http_req *req)
+static int job_change_next(http_req *req, const job_info *j)
 {
     server *s = req->srv;
-    int64_t id;
-    job_info j;
-    if (!job_of(req, false, &id, &j)) return 0;
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     int rc;
@@ -282,15 +315,15 @@ static int job_change(http_req *req)
     if (req->r.id == R_JOB_DELETE) {
         fn_config cfg;
         int64_t ttl = 86400000;
-        if (async_config(s->ad, j.function, j.version, &cfg, &eb) == 0)
+        if (async_config(s->ad, j->function, j->version, &cfg, &eb) == 0)
             ttl = cfg.async.result_ttl_ms;
         /* A job leased but still waiting for capacity has not run: taken
          * back, it is cancelled like a queued one. */
-        bool unleased = j.state == JOB_RUNNING && async_unlease(s->ad, j.function, id);
-        rc = jobq_cancel(s->jobq, id, now, now + ttl, unleased, state_changed, req,
+        bool unleased = j->state == JOB_RUNNING && async_unlease(s->ad, j->function, j->id);
+        rc = jobq_cancel(s->jobq, j->id, now, now + ttl, unleased, state_changed, req,
                          &req->jobq_ticket);
     } else {
-        rc = jobq_retry(s->jobq, id, now, state_changed, req, &req->jobq_ticket);
+        rc = jobq_retry(s->jobq, j->id, now, state_changed, req, &req->jobq_ticket);
     }
     if (rc < 0) {
         req->jobq_ticket = 0;
@@ -298,6 +331,11 @@ static int job_change(http_req *req)
         return 0;
     }
     return 1;
+}
+
+static int job_change(http_req *req)
+{
+    return job_read(req, false, job_change_next);
 }
 
 typedef struct list_ctx {
@@ -397,6 +435,12 @@ static void batch_created(void *user, int rc, const rouse_errbuf *eb, const jobq
 static int batch_post(http_req *req)
 {
     server *s = req->srv;
+    if (!jobq_caps_of(s->jobq)->batches) {
+        http_reply_error(req, 400,
+                         "batch files are not supported yet with serve --state and --bus: "
+                         "send the requests as jobs (Prefer: respond-async)");
+        return 0;
+    }
     rouse_arena a;
     rouse_arena_init(&a, 0);
     json_value *root;

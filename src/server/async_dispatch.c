@@ -70,6 +70,9 @@
 /* Items of a batch created by each write after its first (the POST's,
  * ASYNC_BATCH_FIRST_CHUNK). */
 #define BATCH_CHUNK 1024
+/* A queue shared by several nodes, a function without capacity: looked at
+ * again after this long (a reply frees capacity sooner). */
+#define CAPACITY_RECHECK_MS 100
 
 typedef struct afn afn;
 
@@ -856,6 +859,18 @@ static void pump(async_dispatch *d, afn *f, int64_t now, int64_t *next)
     if (want > 2 * (f->n_buf + f->n_running) + LEASE_FIRST)
         want = 2 * (f->n_buf + f->n_running) + LEASE_FIRST;
     if (want > JOBQ_LEASE_MAX) want = JOBQ_LEASE_MAX;
+    if (!jobq_caps_of(d->o.q)->lease_ahead) {
+        /* Shared with other nodes: take only what runs here now, so that
+         * the jobs this node cannot run go to one that can. */
+        if (f->buf) return;
+        want = f->have_cfg ? pool_free_capacity(d->o.pool, f->name, f->cfg_version) : 1;
+        if (want > limit - f->n_running) want = limit - f->n_running;
+        if (want <= 0) {
+            /* Capacity comes back with a reply, which runs the loop. */
+            if (*next < 0 || now + CAPACITY_RECHECK_MS < *next) *next = now + CAPACITY_RECHECK_MS;
+            return;
+        }
+    }
     if (jobq_lease(d->o.q, f->name, now, want, lease_done, f) == 0) {
         f->leasing = true;
         d->n_writes++;
@@ -906,6 +921,10 @@ int async_tick(async_dispatch *d)
         pump(d, f, now, &next);
     tick_batches(d, now, &next);
     tick_expiry(d, now, &next);
+    if (!d->stopping) {
+        int q = jobq_tick(d->o.q, now);
+        if (q >= 0 && (next < 0 || now + q < next)) next = now + q;
+    }
     if (next < 0) return -1;
     return next <= now ? 0 : (int)(next - now);
 }
@@ -946,11 +965,20 @@ static void reset_done(void *user, int rc, const rouse_errbuf *eb, const jobq_re
                  (long long)r->n_items);
 }
 
+/* Another node queued jobs of function (or they are due again). */
+static void on_wake(void *user, const char *function)
+{
+    async_dispatch *d = user;
+    afn *f = fn_find(d, function, true);
+    if (f) f->more = true;
+}
+
 int async_create(const async_opts *o, async_dispatch **out, rouse_errbuf *eb)
 {
     async_dispatch *d = calloc(1, sizeof(*d));
     if (!d) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     d->o = *o;
+    jobq_set_wake(o->q, on_wake, d);
     d->rng = rouse_now_ns() | 1;
     int rc = jobq_active_counts(o->q, count_active, d, eb);
     /* A batch whose creation a previous serve left unfinished goes on
@@ -983,6 +1011,7 @@ int async_pending(const async_dispatch *d)
 void async_destroy(async_dispatch *d)
 {
     if (!d) return;
+    jobq_set_wake(d->o.q, NULL, NULL);
     /* Jobs in buffers and in writes that will not complete now: still
      * running in the store, queued again at the next start. */
     while (d->all)

@@ -22,29 +22,62 @@
 #include "server/invocation.h"
 #include "server/job_json.h"
 #include "server/jobq.h"
+#include "server/jobq_cluster.h"
 #include "server/server_int.h"
 
 #define MOD "async"
 
-/* Sends job id's document to its callback. */
-static void deliver(server *s, int64_t id)
+/* Job j (read for its callback) goes to its callback. */
+static void send_read(void *user, int rc, const rouse_errbuf *eb, const job_info *j, bool later)
 {
-    job_info j;
-    rouse_errbuf eb;
-    rouse_errbuf_clear(&eb);
-    if (jobq_get(s->jobq, id, true, &j, &eb) < 0) {
-        LOG_WARN(MOD, "job %lld: cannot read it for its callback: %s", (long long)id, eb.msg);
+    (void)later;
+    server *s = user;
+    if (rc < 0) {
+        LOG_WARN(MOD, "cannot read a job for its callback: %s", eb->msg);
         return;
     }
     rouse_buf b;
     rouse_buf_init(&b);
-    if (j.callback[0] && job_json_write(&j, &b) == 0) {
+    if (j->callback[0] && job_json_write(j, &b) == 0) {
         size_t len;
         char *body = rouse_buf_detach(&b, &len);
-        if (body) callbacks_send(s->cb, id, j.callback, body, len);
+        if (body) callbacks_send(s->cb, j->id, j->callback, body, len);
     }
     rouse_buf_fini(&b);
-    free(j.result);
+}
+
+/* Sends job id's document to its callback (read first, at once or later:
+ * the queue and the callback thread outlive the read). */
+static void deliver(server *s, int64_t id)
+{
+    if (jobq_get_async(s->jobq, id, true, send_read, s, NULL) < 0)
+        LOG_WARN(MOD, "job %lld: cannot read it for its callback", (long long)id);
+}
+
+/* The queue: the embedded one over the registry's writer, or with --state
+ * and --bus the one of several nodes, whose own writer the loop watches. */
+static int queue_start(server *s, rouse_errbuf *eb)
+{
+    if (!s->opts.state_url || !s->opts.bus_url)
+        return jobq_create(s->writer.w, s->st, s->data_dir, &s->jobq, eb);
+    /* A test knob: a short ack wait, so that a killed node's jobs come
+     * back within seconds. */
+    const char *aw = getenv("ROUSE_JOBS_ACK_WAIT_MS");
+    jobq_cluster_opts co = {.state_url = s->opts.state_url,
+                            .bus_url = s->opts.bus_url,
+                            .node_name = s->opts.node_name,
+                            .ack_wait_ms = aw ? atoll(aw) : 0};
+    int rc = jobq_cluster_create(&co, &s->jobq, eb);
+    if (rc < 0) return rc;
+    s->jobq_w.w = jobq_cluster_writer(s->jobq);
+    s->jobq_w.tag.kind = EP_WRITER;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->jobq_w.tag};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, store_writer_fd(s->jobq_w.w), &ev) < 0) {
+        jobq_destroy(s->jobq);
+        s->jobq = NULL;
+        return rouse_err_set(eb, ROUSE_EIO, "cannot watch the job queue's thread");
+    }
+    return 0;
 }
 
 static void on_final(void *user, int64_t id)
@@ -91,7 +124,7 @@ static int resend(void *user, int64_t id)
 
 int async_start(server *s, rouse_errbuf *eb)
 {
-    int rc = jobq_create(s->writer.w, s->st, s->data_dir, &s->jobq, eb);
+    int rc = queue_start(s, eb);
     if (rc < 0) return rc;
     if ((rc = callbacks_create(&s->cb, eb)) < 0) goto out_jobq;
     s->tag_cb.kind = EP_CALLBACK;

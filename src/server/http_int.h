@@ -23,6 +23,7 @@
 #include "server/pool.h"
 #include "server/server_int.h"
 #include "store/blob.h"
+#include "store/jobs.h"
 #include "store/keys.h"
 #include "store/store.h"
 #include "store/writer.h"
@@ -179,6 +180,11 @@ struct http_req {
     char fetch_digest[BLOB_DIGEST_LEN + 1];
     int fetch_rc;
     char *fetch_msg;
+    /* A job read that may complete later (api_jobs.c): what follows it
+     * (1: suspended again by a change), and its outcome when it completed
+     * at once (-1 while it has not). */
+    int (*job_next)(http_req *req, const job_info *j);
+    int job_inline_rc;
     /* Accepted as a job (202): not an invocation itself; its runs are
      * (async_glue.c emits them). */
     bool job_accepted;

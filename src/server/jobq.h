@@ -5,16 +5,21 @@
  * networked queue (NATS JetStream, for several nodes) can implement it
  * beside the embedded one without touching its callers.
  *
- * The embedded backend (jobq_local.c) runs every change as a write on the
- * registry's writer thread (store/writer.h): it joins the group commit of
- * whatever else is being written, so many accepted jobs share one fsync,
- * and the loop never waits for a disk. The records themselves are
- * store/jobs.h (SQLite).
+ Two backends implement it (jobq_int.h: a table of operations), chosen at
+ * start. The embedded one (jobq_local.c) runs every change as a write on
+ * the registry's writer thread (store/writer.h): it joins the group commit
+ * of whatever else is being written, so many accepted jobs share one
+ * fsync, and the loop never waits for a disk; its records are store/jobs.h
+ * (SQLite). The one of several nodes (jobq_cluster.c, serve --state
+ * postgres://... --bus nats://...) keeps the records in PostgreSQL and
+ * hands the jobs out through NATS JetStream, on a thread of its own.
  *
  * Changes complete through a callback on the loop thread, once durable
  * (rc 0) or failed (rc < 0, eb says why); if a call returns an error, its
  * callback never runs, nor after jobq_forget. Reads answer at once from
- * the loop's own connection (small primary-key and index lookups).
+ * the loop's own connection (small primary-key and index lookups) with
+ * the embedded backend; a networked one answers jobq_get_async later and
+ * says which reads it cannot answer at once (jobq_caps).
  */
 #ifndef ROUSE_SERVER_JOBQ_H
 #define ROUSE_SERVER_JOBQ_H
@@ -69,11 +74,43 @@ typedef struct jobq_reply {
 
 typedef void (*jobq_done_fn)(void *user, int rc, const rouse_errbuf *eb, const jobq_reply *r);
 
+/* What a backend offers beyond the common calls. */
+typedef struct jobq_caps {
+    /* Leased jobs may wait in the dispatcher's buffer (the embedded queue):
+     * else a lease takes only what capacity can run now (a job leased by a
+     * node is one the other nodes do not run). */
+    bool lease_ahead;
+    /* jobq_get, jobq_list and the batch reads answer at once (no network). */
+    bool sync_reads;
+    /* Batch files (jobq_batch_*). */
+    bool batches;
+} jobq_caps;
+
+/* A read that completes later: j (with its result when asked; the callee
+ * frees it after the call) when rc is 0. `later`: false when it ran inside
+ * jobq_get_async itself. */
+typedef void (*jobq_get_fn)(void *user, int rc, const rouse_errbuf *eb, const job_info *j,
+                            bool later);
+/* Jobs of `function` may be waiting (enqueued elsewhere, or due again). */
+typedef void (*jobq_wake_fn)(void *user, const char *function);
+
 /* w: the registry's writer (borrowed; outlives the queue's last change),
  * st: the loop's reading connection, data_dir: where blobs are written.
  * Owned: free with jobq_destroy. */
 int jobq_create(store_writer *w, store *st, const char *data_dir, jobq **out, rouse_errbuf *eb);
 void jobq_destroy(jobq *q);
+
+const jobq_caps *jobq_caps_of(const jobq *q);
+/* Who is told of work that others queued (the dispatcher). */
+void jobq_set_wake(jobq *q, jobq_wake_fn fn, void *user);
+/* The backend's periodic work (leases kept alive, missed work found):
+ * called by the dispatcher on each tick; ms until it wants the next, or
+ * -1. */
+int jobq_tick(jobq *q, int64_t now_ms);
+/* jobq_get that may complete later (see jobq_get_fn): 0 when done ran
+ * already or will run, < 0 (done never runs). *ticket: for jobq_forget. */
+int jobq_get_async(jobq *q, int64_t id, bool with_result, jobq_get_fn done, void *user,
+                   uint64_t *ticket);
 
 /* Changes. *ticket (optional) names the change for jobq_forget. */
 int jobq_enqueue(jobq *q, const job_new *j, jobq_done_fn done, void *user, uint64_t *ticket);

@@ -13,6 +13,7 @@
  * completion or instead of it.
  */
 #include "server/jobq.h"
+#include "server/jobq_int.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -21,35 +22,41 @@
 
 #include "store/blob.h"
 
-struct jobq {
+typedef struct jobq_local {
+    jobq base;
     store_writer *w;
     store *st;
     char *data_dir;
-};
+} jobq_local;
+
+#define L(q) ((jobq_local *)(q))
+
+static const jobq_ops local_ops;
 
 int jobq_create(store_writer *w, store *st, const char *data_dir, jobq **out, rouse_errbuf *eb)
 {
-    jobq *q = calloc(1, sizeof(*q));
+    jobq_local *q = calloc(1, sizeof(*q));
     if (!q || !(q->data_dir = strdup(data_dir))) {
         free(q);
         return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     }
+    q->base.ops = &local_ops;
+    q->base.caps = (jobq_caps){.lease_ahead = true, .sync_reads = true, .batches = true};
     q->w = w;
     q->st = st;
-    *out = q;
+    *out = &q->base;
     return 0;
 }
 
-void jobq_destroy(jobq *q)
+static void local_destroy(jobq *q)
 {
-    if (!q) return;
-    free(q->data_dir);
-    free(q);
+    free(L(q)->data_dir);
+    free(L(q));
 }
 
-void jobq_forget(jobq *q, uint64_t ticket)
+static void local_forget(jobq *q, uint64_t ticket)
 {
-    store_writer_cancel(q->w, ticket);
+    store_writer_cancel(L(q)->w, ticket);
 }
 
 /* Every argument starts with this: the caller's callback. */
@@ -66,7 +73,7 @@ static int submit(jobq *q, store_write_apply apply, store_write_done complete, v
     arg_head *h = arg;
     h->done = done;
     h->user = user;
-    return store_writer_submit(q->w, apply, arg, len, complete, NULL, ticket);
+    return store_writer_submit(L(q)->w, apply, arg, len, complete, NULL, ticket);
 }
 
 static void reply_init(jobq_reply *r)
@@ -117,7 +124,7 @@ static void enq_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
     a->h.done(a->h.user, rc, eb, &r);
 }
 
-int jobq_enqueue(jobq *q, const job_new *j, jobq_done_fn done, void *user, uint64_t *ticket)
+static int local_enqueue(jobq *q, const job_new *j, jobq_done_fn done, void *user, uint64_t *ticket)
 {
     size_t len = sizeof(enq_arg) + j->body_len;
     enq_arg *a = calloc(1, len);
@@ -195,12 +202,12 @@ static void lease_release(void *arg)
     free_bodies(arg);
 }
 
-int jobq_lease(jobq *q, const char *function, int64_t now_ms, int max, jobq_done_fn done,
+static int local_lease(jobq *q, const char *function, int64_t now_ms, int max, jobq_done_fn done,
                void *user)
 {
     lease_arg a;
     memset(&a, 0, sizeof(a));
-    a.data_dir = q->data_dir;
+    a.data_dir = L(q)->data_dir;
     snprintf(a.function, sizeof(a.function), "%s", function);
     a.now_ms = now_ms;
     a.max = max < 1 ? 1 : max > JOBQ_LEASE_MAX ? JOBQ_LEASE_MAX : max;
@@ -208,7 +215,7 @@ int jobq_lease(jobq *q, const char *function, int64_t now_ms, int max, jobq_done
     a.h.user = user;
     /* The bodies are freed by the release hook: after the completion, or
      * instead of it when the writer stops first. */
-    return store_writer_submit_release(q->w, lease_apply, &a, sizeof(a), lease_done, lease_release,
+    return store_writer_submit_release(L(q)->w, lease_apply, &a, sizeof(a), lease_done, lease_release,
                                        NULL, NULL);
 }
 
@@ -346,7 +353,7 @@ static size_t put_text(char *data, size_t *at, const char *t)
     return off;
 }
 
-int jobq_settle_many(jobq *q, const job_settle *s, int n, jobq_done_fn done, void *user)
+static int local_settle_many(jobq *q, const job_settle *s, int n, jobq_done_fn done, void *user)
 {
     if (n <= 0 || n > JOBQ_SETTLE_MAX) return ROUSE_EINVAL;
     size_t head = sizeof(settle_arg) + (size_t)n * sizeof(settle_item);
@@ -358,7 +365,7 @@ int jobq_settle_many(jobq *q, const job_settle *s, int n, jobq_done_fn done, voi
     }
     settle_arg *a = calloc(1, head + data_len);
     if (!a) return ROUSE_ENOMEM;
-    a->data_dir = q->data_dir;
+    a->data_dir = L(q)->data_dir;
     a->n = n;
     a->data_off = head;
     char *data = (char *)a + head;
@@ -454,36 +461,36 @@ static void id_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
 static int submit_id(jobq *q, store_write_apply apply, id_arg *a, jobq_done_fn done, void *user,
                      uint64_t *ticket)
 {
-    a->data_dir = q->data_dir;
+    a->data_dir = L(q)->data_dir;
     return submit(q, apply, id_done, a, sizeof(*a), done, user, ticket);
 }
 
-int jobq_cancel(jobq *q, int64_t id, int64_t now_ms, int64_t expires_ms, bool leased_ok,
+static int local_cancel(jobq *q, int64_t id, int64_t now_ms, int64_t expires_ms, bool leased_ok,
                 jobq_done_fn done, void *user, uint64_t *ticket)
 {
     id_arg a = {.id = id, .now_ms = now_ms, .expires_ms = expires_ms, .leased_ok = leased_ok};
     return submit_id(q, cancel_apply, &a, done, user, ticket);
 }
 
-int jobq_retry(jobq *q, int64_t id, int64_t now_ms, jobq_done_fn done, void *user, uint64_t *ticket)
+static int local_retry(jobq *q, int64_t id, int64_t now_ms, jobq_done_fn done, void *user, uint64_t *ticket)
 {
     id_arg a = {.id = id, .now_ms = now_ms};
     return submit_id(q, retry_apply, &a, done, user, ticket);
 }
 
-int jobq_reset_running(jobq *q, jobq_done_fn done, void *user)
+static int local_reset_running(jobq *q, jobq_done_fn done, void *user)
 {
     id_arg a = {0};
     return submit_id(q, reset_apply, &a, done, user, NULL);
 }
 
-int jobq_expire(jobq *q, int64_t now_ms, jobq_done_fn done, void *user)
+static int local_expire(jobq *q, int64_t now_ms, jobq_done_fn done, void *user)
 {
     id_arg a = {.now_ms = now_ms};
     return submit_id(q, expire_apply, &a, done, user, NULL);
 }
 
-int jobq_callback_status(jobq *q, int64_t id, int cb_state, int attempts, const char *error,
+static int local_callback_status(jobq *q, int64_t id, int cb_state, int attempts, const char *error,
                          jobq_done_fn done, void *user)
 {
     id_arg a = {.id = id, .state = cb_state, .attempts = attempts};
@@ -491,7 +498,7 @@ int jobq_callback_status(jobq *q, int64_t id, int cb_state, int attempts, const 
     return submit_id(q, callback_apply, &a, done, user, NULL);
 }
 
-int jobq_batch_finish(jobq *q, int64_t id, int64_t now_ms, int64_t expires_ms, jobq_done_fn done,
+static int local_batch_finish(jobq *q, int64_t id, int64_t now_ms, int64_t expires_ms, jobq_done_fn done,
                       void *user)
 {
     id_arg a = {.id = id, .now_ms = now_ms, .expires_ms = expires_ms};
@@ -535,7 +542,7 @@ static void batch_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
     a->h.done(a->h.user, rc, eb, &r);
 }
 
-int jobq_batch_create(jobq *q, const batch_new *b, jobq_done_fn done, void *user, uint64_t *ticket)
+static int local_batch_create(jobq *q, const batch_new *b, jobq_done_fn done, void *user, uint64_t *ticket)
 {
     batch_arg *a = calloc(1, sizeof(*a));
     if (!a) return ROUSE_ENOMEM;
@@ -578,58 +585,83 @@ static void extend_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
     a->h.done(a->h.user, rc, eb, &r);
 }
 
-int jobq_batch_extend(jobq *q, int64_t id, int64_t max, jobq_done_fn done, void *user)
+static int local_batch_extend(jobq *q, int64_t id, int64_t max, jobq_done_fn done, void *user)
 {
-    extend_arg a = {.data_dir = q->data_dir, .id = id, .max = max};
+    extend_arg a = {.data_dir = L(q)->data_dir, .id = id, .max = max};
     return submit(q, extend_apply, extend_done, &a, sizeof(a), done, user, NULL);
 }
 
 /* --- reads ---------------------------------------------------------------------- */
 
-int jobq_get(jobq *q, int64_t id, bool with_result, job_info *out, rouse_errbuf *eb)
+static int local_get(jobq *q, int64_t id, bool with_result, job_info *out, rouse_errbuf *eb)
 {
-    return jobs_get(q->st, id, with_result, out, eb);
+    return jobs_get(L(q)->st, id, with_result, out, eb);
 }
 
-int jobq_body(jobq *q, int64_t id, char **body, size_t *len, int64_t *json_len, rouse_errbuf *eb)
+static int local_body(jobq *q, int64_t id, char **body, size_t *len, int64_t *json_len, rouse_errbuf *eb)
 {
-    return jobs_body_get(q->st, q->data_dir, id, body, len, json_len, eb);
+    return jobs_body_get(L(q)->st, L(q)->data_dir, id, body, len, json_len, eb);
 }
 
-int jobq_list(jobq *q, const char *function, int state, int64_t after_id, int limit,
+static int local_list(jobq *q, const char *function, int state, int64_t after_id, int limit,
               int (*fn)(void *user, const job_info *j), void *user, rouse_errbuf *eb)
 {
-    return jobs_list(q->st, function, state, after_id, limit, fn, user, eb);
+    return jobs_list(L(q)->st, function, state, after_id, limit, fn, user, eb);
 }
 
-int jobq_active_counts(jobq *q, int (*fn)(void *user, const char *function, int64_t n_active),
+static int local_active_counts(jobq *q, int (*fn)(void *user, const char *function, int64_t n_active),
                        void *user, rouse_errbuf *eb)
 {
-    return jobs_active_counts(q->st, fn, user, eb);
+    return jobs_active_counts(L(q)->st, fn, user, eb);
 }
 
-int jobq_batch_get(jobq *q, int64_t id, batch_info *out, rouse_errbuf *eb)
+static int local_batch_get(jobq *q, int64_t id, batch_info *out, rouse_errbuf *eb)
 {
-    return jobs_batch_get(q->st, id, out, eb);
+    return jobs_batch_get(L(q)->st, id, out, eb);
 }
 
-int jobq_pending_batches(jobq *q, int (*fn)(void *user, int64_t id), void *user, rouse_errbuf *eb)
+static int local_pending_batches(jobq *q, int (*fn)(void *user, int64_t id), void *user, rouse_errbuf *eb)
 {
-    return jobs_pending_batches(q->st, fn, user, eb);
+    return jobs_pending_batches(L(q)->st, fn, user, eb);
 }
 
-int jobq_next_expiry(jobq *q, int64_t *ms, rouse_errbuf *eb)
+static int local_next_expiry(jobq *q, int64_t *ms, rouse_errbuf *eb)
 {
-    return jobs_next_expiry(q->st, ms, eb);
+    return jobs_next_expiry(L(q)->st, ms, eb);
 }
 
-int jobq_pending_callbacks(jobq *q, int (*fn)(void *user, int64_t id), void *user, rouse_errbuf *eb)
+static int local_pending_callbacks(jobq *q, int (*fn)(void *user, int64_t id), void *user, rouse_errbuf *eb)
 {
-    return jobs_pending_callbacks(q->st, fn, user, eb);
+    return jobs_pending_callbacks(L(q)->st, fn, user, eb);
 }
 
-int jobq_creating_batches(jobq *q, int (*fn)(void *user, int64_t id, const char *function),
+static int local_creating_batches(jobq *q, int (*fn)(void *user, int64_t id, const char *function),
                           void *user, rouse_errbuf *eb)
 {
-    return jobs_creating_batches(q->st, fn, user, eb);
+    return jobs_creating_batches(L(q)->st, fn, user, eb);
 }
+
+static const jobq_ops local_ops = {
+    .destroy = local_destroy,
+    .enqueue = local_enqueue,
+    .lease = local_lease,
+    .settle_many = local_settle_many,
+    .cancel = local_cancel,
+    .retry = local_retry,
+    .reset_running = local_reset_running,
+    .expire = local_expire,
+    .callback_status = local_callback_status,
+    .batch_create = local_batch_create,
+    .batch_extend = local_batch_extend,
+    .batch_finish = local_batch_finish,
+    .forget = local_forget,
+    .get = local_get,
+    .body = local_body,
+    .list = local_list,
+    .active_counts = local_active_counts,
+    .batch_get = local_batch_get,
+    .pending_batches = local_pending_batches,
+    .next_expiry = local_next_expiry,
+    .creating_batches = local_creating_batches,
+    .pending_callbacks = local_pending_callbacks,
+};

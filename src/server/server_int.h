@@ -232,6 +232,7 @@ struct server {
     struct async_dispatch *ad;
     struct callbacks *cb;
     ep_tag tag_cb;
+    ep_writer jobq_w; /* the queue's own writer, with --state and --bus (jobq_cluster.h) */
     int max_instances;
     char plan_dir[PATH_MAX + 8]; /* <data>/plans: compiled plans by model digest */
     /* Every finished inference request becomes one invocation record,
