@@ -11,6 +11,7 @@
  * reach another tenant's function by name.
  */
 #include "server/auth.h"
+#include "server/cluster_key.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -257,7 +258,20 @@ bool auth_check(http_req *req)
         if (id != R_METRICS) return deny(req, 404, "only GET /metrics is served on this address");
         return true;
     }
-    if (s->opts.auth && need != AUTH_OPEN) {
+    /* A call from another node (cluster_route.c): the cluster key instead
+     * of an API key, the tenant it names, inference only. */
+    const char *ck = http_req_header(req, CLUSTER_KEY_HEADER);
+    if (ck) {
+        if (!s->cluster_key || !cluster_key_check(s->cluster_key, ck))
+            return deny(req, 401, CLUSTER_KEY_HEADER ": not this cluster's key");
+        if (id != R_INFER)
+            return deny(req, 403, "a call between nodes may only run an inference");
+        const char *t = http_req_header(req, "Rouse-Tenant");
+        if (t && !store_tenant_valid(t))
+            return deny(req, 400, "Rouse-Tenant: not a tenant name ([a-z0-9][a-z0-9-]{0,62})");
+        if (t && s->opts.auth) snprintf(w->tenant, sizeof(w->tenant), "%s", t);
+        w->role = AUTH_INVOKE;
+    } else if (s->opts.auth && need != AUTH_OPEN) {
         const auth_key *k;
         auth_verdict v =
             auth_lookup(&s->keys, http_req_header(req, "Authorization"), rouse_wall_ms(), &k);
@@ -274,7 +288,7 @@ bool auth_check(http_req *req)
         }
     }
     /* Without --auth everything is the default tenant's. */
-    const char *sel = s->opts.auth ? http_req_header(req, "Rouse-Tenant") : NULL;
+    const char *sel = s->opts.auth && !ck ? http_req_header(req, "Rouse-Tenant") : NULL;
     if (sel && strcmp(sel, w->tenant) != 0) {
         if (!store_tenant_valid(sel))
             return deny(req, 400, "Rouse-Tenant: not a tenant name ([a-z0-9][a-z0-9-]{0,62})");

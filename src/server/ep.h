@@ -23,6 +23,7 @@ typedef enum ep_kind {
     EP_OUTPUT,   /* the output pipe of a template and its instances (fnlog.h) */
     EP_CALLBACK, /* the eventfd of the callback thread (callback.h; async_glue.c) */
     EP_BATCH_TIMER, /* the pool's timerfd for batches waiting for more calls (pool.h) */
+    EP_BUS,  /* the bus's or the forwarder's eventfd (cluster.c) */
     EP_GONE, /* an owner closed while the loop hands out one wait's events: its
               * memory is kept until the last of them (http_gate.c) */
 } ep_kind;

@@ -39,6 +39,7 @@
 #include "server/conn_table.h"
 #include "server/tls.h"
 #include "server/cluster_key.h"
+#include <nats/nats.h>
 #include <ftw.h>
 
 #define MOD "serve"
@@ -314,15 +315,17 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
         rc = rouse_err_set(eb, ROUSE_EIO, "epoll_ctl: %s", strerror(errno));
         goto out_http;
     }
+    /* This node's name, and with --bus the bus, membership and forwarding. */
+    if ((rc = cluster_start(s, eb)) < 0) goto out_http;
     /* Weights in huge pages: chosen once, for every template. */
     rouse_weight_pages wp;
     if ((rc = rouse_weight_pages_choose(o->weight_pages ? o->weight_pages : "auto", &wp, eb)) < 0)
-        goto out_http;
+        goto out_cluster;
     s->weight_pages = (int)wp;
     LOG_INFO(MOD, "weights in %s pages (--weight-pages %s)", rouse_weight_pages_name(wp),
              o->weight_pages ? o->weight_pages : "auto");
     /* The isolation tier: chosen once, for every template. */
-    if ((rc = isolation_choose(&s->iso, o->isolation, eb)) < 0) goto out_http;
+    if ((rc = isolation_choose(&s->iso, o->isolation, eb)) < 0) goto out_cluster;
     if ((rc = durable_start(s, eb)) < 0) goto out_iso;
     if ((rc = gc_start(s, eb)) < 0) goto out_durable;
     if ((rc = observe_start(s, eb)) < 0) goto out_gc;
@@ -369,6 +372,8 @@ out_durable:
     durable_stop(s);
 out_iso:
     isolation_fini(&s->iso);
+out_cluster:
+    cluster_stop(s);
 out_http:
     http_stop(s);
 out_listen:
@@ -480,6 +485,7 @@ int server_run(server *s, rouse_errbuf *eb)
         timeout = min_timeout(timeout, usage_tick(s));
         timeout = min_timeout(timeout, async_loop_tick(s));
         timeout = min_timeout(timeout, fnlog_tick(s->logs));
+        timeout = min_timeout(timeout, cluster_tick(s));
         if (s->mhd_kick) timeout = 0;
         if (s->stopping) {
             uint64_t now = rouse_now_ns();
@@ -528,6 +534,8 @@ int server_run(server *s, rouse_errbuf *eb)
                 http_gate_poll(s);
             else if (tag->kind == EP_OUTPUT)
                 fnlog_on_event(s->logs, tag);
+            else if (tag->kind == EP_BUS)
+                cluster_on_event(s, tag);
         }
         http_gate_reap(s);
         pool_collect(s->pool);
@@ -575,6 +583,7 @@ void server_destroy(server *s)
     close(s->epfd);
     close(s->sigfd);
     gc_stop(s);
+    cluster_stop(s); /* after MHD: no request waits for a peer any more */
     usage_stop(s);   /* after MHD: every request's record is in the buffer */
     durable_stop(s); /* after MHD: no request waits for a write any more */
     observe_stop(s); /* after MHD: no request ends any more */
@@ -587,4 +596,5 @@ void server_destroy(server *s)
     if (s->lock_fd >= 0) close(s->lock_fd);
     auth_table_fini(&s->keys);
     free(s);
+    nats_Close(); /* libnats's own threads and memory, once every part closed its connection */
 }

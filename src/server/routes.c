@@ -58,6 +58,7 @@ const route_spec route_specs[R_COUNT] = {
     [R_KEY_DELETE] = {"DELETE", "/v1/keys/{id}", AUTH_ADMIN},
     [R_CONSOLE] = {"GET", "/", AUTH_OPEN},
     [R_RECENT] = {"GET", "/v1/recent", AUTH_DEPLOY},
+    [R_CLUSTER] = {"GET", "/v1/cluster", AUTH_ADMIN},
     [R_NOT_ALLOWED] = {NULL, NULL, AUTH_INVOKE},
 };
 
@@ -184,6 +185,10 @@ void route_match(const char *method, const char *url, route *out)
     }
     if (SEG(1, "recent")) {
         if (n == 2) out->id = pick(method, "GET", R_RECENT);
+        return;
+    }
+    if (SEG(1, "cluster")) {
+        if (n == 2) out->id = pick(method, "GET", R_CLUSTER);
         return;
     }
     if (SEG(1, "usage")) {
@@ -319,6 +324,8 @@ int route_handle(http_req *req)
         return api_console_handle(req);
     case R_RECENT:
         return api_recent_handle(req);
+    case R_CLUSTER:
+        return api_cluster_handle(req);
     case R_JOB_LIST:
     case R_JOB_GET:
     case R_JOB_DELETE:
