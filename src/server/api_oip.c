@@ -91,6 +91,13 @@ static int infer(http_req *req)
         return 0;
     }
     if (api_jobs_wants_async(req)) return api_jobs_enqueue(req, version);
+    int routed = cluster_route_infer(req, version);
+    if (routed >= 0) return routed;
+    return api_oip_infer_local(req, version);
+}
+
+int api_oip_infer_local(http_req *req, int64_t version)
+{
     /* The call owns the body from here: in memory, or spilled to a memfd. */
     int fd = req->body_fd;
     req->body_fd = -1;

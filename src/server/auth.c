@@ -11,6 +11,7 @@
  * reach another tenant's function by name.
  */
 #include "server/auth.h"
+#include "server/cluster_key.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -258,18 +259,27 @@ bool auth_check(http_req *req)
         if (id != R_METRICS) return deny(req, 404, "only GET /metrics is served on this address");
         return true;
     }
-    /* Another node fetching a blob (blob_fetch.c): the cluster key stands
-     * for an admin key, for blob reads only; such a read is answered from
-     * the local store alone (api_admin.c). */
-    const char *ck = id == R_BLOB_GET ? http_req_header(req, CLUSTER_KEY_HEADER) : NULL;
+    /* A call from another node: the cluster key instead of an API key.
+     * A blob read (blob_fetch.c) stands for an admin's and is answered
+     * from the local store alone (api_admin.c); otherwise only an
+     * inference (cluster_route.c), for the tenant it names. */
+    const char *ck = http_req_header(req, CLUSTER_KEY_HEADER);
     if (ck) {
         if (!s->cluster_key || !cluster_key_check(s->cluster_key, ck))
-            return deny(req, 401, "Rouse-Cluster-Key: not this cluster's key");
-        w->role = AUTH_ADMIN;
-        w->peer = true;
-        return true;
-    }
-    if (s->opts.auth && need != AUTH_OPEN) {
+            return deny(req, 401, CLUSTER_KEY_HEADER ": not this cluster's key");
+        if (id == R_BLOB_GET) {
+            w->role = AUTH_ADMIN;
+            w->peer = true;
+            return true;
+        }
+        if (id != R_INFER)
+            return deny(req, 403, "a call between nodes may only run an inference or read a blob");
+        const char *t = http_req_header(req, "Rouse-Tenant");
+        if (t && !store_tenant_valid(t))
+            return deny(req, 400, "Rouse-Tenant: not a tenant name ([a-z0-9][a-z0-9-]{0,62})");
+        if (t && s->opts.auth) snprintf(w->tenant, sizeof(w->tenant), "%s", t);
+        w->role = AUTH_INVOKE;
+    } else if (s->opts.auth && need != AUTH_OPEN) {
         const auth_key *k;
         auth_verdict v =
             auth_lookup(&s->keys, http_req_header(req, "Authorization"), rouse_wall_ms(), &k);
@@ -286,7 +296,7 @@ bool auth_check(http_req *req)
         }
     }
     /* Without --auth everything is the default tenant's. */
-    const char *sel = s->opts.auth ? http_req_header(req, "Rouse-Tenant") : NULL;
+    const char *sel = s->opts.auth && !ck ? http_req_header(req, "Rouse-Tenant") : NULL;
     if (sel && strcmp(sel, w->tenant) != 0) {
         if (!store_tenant_valid(sel))
             return deny(req, 400, "Rouse-Tenant: not a tenant name ([a-z0-9][a-z0-9-]{0,62})");

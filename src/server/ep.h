@@ -25,6 +25,7 @@ typedef enum ep_kind {
     EP_BATCH_TIMER, /* the pool's timerfd for batches waiting for more calls (pool.h) */
     EP_BLOB_REMOTE, /* the eventfd of the blob transfer threads (store/blob_remote.h) */
     EP_REGSYNC,     /* the registry sync's eventfd (regsync.h; shared_state.c) */
+    EP_BUS,  /* the bus's or the forwarder's eventfd (cluster.c) */
     EP_GONE, /* an owner closed while the loop hands out one wait's events: its
               * memory is kept until the last of them (http_gate.c) */
 } ep_kind;

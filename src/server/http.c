@@ -363,6 +363,8 @@ static enum MHD_Result queue_reply(http_req *req)
         snprintf(w, sizeof(w), "299 rouse \"%s\"", r->warning);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WARNING, w);
     }
+    /* The node that answered: this one, or the peer a call was forwarded to. */
+    MHD_add_response_header(resp, "Rouse-Node", r->node[0] ? r->node : req->srv->node_name);
     if (req->request_id[0]) MHD_add_response_header(resp, "X-Request-Id", req->request_id);
     if (req->trace_id[0]) {
         char tp[TRACEPARENT_LEN + 1];
@@ -620,8 +622,9 @@ static void emit_invocation(server *srv, http_req *req)
     memcpy(inv.trace_id, req->trace_id, sizeof(inv.trace_id));
     inv.ts_us = req->begin_wall_us;
     /* A request that only enqueued a job (202) is not an invocation: its
-     * runs are (async_glue.c); the access log and traces still see it. */
-    if (!req->job_accepted) invocation_emit(&srv->sinks, &inv);
+     * runs are (async_glue.c); nor is one another node answered (that node
+     * records it); the access log and traces still see both. */
+    if (!req->job_accepted && !req->forwarded_out) invocation_emit(&srv->sinks, &inv);
     observe_req_end(req, &inv);
 }
 
@@ -641,6 +644,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     unwatch_client(req);
     waiting_remove(req);
     if (req->gen_stream) api_openai_req_end(req);
+    if (req->fwd_id) cluster_route_req_end(req);
     if (req->pending) pool_cancel(srv->pool, req->pending);
     req->pending = NULL;
     if (req->write_ticket) store_writer_cancel(req->write_by, req->write_ticket);

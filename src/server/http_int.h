@@ -49,6 +49,7 @@ typedef struct http_reply {
     char location[64]; /* Location when set */
     bool challenge;    /* WWW-Authenticate: Bearer (a 401 of the access check) */
     bool console;      /* a console file: its security headers (api_console.c) */
+    char node[64];     /* Rouse-Node when another node answered (cluster_route.c) */
     /* A body of unknown length produced as it goes (Server-Sent Events)
      * instead of `body`: MHD calls read (a MHD_ContentReaderCallback) and,
      * once done with the response, free; both take stream. read may
@@ -99,6 +100,7 @@ typedef enum route_id {
     R_CONSOLE,      /* GET / and /console/{file} (alias: the file) */
     R_RECENT,       /* GET /v1/recent?function= */
     R_BLOB_GET,     /* GET /v1/blobs/{digest}: the bytes */
+    R_CLUSTER,      /* GET /v1/cluster: the nodes and their load (api_cluster.c) */
     R_NOT_ALLOWED, /* a known path with another method: 405 */
     R_COUNT
 } route_id;
@@ -208,6 +210,15 @@ struct http_req {
     int64_t memory_mb;
     /* An OpenAI-style streamed reply in progress (api_openai.c), or NULL. */
     struct oai_stream *gen_stream;
+    /* Forwarded to another node (cluster_route.c): the call's id at the
+     * forwarder while it is there (0: none), the version, the peer it went
+     * to first (tried again elsewhere at most once), and whether a peer
+     * answers it (it is then no invocation of this node's). */
+    uint64_t fwd_id;
+    int64_t fwd_version;
+    char fwd_peer[64];
+    bool fwd_retried;
+    bool forwarded_out;
 };
 
 /* Sets a JSON error reply {"error": msg}. */
@@ -278,12 +289,25 @@ const char *auth_fn_name(const char *key);
 /* Whether the caller's tenant may see blob digest (store/keys.h). */
 bool auth_blob_visible(http_req *req, const char *digest);
 int api_oip_handle(http_req *req);
+/* Runs an inference request for a resolved version on this node (the
+ * body still in req): as route_handle, 1 when its reply comes later. */
+int api_oip_infer_local(http_req *req, int64_t version);
+
+/* --- several nodes (cluster_route.c) --------------------------------------- */
+
+/* Where an inference request for a resolved version runs (route_policy.h):
+ * -1 here (the caller goes on), 1 sent to another node (its reply comes
+ * later), 0 req has a reply. */
+int cluster_route_infer(http_req *req, int64_t version);
+/* req ends while a peer has it: its answer will be dropped. */
+void cluster_route_req_end(http_req *req);
 int api_stats_handle(http_req *req);
 int api_metrics_handle(http_req *req);
 /* The web console's files (api_console.c) and its last-hour figures
  * (api_recent.c). */
 int api_console_handle(http_req *req);
 int api_recent_handle(http_req *req);
+int api_cluster_handle(http_req *req);
 
 /* --- traces (observe.c) ----------------------------------------------------- */
 

@@ -40,6 +40,7 @@
 #include "server/conn_table.h"
 #include "server/tls.h"
 #include "server/cluster_key.h"
+#include <nats/nats.h>
 #include <ftw.h>
 
 #define MOD "serve"
@@ -316,10 +317,12 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
         rc = rouse_err_set(eb, ROUSE_EIO, "epoll_ctl: %s", strerror(errno));
         goto out_http;
     }
+    /* This node's name, and with --bus the bus, membership and forwarding. */
+    if ((rc = cluster_start(s, eb)) < 0) goto out_http;
     /* Weights in huge pages: chosen once, for every template. */
     rouse_weight_pages wp;
     if ((rc = rouse_weight_pages_choose(o->weight_pages ? o->weight_pages : "auto", &wp, eb)) < 0)
-        goto out_http;
+        goto out_cluster;
     s->weight_pages = (int)wp;
     /* Text generators read every weight for each token: with auto and
      * no reserved huge pages, theirs are copied into transparent huge
@@ -336,7 +339,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
              rouse_weight_pages_name(wp), rouse_weight_pages_name(gen_wp),
              o->weight_pages ? o->weight_pages : "auto");
     /* The isolation tier: chosen once, for every template. */
-    if ((rc = isolation_choose(&s->iso, o->isolation, eb)) < 0) goto out_http;
+    if ((rc = isolation_choose(&s->iso, o->isolation, eb)) < 0) goto out_cluster;
     if ((rc = durable_start(s, eb)) < 0) goto out_iso;
     if ((rc = blob_fetch_start(s, eb)) < 0) goto out_fetch;
     if ((rc = shared_state_watch(s, eb)) < 0) goto out_fetch;
@@ -388,6 +391,8 @@ out_fetch:
     durable_stop(s);
 out_iso:
     isolation_fini(&s->iso);
+out_cluster:
+    cluster_stop(s);
 out_http:
     http_stop(s);
 out_listen:
@@ -516,6 +521,7 @@ int server_run(server *s, rouse_errbuf *eb)
         timeout = min_timeout(timeout, usage_tick(s));
         timeout = min_timeout(timeout, async_loop_tick(s));
         timeout = min_timeout(timeout, fnlog_tick(s->logs));
+        timeout = min_timeout(timeout, cluster_tick(s));
         if (s->mhd_kick) timeout = 0;
         if (s->stopping) {
             uint64_t now = rouse_now_ns();
@@ -568,6 +574,8 @@ int server_run(server *s, rouse_errbuf *eb)
                 fnlog_on_event(s->logs, tag);
             else if (tag->kind == EP_BLOB_REMOTE)
                 blob_fetch_on_event(s);
+            else if (tag->kind == EP_BUS)
+                cluster_on_event(s, tag);
         }
         http_gate_reap(s);
         pool_collect(s->pool);
@@ -615,6 +623,7 @@ void server_destroy(server *s)
     close(s->epfd);
     close(s->sigfd);
     gc_stop(s);
+    cluster_stop(s); /* after MHD: no request waits for a peer any more */
     usage_stop(s);   /* after MHD: every request's record is in the buffer */
     durable_stop(s); /* after MHD: no request waits for a write any more */
     blob_fetch_stop(s); /* after MHD: no request waits for a transfer any more */
@@ -629,4 +638,5 @@ void server_destroy(server *s)
     if (s->lock_fd >= 0) close(s->lock_fd);
     auth_table_fini(&s->keys);
     free(s);
+    nats_Close(); /* libnats's own threads and memory, once every part closed its connection */
 }

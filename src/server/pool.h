@@ -209,6 +209,18 @@ typedef void (*pool_gauge_fn)(void *user, const char *name, int starting, int id
                               int queued);
 typedef void (*pool_pid_fn)(void *user, const char *name, int pid);
 void pool_gauges(const pool *p, pool_gauge_fn g, pool_pid_fn pid, void *user);
+/* The load of this node for the other nodes (membership.c): per version
+ * pool, its instances (starting or ready), ready instance slots free now
+ * (idle), instances with calls in flight (busy), how many more instances
+ * scaling.max and the global cap allow (startable), pool_free_capacity and
+ * its queue. Returns the instance slots the global cap leaves free. */
+typedef struct pool_load_row {
+    const char *name;
+    int64_t version;
+    int instances, idle, busy, startable, free_capacity, queued;
+} pool_load_row;
+typedef void (*pool_load_fn)(void *user, const pool_load_row *row);
+int pool_load(const pool *p, pool_load_fn f, void *user);
 /* Per version pool that batches: its batch size limit now (auto mode's
  * AIMD moves it), the batches it sent and the calls in them. */
 typedef void (*pool_batch_fn)(void *user, const char *name, int limit, uint64_t batches,

@@ -2365,3 +2365,27 @@ void pool_fail_all(pool *p, const char *why)
     while (p->pools)
         sched_free_pool(p, p->pools, 503, why);
 }
+
+int pool_load(const pool *p, pool_load_fn f, void *user)
+{
+    int global_free = p->max_instances - global_used(p);
+    if (global_free < 0) global_free = 0;
+    for (const vpool *vp = p->pools; vp; vp = vp->next) {
+        pool_view v = view_of(p, vp);
+        int busy = 0;
+        for (const worker *w = vp->workers; w; w = w->vnext)
+            if (w->h.state == PROC_READY && w->n_inflight > 0) busy++;
+        int startable = v.max - v.n_instances;
+        if (startable > global_free) startable = global_free;
+        pool_load_row row = {.name = vp->name,
+                             .version = vp->version,
+                             .instances = v.n_instances,
+                             .idle = v.free_slots,
+                             .busy = busy,
+                             .startable = startable > 0 ? startable : 0,
+                             .free_capacity = sched_free_capacity(p, vp),
+                             .queued = vp->n_queued};
+        f(user, &row);
+    }
+    return global_free;
+}

@@ -60,6 +60,7 @@ const route_spec route_specs[R_COUNT] = {
     [R_RECENT] = {"GET", "/v1/recent", AUTH_DEPLOY},
     /* Other nodes read blobs with the cluster key instead (auth.c). */
     [R_BLOB_GET] = {"GET", "/v1/blobs/{digest}", AUTH_DEPLOY},
+    [R_CLUSTER] = {"GET", "/v1/cluster", AUTH_ADMIN},
     [R_NOT_ALLOWED] = {NULL, NULL, AUTH_INVOKE},
 };
 
@@ -186,6 +187,10 @@ void route_match(const char *method, const char *url, route *out)
     }
     if (SEG(1, "recent")) {
         if (n == 2) out->id = pick(method, "GET", R_RECENT);
+        return;
+    }
+    if (SEG(1, "cluster")) {
+        if (n == 2) out->id = pick(method, "GET", R_CLUSTER);
         return;
     }
     if (SEG(1, "usage")) {
@@ -321,6 +326,8 @@ int route_handle(http_req *req)
         return api_console_handle(req);
     case R_RECENT:
         return api_recent_handle(req);
+    case R_CLUSTER:
+        return api_cluster_handle(req);
     case R_JOB_LIST:
     case R_JOB_GET:
     case R_JOB_DELETE:

@@ -155,6 +155,26 @@ const store_function *route_cache_function(server *s, const char *name);
 /* Forgets everything; called after every registry write. */
 void route_cache_clear(server *s);
 
+/* --- several nodes (cluster.c, docs/architecture.md "Several nodes") ------- */
+
+/* This node's name and advertise URL (also without --bus: every reply says
+ * Rouse-Node); with --bus, the bus, membership, registry events and the
+ * forwarder, watched by the loop. */
+int cluster_start(server *s, rouse_errbuf *eb);
+/* Puts this node's load into the membership bucket when due; returns ms
+ * until it next needs to run, or -1. */
+int cluster_tick(server *s);
+/* The bus's or the forwarder's eventfd is readable. */
+void cluster_on_event(server *s, ep_tag *tag);
+/* Requests forwarded to other nodes and not answered yet. */
+int cluster_pending(server *s);
+void cluster_stop(server *s);
+/* The forwarder has results: the requests they answer resume
+ * (cluster_route.c). */
+void cluster_route_on_results(server *s);
+struct cluster_route;
+void cluster_route_free(struct cluster_route *r);
+
 /* --- the server ------------------------------------------------------------ */
 
 struct server {
@@ -254,6 +274,19 @@ struct server {
     uint32_t metrics_addr; /* network order */
     ep_tag tag_metrics;
     struct recent *recent;       /* the last hour per function (recent.h, GET /v1/recent) */
+    /* Several nodes (cluster.c): this node's name and advertise URL, the
+     * bus (NULL without --bus), membership, the forwarder, and the registry's
+     * replica sync (regsync.h; NULL while there is none). */
+    char node_name[64];
+    char advertise[320];
+    struct bus *bus;
+    ep_tag tag_bus, tag_fwd;
+    struct membership *members;
+    struct forwarder *fwd;
+    struct cluster_route *croute;
+    struct regsync *regsync;
+    uint64_t member_put_ns; /* when this node's load was last put */
+
     uint32_t req_id_base;
     uint64_t req_seq;
 };

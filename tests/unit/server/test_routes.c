@@ -68,6 +68,7 @@ static void test_table(void **state)
         {"GET", "/console", R_NONE, "", "", "", ""},
         {"GET", "/console/a/b", R_NONE, "", "", "", ""},
         {"GET", "/v1/recent", R_RECENT, "", "", "", ""},
+        {"GET", "/v1/cluster", R_CLUSTER, "", "", "", ""},
         {"POST", "/v1/recent", R_NOT_ALLOWED, "", "", "", ""},
         {"GET", "/v3/x", R_NONE, "", "", "", ""},
         {"GET", "/v2/models/a/b/c/d/e/f/g/h/i", R_NONE, "", "", "", ""},
