@@ -275,8 +275,8 @@ struct server {
     ep_tag tag_metrics;
     struct recent *recent;       /* the last hour per function (recent.h, GET /v1/recent) */
     /* Several nodes (cluster.c): this node's name and advertise URL, the
-     * bus (NULL without --bus), membership, the forwarder, and the registry's
-     * replica sync (regsync.h; NULL while there is none). */
+     * bus (NULL without --bus), membership, the forwarder; the registry's
+     * replica sync is `regsync` above. */
     char node_name[64];
     char advertise[320];
     struct bus *bus;
@@ -284,7 +284,6 @@ struct server {
     struct membership *members;
     struct forwarder *fwd;
     struct cluster_route *croute;
-    struct regsync *regsync;
     uint64_t member_put_ns; /* when this node's load was last put */
 
     uint32_t req_id_base;

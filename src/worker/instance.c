@@ -497,8 +497,8 @@ static int serve_streams(const instance_opts *o, int sock, region *rg, rouse_mod
             }
             if (body_fd >= 0) close(body_fd);
         } else {
-            idle_cpu idle = {0, 0}; /* generators do not batch this way */
-            rc = handle(o, sock, &req, body_fd, rg, m, s, &none, arena, out, times, &idle);
+            idle_cpu no_idle = {0, 0}; /* generators do not batch this way */
+            rc = handle(o, sock, &req, body_fd, rg, m, s, &none, arena, out, times, &no_idle);
             if (body_fd >= 0) close(body_fd);
         }
         if (rc < 0) {
