@@ -17,17 +17,23 @@
 #include "common/log.h"
 #include "server/cluster_key.h"
 #include "server/http_int.h"
+#include "server/membership.h"
 #include "store/blob_remote.h"
 
 #define MOD "blobs"
 
-/* --blob-peers' list, for blob_remote's peers callback. */
-static int static_peers(void *user, char urls[][BLOB_PEER_URL_MAX], int max)
+/* blob_remote's peers callback (on the loop): --blob-peers' list, then
+ * the other nodes membership knows (--bus), by their advertise URLs. */
+static int node_peers(void *user, char urls[][BLOB_PEER_URL_MAX], int max)
 {
     server *s = user;
     int n = 0;
     for (int i = 0; i < s->n_blob_peers && n < max; i++)
         snprintf(urls[n++], BLOB_PEER_URL_MAX, "%s", s->blob_peers[i]);
+    member *m = NULL;
+    int k = s->members ? membership_peers(s->members, &m) : 0;
+    for (int i = 0; i < k && n < max; i++)
+        if (m[i].url[0]) snprintf(urls[n++], BLOB_PEER_URL_MAX, "%s", m[i].url);
     return n;
 }
 
@@ -78,7 +84,7 @@ int blob_fetch_start(server *s, rouse_errbuf *eb)
     blob_remote_opts ro = {
         .blobs = s->blobs,
         .max_bytes = o->max_blob_bytes,
-        .peers = s->n_blob_peers > 0 ? static_peers : NULL,
+        .peers = s->n_blob_peers > 0 || s->members ? node_peers : NULL,
         .peers_user = s,
         .cluster_key = s->cluster_key ? cluster_key_secret(s->cluster_key) : NULL,
         .s3 = o->blobs_url ? &s3 : NULL,
