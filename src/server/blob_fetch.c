@@ -78,6 +78,8 @@ int blob_fetch_start(server *s, rouse_errbuf *eb)
     blob_remote_opts ro = {
         .blobs = s->blobs,
         .max_bytes = o->max_blob_bytes,
+        /* Membership's list of the other nodes takes --blob-peers' place
+         * once it exists (the same blob_peers_fn). */
         .peers = s->n_blob_peers > 0 ? static_peers : NULL,
         .peers_user = s,
         .cluster_key = s->cluster_key ? cluster_key_secret(s->cluster_key) : NULL,
