@@ -13,7 +13,7 @@ set -eu
 rouse=${ROUSE:-build/rouse}
 size_mb=${1:-100}
 rounds=${2:-3}
-work=$(mktemp -d "${TMPDIR:-/tmp}/rouse-blob-bench-XXXXXX")
+work=$(mktemp -d -t rouse-blob-bench-XXXXXX)
 pids=""
 cleanup() {
     for p in $pids; do kill "$p" 2>/dev/null || true; done
