@@ -426,6 +426,55 @@ static void test_lying_peer_refused(void **state)
     liar_stop(&l);
 }
 
+typedef struct getter {
+    const serve_proc *p;
+    int status;
+    bool same;
+} getter;
+
+static void *get_main(void *arg)
+{
+    getter *g = arg;
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/blobs/%s", g_digest);
+    http_response r;
+    http_response_init(&r);
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (http_request(&g->p->target, "GET", path, NULL, NULL, 0, TIMEOUT_MS, &r, &eb) == 0) {
+        g->status = r.status;
+        g->same = r.body.len == g_model_len && memcmp(r.body.data, g_model, g_model_len) == 0;
+    }
+    http_response_fini(&r);
+    return NULL;
+}
+
+static void test_concurrent_gets_share_a_fetch(void **state)
+{
+    (void)state;
+    /* Clients asking at once for a blob this node lacks all get its bytes
+     * (one transfer, every waiter answered). */
+    char h_data[300], peer[64];
+    snprintf(h_data, sizeof(h_data), "%s/h", g_dir);
+    snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", g_a.port);
+    serve_proc h;
+    const char *args[] = {"--cluster-key-file", g_key, "--blob-peers", peer, NULL};
+    assert_int_equal(start_node(&h, h_data, args), 0);
+    getter g[6];
+    pthread_t t[6];
+    for (int i = 0; i < 6; i++) {
+        g[i] = (getter){.p = &h};
+        assert_int_equal(pthread_create(&t[i], NULL, get_main, &g[i]), 0);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(g[i].status, 200);
+        assert_true(g[i].same);
+    }
+    expect_stored(h_data, g_digest, true);
+    serve_proc_stop(&h);
+}
+
 static void test_cluster_key_reads_blobs_only(void **state)
 {
     (void)state;
@@ -618,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_template_waits_for_its_blob),
         cmocka_unit_test(test_unknown_blob_between_peers),
         cmocka_unit_test(test_lying_peer_refused),
+        cmocka_unit_test(test_concurrent_gets_share_a_fetch),
         cmocka_unit_test(test_cluster_key_reads_blobs_only),
         cmocka_unit_test(test_s3_bucket),
     };
