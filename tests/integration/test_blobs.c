@@ -476,6 +476,12 @@ static void test_concurrent_gets_share_a_fetch(void **state)
         assert_true(g[i].same);
     }
     expect_stored(h_data, g_digest, true);
+    /* One transfer for them all (GET /v1/stats). */
+    http_response r;
+    assert_int_equal(request(&h, "GET", "/v1/stats", NULL, NULL, 0, &r), 200);
+    if (!strstr(r.body.data, "\"blob_transfers\":{\"fetches\":1,\"fetch_failures\":0"))
+        fail_msg("stats: %s", r.body.data);
+    http_response_fini(&r);
     assert_int_equal(serve_proc_stop(&h), 0); /* a clean stop (no leak under ASan) */
 }
 
@@ -659,6 +665,10 @@ static void test_s3_bucket(void **state)
     http_response_fini(&r);
     assert_int_equal(get_blob(&f, none, NULL, &r), 502);
     assert_non_null(strstr(r.body.data, "s3://rouse-test/models/v1"));
+    http_response_fini(&r);
+    assert_int_equal(request(&e, "GET", "/v1/stats", NULL, NULL, 0, &r), 200);
+    if (!strstr(r.body.data, "\"pushes\":2,\"push_failures\":1"))
+        fail_msg("stats: %s", r.body.data);
     http_response_fini(&r);
     assert_int_equal(serve_proc_stop(&e), 0); /* a clean stop (no leak under ASan) */
     assert_int_equal(serve_proc_stop(&f), 0); /* a clean stop (no leak under ASan) */
