@@ -7,13 +7,16 @@
  * which the loop thread went to sleep: blocked on a disk or another
  * process, which is what the loop must never do); and the durable writes:
  * how many the registry's writer and the blob syncer completed, in how many
- * groups (commits), the largest group, and how many wait now. POST
+ * groups (commits), the largest group, and how many wait now; blob
+ * transfers (store/blob_remote.h): fetches from other nodes or the bucket
+ * and writes through to the bucket, and how many of them failed. POST
  * /v1/stats/reset answers the same and starts the maxima again, so that a
  * benchmark can measure one window.
  */
 #include <inttypes.h>
 
 #include "server/http_int.h"
+#include "store/blob_remote.h"
 
 static void write_stats(const server *s, rouse_buf *b)
 {
@@ -33,6 +36,13 @@ static void write_stats(const server *s, rouse_buf *b)
                           names[i], st.n_writes, st.n_groups, st.max_group,
                           ws[i]->w ? store_writer_pending(ws[i]->w) : 0);
     }
+    blob_remote_stats bs = {0};
+    if (s->remote) blob_remote_stats_get(s->remote, &bs);
+    rouse_buf_appendf(b,
+                      ",\"blob_transfers\":{\"fetches\":%" PRIu64 ",\"fetch_failures\":%" PRIu64
+                      ",\"pushes\":%" PRIu64 ",\"push_failures\":%" PRIu64 ",\"pending\":%d}",
+                      bs.fetches, bs.fetch_failures, bs.pushes, bs.push_failures,
+                      s->remote ? blob_remote_pending(s->remote) : 0);
     rouse_buf_append_str(b, "}\n");
 }
 

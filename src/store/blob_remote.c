@@ -65,6 +65,7 @@ struct blob_remote {
     job *todo, *todo_tail, *running, *done, *done_tail;
     uint64_t next_ticket;
     int n_pending;
+    blob_remote_stats stats; /* the loop's */
 };
 
 /* --- one transfer -------------------------------------------------------------- */
@@ -638,6 +639,13 @@ void blob_remote_complete(blob_remote *r)
         job *j = list;
         list = j->next;
         r->n_pending--;
+        if (j->kind == JOB_FETCH) {
+            r->stats.fetches++;
+            if (j->rc < 0) r->stats.fetch_failures++;
+        } else if (j->kind == JOB_PUSH) {
+            r->stats.pushes++;
+            if (j->rc < 0) r->stats.push_failures++;
+        }
         for (waiter *w = j->waiters; w;) {
             waiter *wn = w->next;
             if (w->done) w->done(w->user, j->rc, j->msg);
@@ -651,4 +659,9 @@ void blob_remote_complete(blob_remote *r)
 int blob_remote_pending(const blob_remote *r)
 {
     return r->n_pending;
+}
+
+void blob_remote_stats_get(const blob_remote *r, blob_remote_stats *out)
+{
+    *out = r->stats;
 }

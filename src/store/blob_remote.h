@@ -89,4 +89,11 @@ void blob_remote_complete(blob_remote *r);
 /* Jobs not completed on the loop's side yet. */
 int blob_remote_pending(const blob_remote *r);
 
+/* Transfers completed since the start (each shared by all its waiters). */
+typedef struct blob_remote_stats {
+    uint64_t fetches, fetch_failures; /* a failure: no source gave the blob */
+    uint64_t pushes, push_failures;
+} blob_remote_stats;
+void blob_remote_stats_get(const blob_remote *r, blob_remote_stats *out);
+
 #endif

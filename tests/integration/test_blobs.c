@@ -63,6 +63,8 @@ static char *g_samples[10];
 static serve_proc g_a, g_b;
 static char g_a_data[300], g_b_data[300];
 static char g_port_b[16], g_peer_a[64];
+static pid_t g_s3rver = -1; /* while it runs */
+static void s3rver_stop(void);
 
 /* --- utilities ------------------------------------------------------------------ */
 
@@ -293,14 +295,16 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    serve_proc_kill9(&g_a);
-    serve_proc_kill9(&g_b);
+    s3rver_stop(); /* when a test failed while it ran */
+    /* Clean stops: under ASan, a leak is a nonzero exit. */
+    int st_a = serve_proc_stop(&g_a), st_b = serve_proc_stop(&g_b);
+    if (st_a != 0 || st_b != 0) fprintf(stderr, "serve exited with %d and %d\n", st_a, st_b);
     for (int i = 0; i < 10; i++)
         free(g_samples[i]);
     free(g_model);
     char cmd[400];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return system(cmd) == 0 && st_a == 0 && st_b == 0 ? 0 : -1;
 }
 
 /* --- tests ---------------------------------------------------------------------- */
@@ -407,7 +411,7 @@ static void test_lying_peer_refused(void **state)
     assert_int_equal(count_blobs(c_data), 0); /* nothing stored, no temporary left */
     assert_true(__atomic_load_n(&l.served, __ATOMIC_SEQ_CST) >= 2);
     assert_string_equal(l.key_seen, KEY);
-    serve_proc_stop(&c);
+    assert_int_equal(serve_proc_stop(&c), 0); /* a clean stop (no leak under ASan) */
 
     /* D asks the liar first, then A: A's bytes are the blob. */
     serve_proc dn;
@@ -422,8 +426,63 @@ static void test_lying_peer_refused(void **state)
     assert_true(__atomic_load_n(&l.served, __ATOMIC_SEQ_CST) > before);
     expect_stored(d_data, g_digest, true);
     infer_digits(&dn, "digits");
-    serve_proc_stop(&dn);
+    assert_int_equal(serve_proc_stop(&dn), 0); /* a clean stop (no leak under ASan) */
     liar_stop(&l);
+}
+
+typedef struct getter {
+    const serve_proc *p;
+    int status;
+    bool same;
+} getter;
+
+static void *get_main(void *arg)
+{
+    getter *g = arg;
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/blobs/%s", g_digest);
+    http_response r;
+    http_response_init(&r);
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (http_request(&g->p->target, "GET", path, NULL, NULL, 0, TIMEOUT_MS, &r, &eb) == 0) {
+        g->status = r.status;
+        g->same = r.body.len == g_model_len && memcmp(r.body.data, g_model, g_model_len) == 0;
+    }
+    http_response_fini(&r);
+    return NULL;
+}
+
+static void test_concurrent_gets_share_a_fetch(void **state)
+{
+    (void)state;
+    /* Clients asking at once for a blob this node lacks all get its bytes
+     * (one transfer, every waiter answered). */
+    char h_data[300], peer[64];
+    snprintf(h_data, sizeof(h_data), "%s/h", g_dir);
+    snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", g_a.port);
+    serve_proc h;
+    const char *args[] = {"--cluster-key-file", g_key, "--blob-peers", peer, NULL};
+    assert_int_equal(start_node(&h, h_data, args), 0);
+    getter g[6];
+    pthread_t t[6];
+    for (int i = 0; i < 6; i++) {
+        g[i] = (getter){.p = &h};
+        assert_int_equal(pthread_create(&t[i], NULL, get_main, &g[i]), 0);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(g[i].status, 200);
+        assert_true(g[i].same);
+    }
+    expect_stored(h_data, g_digest, true);
+    /* One transfer for them all (GET /v1/stats). */
+    http_response r;
+    assert_int_equal(request(&h, "GET", "/v1/stats", NULL, NULL, 0, &r), 200);
+    if (!strstr(r.body.data, "\"blob_transfers\":{\"fetches\":1,\"fetch_failures\":0"))
+        fail_msg("stats: %s", r.body.data);
+    http_response_fini(&r);
+    assert_int_equal(serve_proc_stop(&h), 0); /* a clean stop (no leak under ASan) */
 }
 
 static void test_cluster_key_reads_blobs_only(void **state)
@@ -463,7 +522,7 @@ static void test_cluster_key_reads_blobs_only(void **state)
     assert_int_equal(request(&g, "DELETE", head, key_only, NULL, 0, &r), 401);
     http_response_fini(&r);
     expect_stored(g_data, g_digest, true);
-    serve_proc_stop(&g);
+    assert_int_equal(serve_proc_stop(&g), 0); /* a clean stop (no leak under ASan) */
 }
 
 /* --- S3 (s3rver) ------------------------------------------------------------------ */
@@ -533,10 +592,12 @@ static pid_t s3rver_start(const char *exe, const char *dir, int port)
     return -1;
 }
 
-static void s3rver_stop(pid_t pid)
+static void s3rver_stop(void)
 {
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
+    if (g_s3rver <= 0) return;
+    kill(g_s3rver, SIGTERM);
+    waitpid(g_s3rver, NULL, 0);
+    g_s3rver = -1;
 }
 
 static void test_s3_bucket(void **state)
@@ -554,8 +615,8 @@ static void test_s3_bucket(void **state)
     mkdir(s3dir, 0700);
     int port = free_port();
     assert_true(port > 0);
-    pid_t s3 = s3rver_start(exe, s3dir, port);
-    assert_true(s3 > 0);
+    g_s3rver = s3rver_start(exe, s3dir, port);
+    assert_true(g_s3rver > 0);
     snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", port);
     /* s3rver's own account. */
     setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
@@ -597,7 +658,7 @@ static void test_s3_bucket(void **state)
     http_response_fini(&r);
 
     /* The bucket down: an upload is not acknowledged, a fetch is a 502. */
-    s3rver_stop(s3);
+    s3rver_stop();
     const char other[] = "bytes the bucket never got";
     assert_int_equal(request(&e, "POST", "/v1/blobs", NULL, other, strlen(other), &r), 502);
     assert_non_null(strstr(r.body.data, "not in the bucket"));
@@ -605,8 +666,12 @@ static void test_s3_bucket(void **state)
     assert_int_equal(get_blob(&f, none, NULL, &r), 502);
     assert_non_null(strstr(r.body.data, "s3://rouse-test/models/v1"));
     http_response_fini(&r);
-    serve_proc_stop(&e);
-    serve_proc_stop(&f);
+    assert_int_equal(request(&e, "GET", "/v1/stats", NULL, NULL, 0, &r), 200);
+    if (!strstr(r.body.data, "\"pushes\":2,\"push_failures\":1"))
+        fail_msg("stats: %s", r.body.data);
+    http_response_fini(&r);
+    assert_int_equal(serve_proc_stop(&e), 0); /* a clean stop (no leak under ASan) */
+    assert_int_equal(serve_proc_stop(&f), 0); /* a clean stop (no leak under ASan) */
     unsetenv("AWS_ACCESS_KEY_ID");
     unsetenv("AWS_SECRET_ACCESS_KEY");
 }
@@ -618,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_template_waits_for_its_blob),
         cmocka_unit_test(test_unknown_blob_between_peers),
         cmocka_unit_test(test_lying_peer_refused),
+        cmocka_unit_test(test_concurrent_gets_share_a_fetch),
         cmocka_unit_test(test_cluster_key_reads_blobs_only),
         cmocka_unit_test(test_s3_bucket),
     };
