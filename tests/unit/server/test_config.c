@@ -187,6 +187,14 @@ static void test_text_generation(void **state)
                            &c, &eb),
                      0);
     assert_int_equal(c.scaling.concurrency, 8);
+    /* Its "batching" prefills new streams of an instance together. */
+    assert_int_equal(parse("{\"model\":\"" DIGEST "\",\"task\":\"text-generation\","
+                           "\"scaling\":{\"concurrency\":4},"
+                           "\"batching\":{\"max_batch\":4,\"max_delay_us\":20000}}",
+                           &c, &eb),
+                     0);
+    assert_int_equal(c.batching.max_batch, 4);
+    assert_int_equal(c.batching.max_delay_us, 20000);
     static const struct {
         const char *extra, *msg;
     } bad[] = {
@@ -200,6 +208,14 @@ static void test_text_generation(void **state)
         {"\"task\":\"text-generation\",\"scaling\":{\"concurrency\":33}",
          "scaling.concurrency: a text generator decodes at most 32 streams"},
         {"\"task\":\"text-generation\",\"precision\":\"bf16\"", "precision: a text generator"},
+        {"\"task\":\"text-generation\",\"scaling\":{\"concurrency\":4},"
+         "\"batching\":{\"mode\":\"auto\",\"slo_ms\":50}",
+         "batching.mode: a text generator takes \"fixed\" only"},
+        {"\"task\":\"text-generation\",\"batching\":{\"max_batch\":2}",
+         "batching: a text generator prefills the new streams of one instance together"},
+        {"\"task\":\"text-generation\",\"scaling\":{\"concurrency\":4},"
+         "\"batching\":{\"max_batch\":8}",
+         "batching.max_batch: a text generator prefills at most its scaling.concurrency (4)"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char doc[512];
