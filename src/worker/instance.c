@@ -158,9 +158,8 @@ typedef struct idle_cpu {
 /* dur_ns[1] gets the CPU time since cpu0 when cpu0 is not 0, and dur_ns[2]
  * the CPU time the instance spent waiting for the message (idle->spent). */
 static int send_reply_idle(int sock, const region *rg, uint64_t id, int status,
-                           const char *content_type, const void *body, size_t len,
-                           int64_t json_len, uint64_t t0, uint64_t cpu0, uint32_t flags,
-                           const idle_cpu *idle)
+                           const char *content_type, const void *body, size_t len, int64_t json_len,
+                           uint64_t t0, uint64_t cpu0, uint32_t flags, const idle_cpu *idle)
 {
     uint64_t dur[3] = {t0 ? rouse_now_ns() - t0 : 0, 0, 0};
     if (cpu0) {
