@@ -147,9 +147,9 @@ static uint64_t process_cpu_ns(void)
 }
 
 /* The CPU time of a batching instance between its messages: read after
- * each reply (idle_cpu0), the time until the next message came (its
- * polling for it, its wake-up) is what a message costs in waiting, which
- * a batch divides among its calls (batch_aimd_observe). */
+ * each reply (since), the time until the next message came (its polling
+ * for it, its wake-up) is what a message costs in waiting, which a batch
+ * divides among its calls (batch_aimd_observe in serve). */
 typedef struct idle_cpu {
     uint64_t since; /* the process's CPU time after the last reply (0: not read) */
     uint64_t spent; /* from then to this message's start (0: not known) */
