@@ -6,8 +6,8 @@
 
 #include <string.h>
 
-static const char *const why_names[BATCH_WHYS] = {
-    "wait", "full", "idle", "share", "free", "nogain", "sparse", "pause", "delay", "lone"};
+static const char *const why_names[BATCH_WHYS] = {"wait",   "full",   "idle",  "share", "free",
+                                                  "nogain", "sparse", "pause", "delay", "lone"};
 
 const char *batch_why_name(batch_why why)
 {
@@ -27,11 +27,12 @@ static bool share_pays(const batch_view *v, int n, int share)
  * measured costs less than BATCH_GAIN_PCT of n's class's CPU time per
  * call (when n's class or every larger one is not measured: it may). Any
  * larger class, not only the next. Judged only where a call costs more
- * CPU than max_delay: there the per-message costs that CPU time misses
- * (wake-ups, serve's polling for replies) are nothing beside it; where
- * calls are cheap (mlp: tens of us) those costs are what a batch saves,
- * and the CPU time per call measured at 1 and at 16 came out alike, so
- * company is always worth its wait. */
+ * CPU than max_delay: there the per-message costs that the CPU time
+ * counted still misses (serve's wake-ups, the kernel's work between the
+ * processes) are nothing beside it; where calls are cheap (mlp: tens of
+ * us) those costs are much of what a batch saves (before the message's
+ * polling was counted, the CPU time per call measured at 1 and at 16 came
+ * out alike), so company is always worth its wait. */
 static bool company_pays(const batch_view *v, int n)
 {
     if (!v->runs) return true;

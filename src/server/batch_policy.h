@@ -140,7 +140,7 @@ typedef struct batch_aimd {
     uint64_t slo_ns;
     uint64_t run_ns[BATCH_AIMD_WINDOW];
     int n, n_full; /* batches in the window, and those that reached the limit */
-    uint64_t row_cpu_ns[BATCH_CLASSES]; /* per request at the class's power of two, a moving average */
+    uint64_t row_cpu_ns[BATCH_CLASSES]; /* per request at its power of two, a moving average */
     int n_row[BATCH_CLASSES];           /* its samples (capped) */
     int ceiling;                        /* while hold > 0: the limit grows no further */
     int hold, hold_next;                /* windows left; the next hold */
@@ -174,7 +174,7 @@ int batch_class(int size);
  * it tries the next class again. Otherwise, when a quarter of the window's
  * batches were full (there is demand for more), the limit grows by one, up
  * to max. Returns the limit. */
-int batch_aimd_observe(batch_aimd *a, int size, uint64_t run_ns, uint64_t cpu_ns,
-                       uint64_t serve_ns, uint64_t wait_ns);
+int batch_aimd_observe(batch_aimd *a, int size, uint64_t run_ns, uint64_t cpu_ns, uint64_t serve_ns,
+                       uint64_t wait_ns);
 
 #endif

@@ -153,9 +153,9 @@ static uint64_t process_cpu_ns(void)
 }
 
 /* The CPU time of a batching instance between its messages: read after
- * each reply (idle_cpu0), the time until the next message came (its
- * polling for it, its wake-up) is what a message costs in waiting, which
- * a batch divides among its calls (batch_aimd_observe). */
+ * each reply (since), the time until the next message came (its polling
+ * for it, its wake-up) is what a message costs in waiting, which a batch
+ * divides among its calls (batch_aimd_observe in serve). */
 typedef struct idle_cpu {
     uint64_t since; /* the process's CPU time after the last reply (0: not read) */
     uint64_t spent; /* from then to this message's start (0: not known) */
@@ -164,9 +164,8 @@ typedef struct idle_cpu {
 /* dur_ns[1] gets the CPU time since cpu0 when cpu0 is not 0, and dur_ns[2]
  * the CPU time the instance spent waiting for the message (idle->spent). */
 static int send_reply_idle(int sock, const region *rg, uint64_t id, int status,
-                           const char *content_type, const void *body, size_t len,
-                           int64_t json_len, uint64_t t0, uint64_t cpu0, uint32_t flags,
-                           const idle_cpu *idle)
+                           const char *content_type, const void *body, size_t len, int64_t json_len,
+                           uint64_t t0, uint64_t cpu0, uint32_t flags, const idle_cpu *idle)
 {
     uint64_t dur[3] = {t0 ? rouse_now_ns() - t0 : 0, 0, 0};
     if (cpu0) {
