@@ -323,8 +323,9 @@ typedef struct rouse_session_stats {
     int reorders;        /* layout conversions between kernels */
     int sum_fused;       /* residual Adds fused into convolutions */
     int folded;          /* nodes computed once while preparing (shape arithmetic) */
-    size_t arena_bytes;  /* activation memory */
-    size_t weight_bytes; /* weights reordered for the kernels */
+    size_t arena_bytes;   /* activation memory, the kernels' scratchpads included */
+    size_t scratch_bytes; /* the scratchpads' sum (each in the arena at its own step) */
+    size_t weight_bytes;  /* weights reordered for the kernels */
     uint64_t ref_macs;   /* multiply-accumulates per inference on the reference kernels */
 } rouse_session_stats;
 

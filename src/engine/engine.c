@@ -1122,6 +1122,7 @@ int rouse_session_get_stats(const rouse_session *s, rouse_session_stats *out)
     out->sum_fused = st.n_sum_fused;
     out->folded = st.n_folded;
     out->arena_bytes = st.arena_bytes;
+    out->scratch_bytes = st.scratch_bytes;
     out->weight_bytes = st.weight_bytes;
     out->ref_macs = st.ref_macs;
     return 0;
