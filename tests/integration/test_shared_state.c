@@ -13,7 +13,9 @@
  * - PostgreSQL stopped: both nodes still answer invocations from their
  *   replica, a deploy answers 503 "shared state unavailable: ...",
  *   /v2/health/ready, /v2 and rouse_state_stale say stale; PostgreSQL back:
- *   the state is shared again and deploys work.
+ *   the state is shared again and deploys work;
+ * - with --auth on two more nodes: a key created on one works on the
+ *   other, and revoked there it is refused on the first.
  *
  * Environment: ROUSE (the binary), DIGITS (examples/digits). Skips with
  * one line when PostgreSQL is not installed.
@@ -44,9 +46,9 @@
 #define WAIT_S 60 /* generous: the machine may be loaded */
 
 static const char *g_rouse, *g_digits;
-static char g_dir[256], g_data[2][300];
+static char g_dir[256], g_data[4][300];
 static pg_server g_pg;
-static serve_proc g_node[2];
+static serve_proc g_node[4]; /* 3 and 4: with --auth */
 static char g_digest[80];
 static char *g_sample;
 static size_t g_sample_len;
@@ -190,7 +192,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 4; i++)
         if (g_node[i].pid > 0) serve_proc_stop(&g_node[i]);
     pg_server_stop(&g_pg);
     free(g_sample);
@@ -351,6 +353,78 @@ static void postgres_away_serves_stale_and_refuses_writes(void **state)
     assert_int_equal(infer(1, "newcomer"), 200);
 }
 
+/* A request with a key; the status, the body into body (optional). */
+static int keyed(int node, const char *method, const char *path, const char *key,
+                 const char *body, char *out, size_t out_len)
+{
+    char auth[600];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
+    const char *hdr[] = {auth, NULL};
+    http_response r;
+    http_response_init(&r);
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    int rc = http_request(&g_node[node].target, method, path, hdr, body, body ? strlen(body) : 0,
+                          TIMEOUT_MS, &r, &eb);
+    if (rc < 0) fprintf(stderr, "node %d: %s %s: %s\n", node + 1, method, path, eb.msg);
+    assert_int_equal(rc, 0);
+    if (out) snprintf(out, out_len, "%s", r.body.data ? r.body.data : "");
+    int st = r.status;
+    http_response_fini(&r);
+    return st;
+}
+
+static bool wait_keyed(int node, const char *path, const char *key, int status)
+{
+    time_t until = time(NULL) + WAIT_S;
+    for (;;) {
+        int st = keyed(node, "GET", path, key, NULL, NULL, 0);
+        if (st == status) return true;
+        if (time(NULL) >= until) {
+            fprintf(stderr, "node %d: GET %s: %d (waited for %d)\n", node + 1, path, st, status);
+            return false;
+        }
+        usleep(100 * 1000);
+    }
+}
+
+static void keys_cross_nodes(void **state)
+{
+    (void)state;
+    if (skipped()) return;
+    static const char boot[] = "shared-bootstrap-secret-0123456789abcdef";
+    char file[400];
+    snprintf(file, sizeof(file), "%s/bootstrap.secret", g_dir);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fprintf(f, "%s\n", boot);
+    fclose(f);
+    for (int i = 2; i < 4; i++) {
+        snprintf(g_data[i], sizeof(g_data[i]), "%s/node%d", g_dir, i + 1);
+        const char *args[] = {"--log-level", "warn", "--state", g_pg.url, "--auth",
+                              "--auth-bootstrap-key-file", file, NULL};
+        assert_int_equal(serve_proc_start(&g_node[i], g_rouse, g_data[i], args), 0);
+    }
+    char out[1024];
+    assert_int_equal(keyed(2, "POST", "/v1/keys", boot,
+                           "{\"tenant\":\"default\",\"role\":\"invoke\"}", out, sizeof(out)),
+                     201);
+    rouse_arena a;
+    rouse_arena_init(&a, 0);
+    json_value *v;
+    assert_int_equal(json_parse(out, strlen(out), &a, &v, NULL), 0);
+    char key[600], id[64], path[128];
+    snprintf(key, sizeof(key), "%s", json_as_string(json_get(v, "key")));
+    snprintf(id, sizeof(id), "%s", json_as_string(json_get(v, "id")));
+    rouse_arena_fini(&a);
+    assert_int_equal(keyed(2, "GET", "/v1/keys/self", key, NULL, NULL, 0), 200);
+    assert_true(wait_keyed(3, "/v1/keys/self", key, 200));
+    snprintf(path, sizeof(path), "/v1/keys/%s", id);
+    assert_int_equal(keyed(3, "DELETE", path, boot, NULL, NULL, 0), 200);
+    assert_int_equal(keyed(3, "GET", "/v1/keys/self", key, NULL, NULL, 0), 401);
+    assert_true(wait_keyed(2, "/v1/keys/self", key, 401));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -359,6 +433,7 @@ int main(void)
         cmocka_unit_test(concurrent_deploys_get_distinct_versions),
         cmocka_unit_test(kill9_after_ack_loses_nothing),
         cmocka_unit_test(postgres_away_serves_stale_and_refuses_writes),
+        cmocka_unit_test(keys_cross_nodes),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
