@@ -210,9 +210,16 @@ int replica_read_full(PGconn **conn, replica_snap **out, rouse_errbuf *eb)
 int replica_read_since(PGconn **conn, int64_t since, replica_snap **out, rouse_errbuf *eb)
 {
     *out = NULL;
-    replica_snap *s;
-    int rc = snap_new(&s, eb);
+    /* The common case, nothing new: one statement, no snapshot. */
+    PGresult *cur;
+    int rc = pg_exec(conn, "SELECT seq FROM registry_seq WHERE id = 1", 0, NULL, T, &cur,
+                     "reading the registry's sequence number", eb);
     if (rc < 0) return rc;
+    int64_t now = PQntuples(cur) == 1 ? pg_get_i64(cur, 0, 0) : 0;
+    PQclear(cur);
+    if (now <= since) return 0;
+    replica_snap *s;
+    if ((rc = snap_new(&s, eb)) < 0) return rc;
     rc = begin_snapshot(conn, &s->seq, eb);
     PGresult *r = NULL;
     if (rc == 0 && s->seq > since) {
