@@ -102,7 +102,10 @@ static void created(void *user, int rc, const rouse_errbuf *eb, void *p)
     durable_done(req);
     rouse_errbuf e2;
     rouse_errbuf_clear(&e2);
-    if (rc == 0 && (rc = auth_table_add(&req->srv->keys, &a->k, false, &e2)) < 0) eb = &e2;
+    /* With --state the registry sync may have brought it in already. */
+    if (rc == 0 && !auth_table_find(&req->srv->keys, a->k.id) &&
+        (rc = auth_table_add(&req->srv->keys, &a->k, false, &e2)) < 0)
+        eb = &e2;
     if (rc < 0) {
         http_reply_error(req, http_status_of(rc), "%s", eb->msg);
     } else {

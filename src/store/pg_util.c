@@ -48,6 +48,13 @@ static int unavailable(PGconn **conn, const char *msg, rouse_errbuf *eb)
     return rouse_err_set(eb, ROUSE_EUNAVAILABLE, PG_UNAVAILABLE ": %s", line);
 }
 
+/* Notices ("relation ... already exists, skipping") are not errors: dropped. */
+static void no_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 int pg_connect(const char *url, PGconn **out, rouse_errbuf *eb)
 {
     char timeout[16];
@@ -64,6 +71,7 @@ int pg_connect(const char *url, PGconn **out, rouse_errbuf *eb)
         *out = NULL;
         return unavailable(NULL, msg, eb);
     }
+    PQsetNoticeProcessor(c, no_notice, NULL);
     if (PQsetnonblocking(c, 1) != 0) {
         int rc = unavailable(&c, PQerrorMessage(c), eb);
         *out = NULL;

@@ -96,6 +96,7 @@ struct registry_pg {
     /* The group. */
     bool in_tx;     /* BEGIN done, registry_seq taken */
     bool sp_open;   /* the current write's savepoint exists */
+    bool explicit_sp; /* between store_tx_savepoint and its end */
     bool wrote;     /* the current write reached PostgreSQL */
     int status;     /* 0 or the error that failed the group's PostgreSQL part */
     rouse_errbuf status_eb;
@@ -213,12 +214,14 @@ static int touch(registry_pg *g, char kind, const char *name, rouse_errbuf *eb)
 
 void registry_pg_write_begin(registry_pg *g)
 {
+    g->explicit_sp = true;
     g->sp_open = false;
     g->wrote = false;
 }
 
 void registry_pg_write_end(registry_pg *g, bool keep)
 {
+    g->explicit_sp = false;
     if (!g->sp_open) return;
     g->sp_open = false;
     if (g->status < 0 || !g->conn) return;
@@ -241,7 +244,7 @@ bool registry_pg_write_shared(const registry_pg *g)
 
 static void reset_group(registry_pg *g)
 {
-    g->in_tx = g->sp_open = g->wrote = false;
+    g->in_tx = g->sp_open = g->wrote = g->explicit_sp = false;
     g->n_touched = 0;
 }
 
@@ -390,7 +393,7 @@ static int latest_route(registry_pg *g, const char *name, int64_t *version, int 
     return 0;
 }
 
-int registry_pg_deploy(registry_pg *g, const char *name, const char *digest, const char *config,
+static int deploy_in(registry_pg *g, const char *name, const char *digest, const char *config,
                        int64_t *version, bool *created, rouse_errbuf *eb)
 {
     int rc = enter(g, eb);
@@ -450,7 +453,7 @@ int registry_pg_deploy(registry_pg *g, const char *name, const char *digest, con
     return 0;
 }
 
-int registry_pg_delete(registry_pg *g, const char *name, rouse_errbuf *eb)
+static int delete_in(registry_pg *g, const char *name, rouse_errbuf *eb)
 {
     int rc = enter(g, eb);
     if (rc < 0) return rc;
@@ -464,7 +467,7 @@ int registry_pg_delete(registry_pg *g, const char *name, rouse_errbuf *eb)
     return n ? 0 : rouse_err_set(eb, ROUSE_ENOTFOUND, "no function named '%s'", shown(name));
 }
 
-int registry_pg_alias_set(registry_pg *g, const char *function, const store_alias *alias,
+static int alias_set_in(registry_pg *g, const char *function, const store_alias *alias,
                           rouse_errbuf *eb)
 {
     int rc = enter(g, eb);
@@ -487,7 +490,7 @@ int registry_pg_alias_set(registry_pg *g, const char *function, const store_alia
     return routes_put(g, function, alias->name, alias->routes, alias->n_routes, eb);
 }
 
-int registry_pg_rollback(registry_pg *g, const char *function, int64_t *version,
+static int rollback_in(registry_pg *g, const char *function, int64_t *version,
                          rouse_errbuf *eb)
 {
     int rc = enter(g, eb);
@@ -519,7 +522,7 @@ int registry_pg_rollback(registry_pg *g, const char *function, int64_t *version,
     return 0;
 }
 
-int registry_pg_accuracy_set(registry_pg *g, const char *function, int64_t version,
+static int accuracy_set_in(registry_pg *g, const char *function, int64_t version,
                              const char *json, rouse_errbuf *eb)
 {
     int rc = enter(g, eb);
@@ -533,7 +536,7 @@ int registry_pg_accuracy_set(registry_pg *g, const char *function, int64_t versi
                3, p, NULL, "recording accuracy figures", eb);
 }
 
-int registry_pg_key_insert(registry_pg *g, const store_key *k, rouse_errbuf *eb)
+static int key_insert_in(registry_pg *g, const store_key *k, rouse_errbuf *eb)
 {
     int rc = enter(g, eb);
     if (rc < 0) return rc;
@@ -550,7 +553,7 @@ int registry_pg_key_insert(registry_pg *g, const store_key *k, rouse_errbuf *eb)
     return rc;
 }
 
-int registry_pg_key_revoke(registry_pg *g, const char *id, int64_t now_ms, rouse_errbuf *eb)
+static int key_revoke_in(registry_pg *g, const char *id, int64_t now_ms, rouse_errbuf *eb)
 {
     int rc = enter(g, eb);
     if (rc < 0) return rc;
@@ -566,7 +569,7 @@ int registry_pg_key_revoke(registry_pg *g, const char *id, int64_t now_ms, rouse
     return n ? 0 : rouse_err_set(eb, ROUSE_ENOTFOUND, "no API key %s", id);
 }
 
-int registry_pg_blob_owner_add(registry_pg *g, const char *tenant, const char *digest,
+static int blob_owner_add_in(registry_pg *g, const char *tenant, const char *digest,
                                int64_t now_ms, rouse_errbuf *eb)
 {
     int rc = enter(g, eb);
@@ -580,7 +583,7 @@ int registry_pg_blob_owner_add(registry_pg *g, const char *tenant, const char *d
                3, p, NULL, "recording a blob's owner", eb);
 }
 
-int registry_pg_blob_owner_remove(registry_pg *g, const char *tenant, const char *digest,
+static int blob_owner_remove_in(registry_pg *g, const char *tenant, const char *digest,
                                   int64_t *others, rouse_errbuf *eb)
 {
     int rc = enter(g, eb);
@@ -598,6 +601,67 @@ int registry_pg_blob_owner_remove(registry_pg *g, const char *tenant, const char
     *others = pg_get_i64(r, 0, 0);
     PQclear(r);
     return 0;
+}
+
+/* --- the writes' entry points ----------------------------------------------
+ * In a writer group each write has its savepoint (store_tx_savepoint); a
+ * *_tx call made without one gets its own around the call, so that a
+ * refused statement never aborts the rest of the transaction. */
+static int finish(registry_pg *g, int rc)
+{
+    if (!g->explicit_sp && g->sp_open) registry_pg_write_end(g, rc == 0);
+    return rc;
+}
+
+int registry_pg_deploy(registry_pg *g, const char *name, const char *digest, const char *config,
+                       int64_t *version, bool *created, rouse_errbuf *eb)
+{
+    return finish(g, deploy_in(g, name, digest, config, version, created, eb));
+}
+
+int registry_pg_delete(registry_pg *g, const char *name, rouse_errbuf *eb)
+{
+    return finish(g, delete_in(g, name, eb));
+}
+
+int registry_pg_alias_set(registry_pg *g, const char *function, const store_alias *alias,
+                          rouse_errbuf *eb)
+{
+    return finish(g, alias_set_in(g, function, alias, eb));
+}
+
+int registry_pg_rollback(registry_pg *g, const char *function, int64_t *version,
+                         rouse_errbuf *eb)
+{
+    return finish(g, rollback_in(g, function, version, eb));
+}
+
+int registry_pg_accuracy_set(registry_pg *g, const char *function, int64_t version,
+                             const char *json, rouse_errbuf *eb)
+{
+    return finish(g, accuracy_set_in(g, function, version, json, eb));
+}
+
+int registry_pg_key_insert(registry_pg *g, const store_key *k, rouse_errbuf *eb)
+{
+    return finish(g, key_insert_in(g, k, eb));
+}
+
+int registry_pg_key_revoke(registry_pg *g, const char *id, int64_t now_ms, rouse_errbuf *eb)
+{
+    return finish(g, key_revoke_in(g, id, now_ms, eb));
+}
+
+int registry_pg_blob_owner_add(registry_pg *g, const char *tenant, const char *digest,
+                               int64_t now_ms, rouse_errbuf *eb)
+{
+    return finish(g, blob_owner_add_in(g, tenant, digest, now_ms, eb));
+}
+
+int registry_pg_blob_owner_remove(registry_pg *g, const char *tenant, const char *digest,
+                                  int64_t *others, rouse_errbuf *eb)
+{
+    return finish(g, blob_owner_remove_in(g, tenant, digest, others, eb));
 }
 
 int registry_pg_blob_refs(registry_pg *g, const char *digest, int64_t *n, rouse_errbuf *eb)

@@ -37,6 +37,7 @@ static const table_spec tables[] = {
 
 typedef struct snap_obj {
     replica_ref ref;
+    int64_t changed; /* the last number that changed it (0: the snapshot's) */
     PGresult *rows[N_TABLES]; /* NULL for tables of other kinds */
 } snap_obj;
 
@@ -209,22 +210,32 @@ int replica_read_full(PGconn **conn, replica_snap **out, rouse_errbuf *eb)
 int replica_read_since(PGconn **conn, int64_t since, replica_snap **out, rouse_errbuf *eb)
 {
     *out = NULL;
-    replica_snap *s;
-    int rc = snap_new(&s, eb);
+    /* The common case, nothing new: one statement, no snapshot. */
+    PGresult *cur;
+    int rc = pg_exec(conn, "SELECT seq FROM registry_seq WHERE id = 1", 0, NULL, T, &cur,
+                     "reading the registry's sequence number", eb);
     if (rc < 0) return rc;
+    int64_t now = PQntuples(cur) == 1 ? pg_get_i64(cur, 0, 0) : 0;
+    PQclear(cur);
+    if (now <= since) return 0;
+    replica_snap *s;
+    if ((rc = snap_new(&s, eb)) < 0) return rc;
     rc = begin_snapshot(conn, &s->seq, eb);
     PGresult *r = NULL;
     if (rc == 0 && s->seq > since) {
         pg_int p = pg_i64(since);
         const char *params[] = {p.s};
-        rc = pg_exec(conn, "SELECT DISTINCT kind, name FROM registry_log WHERE seq > $1", 1,
-                     params, T, &r, "reading the registry's changes", eb);
+        rc = pg_exec(conn,
+                     "SELECT kind, name, max(seq) FROM registry_log WHERE seq > $1"
+                     " GROUP BY kind, name",
+                     1, params, T, &r, "reading the registry's changes", eb);
         for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
             replica_ref ref;
             memset(&ref, 0, sizeof(ref));
             ref.kind = PQgetvalue(r, i, 0)[0];
             snprintf(ref.name, sizeof(ref.name), "%s", PQgetvalue(r, i, 1));
             rc = snap_add(s, &ref, eb);
+            if (rc == 0) s->objs[s->n - 1].changed = pg_get_i64(r, i, 2);
         }
         PQclear(r);
         for (int i = 0; rc == 0 && i < s->n; i++)
@@ -403,7 +414,9 @@ static int apply_locked(store *s, const replica_snap *snap, bool advance, replic
         const snap_obj *o = &snap->objs[i];
         int64_t have;
         if ((rc = get_seq(s, o->ref.kind, o->ref.name, &have, eb)) < 0) break;
-        if (have >= snap->seq) continue; /* a newer copy is in already */
+        /* A copy as new as the object's last change is in already (this
+         * node's own write, copied by the writer). */
+        if (have >= (o->changed ? o->changed : snap->seq)) continue;
         if ((rc = delete_obj(s, &o->ref, eb)) < 0) break;
         for (int t = 0; rc == 0 && t < N_TABLES; t++)
             if (o->rows[t]) rc = insert_rows(s, t, o->rows[t], eb);

@@ -872,6 +872,50 @@ void store_close(store *s)
     free(s);
 }
 
+/* --- writes of their own with the shared registry attached ------------------
+ * The call forms without _tx (tests, tools) then run as a group of one:
+ * PostgreSQL first, the replica after. */
+typedef struct alone_arg {
+    const char *name, *digest, *config;
+    const store_alias *alias;
+    int64_t *version;
+    bool *created;
+} alone_arg;
+
+static int alone_deploy(store *s, alone_arg *a, rouse_errbuf *eb)
+{
+    return store_deploy_tx(s, a->name, a->digest, a->config, a->version, a->created, eb);
+}
+
+static int alone_delete(store *s, alone_arg *a, rouse_errbuf *eb)
+{
+    return store_function_delete_tx(s, a->name, eb);
+}
+
+static int alone_alias(store *s, alone_arg *a, rouse_errbuf *eb)
+{
+    return store_alias_set_tx(s, a->name, a->alias, eb);
+}
+
+static int alone_rollback(store *s, alone_arg *a, rouse_errbuf *eb)
+{
+    return store_rollback_tx(s, a->name, a->version, eb);
+}
+
+static int shared_alone(store *s, int (*w)(store *, alone_arg *, rouse_errbuf *), alone_arg *a,
+                        rouse_errbuf *eb)
+{
+    int rc = store_tx_begin(s, eb);
+    if (rc < 0) return rc;
+    rc = w(s, a, eb);
+    rouse_errbuf ceb;
+    rouse_errbuf_clear(&ceb);
+    int crc = store_tx_commit(s, &ceb);
+    if (rc < 0) return rc;
+    if (crc < 0) return rouse_err_set(eb, crc, "%s", ceb.msg);
+    return store_tx_shared_status(s, eb);
+}
+
 /* --- operations ---------------------------------------------------------- */
 
 /* The body of store_deploy, inside a write transaction. */
@@ -948,6 +992,12 @@ int store_deploy(store *s, const char *name, const char *model_digest, const cha
 {
     int rc = check_deploy(name, model_digest, config_json, eb);
     if (rc < 0) return rc;
+    if (s->pg)
+        return shared_alone(s, alone_deploy,
+                            &(alone_arg){.name = name, .digest = model_digest,
+                                         .config = config_json, .version = version,
+                                         .created = created},
+                            eb);
 
     pthread_mutex_lock(&s->lock);
     if ((rc = tx_begin(s, true, eb)) == 0) {
@@ -1125,6 +1175,7 @@ int store_function_delete(store *s, const char *name, rouse_errbuf *eb)
 {
     int rc = check_name("function", name, eb);
     if (rc < 0) return rc;
+    if (s->pg) return shared_alone(s, alone_delete, &(alone_arg){.name = name}, eb);
     pthread_mutex_lock(&s->lock);
     if ((rc = tx_begin(s, true, eb)) == 0) {
         rc = delete_locked(s, name, eb);
@@ -1188,6 +1239,8 @@ int store_alias_set(store *s, const char *function, const store_alias *alias, ro
     int rc = check_name("function", function, eb);
     if (rc < 0) return rc;
     if ((rc = check_alias(function, alias, eb)) < 0) return rc;
+    if (s->pg)
+        return shared_alone(s, alone_alias, &(alone_arg){.name = function, .alias = alias}, eb);
     pthread_mutex_lock(&s->lock);
     if ((rc = tx_begin(s, true, eb)) == 0) {
         rc = alias_set_locked(s, function, alias, eb);
@@ -1239,6 +1292,9 @@ int store_rollback(store *s, const char *function, int64_t *version, rouse_errbu
 {
     int rc = check_name("function", function, eb);
     if (rc < 0) return rc;
+    if (s->pg)
+        return shared_alone(s, alone_rollback, &(alone_arg){.name = function, .version = version},
+                            eb);
     pthread_mutex_lock(&s->lock);
     if ((rc = tx_begin(s, true, eb)) == 0) {
         rc = rollback_locked(s, function, version, eb);

@@ -1,5 +1,11 @@
 /* The SQLite registry: every operation and its errors, version numbering,
- * aliases and weighted resolution, rollback, and persistence across reopen. */
+ * aliases and weighted resolution, rollback, and persistence across reopen.
+ *
+ * Built twice: with REGISTRY_ON_PG (unit_store_registry_pg) every store of
+ * the tests has the shared registry attached (store_attach_shared) on a
+ * throwaway PostgreSQL (tests/support/pg_server.h): the same cases then
+ * write to PostgreSQL and read the replica, and a few more check what only
+ * that mode has. Skipped with one line when PostgreSQL is not installed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +21,34 @@
 #include "store/accuracy.h"
 #include "store/store.h"
 #include "testdir.h"
+#ifdef REGISTRY_ON_PG
+#include "pg_server.h"
+#include "store/pg_util.h"
+#include "store/replica.h"
+
+static pg_server g_pg;
+static pg_health g_health;
+
+/* Attaches PostgreSQL to s; empty: starts from an empty registry. */
+static int attach(store *s, bool empty)
+{
+    rouse_errbuf eb = {0};
+    PGconn *c;
+    if (pg_connect(g_pg.url, &c, &eb) < 0 || replica_migrate(&c, &eb) < 0 ||
+        (empty && pg_exec(&c, "TRUNCATE functions, api_keys, blob_owners, registry_log CASCADE",
+                          0, NULL, 5000, NULL, "emptying", &eb) < 0)) {
+        fprintf(stderr, "attach: %s\n", eb.msg);
+        if (c) PQfinish(c);
+        return -1;
+    }
+    PQfinish(c);
+    if (store_attach_shared(s, g_pg.url, &g_health, &eb) < 0) {
+        fprintf(stderr, "store_attach_shared: %s\n", eb.msg);
+        return -1;
+    }
+    return 0;
+}
+#endif
 
 #define DIGEST_A "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define DIGEST_B "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -35,6 +69,9 @@ static int setup(void **state)
         fprintf(stderr, "store_open: %s\n", eb.msg);
         return -1;
     }
+#ifdef REGISTRY_ON_PG
+    if (attach(f->s, true) < 0) return -1;
+#endif
     *state = f;
     return 0;
 }
@@ -566,6 +603,9 @@ static void rollback_chain(void **state)
     /* The move is durable: it is there after reopening. */
     store_close(f->s);
     assert_int_equal(store_open(f->dir, &f->s, &eb), 0);
+#ifdef REGISTRY_ON_PG
+    assert_int_equal(attach(f->s, false), 0);
+#endif
     assert_int_equal(resolve(f->s, "resnet", NULL, 0.5), 2);
 }
 
@@ -607,6 +647,9 @@ static void persistence_across_reopen(void **state)
 
     store_close(f->s);
     assert_int_equal(store_open(f->dir, &f->s, &eb), 0);
+#ifdef REGISTRY_ON_PG
+    assert_int_equal(attach(f->s, false), 0);
+#endif
 
     store_function fn;
     assert_int_equal(store_function_get(f->s, "gone", &fn, &eb), ROUSE_ENOTFOUND);
@@ -625,8 +668,96 @@ static void persistence_across_reopen(void **state)
     deploy_expect(f->s, "resnet", DIGEST_B, CFG_2, 3, true);
 }
 
+#ifdef REGISTRY_ON_PG
+static int64_t pg_int_of(const char *sql)
+{
+    char out[256] = "";
+    assert_int_equal(pg_server_sql(&g_pg, sql, out, sizeof(out)), 0);
+    return strtoll(out, NULL, 10);
+}
+
+/* The rows are in PostgreSQL, numbered and logged; the replica has the same. */
+static void pg_holds_the_registry(void **state)
+{
+    fixture *f = *state;
+    int64_t seq0 = pg_int_of("SELECT seq FROM registry_seq");
+    deploy_expect(f->s, "resnet", DIGEST_A, CFG_1, 1, true);
+    deploy_expect(f->s, "resnet", DIGEST_B, CFG_2, 2, true);
+    assert_int_equal(pg_int_of("SELECT count(*) FROM versions WHERE function = 'resnet'"), 2);
+    assert_int_equal(pg_int_of("SELECT seq FROM registry_seq"), seq0 + 2);
+    assert_int_equal(pg_int_of("SELECT count(*) FROM registry_log WHERE name = 'resnet'"), 2);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM versions WHERE function = 'resnet'"), 2);
+    /* A write another node made appears here only through a sync. */
+    assert_int_equal(pg_server_sql(&g_pg,
+                                   "BEGIN; UPDATE registry_seq SET seq = seq + 1;"
+                                   " INSERT INTO functions VALUES ('other', 1);"
+                                   " INSERT INTO registry_log SELECT seq, 'f', 'other'"
+                                   " FROM registry_seq; COMMIT",
+                                   NULL, 0),
+               0);
+    store_function fn;
+    rouse_errbuf eb = {0};
+    assert_int_equal(store_function_get(f->s, "other", &fn, &eb), ROUSE_ENOTFOUND);
+    PGconn *c;
+    assert_int_equal(pg_connect(g_pg.url, &c, &eb), 0);
+    int64_t local;
+    assert_int_equal(replica_local_seq(f->s, &local, &eb), 0);
+    replica_snap *snap;
+    assert_int_equal(replica_read_since(&c, local, &snap, &eb), 0);
+    assert_non_null(snap);
+    replica_changes ch = {0};
+    assert_int_equal(replica_apply(f->s, snap, &ch, &eb), 0);
+    /* "resnet" was copied by its own writes already: only "other" changed. */
+    assert_int_equal(ch.n, 1);
+    assert_string_equal(ch.fns[0], "other");
+    replica_changes_fini(&ch);
+    replica_snap_free(snap);
+    assert_int_equal(store_function_get(f->s, "other", &fn, &eb), 0);
+    store_function_fini(&fn);
+    /* Nothing new: no snapshot. */
+    assert_int_equal(replica_local_seq(f->s, &local, &eb), 0);
+    assert_int_equal(replica_read_since(&c, local, &snap, &eb), 0);
+    assert_null(snap);
+    PQfinish(c);
+}
+
+/* PostgreSQL away: writes fail with 503's code and a clear message, the
+ * replica keeps answering, nothing half-written stays; back: writes work. */
+static void pg_away_fails_writes_only(void **state)
+{
+    fixture *f = *state;
+    deploy_expect(f->s, "kept", DIGEST_A, CFG_1, 1, true);
+    assert_int_equal(pg_server_pause(&g_pg), 0);
+    rouse_errbuf eb = {0};
+    int64_t v;
+    bool created;
+    assert_int_equal(store_deploy(f->s, "kept", DIGEST_B, CFG_2, &v, &created, &eb),
+                     ROUSE_EUNAVAILABLE);
+    assert_non_null(strstr(eb.msg, "shared state unavailable: "));
+    assert_true(pg_health_get(&g_health, NULL, NULL, NULL, 0));
+    assert_int_equal(resolve(f->s, "kept", NULL, 0.0), 1);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM versions WHERE function = 'kept'"), 1);
+    assert_int_equal(pg_server_resume(&g_pg), 0);
+    /* Within the second after a failure writes fail fast; then they connect. */
+    sleep(1);
+    deploy_expect(f->s, "kept", DIGEST_B, CFG_2, 2, true);
+    assert_false(pg_health_get(&g_health, NULL, NULL, NULL, 0));
+    assert_int_equal(resolve(f->s, "kept", NULL, 0.0), 2);
+}
+#endif
+
 int main(void)
 {
+#ifdef REGISTRY_ON_PG
+    char why[256] = "";
+    int prc = pg_server_start(&g_pg, NULL, why, sizeof(why));
+    if (prc == 1) {
+        printf("skipped: PostgreSQL is not installed (%s)\n", why);
+        return 0;
+    }
+    if (prc < 0) return 1;
+    pg_health_init(&g_health);
+#endif
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(open_creates_schema),
         cmocka_unit_test(name_rules),
@@ -642,6 +773,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(rollback_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(version_get_cases, setup, teardown),
         cmocka_unit_test_setup_teardown(persistence_across_reopen, setup, teardown),
+#ifdef REGISTRY_ON_PG
+        cmocka_unit_test_setup_teardown(pg_holds_the_registry, setup, teardown),
+        cmocka_unit_test_setup_teardown(pg_away_fails_writes_only, setup, teardown),
+#endif
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+#ifdef REGISTRY_ON_PG
+    pg_server_stop(&g_pg);
+    pg_health_fini(&g_health);
+#endif
+    return rc;
 }
