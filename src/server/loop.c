@@ -367,6 +367,7 @@ out_gc:
     gc_stop(s);
 out_durable:
     durable_stop(s);
+    usage_finish(s);
 out_iso:
     isolation_fini(&s->iso);
 out_http:
@@ -577,6 +578,7 @@ void server_destroy(server *s)
     gc_stop(s);
     usage_stop(s);   /* after MHD: every request's record is in the buffer */
     durable_stop(s); /* after MHD: no request waits for a write any more */
+    usage_finish(s); /* after the writer: ships its last usage records */
     observe_stop(s); /* after MHD: no request ends any more */
     route_cache_clear(s);
     blob_close(s->blobs);
