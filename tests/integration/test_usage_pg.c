@@ -49,14 +49,20 @@ static void *g_model;
 static size_t g_model_len;
 static int64_t g_calls[2]; /* calls made on each node, all answered 200 */
 
-static void start_node(int i)
+static void start_node_retention(int i, const char *retention)
 {
     char name[16];
     snprintf(name, sizeof(name), "node%d", i + 1);
-    const char *args[] = {"--log-level",      "warn", "--state", g_pg.url, "--node-name", name,
-                          "--usage-flush-ms", "50",   NULL};
+    const char *args[] = {"--log-level",      "warn", "--state",           g_pg.url,  "--node-name",
+                          name,               "--usage-flush-ms", "50", "--usage-retention",
+                          retention,          NULL};
     assert_int_equal(serve_proc_start(&g_node[i], g_rouse, g_data[i], args), 0);
     g_up[i] = true;
+}
+
+static void start_node(int i)
+{
+    start_node_retention(i, "7d");
 }
 
 static void calls(int i, int n)
@@ -342,6 +348,52 @@ static void test_sigterm_ships(void **state)
     wait_counted(0, before + 5);
 }
 
+/* A retention of a second: PostgreSQL rolls every record up into hourly
+ * aggregates and GET /v1/usage answers the same; the local prune keeps the
+ * records that have not shipped (PostgreSQL away meanwhile), which then
+ * ship and count exactly once. */
+static void test_rollup(void **state)
+{
+    (void)state;
+    if (g_skip || !g_up[0]) skip();
+    int64_t total = g_calls[0] + g_calls[1];
+    rouse_arena a;
+    rouse_arena_init(&a, 0);
+    http_response r0, r1;
+    json_value *v0, *v1;
+    assert_int_equal(usage(0, "function=digits", &a, &v0, &r0), 200);
+    serve_proc_stop(&g_node[0]);
+    g_up[0] = false;
+    start_node_retention(0, "1s");
+    time_t end = time(NULL) + DEADLINE_S;
+    while (time(NULL) < end && pg_int("SELECT count(*) FROM usage_calls") > 0)
+        usleep(200 * 1000);
+    assert_int_equal(pg_int("SELECT count(*) FROM usage_calls"), 0);
+    assert_int_equal(pg_int("SELECT sum(invocations) FROM usage_hourly"), total);
+    assert_int_equal(pg_int("SELECT sum(n) FROM usage_hourly_latency"), total);
+    assert_true(pg_int("SELECT max(peak) FROM usage_hourly_peak") >= 1);
+    assert_int_equal(usage(0, "function=digits", &a, &v1, &r1), 200);
+    const json_value *t0 = json_get(v0, "total"), *t1 = json_get(v1, "total");
+    static const char *const keys[] = {"invocations", "requests", "errors", "billed_ms",
+                                       "run_us",      "bytes_in", "bytes_out"};
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+        assert_int_equal(geti(t0, keys[k]), geti(t1, keys[k]));
+    assert_int_equal(geti(json_get(t0, "latency_us"), "p50"), geti(json_get(t1, "latency_us"), "p50"));
+    assert_int_equal(geti(json_get(t0, "latency_us"), "p99"), geti(json_get(t1, "latency_us"), "p99"));
+    http_response_fini(&r0);
+    http_response_fini(&r1);
+    rouse_arena_fini(&a);
+    /* Unshipped records outlive the retention locally. */
+    assert_int_equal(pg_server_pause(&g_pg), 0);
+    calls(0, 6);
+    wait_unshipped(0, 6);
+    sleep(3); /* three prunes at least (every second with this retention) */
+    assert_int_equal(unshipped(0), 6);
+    assert_int_equal(pg_server_resume(&g_pg), 0);
+    wait_counted(0, total + 6);
+    wait_unshipped(0, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_kill9_restart),
         cmocka_unit_test(test_pg_away),
         cmocka_unit_test(test_sigterm_ships),
+        cmocka_unit_test(test_rollup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
