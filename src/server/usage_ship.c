@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "common/log.h"
@@ -39,6 +40,12 @@ struct usage_ship {
     uint64_t stop_ns;       /* when stop was asked */
     _Atomic int64_t cursor; /* -1 until read from PostgreSQL */
     _Atomic int64_t unshipped;
+    uint64_t counted_ns; /* when unshipped was last counted (this thread's) */
+    bool done;           /* under mu: the thread is about to return */
+    /* The PostgreSQL connection's socket while connected: usage_ship_stop
+     * shuts it down when a server that stopped answering holds the thread
+     * past SHIP_FINAL_MS. */
+    _Atomic int sock;
     /* The buffers of one batch. */
     usage_rec recs[SHIP_BATCH];
     int64_t ids[SHIP_BATCH];
@@ -75,6 +82,11 @@ static bool stopping(usage_ship *sh, bool *final_over)
 
 static void count_unshipped(usage_ship *sh, int64_t cursor)
 {
+    /* A count reads every waiting entry: at most twice a second, so a long
+     * backlog catching up does not count itself once per batch. */
+    uint64_t now = rouse_now_ns();
+    if (now - sh->counted_ns < 500000000ull) return;
+    sh->counted_ns = now;
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     int64_t n;
@@ -123,6 +135,7 @@ static void *ship_main(void *arg)
             if (usage_pg_open(sh->url, &pg, &eb) == 0 &&
                 usage_pg_cursor(pg, sh->node, sh->store_id, &cursor, &eb) == 0) {
                 atomic_store(&sh->cursor, cursor);
+                atomic_store(&sh->sock, usage_pg_socket(pg));
                 if (told_away) LOG_INFO(MOD, "PostgreSQL is back: shipping usage records again");
                 told_away = false;
                 backoff = 0;
@@ -154,6 +167,7 @@ static void *ship_main(void *arg)
             if (usage_pg_ship(pg, sh->node, sh->store_id, sh->recs, sh->ids, n, last, &eb) < 0) {
                 LOG_WARN(MOD, "shipping %d usage record(s): %s", n, eb.msg);
                 told_away = !usage_pg_ok(pg);
+                atomic_store(&sh->sock, -1);
                 usage_pg_close(pg);
                 pg = NULL;
                 if (stop) break;
@@ -172,6 +186,7 @@ static void *ship_main(void *arg)
         uint64_t now = rouse_now_ns();
         if (now >= next_rollup) {
             if (rollup(sh, pg) < 0 && !usage_pg_ok(pg)) {
+                atomic_store(&sh->sock, -1);
                 usage_pg_close(pg);
                 pg = NULL;
             }
@@ -179,6 +194,11 @@ static void *ship_main(void *arg)
         }
         wait_ms(sh, SHIP_POLL_MS);
     }
+    pthread_mutex_lock(&sh->mu);
+    sh->done = true;
+    pthread_cond_broadcast(&sh->cv);
+    pthread_mutex_unlock(&sh->mu);
+    atomic_store(&sh->sock, -1);
     usage_pg_close(pg);
     return NULL;
 }
@@ -198,6 +218,7 @@ int usage_ship_start(const usage_ship_opts *o, usage_ship **out, rouse_errbuf *e
     sh->rollup_every_ms = o->rollup_every_ms;
     atomic_init(&sh->cursor, -1);
     atomic_init(&sh->unshipped, 0);
+    atomic_init(&sh->sock, -1);
     int rc = store_open(o->data_dir, &sh->local, eb);
     if (rc < 0) {
         free(sh->url);
@@ -212,6 +233,7 @@ int usage_ship_start(const usage_ship_opts *o, usage_ship **out, rouse_errbuf *e
         return rc;
     }
     count_unshipped(sh, 0);
+    sh->counted_ns = 0;
     pthread_mutex_init(&sh->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -238,6 +260,20 @@ void usage_ship_stop(usage_ship *sh)
     sh->stop = true;
     sh->stop_ns = rouse_now_ns();
     pthread_cond_broadcast(&sh->cv);
+    /* A server that stopped answering (not one that went away: that fails
+     * at once) would hold the thread in a read: past the final shipping's
+     * time and a second, its socket is shut down, which ends the read. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += SHIP_FINAL_MS / 1000 + 1;
+    while (!sh->done && pthread_cond_timedwait(&sh->cv, &sh->mu, &ts) != ETIMEDOUT) {
+    }
+    if (!sh->done) {
+        int fd = atomic_load(&sh->sock);
+        if (fd >= 0) shutdown(fd, SHUT_RDWR);
+        LOG_WARN(MOD, "PostgreSQL does not answer: usage records not shipped yet wait for the "
+                      "next start");
+    }
     pthread_mutex_unlock(&sh->mu);
     pthread_join(sh->thread, NULL);
     int64_t left = atomic_load(&sh->unshipped);

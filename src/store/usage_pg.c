@@ -222,6 +222,11 @@ bool usage_pg_ok(const pg_conn *c)
     return c && c->db && PQstatus(c->db) == CONNECTION_OK;
 }
 
+int usage_pg_socket(const pg_conn *c)
+{
+    return c && c->db ? PQsocket(c->db) : -1;
+}
+
 int usage_pg_cursor(pg_conn *c, const char *node, const char *store_id, int64_t *seq,
                     rouse_errbuf *eb)
 {
