@@ -81,7 +81,7 @@ struct usage {
     /* The query thread and its connection (only that thread uses it). */
     store *qst;
     ep_writer q;
-    /* --state postgres:// (NULL pg.url without): the shipper, this node's
+    /* --state postgres:// (pg_url NULL without): the shipper, this node's
      * name, and the query thread's PostgreSQL connection. */
     usage_ship *ship;
     char node[STORE_NAME_MAX + 1];
