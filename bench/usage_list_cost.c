@@ -78,7 +78,7 @@ static double run(const char *dir, int listed)
 
 int main(void)
 {
-    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : P_tmpdir;
     for (int round = 0; round < 3; round++) {
         char a[512], b[512];
         snprintf(a, sizeof(a), "%s/usage-list-cost-XXXXXX", tmp);
