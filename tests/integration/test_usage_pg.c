@@ -8,7 +8,9 @@
  * counts none twice; with PostgreSQL stopped, calls still succeed, GET
  * /v1/usage answers 503 "usage store unavailable", rouse_usage_unshipped
  * counts the records waiting, and once PostgreSQL is back the counts
- * catch up exactly.
+ * catch up exactly; SIGTERM ships the last records before serve exits; a
+ * retention of a second rolls everything up in PostgreSQL with the same
+ * answer, while the local prune keeps records not shipped yet.
  *
  * Environment: ROUSE (the binary), DIGITS (examples/digits). Skipped with
  * one line when PostgreSQL is not installed.
