@@ -22,12 +22,13 @@ void cli_usage_usage(FILE *out)
 {
     fprintf(out,
             "usage: rouse usage [NAME] [--version N] [--since T] [--until T]\n"
-            "                   [--by function|version|minute|hour|day]\n"
+            "                   [--by function|version|node|minute|hour|day]\n"
             "                   [--compare-always-on] [--price-instance-hour USD]\n"
             "                   [--server URL] [--json]\n\n"
             "Prints what the invocations recorded by rouse serve cost: invocations,\n"
             "errors, cold starts by kind, p50/p99 latency, billed ms, GB-seconds and\n"
-            "cost, for every function (or NAME), grouped by --by (default function).\n"
+            "cost, for every function (or NAME), grouped by --by (default function;\n"
+            "node: the node that recorded each call, with serve --state postgres://).\n"
             "  --since T, --until T   RFC 3339 in UTC (2026-12-06T23:00:00Z), a date,\n"
             "                         Unix seconds, now, or a time ago (90s, 30m, 24h, 7d);\n"
             "                         default: everything until now (--by minute: 24 h)\n"
@@ -97,6 +98,7 @@ static void print_table(const json_value *root)
     printf("%-22s %11s %7s %9s %10s %9s %9s %11s %12s %14s\n",
            strcmp(by, "function") == 0  ? "FUNCTION"
            : strcmp(by, "version") == 0 ? "FUNCTION@VERSION"
+           : strcmp(by, "node") == 0    ? "NODE"
                                         : "START (UTC)",
            "INVOCATIONS", "ERRORS", "REJECTED", "COLD T/Z", "P50 ms", "P99 ms", "BILLED ms",
            "GB-s", "COST USD");
@@ -105,6 +107,7 @@ static void print_table(const json_value *root)
         const json_value *g = groups->u.arr.items[i];
         char label[96];
         const char *fn = json_as_string(json_get(g, "function"));
+        if (!fn) fn = json_as_string(json_get(g, "node"));
         const char *start = json_as_string(json_get(g, "start"));
         if (strcmp(by, "version") == 0)
             snprintf(label, sizeof(label), "%s@%" PRId64, fn ? fn : "?", geti(g, "version"));

@@ -3,7 +3,7 @@
  * "Metering").
  *
  *   ?function=NAME&version=N&since=T&until=T
- *   &group_by=function|version|minute|hour|day
+ *   &group_by=function|version|node|minute|hour|day
  *   &compare_always_on=true&price_instance_hour=USD
  *
  * T is RFC 3339 in UTC ("2026-12-06T23:00:00Z", or a date "2026-12-06"),
@@ -15,7 +15,11 @@
  * naming it.
  *
  * The query runs on the usage query thread (usage.c), never on the loop;
- * the request waits suspended and is answered from its completion.
+ * the request waits suspended and is answered from its completion. With
+ * --state postgres:// it reads every node's records in PostgreSQL (503
+ * "usage store unavailable: ..." while it cannot be reached);
+ * group_by=node sums by the node that recorded each call (without
+ * --state: one group, this node).
  *
  * Cost: GB-seconds = billed_ms / 1000 x memory_mb / 1024, summed per
  * invocation; cost = GB-s x --price-gb-s + requests x --price-per-million
@@ -62,7 +66,8 @@ typedef struct query_arg {
     usage_query q;
     bool compare, since_given;
     double price_gb_s, price_per_million, price_instance_hour;
-    store *st;
+    struct usage *u;
+    bool unavailable; /* PostgreSQL could not be reached */
     usage_result res;
 } query_arg;
 
@@ -169,12 +174,13 @@ static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *ke
             p->q.until_us = t;
         }
     } else if (strcmp(key, "group_by") == 0) {
-        static const char *const names[] = {"function", "version", "minute", "hour", "day"};
+        static const char *const names[] = {"function", "version", "minute",
+                                            "hour",     "day",     "node"};
         int i = 0;
-        while (i < 5 && strcmp(v, names[i]) != 0)
+        while (i < 6 && strcmp(v, names[i]) != 0)
             i++;
-        if (i == 5)
-            bad(p, "%s: must be function, version, minute, hour or day: '%.64s'", key, v);
+        if (i == 6)
+            bad(p, "%s: must be function, version, node, minute, hour or day: '%.64s'", key, v);
         else
             p->q.by = (usage_by)i;
     } else if (strcmp(key, "compare_always_on") == 0) {
@@ -346,7 +352,8 @@ static void put_always_on(rouse_buf *b, const query_arg *a)
 
 static void build_reply(const query_arg *a, rouse_buf *b)
 {
-    static const char *const by_names[] = {"function", "version", "minute", "hour", "day"};
+    static const char *const by_names[] = {"function", "version", "minute",
+                                           "hour",     "day",     "node"};
     const usage_result *r = &a->res;
     rouse_buf_append_str(b, "{");
     /* Without a given start, the range starts at the first record found. */
@@ -369,6 +376,9 @@ static void build_reply(const query_arg *a, rouse_buf *b)
             rouse_buf_append_str(b, "\"function\":");
             json_write_string(b, g->function, strlen(g->function));
             if (a->q.by == USAGE_BY_VERSION) rouse_buf_appendf(b, ",\"version\":%" PRId64, g->version);
+        } else if (a->q.by == USAGE_BY_NODE) {
+            rouse_buf_append_str(b, "\"node\":");
+            json_write_string(b, g->function, strlen(g->function));
         } else {
             put_time(b, "start", g->t_us);
         }
@@ -395,9 +405,9 @@ static void build_reply(const query_arg *a, rouse_buf *b)
 
 static int apply_query(store *st, void *p, rouse_errbuf *eb)
 {
-    (void)st; /* a writer without a registry: the connection is in the arg */
+    (void)st; /* a writer without a registry: the connection is usage.c's */
     query_arg *a = p;
-    return usage_query_run(a->st, &a->q, &a->res, eb);
+    return usage_query_apply(a->u, &a->q, &a->res, &a->unavailable, eb);
 }
 
 static void release_query(void *p)
@@ -410,7 +420,10 @@ static void query_done(void *user, int rc, const rouse_errbuf *eb, void *p)
     http_req *req = user;
     const query_arg *a = p;
     durable_done(req);
-    if (rc < 0) {
+    if (rc < 0 && a->unavailable) {
+        http_reply_error(req, 503, "usage store unavailable: %s", eb->msg);
+        req->reply.retry_after = 1;
+    } else if (rc < 0) {
         http_reply_error(req, http_status_of(rc), "reading usage: %s", eb->msg);
     } else {
         rouse_buf b;
@@ -451,7 +464,8 @@ int api_usage_handle(http_req *req)
     a.price_gb_s = s->opts.price_gb_s;
     a.price_per_million = s->opts.price_per_million;
     a.price_instance_hour = p.price_instance_hour;
-    a.st = usage_query_store(s);
+    a.u = s->usage;
+    snprintf(a.q.node, sizeof(a.q.node), "%s", usage_node(s));
     int rc = store_writer_submit_release(w, apply_query, &a, sizeof(a), query_done, release_query,
                                          req, &req->write_ticket);
     if (rc < 0) {

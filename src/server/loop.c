@@ -389,6 +389,7 @@ out_gc:
 out_fetch:
     blob_fetch_stop(s);
     durable_stop(s);
+    usage_finish(s);
 out_iso:
     isolation_fini(&s->iso);
 out_cluster:
@@ -626,6 +627,7 @@ void server_destroy(server *s)
     cluster_stop(s); /* after MHD: no request waits for a peer any more */
     usage_stop(s);   /* after MHD: every request's record is in the buffer */
     durable_stop(s); /* after MHD: no request waits for a write any more */
+    usage_finish(s); /* after the writer: ships its last usage records */
     blob_fetch_stop(s); /* after MHD: no request waits for a transfer any more */
     shared_state_stop(s); /* after the writer, which shares its health */
     observe_stop(s); /* after MHD: no request ends any more */

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "server/auth.h"
 #include "server/ep.h"
 #include "server/isolation.h"
@@ -26,6 +27,7 @@
 #include "server/trace.h"
 #include "store/blob.h"
 #include "store/store.h"
+#include "store/usage.h"
 #include "store/writer.h"
 
 struct MHD_Daemon;
@@ -106,6 +108,18 @@ int usage_tick(server *s);
  * connection. */
 store_writer *usage_query_writer(server *s);
 store *usage_query_store(server *s);
+struct usage;
+/* On the query thread: runs q on the local store, or with --state
+ * postgres:// on PostgreSQL (*unavailable when it cannot be reached). */
+int usage_query_apply(struct usage *u, const usage_query *q, usage_result *out, bool *unavailable,
+                      rouse_errbuf *eb);
+/* This node's name (--node-name, or the host name). */
+const char *usage_node(server *s);
+/* rouse_usage_unshipped, when records ship to PostgreSQL. */
+int usage_metrics_write(server *s, rouse_buf *b);
+/* After durable_stop: the shipper ships what the writer wrote last, then
+ * stops. */
+void usage_finish(server *s);
 /* --- asynchronous jobs (async_glue.c) -------------------------------------- */
 
 /* Starts the job queue, the dispatcher and the callback thread (after the
@@ -265,6 +279,7 @@ struct server {
     trace_rng trace_rng;
     uint64_t loop_lag_scrape_ns; /* the longest iteration since the last GET /metrics */
     struct usage *usage;         /* usage.c */
+    struct usage_ship *usage_ship; /* usage.c: between usage_stop and usage_finish */
     /* Access control (auth.c): the keys, loaded at start and kept current
      * by the keys API; the --metrics-bind listener (-1 when none), whose
      * connections may only GET /metrics. */

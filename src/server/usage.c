@@ -24,17 +24,28 @@
  * - GET /v1/usage reads on a thread of its own with its own connection
  *   (the query thread, a writer without a registry), so a long query never
  *   holds up the loop or the registry's writes.
+ * - With --state postgres:// (several nodes): records are still written
+ *   here first, and listed to ship in the same transaction; the shipper
+ *   (usage_ship.c) copies them to PostgreSQL, where roll-ups and queries
+ *   run (GET /v1/usage: the query thread's own PostgreSQL connection, 503
+ *   "usage store unavailable" while PostgreSQL is away). The local
+ *   roll-up becomes a prune: records older than the retention that the
+ *   shipper's cursor has passed are removed, never one still listed.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "server/prom.h"
 #include "server/server_int.h"
+#include "server/usage_ship.h"
 #include "store/usage.h"
+#include "store/usage_pg.h"
 
 #define MOD "usage"
 /* Records per write: a COMMIT rewrites the pages it touched into the WAL
@@ -70,6 +81,12 @@ struct usage {
     /* The query thread and its connection (only that thread uses it). */
     store *qst;
     ep_writer q;
+    /* --state postgres:// (pg_url NULL without): the shipper, this node's
+     * name, and the query thread's PostgreSQL connection. */
+    usage_ship *ship;
+    char node[STORE_NAME_MAX + 1];
+    const char *pg_url;
+    pg_conn *qpg; /* the query thread's */
 };
 
 /* What the writer gets for a batch: the buffer itself, handed over (no copy
@@ -77,12 +94,13 @@ struct usage {
  * the loop once the write is done or abandoned. */
 typedef struct batch_ref {
     batch_arg *b;
+    bool listed; /* list each record to ship (--state postgres://) */
 } batch_ref;
 
 static int apply_batch(store *st, void *p, rouse_errbuf *eb)
 {
     const batch_arg *a = ((const batch_ref *)p)->b;
-    int rc = 0;
+    int rc = ((const batch_ref *)p)->listed ? usage_outbox_tx(st, eb) : 0;
     for (int i = 0; i < a->n && rc == 0; i += USAGE_SLICE) {
         /* Whoever waits for this core (the loop, an instance) runs first. */
         if (i > 0) sched_yield();
@@ -131,7 +149,7 @@ static void flush(struct usage *u)
         return;
     }
     u->buf->n = n;
-    batch_ref ref = {.b = u->buf};
+    batch_ref ref = {.b = u->buf, .listed = u->ship != NULL};
     int rc = store_writer_submit_background(s->writer.w, apply_batch, &ref, sizeof(ref), batch_done,
                                             release_batch, u);
     if (rc < 0) {
@@ -182,10 +200,18 @@ typedef struct rollup_arg {
     bool more;
 } rollup_arg;
 
+typedef struct rollup_arg_pg {
+    rollup_arg r;
+    int64_t shipped_seq; /* >= 0: prune what the shipper passed instead */
+} rollup_arg_pg;
+
 static int apply_rollup(store *st, void *p, rouse_errbuf *eb)
 {
-    rollup_arg *a = p;
-    return usage_rollup_tx(st, a->cutoff_us, &a->n_rows, &a->more, eb);
+    rollup_arg_pg *a = p;
+    if (a->shipped_seq >= 0)
+        return usage_prune_shipped_tx(st, a->r.cutoff_us, a->shipped_seq, &a->r.n_rows, &a->r.more,
+                                      eb);
+    return usage_rollup_tx(st, a->r.cutoff_us, &a->r.n_rows, &a->r.more, eb);
 }
 
 static void request_rollup(struct usage *u);
@@ -200,7 +226,7 @@ static void rolled_up(void *user, int rc, const rouse_errbuf *eb, void *p)
         return;
     }
     if (a->n_rows > 0)
-        LOG_DEBUG(MOD, "rolled %lld usage record(s) up into hourly aggregates",
+        LOG_DEBUG(MOD, "%s %lld usage record(s)", u->ship ? "removed shipped" : "rolled up",
                   (long long)a->n_rows);
     if (a->more) request_rollup(u); /* older hours remain */
 }
@@ -209,16 +235,39 @@ static void request_rollup(struct usage *u)
 {
     server *s = u->srv;
     if (u->rollup_queued || !s->writer.w || s->stopping) return;
-    rollup_arg a = {.cutoff_us = rouse_wall_us() - u->retention_us};
+    rollup_arg_pg a = {.r.cutoff_us = rouse_wall_us() - u->retention_us, .shipped_seq = -1};
     /* A retention of an hour or more rolls whole hours only, so that each
      * hour's peak concurrency comes from all of its records. */
-    if (u->retention_us >= USAGE_HOUR_US) a.cutoff_us = a.cutoff_us / USAGE_HOUR_US * USAGE_HOUR_US;
+    if (u->retention_us >= USAGE_HOUR_US)
+        a.r.cutoff_us = a.r.cutoff_us / USAGE_HOUR_US * USAGE_HOUR_US;
+    /* Shipping: the roll-up is PostgreSQL's; here only what was shipped
+     * goes (a cursor not read yet passes nothing). */
+    if (u->ship) {
+        int64_t c = usage_ship_cursor(u->ship);
+        a.shipped_seq = c > 0 ? c : 0;
+    }
     if (store_writer_submit_background(s->writer.w, apply_rollup, &a, sizeof(a), rolled_up, NULL,
                                        u) == 0)
         u->rollup_queued = true;
 }
 
 /* --- life cycle --------------------------------------------------------------- */
+
+/* This node's name: --node-name, else the host name (lowercase, cut at
+ * STORE_NAME_MAX), else "rouse". */
+static void node_name_of(server *s, char out[STORE_NAME_MAX + 1])
+{
+    if (s->opts.node_name) {
+        snprintf(out, STORE_NAME_MAX + 1, "%s", s->opts.node_name);
+        return;
+    }
+    char host[256] = "";
+    if (gethostname(host, sizeof(host) - 1) < 0 || !host[0]) snprintf(host, sizeof(host), "rouse");
+    host[STORE_NAME_MAX] = '\0';
+    for (char *p = host; *p; p++)
+        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+    snprintf(out, STORE_NAME_MAX + 1, "%s", host);
+}
 
 int usage_start(server *s, rouse_errbuf *eb)
 {
@@ -240,9 +289,20 @@ int usage_start(server *s, rouse_errbuf *eb)
     int64_t every_ms = ret_ms < USAGE_ROLLUP_INTERVAL_MS ? ret_ms : USAGE_ROLLUP_INTERVAL_MS;
     if (every_ms < 1000) every_ms = 1000;
     u->rollup_every_ns = (uint64_t)every_ms * 1000000ull;
+    node_name_of(s, u->node);
     int rc = store_open(s->data_dir, &u->qst, eb);
     if (rc < 0) goto out_free;
-    if ((rc = store_writer_create(NULL, "usage-query", &u->q.w, eb)) < 0) goto out_store;
+    if (s->opts.state_url) {
+        u->pg_url = s->opts.state_url;
+        usage_ship_opts so = {.data_dir = s->data_dir,
+                              .url = s->opts.state_url,
+                              .node = u->node,
+                              .retention_us = u->retention_us,
+                              .rollup_every_ms = (int64_t)(u->rollup_every_ns / 1000000ull)};
+        if ((rc = usage_ship_start(&so, &u->ship, eb)) < 0) goto out_store;
+        LOG_INFO(MOD, "usage records of node %s ship to PostgreSQL", u->node);
+    }
+    if ((rc = store_writer_create(NULL, "usage-query", &u->q.w, eb)) < 0) goto out_ship;
     u->q.tag.kind = EP_WRITER;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &u->q.tag};
     if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, store_writer_fd(u->q.w), &ev) < 0) {
@@ -260,6 +320,8 @@ int usage_start(server *s, rouse_errbuf *eb)
 
 out_writer:
     store_writer_destroy(u->q.w);
+out_ship:
+    usage_ship_stop(u->ship);
 out_store:
     store_close(u->qst);
 out_free:
@@ -279,7 +341,11 @@ void usage_stop(server *s)
     /* Queries in flight finish; their requests are gone (MHD stopped), so
      * the results are released without replies. */
     store_writer_destroy(u->q.w);
+    usage_pg_close(u->qpg); /* the query thread is gone */
     store_close(u->qst);
+    /* The shipper ships the last batch once the writer has written it
+     * (usage_finish, after durable_stop). */
+    s->usage_ship = u->ship;
     s->usage = NULL;
     free(u->buf);
     free(u);
@@ -298,6 +364,45 @@ int usage_tick(server *s)
     uint64_t next = u->next_rollup_ns;
     if (u->n > 0 && u->oldest_ns + u->flush_ns < next) next = u->oldest_ns + u->flush_ns;
     return next <= now ? 0 : (int)((next - now + 999999) / 1000000);
+}
+
+void usage_finish(server *s)
+{
+    usage_ship_stop(s->usage_ship);
+    s->usage_ship = NULL;
+}
+
+int usage_query_apply(struct usage *u, const usage_query *q, usage_result *out, bool *unavailable,
+                      rouse_errbuf *eb)
+{
+    *unavailable = false;
+    if (!u->pg_url) return usage_query_run(u->qst, q, out, eb);
+    /* A connection that failed is replaced by a new one for the next
+     * query; while PostgreSQL is away, each query tries once. */
+    if (u->qpg && !usage_pg_ok(u->qpg)) {
+        usage_pg_close(u->qpg);
+        u->qpg = NULL;
+    }
+    int rc = u->qpg ? 0 : usage_pg_open(u->pg_url, &u->qpg, eb);
+    if (rc == 0) rc = usage_pg_query(u->qpg, q, out, eb);
+    if (rc < 0 && (!u->qpg || !usage_pg_ok(u->qpg))) *unavailable = true;
+    return rc;
+}
+
+const char *usage_node(server *s)
+{
+    return s->usage ? s->usage->node : "";
+}
+
+int usage_metrics_write(server *s, rouse_buf *b)
+{
+    struct usage *u = s->usage;
+    if (!u || !u->ship) return 0;
+    int rc = prom_family(b, "rouse_usage_unshipped", "gauge",
+                         "Usage records written on this node and not yet shipped to PostgreSQL.");
+    if (rc == 0) rc = prom_sample_u64(b, "rouse_usage_unshipped", NULL,
+                                      (uint64_t)usage_ship_unshipped(u->ship));
+    return rc;
 }
 
 store_writer *usage_query_writer(server *s)

@@ -103,12 +103,21 @@ static PGresult *run(pg_conn *c, const char *sql, int n, const char *const *v, E
     return NULL;
 }
 
+/* A statement without parameters (or several: the simple protocol). */
 static int exec(pg_conn *c, const char *sql, const char *what, rouse_errbuf *eb)
 {
-    PGresult *r = run(c, sql, 0, NULL, PGRES_COMMAND_OK, what, eb);
-    if (!r) return ROUSE_EIO;
+    PGresult *r = PQexec(c->db, sql);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        const char *m = r ? PQresultErrorMessage(r) : "";
+        if (!m[0]) m = PQerrorMessage(c->db);
+        size_t len = strlen(m);
+        while (len > 0 && (m[len - 1] == '\n' || m[len - 1] == ' '))
+            len--;
+        rc = rouse_err_set(eb, ROUSE_EIO, "%s: %.*s", what, (int)len, m);
+    }
     PQclear(r);
-    return 0;
+    return rc;
 }
 
 static void rollback(pg_conn *c)
@@ -127,14 +136,19 @@ static int migrate(pg_conn *c, rouse_errbuf *eb)
 {
     int rc = exec(c, "BEGIN", "starting the usage migrations", eb);
     if (rc < 0) return rc;
-    if ((rc = exec(c, "SELECT pg_advisory_xact_lock(hashtext('rouse_schema'))",
-                   "locking the schema", eb)) < 0 ||
-        (rc = exec(c,
+    PGresult *r = run(c, "SELECT pg_advisory_xact_lock(hashtext('rouse_schema'))", 0, NULL,
+                      PGRES_TUPLES_OK, "locking the schema", eb);
+    if (!r) {
+        rc = ROUSE_EIO;
+        goto fail;
+    }
+    PQclear(r);
+    if ((rc = exec(c,
                    "CREATE TABLE IF NOT EXISTS rouse_schema(part text NOT NULL, version int NOT "
                    "NULL, applied_ms bigint NOT NULL, PRIMARY KEY (part, version))",
                    "creating rouse_schema", eb)) < 0)
         goto fail;
-    PGresult *r = run(c, "SELECT coalesce(max(version), 0) FROM rouse_schema WHERE part = 'usage'",
+    r = run(c, "SELECT coalesce(max(version), 0) FROM rouse_schema WHERE part = 'usage'",
                       0, NULL, PGRES_TUPLES_OK, "reading the usage schema's version", eb);
     if (!r) {
         rc = ROUSE_EIO;
@@ -206,6 +220,11 @@ void usage_pg_close(pg_conn *c)
 bool usage_pg_ok(const pg_conn *c)
 {
     return c && c->db && PQstatus(c->db) == CONNECTION_OK;
+}
+
+int usage_pg_socket(const pg_conn *c)
+{
+    return c && c->db ? PQsocket(c->db) : -1;
 }
 
 int usage_pg_cursor(pg_conn *c, const char *node, const char *store_id, int64_t *seq,

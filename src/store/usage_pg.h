@@ -42,6 +42,10 @@ void usage_pg_close(pg_conn *c);
  * close it and open another). */
 bool usage_pg_ok(const pg_conn *c);
 
+/* The connection's socket (for shutdown(2) by another thread when this
+ * one must stop waiting on a server that does not answer), or -1. */
+int usage_pg_socket(const pg_conn *c);
+
 /* The cursor of node for the local store store_id: the last list
  * position shipped, or 0 when nothing was shipped from that store. */
 int usage_pg_cursor(pg_conn *c, const char *node, const char *store_id, int64_t *seq,

@@ -737,7 +737,7 @@ int usage_outbox_read(store *st, int64_t after_seq, int max, usage_rec *recs, in
     sqlite3_stmt *s;
     store_lock(st);
     int rc = prepare(st,
-                     "SELECT o.seq, u.id, " TS ", u.request_id, u.function, u.version, u.tenant, "
+                     "SELECT o.seq, u.id, ifnull(u.ts_us, u.id >> " USAGE_ID_SHIFT "), u.request_id, u.function, u.version, u.tenant, "
                      "u.start, u.queue_us, u.start_us, u.run_us, u.total_us, u.memory_mb, "
                      "u.bytes_in, u.bytes_out, u.status, u.trace_id "
                      "FROM usage_unshipped o LEFT JOIN usage_calls u ON u.id = o.id "

@@ -663,6 +663,91 @@ static void test_migration_packs_records(void **state)
     testdir_remove(dir);
 }
 
+/* The list of records to ship: each record written through the writer's
+ * connection with the trigger is listed, in order, read back whole (ids,
+ * request and trace ids, the default tenant); the prune drops the list up
+ * to the shipped position and only records no longer listed; a second
+ * connection sees the same store identity. */
+static void test_ship_list(void **state)
+{
+    (void)state;
+    char dir[256];
+    testdir_make(dir, sizeof(dir));
+    store *st, *rd;
+    rouse_errbuf eb = {0};
+    assert_int_equal(store_open(dir, &st, &eb), 0);
+    assert_int_equal(store_open(dir, &rd, &eb), 0);
+    assert_int_equal(usage_outbox_create(rd, &eb), 0);
+    assert_int_equal(usage_outbox_create(rd, &eb), 0); /* once only */
+    char id1[33], id2[33];
+    assert_int_equal(usage_outbox_store_id(rd, id1, &eb), 0);
+    assert_int_equal(usage_outbox_store_id(st, id2, &eb), 0);
+    assert_int_equal(strlen(id1), 32);
+    assert_string_equal(id1, id2);
+    /* One record before the list exists on this connection: not listed. */
+    usage_rec r[40];
+    for (int i = 0; i < 40; i++) {
+        r[i] = rec("mlp", 1, T0 + 1000 * (40 - i), 1, 1500, 2000, 200); /* newest first */
+        snprintf(r[i].tenant, sizeof(r[i].tenant), "%s", i == 5 ? "acme" : "default");
+    }
+    snprintf(r[3].trace_id, sizeof(r[3].trace_id), "0123456789abcdef0123456789abcdef");
+    insert(st, r, 1);
+    assert_int_equal(store_tx_begin(st, &eb), 0);
+    assert_int_equal(usage_outbox_tx(st, &eb), 0);
+    assert_int_equal(usage_insert_tx(st, r + 1, 39, &eb), 0);
+    assert_int_equal(store_tx_commit(st, &eb), 0);
+    int64_t pending;
+    assert_int_equal(usage_outbox_pending(rd, 0, &pending, &eb), 0);
+    assert_int_equal(pending, 39);
+    static usage_rec got[64];
+    int64_t ids[64], last;
+    int n;
+    assert_int_equal(usage_outbox_read(rd, 0, 10, got, ids, &n, &last, &eb), 0);
+    assert_int_equal(n, 10);
+    assert_int_equal(last, 10);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(got[i].ts_us, r[1 + i].ts_us); /* in the order written */
+        assert_string_equal(got[i].request_id, r[1 + i].request_id);
+        assert_string_equal(got[i].function, "mlp");
+        assert_string_equal(got[i].tenant, i == 4 ? "acme" : "default");
+        assert_int_equal(got[i].run_us, 1500);
+        assert_int_equal(ids[i] >> 10, got[i].ts_us);
+    }
+    assert_string_equal(got[2].trace_id, r[3].trace_id);
+    assert_string_equal(got[3].trace_id, "");
+    assert_int_equal(usage_outbox_read(rd, last, 64, got, ids, &n, &last, &eb), 0);
+    assert_int_equal(n, 29);
+    assert_int_equal(last, 39);
+    /* Shipped up to 20: the prune (everything is past the cutoff) keeps
+     * the 19 still listed and removes the unlisted one and the 20. */
+    int64_t rows;
+    bool more;
+    assert_int_equal(store_tx_begin(st, &eb), 0);
+    assert_int_equal(usage_prune_shipped_tx(st, T0 + 100 * H, 20, &rows, &more, &eb), 0);
+    assert_int_equal(store_tx_commit(st, &eb), 0);
+    assert_int_equal(rows, 21);
+    assert_false(more);
+    assert_int_equal(db_int(dir, "SELECT count(*) FROM usage_calls"), 19);
+    assert_int_equal(usage_outbox_pending(rd, 20, &pending, &eb), 0);
+    assert_int_equal(pending, 19);
+    assert_int_equal(usage_outbox_read(rd, 20, 64, got, ids, &n, &last, &eb), 0);
+    assert_int_equal(n, 19);
+    assert_int_equal(got[0].ts_us, r[21].ts_us);
+    /* Positions are never reused, also once the list is empty. */
+    assert_int_equal(store_tx_begin(st, &eb), 0);
+    assert_int_equal(usage_prune_shipped_tx(st, T0, 39, &rows, &more, &eb), 0);
+    assert_int_equal(usage_outbox_tx(st, &eb), 0);
+    usage_rec one = rec("mlp", 1, T0 + 5 * H, 1, 1, 1, 200);
+    assert_int_equal(usage_insert_tx(st, &one, 1, &eb), 0);
+    assert_int_equal(store_tx_commit(st, &eb), 0);
+    assert_int_equal(usage_outbox_read(rd, 39, 64, got, ids, &n, &last, &eb), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(last, 40);
+    store_close(rd);
+    store_close(st);
+    testdir_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -673,6 +758,7 @@ int main(void)
         cmocka_unit_test(test_migration_keeps_records),
         cmocka_unit_test(test_packed_round_trip),
         cmocka_unit_test(test_migration_packs_records),
+        cmocka_unit_test(test_ship_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
