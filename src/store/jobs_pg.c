@@ -14,6 +14,12 @@
 
 #define I64(buf, v) (snprintf((buf), sizeof(buf), "%" PRId64, (int64_t)(v)), (buf))
 
+static void quiet(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
 int jobs_pg_connect(const char *url, PGconn **out, rouse_errbuf *eb)
 {
     const char *keys[] = {"dbname", "connect_timeout", NULL};
@@ -27,6 +33,8 @@ int jobs_pg_connect(const char *url, PGconn **out, rouse_errbuf *eb)
         PQfinish(c);
         return rouse_err_set(eb, ROUSE_EIO, "PostgreSQL: %s", msg);
     }
+    /* Notices ("already exists, skipping") are not errors: not printed. */
+    PQsetNoticeProcessor(c, quiet, NULL);
     *out = c;
     return 0;
 }
