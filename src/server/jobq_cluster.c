@@ -35,6 +35,8 @@
 #define ACK_WAIT_DEFAULT_MS 30000
 /* A function with nothing to fetch is asked again after this long. */
 #define POLL_MS 250
+/* How long a fetch waits when nothing is there. */
+#define FETCH_WAIT_MS 50
 /* Jobs not published this long after their commit are published again. */
 #define SWEEP_AFTER_MS 3000
 #define SWEEP_MAX 256
@@ -380,15 +382,11 @@ static int lease_apply(store *st, void *arg, rouse_errbuf *eb)
     int rc = pg_ready(c, eb);
     natsSubscription *sub;
     if (rc < 0 || (rc = sub_of(c, a->function, &sub, eb)) < 0) return rc;
-    jsFetchRequest fr;
-    jsFetchRequest_Init(&fr);
-    fr.Batch = a->max;
-    fr.NoWait = true;
-    fr.Expires = (int64_t)PUBLISH_WAIT_MS * 1000000;
+    /* What is there now (a partial batch comes back at once); with
+     * nothing there, a short wait. */
     natsMsgList list = {0};
     jsErrCode jerr = 0;
-    natsStatus s = natsSubscription_FetchRequest(&list, sub, &fr);
-    (void)jerr;
+    natsStatus s = natsSubscription_Fetch(&list, sub, a->max, FETCH_WAIT_MS, &jerr);
     if (s != NATS_OK && list.Count == 0) {
         if (s != NATS_TIMEOUT && s != NATS_NOT_FOUND)
             LOG_DEBUG(MOD, "fetching jobs of %s: %s", a->function, natsStatus_GetText(s));

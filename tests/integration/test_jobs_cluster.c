@@ -280,8 +280,8 @@ static void test_drain_by_both(void **state)
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM jobs WHERE id BETWEEN %ld AND %ld AND state = 2",
              first, last);
     int k = 0;
-    while (sql_long(sql) < N && k++ < 2400)
-        sleep_ms(50);
+    while (sql_long(sql) < N && k++ < 6000)
+        sleep_ms(100);
     assert_int_equal(sql_long(sql), N);
     static int per[N];
     memset(per, 0, sizeof(per));
