@@ -736,6 +736,66 @@ static int cl_get_async(jobq *q, int64_t id, bool with_result, jobq_get_fn done,
     return rc;
 }
 
+typedef struct list_arg {
+    jobq_cl *c;
+    jobq_list_fn done;
+    void *user;
+    char function[STORE_NAME_MAX + 1];
+    bool any_function;
+    int state, limit, n;
+    int64_t after_id;
+    job_info *jobs; /* malloc'd on the thread, freed by the release */
+} list_arg;
+
+static int list_keep(void *user, const job_info *j)
+{
+    list_arg *a = user;
+    if (a->n == a->limit) return 1;
+    a->jobs[a->n++] = *j;
+    return 0;
+}
+
+static int list_apply(store *st, void *arg, rouse_errbuf *eb)
+{
+    (void)st;
+    list_arg *a = arg;
+    int rc = pg_ready(a->c, eb);
+    if (rc < 0) return rc;
+    if (!(a->jobs = calloc((size_t)a->limit, sizeof(job_info))))
+        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory listing jobs");
+    return jobs_pg_list(a->c->pg, a->any_function ? NULL : a->function, a->state, a->after_id,
+                        a->limit, list_keep, a, eb);
+}
+
+static void list_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
+{
+    (void)user;
+    list_arg *a = arg;
+    a->done(a->user, rc, eb, a->jobs, rc == 0 ? a->n : 0, true);
+}
+
+static void list_release(void *arg)
+{
+    list_arg *a = arg;
+    free(a->jobs);
+    a->jobs = NULL;
+}
+
+static int cl_list_async(jobq *q, const char *function, int state, int64_t after_id, int limit,
+                         jobq_list_fn done, void *user, uint64_t *ticket)
+{
+    list_arg a = {.c = C(q),
+                  .done = done,
+                  .user = user,
+                  .any_function = function == NULL,
+                  .state = state,
+                  .limit = limit,
+                  .after_id = after_id};
+    snprintf(a.function, sizeof(a.function), "%s", function ? function : "");
+    return store_writer_submit_release(C(q)->w, list_apply, &a, sizeof(a), list_done,
+                                       list_release, NULL, ticket);
+}
+
 /* the heartbeat: leases renewed, in-progress acks, the sweep, work found */
 
 typedef struct hb_arg {
@@ -983,6 +1043,7 @@ static const jobq_ops cluster_ops = {
     .callback_status = cl_callback_status,
     .forget = cl_forget,
     .get_async = cl_get_async,
+    .list_async = cl_list_async,
     .tick = cl_tick,
     .active_counts = cl_active_counts,
     .next_expiry = cl_next_expiry,

@@ -481,41 +481,69 @@ int jobs_pg_callback(PGconn *c, int64_t id, int cb_state, int attempts, const ch
 
 /* --- reads ------------------------------------------------------------------------- */
 
+#define JOB_COLS                                                                                   \
+    "id, function, version, state, attempts, created_ms, started_ms, finished_ms, run_after_ms,"   \
+    " expires_ms, status, last_error, callback, cb_state, cb_attempts, cb_error, result_type,"     \
+    " result_json_len"
+
+static void read_job(PGresult *r, int row, job_info *j)
+{
+    memset(j, 0, sizeof(*j));
+    j->id = col_i64(r, row, 0);
+    col_text(r, row, 1, j->function, sizeof(j->function));
+    j->version = col_i64(r, row, 2);
+    j->state = (int)col_i64(r, row, 3);
+    j->attempts = (int)col_i64(r, row, 4);
+    j->created_ms = col_i64(r, row, 5);
+    j->started_ms = col_i64(r, row, 6);
+    j->finished_ms = col_i64(r, row, 7);
+    j->run_after_ms = col_i64(r, row, 8);
+    j->expires_ms = col_i64(r, row, 9);
+    j->status = (int)col_i64(r, row, 10);
+    col_text(r, row, 11, j->last_error, sizeof(j->last_error));
+    col_text(r, row, 12, j->callback, sizeof(j->callback));
+    j->cb_state = (int)col_i64(r, row, 13);
+    j->cb_attempts = (int)col_i64(r, row, 14);
+    col_text(r, row, 15, j->cb_error, sizeof(j->cb_error));
+    col_text(r, row, 16, j->result_type, sizeof(j->result_type));
+    j->result_json_len = PQgetisnull(r, row, 17) ? -1 : col_i64(r, row, 17);
+    j->batch_index = -1;
+}
+
+int jobs_pg_list(PGconn *c, const char *function, int state, int64_t after_id, int limit,
+                 int (*fn)(void *user, const job_info *j), void *user, rouse_errbuf *eb)
+{
+    char sb[24], ab[24], lb[24];
+    const char *v[] = {function, state >= 0 ? I64(sb, state) : NULL, I64(ab, after_id),
+                       I64(lb, limit)};
+    PGresult *r = NULL;
+    int rc = run(c,
+                 "SELECT " JOB_COLS " FROM jobs WHERE ($1::text IS NULL OR function = $1)"
+                 " AND ($2::int IS NULL OR state = $2) AND id > $3 ORDER BY id LIMIT $4",
+                 4, v, NULL, NULL, 0, &r, "listing jobs", eb);
+    if (rc < 0) return rc;
+    job_info j;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        read_job(r, i, &j);
+        rc = fn(user, &j);
+    }
+    PQclear(r);
+    return rc > 0 ? 0 : rc;
+}
+
 int jobs_pg_get(PGconn *c, int64_t id, bool with_result, job_info *j, rouse_errbuf *eb)
 {
     char ib[24];
     const char *v[] = {I64(ib, id)};
     PGresult *r = NULL;
-    int rc = run(c,
-                 "SELECT id, function, version, state, attempts, created_ms, started_ms,"
-                 " finished_ms, run_after_ms, expires_ms, status, last_error, callback, cb_state,"
-                 " cb_attempts, cb_error, result_type, result_json_len FROM jobs WHERE id = $1",
-                 1, v, NULL, NULL, 0, &r, "reading a job", eb);
+    int rc = run(c, "SELECT " JOB_COLS " FROM jobs WHERE id = $1", 1, v, NULL, NULL, 0, &r,
+                 "reading a job", eb);
     if (rc < 0) return rc;
     if (PQntuples(r) != 1) {
         PQclear(r);
         return rouse_err_set(eb, ROUSE_ENOTFOUND, "no job %lld", (long long)id);
     }
-    memset(j, 0, sizeof(*j));
-    j->id = col_i64(r, 0, 0);
-    col_text(r, 0, 1, j->function, sizeof(j->function));
-    j->version = col_i64(r, 0, 2);
-    j->state = (int)col_i64(r, 0, 3);
-    j->attempts = (int)col_i64(r, 0, 4);
-    j->created_ms = col_i64(r, 0, 5);
-    j->started_ms = col_i64(r, 0, 6);
-    j->finished_ms = col_i64(r, 0, 7);
-    j->run_after_ms = col_i64(r, 0, 8);
-    j->expires_ms = col_i64(r, 0, 9);
-    j->status = (int)col_i64(r, 0, 10);
-    col_text(r, 0, 11, j->last_error, sizeof(j->last_error));
-    col_text(r, 0, 12, j->callback, sizeof(j->callback));
-    j->cb_state = (int)col_i64(r, 0, 13);
-    j->cb_attempts = (int)col_i64(r, 0, 14);
-    col_text(r, 0, 15, j->cb_error, sizeof(j->cb_error));
-    col_text(r, 0, 16, j->result_type, sizeof(j->result_type));
-    j->result_json_len = PQgetisnull(r, 0, 17) ? -1 : col_i64(r, 0, 17);
-    j->batch_index = -1;
+    read_job(r, 0, j);
     PQclear(r);
     if (!with_result) return 0;
     if ((rc = run(c, "SELECT result FROM jobs WHERE id = $1 AND result IS NOT NULL", 1, v, NULL,

@@ -65,6 +65,9 @@ int jobs_pg_expire(PGconn *c, int64_t now_ms, int64_t *n, rouse_errbuf *eb);
 int jobs_pg_callback(PGconn *c, int64_t id, int cb_state, int attempts, const char *error,
                      rouse_errbuf *eb);
 int jobs_pg_get(PGconn *c, int64_t id, bool with_result, job_info *out, rouse_errbuf *eb);
+/* jobs_list's contract. */
+int jobs_pg_list(PGconn *c, const char *function, int state, int64_t after_id, int limit,
+                 int (*fn)(void *user, const job_info *j), void *user, rouse_errbuf *eb);
 
 /* Queued jobs accepted before before_ms whose message was not published:
  * up to max ids and their functions (STORE_NAME_MAX + 1 each). */
