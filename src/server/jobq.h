@@ -95,8 +95,10 @@ typedef void (*jobq_get_fn)(void *user, int rc, const rouse_errbuf *eb, const jo
 /* A list read that may complete later: jobs[0..n) (see jobq_list). */
 typedef void (*jobq_list_fn)(void *user, int rc, const rouse_errbuf *eb, const job_info *jobs,
                              int n, bool later);
-/* Jobs of `function` may be waiting (enqueued elsewhere, or due again). */
-typedef void (*jobq_wake_fn)(void *user, const char *function);
+/* The queue's count of a function's queued and running jobs, all nodes'
+ * (n_active; they may be waiting for this node). A call with function
+ * NULL starts a new count: a function it does not name has none. */
+typedef void (*jobq_wake_fn)(void *user, const char *function, int64_t n_active);
 
 /* w: the registry's writer (borrowed; outlives the queue's last change),
  * st: the loop's reading connection, data_dir: where blobs are written.

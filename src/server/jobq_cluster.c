@@ -803,13 +803,14 @@ typedef struct hb_arg {
     int64_t now_ms;
     int n_fns;
     char fns[WAKE_MAX][STORE_NAME_MAX + 1];
+    int64_t counts[WAKE_MAX];
 } hb_arg;
 
 static int collect_fn(void *user, const char *function, int64_t n)
 {
-    (void)n;
     hb_arg *a = user;
     if (a->n_fns >= WAKE_MAX) return 1;
+    a->counts[a->n_fns] = n;
     snprintf(a->fns[a->n_fns++], STORE_NAME_MAX + 1, "%s", function);
     return 0;
 }
@@ -860,8 +861,11 @@ static void hb_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
         LOG_WARN(MOD, "the job queue's heartbeat: %s", eb->msg);
         return;
     }
+    if (!c->base.wake) return;
+    /* A full count only: with more functions than it holds, the next. */
+    if (a->n_fns < WAKE_MAX) c->base.wake(c->base.wake_user, NULL, 0);
     for (int i = 0; i < a->n_fns; i++)
-        if (c->base.wake) c->base.wake(c->base.wake_user, a->fns[i]);
+        c->base.wake(c->base.wake_user, a->fns[i], a->counts[i]);
 }
 
 static int64_t hb_every(const jobq_cl *c)
