@@ -119,7 +119,11 @@ static int nats_fail(natsStatus s, jsErrCode jerr, rouse_errbuf *eb, const char 
                          (int)jerr);
 }
 
-static int publish(jobq_cl *c, const char *function, int64_t id, bool dedup, rouse_errbuf *eb)
+/* Publishes job id's message; its message id names the job and its
+ * re-drive, so that a second publish of the same (the sweep's, after one
+ * that arrived but was not marked) is dropped by JetStream within its
+ * duplicate window. */
+static int publish(jobq_cl *c, const char *function, int64_t id, int drives, rouse_errbuf *eb)
 {
     char subj[TOKEN_MAX + 16], data[24], msgid[32];
     subject_of(function, subj, sizeof(subj));
@@ -127,12 +131,8 @@ static int publish(jobq_cl *c, const char *function, int64_t id, bool dedup, rou
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = PUBLISH_WAIT_MS;
-    if (dedup) {
-        /* A republish of the sweep within JetStream's duplicate window is
-         * dropped when the first one arrived after all. */
-        snprintf(msgid, sizeof(msgid), "job-%" PRId64, id);
-        po.MsgId = msgid;
-    }
+    snprintf(msgid, sizeof(msgid), "job-%" PRId64 "-%d", id, drives);
+    po.MsgId = msgid;
     jsPubAck *pa = NULL;
     jsErrCode jerr = 0;
     natsStatus s = js_Publish(&pa, c->js, subj, data, n, &po, &jerr);
@@ -276,7 +276,7 @@ static int enq_apply(store *st, void *arg, rouse_errbuf *eb)
     /* Committed: the job is accepted whatever the bus says now; the sweep
      * publishes it if this does not. */
     rouse_errbuf peb;
-    if (publish(c, a->function, a->id, true, &peb) < 0 ||
+    if (publish(c, a->function, a->id, 0, &peb) < 0 ||
         jobs_pg_mark_published(c->pg, a->id, &peb) < 0)
         LOG_WARN(MOD, "job %lld: %s (published again by the sweep)", (long long)a->id, peb.msg);
     return 0;
@@ -592,10 +592,11 @@ static int retry_apply(store *st, void *arg, rouse_errbuf *eb)
     (void)st;
     id_arg *a = arg;
     jobq_cl *c = a->h.c;
-    int rc = pg_ready(c, eb);
-    if (rc < 0 || (rc = jobs_pg_retry(c->pg, a->id, a->function, &a->state, eb)) < 0) return rc;
+    int rc = pg_ready(c, eb), drives = 0;
+    if (rc < 0 || (rc = jobs_pg_retry(c->pg, a->id, a->function, &a->state, &drives, eb)) < 0)
+        return rc;
     rouse_errbuf peb;
-    if (publish(c, a->function, a->id, false, &peb) < 0 ||
+    if (publish(c, a->function, a->id, drives, &peb) < 0 ||
         jobs_pg_mark_published(c->pg, a->id, &peb) < 0)
         LOG_WARN(MOD, "job %lld: %s (published again by the sweep)", (long long)a->id, peb.msg);
     return 0;
@@ -834,14 +835,15 @@ static int hb_apply(store *st, void *arg, rouse_errbuf *eb)
         if (rc < 0) return rc;
     }
     int64_t ids[SWEEP_MAX];
+    int drives[SWEEP_MAX];
     static char fns[SWEEP_MAX][STORE_NAME_MAX + 1]; /* the writer thread's alone */
     int n = 0;
-    if ((rc = jobs_pg_unpublished(c->pg, a->now_ms - SWEEP_AFTER_MS, SWEEP_MAX, ids, fns[0], &n,
-                                  eb)) < 0)
+    if ((rc = jobs_pg_unpublished(c->pg, a->now_ms - SWEEP_AFTER_MS, SWEEP_MAX, ids, drives,
+                                  fns[0], &n, eb)) < 0)
         return rc;
     for (int i = 0; i < n; i++) {
         rouse_errbuf peb;
-        if (publish(c, fns[i], ids[i], true, &peb) < 0 ||
+        if (publish(c, fns[i], ids[i], drives[i], &peb) < 0 ||
             jobs_pg_mark_published(c->pg, ids[i], &peb) < 0) {
             LOG_WARN(MOD, "job %lld: %s (published again later)", (long long)ids[i], peb.msg);
             break;

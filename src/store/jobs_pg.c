@@ -114,7 +114,8 @@ static const char *const MIGRATIONS[] = {
     "  node text,"
     "  holder text,"
     "  lease_until_ms bigint NOT NULL DEFAULT 0,"
-    "  published boolean NOT NULL DEFAULT false);"
+    "  published boolean NOT NULL DEFAULT false,"
+    "  drives int NOT NULL DEFAULT 0);"
     "CREATE UNIQUE INDEX jobs_idem ON jobs(function, idem_key) WHERE idem_key IS NOT NULL;"
     "CREATE INDEX jobs_active ON jobs(function) WHERE state IN (0, 1);"
     "CREATE INDEX jobs_unpublished ON jobs(created_ms) WHERE state = 0 AND NOT published;"
@@ -243,12 +244,19 @@ out_rollback:
     return rc;
 }
 
+/* One round trip, and no wait for the flush: a mark lost to a crash only
+ * has the sweep publish the job again, which JetStream drops as a
+ * duplicate (its message id). */
 int jobs_pg_mark_published(PGconn *c, int64_t id, rouse_errbuf *eb)
 {
-    char ib[24];
-    const char *v[] = {I64(ib, id)};
-    return run(c, "UPDATE jobs SET published = true WHERE id = $1 AND NOT published", 1, v, NULL,
-               NULL, 0, NULL, "marking a job published", eb);
+    char sql[200];
+    snprintf(sql, sizeof(sql),
+             "BEGIN; SET LOCAL synchronous_commit TO off;"
+             " UPDATE jobs SET published = true WHERE id = %" PRId64 " AND NOT published; COMMIT",
+             id);
+    int rc = exec_simple(c, sql, "marking a job published", eb);
+    if (rc < 0 && PQtransactionStatus(c) != PQTRANS_IDLE) PQclear(PQexec(c, "ROLLBACK"));
+    return rc;
 }
 
 /* --- leases ---------------------------------------------------------------------- */
@@ -432,7 +440,8 @@ int jobs_pg_cancel(PGconn *c, const jobs_pg_holder *h, int64_t id, int64_t now_m
                          (long long)id, job_state_name(*state));
 }
 
-int jobs_pg_retry(PGconn *c, int64_t id, char *function, int *state, rouse_errbuf *eb)
+int jobs_pg_retry(PGconn *c, int64_t id, char *function, int *state, int *drives,
+                  rouse_errbuf *eb)
 {
     int rc = state_of(c, id, state, function, eb);
     if (rc < 0) return rc;
@@ -443,12 +452,13 @@ int jobs_pg_retry(PGconn *c, int64_t id, char *function, int *state, rouse_errbu
              "UPDATE jobs SET state = 0, attempts = 0, run_after_ms = 0, started_ms = NULL,"
              " finished_ms = NULL, expires_ms = NULL, status = NULL, last_error = NULL,"
              " result = NULL, result_type = NULL, result_json_len = NULL, holder = NULL,"
-             " published = false,"
+             " published = false, drives = drives + 1,"
              " cb_state = CASE WHEN callback IS NULL THEN 0 ELSE 1 END, cb_attempts = 0,"
-             " cb_error = NULL WHERE id = $1 AND state IN (3, 4) RETURNING state",
+             " cb_error = NULL WHERE id = $1 AND state IN (3, 4) RETURNING drives",
              1, v, NULL, NULL, 0, &r, "re-driving a job", eb);
     if (rc < 0) return rc;
     int n = PQntuples(r);
+    if (n == 1) *drives = (int)col_i64(r, 0, 0);
     PQclear(r);
     if (n == 0)
         return rouse_err_set(eb, ROUSE_ESTATE,
@@ -564,20 +574,21 @@ int jobs_pg_get(PGconn *c, int64_t id, bool with_result, job_info *j, rouse_errb
     return 0;
 }
 
-int jobs_pg_unpublished(PGconn *c, int64_t before_ms, int max, int64_t *ids, char *functions,
-                        int *n, rouse_errbuf *eb)
+int jobs_pg_unpublished(PGconn *c, int64_t before_ms, int max, int64_t *ids, int *drives,
+                        char *functions, int *n, rouse_errbuf *eb)
 {
     char bb[24], mb[24];
     const char *v[] = {I64(bb, before_ms), I64(mb, max)};
     PGresult *r = NULL;
     *n = 0;
     int rc = run(c,
-                 "SELECT id, function FROM jobs WHERE state = 0 AND NOT published"
+                 "SELECT id, function, drives FROM jobs WHERE state = 0 AND NOT published"
                  " AND created_ms < $1 ORDER BY created_ms LIMIT $2",
                  2, v, NULL, NULL, 0, &r, "finding unpublished jobs", eb);
     if (rc < 0) return rc;
     for (int i = 0; i < PQntuples(r) && i < max; i++) {
         ids[i] = col_i64(r, i, 0);
+        drives[i] = (int)col_i64(r, i, 2);
         col_text(r, i, 1, functions + (size_t)i * (STORE_NAME_MAX + 1), STORE_NAME_MAX + 1);
         (*n)++;
     }

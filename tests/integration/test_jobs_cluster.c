@@ -13,6 +13,7 @@
  * - job lists read through either node, page after page; batch files
  *   are refused with a clear error (not yet supported with several
  *   nodes);
+ * - a dead letter re-driven through the other node runs again;
  * - NATS stopped (SIGSTOP) while jobs are accepted: they are accepted,
  *   nothing is lost, and they run once it is back (the sweep publishes
  *   what could not be published);
@@ -334,6 +335,36 @@ static void test_list(void **state)
     http_response_fini(&r);
 }
 
+/* A dead letter re-driven through the other node runs again (published
+ * again: its message is a new one). */
+static void test_redrive(void **state)
+{
+    (void)state;
+    char body[512], id[32], st[32];
+    snprintf(body, sizeof(body),
+             "{\"id\":\"redrive-1\",\"inputs\":[{\"name\":\"pixels\",\"datatype\":"
+             "\"FP32\",\"shape\":[1,3],\"data\":[0.1,0.2,0.3]}]}");
+    assert_int_equal(submit(0, body, NULL, id), 202);
+    wait_final(0, id, st, sizeof(st));
+    assert_string_equal(st, "failed");
+    char sql[200];
+    snprintf(sql, sizeof(sql), "SELECT finished_ms FROM jobs WHERE id = %s", id);
+    long first_end = sql_long(sql);
+    char path[64];
+    snprintf(path, sizeof(path), "/v1/jobs/%s/retry", id);
+    http_response r;
+    assert_int_equal(req_h(1, "POST", path, NULL, "", 0, &r), 200);
+    http_response_fini(&r);
+    wait_final(1, id, st, sizeof(st));
+    assert_string_equal(st, "failed");
+    /* It ran again (a bad tensor fails before the model: no execution). */
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM jobs WHERE id = %s AND drives = 1 AND attempts = 1"
+             " AND started_ms >= %ld",
+             id, first_end);
+    assert_int_equal(sql_long(sql), 1);
+}
+
 static void test_bus_paused(void **state)
 {
     (void)state;
@@ -448,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_drain_by_both),
         cmocka_unit_test(test_not_yet_supported),
         cmocka_unit_test(test_list),
+        cmocka_unit_test(test_redrive),
         cmocka_unit_test(test_bus_paused),
         cmocka_unit_test(test_node_killed),
     };
