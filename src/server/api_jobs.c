@@ -338,26 +338,33 @@ static int job_change(http_req *req)
     return job_read(req, false, job_change_next);
 }
 
-typedef struct list_ctx {
-    rouse_buf *b;
-    int n;
-    int seen; /* jobs the query gave, the caller's or not: a full page has a next */
-    int64_t last;
-    int rc;
-    const http_req *req;
-} list_ctx;
-
-static int list_one(void *user, const job_info *j)
+/* A page of jobs: the caller's (another tenant's are skipped, their ids
+ * still move the cursor), and "next" when the page was full. */
+static void list_done(void *user, int rc, const rouse_errbuf *eb, const job_info *jobs, int n,
+                      bool later)
 {
-    list_ctx *c = user;
-    /* Another tenant's job is skipped (its id still moves the cursor). */
-    c->last = j->id;
-    c->seen++;
-    if (!auth_owns_fn(c->req, j->function)) return 0;
-    if (c->n++ > 0) c->rc = rouse_buf_append_str(c->b, ",");
-    if (c->rc == 0) c->rc = job_json_write(j, c->b);
-    c->last = j->id;
-    return c->rc != 0;
+    http_req *req = user;
+    req->jobq_ticket = 0;
+    if (rc < 0) {
+        http_reply_error(req, status_of(req, rc), "%s", eb->msg);
+    } else {
+        rouse_buf b;
+        rouse_buf_init(&b);
+        int e = rouse_buf_append_str(&b, "{\"jobs\":[");
+        int shown = 0;
+        for (int i = 0; i < n && e == 0; i++) {
+            if (!auth_owns_fn(req, jobs[i].function)) continue;
+            if (shown++ > 0) e = rouse_buf_append_str(&b, ",");
+            if (e == 0) e = job_json_write(&jobs[i], &b);
+        }
+        if (e == 0) e = rouse_buf_append_str(&b, "]");
+        if (e == 0 && n > 0 && n == req->job_inline_rc)
+            e = rouse_buf_appendf(&b, ",\"next\":\"%" PRId64 "\"", jobs[n - 1].id);
+        if (e == 0) e = rouse_buf_append_str(&b, "}");
+        reply_buf(req, 200, &b, e);
+        rouse_buf_fini(&b);
+    }
+    if (later) http_req_resume(req);
 }
 
 static int job_list(http_req *req)
@@ -387,24 +394,18 @@ static int job_list(http_req *req)
         http_reply_error(req, 400, "limit: must be an integer from 1 to %d", LIST_MAX);
         return 0;
     }
-    rouse_buf b;
-    rouse_buf_init(&b);
-    list_ctx c = {.b = &b, .req = req};
-    c.rc = rouse_buf_append_str(&b, "{\"jobs\":[");
-    rouse_errbuf eb;
-    rouse_errbuf_clear(&eb);
-    int rc = jobq_list(req->srv->jobq, fn, state, after_id, (int)n, list_one, &c, &eb);
+    /* The page's size, for list_done's "next" (a list read holds no
+     * continuation of its own). */
+    req->job_inline_rc = (int)n;
+    int rc = jobq_list_async(req->srv->jobq, fn, state, after_id, (int)n, list_done, req,
+                             &req->jobq_ticket);
     if (rc < 0) {
-        rouse_buf_fini(&b);
-        http_reply_error(req, http_status_of(rc), "%s", eb.msg);
+        req->jobq_ticket = 0;
+        http_reply_error(req, rc == ROUSE_ENOMEM ? 500 : 503, "%s",
+                         rc == ROUSE_ENOMEM ? "out of memory" : "server is shutting down");
         return 0;
     }
-    if (c.rc == 0) c.rc = rouse_buf_append_str(&b, "]");
-    if (c.rc == 0 && c.seen == n) c.rc = rouse_buf_appendf(&b, ",\"next\":\"%" PRId64 "\"", c.last);
-    if (c.rc == 0) c.rc = rouse_buf_append_str(&b, "}");
-    reply_buf(req, 200, &b, c.rc);
-    rouse_buf_fini(&b);
-    return 0;
+    return req->jobq_ticket ? 1 : 0;
 }
 
 /* --- batches ----------------------------------------------------------------------------- */

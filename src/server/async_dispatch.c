@@ -965,12 +965,20 @@ static void reset_done(void *user, int rc, const rouse_errbuf *eb, const jobq_re
                  (long long)r->n_items);
 }
 
-/* Another node queued jobs of function (or they are due again). */
-static void on_wake(void *user, const char *function)
+/* A shared queue's count of a function's jobs (jobq_wake_fn): what
+ * async.queue_limit bounds (all nodes' jobs), and work that may wait here. */
+static void on_wake(void *user, const char *function, int64_t n_active)
 {
     async_dispatch *d = user;
+    if (!function) {
+        for (afn *f = d->fns; f; f = f->next)
+            f->n_active = 0;
+        return;
+    }
     afn *f = fn_find(d, function, true);
-    if (f) f->more = true;
+    if (!f) return;
+    f->n_active = n_active;
+    if (n_active > 0) f->more = true;
 }
 
 int async_create(const async_opts *o, async_dispatch **out, rouse_errbuf *eb)

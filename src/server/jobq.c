@@ -44,6 +44,37 @@ int jobq_get_async(jobq *q, int64_t id, bool with_result, jobq_get_fn done, void
     return 0;
 }
 
+typedef struct list_acc {
+    job_info *jobs;
+    int n, cap;
+} list_acc;
+
+static int list_add(void *user, const job_info *j)
+{
+    list_acc *a = user;
+    if (a->n == a->cap) return 1;
+    a->jobs[a->n++] = *j;
+    return 0;
+}
+
+int jobq_list_async(jobq *q, const char *function, int state, int64_t after_id, int limit,
+                    jobq_list_fn done, void *user, uint64_t *ticket)
+{
+    if (ticket) *ticket = 0;
+    if (limit < 1) limit = 1;
+    if (limit > JOBQ_LIST_MAX) limit = JOBQ_LIST_MAX;
+    if (q->ops->list_async)
+        return q->ops->list_async(q, function, state, after_id, limit, done, user, ticket);
+    list_acc a = {.jobs = calloc((size_t)limit, sizeof(job_info)), .cap = limit};
+    if (!a.jobs) return ROUSE_ENOMEM;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    int rc = jobq_list(q, function, state, after_id, limit, list_add, &a, &eb);
+    done(user, rc, &eb, a.jobs, rc == 0 ? a.n : 0, false);
+    free(a.jobs);
+    return 0;
+}
+
 int jobq_enqueue(jobq *q, const job_new *j, jobq_done_fn done, void *user, uint64_t *ticket)
 {
     return q->ops->enqueue(q, j, done, user, ticket);
@@ -133,9 +164,7 @@ int jobq_list(jobq *q, const char *function, int state, int64_t after_id, int li
               int (*fn)(void *user, const job_info *j), void *user, rouse_errbuf *eb)
 {
     if (!q->ops->list)
-        return rouse_err_set(eb, ROUSE_EUNSUPPORTED,
-                             "listing jobs is not supported yet with serve --state and --bus "
-                             "(read each job by its id)");
+        return rouse_err_set(eb, ROUSE_EUNSUPPORTED, "jobs are listed asynchronously here");
     return q->ops->list(q, function, state, after_id, limit, fn, user, eb);
 }
 

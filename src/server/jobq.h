@@ -80,7 +80,8 @@ typedef struct jobq_caps {
      * else a lease takes only what capacity can run now (a job leased by a
      * node is one the other nodes do not run). */
     bool lease_ahead;
-    /* jobq_get, jobq_list and the batch reads answer at once (no network). */
+    /* jobq_get, jobq_list and the batch reads answer at once (no network):
+     * else jobq_get_async and jobq_list_async complete later. */
     bool sync_reads;
     /* Batch files (jobq_batch_*). */
     bool batches;
@@ -91,8 +92,13 @@ typedef struct jobq_caps {
  * jobq_get_async itself. */
 typedef void (*jobq_get_fn)(void *user, int rc, const rouse_errbuf *eb, const job_info *j,
                             bool later);
-/* Jobs of `function` may be waiting (enqueued elsewhere, or due again). */
-typedef void (*jobq_wake_fn)(void *user, const char *function);
+/* A list read that may complete later: jobs[0..n) (see jobq_list). */
+typedef void (*jobq_list_fn)(void *user, int rc, const rouse_errbuf *eb, const job_info *jobs,
+                             int n, bool later);
+/* The queue's count of a function's queued and running jobs, all nodes'
+ * (n_active; they may be waiting for this node). A call with function
+ * NULL starts a new count: a function it does not name has none. */
+typedef void (*jobq_wake_fn)(void *user, const char *function, int64_t n_active);
 
 /* w: the registry's writer (borrowed; outlives the queue's last change),
  * st: the loop's reading connection, data_dir: where blobs are written.
@@ -111,6 +117,10 @@ int jobq_tick(jobq *q, int64_t now_ms);
  * already or will run, < 0 (done never runs). *ticket: for jobq_forget. */
 int jobq_get_async(jobq *q, int64_t id, bool with_result, jobq_get_fn done, void *user,
                    uint64_t *ticket);
+/* jobq_list that may complete later, likewise (at most JOBQ_LIST_MAX). */
+#define JOBQ_LIST_MAX 1000
+int jobq_list_async(jobq *q, const char *function, int state, int64_t after_id, int limit,
+                    jobq_list_fn done, void *user, uint64_t *ticket);
 
 /* Changes. *ticket (optional) names the change for jobq_forget. */
 int jobq_enqueue(jobq *q, const job_new *j, jobq_done_fn done, void *user, uint64_t *ticket);

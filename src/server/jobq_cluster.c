@@ -35,6 +35,8 @@
 #define ACK_WAIT_DEFAULT_MS 30000
 /* A function with nothing to fetch is asked again after this long. */
 #define POLL_MS 250
+/* How long a fetch waits when nothing is there. */
+#define FETCH_WAIT_MS 50
 /* Jobs not published this long after their commit are published again. */
 #define SWEEP_AFTER_MS 3000
 #define SWEEP_MAX 256
@@ -117,7 +119,11 @@ static int nats_fail(natsStatus s, jsErrCode jerr, rouse_errbuf *eb, const char 
                          (int)jerr);
 }
 
-static int publish(jobq_cl *c, const char *function, int64_t id, bool dedup, rouse_errbuf *eb)
+/* Publishes job id's message; its message id names the job and its
+ * re-drive, so that a second publish of the same (the sweep's, after one
+ * that arrived but was not marked) is dropped by JetStream within its
+ * duplicate window. */
+static int publish(jobq_cl *c, const char *function, int64_t id, int drives, rouse_errbuf *eb)
 {
     char subj[TOKEN_MAX + 16], data[24], msgid[32];
     subject_of(function, subj, sizeof(subj));
@@ -125,12 +131,8 @@ static int publish(jobq_cl *c, const char *function, int64_t id, bool dedup, rou
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = PUBLISH_WAIT_MS;
-    if (dedup) {
-        /* A republish of the sweep within JetStream's duplicate window is
-         * dropped when the first one arrived after all. */
-        snprintf(msgid, sizeof(msgid), "job-%" PRId64, id);
-        po.MsgId = msgid;
-    }
+    snprintf(msgid, sizeof(msgid), "job-%" PRId64 "-%d", id, drives);
+    po.MsgId = msgid;
     jsPubAck *pa = NULL;
     jsErrCode jerr = 0;
     natsStatus s = js_Publish(&pa, c->js, subj, data, n, &po, &jerr);
@@ -274,7 +276,7 @@ static int enq_apply(store *st, void *arg, rouse_errbuf *eb)
     /* Committed: the job is accepted whatever the bus says now; the sweep
      * publishes it if this does not. */
     rouse_errbuf peb;
-    if (publish(c, a->function, a->id, true, &peb) < 0 ||
+    if (publish(c, a->function, a->id, 0, &peb) < 0 ||
         jobs_pg_mark_published(c->pg, a->id, &peb) < 0)
         LOG_WARN(MOD, "job %lld: %s (published again by the sweep)", (long long)a->id, peb.msg);
     return 0;
@@ -380,15 +382,11 @@ static int lease_apply(store *st, void *arg, rouse_errbuf *eb)
     int rc = pg_ready(c, eb);
     natsSubscription *sub;
     if (rc < 0 || (rc = sub_of(c, a->function, &sub, eb)) < 0) return rc;
-    jsFetchRequest fr;
-    jsFetchRequest_Init(&fr);
-    fr.Batch = a->max;
-    fr.NoWait = true;
-    fr.Expires = (int64_t)PUBLISH_WAIT_MS * 1000000;
+    /* What is there now (a partial batch comes back at once); with
+     * nothing there, a short wait. */
     natsMsgList list = {0};
     jsErrCode jerr = 0;
-    natsStatus s = natsSubscription_FetchRequest(&list, sub, &fr);
-    (void)jerr;
+    natsStatus s = natsSubscription_Fetch(&list, sub, a->max, FETCH_WAIT_MS, &jerr);
     if (s != NATS_OK && list.Count == 0) {
         if (s != NATS_TIMEOUT && s != NATS_NOT_FOUND)
             LOG_DEBUG(MOD, "fetching jobs of %s: %s", a->function, natsStatus_GetText(s));
@@ -594,10 +592,11 @@ static int retry_apply(store *st, void *arg, rouse_errbuf *eb)
     (void)st;
     id_arg *a = arg;
     jobq_cl *c = a->h.c;
-    int rc = pg_ready(c, eb);
-    if (rc < 0 || (rc = jobs_pg_retry(c->pg, a->id, a->function, &a->state, eb)) < 0) return rc;
+    int rc = pg_ready(c, eb), drives = 0;
+    if (rc < 0 || (rc = jobs_pg_retry(c->pg, a->id, a->function, &a->state, &drives, eb)) < 0)
+        return rc;
     rouse_errbuf peb;
-    if (publish(c, a->function, a->id, false, &peb) < 0 ||
+    if (publish(c, a->function, a->id, drives, &peb) < 0 ||
         jobs_pg_mark_published(c->pg, a->id, &peb) < 0)
         LOG_WARN(MOD, "job %lld: %s (published again by the sweep)", (long long)a->id, peb.msg);
     return 0;
@@ -738,6 +737,66 @@ static int cl_get_async(jobq *q, int64_t id, bool with_result, jobq_get_fn done,
     return rc;
 }
 
+typedef struct list_arg {
+    jobq_cl *c;
+    jobq_list_fn done;
+    void *user;
+    char function[STORE_NAME_MAX + 1];
+    bool any_function;
+    int state, limit, n;
+    int64_t after_id;
+    job_info *jobs; /* malloc'd on the thread, freed by the release */
+} list_arg;
+
+static int list_keep(void *user, const job_info *j)
+{
+    list_arg *a = user;
+    if (a->n == a->limit) return 1;
+    a->jobs[a->n++] = *j;
+    return 0;
+}
+
+static int list_apply(store *st, void *arg, rouse_errbuf *eb)
+{
+    (void)st;
+    list_arg *a = arg;
+    int rc = pg_ready(a->c, eb);
+    if (rc < 0) return rc;
+    if (!(a->jobs = calloc((size_t)a->limit, sizeof(job_info))))
+        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory listing jobs");
+    return jobs_pg_list(a->c->pg, a->any_function ? NULL : a->function, a->state, a->after_id,
+                        a->limit, list_keep, a, eb);
+}
+
+static void list_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
+{
+    (void)user;
+    list_arg *a = arg;
+    a->done(a->user, rc, eb, a->jobs, rc == 0 ? a->n : 0, true);
+}
+
+static void list_release(void *arg)
+{
+    list_arg *a = arg;
+    free(a->jobs);
+    a->jobs = NULL;
+}
+
+static int cl_list_async(jobq *q, const char *function, int state, int64_t after_id, int limit,
+                         jobq_list_fn done, void *user, uint64_t *ticket)
+{
+    list_arg a = {.c = C(q),
+                  .done = done,
+                  .user = user,
+                  .any_function = function == NULL,
+                  .state = state,
+                  .limit = limit,
+                  .after_id = after_id};
+    snprintf(a.function, sizeof(a.function), "%s", function ? function : "");
+    return store_writer_submit_release(C(q)->w, list_apply, &a, sizeof(a), list_done,
+                                       list_release, NULL, ticket);
+}
+
 /* the heartbeat: leases renewed, in-progress acks, the sweep, work found */
 
 typedef struct hb_arg {
@@ -745,13 +804,14 @@ typedef struct hb_arg {
     int64_t now_ms;
     int n_fns;
     char fns[WAKE_MAX][STORE_NAME_MAX + 1];
+    int64_t counts[WAKE_MAX];
 } hb_arg;
 
 static int collect_fn(void *user, const char *function, int64_t n)
 {
-    (void)n;
     hb_arg *a = user;
     if (a->n_fns >= WAKE_MAX) return 1;
+    a->counts[a->n_fns] = n;
     snprintf(a->fns[a->n_fns++], STORE_NAME_MAX + 1, "%s", function);
     return 0;
 }
@@ -775,14 +835,15 @@ static int hb_apply(store *st, void *arg, rouse_errbuf *eb)
         if (rc < 0) return rc;
     }
     int64_t ids[SWEEP_MAX];
+    int drives[SWEEP_MAX];
     static char fns[SWEEP_MAX][STORE_NAME_MAX + 1]; /* the writer thread's alone */
     int n = 0;
-    if ((rc = jobs_pg_unpublished(c->pg, a->now_ms - SWEEP_AFTER_MS, SWEEP_MAX, ids, fns[0], &n,
-                                  eb)) < 0)
+    if ((rc = jobs_pg_unpublished(c->pg, a->now_ms - SWEEP_AFTER_MS, SWEEP_MAX, ids, drives,
+                                  fns[0], &n, eb)) < 0)
         return rc;
     for (int i = 0; i < n; i++) {
         rouse_errbuf peb;
-        if (publish(c, fns[i], ids[i], true, &peb) < 0 ||
+        if (publish(c, fns[i], ids[i], drives[i], &peb) < 0 ||
             jobs_pg_mark_published(c->pg, ids[i], &peb) < 0) {
             LOG_WARN(MOD, "job %lld: %s (published again later)", (long long)ids[i], peb.msg);
             break;
@@ -802,8 +863,11 @@ static void hb_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
         LOG_WARN(MOD, "the job queue's heartbeat: %s", eb->msg);
         return;
     }
+    if (!c->base.wake) return;
+    /* A full count only: with more functions than it holds, the next. */
+    if (a->n_fns < WAKE_MAX) c->base.wake(c->base.wake_user, NULL, 0);
     for (int i = 0; i < a->n_fns; i++)
-        if (c->base.wake) c->base.wake(c->base.wake_user, a->fns[i]);
+        c->base.wake(c->base.wake_user, a->fns[i], a->counts[i]);
 }
 
 static int64_t hb_every(const jobq_cl *c)
@@ -985,6 +1049,7 @@ static const jobq_ops cluster_ops = {
     .callback_status = cl_callback_status,
     .forget = cl_forget,
     .get_async = cl_get_async,
+    .list_async = cl_list_async,
     .tick = cl_tick,
     .active_counts = cl_active_counts,
     .next_expiry = cl_next_expiry,

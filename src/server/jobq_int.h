@@ -35,6 +35,8 @@ typedef struct jobq_ops {
     void (*forget)(jobq *q, uint64_t ticket);
     int (*get_async)(jobq *q, int64_t id, bool with_result, jobq_get_fn done, void *user,
                      uint64_t *ticket);
+    int (*list_async)(jobq *q, const char *function, int state, int64_t after_id, int limit,
+                      jobq_list_fn done, void *user, uint64_t *ticket);
     int (*tick)(jobq *q, int64_t now_ms);
     int (*get)(jobq *q, int64_t id, bool with_result, job_info *out, rouse_errbuf *eb);
     int (*body)(jobq *q, int64_t id, char **body, size_t *len, int64_t *json_len,

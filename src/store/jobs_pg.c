@@ -14,6 +14,12 @@
 
 #define I64(buf, v) (snprintf((buf), sizeof(buf), "%" PRId64, (int64_t)(v)), (buf))
 
+static void quiet(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
 int jobs_pg_connect(const char *url, PGconn **out, rouse_errbuf *eb)
 {
     const char *keys[] = {"dbname", "connect_timeout", NULL};
@@ -27,6 +33,8 @@ int jobs_pg_connect(const char *url, PGconn **out, rouse_errbuf *eb)
         PQfinish(c);
         return rouse_err_set(eb, ROUSE_EIO, "PostgreSQL: %s", msg);
     }
+    /* Notices ("already exists, skipping") are not errors: not printed. */
+    PQsetNoticeProcessor(c, quiet, NULL);
     *out = c;
     return 0;
 }
@@ -106,7 +114,8 @@ static const char *const MIGRATIONS[] = {
     "  node text,"
     "  holder text,"
     "  lease_until_ms bigint NOT NULL DEFAULT 0,"
-    "  published boolean NOT NULL DEFAULT false);"
+    "  published boolean NOT NULL DEFAULT false,"
+    "  drives int NOT NULL DEFAULT 0);"
     "CREATE UNIQUE INDEX jobs_idem ON jobs(function, idem_key) WHERE idem_key IS NOT NULL;"
     "CREATE INDEX jobs_active ON jobs(function) WHERE state IN (0, 1);"
     "CREATE INDEX jobs_unpublished ON jobs(created_ms) WHERE state = 0 AND NOT published;"
@@ -235,12 +244,19 @@ out_rollback:
     return rc;
 }
 
+/* One round trip, and no wait for the flush: a mark lost to a crash only
+ * has the sweep publish the job again, which JetStream drops as a
+ * duplicate (its message id). */
 int jobs_pg_mark_published(PGconn *c, int64_t id, rouse_errbuf *eb)
 {
-    char ib[24];
-    const char *v[] = {I64(ib, id)};
-    return run(c, "UPDATE jobs SET published = true WHERE id = $1 AND NOT published", 1, v, NULL,
-               NULL, 0, NULL, "marking a job published", eb);
+    char sql[200];
+    snprintf(sql, sizeof(sql),
+             "BEGIN; SET LOCAL synchronous_commit TO off;"
+             " UPDATE jobs SET published = true WHERE id = %" PRId64 " AND NOT published; COMMIT",
+             id);
+    int rc = exec_simple(c, sql, "marking a job published", eb);
+    if (rc < 0 && PQtransactionStatus(c) != PQTRANS_IDLE) PQclear(PQexec(c, "ROLLBACK"));
+    return rc;
 }
 
 /* --- leases ---------------------------------------------------------------------- */
@@ -424,7 +440,8 @@ int jobs_pg_cancel(PGconn *c, const jobs_pg_holder *h, int64_t id, int64_t now_m
                          (long long)id, job_state_name(*state));
 }
 
-int jobs_pg_retry(PGconn *c, int64_t id, char *function, int *state, rouse_errbuf *eb)
+int jobs_pg_retry(PGconn *c, int64_t id, char *function, int *state, int *drives,
+                  rouse_errbuf *eb)
 {
     int rc = state_of(c, id, state, function, eb);
     if (rc < 0) return rc;
@@ -435,12 +452,13 @@ int jobs_pg_retry(PGconn *c, int64_t id, char *function, int *state, rouse_errbu
              "UPDATE jobs SET state = 0, attempts = 0, run_after_ms = 0, started_ms = NULL,"
              " finished_ms = NULL, expires_ms = NULL, status = NULL, last_error = NULL,"
              " result = NULL, result_type = NULL, result_json_len = NULL, holder = NULL,"
-             " published = false,"
+             " published = false, drives = drives + 1,"
              " cb_state = CASE WHEN callback IS NULL THEN 0 ELSE 1 END, cb_attempts = 0,"
-             " cb_error = NULL WHERE id = $1 AND state IN (3, 4) RETURNING state",
+             " cb_error = NULL WHERE id = $1 AND state IN (3, 4) RETURNING drives",
              1, v, NULL, NULL, 0, &r, "re-driving a job", eb);
     if (rc < 0) return rc;
     int n = PQntuples(r);
+    if (n == 1) *drives = (int)col_i64(r, 0, 0);
     PQclear(r);
     if (n == 0)
         return rouse_err_set(eb, ROUSE_ESTATE,
@@ -473,41 +491,69 @@ int jobs_pg_callback(PGconn *c, int64_t id, int cb_state, int attempts, const ch
 
 /* --- reads ------------------------------------------------------------------------- */
 
+#define JOB_COLS                                                                                   \
+    "id, function, version, state, attempts, created_ms, started_ms, finished_ms, run_after_ms,"   \
+    " expires_ms, status, last_error, callback, cb_state, cb_attempts, cb_error, result_type,"     \
+    " result_json_len"
+
+static void read_job(PGresult *r, int row, job_info *j)
+{
+    memset(j, 0, sizeof(*j));
+    j->id = col_i64(r, row, 0);
+    col_text(r, row, 1, j->function, sizeof(j->function));
+    j->version = col_i64(r, row, 2);
+    j->state = (int)col_i64(r, row, 3);
+    j->attempts = (int)col_i64(r, row, 4);
+    j->created_ms = col_i64(r, row, 5);
+    j->started_ms = col_i64(r, row, 6);
+    j->finished_ms = col_i64(r, row, 7);
+    j->run_after_ms = col_i64(r, row, 8);
+    j->expires_ms = col_i64(r, row, 9);
+    j->status = (int)col_i64(r, row, 10);
+    col_text(r, row, 11, j->last_error, sizeof(j->last_error));
+    col_text(r, row, 12, j->callback, sizeof(j->callback));
+    j->cb_state = (int)col_i64(r, row, 13);
+    j->cb_attempts = (int)col_i64(r, row, 14);
+    col_text(r, row, 15, j->cb_error, sizeof(j->cb_error));
+    col_text(r, row, 16, j->result_type, sizeof(j->result_type));
+    j->result_json_len = PQgetisnull(r, row, 17) ? -1 : col_i64(r, row, 17);
+    j->batch_index = -1;
+}
+
+int jobs_pg_list(PGconn *c, const char *function, int state, int64_t after_id, int limit,
+                 int (*fn)(void *user, const job_info *j), void *user, rouse_errbuf *eb)
+{
+    char sb[24], ab[24], lb[24];
+    const char *v[] = {function, state >= 0 ? I64(sb, state) : NULL, I64(ab, after_id),
+                       I64(lb, limit)};
+    PGresult *r = NULL;
+    int rc = run(c,
+                 "SELECT " JOB_COLS " FROM jobs WHERE ($1::text IS NULL OR function = $1)"
+                 " AND ($2::int IS NULL OR state = $2) AND id > $3 ORDER BY id LIMIT $4",
+                 4, v, NULL, NULL, 0, &r, "listing jobs", eb);
+    if (rc < 0) return rc;
+    job_info j;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        read_job(r, i, &j);
+        rc = fn(user, &j);
+    }
+    PQclear(r);
+    return rc > 0 ? 0 : rc;
+}
+
 int jobs_pg_get(PGconn *c, int64_t id, bool with_result, job_info *j, rouse_errbuf *eb)
 {
     char ib[24];
     const char *v[] = {I64(ib, id)};
     PGresult *r = NULL;
-    int rc = run(c,
-                 "SELECT id, function, version, state, attempts, created_ms, started_ms,"
-                 " finished_ms, run_after_ms, expires_ms, status, last_error, callback, cb_state,"
-                 " cb_attempts, cb_error, result_type, result_json_len FROM jobs WHERE id = $1",
-                 1, v, NULL, NULL, 0, &r, "reading a job", eb);
+    int rc = run(c, "SELECT " JOB_COLS " FROM jobs WHERE id = $1", 1, v, NULL, NULL, 0, &r,
+                 "reading a job", eb);
     if (rc < 0) return rc;
     if (PQntuples(r) != 1) {
         PQclear(r);
         return rouse_err_set(eb, ROUSE_ENOTFOUND, "no job %lld", (long long)id);
     }
-    memset(j, 0, sizeof(*j));
-    j->id = col_i64(r, 0, 0);
-    col_text(r, 0, 1, j->function, sizeof(j->function));
-    j->version = col_i64(r, 0, 2);
-    j->state = (int)col_i64(r, 0, 3);
-    j->attempts = (int)col_i64(r, 0, 4);
-    j->created_ms = col_i64(r, 0, 5);
-    j->started_ms = col_i64(r, 0, 6);
-    j->finished_ms = col_i64(r, 0, 7);
-    j->run_after_ms = col_i64(r, 0, 8);
-    j->expires_ms = col_i64(r, 0, 9);
-    j->status = (int)col_i64(r, 0, 10);
-    col_text(r, 0, 11, j->last_error, sizeof(j->last_error));
-    col_text(r, 0, 12, j->callback, sizeof(j->callback));
-    j->cb_state = (int)col_i64(r, 0, 13);
-    j->cb_attempts = (int)col_i64(r, 0, 14);
-    col_text(r, 0, 15, j->cb_error, sizeof(j->cb_error));
-    col_text(r, 0, 16, j->result_type, sizeof(j->result_type));
-    j->result_json_len = PQgetisnull(r, 0, 17) ? -1 : col_i64(r, 0, 17);
-    j->batch_index = -1;
+    read_job(r, 0, j);
     PQclear(r);
     if (!with_result) return 0;
     if ((rc = run(c, "SELECT result FROM jobs WHERE id = $1 AND result IS NOT NULL", 1, v, NULL,
@@ -528,20 +574,21 @@ int jobs_pg_get(PGconn *c, int64_t id, bool with_result, job_info *j, rouse_errb
     return 0;
 }
 
-int jobs_pg_unpublished(PGconn *c, int64_t before_ms, int max, int64_t *ids, char *functions,
-                        int *n, rouse_errbuf *eb)
+int jobs_pg_unpublished(PGconn *c, int64_t before_ms, int max, int64_t *ids, int *drives,
+                        char *functions, int *n, rouse_errbuf *eb)
 {
     char bb[24], mb[24];
     const char *v[] = {I64(bb, before_ms), I64(mb, max)};
     PGresult *r = NULL;
     *n = 0;
     int rc = run(c,
-                 "SELECT id, function FROM jobs WHERE state = 0 AND NOT published"
+                 "SELECT id, function, drives FROM jobs WHERE state = 0 AND NOT published"
                  " AND created_ms < $1 ORDER BY created_ms LIMIT $2",
                  2, v, NULL, NULL, 0, &r, "finding unpublished jobs", eb);
     if (rc < 0) return rc;
     for (int i = 0; i < PQntuples(r) && i < max; i++) {
         ids[i] = col_i64(r, i, 0);
+        drives[i] = (int)col_i64(r, i, 2);
         col_text(r, i, 1, functions + (size_t)i * (STORE_NAME_MAX + 1), STORE_NAME_MAX + 1);
         (*n)++;
     }

@@ -59,17 +59,24 @@ int jobs_pg_settle(PGconn *c, const jobs_pg_holder *h, int attempts, const job_s
 /* jobs_cancel_tx: a running job only when leased_ok and held by h. */
 int jobs_pg_cancel(PGconn *c, const jobs_pg_holder *h, int64_t id, int64_t now_ms,
                    int64_t expires_ms, bool leased_ok, int *state, rouse_errbuf *eb);
-/* jobs_retry_tx (the job is unpublished until jobs_pg_mark_published). */
-int jobs_pg_retry(PGconn *c, int64_t id, char *function, int *state, rouse_errbuf *eb);
+/* jobs_retry_tx (the job is unpublished until jobs_pg_mark_published);
+ * *drives: how many times it was re-driven, this one included (a publish's
+ * message id names it, so that JetStream does not drop it as a duplicate
+ * of the job's earlier publish). */
+int jobs_pg_retry(PGconn *c, int64_t id, char *function, int *state, int *drives,
+                  rouse_errbuf *eb);
 int jobs_pg_expire(PGconn *c, int64_t now_ms, int64_t *n, rouse_errbuf *eb);
 int jobs_pg_callback(PGconn *c, int64_t id, int cb_state, int attempts, const char *error,
                      rouse_errbuf *eb);
 int jobs_pg_get(PGconn *c, int64_t id, bool with_result, job_info *out, rouse_errbuf *eb);
+/* jobs_list's contract. */
+int jobs_pg_list(PGconn *c, const char *function, int state, int64_t after_id, int limit,
+                 int (*fn)(void *user, const job_info *j), void *user, rouse_errbuf *eb);
 
 /* Queued jobs accepted before before_ms whose message was not published:
- * up to max ids and their functions (STORE_NAME_MAX + 1 each). */
-int jobs_pg_unpublished(PGconn *c, int64_t before_ms, int max, int64_t *ids, char *functions,
-                        int *n, rouse_errbuf *eb);
+ * up to max ids, their re-drives and functions (STORE_NAME_MAX + 1 each). */
+int jobs_pg_unpublished(PGconn *c, int64_t before_ms, int max, int64_t *ids, int *drives,
+                        char *functions, int *n, rouse_errbuf *eb);
 /* Functions with queued or running jobs, and how many. */
 int jobs_pg_active(PGconn *c, int (*fn)(void *user, const char *function, int64_t n),
                    void *user, rouse_errbuf *eb);
