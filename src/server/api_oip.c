@@ -127,6 +127,13 @@ int api_oip_handle(http_req *req)
         return reply_text(req, 200, "{\"live\":true}\n");
     case R_HEALTH_READY:
         if (req->srv->stopping) return reply_text(req, 503, "{\"ready\":false}\n");
+        /* With --bus: whether NATS is reachable (without it this node
+         * serves on alone: still ready). */
+        if (cluster_bus_configured(req->srv))
+            return reply_text(req, 200,
+                              cluster_bus_connected(req->srv)
+                                  ? "{\"ready\":true,\"bus\":\"connected\"}\n"
+                                  : "{\"ready\":true,\"bus\":\"disconnected\"}\n");
         return reply_text(req, 200, "{\"ready\":true}\n");
     case R_SERVER_META: {
         rouse_buf b;
