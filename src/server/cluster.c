@@ -149,6 +149,10 @@ int cluster_tick(server *s)
     if (now - s->member_put_ns >= period) {
         s->member_put_ns = now;
         membership_expire(s->members, now);
+        /* min instances spread over the live nodes (route_min_share). */
+        int rank, n;
+        membership_rank(s->members, now, &rank, &n);
+        pool_set_min_share(s->pool, rank, n);
         if (!s->stopping) {
             rouse_buf b;
             rouse_buf_init(&b);

@@ -361,6 +361,50 @@ static void test_nats_unreachable(void **state)
         assert_true(wait_cluster(n, all, NULL));
 }
 
+/* The instances of fn that node `of` reports in GET /v1/cluster of node
+ * `view`: -1 when it lists none of fn. */
+static int fn_instances(int view, const char *of, const char *fn)
+{
+    http_response r;
+    int n = -1;
+    if (request(view, "GET", "/v1/cluster", NULL, &r) == 200) {
+        char pat[64], fpat[64];
+        snprintf(pat, sizeof(pat), "\"name\":\"%s\"", of);
+        snprintf(fpat, sizeof(fpat), "\"fn\":\"%s\"", fn);
+        const char *at = strstr(r.body.data, pat);
+        const char *next = at ? strstr(at + 1, "\"name\":") : NULL;
+        const char *f = at ? strstr(at, fpat) : NULL;
+        if (f && (!next || f < next)) n = atoi(strstr(f, "\"instances\":") + strlen("\"instances\":"));
+    }
+    http_response_fini(&r);
+    return n;
+}
+
+static bool wait_instances(int view, const char *of, const char *fn, int want)
+{
+    for (int i = 0; i < WAIT_TRIES; i++) {
+        if (fn_instances(view, of, fn) == want) return true;
+        usleep(50000);
+    }
+    return false;
+}
+
+/* min 2 of "spread", deployed on n2 and n3, among three live nodes: n2
+ * (rank 1) keeps 1, n3 (rank 2) none; n1 (rank 0) would keep the other,
+ * but has no room for it and no such function. */
+static void test_min_spread(void **state)
+{
+    (void)state;
+    put_fn(1, "spread", "\"min\":2");
+    put_fn(2, "spread", "\"min\":2");
+    assert_true(wait_instances(1, "n2", "spread", 1));
+    assert_true(fn_instances(2, "n3", "spread") <= 0);
+    http_response r;
+    assert_int_equal(request(2, "GET", "/v1/functions/spread", NULL, &r), 200);
+    assert_null(strstr(r.body.data, "\"state\":\"idle\""));
+    http_response_fini(&r);
+}
+
 /* --- kill -9 of n2 under load ------------------------------------------------- */
 
 #define LOAD_THREADS 4
@@ -419,6 +463,8 @@ static void test_kill9_under_load(void **state)
     const char *live[] = {"n1", "n3", NULL}, *gone[] = {"n2", NULL};
     assert_true(wait_cluster(0, live, gone));
     assert_true(wait_cluster(2, live, gone));
+    /* Two live nodes now: n3 (rank 1 of 2) keeps one of spread's two. */
+    assert_true(wait_instances(2, "n3", "spread", 1));
 }
 
 int main(void)
@@ -429,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_busy_node_forwards),
         cmocka_unit_test(test_cluster_key),
         cmocka_unit_test(test_nats_unreachable),
+        cmocka_unit_test(test_min_spread),
         cmocka_unit_test(test_kill9_under_load),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
