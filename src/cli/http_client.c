@@ -166,6 +166,7 @@ static size_t on_header(char *line, size_t size, size_t n, void *user)
     /* A new status line (after a 100 Continue or a redirect) starts over. */
     if (len > 5 && strncmp(line, "HTTP/", 5) == 0) {
         r->content_type[0] = r->rouse_start[0] = r->server_timing[0] = r->location[0] = '\0';
+        r->rouse_node[0] = '\0';
         r->rouse_version = r->infer_json_len = -1;
         r->retry_after = -1;
         return len;
@@ -190,6 +191,8 @@ static size_t on_header(char *line, size_t size, size_t n, void *user)
         snprintf(r->rouse_start, sizeof(r->rouse_start), "%.15s", val);
     else if (IS("Server-Timing"))
         snprintf(r->server_timing, sizeof(r->server_timing), "%.127s", val);
+    else if (IS("Rouse-Node"))
+        snprintf(r->rouse_node, sizeof(r->rouse_node), "%.63s", val);
     else if (IS("Location"))
         snprintf(r->location, sizeof(r->location), "%s", val);
 #undef IS

@@ -42,6 +42,7 @@ typedef struct http_response {
     char rouse_start[16];    /* Rouse-Start (warm, template, zero), or "" */
     char server_timing[128]; /* Server-Timing, or "" */
     char location[256];      /* Location of a redirect, or "" */
+    char rouse_node[64];     /* Rouse-Node: the node that answered, or "" */
     bool unreachable;        /* the request failed before a connection was made */
     rouse_buf body;          /* NUL-terminated (empty when streamed) */
 } http_response;

@@ -29,7 +29,8 @@ int api_metrics_handle(http_req *req)
     s->loop_lag_scrape_ns = 0;
     rouse_buf b;
     rouse_buf_init(&b);
-    if (metrics_write(s->metrics, &x, &b) < 0 || usage_metrics_write(s, &b) < 0) {
+    if (metrics_write(s->metrics, &x, &b) < 0 || usage_metrics_write(s, &b) < 0 ||
+        cluster_write_metrics(s, &b) < 0) {
         rouse_buf_fini(&b);
         http_reply_error(req, 500, "out of memory");
         return 0;

@@ -127,12 +127,18 @@ int api_oip_handle(http_req *req)
         return reply_text(req, 200, "{\"live\":true}\n");
     case R_HEALTH_READY: {
         if (req->srv->stopping) return reply_text(req, 503, "{\"ready\":false}\n");
-        if (!req->srv->regsync) return reply_text(req, 200, "{\"ready\":true}\n");
-        /* With --state: ready also while stale (functions known are served). */
+        if (!req->srv->regsync && !cluster_bus_configured(req->srv))
+            return reply_text(req, 200, "{\"ready\":true}\n");
+        /* With --state: ready also while stale (functions known are
+         * served); with --bus: whether NATS is reachable (without it this
+         * node serves on alone: still ready). */
         rouse_buf b;
         rouse_buf_init(&b);
         int rc = rouse_buf_append_str(&b, "{\"ready\":true");
-        if (rc == 0) rc = shared_state_write_json(req->srv, &b);
+        if (rc == 0 && req->srv->regsync) rc = shared_state_write_json(req->srv, &b);
+        if (rc == 0 && cluster_bus_configured(req->srv))
+            rc = rouse_buf_append_str(&b, cluster_bus_connected(req->srv) ? ",\"bus\":\"connected\""
+                                                                          : ",\"bus\":\"disconnected\"");
         if (rc == 0) rc = rouse_buf_append_str(&b, "}\n");
         http_reply_built(req, 200, &b, rc);
         return 0;

@@ -66,6 +66,7 @@ struct bus {
     char *subs[BUS_MAX_SUBS];
     int n_subs, n_subscribed; /* wanted, and made by the thread */
     atomic_bool connected, kv_ready;
+    bool closed; /* libnats's last callback of the connection ran (under lock) */
     atomic_uint_fast64_t n_received, n_dropped, n_put_failed;
     /* The thread's. */
     natsConnection *nc;
@@ -126,6 +127,18 @@ static void on_disconnected(natsConnection *nc, void *closure)
     push_state(closure, false);
 }
 
+/* The last callback libnats makes for a connection: after it, none of its
+ * threads touches the bus any more. */
+static void on_closed(natsConnection *nc, void *closure)
+{
+    (void)nc;
+    bus *b = closure;
+    pthread_mutex_lock(&b->lock);
+    b->closed = true;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+}
+
 /* The bucket's subject: $KV.<bucket>.<key>. */
 #define KV_PREFIX "$KV." BUS_KV_BUCKET "."
 
@@ -176,6 +189,7 @@ static void thread_connect(bus *b)
     if (st == NATS_OK) st = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, b);
     if (st == NATS_OK) st = natsOptions_SetDisconnectedCB(o, on_disconnected, b);
     if (st == NATS_OK) st = natsOptions_SetReconnectedCB(o, on_connected, b);
+    if (st == NATS_OK) st = natsOptions_SetClosedCB(o, on_closed, b);
     if (st == NATS_OK) {
         st = natsConnection_Connect(&b->nc, o);
         if (st == NATS_OK) push_state(b, true);
@@ -304,13 +318,26 @@ static void *thread_main(void *arg)
     }
     pthread_mutex_unlock(&b->lock);
     for (int i = 0; i < b->n_subscribed; i++)
+        natsSubscription_Unsubscribe(b->nsubs[i]);
+    if (b->nc) {
+        natsConnection_Close(b->nc);
+        /* Wait (bounded) for libnats's callbacks of the connection to end:
+         * they point at b, which bus_destroy frees next. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 5;
+        pthread_mutex_lock(&b->lock);
+        while (!b->closed)
+            if (pthread_cond_timedwait(&b->cond, &b->lock, &ts) != 0) break;
+        bool closed = b->closed;
+        pthread_mutex_unlock(&b->lock);
+        if (!closed) LOG_WARN(MOD, "NATS connection not closed after 5 s");
+    }
+    for (int i = 0; i < b->n_subscribed; i++)
         natsSubscription_Destroy(b->nsubs[i]);
     kvStore_Destroy(b->kv);
     jsCtx_Destroy(b->js);
-    if (b->nc) {
-        natsConnection_Close(b->nc);
-        natsConnection_Destroy(b->nc);
-    }
+    natsConnection_Destroy(b->nc);
     return NULL;
 }
 

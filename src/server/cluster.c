@@ -17,6 +17,7 @@
 #include "server/bus.h"
 #include "server/forward.h"
 #include "server/membership.h"
+#include "server/prom.h"
 #include "server/regevent.h"
 #include "server/regsync.h"
 #include "server/server_int.h"
@@ -148,6 +149,10 @@ int cluster_tick(server *s)
     if (now - s->member_put_ns >= period) {
         s->member_put_ns = now;
         membership_expire(s->members, now);
+        /* min instances spread over the live nodes (route_min_share). */
+        int rank, n;
+        membership_rank(s->members, now, &rank, &n);
+        pool_set_min_share(s->pool, rank, n);
         if (!s->stopping) {
             rouse_buf b;
             rouse_buf_init(&b);
@@ -186,4 +191,49 @@ void cluster_stop(server *s)
     s->bus = NULL;
     membership_destroy(s->members);
     s->members = NULL;
+}
+
+bool cluster_bus_configured(const server *s)
+{
+    return s->bus != NULL;
+}
+
+bool cluster_bus_connected(const server *s)
+{
+    return s->bus && bus_connected(s->bus);
+}
+
+int cluster_write_metrics(server *s, rouse_buf *out)
+{
+    if (!s->bus) return 0;
+    uint64_t sent, retried, failed, received, dropped, put_failed;
+    cluster_route_counts(s, &sent, &retried, &failed);
+    bus_counts(s->bus, &received, &dropped, &put_failed);
+    int rank, n;
+    membership_rank(s->members, rouse_now_ns(), &rank, &n);
+    int rc = prom_family(out, "rouse_bus_connected", "gauge",
+                         "1 while this node's connection to NATS (--bus) is up, else 0: no "
+                         "forwarding, calls run here.");
+    if (rc == 0) rc = prom_sample_u64(out, "rouse_bus_connected", NULL, bus_connected(s->bus));
+    if (rc == 0)
+        rc = prom_family(out, "rouse_cluster_nodes", "gauge",
+                         "Nodes heard from within the last second, this one included.");
+    if (rc == 0) rc = prom_sample_u64(out, "rouse_cluster_nodes", NULL, (uint64_t)n);
+    if (rc == 0)
+        rc = prom_family(out, "rouse_bus_messages_dropped_total", "counter",
+                         "Bus messages dropped because the loop fell behind.");
+    if (rc == 0) rc = prom_sample_u64(out, "rouse_bus_messages_dropped_total", NULL, dropped);
+    if (rc == 0)
+        rc = prom_family(out, "rouse_forwarded_total", "counter",
+                         "Inference calls sent to another node (retries included).");
+    if (rc == 0) rc = prom_sample_u64(out, "rouse_forwarded_total", NULL, sent);
+    if (rc == 0)
+        rc = prom_family(out, "rouse_forward_retries_total", "counter",
+                         "Forwarded calls tried again because the node did not take them.");
+    if (rc == 0) rc = prom_sample_u64(out, "rouse_forward_retries_total", NULL, retried);
+    if (rc == 0)
+        rc = prom_family(out, "rouse_forward_failures_total", "counter",
+                         "Forwarded calls that failed after the node started them (502).");
+    if (rc == 0) rc = prom_sample_u64(out, "rouse_forward_failures_total", NULL, failed);
+    return rc;
 }

@@ -43,7 +43,18 @@ typedef struct fwd_pending {
 struct cluster_route {
     fwd_pending *head;
     uint64_t next_id;
+    /* Calls sent to peers (retries included), tried again after a peer
+     * did not take them, and failed after a peer started them (502). */
+    uint64_t n_sent, n_retried, n_failed;
 };
+
+void cluster_route_counts(const server *s, uint64_t *sent, uint64_t *retried, uint64_t *failed)
+{
+    const struct cluster_route *r = s->croute;
+    *sent = r ? r->n_sent : 0;
+    *retried = r ? r->n_retried : 0;
+    *failed = r ? r->n_failed : 0;
+}
 
 typedef struct local_ctx {
     const char *name;
@@ -67,17 +78,25 @@ static void local_row(void *user, const pool_load_row *r)
 static int decide(http_req *req, int64_t version, const char *not, member **peers_out)
 {
     server *s = req->srv;
-    if (!s->fwd || !s->bus || !bus_connected(s->bus)) return -1;
+    if (!s->fwd || !s->bus || !bus_connected(s->bus)) {
+        LOG_DEBUG(MOD, "%s v%" PRId64 ": here (no bus)", req->r.name, version);
+        return -1;
+    }
     member *peers;
     int n = membership_peers(s->members, &peers);
-    if (n == 0) return -1;
+    if (n == 0) {
+        LOG_DEBUG(MOD, "%s v%" PRId64 ": here (no other node)", req->r.name, version);
+        return -1;
+    }
     route_peer rp[64];
     if (n > 64) n = 64;
     uint64_t now = rouse_now_ns();
     for (int i = 0; i < n; i++) {
         rp[i].age_ms = (int64_t)((now - peers[i].heard_ns) / 1000000ull);
         if (not && strcmp(peers[i].name, not) == 0) rp[i].age_ms = -1;
-        rp[i].slots_free = peers[i].slots_free;
+        rp[i].slots_free = peers[i].slots_free > peers[i].pending_new
+                               ? peers[i].slots_free - peers[i].pending_new
+                               : 0;
         rp[i].v = member_load(&peers[i], req->r.name, version);
     }
     local_ctx lc = {.name = req->r.name, .version = version};
@@ -133,9 +152,10 @@ static int send_to(http_req *req, member *peer)
     p->req = req;
     p->next = s->croute->head;
     s->croute->head = p;
+    s->croute->n_sent++;
     req->fwd_id = rq.id;
     fmt_copy(req->fwd_peer, sizeof(req->fwd_peer), peer->name);
-    member_note_sent(peer, req->r.name, req->fwd_version);
+    req->fwd_gen = member_note_sent(peer, req->r.name, req->fwd_version);
     return 0;
 }
 
@@ -163,6 +183,8 @@ static void forget(server *s, uint64_t id)
 
 void cluster_route_req_end(http_req *req)
 {
+    membership_note_done(req->srv->members, req->fwd_peer, req->fwd_gen, req->r.name,
+                         req->fwd_version);
     if (req->srv->croute) forget(req->srv, req->fwd_id);
     req->fwd_id = 0;
 }
@@ -173,6 +195,7 @@ static void retry(http_req *req, const char *why)
 {
     LOG_INFO(MOD, "node %s did not take a call of %s (%s): trying %s", req->fwd_peer,
              req->r.name, why, req->fwd_retried ? "here" : "again");
+    req->srv->croute->n_retried++;
     if (!req->fwd_retried) {
         req->fwd_retried = true;
         member *peers = NULL;
@@ -217,6 +240,8 @@ void cluster_route_on_results(server *s)
             if (req) {
                 forget(s, r->id);
                 req->fwd_id = 0;
+                membership_note_done(s->members, req->fwd_peer, req->fwd_gen, req->r.name,
+                                     req->fwd_version);
                 if (r->status == 503 || (r->status == 0 && !r->started)) {
                     char why[300];
                     if (r->status == 503)
@@ -225,6 +250,7 @@ void cluster_route_on_results(server *s)
                         snprintf(why, sizeof(why), "%s", r->error);
                     retry(req, why);
                 } else if (r->status == 0) {
+                    s->croute->n_failed++;
                     http_reply_error(req, 502, "node %s failed while running the request: %s",
                                      req->fwd_peer, r->error);
                     req->forwarded_out = true;

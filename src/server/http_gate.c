@@ -189,7 +189,7 @@ static void keep_evict(server *s, gate_keep *k)
 
 static void answer_and_close(server *s, gate_conn *g, int status, const char *msg)
 {
-    http_wire_answer(g->fd, status, msg);
+    http_wire_answer(g->fd, status, msg, s->node_name);
     shutdown(g->fd, SHUT_WR);
     drop(s, g);
 }
@@ -254,7 +254,7 @@ static void refuse(server *s, int fd, const char *msg)
 {
     s->n_refused++;
     if (!s->tls) {
-        http_wire_answer(fd, 503, msg);
+        http_wire_answer(fd, 503, msg, s->node_name);
         shutdown(fd, SHUT_WR);
     }
     close(fd);

@@ -217,6 +217,7 @@ struct http_req {
     uint64_t fwd_id;
     int64_t fwd_version;
     char fwd_peer[64];
+    uint64_t fwd_gen; /* the peer's membership document it was counted against */
     bool fwd_retried;
     bool forwarded_out;
 };

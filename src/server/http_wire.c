@@ -136,7 +136,7 @@ static const char *reason(int status)
     }
 }
 
-void http_wire_answer(int fd, int status, const char *msg)
+void http_wire_answer(int fd, int status, const char *msg, const char *node)
 {
     char sink[4096];
     while (kernel_recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0) {
@@ -149,8 +149,9 @@ void http_wire_answer(int fd, int status, const char *msg)
     rouse_buf_append_str(&body, "}\n");
     int rc = rouse_buf_appendf(&out,
                                "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                               "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                               status, reason(status), body.len);
+                               "Content-Length: %zu\r\nConnection: close\r\n%s%s%s\r\n",
+                               status, reason(status), body.len, node ? "Rouse-Node: " : "",
+                               node ? node : "", node ? "\r\n" : "");
     if (rc == 0) rc = rouse_buf_append(&out, body.data, body.len);
     if (rc == 0 && send(fd, out.data, out.len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
         LOG_DEBUG(MOD, "cannot answer a rejected request: %s", strerror(errno));
@@ -163,7 +164,7 @@ void http_wire_answer(int fd, int status, const char *msg)
 static void answer(http_wire *w)
 {
     w->answered = true;
-    http_wire_answer(w->fd, w->frame.status, w->frame.msg);
+    http_wire_answer(w->fd, w->frame.status, w->frame.msg, NULL);
     shutdown(w->fd, SHUT_RDWR);
 }
 

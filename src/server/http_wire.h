@@ -32,7 +32,7 @@ bool http_wire_request_done(http_wire *w);
 
 /* Answers status with {"error": msg} and "Connection: close" on fd (what
  * the client sent first is read and dropped, so that closing does not
- * reset the connection under the answer). */
-void http_wire_answer(int fd, int status, const char *msg);
+ * reset the connection under the answer); node: Rouse-Node, or NULL. */
+void http_wire_answer(int fd, int status, const char *msg, const char *node);
 
 #endif

@@ -16,6 +16,7 @@ struct membership {
     bool have_self;
     member *peers; /* sorted by name */
     int n, cap;
+    uint64_t n_docs;
 };
 
 int membership_create(const char *self, membership **out, rouse_errbuf *eb)
@@ -178,6 +179,7 @@ int membership_on_put(membership *m, const char *key, const char *data, size_t l
         return rouse_err_set(eb, ROUSE_EFORMAT, "membership: key %s holds node %s", key, mb.name);
     }
     mb.heard_ns = now_ns;
+    mb.gen = ++m->n_docs;
     if (strcmp(mb.name, m->self_name) == 0) {
         member_fini(&m->self);
         m->self = mb;
@@ -238,21 +240,37 @@ static member_fn *find_fn(const member *mb, const char *fn, int64_t version)
 route_load member_load(const member *mb, const char *fn, int64_t version)
 {
     const member_fn *f = find_fn(mb, fn, version);
-    return f ? f->load : (route_load){.known = false};
+    if (!f) return (route_load){.known = false};
+    route_load l = f->load;
+    l.idle = l.idle > f->pending ? l.idle - f->pending : 0;
+    l.free = l.free > f->pending ? l.free - f->pending : 0;
+    return l;
 }
 
-void member_note_sent(member *mb, const char *fn, int64_t version)
+uint64_t member_note_sent(member *mb, const char *fn, int64_t version)
 {
     member_fn *f = find_fn(mb, fn, version);
-    if (f) {
-        if (f->load.idle > 0)
-            f->load.idle--;
-        else if (f->load.free > 0)
-            f->load.free--;
+    if (f)
+        f->pending++;
+    else
+        mb->pending_new++;
+    return mb->gen;
+}
+
+void membership_note_done(membership *m, const char *name, uint64_t gen, const char *fn,
+                          int64_t version)
+{
+    for (int i = 0; i < m->n; i++) {
+        member *mb = &m->peers[i];
+        if (strcmp(mb->name, name) != 0) continue;
+        if (mb->gen != gen) return; /* a newer document counts it already */
+        member_fn *f = find_fn(mb, fn, version);
+        if (f && f->pending > 0)
+            f->pending--;
+        else if (!f && mb->pending_new > 0)
+            mb->pending_new--;
         return;
     }
-    /* Not known there: the call will start an instance. */
-    if (mb->slots_free > 0) mb->slots_free--;
 }
 
 void membership_rank(const membership *m, uint64_t now_ns, int *rank, int *n)

@@ -34,6 +34,7 @@ typedef struct member_fn {
     char *fn; /* function key */
     int64_t version;
     route_load load;
+    int pending; /* calls this node sent it since the document, not answered yet */
 } member_fn;
 
 typedef struct member {
@@ -43,6 +44,8 @@ typedef struct member {
     int n_fns;
     member_fn *fns;
     uint64_t heard_ns; /* when its last document arrived */
+    uint64_t gen;      /* which document (this node's count of arrivals) */
+    int pending_new;   /* calls sent since for versions it had no pool of */
 } member;
 
 typedef struct membership membership;
@@ -68,12 +71,15 @@ void membership_expire(membership *m, uint64_t now_ns);
 /* The other nodes (not this one), in name order. Borrowed: valid until the
  * next membership_on_put or membership_expire. */
 int membership_peers(membership *m, member **out);
-/* The load of version `version` of fn at mb (known false when it has none). */
+/* The load of version `version` of fn at mb (known false when it has none),
+ * less the calls this node sent it since its document and that are still
+ * running there (so that a burst does not all go to one idle slot). */
 route_load member_load(const member *mb, const char *fn, int64_t version);
-/* A call was sent to mb: its numbers for the version take it into account
- * until its next document (so that a burst does not all go to one idle
- * slot). */
-void member_note_sent(member *mb, const char *fn, int64_t version);
+/* A call was sent to mb; returns the document it counts against. */
+uint64_t member_note_sent(member *mb, const char *fn, int64_t version);
+/* The call sent to node `name` against document gen ended. */
+void membership_note_done(membership *m, const char *name, uint64_t gen, const char *fn,
+                          int64_t version);
 /* This node's rank among the nodes heard within MEMBERSHIP_FRESH_MS
  * (itself counted as live) and how many there are. */
 void membership_rank(const membership *m, uint64_t now_ns, int *rank, int *n);

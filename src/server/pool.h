@@ -221,6 +221,11 @@ typedef struct pool_load_row {
 } pool_load_row;
 typedef void (*pool_load_fn)(void *user, const pool_load_row *row);
 int pool_load(const pool *p, pool_load_fn f, void *user);
+/* Several nodes: this node keeps its share of each version's scaling.min
+ * (route_min_share: rank among n_nodes live nodes), and the whole min alone
+ * (n_nodes 1). A lower share stops idle instances above it as their idle
+ * timeout passes; a higher one warms at the next tick. */
+void pool_set_min_share(pool *p, int rank, int n_nodes);
 /* Per version pool that batches: its batch size limit now (auto mode's
  * AIMD moves it), the batches it sent and the calls in them. */
 typedef void (*pool_batch_fn)(void *user, const char *name, int limit, uint64_t batches,

@@ -218,6 +218,9 @@ struct pool {
     int n_spares;                  /* templates allowed a spare: the cap counts them too */
     int max_instances;
     int64_t ka_minute_ms; /* the keep-alive policy's minute */
+    /* Several nodes: this node's rank among the live ones and their number
+     * (pool_set_min_share); 0 and 1 alone. */
+    int min_rank, min_nodes;
     cold_log cold;
     /* pool_opts.output / ended / hooks_user */
     void (*output)(void *user, const char *name, int64_t version, int pid, int fd);

@@ -25,6 +25,7 @@
  */
 #include "rouse/weight_pages.h"
 #include "server/pool_sched.h"
+#include "server/route_policy.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -195,10 +196,16 @@ static void fail_queue(pool *p, vpool *vp, int status, const char *msg)
 
 /* --- workers and templates ----------------------------------------------- */
 
-static int64_t eff_min(const vpool *vp)
+/* A version's min on this node: its share when several nodes serve
+ * (pool_set_min_share). */
+static int64_t eff_min_of(const pool *p, const vpool *vp)
 {
-    return vp->retired ? 0 : vp->cfg.scaling.min;
+    if (vp->retired) return 0;
+    int64_t min = vp->cfg.scaling.min;
+    if (p->min_nodes <= 1 || min <= 0) return min;
+    return route_min_share(min > INT32_MAX ? INT32_MAX : (int)min, p->min_rank, p->min_nodes);
 }
+#define eff_min(vp) eff_min_of(p, (vp))
 
 /* Puts w on the idle list or takes it off, as its state says. */
 static void idle_update(pool *p, worker *w)
@@ -2388,4 +2395,13 @@ int pool_load(const pool *p, pool_load_fn f, void *user)
         f(user, &row);
     }
     return global_free;
+}
+
+void pool_set_min_share(pool *p, int rank, int n_nodes)
+{
+    if (p->min_rank == rank && p->min_nodes == n_nodes) return;
+    LOG_INFO(MOD, "min instances: this node keeps its share as %d of %d node(s)", rank + 1,
+             n_nodes);
+    p->min_rank = rank;
+    p->min_nodes = n_nodes;
 }

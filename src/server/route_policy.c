@@ -54,6 +54,19 @@ route_decision route_decide(const route_input *in)
         }
     }
     if (best >= 0) return (route_decision){.peer = best, .why = ROUTE_CAPACITY};
+    /* Nowhere free: wait where an instance runs, here first. */
+    if (in->local.known && in->local.instances > 0) return here(ROUTE_QUEUE);
+    double best_q = 0;
+    for (int i = 0; i < in->n_peers; i++) {
+        const route_load *l = &in->peers[i].v;
+        if (!fresh(in, i) || !l->known || l->instances <= 0) continue;
+        double q = (double)l->queued / l->instances;
+        if (best < 0 || q < best_q) {
+            best = i;
+            best_q = q;
+        }
+    }
+    if (best >= 0) return (route_decision){.peer = best, .why = ROUTE_QUEUE};
     return here(ROUTE_QUEUE);
 }
 

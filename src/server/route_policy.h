@@ -16,7 +16,9 @@
  *    most (warm there);
  * 6. a fresh peer has free capacity for the version: the one with the
  *    most;
- * 7. otherwise here (the call waits in this node's queue).
+ * 7. nowhere free: the call waits where an instance of the version runs,
+ *    here when one does, else at the fresh peer with the fewest calls
+ *    waiting per instance, else here.
  */
 #ifndef ROUTE_POLICY_H
 #define ROUTE_POLICY_H
@@ -58,7 +60,7 @@ typedef enum route_why {
     ROUTE_WARM,        /* a free slot of a ready instance */
     ROUTE_START,       /* an instance can start without waiting */
     ROUTE_CAPACITY,    /* a peer's free capacity */
-    ROUTE_QUEUE,       /* here: nowhere better, the call waits */
+    ROUTE_QUEUE,       /* nowhere free: the call waits where an instance runs */
 } route_why;
 
 typedef struct route_decision {

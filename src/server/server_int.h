@@ -188,6 +188,13 @@ void cluster_stop(server *s);
 void cluster_route_on_results(server *s);
 struct cluster_route;
 void cluster_route_free(struct cluster_route *r);
+void cluster_route_counts(const server *s, uint64_t *sent, uint64_t *retried, uint64_t *failed);
+/* GET /metrics: the bus's state, the nodes heard and the forwarded calls
+ * (with --bus only). */
+int cluster_write_metrics(server *s, rouse_buf *out);
+/* Whether --bus is given and NATS is reachable now. */
+bool cluster_bus_configured(const server *s);
+bool cluster_bus_connected(const server *s);
 
 /* --- the server ------------------------------------------------------------ */
 

@@ -347,6 +347,7 @@ static const struct {
     {"POST", "/v1/keys", AUTH_ADMIN},
     {"GET", "/v1/keys", AUTH_ADMIN},
     {"DELETE", "/v1/keys/{id}", AUTH_ADMIN},
+    {"GET", "/v1/cluster", AUTH_ADMIN},
 };
 
 static void test_declared_roles(void **state)

@@ -57,6 +57,12 @@ static void test_decide(void **state)
          {{10, 2, NONE}}, 0, ROUTE_CAPACITY},
         {"busy everywhere: queue here", false, 0, L(1, 0, 0, 1, 3), 2,
          {{10, 0, L(1, 0, 0, 0, 2)}, {10, 0, NONE}}, -1, ROUTE_QUEUE},
+        {"busy everywhere, no instance here: the shortest queue per instance", false, 0,
+         L(0, 0, 0, 0, 0), 3,
+         {{10, 0, L(1, 0, 0, 0, 3)}, {10, 0, L(2, 0, 0, 0, 4)}, {2000, 0, L(4, 0, 0, 0, 0)}}, 1,
+         ROUTE_QUEUE},
+        {"busy everywhere, no instance here: wait at the peer's", false, 0, NONE, 1,
+         {{10, 0, L(1, 0, 0, 0, 0)}}, 0, ROUTE_QUEUE},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         route_input in = {.forwarded = cases[i].forwarded,
