@@ -172,7 +172,7 @@ static int add_prim_step(eng_plan *p, const eng_node *n, const eng_attrs *resolv
     size_t scratch = smd ? dnnl_memory_desc_get_size(smd) : 0;
     dnnl_primitive_desc_destroy(pd);
     int rc = scratch ? plan_scratch_pv(p, scratch, &scratch_pv) : 0;
-    exec_step *s;
+    exec_step *s = NULL;
     if (rc == 0) rc = plan_add_step(p, &s);
     if (rc < 0) {
         dnnl_primitive_destroy(prim);
