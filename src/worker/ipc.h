@@ -63,7 +63,7 @@
 #define IPC_F_IN_REGION 2u /* the body is bytes [0, body_len) of the shared region */
 #define IPC_F_SPARE 4u     /* READY from a template's spare, warm (pid: its own) */
 #define IPC_F_BATCH 8u     /* REPLY to IPC_BATCH: the body is an ipc_batch_head and results */
-#define IPC_F_CPU 16u      /* INFER, BATCH: the reply's dur_ns[1] is its CPU time in the instance, dur_ns[2] (a batching instance) what it spent between its previous reply and this message */
+#define IPC_F_CPU 16u      /* INFER, BATCH: the reply's dur_ns[1] is its CPU time in the instance */
 
 typedef enum ipc_type {
     IPC_READY = 1, /* instance -> serve: model loaded (status 0) or not */
@@ -106,7 +106,11 @@ typedef struct ipc_msg {
     /* Timings in ns. Template READY: [0] plan open, [1] session prepare,
      * [2] 1 when the plan came from the cache. REPLY: [0] time spent on the
      * request in the instance (decode, run, encode), [1] with IPC_F_CPU the
-     * instance's CPU time for it. SPAWN reply: [0] fork. */
+     * instance's CPU time for it, [2] with IPC_F_CPU from a batching
+     * instance the CPU time it spent between its previous reply and this
+     * request (polling for it, waking up; 0: not known); of a generation,
+     * [1] the time to the first token and [2] between tokens. SPAWN reply:
+     * [0] fork. */
     uint64_t dur_ns[3];
     /* REPLY, first CHUNK: a Warning for the client ("" when none), e.g. the
      * request parameters a generator ignored. */
