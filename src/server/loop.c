@@ -315,17 +315,15 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
         rc = rouse_err_set(eb, ROUSE_EIO, "epoll_ctl: %s", strerror(errno));
         goto out_http;
     }
-    /* This node's name, and with --bus the bus, membership and forwarding. */
-    if ((rc = cluster_start(s, eb)) < 0) goto out_http;
     /* Weights in huge pages: chosen once, for every template. */
     rouse_weight_pages wp;
     if ((rc = rouse_weight_pages_choose(o->weight_pages ? o->weight_pages : "auto", &wp, eb)) < 0)
-        goto out_cluster;
+        goto out_http;
     s->weight_pages = (int)wp;
     LOG_INFO(MOD, "weights in %s pages (--weight-pages %s)", rouse_weight_pages_name(wp),
              o->weight_pages ? o->weight_pages : "auto");
     /* The isolation tier: chosen once, for every template. */
-    if ((rc = isolation_choose(&s->iso, o->isolation, eb)) < 0) goto out_cluster;
+    if ((rc = isolation_choose(&s->iso, o->isolation, eb)) < 0) goto out_http;
     if ((rc = durable_start(s, eb)) < 0) goto out_iso;
     if ((rc = gc_start(s, eb)) < 0) goto out_durable;
     if ((rc = observe_start(s, eb)) < 0) goto out_gc;
@@ -351,6 +349,15 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
         pool_destroy(s->pool);
         goto out_logs;
     }
+    /* This node's name, and with --bus the bus, membership and forwarding:
+     * after the isolation probe and the zygote are forked, since libnats
+     * and libcurl start threads that may hold locks (the allocator's) a
+     * child forked then would wait for forever. */
+    if ((rc = cluster_start(s, eb)) < 0) {
+        pool_destroy(s->pool);
+        async_stop(s);
+        goto out_logs;
+    }
     /* Warm what `min` asks for, as before a restart. A failure here is
      * logged per function and never stops the daemon. */
     rouse_errbuf restore_eb;
@@ -372,8 +379,6 @@ out_durable:
     durable_stop(s);
 out_iso:
     isolation_fini(&s->iso);
-out_cluster:
-    cluster_stop(s);
 out_http:
     http_stop(s);
 out_listen:
