@@ -317,12 +317,10 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
         rc = rouse_err_set(eb, ROUSE_EIO, "epoll_ctl: %s", strerror(errno));
         goto out_http;
     }
-    /* This node's name, and with --bus the bus, membership and forwarding. */
-    if ((rc = cluster_start(s, eb)) < 0) goto out_http;
     /* Weights in huge pages: chosen once, for every template. */
     rouse_weight_pages wp;
     if ((rc = rouse_weight_pages_choose(o->weight_pages ? o->weight_pages : "auto", &wp, eb)) < 0)
-        goto out_cluster;
+        goto out_http;
     s->weight_pages = (int)wp;
     /* Text generators read every weight for each token: with auto and
      * no reserved huge pages, theirs are copied into transparent huge
@@ -339,7 +337,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
              rouse_weight_pages_name(wp), rouse_weight_pages_name(gen_wp),
              o->weight_pages ? o->weight_pages : "auto");
     /* The isolation tier: chosen once, for every template. */
-    if ((rc = isolation_choose(&s->iso, o->isolation, eb)) < 0) goto out_cluster;
+    if ((rc = isolation_choose(&s->iso, o->isolation, eb)) < 0) goto out_http;
     if ((rc = durable_start(s, eb)) < 0) goto out_iso;
     if ((rc = blob_fetch_start(s, eb)) < 0) goto out_fetch;
     if ((rc = shared_state_watch(s, eb)) < 0) goto out_fetch;
@@ -369,6 +367,15 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
         pool_destroy(s->pool);
         goto out_logs;
     }
+    /* This node's name, and with --bus the bus, membership and forwarding:
+     * after the isolation probe and the zygote are forked, since libnats
+     * and libcurl start threads that may hold locks (the allocator's) a
+     * child forked then would wait for forever. */
+    if ((rc = cluster_start(s, eb)) < 0) {
+        pool_destroy(s->pool);
+        async_stop(s);
+        goto out_logs;
+    }
     /* Warm what `min` asks for, as before a restart. A failure here is
      * logged per function and never stops the daemon. */
     rouse_errbuf restore_eb;
@@ -392,8 +399,6 @@ out_fetch:
     usage_finish(s);
 out_iso:
     isolation_fini(&s->iso);
-out_cluster:
-    cluster_stop(s);
 out_http:
     http_stop(s);
 out_listen:

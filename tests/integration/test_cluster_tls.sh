@@ -17,7 +17,7 @@ check() { # check DESCRIPTION CONDITION...
     desc=$1; shift
     if "$@"; then echo "ok: $desc"; else echo "FAIL: $desc"; fail=1; fi
 }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/rouse-cluster-tls-XXXXXX")
+tmp=$(mktemp -d -t rouse-cluster-tls-XXXXXX)
 pids=
 cleanup() {
     for p in $pids; do kill -9 "$p" 2>/dev/null; done
