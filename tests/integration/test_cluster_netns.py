@@ -342,7 +342,8 @@ def run():
             done[jid] = (i, j)
         return True
 
-    wait_for("1000 jobs final", all_final, 600)
+    wait_for("1000 jobs final", all_final, 300)
+    log(f"3. {len(done)} of {len(ids)} jobs final")
     ok = 0
     for jid, (i, j) in done.items():
         if j.get("status") == "succeeded":
@@ -451,9 +452,15 @@ def members(node):
     return v.get("nodes", v if isinstance(v, list) else [])
 
 
+def on_term(signum, frame):
+    raise SystemExit(f"stopped by signal {signum}")
+
+
+# ctest's timeout sends SIGTERM: leave no namespace, server or node behind.
+signal.signal(signal.SIGTERM, on_term)
 try:
     run()
-except Exception as e:  # a failure of the setup or an unexpected answer
+except BaseException as e:  # a failure of the setup, an unexpected answer, SIGTERM
     import traceback
     traceback.print_exc()
     failures.append(f"exception: {e}")
