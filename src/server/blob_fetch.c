@@ -84,7 +84,7 @@ int blob_fetch_start(server *s, rouse_errbuf *eb)
     blob_remote_opts ro = {
         .blobs = s->blobs,
         .max_bytes = o->max_blob_bytes,
-        .peers = s->n_blob_peers > 0 || s->members ? node_peers : NULL,
+        .peers = s->n_blob_peers > 0 || o->bus_url ? node_peers : NULL, /* members: cluster_start, later */
         .peers_user = s,
         .cluster_key = s->cluster_key ? cluster_key_secret(s->cluster_key) : NULL,
         .s3 = o->blobs_url ? &s3 : NULL,
