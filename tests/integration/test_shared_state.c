@@ -245,8 +245,9 @@ static void alias_change_reaches_the_other_node(void **state)
     http_response_fini(&r);
     assert_true(wait_for(1, "/v1/functions/digits", 200, "\"stable\""));
     assert_int_equal(infer(1, "digits"), 200);
-    assert_int_equal(req_str(1, "POST", "/v2/models/digits/versions/stable/infer", g_sample, &r),
-                     200);
+    assert_int_equal(
+        request(1, "POST", "/v2/models/digits/versions/stable/infer", g_sample, g_sample_len, &r),
+        200);
     http_response_fini(&r);
     /* A rollback on node 2 reaches node 1. */
     assert_int_equal(req_str(1, "POST", "/v1/functions/digits/rollback", "", &r), 200);
