@@ -453,6 +453,7 @@ def members(node):
 
 
 def on_term(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the cleanup must run whole
     raise SystemExit(f"stopped by signal {signum}")
 
 
