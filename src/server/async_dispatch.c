@@ -73,6 +73,8 @@
 /* A queue shared by several nodes, a function without capacity: looked at
  * again after this long (a reply frees capacity sooner). */
 #define CAPACITY_RECHECK_MS 100
+/* ...and a function this node does not know, after this long. */
+#define UNKNOWN_RECHECK_MS 1000
 
 typedef struct afn afn;
 
@@ -829,6 +831,18 @@ static void lease_done(void *user, int rc, const rouse_errbuf *eb, const jobq_re
     f->due_ms = r->next_ms;
 }
 
+/* Whether this node's registry knows the function (the loop's reading
+ * connection: local, no network). */
+static bool fn_known(async_dispatch *d, afn *f)
+{
+    store_function sf;
+    memset(&sf, 0, sizeof(sf));
+    rouse_errbuf eb;
+    bool known = store_function_get(d->o.st, f->name, &sf, &eb) == 0;
+    if (known) store_function_fini(&sf);
+    return known;
+}
+
 /* Sends what capacity allows and leases more when the buffer runs low. */
 static void pump(async_dispatch *d, afn *f, int64_t now, int64_t *next)
 {
@@ -863,6 +877,14 @@ static void pump(async_dispatch *d, afn *f, int64_t now, int64_t *next)
         /* Shared with other nodes: take only what runs here now, so that
          * the jobs this node cannot run go to one that can. */
         if (f->buf) return;
+        if (!f->have_cfg && !fn_known(d, f)) {
+            /* Not deployed here: its jobs are other nodes' to run (looked
+             * at again later: a deploy may come). */
+            f->more = false;
+            f->due_ms = now + UNKNOWN_RECHECK_MS;
+            if (*next < 0 || f->due_ms < *next) *next = f->due_ms;
+            return;
+        }
         want = f->have_cfg ? pool_free_capacity(d->o.pool, f->name, f->cfg_version) : 1;
         if (want > limit - f->n_running) want = limit - f->n_running;
         if (want <= 0) {

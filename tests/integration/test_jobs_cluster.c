@@ -6,6 +6,8 @@
  * - jobs accepted by a node with little capacity are run by the other
  *   too: each runs exactly once, and each job's record names the node
  *   that ran it (both appear); any node reads any job;
+ * - a function deployed on one node only: its jobs run there (the other
+ *   node leaves them alone);
  * - an Idempotency-Key used on both nodes names one job (another body:
  *   409);
  * - 1000 jobs accepted by both nodes are drained by both: each ran some,
@@ -223,6 +225,37 @@ static void test_capacity_elsewhere(void **state)
     fprintf(stderr, "node 1 ran %d job(s), node 2 %d\n", on[0], on[1]);
     /* Node 1 (one slot) could not run them all in time: node 2 took some. */
     assert_true(on[1] > 0);
+}
+
+/* A function deployed on node 1 alone: node 2 leaves its jobs alone
+ * (none fails there for want of the function). */
+static void test_function_on_one_node(void **state)
+{
+    (void)state;
+    char body[1024];
+    snprintf(body, sizeof(body), "{\"model\":\"%s\"}", g_digest);
+    http_response r;
+    int st = req_h(0, "PUT", "/v1/functions/only1", NULL, body, strlen(body), &r);
+    http_response_fini(&r);
+    assert_true(st == 200 || st == 201);
+    enum { N = 6 };
+    char ids[N][32], rid[64], b[2048];
+    for (int k = 0; k < N; k++) {
+        snprintf(rid, sizeof(rid), "only1-%d", k);
+        body_of(rid, b, sizeof(b));
+        const char *h[] = {"Prefer: respond-async", NULL};
+        assert_int_equal(req_h(0, "POST", "/v2/models/only1/infer", h, b, strlen(b), &r), 202);
+        json_str(r.body.data, "id", ids[k], sizeof(ids[k]));
+        http_response_fini(&r);
+    }
+    for (int k = 0; k < N; k++) {
+        wait_final(1, ids[k], rid, sizeof(rid));
+        assert_string_equal(rid, "succeeded");
+        snprintf(rid, sizeof(rid), "only1-%d", k);
+        assert_int_equal(executions(0, rid), 1);
+    }
+    assert_int_equal(sql_long("SELECT count(*) FROM jobs WHERE function = 'only1' AND node <> 'n1'"),
+                     0);
 }
 
 static void test_idempotency_across_nodes(void **state)
@@ -475,6 +508,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_capacity_elsewhere),
+        cmocka_unit_test(test_function_on_one_node),
         cmocka_unit_test(test_idempotency_across_nodes),
         cmocka_unit_test(test_drain_by_both),
         cmocka_unit_test(test_not_yet_supported),
