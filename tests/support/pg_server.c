@@ -56,8 +56,12 @@ static int run(char *const argv[], char *out, size_t out_len)
         if (geteuid() == 0 && uid != 0) {
             if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0) _exit(126);
         }
-        /* Not inherited from the test: the server's own locale and home. */
+        /* Not inherited from the test: the server's own locale, and a
+         * working directory the cluster's owner may enter (the test's may
+         * be private to root: psql then prints a warning into the output
+         * the caller compares). */
         setenv("LC_ALL", "C", 1);
+        if (chdir("/") < 0) _exit(126);
         execv(argv[0], argv);
         _exit(127);
     }
