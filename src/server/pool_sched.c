@@ -1556,7 +1556,14 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
 {
     call *c = w->inflight;
     vpool *vp = c ? c->vp : NULL;
-    bool timed = vp && m->dur_ns[1];
+    /* An instance's first message is not timed: it pays once for the
+     * instance (the first touches of its memory, its session's first
+     * run: a call of 20 ms of CPU cost 4-5 ms more on a fresh instance),
+     * which no later call costs. Counted, a first call that ran alone
+     * made lone calls look dearer than batches for dozens of calls (a
+     * moving average, one lone call in eight timed), and the lone rule
+     * waited that long to send a call alone. */
+    bool timed = vp && m->dur_ns[1] && !c->first;
     uint64_t cpu0 = timed ? loop_cpu_ns() : 0;
     /* What the message cost in waiting: the instance's polling and wake-up
      * before it, serve's polling for its reply. */
@@ -1620,7 +1627,7 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
         batch_runs_note(&vp->runs, k, m->dur_ns[0],
                         timed ? m->dur_ns[1] + serve_cpu + waited : 0);
     if (vp->cfg.batching.mode == FN_BATCH_AUTO)
-        batch_aimd_observe(&vp->aimd, k, m->dur_ns[0], m->dur_ns[1], serve_cpu, waited);
+        batch_aimd_observe(&vp->aimd, k, m->dur_ns[0], timed ? m->dur_ns[1] : 0, serve_cpu, waited);
     idle_update(p, w);
     if (maybe_yield(p, w))
         sched_pump_all(p);
@@ -1669,7 +1676,8 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
     }
     assert(c->w == w && w->n_inflight > 0);
     vpool *vp = c->vp;
-    bool timed = batching(vp) && m->dur_ns[1] && c->type == IPC_INFER;
+    /* An instance's first message is not timed (see batch_reply). */
+    bool timed = batching(vp) && m->dur_ns[1] && c->type == IPC_INFER && !c->first;
     uint64_t cpu0 = timed ? loop_cpu_ns() : 0, send_cpu = c->send_cpu_ns;
     /* As for a batch (batch_reply): what its message cost in waiting. */
     uint64_t waited = timed ? m->dur_ns[2] + p->poll_cpu_ns : 0;
@@ -1742,7 +1750,7 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
     uint64_t serve_cpu = timed ? send_cpu + (loop_cpu_ns() - cpu0) : 0;
     if (lone_run) batch_runs_note(&vp->runs, 1, run_ns, timed ? cpu_ns + serve_cpu + waited : 0);
     if (lone_run && vp->cfg.batching.mode == FN_BATCH_AUTO)
-        batch_aimd_observe(&vp->aimd, 1, run_ns, cpu_ns, serve_cpu, waited);
+        batch_aimd_observe(&vp->aimd, 1, run_ns, timed ? cpu_ns : 0, serve_cpu, waited);
     if (maybe_yield(p, w))
         sched_pump_all(p); /* the starving pools first take the freed place */
     else
