@@ -311,8 +311,9 @@ static int status_run(cli_client *c, int argc, char **argv)
         rc = get_json(c, p.data, &a, &v);
         rouse_buf_fini(&p);
         if (rc == 0 && v && !c->quiet) print_status(name, v);
-    } else if (c->json) {
-        /* The server alone, as JSON: its cluster document. */
+    } else if (c->json || c->quiet) {
+        /* The server alone, as JSON: its cluster document (-q: whether
+         * it answers). */
         rc = get_json(c, "/v1/cluster", &a, &v);
         goto out;
     }
