@@ -376,6 +376,8 @@ static void test_status_shows_cluster(void **state)
     assert_int_equal(cli(2, "status --json", out, sizeof(out)), 0);
     assert_non_null(strstr(out, "\"self\":\"n3\""));
     assert_non_null(strstr(out, "\"nodes\":[{\"name\":\"n1\""));
+    assert_int_equal(cli(2, "status -q", out, sizeof(out)), 0);
+    assert_string_equal(out, "");
     assert_int_not_equal(cli(2, "status digits extra", out, sizeof(out)), 0);
 }
 
