@@ -295,8 +295,7 @@ static void print_isolation(const json_value *ro)
 
 static int status_run(cli_client *c, int argc, char **argv)
 {
-    if (argc > 2)
-        return cli_usage_error(c->cmd, c->usage, "unexpected argument", argv[2]);
+    if (argc > 2) return cli_usage_error(c->cmd, c->usage, "unexpected argument", argv[2]);
     if (argc == 2 && argv[1][0] == '-')
         return cli_usage_error(c->cmd, c->usage, "unknown option", argv[1]);
     const char *name = argc == 2 ? argv[1] : NULL;

@@ -94,7 +94,7 @@ static void print_nodes(const json_value *v, const char *answered, const char *f
                                                                     : "",
            bool_of(v, "forwarding") ? "on" : "off");
     if (!count(nodes)) return;
-    static const char *const heads[] = {"NODE",  "URL",  "HEARD", ">FREE",
+    static const char *const heads[] = {"NODE",  "URL",   "HEARD",  ">FREE",
                                         ">INST", ">IDLE", ">QUEUED"};
     cli_table t;
     cli_table_init(&t, 7, heads);
