@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/cluster_view.h"
 #include "cli/out.h"
 #include "common/arena.h"
 #include "common/json.h"
@@ -157,11 +158,16 @@ int cli_ls_main(int argc, char **argv)
 
 void cli_status_usage(FILE *out)
 {
-    fprintf(out, "usage: rouse status NAME [options]\n\n"
+    fprintf(out, "usage: rouse status [NAME] [options]\n\n"
                  "Shows a function: its versions, aliases and their routes, live instances by\n"
                  "state, templates, spares, dynamic batching (its limit now), and its last\n"
                  "cold starts phase by phase; then the isolation its instances run at (the\n"
-                 "server's, GET /v2) and what of it this machine could not give.\n\n"
+                 "server's, GET /v2) and what of it this machine could not give; with\n"
+                 "several nodes (serve --bus), which node answered, whether the shared state\n"
+                 "is stale, and every node with its URL, whether it was heard from lately,\n"
+                 "its free slots and the function's instances there (GET /v1/cluster).\n\n"
+                 "Without NAME: the server alone: the node that answered, its state, its\n"
+                 "isolation and the cluster's nodes (--json: GET /v1/cluster as it is).\n\n"
                  "options:\n" CLI_CLIENT_OPTIONS_HELP);
 }
 
@@ -275,30 +281,58 @@ static void print_status(const char *name, const json_value *v)
     }
 }
 
+/* The isolation tier, the server's, chosen at its start (ro: GET /v2's
+ * "rouse" object). */
+static void print_isolation(const json_value *ro)
+{
+    const json_value *fb = json_get(ro, "fallbacks");
+    printf("isolation: %s\n", str_of(ro, "isolation"));
+    for (size_t i = 0; i < count(fb); i++) {
+        const char *f = json_as_string(ITEM(fb, i));
+        if (f) printf("  fallback: %s\n", f);
+    }
+}
+
 static int status_run(cli_client *c, int argc, char **argv)
 {
-    const char *name = one_name(c, argc, argv);
-    if (!name) return CLI_EXIT_USAGE;
-    rouse_buf p;
-    rouse_buf_init(&p);
-    fn_path(&p, name, NULL);
+    if (argc > 2) return cli_usage_error(c->cmd, c->usage, "unexpected argument", argv[2]);
+    if (argc == 2 && argv[1][0] == '-')
+        return cli_usage_error(c->cmd, c->usage, "unknown option", argv[1]);
+    const char *name = argc == 2 ? argv[1] : NULL;
     rouse_arena a;
     rouse_arena_init(&a, 0);
-    json_value *v;
-    int rc = get_json(c, p.data, &a, &v);
-    if (rc == 0 && v && !c->quiet) print_status(name, v);
-    /* The isolation tier is the server's, chosen at its start. */
-    json_value *meta;
-    if (rc == 0 && !c->quiet && get_json(c, "/v2", &a, &meta) == 0 && meta) {
-        const json_value *ro = json_get(meta, "rouse"), *fb = json_get(ro, "fallbacks");
-        printf("isolation: %s\n", str_of(ro, "isolation"));
-        for (size_t i = 0; i < count(fb); i++) {
-            const char *f = json_as_string(ITEM(fb, i));
-            if (f) printf("  fallback: %s\n", f);
-        }
+    json_value *v = NULL, *meta = NULL;
+    int rc = CLI_EXIT_OK;
+    if (name) {
+        rouse_buf p;
+        rouse_buf_init(&p);
+        fn_path(&p, name, NULL);
+        rc = get_json(c, p.data, &a, &v);
+        rouse_buf_fini(&p);
+        if (rc == 0 && v && !c->quiet) print_status(name, v);
+    } else if (c->json || c->quiet) {
+        /* The server alone, as JSON: its cluster document (-q: whether
+         * it answers). */
+        rc = get_json(c, "/v1/cluster", &a, &v);
+        goto out;
     }
+    /* --json: the one document (with NAME, the function's). */
+    if (rc != 0 || c->quiet || c->json) goto out;
+    if (!name) {
+        if ((rc = get_json(c, "/v2", &a, &meta)) != 0) goto out;
+        const json_value *ro = json_get(meta, "rouse");
+        printf("server: rouse %s at %s\n", str_of(meta, "version"), c->url);
+        cli_state_print(ro, true);
+        print_isolation(ro);
+        rc = cli_cluster_print(c, NULL, false);
+    } else if (get_json(c, "/v2", &a, &meta) == 0 && meta) {
+        const json_value *ro = json_get(meta, "rouse");
+        print_isolation(ro);
+        cli_state_print(ro, false);
+        rc = cli_cluster_print(c, name, true);
+    }
+out:
     rouse_arena_fini(&a);
-    rouse_buf_fini(&p);
     return rc;
 }
 

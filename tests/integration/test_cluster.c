@@ -9,7 +9,8 @@
  * (scaling.min 1), so it can run no digits call itself: its calls go to
  * the others. Scenarios: Rouse-Node on every reply; membership lists every
  * node; a call sent to n1 is answered by another node and equals that
- * node's own answer; the cluster key (a wrong one: 401; a client's
+ * node's own answer; rouse status shows every node, its room and
+ * instances, and the node that answered; the cluster key (a wrong one: 401; a client's
  * Rouse-Tenant without one is ignored); NATS paused: nodes serve locally
  * and say so; kill -9 of n2 under load: every call answered 200 or a
  * clear 502/503, later ones by n3, and membership drops n2.
@@ -296,6 +297,90 @@ static void test_busy_node_forwards(void **state)
     http_response_fini(&m);
 }
 
+/* Runs `rouse ARGS --server <node n>` and keeps its stdout in out; the exit
+ * status. */
+static int cli(int n, const char *args, char *out, size_t cap)
+{
+    char cmd[800];
+    snprintf(cmd, sizeof(cmd), "'%s' %s --server http://127.0.0.1:%d", g_rouse, args,
+             g_node[n].port);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t len = fread(out, 1, cap - 1, p);
+    out[len] = '\0';
+    return pclose(p);
+}
+
+/* The row of node `name` in rouse status's table of nodes: whether it was
+ * fresh, its free slots and instances; false when there is no such row. */
+static bool status_row(const char *out, const char *name, bool *fresh, int *slots, int *inst)
+{
+    size_t n = strlen(name);
+    for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, name, n) != 0 || l[n] != ' ') continue;
+        char line[512], *save = NULL;
+        size_t len = strcspn(l, "\n");
+        snprintf(line, sizeof(line), "%.*s", (int)len, l);
+        /* NODE [*] URL fresh|STALE AGE ago SLOTS INSTANCES IDLE QUEUED */
+        const char *tok[12] = {0};
+        int k = 0;
+        for (char *t = strtok_r(line, " ", &save); t && k < 12; t = strtok_r(NULL, " ", &save))
+            if (strcmp(t, "*") != 0) tok[k++] = t;
+        if (k != 9) return false;
+        *fresh = strcmp(tok[2], "fresh") == 0;
+        *slots = atoi(tok[5]);
+        *inst = atoi(tok[6]);
+        return true;
+    }
+    return false;
+}
+
+/* rouse status on n1 (which forwards its digits calls): the node that
+ * answered, every node fresh with its URL, n1 without room or digits
+ * instances, n2 with the warm one it served them with. */
+static void test_status_shows_cluster(void **state)
+{
+    (void)state;
+    static char out[16384];
+    assert_int_equal(cli(0, "status digits", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "function digits"));
+    assert_non_null(strstr(out, "node: n1 answered (advertised as http://"));
+    assert_non_null(strstr(out, "cluster: 3 nodes (3 fresh), bus connected, forwarding on\n"));
+    assert_non_null(strstr(out, " idle ones and queued calls of digits; "));
+    assert_null(strstr(out, "state:")); /* no --state: nothing to say with a NAME */
+    char url[64];
+    snprintf(url, sizeof(url), " http://127.0.0.1:%d ", g_node[1].port);
+    assert_non_null(strstr(out, url));
+    bool fresh;
+    int slots, inst;
+    assert_true(status_row(out, "n1", &fresh, &slots, &inst));
+    assert_true(fresh);
+    assert_int_equal(slots, 0); /* its one slot held by "hold" */
+    assert_int_equal(inst, 0);
+    assert_non_null(strstr(out, "\nn1 * ")); /* the one that answered */
+    assert_true(status_row(out, "n2", &fresh, &slots, &inst));
+    assert_true(fresh);
+    assert_true(inst >= 1);
+    assert_true(status_row(out, "n3", &fresh, &slots, &inst));
+    assert_true(fresh);
+    assert_null(strstr(out, "\nn2 * "));
+
+    /* Without NAME: the server alone; with --json, GET /v1/cluster. */
+    assert_int_equal(cli(2, "status", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "node: n3 answered"));
+    assert_non_null(strstr(out, "state: this node's own (serve runs without --state)\n"));
+    assert_non_null(strstr(out, "isolation: "));
+    assert_non_null(strstr(out, "\nn3 * "));
+    assert_true(status_row(out, "n1", &fresh, &slots, &inst));
+    assert_true(inst >= 1); /* "hold" counts: all functions without NAME */
+    assert_int_equal(cli(2, "status --json", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "\"self\":\"n3\""));
+    assert_non_null(strstr(out, "\"nodes\":[{\"name\":\"n1\""));
+    assert_int_equal(cli(2, "status -q", out, sizeof(out)), 0);
+    assert_string_equal(out, "");
+    assert_int_not_equal(cli(2, "status digits extra", out, sizeof(out)), 0);
+}
+
 static void test_cluster_key(void **state)
 {
     (void)state;
@@ -352,6 +437,9 @@ static void test_nats_unreachable(void **state)
     assert_int_equal(request(2, "GET", "/v2/health/ready", NULL, &r), 200);
     assert_non_null(strstr(r.body.data, "\"bus\":\"disconnected\""));
     http_response_fini(&r);
+    static char out[16384];
+    assert_int_equal(cli(2, "status digits", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, ", bus disconnected, "));
     for (int d = 0; d < 10; d++) {
         assert_int_equal(request(2, "POST", "/v2/models/digits/infer", g_samples[d], &r), 200);
         assert_string_equal(r.rouse_node, "n3");
@@ -480,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_rouse_node_everywhere),
         cmocka_unit_test(test_membership_lists_all),
         cmocka_unit_test(test_busy_node_forwards),
+        cmocka_unit_test(test_status_shows_cluster),
         cmocka_unit_test(test_cluster_key),
         cmocka_unit_test(test_nats_unreachable),
         cmocka_unit_test(test_min_spread),

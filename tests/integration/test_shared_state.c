@@ -12,7 +12,8 @@
  *   after its restart, and so has the other node;
  * - PostgreSQL stopped: both nodes still answer invocations from their
  *   replica, a deploy answers 503 "shared state unavailable: ...",
- *   /v2/health/ready, /v2 and rouse_state_stale say stale; PostgreSQL back:
+ *   /v2/health/ready, /v2, rouse_state_stale and rouse status say stale;
+ *   PostgreSQL back:
  *   the state is shared again and deploys work;
  * - with --auth on two more nodes: a key created on one works on the
  *   other, and revoked there it is refused on the first.
@@ -320,11 +321,27 @@ static void kill9_after_ack_loses_nothing(void **state)
     assert_int_equal(infer(0, "durable"), 200);
 }
 
+/* `rouse status` on node: its stdout into out; the exit status. */
+static int status_cli(int node, char *out, size_t cap)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "'%s' status --server http://127.0.0.1:%d", g_rouse,
+             g_node[node].port);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    return pclose(p);
+}
+
 static void postgres_away_serves_stale_and_refuses_writes(void **state)
 {
     (void)state;
     if (skipped()) return;
     assert_true(wait_for(0, "/v2/health/ready", 200, "\"state\":\"shared\""));
+    char out[8192];
+    assert_int_equal(status_cli(0, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "state: shared (PostgreSQL)\n"));
     assert_int_equal(pg_server_pause(&g_pg), 0);
     for (int i = 0; i < 2; i++) {
         assert_true(wait_for(i, "/v2/health/ready", 200, "\"state\":\"stale\""));
@@ -333,6 +350,11 @@ static void postgres_away_serves_stale_and_refuses_writes(void **state)
         assert_int_equal(infer(i, "digits"), 200);
         assert_int_equal(infer(i, "durable"), 200);
     }
+    /* rouse status says so, and that this node runs without a bus. */
+    assert_int_equal(status_cli(1, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "state: STALE for "));
+    assert_non_null(strstr(out, "s: PostgreSQL unreachable ("));
+    assert_non_null(strstr(out, "cluster: none (serve runs without --bus: this node alone)\n"));
     char msg[512];
     assert_int_equal(deploy(0, "newcomer", NULL, NULL, msg, sizeof(msg)), 503);
     assert_non_null(strstr(msg, "shared state unavailable: "));
