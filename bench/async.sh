@@ -53,25 +53,11 @@ say() { echo "async: $*" >&2; }
 command -v wrk >/dev/null 2>&1 || die "wrk is not installed (scripts/setup bench)"
 command -v curl >/dev/null 2>&1 || die "curl is not installed"
 
+. "$root/bench/serve_lib.sh"
 tmp=$(mktemp -d)
-pid=""
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap serve_cleanup EXIT
 
-"$rouse" serve --port 0 --data "$tmp/data" --log-level warn >"$tmp/serve.out" 2>"$tmp/serve.err" &
-pid=$!
-i=0
-until grep -q '^listening on ' "$tmp/serve.out" 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -le 100 ] && kill -0 $pid 2>/dev/null || die "serve did not start"
-    sleep 0.1
-done
-port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/serve.out")
-url=http://127.0.0.1:$port
-export ROUSE_SERVER=$url
+serve_start
 
 python3 - "$tmp" "$batch" <<'PY'
 import json, random, sys
@@ -86,10 +72,9 @@ with open(d + "/batch.jsonl", "w") as f:
         f.write(line + "\n")
 PY
 
-digest=$(curl -sf --data-binary @"$model" "$url/v1/blobs" | sed -n 's/.*"digest":"\([^"]*\)".*/\1/p')
+digest=$(serve_upload "$model")
 deploy() { # deploy NAME [ASYNC-SECTION]
-    curl -sf -X PUT -d "{\"model\":\"$digest\",\"scaling\":{\"max\":$max}${2:+,$2}}" \
-        "$url/v1/functions/$1" >/dev/null || die "deploy $1 failed"
+    serve_deploy "$1" "{\"model\":\"$digest\",\"scaling\":{\"max\":$max}${2:+,$2}}"
 }
 deploy mlp
 deploy mlpa '"async":{"queue_limit":10000000}'
@@ -183,7 +168,7 @@ while curl -sf "$url/v1/jobs?function=mlpa&status=queued&limit=1" | grep -q '"id
 while curl -sf "$url/v1/jobs?function=mlpa&status=running&limit=1" | grep -q '"id"'; do sleep 0.2; done
 
 say "drain: a batch of $batch requests"
-input=$(curl -sf --data-binary @"$tmp/batch.jsonl" "$url/v1/blobs" | sed -n 's/.*"digest":"\([^"]*\)".*/\1/p')
+input=$(serve_upload "$tmp/batch.jsonl")
 # One process posts the batch and polls it every 5 ms over one keep-alive
 # connection (a curl started per poll cost tens of ms of CPU per poll on
 # the shared cores), started before the clock: it prints the batch id,

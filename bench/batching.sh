@@ -72,13 +72,9 @@ config() {
     esac
 }
 
+. "$root/bench/serve_lib.sh"
 tmp=$(mktemp -d)
-pid=""
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap serve_cleanup EXIT
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -89,49 +85,20 @@ for m in $models; do
         --batches "$4" >&2 || die "cannot write the $m variant"
 done
 
-"$rouse" serve --port 0 --data "$tmp/data" --log-level warn >"$tmp/serve.out" 2>"$tmp/serve.err" &
-pid=$!
-i=0
-until grep -q '^listening on ' "$tmp/serve.out" 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -le 100 ] && kill -0 $pid 2>/dev/null || die "serve did not start: $(cat "$tmp/serve.err")"
-    sleep 0.1
-done
-port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/serve.out")
-url=http://127.0.0.1:$port
-export ROUSE_SERVER=$url
+serve_start
 
 served_model() { # the file serve runs for model $1
     if [ "$1" = bert_tiny ]; then echo "$tmp/$1-dyn/model.onnx"; else echo "$shared/models/$1/model.onnx"; fi
 }
 
-# Input names in graph order, from the model (rouse inspect --json).
-input_flags() {
-    "$rouse" inspect "$(served_model "$1")" --json >"$tmp/inspect.json" 2>/dev/null ||
-        die "cannot inspect $1"
-    python3 - "$tmp/inspect.json" "$shared/models/$1/test_data_set_0" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-print(" ".join("--input %s=%s/input_%d.pb" % (t["name"], sys.argv[2], i)
-               for i, t in enumerate(r["inputs"])))
-PY
-}
 
 for m in $models; do
     set -- $(config "$m")
     mb=$1 delay=$2 slo=$3
-    digest=$(curl -sf --data-binary @"$(served_model "$m")" "$url/v1/blobs" |
-        sed -n 's/.*"digest":"\([^"]*\)".*/\1/p')
-    [ -n "$digest" ] || die "upload of $m failed"
+    digest=$(serve_upload "$(served_model "$m")")
     for mode in $modes; do
-        case "$mode" in
-            off) b="" ;;
-            fixed) b=",\"batching\":{\"mode\":\"fixed\",\"max_batch\":$mb,\"max_delay_us\":$delay}" ;;
-            auto) b=",\"batching\":{\"mode\":\"auto\",\"max_batch\":$mb,\"max_delay_us\":$delay,\"slo_ms\":$slo}" ;;
-            *) die "unknown mode $mode" ;;
-        esac
-        curl -sf -X PUT -d "{\"model\":\"$digest\",\"scaling\":{\"max\":$max,\"queue_depth\":1024}$b}" \
-            "$url/v1/functions/$m-$mode" >"$tmp/deploy.out" || die "deploy $m-$mode failed"
+        b=$(serve_batching "$mode" "$mb" "$delay" "$slo")
+        serve_deploy "$m-$mode" "{\"model\":\"$digest\",\"scaling\":{\"max\":$max,\"queue_depth\":1024}$b}"
     done
 done
 
@@ -170,7 +137,7 @@ rotate() {
 results=$tmp/results
 : >"$results"
 for m in $models; do
-    flags=$(input_flags "$m")
+    flags=$(serve_input_flags "$(served_model "$m")" "$shared/models/$m/test_data_set_0")
     for mode in $modes; do # warm: every instance started, every batch size met
         # shellcheck disable=SC2086
         "$rouse" bench "$m-$mode" -c 8 -d 2s $flags -q >/dev/null 2>&1 || true

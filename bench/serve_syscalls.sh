@@ -35,36 +35,13 @@ command -v perf >/dev/null 2>&1 || die "perf is not installed"
 command -v curl >/dev/null 2>&1 || die "curl is not installed"
 command -v python3 >/dev/null 2>&1 || die "python3 is not installed"
 
+. "$root/bench/serve_lib.sh"
 tmp=$(mktemp -d)
-pid=""
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap serve_cleanup EXIT
 
-"$rouse" serve --port 0 --data "$tmp/data" --log-level warn >"$tmp/serve.out" 2>"$tmp/serve.err" &
-pid=$!
-i=0
-until grep -q '^listening on ' "$tmp/serve.out" 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -le 100 ] && kill -0 $pid 2>/dev/null || die "serve did not start: $(cat "$tmp/serve.err")"
-    sleep 0.1
-done
-port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/serve.out")
-export ROUSE_SERVER=http://127.0.0.1:$port
-digest=$(curl -sf --data-binary @"$shared/models/$model/model.onnx" "$ROUSE_SERVER/v1/blobs" |
-    sed -n 's/.*"digest":"\([^"]*\)".*/\1/p')
-[ -n "$digest" ] || die "upload of $model failed"
-"$rouse" inspect "$shared/models/$model/model.onnx" --json >"$tmp/inspect.json" ||
-    die "cannot inspect $model"
-flags=$(python3 - "$tmp/inspect.json" "$shared/models/$model/test_data_set_0" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-print(" ".join("--input %s=%s/input_%d.pb" % (t["name"], sys.argv[2], i)
-               for i, t in enumerate(r["inputs"])))
-PY
-)
+serve_start
+digest=$(serve_upload "$shared/models/$model/model.onnx")
+flags=$(serve_input_flags "$shared/models/$model/model.onnx" "$shared/models/$model/test_data_set_0")
 
 calls="recvfrom sendmsg recvmsg epoll_ctl epoll_wait getrusage sched_yield clock_gettime"
 events=task-clock
@@ -79,14 +56,8 @@ printf '|---|---:|'
 for s in $calls; do printf -- '---:|'; done
 printf -- '---:|\n'
 for mode in $modes; do
-    case "$mode" in
-        off) b="" ;;
-        fixed) b=",\"batching\":{\"mode\":\"fixed\",\"max_batch\":32,\"max_delay_us\":2000}" ;;
-        auto) b=",\"batching\":{\"mode\":\"auto\",\"max_batch\":32,\"max_delay_us\":2000,\"slo_ms\":5}" ;;
-        *) die "unknown mode $mode" ;;
-    esac
-    curl -sf -X PUT -d "{\"model\":\"$digest\",\"scaling\":{\"max\":$max,\"queue_depth\":1024}$b}" \
-        "$ROUSE_SERVER/v1/functions/$model-$mode" >/dev/null || die "deploy $model-$mode failed"
+    b=$(serve_batching "$mode" 32 2000 5)
+    serve_deploy "$model-$mode" "{\"model\":\"$digest\",\"scaling\":{\"max\":$max,\"queue_depth\":1024}$b}"
     # shellcheck disable=SC2086
     "$rouse" bench "$model-$mode" -c 8 -d 2s -q $flags || die "warm-up of $model-$mode failed"
     # shellcheck disable=SC2086
@@ -108,7 +79,7 @@ for s in sys.argv[4].split():
 row += " %.1f |" % (counts.get("task-clock", 0) * 1000 / n)  # task-clock is in ms
 print(row)
 PY
-    curl -sf -X DELETE "$ROUSE_SERVER/v1/functions/$model-$mode" >/dev/null || true
+    curl -sf -X DELETE "$url/v1/functions/$model-$mode" >/dev/null || true
 done
 echo
 echo "load average (1, 5, 15 min) before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"

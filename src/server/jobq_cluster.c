@@ -1057,7 +1057,7 @@ int jobq_cluster_create(const jobq_cluster_opts *o, jobq **out, rouse_errbuf *eb
     c->ack_wait_ms = o->ack_wait_ms > 0 ? o->ack_wait_ms : ACK_WAIT_DEFAULT_MS;
     c->h = (jobs_pg_holder){.node = c->node, .holder = c->holder, .lease_ms = c->ack_wait_ms};
     int rc = jobs_pg_connect(c->state_url, &c->pg, eb);
-    if (rc == 0) rc = jobs_pg_migrate(c->pg, eb);
+    if (rc == 0) rc = jobs_pg_migrate(&c->pg, eb);
     if (rc == 0) rc = bus_connect(c, eb);
     if (rc == 0) rc = store_writer_create(NULL, "jobs", &c->w, eb);
     if (rc < 0) {

@@ -102,6 +102,11 @@ static void sync_once(regsync *r)
         LOG_INFO(MOD, "PostgreSQL reachable again: the registry is shared again");
     pg_health_up(&r->health);
     if (!snap) return;
+    if (replica_snap_full(snap))
+        LOG_INFO(MOD,
+                 "the registry's log was pruned past this replica (sequence %lld): copying "
+                 "the whole registry",
+                 (long long)local);
     replica_changes ch;
     memset(&ch, 0, sizeof(ch));
     rc = replica_apply(r->st, snap, &ch, &eb);

@@ -12,31 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/pg_util.h"
+
 #define I64(buf, v) (snprintf((buf), sizeof(buf), "%" PRId64, (int64_t)(v)), (buf))
 
-static void quiet(void *arg, const char *msg)
-{
-    (void)arg;
-    (void)msg;
-}
-
+/* pg_connect's connection: libpq's notices dropped, ROUSE_EUNAVAILABLE
+ * with libpq's message when PostgreSQL cannot be reached. */
 int jobs_pg_connect(const char *url, PGconn **out, rouse_errbuf *eb)
 {
-    const char *keys[] = {"dbname", "connect_timeout", NULL};
-    const char *vals[] = {url, "5", NULL};
-    PGconn *c = PQconnectdbParams(keys, vals, 1);
-    if (!c) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory connecting to PostgreSQL");
-    if (PQstatus(c) != CONNECTION_OK) {
-        char msg[256];
-        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
-        msg[strcspn(msg, "\n")] = '\0';
-        PQfinish(c);
-        return rouse_err_set(eb, ROUSE_EIO, "PostgreSQL: %s", msg);
-    }
-    /* Notices ("already exists, skipping") are not errors: not printed. */
-    PQsetNoticeProcessor(c, quiet, NULL);
-    *out = c;
-    return 0;
+    return pg_connect(url, out, eb);
 }
 
 /* A statement's error as ROUSE_EIO (what: what it did). */
@@ -126,39 +110,10 @@ static const char *const MIGRATIONS[] = {
     "  body bytea NOT NULL);",
 };
 
-int jobs_pg_migrate(PGconn *c, rouse_errbuf *eb)
+int jobs_pg_migrate(PGconn **c, rouse_errbuf *eb)
 {
-    int rc = exec_simple(c, "BEGIN", "starting the schema's transaction", eb);
-    if (rc < 0) return rc;
-    PGresult *r = NULL;
-    if ((rc = exec_simple(c, "SELECT pg_advisory_xact_lock(hashtext('rouse_schema'))",
-                          "locking the schema", eb)) < 0 ||
-        (rc = exec_simple(c,
-                          "CREATE TABLE IF NOT EXISTS rouse_schema(part text, version int,"
-                          " applied_ms bigint, PRIMARY KEY(part, version))",
-                          "creating rouse_schema", eb)) < 0 ||
-        (rc = run(c, "SELECT COALESCE(MAX(version), 0) FROM rouse_schema WHERE part = 'jobs'", 0,
-                  NULL, NULL, NULL, 0, &r, "reading the schema's version", eb)) < 0)
-        goto out_rollback;
-    int have = (int)col_i64(r, 0, 0);
-    PQclear(r);
-    int n = (int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]));
-    for (int v = have + 1; v <= n; v++) {
-        char what[64], vb[24];
-        snprintf(what, sizeof(what), "applying jobs migration %d", v);
-        const char *vals[] = {I64(vb, v)};
-        if ((rc = exec_simple(c, MIGRATIONS[v - 1], what, eb)) < 0 ||
-            (rc = run(c,
-                      "INSERT INTO rouse_schema(part, version, applied_ms) VALUES ('jobs', $1,"
-                      " (extract(epoch from clock_timestamp()) * 1000)::bigint)",
-                      1, vals, NULL, NULL, 0, NULL, what, eb)) < 0)
-            goto out_rollback;
-    }
-    return exec_simple(c, "COMMIT", "committing the schema", eb);
-
-out_rollback:
-    PQclear(PQexec(c, "ROLLBACK"));
-    return rc;
+    return pg_migrate(c, "jobs", MIGRATIONS, (int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])),
+                      eb);
 }
 
 /* --- enqueue ------------------------------------------------------------------ */

@@ -14,7 +14,8 @@
  * node that receives it from the bus.
  *
  * Schema migrations (part "jobs" of rouse_schema) are applied by
- * jobs_pg_migrate at start, under the schema's advisory lock.
+ * jobs_pg_migrate at start, under the schema's advisory lock (pg_migrate,
+ * as every part's).
  */
 #ifndef ROUSE_STORE_JOBS_PG_H
 #define ROUSE_STORE_JOBS_PG_H
@@ -27,9 +28,12 @@
 #include "rouse/err.h"
 #include "store/jobs.h"
 
-/* Connects (connect_timeout 5 s). ROUSE_EIO with libpq's message. */
+/* Connects (pg_connect: PG_CONNECT_TIMEOUT_S; ROUSE_EUNAVAILABLE with
+ * libpq's message). */
 int jobs_pg_connect(const char *url, PGconn **out, rouse_errbuf *eb);
-int jobs_pg_migrate(PGconn *c, rouse_errbuf *eb);
+/* Applies the jobs part's migrations (pg_migrate); a failure of the
+ * connection closes it (*c becomes NULL). */
+int jobs_pg_migrate(PGconn **c, rouse_errbuf *eb);
 
 /* jobs_enqueue_tx's contract, in one transaction: *published false. */
 int jobs_pg_enqueue(PGconn *c, const job_new *j, int64_t *id, bool *existed, bool *published,

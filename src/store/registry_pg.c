@@ -79,6 +79,13 @@ static const char *const migrations[] = {
     "  kind text NOT NULL,"
     "  name text NOT NULL,"
     "  PRIMARY KEY (seq, kind, name));",
+    /* 2: the log is pruned (replica_prune_log): when each entry was
+     * logged (PostgreSQL's clock, one for every node; entries already
+     * there count from now), and the highest number pruned, below which a
+     * replica must copy everything again. */
+    "ALTER TABLE registry_log ADD COLUMN logged_ms bigint NOT NULL"
+    "  DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::bigint;"
+    "ALTER TABLE registry_seq ADD COLUMN pruned bigint NOT NULL DEFAULT 0;",
 };
 
 int replica_migrate(PGconn **conn, rouse_errbuf *eb)
@@ -279,6 +286,10 @@ int registry_pg_group_commit(registry_pg *g, replica_snap **snap, rouse_errbuf *
                      " ON CONFLICT DO NOTHING",
                      3, p, T, NULL, "logging a registry write", eb);
     }
+    /* Now and then the same transaction prunes the log (it holds
+     * registry_seq's row, so prunes never race). */
+    if (rc == 0 && g->seq % REPLICA_PRUNE_EVERY == 0)
+        rc = replica_prune_log(&g->conn, REPLICA_LOG_KEEP, REPLICA_LOG_AGE_MS, eb);
     /* Read back inside the transaction: exactly the state of this number
      * (registry transactions run one at a time). */
     if (rc == 0) rc = replica_read_objects(&g->conn, g->touched, g->n_touched, g->seq, snap, eb);

@@ -66,6 +66,11 @@ int64_t replica_snap_seq(const replica_snap *snap)
     return snap ? snap->seq : 0;
 }
 
+bool replica_snap_full(const replica_snap *snap)
+{
+    return snap && snap->full;
+}
+
 int replica_snap_count(const replica_snap *snap)
 {
     return snap ? snap->n : 0;
@@ -165,19 +170,31 @@ int replica_read_objects(PGconn **conn, const replica_ref *refs, int n, int64_t 
     return rc;
 }
 
-/* A read-only snapshot transaction: every read of it sees one registry_seq. */
-static int begin_snapshot(PGconn **conn, int64_t *seq, rouse_errbuf *eb)
+/* A read-only snapshot transaction: every read of it sees one registry_seq
+ * (and the log's pruned horizon of the same moment). */
+static int begin_snapshot(PGconn **conn, int64_t *seq, int64_t *pruned, rouse_errbuf *eb)
 {
     int rc = pg_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, T, NULL,
                      "starting a copy of the registry", eb);
     if (rc < 0) return rc;
     PGresult *r;
-    rc = pg_exec(conn, "SELECT seq FROM registry_seq WHERE id = 1", 0, NULL, T, &r,
+    rc = pg_exec(conn, "SELECT seq, pruned FROM registry_seq WHERE id = 1", 0, NULL, T, &r,
                  "reading the registry's sequence number", eb);
     if (rc == 0) {
         *seq = PQntuples(r) == 1 ? pg_get_i64(r, 0, 0) : 0;
+        *pruned = PQntuples(r) == 1 ? pg_get_i64(r, 0, 1) : 0;
         PQclear(r);
     }
+    return rc;
+}
+
+/* Every table whole, into a snapshot that becomes a full one. */
+static int read_all(PGconn **conn, replica_snap *s, rouse_errbuf *eb)
+{
+    s->full = true;
+    int rc = 0;
+    for (int t = 0; rc == 0 && t < N_TABLES; t++)
+        rc = read_table(conn, t, NULL, &s->all[t], eb);
     return rc;
 }
 
@@ -195,10 +212,9 @@ int replica_read_full(PGconn **conn, replica_snap **out, rouse_errbuf *eb)
 {
     int rc = snap_new(out, eb);
     if (rc < 0) return rc;
-    (*out)->full = true;
-    rc = begin_snapshot(conn, &(*out)->seq, eb);
-    for (int t = 0; rc == 0 && t < N_TABLES; t++)
-        rc = read_table(conn, t, NULL, &(*out)->all[t], eb);
+    int64_t pruned;
+    rc = begin_snapshot(conn, &(*out)->seq, &pruned, eb);
+    if (rc == 0) rc = read_all(conn, *out, eb);
     rc = end_snapshot(conn, rc, eb);
     if (rc < 0) {
         replica_snap_free(*out);
@@ -220,9 +236,14 @@ int replica_read_since(PGconn **conn, int64_t since, replica_snap **out, rouse_e
     if (now <= since) return 0;
     replica_snap *s;
     if ((rc = snap_new(&s, eb)) < 0) return rc;
-    rc = begin_snapshot(conn, &s->seq, eb);
+    int64_t pruned = 0;
+    rc = begin_snapshot(conn, &s->seq, &pruned, eb);
     PGresult *r = NULL;
-    if (rc == 0 && s->seq > since) {
+    if (rc == 0 && s->seq > since && since < pruned) {
+        /* Entries after since may be gone from the log: what changed is
+         * unknown, so everything is copied. */
+        rc = read_all(conn, s, eb);
+    } else if (rc == 0 && s->seq > since) {
         pg_int p = pg_i64(since);
         const char *params[] = {p.s};
         rc = pg_exec(conn,
@@ -248,6 +269,20 @@ int replica_read_since(PGconn **conn, int64_t since, replica_snap **out, rouse_e
     }
     *out = s;
     return 0;
+}
+
+int replica_prune_log(PGconn **conn, int64_t keep, int64_t age_ms, rouse_errbuf *eb)
+{
+    pg_int k = pg_i64(keep), a = pg_i64(age_ms);
+    const char *p[] = {k.s, a.s};
+    return pg_exec(conn,
+                   "WITH gone AS (DELETE FROM registry_log WHERE"
+                   "  seq <= (SELECT seq FROM registry_seq WHERE id = 1) - $1::bigint AND"
+                   "  logged_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+                   "  - $2::bigint RETURNING seq)"
+                   " UPDATE registry_seq SET pruned = greatest(pruned,"
+                   "  (SELECT coalesce(max(seq), 0) FROM gone)) WHERE id = 1",
+                   2, p, T, NULL, "pruning the registry's log", eb);
 }
 
 /* --- writing the replica (SQLite) ------------------------------------------ */

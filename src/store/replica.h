@@ -16,6 +16,12 @@
  * any order. The replica's own number ('*') is the last registry_seq it
  * copied in full: everything logged after it is still to be copied.
  *
+ * The log is pruned (replica_prune_log): entries both older than the
+ * newest REPLICA_LOG_KEEP numbers and logged more than REPLICA_LOG_AGE_MS
+ * ago go, and registry_seq.pruned keeps the highest number gone. A
+ * replica whose number is below it may have missed changes: its next
+ * copy is the whole registry, never a partial one.
+ *
  * Calls with a PGconn block for at most a statement's timeout (pg_util.h):
  * threads only, never serve's loop.
  */
@@ -32,6 +38,20 @@
 /* The registry part's schema migrations in PostgreSQL (pg_migrate). */
 int replica_migrate(PGconn **conn, rouse_errbuf *eb);
 
+/* How much of registry_log a prune keeps: the newest REPLICA_LOG_KEEP
+ * numbers, and anything logged in the last REPLICA_LOG_AGE_MS (every
+ * running node reads the log each second); a registry commit prunes
+ * every REPLICA_PRUNE_EVERY numbers. */
+#define REPLICA_LOG_KEEP 1000
+#define REPLICA_LOG_AGE_MS (60 * 60 * 1000)
+#define REPLICA_PRUNE_EVERY 100
+
+/* Deletes the entries of registry_log numbered at most registry_seq -
+ * keep and logged more than age_ms ago (PostgreSQL's clock), and raises
+ * registry_seq.pruned to the highest number deleted. Runs in the
+ * caller's transaction if one is open. */
+int replica_prune_log(PGconn **conn, int64_t keep, int64_t age_ms, rouse_errbuf *eb);
+
 typedef struct replica_snap replica_snap;
 
 #define REPLICA_NAME_MAX 79
@@ -44,13 +64,16 @@ typedef struct replica_ref {
  * transaction). */
 int replica_read_full(PGconn **conn, replica_snap **out, rouse_errbuf *eb);
 /* Every object logged after seq `since`, as of the current registry_seq;
- * *out NULL when nothing was logged after it. */
+ * *out NULL when nothing was logged after it. When entries after `since`
+ * were pruned, the whole registry instead (replica_snap_full). */
 int replica_read_since(PGconn **conn, int64_t since, replica_snap **out, rouse_errbuf *eb);
 /* Inside the caller's transaction: the objects refs name, as of seq. */
 int replica_read_objects(PGconn **conn, const replica_ref *refs, int n, int64_t seq,
                          replica_snap **out, rouse_errbuf *eb);
 void replica_snap_free(replica_snap *snap);
 int64_t replica_snap_seq(const replica_snap *snap);
+/* Whether snap is the whole registry (applying it replaces the replica). */
+bool replica_snap_full(const replica_snap *snap);
 /* The objects of a snapshot that is not a full copy. */
 int replica_snap_count(const replica_snap *snap);
 const replica_ref *replica_snap_ref(const replica_snap *snap, int i);

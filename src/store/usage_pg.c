@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/pg_util.h"
 #include "store/usage_agg.h"
 
 struct pg_conn {
@@ -74,9 +75,12 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (function, hour_us));",
 };
 
-static int pg_fail(pg_conn *c, rouse_errbuf *eb, const char *what)
+/* A failed statement as ROUSE_EIO: what it did, then r's message, or the
+ * connection's when r has none (no result, a lost connection). */
+static int fail(pg_conn *c, const PGresult *r, const char *what, rouse_errbuf *eb)
 {
-    const char *m = PQerrorMessage(c->db);
+    const char *m = r ? PQresultErrorMessage(r) : "";
+    if (!m[0]) m = PQerrorMessage(c->db);
     size_t len = strlen(m);
     while (len > 0 && (m[len - 1] == '\n' || m[len - 1] == ' '))
         len--;
@@ -90,15 +94,7 @@ static PGresult *run(pg_conn *c, const char *sql, int n, const char *const *v, E
 {
     PGresult *r = PQexecParams(c->db, sql, n, NULL, v, NULL, NULL, 0);
     if (r && PQresultStatus(r) == want) return r;
-    if (r && PQresultErrorMessage(r)[0]) {
-        const char *m = PQresultErrorMessage(r);
-        size_t len = strlen(m);
-        while (len > 0 && (m[len - 1] == '\n' || m[len - 1] == ' '))
-            len--;
-        rouse_err_set(eb, ROUSE_EIO, "%s: %.*s", what, (int)len, m);
-    } else {
-        pg_fail(c, eb, what);
-    }
+    fail(c, r, what, eb);
     PQclear(r);
     return NULL;
 }
@@ -107,15 +103,7 @@ static PGresult *run(pg_conn *c, const char *sql, int n, const char *const *v, E
 static int exec(pg_conn *c, const char *sql, const char *what, rouse_errbuf *eb)
 {
     PGresult *r = PQexec(c->db, sql);
-    int rc = 0;
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        const char *m = r ? PQresultErrorMessage(r) : "";
-        if (!m[0]) m = PQerrorMessage(c->db);
-        size_t len = strlen(m);
-        while (len > 0 && (m[len - 1] == '\n' || m[len - 1] == ' '))
-            len--;
-        rc = rouse_err_set(eb, ROUSE_EIO, "%s: %.*s", what, (int)len, m);
-    }
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : fail(c, r, what, eb);
     PQclear(r);
     return rc;
 }
@@ -125,83 +113,18 @@ static void rollback(pg_conn *c)
     PQclear(PQexec(c->db, "ROLLBACK"));
 }
 
-static int64_t num(const PGresult *r, int row, int col)
-{
-    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
-}
-
-/* Applies the usage part's migrations not applied yet, in one transaction
- * under the schema lock (scale-out: every part's rule). */
-static int migrate(pg_conn *c, rouse_errbuf *eb)
-{
-    int rc = exec(c, "BEGIN", "starting the usage migrations", eb);
-    if (rc < 0) return rc;
-    PGresult *r = run(c, "SELECT pg_advisory_xact_lock(hashtext('rouse_schema'))", 0, NULL,
-                      PGRES_TUPLES_OK, "locking the schema", eb);
-    if (!r) {
-        rc = ROUSE_EIO;
-        goto fail;
-    }
-    PQclear(r);
-    if ((rc = exec(c,
-                   "CREATE TABLE IF NOT EXISTS rouse_schema(part text NOT NULL, version int NOT "
-                   "NULL, applied_ms bigint NOT NULL, PRIMARY KEY (part, version))",
-                   "creating rouse_schema", eb)) < 0)
-        goto fail;
-    r = run(c, "SELECT coalesce(max(version), 0) FROM rouse_schema WHERE part = 'usage'",
-                      0, NULL, PGRES_TUPLES_OK, "reading the usage schema's version", eb);
-    if (!r) {
-        rc = ROUSE_EIO;
-        goto fail;
-    }
-    int have = (int)num(r, 0, 0);
-    PQclear(r);
-    int n = (int)(sizeof(migrations) / sizeof(migrations[0]));
-    if (have > n) {
-        rc = rouse_err_set(eb, ROUSE_ESTATE,
-                           "the usage schema in PostgreSQL is at version %d, newer than this "
-                           "rouse knows (%d)",
-                           have, n);
-        goto fail;
-    }
-    for (int v = have + 1; v <= n; v++) {
-        char ver[16], what[64];
-        snprintf(ver, sizeof(ver), "%d", v);
-        snprintf(what, sizeof(what), "usage migration %d", v);
-        if ((rc = exec(c, migrations[v - 1], what, eb)) < 0) goto fail;
-        const char *p[] = {ver};
-        r = run(c,
-                "INSERT INTO rouse_schema(part, version, applied_ms) VALUES ('usage', $1::int, "
-                "(extract(epoch FROM clock_timestamp()) * 1000)::bigint)",
-                1, p, PGRES_COMMAND_OK, what, eb);
-        if (!r) {
-            rc = ROUSE_EIO;
-            goto fail;
-        }
-        PQclear(r);
-    }
-    return exec(c, "COMMIT", "committing the usage migrations", eb);
-fail:
-    rollback(c);
-    return rc;
-}
-
 int usage_pg_open(const char *url, pg_conn **out, rouse_errbuf *eb)
 {
     *out = NULL;
     pg_conn *c = calloc(1, sizeof(*c));
     if (!c) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
-    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
-    const char *vals[] = {url, "5", "rouse-usage", NULL};
-    c->db = PQconnectdbParams(keys, vals, 1);
-    if (!c->db || PQstatus(c->db) != CONNECTION_OK) {
-        int rc = c->db ? pg_fail(c, eb, "connecting to PostgreSQL")
-                       : rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
-        usage_pg_close(c);
-        return rc;
-    }
-    PQclear(PQexec(c->db, "SET client_min_messages = warning"));
-    int rc = migrate(c, eb);
+    /* pg_connect's connection: libpq's notices dropped, a clear error
+     * when PostgreSQL cannot be reached; the schema of every part under
+     * the one lock (pg_migrate). */
+    int rc = pg_connect(url, &c->db, eb);
+    if (rc == 0)
+        rc = pg_migrate(&c->db, "usage", migrations,
+                        (int)(sizeof(migrations) / sizeof(migrations[0])), eb);
     if (rc < 0) {
         usage_pg_close(c);
         return rc;
@@ -237,7 +160,7 @@ int usage_pg_cursor(pg_conn *c, const char *node, const char *store_id, int64_t 
     if (!r) return ROUSE_EIO;
     /* A cursor of another local store (a new data directory under the
      * same node name) says nothing about this one's list. */
-    if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), store_id) == 0) *seq = num(r, 0, 1);
+    if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), store_id) == 0) *seq = pg_get_i64(r, 0, 1);
     PQclear(r);
     return 0;
 }
@@ -296,11 +219,7 @@ int usage_pg_ship(pg_conn *c, const char *node, const char *store_id, const usag
     int rc = exec(c, "BEGIN", "starting to ship usage records", eb);
     if (rc == 0 && n > 0) {
         PGresult *r = PQexecParams(c->db, sql, n * SHIP_COLS, NULL, v, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            const char *m = PQresultErrorMessage(r);
-            rc = rouse_err_set(eb, ROUSE_EIO, "shipping usage records: %.200s",
-                               m[0] ? m : PQerrorMessage(c->db));
-        }
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) rc = fail(c, r, "shipping usage records", eb);
         PQclear(r);
     }
     if (rc == 0) {
@@ -338,13 +257,13 @@ static int peaks_of(const PGresult *r, usage_peaks *pk)
     usage_hour_runs hr = {.hour = -1};
     int rc = 0;
     for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
-        int64_t h = usage_hour_of(num(r, i, 1));
+        int64_t h = usage_hour_of(pg_get_i64(r, i, 1));
         if (h != hr.hour) {
             if (hr.hour >= 0 && (rc = usage_runs_flush(&hr, pk)) < 0) break;
             hr.hour = h;
         }
-        int64_t at = num(r, i, 2);
-        rc = usage_runs_add(&hr, PQgetvalue(r, i, 0), at, at + num(r, i, 3));
+        int64_t at = pg_get_i64(r, i, 2);
+        rc = usage_runs_add(&hr, PQgetvalue(r, i, 0), at, at + pg_get_i64(r, i, 3));
     }
     if (rc == 0 && hr.hour >= 0) rc = usage_runs_flush(&hr, pk);
     usage_runs_fini(&hr);
@@ -371,7 +290,7 @@ int usage_pg_rollup(pg_conn *c, int64_t cutoff_us, int64_t *n_rows, bool *more, 
             "reading usage records", eb);
     if (!r) goto fail;
     bool any = !PQgetisnull(r, 0, 0);
-    int64_t first = num(r, 0, 0);
+    int64_t first = pg_get_i64(r, 0, 0);
     PQclear(r);
     if (!any || first >= cutoff_us) return exec(c, "COMMIT", "ending a usage roll-up", eb);
     int64_t lo = usage_hour_of(first);
@@ -510,7 +429,7 @@ static int read_records(pg_conn *c, const usage_query *q, const qparams *p, usag
              "ORDER BY ts_us",
              w);
     if (!PQsendQueryParams(c->db, sql, p->n, NULL, p->v, NULL, NULL, 0))
-        return pg_fail(c, eb, "reading usage records");
+        return fail(c, NULL, "reading usage records", eb);
     PQsetSingleRowMode(c->db);
     int rc = 0;
     PGresult *r;
@@ -519,24 +438,22 @@ static int read_records(pg_conn *c, const usage_query *q, const qparams *p, usag
         if (st == PGRES_SINGLE_TUPLE && rc == 0) {
             usage_row row = {
                 .function = PQgetvalue(r, 0, 0),
-                .version = num(r, 0, 1),
-                .ts_us = num(r, 0, 2),
-                .total_us = num(r, 0, 3),
-                .start = (int)num(r, 0, 4),
-                .status = (int)num(r, 0, 5),
-                .run_us = num(r, 0, 6),
-                .memory_mb = num(r, 0, 7),
-                .bytes_in = num(r, 0, 8),
-                .bytes_out = num(r, 0, 9),
-                .wait_us = num(r, 0, 10),
+                .version = pg_get_i64(r, 0, 1),
+                .ts_us = pg_get_i64(r, 0, 2),
+                .total_us = pg_get_i64(r, 0, 3),
+                .start = (int)pg_get_i64(r, 0, 4),
+                .status = (int)pg_get_i64(r, 0, 5),
+                .run_us = pg_get_i64(r, 0, 6),
+                .memory_mb = pg_get_i64(r, 0, 7),
+                .bytes_in = pg_get_i64(r, 0, 8),
+                .bytes_out = pg_get_i64(r, 0, 9),
+                .wait_us = pg_get_i64(r, 0, 10),
                 .node = PQgetvalue(r, 0, 11),
             };
             if (usage_acc_record(acc, &row) < 0)
                 rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory reading usage");
         } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == 0) {
-            const char *m = PQresultErrorMessage(r);
-            rc = rouse_err_set(eb, ROUSE_EIO, "reading usage records: %.200s",
-                               m[0] ? m : PQerrorMessage(c->db));
+            rc = fail(c, r, "reading usage records", eb);
         }
         PQclear(r);
     }
@@ -587,39 +504,39 @@ static int run_query(pg_conn *c, const usage_query *q, usage_acc *acc, rouse_err
                              "usage_hourly", "1, 2", eb);
         if (!r) return ROUSE_EIO;
         for (int i = 0; i < PQntuples(r); i++) {
-            usage_group *e = usage_acc_group(acc, PQgetvalue(r, i, 0), num(r, i, 1));
+            usage_group *e = usage_acc_group(acc, PQgetvalue(r, i, 0), pg_get_i64(r, i, 1));
             if (!e) {
                 PQclear(r);
                 return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory reading usage");
             }
-            int64_t inv = num(r, i, 2), warm = num(r, i, 5), tmpl = num(r, i, 6),
-                    zero = num(r, i, 7);
+            int64_t inv = pg_get_i64(r, i, 2), warm = pg_get_i64(r, i, 5), tmpl = pg_get_i64(r, i, 6),
+                    zero = pg_get_i64(r, i, 7);
             e->invocations += inv;
-            e->requests += num(r, i, 3);
-            e->errors += num(r, i, 4);
+            e->requests += pg_get_i64(r, i, 3);
+            e->errors += pg_get_i64(r, i, 4);
             e->starts[0] += inv - warm - tmpl - zero;
             e->starts[1] += warm;
             e->starts[2] += tmpl;
             e->starts[3] += zero;
-            e->billed_ms += num(r, i, 8);
-            e->mb_ms += num(r, i, 9);
-            e->run_us += num(r, i, 10);
-            e->bytes_in += num(r, i, 11);
-            e->bytes_out += num(r, i, 12);
-            int64_t t = num(r, i, 13);
+            e->billed_ms += pg_get_i64(r, i, 8);
+            e->mb_ms += pg_get_i64(r, i, 9);
+            e->run_us += pg_get_i64(r, i, 10);
+            e->bytes_in += pg_get_i64(r, i, 11);
+            e->bytes_out += pg_get_i64(r, i, 12);
+            int64_t t = pg_get_i64(r, i, 13);
             if (inv > 0 && (acc->first == 0 || t < acc->first)) acc->first = t;
         }
         PQclear(r);
         r = hourly(c, q, &p, "bucket, sum(n)", "usage_hourly_latency", "1, 2, 3", eb);
         if (!r) return ROUSE_EIO;
         for (int i = 0; i < PQntuples(r); i++) {
-            usage_group *e = usage_acc_group(acc, PQgetvalue(r, i, 0), num(r, i, 1));
+            usage_group *e = usage_acc_group(acc, PQgetvalue(r, i, 0), pg_get_i64(r, i, 1));
             if (!e) {
                 PQclear(r);
                 return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory reading usage");
             }
-            int64_t b = num(r, i, 2);
-            if (b >= 0 && b < USAGE_BUCKETS) e->hist[b] += num(r, i, 3);
+            int64_t b = pg_get_i64(r, i, 2);
+            if (b >= 0 && b < USAGE_BUCKETS) e->hist[b] += pg_get_i64(r, i, 3);
         }
         PQclear(r);
     }
@@ -634,7 +551,7 @@ static int run_query(pg_conn *c, const usage_query *q, usage_acc *acc, rouse_err
                       q->function[0] ? 3 : 2, pv, PGRES_TUPLES_OK, "reading usage peaks", eb);
     if (!r) return ROUSE_EIO;
     for (int i = 0; i < PQntuples(r) && rc == 0; i++)
-        rc = usage_peaks_add(&acc->pk, PQgetvalue(r, i, 0), num(r, i, 1), num(r, i, 2));
+        rc = usage_peaks_add(&acc->pk, PQgetvalue(r, i, 0), pg_get_i64(r, i, 1), pg_get_i64(r, i, 2));
     PQclear(r);
     if (rc < 0) return rouse_err_set(eb, rc, "out of memory reading usage peaks");
     if (acc->stream_peaks) return 0;

@@ -34,8 +34,9 @@
 
 typedef struct pg_conn pg_conn;
 
-/* Connects to url (a libpq URI; 5 s to connect) and applies the usage
- * part's migrations. On failure eb says why and *out stays NULL. */
+/* Connects to url (pg_connect: a libpq URI, PG_CONNECT_TIMEOUT_S to
+ * connect) and applies the usage part's migrations (pg_migrate). On
+ * failure eb says why and *out stays NULL. */
 int usage_pg_open(const char *url, pg_conn **out, rouse_errbuf *eb);
 void usage_pg_close(pg_conn *c);
 /* Whether the connection is still usable (false after a network error:

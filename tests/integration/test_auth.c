@@ -35,6 +35,7 @@
 #include "common/json.h"
 #include "server/auth.h"
 #include "server/http_int.h"
+#include "free_port.h"
 #include "serve_proc.h"
 #include "tmp_dir.h"
 
@@ -164,18 +165,6 @@ static void listing(const char *key, const char *extra_header, char *out, size_t
     http_response_fini(&r);
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
-        return -1;
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 static int start_serve(void)
 {
     const char *args[] = {"--auth", "--auth-bootstrap-key-file", g_bootfile, "--metrics-bind",
@@ -200,7 +189,7 @@ static int group_setup(void **state)
     if (!f) return -1;
     fprintf(f, "%s\n", ADMIN_SECRET);
     fclose(f);
-    g_metrics_port = free_port();
+    g_metrics_port = test_free_port();
     snprintf(g_metrics_arg, sizeof(g_metrics_arg), "127.0.0.1:%d", g_metrics_port);
     return start_serve();
 }

@@ -46,6 +46,7 @@
 #include "cli/http_client.h"
 #include "cli/tensor_file.h"
 #include "common/sha256.h"
+#include "free_port.h"
 #include "fn_deploy.h"
 #include "serve_proc.h"
 #include "tmp_dir.h"
@@ -67,20 +68,6 @@ static pid_t g_s3rver = -1; /* while it runs */
 static void s3rver_stop(void);
 
 /* --- utilities ------------------------------------------------------------------ */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof(sa);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(sa.sin_port);
-}
 
 static int request(const serve_proc *p, const char *method, const char *path,
                    const char *const *headers, const void *body, size_t len, http_response *r)
@@ -277,7 +264,7 @@ static int group_setup(void **state)
     if (test_digit_samples(g_digits, g_samples) < 0) return -1;
 
     /* A and B are each other's peer: their ports are chosen first. */
-    int pa = free_port(), pb = free_port();
+    int pa = test_free_port(), pb = test_free_port();
     if (pa < 0 || pb < 0) return -1;
     char port_a[16], peer_b[64];
     snprintf(port_a, sizeof(port_a), "%d", pa);
@@ -615,7 +602,7 @@ static void test_s3_bucket(void **state)
     snprintf(e_data, sizeof(e_data), "%s/e", g_dir);
     snprintf(f_data, sizeof(f_data), "%s/f", g_dir);
     mkdir(s3dir, 0700);
-    int port = free_port();
+    int port = test_free_port();
     assert_true(port > 0);
     g_s3rver = s3rver_start(exe, s3dir, port);
     assert_true(g_s3rver > 0);

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "free_port.h"
 #include "tmp_dir.h"
 
 static const char *const nats_bins[] = {"/usr/sbin/nats-server", "/usr/bin/nats-server"};
@@ -25,20 +26,6 @@ static const char *nats_bin(void)
     for (size_t i = 0; i < sizeof(nats_bins) / sizeof(nats_bins[0]); i++)
         if (access(nats_bins[i], X_OK) == 0) return nats_bins[i];
     return NULL;
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof(a);
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &al) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
 }
 
 static int connects(const char *host, int port)
@@ -115,7 +102,7 @@ int nats_server_start(nats_server *n, const char *listen, char *why, size_t why_
         return -1;
     }
     for (int attempt = 0; attempt < 5 && n->pid <= 0; attempt++) {
-        n->port = free_port();
+        n->port = test_free_port();
         if (n->port > 0) (void)spawn(n);
     }
     if (n->pid <= 0) {

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "free_port.h"
 #include "tmp_dir.h"
 
 /* The uid/gid the cluster runs as: `postgres` when we are root. */
@@ -82,20 +83,6 @@ static int run(char *const argv[], char *out, size_t out_len)
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR) return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof(a);
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &al) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
 }
 
 static int start_server(pg_server *p)
@@ -187,7 +174,7 @@ int pg_server_start(pg_server *p, const char *listen, char *why, size_t why_len)
         goto out_rm;
     }
     for (int attempt = 0; attempt < 5; attempt++) {
-        p->port = free_port();
+        p->port = test_free_port();
         if (p->port > 0 && start_server(p) == 0) break;
     }
     if (!p->running) goto out_rm;

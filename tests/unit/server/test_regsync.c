@@ -2,8 +2,10 @@
  * copies the whole registry into the replica; a change another node made
  * arrives through the poll and, sooner, through regsync_poke, reported by
  * regsync_drain with the function's key (and NULL for API keys); this
- * node's own writes reach the publish function with their number; with
- * PostgreSQL away the health says down, and back it says up again.
+ * node's own writes reach the publish function with their number; a
+ * change whose log entry was pruned before it was read arrives through a
+ * copy of the whole registry; with PostgreSQL away the health says down,
+ * and back it says up again.
  * Skipped with one line when PostgreSQL is not installed. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -130,6 +132,21 @@ static void sync_copies_pokes_and_publishes(void **state)
         " INSERT INTO registry_log SELECT seq, 'f', 'early' FROM registry_seq; COMMIT");
     assert_true(drain_until(r, &s, got_fn));
     assert_string_equal(s.fn[0], "early");
+    assert_int_equal(store_function_get(st, "early", &f, &eb), ROUSE_ENOTFOUND);
+
+    /* Another node's change whose log entry was pruned before this node
+     * read it: the whole registry is copied, and the change reported. */
+    s.n_fn = 0;
+    sql("BEGIN; UPDATE registry_seq SET seq = seq + 1;"
+        " INSERT INTO functions VALUES ('t1:pruned', 3);"
+        " INSERT INTO registry_log SELECT seq, 'f', 't1:pruned' FROM registry_seq;"
+        " DELETE FROM registry_log; UPDATE registry_seq SET pruned = seq; COMMIT");
+    regsync_poke(r);
+    assert_true(drain_until(r, &s, got_fn));
+    assert_int_equal(store_function_get(st, "t1:pruned", &f, &eb), 0);
+    store_function_fini(&f);
+    assert_int_equal(store_function_get(st, "t1:late", &f, &eb), 0);
+    store_function_fini(&f);
     assert_int_equal(store_function_get(st, "early", &f, &eb), ROUSE_ENOTFOUND);
 
     /* This node's own write (the writer's commit hook): published, not

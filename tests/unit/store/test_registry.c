@@ -721,6 +721,90 @@ static void pg_holds_the_registry(void **state)
     PQfinish(c);
 }
 
+/* The log is pruned of entries past both the count and the age kept,
+ * the horizon remembered; a replica behind it gets the whole registry
+ * (deletions included), one at or past it only what was logged since. */
+static void pg_log_pruned_full_copy(void **state)
+{
+    fixture *f = *state;
+    deploy_expect(f->s, "gone", DIGEST_A, CFG_1, 1, true);
+    int64_t seq_gone = pg_int_of("SELECT seq FROM registry_seq");
+    deploy_expect(f->s, "kept", DIGEST_A, CFG_1, 1, true);
+    rouse_errbuf eb = {0};
+    PGconn *c;
+    assert_int_equal(pg_connect(g_pg.url, &c, &eb), 0);
+    int64_t seq = pg_int_of("SELECT seq FROM registry_seq");
+    /* Young entries stay, however many are past the count kept. */
+    assert_int_equal(replica_prune_log(&c, 0, 60000, &eb), 0);
+    assert_true(pg_int_of("SELECT count(*) FROM registry_log") >= 2);
+    assert_true(pg_int_of("SELECT pruned FROM registry_seq") < seq);
+    /* Old ones go, except the newest number kept. */
+    assert_int_equal(pg_server_sql(&g_pg, "UPDATE registry_log SET logged_ms = 0", NULL, 0), 0);
+    assert_int_equal(replica_prune_log(&c, 1, 60000, &eb), 0);
+    assert_int_equal(pg_int_of("SELECT count(*) FROM registry_log WHERE seq < "
+                               "(SELECT seq FROM registry_seq)"),
+                     0);
+    assert_true(pg_int_of("SELECT count(*) FROM registry_log") >= 1);
+    int64_t pruned = pg_int_of("SELECT pruned FROM registry_seq");
+    assert_true(pruned >= seq_gone && pruned < seq);
+
+    /* Another node deletes "gone" and creates "other"; the log of both is
+     * pruned before this replica reads it. */
+    int64_t local;
+    assert_int_equal(replica_local_seq(f->s, &local, &eb), 0);
+    assert_int_equal(pg_server_sql(&g_pg,
+                                   "BEGIN; UPDATE registry_seq SET seq = seq + 1;"
+                                   " DELETE FROM functions WHERE name = 'gone';"
+                                   " INSERT INTO functions VALUES ('other', 1);"
+                                   " INSERT INTO registry_log SELECT seq, 'f', 'gone'"
+                                   " FROM registry_seq;"
+                                   " UPDATE registry_seq SET seq = seq + 1;"
+                                   " INSERT INTO registry_log SELECT seq, 'f', 'other'"
+                                   " FROM registry_seq;"
+                                   " UPDATE registry_log SET logged_ms = 0; COMMIT",
+                                   NULL, 0),
+               0);
+    assert_int_equal(replica_prune_log(&c, 0, 60000, &eb), 0);
+    assert_int_equal(pg_int_of("SELECT count(*) FROM registry_log"), 0);
+    assert_true(pg_int_of("SELECT pruned FROM registry_seq") > local);
+    replica_snap *snap;
+    assert_int_equal(replica_read_since(&c, local, &snap, &eb), 0);
+    assert_non_null(snap);
+    assert_true(replica_snap_full(snap));
+    replica_changes ch = {0};
+    assert_int_equal(replica_apply(f->s, snap, &ch, &eb), 0);
+    replica_snap_free(snap);
+    bool saw_gone = false, saw_other = false;
+    for (int i = 0; i < ch.n; i++) {
+        saw_gone |= strcmp(ch.fns[i], "gone") == 0;
+        saw_other |= strcmp(ch.fns[i], "other") == 0;
+    }
+    replica_changes_fini(&ch);
+    assert_true(saw_gone);
+    assert_true(saw_other);
+    store_function fn;
+    assert_int_equal(store_function_get(f->s, "gone", &fn, &eb), ROUSE_ENOTFOUND);
+    assert_int_equal(store_function_get(f->s, "other", &fn, &eb), 0);
+    store_function_fini(&fn);
+    assert_int_equal(resolve(f->s, "kept", NULL, 0.0), 1);
+
+    /* At the horizon now: the next change comes as itself, not a full copy. */
+    assert_int_equal(pg_server_sql(&g_pg,
+                                   "BEGIN; UPDATE registry_seq SET seq = seq + 1;"
+                                   " INSERT INTO functions VALUES ('later', 1);"
+                                   " INSERT INTO registry_log SELECT seq, 'f', 'later'"
+                                   " FROM registry_seq; COMMIT",
+                                   NULL, 0),
+               0);
+    assert_int_equal(replica_local_seq(f->s, &local, &eb), 0);
+    assert_int_equal(replica_read_since(&c, local, &snap, &eb), 0);
+    assert_non_null(snap);
+    assert_false(replica_snap_full(snap));
+    assert_int_equal(replica_snap_count(snap), 1);
+    replica_snap_free(snap);
+    PQfinish(c);
+}
+
 /* PostgreSQL away: writes fail with 503's code and a clear message, the
  * replica keeps answering, nothing half-written stays; back: writes work. */
 static void pg_away_fails_writes_only(void **state)
@@ -775,6 +859,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(persistence_across_reopen, setup, teardown),
 #ifdef REGISTRY_ON_PG
         cmocka_unit_test_setup_teardown(pg_holds_the_registry, setup, teardown),
+        cmocka_unit_test_setup_teardown(pg_log_pruned_full_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(pg_away_fails_writes_only, setup, teardown),
 #endif
     };
