@@ -52,11 +52,25 @@ static int resolve(http_req *req, int64_t *version)
     return rc;
 }
 
+/* Metadata names the inputs and outputs of the model, which only an
+ * instance has loaded: the call goes where an inference of the version
+ * would (here or, with several nodes, a node that can run it). */
 static int model_meta(http_req *req)
 {
-    server *s = req->srv;
     int64_t version;
     if (resolve(req, &version) < 0) return 0;
+    if (!route_cache_function(req->srv, req->r.name)) {
+        http_reply_error(req, 404, "no function named '%s'", auth_fn_name(req->r.name));
+        return 0;
+    }
+    int routed = cluster_route_meta(req, version);
+    if (routed >= 0) return routed;
+    return api_oip_meta_local(req, version);
+}
+
+int api_oip_meta_local(http_req *req, int64_t version)
+{
+    server *s = req->srv;
     /* The version list from the routing cache: no database read per call. */
     const store_function *f = route_cache_function(s, req->r.name);
     if (!f) {
