@@ -221,6 +221,11 @@ struct http_req {
     bool fwd_retried;
     bool fwd_meta; /* model metadata (a GET), not an inference */
     bool forwarded_out;
+    /* A model metadata request sent to an instance (here or on a peer):
+     * the version and the routing cache's generation it was resolved
+     * under, to keep the answer (api_oip_meta_reply); 0 otherwise. */
+    int64_t meta_version;
+    uint64_t meta_gen;
 };
 
 /* Sets a JSON error reply {"error": msg}. */
@@ -296,6 +301,9 @@ int api_oip_handle(http_req *req);
 int api_oip_infer_local(http_req *req, int64_t version);
 /* Model metadata of a resolved version from an instance of this node. */
 int api_oip_meta_local(http_req *req, int64_t version);
+/* Called as a reply to GET /v2/models/{name}[/versions/{v}] is queued:
+ * keeps the document an instance answered in the routing cache. */
+void api_oip_meta_reply(http_req *req);
 
 /* --- several nodes (cluster_route.c) --------------------------------------- */
 
