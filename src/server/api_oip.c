@@ -52,11 +52,40 @@ static int resolve(http_req *req, int64_t *version)
     return rc;
 }
 
+/* Metadata names the inputs and outputs of the model, which only an
+ * instance has loaded: the first request of a version goes where an
+ * inference of it would (here or, with several nodes, a node that can run
+ * it), and the document it answered is kept in the routing cache, which
+ * answers the next ones without any instance. */
 static int model_meta(http_req *req)
 {
     server *s = req->srv;
     int64_t version;
     if (resolve(req, &version) < 0) return 0;
+    if (!route_cache_function(s, req->r.name)) {
+        http_reply_error(req, 404, "no function named '%s'", auth_fn_name(req->r.name));
+        return 0;
+    }
+    size_t len;
+    const char *doc = route_cache_meta(s, req->r.name, version, &len);
+    if (doc) {
+        rouse_buf b;
+        rouse_buf_init(&b);
+        int rc = rouse_buf_append(&b, doc, len);
+        http_reply_built(req, 200, &b, rc);
+        req->reply.version = version;
+        return 0;
+    }
+    req->meta_version = version;
+    req->meta_gen = route_cache_gen(s);
+    int routed = cluster_route_meta(req, version);
+    if (routed >= 0) return routed;
+    return api_oip_meta_local(req, version);
+}
+
+int api_oip_meta_local(http_req *req, int64_t version)
+{
+    server *s = req->srv;
     /* The version list from the routing cache: no database read per call. */
     const store_function *f = route_cache_function(s, req->r.name);
     if (!f) {
@@ -79,6 +108,13 @@ static int model_meta(http_req *req)
                        .body_len = len,
                        .json_len = -1};
     return http_req_submit(req, &rq);
+}
+
+void api_oip_meta_reply(http_req *req)
+{
+    const http_reply *r = &req->reply;
+    if (req->meta_version <= 0 || r->status != 200 || !r->body || r->len == 0 || r->fd >= 0) return;
+    route_cache_meta_put(req->srv, req->meta_gen, req->r.name, req->meta_version, r->body, r->len);
 }
 
 static int infer(http_req *req)

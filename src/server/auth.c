@@ -262,7 +262,8 @@ bool auth_check(http_req *req)
     /* A call from another node: the cluster key instead of an API key.
      * A blob read (blob_fetch.c) stands for an admin's and is answered
      * from the local store alone (api_admin.c); otherwise only an
-     * inference (cluster_route.c), for the tenant it names. */
+     * inference or a model's metadata (cluster_route.c), for the tenant
+     * it names. */
     const char *ck = http_req_header(req, CLUSTER_KEY_HEADER);
     if (ck) {
         if (!s->cluster_key || !cluster_key_check(s->cluster_key, ck))
@@ -272,8 +273,10 @@ bool auth_check(http_req *req)
             w->peer = true;
             return true;
         }
-        if (id != R_INFER)
-            return deny(req, 403, "a call between nodes may only run an inference or read a blob");
+        if (id != R_INFER && id != R_MODEL_META)
+            return deny(req, 403,
+                        "a call between nodes may only run an inference, read a model's "
+                        "metadata or read a blob");
         const char *t = http_req_header(req, "Rouse-Tenant");
         if (t && !store_tenant_valid(t))
             return deny(req, 400, "Rouse-Tenant: not a tenant name ([a-z0-9][a-z0-9-]{0,62})");

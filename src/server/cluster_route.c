@@ -8,9 +8,11 @@
  * naming the node.
  *
  * What is forwarded: OIP inference (POST /v2/models/{name}[/versions/{v}]/infer)
- * with a body held in memory, to the version this node resolved, with the
- * caller's tenant (Rouse-Tenant) and the cluster key instead of the
- * caller's Authorization. Not forwarded (run here): generations of the
+ * with a body held in memory, and model metadata (GET /v2/models/{name}
+ * [/versions/{v}], which an instance answers: the inputs and outputs are
+ * the model's), to the version this node resolved, with the caller's
+ * tenant (Rouse-Tenant) and the cluster key instead of the caller's
+ * Authorization. Not forwarded (run here): generations of the
  * OpenAI-style endpoints (streamed or not), asynchronous jobs, bodies
  * spilled to a memfd (over 32 MiB), calls another node forwarded.
  *
@@ -121,27 +123,31 @@ static int send_to(http_req *req, member *peer)
     fwd_pending *p = calloc(1, sizeof(*p));
     if (!p) return ROUSE_ENOMEM;
     char url[MEMBER_URL_MAX + 2 * STORE_NAME_MAX + 64];
-    snprintf(url, sizeof(url), "%s/v2/models/%s/versions/%" PRId64 "/infer", peer->url,
-             auth_fn_name(req->r.name), req->fwd_version);
+    snprintf(url, sizeof(url), "%s/v2/models/%s/versions/%" PRId64 "%s", peer->url,
+             auth_fn_name(req->r.name), req->fwd_version, req->fwd_meta ? "" : "/infer");
     char ct[160], key[256], tenant[96], by[96], ihcl[64];
-    const char *cth = http_req_header(req, "Content-Type");
-    snprintf(ct, sizeof(ct), "Content-Type: %s", cth ? cth : "application/json");
     snprintf(key, sizeof(key), CLUSTER_KEY_HEADER ": %s", cluster_key_secret(s->cluster_key));
     snprintf(tenant, sizeof(tenant), "Rouse-Tenant: %s", req->who.tenant);
     snprintf(by, sizeof(by), FORWARDED_BY_HEADER ": %s", s->node_name);
-    forward_send_req rq = {.url = url, .headers = {ct, key, tenant, by}};
-    if (req->json_len >= 0) {
-        snprintf(ihcl, sizeof(ihcl), "Inference-Header-Content-Length: %" PRId64, req->json_len);
-        rq.headers[4] = ihcl;
+    forward_send_req rq = {.url = url, .headers = {key, tenant, by}, .get = req->fwd_meta};
+    if (!req->fwd_meta) {
+        const char *cth = http_req_header(req, "Content-Type");
+        snprintf(ct, sizeof(ct), "Content-Type: %s", cth ? cth : "application/json");
+        rq.headers[3] = ct;
+        if (req->json_len >= 0) {
+            snprintf(ihcl, sizeof(ihcl), "Inference-Header-Content-Length: %" PRId64,
+                     req->json_len);
+            rq.headers[4] = ihcl;
+        }
+        /* The body stays in req: a retry here still has it. */
+        rq.len = req->body.len;
+        rq.body = malloc(rq.len ? rq.len : 1);
+        if (!rq.body) {
+            free(p);
+            return ROUSE_ENOMEM;
+        }
+        if (rq.len) memcpy(rq.body, req->body.data, rq.len);
     }
-    /* The body stays in req: a retry here still has it. */
-    rq.len = req->body.len;
-    rq.body = malloc(rq.len ? rq.len : 1);
-    if (!rq.body) {
-        free(p);
-        return ROUSE_ENOMEM;
-    }
-    if (rq.len) memcpy(rq.body, req->body.data, rq.len);
     rq.id = ++s->croute->next_id;
     int rc = forward_send(s->fwd, &rq);
     if (rc < 0) {
@@ -166,6 +172,18 @@ int cluster_route_infer(http_req *req, int64_t version)
     int i = decide(req, version, NULL, &peers);
     if (i < 0) return -1;
     req->fwd_version = version;
+    if (send_to(req, &peers[i]) < 0) return -1; /* out of memory: here, then */
+    return 1;
+}
+
+int cluster_route_meta(http_req *req, int64_t version)
+{
+    if (!req->srv->fwd) return -1;
+    member *peers = NULL;
+    int i = decide(req, version, NULL, &peers);
+    if (i < 0) return -1;
+    req->fwd_version = version;
+    req->fwd_meta = true;
     if (send_to(req, &peers[i]) < 0) return -1; /* out of memory: here, then */
     return 1;
 }
@@ -202,7 +220,9 @@ static void retry(http_req *req, const char *why)
         int i = decide(req, req->fwd_version, req->fwd_peer, &peers);
         if (i >= 0 && send_to(req, &peers[i]) == 0) return;
     }
-    if (api_oip_infer_local(req, req->fwd_version) == 0) http_req_resume(req);
+    int rc = req->fwd_meta ? api_oip_meta_local(req, req->fwd_version)
+                           : api_oip_infer_local(req, req->fwd_version);
+    if (rc == 0) http_req_resume(req);
 }
 
 static void relay(http_req *req, forward_result *r)

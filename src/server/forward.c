@@ -32,6 +32,7 @@ typedef struct xfer {
     char *url;
     char *body;
     size_t len;
+    bool get;
     rouse_buf reply;
     bool too_big;
     forward_result res;
@@ -148,9 +149,13 @@ static bool xfer_setup(forwarder *f, xfer *x)
     if (!x->easy) return false;
     CURL *e = x->easy;
     curl_easy_setopt(e, CURLOPT_URL, x->url);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body ? x->body : "");
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->len);
+    if (x->get) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body ? x->body : "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->len);
+    }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)FORWARD_CONNECT_TIMEOUT_MS);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -325,6 +330,7 @@ int forward_send(forwarder *f, forward_send_req *rq)
     rouse_buf_init(&x->reply);
     x->body = rq->body;
     x->len = rq->len;
+    x->get = rq->get;
     rq->body = NULL;
     x->res.id = rq->id;
     x->res.json_len = -1;

@@ -2,7 +2,7 @@
  * The forwarder: sends calls to other nodes over HTTP(S) from a thread of
  * its own (libcurl's multi interface), so that serve's loop never waits
  * for a peer. It knows nothing of routing or of serve's requests: each
- * send is an id, a URL, headers and a body; its outcome (the peer's
+ * send is an id, a URL, headers and a body (a POST) or none (a GET); its outcome (the peer's
  * status, the headers that matter and the body, or how it failed and
  * whether the peer can have started the call) comes back through an
  * eventfd that the loop watches, to be taken with forward_take.
@@ -38,6 +38,7 @@ typedef struct forward_send_req {
     const char *headers[FORWARD_HEADERS_MAX]; /* "Name: value", copied; NULL ends */
     char *body;      /* malloc'd, taken whatever forward_send returns */
     size_t len;
+    bool get;        /* a GET (body and len unused) instead of a POST */
 } forward_send_req;
 
 typedef struct forward_result {

@@ -322,6 +322,7 @@ static enum MHD_Result queue_reply(http_req *req)
     http_reply *r = &req->reply;
     struct MHD_Response *resp;
     if (r->fd >= 0 && r->fd_len > 0 && r->fd_len <= SMALL_REPLY_BYTES) reply_fd_to_body(r);
+    if (req->r.id == R_MODEL_META) api_oip_meta_reply(req);
     if (r->stream) {
         /* MHD owns the stream from here and calls stream_free. */
         resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, r->stream_read,

@@ -219,7 +219,13 @@ struct http_req {
     char fwd_peer[64];
     uint64_t fwd_gen; /* the peer's membership document it was counted against */
     bool fwd_retried;
+    bool fwd_meta; /* model metadata (a GET), not an inference */
     bool forwarded_out;
+    /* A model metadata request sent to an instance (here or on a peer):
+     * the version and the routing cache's generation it was resolved
+     * under, to keep the answer (api_oip_meta_reply); 0 otherwise. */
+    int64_t meta_version;
+    uint64_t meta_gen;
 };
 
 /* Sets a JSON error reply {"error": msg}. */
@@ -293,6 +299,11 @@ int api_oip_handle(http_req *req);
 /* Runs an inference request for a resolved version on this node (the
  * body still in req): as route_handle, 1 when its reply comes later. */
 int api_oip_infer_local(http_req *req, int64_t version);
+/* Model metadata of a resolved version from an instance of this node. */
+int api_oip_meta_local(http_req *req, int64_t version);
+/* Called as a reply to GET /v2/models/{name}[/versions/{v}] is queued:
+ * keeps the document an instance answered in the routing cache. */
+void api_oip_meta_reply(http_req *req);
 
 /* --- several nodes (cluster_route.c) --------------------------------------- */
 
@@ -300,6 +311,9 @@ int api_oip_infer_local(http_req *req, int64_t version);
  * -1 here (the caller goes on), 1 sent to another node (its reply comes
  * later), 0 req has a reply. */
 int cluster_route_infer(http_req *req, int64_t version);
+/* The same for a model metadata request (GET /v2/models/{name}[/versions/{v}]):
+ * it goes where an inference of the version would. */
+int cluster_route_meta(http_req *req, int64_t version);
 /* req ends while a peer has it: its answer will be dropped. */
 void cluster_route_req_end(http_req *req);
 int api_stats_handle(http_req *req);

@@ -155,6 +155,13 @@ void blob_fetch_stop(server *s);
 typedef struct route_cache_entry {
     bool used;
     store_function f; /* owned */
+    /* The model metadata document of each version (parallel to
+     * f.versions) as an instance answered it, here or on a peer; NULL
+     * until one did. A version's model never changes and the document's
+     * version list is f's, so it holds exactly as long as the entry.
+     * Owned, lazily allocated. */
+    char **meta;
+    size_t *meta_len;
 } route_cache_entry;
 
 /* The version a request for function `name` through `ver` (a version number,
@@ -168,6 +175,19 @@ int route_cache_resolve(server *s, const char *name, const char *ver, int64_t *v
 const store_function *route_cache_function(server *s, const char *name);
 /* Forgets everything; called after every registry write. */
 void route_cache_clear(server *s);
+/* Counts route_cache_clear calls: what was learned under an older count
+ * may describe a function since deleted or changed. */
+uint64_t route_cache_gen(const server *s);
+/* The model metadata document of function `name` version `version` kept
+ * by route_cache_meta_put, or NULL. Borrowed: valid until the next
+ * route_cache_* call. */
+const char *route_cache_meta(server *s, const char *name, int64_t version, size_t *len);
+/* Keeps a copy of a metadata document an instance answered for a request
+ * resolved under generation `gen`; nothing when the cache was cleared
+ * since, the function is not cached or memory runs out (it is only a
+ * cache). */
+void route_cache_meta_put(server *s, uint64_t gen, const char *name, int64_t version,
+                          const char *doc, size_t len);
 
 /* --- several nodes (cluster.c, docs/architecture.md "Several nodes") ------- */
 
@@ -268,6 +288,7 @@ struct server {
     uint64_t loop_stall_max_ns;
     uint64_t loop_block_max_ns; /* the same, counting iterations that slept only */
     route_cache_entry rcache[ROUTE_CACHE_SLOTS];
+    uint64_t rcache_gen; /* route_cache_gen */
     /* Asynchronous jobs: the queue, its dispatcher, callback delivery. */
     struct jobq *jobq;
     struct async_dispatch *ad;

@@ -9,7 +9,8 @@
  * (scaling.min 1), so it can run no digits call itself: its calls go to
  * the others. Scenarios: Rouse-Node on every reply; membership lists every
  * node; a call sent to n1 is answered by another node and equals that
- * node's own answer; rouse status shows every node, its room and
+ * node's own answer, and so is its model metadata (rouse bench without
+ * --input works through n1); rouse status shows every node, its room and
  * instances, and the node that answered; the cluster key (a wrong one: 401; a client's
  * Rouse-Tenant without one is ignored); NATS paused: nodes serve locally
  * and say so; kill -9 of n2 under load: every call answered 200 or a
@@ -311,6 +312,49 @@ static int cli(int n, const char *args, char *out, size_t cap)
     return pclose(p);
 }
 
+/* Model metadata needs an instance (it names the model's inputs and
+ * outputs): n1, which cannot start one, has it answered where digits runs,
+ * the same document that node gives itself, then answers it itself from
+ * memory; readiness n1 answers itself from the registry. */
+static void test_busy_node_metadata(void **state)
+{
+    (void)state;
+    http_response first, direct;
+    assert_int_equal(request(0, "GET", "/v2/models/digits", NULL, &first), 200);
+    if (strcmp(first.rouse_node, "n1") == 0) fail_msg("the first metadata answered by n1 itself");
+    assert_non_null(strstr(first.body.data, "\"name\":\"digits\""));
+    assert_non_null(strstr(first.body.data, "\"inputs\":[{\"name\":"));
+    assert_non_null(strstr(first.body.data, "\"outputs\":[{\"name\":"));
+    int node = strcmp(first.rouse_node, "n2") == 0 ? 1 : 2;
+    assert_int_equal(request(node, "GET", "/v2/models/digits", NULL, &direct), 200);
+    assert_string_equal(direct.rouse_node, first.rouse_node);
+    assert_int_equal(first.body.len, direct.body.len);
+    assert_memory_equal(first.body.data, direct.body.data, first.body.len);
+    http_response_fini(&direct);
+    const char *paths[] = {"/v2/models/digits", "/v2/models/digits/versions/1"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        http_response r;
+        assert_int_equal(request(0, "GET", paths[i], NULL, &r), 200);
+        assert_string_equal(r.rouse_node, "n1");
+        assert_int_equal(r.body.len, first.body.len);
+        assert_memory_equal(r.body.data, first.body.data, r.body.len);
+        http_response_fini(&r);
+    }
+    http_response_fini(&first);
+    http_response r;
+    assert_int_equal(request(0, "GET", "/v2/models/digits/ready", NULL, &r), 200);
+    assert_string_equal(r.rouse_node, "n1");
+    assert_non_null(strstr(r.body.data, "\"ready\":true"));
+    http_response_fini(&r);
+    /* A version that does not exist is n1's own 404, not forwarded. */
+    assert_int_equal(request(0, "GET", "/v2/models/digits/versions/9", NULL, &r), 404);
+    assert_string_equal(r.rouse_node, "n1");
+    http_response_fini(&r);
+    /* rouse bench without --input reads the metadata first, through n1. */
+    static char out[16384];
+    assert_int_equal(cli(0, "bench digits -n 4 -q", out, sizeof(out)), 0);
+}
+
 /* The row of node `name` in rouse status's table of nodes: whether it was
  * fresh, its free slots and instances; false when there is no such row. */
 static bool status_row(const char *out, const char *name, bool *fresh, int *slots, int *inst)
@@ -398,7 +442,10 @@ static void test_cluster_key(void **state)
     assert_string_equal(r.rouse_node, "n2");
     assert_int_equal(test_logits_argmax(&r), 4);
     http_response_fini(&r);
-    /* The key opens inference only. */
+    /* The key opens inference and model metadata only. */
+    assert_int_equal(request_h(1, "GET", "/v2/models/digits", right, NULL, &r), 200);
+    assert_non_null(strstr(r.body.data, "\"inputs\":"));
+    http_response_fini(&r);
     const char *admin[] = {good, NULL};
     assert_int_equal(request_h(1, "GET", "/v1/functions", admin, NULL, &r), 403);
     http_response_fini(&r);
@@ -569,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_membership_lists_all),
         cmocka_unit_test(test_busy_node_forwards),
         cmocka_unit_test(test_status_shows_cluster),
+        cmocka_unit_test(test_busy_node_metadata),
         cmocka_unit_test(test_cluster_key),
         cmocka_unit_test(test_nats_unreachable),
         cmocka_unit_test(test_min_spread),

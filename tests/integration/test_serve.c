@@ -416,13 +416,49 @@ static void test_request_id_and_output_selection(void **state)
     http_response_fini(&r);
 }
 
+/* How many instances function fn has (any state). */
+static int instance_count(const char *fn)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/functions/%s", fn);
+    http_response r;
+    assert_int_equal(req_str("GET", path, NULL, &r), 200);
+    rouse_arena a;
+    rouse_arena_init(&a, 0);
+    const json_value *inst = json_get(parse(&a, &r, 0), "instances");
+    assert_non_null(inst);
+    int n = (int)inst->u.arr.n;
+    rouse_arena_fini(&a);
+    http_response_fini(&r);
+    return n;
+}
+
+/* Metadata comes from an instance once, then from memory: a function
+ * scaled to zero answers it without starting one. */
 static void test_model_metadata(void **state)
 {
     (void)state;
     http_response r;
     expect((req_str("GET", "/v2/models/digits", NULL, &r), &r), 200, "\"pixels\"");
     assert_non_null(strstr(r.body.data, "\"probabilities\""));
+    assert_int_equal(r.rouse_version, 1);
+    http_response first = r;
+    expect((req_str("POST", "/v1/functions/digits/scale-to-zero", "", &r), &r), 200, NULL);
     http_response_fini(&r);
+    int tries = 0;
+    while (instance_count("digits") > 0 && tries++ < 2000)
+        usleep(5000);
+    assert_int_equal(instance_count("digits"), 0);
+    const char *paths[] = {"/v2/models/digits", "/v2/models/digits/versions/1"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        expect((req_str("GET", paths[i], NULL, &r), &r), 200, "\"pixels\"");
+        assert_int_equal(r.body.len, first.body.len);
+        assert_memory_equal(r.body.data, first.body.data, r.body.len);
+        assert_int_equal(r.rouse_version, 1);
+        http_response_fini(&r);
+    }
+    assert_int_equal(instance_count("digits"), 0);
+    http_response_fini(&first);
     expect((req_str("GET", "/v2/models/digits/ready", NULL, &r), &r), 200, NULL);
     http_response_fini(&r);
     expect((req_str("GET", "/v2/models/nope/ready", NULL, &r), &r), 404, NULL);
