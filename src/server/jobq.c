@@ -197,7 +197,7 @@ int jobq_batch_get(jobq *q, int64_t id, batch_info *out, rouse_errbuf *eb)
 {
     if (!q->ops->batch_get)
         return rouse_err_set(eb, ROUSE_EUNSUPPORTED,
-                             "batch files are not supported yet with serve --state and --bus");
+                             "batches are read asynchronously here");
     return q->ops->batch_get(q, id, out, eb);
 }
 
