@@ -99,7 +99,8 @@ static void json_str(const char *doc, const char *key, char *out, size_t cap)
     rouse_arena_fini(&a);
 }
 
-static void start_node(int i)
+/* Node i on data directory data<i + 1><suffix>. */
+static void start_node_in(int i, const char *suffix)
 {
     char fault[400], name[16];
     snprintf(fault, sizeof(fault), "%s/fault%d", g_dir, i + 1);
@@ -110,11 +111,16 @@ static void start_node(int i)
     /* Each node's instances record their executions in a file of its own. */
     setenv("ROUSE_FAULT_DIR", fault, 1);
     char data[400];
-    snprintf(data, sizeof(data), "%s/data%d", g_dir, i + 1);
+    snprintf(data, sizeof(data), "%s/data%d%s", g_dir, i + 1, suffix);
     const char *args[] = {"--log-level", "warn", "--state", g_pg.url, "--bus", g_nats.url,
                           "--node-name", name, NULL};
     assert_int_equal(serve_proc_start(&g_node[i], g_rouse, data, args), 0);
     g_up[i] = true;
+}
+
+static void start_node(int i)
+{
+    start_node_in(i, "");
 }
 
 /* The function on node i: at most max instances of one slot. */
@@ -571,9 +577,11 @@ static void test_batch_node_killed(void **state)
     (void)state;
     enum { N = 400 };
     char id[32];
-    /* Node 2 again, holding each batch's creation after its first chunk. */
+    /* Node 2 again (on a data directory of its own: the killed one's may
+     * still be held by what it left running), holding each batch's
+     * creation after its first chunk. */
     setenv("ROUSE_FAULT_BATCH_CHUNK_MS", "3600000", 1);
-    start_node(1);
+    start_node_in(1, "b");
     unsetenv("ROUSE_FAULT_BATCH_CHUNK_MS");
     deploy(1, 2);
     post_batch(1, "sleep-100-bkill-", N, -1, id);
