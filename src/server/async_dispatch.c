@@ -75,6 +75,8 @@
 #define CAPACITY_RECHECK_MS 100
 /* ...and a function this node does not know, after this long. */
 #define UNKNOWN_RECHECK_MS 1000
+/* A lease that failed (the store unreachable) is tried again after this. */
+#define LEASE_RETRY_MS 500
 
 typedef struct afn afn;
 
@@ -825,7 +827,12 @@ static void lease_done(void *user, int rc, const rouse_errbuf *eb, const jobq_re
     disp->n_writes--;
     if (rc < 0) {
         LOG_WARN(MOD, "leasing jobs of %s: %s", f->name, eb->msg);
-        return; /* f->more stays: tried again at the next tick */
+        /* Tried again after a pause, not at the next tick: under load the
+         * loop ticks for every request, and a store that is down would be
+         * asked thousands of times a second. */
+        f->more = false;
+        f->due_ms = now_ms() + LEASE_RETRY_MS;
+        return;
     }
     for (int i = 0; i < r->n; i++) {
         ajob *j = job_new_lease(disp, f, &r->leases[i]);

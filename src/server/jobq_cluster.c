@@ -44,6 +44,9 @@
 #define EXPIRE_EVERY_MS 5000
 /* A batch whose creation made no progress this long is taken over. */
 #define BATCH_STALL_MS 5000
+/* How often a node asks which functions have jobs waiting: the delay before
+ * a node that did not take a job in sees it (one query a node this often). */
+#define SEEK_EVERY_MS 500
 #define WAKE_MAX 64
 #define TOKEN_MAX (2 * STORE_NAME_MAX + 16)
 
@@ -75,8 +78,8 @@ typedef struct jobq_cl {
     int n_held, cap_held;
     /* loop */
     PGconn *pg_start; /* start-time reads, closed at the first tick */
-    int64_t next_hb_ms;
-    bool hb_flight;
+    int64_t next_hb_ms, next_seek_ms;
+    bool hb_flight, seek_flight;
 } jobq_cl;
 
 #define C(q) ((jobq_cl *)(q))
@@ -1023,20 +1026,25 @@ static int cl_list_async(jobq *q, const char *function, int state, int64_t after
                                        list_release, NULL, ticket);
 }
 
-/* the heartbeat: leases renewed, in-progress acks, the sweep, work found */
+/* the heartbeat: leases renewed, in-progress acks, the sweep; and, more
+ * often, work found */
 
 typedef struct hb_arg {
     jobq_cl *c;
     int64_t now_ms;
-    int n_fns;
-    char fns[WAKE_MAX][STORE_NAME_MAX + 1];
-    int64_t counts[WAKE_MAX];
     /* batches to go on with (jobq_batch_wake_fn) */
     int n_batches;
     int64_t batch_ids[WAKE_MAX];
     bool batch_creating[WAKE_MAX];
     char batch_fns[WAKE_MAX][STORE_NAME_MAX + 1];
 } hb_arg;
+
+typedef struct seek_arg {
+    jobq_cl *c;
+    int n_fns;
+    char fns[WAKE_MAX][STORE_NAME_MAX + 1];
+    int64_t counts[WAKE_MAX];
+} seek_arg;
 
 static int collect_batch(void *user, int64_t id, const char *function, bool creating)
 {
@@ -1050,7 +1058,7 @@ static int collect_batch(void *user, int64_t id, const char *function, bool crea
 
 static int collect_fn(void *user, const char *function, int64_t n)
 {
-    hb_arg *a = user;
+    seek_arg *a = user;
     if (a->n_fns >= WAKE_MAX) return 1;
     a->counts[a->n_fns] = n;
     snprintf(a->fns[a->n_fns++], STORE_NAME_MAX + 1, "%s", function);
@@ -1091,10 +1099,7 @@ static int hb_apply(store *st, void *arg, rouse_errbuf *eb)
         }
     }
     if (n > 0) LOG_INFO(MOD, "%d job(s) published again by the sweep", n);
-    if ((rc = jobs_pg_batches_due(c->pg, a->now_ms - BATCH_STALL_MS, WAKE_MAX, collect_batch, a,
-                                  eb)) < 0)
-        return rc;
-    return jobs_pg_active(c->pg, collect_fn, a, eb);
+    return jobs_pg_batches_due(c->pg, a->now_ms - BATCH_STALL_MS, WAKE_MAX, collect_batch, a, eb);
 }
 
 static void hb_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
@@ -1110,6 +1115,27 @@ static void hb_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
     for (int i = 0; c->base.batch_wake && i < a->n_batches; i++)
         c->base.batch_wake(c->base.batch_wake_user, a->batch_ids[i], a->batch_fns[i],
                            a->batch_creating[i]);
+}
+
+static int seek_apply(store *st, void *arg, rouse_errbuf *eb)
+{
+    (void)st;
+    seek_arg *a = arg;
+    int rc = pg_ready(a->c, eb);
+    return rc < 0 ? rc : jobs_pg_active(a->c->pg, collect_fn, a, eb);
+}
+
+static void seek_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
+{
+    (void)user;
+    seek_arg *a = arg;
+    jobq_cl *c = a->c;
+    c->seek_flight = false;
+    /* Unreachable: the heartbeat says so, once per its period. */
+    if (rc < 0) {
+        LOG_DEBUG(MOD, "finding functions with jobs: %s", eb->msg);
+        return;
+    }
     if (!c->base.wake) return;
     /* A full count only: with more functions than it holds, the next. */
     if (a->n_fns < WAKE_MAX) c->base.wake(c->base.wake_user, NULL, 0);
@@ -1141,7 +1167,18 @@ static int cl_tick(jobq *q, int64_t now_ms)
         }
         c->next_hb_ms = now_ms + hb_every(c);
     }
-    return (int)(c->next_hb_ms > now_ms ? c->next_hb_ms - now_ms : 0);
+    if (!c->seek_flight && now_ms >= c->next_seek_ms) {
+        seek_arg *a = calloc(1, sizeof(*a));
+        if (a) {
+            a->c = c;
+            if (store_writer_submit(c->w, seek_apply, a, sizeof(*a), seek_done, NULL, NULL) == 0)
+                c->seek_flight = true;
+            free(a);
+        }
+        c->next_seek_ms = now_ms + SEEK_EVERY_MS;
+    }
+    int64_t next = c->next_hb_ms < c->next_seek_ms ? c->next_hb_ms : c->next_seek_ms;
+    return (int)(next > now_ms ? next - now_ms : 0);
 }
 
 /* start-time reads (before the loop serves) */

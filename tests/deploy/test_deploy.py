@@ -226,7 +226,10 @@ for line in r.stdout.splitlines():
     if m:
         run_closure.add(m.group(1))
 ldd = subprocess.run(["ldd", rouse], capture_output=True, text=True).stdout
-libs = re.findall(r"=> (/\S+)", ldd)
+# A sanitizer build (the suite runs under ASan and UBSan too) links their
+# runtimes; the image builds its own binary without them.
+libs = [lib for lib in re.findall(r"=> (/\S+)", ldd)
+        if not re.match(r"lib(asan|ubsan|lsan|tsan)\.so", os.path.basename(lib))]
 def candidates(lib):
     real = os.path.realpath(lib)
     return [real, lib, lib.replace("/usr/lib/", "/lib/"), real.replace("/usr/lib/", "/lib/")]

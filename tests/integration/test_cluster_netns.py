@@ -479,8 +479,14 @@ finally:
             lp = os.path.join(tmp, f"{n['name']}.log")
             if os.path.exists(lp):
                 with open(lp) as f:
-                    tail = f.read()[-3000:]
-                print(f"--- {n['name']} log (end) ---\n{tail}")
+                    text = f.read()
+                # Its warnings and errors first (the tail alone often shows
+                # only the last scenario), then its end.
+                bad = [l for l in text.splitlines() if " warn " in l or " error " in l]
+                print(f"--- {n['name']} log: {len(bad)} warning(s) and error(s) ---")
+                for l in bad[:20] + (["[...]"] + bad[-10:] if len(bad) > 30 else bad[20:]):
+                    print(l[:300])
+                print(f"--- {n['name']} log (end) ---\n{text[-1500:]}")
     shutil.rmtree(tmp, ignore_errors=True)
 
 if failures:
