@@ -437,9 +437,7 @@ static int batch_post(http_req *req)
 {
     server *s = req->srv;
     if (!jobq_caps_of(s->jobq)->batches) {
-        http_reply_error(req, 400,
-                         "batch files are not supported yet with serve --state and --bus: "
-                         "send the requests as jobs (Prefer: respond-async)");
+        http_reply_error(req, 400, "batch files are not supported by this job queue");
         return 0;
     }
     rouse_arena a;
@@ -534,35 +532,56 @@ out_arena:
     return ret;
 }
 
+/* A batch read for a request (jobq_batch_fn): its status, or its output
+ * or errors (kept by the queue, or a blob of the node's). */
+static void batch_read_done(void *user, int rc, const rouse_errbuf *eb, const batch_info *bi,
+                            const char *data, size_t len, bool later)
+{
+    http_req *req = user;
+    req->jobq_ticket = 0;
+    if (rc < 0) {
+        http_reply_error(req, status_of(req, rc), "%s", eb->msg);
+    } else if (!auth_owns_fn(req, bi->function)) {
+        http_reply_error(req, 404, "no batch %" PRId64, bi->id);
+    } else if (req->r.id == R_BATCH_OUTPUT) {
+        bool errors = strcmp(req->r.alias, "errors") == 0;
+        const char *d = errors ? bi->errors_digest : bi->output_digest;
+        if (!d[0]) {
+            http_reply_error(req, 404, "batch %" PRId64 " is not finished yet", bi->id);
+        } else if (data) {
+            rouse_buf b;
+            rouse_buf_init(&b);
+            int e = len ? rouse_buf_append(&b, data, len) : 0;
+            http_reply_built(req, 200, &b, e);
+            rouse_buf_fini(&b);
+            snprintf(req->reply.content_type, sizeof(req->reply.content_type), "%s",
+                     "application/x-ndjson");
+        } else {
+            reply_blob(req, d, "application/x-ndjson");
+        }
+    } else {
+        rouse_buf b;
+        rouse_buf_init(&b);
+        reply_buf(req, 200, &b, batch_json_write(bi, &b));
+        rouse_buf_fini(&b);
+    }
+    if (later) http_req_resume(req);
+}
+
 static int batch_get(http_req *req)
 {
     int64_t id;
     if (!parse_ref(req, "batch", &id)) return 0;
-    batch_info bi;
-    rouse_errbuf eb;
-    rouse_errbuf_clear(&eb);
-    int rc = jobq_batch_get(req->srv->jobq, id, &bi, &eb);
+    int part = req->r.id != R_BATCH_OUTPUT ? 0 : strcmp(req->r.alias, "errors") == 0 ? 2 : 1;
+    int rc = jobq_batch_get_async(req->srv->jobq, id, part, batch_read_done, req,
+                                  &req->jobq_ticket);
     if (rc < 0) {
-        http_reply_error(req, http_status_of(rc), "%s", eb.msg);
+        req->jobq_ticket = 0;
+        http_reply_error(req, rc == ROUSE_ENOMEM ? 500 : 503, "%s",
+                         rc == ROUSE_ENOMEM ? "out of memory" : "server is shutting down");
         return 0;
     }
-    if (!auth_owns_fn(req, bi.function)) {
-        http_reply_error(req, 404, "no batch %" PRId64, id);
-        return 0;
-    }
-    if (req->r.id == R_BATCH_OUTPUT) {
-        const char *d = strcmp(req->r.alias, "errors") == 0 ? bi.errors_digest : bi.output_digest;
-        if (!d[0]) {
-            http_reply_error(req, 404, "batch %" PRId64 " is not finished yet", id);
-            return 0;
-        }
-        return reply_blob(req, d, "application/x-ndjson");
-    }
-    rouse_buf b;
-    rouse_buf_init(&b);
-    reply_buf(req, 200, &b, batch_json_write(&bi, &b));
-    rouse_buf_fini(&b);
-    return 0;
+    return req->jobq_ticket ? 1 : 0;
 }
 
 int api_jobs_handle(http_req *req)

@@ -110,7 +110,10 @@ typedef struct abatch {
      * flight at most (extending), the next not before extend_due_ms. */
     bool creating, extending;
     int64_t extend_due_ms;
+    /* Its function ("" until known) and version (-1), for its output's
+     * lifetime when the queue's reads are not at once. */
     char function[STORE_NAME_MAX + 1];
+    int64_t version;
     async_dispatch *d;
     struct abatch *next;
 } abatch;
@@ -347,6 +350,7 @@ static abatch *batch_get(async_dispatch *d, int64_t id)
     if (!b) return NULL;
     b->id = id;
     b->due_ms = -1;
+    b->version = -1;
     b->d = d;
     b->next = d->batches;
     d->batches = b;
@@ -355,13 +359,14 @@ static abatch *batch_get(async_dispatch *d, int64_t id)
 
 /* Batch id may be complete: its output is written when due (now when the
  * caller knows that no item is left, else after BATCH_CHECK_MS). */
-static void batch_touch(async_dispatch *d, int64_t id, bool now)
+static abatch *batch_touch(async_dispatch *d, int64_t id, bool now)
 {
-    if (id <= 0) return;
+    if (id <= 0) return NULL;
     int64_t due = now_ms() + (now ? 0 : BATCH_CHECK_MS);
     abatch *b = batch_get(d, id);
-    if (!b) return; /* checked again at the next start */
+    if (!b) return NULL; /* checked again at the next start (or the queue's sweep) */
     if (b->due_ms < 0 || due < b->due_ms) b->due_ms = due;
+    return b;
 }
 
 void async_batch_creating(async_dispatch *d, const char *function, int64_t id)
@@ -473,14 +478,20 @@ static void tick_batches(async_dispatch *d, int64_t now, int64_t *next)
         } else if (!b->writing && b->due_ms >= 0 && b->due_ms <= now && !d->stopping) {
             batch_info bi;
             rouse_errbuf eb;
-            int64_t ttl = 86400000;
-            if (jobq_batch_get(d->o.q, b->id, &bi, &eb) == 0) {
-                fn_config cfg;
-                if (async_config(d, bi.function, bi.version, &cfg, &eb) == 0)
-                    ttl = cfg.async.result_ttl_ms;
+            fn_config cfg;
+            int64_t expires = now + 86400000;
+            if (jobq_caps_of(d->o.q)->sync_reads) {
+                if (jobq_batch_get(d->o.q, b->id, &bi, &eb) == 0 &&
+                    async_config(d, bi.function, bi.version, &cfg, &eb) == 0)
+                    expires = now + cfg.async.result_ttl_ms;
+            } else if (b->function[0] && b->version >= 0 &&
+                       async_config(d, b->function, b->version, &cfg, &eb) == 0) {
+                expires = now + cfg.async.result_ttl_ms;
+            } else {
+                expires = -1; /* the queue's: its items' */
             }
             b->due_ms = -1;
-            if (jobq_batch_finish(d->o.q, b->id, now, now + ttl, on_batch_finished, b) == 0)
+            if (jobq_batch_finish(d->o.q, b->id, now, expires, on_batch_finished, b) == 0)
                 b->writing = true;
         } else if (b->due_ms >= 0 && (*next < 0 || b->due_ms < *next)) {
             *next = b->due_ms;
@@ -631,7 +642,11 @@ static void settled(async_dispatch *d, ajob *j, int rc, int64_t batch_left)
         note_finished(f);
         /* Its batch's output is written once no item is left; while the
          * count is unknown, a check follows soon. */
-        if (batch_left <= 0) batch_touch(d, j->l.batch, batch_left == 0);
+        abatch *b = batch_left <= 0 ? batch_touch(d, j->l.batch, batch_left == 0) : NULL;
+        if (b && !b->function[0]) {
+            snprintf(b->function, sizeof(b->function), "%s", f->name);
+            b->version = j->l.version;
+        }
         if (d->next_expiry_ms < 0 || j->expires_ms < d->next_expiry_ms)
             d->next_expiry_ms = j->expires_ms;
         if (j->l.has_callback && d->o.on_final) d->o.on_final(d->o.final_user, j->l.id);
@@ -1010,12 +1025,28 @@ static void on_wake(void *user, const char *function, int64_t n_active)
     if (n_active > 0) f->more = true;
 }
 
+/* A shared queue's sweep found a batch to go on with (jobq_batch_wake_fn). */
+static void on_batch_wake(void *user, int64_t id, const char *function, bool creating)
+{
+    async_dispatch *d = user;
+    if (d->stopping) return;
+    if (!creating) {
+        batch_touch(d, id, true);
+        return;
+    }
+    abatch *b = batch_get(d, id);
+    if (b && b->creating) return; /* this node is creating it */
+    LOG_INFO(MOD, "batch %lld: its creation stalled; going on with it", (long long)id);
+    async_batch_creating(d, function, id);
+}
+
 int async_create(const async_opts *o, async_dispatch **out, rouse_errbuf *eb)
 {
     async_dispatch *d = calloc(1, sizeof(*d));
     if (!d) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     d->o = *o;
     jobq_set_wake(o->q, on_wake, d);
+    jobq_set_batch_wake(o->q, on_batch_wake, d);
     d->rng = rouse_now_ns() | 1;
     int rc = jobq_active_counts(o->q, count_active, d, eb);
     /* A batch whose creation a previous serve left unfinished goes on
@@ -1049,6 +1080,7 @@ void async_destroy(async_dispatch *d)
 {
     if (!d) return;
     jobq_set_wake(d->o.q, NULL, NULL);
+    jobq_set_batch_wake(d->o.q, NULL, NULL);
     /* Jobs in buffers and in writes that will not complete now: still
      * running in the store, queued again at the next start. */
     while (d->all)

@@ -25,6 +25,12 @@ void jobq_set_wake(jobq *q, jobq_wake_fn fn, void *user)
     q->wake_user = user;
 }
 
+void jobq_set_batch_wake(jobq *q, jobq_batch_wake_fn fn, void *user)
+{
+    q->batch_wake = fn;
+    q->batch_wake_user = user;
+}
+
 int jobq_tick(jobq *q, int64_t now_ms)
 {
     return q->ops->tick ? q->ops->tick(q, now_ms) : -1;
@@ -41,6 +47,19 @@ int jobq_get_async(jobq *q, int64_t id, bool with_result, jobq_get_fn done, void
     int rc = q->ops->get(q, id, with_result, &j, &eb);
     done(user, rc, &eb, rc == 0 ? &j : NULL, false);
     if (rc == 0) free(j.result);
+    return 0;
+}
+
+int jobq_batch_get_async(jobq *q, int64_t id, int part, jobq_batch_fn done, void *user,
+                         uint64_t *ticket)
+{
+    if (ticket) *ticket = 0;
+    if (q->ops->batch_get_async) return q->ops->batch_get_async(q, id, part, done, user, ticket);
+    batch_info bi;
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    int rc = jobq_batch_get(q, id, &bi, &eb);
+    done(user, rc, &eb, rc == 0 ? &bi : NULL, NULL, 0, false);
     return 0;
 }
 
@@ -178,7 +197,7 @@ int jobq_batch_get(jobq *q, int64_t id, batch_info *out, rouse_errbuf *eb)
 {
     if (!q->ops->batch_get)
         return rouse_err_set(eb, ROUSE_EUNSUPPORTED,
-                             "batch files are not supported yet with serve --state and --bus");
+                             "batches are read asynchronously here");
     return q->ops->batch_get(q, id, out, eb);
 }
 

@@ -81,7 +81,10 @@ typedef struct jobq_caps {
      * node is one the other nodes do not run). */
     bool lease_ahead;
     /* jobq_get, jobq_list and the batch reads answer at once (no network):
-     * else jobq_get_async and jobq_list_async complete later. */
+     * else jobq_get_async, jobq_list_async and jobq_batch_get_async
+     * complete later, and batches to go on with are found by the backend
+     * (jobq_batch_wake_fn) instead of jobq_pending_batches and
+     * jobq_creating_batches. */
     bool sync_reads;
     /* Batch files (jobq_batch_*). */
     bool batches;
@@ -100,6 +103,17 @@ typedef void (*jobq_list_fn)(void *user, int rc, const rouse_errbuf *eb, const j
  * NULL starts a new count: a function it does not name has none. */
 typedef void (*jobq_wake_fn)(void *user, const char *function, int64_t n_active);
 
+/* A batch read that may complete later: bi when rc is 0; with part 1
+ * (output) or 2 (errors), data[0..len) is that part when the backend keeps
+ * it itself (else NULL: read the blob bi names). Both are freed after the
+ * call. `later` as for jobq_get_fn. */
+typedef void (*jobq_batch_fn)(void *user, int rc, const rouse_errbuf *eb, const batch_info *bi,
+                              const char *data, size_t len, bool later);
+/* A batch a shared queue's sweep found to go on with (the dispatcher):
+ * creating, its creation stalled (its node stopped or died); else every
+ * item is final and its output is still to be written. */
+typedef void (*jobq_batch_wake_fn)(void *user, int64_t id, const char *function, bool creating);
+
 /* w: the registry's writer (borrowed; outlives the queue's last change),
  * st: the loop's reading connection, data_dir: where blobs are written.
  * Owned: free with jobq_destroy. */
@@ -109,6 +123,7 @@ void jobq_destroy(jobq *q);
 const jobq_caps *jobq_caps_of(const jobq *q);
 /* Who is told of work that others queued (the dispatcher). */
 void jobq_set_wake(jobq *q, jobq_wake_fn fn, void *user);
+void jobq_set_batch_wake(jobq *q, jobq_batch_wake_fn fn, void *user);
 /* The backend's periodic work (leases kept alive, missed work found):
  * called by the dispatcher on each tick; ms until it wants the next, or
  * -1. */
@@ -121,6 +136,10 @@ int jobq_get_async(jobq *q, int64_t id, bool with_result, jobq_get_fn done, void
 #define JOBQ_LIST_MAX 1000
 int jobq_list_async(jobq *q, const char *function, int state, int64_t after_id, int limit,
                     jobq_list_fn done, void *user, uint64_t *ticket);
+
+/* jobq_batch_get that may complete later (see jobq_batch_fn), likewise. */
+int jobq_batch_get_async(jobq *q, int64_t id, int part, jobq_batch_fn done, void *user,
+                         uint64_t *ticket);
 
 /* Changes. *ticket (optional) names the change for jobq_forget. */
 int jobq_enqueue(jobq *q, const job_new *j, jobq_done_fn done, void *user, uint64_t *ticket);

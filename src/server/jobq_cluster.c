@@ -42,6 +42,8 @@
 #define SWEEP_MAX 256
 #define PUBLISH_WAIT_MS 2000
 #define EXPIRE_EVERY_MS 5000
+/* A batch whose creation made no progress this long is taken over. */
+#define BATCH_STALL_MS 5000
 /* How often a node asks which functions have jobs waiting: the delay before
  * a node that did not take a job in sees it (one query a node this often). */
 #define SEEK_EVERY_MS 500
@@ -454,6 +456,7 @@ typedef struct settle_item {
     size_t result_off, error_off, type_off;
     bool has_result, has_error, has_type;
     int rc;
+    int64_t batch, batch_left; /* results: see jobq_reply */
 } settle_item;
 
 typedef struct settle_arg {
@@ -483,7 +486,7 @@ static int settle_apply(store *st, void *arg, rouse_errbuf *eb)
             continue;
         }
         rouse_errbuf ieb;
-        it->rc = rc < 0 ? rc : jobs_pg_settle(c->pg, &c->h, h->attempts, x, &ieb);
+        it->rc = rc < 0 ? rc : jobs_pg_settle(c->pg, &c->h, h->attempts, x, &it->batch, &ieb);
         if (it->rc == 0 && x->state == JOB_QUEUED) {
             int64_t d = x->run_after_ms - x->now_ms;
             natsMsg_NakWithDelay(h->m, d > 0 ? d : 0, NULL);
@@ -497,6 +500,21 @@ static int settle_apply(store *st, void *arg, rouse_errbuf *eb)
          * over once its lease ran out. */
         held_drop(c, h);
     }
+    /* Each batch that a run ended an item of: how many items it has left,
+     * counted after the ends were committed (of two nodes ending a batch's
+     * last items at once, the later count is 0 at least once). */
+    int64_t batch = 0, left = -1;
+    for (int i = a->n - 1; i >= 0; i--) {
+        settle_item *it = &a->items[i];
+        it->batch_left = -1;
+        if (it->rc < 0 || it->batch <= 0 || it->s.state == JOB_QUEUED) continue;
+        if (it->batch != batch) {
+            rouse_errbuf beb;
+            batch = it->batch;
+            if (jobs_pg_batch_left(c->pg, batch, &left, &beb) < 0) left = -1;
+        }
+        it->batch_left = left;
+    }
     return 0;
 }
 
@@ -508,7 +526,7 @@ static void settle_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
     int64_t left[a->n > 0 ? a->n : 1];
     for (int i = 0; i < a->n; i++) {
         settled[i] = rc < 0 ? rc : a->items[i].rc;
-        left[i] = -1;
+        left[i] = rc < 0 ? -1 : a->items[i].batch_left;
     }
     jobq_reply r;
     reply_init(&r);
@@ -691,7 +709,215 @@ static void cl_forget(jobq *q, uint64_t ticket)
     store_writer_cancel(C(q)->w, ticket);
 }
 
+/* batch files: the items a write created are published after its commit
+ * (what is not is the sweep's, like an enqueue's) */
+
+static void publish_items(jobq_cl *c, const char *function, const int64_t *ids, int n)
+{
+    rouse_errbuf peb;
+    int k = 0;
+    while (k < n && publish(c, function, ids[k], 0, &peb) == 0)
+        k++;
+    if (k < n)
+        LOG_WARN(MOD, "batch items of %s: %s (%d published again by the sweep)", function, peb.msg,
+                 n - k);
+    if (k > 0 && jobs_pg_mark_published_many(c->pg, ids, k, &peb) < 0)
+        LOG_WARN(MOD, "batch items of %s: %s (published again by the sweep)", function, peb.msg);
+}
+
+typedef struct batch_arg {
+    arg_head h;
+    char function[STORE_NAME_MAX + 1];
+    int64_t version, now_ms, max_line, max_items, chunk;
+    char input_digest[STORE_DIGEST_LEN + 1];
+    char input_path[4096 + 128];
+    int64_t id, n_items; /* results */
+    bool complete;
+} batch_arg;
+
+static int batch_apply(store *st, void *arg, rouse_errbuf *eb)
+{
+    (void)st;
+    batch_arg *a = arg;
+    jobq_cl *c = a->h.c;
+    int rc = pg_ready(c, eb);
+    if (rc < 0) return rc;
+    batch_new b = {.function = a->function,
+                   .version = a->version,
+                   .input_digest = a->input_digest,
+                   .input_path = a->input_path,
+                   .now_ms = a->now_ms,
+                   .max_line = a->max_line,
+                   .max_items = a->max_items,
+                   .chunk = a->chunk};
+    int64_t cap = a->chunk > 0 ? a->chunk : a->max_items;
+    int64_t *ids = malloc((size_t)(cap > 0 ? cap : 1) * sizeof(*ids));
+    if (!ids) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory accepting a batch");
+    int n = 0;
+    rc = jobs_pg_batch_create(c->pg, &b, &a->id, &a->n_items, ids, &n, &a->complete, eb);
+    if (rc == 0) publish_items(c, a->function, ids, n);
+    free(ids);
+    return rc;
+}
+
+static void batch_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
+{
+    (void)user;
+    batch_arg *a = arg;
+    jobq_reply r;
+    reply_init(&r);
+    r.id = a->id;
+    r.n_items = a->n_items;
+    r.done = a->complete;
+    a->h.done(a->h.user, rc, eb, &r);
+}
+
+static int cl_batch_create(jobq *q, const batch_new *b, jobq_done_fn done, void *user,
+                           uint64_t *ticket)
+{
+    batch_arg *a = calloc(1, sizeof(*a));
+    if (!a) return ROUSE_ENOMEM;
+    snprintf(a->function, sizeof(a->function), "%s", b->function);
+    a->version = b->version;
+    a->now_ms = b->now_ms;
+    a->max_line = b->max_line;
+    a->max_items = b->max_items;
+    a->chunk = b->chunk;
+    snprintf(a->input_digest, sizeof(a->input_digest), "%s", b->input_digest);
+    snprintf(a->input_path, sizeof(a->input_path), "%s", b->input_path);
+    int rc = submit(C(q), batch_apply, batch_done, NULL, a, sizeof(*a), done, user, ticket);
+    free(a);
+    return rc;
+}
+
+typedef struct extend_arg {
+    arg_head h;
+    int64_t id, max;
+    int64_t n_new; /* results */
+    bool complete;
+} extend_arg;
+
+static int extend_apply(store *st, void *arg, rouse_errbuf *eb)
+{
+    (void)st;
+    extend_arg *a = arg;
+    jobq_cl *c = a->h.c;
+    int rc = pg_ready(c, eb);
+    if (rc < 0) return rc;
+    int64_t *ids = malloc((size_t)(a->max > 0 ? a->max : 1) * sizeof(*ids));
+    if (!ids) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory creating batch items");
+    char function[STORE_NAME_MAX + 1] = "";
+    int n = 0;
+    rc = jobs_pg_batch_extend(c->pg, a->id, a->max, rouse_wall_ms(), ids, &n, &a->complete,
+                              function, eb);
+    if (rc == 0) publish_items(c, function, ids, n);
+    a->n_new = n;
+    free(ids);
+    return rc;
+}
+
+static void extend_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
+{
+    (void)user;
+    extend_arg *a = arg;
+    jobq_reply r;
+    reply_init(&r);
+    r.id = a->id;
+    r.n_items = a->n_new;
+    r.done = a->complete;
+    a->h.done(a->h.user, rc, eb, &r);
+}
+
+static int cl_batch_extend(jobq *q, int64_t id, int64_t max, jobq_done_fn done, void *user)
+{
+    extend_arg a = {.id = id, .max = max < 1 ? 1 : max};
+    return submit(C(q), extend_apply, extend_done, NULL, &a, sizeof(a), done, user, NULL);
+}
+
+typedef struct finish_arg {
+    arg_head h;
+    int64_t id, now_ms, expires_ms;
+    bool done; /* result */
+} finish_arg;
+
+static int finish_apply(store *st, void *arg, rouse_errbuf *eb)
+{
+    (void)st;
+    finish_arg *a = arg;
+    int rc = pg_ready(a->h.c, eb);
+    return rc < 0 ? rc
+                  : jobs_pg_batch_finish(a->h.c->pg, a->id, a->now_ms, a->expires_ms, &a->done, eb);
+}
+
+static void finish_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
+{
+    (void)user;
+    finish_arg *a = arg;
+    jobq_reply r;
+    reply_init(&r);
+    r.id = a->id;
+    r.done = a->done;
+    if (a->h.done) a->h.done(a->h.user, rc, eb, &r);
+}
+
+static int cl_batch_finish(jobq *q, int64_t id, int64_t now_ms, int64_t expires_ms,
+                           jobq_done_fn done, void *user)
+{
+    finish_arg a = {.id = id, .now_ms = now_ms, .expires_ms = expires_ms};
+    return submit(C(q), finish_apply, finish_done, NULL, &a, sizeof(a), done, user, NULL);
+}
+
 /* reads that complete later */
+
+typedef struct bget_arg {
+    jobq_cl *c;
+    jobq_batch_fn done;
+    void *user;
+    int64_t id;
+    int part;
+    batch_info bi;
+    char *data; /* malloc'd on the thread, freed by the release */
+    size_t len;
+} bget_arg;
+
+static int bget_apply(store *st, void *arg, rouse_errbuf *eb)
+{
+    (void)st;
+    bget_arg *a = arg;
+    int rc = pg_ready(a->c, eb);
+    return rc < 0 ? rc : jobs_pg_batch_get(a->c->pg, a->id, a->part, &a->bi, &a->data, &a->len, eb);
+}
+
+static void bget_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
+{
+    (void)user;
+    bget_arg *a = arg;
+    a->done(a->user, rc, eb, rc == 0 ? &a->bi : NULL, rc == 0 ? a->data : NULL, a->len, true);
+}
+
+static void bget_release(void *arg)
+{
+    bget_arg *a = arg;
+    free(a->data);
+    a->data = NULL;
+}
+
+static int cl_batch_get_async(jobq *q, int64_t id, int part, jobq_batch_fn done, void *user,
+                              uint64_t *ticket)
+{
+    bget_arg *a = calloc(1, sizeof(*a));
+    if (!a) return ROUSE_ENOMEM;
+    a->c = C(q);
+    a->done = done;
+    a->user = user;
+    a->id = id;
+    a->part = part;
+    int rc = store_writer_submit_release(C(q)->w, bget_apply, a, sizeof(*a), bget_done,
+                                         bget_release, NULL, ticket);
+    free(a);
+    return rc;
+}
+
 
 typedef struct get_arg {
     jobq_cl *c;
@@ -806,6 +1032,11 @@ static int cl_list_async(jobq *q, const char *function, int state, int64_t after
 typedef struct hb_arg {
     jobq_cl *c;
     int64_t now_ms;
+    /* batches to go on with (jobq_batch_wake_fn) */
+    int n_batches;
+    int64_t batch_ids[WAKE_MAX];
+    bool batch_creating[WAKE_MAX];
+    char batch_fns[WAKE_MAX][STORE_NAME_MAX + 1];
 } hb_arg;
 
 typedef struct seek_arg {
@@ -814,6 +1045,16 @@ typedef struct seek_arg {
     char fns[WAKE_MAX][STORE_NAME_MAX + 1];
     int64_t counts[WAKE_MAX];
 } seek_arg;
+
+static int collect_batch(void *user, int64_t id, const char *function, bool creating)
+{
+    hb_arg *a = user;
+    if (a->n_batches >= WAKE_MAX) return 1;
+    a->batch_ids[a->n_batches] = id;
+    a->batch_creating[a->n_batches] = creating;
+    snprintf(a->batch_fns[a->n_batches++], STORE_NAME_MAX + 1, "%s", function);
+    return 0;
+}
 
 static int collect_fn(void *user, const char *function, int64_t n)
 {
@@ -858,15 +1099,22 @@ static int hb_apply(store *st, void *arg, rouse_errbuf *eb)
         }
     }
     if (n > 0) LOG_INFO(MOD, "%d job(s) published again by the sweep", n);
-    return 0;
+    return jobs_pg_batches_due(c->pg, a->now_ms - BATCH_STALL_MS, WAKE_MAX, collect_batch, a, eb);
 }
 
 static void hb_done(void *user, int rc, const rouse_errbuf *eb, void *arg)
 {
     (void)user;
     hb_arg *a = arg;
-    a->c->hb_flight = false;
-    if (rc < 0) LOG_WARN(MOD, "the job queue's heartbeat: %s", eb->msg);
+    jobq_cl *c = a->c;
+    c->hb_flight = false;
+    if (rc < 0) {
+        LOG_WARN(MOD, "the job queue's heartbeat: %s", eb->msg);
+        return;
+    }
+    for (int i = 0; c->base.batch_wake && i < a->n_batches; i++)
+        c->base.batch_wake(c->base.batch_wake_user, a->batch_ids[i], a->batch_fns[i],
+                           a->batch_creating[i]);
 }
 
 static int seek_apply(store *st, void *arg, rouse_errbuf *eb)
@@ -1041,7 +1289,7 @@ int jobq_cluster_create(const jobq_cluster_opts *o, jobq **out, rouse_errbuf *eb
     jobq_cl *c = calloc(1, sizeof(*c));
     if (!c) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory");
     c->base.ops = &cluster_ops;
-    c->base.caps = (jobq_caps){.lease_ahead = false, .sync_reads = false, .batches = false};
+    c->base.caps = (jobq_caps){.lease_ahead = false, .sync_reads = false, .batches = true};
     c->state_url = strdup(o->state_url);
     c->bus_url = strdup(o->bus_url);
     if (!c->state_url || !c->bus_url) {
@@ -1083,9 +1331,13 @@ static const jobq_ops cluster_ops = {
     .reset_running = cl_reset_running,
     .expire = cl_expire,
     .callback_status = cl_callback_status,
+    .batch_create = cl_batch_create,
+    .batch_extend = cl_batch_extend,
+    .batch_finish = cl_batch_finish,
     .forget = cl_forget,
     .get_async = cl_get_async,
     .list_async = cl_list_async,
+    .batch_get_async = cl_batch_get_async,
     .tick = cl_tick,
     .active_counts = cl_active_counts,
     .next_expiry = cl_next_expiry,

@@ -19,6 +19,15 @@
  * held stops renewing: JetStream redelivers after the ack wait, and the
  * next node takes the job over once the lease ran out.
  *
+ * Batch files: the POST's write copies the input into PostgreSQL with
+ * the batch and its first chunk of items; each item is a job (its line as
+ * its body) published like an enqueue's, so that any node runs it. A run
+ * that ends an item reports how many of its batch are left; the output is
+ * written once (under the batch's row lock) by whichever node asks first
+ * with none left. The heartbeat also finds batches whose creation stalled
+ * (their node died: taken over from where it stopped) or whose output is
+ * due (jobq_batch_wake_fn).
+ *
  * Everything that touches the network runs on a writer thread of the
  * queue's own (store/writer.h, without a registry), whose eventfd the
  * loop watches; its connections are its own.

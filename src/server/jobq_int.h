@@ -37,6 +37,8 @@ typedef struct jobq_ops {
                      uint64_t *ticket);
     int (*list_async)(jobq *q, const char *function, int state, int64_t after_id, int limit,
                       jobq_list_fn done, void *user, uint64_t *ticket);
+    int (*batch_get_async)(jobq *q, int64_t id, int part, jobq_batch_fn done, void *user,
+                           uint64_t *ticket);
     int (*tick)(jobq *q, int64_t now_ms);
     int (*get)(jobq *q, int64_t id, bool with_result, job_info *out, rouse_errbuf *eb);
     int (*body)(jobq *q, int64_t id, char **body, size_t *len, int64_t *json_len,
@@ -60,6 +62,8 @@ struct jobq {
     jobq_caps caps;
     jobq_wake_fn wake;
     void *wake_user;
+    jobq_batch_wake_fn batch_wake;
+    void *batch_wake_user;
 };
 
 #endif

@@ -7,10 +7,20 @@
  */
 #include "store/jobs_pg.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/json.h"
+#include "common/sha256.h"
 
 #include "store/pg_util.h"
 
@@ -108,6 +118,37 @@ static const char *const MIGRATIONS[] = {
     "  id bigint PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,"
     "  json_len bigint NOT NULL,"
     "  body bytea NOT NULL);",
+    /* 2: batch files. A batch's input is kept whole (stored uncompressed,
+     * so that a chunk's window is read without the rest); its items are
+     * jobs whose bodies are their lines, created in chunks from create_off
+     * on (NULL once all exist, progress_ms: the last chunk's time); its
+     * output and errors are written once, beside it. */
+    "CREATE TABLE batches("
+    "  id bigserial PRIMARY KEY,"
+    "  function text NOT NULL,"
+    "  version bigint NOT NULL,"
+    "  input_digest text NOT NULL,"
+    "  n_items bigint NOT NULL,"
+    "  n_created bigint NOT NULL DEFAULT 0,"
+    "  create_off bigint,"
+    "  line_max bigint NOT NULL,"
+    "  progress_ms bigint NOT NULL,"
+    "  created_ms bigint NOT NULL,"
+    "  finished_ms bigint,"
+    "  expires_ms bigint,"
+    "  output_digest text,"
+    "  errors_digest text);"
+    "CREATE INDEX batches_open ON batches(id) WHERE output_digest IS NULL;"
+    "CREATE INDEX batches_expiry ON batches(expires_ms) WHERE expires_ms IS NOT NULL;"
+    "CREATE TABLE batch_data("
+    "  id bigint PRIMARY KEY REFERENCES batches(id) ON DELETE CASCADE,"
+    "  input bytea NOT NULL,"
+    "  output bytea,"
+    "  errors bytea);"
+    "ALTER TABLE batch_data ALTER COLUMN input SET STORAGE EXTERNAL;"
+    "ALTER TABLE jobs ADD COLUMN batch bigint REFERENCES batches(id) ON DELETE CASCADE,"
+    "  ADD COLUMN batch_index bigint;"
+    "CREATE INDEX jobs_batch ON jobs(batch, state) WHERE batch IS NOT NULL;",
 };
 
 int jobs_pg_migrate(PGconn **c, rouse_errbuf *eb)
@@ -304,8 +345,9 @@ int jobs_pg_renew(PGconn *c, const jobs_pg_holder *h, const int64_t *ids, int n,
 }
 
 int jobs_pg_settle(PGconn *c, const jobs_pg_holder *h, int attempts, const job_settle *x,
-                   rouse_errbuf *eb)
+                   int64_t *batch, rouse_errbuf *eb)
 {
+    *batch = 0;
     char ib[24], ab[24], sb[24], nb[24], eb2[24], stb[24], jb[24];
     PGresult *r = NULL;
     int rc;
@@ -317,7 +359,8 @@ int jobs_pg_settle(PGconn *c, const jobs_pg_holder *h, int attempts, const job_s
         rc = run(c,
                  "UPDATE jobs SET state = 0, run_after_ms = $4, status = $5, last_error = $6,"
                  " attempts = attempts - $7, holder = NULL, lease_until_ms = 0"
-                 " WHERE id = $1 AND state = 1 AND holder = $2 AND attempts = $3 RETURNING id",
+                 " WHERE id = $1 AND state = 1 AND holder = $2 AND attempts = $3"
+                 " RETURNING COALESCE(batch, 0)",
                  7, v, NULL, NULL, 0, &r, "recording a run's end", eb);
     } else {
         const char *v[] = {I64(ib, x->id),
@@ -339,11 +382,13 @@ int jobs_pg_settle(PGconn *c, const jobs_pg_holder *h, int attempts, const job_s
                  "UPDATE jobs SET state = $4, finished_ms = $5, expires_ms = $6, status = $7,"
                  " last_error = $8, result = $9, result_type = $10, result_json_len = $11,"
                  " lease_until_ms = 0"
-                 " WHERE id = $1 AND state = 1 AND holder = $2 AND attempts = $3 RETURNING id",
+                 " WHERE id = $1 AND state = 1 AND holder = $2 AND attempts = $3"
+                 " RETURNING COALESCE(batch, 0)",
                  11, v, lens, fmts, 0, &r, "recording a run's end", eb);
     }
     if (rc < 0) return rc;
     int n = PQntuples(r);
+    if (n == 1) *batch = col_i64(r, 0, 0);
     PQclear(r);
     if (n == 0)
         return rouse_err_set(eb, ROUSE_ESTATE, "job %lld: this run's lease is no longer held",
@@ -427,12 +472,17 @@ int jobs_pg_expire(PGconn *c, int64_t now_ms, int64_t *n, rouse_errbuf *eb)
     char nb[24];
     const char *v[] = {I64(nb, now_ms)};
     PGresult *r = NULL;
-    int rc = run(c, "DELETE FROM jobs WHERE expires_ms IS NOT NULL AND expires_ms <= $1", 1, v,
-                 NULL, NULL, 0, &r, "removing expired jobs", eb);
+    /* A batch's items go with their batch (its output is built from
+     * them): removed with it, by the foreign key's cascade. */
+    int rc = run(c,
+                 "DELETE FROM jobs WHERE expires_ms IS NOT NULL AND expires_ms <= $1"
+                 " AND batch IS NULL",
+                 1, v, NULL, NULL, 0, &r, "removing expired jobs", eb);
     if (rc < 0) return rc;
     *n = strtoll(PQcmdTuples(r), NULL, 10);
     PQclear(r);
-    return 0;
+    return run(c, "DELETE FROM batches WHERE expires_ms IS NOT NULL AND expires_ms <= $1", 1, v,
+               NULL, NULL, 0, NULL, "removing expired batches", eb);
 }
 
 int jobs_pg_callback(PGconn *c, int64_t id, int cb_state, int attempts, const char *error,
@@ -449,7 +499,7 @@ int jobs_pg_callback(PGconn *c, int64_t id, int cb_state, int attempts, const ch
 #define JOB_COLS                                                                                   \
     "id, function, version, state, attempts, created_ms, started_ms, finished_ms, run_after_ms,"   \
     " expires_ms, status, last_error, callback, cb_state, cb_attempts, cb_error, result_type,"     \
-    " result_json_len"
+    " result_json_len, batch, batch_index"
 
 static void read_job(PGresult *r, int row, job_info *j)
 {
@@ -472,7 +522,8 @@ static void read_job(PGresult *r, int row, job_info *j)
     col_text(r, row, 15, j->cb_error, sizeof(j->cb_error));
     col_text(r, row, 16, j->result_type, sizeof(j->result_type));
     j->result_json_len = PQgetisnull(r, row, 17) ? -1 : col_i64(r, row, 17);
-    j->batch_index = -1;
+    j->batch = col_i64(r, row, 18);
+    j->batch_index = PQgetisnull(r, row, 19) ? -1 : col_i64(r, row, 19);
 }
 
 int jobs_pg_list(PGconn *c, const char *function, int state, int64_t after_id, int limit,
@@ -555,7 +606,12 @@ int jobs_pg_active(PGconn *c, int (*fn)(void *user, const char *function, int64_
                    rouse_errbuf *eb)
 {
     PGresult *r = NULL;
-    int rc = run(c, "SELECT function, COUNT(*) FROM jobs WHERE state IN (0, 1) GROUP BY function",
+    /* A batch's items not created yet are queued ones too. */
+    int rc = run(c,
+                 "SELECT function, SUM(n) FROM (SELECT function, COUNT(*) AS n FROM jobs"
+                 " WHERE state IN (0, 1) GROUP BY function UNION ALL SELECT function,"
+                 " SUM(n_items - n_created) FROM batches WHERE create_off IS NOT NULL"
+                 " GROUP BY function) t GROUP BY function",
                  0, NULL, NULL, NULL, 0, &r, "counting active jobs", eb);
     if (rc < 0) return rc;
     for (int i = 0; i < PQntuples(r) && rc == 0; i++)
@@ -576,6 +632,518 @@ int jobs_pg_pending_callbacks(PGconn *c, const char *node, int (*fn)(void *user,
     if (rc < 0) return rc;
     for (int i = 0; i < PQntuples(r) && rc == 0; i++)
         rc = fn(user, col_i64(r, i, 0));
+    PQclear(r);
+    return rc > 0 ? 0 : rc;
+}
+
+/* --- batch files -------------------------------------------------------------------- */
+
+/* A chunk of items reads at least this much of the input at a time. */
+#define WINDOW_MIN (4 << 20)
+
+/* The next request line of buf[0..size) from *off on (the rule of
+ * jobs_sqlite.c: line ends dropped, blank lines carry no request, *lineno
+ * counts every line): 1 with its offset and length and *off past it, or 0.
+ * `whole`: buf ends where the input does; else a line without its newline
+ * is not complete, and 0 leaves *off at its start. */
+static int next_line(const char *buf, size_t size, bool whole, size_t *off, int64_t *lineno,
+                     size_t *line_off, size_t *len)
+{
+    while (*off < size) {
+        const char *line = buf + *off;
+        const char *nl = memchr(line, '\n', size - *off);
+        if (!nl && !whole) return 0;
+        size_t got = nl ? (size_t)(nl - line) + 1 : size - *off;
+        (*lineno)++;
+        size_t l = got;
+        while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r'))
+            l--;
+        size_t lead = 0;
+        while (lead < l && (line[lead] == ' ' || line[lead] == '\t'))
+            lead++;
+        size_t at = *off;
+        *off += got;
+        if (lead == l) continue;
+        *line_off = at;
+        *len = l;
+        return 1;
+    }
+    return 0;
+}
+
+/* "{a,b,...}" of n numbers: owned, free(). */
+static char *i64_array(const int64_t *v, int n)
+{
+    char *arr = malloc((size_t)n * 22 + 3);
+    if (!arr) return NULL;
+    size_t at = 0;
+    arr[at++] = '{';
+    for (int i = 0; i < n; i++)
+        at += (size_t)sprintf(arr + at, "%s%" PRId64, i ? "," : "", v[i]);
+    arr[at++] = '}';
+    arr[at] = '\0';
+    return arr;
+}
+
+static int64_t be_i64(const char *p)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    uint64_t x = 0;
+    for (int i = 0; i < 8; i++)
+        x = x << 8 | u[i];
+    return (int64_t)x;
+}
+
+static int32_t be_i32(const char *p)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    return (int32_t)((uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3]);
+}
+
+/* Inserts items first.. of batch id, the n lines at offs/lens of win,
+ * with their bodies (the lines, json_len -1 as a line's is); their ids
+ * appended to ids[*n_ids..]. One statement: its CTE inserts the jobs, its
+ * main query their bodies. */
+static int insert_items(PGconn *c, int64_t id, const char *function, int64_t version,
+                        int64_t created_ms, int64_t first, const char *win, size_t win_len,
+                        const int64_t *offs, const int64_t *lens, int n, int64_t *ids,
+                        int *n_ids, rouse_errbuf *eb)
+{
+    char *ao = i64_array(offs, n), *al = i64_array(lens, n);
+    if (!ao || !al) {
+        free(ao);
+        free(al);
+        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory creating batch items");
+    }
+    char vb[24], cb[24], ib[24], fb[24];
+    const char *v[] = {function, I64(vb, version), I64(cb, created_ms), I64(ib, id), ao, al,
+                       I64(fb, first), win_len ? win : ""};
+    int lens_[8] = {0, 0, 0, 0, 0, 0, 0, (int)win_len};
+    int fmts[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+    PGresult *r = NULL;
+    int rc = run(c,
+                 "WITH l AS (SELECT o, n, k FROM unnest($5::bigint[], $6::bigint[])"
+                 " WITH ORDINALITY AS t(o, n, k)),"
+                 " ins AS (INSERT INTO jobs(function, version, created_ms, batch, batch_index)"
+                 " SELECT $1, $2, $3, $4, $7 + k - 1 FROM l ORDER BY k RETURNING id, batch_index)"
+                 " INSERT INTO job_bodies(id, json_len, body) SELECT ins.id, -1,"
+                 " substring($8::bytea FROM (l.o + 1)::int FOR l.n::int) FROM ins"
+                 " JOIN l ON ins.batch_index = $7 + l.k - 1 RETURNING id",
+                 8, v, lens_, fmts, 0, &r, "recording batch items", eb);
+    free(ao);
+    free(al);
+    if (rc < 0) return rc;
+    for (int i = 0; i < PQntuples(r); i++)
+        ids[(*n_ids)++] = col_i64(r, i, 0);
+    PQclear(r);
+    return 0;
+}
+
+/* Creates up to max more items of batch id inside the caller's
+ * transaction (the batch's row locked first: two nodes extending the same
+ * batch take turns). */
+static int extend_tx(PGconn *c, int64_t id, int64_t max, int64_t now_ms, int64_t *ids,
+                     int *n_ids, bool *complete, char *fn_out, rouse_errbuf *eb)
+{
+    char ib[24];
+    const char *v1[] = {I64(ib, id)};
+    PGresult *r = NULL;
+    int rc = run(c,
+                 "SELECT function, version, created_ms, n_items, n_created, create_off, line_max"
+                 " FROM batches WHERE id = $1 FOR UPDATE",
+                 1, v1, NULL, NULL, 0, &r, "reading a batch", eb);
+    if (rc < 0) return rc;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return rouse_err_set(eb, ROUSE_ENOTFOUND, "no batch %lld", (long long)id);
+    }
+    char function[STORE_NAME_MAX + 1];
+    col_text(r, 0, 0, function, sizeof(function));
+    int64_t version = col_i64(r, 0, 1), created_ms = col_i64(r, 0, 2), n_items = col_i64(r, 0, 3),
+            n_created = col_i64(r, 0, 4), line_max = col_i64(r, 0, 6);
+    bool creating = !PQgetisnull(r, 0, 5);
+    int64_t from = col_i64(r, 0, 5);
+    PQclear(r);
+    if (fn_out) snprintf(fn_out, STORE_NAME_MAX + 1, "%s", function);
+    if (!creating) {
+        *complete = true;
+        return 0;
+    }
+    int64_t want = line_max + 64 > WINDOW_MIN ? line_max + 64 : WINDOW_MIN;
+    char fb[24], wb[24];
+    const char *v2[] = {ib, I64(fb, from + 1), I64(wb, want)};
+    if ((rc = run(c,
+                  "SELECT substring(input FROM $2::int FOR $3::int), octet_length(input)::text"
+                  " FROM batch_data WHERE id = $1",
+                  3, v2, NULL, NULL, 1, &r, "reading a batch's input", eb)) < 0)
+        return rc;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return rouse_err_set(eb, ROUSE_EINTERNAL, "batch %lld has no input", (long long)id);
+    }
+    const char *win = PQgetvalue(r, 0, 0);
+    size_t win_len = (size_t)PQgetlength(r, 0, 0);
+    int64_t total = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    bool whole = from + (int64_t)win_len >= total;
+    int64_t *offs = malloc((size_t)(max > 0 ? max : 1) * sizeof(*offs));
+    int64_t *lens = malloc((size_t)(max > 0 ? max : 1) * sizeof(*lens));
+    int k = 0;
+    size_t off = 0, lo, len;
+    int64_t lineno = 0;
+    if (!offs || !lens) {
+        rc = rouse_err_set(eb, ROUSE_ENOMEM, "out of memory creating batch items");
+        goto out_free;
+    }
+    while (k < max && n_created + k < n_items &&
+           next_line(win, win_len, whole, &off, &lineno, &lo, &len)) {
+        offs[k] = (int64_t)lo;
+        lens[k] = (int64_t)len;
+        k++;
+    }
+    if (k == 0 && n_created < n_items && (whole || off == 0)) {
+        rc = rouse_err_set(eb, ROUSE_EINTERNAL,
+                           "batch %lld: its input holds fewer requests than the %lld counted "
+                           "when it was accepted",
+                           (long long)id, (long long)n_items);
+        goto out_free;
+    }
+    if (k > 0 && (rc = insert_items(c, id, function, version, created_ms, n_created, win, win_len,
+                                    offs, lens, k, ids, n_ids, eb)) < 0)
+        goto out_free;
+    n_created += k;
+    *complete = n_created >= n_items;
+    char nb[24], ob[24], pb[24];
+    const char *v3[] = {ib, I64(nb, n_created), *complete ? NULL : I64(ob, from + (int64_t)off),
+                        I64(pb, now_ms)};
+    rc = run(c, "UPDATE batches SET n_created = $2, create_off = $3, progress_ms = $4 WHERE id = $1",
+             4, v3, NULL, NULL, 0, NULL, "recording a batch's creation", eb);
+out_free:
+    free(offs);
+    free(lens);
+    PQclear(r);
+    return rc;
+}
+
+int jobs_pg_batch_create(PGconn *c, const batch_new *b, int64_t *id, int64_t *n_items,
+                         int64_t *ids, int *n_ids, bool *complete, rouse_errbuf *eb)
+{
+    *n_ids = 0;
+    *complete = false;
+    int fd = open(b->input_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return rouse_err_set(eb, errno == ENOENT ? ROUSE_ENOTFOUND : ROUSE_EIO,
+                             "input: cannot open blob %s: %s", b->input_digest, strerror(errno));
+    struct stat sb;
+    const char *map = NULL;
+    size_t size = 0;
+    int rc = 0;
+    if (fstat(fd, &sb) < 0) {
+        rc = rouse_err_set(eb, ROUSE_EIO, "input: blob %s: %s", b->input_digest, strerror(errno));
+    } else if (sb.st_size > INT_MAX) {
+        rc = rouse_err_set(eb, ROUSE_ETOOBIG, "input: %lld bytes, over the limit of %d with "
+                           "several nodes", (long long)sb.st_size, INT_MAX);
+    } else if (sb.st_size > 0) {
+        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED)
+            rc = rouse_err_set(eb, ROUSE_EIO, "input: reading blob %s failed: %s",
+                               b->input_digest, strerror(errno));
+        else
+            map = m, size = (size_t)sb.st_size;
+    }
+    close(fd);
+    if (rc < 0) return rc;
+    /* The whole input is checked first: a batch is accepted whole or not
+     * at all, and its items are counted before any is created. */
+    int64_t n = 0, lineno = 0, line_max = 0;
+    size_t off = 0, lo, len;
+    while (next_line(map, size, true, &off, &lineno, &lo, &len)) {
+        if ((int64_t)len > b->max_line) {
+            rc = rouse_err_set(eb, ROUSE_ETOOBIG,
+                               "input line %lld: %zu bytes, over the limit of %lld",
+                               (long long)lineno, len, (long long)b->max_line);
+            break;
+        }
+        if (n == b->max_items) {
+            rc = rouse_err_set(eb, ROUSE_EBUSY,
+                               "input: more than %lld requests, over the function's queue room",
+                               (long long)b->max_items);
+            break;
+        }
+        if ((int64_t)len > line_max) line_max = (int64_t)len;
+        n++;
+    }
+    if (rc == 0 && n == 0)
+        rc = rouse_err_set(eb, ROUSE_EINVAL, "input: the file holds no request (one per line)");
+    if (rc < 0) goto out_unmap;
+    if ((rc = exec_simple(c, "BEGIN", "accepting a batch", eb)) < 0) goto out_unmap;
+    char vb[24], nb[24], mb[24], tb[24];
+    const char *v[] = {b->function, I64(vb, b->version), b->input_digest, I64(nb, n),
+                       I64(mb, line_max), I64(tb, b->now_ms)};
+    PGresult *r = NULL;
+    if ((rc = run(c,
+                  "INSERT INTO batches(function, version, input_digest, n_items, create_off,"
+                  " line_max, progress_ms, created_ms) VALUES ($1, $2, $3, $4, 0, $5, $6, $6)"
+                  " RETURNING id",
+                  6, v, NULL, NULL, 0, &r, "recording a batch", eb)) < 0)
+        goto out_rollback;
+    *id = col_i64(r, 0, 0);
+    PQclear(r);
+    char ib[24];
+    const char *dv[] = {I64(ib, *id), size ? map : ""};
+    int dl[] = {0, (int)size};
+    int df[] = {0, 1};
+    if ((rc = run(c, "INSERT INTO batch_data(id, input) VALUES ($1, $2)", 2, dv, dl, df, 0, NULL,
+                  "recording a batch's input", eb)) < 0 ||
+        (rc = extend_tx(c, *id, b->chunk > 0 ? b->chunk : n, b->now_ms, ids, n_ids, complete,
+                        NULL, eb)) < 0 ||
+        (rc = exec_simple(c, "COMMIT", "accepting a batch", eb)) < 0)
+        goto out_rollback;
+    *n_items = n;
+    goto out_unmap;
+
+out_rollback:
+    PQclear(PQexec(c, "ROLLBACK"));
+    *n_ids = 0;
+out_unmap:
+    if (map) munmap((void *)map, size);
+    return rc;
+}
+
+int jobs_pg_batch_extend(PGconn *c, int64_t id, int64_t max, int64_t now_ms, int64_t *ids,
+                         int *n_ids, bool *complete, char *function, rouse_errbuf *eb)
+{
+    *n_ids = 0;
+    *complete = false;
+    int rc = exec_simple(c, "BEGIN", "creating batch items", eb);
+    if (rc < 0) return rc;
+    if ((rc = extend_tx(c, id, max, now_ms, ids, n_ids, complete, function, eb)) < 0 ||
+        (rc = exec_simple(c, "COMMIT", "creating batch items", eb)) < 0) {
+        PQclear(PQexec(c, "ROLLBACK"));
+        *n_ids = 0;
+    }
+    return rc;
+}
+
+int jobs_pg_mark_published_many(PGconn *c, const int64_t *ids, int n, rouse_errbuf *eb)
+{
+    if (n <= 0) return 0;
+    char *arr = i64_array(ids, n);
+    if (!arr) return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory marking jobs published");
+    const char *v[] = {arr};
+    int rc = run(c, "UPDATE jobs SET published = true WHERE id = ANY($1::bigint[])", 1, v, NULL,
+                 NULL, 0, NULL, "marking jobs published", eb);
+    free(arr);
+    return rc;
+}
+
+int jobs_pg_batch_get(PGconn *c, int64_t id, int part, batch_info *out, char **data, size_t *len,
+                      rouse_errbuf *eb)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = id;
+    if (data) *data = NULL;
+    char ib[24];
+    const char *v[] = {I64(ib, id)};
+    PGresult *r = NULL;
+    int rc = run(c,
+                 "SELECT function, version, input_digest, n_items, created_ms, finished_ms,"
+                 " output_digest, errors_digest, expires_ms, n_created FROM batches WHERE id = $1",
+                 1, v, NULL, NULL, 0, &r, "reading a batch", eb);
+    if (rc < 0) return rc;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return rouse_err_set(eb, ROUSE_ENOTFOUND, "no batch %lld", (long long)id);
+    }
+    col_text(r, 0, 0, out->function, sizeof(out->function));
+    out->version = col_i64(r, 0, 1);
+    col_text(r, 0, 2, out->input_digest, sizeof(out->input_digest));
+    out->n_items = col_i64(r, 0, 3);
+    out->created_ms = col_i64(r, 0, 4);
+    out->finished_ms = col_i64(r, 0, 5);
+    col_text(r, 0, 6, out->output_digest, sizeof(out->output_digest));
+    col_text(r, 0, 7, out->errors_digest, sizeof(out->errors_digest));
+    out->expires_ms = col_i64(r, 0, 8);
+    out->n_created = col_i64(r, 0, 9);
+    PQclear(r);
+    if ((rc = run(c, "SELECT state, COUNT(*) FROM jobs WHERE batch = $1 GROUP BY state", 1, v,
+                  NULL, NULL, 0, &r, "counting a batch's items", eb)) < 0)
+        return rc;
+    for (int i = 0; i < PQntuples(r); i++) {
+        int k = (int)col_i64(r, i, 0);
+        if (k >= 0 && k < JOB_STATE_COUNT) out->counts[k] = col_i64(r, i, 1);
+    }
+    PQclear(r);
+    /* Items not created yet count as queued. */
+    out->counts[JOB_QUEUED] += out->n_items - out->n_created;
+    if (part == 0 || !data || !out->output_digest[0]) return 0;
+    if ((rc = run(c,
+                  part == 1 ? "SELECT output FROM batch_data WHERE id = $1"
+                            : "SELECT errors FROM batch_data WHERE id = $1",
+                  1, v, NULL, NULL, 1, &r, "reading a batch's output", eb)) < 0)
+        return rc;
+    size_t n = PQntuples(r) == 1 ? (size_t)PQgetlength(r, 0, 0) : 0;
+    if (!(*data = malloc(n + 1))) {
+        PQclear(r);
+        return rouse_err_set(eb, ROUSE_ENOMEM, "out of memory reading a batch's output");
+    }
+    if (n) memcpy(*data, PQgetvalue(r, 0, 0), n);
+    (*data)[n] = '\0';
+    *len = n;
+    PQclear(r);
+    return 0;
+}
+
+int jobs_pg_batch_left(PGconn *c, int64_t id, int64_t *left, rouse_errbuf *eb)
+{
+    char ib[24];
+    const char *v[] = {I64(ib, id)};
+    PGresult *r = NULL;
+    int rc = run(c,
+                 "SELECT (SELECT COUNT(*) FROM jobs WHERE batch = $1 AND state IN (0, 1))"
+                 " + COALESCE((SELECT n_items - n_created FROM batches WHERE id = $1), 0)",
+                 1, v, NULL, NULL, 0, &r, "counting a batch's pending items", eb);
+    if (rc < 0) return rc;
+    *left = col_i64(r, 0, 0);
+    PQclear(r);
+    return 0;
+}
+
+/* Appends a result line: the stored reply when it is one line of JSON,
+ * else a JSON string of it (jobs_sqlite.c's rule). */
+static int append_result(rouse_buf *b, const char *data, size_t len)
+{
+    bool one_line = len > 0 && (data[0] == '{' || data[0] == '[') && !memchr(data, '\n', len - 1);
+    while (one_line && len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+        len--;
+    if (one_line) return rouse_buf_append(b, data, len);
+    return json_write_string(b, data, len);
+}
+
+static void digest_of(const rouse_buf *b, char *out)
+{
+    uint8_t d[ROUSE_SHA256_LEN];
+    char hex[ROUSE_SHA256_HEX_LEN + 1];
+    rouse_sha256_digest(b->data ? b->data : "", b->len, d);
+    rouse_sha256_hex(d, hex);
+    snprintf(out, STORE_DIGEST_LEN + 1, "sha256:%s", hex);
+}
+
+/* The output and errors of batch id from its items (in input order). */
+static int build_output(PGconn *c, const char *idv, rouse_buf *out, rouse_buf *errs,
+                        rouse_errbuf *eb)
+{
+    const char *v[] = {idv};
+    PGresult *r = NULL;
+    int rc = run(c,
+                 "SELECT batch_index, id, state, status, result, last_error FROM jobs"
+                 " WHERE batch = $1 ORDER BY batch_index",
+                 1, v, NULL, NULL, 1, &r, "reading batch results", eb);
+    if (rc < 0) return rc;
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+        int64_t index = be_i64(PQgetvalue(r, i, 0)), id = be_i64(PQgetvalue(r, i, 1));
+        int state = be_i32(PQgetvalue(r, i, 2));
+        int status = PQgetisnull(r, i, 3) ? 0 : be_i32(PQgetvalue(r, i, 3));
+        if (state == JOB_SUCCEEDED) {
+            rc = append_result(out, PQgetisnull(r, i, 4) ? "" : PQgetvalue(r, i, 4),
+                               (size_t)PQgetlength(r, i, 4));
+        } else {
+            const char *e = PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5);
+            if (!e) e = state == JOB_CANCELLED ? "cancelled" : "failed";
+            rc = rouse_buf_append_str(out, "null");
+            if (rc == 0)
+                rc = rouse_buf_appendf(errs,
+                                       "{\"index\":%" PRId64 ",\"id\":\"%" PRId64
+                                       "\",\"status\":%d,\"error\":",
+                                       index, id, status);
+            if (rc == 0) rc = json_write_string(errs, e, strlen(e));
+            if (rc == 0) rc = rouse_buf_append_str(errs, "}\n");
+        }
+        if (rc == 0) rc = rouse_buf_append_str(out, "\n");
+    }
+    PQclear(r);
+    return rc < 0 ? rouse_err_set(eb, ROUSE_ENOMEM, "out of memory writing a batch's output") : 0;
+}
+
+int jobs_pg_batch_finish(PGconn *c, int64_t id, int64_t now_ms, int64_t expires_ms, bool *done,
+                         rouse_errbuf *eb)
+{
+    *done = false;
+    int rc = exec_simple(c, "BEGIN", "writing a batch's output", eb);
+    if (rc < 0) return rc;
+    char ib[24];
+    const char *v[] = {I64(ib, id)};
+    PGresult *r = NULL;
+    rouse_buf out, errs;
+    rouse_buf_init(&out);
+    rouse_buf_init(&errs);
+    /* The batch's row locked: of two nodes finishing it at once, the
+     * second finds the output written. */
+    if ((rc = run(c,
+                  "SELECT output_digest IS NOT NULL, create_off IS NOT NULL,"
+                  " EXISTS (SELECT 1 FROM jobs WHERE batch = $1 AND state IN (0, 1)),"
+                  " (SELECT MAX(expires_ms) FROM jobs WHERE batch = $1)"
+                  " FROM batches WHERE id = $1 FOR UPDATE",
+                  1, v, NULL, NULL, 0, &r, "reading a batch", eb)) < 0)
+        goto out_rollback;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        rc = rouse_err_set(eb, ROUSE_ENOTFOUND, "no batch %lld", (long long)id);
+        goto out_rollback;
+    }
+    bool written = PQgetvalue(r, 0, 0)[0] == 't', creating = PQgetvalue(r, 0, 1)[0] == 't',
+         pending = PQgetvalue(r, 0, 2)[0] == 't';
+    int64_t items_expire = col_i64(r, 0, 3);
+    PQclear(r);
+    if (written || creating || pending) {
+        *done = written;
+        rc = exec_simple(c, "COMMIT", "writing a batch's output", eb);
+        goto out_bufs;
+    }
+    if ((rc = build_output(c, ib, &out, &errs, eb)) < 0) goto out_rollback;
+    /* Without the function's result TTL: its items'. */
+    if (expires_ms <= 0) expires_ms = items_expire > 0 ? items_expire : now_ms + 86400000;
+    char od[STORE_DIGEST_LEN + 1], ed[STORE_DIGEST_LEN + 1], nb[24], xb[24];
+    digest_of(&out, od);
+    digest_of(&errs, ed);
+    const char *uv[] = {ib, I64(nb, now_ms), I64(xb, expires_ms), od, ed};
+    const char *dv[] = {ib, out.len ? out.data : "", errs.len ? errs.data : ""};
+    int dl[] = {0, (int)out.len, (int)errs.len};
+    int df[] = {0, 1, 1};
+    if ((rc = run(c, "UPDATE batch_data SET output = $2, errors = $3 WHERE id = $1", 3, dv, dl,
+                  df, 0, NULL, "recording a batch's output", eb)) < 0 ||
+        (rc = run(c,
+                  "UPDATE batches SET finished_ms = $2, expires_ms = $3, output_digest = $4,"
+                  " errors_digest = $5 WHERE id = $1",
+                  5, uv, NULL, NULL, 0, NULL, "recording a batch's output", eb)) < 0 ||
+        (rc = exec_simple(c, "COMMIT", "writing a batch's output", eb)) < 0)
+        goto out_rollback;
+    *done = true;
+    goto out_bufs;
+
+out_rollback:
+    PQclear(PQexec(c, "ROLLBACK"));
+out_bufs:
+    rouse_buf_fini(&out);
+    rouse_buf_fini(&errs);
+    return rc;
+}
+
+int jobs_pg_batches_due(PGconn *c, int64_t stalled_before_ms, int max,
+                        int (*fn)(void *user, int64_t id, const char *function, bool creating),
+                        void *user, rouse_errbuf *eb)
+{
+    char sb[24], mb[24];
+    const char *v[] = {I64(sb, stalled_before_ms), I64(mb, max)};
+    PGresult *r = NULL;
+    int rc = run(c,
+                 "SELECT id, function, create_off IS NOT NULL FROM batches b"
+                 " WHERE output_digest IS NULL AND ((create_off IS NOT NULL AND progress_ms < $1)"
+                 " OR (create_off IS NULL AND NOT EXISTS (SELECT 1 FROM jobs"
+                 " WHERE batch = b.id AND state IN (0, 1)))) ORDER BY id LIMIT $2",
+                 2, v, NULL, NULL, 0, &r, "finding batches to go on with", eb);
+    if (rc < 0) return rc;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++)
+        rc = fn(user, col_i64(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2)[0] == 't');
     PQclear(r);
     return rc > 0 ? 0 : rc;
 }

@@ -59,7 +59,7 @@ int jobs_pg_renew(PGconn *c, const jobs_pg_holder *h, const int64_t *ids, int n,
 /* Ends the run `attempts` of job x->id held by h: 0, or ROUSE_ESTATE when
  * the lease is no longer this run's (nothing changed). */
 int jobs_pg_settle(PGconn *c, const jobs_pg_holder *h, int attempts, const job_settle *x,
-                   rouse_errbuf *eb);
+                   int64_t *batch, rouse_errbuf *eb);
 /* jobs_cancel_tx: a running job only when leased_ok and held by h. */
 int jobs_pg_cancel(PGconn *c, const jobs_pg_holder *h, int64_t id, int64_t now_ms,
                    int64_t expires_ms, bool leased_ok, int *state, rouse_errbuf *eb);
@@ -87,5 +87,34 @@ int jobs_pg_active(PGconn *c, int (*fn)(void *user, const char *function, int64_
 /* Final jobs run by node whose callback is still to be delivered. */
 int jobs_pg_pending_callbacks(PGconn *c, const char *node, int (*fn)(void *user, int64_t id),
                               void *user, rouse_errbuf *eb);
+
+/* --- batch files (jobs.h's contracts where it has them) ---
+ * A batch's input is copied into PostgreSQL when it is accepted, so that
+ * any node creates its items; each item is a job whose body is its line.
+ * Create and extend append the ids of the items they created to ids[]
+ * (room for the chunk's max), unpublished until marked. */
+int jobs_pg_batch_create(PGconn *c, const batch_new *b, int64_t *id, int64_t *n_items,
+                         int64_t *ids, int *n_ids, bool *complete, rouse_errbuf *eb);
+/* *function (STORE_NAME_MAX + 1): the batch's. */
+int jobs_pg_batch_extend(PGconn *c, int64_t id, int64_t max, int64_t now_ms, int64_t *ids,
+                         int *n_ids, bool *complete, char *function, rouse_errbuf *eb);
+int jobs_pg_mark_published_many(PGconn *c, const int64_t *ids, int n, rouse_errbuf *eb);
+/* The batch and its counts; part 1 (output) or 2 (errors): *data (owned,
+ * free(); NULL until the output is written) and *len. */
+int jobs_pg_batch_get(PGconn *c, int64_t id, int part, batch_info *out, char **data, size_t *len,
+                      rouse_errbuf *eb);
+/* Items of a batch queued, running or not created yet. */
+int jobs_pg_batch_left(PGconn *c, int64_t id, int64_t *left, rouse_errbuf *eb);
+/* jobs_batch_finish_tx, the output kept beside the batch (its digests are
+ * the content's): exactly once, whichever node calls it (the batch's row
+ * is locked). expires_ms <= 0: the latest expiry of its items. */
+int jobs_pg_batch_finish(PGconn *c, int64_t id, int64_t now_ms, int64_t expires_ms, bool *done,
+                         rouse_errbuf *eb);
+/* Batches to go on with, at most max: those whose creation made no
+ * progress since stalled_before_ms (creating: its node stopped or died),
+ * and those whose items are all final without an output. */
+int jobs_pg_batches_due(PGconn *c, int64_t stalled_before_ms, int max,
+                        int (*fn)(void *user, int64_t id, const char *function, bool creating),
+                        void *user, rouse_errbuf *eb);
 
 #endif

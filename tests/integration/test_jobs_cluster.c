@@ -12,16 +12,22 @@
  *   409);
  * - 1000 jobs accepted by both nodes are drained by both: each ran some,
  *   every job succeeded and ran exactly once;
- * - job lists read through either node, page after page; batch files
- *   are refused with a clear error (not yet supported with several
- *   nodes);
+ * - job lists read through either node, page after page;
+ * - a batch file of 600 lines posted to node 1 (its items created in
+ *   chunks) is run by both nodes, each item exactly once; its status and
+ *   output are read through node 2: one line per item, in input order,
+ *   and a bad line is an error of the errors file;
  * - a dead letter re-driven through the other node runs again;
  * - NATS stopped (SIGSTOP) while jobs are accepted: they are accepted,
  *   nothing is lost, and they run once it is back (the sweep publishes
  *   what could not be published);
  * - a node killed (SIGKILL) while it runs jobs: JetStream delivers them
  *   again after the ack wait (ROUSE_JOBS_ACK_WAIT_MS, a test knob, 3 s),
- *   the other node takes them over, and each ends succeeded exactly once.
+ *   the other node takes them over, and each ends succeeded exactly once;
+ * - a node killed (SIGKILL) in the middle of a batch's creation (a test
+ *   knob holds it after the first chunk) while it runs the batch's items:
+ *   the other node goes on creating it (the creation's sweep), takes over
+ *   its items, and writes the output: every item once, in order.
  *
  * Skips with one line when PostgreSQL or nats-server is not installed.
  * Environment: ROUSE (the rouse-fault binary), DIGITS (examples/digits).
@@ -42,6 +48,7 @@
 
 #include "cli/http_client.h"
 #include "common/arena.h"
+#include "common/buf.h"
 #include "common/json.h"
 #include "fn_deploy.h"
 #include "nats_server.h"
@@ -92,7 +99,8 @@ static void json_str(const char *doc, const char *key, char *out, size_t cap)
     rouse_arena_fini(&a);
 }
 
-static void start_node(int i)
+/* Node i on data directory data<i + 1><suffix>. */
+static void start_node_in(int i, const char *suffix)
 {
     char fault[400], name[16];
     snprintf(fault, sizeof(fault), "%s/fault%d", g_dir, i + 1);
@@ -103,11 +111,16 @@ static void start_node(int i)
     /* Each node's instances record their executions in a file of its own. */
     setenv("ROUSE_FAULT_DIR", fault, 1);
     char data[400];
-    snprintf(data, sizeof(data), "%s/data%d", g_dir, i + 1);
+    snprintf(data, sizeof(data), "%s/data%d%s", g_dir, i + 1, suffix);
     const char *args[] = {"--log-level", "warn", "--state", g_pg.url, "--bus", g_nats.url,
                           "--node-name", name, NULL};
     assert_int_equal(serve_proc_start(&g_node[i], g_rouse, data, args), 0);
     g_up[i] = true;
+}
+
+static void start_node(int i)
+{
+    start_node_in(i, "");
 }
 
 /* The function on node i: at most max instances of one slot. */
@@ -332,14 +345,118 @@ static void test_drain_by_both(void **state)
     assert_int_equal(sql_long(sql), 2);
 }
 
-static void test_not_yet_supported(void **state)
+/* Uploads text to node i as a blob; its digest into out. */
+static void upload(int i, const char *text, size_t len, char *out)
+{
+    http_response r;
+    assert_int_equal(req_h(i, "POST", "/v1/blobs", NULL, text, len, &r), 201);
+    json_str(r.body.data, "digest", out, 80);
+    http_response_fini(&r);
+}
+
+/* A JSONL file of n requests "<prefix><k>" (line bad, if >= 0, is not
+ * JSON), uploaded to node i and posted as a batch there: its id. */
+static void post_batch(int i, const char *prefix, int n, int bad, char *id)
+{
+    rouse_buf in;
+    rouse_buf_init(&in);
+    char rid[64], line[2048];
+    for (int k = 0; k < n; k++) {
+        snprintf(rid, sizeof(rid), "%s%d", prefix, k);
+        body_of(rid, line, sizeof(line));
+        assert_int_equal(rouse_buf_appendf(&in, "%s\n", k == bad ? "not json" : line), 0);
+    }
+    char digest[80], body[256];
+    upload(i, in.data, in.len, digest);
+    rouse_buf_fini(&in);
+    snprintf(body, sizeof(body), "{\"function\":\"" FN "\",\"input\":\"%s\"}", digest);
+    http_response r;
+    assert_int_equal(req_h(i, "POST", "/v1/batches", NULL, body, strlen(body), &r), 202);
+    json_str(r.body.data, "id", id, 32);
+    http_response_fini(&r);
+    assert_true(atol(id) > 0);
+}
+
+/* Waits for batch id to complete, read through node i. */
+static void wait_batch(int i, const char *id)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/v1/batches/%s", id);
+    for (int k = 0; k < 6000; k++) {
+        http_response r;
+        assert_int_equal(req_h(i, "GET", path, NULL, NULL, 0, &r), 200);
+        bool done = strstr(r.body.data, "\"completed\"") != NULL;
+        http_response_fini(&r);
+        if (done) return;
+        sleep_ms(50);
+    }
+    fail_msg("batch %s never completed", id);
+}
+
+/* The output of batch id read through node i: one line per item in input
+ * order, each the reply to its own request (line bad: null). */
+static void check_output(int i, const char *id, const char *prefix, int n, int bad)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/v1/batches/%s/output", id);
+    http_response r;
+    assert_int_equal(req_h(i, "GET", path, NULL, NULL, 0, &r), 200);
+    const char *p = r.body.data;
+    for (int k = 0; k < n; k++) {
+        const char *nl = strchr(p, '\n');
+        assert_non_null(nl);
+        char *l = strndup(p, (size_t)(nl - p));
+        if (k == bad) {
+            assert_string_equal(l, "null");
+        } else {
+            char want[80];
+            snprintf(want, sizeof(want), "\"id\":\"%s%d\"", prefix, k);
+            if (!strstr(l, want)) fail_msg("output line %d: %.200s", k, l);
+        }
+        free(l);
+        p = nl + 1;
+    }
+    assert_int_equal(*p, '\0');
+    http_response_fini(&r);
+}
+
+static void test_batch_by_both(void **state)
 {
     (void)state;
+    enum { N = 600, BAD = 7 };
+    char id[32], path[64];
+    post_batch(0, "batch-", N, BAD, id);
+    wait_batch(1, id);
     http_response r;
-    const char *b = "{\"function\":\"" FN "\",\"input\":\"sha256:00\"}";
-    assert_int_equal(req_h(0, "POST", "/v1/batches", NULL, b, strlen(b), &r), 400);
-    assert_non_null(strstr(r.body.data, "not supported yet"));
+    snprintf(path, sizeof(path), "/v1/batches/%s", id);
+    assert_int_equal(req_h(1, "GET", path, NULL, NULL, 0, &r), 200);
+    assert_non_null(strstr(r.body.data, "\"total\":600,\"created\":600"));
+    assert_non_null(strstr(r.body.data, "\"succeeded\":599,\"failed\":1"));
     http_response_fini(&r);
+    check_output(1, id, "batch-", N, BAD);
+    check_output(0, id, "batch-", N, BAD);
+    snprintf(path, sizeof(path), "/v1/batches/%s/errors", id);
+    assert_int_equal(req_h(1, "GET", path, NULL, NULL, 0, &r), 200);
+    assert_non_null(strstr(r.body.data, "{\"index\":7,"));
+    assert_null(strchr(strchr(r.body.data, '\n') + 1, '\n'));
+    http_response_fini(&r);
+    static int per[N];
+    memset(per, 0, sizeof(per));
+    int on1 = executions_prefixed(0, "batch-", per, N);
+    int on2 = executions_prefixed(1, "batch-", per, N);
+    fprintf(stderr, "a batch of %d: node 1 ran %d, node 2 %d\n", N, on1, on2);
+    assert_true(on1 > 0 && on2 > 0);
+    assert_int_equal(on1 + on2, N - 1);
+    for (int k = 0; k < N; k++)
+        assert_int_equal(per[k], k == BAD ? 0 : 1);
+    /* An item is a job of its own, read through either node. */
+    char sql[160];
+    snprintf(sql, sizeof(sql), "SELECT id FROM jobs WHERE batch = %s AND batch_index = 3", id);
+    snprintf(path, sizeof(path), "/v1/jobs/%ld", sql_long(sql));
+    assert_int_equal(req_h(1, "GET", path, NULL, NULL, 0, &r), 200);
+    assert_non_null(strstr(r.body.data, "\"succeeded\""));
+    http_response_fini(&r);
+    assert_int_equal(req_h(1, "GET", "/v1/batches/999999", NULL, NULL, 0, &r), 404);
     http_response_fini(&r);
 }
 
@@ -455,6 +572,45 @@ static void test_node_killed(void **state)
                      0);
 }
 
+static void test_batch_node_killed(void **state)
+{
+    (void)state;
+    enum { N = 400 };
+    char id[32];
+    /* Node 2 again (on a data directory of its own: the killed one's may
+     * still be held by what it left running), holding each batch's
+     * creation after its first chunk. */
+    setenv("ROUSE_FAULT_BATCH_CHUNK_MS", "3600000", 1);
+    start_node_in(1, "b");
+    unsetenv("ROUSE_FAULT_BATCH_CHUNK_MS");
+    deploy(1, 2);
+    post_batch(1, "sleep-100-bkill-", N, -1, id);
+    char sql[200];
+    snprintf(sql, sizeof(sql), "SELECT n_created FROM batches WHERE id = %s", id);
+    long created = sql_long(sql);
+    assert_true(created > 0 && created < N);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM jobs WHERE batch = %s AND node = 'n2' AND state = 1", id);
+    int k = 0;
+    while (sql_long(sql) == 0 && k++ < 1200)
+        sleep_ms(50);
+    assert_true(k < 1200);
+    snprintf(sql, sizeof(sql), "SELECT n_created FROM batches WHERE id = %s", id);
+    fprintf(stderr, "batch %s: node 2 killed with %ld of %d items created\n", id, sql_long(sql), N);
+    serve_proc_kill9(&g_node[1]);
+    g_up[1] = false;
+    wait_batch(0, id);
+    check_output(0, id, "sleep-100-bkill-", N, -1);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM jobs WHERE batch = %s AND state = 2", id);
+    assert_int_equal(sql_long(sql), N);
+    static int per[N];
+    memset(per, 0, sizeof(per));
+    executions_prefixed(0, "sleep-100-bkill-", per, N);
+    executions_prefixed(1, "sleep-100-bkill-", per, N);
+    for (int j = 0; j < N; j++)
+        assert_true(per[j] >= 1);
+}
+
 /* --- setup ------------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -511,11 +667,12 @@ int main(void)
         cmocka_unit_test(test_function_on_one_node),
         cmocka_unit_test(test_idempotency_across_nodes),
         cmocka_unit_test(test_drain_by_both),
-        cmocka_unit_test(test_not_yet_supported),
+        cmocka_unit_test(test_batch_by_both),
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_redrive),
         cmocka_unit_test(test_bus_paused),
         cmocka_unit_test(test_node_killed),
+        cmocka_unit_test(test_batch_node_killed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
