@@ -240,8 +240,11 @@ static void test_capacity_elsewhere(void **state)
     assert_true(on[1] > 0);
 }
 
-/* A function deployed on node 1 alone: node 2 leaves its jobs alone
- * (none fails there for want of the function). */
+/* A function deployed through node 1 while its jobs are already queued:
+ * node 2 leaves them alone until its replica of the shared registry has the
+ * function (up to a second), then may run some. Either way none fails for
+ * want of the function and each runs exactly once. (Which node ran them
+ * depends on timing, so it is not asserted.) */
 static void test_function_on_one_node(void **state)
 {
     (void)state;
@@ -265,9 +268,9 @@ static void test_function_on_one_node(void **state)
         wait_final(1, ids[k], rid, sizeof(rid));
         assert_string_equal(rid, "succeeded");
         snprintf(rid, sizeof(rid), "only1-%d", k);
-        assert_int_equal(executions(0, rid), 1);
+        assert_int_equal(executions(0, rid) + executions(1, rid), 1);
     }
-    assert_int_equal(sql_long("SELECT count(*) FROM jobs WHERE function = 'only1' AND node <> 'n1'"),
+    assert_int_equal(sql_long("SELECT count(*) FROM jobs WHERE function = 'only1' AND attempts <> 1"),
                      0);
 }
 
