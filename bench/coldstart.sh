@@ -42,7 +42,10 @@
 # from template: the warm spare's pid (GET /v1/functions/{name} "spares"),
 # its /proc/PID/stat minor and major faults and /proc/PID/schedstat CPU
 # time before the request handed to it, after it, and after a second
-# request to the same, now warm, instance; from zero: the new instance's
+# request to the same, now warm, instance (and a third after IDLE_FAULT_MS / 2
+# idle: a warm instance whose caches went cold, as the spare's did in the
+# IDLE_FAULT_MS or more it waited); from
+# zero: the new instance's
 # totals after its first request (its whole life: fork, start and first
 # inference), and again after a second request. Medians per case.
 #
@@ -258,6 +261,7 @@ fault_cases() {
         [ "${r%% *}" = 200 ] || die "$fn-$k answered ${r%% *}: $(head -c 300 "$tmp/resp")"
         : >"$tmp/$k.first"
         : >"$tmp/$k.warm"
+        : >"$tmp/$k.idle"
     done
     t=0
     while [ "$t" -lt "$fault_tries" ]; do
@@ -281,6 +285,12 @@ fault_cases() {
                 if [ "$(header "$tmp/hdr" Rouse-Start)" = warm ]; then
                     cost_delta "$c0" "$c1" >>"$tmp/ftmpl.first"
                     cost_delta "$c1" "$c2" >>"$tmp/ftmpl.warm"
+                    # The same instance after idling (the spare waited twice as
+                    # long or more): its caches gone cold too.
+                    sleep "$(awk -v m="$idle_fault_ms" 'BEGIN { printf "%.3f", m / 2000 }')"
+                    r=$(infer "$fn-ftmpl" "$tmp/hdr")
+                    c3=$(costs "$sp")
+                    [ "$(header "$tmp/hdr" Rouse-Start)" = warm ] && cost_delta "$c2" "$c3" >>"$tmp/ftmpl.idle"
                 fi
             fi
         fi
@@ -304,7 +314,7 @@ fault_cases() {
         fmin=$(col "$f" 1 | median) fcpu=$(col "$f" 3 | median)
         wmin=$(col "$w" 1 | median) wcpu=$(col "$w" 3 | median)
         fault_rows="$fault_rows
-| $model | $name | $(wc -l <"$f") | $fmin | $(col "$f" 2 | median) | $(f2 "$fcpu") | $wmin | $(col "$w" 2 | median) | $(f2 "$wcpu") | $(awk -v a="$fmin" -v b="$wmin" 'BEGIN { if (a == "-" || b == "-") print "-"; else print a - b }') | $(sub2 "$fcpu" "$wcpu") |"
+| $model | $name | $(wc -l <"$f") | $fmin | $(col "$f" 2 | median) | $(f2 "$fcpu") | $wmin | $(col "$w" 2 | median) | $(f2 "$wcpu") | $(awk -v a="$fmin" -v b="$wmin" 'BEGIN { if (a == "-" || b == "-") print "-"; else print a - b }') | $(sub2 "$fcpu" "$wcpu") | $(col "$tmp/$k.idle" 1 | median) | $(f2 "$(col "$tmp/$k.idle" 3 | median)") |"
     done
     undeploy "$fn-ftmpl"
     undeploy "$fn-fzero"
@@ -624,10 +634,11 @@ if [ -n "$fault_rows" ]; then
     echo "changes CPU time somewhat, not the counts). From template: the spare, from just before"
     echo "the request handed to it to its reply (the hand-off included); from zero: the"
     echo "instance's whole life up to its first reply (fork and start included). warm: the"
-    echo "same instance's next request, sent right after."
+    echo "same instance's next request, sent right after; idle warm (from template): its next"
+    echo "after IDLE_FAULT_MS / 2 idle (the spare waited IDLE_FAULT_MS or more): caches cold too."
     echo
-    echo "| model | case | n | first: minor faults | major | CPU ms | warm: minor faults | major | CPU ms | extra faults | extra CPU ms |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|$fault_rows"
+    echo "| model | case | n | first: minor faults | major | CPU ms | warm: minor faults | major | CPU ms | extra faults | extra CPU ms | idle warm: faults | CPU ms |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|$fault_rows"
     echo
 fi
 echo "Peer: ONNX Runtime (onnxruntime-node, 1 thread) session creation + first run, a fresh"
