@@ -564,11 +564,12 @@ static size_t fixed_input_bytes(const rouse_model *m, int i, rouse_tensor_info *
     return nb;
 }
 
-/* A binary OIP request of zeros at the model's declared shapes, its tensors
- * after a header of the usual length (so unaligned, as most are: copied
- * into the arena like theirs), asking for binary outputs. 0, or < 0 when
- * an input's shape is dynamic or memory runs out. */
-static int rehearsal_body(const rouse_model *m, rouse_buf *b, int64_t *json_len)
+/* The JSON header of a binary OIP request of zeros at the model's declared
+ * shapes (*data_len: the tensors' bytes that follow it), of a length that
+ * leaves them unaligned, as most requests' are (copied into the arena like
+ * theirs), asking for binary outputs. 0, or < 0 when an input's shape is
+ * dynamic or memory runs out. */
+static int rehearsal_header(const rouse_model *m, rouse_buf *b, size_t *data_len)
 {
     int n = rouse_model_n_inputs(m);
     size_t data = 0;
@@ -593,11 +594,7 @@ static int rehearsal_body(const rouse_model *m, rouse_buf *b, int64_t *json_len)
         return ROUSE_ENOMEM;
     /* Unaligned for sure: a header that happens to end on 16 bytes gets a space. */
     if (b->len % 16 == 0 && rouse_buf_append_byte(b, ' ') < 0) return ROUSE_ENOMEM;
-    *json_len = (int64_t)b->len;
-    static const char zeros[4096];
-    for (size_t k = 0; k < data; k += sizeof(zeros))
-        if (rouse_buf_append(b, zeros, data - k < sizeof(zeros) ? data - k : sizeof(zeros)) < 0)
-            return ROUSE_ENOMEM;
+    *data_len = data;
     return 0;
 }
 
@@ -606,22 +603,28 @@ int instance_rehearse(const instance_opts *o, rouse_model *m, rouse_session *s, 
 {
     arena_setup(arena, o);
     rouse_buf_init(out);
-    rouse_buf body;
-    rouse_buf_init(&body);
-    int64_t json_len = -1;
-    int rc = rehearsal_body(m, &body, &json_len);
-    if (rc < 0) {
-        rouse_buf_fini(&body);
+    rouse_buf head;
+    rouse_buf_init(&head);
+    size_t data = 0;
+    int rc = rehearsal_header(m, &head, &data);
+    /* One allocation, freed whole (a large one goes back to the system at
+     * once instead of staying in the heap as a grown buffer's steps would). */
+    char *body = rc == 0 ? calloc(1, head.len + data) : NULL;
+    if (!body) {
+        rouse_buf_fini(&head);
         /* Dynamic shapes: the run at the prepared ones still warms the kernels. */
         return rouse_session_warm_up(s, eb);
     }
+    memcpy(body, head.data, head.len);
+    int64_t json_len = (int64_t)head.len;
+    rouse_buf_fini(&head);
     oip_request oreq;
     memset(&oreq, 0, sizeof(oreq));
-    rc = oip_decode_request(body.data, body.len, json_len, m, arena, &oreq, eb);
+    rc = oip_decode_request(body, (size_t)json_len + data, json_len, m, arena, &oreq, eb);
     if (rc == 0) rc = rouse_session_run(s, oreq.inputs, oreq.n_inputs, eb);
     int64_t out_json = -1;
     if (rc == 0) rc = oip_encode_response(&oreq, o->name, o->version, m, s, out, &out_json, eb);
-    rouse_buf_fini(&body);
+    free(body);
     rouse_arena_reset(arena);
     rouse_buf_clear(out);
     return rc;
