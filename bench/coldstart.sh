@@ -35,6 +35,20 @@
 # its own (an instance ready early may serve a queued one), so the count is
 # what serve actually started.
 #
+# First inference in page faults and CPU time (FAULT_TRIES tries, default
+# 5; 0 skips), measures the machine's load does not change much: a
+# function whose instance stops IDLE_FAULT_MS (2000) after its last request
+# and whose template stays, and one whose template goes too. For each try,
+# from template: the warm spare's pid (GET /v1/functions/{name} "spares"),
+# its /proc/PID/stat minor and major faults and /proc/PID/schedstat CPU
+# time before the request handed to it, after it, and after a second
+# request to the same, now warm, instance (and a third after IDLE_FAULT_MS / 2
+# idle: a warm instance whose caches went cold, as the spare's did in the
+# IDLE_FAULT_MS or more it waited); from
+# zero: the new instance's
+# totals after its first request (its whole life: fork, start and first
+# inference), and again after a second request. Medians per case.
+#
 # Memory per instance (MEM_MODEL, default resnet18): a function with
 # scaling.max = k gets k concurrent requests until k instances are up
 # (k = 1, 4, 8); then /proc/PID/smaps_rollup of each instance and of the
@@ -58,7 +72,7 @@
 #
 # Environment: ROUSE (default build/rouse), SHARED (default ../shared beside
 # the source tree), TRIES (50), IDLE_MS (50), BURST (32), ROUNDS (5),
-# PEER_TRIES (10), MEM_MODEL (resnet18; empty skips), PEER_DIR (writable
+# PEER_TRIES (10), FAULT_TRIES (5), IDLE_FAULT_MS (2000), MEM_MODEL (resnet18; empty skips), PEER_DIR (writable
 # copy of the ORT peer, default build/peer-ort; `npm install` runs there
 # once), WEIGHT_PAGES (serve --weight-pages: auto, hugetlb, thp or 4k;
 # default serve's own, auto), ISOLATION (serve --isolation: sandbox or
@@ -75,6 +89,8 @@ idle_ms=${IDLE_MS:-50}
 burst=${BURST:-32}
 rounds=${ROUNDS:-5}
 peer_tries=${PEER_TRIES:-10}
+fault_tries=${FAULT_TRIES:-5}
+idle_fault_ms=${IDLE_FAULT_MS:-2000}
 mem_model=${MEM_MODEL-resnet18}
 peer=${PEER_DIR:-$root/build/peer-ort}
 precs=${PRECISION:-}
@@ -219,6 +235,91 @@ smaps() {
          /^Private_Dirty:/ { d = $2 } END { print c + d, p, r }' "/proc/$1/smaps_rollup"
 }
 
+# costs PID: "minor_faults major_faults cpu_ns" of a process so far (- when gone).
+costs() {
+    if [ -r "/proc/$1/stat" ] && [ -r "/proc/$1/schedstat" ]; then
+        # Fields after the command's closing parenthesis (the name may hold spaces).
+        f=$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f8,10)
+        echo "$f $(cut -d' ' -f1 "/proc/$1/schedstat")"
+    else
+        echo "- - -"
+    fi
+}
+# cost_delta BEFORE AFTER: "minor major cpu_ms" spent between two costs, or nothing.
+cost_delta() {
+    awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ")
+        if (x[1] == "-" || y[1] == "-") exit
+        printf "%d %d %.3f\n", y[1] - x[1], y[2] - x[2], (y[3] - x[3]) / 1e6 }'
+}
+
+# fault_cases: the first-inference costs of $model (see the top).
+fault_cases() {
+    deploy "$fn-ftmpl" "$digest" "\"max\":1,\"idle_timeout_ms\":$idle_fault_ms,\"template_ttl_ms\":600000"
+    deploy "$fn-fzero" "$digest" "\"max\":1,\"idle_timeout_ms\":$idle_fault_ms,\"template_ttl_ms\":$idle_fault_ms"
+    for k in ftmpl fzero; do
+        r=$(infer "$fn-$k" "$tmp/hdr")
+        [ "${r%% *}" = 200 ] || die "$fn-$k answered ${r%% *}: $(head -c 300 "$tmp/resp")"
+        : >"$tmp/$k.first"
+        : >"$tmp/$k.warm"
+        : >"$tmp/$k.idle"
+    done
+    t=0
+    while [ "$t" -lt "$fault_tries" ]; do
+        t=$((t + 1))
+        say "$model faults try $t/$fault_tries"
+        wait_gone "$fn-ftmpl" 0
+        n=0
+        sp=""
+        while [ "$n" -lt 2000 ] && [ -z "$sp" ]; do
+            sp=$(pids_of "$(section "$(fn_get "$fn-ftmpl")" spares)" | head -n 1)
+            [ -n "$sp" ] || sleep 0.01
+            n=$((n + 1))
+        done
+        if [ -n "$sp" ]; then
+            c0=$(costs "$sp")
+            r=$(infer "$fn-ftmpl" "$tmp/hdr")
+            c1=$(costs "$sp")
+            if [ "${r%% *}" = 200 ] && [ "$(header "$tmp/hdr" Rouse-Start)" = template ]; then
+                r=$(infer "$fn-ftmpl" "$tmp/hdr")
+                c2=$(costs "$sp")
+                if [ "$(header "$tmp/hdr" Rouse-Start)" = warm ]; then
+                    cost_delta "$c0" "$c1" >>"$tmp/ftmpl.first"
+                    cost_delta "$c1" "$c2" >>"$tmp/ftmpl.warm"
+                    # The same instance after idling (the spare waited twice as
+                    # long or more): its caches gone cold too.
+                    sleep "$(awk -v m="$idle_fault_ms" 'BEGIN { printf "%.3f", m / 2000 }')"
+                    r=$(infer "$fn-ftmpl" "$tmp/hdr")
+                    c3=$(costs "$sp")
+                    [ "$(header "$tmp/hdr" Rouse-Start)" = warm ] && cost_delta "$c2" "$c3" >>"$tmp/ftmpl.idle"
+                fi
+            fi
+        fi
+        wait_gone "$fn-fzero" 1
+        r=$(infer "$fn-fzero" "$tmp/hdr")
+        if [ "${r%% *}" = 200 ] && [ "$(header "$tmp/hdr" Rouse-Start)" = zero ]; then
+            ip=$(pids_of "$(section "$(fn_get "$fn-fzero")" instances)" | head -n 1)
+            c1=$(costs "${ip:-0}")
+            r=$(infer "$fn-fzero" "$tmp/hdr")
+            c2=$(costs "${ip:-0}")
+            if [ -n "$ip" ] && [ "$(header "$tmp/hdr" Rouse-Start)" = warm ]; then
+                cost_delta "0 0 0" "$c1" >>"$tmp/fzero.first"
+                cost_delta "$c1" "$c2" >>"$tmp/fzero.warm"
+            fi
+        fi
+    done
+    for k in ftmpl fzero; do
+        case $k in ftmpl) name="from template (the spare)" ;; fzero) name="from zero (whole life)" ;; esac
+        f=$tmp/$k.first
+        w=$tmp/$k.warm
+        fmin=$(col "$f" 1 | median) fcpu=$(col "$f" 3 | median)
+        wmin=$(col "$w" 1 | median) wcpu=$(col "$w" 3 | median)
+        fault_rows="$fault_rows
+| $model | $name | $(wc -l <"$f") | $fmin | $(col "$f" 2 | median) | $(f2 "$fcpu") | $wmin | $(col "$w" 2 | median) | $(f2 "$wcpu") | $(awk -v a="$fmin" -v b="$wmin" 'BEGIN { if (a == "-" || b == "-") print "-"; else print a - b }') | $(sub2 "$fcpu" "$wcpu") | $(col "$tmp/$k.idle" 1 | median) | $(f2 "$(col "$tmp/$k.idle" 3 | median)") |"
+    done
+    undeploy "$fn-ftmpl"
+    undeploy "$fn-fzero"
+}
+
 # upload FILE: the blob's digest.
 upload() {
     curl -s -X POST --data-binary "@$1" "$base/v1/blobs" |
@@ -299,6 +400,7 @@ lat_rows=""
 phase_rows=""
 prec_rows=""
 peer_rows=""
+fault_rows=""
 rate_rows=""
 mem_rows=""
 notes=""
@@ -390,6 +492,7 @@ for model in "$@"; do
         r18_zero_minus_warm=$(sub2 "$zero_p50" "$warm_p50")
     fi
     for k in warm tmpl zero; do undeploy "$fn-$k"; done
+    [ "$fault_tries" -gt 0 ] && fault_cases
 
     # Peer: ONNX Runtime, a fresh process each time.
     : >"$tmp/ort"
@@ -525,6 +628,19 @@ echo
 echo "| model | case | template | plan open | prepare | spawn | fork | first infer | warm infer |"
 echo "|---|---|---|---|---|---|---|---|---|$phase_rows"
 echo
+if [ -n "$fault_rows" ]; then
+    echo "First inference against a warm one in page faults and CPU time (medians of"
+    echo "$fault_tries tries; /proc/PID/stat and /proc/PID/schedstat of the instance; the load"
+    echo "changes CPU time somewhat, not the counts). From template: the spare, from just before"
+    echo "the request handed to it to its reply (the hand-off included); from zero: the"
+    echo "instance's whole life up to its first reply (fork and start included). warm: the"
+    echo "same instance's next request, sent right after; idle warm (from template): its next"
+    echo "after IDLE_FAULT_MS / 2 idle (the spare waited IDLE_FAULT_MS or more): caches cold too."
+    echo
+    echo "| model | case | n | first: minor faults | major | CPU ms | warm: minor faults | major | CPU ms | extra faults | extra CPU ms | idle warm: faults | CPU ms |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|$fault_rows"
+    echo
+fi
 echo "Peer: ONNX Runtime (onnxruntime-node, 1 thread) session creation + first run, a fresh"
 echo "process each time, median of $peer_tries; against rouse's whole first request (client p50)."
 echo

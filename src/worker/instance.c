@@ -541,6 +541,95 @@ int instance_main(const instance_opts *o)
     return status;
 }
 
+static void arena_setup(rouse_arena *a, const instance_opts *o)
+{
+    rouse_arena_init(a, 0);
+    /* Requests decode into the arena (a large JSON body builds megabytes of
+     * values): keeping its blocks spares the next request the page faults. */
+    rouse_arena_keep(a, INSTANCE_ARENA_KEEP);
+    /* A JSON body decodes into a tree of values (32-40 bytes per number,
+     * about 13 times the text of a float tensor): the decode may take half
+     * of memory_mb, the rest is for activations and the body itself. */
+    if (o->memory_mb > 0) rouse_arena_set_limit(a, ((size_t)o->memory_mb << 20) / 2);
+}
+
+/* The bytes of input i at the model's declared shape; 0 when dynamic. */
+static size_t fixed_input_bytes(const rouse_model *m, int i, rouse_tensor_info *ti)
+{
+    if (rouse_model_input(m, i, ti) < 0 || ti->rank < 0) return 0;
+    size_t nb = rouse_dtype_size(ti->dtype);
+    for (int d = 0; d < ti->rank && nb; d++)
+        nb = ti->shape[d] > 0 && (uint64_t)ti->shape[d] <= SIZE_MAX / nb ? nb * (size_t)ti->shape[d]
+                                                                         : 0;
+    return nb;
+}
+
+/* The JSON header of a binary OIP request of zeros at the model's declared
+ * shapes (*data_len: the tensors' bytes that follow it), of a length that
+ * leaves them unaligned, as most requests' are (copied into the arena like
+ * theirs), asking for binary outputs. 0, or < 0 when an input's shape is
+ * dynamic or memory runs out. */
+static int rehearsal_header(const rouse_model *m, rouse_buf *b, size_t *data_len)
+{
+    int n = rouse_model_n_inputs(m);
+    size_t data = 0;
+    rouse_tensor_info ti;
+    if (rouse_buf_append_str(b, "{\"id\":\"warm-up\",\"inputs\":[") < 0) return ROUSE_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        size_t nb = fixed_input_bytes(m, i, &ti);
+        if (nb == 0 || nb > INSTANCE_ARENA_KEEP) return ROUSE_EINVAL;
+        int rc = rouse_buf_append_str(b, i ? ",{\"name\":" : "{\"name\":");
+        if (rc == 0) rc = json_write_string(b, ti.name, strlen(ti.name));
+        if (rc == 0) rc = rouse_buf_append_str(b, ",\"shape\":[");
+        for (int d = 0; rc == 0 && d < ti.rank; d++)
+            rc = rouse_buf_appendf(b, d ? ",%lld" : "%lld", (long long)ti.shape[d]);
+        if (rc == 0)
+            rc = rouse_buf_appendf(
+                b, "],\"datatype\":\"%s\",\"parameters\":{\"binary_data_size\":%zu}}",
+                oip_datatype_name(ti.dtype), nb);
+        if (rc < 0) return ROUSE_ENOMEM;
+        data += nb;
+    }
+    if (rouse_buf_append_str(b, "],\"parameters\":{\"binary_data_output\":true}}") < 0)
+        return ROUSE_ENOMEM;
+    /* Unaligned for sure: a header that happens to end on 16 bytes gets a space. */
+    if (b->len % 16 == 0 && rouse_buf_append_byte(b, ' ') < 0) return ROUSE_ENOMEM;
+    *data_len = data;
+    return 0;
+}
+
+int instance_rehearse(const instance_opts *o, rouse_model *m, rouse_session *s, rouse_arena *arena,
+                      rouse_buf *out, rouse_errbuf *eb)
+{
+    arena_setup(arena, o);
+    rouse_buf_init(out);
+    rouse_buf head;
+    rouse_buf_init(&head);
+    size_t data = 0;
+    int rc = rehearsal_header(m, &head, &data);
+    /* One allocation, freed whole (a large one goes back to the system at
+     * once instead of staying in the heap as a grown buffer's steps would). */
+    char *body = rc == 0 ? calloc(1, head.len + data) : NULL;
+    if (!body) {
+        rouse_buf_fini(&head);
+        /* Dynamic shapes: the run at the prepared ones still warms the kernels. */
+        return rouse_session_warm_up(s, eb);
+    }
+    memcpy(body, head.data, head.len);
+    int64_t json_len = (int64_t)head.len;
+    rouse_buf_fini(&head);
+    oip_request oreq;
+    memset(&oreq, 0, sizeof(oreq));
+    rc = oip_decode_request(body, (size_t)json_len + data, json_len, m, arena, &oreq, eb);
+    if (rc == 0) rc = rouse_session_run(s, oreq.inputs, oreq.n_inputs, eb);
+    int64_t out_json = -1;
+    if (rc == 0) rc = oip_encode_response(&oreq, o->name, o->version, m, s, out, &out_json, eb);
+    free(body);
+    rouse_arena_reset(arena);
+    rouse_buf_clear(out);
+    return rc;
+}
+
 int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_session *s)
 {
     rouse_errbuf eb;
@@ -548,6 +637,15 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
     /* A spare's generator, warmed on the spare's short-request path: the
      * first request's prefill and decode step run as in a warm instance. */
     gen_slot gs = {o->gen, ""};
+    rouse_arena arena;
+    rouse_buf out;
+    if (o->arena) { /* a spare's, touched by its rehearsal (instance_rehearse) */
+        arena = *o->arena;
+        out = *o->out;
+    } else {
+        arena_setup(&arena, o);
+        rouse_buf_init(&out);
+    }
     if (o->max_context > 0) {
         /* A generator's model must have the KV-cache layout: the deploy
          * check (check_only) refuses it here, naming what is missing. */
@@ -555,6 +653,8 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
         if (gen_model_check(m, o->max_context, &gm, &eb) < 0) {
             worker_send_error(sock, IPC_READY, 0, 400, eb.msg);
             gen_destroy(gs.g);
+            rouse_arena_fini(&arena);
+            rouse_buf_fini(&out);
             return 1;
         }
         if (o->streams > 1 && !gm.has_position_ids) {
@@ -562,6 +662,8 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
                               "scaling.concurrency: decoding several streams together needs the "
                               "model's position_ids input");
             gen_destroy(gs.g);
+            rouse_arena_fini(&arena);
+            rouse_buf_fini(&out);
             return 1;
         }
         if (o->tok && tok_vocab_size(o->tok) > (size_t)gm.vocab) {
@@ -571,6 +673,8 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
                      tok_vocab_size(o->tok), gm.vocab);
             worker_send_error(sock, IPC_READY, 0, 400, msg);
             gen_destroy(gs.g);
+            rouse_arena_fini(&arena);
+            rouse_buf_fini(&out);
             return 1;
         }
     }
@@ -595,6 +699,8 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
         if (rc < 0) {
             worker_send_error(sock, IPC_READY, 0, 400, eb.msg);
             gen_destroy(gs.g);
+            rouse_arena_fini(&arena);
+            rouse_buf_fini(&out);
             return 1;
         }
         /* A deploy check answers with the plan's accuracy figures, which
@@ -606,24 +712,15 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
                                j ? strlen(j) : 0, -1, NULL);
         free(j);
         gen_destroy(gs.g);
+        rouse_arena_fini(&arena);
         return rc < 0 ? 2 : 0;
     }
     if (worker_send_reply(sock, IPC_READY, 0, 0, "", NULL, 0, -1, NULL) < 0) {
         gen_destroy(gs.g);
+        rouse_arena_fini(&arena);
         return 2;
     }
 
-    rouse_arena arena;
-    rouse_arena_init(&arena, 0);
-    /* Requests decode into the arena (a large JSON body builds megabytes of
-     * values): keeping its blocks spares the next request the page faults. */
-    rouse_arena_keep(&arena, INSTANCE_ARENA_KEEP);
-    /* A JSON body decodes into a tree of values (32-40 bytes per number,
-     * about 13 times the text of a float tensor): the decode may take half
-     * of memory_mb, the rest is for activations and the body itself. */
-    if (o->memory_mb > 0) rouse_arena_set_limit(&arena, ((size_t)o->memory_mb << 20) / 2);
-    rouse_buf out;
-    rouse_buf_init(&out);
     region rg = {NULL, 0, false};
     worker_batch_times times = {{0}};
     int status = 0;

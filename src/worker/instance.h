@@ -17,24 +17,27 @@
 #include "worker/tok_files.h"
 
 typedef struct instance_opts {
-    int fd;                 /* the SOCK_SEQPACKET end inherited from serve */
-    const char *model_path; /* the model file (a blob) */
-    const char *name;       /* function name, echoed as model_name */
-    const char *version;    /* version, echoed as model_version */
-    int threads;            /* kernel threads; 0 means 1 */
-    bool check_only;        /* load, report READY or the error, exit: deploy validation */
-    const char *plan_cache; /* directory of compiled plans (compiled when missing), or NULL */
-    worker_precision prec;  /* what the plan is compiled at */
-    int max_context;        /* > 0: a text generator (openai.h) of this many positions */
+    int fd;                     /* the SOCK_SEQPACKET end inherited from serve */
+    const char *model_path;     /* the model file (a blob) */
+    const char *name;           /* function name, echoed as model_name */
+    const char *version;        /* version, echoed as model_version */
+    int threads;                /* kernel threads; 0 means 1 */
+    bool check_only;            /* load, report READY or the error, exit: deploy validation */
+    const char *plan_cache;     /* directory of compiled plans (compiled when missing), or NULL */
+    worker_precision prec;      /* what the plan is compiled at */
+    int max_context;            /* > 0: a text generator (openai.h) of this many positions */
     worker_tok_paths tok_paths; /* its tokenizer's files (none: bytes are the tokens) */
     const tok_tokenizer *tok;   /* loaded by the template (borrowed), else NULL */
-    int memory_mb;          /* the function's memory_mb: bounds activation memory; 0: none */
-    int max_batch;          /* dynamic batching's largest batch (worker/batch.h), 0: none */
-    int streams;            /* a generator's streams decoded together (gen_streams.h); <= 1: one */
-    int prefill_batch;      /* of those, prefilled together at most (gen_streams_opts) */
-    int prefill_delay_us;   /* and a new stream's wait for company */
-    struct gen *gen;        /* a generator made and warmed ahead (a spare's), or NULL: the
-                               instance takes it over (instance_serve frees it) */
+    int memory_mb;              /* the function's memory_mb: bounds activation memory; 0: none */
+    int max_batch;              /* dynamic batching's largest batch (worker/batch.h), 0: none */
+    int streams;          /* a generator's streams decoded together (gen_streams.h); <= 1: one */
+    int prefill_batch;    /* of those, prefilled together at most (gen_streams_opts) */
+    int prefill_delay_us; /* and a new stream's wait for company */
+    struct gen *gen;      /* a generator made and warmed ahead (a spare's), or NULL: the
+                             instance takes it over (instance_serve frees it) */
+    struct rouse_arena *arena; /* the request arena and the reply buffer made and */
+    struct rouse_buf *out;     /* touched ahead (a spare's, instance_rehearse), or NULL:
+                                  the instance takes them over (and finishes them) */
 } instance_opts;
 
 /* Prepared plans a generator's session keeps: one per bucket of past
@@ -61,6 +64,22 @@ struct rouse_session;
  * m and s. Returns the exit status as instance_main does. */
 int instance_serve(const instance_opts *o, int sock, struct rouse_model *m,
                    struct rouse_session *s);
+
+struct rouse_arena;
+struct rouse_buf;
+struct rouse_errbuf;
+
+/* A spare's rehearsal of its first request: makes the arena requests
+ * decode into and the buffer replies are encoded in (*arena, *out: the
+ * caller hands them to instance_serve through instance_opts, or
+ * finishes them), then runs a binary OIP request of zeros at the model's
+ * declared shapes through them (decode, run, encode; nothing sent). The
+ * first real request then finds, as a warm instance's does, its memory
+ * written (the tensors' aligned copies, the reply), its code mapped and
+ * the kernels initialized, instead of a page fault per 4 KiB of each.
+ * A model with dynamic input shapes runs rouse_session_warm_up instead. */
+int instance_rehearse(const instance_opts *o, struct rouse_model *m, struct rouse_session *s,
+                      struct rouse_arena *arena, struct rouse_buf *out, struct rouse_errbuf *eb);
 
 /* The pid this process's messages to serve carry (ipc_msg.pid): its own
  * getpid() unless set. A process forked into a tenant's pid namespace sets

@@ -22,6 +22,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/arena.h"
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "rouse/engine.h"
@@ -207,7 +209,8 @@ static gen *spare_gen_warm_up(const template_opts *o, rouse_model *m, rouse_sess
 
 /* The spare: an instance forked ahead of need. It warms up (one run on zeros:
  * its memory touched, its kernels initialized; a generator's short-request
- * path, spare_gen_warm_up), says so on its channel, and
+ * path, spare_gen_warm_up; else a rehearsal of a binary request of zeros,
+ * instance_rehearse), says so on its channel, and
  * waits there for the socket of its first request; a template asked to spawn
  * hands it that socket, so the request finds an instance that runs like a
  * warm one. EOF on the channel (the template ended) ends the spare. */
@@ -238,9 +241,18 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
     bool idle_prio =
         (geteuid() == 0 || sb->can_renice) && sched_setscheduler(0, SCHED_IDLE, &prio) == 0;
     gen *g = NULL;
-    if (o->max_context > 0)
-        g = spare_gen_warm_up(o, m, s);
-    else if (rouse_session_warm_up(s, &eb) < 0)
+    if (o->max_context > 0) g = spare_gen_warm_up(o, m, s);
+    instance_opts ao = {.name = o->name,
+                        .version = o->version,
+                        .max_context = o->max_context,
+                        .memory_mb = o->memory_mb};
+    rouse_arena arena;
+    rouse_buf out;
+    /* A generator's arena and buffer are instance_serve's own (below: NULL);
+     * these two are then left empty. */
+    rouse_arena_init(&arena, 0);
+    rouse_buf_init(&out);
+    if (o->max_context <= 0 && instance_rehearse(&ao, m, s, &arena, &out, &eb) < 0)
         LOG_DEBUG(MOD, "spare warm-up: %s", eb.msg);
     /* Warm: back to normal priority before waiting, so that a request
      * handed over is not starved behind other work (at SCHED_IDLE, a busy
@@ -270,6 +282,8 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
     if (rc < 0) {
         close(sock);
         gen_destroy(g);
+        rouse_arena_fini(&arena);
+        rouse_buf_fini(&out);
         return 1;
     }
     instance_opts io = {.fd = sock,
@@ -283,10 +297,14 @@ static int spare_main(const template_opts *o, int ctl, int chan, rouse_model *m,
                         .streams = o->streams,
                         .prefill_batch = o->prefill_batch,
                         .prefill_delay_us = o->prefill_delay_us,
-                        .gen = g};
+                        .gen = g,
+                        .arena = o->max_context > 0 ? NULL : &arena,
+                        .out = &out};
     return instance_serve(&io, sock, m, s);
 out_gen:
     gen_destroy(g);
+    rouse_arena_fini(&arena);
+    rouse_buf_fini(&out);
     return 0;
 }
 
@@ -418,7 +436,8 @@ int template_main(const template_opts *given)
     template_opts to = *given;
     const template_opts *o = &to;
     int ctl = o->fd;
-    bool is_instance = false, is_spare = false; /* this process became one (fork_instance, spare_start) */
+    bool is_instance = false,
+         is_spare = false; /* this process became one (fork_instance, spare_start) */
     /* Serve may die without closing us: die with it. Instances (reparented
      * to serve) end when their own socket closes. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
