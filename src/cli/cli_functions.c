@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/jfield.h"
 #include "cli/client.h"
 #include "cli/cluster_view.h"
 #include "cli/out.h"
@@ -61,19 +62,6 @@ static void age(char *out, size_t cap, int64_t ms)
         snprintf(out, cap, "%" PRId64 "h ago", s / 3600);
     else
         snprintf(out, cap, "%" PRId64 "d ago", s / 86400);
-}
-
-static int64_t int_of(const json_value *v, const char *key)
-{
-    int64_t x = 0;
-    json_as_int64(json_get(v, key), &x);
-    return x;
-}
-
-static const char *str_of(const json_value *v, const char *key)
-{
-    const char *s = json_as_string(json_get(v, key));
-    return s ? s : "?";
 }
 
 static size_t count(const json_value *arr)

@@ -12,21 +12,9 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/jfield.h"
 #include "cli/out.h"
 #include "common/arena.h"
-
-static int64_t int_of(const json_value *v, const char *key)
-{
-    int64_t x = 0;
-    json_as_int64(json_get(v, key), &x);
-    return x;
-}
-
-static const char *str_of(const json_value *v, const char *key)
-{
-    const char *s = json_as_string(json_get(v, key));
-    return s ? s : "?";
-}
 
 static bool bool_of(const json_value *v, const char *key)
 {
