@@ -49,6 +49,7 @@
 #include "common/arena.h"
 #include "common/json.h"
 #include "fn_deploy.h"
+#include "json_str.h"
 #include "onnx_builder.h"
 #include "serve_proc.h"
 #include "tmp_dir.h"
@@ -83,20 +84,6 @@ static int req_h(const char *method, const char *path, const char *const *header
 static int req(const char *method, const char *path, const char *body, http_response *r)
 {
     return req_h(method, path, NULL, body, body ? strlen(body) : 0, r);
-}
-
-/* A string field of a JSON document into out ("" when absent). */
-static void json_str(const char *doc, const char *key, char *out, size_t cap)
-{
-    rouse_arena a;
-    rouse_arena_init(&a, 0);
-    json_value *v;
-    out[0] = '\0';
-    if (json_parse(doc, strlen(doc), &a, &v, NULL) == 0) {
-        const char *s = json_as_string(json_get(v, key));
-        if (s) snprintf(out, cap, "%s", s);
-    }
-    rouse_arena_fini(&a);
 }
 
 static int64_t json_int(const char *doc, const char *key)

@@ -51,6 +51,7 @@
 #include "common/buf.h"
 #include "common/json.h"
 #include "fn_deploy.h"
+#include "json_str.h"
 #include "nats_server.h"
 #include "pg_server.h"
 #include "serve_proc.h"
@@ -84,19 +85,6 @@ static int req_h(int node, const char *method, const char *path, const char *con
     if (rc < 0) fprintf(stderr, "node %d: %s %s: %s\n", node + 1, method, path, eb.msg);
     assert_int_equal(rc, 0);
     return r->status;
-}
-
-static void json_str(const char *doc, const char *key, char *out, size_t cap)
-{
-    rouse_arena a;
-    rouse_arena_init(&a, 0);
-    json_value *v;
-    out[0] = '\0';
-    if (json_parse(doc, strlen(doc), &a, &v, NULL) == 0) {
-        const char *s = json_as_string(json_get(v, key));
-        if (s) snprintf(out, cap, "%s", s);
-    }
-    rouse_arena_fini(&a);
 }
 
 /* Node i on data directory data<i + 1><suffix>. */
