@@ -22,6 +22,7 @@
 #include "common/json.h"
 #include "common/sha256.h"
 
+#include "store/batch_lines.h"
 #include "store/pg_util.h"
 
 #define I64(buf, v) (snprintf((buf), sizeof(buf), "%" PRId64, (int64_t)(v)), (buf))
@@ -641,36 +642,6 @@ int jobs_pg_pending_callbacks(PGconn *c, const char *node, int (*fn)(void *user,
 /* A chunk of items reads at least this much of the input at a time. */
 #define WINDOW_MIN (4 << 20)
 
-/* The next request line of buf[0..size) from *off on (the rule of
- * jobs_sqlite.c: line ends dropped, blank lines carry no request, *lineno
- * counts every line): 1 with its offset and length and *off past it, or 0.
- * `whole`: buf ends where the input does; else a line without its newline
- * is not complete, and 0 leaves *off at its start. */
-static int next_line(const char *buf, size_t size, bool whole, size_t *off, int64_t *lineno,
-                     size_t *line_off, size_t *len)
-{
-    while (*off < size) {
-        const char *line = buf + *off;
-        const char *nl = memchr(line, '\n', size - *off);
-        if (!nl && !whole) return 0;
-        size_t got = nl ? (size_t)(nl - line) + 1 : size - *off;
-        (*lineno)++;
-        size_t l = got;
-        while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r'))
-            l--;
-        size_t lead = 0;
-        while (lead < l && (line[lead] == ' ' || line[lead] == '\t'))
-            lead++;
-        size_t at = *off;
-        *off += got;
-        if (lead == l) continue;
-        *line_off = at;
-        *len = l;
-        return 1;
-    }
-    return 0;
-}
-
 /* "{a,b,...}" of n numbers: owned, free(). */
 static char *i64_array(const int64_t *v, int n)
 {
@@ -795,7 +766,7 @@ static int extend_tx(PGconn *c, int64_t id, int64_t max, int64_t now_ms, int64_t
         goto out_free;
     }
     while (k < max && n_created + k < n_items &&
-           next_line(win, win_len, whole, &off, &lineno, &lo, &len)) {
+           batch_next_line(win, win_len, whole, &off, &lineno, &lo, &len)) {
         offs[k] = (int64_t)lo;
         lens[k] = (int64_t)len;
         k++;
@@ -856,7 +827,7 @@ int jobs_pg_batch_create(PGconn *c, const batch_new *b, int64_t *id, int64_t *n_
      * at all, and its items are counted before any is created. */
     int64_t n = 0, lineno = 0, line_max = 0;
     size_t off = 0, lo, len;
-    while (next_line(map, size, true, &off, &lineno, &lo, &len)) {
+    while (batch_next_line(map, size, true, &off, &lineno, &lo, &len)) {
         if ((int64_t)len > b->max_line) {
             rc = rouse_err_set(eb, ROUSE_ETOOBIG,
                                "input line %lld: %zu bytes, over the limit of %lld",

@@ -37,6 +37,7 @@
 
 #include "common/buf.h"
 #include "common/json.h"
+#include "store/batch_lines.h"
 #include "store/blob.h"
 #include "store/store_int.h"
 
@@ -1118,31 +1119,14 @@ static void input_close(input_map *in)
     in->fd = -1;
 }
 
-/* The next request line from *off on: 1 with its offset and length (its
- * line end dropped) and *off past it, or 0 at the end of the input. Blank
- * lines carry no request; *lineno counts every line. */
+/* The next request line of the input from *off on (batch_lines.h). */
 static int next_line(const input_map *in, size_t *off, int64_t *lineno, int64_t *line_off,
                      size_t *len)
 {
-    while (*off < in->size) {
-        const char *line = in->map + *off;
-        const char *nl = memchr(line, '\n', in->size - *off);
-        size_t got = nl ? (size_t)(nl - line) + 1 : in->size - *off;
-        (*lineno)++;
-        size_t l = got;
-        while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r'))
-            l--;
-        size_t lead = 0;
-        while (lead < l && (line[lead] == ' ' || line[lead] == '\t'))
-            lead++;
-        size_t at = *off;
-        *off += got;
-        if (lead == l) continue;
-        *line_off = (int64_t)at;
-        *len = l;
-        return 1;
-    }
-    return 0;
+    size_t at;
+    if (!batch_next_line(in->map, in->size, true, off, lineno, &at, len)) return 0;
+    *line_off = (int64_t)at;
+    return 1;
 }
 
 /* Items first .. first + n - 1 of batch r (n is 1 or ITEMS_PER_INSERT):
