@@ -252,7 +252,13 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
         rc = rouse_err_set(eb, ROUSE_EIO, "prctl(PR_SET_CHILD_SUBREAPER): %s", strerror(errno));
         goto out_free;
     }
-    if ((rc = store_open(o->data_dir, &s->st, eb)) < 0) goto out_free;
+    /* The isolation tier: chosen once, for every template. Its probe
+     * forks a child that starts a thread: that is safe only while serve
+     * has a single thread, before the registry sync and every other
+     * thread starts (a lock another thread held at the fork stays held in
+     * the child; AddressSanitizer's thread registry is one). */
+    if ((rc = isolation_choose(&s->iso, o->isolation, eb)) < 0) goto out_free;
+    if ((rc = store_open(o->data_dir, &s->st, eb)) < 0) goto out_iso;
     if ((rc = shared_state_start(s, eb)) < 0) goto out_store;
     if ((rc = blob_open(o->data_dir, &s->blobs, eb)) < 0) goto out_store;
     if ((rc = auth_start(s, eb)) < 0) goto out_blobs;
@@ -336,9 +342,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     LOG_INFO(MOD, "weights in %s pages, text generators' in %s (--weight-pages %s)",
              rouse_weight_pages_name(wp), rouse_weight_pages_name(gen_wp),
              o->weight_pages ? o->weight_pages : "auto");
-    /* The isolation tier: chosen once, for every template. */
-    if ((rc = isolation_choose(&s->iso, o->isolation, eb)) < 0) goto out_http;
-    if ((rc = durable_start(s, eb)) < 0) goto out_iso;
+    if ((rc = durable_start(s, eb)) < 0) goto out_http;
     if ((rc = blob_fetch_start(s, eb)) < 0) goto out_fetch;
     if ((rc = shared_state_watch(s, eb)) < 0) goto out_fetch;
     if ((rc = gc_start(s, eb)) < 0) goto out_fetch;
@@ -397,8 +401,6 @@ out_fetch:
     blob_fetch_stop(s);
     durable_stop(s);
     usage_finish(s);
-out_iso:
-    isolation_fini(&s->iso);
 out_http:
     http_stop(s);
 out_listen:
@@ -418,6 +420,8 @@ out_blobs:
 out_store:
     shared_state_stop(s);
     store_close(s->st);
+out_iso:
+    isolation_fini(&s->iso);
 out_free:
     if (s->lock_fd >= 0) close(s->lock_fd);
     auth_table_fini(&s->keys);

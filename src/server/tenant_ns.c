@@ -68,8 +68,11 @@ __attribute__((noreturn)) static void reaper_main(int ready)
     syscall(SYS_capset, &h, d);
     ssize_t n = write(ready, "r", 1);
     (void)n;
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    prctl(PR_SET_NAME, "rouse-reaper");
+    /* prctl by its system call: serve has threads when it clones this
+     * process, and a sanitizer's prctl wrapper takes a lock that one of
+     * them may have held at the clone. */
+    syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0UL, 0UL, 0UL);
+    syscall(SYS_prctl, PR_SET_NAME, "rouse-reaper", 0UL, 0UL, 0UL);
     sigset_t all;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL); /* SIGCHLD stays pending for sigwaitinfo */

@@ -125,6 +125,7 @@ static void *ship_main(void *arg)
     bool told_away = false;
     uint64_t next_rollup = 0;
     int64_t cursor = -1;
+    bool retried = false; /* after stop was asked: one try on a new connection */
     for (;;) {
         bool final_over;
         bool stop = stopping(sh, &final_over);
@@ -170,6 +171,13 @@ static void *ship_main(void *arg)
                 atomic_store(&sh->sock, -1);
                 usage_pg_close(pg);
                 pg = NULL;
+                /* Stopping: a connection PostgreSQL closed while it was
+                 * idle (a restart) fails the first statement; one more
+                 * try on a new connection ships the last records. */
+                if (stop && !retried) {
+                    retried = true;
+                    continue;
+                }
                 if (stop) break;
                 backoff = backoff ? backoff * 2 : SHIP_BACKOFF_MIN_MS;
                 if (backoff > SHIP_BACKOFF_MAX_MS) backoff = SHIP_BACKOFF_MAX_MS;
