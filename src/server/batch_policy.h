@@ -38,6 +38,7 @@ typedef struct batch_view {
     int n_free;             /* instances of the version with a free slot (this one too) */
     int n_instances;        /* those free and those due to be free before this batch would end */
     bool left;              /* the oldest was left by a batch that took its share */
+    bool lone_held;         /* the lone rule decided, and no probe has measured since */
     bool probe;             /* batch even where batches showed no gain (re-measures them) */
     const batch_runs *runs; /* the version's run times (NULL: unknown) */
 } batch_view;
@@ -53,7 +54,8 @@ typedef enum batch_why {
     BATCH_WHY_SPARSE, /* calls come further apart than the rest of max_delay */
     BATCH_WHY_PAUSE,  /* the arrivals paused */
     BATCH_WHY_DELAY,  /* the oldest waited max_delay */
-    BATCH_WHY_LONE,   /* batches run their calls no cheaper than lone calls: one at a time */
+    BATCH_WHY_LONE,   /* batches run their calls no cheaper than lone calls: one at a time
+                       * (or a lone call's cost is to be measured) */
     BATCH_WHYS
 } batch_why;
 
@@ -98,16 +100,35 @@ const char *batch_why_name(batch_why why);
 int batch_decide(const batch_view *v, uint64_t *wait_ns, batch_why *why);
 
 /* Whether the version's calls should go one at a time (the first rule of
- * batch_decide, for fixed and auto mode alike): a lone call's CPU time
- * (class 0) is known, and every batch size class up to the limit's that
- * is measured (at least one) costs no less than BATCH_GAIN_PCT of it per
- * call. A batch then only makes its calls wait for each other's rows
- * (resnet18 on this engine: a batch of 4 costs 4 lone runs, and at 8
- * clients fixed mode's p99 was 382 ms against 135 ms unbatched). Judged,
- * like company_pays, only for calls that cost more CPU than max_delay.
+ * batch_decide, for fixed and auto mode alike; or lone_held, which the
+ * scheduler keeps from the rule's decision until a probe's reply has been
+ * measured, so that a lone call measured dear by chance does not let
+ * batches through between probes): a lone call's CPU time (class 0) is
+ * known, and the largest batch size class up to the limit's that is
+ * measured costs no less than BATCH_GAIN_PCT of it per call (the largest:
+ * under load a batch is as large as the limit lets it be, and a smaller
+ * class measured once, by a probe, does not speak for it). A batch then
+ * only makes its calls wait for each other's rows (resnet18 on this
+ * engine: a batch of 4 costs 4 lone runs, and at 8 clients fixed mode's
+ * p99 was 382 ms against 135 ms unbatched). Judged, like company_pays,
+ * only for calls that cost more CPU than max_delay.
+ * Before that, where batches cost their calls more CPU each than max_delay
+ * but no lone call's cost is known (every call went in a batch), one call
+ * goes alone to measure it.
  * The scheduler sets the view's probe once in BATCH_PROBE_EVERY calls it
- * sent this way, so that one batch measures the sizes again. */
+ * sent this way, so that one batch measures again whether company pays: the
+ * smallest, of 2 (one call waits for one other's row; a probe of the
+ * limit's size, 8 rows of resnet18, made the p99 of its run). */
 bool batch_runs_lone(const batch_runs *r, int limit, uint64_t max_delay_ns);
+
+/* A probe's batch (of 2) was measured: whether it ran its calls cheaper
+ * than lone calls (by BATCH_GAIN_PCT). Then batches go again (the
+ * scheduler no longer holds the lone rule), and the larger classes' CPU
+ * times, measured before the rule decided, are forgotten, so that
+ * batch_runs_lone judges by the probe until the next batches measure them
+ * again; else the rule stays held until the next probe, whatever the
+ * classes measured before say. */
+bool batch_runs_probed(batch_runs *r);
 #define BATCH_PROBE_EVERY 1024
 
 /* Notes a run of `size` calls in the instance that took run_ns, and

@@ -102,6 +102,7 @@ struct worker {
     bool tmpl_forked;                                      /* START_ZERO: its template's */
     start_kind kind;
     bool served_first;
+    unsigned classes_run; /* batch size classes it has run (bit: batch_class) */
     /* Started for its template's warm spare: its first call was sent with
      * the spawn, before it said READY (the spare reads it as soon as it is
      * handed the socket: no round trip through serve in between). */
@@ -172,6 +173,7 @@ struct vpool {
     uint64_t last_arrival_ns, arrival_gap_ns; /* its calls' mean gap, smoothed */
     uint32_t n_lone;                          /* calls sent alone (1 in 8 timed) */
     uint32_t lone_since_probe; /* calls the lone rule sent since a batch last went */
+    bool lone_held;            /* the lone rule decided; until a batch's reply is measured */
     uint64_t n_batches, n_batched_calls;
     uint64_t n_why[BATCH_WHYS]; /* the calls sent by pump_batch, by the rule that sent them */
     batch_runs runs;            /* run and CPU times by batch size */

@@ -991,11 +991,15 @@ static bool pump_batch(pool *p, vpool *vp, worker *w)
                     .n_free = n_free,
                     .n_instances = n_inst,
                     .left = vp->queue->left,
+                    .lone_held = vp->lone_held,
                     .probe = vp->lone_since_probe >= BATCH_PROBE_EVERY,
                     .runs = &vp->runs};
     batch_why why;
     int k = batch_decide(&v, &wait, &why);
-    if (why == BATCH_WHY_LONE) vp->lone_since_probe++;
+    if (why == BATCH_WHY_LONE && k == 1) {
+        vp->lone_since_probe++;
+        vp->lone_held = true;
+    }
     if (k > 1) vp->lone_since_probe = 0;
     if (k == 0) {
         vp->batch_due_ns = now + wait;
@@ -1574,6 +1578,13 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
         return;
     }
     int k = c->batch_n;
+    /* Nor is an instance's first batch of a size class: its rows' memory
+     * is touched for the first time (resnet18's first batch of 2 cost 57
+     * ms of CPU a call, against 16 alone, and made every probe look dear). */
+    unsigned cls_bit = 1u << batch_class(k);
+    bool size_known = (w->classes_run & cls_bit) != 0;
+    w->classes_run |= cls_bit;
+    if (!size_known) timed = false;
     call *calls[FN_BATCH_MAX];
     for (int i = 0; i < k; i++) {
         assert(w->inflight && w->inflight->batch_id == m->id);
@@ -1623,10 +1634,13 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
     /* The cost of the batch: the instance's CPU and serve's, to send it
      * and to hand out its replies (each call's response included). */
     uint64_t serve_cpu = timed ? send_cpu + (loop_cpu_ns() - cpu0) : 0;
-    if (m->status == 200)
-        batch_runs_note(&vp->runs, k, m->dur_ns[0],
-                        timed ? m->dur_ns[1] + serve_cpu + waited : 0);
-    if (vp->cfg.batching.mode == FN_BATCH_AUTO)
+    bool measured = m->status == 200 && timed;
+    if (measured)
+        batch_runs_note(&vp->runs, k, m->dur_ns[0], m->dur_ns[1] + serve_cpu + waited);
+    /* Held by the lone rule, a batch is a probe: it alone decides whether
+     * batches go again (one that was not measured leaves the rule held). */
+    if (vp->lone_held && measured) vp->lone_held = !batch_runs_probed(&vp->runs);
+    if (vp->cfg.batching.mode == FN_BATCH_AUTO && size_known)
         batch_aimd_observe(&vp->aimd, k, m->dur_ns[0], timed ? m->dur_ns[1] : 0, serve_cpu, waited);
     idle_update(p, w);
     if (maybe_yield(p, w))

@@ -146,7 +146,19 @@ int pool_describe(const pool *p, const char *name, rouse_buf *out)
         for (int y = BATCH_WHY_WAIT + 1; rc == 0 && y < BATCH_WHYS; y++)
             rc = rouse_buf_appendf(out, "%s\"%s\":%" PRIu64, y > BATCH_WHY_WAIT + 1 ? "," : "",
                                    batch_why_name((batch_why)y), vp->n_why[y]);
-        if (rc == 0) rc = rouse_buf_append_str(out, "}}");
+        /* What the policy decides by: CPU time per call (instance and
+         * serve) of each batch size class measured, keyed by its smallest
+         * size, and whether the lone rule holds. */
+        if (rc == 0) rc = rouse_buf_append_str(out, "},\"cpu_us_per_call\":{");
+        bool any = false;
+        for (int c = 0; rc == 0 && c < BATCH_CLASSES; c++) {
+            if (!vp->runs.cpu_ns[c]) continue;
+            rc = rouse_buf_appendf(out, "%s\"%d\":%.1f", any ? "," : "", 1 << c,
+                                   (double)vp->runs.cpu_ns[c] / 1000.0);
+            any = true;
+        }
+        if (rc == 0)
+            rc = rouse_buf_appendf(out, "},\"lone\":%s}", vp->lone_held ? "true" : "false");
         first = false;
     }
     if (rc == 0) rc = rouse_buf_append_str(out, "]");

@@ -542,7 +542,8 @@ static void test_aimd_wait(void **state)
 
 /* Falling back to lone calls (fixed and auto mode): when every batch size
  * measured up to the limit costs no less CPU per call than a lone call,
- * calls go one at a time, whatever waits; a probe batches as usual. */
+ * or the scheduler holds that decision until a probe is measured, calls go
+ * one at a time, whatever waits; a probe sends the smallest batch. */
 static void test_lone(void **state)
 {
     (void)state;
@@ -556,6 +557,11 @@ static void test_lone(void **state)
     batch_runs_note(&mlp, 1, 30 * US, 60 * US);
     batch_runs_note(&mlp, 16, 140 * US, 16 * 25 * US);
     batch_runs_note(&only_lone, 1, 15 * MS, 17 * MS);
+    /* Only batches measured, resnet18's (every call went in one), and
+     * mlp's, whose calls are cheap. */
+    batch_runs only_batches = {{0}, {0}}, cheap_batches = {{0}, {0}};
+    batch_runs_note(&only_batches, 8, 120 * MS, 8 * 17 * MS);
+    batch_runs_note(&cheap_batches, 16, 140 * US, 16 * 25 * US);
     /* A class that gains, above a limit of 4 (class 2): not judged. */
     batch_runs_note(&above, 1, 15 * MS, 17 * MS);
     batch_runs_note(&above, 2, 31 * MS, 2 * 17 * MS);
@@ -568,30 +574,61 @@ static void test_lone(void **state)
     assert_false(batch_runs_lone(NULL, 8, 5 * MS));
     assert_true(batch_runs_lone(&above, 4, 5 * MS));
     assert_false(batch_runs_lone(&above, 8, 5 * MS));
+    /* The largest class measured decides: a probe's 2 that gained once
+     * does not speak for the 8s that do not ... */
+    batch_runs probed = {{0}, {0}};
+    batch_runs_note(&probed, 1, 15 * MS, 17 * MS);
+    batch_runs_note(&probed, 8, 120 * MS, 8 * 17 * MS);
+    batch_runs_note(&probed, 2, 30 * MS, 2 * 15 * MS);
+    assert_true(batch_runs_lone(&probed, 8, 5 * MS));
+    assert_false(batch_runs_lone(&probed, 2, 5 * MS));
+    /* ... until the probe is taken for what it measured: the 8s are
+     * forgotten, and batches go (and measure them again). */
+    assert_true(batch_runs_probed(&probed));
+    assert_int_equal(probed.cpu_ns[3], 0);
+    assert_false(batch_runs_lone(&probed, 8, 5 * MS));
+    /* A probe that gained nothing forgets nothing. */
+    assert_false(batch_runs_probed(&resnet));
+    assert_true(resnet.cpu_ns[2] > 0);
+    assert_true(batch_runs_lone(&resnet, 8, 5 * MS));
     const struct {
         int n_ready, limit, n_free, n_instances;
         bool probe, idle;
         const batch_runs *runs;
         int want;
         batch_why why;
+        bool held;
     } cases[] = {
         /* resnet18, fixed at 8: 8 calls waiting, one instance free and
          * one due, go one at a time, not as a share of 4. */
-        {8, 8, 1, 2, false, false, &resnet, 1, BATCH_WHY_LONE},
+        {8, 8, 1, 2, false, false, &resnet, 1, BATCH_WHY_LONE, false},
         /* Two free instances and 3 waiting: one each, not all on one. */
-        {3, 8, 2, 2, false, false, &resnet, 1, BATCH_WHY_LONE},
+        {3, 8, 2, 2, false, false, &resnet, 1, BATCH_WHY_LONE, false},
         /* One instance, 4 waiting: one. */
-        {4, 8, 1, 1, false, false, &resnet, 1, BATCH_WHY_LONE},
-        /* A probe: the share as before. */
-        {8, 8, 1, 2, true, false, &resnet, 4, BATCH_WHY_SHARE},
+        {4, 8, 1, 1, false, false, &resnet, 1, BATCH_WHY_LONE, false},
+        /* A probe: the smallest batch, 2 (its rows' wait is one row). */
+        {8, 8, 1, 2, true, false, &resnet, 2, BATCH_WHY_FULL, false},
+        {3, 8, 2, 2, true, false, &resnet, 2, BATCH_WHY_FREE, false},
         /* A lone call on a busy pool: no wait for company (nogain). */
-        {1, 8, 1, 2, false, false, &resnet, 1, BATCH_WHY_NOGAIN},
+        {1, 8, 1, 2, false, false, &resnet, 1, BATCH_WHY_NOGAIN, false},
         /* A lone call on an idle function: at once, as ever. */
-        {1, 8, 1, 1, false, true, &resnet, 1, BATCH_WHY_IDLE},
+        {1, 8, 1, 1, false, true, &resnet, 1, BATCH_WHY_IDLE, false},
         /* mlp batches: its 32 go together. */
-        {32, 32, 1, 2, false, false, &mlp, 32, BATCH_WHY_FULL},
+        {32, 32, 1, 2, false, false, &mlp, 32, BATCH_WHY_FULL, false},
         /* Nothing but lone calls measured: a batch (which measures). */
-        {4, 4, 1, 1, false, false, &only_lone, 4, BATCH_WHY_FULL},
+        {4, 4, 1, 1, false, false, &only_lone, 4, BATCH_WHY_FULL, false},
+        /* No lone call measured, batches dear per call: one goes alone,
+         * which measures it; a probe too. Cheap calls batch as ever. */
+        {8, 8, 1, 1, false, false, &only_batches, 1, BATCH_WHY_LONE, false},
+        {8, 8, 2, 2, true, false, &only_batches, 1, BATCH_WHY_LONE, false},
+        {8, 8, 1, 1, false, false, &cheap_batches, 8, BATCH_WHY_FULL, false},
+        /* Held: the rule decided before, and a lone call measured dear
+         * since makes 8 look cheaper; one at a time until a probe ... */
+        {8, 8, 1, 1, false, false, &above, 1, BATCH_WHY_LONE, true},
+        /* ... which is the smallest batch; */
+        {8, 8, 1, 1, true, false, &above, 2, BATCH_WHY_FULL, true},
+        /* not held, the runs decide: 8 gains, a batch of 8. */
+        {8, 8, 1, 1, false, false, &above, 8, BATCH_WHY_FULL, false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         batch_view v = {.n_ready = cases[i].n_ready,
@@ -601,6 +638,7 @@ static void test_lone(void **state)
                         .n_free = cases[i].n_free,
                         .n_instances = cases[i].n_instances,
                         .probe = cases[i].probe,
+                        .lone_held = cases[i].held,
                         .runs = cases[i].runs};
         uint64_t wait;
         batch_why why;
