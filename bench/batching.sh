@@ -103,6 +103,11 @@ for m in $models; do
 done
 
 serve_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+# Every core's busy time (user, nice, system, irq, softirq, steal), ticks.
+machine_busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+# The client's own CPU time (rouse bench), through time(1) when installed.
+timer=""
+[ -x /usr/bin/time ] && timer="/usr/bin/time -f %U+%S -o $tmp/client.time"
 hz=$(getconf CLK_TCK)
 
 # batch_counts FN -> "batches batched_requests sent_by" summed over its
@@ -148,16 +153,20 @@ for m in $models; do
             set -- $(batch_counts "$m-$mode")
             b0=${1:-0} r0=${2:-0} w0=${3:--}
             t0=$(serve_cpu_ticks)
+            m0=$(machine_busy_ticks)
+            echo 0+0 >"$tmp/client.time"
             # shellcheck disable=SC2086
-            "$rouse" bench "$m-$mode" -c "$c" -d "$duration" $flags --json >"$tmp/run.json" \
+            $timer "$rouse" bench "$m-$mode" -c "$c" -d "$duration" $flags --json >"$tmp/run.json" \
                 2>"$tmp/run.err" || die "rouse bench $m-$mode failed: $(cat "$tmp/run.err")"
             t1=$(serve_cpu_ticks)
+            m1=$(machine_busy_ticks)
             set -- $(batch_counts "$m-$mode")
             python3 - "$tmp/run.json" "$m" "$mode" "$c" "$((${1:-0} - b0))" "$((${2:-0} - r0))" \
-                "$((t1 - t0))" "$hz" "$w0" "${3:--}" >>"$results" <<'PY'
+                "$((t1 - t0))" "$hz" "$w0" "${3:--}" "$((m1 - m0))" "$(tail -n 1 "$tmp/client.time")" \
+                >>"$results" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
-m, mode, c, batches, batched, ticks, hz, w0, w1 = sys.argv[2:11]
+m, mode, c, batches, batched, ticks, hz, w0, w1, busy, client = sys.argv[2:13]
 def why(s):
     return dict((k, int(v)) for k, v in (x.split("=") for x in s.split(",") if "=" in x))
 a, b = why(w0), why(w1)
@@ -167,12 +176,18 @@ if sent:  # which rules sent the calls of this run
           file=sys.stderr)
 n = j["requests"]
 cpu_us = int(ticks) / int(hz) * 1e6 / n if n else 0
+machine_us = int(busy) / int(hz) * 1e6 / n if n else 0
+try:
+    client_us = sum(float(x) for x in client.split("+")) * 1e6 / n if n else 0
+except ValueError:
+    client_us = 0
 mean = int(batched) / int(batches) if int(batches) else 1.0
 share = int(batched) / n if n else 0
 print(json.dumps({"model": m, "mode": mode, "c": int(c), "rps": j["requests_per_second"],
                   "p50": j["latency_ms"]["p50"], "p99": j["latency_ms"]["p99"],
                   "errors": j["errors"], "mean_batch": mean, "batched_share": share,
-                  "serve_cpu_us": cpu_us}))
+                  "serve_cpu_us": cpu_us, "machine_cpu_us": machine_us,
+                  "client_cpu_us": client_us}))
 PY
         done; done
     done
@@ -191,7 +206,8 @@ for (m, mode, c), rs in runs.items():
     print(json.dumps({"model": m, "mode": mode, "c": c, "rps": med("rps"), "p50": med("p50"),
                       "p99": med("p99"), "errors": sum(r["errors"] for r in rs),
                       "mean_batch": med("mean_batch"), "batched_share": med("batched_share"),
-                      "serve_cpu_us": med("serve_cpu_us"), "rounds": len(rs)}))
+                      "serve_cpu_us": med("serve_cpu_us"), "machine_cpu_us": med("machine_cpu_us"),
+                      "client_cpu_us": med("client_cpu_us"), "rounds": len(rs)}))
 PY
 
 ort_rows=$tmp/ort
@@ -233,15 +249,16 @@ print("rouse serve, dynamic batching off / fixed / auto; `rouse bench -c C` clos
       % (dur, rounds, mx, cores))
 print("load average (1, 5, 15 min) before: %s, after: %s" % (lb, la))
 print()
-print("| model | clients | mode | req/s | vs off | p50 ms | p99 ms | mean batch | batched | serve CPU µs/req | errors |")
-print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| model | clients | mode | req/s | vs off | p50 ms | p99 ms | mean batch | batched | serve CPU µs/req | client CPU µs/req | all cores' CPU µs/req | errors |")
+print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 off = {(r["model"], r["c"]): r for r in rows if r["mode"] == "off"}
 for r in rows:
     o = off.get((r["model"], r["c"]))
     ratio = "%.2f" % (r["rps"] / o["rps"]) if o and o["rps"] else ""
-    print("| %s | %d | %s | %.0f | %s | %.2f | %.2f | %.1f | %.0f %% | %.1f | %d |" % (
+    print("| %s | %d | %s | %.0f | %s | %.2f | %.2f | %.1f | %.0f %% | %.1f | %.1f | %.1f | %d |" % (
         r["model"], r["c"], r["mode"], r["rps"], ratio, r["p50"], r["p99"], r["mean_batch"],
-        100 * r["batched_share"], r["serve_cpu_us"], r["errors"]))
+        100 * r["batched_share"], r["serve_cpu_us"], r.get("client_cpu_us", 0),
+        r.get("machine_cpu_us", 0), r["errors"]))
 if ort:
     print()
     print("ONNX Runtime (onnxruntime-node, 1 thread, warm median of the same model with a dynamic "
