@@ -124,15 +124,6 @@ bool batch_runs_lone(const batch_runs *r, int limit, uint64_t max_delay_ns)
     return false;
 }
 
-bool batch_runs_release(const batch_runs *r, int limit)
-{
-    uint64_t lone = r->cpu_ns[0];
-    if (!lone) return false;
-    for (int c = batch_class(limit > 0 ? limit : 1); c >= 1; c--)
-        if (r->cpu_ns[c]) return r->cpu_ns[c] * 100 < lone * BATCH_RELEASE_PCT;
-    return false;
-}
-
 bool batch_runs_probed(batch_runs *r)
 {
     if (!r->cpu_ns[0] || !r->cpu_ns[1] || r->cpu_ns[1] * 100 >= r->cpu_ns[0] * BATCH_GAIN_PCT)

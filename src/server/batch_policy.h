@@ -129,15 +129,6 @@ bool batch_runs_lone(const batch_runs *r, int limit, uint64_t max_delay_ns);
  * again; else the rule stays held until the next probe, whatever the
  * classes measured before say. */
 bool batch_runs_probed(batch_runs *r);
-
-/* Whether the lone rule's hold ends without a probe: the largest class
- * measured up to the limit runs its calls below BATCH_RELEASE_PCT of a
- * lone call's CPU time, a gain well beyond the noise the hold is there
- * against (resnet18 on a loaded machine: lone calls measured 29 ms of CPU
- * each, batches of 8 15 ms a call, while the probes, each an instance's
- * first batch of 2, went unmeasured). */
-bool batch_runs_release(const batch_runs *r, int limit);
-#define BATCH_RELEASE_PCT 85
 #define BATCH_PROBE_EVERY 1024
 
 /* Notes a run of `size` calls in the instance that took run_ns, and

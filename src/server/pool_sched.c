@@ -980,7 +980,6 @@ static bool pump_batch(pool *p, vpool *vp, worker *w)
         n++;
     }
     uint64_t wait, oldest = vp->queue->enq_ns;
-    if (vp->lone_held && batch_runs_release(&vp->runs, limit)) vp->lone_held = false;
     batch_view v = {.n_ready = n,
                     .limit = limit,
                     .pool_idle = idle,

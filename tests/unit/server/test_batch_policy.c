@@ -587,16 +587,6 @@ static void test_lone(void **state)
     assert_true(batch_runs_probed(&probed));
     assert_int_equal(probed.cpu_ns[3], 0);
     assert_false(batch_runs_lone(&probed, 8, 5 * MS));
-    /* The hold ends without a probe only on a clear gain: 8 at 85 % of
-     * a lone call's CPU does not end it, 8 at half does. */
-    batch_runs held = {{0}, {0}};
-    batch_runs_note(&held, 1, 15 * MS, 20 * MS);
-    batch_runs_note(&held, 8, 120 * MS, 8 * 17 * MS);
-    assert_false(batch_runs_release(&held, 8));
-    assert_false(batch_runs_lone(&held, 8, 5 * MS)); /* 85 %: the rule alone would batch */
-    held.cpu_ns[3] = 10 * MS;
-    assert_true(batch_runs_release(&held, 8));
-    assert_false(batch_runs_release(&held, 4)); /* no class up to 4 measured */
     /* A probe that gained nothing forgets nothing. */
     assert_false(batch_runs_probed(&resnet));
     assert_true(resnet.cpu_ns[2] > 0);
