@@ -244,6 +244,19 @@ static void print_status(const char *name, const json_value *v)
             }
             printf("\n");
         }
+        /* What the lone rule judges by: CPU per request by batch size. */
+        const json_value *cost = json_get(k, "cpu_us_per_call");
+        if (cost && cost->type == JSON_OBJECT && cost->u.obj.n > 0) {
+            printf("  CPU per request (us) by batch size:");
+            for (size_t j = 0; j < cost->u.obj.n; j++) {
+                double us = 0;
+                json_as_double(cost->u.obj.members[j].value, &us);
+                printf("%s %s: %.0f", j ? "," : "", cost->u.obj.members[j].key, us);
+            }
+            const json_value *lone = json_get(k, "lone");
+            printf("%s\n", lone && lone->type == JSON_TRUE ? "; one at a time until a probe gains"
+                                                          : "");
+        }
     }
     /* Cold starts, phase by phase (ms): what a user tunes min and the
      * idle/template timeouts against. */

@@ -120,13 +120,14 @@ bool batch_runs_lone(const batch_runs *r, int limit, uint64_t max_delay_ns)
     uint64_t lone = r->cpu_ns[0];
     if (!lone || lone <= max_delay_ns) return false;
     for (int c = batch_class(limit > 0 ? limit : 1); c >= 1; c--)
-        if (r->cpu_ns[c]) return r->cpu_ns[c] * 100 >= lone * BATCH_GAIN_PCT;
+        if (r->cpu_ns[c]) return r->cpu_ns[c] * 100 >= lone * BATCH_LONE_GAIN_PCT;
     return false;
 }
 
 bool batch_runs_probed(batch_runs *r)
 {
-    if (!r->cpu_ns[0] || !r->cpu_ns[1] || r->cpu_ns[1] * 100 >= r->cpu_ns[0] * BATCH_GAIN_PCT)
+    if (!r->cpu_ns[0] || !r->cpu_ns[1] ||
+        r->cpu_ns[1] * 100 >= r->cpu_ns[0] * BATCH_LONE_GAIN_PCT)
         return false;
     for (int c = 2; c < BATCH_CLASSES; c++)
         r->cpu_ns[c] = 0;
