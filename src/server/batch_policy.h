@@ -117,7 +117,8 @@ int batch_decide(const batch_view *v, uint64_t *wait_ns, batch_why *why);
  * company_pays, only for calls that cost more CPU than max_delay.
  * Before that, where batches cost their calls more CPU each than max_delay
  * but no lone call's cost is known (every call went in a batch), one call
- * goes alone to measure it.
+ * goes alone to measure it (and the scheduler holds the rule from then on,
+ * as after any call the rule sent alone).
  * The scheduler sets the view's probe once in BATCH_PROBE_EVERY calls it
  * sent this way, so that one batch measures again whether company pays: the
  * smallest, of 2 (one call waits for one other's row; a probe of the
