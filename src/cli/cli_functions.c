@@ -244,10 +244,11 @@ static void print_status(const char *name, const json_value *v)
             }
             printf("\n");
         }
-        /* What the lone rule judges by: CPU per request by batch size. */
-        const json_value *cost = json_get(k, "cpu_us_per_call");
+        /* What the lone rule judges by: the instance's CPU per request by
+         * batch size. */
+        const json_value *cost = json_get(k, "instance_cpu_us_per_call");
         if (cost && cost->type == JSON_OBJECT && cost->u.obj.n > 0) {
-            printf("  CPU per request (us) by batch size:");
+            printf("  instance CPU per request (us) by batch size:");
             for (size_t j = 0; j < cost->u.obj.n; j++) {
                 double us = 0;
                 json_as_double(cost->u.obj.members[j].value, &us);

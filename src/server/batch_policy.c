@@ -55,9 +55,9 @@ static bool company_pays(const batch_view *v, int n)
  * it (resnet18 at 32 clients ran batches of 8 throughout). */
 static bool lone_unmeasured(const batch_view *v)
 {
-    if (!v->runs || v->runs->cpu_ns[0]) return false;
+    if (!v->runs || v->runs->inst_ns[0]) return false;
     for (int c = 1; c < BATCH_CLASSES; c++)
-        if (v->runs->cpu_ns[c] > v->max_delay_ns) return true;
+        if (v->runs->inst_ns[c] > v->max_delay_ns) return true;
     return false;
 }
 
@@ -117,20 +117,20 @@ int batch_decide(const batch_view *v, uint64_t *wait_ns, batch_why *why)
 bool batch_runs_lone(const batch_runs *r, int limit, uint64_t max_delay_ns)
 {
     if (!r) return false;
-    uint64_t lone = r->cpu_ns[0];
+    uint64_t lone = r->inst_ns[0];
     if (!lone || lone <= max_delay_ns) return false;
     for (int c = batch_class(limit > 0 ? limit : 1); c >= 1; c--)
-        if (r->cpu_ns[c]) return r->cpu_ns[c] * 100 >= lone * BATCH_LONE_GAIN_PCT;
+        if (r->inst_ns[c]) return r->inst_ns[c] * 100 >= lone * BATCH_LONE_GAIN_PCT;
     return false;
 }
 
 bool batch_runs_probed(batch_runs *r)
 {
-    if (!r->cpu_ns[0] || !r->cpu_ns[1] ||
-        r->cpu_ns[1] * 100 >= r->cpu_ns[0] * BATCH_LONE_GAIN_PCT)
+    if (!r->inst_ns[0] || !r->inst_ns[1] ||
+        r->inst_ns[1] * 100 >= r->inst_ns[0] * BATCH_LONE_GAIN_PCT)
         return false;
     for (int c = 2; c < BATCH_CLASSES; c++)
-        r->cpu_ns[c] = 0;
+        r->cpu_ns[c] = r->inst_ns[c] = 0;
     return true;
 }
 
@@ -148,6 +148,12 @@ void batch_runs_note(batch_runs *r, int size, uint64_t run_ns, uint64_t cpu_ns)
     int c = batch_class(size);
     if (run_ns) average(&r->row_ns[c], run_ns, size);
     if (cpu_ns) average(&r->cpu_ns[c], cpu_ns, size);
+}
+
+void batch_runs_note_instance(batch_runs *r, int size, uint64_t inst_cpu_ns)
+{
+    if (size <= 0 || !inst_cpu_ns) return;
+    average(&r->inst_ns[batch_class(size)], inst_cpu_ns, size);
 }
 
 uint64_t batch_runs_estimate(const batch_runs *r, int size)

@@ -996,16 +996,11 @@ static bool pump_batch(pool *p, vpool *vp, worker *w)
                     .runs = &vp->runs};
     batch_why why;
     int k = batch_decide(&v, &wait, &why);
-    /* Any call sent alone by the lone rule holds it, the one sent to
-     * measure a lone call's cost too: where calls cost more than max_delay,
-     * batches then go again only when a probe of 2 measures a gain of a
-     * fifth. A lone call's measured cost carries serve's polling since the
-     * reply before it (37 ms of CPU measured against 16 in the instance,
-     * resnet18 at 32 clients between batches of 8), so that the rule judged
-     * anew at each call would let batches through on that noise. */
     if (why == BATCH_WHY_LONE && k == 1) {
         vp->lone_since_probe++;
-        vp->lone_held = true;
+        /* Held where the rule judged (a lone call's cost known): a call
+         * sent alone to measure that cost holds nothing. */
+        if (vp->runs.inst_ns[0]) vp->lone_held = true;
     }
     if (k > 1) vp->lone_since_probe = 0;
     if (k == 0) {
@@ -1642,8 +1637,10 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
      * and to hand out its replies (each call's response included). */
     uint64_t serve_cpu = timed ? send_cpu + (loop_cpu_ns() - cpu0) : 0;
     bool measured = m->status == 200 && timed;
-    if (measured)
+    if (measured) {
         batch_runs_note(&vp->runs, k, m->dur_ns[0], m->dur_ns[1] + serve_cpu + waited);
+        batch_runs_note_instance(&vp->runs, k, m->dur_ns[1]);
+    }
     /* Held by the lone rule, a batch is a probe: it alone decides whether
      * batches go again (one that was not measured leaves the rule held). */
     if (vp->lone_held && measured) vp->lone_held = !batch_runs_probed(&vp->runs);
@@ -1697,8 +1694,13 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
     }
     assert(c->w == w && w->n_inflight > 0);
     vpool *vp = c->vp;
-    /* An instance's first message is not timed (see batch_reply). */
-    bool timed = batching(vp) && m->dur_ns[1] && c->type == IPC_INFER && !c->first;
+    /* An instance's first message is not timed (see batch_reply), nor its
+     * first lone call: one that had run only batches of 8 spent 34 ms of
+     * CPU on it against 16 a call in the batches (resnet18), its memory
+     * for one row touched for the first time. */
+    bool timed = batching(vp) && m->dur_ns[1] && c->type == IPC_INFER && !c->first &&
+                 (w->classes_run & 1u);
+    if (c->type == IPC_INFER) w->classes_run |= 1u;
     uint64_t cpu0 = timed ? loop_cpu_ns() : 0, send_cpu = c->send_cpu_ns;
     /* As for a batch (batch_reply): what its message cost in waiting. */
     uint64_t waited = timed ? m->dur_ns[2] + p->poll_cpu_ns : 0;
@@ -1770,6 +1772,7 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
      * grow the limit again. */
     uint64_t serve_cpu = timed ? send_cpu + (loop_cpu_ns() - cpu0) : 0;
     if (lone_run) batch_runs_note(&vp->runs, 1, run_ns, timed ? cpu_ns + serve_cpu + waited : 0);
+    if (lone_run && timed) batch_runs_note_instance(&vp->runs, 1, cpu_ns);
     if (lone_run && vp->cfg.batching.mode == FN_BATCH_AUTO)
         batch_aimd_observe(&vp->aimd, 1, run_ns, timed ? cpu_ns : 0, serve_cpu, waited);
     if (maybe_yield(p, w))

@@ -24,6 +24,19 @@ void stats_record_cold(cold_log *log, const cold_start *c)
     if (log->n < COLD_STARTS_KEPT) log->n++;
 }
 
+/* ,"key":{"1":us,"8":us} of the measured classes of ns (per call). */
+static int per_class(rouse_buf *out, const char *key, const uint64_t *ns)
+{
+    int rc = rouse_buf_appendf(out, ",\"%s\":{", key);
+    bool any = false;
+    for (int c = 0; rc == 0 && c < BATCH_CLASSES; c++) {
+        if (!ns[c]) continue;
+        rc = rouse_buf_appendf(out, "%s\"%d\":%.1f", any ? "," : "", 1 << c, (double)ns[c] / 1000.0);
+        any = true;
+    }
+    return rc == 0 ? rouse_buf_append_str(out, "}") : rc;
+}
+
 /* ns rounded to µs, at most 999,999,999,999. */
 static uint64_t timing_us(uint64_t ns)
 {
@@ -146,19 +159,15 @@ int pool_describe(const pool *p, const char *name, rouse_buf *out)
         for (int y = BATCH_WHY_WAIT + 1; rc == 0 && y < BATCH_WHYS; y++)
             rc = rouse_buf_appendf(out, "%s\"%s\":%" PRIu64, y > BATCH_WHY_WAIT + 1 ? "," : "",
                                    batch_why_name((batch_why)y), vp->n_why[y]);
-        /* What the policy decides by: CPU time per call (instance and
-         * serve) of each batch size class measured, keyed by its smallest
-         * size, and whether the lone rule holds. */
-        if (rc == 0) rc = rouse_buf_append_str(out, "},\"cpu_us_per_call\":{");
-        bool any = false;
-        for (int c = 0; rc == 0 && c < BATCH_CLASSES; c++) {
-            if (!vp->runs.cpu_ns[c]) continue;
-            rc = rouse_buf_appendf(out, "%s\"%d\":%.1f", any ? "," : "", 1 << c,
-                                   (double)vp->runs.cpu_ns[c] / 1000.0);
-            any = true;
-        }
+        /* What the policy decides by: CPU time per call of each batch size
+         * class measured, keyed by its smallest size (instance and serve
+         * together; the instance's alone, the lone rule's), and whether the
+         * lone rule holds. */
+        if (rc == 0) rc = rouse_buf_append_str(out, "}");
+        if (rc == 0) rc = per_class(out, "cpu_us_per_call", vp->runs.cpu_ns);
+        if (rc == 0) rc = per_class(out, "instance_cpu_us_per_call", vp->runs.inst_ns);
         if (rc == 0)
-            rc = rouse_buf_appendf(out, "},\"lone\":%s}", vp->lone_held ? "true" : "false");
+            rc = rouse_buf_appendf(out, ",\"lone\":%s}", vp->lone_held ? "true" : "false");
         first = false;
     }
     if (rc == 0) rc = rouse_buf_append_str(out, "]");
