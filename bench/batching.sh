@@ -34,6 +34,13 @@
 # lone request on an idle function takes the plain path either way (serve
 # executes the same instructions for it, the instance the same run).
 #
+# mlp's ceiling: with mlp, "mlp_null" is served too (at 32 clients, off and
+# fixed), a model with mlp's input and output whose one node is a Slice
+# (scripts/null_model.py): the same requests and replies with nothing to
+# compute. Batched, it shows what serve's per-request HTTP work and
+# batching's own machinery deliver at best, the ceiling of mlp's batched
+# throughput (NULL=0 skips it).
+#
 # Environment: ROUSE (build/rouse), SHARED (../shared), DURATION (5s, per
 # round), ROUNDS (3),
 # CONCS ("1 8 32 64"), MODELS ("mlp bert_tiny resnet18"), MODES ("off fixed
@@ -53,6 +60,7 @@ modes=${MODES:-off fixed auto}
 max=${MAX:-$(nproc)}
 ort_runs=${ORT_RUNS:-50}
 ort=${ORT:-1}
+null=${NULL:-1}
 peer=${PEER_DIR:-$root/build/peer-ort}
 
 die() { echo "batching: $*" >&2; exit 1; }
@@ -65,7 +73,7 @@ command -v curl >/dev/null 2>&1 || die "curl is not installed"
 # Per model: max_batch max_delay_us slo_ms ORT batch sizes.
 config() {
     case "$1" in
-        mlp) echo "32 2000 5 1,8,32" ;;
+        mlp | mlp_null) echo "32 2000 5 1,8,32" ;;
         bert_tiny) echo "32 2000 40 1,8,32" ;;
         resnet18) echo "8 5000 400 1,8" ;;
         *) die "no batching settings for $1 (mlp, bert_tiny, resnet18)" ;;
@@ -78,8 +86,21 @@ trap serve_cleanup EXIT
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# mlp's ceiling comes after mlp.
+if [ "$null" = 1 ] && echo " $models " | grep -q ' mlp '; then
+    models=$(echo " $models " | sed 's/ mlp / mlp mlp_null /')
+    python3 "$root/scripts/null_model.py" "$shared/models/mlp/model.onnx" "$tmp/mlp_null.onnx" ||
+        die "cannot write mlp's null model"
+fi
+# The modes and client counts of model $1.
+modes_of() { if [ "$1" = mlp_null ]; then echo "off fixed"; else echo "$modes"; fi; }
+concs_of() { if [ "$1" = mlp_null ]; then echo 32; else echo "$concs"; fi; }
+# The test set of model $1 (mlp_null takes mlp's requests).
+data_of() { echo "$shared/models/${1%_null}"; }
+
 # The variants: the dynamic-batch export of each, with tiled test sets.
 for m in $models; do
+    [ "$m" = mlp_null ] && continue
     set -- $(config "$m")
     python3 "$root/scripts/batch_variant.py" "$shared/models/$m" "$tmp/$m-dyn" --dynbatch \
         --batches "$4" >&2 || die "cannot write the $m variant"
@@ -88,7 +109,11 @@ done
 serve_start
 
 served_model() { # the file serve runs for model $1
-    if [ "$1" = bert_tiny ]; then echo "$tmp/$1-dyn/model.onnx"; else echo "$shared/models/$1/model.onnx"; fi
+    case "$1" in
+        bert_tiny) echo "$tmp/$1-dyn/model.onnx" ;;
+        mlp_null) echo "$tmp/mlp_null.onnx" ;;
+        *) echo "$shared/models/$1/model.onnx" ;;
+    esac
 }
 
 
@@ -96,7 +121,7 @@ for m in $models; do
     set -- $(config "$m")
     mb=$1 delay=$2 slo=$3
     digest=$(serve_upload "$(served_model "$m")")
-    for mode in $modes; do
+    for mode in $(modes_of "$m"); do
         b=$(serve_batching "$mode" "$mb" "$delay" "$slo")
         serve_deploy "$m-$mode" "{\"model\":\"$digest\",\"scaling\":{\"max\":$max,\"queue_depth\":1024}$b}"
     done
@@ -142,13 +167,14 @@ rotate() {
 results=$tmp/results
 : >"$results"
 for m in $models; do
-    flags=$(serve_input_flags "$(served_model "$m")" "$shared/models/$m/test_data_set_0")
-    for mode in $modes; do # warm: every instance started, every batch size met
+    flags=$(serve_input_flags "$(served_model "$m")" "$(data_of "$m")/test_data_set_0")
+    for mode in $(modes_of "$m"); do # warm: every instance started, every batch size met
         # shellcheck disable=SC2086
         "$rouse" bench "$m-$mode" -c 8 -d 2s $flags -q >/dev/null 2>&1 || true
     done
-    for c in $concs; do
-        for r in $(seq "$rounds"); do for mode in $(rotate "$r" $modes); do
+    for c in $(concs_of "$m"); do
+        # shellcheck disable=SC2046
+        for r in $(seq "$rounds"); do for mode in $(rotate "$r" $(modes_of "$m")); do
             say "$m $mode, $c clients, $duration (round $r of $rounds)"
             set -- $(batch_counts "$m-$mode")
             b0=${1:-0} r0=${2:-0} w0=${3:--}
@@ -216,6 +242,7 @@ if [ "$ort" = 1 ]; then
     . "$root/bench/ort_peer.sh"
     ort_peer_install "$shared" "$peer"
     for m in $models; do
+        [ "$m" = mlp_null ] && continue
         set -- $(config "$m")
         for b in $(echo "$4" | tr , ' '); do
             say "ONNX Runtime: $m at batch $b"
@@ -276,10 +303,18 @@ print()
 print("Targets (issue 19):")
 def get(m, mode, c):
     return next((r for r in rows if r["model"] == m and r["mode"] == mode and r["c"] == c), None)
-# resnet18: the engine gains nothing per row on this CPU (bench/batch_engine.sh:
-# 0.89-0.91x per row at batch 2-8), so the issue's 1.2x cannot be had; the
-# target is no worse than batching off, in throughput and p99, at 8 and 32.
-for m, want, cs in (("mlp", 2.0, (32,)), ("bert_tiny", 2.0, (32,)), ("resnet18", 1.0, (8, 32))):
+# The issue's targets, and where a measurement showed one out of reach on
+# this machine, the target proposed in its place (docs/measurements.md):
+# resnet18's engine gains nothing per row from a batch (bench/batch_engine.sh:
+# 0.89-0.91x per row at batch 2-8; ONNX Runtime 1.10x), so batching must be
+# no worse than off there (throughput >= 0.95x, the noise of a run, and p99
+# no higher) at 8 and 32 clients;
+# bert_tiny's engine gains 1.1x per row (0.163 ms a row alone, 0.145 in a
+# batch of 8; ONNX Runtime 1.12x), so 1.3x is what batching can add by
+# sharing serve's and the instance's per-request work; mlp's 2x is held to
+# its ceiling (mlp_null below).
+for m, want, proposed, cs in (("mlp", 2.0, None, (32,)), ("bert_tiny", 2.0, 1.3, (32,)),
+                              ("resnet18", 1.2, 0.95, (8, 32))):
     for c in cs:
         o = get(m, "off", c)
         for mode in ("fixed", "auto"):
@@ -287,8 +322,11 @@ for m, want, cs in (("mlp", 2.0, (32,)), ("bert_tiny", 2.0, (32,)), ("resnet18",
             if not o or not r:
                 continue
             x = r["rps"] / o["rps"] if o["rps"] else 0
-            print("- %s %s, %d clients: %.2fx unbatched (target >= %.1fx: %s); p99 %.2f vs %.2f ms (%s)" % (
-                m, mode, c, x, want, "met" if x >= want else "missed", r["p99"], o["p99"],
+            alt = ""
+            if proposed is not None:
+                alt = "; proposed >= %.2fx: %s" % (proposed, "met" if x >= proposed else "missed")
+            print("- %s %s, %d clients: %.2fx unbatched (target >= %.1fx: %s%s); p99 %.2f vs %.2f ms (%s)" % (
+                m, mode, c, x, want, "met" if x >= want else "missed", alt, r["p99"], o["p99"],
                 "no worse" if r["p99"] <= o["p99"] else "worse"))
     o1 = get(m, "off", 1)
     for mode in ("fixed", "auto"):
@@ -298,9 +336,17 @@ for m, want, cs in (("mlp", 2.0, (32,)), ("bert_tiny", 2.0, (32,)), ("resnet18",
         d = (r["p50"] - o1["p50"]) / o1["p50"] * 100
         print("- %s %s, 1 client: p50 %.3f vs %.3f ms unbatched (%+.1f %%, target at most 5 %% "
               "above: %s)" % (m, mode, r["p50"], o1["p50"], d, "met" if d <= 5 else "missed"))
+# mlp's ceiling: the same requests to a model that computes nothing.
+o, n = get("mlp", "off", 32), get("mlp_null", "fixed", 32)
+if o and n and o["rps"] and n["rps"]:
+    print("- mlp's ceiling, 32 clients: a model with mlp's request and reply and nothing to compute, "
+          "batched (fixed), %.0f req/s = %.2fx mlp unbatched; mlp reached %s of it" % (
+              n["rps"], n["rps"] / o["rps"],
+              " and ".join("%.0f %% (%s)" % (100 * r["rps"] / n["rps"], mode)
+                           for mode in ("fixed", "auto") for r in [get("mlp", mode, 32)] if r)))
 mlp = [r for r in rows if r["model"] == "mlp"]
 if mlp:
     cpu = min(r["serve_cpu_us"] for r in mlp if r["serve_cpu_us"] > 0)
-    print("- mlp's per-request HTTP ceiling: serve's loop spent at least %.1f µs of CPU per request, "
-          "so one core caps it near %.0f req/s whatever the batching" % (cpu, 1e6 / cpu))
+    print("- serve's loop spent at least %.1f µs of CPU per mlp request (one core caps it near "
+          "%.0f req/s whatever the batching)" % (cpu, 1e6 / cpu))
 PY

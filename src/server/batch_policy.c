@@ -167,12 +167,13 @@ uint64_t batch_runs_estimate(const batch_runs *r, int size)
     return 0;
 }
 
-void batch_aimd_init(batch_aimd *a, int max, uint64_t slo_ns)
+void batch_aimd_init(batch_aimd *a, int max, uint64_t slo_ns, uint64_t cheap_ns)
 {
     memset(a, 0, sizeof(*a));
     a->max = max > 0 ? max : 1;
     a->limit = a->max < 2 ? a->max : 2;
     a->slo_ns = slo_ns;
+    a->cheap_ns = cheap_ns;
     a->hold_next = BATCH_HOLD_MIN;
 }
 
@@ -203,6 +204,21 @@ static int cheapest(const batch_aimd *a, int top)
     return best;
 }
 
+/* The median of the window's run times. */
+static uint64_t median_run(const batch_aimd *a)
+{
+    uint64_t r[BATCH_AIMD_WINDOW];
+    int n = a->n;
+    for (int i = 0; i < n; i++) { /* insertion sort: 8 values */
+        uint64_t x = a->run_ns[i];
+        int j = i;
+        for (; j > 0 && r[j - 1] > x; j--)
+            r[j] = r[j - 1];
+        r[j] = x;
+    }
+    return n ? r[n / 2] : 0;
+}
+
 int batch_aimd_observe(batch_aimd *a, int size, uint64_t run_ns, uint64_t cpu_ns, uint64_t serve_ns,
                        uint64_t wait_ns)
 {
@@ -228,8 +244,11 @@ int batch_aimd_observe(batch_aimd *a, int size, uint64_t run_ns, uint64_t cpu_ns
         if (a->run_ns[i] > p99) p99 = a->run_ns[i];
     if (a->hold > 0) a->hold--;
     int top = batch_class(a->limit), best = cheapest(a, top);
+    bool cheap = a->cheap_ns && median_run(a) <= a->cheap_ns;
     if (p99 > a->slo_ns) {
         a->limit = a->limit > 1 ? a->limit / 2 : 1;
+    } else if (cheap) {
+        if (a->n_full * 4 >= a->n && a->limit < a->max) a->limit++;
     } else if (top > 0 && known(a, top) && !known(a, 0)) {
         /* A batch's cost per request means nothing without a lone call's:
          * a window at 1 measures it (lone calls are timed until it is

@@ -154,9 +154,11 @@ void pool_deployed(pool *p, const char *name, int64_t version)
                  version, same->version);
         same->version = version;
         if (same->cfg.batching.slo_ms != cfg.batching.slo_ms ||
-            same->cfg.batching.mode != cfg.batching.mode)
+            same->cfg.batching.mode != cfg.batching.mode ||
+            same->cfg.batching.max_delay_us != cfg.batching.max_delay_us)
             batch_aimd_init(&same->aimd, (int)cfg.batching.max_batch,
-                            (uint64_t)cfg.batching.slo_ms * 1000000ull);
+                            (uint64_t)cfg.batching.slo_ms * 1000000ull,
+                            (uint64_t)cfg.batching.max_delay_us * 1000ull);
         same->cfg = cfg;
         same->retired = false;
     }

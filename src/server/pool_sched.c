@@ -1189,7 +1189,8 @@ vpool *sched_add_pool(pool *p, const char *name, int64_t version, const fn_confi
     vp->last_request_ns = pool_now(p);
     ka_init(&vp->ka);
     batch_aimd_init(&vp->aimd, (int)cfg->batching.max_batch,
-                    (uint64_t)cfg->batching.slo_ms * 1000000ull);
+                    (uint64_t)cfg->batching.slo_ms * 1000000ull,
+                    (uint64_t)cfg->batching.max_delay_us * 1000ull);
     for (const vpool *o = p->pools; o; o = o->next) /* the newest version it follows */
         if (strcmp(o->name, name) == 0 && o->version < version &&
             (vp->ka.last_minute < 0 || o->ka.last_minute > vp->ka.last_minute))

@@ -161,7 +161,7 @@ static void test_aimd(void **state)
 {
     (void)state;
     batch_aimd a;
-    batch_aimd_init(&a, 16, 10 * MS);
+    batch_aimd_init(&a, 16, 10 * MS, 0);
     assert_int_equal(a.limit, 2);
     /* Full batches within the SLO: one more per window. */
     assert_int_equal(window(&a, 2, 5 * MS), 3);
@@ -176,12 +176,12 @@ static void test_aimd(void **state)
     assert_int_equal(window(&a, 2, 50 * MS), 1);
     assert_int_equal(window(&a, 1, 50 * MS), 1);
     /* Never above max. */
-    batch_aimd_init(&a, 3, 10 * MS);
+    batch_aimd_init(&a, 3, 10 * MS, 0);
     for (int i = 0; i < 10; i++)
         window(&a, a.limit, 1 * MS);
     assert_int_equal(a.limit, 3);
     /* max 1 starts (and stays) at 1. */
-    batch_aimd_init(&a, 1, 10 * MS);
+    batch_aimd_init(&a, 1, 10 * MS, 0);
     assert_int_equal(a.limit, 1);
 }
 
@@ -204,7 +204,7 @@ static void test_aimd_no_gain(void **state)
 {
     (void)state;
     batch_aimd a;
-    batch_aimd_init(&a, 8, 400 * MS);
+    batch_aimd_init(&a, 8, 400 * MS, 0);
     /* Batches of 2 measured before any lone call: the limit drops to 1
      * for a window that measures one. */
     assert_int_equal(window_cpu(&a, 2, 40 * MS, 17 * MS), 1);
@@ -249,7 +249,7 @@ static void test_aimd_gain(void **state)
 {
     (void)state;
     batch_aimd a;
-    batch_aimd_init(&a, 32, 5 * MS);
+    batch_aimd_init(&a, 32, 5 * MS, 0);
     static const uint64_t cost[] = {30 * US, 20 * US, 10 * US, 10 * US, 10 * US, 10 * US};
     window_cpu(&a, 1, 50 * US, cost[0]);
     for (int i = 0; i < 40 && a.limit < 8; i++)
@@ -265,16 +265,53 @@ static void test_aimd_gain(void **state)
     assert_int_equal(window_cpu(&a, 2, 100 * US, cost[1]), 3);
     assert_int_equal(window_cpu(&a, 3, 100 * US, cost[1]), 4);
     /* A class that pays resets the hold's doubling. */
-    batch_aimd_init(&a, 32, 5 * MS);
+    batch_aimd_init(&a, 32, 5 * MS, 0);
     a.hold_next = 64;
     window_cpu(&a, 1, 50 * US, cost[0]);
     window_cpu(&a, 2, 100 * US, cost[1]);
     assert_int_equal(a.hold_next, BATCH_HOLD_MIN);
     /* Unknown costs (not measured): AIMD as before, growing with demand. */
-    batch_aimd_init(&a, 4, 5 * MS);
+    batch_aimd_init(&a, 4, 5 * MS, 0);
     for (int i = 0; i < 4; i++)
         window(&a, a.limit, 100 * US);
     assert_int_equal(a.limit, 4);
+}
+
+/* Batches that run within max_delay (cheap_ns) cost their calls no more
+ * latency than batching is allowed: the CPU times do not hold the limit
+ * back (mlp: class 16 within BATCH_GAIN_PCT of class 8 held auto mode at 8),
+ * only the SLO does. Batches that run longer keep the CPU rule. */
+static void test_aimd_cheap(void **state)
+{
+    (void)state;
+    batch_aimd a;
+    batch_aimd_init(&a, 32, 5 * MS, 2 * MS);
+    /* No class cheaper than another, 150 us a batch: grows to the max. */
+    for (int i = 0; i < 64 && a.limit < 32; i++)
+        window_cpu(&a, a.limit, 150 * US, 10 * US);
+    assert_int_equal(a.limit, 32);
+    assert_int_equal(a.hold, 0);
+    /* The SLO still halves it, whatever the median: one slow batch in 8. */
+    for (int i = 0; i < BATCH_AIMD_WINDOW - 1; i++)
+        batch_aimd_observe(&a, 32, 150 * US, 32 * 10 * US, 0, 0);
+    assert_int_equal(batch_aimd_observe(&a, 32, 6 * MS, 32 * 10 * US, 0, 0), 16);
+    /* Batches of 16 running 3 ms (past max_delay) that save nothing on 8:
+     * the CPU rule holds the limit at the cheapest class again. */
+    batch_aimd_init(&a, 32, 50 * MS, 2 * MS);
+    window_cpu(&a, 1, 200 * US, 20 * US);
+    a.limit = 8;
+    window_cpu(&a, 8, 1600 * US, 10 * US);
+    assert_int_equal(a.limit, 9);
+    a.limit = 16;
+    assert_int_equal(window_cpu(&a, 16, 3 * MS, 10 * US), 8);
+    assert_int_equal(a.hold, BATCH_HOLD_MIN);
+    /* The same batches within a larger max_delay: no hold, growth. */
+    batch_aimd_init(&a, 32, 50 * MS, 4 * MS);
+    window_cpu(&a, 1, 200 * US, 20 * US);
+    a.limit = 8;
+    window_cpu(&a, 8, 1600 * US, 10 * US);
+    a.limit = 16;
+    assert_int_equal(window_cpu(&a, 16, 3 * MS, 10 * US), 17);
 }
 
 /* Which rule sent a batch: the status counts them (sent_by). */
@@ -481,7 +518,7 @@ static void test_aimd_serve(void **state)
 {
     (void)state;
     batch_aimd a;
-    batch_aimd_init(&a, 32, 5 * MS);
+    batch_aimd_init(&a, 32, 5 * MS, 0);
     static const uint64_t inst[] = {30 * US, 29 * US, 29 * US, 29 * US, 29 * US, 29 * US};
     window_serve(&a, 2, inst[1], 40 * US, 10 * US); /* a batch class first: back to 1 */
     assert_int_equal(a.limit, 1);
@@ -490,13 +527,13 @@ static void test_aimd_serve(void **state)
         window_serve(&a, a.limit, inst[batch_class(a.limit)], 40 * US, 10 * US);
     assert_int_equal(a.limit, 8);
     /* The instance's CPU alone says no gain: the limit stays at 1. */
-    batch_aimd_init(&a, 32, 5 * MS);
+    batch_aimd_init(&a, 32, 5 * MS, 0);
     window_serve(&a, 1, inst[0], 0, 0);
     window_serve(&a, 2, inst[1], 0, 0);
     assert_int_equal(a.limit, 1);
     /* resnet18: 17 ms a call in the instance, 50 us of serve per message:
      * 2 saves 25 us of 17 ms, within the noise; no growth. */
-    batch_aimd_init(&a, 8, 400 * MS);
+    batch_aimd_init(&a, 8, 400 * MS, 0);
     window_serve(&a, 1, 17 * MS, 50 * US, 10 * US);
     window_serve(&a, 2, 17 * MS, 50 * US, 10 * US);
     assert_int_equal(a.limit, 1);
@@ -527,7 +564,7 @@ static void test_aimd_wait(void **state)
 {
     (void)state;
     batch_aimd a;
-    batch_aimd_init(&a, 32, 5 * MS);
+    batch_aimd_init(&a, 32, 5 * MS, 0);
     window_wait(&a, 2, 30 * US, 10 * US, 60 * US); /* a batch class first: back to 1 */
     assert_int_equal(a.limit, 1);
     window_wait(&a, 1, 30 * US, 10 * US, 60 * US);
@@ -536,13 +573,13 @@ static void test_aimd_wait(void **state)
     assert_int_equal(a.limit, 16);
     assert_true(a.row_cpu_ns[4] < a.row_cpu_ns[0] / 2);
     /* The same calls with their waits not counted: no gain, no growth. */
-    batch_aimd_init(&a, 32, 5 * MS);
+    batch_aimd_init(&a, 32, 5 * MS, 0);
     window_wait(&a, 1, 30 * US, 10 * US, 0);
     window_wait(&a, 2, 30 * US, 10 * US, 0);
     window_wait(&a, a.limit, 30 * US, 10 * US, 0);
     assert_int_equal(a.limit, 1);
     /* resnet18: 17 ms a call, 60 us of waiting per message: no growth. */
-    batch_aimd_init(&a, 8, 400 * MS);
+    batch_aimd_init(&a, 8, 400 * MS, 0);
     window_wait(&a, 1, 17 * MS, 10 * US, 60 * US);
     window_wait(&a, 2, 17 * MS, 10 * US, 60 * US);
     assert_int_equal(a.limit, 1);
@@ -679,7 +716,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decide),     cmocka_unit_test(test_aimd),
         cmocka_unit_test(test_class),      cmocka_unit_test(test_aimd_no_gain),
-        cmocka_unit_test(test_aimd_gain),  cmocka_unit_test(test_why),
+        cmocka_unit_test(test_aimd_gain),
+        cmocka_unit_test(test_aimd_cheap),  cmocka_unit_test(test_why),
         cmocka_unit_test(test_runs),       cmocka_unit_test(test_share_runs),
         cmocka_unit_test(test_aimd_serve), cmocka_unit_test(test_aimd_wait),
         cmocka_unit_test(test_lone),
