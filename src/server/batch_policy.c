@@ -6,8 +6,8 @@
 
 #include <string.h>
 
-static const char *const why_names[BATCH_WHYS] = {"wait",   "full",   "idle",  "share", "free",
-                                                  "nogain", "sparse", "pause", "delay", "lone"};
+static const char *const why_names[BATCH_WHYS] = {"wait",   "full",   "idle",   "share", "free", "nogain",
+                                                  "engine", "sparse", "pause", "delay", "lone"};
 
 const char *batch_why_name(batch_why why)
 {
@@ -46,6 +46,17 @@ static bool company_pays(const batch_view *v, int n)
         known = true;
     }
     return !known;
+}
+
+/* Whether the instances are the version's scarce part: a lone call's CPU
+ * time in the instance is known and at least what serve and the message's
+ * waiting spent on it besides, the per-call work a batch shares (both
+ * measured: else company may pay). */
+static bool engine_bound(const batch_view *v)
+{
+    if (!v->runs) return false;
+    uint64_t inst = v->runs->inst_ns[0], all = v->runs->cpu_ns[0];
+    return inst && all > inst && inst >= all - inst;
 }
 
 /* Whether a lone call's cost must be measured before the lone rule can
@@ -95,6 +106,8 @@ int batch_decide(const batch_view *v, uint64_t *wait_ns, batch_why *why)
     if (v->pool_idle) return n;
     *why = BATCH_WHY_NOGAIN;
     if (!company_pays(v, n)) return n;
+    *why = BATCH_WHY_ENGINE;
+    if (engine_bound(v)) return n;
     bool late = v->waited_ns >= v->max_delay_ns;
     uint64_t wait = late ? 0 : v->max_delay_ns - v->waited_ns;
     *why = BATCH_WHY_SPARSE;

@@ -434,10 +434,22 @@ static void test_share_runs(void **state)
     batch_runs flat = {{0}, {0}, {0}}; /* cheap calls whose CPU per call does not fall */
     note(&flat, 1, 30 * US, 60 * US);
     note(&flat, 16, 140 * US, 16 * 60 * US);
+    /* bert_tiny: a lone call 250 us in the instance, 290 all told; mlp:
+     * 20 in the instance, 60 all told (serve's work and the waiting). */
+    batch_runs bert = {{0}, {0}, {0}}, mlp_inst = {{0}, {0}, {0}};
+    batch_runs_note(&bert, 1, 300 * US, 290 * US);
+    batch_runs_note_instance(&bert, 1, 250 * US);
+    batch_runs_note(&bert, 8, 1500 * US, 8 * 180 * US);
+    batch_runs_note_instance(&bert, 8, 8 * 172 * US);
+    batch_runs_note(&mlp_inst, 1, 30 * US, 60 * US);
+    batch_runs_note_instance(&mlp_inst, 1, 20 * US);
+    batch_runs_note(&mlp_inst, 16, 140 * US, 16 * 25 * US);
+    batch_runs_note_instance(&mlp_inst, 16, 16 * 5 * US);
     static const struct {
         int n_ready, limit, n_free, n_instances;
         uint64_t max_delay_ns;
-        int runs; /* 0 none, 1 resnet, 2 mlp, 3 resnet's run times only, 4 flat */
+        int runs; /* 0 none, 1 resnet, 2 mlp, 3 resnet's run times only, 4 flat,
+                   * 5 bert_tiny, 6 mlp with its instance's CPU apart */
         int want;
         batch_why why;
     } cases[] = {
@@ -473,6 +485,15 @@ static void test_share_runs(void **state)
         /* Calls cheaper than max_delay: their CPU time misses what a
          * batch saves (wake-ups), so it waits though it shows no gain. */
         {1, 32, 1, 1, 2 * MS, 4, 0, BATCH_WHY_WAIT},
+        /* The instances the scarce part (bert_tiny: a lone call costs the
+         * instance more than serve and the waiting besides): a free
+         * instance takes what is there, one call or three, while the
+         * other runs; mlp's instance does not (20 us against 40): it
+         * waits for company. */
+        {1, 32, 1, 2, 2 * MS, 5, 1, BATCH_WHY_ENGINE},
+        {3, 32, 1, 2, 2 * MS, 5, 3, BATCH_WHY_ENGINE},
+        {1, 32, 1, 2, 2 * MS, 6, 0, BATCH_WHY_WAIT},
+        {3, 32, 1, 2, 2 * MS, 6, 0, BATCH_WHY_WAIT},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         batch_view v = {.n_ready = cases[i].n_ready,
@@ -484,6 +505,8 @@ static void test_share_runs(void **state)
                                 : cases[i].runs == 2 ? &mlp
                                 : cases[i].runs == 3 ? &wall
                                 : cases[i].runs == 4 ? &flat
+                                : cases[i].runs == 5 ? &bert
+                                : cases[i].runs == 6 ? &mlp_inst
                                                      : NULL};
         uint64_t wait;
         batch_why why;
