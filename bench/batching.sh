@@ -8,7 +8,7 @@
 # per request (its loop is one thread: 1 s / that is the ceiling of the
 # per-request HTTP work, whatever the batching); on stderr, after each run,
 # the calls the queue sent by each of its rules (the status's "sent_by":
-# full, idle, share, free, nogain, sparse, pause, delay, lone). Then ONNX Runtime
+# full, idle, share, free, nogain, engine, sparse, pause, delay, lone). Then ONNX Runtime
 # (ort_bench.js, 1 thread, warm median) on the same models at batch sizes
 # 1, 8 and 32 (resnet18: 1 and 8), as the engine-only throughput the served
 # figures approach. Prints Markdown tables and the targets. A
