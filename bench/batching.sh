@@ -34,12 +34,13 @@
 # lone request on an idle function takes the plain path either way (serve
 # executes the same instructions for it, the instance the same run).
 #
-# mlp's ceiling: with mlp, "mlp_null" is served too (at 32 clients, off and
-# fixed), a model with mlp's input and output whose one node is a Slice
-# (scripts/null_model.py): the same requests and replies with nothing to
-# compute. Batched, it shows what serve's per-request HTTP work and
-# batching's own machinery deliver at best, the ceiling of mlp's batched
-# throughput (NULL=0 skips it).
+# mlp's ceiling: mlp gets a fourth mode, "null", taking its turn with the
+# others in every round: a model with mlp's input and output whose one
+# node is a Slice (scripts/null_model.py), served batched as fixed mode:
+# the same requests and replies with nothing to compute. It shows what
+# serve's per-request HTTP work and batching's own machinery deliver at
+# best, the ceiling of mlp's batched throughput, measured alongside so
+# that the machine's drift is shared (NULL=0 skips it).
 #
 # Environment: ROUSE (build/rouse), SHARED (../shared), DURATION (5s, per
 # round), ROUNDS (3),
@@ -73,7 +74,7 @@ command -v curl >/dev/null 2>&1 || die "curl is not installed"
 # Per model: max_batch max_delay_us slo_ms ORT batch sizes.
 config() {
     case "$1" in
-        mlp | mlp_null) echo "32 2000 5 1,8,32" ;;
+        mlp) echo "32 2000 5 1,8,32" ;;
         bert_tiny) echo "32 2000 40 1,8,32" ;;
         resnet18) echo "8 5000 400 1,8" ;;
         *) die "no batching settings for $1 (mlp, bert_tiny, resnet18)" ;;
@@ -86,21 +87,16 @@ trap serve_cleanup EXIT
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# mlp's ceiling comes after mlp.
+# mlp's ceiling: its null model, as a mode of mlp's.
 if [ "$null" = 1 ] && echo " $models " | grep -q ' mlp '; then
-    models=$(echo " $models " | sed 's/ mlp / mlp mlp_null /')
     python3 "$root/scripts/null_model.py" "$shared/models/mlp/model.onnx" "$tmp/mlp_null.onnx" ||
         die "cannot write mlp's null model"
 fi
-# The modes and client counts of model $1.
-modes_of() { if [ "$1" = mlp_null ]; then echo "off fixed"; else echo "$modes"; fi; }
-concs_of() { if [ "$1" = mlp_null ]; then echo 32; else echo "$concs"; fi; }
-# The test set of model $1 (mlp_null takes mlp's requests).
-data_of() { echo "$shared/models/${1%_null}"; }
+# The modes of model $1.
+modes_of() { if [ "$1" = mlp ] && [ "$null" = 1 ]; then echo "$modes null"; else echo "$modes"; fi; }
 
 # The variants: the dynamic-batch export of each, with tiled test sets.
 for m in $models; do
-    [ "$m" = mlp_null ] && continue
     set -- $(config "$m")
     python3 "$root/scripts/batch_variant.py" "$shared/models/$m" "$tmp/$m-dyn" --dynbatch \
         --batches "$4" >&2 || die "cannot write the $m variant"
@@ -111,7 +107,6 @@ serve_start
 served_model() { # the file serve runs for model $1
     case "$1" in
         bert_tiny) echo "$tmp/$1-dyn/model.onnx" ;;
-        mlp_null) echo "$tmp/mlp_null.onnx" ;;
         *) echo "$shared/models/$1/model.onnx" ;;
     esac
 }
@@ -122,8 +117,10 @@ for m in $models; do
     mb=$1 delay=$2 slo=$3
     digest=$(serve_upload "$(served_model "$m")")
     for mode in $(modes_of "$m"); do
+        d=$digest
+        [ "$mode" = null ] && d=$(serve_upload "$tmp/mlp_null.onnx")
         b=$(serve_batching "$mode" "$mb" "$delay" "$slo")
-        serve_deploy "$m-$mode" "{\"model\":\"$digest\",\"scaling\":{\"max\":$max,\"queue_depth\":1024}$b}"
+        serve_deploy "$m-$mode" "{\"model\":\"$d\",\"scaling\":{\"max\":$max,\"queue_depth\":1024}$b}"
     done
 done
 
@@ -167,12 +164,12 @@ rotate() {
 results=$tmp/results
 : >"$results"
 for m in $models; do
-    flags=$(serve_input_flags "$(served_model "$m")" "$(data_of "$m")/test_data_set_0")
+    flags=$(serve_input_flags "$(served_model "$m")" "$shared/models/$m/test_data_set_0")
     for mode in $(modes_of "$m"); do # warm: every instance started, every batch size met
         # shellcheck disable=SC2086
         "$rouse" bench "$m-$mode" -c 8 -d 2s $flags -q >/dev/null 2>&1 || true
     done
-    for c in $(concs_of "$m"); do
+    for c in $concs; do
         # shellcheck disable=SC2046
         for r in $(seq "$rounds"); do for mode in $(rotate "$r" $(modes_of "$m")); do
             say "$m $mode, $c clients, $duration (round $r of $rounds)"
@@ -242,7 +239,6 @@ if [ "$ort" = 1 ]; then
     . "$root/bench/ort_peer.sh"
     ort_peer_install "$shared" "$peer"
     for m in $models; do
-        [ "$m" = mlp_null ] && continue
         set -- $(config "$m")
         for b in $(echo "$4" | tr , ' '); do
             say "ONNX Runtime: $m at batch $b"
@@ -312,7 +308,7 @@ def get(m, mode, c):
 # bert_tiny's engine gains 1.1x per row (0.163 ms a row alone, 0.145 in a
 # batch of 8; ONNX Runtime 1.12x), so 1.3x is what batching can add by
 # sharing serve's and the instance's per-request work; mlp's 2x is held to
-# its ceiling (mlp_null below).
+# its ceiling (mode "null" below).
 for m, want, proposed, cs in (("mlp", 2.0, None, (32,)), ("bert_tiny", 2.0, 1.3, (32,)),
                               ("resnet18", 1.2, 0.95, (8, 32))):
     for c in cs:
@@ -337,7 +333,7 @@ for m, want, proposed, cs in (("mlp", 2.0, None, (32,)), ("bert_tiny", 2.0, 1.3,
         print("- %s %s, 1 client: p50 %.3f vs %.3f ms unbatched (%+.1f %%, target at most 5 %% "
               "above: %s)" % (m, mode, r["p50"], o1["p50"], d, "met" if d <= 5 else "missed"))
 # mlp's ceiling: the same requests to a model that computes nothing.
-o, n = get("mlp", "off", 32), get("mlp_null", "fixed", 32)
+o, n = get("mlp", "off", 32), get("mlp", "null", 32)
 if o and n and o["rps"] and n["rps"]:
     print("- mlp's ceiling, 32 clients: a model with mlp's request and reply and nothing to compute, "
           "batched (fixed), %.0f req/s = %.2fx mlp unbatched; mlp reached %s of it" % (

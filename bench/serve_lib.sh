@@ -10,7 +10,8 @@
 #   serve_deploy NAME JSON  creates or updates function NAME (JSON: its body)
 #   serve_batching MODE MAX_BATCH DELAY_US SLO_MS
 #                           the function's `,"batching":{...}` for MODE off
-#                           (empty), fixed or auto
+#                           (empty), fixed (or null: fixed, for a model that
+#                           computes nothing) or auto
 #   serve_input_flags MODEL_FILE DATASET_DIR
 #                           `rouse bench` flags giving each input of the
 #                           model its test set's input_<i>.pb, in graph order
@@ -51,7 +52,7 @@ serve_deploy() {
 serve_batching() {
     case "$1" in
         off) ;;
-        fixed) printf ',"batching":{"mode":"fixed","max_batch":%s,"max_delay_us":%s}' "$2" "$3" ;;
+        fixed | null) printf ',"batching":{"mode":"fixed","max_batch":%s,"max_delay_us":%s}' "$2" "$3" ;;
         auto) printf ',"batching":{"mode":"auto","max_batch":%s,"max_delay_us":%s,"slo_ms":%s}' \
             "$2" "$3" "$4" ;;
         *) die "unknown mode $1" ;;
