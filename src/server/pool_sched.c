@@ -703,7 +703,11 @@ static int start_worker(pool *p, vpool *vp)
     bool spare_warm = t->spare && t->spare_pid > 0;
     send_spawn(p, w);
     if (spare_warm && t->h.sock >= 0) {
-        t->spare_pid = 0; /* taken: the next spawn waits for the next spare */
+        /* Taken: it is this instance now, and the template forks no other
+         * until asked (maybe_allow_spare, once this call is answered). */
+        t->spare_pid = 0;
+        t->spare = false;
+        p->n_spares--;
         w->primed = true;
         if (vp->queue) {
             LOG_DEBUG(MOD, "function %s v%" PRId64 ": the warm spare takes a request with its spawn",
@@ -1681,12 +1685,23 @@ static call *inflight_find(const worker *w, uint64_t id, call **prev)
     return c && c->type == IPC_GENERATE ? c : NULL;
 }
 
+static void worker_reply_one(pool *p, worker *w, const ipc_msg *m, int *fd);
+
+/* A reply; once a new instance's first call is answered, its template
+ * may fork a spare again (maybe_allow_spare: not while the call runs). */
 static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
 {
-    if (m->flags & IPC_F_BATCH) {
+    vpool *vp = w->vp;
+    bool first = w->inflight && w->inflight->first;
+    if (m->flags & IPC_F_BATCH)
         batch_reply(p, w, m, fd);
-        return;
-    }
+    else
+        worker_reply_one(p, w, m, fd);
+    if (first && vp) maybe_allow_spare(p, vp->tmpl);
+}
+
+static void worker_reply_one(pool *p, worker *w, const ipc_msg *m, int *fd)
+{
     call *prev, *c = inflight_find(w, m->id, &prev);
     if (!c) {
         LOG_ERROR(MOD, "instance %d answered request %" PRIu64 " out of order", (int)w->h.pid,

@@ -227,7 +227,7 @@ int ipc_map(int fd, uint64_t body_len, const void **map, rouse_errbuf *eb)
         return rouse_err_set(eb, ROUSE_EFORMAT,
                              "shared body buffer is missing or shorter than %llu bytes",
                              (unsigned long long)body_len);
-    void *p = mmap(NULL, body_len, PROT_READ, MAP_SHARED, fd, 0);
+    void *p = mmap(NULL, body_len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
     if (p == MAP_FAILED) return rouse_err_set(eb, ROUSE_EIO, "mmap of a body: %s", strerror(errno));
     *map = p;
     return 0;
@@ -250,7 +250,7 @@ int ipc_region_create(uint64_t size, int *fd, void **map, rouse_errbuf *eb)
                            (unsigned long long)size, strerror(errno));
         goto out_close;
     }
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, *fd, 0);
     if (p == MAP_FAILED) {
         rc = rouse_err_set(eb, ROUSE_EIO, "mmap of a shared region: %s", strerror(errno));
         goto out_close;
@@ -271,7 +271,7 @@ int ipc_region_map(int fd, uint64_t size, void **map, rouse_errbuf *eb)
         return rouse_err_set(eb, ROUSE_EFORMAT,
                              "shared region is missing or shorter than %llu bytes",
                              (unsigned long long)size);
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
     if (p == MAP_FAILED)
         return rouse_err_set(eb, ROUSE_EIO, "mmap of a shared region: %s", strerror(errno));
     *map = p;
