@@ -668,6 +668,7 @@ static void send_spawn(pool *p, worker *w)
 }
 
 static void dispatch(pool *p, worker *w, call *c);
+static void spare_set(pool *p, tmpl *t, bool on);
 
 static int start_worker(pool *p, vpool *vp)
 {
@@ -703,11 +704,12 @@ static int start_worker(pool *p, vpool *vp)
     bool spare_warm = t->spare && t->spare_pid > 0;
     send_spawn(p, w);
     if (spare_warm && t->h.sock >= 0) {
-        /* Taken: it is this instance now, and the template forks no other
-         * until asked (maybe_allow_spare, once this call is answered). */
-        t->spare_pid = 0;
-        t->spare = false;
-        p->n_spares--;
+        /* Taken: it is this instance now, and the template keeps no other
+         * until asked again (maybe_allow_spare, once this call is
+         * answered). The word goes right behind the spawn, so a template
+         * whose spare failed to take it and forked another drops that one
+         * too: serve counts no spare. */
+        spare_set(p, t, false);
         w->primed = true;
         if (vp->queue) {
             LOG_DEBUG(MOD, "function %s v%" PRId64 ": the warm spare takes a request with its spawn",

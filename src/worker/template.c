@@ -605,9 +605,10 @@ int template_main(const template_opts *given)
         }
         uint64_t f0 = rouse_now_ns();
         if (spare_take(&spare_chan, &spare_ready, &req, sock, f0)) {
-            /* The next spare waits until serve asks again, once the
-             * request handed over is answered: forked now, its fork and
-             * its cgroup's setup took both cores from that request
+            /* The next spare waits until serve asks again (it says
+             * IPC_SPARE off right behind the spawn), once the request
+             * handed over is answered: forked now, its fork and its
+             * cgroup's setup took both cores from that request
              * (resnet18: 5-9 ms of start on a hand-off that is three
              * wake-ups). */
             close(sock);
