@@ -96,7 +96,10 @@ async function shoot(page, name) {
     for (const scheme of ['light', 'dark']) {
       if (size === 'phone' && scheme === 'dark' && name !== 'overview' && name !== 'function')
         continue;
+      // A change between laptop and phone (isMobile, hasTouch) reloads
+      // the page: wait until the reloaded page has drawn its figures.
       await page.setViewport(vp);
+      await waitLoaded(page);
       await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: scheme }]);
       await new Promise((r) => setTimeout(r, 250));
       await page.screenshot({ path: join(OUT, `${name}-${size}-${scheme}.png`),
@@ -104,6 +107,7 @@ async function shoot(page, name) {
     }
   }
   await page.setViewport(sizes.laptop);
+  await waitLoaded(page);
   await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
 }
 
@@ -282,6 +286,7 @@ async function main() {
           `queued ${queued}, failed ${failedN}`);
     await page.waitForSelector('#dead-letters .retry', { timeout: 15000 });
     await shoot(page, 'jobs');
+    await page.waitForSelector('#dead-letters .retry', { timeout: 15000 });
     const before1 = await getJson(base, '/v1/jobs/' + badJob);
     await page.click('#dead-letters .retry');
     await page.waitForFunction(() => /queued again/.test(document.querySelector('#jobs-note').textContent),
