@@ -18,7 +18,9 @@
 #             runs.
 # A try sends one request to each (warm, template, zero), then waits until
 # GET /v1/functions/{name} lists no instance of `template` and nothing of
-# `zero` and those processes are gone from /proc. TRIES tries; the response
+# `zero` and those processes are gone from /proc, and until the template
+# of `template` has its warm spare connected to serve again (at most 5 s;
+# tries that found none are counted). TRIES tries; the response
 # header `Rouse-Start` must name the expected path (other tries are counted
 # and dropped). Each request is one curl process on a new connection (no
 # keep-alive in any case), binary tensor body made from
@@ -220,6 +222,18 @@ wait_template() {
         n=$((n + 1))
     done
     die "$1 did not reach 'template only' within 20 s: $b"
+}
+
+# wait_spare NAME: until NAME's template has its warm spare connected to
+# serve ("spares": "connected": true), at most 5 s; false if it has not.
+wait_spare() {
+    n=0
+    while [ "$n" -lt 500 ]; do
+        section "$(fn_get "$1")" spares | grep -q '"connected":true' && return 0
+        sleep 0.01
+        n=$((n + 1))
+    done
+    return 1
 }
 
 # newest_cold NAME KIND: the newest cold start of that kind as
@@ -442,6 +456,8 @@ for model in "$@"; do
     done
     wait_gone "$fn-tmpl" 0
     wait_gone "$fn-zero" 1
+    nospare=0
+    wait_spare "$fn-tmpl" || nospare=$((nospare + 1))
 
     for k in warm tmpl zero; do : >"$tmp/$k.lat"; : >"$tmp/$k.cold"; done
     wrong=0
@@ -464,9 +480,12 @@ for model in "$@"; do
         done
         wait_gone "$fn-tmpl" 0
         wait_gone "$fn-zero" 1
+        [ "$t" -lt "$tries" ] && { wait_spare "$fn-tmpl" || nospare=$((nospare + 1)); }
     done
     [ "$wrong" = 0 ] || notes="$notes
 - $model: $wrong tries took another path than forced (Rouse-Start) and were dropped."
+    [ "$nospare" = 0 ] || notes="$notes
+- $model: before $nospare tries the template's spare was not connected to serve within 5 s."
 
     warm_infer=$(col "$tmp/warm.lat" 4 | median)
     for k in warm tmpl zero; do

@@ -16,7 +16,7 @@ static void check_worker(const pool *p, const vpool *vp, const worker *w, int *c
 {
     (void)p;
     assert(w->h.kind == PROC_WORKER && !w->h.dead);
-    assert(w->vp == vp);
+    assert(w->vp == vp && !w->held);
     if (w->h.state != PROC_STOPPING) (*counted)++;
     int n = 0, msgs = 0;
     bool region_call_found = w->region.lent_to == NULL;
@@ -100,6 +100,11 @@ void pool_check(const pool *p)
             n_spares++;
         }
         if (t->vp) assert(t->vp->tmpl == t);
+        if (t->held) { /* connected ahead, counted as the spare */
+            assert(t->spare && t->vp);
+            assert(t->held->held && t->held->vp == t->vp && !t->held->idle);
+            assert(t->held->n_inflight == 0 && t->held->h.state != PROC_STOPPING);
+        }
         int n = 0;
         for (const worker *w = t->waiting; w; w = w->tnext) {
             assert(w->t == t);

@@ -27,6 +27,10 @@
  *   them owning the region; n_msgs <= n_inflight.
  * - p->n_spares is the number of templates with `spare` set; only a
  *   template that is its pool's (t->vp set) keeps one.
+ * - A held spare (t->held) is a worker connected to serve ahead of need:
+ *   counted as its template's spare, not as an instance, never on
+ *   vp->workers nor on p->idle, w->held set and w->vp == t->vp; a
+ *   released one has w->vp == NULL.
  * - Instances and spares together never exceed the global cap:
  *   p->n_instances + p->n_spares <= p->max_instances.
  */
@@ -107,6 +111,10 @@ struct worker {
      * the spawn, before it said READY (the spare reads it as soon as it is
      * handed the socket: no round trip through serve in between). */
     bool primed;
+    /* A template's warm spare connected to serve ahead of need (t->held):
+     * not an instance until a request takes it (promote_held). */
+    bool held;
+    bool promoted; /* was held: a request made it an instance */
     pool_region region;
 };
 
@@ -126,6 +134,10 @@ struct tmpl {
      * instance cap); spare_pid once the spare said it is warm. */
     bool spare;
     pid_t spare_pid;
+    /* The warm spare, once it is connected to serve: a worker given its
+     * socket ahead of need (hold_spare), whom a request then reaches as it
+     * reaches a warm instance; NULL while the spare is the template's. */
+    worker *held;
     tmpl *prev, *next; /* on p->templates until reaped */
     /* Whose it is, kept for the description after it left its pool. */
     char name[STORE_NAME_MAX + 1];
@@ -158,6 +170,7 @@ struct vpool {
     uint64_t fetch_ticket;      /* a blob of its config being fetched (start waits), or 0 */
     struct pool *pool_of;       /* its pool, for that fetch's completion */
     uint64_t reply_ewma_ns;     /* dispatch to reply, smoothed: decides spinning */
+    uint64_t region_bytes;      /* the largest shared region its instances needed */
     uint64_t gap_ewma_ns;       /* an instance's reply to its next request, smoothed */
     /* Its requests' idle-time histogram (scaling.keep_alive "learned";
      * carried over from the version it replaces) and the templates the

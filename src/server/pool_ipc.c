@@ -52,6 +52,12 @@ static int region_fit(pool_region *r, uint64_t need, rouse_errbuf *eb)
     return 0;
 }
 
+int pool_region_reserve(pool_region *r, uint64_t need, rouse_errbuf *eb)
+{
+    if (need > REGION_MAX_BYTES) need = REGION_MAX_BYTES;
+    return region_fit(r, need, eb);
+}
+
 int pool_ipc_send_request(int sock, pool_region *r, ipc_msg *m, const void *owner,
                           const char *body, int *body_fd, uint64_t body_len, bool *sent,
                           rouse_errbuf *eb)

@@ -41,6 +41,11 @@ typedef struct pool_region {
 void pool_region_init(pool_region *r);
 void pool_region_release(pool_region *r);
 
+/* Makes the region hold at least `need` bytes now, its pages allocated,
+ * rather than at the request that first needs them (a held spare's, made
+ * ahead of need). */
+int pool_region_reserve(pool_region *r, uint64_t need, rouse_errbuf *eb);
+
 /* Sends request m (its type, id and metadata set) to the instance on sock,
  * on behalf of `owner`: the body (body_len bytes, in `body` or, when body
  * is NULL, in *body_fd) goes into the region when it is free and the body

@@ -210,7 +210,8 @@ static int64_t eff_min_of(const pool *p, const vpool *vp)
 /* Puts w on the idle list or takes it off, as its state says. */
 static void idle_update(pool *p, worker *w)
 {
-    bool idle = w->vp && w->h.state == PROC_READY && w->h.sock >= 0 && w->n_inflight == 0;
+    bool idle = w->vp && !w->held && w->h.state == PROC_READY && w->h.sock >= 0 &&
+                w->n_inflight == 0;
     if (idle == w->idle) return;
     w->idle = idle;
     if (idle) {
@@ -238,9 +239,9 @@ static void idle_update(pool *p, worker *w)
 static void worker_uncount(pool *p, worker *w)
 {
     if (w->h.state == PROC_STOPPING) return;
-    assert(!w->vp || (w->vp->n_instances > 0 && p->n_instances > 0));
+    assert(!w->vp || w->held || (w->vp->n_instances > 0 && p->n_instances > 0));
     w->h.state = PROC_STOPPING;
-    if (w->vp) {
+    if (w->vp && !w->held) { /* a held spare counts as its template's spare */
         w->vp->n_instances--;
         p->n_instances--;
     }
@@ -249,9 +250,12 @@ static void worker_uncount(pool *p, worker *w)
 
 /* A template stops being its pool's (and keeps no spare any more: the
  * spare ends with it, or sees its channel close). */
+static void held_release(pool *p, tmpl *t);
+
 static void tmpl_leave(pool *p, tmpl *t)
 {
     t->h.state = PROC_STOPPING;
+    held_release(p, t);
     if (t->spare) {
         t->spare = false;
         t->spare_pid = 0;
@@ -322,7 +326,7 @@ static void waiting_remove(worker *w)
 static void vp_workers_remove(worker *w)
 {
     vpool *vp = w->vp;
-    if (!vp) return;
+    if (!vp || w->held) return; /* a held spare is not on the list */
     if (w->vprev)
         w->vprev->vnext = w->vnext;
     else
@@ -331,17 +335,25 @@ static void vp_workers_remove(worker *w)
     w->vprev = w->vnext = NULL;
 }
 
-static worker *worker_new(pool *p, vpool *vp, int sock)
+static void vp_workers_add(vpool *vp, worker *w)
+{
+    w->vprev = NULL;
+    w->vnext = vp->workers;
+    if (vp->workers) vp->workers->vprev = w;
+    vp->workers = w;
+}
+
+/* A new worker of vp; a held spare (`held`) stays off vp->workers. */
+static worker *worker_new(pool *p, vpool *vp, int sock, bool held)
 {
     worker *w = calloc(1, sizeof(*w));
     if (!w) return NULL;
     proc_add(&p->procs, &w->h, PROC_WORKER, sock, 0, pool_now(p));
     w->vp = vp;
     w->peer_fd = -1;
+    w->held = held;
     pool_region_init(&w->region);
-    w->vnext = vp->workers;
-    if (vp->workers) vp->workers->vprev = w;
-    vp->workers = w;
+    if (!held) vp_workers_add(vp, w);
     return w;
 }
 
@@ -661,7 +673,8 @@ static void send_spawn(pool *p, worker *w)
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     w->spawn_id = p->next_spawn_id++;
-    w->spawn_ns = t->last_used_ns = pool_now(p);
+    w->spawn_ns = pool_now(p);
+    if (!w->held) t->last_used_ns = w->spawn_ns; /* a held spare's is no use */
     int rc = pool_ipc_send_spawn(t->h.sock, w->spawn_id, w->peer_fd, &eb);
     w->peer_fd = -1;
     if (rc < 0) kill_template(p, t, eb.msg);
@@ -669,6 +682,7 @@ static void send_spawn(pool *p, worker *w)
 
 static void dispatch(pool *p, worker *w, call *c);
 static void spare_set(pool *p, tmpl *t, bool on);
+static void promote_held(pool *p, vpool *vp, tmpl *t);
 
 static int start_worker(pool *p, vpool *vp)
 {
@@ -680,12 +694,16 @@ static int start_worker(pool *p, vpool *vp)
         LOG_ERROR(MOD, "cannot start a template of %s: %s", vp->name, eb.msg);
         return rc;
     }
+    if (vp->tmpl->held && vp->tmpl->h.state == PROC_READY) {
+        promote_held(p, vp, vp->tmpl);
+        return 0;
+    }
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         LOG_ERROR(MOD, "socketpair: %s", strerror(errno));
         return ROUSE_EIO;
     }
-    worker *w = worker_new(p, vp, sv[0]);
+    worker *w = worker_new(p, vp, sv[0], false);
     if (!w) {
         close(sv[0]);
         close(sv[1]);
@@ -732,6 +750,7 @@ static int global_used(const pool *p)
 static void spare_set(pool *p, tmpl *t, bool on)
 {
     if (t->spare == on) return;
+    if (!on) held_release(p, t);
     if (t->h.sock >= 0) {
         rouse_errbuf eb;
         rouse_errbuf_clear(&eb);
@@ -768,6 +787,94 @@ static void maybe_allow_spare(pool *p, tmpl *t)
     if (global_used(p) >= p->max_instances) return;
     if (first_call_pending(t->vp)) return;
     spare_set(p, t, true);
+}
+
+/* Connects a template's warm spare to serve ahead of need: a spawn of its
+ * own, whose socket and shared region are made now, so that the request
+ * that takes the spare later goes straight down its socket, as to a warm
+ * instance (promote_held): no spawn, no hand-off through the template and
+ * no region to make on its path. The spare stays the template's in the
+ * count (a spare, not an instance) until then. */
+static void hold_spare(pool *p, tmpl *t)
+{
+    vpool *vp = t->vp;
+    if (!vp || t->held || !t->spare || t->h.state != PROC_READY || t->h.sock < 0) return;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        LOG_WARN(MOD, "socketpair: %s", strerror(errno));
+        return;
+    }
+    worker *w = worker_new(p, vp, sv[0], true);
+    if (!w) {
+        close(sv[0]);
+        close(sv[1]);
+        return;
+    }
+    w->peer_fd = sv[1];
+    w->kind = START_TEMPLATE;
+    waiting_add(t, w);
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    uint64_t need = vp->region_bytes > REGION_MIN_BYTES ? vp->region_bytes : REGION_MIN_BYTES;
+    if (pool_region_reserve(&w->region, need, &eb) < 0) /* then made by its first request */
+        LOG_DEBUG(MOD, "held spare: %s", eb.msg);
+    t->held = w;
+    LOG_DEBUG(MOD, "function %s v%" PRId64 ": its template's warm spare %d is connected ahead",
+              vp->name, vp->version, (int)t->spare_pid);
+    send_spawn(p, w); /* a failure kills the template, which releases w */
+}
+
+/* The held spare goes (its template dropped it or left its pool): closed,
+ * it ends at end of stream and is reaped as any worker is. */
+static void held_release(pool *p, tmpl *t)
+{
+    worker *w = t->held;
+    if (!w) return;
+    t->held = NULL;
+    w->h.state = PROC_STOPPING;
+    w->vp = NULL;
+    proc_close(&p->procs, &w->h);
+}
+
+/* A held spare ended or failed on its own: its template keeps no spare
+ * now (serve asks again, maybe_allow_spare), and w belongs to no pool. */
+static void held_lost(pool *p, worker *w)
+{
+    if (!w->held || !w->vp) return;
+    tmpl *t = w->vp->tmpl;
+    if (t && t->held == w) {
+        t->held = NULL;
+        spare_set(p, t, false);
+    }
+    w->h.state = PROC_STOPPING;
+    w->vp = NULL;
+}
+
+/* A request takes the held spare: it is an instance from now on, and
+ * the oldest waiting call goes down its socket at once (if it is still
+ * connecting, right behind its spawn: primed). The template keeps no
+ * other spare until asked again (maybe_allow_spare, once this call is
+ * answered). */
+static void promote_held(pool *p, vpool *vp, tmpl *t)
+{
+    worker *w = t->held;
+    t->held = NULL;
+    spare_set(p, t, false);
+    w->held = false;
+    w->promoted = true;
+    vp_workers_add(vp, w);
+    vp->n_instances++;
+    p->n_instances++;
+    uint64_t now = pool_now(p);
+    w->spawn_ns = t->last_used_ns = now;
+    if (w->h.state == PROC_READY)
+        w->h.ready_ns = w->idle_since_ns = now; /* an instance from now */
+    else
+        w->primed = true;
+    idle_update(p, w);
+    LOG_DEBUG(MOD, "function %s v%" PRId64 ": the held spare %d takes a request", vp->name,
+              vp->version, (int)w->h.pid);
+    if (vp->queue) dispatch(p, w, queue_pop(vp));
 }
 
 /* Under pressure a spare goes first: one of another pool's templates if
@@ -847,6 +954,8 @@ static void dispatch(pool *p, worker *w, call *c)
         call_fail(p, c, 500, "%s", eb.msg);
         return;
     }
+    /* A held spare's region is made this big ahead of its first call. */
+    if (w->region.size > vp->region_bytes) vp->region_bytes = w->region.size;
     c->w = w;
     c->next = NULL;
     c->dispatch_ns = now;
@@ -1382,6 +1491,10 @@ static void orphan_waiters(pool *p, tmpl *t)
             close(w->peer_fd);
             w->peer_fd = -1;
             worker_exited(p, w, 0, true);
+        } else if (w->h.sock < 0 && w->h.pid == 0) {
+            /* Closed by serve (stopped, or a released held spare) before
+             * the template said its pid: no end of stream will tell. */
+            worker_exited(p, w, 0, true);
         }
     }
 }
@@ -1391,7 +1504,10 @@ static void lifecycle_events(pool *p);
 static void template_ready(pool *p, tmpl *t, const ipc_msg *m, int fd)
 {
     if (m->flags & IPC_F_SPARE) { /* its spare is warm */
-        if (t->spare) t->spare_pid = (pid_t)m->pid;
+        if (t->spare && !t->held) {
+            t->spare_pid = (pid_t)m->pid;
+            hold_spare(p, t);
+        }
         return;
     }
     /* The zygote's answer (the pid, and that it forked the template) is
@@ -1444,7 +1560,10 @@ static void template_spawned(pool *p, tmpl *t, const ipc_msg *m, int fd)
         LOG_ERROR(MOD, "template %d: %s", (int)t->h.pid, msg);
         return; /* its socket ends and the worker is dropped */
     }
-    if (m->pid > 0 && (pid_t)m->pid == t->spare_pid) t->spare_pid = 0; /* it became w */
+    if (w && w->held)
+        t->spare_pid = (pid_t)m->pid; /* the spare (or, if it was lost, a new instance) */
+    else if (m->pid > 0 && (pid_t)m->pid == t->spare_pid)
+        t->spare_pid = 0; /* it became w */
     if (!w) return;
     w->fork_ns = m->dur_ns[0];
     waiting_remove(w);
@@ -1456,6 +1575,10 @@ static bool worker_ready(pool *p, worker *w, const ipc_msg *m, int fd)
 {
     if (m->status != 0) {
         pool_ipc_error_text(fd, m->body_len, w->h.fail_msg, sizeof(w->h.fail_msg));
+        if (w->held) {
+            LOG_ERROR(MOD, "a held spare %d failed: %s", (int)w->h.pid, w->h.fail_msg);
+            held_lost(p, w);
+        }
         if (w->vp) {
             vpool *vp = w->vp;
             LOG_ERROR(MOD, "instance %d of %s failed to load: %s", (int)w->h.pid, vp->name,
@@ -1475,6 +1598,14 @@ static bool worker_ready(pool *p, worker *w, const ipc_msg *m, int fd)
               start_kind_name(w->kind));
     sched_pump(p, w->vp);
     return true;
+}
+
+/* Whether c waited for its worker to start: its first call, unless min
+ * kept it warm or it was ready before c came. A held spare taken by c
+ * (promote_held) was ready before, but became an instance for c. */
+static bool call_cold(const worker *w, const call *c)
+{
+    return c->first && w->kind != START_WARM && (w->h.ready_ns > c->enq_ns || w->promoted);
 }
 
 static void record_cold_start(pool *p, const worker *w, const call *c, uint64_t infer_ns)
@@ -1612,7 +1743,7 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
     vp->n_batched_calls += (uint64_t)k;
 
     /* The first call's wait and start, as worker_reply splits them. */
-    bool cold = c->first && w->kind != START_WARM && w->h.ready_ns > c->enq_ns;
+    bool cold = call_cold(w, c);
     uint64_t wait_end = cold && w->h.ready_ns > c->dispatch_ns ? w->h.ready_ns : c->dispatch_ns;
     batch_settle b = {.p = p, .w = w, .calls = calls, .k = k, .wait = wait_end - c->enq_ns};
     if (c->first) record_cold_start(p, w, c, m->dur_ns[0]);
@@ -1739,7 +1870,7 @@ static void worker_reply_one(pool *p, worker *w, const ipc_msg *m, int *fd)
     /* The wait, split into the part spent starting this request's worker
      * and the rest. Cold for this request only when it waited for its
      * worker to start (one that min kept warm was ready before it came). */
-    bool cold = c->first && w->kind != START_WARM && w->h.ready_ns > c->enq_ns;
+    bool cold = call_cold(w, c);
     /* A call handed over with the spawn (primed) waited until its instance
      * was ready all the same. */
     uint64_t wait_end = cold && w->h.ready_ns > c->dispatch_ns ? w->h.ready_ns : c->dispatch_ns;
@@ -1814,7 +1945,7 @@ static void worker_chunk(pool *p, worker *w, const ipc_msg *m, const char *data,
         /* As worker_reply splits the wait; the time to the first token
          * stands for the inference. */
         uint64_t wait = c->dispatch_ns - c->enq_ns, st = 0;
-        bool cold = c->first && w->kind != START_WARM && w->h.ready_ns > c->enq_ns;
+        bool cold = call_cold(w, c);
         if (cold) {
             uint64_t end = w->h.ready_ns > c->dispatch_ns ? w->h.ready_ns : c->dispatch_ns;
             uint64_t from = w->h.started_ns > c->enq_ns ? w->h.started_ns : c->enq_ns;
@@ -1982,6 +2113,7 @@ static void worker_exited(pool *p, worker *w, int wstatus, bool no_process)
     if (w->peer_fd >= 0) close(w->peer_fd);
     w->peer_fd = -1;
     bool was_starting = w->h.state == PROC_STARTING;
+    held_lost(p, w); /* a held spare that ended belongs to no pool */
     vpool *vp = w->vp;
     worker_uncount(p, w);
     call *c = worker_take_inflight(p, w);

@@ -108,9 +108,12 @@ int pool_describe(const pool *p, const char *name, rouse_buf *out)
     for (const tmpl *t = p->templates; rc == 0 && t; t = t->next) {
         if (!t->spare || !t->vp || strcmp(t->name, name) != 0) continue;
         rc = rouse_buf_appendf(
-            out, "%s{\"version\":%" PRId64 ",\"template\":%d,\"pid\":%d,\"state\":\"%s\"}",
+            out,
+            "%s{\"version\":%" PRId64
+            ",\"template\":%d,\"pid\":%d,\"state\":\"%s\",\"connected\":%s}",
             first ? "" : ",", t->vp->version, (int)t->h.pid, (int)t->spare_pid,
-            t->spare_pid > 0 ? "warm" : "starting");
+            t->spare_pid > 0 ? "warm" : "starting",
+            t->held && t->held->h.state == PROC_READY ? "true" : "false");
         first = false;
     }
     if (rc == 0) rc = rouse_buf_append_str(out, "],\"keep_alive\":[");

@@ -524,7 +524,9 @@ static void test_zygote(void **state)
 
 /* A stopped template (SIGSTOP) never answers a spawn. serve kills it
  * within a bound and starts another, so a request that needs a new instance
- * is served from zero instead of waiting for timeout_ms (30 s) and a 504. */
+ * is served from zero instead of waiting for timeout_ms (30 s) and a 504.
+ * A warm spare already connected to serve needs no spawn: it serves one
+ * request from template, and the next one needs the stopped template. */
 static void test_stopped_template(void **state)
 {
     (void)state;
@@ -534,7 +536,15 @@ static void test_stopped_template(void **state)
     WAIT_FOR("stuck", st, st.n_inst == 0 && st.n_tmpl == 1);
     int tpid = st.tmpl_pids[0];
     assert_int_equal(kill(tpid, SIGSTOP), 0);
-    infer_ok("stuck", 2, "zero");
+    http_response r;
+    assert_int_equal(infer("stuck", 2, &r), 200);
+    bool from_spare = strcmp(r.rouse_start, "template") == 0;
+    if (!from_spare) assert_string_equal(r.rouse_start, "zero");
+    http_response_fini(&r);
+    if (from_spare) {
+        WAIT_FOR("stuck", st, st.n_inst == 0);
+        infer_ok("stuck", 2, "zero");
+    }
     for (int tries = 0; tries < WAIT_TRIES && alive(tpid); tries++)
         usleep(5000);
     assert_false(alive(tpid));

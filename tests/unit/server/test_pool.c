@@ -630,6 +630,125 @@ static void test_min_and_idle(void **state)
     rouse_buf_fini(&b);
 }
 
+/* What the template has been told since it last read: the number of
+ * spawns (their requests dropped) and whether the last IPC_SPARE said
+ * keep one (-1: no IPC_SPARE came). */
+static int template_told(fake_proc *t, int *spare)
+{
+    int spawns = 0;
+    *spare = -1;
+    for (;;) {
+        ipc_msg m;
+        int fd = -1;
+        rouse_errbuf eb;
+        rouse_errbuf_clear(&eb);
+        if (ipc_recv_nowait(t->fd, &m, &fd, &eb) != 0) break;
+        if (fd >= 0) close(fd);
+        if (m.type == IPC_SPARE) *spare = m.status != 0;
+        if (m.type == IPC_SPAWN) spawns++;
+    }
+    return spawns;
+}
+
+/* The template's spare says it is warm (on the template's socket, as a
+ * spare does); serve connects it ahead of need with a spawn of its own,
+ * which the template answers by handing it the socket. Returns it. */
+static fake_proc *spare_warm_and_held(world *w, fake_proc *t)
+{
+    ipc_msg m;
+    ipc_msg_init(&m, IPC_READY, 0);
+    m.flags = IPC_F_SPARE;
+    m.pid = (uint32_t)fk.next_pid; /* the pid template_take_spawn gives it */
+    send_msg(t->fd, &m, -1);
+    run(w);
+    uint64_t sid;
+    fake_proc *sp = template_take_spawn(t, &sid);
+    assert_int_equal(sp->pid, (pid_t)m.pid);
+    template_answer_spawn(t, sid, sp->pid);
+    run(w);
+    instance_ready(w, sp);
+    return sp;
+}
+
+/* A warm spare is held: connected to serve ahead of need, counted as a
+ * spare and not as an instance. A request with no instance goes straight
+ * down its socket (no spawn, no hand-off through the template) and is
+ * reported from template; serve then tells the template to keep no spare,
+ * and asks again once that first call is answered. A held spare that
+ * ends on its own, or whose template stops, goes with nothing lost. */
+static void test_held_spare(void **state)
+{
+    world *w = *state;
+    deploy(w, "f", "\"max\":2,\"idle_timeout_ms\":1000,\"template_ttl_ms\":60000", 5000);
+    result r = {0};
+    submit(w, "f", "a", &r);
+    fake_proc *i = start_one(w);
+    fake_proc *t = newest(true);
+    instance_reply(w, i, instance_take(i, "a"), "{}");
+    assert_true(r.done);
+    int spare;
+    assert_int_equal(template_told(t, &spare), 0);
+    assert_int_equal(spare, 1); /* its first call answered: keep a spare */
+    fake_proc *sp = spare_warm_and_held(w, t);
+    rouse_buf b;
+    rouse_buf_init(&b);
+    assert_int_equal(pool_describe(w->p, "f", &b), 0);
+    char want[64];
+    snprintf(want, sizeof(want), "\"pid\":%d,\"state\":\"warm\",\"connected\":true",
+             (int)sp->pid);
+    assert_non_null(strstr(b.data, want));
+    assert_null(strstr(b.data, "\"state\":\"starting\""));
+    rouse_buf_clear(&b);
+    /* The instance goes idle and stops: the function has no instance. */
+    w->now += 1001ull * 1000000ull;
+    run(w);
+    assert_true(closed_by_serve(i));
+    assert_false(closed_by_serve(sp)); /* a held spare is no idle instance */
+    fake_end(i->pid, 0);
+    run(w);
+    /* A request: straight to the held spare, no spawn. */
+    result r2 = {0};
+    submit(w, "f", "b", &r2);
+    uint64_t id = instance_take(sp, "b");
+    assert_int_equal(template_told(t, &spare), 0);
+    assert_int_equal(spare, 0); /* taken: the template keeps no other for now */
+    instance_reply(w, sp, id, "{\"b\":1}");
+    assert_true(r2.done);
+    assert_int_equal(r2.status, 200);
+    assert_string_equal(r2.start, "template");
+    assert_string_equal(r2.body, "{\"b\":1}");
+    assert_int_equal(template_told(t, &spare), 0);
+    assert_int_equal(spare, 1); /* answered: the next spare */
+    /* The next spare is held, then ends on its own: no spare is counted,
+     * and the template is asked for another. */
+    fake_proc *sp2 = spare_warm_and_held(w, t);
+    close(sp2->fd);
+    sp2->fd = -1;
+    fake_end(sp2->pid, SIGKILL);
+    run(w);
+    assert_int_equal(pool_describe(w->p, "f", &b), 0);
+    snprintf(want, sizeof(want), "\"pid\":%d", (int)sp2->pid);
+    assert_null(strstr(b.data, want));
+    assert_non_null(strstr(b.data, "\"pid\":0,\"state\":\"starting\",\"connected\":false"));
+    rouse_buf_clear(&b);
+    assert_int_equal(template_told(t, &spare), 0);
+    assert_int_equal(spare, 1); /* dropped, then asked for again */
+    /* A third, held; the template is scaled to zero: the spare goes too. */
+    fake_proc *sp3 = spare_warm_and_held(w, t);
+    assert_int_equal(pool_scale_to_zero(w->p, "f"), 2); /* the instance and the template */
+    run(w);
+    assert_true(closed_by_serve(sp3));
+    assert_true(closed_by_serve(t));
+    fake_end(sp3->pid, 0);
+    fake_end(sp->pid, 0);
+    fake_end(t->pid, 0);
+    run(w);
+    assert_int_equal(pool_describe(w->p, "f", &b), 0);
+    assert_non_null(strstr(b.data, "\"spares\":[]"));
+    assert_non_null(strstr(b.data, "\"templates\":[]"));
+    rouse_buf_fini(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -640,6 +759,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_instance_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_pid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_min_and_idle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_spare, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
