@@ -171,6 +171,7 @@ struct vpool {
     struct pool *pool_of;       /* its pool, for that fetch's completion */
     uint64_t reply_ewma_ns;     /* dispatch to reply, smoothed: decides spinning */
     uint64_t region_bytes;      /* the largest shared region its instances needed */
+    uint64_t spare_after_ns;    /* no spare asked for before (a first reply's way out) */
     uint64_t gap_ewma_ns;       /* an instance's reply to its next request, smoothed */
     /* Its requests' idle-time histogram (scaling.keep_alive "learned";
      * carried over from the version it replaces) and the templates the

@@ -54,6 +54,11 @@
  * (about a millisecond); one that has not answered in this long is stopped
  * or hung, and is replaced. */
 #define SPAWN_ANSWER_NS (5000ull * 1000000ull)
+/* After a new instance's first reply, its template is asked for a spare
+ * only this much later: serve writes the reply to the client first, and
+ * the spare's fork (page tables copied) and warm-up would take the cores
+ * from it on a small machine. */
+#define SPARE_AFTER_REPLY_NS (5ull * 1000000ull)
 /* A generation past its deadline is ended by its instance between two
  * tokens or prefill chunks (timeout_generation); an instance that has not
  * answered it this long after is killed, as any other call's would be. */
@@ -784,6 +789,7 @@ static bool first_call_pending(const vpool *vp)
 static void maybe_allow_spare(pool *p, tmpl *t)
 {
     if (!t || t->spare || t->h.state != PROC_READY || t->h.sock < 0 || !t->vp) return;
+    if (t->vp->spare_after_ns > pool_now(p)) return;
     if (global_used(p) >= p->max_instances) return;
     if (first_call_pending(t->vp)) return;
     spare_set(p, t, true);
@@ -1830,7 +1836,10 @@ static void worker_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
         batch_reply(p, w, m, fd);
     else
         worker_reply_one(p, w, m, fd);
-    if (first && vp) maybe_allow_spare(p, vp->tmpl);
+    /* Not at once: the reply is still on its way to the client, and the
+     * spare's fork and warm-up would take the cores from it (pool_tick
+     * asks when it is due). */
+    if (first && vp) vp->spare_after_ns = pool_now(p) + SPARE_AFTER_REPLY_NS;
 }
 
 static void worker_reply_one(pool *p, worker *w, const ipc_msg *m, int *fd)
@@ -2451,6 +2460,7 @@ int pool_tick(pool *p)
         }
         tick_template(p, vp, now, &next);
         maybe_allow_spare(p, vp->tmpl);
+        if (vp->spare_after_ns > now) note_deadline(&next, vp->spare_after_ns, now);
         /* New workers go to the head of the list: the walk never meets them. */
         for (worker *w = vp->workers, *nx; w; w = nx) {
             nx = w->vnext;

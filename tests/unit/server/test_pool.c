@@ -688,6 +688,10 @@ static void test_held_spare(void **state)
     assert_true(r.done);
     int spare;
     assert_int_equal(template_told(t, &spare), 0);
+    assert_int_equal(spare, -1); /* not while the reply is on its way */
+    w->now += 5ull * 1000000ull;
+    run(w);
+    assert_int_equal(template_told(t, &spare), 0);
     assert_int_equal(spare, 1); /* its first call answered: keep a spare */
     fake_proc *sp = spare_warm_and_held(w, t);
     rouse_buf b;
@@ -717,6 +721,8 @@ static void test_held_spare(void **state)
     assert_int_equal(r2.status, 200);
     assert_string_equal(r2.start, "template");
     assert_string_equal(r2.body, "{\"b\":1}");
+    w->now += 5ull * 1000000ull;
+    run(w);
     assert_int_equal(template_told(t, &spare), 0);
     assert_int_equal(spare, 1); /* answered: the next spare */
     /* The next spare is held, then ends on its own: no spare is counted,
