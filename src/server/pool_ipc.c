@@ -58,6 +58,16 @@ int pool_region_reserve(pool_region *r, uint64_t need, rouse_errbuf *eb)
     return region_fit(r, need, eb);
 }
 
+int pool_ipc_send_region(int sock, const pool_region *r, rouse_errbuf *eb)
+{
+    if (r->fd < 0 || !r->map) return 0;
+    ipc_msg m;
+    ipc_msg_init(&m, IPC_REGION, 0);
+    m.flags = IPC_F_REGION;
+    m.region_size = r->size;
+    return ipc_send(sock, &m, r->fd, eb);
+}
+
 int pool_ipc_send_request(int sock, pool_region *r, ipc_msg *m, const void *owner,
                           const char *body, int *body_fd, uint64_t body_len, bool *sent,
                           rouse_errbuf *eb)

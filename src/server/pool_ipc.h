@@ -46,6 +46,11 @@ void pool_region_release(pool_region *r);
  * ahead of need). */
 int pool_region_reserve(pool_region *r, uint64_t need, rouse_errbuf *eb);
 
+/* Passes the region to the instance on sock ahead of any request
+ * (IPC_REGION), when it has one not yet sent; it is passed again with the
+ * first request that uses it, where the instance knows it. */
+int pool_ipc_send_region(int sock, const pool_region *r, rouse_errbuf *eb);
+
 /* Sends request m (its type, id and metadata set) to the instance on sock,
  * on behalf of `owner`: the body (body_len bytes, in `body` or, when body
  * is NULL, in *body_fd) goes into the region when it is free and the body

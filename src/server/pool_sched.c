@@ -1599,6 +1599,12 @@ static bool worker_ready(pool *p, worker *w, const ipc_msg *m, int fd)
     w->h.state = PROC_READY;
     w->h.ready_ns = w->idle_since_ns = pool_now(p);
     idle_update(p, w);
+    if (w->held) { /* its region mapped ahead too */
+        rouse_errbuf eb;
+        rouse_errbuf_clear(&eb);
+        if (pool_ipc_send_region(w->h.sock, &w->region, &eb) < 0)
+            LOG_DEBUG(MOD, "held spare %d: %s", (int)w->h.pid, eb.msg);
+    }
     LOG_DEBUG(MOD, "function %s v%" PRId64 ": instance %d ready in %.2f ms (%s)", w->vp->name,
               w->vp->version, (int)w->h.pid, rouse_ns_to_ms(w->h.ready_ns - w->h.started_ns),
               start_kind_name(w->kind));

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -138,6 +139,7 @@ typedef struct region {
     void *map;
     uint64_t size;
     bool lent;
+    ino_t ino; /* its memfd's, to know it when passed again */
 } region;
 
 /* Replies through the region when it is lent and the body fits, else
@@ -225,6 +227,34 @@ static int handle_generate(const instance_opts *o, int sock, const ipc_msg *req,
                     dur, rg->lent && out->len <= rg->size ? rg->map : NULL, rep.warning, 0, &rep);
 }
 
+/* Maps the region passed as fd (size bytes) in place of rg's, unless it
+ * is the one already mapped: serve passes a held spare's region ahead
+ * (IPC_REGION) and again with the first request that uses it. */
+static int region_take(int fd, uint64_t size, region *rg, rouse_errbuf *eb)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) return rouse_err_set(eb, ROUSE_EIO, "shared region: %s", strerror(errno));
+    if (rg->map && st.st_ino == rg->ino && size == rg->size) return 0;
+    void *map;
+    int rc = ipc_region_map(fd, size, &map, eb);
+    if (rc < 0) return rc;
+    ipc_region_unmap(rg->map, rg->size);
+    rg->map = map;
+    rg->size = size;
+    rg->ino = st.st_ino;
+    return 0;
+}
+
+/* IPC_REGION: mapped now, off the path of the request that first uses it.
+ * One that cannot be mapped is tried again with that request. */
+static void take_region(const ipc_msg *req, int fd, region *rg)
+{
+    rouse_errbuf eb;
+    rouse_errbuf_clear(&eb);
+    if (!(req->flags & IPC_F_REGION) || fd < 0 || region_take(fd, req->region_size, rg, &eb) < 0)
+        LOG_DEBUG(MOD, "shared region not mapped ahead: %s", eb.msg[0] ? eb.msg : "none passed");
+}
+
 /* Takes a region passed with the request (replacing the old one) and finds
  * the body: in the region or in a memfd of its own. */
 static int request_body(const ipc_msg *req, int body_fd, region *rg, const void **body,
@@ -233,12 +263,8 @@ static int request_body(const ipc_msg *req, int body_fd, region *rg, const void 
     *body = NULL;
     rg->lent = false;
     if (req->flags & IPC_F_REGION) {
-        void *map;
-        int rc = ipc_region_map(body_fd, req->region_size, &map, eb);
+        int rc = region_take(body_fd, req->region_size, rg, eb);
         if (rc < 0) return rc;
-        ipc_region_unmap(rg->map, rg->size);
-        rg->map = map;
-        rg->size = req->region_size;
     }
     if (!(req->flags & IPC_F_IN_REGION)) return ipc_map(body_fd, req->body_len, body, eb);
     if (!rg->map || req->body_len > rg->size)
@@ -481,6 +507,11 @@ static int serve_streams(const instance_opts *o, int sock, region *rg, rouse_mod
             status = 2;
             break;
         }
+        if (req.type == IPC_REGION) {
+            take_region(&req, body_fd, rg);
+            if (body_fd >= 0) close(body_fd);
+            continue;
+        }
         if (req.type == IPC_CANCEL) {
             if (body_fd >= 0) close(body_fd);
             rc = gen_streams_cancel(gs, &req);
@@ -721,7 +752,7 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
         return 2;
     }
 
-    region rg = {NULL, 0, false};
+    region rg = {NULL, 0, false, 0};
     worker_batch_times times = {{0}};
     int status = 0;
     uint64_t poll_until = 0;
@@ -754,7 +785,9 @@ int instance_serve(const instance_opts *o, int sock, rouse_model *m, rouse_sessi
             status = 2;
             break;
         }
-        if (req.type == IPC_CANCEL) { /* for a generation that already ended */
+        /* A cancel here is for a generation that already ended. */
+        if (req.type == IPC_CANCEL || req.type == IPC_REGION) {
+            if (req.type == IPC_REGION) take_region(&req, body_fd, &rg);
             if (body_fd >= 0) close(body_fd);
             continue;
         }

@@ -79,6 +79,8 @@ typedef enum ipc_type {
     IPC_CHUNK = 9,    /* instance -> serve: the next bytes of a streamed reply, inline */
     IPC_CANCEL = 10,  /* serve -> instance: stop generating request id */
     IPC_BATCH = 11, /* serve -> instance: several OIP infer requests run as batches */
+    IPC_REGION = 12, /* serve -> instance, between requests: the passed descriptor is its new
+                        shared region (IPC_F_REGION, region_size), mapped ahead; no reply */
 } ipc_type;
 
 /* IPC_GENERATE: which endpoint the body came to (in json_len). */

@@ -38,6 +38,7 @@ typedef struct fake_proc {
     int fd;        /* the process's end of its control socket */
     int region_fd; /* an instance's shared region, once sent */
     bool spare_wanted; /* a template told to keep a spare (IPC_SPARE) */
+    bool region_ahead; /* an instance was passed its region before a request (IPC_REGION) */
     bool is_template;
     bool killed;
 } fake_proc;
@@ -356,6 +357,13 @@ static uint64_t instance_take(fake_proc *i, const char *want_body)
     rouse_errbuf eb;
     rouse_errbuf_clear(&eb);
     assert_int_equal(ipc_recv_nowait(i->fd, &m, &fd, &eb), 0);
+    if (m.type == IPC_REGION) { /* passed ahead: the same region comes with the request */
+        assert_true(fd >= 0 && (m.flags & IPC_F_REGION));
+        close(fd);
+        fd = -1;
+        i->region_ahead = true;
+        assert_int_equal(ipc_recv_nowait(i->fd, &m, &fd, &eb), 0);
+    }
     assert_int_equal(m.type, IPC_INFER);
     if (m.flags & IPC_F_REGION) { /* the first request that uses the region passes it */
         assert_true(fd >= 0);
@@ -714,6 +722,8 @@ static void test_held_spare(void **state)
     result r2 = {0};
     submit(w, "f", "b", &r2);
     uint64_t id = instance_take(sp, "b");
+    assert_true(sp->region_ahead);
+    assert_false(i->region_ahead); /* an instance forked for a request gets it with that */
     assert_int_equal(template_told(t, &spare), 0);
     assert_int_equal(spare, 0); /* taken: the template keeps no other for now */
     instance_reply(w, sp, id, "{\"b\":1}");
@@ -741,6 +751,12 @@ static void test_held_spare(void **state)
     assert_int_equal(spare, 1); /* dropped, then asked for again */
     /* A third, held; the template is scaled to zero: the spare goes too. */
     fake_proc *sp3 = spare_warm_and_held(w, t);
+    ipc_msg m;
+    int fd = -1;
+    rouse_errbuf eb;
+    assert_int_equal(ipc_recv_nowait(sp3->fd, &m, &fd, &eb), 0);
+    assert_int_equal(m.type, IPC_REGION); /* its region, ahead */
+    close(fd);
     assert_int_equal(pool_scale_to_zero(w->p, "f"), 2); /* the instance and the template */
     run(w);
     assert_true(closed_by_serve(sp3));
