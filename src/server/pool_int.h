@@ -103,7 +103,7 @@ struct worker {
     uint64_t spawn_ns;     /* when IPC_SPAWN was sent */
     uint64_t fork_ns;      /* the fork, as the template measured it */
     uint64_t tmpl_start_ns, tmpl_plan_ns, tmpl_prepare_ns; /* START_ZERO: its template's */
-    bool tmpl_forked;                                      /* START_ZERO: its template's */
+    bool tmpl_forked, tmpl_kept;                           /* START_ZERO: its template's */
     start_kind kind;
     bool served_first;
     unsigned classes_run; /* batch size classes it has run (bit: batch_class) */
@@ -126,6 +126,7 @@ struct tmpl {
     uint64_t last_used_ns;        /* last spawn */
     uint64_t plan_ns, prepare_ns; /* its phase times (READY) */
     bool plan_cached;             /* the plan was already compiled */
+    bool session_kept;            /* opened and prepared by the zygote, taken whole */
     bool forked;                  /* forked by the zygote, not exec'd */
     worker *waiting;              /* workers waiting for its answer */
     int n_waiting;

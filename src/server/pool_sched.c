@@ -1534,8 +1534,15 @@ static void template_ready(pool *p, tmpl *t, const ipc_msg *m, int fd)
     t->plan_ns = m->dur_ns[0];
     t->prepare_ns = m->dur_ns[1];
     t->plan_cached = m->dur_ns[2] != 0;
+    t->session_kept = m->dur_ns[2] == 2;
     if (vp && m->mem_bytes) vp->batch_mem_bytes = m->mem_bytes;
-    if (vp)
+    if (vp && t->session_kept)
+        LOG_INFO(MOD,
+                 "function %s v%" PRId64 ": template %d ready in %.1f ms (its plan opened and "
+                 "prepared by the zygote)",
+                 vp->name, vp->version, (int)t->h.pid,
+                 rouse_ns_to_ms(t->h.ready_ns - t->h.started_ns));
+    else if (vp)
         LOG_INFO(MOD,
                  "function %s v%" PRId64 ": template %d ready in %.1f ms (plan %s %.1f ms, "
                  "prepare %.1f ms)",
@@ -1549,6 +1556,7 @@ static void template_ready(pool *p, tmpl *t, const ipc_msg *m, int fd)
         w->tmpl_plan_ns = t->plan_ns;
         w->tmpl_prepare_ns = t->prepare_ns;
         w->tmpl_forked = t->forked;
+        w->tmpl_kept = t->session_kept;
         send_spawn(p, w);
         if (t->h.sock < 0) break; /* the template broke: orphaned at its reap */
     }
@@ -1635,6 +1643,7 @@ static void record_cold_start(pool *p, const worker *w, const call *c, uint64_t 
         r.plan_open_ms = rouse_ns_to_ms(w->tmpl_plan_ns);
         r.prepare_ms = rouse_ns_to_ms(w->tmpl_prepare_ns);
         r.template_forked = w->tmpl_forked;
+        r.template_kept = w->tmpl_kept;
     }
     r.spawn_ms = rouse_ns_to_ms(w->h.ready_ns - w->spawn_ns);
     r.fork_ms = rouse_ns_to_ms(w->fork_ns);

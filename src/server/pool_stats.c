@@ -189,13 +189,16 @@ int pool_describe(const pool *p, const char *name, rouse_buf *out)
             out,
             "%s{\"version\":%" PRId64 ",\"pid\":%d,\"start\":\"%s\",\"at_ms\":%" PRId64
             ",\"queue_ms\":%.3f,\"template_ms\":%.3f,\"plan_open_ms\":%.3f,\"prepare_ms\":%.3f,"
-            "\"spawn_ms\":%.3f,\"fork_ms\":%.3f,\"first_infer_ms\":%.3f%s}",
+            "\"spawn_ms\":%.3f,\"fork_ms\":%.3f,\"first_infer_ms\":%.3f%s%s}",
             first ? "" : ",", c->version, c->pid, start_kind_name(c->kind), c->at_ms, c->queue_ms,
             c->template_ms, c->plan_open_ms, c->prepare_ms, c->spawn_ms, c->fork_ms,
             c->first_infer_ms,
             c->kind != START_ZERO ? ""
             : c->template_forked  ? ",\"template_start\":\"zygote\""
-                                  : ",\"template_start\":\"exec\"");
+                                  : ",\"template_start\":\"exec\"",
+            c->kind != START_ZERO ? ""
+            : c->template_kept    ? ",\"template_session\":\"zygote\""
+                                  : ",\"template_session\":\"prepared\"");
         first = false;
         shown++;
     }

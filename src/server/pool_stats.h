@@ -30,6 +30,7 @@ typedef struct cold_start {
     int64_t at_ms; /* wall clock */
     double queue_ms, template_ms, plan_open_ms, prepare_ms, spawn_ms, fork_ms, first_infer_ms;
     bool template_forked; /* START_ZERO: the template came from the zygote */
+    bool template_kept;   /* START_ZERO: with its session opened and prepared there */
 } cold_start;
 
 #define COLD_STARTS_KEPT 64

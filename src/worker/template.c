@@ -43,66 +43,78 @@
  * (IPC_SPARE) before preparing them anyway. */
 #define GEN_PREPARE_WAIT_MS 5000
 
-/* A generator's model and session, opened and prepared with every
- * generation plan by the zygote (template_warm) and kept there, so that a
- * template forked from it afterwards takes them (kept_take) instead of
- * opening the plan and preparing: a template of a generator then starts in
- * a fork. Found by the plan's path and what the session is made with. */
-typedef struct kept_gen {
+/* A model and session opened and prepared by the zygote (template_warm):
+ * a generator's with every generation plan, any other's with every batch
+ * size, and kept there, so that a template forked from it afterwards takes
+ * them (kept_take) instead of opening the plan and preparing: a template
+ * then starts in a fork. Found by the plan's path and what the session is
+ * made with. Generators have slots of their own (their plans are large). */
+typedef struct kept_session {
     char key[PATH_MAX + 64];
     rouse_model *m;
     rouse_session *s;
+    uint64_t mem_bytes; /* the largest batch's activations (max_batch > 0) */
     unsigned long age;
-} kept_gen;
+} kept_session;
 
-static kept_gen kept[TEMPLATE_GEN_KEPT];
+static kept_session kept[TEMPLATE_GEN_KEPT + TEMPLATE_MODEL_KEPT];
 static unsigned long kept_clock;
 
-/* The key of o's generator session over the plan at path; false when o is
- * no generator or the key does not fit. */
+/* The key of o's session over the plan at path; false when it does not
+ * fit. */
 static bool kept_key(const template_opts *o, const char *path, char *key, size_t cap)
 {
-    if (o->max_context <= 0) return false;
-    int n = snprintf(key, cap, "%s|%d|%d|%d|%d", path, o->threads > 0 ? o->threads : 1,
-                     o->max_context, o->streams, o->memory_mb);
+    int threads = o->threads > 0 ? o->threads : 1, n;
+    if (o->max_context > 0)
+        n = snprintf(key, cap, "g|%s|%d|%d|%d|%d", path, threads, o->max_context, o->streams,
+                     o->memory_mb);
+    else
+        n = snprintf(key, cap, "m|%s|%d|%d|%d", path, threads, o->max_batch, o->memory_mb);
     return n > 0 && (size_t)n < cap;
 }
 
-static kept_gen *kept_find(const char *key)
+static kept_session *kept_find(const char *key)
 {
-    for (int i = 0; i < TEMPLATE_GEN_KEPT; i++)
+    for (int i = 0; i < TEMPLATE_GEN_KEPT + TEMPLATE_MODEL_KEPT; i++)
         if (kept[i].m && strcmp(kept[i].key, key) == 0) return &kept[i];
     return NULL;
 }
 
-/* Keeps m and s (owned now) under key, dropping the oldest kept. */
-static void kept_put(const char *key, rouse_model *m, rouse_session *s)
+/* Keeps m and s (owned now) under key, dropping the oldest kept of its
+ * kind (generators or the others). */
+static void kept_put(const char *key, bool generator, rouse_model *m, rouse_session *s,
+                     uint64_t mem_bytes)
 {
-    kept_gen *k = &kept[0];
-    for (int i = 1; i < TEMPLATE_GEN_KEPT; i++)
+    int from = generator ? 0 : TEMPLATE_GEN_KEPT;
+    int to = generator ? TEMPLATE_GEN_KEPT : TEMPLATE_GEN_KEPT + TEMPLATE_MODEL_KEPT;
+    kept_session *k = &kept[from];
+    for (int i = from + 1; i < to; i++)
         if (!kept[i].m || (k->m && kept[i].age < k->age)) k = &kept[i];
     rouse_session_destroy(k->s);
     rouse_model_destroy(k->m);
     snprintf(k->key, sizeof(k->key), "%s", key);
     k->m = m;
     k->s = s;
+    k->mem_bytes = mem_bytes;
     k->age = ++kept_clock;
 }
 
 /* In a template forked from the zygote: the kept model and session of o,
  * taken out of this process's keep (the zygote keeps its own). True when
  * there was one. */
-static bool kept_take(const template_opts *o, rouse_model **m, rouse_session **s)
+static bool kept_take(const template_opts *o, rouse_model **m, rouse_session **s,
+                      uint64_t *mem_bytes)
 {
     char path[PATH_MAX], key[PATH_MAX + 64];
     if (!o->plan_cache || !o->model_sha256 ||
         worker_plan_path(o->plan_cache, o->model_sha256, &o->prec, path, sizeof(path)) < 0 ||
         !kept_key(o, path, key, sizeof(key)))
         return false;
-    kept_gen *k = kept_find(key);
+    kept_session *k = kept_find(key);
     if (!k) return false;
     *m = k->m;
     *s = k->s;
+    *mem_bytes = k->mem_bytes;
     k->m = NULL;
     k->s = NULL;
     /* The others are the zygote's: this process never uses them. */
@@ -446,9 +458,11 @@ int template_main(const template_opts *given)
     rouse_model *m;
     rouse_session *s;
     uint64_t dur[3] = {0, 0, 1};
-    /* A generator the zygote kept opened and prepared: nothing to open,
+    /* A model the zygote kept opened and prepared: nothing to open,
      * nothing to prepare. */
-    bool from_zygote = kept_take(o, &m, &s);
+    uint64_t kept_mem = 0;
+    bool from_zygote = kept_take(o, &m, &s, &kept_mem);
+    if (from_zygote) dur[2] = 2; /* READY says so: plan opened, session prepared, both kept */
     if (!from_zygote &&
         worker_open_model(
             ctl, o->model_path, o->model_sha256, o->plan_cache, &o->prec, o->threads,
@@ -478,8 +492,8 @@ int template_main(const template_opts *given)
     sandbox_init(&sb);
     /* Every batch size an instance will run is prepared before the first
      * fork: no kernel is made on a request's path. */
-    uint64_t mem_bytes = 0;
-    if (o->max_batch > 0) {
+    uint64_t mem_bytes = kept_mem;
+    if (o->max_batch > 0 && !from_zygote) {
         uint64_t p0 = rouse_now_ns();
         if (worker_prepare_batches(m, s, o->max_batch, &mem_bytes, &eb) < 0) {
             worker_send_error(ctl, IPC_READY, 0, 400, eb.msg);
@@ -717,14 +731,13 @@ int template_warm(const template_opts *o)
         LOG_DEBUG(MOD, "tokenizer of %s not kept: %s", o->name, eb.msg);
         rouse_errbuf_clear(&eb);
     }
-    char gkey[PATH_MAX + 64];
-    bool gen_keep = kept_key(o, path, gkey, sizeof(gkey));
-    if (gen_keep && kept_find(gkey)) return 0;
-    for (int i = 0; !gen_keep && i < TEMPLATE_WARM_KEPT; i++)
+    char kkey[PATH_MAX + 64];
+    bool keep = kept_key(o, path, kkey, sizeof(kkey));
+    if (keep && kept_find(kkey)) return 0;
+    for (int i = 0; !keep && i < TEMPLATE_WARM_KEPT; i++)
         if (strcmp(warmed[i], key) == 0) return keep_weights(o, path);
-    /* A generator's session is kept: its weights must be read from the
-     * copy, which is made first. */
-    if (gen_keep) keep_weights(o, path);
+    /* A kept session reads its weights from the copy, which is made first. */
+    if (keep) keep_weights(o, path);
     uint64_t t0 = rouse_now_ns();
     rouse_model *m = NULL;
     rouse_session *s = NULL;
@@ -737,17 +750,18 @@ int template_warm(const template_opts *o)
     }
     int rc = rouse_model_open_plan(path, &m, &eb);
     if (rc == 0) rc = rouse_session_create(m, &so, &s, &eb);
-    uint64_t mem_bytes;
-    if (rc == 0 && o->max_batch > 0)
+    uint64_t mem_bytes = 0;
+    if (rc == 0 && o->max_batch > 0 && (rc = rouse_model_batch_check(m, &eb)) == 0)
         rc = worker_prepare_batches(m, s, o->max_batch, &mem_bytes, &eb);
     /* A generator's kernels too: its templates then find them in oneDNN's
      * cache. */
     int gen_k;
     if (rc == 0 && o->max_context > 0) rc = prepare_generator(o, m, s, -1, NULL, &gen_k, &eb);
     if (rc == 0 && o->max_context > 0) rouse_engine_warm_gemv();
-    if (rc == 0 && gen_keep) {
-        kept_put(gkey, m, s);
-        LOG_DEBUG(MOD, "generator %s opened and prepared in %.2f ms, kept for its templates", path,
+    if (rc == 0 && keep) {
+        kept_put(kkey, o->max_context > 0, m, s, mem_bytes);
+        LOG_DEBUG(MOD, "%s %s opened and prepared in %.2f ms, kept for its templates",
+                  o->max_context > 0 ? "generator" : "model", path,
                   rouse_ns_to_ms(rouse_now_ns() - t0));
         return 1;
     }

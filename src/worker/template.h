@@ -72,4 +72,12 @@ int template_warm(const template_opts *o);
  * memory in the zygote, shared with its forks until written. */
 #define TEMPLATE_GEN_KEPT 2
 
+/* Any other model is kept the same way (its session with every batch
+ * size prepared), by plan, threads, max_batch and memory_mb: at most this
+ * many, the oldest dropped first. A prepared session's own memory is its
+ * kernels' and plan's bookkeeping (resnet18: about 1.4 MiB, what its
+ * template holds of its own); the weights stay in the plan's mapping or
+ * huge-page copy, shared. */
+#define TEMPLATE_MODEL_KEPT 16
+
 #endif

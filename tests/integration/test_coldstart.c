@@ -128,6 +128,8 @@ static void infer_ok(const char *fn, int d, char start[16])
 /* What GET /v1/functions/{fn} says about its processes. */
 typedef struct fn_state {
     int n_inst, n_tmpl, tmpl_pid, n_warm_spares;
+    int n_connected_spares; /* warm and held by serve ahead of need */
+    char session[16];       /* the newest cold start's template_session, or "" */
     char body[8192];
 } fn_state;
 
@@ -157,9 +159,17 @@ static void fn_get(const char *fn, fn_state *st)
         st->n_tmpl++;
     }
     const json_value *sp = json_get(root, "spares");
-    for (size_t i = 0; sp && i < sp->u.arr.n; i++)
+    for (size_t i = 0; sp && i < sp->u.arr.n; i++) {
         if (strcmp(json_as_string(json_get(sp->u.arr.items[i], "state")), "warm") == 0)
             st->n_warm_spares++;
+        const json_value *c = json_get(sp->u.arr.items[i], "connected");
+        if (c && c->type == JSON_TRUE) st->n_connected_spares++;
+    }
+    const json_value *cs = json_get(root, "cold_starts");
+    const char *ses = cs && cs->u.arr.n > 0
+                          ? json_as_string(json_get(cs->u.arr.items[0], "template_session"))
+                          : NULL;
+    snprintf(st->session, sizeof(st->session), "%s", ses ? ses : "");
     rouse_arena_fini(&a);
     http_response_fini(&r);
 }
@@ -481,12 +491,37 @@ static void test_spare_handoff_bursts(void **state)
             }
             assert_true(n_template >= 1);
         }
-        /* A single request after a burst: still served from the spare. */
+        /* A single request after a burst: served by the spare, which serve
+         * connected ahead of need (held). */
         fn_state st;
-        WAIT_FOR("hand", st, st.n_inst == 0 && st.n_tmpl == 1 && st.n_warm_spares == 1);
+        WAIT_FOR("hand", st, st.n_inst == 0 && st.n_tmpl == 1 && st.n_connected_spares == 1);
         infer_ok("hand", 7, start);
         assert_string_equal(start, "template");
     }
+    serve_down();
+}
+
+/* A template from zero takes its plan opened and its session prepared by
+ * the zygote, which kept them when the model was deployed: its cold start
+ * says "template_session": "zygote". The zygote does that off any
+ * request's path, so the first start may come before it has: a few starts
+ * from zero, the last of which must have taken the kept session. */
+static void test_template_session_kept(void **state)
+{
+    (void)state;
+    const char *const args[] = {"--log-level", "warn", NULL};
+    serve_up(args);
+    deploy("kept", "\"max\":1,\"idle_timeout_ms\":50,\"template_ttl_ms\":50");
+    fn_state st;
+    memset(&st, 0, sizeof(st));
+    for (int i = 0; i < 5 && strcmp(st.session, "zygote") != 0; i++) {
+        char start[16];
+        infer_ok("kept", i, start);
+        assert_string_equal(start, "zero");
+        WAIT_FOR("kept", st, st.n_inst == 0 && st.n_tmpl == 0);
+        assert_true(strcmp(st.session, "zygote") == 0 || strcmp(st.session, "prepared") == 0);
+    }
+    assert_string_equal(st.session, "zygote");
     serve_down();
 }
 
@@ -498,6 +533,7 @@ int main(void)
         cmocka_unit_test_teardown(test_weight_pages_hugetlb, test_teardown),
         cmocka_unit_test_teardown(test_weight_pages_auto, test_teardown),
         cmocka_unit_test_teardown(test_spare_handoff_bursts, test_teardown),
+        cmocka_unit_test_teardown(test_template_session_kept, test_teardown),
         cmocka_unit_test_teardown(test_templates_bind_now, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
