@@ -266,8 +266,7 @@ static int build_pool(eng_plan *p, const exec_qpat *qp, int *dst_pv, rouse_errbu
     const eng_graph *g = p->g;
     const eng_node *n = &g->nodes[qp->center], *d = &g->nodes[qp->dq[0]], *q = &g->nodes[qp->q];
     double sx, zx, sy, zy;
-    u8_params(g, d, &sx, &zx);
-    u8_params(g, q, &sy, &zy);
+    if (!u8_params(g, d, &sx, &zx) || !u8_params(g, q, &sy, &zy)) return 0;
     if ((float)sx != (float)sy || zx != zy) return 0;
     int x = p->val_pv[d->in[0]];
     if (x < 0 || p->pvs[x].t.dtype != ENG_DT_UINT8 || !p->pvs[x].has_md) return 0;
