@@ -5,6 +5,9 @@
  * the ROUSE_SANITIZE CMake option), where the whole test suite runs with
  * it, and is a no-op otherwise: it walks every process and call.
  */
+/* It asserts whatever the build type: a build with NDEBUG would make it a
+ * walk that checks nothing. */
+#undef NDEBUG
 #include <assert.h>
 #include <stddef.h>
 

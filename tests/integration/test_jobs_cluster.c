@@ -158,7 +158,7 @@ static int submit(int i, const char *body, const char *key, char *id_out)
 /* Waits (generously) for job id to be final, read through node i: its status. */
 static void wait_final(int i, const char *id, char *status, size_t cap)
 {
-    char path[64];
+    char path[600];
     snprintf(path, sizeof(path), "/v1/jobs/%s", id);
     for (int k = 0; k < 6000; k++) {
         http_response r;

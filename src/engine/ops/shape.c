@@ -243,7 +243,7 @@ static int range_count(eng_infer_ctx *c, int dt, const void *s, const void *l, c
 
 static int infer_range(eng_infer_ctx *c)
 {
-    const void *s, *l, *d;
+    const void *s = NULL, *l = NULL, *d = NULL;
     int rc;
     if ((rc = range_scalar(c, 0, &s)) < 0 || (rc = range_scalar(c, 1, &l)) < 0 ||
         (rc = range_scalar(c, 2, &d)) < 0)

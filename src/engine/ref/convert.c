@@ -177,7 +177,7 @@ int ref_cast(int to, const eng_tensor *x, eng_tensor *y)
     const char *src = x->data;
     char *dst = y->data;
     for (int64_t i = 0; i < n; i++) {
-        num v;
+        num v = {0};
         load_num(x->dtype, src + (size_t)i * xs, &v);
         store_num(to, &v, dst + (size_t)i * ys);
     }
