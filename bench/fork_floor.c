@@ -14,7 +14,12 @@
  *           first run);
  *   bare    the same as exit, forked by a small process that has loaded
  *           nothing (a fork of the program before the model: the cost of
- *           the mappings and pages the model brings).
+ *           the mappings and pages the model brings);
+ *   again   the child runs the model twice and times each run itself:
+ *           the first run of a process that never ran against its second
+ *           (medians), the part of a start from zero that no start path
+ *           can take off (its first touch of its activations, scratch and
+ *           everything the run reads), whatever comes before the fork.
  * For each: wall time per child (fork to reap, median and p90), the
  * parent's CPU per fork (the copy of its page tables), the children's CPU
  * and minor faults per child (getrusage RUSAGE_CHILDREN: their faults, run
@@ -29,6 +34,7 @@
  * template maps it; an .onnx file is compiled in the process, its weights
  * then in anonymous memory that every fork copies the page tables of.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +141,59 @@ static void forks(const char *what, int n, rouse_session *child)
     free(wall);
 }
 
+/* n children that each run the model twice, timing both runs; prints the
+ * medians of the first, the second and their difference. */
+static void runs_twice(int n, rouse_session *s)
+{
+    double *first = calloc((size_t)n, sizeof(double)), *second = calloc((size_t)n, sizeof(double));
+    double *diff = calloc((size_t)n, sizeof(double));
+    int got = 0;
+    for (int i = 0; first && second && diff && i < n; i++) {
+        int fds[2];
+        if (pipe(fds) < 0) break;
+        pid_t p = fork();
+        if (p == 0) {
+            close(fds[0]);
+            rouse_errbuf eb;
+            rouse_errbuf_clear(&eb);
+            uint64_t t[3];
+            t[0] = now_ns();
+            int rc = rouse_session_warm_up(s, &eb) < 0;
+            t[1] = now_ns();
+            rc |= rouse_session_warm_up(s, &eb) < 0;
+            t[2] = now_ns();
+            rc |= write(fds[1], t, sizeof(t)) != (ssize_t)sizeof(t);
+            _exit(rc);
+        }
+        close(fds[1]);
+        uint64_t t[3];
+        ssize_t r = p > 0 ? read(fds[0], t, sizeof(t)) : -1;
+        close(fds[0]);
+        int ws;
+        if (p < 0 || waitpid(p, &ws, 0) != p || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0 ||
+            r != (ssize_t)sizeof(t)) {
+            fprintf(stderr, "fork_floor: a child failed\n");
+            break;
+        }
+        first[got] = (double)(t[1] - t[0]) / 1e6;
+        second[got] = (double)(t[2] - t[1]) / 1e6;
+        diff[got] = first[got] - second[got];
+        got++;
+    }
+    if (got > 0) {
+        qsort(first, (size_t)got, sizeof(double), cmp);
+        qsort(second, (size_t)got, sizeof(double), cmp);
+        qsort(diff, (size_t)got, sizeof(double), cmp);
+        printf("again  a fresh child's first run median %.3f ms, its second %.3f ms, first - "
+               "second %.3f ms (p10 %.3f, p90 %.3f; n=%d)\n",
+               first[got / 2], second[got / 2], diff[got / 2], diff[got / 10],
+               diff[got * 9 / 10], got);
+    }
+    free(first);
+    free(second);
+    free(diff);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -164,6 +223,7 @@ int main(int argc, char **argv)
     describe_self("model");
     forks("exit", n, NULL);
     forks("run", n, s);
+    runs_twice(n, s);
     rouse_session_destroy(s);
     rouse_model_destroy(m);
     return 0;
