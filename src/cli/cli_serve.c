@@ -388,7 +388,11 @@ int cli_serve_main(int argc, char **argv)
         return CLI_EXIT_FAIL;
     }
     exe[n] = '\0';
-    o.exe_path = exe;
+    /* The model processes run from rouse-worker when it sits beside this
+     * binary (fewer libraries for every fork to copy), else from this one. */
+    char worker[PATH_MAX + 8];
+    snprintf(worker, sizeof(worker), "%s-worker", exe);
+    o.exe_path = access(worker, X_OK) == 0 ? worker : exe;
     signal(SIGPIPE, SIG_IGN);
 
     rouse_errbuf eb;

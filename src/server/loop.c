@@ -213,6 +213,7 @@ int server_create(const server_opts *o, server **out, rouse_errbuf *eb)
     if (o->max_instances > 0) s->max_instances = o->max_instances;
     snprintf(s->plan_dir, sizeof(s->plan_dir), "%s/plans", o->data_dir);
     snprintf(s->exe, sizeof(s->exe), "%s", o->exe_path);
+    LOG_DEBUG(MOD, "model processes run %s", s->exe);
     snprintf(s->data_dir, sizeof(s->data_dir), "%s", o->data_dir);
     snprintf(s->log_level, sizeof(s->log_level), "%s", rouse_log_level_name(o->log_level));
     s->opts.exe_path = s->exe;

@@ -21,7 +21,7 @@ typedef struct server_opts {
     uint64_t max_body_bytes;   /* request bodies other than blob uploads */
     uint64_t max_blob_bytes;   /* POST /v1/blobs */
     int grace_ms;              /* SIGTERM: how long in-flight requests may take */
-    const char *exe_path;      /* the rouse binary that instances exec ("__instance") */
+    const char *exe_path;      /* the binary the model processes run: rouse-worker, or rouse */
     rouse_log_level log_level; /* handed down to instances */
     int max_instances;         /* global cap on instances; 0: 2 x cores (at least 4) */
     int64_t blob_grace_ms;     /* an unreferenced blob stays this long after its upload */
