@@ -448,6 +448,17 @@ static void test_templates_bind_now(void **state)
     fn_state st;
     WAIT_FOR("bn", st, st.n_tmpl == 1 && st.tmpl_pid > 0);
     assert_true(environ_has(st.tmpl_pid, "LD_BIND_NOW=1"));
+    /* It runs rouse-worker, which the build leaves beside rouse. */
+    char link[64], exe[4096], want[4096];
+    snprintf(link, sizeof(link), "/proc/%d/exe", st.tmpl_pid);
+    ssize_t n = readlink(link, exe, sizeof(exe) - 1);
+    assert_true(n > 0);
+    exe[n] = '\0';
+    char *real = realpath(g_rouse, NULL);
+    assert_non_null(real);
+    snprintf(want, sizeof(want), "%s-worker", real);
+    free(real);
+    if (access(want, X_OK) == 0) assert_string_equal(exe, want);
     serve_down();
 }
 
