@@ -114,7 +114,7 @@ struct worker {
     /* A template's warm spare connected to serve ahead of need (t->held):
      * not an instance until a request takes it (promote_held). */
     bool held;
-    bool promoted; /* was held: a request made it an instance */
+    uint64_t promoted_ns; /* was held: when it became an instance (promote_held), else 0 */
     pool_region region;
 };
 

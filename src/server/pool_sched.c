@@ -867,11 +867,11 @@ static void promote_held(pool *p, vpool *vp, tmpl *t)
     t->held = NULL;
     spare_set(p, t, false);
     w->held = false;
-    w->promoted = true;
     vp_workers_add(vp, w);
     vp->n_instances++;
     p->n_instances++;
     uint64_t now = pool_now(p);
+    w->promoted_ns = now;
     w->spawn_ns = t->last_used_ns = now;
     if (w->h.state == PROC_READY)
         w->h.ready_ns = w->idle_since_ns = now; /* an instance from now */
@@ -1621,11 +1621,13 @@ static bool worker_ready(pool *p, worker *w, const ipc_msg *m, int fd)
 }
 
 /* Whether c waited for its worker to start: its first call, unless min
- * kept it warm or it was ready before c came. A held spare taken by c
- * (promote_held) was ready before, but became an instance for c. */
+ * kept it warm or it was ready before c came. A held spare taken once c
+ * was there (promote_held) was ready before, but became an instance for
+ * c; one taken for min before c came is a warm instance to c. */
 static bool call_cold(const worker *w, const call *c)
 {
-    return c->first && w->kind != START_WARM && (w->h.ready_ns > c->enq_ns || w->promoted);
+    return c->first && w->kind != START_WARM &&
+           (w->h.ready_ns > c->enq_ns || (w->promoted_ns && w->promoted_ns >= c->enq_ns));
 }
 
 static void record_cold_start(pool *p, const worker *w, const call *c, uint64_t infer_ns)
