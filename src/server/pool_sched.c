@@ -688,6 +688,20 @@ static void send_spawn(pool *p, worker *w)
 static void dispatch(pool *p, worker *w, call *c);
 static void spare_set(pool *p, tmpl *t, bool on);
 static void promote_held(pool *p, vpool *vp, tmpl *t);
+static bool batching(const vpool *vp);
+
+/* Right behind a new worker's spawn, the oldest waiting call goes down its
+ * socket (the worker is primed): the instance finds it there once it is
+ * up, with no round trip through serve between its READY and its first
+ * call. Not for a batching function, whose waiting calls go together
+ * once an instance is ready. */
+static void prime(pool *p, worker *w)
+{
+    vpool *vp = w->vp;
+    if (!vp || !vp->queue || batching(vp) || !w->t || w->t->h.sock < 0 || w->h.sock < 0) return;
+    w->primed = true;
+    dispatch(p, w, queue_pop(vp));
+}
 
 static int start_worker(pool *p, vpool *vp)
 {
@@ -726,6 +740,7 @@ static int start_worker(pool *p, vpool *vp)
      * once handed the socket, as a warm instance would. */
     bool spare_warm = t->spare && t->spare_pid > 0;
     send_spawn(p, w);
+    if (!spare_warm) prime(p, w);
     if (spare_warm && t->h.sock >= 0) {
         /* Taken: it is this instance now, and the template keeps no other
          * until asked again (maybe_allow_spare, once this call is
@@ -1559,6 +1574,7 @@ static void template_ready(pool *p, tmpl *t, const ipc_msg *m, int fd)
         w->tmpl_kept = t->session_kept;
         send_spawn(p, w);
         if (t->h.sock < 0) break; /* the template broke: orphaned at its reap */
+        prime(p, w);
     }
     maybe_allow_spare(p, t); /* after the spawns: those go first */
 }

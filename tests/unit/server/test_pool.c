@@ -771,6 +771,29 @@ static void test_held_spare(void **state)
     rouse_buf_fini(&b);
 }
 
+/* From zero, the waiting call goes down the new instance's socket right
+ * behind its spawn (primed): it is there before the instance says READY,
+ * and is answered as a start from zero. */
+static void test_zero_primed(void **state)
+{
+    world *w = *state;
+    deploy(w, "f", "\"max\":1", 5000);
+    result r = {0};
+    submit(w, "f", "z", &r);
+    fake_proc *t = newest(true);
+    template_ready(w, t);
+    uint64_t sid;
+    fake_proc *i = template_take_spawn(t, &sid);
+    uint64_t id = instance_take(i, "z"); /* before the spawn's answer and READY */
+    template_answer_spawn(t, sid, i->pid);
+    run(w);
+    instance_ready(w, i);
+    instance_reply(w, i, id, "{}");
+    assert_true(r.done);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.start, "zero");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -782,6 +805,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_pid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_min_and_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_held_spare, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_primed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
