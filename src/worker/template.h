@@ -50,15 +50,18 @@ typedef struct template_opts {
 int template_main(const template_opts *o);
 
 /* Prepares, in the calling process, the kernels a template of o would
- * create, and throws the session away: oneDNN's primitive cache keeps the
- * generated code, so a process forked from the caller afterwards prepares
- * from it. Only an existing compiled plan is opened (worker_plan_path;
- * never compiled here). With o->weight_pages other than 4k it also
- * keeps a copy of the plan in huge pages (rouse/weight_pages.h), which
- * templates forked afterwards read instead of the file. 1 when it prepared
- * or copied, 0 when the model was warmed before (the last
- * TEMPLATE_WARM_KEPT models are remembered) and its copy kept, < 0 when it
- * could not (no plan, a plan for another CPU). Starts no OpenMP team. */
+ * create, and keeps the opened plan and the session (TEMPLATE_MODEL_KEPT,
+ * TEMPLATE_GEN_KEPT, below): a template forked from the caller afterwards
+ * takes them whole; one whose session was dropped since prepares from
+ * oneDNN's primitive cache, which keeps the generated code. Only an
+ * existing compiled plan is opened (worker_plan_path; never compiled
+ * here). With o->weight_pages other than 4k it also keeps a copy of the
+ * plan in huge pages (rouse/weight_pages.h), which templates forked
+ * afterwards read instead of the file. 1 when it prepared or copied, 0
+ * when the model is kept already (or, when its key does not fit, was
+ * warmed before: the last TEMPLATE_WARM_KEPT are remembered) and its copy
+ * kept, < 0 when it could not (no plan, a plan for another CPU). Starts no
+ * OpenMP team. */
 int template_warm(const template_opts *o);
 
 #define TEMPLATE_WARM_KEPT 64
