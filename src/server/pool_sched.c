@@ -1648,6 +1648,20 @@ static bool call_cold(const worker *w, const call *c)
            (w->h.ready_ns > c->enq_ns || (w->promoted_ns && w->promoted_ns >= c->enq_ns));
 }
 
+/* When c stopped waiting: its dispatch, or for a cold call its worker's
+ * READY as serve read it. A primed call (sent before READY) may have run
+ * before serve got to that READY, so its wait ends no later than its run
+ * began (`now`, its reply, less `run_ns`): queue, start and run then add up
+ * to no more than the call took. */
+static uint64_t wait_end_of(const worker *w, const call *c, bool cold, uint64_t now,
+                            uint64_t run_ns)
+{
+    uint64_t end = cold && w->h.ready_ns > c->dispatch_ns ? w->h.ready_ns : c->dispatch_ns;
+    uint64_t ran = now > run_ns ? now - run_ns : 0;
+    if (end > ran) end = ran > c->dispatch_ns ? ran : c->dispatch_ns;
+    return end;
+}
+
 static void record_cold_start(pool *p, const worker *w, const call *c, uint64_t infer_ns)
 {
     cold_start r;
@@ -1785,7 +1799,7 @@ static void batch_reply(pool *p, worker *w, const ipc_msg *m, int *fd)
 
     /* The first call's wait and start, as worker_reply splits them. */
     bool cold = call_cold(w, c);
-    uint64_t wait_end = cold && w->h.ready_ns > c->dispatch_ns ? w->h.ready_ns : c->dispatch_ns;
+    uint64_t wait_end = wait_end_of(w, c, cold, now, m->dur_ns[0]);
     batch_settle b = {.p = p, .w = w, .calls = calls, .k = k, .wait = wait_end - c->enq_ns};
     if (c->first) record_cold_start(p, w, c, m->dur_ns[0]);
     if (cold) {
@@ -1917,7 +1931,7 @@ static void worker_reply_one(pool *p, worker *w, const ipc_msg *m, int *fd)
     bool cold = call_cold(w, c);
     /* A call handed over with the spawn (primed) waited until its instance
      * was ready all the same. */
-    uint64_t wait_end = cold && w->h.ready_ns > c->dispatch_ns ? w->h.ready_ns : c->dispatch_ns;
+    uint64_t wait_end = wait_end_of(w, c, cold, now, m->dur_ns[0]);
     uint64_t wait = wait_end - c->enq_ns, start = 0;
     if (c->first) record_cold_start(p, w, c, m->dur_ns[0]);
     if (cold) {
@@ -1991,7 +2005,7 @@ static void worker_chunk(pool *p, worker *w, const ipc_msg *m, const char *data,
         uint64_t wait = c->dispatch_ns - c->enq_ns, st = 0;
         bool cold = call_cold(w, c);
         if (cold) {
-            uint64_t end = w->h.ready_ns > c->dispatch_ns ? w->h.ready_ns : c->dispatch_ns;
+            uint64_t end = wait_end_of(w, c, true, pool_now(p), m->dur_ns[1]);
             uint64_t from = w->h.started_ns > c->enq_ns ? w->h.started_ns : c->enq_ns;
             wait = end - c->enq_ns;
             st = w->h.ready_ns > from ? w->h.ready_ns - from : 0;
